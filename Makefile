@@ -1,0 +1,124 @@
+# edgegate - build, test, demo, bench.
+#
+#   make            build/edgegated build/edgegatectl build/edgegate.bpf.o
+#   make deps       install what building and testing need (idempotent)
+#   make test       deps + build + every test (unit under ASan/UBSan, BPF, fuzz smoke, integration)
+#   make demo       the protected sample app with a local OpenID Provider, nginx and the gate
+#   make bench      tools/bench
+#
+# Each step is one rule. Userspace modules are userspace/*.c; every module but
+# main.c goes into a static library that the daemon, edgegatectl and the tests link.
+
+CC       ?= gcc
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+BUILD    := build
+
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wformat=2 -Wvla
+CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iuserspace -I$(BUILD)
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 $(WARN) -fno-strict-aliasing -fstack-protector-strong -D_FORTIFY_SOURCE=2
+LDLIBS   := -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm
+
+SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+ASAN_CFLAGS := -O1 -g -std=gnu11 $(WARN) -fno-strict-aliasing $(SAN)
+
+LIB_SRCS  := $(filter-out userspace/main.c,$(wildcard userspace/*.c))
+CTL_SRCS  := $(wildcard tools/edgegatectl/*.c)
+TEST_SRCS := $(wildcard tests/unit/test_*.c)
+BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+HDRS      := $(wildcard userspace/*.h include/edgegate/*.h bpf/*.h)
+
+LIB_OBJS      := $(LIB_SRCS:userspace/%.c=$(BUILD)/obj/%.o)
+ASAN_LIB_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/asan/obj/%.o)
+UNIT_TESTS    := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
+BPF_TESTS     := $(BPFT_SRCS:tests/bpf/%.c=$(BUILD)/asan/tests/%)
+FUZZERS       := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+SKEL          := $(BUILD)/edgegate.skel.h
+
+.PHONY: all deps test unit fuzz demo bench clean asan
+all: $(BUILD)/edgegated $(BUILD)/edgegatectl $(BUILD)/edgegate.bpf.o
+
+deps:
+	@tools/deps.sh
+
+# --- BPF ---------------------------------------------------------------------
+$(BUILD)/edgegate.bpf.o: bpf/edgegate.bpf.c $(wildcard bpf/*.h) include/edgegate/abi.h | $(BUILD)
+	$(CLANG) -target bpf -O2 -g -Wall -Werror -Iinclude -Ibpf \
+		-I/usr/include/$(shell uname -m)-linux-gnu -c $< -o $@
+
+$(SKEL): $(BUILD)/edgegate.bpf.o
+	$(BPFTOOL) gen skeleton $< name edgegate_bpf > $@.tmp && mv $@.tmp $@
+
+# --- userspace ---------------------------------------------------------------
+$(BUILD)/obj/%.o: userspace/%.c $(HDRS) | $(BUILD)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libedgegate.a: $(LIB_OBJS)
+	ar rcs $@ $^
+
+$(BUILD)/edgegated: $(BUILD)/obj/main.o $(BUILD)/libedgegate.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/edgegatectl: $(CTL_SRCS) $(BUILD)/libedgegate.a $(HDRS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itools/edgegatectl -o $@ $(CTL_SRCS) $(BUILD)/libedgegate.a $(LDLIBS)
+
+# only the gate embeds the BPF object (skeleton)
+$(BUILD)/obj/gate.o $(BUILD)/asan/obj/gate.o: $(SKEL)
+
+# --- sanitizer build (tests and the daemon the integration tests run) ---------
+$(BUILD)/asan/obj/%.o: userspace/%.c $(HDRS) | $(BUILD)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ASAN_CFLAGS) -c $< -o $@
+
+$(BUILD)/asan/libedgegate.a: $(ASAN_LIB_OBJS)
+	ar rcs $@ $^
+
+$(BUILD)/asan/edgegated: $(BUILD)/asan/obj/main.o $(BUILD)/asan/libedgegate.a
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/asan/edgegatectl: $(CTL_SRCS) $(BUILD)/asan/libedgegate.a $(HDRS)
+	$(CC) $(CPPFLAGS) $(ASAN_CFLAGS) -Itools/edgegatectl -o $@ $(CTL_SRCS) $(BUILD)/asan/libedgegate.a $(LDLIBS)
+
+$(BUILD)/asan/tests/%: tests/unit/%.c tests/unit/testutil.h $(BUILD)/asan/libedgegate.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests/unit $(ASAN_CFLAGS) -o $@ $< $(BUILD)/asan/libedgegate.a $(LDLIBS) -lcmocka
+
+$(BUILD)/asan/tests/%: tests/bpf/%.c $(BUILD)/asan/libedgegate.a $(BUILD)/edgegate.bpf.o
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests/unit -Itests/bpf $(ASAN_CFLAGS) -o $@ $< $(BUILD)/asan/libedgegate.a $(LDLIBS) -lcmocka
+
+asan: $(BUILD)/asan/edgegated $(BUILD)/asan/edgegatectl $(UNIT_TESTS) $(BPF_TESTS)
+
+# --- fuzzing (libFuzzer via clang) --------------------------------------------
+FUZZ_CFLAGS := -O1 -g -std=gnu11 -fsanitize=fuzzer,address,undefined $(CPPFLAGS)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(HDRS) $(SKEL)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(LDLIBS)
+
+fuzz: $(FUZZERS)
+	@for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+	  $$f -max_total_time=$${FUZZ_SECONDS:-60} $(BUILD)/fuzz/corpus-$$n tests/fuzz/seeds/$$n || exit 1; done
+
+# --- tests ------------------------------------------------------------------------
+test: deps
+	$(MAKE) all asan $(FUZZERS)
+	tests/run.sh
+
+unit: asan
+	tests/run.sh unit
+
+demo: deps all
+	tools/demo/run.sh
+
+bench: deps all
+	tools/bench/run.sh
+
+$(BUILD):
+	mkdir -p $(BUILD)
+
+clean:
+	rm -rf $(BUILD)

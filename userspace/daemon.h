@@ -1,0 +1,33 @@
+/* daemon.h - the state every handler shares. One instance, built by main.c. */
+#ifndef EG_DAEMON_H
+#define EG_DAEMON_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+struct eg_config;
+struct eg_keysource;
+struct eg_verdict_cache;
+struct eg_metrics;
+struct eg_gate;
+struct eg_store;
+struct eg_oidc;
+struct eg_sessions;
+struct MHD_Daemon;
+
+struct eg_daemon {
+	struct eg_config *cfg;
+	struct eg_keysource *jwt_keys;      /* bearer-token keys (jwt.jwks_file / jwks_url) */
+	struct eg_verdict_cache *tokcache;  /* bearer verdicts keyed by token hash */
+	struct eg_metrics *metrics;
+	struct eg_gate *gate;       /* NULL when no gate is configured or it could not load */
+	struct eg_store *store;     /* embedded or Redis */
+	struct eg_oidc *oidc;       /* NULL without an oidc section */
+	struct eg_sessions *sessions;
+	struct MHD_Daemon *mhd[8];
+	int n_mhd;
+	volatile bool ready;
+	volatile bool stopping;
+};
+
+#endif

@@ -1,0 +1,66 @@
+/* http.h - the libmicrohttpd glue: one request/response shape for every endpoint.
+ *
+ * Handlers see a parsed request (method, path, headers, query, cookies, body)
+ * and fill a response; http.c turns it into an MHD response. Responses are
+ * queued on the second callback so nginx's upstream keep-alive is honoured. */
+#ifndef EG_HTTP_H
+#define EG_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct MHD_Connection;
+struct eg_daemon;
+
+struct eg_req {
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *url;  /* path as received, no query */
+	bool peer_trusted; /* peer is a configured nginx (trusted_proxies or unix socket) */
+	bool peer_unix;
+	uint8_t peer_addr[16]; /* IPv4-mapped when v4; zero for unix peers */
+	const char *body;  /* request body (POST), NUL-terminated, may be NULL */
+	size_t body_len;
+};
+
+/* Header value or NULL. If the header appears more than once, *dup (when given)
+ * is set true: callers treat duplicated security headers as malformed. */
+const char *eg_req_header(const struct eg_req *r, const char *name);
+const char *eg_req_header_dup(const struct eg_req *r, const char *name, bool *dup);
+/* Query argument (percent-decoded) or NULL; count receives occurrences. */
+const char *eg_req_arg(const struct eg_req *r, const char *name, int *count);
+/* Cookie value from the Cookie header(s), or NULL. Copies into buf (size len). */
+const char *eg_req_cookie(const struct eg_req *r, const char *name, char *buf, size_t len);
+
+#define EG_RESP_MAX_HEADERS 24
+
+struct eg_resp {
+	int status;
+	char *body;
+	size_t body_len;
+	const char *content_type;
+	size_t n_headers;
+	char *hname[EG_RESP_MAX_HEADERS];
+	char *hvalue[EG_RESP_MAX_HEADERS];
+};
+
+/* All copy their arguments. */
+void eg_resp_header(struct eg_resp *resp, const char *name, const char *value);
+void eg_resp_body(struct eg_resp *resp, int status, const char *ctype, const char *body);
+void eg_resp_text(struct eg_resp *resp, int status, const char *text);
+void eg_resp_json(struct eg_resp *resp, int status, const char *json);
+void eg_resp_redirect(struct eg_resp *resp, const char *location); /* 302 */
+void eg_resp_html_error(struct eg_resp *resp, int status, const char *title, const char *msg);
+void eg_resp_free(struct eg_resp *resp);
+
+typedef void (*eg_handler_fn)(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp);
+
+/* Registers an exact-path endpoint. methods: "GET", "POST", "GET,POST"... */
+void eg_http_register(const char *path, const char *methods, eg_handler_fn fn);
+
+/* Starts one MHD daemon per listen entry. 0 ok. */
+int eg_http_start(struct eg_daemon *d);
+void eg_http_stop(struct eg_daemon *d);
+
+#endif

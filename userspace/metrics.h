@@ -1,0 +1,31 @@
+/* metrics.h - counters and histograms, rendered as Prometheus text on /metrics.
+ * Lock-free (atomic adds); a fixed set of series, each module adds its own. */
+#ifndef EG_METRICS_H
+#define EG_METRICS_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+struct eg_metrics;
+
+struct eg_metrics *eg_metrics_new(void);
+void eg_metrics_free(struct eg_metrics *m);
+
+/* Counter with up to two label pairs, e.g.
+ * eg_metric_inc(m, "edgegate_verdicts_total", "result", "deny", "reason", "expired", 1).
+ * Series are created on first use (bounded: label values must come from a fixed set). */
+void eg_metric_inc(struct eg_metrics *m, const char *name, const char *l1, const char *v1,
+		   const char *l2, const char *v2, uint64_t by);
+/* Gauge: set an absolute value. */
+void eg_metric_set(struct eg_metrics *m, const char *name, const char *l1, const char *v1,
+		   double value);
+/* Histogram observation in seconds (fixed buckets 50us .. 10s). */
+void eg_metric_observe(struct eg_metrics *m, const char *name, const char *l1, const char *v1,
+		       double seconds);
+/* Declares help text (optional) and type for a family. */
+void eg_metric_help(struct eg_metrics *m, const char *name, const char *type, const char *help);
+
+/* Renders everything; caller frees. */
+char *eg_metrics_render(struct eg_metrics *m, size_t *len);
+
+#endif

@@ -1,0 +1,50 @@
+/* store.h - the one cache/persistence abstraction: sessions, login states, revocations,
+ * bans. Backends: embedded LMDB (default, crash-safe, one host) and Redis (several
+ * hosts share state). Values are opaque bytes; each key lives in a namespace and may
+ * carry an absolute expiry (UNIX seconds, 0 = none). Expired keys read as absent. */
+#ifndef EG_STORE_H
+#define EG_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct eg_store;
+struct eg_config;
+
+enum eg_store_ns {
+	EG_NS_SESSION = 0, /* session id -> sealed session record */
+	EG_NS_STATE,       /* login state -> sealed state (PKCE verifier, nonce, rd) */
+	EG_NS_INDEX,       /* "sub:<sub>" / "sid:<sid>" -> list of session ids */
+	EG_NS_REVOKED,     /* session id hash -> revocation record */
+	EG_NS_BAN,         /* canonical source prefix -> ban record */
+	EG_NS_DENY,        /* dynamic deny/allow entries of the gate */
+	EG_NS_JTI,         /* replay cache of back-channel logout jti */
+	EG_NS_META,        /* misc daemon state */
+	EG_NS__COUNT
+};
+
+/* Opens the backend the config names (embedded under state_dir, or store.redis). */
+struct eg_store *eg_store_open(const struct eg_config *cfg, char *err, size_t errlen);
+void eg_store_close(struct eg_store *s);
+const char *eg_store_backend(const struct eg_store *s); /* "lmdb" or "redis" */
+
+/* 0 ok, -1 error. put overwrites. */
+int eg_store_put(struct eg_store *s, enum eg_store_ns ns, const char *key, const void *val,
+		 size_t len, int64_t expires_unix);
+/* Only if absent (atomic); 1 inserted, 0 existed, -1 error. For replay caches/locks. */
+int eg_store_add(struct eg_store *s, enum eg_store_ns ns, const char *key, const void *val,
+		 size_t len, int64_t expires_unix);
+/* 1 found (*val malloc'd, caller frees), 0 absent/expired, -1 error. */
+int eg_store_get(struct eg_store *s, enum eg_store_ns ns, const char *key, void **val,
+		 size_t *len, int64_t *expires_unix);
+int eg_store_del(struct eg_store *s, enum eg_store_ns ns, const char *key);
+
+/* Iterates a namespace (unexpired keys). fn returns non-zero to stop. */
+typedef int (*eg_store_iter_fn)(const char *key, const void *val, size_t len,
+				int64_t expires_unix, void *arg);
+int eg_store_foreach(struct eg_store *s, enum eg_store_ns ns, eg_store_iter_fn fn, void *arg);
+
+/* Removes expired keys (embedded backend; Redis expires by itself). Returns count. */
+long eg_store_gc(struct eg_store *s);
+
+#endif
