@@ -104,6 +104,19 @@ enum eg_jose_err eg_jwt_check_claims(const json_t *claims, const struct eg_jwt_e
 /* NumericDate reading shared with other modules: 0 ok, -1 not a number, 1 absent. */
 int eg_claim_time(const json_t *claims, const char *name, int64_t *out);
 
+/* Lower-level pieces, for tests (Wycheproof), edgegatectl and the fuzzers. */
+const struct eg_jwk *eg_jwks_key(const struct eg_jwks *s, size_t i); /* NULL past the end */
+eg_algset eg_jwk_algs(const struct eg_jwk *k);   /* algorithms this key may verify */
+const char *eg_jwk_kid(const struct eg_jwk *k);  /* NULL when the JWK has no kid */
+/* Verifies sig over msg with one key; EG_JOSE_NO_KEY when the key does not allow alg.
+ * ES* take raw r||s; HS* need the full-length tag. */
+enum eg_jose_err eg_jws_verify_raw(const struct eg_jwk *k, enum eg_alg alg, const uint8_t *msg,
+				   size_t msglen, const uint8_t *sig, size_t siglen);
+/* HS* with a raw key of any length: the RFC 7518 §3.2 minimum applies to JWKs only. */
+enum eg_jose_err eg_hmac_verify_raw(enum eg_alg alg, const uint8_t *key, size_t keylen,
+				    const uint8_t *msg, size_t msglen, const uint8_t *sig,
+				    size_t siglen);
+
 /* Hash helpers on EVP. */
 void eg_sha256(const void *data, size_t len, uint8_t out[32]);
 int eg_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len, uint8_t out[32]);

@@ -9,6 +9,7 @@
 #define EG_JWKS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct eg_jwks;

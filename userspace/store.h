@@ -44,7 +44,33 @@ typedef int (*eg_store_iter_fn)(const char *key, const void *val, size_t len,
 				int64_t expires_unix, void *arg);
 int eg_store_foreach(struct eg_store *s, enum eg_store_ns ns, eg_store_iter_fn fn, void *arg);
 
+/* Like eg_store_foreach, restricted to keys starting with prefix (index lookups). */
+int eg_store_foreach_prefix(struct eg_store *s, enum eg_store_ns ns, const char *prefix,
+			    eg_store_iter_fn fn, void *arg);
+
 /* Removes expired keys (embedded backend; Redis expires by itself). Returns count. */
 long eg_store_gc(struct eg_store *s);
+
+const char *eg_store_ns_name(enum eg_store_ns ns);
+
+/* --- backend interface (store.c dispatches; store_lmdb.c / store_redis.c implement) --- */
+struct eg_store_ops {
+	const char *name;
+	void (*close)(void *impl);
+	int (*put)(void *impl, enum eg_store_ns ns, const char *key, const void *val, size_t len,
+		   int64_t expires_unix, int only_if_absent);
+	int (*get)(void *impl, enum eg_store_ns ns, const char *key, void **val, size_t *len,
+		   int64_t *expires_unix);
+	int (*del)(void *impl, enum eg_store_ns ns, const char *key);
+	int (*foreach)(void *impl, enum eg_store_ns ns, const char *prefix, eg_store_iter_fn fn,
+		       void *arg);
+	long (*gc)(void *impl);
+};
+extern const struct eg_store_ops eg_store_lmdb_ops;
+extern const struct eg_store_ops eg_store_redis_ops;
+/* Backend constructors, usable directly by tests. */
+void *eg_store_lmdb_open(const char *dir, size_t map_size, char *err, size_t errlen);
+void *eg_store_redis_open(const char *url, const char *prefix, char *err, size_t errlen);
+struct eg_store *eg_store_wrap(const struct eg_store_ops *ops, void *impl);
 
 #endif

@@ -27,7 +27,8 @@ uint64_t now_mono_ns(void);
 void hex_encode(const uint8_t *in, size_t len, char *out); /* lower case, NUL-terminated */
 int hex_decode(const char *in, uint8_t *out, size_t outlen); /* exact length, 0 ok */
 
-/* Percent-decoding of a URL component; '+' is left alone. -1 on bad escape or NUL. */
+/* Percent-decoding of a URL component; '+' is left alone. -1 on bad escape or NUL.
+ * out must hold len + 1 bytes; it is NUL-terminated. Returns the decoded length. */
 long pct_decode(const char *in, size_t len, char *out);
 /* Percent-encodes everything but unreserved characters. Caller frees. */
 char *pct_encode(const char *in);

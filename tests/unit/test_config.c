@@ -1,0 +1,175 @@
+/* test_config.c - configuration parsing: defaults, and that every malformed value is
+ * refused with an error naming its key path. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+#include "config.h"
+
+static struct eg_config *parse(const char *json, char *err, size_t errlen)
+{
+	return config_parse(json, strlen(json), "t.json", err, errlen);
+}
+
+static void test_minimal(void **state)
+{
+	char err[256];
+	struct eg_config *c = parse("{\"listen\":\"127.0.0.1:9180\"}", err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->n_listen, 1);
+	assert_false(c->listen[0].is_unix);
+	assert_string_equal(c->cookie.name, "_edgegate");
+	assert_true(c->cookie.secure);
+	assert_int_equal(c->n_trusted_proxies, 2); /* loopback v4 + v6 */
+	assert_false(c->oidc.present);
+	assert_false(c->jwt.present);
+	assert_false(c->default_allow);
+	config_free(c);
+
+	c = parse("{\"listen\":[\"unix:/run/eg.sock\",\"[::1]:9180\"],\"trusted_proxies\":[\"10.0.0.0/8\"]}", err,
+		  sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->n_listen, 2);
+	assert_true(c->listen[0].is_unix);
+	assert_string_equal(c->listen[0].path, "/run/eg.sock");
+	assert_int_equal(c->n_trusted_proxies, 1);
+	config_free(c);
+}
+
+struct bad {
+	const char *json;
+	const char *want; /* prefix of the error message */
+};
+
+static void test_errors_name_the_key(void **state)
+{
+	static const struct bad cases[] = {
+		{ "{}", "listen: required" },
+		{ "{\"listen\":\"127.0.0.1\"}", "listen: expected" },
+		{ "{\"listen\":\"127.0.0.1:99999\"}", "listen: bad port" },
+		{ "{\"listen\":[\"127.0.0.1:1\",7]}", "listen[1]: expected a string" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"lisen\":1}", "lisen: unknown key" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\",\"leeway\":\"5 minutes\"}}", "jwt.leeway: expected a duration" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{}}", "jwt: give exactly one of jwks_file and jwks_url" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_url\":\"ftp://x\"}}", "jwt.jwks_url:" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\",\"audience\":[1]}}", "jwt.audience[0]: expected a string" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"routes\":[{\"path\":\"/\",\"auth\":\"public\"},{\"path\":\"x\",\"auth\":\"public\"}]}", "routes[1].path: must start with '/'" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"routes\":[{\"auth\":\"magic\"}]}", "routes[0].auth: must be one of" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"routes\":[{\"auth\":\"bearer\"}]}", "routes[0].auth: \"bearer\" needs a jwt section" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"routes\":[{\"auth\":\"public\",\"alow\":{}}]}", "routes[0].alow: unknown key" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\"},\"routes\":[{\"allow\":{\"domains\":[\"@x\"]}}]}", "routes[0].allow.domains[0]:" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\"},\"routes\":[{\"allow\":{\"claims\":{\"a\":{\"b\":1}}}}]}", "routes[0].allow.claims.a:" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\"},\"routes\":[{\"methods\":[\"get\"]}]}", "routes[0].methods[0]: unknown HTTP method" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\"},\"routes\":[{\"headers\":{\"X Bad\":\"sub\"}}]}", "routes[0].headers.X Bad:" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\"},\"routes\":[{\"allow\":{\"cert_fingerprints\":[\"abc\"]}}]}", "routes[0].allow.cert_fingerprints[0]:" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"gate\":{\"deny\":[\"10.0.0.0/33\"]}}", "gate.deny[0]:" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"gate\":{\"xdp_mode\":\"fast\"}}", "gate.xdp_mode:" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"gate\":{\"protected_ports\":[0]}}", "gate.protected_ports[0]:" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"gate\":{\"syn_rate\":-1}}", "gate.syn_rate: must be between" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"oidc\":{\"issuer\":\"http://127.0.0.1:1\"}}", "oidc.client_id: required" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"oidc\":{\"issuer\":\"i\",\"client_id\":\"c\",\"redirect_url\":\"r\"}}", "oidc.client_secret: required" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"cookie\":{\"secret\":\"short\"}}", "cookie.secret: must be at least" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"cookie\":{\"name\":\"a;b\"}}", "cookie.name:" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"store\":{\"redis\":\"http://x\"}}", "store.redis:" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"log_level\":\"loud\"}", "log_level:" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"oidc\":{\"issuer\":\"i\",\"client_id\":\"c\",\"redirect_url\":\"r\",\"client_secret_file\":\"/nonexistent/x\"}}", "oidc.client_secret_file: cannot read" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"listen\":\"127.0.0.1:2\"}", "t.json:1:" }, /* duplicate key */
+		{ "{\"listen\":\"127.0.0.1:1\"", "t.json:1:" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char err[256] = "";
+		struct eg_config *c = parse(cases[i].json, err, sizeof(err));
+		if (c || strncmp(err, cases[i].want, strlen(cases[i].want)) != 0)
+			print_error("case %zu: %s\n  got: %s\n  want prefix: %s\n", i, cases[i].json, c ? "(accepted)" : err,
+				    cases[i].want);
+		assert_null(c);
+		assert_memory_equal(err, cases[i].want, strlen(cases[i].want));
+	}
+}
+
+static void test_duration(void **state)
+{
+	int64_t s;
+	assert_int_equal(eg_parse_duration("30s", &s), 0);
+	assert_int_equal(s, 30);
+	assert_int_equal(eg_parse_duration("5m", &s), 0);
+	assert_int_equal(s, 300);
+	assert_int_equal(eg_parse_duration("1h30m", &s), 0);
+	assert_int_equal(s, 5400);
+	assert_int_equal(eg_parse_duration("7d", &s), 0);
+	assert_int_equal(s, 7 * 86400);
+	assert_int_equal(eg_parse_duration("250ms", &s), 0);
+	assert_int_equal(s, 1);
+	assert_int_equal(eg_parse_duration("0s", &s), 0);
+	assert_int_equal(s, 0);
+	const char *bad[] = { "", "s", "10", "-5s", "5x", "5 s", "1e3s", "99999999999999999999s", "5m-" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(eg_parse_duration(bad[i], &s), -1);
+}
+
+static void test_prefix(void **state)
+{
+	struct eg_prefix p;
+	uint8_t a[16];
+	assert_int_equal(eg_parse_prefix("10.1.2.3/8", &p), 0);
+	assert_true(p.v4);
+	assert_int_equal(p.plen, 104);
+	assert_int_equal(eg_addr_parse("10.200.0.1", a), 0);
+	assert_true(eg_prefix_contains(&p, a));
+	assert_int_equal(eg_addr_parse("11.0.0.1", a), 0);
+	assert_false(eg_prefix_contains(&p, a));
+	assert_int_equal(eg_addr_parse("::ffff:10.0.0.1", a), 0); /* mapped notation, same address */
+	assert_true(eg_prefix_contains(&p, a));
+	assert_int_equal(eg_parse_prefix("2001:db8::/32", &p), 0);
+	assert_false(p.v4);
+	assert_int_equal(eg_addr_parse("2001:db8:1::5", a), 0);
+	assert_true(eg_prefix_contains(&p, a));
+	assert_int_equal(eg_parse_prefix("198.18.0.1", &p), 0);
+	assert_int_equal(p.plen, 128);
+	const char *bad[] = { "10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/-1", "x", "10.0.0.0/8/8", "" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(eg_parse_prefix(bad[i], &p), -1);
+	char buf[64];
+	assert_int_equal(eg_addr_parse("192.0.2.7", a), 0);
+	eg_addr_format(a, buf, sizeof(buf));
+	assert_string_equal(buf, "192.0.2.7");
+}
+
+static void test_full_example(void **state)
+{
+	const char *json = "{\"listen\":\"unix:/run/edgegate/auth.sock\",\"admin_socket\":\"/run/edgegate/admin.sock\","
+			   "\"jwt\":{\"jwks_url\":\"https://idp.test/jwks\",\"issuer\":\"https://idp.test\","
+			   "\"audience\":[\"api\",\"web\"],\"algorithms\":[\"RS256\",\"ES256\"],\"leeway\":\"30s\"},"
+			   "\"routes\":[{\"host\":\"App.Example.Test\",\"path\":\"/api/\",\"methods\":[\"GET\",\"POST\"],"
+			   "\"auth\":\"bearer\",\"allow\":{\"emails\":[\"a@x.test\"],\"domains\":[\"x.test\"],\"groups\":[\"ops\"],"
+			   "\"claims\":{\"tier\":\"gold\",\"level\":3,\"admin\":true}},\"deny\":{\"emails\":[],\"groups\":[]},"
+			   "\"headers\":{\"X-User-Sub\":\"sub\"}}],"
+			   "\"gate\":{\"interfaces\":[\"eth0\"],\"protected_ports\":[80,443],\"deny\":[\"203.0.113.0/24\"]}}";
+	char err[256];
+	struct eg_config *c = parse(json, err, sizeof(err));
+	if (!c)
+		print_error("%s\n", err);
+	assert_non_null(c);
+	assert_string_equal(c->routes[0].host, "app.example.test");
+	assert_int_equal(c->routes[0].methods, EG_M_GET | EG_M_POST);
+	assert_int_equal(c->routes[0].allow.n_claims, 3);
+	assert_string_equal(c->routes[0].allow.claims[1].values.v[0], "3");
+	assert_string_equal(c->routes[0].allow.claims[2].values.v[0], "true");
+	assert_int_equal(c->jwt.audiences.n, 2);
+	assert_int_equal(c->jwt.leeway_s, 30);
+	assert_int_equal(c->gate.n_protected_ports, 2);
+	assert_int_equal(c->gate.n_deny, 1);
+	config_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_minimal),  cmocka_unit_test(test_errors_name_the_key),
+		cmocka_unit_test(test_duration), cmocka_unit_test(test_prefix),
+		cmocka_unit_test(test_full_example),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,234 @@
+/* test_policy.c - request-target normalisation, host folding, route matching and
+ * rule evaluation, including the bypass spellings attackers try. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+#include "config.h"
+#include "identity.h"
+#include "policy.h"
+
+static void norm_ok(const char *in, const char *want)
+{
+	char out[512];
+	int rc = eg_path_normalize(in, out, sizeof(out));
+	if (rc != 0 || strcmp(out, want) != 0)
+		print_error("normalize(%s) = %d \"%s\", want \"%s\"\n", in, rc, rc == 0 ? out : "", want);
+	assert_int_equal(rc, 0);
+	assert_string_equal(out, want);
+}
+
+static void norm_bad(const char *in)
+{
+	char out[512];
+	int rc = eg_path_normalize(in, out, sizeof(out));
+	if (rc == 0)
+		print_error("normalize(%s) accepted as \"%s\"\n", in, out);
+	assert_int_equal(rc, -1);
+}
+
+static void test_path_normalize(void **state)
+{
+	norm_ok("/", "/");
+	norm_ok("/api/x?y=1", "/api/x");
+	norm_ok("/api/x#frag", "/api/x");
+	norm_ok("/api/../admin", "/admin");
+	norm_ok("/api/./x", "/api/x");
+	norm_ok("//admin", "/admin");
+	norm_ok("/api//x", "/api/x");
+	norm_ok("/a/b/../../../../admin", "/admin");
+	norm_ok("/%61dmin/", "/admin/");        /* unreserved decoded */
+	norm_ok("/%2e%2e/admin", "/admin");     /* encoded dot segments */
+	norm_ok("/api/%2E/x", "/api/x");
+	norm_ok("/x/%2e%2E/admin", "/admin");
+	norm_ok("/a%20b", "/a%20b");            /* reserved kept encoded */
+	norm_ok("/a%3fb", "/a%3Fb");            /* one spelling: upper-case hex */
+	norm_ok("/admin;jsessionid=1/x", "/admin/x"); /* path parameters dropped */
+	norm_ok("/public;/../admin", "/admin");
+	norm_ok("/api/", "/api/");
+	norm_ok("/api/.", "/api/");
+	norm_ok("/api/..", "/");
+	norm_ok("http://evil.test/admin?x", "/admin");
+	norm_ok("https://h/", "/");
+	norm_ok("/a?x=/../../b", "/a");
+	norm_bad("");
+	norm_bad("admin");
+	norm_bad("/a%2fb");        /* encoded slash: two parsers, two meanings */
+	norm_bad("/a%2Fb");
+	norm_bad("/a%5cb");        /* encoded backslash */
+	norm_bad("/a\\b");
+	norm_bad("/a%00b");
+	norm_bad("/a%0ab");
+	norm_bad("/a%");
+	norm_bad("/a%g1");
+	norm_bad("/a%1");
+	norm_bad("/a b");
+	norm_bad("/a\tb");
+	norm_bad("/a%3bb");        /* encoded ';' */
+	norm_bad(NULL);
+}
+
+static void test_host_normalize(void **state)
+{
+	char out[256];
+	assert_int_equal(eg_host_normalize("App.Example.TEST", out, sizeof(out)), 0);
+	assert_string_equal(out, "app.example.test");
+	assert_int_equal(eg_host_normalize("app.example.test:8443", out, sizeof(out)), 0);
+	assert_string_equal(out, "app.example.test");
+	assert_int_equal(eg_host_normalize("app.example.test.", out, sizeof(out)), 0);
+	assert_string_equal(out, "app.example.test");
+	assert_int_equal(eg_host_normalize("[::1]:80", out, sizeof(out)), 0);
+	assert_string_equal(out, "[::1]");
+	assert_int_equal(eg_host_normalize("", out, sizeof(out)), -1);
+	assert_int_equal(eg_host_normalize("a b", out, sizeof(out)), -1);
+	assert_int_equal(eg_host_normalize("evil.test/x", out, sizeof(out)), -1);
+	assert_int_equal(eg_host_normalize("user@evil.test", out, sizeof(out)), -1);
+	assert_int_equal(eg_host_normalize("h:", out, sizeof(out)), -1);
+	assert_int_equal(eg_host_normalize("h:80x", out, sizeof(out)), -1);
+	assert_int_equal(eg_host_normalize("[::1", out, sizeof(out)), -1);
+}
+
+static struct eg_config *load(const char *json)
+{
+	char err[256];
+	struct eg_config *c = config_parse(json, strlen(json), "test", err, sizeof(err));
+	if (!c)
+		print_error("config: %s\n", err);
+	assert_non_null(c);
+	return c;
+}
+
+static const char *ROUTES = "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"/dev/null\"},\"routes\":["
+	"{\"path\":\"/public/\",\"auth\":\"public\"},"
+	"{\"host\":\"admin.x.test\",\"path\":\"/\",\"allow\":{\"groups\":[\"ops\"]}},"
+	"{\"path\":\"/api\",\"methods\":[\"GET\"],\"auth\":\"bearer\"},"
+	"{\"path\":\"/mail/\",\"allow\":{\"domains\":[\"x.test\",\".corp.test\"]},\"deny\":{\"emails\":[\"bad@x.test\"]}},"
+	"{\"path\":\"/gold/\",\"allow\":{\"claims\":{\"tier\":\"gold\",\"org\":[\"a\",\"b\"]}}},"
+	"{\"path\":\"/nested/\",\"allow\":{\"claims\":{\"realm_access.roles\":\"admin\"}}},"
+	"{\"host\":\"*.wild.test\",\"path\":\"/\",\"auth\":\"public\"}"
+	"]}";
+
+static void test_route_match(void **state)
+{
+	struct eg_config *c = load(ROUTES);
+	const struct eg_route *r;
+	r = eg_policy_match(c, "any.test", "/public/x", EG_M_GET);
+	assert_non_null(r);
+	assert_int_equal(r->auth, EG_AUTH_PUBLIC);
+	assert_null(eg_policy_match(c, "any.test", "/publicx", EG_M_GET));
+	r = eg_policy_match(c, "admin.x.test", "/anything", EG_M_POST);
+	assert_non_null(r);
+	assert_string_equal(r->where, "routes[1]");
+	/* file order: /public/ on the admin host still matches routes[0] first */
+	assert_string_equal(eg_policy_match(c, "admin.x.test", "/public/a", EG_M_GET)->where, "routes[0]");
+	assert_string_equal(eg_policy_match(c, "h", "/api", EG_M_GET)->where, "routes[2]");
+	assert_string_equal(eg_policy_match(c, "h", "/api/v1", EG_M_GET)->where, "routes[2]");
+	assert_null(eg_policy_match(c, "h", "/apix", EG_M_GET));
+	assert_null(eg_policy_match(c, "h", "/api/v1", EG_M_POST)); /* method not listed */
+	assert_null(eg_policy_match(c, NULL, "/", EG_M_GET));      /* host-less request, host route */
+	assert_string_equal(eg_policy_match(c, "a.wild.test", "/", EG_M_GET)->where, "routes[6]");
+	assert_null(eg_policy_match(c, "wild.test", "/", EG_M_GET));
+	assert_null(eg_policy_match(c, "evilwild.test", "/", EG_M_GET));
+	config_free(c);
+}
+
+static bool allows(struct eg_config *c, const char *path, const char *claims_json)
+{
+	const struct eg_route *r = eg_policy_match(c, "h", path, EG_M_GET);
+	assert_non_null(r);
+	json_error_t e;
+	struct eg_identity id = { .kind = EG_ID_BEARER, .claims = json_loads(claims_json, 0, &e) };
+	assert_non_null(id.claims);
+	const char *why = NULL;
+	bool ok = eg_policy_allows(c, r, &id, &why);
+	json_decref(id.claims);
+	return ok;
+}
+
+static void test_domains(void **state)
+{
+	struct eg_config *c = load(ROUTES);
+	assert_true(allows(c, "/mail/", "{\"email\":\"a@x.test\"}"));
+	assert_true(allows(c, "/mail/", "{\"email\":\"a@X.TEST\"}"));
+	assert_false(allows(c, "/mail/", "{\"email\":\"a@sub.x.test\"}"));     /* exact only */
+	assert_false(allows(c, "/mail/", "{\"email\":\"a@evilx.test\"}"));     /* look-alike */
+	assert_false(allows(c, "/mail/", "{\"email\":\"a@x.test.evil\"}"));
+	assert_true(allows(c, "/mail/", "{\"email\":\"a@eng.corp.test\"}"));   /* .corp.test: subdomain */
+	assert_false(allows(c, "/mail/", "{\"email\":\"a@corp.test\"}"));      /* not the apex */
+	assert_false(allows(c, "/mail/", "{\"email\":\"a@evilcorp.test\"}"));
+	assert_false(allows(c, "/mail/", "{\"email\":\"a@x.test@evil.test\"}"));
+	assert_false(allows(c, "/mail/", "{\"email\":\"bad@x.test\"}"));       /* deny wins */
+	assert_false(allows(c, "/mail/", "{\"email\":\"BAD@x.test\"}"));
+	assert_false(allows(c, "/mail/", "{\"email\":\"a@x.test\",\"email_verified\":false}"));
+	assert_true(allows(c, "/mail/", "{\"email\":\"a@x.test\",\"email_verified\":true}"));
+	assert_false(allows(c, "/mail/", "{\"email\":[\"a@x.test\"]}"));
+	assert_false(allows(c, "/mail/", "{}"));
+	config_free(c);
+}
+
+static void test_groups_claims(void **state)
+{
+	struct eg_config *c = load(ROUTES);
+	const struct eg_route *r = eg_policy_match(c, "admin.x.test", "/", EG_M_GET);
+	json_error_t e;
+	struct eg_identity id = { .kind = EG_ID_BEARER, .claims = json_loads("{\"groups\":[\"dev\",\"ops\"]}", 0, &e) };
+	const char *why;
+	assert_true(eg_policy_allows(c, r, &id, &why));
+	json_decref(id.claims);
+	id.claims = json_loads("{\"groups\":\"ops\"}", 0, &e);
+	assert_true(eg_policy_allows(c, r, &id, &why));
+	json_decref(id.claims);
+	id.claims = json_loads("{\"groups\":[\"opsx\",\"OPS\"]}", 0, &e);
+	assert_false(eg_policy_allows(c, r, &id, &why));
+	assert_string_equal(why, "not_allowed");
+	json_decref(id.claims);
+
+	assert_true(allows(c, "/gold/", "{\"tier\":\"gold\",\"org\":\"b\"}"));
+	assert_true(allows(c, "/gold/", "{\"tier\":[\"silver\",\"gold\"],\"org\":[\"z\",\"a\"]}"));
+	assert_false(allows(c, "/gold/", "{\"tier\":\"gold\"}"));           /* all claims must match */
+	assert_false(allows(c, "/gold/", "{\"tier\":\"Gold\",\"org\":\"a\"}"));
+	assert_true(allows(c, "/nested/", "{\"realm_access\":{\"roles\":[\"user\",\"admin\"]}}"));
+	assert_false(allows(c, "/nested/", "{\"realm_access\":{\"roles\":[\"user\"]}}"));
+	assert_false(allows(c, "/nested/", "{\"realm_access\":\"admin\"}"));
+	config_free(c);
+}
+
+static void test_cert_conditions(void **state)
+{
+	struct eg_config *c = load("{\"listen\":\"127.0.0.1:1\",\"routes\":[{\"path\":\"/\",\"auth\":\"mtls\",\"allow\":{"
+				   "\"cert_sans\":[\"URI:spiffe://x.test/a\",\"DNS:svc.x.test\"]},\"deny\":{\"cert_fingerprints\":["
+				   "\"sha256:00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff\"]}}]}");
+	const struct eg_route *r = eg_policy_match(c, "h", "/", EG_M_GET);
+	char *sans[] = { "URI:spiffe://x.test/a" };
+	struct eg_cert_identity cert = { .verified = true, .sans = sans, .n_sans = 1 };
+	strcpy(cert.fingerprint, "sha256:ffff");
+	struct eg_identity id = { .kind = EG_ID_MTLS, .cert = &cert };
+	const char *why;
+	assert_true(eg_policy_allows(c, r, &id, &why));
+	char *sans2[] = { "DNS:SVC.x.test" };
+	cert.sans = sans2;
+	assert_true(eg_policy_allows(c, r, &id, &why));
+	char *sans3[] = { "URI:spiffe://x.test/ab" };
+	cert.sans = sans3;
+	assert_false(eg_policy_allows(c, r, &id, &why));
+	cert.sans = sans;
+	strcpy(cert.fingerprint, "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+	assert_false(eg_policy_allows(c, r, &id, &why));
+	assert_string_equal(why, "deny_rule");
+	cert.verified = false;
+	strcpy(cert.fingerprint, "sha256:ffff");
+	assert_false(eg_policy_allows(c, r, &id, &why));
+	config_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_path_normalize), cmocka_unit_test(test_host_normalize),
+		cmocka_unit_test(test_route_match),    cmocka_unit_test(test_domains),
+		cmocka_unit_test(test_groups_claims),  cmocka_unit_test(test_cert_conditions),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

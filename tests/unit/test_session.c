@@ -1,0 +1,345 @@
+/* test_session.c - tickets, sealed records, cache vs store, restart, revocation by
+ * session/sub/sid, lifetimes, single-flight refresh with rotation, cookies. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "config.h"
+#include "daemon.h"
+#include "identity.h"
+#include "session.h"
+#include "store.h"
+#include "util.h"
+
+static char tmpdir[256];
+static struct eg_config cfg;
+static struct eg_daemon d;
+
+static int refresh_calls;
+static char last_rt[64];
+static int refresh_fail;
+
+static int fake_refresh(struct eg_daemon *dd, const char *rt, const char *sub,
+			struct eg_session_new *out)
+{
+	__atomic_add_fetch(&refresh_calls, 1, __ATOMIC_SEQ_CST);
+	snprintf(last_rt, sizeof(last_rt), "%s", rt);
+	usleep(200000); /* slow OP: concurrent requests must not refresh again */
+	if (refresh_fail)
+		return -1;
+	out->claims = json_pack("{s:s, s:s, s:i}", "sub", sub, "email", "new@x.test", "gen", 2);
+	out->access_token = strdup("at-2");
+	out->refresh_token = xasprintf("rt-%d", refresh_calls + 1);
+	out->token_exp = now_realtime_s() + 3600;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	char err[256];
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/eg-test-session-XXXXXX");
+	if (!mkdtemp(tmpdir))
+		return -1;
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&d, 0, sizeof(d));
+	cfg.state_dir = tmpdir;
+	cfg.cookie.idle_s = 3600;
+	cfg.cookie.lifetime_s = 86400;
+	cfg.cookie.secure = true;
+	cfg.oidc.refresh_before_s = 60;
+	d.cfg = &cfg;
+	if (eg_sessions_init(&d, err, sizeof(err))) {
+		fprintf(stderr, "init: %s\n", err);
+		return -1;
+	}
+	eg_sessions_set_refresher(d.sessions, fake_refresh);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+
+	eg_sessions_free(&d);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void mk(const char *sub, const char *sid, const char *email, int64_t token_exp,
+	       const char *rt, char *ticket, char *sid_out)
+{
+	struct eg_session_new n = { 0 };
+	char idbuf[EG_SESSION_ID_LEN + 1];
+
+	n.claims = json_pack("{s:s, s:s, s:[s]}", "sub", sub, "email", email, "groups", "ops");
+	n.sub = (char *)sub;
+	n.sid = (char *)sid;
+	n.id_token = "id.token.value";
+	n.access_token = "secret-access-token";
+	n.refresh_token = (char *)rt;
+	n.token_exp = token_exp;
+	assert_int_equal(eg_session_create(&d, &n, ticket, EG_TICKET_MAX, idbuf), 0);
+	json_decref(n.claims);
+	if (sid_out)
+		strcpy(sid_out, idbuf);
+}
+
+static int check(const char *ticket, const char *want_email)
+{
+	struct eg_identity id;
+	int rc;
+
+	memset(&id, 0, sizeof(id));
+	rc = eg_session_identity_ticket(&d, ticket, &id);
+	if (rc == 0) {
+		assert_int_equal(id.kind, EG_ID_SESSION);
+		assert_int_equal(strlen(id.session_id), EG_SESSION_ID_LEN);
+		if (want_email)
+			assert_string_equal(json_string_value(json_object_get(id.claims, "email")),
+					    want_email);
+	}
+	json_decref(id.claims);
+	return rc;
+}
+
+static void test_create_and_lookup(void **state)
+{
+	char t[EG_TICKET_MAX], t2[EG_TICKET_MAX], bad[EG_TICKET_MAX], sid[80];
+
+	mk("alice", "sid-a", "alice@x.test", 0, NULL, t, sid);
+	assert_int_equal(strlen(t), 22 + 1 + 43);
+	assert_int_equal(t[22], '.');
+	assert_int_equal(check(t, "alice@x.test"), 0);
+	/* a second login gets a different id and secret */
+	mk("alice", "sid-a", "alice@x.test", 0, NULL, t2, NULL);
+	assert_memory_not_equal(t, t2, 22);
+	/* wrong secret, with the entry cached and not cached */
+	strcpy(bad, t);
+	bad[40] = bad[40] == 'A' ? 'B' : 'A';
+	assert_int_equal(check(bad, NULL), -1);
+	eg_sessions_flush_cache(&d);
+	assert_int_equal(check(bad, NULL), -1);
+	assert_int_equal(check(t, "alice@x.test"), 0);
+	/* malformed tickets */
+	assert_int_equal(check("", NULL), -1);
+	assert_int_equal(check("abc.def", NULL), -1);
+	strcpy(bad, t);
+	bad[22] = '_';
+	assert_int_equal(check(bad, NULL), -1);
+	strcpy(bad, t);
+	bad[5] = '=';
+	assert_int_equal(check(bad, NULL), -1);
+	strcpy(bad, t);
+	strcat(bad, "A");
+	assert_int_equal(check(bad, NULL), -1);
+	assert_int_equal(check(NULL, NULL), -1);
+}
+
+static void test_store_dump_is_useless(void **state)
+{
+	char t[EG_TICKET_MAX], id[80];
+	void *val = NULL;
+	size_t len;
+
+	mk("carol", NULL, "carol-secret-mail@x.test", 0, "carol-refresh", t, id);
+	/* stored under the hash of the ticket id, never under the ticket */
+	assert_int_equal(eg_store_get(d.store, EG_NS_SESSION, id, &val, &len, NULL), 1);
+	assert_null(strstr(val, "carol-secret-mail"));
+	assert_null(strstr(val, "secret-access-token"));
+	assert_null(strstr(val, "carol-refresh"));
+	assert_null(memmem(val, len, t, 22));
+	free(val);
+	char idpart[23];
+	memcpy(idpart, t, 22);
+	idpart[22] = 0;
+	assert_int_equal(eg_store_get(d.store, EG_NS_SESSION, idpart, &val, &len, NULL), 0);
+}
+
+static void test_restart_keeps_sessions(void **state)
+{
+	char t[EG_TICKET_MAX], err[256];
+
+	mk("dave", NULL, "dave@x.test", 0, NULL, t, NULL);
+	eg_sessions_free(&d);
+	assert_null(d.store);
+	assert_int_equal(eg_sessions_init(&d, err, sizeof(err)), 0);
+	eg_sessions_set_refresher(d.sessions, fake_refresh);
+	assert_int_equal(eg_sessions_cached(&d), 0);
+	assert_int_equal(check(t, "dave@x.test"), 0);
+	assert_int_equal(eg_sessions_cached(&d), 1);
+}
+
+static void test_revoke(void **state)
+{
+	char a1[EG_TICKET_MAX], a2[EG_TICKET_MAX], b1[EG_TICKET_MAX], e1[EG_TICKET_MAX];
+	char a1id[80], b1id[80];
+	void *val = NULL;
+	size_t len;
+
+	mk("erin", "op-sid-1", "erin@x.test", 0, NULL, a1, a1id);
+	mk("erin", "op-sid-2", "erin@x.test", 0, NULL, a2, NULL);
+	mk("frank", "op-sid-1", "frank@x.test", 0, NULL, b1, b1id);
+	mk("gina", "op-sid-9", "gina@x.test", 0, NULL, e1, NULL);
+	assert_int_equal(eg_session_revoke(&d, NULL, NULL, NULL, "x"), -1);
+	/* sid + sub: only that subject's sessions with that sid */
+	assert_int_equal(eg_session_revoke(&d, NULL, "erin", "op-sid-1", "backchannel"), 1);
+	assert_int_equal(check(a1, NULL), -1);
+	assert_int_equal(check(b1, NULL), 0);
+	assert_int_equal(check(a2, NULL), 0);
+	/* recorded for the kernel side */
+	assert_int_equal(eg_store_get(d.store, EG_NS_REVOKED, a1id, &val, &len, NULL), 1);
+	assert_non_null(strstr(val, "backchannel"));
+	free(val);
+	/* sub: every session of that subject */
+	assert_int_equal(eg_session_revoke(&d, NULL, "erin", NULL, "admin"), 1);
+	assert_int_equal(check(a2, NULL), -1);
+	/* by session id */
+	assert_int_equal(eg_session_revoke(&d, b1id, NULL, NULL, "admin"), 1);
+	assert_int_equal(check(b1, NULL), -1);
+	assert_int_equal(eg_session_revoke(&d, b1id, NULL, NULL, "admin"), 0);
+	/* sid alone */
+	assert_int_equal(eg_session_revoke(&d, NULL, NULL, "op-sid-9", "bc"), 1);
+	assert_int_equal(check(e1, NULL), -1);
+	/* ended sessions stay dead after a cache flush (no resurrection from the store) */
+	eg_sessions_flush_cache(&d);
+	assert_int_equal(check(a1, NULL), -1);
+	assert_int_equal(check(b1, NULL), -1);
+}
+
+static void test_end_ticket(void **state)
+{
+	char t[EG_TICKET_MAX], bad[EG_TICKET_MAX], *idt = NULL;
+
+	mk("hank", NULL, "hank@x.test", 0, NULL, t, NULL);
+	strcpy(bad, t);
+	bad[50] = bad[50] == 'x' ? 'y' : 'x';
+	assert_int_equal(eg_session_end_ticket(&d, bad, "sign_out", &idt), 0);
+	assert_null(idt);
+	assert_int_equal(check(t, NULL), 0);
+	assert_int_equal(eg_session_end_ticket(&d, t, "sign_out", &idt), 1);
+	assert_string_equal(idt, "id.token.value");
+	free(idt);
+	assert_int_equal(check(t, NULL), -1);
+	assert_int_equal(eg_session_end_ticket(&d, t, "sign_out", NULL), 0);
+}
+
+static void test_lifetimes(void **state)
+{
+	char t[EG_TICKET_MAX], u[EG_TICKET_MAX];
+
+	cfg.cookie.lifetime_s = 1;
+	mk("ivy", NULL, "ivy@x.test", 0, NULL, t, NULL);
+	cfg.cookie.lifetime_s = 86400;
+	cfg.cookie.idle_s = 1;
+	mk("jack", NULL, "jack@x.test", 0, NULL, u, NULL);
+	assert_int_equal(check(t, NULL), 0);
+	assert_int_equal(check(u, NULL), 0);
+	sleep(2);
+	assert_int_equal(check(t, NULL), -1); /* absolute */
+	assert_int_equal(check(u, NULL), -1); /* idle */
+	eg_sessions_flush_cache(&d);
+	assert_int_equal(check(u, NULL), -1);
+	cfg.cookie.idle_s = 3600;
+}
+
+static void *worker(void *arg)
+{
+	long rc = check(arg, NULL);
+	return (void *)rc;
+}
+
+static void test_refresh_single_flight(void **state)
+{
+	char t[EG_TICKET_MAX];
+	pthread_t th[8];
+
+	refresh_calls = 0;
+	refresh_fail = 0;
+	/* token already expired: every concurrent request waits for the one refresh */
+	mk("kate", NULL, "kate@x.test", now_realtime_s() - 5, "rt-1", t, NULL);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, worker, t), 0);
+	for (int i = 0; i < 8; i++) {
+		void *r;
+		pthread_join(th[i], &r);
+		assert_int_equal((long)r, 0);
+	}
+	assert_int_equal(refresh_calls, 1);
+	assert_string_equal(last_rt, "rt-1");
+	assert_int_equal(check(t, "new@x.test"), 0); /* claims updated */
+	assert_int_equal(refresh_calls, 1);          /* fresh token: no more refreshes */
+	/* the rotated refresh token survived a restart */
+	eg_sessions_flush_cache(&d);
+	assert_int_equal(check(t, "new@x.test"), 0);
+}
+
+static void test_refresh_failure_ends_session(void **state)
+{
+	char t[EG_TICKET_MAX];
+
+	refresh_calls = 0;
+	refresh_fail = 1;
+	mk("liam", NULL, "liam@x.test", now_realtime_s() + 10, "rt-x", t, NULL);
+	assert_int_equal(check(t, NULL), -1);
+	assert_int_equal(refresh_calls, 1);
+	assert_int_equal(check(t, NULL), -1);
+	refresh_fail = 0;
+	/* no refresh token: the session lives on its own lifetimes */
+	mk("mia", NULL, "mia@x.test", now_realtime_s() - 100, NULL, t, NULL);
+	assert_int_equal(check(t, "mia@x.test"), 0);
+	assert_int_equal(refresh_calls, 1);
+}
+
+static void test_list(void **state)
+{
+	char t[EG_TICKET_MAX];
+
+	mk("nina", "s-n", "nina@x.test", 0, NULL, t, NULL);
+	mk("nina", "s-n2", "nina@x.test", 0, NULL, t, NULL);
+	json_t *all = eg_sessions_list(&d, NULL), *mine = eg_sessions_list(&d, "nina");
+	assert_true(json_array_size(all) >= 2);
+	assert_int_equal(json_array_size(mine), 2);
+	json_t *e = json_array_get(mine, 0);
+	assert_string_equal(json_string_value(json_object_get(e, "sub")), "nina");
+	assert_int_equal(strlen(json_string_value(json_object_get(e, "session_id"))), 64);
+	assert_true(json_integer_value(json_object_get(e, "expires")) > now_realtime_s());
+	json_decref(all);
+	json_decref(mine);
+}
+
+static void test_cookie_header(void **state)
+{
+	char *c = eg_cookie_header(&cfg, "_edgegate", "abc", NULL, 100);
+	assert_string_equal(c, "_edgegate=abc; Path=/; Max-Age=100; HttpOnly; Secure; SameSite=Lax");
+	free(c);
+	cfg.cookie.domain = "x.test";
+	cfg.cookie.secure = false;
+	c = eg_cookie_header(&cfg, "n", "", "/oauth2/", 0);
+	assert_non_null(strstr(c, "n=; Path=/oauth2/; Domain=x.test; Max-Age=0;"));
+	assert_null(strstr(c, "Secure"));
+	assert_non_null(strstr(c, "HttpOnly"));
+	free(c);
+	cfg.cookie.domain = NULL;
+	cfg.cookie.secure = true;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create_and_lookup),
+		cmocka_unit_test(test_store_dump_is_useless),
+		cmocka_unit_test(test_restart_keeps_sessions),
+		cmocka_unit_test(test_revoke),
+		cmocka_unit_test(test_end_ticket),
+		cmocka_unit_test(test_lifetimes),
+		cmocka_unit_test(test_refresh_single_flight),
+		cmocka_unit_test(test_refresh_failure_ends_session),
+		cmocka_unit_test(test_list),
+		cmocka_unit_test(test_cookie_header),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,221 @@
+/* ctl_gate.c - `edgegatectl deny|allow add|del|list` and `edgegatectl stats`.
+ * Through the daemon's admin socket when it runs (the daemon then also persists
+ * the entry in its store); otherwise straight into the pinned maps, so an operator
+ * can still ban or unban with the daemon down (such entries are not persisted). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "ctl_gate.h"
+#include "gate.h"
+
+static void print_json(const json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+	puts(s);
+	free(s);
+}
+
+static struct eg_gate *pinned(const struct ctl_opts *o)
+{
+	char err[512];
+	struct eg_gate *g = eg_gate_open_pinned(o->pin_root, err, sizeof(err));
+
+	if (!g)
+		fprintf(stderr, "edgegatectl: daemon unreachable and %s\n", err);
+	return g;
+}
+
+static void print_entries(const json_t *entries, bool json)
+{
+	size_t i;
+	json_t *e;
+
+	if (json) {
+		print_json(entries);
+		return;
+	}
+	json_array_foreach(entries, i, e) {
+		json_int_t ttl = json_integer_value(json_object_get(e, "ttl"));
+		char t[32];
+
+		if (ttl < 0)
+			snprintf(t, sizeof(t), "never");
+		else
+			snprintf(t, sizeof(t), "%llds", (long long)ttl);
+		printf("%-44s %-8s expires %s\n", json_string_value(json_object_get(e, "prefix")),
+		       json_string_value(json_object_get(e, "reason")), t);
+	}
+}
+
+static int deny_usage(const char *what)
+{
+	fprintf(stderr, "usage: edgegatectl %s add|del|list [CIDR] [--ttl DUR] [--reason TEXT] [--json]\n",
+		what);
+	return 2;
+}
+
+/* Runs one deny/allow command on the pinned maps. */
+static int deny_direct(const struct ctl_opts *o, bool allow, const char *verb,
+		       const struct eg_prefix *p, int64_t ttl, uint32_t reason, bool json)
+{
+	struct eg_gate *g = pinned(o);
+	int rc = 0;
+
+	if (!g)
+		return 1;
+	if (!strcmp(verb, "list")) {
+		json_t *a = eg_gate_list_json(g, allow);
+
+		if (a)
+			print_entries(a, json);
+		else
+			rc = 1;
+		json_decref(a);
+	} else if (!strcmp(verb, "add")) {
+		rc = (allow ? eg_gate_allow_add(g, p, ttl, reason) : eg_gate_deny_add(g, p, ttl, reason))
+			     ? 1
+			     : 0;
+	} else {
+		rc = (allow ? eg_gate_allow_del(g, p) : eg_gate_deny_del(g, p)) ? 1 : 0;
+	}
+	if (rc)
+		fprintf(stderr, "edgegatectl: %s %s failed\n", allow ? "allow" : "deny", verb);
+	eg_gate_close(g);
+	return rc;
+}
+
+int ctl_deny(const struct ctl_opts *o, int argc, char **argv)
+{
+	static const struct option lo[] = { { "ttl", required_argument, NULL, 't' },
+					    { "reason", required_argument, NULL, 'r' },
+					    { "json", no_argument, NULL, 'j' },
+					    { NULL, 0, NULL, 0 } };
+	const char *what = argv[0], *verb, *cidr = NULL, *ttl_s = NULL, *reason_s = NULL;
+	bool allow = !strcmp(what, "allow"), json = o->json;
+	struct eg_prefix p = { 0 };
+	uint32_t reason = EG_RULE_MANUAL;
+	int64_t ttl = 0;
+	int c;
+
+	if (argc < 2)
+		return deny_usage(what);
+	verb = argv[1];
+	if (strcmp(verb, "add") && strcmp(verb, "del") && strcmp(verb, "list"))
+		return deny_usage(what);
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 't': ttl_s = optarg; break;
+		case 'r': reason_s = optarg; break;
+		case 'j': json = true; break;
+		default: return deny_usage(what);
+		}
+	}
+	if (optind < argc)
+		cidr = argv[optind++];
+	if (optind != argc || (strcmp(verb, "list") && !cidr) || (!strcmp(verb, "list") && cidr))
+		return deny_usage(what);
+	if (cidr && eg_gate_prefix_parse(cidr, &p)) {
+		fprintf(stderr, "edgegatectl: invalid prefix '%s'\n", cidr);
+		return 2;
+	}
+	if (ttl_s && (eg_parse_duration(ttl_s, &ttl) || ttl < 0)) {
+		fprintf(stderr, "edgegatectl: invalid --ttl '%s' (e.g. 30s, 10m, 8h)\n", ttl_s);
+		return 2;
+	}
+	if (reason_s && eg_gate_rule_parse(reason_s, &reason)) {
+		fprintf(stderr, "edgegatectl: unknown --reason '%s' (static, manual, ban, abuse, scanner)\n",
+			reason_s);
+		return 2;
+	}
+
+	if (ctl_daemon_reachable(o)) {
+		char cmd[32];
+		json_t *req, *resp;
+
+		snprintf(cmd, sizeof(cmd), "%s.%s", allow ? "allow" : "deny", verb);
+		req = json_pack("{s:s}", "cmd", cmd);
+		if (cidr)
+			json_object_set_new(req, "prefix", json_string(cidr));
+		if (!strcmp(verb, "add")) {
+			json_object_set_new(req, "ttl", json_integer(ttl));
+			json_object_set_new(req, "reason", json_string(eg_gate_rule_name(reason)));
+		}
+		resp = ctl_admin(o, req);
+		if (!resp)
+			return 1;
+		if (!strcmp(verb, "list"))
+			print_entries(json_object_get(resp, "entries"), json);
+		else if (json)
+			print_json(resp);
+		json_decref(resp);
+		return 0;
+	}
+	return deny_direct(o, allow, verb, &p, ttl, reason, json);
+}
+
+int ctl_stats(const struct ctl_opts *o, int argc, char **argv)
+{
+	bool json = o->json;
+	json_t *st = NULL, *pk, *by;
+	const char *k;
+	json_t *v;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json")) {
+			fprintf(stderr, "usage: edgegatectl stats [--json]\n");
+			return 2;
+		}
+		json = true;
+	}
+	if (ctl_daemon_reachable(o)) {
+		st = ctl_admin(o, json_pack("{s:s}", "cmd", "stats"));
+		if (st)
+			json_object_del(st, "ok");
+	}
+	if (!st) {
+		struct eg_gate *g = pinned(o);
+
+		if (!g)
+			return 1;
+		st = eg_gate_stats_json(g);
+		eg_gate_close(g);
+		if (!st)
+			return 1;
+	}
+	if (json) {
+		print_json(st);
+	} else {
+		pk = json_object_get(st, "packets");
+		by = json_object_get(st, "bytes");
+		printf("%-10s %14s %16s\n", "reason", "packets", "bytes");
+		json_object_foreach(pk, k, v)
+			printf("%-10s %14lld %16lld\n", k, (long long)json_integer_value(v),
+			       (long long)json_integer_value(json_object_get(by, k)));
+	}
+	json_decref(st);
+	return 0;
+}
+
+int ctl_gate_status(const struct ctl_opts *o, json_t *out)
+{
+	char err[512];
+	struct eg_gate *g = eg_gate_open_pinned(o->pin_root, err, sizeof(err));
+	json_t *st, *stats;
+
+	if (!g)
+		return -1;
+	st = eg_gate_status_json(g);
+	stats = eg_gate_stats_json(g);
+	eg_gate_close(g);
+	json_object_update(out, st);
+	json_decref(st);
+	if (stats)
+		json_object_set_new(out, "stats", stats);
+	return 0;
+}

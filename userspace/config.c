@@ -1,0 +1,1148 @@
+/* config.c - JSON configuration -> struct eg_config, strictly validated.
+ *
+ * Every error names the key path ("routes[2].allow.domains[0]: expected a string").
+ * Unknown keys are errors: a typo must not silently weaken policy. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "util.h"
+
+struct cctx {
+	char path[256];
+	char *err;
+	size_t errlen;
+	bool failed;
+};
+
+static bool fail(struct cctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool fail(struct cctx *c, const char *fmt, ...)
+{
+	if (c->failed)
+		return false;
+	c->failed = true;
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(c->err, c->errlen, "%s: %s", c->path[0] ? c->path : "(top level)", msg);
+	return false;
+}
+
+/* Path stack: push returns the previous length so pop can restore it. */
+static size_t push_key(struct cctx *c, const char *key)
+{
+	size_t n = strlen(c->path);
+	snprintf(c->path + n, sizeof(c->path) - n, "%s%s", n ? "." : "", key);
+	return n;
+}
+
+static size_t push_idx(struct cctx *c, size_t i)
+{
+	size_t n = strlen(c->path);
+	snprintf(c->path + n, sizeof(c->path) - n, "[%zu]", i);
+	return n;
+}
+
+static void pop(struct cctx *c, size_t n)
+{
+	c->path[n] = '\0';
+}
+
+static bool check_keys(struct cctx *c, json_t *obj, const char *const *allowed)
+{
+	if (!json_is_object(obj))
+		return fail(c, "expected an object");
+	const char *key;
+	json_t *v;
+	json_object_foreach(obj, key, v) {
+		bool ok = false;
+		for (const char *const *a = allowed; *a; a++)
+			if (strcmp(*a, key) == 0)
+				ok = true;
+		if (!ok) {
+			size_t n = push_key(c, key);
+			fail(c, "unknown key");
+			pop(c, n);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool get_str(struct cctx *c, json_t *obj, const char *key, char **out)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return true;
+	size_t n = push_key(c, key);
+	bool ok = true;
+	if (!json_is_string(v))
+		ok = fail(c, "expected a string");
+	else if (strlen(json_string_value(v)) != json_string_length(v))
+		ok = fail(c, "string contains a NUL byte");
+	else {
+		free(*out);
+		*out = xstrdup(json_string_value(v));
+	}
+	pop(c, n);
+	return ok;
+}
+
+static bool get_bool(struct cctx *c, json_t *obj, const char *key, bool *out)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return true;
+	size_t n = push_key(c, key);
+	bool ok = json_is_boolean(v) ? (*out = json_is_true(v), true) : fail(c, "expected true or false");
+	pop(c, n);
+	return ok;
+}
+
+static bool get_int(struct cctx *c, json_t *obj, const char *key, long long lo, long long hi,
+		    long long *out)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return true;
+	size_t n = push_key(c, key);
+	bool ok = true;
+	if (!json_is_integer(v))
+		ok = fail(c, "expected an integer");
+	else if (json_integer_value(v) < lo || json_integer_value(v) > hi)
+		ok = fail(c, "must be between %lld and %lld", lo, hi);
+	else
+		*out = json_integer_value(v);
+	pop(c, n);
+	return ok;
+}
+
+static bool get_u32(struct cctx *c, json_t *obj, const char *key, uint32_t *out)
+{
+	long long v = *out;
+	if (!get_int(c, obj, key, 0, UINT32_MAX, &v))
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+static bool get_duration(struct cctx *c, json_t *obj, const char *key, int64_t *out)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return true;
+	size_t n = push_key(c, key);
+	bool ok = true;
+	if (!json_is_string(v) || eg_parse_duration(json_string_value(v), out) != 0)
+		ok = fail(c, "expected a duration such as \"30s\", \"5m\", \"8h\" or \"7d\"");
+	pop(c, n);
+	return ok;
+}
+
+static bool get_strlist(struct cctx *c, json_t *obj, const char *key, struct eg_strlist *out)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return true;
+	size_t n = push_key(c, key);
+	bool ok = true;
+	if (json_is_string(v)) { /* a single string is accepted for convenience */
+		out->v = xcalloc(1, sizeof(char *));
+		out->v[0] = xstrdup(json_string_value(v));
+		out->n = 1;
+	} else if (!json_is_array(v)) {
+		ok = fail(c, "expected an array of strings");
+	} else {
+		out->v = xcalloc(json_array_size(v) + 1, sizeof(char *));
+		size_t i;
+		json_t *e;
+		json_array_foreach(v, i, e) {
+			if (!json_is_string(e) || strlen(json_string_value(e)) != json_string_length(e)) {
+				size_t m = push_idx(c, i);
+				ok = fail(c, "expected a string");
+				pop(c, m);
+				break;
+			}
+			out->v[out->n++] = xstrdup(json_string_value(e));
+		}
+	}
+	pop(c, n);
+	return ok;
+}
+
+/* "file_key" variants: the secret itself or a file holding it (trailing newline trimmed). */
+static bool get_secret(struct cctx *c, json_t *obj, const char *key, char **out)
+{
+	char filekey[64];
+	snprintf(filekey, sizeof(filekey), "%s_file", key);
+	if (json_object_get(obj, key) && json_object_get(obj, filekey)) {
+		size_t n = push_key(c, key);
+		fail(c, "give either %s or %s, not both", key, filekey);
+		pop(c, n);
+		return false;
+	}
+	char *file = NULL;
+	if (!get_str(c, obj, key, out) || !get_str(c, obj, filekey, &file))
+		return false;
+	if (!file)
+		return true;
+	size_t len;
+	char *data = read_file(file, 1 << 16, &len);
+	if (!data) {
+		size_t n = push_key(c, filekey);
+		fail(c, "cannot read %s: %s", file, strerror(errno));
+		pop(c, n);
+		free(file);
+		return false;
+	}
+	while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+		data[--len] = '\0';
+	free(file);
+	free(*out);
+	*out = data;
+	return true;
+}
+
+/* --- durations, addresses, prefixes ----------------------------------------------- */
+
+int eg_parse_duration(const char *s, int64_t *out_s)
+{
+	if (!s || !*s)
+		return -1;
+	int64_t total = 0;
+	const char *p = s;
+	while (*p) {
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		errno = 0;
+		char *end;
+		unsigned long long v = strtoull(p, &end, 10);
+		if (errno || end == p || v > (1ull << 40))
+			return -1;
+		p = end;
+		int64_t mult;
+		if (strncmp(p, "ms", 2) == 0) {
+			v = (v + 999) / 1000; /* rounded up: a non-zero duration stays non-zero */
+			mult = 1;
+			p += 2;
+		} else if (*p == 's') {
+			mult = 1, p++;
+		} else if (*p == 'm') {
+			mult = 60, p++;
+		} else if (*p == 'h') {
+			mult = 3600, p++;
+		} else if (*p == 'd') {
+			mult = 86400, p++;
+		} else if (*p == 'w') {
+			mult = 7 * 86400, p++;
+		} else {
+			return -1;
+		}
+		total += (int64_t)v * mult;
+		if (total > ((int64_t)1 << 45))
+			return -1;
+	}
+	*out_s = total;
+	return 0;
+}
+
+bool eg_addr_is_v4mapped(const uint8_t a[16])
+{
+	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	return memcmp(a, pfx, 12) == 0;
+}
+
+int eg_addr_parse(const char *s, uint8_t out16[16])
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (inet_pton(AF_INET, s, &a4) == 1) {
+		memset(out16, 0, 10);
+		out16[10] = out16[11] = 0xff;
+		memcpy(out16 + 12, &a4, 4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, &a6) == 1) {
+		memcpy(out16, &a6, 16);
+		return 0;
+	}
+	return -1;
+}
+
+int eg_addr_from_sockaddr(const struct sockaddr *sa, uint8_t out16[16])
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		memset(out16, 0, 10);
+		out16[10] = out16[11] = 0xff;
+		memcpy(out16 + 12, &in->sin_addr, 4);
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6) {
+		memcpy(out16, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		return 0;
+	}
+	return -1;
+}
+
+void eg_addr_format(const uint8_t a[16], char *buf, size_t len)
+{
+	if (eg_addr_is_v4mapped(a))
+		inet_ntop(AF_INET, a + 12, buf, (socklen_t)len);
+	else
+		inet_ntop(AF_INET6, a, buf, (socklen_t)len);
+}
+
+int eg_parse_prefix(const char *s, struct eg_prefix *out)
+{
+	char buf[64];
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	char *slash = strchr(buf, '/');
+	long plen = -1;
+	if (slash) {
+		*slash = '\0';
+		char *end;
+		if (!isdigit((unsigned char)slash[1]))
+			return -1;
+		plen = strtol(slash + 1, &end, 10);
+		if (*end || plen < 0 || plen > 128)
+			return -1;
+	}
+	memset(out, 0, sizeof(*out));
+	if (eg_addr_parse(buf, out->addr) != 0)
+		return -1;
+	out->v4 = strchr(buf, ':') == NULL;
+	if (out->v4) {
+		if (plen > 32)
+			return -1;
+		out->plen = (uint8_t)(plen < 0 ? 128 : plen + 96);
+	} else {
+		out->plen = (uint8_t)(plen < 0 ? 128 : plen);
+	}
+	/* Host bits are cleared so "10.1.2.3/8" and "10.0.0.0/8" are the same prefix. */
+	for (int bit = out->plen; bit < 128; bit++)
+		out->addr[bit / 8] &= (uint8_t)~(0x80 >> (bit % 8));
+	return 0;
+}
+
+bool eg_prefix_contains(const struct eg_prefix *p, const uint8_t a[16])
+{
+	unsigned full = p->plen / 8, rest = p->plen % 8;
+	if (memcmp(p->addr, a, full) != 0)
+		return false;
+	if (rest == 0)
+		return true;
+	uint8_t mask = (uint8_t)(0xff << (8 - rest));
+	return (p->addr[full] & mask) == (a[full] & mask);
+}
+
+unsigned eg_method_bit(const char *m)
+{
+	static const char *const names[] = { "GET", "HEAD", "POST", "PUT", "DELETE",
+					     "PATCH", "OPTIONS", "CONNECT", "TRACE" };
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(m, names[i]) == 0)
+			return 1u << i;
+	return EG_M_OTHER;
+}
+
+/* --- sections ------------------------------------------------------------------------ */
+
+static bool parse_listen_one(struct cctx *c, const char *s, struct eg_listen *l)
+{
+	memset(l, 0, sizeof(*l));
+	snprintf(l->text, sizeof(l->text), "%s", s);
+	if (strncmp(s, "unix:", 5) == 0) {
+		if (s[5] != '/' || strlen(s + 5) >= sizeof(l->path))
+			return fail(c, "unix socket path must be absolute and shorter than %zu bytes",
+				    sizeof(l->path));
+		l->is_unix = true;
+		strcpy(l->path, s + 5);
+		return true;
+	}
+	char host[64];
+	const char *colon = strrchr(s, ':');
+	if (!colon || colon == s || strlen(s) >= sizeof(host))
+		return fail(c, "expected \"ADDRESS:PORT\", \"[IPv6]:PORT\" or \"unix:/path\"");
+	size_t hl = (size_t)(colon - s);
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (*end || colon[1] == '\0' || port < 1 || port > 65535)
+		return fail(c, "bad port in \"%s\"", s);
+	if (host[0] == '[') {
+		if (hl < 3 || host[hl - 1] != ']')
+			return fail(c, "bad IPv6 address in \"%s\"", s);
+		host[hl - 1] = '\0';
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&l->ss;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host + 1, &in6->sin6_addr) != 1)
+			return fail(c, "bad IPv6 address in \"%s\"", s);
+	} else {
+		struct sockaddr_in *in = (struct sockaddr_in *)&l->ss;
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		if (strcmp(host, "localhost") == 0)
+			strcpy(host, "127.0.0.1");
+		if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
+			return fail(c, "bad IPv4 address in \"%s\" (use [addr] for IPv6)", s);
+	}
+	return true;
+}
+
+static bool parse_listen(struct cctx *c, json_t *root, struct eg_config *cfg)
+{
+	json_t *v = json_object_get(root, "listen");
+	size_t n = push_key(c, "listen");
+	bool ok = true;
+	if (!v) {
+		ok = fail(c, "required (e.g. \"127.0.0.1:9180\" or \"unix:/run/edgegate/auth.sock\")");
+	} else if (json_is_string(v)) {
+		ok = parse_listen_one(c, json_string_value(v), &cfg->listen[0]);
+		cfg->n_listen = 1;
+	} else if (json_is_array(v) && json_array_size(v) > 0 && json_array_size(v) <= EG_MAX_LISTEN) {
+		size_t i;
+		json_t *e;
+		json_array_foreach(v, i, e) {
+			size_t m = push_idx(c, i);
+			ok = json_is_string(e) ? parse_listen_one(c, json_string_value(e), &cfg->listen[i])
+					       : fail(c, "expected a string");
+			pop(c, m);
+			if (!ok)
+				break;
+			cfg->n_listen++;
+		}
+	} else {
+		ok = fail(c, "expected a string or an array of 1 to %d strings", EG_MAX_LISTEN);
+	}
+	pop(c, n);
+	return ok;
+}
+
+static bool parse_prefixes(struct cctx *c, json_t *obj, const char *key, struct eg_prefix **out,
+			   size_t *n_out)
+{
+	struct eg_strlist l = { 0 };
+	if (!get_strlist(c, obj, key, &l))
+		return false;
+	bool ok = true;
+	if (l.n) {
+		*out = xcalloc(l.n, sizeof(**out));
+		size_t n = push_key(c, key);
+		for (size_t i = 0; i < l.n && ok; i++) {
+			size_t m = push_idx(c, i);
+			if (eg_parse_prefix(l.v[i], &(*out)[i]) != 0)
+				ok = fail(c, "\"%s\" is not an IP address or CIDR prefix", l.v[i]);
+			pop(c, m);
+		}
+		pop(c, n);
+		*n_out = l.n;
+	}
+	for (size_t i = 0; i < l.n; i++)
+		free(l.v[i]);
+	free(l.v);
+	return ok;
+}
+
+static bool str_in(const char *s, const char *const *set)
+{
+	for (; *set; set++)
+		if (strcmp(s, *set) == 0)
+			return true;
+	return false;
+}
+
+static bool parse_oidc(struct cctx *c, json_t *o, struct eg_oidc_config *x)
+{
+	static const char *const keys[] = { "issuer", "client_id", "client_secret", "client_secret_file",
+		"redirect_url", "scopes", "token_auth_method", "use_userinfo", "algorithms", "leeway",
+		"post_logout_redirect_url", "groups_claim", "email_claim", "user_claim", "refresh_before",
+		"max_states", "state_ttl", NULL };
+	x->present = true;
+	x->leeway_s = 60;
+	x->refresh_before_s = 60;
+	x->max_states = 8;
+	x->state_ttl_s = 600;
+	long long max_states = x->max_states;
+	if (!check_keys(c, o, keys) || !get_str(c, o, "issuer", &x->issuer) ||
+	    !get_str(c, o, "client_id", &x->client_id) || !get_secret(c, o, "client_secret", &x->client_secret) ||
+	    !get_str(c, o, "redirect_url", &x->redirect_url) || !get_strlist(c, o, "scopes", &x->scopes) ||
+	    !get_str(c, o, "token_auth_method", &x->token_auth_method) ||
+	    !get_bool(c, o, "use_userinfo", &x->use_userinfo) ||
+	    !get_strlist(c, o, "algorithms", &x->algorithms) || !get_duration(c, o, "leeway", &x->leeway_s) ||
+	    !get_str(c, o, "post_logout_redirect_url", &x->post_logout_redirect_url) ||
+	    !get_str(c, o, "groups_claim", &x->groups_claim) || !get_str(c, o, "email_claim", &x->email_claim) ||
+	    !get_str(c, o, "user_claim", &x->user_claim) ||
+	    !get_duration(c, o, "refresh_before", &x->refresh_before_s) ||
+	    !get_int(c, o, "max_states", 1, 64, &max_states) || !get_duration(c, o, "state_ttl", &x->state_ttl_s))
+		return false;
+	x->max_states = max_states;
+	static const char *const required[] = { "issuer", "client_id", "redirect_url", NULL };
+	for (const char *const *r = required; *r; r++) {
+		if (!json_object_get(o, *r)) {
+			size_t n = push_key(c, *r);
+			fail(c, "required in the oidc section");
+			pop(c, n);
+			return false;
+		}
+	}
+	if (x->token_auth_method) {
+		static const char *const m[] = { "client_secret_basic", "client_secret_post", "none", NULL };
+		if (!str_in(x->token_auth_method, m)) {
+			size_t n = push_key(c, "token_auth_method");
+			fail(c, "must be client_secret_basic, client_secret_post or none");
+			pop(c, n);
+			return false;
+		}
+	} else {
+		x->token_auth_method = xstrdup("client_secret_basic");
+	}
+	if (strcmp(x->token_auth_method, "none") != 0 && !x->client_secret) {
+		size_t n = push_key(c, "client_secret");
+		fail(c, "required for token_auth_method %s", x->token_auth_method);
+		pop(c, n);
+		return false;
+	}
+	if (x->scopes.n == 0) {
+		x->scopes.v = xcalloc(4, sizeof(char *));
+		x->scopes.v[0] = xstrdup("openid");
+		x->scopes.v[1] = xstrdup("email");
+		x->scopes.v[2] = xstrdup("profile");
+		x->scopes.n = 3;
+	}
+	if (!x->groups_claim)
+		x->groups_claim = xstrdup("groups");
+	if (!x->email_claim)
+		x->email_claim = xstrdup("email");
+	if (!x->user_claim)
+		x->user_claim = xstrdup("sub");
+	return true;
+}
+
+static bool parse_cookie(struct cctx *c, json_t *o, struct eg_cookie_config *x)
+{
+	static const char *const keys[] = { "name", "domain", "path", "secure", "idle", "lifetime",
+					    "secret", "secret_file", NULL };
+	if (o && (!check_keys(c, o, keys) || !get_str(c, o, "name", &x->name) ||
+		  !get_str(c, o, "domain", &x->domain) || !get_str(c, o, "path", &x->path) ||
+		  !get_bool(c, o, "secure", &x->secure) || !get_duration(c, o, "idle", &x->idle_s) ||
+		  !get_duration(c, o, "lifetime", &x->lifetime_s) || !get_secret(c, o, "secret", &x->secret)))
+		return false;
+	if (x->name) {
+		for (const char *p = x->name; *p; p++) {
+			if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-') {
+				size_t n = push_key(c, "name");
+				fail(c, "cookie names use letters, digits, '_' and '-'");
+				pop(c, n);
+				return false;
+			}
+		}
+	}
+	if (x->secret && strlen(x->secret) < 32) {
+		size_t n = push_key(c, "secret");
+		fail(c, "must be at least 32 characters");
+		pop(c, n);
+		return false;
+	}
+	return true;
+}
+
+static bool parse_jwt(struct cctx *c, json_t *o, struct eg_jwt_config *x)
+{
+	static const char *const keys[] = { "jwks_file", "jwks_url", "issuer", "issuers", "audience",
+		"audiences", "algorithms", "leeway", "require_exp", "cookie", "query_param", "jwks_refresh",
+		"jwks_min_refetch", "cache_max_ttl", "cache_entries", "required_claims", NULL };
+	long long entries = (long long)x->cache_entries;
+	x->present = true;
+	if (!check_keys(c, o, keys) || !get_str(c, o, "jwks_file", &x->jwks_file) ||
+	    !get_str(c, o, "jwks_url", &x->jwks_url) || !get_strlist(c, o, "issuer", &x->issuers) ||
+	    (!x->issuers.n && !get_strlist(c, o, "issuers", &x->issuers)) ||
+	    !get_strlist(c, o, "audience", &x->audiences) ||
+	    (!x->audiences.n && !get_strlist(c, o, "audiences", &x->audiences)) ||
+	    !get_strlist(c, o, "algorithms", &x->algorithms) || !get_duration(c, o, "leeway", &x->leeway_s) ||
+	    !get_bool(c, o, "require_exp", &x->require_exp) || !get_str(c, o, "cookie", &x->cookie) ||
+	    !get_str(c, o, "query_param", &x->query_param) ||
+	    !get_duration(c, o, "jwks_refresh", &x->jwks_refresh_s) ||
+	    !get_duration(c, o, "jwks_min_refetch", &x->jwks_min_refetch_s) ||
+	    !get_duration(c, o, "cache_max_ttl", &x->cache_max_ttl_s) ||
+	    !get_int(c, o, "cache_entries", 0, 1 << 24, &entries) ||
+	    !get_strlist(c, o, "required_claims", &x->required_claims))
+		return false;
+	x->cache_entries = (size_t)entries;
+	if (!!x->jwks_file == !!x->jwks_url)
+		return fail(c, "give exactly one of jwks_file and jwks_url");
+	if (x->jwks_url && strncmp(x->jwks_url, "https://", 8) != 0 && strncmp(x->jwks_url, "http://", 7) != 0) {
+		size_t n = push_key(c, "jwks_url");
+		fail(c, "must be an https:// URL (http:// only on a loopback address)");
+		pop(c, n);
+		return false;
+	}
+	return true;
+}
+
+static bool parse_conditions(struct cctx *c, json_t *o, struct eg_conditions *x)
+{
+	static const char *const keys[] = { "emails", "domains", "groups", "claims", "cert_subjects",
+					    "cert_sans", "cert_fingerprints", NULL };
+	x->present = true;
+	if (!check_keys(c, o, keys) || !get_strlist(c, o, "emails", &x->emails) ||
+	    !get_strlist(c, o, "domains", &x->domains) || !get_strlist(c, o, "groups", &x->groups) ||
+	    !get_strlist(c, o, "cert_subjects", &x->cert_subjects) || !get_strlist(c, o, "cert_sans", &x->cert_sans) ||
+	    !get_strlist(c, o, "cert_fingerprints", &x->cert_fingerprints))
+		return false;
+	for (size_t i = 0; i < x->domains.n; i++) {
+		const char *d = x->domains.v[i];
+		if (!*d || strcmp(d, ".") == 0 || strchr(d, '@') || strchr(d, '/') || d[strlen(d) - 1] == '.') {
+			size_t n = push_key(c, "domains");
+			size_t m = push_idx(c, i);
+			fail(c, "\"%s\" is not a domain (\"x.test\" exact, \".x.test\" subdomains)", d);
+			pop(c, m);
+			pop(c, n);
+			return false;
+		}
+		for (char *p = x->domains.v[i]; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+	}
+	for (size_t i = 0; i < x->cert_fingerprints.n; i++) {
+		const char *f = x->cert_fingerprints.v[i];
+		uint8_t raw[32];
+		if (strncasecmp(f, "sha256:", 7) != 0 || strlen(f) != 7 + 64 || hex_decode(f + 7, raw, 32) != 0) {
+			size_t n = push_key(c, "cert_fingerprints");
+			size_t m = push_idx(c, i);
+			fail(c, "expected \"sha256:\" followed by 64 hex digits");
+			pop(c, m);
+			pop(c, n);
+			return false;
+		}
+		for (char *p = x->cert_fingerprints.v[i]; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+	}
+	json_t *claims = json_object_get(o, "claims");
+	if (!claims)
+		return true;
+	size_t n = push_key(c, "claims");
+	if (!json_is_object(claims)) {
+		fail(c, "expected an object of claim name to value(s)");
+		pop(c, n);
+		return false;
+	}
+	x->claims = xcalloc(json_object_size(claims) + 1, sizeof(*x->claims));
+	const char *name;
+	json_t *val;
+	json_object_foreach(claims, name, val) {
+		struct eg_claim_cond *cc = &x->claims[x->n_claims++];
+		cc->name = xstrdup(name);
+		json_t *wrap = json_object();
+		/* Values may be strings, numbers or booleans; kept as their JSON text for numbers/bools. */
+		if (json_is_array(val)) {
+			json_object_set(wrap, name, val);
+		} else {
+			json_t *arr = json_array();
+			json_array_append(arr, val);
+			json_object_set_new(wrap, name, arr);
+		}
+		json_t *arr = json_object_get(wrap, name);
+		cc->values.v = xcalloc(json_array_size(arr) + 1, sizeof(char *));
+		size_t i;
+		json_t *e;
+		json_array_foreach(arr, i, e) {
+			if (json_is_string(e)) {
+				cc->values.v[cc->values.n++] = xstrdup(json_string_value(e));
+			} else if (json_is_integer(e) || json_is_boolean(e)) {
+				cc->values.v[cc->values.n++] = json_dumps(e, JSON_ENCODE_ANY);
+			} else {
+				size_t m = push_key(c, name);
+				fail(c, "claim values are strings, integers or booleans");
+				pop(c, m);
+				json_decref(wrap);
+				pop(c, n);
+				return false;
+			}
+		}
+		json_decref(wrap);
+	}
+	pop(c, n);
+	return true;
+}
+
+static bool parse_route(struct cctx *c, json_t *o, struct eg_route *r)
+{
+	static const char *const keys[] = { "host", "path", "methods", "auth", "api", "allow", "deny",
+					    "headers", NULL };
+	char *auth = NULL;
+	struct eg_strlist methods = { 0 };
+	bool ok = check_keys(c, o, keys) && get_str(c, o, "host", &r->host) && get_str(c, o, "path", &r->path) &&
+		  get_strlist(c, o, "methods", &methods) && get_str(c, o, "auth", &auth) &&
+		  get_bool(c, o, "api", &r->api);
+	if (ok && r->host) {
+		for (char *p = r->host; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		if (!*r->host || strchr(r->host, '/') || strchr(r->host, '@')) {
+			size_t n = push_key(c, "host");
+			ok = fail(c, "expected a host name");
+			pop(c, n);
+		}
+	}
+	if (ok && r->path && r->path[0] != '/') {
+		size_t n = push_key(c, "path");
+		ok = fail(c, "must start with '/'");
+		pop(c, n);
+	}
+	if (ok && !r->path)
+		r->path = xstrdup("/");
+	for (size_t i = 0; ok && i < methods.n; i++) {
+		unsigned bit = eg_method_bit(methods.v[i]);
+		if (bit == EG_M_OTHER) {
+			size_t n = push_key(c, "methods");
+			size_t m = push_idx(c, i);
+			ok = fail(c, "unknown HTTP method \"%s\" (use upper case)", methods.v[i]);
+			pop(c, m);
+			pop(c, n);
+		}
+		r->methods |= bit;
+	}
+	for (size_t i = 0; i < methods.n; i++)
+		free(methods.v[i]);
+	free(methods.v);
+	if (ok) {
+		static const struct { const char *name; enum eg_auth_mode m; } modes[] = {
+			{ "public", EG_AUTH_PUBLIC }, { "any", EG_AUTH_ANY }, { "session", EG_AUTH_SESSION },
+			{ "bearer", EG_AUTH_BEARER }, { "mtls", EG_AUTH_MTLS },
+		};
+		r->auth = EG_AUTH_ANY;
+		if (auth) {
+			bool found = false;
+			for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+				if (strcmp(auth, modes[i].name) == 0)
+					r->auth = modes[i].m, found = true;
+			if (!found) {
+				size_t n = push_key(c, "auth");
+				ok = fail(c, "must be one of public, any, session, bearer, mtls");
+				pop(c, n);
+			}
+		}
+	}
+	free(auth);
+	if (ok && json_object_get(o, "allow")) {
+		size_t n = push_key(c, "allow");
+		ok = parse_conditions(c, json_object_get(o, "allow"), &r->allow);
+		pop(c, n);
+	}
+	if (ok && json_object_get(o, "deny")) {
+		size_t n = push_key(c, "deny");
+		ok = parse_conditions(c, json_object_get(o, "deny"), &r->deny);
+		pop(c, n);
+	}
+	json_t *h = json_object_get(o, "headers");
+	if (ok && h) {
+		size_t n = push_key(c, "headers");
+		if (!json_is_object(h)) {
+			ok = fail(c, "expected an object of header name to claim name");
+		} else {
+			r->headers = xcalloc(json_object_size(h) + 1, sizeof(*r->headers));
+			const char *name;
+			json_t *val;
+			json_object_foreach(h, name, val) {
+				bool good_name = *name != '\0';
+				for (const char *p = name; *p; p++)
+					if (!isalnum((unsigned char)*p) && *p != '-')
+						good_name = false;
+				size_t m = push_key(c, name);
+				if (!good_name)
+					ok = fail(c, "header names use letters, digits and '-'");
+				else if (!json_is_string(val))
+					ok = fail(c, "expected a claim name");
+				pop(c, m);
+				if (!ok)
+					break;
+				r->headers[r->n_headers].header = xstrdup(name);
+				r->headers[r->n_headers++].claim = xstrdup(json_string_value(val));
+			}
+		}
+		pop(c, n);
+	}
+	if (ok && r->auth == EG_AUTH_PUBLIC && (r->allow.present || r->deny.present)) {
+		ok = fail(c, "a public route cannot have allow or deny conditions");
+	}
+	return ok;
+}
+
+static bool parse_routes(struct cctx *c, json_t *root, struct eg_config *cfg)
+{
+	json_t *v = json_object_get(root, "routes");
+	if (!v)
+		return true;
+	size_t n = push_key(c, "routes");
+	bool ok = true;
+	if (!json_is_array(v)) {
+		ok = fail(c, "expected an array of routes");
+	} else {
+		cfg->routes = xcalloc(json_array_size(v) + 1, sizeof(*cfg->routes));
+		size_t i;
+		json_t *e;
+		json_array_foreach(v, i, e) {
+			size_t m = push_idx(c, i);
+			struct eg_route *r = &cfg->routes[cfg->n_routes++];
+			snprintf(r->where, sizeof(r->where), "routes[%zu]", i);
+			ok = parse_route(c, e, r);
+			pop(c, m);
+			if (!ok)
+				break;
+		}
+	}
+	pop(c, n);
+	return ok;
+}
+
+static bool parse_gate(struct cctx *c, json_t *o, struct eg_gate_config *g)
+{
+	static const char *const keys[] = { "interfaces", "xdp_mode", "pin_root", "protected_ports",
+		"syn_rate", "syn_burst", "pkt_rate", "pkt_burst", "observe", "deny", "allow", "max_sources",
+		"max_deny", "ban_threshold", "ban_window", "ban_time", "ban_max", "ipv6_group_prefix",
+		"verdict_rate", "verdict_burst", NULL };
+	g->present = true;
+	long long v6 = g->ipv6_group_plen;
+	if (!check_keys(c, o, keys) || !get_strlist(c, o, "interfaces", &g->interfaces) ||
+	    !get_str(c, o, "xdp_mode", &g->xdp_mode) || !get_str(c, o, "pin_root", &g->pin_root) ||
+	    !get_u32(c, o, "syn_rate", &g->syn_rate) || !get_u32(c, o, "syn_burst", &g->syn_burst) ||
+	    !get_u32(c, o, "pkt_rate", &g->pkt_rate) || !get_u32(c, o, "pkt_burst", &g->pkt_burst) ||
+	    !get_bool(c, o, "observe", &g->observe) || !parse_prefixes(c, o, "deny", &g->deny, &g->n_deny) ||
+	    !parse_prefixes(c, o, "allow", &g->allow, &g->n_allow) ||
+	    !get_u32(c, o, "max_sources", &g->max_sources) || !get_u32(c, o, "max_deny", &g->max_deny) ||
+	    !get_u32(c, o, "ban_threshold", &g->ban_threshold) || !get_duration(c, o, "ban_window", &g->ban_window_s) ||
+	    !get_duration(c, o, "ban_time", &g->ban_time_s) || !get_duration(c, o, "ban_max", &g->ban_max_s) ||
+	    !get_int(c, o, "ipv6_group_prefix", 32, 128, &v6) || !get_u32(c, o, "verdict_rate", &g->verdict_rate) ||
+	    !get_u32(c, o, "verdict_burst", &g->verdict_burst))
+		return false;
+	g->ipv6_group_plen = (uint8_t)v6;
+	static const char *const modes[] = { "native", "generic", "auto", NULL };
+	if (g->xdp_mode && !str_in(g->xdp_mode, modes)) {
+		size_t n = push_key(c, "xdp_mode");
+		fail(c, "must be native, generic or auto");
+		pop(c, n);
+		return false;
+	}
+	if (!g->xdp_mode)
+		g->xdp_mode = xstrdup("auto");
+	if (!g->pin_root)
+		g->pin_root = xstrdup("/sys/fs/bpf/edgegate");
+	if (g->pin_root[0] != '/') {
+		size_t n = push_key(c, "pin_root");
+		fail(c, "must be an absolute path on a bpf filesystem");
+		pop(c, n);
+		return false;
+	}
+	json_t *ports = json_object_get(o, "protected_ports");
+	if (ports) {
+		size_t n = push_key(c, "protected_ports");
+		if (!json_is_array(ports)) {
+			fail(c, "expected an array of port numbers");
+			pop(c, n);
+			return false;
+		}
+		g->protected_ports = xcalloc(json_array_size(ports) + 1, sizeof(uint16_t));
+		size_t i;
+		json_t *e;
+		json_array_foreach(ports, i, e) {
+			if (!json_is_integer(e) || json_integer_value(e) < 1 || json_integer_value(e) > 65535) {
+				size_t m = push_idx(c, i);
+				fail(c, "expected a port number 1..65535");
+				pop(c, m);
+				pop(c, n);
+				return false;
+			}
+			g->protected_ports[g->n_protected_ports++] = (uint16_t)json_integer_value(e);
+		}
+		pop(c, n);
+	}
+	if (g->syn_rate && g->syn_burst < g->syn_rate / 10 + 1 && json_object_get(o, "syn_burst") == NULL)
+		g->syn_burst = g->syn_rate * 2;
+	return true;
+}
+
+static bool parse_store(struct cctx *c, json_t *o, struct eg_store_config *s)
+{
+	static const char *const keys[] = { "redis", "prefix", NULL };
+	if (!check_keys(c, o, keys) || !get_str(c, o, "redis", &s->redis) || !get_str(c, o, "prefix", &s->prefix))
+		return false;
+	if (s->redis && strncmp(s->redis, "redis://", 8) != 0 && strncmp(s->redis, "unix:", 5) != 0) {
+		size_t n = push_key(c, "redis");
+		fail(c, "expected redis://HOST:PORT[/DB] or unix:/path");
+		pop(c, n);
+		return false;
+	}
+	return true;
+}
+
+static bool parse_mtls(struct cctx *c, json_t *o, struct eg_mtls_config *m)
+{
+	static const char *const keys[] = { "revoked_file", "crl_files", "cert_files", NULL };
+	return check_keys(c, o, keys) && get_str(c, o, "revoked_file", &m->revoked_file) &&
+	       get_strlist(c, o, "crl_files", &m->crl_files) && get_strlist(c, o, "cert_files", &m->cert_files);
+}
+
+static bool section(struct cctx *c, json_t *root, const char *key, json_t **out)
+{
+	*out = json_object_get(root, key);
+	return *out != NULL;
+}
+
+static void set_defaults(struct eg_config *cfg)
+{
+	cfg->jwt.leeway_s = 60;
+	cfg->jwt.require_exp = true;
+	cfg->jwt.jwks_refresh_s = 300;
+	cfg->jwt.jwks_min_refetch_s = 10;
+	cfg->jwt.cache_max_ttl_s = 3600;
+	cfg->jwt.cache_entries = 65536;
+	cfg->cookie.secure = true;
+	cfg->cookie.idle_s = 8 * 3600;
+	cfg->cookie.lifetime_s = 7 * 86400;
+	cfg->gate.syn_rate = 50;
+	cfg->gate.syn_burst = 100;
+	cfg->gate.max_sources = 262144;
+	cfg->gate.max_deny = 1048576;
+	cfg->gate.ban_threshold = 20;
+	cfg->gate.ban_window_s = 60;
+	cfg->gate.ban_time_s = 600;
+	cfg->gate.ban_max_s = 86400;
+	cfg->gate.ipv6_group_plen = 64;
+}
+
+static bool parse_root(struct cctx *c, json_t *root, struct eg_config *cfg)
+{
+	static const char *const keys[] = { "listen", "admin_socket", "trusted_proxies", "state_dir", "user",
+		"log_level", "public_url", "default_allow", "threads", "redirect_domains", "oidc", "cookie",
+		"jwt", "routes", "gate", "store", "mtls", NULL };
+	long long threads = 0;
+	json_t *s;
+	if (!check_keys(c, root, keys) || !parse_listen(c, root, cfg) ||
+	    !get_str(c, root, "admin_socket", &cfg->admin_socket) ||
+	    !parse_prefixes(c, root, "trusted_proxies", &cfg->trusted_proxies, &cfg->n_trusted_proxies) ||
+	    !get_str(c, root, "state_dir", &cfg->state_dir) || !get_str(c, root, "user", &cfg->user) ||
+	    !get_str(c, root, "log_level", &cfg->log_level) || !get_str(c, root, "public_url", &cfg->public_url) ||
+	    !get_bool(c, root, "default_allow", &cfg->default_allow) ||
+	    !get_int(c, root, "threads", 1, 256, &threads) ||
+	    !get_strlist(c, root, "redirect_domains", &cfg->redirect_domains))
+		return false;
+	cfg->threads = (int)threads;
+	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
+	if (cfg->log_level && !str_in(cfg->log_level, levels)) {
+		size_t n = push_key(c, "log_level");
+		fail(c, "must be error, warn, info or debug");
+		pop(c, n);
+		return false;
+	}
+	if (cfg->public_url && strncmp(cfg->public_url, "https://", 8) != 0 &&
+	    strncmp(cfg->public_url, "http://", 7) != 0) {
+		size_t n = push_key(c, "public_url");
+		fail(c, "expected an http(s):// URL");
+		pop(c, n);
+		return false;
+	}
+#define SECTION(name, fn, field)                                                   \
+	if (section(c, root, name, &s)) {                                           \
+		size_t n = push_key(c, name);                                       \
+		bool ok = json_is_object(s) ? fn(c, s, field) : fail(c, "expected an object"); \
+		pop(c, n);                                                          \
+		if (!ok)                                                            \
+			return false;                                               \
+	}
+	SECTION("oidc", parse_oidc, &cfg->oidc)
+	SECTION("jwt", parse_jwt, &cfg->jwt)
+	SECTION("gate", parse_gate, &cfg->gate)
+	SECTION("store", parse_store, &cfg->store)
+	SECTION("mtls", parse_mtls, &cfg->mtls)
+#undef SECTION
+	s = json_object_get(root, "cookie");
+	if (s) {
+		size_t n = push_key(c, "cookie");
+		bool ok = json_is_object(s) ? parse_cookie(c, s, &cfg->cookie) : fail(c, "expected an object");
+		pop(c, n);
+		if (!ok)
+			return false;
+	}
+	if (!parse_routes(c, root, cfg))
+		return false;
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		enum eg_auth_mode m = cfg->routes[i].auth;
+		if ((m == EG_AUTH_SESSION) && !cfg->oidc.present) {
+			snprintf(c->path, sizeof(c->path), "routes[%zu].auth", i);
+			return fail(c, "\"session\" needs an oidc section");
+		}
+		if (m == EG_AUTH_BEARER && !cfg->jwt.present) {
+			snprintf(c->path, sizeof(c->path), "routes[%zu].auth", i);
+			return fail(c, "\"bearer\" needs a jwt section");
+		}
+		if (m == EG_AUTH_ANY && !cfg->jwt.present && !cfg->oidc.present) {
+			snprintf(c->path, sizeof(c->path), "routes[%zu].auth", i);
+			return fail(c, "\"any\" needs an oidc or a jwt section");
+		}
+	}
+	return true;
+}
+
+static void fill_defaults_after(struct eg_config *cfg)
+{
+	if (!cfg->cookie.name)
+		cfg->cookie.name = xstrdup("_edgegate");
+	if (!cfg->cookie.path)
+		cfg->cookie.path = xstrdup("/");
+	if (!cfg->state_dir)
+		cfg->state_dir = xstrdup("/var/lib/edgegate");
+	if (!cfg->admin_socket)
+		cfg->admin_socket = xstrdup("/run/edgegate/admin.sock");
+	if (!cfg->gate.pin_root)
+		cfg->gate.pin_root = xstrdup("/sys/fs/bpf/edgegate");
+	if (!cfg->gate.xdp_mode)
+		cfg->gate.xdp_mode = xstrdup("auto");
+	if (!cfg->store.prefix)
+		cfg->store.prefix = xstrdup("edgegate:");
+	if (!cfg->log_level)
+		cfg->log_level = xstrdup("info");
+	if (cfg->n_trusted_proxies == 0) {
+		cfg->trusted_proxies = xcalloc(2, sizeof(struct eg_prefix));
+		eg_parse_prefix("127.0.0.0/8", &cfg->trusted_proxies[0]);
+		eg_parse_prefix("::1/128", &cfg->trusted_proxies[1]);
+		cfg->n_trusted_proxies = 2;
+	}
+}
+
+struct eg_config *config_parse(const char *json, size_t len, const char *file, char *err, size_t errlen)
+{
+	struct cctx c = { .err = err, .errlen = errlen };
+	json_error_t jerr;
+	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		snprintf(err, errlen, "%s:%d:%d: invalid JSON: %s", file ? file : "config", jerr.line,
+			 jerr.column, jerr.text);
+		return NULL;
+	}
+	struct eg_config *cfg = xcalloc(1, sizeof(*cfg));
+	set_defaults(cfg);
+	cfg->path = file ? xstrdup(file) : NULL;
+	bool ok = parse_root(&c, root, cfg);
+	json_decref(root);
+	if (!ok) {
+		config_free(cfg);
+		return NULL;
+	}
+	fill_defaults_after(cfg);
+	return cfg;
+}
+
+struct eg_config *config_load(const char *file, char *err, size_t errlen)
+{
+	size_t len;
+	char *data = read_file(file, 4 << 20, &len);
+	if (!data) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return NULL;
+	}
+	struct eg_config *cfg = config_parse(data, len, file, err, errlen);
+	free(data);
+	return cfg;
+}
+
+static void strlist_free(struct eg_strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+static void conditions_free(struct eg_conditions *x)
+{
+	strlist_free(&x->emails);
+	strlist_free(&x->domains);
+	strlist_free(&x->groups);
+	strlist_free(&x->cert_subjects);
+	strlist_free(&x->cert_sans);
+	strlist_free(&x->cert_fingerprints);
+	for (size_t i = 0; i < x->n_claims; i++) {
+		free(x->claims[i].name);
+		strlist_free(&x->claims[i].values);
+	}
+	free(x->claims);
+}
+
+void config_free(struct eg_config *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	free(c->admin_socket);
+	free(c->trusted_proxies);
+	free(c->state_dir);
+	free(c->user);
+	free(c->log_level);
+	free(c->public_url);
+	strlist_free(&c->redirect_domains);
+	struct eg_oidc_config *o = &c->oidc;
+	free(o->issuer);
+	free(o->client_id);
+	free(o->client_secret);
+	free(o->redirect_url);
+	strlist_free(&o->scopes);
+	free(o->token_auth_method);
+	strlist_free(&o->algorithms);
+	free(o->post_logout_redirect_url);
+	free(o->groups_claim);
+	free(o->email_claim);
+	free(o->user_claim);
+	free(c->cookie.name);
+	free(c->cookie.domain);
+	free(c->cookie.path);
+	free(c->cookie.secret);
+	struct eg_jwt_config *j = &c->jwt;
+	free(j->jwks_file);
+	free(j->jwks_url);
+	strlist_free(&j->issuers);
+	strlist_free(&j->audiences);
+	strlist_free(&j->algorithms);
+	strlist_free(&j->required_claims);
+	free(j->cookie);
+	free(j->query_param);
+	for (size_t i = 0; i < c->n_routes; i++) {
+		struct eg_route *r = &c->routes[i];
+		free(r->host);
+		free(r->path);
+		conditions_free(&r->allow);
+		conditions_free(&r->deny);
+		for (size_t k = 0; k < r->n_headers; k++) {
+			free(r->headers[k].header);
+			free(r->headers[k].claim);
+		}
+		free(r->headers);
+	}
+	free(c->routes);
+	struct eg_gate_config *g = &c->gate;
+	strlist_free(&g->interfaces);
+	free(g->xdp_mode);
+	free(g->pin_root);
+	free(g->protected_ports);
+	free(g->deny);
+	free(g->allow);
+	free(c->store.redis);
+	free(c->store.prefix);
+	free(c->mtls.revoked_file);
+	strlist_free(&c->mtls.crl_files);
+	strlist_free(&c->mtls.cert_files);
+	free(c);
+}

@@ -1,0 +1,1162 @@
+/* gate.c - the XDP edge gate from userspace (see gate.h, docs/gate.md). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <linux/if_link.h>
+#include <linux/magic.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "config.h"
+#include "gate.h"
+#include "log.h"
+#include "store.h"
+#include "edgegate.skel.h"
+
+enum {
+	M_CFG,
+	M_PORTS,
+	M_DENY,
+	M_DENY_LPM,
+	M_ALLOW,
+	M_ALLOW_LPM,
+	M_RATE,
+	M_FLOWS,
+	M_SESSIONS,
+	M_STATS,
+	M_FLOOD,
+	M__COUNT
+};
+
+static const char *const map_names[M__COUNT] = {
+	[M_CFG] = EG_MAP_CFG,           [M_PORTS] = EG_MAP_PORTS,
+	[M_DENY] = EG_MAP_DENY,         [M_DENY_LPM] = EG_MAP_DENY_LPM,
+	[M_ALLOW] = EG_MAP_ALLOW,       [M_ALLOW_LPM] = EG_MAP_ALLOW_LPM,
+	[M_RATE] = EG_MAP_RATE,         [M_FLOWS] = EG_MAP_FLOWS,
+	[M_SESSIONS] = EG_MAP_SESSIONS, [M_STATS] = EG_MAP_STATS,
+	[M_FLOOD] = EG_MAP_FLOOD,
+};
+
+#define EG_GATE_MAX_IF 16
+
+struct eg_gate_if {
+	char name[IF_NAMESIZE];
+	int ifindex;
+	__u32 flags; /* XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE */
+};
+
+struct eg_gate {
+	struct edgegate_bpf *skel; /* NULL when opened from pins only */
+	int fd[M__COUNT];
+	bool own_fd;               /* fds from bpf_obj_get: close them */
+	char pin_root[PATH_MAX];
+	struct eg_gate_if ifs[EG_GATE_MAX_IF];
+	int n_if;
+	struct eg_store *store;
+	int ncpus;
+	pthread_mutex_t mu; /* serialises cfg read-modify-write and store writes */
+};
+
+static const char *const reason_names[EG_REASON__COUNT] = {
+	[EG_REASON_PASS] = "pass",           [EG_REASON_NONIP] = "nonip",
+	[EG_REASON_ALLOW] = "allow",         [EG_REASON_DENY] = "deny",
+	[EG_REASON_BAN] = "ban",             [EG_REASON_REVOKED] = "revoked",
+	[EG_REASON_RATELIMIT] = "ratelimit", [EG_REASON_PKTLIMIT] = "pktlimit",
+	[EG_REASON_MALFORMED] = "malformed", [EG_REASON_SHED] = "shed",
+	[EG_REASON_OBSERVED] = "observed",
+};
+
+static const char *const rule_names[EG_RULE__COUNT] = {
+	[EG_RULE_NONE] = "none",   [EG_RULE_STATIC] = "static", [EG_RULE_MANUAL] = "manual",
+	[EG_RULE_BAN] = "ban",     [EG_RULE_ABUSE] = "abuse",   [EG_RULE_SCANNER] = "scanner",
+};
+
+const char *eg_gate_reason_name(unsigned reason)
+{
+	return reason < EG_REASON__COUNT ? reason_names[reason] : "unknown";
+}
+
+const char *eg_gate_rule_name(uint32_t reason)
+{
+	return reason < EG_RULE__COUNT ? rule_names[reason] : "unknown";
+}
+
+int eg_gate_rule_parse(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	for (uint32_t i = 1; i < EG_RULE__COUNT; i++)
+		if (strcmp(s, rule_names[i]) == 0)
+			return *out = i, 0;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v == 0 || v >= EG_RULE__COUNT)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+__attribute__((format(printf, 3, 4))) static void errf(char *err, size_t errlen,
+							const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* --- config map ---------------------------------------------------------------- */
+
+static int cfg_read(struct eg_gate *g, struct eg_cfg *c)
+{
+	__u32 z = 0;
+
+	return bpf_map_lookup_elem(g->fd[M_CFG], &z, c);
+}
+
+static int cfg_write(struct eg_gate *g, const struct eg_cfg *c)
+{
+	__u32 z = 0;
+
+	return bpf_map_update_elem(g->fd[M_CFG], &z, c, BPF_ANY);
+}
+
+uint64_t eg_gate_now_ns(struct eg_gate *g)
+{
+	struct eg_cfg c;
+
+	if (cfg_read(g, &c))
+		return mono_ns();
+	return mono_ns() + (uint64_t)c.clock_offset_ns;
+}
+
+int eg_gate_set_clock_offset(struct eg_gate *g, int64_t offset_ns)
+{
+	struct eg_cfg c;
+	int rc;
+
+	pthread_mutex_lock(&g->mu);
+	rc = cfg_read(g, &c);
+	if (!rc) {
+		c.clock_offset_ns = offset_ns;
+		rc = cfg_write(g, &c);
+	}
+	pthread_mutex_unlock(&g->mu);
+	return rc;
+}
+
+int eg_gate_set_observe(struct eg_gate *g, bool on)
+{
+	struct eg_cfg c;
+	int rc;
+
+	pthread_mutex_lock(&g->mu);
+	rc = cfg_read(g, &c);
+	if (!rc) {
+		c.flags = on ? (c.flags | EG_CFG_OBSERVE) : (c.flags & ~EG_CFG_OBSERVE);
+		rc = cfg_write(g, &c);
+	}
+	pthread_mutex_unlock(&g->mu);
+	return rc;
+}
+
+/* Marks a map as possibly non-empty (only ever raised here; GC recounts). */
+static void cfg_bump(struct eg_gate *g, int m)
+{
+	struct eg_cfg c;
+
+	if (cfg_read(g, &c))
+		return;
+	switch (m) {
+	case M_DENY: c.n_deny++; break;
+	case M_DENY_LPM: c.n_deny_lpm++; break;
+	case M_ALLOW: c.n_allow++; break;
+	case M_ALLOW_LPM: c.n_allow_lpm++; break;
+	default: return;
+	}
+	cfg_write(g, &c);
+}
+
+/* --- prefixes ------------------------------------------------------------------- */
+
+static void mask_addr(uint8_t a[16], unsigned plen)
+{
+	for (unsigned i = 0; i < 16; i++) {
+		unsigned lo = i * 8;
+
+		if (lo >= plen)
+			a[i] = 0;
+		else if (lo + 8 > plen)
+			a[i] &= (uint8_t)(0xff << (8 - (plen - lo)));
+	}
+}
+
+static bool is_v4mapped(const uint8_t a[16])
+{
+	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	return memcmp(a, pfx, 12) == 0;
+}
+
+/* Rule maps for a prefix: the exact hash for full-length, else the trie. */
+static int rule_map(bool allow, unsigned plen)
+{
+	if (allow)
+		return plen == 128 ? M_ALLOW : M_ALLOW_LPM;
+	return plen == 128 ? M_DENY : M_DENY_LPM;
+}
+
+static int rule_put_flags(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned plen,
+			  const struct eg_rule *r, __u64 flags)
+{
+	int m = rule_map(allow, plen), rc;
+
+	if (plen == 128) {
+		rc = bpf_map_update_elem(g->fd[m], addr, r, flags);
+	} else {
+		struct eg_lpm_key k = { .plen = plen };
+
+		memcpy(k.a, addr, 16);
+		mask_addr(k.a, plen);
+		rc = bpf_map_update_elem(g->fd[m], &k, r, flags);
+	}
+	if (rc == 0)
+		cfg_bump(g, m);
+	return rc;
+}
+
+static int rule_put(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned plen,
+		    const struct eg_rule *r)
+{
+	return rule_put_flags(g, allow, addr, plen, r, BPF_ANY);
+}
+
+static int rule_del(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned plen)
+{
+	int m = rule_map(allow, plen);
+	struct eg_lpm_key k = { .plen = plen };
+
+	if (plen == 128)
+		return bpf_map_delete_elem(g->fd[m], addr);
+	memcpy(k.a, addr, 16);
+	mask_addr(k.a, plen);
+	return bpf_map_delete_elem(g->fd[m], &k);
+}
+
+static void prefix_text(const uint8_t addr[16], unsigned plen, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (is_v4mapped(addr) && plen >= 96) {
+		inet_ntop(AF_INET, addr + 12, a, sizeof(a));
+		if (plen == 128)
+			snprintf(buf, len, "%s", a);
+		else
+			snprintf(buf, len, "%s/%u", a, plen - 96);
+	} else {
+		inet_ntop(AF_INET6, addr, a, sizeof(a));
+		if (plen == 128)
+			snprintf(buf, len, "%s", a);
+		else
+			snprintf(buf, len, "%s/%u", a, plen);
+	}
+}
+
+/* --- persistence ---------------------------------------------------------------- */
+
+static void store_key(bool allow, const uint8_t addr[16], unsigned plen, char *buf, size_t len)
+{
+	char t[64];
+	uint8_t a[16];
+
+	memcpy(a, addr, 16);
+	mask_addr(a, plen);
+	prefix_text(a, plen, t, sizeof(t));
+	snprintf(buf, len, "%s %s", allow ? "allow" : "deny", t);
+}
+
+static void persist(struct eg_gate *g, bool allow, const struct eg_prefix *p, int64_t ttl_s,
+		    uint32_t reason)
+{
+	char key[96], val[64];
+	int64_t exp = ttl_s > 0 ? (int64_t)time(NULL) + ttl_s : 0;
+
+	if (!g->store)
+		return;
+	store_key(allow, p->addr, p->plen, key, sizeof(key));
+	snprintf(val, sizeof(val), "{\"reason\":%u}", reason);
+	if (eg_store_put(g->store, EG_NS_DENY, key, val, strlen(val), exp))
+		log_warn("gate: could not persist %s", key);
+}
+
+static void unpersist(struct eg_gate *g, bool allow, const struct eg_prefix *p)
+{
+	char key[96];
+
+	if (!g->store)
+		return;
+	store_key(allow, p->addr, p->plen, key, sizeof(key));
+	eg_store_del(g->store, EG_NS_DENY, key);
+}
+
+/* --- dynamic entries -------------------------------------------------------------- */
+
+static int entry_add(struct eg_gate *g, bool allow, const struct eg_prefix *p, int64_t ttl_s,
+		     uint32_t reason)
+{
+	struct eg_rule r = { .reason = reason };
+	int rc;
+
+	if (!p || p->plen > 128 || ttl_s < 0 || reason >= EG_RULE__COUNT) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (ttl_s > 0)
+		r.expires_ns = eg_gate_now_ns(g) + (uint64_t)ttl_s * 1000000000ull;
+	pthread_mutex_lock(&g->mu);
+	rc = rule_put(g, allow, p->addr, p->plen, &r);
+	if (rc == 0 && reason != EG_RULE_STATIC)
+		persist(g, allow, p, ttl_s, reason);
+	pthread_mutex_unlock(&g->mu);
+	return rc ? -1 : 0;
+}
+
+static int entry_del(struct eg_gate *g, bool allow, const struct eg_prefix *p)
+{
+	int rc, e;
+
+	if (!p || p->plen > 128) {
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&g->mu);
+	rc = rule_del(g, allow, p->addr, p->plen);
+	e = errno;
+	unpersist(g, allow, p);
+	pthread_mutex_unlock(&g->mu);
+	errno = e;
+	return rc ? -1 : 0;
+}
+
+int eg_gate_deny_add(struct eg_gate *g, const struct eg_prefix *p, int64_t ttl_s, uint32_t reason)
+{
+	return entry_add(g, false, p, ttl_s, reason);
+}
+
+int eg_gate_deny_del(struct eg_gate *g, const struct eg_prefix *p)
+{
+	return entry_del(g, false, p);
+}
+
+int eg_gate_allow_add(struct eg_gate *g, const struct eg_prefix *p, int64_t ttl_s, uint32_t reason)
+{
+	return entry_add(g, true, p, ttl_s, reason);
+}
+
+int eg_gate_allow_del(struct eg_gate *g, const struct eg_prefix *p)
+{
+	return entry_del(g, true, p);
+}
+
+/* --- iteration ------------------------------------------------------------------------ */
+
+/* Calls fn for every entry of a rule map (live or not). Keys are collected first:
+ * deleting while walking with get_next_key restarts hash iteration. */
+typedef int (*rule_fn)(struct eg_gate *g, int m, const void *key, const uint8_t addr[16],
+		       unsigned plen, const struct eg_rule *r, void *arg);
+
+static long rule_walk(struct eg_gate *g, int m, rule_fn fn, void *arg)
+{
+	bool lpm = m == M_DENY_LPM || m == M_ALLOW_LPM;
+	size_t ksz = lpm ? sizeof(struct eg_lpm_key) : sizeof(struct eg_addr);
+	size_t n = 0, cap = 1024;
+	uint8_t *keys = malloc(cap * ksz), cur[sizeof(struct eg_lpm_key)];
+	void *prev = NULL;
+	long count = 0;
+
+	if (!keys)
+		return -1;
+	while (bpf_map_get_next_key(g->fd[m], prev, cur) == 0) {
+		if (n == cap) {
+			uint8_t *nk = realloc(keys, cap * 2 * ksz);
+
+			if (!nk) {
+				free(keys);
+				return -1;
+			}
+			keys = nk;
+			cap *= 2;
+		}
+		memcpy(keys + n * ksz, cur, ksz);
+		prev = keys + n * ksz;
+		n++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const void *k = keys + i * ksz;
+		struct eg_rule r;
+		uint8_t addr[16];
+		unsigned plen;
+
+		if (bpf_map_lookup_elem(g->fd[m], k, &r))
+			continue;
+		if (lpm) {
+			const struct eg_lpm_key *lk = k;
+
+			memcpy(addr, lk->a, 16);
+			plen = lk->plen;
+		} else {
+			memcpy(addr, k, 16);
+			plen = 128;
+		}
+		count++;
+		if (fn && fn(g, m, k, addr, plen, &r, arg))
+			break;
+	}
+	free(keys);
+	return count;
+}
+
+struct list_ctx {
+	eg_gate_list_fn fn;
+	void *arg;
+	uint64_t now;
+	long n;
+	bool stop;
+};
+
+static int list_one(struct eg_gate *g, int m, const void *key, const uint8_t addr[16],
+		    unsigned plen, const struct eg_rule *r, void *arg)
+{
+	struct list_ctx *lc = arg;
+	struct eg_gate_entry e = { .plen = plen, .reason = r->reason, .expires_ns = r->expires_ns };
+
+	if (r->expires_ns && r->expires_ns <= lc->now)
+		return 0;
+	memcpy(e.addr, addr, 16);
+	e.v4 = is_v4mapped(addr) && plen >= 96;
+	e.ttl_left_s = r->expires_ns ? (int64_t)((r->expires_ns - lc->now + 999999999ull) /
+						 1000000000ull)
+				     : -1;
+	lc->n++;
+	if (lc->fn && lc->fn(&e, lc->arg)) {
+		lc->stop = true;
+		return 1;
+	}
+	return 0;
+}
+
+static long list_rules(struct eg_gate *g, bool allow, eg_gate_list_fn fn, void *arg)
+{
+	struct list_ctx lc = { .fn = fn, .arg = arg, .now = eg_gate_now_ns(g) };
+
+	if (rule_walk(g, allow ? M_ALLOW : M_DENY, list_one, &lc) < 0)
+		return -1;
+	if (!lc.stop && rule_walk(g, allow ? M_ALLOW_LPM : M_DENY_LPM, list_one, &lc) < 0)
+		return -1;
+	return lc.n;
+}
+
+long eg_gate_deny_list(struct eg_gate *g, eg_gate_list_fn fn, void *arg)
+{
+	return list_rules(g, false, fn, arg);
+}
+
+long eg_gate_allow_list(struct eg_gate *g, eg_gate_list_fn fn, void *arg)
+{
+	return list_rules(g, true, fn, arg);
+}
+
+static int list_json_one(const struct eg_gate_entry *e, void *arg)
+{
+	char t[64];
+
+	prefix_text(e->addr, e->plen, t, sizeof(t));
+	json_array_append_new(arg, json_pack("{s:s, s:s, s:I}", "prefix", t, "reason",
+					     eg_gate_rule_name(e->reason), "ttl",
+					     (json_int_t)e->ttl_left_s));
+	return 0;
+}
+
+json_t *eg_gate_list_json(struct eg_gate *g, bool allow)
+{
+	json_t *a = json_array();
+
+	if (list_rules(g, allow, list_json_one, a) < 0) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* --- stats -------------------------------------------------------------------------------- */
+
+int eg_gate_stats_bytes(struct eg_gate *g, uint64_t pkts[EG_REASON__COUNT],
+			uint64_t bytes[EG_REASON__COUNT])
+{
+	struct eg_stat *v = calloc((size_t)g->ncpus, sizeof(*v));
+
+	if (!v)
+		return -1;
+	for (__u32 i = 0; i < EG_REASON__COUNT; i++) {
+		pkts[i] = 0;
+		if (bytes)
+			bytes[i] = 0;
+		if (bpf_map_lookup_elem(g->fd[M_STATS], &i, v)) {
+			free(v);
+			return -1;
+		}
+		for (int c = 0; c < g->ncpus; c++) {
+			pkts[i] += v[c].packets;
+			if (bytes)
+				bytes[i] += v[c].bytes;
+		}
+	}
+	free(v);
+	return 0;
+}
+
+int eg_gate_stats(struct eg_gate *g, uint64_t out[EG_REASON__COUNT])
+{
+	return eg_gate_stats_bytes(g, out, NULL);
+}
+
+json_t *eg_gate_stats_json(struct eg_gate *g)
+{
+	uint64_t p[EG_REASON__COUNT], b[EG_REASON__COUNT];
+	json_t *pk, *by;
+
+	if (eg_gate_stats_bytes(g, p, b))
+		return NULL;
+	pk = json_object();
+	by = json_object();
+	for (unsigned i = 0; i < EG_REASON__COUNT; i++) {
+		json_object_set_new(pk, reason_names[i], json_integer((json_int_t)p[i]));
+		json_object_set_new(by, reason_names[i], json_integer((json_int_t)b[i]));
+	}
+	return json_pack("{s:o, s:o}", "packets", pk, "bytes", by);
+}
+
+/* --- revocation ------------------------------------------------------------------------ */
+
+static void flow_key(const struct eg_flow *f, struct eg_flow_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	memcpy(k->saddr, f->client, 16);
+	memcpy(k->daddr, f->server, 16);
+	k->sport = f->client_port;
+	k->dport = f->server_port;
+	k->proto = IPPROTO_TCP;
+}
+
+int eg_gate_revoke_flow(struct eg_gate *g, const struct eg_flow *f, const uint8_t session[16],
+			int64_t ttl_s)
+{
+	struct eg_flow_key k;
+	struct eg_flow_val v = { .reason = EG_RULE_MANUAL };
+
+	flow_key(f, &k);
+	if (session)
+		memcpy(v.session, session, 16);
+	if (ttl_s > 0)
+		v.expires_ns = eg_gate_now_ns(g) + (uint64_t)ttl_s * 1000000000ull;
+	return bpf_map_update_elem(g->fd[M_FLOWS], &k, &v, BPF_ANY) ? -1 : 0;
+}
+
+int eg_gate_unrevoke_flow(struct eg_gate *g, const struct eg_flow *f)
+{
+	struct eg_flow_key k;
+
+	flow_key(f, &k);
+	return bpf_map_delete_elem(g->fd[M_FLOWS], &k) ? -1 : 0;
+}
+
+int eg_gate_revoke_session(struct eg_gate *g, const uint8_t session_hash[16], uint32_t reason,
+			   int64_t ttl_s)
+{
+	struct eg_sess_key k;
+	struct eg_sess_val v = { .revoked_unix = (__u64)time(NULL), .reason = reason };
+
+	memcpy(k.hash, session_hash, 16);
+	if (ttl_s > 0)
+		v.expires_ns = eg_gate_now_ns(g) + (uint64_t)ttl_s * 1000000000ull;
+	return bpf_map_update_elem(g->fd[M_SESSIONS], &k, &v, BPF_ANY) ? -1 : 0;
+}
+
+bool eg_gate_session_revoked(struct eg_gate *g, const uint8_t session_hash[16])
+{
+	struct eg_sess_key k;
+	struct eg_sess_val v;
+
+	memcpy(k.hash, session_hash, 16);
+	if (bpf_map_lookup_elem(g->fd[M_SESSIONS], &k, &v))
+		return false;
+	return v.expires_ns == 0 || v.expires_ns > eg_gate_now_ns(g);
+}
+
+/* --- GC --------------------------------------------------------------------------------- */
+
+struct gc_ctx {
+	uint64_t now;
+	long removed;
+	long live;
+};
+
+static int gc_rule(struct eg_gate *g, int m, const void *key, const uint8_t addr[16],
+		   unsigned plen, const struct eg_rule *r, void *arg)
+{
+	struct gc_ctx *gc = arg;
+
+	if (r->expires_ns && r->expires_ns <= gc->now) {
+		if (bpf_map_delete_elem(g->fd[m], key) == 0)
+			gc->removed++;
+	} else {
+		gc->live++;
+	}
+	return 0;
+}
+
+/* Generic expiry walk for maps whose value starts with... different layouts, so two
+ * small walkers: flows and sessions. */
+static long gc_expiring(struct eg_gate *g, int m, size_t ksz, size_t vsz, size_t exp_off,
+			uint64_t now)
+{
+	uint8_t cur[64], prev[64], val[64];
+	bool have_prev = false;
+	long removed = 0;
+
+	/* Walk with the previous key; after a delete, continue from the same prev
+	 * (the deleted key is gone, next_key of prev still advances). */
+	while (bpf_map_get_next_key(g->fd[m], have_prev ? prev : NULL, cur) == 0) {
+		uint64_t exp;
+
+		if (bpf_map_lookup_elem(g->fd[m], cur, val) == 0) {
+			memcpy(&exp, val + exp_off, sizeof(exp));
+			if (exp && exp <= now && bpf_map_delete_elem(g->fd[m], cur) == 0) {
+				removed++;
+				continue; /* prev unchanged */
+			}
+		}
+		memcpy(prev, cur, ksz);
+		have_prev = true;
+	}
+	(void)vsz;
+	return removed;
+}
+
+long eg_gate_gc(struct eg_gate *g)
+{
+	static const int rule_maps[4] = { M_DENY, M_DENY_LPM, M_ALLOW, M_ALLOW_LPM };
+	long live[4], removed = 0;
+	uint64_t now = eg_gate_now_ns(g);
+	struct eg_cfg c;
+
+	pthread_mutex_lock(&g->mu);
+	for (int i = 0; i < 4; i++) {
+		struct gc_ctx gc = { .now = now };
+
+		if (rule_walk(g, rule_maps[i], gc_rule, &gc) < 0) {
+			pthread_mutex_unlock(&g->mu);
+			return -1;
+		}
+		live[i] = gc.live;
+		removed += gc.removed;
+	}
+	if (cfg_read(g, &c) == 0) {
+		c.n_deny = (__u32)live[0];
+		c.n_deny_lpm = (__u32)live[1];
+		c.n_allow = (__u32)live[2];
+		c.n_allow_lpm = (__u32)live[3];
+		cfg_write(g, &c);
+	}
+	pthread_mutex_unlock(&g->mu);
+	removed += gc_expiring(g, M_FLOWS, sizeof(struct eg_flow_key), sizeof(struct eg_flow_val),
+			       offsetof(struct eg_flow_val, expires_ns), now);
+	removed += gc_expiring(g, M_SESSIONS, sizeof(struct eg_sess_key), sizeof(struct eg_sess_val),
+			       offsetof(struct eg_sess_val, expires_ns), now);
+	return removed;
+}
+
+/* --- load / open ----------------------------------------------------------------------- */
+
+static int mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX];
+
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+		return -1;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, 0700) && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(tmp, 0700) && errno != EEXIST ? -1 : 0;
+}
+
+/* Pins need a bpffs; many hosts mount it at /sys/fs/bpf, some do not. */
+static int ensure_bpffs(const char *pin_root)
+{
+	struct statfs st;
+
+	if (statfs("/sys/fs/bpf", &st) == 0 && st.f_type == BPF_FS_MAGIC)
+		return mkdir_p(pin_root);
+	if (strncmp(pin_root, "/sys/fs/bpf/", 12) == 0) {
+		if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") && errno != EBUSY)
+			return -1;
+	}
+	if (mkdir_p(pin_root))
+		return -1;
+	if (statfs(pin_root, &st) || st.f_type != BPF_FS_MAGIC) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	return 0;
+}
+
+/* A pinned map keeps its size; adopting it keeps its entries (bans survive a
+ * config change of max_deny). */
+static void size_map(struct eg_gate *g, struct bpf_map *m, uint32_t want)
+{
+	char path[PATH_MAX + 64];
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", g->pin_root, bpf_map__name(m));
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
+			if (want && info.max_entries != want)
+				log_warn("gate: %s keeps its pinned size %u (config asks %u); "
+					 "remove the pin to resize", path, info.max_entries, want);
+			want = info.max_entries;
+		}
+		close(fd);
+	}
+	if (want)
+		bpf_map__set_max_entries(m, want);
+}
+
+static void push_cfg(struct eg_gate *g, const struct eg_gate_config *gc)
+{
+	struct eg_cfg c = {};
+	__u64 ports[EG_PORTS_WORDS] = {};
+
+	cfg_read(g, &c); /* keep counts and the test clock */
+	c.flags = EG_CFG_ENABLED | (gc->observe ? EG_CFG_OBSERVE : 0);
+	c.syn_rate = gc->syn_rate;
+	c.syn_burst = gc->syn_burst ? gc->syn_burst : gc->syn_rate;
+	c.pkt_rate = gc->pkt_rate;
+	c.pkt_burst = gc->pkt_burst ? gc->pkt_burst : gc->pkt_rate;
+	c.v6_plen = gc->ipv6_group_plen ? gc->ipv6_group_plen : 64;
+	/* Flood: more new sources per second than a quarter of the table means the
+	 * table would churn in a few seconds; split across CPUs (per-CPU windows). */
+	c.flood_interval_ns = 1000000000ull;
+	c.flood_max_new = (gc->max_sources ? gc->max_sources : 262144) / 4 / (unsigned)g->ncpus;
+	if (!c.flood_max_new)
+		c.flood_max_new = 1;
+	cfg_write(g, &c);
+
+	for (size_t i = 0; i < gc->n_protected_ports; i++)
+		ports[gc->protected_ports[i] >> 6] |= 1ull << (gc->protected_ports[i] & 63);
+	for (__u32 w = 0; w < EG_PORTS_WORDS; w++)
+		bpf_map_update_elem(g->fd[M_PORTS], &w, &ports[w], BPF_ANY);
+}
+
+static int drop_static(struct eg_gate *g, int m, const void *key, const uint8_t addr[16],
+		       unsigned plen, const struct eg_rule *r, void *arg)
+{
+	if (r->reason == EG_RULE_STATIC)
+		bpf_map_delete_elem(g->fd[m], key);
+	return 0;
+}
+
+/* Static lists are the config's: entries of an earlier config go, these come in. */
+static int push_static(struct eg_gate *g, const struct eg_gate_config *gc)
+{
+	struct eg_rule r = { .reason = EG_RULE_STATIC };
+
+	for (int m = M_DENY; m <= M_ALLOW_LPM; m++)
+		rule_walk(g, m, drop_static, NULL);
+	for (size_t i = 0; i < gc->n_deny; i++)
+		if (rule_put(g, false, gc->deny[i].addr, gc->deny[i].plen, &r))
+			return -1;
+	for (size_t i = 0; i < gc->n_allow; i++)
+		if (rule_put(g, true, gc->allow[i].addr, gc->allow[i].plen, &r))
+			return -1;
+	return 0;
+}
+
+static struct eg_gate *gate_new(const char *pin_root)
+{
+	struct eg_gate *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return NULL;
+	for (int i = 0; i < M__COUNT; i++)
+		g->fd[i] = -1;
+	snprintf(g->pin_root, sizeof(g->pin_root), "%s",
+		 pin_root && *pin_root ? pin_root : EG_PIN_ROOT_DEFAULT);
+	g->ncpus = libbpf_num_possible_cpus();
+	if (g->ncpus < 1)
+		g->ncpus = 1;
+	pthread_mutex_init(&g->mu, NULL);
+	return g;
+}
+
+struct eg_gate *eg_gate_load(const struct eg_gate_config *gc, char *err, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo);
+	struct eg_gate *g = gate_new(gc->pin_root);
+	struct bpf_map *m;
+	int rc;
+
+	if (!g) {
+		errf(err, errlen, "gate: %s%s", "", strerror(ENOMEM));
+		return NULL;
+	}
+	if (ensure_bpffs(g->pin_root)) {
+		errf(err, errlen, "gate: cannot use %s as a bpffs pin root: %s", g->pin_root, strerror(errno));
+		goto fail;
+	}
+	oo.pin_root_path = g->pin_root;
+	g->skel = edgegate_bpf__open_opts(&oo);
+	if (!g->skel) {
+		errf(err, errlen, "gate: %sopening the BPF object: %s", "", strerror(errno));
+		goto fail;
+	}
+	bpf_object__for_each_map(m, g->skel->obj) {
+		const char *n = bpf_map__name(m);
+		uint32_t want = 0;
+
+		if (!strcmp(n, EG_MAP_DENY) || !strcmp(n, EG_MAP_DENY_LPM))
+			want = gc->max_deny;
+		else if (!strcmp(n, EG_MAP_RATE))
+			want = gc->max_sources;
+		size_map(g, m, want);
+	}
+	rc = edgegate_bpf__load(g->skel);
+	if (rc) {
+		errf(err, errlen, "gate: loading the XDP program%s failed: %s (a pinned map with "
+			"another layout? see docs/gate.md)", "", strerror(-rc));
+		goto fail;
+	}
+	for (int i = 0; i < M__COUNT; i++) {
+		m = bpf_object__find_map_by_name(g->skel->obj, map_names[i]);
+		g->fd[i] = m ? bpf_map__fd(m) : -1;
+		if (g->fd[i] < 0) {
+			errf(err, errlen, "gate: map %s missing: %s", map_names[i], strerror(ENOENT));
+			goto fail;
+		}
+	}
+	push_cfg(g, gc);
+	if (push_static(g, gc)) {
+		errf(err, errlen, "gate: %spushing static deny/allow: %s", "", strerror(errno));
+		goto fail;
+	}
+	eg_gate_gc(g); /* exact counts from what the pins hold */
+	return g;
+fail:
+	eg_gate_close(g);
+	return NULL;
+}
+
+static int attach_one(struct eg_gate *g, const char *ifname, const char *mode, char *err,
+		      size_t errlen)
+{
+	int prog = bpf_program__fd(g->skel->progs.edgegate_xdp);
+	struct eg_gate_if *gi = &g->ifs[g->n_if];
+	__u32 cur = 0;
+	int ifindex = (int)if_nametoindex(ifname), rc = -1;
+	bool native = !mode || !strcmp(mode, "auto") || !strcmp(mode, "native");
+	bool generic = !mode || !strcmp(mode, "auto") || !strcmp(mode, "generic");
+	__u32 flags = 0;
+
+	if (g->n_if >= EG_GATE_MAX_IF) {
+		errf(err, errlen, "gate: too many interfaces (%s): %s", ifname, strerror(E2BIG));
+		return -1;
+	}
+	if (!ifindex) {
+		errf(err, errlen, "gate: interface %s: %s", ifname, strerror(errno));
+		return -1;
+	}
+	/* Replace only our own program (left attached by a daemon that died); never
+	 * silently take over someone else's XDP program. */
+	if (bpf_xdp_query_id(ifindex, 0, &cur) == 0 && cur) {
+		int ofd = bpf_prog_get_fd_by_id(cur);
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		bool ours = ofd >= 0 && bpf_obj_get_info_by_fd(ofd, &info, &len) == 0 &&
+			    strncmp(info.name, "edgegate_xdp", sizeof(info.name)) == 0;
+
+		if (ofd >= 0)
+			close(ofd);
+		if (!ours) {
+			errf(err, errlen, "gate: %s already has another XDP program attached: %s",
+			     ifname, strerror(EBUSY));
+			return -1;
+		}
+		bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, NULL);
+		bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, NULL);
+	}
+	if (native) {
+		flags = XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST;
+		rc = bpf_xdp_attach(ifindex, prog, flags, NULL);
+	}
+	if (rc && generic) {
+		flags = XDP_FLAGS_SKB_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST;
+		rc = bpf_xdp_attach(ifindex, prog, flags, NULL);
+	}
+	if (rc) {
+		errf(err, errlen, "gate: attaching XDP to %s: %s", ifname, strerror(-rc));
+		return -1;
+	}
+	snprintf(gi->name, sizeof(gi->name), "%s", ifname);
+	gi->ifindex = ifindex;
+	gi->flags = flags & (XDP_FLAGS_DRV_MODE | XDP_FLAGS_SKB_MODE);
+	g->n_if++;
+	log_info("gate: attached to %s (%s)", ifname,
+		 gi->flags == XDP_FLAGS_DRV_MODE ? "native" : "generic");
+	return 0;
+}
+
+struct eg_gate *eg_gate_open(const struct eg_config *cfg, char *err, size_t errlen)
+{
+	const struct eg_gate_config *gc = &cfg->gate;
+	struct eg_gate *g = eg_gate_load(gc, err, errlen);
+
+	if (!g)
+		return NULL;
+	for (size_t i = 0; i < gc->interfaces.n; i++) {
+		if (attach_one(g, gc->interfaces.v[i], gc->xdp_mode, err, errlen)) {
+			eg_gate_close(g);
+			return NULL;
+		}
+	}
+	return g;
+}
+
+struct eg_gate *eg_gate_open_pinned(const char *pin_root, char *err, size_t errlen)
+{
+	struct eg_gate *g = gate_new(pin_root);
+	char path[PATH_MAX + 64];
+
+	if (!g)
+		return NULL;
+	g->own_fd = true;
+	for (int i = 0; i < M__COUNT; i++) {
+		snprintf(path, sizeof(path), "%s/%s", g->pin_root, map_names[i]);
+		g->fd[i] = bpf_obj_get(path);
+		if (g->fd[i] < 0) {
+			errf(err, errlen, "gate: %s: %s (is the gate loaded?)", path, strerror(errno));
+			eg_gate_close(g);
+			return NULL;
+		}
+	}
+	return g;
+}
+
+void eg_gate_close(struct eg_gate *g)
+{
+	if (!g)
+		return;
+	if (g->skel) {
+		struct bpf_xdp_attach_opts ao = { .sz = sizeof(ao) };
+
+		ao.old_prog_fd = bpf_program__fd(g->skel->progs.edgegate_xdp);
+		for (int i = 0; i < g->n_if; i++) {
+			/* REPLACE with the expected old fd: detaches only if it is still ours */
+			if (bpf_xdp_detach(g->ifs[i].ifindex, g->ifs[i].flags | XDP_FLAGS_REPLACE,
+					   &ao))
+				log_warn("gate: detaching from %s failed", g->ifs[i].name);
+		}
+		edgegate_bpf__destroy(g->skel);
+	}
+	if (g->own_fd)
+		for (int i = 0; i < M__COUNT; i++)
+			if (g->fd[i] >= 0)
+				close(g->fd[i]);
+	pthread_mutex_destroy(&g->mu);
+	free(g);
+}
+
+int eg_gate_prog_fd(struct eg_gate *g)
+{
+	return g->skel ? bpf_program__fd(g->skel->progs.edgegate_xdp) : -1;
+}
+
+int eg_gate_map_fd(struct eg_gate *g, const char *name)
+{
+	for (int i = 0; i < M__COUNT; i++)
+		if (!strcmp(name, map_names[i]))
+			return g->fd[i];
+	return -1;
+}
+
+/* --- store re-push ----------------------------------------------------------------------- */
+
+struct repush_ctx {
+	struct eg_gate *g;
+	long n;
+};
+
+static int repush_one(const char *key, const void *val, size_t len, int64_t expires_unix,
+		      void *arg)
+{
+	struct repush_ctx *rc = arg;
+	struct eg_prefix p;
+	struct eg_rule r = { .reason = EG_RULE_MANUAL };
+	const char *sp = strchr(key, ' ');
+	bool allow;
+	json_t *j;
+
+	if (!sp)
+		return 0;
+	allow = !strncmp(key, "allow ", 6);
+	if (!allow && strncmp(key, "deny ", 5))
+		return 0;
+	if (eg_gate_prefix_parse(sp + 1, &p))
+		return 0;
+	j = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL);
+	if (j) {
+		json_int_t reason = json_integer_value(json_object_get(j, "reason"));
+
+		if (reason > 0 && reason < EG_RULE__COUNT)
+			r.reason = (uint32_t)reason;
+		json_decref(j);
+	}
+	if (expires_unix) {
+		int64_t left = expires_unix - (int64_t)time(NULL);
+
+		if (left <= 0)
+			return 0;
+		r.expires_ns = eg_gate_now_ns(rc->g) + (uint64_t)left * 1000000000ull;
+	}
+	/* NOEXIST: an entry the pinned map still holds is left as it is */
+	if (rule_put_flags(rc->g, allow, p.addr, p.plen, &r, BPF_NOEXIST) == 0)
+		rc->n++;
+	return 0;
+}
+
+long eg_gate_use_store(struct eg_gate *g, struct eg_store *s)
+{
+	struct repush_ctx rc = { .g = g };
+
+	g->store = s;
+	if (!s)
+		return 0;
+	pthread_mutex_lock(&g->mu);
+	if (eg_store_foreach(s, EG_NS_DENY, repush_one, &rc)) {
+		pthread_mutex_unlock(&g->mu);
+		return -1;
+	}
+	pthread_mutex_unlock(&g->mu);
+	if (rc.n)
+		log_info("gate: re-pushed %ld stored deny/allow entries", rc.n);
+	return rc.n;
+}
+
+/* --- status ---------------------------------------------------------------------------------- */
+
+json_t *eg_gate_status_json(struct eg_gate *g)
+{
+	json_t *o = json_object(), *ifs = json_array(), *ports = json_array();
+	struct eg_cfg c = {};
+
+	for (int i = 0; i < g->n_if; i++)
+		json_array_append_new(ifs, json_pack("{s:s, s:s}", "name", g->ifs[i].name, "mode",
+						     g->ifs[i].flags == XDP_FLAGS_DRV_MODE
+							     ? "native"
+							     : "generic"));
+	for (__u32 w = 0; w < EG_PORTS_WORDS; w++) {
+		__u64 bits = 0;
+
+		if (bpf_map_lookup_elem(g->fd[M_PORTS], &w, &bits) || !bits)
+			continue;
+		for (int b = 0; b < 64; b++)
+			if (bits & (1ull << b))
+				json_array_append_new(ports, json_integer(w * 64 + b));
+	}
+	cfg_read(g, &c);
+	json_object_set_new(o, "pin_root", json_string(g->pin_root));
+	json_object_set_new(o, "loaded", json_boolean(g->skel != NULL));
+	json_object_set_new(o, "enabled", json_boolean(c.flags & EG_CFG_ENABLED));
+	json_object_set_new(o, "observe", json_boolean(c.flags & EG_CFG_OBSERVE));
+	json_object_set_new(o, "interfaces", ifs);
+	json_object_set_new(o, "protected_ports", ports);
+	json_object_set_new(o, "syn_rate", json_integer(c.syn_rate));
+	json_object_set_new(o, "syn_burst", json_integer(c.syn_burst));
+	json_object_set_new(o, "pkt_rate", json_integer(c.pkt_rate));
+	json_object_set_new(o, "pkt_burst", json_integer(c.pkt_burst));
+	json_object_set_new(o, "deny_entries", json_integer(eg_gate_deny_list(g, NULL, NULL)));
+	json_object_set_new(o, "allow_entries", json_integer(eg_gate_allow_list(g, NULL, NULL)));
+	return o;
+}
+
+/* --- prefix text (also used by gate_admin.c and edgegatectl) -------------------------------- */
+
+int eg_gate_prefix_parse(const char *s, struct eg_prefix *out)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
+	long plen = -1;
+	uint8_t a4[4];
+
+	if (snprintf(buf, sizeof(buf), "%s", s) >= (int)sizeof(buf))
+		return -1;
+	slash = strchr(buf, '/');
+	if (slash) {
+		*slash = 0;
+		errno = 0;
+		plen = strtol(slash + 1, &end, 10);
+		if (errno || end == slash + 1 || *end || slash[1] == '-' || slash[1] == '+')
+			return -1;
+	}
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, buf, a4) == 1) {
+		if (plen > 32)
+			return -1;
+		out->addr[10] = out->addr[11] = 0xff;
+		memcpy(out->addr + 12, a4, 4);
+		out->plen = (uint8_t)(plen < 0 ? 128 : plen + 96);
+		out->v4 = true;
+	} else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+		if (plen > 128)
+			return -1;
+		out->plen = (uint8_t)(plen < 0 ? 128 : plen);
+	} else {
+		return -1;
+	}
+	mask_addr(out->addr, out->plen);
+	return 0;
+}
+
+void eg_gate_prefix_format(const struct eg_prefix *p, char *buf, size_t len)
+{
+	prefix_text(p->addr, p->plen, buf, len);
+}

@@ -1,0 +1,356 @@
+/* policy.c - route matching, request-target normalisation and rule evaluation. */
+#include "policy.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* --- request target ----------------------------------------------------------------------- */
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static bool unreserved(int c)
+{
+	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* Removes dot segments (RFC 3986 §5.2.4) from an absolute path made of clean
+ * segments; also merges empty segments. Works in place. */
+static void remove_dots(char *path)
+{
+	char *out = path; /* write position, always starts with '/' */
+	const char *p = path;
+	size_t outlen = 0;
+	bool trailing = false;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		const char *seg = p;
+		while (*p && *p != '/')
+			p++;
+		size_t sl = (size_t)(p - seg);
+		trailing = (*p == '/') || sl == 0;
+		if (sl == 0)
+			break;
+		if (sl == 1 && seg[0] == '.') {
+			trailing = true;
+			continue;
+		}
+		if (sl == 2 && seg[0] == '.' && seg[1] == '.') {
+			while (outlen > 0 && out[outlen - 1] != '/')
+				outlen--;
+			if (outlen > 0)
+				outlen--; /* drop the '/' before the removed segment */
+			trailing = true;
+			continue;
+		}
+		out[outlen++] = '/';
+		memmove(out + outlen, seg, sl);
+		outlen += sl;
+	}
+	if (outlen == 0 || trailing)
+		out[outlen++] = '/';
+	out[outlen] = '\0';
+}
+
+int eg_path_normalize(const char *in, char *out, size_t outlen)
+{
+	if (!in)
+		return -1;
+	const char *p = in;
+	/* Absolute form: http(s)://authority/path. */
+	if (strncasecmp(p, "http://", 7) == 0 || strncasecmp(p, "https://", 8) == 0) {
+		p = strstr(p, "://") + 3;
+		p += strcspn(p, "/?#");
+	}
+	if (*p != '/')
+		return -1;
+	size_t n = 0;
+	bool in_param = false; /* inside a ;path-parameter, dropped up to the next '/' */
+	for (; *p && *p != '?' && *p != '#'; p++) {
+		int c = (unsigned char)*p;
+		if (c < 0x20 || c == 0x7f || c == '\\' || c == ' ')
+			return -1;
+		if (c == '%') {
+			int h = hexval((unsigned char)p[1]), l = h < 0 ? -1 : hexval((unsigned char)p[2]);
+			if (h < 0 || l < 0)
+				return -1;
+			int v = h * 16 + l;
+			if (v == '/' || v == '\\' || v < 0x20 || v == 0x7f || v == ';')
+				return -1;
+			p += 2;
+			if (in_param)
+				continue;
+			if (n + 4 >= outlen)
+				return -1;
+			if (unreserved(v)) {
+				out[n++] = (char)v;
+			} else {
+				/* Kept encoded, upper-case hex, so one string has one spelling. */
+				n += (size_t)snprintf(out + n, outlen - n, "%%%02X", v);
+			}
+			continue;
+		}
+		if (c == ';') {
+			in_param = true;
+			continue;
+		}
+		if (c == '/')
+			in_param = false;
+		if (in_param)
+			continue;
+		if (n + 2 >= outlen)
+			return -1;
+		out[n++] = (char)c;
+	}
+	out[n] = '\0';
+	remove_dots(out);
+	return 0;
+}
+
+int eg_host_normalize(const char *in, char *out, size_t outlen)
+{
+	if (!in || !*in)
+		return -1;
+	size_t n = 0;
+	const char *p = in;
+	if (*p == '[') { /* IPv6 literal */
+		const char *close = strchr(p, ']');
+		if (!close || (size_t)(close - p + 2) > outlen)
+			return -1;
+		for (const char *q = p; q <= close; q++) {
+			if (!isxdigit((unsigned char)*q) && *q != ':' && *q != '.' && *q != '[' && *q != ']')
+				return -1;
+			out[n++] = (char)tolower((unsigned char)*q);
+		}
+		p = close + 1;
+	} else {
+		for (; *p && *p != ':'; p++) {
+			int c = (unsigned char)*p;
+			if (!isalnum(c) && c != '-' && c != '.' && c != '_')
+				return -1;
+			if (n + 1 >= outlen)
+				return -1;
+			out[n++] = (char)tolower(c);
+		}
+		while (n && out[n - 1] == '.')
+			n--;
+	}
+	if (*p == ':') {
+		p++;
+		if (!*p)
+			return -1;
+		for (; *p; p++)
+			if (!isdigit((unsigned char)*p))
+				return -1;
+	} else if (*p) {
+		return -1;
+	}
+	if (n == 0)
+		return -1;
+	out[n] = '\0';
+	return 0;
+}
+
+/* --- route matching --------------------------------------------------------------------------- */
+
+static bool host_matches(const char *pattern, const char *host)
+{
+	if (!pattern)
+		return true;
+	if (!host)
+		return false;
+	if (pattern[0] == '*' && pattern[1] == '.') {
+		size_t hl = strlen(host), sl = strlen(pattern + 1);
+		return hl > sl && strcmp(host + hl - sl, pattern + 1) == 0;
+	}
+	return strcmp(pattern, host) == 0;
+}
+
+/* "/api/" is a plain prefix; "/api" matches "/api" and "/api/..." but not "/apix". */
+static bool path_matches(const char *prefix, const char *path)
+{
+	size_t pl = strlen(prefix);
+	if (strncmp(prefix, path, pl) != 0)
+		return false;
+	return prefix[pl - 1] == '/' || path[pl] == '\0' || path[pl] == '/';
+}
+
+const struct eg_route *eg_policy_match(const struct eg_config *cfg, const char *host, const char *path,
+				       unsigned method_bit)
+{
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		const struct eg_route *r = &cfg->routes[i];
+		if (r->methods && !(r->methods & method_bit))
+			continue;
+		if (host_matches(r->host, host) && path_matches(r->path, path))
+			return r;
+	}
+	return NULL;
+}
+
+/* --- conditions --------------------------------------------------------------------------------- */
+
+const json_t *eg_claim_get(const json_t *claims, const char *name)
+{
+	if (!claims)
+		return NULL;
+	const json_t *v = json_object_get(claims, name);
+	if (v || !strchr(name, '.'))
+		return v;
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s", name);
+	v = claims;
+	for (char *save = NULL, *tok = strtok_r(buf, ".", &save); tok; tok = strtok_r(NULL, ".", &save)) {
+		if (!json_is_object(v))
+			return NULL;
+		v = json_object_get(v, tok);
+	}
+	return v;
+}
+
+static bool value_equals(const json_t *v, const char *want)
+{
+	if (json_is_string(v))
+		return strcmp(json_string_value(v), want) == 0;
+	if (json_is_integer(v)) {
+		char buf[32];
+		snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+		return strcmp(buf, want) == 0;
+	}
+	if (json_is_boolean(v))
+		return strcmp(json_is_true(v) ? "true" : "false", want) == 0;
+	return false;
+}
+
+/* A claim matches when it (or, for arrays, any element) equals any wanted value. */
+static bool claim_has(const json_t *claims, const char *name, const struct eg_strlist *want)
+{
+	const json_t *v = eg_claim_get(claims, name);
+	if (!v)
+		return false;
+	for (size_t i = 0; i < want->n; i++) {
+		if (json_is_array(v)) {
+			size_t k;
+			const json_t *e;
+			json_array_foreach(v, k, e)
+				if (value_equals(e, want->v[i]))
+					return true;
+		} else if (value_equals(v, want->v[i])) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static const char *verified_email(const struct eg_config *cfg, const json_t *claims)
+{
+	const char *claim = cfg->oidc.email_claim ? cfg->oidc.email_claim : "email";
+	const json_t *e = json_object_get(claims, claim);
+	if (!json_is_string(e))
+		return NULL;
+	const json_t *ev = json_object_get(claims, "email_verified");
+	if (ev && json_is_false(ev))
+		return NULL;
+	if (ev && json_is_string(ev) && strcmp(json_string_value(ev), "true") != 0)
+		return NULL;
+	return json_string_value(e);
+}
+
+static bool domain_matches(const char *rule, const char *domain)
+{
+	if (rule[0] == '.') { /* strict subdomains: "a.x.test" for ".x.test", never "evilx.test" */
+		size_t dl = strlen(domain), rl = strlen(rule);
+		return dl > rl && strcmp(domain + dl - rl, rule) == 0;
+	}
+	return strcmp(rule, domain) == 0;
+}
+
+static bool email_conditions(const struct eg_config *cfg, const struct eg_conditions *c, const json_t *claims)
+{
+	if (!claims || (!c->emails.n && !c->domains.n))
+		return false;
+	const char *email = verified_email(cfg, claims);
+	if (!email)
+		return false;
+	for (size_t i = 0; i < c->emails.n; i++)
+		if (str_ieq(c->emails.v[i], email))
+			return true;
+	const char *at = strrchr(email, '@');
+	if (!at || at == email || !at[1] || strlen(at + 1) >= 256)
+		return false;
+	char domain[256];
+	size_t n = 0;
+	for (const char *p = at + 1; *p; p++)
+		domain[n++] = (char)tolower((unsigned char)*p);
+	domain[n] = '\0';
+	for (size_t i = 0; i < c->domains.n; i++)
+		if (domain_matches(c->domains.v[i], domain))
+			return true;
+	return false;
+}
+
+static bool cert_conditions(const struct eg_conditions *c, const struct eg_cert_identity *cert)
+{
+	if (!cert || !cert->verified)
+		return false;
+	for (size_t i = 0; i < c->cert_fingerprints.n; i++)
+		if (strcmp(c->cert_fingerprints.v[i], cert->fingerprint) == 0 ||
+		    strcmp(c->cert_fingerprints.v[i], cert->spki) == 0)
+			return true;
+	for (size_t i = 0; i < c->cert_subjects.n; i++)
+		if (cert->subject && strcmp(c->cert_subjects.v[i], cert->subject) == 0)
+			return true;
+	for (size_t i = 0; i < c->cert_sans.n; i++) {
+		const char *want = c->cert_sans.v[i];
+		for (size_t k = 0; k < cert->n_sans; k++) {
+			/* DNS names compare case-insensitively; URIs and emails exactly. */
+			if (strncasecmp(want, "DNS:", 4) == 0 ? str_ieq(want, cert->sans[k])
+							      : strcmp(want, cert->sans[k]) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+static bool conditions_match(const struct eg_config *cfg, const struct eg_conditions *c, const struct eg_identity *id)
+{
+	const json_t *claims = id->claims;
+	if (email_conditions(cfg, c, claims))
+		return true;
+	if (claims && c->groups.n &&
+	    claim_has(claims, cfg->oidc.groups_claim ? cfg->oidc.groups_claim : "groups", &c->groups))
+		return true;
+	if (claims && c->n_claims) {
+		bool all = true;
+		for (size_t i = 0; i < c->n_claims && all; i++)
+			all = claim_has(claims, c->claims[i].name, &c->claims[i].values);
+		if (all)
+			return true;
+	}
+	return cert_conditions(c, id->cert);
+}
+
+bool eg_policy_allows(const struct eg_config *cfg, const struct eg_route *r, const struct eg_identity *id,
+		      const char **why)
+{
+	if (r->deny.present && conditions_match(cfg, &r->deny, id)) {
+		*why = "deny_rule";
+		return false;
+	}
+	if (!r->allow.present || conditions_match(cfg, &r->allow, id))
+		return true;
+	*why = "not_allowed";
+	return false;
+}

@@ -1,0 +1,46 @@
+/* policy.h - routes and rule evaluation.
+ *
+ * Routes are tried in file order; the first whose host, path prefix and methods match
+ * decides. Within a route, deny conditions win over allow conditions; an absent
+ * `allow` admits any identity that passed the route's `auth`.
+ *
+ * Condition semantics (documented in docs/config.md):
+ *  - allow matches when ANY listed condition matches (an email, a domain, a group,
+ *    the claims object, a certificate subject/SAN/fingerprint);
+ *  - `claims` is one condition: EVERY listed claim must have one of its values;
+ *  - deny matches when ANY listed condition matches;
+ *  - domains: "x.test" is exactly that domain, ".x.test" strict subdomains only; an
+ *    email whose `email_verified` claim is false never matches email or domain rules. */
+#ifndef EG_POLICY_H
+#define EG_POLICY_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "identity.h"
+
+/* host: lower-case, no port (NULL = unknown, matches only host-less routes);
+ * path: normalised (eg_path_normalize). */
+const struct eg_route *eg_policy_match(const struct eg_config *cfg, const char *host, const char *path,
+				       unsigned method_bit);
+
+/* true = allowed; otherwise *why names the reason ("deny_rule", "not_allowed"). */
+bool eg_policy_allows(const struct eg_config *cfg, const struct eg_route *r, const struct eg_identity *id,
+		      const char **why);
+
+/* Normalises a request target for policy: cuts query and fragment, strips an absolute
+ * URI's scheme and authority, decodes percent-encoded unreserved characters, drops
+ * ;path-parameters, merges slashes and removes dot segments. Rejects (-1) encoded '/',
+ * '\\' or NUL, raw '\\', control characters and bad escapes: a path that could mean
+ * two things to two parsers is denied, not guessed. out has room for strlen(in)+2. */
+int eg_path_normalize(const char *in, char *out, size_t outlen);
+
+/* Normalises a Host header value: lower-case, port and trailing dot removed. -1 when
+ * it is not a plausible host (empty, spaces, '/', '@', bad brackets ...). */
+int eg_host_normalize(const char *in, char *out, size_t outlen);
+
+/* Claim lookup with dotted paths ("realm_access.roles") when no top-level claim has
+ * the literal name. */
+const json_t *eg_claim_get(const json_t *claims, const char *name);
+
+#endif

@@ -1,0 +1,87 @@
+/* session.h - login sessions: opaque tickets, sealed server-side records, an
+ * in-memory hot cache in front of the store, idle/absolute lifetimes, sid/sub
+ * indexes for logout, single-flight refresh.
+ *
+ * Ticket (the cookie value): "<id>.<secret>", both base64url (16 and 32 random
+ * bytes). The public session id (admin, revocation, identity->session_id) is
+ * hex(SHA-256(id)); it is also the store key, so a store dump reveals no ticket.
+ * The record's tokens and claims are sealed with a key derived from the ticket
+ * secret (HKDF), so a store dump cannot be turned into a working session either. */
+#ifndef EG_SESSION_H
+#define EG_SESSION_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct eg_daemon;
+struct eg_req;
+struct eg_identity;
+struct eg_config;
+struct eg_sessions;
+
+#define EG_TICKET_MAX 80
+#define EG_SESSION_ID_LEN 64 /* hex */
+
+/* What a login (or a refresh) produces. Creation borrows everything; a refresher
+ * fills malloc'd strings and a new claims reference (released by
+ * eg_session_new_clear). */
+struct eg_session_new {
+	json_t *claims;
+	char *sub;
+	char *sid;
+	char *id_token;
+	char *access_token;
+	char *refresh_token;
+	int64_t token_exp; /* expiry of the access/id token (UNIX s), 0 = unknown */
+};
+void eg_session_new_clear(struct eg_session_new *n);
+
+/* Exchanges a refresh token; 0 ok (out filled), -1 failed (the session ends).
+ * sub is the session's subject (a refreshed id_token must carry the same). */
+typedef int (*eg_refresh_fn)(struct eg_daemon *d, const char *refresh_token, const char *sub,
+			     struct eg_session_new *out);
+
+/* Creates d->sessions (opens d->store from the config when it is NULL). 0 ok. */
+int eg_sessions_init(struct eg_daemon *d, char *err, size_t errlen);
+void eg_sessions_free(struct eg_daemon *d);
+void eg_sessions_set_refresher(struct eg_sessions *s, eg_refresh_fn fn);
+
+/* Creates a session, writes the ticket (cookie value) and the public session id. */
+int eg_session_create(struct eg_daemon *d, const struct eg_session_new *in, char *ticket,
+		      size_t ticket_len, char session_id[EG_SESSION_ID_LEN + 1]);
+
+/* Reads the session cookie (cfg->cookie.name) from r; 0 = valid session: fills
+ * id->kind = EG_ID_SESSION, id->claims (new reference), id->session_id; -1 = no,
+ * invalid or expired session. A cached session costs a hash lookup and a
+ * constant-time secret compare; refresh-before-expiry is single-flight. */
+int eg_session_identity(struct eg_daemon *d, const struct eg_req *r, struct eg_identity *id);
+/* Same, from a ticket string (tests, non-HTTP callers). */
+int eg_session_identity_ticket(struct eg_daemon *d, const char *ticket, struct eg_identity *id);
+
+/* Ends the session the ticket names (sign-out). Returns 1 if one ended, 0 if none;
+ * *id_token (may be NULL) receives a malloc'd copy of its id_token for id_token_hint. */
+int eg_session_end_ticket(struct eg_daemon *d, const char *ticket, const char *reason,
+			  char **id_token);
+
+/* For admin: array of {session_id, sub, sid, created, last_seen, expires}. */
+json_t *eg_sessions_list(struct eg_daemon *d, const char *sub_filter);
+
+/* Ends every session matching session_id, or sid (restricted to sub when both
+ * are given), or sub; returns the count ended (-1 if nothing was given). Each is
+ * recorded in EG_NS_REVOKED (key = session id) for the kernel side. */
+int eg_session_revoke(struct eg_daemon *d, const char *session_id, const char *sub,
+		      const char *sid, const char *reason);
+
+/* Builds a Set-Cookie value with the configured domain/Secure/HttpOnly/SameSite=Lax.
+ * max_age < 0: no Max-Age (browser session); 0: deletes the cookie. Caller frees. */
+char *eg_cookie_header(const struct eg_config *cfg, const char *name, const char *value,
+		       const char *path, int64_t max_age);
+
+/* Number of sessions in the hot cache (metrics/tests). */
+size_t eg_sessions_cached(struct eg_daemon *d);
+/* Drops the hot cache (tests: simulates a restart or another node). */
+void eg_sessions_flush_cache(struct eg_daemon *d);
+
+#endif

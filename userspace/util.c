@@ -1,0 +1,485 @@
+/* util.c - encodings, constant-time compare, random bytes, time, files. */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* --- base64 ------------------------------------------------------------------ */
+
+static const char b64url_alpha[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char b64_alpha[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static int b64url_val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+static int b64std_val(unsigned char c)
+{
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	if (c == '-' || c == '_')
+		return -1;
+	return b64url_val(c);
+}
+
+/* Decodes unpadded groups; rejects a dangling single char and non-zero
+ * trailing bits, so every byte string has exactly one accepted encoding. */
+static long b64_core(const char *in, size_t len, uint8_t *out, int (*val)(unsigned char))
+{
+	size_t i, o = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+
+	if (len % 4 == 1)
+		return -1;
+	for (i = 0; i < len; i++) {
+		int v = val((unsigned char)in[i]);
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	if (bits && (acc & ((1u << bits) - 1)))
+		return -1;
+	if (o > LONG_MAX)
+		return -1;
+	return (long)o;
+}
+
+long b64url_decode(const char *in, size_t len, uint8_t *out)
+{
+	return b64_core(in, len, out, b64url_val);
+}
+
+long b64_decode(const char *in, size_t len, uint8_t *out)
+{
+	size_t pad = 0;
+
+	if (len % 4)
+		return -1;
+	while (pad < 2 && len > pad && in[len - 1 - pad] == '=')
+		pad++;
+	return b64_core(in, len - pad, out, b64std_val);
+}
+
+static size_t b64_encode_core(const uint8_t *in, size_t len, char *out, const char *alpha)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i + 2 < len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		out[o++] = alpha[v >> 18];
+		out[o++] = alpha[(v >> 12) & 63];
+		out[o++] = alpha[(v >> 6) & 63];
+		out[o++] = alpha[v & 63];
+	}
+	if (len - i == 1) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		out[o++] = alpha[v >> 18];
+		out[o++] = alpha[(v >> 12) & 63];
+	} else if (len - i == 2) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+		out[o++] = alpha[v >> 18];
+		out[o++] = alpha[(v >> 12) & 63];
+		out[o++] = alpha[(v >> 6) & 63];
+	}
+	out[o] = '\0';
+	return o;
+}
+
+size_t b64url_encode(const uint8_t *in, size_t len, char *out)
+{
+	return b64_encode_core(in, len, out, b64url_alpha);
+}
+
+/* Not in util.h on purpose: only the tests and fixtures need padded base64 out. */
+size_t eg_b64_encode(const uint8_t *in, size_t len, char *out);
+size_t eg_b64_encode(const uint8_t *in, size_t len, char *out)
+{
+	size_t o = b64_encode_core(in, len, out, b64_alpha);
+	while (o % 4)
+		out[o++] = '=';
+	out[o] = '\0';
+	return o;
+}
+
+/* --- secrets, randomness, time ---------------------------------------------- */
+
+bool ct_equal(const void *a, const void *b, size_t len)
+{
+	const volatile uint8_t *x = a, *y = b;
+	uint8_t d = 0;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		d |= x[i] ^ y[i];
+	return d == 0;
+}
+
+int random_bytes(void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = getrandom(p, len, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int64_t now_realtime_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+uint64_t now_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* --- hex, percent, forms ------------------------------------------------------ */
+
+void hex_encode(const uint8_t *in, size_t len, char *out)
+{
+	static const char h[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = h[in[i] >> 4];
+		out[2 * i + 1] = h[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+static int hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int hex_decode(const char *in, uint8_t *out, size_t outlen)
+{
+	size_t i;
+
+	if (strlen(in) != 2 * outlen)
+		return -1;
+	for (i = 0; i < outlen; i++) {
+		int hi = hexval((unsigned char)in[2 * i]), lo = hexval((unsigned char)in[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+long pct_decode(const char *in, size_t len, char *out)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c == '%') {
+			int hi, lo;
+			if (len - i < 3)
+				return -1;
+			hi = hexval((unsigned char)in[i + 1]);
+			lo = hexval((unsigned char)in[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			c = (unsigned char)(hi << 4 | lo);
+			i += 2;
+		}
+		if (c == '\0')
+			return -1;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return (long)o;
+}
+
+static bool unreserved(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+char *pct_encode(const char *in)
+{
+	static const char h[] = "0123456789ABCDEF";
+	size_t n = strlen(in), o = 0, i;
+	char *out = xmalloc(3 * n + 1);
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (unreserved(c)) {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '%';
+			out[o++] = h[c >> 4];
+			out[o++] = h[c & 15];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Decodes one form component: '+' is a space, then percent escapes. */
+static char *form_decode(const char *s, size_t len)
+{
+	char *tmp = xmalloc(len + 1), *out = xmalloc(len + 1);
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		tmp[i] = s[i] == '+' ? ' ' : s[i];
+	if (pct_decode(tmp, len, out) < 0) {
+		free(out);
+		out = NULL;
+	}
+	free(tmp);
+	return out;
+}
+
+char *form_get(const char *body, size_t len, const char *name, int *count)
+{
+	const char *p = body, *end = body + len;
+	char *found = NULL;
+	int n = 0;
+	bool bad = false;
+
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *pe = amp ? amp : end;
+		const char *eq = memchr(p, '=', (size_t)(pe - p));
+		const char *ne = eq ? eq : pe;
+		char *k = form_decode(p, (size_t)(ne - p));
+
+		if (k && strcmp(k, name) == 0) {
+			n++;
+			if (n == 1) {
+				found = eq ? form_decode(eq + 1, (size_t)(pe - eq - 1)) : xstrdup("");
+				if (!found)
+					bad = true;
+			}
+		}
+		free(k);
+		p = pe + 1;
+	}
+	if (count)
+		*count = n;
+	if (bad) { /* a malformed value of the wanted field is never returned */
+		free(found);
+		return NULL;
+	}
+	return found;
+}
+
+/* --- memory ------------------------------------------------------------------- */
+
+static void oom(void)
+{
+	fputs("edgegate: out of memory\n", stderr);
+	abort();
+}
+
+char *xstrdup(const char *s)
+{
+	char *r = strdup(s);
+	if (!r)
+		oom();
+	return r;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *r = calloc(n ? n : 1, size ? size : 1);
+	if (!r)
+		oom();
+	return r;
+}
+
+void *xmalloc(size_t size)
+{
+	void *r = malloc(size ? size : 1);
+	if (!r)
+		oom();
+	return r;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *r;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&r, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		oom();
+	return r;
+}
+
+/* --- files -------------------------------------------------------------------- */
+
+char *read_file(const char *path, size_t max, size_t *len_out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t cap = 4096, len = 0;
+	char *buf;
+
+	if (fd < 0)
+		return NULL;
+	buf = xmalloc(cap + 1);
+	for (;;) {
+		ssize_t n;
+		if (len == cap) {
+			if (cap > max) {
+				free(buf);
+				close(fd);
+				errno = EFBIG;
+				return NULL;
+			}
+			cap *= 2;
+			buf = realloc(buf, cap + 1);
+			if (!buf)
+				oom();
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0) {
+			int e = errno;
+			if (e == EINTR)
+				continue;
+			free(buf);
+			close(fd);
+			errno = e;
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > max) {
+			free(buf);
+			close(fd);
+			errno = EFBIG;
+			return NULL;
+		}
+	}
+	close(fd);
+	buf[len] = '\0';
+	if (len_out)
+		*len_out = len;
+	return buf;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode)
+{
+	char *tmp = xasprintf("%s.tmp.XXXXXX", path);
+	int fd = mkostemp(tmp, O_CLOEXEC), e;
+
+	if (fd < 0) {
+		e = errno;
+		free(tmp);
+		errno = e;
+		return -1;
+	}
+	/* mode first, so a secret never exists with a wider mode */
+	if (fchmod(fd, (mode_t)mode) || write_all(fd, data, len) || fsync(fd)) {
+		e = errno;
+		close(fd);
+		unlink(tmp);
+		free(tmp);
+		errno = e;
+		return -1;
+	}
+	if (close(fd) || rename(tmp, path)) {
+		e = errno;
+		unlink(tmp);
+		free(tmp);
+		errno = e;
+		return -1;
+	}
+	free(tmp);
+	return 0;
+}
+
+/* --- strings ------------------------------------------------------------------ */
+
+static int lower(int c)
+{
+	return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+}
+
+bool str_ieq(const char *a, const char *b)
+{
+	while (*a && lower((unsigned char)*a) == lower((unsigned char)*b)) {
+		a++;
+		b++;
+	}
+	return *a == '\0' && *b == '\0';
+}
+
+bool str_iends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return m <= n && str_ieq(s + n - m, suffix);
+}

@@ -1,0 +1,462 @@
+/* verdict.c - GET /auth, the nginx auth_request target: request -> identity -> policy
+ * -> answer. The hot path, meant to be read top to bottom in eg_verdict().
+ *
+ * Answers are only 200, 401 or 403 (nginx turns anything else into a 500). Anything
+ * that cannot be parsed is a deny, never an allow. */
+#include "verdict.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "http.h"
+#include "identity.h"
+#include "jose.h"
+#include "jwks.h"
+#include "log.h"
+#include "metrics.h"
+#include "mtls.h"
+#include "policy.h"
+#include "session.h"
+#include "tokcache.h"
+#include "util.h"
+
+#define MAX_TOKEN 16384
+#define NEGATIVE_TTL 30 /* seconds a rejected token's verdict is remembered */
+
+/* What the request says about the original request, read once. */
+struct target {
+	char host[256];
+	bool has_host;
+	char path[4096];
+	unsigned method;
+	const char *scheme;
+	const char *raw_uri;
+	const char *raw_host;
+};
+
+struct outcome {
+	int status;          /* 200, 401 or 403 */
+	const char *reason;  /* metrics label and JSON "error" */
+	const char *detail;  /* human text for the JSON body; never a secret */
+	bool bearer_error;   /* add WWW-Authenticate: Bearer error="invalid_token" */
+};
+
+static bool wants_json(const struct eg_req *r, const struct eg_route *route)
+{
+	if (route && route->api)
+		return true;
+	const char *accept = eg_req_header(r, "Accept");
+	if (accept && strstr(accept, "application/json") && !strstr(accept, "text/html"))
+		return true;
+	const char *xrw = eg_req_header(r, "X-Requested-With");
+	if (xrw && str_ieq(xrw, "XMLHttpRequest"))
+		return true;
+	return eg_req_header(r, "Authorization") != NULL;
+}
+
+/* --- the original request's target --------------------------------------------------------- */
+
+static bool read_target(const struct eg_req *r, struct target *t, const char **reason)
+{
+	bool dup = false;
+	const char *uri = eg_req_header_dup(r, "X-Original-URI", &dup);
+	if (!uri || dup) {
+		*reason = uri ? "duplicate_original_uri" : "missing_original_uri";
+		return false;
+	}
+	t->raw_uri = uri;
+	if (eg_path_normalize(uri, t->path, sizeof(t->path)) != 0) {
+		*reason = "bad_path";
+		return false;
+	}
+	const char *host = eg_req_header_dup(r, "X-Forwarded-Host", &dup);
+	if (dup) {
+		*reason = "duplicate_host";
+		return false;
+	}
+	if (!host)
+		host = eg_req_header_dup(r, "Host", &dup);
+	if (host && (dup || eg_host_normalize(host, t->host, sizeof(t->host)) != 0)) {
+		*reason = "bad_host";
+		return false;
+	}
+	t->has_host = host != NULL;
+	t->raw_host = host;
+	const char *m = eg_req_header(r, "X-Original-Method");
+	t->method = m ? eg_method_bit(m) : EG_M_GET;
+	const char *proto = eg_req_header(r, "X-Forwarded-Proto");
+	t->scheme = proto && strcmp(proto, "http") == 0 ? "http" : "https";
+	return true;
+}
+
+/* --- bearer tokens --------------------------------------------------------------------------- */
+
+static bool token_chars_ok(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)s[i];
+		if (!isalnum(c) && c != '-' && c != '_' && c != '.')
+			return false;
+	}
+	return n > 0 && n <= MAX_TOKEN;
+}
+
+/* 1 found (*tok, *len), 0 none, -1 malformed (a present but broken credential is a
+ * failure, not an anonymous request). buf holds decoded query/cookie values. */
+static int find_bearer(struct eg_daemon *d, const struct eg_req *r, const struct target *t, const char **tok,
+		       size_t *len, char *buf, size_t buflen)
+{
+	bool dup = false;
+	const char *auth = eg_req_header_dup(r, "Authorization", &dup);
+	if (auth) {
+		if (dup || strncasecmp(auth, "Bearer ", 7) != 0)
+			return strncasecmp(auth, "Bearer", 6) == 0 || dup ? -1 : 0;
+		const char *p = auth + 7;
+		while (*p == ' ')
+			p++;
+		size_t n = strlen(p);
+		while (n && p[n - 1] == ' ')
+			n--;
+		if (!token_chars_ok(p, n))
+			return -1;
+		*tok = p, *len = n;
+		return 1;
+	}
+	const struct eg_jwt_config *j = &d->cfg->jwt;
+	if (j->cookie && eg_req_cookie(r, j->cookie, buf, buflen)) {
+		*tok = buf, *len = strlen(buf);
+		return token_chars_ok(buf, *len) ? 1 : -1;
+	}
+	if (j->query_param) {
+		const char *q = strchr(t->raw_uri, '?');
+		if (q) {
+			int count = 0;
+			char *v = form_get(q + 1, strcspn(q + 1, "#"), j->query_param, &count);
+			if (count > 1 || (v && strlen(v) >= buflen)) {
+				free(v);
+				return -1;
+			}
+			if (v) {
+				strcpy(buf, v);
+				free(v);
+				*tok = buf, *len = strlen(buf);
+				return token_chars_ok(buf, *len) ? 1 : -1;
+			}
+		}
+	}
+	return 0;
+}
+
+static void build_expect(const struct eg_config *cfg, struct eg_jwt_expect *x, eg_algset *algs)
+{
+	const struct eg_jwt_config *j = &cfg->jwt;
+	*x = (struct eg_jwt_expect){
+		.issuers = (const char *const *)j->issuers.v,
+		.n_issuers = j->issuers.n,
+		.audiences = (const char *const *)j->audiences.v,
+		.n_audiences = j->audiences.n,
+		.leeway_s = j->leeway_s,
+		.require_exp = j->require_exp,
+	};
+	size_t bad;
+	if (j->algorithms.n == 0 || eg_algset_parse((const char *const *)j->algorithms.v, j->algorithms.n, algs, &bad) != 0)
+		*algs = EG_ALGSET_ALL;
+}
+
+static enum eg_jose_err verify_token(struct eg_daemon *d, const char *tok, size_t len, json_t **claims_out,
+				     int64_t *exp_out, const char **why)
+{
+	struct eg_jwt_expect x;
+	eg_algset algs;
+	build_expect(d->cfg, &x, &algs);
+	struct eg_jwks *keys = eg_keysource_get(d->jwt_keys);
+	struct eg_jws jws = { 0 };
+	enum eg_jose_err e = eg_jws_verify(tok, len, keys, algs, true, &jws);
+	if (e == EG_JOSE_NO_KEY && jws.kid[0] && !eg_jwks_has_kid(keys, jws.kid)) {
+		/* An unknown kid may be a rotation: refetch (coalesced, throttled) and retry once. */
+		char kid[sizeof(jws.kid)];
+		memcpy(kid, jws.kid, sizeof(kid));
+		eg_jws_clear(&jws);
+		eg_jwks_unref(keys);
+		keys = eg_keysource_refetch(d->jwt_keys, kid);
+		e = eg_jws_verify(tok, len, keys, algs, true, &jws);
+	}
+	eg_jwks_unref(keys);
+	if (e != EG_JOSE_OK) {
+		*why = eg_jose_err_name(e);
+		eg_jws_clear(&jws);
+		return e;
+	}
+	e = eg_jwt_check_claims(jws.payload, &x, now_realtime_s(), exp_out, why);
+	for (size_t i = 0; e == EG_JOSE_OK && i < d->cfg->jwt.required_claims.n; i++) {
+		if (!eg_claim_get(jws.payload, d->cfg->jwt.required_claims.v[i])) {
+			e = EG_JOSE_CLAIM;
+			*why = "missing required claim";
+		}
+	}
+	if (e == EG_JOSE_OK)
+		*claims_out = json_incref(jws.payload);
+	eg_jws_clear(&jws);
+	return e;
+}
+
+/* Bearer identity through the verdict cache. 1 identified, 0 no token, -1 rejected. */
+static int bearer_identity(struct eg_daemon *d, const struct eg_req *r, const struct target *t,
+			   struct eg_identity *id, struct outcome *o)
+{
+	if (!d->jwt_keys)
+		return 0;
+	const char *tok;
+	size_t len;
+	char buf[MAX_TOKEN + 1];
+	int found = find_bearer(d, r, t, &tok, &len, buf, sizeof(buf));
+	if (found == 0)
+		return 0;
+	if (found < 0) {
+		*o = (struct outcome){ 401, "malformed_token", "the bearer token is malformed", true };
+		return -1;
+	}
+	uint8_t key[32];
+	eg_sha256(tok, len, key);
+	int64_t now = now_realtime_s();
+	json_t *claims = NULL;
+	int err = 0;
+	if (eg_tokcache_get(d->tokcache, key, now, &claims, &err)) {
+		eg_metric_inc(d->metrics, "edgegate_token_cache_total", "result", "hit", NULL, NULL, 1);
+	} else {
+		eg_metric_inc(d->metrics, "edgegate_token_cache_total", "result", "miss", NULL, NULL, 1);
+		int64_t exp = INT64_MAX;
+		const char *why = NULL;
+		err = verify_token(d, tok, len, &claims, &exp, &why);
+		if (err == EG_JOSE_OK) {
+			int64_t cap = now + d->cfg->jwt.cache_max_ttl_s;
+			/* exp is checked with leeway, so the entry may outlive exp by the leeway. */
+			int64_t until = exp > INT64_MAX - d->cfg->jwt.leeway_s ? INT64_MAX : exp + d->cfg->jwt.leeway_s;
+			eg_tokcache_put(d->tokcache, key, until < cap ? until : cap, claims, 0);
+		} else if (err != EG_JOSE_NO_KEY && err != EG_JOSE_NOT_YET) {
+			/* NO_KEY may heal after a JWKS refresh and NOT_YET with time: not cached. */
+			eg_tokcache_put(d->tokcache, key, now + NEGATIVE_TTL, NULL, err);
+		}
+		log_debug("bearer token rejected or accepted: %s", why ? why : "ok");
+	}
+	if (!claims) {
+		*o = (struct outcome){ 401, eg_jose_err_name((enum eg_jose_err)err), "the bearer token is not valid", true };
+		return -1;
+	}
+	id->kind = EG_ID_BEARER;
+	id->claims = claims;
+	return 1;
+}
+
+/* --- identity headers ----------------------------------------------------------------------- */
+
+static void claim_header(struct eg_resp *resp, const char *header, const json_t *v)
+{
+	if (!v || json_is_null(v))
+		return;
+	if (json_is_string(v)) {
+		eg_resp_header(resp, header, json_string_value(v));
+	} else if (json_is_array(v)) {
+		/* Arrays of strings become comma-separated lists, like X-Auth-Request-Groups. */
+		size_t cap = 1, i;
+		const json_t *e;
+		json_array_foreach(v, i, e)
+			cap += (json_is_string(e) ? strlen(json_string_value(e)) : 32) + 1;
+		char *s = xcalloc(1, cap);
+		json_array_foreach(v, i, e) {
+			if (!json_is_string(e))
+				continue;
+			if (*s)
+				strcat(s, ",");
+			strcat(s, json_string_value(e));
+		}
+		eg_resp_header(resp, header, s);
+		free(s);
+	} else {
+		char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		if (s)
+			eg_resp_header(resp, header, s);
+		free(s);
+	}
+}
+
+static void identity_headers(struct eg_daemon *d, const struct eg_route *route, const struct eg_identity *id,
+			     struct eg_resp *resp)
+{
+	const struct eg_config *cfg = d->cfg;
+	const json_t *c = id->claims;
+	if (c) {
+		const char *user_claim = cfg->oidc.user_claim ? cfg->oidc.user_claim : "sub";
+		claim_header(resp, "X-Auth-Request-User", eg_claim_get(c, user_claim));
+		claim_header(resp, "X-Auth-Request-Email", eg_claim_get(c, cfg->oidc.email_claim ? cfg->oidc.email_claim : "email"));
+		claim_header(resp, "X-Auth-Request-Groups", eg_claim_get(c, cfg->oidc.groups_claim ? cfg->oidc.groups_claim : "groups"));
+		claim_header(resp, "X-Auth-Request-Preferred-Username", eg_claim_get(c, "preferred_username"));
+	}
+	if (id->cert) {
+		if (!c && id->cert->subject)
+			eg_resp_header(resp, "X-Auth-Request-User", id->cert->subject);
+		if (id->cert->subject)
+			eg_resp_header(resp, "X-Auth-Request-Cert-Subject", id->cert->subject);
+		if (id->cert->fingerprint[0])
+			eg_resp_header(resp, "X-Auth-Request-Cert-Fingerprint", id->cert->fingerprint);
+		if (id->cert->n_sans) {
+			json_t *arr = json_array();
+			for (size_t i = 0; i < id->cert->n_sans; i++)
+				json_array_append_new(arr, json_string(id->cert->sans[i]));
+			claim_header(resp, "X-Auth-Request-Cert-Sans", arr);
+			json_decref(arr);
+		}
+	}
+	for (size_t i = 0; route && i < route->n_headers; i++)
+		claim_header(resp, route->headers[i].header, eg_claim_get(c, route->headers[i].claim));
+}
+
+/* --- answers ----------------------------------------------------------------------------------- */
+
+static void login_location(struct eg_daemon *d, const struct target *t, struct eg_resp *resp)
+{
+	const struct eg_config *cfg = d->cfg;
+	if (!cfg->oidc.present || !t->raw_uri)
+		return;
+	char *orig = xasprintf("%s://%s%s", t->scheme, t->raw_host ? t->raw_host : t->host, t->raw_uri);
+	char *enc = pct_encode(orig);
+	char *loc = xasprintf("%s/oauth2/start?rd=%s", cfg->public_url ? cfg->public_url : "", enc);
+	eg_resp_header(resp, "Location", loc);
+	free(loc);
+	free(enc);
+	free(orig);
+}
+
+static void deny(struct eg_daemon *d, const struct eg_req *r, const struct eg_route *route, const struct target *t,
+		 const struct outcome *o, struct eg_resp *resp)
+{
+	bool json = wants_json(r, route);
+	if (o->status == 401) {
+		if (!json || !route || route->auth == EG_AUTH_SESSION || route->auth == EG_AUTH_ANY)
+			if (t && !(route && route->api))
+				login_location(d, t, resp);
+		if (o->bearer_error)
+			eg_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"edgegate\", error=\"invalid_token\"");
+		else if (d->cfg->jwt.present)
+			eg_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"edgegate\"");
+	}
+	if (json) {
+		json_t *body = json_pack("{s:i,s:s,s:s}", "status", o->status, "error", o->reason, "message",
+					 o->detail ? o->detail : (o->status == 401 ? "authentication required" : "forbidden"));
+		char *s = json_dumps(body, JSON_COMPACT);
+		eg_resp_json(resp, o->status, s);
+		free(s);
+		json_decref(body);
+	} else {
+		eg_resp_text(resp, o->status, o->status == 401 ? "authentication required\n" : "forbidden\n");
+	}
+}
+
+/* Identity for the route's auth mode. 1 identified, 0 anonymous, -1 rejected (o set).
+ * A verified client certificate is attached to every identity so that certificate
+ * conditions and certificate-bound tokens work on any route. */
+static int authenticate(struct eg_daemon *d, const struct eg_req *r, const struct eg_route *route,
+			const struct target *t, struct eg_identity *id, struct outcome *o)
+{
+	const char *why = NULL;
+	struct eg_cert_identity *cert = NULL;
+	int m = eg_mtls_identity(d, r, &cert, &why);
+	if (m < 0) {
+		*o = (struct outcome){ 403, why, "the client certificate is not acceptable", false };
+		return -1;
+	}
+	id->cert = cert;
+	enum eg_auth_mode mode = route->auth;
+	if (mode == EG_AUTH_MTLS) {
+		if (!cert)
+			return 0;
+		id->kind = EG_ID_MTLS;
+	}
+	if (mode == EG_AUTH_BEARER || mode == EG_AUTH_ANY || mode == EG_AUTH_MTLS) {
+		int b = bearer_identity(d, r, t, id, o);
+		if (b > 0 && !eg_mtls_token_binding_ok(id->claims, cert)) {
+			*o = (struct outcome){ 401, "certificate_binding", "the token is bound to another certificate", true };
+			return -1;
+		}
+		if (b < 0 && mode == EG_AUTH_MTLS)
+			return -1;
+		if (b != 0 || mode == EG_AUTH_BEARER)
+			return b;
+	}
+	if ((mode == EG_AUTH_SESSION || mode == EG_AUTH_ANY || mode == EG_AUTH_MTLS) && d->sessions) {
+		if (eg_session_identity(d, r, id) == 0)
+			return 1;
+	}
+	return mode == EG_AUTH_MTLS ? 1 : 0;
+}
+
+void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
+{
+	uint64_t t0 = now_mono_ns();
+	struct target t = { 0 };
+	struct eg_identity id = { 0 };
+	struct outcome o = { 200, "allowed", NULL, false };
+	const struct eg_route *route = NULL;
+	const char *why = NULL;
+
+	if (!r->peer_trusted) {
+		/* X-Original-* from anyone but our nginx could claim any path. */
+		o = (struct outcome){ 403, "untrusted_peer", "request did not come from a trusted proxy", false };
+		goto answer;
+	}
+	if (!read_target(r, &t, &why)) {
+		o = (struct outcome){ 403, why, "the original request could not be parsed", false };
+		goto answer;
+	}
+	route = eg_policy_match(d->cfg, t.has_host ? t.host : NULL, t.path, t.method);
+	if (!route) {
+		if (!d->cfg->default_allow)
+			o = (struct outcome){ 403, "no_route", "no route matches this request", false };
+		else
+			o.reason = "default_allow";
+		goto answer;
+	}
+	if (route->auth == EG_AUTH_PUBLIC) {
+		o.reason = "public";
+		goto answer;
+	}
+	int a = authenticate(d, r, route, &t, &id, &o);
+	if (a < 0)
+		goto answer;
+	if (a == 0) {
+		o = (struct outcome){ 401, "no_identity", "authentication required", false };
+		goto answer;
+	}
+	if (!eg_policy_allows(d->cfg, route, &id, &why)) {
+		o = (struct outcome){ 403, why, "access to this resource is not allowed", false };
+		goto answer;
+	}
+
+answer:
+	if (o.status == 200) {
+		identity_headers(d, route, &id, resp);
+		eg_resp_text(resp, 200, "");
+	} else {
+		deny(d, r, route, r->peer_trusted ? &t : NULL, &o, resp);
+	}
+	eg_metric_inc(d->metrics, "edgegate_verdicts_total", "result",
+		      o.status == 200 ? "allow" : o.status == 401 ? "unauthenticated" : "forbidden", "reason", o.reason, 1);
+	eg_metric_observe(d->metrics, "edgegate_verdict_duration_seconds", NULL, NULL,
+			  (double)(now_mono_ns() - t0) / 1e9);
+	eg_identity_clear(&id);
+}
+
+int eg_verdict_init(struct eg_daemon *d)
+{
+	if (d->cfg->jwt.present && !d->tokcache) {
+		log_err("jwt: verdict cache missing");
+		return -1;
+	}
+	if (d->cfg->n_routes == 0 && !d->cfg->default_allow)
+		log_warn("no routes configured: every request is denied (set routes or default_allow)");
+	return 0;
+}
