@@ -882,8 +882,11 @@ enum eg_jose_err eg_jws_verify(const char *token, size_t len, const struct eg_jw
 	return EG_JOSE_OK;
 
 fail_hdr:
-	json_decref(hdr);
 	memset(out, 0, sizeof(*out));
+	/* The kid survives a failure: an unknown kid is the caller's cue to refetch keys. */
+	if (kid && kid_len < sizeof(out->kid))
+		memcpy(out->kid, kid, kid_len + 1);
+	json_decref(hdr);
 	return rc;
 }
 

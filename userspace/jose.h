@@ -78,7 +78,9 @@ void eg_jws_clear(struct eg_jws *j);
 /* Verifies a JWS compact serialisation against keys, allowing only algs in allowed.
  * Key choice: a token kid selects the key with that kid (no match => EG_JOSE_NO_KEY);
  * without a kid, every key usable for the alg is tried. On success fills out
- * (caller calls eg_jws_clear). need_json_payload: payload must be a JSON object. */
+ * (caller calls eg_jws_clear). need_json_payload: payload must be a JSON object.
+ * On failure out is cleared except out->kid, which keeps the token's kid when the
+ * header parsed: an unknown kid is the cue to refetch the key set. */
 enum eg_jose_err eg_jws_verify(const char *token, size_t len, const struct eg_jwks *keys,
 			       eg_algset allowed, bool need_json_payload, struct eg_jws *out);
 

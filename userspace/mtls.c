@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -220,8 +221,10 @@ static STACK_OF(X509_CRL) *load_crls(const char *path, char *err, size_t errlen)
 				goto fail;
 			}
 		/* the loop ends on end of data or on a broken block: tell them apart */
-		char rest[1];
-		if (BIO_read(b, rest, 1) > 0 || sk_X509_CRL_num(s) == 0)
+		int blocks = 0;
+		for (const char *q = data; (q = memmem(q, len - (size_t)(q - data), "-----BEGIN X509 CRL-----", 24)); q += 24)
+			blocks++;
+		if (sk_X509_CRL_num(s) != blocks)
 			goto fail;
 	} else {
 		X509_CRL *c = d2i_X509_CRL_bio(b, NULL);
@@ -236,8 +239,10 @@ static STACK_OF(X509_CRL) *load_crls(const char *path, char *err, size_t errlen)
 	}
 	BIO_free(b);
 	free(data);
+	ERR_clear_error();
 	return s;
 fail:
+	ERR_clear_error();
 	snprintf(err, errlen, "%s: not a PEM or DER certificate revocation list", path);
 	BIO_free(b);
 	crls_free(s);
@@ -530,15 +535,28 @@ bad:
 	return NULL;
 }
 
+static bool only_space(BIO *b)
+{
+	char c;
+
+	while (BIO_read(b, &c, 1) == 1)
+		if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
+			return false;
+	return true;
+}
+
 /* Decodes $ssl_client_escaped_cert and parses exactly one PEM certificate: nothing
- * before it but whitespace, nothing after it but whitespace. */
+ * before it but whitespace, no PEM headers, DER with no trailing bytes, nothing after
+ * it but whitespace. The fingerprint must be of exactly the bytes nginx saw. */
 static X509 *parse_escaped(const char *hdr, size_t len, const char **why)
 {
 	static const char begin[] = "-----BEGIN CERTIFICATE-----";
-	char *pem;
-	long n;
+	char *pem, *name = NULL, *header = NULL;
+	unsigned char *der = NULL;
+	const unsigned char *q;
+	long n, dlen = 0;
 	X509 *x = NULL;
-	BIO *b;
+	BIO *b = NULL;
 
 	*why = "bad_client_cert";
 	if (len == 0 || len > MAX_CERT_HEADER)
@@ -553,21 +571,22 @@ static X509 *parse_escaped(const char *hdr, size_t len, const char **why)
 	if (strncmp(p, begin, sizeof(begin) - 1) != 0)
 		goto out;
 	b = BIO_new_mem_buf(p, (int)(n - (p - pem)));
-	if (!b)
+	if (!b || PEM_read_bio(b, &name, &header, &der, &dlen) != 1)
 		goto out;
-	x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-	if (x) {
-		char c;
-		while (BIO_read(b, &c, 1) == 1) {
-			if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
-				X509_free(x);
-				x = NULL;
-				break;
-			}
-		}
+	if (strcmp(name, "CERTIFICATE") != 0 || header[0] != '\0' || dlen <= 0 || !only_space(b))
+		goto out;
+	q = der;
+	x = d2i_X509(NULL, &q, dlen);
+	if (x && q != der + dlen) {
+		X509_free(x);
+		x = NULL;
 	}
-	BIO_free(b);
 out:
+	ERR_clear_error(); /* failures here are answers, not errors for the next caller */
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	OPENSSL_free(der);
+	BIO_free(b);
 	free(pem);
 	return x;
 }

@@ -86,6 +86,7 @@ export function guard(timeoutMs = 120000) {
 // ---- processes --------------------------------------------------------------------------
 export function tmpdir(prefix = 'eg-') {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  fs.chmodSync(d, 0o755); // nginx workers (www-data) must reach unix sockets in here
   onCleanup(() => { if (!process.env.EG_KEEP_TMP) fs.rmSync(d, { recursive: true, force: true }); });
   return d;
 }

@@ -10,8 +10,18 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "testutil.h"
 #include "jose.h"
+#include "jwks.h"
 #include "util.h"
 
 #define FAR_FUTURE 4102444800 /* 2100-01-01 */
@@ -966,6 +976,337 @@ static void hashes_and_names(void **state)
 	assert_string_equal(eg_alg_name(EG_ALG_EDDSA), "EdDSA");
 }
 
+
+/* --- key sources ----------------------------------------------------------------------------- */
+
+/* A one-connection-at-a-time HTTP server on loopback serving `body` with `status`. */
+static struct {
+	int fd, port;
+	pthread_t thr;
+	atomic_bool stop;
+	atomic_int requests;
+	pthread_mutex_t mu;
+	char *body;
+	int status;
+	int delay_ms;
+} srv;
+
+static void srv_set(const char *body, int status, int delay_ms)
+{
+	pthread_mutex_lock(&srv.mu);
+	free(srv.body);
+	srv.body = xstrdup(body);
+	srv.status = status;
+	srv.delay_ms = delay_ms;
+	pthread_mutex_unlock(&srv.mu);
+}
+
+static void *srv_main(void *arg)
+{
+	while (!atomic_load(&srv.stop)) {
+		struct pollfd p = { srv.fd, POLLIN, 0 };
+		char req[4096], *resp;
+		size_t got = 0;
+		int c, status, delay;
+
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		c = accept(srv.fd, NULL, NULL);
+		if (c < 0)
+			continue;
+		while (got < sizeof(req) - 1) {
+			ssize_t n = read(c, req + got, sizeof(req) - 1 - got);
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+			req[got] = '\0';
+			if (strstr(req, "\r\n\r\n"))
+				break;
+		}
+		atomic_fetch_add(&srv.requests, 1);
+		pthread_mutex_lock(&srv.mu);
+		status = srv.status;
+		delay = srv.delay_ms;
+		resp = xasprintf("HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
+				 "Location: http://127.0.0.1:%d/elsewhere\r\nContent-Length: %zu\r\n"
+				 "Connection: close\r\n\r\n%s",
+				 status, srv.port, strlen(srv.body), srv.body);
+		pthread_mutex_unlock(&srv.mu);
+		if (delay)
+			usleep((useconds_t)delay * 1000);
+		{
+			size_t off = 0, len = strlen(resp);
+			while (off < len) {
+				ssize_t n = write(c, resp + off, len - off);
+				if (n <= 0)
+					break;
+				off += (size_t)n;
+			}
+		}
+		free(resp);
+		close(c);
+	}
+	return NULL;
+}
+
+static int srv_start(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t l = sizeof(a);
+
+	pthread_mutex_init(&srv.mu, NULL);
+	srv.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (srv.fd < 0 || bind(srv.fd, (struct sockaddr *)&a, sizeof(a)) || listen(srv.fd, 64) ||
+	    getsockname(srv.fd, (struct sockaddr *)&a, &l))
+		return -1;
+	srv.port = ntohs(a.sin_port);
+	srv_set("{\"keys\":[]}", 200, 0);
+	atomic_store(&srv.stop, false);
+	return pthread_create(&srv.thr, NULL, srv_main, NULL) ? -1 : 0;
+}
+
+static int srv_stop(void **state)
+{
+	atomic_store(&srv.stop, true);
+	pthread_join(srv.thr, NULL);
+	close(srv.fd);
+	free(srv.body);
+	srv.body = NULL;
+	return 0;
+}
+
+static char *jwks_json(const char *k1, const char *k2)
+{
+	char *a = jwk_with(k1, NULL), *b = k2 ? jwk_with(k2, NULL) : NULL;
+	char *r = b ? xasprintf("{\"keys\":[%s,%s]}", a, b) : xasprintf("{\"keys\":[%s]}", a);
+	free(a);
+	free(b);
+	return r;
+}
+
+static void keysource_options(void **state)
+{
+	static const char *bad_urls[] = { "http://example.com/jwks", "http://10.0.0.1/jwks",
+					  "ftp://127.0.0.1/jwks", "file:///etc/passwd",
+					  "http://127.0.0.1.example.com/", "not a url", "gopher://[::1]/" };
+	char err[256];
+	size_t i;
+	struct eg_keysource_opts o = { 0 };
+	struct eg_keysource *ks;
+
+	assert_null(eg_keysource_new(&o, err, sizeof(err)));
+	assert_true(strlen(err) > 0);
+	o.file = "/x";
+	o.url = "https://x.test/";
+	assert_null(eg_keysource_new(&o, err, sizeof(err)));
+	o.url = NULL;
+	o.file = "/nonexistent/jwks.json";
+	assert_null(eg_keysource_new(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "/nonexistent/jwks.json"));
+	o.file = NULL;
+	for (i = 0; i < sizeof(bad_urls) / sizeof(bad_urls[0]); i++) {
+		o.url = bad_urls[i];
+		if (eg_keysource_new(&o, err, sizeof(err)))
+			fail_msg("accepted jwks_url %s", bad_urls[i]);
+	}
+	/* loopback http is fine even when nothing listens: starts empty */
+	o.timeout_ms = 500;
+	o.url = "http://127.0.0.1:1/jwks";
+	ks = eg_keysource_new(&o, err, sizeof(err));
+	assert_non_null(ks);
+	{
+		struct eg_jwks *s = eg_keysource_get(ks);
+		struct eg_keysource_stats st;
+		assert_int_equal(eg_jwks_count(s), 0);
+		eg_jwks_unref(s);
+		eg_keysource_stats(ks, &st);
+		assert_int_equal(st.fetch_fail, 1);
+	}
+	eg_keysource_free(ks);
+	o.url = "http://[::1]:1/jwks";
+	ks = eg_keysource_new(&o, err, sizeof(err));
+	assert_non_null(ks);
+	eg_keysource_free(ks);
+	o.url = "http://localhost:1/jwks";
+	ks = eg_keysource_new(&o, err, sizeof(err));
+	assert_non_null(ks);
+	eg_keysource_free(ks);
+}
+
+static void keysource_file_reload(void **state)
+{
+	char dir[] = "/tmp/eg_jwks_XXXXXX", *path, *one = jwks_json("rsa", NULL), *two = jwks_json("rsa", "ec256");
+	struct eg_keysource_opts o = { 0 };
+	struct eg_keysource *ks;
+	struct eg_jwks *s;
+	char err[256];
+
+	assert_non_null(mkdtemp(dir));
+	path = xasprintf("%s/jwks.json", dir);
+	assert_int_equal(write_file_atomic(path, one, strlen(one), 0644), 0);
+	o.file = path;
+	ks = eg_keysource_new(&o, err, sizeof(err));
+	assert_non_null(ks);
+	s = eg_keysource_get(ks);
+	assert_int_equal(eg_jwks_count(s), 1);
+	eg_jwks_unref(s);
+
+	assert_int_equal(write_file_atomic(path, two, strlen(two), 0644), 0);
+	usleep(1100 * 1000); /* the file is looked at no more than once a second */
+	s = eg_keysource_get(ks);
+	assert_int_equal(eg_jwks_count(s), 2);
+	eg_jwks_unref(s);
+
+	/* a broken file keeps the last good set */
+	assert_int_equal(write_file_atomic(path, "{\"keys\":[", 9, 0644), 0);
+	usleep(1100 * 1000);
+	s = eg_keysource_refetch(ks, "ec256");
+	assert_int_equal(eg_jwks_count(s), 2);
+	assert_true(eg_jwks_has_kid(s, "ec256"));
+	eg_jwks_unref(s);
+	unlink(path);
+	usleep(1100 * 1000);
+	s = eg_keysource_get(ks);
+	assert_int_equal(eg_jwks_count(s), 2);
+	eg_jwks_unref(s);
+	eg_keysource_free(ks);
+
+	/* unparsable at start-up is an error */
+	assert_int_equal(write_file_atomic(path, "nope", 4, 0644), 0);
+	assert_null(eg_keysource_new(&o, err, sizeof(err)));
+	unlink(path);
+	rmdir(dir);
+	free(path);
+	free(one);
+	free(two);
+}
+
+struct refetcher {
+	struct eg_keysource *ks;
+	bool had_kid;
+};
+
+static void *refetch_thread(void *arg)
+{
+	struct refetcher *r = arg;
+	struct eg_jwks *s = eg_keysource_refetch(r->ks, "ec256");
+	r->had_kid = eg_jwks_has_kid(s, "ec256");
+	eg_jwks_unref(s);
+	return NULL;
+}
+
+/* Unknown kid: concurrent refetches become one request; then the throttle holds. */
+static void keysource_url_refetch(void **state)
+{
+	char *one = jwks_json("rsa", NULL), *two = jwks_json("rsa", "ec256"), err[256];
+	char *url = xasprintf("http://127.0.0.1:%d/jwks", srv.port);
+	struct eg_keysource_opts o = { .url = url, .min_refetch_s = 1, .timeout_ms = 2000 };
+	struct refetcher r[8];
+	pthread_t t[8];
+	struct eg_keysource *ks;
+	struct eg_keysource_stats st;
+	struct eg_jwks *s;
+	int base, i;
+
+	srv_set(one, 200, 0);
+	base = atomic_load(&srv.requests);
+	ks = eg_keysource_new(&o, err, sizeof(err));
+	assert_non_null(ks);
+	assert_int_equal(atomic_load(&srv.requests), base + 1);
+	s = eg_keysource_get(ks);
+	assert_int_equal(eg_jwks_count(s), 1);
+	eg_jwks_unref(s);
+
+	/* rotation: the provider now has ec256; 8 callers ask at once */
+	srv_set(two, 200, 300);
+	usleep(1100 * 1000);
+	for (i = 0; i < 8; i++) {
+		r[i] = (struct refetcher){ ks, false };
+		assert_int_equal(pthread_create(&t[i], NULL, refetch_thread, &r[i]), 0);
+	}
+	for (i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		assert_true(r[i].had_kid);
+	}
+	assert_int_equal(atomic_load(&srv.requests), base + 2);
+
+	/* another unknown kid right away: throttled, no request */
+	s = eg_keysource_refetch(ks, "nope");
+	assert_int_equal(eg_jwks_count(s), 2);
+	eg_jwks_unref(s);
+	assert_int_equal(atomic_load(&srv.requests), base + 2);
+	eg_keysource_stats(ks, &st);
+	assert_true(st.refetch_throttled >= 1);
+	assert_int_equal(st.fetch_ok, 2);
+	assert_int_equal(st.keys, 2);
+
+	/* provider errors: 500, garbage, a redirect, an oversized body -> last good set kept */
+	{
+		static const struct {
+			const char *body;
+			int status;
+		} bad[] = { { "{\"keys\":[]}", 500 }, { "<html>", 200 }, { "", 302 } };
+		size_t k;
+		for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+			srv_set(bad[k].body, bad[k].status, 0);
+			usleep(1050 * 1000);
+			s = eg_keysource_refetch(ks, "nope");
+			assert_int_equal(eg_jwks_count(s), 2);
+			eg_jwks_unref(s);
+		}
+		assert_int_equal(atomic_load(&srv.requests), base + 5);
+		eg_keysource_stats(ks, &st);
+		assert_int_equal(st.fetch_fail, 3);
+	}
+	{
+		char *big = xmalloc((2u << 20) + 1);
+		memset(big, ' ', 2u << 20);
+		big[2u << 20] = '\0';
+		memcpy(big, "{\"keys\":[]}", 11);
+		srv_set(big, 200, 0);
+		free(big);
+		usleep(1050 * 1000);
+		s = eg_keysource_refetch(ks, "nope");
+		assert_int_equal(eg_jwks_count(s), 2);
+		eg_jwks_unref(s);
+		eg_keysource_stats(ks, &st);
+		assert_int_equal(st.fetch_fail, 4);
+	}
+	eg_keysource_free(ks);
+	free(url);
+	free(one);
+	free(two);
+}
+
+static void keysource_background_refresh(void **state)
+{
+	char *one = jwks_json("rsa", NULL), *two = jwks_json("ec384", "ed25519"), err[256];
+	char *url = xasprintf("http://127.0.0.1:%d/jwks", srv.port);
+	struct eg_keysource_opts o = { .url = url, .refresh_s = 1, .min_refetch_s = 1 };
+	struct eg_keysource *ks;
+	struct eg_jwks *s;
+	int i;
+	bool rotated = false;
+
+	srv_set(one, 200, 0);
+	ks = eg_keysource_new(&o, err, sizeof(err));
+	assert_non_null(ks);
+	assert_int_equal(eg_keysource_start(ks), 0);
+	srv_set(two, 200, 0);
+	for (i = 0; i < 40 && !rotated; i++) {
+		usleep(100 * 1000);
+		s = eg_keysource_get(ks);
+		rotated = eg_jwks_has_kid(s, "ed25519") && !eg_jwks_has_kid(s, "rsa");
+		eg_jwks_unref(s);
+	}
+	assert_true(rotated);
+	eg_keysource_free(ks); /* joins the refresher */
+	free(url);
+	free(one);
+	free(two);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -990,6 +1331,10 @@ int main(void)
 		cmocka_unit_test(time_leeway_boundaries),
 		cmocka_unit_test(jwk_parsing),
 		cmocka_unit_test(hashes_and_names),
+		cmocka_unit_test(keysource_options),
+		cmocka_unit_test(keysource_file_reload),
+		cmocka_unit_test_setup_teardown(keysource_url_refetch, srv_start, srv_stop),
+		cmocka_unit_test_setup_teardown(keysource_background_refresh, srv_start, srv_stop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

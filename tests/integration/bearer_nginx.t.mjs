@@ -1,0 +1,187 @@
+#!/usr/bin/env node
+// bearer_nginx.t.mjs - edgegated behind real nginx as the auth_request target for
+// bearer JWTs: public route, protected /api/ route, claims to the upstream, 401/403,
+// JWKS rotation over HTTP, forged X-Original-URI from an untrusted peer, unix socket
+// listener with keep-alive.
+import fs from 'node:fs';
+import path from 'node:path';
+import * as jose from 'jose';
+import {
+  ok, is, done, guard, diag, freePort, startEcho, startEdgegated, startNginx, startJwksServer, request, tmpdir, waitFor,
+} from '../lib/harness.mjs';
+
+guard(180000);
+
+const ISS = 'https://idp.example.test';
+const AUD = 'api://orders';
+
+async function keypair(alg, kid) {
+  const { publicKey, privateKey } = await jose.generateKeyPair(alg, { extractable: true });
+  const jwk = { ...(await jose.exportJWK(publicKey)), kid, alg, use: 'sig' };
+  return { alg, kid, privateKey, jwk };
+}
+
+async function mint(k, claims = {}, header = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  return new jose.SignJWT({ sub: 'user-1', email: 'alice@example.test', groups: ['ops', 'dev'], tier: 'gold', ...claims })
+    .setProtectedHeader({ alg: k.alg, kid: k.kid, typ: 'JWT', ...header })
+    .setIssuer(claims.iss ?? ISS).setAudience(claims.aud ?? AUD).setIssuedAt(now).setExpirationTime(now + 600)
+    .sign(k.privateKey);
+}
+
+const rsa = await keypair('RS256', 'rsa-1');
+const ec = await keypair('ES256', 'ec-1');
+const rotated = await keypair('ES256', 'ec-2');
+const stranger = await keypair('RS256', 'rsa-1'); // same kid, different key
+
+const jwks = await startJwksServer({ keys: [rsa.jwk, ec.jwk] });
+const echo = await startEcho();
+const dir = tmpdir('bearer-');
+const sock = path.join(dir, 'auth.sock');
+const tcpPort = await freePort();
+
+const egd = await startEdgegated({
+  listen: [`127.0.0.1:${tcpPort}`, `unix:${sock}`],
+  jwt: { jwks_url: jwks.url, issuer: ISS, audience: AUD, algorithms: ['RS256', 'ES256'], leeway: '5s', jwks_min_refetch: '1s' },
+  routes: [
+    { path: '/public/', auth: 'public' },
+    { path: '/api/admin/', auth: 'bearer', allow: { groups: ['admins'] } },
+    { path: '/api/', auth: 'bearer', allow: { domains: ['example.test'] }, deny: { emails: ['mallory@example.test'] },
+      headers: { 'X-User-Tier': 'tier' } },
+  ],
+}, { dir });
+
+const port = await freePort();
+const ngx = await startNginx(`
+  {{EDGEGATE_UPSTREAM}}
+  upstream app { server 127.0.0.1:${echo.port}; }
+  server {
+    listen 127.0.0.1:${port};
+    {{EDGEGATE_INCLUDE}}
+    location / {
+      {{EDGEGATE_PROTECT}}
+      auth_request_set $eg_tier $upstream_http_x_user_tier;
+      proxy_set_header X-User-Tier $eg_tier;
+      proxy_pass http://app;
+    }
+  }`, { edgegate: `unix:${sock}`, waitPort: port });
+
+const base = `http://127.0.0.1:${port}`;
+const get = (p, headers = {}) => request(`${base}${p}`, { headers });
+const bearer = (t) => ({ Authorization: `Bearer ${t}` });
+
+// public route
+let r = await get('/public/page');
+is(r.status, 200, 'public route is served without a token');
+
+// protected route, valid tokens
+const good = await mint(rsa);
+r = await get('/api/orders', bearer(good));
+is(r.status, 200, 'valid RS256 token -> 200');
+let seen = r.status === 200 ? JSON.parse(r.body).headers : {};
+is(seen['x-auth-request-email'], 'alice@example.test', 'upstream sees X-Auth-Request-Email');
+is(seen['x-auth-request-user'], 'user-1', 'upstream sees X-Auth-Request-User (sub)');
+is(seen['x-auth-request-groups'], 'ops,dev', 'upstream sees X-Auth-Request-Groups');
+is(seen['x-user-tier'], 'gold', 'route claim-to-header mapping reaches the upstream');
+
+r = await get('/api/orders', bearer(await mint(ec)));
+is(r.status, 200, 'valid ES256 token -> 200');
+
+// client-supplied identity headers never reach the upstream unless edgegated set them
+r = await get('/api/orders', { ...bearer(good), 'X-Auth-Request-Email': 'forged@evil.test' });
+seen = r.status === 200 ? JSON.parse(r.body).headers : {};
+is(seen['x-auth-request-email'], 'alice@example.test', 'a forged X-Auth-Request-Email from the client is overwritten');
+
+// failures
+r = await get('/api/orders');
+is(r.status, 401, 'no token -> 401');
+ok(/Bearer/.test(r.headers['www-authenticate'] || ''), 'WWW-Authenticate: Bearer on 401', r.headers);
+
+const parts = good.split('.');
+const flipped = parts[2].startsWith('A') ? `B${parts[2].slice(1)}` : `A${parts[2].slice(1)}`;
+r = await get('/api/orders', bearer(`${parts[0]}.${parts[1]}.${flipped}`));
+is(r.status, 401, 'bad signature -> 401');
+r = await get('/api/orders', bearer(await mint(stranger)));
+is(r.status, 401, 'token signed by a different key with a known kid -> 401');
+r = await get('/api/orders', bearer(await mint(rsa, { iss: 'https://evil.test' })));
+is(r.status, 401, 'wrong issuer -> 401');
+r = await get('/api/orders', bearer(await mint(rsa, { aud: 'api://other' })));
+is(r.status, 401, 'wrong audience -> 401');
+const noneTok = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${parts[1]}.`;
+r = await get('/api/orders', bearer(noneTok));
+is(r.status, 401, 'alg none -> 401');
+r = await get('/api/orders', bearer('not-a-jwt'));
+is(r.status, 401, 'garbage token -> 401');
+r = await get('/api/orders', { Authorization: `Bearer ${good}`, 'X-Extra': 'x'.repeat(10) });
+is(r.status, 200, 'same token again (verdict cache) -> 200');
+
+// policy
+r = await get('/api/orders', bearer(await mint(rsa, { email: 'mallory@example.test' })));
+is(r.status, 403, 'deny rule on email -> 403');
+r = await get('/api/orders', bearer(await mint(rsa, { email: 'bob@evilexample.test' })));
+is(r.status, 403, 'look-alike email domain -> 403');
+r = await get('/api/admin/users', bearer(good));
+is(r.status, 403, 'missing group on /api/admin/ -> 403');
+r = await get('/api/admin/users', bearer(await mint(rsa, { groups: ['admins'] })));
+is(r.status, 200, 'admins group on /api/admin/ -> 200');
+r = await get('/api/./admin/users', bearer(good));
+is(r.status, 403, 'dot-segment spelling of /api/admin/ gets the admin policy');
+r = await get('/api//admin/users', bearer(good));
+is(r.status, 403, 'double-slash spelling of /api/admin/ gets the admin policy');
+r = await get('/api/%61dmin/users', bearer(good));
+is(r.status, 403, 'percent-encoded spelling of /api/admin/ gets the admin policy');
+r = await get('/other', bearer(good));
+is(r.status, 403, 'no matching route -> 403 (default deny)');
+
+// JWKS rotation: a token with a new kid triggers one refetch of the JWKS URL
+const hitsBefore = jwks.state.hits;
+const rotTok = await mint(rotated);
+r = await get('/api/orders', bearer(rotTok));
+is(r.status, 401, 'token with a kid the IdP has not published yet -> 401');
+jwks.state.jwks = { keys: [rsa.jwk, ec.jwk, rotated.jwk] };
+await new Promise((res) => setTimeout(res, 1100)); // past jwks_min_refetch
+r = await get('/api/orders', bearer(await mint(rotated, { jti: 'second' })));
+is(r.status, 200, 'after the IdP publishes the new key, its tokens are accepted (refetch on unknown kid)');
+ok(jwks.state.hits > hitsBefore, 'the JWKS URL was refetched', { hitsBefore, after: jwks.state.hits });
+
+// JWKS endpoint down: last good set kept
+jwks.state.down = true;
+await new Promise((res) => setTimeout(res, 1100));
+r = await get('/api/orders', bearer(await mint(rsa, { jti: 'while-down' })));
+is(r.status, 200, 'JWKS endpoint down: known keys still verify');
+r = await get('/api/orders', bearer(await mint(await keypair('ES256', 'ec-3'))));
+is(r.status, 401, 'JWKS endpoint down: unknown kid still rejected');
+jwks.state.down = false;
+
+// Direct requests to edgegated: trusted-proxy check and the 200/401/403 contract
+const direct = `http://127.0.0.1:${tcpPort}/auth`;
+r = await request(direct, { headers: { 'X-Original-URI': '/public/x' } });
+is(r.status, 200, 'loopback peer is a trusted proxy by default');
+r = await request(direct, { headers: { 'X-Original-URI': '/api/orders', Accept: 'application/json' } });
+is(r.status, 401, 'direct /auth without token -> 401');
+ok(/^application\/json/.test(r.headers['content-type'] || '') && JSON.parse(r.body).error, 'API clients get a JSON body', r);
+r = await request(direct, { headers: { 'X-Original-URI': '/a%2fb' } });
+is(r.status, 403, 'ambiguous encoded slash in the path -> 403');
+r = await request(direct, {});
+is(r.status, 403, 'missing X-Original-URI -> 403 (never 5xx, never allow)');
+
+// a second daemon that trusts only 10.0.0.0/8: loopback requests are now untrusted
+const strict = await startEdgegated({ trusted_proxies: ['10.0.0.0/8'], routes: [{ path: '/', auth: 'public' }] });
+r = await request(`${strict.url}/auth`, { headers: { 'X-Original-URI': '/public/x' } });
+is(r.status, 403, 'forged X-Original-URI from an untrusted peer -> 403');
+
+// metrics
+r = await request(`http://127.0.0.1:${tcpPort}/metrics`);
+ok(/edgegate_verdicts_total\{result="allow",reason="allowed"\} [1-9]/.test(r.body), 'metrics count allowed verdicts', r.body.slice(0, 2000));
+ok(/edgegate_token_cache_total\{result="hit"\} [1-9]/.test(r.body), 'metrics count verdict-cache hits');
+ok(/edgegate_verdict_duration_seconds_bucket/.test(r.body), 'metrics have the latency histogram');
+ok(/edgegate_jwks_fetches_total/.test(r.body), 'metrics count JWKS fetches');
+
+// keep-alive through the unix socket: nginx's error log must not show reconnect churn
+const logText = fs.readFileSync(path.join(ngx.dir, 'logs/error.log'), 'utf8');
+ok(!/upstream prematurely closed|connect\(\) to unix.*failed/.test(logText), 'no upstream errors in the nginx log', ngx.errorLog());
+
+const alive = await waitFor(async () => (await request(`http://127.0.0.1:${tcpPort}/healthz`)).status === 200, { timeout: 2000 });
+ok(alive, 'daemon still healthy after all the bad input');
+if (!alive) diag(egd.log());
+await done();

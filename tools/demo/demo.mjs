@@ -1,0 +1,79 @@
+// demo.mjs - the process behind `make demo` (see run.sh). Everything listens on
+// 127.0.0.1 only; Ctrl-C (or SIGTERM) stops nginx and edgegated and removes the
+// temporary directory.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const { freePort, portOpen, request, startEcho, startEdgegated, startNginx, waitFor } = await import('../../tests/lib/harness.mjs');
+const { startOP } = await import('../../tests/lib/op.mjs');
+const { nginxBody } = await import('../../tests/lib/oidc_helpers.mjs');
+
+const want = Number(process.env.DEMO_PORT || 8080);
+const ngxPort = (await portOpen(want)) ? await freePort() : want;
+const [opPort, egPort] = [await freePort(), await freePort()];
+const pub = `http://127.0.0.1:${ngxPort}`;
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgegate-demo-'));
+for (const d of ['eg', 'ngx']) fs.mkdirSync(path.join(dir, d));
+
+const client = {
+  client_id: 'edgegate-demo',
+  client_secret: 'demo-secret-change-me-0123456789abcdef',
+  redirect_uris: [`${pub}/oauth2/callback`],
+  post_logout_redirect_uris: [`${pub}/`],
+  backchannel_logout_uri: `${pub}/oauth2/backchannel-logout`,
+};
+
+let eg;
+let nginx;
+async function stop(code = 0) {
+  try { if (nginx) process.kill(-nginx.proc.pid, 'SIGTERM'); } catch { /* gone */ }
+  try { if (eg) await eg.stop(); } catch { /* gone */ }
+  if (!process.env.EG_KEEP_TMP) fs.rmSync(dir, { recursive: true, force: true });
+  process.exit(code);
+}
+process.on('SIGINT', () => { console.log('\nstopping the demo'); stop(0); });
+process.on('SIGTERM', () => stop(0));
+
+try {
+  const op = await startOP({ port: opPort, clients: [client] });
+  const echo = await startEcho();
+  eg = await startEdgegated({
+    listen: `127.0.0.1:${egPort}`,
+    public_url: pub,
+    log_level: 'info',
+    cookie: { secure: false }, // plain http on loopback only; keep the default (true) anywhere else
+    oidc: {
+      issuer: op.issuer,
+      client_id: client.client_id,
+      client_secret: client.client_secret,
+      redirect_url: `${pub}/oauth2/callback`,
+      post_logout_redirect_url: `${pub}/`,
+      scopes: ['openid', 'email', 'profile', 'groups', 'offline_access'],
+    },
+    routes: [
+      { path: '/public/', auth: 'public' },
+      { path: '/admin/', auth: 'session', allow: { groups: ['ops'] } },
+      { path: '/', auth: 'session' },
+    ],
+  }, { dir: path.join(dir, 'eg') });
+  nginx = await startNginx(nginxBody(ngxPort, echo.port), { dir: path.join(dir, 'ngx'), edgegate: `127.0.0.1:${egPort}`, waitPort: ngxPort });
+  await waitFor(async () => (await request(`${eg.url}/readyz`)).status === 200, { what: 'OIDC discovery', timeout: 20000 });
+  console.log(`
+  edgegate demo is running (all on 127.0.0.1)
+
+    open        ${pub}/
+    log in as   alice (any password)   - groups ops, dev: may open ${pub}/admin/
+                bob   (any password)   - group dev: ${pub}/admin/ is forbidden
+    public      ${pub}/public/         - no login
+    sign out    ${pub}/oauth2/sign_out
+
+  The page shows the request headers the upstream received (X-Auth-Request-*).
+  OpenID Provider: ${op.issuer}   edgegated: ${eg.url} (/metrics, /readyz)
+  Logs: ${dir}   -   Ctrl-C stops everything.
+`);
+  eg.proc.exited.then(({ code, sig }) => { console.error(`edgegated exited (${code ?? sig}); see ${eg.logFile}`); stop(1); });
+} catch (e) {
+  console.error(`demo: ${e.message}`);
+  await stop(1);
+}

@@ -1,0 +1,1235 @@
+/* oidc.c - OpenID Connect relying party (authorization code + PKCE S256, nonce,
+ * browser-bound sealed state cookies), logout (RP-initiated and back-channel),
+ * refresh with rotation, and the session admin commands. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "admin.h"
+#include "config.h"
+#include "daemon.h"
+#include "http.h"
+#include "identity.h"
+#include "jose.h"
+#include "jwks.h"
+#include "log.h"
+#include "metrics.h"
+#include "oidc.h"
+#include "redirect.h"
+#include "seal.h"
+#include "session.h"
+#include "store.h"
+#include "util.h"
+
+#define HTTP_MAX_BODY (1u << 20)
+#define LOGOUT_MAX_AGE_S 600 /* logout_token iat window; bounds the jti replay cache */
+#define BCL_EVENT "http://schemas.openid.net/event/backchannel-logout"
+
+struct eg_oidc {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	volatile bool ready;
+	bool stopping;
+	bool loopback_ok; /* issuer on loopback: plain http allowed (tests, demo) */
+	pthread_t disc;
+	bool disc_running;
+	char *authorization_endpoint, *token_endpoint, *userinfo_endpoint, *end_session_endpoint;
+	char *jwks_uri;
+	struct eg_keysource *keys;
+	eg_algset algs;
+	uint8_t state_key[EG_SEAL_KEY_LEN];
+	char *redirect_url;
+};
+
+/* --- small helpers ------------------------------------------------------------------ */
+
+static void count(struct eg_daemon *d, const char *what, const char *result)
+{
+	if (d->metrics)
+		eg_metric_inc(d->metrics, "edgegate_oidc_total", "step", what, "result", result, 1);
+}
+
+static bool is_loopback_url(const char *url)
+{
+	char h[256];
+
+	if (eg_url_host(url, h, sizeof(h)))
+		return false;
+	return strcmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0 ||
+	       strncasecmp(url, "http://[::1]", 12) == 0;
+}
+
+static bool url_allowed(const struct eg_oidc *o, const char *url)
+{
+	if (!url)
+		return false;
+	if (strncasecmp(url, "https://", 8) == 0)
+		return true;
+	return o->loopback_ok && strncasecmp(url, "http://", 7) == 0 && is_loopback_url(url);
+}
+
+static char *rand_b64(size_t nbytes)
+{
+	uint8_t b[64];
+	char *out = xmalloc(b64url_encoded_len(nbytes) + 1);
+
+	if (nbytes > sizeof(b) || random_bytes(b, nbytes))
+		abort(); /* no randomness: nothing safe can be done */
+	b64url_encode(b, nbytes, out);
+	return out;
+}
+
+/* --- libcurl -------------------------------------------------------------------------- */
+
+struct buf {
+	char *p;
+	size_t n;
+	bool overflow;
+};
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct buf *b = arg;
+	size_t n = size * nmemb;
+
+	if (b->n + n > HTTP_MAX_BODY) {
+		b->overflow = true;
+		return 0;
+	}
+	char *np = realloc(b->p, b->n + n + 1);
+	if (!np)
+		return 0;
+	b->p = np;
+	memcpy(b->p + b->n, data, n);
+	b->n += n;
+	b->p[b->n] = 0;
+	return n;
+}
+
+/* GET (form == NULL) or POST form. Returns HTTP status (0 on transport error); body
+ * malloc'd. Client authentication per token_auth_method when client_auth. */
+static long http_call(struct eg_daemon *d, const char *url, const char *form, bool client_auth,
+		      const char *bearer, char **body)
+{
+	const struct eg_oidc_config *oc = &d->cfg->oidc;
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = NULL;
+	struct buf b = { 0 };
+	long status = 0;
+	char *auth = NULL, *fullform = NULL;
+
+	*body = NULL;
+	if (!c)
+		return 0;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+#endif
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "edgegate");
+	h = curl_slist_append(h, "Accept: application/json");
+	if (bearer) {
+		auth = xasprintf("Authorization: Bearer %s", bearer);
+		h = curl_slist_append(h, auth);
+	}
+	if (form) {
+		bool basic = client_auth && oc->client_secret &&
+			     strcmp(oc->token_auth_method, "client_secret_basic") == 0;
+		char *id = pct_encode(oc->client_id);
+		if (basic) {
+			/* RFC 6749 2.3.1: both parts form-encoded before base64. */
+			char *sec = pct_encode(oc->client_secret);
+			curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+			curl_easy_setopt(c, CURLOPT_USERNAME, id);
+			curl_easy_setopt(c, CURLOPT_PASSWORD, sec);
+			fullform = xstrdup(form);
+			OPENSSL_cleanse(sec, strlen(sec));
+			free(sec);
+		} else if (client_auth && oc->client_secret &&
+			   strcmp(oc->token_auth_method, "client_secret_post") == 0) {
+			char *sec = pct_encode(oc->client_secret);
+			fullform = xasprintf("%s&client_id=%s&client_secret=%s", form, id, sec);
+			OPENSSL_cleanse(sec, strlen(sec));
+			free(sec);
+		} else {
+			fullform = xasprintf("%s&client_id=%s", form, id);
+		}
+		free(id);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, fullform);
+		h = curl_slist_append(h, "Content-Type: application/x-www-form-urlencoded");
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	CURLcode rc = curl_easy_perform(c);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	else
+		log_warn("oidc: %s: %s", url, curl_easy_strerror(rc));
+	curl_easy_cleanup(c);
+	curl_slist_free_all(h);
+	if (auth) {
+		OPENSSL_cleanse(auth, strlen(auth));
+		free(auth);
+	}
+	if (fullform) {
+		OPENSSL_cleanse(fullform, strlen(fullform));
+		free(fullform);
+	}
+	if (status == 0 || b.overflow) {
+		free(b.p);
+		return 0;
+	}
+	*body = b.p ? b.p : xstrdup("");
+	return status;
+}
+
+static json_t *http_json(struct eg_daemon *d, const char *url, const char *form, bool client_auth,
+			 const char *bearer, long *status)
+{
+	char *body = NULL;
+	json_t *j = NULL;
+
+	*status = http_call(d, url, form, client_auth, bearer, &body);
+	if (body) {
+		j = json_loads(body, JSON_REJECT_DUPLICATES, NULL);
+		OPENSSL_cleanse(body, strlen(body));
+		free(body);
+	}
+	if (j && !json_is_object(j)) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
+/* --- discovery ------------------------------------------------------------------------ */
+
+static int discover(struct eg_daemon *d, char *err, size_t errlen)
+{
+	struct eg_oidc *o = d->oidc;
+	const struct eg_oidc_config *oc = &d->cfg->oidc;
+	size_t il = strlen(oc->issuer);
+	char *url = xasprintf("%.*s/.well-known/openid-configuration",
+			      (int)(il && oc->issuer[il - 1] == '/' ? il - 1 : il), oc->issuer);
+	long status;
+	json_t *doc = http_json(d, url, NULL, false, NULL, &status);
+	int rc = -1;
+
+	free(url);
+	if (!doc) {
+		snprintf(err, errlen, "discovery: no JSON document (HTTP %ld)", status);
+		goto out;
+	}
+	const char *iss = json_string_value(json_object_get(doc, "issuer"));
+	if (!iss || strcmp(iss, oc->issuer) != 0) {
+		/* OpenID Connect Discovery 4.3: must be identical to the configured issuer. */
+		snprintf(err, errlen, "discovery: issuer mismatch (document says %.200s)",
+			 iss ? iss : "nothing");
+		goto out;
+	}
+	const char *ae = json_string_value(json_object_get(doc, "authorization_endpoint"));
+	const char *te = json_string_value(json_object_get(doc, "token_endpoint"));
+	const char *ju = json_string_value(json_object_get(doc, "jwks_uri"));
+	const char *ue = json_string_value(json_object_get(doc, "userinfo_endpoint"));
+	const char *ee = json_string_value(json_object_get(doc, "end_session_endpoint"));
+	if (!url_allowed(o, ae) || !url_allowed(o, te) || !url_allowed(o, ju) ||
+	    (ue && !url_allowed(o, ue)) || (ee && !url_allowed(o, ee))) {
+		snprintf(err, errlen, "discovery: endpoints missing or not https");
+		goto out;
+	}
+	struct eg_keysource_opts ko = { .url = ju, .metrics = d->metrics };
+	char kerr[256] = "";
+	struct eg_keysource *ks = eg_keysource_new(&ko, kerr, sizeof(kerr));
+	if (!ks) {
+		snprintf(err, errlen, "jwks_uri: %s", kerr);
+		goto out;
+	}
+	eg_keysource_start(ks);
+	pthread_mutex_lock(&o->mu);
+	o->authorization_endpoint = xstrdup(ae);
+	o->token_endpoint = xstrdup(te);
+	o->jwks_uri = xstrdup(ju);
+	o->userinfo_endpoint = ue ? xstrdup(ue) : NULL;
+	o->end_session_endpoint = ee ? xstrdup(ee) : NULL;
+	o->keys = ks;
+	__atomic_store_n(&o->ready, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&o->mu);
+	log_info("oidc: discovered %s", oc->issuer);
+	rc = 0;
+out:
+	json_decref(doc);
+	return rc;
+}
+
+static void *discovery_main(void *arg)
+{
+	struct eg_daemon *d = arg;
+	struct eg_oidc *o = d->oidc;
+	int delay = 1;
+	char err[512];
+
+	for (;;) {
+		if (discover(d, err, sizeof(err)) == 0)
+			return NULL;
+		log_warn("oidc: %s; retrying in %ds", err, delay);
+		pthread_mutex_lock(&o->mu);
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += delay;
+		while (!o->stopping &&
+		       pthread_cond_timedwait(&o->cv, &o->mu, &until) != ETIMEDOUT)
+			;
+		bool stop = o->stopping;
+		pthread_mutex_unlock(&o->mu);
+		if (stop)
+			return NULL;
+		delay = delay < 16 ? delay * 2 : 30;
+	}
+}
+
+bool eg_oidc_ready(struct eg_daemon *d)
+{
+	return d->oidc && __atomic_load_n(&d->oidc->ready, __ATOMIC_ACQUIRE);
+}
+
+/* --- token validation ------------------------------------------------------------------- */
+
+/* kid of a compact JWS header, for the unknown-kid refetch; NULL if none. */
+static char *token_kid(const char *token)
+{
+	const char *dot = strchr(token, '.');
+	size_t n = dot ? (size_t)(dot - token) : 0;
+	uint8_t *raw;
+	char *kid = NULL;
+	long m;
+
+	if (!n || n > 4096)
+		return NULL;
+	raw = xmalloc(b64url_decoded_max(n));
+	m = b64url_decode(token, n, raw);
+	if (m > 0) {
+		json_t *h = json_loadb((const char *)raw, (size_t)m, JSON_REJECT_DUPLICATES, NULL);
+		const char *k = json_string_value(json_object_get(h, "kid"));
+		if (k)
+			kid = xstrdup(k);
+		json_decref(h);
+	}
+	free(raw);
+	return kid;
+}
+
+/* Signature with the OP's keys: unknown kid -> one (throttled) refetch. A token
+ * without kid is accepted only when the set holds a single key (OIDC Core 10.1). */
+static int verify_sig(struct eg_oidc *o, const char *token, struct eg_jws *jws, char *why,
+		      size_t whylen)
+{
+	struct eg_jwks *keys = eg_keysource_get(o->keys);
+	char *kid = token_kid(token);
+	enum eg_jose_err e;
+
+	if (!kid && eg_jwks_count(keys) > 1) {
+		snprintf(why, whylen, "token has no kid and the provider has several keys");
+		eg_jwks_unref(keys);
+		return -1;
+	}
+	e = eg_jws_verify(token, strlen(token), keys, o->algs, true, jws);
+	if (e == EG_JOSE_NO_KEY && kid) {
+		eg_jwks_unref(keys);
+		keys = eg_keysource_refetch(o->keys, kid);
+		e = eg_jws_verify(token, strlen(token), keys, o->algs, true, jws);
+	}
+	eg_jwks_unref(keys);
+	free(kid);
+	if (e != EG_JOSE_OK) {
+		snprintf(why, whylen, "signature: %s", eg_jose_err_name(e));
+		return -1;
+	}
+	return 0;
+}
+
+static int check_azp(const json_t *claims, const char *client_id, char *why, size_t whylen)
+{
+	const json_t *aud = json_object_get(claims, "aud");
+	const char *azp = json_string_value(json_object_get(claims, "azp"));
+
+	if (json_object_get(claims, "azp") && !azp) {
+		snprintf(why, whylen, "azp is not a string");
+		return -1;
+	}
+	if (json_is_array(aud) && json_array_size(aud) > 1 && !azp) {
+		snprintf(why, whylen, "several audiences and no azp");
+		return -1;
+	}
+	if (azp && strcmp(azp, client_id) != 0) {
+		snprintf(why, whylen, "azp is not our client_id");
+		return -1;
+	}
+	return 0;
+}
+
+/* Claim half of the id_token check (signature already verified). */
+static int check_id_claims(const json_t *c, const char *issuer, const char *client_id,
+			   int64_t leeway_s, const char *nonce, const char *want_sub, int64_t now,
+			   int64_t *exp, char *why, size_t whylen)
+{
+	const char *iss[1] = { issuer }, *aud[1] = { client_id };
+	struct eg_jwt_expect x = { .issuers = iss, .n_issuers = 1, .audiences = aud,
+				   .n_audiences = 1, .leeway_s = leeway_s, .require_exp = true,
+				   .require_iat = true, .require_sub = true };
+	const char *w = NULL;
+	enum eg_jose_err e = eg_jwt_check_claims(c, &x, now, exp, &w);
+
+	if (e != EG_JOSE_OK) {
+		snprintf(why, whylen, "%s%s%s", eg_jose_err_name(e), w ? ": " : "", w ? w : "");
+		return -1;
+	}
+	const char *sub = json_string_value(json_object_get(c, "sub"));
+	if (!sub || !*sub) {
+		snprintf(why, whylen, "sub missing");
+		return -1;
+	}
+	if (check_azp(c, client_id, why, whylen))
+		return -1;
+	if (nonce) {
+		const char *n = json_string_value(json_object_get(c, "nonce"));
+		if (!n || strlen(n) != strlen(nonce) || !ct_equal(n, nonce, strlen(nonce))) {
+			snprintf(why, whylen, "nonce mismatch");
+			return -1;
+		}
+	}
+	if (want_sub && strcmp(sub, want_sub) != 0) {
+		snprintf(why, whylen, "sub changed");
+		return -1;
+	}
+	return 0;
+}
+
+int eg_oidc_check_id_token(const char *token, const struct eg_jwks *keys, uint32_t algs,
+			   const char *issuer, const char *client_id, int64_t leeway_s,
+			   const char *nonce, const char *want_sub, int64_t now, json_t **claims,
+			   char *why, size_t whylen)
+{
+	struct eg_jws jws;
+	int64_t exp;
+	enum eg_jose_err e;
+
+	*claims = NULL;
+	memset(&jws, 0, sizeof(jws));
+	e = eg_jws_verify(token, strlen(token), keys, algs, true, &jws);
+	if (e != EG_JOSE_OK) {
+		snprintf(why, whylen, "signature: %s", eg_jose_err_name(e));
+		return -1;
+	}
+	json_t *c = json_incref(jws.payload);
+	eg_jws_clear(&jws);
+	if (check_id_claims(c, issuer, client_id, leeway_s, nonce, want_sub, now, &exp, why,
+			    whylen)) {
+		json_decref(c);
+		return -1;
+	}
+	*claims = c;
+	return 0;
+}
+
+/* Full id_token check with the live key source (refetch on unknown kid). */
+static int check_id_token(struct eg_daemon *d, const char *token, const char *nonce,
+			  const char *want_sub, json_t **claims, int64_t *exp, char *why,
+			  size_t whylen)
+{
+	const struct eg_oidc_config *oc = &d->cfg->oidc;
+	struct eg_jws jws;
+
+	*claims = NULL;
+	memset(&jws, 0, sizeof(jws));
+	if (verify_sig(d->oidc, token, &jws, why, whylen))
+		return -1;
+	json_t *c = json_incref(jws.payload);
+	eg_jws_clear(&jws);
+	if (check_id_claims(c, oc->issuer, oc->client_id, oc->leeway_s, nonce, want_sub,
+			    now_realtime_s(), exp, why, whylen)) {
+		json_decref(c);
+		return -1;
+	}
+	*claims = c;
+	return 0;
+}
+
+int eg_oidc_check_logout_claims(const json_t *c, const char *issuer, const char *client_id,
+				int64_t leeway_s, int64_t now, char *why, size_t whylen)
+{
+	const char *iss[1] = { issuer }, *aud[1] = { client_id };
+	struct eg_jwt_expect x = { .issuers = iss, .n_issuers = 1, .audiences = aud,
+				   .n_audiences = 1, .leeway_s = leeway_s, .require_exp = false,
+				   .require_iat = true };
+	const char *w = NULL;
+	int64_t exp, iat;
+	enum eg_jose_err e = eg_jwt_check_claims(c, &x, now, &exp, &w);
+
+	if (e != EG_JOSE_OK) {
+		snprintf(why, whylen, "%s%s%s", eg_jose_err_name(e), w ? ": " : "", w ? w : "");
+		return -1;
+	}
+	if (eg_claim_time(c, "iat", &iat) != 0) {
+		snprintf(why, whylen, "iat missing");
+		return -1;
+	}
+	if (iat < now - LOGOUT_MAX_AGE_S - leeway_s) {
+		snprintf(why, whylen, "logout_token too old");
+		return -1;
+	}
+	const char *jti = json_string_value(json_object_get(c, "jti"));
+	if (!jti || !*jti) {
+		snprintf(why, whylen, "jti missing");
+		return -1;
+	}
+	const json_t *ev = json_object_get(c, "events");
+	if (!json_is_object(ev) || !json_is_object(json_object_get(ev, BCL_EVENT))) {
+		snprintf(why, whylen, "events claim without the back-channel logout event");
+		return -1;
+	}
+	if (json_object_get(c, "nonce")) {
+		snprintf(why, whylen, "nonce present");
+		return -1;
+	}
+	const json_t *sub = json_object_get(c, "sub"), *sid = json_object_get(c, "sid");
+	if ((sub && !json_is_string(sub)) || (sid && !json_is_string(sid)) || (!sub && !sid)) {
+		snprintf(why, whylen, "needs sid and/or sub (strings)");
+		return -1;
+	}
+	if (check_azp(c, client_id, why, whylen))
+		return -1;
+	return 0;
+}
+
+/* --- token endpoint ----------------------------------------------------------------------- */
+
+struct tokens {
+	char *id_token, *access_token, *refresh_token;
+	int64_t expires_in;
+};
+
+static void tokens_clear(struct tokens *t)
+{
+	free(t->id_token);
+	if (t->access_token)
+		OPENSSL_cleanse(t->access_token, strlen(t->access_token));
+	free(t->access_token);
+	if (t->refresh_token)
+		OPENSSL_cleanse(t->refresh_token, strlen(t->refresh_token));
+	free(t->refresh_token);
+	memset(t, 0, sizeof(*t));
+}
+
+static int token_request(struct eg_daemon *d, const char *form, struct tokens *t, char *why,
+			 size_t whylen)
+{
+	long status;
+	json_t *j = http_json(d, d->oidc->token_endpoint, form, true, NULL, &status);
+	const char *s;
+	int rc = -1;
+
+	memset(t, 0, sizeof(*t));
+	if (!j || status != 200) {
+		s = json_string_value(json_object_get(j, "error"));
+		snprintf(why, whylen, "token endpoint: HTTP %ld%s%.100s", status, s ? " " : "",
+			 s ? s : "");
+		goto out;
+	}
+	s = json_string_value(json_object_get(j, "token_type"));
+	if (s && strcasecmp(s, "Bearer") != 0 && strcasecmp(s, "DPoP") != 0) {
+		snprintf(why, whylen, "token endpoint: unexpected token_type");
+		goto out;
+	}
+	if ((s = json_string_value(json_object_get(j, "id_token"))))
+		t->id_token = xstrdup(s);
+	if ((s = json_string_value(json_object_get(j, "access_token"))))
+		t->access_token = xstrdup(s);
+	if ((s = json_string_value(json_object_get(j, "refresh_token"))))
+		t->refresh_token = xstrdup(s);
+	if (json_is_integer(json_object_get(j, "expires_in")))
+		t->expires_in = json_integer_value(json_object_get(j, "expires_in"));
+	rc = 0;
+out:
+	json_decref(j);
+	return rc;
+}
+
+/* Userinfo claims merged over the id_token claims; sub must match (OIDC Core 5.3.2). */
+static int merge_userinfo(struct eg_daemon *d, const char *access_token, json_t *claims, char *why,
+			  size_t whylen)
+{
+	struct eg_oidc *o = d->oidc;
+	long status;
+	json_t *u;
+	const char *k;
+	json_t *v;
+
+	if (!d->cfg->oidc.use_userinfo || !o->userinfo_endpoint || !access_token)
+		return 0;
+	u = http_json(d, o->userinfo_endpoint, NULL, false, access_token, &status);
+	if (!u || status != 200) {
+		snprintf(why, whylen, "userinfo: HTTP %ld", status);
+		json_decref(u);
+		return -1;
+	}
+	const char *us = json_string_value(json_object_get(u, "sub"));
+	const char *is = json_string_value(json_object_get(claims, "sub"));
+	if (!us || !is || strcmp(us, is) != 0) {
+		snprintf(why, whylen, "userinfo: sub does not match the id_token");
+		json_decref(u);
+		return -1;
+	}
+	json_object_foreach(u, k, v)
+	{
+		if (strcmp(k, "iss") && strcmp(k, "aud") && strcmp(k, "exp") && strcmp(k, "iat") &&
+		    strcmp(k, "nonce") && strcmp(k, "azp"))
+			json_object_set(claims, k, v);
+	}
+	json_decref(u);
+	return 0;
+}
+
+static int64_t token_expiry(const struct tokens *t, int64_t id_exp)
+{
+	int64_t now = now_realtime_s();
+
+	if (t->expires_in > 0 && t->expires_in < 10 * 365 * 86400LL)
+		return now + t->expires_in;
+	return id_exp != INT64_MAX ? id_exp : 0;
+}
+
+static int refresh_cb(struct eg_daemon *d, const char *refresh_token, const char *sub,
+		      struct eg_session_new *out)
+{
+	struct tokens t;
+	char why[256] = "", *rt = pct_encode(refresh_token);
+	char *form = xasprintf("grant_type=refresh_token&refresh_token=%s", rt);
+	int64_t id_exp = INT64_MAX;
+	json_t *claims = NULL;
+	int rc;
+
+	OPENSSL_cleanse(rt, strlen(rt));
+	free(rt);
+	if (!eg_oidc_ready(d)) {
+		free(form);
+		return -1;
+	}
+	rc = token_request(d, form, &t, why, sizeof(why));
+	OPENSSL_cleanse(form, strlen(form));
+	free(form);
+	if (rc == 0 && t.id_token) {
+		/* OIDC Core 12.2: same iss/sub/aud, no nonce requirement. */
+		rc = check_id_token(d, t.id_token, NULL, sub, &claims, &id_exp, why, sizeof(why));
+		if (rc == 0)
+			rc = merge_userinfo(d, t.access_token, claims, why, sizeof(why));
+	}
+	if (rc) {
+		log_warn("oidc: refresh failed: %s", why);
+		count(d, "refresh", "fail");
+		json_decref(claims);
+		tokens_clear(&t);
+		return -1;
+	}
+	out->claims = claims;
+	out->id_token = t.id_token;
+	out->access_token = t.access_token;
+	out->refresh_token = t.refresh_token; /* NULL when the OP does not rotate */
+	out->token_exp = token_expiry(&t, id_exp);
+	count(d, "refresh", "ok");
+	return 0;
+}
+
+/* --- cookies of the login state -------------------------------------------------------- */
+
+static char *state_cookie(struct eg_daemon *d, const char *name, const char *value,
+			  int64_t max_age)
+{
+	/* Host-only, scoped to the callback path; Lax so the OP's top-level redirect
+	 * back carries it. */
+	return xasprintf("%s=%s; Path=/oauth2/; Max-Age=%lld; HttpOnly%s; SameSite=Lax", name,
+			 value, (long long)max_age, d->cfg->cookie.secure ? "; Secure" : "");
+}
+
+/* Names of the state cookies the browser sent, in header order (oldest first per
+ * RFC 6265 5.4 for cookies of equal path). */
+static size_t state_cookie_names(const struct eg_req *r, char names[][64], size_t max)
+{
+	const char *h = eg_req_header(r, "Cookie");
+	size_t n = 0, pl = strlen(EG_STATE_COOKIE_PREFIX);
+
+	for (const char *p = h; p && *p && n < max;) {
+		while (*p == ' ' || *p == ';')
+			p++;
+		const char *eq = strchr(p, '='), *end = strchr(p, ';');
+		if (!eq)
+			break;
+		if ((!end || eq < end) && strncmp(p, EG_STATE_COOKIE_PREFIX, pl) == 0 &&
+		    (size_t)(eq - p) < 64) {
+			memcpy(names[n], p, (size_t)(eq - p));
+			names[n][eq - p] = 0;
+			n++;
+		}
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	return n;
+}
+
+static const char *cookie_name(const struct eg_config *c)
+{
+	return c->cookie.name ? c->cookie.name : "_edgegate";
+}
+
+/* --- /oauth2/start ------------------------------------------------------------------------- */
+
+static void h_start(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
+{
+	struct eg_oidc *o = d->oidc;
+	const struct eg_config *cfg = d->cfg;
+	int n = 0;
+	const char *rd = eg_req_arg(r, "rd", &n);
+	char names[72][64], cname[64];
+	int64_t ttl = cfg->oidc.state_ttl_s > 0 ? cfg->oidc.state_ttl_s : 600;
+	size_t max = cfg->oidc.max_states > 0 ? (size_t)cfg->oidc.max_states : 8;
+
+	eg_resp_header(resp, "Cache-Control", "no-store");
+	if (n > 1) {
+		eg_resp_html_error(resp, 400, "Bad request", "The rd parameter appears more than once.");
+		return;
+	}
+	if (!rd || !*rd)
+		rd = "/";
+	if (!eg_redirect_ok(cfg, rd)) {
+		count(d, "start", "bad_redirect");
+		eg_resp_html_error(resp, 400, "Bad redirect",
+				   "The page to return to after login is not allowed.");
+		return;
+	}
+	if (!eg_oidc_ready(d)) {
+		eg_resp_html_error(resp, 503, "Login unavailable",
+				   "The identity provider cannot be reached yet. Try again shortly.");
+		return;
+	}
+	char *state = rand_b64(24), *nonce = rand_b64(24), *verifier = rand_b64(32);
+	uint8_t ch[32];
+	char challenge[48];
+	eg_sha256(verifier, strlen(verifier), ch);
+	b64url_encode(ch, 32, challenge);
+	snprintf(cname, sizeof(cname), "%s%.8s", EG_STATE_COOKIE_PREFIX, state);
+
+	json_t *st = json_pack("{s:s, s:s, s:s, s:s, s:I}", "s", state, "n", nonce, "v", verifier,
+			       "rd", rd, "exp", (json_int_t)(now_realtime_s() + ttl));
+	char *pt = json_dumps(st, JSON_COMPACT);
+	char *sealed = pt ? eg_seal(o->state_key, cname, pt, strlen(pt)) : NULL;
+	json_decref(st);
+	if (pt) {
+		OPENSSL_cleanse(pt, strlen(pt));
+		free(pt);
+	}
+	if (!sealed) {
+		eg_resp_html_error(resp, 500, "Login failed", "Internal error.");
+		goto out;
+	}
+	/* Cap concurrent logins: drop the oldest state cookies beyond max - 1. */
+	size_t have = state_cookie_names(r, names, 72);
+	for (size_t i = 0; have >= max && i <= have - max && i < have; i++) {
+		char *del = state_cookie(d, names[i], "", 0);
+		eg_resp_header(resp, "Set-Cookie", del);
+		free(del);
+	}
+	char *sc = state_cookie(d, cname, sealed, ttl);
+	eg_resp_header(resp, "Set-Cookie", sc);
+	free(sc);
+	free(sealed);
+
+	char *e_cid = pct_encode(cfg->oidc.client_id), *e_ru = pct_encode(o->redirect_url);
+	char scopes[1024] = "";
+	for (size_t i = 0; i < cfg->oidc.scopes.n; i++)
+		snprintf(scopes + strlen(scopes), sizeof(scopes) - strlen(scopes), "%s%s",
+			 i ? " " : "", cfg->oidc.scopes.v[i]);
+	char *e_sc = pct_encode(scopes);
+	char *loc = xasprintf("%s%sresponse_type=code&client_id=%s&redirect_uri=%s&scope=%s"
+			      "&state=%s&nonce=%s&code_challenge=%s&code_challenge_method=S256",
+			      o->authorization_endpoint,
+			      strchr(o->authorization_endpoint, '?') ? "&" : "?", e_cid, e_ru, e_sc,
+			      state, nonce, challenge);
+	eg_resp_redirect(resp, loc);
+	count(d, "start", "ok");
+	free(loc);
+	free(e_cid);
+	free(e_ru);
+	free(e_sc);
+out:
+	free(state);
+	free(nonce);
+	OPENSSL_cleanse(verifier, strlen(verifier));
+	free(verifier);
+}
+
+/* --- /oauth2/callback ------------------------------------------------------------------- */
+
+static void fail_page(struct eg_daemon *d, struct eg_resp *resp, const char *step, int status,
+		      const char *msg)
+{
+	count(d, "callback", step);
+	eg_resp_html_error(resp, status, "Login failed", msg);
+}
+
+static void h_callback(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
+{
+	struct eg_oidc *o = d->oidc;
+	const struct eg_config *cfg = d->cfg;
+	static const char *const single[] = { "state", "code", "error", "error_description", "iss",
+					      "session_state", "error_uri", NULL };
+	char cname[64], cval[2048], why[256] = "";
+	json_t *st = NULL, *claims = NULL;
+	struct tokens t = { 0 };
+	int64_t id_exp = INT64_MAX;
+
+	eg_resp_header(resp, "Cache-Control", "no-store");
+	for (const char *const *p = single; *p; p++) {
+		int n = 0;
+		eg_req_arg(r, *p, &n);
+		if (n > 1) {
+			fail_page(d, resp, "duplicate", 400,
+				  "A login parameter appears more than once; the request was refused.");
+			return;
+		}
+	}
+	const char *state = eg_req_arg(r, "state", NULL);
+	const char *code = eg_req_arg(r, "code", NULL);
+	const char *error = eg_req_arg(r, "error", NULL);
+	const char *iss = eg_req_arg(r, "iss", NULL);
+	if (state && strlen(state) >= 8) {
+		snprintf(cname, sizeof(cname), "%s%.8s", EG_STATE_COOKIE_PREFIX, state);
+		char *del = state_cookie(d, cname, "", 0); /* one use, whatever happens */
+		eg_resp_header(resp, "Set-Cookie", del);
+		free(del);
+	}
+	if (error) {
+		const char *desc = eg_req_arg(r, "error_description", NULL);
+		char *msg = xasprintf("The identity provider answered: %.100s%s%.300s", error,
+				      desc ? " — " : "", desc ? desc : "");
+		fail_page(d, resp, "op_error", 400, msg);
+		free(msg);
+		return;
+	}
+	if (!state || !code || strlen(state) != 32) {
+		fail_page(d, resp, "malformed", 400, "The login response is incomplete.");
+		return;
+	}
+	/* RFC 9207: an iss parameter must name our issuer (mix-up defence). */
+	if (iss && strcmp(iss, cfg->oidc.issuer) != 0) {
+		fail_page(d, resp, "iss", 400, "The login response came from another issuer.");
+		return;
+	}
+	if (!eg_oidc_ready(d)) {
+		fail_page(d, resp, "not_ready", 503, "The identity provider cannot be reached.");
+		return;
+	}
+	size_t ptlen;
+	char *pt = eg_req_cookie(r, cname, cval, sizeof(cval))
+			   ? eg_unseal(o->state_key, cname, cval, strlen(cval), &ptlen)
+			   : NULL;
+	if (pt) {
+		st = json_loadb(pt, ptlen, JSON_REJECT_DUPLICATES, NULL);
+		OPENSSL_cleanse(pt, ptlen);
+		free(pt);
+	}
+	const char *s_state = json_string_value(json_object_get(st, "s"));
+	const char *nonce = json_string_value(json_object_get(st, "n"));
+	const char *verifier = json_string_value(json_object_get(st, "v"));
+	const char *rd = json_string_value(json_object_get(st, "rd"));
+	int64_t exp = (int64_t)json_integer_value(json_object_get(st, "exp"));
+	if (!s_state || !nonce || !verifier || !rd || strlen(s_state) != strlen(state) ||
+	    !ct_equal(s_state, state, strlen(state)) || exp < now_realtime_s()) {
+		fail_page(d, resp, "state", 400,
+			  "The login expired or was started in another browser. Please start again.");
+		goto out;
+	}
+	/* One use per state, also across nodes sharing the store. */
+	uint8_t sh[32];
+	char shx[65];
+	eg_sha256(state, strlen(state), sh);
+	hex_encode(sh, 32, shx);
+	if (eg_store_add(d->store, EG_NS_STATE, shx, "1", 1, exp + 60) != 1) {
+		fail_page(d, resp, "replay", 400, "This login response was already used.");
+		goto out;
+	}
+	char *e_code = pct_encode(code), *e_ru = pct_encode(o->redirect_url),
+	     *e_v = pct_encode(verifier);
+	char *form = xasprintf("grant_type=authorization_code&code=%s&redirect_uri=%s"
+			       "&code_verifier=%s",
+			       e_code, e_ru, e_v);
+	free(e_code);
+	free(e_ru);
+	free(e_v);
+	int rc = token_request(d, form, &t, why, sizeof(why));
+	OPENSSL_cleanse(form, strlen(form));
+	free(form);
+	if (rc || !t.id_token) {
+		log_warn("oidc: callback: %s", rc ? why : "no id_token");
+		fail_page(d, resp, "token", 502, "The identity provider did not issue tokens.");
+		goto out;
+	}
+	if (check_id_token(d, t.id_token, nonce, NULL, &claims, &id_exp, why, sizeof(why))) {
+		log_warn("oidc: id_token rejected: %s", why);
+		fail_page(d, resp, "id_token", 401, "The identity token was not valid.");
+		goto out;
+	}
+	if (merge_userinfo(d, t.access_token, claims, why, sizeof(why))) {
+		log_warn("oidc: %s", why);
+		fail_page(d, resp, "userinfo", 401, "The user information was not valid.");
+		goto out;
+	}
+	/* A login replaces whatever session the browser had (no fixation, no leftovers). */
+	char old[EG_TICKET_MAX + 8];
+	if (eg_req_cookie(r, cookie_name(cfg), old, sizeof(old)))
+		eg_session_end_ticket(d, old, "relogin", NULL);
+	struct eg_session_new sn = {
+		.claims = claims,
+		.sub = (char *)json_string_value(json_object_get(claims, "sub")),
+		.sid = (char *)json_string_value(json_object_get(claims, "sid")),
+		.id_token = t.id_token,
+		.access_token = t.access_token,
+		.refresh_token = t.refresh_token,
+		.token_exp = token_expiry(&t, id_exp),
+	};
+	char ticket[EG_TICKET_MAX], sid[EG_SESSION_ID_LEN + 1];
+	if (eg_session_create(d, &sn, ticket, sizeof(ticket), sid)) {
+		fail_page(d, resp, "session", 500, "The session could not be stored.");
+		goto out;
+	}
+	int64_t life = cfg->cookie.lifetime_s > 0 ? cfg->cookie.lifetime_s : 7 * 86400;
+	char *sc = eg_cookie_header(cfg, cookie_name(cfg), ticket, NULL, life);
+	OPENSSL_cleanse(ticket, sizeof(ticket));
+	eg_resp_header(resp, "Set-Cookie", sc);
+	OPENSSL_cleanse(sc, strlen(sc));
+	free(sc);
+	log_info("oidc: login sub=%.64s session %.12s…", sn.sub, sid);
+	count(d, "callback", "ok");
+	eg_resp_redirect(resp, rd);
+out:
+	json_decref(st);
+	json_decref(claims);
+	tokens_clear(&t);
+}
+
+/* --- /oauth2/sign_out ----------------------------------------------------------------------- */
+
+static void h_sign_out(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
+{
+	struct eg_oidc *o = d->oidc;
+	const struct eg_config *cfg = d->cfg;
+	int n = 0;
+	const char *rd = eg_req_arg(r, "rd", &n);
+	char ticket[EG_TICKET_MAX + 8], *id_token = NULL;
+
+	eg_resp_header(resp, "Cache-Control", "no-store");
+	if (n > 1 || (rd && *rd && !eg_redirect_ok(cfg, rd))) {
+		count(d, "sign_out", "bad_redirect");
+		eg_resp_html_error(resp, 400, "Bad redirect",
+				   "The page to return to after sign-out is not allowed.");
+		return;
+	}
+	if (!rd || !*rd)
+		rd = "/";
+	if (eg_req_cookie(r, cookie_name(cfg), ticket, sizeof(ticket)))
+		eg_session_end_ticket(d, ticket, "sign_out", &id_token);
+	char *del = eg_cookie_header(cfg, cookie_name(cfg), "", NULL, 0);
+	eg_resp_header(resp, "Set-Cookie", del);
+	free(del);
+	count(d, "sign_out", "ok");
+	if (o && eg_oidc_ready(d) && o->end_session_endpoint && id_token) {
+		/* RP-initiated logout 1.0: id_token_hint + a registered post-logout URI. */
+		char *abs_rd = NULL;
+		const char *plr = cfg->oidc.post_logout_redirect_url;
+		if (!plr) {
+			if (rd[0] == '/' && cfg->public_url)
+				abs_rd = xasprintf("%s%s", cfg->public_url, rd);
+			plr = abs_rd ? abs_rd : rd;
+		}
+		char *e_hint = pct_encode(id_token), *e_plr = pct_encode(plr),
+		     *e_cid = pct_encode(cfg->oidc.client_id);
+		char *loc = xasprintf("%s%sid_token_hint=%s&post_logout_redirect_uri=%s&client_id=%s",
+				      o->end_session_endpoint,
+				      strchr(o->end_session_endpoint, '?') ? "&" : "?", e_hint,
+				      e_plr, e_cid);
+		eg_resp_redirect(resp, loc);
+		free(loc);
+		free(e_hint);
+		free(e_plr);
+		free(e_cid);
+		free(abs_rd);
+	} else {
+		eg_resp_redirect(resp, rd);
+	}
+	free(id_token);
+}
+
+/* --- /oauth2/backchannel-logout ----------------------------------------------------------- */
+
+static void bcl_error(struct eg_daemon *d, struct eg_resp *resp, const char *why)
+{
+	json_t *j = json_pack("{s:s, s:s}", "error", "invalid_request", "error_description", why);
+	char *s = json_dumps(j, JSON_COMPACT);
+
+	log_warn("oidc: back-channel logout rejected: %s", why);
+	count(d, "backchannel", "rejected");
+	eg_resp_json(resp, 400, s);
+	free(s);
+	json_decref(j);
+}
+
+static void h_backchannel(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
+{
+	const struct eg_oidc_config *oc = &d->cfg->oidc;
+	struct eg_jws jws;
+	char why[256] = "";
+	int n = 0;
+	char *tok;
+
+	eg_resp_header(resp, "Cache-Control", "no-store");
+	if (!eg_oidc_ready(d)) {
+		eg_resp_json(resp, 503, "{\"error\":\"temporarily_unavailable\"}");
+		return;
+	}
+	tok = r->body ? form_get(r->body, r->body_len, "logout_token", &n) : NULL;
+	if (!tok || n != 1) {
+		free(tok);
+		bcl_error(d, resp, n > 1 ? "logout_token appears more than once" : "no logout_token");
+		return;
+	}
+	memset(&jws, 0, sizeof(jws));
+	if (verify_sig(d->oidc, tok, &jws, why, sizeof(why))) {
+		free(tok);
+		bcl_error(d, resp, why);
+		return;
+	}
+	free(tok);
+	const char *typ = json_string_value(json_object_get(jws.header, "typ"));
+	if (typ && strcasecmp(typ, "logout+jwt") != 0 && strcasecmp(typ, "JWT") != 0) {
+		eg_jws_clear(&jws);
+		bcl_error(d, resp, "unexpected typ");
+		return;
+	}
+	json_t *c = json_incref(jws.payload);
+	eg_jws_clear(&jws);
+	int64_t now = now_realtime_s();
+	if (eg_oidc_check_logout_claims(c, oc->issuer, oc->client_id, oc->leeway_s, now, why,
+					sizeof(why))) {
+		json_decref(c);
+		bcl_error(d, resp, why);
+		return;
+	}
+	/* Replay cache keyed by issuer and jti, kept as long as the token could pass. */
+	const char *jti = json_string_value(json_object_get(c, "jti"));
+	char *k = xasprintf("%s\n%s", oc->issuer, jti);
+	uint8_t h[32];
+	char hx[65];
+	eg_sha256(k, strlen(k), h);
+	hex_encode(h, 32, hx);
+	free(k);
+	int64_t iat = 0;
+	eg_claim_time(c, "iat", &iat);
+	if (eg_store_add(d->store, EG_NS_JTI, hx, "1", 1,
+			 iat + LOGOUT_MAX_AGE_S + 2 * oc->leeway_s + 10) != 1) {
+		json_decref(c);
+		bcl_error(d, resp, "logout_token replayed");
+		return;
+	}
+	const char *sub = json_string_value(json_object_get(c, "sub"));
+	const char *sid = json_string_value(json_object_get(c, "sid"));
+	int ended = eg_session_revoke(d, NULL, sub, sid, "backchannel_logout");
+	log_info("oidc: back-channel logout ended %d session(s)", ended);
+	count(d, "backchannel", "ok");
+	json_decref(c);
+	eg_resp_body(resp, 200, "application/json", "{}");
+}
+
+/* --- /oauth2/userinfo ------------------------------------------------------------------------- */
+
+static void h_userinfo(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
+{
+	struct eg_identity id;
+
+	memset(&id, 0, sizeof(id));
+	eg_resp_header(resp, "Cache-Control", "no-store");
+	if (eg_session_identity(d, r, &id) != 0) {
+		eg_resp_json(resp, 401, "{\"error\":\"unauthorized\"}");
+		return;
+	}
+	char *s = json_dumps(id.claims, JSON_COMPACT);
+	eg_resp_json(resp, 200, s ? s : "{}");
+	free(s);
+	json_decref(id.claims);
+}
+
+/* --- admin -------------------------------------------------------------------------------- */
+
+static json_t *adm_sessions(struct eg_daemon *d, const json_t *req, const char **err)
+{
+	const char *sub = json_string_value(json_object_get(req, "sub"));
+
+	return json_pack("{s:b, s:o}", "ok", 1, "sessions", eg_sessions_list(d, sub));
+}
+
+static json_t *adm_revoke(struct eg_daemon *d, const json_t *req, const char **err)
+{
+	const char *id = json_string_value(json_object_get(req, "session"));
+	const char *sub = json_string_value(json_object_get(req, "sub"));
+	const char *sid = json_string_value(json_object_get(req, "sid"));
+	const char *reason = json_string_value(json_object_get(req, "reason"));
+
+	if (!id && !sub && !sid) {
+		*err = "revoke needs session, sub or sid";
+		return NULL;
+	}
+	int n = eg_session_revoke(d, id, sub, sid, reason ? reason : "admin");
+	return json_pack("{s:b, s:i}", "ok", 1, "revoked", n < 0 ? 0 : n);
+}
+
+/* --- lifecycle -------------------------------------------------------------------------------- */
+
+/* The sealing secret: configured, or generated once into state_dir (0600). */
+static int load_secret(const struct eg_config *cfg, uint8_t key[EG_SEAL_KEY_LEN], char *err,
+		       size_t errlen)
+{
+	char *path = NULL, *data = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	if (cfg->cookie.secret) {
+		rc = eg_seal_derive(cfg->cookie.secret, strlen(cfg->cookie.secret), NULL, 0,
+				    "edgegate state v1", key);
+		goto out;
+	}
+	path = xasprintf("%s/cookie.key", cfg->state_dir ? cfg->state_dir : "/var/lib/edgegate");
+	data = read_file(path, 4096, &len);
+	if (!data) {
+		uint8_t raw[32];
+		char hex[65];
+		if (random_bytes(raw, sizeof(raw))) {
+			snprintf(err, errlen, "no randomness for %s", path);
+			goto out;
+		}
+		hex_encode(raw, 32, hex);
+		OPENSSL_cleanse(raw, sizeof(raw));
+		if (write_file_atomic(path, hex, 64, 0600)) {
+			snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+			goto out;
+		}
+		data = xstrdup(hex);
+		len = 64;
+		OPENSSL_cleanse(hex, sizeof(hex));
+	}
+	if (len < 32) {
+		snprintf(err, errlen, "%s: too short", path);
+		goto out;
+	}
+	rc = eg_seal_derive(data, len, NULL, 0, "edgegate state v1", key);
+out:
+	if (data) {
+		OPENSSL_cleanse(data, len);
+		free(data);
+	}
+	free(path);
+	return rc;
+}
+
+int eg_oidc_init(struct eg_daemon *d, char *err, size_t errlen)
+{
+	const struct eg_config *cfg = d->cfg;
+	const struct eg_oidc_config *oc = &cfg->oidc;
+	struct eg_oidc *o;
+
+	if (!oc->present || !oc->issuer || !oc->client_id) {
+		snprintf(err, errlen, "oidc: issuer and client_id are required");
+		return -1;
+	}
+	if (strncasecmp(oc->issuer, "https://", 8) != 0 && !is_loopback_url(oc->issuer)) {
+		snprintf(err, errlen, "oidc.issuer: must be https (plain http only on loopback)");
+		return -1;
+	}
+	if (!d->sessions && eg_sessions_init(d, err, errlen))
+		return -1;
+	o = xcalloc(1, sizeof(*o));
+	pthread_mutex_init(&o->mu, NULL);
+	pthread_cond_init(&o->cv, NULL);
+	o->loopback_ok = strncasecmp(oc->issuer, "http://", 7) == 0;
+	o->algs = EG_ALGSET_ALL & ~((1u << EG_ALG_HS256) | (1u << EG_ALG_HS384) | (1u << EG_ALG_HS512));
+	if (oc->algorithms.n) {
+		size_t bad = 0;
+		if (eg_algset_parse((const char *const *)oc->algorithms.v, oc->algorithms.n,
+				    &o->algs, &bad)) {
+			snprintf(err, errlen, "oidc.algorithms[%zu]: unknown algorithm", bad);
+			goto fail;
+		}
+	}
+	o->redirect_url = oc->redirect_url ? xstrdup(oc->redirect_url)
+					   : xasprintf("%s/oauth2/callback",
+						       cfg->public_url ? cfg->public_url : "");
+	if (load_secret(cfg, o->state_key, err, errlen))
+		goto fail;
+	d->oidc = o;
+	eg_sessions_set_refresher(d->sessions, refresh_cb);
+	eg_http_register("/oauth2/start", "GET", h_start);
+	eg_http_register("/oauth2/callback", "GET", h_callback);
+	eg_http_register("/oauth2/sign_out", "GET,POST", h_sign_out);
+	eg_http_register("/oauth2/backchannel-logout", "POST", h_backchannel);
+	eg_http_register("/oauth2/userinfo", "GET", h_userinfo);
+	eg_admin_register("sessions", adm_sessions);
+	eg_admin_register("revoke", adm_revoke);
+	/* Discovery runs in the background so a down OP never blocks start-up. */
+	if (pthread_create(&o->disc, NULL, discovery_main, d) == 0)
+		o->disc_running = true;
+	else
+		log_err("oidc: cannot start the discovery thread");
+	return 0;
+fail:
+	pthread_mutex_destroy(&o->mu);
+	pthread_cond_destroy(&o->cv);
+	free(o->redirect_url);
+	free(o);
+	return -1;
+}
+
+void eg_oidc_free(struct eg_daemon *d)
+{
+	struct eg_oidc *o = d->oidc;
+
+	if (!o)
+		return;
+	pthread_mutex_lock(&o->mu);
+	o->stopping = true;
+	pthread_cond_broadcast(&o->cv);
+	pthread_mutex_unlock(&o->mu);
+	if (o->disc_running)
+		pthread_join(o->disc, NULL);
+	if (d->sessions)
+		eg_sessions_set_refresher(d->sessions, NULL);
+	if (o->keys)
+		eg_keysource_free(o->keys);
+	free(o->authorization_endpoint);
+	free(o->token_endpoint);
+	free(o->userinfo_endpoint);
+	free(o->end_session_endpoint);
+	free(o->jwks_uri);
+	free(o->redirect_url);
+	OPENSSL_cleanse(o->state_key, sizeof(o->state_key));
+	pthread_mutex_destroy(&o->mu);
+	pthread_cond_destroy(&o->cv);
+	free(o);
+	d->oidc = NULL;
+}
