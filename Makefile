@@ -94,10 +94,18 @@ $(BUILD)/asan/tests/%: tests/bpf/%.c $(BUILD)/asan/libedgegate.a $(BUILD)/edgega
 asan: $(BUILD)/asan/edgegated $(BUILD)/asan/edgegatectl $(UNIT_TESTS) $(BPF_TESTS)
 
 # --- fuzzing (libFuzzer via clang) --------------------------------------------
-FUZZ_CFLAGS := -O1 -g -std=gnu11 -fsanitize=fuzzer,address,undefined $(CPPFLAGS)
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(HDRS) $(SKEL)
+# The library is compiled once with coverage instrumentation; each target links it.
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -O1 -g -std=gnu11 $(FUZZ_SAN) $(CPPFLAGS) -Wall -Wno-unused-parameter
+FUZZ_LIB_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/fuzz/obj/%.o)
+$(BUILD)/fuzz/obj/%.o: userspace/%.c $(HDRS) | $(BUILD)
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(LDLIBS)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+$(BUILD)/fuzz/obj/gate.o: $(SKEL)
+$(BUILD)/fuzz/libedgegate.a: $(FUZZ_LIB_OBJS)
+	ar rcs $@ $^
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/fuzz/libedgegate.a
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/fuzz/libedgegate.a $(LDLIBS)
 
 fuzz: $(FUZZERS)
 	@for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus-$$n; \

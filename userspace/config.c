@@ -439,10 +439,8 @@ static bool parse_prefixes(struct cctx *c, json_t *obj, const char *key, struct 
 			   size_t *n_out)
 {
 	struct eg_strlist l = { 0 };
-	if (!get_strlist(c, obj, key, &l))
-		return false;
-	bool ok = true;
-	if (l.n) {
+	bool ok = get_strlist(c, obj, key, &l);
+	if (ok && l.n) {
 		*out = xcalloc(l.n, sizeof(**out));
 		size_t n = push_key(c, key);
 		for (size_t i = 0; i < l.n && ok; i++) {

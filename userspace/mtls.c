@@ -749,7 +749,7 @@ void eg_mtls_set_recheck_ms(struct eg_daemon *d, unsigned ms)
 		return;
 	pthread_mutex_lock(&s->lock);
 	s->recheck_ns = (uint64_t)ms * 1000000ull;
-	s->last_check_ns = 0;
+	s->last_check_ns = ms ? now_mono_ns() : 0;
 	pthread_mutex_unlock(&s->lock);
 }
 

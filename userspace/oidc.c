@@ -710,7 +710,8 @@ static void h_start(struct eg_daemon *d, const struct eg_req *r, struct eg_resp 
 	}
 	if (!rd || !*rd)
 		rd = "/";
-	if (!eg_redirect_ok(cfg, rd)) {
+	/* The sealed state cookie carries rd and must stay under the 4 KiB cookie limit. */
+	if (strlen(rd) > 2000 || !eg_redirect_ok(cfg, rd)) {
 		count(d, "start", "bad_redirect");
 		eg_resp_html_error(resp, 400, "Bad redirect",
 				   "The page to return to after login is not allowed.");
@@ -792,7 +793,7 @@ static void h_callback(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 	const struct eg_config *cfg = d->cfg;
 	static const char *const single[] = { "state", "code", "error", "error_description", "iss",
 					      "session_state", "error_uri", NULL };
-	char cname[64], cval[2048], why[256] = "";
+	char cname[64], cval[4096], why[256] = "";
 	json_t *st = NULL, *claims = NULL;
 	struct tokens t = { 0 };
 	int64_t id_exp = INT64_MAX;
@@ -1160,6 +1161,11 @@ int eg_oidc_init(struct eg_daemon *d, char *err, size_t errlen)
 	}
 	if (strncasecmp(oc->issuer, "https://", 8) != 0 && !is_loopback_url(oc->issuer)) {
 		snprintf(err, errlen, "oidc.issuer: must be https (plain http only on loopback)");
+		return -1;
+	}
+	/* A cookie without Secure is only acceptable where nothing leaves the host. */
+	if (!cfg->cookie.secure && !(cfg->public_url && is_loopback_url(cfg->public_url))) {
+		snprintf(err, errlen, "cookie.secure: false is only allowed with a loopback public_url");
 		return -1;
 	}
 	if (!d->sessions && eg_sessions_init(d, err, errlen))

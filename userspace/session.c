@@ -613,9 +613,13 @@ static int do_refresh(struct eg_daemon *d, struct sess *e)
 		lock = xasprintf("refresh:%s", e->id);
 		if (eg_store_add(d->store, EG_NS_META, lock, "1", 1, now_realtime_s() + 30) != 1) {
 			free(lock);
-			free(rt);
+			wipe_free(rt);
 			free(sub);
-			return 1; /* another node refreshes; keep using the current tokens */
+			pthread_mutex_lock(&e->mu);
+			e->refreshing = false;
+			pthread_cond_broadcast(&e->cv);
+			pthread_mutex_unlock(&e->mu);
+			return 1; /* another node refreshes; its result arrives via recheck_shared */
 		}
 	}
 	rc = s->refresh(d, rt, sub, &out);

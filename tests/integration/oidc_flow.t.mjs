@@ -106,6 +106,12 @@ for (const bad of ['//evil.test/', 'https://evil.test/', '/\\evil.test', 'javasc
 r = await request(`${s.pub}/oauth2/start?rd=/a&rd=/b`);
 is(r.status, 400, 'duplicate rd refused');
 
+// 10. concurrent logins are capped at oidc.max_states (default 8) state cookies
+const tabs = new Jar();
+for (let i = 0; i < 11; i++) await tabs.fetch(`${s.pub}/oauth2/start?rd=/t${i}`);
+const n = tabs.cookies.filter((c) => c.name.startsWith('_edgegate_state_')).length;
+ok(n === 8, `state cookies capped at 8 (have ${n})`);
+
 const leaks = fs.readFileSync(eg2.logFile, 'utf8');
 ok(!leaks.includes(before), 'no ticket in the daemon log');
 diag(`trace hops: ${jar.trace.length}`);

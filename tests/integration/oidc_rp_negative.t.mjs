@@ -125,6 +125,45 @@ op.state.keys = [rotated];
 op.state.mint = async (ctx) => sign(op.state.claims(ctx), { ...rotated, kid: undefined });
 await expect('rp-id_token-kid-absent-single-jwks', true);
 
+// back-channel logout_token rules (Back-Channel Logout 1.0 section 2.6)
+{
+  const { jar: victim } = await login(eg);
+  const ticket = victim.get('_edgegate')?.value;
+  const alive = async () => (await request(`${eg.url}/oauth2/userinfo`, { headers: { cookie: `_edgegate=${ticket}` } })).status === 200;
+  ok(await alive(), 'a session to log out');
+  const now = Math.floor(Date.now() / 1000);
+  const good = () => ({ iss: op.issuer, aud: clientId, iat: now, jti: `j-${Math.random()}`, sub: 'alice',
+    events: { 'http://schemas.openid.net/event/backchannel-logout': {} } });
+  const post = async (claims, key = rotated, header = { typ: 'logout+jwt' }) => request(`${eg.url}/oauth2/backchannel-logout`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: `logout_token=${await sign(claims, key, header)}`,
+  });
+  const drop = (k) => { const c = good(); delete c[k]; return c; };
+  const cases = [
+    ['no events', drop('events')],
+    ['wrong event', { ...good(), events: { 'http://schemas.openid.net/event/other': {} } }],
+    ['nonce present', { ...good(), nonce: 'n' }],
+    ['no iat', drop('iat')],
+    ['iat far in the past', { ...good(), iat: now - 3600 }],
+    ['no jti', drop('jti')],
+    ['neither sid nor sub', drop('sub')],
+    ['wrong iss', { ...good(), iss: 'http://127.0.0.1:1' }],
+    ['wrong aud', { ...good(), aud: 'other' }],
+    ['expired', { ...good(), exp: now - 600 }],
+  ];
+  for (const [name, claims] of cases) {
+    const r = await post(claims);
+    is(r.status, 400, `logout_token ${name}: refused`);
+  }
+  is((await post(good(), await newKey('RS256', 'rs-2'))).status, 400, 'logout_token with a bad signature: refused');
+  is((await post(good(), rotated, { typ: 'at+jwt' })).status, 400, 'logout_token with typ at+jwt: refused');
+  ok(await alive(), 'session still alive after the forged tokens');
+  const valid = good();
+  is((await post(valid)).status, 200, 'valid logout_token accepted');
+  ok(!(await alive()), 'session ended by it');
+  is((await post(valid)).status, 400, 'the same jti again: refused (replay)');
+}
+
 // OP errors shown as a page, duplicate parameters refused
 let r = await request(`${eg.url}/oauth2/callback?error=access_denied&error_description=${encodeURIComponent('<b>no</b>')}&state=x`);
 is(r.status, 400, 'OP error -> 400 page');

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "identity.h"
+#include "log.h"
 #include "session.h"
 #include "store.h"
 #include "util.h"
@@ -41,6 +42,7 @@ static int setup(void **state)
 {
 	char err[256];
 
+	eg_log_set_level("warn");
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/eg-test-session-XXXXXX");
 	if (!mkdtemp(tmpdir))
 		return -1;

@@ -10,7 +10,7 @@ const { startOP } = await import('../../tests/lib/op.mjs');
 const { nginxBody } = await import('../../tests/lib/oidc_helpers.mjs');
 
 const want = Number(process.env.DEMO_PORT || 8080);
-const ngxPort = (await portOpen(want)) ? await freePort() : want;
+const ngxPort = (await portOpen(want)) ? await freePort() : want; // taken: any free port
 const [opPort, egPort] = [await freePort(), await freePort()];
 const pub = `http://127.0.0.1:${ngxPort}`;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgegate-demo-'));
@@ -26,13 +26,16 @@ const client = {
 
 let eg;
 let nginx;
+let stopping = false;
 async function stop(code = 0) {
+  if (stopping) return;
+  stopping = true;
   try { if (nginx) process.kill(-nginx.proc.pid, 'SIGTERM'); } catch { /* gone */ }
   try { if (eg) await eg.stop(); } catch { /* gone */ }
   if (!process.env.EG_KEEP_TMP) fs.rmSync(dir, { recursive: true, force: true });
   process.exit(code);
 }
-process.on('SIGINT', () => { console.log('\nstopping the demo'); stop(0); });
+process.on('SIGINT', () => { if (!stopping) console.log('\nstopping the demo'); stop(0); });
 process.on('SIGTERM', () => stop(0));
 
 try {
@@ -72,7 +75,7 @@ try {
   OpenID Provider: ${op.issuer}   edgegated: ${eg.url} (/metrics, /readyz)
   Logs: ${dir}   -   Ctrl-C stops everything.
 `);
-  eg.proc.exited.then(({ code, sig }) => { console.error(`edgegated exited (${code ?? sig}); see ${eg.logFile}`); stop(1); });
+  eg.proc.exited.then(({ code, sig }) => { if (stopping) return; console.error(`edgegated exited (${code ?? sig}); see ${eg.logFile}`); stop(1); });
 } catch (e) {
   console.error(`demo: ${e.message}`);
   await stop(1);

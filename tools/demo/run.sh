@@ -8,8 +8,8 @@
 # Ports: DEMO_PORT (nginx, default 8080); the others are picked free.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ -x build/edgegated ] || { echo "demo: build/edgegated missing; run 'make' first" >&2; exit 1; }
 [ -d node_modules/oidc-provider ] || { echo "demo: node_modules missing; run 'make deps' first" >&2; exit 1; }
 command -v nginx >/dev/null || { echo "demo: nginx not installed; run 'make deps' first" >&2; exit 1; }
 export EDGEGATED=${EDGEGATED:-$PWD/build/edgegated}
+[ -x "$EDGEGATED" ] || { echo "demo: $EDGEGATED missing; run 'make' first" >&2; exit 1; }
 exec node tools/demo/demo.mjs "$@"

@@ -107,7 +107,11 @@ int ctl_deny(const struct ctl_opts *o, int argc, char **argv)
 	verb = argv[1];
 	if (strcmp(verb, "add") && strcmp(verb, "del") && strcmp(verb, "list"))
 		return deny_usage(what);
-	optind = 2;
+	/* optind 0 re-initialises glibc getopt (main parsed with "+", stop-at-first
+	 * non-option); here options and the CIDR may come in any order. */
+	optind = 0;
+	argc--;
+	argv++; /* argv[0] is now the verb */
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 't': ttl_s = optarg; break;

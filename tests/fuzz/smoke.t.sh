@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# smoke.t.sh - runs every libFuzzer target briefly (FUZZ_SECONDS each, default 20) from
+# its seed corpus; a crash, leak or sanitizer report fails the test. Long campaigns:
+# `make fuzz FUZZ_SECONDS=3600`.
+set -u
+cd "$(dirname "$0")/../.."
+secs=${FUZZ_SECONDS:-20}
+targets=(build/fuzz/fuzz_*)
+if [ ! -x "${targets[0]}" ]; then
+	if [ "${CI:-}" = true ]; then echo "1..1"; echo "not ok 1 - no fuzz targets built (make test builds them)"; exit 1; fi
+	echo "1..0 # SKIP no fuzz targets built (run make test)"; exit 0
+fi
+echo "1..${#targets[@]}"
+i=0; fail=0
+for t in "${targets[@]}"; do
+	i=$((i + 1))
+	name=$(basename "$t")
+	corpus=$(mktemp -d)
+	seeds=tests/fuzz/seeds/$name
+	[ -d "$seeds" ] || seeds=
+	log=$(mktemp)
+	if "$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$corpus" $seeds >"$log" 2>&1; then
+		runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$')
+		echo "ok $i - $name: ${runs:-?} runs in ${secs}s, no findings"
+	else
+		fail=1
+		echo "not ok $i - $name found a problem"
+		grep -E 'ERROR|SUMMARY|==[0-9]+==' "$log" | head -20 | sed 's/^/# /'
+	fi
+	rm -rf "$corpus" "$log"
+done
+exit $fail

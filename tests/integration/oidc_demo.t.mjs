@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// oidc_demo.t.mjs - `make demo` works as the README promises: tools/demo/run.sh
+// starts OP + echo + nginx + edgegated, prints the URL and the login; alice logs in
+// and sees her headers, bob is forbidden /admin/, Ctrl-C stops everything.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ok, is, done, guard, freePort, ROOT, EDGEGATED, waitFor, portOpen, onCleanup } from '../lib/harness.mjs';
+import { Jar, browserLogin } from '../lib/oidc_helpers.mjs';
+
+guard(60000);
+const port = await freePort();
+const proc = spawn(path.join(ROOT, 'tools/demo/run.sh'), [], {
+  env: { ...process.env, DEMO_PORT: String(port), EDGEGATED, ASAN_OPTIONS: 'detect_leaks=0' },
+  stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+});
+onCleanup(() => { try { process.kill(-proc.pid, 'SIGKILL'); } catch { /* gone */ } });
+let out = '';
+proc.stdout.on('data', (d) => { out += d; });
+proc.stderr.on('data', (d) => { out += d; });
+const exited = new Promise((r) => proc.on('exit', (code, sig) => r({ code, sig })));
+
+await waitFor(() => /Ctrl-C stops everything/.test(out), { timeout: 30000, what: 'the demo banner' })
+  .catch((e) => ok(false, e.message, out));
+const url = /open\s+(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)?.[1];
+is(url, `http://127.0.0.1:${port}/`, 'prints the URL to open');
+ok(/log in as\s+alice/.test(out), 'prints the login to use');
+const logs = /Logs: (\S+)/.exec(out)?.[1];
+
+const alice = new Jar();
+let r = await browserLogin(alice, `${url}hello`, 'alice');
+is(r.status, 200, 'alice logs in through the demo');
+is(JSON.parse(r.body).headers['x-auth-request-email'], 'alice@example.test', 'the echo shows X-Auth-Request-Email');
+r = await alice.fetch(`${url}admin/`);
+is(r.status, 200, 'alice (group ops) may open /admin/');
+const bob = new Jar();
+r = await browserLogin(bob, `${url}hello`, 'bob');
+is(r.status, 200, 'bob logs in');
+r = await bob.fetch(`${url}admin/`);
+is(r.status, 403, 'bob (no ops group) is forbidden /admin/');
+
+process.kill(proc.pid, 'SIGINT');
+const ex = await exited;
+is(ex.code, 0, 'Ctrl-C stops the demo cleanly');
+ok(!(await portOpen(port)), 'nginx is gone');
+ok(logs && !fs.existsSync(logs), 'temporary directory removed');
+await done();

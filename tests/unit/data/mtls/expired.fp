@@ -1,0 +1,1 @@
+sha256:725be29a62e59087bfd9250778d33bcf5ddbb1a9df0cb6ebc2e37ee0b7fe6f5e

@@ -1,0 +1,666 @@
+/* test_mtls.c - client certificates from nginx headers: decoding, parsing, identity
+ * fields, revocation (fingerprint list with reload, CRL PEM/DER), validity, RFC 8705
+ * binding, expiry metric and status. Certificates in tests/unit/data/mtls were made
+ * by tools/mtls/edgegate-mtls (see gen.sh there); expected fingerprints by the
+ * openssl CLI. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "testutil.h"
+#include "config.h"
+#include "daemon.h"
+#include "http.h"
+#include "identity.h"
+#include "metrics.h"
+#include "mtls.h"
+#include "util.h"
+
+/* Exported by mtls.c for tests (not in mtls.h). */
+int eg_mtls_identity_from(struct eg_daemon *d, const char *verify, const char *cert_hdr,
+			  struct eg_cert_identity **out, const char **why);
+struct eg_cert_identity *eg_mtls_parse_escaped(const char *hdr, size_t len, const char **why);
+void eg_mtls_set_recheck_ms(struct eg_daemon *d, unsigned ms);
+json_t *eg_mtls_status_json(struct eg_daemon *d);
+int eg_mtls_revoked_count(struct eg_daemon *d);
+
+/* --- helpers ------------------------------------------------------------------------------ */
+
+static char *data_path(const char *name)
+{
+	const char *root = getenv("EG_ROOT");
+	return xasprintf("%s/tests/unit/data/mtls/%s", root ? root : ".", name);
+}
+
+static char *slurp(const char *name)
+{
+	char *p = data_path(name);
+	size_t len;
+	char *s = read_file(p, 1 << 20, &len);
+	if (!s)
+		fail_msg("cannot read %s", p);
+	free(p);
+	/* expected-value files end with a newline */
+	while (len && (s[len - 1] == '\n' || s[len - 1] == '\r'))
+		s[--len] = '\0';
+	return s;
+}
+
+/* Like nginx's $ssl_client_escaped_cert: everything but unreserved characters escaped. */
+static char *escaped(const char *name)
+{
+	char *pem = data_path(name);
+	size_t len;
+	char *s = read_file(pem, 1 << 20, &len);
+	free(pem);
+	assert_non_null(s);
+	char *e = pct_encode(s);
+	free(s);
+	return e;
+}
+
+/* Only newlines and spaces escaped; '+', '/' and '=' left as they are. */
+static char *lightly_escaped(const char *name)
+{
+	char *pem = data_path(name);
+	size_t len;
+	char *s = read_file(pem, 1 << 20, &len);
+	free(pem);
+	assert_non_null(s);
+	char *e = xcalloc(1, len * 3 + 1), *o = e;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\n')
+			o += sprintf(o, "%%0A");
+		else if (s[i] == ' ')
+			o += sprintf(o, "%%20");
+		else
+			*o++ = s[i];
+	}
+	free(s);
+	return e;
+}
+
+struct fixture {
+	struct eg_config cfg;
+	struct eg_daemon d;
+	char revoked_path[64];
+};
+
+static struct fixture *fixture_new(void)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+	f->d.cfg = &f->cfg;
+	f->d.metrics = eg_metrics_new();
+	strcpy(f->revoked_path, "/tmp/eg-test-mtls-XXXXXX");
+	int fd = mkstemp(f->revoked_path);
+	assert_true(fd >= 0);
+	close(fd);
+	return f;
+}
+
+static void fixture_free(struct fixture *f)
+{
+	eg_mtls_free(&f->d);
+	unlink(f->revoked_path);
+	for (size_t i = 0; i < f->cfg.mtls.crl_files.n; i++)
+		free(f->cfg.mtls.crl_files.v[i]);
+	free(f->cfg.mtls.crl_files.v);
+	for (size_t i = 0; i < f->cfg.mtls.cert_files.n; i++)
+		free(f->cfg.mtls.cert_files.v[i]);
+	free(f->cfg.mtls.cert_files.v);
+	eg_metrics_free(f->d.metrics);
+	free(f);
+}
+
+static void strlist1(struct eg_strlist *l, char *v)
+{
+	l->v = xcalloc(1, sizeof(char *));
+	l->v[0] = v;
+	l->n = 1;
+}
+
+static void write_text(const char *path, const char *text)
+{
+	/* atomically, as the tool does; a new inode is a change even within one second */
+	assert_int_equal(write_file_atomic(path, text, strlen(text), 0600), 0);
+}
+
+/* identity of a data certificate through the full header path */
+static int ident(struct eg_daemon *d, const char *crt, struct eg_cert_identity **out, const char **why)
+{
+	char *e = escaped(crt);
+	int rc = eg_mtls_identity_from(d, "SUCCESS", e, out, why);
+	free(e);
+	return rc;
+}
+
+/* --- parsing ------------------------------------------------------------------------------ */
+
+static void test_parse_client_fields(void **state)
+{
+	const char *why = NULL;
+	struct eg_cert_identity *c = NULL;
+	char *fp = slurp("client.fp"), *spki = slurp("client.spki");
+
+	assert_int_equal(ident(NULL, "client.crt", &c, &why), 1);
+	assert_non_null(c);
+	assert_true(c->verified);
+	assert_string_equal(c->subject, "CN=client,O=edgegate");
+	assert_string_equal(c->issuer, "CN=edgegate test CA,O=edgegate");
+	assert_string_equal(c->fingerprint, fp);
+	assert_string_equal(c->spki, spki);
+	assert_string_not_equal(c->fingerprint, c->spki);
+	assert_int_equal(c->n_sans, 5);
+	assert_string_equal(c->sans[0], "DNS:svc-a.example.test");
+	assert_string_equal(c->sans[1], "email:svc-a@example.test");
+	assert_string_equal(c->sans[2], "URI:spiffe://example.test/ns/a/sa/b");
+	assert_string_equal(c->sans[3], "IP:127.0.0.1");
+	assert_string_equal(c->sans[4], "IP:::1");
+	eg_cert_identity_free(c);
+	free(fp);
+	free(spki);
+}
+
+static void test_parse_no_sans(void **state)
+{
+	const char *why = NULL;
+	struct eg_cert_identity *c = NULL;
+	char *fp = slurp("plain.fp");
+
+	assert_int_equal(ident(NULL, "plain.crt", &c, &why), 1);
+	assert_string_equal(c->subject, "CN=plain,O=edgegate");
+	assert_int_equal(c->n_sans, 0);
+	assert_null(c->sans);
+	assert_string_equal(c->fingerprint, fp);
+	eg_cert_identity_free(c);
+	free(fp);
+}
+
+static void test_escaping_variants(void **state)
+{
+	const char *why = NULL;
+	char *full = escaped("client.crt"), *light = lightly_escaped("client.crt");
+	char *fp = slurp("client.fp");
+
+	/* fully escaped has no raw '/', '+' or '=' left */
+	assert_null(strchr(full, '/'));
+	assert_null(strchr(full, '\n'));
+	struct eg_cert_identity *a = eg_mtls_parse_escaped(full, strlen(full), &why);
+	struct eg_cert_identity *b = eg_mtls_parse_escaped(light, strlen(light), &why);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_string_equal(a->fingerprint, fp);
+	assert_string_equal(b->fingerprint, fp);
+	/* parse_escaped alone does not say "verified": only the header path does */
+	assert_false(a->verified);
+	eg_cert_identity_free(a);
+	eg_cert_identity_free(b);
+	free(full);
+	free(light);
+	free(fp);
+}
+
+static void test_verify_header_states(void **state)
+{
+	const char *why = NULL;
+	struct eg_cert_identity *c = (struct eg_cert_identity *)1;
+	char *e = escaped("client.crt");
+
+	assert_int_equal(eg_mtls_identity_from(NULL, NULL, NULL, &c, &why), 0);
+	assert_null(c);
+	assert_int_equal(eg_mtls_identity_from(NULL, "NONE", NULL, &c, &why), 0);
+	/* only SUCCESS counts: a failed verification with a certificate is no identity */
+	assert_int_equal(eg_mtls_identity_from(NULL, "FAILED:certificate has expired", e, &c, &why), 0);
+	assert_null(c);
+	assert_int_equal(eg_mtls_identity_from(NULL, "success", e, &c, &why), 0);
+	assert_int_equal(eg_mtls_identity_from(NULL, "SUCCESS ", e, &c, &why), 0);
+	/* nginx says verified but the certificate was not forwarded: deny, never allow */
+	assert_int_equal(eg_mtls_identity_from(NULL, "SUCCESS", NULL, &c, &why), -1);
+	assert_string_equal(why, "client_cert_missing");
+	assert_int_equal(eg_mtls_identity_from(NULL, "SUCCESS", "", &c, &why), -1);
+	assert_null(c);
+	free(e);
+}
+
+static void test_untrusted_peer_ignored(void **state)
+{
+	/* headers from a peer that is not our nginx are never read (conn stays untouched) */
+	struct eg_req r = { .conn = NULL, .peer_trusted = false };
+	struct eg_cert_identity *c = NULL;
+	const char *why = NULL;
+
+	assert_int_equal(eg_mtls_identity(NULL, &r, &c, &why), 0);
+	assert_null(c);
+}
+
+static char *b64(const unsigned char *in, int len)
+{
+	char *o = xcalloc(1, (size_t)(len / 3 + 2) * 4 + 1);
+	EVP_EncodeBlock((unsigned char *)o, in, len);
+	return o;
+}
+
+/* A PEM wrapping of arbitrary DER bytes, escaped. */
+static char *pem_of(const char *label, const unsigned char *der, int len)
+{
+	char *body = b64(der, len);
+	char *pem = xasprintf("-----BEGIN %s-----\n%s\n-----END %s-----\n", label, body, label);
+	char *e = pct_encode(pem);
+	free(body);
+	free(pem);
+	return e;
+}
+
+static unsigned char *client_der(int *len)
+{
+	char *p = data_path("client.crt");
+	size_t n;
+	char *pem = read_file(p, 1 << 20, &n);
+	free(p);
+	/* between the armour lines: base64 with newlines */
+	char *s = strstr(pem, "-----\n") + 6, *end = strstr(s, "-----END");
+	char *clean = xcalloc(1, (size_t)(end - s) + 1), *o = clean;
+	for (char *q = s; q < end; q++)
+		if (*q != '\n')
+			*o++ = *q;
+	unsigned char *der = xcalloc(1, strlen(clean));
+	long dl = b64_decode(clean, strlen(clean), der);
+	assert_true(dl > 100);
+	*len = (int)dl;
+	free(clean);
+	free(pem);
+	return der;
+}
+
+static void expect_bad(const char *hdr)
+{
+	const char *why = NULL;
+	struct eg_cert_identity *c = NULL;
+	int rc = eg_mtls_identity_from(NULL, "SUCCESS", hdr, &c, &why);
+	if (rc != -1)
+		fail_msg("accepted a malformed certificate header: %.80s", hdr);
+	assert_null(c);
+	assert_string_equal(why, "bad_client_cert");
+}
+
+static void test_malformed_inputs(void **state)
+{
+	char *good = escaped("client.crt");
+	size_t n = strlen(good);
+	char *s;
+	int dlen;
+	unsigned char *der = client_der(&dlen);
+
+	expect_bad("-----BEGIN%20CERTIFICATE-----");
+	expect_bad("%ZZ");
+	expect_bad("%0");
+	expect_bad("garbage");
+	/* a decoded NUL anywhere */
+	s = xasprintf("%s%%00", good);
+	expect_bad(s);
+	free(s);
+	/* truncated */
+	s = xstrdup(good);
+	s[n / 2] = '\0';
+	expect_bad(s);
+	free(s);
+	/* leading garbage, trailing garbage, two certificates */
+	s = xasprintf("x%s", good);
+	expect_bad(s);
+	free(s);
+	s = xasprintf("%sjunk", good);
+	expect_bad(s);
+	free(s);
+	s = xasprintf("%s%s", good, good);
+	expect_bad(s);
+	free(s);
+	/* a flipped base64 character in the body */
+	s = xstrdup(good);
+	char *body = strstr(s, "%0A") + 3;
+	body[10] = body[10] == 'A' ? 'B' : 'A';
+	expect_bad(s);
+	free(s);
+	/* DER with a trailing byte inside the PEM */
+	unsigned char *longer = xcalloc(1, (size_t)dlen + 1);
+	memcpy(longer, der, (size_t)dlen);
+	s = pem_of("CERTIFICATE", longer, dlen + 1);
+	expect_bad(s);
+	free(s);
+	free(longer);
+	/* the right bytes under another label */
+	s = pem_of("X509 CERTIFICATE", der, dlen);
+	expect_bad(s);
+	free(s);
+	s = pem_of("PUBLIC KEY", der, dlen);
+	expect_bad(s);
+	free(s);
+	/* and the same bytes under the right label are fine (the helper itself works) */
+	s = pem_of("CERTIFICATE", der, dlen);
+	const char *why = NULL;
+	struct eg_cert_identity *c = NULL;
+	assert_int_equal(eg_mtls_identity_from(NULL, "SUCCESS", s, &c, &why), 1);
+	eg_cert_identity_free(c);
+	free(s);
+	/* whitespace around is fine */
+	s = xasprintf("%%0A%%20%s%%0A%%0A", good);
+	c = NULL;
+	assert_int_equal(eg_mtls_identity_from(NULL, "SUCCESS", s, &c, &why), 1);
+	eg_cert_identity_free(c);
+	free(s);
+	/* oversized header */
+	s = xcalloc(1, 70 * 1024 + 1);
+	memset(s, 'A', 70 * 1024);
+	expect_bad(s);
+	free(s);
+	free(der);
+	free(good);
+}
+
+static void test_validity_window(void **state)
+{
+	const char *why = NULL;
+	struct eg_cert_identity *c = NULL;
+
+	assert_int_equal(ident(NULL, "expired.crt", &c, &why), -1);
+	assert_string_equal(why, "certificate_expired");
+	assert_null(c);
+	assert_int_equal(ident(NULL, "future.crt", &c, &why), -1);
+	assert_string_equal(why, "certificate_not_yet_valid");
+	assert_null(c);
+}
+
+/* --- revocation ------------------------------------------------------------------------- */
+
+static void test_revoked_list_and_reload(void **state)
+{
+	struct fixture *f = fixture_new();
+	char err[256] = "";
+	const char *why = NULL;
+	struct eg_cert_identity *c = NULL;
+	char *rfp = slurp("revoked.fp"), *cfp = slurp("client.fp"), *pspki = slurp("plain.spki");
+
+	f->cfg.mtls.revoked_file = f->revoked_path;
+	char *text = xasprintf("# revoked\n\n  %s  # revoked 2026\n", rfp);
+	write_text(f->revoked_path, text);
+	free(text);
+	assert_int_equal(eg_mtls_init(&f->d, err, sizeof(err)), 0);
+	assert_int_equal(eg_mtls_revoked_count(&f->d), 1);
+	eg_mtls_set_recheck_ms(&f->d, 600000);
+
+	assert_int_equal(ident(&f->d, "revoked.crt", &c, &why), -1);
+	assert_string_equal(why, "certificate_revoked");
+	assert_int_equal(ident(&f->d, "client.crt", &c, &why), 1);
+	eg_cert_identity_free(c);
+
+	/* the list changes: bare upper-case hex for the client, an SPKI entry for plain */
+	char upper[65];
+	for (int i = 0; i < 64; i++)
+		upper[i] = (char)(cfp[7 + i] >= 'a' ? cfp[7 + i] - 32 : cfp[7 + i]);
+	upper[64] = '\0';
+	text = xasprintf("%s\r\n%s\n%s\n", rfp, upper, pspki);
+	write_text(f->revoked_path, text);
+	free(text);
+	/* within the recheck interval the old list still answers */
+	assert_int_equal(ident(&f->d, "client.crt", &c, &why), 1);
+	eg_cert_identity_free(c);
+	eg_mtls_set_recheck_ms(&f->d, 0);
+	assert_int_equal(ident(&f->d, "client.crt", &c, &why), -1);
+	assert_string_equal(why, "certificate_revoked");
+	assert_int_equal(ident(&f->d, "plain.crt", &c, &why), -1);
+	assert_int_equal(eg_mtls_revoked_count(&f->d), 3);
+
+	/* a broken file keeps the previous list (a typo never un-revokes) */
+	write_text(f->revoked_path, "sha256:1234\n");
+	assert_int_equal(ident(&f->d, "client.crt", &c, &why), -1);
+	assert_int_equal(eg_mtls_revoked_count(&f->d), 3);
+	/* so does a vanished file */
+	unlink(f->revoked_path);
+	assert_int_equal(ident(&f->d, "client.crt", &c, &why), -1);
+
+	/* an emptied list lets everyone back in */
+	write_text(f->revoked_path, "# nothing revoked\n");
+	assert_int_equal(ident(&f->d, "client.crt", &c, &why), 1);
+	eg_cert_identity_free(c);
+	assert_int_equal(ident(&f->d, "revoked.crt", &c, &why), 1);
+	eg_cert_identity_free(c);
+	assert_int_equal(eg_mtls_revoked_count(&f->d), 0);
+
+	free(rfp);
+	free(cfp);
+	free(pspki);
+	fixture_free(f);
+}
+
+/* Verdict threads check while the list is rewritten: no torn reads (ASan would
+ * catch a freed list), and every answer is one of the two lists' answers. */
+struct race {
+	struct eg_daemon *d;
+	char *hdr;
+	volatile int stop;
+	int bad;
+};
+
+static void *race_reader(void *arg)
+{
+	struct race *r = arg;
+	for (int i = 0; i < 300; i++) {
+		struct eg_cert_identity *c = NULL;
+		const char *why = NULL;
+		int rc = eg_mtls_identity_from(r->d, "SUCCESS", r->hdr, &c, &why);
+		if (rc == 1)
+			eg_cert_identity_free(c);
+		else if (rc != -1 || strcmp(why, "certificate_revoked") != 0)
+			__atomic_add_fetch(&r->bad, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void test_concurrent_reload(void **state)
+{
+	struct fixture *f = fixture_new();
+	char err[256] = "";
+	char *cfp = slurp("client.fp");
+	struct race r = { .d = &f->d, .hdr = escaped("client.crt") };
+	pthread_t th[4];
+
+	f->cfg.mtls.revoked_file = f->revoked_path;
+	write_text(f->revoked_path, "");
+	assert_int_equal(eg_mtls_init(&f->d, err, sizeof(err)), 0);
+	eg_mtls_set_recheck_ms(&f->d, 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, race_reader, &r), 0);
+	for (int i = 0; i < 40; i++) {
+		char *text = i % 2 ? xasprintf("%s\n", cfp) : xstrdup("# empty\n");
+		write_text(f->revoked_path, text);
+		free(text);
+		usleep(500);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(r.bad, 0);
+	/* the last write (i = 39) revoked the client */
+	struct eg_cert_identity *c = NULL;
+	const char *why = NULL;
+	assert_int_equal(eg_mtls_identity_from(&f->d, "SUCCESS", r.hdr, &c, &why), -1);
+	free(r.hdr);
+	free(cfp);
+	fixture_free(f);
+}
+
+static void test_revoked_file_errors_at_start(void **state)
+{
+	struct fixture *f = fixture_new();
+	char err[256] = "";
+
+	f->cfg.mtls.revoked_file = f->revoked_path;
+	write_text(f->revoked_path, "sha256:zz\n");
+	assert_int_equal(eg_mtls_init(&f->d, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "line 1"));
+	write_text(f->revoked_path, "sha256:0000000000000000000000000000000000000000000000000000000000000000 extra\n");
+	assert_int_equal(eg_mtls_init(&f->d, err, sizeof(err)), -1);
+	write_text(f->revoked_path, "sha256:000000000000000000000000000000000000000000000000000000000000000g\n");
+	assert_int_equal(eg_mtls_init(&f->d, err, sizeof(err)), -1);
+	f->cfg.mtls.revoked_file = "/nonexistent/revoked.txt";
+	assert_int_equal(eg_mtls_init(&f->d, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "/nonexistent/revoked.txt"));
+	fixture_free(f);
+}
+
+static void crl_case(const char *crl)
+{
+	struct fixture *f = fixture_new();
+	char err[256] = "";
+	const char *why = NULL;
+	struct eg_cert_identity *c = NULL;
+
+	strlist1(&f->cfg.mtls.crl_files, data_path(crl));
+	assert_int_equal(eg_mtls_init(&f->d, err, sizeof(err)), 0);
+	assert_int_equal(ident(&f->d, "revoked.crt", &c, &why), -1);
+	assert_string_equal(why, "certificate_revoked");
+	assert_int_equal(ident(&f->d, "client.crt", &c, &why), 1);
+	eg_cert_identity_free(c);
+	/* the same serial from another issuer is not revoked by this CRL */
+	assert_int_equal(ident(&f->d, "twin.crt", &c, &why), 1);
+	eg_cert_identity_free(c);
+	json_t *st = eg_mtls_status_json(&f->d);
+	assert_int_equal(json_integer_value(json_object_get(st, "crls")), 1);
+	json_decref(st);
+	fixture_free(f);
+}
+
+static void test_crl_pem(void **state)
+{
+	crl_case("crl.pem");
+}
+
+static void test_crl_der(void **state)
+{
+	crl_case("crl.der");
+}
+
+static void test_crl_broken(void **state)
+{
+	struct fixture *f = fixture_new();
+	char err[256] = "";
+
+	write_text(f->revoked_path, "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n");
+	strlist1(&f->cfg.mtls.crl_files, xstrdup(f->revoked_path));
+	assert_int_equal(eg_mtls_init(&f->d, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "revocation list"));
+	/* a certificate is not a CRL */
+	free(f->cfg.mtls.crl_files.v[0]);
+	f->cfg.mtls.crl_files.v[0] = data_path("client.crt");
+	assert_int_equal(eg_mtls_init(&f->d, err, sizeof(err)), -1);
+	fixture_free(f);
+}
+
+/* --- RFC 8705 binding ---------------------------------------------------------------------- */
+
+static void test_token_binding(void **state)
+{
+	const char *why = NULL;
+	struct eg_cert_identity *client = NULL, *plain = NULL;
+	char *x5t = slurp("client.x5t");
+	json_t *claims;
+
+	assert_int_equal(ident(NULL, "client.crt", &client, &why), 1);
+	assert_int_equal(ident(NULL, "plain.crt", &plain, &why), 1);
+	assert_int_equal(strlen(x5t), 43);
+
+	/* not bound: fine with or without a certificate */
+	claims = json_pack("{s:s}", "sub", "svc");
+	assert_true(eg_mtls_token_binding_ok(claims, NULL));
+	assert_true(eg_mtls_token_binding_ok(claims, client));
+	json_decref(claims);
+
+	claims = json_pack("{s:s,s:{s:s}}", "sub", "svc", "cnf", "x5t#S256", x5t);
+	assert_true(eg_mtls_token_binding_ok(claims, client));
+	assert_false(eg_mtls_token_binding_ok(claims, plain));  /* another certificate */
+	assert_false(eg_mtls_token_binding_ok(claims, NULL));   /* no certificate */
+	client->verified = false;
+	assert_false(eg_mtls_token_binding_ok(claims, client)); /* not verified by nginx */
+	client->verified = true;
+	json_decref(claims);
+
+	/* malformed or unsupported confirmations never degrade to plain bearer */
+	char *padded = xasprintf("%s=", x5t);
+	char *hex = xstrdup(client->fingerprint + 7);
+	const char *bad[] = { padded, hex, "", "DtUUMRRfeaHauiOuDQ5Z9DKOiXqGlLVK2h/OyjI2UiA" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		claims = json_pack("{s:{s:s}}", "cnf", "x5t#S256", bad[i]);
+		assert_false(eg_mtls_token_binding_ok(claims, client));
+		json_decref(claims);
+	}
+	claims = json_pack("{s:s}", "cnf", x5t);
+	assert_false(eg_mtls_token_binding_ok(claims, client));
+	json_decref(claims);
+	claims = json_pack("{s:{s:i}}", "cnf", "x5t#S256", 1);
+	assert_false(eg_mtls_token_binding_ok(claims, client));
+	json_decref(claims);
+	claims = json_pack("{s:{s:s}}", "cnf", "jkt", "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I");
+	assert_false(eg_mtls_token_binding_ok(claims, client));
+	json_decref(claims);
+
+	free(padded);
+	free(hex);
+	free(x5t);
+	eg_cert_identity_free(client);
+	eg_cert_identity_free(plain);
+}
+
+/* --- expiry metric and status ------------------------------------------------------------------ */
+
+static void test_expiry_metric_and_status(void **state)
+{
+	struct fixture *f = fixture_new();
+	char err[256] = "";
+	char *path = data_path("client.crt");
+	size_t len;
+
+	strlist1(&f->cfg.mtls.cert_files, xstrdup(path));
+	assert_int_equal(eg_mtls_init(&f->d, err, sizeof(err)), 0);
+	char *text = eg_metrics_render(f->d.metrics, &len);
+	char *want = xasprintf("edgegate_cert_expiry_days{file=\"%s\"} ", path);
+	char *line = strstr(text, want);
+	if (!line)
+		fail_msg("no expiry gauge in:\n%s", text);
+	double days = strtod(line + strlen(want), NULL);
+	assert_true(days > 36000 && days < 36600);
+	free(want);
+	free(text);
+
+	json_t *st = eg_mtls_status_json(&f->d);
+	json_t *c0 = json_array_get(json_object_get(st, "certs"), 0);
+	assert_string_equal(json_string_value(json_object_get(c0, "file")), path);
+	assert_true(json_real_value(json_object_get(c0, "days_left")) > 36000);
+	assert_true(json_integer_value(json_object_get(c0, "not_after")) > 4000000000LL);
+	json_decref(st);
+	free(path);
+	fixture_free(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_client_fields),
+		cmocka_unit_test(test_parse_no_sans),
+		cmocka_unit_test(test_escaping_variants),
+		cmocka_unit_test(test_verify_header_states),
+		cmocka_unit_test(test_untrusted_peer_ignored),
+		cmocka_unit_test(test_malformed_inputs),
+		cmocka_unit_test(test_validity_window),
+		cmocka_unit_test(test_revoked_list_and_reload),
+		cmocka_unit_test(test_revoked_file_errors_at_start),
+		cmocka_unit_test(test_concurrent_reload),
+		cmocka_unit_test(test_crl_pem),
+		cmocka_unit_test(test_crl_der),
+		cmocka_unit_test(test_crl_broken),
+		cmocka_unit_test(test_token_binding),
+		cmocka_unit_test(test_expiry_metric_and_status),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# tools/bench/run.sh - what `make bench` runs: installs what the benchmark needs (idempotent),
+# builds its helper, runs tools/bench/bench.mjs, and leaves the table in
+# build/bench/results.md and build/bench/results.json. Bounded: about 5 minutes on 2 cores.
+# Options via environment: see the header of tools/bench/bench.mjs (EGB_ROUNDS, EGB_SECONDS ...).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+missing=()
+for p in wrk nginx curl apache2 libapache2-mod-auth-openidc openssl linux-perf; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+	echo "bench: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	$SUDO apt-get update -qq
+	$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The Debian packages start system services on :80; the bench starts its own.
+if command -v systemctl >/dev/null 2>&1; then
+	$SUDO systemctl disable --now apache2 nginx >/dev/null 2>&1 || true
+fi
+[ -d node_modules/jose ] || npm ci --no-audit --no-fund --loglevel=error
+
+# The optimised daemon, never the sanitizer build.
+make -s build/edgegated build/libedgegate.a
+mkdir -p build/bench
+gcc -O2 -g -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuserspace -Ibuild -o build/bench/mksessions \
+	tools/bench/mksessions.c build/libedgegate.a \
+	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm
+
+ulimit -n 65536 2>/dev/null || true
+exec timeout 900 node tools/bench/bench.mjs "$@"
