@@ -87,7 +87,7 @@ $(BUILD)/asan/tests/%: tests/unit/%.c tests/unit/testutil.h $(BUILD)/asan/libedg
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests/unit $(ASAN_CFLAGS) -o $@ $< $(BUILD)/asan/libedgegate.a $(LDLIBS) -lcmocka
 
-$(BUILD)/asan/tests/%: tests/bpf/%.c $(BUILD)/asan/libedgegate.a $(BUILD)/edgegate.bpf.o
+$(BUILD)/asan/tests/%: tests/bpf/%.c $(wildcard tests/bpf/*.h) $(BUILD)/asan/libedgegate.a $(BUILD)/edgegate.bpf.o
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests/unit -Itests/bpf $(ASAN_CFLAGS) -o $@ $< $(BUILD)/asan/libedgegate.a $(LDLIBS) -lcmocka
 

@@ -13,6 +13,9 @@ struct eg_gate;
 struct eg_store;
 struct eg_oidc;
 struct eg_sessions;
+struct eg_revoke;
+struct eg_abuse;
+struct eg_mtls;
 struct MHD_Daemon;
 
 struct eg_daemon {
@@ -24,6 +27,8 @@ struct eg_daemon {
 	struct eg_store *store;     /* embedded or Redis */
 	struct eg_oidc *oidc;       /* NULL without an oidc section */
 	struct eg_sessions *sessions;
+	struct eg_revoke *revoke; /* flows of sessions (revoke.c) */
+	struct eg_abuse *abuse;   /* per-source failure counting and bans (abuse.c) */
 	struct MHD_Daemon *mhd[8];
 	int n_mhd;
 	volatile bool ready;

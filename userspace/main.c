@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "abuse.h"
 #include "admin.h"
 #include "config.h"
 #include "daemon.h"
@@ -28,6 +29,7 @@
 #include "metrics.h"
 #include "mtls.h"
 #include "oidc.h"
+#include "revoke.h"
 #include "session.h"
 #include "store.h"
 #include "tokcache.h"
@@ -218,6 +220,14 @@ static int run(struct eg_config *cfg)
 		log_err("mtls: %s", err);
 		goto out;
 	}
+	if (eg_revoke_init(d, err, sizeof(err)) != 0) {
+		log_err("revocation: %s", err);
+		goto out;
+	}
+	if (eg_abuse_init(d, err, sizeof(err)) != 0) {
+		log_err("abuse control: %s", err);
+		goto out;
+	}
 	if (eg_sessions_init(d, err, sizeof(err)) != 0) {
 		log_err("sessions: %s", err);
 		goto out;
@@ -268,6 +278,8 @@ out:
 	if (cfg->oidc.present)
 		eg_oidc_free(d);
 	eg_sessions_free(d);
+	eg_abuse_free(d);
+	eg_revoke_free(d);
 	eg_mtls_free(d);
 	eg_keysource_free(d->jwt_keys);
 	eg_tokcache_free(d->tokcache);

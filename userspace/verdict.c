@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abuse.h"
 #include "config.h"
 #include "daemon.h"
 #include "http.h"
@@ -20,6 +21,7 @@
 #include "metrics.h"
 #include "mtls.h"
 #include "policy.h"
+#include "revoke.h"
 #include "session.h"
 #include "tokcache.h"
 #include "util.h"
@@ -91,6 +93,38 @@ static bool read_target(const struct eg_req *r, struct target *t, const char **r
 	const char *proto = eg_req_header(r, "X-Forwarded-Proto");
 	t->scheme = proto && strcmp(proto, "http") == 0 ? "http" : "https";
 	return true;
+}
+
+/* The client as nginx saw it: X-Real-IP from a trusted proxy, else the peer. */
+static void client_source(const struct eg_req *r, uint8_t src[16])
+{
+	const char *ip = r->peer_trusted ? eg_req_header(r, "X-Real-IP") : NULL;
+	if (!ip || eg_addr_parse(ip, src) != 0)
+		memcpy(src, r->peer_addr, 16);
+}
+
+static int parse_port(const char *s, uint16_t *out)
+{
+	if (!s || !*s)
+		return -1;
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (*end || v < 1 || v > 65535)
+		return -1;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+/* The client's TCP flow to nginx, for revocation; 0 when all four parts are present. */
+static int flow_tuple(const struct eg_req *r, struct eg_flow_tuple *f)
+{
+	const char *cip = eg_req_header(r, "X-Real-IP"), *sip = eg_req_header(r, "X-Server-Addr");
+	if (!cip || !sip || eg_addr_parse(cip, f->client) != 0 || eg_addr_parse(sip, f->server) != 0)
+		return -1;
+	if (parse_port(eg_req_header(r, "X-Real-Port"), &f->client_port) != 0 ||
+	    parse_port(eg_req_header(r, "X-Server-Port"), &f->server_port) != 0)
+		return -1;
+	return 0;
 }
 
 /* --- bearer tokens --------------------------------------------------------------------------- */
@@ -403,6 +437,13 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 	const struct eg_route *route = NULL;
 	const char *why = NULL;
 
+	uint8_t src[16];
+	client_source(r, src);
+	if (d->abuse && eg_abuse_check(d, src, &why) != 0) {
+		/* Banned or over its verdict rate: no token is even looked at. */
+		o = (struct outcome){ 403, why, "too many failed attempts from this address", false };
+		goto answer;
+	}
 	if (!r->peer_trusted) {
 		/* X-Original-* from anyone but our nginx could claim any path. */
 		o = (struct outcome){ 403, "untrusted_peer", "request did not come from a trusted proxy", false };
@@ -440,9 +481,14 @@ answer:
 	if (o.status == 200) {
 		identity_headers(d, route, &id, resp);
 		eg_resp_text(resp, 200, "");
+		struct eg_flow_tuple f;
+		if (id.kind == EG_ID_SESSION && d->revoke && flow_tuple(r, &f) == 0)
+			eg_flows_note(d, id.session_id, &f);
 	} else {
 		deny(d, r, route, r->peer_trusted ? &t : NULL, &o, resp);
 	}
+	if (d->abuse)
+		eg_abuse_note(d, src, o.status, o.reason);
 	eg_metric_inc(d->metrics, "edgegate_verdicts_total", "result",
 		      o.status == 200 ? "allow" : o.status == 401 ? "unauthenticated" : "forbidden", "reason", o.reason, 1);
 	eg_metric_observe(d->metrics, "edgegate_verdict_duration_seconds", NULL, NULL,

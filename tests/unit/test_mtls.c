@@ -15,6 +15,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "http.h"
+#include "log.h"
 #include "identity.h"
 #include "metrics.h"
 #include "mtls.h"
@@ -662,5 +663,6 @@ int main(void)
 		cmocka_unit_test(test_token_binding),
 		cmocka_unit_test(test_expiry_metric_and_status),
 	};
+	eg_log_set_level("warn"); /* reload chatter of the race test */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,7 +10,8 @@
 // env: EGB_ROUNDS (3), EGB_SECONDS (5), EGB_CONNS (32), EGB_SESSIONS (100000),
 //      EGB_RSS_VERDICTS (1000000), EGB_RSS_MAX_S (120), EGB_SKIP_APACHE, EGB_SKIP_XDP,
 //      EGB_OUT (build/bench), EDGEGATED (build/edgegated), EGB_PERF=1 (perf record the
-//      daemon during one cold ES256 run; report in OUT/perf-*.txt).
+//      daemon in the last round of the cold cases; or a list of case ids: EGB_PERF=c,d_rs,e_es;
+//      reports in OUT/perf-<case>.txt).
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -139,7 +140,7 @@ fs.chmodSync(W, 0o755); // nginx workers and Apache (www-data) read files and re
 process.on('exit', () => { if (!process.env.EGB_KEEP) fs.rmSync(W, { recursive: true, force: true }); });
 fs.mkdirSync(OUT, { recursive: true });
 
-const P = { main: {}, trivial: await freePort(), eg: await freePort(), apache: await freePort() };
+const P = { main: {}, trivial: await freePort(), trivialTls: await freePort(), eg: await freePort(), apache: await freePort() };
 for (const k of ['a', 'b', 'b_tcp', 'eg', 'eg_tcp', 'ap']) P.main[k] = await freePort();
 
 log(`workdir ${W}; minting keys and ${N_COLD} cold tokens per algorithm`);
@@ -182,6 +183,10 @@ ${httpBody}
   return start(name, 'nginx', ['-p', d, '-c', path.join(d, 'nginx.conf')]);
 }
 
+// mod_auth_openidc only fetches a JWKS over https: a throw-away certificate for it
+execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+  '-subj', '/CN=127.0.0.1', '-keyout', path.join(W, 'idp/tls.key'), '-out', path.join(W, 'idp/tls.crt')], { stdio: 'pipe' });
+
 // (b) the trivial authorizer: its own nginx, one worker, 204 for everything on /auth.
 // It also serves the JWKS (Apache fetches it) and a discovery document (edgegated's oidc).
 const trivial = nginxConf('trivial', `
@@ -192,6 +197,12 @@ const trivial = nginxConf('trivial', `
     location = /auth { return 204; }
     location = /jwks.json { default_type application/json; alias ${W}/idp/jwks.json; }
     location = /.well-known/openid-configuration { default_type application/json; alias ${W}/idp/openid-configuration; }
+  }
+  server {
+    listen 127.0.0.1:${P.trivialTls} ssl;
+    ssl_certificate ${W}/idp/tls.crt;
+    ssl_certificate_key ${W}/idp/tls.key;
+    location = /jwks.json { default_type application/json; alias ${W}/idp/jwks.json; }
   }`);
 await waitHttp(`${trivialBase}/auth`, 'trivial authorizer');
 
@@ -275,7 +286,8 @@ DocumentRoot ${d}/www
   Require all granted
 </Directory>
 OIDCCryptoPassphrase bench-passphrase
-OIDCOAuthVerifyJwksUri ${trivialBase}/jwks.json
+OIDCOAuthVerifyJwksUri https://127.0.0.1:${P.trivialTls}/jwks.json
+OIDCOAuthSSLValidateServer Off
 OIDCOAuthRemoteUserClaim sub
 <Location /auth>
   AuthType oauth20
@@ -404,8 +416,9 @@ let perfReport = '';
 for (let round = 1; round <= ROUNDS; round++) {
   for (const c of live) {
     let perfProc = null;
-    if (process.env.EGB_PERF && round === ROUNDS && c.cold) {
-      perfProc = spawn('perf', ['record', '-F', '999', '-g', '-p', String(eg.pid), '-o', path.join(OUT, `perf-${c.id}.data`)], { stdio: 'ignore' });
+    const perfIds = (process.env.EGB_PERF || '').split(',');
+    if (round === ROUNDS && c.cpuOf && c.cpuOf() === eg && (perfIds.includes(c.id) || (perfIds.includes('1') && c.cold))) {
+      perfProc = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '999', '-g', '-p', String(eg.pid), '-o', path.join(OUT, `perf-${c.id}.data`)], { stdio: 'ignore' });
       await sleep(300);
     }
     const r = await measure(c, SECONDS);

@@ -140,15 +140,15 @@ int ctl_sessions(const struct ctl_opts *o, int argc, char **argv)
 	if (json) {
 		print_json(list ? list : resp);
 	} else {
-		printf("%-64s  %-24s  %-28s  %s\n", "SESSION", "SUB", "EMAIL", "EXPIRES");
+		printf("%-64s  %-24s  %-24s  %s\n", "SESSION", "SUB", "SID", "EXPIRES");
 		size_t i;
 		json_t *s;
 		json_array_foreach(list, i, s) {
-			const char *id = json_string_value(json_object_get(s, "id"));
+			const char *id = json_string_value(json_object_get(s, "session_id"));
 			const char *su = json_string_value(json_object_get(s, "sub"));
-			const char *em = json_string_value(json_object_get(s, "email"));
+			const char *sid = json_string_value(json_object_get(s, "sid"));
 			json_int_t ex = json_integer_value(json_object_get(s, "expires"));
-			printf("%-64s  %-24s  %-28s  %lld\n", id ? id : "-", su ? su : "-", em ? em : "-", (long long)ex);
+			printf("%-64s  %-24s  %-24s  %lld\n", id ? id : "-", su ? su : "-", sid ? sid : "-", (long long)ex);
 		}
 	}
 	json_decref(resp);
@@ -205,12 +205,18 @@ static void read_config_paths(struct ctl_opts *o, bool explicit_config)
 			fprintf(stderr, "edgegatectl: %s: %s (using defaults)\n", o->config_path, jerr.text);
 		return;
 	}
+	/* Static copies: they live as long as the process, nothing to free. */
+	static char admin[4096], pins[4096];
 	const char *as = json_string_value(json_object_get(root, "admin_socket"));
-	if (as && !o->admin_socket)
-		o->admin_socket = strdup(as);
+	if (as && !o->admin_socket) {
+		snprintf(admin, sizeof(admin), "%s", as);
+		o->admin_socket = admin;
+	}
 	const char *pr = json_string_value(json_object_get(json_object_get(root, "gate"), "pin_root"));
-	if (pr)
-		o->pin_root = strdup(pr);
+	if (pr) {
+		snprintf(pins, sizeof(pins), "%s", pr);
+		o->pin_root = pins;
+	}
 	json_decref(root);
 }
 
