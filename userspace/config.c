@@ -597,11 +597,12 @@ static bool parse_jwt(struct cctx *c, json_t *o, struct eg_jwt_config *x)
 static bool parse_conditions(struct cctx *c, json_t *o, struct eg_conditions *x)
 {
 	static const char *const keys[] = { "emails", "domains", "groups", "claims", "cert_subjects",
-					    "cert_sans", "cert_fingerprints", NULL };
+					    "cert_issuers", "cert_sans", "cert_fingerprints", NULL };
 	x->present = true;
 	if (!check_keys(c, o, keys) || !get_strlist(c, o, "emails", &x->emails) ||
 	    !get_strlist(c, o, "domains", &x->domains) || !get_strlist(c, o, "groups", &x->groups) ||
-	    !get_strlist(c, o, "cert_subjects", &x->cert_subjects) || !get_strlist(c, o, "cert_sans", &x->cert_sans) ||
+	    !get_strlist(c, o, "cert_subjects", &x->cert_subjects) ||
+	    !get_strlist(c, o, "cert_issuers", &x->cert_issuers) || !get_strlist(c, o, "cert_sans", &x->cert_sans) ||
 	    !get_strlist(c, o, "cert_fingerprints", &x->cert_fingerprints))
 		return false;
 	for (size_t i = 0; i < x->domains.n; i++) {
@@ -1071,6 +1072,7 @@ static void conditions_free(struct eg_conditions *x)
 	strlist_free(&x->domains);
 	strlist_free(&x->groups);
 	strlist_free(&x->cert_subjects);
+	strlist_free(&x->cert_issuers);
 	strlist_free(&x->cert_sans);
 	strlist_free(&x->cert_fingerprints);
 	for (size_t i = 0; i < x->n_claims; i++) {

@@ -55,6 +55,7 @@ struct eg_conditions {
 	struct eg_claim_cond *claims;
 	size_t n_claims;
 	struct eg_strlist cert_subjects;
+	struct eg_strlist cert_issuers;  /* RFC 4514 issuer DN, exact */
 	struct eg_strlist cert_sans;
 	struct eg_strlist cert_fingerprints;
 };

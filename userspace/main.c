@@ -99,6 +99,7 @@ static json_t *admin_status(struct eg_daemon *d, const json_t *req, const char *
 			       d->store ? eg_store_backend(d->store) : "none", "ready", d->ready, "oidc",
 			       c->oidc.present);
 	json_object_set_new(st, "routes", json_integer((json_int_t)c->n_routes));
+	json_object_set_new(st, "mtls", eg_mtls_status_json(d));
 	if (d->jwt_keys) {
 		struct eg_keysource_stats ks;
 		eg_keysource_stats(d->jwt_keys, &ks);
@@ -177,6 +178,7 @@ static int drop_privileges(const char *user)
 
 static void periodic(struct eg_daemon *d, unsigned tick)
 {
+	eg_mtls_periodic(d);
 	if (d->gate && tick % 10 == 0)
 		eg_gate_gc(d->gate);
 	if (d->store && tick % 60 == 0)

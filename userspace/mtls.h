@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "identity.h"
 
@@ -24,5 +25,14 @@ bool eg_mtls_token_binding_ok(const json_t *claims, const struct eg_cert_identit
 /* Loads mtls.revoked_file / CRLs (reloaded when they change). 0 ok. */
 int eg_mtls_init(struct eg_daemon *d, char *err, size_t errlen);
 void eg_mtls_free(struct eg_daemon *d);
+
+/* Lower-level entry points (tests, fuzzing) and housekeeping. */
+int eg_mtls_identity_from(struct eg_daemon *d, const char *verify, const char *cert_hdr,
+			  struct eg_cert_identity **out, const char **why);
+struct eg_cert_identity *eg_mtls_parse_escaped(const char *hdr, size_t len, const char **why);
+void eg_mtls_set_recheck_ms(struct eg_daemon *d, unsigned ms);
+void eg_mtls_periodic(struct eg_daemon *d); /* cheap; call every second */
+json_t *eg_mtls_status_json(struct eg_daemon *d);
+int eg_mtls_revoked_count(struct eg_daemon *d);
 
 #endif

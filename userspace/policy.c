@@ -312,6 +312,9 @@ static bool cert_conditions(const struct eg_conditions *c, const struct eg_cert_
 	for (size_t i = 0; i < c->cert_subjects.n; i++)
 		if (cert->subject && strcmp(c->cert_subjects.v[i], cert->subject) == 0)
 			return true;
+	for (size_t i = 0; i < c->cert_issuers.n; i++)
+		if (cert->issuer && strcmp(c->cert_issuers.v[i], cert->issuer) == 0)
+			return true;
 	for (size_t i = 0; i < c->cert_sans.n; i++) {
 		const char *want = c->cert_sans.v[i];
 		for (size_t k = 0; k < cert->n_sans; k++) {
