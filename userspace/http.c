@@ -20,6 +20,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define MAX_ENDPOINTS 32
@@ -339,6 +340,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		ep->fn(d, &r, &resp);
 	if (resp.status == 0)
 		eg_resp_text(&resp, 500, "internal error\n");
+	eg_metric_inc(d->metrics, "edgegate_http_requests_total", "endpoint", ep ? ep->path : "other", NULL, NULL, 1);
 	enum MHD_Result ret = queue(conn, &resp);
 	eg_resp_free(&resp);
 	return ret;
@@ -352,6 +354,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		free(rc);
 		*con_cls = NULL;
 	}
+}
+
+/* Counts accepted connections: with nginx keep-alive working, far fewer than requests. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct eg_daemon *d = cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		eg_metric_inc(d->metrics, "edgegate_http_connections_total", NULL, NULL, NULL, NULL, 1);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -416,6 +427,7 @@ int eg_http_start(struct eg_daemon *d)
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 		struct MHD_Daemon *md = MHD_start_daemon(flags, 0, NULL, NULL, on_request, d,
 							 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+							 MHD_OPTION_NOTIFY_CONNECTION, on_connection, d,
 							 MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 		if (!md) {
 			log_err("listen %s: cannot start HTTP server (address in use or not permitted?)", l->text);

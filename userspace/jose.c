@@ -2,7 +2,16 @@
  *
  * The verify path is: strict split -> strict base64url -> header JSON (no duplicate
  * keys) -> alg/crit/kid rules -> key choice (alg pinned by the key) -> one-shot
- * EVP_DigestVerify or HMAC. Keys become EVP_PKEYs once, when the set is parsed. */
+ * EVP_DigestVerify or HMAC. Keys become EVP_PKEYs once, when the set is parsed.
+ *
+ * Speed: on OpenSSL 3.0 every EVP_DigestVerifyInit fetches the signature algorithm
+ * and builds a provider context, which costs about as much as an RSA-2048 verify.
+ * So each RSA/EC key also carries, per algorithm it allows, a verify context that
+ * was initialised once (padding, salt length, MGF1 and signature digest set) when
+ * the set was parsed. A verify hashes the signing input with a prefetched digest,
+ * duplicates that template (cheap, no fetch; a context is never shared between
+ * threads) and calls EVP_PKEY_verify on the digest: the same checks DigestVerify
+ * makes, without the set-up. */
 #include "jose.h"
 #include "util.h"
 
@@ -85,6 +94,7 @@ struct eg_jwk {
 	uint8_t *k;       /* oct */
 	size_t klen;
 	const struct curve *curve;
+	EVP_PKEY_CTX *vctx[EG_ALG__COUNT]; /* initialised verify templates (RS, PS, ES) */
 };
 
 struct eg_jwks {
@@ -272,6 +282,68 @@ static size_t ecdsa_to_der(const struct curve *cv, const uint8_t *order, const u
 	return o + bl;
 }
 
+/* Sets the RSA padding parameters of alg on a context that is initialised for verify. */
+static bool rsa_params(EVP_PKEY_CTX *pc, const struct alginfo *ai, const EVP_MD *md)
+{
+	if (ai->fam == FAM_RS)
+		return EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PADDING) == 1;
+	if (ai->fam == FAM_PS)
+		return EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING) == 1 &&
+		       EVP_PKEY_CTX_set_rsa_pss_saltlen(pc, RSA_PSS_SALTLEN_DIGEST) == 1 &&
+		       EVP_PKEY_CTX_set_rsa_mgf1_md(pc, md) == 1;
+	return true;
+}
+
+/* A verify context for (key, alg), initialised once; NULL when OpenSSL refuses (the
+ * verify then takes the one-shot path, so behaviour does not depend on this). */
+static EVP_PKEY_CTX *verify_template(EVP_PKEY *pkey, enum eg_alg alg)
+{
+	const struct alginfo *ai = &algtab[alg];
+	const EVP_MD *md = mds[ai->hash];
+	EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+
+	if (!pc || EVP_PKEY_verify_init(pc) != 1 || !rsa_params(pc, ai, md) ||
+	    EVP_PKEY_CTX_set_signature_md(pc, md) != 1) {
+		EVP_PKEY_CTX_free(pc);
+		ERR_clear_error();
+		return NULL;
+	}
+	return pc;
+}
+
+static void prepare_templates(struct eg_jwk *k)
+{
+	int a;
+
+	if (!k->pkey || !ready())
+		return;
+	for (a = EG_ALG_NONE + 1; a < EG_ALG__COUNT; a++) {
+		enum fam f = algtab[a].fam;
+		if ((k->algs & (1u << a)) && (f == FAM_RS || f == FAM_PS || f == FAM_ES))
+			k->vctx[a] = verify_template(k->pkey, (enum eg_alg)a);
+	}
+}
+
+/* sig over msg with the prepared template: digest, then EVP_PKEY_verify. */
+static bool verify_prepared(EVP_PKEY_CTX *tmpl, const struct alginfo *ai, const uint8_t *msg,
+			    size_t msglen, const uint8_t *sig, size_t siglen)
+{
+	uint8_t dgst[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
+	EVP_PKEY_CTX *pc;
+	bool ok;
+
+	if (EVP_Digest(msg, msglen, dgst, &dlen, mds[ai->hash], NULL) != 1 || dlen != ai->hlen)
+		return false;
+	/* The template is shared by all threads; verify state lives in a private copy. */
+	pc = EVP_PKEY_CTX_dup(tmpl);
+	if (!pc)
+		return false;
+	ok = EVP_PKEY_verify(pc, sig, siglen, dgst, dlen) == 1;
+	EVP_PKEY_CTX_free(pc);
+	return ok;
+}
+
 static bool verify_pkey(const struct eg_jwk *k, enum eg_alg alg, const uint8_t *msg, size_t msglen,
 			const uint8_t *sig, size_t siglen)
 {
@@ -304,17 +376,17 @@ static bool verify_pkey(const struct eg_jwk *k, enum eg_alg alg, const uint8_t *
 		return false;
 	}
 
+	if (k->vctx[alg]) {
+		ok = verify_prepared(k->vctx[alg], ai, msg, msglen, sig, siglen);
+		ERR_clear_error(); /* failed verifies queue errors per thread */
+		return ok;
+	}
 	c = EVP_MD_CTX_new();
 	if (!c)
 		return false;
 	if (EVP_DigestVerifyInit(c, &pc, md, NULL, k->pkey) != 1)
 		goto out;
-	if (ai->fam == FAM_RS && EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PADDING) != 1)
-		goto out;
-	if (ai->fam == FAM_PS &&
-	    (EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING) != 1 ||
-	     EVP_PKEY_CTX_set_rsa_pss_saltlen(pc, RSA_PSS_SALTLEN_DIGEST) != 1 ||
-	     EVP_PKEY_CTX_set_rsa_mgf1_md(pc, md) != 1))
+	if (!rsa_params(pc, ai, md))
 		goto out;
 	ok = EVP_DigestVerify(c, sig, siglen, msg, msglen) == 1;
 out:
@@ -555,6 +627,10 @@ static bool ops_allow_verify(const json_t *ops)
 
 static void jwk_free(struct eg_jwk *k)
 {
+	int a;
+
+	for (a = 0; a < EG_ALG__COUNT; a++)
+		EVP_PKEY_CTX_free(k->vctx[a]);
 	EVP_PKEY_free(k->pkey);
 	if (k->k)
 		OPENSSL_cleanse(k->k, k->klen);
@@ -612,6 +688,7 @@ static const char *jwk_parse(const json_t *j, struct eg_jwk *k)
 		k->kid_len = json_string_length(kid);
 		k->kid = xstrdup(json_string_value(kid));
 	}
+	prepare_templates(k);
 	return NULL;
 bad:
 	jwk_free(k);

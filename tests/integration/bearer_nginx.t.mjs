@@ -177,6 +177,20 @@ ok(/edgegate_token_cache_total\{result="hit"\} [1-9]/.test(r.body), 'metrics cou
 ok(/edgegate_verdict_duration_seconds_bucket/.test(r.body), 'metrics have the latency histogram');
 ok(/edgegate_jwks_fetches_total/.test(r.body), 'metrics count JWKS fetches');
 
+// keep-alive: 100 verdicts through nginx reuse a handful of upstream connections
+const metric = async (re) => {
+  const m = (await request(`http://127.0.0.1:${tcpPort}/metrics`)).body.match(re);
+  return m ? Number(m[1]) : NaN;
+};
+const connsBefore = await metric(/^edgegate_http_connections_total (\d+)/m);
+const authBefore = await metric(/^edgegate_http_requests_total\{endpoint="\/auth"\} (\d+)/m);
+for (let i = 0; i < 100; i++) await get('/public/ka');
+const connsAfter = await metric(/^edgegate_http_connections_total (\d+)/m);
+const authAfter = await metric(/^edgegate_http_requests_total\{endpoint="\/auth"\} (\d+)/m);
+ok(authAfter - authBefore >= 100 && connsAfter - connsBefore <= 5,
+  'nginx upstream keep-alive: 100 verdicts over at most 5 new connections',
+  { connsBefore, connsAfter, authBefore, authAfter });
+
 // keep-alive through the unix socket: nginx's error log must not show reconnect churn
 const logText = fs.readFileSync(path.join(ngx.dir, 'logs/error.log'), 'utf8');
 ok(!/upstream prematurely closed|connect\(\) to unix.*failed/.test(logText), 'no upstream errors in the nginx log', ngx.errorLog());

@@ -1,7 +1,7 @@
 // harness.mjs - shared helpers for integration tests: TAP output, free ports, and
 // real processes (nginx, edgegated, an echo upstream, a JWKS server) that are cleaned
 // up when the test exits, whatever the outcome.
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -261,4 +261,13 @@ export function ctl(args, { input } = {}) {
   } catch (e) {
     return { code: e.status, stdout: String(e.stdout || ''), stderr: String(e.stderr || '') };
   }
+}
+
+// Like ctl(), without blocking the event loop (servers in this process keep answering).
+export function ctlAsync(args, { input } = {}) {
+  return new Promise((resolve) => {
+    const child = execFile(EDGEGATECTL, args, { env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0' } },
+      (err, stdout, stderr) => resolve({ code: err ? (err.code ?? 1) : 0, stdout: String(stdout), stderr: String(stderr) }));
+    if (input !== undefined) child.stdin.end(input); else child.stdin.end();
+  });
 }
