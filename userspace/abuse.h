@@ -22,4 +22,28 @@ int eg_abuse_check(struct eg_daemon *d, const uint8_t src[16], const char **reas
 /* After a verdict: counts failures (401/403 for credential reasons) per source. */
 void eg_abuse_note(struct eg_daemon *d, const uint8_t src[16], int status, const char *reason);
 
+/* --- issue-5 extensions (docs/revocation.md) ------------------------------------------- */
+#include <stdbool.h>
+#include <jansson.h>
+
+struct eg_config;
+struct eg_prefix;
+
+/* Whether a verdict outcome counts as a failed credential attempt: 401s other than
+ * "no_identity" (no credential at all) and the self-healing "no_key"/"not_yet";
+ * 403s for rejected client certificates. Policy denials and no_route do not count. */
+bool eg_abuse_counts(int status, const char *reason);
+/* The canonical source a counter/ban applies to: IPv4 (also written IPv4-mapped)
+ * as a /32, IPv6 as its /gate.ipv6_group_prefix (default /64). */
+void eg_abuse_canonical(const struct eg_config *cfg, const uint8_t src[16], struct eg_prefix *out);
+/* Active bans (gauge), and the list as JSON [{prefix, ttl_s, offenses}]. */
+size_t eg_abuse_bans_active(struct eg_daemon *d);
+json_t *eg_abuse_bans_json(struct eg_daemon *d);
+/* Lifts a ban (userspace and kernel). 0 ok, -1 none. */
+int eg_abuse_unban(struct eg_daemon *d, const struct eg_prefix *p);
+/* Tests: shifts the abuse module's clocks (monotonic and wall) by offset_ns. */
+void eg_abuse_set_clock_offset(struct eg_daemon *d, int64_t offset_ns);
+/* Runs one sweep now (tests). Returns entries removed. */
+long eg_abuse_gc(struct eg_daemon *d);
+
 #endif

@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "redirect.h"
 #include "util.h"
 
 struct cctx {
@@ -471,12 +472,13 @@ static bool parse_oidc(struct cctx *c, json_t *o, struct eg_oidc_config *x)
 	static const char *const keys[] = { "issuer", "client_id", "client_secret", "client_secret_file",
 		"redirect_url", "scopes", "token_auth_method", "use_userinfo", "algorithms", "leeway",
 		"post_logout_redirect_url", "groups_claim", "email_claim", "user_claim", "refresh_before",
-		"max_states", "state_ttl", NULL };
+		"max_states", "state_ttl", "jwks_min_refetch", NULL };
 	x->present = true;
 	x->leeway_s = 60;
 	x->refresh_before_s = 60;
 	x->max_states = 8;
 	x->state_ttl_s = 600;
+	x->jwks_min_refetch_s = 10;
 	long long max_states = x->max_states;
 	if (!check_keys(c, o, keys) || !get_str(c, o, "issuer", &x->issuer) ||
 	    !get_str(c, o, "client_id", &x->client_id) || !get_secret(c, o, "client_secret", &x->client_secret) ||
@@ -488,7 +490,8 @@ static bool parse_oidc(struct cctx *c, json_t *o, struct eg_oidc_config *x)
 	    !get_str(c, o, "groups_claim", &x->groups_claim) || !get_str(c, o, "email_claim", &x->email_claim) ||
 	    !get_str(c, o, "user_claim", &x->user_claim) ||
 	    !get_duration(c, o, "refresh_before", &x->refresh_before_s) ||
-	    !get_int(c, o, "max_states", 1, 64, &max_states) || !get_duration(c, o, "state_ttl", &x->state_ttl_s))
+	    !get_int(c, o, "max_states", 1, 64, &max_states) || !get_duration(c, o, "state_ttl", &x->state_ttl_s) ||
+	    !get_duration(c, o, "jwks_min_refetch", &x->jwks_min_refetch_s))
 		return false;
 	x->max_states = max_states;
 	static const char *const required[] = { "issuer", "client_id", "redirect_url", NULL };
@@ -896,6 +899,17 @@ static bool parse_mtls(struct cctx *c, json_t *o, struct eg_mtls_config *m)
 	       get_strlist(c, o, "crl_files", &m->crl_files) && get_strlist(c, o, "cert_files", &m->cert_files);
 }
 
+static bool loopback_url(const char *url)
+{
+	char h[256];
+	if (url && (strncasecmp(url, "http://[::1]", 12) == 0 || strncasecmp(url, "https://[::1]", 13) == 0))
+		return true;
+	if (!url || eg_url_host(url, h, sizeof(h)) != 0)
+		return false;
+	return strcmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0 || strcmp(h, "[::1]") == 0 ||
+	       strcmp(h, "::1") == 0;
+}
+
 static bool section(struct cctx *c, json_t *root, const char *key, json_t **out)
 {
 	*out = json_object_get(root, key);
@@ -976,6 +990,10 @@ static bool parse_root(struct cctx *c, json_t *root, struct eg_config *cfg)
 		pop(c, n);
 		if (!ok)
 			return false;
+	}
+	if (!cfg->cookie.secure && !loopback_url(cfg->public_url)) {
+		snprintf(c->path, sizeof(c->path), "cookie.secure");
+		return fail(c, "false is only allowed when public_url is a loopback address (a demo)");
 	}
 	if (!parse_routes(c, root, cfg))
 		return false;

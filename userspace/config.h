@@ -128,6 +128,7 @@ struct eg_oidc_config {
 	int64_t refresh_before_s; /* refresh when token expires within, default 60 */
 	int64_t max_states;       /* concurrent login states per browser, default 8 */
 	int64_t state_ttl_s;      /* default 600 */
+	int64_t jwks_min_refetch_s; /* throttle of unknown-kid refetches of the OP's keys, default 10 */
 };
 
 struct eg_cookie_config {

@@ -36,6 +36,7 @@
 #define JWK_RSA_MAX_BITS 16384
 #define JWKS_MAX_KEYS 100      /* bounds the kid-less trial loop */
 #define KID_MAX 127
+#define VCTX_SPARES 8          /* reusable verify contexts per key (about one per thread) */
 
 enum fam { FAM_NONE, FAM_HS, FAM_RS, FAM_PS, FAM_ES, FAM_ED };
 enum kty { KTY_RSA = 1, KTY_EC, KTY_OKP, KTY_OCT };
@@ -95,6 +96,11 @@ struct eg_jwk {
 	size_t klen;
 	const struct curve *curve;
 	EVP_PKEY_CTX *vctx[EG_ALG__COUNT]; /* initialised verify templates (RS, PS, ES) */
+	/* Spare copies of the template of k->algs' one algorithm (most keys pin one):
+	 * taken and returned with atomic exchanges, so a verify usually neither
+	 * duplicates nor frees a context. */
+	_Atomic(EVP_PKEY_CTX *) spare[VCTX_SPARES];
+	enum eg_alg spare_alg;
 };
 
 struct eg_jwks {
@@ -317,17 +323,50 @@ static void prepare_templates(struct eg_jwk *k)
 
 	if (!k->pkey || !ready())
 		return;
+	k->spare_alg = EG_ALG_NONE;
 	for (a = EG_ALG_NONE + 1; a < EG_ALG__COUNT; a++) {
 		enum fam f = algtab[a].fam;
 		if ((k->algs & (1u << a)) && (f == FAM_RS || f == FAM_PS || f == FAM_ES))
 			k->vctx[a] = verify_template(k->pkey, (enum eg_alg)a);
 	}
+	/* Spares for the key's algorithm when it has exactly one (alg pinned, or EC). */
+	if (k->algs && !(k->algs & (k->algs - 1)) && k->vctx[__builtin_ctz(k->algs)])
+		k->spare_alg = (enum eg_alg)__builtin_ctz(k->algs);
 }
 
-/* sig over msg with the prepared template: digest, then EVP_PKEY_verify. */
-static bool verify_prepared(EVP_PKEY_CTX *tmpl, const struct alginfo *ai, const uint8_t *msg,
-			    size_t msglen, const uint8_t *sig, size_t siglen)
+/* A private verify context for (k, alg): a spare one, else a copy of the template.
+ * The template itself is never used to verify (RSA keeps a scratch buffer in it). */
+static EVP_PKEY_CTX *ctx_take(struct eg_jwk *k, enum eg_alg alg)
 {
+	size_t i;
+
+	if (alg == k->spare_alg)
+		for (i = 0; i < VCTX_SPARES; i++) {
+			EVP_PKEY_CTX *pc = atomic_exchange(&k->spare[i], NULL);
+			if (pc)
+				return pc;
+		}
+	return EVP_PKEY_CTX_dup(k->vctx[alg]);
+}
+
+static void ctx_give(struct eg_jwk *k, enum eg_alg alg, EVP_PKEY_CTX *pc)
+{
+	size_t i;
+
+	if (alg == k->spare_alg)
+		for (i = 0; i < VCTX_SPARES; i++) {
+			EVP_PKEY_CTX *none = NULL;
+			if (atomic_compare_exchange_strong(&k->spare[i], &none, pc))
+				return;
+		}
+	EVP_PKEY_CTX_free(pc);
+}
+
+/* sig over msg with the prepared context: digest, then EVP_PKEY_verify. */
+static bool verify_prepared(struct eg_jwk *k, enum eg_alg alg, const uint8_t *msg, size_t msglen,
+			    const uint8_t *sig, size_t siglen)
+{
+	const struct alginfo *ai = &algtab[alg];
 	uint8_t dgst[EVP_MAX_MD_SIZE];
 	unsigned int dlen = 0;
 	EVP_PKEY_CTX *pc;
@@ -335,12 +374,11 @@ static bool verify_prepared(EVP_PKEY_CTX *tmpl, const struct alginfo *ai, const 
 
 	if (EVP_Digest(msg, msglen, dgst, &dlen, mds[ai->hash], NULL) != 1 || dlen != ai->hlen)
 		return false;
-	/* The template is shared by all threads; verify state lives in a private copy. */
-	pc = EVP_PKEY_CTX_dup(tmpl);
+	pc = ctx_take(k, alg);
 	if (!pc)
 		return false;
 	ok = EVP_PKEY_verify(pc, sig, siglen, dgst, dlen) == 1;
-	EVP_PKEY_CTX_free(pc);
+	ctx_give(k, alg, pc);
 	return ok;
 }
 
@@ -377,7 +415,8 @@ static bool verify_pkey(const struct eg_jwk *k, enum eg_alg alg, const uint8_t *
 	}
 
 	if (k->vctx[alg]) {
-		ok = verify_prepared(k->vctx[alg], ai, msg, msglen, sig, siglen);
+		/* the spares are a cache, not part of the key's value: const stays true */
+		ok = verify_prepared((struct eg_jwk *)k, alg, msg, msglen, sig, siglen);
 		ERR_clear_error(); /* failed verifies queue errors per thread */
 		return ok;
 	}
@@ -631,6 +670,8 @@ static void jwk_free(struct eg_jwk *k)
 
 	for (a = 0; a < EG_ALG__COUNT; a++)
 		EVP_PKEY_CTX_free(k->vctx[a]);
+	for (a = 0; a < VCTX_SPARES; a++)
+		EVP_PKEY_CTX_free(atomic_exchange(&k->spare[a], NULL));
 	EVP_PKEY_free(k->pkey);
 	if (k->k)
 		OPENSSL_cleanse(k->k, k->klen);

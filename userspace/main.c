@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/capability.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -154,6 +155,25 @@ static int open_keys(struct eg_daemon *d)
 	return 0;
 }
 
+/* Keeps CAP_NET_ADMIN (and nothing else) across the setuid: revocation destroys
+ * nginx's sockets (sock_diag SOCK_DESTROY) and shutdown detaches the gate, both of
+ * which need it after the drop. PR_SET_KEEPCAPS keeps the permitted set over
+ * setuid; the capset afterwards trims it to CAP_NET_ADMIN, permitted + effective. */
+static int keep_net_admin(bool before_setuid)
+{
+	if (before_setuid)
+		return prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
+	cap_t caps = cap_init();
+	cap_value_t keep[] = { CAP_NET_ADMIN };
+	int rc = -1;
+	if (caps && cap_set_flag(caps, CAP_PERMITTED, 1, keep, CAP_SET) == 0 &&
+	    cap_set_flag(caps, CAP_EFFECTIVE, 1, keep, CAP_SET) == 0)
+		rc = cap_set_proc(caps);
+	cap_free(caps);
+	prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+	return rc;
+}
+
 static int drop_privileges(const char *user)
 {
 	if (!user)
@@ -163,6 +183,7 @@ static int drop_privileges(const char *user)
 		log_err("user: no such user \"%s\"", user);
 		return -1;
 	}
+	bool keep = keep_net_admin(true) == 0;
 	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
 		log_err("cannot drop privileges to %s: %s", user, strerror(errno));
 		return -1;
@@ -171,8 +192,12 @@ static int drop_privileges(const char *user)
 		log_err("privilege drop did not stick");
 		return -1;
 	}
+	keep = keep && keep_net_admin(false) == 0;
+	if (!keep)
+		log_warn("could not keep CAP_NET_ADMIN (%s): revoked sessions' sockets will only be dropped "
+			 "in XDP, not destroyed", strerror(errno));
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-	log_info("running as %s", user);
+	log_info("running as %s%s", user, keep ? " (keeping CAP_NET_ADMIN)" : "");
 	return 0;
 }
 

@@ -247,7 +247,8 @@ static int discover(struct eg_daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "discovery: endpoints missing or not https");
 		goto out;
 	}
-	struct eg_keysource_opts ko = { .url = ju, .metrics = d->metrics };
+	struct eg_keysource_opts ko = { .url = ju, .metrics = d->metrics,
+					  .min_refetch_s = d->cfg->oidc.jwks_min_refetch_s };
 	char kerr[256] = "";
 	struct eg_keysource *ks = eg_keysource_new(&ko, kerr, sizeof(kerr));
 	if (!ks) {

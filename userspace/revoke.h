@@ -30,4 +30,40 @@ void eg_flows_note(struct eg_daemon *d, const char *session_id, const struct eg_
  * Returns the number of flows acted on, -1 on error. Safe from any thread. */
 int eg_revoke_session_flows(struct eg_daemon *d, const char *session_id, const char *reason);
 
+/* --- issue-5 extensions (docs/revocation.md) ------------------------------------------- */
+
+/* eg_sess_val.reason / eg_flow_val.reason in the kernel's revoked-session map. */
+enum eg_revoke_reason {
+	EG_REVOKE_OTHER = 0,
+	EG_REVOKE_ADMIN,          /* edgegatectl revoke */
+	EG_REVOKE_SIGN_OUT,       /* /oauth2/sign_out */
+	EG_REVOKE_BACKCHANNEL,    /* OIDC back-channel logout */
+	EG_REVOKE_REFRESH_FAILED, /* the OP refused the refresh token */
+	EG_REVOKE_EXPIRED,        /* idle or absolute lifetime over */
+	EG_REVOKE_RELOGIN,        /* replaced by a new login in the same browser */
+	EG_REVOKE__COUNT
+};
+uint32_t eg_revoke_reason_code(const char *reason);
+const char *eg_revoke_reason_name(uint32_t code);
+
+/* Tunables (defaults in brackets); tests shorten them. Zero fields keep the default. */
+struct eg_revoke_opts {
+	unsigned per_session;       /* flows remembered per session [16]; the least recently seen is replaced */
+	unsigned max_flows;         /* all sessions together [EG_MAX_FLOWS] */
+	unsigned idle_s;            /* a flow unseen this long is probed; dead ones are dropped [300] */
+	unsigned unprobed_max_s;    /* without sock_diag, dropped after this [3600] */
+	unsigned flow_ttl_s;        /* revoked-flow map entry when the socket was destroyed [30] */
+	unsigned flow_ttl_unconfirmed_s; /* ... when it could not be destroyed [600] */
+	unsigned session_ttl_s;     /* revoked-session map entry [86400] */
+	unsigned tombstone_s;       /* a revoked id kills flows noted by in-flight verdicts [60] */
+	unsigned gc_interval_ms;    /* [10000] */
+};
+/* Applies before eg_revoke_init (tests). */
+void eg_revoke_set_opts(const struct eg_revoke_opts *o);
+/* Runs one expiry pass now (tests); returns flows dropped. */
+long eg_revoke_gc(struct eg_daemon *d);
+size_t eg_flows_tracked(struct eg_daemon *d);
+/* Copies up to max flows of a session; returns the count. */
+size_t eg_flows_of(struct eg_daemon *d, const char *session_id, struct eg_flow_tuple *out, size_t max);
+
 #endif

@@ -15,6 +15,7 @@
 #include "jose.h"
 #include "log.h"
 #include "metrics.h"
+#include "revoke.h"
 #include "seal.h"
 #include "session.h"
 #include "store.h"
@@ -386,6 +387,8 @@ static int end_session(struct eg_daemon *d, const char *id, const char *reason)
 	pthread_mutex_unlock(&s->mu);
 	if (!found)
 		return 0;
+	/* Its live connections die now (kernel maps + socket destroy); no lock held. */
+	eg_revoke_session_flows(d, id, reason);
 	eg_store_del(d->store, EG_NS_SESSION, id);
 	const char *sub = json_string_value(json_object_get(rec, "sub"));
 	const char *sid = json_string_value(json_object_get(rec, "sid"));

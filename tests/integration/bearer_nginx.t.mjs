@@ -4,10 +4,11 @@
 // JWKS rotation over HTTP, forged X-Original-URI from an untrusted peer, unix socket
 // listener with keep-alive.
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import * as jose from 'jose';
 import {
-  ok, is, done, guard, diag, freePort, startEcho, startEdgegated, startNginx, startJwksServer, request, tmpdir, waitFor,
+  EDGEGATED, ok, is, done, guard, diag, freePort, startEcho, startEdgegated, startNginx, startJwksServer, request, tmpdir, waitFor,
 } from '../lib/harness.mjs';
 
 guard(180000);
@@ -42,7 +43,8 @@ const tcpPort = await freePort();
 
 const egd = await startEdgegated({
   listen: [`127.0.0.1:${tcpPort}`, `unix:${sock}`],
-  jwt: { jwks_url: jwks.url, issuer: ISS, audience: AUD, algorithms: ['RS256', 'ES256'], leeway: '5s', jwks_min_refetch: '1s' },
+  jwt: { jwks_url: jwks.url, issuer: ISS, audience: AUD, algorithms: ['RS256', 'ES256'], leeway: '5s', jwks_min_refetch: '1s',
+         cookie: 'eg_jwt', query_param: 'access_token' },
   routes: [
     { path: '/public/', auth: 'public' },
     { path: '/api/admin/', auth: 'bearer', allow: { groups: ['admins'] } },
@@ -114,6 +116,16 @@ r = await get('/api/orders', bearer('not-a-jwt'));
 is(r.status, 401, 'garbage token -> 401');
 r = await get('/api/orders', { Authorization: `Bearer ${good}`, 'X-Extra': 'x'.repeat(10) });
 is(r.status, 200, 'same token again (verdict cache) -> 200');
+
+// token from a cookie or a query parameter (auth_jwt's token=$cookie_x / $arg_x)
+r = await get('/api/orders', { Cookie: `other=1; eg_jwt=${good}` });
+is(r.status, 200, 'token in the configured cookie -> 200');
+r = await get(`/api/orders?x=1&access_token=${good}`);
+is(r.status, 200, 'token in the configured query parameter -> 200');
+r = await get(`/api/orders?access_token=${good}&access_token=${good}`);
+is(r.status, 401, 'duplicated token query parameter -> 401');
+r = await get('/api/orders', { Cookie: 'eg_jwt=garbage' });
+is(r.status, 401, 'garbage token in the cookie -> 401');
 
 // policy
 r = await get('/api/orders', bearer(await mint(rsa, { email: 'mallory@example.test' })));
@@ -194,6 +206,18 @@ ok(authAfter - authBefore >= 100 && connsAfter - connsBefore <= 5,
 // keep-alive through the unix socket: nginx's error log must not show reconnect churn
 const logText = fs.readFileSync(path.join(ngx.dir, 'logs/error.log'), 'utf8');
 ok(!/upstream prematurely closed|connect\(\) to unix.*failed/.test(logText), 'no upstream errors in the nginx log', ngx.errorLog());
+
+// --check names the key path of a bad value and exits 1; a good file exits 0
+const badCfg = path.join(dir, 'bad.json');
+fs.writeFileSync(badCfg, JSON.stringify({ listen: '127.0.0.1:1', routes: [{ path: '/', auth: 'public' }, { path: '/x', allow: { domains: ['@bad'] } }] }));
+const chk = spawnSync(EDGEGATED, ['--config', badCfg, '--check'], { env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0' } });
+is(chk.status, 1, '--check on an invalid config exits 1');
+ok(/routes\[1\]\.allow\.domains\[0\]/.test(String(chk.stderr)), '--check names the key path', String(chk.stderr));
+const chk2 = spawnSync(EDGEGATED, ['--config', egd.file, '--check']);
+is(chk2.status, 0, '--check on the running config exits 0');
+fs.writeFileSync(badCfg, JSON.stringify({ listen: '127.0.0.1:1', rutes: [] }));
+const chk3 = spawnSync(EDGEGATED, ['--config', badCfg, '--check']);
+ok(chk3.status === 1 && /rutes: unknown key/.test(String(chk3.stderr)), 'unknown keys are errors', String(chk3.stderr));
 
 const alive = await waitFor(async () => (await request(`http://127.0.0.1:${tcpPort}/healthz`)).status === 200, { timeout: 2000 });
 ok(alive, 'daemon still healthy after all the bad input');

@@ -114,12 +114,6 @@ try {
     }
     location / {
       {{EDGEGATE_PROTECT}}
-      auth_request_set $eg_cert_subject $upstream_http_x_auth_request_cert_subject;
-      auth_request_set $eg_cert_fp $upstream_http_x_auth_request_cert_fingerprint;
-      auth_request_set $eg_cert_sans $upstream_http_x_auth_request_cert_sans;
-      proxy_set_header X-Auth-Request-Cert-Subject $eg_cert_subject;
-      proxy_set_header X-Auth-Request-Cert-Fingerprint $eg_cert_fp;
-      proxy_set_header X-Auth-Request-Cert-Sans $eg_cert_sans;
       proxy_pass http://app;
     }
   }

@@ -306,13 +306,14 @@ OIDCOAuthRemoteUserClaim sub
 
 // The main nginx: one worker, one server per variant, each protected with the shipped
 // includes (tools/nginx/*.conf); only the upstream name differs between variants.
+const NGX_INC = path.resolve(env('EGB_NGINX_DIR', path.join(ROOT, 'tools/nginx')));
 const inc = (up) => {
   const f = path.join(W, `edgegate-${up}.conf`);
-  fs.writeFileSync(f, fs.readFileSync(path.join(ROOT, 'tools/nginx/edgegate.conf'), 'utf8')
+  fs.writeFileSync(f, fs.readFileSync(path.join(NGX_INC, 'edgegate.conf'), 'utf8')
     .replaceAll('http://edgegate', `http://${up}`));
   return f;
 };
-const upstreamTpl = fs.readFileSync(path.join(ROOT, 'tools/nginx/edgegate-upstream.conf'), 'utf8');
+const upstreamTpl = fs.readFileSync(path.join(NGX_INC, 'edgegate-upstream.conf'), 'utf8');
 const upstream = (name, server) => upstreamTpl
   .replace(/upstream edgegate\b/, `upstream ${name}`)
   .replace(/server unix:[^;]*;[^\n]*/, `server ${server};`);
@@ -322,7 +323,7 @@ const protectedServer = (port, up) => `
     root ${W}/www;
     include ${inc(up)};
     location / {
-      include ${ROOT}/tools/nginx/edgegate-protect.conf;
+      include ${NGX_INC}/edgegate-protect.conf;
       try_files /ok.txt =404;
     }
   }`;
