@@ -568,6 +568,16 @@ static json_t *adm_unban(struct eg_daemon *d, const json_t *req, const char **er
 
 /* --- lifecycle ------------------------------------------------------------------------------- */
 
+static void describe_metrics(struct eg_metrics *m)
+{
+	if (!m)
+		return;
+	eg_metric_help(m, "edgegate_bans_total", "counter", "sources banned for failed verdicts");
+	eg_metric_help(m, "edgegate_bans_active", "gauge", "sources banned right now");
+	eg_metric_help(m, "edgegate_abuse_rejected_total", "counter",
+		       "verdicts refused in userspace: banned source or over the verdict rate");
+}
+
 int eg_abuse_init(struct eg_daemon *d, char *err, size_t errlen)
 {
 	const struct eg_gate_config *g = &d->cfg->gate;
@@ -604,11 +614,7 @@ int eg_abuse_init(struct eg_daemon *d, char *err, size_t errlen)
 		eg_store_foreach(d->store, EG_NS_BAN, restore_one, d);
 	if (pthread_create(&a->th, NULL, sweeper, d) == 0)
 		a->th_running = true;
-	if (d->metrics)
-		eg_metric_help(d->metrics, "edgegate_bans_total", "counter", "sources banned for failed verdicts");
-	eg_metric_help(d->metrics, "edgegate_bans_active", "gauge", "sources banned right now");
-	eg_metric_help(d->metrics, "edgegate_abuse_rejected_total", "counter",
-		       "verdicts refused in userspace: banned source or over the verdict rate");
+	describe_metrics(d->metrics);
 	eg_metric_set(d->metrics, "edgegate_bans_active", NULL, NULL, (double)eg_abuse_bans_active(d));
 	eg_admin_register("abuse", adm_abuse);
 	eg_admin_register("bans", adm_bans);

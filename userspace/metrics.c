@@ -175,6 +175,8 @@ void eg_metric_observe(struct eg_metrics *m, const char *name, const char *l1, c
 
 void eg_metric_help(struct eg_metrics *m, const char *name, const char *type, const char *help)
 {
+	if (!m)
+		return;
 	pthread_mutex_lock(&m->lock);
 	for (size_t i = 0; i < m->n_fam; i++) {
 		if (strcmp(m->fam[i].name, name) == 0) {

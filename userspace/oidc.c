@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "oidc.h"
 #include "redirect.h"
+#include "revoke.h"
 #include "seal.h"
 #include "session.h"
 #include "store.h"
@@ -947,8 +948,13 @@ static void h_sign_out(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 	}
 	if (!rd || !*rd)
 		rd = "/";
-	if (eg_req_cookie(r, cookie_name(cfg), ticket, sizeof(ticket)))
+	if (eg_req_cookie(r, cookie_name(cfg), ticket, sizeof(ticket))) {
+		struct eg_flow_tuple own;
+		bool spare = r->peer_trusted && eg_flow_from_request(r, &own) == 0;
+		eg_revoke_spare(spare ? &own : NULL);
 		eg_session_end_ticket(d, ticket, "sign_out", &id_token);
+		eg_revoke_spare(NULL);
+	}
 	char *del = eg_cookie_header(cfg, cookie_name(cfg), "", NULL, 0);
 	eg_resp_header(resp, "Set-Cookie", del);
 	free(del);

@@ -30,6 +30,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "gate.h"
+#include "http.h"
 #include "jose.h"
 #include "log.h"
 #include "metrics.h"
@@ -237,6 +238,48 @@ static void count_result(struct eg_daemon *d, enum kill_result k)
 	eg_metric_inc(d->metrics, "edgegate_revoked_flows_total", "result", names[k], NULL, NULL, 1);
 }
 
+/* --- the request's own flow -------------------------------------------------------------- */
+
+static int parse_port(const char *s, uint16_t *out)
+{
+	if (!s || !*s)
+		return -1;
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (*end || v < 1 || v > 65535)
+		return -1;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+int eg_flow_from_request(const struct eg_req *r, struct eg_flow_tuple *f)
+{
+	const char *cip = eg_req_header(r, "X-Real-IP"), *sip = eg_req_header(r, "X-Server-Addr");
+	if (!cip || !sip || eg_addr_parse(cip, f->client) != 0 || eg_addr_parse(sip, f->server) != 0)
+		return -1;
+	if (parse_port(eg_req_header(r, "X-Real-Port"), &f->client_port) != 0 ||
+	    parse_port(eg_req_header(r, "X-Server-Port"), &f->server_port) != 0)
+		return -1;
+	return 0;
+}
+
+/* The flow carrying the request that ends a session (sign-out): it must live to carry
+ * the answer. Per thread, because revocation runs synchronously in the handler. */
+static __thread struct eg_flow_tuple spared;
+static __thread bool spared_set;
+
+void eg_revoke_spare(const struct eg_flow_tuple *t)
+{
+	spared_set = t != NULL;
+	if (t)
+		spared = *t;
+}
+
+static bool is_spared(const struct eg_flow_tuple *t)
+{
+	return spared_set && memcmp(&spared, t, sizeof(*t)) == 0;
+}
+
 int eg_revoke_session_flows(struct eg_daemon *d, const char *session_id, const char *reason)
 {
 	struct eg_revoke *r = d ? d->revoke : NULL;
@@ -271,7 +314,13 @@ int eg_revoke_session_flows(struct eg_daemon *d, const char *session_id, const c
 	if (d->gate && eg_gate_revoke_session(d->gate, sh, code, r->o.session_ttl_s) != 0)
 		log_warn("revocation: revoked-session map update failed: %s", strerror(errno));
 	unsigned k[3] = { 0 };
+	/* A re-login replaces the session of the same browser over the same connections:
+	 * nothing to cut. Its flows are forgotten, not killed. */
+	if (code == EG_REVOKE_RELOGIN)
+		n = 0;
 	for (unsigned i = 0; i < n; i++) {
+		if (is_spared(&flows[i].t))
+			continue;
 		enum kill_result res = kill_flow(d, &flows[i].t, sh);
 		k[res]++;
 		count_result(d, res);
@@ -570,6 +619,19 @@ static json_t *adm_flows(struct eg_daemon *d, const json_t *req, const char **er
 
 /* --- lifecycle -------------------------------------------------------------------------------- */
 
+static void describe_metrics(struct eg_metrics *m)
+{
+	if (!m)
+		return;
+	eg_metric_help(m, "edgegate_revoke_duration_seconds", "histogram",
+		       "time to revoke: from the revocation call to the last flow of the session destroyed");
+	eg_metric_help(m, "edgegate_revocations_total", "counter", "sessions revoked, by reason");
+	eg_metric_help(m, "edgegate_revoked_flows_total", "counter",
+		       "flows of revoked sessions: destroyed, already gone, or failed (XDP drop only)");
+	eg_metric_help(m, "edgegate_flows_tracked", "gauge", "TCP flows of live sessions being tracked");
+	eg_metric_help(m, "edgegate_flows_untracked_total", "counter", "flows not tracked: table or session full");
+}
+
 int eg_revoke_init(struct eg_daemon *d, char *err, size_t errlen)
 {
 	struct eg_revoke *r = xcalloc(1, sizeof(*r));
@@ -588,14 +650,7 @@ int eg_revoke_init(struct eg_daemon *d, char *err, size_t errlen)
 	d->revoke = r;
 	if (pthread_create(&r->gc, NULL, gc_main, d) == 0)
 		r->gc_running = true;
-	if (d->metrics)
-		eg_metric_help(d->metrics, "edgegate_revoke_duration_seconds", "histogram",
-		       "time to revoke: from the revocation call to the last flow of the session destroyed");
-	eg_metric_help(d->metrics, "edgegate_revocations_total", "counter", "sessions revoked, by reason");
-	eg_metric_help(d->metrics, "edgegate_revoked_flows_total", "counter",
-		       "flows of revoked sessions: destroyed, already gone, or failed (XDP drop only)");
-	eg_metric_help(d->metrics, "edgegate_flows_tracked", "gauge", "TCP flows of live sessions being tracked");
-	eg_metric_help(d->metrics, "edgegate_flows_untracked_total", "counter", "flows not tracked: table or session full");
+	describe_metrics(d->metrics);
 	eg_metric_set(d->metrics, "edgegate_flows_tracked", NULL, NULL, 0);
 	eg_admin_register("flows", adm_flows);
 	return 0;

@@ -30,6 +30,14 @@ void eg_flows_note(struct eg_daemon *d, const char *session_id, const struct eg_
  * Returns the number of flows acted on, -1 on error. Safe from any thread. */
 int eg_revoke_session_flows(struct eg_daemon *d, const char *session_id, const char *reason);
 
+struct eg_req;
+/* The request's own client flow from X-Real-IP/X-Real-Port/X-Server-Addr/X-Server-Port;
+ * 0 when all four parts are present and valid. */
+int eg_flow_from_request(const struct eg_req *r, struct eg_flow_tuple *f);
+/* Spares one flow from the revocations this thread runs until called with NULL: the
+ * connection carrying a sign-out must live to carry its answer. */
+void eg_revoke_spare(const struct eg_flow_tuple *t);
+
 /* --- issue-5 extensions (docs/revocation.md) ------------------------------------------- */
 
 /* eg_sess_val.reason / eg_flow_val.reason in the kernel's revoked-session map. */

@@ -103,30 +103,6 @@ static void client_source(const struct eg_req *r, uint8_t src[16])
 		memcpy(src, r->peer_addr, 16);
 }
 
-static int parse_port(const char *s, uint16_t *out)
-{
-	if (!s || !*s)
-		return -1;
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (*end || v < 1 || v > 65535)
-		return -1;
-	*out = (uint16_t)v;
-	return 0;
-}
-
-/* The client's TCP flow to nginx, for revocation; 0 when all four parts are present. */
-static int flow_tuple(const struct eg_req *r, struct eg_flow_tuple *f)
-{
-	const char *cip = eg_req_header(r, "X-Real-IP"), *sip = eg_req_header(r, "X-Server-Addr");
-	if (!cip || !sip || eg_addr_parse(cip, f->client) != 0 || eg_addr_parse(sip, f->server) != 0)
-		return -1;
-	if (parse_port(eg_req_header(r, "X-Real-Port"), &f->client_port) != 0 ||
-	    parse_port(eg_req_header(r, "X-Server-Port"), &f->server_port) != 0)
-		return -1;
-	return 0;
-}
-
 /* --- bearer tokens --------------------------------------------------------------------------- */
 
 static bool token_chars_ok(const char *s, size_t n)
@@ -370,9 +346,11 @@ static void deny(struct eg_daemon *d, const struct eg_req *r, const struct eg_ro
 {
 	bool json = wants_json(r, route);
 	if (o->status == 401) {
-		if (!json || !route || route->auth == EG_AUTH_SESSION || route->auth == EG_AUTH_ANY)
-			if (t && !(route && route->api))
-				login_location(d, t, resp);
+		/* Browsers on routes that can log in are sent to the login start; API and
+		 * XHR clients get the JSON body and handle the 401 themselves. */
+		bool can_login = route && (route->auth == EG_AUTH_SESSION || route->auth == EG_AUTH_ANY);
+		if (can_login && !json && t)
+			login_location(d, t, resp);
 		if (o->bearer_error)
 			eg_resp_header(resp, "WWW-Authenticate", "Bearer realm=\"edgegate\", error=\"invalid_token\"");
 		else if (d->cfg->jwt.present)
@@ -424,6 +402,12 @@ static int authenticate(struct eg_daemon *d, const struct eg_req *r, const struc
 	if ((mode == EG_AUTH_SESSION || mode == EG_AUTH_ANY || mode == EG_AUTH_MTLS) && d->sessions) {
 		if (eg_session_identity(d, r, id) == 0)
 			return 1;
+		char buf[EG_TICKET_MAX + 8];
+		if (eg_req_cookie(r, d->cfg->cookie.name, buf, sizeof(buf)) && mode != EG_AUTH_MTLS) {
+			/* A cookie that names no live session: expired, revoked or forged. */
+			*o = (struct outcome){ 401, "invalid_session", "the session is not valid", false };
+			return -1;
+		}
 	}
 	return mode == EG_AUTH_MTLS ? 1 : 0;
 }
@@ -482,7 +466,7 @@ answer:
 		identity_headers(d, route, &id, resp);
 		eg_resp_text(resp, 200, "");
 		struct eg_flow_tuple f;
-		if (id.kind == EG_ID_SESSION && d->revoke && flow_tuple(r, &f) == 0)
+		if (id.kind == EG_ID_SESSION && d->revoke && eg_flow_from_request(r, &f) == 0)
 			eg_flows_note(d, id.session_id, &f);
 	} else {
 		deny(d, r, route, r->peer_trusted ? &t : NULL, &o, resp);

@@ -130,6 +130,7 @@ static void test_canonical(void **state)
 	assert_memory_not_equal(a.addr, b.addr, 16);
 
 	cfg.gate.ipv6_group_plen = 48;
+	eg_abuse_canonical(&cfg, x, &a);
 	eg_abuse_canonical(&cfg, y, &b);
 	assert_int_equal(b.plen, 48);
 	assert_memory_equal(a.addr, b.addr, 16);

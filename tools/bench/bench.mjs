@@ -37,6 +37,7 @@ const AUD = 'api://bench';
 const HZ = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 const t0 = Date.now();
+const load0 = os.loadavg();
 const log = (...a) => console.error(`[bench +${((Date.now() - t0) / 1000).toFixed(0)}s]`, ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -448,6 +449,13 @@ function opensslSpeed(alg) {
 }
 log('openssl speed -seconds 3 ecdsap256 / rsa2048');
 const speed = { ecdsap256: opensslSpeed('ecdsap256'), rsa2048: opensslSpeed('rsa2048') };
+// eg_jws_verify alone (tools/bench/josebench.c), one thread, the same distinct cold tokens
+const josebench = {};
+for (const alg of ['RS256', 'ES256']) {
+  const jb = spawnSync(path.resolve(env('EGB_JOSEBENCH', 'build/bench/josebench')), [F('jwks.json'), F(`cold-${alg}.txt`), '3']);
+  const m = jb.stdout.toString().match(/([\d.]+) us per eg_jws_verify/);
+  josebench[alg] = m ? Number(m[1]) : null;
+}
 
 // ---- memory: RSS after RSS_VERDICTS verdicts over N_SESSIONS distinct sessions ------------
 let rss = null;
@@ -566,6 +574,7 @@ lines.push('## Raw crypto, same run (`openssl speed -seconds 3`)');
 lines.push('');
 lines.push(`- P-256 ECDSA verify: ${fx(speed.ecdsap256.verify_us, 1)} µs (${fx(speed.ecdsap256.verify_per_s)} /s) — \`${speed.ecdsap256.line}\``);
 lines.push(`- RSA-2048 verify: ${fx(speed.rsa2048.verify_us, 1)} µs (${fx(speed.rsa2048.verify_per_s)} /s) — \`${speed.rsa2048.line}\``);
+lines.push(`- edgegate's whole eg_jws_verify (split, base64url, header and payload JSON, key choice, signature), one thread, distinct tokens (tools/bench/josebench.c): RS256 ${fx(josebench.RS256, 1)} µs (${fx(josebench.RS256 / speed.rsa2048.verify_us, 2)}× raw), ES256 ${fx(josebench.ES256, 1)} µs (${fx(josebench.ES256 / speed.ecdsap256.verify_us, 2)}× raw)`);
 lines.push('');
 lines.push('## Memory');
 lines.push('');
@@ -601,12 +610,12 @@ if (revoke) {
 }
 if (perfReport) lines.push(`\nperf profiles of the cold cases: ${perfReport}in ${path.relative(ROOT, OUT)}/`);
 lines.push('');
-lines.push(`Total bench time ${((Date.now() - t0) / 1000).toFixed(0)} s.`);
+lines.push(`Total bench time ${((Date.now() - t0) / 1000).toFixed(0)} s. Load average (1/5/15 min) at start ${load0.map((x) => x.toFixed(2)).join('/')}, at end ${os.loadavg().map((x) => x.toFixed(2)).join('/')} — anything well above ~2.5 at the end means other work shared the 2 CPUs with the run; compare the per-round figures in results.json.`);
 
 const md = lines.join('\n');
 fs.writeFileSync(path.join(OUT, 'results.md'), `${md}\n`);
 fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify({
-  date: new Date().toISOString(), rounds: ROUNDS, seconds: SECONDS, conns: CONNS, summary, raw: results, speed, rss, xdp, revoke,
+  date: new Date().toISOString(), rounds: ROUNDS, seconds: SECONDS, conns: CONNS, summary, raw: results, speed, josebench, rss, xdp, revoke,
   sessions: { ready: sessionsReady, note: sessionNote, count: N_SESSIONS }, apache: { running: !!apache, note: apacheNote },
 }, null, 2));
 console.log(md);

@@ -30,6 +30,8 @@ static void usage(FILE *f)
 		"  allow add|del|list [CIDR] [--ttl DUR] [--reason TEXT]\n"
 		"  sessions [--sub SUB] [--json]          active login sessions\n"
 		"  revoke --session ID | --sub SUB | --sid SID\n"
+		"  bans [list] | bans del PREFIX          sources banned for failed verdicts\n"
+		"  flows [--session ID]                   tracked session flows, time-to-revoke\n"
 		"  jws verify --jwks FILE [--alg ALG] [TOKEN|-]\n"
 		"  jwt verify --jwks FILE|--jwks-url URL [--issuer I] [--audience A] [--leeway DUR] [TOKEN|-]\n"
 		"\n"
@@ -101,6 +103,11 @@ int ctl_status(const struct ctl_opts *o, int argc, char **argv)
 		return 1;
 	}
 	json_object_del(st, "ok");
+	json_t *abuse = ctl_admin(o, json_pack("{s:s}", "cmd", "abuse"));
+	if (abuse) {
+		json_object_del(abuse, "ok");
+		json_object_set_new(st, "abuse", abuse);
+	}
 	if (json) {
 		print_json(st);
 	} else {
@@ -194,6 +201,61 @@ int ctl_revoke(const struct ctl_opts *o, int argc, char **argv)
 	return n > 0 ? 0 : 1;
 }
 
+/* bans [list] | bans del PREFIX: the abuse controller's bans (kernel + userspace). */
+static int ctl_bans(const struct ctl_opts *o, int argc, char **argv)
+{
+	json_t *req;
+	if (argc == 1 || (argc == 2 && strcmp(argv[1], "list") == 0))
+		req = json_pack("{s:s}", "cmd", "bans");
+	else if (argc == 3 && strcmp(argv[1], "del") == 0)
+		req = json_pack("{s:s,s:s}", "cmd", "ban.del", "prefix", argv[2]);
+	else {
+		usage(stderr);
+		return 2;
+	}
+	json_t *resp = ctl_admin(o, req);
+	if (!resp)
+		return 1;
+	json_object_del(resp, "ok");
+	json_t *bans = json_object_get(resp, "bans");
+	if (o->json || !json_is_array(bans)) {
+		print_json(resp);
+	} else {
+		printf("enforcement: %s\n", json_string_value(json_object_get(resp, "enforcement")));
+		size_t i;
+		json_t *b;
+		json_array_foreach(bans, i, b) {
+			char *line = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
+			printf("%s\n", line);
+			free(line);
+		}
+	}
+	json_decref(resp);
+	return 0;
+}
+
+/* flows [--session ID]: what revocation would act on, and time-to-revoke figures. */
+static int ctl_flows(const struct ctl_opts *o, int argc, char **argv)
+{
+	json_t *req = json_pack("{s:s}", "cmd", "flows");
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--session") == 0 && i + 1 < argc) {
+			json_object_set_new(req, "session", json_string(argv[++i]));
+		} else if (strcmp(argv[i], "--json") != 0) {
+			json_decref(req);
+			usage(stderr);
+			return 2;
+		}
+	}
+	json_t *resp = ctl_admin(o, req);
+	if (!resp)
+		return 1;
+	json_object_del(resp, "ok");
+	print_json(resp);
+	json_decref(resp);
+	return 0;
+}
+
 /* Finds the admin socket and pin root from the daemon's config, without requiring
  * the whole file to validate (a broken config must not lock the operator out). */
 static void read_config_paths(struct ctl_opts *o, bool explicit_config)
@@ -266,6 +328,10 @@ int main(int argc, char **argv)
 		return ctl_sessions(&o, ac, av);
 	if (strcmp(cmd, "revoke") == 0)
 		return ctl_revoke(&o, ac, av);
+	if (strcmp(cmd, "bans") == 0)
+		return ctl_bans(&o, ac, av);
+	if (strcmp(cmd, "flows") == 0)
+		return ctl_flows(&o, ac, av);
 	fprintf(stderr, "edgegatectl: unknown command \"%s\"\n", cmd);
 	usage(stderr);
 	return 2;

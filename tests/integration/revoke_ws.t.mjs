@@ -1,0 +1,232 @@
+#!/usr/bin/env node
+// revoke_ws.t.mjs - revocation reaches the wire (issue 5), with real parts: the
+// OpenID Provider (oidc-provider), nginx proxying a WebSocket upstream (npm ws),
+// edgegated with its XDP gate attached to the host end of a veth pair whose other
+// end is in a client network namespace (198.19.N.0/24), and edgegatectl.
+//
+// Users log in (cookie sessions through the OP). From the namespace, WebSockets
+// through nginx exchange messages every 20 ms. Then
+//   1. `edgegatectl revoke --session ID`: the WebSocket dies with a reset, no
+//      message passes after the command returns, the old cookie gets 401, nginx's
+//      socket is gone, the revoked flow/session are in the kernel maps (bpftool),
+//      another user's WebSocket keeps going;
+//   2. the same with back-channel logout from the OP (the user signs out at the OP).
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import readline from 'node:readline';
+import { WebSocketServer } from 'ws';
+import {
+  ROOT, EDGEGATECTL, ok, is, done, guard, diag, skipAll, onCleanup, freePort, request, startEdgegated,
+  startNginx, tmpdir, waitFor, sleep, portOpen,
+} from '../lib/harness.mjs';
+import { Jar, browserLogin } from '../lib/oidc_helpers.mjs';
+import { startOP } from '../lib/op.mjs';
+
+if (process.getuid() !== 0) skipAll('needs root (netns, XDP, SOCK_DESTROY)');
+for (const t of ['ip', 'nginx', 'bpftool', 'ss']) {
+  try { execFileSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore' }); } catch { skipAll(`needs ${t}`); }
+}
+if (!fs.existsSync(EDGEGATECTL)) skipAll(`${EDGEGATECTL} not built (make asan)`);
+guard(110000);
+
+const now = () => Number(process.hrtime.bigint()) / 1e6; // CLOCK_MONOTONIC ms, like wsclient.mjs
+const ID = process.pid;
+const NS = `egr-${ID}`, HV = `egrh${ID}`, CV = `egrp${ID}`;
+const NET = `198.19.${100 + (ID % 150)}`, H = `${NET}.1`, C = `${NET}.2`;
+const PIN = `/sys/fs/bpf/edgegate-rv-${ID}`;
+const ip = (...a) => execFileSync('ip', a, { stdio: 'pipe' });
+
+onCleanup(() => {
+  try { ip('link', 'del', HV); } catch { /* gone */ }
+  try { ip('netns', 'del', NS); } catch { /* gone */ }
+  fs.rmSync(PIN, { recursive: true, force: true });
+});
+ip('netns', 'add', NS);
+ip('link', 'add', HV, 'type', 'veth', 'peer', 'name', CV, 'netns', NS);
+ip('addr', 'add', `${H}/24`, 'dev', HV);
+ip('link', 'set', HV, 'up');
+ip('-n', NS, 'addr', 'add', `${C}/24`, 'dev', CV);
+ip('-n', NS, 'link', 'set', CV, 'up');
+ip('-n', NS, 'link', 'set', 'lo', 'up');
+
+// --- the WebSocket upstream: echoes, and remembers when it last heard each client ----------
+const upPort = await freePort();
+const heard = new Map(); // user -> last message time (ms)
+const up = http.createServer((req, res) => {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ user: req.headers['x-auth-request-user'] || null }));
+});
+const wss = new WebSocketServer({ server: up });
+wss.on('connection', (ws, req) => {
+  const user = req.headers['x-auth-request-user'];
+  ws.on('message', (m) => { heard.set(user, now()); ws.send(m); });
+  ws.on('error', () => {});
+});
+await new Promise((r) => up.listen(upPort, '127.0.0.1', r));
+onCleanup(() => new Promise((r) => { for (const c of wss.clients) c.terminate(); up.close(() => r()); }));
+
+// --- OP, edgegated (gate on the host veth), nginx on the host side of the veth ------------------
+const [opPort, ngxPort, egPort] = [await freePort(), await freePort(), await freePort()];
+// Logins happen from the host on loopback (cookie.secure=false needs a loopback
+// public_url); the session cookie is then used by the client in the namespace.
+const pub = `http://127.0.0.1:${ngxPort}`;
+const client = {
+  client_id: 'edgegate-rv', client_secret: 'rv-secret-0123456789abcdef0123456789',
+  redirect_uris: [`${pub}/oauth2/callback`], post_logout_redirect_uris: [`${pub}/`],
+  backchannel_logout_uri: `${pub}/oauth2/backchannel-logout`,
+};
+const op = await startOP({ port: opPort, clients: [client] });
+onCleanup(() => op.stop());
+const dir = tmpdir('eg-rv-');
+const eg = await startEdgegated({
+  listen: `127.0.0.1:${egPort}`,
+  public_url: pub,
+  log_level: 'info',
+  cookie: { secure: false, secret: 'cookie-secret-0123456789abcdef0123456789' },
+  oidc: {
+    issuer: op.issuer, client_id: client.client_id, client_secret: client.client_secret,
+    redirect_url: `${pub}/oauth2/callback`, scopes: ['openid', 'email', 'profile', 'groups'],
+  },
+  routes: [{ path: '/', auth: 'session' }],
+  gate: {
+    interfaces: [HV], xdp_mode: 'native', pin_root: PIN, protected_ports: [ngxPort],
+    syn_rate: 1000, syn_burst: 1000,
+  },
+}, { dir });
+await waitFor(async () => (await request(`${eg.url}/readyz`)).status === 200, { what: 'OIDC discovery' });
+const nginx = await startNginx(`
+  {{EDGEGATE_UPSTREAM}}
+  map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
+  server {
+    listen ${H}:${ngxPort};
+    listen 127.0.0.1:${ngxPort};
+    {{EDGEGATE_INCLUDE}}
+    location / {
+      {{EDGEGATE_PROTECT}}
+      proxy_pass http://127.0.0.1:${upPort};
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_read_timeout 60s;
+    }
+  }`, { edgegate: `127.0.0.1:${egPort}` });
+await waitFor(() => portOpen(ngxPort, H), { what: 'nginx' });
+
+function admin(req) {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(eg.admin);
+    let buf = '';
+    c.on('data', (d) => { buf += d; if (buf.includes('\n')) { c.end(); resolve(JSON.parse(buf)); } });
+    c.on('error', reject);
+    c.write(`${JSON.stringify(req)}\n`);
+  });
+}
+async function metrics() { return (await request(`${eg.url}/metrics`)).body; }
+function metric(body, line) {
+  const l = body.split('\n').find((x) => x.startsWith(line));
+  return l ? Number(l.split(' ').pop()) : 0;
+}
+
+// WebSocket clients in the namespace: one process per scenario, one socket per cookie.
+function wsClients(cookies) {
+  const p = spawn('ip', ['netns', 'exec', NS, process.execPath, path.join(ROOT, 'tools/bench/revoke/wsclient.mjs'),
+    `ws://${H}:${ngxPort}/app/ws`, '20', '--log-msgs'], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+  onCleanup(() => { try { process.kill(-p.pid, 'SIGKILL'); } catch { /* gone */ } });
+  const ev = [];
+  readline.createInterface({ input: p.stdout }).on('line', (l) => { try { ev.push(JSON.parse(l)); } catch { /* noise */ } });
+  p.stdin.end(cookies.join('\n') + '\n');
+  const of = (i, e) => ev.filter((x) => x.i === i && (!e || x.ev === e));
+  return { p, ev, of, msgsAfter: (i, t) => of(i, 'msg').filter((x) => x.t > t).length };
+}
+
+async function login(user) {
+  const jar = new Jar();
+  const r = await browserLogin(jar, `${pub}/app/`, user);
+  is(r.status, 200, `${user} logged in through the OP and nginx`);
+  const s = await admin({ cmd: 'sessions', sub: user });
+  return { jar, cookie: jar.header(`${pub}/app/`), id: s.sessions?.[0]?.session_id };
+}
+
+// The verdict edgegated gives nginx for this cookie now.
+async function verdict(cookie) {
+  return (await request(`${eg.url}/auth`, {
+    headers: { 'x-original-uri': '/app/', 'x-forwarded-host': `${H}:${ngxPort}`, cookie },
+  })).status;
+}
+
+// Checks shared by both scenarios: the revoked socket died with a reset, nothing
+// passed after tDone, the cookie is refused, nginx's socket is gone, others live on.
+async function afterRevocation(label, cl, i, tDone, cookie, others) {
+  await waitFor(() => cl.of(i, 'close').length > 0, { what: `${label}: WebSocket close`, timeout: 5000 }).catch(() => {});
+  const close = cl.of(i, 'close')[0];
+  const err = cl.of(i, 'error')[0];
+  ok(close, `${label}: the WebSocket closed`);
+  is(err?.code, 'ECONNRESET', `${label}: ... with a reset (client error ${err?.code})`);
+  ok(close && close.t - tDone < 1000, `${label}: within ${close ? (close.t - tDone).toFixed(1) : '?'} ms of the revocation returning`);
+  is(cl.msgsAfter(i, tDone), 0, `${label}: no message reached the client after the revocation returned`);
+  ok(close && close.last <= tDone, `${label}: last echo at ${close ? (close.last - tDone).toFixed(1) : '?'} ms relative to the return`);
+  is(await verdict(cookie), 401, `${label}: a new request with the old cookie gets 401`);
+  const est = execFileSync('ss', ['-tnH', 'state', 'established', 'src', `${H}:${ngxPort}`, 'dst', `${C}`]).toString().trim().split('\n').filter(Boolean);
+  is(est.length, others.length, `${label}: nginx holds only the other users' sockets (${est.length} established from the client)`);
+  for (const o of others) {
+    const before = o.cl.of(o.i, 'msg').length;
+    await sleep(300);
+    ok(o.cl.of(o.i, 'msg').length > before + 5, `${label}: another user's WebSocket keeps exchanging messages`);
+  }
+}
+
+// ---- 1. edgegatectl revoke --session ------------------------------------------------------------
+const alice = await login('alice');
+const carol = await login('carol');
+ok(/^[0-9a-f]{64}$/.test(alice.id || ''), 'alice has a session id', alice.id);
+const c1 = wsClients([alice.cookie, carol.cookie]);
+await waitFor(() => c1.of(0, 'msg').length >= 10 && c1.of(1, 'msg').length >= 10, { what: 'WebSocket echoes', timeout: 8000 })
+  .catch((e) => diag(`${e.message}\n${JSON.stringify(c1.ev.slice(-5))}\n${nginx.errorLog()}`));
+ok(c1.of(0, 'msg').length >= 10, "alice's WebSocket through nginx exchanges messages");
+const fl = await admin({ cmd: 'flows', session: alice.id });
+const wsFlow = (fl.flows || []).find((f) => f.startsWith(`${C}:`) && f.endsWith(`${H}:${ngxPort}`));
+ok(wsFlow, `edgegated tracks alice's WebSocket flow: ${wsFlow} (and her login flows: ${fl.flows?.length} in all)`, fl);
+const cport = Number(/:(\d+) ->/.exec(wsFlow || '')?.[1]);
+const ttr0 = metric(await metrics(), 'edgegate_revoke_duration_seconds_count');
+
+const t0 = now();
+const out = execFileSync(EDGEGATECTL, ['--admin-socket', eg.admin, 'revoke', '--session', alice.id],
+  { env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0' } }).toString();
+const t1 = now();
+ok(/revoked 1 session/.test(out), `edgegatectl revoke --session: ${out.trim()} (${(t1 - t0).toFixed(1)} ms)`);
+await afterRevocation('revoke', c1, 0, t1, alice.cookie, [{ cl: c1, i: 1 }]);
+
+const m = await metrics();
+is(metric(m, 'edgegate_revoke_duration_seconds_count') - ttr0, 1, 'time-to-revoke histogram observed the revocation');
+ok(metric(m, 'edgegate_revoked_flows_total{result="destroyed"}') >= 1, 'edgegate_revoked_flows_total{result="destroyed"}');
+ok(/^edgegate_flows_tracked \d/m.test(m), 'edgegate_flows_tracked exported');
+const rflow = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', `${PIN}/eg_rflow_v1`]).toString());
+ok(rflow.some((e) => e.formatted?.key?.sport === cport && e.formatted?.key?.dport === ngxPort),
+  `bpftool: the flow ${C}:${cport} is in eg_rflow_v1`, rflow.map((e) => e.formatted?.key));
+const rsess = JSON.parse(execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', `${PIN}/eg_rsess_v1`]).toString());
+ok(rsess.some((e) => e.formatted?.value?.reason === 1 && e.formatted?.value?.revoked_unix > 0),
+  'bpftool: eg_rsess_v1 holds the session hash, revocation time, reason 1 (admin)', rsess.map((e) => e.formatted));
+const fl2 = await admin({ cmd: 'flows', session: alice.id });
+is(fl2.flows?.length, 0, 'no flows tracked for the revoked session');
+
+// ---- 2. back-channel logout from the OP ---------------------------------------------------------
+const bob = await login('bob');
+const c2 = wsClients([bob.cookie]);
+await waitFor(() => c2.of(0, 'msg').length >= 10, { what: "bob's echoes", timeout: 8000 }).catch(() => {});
+ok(c2.of(0, 'msg').length >= 10, "bob's WebSocket exchanges messages");
+let r = await bob.jar.follow(`${op.issuer}/session/end`);
+const form = /<form[^>]*action="([^"]+)"[^>]*>/.exec(r.body);
+const xsrf = /name="xsrf" value="([^"]+)"/.exec(r.body)?.[1];
+ok(form && xsrf, 'the OP shows its sign-out form');
+const calls = op.stats.backchannelCalls;
+const t2 = now();
+r = await bob.jar.follow(new URL(form[1], op.issuer).toString(), { method: 'POST', form: { xsrf, logout: 'yes' } });
+const t3 = now();
+is(op.stats.backchannelCalls - calls, 1, `the OP delivered the logout_token (sign-out took ${(t3 - t2).toFixed(1)} ms)`, op.stats.backchannelErrors);
+await afterRevocation('back-channel logout', c2, 0, t3, bob.cookie, [{ cl: c1, i: 1 }]);
+ok(c1.of(1, 'close').length === 0, "carol's WebSocket survived both revocations");
+
+await done();

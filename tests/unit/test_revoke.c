@@ -1,0 +1,379 @@
+/* test_revoke.c - flows of sessions and what a revocation does to them, on real
+ * loopback TCP connections: SOCK_DESTROY kills exactly the named socket (the peer
+ * sees a reset, other connections and the listening socket live on, a tuple that
+ * is already gone never takes the listener with it); per-session and global bounds;
+ * revocation through the session module's end paths; in-flight verdicts after a
+ * revocation; idle flows probed (live ones kept, dead ones dropped).
+ * Socket tests need CAP_NET_ADMIN: skipped without it (failed under CI=true). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "metrics.h"
+#include "revoke.h"
+#include "session.h"
+#include "sockdestroy.h"
+#include "store.h"
+
+static struct eg_config cfg;
+static struct eg_daemon d;
+static char tmpdir[256];
+static int lfd = -1;
+
+struct conn {
+	int c, s; /* client end, server (accepted) end */
+	struct eg_flow_tuple t;
+};
+
+static bool privileged(void)
+{
+	if (geteuid() == 0)
+		return true;
+	if (getenv("CI") && strcmp(getenv("CI"), "true") == 0)
+		fail_msg("needs CAP_NET_ADMIN (root) under CI=true");
+	return false;
+}
+
+static void mapped(const struct sockaddr_in *a, uint8_t out[16], uint16_t *port)
+{
+	memset(out, 0, 16);
+	out[10] = out[11] = 0xff;
+	memcpy(out + 12, &a->sin_addr, 4);
+	*port = ntohs(a->sin_port);
+}
+
+static void open_conn(struct conn *k)
+{
+	struct sockaddr_in la, sa, ca;
+	socklen_t n = sizeof(la);
+
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&la, &n), 0);
+	k->c = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(k->c, (struct sockaddr *)&la, sizeof(la)), 0);
+	k->s = accept(lfd, NULL, NULL);
+	assert_true(k->s >= 0);
+	n = sizeof(sa);
+	getsockname(k->s, (struct sockaddr *)&sa, &n);
+	n = sizeof(ca);
+	getpeername(k->s, (struct sockaddr *)&ca, &n);
+	mapped(&sa, k->t.server, &k->t.server_port);
+	mapped(&ca, k->t.client, &k->t.client_port);
+}
+
+static void close_conn(struct conn *k)
+{
+	close(k->c);
+	close(k->s);
+}
+
+/* 0 = the connection carries a byte both ways; otherwise the client's errno */
+static int talk(struct conn *k)
+{
+	char b = 'x';
+	struct pollfd p = { .fd = k->c, .events = POLLIN };
+
+	if (send(k->s, &b, 1, MSG_NOSIGNAL) != 1)
+		return errno;
+	if (poll(&p, 1, 1000) != 1)
+		return ETIMEDOUT;
+	ssize_t r = recv(k->c, &b, 1, 0);
+	return r == 1 ? 0 : r == 0 ? EPIPE : errno;
+}
+
+/* the client end after a destroy: reset */
+static int client_error(struct conn *k)
+{
+	char b;
+	struct pollfd p = { .fd = k->c, .events = POLLIN };
+	if (poll(&p, 1, 1000) != 1)
+		return ETIMEDOUT;
+	ssize_t r = recv(k->c, &b, 1, 0);
+	return r < 0 ? errno : r == 0 ? EPIPE : 0;
+}
+
+static void to_sock(const struct eg_flow_tuple *f, struct eg_sock_tuple *t)
+{
+	memcpy(t->local, f->server, 16);
+	memcpy(t->remote, f->client, 16);
+	t->local_port = f->server_port;
+	t->remote_port = f->client_port;
+}
+
+static void fake_tuple(struct eg_flow_tuple *t, uint16_t cport)
+{
+	memset(t, 0, sizeof(*t));
+	t->client[10] = t->client[11] = t->server[10] = t->server[11] = 0xff;
+	t->client[12] = 198, t->client[13] = 18, t->client[15] = 2;
+	t->server[12] = 198, t->server[13] = 18, t->server[15] = 1;
+	t->client_port = cport;
+	t->server_port = 443;
+}
+
+static int setup_each(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	char err[256];
+
+	eg_log_set_level("error");
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&d, 0, sizeof(d));
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/eg-test-revoke-XXXXXX");
+	if (!mkdtemp(tmpdir))
+		return -1;
+	cfg.state_dir = tmpdir;
+	cfg.cookie.idle_s = 3600;
+	cfg.cookie.lifetime_s = 86400;
+	d.cfg = &cfg;
+	d.metrics = eg_metrics_new();
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (bind(lfd, (struct sockaddr *)&a, sizeof(a)) || listen(lfd, 64))
+		return -1;
+	if (eg_revoke_init(&d, err, sizeof(err)))
+		return -1;
+	return 0;
+}
+
+static int teardown_each(void **state)
+{
+	char cmd[300];
+
+	eg_revoke_free(&d);
+	eg_sessions_free(&d);
+	if (d.store)
+		eg_store_close(d.store);
+	eg_metrics_free(d.metrics);
+	close(lfd);
+	eg_revoke_set_opts(NULL);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_reason_codes(void **state)
+{
+	assert_int_equal(eg_revoke_reason_code("admin"), EG_REVOKE_ADMIN);
+	assert_int_equal(eg_revoke_reason_code("sign_out"), EG_REVOKE_SIGN_OUT);
+	assert_int_equal(eg_revoke_reason_code("backchannel_logout"), EG_REVOKE_BACKCHANNEL);
+	assert_int_equal(eg_revoke_reason_code("refresh_failed"), EG_REVOKE_REFRESH_FAILED);
+	assert_int_equal(eg_revoke_reason_code("expired"), EG_REVOKE_EXPIRED);
+	assert_int_equal(eg_revoke_reason_code("anything else"), EG_REVOKE_OTHER);
+	assert_int_equal(eg_revoke_reason_code(NULL), EG_REVOKE_OTHER);
+	assert_string_equal(eg_revoke_reason_name(EG_REVOKE_BACKCHANNEL), "backchannel_logout");
+	assert_string_equal(eg_revoke_reason_name(999), "other");
+}
+
+static void test_sock_destroy_exact(void **state)
+{
+	struct conn a, b, c;
+	struct eg_sock_tuple t;
+
+	if (!privileged())
+		skip();
+	struct eg_sockdiag *s = eg_sockdiag_open();
+	assert_non_null(s);
+	open_conn(&a);
+	open_conn(&b);
+	assert_int_equal(talk(&a), 0);
+	to_sock(&a.t, &t);
+	assert_int_equal(eg_sock_exists(s, &t), 1);
+	assert_int_equal(eg_sock_destroy(s, &t), 0);
+	assert_int_equal(client_error(&a), ECONNRESET);
+	char x;
+	assert_int_equal(recv(a.s, &x, 1, MSG_DONTWAIT), -1);
+	assert_int_equal(errno, ECONNABORTED); /* what nginx sees on its socket */
+	assert_int_equal(eg_sock_exists(s, &t), 0);
+	assert_int_equal(eg_sock_destroy(s, &t), -ENOENT);
+	/* the other connection and the listening socket are untouched */
+	assert_int_equal(talk(&b), 0);
+	open_conn(&c);
+	assert_int_equal(talk(&c), 0);
+	close_conn(&a);
+	close_conn(&b);
+	close_conn(&c);
+	eg_sockdiag_close(s);
+}
+
+static void test_gone_tuple_spares_listener(void **state)
+{
+	struct conn a, c;
+	struct eg_sock_tuple t;
+
+	if (!privileged())
+		skip();
+	struct eg_sockdiag *s = eg_sockdiag_open();
+	open_conn(&a);
+	to_sock(&a.t, &t);
+	close_conn(&a); /* the flow ends before the revocation arrives */
+	usleep(20000);
+	/* The kernel's tuple lookup falls back to the listener for this tuple; we must not destroy it. */
+	assert_int_equal(eg_sock_destroy(s, &t), -ENOENT);
+	open_conn(&c);
+	assert_int_equal(talk(&c), 0);
+	close_conn(&c);
+	eg_sockdiag_close(s);
+}
+
+static void test_table_bounds(void **state)
+{
+	struct eg_revoke_opts o = { .per_session = 4, .max_flows = 6 };
+	struct eg_flow_tuple t, out[8];
+	char err[128];
+
+	eg_revoke_free(&d);
+	eg_revoke_set_opts(&o);
+	assert_int_equal(eg_revoke_init(&d, err, sizeof(err)), 0);
+	for (int i = 0; i < 3; i++) {
+		fake_tuple(&t, 40000 + i);
+		eg_flows_note(&d, "sessA", &t);
+		eg_flows_note(&d, "sessA", &t); /* keep-alive: the same flow again */
+	}
+	assert_int_equal(eg_flows_tracked(&d), 3);
+	assert_int_equal(eg_flows_of(&d, "sessA", out, 8), 3);
+	/* per-session bound: the least recently seen flow is replaced */
+	fake_tuple(&t, 40000);
+	eg_flows_note(&d, "sessA", &t); /* 40000 is now the most recent */
+	fake_tuple(&t, 40003);
+	eg_flows_note(&d, "sessA", &t);
+	fake_tuple(&t, 40004);
+	eg_flows_note(&d, "sessA", &t);
+	assert_int_equal(eg_flows_of(&d, "sessA", out, 8), 4);
+	bool has40000 = false, has40001 = false;
+	for (int i = 0; i < 4; i++) {
+		has40000 |= out[i].client_port == 40000;
+		has40001 |= out[i].client_port == 40001;
+	}
+	assert_true(has40000);
+	assert_false(has40001);
+	/* global bound */
+	for (int i = 0; i < 5; i++) {
+		fake_tuple(&t, 50000 + i);
+		eg_flows_note(&d, "sessB", &t);
+	}
+	assert_int_equal(eg_flows_tracked(&d), 6);
+	assert_int_equal(eg_flows_of(&d, "sessB", out, 8), 2);
+	/* revocation takes them out (no real sockets: nothing to destroy) */
+	assert_int_equal(eg_revoke_session_flows(&d, "sessA", "admin"), 4);
+	assert_int_equal(eg_flows_tracked(&d), 2);
+	assert_int_equal(eg_flows_of(&d, "sessA", out, 8), 0);
+	assert_int_equal(eg_revoke_session_flows(&d, "sessA", "admin"), 0);
+	assert_int_equal(eg_revoke_session_flows(&d, "nosuch", "admin"), 0);
+	/* no flows are noted for a revoked id (it is a tombstone now) */
+	fake_tuple(&t, 40010);
+	eg_flows_note(&d, "sessA", &t);
+	assert_int_equal(eg_flows_of(&d, "sessA", out, 8), 0);
+	assert_int_equal(eg_flows_tracked(&d), 2);
+}
+
+static void test_revoke_kills_sessions_flows(void **state)
+{
+	struct conn a, b, c, late;
+
+	if (!privileged())
+		skip();
+	open_conn(&a);
+	open_conn(&b);
+	open_conn(&c);
+	eg_flows_note(&d, "S1", &a.t);
+	eg_flows_note(&d, "S1", &b.t);
+	eg_flows_note(&d, "S2", &c.t);
+	assert_int_equal(eg_revoke_session_flows(&d, "S1", "admin"), 2);
+	assert_int_equal(client_error(&a), ECONNRESET);
+	assert_int_equal(client_error(&b), ECONNRESET);
+	assert_int_equal(talk(&c), 0);
+	/* a verdict for S1 that was answered while the revocation ran */
+	open_conn(&late);
+	eg_flows_note(&d, "S1", &late.t);
+	assert_int_equal(client_error(&late), ECONNRESET);
+	assert_int_equal(eg_flows_tracked(&d), 1);
+	close_conn(&a);
+	close_conn(&b);
+	close_conn(&c);
+	close_conn(&late);
+}
+
+static void test_session_end_paths_revoke(void **state)
+{
+	char err[256], ticket[EG_TICKET_MAX], id1[EG_SESSION_ID_LEN + 1], id2[EG_SESSION_ID_LEN + 1];
+	struct conn a, b;
+
+	if (!privileged())
+		skip();
+	assert_int_equal(eg_sessions_init(&d, err, sizeof(err)), 0);
+	json_t *claims = json_pack("{s:s}", "sub", "alice");
+	struct eg_session_new n = { .claims = claims, .sub = "alice", .sid = "op-sid-1" };
+	assert_int_equal(eg_session_create(&d, &n, ticket, sizeof(ticket), id1), 0);
+	char ticket2[EG_TICKET_MAX];
+	n.sid = "op-sid-2";
+	assert_int_equal(eg_session_create(&d, &n, ticket2, sizeof(ticket2), id2), 0);
+	json_decref(claims);
+	open_conn(&a);
+	open_conn(&b);
+	eg_flows_note(&d, id1, &a.t);
+	eg_flows_note(&d, id2, &b.t);
+	/* back-channel logout names the OP session (sid) */
+	assert_int_equal(eg_session_revoke(&d, NULL, "alice", "op-sid-1", "backchannel_logout"), 1);
+	assert_int_equal(client_error(&a), ECONNRESET);
+	assert_int_equal(talk(&b), 0);
+	/* sign-out (the ticket holder ends its own session) */
+	assert_int_equal(eg_session_end_ticket(&d, ticket2, "sign_out", NULL), 1);
+	assert_int_equal(client_error(&b), ECONNRESET);
+	assert_int_equal(eg_flows_tracked(&d), 0);
+	size_t len;
+	char *m = eg_metrics_render(d.metrics, &len);
+	assert_non_null(strstr(m, "edgegate_revocations_total{reason=\"backchannel_logout\"} 1"));
+	assert_non_null(strstr(m, "edgegate_revoked_flows_total{result=\"destroyed\"} 2"));
+	assert_non_null(strstr(m, "edgegate_revoke_duration_seconds_count 2"));
+	free(m);
+	close_conn(&a);
+	close_conn(&b);
+}
+
+static void test_gc_probes_idle_flows(void **state)
+{
+	struct eg_revoke_opts o = { .idle_s = 1 };
+	struct eg_flow_tuple t, out[4];
+	struct conn a;
+	char err[128];
+
+	if (!privileged())
+		skip();
+	eg_revoke_free(&d);
+	eg_revoke_set_opts(&o);
+	assert_int_equal(eg_revoke_init(&d, err, sizeof(err)), 0);
+	open_conn(&a);
+	eg_flows_note(&d, "quiet-websocket", &a.t);
+	fake_tuple(&t, 61000); /* nothing behind it */
+	eg_flows_note(&d, "quiet-websocket", &t);
+	assert_int_equal(eg_revoke_gc(&d), 0); /* not idle yet */
+	usleep(1100000);
+	assert_int_equal(eg_revoke_gc(&d), 1);
+	assert_int_equal(eg_flows_of(&d, "quiet-websocket", out, 4), 1);
+	assert_int_equal(out[0].client_port, a.t.client_port);
+	/* the live one is still killed by a revocation */
+	assert_int_equal(eg_revoke_session_flows(&d, "quiet-websocket", "expired"), 1);
+	assert_int_equal(client_error(&a), ECONNRESET);
+	close_conn(&a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reason_codes),
+		cmocka_unit_test_setup_teardown(test_sock_destroy_exact, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_gone_tuple_spares_listener, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_table_bounds, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_revoke_kills_sessions_flows, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_session_end_paths_revoke, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_gc_probes_idle_flows, setup_each, teardown_each),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
