@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # gate_netns.t.sh - the XDP edge gate with real traffic (TAP).
 #
-# A client network namespace (198.18.0.2-.5) reaches a TCP listener on the host
-# side of a veth pair (198.18.0.1:8443). build/edgegated attaches the gate to the
+# A client network namespace (NET.2-.5, NET a /24 of 198.18.0.0/15) reaches a TCP listener
+# on the host side of a veth pair (NET.1:8443). build/edgegated attaches the gate to the
 # host end; build/edgegatectl drives it. Checks: allowed client connects, denied
 # clients (static and dynamic) do not, SYN rate limit with real connects, counters
 # match what was sent, bpftool shows field names, maps and entries survive a
@@ -28,6 +28,8 @@ for t in ip bpftool python3; do command -v $t >/dev/null || skip_all "needs $t";
 [ -x "$DAEMON" ] && [ -x "$CTL" ] || skip_all "build/edgegated and build/edgegatectl not built"
 
 ID=$$
+# A /24 of 198.18.0.0/15 of our own, so runs side by side do not share routes.
+NET=198.19.$((10 + ID % 200))
 NS=egc-$ID
 HV=egh$ID
 CV=egp$ID
@@ -49,17 +51,17 @@ trap 'exit 1' INT TERM
 
 ip netns add "$NS"
 ip link add "$HV" type veth peer name "$CV" netns "$NS"
-ip addr add 198.18.0.1/24 dev "$HV"
+ip addr add $NET.1/24 dev "$HV"
 ip link set "$HV" up
-for a in 2 3 4 5; do ip -n "$NS" addr add 198.18.0.$a/24 dev "$CV"; done
+for a in 2 3 4 5; do ip -n "$NS" addr add $NET.$a/24 dev "$CV"; done
 ip -n "$NS" link set "$CV" up
 ip -n "$NS" link set lo up
 
 # TCP listener on the host side: accepts and closes.
-python3 - "$PORT" <<'PY' &
+python3 - "$PORT" "$NET.1" <<'PY' &
 import socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("198.18.0.1", int(sys.argv[1]))); s.listen(1024)
+s.bind((sys.argv[2], int(sys.argv[1]))); s.listen(1024)
 while True:
     c, _ = s.accept(); c.close()
 PY
@@ -78,7 +80,7 @@ cat >"$CONF" <<EOF
     "protected_ports": [$PORT],
     "syn_rate": 5,
     "syn_burst": 5,
-    "deny": ["198.18.0.4"]
+    "deny": ["$NET.4"]
   }
 }
 EOF
@@ -87,13 +89,13 @@ EOF
 # (less than the 1 s initial SYN retransmit timeout, so one SYN per attempt).
 # Prints "<connected> <failed>".
 connects() {
-	ip netns exec "$NS" python3 - "$1" "$2" "$PORT" <<'PY'
+	ip netns exec "$NS" python3 - "$1" "$2" "$PORT" "$NET.1" <<'PY'
 import socket, select, sys, time, errno
-src, n, port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+src, n, port, dst = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 socks = []
 for _ in range(n):
     s = socket.socket(); s.setblocking(False); s.bind((src, 0))
-    try: s.connect(("198.18.0.1", port))
+    try: s.connect((dst, port))
     except BlockingIOError: pass
     socks.append(s)
 pending, good, end = set(socks), 0, time.time() + 0.7
@@ -133,23 +135,23 @@ check "edgegatectl status reports the gate on $HV" grep -q "\"$HV\"" <<<"$st"
 
 deny0=$(stat_of deny); rl0=$(stat_of ratelimit)
 
-read -r good bad < <(connects 198.18.0.2 1)
-check "allowed client connects (198.18.0.2)" [ "$good" = 1 ]
-read -r good bad < <(connects 198.18.0.4 2)
-check "statically denied client cannot connect (198.18.0.4: $good ok / $bad failed)" [ "$good" = 0 ] && [ "$bad" = 2 ]
+read -r good bad < <(connects $NET.2 1)
+check "allowed client connects ($NET.2)" [ "$good" = 1 ]
+read -r good bad < <(connects $NET.4 2)
+check "statically denied client cannot connect ($NET.4: $good ok / $bad failed)" [ "$good" = 0 ] && [ "$bad" = 2 ]
 
-check "edgegatectl deny add 198.18.0.3 --ttl 10m --reason abuse" \
-	"$CTL" --config "$CONF" deny add 198.18.0.3 --ttl 10m --reason abuse
+check "edgegatectl deny add $NET.3 --ttl 10m --reason abuse" \
+	"$CTL" --config "$CONF" deny add $NET.3 --ttl 10m --reason abuse
 lst=$("$CTL" --config "$CONF" deny list)
-check "deny list shows it with reason and ttl" grep -Eq '^198\.18\.0\.3 +abuse +expires [0-9]+s' <<<"$lst"
-read -r good bad < <(connects 198.18.0.3 3)
+check "deny list shows it with reason and ttl" grep -Eq "^${NET//./\\.}\\.3 +abuse +expires [0-9]+s" <<<"$lst"
+read -r good bad < <(connects $NET.3 3)
 check "dynamically denied client cannot connect ($good ok / $bad failed)" [ "$good" = 0 ] && [ "$bad" = 3 ]
-check "edgegatectl deny del 198.18.0.3" "$CTL" --config "$CONF" deny del 198.18.0.3
-read -r good bad < <(connects 198.18.0.3 1)
+check "edgegatectl deny del $NET.3" "$CTL" --config "$CONF" deny del $NET.3
+read -r good bad < <(connects $NET.3 1)
 check "after del it connects again" [ "$good" = 1 ]
 
 # SYN rate limit 5/s burst 5: 15 simultaneous connects from a fresh source
-read -r good bad < <(connects 198.18.0.5 15)
+read -r good bad < <(connects $NET.5 15)
 check "SYN rate limit: 15 connects -> $good succeed (want 5..6)" [ "$good" -ge 5 ] && [ "$good" -le 6 ]
 
 deny1=$(stat_of deny); rl1=$(stat_of ratelimit)
@@ -164,29 +166,29 @@ check "bpftool -j dump of eg_stats_v1 has formatted per-CPU packets" \
 	bash -c 'grep -q "\"formatted\"" <<<"$1" && grep -q "\"packets\"" <<<"$1"' _ "$jd"
 
 # restart: detach on stop, maps (and entries) stay; edgegatectl reads pins meanwhile
-"$CTL" --config "$CONF" deny add 198.18.0.3 --reason manual >/dev/null
+"$CTL" --config "$CONF" deny add $NET.3 --reason manual >/dev/null
 stop_daemon
 check "daemon stop detaches XDP" bash -c "! ip link show $HV | grep -q 'xdp'"
 check "pinned maps stay after stop" test -e "$PIN/eg_deny_v1"
 lst=$("$CTL" --config "$CONF" deny list 2>&1)
-check "edgegatectl deny list with the daemon down reads the pins" grep -q '^198\.18\.0\.3 ' <<<"$lst"
+check "edgegatectl deny list with the daemon down reads the pins" grep -q "^${NET//./\\.}\\.3 " <<<"$lst"
 check "edgegatectl stats with the daemon down" bash -c "'$CTL' --config '$CONF' stats | grep -q '^deny '"
 check "edgegated restarts" start_daemon
-read -r good bad < <(connects 198.18.0.3 1)
+read -r good bad < <(connects $NET.3 1)
 check "deny entry survives the restart (reused pinned map)" [ "$good" = 0 ]
 
 # lost pins (reboot): the dynamic deny comes back from the store
 stop_daemon
 rm -rf "$PIN"
 check "edgegated starts with no pins" start_daemon
-read -r good bad < <(connects 198.18.0.3 1)
+read -r good bad < <(connects $NET.3 1)
 check "dynamic deny re-pushed from the store after the pins were lost" [ "$good" = 0 ]
-read -r good bad < <(connects 198.18.0.4 1)
+read -r good bad < <(connects $NET.4 1)
 check "static deny pushed from the config" [ "$good" = 0 ]
 
 # allow bypasses the rate limit
-check "edgegatectl allow add 198.18.0.5" "$CTL" --config "$CONF" allow add 198.18.0.5
-read -r good bad < <(connects 198.18.0.5 15)
+check "edgegatectl allow add $NET.5" "$CTL" --config "$CONF" allow add $NET.5
+read -r good bad < <(connects $NET.5 15)
 check "allowed source is not rate limited ($good/15)" [ "$good" = 15 ]
 
 stop_daemon

@@ -478,6 +478,7 @@ if (sessionsReady) {
 }
 
 // ---- other engineers' benches: XDP gate, time to revoke ---------------------------------------
+cleanup(); // our daemons must not compete with (or hold the binaries of) the next benches
 function runExternal(script, args, secs) {
   if (!fs.existsSync(script)) return null;
   const r = spawnSync('timeout', [String(secs), script, ...args], { maxBuffer: 1 << 24 });
@@ -562,7 +563,7 @@ if (rss) {
   const last = rss.samples[rss.samples.length - 1];
   const limit = 20 * 1024 + N_SESSIONS;
   T(`RSS ≤ 20 MiB + 1 KiB/session after ${rss.verdicts} verdicts, ${N_SESSIONS} sessions`, last.rss_kib <= limit && rss.complete,
-    `${fx(last.rss_kib / 1024, 1)} MiB (anon ${fx(last.anon_kib / 1024, 1)}, file-backed ${fx(last.file_kib / 1024, 1)}) vs ${fx(limit / 1024, 1)} MiB limit${rss.complete ? '' : ' — run stopped at the time bound'}`);
+    `${fx(last.rss_kib / 1024, 1)} MiB (anon ${fx(last.anon_kib / 1024, 1)}, libraries ${fx(last.file_kib / 1024, 1)}, LMDB map ${fx(last.shmem_kib / 1024, 1)}) vs ${fx(limit / 1024, 1)} MiB limit${rss.complete ? '' : ' — run stopped at the time bound'}`);
 } else {
   T('RSS after 1M verdicts, 100k sessions', null, `not measured: ${sessionNote}`);
 }
@@ -581,9 +582,11 @@ lines.push('');
 if (rss) {
   lines.push(`${N_SESSIONS} distinct sessions (created with eg_session_create in ${fx(tSess, 1)} s, stored in LMDB on tmpfs), wrk straight to edgegated's /auth over TCP, every request a session verdict; CPU ${fx(rss.cpu_us_per_verdict_direct, 1)} µs per verdict in this phase.`);
   lines.push('');
-  lines.push('| verdicts | RSS MiB | anon MiB | file MiB | peak (HWM) MiB |');
-  lines.push('|---:|---:|---:|---:|---:|');
-  for (const s of rss.samples) lines.push(`| ${s.verdicts} | ${fx(s.rss_kib / 1024, 1)} | ${fx(s.anon_kib / 1024, 1)} | ${fx(s.file_kib / 1024, 1)} | ${fx(s.hwm_kib / 1024, 1)} |`);
+  lines.push('RSS = anon (the daemon\'s private heap: session cache, verdict cache, buffers) + file (libraries) + shmem (the LMDB store mapped from tmpfs: shared, reclaimable page cache; on a disk-backed state_dir it would show as file).');
+  lines.push('');
+  lines.push('| verdicts | RSS MiB | anon MiB | file MiB | shmem (LMDB map) MiB | peak (HWM) MiB |');
+  lines.push('|---:|---:|---:|---:|---:|---:|');
+  for (const s of rss.samples) lines.push(`| ${s.verdicts} | ${fx(s.rss_kib / 1024, 1)} | ${fx(s.anon_kib / 1024, 1)} | ${fx(s.file_kib / 1024, 1)} | ${fx(s.shmem_kib / 1024, 1)} | ${fx(s.hwm_kib / 1024, 1)} |`);
 } else {
   lines.push(`not measured: ${sessionNote}`);
 }
