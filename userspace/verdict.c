@@ -38,6 +38,8 @@ struct target {
 	const char *scheme;
 	const char *raw_uri;
 	const char *raw_host;
+	char url_host[256];     /* authority of an absolute X-Original-URL */
+	const char *url_scheme; /* its scheme when http */
 };
 
 struct outcome {
@@ -65,10 +67,38 @@ static bool wants_json(const struct eg_req *r, const struct eg_route *route)
 static bool read_target(const struct eg_req *r, struct target *t, const char **reason)
 {
 	bool dup = false;
-	const char *uri = eg_req_header_dup(r, "X-Original-URI", &dup);
-	if (!uri || dup) {
-		*reason = uri ? "duplicate_original_uri" : "missing_original_uri";
+	/* X-Original-URI is the contract; X-Forwarded-Uri (Traefik/oauth2-proxy style) and an
+	 * absolute X-Original-URL (Authelia/Pomerium style) are accepted so existing nginx
+	 * configurations keep working. The first one present decides. */
+	static const char *const uri_headers[] = { "X-Original-URI", "X-Forwarded-Uri", "X-Original-URL" };
+	const char *uri = NULL, *url_host = NULL;
+	for (size_t i = 0; !uri && i < sizeof(uri_headers) / sizeof(uri_headers[0]); i++) {
+		uri = eg_req_header_dup(r, uri_headers[i], &dup);
+		if (uri && dup) {
+			*reason = "duplicate_original_uri";
+			return false;
+		}
+	}
+	if (!uri) {
+		*reason = "missing_original_uri";
 		return false;
+	}
+	const char *sep = strstr(uri, "://");
+	if (sep && (size_t)(sep - uri) <= 5 && uri[0] != '/') {
+		/* Absolute form: remember the authority, keep the path for the login redirect. */
+		url_host = sep + 3;
+		const char *path = url_host + strcspn(url_host, "/?#");
+		size_t hl = (size_t)(path - url_host);
+		if (hl == 0 || hl >= sizeof(t->url_host) || memchr(url_host, '@', hl)) {
+			*reason = "bad_host";
+			return false;
+		}
+		memcpy(t->url_host, url_host, hl);
+		t->url_host[hl] = '\0';
+		url_host = t->url_host;
+		if (strncasecmp(uri, "http://", 7) == 0)
+			t->url_scheme = "http";
+		uri = *path == '/' ? path : "/";
 	}
 	t->raw_uri = uri;
 	if (eg_path_normalize(uri, t->path, sizeof(t->path)) != 0) {
@@ -81,6 +111,8 @@ static bool read_target(const struct eg_req *r, struct target *t, const char **r
 		return false;
 	}
 	if (!host)
+		host = url_host;
+	if (!host)
 		host = eg_req_header_dup(r, "Host", &dup);
 	if (host && (dup || eg_host_normalize(host, t->host, sizeof(t->host)) != 0)) {
 		*reason = "bad_host";
@@ -91,7 +123,7 @@ static bool read_target(const struct eg_req *r, struct target *t, const char **r
 	const char *m = eg_req_header(r, "X-Original-Method");
 	t->method = m ? eg_method_bit(m) : EG_M_GET;
 	const char *proto = eg_req_header(r, "X-Forwarded-Proto");
-	t->scheme = proto && strcmp(proto, "http") == 0 ? "http" : "https";
+	t->scheme = proto ? (strcmp(proto, "http") == 0 ? "http" : "https") : (t->url_scheme ? t->url_scheme : "https");
 	return true;
 }
 

@@ -176,6 +176,16 @@ r = await request(direct, { headers: { 'X-Original-URI': '/a%2fb' } });
 is(r.status, 403, 'ambiguous encoded slash in the path -> 403');
 r = await request(direct, {});
 is(r.status, 403, 'missing X-Original-URI -> 403 (never 5xx, never allow)');
+r = await request(direct, { headers: { 'X-Forwarded-Uri': '/public/x' } });
+is(r.status, 200, 'X-Forwarded-Uri (Traefik/oauth2-proxy style) is understood');
+r = await request(direct, { headers: { 'X-Original-URL': 'https://app.test/public/x?y=1' } });
+is(r.status, 200, 'absolute X-Original-URL (Authelia style) is understood');
+r = await request(direct, { headers: { 'X-Original-URL': 'https://app.test/api/orders' } });
+is(r.status, 401, 'absolute X-Original-URL to a protected path -> 401');
+r = await request(direct, { headers: { 'X-Original-URL': 'https://user@evil.test/public/x' } });
+is(r.status, 403, 'X-Original-URL with userinfo -> 403');
+r = await request(direct, { headers: { 'X-Original-URI': '/public/x', 'X-Forwarded-Host': 'a b' } });
+is(r.status, 403, 'malformed X-Forwarded-Host -> 403');
 
 // a second daemon that trusts only 10.0.0.0/8: loopback requests are now untrusted
 const strict = await startEdgegated({ trusted_proxies: ['10.0.0.0/8'], routes: [{ path: '/', auth: 'public' }] });
