@@ -10,16 +10,6 @@
 
 /* --- request target ----------------------------------------------------------------------- */
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 static bool unreserved(int c)
 {
 	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
@@ -83,7 +73,7 @@ int eg_path_normalize(const char *in, char *out, size_t outlen)
 		if (c < 0x20 || c == 0x7f || c == '\\' || c == ' ')
 			return -1;
 		if (c == '%') {
-			int h = hexval((unsigned char)p[1]), l = h < 0 ? -1 : hexval((unsigned char)p[2]);
+			int h = hex_digit((unsigned char)p[1]), l = h < 0 ? -1 : hex_digit((unsigned char)p[2]);
 			if (h < 0 || l < 0)
 				return -1;
 			int v = h * 16 + l;

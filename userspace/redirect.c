@@ -8,17 +8,7 @@
 
 #include "config.h"
 #include "redirect.h"
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "util.h"
 
 static bool is_ctl_or_space(unsigned char c)
 {
@@ -45,7 +35,7 @@ static bool escapes_ok(const char *s, size_t pre)
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] != '%')
 			continue;
-		int h = hexval(s[i + 1]), l = h < 0 ? -1 : hexval(s[i + 2]);
+		int h = hex_digit(s[i + 1]), l = h < 0 ? -1 : hex_digit(s[i + 2]);
 		if (h < 0 || l < 0)
 			return false;
 		unsigned char c = (unsigned char)(h * 16 + l);
@@ -63,8 +53,8 @@ static bool escapes_ok(const char *s, size_t pre)
 
 		for (size_t i = 0; buf[i]; i++) {
 			int h, l;
-			if (buf[i] == '%' && (h = hexval(buf[i + 1])) >= 0 &&
-			    (l = hexval(buf[i + 2])) >= 0) {
+			if (buf[i] == '%' && (h = hex_digit(buf[i + 1])) >= 0 &&
+			    (l = hex_digit(buf[i + 2])) >= 0) {
 				unsigned char c = (unsigned char)(h * 16 + l);
 				if (c < 0x20 || c == 0x7f || c == '\\')
 					return false;

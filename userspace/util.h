@@ -24,6 +24,8 @@ int random_bytes(void *buf, size_t len); /* 0 ok */
 int64_t now_realtime_s(void);
 uint64_t now_mono_ns(void);
 
+/* Value of one hex digit (either case), -1 if c is not one. */
+int hex_digit(int c);
 void hex_encode(const uint8_t *in, size_t len, char *out); /* lower case, NUL-terminated */
 int hex_decode(const char *in, uint8_t *out, size_t outlen); /* exact length, 0 ok */
 
