@@ -421,8 +421,9 @@ int eg_http_start(struct eg_daemon *d)
 		if (threads > 1)
 			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, threads, NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL };
-		/* Room for large Cookie/Authorization headers: MHD answers 431 past this. */
-		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, 256 * 1024, NULL };
+		/* Room for large Cookie/Authorization headers (MHD answers 431 past this), but no
+		 * more: MHD 0.9.75 zeroes the whole pool before every keep-alive request. */
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 		struct MHD_Daemon *md = MHD_start_daemon(flags, 0, NULL, NULL, on_request, d,

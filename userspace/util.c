@@ -20,35 +20,24 @@ static const char b64url_alpha[] =
 static const char b64_alpha[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static int b64url_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
+/* Decoding tables (value or -1), built once at start-up from the alphabets: a table
+ * lookup per character instead of a chain of range tests (this is on the hot path of
+ * every cold bearer token). */
+static int8_t b64url_tab[256], b64std_tab[256];
 
-static int b64std_val(unsigned char c)
+__attribute__((constructor)) static void b64_tables(void)
 {
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	if (c == '-' || c == '_')
-		return -1;
-	return b64url_val(c);
+	memset(b64url_tab, -1, sizeof(b64url_tab));
+	memset(b64std_tab, -1, sizeof(b64std_tab));
+	for (int i = 0; i < 64; i++) {
+		b64url_tab[(unsigned char)b64url_alpha[i]] = (int8_t)i;
+		b64std_tab[(unsigned char)b64_alpha[i]] = (int8_t)i;
+	}
 }
 
 /* Decodes unpadded groups; rejects a dangling single char and non-zero
  * trailing bits, so every byte string has exactly one accepted encoding. */
-static long b64_core(const char *in, size_t len, uint8_t *out, int (*val)(unsigned char))
+static long b64_core(const char *in, size_t len, uint8_t *out, const int8_t *tab)
 {
 	size_t i, o = 0;
 	uint32_t acc = 0;
@@ -57,7 +46,7 @@ static long b64_core(const char *in, size_t len, uint8_t *out, int (*val)(unsign
 	if (len % 4 == 1)
 		return -1;
 	for (i = 0; i < len; i++) {
-		int v = val((unsigned char)in[i]);
+		int v = tab[(unsigned char)in[i]];
 		if (v < 0)
 			return -1;
 		acc = (acc << 6) | (uint32_t)v;
@@ -76,7 +65,7 @@ static long b64_core(const char *in, size_t len, uint8_t *out, int (*val)(unsign
 
 long b64url_decode(const char *in, size_t len, uint8_t *out)
 {
-	return b64_core(in, len, out, b64url_val);
+	return b64_core(in, len, out, b64url_tab);
 }
 
 long b64_decode(const char *in, size_t len, uint8_t *out)
@@ -87,7 +76,7 @@ long b64_decode(const char *in, size_t len, uint8_t *out)
 		return -1;
 	while (pad < 2 && len > pad && in[len - 1 - pad] == '=')
 		pad++;
-	return b64_core(in, len - pad, out, b64std_val);
+	return b64_core(in, len - pad, out, b64std_tab);
 }
 
 static size_t b64_encode_core(const uint8_t *in, size_t len, char *out, const char *alpha)
