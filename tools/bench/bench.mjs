@@ -12,6 +12,10 @@
 //      EGB_OUT (build/bench), EDGEGATED (build/edgegated), EGB_PERF=1 (perf record the
 //      daemon in the last round of the cold cases; or a list of case ids: EGB_PERF=c,d_rs,e_es;
 //      reports in OUT/perf-<case>.txt).
+// --only LIST (or EGB_ONLY=LIST): run only these case ids and/or phases, comma-separated,
+//      e.g. `--only memory` or `--only b,c,memory`; "memory" is the RSS phase, "crypto" the
+//      openssl/josebench figures. Apache starts only for ap_* cases; XDP/revoke benches are
+//      skipped. Without it everything runs.
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -22,6 +26,9 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 process.chdir(ROOT);
 const env = (k, d) => (process.env[k] === undefined || process.env[k] === '' ? d : process.env[k]);
+const onlyArg = process.argv.indexOf('--only');
+const ONLY = (onlyArg >= 0 ? process.argv[onlyArg + 1] || '' : env('EGB_ONLY', '')).split(',').filter(Boolean);
+const wanted = (id) => !ONLY.length || ONLY.includes(id);
 const ROUNDS = Number(env('EGB_ROUNDS', 3));
 const SECONDS = Number(env('EGB_SECONDS', 5));
 const CONNS = Number(env('EGB_CONNS', 32));
@@ -252,8 +259,8 @@ await waitHttp(`http://127.0.0.1:${P.eg}/healthz`, 'edgegated');
 let apache = null;
 let apacheNote = '';
 const apacheMod = '/usr/lib/apache2/modules/mod_auth_openidc.so';
-if (process.env.EGB_SKIP_APACHE) {
-  apacheNote = 'skipped (EGB_SKIP_APACHE)';
+if (process.env.EGB_SKIP_APACHE || !(wanted('ap_rs') || wanted('ap_es'))) {
+  apacheNote = process.env.EGB_SKIP_APACHE ? 'skipped (EGB_SKIP_APACHE)' : 'not selected (--only)';
 } else if (!fs.existsSync(apacheMod) || !fs.existsSync('/usr/sbin/apache2')) {
   apacheNote = 'apache2 or libapache2-mod-auth-openidc not installed';
 } else {
@@ -367,6 +374,7 @@ const cases = [
 
 // Every case must answer what it claims before it is measured.
 for (const c of cases) {
+  if (!wanted(c.id)) { c.skip = 'not selected (--only)'; continue; }
   const need = c.needs ? c.needs() : true;
   if (need !== true) { c.skip = need; continue; }
   const h = {};
@@ -447,11 +455,12 @@ function opensslSpeed(alg) {
   const nums = line.match(/([\d.]+)\s+([\d.]+)\s*$/);
   return nums ? { verify_per_s: Number(nums[2]), verify_us: 1e6 / Number(nums[2]), line: line.trim() } : { line: t.slice(-300) };
 }
-log('openssl speed -seconds 3 ecdsap256 / rsa2048');
-const speed = { ecdsap256: opensslSpeed('ecdsap256'), rsa2048: opensslSpeed('rsa2048') };
+const doCrypto = wanted('crypto') || wanted('e_rs') || wanted('e_es');
+if (doCrypto) log('openssl speed -seconds 3 ecdsap256 / rsa2048');
+const speed = doCrypto ? { ecdsap256: opensslSpeed('ecdsap256'), rsa2048: opensslSpeed('rsa2048') } : { ecdsap256: {}, rsa2048: {} };
 // eg_jws_verify alone (tools/bench/josebench.c), one thread, the same distinct cold tokens
 const josebench = {};
-for (const alg of ['RS256', 'ES256']) {
+for (const alg of doCrypto ? ['RS256', 'ES256'] : []) {
   const jb = spawnSync(path.resolve(env('EGB_JOSEBENCH', 'build/bench/josebench')), [F('jwks.json'), F(`cold-${alg}.txt`), '3']);
   const m = jb.stdout.toString().match(/([\d.]+) us per eg_jws_verify/);
   josebench[alg] = m ? Number(m[1]) : null;
@@ -459,7 +468,7 @@ for (const alg of ['RS256', 'ES256']) {
 
 // ---- memory: RSS after RSS_VERDICTS verdicts over N_SESSIONS distinct sessions ------------
 let rss = null;
-if (sessionsReady) {
+if (sessionsReady && wanted('memory')) {
   log(`memory: ${RSS_VERDICTS} verdicts over ${N_SESSIONS} distinct sessions, wrk straight to edgegated /auth`);
   rss = { samples: [{ verdicts: 0, ...memStatus(eg.pid) }], sessions: N_SESSIONS };
   let total = 0;
@@ -485,12 +494,12 @@ function runExternal(script, args, secs) {
   return { rc: r.status, out: (r.stdout.toString() + r.stderr.toString()).trim() };
 }
 let xdp = null;
-if (!process.env.EGB_SKIP_XDP) {
+if (!process.env.EGB_SKIP_XDP && !ONLY.length) {
   log('tools/bench/xdp/run.sh 3');
   xdp = runExternal(path.join(ROOT, 'tools/bench/xdp/run.sh'), ['3'], 120);
 }
 const revokeScript = ['tools/bench/revoke/run.sh', 'tools/bench/revoke.sh'].map((p) => path.join(ROOT, p)).find((p) => fs.existsSync(p));
-const revoke = revokeScript ? runExternal(revokeScript, [], 120) : null;
+const revoke = revokeScript && !ONLY.length ? runExternal(revokeScript, [], 120) : null;
 
 cleanup();
 
@@ -565,7 +574,7 @@ if (rss) {
   T(`RSS ≤ 20 MiB + 1 KiB/session after ${rss.verdicts} verdicts, ${N_SESSIONS} sessions`, last.rss_kib <= limit && rss.complete,
     `${fx(last.rss_kib / 1024, 1)} MiB (anon ${fx(last.anon_kib / 1024, 1)}, libraries ${fx(last.file_kib / 1024, 1)}, LMDB map ${fx(last.shmem_kib / 1024, 1)}) vs ${fx(limit / 1024, 1)} MiB limit${rss.complete ? '' : ' — run stopped at the time bound'}`);
 } else {
-  T('RSS after 1M verdicts, 100k sessions', null, `not measured: ${sessionNote}`);
+  T('RSS after 1M verdicts, 100k sessions', null, `not measured: ${sessionNote || 'not selected (--only)'}`);
 }
 lines.push('| target | result | measured |');
 lines.push('|---|---|---|');
