@@ -2,7 +2,8 @@
 // oidc_demo.t.mjs - `make demo` works as the README promises: tools/demo/run.sh
 // starts OP + echo + nginx + edgegated, prints the URL and the login; alice logs in
 // and sees her headers, bob is forbidden /admin/, Ctrl-C stops everything.
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
+import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ok, is, done, guard, freePort, ROOT, EDGEGATED, waitFor, portOpen, onCleanup } from '../lib/harness.mjs';
@@ -39,9 +40,29 @@ is(r.status, 200, 'bob logs in');
 r = await bob.fetch(`${url}admin/`);
 is(r.status, 403, 'bob (no ops group) is forbidden /admin/');
 
+// As root the demo attaches the XDP gate to lo: the statically denied source cannot
+// even complete a TCP handshake with nginx, while 127.0.0.1 is served.
+const root = process.getuid() === 0;
+const lo = () => execFileSync('ip', ['link', 'show', 'lo']).toString();
+const connectFrom = (localAddress) => new Promise((resolve) => {
+  const s = net.connect({ host: '127.0.0.1', port, localAddress, timeout: 1500 });
+  s.on('connect', () => { s.destroy(); resolve(true); });
+  s.on('timeout', () => { s.destroy(); resolve(false); });
+  s.on('error', () => resolve(false));
+});
+if (root) {
+  ok(/XDP edge gate\s+attached to lo/.test(out), 'the banner says the XDP gate is attached to lo', out);
+  ok(/xdpgeneric/.test(lo()), 'lo carries the XDP program (generic mode)');
+  is(await connectFrom('127.0.0.66'), false, 'a connect from the denied 127.0.0.66 is dropped in XDP');
+  is(await connectFrom('127.0.0.1'), true, 'a connect from 127.0.0.1 is served');
+} else {
+  ok(/XDP edge gate\s+off/.test(out), 'without root the banner says the gate is off');
+}
+
 process.kill(proc.pid, 'SIGINT');
 const ex = await exited;
 is(ex.code, 0, 'Ctrl-C stops the demo cleanly');
 ok(!(await portOpen(port)), 'nginx is gone');
 ok(logs && !fs.existsSync(logs), 'temporary directory removed');
+if (root) ok(!/xdp/.test(lo()), 'the XDP program is detached from lo after Ctrl-C', lo());
 await done();

@@ -14,6 +14,11 @@ const ngxPort = (await portOpen(want)) ? await freePort() : want; // taken: any 
 const [opPort, egPort] = [await freePort(), await freePort()];
 const pub = `http://127.0.0.1:${ngxPort}`;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgegate-demo-'));
+fs.chmodSync(dir, 0o755);
+// The XDP edge gate on the loopback interface (generic mode), when we may load BPF.
+const gateOn = process.getuid?.() === 0 && process.env.DEMO_GATE !== '0';
+const pinRoot = `/sys/fs/bpf/edgegate-demo-${process.pid}`;
+const denied = '127.0.0.66';
 for (const d of ['eg', 'ngx']) fs.mkdirSync(path.join(dir, d));
 
 const client = {
@@ -32,6 +37,7 @@ async function stop(code = 0) {
   stopping = true;
   try { if (nginx) process.kill(-nginx.proc.pid, 'SIGTERM'); } catch { /* gone */ }
   try { if (eg) await eg.stop(); } catch { /* gone */ }
+  if (gateOn) fs.rmSync(pinRoot, { recursive: true, force: true }); // the demo's bans go with it
   if (!process.env.EG_KEEP_TMP) fs.rmSync(dir, { recursive: true, force: true });
   process.exit(code);
 }
@@ -54,6 +60,12 @@ try {
       post_logout_redirect_url: `${pub}/`,
       scopes: ['openid', 'email', 'profile', 'groups', 'offline_access'],
     },
+    ...(gateOn ? {
+      gate: {
+        interfaces: ['lo'], xdp_mode: 'generic', pin_root: pinRoot, protected_ports: [ngxPort],
+        syn_rate: 100, syn_burst: 200, deny: [denied],
+      },
+    } : {}),
     routes: [
       { path: '/public/', auth: 'public' },
       { path: '/admin/', auth: 'session', allow: { groups: ['ops'] } },
@@ -72,6 +84,13 @@ try {
     sign out    ${pub}/oauth2/sign_out
 
   The page shows the request headers the upstream received (X-Auth-Request-*).
+  ${gateOn ? `XDP edge gate  attached to lo (generic mode), maps pinned under ${pinRoot}
+    curl --interface ${denied} ${pub}/public/      - dropped in the kernel (static deny)
+    build/edgegatectl --admin-socket ${eg.admin} deny add 127.0.0.2 --ttl 5m --reason demo
+    curl --interface 127.0.0.2 ${pub}/public/       - now dropped too
+    build/edgegatectl --admin-socket ${eg.admin} stats
+    bpftool map dump pinned ${pinRoot}/eg_deny_v1` : 'XDP edge gate  off (run the demo as root to attach it to lo)'}
+
   OpenID Provider: ${op.issuer}   edgegated: ${eg.url} (/metrics, /readyz)
   Logs: ${dir}   -   Ctrl-C stops everything.
 `);
