@@ -1,5 +1,15 @@
 /* session.c - tickets, sealed session records, the hot cache, lifetimes, indexes,
- * revocation and single-flight refresh. See session.h for the ticket format. */
+ * revocation and single-flight refresh. See session.h for the ticket format.
+ *
+ * Memory (issue 7): a cached session is small and holds no token. It keeps the
+ * binary id, the hash of the ticket secret, a few timestamps and its identity
+ * claims as compact JSON text. Tokens live only in the sealed store record and are
+ * read (with the key derived from the ticket the request carries) when they are
+ * needed: refresh and sign-out. Parsed claims (what policy and headers read) are
+ * kept for a bounded set of recently used sessions (a CLOCK ring), so a warm
+ * session costs no parse while 100k idle ones cost ~250 bytes each. Per-session
+ * state that a refresh changes is guarded by a striped lock instead of a mutex and
+ * a condition variable per session. */
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -25,7 +35,9 @@
 #define SECRET_BYTES 32
 #define ID_B64 22     /* base64url of 16 bytes */
 #define SECRET_B64 43 /* base64url of 32 bytes */
-#define NBUCKETS 4096
+#define NBUCKETS 65536 /* short chains at 100k sessions: 512 KiB of heads */
+#define NSTRIPES 256
+#define PARSED_MAX 4096 /* sessions whose claims stay parsed (working set) */
 #define MAX_CACHED 200000
 #define PERSIST_EVERY_S 60  /* last-seen write-back interval (idle lifetime) */
 #define RECHECK_SHARED_S 5  /* shared store: how stale a cached entry may be */
@@ -33,23 +45,30 @@
 #define SEAL_INFO "edgegate session v1"
 
 struct sess {
-	char id[EG_SESSION_ID_LEN + 1]; /* public id = hex(sha256(ticket id)) */
-	uint8_t secret_hash[32];
-	uint8_t key[EG_SEAL_KEY_LEN];
-	json_t *claims;
-	char *sub, *sid, *id_token, *access_token, *refresh_token;
-	int64_t created, last_seen, last_persist, exp_abs, token_exp, checked_at;
-	bool refreshing, dead; /* dead: atomic, set when unlinked from the cache */
-	int refs;              /* under eg_sessions.mu */
-	pthread_mutex_t mu;    /* the fields above refs */
-	pthread_cond_t cv;     /* refresh completion */
+	uint8_t id[32];          /* SHA-256(ticket id); its hex is the public id */
+	uint8_t secret_hash[32]; /* SHA-256(ticket secret) */
+	char *claims_text;       /* compact JSON object; s->mu */
+	json_t *claims;          /* parsed, while in the ring (s->mu); never mutated */
 	struct sess *next;
+	/* under the session's stripe lock: */
+	int64_t last_seen, last_persist, exp_abs, token_exp, checked_at;
+	bool refreshing, has_rt; /* has_rt: the record holds a refresh token */
+	bool dead;               /* atomic, set when unlinked from the cache */
+	bool hot;                /* CLOCK reference bit; s->mu */
+	int32_t slot;            /* index in the parsed ring, -1 = none; s->mu */
+	uint32_t gen;            /* claims_text generation; s->mu */
+	int refs;                /* s->mu */
 };
 
 struct eg_sessions {
-	pthread_mutex_t mu; /* the table and reference counts */
+	pthread_mutex_t mu; /* the table, reference counts, claims and the ring */
 	struct sess *b[NBUCKETS];
 	size_t n;
+	struct sess *ring[PARSED_MAX];
+	unsigned hand;
+	/* Lock order: mu before a stripe, never the reverse. */
+	pthread_mutex_t smu[NSTRIPES];
+	pthread_cond_t scv[NSTRIPES]; /* refresh completion */
 	eg_refresh_fn refresh;
 	bool shared; /* store shared with other nodes (Redis) */
 	bool own_store;
@@ -58,10 +77,25 @@ struct eg_sessions {
 	pthread_cond_t gc_cv;
 };
 
+/* A decoded store record (all of it, tokens included). */
+struct rec {
+	json_t *claims;
+	char *sub, *sid, *id_token, *access_token, *refresh_token;
+	int64_t created, last, exp, token_exp;
+};
+
 static void metric(struct eg_daemon *d, const char *event)
 {
 	if (d->metrics)
 		eg_metric_inc(d->metrics, "edgegate_sessions_total", "event", event, NULL, NULL, 1);
+}
+
+static void wipe_free(char *p)
+{
+	if (p) {
+		OPENSSL_cleanse(p, strlen(p));
+		free(p);
+	}
 }
 
 void eg_session_new_clear(struct eg_session_new *n)
@@ -69,10 +103,21 @@ void eg_session_new_clear(struct eg_session_new *n)
 	json_decref(n->claims);
 	free(n->sub);
 	free(n->sid);
-	free(n->id_token);
-	free(n->access_token);
-	free(n->refresh_token);
+	wipe_free(n->id_token);
+	wipe_free(n->access_token);
+	wipe_free(n->refresh_token);
 	memset(n, 0, sizeof(*n));
+}
+
+static void rec_clear(struct rec *r)
+{
+	json_decref(r->claims);
+	free(r->sub);
+	free(r->sid);
+	wipe_free(r->id_token);
+	wipe_free(r->access_token);
+	wipe_free(r->refresh_token);
+	memset(r, 0, sizeof(*r));
 }
 
 static int64_t idle_s(const struct eg_config *c)
@@ -90,40 +135,91 @@ static const char *cookie_name(const struct eg_config *c)
 	return c->cookie.name ? c->cookie.name : "_edgegate";
 }
 
-static int64_t store_expiry(const struct eg_config *c, const struct sess *e)
+static int64_t store_expiry(const struct eg_config *c, int64_t last, int64_t exp_abs)
 {
-	int64_t idle = e->last_seen + idle_s(c);
-	return idle < e->exp_abs ? idle : e->exp_abs;
+	int64_t idle = last + idle_s(c);
+	return idle < exp_abs ? idle : exp_abs;
 }
 
-static unsigned bucket(const char *id)
+static unsigned bucket(const uint8_t *id)
 {
-	unsigned h = 0;
-
-	for (int i = 0; i < 8; i++)
-		h = h * 16 + (unsigned)(id[i] <= '9' ? id[i] - '0' : id[i] - 'a' + 10);
-	return h % NBUCKETS;
+	return ((unsigned)id[0] << 8 | id[1]) % NBUCKETS;
 }
 
-static void wipe_free(char *p)
+static unsigned stripe(const struct sess *e)
 {
-	if (p) {
-		OPENSSL_cleanse(p, strlen(p));
-		free(p);
+	return e->id[2] % NSTRIPES;
+}
+
+static pthread_mutex_t *smu(struct eg_sessions *s, const struct sess *e)
+{
+	return &s->smu[stripe(e)];
+}
+
+/* --- the parsed-claims ring (CLOCK), all under s->mu ------------------------ */
+
+static void ring_drop_locked(struct eg_sessions *s, struct sess *e)
+{
+	if (e->slot >= 0) {
+		s->ring[e->slot] = NULL;
+		e->slot = -1;
+	}
+	json_decref(e->claims);
+	e->claims = NULL;
+}
+
+/* Keeps c (a reference the ring takes over) as e's parsed claims, evicting the
+ * parsed claims of a session not used since the hand last passed it. */
+static void ring_put_locked(struct eg_sessions *s, struct sess *e, json_t *c)
+{
+	ring_drop_locked(s, e);
+	for (;;) {
+		unsigned i = s->hand;
+		struct sess *o = s->ring[i];
+
+		s->hand = (i + 1) % PARSED_MAX;
+		if (o && o->hot) {
+			o->hot = false; /* second chance */
+			continue;
+		}
+		if (o)
+			ring_drop_locked(s, o);
+		s->ring[i] = e;
+		e->slot = (int32_t)i;
+		e->claims = c;
+		e->hot = false;
+		return;
 	}
 }
 
-static void sess_free(struct sess *e)
+/* Replaces e's claims (a refresh, another node's refresh): new text, new parsed
+ * object (c, a reference taken over). Readers hold their own references. */
+static void set_claims(struct eg_sessions *s, struct sess *e, json_t *c)
 {
-	json_decref(e->claims);
-	free(e->sub);
-	free(e->sid);
-	wipe_free(e->id_token);
-	wipe_free(e->access_token);
-	wipe_free(e->refresh_token);
-	OPENSSL_cleanse(e->key, sizeof(e->key));
-	pthread_mutex_destroy(&e->mu);
-	pthread_cond_destroy(&e->cv);
+	char *text = json_dumps(c, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	if (!text) {
+		json_decref(c);
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	free(e->claims_text);
+	e->claims_text = text;
+	e->gen++;
+	if (__atomic_load_n(&e->dead, __ATOMIC_ACQUIRE))
+		json_decref(c);
+	else
+		ring_put_locked(s, e, c);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* --- the table ----------------------------------------------------------------- */
+
+/* Caller holds s->mu when e may be in the ring. */
+static void sess_free(struct eg_sessions *s, struct sess *e)
+{
+	ring_drop_locked(s, e);
+	free(e->claims_text);
 	free(e);
 }
 
@@ -131,22 +227,21 @@ static struct sess *sess_alloc(void)
 {
 	struct sess *e = xcalloc(1, sizeof(*e));
 
-	pthread_mutex_init(&e->mu, NULL);
-	pthread_cond_init(&e->cv, NULL);
+	e->slot = -1;
 	return e;
 }
 
 /* Drops a reference; the last one frees. Caller holds mu. */
-static void sess_put_locked(struct sess *e)
+static void sess_put_locked(struct eg_sessions *s, struct sess *e)
 {
 	if (--e->refs == 0)
-		sess_free(e);
+		sess_free(s, e);
 }
 
-static struct sess *find_locked(struct eg_sessions *s, const char *id)
+static struct sess *find_locked(struct eg_sessions *s, const uint8_t *id)
 {
 	for (struct sess *e = s->b[bucket(id)]; e; e = e->next)
-		if (strcmp(e->id, id) == 0)
+		if (memcmp(e->id, id, 32) == 0)
 			return e;
 	return NULL;
 }
@@ -158,34 +253,42 @@ static void unlink_locked(struct eg_sessions *s, struct sess *e)
 			*pp = e->next;
 			e->next = NULL;
 			__atomic_store_n(&e->dead, true, __ATOMIC_RELEASE);
-			pthread_mutex_lock(&e->mu);
-			pthread_cond_broadcast(&e->cv);
-			pthread_mutex_unlock(&e->mu);
+			/* Taking the stripe orders this with a write-back in progress, and
+			 * wakes waiters of a refresh. */
+			pthread_mutex_lock(smu(s, e));
+			pthread_cond_broadcast(&s->scv[stripe(e)]);
+			pthread_mutex_unlock(smu(s, e));
+			ring_drop_locked(s, e);
 			s->n--;
-			sess_put_locked(e);
+			sess_put_locked(s, e);
 			return;
 		}
 	}
 }
 
 /* Inserts e (taking a reference) unless the id is already cached; returns the
- * cached entry with a reference for the caller. */
-static struct sess *insert_locked(struct eg_sessions *s, struct sess *e)
+ * cached entry with a reference for the caller. c (may be NULL): e's parsed
+ * claims, a reference the ring takes over when e is inserted. */
+static struct sess *insert_locked(struct eg_sessions *s, struct sess *e, json_t *c)
 {
 	struct sess *old = find_locked(s, e->id);
 
 	if (old) {
 		old->refs++;
+		json_decref(c);
 		return old;
 	}
 	if (s->n >= MAX_CACHED) {
 		e->refs++; /* not cached: only the caller holds it */
+		json_decref(c);
 		return e;
 	}
 	e->next = s->b[bucket(e->id)];
 	s->b[bucket(e->id)] = e;
 	s->n++;
 	e->refs += 2; /* cache + caller */
+	if (c)
+		ring_put_locked(s, e, c);
 	return e;
 }
 
@@ -206,13 +309,12 @@ struct ticket {
 	char idpart[ID_B64 + 1];
 	char secret[SECRET_B64 + 1];
 	char id[EG_SESSION_ID_LEN + 1];
+	uint8_t idraw[32];
 	uint8_t secret_hash[32];
 };
 
 static int parse_ticket(const char *t, struct ticket *out)
 {
-	uint8_t h[32];
-
 	if (!t || strlen(t) != ID_B64 + 1 + SECRET_B64 || t[ID_B64] != '.' ||
 	    !b64url_chars(t, ID_B64) || !b64url_chars(t + ID_B64 + 1, SECRET_B64))
 		return -1;
@@ -220,10 +322,15 @@ static int parse_ticket(const char *t, struct ticket *out)
 	out->idpart[ID_B64] = 0;
 	memcpy(out->secret, t + ID_B64 + 1, SECRET_B64);
 	out->secret[SECRET_B64] = 0;
-	eg_sha256(out->idpart, ID_B64, h);
-	hex_encode(h, 32, out->id);
+	eg_sha256(out->idpart, ID_B64, out->idraw);
+	hex_encode(out->idraw, 32, out->id);
 	eg_sha256(out->secret, SECRET_B64, out->secret_hash);
 	return 0;
+}
+
+static void ticket_wipe(struct ticket *t)
+{
+	OPENSSL_cleanse(t->secret, sizeof(t->secret));
 }
 
 static int derive_key(const struct ticket *t, uint8_t key[EG_SEAL_KEY_LEN])
@@ -255,41 +362,43 @@ static json_t *jstr_or_null(const char *s)
 }
 
 /* Writes the record (metadata in clear, tokens and claims sealed). */
-static int persist(struct eg_daemon *d, struct sess *e)
+static int rec_write(struct eg_daemon *d, const char *id, const uint8_t key[EG_SEAL_KEY_LEN],
+		     const struct rec *r)
 {
-	const struct eg_config *c = d->cfg;
 	json_t *inner, *rec;
 	char *itext, *sealed, *rtext;
 	int rc = -1;
 
-	inner = json_pack("{s:O, s:o, s:o, s:o}", "claims", e->claims ? e->claims : json_null(),
-			  "id_token", jstr_or_null(e->id_token), "access_token",
-			  jstr_or_null(e->access_token), "refresh_token",
-			  jstr_or_null(e->refresh_token));
+	/* An absent token is left out rather than written as null (smaller record;
+	 * a reader takes either as "none", older versions included). */
+	inner = json_pack("{s:O}", "claims", r->claims ? r->claims : json_null());
+	if (inner && r->id_token)
+		json_object_set_new(inner, "id_token", json_string(r->id_token));
+	if (inner && r->access_token)
+		json_object_set_new(inner, "access_token", json_string(r->access_token));
+	if (inner && r->refresh_token)
+		json_object_set_new(inner, "refresh_token", json_string(r->refresh_token));
 	itext = inner ? json_dumps(inner, JSON_COMPACT) : NULL;
 	json_decref(inner);
 	if (!itext)
 		return -1;
-	sealed = eg_seal(e->key, e->id, itext, strlen(itext));
+	sealed = eg_seal(key, id, itext, strlen(itext));
 	OPENSSL_cleanse(itext, strlen(itext));
 	free(itext);
 	if (!sealed)
 		return -1;
 	rec = json_pack("{s:i, s:o, s:o, s:I, s:I, s:I, s:I, s:s}", "v", 1, "sub",
-			jstr_or_null(e->sub), "sid", jstr_or_null(e->sid), "created",
-			(json_int_t)e->created, "last", (json_int_t)e->last_seen, "exp",
-			(json_int_t)e->exp_abs, "token_exp", (json_int_t)e->token_exp, "data",
-			sealed);
+			jstr_or_null(r->sub), "sid", jstr_or_null(r->sid), "created",
+			(json_int_t)r->created, "last", (json_int_t)r->last, "exp",
+			(json_int_t)r->exp, "token_exp", (json_int_t)r->token_exp, "data", sealed);
 	free(sealed);
 	rtext = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
 	json_decref(rec);
 	if (rtext) {
-		rc = eg_store_put(d->store, EG_NS_SESSION, e->id, rtext, strlen(rtext),
-				  store_expiry(c, e));
+		rc = eg_store_put(d->store, EG_NS_SESSION, id, rtext, strlen(rtext),
+				  store_expiry(d->cfg, r->last, r->exp));
 		free(rtext);
 	}
-	if (rc == 0)
-		e->last_persist = e->last_seen;
 	return rc;
 }
 
@@ -304,63 +413,115 @@ static int64_t get_int(const json_t *o, const char *k)
 	return (int64_t)json_integer_value(json_object_get(o, k));
 }
 
-/* Loads a record from the store and opens it with the ticket; NULL if absent or
- * the ticket does not open it. */
-static struct sess *load(struct eg_daemon *d, const struct ticket *t)
+/* Reads a record from the store and opens it with the ticket. 0 ok (r filled;
+ * key, when not NULL, receives the record key), -1 absent or the ticket does not
+ * open it (AEAD tag mismatch). */
+static int rec_read(struct eg_daemon *d, const struct ticket *t, struct rec *r,
+		    uint8_t key_out[EG_SEAL_KEY_LEN])
 {
+	uint8_t key[EG_SEAL_KEY_LEN];
 	void *val = NULL;
-	size_t len = 0;
+	size_t len = 0, ptlen;
 	json_t *rec = NULL, *inner = NULL;
-	struct sess *e = NULL;
-	char *pt = NULL;
 	const char *data;
-	size_t ptlen;
+	char *pt;
+	int rc = -1;
 
+	memset(r, 0, sizeof(*r));
 	if (eg_store_get(d->store, EG_NS_SESSION, t->id, &val, &len, NULL) != 1)
-		return NULL;
+		return -1;
 	rec = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL);
 	free(val);
 	data = json_string_value(json_object_get(rec, "data"));
-	if (!data)
+	if (!data || derive_key(t, key))
 		goto out;
-	e = sess_alloc();
-	if (derive_key(t, e->key))
-		goto fail;
-	pt = eg_unseal(e->key, t->id, data, strlen(data), &ptlen);
+	pt = eg_unseal(key, t->id, data, strlen(data), &ptlen);
 	if (!pt)
-		goto fail; /* wrong secret: AEAD tag mismatch */
+		goto out; /* wrong secret */
 	inner = json_loadb(pt, ptlen, JSON_REJECT_DUPLICATES, NULL);
 	OPENSSL_cleanse(pt, ptlen);
 	free(pt);
 	if (!json_is_object(inner))
-		goto fail;
-	memcpy(e->id, t->id, sizeof(e->id));
-	memcpy(e->secret_hash, t->secret_hash, 32);
-	e->claims = json_incref(json_object_get(inner, "claims"));
-	if (!json_is_object(e->claims)) {
-		json_decref(e->claims);
-		e->claims = json_object();
+		goto out;
+	r->claims = json_incref(json_object_get(inner, "claims"));
+	if (!json_is_object(r->claims)) {
+		json_decref(r->claims);
+		r->claims = json_object();
 	}
-	e->id_token = dup_str(inner, "id_token");
-	e->access_token = dup_str(inner, "access_token");
-	e->refresh_token = dup_str(inner, "refresh_token");
-	e->sub = dup_str(rec, "sub");
-	e->sid = dup_str(rec, "sid");
-	e->created = get_int(rec, "created");
-	e->last_seen = e->last_persist = get_int(rec, "last");
-	e->exp_abs = get_int(rec, "exp");
-	e->token_exp = get_int(rec, "token_exp");
-	e->checked_at = now_realtime_s();
-	goto out;
-fail:
-	sess_free(e);
-	e = NULL;
+	r->id_token = dup_str(inner, "id_token");
+	r->access_token = dup_str(inner, "access_token");
+	r->refresh_token = dup_str(inner, "refresh_token");
+	r->sub = dup_str(rec, "sub");
+	r->sid = dup_str(rec, "sid");
+	r->created = get_int(rec, "created");
+	r->last = get_int(rec, "last");
+	r->exp = get_int(rec, "exp");
+	r->token_exp = get_int(rec, "token_exp");
+	if (key_out)
+		memcpy(key_out, key, EG_SEAL_KEY_LEN);
+	rc = 0;
 out:
+	OPENSSL_cleanse(key, sizeof(key));
+	if (inner) {
+		/* the token strings inside the parsed plaintext */
+		json_t *v;
+		const char *k;
+		json_object_foreach(inner, k, v)
+			if (json_is_string(v) && strcmp(k, "claims") != 0)
+				OPENSSL_cleanse((void *)json_string_value(v), json_string_length(v));
+	}
 	json_decref(inner);
 	json_decref(rec);
-	return e;
+	return rc;
 }
 
+/* Last-seen write-back: rewrites only the clear "last" field (and the store
+ * expiry); the sealed part is kept as it is, so no key and no token is needed. */
+static int rec_touch(struct eg_daemon *d, const char *id, int64_t last)
+{
+	void *val = NULL;
+	size_t len = 0;
+	json_t *rec;
+	char *text;
+	int rc = -1;
+
+	if (eg_store_get(d->store, EG_NS_SESSION, id, &val, &len, NULL) != 1)
+		return -1;
+	rec = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL);
+	free(val);
+	if (!json_is_object(rec) || !json_is_string(json_object_get(rec, "data"))) {
+		json_decref(rec);
+		return -1;
+	}
+	json_object_set_new(rec, "last", json_integer(last));
+	text = json_dumps(rec, JSON_COMPACT);
+	if (text)
+		rc = eg_store_put(d->store, EG_NS_SESSION, id, text, strlen(text),
+				  store_expiry(d->cfg, last, get_int(rec, "exp")));
+	free(text);
+	json_decref(rec);
+	return rc;
+}
+
+/* A cache entry for a record (claims as compact text; no token). */
+static struct sess *sess_from_rec(const struct ticket *t, const struct rec *r)
+{
+	char *text = json_dumps(r->claims, JSON_COMPACT);
+	struct sess *e;
+
+	if (!text)
+		return NULL;
+	e = sess_alloc();
+	memcpy(e->id, t->idraw, 32);
+	memcpy(e->secret_hash, t->secret_hash, 32);
+	e->claims_text = text;
+	e->has_rt = r->refresh_token != NULL;
+	e->last_seen = e->last_persist = r->last;
+	e->exp_abs = r->exp;
+	e->token_exp = r->token_exp;
+	e->checked_at = now_realtime_s();
+	return e;
+}
 /* --- ending sessions ----------------------------------------------------------- */
 
 /* Removes the record, its index entries and the cache entry, and records the
@@ -378,13 +539,16 @@ static int end_session(struct eg_daemon *d, const char *id, const char *reason)
 	if (found)
 		rec = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL);
 	free(val);
-	pthread_mutex_lock(&s->mu);
-	struct sess *e = find_locked(s, id);
-	if (e) {
-		found = 1;
-		unlink_locked(s, e);
+	uint8_t raw[32];
+	if (hex_decode(id, raw, sizeof(raw)) == 0) {
+		pthread_mutex_lock(&s->mu);
+		struct sess *e = find_locked(s, raw);
+		if (e) {
+			found = 1;
+			unlink_locked(s, e);
+		}
+		pthread_mutex_unlock(&s->mu);
 	}
-	pthread_mutex_unlock(&s->mu);
 	if (!found)
 		return 0;
 	/* Its live connections die now (kernel maps + socket destroy); no lock held. */
@@ -495,36 +659,32 @@ int eg_session_revoke(struct eg_daemon *d, const char *session_id, const char *s
 int eg_session_end_ticket(struct eg_daemon *d, const char *ticket, const char *reason,
 			  char **id_token)
 {
+	struct eg_sessions *s = d->sessions;
 	struct ticket t;
+	struct rec r;
 	struct sess *e;
 	int found = 0;
 
 	if (id_token)
 		*id_token = NULL;
-	if (!d->sessions || parse_ticket(ticket, &t))
+	if (!s || parse_ticket(ticket, &t))
 		return 0;
 	/* Only the holder of the secret may end (and learn the id_token of) a session. */
-	pthread_mutex_lock(&d->sessions->mu);
-	e = find_locked(d->sessions, t.id);
-	if (e && ct_equal(e->secret_hash, t.secret_hash, 32)) {
+	pthread_mutex_lock(&s->mu);
+	e = find_locked(s, t.idraw);
+	if (e && ct_equal(e->secret_hash, t.secret_hash, 32))
 		found = 1;
-		pthread_mutex_lock(&e->mu);
-		if (id_token && e->id_token)
-			*id_token = xstrdup(e->id_token);
-		pthread_mutex_unlock(&e->mu);
-	}
-	pthread_mutex_unlock(&d->sessions->mu);
-	if (!found) {
-		e = load(d, &t);
-		if (e) {
-			found = 1;
-			if (id_token && e->id_token)
-				*id_token = xstrdup(e->id_token);
-			sess_free(e);
-		}
+	pthread_mutex_unlock(&s->mu);
+	/* The id_token is only in the sealed record: the ticket opens it. */
+	if ((!found || id_token) && rec_read(d, &t, &r, NULL) == 0) {
+		found = 1;
+		if (id_token && r.id_token)
+			*id_token = xstrdup(r.id_token);
+		rec_clear(&r);
 	}
 	if (found)
 		end_session(d, t.id, reason);
+	ticket_wipe(&t);
 	return found;
 }
 
@@ -544,11 +704,13 @@ int eg_session_create(struct eg_daemon *d, const struct eg_session_new *in, char
 		      size_t ticket_len, char session_id[EG_SESSION_ID_LEN + 1])
 {
 	struct eg_sessions *s = d->sessions;
-	uint8_t idb[ID_BYTES], sec[SECRET_BYTES];
+	uint8_t idb[ID_BYTES], sec[SECRET_BYTES], key[EG_SEAL_KEY_LEN];
 	char tbuf[EG_TICKET_MAX];
 	struct ticket t;
 	struct sess *e;
+	json_t *empty = NULL;
 	int64_t now = now_realtime_s();
+	int rc;
 
 	if (!s || ticket_len < ID_B64 + SECRET_B64 + 2)
 		return -1;
@@ -559,39 +721,48 @@ int eg_session_create(struct eg_daemon *d, const struct eg_session_new *in, char
 	tbuf[ID_B64] = '.';
 	b64url_encode(sec, sizeof(sec), tbuf + ID_B64 + 1);
 	OPENSSL_cleanse(sec, sizeof(sec));
-	if (parse_ticket(tbuf, &t))
-		return -1;
-	e = sess_alloc();
-	if (derive_key(&t, e->key)) {
-		sess_free(e);
+	if (parse_ticket(tbuf, &t) || derive_key(&t, key)) {
+		OPENSSL_cleanse(tbuf, sizeof(tbuf));
+		ticket_wipe(&t);
 		return -1;
 	}
-	memcpy(e->id, t.id, sizeof(e->id));
-	memcpy(e->secret_hash, t.secret_hash, 32);
-	e->claims = in->claims ? json_deep_copy(in->claims) : json_object();
-	e->sub = in->sub ? xstrdup(in->sub) : NULL;
-	e->sid = in->sid ? xstrdup(in->sid) : NULL;
-	e->id_token = in->id_token ? xstrdup(in->id_token) : NULL;
-	e->access_token = in->access_token ? xstrdup(in->access_token) : NULL;
-	e->refresh_token = in->refresh_token ? xstrdup(in->refresh_token) : NULL;
-	e->token_exp = in->token_exp;
-	e->created = e->last_seen = e->checked_at = now;
-	e->exp_abs = now + lifetime_s(d->cfg);
-	if (persist(d, e)) {
-		sess_free(e);
+	/* Borrowed: nothing in r is freed here. */
+	struct rec r = {
+		.claims = in->claims ? in->claims : (empty = json_object()),
+		.sub = in->sub,
+		.sid = in->sid,
+		.id_token = in->id_token,
+		.access_token = in->access_token,
+		.refresh_token = in->refresh_token,
+		.created = now,
+		.last = now,
+		.exp = now + lifetime_s(d->cfg),
+		.token_exp = in->token_exp,
+	};
+	rc = rec_write(d, t.id, key, &r);
+	OPENSSL_cleanse(key, sizeof(key));
+	e = rc ? NULL : sess_from_rec(&t, &r);
+	json_decref(empty);
+	if (!e) {
+		OPENSSL_cleanse(tbuf, sizeof(tbuf));
+		ticket_wipe(&t);
 		return -1;
 	}
-	if (e->sub)
-		put_index(d, "sub", e->sub, e->id, e->exp_abs);
-	if (e->sid)
-		put_index(d, "sid", e->sid, e->id, e->exp_abs);
+	e->checked_at = now;
+	if (in->sub)
+		put_index(d, "sub", in->sub, t.id, r.exp);
+	if (in->sid)
+		put_index(d, "sid", in->sid, t.id, r.exp);
 	snprintf(ticket, ticket_len, "%s", tbuf);
 	OPENSSL_cleanse(tbuf, sizeof(tbuf));
+	ticket_wipe(&t);
 	if (session_id)
-		memcpy(session_id, e->id, EG_SESSION_ID_LEN + 1);
+		memcpy(session_id, t.id, EG_SESSION_ID_LEN + 1);
+	/* Claims are parsed on the first verdict, not here: a login does not push a
+	 * session that is in use out of the parsed ring. */
 	pthread_mutex_lock(&s->mu);
-	struct sess *c = insert_locked(s, e);
-	sess_put_locked(c); /* drop the caller reference: the cache keeps it */
+	struct sess *c = insert_locked(s, e, NULL);
+	sess_put_locked(s, c); /* drop the caller reference: the cache keeps it */
 	pthread_mutex_unlock(&s->mu);
 	metric(d, "created");
 	return 0;
@@ -599,67 +770,98 @@ int eg_session_create(struct eg_daemon *d, const struct eg_session_new *in, char
 
 /* --- lookup and refresh --------------------------------------------------------- */
 
-/* Refreshes e's tokens (the caller won the single-flight). 0 ok. */
-static int do_refresh(struct eg_daemon *d, struct sess *e)
+static void refresh_done(struct eg_sessions *s, struct sess *e)
+{
+	/* caller holds the stripe */
+	e->refreshing = false;
+	pthread_cond_broadcast(&s->scv[stripe(e)]);
+}
+
+/* Refreshes e's tokens (the caller won the single-flight; t is the request's
+ * ticket: it opens the record that holds the refresh token). 0 ok, 1 another
+ * node refreshes, -1 failed (the session ends). */
+static int do_refresh(struct eg_daemon *d, struct sess *e, const struct ticket *t)
 {
 	struct eg_sessions *s = d->sessions;
 	struct eg_session_new out = { 0 };
-	char *rt, *sub, *lock = NULL;
+	uint8_t key[EG_SEAL_KEY_LEN];
+	struct rec r;
+	char *lock = NULL;
 	int rc;
 
-	pthread_mutex_lock(&e->mu);
-	rt = xstrdup(e->refresh_token);
-	sub = e->sub ? xstrdup(e->sub) : NULL;
-	pthread_mutex_unlock(&e->mu);
+	if (rec_read(d, t, &r, key)) {
+		pthread_mutex_lock(smu(s, e));
+		refresh_done(s, e);
+		pthread_mutex_unlock(smu(s, e));
+		return -1; /* the record is gone or does not open: nothing to refresh with */
+	}
+	if (!r.refresh_token) {
+		pthread_mutex_lock(smu(s, e));
+		e->has_rt = false;
+		refresh_done(s, e);
+		pthread_mutex_unlock(smu(s, e));
+		rec_clear(&r);
+		OPENSSL_cleanse(key, sizeof(key));
+		return 0;
+	}
 	if (s->shared) {
 		/* Other nodes share the refresh token (rotation): one refresher cluster-wide. */
-		lock = xasprintf("refresh:%s", e->id);
+		lock = xasprintf("refresh:%s", t->id);
 		if (eg_store_add(d->store, EG_NS_META, lock, "1", 1, now_realtime_s() + 30) != 1) {
 			free(lock);
-			wipe_free(rt);
-			free(sub);
-			pthread_mutex_lock(&e->mu);
-			e->refreshing = false;
-			pthread_cond_broadcast(&e->cv);
-			pthread_mutex_unlock(&e->mu);
+			rec_clear(&r);
+			OPENSSL_cleanse(key, sizeof(key));
+			pthread_mutex_lock(smu(s, e));
+			refresh_done(s, e);
+			pthread_mutex_unlock(smu(s, e));
 			return 1; /* another node refreshes; its result arrives via recheck_shared */
 		}
 	}
-	rc = s->refresh(d, rt, sub, &out);
-	wipe_free(rt);
-	free(sub);
-	pthread_mutex_lock(&e->mu);
+	rc = s->refresh(d, r.refresh_token, r.sub, &out);
 	if (rc == 0) {
 		if (out.claims) {
-			json_decref(e->claims);
-			e->claims = out.claims; /* replaced, never mutated: readers hold refs */
+			json_decref(r.claims);
+			r.claims = out.claims; /* replaced, never mutated: readers hold refs */
 			out.claims = NULL;
 		}
 		if (out.id_token) {
-			wipe_free(e->id_token);
-			e->id_token = out.id_token;
+			wipe_free(r.id_token);
+			r.id_token = out.id_token;
 			out.id_token = NULL;
 		}
 		if (out.access_token) {
-			wipe_free(e->access_token);
-			e->access_token = out.access_token;
+			wipe_free(r.access_token);
+			r.access_token = out.access_token;
 			out.access_token = NULL;
 		}
 		if (out.refresh_token) { /* rotation: keep the new one */
-			wipe_free(e->refresh_token);
-			e->refresh_token = out.refresh_token;
+			wipe_free(r.refresh_token);
+			r.refresh_token = out.refresh_token;
 			out.refresh_token = NULL;
 		}
-		e->token_exp = out.token_exp;
-		if (persist(d, e))
-			log_warn("session: could not persist refreshed session");
+		r.token_exp = out.token_exp;
+		/* New claims first: waiters read them as soon as refreshing drops. */
+		set_claims(s, e, json_incref(r.claims));
+	}
+	pthread_mutex_lock(smu(s, e));
+	if (rc == 0) {
+		e->token_exp = r.token_exp;
+		e->has_rt = r.refresh_token != NULL;
+		r.last = e->last_seen;
+		if (!__atomic_load_n(&e->dead, __ATOMIC_ACQUIRE)) {
+			if (rec_write(d, t->id, key, &r))
+				log_warn("session: could not persist refreshed session");
+			else
+				e->last_persist = r.last;
+		}
 		metric(d, "refreshed");
 	} else {
 		metric(d, "refresh_failed");
 	}
-	e->refreshing = false;
-	pthread_cond_broadcast(&e->cv);
-	pthread_mutex_unlock(&e->mu);
+	refresh_done(s, e);
+	pthread_mutex_unlock(smu(s, e));
+	rec_clear(&r);
+	OPENSSL_cleanse(key, sizeof(key));
 	eg_session_new_clear(&out);
 	if (lock) {
 		eg_store_del(d->store, EG_NS_META, lock);
@@ -673,30 +875,25 @@ static int do_refresh(struct eg_daemon *d, struct sess *e)
 static int recheck_shared(struct eg_daemon *d, struct sess *e, const struct ticket *t,
 			  int64_t now)
 {
-	struct sess *fresh = load(d, t);
+	struct eg_sessions *s = d->sessions;
+	struct rec r;
+	bool newer;
 
-	if (!fresh)
+	if (rec_read(d, t, &r, NULL))
 		return -1;
-	pthread_mutex_lock(&e->mu);
-	if (!e->refreshing && fresh->token_exp > e->token_exp) {
-		json_decref(e->claims);
-		e->claims = json_incref(fresh->claims);
-		wipe_free(e->id_token);
-		e->id_token = fresh->id_token;
-		fresh->id_token = NULL;
-		wipe_free(e->access_token);
-		e->access_token = fresh->access_token;
-		fresh->access_token = NULL;
-		wipe_free(e->refresh_token);
-		e->refresh_token = fresh->refresh_token;
-		fresh->refresh_token = NULL;
-		e->token_exp = fresh->token_exp;
+	pthread_mutex_lock(smu(s, e));
+	newer = !e->refreshing && r.token_exp > e->token_exp;
+	if (newer) {
+		e->token_exp = r.token_exp;
+		e->has_rt = r.refresh_token != NULL;
 	}
-	if (fresh->last_seen > e->last_seen)
-		e->last_seen = fresh->last_seen;
+	if (r.last > e->last_seen)
+		e->last_seen = r.last;
 	e->checked_at = now;
-	pthread_mutex_unlock(&e->mu);
-	sess_free(fresh);
+	pthread_mutex_unlock(smu(s, e));
+	if (newer)
+		set_claims(s, e, json_incref(r.claims));
+	rec_clear(&r);
 	return 0;
 }
 
@@ -704,28 +901,32 @@ static struct sess *lookup(struct eg_daemon *d, const struct ticket *t)
 {
 	struct eg_sessions *s = d->sessions;
 	struct sess *e, *n;
+	struct rec r;
 
 	pthread_mutex_lock(&s->mu);
-	e = find_locked(s, t->id);
+	e = find_locked(s, t->idraw);
 	if (e)
 		e->refs++;
 	pthread_mutex_unlock(&s->mu);
 	if (!e) {
-		n = load(d, t);
+		n = rec_read(d, t, &r, NULL) ? NULL : sess_from_rec(t, &r);
 		if (!n) {
+			rec_clear(&r);
 			metric(d, "miss");
 			return NULL;
 		}
 		pthread_mutex_lock(&s->mu);
-		e = insert_locked(s, n);
-		pthread_mutex_unlock(&s->mu);
+		/* the claims were just parsed: keep them (the session is in use) */
+		e = insert_locked(s, n, json_incref(r.claims));
 		if (e != n)
-			sess_free(n); /* lost a race with another loader */
+			sess_free(s, n); /* lost a race with another loader */
+		pthread_mutex_unlock(&s->mu);
+		rec_clear(&r);
 	}
 	/* Constant time: the ticket secret must match the cached hash. */
 	if (!ct_equal(e->secret_hash, t->secret_hash, 32)) {
 		pthread_mutex_lock(&s->mu);
-		sess_put_locked(e);
+		sess_put_locked(s, e);
 		pthread_mutex_unlock(&s->mu);
 		metric(d, "bad_secret");
 		return NULL;
@@ -736,8 +937,60 @@ static struct sess *lookup(struct eg_daemon *d, const struct ticket *t)
 static void release(struct eg_daemon *d, struct sess *e)
 {
 	pthread_mutex_lock(&d->sessions->mu);
-	sess_put_locked(e);
+	sess_put_locked(d->sessions, e);
 	pthread_mutex_unlock(&d->sessions->mu);
+}
+
+/* A new reference to e's claims, parsing them when they left the ring; drops the
+ * caller's reference to e. NULL when the session ended meanwhile. */
+static json_t *claims_ref_release(struct eg_sessions *s, struct sess *e)
+{
+	json_t *c = NULL;
+	char *text;
+	uint32_t gen;
+
+	pthread_mutex_lock(&s->mu);
+	if (__atomic_load_n(&e->dead, __ATOMIC_ACQUIRE))
+		goto out;
+	if (e->claims) {
+		e->hot = true;
+		c = json_incref(e->claims);
+		goto out;
+	}
+	text = xstrdup(e->claims_text);
+	gen = e->gen;
+	pthread_mutex_unlock(&s->mu);
+	/* Our own serialisation of an object that was validated when it came in. */
+	c = json_loads(text, JSON_ALLOW_NUL, NULL);
+	free(text);
+	if (!json_is_object(c)) {
+		json_decref(c);
+		c = json_object();
+	}
+	pthread_mutex_lock(&s->mu);
+	if (__atomic_load_n(&e->dead, __ATOMIC_ACQUIRE)) {
+		json_decref(c);
+		c = NULL;
+	} else if (!e->claims && e->gen == gen) {
+		ring_put_locked(s, e, json_incref(c));
+	}
+out:
+	sess_put_locked(s, e);
+	pthread_mutex_unlock(&s->mu);
+	return c;
+}
+
+/* Last seen now; written back to the store at most once a minute (idle deadline).
+ * Caller holds the stripe; a dead session is not written (it was removed). */
+static void touch_locked(struct eg_daemon *d, struct sess *e, const char *id, int64_t now)
+{
+	if (now > e->last_seen)
+		e->last_seen = now;
+	if (now - e->last_persist < PERSIST_EVERY_S || __atomic_load_n(&e->dead, __ATOMIC_ACQUIRE))
+		return;
+	if (rec_touch(d, id, now))
+		log_debug("session %.12s…: last-seen write-back failed", id);
+	e->last_persist = now; /* no retry per request: the next one is a minute away */
 }
 
 int eg_session_identity_ticket(struct eg_daemon *d, const char *ticket, struct eg_identity *id)
@@ -746,27 +999,31 @@ int eg_session_identity_ticket(struct eg_daemon *d, const char *ticket, struct e
 	const struct eg_config *c = d->cfg;
 	struct ticket t;
 	struct sess *e;
+	json_t *claims;
 	int64_t now = now_realtime_s();
 	int64_t before = c->oidc.refresh_before_s > 0 ? c->oidc.refresh_before_s : 60;
-	bool expired, mine = false, persist_now;
+	bool expired, mine = false;
+	pthread_mutex_t *mu;
+	int rc = -1;
 
 	if (!s || parse_ticket(ticket, &t))
 		return -1;
 	e = lookup(d, &t);
 	if (!e)
-		return -1;
-	if (s->shared && now - e->checked_at >= RECHECK_SHARED_S && recheck_shared(d, e, &t, now)) {
+		goto out;
+	if (s->shared && now - __atomic_load_n(&e->checked_at, __ATOMIC_RELAXED) >= RECHECK_SHARED_S &&
+	    recheck_shared(d, e, &t, now)) {
 		pthread_mutex_lock(&s->mu);
 		if (!e->dead)
 			unlink_locked(s, e);
-		sess_put_locked(e);
+		sess_put_locked(s, e);
 		pthread_mutex_unlock(&s->mu);
-		return -1;
+		goto out;
 	}
-	pthread_mutex_lock(&e->mu);
+	mu = smu(s, e);
+	pthread_mutex_lock(mu);
 	expired = now >= e->exp_abs || now >= e->last_seen + idle_s(c);
-	if (!expired && s->refresh && e->refresh_token && e->token_exp &&
-	    e->token_exp - now <= before) {
+	if (!expired && s->refresh && e->has_rt && e->token_exp && e->token_exp - now <= before) {
 		if (!e->refreshing) {
 			e->refreshing = true;
 			mine = true;
@@ -776,48 +1033,53 @@ int eg_session_identity_ticket(struct eg_daemon *d, const char *ticket, struct e
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_sec += REFRESH_WAIT_S;
 			while (e->refreshing && !__atomic_load_n(&e->dead, __ATOMIC_ACQUIRE))
-				if (pthread_cond_timedwait(&e->cv, &e->mu, &until) == ETIMEDOUT)
+				if (pthread_cond_timedwait(&s->scv[stripe(e)], mu, &until) ==
+				    ETIMEDOUT)
 					break;
 		}
 	}
-	pthread_mutex_unlock(&e->mu);
+	if (!expired && !mine)
+		touch_locked(d, e, t.id, now);
+	pthread_mutex_unlock(mu);
 	if (expired) {
-		end_session(d, e->id, "expired");
+		end_session(d, t.id, "expired");
 		release(d, e);
-		return -1;
+		goto out;
 	}
-	if (mine && do_refresh(d, e) < 0) {
-		end_session(d, e->id, "refresh_failed");
-		release(d, e);
-		return -1;
+	if (mine) {
+		if (do_refresh(d, e, &t) < 0) {
+			end_session(d, t.id, "refresh_failed");
+			release(d, e);
+			goto out;
+		}
+		pthread_mutex_lock(mu);
+		touch_locked(d, e, t.id, now);
+		pthread_mutex_unlock(mu);
 	}
-	pthread_mutex_lock(&e->mu);
-	if (__atomic_load_n(&e->dead, __ATOMIC_ACQUIRE)) {
-		pthread_mutex_unlock(&e->mu);
-		release(d, e);
-		return -1;
-	}
-	e->last_seen = now;
-	persist_now = now - e->last_persist >= PERSIST_EVERY_S;
-	if (persist_now)
-		persist(d, e); /* keeps the idle deadline in the store current */
+	claims = claims_ref_release(s, e); /* e is not ours after this */
+	if (!claims)
+		goto out;
 	id->kind = EG_ID_SESSION;
-	id->claims = json_incref(e->claims);
-	snprintf(id->session_id, sizeof(id->session_id), "%s", e->id);
-	pthread_mutex_unlock(&e->mu);
-	release(d, e);
-	return 0;
+	id->claims = claims;
+	snprintf(id->session_id, sizeof(id->session_id), "%s", t.id);
+	rc = 0;
+out:
+	ticket_wipe(&t);
+	return rc;
 }
 
 int eg_session_identity(struct eg_daemon *d, const struct eg_req *r, struct eg_identity *id)
 {
 	char buf[EG_TICKET_MAX + 8];
+	int rc;
 
 	if (!d->sessions)
 		return -1;
 	if (!eg_req_cookie(r, cookie_name(d->cfg), buf, sizeof(buf)))
 		return -1;
-	return eg_session_identity_ticket(d, buf, id);
+	rc = eg_session_identity_ticket(d, buf, id);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return rc;
 }
 
 /* --- admin listing -------------------------------------------------------------- */
@@ -881,16 +1143,18 @@ static void expire_cache(struct eg_daemon *d)
 	struct eg_sessions *s = d->sessions;
 	int64_t now = now_realtime_s();
 	struct idlist l = { 0 };
+	char hex[EG_SESSION_ID_LEN + 1];
 
 	pthread_mutex_lock(&s->mu);
 	for (int b = 0; b < NBUCKETS; b++)
 		for (struct sess *e = s->b[b]; e; e = e->next) {
-			pthread_mutex_lock(&e->mu);
+			pthread_mutex_lock(smu(s, e));
 			bool gone = now >= e->exp_abs || now >= e->last_seen + idle_s(d->cfg);
-			pthread_mutex_unlock(&e->mu);
+			pthread_mutex_unlock(smu(s, e));
 			if (gone) {
+				hex_encode(e->id, 32, hex);
 				l.prefix = "";
-				collect_ids(e->id, NULL, 0, 0, &l);
+				collect_ids(hex, NULL, 0, 0, &l);
 			}
 		}
 	pthread_mutex_unlock(&s->mu);
@@ -934,9 +1198,17 @@ int eg_sessions_init(struct eg_daemon *d, char *err, size_t errlen)
 	s = xcalloc(1, sizeof(*s));
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->gc_cv, NULL);
+	for (int i = 0; i < NSTRIPES; i++) {
+		pthread_mutex_init(&s->smu[i], NULL);
+		pthread_cond_init(&s->scv[i], NULL);
+	}
 	if (!d->store) {
 		d->store = eg_store_open(d->cfg, err, errlen);
 		if (!d->store) {
+			for (int i = 0; i < NSTRIPES; i++) {
+				pthread_mutex_destroy(&s->smu[i]);
+				pthread_cond_destroy(&s->scv[i]);
+			}
 			free(s);
 			return -1;
 		}
@@ -999,6 +1271,10 @@ void eg_sessions_free(struct eg_daemon *d)
 	}
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->gc_cv);
+	for (int i = 0; i < NSTRIPES; i++) {
+		pthread_mutex_destroy(&s->smu[i]);
+		pthread_cond_destroy(&s->scv[i]);
+	}
 	free(s);
 	d->sessions = NULL;
 }
