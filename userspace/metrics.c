@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ struct series {
 	_Atomic uint64_t sum_ns;        /* histogram sum in ns */
 	_Atomic uint64_t bucket[NBUCKETS];
 	_Atomic uint64_t gauge_bits;    /* double */
+	char *raw[5]; /* name, l1, v1, l2, v2 as given (NULL when absent), for the front cache */
 };
 
 struct family {
@@ -41,14 +43,18 @@ struct family {
 
 struct eg_metrics {
 	_Atomic(struct series *) slot[SLOTS];
+	uint64_t gen; /* identifies this instance in the per-thread front caches */
 	pthread_mutex_t lock;
 	struct family fam[128];
 	size_t n_fam;
 };
 
+static _Atomic uint64_t metrics_gen;
+
 struct eg_metrics *eg_metrics_new(void)
 {
 	struct eg_metrics *m = xcalloc(1, sizeof(*m));
+	m->gen = atomic_fetch_add(&metrics_gen, 1) + 1;
 	pthread_mutex_init(&m->lock, NULL);
 	return m;
 }
@@ -63,6 +69,8 @@ void eg_metrics_free(struct eg_metrics *m)
 			free(s->key);
 			free(s->name);
 			free(s->labels);
+			for (int k = 0; k < 5; k++)
+				free(s->raw[k]);
 			free(s);
 		}
 	}
@@ -126,6 +134,9 @@ static struct series *lookup(struct eg_metrics *m, enum kind kind, const char *n
 				s->name = xstrdup(name);
 				s->labels = xstrdup(labels);
 				s->kind = kind;
+				const char *raw[5] = { name, l1, v1, l2, v2 };
+				for (int k = 0; k < 5; k++)
+					s->raw[k] = raw[k] ? xstrdup(raw[k]) : NULL;
 				atomic_store_explicit(&m->slot[i], s, memory_order_release);
 			}
 			pthread_mutex_unlock(&m->lock);
@@ -136,12 +147,49 @@ static struct series *lookup(struct eg_metrics *m, enum kind kind, const char *n
 	return NULL; /* table full: the metric is dropped rather than blocking the request */
 }
 
+/* A per-thread front cache keyed by the argument pointers (callers pass literals and
+ * static strings): a hit skips formatting and hashing the series key. Hits are verified
+ * by content, so a reused buffer with new contents can never alias another series. */
+struct front {
+	uint64_t gen;
+	const char *arg[5];
+	struct series *s;
+};
+static __thread struct front front_cache[64];
+
+static bool same(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static struct series *lookup_fast(struct eg_metrics *m, enum kind kind, const char *name, const char *l1,
+				  const char *v1, const char *l2, const char *v2)
+{
+	const char *arg[5] = { name, l1, v1, l2, v2 };
+	uintptr_t h = (uintptr_t)name ^ ((uintptr_t)v1 * 31) ^ ((uintptr_t)v2 * 131);
+	struct front *f = &front_cache[(h >> 3) & 63];
+	if (f->gen == m->gen && f->s) {
+		bool hit = true;
+		for (int k = 0; k < 5 && hit; k++)
+			hit = f->arg[k] == arg[k] && same(f->s->raw[k], arg[k]);
+		if (hit)
+			return f->s;
+	}
+	struct series *s = lookup(m, kind, name, l1, v1, l2, v2);
+	if (s) {
+		f->gen = m->gen;
+		memcpy(f->arg, arg, sizeof(arg));
+		f->s = s;
+	}
+	return s;
+}
+
 void eg_metric_inc(struct eg_metrics *m, const char *name, const char *l1, const char *v1, const char *l2,
 		   const char *v2, uint64_t by)
 {
 	if (!m)
 		return;
-	struct series *s = lookup(m, K_COUNTER, name, l1, v1, l2, v2);
+	struct series *s = lookup_fast(m, K_COUNTER, name, l1, v1, l2, v2);
 	if (s)
 		atomic_fetch_add_explicit(&s->count, by, memory_order_relaxed);
 }
@@ -150,7 +198,7 @@ void eg_metric_set(struct eg_metrics *m, const char *name, const char *l1, const
 {
 	if (!m)
 		return;
-	struct series *s = lookup(m, K_GAUGE, name, l1, v1, NULL, NULL);
+	struct series *s = lookup_fast(m, K_GAUGE, name, l1, v1, NULL, NULL);
 	uint64_t bits;
 	memcpy(&bits, &value, sizeof(bits));
 	if (s)
@@ -161,7 +209,7 @@ void eg_metric_observe(struct eg_metrics *m, const char *name, const char *l1, c
 {
 	if (!m)
 		return;
-	struct series *s = lookup(m, K_HIST, name, l1, v1, NULL, NULL);
+	struct series *s = lookup_fast(m, K_HIST, name, l1, v1, NULL, NULL);
 	if (!s)
 		return;
 	for (int i = 0; i < NBUCKETS; i++)
