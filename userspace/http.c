@@ -92,8 +92,55 @@ static enum MHD_Result count_value(void *cls, enum MHD_ValueKind kind, const cha
 	return MHD_YES;
 }
 
+/* The headers the verdict path reads, found with one pass over the request instead of
+ * one scan per lookup (a dozen lookups per verdict). Other names fall back to MHD. */
+static const char *const known_names[] = {
+	"Host", "Accept", "Cookie", "X-Real-IP", "X-Real-Port", "X-Server-Addr", "X-Server-Port",
+	"Authorization", "X-Original-URI", "X-Original-URL", "X-Forwarded-Uri", "X-Forwarded-Host",
+	"X-Forwarded-Proto", "X-Original-Method", "X-Requested-With", "X-SSL-Client-Cert",
+	"X-SSL-Client-Verify",
+};
+#define N_KNOWN (sizeof(known_names) / sizeof(known_names[0]))
+
+struct eg_hdr_index {
+	const char *value[N_KNOWN];
+	unsigned count[N_KNOWN];
+};
+
+static size_t known_len[N_KNOWN];
+
+__attribute__((constructor)) static void known_lengths(void)
+{
+	for (size_t i = 0; i < N_KNOWN; i++)
+		known_len[i] = strlen(known_names[i]);
+}
+
+static int known_index(const char *name)
+{
+	size_t len = strlen(name);
+	for (size_t i = 0; i < N_KNOWN; i++)
+		if (known_len[i] == len && strcasecmp(known_names[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static enum MHD_Result index_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct eg_hdr_index *x = cls;
+	int k = key ? known_index(key) : -1;
+	if (k >= 0 && x->count[k]++ == 0)
+		x->value[k] = value;
+	return MHD_YES;
+}
+
 const char *eg_req_header_dup(const struct eg_req *r, const char *name, bool *dup)
 {
+	int k = r->hidx ? known_index(name) : -1;
+	if (k >= 0) {
+		if (dup)
+			*dup = r->hidx->count[k] > 1;
+		return r->hidx->value[k];
+	}
 	struct count_ctx c = { .name = name };
 	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_value, &c);
 	if (dup)
@@ -103,6 +150,9 @@ const char *eg_req_header_dup(const struct eg_req *r, const char *name, bool *du
 
 const char *eg_req_header(const struct eg_req *r, const char *name)
 {
+	int k = r->hidx ? known_index(name) : -1;
+	if (k >= 0)
+		return r->hidx->value[k];
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
@@ -326,6 +376,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct eg_req r = { .conn = conn, .method = method, .url = url, .body = rc->body, .body_len = rc->len };
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	r.peer_trusted = peer_trusted(d->cfg, ci ? ci->client_addr : NULL, r.peer_addr, &r.peer_unix);
+	struct eg_hdr_index hidx = { 0 };
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, index_value, &hidx);
+	r.hidx = &hidx;
 
 	struct eg_resp resp = { 0 };
 	const struct endpoint *ep = find_endpoint(url);

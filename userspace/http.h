@@ -12,6 +12,7 @@
 
 struct MHD_Connection;
 struct eg_daemon;
+struct eg_hdr_index;
 
 struct eg_req {
 	struct MHD_Connection *conn;
@@ -22,6 +23,7 @@ struct eg_req {
 	uint8_t peer_addr[16]; /* IPv4-mapped when v4; zero for unix peers */
 	const char *body;  /* request body (POST), NUL-terminated, may be NULL */
 	size_t body_len;
+	const struct eg_hdr_index *hidx; /* the headers the daemon reads, indexed in one pass */
 };
 
 /* Header value or NULL. If the header appears more than once, *dup (when given)
