@@ -38,7 +38,7 @@ BPF_TESTS     := $(BPFT_SRCS:tests/bpf/%.c=$(BUILD)/asan/tests/%)
 FUZZERS       := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 SKEL          := $(BUILD)/edgegate.skel.h
 
-.PHONY: all deps test unit fuzz demo bench clean asan
+.PHONY: all deps test unit fuzz demo bench clean asan install
 all: $(BUILD)/edgegated $(BUILD)/edgegatectl $(BUILD)/edgegate.bpf.o
 
 deps:
@@ -124,6 +124,19 @@ demo: deps all
 
 bench: deps all
 	tools/bench/run.sh
+
+# --- install (binaries, nginx snippets, systemd unit, docs) -------------------------
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install: all
+	install -D -m 0755 $(BUILD)/edgegated $(DESTDIR)$(PREFIX)/sbin/edgegated
+	install -D -m 0755 $(BUILD)/edgegatectl $(DESTDIR)$(PREFIX)/bin/edgegatectl
+	install -D -m 0755 tools/mtls/edgegate-mtls $(DESTDIR)$(PREFIX)/bin/edgegate-mtls
+	install -d -m 0755 $(DESTDIR)/etc/edgegate/nginx
+	install -m 0644 tools/nginx/*.conf $(DESTDIR)/etc/edgegate/nginx/
+	install -D -m 0644 tools/systemd/edgegated.service $(DESTDIR)/etc/systemd/system/edgegated.service
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/doc/edgegate
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/edgegate/
 
 $(BUILD):
 	mkdir -p $(BUILD)
