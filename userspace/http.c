@@ -171,6 +171,7 @@ struct cookie_ctx {
 	char *buf;
 	size_t len;
 	bool found;
+	bool decided; /* the first cookie of that name was seen (perhaps too long) */
 };
 
 /* Cookie: a=b; c=d. Parsed here (not by MHD) so the rules are ours: the first cookie
@@ -196,10 +197,19 @@ static void cookie_scan(const char *hdr, struct cookie_ctx *c)
 				c->buf[vl] = '\0';
 				c->found = true;
 			}
+			c->decided = true;
 			return; /* first occurrence decides, even if too long */
 		}
 		p += seg;
 	}
+}
+
+const char *eg_cookie_value(const char *header, const char *name, char *buf, size_t len)
+{
+	struct cookie_ctx c = { .name = name, .buf = buf, .len = len };
+	if (header && len)
+		cookie_scan(header, &c);
+	return c.found ? buf : NULL;
 }
 
 static enum MHD_Result cookie_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
@@ -207,7 +217,7 @@ static enum MHD_Result cookie_value(void *cls, enum MHD_ValueKind kind, const ch
 	struct cookie_ctx *c = cls;
 	if (key && value && strcasecmp(key, "Cookie") == 0)
 		cookie_scan(value, c);
-	return c->found ? MHD_NO : MHD_YES;
+	return c->decided ? MHD_NO : MHD_YES;
 }
 
 const char *eg_req_cookie(const struct eg_req *r, const char *name, char *buf, size_t len)

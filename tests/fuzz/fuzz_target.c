@@ -1,11 +1,12 @@
 /* fuzz_target.c - the request-target and Host normalisers, the first code every
  * verdict runs on attacker-chosen bytes. Checks invariants, not just crashes: a
  * normalised path starts with '/', has no dot segments, no "//", no '?'/'#', and
- * normalising it again changes nothing. */
+ * normalising it again changes nothing. Also the Cookie header scanner. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "http.h"
 #include "policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -31,6 +32,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (*p >= 'A' && *p <= 'Z')
 				abort();
 	}
+	char cookie[64];
+	const char *v = eg_cookie_value(in, "_edgegate", cookie, sizeof(cookie));
+	if (v && (v != cookie || strlen(cookie) >= sizeof(cookie) || !strstr(in, "_edgegate=")))
+		abort();
 	free(in);
 	free(out);
 	free(again);
