@@ -61,6 +61,21 @@ static void pop(struct cctx *c, size_t n)
 	c->path[n] = '\0';
 }
 
+/* fail() with one more key on the path: the usual way to reject a value. */
+static bool fail_at(struct cctx *c, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool fail_at(struct cctx *c, const char *key, const char *fmt, ...)
+{
+	size_t n = push_key(c, key);
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fail(c, "%s", msg);
+	pop(c, n);
+	return false;
+}
+
 static bool check_keys(struct cctx *c, json_t *obj, const char *const *allowed)
 {
 	if (!json_is_object(obj))
@@ -73,10 +88,7 @@ static bool check_keys(struct cctx *c, json_t *obj, const char *const *allowed)
 			if (strcmp(*a, key) == 0)
 				ok = true;
 		if (!ok) {
-			size_t n = push_key(c, key);
-			fail(c, "unknown key");
-			pop(c, n);
-			return false;
+			return fail_at(c, key, "unknown key");
 		}
 	}
 	return true;
@@ -189,10 +201,7 @@ static bool get_secret(struct cctx *c, json_t *obj, const char *key, char **out)
 	char filekey[64];
 	snprintf(filekey, sizeof(filekey), "%s_file", key);
 	if (json_object_get(obj, key) && json_object_get(obj, filekey)) {
-		size_t n = push_key(c, key);
-		fail(c, "give either %s or %s, not both", key, filekey);
-		pop(c, n);
-		return false;
+		return fail_at(c, key, "give either %s or %s, not both", key, filekey);
 	}
 	char *file = NULL;
 	if (!get_str(c, obj, key, out) || !get_str(c, obj, filekey, &file))
@@ -202,9 +211,7 @@ static bool get_secret(struct cctx *c, json_t *obj, const char *key, char **out)
 	size_t len;
 	char *data = read_file(file, 1 << 16, &len);
 	if (!data) {
-		size_t n = push_key(c, filekey);
-		fail(c, "cannot read %s: %s", file, strerror(errno));
-		pop(c, n);
+		fail_at(c, filekey, "cannot read %s: %s", file, strerror(errno));
 		free(file);
 		return false;
 	}
@@ -496,29 +503,19 @@ static bool parse_oidc(struct cctx *c, json_t *o, struct eg_oidc_config *x)
 	x->max_states = max_states;
 	static const char *const required[] = { "issuer", "client_id", "redirect_url", NULL };
 	for (const char *const *r = required; *r; r++) {
-		if (!json_object_get(o, *r)) {
-			size_t n = push_key(c, *r);
-			fail(c, "required in the oidc section");
-			pop(c, n);
-			return false;
-		}
+		if (!json_object_get(o, *r))
+			return fail_at(c, *r, "required in the oidc section");
 	}
 	if (x->token_auth_method) {
 		static const char *const m[] = { "client_secret_basic", "client_secret_post", "none", NULL };
 		if (!str_in(x->token_auth_method, m)) {
-			size_t n = push_key(c, "token_auth_method");
-			fail(c, "must be client_secret_basic, client_secret_post or none");
-			pop(c, n);
-			return false;
+			return fail_at(c, "token_auth_method", "must be client_secret_basic, client_secret_post or none");
 		}
 	} else {
 		x->token_auth_method = xstrdup("client_secret_basic");
 	}
 	if (strcmp(x->token_auth_method, "none") != 0 && !x->client_secret) {
-		size_t n = push_key(c, "client_secret");
-		fail(c, "required for token_auth_method %s", x->token_auth_method);
-		pop(c, n);
-		return false;
+		return fail_at(c, "client_secret", "required for token_auth_method %s", x->token_auth_method);
 	}
 	if (x->scopes.n == 0) {
 		x->scopes.v = xcalloc(4, sizeof(char *));
@@ -548,18 +545,12 @@ static bool parse_cookie(struct cctx *c, json_t *o, struct eg_cookie_config *x)
 	if (x->name) {
 		for (const char *p = x->name; *p; p++) {
 			if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-') {
-				size_t n = push_key(c, "name");
-				fail(c, "cookie names use letters, digits, '_' and '-'");
-				pop(c, n);
-				return false;
+				return fail_at(c, "name", "cookie names use letters, digits, '_' and '-'");
 			}
 		}
 	}
 	if (x->secret && strlen(x->secret) < 32) {
-		size_t n = push_key(c, "secret");
-		fail(c, "must be at least 32 characters");
-		pop(c, n);
-		return false;
+		return fail_at(c, "secret", "must be at least 32 characters");
 	}
 	return true;
 }
@@ -571,6 +562,10 @@ static bool parse_jwt(struct cctx *c, json_t *o, struct eg_jwt_config *x)
 		"jwks_min_refetch", "cache_max_ttl", "cache_entries", "required_claims", NULL };
 	long long entries = (long long)x->cache_entries;
 	x->present = true;
+	if (json_object_get(o, "issuer") && json_object_get(o, "issuers"))
+		return fail_at(c, "issuers", "give issuer or issuers, not both");
+	if (json_object_get(o, "audience") && json_object_get(o, "audiences"))
+		return fail_at(c, "audiences", "give audience or audiences, not both");
 	if (!check_keys(c, o, keys) || !get_str(c, o, "jwks_file", &x->jwks_file) ||
 	    !get_str(c, o, "jwks_url", &x->jwks_url) || !get_strlist(c, o, "issuer", &x->issuers) ||
 	    (!x->issuers.n && !get_strlist(c, o, "issuers", &x->issuers)) ||
@@ -589,10 +584,7 @@ static bool parse_jwt(struct cctx *c, json_t *o, struct eg_jwt_config *x)
 	if (!!x->jwks_file == !!x->jwks_url)
 		return fail(c, "give exactly one of jwks_file and jwks_url");
 	if (x->jwks_url && strncmp(x->jwks_url, "https://", 8) != 0 && strncmp(x->jwks_url, "http://", 7) != 0) {
-		size_t n = push_key(c, "jwks_url");
-		fail(c, "must be an https:// URL (http:// only on a loopback address)");
-		pop(c, n);
-		return false;
+		return fail_at(c, "jwks_url", "must be an https:// URL (http:// only on a loopback address)");
 	}
 	return true;
 }
@@ -696,15 +688,11 @@ static bool parse_route(struct cctx *c, json_t *o, struct eg_route *r)
 		for (char *p = r->host; *p; p++)
 			*p = (char)tolower((unsigned char)*p);
 		if (!*r->host || strchr(r->host, '/') || strchr(r->host, '@')) {
-			size_t n = push_key(c, "host");
-			ok = fail(c, "expected a host name");
-			pop(c, n);
+			ok = fail_at(c, "host", "expected a host name");
 		}
 	}
 	if (ok && r->path && r->path[0] != '/') {
-		size_t n = push_key(c, "path");
-		ok = fail(c, "must start with '/'");
-		pop(c, n);
+		ok = fail_at(c, "path", "must start with '/'");
 	}
 	if (ok && !r->path)
 		r->path = xstrdup("/");
@@ -734,9 +722,7 @@ static bool parse_route(struct cctx *c, json_t *o, struct eg_route *r)
 				if (strcmp(auth, modes[i].name) == 0)
 					r->auth = modes[i].m, found = true;
 			if (!found) {
-				size_t n = push_key(c, "auth");
-				ok = fail(c, "must be one of public, any, session, bearer, mtls");
-				pop(c, n);
+				ok = fail_at(c, "auth", "must be one of public, any, session, bearer, mtls");
 			}
 		}
 	}
@@ -835,20 +821,14 @@ static bool parse_gate(struct cctx *c, json_t *o, struct eg_gate_config *g)
 	g->ipv6_group_plen = (uint8_t)v6;
 	static const char *const modes[] = { "native", "generic", "auto", NULL };
 	if (g->xdp_mode && !str_in(g->xdp_mode, modes)) {
-		size_t n = push_key(c, "xdp_mode");
-		fail(c, "must be native, generic or auto");
-		pop(c, n);
-		return false;
+		return fail_at(c, "xdp_mode", "must be native, generic or auto");
 	}
 	if (!g->xdp_mode)
 		g->xdp_mode = xstrdup("auto");
 	if (!g->pin_root)
 		g->pin_root = xstrdup("/sys/fs/bpf/edgegate");
 	if (g->pin_root[0] != '/') {
-		size_t n = push_key(c, "pin_root");
-		fail(c, "must be an absolute path on a bpf filesystem");
-		pop(c, n);
-		return false;
+		return fail_at(c, "pin_root", "must be an absolute path on a bpf filesystem");
 	}
 	json_t *ports = json_object_get(o, "protected_ports");
 	if (ports) {
@@ -884,10 +864,7 @@ static bool parse_store(struct cctx *c, json_t *o, struct eg_store_config *s)
 	if (!check_keys(c, o, keys) || !get_str(c, o, "redis", &s->redis) || !get_str(c, o, "prefix", &s->prefix))
 		return false;
 	if (s->redis && strncmp(s->redis, "redis://", 8) != 0 && strncmp(s->redis, "unix:", 5) != 0) {
-		size_t n = push_key(c, "redis");
-		fail(c, "expected redis://HOST:PORT[/DB] or unix:/path");
-		pop(c, n);
-		return false;
+		return fail_at(c, "redis", "expected redis://HOST:PORT[/DB] or unix:/path");
 	}
 	return true;
 }
@@ -957,17 +934,11 @@ static bool parse_root(struct cctx *c, json_t *root, struct eg_config *cfg)
 	cfg->threads = (int)threads;
 	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
 	if (cfg->log_level && !str_in(cfg->log_level, levels)) {
-		size_t n = push_key(c, "log_level");
-		fail(c, "must be error, warn, info or debug");
-		pop(c, n);
-		return false;
+		return fail_at(c, "log_level", "must be error, warn, info or debug");
 	}
 	if (cfg->public_url && strncmp(cfg->public_url, "https://", 8) != 0 &&
 	    strncmp(cfg->public_url, "http://", 7) != 0) {
-		size_t n = push_key(c, "public_url");
-		fail(c, "expected an http(s):// URL");
-		pop(c, n);
-		return false;
+		return fail_at(c, "public_url", "expected an http(s):// URL");
 	}
 #define SECTION(name, fn, field)                                                   \
 	if (section(c, root, name, &s)) {                                           \

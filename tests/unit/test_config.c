@@ -54,6 +54,8 @@ static void test_errors_name_the_key(void **state)
 		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\",\"leeway\":\"5 minutes\"}}", "jwt.leeway: expected a duration" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{}}", "jwt: give exactly one of jwks_file and jwks_url" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_url\":\"ftp://x\"}}", "jwt.jwks_url:" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\",\"issuer\":\"a\",\"issuers\":[\"b\"]}}", "jwt.issuers: give issuer or issuers" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"cookie\":{\"secure\":false},\"public_url\":\"https://app.test\"}", "cookie.secure: false is only allowed" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\",\"audience\":[1]}}", "jwt.audience[0]: expected a string" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"routes\":[{\"path\":\"/\",\"auth\":\"public\"},{\"path\":\"x\",\"auth\":\"public\"}]}", "routes[1].path: must start with '/'" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"routes\":[{\"auth\":\"magic\"}]}", "routes[0].auth: must be one of" },
