@@ -19,7 +19,13 @@
  * trusted_proxies, i.e. nginx itself) are never banned nor limited.
  *
  * Table: 64 striped hash tables, bounded (sweeps drop idle entries; a full stripe
- * stops tracking new sources rather than evicting a ban). */
+ * stops tracking new sources rather than evicting a ban).
+ *
+ * Shared store (Redis, several nodes): every sync interval the sweeper thread reads
+ * EG_NS_BAN and applies the live bans other nodes decided (table + kernel), and lifts
+ * local bans whose record another node deleted (ban.del). Reconciliation by polling,
+ * not pub/sub: one SCAN per interval, no second connection, and a node that was away
+ * catches up by itself. */
 #include "abuse.h"
 
 #include <bpf/bpf.h>
@@ -56,6 +62,9 @@ struct src {
 	uint64_t ban_end_ns;    /* end of the last ban (repeat-offender memory) */
 	uint64_t tat_ns;        /* verdict rate GCRA */
 	uint64_t seen_ns;
+	/* last time the store was known to hold this ban (scan saw it / our write landed);
+	 * 0 = unconfirmed: a sync pass never lifts it for a missing record */
+	uint64_t confirmed_ns;
 };
 
 struct stripe {
@@ -76,7 +85,17 @@ struct eg_abuse {
 	bool th_running, stop;
 	pthread_mutex_t tmu;
 	pthread_cond_t tcv;
+	/* reconciliation with a shared store */
+	bool shared, warned_large;
+	uint64_t sync_ns, next_sync_ns, next_gc_ns;
+	uint64_t sync_passes, sync_applied, sync_removed, sync_errors, sync_skipped;
+	size_t sync_last_keys;
+	int64_t sync_last_unix;
 };
+
+#define SYNC_MAX_KEYS 10000  /* a bigger ban namespace is not scanned every interval */
+#define SYNC_BACKOFF_S 60    /* ... but retried this often */
+static unsigned sync_ms_next;
 
 static uint64_t mono(const struct eg_abuse *a)
 {
@@ -212,18 +231,33 @@ static void prefix_of(const struct src *e, struct eg_prefix *p)
 
 /* --- bans --------------------------------------------------------------------------------- */
 
-static void persist(struct eg_daemon *d, const struct eg_prefix *p, int64_t until, uint32_t offenses)
+static int persist(struct eg_daemon *d, const struct eg_prefix *p, int64_t until, uint32_t offenses)
 {
 	struct eg_abuse *a = d->abuse;
 	char key[64], val[96];
 
 	if (!d->store)
-		return;
+		return -1;
 	eg_gate_prefix_format(p, key, sizeof(key));
 	snprintf(val, sizeof(val), "{\"until\":%lld,\"offenses\":%u}", (long long)until, offenses);
 	/* kept past the ban: the offence count is what makes the next ban longer */
-	if (eg_store_put(d->store, EG_NS_BAN, key, val, strlen(val), until + (int64_t)(a->memory_ns / NS)) != 0)
+	if (eg_store_put(d->store, EG_NS_BAN, key, val, strlen(val), until + (int64_t)(a->memory_ns / NS)) != 0) {
 		log_warn("abuse: could not persist the ban of %s", key);
+		return -1;
+	}
+	return 0;
+}
+
+static void mark_confirmed(struct eg_abuse *a, const struct eg_prefix *p)
+{
+	struct stripe *st;
+	struct src **head = slot(a, p, &st);
+
+	pthread_mutex_lock(&st->mu);
+	struct src *e = find_locked(head, p);
+	if (e && e->ban_until_ns > mono(a))
+		e->confirmed_ns = mono(a);
+	pthread_mutex_unlock(&st->mu);
 }
 
 static void kernel_ban(struct eg_daemon *d, const struct eg_prefix *p, int64_t secs)
@@ -245,7 +279,8 @@ static void ban(struct eg_daemon *d, const struct eg_prefix *p, uint64_t dur_ns,
 	int64_t secs = (int64_t)((dur_ns + NS - 1) / NS);
 
 	kernel_ban(d, p, secs);
-	persist(d, p, wall(a) + secs, offenses);
+	if (persist(d, p, wall(a) + secs, offenses) == 0)
+		mark_confirmed(a, p);
 	__atomic_add_fetch(&a->bans_total, 1, __ATOMIC_RELAXED);
 	eg_metric_inc(d->metrics, "edgegate_bans_total", "where", d->gate ? "xdp" : "userspace", NULL, NULL, 1);
 	eg_metric_set(d->metrics, "edgegate_bans_active", NULL, NULL, (double)eg_abuse_bans_active(d));
@@ -328,6 +363,7 @@ void eg_abuse_note(struct eg_daemon *d, const uint8_t src[16], int status, const
 			fails = e->fails;
 			e->fails = 0;
 			e->ban_until_ns = e->ban_end_ns = now + dur;
+			e->confirmed_ns = 0; /* not in the store until persist() says so */
 		}
 	}
 	pthread_mutex_unlock(&st->mu);
@@ -460,21 +496,36 @@ long eg_abuse_gc(struct eg_daemon *d)
 	return removed;
 }
 
+static void sync_pass(struct eg_daemon *d);
+
 static void *sweeper(void *arg)
 {
 	struct eg_daemon *d = arg;
 	struct eg_abuse *a = d->abuse;
+	uint64_t step = (uint64_t)SWEEP_MS * 1000000ull;
 
+	if (a->shared && a->sync_ns < step)
+		step = a->sync_ns;
 	pthread_mutex_lock(&a->tmu);
 	while (!a->stop) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += SWEEP_MS / 1000;
+		uint64_t ns = (uint64_t)ts.tv_nsec + step;
+		ts.tv_sec += (time_t)(ns / NS);
+		ts.tv_nsec = (long)(ns % NS);
 		pthread_cond_timedwait(&a->tcv, &a->tmu, &ts);
 		if (a->stop)
 			break;
 		pthread_mutex_unlock(&a->tmu);
-		eg_abuse_gc(d);
+		uint64_t now = now_mono_ns();
+		if (a->shared && now >= a->next_sync_ns) {
+			a->next_sync_ns = now + a->sync_ns;
+			sync_pass(d); /* may push next_sync_ns further (namespace too large) */
+		}
+		if (now >= a->next_gc_ns) {
+			a->next_gc_ns = now + (uint64_t)SWEEP_MS * 1000000ull;
+			eg_abuse_gc(d);
+		}
 		pthread_mutex_lock(&a->tmu);
 	}
 	pthread_mutex_unlock(&a->tmu);
@@ -489,33 +540,49 @@ void eg_abuse_set_clock_offset(struct eg_daemon *d, int64_t offset_ns)
 
 /* --- restart: bans from the store ------------------------------------------------------------ */
 
+/* One EG_NS_BAN record: {"until":UNIX,"offenses":N}. 0 ok, -1 malformed. */
+static int parse_record(const char *key, const void *val, size_t len, struct eg_prefix *p, int64_t *until,
+			uint32_t *offenses)
+{
+	json_t *j = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *ju = json_object_get(j, "until"), *jo = json_object_get(j, "offenses");
+	int rc = -1;
+
+	if (json_is_integer(ju) && json_is_integer(jo) && eg_gate_prefix_parse(key, p) == 0) {
+		json_int_t off = json_integer_value(jo);
+		*until = json_integer_value(ju);
+		*offenses = off > 0 && off < 64 ? (uint32_t)off : 1;
+		rc = 0;
+	}
+	json_decref(j);
+	return rc;
+}
+
 static int restore_one(const char *key, const void *val, size_t len, int64_t exp, void *arg)
 {
 	struct eg_daemon *d = arg;
 	struct eg_abuse *a = d->abuse;
 	struct eg_prefix p;
 	struct stripe *st;
+	int64_t until;
+	uint32_t off;
 
-	json_t *j = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL);
-	json_t *ju = json_object_get(j, "until"), *jo = json_object_get(j, "offenses");
-	if (!json_is_integer(ju) || !json_is_integer(jo) || eg_gate_prefix_parse(key, &p) != 0) {
+	if (parse_record(key, val, len, &p, &until, &off) != 0) {
 		log_warn("abuse: ignoring a malformed ban record");
-		json_decref(j);
 		return 0;
 	}
-	int64_t until = json_integer_value(ju), left = until - wall(a);
-	json_int_t off = json_integer_value(jo);
-	json_decref(j);
+	int64_t left = until - wall(a);
 	uint64_t now = mono(a);
 	struct src **head = slot(a, &p, &st);
 	pthread_mutex_lock(&st->mu);
 	struct src *e = get_locked(st, head, &p);
 	if (e) {
-		e->offenses = off > 0 && off < 64 ? (uint32_t)off : 1;
+		e->offenses = off;
 		e->seen_ns = now;
 		/* the end of a ban already over is in the past: clamp to "just ended" */
 		e->ban_end_ns = left > 0 ? now + (uint64_t)left * NS : now;
 		e->ban_until_ns = left > 0 ? e->ban_end_ns : 0;
+		e->confirmed_ns = now;
 	}
 	pthread_mutex_unlock(&st->mu);
 	if (left > 0) {
@@ -523,6 +590,179 @@ static int restore_one(const char *key, const void *val, size_t len, int64_t exp
 		log_info("abuse: ban of %s re-applied (%llds left)", key, (long long)left);
 	}
 	return 0;
+}
+
+/* --- shared store: reconciliation ---------------------------------------------------------- */
+
+struct sync_pass {
+	struct eg_daemon *d;
+	size_t keys;
+	bool partial;
+};
+
+static void sync_metric(struct eg_daemon *d, const char *result, double n)
+{
+	eg_metric_inc(d->metrics, "edgegate_sync_total", "what", "bans", "result", result, n);
+}
+
+/* A ban record another node may have written: apply it here when it is live, not
+ * allowlisted and not already in force until (about) the same time. */
+static int sync_one(const char *key, const void *val, size_t len, int64_t exp, void *arg)
+{
+	struct sync_pass *sp = arg;
+	struct eg_daemon *d = sp->d;
+	struct eg_abuse *a = d->abuse;
+	struct eg_prefix p;
+	struct stripe *st;
+	int64_t until;
+	uint32_t off;
+	bool applied = false;
+
+	if (++sp->keys > SYNC_MAX_KEYS) {
+		sp->partial = true;
+		return 1;
+	}
+	if (parse_record(key, val, len, &p, &until, &off) != 0)
+		return 0;
+	int64_t left = until - wall(a);
+	uint64_t now = mono(a);
+	struct src **head = slot(a, &p, &st);
+	if (left <= 0) {
+		/* over: only keep the offence count, for an entry we already have */
+		pthread_mutex_lock(&st->mu);
+		struct src *e = find_locked(head, &p);
+		if (e && e->offenses < off)
+			e->offenses = off;
+		pthread_mutex_unlock(&st->mu);
+		return 0;
+	}
+	if (statically_allowed(d->cfg, p.addr) || kernel_allowed(d, p.addr))
+		return 0;
+	uint64_t target = now + (uint64_t)left * NS;
+	pthread_mutex_lock(&st->mu);
+	struct src *e = get_locked(st, head, &p);
+	if (e) {
+		e->confirmed_ns = now;
+		if (e->offenses < off)
+			e->offenses = off;
+		/* until is whole seconds on another clock: within 2 s it is the ban we hold */
+		if (e->ban_until_ns + 2 * NS < target) {
+			e->ban_until_ns = e->ban_end_ns = target;
+			e->seen_ns = now;
+			applied = true;
+		}
+	}
+	pthread_mutex_unlock(&st->mu);
+	if (applied) {
+		kernel_ban(d, &p, left);
+		__atomic_add_fetch(&a->sync_applied, 1, __ATOMIC_RELAXED);
+		sync_metric(d, "applied", 1);
+		log_info("abuse: ban of %s from the shared store applied (%llds left, offence %u)", key,
+			 (long long)left, off);
+	}
+	return 0;
+}
+
+/* After a complete scan that started at t0: a ban the store confirmed before t0 but
+ * the scan did not see was deleted by another node (ban.del). Lift it here. */
+static size_t sync_lift(struct eg_daemon *d, uint64_t t0)
+{
+	struct eg_abuse *a = d->abuse;
+	struct eg_prefix *lift = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t now = mono(a);
+
+	for (unsigned s = 0; s < STRIPES; s++) {
+		pthread_mutex_lock(&a->st[s].mu);
+		for (unsigned b = 0; b < BUCKETS; b++)
+			for (struct src *e = a->st[s].b[b]; e; e = e->next) {
+				if (e->ban_until_ns <= now || !e->confirmed_ns || e->confirmed_ns >= t0)
+					continue;
+				e->ban_until_ns = 0;
+				e->confirmed_ns = 0;
+				if (n == cap) {
+					cap = cap ? cap * 2 : 16;
+					lift = realloc(lift, cap * sizeof(*lift));
+					if (!lift)
+						abort();
+				}
+				prefix_of(e, &lift[n++]);
+			}
+		pthread_mutex_unlock(&a->st[s].mu);
+	}
+	for (size_t i = 0; i < n; i++) {
+		char t[64];
+		if (d->gate)
+			eg_gate_deny_del(d->gate, &lift[i]);
+		eg_gate_prefix_format(&lift[i], t, sizeof(t));
+		log_info("abuse: ban of %s lifted (its record left the shared store)", t);
+	}
+	free(lift);
+	return n;
+}
+
+/* One reconciliation pass (sweeper thread; also callable by tests). */
+static void sync_pass(struct eg_daemon *d)
+{
+	struct eg_abuse *a = d->abuse;
+	struct sync_pass sp = { .d = d };
+	uint64_t t0 = mono(a);
+
+	int rc = eg_store_foreach(d->store, EG_NS_BAN, sync_one, &sp);
+	__atomic_add_fetch(&a->sync_passes, 1, __ATOMIC_RELAXED);
+	a->sync_last_keys = sp.keys;
+	a->sync_last_unix = wall(a);
+	if (sp.partial) {
+		/* bans seen were applied (idempotent); nothing is lifted from a partial view */
+		__atomic_add_fetch(&a->sync_skipped, 1, __ATOMIC_RELAXED);
+		sync_metric(d, "too_large", 1);
+		if (!a->warned_large) {
+			a->warned_large = true;
+			log_warn("abuse: more than %d ban records in the shared store: cross-node ban sync runs "
+				 "every %ds and does not lift bans", SYNC_MAX_KEYS, SYNC_BACKOFF_S);
+		}
+		a->next_sync_ns = mono(a) + (uint64_t)SYNC_BACKOFF_S * NS;
+		return;
+	}
+	if (rc != 0) {
+		__atomic_add_fetch(&a->sync_errors, 1, __ATOMIC_RELAXED);
+		sync_metric(d, "error", 1);
+		return;
+	}
+	sync_metric(d, "scan", 1);
+	size_t lifted = sync_lift(d, t0);
+	if (lifted) {
+		__atomic_add_fetch(&a->sync_removed, lifted, __ATOMIC_RELAXED);
+		sync_metric(d, "removed", (double)lifted);
+	}
+	eg_metric_set(d->metrics, "edgegate_bans_active", NULL, NULL, (double)eg_abuse_bans_active(d));
+}
+
+void eg_abuse_sync_interval_ms(unsigned ms)
+{
+	sync_ms_next = ms;
+}
+
+long eg_abuse_sync(struct eg_daemon *d)
+{
+	struct eg_abuse *a = d ? d->abuse : NULL;
+
+	if (!a || !a->shared)
+		return -1;
+	uint64_t before = a->sync_applied + a->sync_removed;
+	sync_pass(d);
+	return (long)(a->sync_applied + a->sync_removed - before);
+}
+
+static json_t *sync_json(struct eg_abuse *a)
+{
+	if (!a->shared)
+		return json_pack("{s:b}", "enabled", 0);
+	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "enabled", 1, "interval_ms",
+			 (json_int_t)(a->sync_ns / 1000000), "passes", (json_int_t)a->sync_passes, "applied",
+			 (json_int_t)a->sync_applied, "lifted", (json_int_t)a->sync_removed, "errors",
+			 (json_int_t)a->sync_errors, "too_large", (json_int_t)a->sync_skipped, "last_keys",
+			 (json_int_t)a->sync_last_keys, "last_unix", (json_int_t)a->sync_last_unix);
 }
 
 /* --- admin ------------------------------------------------------------------------------------ */
@@ -535,19 +775,23 @@ static json_t *adm_abuse(struct eg_daemon *d, const json_t *req, const char **er
 		*err = "abuse control is not initialised";
 		return NULL;
 	}
-	return json_pack("{s:s, s:I, s:I, s:i, s:I, s:I, s:I, s:i, s:i, s:s, s:I, s:I}", "enforcement",
+	return json_pack("{s:s, s:I, s:I, s:i, s:I, s:I, s:I, s:i, s:i, s:s, s:I, s:I, s:o}", "enforcement",
 			 d->gate ? "xdp+userspace" : "userspace", "bans_active", (json_int_t)eg_abuse_bans_active(d),
 			 "bans_total", (json_int_t)a->bans_total, "ban_threshold", (int)a->threshold, "ban_window_s",
 			 (json_int_t)(a->window_ns / NS), "ban_time_s", (json_int_t)(a->ban_ns / NS), "ban_max_s",
 			 (json_int_t)(a->ban_max_ns / NS), "verdict_rate", (int)a->rate, "verdict_burst", (int)a->burst,
 			 "verdict_rate_from", a->rate_source, "rejected_banned", (json_int_t)a->rejected_banned,
-			 "rejected_rate_limited", (json_int_t)a->rejected_rate);
+			 "rejected_rate_limited", (json_int_t)a->rejected_rate, "sync", sync_json(a));
 }
 
 static json_t *adm_bans(struct eg_daemon *d, const json_t *req, const char **err)
 {
-	return json_pack("{s:s, s:o}", "enforcement", d->gate ? "xdp+userspace" : "userspace", "bans",
-			 eg_abuse_bans_json(d));
+	if (!d->abuse) {
+		*err = "abuse control is not initialised";
+		return NULL;
+	}
+	return json_pack("{s:s, s:o, s:o}", "enforcement", d->gate ? "xdp+userspace" : "userspace", "bans",
+			 eg_abuse_bans_json(d), "sync", sync_json(d->abuse));
 }
 
 static json_t *adm_unban(struct eg_daemon *d, const json_t *req, const char **err)
@@ -576,6 +820,8 @@ static void describe_metrics(struct eg_metrics *m)
 	eg_metric_help(m, "edgegate_bans_active", "gauge", "sources banned right now");
 	eg_metric_help(m, "edgegate_abuse_rejected_total", "counter",
 		       "verdicts refused in userspace: banned source or over the verdict rate");
+	eg_metric_help(m, "edgegate_sync_total", "counter",
+		       "reconciliation with the shared store: scans, errors, bans/revocations applied or lifted");
 }
 
 int eg_abuse_init(struct eg_daemon *d, char *err, size_t errlen)
@@ -612,6 +858,10 @@ int eg_abuse_init(struct eg_daemon *d, char *err, size_t errlen)
 	d->abuse = a;
 	if (d->store)
 		eg_store_foreach(d->store, EG_NS_BAN, restore_one, d);
+	/* like session.c: any backend but the embedded one is shared with other nodes */
+	a->shared = d->store && strcmp(eg_store_backend(d->store), "lmdb") != 0;
+	a->sync_ns = (uint64_t)(sync_ms_next ? sync_ms_next : 1000) * 1000000ull;
+	a->next_sync_ns = now_mono_ns() + a->sync_ns;
 	if (pthread_create(&a->th, NULL, sweeper, d) == 0)
 		a->th_running = true;
 	describe_metrics(d->metrics);

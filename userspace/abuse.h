@@ -46,4 +46,12 @@ void eg_abuse_set_clock_offset(struct eg_daemon *d, int64_t offset_ns);
 /* Runs one sweep now (tests). Returns entries removed. */
 long eg_abuse_gc(struct eg_daemon *d);
 
+/* --- shared store (Redis): cross-node ban reconciliation ------------------------------- */
+/* Sync interval for the next eg_abuse_init [1000 ms]; 0 keeps the default. */
+void eg_abuse_sync_interval_ms(unsigned ms);
+/* One reconciliation pass now (the sweeper runs one every interval when the store is
+ * shared): applies live EG_NS_BAN records this node lacks, lifts local bans whose record
+ * was deleted. Returns bans applied + lifted, -1 when the store is not shared. */
+long eg_abuse_sync(struct eg_daemon *d);
+
 #endif

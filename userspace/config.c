@@ -87,9 +87,8 @@ static bool check_keys(struct cctx *c, json_t *obj, const char *const *allowed)
 		for (const char *const *a = allowed; *a; a++)
 			if (strcmp(*a, key) == 0)
 				ok = true;
-		if (!ok) {
+		if (!ok)
 			return fail_at(c, key, "unknown key");
-		}
 	}
 	return true;
 }
@@ -200,9 +199,8 @@ static bool get_secret(struct cctx *c, json_t *obj, const char *key, char **out)
 {
 	char filekey[64];
 	snprintf(filekey, sizeof(filekey), "%s_file", key);
-	if (json_object_get(obj, key) && json_object_get(obj, filekey)) {
+	if (json_object_get(obj, key) && json_object_get(obj, filekey))
 		return fail_at(c, key, "give either %s or %s, not both", key, filekey);
-	}
 	char *file = NULL;
 	if (!get_str(c, obj, key, out) || !get_str(c, obj, filekey, &file))
 		return false;
@@ -508,15 +506,13 @@ static bool parse_oidc(struct cctx *c, json_t *o, struct eg_oidc_config *x)
 	}
 	if (x->token_auth_method) {
 		static const char *const m[] = { "client_secret_basic", "client_secret_post", "none", NULL };
-		if (!str_in(x->token_auth_method, m)) {
+		if (!str_in(x->token_auth_method, m))
 			return fail_at(c, "token_auth_method", "must be client_secret_basic, client_secret_post or none");
-		}
 	} else {
 		x->token_auth_method = xstrdup("client_secret_basic");
 	}
-	if (strcmp(x->token_auth_method, "none") != 0 && !x->client_secret) {
+	if (strcmp(x->token_auth_method, "none") != 0 && !x->client_secret)
 		return fail_at(c, "client_secret", "required for token_auth_method %s", x->token_auth_method);
-	}
 	if (x->scopes.n == 0) {
 		x->scopes.v = xcalloc(4, sizeof(char *));
 		x->scopes.v[0] = xstrdup("openid");
@@ -544,14 +540,12 @@ static bool parse_cookie(struct cctx *c, json_t *o, struct eg_cookie_config *x)
 		return false;
 	if (x->name) {
 		for (const char *p = x->name; *p; p++) {
-			if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-') {
+			if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-')
 				return fail_at(c, "name", "cookie names use letters, digits, '_' and '-'");
-			}
 		}
 	}
-	if (x->secret && strlen(x->secret) < 32) {
+	if (x->secret && strlen(x->secret) < 32)
 		return fail_at(c, "secret", "must be at least 32 characters");
-	}
 	return true;
 }
 
@@ -583,9 +577,8 @@ static bool parse_jwt(struct cctx *c, json_t *o, struct eg_jwt_config *x)
 	x->cache_entries = (size_t)entries;
 	if (!!x->jwks_file == !!x->jwks_url)
 		return fail(c, "give exactly one of jwks_file and jwks_url");
-	if (x->jwks_url && strncmp(x->jwks_url, "https://", 8) != 0 && strncmp(x->jwks_url, "http://", 7) != 0) {
+	if (x->jwks_url && strncmp(x->jwks_url, "https://", 8) != 0 && strncmp(x->jwks_url, "http://", 7) != 0)
 		return fail_at(c, "jwks_url", "must be an https:// URL (http:// only on a loopback address)");
-	}
 	return true;
 }
 
@@ -820,16 +813,14 @@ static bool parse_gate(struct cctx *c, json_t *o, struct eg_gate_config *g)
 		return false;
 	g->ipv6_group_plen = (uint8_t)v6;
 	static const char *const modes[] = { "native", "generic", "auto", NULL };
-	if (g->xdp_mode && !str_in(g->xdp_mode, modes)) {
+	if (g->xdp_mode && !str_in(g->xdp_mode, modes))
 		return fail_at(c, "xdp_mode", "must be native, generic or auto");
-	}
 	if (!g->xdp_mode)
 		g->xdp_mode = xstrdup("auto");
 	if (!g->pin_root)
 		g->pin_root = xstrdup("/sys/fs/bpf/edgegate");
-	if (g->pin_root[0] != '/') {
+	if (g->pin_root[0] != '/')
 		return fail_at(c, "pin_root", "must be an absolute path on a bpf filesystem");
-	}
 	json_t *ports = json_object_get(o, "protected_ports");
 	if (ports) {
 		size_t n = push_key(c, "protected_ports");
@@ -860,12 +851,25 @@ static bool parse_gate(struct cctx *c, json_t *o, struct eg_gate_config *g)
 
 static bool parse_store(struct cctx *c, json_t *o, struct eg_store_config *s)
 {
-	static const char *const keys[] = { "redis", "prefix", NULL };
+	static const char *const keys[] = { "redis", "prefix", "sync", NULL };
+	json_t *sync = json_object_get(o, "sync");
 	if (!check_keys(c, o, keys) || !get_str(c, o, "redis", &s->redis) || !get_str(c, o, "prefix", &s->prefix))
 		return false;
-	if (s->redis && strncmp(s->redis, "redis://", 8) != 0 && strncmp(s->redis, "unix:", 5) != 0) {
-		return fail_at(c, "redis", "expected redis://HOST:PORT[/DB] or unix:/path");
+	if (sync) {
+		/* Sub-second values matter here, so this duration is kept in milliseconds. */
+		const char *v = json_string_value(sync);
+		char *end = NULL;
+		long long ms = v && isdigit((unsigned char)v[0]) ? strtoll(v, &end, 10) : -1;
+		if (ms >= 0 && strcmp(end, "s") == 0 && ms <= 600)
+			ms *= 1000;
+		else if (ms >= 0 && strcmp(end, "ms") != 0)
+			ms = -1;
+		if (ms < 100 || ms > 600000)
+			return fail_at(c, "sync", "expected a duration between \"100ms\" and \"600s\" (ms or s)");
+		s->sync_ms = ms;
 	}
+	if (s->redis && strncmp(s->redis, "redis://", 8) != 0 && strncmp(s->redis, "unix:", 5) != 0)
+		return fail_at(c, "redis", "expected redis://HOST:PORT[/DB] or unix:/path");
 	return true;
 }
 
@@ -933,9 +937,8 @@ static bool parse_root(struct cctx *c, json_t *root, struct eg_config *cfg)
 		return false;
 	cfg->threads = (int)threads;
 	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
-	if (cfg->log_level && !str_in(cfg->log_level, levels)) {
+	if (cfg->log_level && !str_in(cfg->log_level, levels))
 		return fail_at(c, "log_level", "must be error, warn, info or debug");
-	}
 	if (cfg->public_url && strncmp(cfg->public_url, "https://", 8) != 0 &&
 	    strncmp(cfg->public_url, "http://", 7) != 0) {
 		return fail_at(c, "public_url", "expected an http(s):// URL");

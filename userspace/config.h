@@ -172,6 +172,7 @@ struct eg_gate_config {
 struct eg_store_config {
 	char *redis;  /* redis://host:port[/db]; NULL = embedded */
 	char *prefix; /* Redis key prefix, default "edgegate:" */
+	int64_t sync_ms; /* shared store: how often bans/revocations of other nodes are applied, default 1000 */
 };
 
 struct eg_mtls_config {

@@ -247,6 +247,11 @@ static int run(struct eg_config *cfg)
 		log_err("mtls: %s", err);
 		goto out;
 	}
+	if (cfg->store.sync_ms) {
+		struct eg_revoke_opts ro = { .sync_ms = (unsigned)cfg->store.sync_ms };
+		eg_revoke_set_opts(&ro);
+		eg_abuse_sync_interval_ms((unsigned)cfg->store.sync_ms);
+	}
 	if (eg_revoke_init(d, err, sizeof(err)) != 0) {
 		log_err("revocation: %s", err);
 		goto out;

@@ -16,15 +16,24 @@
  * Table: 64 stripes, each a mutex over a chained hash of sessions; a session holds
  * at most per_session flows (least recently seen replaced), all sessions together
  * at most max_flows. A GC thread probes flows unseen for idle_s (exact sock_diag
- * lookup): a live socket (a quiet WebSocket) stays tracked, a dead one is dropped. */
+ * lookup): a live socket (a quiet WebSocket) stays tracked, a dead one is dropped.
+ *
+ * Shared store (Redis, several nodes): a session ended on another node only killed the
+ * flows that node tracks. Every sync interval the GC thread reads EG_NS_REVOKED (written
+ * by session.c's end_session under the session id, {"reason","at","sub"}) and, for the
+ * records at or after its high-water mark, runs the local kill path for sessions this
+ * node holds flows of (and leaves a tombstone for the others, so a verdict this node is
+ * still answering from a stale session cache has its flow killed when noted). */
 #include "revoke.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "admin.h"
 #include "config.h"
@@ -34,7 +43,9 @@
 #include "jose.h"
 #include "log.h"
 #include "metrics.h"
+#include "session.h"
 #include "sockdestroy.h"
+#include "store.h"
 #include "util.h"
 
 #define STRIPES 64
@@ -77,7 +88,18 @@ struct eg_revoke {
 	bool stop;
 	pthread_mutex_t gmu;
 	pthread_cond_t gcv;
+	/* reconciliation with a shared store */
+	bool shared, warned_large;
+	int64_t hwm; /* newest revocation time (UNIX s) seen in the store */
+	uint64_t next_sync_ns, next_gc_ns;
+	uint64_t sync_passes, sync_applied, sync_errors, sync_skipped;
+	size_t sync_last_keys;
+	int64_t sync_last_unix;
 };
+
+#define SYNC_MAX_KEYS 10000 /* a bigger EG_NS_REVOKED is not scanned every interval */
+#define SYNC_BACKOFF_S 60   /* ... but retried this often */
+#define SYNC_SLACK_S 10     /* clock skew between writers; re-reads are idempotent */
 
 static struct eg_revoke_opts opts_next;
 
@@ -121,6 +143,7 @@ static void defaults(struct eg_revoke_opts *o)
 	DEF(session_ttl_s, 86400);
 	DEF(tombstone_s, 60);
 	DEF(gc_interval_ms, 10000);
+	DEF(sync_ms, 1000);
 #undef DEF
 }
 
@@ -280,13 +303,53 @@ static bool is_spared(const struct eg_flow_tuple *t)
 	return spared_set && memcmp(&spared, t, sizeof(*t)) == 0;
 }
 
+/* Kills flows taken out of the table (outside any lock): kernel maps, socket destroy,
+ * metrics. count_revocation: false when another node revoked the session and counted it. */
+static unsigned kill_taken(struct eg_daemon *d, const char *session_id, uint32_t code, struct flow *flows,
+			   unsigned n, uint64_t t0, bool count_revocation)
+{
+	struct eg_revoke *r = d->revoke;
+	uint8_t sh[16];
+
+	session_hash(session_id, sh);
+	if (d->gate && eg_gate_revoke_session(d->gate, sh, code, r->o.session_ttl_s) != 0)
+		log_warn("revocation: revoked-session map update failed: %s", strerror(errno));
+	unsigned k[3] = { 0 };
+	/* A re-login replaces the session of the same browser over the same connections:
+	 * nothing to cut. Its flows are forgotten, not killed. */
+	if (code == EG_REVOKE_RELOGIN)
+		n = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (is_spared(&flows[i].t))
+			continue;
+		enum kill_result res = kill_flow(d, &flows[i].t, sh);
+		k[res]++;
+		count_result(d, res);
+	}
+	uint64_t dt = now_mono_ns() - t0;
+	if (count_revocation) {
+		__atomic_add_fetch(&r->revocations, 1, __ATOMIC_RELAXED);
+		eg_metric_inc(d->metrics, "edgegate_revocations_total", "reason", eg_revoke_reason_name(code), NULL,
+			      NULL, 1);
+	}
+	if (n) {
+		add_sample(r, dt);
+		eg_metric_observe(d->metrics, "edgegate_revoke_duration_seconds", NULL, NULL, (double)dt / 1e9);
+		log_info("revocation: session %.12s… (%s%s): %u flow(s) — %u destroyed, %u already gone, %u failed — in %.3f ms",
+			 session_id, eg_revoke_reason_name(code), count_revocation ? "" : ", from the shared store", n,
+			 k[K_DESTROYED], k[K_GONE], k[K_FAILED], (double)dt / 1e6);
+	}
+	eg_metric_set(d->metrics, "edgegate_flows_tracked", NULL, NULL,
+		      (double)__atomic_load_n(&r->n_flows, __ATOMIC_RELAXED));
+	return n;
+}
+
 int eg_revoke_session_flows(struct eg_daemon *d, const char *session_id, const char *reason)
 {
 	struct eg_revoke *r = d ? d->revoke : NULL;
 	struct stripe *st;
 	struct flow *flows = NULL;
 	unsigned n = 0;
-	uint8_t sh[16];
 
 	if (!r || !session_id || !*session_id || strlen(session_id) > ID_MAX)
 		return r ? -1 : 0;
@@ -310,35 +373,52 @@ int eg_revoke_session_flows(struct eg_daemon *d, const char *session_id, const c
 	__atomic_sub_fetch(&r->n_flows, n, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&st->mu);
 
-	session_hash(session_id, sh);
-	if (d->gate && eg_gate_revoke_session(d->gate, sh, code, r->o.session_ttl_s) != 0)
-		log_warn("revocation: revoked-session map update failed: %s", strerror(errno));
-	unsigned k[3] = { 0 };
-	/* A re-login replaces the session of the same browser over the same connections:
-	 * nothing to cut. Its flows are forgotten, not killed. */
-	if (code == EG_REVOKE_RELOGIN)
-		n = 0;
-	for (unsigned i = 0; i < n; i++) {
-		if (is_spared(&flows[i].t))
-			continue;
-		enum kill_result res = kill_flow(d, &flows[i].t, sh);
-		k[res]++;
-		count_result(d, res);
-	}
-	uint64_t dt = now_mono_ns() - t0;
+	n = kill_taken(d, session_id, code, flows, n, t0, true);
 	free(flows);
-	__atomic_add_fetch(&r->revocations, 1, __ATOMIC_RELAXED);
-	eg_metric_inc(d->metrics, "edgegate_revocations_total", "reason", eg_revoke_reason_name(code), NULL, NULL, 1);
-	if (n) {
-		add_sample(r, dt);
-		eg_metric_observe(d->metrics, "edgegate_revoke_duration_seconds", NULL, NULL, (double)dt / 1e9);
-		log_info("revocation: session %.12s… (%s): %u flow(s) — %u destroyed, %u already gone, %u failed — in %.3f ms",
-			 session_id, eg_revoke_reason_name(code), n, k[K_DESTROYED], k[K_GONE], k[K_FAILED],
-			 (double)dt / 1e6);
-	}
-	eg_metric_set(d->metrics, "edgegate_flows_tracked", NULL, NULL,
-		      (double)__atomic_load_n(&r->n_flows, __ATOMIC_RELAXED));
 	return (int)n;
+}
+
+/* A revocation another node recorded in the store. Already revoked here (a tombstone:
+ * this node did it, or an earlier pass): nothing. Flows tracked: the local kill path,
+ * without counting the revocation again. Unknown here: a tombstone only, no kernel
+ * write. Returns 1 when flows were acted on. */
+static int sync_revoke(struct eg_daemon *d, const char *session_id, uint32_t code)
+{
+	struct eg_revoke *r = d->revoke;
+	struct stripe *st;
+	struct flow *flows = NULL;
+	unsigned n = 0;
+	bool had = false;
+	uint64_t t0 = now_mono_ns();
+	struct sess **head = slot(r, session_id, &st);
+
+	/* This node's session cache may still hold it: the next request must see it gone. */
+	eg_session_forget(d, session_id);
+	pthread_mutex_lock(&st->mu);
+	struct sess *e = find_locked(head, session_id);
+	if (e && e->revoked_ns) {
+		pthread_mutex_unlock(&st->mu);
+		return 0;
+	}
+	if (!e) {
+		e = xcalloc(1, sizeof(*e));
+		snprintf(e->id, sizeof(e->id), "%s", session_id);
+		e->next = *head;
+		*head = e;
+	} else {
+		had = true;
+		flows = e->flows;
+		n = e->n;
+		e->flows = NULL;
+		e->n = 0;
+		__atomic_sub_fetch(&r->n_flows, n, __ATOMIC_RELAXED);
+	}
+	e->revoked_ns = t0;
+	pthread_mutex_unlock(&st->mu);
+	if (had)
+		kill_taken(d, session_id, code, flows, n, t0, false);
+	free(flows);
+	return had;
 }
 
 /* --- the verdict path -------------------------------------------------------------------- */
@@ -499,23 +579,130 @@ long eg_revoke_gc(struct eg_daemon *d)
 	return removed;
 }
 
+/* --- shared store: revocations decided on other nodes ------------------------------------ */
+
+struct sync_scan {
+	struct eg_daemon *d;
+	int64_t floor, newest;
+	size_t keys, applied;
+	bool partial;
+};
+
+static void sync_metric(struct eg_daemon *d, const char *result, double n)
+{
+	eg_metric_inc(d->metrics, "edgegate_sync_total", "what", "revocations", "result", result, n);
+}
+
+static int sync_one(const char *key, const void *val, size_t len, int64_t exp, void *arg)
+{
+	struct sync_scan *sc = arg;
+
+	if (++sc->keys > SYNC_MAX_KEYS) {
+		sc->partial = true;
+		return 1;
+	}
+	if (!*key || strlen(key) > ID_MAX)
+		return 0;
+	json_t *j = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL);
+	json_t *at = json_object_get(j, "at");
+	if (!json_is_integer(at) || json_integer_value(at) < sc->floor) {
+		json_decref(j);
+		return 0;
+	}
+	int64_t t = json_integer_value(at);
+	uint32_t code = eg_revoke_reason_code(json_string_value(json_object_get(j, "reason")));
+	json_decref(j);
+	if (t > sc->newest)
+		sc->newest = t;
+	sc->applied += (size_t)sync_revoke(sc->d, key, code);
+	return 0;
+}
+
+/* One pass: records at or after hwm - SYNC_SLACK_S. Records are read whole (the store
+ * iterates values), but only the recent ones cost more than a JSON parse. */
+static void sync_pass(struct eg_daemon *d)
+{
+	struct eg_revoke *r = d->revoke;
+	struct sync_scan sc = { .d = d, .floor = r->hwm - SYNC_SLACK_S, .newest = r->hwm };
+
+	int rc = eg_store_foreach(d->store, EG_NS_REVOKED, sync_one, &sc);
+	__atomic_add_fetch(&r->sync_passes, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&r->sync_applied, sc.applied, __ATOMIC_RELAXED);
+	r->sync_last_keys = sc.keys;
+	r->sync_last_unix = now_realtime_s();
+	if (sc.applied)
+		sync_metric(d, "applied", (double)sc.applied);
+	if (sc.partial) {
+		/* what was seen was applied (idempotent); the mark does not move on a partial view */
+		__atomic_add_fetch(&r->sync_skipped, 1, __ATOMIC_RELAXED);
+		sync_metric(d, "too_large", 1);
+		if (!r->warned_large) {
+			r->warned_large = true;
+			log_warn("revocation: more than %d revocation records in the shared store: sessions revoked on "
+				 "other nodes are only checked every %ds here", SYNC_MAX_KEYS, SYNC_BACKOFF_S);
+		}
+		r->next_sync_ns = now_mono_ns() + (uint64_t)SYNC_BACKOFF_S * 1000000000ull;
+		return;
+	}
+	if (rc != 0) {
+		__atomic_add_fetch(&r->sync_errors, 1, __ATOMIC_RELAXED);
+		sync_metric(d, "error", 1);
+		return;
+	}
+	sync_metric(d, "scan", 1);
+	r->hwm = sc.newest;
+}
+
+long eg_revoke_sync(struct eg_daemon *d)
+{
+	struct eg_revoke *r = d ? d->revoke : NULL;
+
+	if (!r || !r->shared)
+		return -1;
+	uint64_t before = r->sync_applied;
+	sync_pass(d);
+	return (long)(r->sync_applied - before);
+}
+
+static json_t *sync_json(struct eg_revoke *r)
+{
+	if (!r->shared)
+		return json_pack("{s:b}", "enabled", 0);
+	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "enabled", 1, "interval_ms",
+			 (json_int_t)r->o.sync_ms, "passes", (json_int_t)r->sync_passes, "sessions_applied",
+			 (json_int_t)r->sync_applied, "errors", (json_int_t)r->sync_errors, "too_large",
+			 (json_int_t)r->sync_skipped, "last_keys", (json_int_t)r->sync_last_keys, "high_water_unix",
+			 (json_int_t)r->hwm, "last_unix", (json_int_t)r->sync_last_unix);
+}
+
 static void *gc_main(void *arg)
 {
 	struct eg_daemon *d = arg;
 	struct eg_revoke *r = d->revoke;
+	uint64_t step = (uint64_t)r->o.gc_interval_ms * 1000000ull;
 
+	if (r->shared && (uint64_t)r->o.sync_ms * 1000000ull < step)
+		step = (uint64_t)r->o.sync_ms * 1000000ull;
 	pthread_mutex_lock(&r->gmu);
 	while (!r->stop) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)r->o.gc_interval_ms * 1000000ull;
+		uint64_t ns = (uint64_t)ts.tv_nsec + step;
 		ts.tv_sec += (time_t)(ns / 1000000000ull);
 		ts.tv_nsec = (long)(ns % 1000000000ull);
 		pthread_cond_timedwait(&r->gcv, &r->gmu, &ts);
 		if (r->stop)
 			break;
 		pthread_mutex_unlock(&r->gmu);
-		eg_revoke_gc(d);
+		uint64_t now = now_mono_ns();
+		if (r->shared && now >= r->next_sync_ns) {
+			r->next_sync_ns = now + (uint64_t)r->o.sync_ms * 1000000ull;
+			sync_pass(d); /* may push next_sync_ns further (namespace too large) */
+		}
+		if (now >= r->next_gc_ns) {
+			r->next_gc_ns = now + (uint64_t)r->o.gc_interval_ms * 1000000ull;
+			eg_revoke_gc(d);
+		}
 		pthread_mutex_lock(&r->gmu);
 	}
 	pthread_mutex_unlock(&r->gmu);
@@ -602,6 +789,7 @@ static json_t *adm_flows(struct eg_daemon *d, const json_t *req, const char **er
 	}
 	free(v);
 	json_object_set_new(out, "time_to_revoke", ttr);
+	json_object_set_new(out, "sync", sync_json(r));
 	const char *sid = json_string_value(json_object_get(req, "session"));
 	if (sid) {
 		struct eg_flow_tuple f[64];
@@ -648,6 +836,12 @@ int eg_revoke_init(struct eg_daemon *d, char *err, size_t errlen)
 		log_warn("revocation: no NETLINK_SOCK_DIAG socket (%s): revoked flows are only dropped in XDP",
 			 strerror(errno));
 	d->revoke = r;
+	/* like session.c: any backend but the embedded one is shared with other nodes */
+	r->shared = d->store && strcmp(eg_store_backend(d->store), "lmdb") != 0;
+	/* revocations from before this start have no flows here to kill */
+	r->hwm = now_realtime_s();
+	r->next_sync_ns = now_mono_ns() + (uint64_t)r->o.sync_ms * 1000000ull;
+	r->next_gc_ns = now_mono_ns() + (uint64_t)r->o.gc_interval_ms * 1000000ull;
 	if (pthread_create(&r->gc, NULL, gc_main, d) == 0)
 		r->gc_running = true;
 	describe_metrics(d->metrics);

@@ -65,6 +65,7 @@ struct eg_revoke_opts {
 	unsigned session_ttl_s;     /* revoked-session map entry [86400] */
 	unsigned tombstone_s;       /* a revoked id kills flows noted by in-flight verdicts [60] */
 	unsigned gc_interval_ms;    /* [10000] */
+	unsigned sync_ms;           /* shared store: reconciliation interval [1000] */
 };
 /* Applies before eg_revoke_init (tests). */
 void eg_revoke_set_opts(const struct eg_revoke_opts *o);
@@ -73,5 +74,11 @@ long eg_revoke_gc(struct eg_daemon *d);
 size_t eg_flows_tracked(struct eg_daemon *d);
 /* Copies up to max flows of a session; returns the count. */
 size_t eg_flows_of(struct eg_daemon *d, const char *session_id, struct eg_flow_tuple *out, size_t max);
+
+/* Shared store (Redis): one pass over EG_NS_REVOKED now (the GC thread runs one every
+ * sync_ms): sessions revoked on other nodes since the last pass have their flows on this
+ * node killed (no store write, not counted in edgegate_revocations_total again).
+ * Returns sessions acted on, -1 when the store is not shared. */
+long eg_revoke_sync(struct eg_daemon *d);
 
 #endif

@@ -1227,6 +1227,20 @@ void eg_sessions_set_refresher(struct eg_sessions *s, eg_refresh_fn fn)
 		s->refresh = fn;
 }
 
+void eg_session_forget(struct eg_daemon *d, const char *session_id)
+{
+	struct eg_sessions *s = d->sessions;
+	uint8_t id[32];
+
+	if (!s || !session_id || strlen(session_id) != 64 || hex_decode(session_id, id, sizeof(id)) != 0)
+		return;
+	pthread_mutex_lock(&s->mu);
+	struct sess *e = find_locked(s, id);
+	if (e)
+		unlink_locked(s, e);
+	pthread_mutex_unlock(&s->mu);
+}
+
 void eg_sessions_flush_cache(struct eg_daemon *d)
 {
 	struct eg_sessions *s = d->sessions;

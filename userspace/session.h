@@ -83,5 +83,8 @@ char *eg_cookie_header(const struct eg_config *cfg, const char *name, const char
 size_t eg_sessions_cached(struct eg_daemon *d);
 /* Drops the hot cache (tests: simulates a restart or another node). */
 void eg_sessions_flush_cache(struct eg_daemon *d);
+/* Drops one session (public id, 64 hex) from this node's cache, e.g. when another node
+ * revoked it: the next request reads the store and finds it gone. */
+void eg_session_forget(struct eg_daemon *d, const char *session_id);
 
 #endif

@@ -75,6 +75,8 @@ static void test_errors_name_the_key(void **state)
 		{ "{\"listen\":\"127.0.0.1:1\",\"cookie\":{\"secret\":\"short\"}}", "cookie.secret: must be at least" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"cookie\":{\"name\":\"a;b\"}}", "cookie.name:" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"store\":{\"redis\":\"http://x\"}}", "store.redis:" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"store\":{\"sync\":\"5\"}}", "store.sync: expected a duration" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"store\":{\"sync\":\"50ms\"}}", "store.sync: expected a duration" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"log_level\":\"loud\"}", "log_level:" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"oidc\":{\"issuer\":\"i\",\"client_id\":\"c\",\"redirect_url\":\"r\",\"client_secret_file\":\"/nonexistent/x\"}}", "oidc.client_secret_file: cannot read" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"listen\":\"127.0.0.1:2\"}", "t.json:1:" }, /* duplicate key */

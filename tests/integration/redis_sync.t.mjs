@@ -1,0 +1,205 @@
+#!/usr/bin/env node
+// redis_sync.t.mjs - two edgegated nodes (A, B) sharing one private redis-server, each
+// behind its own nginx. Cross-node reconciliation (abuse.c / revoke.c sync passes):
+//   a. a source banned through A (bad bearer tokens) gets 403 from B within ~2 s
+//      (userspace enforcement: the gate is configured on an interface that does not exist);
+//   b. `edgegatectl --admin-socket B bans` lists it;
+//   c. `edgegatectl --admin-socket A bans del` lifts it on B within ~2 s;
+//   d. (root: SOCK_DESTROY) a session logged in through B with a live keep-alive
+//      connection via B, revoked through A's admin socket, has that connection reset
+//      by B within ~2 s; A does not count B's flows, B does not count the revocation.
+// Clients connect from 127.0.0.5/.6 while trusted_proxies is 127.0.0.1/32, so nginx's
+// X-Real-IP is an untrusted, bannable source without a network namespace.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import {
+  EDGEGATECTL, ok, is, done, guard, diag, skipAll, onCleanup, freePort, request, tmpdir, spawnLogged,
+  startEdgegated, startEcho, startNginx, waitFor, ctlAsync,
+} from '../lib/harness.mjs';
+import { Jar, browserLogin } from '../lib/oidc_helpers.mjs';
+import { startOP } from '../lib/op.mjs';
+
+if (!fs.existsSync('/usr/bin/redis-server')) skipAll('redis-server not installed');
+if (!fs.existsSync(EDGEGATECTL)) skipAll(`${EDGEGATECTL} not built (make asan)`);
+guard(60000);
+const ROOTUSER = process.getuid() === 0;
+const dir = tmpdir('eg-sync-');
+const PIN = `/sys/fs/bpf/edgegate-sync-${process.pid}`;
+onCleanup(() => { try { fs.rmSync(PIN, { recursive: true, force: true }); } catch { /* not ours */ } });
+
+const redisPort = await freePort();
+spawnLogged('/usr/bin/redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+  { logFile: path.join(dir, 'redis.log') });
+await waitFor(() => new Promise((res) => { const c = net.connect(redisPort, '127.0.0.1', () => { c.end(); res(true); }); c.on('error', () => res(false)); }), { what: 'redis' });
+
+// signing key for bearer tokens (only bad tokens are sent, but the JWKS must load)
+const { publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+fs.writeFileSync(path.join(dir, 'jwks.json'), JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256', use: 'sig' }] }));
+const badToken = (i) => {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  return `${b64({ alg: 'ES256', kid: 'k1', typ: 'JWT' })}.${b64({ sub: 'mallory', iss: 'sync-test', n: i, exp: Math.floor(Date.now() / 1000) + 600 })}.${crypto.randomBytes(64).toString('base64url')}`;
+};
+
+const [opPort, ngxA, ngxB, egA, egB] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+const pubA = `http://127.0.0.1:${ngxA}`, pubB = `http://127.0.0.1:${ngxB}`;
+const client = {
+  client_id: 'edgegate-sync', client_secret: 'sync-secret-0123456789abcdef0123456789',
+  redirect_uris: [`${pubA}/oauth2/callback`, `${pubB}/oauth2/callback`], post_logout_redirect_uris: [`${pubA}/`, `${pubB}/`],
+};
+const op = await startOP({ port: opPort, clients: [client] });
+onCleanup(() => op.stop());
+const echo = await startEcho();
+
+const nodes = {};
+for (const [name, port, pub] of [['A', egA, pubA], ['B', egB, pubB]]) {
+  const d = path.join(dir, name);
+  fs.mkdirSync(d);
+  nodes[name] = await startEdgegated({
+    listen: `127.0.0.1:${port}`,
+    public_url: pub,
+    log_level: 'info',
+    trusted_proxies: ['127.0.0.1/32'],
+    cookie: { secure: false, secret: 'shared-cookie-secret-0123456789abcdef' },
+    store: { redis: `redis://127.0.0.1:${redisPort}/0`, prefix: `egsync${redisPort}:` },
+    jwt: { jwks_file: path.join(dir, 'jwks.json'), issuer: 'sync-test', algorithms: ['ES256'] },
+    oidc: { issuer: op.issuer, client_id: client.client_id, client_secret: client.client_secret, redirect_url: `${pub}/oauth2/callback` },
+    routes: [{ path: '/api/', auth: 'bearer' }, { path: '/', auth: 'session' }],
+    gate: {
+      interfaces: ['egs-none0'], pin_root: PIN, protected_ports: [ngxA, ngxB],
+      syn_rate: 1000, syn_burst: 1000,
+      ban_threshold: 5, ban_window: '30s', ban_time: '60s', ban_max: '120s',
+    },
+  }, { dir: d });
+}
+const A = nodes.A, B = nodes.B;
+for (const n of [A, B]) await waitFor(async () => (await request(`${n.url}/readyz`)).status === 200, { what: 'discovery' });
+for (const [name, ngx, eg] of [['A', ngxA, egA], ['B', ngxB, egB]]) {
+  const d = path.join(dir, `ngx${name}`);
+  await startNginx(`
+  {{EDGEGATE_UPSTREAM}}
+  upstream echo { server 127.0.0.1:${echo.port}; keepalive 4; }
+  server {
+    listen 127.0.0.1:${ngx};
+    keepalive_timeout 60s;
+    {{EDGEGATE_INCLUDE}}
+    location / { {{EDGEGATE_PROTECT}} proxy_pass http://echo; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }`, { dir: d, edgegate: `127.0.0.1:${eg}`, waitPort: ngx });
+}
+
+// GET through nginx from a chosen loopback source address; resolves the status.
+function get(port, from, { token, cookie, pathname = '/api/x' } = {}) {
+  return new Promise((resolve, reject) => {
+    const headers = {};
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (cookie) headers.cookie = cookie;
+    const req = http.request({ host: '127.0.0.1', port, path: pathname, localAddress: from, headers, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', reject);
+    req.on('response', (res) => res.on('error', reject));
+    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
+function admin(node, req) {
+  return new Promise((resolve) => {
+    const c = net.connect(node.admin);
+    let buf = '';
+    c.on('data', (d) => { buf += d; if (buf.includes('\n')) { c.end(); try { resolve(JSON.parse(buf)); } catch { resolve({}); } } });
+    c.on('error', () => resolve({}));
+    c.write(`${JSON.stringify(req)}\n`);
+  });
+}
+const ctl = (node, ...args) => ctlAsync(['--admin-socket', node.admin, ...args]);
+async function metric(node, line) {
+  const body = (await request(`${node.url}/metrics`)).body;
+  const l = body.split('\n').find((x) => x.startsWith(line));
+  return l ? Number(l.split(' ').pop()) : 0;
+}
+const BAD = '127.0.0.5', OTHER = '127.0.0.6';
+
+// ---- a. ban through A, enforced by B ---------------------------------------------------------
+is(await get(ngxB, BAD), 401, 'B: the source is not banned yet (anonymous: 401)');
+const codes = [];
+for (let i = 0; i < 5; i++) codes.push(await get(ngxA, BAD, { token: badToken(i) }));
+is(codes.join(','), '401,401,401,401,401', 'A: five bad tokens answered 401');
+is(await get(ngxA, BAD), 403, 'A: the source is banned (userspace 403)');
+let t0 = Date.now();
+await waitFor(async () => (await get(ngxB, BAD)) === 403, { what: 'B to apply the ban', timeout: 4000 }).catch((e) => diag(e.message));
+let dt = Date.now() - t0;
+ok(dt < 2500, `B answers 403 for ${BAD} ${dt} ms after the ban on A`);
+is(await get(ngxB, OTHER), 401, 'B: another source is unaffected (401)');
+
+// ---- b. B lists it --------------------------------------------------------------------------
+const lb = await ctl(B, 'bans');
+ok(lb.code === 0 && lb.stdout.includes(BAD), `edgegatectl --admin-socket B bans lists ${BAD}`, lb.stdout + lb.stderr);
+const ab = await admin(B, { cmd: 'abuse' });
+ok(ab.sync?.enabled === true && ab.sync?.applied >= 1, 'B admin "abuse": sync enabled, 1 ban applied', ab.sync);
+is(await metric(B, 'edgegate_sync_total{what="bans",result="applied"}'), 1, 'B: edgegate_sync_total{what="bans",result="applied"} 1');
+is(await metric(B, 'edgegate_bans_total'), 0, 'B: edgegate_bans_total not moved (the ban was decided on A)');
+
+// ---- c. lifted through A, gone on B ---------------------------------------------------------
+const del = await ctl(A, 'bans', 'del', BAD);
+is(del.code, 0, `edgegatectl --admin-socket A bans del ${BAD}`);
+t0 = Date.now();
+await waitFor(async () => (await get(ngxB, BAD)) === 401, { what: 'B to lift the ban', timeout: 4000 }).catch((e) => diag(e.message));
+dt = Date.now() - t0;
+ok(dt < 2500, `B serves ${BAD} again (401) ${dt} ms after bans del on A`);
+const lb2 = await ctl(B, 'bans');
+ok(!lb2.stdout.includes(BAD), 'B bans no longer lists it', lb2.stdout);
+is(await metric(B, 'edgegate_sync_total{what="bans",result="removed"}'), 1, 'B: edgegate_sync_total{what="bans",result="removed"} 1');
+
+// ---- d. a session revoked on A: its connection via B is reset ---------------------------------
+if (!ROOTUSER && process.env.CI !== 'true') {
+  ok(true, '# SKIP revocation across nodes needs root (SOCK_DESTROY)');
+} else {
+  const jar = new Jar();
+  const r0 = await browserLogin(jar, `${pubB}/app/`, 'alice');
+  is(r0.status, 200, 'alice logged in through B');
+  const cookie = jar.header(`${pubB}/app/`);
+  const id = (await admin(B, { cmd: 'sessions', sub: 'alice' })).sessions?.[0]?.session_id;
+  ok(/^[0-9a-f]{64}$/.test(id || ''), 'B knows alice\'s session id');
+  // a keep-alive connection through B's nginx that carried an allowed request
+  const sock = net.connect(ngxB, '127.0.0.1');
+  let got = '', closed = null, err = null;
+  sock.on('data', (d) => { got += d; });
+  sock.on('error', (e) => { err = e; });
+  sock.on('close', () => { closed = Date.now(); });
+  await new Promise((r) => sock.on('connect', r));
+  sock.write(`GET /app/ HTTP/1.1\r\nHost: 127.0.0.1:${ngxB}\r\nCookie: ${cookie}\r\nConnection: keep-alive\r\n\r\n`);
+  await waitFor(() => /\r\n\r\n/.test(got), { what: 'response on the keep-alive connection', timeout: 5000 }).catch(() => {});
+  ok(/^HTTP\/1\.1 200/.test(got), 'the keep-alive connection via B got 200', got.slice(0, 80));
+  const flowsB = await admin(B, { cmd: 'flows', session: id });
+  ok((flowsB.flows || []).some((f) => f.endsWith(`127.0.0.1:${ngxB}`) && f.includes(`:${sock.localPort} ->`)),
+    'B tracks the keep-alive flow', flowsB.flows);
+  const destroyedA0 = await metric(A, 'edgegate_revoked_flows_total{result="destroyed"}');
+  const rv = await ctl(A, 'revoke', '--session', id);
+  const tRev = Date.now();
+  ok(rv.code === 0 && /revoked 1 session/.test(rv.stdout), `edgegatectl --admin-socket A revoke --session: ${rv.stdout.trim()}`, rv.stderr);
+  ok(closed === null || closed >= tRev, 'the connection was still open when A returned');
+  await waitFor(() => closed !== null, { what: 'B to reset the connection', timeout: 4000 }).catch((e) => diag(e.message));
+  ok(closed !== null && closed - tRev < 2500, `connection via B closed ${closed ? closed - tRev : '?'} ms after the revocation on A`);
+  is(err?.code, 'ECONNRESET', `... with a reset (${err?.code})`);
+  is(await metric(B, 'edgegate_sync_total{what="revocations",result="applied"}'), 1, 'B: edgegate_sync_total{what="revocations",result="applied"} 1');
+  ok(await metric(B, 'edgegate_revoked_flows_total{result="destroyed"}') >= 1, 'B: its flow counted as destroyed');
+  is(await metric(B, 'edgegate_revocations_total{reason="admin"}'), 0, 'B: the revocation itself is not counted again');
+  is(await metric(A, 'edgegate_revoked_flows_total{result="destroyed"}') - destroyedA0, 0, 'A: destroyed none of B\'s flows');
+  is(await metric(A, 'edgegate_sync_total{what="revocations",result="applied"}'), 0, 'A: its own revocation is not re-applied by its sync');
+  const fl = await admin(B, { cmd: 'flows' });
+  ok(fl.sync?.enabled === true && fl.sync?.sessions_applied === 1, 'B admin "flows": sync section', fl.sync);
+  // B's session cache may still hold the session for a few seconds (session.c re-checks
+  // a shared store every 5 s); a request it still lets through has its connection killed
+  // when the flow is noted (revocation tombstone left by the sync). Never a 200.
+  const seen = new Set();
+  await waitFor(async () => {
+    const c = await get(ngxB, '127.0.0.1', { cookie, pathname: '/app/' }).catch((e) => e.code || 'error');
+    seen.add(c);
+    return c === 401 || c === 302; // 302: nginx sends a browser to sign in
+  }, { what: 'old cookie refused on B', timeout: 8000, interval: 250 }).catch((e) => diag(e.message));
+  ok((seen.has(401) || seen.has(302)) && !seen.has(200), `the old cookie on B: ${[...seen].join(', ')} (never 200), then refused`);
+}
+await done();
