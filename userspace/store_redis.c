@@ -257,20 +257,27 @@ static int decode_value(const char *data, size_t n, void **val, size_t *len, int
 	return 1;
 }
 
-static int redis_get(void *impl, enum eg_store_ns ns, const char *key, void **val, size_t *len,
-		     int64_t *expires)
+/* One "VERB key" command on a namespaced key, under the connection lock; NULL on error. */
+static redisReply *key_cmd(struct redis_store *s, const char *verb, enum eg_store_ns ns, const char *key)
 {
-	struct redis_store *s = impl;
 	char *k = full_key(s, ns, key);
-	const char *argv[2] = { "GET", k };
-	size_t lens[2] = { 3, k ? strlen(k) : 0 };
-	int ret = -1;
-
 	if (!k)
-		return -1;
+		return NULL;
+	const char *argv[2] = { verb, k };
+	size_t lens[2] = { strlen(verb), strlen(k) };
 	pthread_mutex_lock(&s->mu);
 	redisReply *r = cmd(s, 2, argv, lens);
 	pthread_mutex_unlock(&s->mu);
+	free(k);
+	return r;
+}
+
+static int redis_get(void *impl, enum eg_store_ns ns, const char *key, void **val, size_t *len,
+		     int64_t *expires)
+{
+	redisReply *r = key_cmd(impl, "GET", ns, key);
+	int ret = -1;
+
 	if (r) {
 		if (r->type == REDIS_REPLY_NIL)
 			ret = 0;
@@ -278,28 +285,18 @@ static int redis_get(void *impl, enum eg_store_ns ns, const char *key, void **va
 			ret = decode_value(r->str, r->len, val, len, expires);
 		freeReplyObject(r);
 	}
-	free(k);
 	return ret;
 }
 
 static int redis_del(void *impl, enum eg_store_ns ns, const char *key)
 {
-	struct redis_store *s = impl;
-	char *k = full_key(s, ns, key);
-	const char *argv[2] = { "DEL", k };
-	size_t lens[2] = { 3, k ? strlen(k) : 0 };
+	redisReply *r = key_cmd(impl, "DEL", ns, key);
 	int ret = -1;
 
-	if (!k)
-		return -1;
-	pthread_mutex_lock(&s->mu);
-	redisReply *r = cmd(s, 2, argv, lens);
-	pthread_mutex_unlock(&s->mu);
 	if (r) {
 		ret = r->type == REDIS_REPLY_ERROR ? -1 : 0;
 		freeReplyObject(r);
 	}
-	free(k);
 	return ret;
 }
 
