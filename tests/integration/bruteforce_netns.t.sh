@@ -17,15 +17,7 @@ DAEMON=${EG_DAEMON:-$ROOT/build/asan/edgegated}
 CTL=${EG_CTL:-$ROOT/build/asan/edgegatectl}
 export ASAN_OPTIONS=detect_leaks=0
 
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "# $2"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-skip_all() {
-	if [ "${CI:-}" = true ]; then echo "1..1"; echo "not ok 1 - $1 (CI=true)"; exit 1; fi
-	echo "1..0 # SKIP $1"; exit 0
-}
+. tests/lib/tap.sh
 
 [ "$(id -u)" = 0 ] || skip_all "needs root (netns, XDP)"
 for t in ip nginx curl node python3; do command -v $t >/dev/null || skip_all "needs $t"; done

@@ -4,14 +4,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 DAEMON=${EG_DAEMON:-$PWD/build/asan/edgegated}
-n=0 fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-nok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "# $2"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-if [ "$(id -u)" != 0 ]; then
-	if [ "${CI:-}" = true ]; then echo "1..1"; echo "not ok 1 - needs root (CI=true)"; exit 1; fi
-	echo "1..0 # SKIP needs root to drop privileges"; exit 0
-fi
+. tests/lib/tap.sh
+[ "$(id -u)" = 0 ] || skip_all "needs root to drop privileges"
 TMP=$(mktemp -d /tmp/eg-privdrop.XXXXXX)
 chmod 755 "$TMP"
 PORT=$((21000 + $$ % 20000))
