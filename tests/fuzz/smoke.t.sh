@@ -5,9 +5,17 @@
 set -u
 cd "$(dirname "$0")/../.."
 secs=${FUZZ_SECONDS:-20}
-targets=(build/fuzz/fuzz_*)
-if [ ! -x "${targets[0]}" ]; then
-	if [ "${CI:-}" = true ]; then echo "1..1"; echo "not ok 1 - no fuzz targets built (make test builds them)"; exit 1; fi
+# One target per tests/fuzz/fuzz_*.c: a missing or stale binary is a failure, not a skip.
+targets=()
+missing=()
+for src in tests/fuzz/fuzz_*.c; do
+	t=build/fuzz/$(basename "$src" .c)
+	if [ -x "$t" ] && [ "$t" -nt "$src" ]; then targets+=("$t"); else missing+=("$t"); fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+	if [ "${CI:-}" = true ] || [ "${#targets[@]}" -gt 0 ]; then
+		echo "1..1"; echo "not ok 1 - fuzz targets not built or older than their source: ${missing[*]} (make test builds them)"; exit 1
+	fi
 	echo "1..0 # SKIP no fuzz targets built (run make test)"; exit 0
 fi
 echo "1..${#targets[@]}"
