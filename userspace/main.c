@@ -23,6 +23,7 @@
 #include "admin.h"
 #include "config.h"
 #include "daemon.h"
+#include "forbidden.h"
 #include "gate.h"
 #include "http.h"
 #include "jwks.h"
@@ -271,6 +272,7 @@ static int run(struct eg_config *cfg)
 	if (eg_verdict_init(d) != 0)
 		goto out;
 	eg_http_register("/auth", "*", eg_verdict);
+	eg_forbidden_init(d);
 	eg_http_register("/healthz", "GET,HEAD", h_healthz);
 	eg_http_register("/readyz", "GET,HEAD", h_readyz);
 	eg_http_register("/metrics", "GET", h_metrics);
@@ -307,6 +309,7 @@ out:
 	d->stopping = true;
 	eg_http_stop(d);
 	eg_admin_stop();
+	eg_forbidden_free();
 	if (cfg->oidc.present)
 		eg_oidc_free(d);
 	eg_sessions_free(d);

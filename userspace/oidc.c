@@ -21,6 +21,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "oidc.h"
+#include "pages.h"
 #include "redirect.h"
 #include "revoke.h"
 #include "seal.h"
@@ -762,11 +763,14 @@ static void h_start(struct eg_daemon *d, const struct eg_req *r, struct eg_resp 
 		snprintf(scopes + strlen(scopes), sizeof(scopes) - strlen(scopes), "%s%s",
 			 i ? " " : "", cfg->oidc.scopes.v[i]);
 	char *e_sc = pct_encode(scopes);
+	/* prompt=login: "sign in as another user" from the 403 page makes the OP ask again. */
+	const char *prompt = eg_req_arg(r, "prompt", NULL);
+	bool relogin = prompt && strcmp(prompt, "login") == 0;
 	char *loc = xasprintf("%s%sresponse_type=code&client_id=%s&redirect_uri=%s&scope=%s"
-			      "&state=%s&nonce=%s&code_challenge=%s&code_challenge_method=S256",
+			      "&state=%s&nonce=%s&code_challenge=%s&code_challenge_method=S256%s",
 			      o->authorization_endpoint,
 			      strchr(o->authorization_endpoint, '?') ? "&" : "?", e_cid, e_ru, e_sc,
-			      state, nonce, challenge);
+			      state, nonce, challenge, relogin ? "&prompt=login" : "");
 	eg_resp_redirect(resp, loc);
 	count(d, "start", "ok");
 	free(loc);
@@ -785,8 +789,14 @@ out:
 static void fail_page(struct eg_daemon *d, struct eg_resp *resp, const char *step, int status,
 		      const char *msg)
 {
+	char rid[EG_REQUEST_ID_LEN + 1];
+
 	count(d, "callback", step);
-	eg_resp_html_error(resp, status, "Login failed", msg);
+	eg_request_id(rid);
+	log_warn("oidc: login failed at step %s request=%s", step, rid);
+	char *retry = xasprintf("%s/oauth2/start", d->cfg->public_url ? d->cfg->public_url : "");
+	eg_page_login_error(resp, status, msg, step, rid, retry);
+	free(retry);
 }
 
 static void h_callback(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)

@@ -13,6 +13,7 @@
 #include "abuse.h"
 #include "config.h"
 #include "daemon.h"
+#include "forbidden.h"
 #include "http.h"
 #include "identity.h"
 #include "jose.h"
@@ -413,6 +414,20 @@ static void deny(struct eg_daemon *d, const struct eg_req *r, const struct eg_ro
 	}
 }
 
+/* A 403 is noted for the page nginx shows instead (the shipped snippet's error_page):
+ * its request id goes to the log and, with the note's key, to nginx. */
+static void note_forbidden(struct eg_daemon *d, const struct eg_req *r, const struct eg_route *route,
+			   const struct target *t, const struct eg_identity *id, const struct outcome *o,
+			   struct eg_resp *resp)
+{
+	struct eg_denial_note n = {
+		.reason = o->reason, .route = route, .id = id, .json = wants_json(r, route),
+		.scheme = t->scheme, .host = t->raw_host ? t->raw_host : (t->has_host ? t->host : NULL),
+		.path = t->path[0] ? t->path : NULL, .uri = t->raw_uri,
+	};
+	eg_forbidden_note(d, &n, resp);
+}
+
 /* Identity for the route's auth mode. 1 identified, 0 anonymous, -1 rejected (o set).
  * A verified client certificate is attached to every identity so that certificate
  * conditions and certificate-bound tokens work on any route. */
@@ -515,6 +530,8 @@ answer:
 			eg_flows_note(d, id.session_id, &f);
 	} else {
 		deny(d, r, route, r->peer_trusted ? &t : NULL, &o, resp);
+		if (o.status == 403 && r->peer_trusted)
+			note_forbidden(d, r, route, &t, &id, &o, resp);
 	}
 	if (d->abuse)
 		eg_abuse_note(d, src, o.status, o.reason);
