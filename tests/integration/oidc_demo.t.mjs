@@ -39,6 +39,10 @@ r = await browserLogin(bob, `${url}hello`, 'bob');
 is(r.status, 200, 'bob logs in');
 r = await bob.fetch(`${url}admin/`);
 is(r.status, 403, 'bob (no ops group) is forbidden /admin/');
+ok(/Access denied/.test(r.body) && /bob@example\.test/.test(r.body) && /Request id/.test(r.body),
+  "bob gets edgegated's 403 page with his identity and a request id", r.body);
+const demoFiles = fs.readdirSync(path.join(ROOT, 'tools/demo')).map((f) => fs.readFileSync(path.join(ROOT, 'tools/demo', f), 'utf8'));
+ok(!demoFiles.some((t) => /tests\/lib|from '\.\.\/\.\.\/tests/.test(t)), 'the demo imports nothing from tests/');
 
 // As root the demo attaches the XDP gate to lo: the statically denied source cannot
 // even complete a TCP handshake with nginx, while 127.0.0.1 is served.

@@ -5,9 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-const { freePort, portOpen, request, startEcho, startEdgegated, startNginx, waitFor } = await import('../../tests/lib/harness.mjs');
-const { startOP } = await import('../../tests/lib/op.mjs');
-const { nginxBody } = await import('../../tests/lib/oidc_helpers.mjs');
+import { startOP } from '../op/op.mjs';
+import { freePort, portOpen, startEcho, startEdgegated, startNginx, status, waitFor } from './stack.mjs';
 
 const want = Number(process.env.DEMO_PORT || 8080);
 const ngxPort = (await portOpen(want)) ? await freePort() : want; // taken: any free port
@@ -71,9 +70,9 @@ try {
       { path: '/admin/', auth: 'session', allow: { groups: ['ops'] } },
       { path: '/', auth: 'session' },
     ],
-  }, { dir: path.join(dir, 'eg') });
-  nginx = await startNginx(nginxBody(ngxPort, echo.port), { dir: path.join(dir, 'ngx'), edgegate: `127.0.0.1:${egPort}`, waitPort: ngxPort });
-  await waitFor(async () => (await request(`${eg.url}/readyz`)).status === 200, { what: 'OIDC discovery', timeout: 20000 });
+  }, path.join(dir, 'eg'));
+  nginx = await startNginx({ port: ngxPort, echoPort: echo.port, egListen: `127.0.0.1:${egPort}`, dir: path.join(dir, 'ngx') });
+  await waitFor(async () => (await status(`${eg.url}/readyz`)) === 200, { what: 'OIDC discovery', timeout: 20000 });
   console.log(`
   edgegate demo is running (all on 127.0.0.1)
 

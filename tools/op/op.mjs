@@ -1,0 +1,116 @@
+// op.mjs - a real OpenID Provider for the demo and the tests (shipped tooling; the tests
+// import it through tests/lib/op.mjs): the npm `oidc-provider`
+// (OpenID Certified) on loopback, with devInteractions (any login/password), PKCE,
+// refresh tokens with rotation, RP-initiated and back-channel logout.
+//
+//   const op = await startOP({ port, clients: [{ client_id, client_secret, redirect_uris,
+//                              post_logout_redirect_uris, backchannel_logout_uri }] });
+//   op.issuer, op.stop(), op.backchannelCalls (count of logout tokens delivered)
+import http from 'node:http';
+import crypto from 'node:crypto';
+import Provider from 'oidc-provider';
+
+// Accounts: the login name is the account id; a few known users have groups.
+const USERS = {
+  alice: { email: 'alice@example.test', name: 'Alice Example', groups: ['ops', 'dev'] },
+  bob: { email: 'bob@example.test', name: 'Bob Example', groups: ['dev'] },
+};
+
+function account(id) {
+  const u = USERS[id] || { email: `${id}@example.test`, name: id, groups: [] };
+  return {
+    accountId: id,
+    async claims() {
+      return { sub: id, email: u.email, email_verified: true, name: u.name, preferred_username: id, groups: u.groups };
+    },
+  };
+}
+
+const page = (title, body) => `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body>${body}</body></html>`;
+
+export async function startOP({ port, host = '127.0.0.1', clients, accessTokenTTL = 3600, idTokenTTL = 3600, quiet = true } = {}) {
+  const issuer = `http://${host}:${port}`;
+  const stats = { backchannelCalls: 0, backchannelErrors: [] };
+  const jwk = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+  const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+  const configuration = {
+    clients: clients.map((c) => ({
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      backchannel_logout_session_required: true,
+      ...c,
+    })),
+    jwks: { keys: [{ ...rsa, kid: 'rsa-1', alg: 'RS256', use: 'sig' }, { ...jwk, kid: 'ec-1', alg: 'ES256', use: 'sig' }] },
+    findAccount: async (_ctx, id) => account(id),
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'preferred_username'],
+      groups: ['groups'],
+    },
+    scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
+    conformIdTokenClaims: false, // claims in the id_token too (userinfo is also served)
+    features: {
+      devInteractions: { enabled: true },
+      backchannelLogout: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => {
+          ctx.body = page('Sign out', `${form}<button id="yes" type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>`);
+        },
+        postLogoutSuccessSource: async (ctx) => { ctx.body = page('Signed out', '<p>Signed out at the OP.</p>'); },
+      },
+    },
+    pkce: { required: () => true },
+    // Skip the consent screen for our first-party clients (documented recipe).
+    loadExistingGrant: async (ctx) => {
+      const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
+      if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+      const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
+      grant.addOIDCScope('openid email profile groups offline_access');
+      await grant.save();
+      return grant;
+    },
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    rotateRefreshToken: true,
+    ttl: { AccessToken: accessTokenTTL, IdToken: idTokenTTL, RefreshToken: 86400, Session: 86400, Grant: 86400, Interaction: 600 },
+    // oidc-provider 9 refuses outgoing requests to special-use addresses (loopback)
+    // through its protective dispatcher; the back-channel logout target is on loopback.
+    fetch: async (url, options) => {
+      delete options.dispatcher;
+      try {
+        if (String(url).includes('backchannel')) stats.lastLogoutBody = String(options.body);
+        const r = await globalThis.fetch(url, options);
+        if (String(url).includes('backchannel')) { stats.backchannelCalls++; stats.lastLogoutStatus = r.status; }
+        return r;
+      } catch (e) {
+        stats.backchannelErrors.push(String(e));
+        throw e;
+      }
+    },
+    renderError: async (ctx, out) => {
+      ctx.type = 'html';
+      ctx.body = page('OP error', `<pre>${JSON.stringify(out).replace(/[<>&]/g, '')}</pre>`);
+    },
+  };
+  const provider = new Provider(issuer, configuration);
+  if (quiet) provider.on('server_error', () => {});
+  provider.on('backchannel.error', (_ctx, err) => stats.backchannelErrors.push(String(err)));
+  const server = http.createServer(provider.callback());
+  await new Promise((r) => server.listen(port, host, r));
+  return {
+    issuer,
+    provider,
+    stats,
+    stop: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
+  };
+}
+
+// Run standalone: node tools/op/op.mjs PORT CLIENT_JSON
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const port = Number(process.argv[2]);
+  const client = JSON.parse(process.argv[3]);
+  const op = await startOP({ port, clients: [client], quiet: false });
+  console.log(`oidc-provider listening on ${op.issuer}`);
+}
