@@ -110,7 +110,9 @@ void eg_forbidden_note(struct eg_daemon *d, const struct eg_denial_note *n, stru
 		eg_denial_copy(e->target, sizeof(e->target), t);
 		free(t);
 	}
-	if (n->uri && n->host && n->scheme) {
+	/* Where "sign in as another user" returns to; not for bearer clients, whose URL may
+	 * carry their token in the query. */
+	if (n->uri && n->host && n->scheme && !(n->id && n->id->kind == EG_ID_BEARER)) {
 		char *rd = xasprintf("%s://%s%s", n->scheme, n->host, n->uri);
 		if (!eg_denial_copy(e->rd, sizeof(e->rd), rd))
 			e->rd[0] = '\0'; /* a cut URL is a wrong URL */
