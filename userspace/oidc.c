@@ -694,6 +694,19 @@ static const char *cookie_name(const struct eg_config *c)
 	return c->cookie.name ? c->cookie.name : "_edgegate";
 }
 
+/* The "Login failed" page (pages.c) with a request id that is also in this log line. */
+static void login_error(struct eg_daemon *d, struct eg_resp *resp, const char *step, int status,
+			const char *msg)
+{
+	char rid[EG_REQUEST_ID_LEN + 1];
+
+	eg_request_id(rid);
+	log_warn("oidc: login failed at step %s request=%s", step, rid);
+	char *retry = xasprintf("%s/oauth2/start", d->cfg->public_url ? d->cfg->public_url : "");
+	eg_page_login_error(resp, status, msg, step, rid, retry);
+	free(retry);
+}
+
 /* --- /oauth2/start ------------------------------------------------------------------------- */
 
 static void h_start(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
@@ -708,7 +721,7 @@ static void h_start(struct eg_daemon *d, const struct eg_req *r, struct eg_resp 
 
 	eg_resp_header(resp, "Cache-Control", "no-store");
 	if (n > 1) {
-		eg_resp_html_error(resp, 400, "Bad request", "The rd parameter appears more than once.");
+		login_error(d, resp, "duplicate", 400, "The rd parameter appears more than once.");
 		return;
 	}
 	if (!rd || !*rd)
@@ -716,13 +729,11 @@ static void h_start(struct eg_daemon *d, const struct eg_req *r, struct eg_resp 
 	/* The sealed state cookie carries rd and must stay under the 4 KiB cookie limit. */
 	if (strlen(rd) > 2000 || !eg_redirect_ok(cfg, rd)) {
 		count(d, "start", "bad_redirect");
-		eg_resp_html_error(resp, 400, "Bad redirect",
-				   "The page to return to after login is not allowed.");
+		login_error(d, resp, "bad_redirect", 400, "The page to return to after login is not allowed.");
 		return;
 	}
 	if (!eg_oidc_ready(d)) {
-		eg_resp_html_error(resp, 503, "Login unavailable",
-				   "The identity provider cannot be reached yet. Try again shortly.");
+		login_error(d, resp, "not_ready", 503, "The identity provider cannot be reached yet.");
 		return;
 	}
 	char *state = rand_b64(24), *nonce = rand_b64(24), *verifier = rand_b64(32);
@@ -742,7 +753,7 @@ static void h_start(struct eg_daemon *d, const struct eg_req *r, struct eg_resp 
 		free(pt);
 	}
 	if (!sealed) {
-		eg_resp_html_error(resp, 500, "Login failed", "Internal error.");
+		login_error(d, resp, "internal", 500, "Internal error.");
 		goto out;
 	}
 	/* Cap concurrent logins: drop the oldest state cookies beyond max - 1. */
@@ -789,14 +800,8 @@ out:
 static void fail_page(struct eg_daemon *d, struct eg_resp *resp, const char *step, int status,
 		      const char *msg)
 {
-	char rid[EG_REQUEST_ID_LEN + 1];
-
 	count(d, "callback", step);
-	eg_request_id(rid);
-	log_warn("oidc: login failed at step %s request=%s", step, rid);
-	char *retry = xasprintf("%s/oauth2/start", d->cfg->public_url ? d->cfg->public_url : "");
-	eg_page_login_error(resp, status, msg, step, rid, retry);
-	free(retry);
+	login_error(d, resp, step, status, msg);
 }
 
 static void h_callback(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)

@@ -131,6 +131,7 @@ static const struct text hints[] = {
 	{ "op_error", "If you cancelled, sign in again when you are ready. If access was refused, "
 		      "ask your administrator for access." },
 	{ "iss", "Start the login again. If this keeps happening, tell your administrator." },
+	{ "bad_redirect", "The link that started this login points outside this site. Open the site's address directly." },
 	{ "not_ready", "The identity provider may be down. Wait a moment and try again." },
 	{ "token", "The identity provider may be having trouble. Wait a moment and try again." },
 };

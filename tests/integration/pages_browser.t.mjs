@@ -91,7 +91,7 @@ try {
   ok(/Your groups\s*dev/.test(text), "403 page: shows bob's groups", text);
   ok(/Route\s*\/admin\//.test(text) && /Reason\s*not_allowed/.test(text), '403 page: route and reason code', text);
   ok(/not among those allowed/.test(text), '403 page: the reason in words', text);
-  ok(/127\.0\.0\.1\/admin\/reports/.test(text), '403 page: the page that was asked for', text);
+  ok(/127\.0\.0\.1(:\d+)?\/admin\/reports/.test(text), '403 page: the page that was asked for', text);
   const rid = ridOf(text);
   ok(rid, '403 page: a request id', text);
   ok(new RegExp(`verdict 403 request=${rid} reason=not_allowed route=/admin/ .*user=bob`).test(daemonLog()),
@@ -154,6 +154,12 @@ try {
     'IdP error: shown as text, its markup escaped', t2);
   ok(rid2 && rid2 !== rid1 && daemonLog().includes(`request=${rid2}`), 'IdP error: its own request id, logged', t2);
   await checkPage(page, refused, 'login-error-idp');
+
+  const badRd = await page.goto(`${s.pub}/oauth2/start?rd=${encodeURIComponent('https://evil.example/')}`);
+  const t4 = await page.innerText('body');
+  const rid4 = ridOf(t4);
+  ok(badRd.status() === 400 && /not allowed/.test(t4) && /outside this site/.test(t4) && rid4 &&
+    daemonLog().includes(`login failed at step bad_redirect request=${rid4}`), 'a foreign rd: login error page, logged request id', t4);
 
   // 6. the sign-out confirmation (a POST form with a CSRF token) where the daemon serves one
   const so = await page.goto(`${s.pub}/oauth2/sign_out`);
