@@ -671,12 +671,12 @@ static bool parse_conditions(struct cctx *c, json_t *o, struct eg_conditions *x)
 static bool parse_route(struct cctx *c, json_t *o, struct eg_route *r)
 {
 	static const char *const keys[] = { "host", "path", "methods", "auth", "api", "allow", "deny",
-					    "headers", NULL };
+					    "headers", "explain", NULL };
 	char *auth = NULL;
 	struct eg_strlist methods = { 0 };
 	bool ok = check_keys(c, o, keys) && get_str(c, o, "host", &r->host) && get_str(c, o, "path", &r->path) &&
 		  get_strlist(c, o, "methods", &methods) && get_str(c, o, "auth", &auth) &&
-		  get_bool(c, o, "api", &r->api);
+		  get_bool(c, o, "api", &r->api) && get_bool(c, o, "explain", &r->explain);
 	if (ok && r->host) {
 		for (char *p = r->host; *p; p++)
 			*p = (char)tolower((unsigned char)*p);

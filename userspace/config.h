@@ -71,6 +71,7 @@ struct eg_route {
 	unsigned methods; /* bitmask of EG_M_*, 0 = any */
 	enum eg_auth_mode auth;
 	bool api; /* answer 401/403 with JSON, never with a login Location */
+	bool explain; /* the 403 page may name the groups, domains and claims allow asks for */
 	struct eg_conditions allow;
 	struct eg_conditions deny;
 	struct eg_header_map *headers;

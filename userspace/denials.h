@@ -21,6 +21,7 @@ struct eg_denial {
 	char session_id[80]; /* for EG_ID_SESSION: the page shows identity only to this session */
 	char reason[48];
 	char route[256];     /* the route's path prefix */
+	char rule[256];      /* what the route's allow asks for, when it may say so (explain) */
 	char target[512];    /* host and path asked for */
 	char rd[2048];       /* absolute URL to return to after a new login; "" if too long */
 	char user[128];

@@ -7,6 +7,7 @@
 #include "forbidden.h"
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,42 @@ static void note_identity(const struct eg_config *cfg, const struct eg_identity 
 	}
 }
 
+/* Appends to out (size n); on overflow the text stays as it was and false is returned. */
+static bool add(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool add(char *out, size_t n, const char *fmt, ...)
+{
+	size_t used = strlen(out);
+	va_list ap;
+	va_start(ap, fmt);
+	int w = vsnprintf(out + used, n - used, fmt, ap);
+	va_end(ap);
+	if (w < 0 || (size_t)w >= n - used) {
+		out[used] = '\0';
+		return false;
+	}
+	return true;
+}
+
+/* What a route's allow asks for, for routes that opted in (explain): any one of its groups,
+ * e-mail domains or its claims condition. Individual e-mail addresses and certificates are
+ * never listed. */
+static void route_rule(const struct eg_route *route, char *out, size_t n)
+{
+	const struct eg_conditions *a = &route->allow;
+	bool ok = true;
+	out[0] = '\0';
+	for (size_t i = 0; ok && i < a->groups.n; i++)
+		ok = add(out, n, "%sgroup %s", *out ? " or " : "", a->groups.v[i]);
+	for (size_t i = 0; ok && i < a->domains.n; i++)
+		ok = add(out, n, "%se-mail domain %s", *out ? " or " : "", a->domains.v[i]);
+	for (size_t i = 0; ok && i < a->n_claims; i++) {
+		const struct eg_claim_cond *cc = &a->claims[i];
+		ok = add(out, n, "%s%s %s", i ? " and " : *out ? " or " : "", cc->name, cc->values.n > 1 ? "in" : "=");
+		for (size_t k = 0; ok && k < cc->values.n; k++)
+			ok = add(out, n, "%s%s", k ? ", " : " ", cc->values.v[k]);
+	}
+}
+
 /* For the log line: client-chosen text never brings control characters or spaces. */
 static void printable(char *s)
 {
@@ -105,6 +142,8 @@ void eg_forbidden_note(struct eg_daemon *d, const struct eg_denial_note *n, stru
 	eg_denial_copy(e->reason, sizeof(e->reason), n->reason ? n->reason : "forbidden");
 	if (n->route)
 		eg_denial_copy(e->route, sizeof(e->route), n->route->path ? n->route->path : "/");
+	if (n->route && n->route->explain && strcmp(e->reason, "not_allowed") == 0)
+		route_rule(n->route, e->rule, sizeof(e->rule));
 	if (n->path) {
 		char *t = xasprintf("%s%s", n->host ? n->host : "", n->path);
 		eg_denial_copy(e->target, sizeof(e->target), t);
@@ -186,6 +225,7 @@ static void h_forbidden(struct eg_daemon *d, const struct eg_req *r, struct eg_r
 		.user = show_id && e->user[0] ? e->user : NULL,
 		.email = show_id && e->email[0] ? e->email : NULL,
 		.groups = show_id && e->groups[0] ? e->groups : NULL,
+		.rule = found && e->rule[0] ? e->rule : NULL,
 		.signin_url = signin,
 		.signout_url = signout,
 		.at = found ? e->at : 0,

@@ -255,6 +255,7 @@ void eg_page_forbidden(struct eg_resp *resp, const struct eg_forbidden_view *v)
 	row(f, "Page", v->target, false);
 	row(f, "Route", v->route, true);
 	row(f, "Reason", v->reason, true);
+	row(f, "Required", v->rule, false);
 	row(f, "Your groups", v->user ? v->groups : NULL, false);
 	row(f, "Time", when, false);
 	row(f, "Request id", v->request_id, true);

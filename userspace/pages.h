@@ -37,6 +37,7 @@ struct eg_forbidden_view {
 	const char *user;       /* identity, shown only when the caller proved it is theirs */
 	const char *email;
 	const char *groups;
+	const char *rule;       /* what the route asks for (routes[].explain); NULL = not shown */
 	const char *signin_url; /* "sign in as another user" */
 	const char *signout_url;
 	int64_t at;             /* UNIX time of the denial, 0 = not shown */

@@ -28,6 +28,7 @@ const s = await startStack({
       { path: '/public/', auth: 'public' },
       { path: '/api/admin/', auth: 'session', api: true, allow: { groups: ['ops'] } },
       { path: '/admin/', auth: 'session', allow: { groups: ['ops'] } },
+      { path: '/ops/', auth: 'session', explain: true, allow: { groups: ['ops', 'sre'], emails: ['carol@example.test'], claims: { tier: ['gold', 'silver'] } } },
       { path: '/', auth: 'session' },
     ],
   },
@@ -91,6 +92,7 @@ try {
   ok(/Your groups\s*dev/.test(text), "403 page: shows bob's groups", text);
   ok(/Route\s*\/admin\//.test(text) && /Reason\s*not_allowed/.test(text), '403 page: route and reason code', text);
   ok(/not among those allowed/.test(text), '403 page: the reason in words', text);
+  ok(!/Required/.test(text), '403 page: without routes[].explain, nothing of the rule', text);
   ok(/127\.0\.0\.1(:\d+)?\/admin\/reports/.test(text), '403 page: the page that was asked for', text);
   const rid = ridOf(text);
   ok(rid, '403 page: a request id', text);
@@ -125,6 +127,10 @@ try {
     'the right key without the denied session: reason and id, but not whose denial it was', other.body);
   const mine = await request(`${s.eg.url}/forbidden`, { headers: { 'x-edgegate-request-id': id2, 'x-edgegate-denial-key': key2, cookie: jar } });
   ok(mine.body.includes('bob@example.test'), 'with the denied session: the identity', mine.body);
+  const ops = await request(`${s.eg.url}/auth`, { headers: { ...authHeaders, 'x-original-uri': '/ops/', cookie: jar } });
+  const opsPage = await request(`${s.eg.url}/forbidden`, { headers: { 'x-edgegate-request-id': ops.headers['x-edgegate-request-id'], 'x-edgegate-denial-key': ops.headers['x-edgegate-denial-key'], cookie: jar } });
+  ok(/<dt>Required<\/dt><dd>group ops or group sre or tier in gold, silver<\/dd>/.test(opsPage.body) && !opsPage.body.includes('carol'),
+    'routes[].explain: the page says what the route asks for, never its e-mail list', opsPage.body);
 
   // 4. "sign in as another user": the OP asks again (prompt=login), alice lands on /admin/
   await page.goto(admin);

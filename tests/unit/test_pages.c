@@ -69,7 +69,7 @@ static void test_forbidden_page(void **state)
 	struct eg_resp r = { 0 };
 	struct eg_forbidden_view v = {
 		.request_id = "ABCDEFGHIJKLMNOPQRSTUV", .reason = "not_allowed", .route = "/admin/" EVIL,
-		.target = "app.test/admin/" EVIL, .user = "bob" EVIL, .email = "bob@x.test" EVIL, .groups = "dev, " EVIL,
+		.target = "app.test/admin/" EVIL, .user = "bob" EVIL, .email = "bob@x.test" EVIL, .groups = "dev, " EVIL, .rule = "group " EVIL,
 		.signin_url = "/oauth2/start?prompt=login&rd=x\"><script>", .signout_url = "/oauth2/sign_out", .at = 1700000000,
 	};
 	eg_page_forbidden(&r, &v);
@@ -78,6 +78,7 @@ static void test_forbidden_page(void **state)
 	assert_non_null(strstr(r.body, "signed in as <strong>bob" EVIL_ESC "</strong>"));
 	assert_non_null(strstr(r.body, "bob@x.test" EVIL_ESC));
 	assert_non_null(strstr(r.body, "/admin/" EVIL_ESC));
+	assert_non_null(strstr(r.body, "<dt>Required</dt><dd>group " EVIL_ESC "</dd>"));
 	assert_non_null(strstr(r.body, "ABCDEFGHIJKLMNOPQRSTUV"));
 	assert_non_null(strstr(r.body, "not among those allowed"));
 	assert_non_null(strstr(r.body, "2023-11-14 22:13:20 UTC"));
