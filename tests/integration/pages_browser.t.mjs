@@ -22,8 +22,10 @@ try {
 }
 
 guard(150000);
+// As deployed: started as root, running as an unprivileged user, behind the shipped snippets.
 const s = await startStack({
   edgegate: {
+    ...(process.getuid?.() === 0 ? { user: 'nobody' } : {}),
     routes: [
       { path: '/public/', auth: 'public' },
       { path: '/api/admin/', auth: 'session', api: true, allow: { groups: ['ops'] } },
@@ -76,6 +78,7 @@ async function checkPage(page, resp, name) {
 }
 
 try {
+  if (process.getuid?.() === 0) ok(/running as nobody/.test(daemonLog()), 'edgegated dropped to its user', s.eg.log());
   const page = await browser.newPage();
   const admin = `${s.pub}/admin/reports?x=1`;
 
