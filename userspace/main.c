@@ -272,10 +272,10 @@ static int run(struct eg_config *cfg)
 	if (eg_verdict_init(d) != 0)
 		goto out;
 	eg_http_register("/auth", "*", eg_verdict);
-	eg_forbidden_init(d);
 	eg_http_register("/healthz", "GET,HEAD", h_healthz);
 	eg_http_register("/readyz", "GET,HEAD", h_readyz);
 	eg_http_register("/metrics", "GET", h_metrics);
+	eg_forbidden_init(d);
 	eg_admin_register("status", admin_status);
 
 	char admin_dir[4096];
