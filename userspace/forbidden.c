@@ -149,14 +149,11 @@ void eg_forbidden_note(struct eg_daemon *d, const struct eg_denial_note *n, stru
 		eg_denial_copy(e->target, sizeof(e->target), t);
 		free(t);
 	}
-	/* Where "sign in as another user" returns to; not for bearer clients, whose URL may
-	 * carry their token in the query. */
-	if (n->uri && n->host && n->scheme && !(n->id && n->id->kind == EG_ID_BEARER)) {
-		char *rd = xasprintf("%s://%s%s", n->scheme, n->host, n->uri);
-		if (!eg_denial_copy(e->rd, sizeof(e->rd), rd))
-			e->rd[0] = '\0'; /* a cut URL is a wrong URL */
-		free(rd);
-	}
+	/* Where "sign in as another user" returns to: the path and query, on public_url's host
+	 * (where the login ends). Not for bearer clients, whose URL may carry their token. */
+	if (n->uri && n->uri[0] == '/' && !(n->id && n->id->kind == EG_ID_BEARER) &&
+	    !eg_denial_copy(e->rd, sizeof(e->rd), n->uri))
+		e->rd[0] = '\0'; /* a cut URL is a wrong URL */
 	note_identity(d->cfg, n->id, e);
 	eg_denials_put(ring, e);
 	log_denial(e);

@@ -17,8 +17,8 @@ struct eg_denial_note {
 	const char *reason;
 	const struct eg_route *route;  /* NULL when no route matched */
 	const struct eg_identity *id;  /* who was denied; may be empty */
-	const char *scheme, *host;     /* the original request; any may be NULL */
-	const char *path, *uri;        /* normalized path (shown), raw URI (to return to) */
+	const char *host, *path;       /* the original request, normalized (shown); may be NULL */
+	const char *uri;               /* its raw path and query (to return to); may be NULL */
 	bool json;
 };
 

@@ -422,8 +422,7 @@ static void note_forbidden(struct eg_daemon *d, const struct eg_req *r, const st
 {
 	struct eg_denial_note n = {
 		.reason = o->reason, .route = route, .id = id, .json = wants_json(r, route),
-		.scheme = t->scheme, .host = t->raw_host ? t->raw_host : (t->has_host ? t->host : NULL),
-		.path = t->path[0] ? t->path : NULL, .uri = t->raw_uri,
+		.host = t->has_host ? t->host : NULL, .path = t->path[0] ? t->path : NULL, .uri = t->raw_uri,
 	};
 	eg_forbidden_note(d, &n, resp);
 }
