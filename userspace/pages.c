@@ -318,7 +318,7 @@ void eg_page_sign_out(struct eg_resp *resp, const struct eg_sign_out_view *v)
 	fputs("\">\n", f);
 	hidden(f, v->csrf_field, v->csrf_token);
 	hidden(f, "rd", v->rd);
-	fputs("<ul class=\"actions\"><li><button type=\"submit\">Sign out</button></li>\n", f);
+	fputs("<ul class=\"actions\"><li><button type=\"submit\" id=\"sign-out\">Sign out</button></li>\n", f);
 	action_link(f, v->cancel_url ? v->cancel_url : "/", "Stay signed in", false);
 	fputs("</ul>\n</form>\n", f);
 	page_close(f, &buf, resp, 200, v->form_origin);

@@ -177,6 +177,9 @@ try {
     const t3 = await page.innerText('body');
     ok(/Sign out/.test(t3) && (await page.$('input[type="hidden"]')), 'sign-out: a confirmation form with a token', t3);
     await checkPage(page, so, 'sign-out');
+    await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('button[type="submit"]')]);
+    ok(page.url().startsWith(s.op.issuer), "sign-out: the form's POST may redirect to the OP (form-action names its origin)", page.url());
+    ok(!(await browser.cookies(s.pub)).some((c) => c.name === '_edgegate'), 'sign-out: session cookie removed');
   } else {
     ok(true, '# SKIP sign-out confirmation page: GET /oauth2/sign_out still signs out directly here');
   }
