@@ -23,7 +23,7 @@
 #include "session.h"
 #include "util.h"
 
-#define RING_SIZE 512 /* about 1.7 MiB */
+#define RING_SIZE 512 /* 3.9 KiB each: 2 MiB */
 #define NOTE_TTL_S 600
 
 static struct eg_denials *ring;
