@@ -290,6 +290,23 @@ void eg_page_login_error(struct eg_resp *resp, int status, const char *msg, cons
 	page_close(f, &buf, resp, status, NULL);
 }
 
+void eg_page_message(struct eg_resp *resp, int status, const char *title, const char *msg,
+		     const char *request_id)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = page_open(&buf, &len, title ? title : "Error");
+	fputs("<p>", f);
+	put_esc(f, msg);
+	fputs("</p>\n", f);
+	if (request_id) {
+		fputs("<dl>\n", f);
+		row(f, "Request id", request_id, true);
+		fputs("</dl>\n", f);
+	}
+	page_close(f, &buf, resp, status, NULL);
+}
+
 static void hidden(FILE *f, const char *name, const char *value)
 {
 	if (!name || !value)

@@ -49,6 +49,12 @@ void eg_page_forbidden(struct eg_resp *resp, const struct eg_forbidden_view *v);
 void eg_page_login_error(struct eg_resp *resp, int status, const char *msg, const char *step,
 			 const char *request_id, const char *retry_url);
 
+/* Any other page a browser may see (a bad request, a refused sign-out...): a title, one
+ * paragraph, and the request id when there is one. The CSP-strict replacement for
+ * eg_resp_html_error(). */
+void eg_page_message(struct eg_resp *resp, int status, const char *title, const char *msg,
+		     const char *request_id);
+
 struct eg_sign_out_view {
 	const char *action;      /* where the form posts, e.g. "/oauth2/sign_out" */
 	const char *user;        /* who is signed in; NULL = not shown */

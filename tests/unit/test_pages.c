@@ -121,6 +121,23 @@ static void test_login_error_page(void **state)
 	assert_non_null(strstr(eg_reason_text("cert_revoked"), "certificate"));
 }
 
+static void test_message_page(void **state)
+{
+	struct eg_resp r = { 0 };
+	eg_page_message(&r, 415, "Bad " EVIL, "The form " EVIL, NULL);
+	assert_int_equal(r.status, 415);
+	common_checks(&r);
+	assert_non_null(strstr(r.body, "<title>Bad " EVIL_ESC "</title>"));
+	assert_non_null(strstr(r.body, "<p>The form " EVIL_ESC "</p>"));
+	assert_null(strstr(r.body, "Request id"));
+	assert_null(strstr(r.body, EVIL));
+	eg_resp_free(&r);
+	eg_page_message(&r, 403, NULL, "x", "ABCDEFGHIJKLMNOPQRSTUV");
+	assert_non_null(strstr(r.body, "<title>Error</title>"));
+	assert_non_null(strstr(r.body, "<code>ABCDEFGHIJKLMNOPQRSTUV</code>"));
+	eg_resp_free(&r);
+}
+
 static void test_sign_out_page(void **state)
 {
 	struct eg_resp r = { 0 };
@@ -218,6 +235,7 @@ int main(void)
 		cmocka_unit_test(test_request_id),
 		cmocka_unit_test(test_forbidden_page),
 		cmocka_unit_test(test_login_error_page),
+		cmocka_unit_test(test_message_page),
 		cmocka_unit_test(test_sign_out_page),
 		cmocka_unit_test(test_ring),
 		cmocka_unit_test(test_copy),
