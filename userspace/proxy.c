@@ -8,10 +8,12 @@
 
 #include <stdatomic.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "policy.h"
 #include "util.h"
 
 static const struct eg_proxy_profile profiles[] = {
@@ -121,8 +123,7 @@ static const char *required(const struct eg_req *r, const struct eg_proxy_profil
 	return v;
 }
 
-/* X-Forwarded-For: the last element is the address the proxy itself saw. */
-static int last_list_addr(const char *list, uint8_t out[16])
+int eg_proxy_last_addr(const char *list, uint8_t out[16])
 {
 	const char *comma = strrchr(list, ',');
 	const char *s = comma ? comma + 1 : list;
@@ -175,11 +176,42 @@ int eg_proxy_read(const struct eg_req *r, struct eg_forwarded *f, const char **r
 	const char *client = required(r, p, SLOT_CLIENT, p->client_addr, reason);
 	if (!client)
 		return -1;
-	if ((p->client_addr_list ? last_list_addr(client, f->client) : eg_addr_parse(client, f->client)) != 0) {
+	if ((p->client_addr_list ? eg_proxy_last_addr(client, f->client) : eg_addr_parse(client, f->client)) != 0) {
 		*reason = "bad_client_address";
 		return -1;
 	}
 	return 0;
+}
+
+/* An absolute-form target names the host itself: it must be the host the proxy routed on
+ * (nginx and Go servers route by the request line's host), or two readings differ. */
+const char *eg_proxy_target_path(const char *target, const char *routed_host, const char **reason)
+{
+	if (target[0] == '/')
+		return target;
+	size_t sl = strncasecmp(target, "https://", 8) == 0 ? 8 : strncasecmp(target, "http://", 7) == 0 ? 7 : 0;
+	if (!sl) {
+		*reason = "bad_path";
+		return NULL;
+	}
+	const char *auth = target + sl, *path = auth + strcspn(auth, "/?#");
+	size_t hl = (size_t)(path - auth);
+	char raw[256], norm[256];
+	if (hl == 0 || hl >= sizeof(raw) || memchr(auth, '@', hl)) {
+		*reason = "bad_host";
+		return NULL;
+	}
+	memcpy(raw, auth, hl);
+	raw[hl] = '\0';
+	if (eg_host_normalize(raw, norm, sizeof(norm)) != 0 || strcmp(norm, routed_host) != 0) {
+		*reason = "host_mismatch";
+		return NULL;
+	}
+	if (*path != '/' && *path != '\0') {
+		*reason = "bad_path"; /* "http://host?x": no path to judge */
+		return NULL;
+	}
+	return *path == '/' ? path : "/";
 }
 
 const char *eg_proxy_optional(const struct eg_req *r, const char *header, bool *dup)

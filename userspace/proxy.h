@@ -49,6 +49,14 @@ struct eg_forwarded {
  * bad_client_address). A missing header is logged once a minute with the fix. */
 int eg_proxy_read(const struct eg_req *r, struct eg_forwarded *f, const char **reason);
 
+/* The last element of an X-Forwarded-For list (the address the proxy itself saw). 0 ok. */
+int eg_proxy_last_addr(const char *list, uint8_t out[16]);
+
+/* The path of a target the proxy states for the host it routed on (normalised, as
+ * eg_host_normalize gives it). Origin form is itself; an absolute http(s) target must name
+ * that host, else *reason = host_mismatch (bad_host, bad_path). NULL on failure. */
+const char *eg_proxy_target_path(const char *target, const char *routed_host, const char **reason);
+
 /* One optional header of the profile (port, server address, certificate): NULL when the
  * profile has none or the request lacks it; *dup set when it is repeated. */
 const char *eg_proxy_optional(const struct eg_req *r, const char *header, bool *dup);

@@ -64,33 +64,6 @@ static bool wants_json(const struct eg_req *r, const struct eg_route *route)
 
 /* --- the original request's target --------------------------------------------------------- */
 
-/* An absolute-form target names the host itself: it must be the host the proxy routed on
- * (nginx and Go servers route by the request line's host), or two readings differ. */
-static bool absolute_target(const char **uri, const struct target *t, const char **reason)
-{
-	const char *u = *uri;
-	size_t sl = strncasecmp(u, "https://", 8) == 0 ? 8 : strncasecmp(u, "http://", 7) == 0 ? 7 : 0;
-	if (!sl) {
-		*reason = "bad_path";
-		return false;
-	}
-	const char *auth = u + sl, *path = auth + strcspn(auth, "/?#");
-	size_t hl = (size_t)(path - auth);
-	char raw[256], norm[256];
-	if (hl == 0 || hl >= sizeof(raw) || memchr(auth, '@', hl)) {
-		*reason = "bad_host";
-		return false;
-	}
-	memcpy(raw, auth, hl);
-	raw[hl] = '\0';
-	if (eg_host_normalize(raw, norm, sizeof(norm)) != 0 || strcmp(norm, t->host) != 0) {
-		*reason = "host_mismatch";
-		return false;
-	}
-	*uri = *path == '/' ? path : "/";
-	return *path == '/' || *path == '\0';
-}
-
 /* The original request, from exactly the headers of the configured proxy profile. */
 static bool read_target(const struct eg_forwarded *fw, struct target *t, const char **reason)
 {
@@ -100,8 +73,8 @@ static bool read_target(const struct eg_forwarded *fw, struct target *t, const c
 	}
 	t->has_host = true;
 	t->raw_host = t->host;
-	const char *uri = fw->target;
-	if (uri[0] != '/' && !absolute_target(&uri, t, reason))
+	const char *uri = eg_proxy_target_path(fw->target, t->host, reason);
+	if (!uri)
 		return false;
 	t->raw_uri = uri;
 	if (eg_path_normalize(uri, t->path, sizeof(t->path)) != 0) {
