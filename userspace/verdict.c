@@ -39,7 +39,6 @@ struct target {
 	unsigned method;
 	const char *scheme;
 	const char *raw_uri;
-	const char *raw_host;
 };
 
 struct outcome {
@@ -72,7 +71,6 @@ static bool read_target(const struct eg_forwarded *fw, struct target *t, const c
 		return false;
 	}
 	t->has_host = true;
-	t->raw_host = t->host;
 	const char *uri = eg_proxy_target_path(fw->target, t->host, reason);
 	if (!uri)
 		return false;
