@@ -925,7 +925,7 @@ int eg_group_id(const char *name, gid_t *out)
 {
 	char *end;
 	unsigned long v = strtoul(name, &end, 10);
-	if (*name && !*end && v < (gid_t)-1) {
+	if (*name >= '0' && *name <= '9' && !*end && v < (gid_t)-1) {
 		*out = (gid_t)v;
 		return 0;
 	}
