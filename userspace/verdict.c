@@ -21,6 +21,8 @@
 #include "metrics.h"
 #include "mtls.h"
 #include "policy.h"
+#include "proxy.h"
+#include "redirect.h"
 #include "revoke.h"
 #include "session.h"
 #include "tokcache.h"
@@ -37,9 +39,6 @@ struct target {
 	unsigned method;
 	const char *scheme;
 	const char *raw_uri;
-	const char *raw_host;
-	char url_host[256];     /* authority of an absolute X-Original-URL */
-	const char *url_scheme; /* its scheme when http */
 };
 
 struct outcome {
@@ -64,75 +63,25 @@ static bool wants_json(const struct eg_req *r, const struct eg_route *route)
 
 /* --- the original request's target --------------------------------------------------------- */
 
-static bool read_target(const struct eg_req *r, struct target *t, const char **reason)
+/* The original request, from exactly the headers of the configured proxy profile. */
+static bool read_target(const struct eg_forwarded *fw, struct target *t, const char **reason)
 {
-	bool dup = false;
-	/* X-Original-URI is the contract; X-Forwarded-Uri (Traefik/oauth2-proxy style) and an
-	 * absolute X-Original-URL (Authelia/Pomerium style) are accepted so existing nginx
-	 * configurations keep working. The first one present decides. */
-	static const char *const uri_headers[] = { "X-Original-URI", "X-Forwarded-Uri", "X-Original-URL" };
-	const char *uri = NULL, *url_host = NULL;
-	for (size_t i = 0; !uri && i < sizeof(uri_headers) / sizeof(uri_headers[0]); i++) {
-		uri = eg_req_header_dup(r, uri_headers[i], &dup);
-		if (uri && dup) {
-			*reason = "duplicate_original_uri";
-			return false;
-		}
-	}
-	if (!uri) {
-		*reason = "missing_original_uri";
+	if (eg_host_normalize(fw->host, t->host, sizeof(t->host)) != 0) {
+		*reason = "bad_host";
 		return false;
 	}
-	const char *sep = strstr(uri, "://");
-	if (sep && (size_t)(sep - uri) <= 5 && uri[0] != '/') {
-		/* Absolute form: remember the authority, keep the path for the login redirect. */
-		url_host = sep + 3;
-		const char *path = url_host + strcspn(url_host, "/?#");
-		size_t hl = (size_t)(path - url_host);
-		if (hl == 0 || hl >= sizeof(t->url_host) || memchr(url_host, '@', hl)) {
-			*reason = "bad_host";
-			return false;
-		}
-		memcpy(t->url_host, url_host, hl);
-		t->url_host[hl] = '\0';
-		url_host = t->url_host;
-		if (strncasecmp(uri, "http://", 7) == 0)
-			t->url_scheme = "http";
-		uri = *path == '/' ? path : "/";
-	}
+	t->has_host = true;
+	const char *uri = eg_proxy_target_path(fw->target, t->host, reason);
+	if (!uri)
+		return false;
 	t->raw_uri = uri;
 	if (eg_path_normalize(uri, t->path, sizeof(t->path)) != 0) {
 		*reason = "bad_path";
 		return false;
 	}
-	const char *host = eg_req_header_dup(r, "X-Forwarded-Host", &dup);
-	if (dup) {
-		*reason = "duplicate_host";
-		return false;
-	}
-	if (!host)
-		host = url_host;
-	if (!host)
-		host = eg_req_header_dup(r, "Host", &dup);
-	if (host && (dup || eg_host_normalize(host, t->host, sizeof(t->host)) != 0)) {
-		*reason = "bad_host";
-		return false;
-	}
-	t->has_host = host != NULL;
-	t->raw_host = host;
-	const char *m = eg_req_header(r, "X-Original-Method");
-	t->method = m ? eg_method_bit(m) : EG_M_GET;
-	const char *proto = eg_req_header(r, "X-Forwarded-Proto");
-	t->scheme = proto ? (strcmp(proto, "http") == 0 ? "http" : "https") : (t->url_scheme ? t->url_scheme : "https");
+	t->method = eg_method_bit(fw->method);
+	t->scheme = fw->scheme;
 	return true;
-}
-
-/* The client as nginx saw it: X-Real-IP from a trusted proxy, else the peer. */
-static void client_source(const struct eg_req *r, uint8_t src[16])
-{
-	const char *ip = r->peer_trusted ? eg_req_header(r, "X-Real-IP") : NULL;
-	if (!ip || eg_addr_parse(ip, src) != 0)
-		memcpy(src, r->peer_addr, 16);
 }
 
 /* --- bearer tokens --------------------------------------------------------------------------- */
@@ -372,18 +321,64 @@ static void identity_headers(struct eg_daemon *d, const struct eg_route *route, 
 
 /* --- answers ----------------------------------------------------------------------------------- */
 
+/* The origin the user returns to after login: a configured one (public_url, the
+ * redirect_url, redirect_domains) whose host is the host the proxy routed on, never one
+ * built from a client's Host. NULL: none is configured, rd stays relative. */
+static char *rd_origin(const struct eg_config *cfg, const struct target *t)
+{
+	const char *urls[] = { cfg->public_url, cfg->oidc.redirect_url };
+	char h[256];
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		if (eg_url_host(urls[i], h, sizeof(h)) != 0 || strcmp(h, t->host) != 0)
+			continue;
+		const char *auth = strstr(urls[i], "://") + 3;
+		return xasprintf("%.*s", (int)(auth - urls[i] + strcspn(auth, "/?#")), urls[i]);
+	}
+	char *o = xasprintf("%s://%s", t->scheme, t->host);
+	char *root = xasprintf("%s/", o);
+	bool listed = eg_redirect_ok(cfg, root);
+	free(root);
+	if (listed)
+		return o;
+	free(o);
+	return NULL;
+}
+
+/* Location of a 401 stays under EG_LOCATION_MAX: nginx holds the auth answer's headers
+ * in one proxy buffer, and /oauth2/start refuses long rd values. A target too long to
+ * carry is shortened (query dropped, then the site's root): the user still lands there. */
+#define EG_LOCATION_MAX 2048
+
 static void login_location(struct eg_daemon *d, const struct target *t, struct eg_resp *resp)
 {
 	const struct eg_config *cfg = d->cfg;
 	if (!cfg->oidc.present || !t->raw_uri)
 		return;
-	char *orig = xasprintf("%s://%s%s", t->scheme, t->raw_host ? t->raw_host : t->host, t->raw_uri);
-	char *enc = pct_encode(orig);
-	char *loc = xasprintf("%s/oauth2/start?rd=%s", cfg->public_url ? cfg->public_url : "", enc);
+	const char *base = cfg->public_url ? cfg->public_url : "";
+	char *origin = rd_origin(cfg, t);
+	const char *o = origin ? origin : "";
+	size_t plen = strcspn(t->raw_uri, "?#");
+	char *cands[] = {
+		xasprintf("%s%s", o, t->raw_uri),
+		xasprintf("%s%.*s", o, (int)plen, t->raw_uri),
+		xasprintf("%s/", o),
+	};
+	char *loc = NULL;
+	for (size_t i = 0; !loc && i < sizeof(cands) / sizeof(cands[0]); i++) {
+		if (!eg_redirect_ok(cfg, cands[i]))
+			continue;
+		char *enc = pct_encode(cands[i]);
+		if (strlen(base) + strlen("/oauth2/start?rd=") + strlen(enc) < EG_LOCATION_MAX)
+			loc = xasprintf("%s/oauth2/start?rd=%s", base, enc);
+		free(enc);
+	}
+	if (!loc)
+		loc = xasprintf("%s/oauth2/start", base);
 	eg_resp_header(resp, "Location", loc);
 	free(loc);
-	free(enc);
-	free(orig);
+	for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++)
+		free(cands[i]);
+	free(origin);
 }
 
 static void deny(struct eg_daemon *d, const struct eg_req *r, const struct eg_route *route, const struct target *t,
@@ -466,8 +461,13 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 	const struct eg_route *route = NULL;
 	const char *why = NULL;
 
+	/* The client address is the proxy's word only when the peer is a trusted proxy:
+	 * an untrusted peer is judged (and counted) as itself. */
+	struct eg_forwarded fw;
+	const char *fw_why = NULL;
+	bool fw_ok = r->peer_trusted && eg_proxy_read(r, &fw, &fw_why) == 0;
 	uint8_t src[16];
-	client_source(r, src);
+	memcpy(src, fw_ok ? fw.client : r->peer_addr, 16);
 	if (d->abuse && eg_abuse_check(d, src, &why) != 0) {
 		/* Banned or over its verdict rate: no token is even looked at. */
 		o = (struct outcome){ 403, why, "too many failed attempts from this address", false };
@@ -478,7 +478,11 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 		o = (struct outcome){ 403, "untrusted_peer", "request did not come from a trusted proxy", false };
 		goto answer;
 	}
-	if (!read_target(r, &t, &why)) {
+	if (!fw_ok) {
+		o = (struct outcome){ 403, fw_why, "the proxy did not send the original request as configured", false };
+		goto answer;
+	}
+	if (!read_target(&fw, &t, &why)) {
 		o = (struct outcome){ 403, why, "the original request could not be parsed", false };
 		goto answer;
 	}
