@@ -19,9 +19,10 @@ enum {
 	T_PARAMS = 1u << 5,     /* ";params" stripped per segment (before dot segments, like Tomcat) */
 	T_WINDOWS = 1u << 6,    /* trailing dots/spaces and "::$DATA" trimmed per segment */
 	T_KEEP_EMPTY = 1u << 7, /* "//" not merged (RFC 3986 proper) */
+	T_SUFFIX = 1u << 8,     /* the last segment's ".ext" dropped (Spring suffix pattern match) */
 };
 
-#define T_LOOSE (T_DECODE2 | T_FOLD | T_SEPS | T_PARAMS | T_WINDOWS)
+#define T_LOOSE (T_DECODE2 | T_FOLD | T_SEPS | T_PARAMS | T_WINDOWS | T_SUFFIX)
 
 /* Plan 0 is the strict reading. Single transforms show one parser's habit; the loose
  * plans compose them so that a target mixing two tricks is still read the loose way. */
@@ -203,6 +204,11 @@ static char *resolve(const char *s, size_t n, unsigned plan)
 		if (last)
 			break;
 		p = q + 1;
+	}
+	if ((plan & T_SUFFIX) && depth && !trailing) {
+		const char *dot = st[depth - 1].n > 1 ? memchr(st[depth - 1].p + 1, '.', st[depth - 1].n - 1) : NULL;
+		if (dot)
+			st[depth - 1].n = (size_t)(dot - st[depth - 1].p);
 	}
 	char *out = xmalloc(n + 2), *o = out;
 	for (size_t i = 0; i < depth; i++) {

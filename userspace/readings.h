@@ -3,13 +3,13 @@
  * nginx forwards $request_uri untouched, so what the upstream serves depends on its own
  * parser: one decodes twice, one treats '\' as '/', one drops ";params" before removing
  * dot segments, one folds case or compatibility characters, one trims Windows trailing
- * dots. The verdict evaluates the policy for every reading and allows only when every
+ * dots, one (Spring) serves "/admin.json" from "/admin". The verdict evaluates the policy for every reading and allows only when every
  * reading is allowed (the most restrictive reading wins).
  *
  * Readings are a fixed, bounded list of transform plans composed in one order
  * (fragment cut, percent-decoding, one more decoding, case/compatibility folding,
  * separators, leading authority, ;params, Windows trimming, dot segments with or without
- * merging "//"); duplicates are dropped. Reading 0 is the strict one: RFC 3986 (decoded,
+ * merging "//", the last segment's ".ext"); duplicates are dropped. Reading 0 is the strict one: RFC 3986 (decoded,
  * encoded '/' and '\' kept as text, ";params" kept as text) with "//" merged as nginx
  * does. A reading marked `folded` is lower-case and is matched case-insensitively. */
 #ifndef EG_READINGS_H

@@ -22,7 +22,7 @@ bool eg_utf8_valid(const char *s, size_t n)
 	return e == U_BUFFER_OVERFLOW_ERROR || e == U_STRING_NOT_TERMINATED_WARNING || U_SUCCESS(e);
 }
 
-/* Overlong two- and three-byte encodings of ASCII (C0 AE, E0 80 AE for '.') decoded in
+/* Overlong two-, three- and four-byte encodings of ASCII (C0 AE, E0 80 AE for '.') decoded in
  * place: lenient decoders read them so, strict ones refuse them. Returns the new length. */
 static size_t decode_overlong_ascii(char *s, size_t n)
 {
@@ -43,6 +43,16 @@ static size_t decode_overlong_ascii(char *s, size_t n)
 			if (v < 0x80 && v >= 0x20 && v != 0x7f) {
 				s[o++] = (char)v;
 				i += 3;
+				continue;
+			}
+		}
+		if (c == 0xf0 && i + 3 < n && ((unsigned char)s[i + 1] & 0xf0) == 0x80 &&
+		    ((unsigned char)s[i + 2] & 0xc0) == 0x80 && ((unsigned char)s[i + 3] & 0xc0) == 0x80) {
+			unsigned v = (((unsigned char)s[i + 1] & 0x3f) << 12) | (((unsigned char)s[i + 2] & 0x3f) << 6) |
+				     ((unsigned char)s[i + 3] & 0x3f);
+			if (v < 0x80 && v >= 0x20 && v != 0x7f) {
+				s[o++] = (char)v;
+				i += 4;
 				continue;
 			}
 		}

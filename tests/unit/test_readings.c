@@ -109,6 +109,14 @@ static void test_windows(void **state)
 	expect("/public/.../admin/", NULL, "/public/.../admin/", W("/admin/"));
 }
 
+static void test_suffix(void **state)
+{
+	/* Spring's suffix pattern match serves /admin.json from the /admin handler. */
+	expect("/admin.json", NULL, "/admin.json", W("/admin"));
+	expect("/api/admin.x.y", NULL, "/api/admin.x.y", W("/api/admin"));
+	expect("/public/.hidden", NULL, "/public/.hidden", W("/public/.hidden"));
+}
+
 static void test_ambiguous(void **state)
 {
 	expect("/public/x#/../../admin/", "raw_fragment", "/admin/", W("/public/x"));
@@ -200,7 +208,8 @@ int main(void)
 		cmocka_unit_test(test_dot_segments), cmocka_unit_test(test_double_encoding),
 		cmocka_unit_test(test_params),       cmocka_unit_test(test_slashes),
 		cmocka_unit_test(test_separators),   cmocka_unit_test(test_case_and_compat),
-		cmocka_unit_test(test_windows),      cmocka_unit_test(test_ambiguous),
+		cmocka_unit_test(test_windows),      cmocka_unit_test(test_suffix),
+		cmocka_unit_test(test_ambiguous),
 		cmocka_unit_test(test_benign),       cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_utf8),
 	};
