@@ -223,7 +223,46 @@ static char *resolve(const char *s, size_t n, unsigned plan)
 	return out;
 }
 
-static char *apply(const char *path, size_t n, unsigned plan)
+/* Folding is the costly step and several plans fold the same decoded bytes: the folds
+ * of one target are remembered for its other plans. */
+struct fold_memo {
+	size_t n;
+	struct {
+		char *in, *out;
+		size_t inn, outn;
+	} e[4];
+};
+
+static char *fold_once(struct fold_memo *m, const char *s, size_t n, size_t *outn)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->e[i].inn == n && memcmp(m->e[i].in, s, n) == 0) {
+			if (!m->e[i].out)
+				return NULL;
+			*outn = m->e[i].outn;
+			return xstrdup(m->e[i].out);
+		}
+	}
+	char *f = eg_unicode_fold(s, n, READING_MAX, outn);
+	if (m->n < sizeof(m->e) / sizeof(m->e[0])) {
+		char *in = xmalloc(n + 1);
+		memcpy(in, s, n);
+		m->e[m->n].in = in, m->e[m->n].inn = n;
+		m->e[m->n].out = f ? xstrdup(f) : NULL, m->e[m->n].outn = f ? *outn : 0;
+		m->n++;
+	}
+	return f;
+}
+
+static void fold_memo_free(struct fold_memo *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		free(m->e[i].in);
+		free(m->e[i].out);
+	}
+}
+
+static char *apply(const char *path, size_t n, unsigned plan, struct fold_memo *memo)
 {
 	if (plan & T_FRAGMENT) {
 		const char *h = memchr(path, '#', n);
@@ -241,7 +280,7 @@ static char *apply(const char *path, size_t n, unsigned plan)
 	}
 	if (plan & T_FOLD) {
 		size_t fn = 0;
-		char *f = eg_unicode_fold(a, an, READING_MAX, &fn);
+		char *f = fold_once(memo, a, an, &fn);
 		free(a);
 		if (!f || fn == 0 || f[0] != '/') {
 			free(f);
@@ -287,8 +326,10 @@ int eg_readings_compute(const char *target, struct eg_readings *out)
 	if (path_part(target, &n) != 0)
 		return -1;
 	out->ambiguous = ambiguity(target, n);
+	struct fold_memo memo = { 0 };
 	for (size_t i = 0; i < sizeof(plans) / sizeof(plans[0]); i++)
-		add(out, apply(target, n, plans[i]), plans[i] & T_FOLD);
+		add(out, apply(target, n, plans[i], &memo), plans[i] & T_FOLD);
+	fold_memo_free(&memo);
 	return out->n ? 0 : -1;
 }
 
@@ -304,7 +345,8 @@ int eg_path_strict(const char *target, char *out, size_t outlen)
 	size_t n;
 	if (path_part(target, &n) != 0)
 		return -1;
-	char *r = apply(target, n, plans[0]);
+	struct fold_memo memo = { 0 };
+	char *r = apply(target, n, plans[0], &memo);
 	size_t rl = strlen(r);
 	int rc = rl < outlen ? 0 : -1;
 	if (rc == 0)

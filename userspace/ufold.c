@@ -106,6 +106,18 @@ char *eg_unicode_fold(const char *s, size_t n, size_t maxlen, size_t *outn)
 		return NULL;
 	char *bytes = xmalloc(n + 1);
 	memcpy(bytes, s, n);
+	bool ascii = true;
+	for (size_t i = 0; i < n && ascii; i++)
+		ascii = (unsigned char)bytes[i] < 0x80;
+	if (ascii) {
+		/* The common case: for ASCII the fold is plain lower case (no ICU round trip). */
+		for (size_t i = 0; i < n; i++)
+			if (bytes[i] >= 'A' && bytes[i] <= 'Z')
+				bytes[i] = (char)(bytes[i] - 'A' + 'a');
+		bytes[n] = '\0';
+		*outn = n;
+		return bytes;
+	}
 	n = decode_overlong_ascii(bytes, n);
 	UErrorCode e = U_ZERO_ERROR;
 	int32_t n16 = 0;
