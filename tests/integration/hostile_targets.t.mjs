@@ -182,6 +182,7 @@ function violation(caller, target) {
 // ---- the stack ---------------------------------------------------------------------------
 // An upstream that records the raw request line and answers 200.
 const seen = [];
+const heads = [];
 const upstreamPort = await freePort();
 const upstream = net.createServer((sock) => {
   let buf = Buffer.alloc(0);
@@ -192,6 +193,7 @@ const upstream = net.createServer((sock) => {
     const line = buf.subarray(0, buf.indexOf('\r\n'));
     const sp1 = line.indexOf(0x20), sp2 = line.lastIndexOf(0x20);
     seen.push(line.subarray(sp1 + 1, sp2));
+    heads.push(buf.subarray(0, end).toString('latin1'));
     sock.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 8\r\nConnection: close\r\n\r\nupstream');
   });
   sock.on('error', () => {});
@@ -296,6 +298,31 @@ r = await rawGet(Buffer.from('/admin;x'), callers.bearer);
 is(r.status, 403, 'route prefix: /admin/ covers /admin;x');
 r = await rawGet(Buffer.from('/admin/..;/public/x'), callers.bearer);
 is(r.status, 403, '/admin/..;/public/x is judged under /admin/ (nginx, Express, Go read it there)');
+
+// Several routes reached: identity from the strict reading's route, or from the route that
+// needed one when the strict reading's is public; 403 outranks 401; ambiguous on public.
+const adminAuth = { Authorization: `Bearer ${adminToken}` };
+let before = heads.length;
+r = await rawGet(Buffer.from('/public/..;/admin/x'), adminAuth);
+is(r.status, 200, 'an admin token on /public/..;/admin/x (public and admin readings) -> 200');
+ok(/\r\nx-auth-request-user: u-admins\r\n/i.test(heads.slice(before).join('')),
+  'identity headers come from the admin route when the strict reading is public', heads.slice(before).join('\n'));
+r = await rawGet(Buffer.from('/public/..;/admin/x'));
+is(r.status, 302, 'no one on /public/..;/admin/x -> login (401 from the admin reading)');
+r = await rawGet(Buffer.from('/public/..;/admin/x'), callers.session);
+is(r.status, 403, 'a non-admin session on /public/..;/admin/x -> 403');
+r = await rawGet(Buffer.from('/app/..;/admin/x'), { Cookie: 'x=1' });
+is(r.status, 302, 'no one on /app/..;/admin/x -> 401 (both readings want a login)');
+r = await rawGet(Buffer.from('/app/..;/admin/x'), callers.bearer);
+is(r.status, 403, 'a non-admin token on /app/..;/admin/x -> 403 outranks the allowed /app reading');
+before = seen.length;
+r = await rawGet(Buffer.from('/public/a%2fb'));
+ok(r.status === 200 && seen.length === before + 1, 'ambiguous target whose every reading is public is served (/public/a%2fb)', r.text.slice(0, 200));
+r = await rawGet(Buffer.from('/app/a%2fb'), callers.session);
+is(r.status, 403, 'ambiguous target outside public routes -> 403 even with a session');
+// nginx replaces a 403's body; ask the daemon directly (loopback is a trusted peer)
+r = await request(`${eg.url}/auth`, { headers: { 'X-Original-URI': '/app/a%2fb', 'X-Original-Method': 'GET', Host: '127.0.0.1', ...callers.bearer, Accept: 'application/json' } });
+ok(r.status === 403 && /"error":"ambiguous_path"/.test(r.body), 'its JSON names ambiguous_path', r.body);
 
 const corpus = JSON.parse(fs.readFileSync(path.join(ROOT, 'tests/integration/data/hostile_targets.json'), 'utf8'));
 ok(corpus.filter((c) => c.class !== 'benign').length >= 300, `corpus has at least 300 hostile targets (${corpus.length} entries)`);
