@@ -20,6 +20,7 @@ enum {
 	T_WINDOWS = 1u << 6,    /* trailing dots/spaces and "::$DATA" trimmed per segment */
 	T_KEEP_EMPTY = 1u << 7, /* "//" not merged (RFC 3986 proper) */
 	T_SUFFIX = 1u << 8,     /* the last segment's ".ext" dropped (Spring suffix pattern match) */
+	T_REPARSE = 1u << 9,    /* decoded, then parsed again: a decoded '?' or '#' ends the path */
 };
 
 #define T_LOOSE (T_DECODE2 | T_FOLD | T_SEPS | T_PARAMS | T_WINDOWS | T_SUFFIX)
@@ -40,6 +41,8 @@ static const unsigned plans[] = {
 	T_LOOSE,
 	T_LOOSE | T_KEEP_EMPTY,
 	T_LOOSE | T_AUTHORITY,
+	T_SEPS | T_REPARSE,
+	T_LOOSE | T_REPARSE,
 };
 _Static_assert(sizeof(plans) / sizeof(plans[0]) <= EG_READINGS_MAX, "too many reading plans");
 
@@ -207,7 +210,8 @@ static char *resolve(const char *s, size_t n, unsigned plan)
 	}
 	if ((plan & T_SUFFIX) && depth && !trailing) {
 		const char *dot = st[depth - 1].n > 1 ? memchr(st[depth - 1].p + 1, '.', st[depth - 1].n - 1) : NULL;
-		if (dot)
+		/* never a dot segment made after dot segments were removed ("..x" stays) */
+		if (dot && !all_dots(st[depth - 1].p, (size_t)(dot - st[depth - 1].p)))
 			st[depth - 1].n = (size_t)(dot - st[depth - 1].p);
 	}
 	char *out = xmalloc(n + 2), *o = out;
@@ -277,6 +281,15 @@ static char *apply(const char *path, size_t n, unsigned plan, struct fold_memo *
 		an = decode_pass(a, an, b, true);
 		free(a);
 		a = b;
+	}
+	if (plan & T_REPARSE) {
+		size_t cut = strcspn(a, "?#");
+		if (cut == an) {
+			free(a);
+			return NULL; /* same as the plan without it */
+		}
+		a[cut] = '\0';
+		an = cut;
 	}
 	if (plan & T_FOLD) {
 		size_t fn = 0;

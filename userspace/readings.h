@@ -7,7 +7,8 @@
  * reading is allowed (the most restrictive reading wins).
  *
  * Readings are a fixed, bounded list of transform plans composed in one order
- * (fragment cut, percent-decoding, one more decoding, case/compatibility folding,
+ * (fragment cut, percent-decoding, one more decoding, a decoded '?' or '#' ending the
+ * path, case/compatibility folding,
  * separators, leading authority, ;params, Windows trimming, dot segments with or without
  * merging "//", the last segment's ".ext"); duplicates are dropped. Reading 0 is the strict one: RFC 3986 (decoded,
  * encoded '/' and '\' kept as text, ";params" kept as text) with "//" merged as nginx

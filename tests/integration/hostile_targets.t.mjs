@@ -101,7 +101,7 @@ function resolve(str, { params, windows, merge, authority, suffix }) {
   if (suffix && stack.length && !trailing) {
     const last = stack[stack.length - 1];
     const dot = last.indexOf('.', 1);
-    if (dot > 0) stack[stack.length - 1] = last.slice(0, dot);
+    if (dot > 0 && !/^\.+$/.test(last.slice(0, dot))) stack[stack.length - 1] = last.slice(0, dot);
   }
   return `/${stack.join('/')}${stack.length && trailing ? '/' : ''}`;
 }
@@ -117,8 +117,14 @@ function readings(target) {
     for (const dec of ['once', 'seps', 'twice']) {
       let b = decode(p, dec !== 'once');
       if (dec === 'twice') b = decode(b, true);
-      for (const folded of [false, true]) {
-        const f = folded ? fold(b) : b;
+      for (const reparse of [false, true]) for (const folded of [false, true]) {
+        let bb = b;
+        if (reparse) {
+          const cut = [bb.indexOf(0x3f), bb.indexOf(0x23)].filter((x) => x >= 0);
+          if (!cut.length) continue;
+          bb = bb.subarray(0, Math.min(...cut));
+        }
+        const f = folded ? fold(bb) : bb;
         for (const bs of [false, true]) {
           const s = bs ? f.toString('latin1').replaceAll('\\', '/') : f.toString('latin1');
           for (const params of [false, true]) for (const windows of [false, true]) for (const merge of [false, true]) {

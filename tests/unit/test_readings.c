@@ -58,6 +58,10 @@ static void test_double_encoding(void **state)
 	expect("/public/%252e%252e/admin/", NULL, "/public/%2e%2e/admin/", W("/admin/"));
 	expect("/%2561dmin/", NULL, "/%61dmin/", W("/admin/"));
 	expect("/public/..%252fadmin/", NULL, "/public/..%2fadmin/", W("/admin/"));
+	/* decoded, then parsed again: the decoded '?' ends the path */
+	expect("/admin%3F/../public/x", NULL, "/public/x", W("/admin"));
+	expect("/admin%253F/../public/x", NULL, "/public/x", W("/admin"));
+	expect("/admin%2523/../public/x", NULL, "/public/x", W("/admin"));
 }
 
 static void test_params(void **state)
@@ -115,6 +119,18 @@ static void test_suffix(void **state)
 	expect("/admin.json", NULL, "/admin.json", W("/admin"));
 	expect("/api/admin.x.y", NULL, "/api/admin.x.y", W("/api/admin"));
 	expect("/public/.hidden", NULL, "/public/.hidden", W("/public/.hidden"));
+	expect("/a/..x", NULL, "/a/..x", W("/a/..x")); /* never a new dot segment */
+	struct eg_readings r;
+	assert_int_equal(eg_readings_compute("/a/..#", &r), 0); /* found by fuzz_target */
+	for (size_t i = 0; i < r.n; i++) {
+		const char *p = r.v[i].path;
+		size_t n = strlen(p);
+		assert_false(n >= 2 && strcmp(p + n - 2, "/.") == 0);
+		assert_false(n >= 3 && strcmp(p + n - 3, "/..") == 0);
+		assert_null(strstr(p, "/./"));
+		assert_null(strstr(p, "/../"));
+	}
+	eg_readings_free(&r);
 }
 
 static void test_ambiguous(void **state)
