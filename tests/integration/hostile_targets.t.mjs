@@ -228,6 +228,7 @@ onCleanup(() => op.stop());
 fs.mkdirSync(path.join(dir, 'eg'));
 const eg = await startEdgegated({
   listen: `127.0.0.1:${egPort}`,
+  user: 'nobody', // the documented deployment: started as root, drops to its user
   public_url: pub,
   cookie: { secure: false, secret: 'cookie-secret-0123456789abcdef0123456789' },
   oidc: {
@@ -382,6 +383,10 @@ ok(violation('bearer', Buffer.from('/%2561dmin/')), 'JS readings flag /%2561dmin
 ok(violation('none', Buffer.from('//public/x')), 'JS readings flag //public/x for no one');
 ok(!violation('none', Buffer.from('/public/a%25b.txt')), 'JS readings allow /public/a%25b.txt for no one');
 
+// every thread of the daemon runs as nobody (it was started as root)
+const tasks = fs.readdirSync(`/proc/${eg.proc.pid}/task`);
+const uids = tasks.map((t) => /^Uid:\s+(\d+)\s+(\d+)/m.exec(fs.readFileSync(`/proc/${eg.proc.pid}/task/${t}/status`, 'utf8')));
+ok(tasks.length > 0 && uids.every((m) => m && m[1] !== '0' && m[2] !== '0'), `all ${tasks.length} daemon threads dropped root`, uids.map((m) => m && m[0]));
 const alive = await request(`${eg.url}/healthz`).then((x) => x.status === 200, () => false);
 ok(alive && eg.proc.exitCode === null, 'edgegated is alive at the end', eg.log());
 ok(!/\[(crit|alert|emerg)\]/.test(fs.readFileSync(path.join(ngx.dir, 'logs/error.log'), 'utf8')), 'no critical errors in the nginx log', ngx.errorLog());
