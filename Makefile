@@ -18,7 +18,7 @@ WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wformat=2 -Wvla
 CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iuserspace -I$(BUILD)
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -fno-strict-aliasing -fstack-protector-strong -D_FORTIFY_SOURCE=2
-LDLIBS   := -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm
+LDLIBS   := -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
 
 SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ASAN_CFLAGS := -O1 -g -std=gnu11 $(WARN) -fno-strict-aliasing $(SAN)

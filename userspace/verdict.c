@@ -22,6 +22,7 @@
 #include "mtls.h"
 #include "policy.h"
 #include "proxy.h"
+#include "readings.h"
 #include "redirect.h"
 #include "revoke.h"
 #include "session.h"
@@ -75,7 +76,7 @@ static bool read_target(const struct eg_forwarded *fw, struct target *t, const c
 	if (!uri)
 		return false;
 	t->raw_uri = uri;
-	if (eg_path_normalize(uri, t->path, sizeof(t->path)) != 0) {
+	if (eg_path_strict(uri, t->path, sizeof(t->path)) != 0) {
 		*reason = "bad_path";
 		return false;
 	}
@@ -452,6 +453,117 @@ static int authenticate(struct eg_daemon *d, const struct eg_req *r, const struc
 	return mode == EG_AUTH_MTLS ? 1 : 0;
 }
 
+/* --- the readings' routes ------------------------------------------------------------------- */
+
+/* Identities by auth mode: a token or session is verified once per request however
+ * many routes the readings of its target reach. */
+struct auth_cache {
+	bool done[EG_AUTH_MTLS + 1];
+	int result[EG_AUTH_MTLS + 1];
+	struct eg_identity id[EG_AUTH_MTLS + 1];
+	struct outcome o[EG_AUTH_MTLS + 1];
+};
+
+static void auth_cache_clear(struct auth_cache *c)
+{
+	for (size_t m = 0; m <= EG_AUTH_MTLS; m++)
+		eg_identity_clear(&c->id[m]);
+}
+
+/* One non-public route's verdict: 200, or 401/403 with *o set. */
+static int route_verdict(struct eg_daemon *d, const struct eg_req *r, const struct eg_route *route,
+			 const struct target *t, struct auth_cache *c, struct outcome *o)
+{
+	enum eg_auth_mode m = route->auth;
+	if (!c->done[m]) {
+		c->result[m] = authenticate(d, r, route, t, &c->id[m], &c->o[m]);
+		c->done[m] = true;
+	}
+	if (c->result[m] < 0) {
+		*o = c->o[m];
+		return o->status;
+	}
+	if (c->result[m] == 0) {
+		*o = (struct outcome){ 401, "no_identity", "authentication required", false };
+		return 401;
+	}
+	const char *why = NULL;
+	if (!eg_policy_allows(d->cfg, route, &c->id[m], &why)) {
+		*o = (struct outcome){ 403, why, "access to this resource is not allowed", false };
+		return 403;
+	}
+	return 200;
+}
+
+/* The distinct routes the readings reach, in reading order; *uncovered when some
+ * reading reaches none. */
+static size_t reading_routes(const struct eg_config *cfg, const struct target *t, const struct eg_readings *rd,
+			     const struct eg_route **routes, bool *uncovered)
+{
+	size_t n = 0;
+	*uncovered = false;
+	for (size_t i = 0; i < rd->n; i++) {
+		const struct eg_route *rt = eg_policy_match_reading(cfg, t->has_host ? t->host : NULL, rd->v[i].path,
+								    t->method, rd->v[i].folded);
+		bool seen = rt == NULL;
+		*uncovered |= rt == NULL;
+		for (size_t k = 0; k < n && !seen; k++)
+			seen = routes[k] == rt;
+		if (!seen)
+			routes[n++] = rt;
+	}
+	return n;
+}
+
+/* The most restrictive reading wins: every route a reading reaches must allow the
+ * request. A 403 outranks a 401 (logging in would not help every reading). Returns,
+ * on deny, the route that answered (the strict reading's when it denied alike); on
+ * allow, the route whose identity and headers go upstream: the strict reading's
+ * route, or, when that one is public, the first route that needed an identity. */
+static const struct eg_route *judge(struct eg_daemon *d, const struct eg_req *r, const struct target *t,
+				    const struct eg_readings *rd, struct auth_cache *c, struct outcome *o)
+{
+	const struct eg_route *routes[EG_READINGS_MAX];
+	bool uncovered;
+	size_t n = reading_routes(d->cfg, t, rd, routes, &uncovered);
+	const struct eg_route *strict = eg_policy_match_reading(d->cfg, t->has_host ? t->host : NULL, rd->v[0].path,
+								 t->method, false);
+	bool all_public = true;
+	for (size_t i = 0; i < n; i++)
+		all_public &= routes[i]->auth == EG_AUTH_PUBLIC;
+	if (rd->ambiguous && (uncovered || !all_public)) {
+		/* What no two parsers read alike reaches public routes only. */
+		*o = (struct outcome){ 403, "ambiguous_path", "the request path can be read more than one way", false };
+		log_debug("verdict: ambiguous target (%s) outside public routes", rd->ambiguous);
+		return strict;
+	}
+	if (uncovered && !d->cfg->default_allow) {
+		*o = (struct outcome){ 403, "no_route", "no route matches this request", false };
+		return strict;
+	}
+	if (all_public) {
+		o->reason = n ? "public" : "default_allow";
+		return strict;
+	}
+	const struct eg_route *denied = NULL, *id_route = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (routes[i]->auth == EG_AUTH_PUBLIC)
+			continue;
+		struct outcome ro;
+		int st = route_verdict(d, r, routes[i], t, c, &ro);
+		if (st == 200) {
+			if (!id_route || routes[i] == strict)
+				id_route = routes[i];
+			continue;
+		}
+		if (!denied || (st == 403 && o->status != 403) || (st == o->status && routes[i] == strict)) {
+			*o = ro;
+			denied = routes[i];
+		}
+	}
+	return denied ? denied : id_route;
+}
+
 void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
 {
 	uint64_t t0 = now_mono_ns();
@@ -460,6 +572,8 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 	struct outcome o = { 200, "allowed", NULL, false };
 	const struct eg_route *route = NULL;
 	const char *why = NULL;
+	struct eg_readings rd = { 0 };
+	struct auth_cache cache = { 0 };
 
 	/* The client address is the proxy's word only when the peer is a trusted proxy:
 	 * an untrusted peer is judged (and counted) as itself. */
@@ -486,28 +600,14 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 		o = (struct outcome){ 403, why, "the original request could not be parsed", false };
 		goto answer;
 	}
-	route = eg_policy_match(d->cfg, t.has_host ? t.host : NULL, t.path, t.method);
-	if (!route) {
-		if (!d->cfg->default_allow)
-			o = (struct outcome){ 403, "no_route", "no route matches this request", false };
-		else
-			o.reason = "default_allow";
+	if (eg_readings_compute(t.raw_uri, &rd) != 0) {
+		o = (struct outcome){ 403, "bad_path", "the original request could not be parsed", false };
 		goto answer;
 	}
-	if (route->auth == EG_AUTH_PUBLIC) {
-		o.reason = "public";
-		goto answer;
-	}
-	int a = authenticate(d, r, route, &t, &id, &o);
-	if (a < 0)
-		goto answer;
-	if (a == 0) {
-		o = (struct outcome){ 401, "no_identity", "authentication required", false };
-		goto answer;
-	}
-	if (!eg_policy_allows(d->cfg, route, &id, &why)) {
-		o = (struct outcome){ 403, why, "access to this resource is not allowed", false };
-		goto answer;
+	route = judge(d, r, &t, &rd, &cache, &o);
+	if (o.status == 200 && route) {
+		id = cache.id[route->auth]; /* moved: the cache no longer owns it */
+		cache.id[route->auth] = (struct eg_identity){ 0 };
 	}
 
 answer:
@@ -526,6 +626,8 @@ answer:
 		      o.status == 200 ? "allow" : o.status == 401 ? "unauthenticated" : "forbidden", "reason", o.reason, 1);
 	eg_metric_observe(d->metrics, "edgegate_verdict_duration_seconds", NULL, NULL,
 			  (double)(now_mono_ns() - t0) / 1e9);
+	auth_cache_clear(&cache);
+	eg_readings_free(&rd);
 	eg_identity_clear(&id);
 }
 
