@@ -328,7 +328,7 @@ ok(r.status === 200 && seen.length === before + 1, 'ambiguous target whose every
 r = await rawGet(Buffer.from('/app/a%2fb'), callers.session);
 is(r.status, 403, 'ambiguous target outside public routes -> 403 even with a session');
 // nginx replaces a 403's body; ask the daemon directly (loopback is a trusted peer)
-r = await request(`${eg.url}/auth`, { headers: { 'X-Original-URI': '/app/a%2fb', 'X-Original-Method': 'GET', Host: '127.0.0.1', ...callers.bearer, Accept: 'application/json' } });
+r = await request(`${eg.url}/auth`, { headers: { 'X-Original-URI': '/app/a%2fb', 'X-Original-Method': 'GET', Host: '127.0.0.1', 'X-Forwarded-Proto': 'http', 'X-Real-IP': '127.0.0.1', ...callers.bearer, Accept: 'application/json' } });
 ok(r.status === 403 && /"error":"ambiguous_path"/.test(r.body), 'its JSON names ambiguous_path', r.body);
 
 const corpus = JSON.parse(fs.readFileSync(path.join(ROOT, 'tests/integration/data/hostile_targets.json'), 'utf8'));
