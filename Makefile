@@ -18,7 +18,7 @@ WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wformat=2 -Wvla
 CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iuserspace -I$(BUILD)
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -fno-strict-aliasing -fstack-protector-strong -D_FORTIFY_SOURCE=2
-LDLIBS   := -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm
+LDLIBS   := -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
 
 SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ASAN_CFLAGS := -O1 -g -std=gnu11 $(WARN) -fno-strict-aliasing $(SAN)
@@ -134,6 +134,9 @@ install: all
 	install -D -m 0755 tools/mtls/edgegate-mtls $(DESTDIR)$(PREFIX)/bin/edgegate-mtls
 	install -d -m 0755 $(DESTDIR)/etc/edgegate/nginx
 	install -m 0644 tools/nginx/*.conf $(DESTDIR)/etc/edgegate/nginx/
+	install -D -m 0644 tools/caddy/Caddyfile $(DESTDIR)/etc/edgegate/caddy/Caddyfile
+	install -D -m 0644 tools/traefik/edgegate.yml $(DESTDIR)/etc/edgegate/traefik/edgegate.yml
+	install -D -m 0644 tools/envoy/edgegate.yaml $(DESTDIR)/etc/edgegate/envoy/edgegate.yaml
 	install -D -m 0644 tools/systemd/edgegated.service $(DESTDIR)/etc/systemd/system/edgegated.service
 	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/doc/edgegate
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/edgegate/

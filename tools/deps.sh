@@ -8,8 +8,8 @@ PKGS=(
 	build-essential pkg-config clang llvm lld libclang-rt-14-dev
 	libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libssl-dev
 	libbpf-dev libelf-dev zlib1g-dev linux-libc-dev bpftool
-	liblmdb-dev libhiredis-dev libcap-dev libcmocka-dev
-	nginx redis-server chromium iproute2 iputils-ping nftables
+	liblmdb-dev libhiredis-dev libcap-dev libcmocka-dev libicu-dev
+	nginx caddy redis-server chromium iproute2 iputils-ping nftables
 	curl jq openssl procps psmisc wrk python3 ethtool nodejs npm
 )
 

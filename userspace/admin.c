@@ -111,6 +111,8 @@ static void serve_client(struct eg_daemon *d, int fd)
 			json_t *resp = dispatch(d, buf, ll);
 			char *out = json_dumps(resp, JSON_COMPACT);
 			json_decref(resp);
+			if (!out) /* out of memory or an unencodable answer: drop the client */
+				goto done;
 			size_t ol = strlen(out);
 			out[ol] = '\n'; /* json_dumps' NUL becomes the line end */
 			ssize_t w = write(fd, out, ol + 1);
@@ -202,6 +204,11 @@ json_t *eg_admin_call(const char *path, const json_t *req, char *err, size_t err
 		return NULL;
 	}
 	char *s = json_dumps(req, JSON_COMPACT);
+	if (!s) {
+		snprintf(err, errlen, "cannot encode the request");
+		close(fd);
+		return NULL;
+	}
 	size_t sl = strlen(s);
 	s[sl] = '\n';
 	ssize_t w = write(fd, s, sl + 1);

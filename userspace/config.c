@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "proxy.h"
 #include "redirect.h"
 #include "util.h"
 
@@ -919,11 +921,39 @@ static void set_defaults(struct eg_config *cfg)
 	cfg->gate.ipv6_group_plen = 64;
 }
 
+int eg_group_id(const char *name, gid_t *out)
+{
+	char *end;
+	unsigned long v = strtoul(name, &end, 10);
+	if (*name >= '0' && *name <= '9' && !*end && v < (gid_t)-1) {
+		*out = (gid_t)v;
+		return 0;
+	}
+	struct group g, *res = NULL;
+	char buf[4096];
+	if (getgrnam_r(name, &g, buf, sizeof(buf), &res) != 0 || !res)
+		return -1;
+	*out = res->gr_gid;
+	return 0;
+}
+
+static bool parse_proxy(struct cctx *c, json_t *root, struct eg_config *cfg)
+{
+	char *name = NULL;
+	if (!get_str(c, root, "proxy", &name))
+		return false;
+	cfg->proxy = name ? eg_proxy_find(name) : eg_proxy_default();
+	free(name);
+	if (!cfg->proxy)
+		return fail_at(c, "proxy", "must be %s", eg_proxy_names());
+	return true;
+}
+
 static bool parse_root(struct cctx *c, json_t *root, struct eg_config *cfg)
 {
 	static const char *const keys[] = { "listen", "admin_socket", "trusted_proxies", "state_dir", "user",
 		"log_level", "public_url", "default_allow", "threads", "redirect_domains", "oidc", "cookie",
-		"jwt", "routes", "gate", "store", "mtls", NULL };
+		"jwt", "routes", "gate", "store", "mtls", "proxy", "listen_group", NULL };
 	long long threads = 0;
 	json_t *s;
 	if (!check_keys(c, root, keys) || !parse_listen(c, root, cfg) ||
@@ -933,8 +963,13 @@ static bool parse_root(struct cctx *c, json_t *root, struct eg_config *cfg)
 	    !get_str(c, root, "log_level", &cfg->log_level) || !get_str(c, root, "public_url", &cfg->public_url) ||
 	    !get_bool(c, root, "default_allow", &cfg->default_allow) ||
 	    !get_int(c, root, "threads", 1, 256, &threads) ||
-	    !get_strlist(c, root, "redirect_domains", &cfg->redirect_domains))
+	    !get_strlist(c, root, "redirect_domains", &cfg->redirect_domains) ||
+	    !parse_proxy(c, root, cfg) || !get_str(c, root, "listen_group", &cfg->listen_group))
 		return false;
+	gid_t gid;
+	if (cfg->listen_group && eg_group_id(cfg->listen_group, &gid) != 0)
+		return fail_at(c, "listen_group", "no group \"%s\" on this system (nginx's group, e.g. www-data)",
+			       cfg->listen_group);
 	cfg->threads = (int)threads;
 	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
 	if (cfg->log_level && !str_in(cfg->log_level, levels))
@@ -1009,7 +1044,8 @@ static void fill_defaults_after(struct eg_config *cfg)
 		cfg->log_level = xstrdup("info");
 	if (cfg->n_trusted_proxies == 0) {
 		cfg->trusted_proxies = xcalloc(2, sizeof(struct eg_prefix));
-		eg_parse_prefix("127.0.0.0/8", &cfg->trusted_proxies[0]);
+		/* the proxy on this host; not all of 127/8, which any local user can bind */
+		eg_parse_prefix("127.0.0.1/32", &cfg->trusted_proxies[0]);
 		eg_parse_prefix("::1/128", &cfg->trusted_proxies[1]);
 		cfg->n_trusted_proxies = 2;
 	}
@@ -1079,6 +1115,7 @@ void config_free(struct eg_config *c)
 	if (!c)
 		return;
 	free(c->path);
+	free(c->listen_group);
 	free(c->admin_socket);
 	free(c->trusted_proxies);
 	free(c->state_dir);

@@ -10,8 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <netinet/in.h>
+#include <sys/types.h>
 
 #define EG_MAX_LISTEN 8
+
+struct eg_proxy_profile;
 
 /* An IPv4 or IPv6 prefix; IPv4 is kept as IPv4-mapped IPv6 so one compare serves both. */
 struct eg_prefix {
@@ -187,8 +190,10 @@ struct eg_config {
 	struct eg_listen listen[EG_MAX_LISTEN];
 	size_t n_listen;
 	char *admin_socket;  /* default /run/edgegate/admin.sock */
-	struct eg_prefix *trusted_proxies; /* default loopback */
+	struct eg_prefix *trusted_proxies; /* default 127.0.0.1/32 and ::1/128 */
 	size_t n_trusted_proxies;
+	const struct eg_proxy_profile *proxy; /* "proxy": which headers carry the original request */
+	char *listen_group; /* group of the unix listen sockets (mode 0660); NULL = the daemon's */
 	char *state_dir; /* default /var/lib/edgegate */
 	char *user;      /* drop privileges to this user after start-up */
 	char *log_level; /* error | warn | info | debug */
@@ -221,5 +226,7 @@ int eg_addr_parse(const char *s, uint8_t out16[16]);
 int eg_addr_from_sockaddr(const struct sockaddr *sa, uint8_t out16[16]);
 bool eg_addr_is_v4mapped(const uint8_t a[16]);
 void eg_addr_format(const uint8_t a[16], char *buf, size_t len);
+/* A group name or a decimal gid; 0 on success. */
+int eg_group_id(const char *name, gid_t *out);
 
 #endif

@@ -54,6 +54,11 @@ static const struct endpoint *find_endpoint(const char *path)
 	for (size_t i = 0; i < n_endpoints; i++)
 		if (strcmp(endpoints[i].path, path) == 0)
 			return &endpoints[i];
+	for (size_t i = 0; i < n_endpoints; i++) {
+		size_t l = strlen(endpoints[i].path);
+		if (l >= 2 && strcmp(endpoints[i].path + l - 2, "/*") == 0 && strncmp(endpoints[i].path, path, l - 1) == 0)
+			return &endpoints[i];
+	}
 	return NULL;
 }
 
@@ -320,7 +325,18 @@ struct req_ctx {
 	char *body;
 	size_t len;
 	bool too_large;
+	bool started;     /* the first handler call was seen (responses are queued on the second) */
+	char *raw_target; /* the request-target before MHD decodes it */
 };
+
+/* MHD hands the request-target to this callback before it percent-decodes the path: the
+ * only place the target is seen as the proxy sent it (Envoy puts the original one there). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct req_ctx *rc = xcalloc(1, sizeof(*rc));
+	rc->raw_target = xstrdup(uri ? uri : "");
+	return rc;
+}
 
 static bool peer_trusted(const struct eg_config *cfg, const struct sockaddr *sa, uint8_t addr[16], bool *is_unix)
 {
@@ -362,8 +378,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	struct eg_daemon *d = cls;
 	struct req_ctx *rc = *con_cls;
-	if (!rc) {
-		*con_cls = xcalloc(1, sizeof(*rc));
+	if (!rc)
+		*con_cls = rc = xcalloc(1, sizeof(*rc));
+	if (!rc->started) {
+		rc->started = true;
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
@@ -383,7 +401,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 
-	struct eg_req r = { .conn = conn, .method = method, .url = url, .body = rc->body, .body_len = rc->len };
+	struct eg_req r = { .conn = conn, .method = method, .url = url, .body = rc->body, .body_len = rc->len,
+			    .raw_target = rc->raw_target, .proxy = d->cfg->proxy };
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	r.peer_trusted = peer_trusted(d->cfg, ci ? ci->client_addr : NULL, r.peer_addr, &r.peer_unix);
 	struct eg_hdr_index hidx = { 0 };
@@ -414,6 +433,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct req_ctx *rc = *con_cls;
 	if (rc) {
 		free(rc->body);
+		free(rc->raw_target);
 		free(rc);
 		*con_cls = NULL;
 	}
@@ -438,7 +458,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("microhttpd: %s", msg);
 }
 
-static int unix_listen(const char *path)
+/* 0660: only the daemon's user and listen_group (nginx's) may connect, because any peer
+ * on this socket is believed as the proxy. */
+static int unix_listen(const char *path, gid_t group)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -446,8 +468,8 @@ static int unix_listen(const char *path)
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
 	unlink(path); /* a stale socket from a previous run */
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || chmod(path, 0666) != 0 ||
-	    listen(fd, 1024) != 0) {
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || chmod(path, 0660) != 0 ||
+	    (group != (gid_t)-1 && chown(path, (uid_t)-1, group) != 0) || listen(fd, 1024) != 0) {
 		int e = errno;
 		close(fd);
 		errno = e;
@@ -465,11 +487,16 @@ int eg_http_start(struct eg_daemon *d)
 	for (size_t i = 0; i < cfg->n_listen && i < sizeof(d->mhd) / sizeof(d->mhd[0]); i++) {
 		const struct eg_listen *l = &cfg->listen[i];
 		unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-		struct MHD_OptionItem opts[8];
+		struct MHD_OptionItem opts[9];
 		int n = 0;
 		int fd = -1;
 		if (l->is_unix) {
-			fd = unix_listen(l->path);
+			gid_t group = (gid_t)-1;
+			if (cfg->listen_group && eg_group_id(cfg->listen_group, &group) != 0) {
+				log_err("listen_group: no group \"%s\"", cfg->listen_group);
+				return -1;
+			}
+			fd = unix_listen(l->path, group);
 			if (fd < 0) {
 				log_err("listen %s: %s", l->text, strerror(errno));
 				return -1;
@@ -488,6 +515,7 @@ int eg_http_start(struct eg_daemon *d)
 		 * more: MHD 0.9.75 zeroes the whole pool before every keep-alive request. */
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 		struct MHD_Daemon *md = MHD_start_daemon(flags, 0, NULL, NULL, on_request, d,
 							 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,

@@ -13,6 +13,7 @@
 struct MHD_Connection;
 struct eg_daemon;
 struct eg_hdr_index;
+struct eg_proxy_profile;
 
 struct eg_req {
 	struct MHD_Connection *conn;
@@ -24,6 +25,8 @@ struct eg_req {
 	const char *body;  /* request body (POST), NUL-terminated, may be NULL */
 	size_t body_len;
 	const struct eg_hdr_index *hidx; /* the headers the daemon reads, indexed in one pass */
+	const char *raw_target; /* request-target as received (path and query, not decoded) */
+	const struct eg_proxy_profile *proxy; /* which headers carry the original request (proxy.h) */
 };
 
 /* Header value or NULL. If the header appears more than once, *dup (when given)
@@ -61,7 +64,8 @@ void eg_resp_free(struct eg_resp *resp);
 
 typedef void (*eg_handler_fn)(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp);
 
-/* Registers an exact-path endpoint. methods: "GET", "POST", "GET,POST"... */
+/* Registers an exact-path endpoint. methods: "GET", "POST", "GET,POST"...
+ * A path ending in "/" "*" matches every path under it when no exact one does. */
 void eg_http_register(const char *path, const char *methods, eg_handler_fn fn);
 
 /* Starts one MHD daemon per listen entry. 0 ok. */

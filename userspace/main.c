@@ -31,6 +31,7 @@
 #include "metrics.h"
 #include "mtls.h"
 #include "oidc.h"
+#include "proxy.h"
 #include "revoke.h"
 #include "session.h"
 #include "store.h"
@@ -272,6 +273,8 @@ static int run(struct eg_config *cfg)
 	if (eg_verdict_init(d) != 0)
 		goto out;
 	eg_http_register("/auth", "*", eg_verdict);
+	if (cfg->proxy && !cfg->proxy->target) /* Envoy: the original path follows /auth */
+		eg_http_register(EG_PROXY_PATH_PREFIX "/*", "*", eg_verdict);
 	eg_http_register("/healthz", "GET,HEAD", h_healthz);
 	eg_http_register("/readyz", "GET,HEAD", h_readyz);
 	eg_http_register("/metrics", "GET", h_metrics);

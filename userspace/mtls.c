@@ -7,6 +7,7 @@
  * ($ssl_client_escaped_cert: the leaf in PEM, percent-encoded). Those headers are
  * believed only from a trusted proxy, and anything odd about them is a deny. */
 #include "mtls.h"
+#include "proxy.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -702,10 +703,11 @@ int eg_mtls_identity(struct eg_daemon *d, const struct eg_req *r, struct eg_cert
 	bool dup_v = false, dup_c = false;
 
 	*out = NULL;
-	if (!r->peer_trusted)
-		return 0; /* anyone could send these headers */
-	const char *verify = eg_req_header_dup(r, "X-SSL-Client-Verify", &dup_v);
-	const char *cert = eg_req_header_dup(r, "X-SSL-Client-Cert", &dup_c);
+	const struct eg_proxy_profile *p = r->proxy ? r->proxy : eg_proxy_default();
+	if (!r->peer_trusted || !p->cert || !p->cert_verify)
+		return 0; /* anyone could send these headers, or this proxy does not set them */
+	const char *verify = eg_proxy_optional(r, p->cert_verify, &dup_v);
+	const char *cert = eg_proxy_optional(r, p->cert, &dup_c);
 	if (dup_v || dup_c) {
 		*why = "bad_client_cert";
 		return -1;

@@ -6,53 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "readings.h"
 #include "util.h"
 
 /* --- request target ----------------------------------------------------------------------- */
-
-static bool unreserved(int c)
-{
-	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
-}
-
-/* Removes dot segments (RFC 3986 §5.2.4) from an absolute path made of clean
- * segments; also merges empty segments. Works in place. */
-static void remove_dots(char *path)
-{
-	char *out = path; /* write position, always starts with '/' */
-	const char *p = path;
-	size_t outlen = 0;
-	bool trailing = false;
-	while (*p) {
-		while (*p == '/')
-			p++;
-		const char *seg = p;
-		while (*p && *p != '/')
-			p++;
-		size_t sl = (size_t)(p - seg);
-		trailing = (*p == '/') || sl == 0;
-		if (sl == 0)
-			break;
-		if (sl == 1 && seg[0] == '.') {
-			trailing = true;
-			continue;
-		}
-		if (sl == 2 && seg[0] == '.' && seg[1] == '.') {
-			while (outlen > 0 && out[outlen - 1] != '/')
-				outlen--;
-			if (outlen > 0)
-				outlen--; /* drop the '/' before the removed segment */
-			trailing = true;
-			continue;
-		}
-		out[outlen++] = '/';
-		memmove(out + outlen, seg, sl);
-		outlen += sl;
-	}
-	if (outlen == 0 || trailing)
-		out[outlen++] = '/';
-	out[outlen] = '\0';
-}
 
 int eg_path_normalize(const char *in, char *out, size_t outlen)
 {
@@ -63,50 +20,15 @@ int eg_path_normalize(const char *in, char *out, size_t outlen)
 	if (strncasecmp(p, "http://", 7) == 0 || strncasecmp(p, "https://", 8) == 0) {
 		p = strstr(p, "://") + 3;
 		p += strcspn(p, "/?#");
+		if (!*p || *p == '?')
+			p = "/";
 	}
-	if (*p != '/')
+	struct eg_readings rd;
+	if (eg_readings_compute(p, &rd) != 0)
 		return -1;
-	size_t n = 0;
-	bool in_param = false; /* inside a ;path-parameter, dropped up to the next '/' */
-	for (; *p && *p != '?' && *p != '#'; p++) {
-		int c = (unsigned char)*p;
-		if (c < 0x20 || c == 0x7f || c == '\\' || c == ' ')
-			return -1;
-		if (c == '%') {
-			int h = hex_digit((unsigned char)p[1]), l = h < 0 ? -1 : hex_digit((unsigned char)p[2]);
-			if (h < 0 || l < 0)
-				return -1;
-			int v = h * 16 + l;
-			if (v == '/' || v == '\\' || v < 0x20 || v == 0x7f || v == ';')
-				return -1;
-			p += 2;
-			if (in_param)
-				continue;
-			if (n + 4 >= outlen)
-				return -1;
-			if (unreserved(v)) {
-				out[n++] = (char)v;
-			} else {
-				/* Kept encoded, upper-case hex, so one string has one spelling. */
-				n += (size_t)snprintf(out + n, outlen - n, "%%%02X", v);
-			}
-			continue;
-		}
-		if (c == ';') {
-			in_param = true;
-			continue;
-		}
-		if (c == '/')
-			in_param = false;
-		if (in_param)
-			continue;
-		if (n + 2 >= outlen)
-			return -1;
-		out[n++] = (char)c;
-	}
-	out[n] = '\0';
-	remove_dots(out);
-	return 0;
+	bool ambiguous = rd.ambiguous != NULL;
+	eg_readings_free(&rd);
+	return ambiguous ? -1 : eg_path_strict(p, out, outlen);
 }
 
 int eg_host_normalize(const char *in, char *out, size_t outlen)
@@ -168,26 +90,36 @@ static bool host_matches(const char *pattern, const char *host)
 	return strcmp(pattern, host) == 0;
 }
 
-/* "/api/" is a plain prefix; "/api" matches "/api" and "/api/..." but not "/apix". */
-static bool path_matches(const char *prefix, const char *path)
+/* "/api/" and "/api" both cover "/api", "/api;x", "/api/..." but not "/apix": a prefix
+ * ending in '/' covers the bare name too, so "/admin" cannot fall through to a later,
+ * weaker route. nocase: for folded readings (already lower-case). */
+static bool path_matches(const char *prefix, const char *path, bool nocase)
 {
 	size_t pl = strlen(prefix);
-	if (strncmp(prefix, path, pl) != 0)
+	if (pl > 1 && prefix[pl - 1] == '/')
+		pl--;
+	if ((nocase ? strncasecmp(prefix, path, pl) : strncmp(prefix, path, pl)) != 0)
 		return false;
-	return prefix[pl - 1] == '/' || path[pl] == '\0' || path[pl] == '/';
+	return prefix[pl - 1] == '/' || path[pl] == '\0' || path[pl] == '/' || path[pl] == ';';
 }
 
-const struct eg_route *eg_policy_match(const struct eg_config *cfg, const char *host, const char *path,
-				       unsigned method_bit)
+const struct eg_route *eg_policy_match_reading(const struct eg_config *cfg, const char *host, const char *path,
+					       unsigned method_bit, bool folded)
 {
 	for (size_t i = 0; i < cfg->n_routes; i++) {
 		const struct eg_route *r = &cfg->routes[i];
 		if (r->methods && !(r->methods & method_bit))
 			continue;
-		if (host_matches(r->host, host) && path_matches(r->path, path))
+		if (host_matches(r->host, host) && path_matches(r->path, path, folded))
 			return r;
 	}
 	return NULL;
+}
+
+const struct eg_route *eg_policy_match(const struct eg_config *cfg, const char *host, const char *path,
+				       unsigned method_bit)
+{
+	return eg_policy_match_reading(cfg, host, path, method_bit, false);
 }
 
 /* --- conditions --------------------------------------------------------------------------------- */

@@ -20,19 +20,25 @@
 #include "identity.h"
 
 /* host: lower-case, no port (NULL = unknown, matches only host-less routes);
- * path: normalised (eg_path_normalize). */
+ * path: one reading of the target (readings.h). A route path "/admin/" or "/admin"
+ * covers "/admin", "/admin;x" and "/admin/..." (never "/adminx"). */
 const struct eg_route *eg_policy_match(const struct eg_config *cfg, const char *host, const char *path,
 				       unsigned method_bit);
+
+/* The same for a reading marked folded: route prefixes compare case-insensitively. */
+const struct eg_route *eg_policy_match_reading(const struct eg_config *cfg, const char *host, const char *path,
+					       unsigned method_bit, bool folded);
 
 /* true = allowed; otherwise *why names the reason ("deny_rule", "not_allowed"). */
 bool eg_policy_allows(const struct eg_config *cfg, const struct eg_route *r, const struct eg_identity *id,
 		      const char **why);
 
-/* Normalises a request target for policy: cuts query and fragment, strips an absolute
- * URI's scheme and authority, decodes percent-encoded unreserved characters, drops
- * ;path-parameters, merges slashes and removes dot segments. Rejects (-1) encoded '/',
- * '\\' or NUL, raw '\\', control characters and bad escapes: a path that could mean
- * two things to two parsers is denied, not guessed. out has room for strlen(in)+2. */
+/* The strict reading of a request target (readings.h), for callers that need one
+ * path: query cut, an absolute URI's scheme and authority stripped, percent-decoded
+ * (encoded '/' and '\\' kept as text), ;params kept as text, "//" merged, dot segments
+ * removed. Rejects (-1) a target no two parsers read alike (raw '#', '\\' or controls,
+ * bad escapes, encoded '/', '\\', ';' or controls, invalid or overlong UTF-8): a path
+ * that could mean two things is not guessed at. out has room for strlen(in)+2. */
 int eg_path_normalize(const char *in, char *out, size_t outlen);
 
 /* Normalises a Host header value: lower-case, port and trailing dot removed. -1 when

@@ -25,6 +25,7 @@
  * node holds flows of (and leaves a tombstone for the others, so a verdict this node is
  * still answering from a stale session cache has its flow killed when noted). */
 #include "revoke.h"
+#include "proxy.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -275,13 +276,22 @@ static int parse_port(const char *s, uint16_t *out)
 	return 0;
 }
 
+/* Only a proxy that states both ends of the client's connection (nginx) gives a flow;
+ * a repeated header gives none rather than a guess. */
 int eg_flow_from_request(const struct eg_req *r, struct eg_flow_tuple *f)
 {
-	const char *cip = eg_req_header(r, "X-Real-IP"), *sip = eg_req_header(r, "X-Server-Addr");
-	if (!cip || !sip || eg_addr_parse(cip, f->client) != 0 || eg_addr_parse(sip, f->server) != 0)
+	const struct eg_proxy_profile *p = r->proxy ? r->proxy : eg_proxy_default();
+	bool d1, d2, d3, d4;
+	if (!r->peer_trusted)
 		return -1;
-	if (parse_port(eg_req_header(r, "X-Real-Port"), &f->client_port) != 0 ||
-	    parse_port(eg_req_header(r, "X-Server-Port"), &f->server_port) != 0)
+	const char *cip = eg_proxy_optional(r, p->client_addr_list ? NULL : p->client_addr, &d1);
+	const char *sip = eg_proxy_optional(r, p->server_addr, &d2);
+	const char *cport = eg_proxy_optional(r, p->client_port, &d3);
+	const char *sport = eg_proxy_optional(r, p->server_port, &d4);
+	if (d1 || d2 || d3 || d4 || !cip || !sip || eg_addr_parse(cip, f->client) != 0 ||
+	    eg_addr_parse(sip, f->server) != 0)
+		return -1;
+	if (parse_port(cport, &f->client_port) != 0 || parse_port(sport, &f->server_port) != 0)
 		return -1;
 	return 0;
 }

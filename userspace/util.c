@@ -294,7 +294,9 @@ char *form_get(const char *body, size_t len, const char *name, int *count)
 			}
 		}
 		free(k);
-		p = pe + 1;
+		if (!amp)
+			break; /* pe is end: stepping past it would point two past the buffer */
+		p = amp + 1;
 	}
 	if (count)
 		*count = n;

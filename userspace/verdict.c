@@ -22,6 +22,9 @@
 #include "metrics.h"
 #include "mtls.h"
 #include "policy.h"
+#include "proxy.h"
+#include "readings.h"
+#include "redirect.h"
 #include "revoke.h"
 #include "session.h"
 #include "tokcache.h"
@@ -38,9 +41,6 @@ struct target {
 	unsigned method;
 	const char *scheme;
 	const char *raw_uri;
-	const char *raw_host;
-	char url_host[256];     /* authority of an absolute X-Original-URL */
-	const char *url_scheme; /* its scheme when http */
 };
 
 struct outcome {
@@ -65,75 +65,25 @@ static bool wants_json(const struct eg_req *r, const struct eg_route *route)
 
 /* --- the original request's target --------------------------------------------------------- */
 
-static bool read_target(const struct eg_req *r, struct target *t, const char **reason)
+/* The original request, from exactly the headers of the configured proxy profile. */
+static bool read_target(const struct eg_forwarded *fw, struct target *t, const char **reason)
 {
-	bool dup = false;
-	/* X-Original-URI is the contract; X-Forwarded-Uri (Traefik/oauth2-proxy style) and an
-	 * absolute X-Original-URL (Authelia/Pomerium style) are accepted so existing nginx
-	 * configurations keep working. The first one present decides. */
-	static const char *const uri_headers[] = { "X-Original-URI", "X-Forwarded-Uri", "X-Original-URL" };
-	const char *uri = NULL, *url_host = NULL;
-	for (size_t i = 0; !uri && i < sizeof(uri_headers) / sizeof(uri_headers[0]); i++) {
-		uri = eg_req_header_dup(r, uri_headers[i], &dup);
-		if (uri && dup) {
-			*reason = "duplicate_original_uri";
-			return false;
-		}
-	}
-	if (!uri) {
-		*reason = "missing_original_uri";
-		return false;
-	}
-	const char *sep = strstr(uri, "://");
-	if (sep && (size_t)(sep - uri) <= 5 && uri[0] != '/') {
-		/* Absolute form: remember the authority, keep the path for the login redirect. */
-		url_host = sep + 3;
-		const char *path = url_host + strcspn(url_host, "/?#");
-		size_t hl = (size_t)(path - url_host);
-		if (hl == 0 || hl >= sizeof(t->url_host) || memchr(url_host, '@', hl)) {
-			*reason = "bad_host";
-			return false;
-		}
-		memcpy(t->url_host, url_host, hl);
-		t->url_host[hl] = '\0';
-		url_host = t->url_host;
-		if (strncasecmp(uri, "http://", 7) == 0)
-			t->url_scheme = "http";
-		uri = *path == '/' ? path : "/";
-	}
-	t->raw_uri = uri;
-	if (eg_path_normalize(uri, t->path, sizeof(t->path)) != 0) {
-		*reason = "bad_path";
-		return false;
-	}
-	const char *host = eg_req_header_dup(r, "X-Forwarded-Host", &dup);
-	if (dup) {
-		*reason = "duplicate_host";
-		return false;
-	}
-	if (!host)
-		host = url_host;
-	if (!host)
-		host = eg_req_header_dup(r, "Host", &dup);
-	if (host && (dup || eg_host_normalize(host, t->host, sizeof(t->host)) != 0)) {
+	if (eg_host_normalize(fw->host, t->host, sizeof(t->host)) != 0) {
 		*reason = "bad_host";
 		return false;
 	}
-	t->has_host = host != NULL;
-	t->raw_host = host;
-	const char *m = eg_req_header(r, "X-Original-Method");
-	t->method = m ? eg_method_bit(m) : EG_M_GET;
-	const char *proto = eg_req_header(r, "X-Forwarded-Proto");
-	t->scheme = proto ? (strcmp(proto, "http") == 0 ? "http" : "https") : (t->url_scheme ? t->url_scheme : "https");
+	t->has_host = true;
+	const char *uri = eg_proxy_target_path(fw->target, t->host, reason);
+	if (!uri)
+		return false;
+	t->raw_uri = uri;
+	if (eg_path_strict(uri, t->path, sizeof(t->path)) != 0) {
+		*reason = "bad_path";
+		return false;
+	}
+	t->method = eg_method_bit(fw->method);
+	t->scheme = fw->scheme;
 	return true;
-}
-
-/* The client as nginx saw it: X-Real-IP from a trusted proxy, else the peer. */
-static void client_source(const struct eg_req *r, uint8_t src[16])
-{
-	const char *ip = r->peer_trusted ? eg_req_header(r, "X-Real-IP") : NULL;
-	if (!ip || eg_addr_parse(ip, src) != 0)
-		memcpy(src, r->peer_addr, 16);
 }
 
 /* --- bearer tokens --------------------------------------------------------------------------- */
@@ -373,18 +323,64 @@ static void identity_headers(struct eg_daemon *d, const struct eg_route *route, 
 
 /* --- answers ----------------------------------------------------------------------------------- */
 
+/* The origin the user returns to after login: a configured one (public_url, the
+ * redirect_url, redirect_domains) whose host is the host the proxy routed on, never one
+ * built from a client's Host. NULL: none is configured, rd stays relative. */
+static char *rd_origin(const struct eg_config *cfg, const struct target *t)
+{
+	const char *urls[] = { cfg->public_url, cfg->oidc.redirect_url };
+	char h[256];
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		if (eg_url_host(urls[i], h, sizeof(h)) != 0 || strcmp(h, t->host) != 0)
+			continue;
+		const char *auth = strstr(urls[i], "://") + 3;
+		return xasprintf("%.*s", (int)(auth - urls[i] + strcspn(auth, "/?#")), urls[i]);
+	}
+	char *o = xasprintf("%s://%s", t->scheme, t->host);
+	char *root = xasprintf("%s/", o);
+	bool listed = eg_redirect_ok(cfg, root);
+	free(root);
+	if (listed)
+		return o;
+	free(o);
+	return NULL;
+}
+
+/* Location of a 401 stays under EG_LOCATION_MAX: nginx holds the auth answer's headers
+ * in one proxy buffer, and /oauth2/start refuses long rd values. A target too long to
+ * carry is shortened (query dropped, then the site's root): the user still lands there. */
+#define EG_LOCATION_MAX 2048
+
 static void login_location(struct eg_daemon *d, const struct target *t, struct eg_resp *resp)
 {
 	const struct eg_config *cfg = d->cfg;
 	if (!cfg->oidc.present || !t->raw_uri)
 		return;
-	char *orig = xasprintf("%s://%s%s", t->scheme, t->raw_host ? t->raw_host : t->host, t->raw_uri);
-	char *enc = pct_encode(orig);
-	char *loc = xasprintf("%s/oauth2/start?rd=%s", cfg->public_url ? cfg->public_url : "", enc);
+	const char *base = cfg->public_url ? cfg->public_url : "";
+	char *origin = rd_origin(cfg, t);
+	const char *o = origin ? origin : "";
+	size_t plen = strcspn(t->raw_uri, "?#");
+	char *cands[] = {
+		xasprintf("%s%s", o, t->raw_uri),
+		xasprintf("%s%.*s", o, (int)plen, t->raw_uri),
+		xasprintf("%s/", o),
+	};
+	char *loc = NULL;
+	for (size_t i = 0; !loc && i < sizeof(cands) / sizeof(cands[0]); i++) {
+		if (!eg_redirect_ok(cfg, cands[i]))
+			continue;
+		char *enc = pct_encode(cands[i]);
+		if (strlen(base) + strlen("/oauth2/start?rd=") + strlen(enc) < EG_LOCATION_MAX)
+			loc = xasprintf("%s/oauth2/start?rd=%s", base, enc);
+		free(enc);
+	}
+	if (!loc)
+		loc = xasprintf("%s/oauth2/start", base);
 	eg_resp_header(resp, "Location", loc);
 	free(loc);
-	free(enc);
-	free(orig);
+	for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++)
+		free(cands[i]);
+	free(origin);
 }
 
 static void deny(struct eg_daemon *d, const struct eg_req *r, const struct eg_route *route, const struct target *t,
@@ -471,6 +467,117 @@ static int authenticate(struct eg_daemon *d, const struct eg_req *r, const struc
 	return mode == EG_AUTH_MTLS ? 1 : 0;
 }
 
+/* --- the readings' routes ------------------------------------------------------------------- */
+
+/* Identities by auth mode: a token or session is verified once per request however
+ * many routes the readings of its target reach. */
+struct auth_cache {
+	bool done[EG_AUTH_MTLS + 1];
+	int result[EG_AUTH_MTLS + 1];
+	struct eg_identity id[EG_AUTH_MTLS + 1];
+	struct outcome o[EG_AUTH_MTLS + 1];
+};
+
+static void auth_cache_clear(struct auth_cache *c)
+{
+	for (size_t m = 0; m <= EG_AUTH_MTLS; m++)
+		eg_identity_clear(&c->id[m]);
+}
+
+/* One non-public route's verdict: 200, or 401/403 with *o set. */
+static int route_verdict(struct eg_daemon *d, const struct eg_req *r, const struct eg_route *route,
+			 const struct target *t, struct auth_cache *c, struct outcome *o)
+{
+	enum eg_auth_mode m = route->auth;
+	if (!c->done[m]) {
+		c->result[m] = authenticate(d, r, route, t, &c->id[m], &c->o[m]);
+		c->done[m] = true;
+	}
+	if (c->result[m] < 0) {
+		*o = c->o[m];
+		return o->status;
+	}
+	if (c->result[m] == 0) {
+		*o = (struct outcome){ 401, "no_identity", "authentication required", false };
+		return 401;
+	}
+	const char *why = NULL;
+	if (!eg_policy_allows(d->cfg, route, &c->id[m], &why)) {
+		*o = (struct outcome){ 403, why, "access to this resource is not allowed", false };
+		return 403;
+	}
+	return 200;
+}
+
+/* The distinct routes the readings reach, in reading order; *uncovered when some
+ * reading reaches none. */
+static size_t reading_routes(const struct eg_config *cfg, const struct target *t, const struct eg_readings *rd,
+			     const struct eg_route **routes, bool *uncovered)
+{
+	size_t n = 0;
+	*uncovered = false;
+	for (size_t i = 0; i < rd->n; i++) {
+		const struct eg_route *rt = eg_policy_match_reading(cfg, t->has_host ? t->host : NULL, rd->v[i].path,
+								    t->method, rd->v[i].folded);
+		bool seen = rt == NULL;
+		*uncovered |= rt == NULL;
+		for (size_t k = 0; k < n && !seen; k++)
+			seen = routes[k] == rt;
+		if (!seen)
+			routes[n++] = rt;
+	}
+	return n;
+}
+
+/* The most restrictive reading wins: every route a reading reaches must allow the
+ * request. A 403 outranks a 401 (logging in would not help every reading). Returns,
+ * on deny, the route that answered (the strict reading's when it denied alike); on
+ * allow, the route whose identity and headers go upstream: the strict reading's
+ * route, or, when that one is public, the first route that needed an identity. */
+static const struct eg_route *judge(struct eg_daemon *d, const struct eg_req *r, const struct target *t,
+				    const struct eg_readings *rd, struct auth_cache *c, struct outcome *o)
+{
+	const struct eg_route *routes[EG_READINGS_MAX];
+	bool uncovered;
+	size_t n = reading_routes(d->cfg, t, rd, routes, &uncovered);
+	const struct eg_route *strict = eg_policy_match_reading(d->cfg, t->has_host ? t->host : NULL, rd->v[0].path,
+								 t->method, false);
+	bool all_public = true;
+	for (size_t i = 0; i < n; i++)
+		all_public &= routes[i]->auth == EG_AUTH_PUBLIC;
+	if (rd->ambiguous && (uncovered || !all_public)) {
+		/* What no two parsers read alike reaches public routes only. */
+		*o = (struct outcome){ 403, "ambiguous_path", "the request path can be read more than one way", false };
+		log_debug("verdict: ambiguous target (%s) outside public routes", rd->ambiguous);
+		return strict;
+	}
+	if (uncovered && !d->cfg->default_allow) {
+		*o = (struct outcome){ 403, "no_route", "no route matches this request", false };
+		return strict;
+	}
+	if (all_public) {
+		o->reason = n ? "public" : "default_allow";
+		return strict;
+	}
+	const struct eg_route *denied = NULL, *id_route = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (routes[i]->auth == EG_AUTH_PUBLIC)
+			continue;
+		struct outcome ro;
+		int st = route_verdict(d, r, routes[i], t, c, &ro);
+		if (st == 200) {
+			if (!id_route || routes[i] == strict)
+				id_route = routes[i];
+			continue;
+		}
+		if (!denied || (st == 403 && o->status != 403) || (st == o->status && routes[i] == strict)) {
+			*o = ro;
+			denied = routes[i];
+		}
+	}
+	return denied ? denied : id_route;
+}
+
 void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
 {
 	uint64_t t0 = now_mono_ns();
@@ -479,9 +586,16 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 	struct outcome o = { 200, "allowed", NULL, false };
 	const struct eg_route *route = NULL;
 	const char *why = NULL;
+	struct eg_readings rd = { 0 };
+	struct auth_cache cache = { 0 };
 
+	/* The client address is the proxy's word only when the peer is a trusted proxy:
+	 * an untrusted peer is judged (and counted) as itself. */
+	struct eg_forwarded fw;
+	const char *fw_why = NULL;
+	bool fw_ok = r->peer_trusted && eg_proxy_read(r, &fw, &fw_why) == 0;
 	uint8_t src[16];
-	client_source(r, src);
+	memcpy(src, fw_ok ? fw.client : r->peer_addr, 16);
 	if (d->abuse && eg_abuse_check(d, src, &why) != 0) {
 		/* Banned or over its verdict rate: no token is even looked at. */
 		o = (struct outcome){ 403, why, "too many failed attempts from this address", false };
@@ -492,32 +606,22 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 		o = (struct outcome){ 403, "untrusted_peer", "request did not come from a trusted proxy", false };
 		goto answer;
 	}
-	if (!read_target(r, &t, &why)) {
+	if (!fw_ok) {
+		o = (struct outcome){ 403, fw_why, "the proxy did not send the original request as configured", false };
+		goto answer;
+	}
+	if (!read_target(&fw, &t, &why)) {
 		o = (struct outcome){ 403, why, "the original request could not be parsed", false };
 		goto answer;
 	}
-	route = eg_policy_match(d->cfg, t.has_host ? t.host : NULL, t.path, t.method);
-	if (!route) {
-		if (!d->cfg->default_allow)
-			o = (struct outcome){ 403, "no_route", "no route matches this request", false };
-		else
-			o.reason = "default_allow";
+	if (eg_readings_compute(t.raw_uri, &rd) != 0) {
+		o = (struct outcome){ 403, "bad_path", "the original request could not be parsed", false };
 		goto answer;
 	}
-	if (route->auth == EG_AUTH_PUBLIC) {
-		o.reason = "public";
-		goto answer;
-	}
-	int a = authenticate(d, r, route, &t, &id, &o);
-	if (a < 0)
-		goto answer;
-	if (a == 0) {
-		o = (struct outcome){ 401, "no_identity", "authentication required", false };
-		goto answer;
-	}
-	if (!eg_policy_allows(d->cfg, route, &id, &why)) {
-		o = (struct outcome){ 403, why, "access to this resource is not allowed", false };
-		goto answer;
+	route = judge(d, r, &t, &rd, &cache, &o);
+	if (o.status == 200 && route) {
+		id = cache.id[route->auth]; /* moved: the cache no longer owns it */
+		cache.id[route->auth] = (struct eg_identity){ 0 };
 	}
 
 answer:
@@ -538,6 +642,8 @@ answer:
 		      o.status == 200 ? "allow" : o.status == 401 ? "unauthenticated" : "forbidden", "reason", o.reason, 1);
 	eg_metric_observe(d->metrics, "edgegate_verdict_duration_seconds", NULL, NULL,
 			  (double)(now_mono_ns() - t0) / 1e9);
+	auth_cache_clear(&cache);
+	eg_readings_free(&rd);
 	eg_identity_clear(&id);
 }
 

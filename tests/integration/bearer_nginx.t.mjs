@@ -43,6 +43,7 @@ const tcpPort = await freePort();
 
 const egd = await startEdgegated({
   listen: [`127.0.0.1:${tcpPort}`, `unix:${sock}`],
+  listen_group: 'nogroup', // the group of this test's nginx workers (nobody:nogroup)
   jwt: { jwks_url: jwks.url, issuer: ISS, audience: AUD, algorithms: ['RS256', 'ES256'], leeway: '5s', jwks_min_refetch: '1s',
          cookie: 'eg_jwt', query_param: 'access_token' },
   routes: [
@@ -165,31 +166,34 @@ r = await get('/api/orders', bearer(await mint(await keypair('ES256', 'ec-3'))))
 is(r.status, 401, 'JWKS endpoint down: unknown kid still rejected');
 jwks.state.down = false;
 
-// Direct requests to edgegated: trusted-proxy check and the 200/401/403 contract
+// Direct requests to edgegated: trusted-proxy check and the 200/401/403 contract. A
+// direct request must carry the whole nginx profile, as tools/nginx/edgegate.conf sends it.
 const direct = `http://127.0.0.1:${tcpPort}/auth`;
-r = await request(direct, { headers: { 'X-Original-URI': '/public/x' } });
+const asNginx = (uri, extra = {}) => ({ headers: {
+  'X-Original-URI': uri, 'X-Original-Method': 'GET', Host: 'app.test', 'X-Forwarded-Proto': 'https',
+  'X-Real-IP': '198.18.0.10', ...extra } });
+r = await request(direct, asNginx('/public/x'));
 is(r.status, 200, 'loopback peer is a trusted proxy by default');
-r = await request(direct, { headers: { 'X-Original-URI': '/api/orders', Accept: 'application/json' } });
+r = await request(direct, asNginx('/api/orders', { Accept: 'application/json' }));
 is(r.status, 401, 'direct /auth without token -> 401');
 ok(/^application\/json/.test(r.headers['content-type'] || '') && JSON.parse(r.body).error, 'API clients get a JSON body', r);
-r = await request(direct, { headers: { 'X-Original-URI': '/a%2fb' } });
+r = await request(direct, asNginx('/a%2fb'));
 is(r.status, 403, 'ambiguous encoded slash in the path -> 403');
 r = await request(direct, {});
-is(r.status, 403, 'missing X-Original-URI -> 403 (never 5xx, never allow)');
-r = await request(direct, { headers: { 'X-Forwarded-Uri': '/public/x' } });
-is(r.status, 200, 'X-Forwarded-Uri (Traefik/oauth2-proxy style) is understood');
-r = await request(direct, { headers: { 'X-Original-URL': 'https://app.test/public/x?y=1' } });
-is(r.status, 200, 'absolute X-Original-URL (Authelia style) is understood');
-r = await request(direct, { headers: { 'X-Original-URL': 'https://app.test/api/orders' } });
-is(r.status, 401, 'absolute X-Original-URL to a protected path -> 401');
-r = await request(direct, { headers: { 'X-Original-URL': 'https://user@evil.test/public/x' } });
-is(r.status, 403, 'X-Original-URL with userinfo -> 403');
-r = await request(direct, { headers: { 'X-Original-URI': '/public/x', 'X-Forwarded-Host': 'a b' } });
-is(r.status, 403, 'malformed X-Forwarded-Host -> 403');
-
+is(r.status, 403, 'no proxy headers -> 403 (never 5xx, never allow)');
+r = await request(direct, { headers: { 'X-Forwarded-Uri': '/public/x', 'X-Forwarded-Method': 'GET', 'X-Forwarded-Host': 'app.test',
+  'X-Forwarded-Proto': 'https', 'X-Forwarded-For': '198.18.0.10', Accept: 'application/json' } });
+ok(r.status === 403 && /"missing_proxy_header"/.test(r.body), 'Traefik/Caddy headers are not read under the nginx profile -> 403 missing_proxy_header', r);
+const { 'X-Original-URI': _drop, ...noUri } = asNginx('/x').headers;
+r = await request(direct, { headers: { ...noUri, 'X-Original-URL': 'https://app.test/public/x' } });
+is(r.status, 403, 'X-Original-URL (another family) is not a fallback for X-Original-URI');
+r = await request(direct, asNginx('/api/orders', { 'X-Forwarded-Uri': '/public/x' }));
+is(r.status, 401, 'X-Forwarded-Uri beside X-Original-URI changes nothing');
+r = await request(direct, asNginx('/public/x', { Host: 'a b' }));
+is(r.status, 403, 'malformed Host -> 403');
 // a second daemon that trusts only 10.0.0.0/8: loopback requests are now untrusted
 const strict = await startEdgegated({ trusted_proxies: ['10.0.0.0/8'], routes: [{ path: '/', auth: 'public' }] });
-r = await request(`${strict.url}/auth`, { headers: { 'X-Original-URI': '/public/x' } });
+r = await request(`${strict.url}/auth`, asNginx('/public/x'));
 is(r.status, 403, 'forged X-Original-URI from an untrusted peer -> 403');
 
 // metrics

@@ -19,9 +19,11 @@ EOF2
 ASAN_OPTIONS=detect_leaks=0 "$DAEMON" --config "$TMP/c.json" >"$TMP/log" 2>&1 &
 PID=$!
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.1; done
-code=$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Original-URI: /public/x' "http://127.0.0.1:$PORT/auth")
+# the nginx profile's headers, as tools/nginx/edgegate.conf sends them
+NGX=(-H 'X-Original-URI: /public/x' -H 'X-Original-Method: GET' -H 'Host: app.test' -H 'X-Forwarded-Proto: https' -H 'X-Real-IP: 198.18.0.10')
+code=$(curl -s -o /dev/null -w '%{http_code}' "${NGX[@]}" "http://127.0.0.1:$PORT/auth")
 check "answers on TCP after the privilege drop" [ "$code" = 200 ]
-code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$TMP/auth.sock" -H 'X-Original-URI: /public/x' http://x/auth)
+code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$TMP/auth.sock" "${NGX[@]}" http://x/auth)
 check "answers on the unix socket after the privilege drop" [ "$code" = 200 ]
 user=$(ps -o user= -p "$PID" | tr -d ' ')
 check "runs as the configured user (got $user)" [ "$user" = nobody ]

@@ -153,7 +153,9 @@ async function login(user) {
 // The verdict edgegated gives nginx for this cookie now.
 async function verdict(cookie) {
   return (await request(`${eg.url}/auth`, {
-    headers: { 'x-original-uri': '/app/', 'x-forwarded-host': `${H}:${ngxPort}`, cookie },
+    // the nginx profile's headers, as tools/nginx/edgegate.conf sends them
+    headers: { 'x-original-uri': '/app/', 'x-original-method': 'GET', host: H, 'x-forwarded-proto': 'http',
+               'x-real-ip': '127.0.0.1', cookie },
   })).status;
 }
 

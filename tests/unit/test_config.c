@@ -7,6 +7,7 @@
 #include "testutil.h"
 
 #include "config.h"
+#include "proxy.h"
 
 static struct eg_config *parse(const char *json, char *err, size_t errlen)
 {
@@ -22,7 +23,17 @@ static void test_minimal(void **state)
 	assert_false(c->listen[0].is_unix);
 	assert_string_equal(c->cookie.name, "_edgegate");
 	assert_true(c->cookie.secure);
-	assert_int_equal(c->n_trusted_proxies, 2); /* loopback v4 + v6 */
+	assert_int_equal(c->n_trusted_proxies, 2); /* 127.0.0.1/32 and ::1/128, not all of 127/8 */
+	uint8_t a[16];
+	assert_int_equal(eg_addr_parse("127.0.0.1", a), 0);
+	assert_true(eg_prefix_contains(&c->trusted_proxies[0], a) || eg_prefix_contains(&c->trusted_proxies[1], a));
+	assert_int_equal(eg_addr_parse("127.0.0.2", a), 0);
+	assert_false(eg_prefix_contains(&c->trusted_proxies[0], a) || eg_prefix_contains(&c->trusted_proxies[1], a));
+	assert_int_equal(eg_addr_parse("::1", a), 0);
+	assert_true(eg_prefix_contains(&c->trusted_proxies[0], a) || eg_prefix_contains(&c->trusted_proxies[1], a));
+	assert_non_null(c->proxy);
+	assert_string_equal(c->proxy->name, "nginx"); /* the default profile */
+	assert_null(c->listen_group);
 	assert_false(c->oidc.present);
 	assert_false(c->jwt.present);
 	assert_false(c->default_allow);
@@ -36,6 +47,17 @@ static void test_minimal(void **state)
 	assert_string_equal(c->listen[0].path, "/run/eg.sock");
 	assert_int_equal(c->n_trusted_proxies, 1);
 	config_free(c);
+
+	static const char *const names[] = { "nginx", "traefik", "caddy", "envoy" };
+	for (size_t i = 0; i < 4; i++) {
+		char json[128];
+		snprintf(json, sizeof(json), "{\"listen\":\"127.0.0.1:1\",\"proxy\":\"%s\",\"listen_group\":\"0\"}", names[i]);
+		c = parse(json, err, sizeof(err));
+		assert_non_null(c);
+		assert_string_equal(c->proxy->name, names[i]);
+		assert_string_equal(c->listen_group, "0");
+		config_free(c);
+	}
 }
 
 struct bad {
@@ -47,6 +69,9 @@ static void test_errors_name_the_key(void **state)
 {
 	static const struct bad cases[] = {
 		{ "{}", "listen: required" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"proxy\":\"haproxy\"}", "proxy: must be nginx, traefik, caddy or envoy" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"proxy\":1}", "proxy: expected a string" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"listen_group\":\"no-such-group-eg\"}", "listen_group: no group" },
 		{ "{\"listen\":\"127.0.0.1\"}", "listen: expected" },
 		{ "{\"listen\":\"127.0.0.1:99999\"}", "listen: bad port" },
 		{ "{\"listen\":[\"127.0.0.1:1\",7]}", "listen[1]: expected a string" },

@@ -31,9 +31,9 @@ static void norm_bad(const char *in)
 
 static void test_path_normalize(void **state)
 {
+	/* The strict reading (readings.h); ambiguous targets are rejected. */
 	norm_ok("/", "/");
 	norm_ok("/api/x?y=1", "/api/x");
-	norm_ok("/api/x#frag", "/api/x");
 	norm_ok("/api/../admin", "/admin");
 	norm_ok("/api/./x", "/api/x");
 	norm_ok("//admin", "/admin");
@@ -43,18 +43,23 @@ static void test_path_normalize(void **state)
 	norm_ok("/%2e%2e/admin", "/admin");     /* encoded dot segments */
 	norm_ok("/api/%2E/x", "/api/x");
 	norm_ok("/x/%2e%2E/admin", "/admin");
-	norm_ok("/a%20b", "/a%20b");            /* reserved kept encoded */
-	norm_ok("/a%3fb", "/a%3Fb");            /* one spelling: upper-case hex */
-	norm_ok("/admin;jsessionid=1/x", "/admin/x"); /* path parameters dropped */
+	norm_ok("/a%20b", "/a b");              /* decoded: routes are written decoded */
+	norm_ok("/a%3fb", "/a?b");
+	norm_ok("/admin;jsessionid=1/x", "/admin;jsessionid=1/x"); /* ;params are text here */
 	norm_ok("/public;/../admin", "/admin");
+	/* "..;" is not a dot segment to nginx, Express or Go: the strict reading stays under
+	 * /admin/ (the Tomcat reading /public/x is another reading, see test_readings). */
+	norm_ok("/admin/..;/public/x", "/admin/..;/public/x");
 	norm_ok("/api/", "/api/");
 	norm_ok("/api/.", "/api/");
 	norm_ok("/api/..", "/");
 	norm_ok("http://evil.test/admin?x", "/admin");
 	norm_ok("https://h/", "/");
 	norm_ok("/a?x=/../../b", "/a");
+	norm_ok("/caf%C3%A9", "/caf\xc3\xa9");
 	norm_bad("");
 	norm_bad("admin");
+	norm_bad("/api/x#frag");   /* raw '#': nginx forwards it, parsers disagree */
 	norm_bad("/a%2fb");        /* encoded slash: two parsers, two meanings */
 	norm_bad("/a%2Fb");
 	norm_bad("/a%5cb");        /* encoded backslash */
@@ -67,6 +72,9 @@ static void test_path_normalize(void **state)
 	norm_bad("/a b");
 	norm_bad("/a\tb");
 	norm_bad("/a%3bb");        /* encoded ';' */
+	norm_bad("/a%c0%ae");      /* overlong '.' */
+	norm_bad("/a%ff");         /* not UTF-8 */
+	norm_bad("/a%2500");       /* NUL after one more decoding */
 	norm_bad(NULL);
 }
 
@@ -131,6 +139,18 @@ static void test_route_match(void **state)
 	assert_string_equal(eg_policy_match(c, "a.wild.test", "/", EG_M_GET)->where, "routes[6]");
 	assert_null(eg_policy_match(c, "wild.test", "/", EG_M_GET));
 	assert_null(eg_policy_match(c, "evilwild.test", "/", EG_M_GET));
+	/* A prefix ending in '/' covers the bare name and its ;params (issue 17). */
+	assert_string_equal(eg_policy_match(c, "h", "/public", EG_M_GET)->where, "routes[0]");
+	assert_string_equal(eg_policy_match(c, "h", "/public;x", EG_M_GET)->where, "routes[0]");
+	assert_string_equal(eg_policy_match(c, "h", "/public;x/y", EG_M_GET)->where, "routes[0]");
+	assert_string_equal(eg_policy_match(c, "h", "/mail", EG_M_GET)->where, "routes[3]");
+	assert_string_equal(eg_policy_match(c, "h", "/api;v=1", EG_M_GET)->where, "routes[2]");
+	assert_null(eg_policy_match(c, "h", "/mailx", EG_M_GET));
+	assert_null(eg_policy_match(c, "h", "/mail.", EG_M_GET));
+	/* folded readings compare case-insensitively; others do not */
+	assert_null(eg_policy_match(c, "h", "/MAIL/x", EG_M_GET));
+	assert_string_equal(eg_policy_match_reading(c, "h", "/MAIL/x", EG_M_GET, true)->where, "routes[3]");
+	assert_string_equal(eg_policy_match_reading(c, "h", "/Mail", EG_M_GET, true)->where, "routes[3]");
 	config_free(c);
 }
 

@@ -163,6 +163,18 @@ static void form(void **state)
 	v = form_get(b, 3, "a", &n);
 	assert_string_equal(v, "1");
 	free(v);
+	/* a body that fills its buffer exactly, no terminator: nothing is read or pointed
+	 * at past its end (issue 17), trailing '&' included */
+	static const char *const tight[] = { "k=v", "k=v&", "x&k=v", "&", "k" };
+	for (size_t i = 0; i < sizeof(tight) / sizeof(tight[0]); i++) {
+		size_t tl = strlen(tight[i]);
+		char *heap = malloc(tl);
+		memcpy(heap, tight[i], tl);
+		v = form_get(heap, tl, "k", &n);
+		assert_int_equal(n, strcmp(tight[i], "&") == 0 ? 0 : 1);
+		free(v);
+		free(heap);
+	}
 	v = form_get("", 0, "a", &n);
 	assert_null(v);
 	assert_int_equal(n, 0);

@@ -475,7 +475,7 @@ if (sessionsReady && wanted('memory')) {
   const end = Date.now() + RSS_MAX_S * 1000;
   const cpu0 = cpuTicks(eg.pid);
   while (total < RSS_VERDICTS && Date.now() < end) {
-    const r = await wrk(`http://127.0.0.1:${P.eg}`, { seconds: 10, conns: CONNS, threads: 2, file: F('tickets.txt'), header: 'Cookie', pathname: '/auth', extra: 'X-Original-URI: /s/x' });
+    const r = await wrk(`http://127.0.0.1:${P.eg}`, { seconds: 10, conns: CONNS, threads: 2, file: F('tickets.txt'), header: 'Cookie', pathname: '/auth', extra: 'X-Original-URI: /s/x|X-Original-Method: GET|Host: app.test|X-Forwarded-Proto: https|X-Real-IP: 198.18.0.10' });
     if (r.non_2xx) throw new Error(`memory run: ${r.non_2xx} non-2xx answers`);
     total += r.requests;
     rss.samples.push({ verdicts: total, ...memStatus(eg.pid) });

@@ -7,7 +7,7 @@ local file = os.getenv("EGB_FILE")
 local header = os.getenv("EGB_HEADER") or "Authorization"
 local cookie = os.getenv("EGB_COOKIE") or "_edgegate"
 local path = os.getenv("EGB_PATH") or "/api/x"
-local extra = os.getenv("EGB_EXTRA")   -- "Name: value" added to every request
+local extra = os.getenv("EGB_EXTRA")   -- "Name: value[|Name: value...]" added to every request
 if file and file ~= "" then
   for line in io.lines(file) do
     if #line > 0 then creds[#creds + 1] = line end
@@ -28,8 +28,10 @@ end
 local function hdrs(c)
   local h = {}
   if extra and extra ~= "" then
-    local k, v = extra:match("^([^:]+):%s*(.*)$")
-    h[k] = v
+    for item in extra:gmatch("[^|]+") do
+      local k, v = item:match("^([^:]+):%s*(.*)$")
+      h[k] = v
+    end
   end
   if c then
     if header == "Authorization" then h["Authorization"] = "Bearer " .. c

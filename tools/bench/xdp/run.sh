@@ -14,7 +14,7 @@ B=build/xdpbench
 make -s build/libedgegate.a
 gcc -O2 -g -D_GNU_SOURCE -Iinclude -Iuserspace -Ibuild -o $B tools/bench/xdp/xdpbench.c \
 	build/libedgegate.a -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb \
-	-lhiredis -lcap -lpthread -lm
+	-lhiredis -lcap -lpthread -lm -licuuc
 
 echo "== BPF_PROG_TEST_RUN, repeat $REPEAT, median of 5 (kernel $(uname -r), $(nproc) CPUs)"
 $B paths "$REPEAT"

@@ -1,0 +1,233 @@
+/* test_readings.c - the readings of a request target an upstream may take, one test
+ * per class of parser disagreement, the classes no two parsers read alike, benign
+ * targets, and the bounds. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+#include "readings.h"
+#include "ufold.h"
+
+static void dump(const char *target, const struct eg_readings *r)
+{
+	print_error("readings of %s (ambiguous: %s):\n", target, r->ambiguous ? r->ambiguous : "no");
+	for (size_t i = 0; i < r->n; i++)
+		print_error("  %s%s\n", r->v[i].path, r->v[i].folded ? " (folded)" : "");
+}
+
+static bool has(const struct eg_readings *r, const char *path)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->v[i].path, path) == 0)
+			return true;
+	return false;
+}
+
+/* target has every reading in want (NULL-terminated) and the given ambiguity. */
+static void expect(const char *target, const char *ambiguous, const char *strict, const char *const *want)
+{
+	struct eg_readings r;
+	assert_int_equal(eg_readings_compute(target, &r), 0);
+	bool okay = strcmp(r.v[0].path, strict) == 0 && !r.v[0].folded;
+	for (const char *const *w = want; *w; w++)
+		okay &= has(&r, *w);
+	okay &= ambiguous ? r.ambiguous && strcmp(r.ambiguous, ambiguous) == 0 : r.ambiguous == NULL;
+	okay &= r.n >= 1 && r.n <= EG_READINGS_MAX;
+	for (size_t i = 0; i < r.n; i++)
+		okay &= r.v[i].path[0] == '/';
+	if (!okay)
+		dump(target, &r);
+	eg_readings_free(&r);
+	assert_true(okay);
+}
+
+#define W(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+static void test_dot_segments(void **state)
+{
+	expect("/public/../admin/", NULL, "/admin/", W("/admin/"));
+	expect("/public/%2e%2e/admin/", NULL, "/admin/", W("/admin/"));
+	expect("/public/./%2E/x", NULL, "/public/x", W("/public/x"));
+	expect("/a/b/../../../../admin", NULL, "/admin", W("/admin"));
+}
+
+static void test_double_encoding(void **state)
+{
+	expect("/public/%252e%252e/admin/", NULL, "/public/%2e%2e/admin/", W("/admin/"));
+	expect("/%2561dmin/", NULL, "/%61dmin/", W("/admin/"));
+	expect("/public/..%252fadmin/", NULL, "/public/..%2fadmin/", W("/admin/"));
+	/* decoded, then parsed again: the decoded '?' ends the path */
+	expect("/admin%3F/../public/x", NULL, "/public/x", W("/admin"));
+	expect("/admin%253F/../public/x", NULL, "/public/x", W("/admin"));
+	expect("/admin%2523/../public/x", NULL, "/public/x", W("/admin"));
+}
+
+static void test_params(void **state)
+{
+	/* nginx/Express/Go: "..;" is a name; Tomcat strips ;params before dot segments. */
+	expect("/admin/..;/public/x", NULL, "/admin/..;/public/x", W("/public/x"));
+	expect("/public/..;/admin/", NULL, "/public/..;/admin/", W("/admin/"));
+	expect("/admin;jsessionid=1/x", NULL, "/admin;jsessionid=1/x", W("/admin/x"));
+	expect("/public;/../admin", NULL, "/admin", W("/admin"));
+}
+
+static void test_slashes(void **state)
+{
+	expect("//public/x", NULL, "/public/x", W("//public/x", "/x"));         /* unmerged; authority */
+	expect("//host/admin/", NULL, "/host/admin/", W("//host/admin/", "/admin/"));
+	expect("/public//../admin", NULL, "/admin", W("/public/admin"));        /* RFC pops the empty segment */
+	expect("/admin/x//../../public", NULL, "/public", W("/admin/public"));
+}
+
+static void test_separators(void **state)
+{
+	expect("/public/..\\admin/", "raw_backslash", "/public/..\\admin/", W("/admin/"));
+	expect("/public/..%2fadmin/", "encoded_separator", "/public/..%2Fadmin/", W("/admin/"));
+	expect("/public/..%5Cadmin/", "encoded_separator", "/public/..%5Cadmin/", W("/admin/"));
+	expect("/public/a%3b/../../admin", "encoded_separator", "/admin", W("/admin"));
+}
+
+static void test_case_and_compat(void **state)
+{
+	expect("/ADMIN/", NULL, "/ADMIN/", W("/admin/"));
+	expect("/%41dmin/", NULL, "/Admin/", W("/admin/"));
+	expect("/adm%C4%B1n/", NULL, "/adm\xc4\xb1n/", W("/admin/"));          /* dotless i */
+	expect("/%E2%84%AAey/", NULL, "/\xe2\x84\xaa" "ey/", W("/key/"));      /* Kelvin sign */
+	expect("/%C5%BFecret/", NULL, "/\xc5\xbf" "ecret/", W("/secret/"));    /* long s */
+	expect("/%EF%BC%A1DMIN/", NULL, "/\xef\xbc\xa1" "DMIN/", W("/admin/")); /* fullwidth A */
+	expect("/%EF%BC%8F%EF%BD%81dmin/", NULL, "/\xef\xbc\x8f\xef\xbd\x81" "dmin/", W("/admin/"));
+	expect("/public/%EF%BC%8E%EF%BC%8E/admin/", NULL, "/public/\xef\xbc\x8e\xef\xbc\x8e/admin/", W("/admin/"));
+	expect("/%EF%AC%81les/", NULL, "/\xef\xac\x81les/", W("/files/"));     /* fi ligature */
+	expect("/ad%C2%ADmin/", NULL, "/ad\xc2\xadmin/", W("/admin/"));        /* soft hyphen ignored */
+}
+
+static void test_windows(void **state)
+{
+	expect("/admin./x", NULL, "/admin./x", W("/admin/x"));
+	expect("/admin%20/x", NULL, "/admin /x", W("/admin/x"));
+	expect("/admin::$DATA/x", NULL, "/admin::$DATA/x", W("/admin/x"));
+	expect("/admin%3A%3A%24DATA", NULL, "/admin::$DATA", W("/admin"));
+	expect("/public/..%20/admin/", NULL, "/public/.. /admin/", W("/admin/"));
+	expect("/public/.../admin/", NULL, "/public/.../admin/", W("/admin/"));
+}
+
+static void test_suffix(void **state)
+{
+	/* Spring's suffix pattern match serves /admin.json from the /admin handler. */
+	expect("/admin.json", NULL, "/admin.json", W("/admin"));
+	expect("/api/admin.x.y", NULL, "/api/admin.x.y", W("/api/admin"));
+	expect("/public/.hidden", NULL, "/public/.hidden", W("/public/.hidden"));
+	expect("/a/..x", NULL, "/a/..x", W("/a/..x")); /* never a new dot segment */
+	struct eg_readings r;
+	assert_int_equal(eg_readings_compute("/a/..#", &r), 0); /* found by fuzz_target */
+	for (size_t i = 0; i < r.n; i++) {
+		const char *p = r.v[i].path;
+		size_t n = strlen(p);
+		assert_false(n >= 2 && strcmp(p + n - 2, "/.") == 0);
+		assert_false(n >= 3 && strcmp(p + n - 3, "/..") == 0);
+		assert_null(strstr(p, "/./"));
+		assert_null(strstr(p, "/../"));
+	}
+	eg_readings_free(&r);
+}
+
+static void test_ambiguous(void **state)
+{
+	expect("/public/x#/../../admin/", "raw_fragment", "/admin/", W("/public/x"));
+	expect("/public/a%zz", "bad_escape", "/public/a%zz", W("/public/a%zz"));
+	expect("/public/a%", "bad_escape", "/public/a%", W("/public/a%"));
+	expect("/public/a%00/../../admin", "encoded_control", "/admin", W("/admin"));
+	expect("/public/a%0d%0a", "encoded_control", "/public/a%0D%0A", W("/public/a%0D%0A"));
+	expect("/public/a\tb", "control_char", "/public/a\tb", W("/public/a\tb"));
+	expect("/public/a b", "control_char", "/public/a b", W("/public/a b"));
+	expect("/public/%c0%ae%c0%ae/admin/", "bad_utf8", "/public/\xc0\xae\xc0\xae/admin/", W("/admin/"));
+	expect("/public/%e0%80%ae%e0%80%ae/admin/", "bad_utf8", "/public/\xe0\x80\xae\xe0\x80\xae/admin/", W("/admin/"));
+	expect("/public/%ff", "bad_utf8", "/public/\xff", W("/public/\xff"));
+	expect("/public/%ed%a0%80", "bad_utf8", "/public/\xed\xa0\x80", W("/public/\xed\xa0\x80"));  /* surrogate */
+	expect("/public/%25c0%25ae%25c0%25ae/admin/", "bad_utf8", "/public/%c0%ae%c0%ae/admin/", W("/admin/"));
+	expect("/public/%2500", "encoded_control", "/public/%00", W("/public/%00"));
+}
+
+static void test_benign(void **state)
+{
+	expect("/public/a%25b.txt", NULL, "/public/a%b.txt", W("/public/a%b.txt"));
+	expect("/public/100%25.txt", NULL, "/public/100%.txt", W("/public/100%.txt"));
+	expect("/caf%C3%A9/menu", NULL, "/caf\xc3\xa9/menu", W("/caf\xc3\xa9/menu"));
+	expect("/caf\xc3\xa9/menu", NULL, "/caf\xc3\xa9/menu", W("/caf\xc3\xa9/menu"));
+	expect("/public/x?a=%zz#/../admin", NULL, "/public/x", W("/public/x")); /* the query is not the path */
+	expect("/api/v1/orders", NULL, "/api/v1/orders", W("/api/v1/orders"));
+	struct eg_readings r;
+	assert_int_equal(eg_readings_compute("/api/v1/orders?x=1", &r), 0);
+	for (size_t i = 0; i < r.n; i++)
+		assert_string_equal(r.v[i].path, "/api/v1/orders"); /* one path, at most a folded twin */
+	assert_true(r.n <= 2);
+	eg_readings_free(&r);
+}
+
+static void test_bounds(void **state)
+{
+	struct eg_readings r;
+	assert_int_equal(eg_readings_compute(NULL, &r), -1);
+	assert_int_equal(eg_readings_compute("", &r), -1);
+	assert_int_equal(eg_readings_compute("admin", &r), -1);
+	assert_int_equal(eg_readings_compute("*", &r), -1);
+	char *big = malloc(EG_TARGET_MAX + 16);
+	memset(big, 'a', EG_TARGET_MAX + 15);
+	big[0] = '/';
+	big[EG_TARGET_MAX + 1] = '\0';
+	assert_int_equal(eg_readings_compute(big, &r), -1);
+	big[EG_TARGET_MAX] = '\0';
+	assert_int_equal(eg_readings_compute(big, &r), 0);
+	eg_readings_free(&r);
+	/* expansion: U+FDFA folds to 18 characters; 1000 of them stay bounded */
+	char *wide = malloc(1 + 1000 * 9 + 1), *p = wide;
+	*p++ = '/';
+	for (int i = 0; i < 1000; i++)
+		p += sprintf(p, "%%EF%%B7%%BA");
+	*p = '\0';
+	assert_int_equal(eg_readings_compute(wide, &r), -1); /* longer than EG_TARGET_MAX raw */
+	wide[1 + 400 * 9] = '\0';
+	assert_int_equal(eg_readings_compute(wide, &r), 0);
+	assert_true(r.n <= EG_READINGS_MAX);
+	eg_readings_free(&r);
+	free(wide);
+	free(big);
+	char small[8];
+	assert_int_equal(eg_path_strict("/a/b/c/d/e", small, sizeof(small)), -1);
+	assert_int_equal(eg_path_strict("/a/../b", small, sizeof(small)), 0);
+	assert_string_equal(small, "/b");
+}
+
+static void test_utf8(void **state)
+{
+	assert_true(eg_utf8_valid("abc", 3));
+	assert_true(eg_utf8_valid("\xc3\xa9", 2));
+	assert_true(eg_utf8_valid("\xf0\x9f\x98\x80", 4));
+	assert_false(eg_utf8_valid("\xc0\xae", 2));
+	assert_false(eg_utf8_valid("\xe0\x80\xae", 3));
+	assert_false(eg_utf8_valid("\xed\xa0\x80", 3));
+	assert_false(eg_utf8_valid("\xf4\x90\x80\x80", 4));
+	assert_false(eg_utf8_valid("\xc3", 1));
+	size_t n;
+	char *f = eg_unicode_fold("/ADM\xc4\xb1N", 8, 64, &n);
+	assert_non_null(f);
+	assert_string_equal(f, "/admin");
+	free(f);
+	assert_null(eg_unicode_fold("\xef\xb7\xba", 3, 8, &n)); /* over maxlen once expanded */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dot_segments), cmocka_unit_test(test_double_encoding),
+		cmocka_unit_test(test_params),       cmocka_unit_test(test_slashes),
+		cmocka_unit_test(test_separators),   cmocka_unit_test(test_case_and_compat),
+		cmocka_unit_test(test_windows),      cmocka_unit_test(test_suffix),
+		cmocka_unit_test(test_ambiguous),
+		cmocka_unit_test(test_benign),       cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_utf8),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,369 @@
+/* readings.c - the readings of a request target an upstream may take (see readings.h). */
+#include "readings.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ufold.h"
+#include "util.h"
+
+/* Independent transforms; a plan is a set of them, always applied in this order. */
+enum {
+	T_FRAGMENT = 1u << 0,   /* a raw '#' starts a fragment */
+	T_DECODE2 = 1u << 1,    /* one more percent-decoding */
+	T_FOLD = 1u << 2,       /* case and compatibility folding, overlong UTF-8 decoded */
+	T_SEPS = 1u << 3,       /* '\', %2F and %5C are separators */
+	T_AUTHORITY = 1u << 4,  /* a leading "//x" is an authority, dropped */
+	T_PARAMS = 1u << 5,     /* ";params" stripped per segment (before dot segments, like Tomcat) */
+	T_WINDOWS = 1u << 6,    /* trailing dots/spaces and "::$DATA" trimmed per segment */
+	T_KEEP_EMPTY = 1u << 7, /* "//" not merged (RFC 3986 proper) */
+	T_SUFFIX = 1u << 8,     /* the last segment's ".ext" dropped (Spring suffix pattern match) */
+	T_REPARSE = 1u << 9,    /* decoded, then parsed again: a decoded '?' or '#' ends the path */
+};
+
+#define T_LOOSE (T_DECODE2 | T_FOLD | T_SEPS | T_PARAMS | T_WINDOWS | T_SUFFIX)
+
+/* Plan 0 is the strict reading. Single transforms show one parser's habit; the loose
+ * plans compose them so that a target mixing two tricks is still read the loose way. */
+static const unsigned plans[] = {
+	0,
+	T_KEEP_EMPTY,
+	T_PARAMS,
+	T_SEPS,
+	T_SEPS | T_DECODE2,
+	T_FOLD,
+	T_SEPS | T_WINDOWS | T_FOLD,
+	T_SEPS | T_AUTHORITY,
+	T_FRAGMENT,
+	T_FRAGMENT | T_LOOSE,
+	T_LOOSE,
+	T_LOOSE | T_KEEP_EMPTY,
+	T_LOOSE | T_AUTHORITY,
+	T_SEPS | T_REPARSE,
+	T_LOOSE | T_REPARSE,
+};
+_Static_assert(sizeof(plans) / sizeof(plans[0]) <= EG_READINGS_MAX, "too many reading plans");
+
+/* A reading may grow (folding expands some characters): bounded. */
+#define READING_MAX (4 * EG_TARGET_MAX)
+
+static int pct_value(const char *p, size_t left)
+{
+	if (left < 3 || p[0] != '%')
+		return -1;
+	int h = hex_digit((unsigned char)p[1]), l = h < 0 ? -1 : hex_digit((unsigned char)p[2]);
+	return l < 0 ? -1 : h * 16 + l;
+}
+
+static bool is_control(int c)
+{
+	return c < 0x20 || c == 0x7f;
+}
+
+/* One percent-decoding pass into out (room for n+1). Broken escapes stay as text;
+ * encoded control bytes stay encoded (no reading ever holds a NUL); encoded '/' and
+ * '\' become separators when seps, else stay encoded text (upper-case hex). */
+static size_t decode_pass(const char *in, size_t n, char *out, bool seps)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n;) {
+		int v = pct_value(in + i, n - i);
+		if (v < 0) {
+			out[o++] = in[i++];
+			continue;
+		}
+		if (is_control(v) || ((v == '/' || v == '\\') && !seps)) {
+			static const char hex[] = "0123456789ABCDEF";
+			out[o++] = '%';
+			out[o++] = hex[v >> 4];
+			out[o++] = hex[v & 15];
+		} else {
+			out[o++] = (char)(v == '\\' ? '/' : v);
+		}
+		i += 3;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* Why the raw path no two parsers read alike, or NULL. */
+static const char *ambiguity(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)p[i];
+		if (is_control(c) || c == ' ')
+			return "control_char";
+		if (c == '#')
+			return "raw_fragment";
+		if (c == '\\')
+			return "raw_backslash";
+		if (c != '%')
+			continue;
+		int v = pct_value(p + i, n - i);
+		if (v < 0)
+			return "bad_escape";
+		if (is_control(v))
+			return "encoded_control";
+		if (v == '/' || v == '\\' || v == ';')
+			return "encoded_separator";
+	}
+	/* Decoded once and twice, the bytes must still be UTF-8 without controls. */
+	char *once = xmalloc(n + 1), *twice = xmalloc(n + 1);
+	size_t n1 = decode_pass(p, n, once, true);
+	size_t n2 = decode_pass(once, n1, twice, true);
+	const char *why = NULL;
+	if (!eg_utf8_valid(once, n1) || !eg_utf8_valid(twice, n2))
+		why = "bad_utf8";
+	for (size_t i = 0; !why && i + 2 < n1; i++) {
+		int v = pct_value(once + i, n1 - i);
+		if (v >= 0 && is_control(v))
+			why = "encoded_control";
+	}
+	free(once);
+	free(twice);
+	return why;
+}
+
+static bool all_dots(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != '.')
+			return false;
+	return n > 0;
+}
+
+/* Windows: "::$DATA" and trailing spaces go; a segment of dots only is a dot segment
+ * ("..." climbs like ".."); otherwise trailing dots and spaces go too. */
+static size_t windows_trim(const char *s, size_t n, bool *dots, bool *dotdot)
+{
+	for (;;) {
+		if (n >= 7 && strncasecmp(s + n - 7, "::$DATA", 7) == 0)
+			n -= 7;
+		else if (n > 0 && s[n - 1] == ' ')
+			n--;
+		else
+			break;
+	}
+	if (all_dots(s, n)) {
+		*dots = n == 1;
+		*dotdot = n >= 2;
+		return n;
+	}
+	while (n > 0 && (s[n - 1] == '.' || s[n - 1] == ' '))
+		n--;
+	return n;
+}
+
+struct seg {
+	const char *p;
+	size_t n;
+};
+
+/* Dot-segment removal over the segments of s (which starts with '/'), with the
+ * per-segment transforms of the plan. NULL when the plan does not apply. */
+static char *resolve(const char *s, size_t n, unsigned plan)
+{
+	const char *p = s + 1, *end = s + n;
+	if (plan & T_AUTHORITY) {
+		if (n < 2 || s[1] != '/')
+			return NULL;
+		const char *slash = memchr(s + 2, '/', n - 2);
+		if (!slash)
+			return xstrdup("/");
+		p = slash + 1;
+	}
+	struct seg *st = xmalloc(sizeof(*st) * (n + 1));
+	size_t depth = 0;
+	bool trailing = false;
+	for (;;) {
+		const char *q = memchr(p, '/', (size_t)(end - p));
+		bool last = q == NULL;
+		if (last)
+			q = end;
+		size_t sl = (size_t)(q - p);
+		if (plan & T_PARAMS) {
+			const char *sc = memchr(p, ';', sl);
+			if (sc)
+				sl = (size_t)(sc - p);
+		}
+		bool dot = sl == 1 && p[0] == '.', dotdot = sl == 2 && p[0] == '.' && p[1] == '.';
+		if ((plan & T_WINDOWS) && !dot && !dotdot)
+			sl = windows_trim(p, sl, &dot, &dotdot);
+		if (dot || dotdot) {
+			if (dotdot && depth)
+				depth--;
+			trailing = true;
+		} else if (sl == 0) {
+			if (last)
+				trailing = true;
+			else if (plan & T_KEEP_EMPTY)
+				st[depth++] = (struct seg){ p, 0 }, trailing = false;
+		} else {
+			st[depth++] = (struct seg){ p, sl };
+			trailing = false;
+		}
+		if (last)
+			break;
+		p = q + 1;
+	}
+	if ((plan & T_SUFFIX) && depth && !trailing) {
+		const char *dot = st[depth - 1].n > 1 ? memchr(st[depth - 1].p + 1, '.', st[depth - 1].n - 1) : NULL;
+		/* never a dot segment made after dot segments were removed ("..x" stays) */
+		if (dot && !all_dots(st[depth - 1].p, (size_t)(dot - st[depth - 1].p)))
+			st[depth - 1].n = (size_t)(dot - st[depth - 1].p);
+	}
+	char *out = xmalloc(n + 2), *o = out;
+	for (size_t i = 0; i < depth; i++) {
+		*o++ = '/';
+		memcpy(o, st[i].p, st[i].n);
+		o += st[i].n;
+	}
+	if (depth == 0 || trailing)
+		*o++ = '/';
+	*o = '\0';
+	free(st);
+	return out;
+}
+
+/* Folding is the costly step and several plans fold the same decoded bytes: the folds
+ * of one target are remembered for its other plans. */
+struct fold_memo {
+	size_t n;
+	struct {
+		char *in, *out;
+		size_t inn, outn;
+	} e[4];
+};
+
+static char *fold_once(struct fold_memo *m, const char *s, size_t n, size_t *outn)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->e[i].inn == n && memcmp(m->e[i].in, s, n) == 0) {
+			if (!m->e[i].out)
+				return NULL;
+			*outn = m->e[i].outn;
+			return xstrdup(m->e[i].out);
+		}
+	}
+	char *f = eg_unicode_fold(s, n, READING_MAX, outn);
+	if (m->n < sizeof(m->e) / sizeof(m->e[0])) {
+		char *in = xmalloc(n + 1);
+		memcpy(in, s, n);
+		m->e[m->n].in = in, m->e[m->n].inn = n;
+		m->e[m->n].out = f ? xstrdup(f) : NULL, m->e[m->n].outn = f ? *outn : 0;
+		m->n++;
+	}
+	return f;
+}
+
+static void fold_memo_free(struct fold_memo *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		free(m->e[i].in);
+		free(m->e[i].out);
+	}
+}
+
+static char *apply(const char *path, size_t n, unsigned plan, struct fold_memo *memo)
+{
+	if (plan & T_FRAGMENT) {
+		const char *h = memchr(path, '#', n);
+		if (!h)
+			return NULL; /* same as the plan without it */
+		n = (size_t)(h - path);
+	}
+	char *a = xmalloc(n + 1);
+	size_t an = decode_pass(path, n, a, plan & T_SEPS);
+	if (plan & T_DECODE2) {
+		char *b = xmalloc(an + 1);
+		an = decode_pass(a, an, b, true);
+		free(a);
+		a = b;
+	}
+	if (plan & T_REPARSE) {
+		size_t cut = strcspn(a, "?#");
+		if (cut == an) {
+			free(a);
+			return NULL; /* same as the plan without it */
+		}
+		a[cut] = '\0';
+		an = cut;
+	}
+	if (plan & T_FOLD) {
+		size_t fn = 0;
+		char *f = fold_once(memo, a, an, &fn);
+		free(a);
+		if (!f || fn == 0 || f[0] != '/') {
+			free(f);
+			return NULL;
+		}
+		a = f, an = fn;
+		an = strnlen(a, an); /* NFKC never yields NUL from non-NUL; be sure anyway */
+	}
+	if (plan & T_SEPS)
+		for (size_t i = 0; i < an; i++)
+			if (a[i] == '\\')
+				a[i] = '/';
+	char *r = resolve(a, an, plan);
+	free(a);
+	return r;
+}
+
+static void add(struct eg_readings *out, char *path, bool folded)
+{
+	if (!path)
+		return;
+	for (size_t i = 0; i < out->n; i++) {
+		if (out->v[i].folded == folded && strcmp(out->v[i].path, path) == 0) {
+			free(path);
+			return;
+		}
+	}
+	out->v[out->n++] = (struct eg_reading){ path, folded };
+}
+
+static int path_part(const char *target, size_t *n)
+{
+	if (!target || target[0] != '/')
+		return -1;
+	*n = strcspn(target, "?");
+	return *n > EG_TARGET_MAX ? -1 : 0;
+}
+
+int eg_readings_compute(const char *target, struct eg_readings *out)
+{
+	memset(out, 0, sizeof(*out));
+	size_t n;
+	if (path_part(target, &n) != 0)
+		return -1;
+	out->ambiguous = ambiguity(target, n);
+	struct fold_memo memo = { 0 };
+	for (size_t i = 0; i < sizeof(plans) / sizeof(plans[0]); i++)
+		add(out, apply(target, n, plans[i], &memo), plans[i] & T_FOLD);
+	fold_memo_free(&memo);
+	return out->n ? 0 : -1;
+}
+
+void eg_readings_free(struct eg_readings *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free(r->v[i].path);
+	r->n = 0;
+}
+
+int eg_path_strict(const char *target, char *out, size_t outlen)
+{
+	size_t n;
+	if (path_part(target, &n) != 0)
+		return -1;
+	struct fold_memo memo = { 0 };
+	char *r = apply(target, n, plans[0], &memo);
+	size_t rl = strlen(r);
+	int rc = rl < outlen ? 0 : -1;
+	if (rc == 0)
+		memcpy(out, r, rl + 1);
+	free(r);
+	return rc;
+}

@@ -1,0 +1,50 @@
+/* readings.h - the paths an upstream may reasonably read a request target as.
+ *
+ * nginx forwards $request_uri untouched, so what the upstream serves depends on its own
+ * parser: one decodes twice, one treats '\' as '/', one drops ";params" before removing
+ * dot segments, one folds case or compatibility characters, one trims Windows trailing
+ * dots, one (Spring) serves "/admin.json" from "/admin". The verdict evaluates the policy for every reading and allows only when every
+ * reading is allowed (the most restrictive reading wins).
+ *
+ * Readings are a fixed, bounded list of transform plans composed in one order
+ * (fragment cut, percent-decoding, one more decoding, a decoded '?' or '#' ending the
+ * path, case/compatibility folding,
+ * separators, leading authority, ;params, Windows trimming, dot segments with or without
+ * merging "//", the last segment's ".ext"); duplicates are dropped. Reading 0 is the strict one: RFC 3986 (decoded,
+ * encoded '/' and '\' kept as text, ";params" kept as text) with "//" merged as nginx
+ * does. A reading marked `folded` is lower-case and is matched case-insensitively. */
+#ifndef EG_READINGS_H
+#define EG_READINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define EG_READINGS_MAX 16
+#define EG_TARGET_MAX 4096 /* longest path (before '?') whose readings are computed */
+
+struct eg_reading {
+	char *path;  /* starts with '/'; owned */
+	bool folded; /* case-folded: match route prefixes case-insensitively */
+};
+
+struct eg_readings {
+	size_t n;
+	struct eg_reading v[EG_READINGS_MAX];
+	/* NULL, or why no two parsers read this target alike ("raw_fragment",
+	 * "bad_escape", "control_char", "encoded_separator", "encoded_control",
+	 * "bad_utf8", "raw_backslash"): such a target may only reach public routes. */
+	const char *ambiguous;
+};
+
+/* Computes the readings of an origin-form target (path, optionally "?query"). The
+ * query never takes part. -1 when the target is not a path ("", no leading '/') or its
+ * path is longer than EG_TARGET_MAX; out is then empty. */
+int eg_readings_compute(const char *target, struct eg_readings *out);
+
+void eg_readings_free(struct eg_readings *r);
+
+/* Reading 0 alone, into out (room for the result + NUL). -1 as above or when out is
+ * too small. */
+int eg_path_strict(const char *target, char *out, size_t outlen);
+
+#endif
