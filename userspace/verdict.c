@@ -633,8 +633,9 @@ answer:
 			eg_flows_note(d, id.session_id, &f);
 	} else {
 		deny(d, r, route, r->peer_trusted ? &t : NULL, &o, resp);
+		/* who was denied: the identity the denying route authenticated (still in the cache) */
 		if (o.status == 403 && r->peer_trusted)
-			note_forbidden(d, r, route, &t, &id, &o, resp);
+			note_forbidden(d, r, route, &t, route ? &cache.id[route->auth] : &id, &o, resp);
 	}
 	if (d->abuse)
 		eg_abuse_note(d, src, o.status, o.reason);
