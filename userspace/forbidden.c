@@ -19,6 +19,7 @@
 #include "identity.h"
 #include "log.h"
 #include "policy.h"
+#include "proxy.h"
 #include "pages.h"
 #include "session.h"
 #include "util.h"
@@ -130,6 +131,45 @@ static void log_denial(const struct eg_denial *e)
 	       e->session_id[0] ? e->session_id : "-");
 }
 
+/* The HTML page for note e (NULL: unknown here); identity only when show_id. */
+static void render_page(struct eg_daemon *d, const struct eg_denial *e, bool show_id, struct eg_resp *resp)
+{
+	const struct eg_config *cfg = d->cfg;
+	const char *base = cfg->public_url ? cfg->public_url : "";
+	char *signin = NULL, *signout = NULL;
+	if (cfg->oidc.present) {
+		char *enc = e && e->rd[0] ? pct_encode(e->rd) : NULL;
+		signin = xasprintf("%s/oauth2/start?prompt=login%s%s", base, enc ? "&rd=" : "", enc ? enc : "");
+		signout = xasprintf("%s/oauth2/sign_out", base);
+		free(enc);
+	}
+	show_id = show_id && e;
+	struct eg_forbidden_view v = {
+		.request_id = e ? e->id : NULL,
+		.reason = e ? e->reason : NULL,
+		.route = e && e->route[0] ? e->route : NULL,
+		.target = e && e->target[0] ? e->target : NULL,
+		.user = show_id && e->user[0] ? e->user : NULL,
+		.email = show_id && e->email[0] ? e->email : NULL,
+		.groups = show_id && e->groups[0] ? e->groups : NULL,
+		.rule = e && e->rule[0] ? e->rule : NULL,
+		.signin_url = signin,
+		.signout_url = signout,
+		.at = e ? e->at : 0,
+	};
+	eg_page_forbidden(resp, &v);
+	free(signin);
+	free(signout);
+}
+
+/* nginx drops the body of an auth answer: the page comes through its error_page and
+ * /forbidden. Traefik, Caddy and Envoy pass the auth answer on to the client: the page is
+ * the answer itself (and the key, which only nginx needs, is never sent). */
+static bool answer_is_dropped(const struct eg_config *cfg)
+{
+	return !cfg->proxy || strcmp(cfg->proxy->name, "nginx") == 0;
+}
+
 void eg_forbidden_note(struct eg_daemon *d, const struct eg_denial_note *n, struct eg_resp *resp)
 {
 	if (!ring)
@@ -158,7 +198,10 @@ void eg_forbidden_note(struct eg_daemon *d, const struct eg_denial_note *n, stru
 	eg_denials_put(ring, e);
 	log_denial(e);
 	eg_resp_header(resp, "X-Edgegate-Request-Id", e->id);
-	eg_resp_header(resp, "X-Edgegate-Denial-Key", e->key);
+	if (answer_is_dropped(d->cfg))
+		eg_resp_header(resp, "X-Edgegate-Denial-Key", e->key);
+	else if (!e->json)
+		render_page(d, e, true, resp); /* the same request: its own identity */
 	free(e);
 }
 
@@ -195,7 +238,6 @@ static bool same_session(struct eg_daemon *d, const struct eg_req *r, const stru
 
 static void h_forbidden(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
 {
-	const struct eg_config *cfg = d->cfg;
 	struct eg_denial *e = xcalloc(1, sizeof(*e));
 	bool found = r->peer_trusted &&
 		     eg_denials_get(ring, eg_req_header(r, "X-Edgegate-Request-Id"),
@@ -206,30 +248,7 @@ static void h_forbidden(struct eg_daemon *d, const struct eg_req *r, struct eg_r
 		return;
 	}
 	bool show_id = found && (e->kind == EG_ID_SESSION ? same_session(d, r, e) : e->kind != EG_ID_NONE);
-	const char *base = cfg->public_url ? cfg->public_url : "";
-	char *signin = NULL, *signout = NULL;
-	if (cfg->oidc.present) {
-		char *enc = found && e->rd[0] ? pct_encode(e->rd) : NULL;
-		signin = xasprintf("%s/oauth2/start?prompt=login%s%s", base, enc ? "&rd=" : "", enc ? enc : "");
-		signout = xasprintf("%s/oauth2/sign_out", base);
-		free(enc);
-	}
-	struct eg_forbidden_view v = {
-		.request_id = found ? e->id : NULL,
-		.reason = found ? e->reason : NULL,
-		.route = found && e->route[0] ? e->route : NULL,
-		.target = found && e->target[0] ? e->target : NULL,
-		.user = show_id && e->user[0] ? e->user : NULL,
-		.email = show_id && e->email[0] ? e->email : NULL,
-		.groups = show_id && e->groups[0] ? e->groups : NULL,
-		.rule = found && e->rule[0] ? e->rule : NULL,
-		.signin_url = signin,
-		.signout_url = signout,
-		.at = found ? e->at : 0,
-	};
-	eg_page_forbidden(resp, &v);
-	free(signin);
-	free(signout);
+	render_page(d, found ? e : NULL, show_id, resp);
 	free(e);
 }
 

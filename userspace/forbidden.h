@@ -2,7 +2,8 @@
  * so /auth notes each 403 here (request id -> reason, route, identity), logs the id and
  * answers X-Edgegate-Request-Id and X-Edgegate-Denial-Key; the shipped snippet's
  * error_page sends the denied request to GET /forbidden with both, and the page (or,
- * for API clients, a JSON body) is rendered from the note. */
+ * for API clients, a JSON body) is rendered from the note. Proxies that hand the auth
+ * answer to the client (Traefik, Caddy, Envoy) get the page as the 403 answer itself. */
 #ifndef EG_FORBIDDEN_H
 #define EG_FORBIDDEN_H
 

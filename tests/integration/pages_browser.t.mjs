@@ -9,7 +9,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ok, is, done, guard, skipAll, diag, request } from '../lib/harness.mjs';
+import { ok, is, done, guard, skipAll, diag, request, startEdgegated } from '../lib/harness.mjs';
 import { startStack } from '../lib/oidc_helpers.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -183,6 +183,16 @@ try {
   } else {
     ok(true, '# SKIP sign-out confirmation page: GET /oauth2/sign_out still signs out directly here');
   }
+  // 7. proxies that pass the auth answer on (Traefik, Caddy, Envoy): the page is the answer
+  const tr = await startEdgegated({ proxy: 'traefik', log_level: 'info', routes: [{ path: '/public/', auth: 'public' }] });
+  const tra = await request(`${tr.url}/auth`, { headers: { 'x-forwarded-method': 'GET', 'x-forwarded-proto': 'https',
+    'x-forwarded-host': 'app.example', 'x-forwarded-uri': '/secret/', 'x-forwarded-for': '198.18.0.9', accept: 'text/html' } });
+  const trId = tra.headers['x-edgegate-request-id'];
+  ok(tra.status === 403 && /<title>Access denied<\/title>/.test(tra.body) && trId && tra.body.includes(trId) && /no_route/.test(tra.body),
+    'traefik profile: the 403 answer is the page, with its request id', tra.body);
+  ok(/content-security-policy/i.test(Object.keys(tra.headers).join(' ')) && !tra.headers['x-edgegate-denial-key'],
+    'traefik profile: CSP, and no denial key (only nginx needs it)', tra.headers);
+  ok(fs.readFileSync(tr.logFile, 'utf8').includes(`verdict 403 request=${trId} reason=no_route`), 'traefik profile: the request id is logged');
 } catch (e) {
   ok(false, `browser flow: ${e.stack || e.message}`);
   diag(s.eg.log());
