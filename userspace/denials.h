@@ -23,7 +23,7 @@ struct eg_denial {
 	char route[256];     /* the route's path prefix */
 	char rule[256];      /* what the route's allow asks for, when it may say so (explain) */
 	char target[512];    /* host and path asked for */
-	char rd[2048];       /* path and query to return to after a new login; "" if too long */
+	char rd[2048];       /* where to return after a new login; "" if too long */
 	char user[128];
 	char email[256];
 	char groups[256];

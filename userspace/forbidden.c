@@ -189,9 +189,9 @@ void eg_forbidden_note(struct eg_daemon *d, const struct eg_denial_note *n, stru
 		eg_denial_copy(e->target, sizeof(e->target), t);
 		free(t);
 	}
-	/* Where "sign in as another user" returns to: the path and query, on public_url's host
-	 * (where the login ends). Not for bearer clients, whose URL may carry their token. */
-	if (n->uri && n->uri[0] == '/' && !(n->id && n->id->kind == EG_ID_BEARER) &&
+	/* Where "sign in as another user" returns to (/oauth2/start validates it again). Not
+	 * for bearer clients, whose URL may carry their token. */
+	if (n->uri && !(n->id && n->id->kind == EG_ID_BEARER) &&
 	    !eg_denial_copy(e->rd, sizeof(e->rd), n->uri))
 		e->rd[0] = '\0'; /* a cut URL is a wrong URL */
 	note_identity(d->cfg, n->id, e);

@@ -19,7 +19,7 @@ struct eg_denial_note {
 	const struct eg_route *route;  /* NULL when no route matched */
 	const struct eg_identity *id;  /* who was denied; may be empty */
 	const char *host, *path;       /* the original request, normalized (shown); may be NULL */
-	const char *uri;               /* its raw path and query (to return to); may be NULL */
+	const char *uri;               /* where to return after a new login (rd); may be NULL */
 	bool json;
 };
 

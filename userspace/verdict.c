@@ -416,11 +416,16 @@ static void note_forbidden(struct eg_daemon *d, const struct eg_req *r, const st
 			   const struct target *t, const struct eg_identity *id, const struct outcome *o,
 			   struct eg_resp *resp)
 {
+	/* "sign in as another user" returns where a 401's login would: the same rd origin */
+	char *origin = t->raw_uri && t->has_host ? rd_origin(d->cfg, t) : NULL;
+	char *rd = t->raw_uri ? xasprintf("%s%s", origin ? origin : "", t->raw_uri) : NULL;
 	struct eg_denial_note n = {
 		.reason = o->reason, .route = route, .id = id, .json = wants_json(r, route),
-		.host = t->has_host ? t->host : NULL, .path = t->path[0] ? t->path : NULL, .uri = t->raw_uri,
+		.host = t->has_host ? t->host : NULL, .path = t->path[0] ? t->path : NULL, .uri = rd,
 	};
 	eg_forbidden_note(d, &n, resp);
+	free(rd);
+	free(origin);
 }
 
 /* Identity for the route's auth mode. 1 identified, 0 anonymous, -1 rejected (o set).
