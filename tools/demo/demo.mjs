@@ -78,7 +78,8 @@ try {
 
     open        ${pub}/
     log in as   alice (any password)   - groups ops, dev: may open ${pub}/admin/
-                bob   (any password)   - group dev: ${pub}/admin/ is forbidden
+                bob   (any password)   - group dev: ${pub}/admin/ is forbidden (edgegated's 403 page:
+                                         who, why, a request id, "sign in as another user")
     public      ${pub}/public/         - no login
     sign out    ${pub}/oauth2/sign_out
 
