@@ -21,6 +21,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "unixsock.h"
 #include "util.h"
 
 #define MAX_ENDPOINTS 32
@@ -438,6 +439,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("microhttpd: %s", msg);
 }
 
+/* The unix sockets this process bound (by listen index), removed on stop if still ours. */
+static ino_t unix_inode[8];
+
 static int unix_listen(const char *path)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -445,7 +449,12 @@ static int unix_listen(const char *path)
 		return -1;
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	unlink(path); /* a stale socket from a previous run */
+	if (eg_unix_claim(path) != 0) { /* a live one is another daemon's; a stale one is removed */
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || chmod(path, 0666) != 0 ||
 	    listen(fd, 1024) != 0) {
 		int e = errno;
@@ -471,9 +480,11 @@ int eg_http_start(struct eg_daemon *d)
 		if (l->is_unix) {
 			fd = unix_listen(l->path);
 			if (fd < 0) {
-				log_err("listen %s: %s", l->text, strerror(errno));
+				log_err("listen %s: %s%s", l->text, strerror(errno),
+					errno == EADDRINUSE ? " (another edgegated serves it; not taking it over)" : "");
 				return -1;
 			}
+			unix_inode[i] = eg_unix_inode(l->path);
 			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
 		} else {
 			if (l->ss.ss_family == AF_INET6)
@@ -512,7 +523,7 @@ void eg_http_stop(struct eg_daemon *d)
 		d->mhd[i] = NULL;
 	}
 	d->n_mhd = 0;
-	for (size_t i = 0; i < d->cfg->n_listen; i++)
+	for (size_t i = 0; i < d->cfg->n_listen && i < sizeof(unix_inode) / sizeof(unix_inode[0]); i++)
 		if (d->cfg->listen[i].is_unix)
-			unlink(d->cfg->listen[i].path);
+			eg_unix_release(d->cfg->listen[i].path, unix_inode[i]);
 }
