@@ -450,7 +450,9 @@ static void run_privileged(const struct eg_config *cfg, int fd)
 	if (!diag)
 		log_warn("revocation: no NETLINK_SOCK_DIAG socket (%s): revoked flows are only dropped in XDP",
 			 strerror(errno));
-	if (keep_only_net_admin(cfg->user) != 0 || send_hello(fd) != 0)
+	/* The read-only fds are opened by map id, which needs CAP_SYS_ADMIN: hello first. The
+	 * child's requests wait in the socket until serve() reads them, after the drop. */
+	if (send_hello(fd) != 0 || keep_only_net_admin(cfg->user) != 0)
 		goto out;
 	log_info("privileged process %d ready (CAP_NET_ADMIN only%s%s; gate %s, sock_diag %s)", (int)getpid(),
 		 cfg->user ? ", as " : "", cfg->user ? cfg->user : "", gate ? "attached" : "off", diag ? "yes" : "no");
