@@ -230,13 +230,23 @@ int eg_privc_start(int fd, struct eg_gate **gate, char *err, size_t errlen)
 
 int eg_privc_trim_caps(bool will_setuid)
 {
-	cap_value_t keep[] = { CAP_SETUID, CAP_SETGID, CAP_NET_BIND_SERVICE, CAP_DAC_OVERRIDE };
-	cap_t caps = cap_init();
+	static const cap_value_t keep[] = { CAP_SETUID, CAP_SETGID, CAP_NET_BIND_SERVICE, CAP_DAC_OVERRIDE };
+	cap_t now = cap_get_proc(), caps = cap_init();
 	int rc = -1;
 
-	if (caps && (!will_setuid || (cap_set_flag(caps, CAP_PERMITTED, 4, keep, CAP_SET) == 0 &&
-				      cap_set_flag(caps, CAP_EFFECTIVE, 4, keep, CAP_SET) == 0)))
+	/* Only ever lower: a capability outside the bounding set (systemd's
+	 * CapabilityBoundingSet) is not in the permitted set and cannot be asked for. */
+	for (size_t i = 0; will_setuid && now && caps && i < sizeof(keep) / sizeof(keep[0]); i++) {
+		cap_flag_value_t v = CAP_CLEAR;
+
+		if (cap_get_flag(now, keep[i], CAP_PERMITTED, &v) == 0 && v == CAP_SET) {
+			cap_set_flag(caps, CAP_PERMITTED, 1, &keep[i], CAP_SET);
+			cap_set_flag(caps, CAP_EFFECTIVE, 1, &keep[i], CAP_SET);
+		}
+	}
+	if (now && caps)
 		rc = cap_set_proc(caps);
+	cap_free(now);
 	cap_free(caps);
 	/* Ambient caps would survive an exec; none are expected, clear them anyway. */
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
