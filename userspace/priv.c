@@ -424,8 +424,7 @@ static void serve(int fd)
 	}
 }
 
-/* The privileged process's life after the fork. Never returns. */
-static void run_privileged(const struct eg_config *cfg, int fd)
+void eg_priv_run(const struct eg_config *cfg, int fd)
 {
 	char err[512];
 	int status = 0, pin_lock = -1;
@@ -459,9 +458,11 @@ static void run_privileged(const struct eg_config *cfg, int fd)
 	serve(fd);
 out:
 	close(fd); /* the child sees EOF and stops, if it was not the one that ended */
-	kill(child, SIGTERM);
-	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-		;
+	if (child > 0) {
+		kill(child, SIGTERM);
+		while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+			;
+	}
 	if (gate)
 		eg_gate_close(gate); /* detaches; pinned maps (bans) stay */
 	eg_sockdiag_close(diag);
@@ -488,7 +489,7 @@ int eg_priv_split(const struct eg_config *cfg, char *err, size_t errlen)
 	}
 	if (child > 0) {
 		close(sv[1]);
-		run_privileged(cfg, sv[0]);
+		eg_priv_run(cfg, sv[0]);
 	}
 	close(sv[0]);
 	/* The child: dies with the privileged process, and holds nothing privileged. */

@@ -23,6 +23,11 @@ struct eg_sock_tuple;
  * split could not be made. The parent never returns (it exits with the child's status). */
 int eg_priv_split(const struct eg_config *cfg, char *err, size_t errlen);
 
+/* The privileged process on an existing channel: gate, sock_diag, the drop, the request
+ * loop; exits when the channel closes (with the child's status when it forked one). Never
+ * returns. eg_priv_split() calls it; tests call it in a process of their own. */
+void eg_priv_run(const struct eg_config *cfg, int fd) __attribute__((noreturn));
+
 /* --- unprivileged side (priv_client.c) ---------------------------------------------------- */
 /* Takes over the channel and reads the privileged side's hello: *gate is the read-only view
  * of the gate (NULL without one). -1 with err set when the privileged side failed. */
