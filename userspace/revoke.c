@@ -76,7 +76,7 @@ struct eg_revoke {
 	struct eg_revoke_opts o;
 	struct eg_sockdiag *diag;
 	size_t n_flows; /* atomic */
-	bool warned_perm;
+	bool warned_perm, warned_note;
 	/* time-to-revoke samples (ns), newest last, for the admin "flows" command */
 	pthread_mutex_t smu;
 	uint64_t samples[SAMPLES];
@@ -435,9 +435,9 @@ static void note_new_flow(struct eg_revoke *r, const char *session_id, const str
 	session_hash(session_id, sh);
 	to_sock(t, &st);
 	rc = eg_sock_note(r->diag, &st, sh);
-	if (rc)
-		log_warn("revocation: the privileged process did not record a flow (%s): it cannot be destroyed",
-			 strerror(-rc));
+	if (rc && !__atomic_exchange_n(&r->warned_note, true, __ATOMIC_RELAXED))
+		log_warn("revocation: the privileged process did not record a flow (%s): such flows are only "
+			 "dropped in XDP when revoked (logged once)", strerror(-rc));
 }
 
 void eg_flows_note(struct eg_daemon *d, const char *session_id, const struct eg_flow_tuple *t)

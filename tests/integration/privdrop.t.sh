@@ -27,7 +27,7 @@ cleanup() {
 	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
 	ip link del "$HV" 2>/dev/null
 	ip netns del "$NS" 2>/dev/null
-	[ "$fails" = 0 ] || cat "$TMP/log" >&2
+	[ "$fails" = 0 ] || cat "$TMP"/log* >&2
 	rm -rf "$TMP" "$PIN"
 }
 trap cleanup EXIT
@@ -92,6 +92,7 @@ EOF2
 	ASAN_OPTIONS=detect_leaks=0 "$DAEMON" --config "$TMP/c.json" >"$TMP/log" 2>&1 &
 	PID=$!
 	for _ in $(seq 100); do grep -q ' ready (' "$TMP/log" && break; sleep 0.1; done
+	cp "$TMP/log" "$TMP/log-start-${uid}"
 	code=$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Original-URI: /public/x' "http://127.0.0.1:$port/auth")
 	check "$label: answers on TCP" [ "$code" = 200 ]
 	code=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$TMP/auth.sock" -H 'X-Original-URI: /public/x' http://x/auth)
@@ -112,15 +113,56 @@ EOF2
 	out=$("$CTL" --config "$TMP/c.json" deny add 10.0.0.0/4 2>&1)
 	check "$label: the privileged process refuses a /4 ($out)" bash -c \
 		"! '$CTL' --config '$TMP/c.json' deny list | grep -q '10.0.0.0'"
+	if [ "$uid" != 0 ]; then # one daemon per pin root: another state_dir and sockets, same gate
+		sed -e "s|$TMP/state|$TMP/state2|; s|$TMP/auth.sock|$TMP/auth2.sock|; s|$TMP/admin.sock|$TMP/admin2.sock|; s|127.0.0.1:$port|127.0.0.1:$((port + 1))|" \
+			"$TMP/c.json" >"$TMP/c2.json"
+		timeout 20 env ASAN_OPTIONS=detect_leaks=0 "$DAEMON" --config "$TMP/c2.json" >"$TMP/log2" 2>&1
+		rc=$?
+		check "$label: a second daemon on the same pin root refuses (rc $rc)" [ "$rc" != 0 -a "$rc" != 124 ]
+		check "$label: ... saying the pin root is in use" grep -q "gate.pin_root $PIN is in use by another edgegated" "$TMP/log2"
+		check "$label: the first keeps its gate attached" bash -c "ip -d link show '$HV' | grep -q 'prog/xdp'"
+		code=$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Original-URI: /public/x' "http://127.0.0.1:$port/auth")
+		check "$label: ... and keeps answering" [ "$code" = 200 ]
+	fi
 	kill "$PID"; wait "$PID"; rc=$?; PID=
 	check "$label: exits 0 on SIGTERM (rc $rc)" [ "$rc" = 0 ]
 	check "$label: the child is gone too" bash -c "! kill -0 $HTTP 2>/dev/null"
 	check "$label: the gate was detached" bash -c "! ip -d link show '$HV' | grep -q xdp"
 }
 
+# When either process dies the other exits (systemd then restarts both).
+dies_with() { # WHICH(priv|child) LABEL
+	local port=$((21000 + (ID + RANDOM) % 20000)) http
+	rm -rf "$TMP/state"
+	cat >"$TMP/c.json" <<EOF2
+{"listen": "127.0.0.1:$port", "admin_socket": "$TMP/admin.sock", "state_dir": "$TMP/state",
+ "routes": [{"path": "/public/", "auth": "public"}],
+ "gate": {"interfaces": ["$HV"], "xdp_mode": "generic", "pin_root": "$PIN", "protected_ports": [8443]}}
+EOF2
+	ASAN_OPTIONS=detect_leaks=0 "$DAEMON" --config "$TMP/c.json" >"$TMP/log" 2>&1 &
+	PID=$!
+	for _ in $(seq 100); do grep -q ' ready (' "$TMP/log" && break; sleep 0.1; done
+	http=$(pgrep -P "$PID" -x edgegated)
+	if [ "$1" = child ]; then
+		kill -9 "$http"
+		for _ in $(seq 30); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+		wait "$PID"; rc=$?
+		check "$2: the privileged process exits non-zero (rc $rc)" [ "$rc" != 0 ]
+		check "$2: ... and detaches the gate" bash -c "! ip -d link show '$HV' | grep -q 'prog/xdp'"
+	else
+		kill -9 "$PID"; wait "$PID" 2>/dev/null
+		for _ in $(seq 30); do kill -0 "$http" 2>/dev/null || break; sleep 0.1; done
+		check "$2: the daemon process exits within 3 s" bash -c "! kill -0 $http 2>/dev/null"
+		ip link set dev "$HV" xdp off 2>/dev/null; ip link set dev "$HV" xdpgeneric off 2>/dev/null
+	fi
+	PID=
+}
+
 NOBODY=$(id -u nobody)
 run_case '"user": "nobody",' "$NOBODY" "user nobody"
 check "logs the drop" grep -q "running as nobody with no capabilities in any thread" "$TMP/log"
 run_case '' 0 "no user"
+dies_with child "kill -9 of the daemon process"
+dies_with priv "kill -9 of the privileged process"
 echo "1..$n"
 [ "$fails" = 0 ]
