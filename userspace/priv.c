@@ -182,6 +182,14 @@ static struct bucket limits[EG_PRIV__OP_COUNT] = {
 	[EG_PRIV_GC] = { .rate = 2, .burst = 10 },
 };
 
+static void limits_start(void)
+{
+	for (int i = 0; i < EG_PRIV__OP_COUNT; i++) {
+		limits[i].tokens = limits[i].burst;
+		limits[i].last_ns = mono_ns();
+	}
+}
+
 /* --- validation and handling --------------------------------------------------------------- */
 
 static struct eg_gate *gate;
@@ -397,28 +405,45 @@ static int send_hello(int fd)
 	return w == (ssize_t)sizeof(h) ? 0 : -1;
 }
 
-static void serve(int fd)
+int eg_priv_answer(const void *buf, size_t len, struct eg_priv_reply *a)
 {
 	struct eg_priv_req q;
+
+	if (len != sizeof(q))
+		return -1;
+	memcpy(&q, buf, sizeof(q));
+	if (q.version != EG_PRIV_VERSION || q.op == 0 || q.op >= EG_PRIV__OP_COUNT)
+		return -1;
+	if (!pool && !(pool = calloc(MAX_NOTED, sizeof(*pool))))
+		return -1;
+	memset(a, 0, sizeof(*a));
+	a->version = EG_PRIV_VERSION;
+	a->op = q.op;
+	a->seq = q.seq;
+	a->rc = handle(&q, &a->value);
+	return 0;
+}
+
+static void serve(int fd)
+{
+	union {
+		struct eg_priv_req q;
+		uint8_t b[sizeof(struct eg_priv_req) + 1]; /* a longer datagram is seen as longer */
+	} in;
 	struct eg_priv_reply a;
 
 	for (;;) {
-		ssize_t n = recv(fd, &q, sizeof(q), MSG_TRUNC);
+		ssize_t n = recv(fd, in.b, sizeof(in.b), 0);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n == 0)
+		if (n <= 0)
 			return; /* the child is gone */
-		if (n != (ssize_t)sizeof(q) || q.version != EG_PRIV_VERSION || q.op == 0 || q.op >= EG_PRIV__OP_COUNT) {
+		if (eg_priv_answer(in.b, (size_t)n, &a) != 0) {
 			log_err("privileged process: malformed request (%zd bytes, version %u, op %u): closing the channel",
-				n, n >= 8 ? q.version : 0, n >= 8 ? q.op : 0);
+				n, n >= 8 ? in.q.version : 0, n >= 8 ? in.q.op : 0);
 			return;
 		}
-		memset(&a, 0, sizeof(a));
-		a.version = EG_PRIV_VERSION;
-		a.op = q.op;
-		a.seq = q.seq;
-		a.rc = handle(&q, &a.value);
 		if (send(fd, &a, sizeof(a), MSG_NOSIGNAL) != (ssize_t)sizeof(a))
 			return;
 	}
@@ -437,6 +462,7 @@ void eg_priv_run(const struct eg_config *cfg, int fd)
 	pool = calloc(MAX_NOTED, sizeof(*pool));
 	if (!pool)
 		goto out;
+	limits_start();
 	if (cfg->gate.present) {
 		pin_lock = lock_pin_root(cfg->gate.pin_root);
 		if (pin_lock < 0)

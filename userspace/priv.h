@@ -28,6 +28,12 @@ int eg_priv_split(const struct eg_config *cfg, char *err, size_t errlen);
  * returns. eg_priv_split() calls it; tests call it in a process of their own. */
 void eg_priv_run(const struct eg_config *cfg, int fd) __attribute__((noreturn));
 
+/* One datagram from the child (the privileged loop, and fuzz_priv): -1 when it is malformed
+ * and the channel must close, else 0 with *reply filled (rc 0 or -errno). Without a loaded
+ * gate and sock_diag (fuzzing) gate requests answer -ENODEV and socket ones -EBADF. */
+struct eg_priv_reply;
+int eg_priv_answer(const void *buf, size_t len, struct eg_priv_reply *reply);
+
 /* --- unprivileged side (priv_client.c) ---------------------------------------------------- */
 /* Takes over the channel and reads the privileged side's hello: *gate is the read-only view
  * of the gate (NULL without one). -1 with err set when the privileged side failed. */

@@ -76,6 +76,10 @@ struct eg_priv_reply {
 	int64_t value; /* PROBE: 1 alive / 0 gone; GC: entries removed */
 };
 
+/* The wire format: both sides are the same binary, but the sizes are the protocol. */
+_Static_assert(sizeof(struct eg_priv_req) == 112, "eg_priv_req is 112 bytes on the wire");
+_Static_assert(sizeof(struct eg_priv_reply) == 32, "eg_priv_reply is 32 bytes on the wire");
+
 struct eg_priv_hello {
 	uint32_t version;
 	uint32_t n_fds;      /* read-only map fds attached, in gate.c's map order (0: no gate) */

@@ -13,6 +13,7 @@ cd "$(dirname "$0")/../.."
 DAEMON=${EG_DAEMON:-$PWD/build/asan/edgegated}
 CTL=${EG_CTL:-$PWD/build/asan/edgegatectl}
 . tests/lib/tap.sh
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 [ "$(id -u)" = 0 ] || skip_all "needs root to drop privileges"
 command -v ip >/dev/null || skip_all "needs ip"
 [ -x "$DAEMON" ] && [ -x "$CTL" ] || skip_all "$DAEMON / $CTL not built"
@@ -82,7 +83,8 @@ check_bpf_fds() {
 }
 
 run_case() { # USER_JSON WANT_UID LABEL
-	local userjson=$1 uid=$2 label=$3 port=$((21000 + (ID + RANDOM) % 20000))
+	local userjson=$1 uid=$2 label=$3 port
+	port=$(free_port)
 	rm -rf "$TMP/state" "$PIN"
 	cat >"$TMP/c.json" <<EOF2
 {"listen": ["127.0.0.1:$port", "unix:$TMP/auth.sock"], "admin_socket": "$TMP/admin.sock",
@@ -114,7 +116,7 @@ EOF2
 	check "$label: the privileged process refuses a /4 ($out)" bash -c \
 		"! '$CTL' --config '$TMP/c.json' deny list | grep -q '10.0.0.0'"
 	if [ "$uid" != 0 ]; then # one daemon per pin root: another state_dir and sockets, same gate
-		sed -e "s|$TMP/state|$TMP/state2|; s|$TMP/auth.sock|$TMP/auth2.sock|; s|$TMP/admin.sock|$TMP/admin2.sock|; s|127.0.0.1:$port|127.0.0.1:$((port + 1))|" \
+		sed -e "s|$TMP/state|$TMP/state2|; s|$TMP/auth.sock|$TMP/auth2.sock|; s|$TMP/admin.sock|$TMP/admin2.sock|; s|127.0.0.1:$port|127.0.0.1:$(free_port)|" \
 			"$TMP/c.json" >"$TMP/c2.json"
 		timeout 20 env ASAN_OPTIONS=detect_leaks=0 "$DAEMON" --config "$TMP/c2.json" >"$TMP/log2" 2>&1
 		rc=$?
@@ -132,7 +134,8 @@ EOF2
 
 # When either process dies the other exits (systemd then restarts both).
 dies_with() { # WHICH(priv|child) LABEL
-	local port=$((21000 + (ID + RANDOM) % 20000)) http
+	local port http
+	port=$(free_port)
 	rm -rf "$TMP/state"
 	cat >"$TMP/c.json" <<EOF2
 {"listen": "127.0.0.1:$port", "admin_socket": "$TMP/admin.sock", "state_dir": "$TMP/state",

@@ -9,9 +9,10 @@ cd "$(dirname "$0")/../.."
 DAEMON=${EG_DAEMON:-$PWD/build/asan/edgegated}
 CTL=${EG_CTL:-$PWD/build/asan/edgegatectl}
 . tests/lib/tap.sh
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 [ -x "$DAEMON" ] && [ -x "$CTL" ] || skip_all "$DAEMON / $CTL not built"
 TMP=$(mktemp -d /tmp/eg-two.XXXXXX)
-PORT=$((22000 + $$ % 20000))
+PORT=$(free_port)
 P1= P2=
 cleanup() {
 	for p in $P1 $P2; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
@@ -44,7 +45,7 @@ check "a second daemon with the same config exits non-zero (rc $rc)" [ "$rc" != 
 check "... saying why" grep -q "another edgegated pid $P1 is running with state_dir $TMP/state" "$TMP/b.log"
 check "the first still serves (TCP, unix socket, admin socket)" answers "$HTTP1"
 
-conf "$TMP/c.json" "$TMP/state2" "$((PORT + 1))"
+conf "$TMP/c.json" "$TMP/state2" "$(free_port)"
 timeout 20 env ASAN_OPTIONS=detect_leaks=0 "$DAEMON" --config "$TMP/c.json" >"$TMP/c.log" 2>&1
 rc=$?
 check "another state_dir but the same sockets: refused too (rc $rc)" [ "$rc" != 0 -a "$rc" != 124 ]
