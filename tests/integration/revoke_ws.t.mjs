@@ -270,6 +270,7 @@ ok(rsess.some((e) => e.formatted?.value?.reason === 1 && e.formatted?.value?.rev
   'bpftool: eg_rsess_v1 holds the session hash, revocation time, reason 1 (admin)', rsess.map((e) => e.formatted));
 const fl2 = await admin({ cmd: 'flows', session: alice.id });
 is(fl2.flows?.length, 0, 'no flows tracked for the revoked session');
+diag(`time to revoke (call to last socket destroyed, through the privileged process): ${JSON.stringify(fl2.time_to_revoke)}`);
 
 // ---- 2. back-channel logout from the OP ---------------------------------------------------------
 const bob = await login('bob');
