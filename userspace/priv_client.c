@@ -23,6 +23,7 @@
 
 static struct {
 	int fd;
+	pid_t priv_pid;
 	bool active, sockdiag, dead;
 	uint64_t seq;
 	pthread_mutex_t mu;
@@ -203,6 +204,7 @@ int eg_privc_start(int fd, struct eg_gate **gate, char *err, size_t errlen)
 		return -1;
 	}
 	ch.fd = fd;
+	ch.priv_pid = getppid();
 	ch.sockdiag = h.sockdiag != 0;
 	ch.active = true;
 	if (nfds) {
@@ -317,6 +319,12 @@ int eg_privc_drop_all(const char *user)
 			return -1;
 		}
 		uid = (long)pw->pw_uid;
+	}
+	/* A change of effective uid clears the parent-death signal: arm it again, and make sure
+	 * the privileged process did not die in between. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || (ch.active && getppid() != ch.priv_pid)) {
+		log_err("the privileged process is gone");
+		return -1;
 	}
 	if (verify_threads(uid, bad, sizeof(bad)) != 0) {
 		log_err("privilege drop incomplete: %s", bad);

@@ -133,12 +133,12 @@ EOF2
 }
 
 # When either process dies the other exits (systemd then restarts both).
-dies_with() { # WHICH(priv|child) LABEL
+dies_with() { # WHICH(priv|child) LABEL [USER_JSON]
 	local port http
 	port=$(free_port)
 	rm -rf "$TMP/state"
 	cat >"$TMP/c.json" <<EOF2
-{"listen": "127.0.0.1:$port", "admin_socket": "$TMP/admin.sock", "state_dir": "$TMP/state",
+{"listen": "127.0.0.1:$port", "admin_socket": "$TMP/admin.sock", "state_dir": "$TMP/state", ${3:-}
  "routes": [{"path": "/public/", "auth": "public"}],
  "gate": {"interfaces": ["$HV"], "xdp_mode": "generic", "pin_root": "$PIN", "protected_ports": [8443]}}
 EOF2
@@ -167,5 +167,7 @@ check "logs the drop" grep -q "running as nobody with no capabilities in any thr
 run_case '' 0 "no user"
 dies_with child "kill -9 of the daemon process"
 dies_with priv "kill -9 of the privileged process"
+dies_with priv "kill -9 of the privileged process (user nobody)" '"user": "nobody",'
+
 echo "1..$n"
 [ "$fails" = 0 ]
