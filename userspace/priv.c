@@ -349,7 +349,17 @@ static int lock_pin_root(const char *pin_root)
 	const char *root = pin_root && *pin_root ? pin_root : EG_PIN_ROOT_DEFAULT;
 	int fd;
 
-	mkdir(root, 0700); /* the gate creates it otherwise; lock it first */
+	char path[4096];
+
+	/* the gate would create it; create it first, to lock it before loading anything */
+	snprintf(path, sizeof(path), "%s", root);
+	for (char *p = path + 1; *p; p++)
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(path, 0700);
+			*p = '/';
+		}
+	mkdir(path, 0700);
 	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return 0; /* not there yet (bpffs not mounted): eg_gate_open reports it */
