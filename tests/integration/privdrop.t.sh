@@ -126,6 +126,9 @@ EOF2
 		code=$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Original-URI: /public/x' "http://127.0.0.1:$port/auth")
 		check "$label: ... and keeps answering" [ "$code" = 200 ]
 	fi
+	kill -HUP "$PID" # systemctl reload signals the MainPID: the privileged process
+	for _ in $(seq 30); do grep -q "SIGHUP: caches flushed" "$TMP/log" && break; sleep 0.1; done
+	check "$label: SIGHUP to the privileged process reaches the daemon" grep -q "SIGHUP: caches flushed" "$TMP/log"
 	kill "$PID"; wait "$PID"; rc=$?; PID=
 	check "$label: exits 0 on SIGTERM (rc $rc)" [ "$rc" = 0 ]
 	check "$label: the child is gone too" bash -c "! kill -0 $HTTP 2>/dev/null"
