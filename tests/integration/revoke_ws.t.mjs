@@ -52,7 +52,8 @@ if (AS_UNIT) {
   }
   const unit = fs.readFileSync(path.join(ROOT, 'tools/systemd/edgegated.service'), 'utf8');
   unitCaps = /^CapabilityBoundingSet=(.*)$/m.exec(unit)[1].trim().split(/\s+/);
-  wrap = ['setpriv', '--bounding-set', `-all,${unitCaps.map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`).join(',')}`, '--'];
+  wrap = ['setpriv', '--bounding-set', `-all,${unitCaps.map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`).join(',')}`,
+    ...(/^NoNewPrivileges=yes$/m.test(unit) ? ['--no-new-privs'] : []), '--'];
 }
 
 const now = () => Number(process.hrtime.bigint()) / 1e6; // CLOCK_MONOTONIC ms, like wsclient.mjs
