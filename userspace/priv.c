@@ -172,7 +172,7 @@ static bool take(struct bucket *b)
  * a kill per flow of a revoked session; the start-up re-push of stored rules), small enough
  * that a compromised child cannot churn the kernel maps or the noted-flow table at will. */
 static struct bucket limits[EG_PRIV__OP_COUNT] = {
-	[EG_PRIV_NOTE_FLOW] = { .rate = 20000, .burst = 40000 },
+	[EG_PRIV_NOTE_FLOW] = { .rate = 50000, .burst = 100000 },
 	[EG_PRIV_PROBE_FLOW] = { .rate = 20000, .burst = 70000 },
 	[EG_PRIV_KILL_FLOW] = { .rate = 5000, .burst = 20000 },
 	[EG_PRIV_REVOKE_FLOW] = { .rate = 10000, .burst = 40000 },
