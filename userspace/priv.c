@@ -194,6 +194,7 @@ static void limits_start(void)
 
 static struct eg_gate *gate;
 static struct eg_sockdiag *diag;
+static bool net_admin; /* kept after start-up */
 
 static bool is_mapped(const uint8_t a[16])
 {
@@ -328,9 +329,20 @@ static int keep_only_net_admin(const char *user)
 		}
 		prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
 	}
+	/* Started without it (not root, or a bounding set without it): carry on with nothing;
+	 * revoked flows are then only dropped in XDP, which revoke.c logs. */
+	cap_t now = cap_get_proc();
+	cap_flag_value_t have = CAP_CLEAR;
+	if (!now || cap_get_flag(now, CAP_NET_ADMIN, CAP_PERMITTED, &have) != 0)
+		have = CAP_CLEAR;
+	cap_free(now);
+	net_admin = have == CAP_SET;
+	if (have != CAP_SET)
+		log_warn("privileged process: started without CAP_NET_ADMIN: sockets of revoked sessions "
+			 "cannot be destroyed");
 	caps = cap_init();
-	if (caps && cap_set_flag(caps, CAP_PERMITTED, 1, keep, CAP_SET) == 0 &&
-	    cap_set_flag(caps, CAP_EFFECTIVE, 1, keep, CAP_SET) == 0)
+	if (caps && (have != CAP_SET || (cap_set_flag(caps, CAP_PERMITTED, 1, keep, CAP_SET) == 0 &&
+					 cap_set_flag(caps, CAP_EFFECTIVE, 1, keep, CAP_SET) == 0)))
 		rc = cap_set_proc(caps);
 	cap_free(caps);
 	if (rc != 0) {
@@ -489,8 +501,8 @@ void eg_priv_run(const struct eg_config *cfg, int fd)
 	 * child's requests wait in the socket until serve() reads them, after the drop. */
 	if (send_hello(fd) != 0 || keep_only_net_admin(cfg->user) != 0)
 		goto out;
-	log_info("privileged process %d ready (CAP_NET_ADMIN only%s%s; gate %s, sock_diag %s)", (int)getpid(),
-		 cfg->user ? ", as " : "", cfg->user ? cfg->user : "", gate ? "attached" : "off", diag ? "yes" : "no");
+	log_info("privileged process %d ready (uid %d, %s; gate %s, sock_diag %s)", (int)getpid(), (int)getuid(),
+		 net_admin ? "CAP_NET_ADMIN only" : "no capability", gate ? "attached" : "off", diag ? "yes" : "no");
 	serve(fd);
 out:
 	close(fd); /* the child sees EOF and stops, if it was not the one that ended */

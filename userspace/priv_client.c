@@ -330,7 +330,9 @@ int eg_privc_drop_all(const char *user)
 		log_err("privilege drop incomplete: %s", bad);
 		return -1;
 	}
-	log_info("running as %s with no capabilities in any thread; the privileged process keeps CAP_NET_ADMIN",
-		 user ? user : "root (no \"user\" configured)");
+	if (user)
+		log_info("running as %s with no capabilities in any thread", user);
+	else
+		log_info("running as uid %d (no \"user\" configured) with no capabilities in any thread", (int)getuid());
 	return 0;
 }
