@@ -222,6 +222,12 @@ static int rule_ok(const struct eg_priv_rule *r, bool put)
 	return 0;
 }
 
+/* A TCP connection's two ends: both ports set, both addresses of one family. */
+static bool flow_ok(const struct eg_sock_tuple *t)
+{
+	return t->local_port && t->remote_port && is_mapped(t->local) == is_mapped(t->remote);
+}
+
 static void to_sock_tuple(const struct eg_flow_key *k, struct eg_sock_tuple *t)
 {
 	memcpy(t->local, k->daddr, 16);
@@ -244,6 +250,8 @@ static int handle(const struct eg_priv_req *q, int64_t *value)
 		return -EAGAIN;
 	switch (q->op) {
 	case EG_PRIV_NOTE_FLOW:
+		if (!flow_ok(&q->u.flow.t))
+			return -EPERM;
 		noted_put(&q->u.flow.t, q->u.flow.session);
 		return 0;
 	case EG_PRIV_PROBE_FLOW:

@@ -1,7 +1,8 @@
 /* test_priv.c - the privileged process's protocol (priv_proto.h, docs/privsep.md) on a real
  * socketpair, a real sock_diag socket and real loopback TCP connections: the hello; a flow
  * that was never noted is neither probed nor destroyed; a noted one is (the peer sees a
- * reset, the listener lives on); gate requests without a gate are refused; rate limits
+ * reset, the listener lives on); a note must name a connection (ports, one address family);
+ * gate requests without a gate are refused; rate limits
  * answer EAGAIN; a malformed datagram closes the channel for good.
  * The privileged side runs in a forked process (eg_priv_run) with CAP_NET_ADMIN only;
  * needs root: skipped without it (failed under CI=true). */
@@ -180,6 +181,27 @@ static void test_gone_tuple_spares_listener(void **state)
 	assert_true(listener_accepts());
 }
 
+static void test_note_needs_a_connection(void **state)
+{
+	static const uint8_t sess[16] = { 3 };
+	struct conn k;
+	struct eg_sock_tuple t;
+
+	NEED_ROOT();
+	open_conn(&k);
+	t = k.t;
+	t.remote_port = 0; /* not a connection */
+	assert_int_equal(eg_privc_note_flow(&t, sess), -1);
+	assert_int_equal(errno, EPERM);
+	t = k.t;
+	memset(t.remote, 0, 16); /* mixed families */
+	t.remote[15] = 1;
+	assert_int_equal(eg_privc_note_flow(&t, sess), -1);
+	assert_int_equal(errno, EPERM);
+	close(k.c);
+	close(k.s);
+}
+
 static void test_gate_requests_without_gate(void **state)
 {
 	struct eg_rule r = { .reason = EG_RULE_MANUAL };
@@ -230,6 +252,7 @@ int main(void)
 		cmocka_unit_test(test_unnoted_flow_is_refused),
 		cmocka_unit_test(test_noted_flow_is_destroyed),
 		cmocka_unit_test(test_gone_tuple_spares_listener),
+		cmocka_unit_test(test_note_needs_a_connection),
 		cmocka_unit_test(test_gate_requests_without_gate),
 		cmocka_unit_test(test_rate_limited),
 		cmocka_unit_test(test_malformed_closes_channel),
