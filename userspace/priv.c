@@ -269,7 +269,9 @@ static int handle(const struct eg_priv_req *q, int64_t *value)
 		if (!gate)
 			return -ENODEV;
 		if (!e || memcmp(e->session, q->u.revoke_flow.v.session, 16) != 0 ||
-		    q->u.revoke_flow.k.proto != IPPROTO_TCP || !expiry_ok(q->u.revoke_flow.v.expires_ns, DAY_NS, false))
+		    q->u.revoke_flow.k.proto != IPPROTO_TCP || memcmp(q->u.revoke_flow.k.pad, "\0\0\0", 3) != 0 ||
+		    q->u.revoke_flow.v.reason >= EG_RULE__COUNT || q->u.revoke_flow.v.pad ||
+		    !expiry_ok(q->u.revoke_flow.v.expires_ns, DAY_NS, false))
 			return -EPERM;
 		return neg_errno(eg_gate_flow_apply(gate, &q->u.revoke_flow.k, &q->u.revoke_flow.v));
 	case EG_PRIV_REVOKE_SESSION: {
@@ -277,7 +279,7 @@ static int handle(const struct eg_priv_req *q, int64_t *value)
 
 		if (!gate)
 			return -ENODEV;
-		if (v.reason >= EG_REVOKE__COUNT || !expiry_ok(v.expires_ns, YEAR_NS, false))
+		if (v.reason >= EG_REVOKE__COUNT || v.pad || !expiry_ok(v.expires_ns, YEAR_NS, false))
 			return -EPERM;
 		v.revoked_unix = (uint64_t)time(NULL);
 		return neg_errno(eg_gate_session_apply(gate, &q->u.revoke_session.k, &v));
