@@ -19,6 +19,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "unixsock.h"
 #include "util.h"
 
 #define MAX_CMDS 48
@@ -36,6 +37,7 @@ static int stop_pipe[2] = { -1, -1 };
 static pthread_t thread;
 static bool running;
 static char sock_path[108];
+static ino_t sock_inode; /* the admin socket this process bound */
 
 void eg_admin_register(const char *name, eg_admin_fn fn)
 {
@@ -160,7 +162,13 @@ int eg_admin_start(struct eg_daemon *d, const char *path)
 	listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	unlink(path);
+	if (eg_unix_claim(path) != 0) { /* a live one is another daemon's; a stale one is removed */
+		log_err("admin_socket %s: %s%s", path, strerror(errno),
+			errno == EADDRINUSE ? " (another edgegated serves it; not taking it over)" : "");
+		close(listen_fd);
+		listen_fd = -1;
+		return -1;
+	}
 	mode_t old = umask(0177);
 	int rc = bind(listen_fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
@@ -170,6 +178,7 @@ int eg_admin_start(struct eg_daemon *d, const char *path)
 		listen_fd = -1;
 		return -1;
 	}
+	sock_inode = eg_unix_inode(path);
 	if (pthread_create(&thread, NULL, admin_thread, d) != 0) {
 		log_err("admin_socket: cannot start thread");
 		return -1;
@@ -188,7 +197,7 @@ void eg_admin_stop(void)
 	close(listen_fd);
 	close(stop_pipe[0]);
 	close(stop_pipe[1]);
-	unlink(sock_path);
+	eg_unix_release(sock_path, sock_inode);
 	running = false;
 }
 

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "gate.h"
 #include "log.h"
+#include "priv.h"
 #include "store.h"
 #include "edgegate.skel.h"
 
@@ -66,6 +67,7 @@ struct eg_gate {
 	int n_if;
 	struct eg_store *store;
 	int ncpus;
+	bool remote;        /* the unprivileged process: read-only fds, writes via priv_client.c */
 	pthread_mutex_t mu; /* serialises cfg read-modify-write and store writes */
 };
 
@@ -235,6 +237,8 @@ static int rule_put_flags(struct eg_gate *g, bool allow, const uint8_t addr[16],
 {
 	int m = rule_map(allow, plen), rc;
 
+	if (g->remote)
+		return eg_privc_rule_put(allow, addr, plen, r, flags);
 	if (plen == 128) {
 		rc = bpf_map_update_elem(g->fd[m], addr, r, flags);
 	} else {
@@ -260,6 +264,8 @@ static int rule_del(struct eg_gate *g, bool allow, const uint8_t addr[16], unsig
 	int m = rule_map(allow, plen);
 	struct eg_lpm_key k = { .plen = plen };
 
+	if (g->remote)
+		return eg_privc_rule_del(allow, addr, plen);
 	if (plen == 128)
 		return bpf_map_delete_elem(g->fd[m], addr);
 	memcpy(k.a, addr, 16);
@@ -583,6 +589,8 @@ int eg_gate_revoke_flow(struct eg_gate *g, const struct eg_flow *f, const uint8_
 		memcpy(v.session, session, 16);
 	if (ttl_s > 0)
 		v.expires_ns = eg_gate_now_ns(g) + (uint64_t)ttl_s * 1000000000ull;
+	if (g->remote)
+		return eg_privc_revoke_flow(&k, &v);
 	return bpf_map_update_elem(g->fd[M_FLOWS], &k, &v, BPF_ANY) ? -1 : 0;
 }
 
@@ -591,6 +599,10 @@ int eg_gate_unrevoke_flow(struct eg_gate *g, const struct eg_flow *f)
 	struct eg_flow_key k;
 
 	flow_key(f, &k);
+	if (g->remote) {
+		errno = EPERM; /* not part of the protocol: nothing in the daemon un-revokes */
+		return -1;
+	}
 	return bpf_map_delete_elem(g->fd[M_FLOWS], &k) ? -1 : 0;
 }
 
@@ -603,6 +615,8 @@ int eg_gate_revoke_session(struct eg_gate *g, const uint8_t session_hash[16], ui
 	memcpy(k.hash, session_hash, 16);
 	if (ttl_s > 0)
 		v.expires_ns = eg_gate_now_ns(g) + (uint64_t)ttl_s * 1000000000ull;
+	if (g->remote)
+		return eg_privc_revoke_session(&k, &v);
 	return bpf_map_update_elem(g->fd[M_SESSIONS], &k, &v, BPF_ANY) ? -1 : 0;
 }
 
@@ -674,6 +688,8 @@ long eg_gate_gc(struct eg_gate *g)
 	uint64_t now = eg_gate_now_ns(g);
 	struct eg_cfg c;
 
+	if (g->remote)
+		return eg_privc_gate_gc();
 	pthread_mutex_lock(&g->mu);
 	for (int i = 0; i < 4; i++) {
 		struct gc_ctx gc = { .now = now };
@@ -1105,7 +1121,7 @@ json_t *eg_gate_status_json(struct eg_gate *g)
 	}
 	cfg_read(g, &c);
 	json_object_set_new(o, "pin_root", json_string(g->pin_root));
-	json_object_set_new(o, "loaded", json_boolean(g->skel != NULL));
+	json_object_set_new(o, "loaded", json_boolean(g->skel != NULL || g->remote));
 	json_object_set_new(o, "enabled", json_boolean(c.flags & EG_CFG_ENABLED));
 	json_object_set_new(o, "observe", json_boolean(c.flags & EG_CFG_OBSERVE));
 	json_object_set_new(o, "interfaces", ifs);
@@ -1159,4 +1175,97 @@ int eg_gate_prefix_parse(const char *s, struct eg_prefix *out)
 void eg_gate_prefix_format(const struct eg_prefix *p, char *buf, size_t len)
 {
 	prefix_text(p->addr, p->plen, buf, len);
+}
+
+/* --- privilege separation (priv.c, priv_client.c, docs/privsep.md) ---------------------------- */
+
+int eg_gate_ro_fds(struct eg_gate *g, int *fds, int max)
+{
+	if (max < M__COUNT) {
+		errno = ENOSPC;
+		return -1;
+	}
+	for (int i = 0; i < M__COUNT; i++) {
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+		LIBBPF_OPTS(bpf_get_fd_by_id_opts, o, .open_flags = BPF_F_RDONLY);
+
+		fds[i] = -1;
+		if (bpf_obj_get_info_by_fd(g->fd[i], &info, &len) == 0)
+			fds[i] = bpf_map_get_fd_by_id_opts(info.id, &o);
+		if (fds[i] < 0) {
+			int e = errno;
+			while (i-- > 0)
+				close(fds[i]);
+			errno = e;
+			return -1;
+		}
+	}
+	return M__COUNT;
+}
+
+int eg_gate_attachments(struct eg_gate *g, char (*names)[16], uint32_t *flags, int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < g->n_if && n < max; i++, n++) {
+		snprintf(names[n], 16, "%s", g->ifs[i].name);
+		flags[n] = g->ifs[i].flags;
+	}
+	return n;
+}
+
+struct eg_gate *eg_gate_remote(const char *pin_root, const int *fds, int n, const char (*names)[16],
+			       const uint32_t *flags, int n_if, char *err, size_t errlen)
+{
+	struct eg_gate *g;
+
+	if (n != M__COUNT) {
+		errf(err, errlen, "gate: %d map fds from the privileged process, expected %d", n, M__COUNT);
+		return NULL;
+	}
+	g = gate_new(pin_root);
+	if (!g)
+		return NULL;
+	g->remote = true;
+	g->own_fd = true;
+	for (int i = 0; i < M__COUNT; i++)
+		g->fd[i] = fds[i];
+	for (int i = 0; i < n_if && i < EG_GATE_MAX_IF; i++, g->n_if++) {
+		snprintf(g->ifs[i].name, sizeof(g->ifs[i].name), "%s", names[i]);
+		g->ifs[i].ifindex = (int)if_nametoindex(names[i]);
+		g->ifs[i].flags = flags[i];
+	}
+	return g;
+}
+
+int eg_gate_rule_apply(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned plen,
+		       const struct eg_rule *r, uint64_t flags)
+{
+	int rc;
+
+	pthread_mutex_lock(&g->mu);
+	rc = rule_put_flags(g, allow, addr, plen, r, flags);
+	pthread_mutex_unlock(&g->mu);
+	return rc ? -1 : 0;
+}
+
+int eg_gate_rule_remove(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned plen)
+{
+	int rc;
+
+	pthread_mutex_lock(&g->mu);
+	rc = rule_del(g, allow, addr, plen);
+	pthread_mutex_unlock(&g->mu);
+	return rc ? -1 : 0;
+}
+
+int eg_gate_flow_apply(struct eg_gate *g, const struct eg_flow_key *k, const struct eg_flow_val *v)
+{
+	return bpf_map_update_elem(g->fd[M_FLOWS], k, v, BPF_ANY) ? -1 : 0;
+}
+
+int eg_gate_session_apply(struct eg_gate *g, const struct eg_sess_key *k, const struct eg_sess_val *v)
+{
+	return bpf_map_update_elem(g->fd[M_SESSIONS], k, v, BPF_ANY) ? -1 : 0;
 }

@@ -103,6 +103,25 @@ uint64_t eg_gate_now_ns(struct eg_gate *g); /* CLOCK_MONOTONIC + test offset */
 /* Loads, pushes config, but attaches nothing and pins under cfg->gate.pin_root. */
 struct eg_gate *eg_gate_load(const struct eg_gate_config *gc, char *err, size_t errlen);
 
+/* --- privilege separation (docs/privsep.md) ------------------------------------------------ */
+/* Privileged side: read-only (BPF_F_RDONLY) duplicates of every map fd, in the order
+ * eg_gate_remote() takes them; returns the count or -1. Needs CAP_SYS_ADMIN (by-id open). */
+int eg_gate_ro_fds(struct eg_gate *g, int *fds, int max);
+/* The interfaces it is attached to (name, XDP mode flags); returns the count. */
+int eg_gate_attachments(struct eg_gate *g, char (*names)[16], uint32_t *flags, int max);
+/* Writes a validated request of the unprivileged process into the maps. 0 or -1 (errno). */
+int eg_gate_rule_apply(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned plen,
+		       const struct eg_rule *r, uint64_t flags);
+int eg_gate_rule_remove(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned plen);
+int eg_gate_flow_apply(struct eg_gate *g, const struct eg_flow_key *k, const struct eg_flow_val *v);
+int eg_gate_session_apply(struct eg_gate *g, const struct eg_sess_key *k, const struct eg_sess_val *v);
+/* Unprivileged side: a gate over read-only map fds (taken over; closed by eg_gate_close,
+ * which never detaches it). Reads (lists, stats, status, eg_gate_map_fd lookups) use them;
+ * every write above (deny/allow add/del, revocations, GC) becomes a request to the
+ * privileged process (priv_client.c). */
+struct eg_gate *eg_gate_remote(const char *pin_root, const int *fds, int n, const char (*names)[16],
+			       const uint32_t *flags, int n_if, char *err, size_t errlen);
+
 /* Reason names: "pass", "nonip", "allow", "deny", "ban", "revoked", "ratelimit",
  * "pktlimit", "malformed", "shed", "observed". */
 const char *eg_gate_reason_name(unsigned reason);

@@ -71,7 +71,11 @@ static json_t *rule_add(struct eg_daemon *d, const json_t *req, const char **err
 	rc = allow ? eg_gate_allow_add(d->gate, &p, ttl, reason)
 		   : eg_gate_deny_add(d->gate, &p, ttl, reason);
 	if (rc) {
-		*err = errno == E2BIG || errno == ENOMEM ? "map full" : "map update failed";
+		*err = errno == E2BIG || errno == ENOMEM ? "map full"
+		       : errno == EPERM  ? "refused by the privileged process (prefix shorter than /8 or /16, "
+					  "or expiry more than a year ahead; docs/privsep.md)"
+		       : errno == EAGAIN ? "too many map updates, retry"
+					 : "map update failed";
 		return NULL;
 	}
 	eg_gate_prefix_format(&p, txt, sizeof(txt));

@@ -21,6 +21,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "unixsock.h"
 #include "util.h"
 
 #define MAX_ENDPOINTS 32
@@ -458,6 +459,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("microhttpd: %s", msg);
 }
 
+/* The unix sockets this process bound (by listen index), removed on stop if still ours. */
+static ino_t unix_inode[8];
+
 /* 0660: only the daemon's user and listen_group (nginx's) may connect, because any peer
  * on this socket is believed as the proxy. */
 static int unix_listen(const char *path, gid_t group)
@@ -467,7 +471,12 @@ static int unix_listen(const char *path, gid_t group)
 		return -1;
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	unlink(path); /* a stale socket from a previous run */
+	if (eg_unix_claim(path) != 0) { /* a live one is another daemon's; a stale one is removed */
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || chmod(path, 0660) != 0 ||
 	    (group != (gid_t)-1 && chown(path, (uid_t)-1, group) != 0) || listen(fd, 1024) != 0) {
 		int e = errno;
@@ -498,9 +507,11 @@ int eg_http_start(struct eg_daemon *d)
 			}
 			fd = unix_listen(l->path, group);
 			if (fd < 0) {
-				log_err("listen %s: %s", l->text, strerror(errno));
+				log_err("listen %s: %s%s", l->text, strerror(errno),
+					errno == EADDRINUSE ? " (another edgegated serves it; not taking it over)" : "");
 				return -1;
 			}
+			unix_inode[i] = eg_unix_inode(l->path);
 			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
 		} else {
 			if (l->ss.ss_family == AF_INET6)
@@ -540,7 +551,7 @@ void eg_http_stop(struct eg_daemon *d)
 		d->mhd[i] = NULL;
 	}
 	d->n_mhd = 0;
-	for (size_t i = 0; i < d->cfg->n_listen; i++)
+	for (size_t i = 0; i < d->cfg->n_listen && i < sizeof(unix_inode) / sizeof(unix_inode[0]); i++)
 		if (d->cfg->listen[i].is_unix)
-			unlink(d->cfg->listen[i].path);
+			eg_unix_release(d->cfg->listen[i].path, unix_inode[i]);
 }

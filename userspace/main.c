@@ -1,20 +1,18 @@
 /* main.c - edgegated's start-up story:
- *   config -> store -> open/attach the gate (privileged) -> keys, sessions, OIDC ->
- *   admin socket and listeners -> drop privileges -> serve until SIGTERM.
- * Everything that needs root happens before the privilege drop; after it, the
- * daemon keeps only open file descriptors (BPF maps, sockets). */
+ *   config -> instance lock -> split (priv.c: the privileged process loads and attaches
+ *   the gate, owns sock_diag, keeps CAP_NET_ADMIN; this process continues without it) ->
+ *   store -> keys, sessions, OIDC -> admin socket and listeners -> drop to `user` with no
+ *   capability in any thread -> serve until SIGTERM. See docs/privsep.md. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <jansson.h>
 #include <libgen.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/capability.h>
-#include <sys/prctl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +29,7 @@
 #include "metrics.h"
 #include "mtls.h"
 #include "oidc.h"
+#include "priv.h"
 #include "proxy.h"
 #include "revoke.h"
 #include "session.h"
@@ -157,50 +156,34 @@ static int open_keys(struct eg_daemon *d)
 	return 0;
 }
 
-/* Keeps CAP_NET_ADMIN (and nothing else) across the setuid: revocation destroys
- * nginx's sockets (sock_diag SOCK_DESTROY) and shutdown detaches the gate, both of
- * which need it after the drop. PR_SET_KEEPCAPS keeps the permitted set over
- * setuid; the capset afterwards trims it to CAP_NET_ADMIN, permitted + effective. */
-static int keep_net_admin(bool before_setuid)
+/* One daemon per state_dir (and so per store and sockets): a second start must not take
+ * over the first one's sockets. The lock is held by both processes until they exit. */
+static int lock_instance(const char *state_dir)
 {
-	if (before_setuid)
-		return prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
-	cap_t caps = cap_init();
-	cap_value_t keep[] = { CAP_NET_ADMIN };
-	int rc = -1;
-	if (caps && cap_set_flag(caps, CAP_PERMITTED, 1, keep, CAP_SET) == 0 &&
-	    cap_set_flag(caps, CAP_EFFECTIVE, 1, keep, CAP_SET) == 0)
-		rc = cap_set_proc(caps);
-	cap_free(caps);
-	prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
-	return rc;
-}
+	char path[4096], pid[32] = "";
+	int fd;
 
-static int drop_privileges(const char *user)
-{
-	if (!user)
-		return 0;
-	struct passwd *pw = getpwnam(user);
-	if (!pw) {
-		log_err("user: no such user \"%s\"", user);
+	snprintf(path, sizeof(path), "%s/edgegated.lock", state_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_err("%s: %s", path, strerror(errno));
 		return -1;
 	}
-	bool keep = keep_net_admin(true) == 0;
-	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
-		log_err("cannot drop privileges to %s: %s", user, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		ssize_t n = read(fd, pid, sizeof(pid) - 1);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		log_err("another edgegated%s%s is running with state_dir %s (lock %s); not starting", *pid ? " pid " : "",
+			pid, state_dir, path);
+		close(fd);
 		return -1;
 	}
-	if (setuid(0) == 0) { /* must be impossible now */
-		log_err("privilege drop did not stick");
-		return -1;
+	if (ftruncate(fd, 0) == 0) {
+		int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+		if (pwrite(fd, pid, (size_t)n, 0) != n)
+			log_warn("%s: cannot record the pid", path);
 	}
-	keep = keep && keep_net_admin(false) == 0;
-	if (!keep)
-		log_warn("could not keep CAP_NET_ADMIN (%s): revoked sessions' sockets will only be dropped "
-			 "in XDP, not destroyed", strerror(errno));
-	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-	log_info("running as %s%s", user, keep ? " (keeping CAP_NET_ADMIN)" : "");
-	return 0;
+	return fd;
 }
 
 static void periodic(struct eg_daemon *d, unsigned tick)
@@ -228,20 +211,26 @@ static int run(struct eg_config *cfg)
 		log_err("state_dir %s: %s", cfg->state_dir, strerror(errno));
 		goto out;
 	}
+	if (lock_instance(cfg->state_dir) < 0)
+		goto out;
+	/* Before any thread or store: the privileged process is forked from here. */
+	int chan = eg_priv_split(cfg, err, sizeof(err));
+	if (chan < 0 || eg_privc_start(chan, &d->gate, err, sizeof(err)) != 0) {
+		log_err("privilege separation: %s", err);
+		goto out;
+	}
+	if (eg_privc_trim_caps(cfg->user != NULL) != 0) {
+		log_err("cannot drop capabilities: %s", strerror(errno));
+		goto out;
+	}
 	d->store = eg_store_open(cfg, err, sizeof(err));
 	if (!d->store) {
 		log_err("store: %s", err);
 		goto out;
 	}
-	if (cfg->gate.present) {
-		d->gate = eg_gate_open(cfg, err, sizeof(err));
-		if (!d->gate) {
-			/* Fail open on the kernel side only: the verdict path still enforces. */
-			log_err("gate: %s; continuing without XDP enforcement", err);
-		} else {
-			eg_gate_use_store(d->gate, d->store);
-			eg_gate_register_admin();
-		}
+	if (d->gate) {
+		eg_gate_use_store(d->gate, d->store);
+		eg_gate_register_admin();
 	}
 	if (open_keys(d) != 0)
 		goto out;
@@ -287,7 +276,7 @@ static int run(struct eg_config *cfg)
 		goto out;
 	if (eg_http_start(d) != 0)
 		goto out;
-	if (drop_privileges(cfg->user) != 0)
+	if (eg_privc_drop_all(cfg->user) != 0)
 		goto out;
 	if (d->jwt_keys)
 		eg_keysource_start(d->jwt_keys);
@@ -322,7 +311,7 @@ out:
 	eg_keysource_free(d->jwt_keys);
 	eg_tokcache_free(d->tokcache);
 	if (d->gate)
-		eg_gate_close(d->gate); /* detaches; pinned maps (bans) stay */
+		eg_gate_close(d->gate); /* read-only fds; the privileged process detaches on its way out */
 	if (d->store)
 		eg_store_close(d->store);
 	eg_metrics_free(d->metrics);

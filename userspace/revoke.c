@@ -77,7 +77,7 @@ struct eg_revoke {
 	struct eg_revoke_opts o;
 	struct eg_sockdiag *diag;
 	size_t n_flows; /* atomic */
-	bool warned_perm;
+	bool warned_perm, warned_note;
 	/* time-to-revoke samples (ns), newest last, for the admin "flows" command */
 	pthread_mutex_t smu;
 	uint64_t samples[SAMPLES];
@@ -433,6 +433,23 @@ static int sync_revoke(struct eg_daemon *d, const char *session_id, uint32_t cod
 
 /* --- the verdict path -------------------------------------------------------------------- */
 
+/* Privilege separation: the privileged process kills only flows it was told about. */
+static void note_new_flow(struct eg_revoke *r, const char *session_id, const struct eg_flow_tuple *t)
+{
+	uint8_t sh[16];
+	struct eg_sock_tuple st;
+	int rc;
+
+	if (!r->diag)
+		return;
+	session_hash(session_id, sh);
+	to_sock(t, &st);
+	rc = eg_sock_note(r->diag, &st, sh);
+	if (rc && !__atomic_exchange_n(&r->warned_note, true, __ATOMIC_RELAXED))
+		log_warn("revocation: the privileged process did not record a flow (%s): such flows are only "
+			 "dropped in XDP when revoked (logged once)", strerror(-rc));
+}
+
 void eg_flows_note(struct eg_daemon *d, const char *session_id, const struct eg_flow_tuple *t)
 {
 	struct eg_revoke *r = d ? d->revoke : NULL;
@@ -474,6 +491,7 @@ void eg_flows_note(struct eg_daemon *d, const char *session_id, const struct eg_
 				evicted = true;
 			}
 			f->t = *t;
+			note_new_flow(r, session_id, t); /* under the lock: a revocation cannot overtake it */
 		}
 		if (f)
 			f->seen_ns = now;
@@ -482,6 +500,7 @@ void eg_flows_note(struct eg_daemon *d, const char *session_id, const struct eg_
 	if (late) {
 		uint8_t sh[16];
 		session_hash(session_id, sh);
+		note_new_flow(r, session_id, t);
 		count_result(d, kill_flow(d, t, sh));
 	} else if (dropped) {
 		__atomic_add_fetch(&r->dropped, 1, __ATOMIC_RELAXED);

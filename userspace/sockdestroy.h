@@ -38,4 +38,9 @@ int eg_sock_destroy(struct eg_sockdiag *s, const struct eg_sock_tuple *t);
  * Used to keep tracking flows that are idle but alive (long WebSockets). */
 int eg_sock_exists(struct eg_sockdiag *s, const struct eg_sock_tuple *t);
 
+/* Registers t as a flow of the session whose hash is owner (first 16 bytes of SHA-256 of
+ * the id). Under privilege separation (docs/privsep.md) the privileged process destroys
+ * and probes only flows registered this way; in one process it is a no-op. 0 or -errno. */
+int eg_sock_note(struct eg_sockdiag *s, const struct eg_sock_tuple *t, const uint8_t owner[16]);
+
 #endif

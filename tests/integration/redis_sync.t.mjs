@@ -68,7 +68,8 @@ for (const [name, port, pub] of [['A', egA, pubA], ['B', egB, pubB]]) {
     oidc: { issuer: op.issuer, client_id: client.client_id, client_secret: client.client_secret, redirect_url: `${pub}/oauth2/callback` },
     routes: [{ path: '/api/', auth: 'bearer' }, { path: '/', auth: 'session' }],
     gate: {
-      interfaces: ['egs-none0'], pin_root: PIN, protected_ports: [ngxA, ngxB],
+      // one pin root per node, as on two hosts (a second daemon on one pin root refuses)
+      interfaces: ['egs-none0'], pin_root: `${PIN}/${name}`, protected_ports: [ngxA, ngxB],
       syn_rate: 1000, syn_burst: 1000,
       ban_threshold: 5, ban_window: '30s', ban_time: '60s', ban_max: '120s',
     },

@@ -126,7 +126,8 @@ export function tail(file, lines = 30) {
 }
 
 // edgegated with a config object. Returns { url, port, socket, admin, proc, config, file, stop() }.
-export async function startEdgegated(config, { dir = tmpdir('egd-'), wait = '/healthz' } = {}) {
+// wrap: a command prefix that execs edgegated (e.g. setpriv --bounding-set ... --).
+export async function startEdgegated(config, { dir = tmpdir('egd-'), wait = '/healthz', wrap = null } = {}) {
   const port = config.listen ? null : await freePort();
   const cfg = {
     listen: `127.0.0.1:${port}`,
@@ -137,7 +138,7 @@ export async function startEdgegated(config, { dir = tmpdir('egd-'), wait = '/he
   const file = path.join(dir, 'edgegate.json');
   fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
   const logFile = path.join(dir, 'edgegated.log');
-  const proc = spawnLogged(EDGEGATED, ['--config', file], {
+  const proc = spawnLogged(wrap ? wrap[0] : EDGEGATED, [...(wrap ? [...wrap.slice(1), EDGEGATED] : []), '--config', file], {
     logFile,
     env: { ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=0', UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1' },
   });

@@ -252,8 +252,11 @@ try {
 }
 if (sessionsReady) fs.writeFileSync(path.join(W, 'ticket1.txt'), `${tok('tickets.txt')}\n`);
 
-const eg = start('edgegated', EDGEGATED, ['--config', path.join(W, 'edgegate.json')]);
+const egMain = start('edgegated', EDGEGATED, ['--config', path.join(W, 'edgegate.json')]);
 await waitHttp(`http://127.0.0.1:${P.eg}/healthz`, 'edgegated');
+// The process that answers verdicts is the privileged process's child (docs/privsep.md):
+// CPU, RSS and perf are measured there.
+const eg = { pid: Number(execFileSync('pgrep', ['-P', String(egMain.pid), '-x', 'edgegated']).toString().trim()) };
 
 // Apache 2 + Debian's mod_auth_openidc, validating the same JWTs from the JWKS URI.
 let apache = null;

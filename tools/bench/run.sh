@@ -36,6 +36,10 @@ gcc -O2 -g -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuserspace -Ibuild -o build/bench
 gcc -O2 -g -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuserspace -Ibuild -o build/bench/readingsbench \
 	tools/bench/readingsbench.c build/libedgegate.a \
 	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
+# privilege separation's round trips (docs/privsep.md); run by hand: build/bench/privbench
+gcc -O2 -g -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuserspace -Ibuild -o build/bench/privbench \
+	tools/bench/privbench.c build/libedgegate.a \
+	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
 
 ulimit -n 65536 2>/dev/null || true
 exec timeout 900 node tools/bench/bench.mjs "$@"

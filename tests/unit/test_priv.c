@@ -1,0 +1,261 @@
+/* test_priv.c - the privileged process's protocol (priv_proto.h, docs/privsep.md) on a real
+ * socketpair, a real sock_diag socket and real loopback TCP connections: the hello; a flow
+ * that was never noted is neither probed nor destroyed; a noted one is (the peer sees a
+ * reset, the listener lives on); a note must name a connection (ports, one address family);
+ * gate requests without a gate are refused; rate limits
+ * answer EAGAIN; a malformed datagram closes the channel for good.
+ * The privileged side runs in a forked process (eg_priv_run) with CAP_NET_ADMIN only;
+ * needs root: skipped without it (failed under CI=true). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "config.h"
+#include "gate.h"
+#include "log.h"
+#include "priv.h"
+#include "priv_proto.h"
+#include "sockdestroy.h"
+
+static struct eg_config cfg;
+static int chan = -1, lfd = -1;
+static pid_t priv_pid;
+
+struct conn {
+	int c, s;
+	struct eg_sock_tuple t; /* the accepted (server) socket's view */
+};
+
+static void mapped(const struct sockaddr_in *a, uint8_t out[16], uint16_t *port)
+{
+	memset(out, 0, 16);
+	out[10] = out[11] = 0xff;
+	memcpy(out + 12, &a->sin_addr, 4);
+	*port = ntohs(a->sin_port);
+}
+
+static void open_conn(struct conn *k)
+{
+	struct sockaddr_in la, ca;
+	socklen_t n = sizeof(la);
+
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&la, &n), 0);
+	k->c = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(k->c, (struct sockaddr *)&la, sizeof(la)), 0);
+	k->s = accept(lfd, NULL, NULL);
+	assert_true(k->s >= 0);
+	n = sizeof(ca);
+	assert_int_equal(getsockname(k->c, (struct sockaddr *)&ca, &n), 0);
+	mapped(&la, k->t.local, &k->t.local_port);
+	mapped(&ca, k->t.remote, &k->t.remote_port);
+}
+
+static bool reset_seen(int fd)
+{
+	char b;
+	return recv(fd, &b, 1, MSG_DONTWAIT) < 0 && errno == ECONNRESET;
+}
+
+static bool listener_accepts(void)
+{
+	struct conn k;
+
+	open_conn(&k);
+	close(k.c);
+	close(k.s);
+	return true;
+}
+
+static int setup(void **state)
+{
+	int sv[2];
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct eg_gate *gate = (struct eg_gate *)1;
+	char err[256];
+
+	if (geteuid() != 0) {
+		if (getenv("CI") && strcmp(getenv("CI"), "true") == 0)
+			fail_msg("needs root under CI=true");
+		return 0;
+	}
+	eg_log_set_level("warn");
+	signal(SIGTERM, SIG_IGN); /* a lost channel makes the client signal itself */
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(lfd, 16), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	priv_pid = fork();
+	assert_true(priv_pid >= 0);
+	if (priv_pid == 0) {
+		close(sv[1]);
+		close(lfd);
+		eg_priv_run(&cfg, sv[0]); /* no gate, no user */
+	}
+	close(sv[0]);
+	chan = sv[1];
+	assert_int_equal(eg_privc_start(chan, &gate, err, sizeof(err)), 0);
+	assert_null(gate); /* no gate configured: no map fds */
+	assert_true(eg_privc_active());
+	assert_true(eg_privc_has_sockdiag());
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	int status;
+
+	if (priv_pid > 0) {
+		close(chan);
+		assert_int_equal(waitpid(priv_pid, &status, 0), priv_pid);
+	}
+	if (lfd >= 0)
+		close(lfd);
+	return 0;
+}
+
+#define NEED_ROOT()                    \
+	do {                           \
+		if (priv_pid <= 0)     \
+			skip();        \
+	} while (0)
+
+static void test_unnoted_flow_is_refused(void **state)
+{
+	struct conn k;
+
+	NEED_ROOT();
+	open_conn(&k);
+	assert_int_equal(eg_privc_probe_flow(&k.t), -EPERM);
+	assert_int_equal(eg_privc_kill_flow(&k.t), -EPERM);
+	assert_false(reset_seen(k.c));
+	assert_int_equal(send(k.c, "x", 1, 0), 1); /* the connection still works */
+	close(k.c);
+	close(k.s);
+}
+
+static void test_noted_flow_is_destroyed(void **state)
+{
+	static const uint8_t sess[16] = { 1, 2, 3 };
+	struct conn k, other;
+
+	NEED_ROOT();
+	open_conn(&k);
+	open_conn(&other);
+	assert_int_equal(eg_privc_note_flow(&k.t, sess), 0);
+	assert_int_equal(eg_privc_probe_flow(&k.t), 1);
+	assert_int_equal(eg_privc_kill_flow(&k.t), 0);
+	usleep(10000);
+	assert_true(reset_seen(k.c));
+	assert_false(reset_seen(other.c));
+	assert_int_equal(eg_privc_probe_flow(&k.t), 0);
+	assert_int_equal(eg_privc_kill_flow(&k.t), -ENOENT); /* already gone */
+	assert_true(listener_accepts());
+	close(k.c);
+	close(k.s);
+	close(other.c);
+	close(other.s);
+}
+
+/* A noted tuple whose connection ended: the kernel's lookup would fall back to the
+ * listener; the privileged side must answer ENOENT and leave it alone. */
+static void test_gone_tuple_spares_listener(void **state)
+{
+	static const uint8_t sess[16] = { 9 };
+	struct conn k;
+
+	NEED_ROOT();
+	open_conn(&k);
+	assert_int_equal(eg_privc_note_flow(&k.t, sess), 0);
+	close(k.c);
+	close(k.s);
+	usleep(10000);
+	assert_int_equal(eg_privc_kill_flow(&k.t), -ENOENT);
+	assert_true(listener_accepts());
+}
+
+static void test_note_needs_a_connection(void **state)
+{
+	static const uint8_t sess[16] = { 3 };
+	struct conn k;
+	struct eg_sock_tuple t;
+
+	NEED_ROOT();
+	open_conn(&k);
+	t = k.t;
+	t.remote_port = 0; /* not a connection */
+	assert_int_equal(eg_privc_note_flow(&t, sess), -1);
+	assert_int_equal(errno, EPERM);
+	t = k.t;
+	memset(t.remote, 0, 16); /* mixed families */
+	t.remote[15] = 1;
+	assert_int_equal(eg_privc_note_flow(&t, sess), -1);
+	assert_int_equal(errno, EPERM);
+	close(k.c);
+	close(k.s);
+}
+
+static void test_gate_requests_without_gate(void **state)
+{
+	struct eg_rule r = { .reason = EG_RULE_MANUAL };
+	struct eg_sess_key sk = { { 1 } };
+	struct eg_sess_val sv = { .reason = 1 };
+	uint8_t a[16] = { [10] = 0xff, [11] = 0xff, 198, 18, 0, 7 };
+
+	NEED_ROOT();
+	assert_int_equal(eg_privc_rule_put(false, a, 128, &r, 0), -1);
+	assert_int_equal(errno, ENODEV);
+	assert_int_equal(eg_privc_revoke_session(&sk, &sv), -1);
+	assert_int_equal(errno, ENODEV);
+}
+
+static void test_rate_limited(void **state)
+{
+	int again = 0;
+
+	NEED_ROOT();
+	for (int i = 0; i < 20; i++)
+		if (eg_privc_gate_gc() < 0 && errno == EAGAIN)
+			again++;
+	assert_true(again >= 9); /* GC: burst 10, 2/s */
+}
+
+/* Last: closes the channel for good. */
+static void test_malformed_closes_channel(void **state)
+{
+	static const uint8_t sess[16] = { 5 };
+	struct eg_priv_req q = { .version = EG_PRIV_VERSION + 1, .op = EG_PRIV_NOTE_FLOW };
+	struct eg_priv_reply a;
+	struct conn k;
+
+	NEED_ROOT();
+	assert_int_equal(send(chan, &q, sizeof(q), 0), (ssize_t)sizeof(q));
+	assert_int_equal(recv(chan, &a, sizeof(a), 0), 0); /* EOF, no answer */
+	open_conn(&k);
+	assert_int_equal(eg_privc_note_flow(&k.t, sess), -1);
+	assert_int_equal(errno, EPIPE);
+	assert_int_equal(eg_privc_kill_flow(&k.t), -EPIPE);
+	close(k.c);
+	close(k.s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_unnoted_flow_is_refused),
+		cmocka_unit_test(test_noted_flow_is_destroyed),
+		cmocka_unit_test(test_gone_tuple_spares_listener),
+		cmocka_unit_test(test_note_needs_a_connection),
+		cmocka_unit_test(test_gate_requests_without_gate),
+		cmocka_unit_test(test_rate_limited),
+		cmocka_unit_test(test_malformed_closes_channel),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
