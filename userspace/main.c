@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <jansson.h>
 #include <libgen.h>
 #include <signal.h>
@@ -195,6 +196,25 @@ static void periodic(struct eg_daemon *d, unsigned tick)
 		eg_store_gc(d->store);
 }
 
+/* The unix sockets are handed to listen_group (nginx's) after they are bound, when this
+ * process holds no CAP_CHOWN any more: an owner may give a file to a group it is a member
+ * of, so join that group while still able to (no thread exists yet). */
+static int join_listen_group(const struct eg_config *cfg)
+{
+	gid_t gid;
+	if (!cfg->listen_group)
+		return 0;
+	if (eg_group_id(cfg->listen_group, &gid) != 0) {
+		log_err("listen_group: no group \"%s\"", cfg->listen_group);
+		return -1;
+	}
+	if (setgroups(1, &gid) != 0) {
+		log_err("listen_group: cannot join group \"%s\": %s", cfg->listen_group, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int run(struct eg_config *cfg)
 {
 	struct eg_daemon dd = { .cfg = cfg }, *d = &dd;
@@ -219,6 +239,8 @@ static int run(struct eg_config *cfg)
 		log_err("privilege separation: %s", err);
 		goto out;
 	}
+	if (join_listen_group(cfg) != 0)
+		goto out;
 	if (eg_privc_trim_caps(cfg->user != NULL) != 0) {
 		log_err("cannot drop capabilities: %s", strerror(errno));
 		goto out;

@@ -14,6 +14,8 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 TMP=$(mktemp -d /tmp/eg-two.XXXXXX)
 PORT=$(free_port)
 P1= P2=
+# the nginx profile's headers, as tools/nginx/edgegate.conf sends them
+NGX=(-H 'X-Original-URI: /public/x' -H 'X-Original-Method: GET' -H 'Host: app.test' -H 'X-Forwarded-Proto: https' -H 'X-Real-IP: 198.18.0.10')
 cleanup() {
 	for p in $P1 $P2; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
 	rm -rf "$TMP"
@@ -26,8 +28,8 @@ conf() { # FILE STATE_DIR TCP_PORT
 EOF2
 }
 answers() { # -> 0 when the first daemon answers on TCP, the unix socket and the admin socket
-	[ "$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Original-URI: /public/x' "http://127.0.0.1:$PORT/auth")" = 200 ] &&
-		[ "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$TMP/auth.sock" -H 'X-Original-URI: /public/x' http://x/auth)" = 200 ] &&
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "${NGX[@]}" "http://127.0.0.1:$PORT/auth")" = 200 ] &&
+		[ "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$TMP/auth.sock" "${NGX[@]}" http://x/auth)" = 200 ] &&
 		"$CTL" --config "$TMP/a.json" status --json | grep -q "\"pid\": *$1"
 }
 start() { # CONF LOG -> PID in $!
