@@ -85,7 +85,7 @@ static int connect_locked(struct redis_store *s, char *err, size_t errlen)
 		freeReplyObject(r);
 		if (bad) {
 			snprintf(err, errlen, "store.redis: AUTH failed");
-			return -1;
+			goto drop;
 		}
 	}
 	if (s->db) {
@@ -94,10 +94,16 @@ static int connect_locked(struct redis_store *s, char *err, size_t errlen)
 		freeReplyObject(r);
 		if (bad) {
 			snprintf(err, errlen, "store.redis: SELECT %d failed", s->db);
-			return -1;
+			goto drop;
 		}
 	}
 	return 0;
+drop:
+	/* A connection that is not authenticated or not on our database is no connection:
+	 * kept, the next command would run on database 0 (issue 17). */
+	redisFree(s->c);
+	s->c = NULL;
+	return -1;
 }
 
 void *eg_store_redis_open(const char *url, const char *prefix, char *err, size_t errlen)
