@@ -796,7 +796,8 @@ static bool parse_gate(struct cctx *c, json_t *o, struct eg_gate_config *g)
 	static const char *const keys[] = { "interfaces", "xdp_mode", "pin_root", "protected_ports",
 		"syn_rate", "syn_burst", "pkt_rate", "pkt_burst", "observe", "deny", "allow", "max_sources",
 		"max_deny", "ban_threshold", "ban_window", "ban_time", "ban_max", "ipv6_group_prefix",
-		"verdict_rate", "verdict_burst", NULL };
+		"verdict_rate", "verdict_burst",
+		"never_ban", NULL };
 	g->present = true;
 	long long v6 = g->ipv6_group_plen;
 	if (!check_keys(c, o, keys) || !get_strlist(c, o, "interfaces", &g->interfaces) ||
@@ -812,6 +813,8 @@ static bool parse_gate(struct cctx *c, json_t *o, struct eg_gate_config *g)
 	    !get_u32(c, o, "verdict_burst", &g->verdict_burst))
 		return false;
 	g->ipv6_group_plen = (uint8_t)v6;
+	if (!parse_prefixes(c, o, "never_ban", &g->never_ban, &g->n_never_ban))
+		return false;
 	static const char *const modes[] = { "native", "generic", "auto", NULL };
 	if (g->xdp_mode && !str_in(g->xdp_mode, modes))
 		return fail_at(c, "xdp_mode", "must be native, generic or auto");
@@ -851,10 +854,15 @@ static bool parse_gate(struct cctx *c, json_t *o, struct eg_gate_config *g)
 
 static bool parse_store(struct cctx *c, json_t *o, struct eg_store_config *s)
 {
-	static const char *const keys[] = { "redis", "prefix", "sync", NULL };
+	static const char *const keys[] = { "redis", "prefix", "sync", "map_size", NULL };
 	json_t *sync = json_object_get(o, "sync");
+	long long map = s->map_size;
 	if (!check_keys(c, o, keys) || !get_str(c, o, "redis", &s->redis) || !get_str(c, o, "prefix", &s->prefix))
 		return false;
+	/* bytes; small maps are for tests of a full store (docs/config.md) */
+	if (!get_int(c, o, "map_size", 65536, 1LL << 40, &map))
+		return false;
+	s->map_size = map;
 	if (sync) {
 		/* Sub-second values matter here, so this duration is kept in milliseconds. */
 		const char *v = json_string_value(sync);
@@ -1131,6 +1139,7 @@ void config_free(struct eg_config *c)
 	free(g->protected_ports);
 	free(g->deny);
 	free(g->allow);
+	free(g->never_ban);
 	free(c->store.redis);
 	free(c->store.prefix);
 	free(c->mtls.revoked_file);

@@ -93,10 +93,21 @@ static void test_counts(void **state)
 {
 	assert_true(eg_abuse_counts(401, "signature"));
 	assert_true(eg_abuse_counts(401, "malformed_token"));
-	assert_true(eg_abuse_counts(401, "expired"));
-	assert_true(eg_abuse_counts(401, "invalid_session"));
+	assert_true(eg_abuse_counts(401, "malformed"));
+	assert_true(eg_abuse_counts(401, "alg"));
+	assert_true(eg_abuse_counts(401, "forged_session"));
+	assert_true(eg_abuse_counts(401, "certificate_binding"));
 	assert_true(eg_abuse_counts(403, "bad_client_cert"));
 	assert_true(eg_abuse_counts(403, "certificate_revoked"));
+	/* expiry and sessions that ended normally are not attacks (issue 11) */
+	assert_false(eg_abuse_counts(401, "expired"));
+	assert_false(eg_abuse_counts(401, "session_ended"));
+	assert_false(eg_abuse_counts(401, "invalid_session"));
+	assert_false(eg_abuse_counts(403, "certificate_expired"));
+	assert_false(eg_abuse_counts(503, "session_store_error"));
+	assert_false(eg_abuse_counts(401, NULL));
+	assert_false(eg_abuse_counts(401, "issuer"));
+	assert_false(eg_abuse_counts(401, "audience"));
 	/* not credential guessing */
 	assert_false(eg_abuse_counts(401, "no_identity"));
 	assert_false(eg_abuse_counts(401, "no_key"));
