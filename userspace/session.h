@@ -98,6 +98,11 @@ json_t *eg_sessions_list(struct eg_daemon *d, const char *sub_filter);
 int eg_session_revoke(struct eg_daemon *d, const char *session_id, const char *sub,
 		      const char *sid, const char *reason, struct eg_revoke_result *res);
 
+/* Tests: called on a cache miss between the store read and the cache insert (the
+ * window of the reload race). */
+typedef void (*eg_session_load_hook)(struct eg_daemon *d, const char *session_id, void *arg);
+void eg_sessions_set_load_hook(struct eg_sessions *s, eg_session_load_hook fn, void *arg);
+
 /* Revocations recorded only locally, waiting for the store (metrics, tests). */
 size_t eg_sessions_tombs_pending(struct eg_daemon *d);
 /* Retries the pending local revocations against the store now (the session GC
