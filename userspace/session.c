@@ -673,10 +673,11 @@ static int store_revocation(struct eg_daemon *d, const char *id, const char *rea
 		rc = 0;
 	free(v);
 	free(rtext);
-	/* Index entries only lead to sessions; a stale one finds no record. */
-	if (sub)
+	/* Index entries only lead to sessions; a stale one finds no record. Not tried
+	 * against a store that just failed (each attempt may wait for its timeout). */
+	if (rc == 0 && sub)
 		index_del(d, "sub", sub, id);
-	if (sid)
+	if (rc == 0 && sid)
 		index_del(d, "sid", sid, id);
 	return rc;
 }
