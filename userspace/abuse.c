@@ -342,9 +342,11 @@ static void ban(struct eg_daemon *d, const struct eg_prefix *p, uint64_t dur_ns,
 	char t[64];
 	int64_t secs = (int64_t)((dur_ns + NS - 1) / NS);
 
-	kernel_ban(d, p, secs);
+	/* Recorded before it is enforced: a ban anyone can observe survives a crash and
+	 * lost pins (a store failure still bans, it is logged). */
 	if (persist(d, p, wall(a) + secs, offenses, w) == 0)
 		mark_confirmed(a, p);
+	kernel_ban(d, p, secs);
 	__atomic_add_fetch(&a->bans_total, 1, __ATOMIC_RELAXED);
 	eg_metric_inc(d->metrics, "edgegate_bans_total", "where", d->gate ? "xdp" : "userspace", NULL, NULL, 1);
 	eg_metric_set(d->metrics, "edgegate_bans_active", NULL, NULL, (double)eg_abuse_bans_active(d));
