@@ -42,6 +42,7 @@ struct eg_tombs {
 	char *path, *dir;
 	int fd;
 	size_t n_pending, dead_lines;
+	bool no_compact; /* a rewrite failed (e.g. state_dir not writable after the privilege drop) */
 };
 
 void eg_tomb_clear(struct eg_tomb *t)
@@ -165,11 +166,16 @@ static void load_line(struct eg_tombs *t, const char *line, size_t len, int64_t 
 	const char *conf = json_string_value(json_object_get(j, "confirm"));
 
 	if (conf && strlen(conf) <= EG_TOMB_ID_MAX) {
-		struct ent *e = find_locked(t, conf);
-		if (e && e->pending) {
-			e->pending = false;
-			e->touched = now;
-			t->n_pending--;
+		/* the store holds it: nothing to keep from a previous run */
+		for (struct ent **pp = &t->b[bucket(conf)]; *pp; pp = &(*pp)->next) {
+			struct ent *e = *pp;
+			if (strcmp(e->id, conf) != 0)
+				continue;
+			t->n_pending -= e->pending;
+			*pp = e->next;
+			free(e->sub);
+			free(e);
+			break;
 		}
 	} else if (id && strlen(id) <= EG_TOMB_ID_MAX && *id) {
 		int64_t exp = (int64_t)json_integer_value(json_object_get(j, "exp"));
@@ -383,8 +389,13 @@ long eg_tombs_sweep(struct eg_tombs *t, int64_t now, int64_t memory_s)
 			free(e);
 			dropped++;
 		}
-	if (t->dead_lines >= COMPACT_MIN_DEAD && t->dead_lines > 2 * t->n_pending && compact_locked(t) != 0)
-		log_warn("revocation: cannot rewrite %s: %s", t->path, strerror(errno));
+	/* Appending keeps working without it: a failed rewrite is retried at the next start. */
+	if (!t->no_compact && t->dead_lines >= COMPACT_MIN_DEAD && t->dead_lines > 2 * t->n_pending &&
+	    compact_locked(t) != 0) {
+		t->no_compact = true;
+		log_warn("revocation: cannot rewrite %s (%s); it is compacted at the next start", t->path,
+			 strerror(errno));
+	}
 	pthread_mutex_unlock(&t->mu);
 	return dropped;
 }
