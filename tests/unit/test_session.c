@@ -235,14 +235,15 @@ static void test_lifetimes(void **state)
 {
 	char t[EG_TICKET_MAX], u[EG_TICKET_MAX];
 
-	cfg.cookie.lifetime_s = 1;
+	/* 2 s, not 1: a check that lands on the next second boundary must still be inside */
+	cfg.cookie.lifetime_s = 2;
 	mk("ivy", NULL, "ivy@x.test", 0, NULL, t, NULL);
 	cfg.cookie.lifetime_s = 86400;
-	cfg.cookie.idle_s = 1;
+	cfg.cookie.idle_s = 2;
 	mk("jack", NULL, "jack@x.test", 0, NULL, u, NULL);
 	assert_int_equal(check(t, NULL), 0);
 	assert_int_equal(check(u, NULL), 0);
-	sleep(2);
+	sleep(3);
 	assert_int_equal(check(t, NULL), -1); /* absolute */
 	assert_int_equal(check(u, NULL), -1); /* idle */
 	eg_sessions_flush_cache(&d);
