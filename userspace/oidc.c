@@ -1063,15 +1063,19 @@ static void h_backchannel(struct eg_daemon *d, const struct eg_req *r, struct eg
 	free(k);
 	int64_t iat = 0;
 	eg_claim_time(c, "iat", &iat);
-	int added = eg_store_add(d->store, EG_NS_JTI, hx, "1", 1, iat + LOGOUT_MAX_AGE_S + 2 * oc->leeway_s + 10);
-	if (added == 0) {
+	/* The jti is looked up first and kept only once the logout is recorded: a logout
+	 * that was not acknowledged (503) must be deliverable again, and a write to a store
+	 * that timed out may still land later. A store that cannot be read does not block a
+	 * logout: a replayed logout token can only end the sessions it already names. */
+	void *seen = NULL;
+	int had = eg_store_get(d->store, EG_NS_JTI, hx, &seen, NULL, NULL);
+	free(seen);
+	if (had == 1) {
 		json_decref(c);
 		bcl_error(d, resp, "logout_token replayed");
 		return;
 	}
-	/* A store that cannot hold the jti must not block a logout: a replayed logout
-	 * token can only end the sessions it already names. */
-	if (added < 0)
+	if (had < 0)
 		log_warn("oidc: back-channel logout: jti replay cache unavailable (store error)");
 	const char *sub = json_string_value(json_object_get(c, "sub"));
 	const char *sid = json_string_value(json_object_get(c, "sid"));
@@ -1080,15 +1084,16 @@ static void h_backchannel(struct eg_daemon *d, const struct eg_req *r, struct eg
 	const char *dur = eg_revoke_result_durability(&res);
 	json_decref(c);
 	if (strcmp(dur, "none") == 0) {
-		/* Not acknowledged: the OP may deliver it again (the jti is released). */
-		if (added > 0)
-			eg_store_del(d->store, EG_NS_JTI, hx);
+		/* Not acknowledged: the OP may deliver it again (the jti was not kept). */
 		log_err("oidc: back-channel logout could not be recorded (store unavailable)");
 		count(d, "backchannel", "not_recorded");
 		eg_resp_json(resp, 503, "{\"error\":\"temporarily_unavailable\","
 				      "\"error_description\":\"the logout could not be recorded\"}");
 		return;
 	}
+	/* Two deliveries racing past the lookup both end the same sessions: harmless. */
+	if (eg_store_add(d->store, EG_NS_JTI, hx, "1", 1, iat + LOGOUT_MAX_AGE_S + 2 * oc->leeway_s + 10) < 0)
+		log_warn("oidc: back-channel logout: jti not recorded (store error)");
 	log_info("oidc: back-channel logout ended %d session(s) (recorded: %s)", ended, dur);
 	count(d, "backchannel", "ok");
 	eg_resp_body(resp, 200, "application/json",

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { ok, is, done, guard, request, freePort, tmpdir, spawnLogged, startEdgegated, waitFor, skipAll } from '../lib/harness.mjs';
+import { ok, is, done, guard, request, freePort, tmpdir, spawnLogged, startEdgegated, waitFor, skipAll, sleep } from '../lib/harness.mjs';
 import { Jar, browserLogin, startStack } from '../lib/oidc_helpers.mjs';
 
 if (!fs.existsSync('/usr/bin/redis-server')) {
@@ -78,6 +78,26 @@ await waitFor(async () => (await metric('edgegate_revocations_pending')) === 0, 
   .catch((e) => ok(false, e.message));
 ok(cli('EXISTS', `${prefix}revoked:${sessionId(ta)}`) === '1', 'the revoked marker is in Redis now');
 is(await stolen(ta), 401, 'stolen cookie after Redis is back: 401');
+
+// --- back-channel logout while Redis is paused: not acknowledged, delivered again later -----
+const jc = new Jar();
+is((await browserLogin(jc, `${pub}/app`, 'carol')).status, 200, 'carol logged in');
+const tc = jc.get('_edgegate').value;
+process.kill(redis.pid, 'SIGSTOP');
+let r = await jc.follow(`${stack.op.issuer}/session/end`);
+const form = /<form[^>]*action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/.exec(r.body);
+const xsrf = /name="xsrf" value="([^"]+)"/.exec(r.body)?.[1];
+const calls = stack.op.stats.backchannelCalls;
+r = await jc.follow(new URL(form[1], stack.op.issuer).toString(), { method: 'POST', form: { xsrf, logout: 'yes' } });
+is(stack.op.stats.backchannelCalls - calls, 1, 'the OP delivered a logout_token while Redis is paused');
+is(stack.op.stats.lastLogoutStatus, 503, 'our back-channel endpoint did not acknowledge it (503: sessions of the sid cannot be listed)');
+process.kill(redis.pid, 'SIGCONT');
+await sleep(1200); // the store's fail-fast second
+r = await request(`${pub}/oauth2/backchannel-logout`, {
+  method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: stack.op.stats.lastLogoutBody,
+});
+is(r.status, 200, 'the same logout_token delivered again once Redis is back: 200 (its jti was not kept)');
+is(await stolen(tc), 401, 'carol\'s stolen cookie: 401');
 
 // --- revoke while Redis is dead, then kill -9 and restart everything ----------------------
 const jb = new Jar();
