@@ -323,7 +323,7 @@ struct ticket {
 	char id[EG_SESSION_ID_LEN + 1];
 	uint8_t idraw[32];
 	uint8_t secret_hash[32];
-	bool genuine; /* the id part is our MAC of the secret: this deployment issued it */
+	int8_t genuine; /* the id part is our MAC of the secret (1), not (0), not computed (-1) */
 };
 
 /* The id part of a ticket: base64url of the first 16 bytes of HMAC(tkey, secret). */
@@ -339,8 +339,7 @@ static void ticket_idpart(const struct eg_sessions *s, const char *secret, char 
 
 static int parse_ticket(const struct eg_sessions *s, const char *t, struct ticket *out)
 {
-	char want[ID_B64 + 1];
-
+	(void)s;
 	if (!t || strlen(t) != ID_B64 + 1 + SECRET_B64 || t[ID_B64] != '.' ||
 	    !b64url_chars(t, ID_B64) || !b64url_chars(t + ID_B64 + 1, SECRET_B64))
 		return -1;
@@ -351,9 +350,21 @@ static int parse_ticket(const struct eg_sessions *s, const char *t, struct ticke
 	eg_sha256(out->idpart, ID_B64, out->idraw);
 	hex_encode(out->idraw, 32, out->id);
 	eg_sha256(out->secret, SECRET_B64, out->secret_hash);
-	ticket_idpart(s, out->secret, want);
-	out->genuine = ct_equal(want, out->idpart, ID_B64);
+	out->genuine = -1;
 	return 0;
+}
+
+/* Whether this deployment issued the ticket. Computed only when needed (a cache miss,
+ * sign-out): a cached session is authenticated by its secret's hash already. */
+static bool ticket_genuine(const struct eg_sessions *s, struct ticket *t)
+{
+	char want[ID_B64 + 1];
+
+	if (t->genuine < 0) {
+		ticket_idpart(s, t->secret, want);
+		t->genuine = ct_equal(want, t->idpart, ID_B64);
+	}
+	return t->genuine == 1;
 }
 
 static void ticket_wipe(struct ticket *t)
@@ -904,7 +915,7 @@ int eg_session_end_ticket(struct eg_daemon *d, const char *ticket, const char *r
 		rec_clear(&r);
 	}
 	/* The store cannot say whether a genuine ticket's session lives: end it anyway. */
-	if (!found && rr == R_STORE && (t.genuine || now_realtime_s() < s->legacy_until))
+	if (!found && rr == R_STORE && (ticket_genuine(s, &t) || now_realtime_s() < s->legacy_until))
 		found = 1;
 	if (found) {
 		found = end_session(d, t.id, reason, &dur);
@@ -948,7 +959,7 @@ int eg_session_create(struct eg_daemon *d, const struct eg_session_new *in, char
 	ticket_idpart(s, tbuf + ID_B64 + 1, idb64);
 	memcpy(tbuf, idb64, ID_B64);
 	tbuf[ID_B64] = '.';
-	if (parse_ticket(s, tbuf, &t) || !t.genuine || derive_key(&t, key)) {
+	if (parse_ticket(s, tbuf, &t) || !ticket_genuine(s, &t) || derive_key(&t, key)) {
 		OPENSSL_cleanse(tbuf, sizeof(tbuf));
 		ticket_wipe(&t);
 		return -1;
@@ -1127,7 +1138,7 @@ static int recheck_shared(struct eg_daemon *d, struct sess *e, const struct tick
 
 /* The cached session of t, loading it from the store on a miss. NULL with *why set
  * (an enum eg_session_result) when there is none. */
-static struct sess *lookup(struct eg_daemon *d, const struct ticket *t, int *why)
+static struct sess *lookup(struct eg_daemon *d, struct ticket *t, int *why)
 {
 	struct eg_sessions *s = d->sessions;
 	struct sess *e, *n;
@@ -1140,6 +1151,12 @@ static struct sess *lookup(struct eg_daemon *d, const struct ticket *t, int *why
 		e->refs++;
 	pthread_mutex_unlock(&s->mu);
 	if (!e) {
+		if (!ticket_genuine(s, t) && now_realtime_s() >= s->legacy_until) {
+			/* Not issued here: no store read for it, and counted as an attack. */
+			metric(d, "forged");
+			*why = EG_SESSION_FORGED;
+			return NULL;
+		}
 		rr = rec_read(d, t, &r, NULL);
 		n = rr == R_OK ? sess_from_rec(t, &r) : NULL;
 		if (n && s->load_hook)
@@ -1147,7 +1164,7 @@ static struct sess *lookup(struct eg_daemon *d, const struct ticket *t, int *why
 		if (!n) {
 			rec_clear(&r);
 			metric(d, rr == R_STORE ? "store_error" : rr == R_REFUSED ? "refused" : "miss");
-			if (rr == R_REFUSED && t->genuine)
+			if (rr == R_REFUSED && t->genuine == 1)
 				log_warn("session %.12s…: stored record does not verify (changed in the store, or "
 					 "written before metadata was sealed); refused", t->id);
 			*why = rr == R_STORE ? EG_SESSION_STORE_ERROR : EG_SESSION_NONE;
@@ -1260,12 +1277,6 @@ int eg_session_identity_ticket(struct eg_daemon *d, const char *ticket, struct e
 		return EG_SESSION_NONE;
 	if (parse_ticket(s, ticket, &t))
 		return EG_SESSION_FORGED; /* not even the shape of a ticket */
-	if (!t.genuine && now >= s->legacy_until) {
-		/* Not issued here: no store read for it, and counted as an attack. */
-		metric(d, "forged");
-		rc = EG_SESSION_FORGED;
-		goto out;
-	}
 	e = lookup(d, &t, &rc);
 	if (!e)
 		goto out;
