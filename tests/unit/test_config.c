@@ -36,6 +36,14 @@ static void test_minimal(void **state)
 	assert_string_equal(c->listen[0].path, "/run/eg.sock");
 	assert_int_equal(c->n_trusted_proxies, 1);
 	config_free(c);
+
+	c = parse("{\"listen\":\"127.0.0.1:1\",\"store\":{\"map_size\":1048576},"
+		  "\"gate\":{\"never_ban\":[\"198.51.100.7\",\"2001:db8::/64\"]}}", err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->store.map_size, 1048576);
+	assert_int_equal(c->gate.n_never_ban, 2);
+	assert_int_equal(c->gate.never_ban[1].plen, 64);
+	config_free(c);
 }
 
 struct bad {
@@ -77,6 +85,9 @@ static void test_errors_name_the_key(void **state)
 		{ "{\"listen\":\"127.0.0.1:1\",\"store\":{\"redis\":\"http://x\"}}", "store.redis:" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"store\":{\"sync\":\"5\"}}", "store.sync: expected a duration" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"store\":{\"sync\":\"50ms\"}}", "store.sync: expected a duration" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"store\":{\"map_size\":1024}}", "store.map_size: must be between" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"store\":{\"map_size\":\"1G\"}}", "store.map_size: expected an integer" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"gate\":{\"never_ban\":[\"198.51.100.0/33\"]}}", "gate.never_ban[0]:" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"log_level\":\"loud\"}", "log_level:" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"oidc\":{\"issuer\":\"i\",\"client_id\":\"c\",\"redirect_url\":\"r\",\"client_secret_file\":\"/nonexistent/x\"}}", "oidc.client_secret_file: cannot read" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"listen\":\"127.0.0.1:2\"}", "t.json:1:" }, /* duplicate key */
