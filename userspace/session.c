@@ -737,8 +737,17 @@ static int end_session(struct eg_daemon *d, const char *id, const char *reason, 
 	found = found != 0;
 	const char *sub = json_string_value(json_object_get(rec, "sub"));
 	const char *sid = json_string_value(json_object_get(rec, "sid"));
-	/* A revoked marker outlives any record this id could have (absolute lifetime). */
-	int64_t until = now + lifetime_s(d->cfg);
+	/* The revoked marker outlives any record this id could still have: its absolute end
+	 * (sealed, cannot be extended), or the idle deadline of a last-seen write-back that
+	 * races this revocation, whichever comes first; unknown: the whole lifetime. */
+	int64_t until = now + lifetime_s(d->cfg), exp_abs = get_int(rec, "exp");
+	if (rec) {
+		until = now + idle_s(d->cfg) + 60;
+		if (exp_abs <= now)
+			until = now + 60; /* over anyway: its sealed end says so */
+		else if (exp_abs < until)
+			until = exp_abs;
+	}
 	uint8_t raw[32];
 	bool cached = false;
 	if (hex_decode(id, raw, sizeof(raw)) == 0) {
