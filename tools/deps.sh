@@ -9,7 +9,7 @@ PKGS=(
 	libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libssl-dev
 	libbpf-dev libelf-dev zlib1g-dev linux-libc-dev bpftool
 	liblmdb-dev libhiredis-dev libcap-dev libcmocka-dev
-	nginx redis-server redis-tools chromium iproute2 iputils-ping nftables
+	nginx redis-server chromium iproute2 iputils-ping nftables
 	curl jq openssl procps psmisc wrk python3 ethtool nodejs npm
 )
 

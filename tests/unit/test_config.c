@@ -36,14 +36,6 @@ static void test_minimal(void **state)
 	assert_string_equal(c->listen[0].path, "/run/eg.sock");
 	assert_int_equal(c->n_trusted_proxies, 1);
 	config_free(c);
-
-	c = parse("{\"listen\":\"127.0.0.1:1\",\"store\":{\"map_size\":1048576},"
-		  "\"gate\":{\"never_ban\":[\"198.51.100.7\",\"2001:db8::/64\"]}}", err, sizeof(err));
-	assert_non_null(c);
-	assert_int_equal(c->store.map_size, 1048576);
-	assert_int_equal(c->gate.n_never_ban, 2);
-	assert_int_equal(c->gate.never_ban[1].plen, 64);
-	config_free(c);
 }
 
 struct bad {
@@ -179,12 +171,27 @@ static void test_full_example(void **state)
 	config_free(c);
 }
 
+/* issue 11: store.map_size (tests of a full store), gate.never_ban (the admin's own addresses) */
+static void test_durable_keys(void **state)
+{
+	char err[256];
+	struct eg_config *c = parse("{\"listen\":\"127.0.0.1:1\",\"store\":{\"map_size\":1048576},"
+				    "\"gate\":{\"never_ban\":[\"198.51.100.7\",\"2001:db8::/64\"]}}",
+				    err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->store.map_size, 1048576);
+	assert_int_equal(c->gate.n_never_ban, 2);
+	assert_int_equal(c->gate.never_ban[1].plen, 64);
+	config_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_minimal),  cmocka_unit_test(test_errors_name_the_key),
 		cmocka_unit_test(test_duration), cmocka_unit_test(test_prefix),
 		cmocka_unit_test(test_full_example),
+		cmocka_unit_test(test_durable_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
