@@ -793,11 +793,10 @@ static bool parse_routes(struct cctx *c, json_t *root, struct eg_config *cfg)
 
 static bool parse_gate(struct cctx *c, json_t *o, struct eg_gate_config *g)
 {
-	static const char *const keys[] = { "interfaces", "xdp_mode", "pin_root", "protected_ports",
+	static const char *const keys[] = { "interfaces", "xdp_mode", "pin_root", "protected_ports", "never_ban",
 		"syn_rate", "syn_burst", "pkt_rate", "pkt_burst", "observe", "deny", "allow", "max_sources",
 		"max_deny", "ban_threshold", "ban_window", "ban_time", "ban_max", "ipv6_group_prefix",
-		"verdict_rate", "verdict_burst",
-		"never_ban", NULL };
+		"verdict_rate", "verdict_burst", NULL };
 	g->present = true;
 	long long v6 = g->ipv6_group_plen;
 	if (!check_keys(c, o, keys) || !get_strlist(c, o, "interfaces", &g->interfaces) ||
@@ -813,8 +812,6 @@ static bool parse_gate(struct cctx *c, json_t *o, struct eg_gate_config *g)
 	    !get_u32(c, o, "verdict_burst", &g->verdict_burst))
 		return false;
 	g->ipv6_group_plen = (uint8_t)v6;
-	if (!parse_prefixes(c, o, "never_ban", &g->never_ban, &g->n_never_ban))
-		return false;
 	static const char *const modes[] = { "native", "generic", "auto", NULL };
 	if (g->xdp_mode && !str_in(g->xdp_mode, modes))
 		return fail_at(c, "xdp_mode", "must be native, generic or auto");
@@ -824,6 +821,8 @@ static bool parse_gate(struct cctx *c, json_t *o, struct eg_gate_config *g)
 		g->pin_root = xstrdup("/sys/fs/bpf/edgegate");
 	if (g->pin_root[0] != '/')
 		return fail_at(c, "pin_root", "must be an absolute path on a bpf filesystem");
+	if (!parse_prefixes(c, o, "never_ban", &g->never_ban, &g->n_never_ban))
+		return false;
 	json_t *ports = json_object_get(o, "protected_ports");
 	if (ports) {
 		size_t n = push_key(c, "protected_ports");
