@@ -1356,9 +1356,9 @@ int eg_session_identity(struct eg_daemon *d, const struct eg_req *r, struct eg_i
 	int rc;
 
 	if (!d->sessions)
-		return EG_SESSION_NONE;
+		return -1;
 	if (!eg_req_cookie(r, cookie_name(d->cfg), buf, sizeof(buf)))
-		return EG_SESSION_NONE;
+		return -1;
 	rc = eg_session_identity_ticket(d, buf, id);
 	OPENSSL_cleanse(buf, sizeof(buf));
 	return rc;
