@@ -188,10 +188,10 @@ static void test_durable_keys(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_durable_keys),
 		cmocka_unit_test(test_minimal),  cmocka_unit_test(test_errors_name_the_key),
 		cmocka_unit_test(test_duration), cmocka_unit_test(test_prefix),
 		cmocka_unit_test(test_full_example),
-		cmocka_unit_test(test_durable_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
