@@ -899,7 +899,7 @@ static void h_callback(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 	/* A login replaces whatever session the browser had (no fixation, no leftovers). */
 	char old[EG_TICKET_MAX + 8];
 	if (eg_req_cookie(r, cookie_name(cfg), old, sizeof(old)))
-		eg_session_end_ticket(d, old, "relogin", NULL, NULL);
+		eg_session_end_ticket(d, old, "relogin", NULL);
 	struct eg_session_new sn = {
 		.claims = claims,
 		.sub = (char *)json_string_value(json_object_get(claims, "sub")),
@@ -953,7 +953,7 @@ static void h_sign_out(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 		bool spare = r->peer_trusted && eg_flow_from_request(r, &own) == 0;
 		struct eg_revoke_result res;
 		eg_revoke_spare(spare ? &own : NULL);
-		eg_session_end_ticket(d, ticket, "sign_out", &id_token, &res);
+		eg_session_end_ticket_ex(d, ticket, "sign_out", &id_token, &res);
 		eg_revoke_spare(NULL);
 		const char *dur = eg_revoke_result_durability(&res);
 		if (strcmp(dur, "none") == 0) {
@@ -1080,7 +1080,7 @@ static void h_backchannel(struct eg_daemon *d, const struct eg_req *r, struct eg
 	const char *sub = json_string_value(json_object_get(c, "sub"));
 	const char *sid = json_string_value(json_object_get(c, "sid"));
 	struct eg_revoke_result res;
-	int ended = eg_session_revoke(d, NULL, sub, sid, "backchannel_logout", &res);
+	int ended = eg_session_revoke_ex(d, NULL, sub, sid, "backchannel_logout", &res);
 	const char *dur = eg_revoke_result_durability(&res);
 	json_decref(c);
 	if (strcmp(dur, "none") == 0) {
@@ -1139,7 +1139,7 @@ static json_t *adm_revoke(struct eg_daemon *d, const json_t *req, const char **e
 		return NULL;
 	}
 	struct eg_revoke_result res;
-	int n = eg_session_revoke(d, id, sub, sid, reason ? reason : "admin", &res);
+	int n = eg_session_revoke_ex(d, id, sub, sid, reason ? reason : "admin", &res);
 	const char *dur = eg_revoke_result_durability(&res);
 	if (strcmp(dur, "none") == 0) {
 		/* never acknowledged unless recorded (docs/revocation.md) */

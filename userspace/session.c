@@ -861,7 +861,13 @@ static bool record_sub_is(struct eg_daemon *d, const char *id, const char *sub)
 }
 
 int eg_session_revoke(struct eg_daemon *d, const char *session_id, const char *sub,
-		      const char *sid, const char *reason, struct eg_revoke_result *res)
+		      const char *sid, const char *reason)
+{
+	return eg_session_revoke_ex(d, session_id, sub, sid, reason, NULL);
+}
+
+int eg_session_revoke_ex(struct eg_daemon *d, const char *session_id, const char *sub,
+			 const char *sid, const char *reason, struct eg_revoke_result *res)
 {
 	struct idlist l = { 0 };
 	int count = 0, lf = 0;
@@ -895,7 +901,13 @@ int eg_session_revoke(struct eg_daemon *d, const char *session_id, const char *s
 }
 
 int eg_session_end_ticket(struct eg_daemon *d, const char *ticket, const char *reason,
-			  char **id_token, struct eg_revoke_result *res)
+			  char **id_token)
+{
+	return eg_session_end_ticket_ex(d, ticket, reason, id_token, NULL);
+}
+
+int eg_session_end_ticket_ex(struct eg_daemon *d, const char *ticket, const char *reason,
+			     char **id_token, struct eg_revoke_result *res)
 {
 	struct eg_sessions *s = d->sessions;
 	struct ticket t;

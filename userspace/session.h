@@ -85,9 +85,12 @@ const char *eg_revoke_result_durability(const struct eg_revoke_result *res);
 
 /* Ends the session the ticket names (sign-out). Returns 1 if one ended, 0 if none;
  * *id_token (may be NULL) receives a malloc'd copy of its id_token for id_token_hint;
- * res (may be NULL) says how the revocation was recorded. */
+ * res (may be NULL) says how the revocation was recorded: a caller that acknowledges
+ * the revocation to someone uses the _ex form and answers an error for "none". */
+int eg_session_end_ticket_ex(struct eg_daemon *d, const char *ticket, const char *reason,
+			     char **id_token, struct eg_revoke_result *res);
 int eg_session_end_ticket(struct eg_daemon *d, const char *ticket, const char *reason,
-			  char **id_token, struct eg_revoke_result *res);
+			  char **id_token);
 
 /* For admin: array of {session_id, sub, sid, created, last_seen, expires}. */
 json_t *eg_sessions_list(struct eg_daemon *d, const char *sub_filter);
@@ -95,8 +98,10 @@ json_t *eg_sessions_list(struct eg_daemon *d, const char *sub_filter);
 /* Ends every session matching session_id, or sid (restricted to sub when both
  * are given), or sub; returns the count ended (-1 if nothing was given). Each is
  * recorded in EG_NS_REVOKED (key = session id) for the kernel side. */
+int eg_session_revoke_ex(struct eg_daemon *d, const char *session_id, const char *sub,
+			 const char *sid, const char *reason, struct eg_revoke_result *res);
 int eg_session_revoke(struct eg_daemon *d, const char *session_id, const char *sub,
-		      const char *sid, const char *reason, struct eg_revoke_result *res);
+		      const char *sid, const char *reason);
 
 /* Tests: called on a cache miss between the store read and the cache insert (the
  * window of the reload race). */

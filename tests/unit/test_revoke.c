@@ -320,11 +320,11 @@ static void test_session_end_paths_revoke(void **state)
 	eg_flows_note(&d, id1, &a.t);
 	eg_flows_note(&d, id2, &b.t);
 	/* back-channel logout names the OP session (sid) */
-	assert_int_equal(eg_session_revoke(&d, NULL, "alice", "op-sid-1", "backchannel_logout", NULL), 1);
+	assert_int_equal(eg_session_revoke(&d, NULL, "alice", "op-sid-1", "backchannel_logout"), 1);
 	assert_int_equal(client_error(&a), ECONNRESET);
 	assert_int_equal(talk(&b), 0);
 	/* sign-out (the ticket holder ends its own session) */
-	assert_int_equal(eg_session_end_ticket(&d, ticket2, "sign_out", NULL, NULL), 1);
+	assert_int_equal(eg_session_end_ticket(&d, ticket2, "sign_out", NULL), 1);
 	assert_int_equal(client_error(&b), ECONNRESET);
 	assert_int_equal(eg_flows_tracked(&d), 0);
 	size_t len;
