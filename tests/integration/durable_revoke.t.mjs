@@ -64,7 +64,18 @@ const ta = jar.get('_edgegate').value;
 is(await stolen(ta), 200, 'the cookie works (a copy of it is the "stolen" one)');
 process.kill(redis.pid, 'SIGSTOP');
 const t0 = Date.now();
-const so = await jar.fetch(`${pub}/oauth2/sign_out`);
+// GET signs out, or shows a confirmation page whose form POSTs (with a CSRF token)
+async function signOut(j) {
+  let r = await j.fetch(`${pub}/oauth2/sign_out`);
+  const form = r.status === 200 && /<form[^>]*method="post"[^>]*action="([^"]*)"/i.exec(r.body);
+  if (form) {
+    const fields = {};
+    for (const m of r.body.matchAll(/<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) fields[m[1]] = m[2];
+    r = await j.fetch(new URL(form[1], `${pub}/oauth2/sign_out`).toString(), { method: 'POST', form: fields });
+  }
+  return r;
+}
+const so = await signOut(jar);
 ok(so.status === 302 || so.status === 303, `sign-out with Redis paused answers ${so.status} after ${Date.now() - t0} ms`);
 is(so.headers['edgegate-revocation'], 'local', 'the answer says the revocation is recorded locally (state_dir)');
 const tomb = fs.readFileSync(path.join(eg.config.state_dir, 'revoked.tombs'), 'utf8');
