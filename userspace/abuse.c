@@ -15,8 +15,14 @@
  * attached, the gate's syn_rate/syn_burst are applied per verdict instead, so the
  * configured policy still holds in userspace.
  *
- * Allowlisted sources (gate.allow, dynamic allow entries in the kernel map, and the
- * trusted_proxies, i.e. nginx itself) are never banned nor limited.
+ * Only attack signals count (eg_abuse_counts): bad signatures, malformed tokens,
+ * forged session tickets, rejected client certificates. Expiry does not, nor a session
+ * that ended normally (sessions tell the two apart by the ticket's MAC), nor a request
+ * without any credential: a polling single-page app or a NAT of users is never banned.
+ *
+ * Allowlisted sources (gate.allow, gate.never_ban for the admin's own addresses,
+ * dynamic allow entries in the kernel map, and the trusted_proxies, i.e. nginx
+ * itself) are never banned nor limited.
  *
  * Table: 64 striped hash tables, bounded (sweeps drop idle entries; a full stripe
  * stops tracking new sources rather than evicting a ban).
@@ -51,8 +57,19 @@
 #define SWEEP_MS 1000
 #define NS 1000000000ull
 
+/* The reasons that count, in the order `edgegatectl bans` lists them. */
+static const char *const counted[] = {
+	"signature", "malformed", "malformed_token", "alg", "crit", "forged_session",
+	"bad_client_cert", "certificate_revoked", "certificate_binding",
+};
+#define N_COUNTED (sizeof(counted) / sizeof(counted[0]))
+
 struct src {
 	struct src *next;
+	uint16_t why[N_COUNTED];     /* failures by reason in the current window */
+	uint16_t ban_why[N_COUNTED]; /* ... in the window that led to the ban in force */
+	int64_t first_unix, last_unix;         /* first/last failure of the current window */
+	int64_t ban_first_unix, ban_last_unix; /* ... of the window that led to the ban */
 	uint8_t addr[16]; /* canonical, masked */
 	uint8_t plen;
 	uint32_t fails;
@@ -109,16 +126,18 @@ static int64_t wall(const struct eg_abuse *a)
 
 /* --- classification and canonical sources --------------------------------------------------- */
 
+static int counted_index(const char *reason)
+{
+	for (size_t i = 0; reason && i < N_COUNTED; i++)
+		if (strcmp(reason, counted[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* An explicit list: a reason added later does not start banning users by default. */
 bool eg_abuse_counts(int status, const char *reason)
 {
-	if (!reason)
-		return status == 401;
-	if (status == 401)
-		return strcmp(reason, "no_identity") != 0 && strcmp(reason, "no_key") != 0 &&
-		       strcmp(reason, "not_yet") != 0;
-	if (status == 403)
-		return strstr(reason, "cert") != NULL && strcmp(reason, "client_cert_missing") != 0;
-	return false;
+	return (status == 401 || status == 403) && counted_index(reason) >= 0;
 }
 
 static bool is_mapped(const uint8_t a[16])
@@ -156,6 +175,9 @@ static bool statically_allowed(const struct eg_config *cfg, const uint8_t src[16
 			return true;
 	for (size_t i = 0; i < cfg->n_trusted_proxies; i++)
 		if (eg_prefix_contains(&cfg->trusted_proxies[i], src))
+			return true;
+	for (size_t i = 0; i < cfg->gate.n_never_ban; i++)
+		if (eg_prefix_contains(&cfg->gate.never_ban[i], src))
 			return true;
 	return false;
 }
@@ -231,20 +253,61 @@ static void prefix_of(const struct src *e, struct eg_prefix *p)
 
 /* --- bans --------------------------------------------------------------------------------- */
 
-static int persist(struct eg_daemon *d, const struct eg_prefix *p, int64_t until, uint32_t offenses)
+/* Why a ban happened: what `edgegatectl bans` shows, and what the ban record keeps. */
+struct ban_why {
+	uint16_t n[N_COUNTED];
+	int64_t first_unix, last_unix;
+};
+
+static json_t *why_json(const uint16_t n[N_COUNTED])
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < N_COUNTED; i++)
+		if (n[i])
+			json_object_set_new(o, counted[i], json_integer(n[i]));
+	return o;
+}
+
+/* Reads {"reasons":{...},"first":T,"last":T} of a ban record (all optional). */
+static void why_parse(const json_t *j, struct ban_why *w)
+{
+	const json_t *r = json_object_get(j, "reasons");
+	const char *k;
+	json_t *v;
+
+	memset(w, 0, sizeof(*w));
+	json_object_foreach((json_t *)r, k, v) {
+		int i = counted_index(k);
+		if (i >= 0 && json_is_integer(v) && json_integer_value(v) > 0)
+			w->n[i] = json_integer_value(v) > 65535 ? 65535 : (uint16_t)json_integer_value(v);
+	}
+	w->first_unix = (int64_t)json_integer_value(json_object_get(j, "first"));
+	w->last_unix = (int64_t)json_integer_value(json_object_get(j, "last"));
+}
+
+static int persist(struct eg_daemon *d, const struct eg_prefix *p, int64_t until, uint32_t offenses,
+		   const struct ban_why *w)
 {
 	struct eg_abuse *a = d->abuse;
-	char key[64], val[96];
+	char key[64];
 
 	if (!d->store)
 		return -1;
 	eg_gate_prefix_format(p, key, sizeof(key));
-	snprintf(val, sizeof(val), "{\"until\":%lld,\"offenses\":%u}", (long long)until, offenses);
+	json_t *j = json_pack("{s:I, s:i, s:o, s:I, s:I}", "until", (json_int_t)until, "offenses", (int)offenses,
+			      "reasons", why_json(w->n), "first", (json_int_t)w->first_unix, "last",
+			      (json_int_t)w->last_unix);
+	char *val = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
 	/* kept past the ban: the offence count is what makes the next ban longer */
-	if (eg_store_put(d->store, EG_NS_BAN, key, val, strlen(val), until + (int64_t)(a->memory_ns / NS)) != 0) {
+	if (!val ||
+	    eg_store_put(d->store, EG_NS_BAN, key, val, strlen(val), until + (int64_t)(a->memory_ns / NS)) != 0) {
+		free(val);
 		log_warn("abuse: could not persist the ban of %s", key);
 		return -1;
 	}
+	free(val);
 	return 0;
 }
 
@@ -272,21 +335,29 @@ static void kernel_ban(struct eg_daemon *d, const struct eg_prefix *p, int64_t s
 	}
 }
 
-static void ban(struct eg_daemon *d, const struct eg_prefix *p, uint64_t dur_ns, uint32_t offenses, uint32_t fails)
+static void ban(struct eg_daemon *d, const struct eg_prefix *p, uint64_t dur_ns, uint32_t offenses, uint32_t fails,
+		const struct ban_why *w)
 {
 	struct eg_abuse *a = d->abuse;
 	char t[64];
 	int64_t secs = (int64_t)((dur_ns + NS - 1) / NS);
 
-	kernel_ban(d, p, secs);
-	if (persist(d, p, wall(a) + secs, offenses) == 0)
+	/* Recorded before it is enforced: a ban anyone can observe survives a crash and
+	 * lost pins (a store failure still bans, it is logged). */
+	if (persist(d, p, wall(a) + secs, offenses, w) == 0)
 		mark_confirmed(a, p);
+	kernel_ban(d, p, secs);
 	__atomic_add_fetch(&a->bans_total, 1, __ATOMIC_RELAXED);
 	eg_metric_inc(d->metrics, "edgegate_bans_total", "where", d->gate ? "xdp" : "userspace", NULL, NULL, 1);
 	eg_metric_set(d->metrics, "edgegate_bans_active", NULL, NULL, (double)eg_abuse_bans_active(d));
 	eg_gate_prefix_format(p, t, sizeof(t));
-	log_warn("abuse: banned %s for %llds (offence %u, %u failures in %llus window)%s", t, (long long)secs, offenses,
-		 fails, (unsigned long long)(a->window_ns / NS), d->gate ? "" : " in userspace (no XDP gate)");
+	json_t *wj = why_json(w->n);
+	char *ws = json_dumps(wj, JSON_COMPACT);
+	json_decref(wj);
+	log_warn("abuse: banned %s for %llds (offence %u, %u failures in %llus window: %s)%s", t, (long long)secs,
+		 offenses, fails, (unsigned long long)(a->window_ns / NS), ws ? ws : "?",
+		 d->gate ? "" : " in userspace (no XDP gate)");
+	free(ws);
 }
 
 int eg_abuse_check(struct eg_daemon *d, const uint8_t src[16], const char **reason)
@@ -335,8 +406,10 @@ void eg_abuse_note(struct eg_daemon *d, const uint8_t src[16], int status, const
 	struct eg_abuse *a = d ? d->abuse : NULL;
 	struct eg_prefix p;
 	struct stripe *st;
+	struct ban_why w;
 	uint64_t dur = 0;
 	uint32_t offenses = 0, fails = 0;
+	int ri = counted_index(reason);
 
 	if (!a || !a->threshold || !eg_abuse_counts(status, reason) || statically_allowed(d->cfg, src))
 		return;
@@ -350,7 +423,12 @@ void eg_abuse_note(struct eg_daemon *d, const uint8_t src[16], int status, const
 		if (now - e->win_start_ns >= a->window_ns) {
 			e->win_start_ns = now;
 			e->fails = 0;
+			memset(e->why, 0, sizeof(e->why));
+			e->first_unix = wall(a);
 		}
+		if (ri >= 0 && e->why[ri] < UINT16_MAX)
+			e->why[ri]++;
+		e->last_unix = wall(a);
 		if (++e->fails >= a->threshold) {
 			if (e->ban_end_ns && now - e->ban_end_ns > a->memory_ns)
 				e->offenses = 0; /* reformed: back to the base ban time */
@@ -362,6 +440,13 @@ void eg_abuse_note(struct eg_daemon *d, const uint8_t src[16], int status, const
 				dur = a->ban_max_ns;
 			fails = e->fails;
 			e->fails = 0;
+			memcpy(e->ban_why, e->why, sizeof(e->why));
+			memset(e->why, 0, sizeof(e->why));
+			e->ban_first_unix = e->first_unix;
+			e->ban_last_unix = e->last_unix;
+			memcpy(w.n, e->ban_why, sizeof(w.n));
+			w.first_unix = e->ban_first_unix;
+			w.last_unix = e->ban_last_unix;
 			e->ban_until_ns = e->ban_end_ns = now + dur;
 			e->confirmed_ns = 0; /* not in the store until persist() says so */
 		}
@@ -378,7 +463,7 @@ void eg_abuse_note(struct eg_daemon *d, const uint8_t src[16], int status, const
 		pthread_mutex_unlock(&st->mu);
 		return;
 	}
-	ban(d, &p, dur, offenses, fails);
+	ban(d, &p, dur, offenses, fails, &w);
 }
 
 int eg_abuse_unban(struct eg_daemon *d, const struct eg_prefix *in)
@@ -449,9 +534,11 @@ static void list_one(const struct src *e, uint64_t now, void *arg)
 		return;
 	prefix_of(e, &p);
 	eg_gate_prefix_format(&p, t, sizeof(t));
-	json_array_append_new(arg, json_pack("{s:s, s:I, s:i}", "prefix", t, "ttl_s",
+	json_array_append_new(arg, json_pack("{s:s, s:I, s:i, s:o, s:I, s:I}", "prefix", t, "ttl_s",
 					     (json_int_t)((e->ban_until_ns - now + NS - 1) / NS), "offenses",
-					     (int)e->offenses));
+					     (int)e->offenses, "reasons", why_json(e->ban_why), "first_offense",
+					     (json_int_t)e->ban_first_unix, "last_offense",
+					     (json_int_t)e->ban_last_unix));
 }
 
 json_t *eg_abuse_bans_json(struct eg_daemon *d)
@@ -540,14 +627,16 @@ void eg_abuse_set_clock_offset(struct eg_daemon *d, int64_t offset_ns)
 
 /* --- restart: bans from the store ------------------------------------------------------------ */
 
-/* One EG_NS_BAN record: {"until":UNIX,"offenses":N}. 0 ok, -1 malformed. */
+/* One EG_NS_BAN record: {"until":UNIX,"offenses":N[,"reasons":{..},"first":T,"last":T]}.
+ * 0 ok, -1 malformed. */
 static int parse_record(const char *key, const void *val, size_t len, struct eg_prefix *p, int64_t *until,
-			uint32_t *offenses)
+			uint32_t *offenses, struct ban_why *w)
 {
 	json_t *j = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL);
 	json_t *ju = json_object_get(j, "until"), *jo = json_object_get(j, "offenses");
 	int rc = -1;
 
+	why_parse(j, w);
 	if (json_is_integer(ju) && json_is_integer(jo) && eg_gate_prefix_parse(key, p) == 0) {
 		json_int_t off = json_integer_value(jo);
 		*until = json_integer_value(ju);
@@ -564,10 +653,11 @@ static int restore_one(const char *key, const void *val, size_t len, int64_t exp
 	struct eg_abuse *a = d->abuse;
 	struct eg_prefix p;
 	struct stripe *st;
+	struct ban_why w;
 	int64_t until;
 	uint32_t off;
 
-	if (parse_record(key, val, len, &p, &until, &off) != 0) {
+	if (parse_record(key, val, len, &p, &until, &off, &w) != 0) {
 		log_warn("abuse: ignoring a malformed ban record");
 		return 0;
 	}
@@ -579,6 +669,9 @@ static int restore_one(const char *key, const void *val, size_t len, int64_t exp
 	if (e) {
 		e->offenses = off;
 		e->seen_ns = now;
+		memcpy(e->ban_why, w.n, sizeof(w.n));
+		e->ban_first_unix = w.first_unix;
+		e->ban_last_unix = w.last_unix;
 		/* the end of a ban already over is in the past: clamp to "just ended" */
 		e->ban_end_ns = left > 0 ? now + (uint64_t)left * NS : now;
 		e->ban_until_ns = left > 0 ? e->ban_end_ns : 0;
@@ -616,13 +709,14 @@ static int sync_one(const char *key, const void *val, size_t len, int64_t exp, v
 	struct stripe *st;
 	int64_t until;
 	uint32_t off;
+	struct ban_why w;
 	bool applied = false;
 
 	if (++sp->keys > SYNC_MAX_KEYS) {
 		sp->partial = true;
 		return 1;
 	}
-	if (parse_record(key, val, len, &p, &until, &off) != 0)
+	if (parse_record(key, val, len, &p, &until, &off, &w) != 0)
 		return 0;
 	int64_t left = until - wall(a);
 	uint64_t now = mono(a);
@@ -649,6 +743,9 @@ static int sync_one(const char *key, const void *val, size_t len, int64_t exp, v
 		if (e->ban_until_ns + 2 * NS < target) {
 			e->ban_until_ns = e->ban_end_ns = target;
 			e->seen_ns = now;
+			memcpy(e->ban_why, w.n, sizeof(w.n));
+			e->ban_first_unix = w.first_unix;
+			e->ban_last_unix = w.last_unix;
 			applied = true;
 		}
 	}

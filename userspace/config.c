@@ -795,7 +795,7 @@ static bool parse_routes(struct cctx *c, json_t *root, struct eg_config *cfg)
 
 static bool parse_gate(struct cctx *c, json_t *o, struct eg_gate_config *g)
 {
-	static const char *const keys[] = { "interfaces", "xdp_mode", "pin_root", "protected_ports",
+	static const char *const keys[] = { "interfaces", "xdp_mode", "pin_root", "protected_ports", "never_ban",
 		"syn_rate", "syn_burst", "pkt_rate", "pkt_burst", "observe", "deny", "allow", "max_sources",
 		"max_deny", "ban_threshold", "ban_window", "ban_time", "ban_max", "ipv6_group_prefix",
 		"verdict_rate", "verdict_burst", NULL };
@@ -823,6 +823,8 @@ static bool parse_gate(struct cctx *c, json_t *o, struct eg_gate_config *g)
 		g->pin_root = xstrdup("/sys/fs/bpf/edgegate");
 	if (g->pin_root[0] != '/')
 		return fail_at(c, "pin_root", "must be an absolute path on a bpf filesystem");
+	if (!parse_prefixes(c, o, "never_ban", &g->never_ban, &g->n_never_ban))
+		return false;
 	json_t *ports = json_object_get(o, "protected_ports");
 	if (ports) {
 		size_t n = push_key(c, "protected_ports");
@@ -853,10 +855,15 @@ static bool parse_gate(struct cctx *c, json_t *o, struct eg_gate_config *g)
 
 static bool parse_store(struct cctx *c, json_t *o, struct eg_store_config *s)
 {
-	static const char *const keys[] = { "redis", "prefix", "sync", NULL };
+	static const char *const keys[] = { "redis", "prefix", "sync", "map_size", NULL };
 	json_t *sync = json_object_get(o, "sync");
+	long long map = s->map_size;
 	if (!check_keys(c, o, keys) || !get_str(c, o, "redis", &s->redis) || !get_str(c, o, "prefix", &s->prefix))
 		return false;
+	/* bytes; small maps are for tests of a full store (docs/config.md) */
+	if (!get_int(c, o, "map_size", 65536, 1LL << 40, &map))
+		return false;
+	s->map_size = map;
 	if (sync) {
 		/* Sub-second values matter here, so this duration is kept in milliseconds. */
 		const char *v = json_string_value(sync);
@@ -1168,6 +1175,7 @@ void config_free(struct eg_config *c)
 	free(g->protected_ports);
 	free(g->deny);
 	free(g->allow);
+	free(g->never_ban);
 	free(c->store.redis);
 	free(c->store.prefix);
 	free(c->mtls.revoked_file);

@@ -171,12 +171,15 @@ struct eg_gate_config {
 	uint8_t ipv6_group_plen; /* canonicalise IPv6 sources to this prefix, default 64 */
 	uint32_t verdict_rate;  /* userspace per-source verdicts/s, 0 = off */
 	uint32_t verdict_burst;
+	struct eg_prefix *never_ban; /* never banned nor verdict-limited (the admin's own addresses) */
+	size_t n_never_ban;
 };
 
 struct eg_store_config {
 	char *redis;  /* redis://host:port[/db]; NULL = embedded */
 	char *prefix; /* Redis key prefix, default "edgegate:" */
 	int64_t sync_ms; /* shared store: how often bans/revocations of other nodes are applied, default 1000 */
+	int64_t map_size; /* embedded store: LMDB map size in bytes, default 1 GiB */
 };
 
 struct eg_mtls_config {

@@ -966,9 +966,21 @@ static void h_sign_out(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 	if (eg_req_cookie(r, cookie_name(cfg), ticket, sizeof(ticket))) {
 		struct eg_flow_tuple own;
 		bool spare = r->peer_trusted && eg_flow_from_request(r, &own) == 0;
+		struct eg_revoke_result res;
 		eg_revoke_spare(spare ? &own : NULL);
-		eg_session_end_ticket(d, ticket, "sign_out", &id_token);
+		eg_session_end_ticket_ex(d, ticket, "sign_out", &id_token, &res);
 		eg_revoke_spare(NULL);
+		const char *dur = eg_revoke_result_durability(&res);
+		if (strcmp(dur, "none") == 0) {
+			/* Not recorded anywhere durable: saying "signed out" would be a lie. */
+			count(d, "sign_out", "not_recorded");
+			free(id_token);
+			eg_resp_html_error(resp, 503, "Sign-out failed",
+					   "The sign-out could not be recorded. Please try again.");
+			return;
+		}
+		if (res.ended)
+			eg_resp_header(resp, "Edgegate-Revocation", dur);
 	}
 	char *del = eg_cookie_header(cfg, cookie_name(cfg), "", NULL, 0);
 	eg_resp_header(resp, "Set-Cookie", del);
@@ -1066,19 +1078,41 @@ static void h_backchannel(struct eg_daemon *d, const struct eg_req *r, struct eg
 	free(k);
 	int64_t iat = 0;
 	eg_claim_time(c, "iat", &iat);
-	if (eg_store_add(d->store, EG_NS_JTI, hx, "1", 1,
-			 iat + LOGOUT_MAX_AGE_S + 2 * oc->leeway_s + 10) != 1) {
+	/* The jti is looked up first and kept only once the logout is recorded: a logout
+	 * that was not acknowledged (503) must be deliverable again, and a write to a store
+	 * that timed out may still land later. A store that cannot be read does not block a
+	 * logout: a replayed logout token can only end the sessions it already names. */
+	void *seen = NULL;
+	int had = eg_store_get(d->store, EG_NS_JTI, hx, &seen, NULL, NULL);
+	free(seen);
+	if (had == 1) {
 		json_decref(c);
 		bcl_error(d, resp, "logout_token replayed");
 		return;
 	}
+	if (had < 0)
+		log_warn("oidc: back-channel logout: jti replay cache unavailable (store error)");
 	const char *sub = json_string_value(json_object_get(c, "sub"));
 	const char *sid = json_string_value(json_object_get(c, "sid"));
-	int ended = eg_session_revoke(d, NULL, sub, sid, "backchannel_logout");
-	log_info("oidc: back-channel logout ended %d session(s)", ended);
-	count(d, "backchannel", "ok");
+	struct eg_revoke_result res;
+	int ended = eg_session_revoke_ex(d, NULL, sub, sid, "backchannel_logout", &res);
+	const char *dur = eg_revoke_result_durability(&res);
 	json_decref(c);
-	eg_resp_body(resp, 200, "application/json", "{}");
+	if (strcmp(dur, "none") == 0) {
+		/* Not acknowledged: the OP may deliver it again (the jti was not kept). */
+		log_err("oidc: back-channel logout could not be recorded (store unavailable)");
+		count(d, "backchannel", "not_recorded");
+		eg_resp_json(resp, 503, "{\"error\":\"temporarily_unavailable\","
+				      "\"error_description\":\"the logout could not be recorded\"}");
+		return;
+	}
+	/* Two deliveries racing past the lookup both end the same sessions: harmless. */
+	if (eg_store_add(d->store, EG_NS_JTI, hx, "1", 1, iat + LOGOUT_MAX_AGE_S + 2 * oc->leeway_s + 10) < 0)
+		log_warn("oidc: back-channel logout: jti not recorded (store error)");
+	log_info("oidc: back-channel logout ended %d session(s) (recorded: %s)", ended, dur);
+	count(d, "backchannel", "ok");
+	eg_resp_body(resp, 200, "application/json",
+		     strcmp(dur, "local") == 0 ? "{\"durable\":\"local\"}" : "{}");
 }
 
 /* --- /oauth2/userinfo ------------------------------------------------------------------------- */
@@ -1119,8 +1153,21 @@ static json_t *adm_revoke(struct eg_daemon *d, const json_t *req, const char **e
 		*err = "revoke needs session, sub or sid";
 		return NULL;
 	}
-	int n = eg_session_revoke(d, id, sub, sid, reason ? reason : "admin");
-	return json_pack("{s:b, s:i}", "ok", 1, "revoked", n < 0 ? 0 : n);
+	struct eg_revoke_result res;
+	int n = eg_session_revoke_ex(d, id, sub, sid, reason ? reason : "admin", &res);
+	const char *dur = eg_revoke_result_durability(&res);
+	if (strcmp(dur, "none") == 0) {
+		/* never acknowledged unless recorded (docs/revocation.md) */
+		*err = res.lookup_failed ? "revocation not recorded: the store cannot list the sessions of that sub/sid"
+					 : "revocation not recorded: neither the store nor state_dir took it";
+		return NULL;
+	}
+	json_t *out = json_pack("{s:b, s:i, s:s}", "ok", 1, "revoked", n < 0 ? 0 : n, "durable", dur);
+	if (res.local)
+		json_object_set_new(out, "warning",
+				    json_string("the store did not take the revocation: recorded in state_dir on this "
+						"node only and retried until the store takes it"));
+	return out;
 }
 
 /* --- lifecycle -------------------------------------------------------------------------------- */

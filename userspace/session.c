@@ -29,6 +29,7 @@
 #include "seal.h"
 #include "session.h"
 #include "store.h"
+#include "store_tomb.h"
 #include "util.h"
 
 #define ID_BYTES 16
@@ -43,6 +44,9 @@
 #define RECHECK_SHARED_S 5  /* shared store: how stale a cached entry may be */
 #define REFRESH_WAIT_S 15
 #define SEAL_INFO "edgegate session v1"
+#define REC_VERSION 2       /* metadata bound into the AEAD's associated data */
+#define TOMB_MEMORY_S 120   /* a confirmed revocation stays in memory (reload race) */
+#define TOMB_RETRY_MAX 256  /* pending local revocations retried per pass */
 
 struct sess {
 	uint8_t id[32];          /* SHA-256(ticket id); its hex is the public id */
@@ -75,6 +79,14 @@ struct eg_sessions {
 	pthread_t gc;
 	bool gc_running, stopping;
 	pthread_cond_t gc_cv;
+	/* Tickets: the id part is a MAC of the secret under this key, so a ticket this
+	 * deployment never issued is told apart from one whose session ended. */
+	uint8_t tkey[32];
+	int64_t legacy_until; /* until then, v1 tickets (random id) are not called forged */
+	struct eg_tombs *tombs;
+	uint64_t store_write_failures;
+	eg_session_load_hook load_hook; /* tests */
+	void *load_hook_arg;
 };
 
 /* A decoded store record (all of it, tokens included). */
@@ -311,10 +323,23 @@ struct ticket {
 	char id[EG_SESSION_ID_LEN + 1];
 	uint8_t idraw[32];
 	uint8_t secret_hash[32];
+	int8_t genuine; /* the id part is our MAC of the secret (1), not (0), not computed (-1) */
 };
 
-static int parse_ticket(const char *t, struct ticket *out)
+/* The id part of a ticket: base64url of the first 16 bytes of HMAC(tkey, secret). */
+static void ticket_idpart(const struct eg_sessions *s, const char *secret, char out[ID_B64 + 1])
 {
+	uint8_t mac[32];
+
+	eg_hmac_sha256(s->tkey, sizeof(s->tkey), secret, SECRET_B64, mac);
+	b64url_encode(mac, ID_BYTES, out);
+	out[ID_B64] = 0;
+	OPENSSL_cleanse(mac, sizeof(mac));
+}
+
+static int parse_ticket(const struct eg_sessions *s, const char *t, struct ticket *out)
+{
+	(void)s;
 	if (!t || strlen(t) != ID_B64 + 1 + SECRET_B64 || t[ID_B64] != '.' ||
 	    !b64url_chars(t, ID_B64) || !b64url_chars(t + ID_B64 + 1, SECRET_B64))
 		return -1;
@@ -325,7 +350,21 @@ static int parse_ticket(const char *t, struct ticket *out)
 	eg_sha256(out->idpart, ID_B64, out->idraw);
 	hex_encode(out->idraw, 32, out->id);
 	eg_sha256(out->secret, SECRET_B64, out->secret_hash);
+	out->genuine = -1;
 	return 0;
+}
+
+/* Whether this deployment issued the ticket. Computed only when needed (a cache miss,
+ * sign-out): a cached session is authenticated by its secret's hash already. */
+static bool ticket_genuine(const struct eg_sessions *s, struct ticket *t)
+{
+	char want[ID_B64 + 1];
+
+	if (t->genuine < 0) {
+		ticket_idpart(s, t->secret, want);
+		t->genuine = ct_equal(want, t->idpart, ID_B64);
+	}
+	return t->genuine == 1;
 }
 
 static void ticket_wipe(struct ticket *t)
@@ -361,12 +400,33 @@ static json_t *jstr_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
-/* Writes the record (metadata in clear, tokens and claims sealed). */
+/* The associated data of a record's seal: the store key and every clear field, so
+ * a store writer can neither move a record to another id nor change its subject, sid,
+ * lifetimes or last use (issue 17). JSON-encoded strings keep the fields apart. */
+static char *rec_aad(const char *id, const char *sub, const char *sid, int64_t created, int64_t last,
+		     int64_t exp, int64_t token_exp)
+{
+	json_t *js = jstr_or_null(sub), *jd = jstr_or_null(sid);
+	char *ss = json_dumps(js, JSON_ENCODE_ANY | JSON_COMPACT), *sd = json_dumps(jd, JSON_ENCODE_ANY | JSON_COMPACT);
+	char *aad = ss && sd ? xasprintf("%s|v%d|%s|%s|%lld|%lld|%lld|%lld", id, REC_VERSION, ss, sd,
+					 (long long)created, (long long)last, (long long)exp,
+					 (long long)token_exp)
+			     : NULL;
+
+	json_decref(js);
+	json_decref(jd);
+	free(ss);
+	free(sd);
+	return aad;
+}
+
+/* Writes the record: metadata in clear but bound into the seal's associated data,
+ * tokens and claims sealed. */
 static int rec_write(struct eg_daemon *d, const char *id, const uint8_t key[EG_SEAL_KEY_LEN],
 		     const struct rec *r)
 {
 	json_t *inner, *rec;
-	char *itext, *sealed, *rtext;
+	char *itext, *sealed, *rtext, *aad;
 	int rc = -1;
 
 	/* An absent token is left out rather than written as null (smaller record;
@@ -382,12 +442,14 @@ static int rec_write(struct eg_daemon *d, const char *id, const uint8_t key[EG_S
 	json_decref(inner);
 	if (!itext)
 		return -1;
-	sealed = eg_seal(key, id, itext, strlen(itext));
+	aad = rec_aad(id, r->sub, r->sid, r->created, r->last, r->exp, r->token_exp);
+	sealed = aad ? eg_seal(key, aad, itext, strlen(itext)) : NULL;
+	free(aad);
 	OPENSSL_cleanse(itext, strlen(itext));
 	free(itext);
 	if (!sealed)
 		return -1;
-	rec = json_pack("{s:i, s:o, s:o, s:I, s:I, s:I, s:I, s:s}", "v", 1, "sub",
+	rec = json_pack("{s:i, s:o, s:o, s:I, s:I, s:I, s:I, s:s}", "v", REC_VERSION, "sub",
 			jstr_or_null(r->sub), "sid", jstr_or_null(r->sid), "created",
 			(json_int_t)r->created, "last", (json_int_t)r->last, "exp",
 			(json_int_t)r->exp, "token_exp", (json_int_t)r->token_exp, "data", sealed);
@@ -413,9 +475,55 @@ static int64_t get_int(const json_t *o, const char *k)
 	return (int64_t)json_integer_value(json_object_get(o, k));
 }
 
-/* Reads a record from the store and opens it with the ticket. 0 ok (r filled;
- * key, when not NULL, receives the record key), -1 absent or the ticket does not
- * open it (AEAD tag mismatch). */
+/* rec_read results */
+#define R_OK 0
+#define R_ABSENT (-1)  /* no record, or the session was revoked */
+#define R_REFUSED (-2) /* the ticket does not open it, or its metadata does not verify */
+#define R_STORE (-3)   /* the store could not be read */
+
+/* A record's clear string field: absent or null reads as NULL; -1 any other type. */
+static int meta_str(const json_t *rec, const char *k, const char **out)
+{
+	const json_t *v = json_object_get(rec, k);
+
+	*out = json_string_value(v);
+	return !v || json_is_null(v) || json_is_string(v) ? 0 : -1;
+}
+
+/* Opens a stored record (already parsed) with key: its sealed part must verify
+ * together with the clear metadata. Returns the plaintext (malloc'd) or NULL. */
+static char *rec_open(const char *id, const json_t *rec, const uint8_t key[EG_SEAL_KEY_LEN], size_t *ptlen)
+{
+	const char *data = json_string_value(json_object_get(rec, "data")), *sub, *sid;
+	char *aad, *pt;
+
+	if (!data || get_int(rec, "v") != REC_VERSION || meta_str(rec, "sub", &sub) || meta_str(rec, "sid", &sid))
+		return NULL; /* v1 records (metadata outside the seal) are refused */
+	aad = rec_aad(id, sub, sid, get_int(rec, "created"), get_int(rec, "last"), get_int(rec, "exp"),
+		      get_int(rec, "token_exp"));
+	pt = aad ? eg_unseal(key, aad, data, strlen(data), ptlen) : NULL;
+	free(aad);
+	return pt;
+}
+
+/* Whether the session was revoked: a tombstone here (recent or pending) or the
+ * revoked marker in the store. 1 yes, 0 no, -1 the store could not be read. */
+static int is_revoked(struct eg_daemon *d, const char *id)
+{
+	void *v = NULL;
+	int rc;
+
+	if (eg_tombs_has(d->sessions->tombs, id))
+		return 1;
+	rc = eg_store_get(d->store, EG_NS_REVOKED, id, &v, NULL, NULL);
+	free(v);
+	return rc;
+}
+
+/* Reads a record from the store and opens it with the ticket. R_OK (r filled; key,
+ * when not NULL, receives the record key) or R_ABSENT/R_REFUSED/R_STORE. Every load
+ * checks the revocation tombstones and the store's revoked marker, so a record that
+ * came back (a racing write-back, a store restored from a backup) is never served. */
 static int rec_read(struct eg_daemon *d, const struct ticket *t, struct rec *r,
 		    uint8_t key_out[EG_SEAL_KEY_LEN])
 {
@@ -423,21 +531,20 @@ static int rec_read(struct eg_daemon *d, const struct ticket *t, struct rec *r,
 	void *val = NULL;
 	size_t len = 0, ptlen;
 	json_t *rec = NULL, *inner = NULL;
-	const char *data;
 	char *pt;
-	int rc = -1;
+	int rc = R_REFUSED, g;
 
 	memset(r, 0, sizeof(*r));
-	if (eg_store_get(d->store, EG_NS_SESSION, t->id, &val, &len, NULL) != 1)
-		return -1;
+	g = eg_store_get(d->store, EG_NS_SESSION, t->id, &val, &len, NULL);
+	if (g != 1)
+		return g < 0 ? R_STORE : R_ABSENT;
 	rec = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL);
 	free(val);
-	data = json_string_value(json_object_get(rec, "data"));
-	if (!data || derive_key(t, key))
+	if (!rec || derive_key(t, key))
 		goto out;
-	pt = eg_unseal(key, t->id, data, strlen(data), &ptlen);
+	pt = rec_open(t->id, rec, key, &ptlen);
 	if (!pt)
-		goto out; /* wrong secret */
+		goto out; /* wrong secret, or metadata changed in the store */
 	inner = json_loadb(pt, ptlen, JSON_REJECT_DUPLICATES, NULL);
 	OPENSSL_cleanse(pt, ptlen);
 	free(pt);
@@ -457,9 +564,15 @@ static int rec_read(struct eg_daemon *d, const struct ticket *t, struct rec *r,
 	r->last = get_int(rec, "last");
 	r->exp = get_int(rec, "exp");
 	r->token_exp = get_int(rec, "token_exp");
+	g = is_revoked(d, t->id);
+	if (g != 0) {
+		rec_clear(r);
+		rc = g < 0 ? R_STORE : R_ABSENT;
+		goto out;
+	}
 	if (key_out)
 		memcpy(key_out, key, EG_SEAL_KEY_LEN);
-	rc = 0;
+	rc = R_OK;
 out:
 	OPENSSL_cleanse(key, sizeof(key));
 	if (inner) {
@@ -475,29 +588,47 @@ out:
 	return rc;
 }
 
-/* Last-seen write-back: rewrites only the clear "last" field (and the store
- * expiry); the sealed part is kept as it is, so no key and no token is needed. */
-static int rec_touch(struct eg_daemon *d, const char *id, int64_t last)
+/* Last-seen write-back: "last" is bound into the seal, so the sealed part is opened
+ * with the ticket's key and sealed again over the new metadata (tokens untouched). */
+static int rec_touch(struct eg_daemon *d, const struct ticket *t, int64_t last)
 {
+	uint8_t key[EG_SEAL_KEY_LEN];
 	void *val = NULL;
-	size_t len = 0;
+	size_t len = 0, ptlen = 0;
 	json_t *rec;
-	char *text;
+	char *text = NULL, *pt = NULL, *aad = NULL, *sealed = NULL;
+	const char *sub = NULL, *sid = NULL;
 	int rc = -1;
 
-	if (eg_store_get(d->store, EG_NS_SESSION, id, &val, &len, NULL) != 1)
+	if (eg_store_get(d->store, EG_NS_SESSION, t->id, &val, &len, NULL) != 1)
 		return -1;
 	rec = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL);
 	free(val);
-	if (!json_is_object(rec) || !json_is_string(json_object_get(rec, "data"))) {
-		json_decref(rec);
-		return -1;
-	}
+	if (!json_is_object(rec) || derive_key(t, key))
+		goto out;
+	pt = rec_open(t->id, rec, key, &ptlen);
+	if (!pt)
+		goto out;
+	meta_str(rec, "sub", &sub);
+	meta_str(rec, "sid", &sid);
+	aad = rec_aad(t->id, sub, sid, get_int(rec, "created"), last, get_int(rec, "exp"), get_int(rec, "token_exp"));
+	sealed = aad ? eg_seal(key, aad, pt, ptlen) : NULL;
+	if (!sealed)
+		goto out;
 	json_object_set_new(rec, "last", json_integer(last));
+	json_object_set_new(rec, "data", json_string(sealed));
 	text = json_dumps(rec, JSON_COMPACT);
 	if (text)
-		rc = eg_store_put(d->store, EG_NS_SESSION, id, text, strlen(text),
+		rc = eg_store_put(d->store, EG_NS_SESSION, t->id, text, strlen(text),
 				  store_expiry(d->cfg, last, get_int(rec, "exp")));
+out:
+	OPENSSL_cleanse(key, sizeof(key));
+	if (pt) {
+		OPENSSL_cleanse(pt, ptlen);
+		free(pt);
+	}
+	free(aad);
+	free(sealed);
 	free(text);
 	json_decref(rec);
 	return rc;
@@ -524,60 +655,156 @@ static struct sess *sess_from_rec(const struct ticket *t, const struct rec *r)
 }
 /* --- ending sessions ----------------------------------------------------------- */
 
-/* Removes the record, its index entries and the cache entry, and records the
- * revocation. Returns 1 if a session existed. */
-static int end_session(struct eg_daemon *d, const char *id, const char *reason)
+enum durability { DUR_STORE, DUR_LOCAL, DUR_NONE };
+
+static void index_del(struct eg_daemon *d, const char *kind, const char *value, const char *id)
+{
+	char *k = index_key(kind, value, id);
+
+	eg_store_del(d->store, EG_NS_INDEX, k);
+	free(k);
+}
+
+/* Records a revocation in the store: the revoked marker first (every load checks it),
+ * then the record goes; both read back. 0 only when the store holds it. */
+static int store_revocation(struct eg_daemon *d, const char *id, const char *reason, const char *sub,
+			    const char *sid, int64_t at, int64_t until)
+{
+	json_t *rev = json_pack("{s:s, s:I, s:o}", "reason", reason ? reason : "revoked", "at", (json_int_t)at,
+				"sub", jstr_or_null(sub));
+	char *rtext = rev ? json_dumps(rev, JSON_COMPACT) : NULL;
+	void *v = NULL;
+	int rc = -1;
+
+	json_decref(rev);
+	if (rtext && eg_store_put(d->store, EG_NS_REVOKED, id, rtext, strlen(rtext), until) == 0 &&
+	    eg_store_del(d->store, EG_NS_SESSION, id) == 0 &&
+	    eg_store_get(d->store, EG_NS_SESSION, id, &v, NULL, NULL) == 0 &&
+	    eg_store_get(d->store, EG_NS_REVOKED, id, &v, NULL, NULL) == 1)
+		rc = 0;
+	free(v);
+	free(rtext);
+	/* Index entries only lead to sessions; a stale one finds no record. Not tried
+	 * against a store that just failed (each attempt may wait for its timeout). */
+	if (rc == 0 && sub)
+		index_del(d, "sub", sub, id);
+	if (rc == 0 && sid)
+		index_del(d, "sid", sid, id);
+	return rc;
+}
+
+static void store_failed(struct eg_daemon *d)
+{
+	__atomic_add_fetch(&d->sessions->store_write_failures, 1, __ATOMIC_RELAXED);
+	if (d->metrics)
+		eg_metric_inc(d->metrics, "edgegate_store_write_failures_total", "what", "revocation", NULL, NULL, 1);
+}
+
+static void pending_gauge(struct eg_daemon *d)
+{
+	if (d->metrics)
+		eg_metric_set(d->metrics, "edgegate_revocations_pending", NULL, NULL,
+			      (double)eg_tombs_pending_count(d->sessions->tombs));
+}
+
+static void durability_metric(struct eg_daemon *d, enum durability dur)
+{
+	static const char *const where[] = { "store", "local", "none" };
+
+	if (d->metrics)
+		eg_metric_inc(d->metrics, "edgegate_revocations_recorded_total", "where", where[dur], NULL, NULL, 1);
+}
+
+/* Ends a session: a tombstone in memory first (a load racing with this cannot put it
+ * back into the cache), the cache entry, its live flows, then the store. When the
+ * store does not take it, the tombstone is made durable in state_dir and retried.
+ * Returns 1 if a session existed (or may have: the store could not be read). */
+static int end_session(struct eg_daemon *d, const char *id, const char *reason, enum durability *dur)
 {
 	struct eg_sessions *s = d->sessions;
 	void *val = NULL;
 	size_t len = 0;
-	int64_t exp = 0, now = now_realtime_s();
-	json_t *rec = NULL, *rev;
+	int64_t now = now_realtime_s();
+	json_t *rec = NULL;
 	int found;
 
-	found = eg_store_get(d->store, EG_NS_SESSION, id, &val, &len, &exp) == 1;
-	if (found)
+	*dur = DUR_STORE;
+	found = eg_store_get(d->store, EG_NS_SESSION, id, &val, &len, NULL);
+	if (found == 1)
 		rec = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL);
 	free(val);
-	uint8_t raw[32];
-	if (hex_decode(id, raw, sizeof(raw)) == 0) {
-		pthread_mutex_lock(&s->mu);
-		struct sess *e = find_locked(s, raw);
-		if (e) {
-			found = 1;
-			unlink_locked(s, e);
-		}
-		pthread_mutex_unlock(&s->mu);
-	}
-	if (!found)
-		return 0;
-	/* Its live connections die now (kernel maps + socket destroy); no lock held. */
-	eg_revoke_session_flows(d, id, reason);
-	eg_store_del(d->store, EG_NS_SESSION, id);
+	/* a store that cannot say: revoke anyway (fail closed) */
+	found = found != 0;
 	const char *sub = json_string_value(json_object_get(rec, "sub"));
 	const char *sid = json_string_value(json_object_get(rec, "sid"));
-	if (sub) {
-		char *k = index_key("sub", sub, id);
-		eg_store_del(d->store, EG_NS_INDEX, k);
-		free(k);
+	/* The revoked marker outlives any record this id could still have: its absolute end
+	 * (sealed, cannot be extended), or the idle deadline of a last-seen write-back that
+	 * races this revocation, whichever comes first; unknown: the whole lifetime. */
+	int64_t until = now + lifetime_s(d->cfg), exp_abs = get_int(rec, "exp");
+	if (rec) {
+		until = now + idle_s(d->cfg) + 60;
+		if (exp_abs <= now)
+			until = now + 60; /* over anyway: its sealed end says so */
+		else if (exp_abs < until)
+			until = exp_abs;
 	}
-	if (sid) {
-		char *k = index_key("sid", sid, id);
-		eg_store_del(d->store, EG_NS_INDEX, k);
-		free(k);
+	uint8_t raw[32];
+	bool cached = false;
+	if (hex_decode(id, raw, sizeof(raw)) == 0) {
+		pthread_mutex_lock(&s->mu);
+		cached = find_locked(s, raw) != NULL;
+		pthread_mutex_unlock(&s->mu);
 	}
-	rev = json_pack("{s:s, s:I, s:o}", "reason", reason ? reason : "revoked", "at",
-			(json_int_t)now, "sub", jstr_or_null(sub));
-	char *rtext = rev ? json_dumps(rev, JSON_COMPACT) : NULL;
-	if (rtext)
-		eg_store_put(d->store, EG_NS_REVOKED, id, rtext, strlen(rtext),
-			     exp > now ? exp : now + lifetime_s(d->cfg));
-	free(rtext);
-	json_decref(rev);
+	if (!found && !cached) {
+		json_decref(rec);
+		return 0;
+	}
+	eg_tombs_note(s->tombs, id, reason, sub, now, until);
+	if (cached) {
+		pthread_mutex_lock(&s->mu);
+		struct sess *e = find_locked(s, raw);
+		if (e)
+			unlink_locked(s, e);
+		pthread_mutex_unlock(&s->mu);
+	}
+	/* Its live connections die now (kernel maps + socket destroy); no lock held. */
+	eg_revoke_session_flows(d, id, reason);
+	if (store_revocation(d, id, reason, sub, sid, now, until) == 0) {
+		eg_tombs_confirm(s->tombs, id);
+	} else if (reason && strcmp(reason, "expired") == 0) {
+		/* an expired record cannot be used anyway (its lifetimes are sealed) */
+		store_failed(d);
+	} else {
+		store_failed(d);
+		*dur = eg_tombs_persist(s->tombs, id) == 0 ? DUR_LOCAL : DUR_NONE;
+		if (*dur == DUR_LOCAL)
+			log_warn("session %.12s…: the store did not take the revocation; recorded in state_dir, "
+				 "retrying", id);
+		else
+			log_err("session %.12s…: revocation recorded neither in the store nor in state_dir", id);
+		pending_gauge(d);
+	}
+	durability_metric(d, *dur);
 	json_decref(rec);
 	log_info("session %.12s… ended (%s)", id, reason ? reason : "revoked");
 	metric(d, "ended");
 	return 1;
+}
+
+static void result_add(struct eg_revoke_result *res, int ended, enum durability dur)
+{
+	if (!res || !ended)
+		return;
+	res->ended++;
+	res->local += dur == DUR_LOCAL;
+	res->failed += dur == DUR_NONE;
+}
+
+const char *eg_revoke_result_durability(const struct eg_revoke_result *res)
+{
+	if (res->failed || res->lookup_failed)
+		return "none";
+	return res->local ? "local" : "store";
 }
 
 struct idlist {
@@ -603,15 +830,18 @@ static int collect_ids(const char *key, const void *val, size_t len, int64_t exp
 	return 0;
 }
 
-static void ids_by_index(struct eg_daemon *d, const char *kind, const char *value,
-			 struct idlist *l)
+/* 0 ok, -1 the store could not list them. */
+static int ids_by_index(struct eg_daemon *d, const char *kind, const char *value,
+			struct idlist *l)
 {
 	char *prefix = index_key(kind, value, NULL);
+	int rc;
 
 	l->prefix = prefix;
-	eg_store_foreach_prefix(d->store, EG_NS_INDEX, prefix, collect_ids, l);
+	rc = eg_store_foreach_prefix(d->store, EG_NS_INDEX, prefix, collect_ids, l);
 	l->prefix = NULL;
 	free(prefix);
+	return rc == 0 ? 0 : -1;
 }
 
 static bool record_sub_is(struct eg_daemon *d, const char *id, const char *sub)
@@ -633,9 +863,18 @@ static bool record_sub_is(struct eg_daemon *d, const char *id, const char *sub)
 int eg_session_revoke(struct eg_daemon *d, const char *session_id, const char *sub,
 		      const char *sid, const char *reason)
 {
-	struct idlist l = { 0 };
-	int count = 0;
+	return eg_session_revoke_ex(d, session_id, sub, sid, reason, NULL);
+}
 
+int eg_session_revoke_ex(struct eg_daemon *d, const char *session_id, const char *sub,
+			 const char *sid, const char *reason, struct eg_revoke_result *res)
+{
+	struct idlist l = { 0 };
+	int count = 0, lf = 0;
+	enum durability dur;
+
+	if (res)
+		memset(res, 0, sizeof(*res));
 	if (!d->sessions || (!session_id && !sub && !sid))
 		return -1;
 	if (session_id && *session_id) {
@@ -643,13 +882,18 @@ int eg_session_revoke(struct eg_daemon *d, const char *session_id, const char *s
 		collect_ids(session_id, NULL, 0, 0, &l);
 	}
 	if (sid)
-		ids_by_index(d, "sid", sid, &l);
+		lf = ids_by_index(d, "sid", sid, &l);
 	else if (sub)
-		ids_by_index(d, "sub", sub, &l);
+		lf = ids_by_index(d, "sub", sub, &l);
+	if (lf && res)
+		res->lookup_failed = true; /* not acknowledged: the caller answers an error */
 	for (size_t i = 0; i < l.n; i++) {
 		/* sid and sub together: only sessions of that subject (logout_token rule) */
-		if (!(sid && sub && !record_sub_is(d, l.v[i], sub)))
-			count += end_session(d, l.v[i], reason);
+		if (!(sid && sub && !record_sub_is(d, l.v[i], sub))) {
+			int e = end_session(d, l.v[i], reason, &dur);
+			count += e;
+			result_add(res, e, dur);
+		}
 		free(l.v[i]);
 	}
 	free(l.v);
@@ -659,15 +903,24 @@ int eg_session_revoke(struct eg_daemon *d, const char *session_id, const char *s
 int eg_session_end_ticket(struct eg_daemon *d, const char *ticket, const char *reason,
 			  char **id_token)
 {
+	return eg_session_end_ticket_ex(d, ticket, reason, id_token, NULL);
+}
+
+int eg_session_end_ticket_ex(struct eg_daemon *d, const char *ticket, const char *reason,
+			     char **id_token, struct eg_revoke_result *res)
+{
 	struct eg_sessions *s = d->sessions;
 	struct ticket t;
 	struct rec r;
 	struct sess *e;
-	int found = 0;
+	enum durability dur = DUR_STORE;
+	int found = 0, rr = R_ABSENT;
 
 	if (id_token)
 		*id_token = NULL;
-	if (!s || parse_ticket(ticket, &t))
+	if (res)
+		memset(res, 0, sizeof(*res));
+	if (!s || parse_ticket(s, ticket, &t))
 		return 0;
 	/* Only the holder of the secret may end (and learn the id_token of) a session. */
 	pthread_mutex_lock(&s->mu);
@@ -676,14 +929,19 @@ int eg_session_end_ticket(struct eg_daemon *d, const char *ticket, const char *r
 		found = 1;
 	pthread_mutex_unlock(&s->mu);
 	/* The id_token is only in the sealed record: the ticket opens it. */
-	if ((!found || id_token) && rec_read(d, &t, &r, NULL) == 0) {
+	if ((!found || id_token) && (rr = rec_read(d, &t, &r, NULL)) == R_OK) {
 		found = 1;
 		if (id_token && r.id_token)
 			*id_token = xstrdup(r.id_token);
 		rec_clear(&r);
 	}
-	if (found)
-		end_session(d, t.id, reason);
+	/* The store cannot say whether a genuine ticket's session lives: end it anyway. */
+	if (!found && rr == R_STORE && (ticket_genuine(s, &t) || now_realtime_s() < s->legacy_until))
+		found = 1;
+	if (found) {
+		found = end_session(d, t.id, reason, &dur);
+		result_add(res, found, dur);
+	}
 	ticket_wipe(&t);
 	return found;
 }
@@ -704,8 +962,8 @@ int eg_session_create(struct eg_daemon *d, const struct eg_session_new *in, char
 		      size_t ticket_len, char session_id[EG_SESSION_ID_LEN + 1])
 {
 	struct eg_sessions *s = d->sessions;
-	uint8_t idb[ID_BYTES], sec[SECRET_BYTES], key[EG_SEAL_KEY_LEN];
-	char tbuf[EG_TICKET_MAX];
+	uint8_t sec[SECRET_BYTES], key[EG_SEAL_KEY_LEN];
+	char tbuf[EG_TICKET_MAX], idb64[ID_B64 + 1];
 	struct ticket t;
 	struct sess *e;
 	json_t *empty = NULL;
@@ -714,14 +972,15 @@ int eg_session_create(struct eg_daemon *d, const struct eg_session_new *in, char
 
 	if (!s || ticket_len < ID_B64 + SECRET_B64 + 2)
 		return -1;
-	/* A fresh id and secret at every login: no session fixation. */
-	if (random_bytes(idb, sizeof(idb)) || random_bytes(sec, sizeof(sec)))
+	/* A fresh secret at every login (no session fixation); the id is its MAC. */
+	if (random_bytes(sec, sizeof(sec)))
 		return -1;
-	b64url_encode(idb, sizeof(idb), tbuf);
-	tbuf[ID_B64] = '.';
 	b64url_encode(sec, sizeof(sec), tbuf + ID_B64 + 1);
 	OPENSSL_cleanse(sec, sizeof(sec));
-	if (parse_ticket(tbuf, &t) || derive_key(&t, key)) {
+	ticket_idpart(s, tbuf + ID_B64 + 1, idb64);
+	memcpy(tbuf, idb64, ID_B64);
+	tbuf[ID_B64] = '.';
+	if (parse_ticket(s, tbuf, &t) || !ticket_genuine(s, &t) || derive_key(&t, key)) {
 		OPENSSL_cleanse(tbuf, sizeof(tbuf));
 		ticket_wipe(&t);
 		return -1;
@@ -878,9 +1137,10 @@ static int recheck_shared(struct eg_daemon *d, struct sess *e, const struct tick
 	struct eg_sessions *s = d->sessions;
 	struct rec r;
 	bool newer;
+	int rr = rec_read(d, t, &r, NULL);
 
-	if (rec_read(d, t, &r, NULL))
-		return -1;
+	if (rr != R_OK)
+		return rr;
 	pthread_mutex_lock(smu(s, e));
 	newer = !e->refreshing && r.token_exp > e->token_exp;
 	if (newer) {
@@ -897,11 +1157,14 @@ static int recheck_shared(struct eg_daemon *d, struct sess *e, const struct tick
 	return 0;
 }
 
-static struct sess *lookup(struct eg_daemon *d, const struct ticket *t)
+/* The cached session of t, loading it from the store on a miss. NULL with *why set
+ * (an enum eg_session_result) when there is none. */
+static struct sess *lookup(struct eg_daemon *d, struct ticket *t, int *why)
 {
 	struct eg_sessions *s = d->sessions;
 	struct sess *e, *n;
 	struct rec r;
+	int rr;
 
 	pthread_mutex_lock(&s->mu);
 	e = find_locked(s, t->idraw);
@@ -909,13 +1172,36 @@ static struct sess *lookup(struct eg_daemon *d, const struct ticket *t)
 		e->refs++;
 	pthread_mutex_unlock(&s->mu);
 	if (!e) {
-		n = rec_read(d, t, &r, NULL) ? NULL : sess_from_rec(t, &r);
+		if (!ticket_genuine(s, t) && now_realtime_s() >= s->legacy_until) {
+			/* Not issued here: no store read for it, and counted as an attack. */
+			metric(d, "forged");
+			*why = EG_SESSION_FORGED;
+			return NULL;
+		}
+		rr = rec_read(d, t, &r, NULL);
+		n = rr == R_OK ? sess_from_rec(t, &r) : NULL;
+		if (n && s->load_hook)
+			s->load_hook(d, t->id, s->load_hook_arg);
 		if (!n) {
 			rec_clear(&r);
-			metric(d, "miss");
+			metric(d, rr == R_STORE ? "store_error" : rr == R_REFUSED ? "refused" : "miss");
+			if (rr == R_REFUSED && t->genuine == 1)
+				log_warn("session %.12s…: stored record does not verify (changed in the store, or "
+					 "written before metadata was sealed); refused", t->id);
+			*why = rr == R_STORE ? EG_SESSION_STORE_ERROR : EG_SESSION_NONE;
 			return NULL;
 		}
 		pthread_mutex_lock(&s->mu);
+		/* The reload race: a revocation that began after our read left a tombstone
+		 * before it unlinked the cache; inserting now would bring the session back. */
+		if (eg_tombs_has(s->tombs, t->id)) {
+			pthread_mutex_unlock(&s->mu);
+			sess_free(s, n);
+			rec_clear(&r);
+			metric(d, "revoked_during_load");
+			*why = EG_SESSION_NONE;
+			return NULL;
+		}
 		/* the claims were just parsed: keep them (the session is in use) */
 		e = insert_locked(s, n, json_incref(r.claims));
 		if (e != n)
@@ -929,6 +1215,7 @@ static struct sess *lookup(struct eg_daemon *d, const struct ticket *t)
 		sess_put_locked(s, e);
 		pthread_mutex_unlock(&s->mu);
 		metric(d, "bad_secret");
+		*why = EG_SESSION_FORGED;
 		return NULL;
 	}
 	return e;
@@ -982,14 +1269,14 @@ out:
 
 /* Last seen now; written back to the store at most once a minute (idle deadline).
  * Caller holds the stripe; a dead session is not written (it was removed). */
-static void touch_locked(struct eg_daemon *d, struct sess *e, const char *id, int64_t now)
+static void touch_locked(struct eg_daemon *d, struct sess *e, const struct ticket *t, int64_t now)
 {
 	if (now > e->last_seen)
 		e->last_seen = now;
 	if (now - e->last_persist < PERSIST_EVERY_S || __atomic_load_n(&e->dead, __ATOMIC_ACQUIRE))
 		return;
-	if (rec_touch(d, id, now))
-		log_debug("session %.12s…: last-seen write-back failed", id);
+	if (rec_touch(d, t, now))
+		log_debug("session %.12s…: last-seen write-back failed", t->id);
 	e->last_persist = now; /* no retry per request: the next one is a minute away */
 }
 
@@ -1004,20 +1291,27 @@ int eg_session_identity_ticket(struct eg_daemon *d, const char *ticket, struct e
 	int64_t before = c->oidc.refresh_before_s > 0 ? c->oidc.refresh_before_s : 60;
 	bool expired, mine = false;
 	pthread_mutex_t *mu;
-	int rc = -1;
+	enum durability dur;
+	int rc = EG_SESSION_NONE, rr;
 
-	if (!s || parse_ticket(ticket, &t))
-		return -1;
-	e = lookup(d, &t);
+	if (!s || !ticket)
+		return EG_SESSION_NONE;
+	if (parse_ticket(s, ticket, &t))
+		return EG_SESSION_FORGED; /* not even the shape of a ticket */
+	e = lookup(d, &t, &rc);
 	if (!e)
 		goto out;
+	rc = EG_SESSION_NONE;
 	if (s->shared && now - __atomic_load_n(&e->checked_at, __ATOMIC_RELAXED) >= RECHECK_SHARED_S &&
-	    recheck_shared(d, e, &t, now)) {
+	    (rr = recheck_shared(d, e, &t, now)) != R_OK) {
+		/* gone, revoked or unreadable: never served from the cache (fail closed) */
 		pthread_mutex_lock(&s->mu);
 		if (!e->dead)
 			unlink_locked(s, e);
 		sess_put_locked(s, e);
 		pthread_mutex_unlock(&s->mu);
+		if (rr == R_STORE)
+			rc = EG_SESSION_STORE_ERROR;
 		goto out;
 	}
 	mu = smu(s, e);
@@ -1039,21 +1333,21 @@ int eg_session_identity_ticket(struct eg_daemon *d, const char *ticket, struct e
 		}
 	}
 	if (!expired && !mine)
-		touch_locked(d, e, t.id, now);
+		touch_locked(d, e, &t, now);
 	pthread_mutex_unlock(mu);
 	if (expired) {
-		end_session(d, t.id, "expired");
+		end_session(d, t.id, "expired", &dur);
 		release(d, e);
 		goto out;
 	}
 	if (mine) {
 		if (do_refresh(d, e, &t) < 0) {
-			end_session(d, t.id, "refresh_failed");
+			end_session(d, t.id, "refresh_failed", &dur);
 			release(d, e);
 			goto out;
 		}
 		pthread_mutex_lock(mu);
-		touch_locked(d, e, t.id, now);
+		touch_locked(d, e, &t, now);
 		pthread_mutex_unlock(mu);
 	}
 	claims = claims_ref_release(s, e); /* e is not ours after this */
@@ -1159,34 +1453,166 @@ static void expire_cache(struct eg_daemon *d)
 		}
 	pthread_mutex_unlock(&s->mu);
 	for (size_t i = 0; i < l.n; i++) {
-		end_session(d, l.v[i], "expired");
+		enum durability dur;
+		end_session(d, l.v[i], "expired", &dur);
 		free(l.v[i]);
 	}
 	free(l.v);
+}
+
+/* --- local revocations waiting for the store --------------------------------------- */
+
+long eg_sessions_retry_tombs(struct eg_daemon *d)
+{
+	struct eg_sessions *s = d->sessions;
+	struct eg_tomb *v;
+	size_t n;
+	long took = 0;
+
+	if (!s || !eg_tombs_pending_count(s->tombs))
+		return 0;
+	v = xcalloc(TOMB_RETRY_MAX, sizeof(*v));
+	n = eg_tombs_pending(s->tombs, v, TOMB_RETRY_MAX);
+	for (size_t i = 0; i < n; i++) {
+		if (store_revocation(d, v[i].id, v[i].reason, v[i].sub, NULL, v[i].at, v[i].exp) == 0) {
+			eg_tombs_confirm(s->tombs, v[i].id);
+			took++;
+			log_info("session %.12s…: revocation now recorded in the store", v[i].id);
+		} else {
+			store_failed(d);
+			eg_tomb_clear(&v[i]);
+			for (size_t j = i + 1; j < n; j++)
+				eg_tomb_clear(&v[j]);
+			break; /* the store is still down: next pass */
+		}
+		eg_tomb_clear(&v[i]);
+	}
+	free(v);
+	pending_gauge(d);
+	return took;
+}
+
+size_t eg_sessions_tombs_pending(struct eg_daemon *d)
+{
+	return d->sessions ? eg_tombs_pending_count(d->sessions->tombs) : 0;
 }
 
 static void *gc_main(void *arg)
 {
 	struct eg_daemon *d = arg;
 	struct eg_sessions *s = d->sessions;
+	unsigned tick = 0;
 
 	pthread_mutex_lock(&s->mu);
 	while (!s->stopping) {
 		struct timespec until;
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 60;
+		until.tv_sec += 1;
 		pthread_cond_timedwait(&s->gc_cv, &s->mu, &until);
 		if (s->stopping)
 			break;
 		pthread_mutex_unlock(&s->mu);
-		expire_cache(d);
-		long n = eg_store_gc(d->store);
-		if (n > 0)
-			log_debug("store: %ld expired entries removed", n);
+		/* every second: pending revocations to the store, old tombstones out */
+		eg_sessions_retry_tombs(d);
+		eg_tombs_sweep(s->tombs, now_realtime_s(), TOMB_MEMORY_S);
+		if (++tick % 60 == 0) {
+			expire_cache(d);
+			long n = eg_store_gc(d->store);
+			if (n > 0)
+				log_debug("store: %ld expired entries removed", n);
+		}
 		pthread_mutex_lock(&s->mu);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
+}
+
+/* The ticket MAC key: from cookie.secret, or one random key kept in the store (so
+ * every node sharing the store agrees; it only tells forged tickets from ended ones). */
+static int ticket_key_init(struct eg_daemon *d, struct eg_sessions *s, char *err, size_t errlen)
+{
+	uint8_t raw[32];
+	char hex[65], buf[65];
+	void *v = NULL;
+	size_t len = 0;
+
+	if (d->cfg->cookie.secret)
+		return eg_seal_derive(d->cfg->cookie.secret, strlen(d->cfg->cookie.secret), NULL, 0,
+				      "edgegate ticket v1", s->tkey);
+	if (random_bytes(raw, sizeof(raw)))
+		return -1;
+	hex_encode(raw, 32, hex);
+	OPENSSL_cleanse(raw, sizeof(raw));
+	/* read first: a store that takes no writes right now still lets the daemon start */
+	if (eg_store_get(d->store, EG_NS_META, "ticket_key", &v, &len, NULL) != 1 &&
+	    (eg_store_add(d->store, EG_NS_META, "ticket_key", hex, 64, 0) < 0 ||
+	     eg_store_get(d->store, EG_NS_META, "ticket_key", &v, &len, NULL) != 1))
+		len = 0;
+	if (len != 64) {
+		free(v);
+		snprintf(err, errlen, "store: cannot read or write the ticket key");
+		return -1;
+	}
+	memcpy(buf, v, 64);
+	buf[64] = 0;
+	OPENSSL_cleanse(v, len);
+	free(v);
+	int rc = hex_decode(buf, s->tkey, sizeof(s->tkey));
+	OPENSSL_cleanse(buf, sizeof(buf));
+	OPENSSL_cleanse(hex, sizeof(hex));
+	if (rc)
+		snprintf(err, errlen, "store: malformed ticket key");
+	return rc ? -1 : 0;
+}
+
+static int any_old_record(const char *key, const void *val, size_t len, int64_t exp, void *arg)
+{
+	json_t *rec = json_loadb(val, len, 0, NULL);
+	bool old = get_int(rec, "v") != REC_VERSION;
+
+	json_decref(rec);
+	*(bool *)arg = old;
+	return old;
+}
+
+/* Sessions from before tickets were MACs (and records sealed their metadata) end at
+ * the upgrade; until their lifetime is over, a v1-shaped ticket is called an ended
+ * session rather than a forgery (no bans for users of the old version). */
+static void legacy_init(struct eg_daemon *d, struct eg_sessions *s)
+{
+	void *v = NULL;
+	size_t len = 0;
+	char buf[32];
+	bool old = false;
+
+	if (eg_store_get(d->store, EG_NS_META, "legacy_tickets_until", &v, &len, NULL) != 1) {
+		eg_store_foreach(d->store, EG_NS_SESSION, any_old_record, &old);
+		int64_t until = old ? now_realtime_s() + lifetime_s(d->cfg) : 0;
+		snprintf(buf, sizeof(buf), "%lld", (long long)until);
+		eg_store_add(d->store, EG_NS_META, "legacy_tickets_until", buf, strlen(buf), until ? until : 0);
+		if (eg_store_get(d->store, EG_NS_META, "legacy_tickets_until", &v, &len, NULL) != 1) {
+			s->legacy_until = until;
+			return;
+		}
+	}
+	snprintf(buf, sizeof(buf), "%.*s", (int)(len < sizeof(buf) ? len : sizeof(buf) - 1), (const char *)v);
+	free(v);
+	s->legacy_until = strtoll(buf, NULL, 10);
+	if (s->legacy_until > now_realtime_s())
+		log_warn("session: sessions of the previous version were found; they must sign in again "
+			 "(docs/sessions.md)");
+}
+
+static void describe_metrics(struct eg_daemon *d)
+{
+	if (!d->metrics)
+		return;
+	eg_metric_help(d->metrics, "edgegate_revocations_pending", "gauge",
+		       "revocations recorded only in state_dir (the store did not take them yet)");
+	eg_metric_help(d->metrics, "edgegate_store_write_failures_total", "counter",
+		       "revocation writes the store refused or could not confirm");
+	eg_metric_help(d->metrics, "edgegate_revocations_recorded_total", "counter",
+		       "revocations by where they were recorded: store, local (state_dir) or none");
 }
 
 int eg_sessions_init(struct eg_daemon *d, char *err, size_t errlen)
@@ -1215,10 +1641,35 @@ int eg_sessions_init(struct eg_daemon *d, char *err, size_t errlen)
 		s->own_store = true;
 	}
 	s->shared = strcmp(eg_store_backend(d->store), "lmdb") != 0;
+	s->tombs = eg_tombs_open(d->cfg->state_dir ? d->cfg->state_dir : "/var/lib/edgegate", err, errlen);
+	if (!s->tombs || ticket_key_init(d, s, err, errlen)) {
+		if (s->tombs && !err[0])
+			snprintf(err, errlen, "session: cannot derive the ticket key");
+		eg_tombs_close(s->tombs);
+		if (s->own_store) {
+			eg_store_close(d->store);
+			d->store = NULL;
+		}
+		for (int i = 0; i < NSTRIPES; i++) {
+			pthread_mutex_destroy(&s->smu[i]);
+			pthread_cond_destroy(&s->scv[i]);
+		}
+		free(s);
+		return -1;
+	}
+	legacy_init(d, s);
 	d->sessions = s;
+	describe_metrics(d);
+	pending_gauge(d);
 	if (pthread_create(&s->gc, NULL, gc_main, d) == 0)
 		s->gc_running = true;
 	return 0;
+}
+
+void eg_sessions_set_load_hook(struct eg_sessions *s, eg_session_load_hook fn, void *arg)
+{
+	s->load_hook = fn;
+	s->load_hook_arg = arg;
 }
 
 void eg_sessions_set_refresher(struct eg_sessions *s, eg_refresh_fn fn)
@@ -1279,6 +1730,7 @@ void eg_sessions_free(struct eg_daemon *d)
 	if (s->gc_running)
 		pthread_join(s->gc, NULL);
 	eg_sessions_flush_cache(d);
+	eg_tombs_close(s->tombs);
 	if (s->own_store) {
 		eg_store_close(d->store);
 		d->store = NULL;

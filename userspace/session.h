@@ -52,16 +52,43 @@ void eg_sessions_set_refresher(struct eg_sessions *s, eg_refresh_fn fn);
 int eg_session_create(struct eg_daemon *d, const struct eg_session_new *in, char *ticket,
 		      size_t ticket_len, char session_id[EG_SESSION_ID_LEN + 1]);
 
+/* What eg_session_identity found (docs/sessions.md, "Tickets"). Only FORGED is an
+ * attack signal (counted toward a ban); NONE covers no cookie and a genuine ticket
+ * whose session expired, was signed out or revoked. */
+enum eg_session_result {
+	EG_SESSION_OK = 0,
+	EG_SESSION_NONE = -1,        /* no session, or one that ended normally */
+	EG_SESSION_FORGED = -2,      /* malformed cookie, a ticket this deployment never issued */
+	EG_SESSION_STORE_ERROR = -3, /* the store could not be read: deny (fail closed) */
+};
+
 /* Reads the session cookie (cfg->cookie.name) from r; 0 = valid session: fills
- * id->kind = EG_ID_SESSION, id->claims (new reference), id->session_id; -1 = no,
- * invalid or expired session. A cached session costs a hash lookup and a
+ * id->kind = EG_ID_SESSION, id->claims (new reference), id->session_id; otherwise an
+ * enum eg_session_result < 0. A cached session costs a hash lookup and a
  * constant-time secret compare; refresh-before-expiry is single-flight. */
 int eg_session_identity(struct eg_daemon *d, const struct eg_req *r, struct eg_identity *id);
 /* Same, from a ticket string (tests, non-HTTP callers). */
 int eg_session_identity_ticket(struct eg_daemon *d, const char *ticket, struct eg_identity *id);
 
+/* How revocations were recorded (docs/revocation.md, "Durable revocation"): in the
+ * store (revoked marker written and read back, record deleted), or only in the local
+ * tombstone file of state_dir (the store failed; retried in the background), or
+ * nowhere durable (both failed: the caller must not answer success). */
+struct eg_revoke_result {
+	int ended;          /* sessions ended */
+	int local;          /* ... recorded only in the local tombstone file */
+	int failed;         /* ... recorded nowhere durable */
+	bool lookup_failed; /* sessions of a sub/sid could not be listed (store error) */
+};
+/* "store", "local" or "none" (failed or lookup_failed). */
+const char *eg_revoke_result_durability(const struct eg_revoke_result *res);
+
 /* Ends the session the ticket names (sign-out). Returns 1 if one ended, 0 if none;
- * *id_token (may be NULL) receives a malloc'd copy of its id_token for id_token_hint. */
+ * *id_token (may be NULL) receives a malloc'd copy of its id_token for id_token_hint;
+ * res (may be NULL) says how the revocation was recorded: a caller that acknowledges
+ * the revocation to someone uses the _ex form and answers an error for "none". */
+int eg_session_end_ticket_ex(struct eg_daemon *d, const char *ticket, const char *reason,
+			     char **id_token, struct eg_revoke_result *res);
 int eg_session_end_ticket(struct eg_daemon *d, const char *ticket, const char *reason,
 			  char **id_token);
 
@@ -71,8 +98,21 @@ json_t *eg_sessions_list(struct eg_daemon *d, const char *sub_filter);
 /* Ends every session matching session_id, or sid (restricted to sub when both
  * are given), or sub; returns the count ended (-1 if nothing was given). Each is
  * recorded in EG_NS_REVOKED (key = session id) for the kernel side. */
+int eg_session_revoke_ex(struct eg_daemon *d, const char *session_id, const char *sub,
+			 const char *sid, const char *reason, struct eg_revoke_result *res);
 int eg_session_revoke(struct eg_daemon *d, const char *session_id, const char *sub,
 		      const char *sid, const char *reason);
+
+/* Tests: called on a cache miss between the store read and the cache insert (the
+ * window of the reload race). */
+typedef void (*eg_session_load_hook)(struct eg_daemon *d, const char *session_id, void *arg);
+void eg_sessions_set_load_hook(struct eg_sessions *s, eg_session_load_hook fn, void *arg);
+
+/* Revocations recorded only locally, waiting for the store (metrics, tests). */
+size_t eg_sessions_tombs_pending(struct eg_daemon *d);
+/* Retries the pending local revocations against the store now (the session GC
+ * thread does every second); returns how many the store took. */
+long eg_sessions_retry_tombs(struct eg_daemon *d);
 
 /* Builds a Set-Cookie value with the configured domain/Secure/HttpOnly/SameSite=Lax.
  * max_age < 0: no Max-Age (browser session); 0: deletes the cookie. Caller frees. */

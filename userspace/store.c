@@ -64,7 +64,7 @@ struct eg_store *eg_store_open(const struct eg_config *cfg, char *err, size_t er
 		snprintf(err, errlen, "state_dir: cannot create %s: %s", state, strerror(errno));
 		return NULL;
 	}
-	return eg_store_wrap(&eg_store_lmdb_ops, eg_store_lmdb_open(dir, 0, err, errlen));
+	return eg_store_wrap(&eg_store_lmdb_ops, eg_store_lmdb_open(dir, (size_t)cfg->store.map_size, err, errlen));
 }
 
 void eg_store_close(struct eg_store *s)

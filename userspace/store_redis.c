@@ -5,6 +5,7 @@
  * them itself (PX). One connection guarded by a mutex, reconnected on error. */
 #include <hiredis/hiredis.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,10 @@ struct redis_store {
 	int db;
 	char password[256];
 	char prefix[64];
+	int64_t down_until_ms; /* after a timeout or failed reconnect: fail fast until then */
 };
+
+#define DOWN_MS 1000 /* how long a store that just failed is not waited for again */
 
 static int parse_url(struct redis_store *s, const char *url, char *err, size_t errlen)
 {
@@ -85,7 +89,7 @@ static int connect_locked(struct redis_store *s, char *err, size_t errlen)
 		freeReplyObject(r);
 		if (bad) {
 			snprintf(err, errlen, "store.redis: AUTH failed");
-			return -1;
+			goto drop;
 		}
 	}
 	if (s->db) {
@@ -94,10 +98,16 @@ static int connect_locked(struct redis_store *s, char *err, size_t errlen)
 		freeReplyObject(r);
 		if (bad) {
 			snprintf(err, errlen, "store.redis: SELECT %d failed", s->db);
-			return -1;
+			goto drop;
 		}
 	}
 	return 0;
+drop:
+	/* A connection that is not authenticated or not on our database is no connection:
+	 * kept, the next command would run on database 0 (issue 17). */
+	redisFree(s->c);
+	s->c = NULL;
+	return -1;
 }
 
 void *eg_store_redis_open(const char *url, const char *prefix, char *err, size_t errlen)
@@ -137,22 +147,34 @@ static void redis_close(void *impl)
 }
 
 /* Runs one command; on a connection error reconnects once and retries. Caller holds mu. */
+static int64_t now_ms(void);
+
+/* Runs one command; on a connection error reconnects once and retries. A timeout (a
+ * server paused or overloaded) is not retried, and for DOWN_MS after a failure every
+ * command fails at once: callers fail closed (deny, local tombstone) without queueing
+ * behind the mutex for seconds each. Caller holds mu. */
 static redisReply *cmd(struct redis_store *s, int argc, const char **argv, const size_t *lens)
 {
 	char err[256];
 
+	if (s->down_until_ms > now_ms())
+		return NULL;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (!s->c && connect_locked(s, err, sizeof(err))) {
 			log_warn("%s", err);
-			return NULL;
+			break;
 		}
 		redisReply *r = redisCommandArgv(s->c, argc, argv, lens);
 		if (r)
 			return r;
-		log_warn("store.redis: %s; reconnecting", s->c->errstr);
+		bool timeout = s->c->err == REDIS_ERR_IO && strstr(s->c->errstr, "temporarily") != NULL;
+		log_warn("store.redis: %s; %s", s->c->errstr, timeout ? "not retried" : "reconnecting");
 		redisFree(s->c);
 		s->c = NULL;
+		if (timeout)
+			break;
 	}
+	s->down_until_ms = now_ms() + DOWN_MS;
 	return NULL;
 }
 

@@ -460,12 +460,21 @@ static int authenticate(struct eg_daemon *d, const struct eg_req *r, const struc
 			return b;
 	}
 	if ((mode == EG_AUTH_SESSION || mode == EG_AUTH_ANY || mode == EG_AUTH_MTLS) && d->sessions) {
-		if (eg_session_identity(d, r, id) == 0)
+		int sr = eg_session_identity(d, r, id);
+		if (sr == EG_SESSION_OK)
 			return 1;
+		if (sr == EG_SESSION_STORE_ERROR) {
+			/* fail closed, and no login loop: the store is what a login needs too */
+			*o = (struct outcome){ 503, "session_store_error", "sessions are unavailable", false };
+			return -1;
+		}
 		char buf[EG_TICKET_MAX + 8];
 		if (eg_req_cookie(r, d->cfg->cookie.name, buf, sizeof(buf)) && mode != EG_AUTH_MTLS) {
-			/* A cookie that names no live session: expired, revoked or forged. */
-			*o = (struct outcome){ 401, "invalid_session", "the session is not valid", false };
+			/* Forged: a ticket never issued here (counts toward a ban); ended: a genuine
+			 * ticket of an expired, signed-out or revoked session (does not). */
+			*o = sr == EG_SESSION_FORGED
+				     ? (struct outcome){ 401, "forged_session", "the session is not valid", false }
+				     : (struct outcome){ 401, "session_ended", "the session has ended", false };
 			return -1;
 		}
 	}

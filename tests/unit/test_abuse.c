@@ -93,10 +93,21 @@ static void test_counts(void **state)
 {
 	assert_true(eg_abuse_counts(401, "signature"));
 	assert_true(eg_abuse_counts(401, "malformed_token"));
-	assert_true(eg_abuse_counts(401, "expired"));
-	assert_true(eg_abuse_counts(401, "invalid_session"));
+	assert_true(eg_abuse_counts(401, "malformed"));
+	assert_true(eg_abuse_counts(401, "alg"));
+	assert_true(eg_abuse_counts(401, "forged_session"));
+	assert_true(eg_abuse_counts(401, "certificate_binding"));
 	assert_true(eg_abuse_counts(403, "bad_client_cert"));
 	assert_true(eg_abuse_counts(403, "certificate_revoked"));
+	/* expiry and sessions that ended normally are not attacks (issue 11) */
+	assert_false(eg_abuse_counts(401, "expired"));
+	assert_false(eg_abuse_counts(401, "session_ended"));
+	assert_false(eg_abuse_counts(401, "invalid_session"));
+	assert_false(eg_abuse_counts(403, "certificate_expired"));
+	assert_false(eg_abuse_counts(503, "session_store_error"));
+	assert_false(eg_abuse_counts(401, NULL));
+	assert_false(eg_abuse_counts(401, "issuer"));
+	assert_false(eg_abuse_counts(401, "audience"));
 	/* not credential guessing */
 	assert_false(eg_abuse_counts(401, "no_identity"));
 	assert_false(eg_abuse_counts(401, "no_key"));
@@ -267,6 +278,60 @@ static void test_syn_rate_fallback_without_gate(void **state)
 	assert_true(blocked("198.18.0.12", NULL));
 }
 
+/* issue 11: expiry and ended sessions never ban; gate.never_ban; bans say why */
+static void test_attacks_not_expiry(void **state)
+{
+	struct eg_prefix nb[1];
+	uint8_t a[16];
+
+	eg_parse_prefix("198.18.7.7/32", &nb[0]);
+	cfg.gate.never_ban = nb;
+	cfg.gate.n_never_ban = 1;
+	start();
+	addr("198.18.0.30", a);
+	for (int i = 0; i < 100; i++) {
+		eg_abuse_note(&d, a, 401, "expired");
+		eg_abuse_note(&d, a, 401, "session_ended");
+		eg_abuse_note(&d, a, 403, "certificate_expired");
+	}
+	assert_false(blocked("198.18.0.30", NULL));
+	/* the admin's own address: attacks from it are refused, never banned or limited */
+	fail_n("198.18.7.7", 50);
+	assert_false(blocked("198.18.7.7", NULL));
+	assert_int_equal(eg_abuse_bans_active(&d), 0);
+	/* a mix of attacks bans, and the ban says why */
+	addr("198.18.0.31", a);
+	eg_abuse_note(&d, a, 401, "forged_session");
+	eg_abuse_note(&d, a, 401, "expired"); /* not counted, not listed */
+	eg_abuse_note(&d, a, 401, "forged_session");
+	eg_abuse_note(&d, a, 401, "signature");
+	eg_abuse_note(&d, a, 403, "bad_client_cert");
+	assert_false(blocked("198.18.0.31", NULL));
+	eg_abuse_note(&d, a, 401, "forged_session");
+	assert_true(blocked("198.18.0.31", NULL));
+	json_t *bans = eg_abuse_bans_json(&d);
+	assert_int_equal(json_array_size(bans), 1);
+	json_t *b = json_array_get(bans, 0);
+	char *why = json_dumps(json_object_get(b, "reasons"), JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(why, "{\"bad_client_cert\":1,\"forged_session\":3,\"signature\":1}");
+	free(why);
+	int64_t first = json_integer_value(json_object_get(b, "first_offense"));
+	int64_t last = json_integer_value(json_object_get(b, "last_offense"));
+	assert_true(first > 0 && last >= first);
+	json_decref(bans);
+	/* the reasons survive a restart (they are in the ban record) */
+	eg_abuse_free(&d);
+	start();
+	bans = eg_abuse_bans_json(&d);
+	assert_int_equal(json_array_size(bans), 1);
+	b = json_array_get(bans, 0);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(b, "reasons"), "forged_session")), 3);
+	assert_int_equal(json_integer_value(json_object_get(b, "first_offense")), first);
+	json_decref(bans);
+	cfg.gate.never_ban = NULL;
+	cfg.gate.n_never_ban = 0;
+}
+
 static void test_persisted_across_restart(void **state)
 {
 	start();
@@ -338,6 +403,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_threshold_zero_disables, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_verdict_rate, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_syn_rate_fallback_without_gate, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_attacks_not_expiry, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_persisted_across_restart, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_unban, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_gc_keeps_bans, setup_each, teardown_each),

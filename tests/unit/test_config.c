@@ -102,6 +102,9 @@ static void test_errors_name_the_key(void **state)
 		{ "{\"listen\":\"127.0.0.1:1\",\"store\":{\"redis\":\"http://x\"}}", "store.redis:" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"store\":{\"sync\":\"5\"}}", "store.sync: expected a duration" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"store\":{\"sync\":\"50ms\"}}", "store.sync: expected a duration" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"store\":{\"map_size\":1024}}", "store.map_size: must be between" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"store\":{\"map_size\":\"1G\"}}", "store.map_size: expected an integer" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"gate\":{\"never_ban\":[\"198.51.100.0/33\"]}}", "gate.never_ban[0]:" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"log_level\":\"loud\"}", "log_level:" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"oidc\":{\"issuer\":\"i\",\"client_id\":\"c\",\"redirect_url\":\"r\",\"client_secret_file\":\"/nonexistent/x\"}}", "oidc.client_secret_file: cannot read" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"listen\":\"127.0.0.1:2\"}", "t.json:1:" }, /* duplicate key */
@@ -193,9 +196,24 @@ static void test_full_example(void **state)
 	config_free(c);
 }
 
+/* issue 11: store.map_size (tests of a full store), gate.never_ban (the admin's own addresses) */
+static void test_durable_keys(void **state)
+{
+	char err[256];
+	struct eg_config *c = parse("{\"listen\":\"127.0.0.1:1\",\"store\":{\"map_size\":1048576},"
+				    "\"gate\":{\"never_ban\":[\"198.51.100.7\",\"2001:db8::/64\"]}}",
+				    err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->store.map_size, 1048576);
+	assert_int_equal(c->gate.n_never_ban, 2);
+	assert_int_equal(c->gate.never_ban[1].plen, 64);
+	config_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_durable_keys),
 		cmocka_unit_test(test_minimal),  cmocka_unit_test(test_errors_name_the_key),
 		cmocka_unit_test(test_duration), cmocka_unit_test(test_prefix),
 		cmocka_unit_test(test_full_example),

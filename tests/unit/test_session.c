@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "testutil.h"
 #include "config.h"
@@ -119,25 +120,26 @@ static void test_create_and_lookup(void **state)
 	/* a second login gets a different id and secret */
 	mk("alice", "sid-a", "alice@x.test", 0, NULL, t2, NULL);
 	assert_memory_not_equal(t, t2, 22);
-	/* wrong secret, with the entry cached and not cached */
+	/* wrong secret, with the entry cached and not cached: the id is the MAC of the
+	 * secret, so this is a ticket never issued here (forged, no store read) */
 	strcpy(bad, t);
 	bad[40] = bad[40] == 'A' ? 'B' : 'A';
-	assert_int_equal(check(bad, NULL), -1);
+	assert_int_equal(check(bad, NULL), EG_SESSION_FORGED);
 	eg_sessions_flush_cache(&d);
-	assert_int_equal(check(bad, NULL), -1);
+	assert_int_equal(check(bad, NULL), EG_SESSION_FORGED);
 	assert_int_equal(check(t, "alice@x.test"), 0);
 	/* malformed tickets */
-	assert_int_equal(check("", NULL), -1);
-	assert_int_equal(check("abc.def", NULL), -1);
+	assert_int_equal(check("", NULL), EG_SESSION_FORGED);
+	assert_int_equal(check("abc.def", NULL), EG_SESSION_FORGED);
 	strcpy(bad, t);
 	bad[22] = '_';
-	assert_int_equal(check(bad, NULL), -1);
+	assert_int_equal(check(bad, NULL), EG_SESSION_FORGED);
 	strcpy(bad, t);
 	bad[5] = '=';
-	assert_int_equal(check(bad, NULL), -1);
+	assert_int_equal(check(bad, NULL), EG_SESSION_FORGED);
 	strcpy(bad, t);
 	strcat(bad, "A");
-	assert_int_equal(check(bad, NULL), -1);
+	assert_int_equal(check(bad, NULL), EG_SESSION_FORGED);
 	assert_int_equal(check(NULL, NULL), -1);
 }
 
@@ -233,14 +235,15 @@ static void test_lifetimes(void **state)
 {
 	char t[EG_TICKET_MAX], u[EG_TICKET_MAX];
 
-	cfg.cookie.lifetime_s = 1;
+	/* 2 s, not 1: a check that lands on the next second boundary must still be inside */
+	cfg.cookie.lifetime_s = 2;
 	mk("ivy", NULL, "ivy@x.test", 0, NULL, t, NULL);
 	cfg.cookie.lifetime_s = 86400;
-	cfg.cookie.idle_s = 1;
+	cfg.cookie.idle_s = 2;
 	mk("jack", NULL, "jack@x.test", 0, NULL, u, NULL);
 	assert_int_equal(check(t, NULL), 0);
 	assert_int_equal(check(u, NULL), 0);
-	sleep(2);
+	sleep(3);
 	assert_int_equal(check(t, NULL), -1); /* absolute */
 	assert_int_equal(check(u, NULL), -1); /* idle */
 	eg_sessions_flush_cache(&d);
@@ -329,6 +332,235 @@ static void test_cookie_header(void **state)
 	cfg.cookie.secure = true;
 }
 
+/* --- issue 11/17: forged vs ended, sealed metadata, durable revocation ------------------ */
+
+static void test_forged_vs_ended(void **state)
+{
+	char t[EG_TICKET_MAX], forged[EG_TICKET_MAX];
+
+	mk("olga", NULL, "olga@x.test", 0, NULL, t, NULL);
+	/* a well-formed ticket this deployment never issued: forged (an attack signal) */
+	memcpy(forged, "AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB", 67);
+	assert_int_equal(check(forged, NULL), EG_SESSION_FORGED);
+	/* a genuine ticket whose session was signed out: ended, not forged */
+	assert_int_equal(eg_session_end_ticket(&d, t, "sign_out", NULL), 1);
+	assert_int_equal(check(t, NULL), EG_SESSION_NONE);
+	eg_sessions_flush_cache(&d);
+	assert_int_equal(check(t, NULL), EG_SESSION_NONE);
+}
+
+/* Rewrites one clear field of a stored record. */
+static void tamper(const char *id, const char *field, json_t *value)
+{
+	void *val = NULL;
+	size_t len;
+	int64_t exp;
+
+	assert_int_equal(eg_store_get(d.store, EG_NS_SESSION, id, &val, &len, &exp), 1);
+	json_t *rec = json_loadb(val, len, 0, NULL);
+	free(val);
+	json_object_set_new(rec, field, value);
+	char *txt = json_dumps(rec, JSON_COMPACT);
+	assert_int_equal(eg_store_put(d.store, EG_NS_SESSION, id, txt, strlen(txt), exp), 0);
+	free(txt);
+	json_decref(rec);
+}
+
+static void test_metadata_sealed(void **state)
+{
+	char t[EG_TICKET_MAX], id[80];
+	void *orig = NULL;
+	size_t olen;
+	int64_t oexp;
+	const char *fields[] = { "exp", "last", "created", "token_exp", "sub", "sid", "v" };
+
+	mk("pete", "sid-p", "pete@x.test", 0, NULL, t, id);
+	assert_int_equal(eg_store_get(d.store, EG_NS_SESSION, id, &orig, &olen, &oexp), 1);
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		eg_sessions_flush_cache(&d);
+		if (strcmp(fields[i], "sub") == 0 || strcmp(fields[i], "sid") == 0)
+			tamper(id, fields[i], json_string("mallory"));
+		else if (strcmp(fields[i], "v") == 0)
+			tamper(id, fields[i], json_integer(1)); /* an old-format record */
+		else
+			tamper(id, fields[i], json_integer(now_realtime_s() + 10 * 86400));
+		assert_int_equal(check(t, NULL), EG_SESSION_NONE);
+		/* back as it was: the session works again */
+		assert_int_equal(eg_store_put(d.store, EG_NS_SESSION, id, orig, olen, oexp), 0);
+		assert_int_equal(check(t, "pete@x.test"), 0);
+	}
+	/* a record moved to another id does not open either */
+	free(orig);
+}
+
+static void revoke_in_load_window(struct eg_daemon *dd, const char *session_id, void *arg)
+{
+	int *done = arg;
+
+	if (*done)
+		return;
+	*done = 1;
+	assert_int_equal(eg_session_revoke(dd, session_id, NULL, NULL, "admin"), 1);
+}
+
+static void test_reload_race(void **state)
+{
+	char t[EG_TICKET_MAX], id[80];
+	int fired = 0;
+
+	mk("quinn", NULL, "quinn@x.test", 0, NULL, t, id);
+	eg_sessions_flush_cache(&d);
+	/* the revocation lands after this load read the record, before it caches it */
+	eg_sessions_set_load_hook(d.sessions, revoke_in_load_window, &fired);
+	assert_int_equal(check(t, NULL), EG_SESSION_NONE);
+	eg_sessions_set_load_hook(d.sessions, NULL, NULL);
+	assert_int_equal(fired, 1);
+	assert_int_equal(eg_sessions_cached(&d), 0);
+	assert_int_equal(check(t, NULL), EG_SESSION_NONE);
+}
+
+/* A real LMDB store with faults injected on demand (reads or writes fail). */
+static int fail_reads, fail_writes;
+static void f_close(void *impl) { eg_store_lmdb_ops.close(impl); }
+static int f_put(void *impl, enum eg_store_ns ns, const char *key, const void *val, size_t len, int64_t exp,
+		 int only_if_absent)
+{
+	return fail_writes ? -1 : eg_store_lmdb_ops.put(impl, ns, key, val, len, exp, only_if_absent);
+}
+static int f_get(void *impl, enum eg_store_ns ns, const char *key, void **val, size_t *len, int64_t *exp)
+{
+	return fail_reads ? -1 : eg_store_lmdb_ops.get(impl, ns, key, val, len, exp);
+}
+static int f_del(void *impl, enum eg_store_ns ns, const char *key)
+{
+	return fail_writes ? -1 : eg_store_lmdb_ops.del(impl, ns, key);
+}
+static int f_foreach(void *impl, enum eg_store_ns ns, const char *prefix, eg_store_iter_fn fn, void *arg)
+{
+	return fail_reads ? -1 : eg_store_lmdb_ops.foreach(impl, ns, prefix, fn, arg);
+}
+static long f_gc(void *impl) { return eg_store_lmdb_ops.gc(impl); }
+static const struct eg_store_ops fault_ops = { "lmdb", f_close, f_put, f_get, f_del, f_foreach, f_gc };
+
+static void test_store_faults(void **state)
+{
+	char t[EG_TICKET_MAX], id[80], err[256], dir[300], path[320];
+	struct eg_daemon saved = d;
+	struct eg_revoke_result res;
+
+	snprintf(dir, sizeof(dir), "%s/faulty", tmpdir);
+	memset(&d, 0, sizeof(d));
+	d.cfg = &cfg;
+	d.store = eg_store_wrap(&fault_ops, eg_store_lmdb_open(dir, 0, err, sizeof(err)));
+	assert_non_null(d.store);
+	assert_int_equal(eg_sessions_init(&d, err, sizeof(err)), 0);
+	mk("rita", "sid-r", "rita@x.test", 0, NULL, t, id);
+	/* a read error is a deny, never the cached or a stale record */
+	eg_sessions_flush_cache(&d);
+	fail_reads = 1;
+	assert_int_equal(check(t, NULL), EG_SESSION_STORE_ERROR);
+	/* ... and a revocation by sub cannot be acknowledged: its sessions cannot be listed */
+	assert_int_equal(eg_session_revoke_ex(&d, NULL, "rita", NULL, "admin", &res), 0);
+	assert_true(res.lookup_failed);
+	assert_string_equal(eg_revoke_result_durability(&res), "none");
+	fail_reads = 0;
+	assert_int_equal(check(t, "rita@x.test"), 0);
+	/* the store refuses writes: the sign-out is recorded in state_dir, not lost */
+	fail_writes = 1;
+	assert_int_equal(eg_session_end_ticket_ex(&d, t, "sign_out", NULL, &res), 1);
+	assert_int_equal(res.ended, 1);
+	assert_int_equal(res.local, 1);
+	assert_string_equal(eg_revoke_result_durability(&res), "local");
+	assert_int_equal(eg_sessions_tombs_pending(&d), 1);
+	assert_int_equal(check(t, NULL), EG_SESSION_NONE);
+	/* the record is still in the store (its delete failed) */
+	void *v = NULL;
+	assert_int_equal(eg_store_get(d.store, EG_NS_SESSION, id, &v, NULL, NULL), 1);
+	free(v);
+	snprintf(path, sizeof(path), "%s/revoked.tombs", tmpdir);
+	size_t len;
+	char *file = read_file(path, 1 << 20, &len);
+	assert_non_null(file);
+	assert_non_null(strstr(file, id));
+	free(file);
+	/* restart: the tombstone is read back and still refuses the session */
+	eg_sessions_free(&d);
+	assert_int_equal(eg_sessions_init(&d, err, sizeof(err)), 0);
+	assert_int_equal(eg_sessions_tombs_pending(&d), 1);
+	assert_int_equal(check(t, NULL), EG_SESSION_NONE);
+	assert_int_equal(eg_sessions_retry_tombs(&d), 0); /* still down */
+	/* the store is back: the retry records it there */
+	fail_writes = 0;
+	assert_int_equal(eg_sessions_retry_tombs(&d), 1);
+	assert_int_equal(eg_sessions_tombs_pending(&d), 0);
+	assert_int_equal(eg_store_get(d.store, EG_NS_SESSION, id, &v, NULL, NULL), 0);
+	assert_int_equal(eg_store_get(d.store, EG_NS_REVOKED, id, &v, NULL, NULL), 1);
+	free(v);
+	/* after a restart, the store's marker alone refuses it */
+	eg_sessions_free(&d);
+	assert_int_equal(eg_sessions_init(&d, err, sizeof(err)), 0);
+	assert_int_equal(eg_sessions_tombs_pending(&d), 0);
+	assert_int_equal(check(t, NULL), EG_SESSION_NONE);
+	eg_sessions_free(&d);
+	eg_store_close(d.store);
+	d = saved;
+}
+
+/* LMDB map full (store.map_size), the real thing: revocation goes to state_dir. */
+static void test_lmdb_map_full_revoke(void **state)
+{
+	char t[EG_TICKET_MAX], id[80], err[256], dir[300];
+	struct eg_daemon saved = d;
+	struct eg_config c2 = cfg;
+	struct eg_revoke_result res;
+	char big[4096];
+
+	snprintf(dir, sizeof(dir), "%s/small", tmpdir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	c2.state_dir = dir;
+	c2.store.map_size = 1 << 20;
+	memset(&d, 0, sizeof(d));
+	d.cfg = &c2;
+	assert_int_equal(eg_sessions_init(&d, err, sizeof(err)), 0);
+	mk("sam", NULL, "sam@x.test", 0, NULL, t, id);
+	assert_int_equal(check(t, "sam@x.test"), 0);
+	memset(big, 'f', sizeof(big));
+	/* fill it: big values, then ever smaller ones, until nothing fits */
+	int n = 0, full = 0;
+	for (size_t sz = sizeof(big); sz >= 8; sz /= 4) {
+		/* the last round fills the namespace the revoked markers go to */
+		enum eg_store_ns ns = sz < 64 ? EG_NS_REVOKED : EG_NS_META;
+		for (int fails = 0; fails < 5 && n < 100000; n++) {
+			char k[32];
+			snprintf(k, sizeof(k), "filler%d", n);
+			if (eg_store_put(d.store, ns, k, big, sz < 64 ? 100 : sz, 0) != 0)
+				fails++, full = 1;
+			else
+				fails = 0;
+		}
+	}
+	assert_true(full);
+	assert_int_equal(eg_session_revoke_ex(&d, NULL, "sam", NULL, "admin", &res), 1);
+	assert_int_equal(res.local, 1);
+	assert_int_equal(check(t, NULL), EG_SESSION_NONE);
+	/* restart with the map still full: the tombstone holds */
+	eg_sessions_free(&d);
+	assert_int_equal(eg_sessions_init(&d, err, sizeof(err)), 0);
+	assert_int_equal(check(t, NULL), EG_SESSION_NONE);
+	assert_int_equal(eg_sessions_tombs_pending(&d), 1);
+	eg_sessions_free(&d);
+	/* a bigger map: the pending revocation reaches the store */
+	c2.store.map_size = 16 << 20;
+	assert_int_equal(eg_sessions_init(&d, err, sizeof(err)), 0);
+	assert_int_equal(eg_sessions_retry_tombs(&d), 1);
+	void *v = NULL;
+	assert_int_equal(eg_store_get(d.store, EG_NS_REVOKED, id, &v, NULL, NULL), 1);
+	free(v);
+	assert_int_equal(check(t, NULL), EG_SESSION_NONE);
+	eg_sessions_free(&d);
+	d = saved;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -342,6 +574,11 @@ int main(void)
 		cmocka_unit_test(test_refresh_failure_ends_session),
 		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_cookie_header),
+		cmocka_unit_test(test_forged_vs_ended),
+		cmocka_unit_test(test_metadata_sealed),
+		cmocka_unit_test(test_reload_race),
+		cmocka_unit_test(test_store_faults),
+		cmocka_unit_test(test_lmdb_map_full_revoke),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -13,7 +13,10 @@
 #include "testutil.h"
 #include "config.h"
 #include "store.h"
+#include "store_tomb.h"
+#include "util.h"
 #include <fcntl.h>
+#include <hiredis/hiredis.h>
 
 static char tmpdir[256];
 static pid_t redis_pid;
@@ -239,6 +242,123 @@ static void test_redis(void **state)
 	assert_null(eg_store_redis_open("redis://127.0.0.1:1/0", NULL, err, sizeof(err)));
 }
 
+/* Issue 17: a reconnect whose SELECT fails must be a failed connection, not a
+ * connection left on database 0. The ACL takes SELECT away from the default user and
+ * every client is killed: the store's reconnect then fails its SELECT. */
+static redisReply *admin_cmd(redisContext *c, const char *fmt, const char *arg)
+{
+	redisReply *r = arg ? redisCommand(c, fmt, arg) : redisCommand(c, fmt);
+	if (!r || r->type == REDIS_REPLY_ERROR)
+		fail_msg("redis admin command %s failed: %s", fmt, r ? r->str : c->errstr);
+	return r;
+}
+
+static void test_redis_select_after_reconnect(void **state)
+{
+	if (!redis_pid) {
+		if (getenv("CI") && strcmp(getenv("CI"), "true") == 0)
+			fail_msg("redis-server not installed");
+		skip();
+	}
+	char err[256] = "", url[64];
+	struct timeval tv = { 2, 0 };
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/3", redis_port);
+	struct eg_store *s = NULL;
+	for (int i = 0; i < 50 && !s; i++) {
+		void *impl = eg_store_redis_open(url, "egsel:", err, sizeof(err));
+		s = impl ? eg_store_wrap(&eg_store_redis_ops, impl) : NULL;
+		if (!s)
+			usleep(100000);
+	}
+	assert_non_null(s);
+	assert_int_equal(eg_store_put(s, EG_NS_META, "before", "1", 1, 0), 0);
+	redisContext *adm = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
+	assert_true(adm && !adm->err);
+	freeReplyObject(admin_cmd(adm, "ACL SETUSER default -select", NULL));
+	freeReplyObject(admin_cmd(adm, "CLIENT KILL TYPE normal SKIPME yes", NULL));
+	/* every write while SELECT fails is refused, the first and all that follow */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(eg_store_put(s, EG_NS_META, "during", "1", 1, 0), -1);
+	void *v = NULL;
+	assert_int_equal(eg_store_get(s, EG_NS_META, "before", &v, NULL, NULL), -1);
+	/* nothing landed in database 0 */
+	redisReply *r = admin_cmd(adm, "EXISTS %s", "egsel:meta:during");
+	assert_int_equal(r->integer, 0);
+	freeReplyObject(r);
+	freeReplyObject(admin_cmd(adm, "ACL SETUSER default +select", NULL));
+	/* SELECT works again: once the fail-fast second is over, the next command
+	 * reconnects onto database 3 */
+	usleep(1100000);
+	assert_int_equal(eg_store_put(s, EG_NS_META, "after", "1", 1, 0), 0);
+	assert_int_equal(eg_store_get(s, EG_NS_META, "before", &v, NULL, NULL), 1);
+	free(v);
+	r = admin_cmd(adm, "EXISTS %s", "egsel:meta:after");
+	assert_int_equal(r->integer, 0); /* not in database 0 */
+	freeReplyObject(r);
+	freeReplyObject(admin_cmd(adm, "SELECT 3", NULL));
+	r = admin_cmd(adm, "EXISTS %s", "egsel:meta:after");
+	assert_int_equal(r->integer, 1);
+	freeReplyObject(r);
+	redisFree(adm);
+	eg_store_close(s);
+}
+
+/* The local revocation tombstones: persisted, confirmed, a torn last line, restart. */
+static void test_tombstones(void **state)
+{
+	char err[256], dir[300], path[340];
+	int64_t now = time(NULL);
+
+	snprintf(dir, sizeof(dir), "%s/tombs", tmpdir);
+	struct eg_tombs *t = eg_tombs_open(dir, err, sizeof(err));
+	assert_non_null(t);
+	assert_int_equal(eg_tombs_note(t, "aaaa", "sign_out", "alice", now, now + 3600), 0);
+	assert_int_equal(eg_tombs_note(t, "bbbb", "admin", NULL, now, now + 3600), 0);
+	assert_int_equal(eg_tombs_note(t, "cccc", "admin", NULL, now, now + 3600), 0);
+	assert_true(eg_tombs_has(t, "cccc")); /* noted only: in memory */
+	assert_int_equal(eg_tombs_pending_count(t), 0);
+	assert_int_equal(eg_tombs_persist(t, "aaaa"), 0);
+	assert_int_equal(eg_tombs_persist(t, "bbbb"), 0);
+	assert_int_equal(eg_tombs_pending_count(t), 2);
+	eg_tombs_confirm(t, "bbbb");
+	assert_int_equal(eg_tombs_pending_count(t), 1);
+	struct eg_tomb v[4];
+	assert_int_equal(eg_tombs_pending(t, v, 4), 1);
+	assert_string_equal(v[0].id, "aaaa");
+	assert_string_equal(v[0].reason, "sign_out");
+	assert_string_equal(v[0].sub, "alice");
+	eg_tomb_clear(&v[0]);
+	/* noted-only and confirmed entries are forgotten after the memory window */
+	assert_int_equal(eg_tombs_sweep(t, now + 200, 120), 2);
+	assert_true(eg_tombs_has(t, "aaaa"));
+	assert_false(eg_tombs_has(t, "cccc"));
+	eg_tombs_close(t);
+	/* a crash in the middle of an append: the torn line was never acknowledged */
+	snprintf(path, sizeof(path), "%s/revoked.tombs", dir);
+	FILE *f = fopen(path, "a");
+	assert_non_null(f);
+	fputs("{\"id\":\"dddd\",\"reason\":\"adm", f);
+	fclose(f);
+	t = eg_tombs_open(dir, err, sizeof(err));
+	assert_non_null(t);
+	assert_int_equal(eg_tombs_pending_count(t), 1);
+	assert_true(eg_tombs_has(t, "aaaa"));
+	assert_false(eg_tombs_has(t, "bbbb"));
+	assert_false(eg_tombs_has(t, "dddd"));
+	/* the file was rewritten with the pending entry only */
+	size_t len;
+	char *data = read_file(path, 1 << 20, &len);
+	assert_non_null(data);
+	assert_non_null(strstr(data, "aaaa"));
+	assert_null(strstr(data, "bbbb"));
+	assert_null(strstr(data, "dddd"));
+	free(data);
+	/* expired ones are dropped */
+	assert_int_equal(eg_tombs_sweep(t, now + 7200, 120), 1);
+	assert_int_equal(eg_tombs_pending_count(t), 0);
+	eg_tombs_close(t);
+}
+
 static int setup(void **state)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/eg-test-store-XXXXXX");
@@ -268,6 +388,8 @@ int main(void)
 		cmocka_unit_test(test_lmdb_map_full_gc),
 		cmocka_unit_test(test_config_open),
 		cmocka_unit_test(test_redis),
+		cmocka_unit_test(test_redis_select_after_reconnect),
+		cmocka_unit_test(test_tombstones),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

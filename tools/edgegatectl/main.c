@@ -197,6 +197,9 @@ int ctl_revoke(const struct ctl_opts *o, int argc, char **argv)
 		print_json(resp);
 	else
 		printf("revoked %lld session%s\n", (long long)n, n == 1 ? "" : "s");
+	const char *warn = json_string_value(json_object_get(resp, "warning"));
+	if (warn && !o->json)
+		fprintf(stderr, "edgegatectl: warning: %s\n", warn);
 	json_decref(resp);
 	return n > 0 ? 0 : 1;
 }
