@@ -7,10 +7,10 @@
 #include "jwks.h"
 #include "jose.h"
 #include "log.h"
+#include "loopback.h"
 #include "metrics.h"
 #include "util.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -135,54 +135,13 @@ static void curl_init(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static bool loopback_host(const char *h)
-{
-	struct in_addr a4;
-	char buf[64];
-	size_t n = strlen(h);
-
-	if (str_ieq(h, "localhost"))
-		return true;
-	if (inet_pton(AF_INET, h, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (n >= 2 && h[0] == '[' && h[n - 1] == ']' && n - 2 < sizeof(buf)) {
-		memcpy(buf, h + 1, n - 2);
-		buf[n - 2] = '\0';
-		h = buf;
-	}
-	{
-		struct in6_addr a6;
-		return inet_pton(AF_INET6, h, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
-	}
-}
-
-/* https anywhere; plain http only to a loopback literal or localhost. 0 ok. */
+/* https anywhere; plain http only to loopback (loopback.h). 0 ok. */
 static int check_url(const char *url, bool *is_http, char *err, size_t errlen)
 {
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL;
-	int rc = -1;
-
-	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		snprintf(err, errlen, "jwks_url: not a valid URL");
-		goto out;
-	}
-	if (str_ieq(scheme, "https")) {
-		*is_http = false;
-		rc = 0;
-	} else if (str_ieq(scheme, "http") && loopback_host(host)) {
-		*is_http = true;
-		rc = 0;
-	} else {
-		snprintf(err, errlen, "jwks_url: must be https (http only to a loopback address)");
-	}
-out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_url_cleanup(u);
-	return rc;
+	if (eg_url_https_or_loopback(url, is_http) == 0)
+		return 0;
+	snprintf(err, errlen, "jwks_url: must be https (http only to a loopback address)");
+	return -1;
 }
 
 struct body {

@@ -19,6 +19,7 @@
 #include "jose.h"
 #include "jwks.h"
 #include "log.h"
+#include "loopback.h"
 #include "metrics.h"
 #include "oidc.h"
 #include "redirect.h"
@@ -56,23 +57,13 @@ static void count(struct eg_daemon *d, const char *what, const char *result)
 		eg_metric_inc(d->metrics, "edgegate_oidc_total", "step", what, "result", result, 1);
 }
 
-static bool is_loopback_url(const char *url)
-{
-	char h[256];
-
-	if (eg_url_host(url, h, sizeof(h)))
-		return false;
-	return strcmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0 ||
-	       strncasecmp(url, "http://[::1]", 12) == 0;
-}
-
 static bool url_allowed(const struct eg_oidc *o, const char *url)
 {
-	if (!url)
+	bool plain_http = false;
+
+	if (!url || eg_url_https_or_loopback(url, &plain_http) != 0)
 		return false;
-	if (strncasecmp(url, "https://", 8) == 0)
-		return true;
-	return o->loopback_ok && strncasecmp(url, "http://", 7) == 0 && is_loopback_url(url);
+	return !plain_http || o->loopback_ok;
 }
 
 static char *rand_b64(size_t nbytes)
@@ -1166,12 +1157,13 @@ int eg_oidc_init(struct eg_daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "oidc: issuer and client_id are required");
 		return -1;
 	}
-	if (strncasecmp(oc->issuer, "https://", 8) != 0 && !is_loopback_url(oc->issuer)) {
+	bool issuer_http = false;
+	if (eg_url_https_or_loopback(oc->issuer, &issuer_http) != 0) {
 		snprintf(err, errlen, "oidc.issuer: must be https (plain http only on loopback)");
 		return -1;
 	}
 	/* A cookie without Secure is only acceptable where nothing leaves the host. */
-	if (!cfg->cookie.secure && !(cfg->public_url && is_loopback_url(cfg->public_url))) {
+	if (!cfg->cookie.secure && !eg_url_is_loopback(cfg->public_url)) {
 		snprintf(err, errlen, "cookie.secure: false is only allowed with a loopback public_url");
 		return -1;
 	}
@@ -1180,7 +1172,7 @@ int eg_oidc_init(struct eg_daemon *d, char *err, size_t errlen)
 	o = xcalloc(1, sizeof(*o));
 	pthread_mutex_init(&o->mu, NULL);
 	pthread_cond_init(&o->cv, NULL);
-	o->loopback_ok = strncasecmp(oc->issuer, "http://", 7) == 0;
+	o->loopback_ok = issuer_http;
 	o->algs = EG_ALGSET_ALL & ~((1u << EG_ALG_HS256) | (1u << EG_ALG_HS384) | (1u << EG_ALG_HS512));
 	if (oc->algorithms.n) {
 		size_t bad = 0;
