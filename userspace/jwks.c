@@ -23,6 +23,8 @@
 #define JWKS_MAX_BODY (1 << 20)
 #define FILE_CHECK_NS 1000000000ull /* stat the file at most once per second */
 #define NS 1000000000ull
+#define REFETCH_BURST 2.0 /* unknown-kid refetches a burst may spend at once */
+#define NEG_KIDS 32       /* kids remembered as absent after a fetch that lacked them */
 
 struct eg_keysource {
 	char *file, *url;
@@ -40,10 +42,23 @@ struct eg_keysource {
 	uint64_t f_checked_ns;
 
 	/* URL source */
+	char *ca_file;
 	bool fetching;
 	uint64_t fetch_gen;
-	uint64_t last_fetch_ns;   /* start of the last fetch, 0 = never */
 	bool last_failed;
+	/* Unknown-kid refetches. The first one after a scheduled fetch (start-up or the
+	 * periodic refresh) always goes: that is a key rotation, possibly seconds after
+	 * start-up. Later ones spend tokens of a bucket refilled at one per
+	 * min_refetch_s, and a kid that a fresh fetch did not contain is not asked for
+	 * again for a while, so a flood of made-up kids costs few fetches. */
+	bool free_refetch;
+	double tokens;
+	uint64_t tokens_ns;
+	struct {
+		char kid[128];
+		uint64_t until_ns;
+	} neg[NEG_KIDS];
+	unsigned neg_next;
 
 	pthread_t thr;
 	bool thr_running, stop;
@@ -191,6 +206,8 @@ static struct eg_jwks *url_fetch(struct eg_keysource *ks)
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)ks->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)JWKS_MAX_BODY);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "edgegate-jwks/1");
+	if (ks->ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, ks->ca_file);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
@@ -208,9 +225,51 @@ static struct eg_jwks *url_fetch(struct eg_keysource *ks)
 	return set;
 }
 
-/* Runs one fetch, or waits for the one in flight. throttle: unknown-kid path.
- * Returns a new reference to the current set. */
-static struct eg_jwks *url_fetch_coalesced(struct eg_keysource *ks, bool throttle, const char *kid)
+/* --- unknown-kid throttle (mu held) ------------------------------------------------ */
+
+static uint64_t neg_ttl_ns(const struct eg_keysource *ks)
+{
+	return (uint64_t)ks->min_refetch_s * 3 * NS;
+}
+
+static bool kid_known_absent(const struct eg_keysource *ks, const char *kid, uint64_t now)
+{
+	for (unsigned i = 0; i < NEG_KIDS; i++)
+		if (ks->neg[i].until_ns > now && strcmp(ks->neg[i].kid, kid) == 0)
+			return true;
+	return false;
+}
+
+static void kid_note_absent(struct eg_keysource *ks, const char *kid, uint64_t now)
+{
+	if (strlen(kid) >= sizeof(ks->neg[0].kid))
+		return;
+	snprintf(ks->neg[ks->neg_next].kid, sizeof(ks->neg[0].kid), "%s", kid);
+	ks->neg[ks->neg_next].until_ns = now + neg_ttl_ns(ks);
+	ks->neg_next = (ks->neg_next + 1) % NEG_KIDS;
+}
+
+static bool take_refetch(struct eg_keysource *ks, uint64_t now)
+{
+	double per_ns = 1.0 / ((double)ks->min_refetch_s * (double)NS);
+
+	ks->tokens += (double)(now - ks->tokens_ns) * per_ns;
+	if (ks->tokens > REFETCH_BURST)
+		ks->tokens = REFETCH_BURST;
+	ks->tokens_ns = now;
+	if (ks->free_refetch) {
+		ks->free_refetch = false;
+		return true;
+	}
+	if (ks->tokens < 1.0)
+		return false;
+	ks->tokens -= 1.0;
+	return true;
+}
+
+/* Runs one fetch, or waits for the one in flight. kid: the unknown-kid path (throttled);
+ * NULL: a scheduled fetch. Returns a new reference to the current set. */
+static struct eg_jwks *url_fetch_coalesced(struct eg_keysource *ks, const char *kid)
 {
 	struct eg_jwks *set, *r;
 	uint64_t now, gen;
@@ -225,13 +284,11 @@ static struct eg_jwks *url_fetch_coalesced(struct eg_keysource *ks, bool throttl
 		goto current;
 	}
 	now = now_mono_ns();
-	if (throttle && ks->last_fetch_ns &&
-	    now - ks->last_fetch_ns < (uint64_t)ks->min_refetch_s * NS) {
+	if (kid && (kid_known_absent(ks, kid, now) || !take_refetch(ks, now))) {
 		ks->st.refetch_throttled++;
 		goto current;
 	}
 	ks->fetching = true;
-	ks->last_fetch_ns = now;
 	pthread_mutex_unlock(&ks->mu);
 
 	set = url_fetch(ks);
@@ -240,6 +297,10 @@ static struct eg_jwks *url_fetch_coalesced(struct eg_keysource *ks, bool throttl
 	if (set) {
 		install(ks, set);
 		ks->st.fetch_ok++;
+		if (!kid)
+			ks->free_refetch = true;
+		else if (!eg_jwks_has_kid(set, kid))
+			kid_note_absent(ks, kid, now_mono_ns());
 	} else {
 		ks->st.fetch_fail++;
 	}
@@ -279,6 +340,9 @@ struct eg_keysource *eg_keysource_new(const struct eg_keysource_opts *o, char *e
 	ks->refresh_s = o->refresh_s > 0 ? o->refresh_s : 300;
 	ks->min_refetch_s = o->min_refetch_s > 0 ? o->min_refetch_s : 10;
 	ks->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 3000;
+	ks->ca_file = o->ca_file ? xstrdup(o->ca_file) : NULL;
+	ks->tokens = REFETCH_BURST;
+	ks->tokens_ns = now_mono_ns();
 	ks->metrics = o->metrics;
 	pthread_mutex_init(&ks->mu, NULL);
 	pthread_condattr_init(&ca);
@@ -303,7 +367,7 @@ struct eg_keysource *eg_keysource_new(const struct eg_keysource_opts *o, char *e
 		}
 	} else {
 		/* a provider that is down at start-up is not fatal: retried later */
-		eg_jwks_unref(url_fetch_coalesced(ks, false, NULL));
+		eg_jwks_unref(url_fetch_coalesced(ks, NULL));
 	}
 	return ks;
 }
@@ -326,7 +390,7 @@ static void *refresher(void *arg)
 		if (ks->stop)
 			break;
 		pthread_mutex_unlock(&ks->mu);
-		eg_jwks_unref(url_fetch_coalesced(ks, false, NULL));
+		eg_jwks_unref(url_fetch_coalesced(ks, NULL));
 		pthread_mutex_lock(&ks->mu);
 	}
 	pthread_mutex_unlock(&ks->mu);
@@ -359,6 +423,7 @@ void eg_keysource_free(struct eg_keysource *ks)
 	pthread_mutex_destroy(&ks->mu);
 	free(ks->file);
 	free(ks->url);
+	free(ks->ca_file);
 	free(ks);
 }
 
@@ -379,7 +444,7 @@ struct eg_jwks *eg_keysource_refetch(struct eg_keysource *ks, const char *kid)
 {
 	if (ks->file)
 		return eg_keysource_get(ks);
-	return url_fetch_coalesced(ks, true, kid);
+	return url_fetch_coalesced(ks, kid ? kid : "");
 }
 
 void eg_keysource_stats(struct eg_keysource *ks, struct eg_keysource_stats *out)
