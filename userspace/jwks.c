@@ -229,7 +229,7 @@ static struct eg_jwks *url_fetch(struct eg_keysource *ks)
 
 static uint64_t neg_ttl_ns(const struct eg_keysource *ks)
 {
-	return (uint64_t)ks->min_refetch_s * 3 * NS;
+	return (uint64_t)ks->min_refetch_s * NS;
 }
 
 static bool kid_known_absent(const struct eg_keysource *ks, const char *kid, uint64_t now)

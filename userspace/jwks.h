@@ -6,7 +6,7 @@
  * one after a scheduled fetch (start-up, periodic refresh) always goes, so a key
  * rotation right after start-up is seen at once; the rest are throttled by a token
  * bucket (burst 2, one per min_refetch_s), and a kid that a fresh fetch lacked is
- * not refetched for 3 * min_refetch_s. When the endpoint is down the last good set
+ * not refetched for min_refetch_s. When the endpoint is down the last good set
  * is kept. File sources are re-read when the file changes. */
 #ifndef EG_JWKS_H
 #define EG_JWKS_H
