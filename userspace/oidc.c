@@ -130,6 +130,8 @@ static long http_call(struct eg_daemon *d, const char *url, const char *form, bo
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "edgegate");
+	if (oc->ca_file) /* an OP behind a private CA */
+		curl_easy_setopt(c, CURLOPT_CAINFO, oc->ca_file);
 	h = curl_slist_append(h, "Accept: application/json");
 	if (bearer) {
 		auth = xasprintf("Authorization: Bearer %s", bearer);
@@ -240,7 +242,8 @@ static int discover(struct eg_daemon *d, char *err, size_t errlen)
 		goto out;
 	}
 	struct eg_keysource_opts ko = { .url = ju, .metrics = d->metrics,
-					  .min_refetch_s = d->cfg->oidc.jwks_min_refetch_s };
+					  .min_refetch_s = d->cfg->oidc.jwks_min_refetch_s,
+					  .ca_file = d->cfg->oidc.ca_file };
 	char kerr[256] = "";
 	struct eg_keysource *ks = eg_keysource_new(&ko, kerr, sizeof(kerr));
 	if (!ks) {
@@ -920,26 +923,142 @@ out:
 	tokens_clear(&t);
 }
 
+/* Content-Type application/x-www-form-urlencoded, optionally with parameters
+ * (";charset=UTF-8"); exactly one such header. */
+static bool is_form_post(const struct eg_req *r)
+{
+	static const char form[] = "application/x-www-form-urlencoded";
+	bool dup = false;
+	const char *ct = eg_req_header_dup(r, "Content-Type", &dup);
+	size_t n = sizeof(form) - 1;
+
+	if (!ct || dup || strncasecmp(ct, form, n) != 0)
+		return false;
+	ct += n;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
 /* --- /oauth2/sign_out ----------------------------------------------------------------------- */
+
+/* For an HTML attribute value: &, <, >, " and ' as entities. */
+static char *attr_escape(const char *s)
+{
+	char *out = xmalloc(strlen(s) * 6 + 1), *p = out;
+
+	for (; *s; s++) {
+		const char *e = *s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;"
+			      : *s == '"' ? "&quot;" : *s == '\'' ? "&#39;" : NULL;
+		if (e) {
+			memcpy(p, e, strlen(e));
+			p += strlen(e);
+		} else {
+			*p++ = *s;
+		}
+	}
+	*p = '\0';
+	return out;
+}
+
+/* The sign-out form's CSRF token: an HMAC of the session ticket under the state key,
+ * so it is bound to this browser's session and no other page can produce it. */
+static void sign_out_token(const struct eg_oidc *o, const char *ticket, char out[48])
+{
+	uint8_t mac[32];
+	char *msg = xasprintf("edgegate sign_out\n%s", ticket);
+
+	if (eg_hmac_sha256(o->state_key, sizeof(o->state_key), msg, strlen(msg), mac) != 0)
+		abort(); /* no HMAC: nothing safe can be done */
+	OPENSSL_cleanse(msg, strlen(msg));
+	free(msg);
+	b64url_encode(mac, sizeof(mac), out);
+	OPENSSL_cleanse(mac, sizeof(mac));
+}
+
+/* GET: a confirmation page whose form POSTs the token back (a link or an image on
+ * any page must not end a session). */
+static void sign_out_page(struct eg_daemon *d, const char *ticket, const char *rd,
+			  struct eg_resp *resp)
+{
+	char tok[48];
+	char *e_rd = attr_escape(rd);
+
+	sign_out_token(d->oidc, ticket, tok);
+	char *page = xasprintf(
+		"<!doctype html><html><head><meta charset=\"utf-8\"><title>Sign out</title>"
+		"<meta name=\"viewport\" content=\"width=device-width\"></head><body>"
+		"<h1>Sign out</h1><p>Do you want to sign out?</p>"
+		"<form method=\"post\" action=\"sign_out\">"
+		"<input type=\"hidden\" name=\"csrf\" value=\"%s\">"
+		"<input type=\"hidden\" name=\"rd\" value=\"%s\">"
+		"<button type=\"submit\" id=\"sign-out\">Sign out</button></form></body></html>\n",
+		tok, e_rd);
+	/* Not framable: the button must not be clicked through another site's page. */
+	eg_resp_header(resp, "Content-Security-Policy", "frame-ancestors 'none'; form-action 'self'");
+	eg_resp_header(resp, "X-Frame-Options", "DENY");
+	eg_resp_body(resp, 200, "text/html; charset=utf-8", page);
+	OPENSSL_cleanse(tok, sizeof(tok));
+	free(page);
+	free(e_rd);
+}
+
+static bool sign_out_token_ok(struct eg_daemon *d, const struct eg_req *r, const char *ticket)
+{
+	char want[48];
+	int n = 0;
+	char *got = r->body ? form_get(r->body, r->body_len, "csrf", &n) : NULL;
+	bool ok;
+
+	sign_out_token(d->oidc, ticket, want);
+	ok = got && n == 1 && strlen(got) == strlen(want) && ct_equal(got, want, strlen(want));
+	OPENSSL_cleanse(want, sizeof(want));
+	free(got);
+	return ok;
+}
 
 static void h_sign_out(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
 {
 	struct eg_oidc *o = d->oidc;
 	const struct eg_config *cfg = d->cfg;
+	bool post = strcmp(r->method, "POST") == 0;
 	int n = 0;
-	const char *rd = eg_req_arg(r, "rd", &n);
+	char *rd_form = NULL;
+	const char *rd;
 	char ticket[EG_TICKET_MAX + 8], *id_token = NULL;
 
 	eg_resp_header(resp, "Cache-Control", "no-store");
+	if (post && !is_form_post(r)) {
+		eg_resp_html_error(resp, 415, "Bad request", "The sign-out form was not sent as a form.");
+		return;
+	}
+	if (post) {
+		rd_form = r->body ? form_get(r->body, r->body_len, "rd", &n) : NULL;
+		rd = rd_form;
+	} else {
+		rd = eg_req_arg(r, "rd", &n);
+	}
 	if (n > 1 || (rd && *rd && !eg_redirect_ok(cfg, rd))) {
 		count(d, "sign_out", "bad_redirect");
 		eg_resp_html_error(resp, 400, "Bad redirect",
 				   "The page to return to after sign-out is not allowed.");
-		return;
+		goto out;
 	}
 	if (!rd || !*rd)
 		rd = "/";
-	if (eg_req_cookie(r, cookie_name(cfg), ticket, sizeof(ticket))) {
+	bool have = eg_req_cookie(r, cookie_name(cfg), ticket, sizeof(ticket)) != NULL;
+	if (!post && have) {
+		sign_out_page(d, ticket, rd, resp);
+		goto out;
+	}
+	if (post && have && !sign_out_token_ok(d, r, ticket)) {
+		count(d, "sign_out", "csrf");
+		eg_resp_html_error(resp, 403, "Sign-out not confirmed",
+				   "The sign-out request did not come from the sign-out page. "
+				   "Open the sign-out page and confirm there.");
+		goto out;
+	}
+	if (have) {
 		struct eg_flow_tuple own;
 		bool spare = r->peer_trusted && eg_flow_from_request(r, &own) == 0;
 		eg_revoke_spare(spare ? &own : NULL);
@@ -974,7 +1093,10 @@ static void h_sign_out(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 	} else {
 		eg_resp_redirect(resp, rd);
 	}
+out:
+	OPENSSL_cleanse(ticket, sizeof(ticket));
 	free(id_token);
+	free(rd_form);
 }
 
 /* --- /oauth2/backchannel-logout ----------------------------------------------------------- */
@@ -1002,6 +1124,16 @@ static void h_backchannel(struct eg_daemon *d, const struct eg_req *r, struct eg
 	eg_resp_header(resp, "Cache-Control", "no-store");
 	if (!eg_oidc_ready(d)) {
 		eg_resp_json(resp, 503, "{\"error\":\"temporarily_unavailable\"}");
+		return;
+	}
+	/* Back-Channel Logout 1.0 2.5: the logout_token comes as a form POST. */
+	if (!is_form_post(r)) {
+		log_warn("oidc: back-channel logout rejected: Content-Type is not "
+			 "application/x-www-form-urlencoded");
+		count(d, "backchannel", "rejected");
+		eg_resp_json(resp, 415,
+			     "{\"error\":\"invalid_request\",\"error_description\":"
+			     "\"Content-Type must be application/x-www-form-urlencoded\"}");
 		return;
 	}
 	tok = r->body ? form_get(r->body, r->body_len, "logout_token", &n) : NULL;

@@ -380,7 +380,9 @@ static void identity_headers(struct eg_daemon *d, const struct eg_route *route, 
 	if (c) {
 		const char *user_claim = cfg->oidc.user_claim ? cfg->oidc.user_claim : "sub";
 		claim_header(resp, "X-Auth-Request-User", eg_claim_get(c, user_claim));
-		claim_header(resp, "X-Auth-Request-Email", eg_claim_get(c, cfg->oidc.email_claim ? cfg->oidc.email_claim : "email"));
+		const char *email = eg_policy_verified_email(cfg, id); /* an unverified address is not passed on */
+		if (email)
+			eg_resp_header(resp, "X-Auth-Request-Email", email);
 		claim_header(resp, "X-Auth-Request-Groups", eg_claim_get(c, cfg->oidc.groups_claim ? cfg->oidc.groups_claim : "groups"));
 		claim_header(resp, "X-Auth-Request-Preferred-Username", eg_claim_get(c, "preferred_username"));
 	}

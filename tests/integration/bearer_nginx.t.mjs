@@ -24,7 +24,7 @@ async function keypair(alg, kid) {
 
 async function mint(k, claims = {}, header = {}) {
   const now = Math.floor(Date.now() / 1000);
-  return new jose.SignJWT({ sub: 'user-1', email: 'alice@example.test', groups: ['ops', 'dev'], tier: 'gold', ...claims })
+  return new jose.SignJWT({ sub: 'user-1', email: 'alice@example.test', email_verified: true, groups: ['ops', 'dev'], tier: 'gold', ...claims })
     .setProtectedHeader({ alg: k.alg, kid: k.kid, typ: 'JWT', ...header })
     .setIssuer(claims.iss ?? ISS).setAudience(claims.aud ?? AUD).setIssuedAt(now).setExpirationTime(now + 600)
     .sign(k.privateKey);
@@ -132,6 +132,12 @@ r = await get('/api/orders', bearer(await mint(rsa, { email: 'mallory@example.te
 is(r.status, 403, 'deny rule on email -> 403');
 r = await get('/api/orders', bearer(await mint(rsa, { email: 'bob@evilexample.test' })));
 is(r.status, 403, 'look-alike email domain -> 403');
+r = await get('/api/orders', bearer(await mint(rsa, { email_verified: undefined, jti: 'unverified' })));
+is(r.status, 403, 'email without email_verified does not satisfy a domains rule -> 403');
+r = await get('/api/orders', bearer(await mint(rsa, { email_verified: false, jti: 'unverified2' })));
+is(r.status, 403, 'email_verified false -> 403');
+r = await get('/api/orders', bearer(await mint(rsa, { email: 'mallory@example.test', email_verified: undefined })));
+is(r.status, 403, 'a deny rule on email matches even an unverified address -> 403');
 r = await get('/api/admin/users', bearer(good));
 is(r.status, 403, 'missing group on /api/admin/ -> 403');
 r = await get('/api/admin/users', bearer(await mint(rsa, { groups: ['admins'] })));
@@ -170,7 +176,7 @@ jwks.state.down = false;
 const mintRaw = (k, claims, header = { typ: 'JWT' }) => new jose.SignJWT(claims)
   .setProtectedHeader({ alg: k.alg, kid: k.kid, ...header }).sign(k.privateKey);
 const nowS = () => Math.floor(Date.now() / 1000);
-const baseClaims = () => ({ sub: 'user-1', email: 'alice@example.test', groups: ['ops'], iat: nowS(), exp: nowS() + 600 });
+const baseClaims = () => ({ sub: 'user-1', email: 'alice@example.test', email_verified: true, groups: ['ops'], iat: nowS(), exp: nowS() + 600 });
 r = await get('/api/orders', bearer(await mintRaw(rsa, { ...baseClaims(), iss: ISS, aud: AUD })));
 is(r.status, 200, 'control: a raw-minted access token with iss and aud -> 200');
 r = await get('/api/orders', bearer(await mintRaw(rsa, { ...baseClaims(), aud: AUD })));
