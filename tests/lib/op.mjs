@@ -5,6 +5,9 @@
 //   const op = await startOP({ port, clients: [{ client_id, client_secret, redirect_uris,
 //                              post_logout_redirect_uris, backchannel_logout_uri }] });
 //   op.issuer, op.stop(), op.backchannelCalls (count of logout tokens delivered)
+// Options: claimsInIdToken (default true; false = scope claims only from userinfo, as
+// Okta does for the code flow), keys (signing JWKs to use instead of fresh ones: a
+// restarted OP with other keys is a key rotation).
 import http from 'node:http';
 import crypto from 'node:crypto';
 import Provider from 'oidc-provider';
@@ -13,6 +16,8 @@ import Provider from 'oidc-provider';
 const USERS = {
   alice: { email: 'alice@example.test', name: 'Alice Example', groups: ['ops', 'dev'] },
   bob: { email: 'bob@example.test', name: 'Bob Example', groups: ['dev'] },
+  // a provider where users type their own address: no email_verified at all
+  mallory: { email: 'mallory@example.test', name: 'Mallory', groups: [], unverified: true },
 };
 
 function account(id) {
@@ -20,18 +25,24 @@ function account(id) {
   return {
     accountId: id,
     async claims() {
-      return { sub: id, email: u.email, email_verified: true, name: u.name, preferred_username: id, groups: u.groups };
+      const verified = u.unverified ? {} : { email_verified: true };
+      return { sub: id, email: u.email, ...verified, name: u.name, preferred_username: id, groups: u.groups };
     },
   };
 }
 
 const page = (title, body) => `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body>${body}</body></html>`;
 
-export async function startOP({ port, host = '127.0.0.1', clients, accessTokenTTL = 3600, idTokenTTL = 3600, quiet = true } = {}) {
-  const issuer = `http://${host}:${port}`;
-  const stats = { backchannelCalls: 0, backchannelErrors: [] };
+export function newSigningKeys(suffix = '1') {
   const jwk = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
   const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+  return [{ ...rsa, kid: `rsa-${suffix}`, alg: 'RS256', use: 'sig' }, { ...jwk, kid: `ec-${suffix}`, alg: 'ES256', use: 'sig' }];
+}
+
+export async function startOP({ port, host = '127.0.0.1', clients, accessTokenTTL = 3600, idTokenTTL = 3600, quiet = true,
+  claimsInIdToken = true, keys } = {}) {
+  const issuer = `http://${host}:${port}`;
+  const stats = { backchannelCalls: 0, backchannelErrors: [] };
   const configuration = {
     clients: clients.map((c) => ({
       grant_types: ['authorization_code', 'refresh_token'],
@@ -40,7 +51,7 @@ export async function startOP({ port, host = '127.0.0.1', clients, accessTokenTT
       backchannel_logout_session_required: true,
       ...c,
     })),
-    jwks: { keys: [{ ...rsa, kid: 'rsa-1', alg: 'RS256', use: 'sig' }, { ...jwk, kid: 'ec-1', alg: 'ES256', use: 'sig' }] },
+    jwks: { keys: keys || newSigningKeys('1') },
     findAccount: async (_ctx, id) => account(id),
     claims: {
       openid: ['sub'],
@@ -49,7 +60,7 @@ export async function startOP({ port, host = '127.0.0.1', clients, accessTokenTT
       groups: ['groups'],
     },
     scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
-    conformIdTokenClaims: false, // claims in the id_token too (userinfo is also served)
+    conformIdTokenClaims: !claimsInIdToken, // false: claims in the id_token too (userinfo is also served)
     features: {
       devInteractions: { enabled: true },
       backchannelLogout: { enabled: true },
