@@ -995,7 +995,8 @@ static void sign_out_page(struct eg_daemon *d, const char *ticket, const char *r
 		"<button type=\"submit\" id=\"sign-out\">Sign out</button></form></body></html>\n",
 		tok, e_rd);
 	/* Not framable: the button must not be clicked through another site's page. */
-	eg_resp_header(resp, "Content-Security-Policy", "frame-ancestors 'none'; form-action 'self'");
+	/* (no form-action: browsers apply it to the redirect to the OP's end_session too) */
+	eg_resp_header(resp, "Content-Security-Policy", "frame-ancestors 'none'");
 	eg_resp_header(resp, "X-Frame-Options", "DENY");
 	eg_resp_body(resp, 200, "text/html; charset=utf-8", page);
 	OPENSSL_cleanse(tok, sizeof(tok));

@@ -75,6 +75,8 @@ try {
 
   // 4. sign out: our session ends, then the OP confirms and sends us back
   await tab1.goto(`${s.pub}/oauth2/sign_out?rd=${encodeURIComponent('/signed-out')}`);
+  ok((await browser.cookies(s.pub)).some((c) => c.name === '_edgegate'), 'the sign-out page alone (a GET) does not sign out');
+  await Promise.all([tab1.waitForNavigation({ waitUntil: 'load' }), tab1.click('#sign-out')]);
   ok(tab1.url().startsWith(`${s.op.issuer}/session/end`), 'sign-out goes to the OP end_session_endpoint', tab1.url());
   await Promise.all([tab1.waitForNavigation({ waitUntil: 'load' }), tab1.click('#yes')]);
   ok(!(await browser.cookies(s.pub)).some((c) => c.name === '_edgegate'), 'session cookie removed');
