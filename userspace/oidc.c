@@ -1302,6 +1302,12 @@ int eg_oidc_init(struct eg_daemon *d, char *err, size_t errlen)
 	}
 	if (!d->sessions && eg_sessions_init(d, err, errlen))
 		return -1;
+	/* Bearer tokens for our own client_id are what ID tokens look like; only their
+	 * nonce/at_hash/c_hash tells them apart unless at+jwt is required. */
+	for (size_t i = 0; cfg->jwt.present && !cfg->jwt.require_at_jwt && i < cfg->jwt.audiences.n; i++)
+		if (strcmp(cfg->jwt.audiences.v[i], oc->client_id) == 0)
+			log_warn("jwt.audience includes oidc.client_id: set jwt.require_at_jwt (RFC 9068) "
+				 "so that an ID token cannot pass as an access token");
 	o = xcalloc(1, sizeof(*o));
 	pthread_mutex_init(&o->mu, NULL);
 	pthread_cond_init(&o->cv, NULL);
