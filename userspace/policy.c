@@ -330,6 +330,25 @@ static bool cert_conditions(const struct eg_conditions *c, const struct eg_cert_
 	return false;
 }
 
+/* OIDC Core 5.6.2 distributed claims: the provider only says where the claim is
+ * (Microsoft Entra's groups overage). Not resolved: the claim is unknown, so an allow
+ * rule on it does not match and a deny rule does (fail closed). */
+static bool claim_distributed(const json_t *claims, const char *name)
+{
+	const char *dot = strchr(name, '.');
+	char top[256];
+	snprintf(top, sizeof(top), "%.*s", dot ? (int)(dot - name) : (int)strlen(name), name);
+	return json_object_get(json_object_get(claims, "_claim_names"), name) ||
+	       json_object_get(json_object_get(claims, "_claim_names"), top);
+}
+
+static bool claim_matches(const json_t *claims, const char *name, const struct eg_strlist *want, bool deny)
+{
+	if (claim_distributed(claims, name))
+		return deny;
+	return claim_has(claims, name, want);
+}
+
 static bool conditions_match(const struct eg_config *cfg, const struct eg_conditions *c, const struct eg_identity *id,
 			     bool deny)
 {
@@ -337,12 +356,12 @@ static bool conditions_match(const struct eg_config *cfg, const struct eg_condit
 	if (email_conditions(cfg, c, id, deny))
 		return true;
 	if (claims && c->groups.n &&
-	    claim_has(claims, cfg->oidc.groups_claim ? cfg->oidc.groups_claim : "groups", &c->groups))
+	    claim_matches(claims, cfg->oidc.groups_claim ? cfg->oidc.groups_claim : "groups", &c->groups, deny))
 		return true;
 	if (claims && c->n_claims) {
 		bool all = true;
 		for (size_t i = 0; i < c->n_claims && all; i++)
-			all = claim_has(claims, c->claims[i].name, &c->claims[i].values);
+			all = claim_matches(claims, c->claims[i].name, &c->claims[i].values, deny);
 		if (all)
 			return true;
 	}

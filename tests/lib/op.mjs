@@ -7,7 +7,8 @@
 //   op.issuer, op.stop(), op.backchannelCalls (count of logout tokens delivered)
 // Options: claimsInIdToken (default true; false = scope claims only from userinfo, as
 // Okta does for the code flow), keys (signing JWKs to use instead of fresh ones: a
-// restarted OP with other keys is a key rotation).
+// restarted OP with other keys is a key rotation), profile (claims shaped the way a
+// major IdP shapes them, see PROFILES).
 import http from 'node:http';
 import crypto from 'node:crypto';
 import Provider from 'oidc-provider';
@@ -20,13 +21,30 @@ const USERS = {
   mallory: { email: 'mallory@example.test', name: 'Mallory', groups: [], unverified: true },
 };
 
-function account(id) {
+// How each major IdP shapes the claims a policy uses (docs/providers/*.md).
+export const PROFILES = {
+  // Okta: for the code flow, scope claims come only from the userinfo endpoint
+  okta: { claimsInIdToken: false, shape: (c) => c },
+  // Microsoft Entra: past ~200 groups the token carries a groups overage instead
+  entra: {
+    shape: ({ groups, ...c }) => ({ ...c, _claim_names: { groups: 'src1' },
+      _claim_sources: { src1: { endpoint: 'https://graph.microsoft.com/v1.0/users/x/getMemberObjects' } } }),
+  },
+  // Keycloak: realm roles nested in realm_access.roles
+  keycloak: { shape: ({ groups, ...c }) => ({ ...c, realm_access: { roles: groups.includes('ops') ? ['admin', 'user'] : ['user'] } }) },
+  // Google: the Workspace domain in hd (absent for consumer accounts)
+  google: { shape: ({ groups, ...c }) => (c.email_verified ? { ...c, hd: 'example.test' } : c) },
+  // Auth0: custom claims must be namespaced with a URL
+  auth0: { shape: ({ groups, ...c }) => ({ ...c, 'https://example.test/roles': groups.includes('ops') ? ['admin'] : [] }) },
+};
+
+function account(id, shape = (c) => c) {
   const u = USERS[id] || { email: `${id}@example.test`, name: id, groups: [] };
   return {
     accountId: id,
     async claims() {
       const verified = u.unverified ? {} : { email_verified: true };
-      return { sub: id, email: u.email, ...verified, name: u.name, preferred_username: id, groups: u.groups };
+      return shape({ sub: id, email: u.email, ...verified, name: u.name, preferred_username: id, groups: u.groups });
     },
   };
 }
@@ -40,7 +58,10 @@ export function newSigningKeys(suffix = '1') {
 }
 
 export async function startOP({ port, host = '127.0.0.1', clients, accessTokenTTL = 3600, idTokenTTL = 3600, quiet = true,
-  claimsInIdToken = true, keys } = {}) {
+  claimsInIdToken = true, keys, profile } = {}) {
+  const prof = profile ? PROFILES[profile] : null;
+  if (profile && !prof) throw new Error(`unknown OP profile ${profile}`);
+  if (prof && prof.claimsInIdToken === false) claimsInIdToken = false;
   const issuer = `http://${host}:${port}`;
   const stats = { backchannelCalls: 0, backchannelErrors: [] };
   const configuration = {
@@ -52,12 +73,12 @@ export async function startOP({ port, host = '127.0.0.1', clients, accessTokenTT
       ...c,
     })),
     jwks: { keys: keys || newSigningKeys('1') },
-    findAccount: async (_ctx, id) => account(id),
+    findAccount: async (_ctx, id) => account(id, prof?.shape),
     claims: {
       openid: ['sub'],
       email: ['email', 'email_verified'],
       profile: ['name', 'preferred_username'],
-      groups: ['groups'],
+      groups: ['groups', 'realm_access', 'hd', 'https://example.test/roles'],
     },
     scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
     conformIdTokenClaims: !claimsInIdToken, // false: claims in the id_token too (userinfo is also served)

@@ -208,6 +208,25 @@ static void test_email_verified(void **state)
 	config_free(c);
 }
 
+/* Distributed claims (Entra groups overage): not resolved, so fail closed. */
+static void test_distributed_claims(void **state)
+{
+	struct eg_config *c = load("{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"/dev/null\",\"issuer\":\"*\",\"audience\":\"*\"},\"routes\":["
+				   "{\"path\":\"/ops/\",\"allow\":{\"groups\":[\"ops\"]}},"
+				   "{\"path\":\"/any/\",\"deny\":{\"groups\":[\"suspended\"]}},"
+				   "{\"path\":\"/tier/\",\"allow\":{\"claims\":{\"realm_access.roles\":\"admin\"}}}]}");
+	const char *overage = "{\"sub\":\"a\",\"groups\":[\"ops\"],\"realm_access\":{\"roles\":[\"admin\"]},"
+			      "\"_claim_names\":{\"groups\":\"src1\",\"realm_access\":\"src1\"},"
+			      "\"_claim_sources\":{\"src1\":{\"endpoint\":\"https://graph.test/x\"}}}";
+	assert_true(allows(c, "/ops/", "{\"sub\":\"a\",\"groups\":[\"ops\"]}"));
+	assert_false(allows(c, "/ops/", overage));  /* allow on a distributed claim: no */
+	assert_true(allows(c, "/any/", "{\"sub\":\"a\",\"groups\":[\"dev\"]}"));
+	assert_false(allows(c, "/any/", overage));  /* deny on a distributed claim: yes */
+	assert_false(allows(c, "/tier/", overage)); /* nested claim under a distributed one */
+	assert_true(allows(c, "/tier/", "{\"realm_access\":{\"roles\":[\"admin\"]}}"));
+	config_free(c);
+}
+
 static void test_groups_claims(void **state)
 {
 	struct eg_config *c = load(ROUTES);
@@ -268,7 +287,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_path_normalize), cmocka_unit_test(test_host_normalize),
 		cmocka_unit_test(test_route_match),    cmocka_unit_test(test_domains),
-		cmocka_unit_test(test_email_verified),
+		cmocka_unit_test(test_email_verified), cmocka_unit_test(test_distributed_claims),
 		cmocka_unit_test(test_groups_claims),  cmocka_unit_test(test_cert_conditions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
