@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -630,7 +631,8 @@ static bool parse_jwt(struct cctx *c, json_t *o, struct eg_jwt_config *x)
 	static const char *const keys[] = { "jwks_file", "jwks_url", "issuer", "issuers", "audience",
 		"audiences", "algorithms", "leeway", "require_exp", "cookie", "query_param", "jwks_refresh",
 		"jwks_min_refetch", "cache_max_ttl", "cache_entries", "required_claims", "require_at_jwt",
-		"trust_unverified_email", "ca_file", NULL };
+		"trust_unverified_email", "ca_file", "introspection_url", "introspection_client_id",
+		"introspection_client_secret", "introspection_client_secret_file", "introspection_cache", NULL };
 	long long entries = (long long)x->cache_entries;
 	x->present = true;
 	if (json_object_get(o, "issuer") && json_object_get(o, "issuers"))
@@ -652,9 +654,18 @@ static bool parse_jwt(struct cctx *c, json_t *o, struct eg_jwt_config *x)
 	    !get_strlist(c, o, "required_claims", &x->required_claims) ||
 	    !get_bool(c, o, "require_at_jwt", &x->require_at_jwt) ||
 	    !get_bool(c, o, "trust_unverified_email", &x->trust_unverified_email) ||
-	    !get_readable_file(c, o, "ca_file", &x->ca_file))
+	    !get_readable_file(c, o, "ca_file", &x->ca_file) ||
+	    !get_str(c, o, "introspection_url", &x->introspection_url) ||
+	    !get_str(c, o, "introspection_client_id", &x->introspection_client_id) ||
+	    !get_secret(c, o, "introspection_client_secret", &x->introspection_client_secret) ||
+	    !get_duration(c, o, "introspection_cache", &x->introspection_cache_s))
 		return false;
 	x->cache_entries = (size_t)entries;
+	if (x->introspection_url && eg_url_https_or_loopback(x->introspection_url, NULL) != 0)
+		return fail_at(c, "introspection_url", "must be an https:// URL (http:// only on a loopback address)");
+	if (x->introspection_url && (!x->introspection_client_id || !x->introspection_client_secret))
+		return fail_at(c, x->introspection_client_id ? "introspection_client_secret" : "introspection_client_id",
+			       "required with introspection_url");
 	if (!!x->jwks_file == !!x->jwks_url)
 		return fail(c, "give exactly one of jwks_file and jwks_url");
 	if (x->jwks_url && eg_url_https_or_loopback(x->jwks_url, NULL) != 0)
@@ -979,6 +990,7 @@ static void set_defaults(struct eg_config *cfg)
 	cfg->jwt.jwks_min_refetch_s = 10;
 	cfg->jwt.cache_max_ttl_s = 3600;
 	cfg->jwt.cache_entries = 65536;
+	cfg->jwt.introspection_cache_s = 60;
 	cfg->cookie.secure = true;
 	cfg->cookie.idle_s = 8 * 3600;
 	cfg->cookie.lifetime_s = 7 * 86400;
@@ -1189,6 +1201,11 @@ void config_free(struct eg_config *c)
 	strlist_free(&j->algorithms);
 	strlist_free(&j->required_claims);
 	free(j->ca_file);
+	free(j->introspection_url);
+	free(j->introspection_client_id);
+	if (j->introspection_client_secret)
+		OPENSSL_cleanse(j->introspection_client_secret, strlen(j->introspection_client_secret));
+	free(j->introspection_client_secret);
 	free(j->cookie);
 	free(j->query_param);
 	for (size_t i = 0; i < c->n_routes; i++) {

@@ -102,7 +102,11 @@ struct eg_jwt_config {
 	bool any_audience;           /* "audience": "*" */
 	bool require_at_jwt;         /* RFC 9068: header typ must be at+jwt */
 	bool trust_unverified_email; /* email rules accept a token without email_verified: true */
-	char *ca_file;               /* CA bundle for jwks_url (CURLOPT_CAINFO); NULL = system */
+	char *ca_file;               /* CA bundle for jwks_url and introspection (CURLOPT_CAINFO); NULL = system */
+	char *introspection_url;     /* RFC 7662 endpoint for opaque (non-JWS) tokens; NULL = none */
+	char *introspection_client_id;
+	char *introspection_client_secret;
+	int64_t introspection_cache_s;  /* how long an active answer is believed, default 60 (capped by exp) */
 	struct eg_strlist algorithms; /* allow-list; empty = what each key declares (alg, else its kty) */
 	int64_t leeway_s;             /* default 60 */
 	bool require_exp;             /* default true */

@@ -184,6 +184,7 @@ const char *eg_jose_err_name(enum eg_jose_err e)
 		[EG_JOSE_EXPIRED] = "expired",	[EG_JOSE_NOT_YET] = "not_yet",
 		[EG_JOSE_ISSUER] = "issuer",	[EG_JOSE_AUDIENCE] = "audience",
 		[EG_JOSE_CLAIM] = "claim",	[EG_JOSE_TOKEN_TYPE] = "token_type",
+		[EG_JOSE_INACTIVE] = "inactive",
 	};
 	if ((unsigned)e >= sizeof(names) / sizeof(names[0]) || !names[e])
 		return "unknown";

@@ -48,6 +48,7 @@ enum eg_jose_err {
 	EG_JOSE_AUDIENCE,
 	EG_JOSE_CLAIM,       /* a time claim is not a number, a required claim is absent ... */
 	EG_JOSE_TOKEN_TYPE,  /* an ID token or a logout token offered as an access token */
+	EG_JOSE_INACTIVE,    /* introspection (RFC 7662) says the token is not active */
 };
 const char *eg_jose_err_name(enum eg_jose_err e); /* short reason for logs/metrics */
 

@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "http.h"
 #include "identity.h"
+#include "introspect.h"
 #include "jose.h"
 #include "jwks.h"
 #include "log.h"
@@ -140,6 +141,8 @@ static void client_source(const struct eg_req *r, uint8_t src[16])
 /* base64url and '.': the only characters of a JWS compact token. */
 static const bool token_char[256] = {
 	['-'] = true, ['_'] = true, ['.'] = true,
+	/* RFC 6750 b64token also allows these (opaque tokens for introspection) */
+	['~'] = true, ['+'] = true, ['/'] = true, ['='] = true,
 	['0'] = true, ['1'] = true, ['2'] = true, ['3'] = true, ['4'] = true,
 	['5'] = true, ['6'] = true, ['7'] = true, ['8'] = true, ['9'] = true,
 	['A'] = true, ['B'] = true, ['C'] = true, ['D'] = true, ['E'] = true, ['F'] = true, ['G'] = true,
@@ -226,11 +229,25 @@ static void build_expect(const struct eg_config *cfg, struct eg_jwt_expect *x, e
 		*algs = 0;
 }
 
+/* Three segments, two dots: a JWS; anything else is opaque. */
+static bool is_compact_jws(const char *tok, size_t len)
+{
+	size_t dots = 0;
+	for (size_t i = 0; i < len; i++)
+		dots += tok[i] == '.';
+	return dots == 2;
+}
+
 static enum eg_jose_err verify_token(struct eg_daemon *d, const char *tok, size_t len, json_t **claims_out,
 				     int64_t *exp_out, uint8_t key_fp[32], const char **why)
 {
 	struct eg_jwt_expect x;
 	eg_algset algs;
+	if (d->cfg->jwt.introspection_url && !is_compact_jws(tok, len)) {
+		/* an opaque token: the authorization server decides (RFC 7662); no signing key */
+		memset(key_fp, 0, 32);
+		return eg_introspect(d->cfg, tok, len, claims_out, exp_out, why);
+	}
 	build_expect(d->cfg, &x, &algs);
 	struct eg_jwks *keys = eg_keysource_get(d->jwt_keys);
 	struct eg_jws jws = { 0 };
@@ -274,7 +291,8 @@ static bool cached_verdict(struct eg_daemon *d, const uint8_t key[32], int64_t n
 	uint8_t fp[32];
 	if (!d->tokcache || !eg_tokcache_get(d->tokcache, key, now, claims, err, fp))
 		return false;
-	if (!*claims)
+	static const uint8_t introspected[32]; /* zero: vouched for by introspection, no key */
+	if (!*claims || memcmp(fp, introspected, 32) == 0)
 		return true;
 	struct eg_jwks *keys = eg_keysource_get(d->jwt_keys);
 	bool still = eg_jwks_has_fingerprint(keys, fp);
@@ -321,7 +339,10 @@ static int bearer_identity(struct eg_daemon *d, const struct eg_req *r, const st
 		if (!d->tokcache) {
 			/* cache_entries 0: nothing is remembered */
 		} else if (err == EG_JOSE_OK) {
-			int64_t cap = now + d->cfg->jwt.cache_max_ttl_s;
+			static const uint8_t none[32];
+			/* an introspected token may be revoked at the server: believed briefly */
+			int64_t cap = now + (memcmp(key_fp, none, 32) == 0 ? d->cfg->jwt.introspection_cache_s
+									  : d->cfg->jwt.cache_max_ttl_s);
 			/* exp is checked with leeway, so the entry may outlive exp by the leeway. */
 			int64_t until = exp > INT64_MAX - d->cfg->jwt.leeway_s ? INT64_MAX : exp + d->cfg->jwt.leeway_s;
 			eg_tokcache_put(d->tokcache, key, until < cap ? until : cap, claims, 0, key_fp);

@@ -58,7 +58,7 @@ export function newSigningKeys(suffix = '1') {
 }
 
 export async function startOP({ port, host = '127.0.0.1', clients, accessTokenTTL = 3600, idTokenTTL = 3600, quiet = true,
-  claimsInIdToken = true, keys, profile } = {}) {
+  claimsInIdToken = true, keys, profile, introspection = false } = {}) {
   const prof = profile ? PROFILES[profile] : null;
   if (profile && !prof) throw new Error(`unknown OP profile ${profile}`);
   if (prof && prof.claimsInIdToken === false) claimsInIdToken = false;
@@ -84,6 +84,10 @@ export async function startOP({ port, host = '127.0.0.1', clients, accessTokenTT
     conformIdTokenClaims: !claimsInIdToken, // false: claims in the id_token too (userinfo is also served)
     features: {
       devInteractions: { enabled: true },
+      // opaque access tokens for API clients, checked with RFC 7662 and revocable (RFC 7009)
+      clientCredentials: { enabled: introspection },
+      introspection: { enabled: introspection },
+      revocation: { enabled: introspection },
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
