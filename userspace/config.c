@@ -527,7 +527,8 @@ static bool parse_oidc(struct cctx *c, json_t *o, struct eg_oidc_config *x)
 	static const char *const keys[] = { "issuer", "client_id", "client_secret", "client_secret_file",
 		"redirect_url", "scopes", "token_auth_method", "use_userinfo", "algorithms", "leeway",
 		"post_logout_redirect_url", "groups_claim", "email_claim", "user_claim", "refresh_before",
-		"max_states", "state_ttl", "jwks_min_refetch", "trust_unverified_email", "ca_file", NULL };
+		"max_states", "state_ttl", "jwks_min_refetch", "trust_unverified_email", "ca_file", "client_key_file",
+		"client_key_id", "client_key_alg", NULL };
 	x->present = true;
 	x->use_userinfo = true;
 	x->leeway_s = 60;
@@ -549,7 +550,9 @@ static bool parse_oidc(struct cctx *c, json_t *o, struct eg_oidc_config *x)
 	    !get_int(c, o, "max_states", 1, 64, &max_states) || !get_duration(c, o, "state_ttl", &x->state_ttl_s) ||
 	    !get_duration(c, o, "jwks_min_refetch", &x->jwks_min_refetch_s) ||
 	    !get_bool(c, o, "trust_unverified_email", &x->trust_unverified_email) ||
-	    !get_readable_file(c, o, "ca_file", &x->ca_file))
+	    !get_readable_file(c, o, "ca_file", &x->ca_file) ||
+	    !get_readable_file(c, o, "client_key_file", &x->client_key_file) ||
+	    !get_str(c, o, "client_key_id", &x->client_key_id) || !get_str(c, o, "client_key_alg", &x->client_key_alg))
 		return false;
 	x->max_states = max_states;
 	static const char *const required[] = { "issuer", "client_id", "redirect_url", NULL };
@@ -558,13 +561,19 @@ static bool parse_oidc(struct cctx *c, json_t *o, struct eg_oidc_config *x)
 			return fail_at(c, *r, "required in the oidc section");
 	}
 	if (x->token_auth_method) {
-		static const char *const m[] = { "client_secret_basic", "client_secret_post", "none", NULL };
+		static const char *const m[] = { "client_secret_basic", "client_secret_post", "private_key_jwt", "none", NULL };
 		if (!str_in(x->token_auth_method, m))
-			return fail_at(c, "token_auth_method", "must be client_secret_basic, client_secret_post or none");
+			return fail_at(c, "token_auth_method",
+				       "must be client_secret_basic, client_secret_post, private_key_jwt or none");
 	} else {
 		x->token_auth_method = xstrdup("client_secret_basic");
 	}
-	if (strcmp(x->token_auth_method, "none") != 0 && !x->client_secret)
+	bool pkjwt = strcmp(x->token_auth_method, "private_key_jwt") == 0;
+	if (pkjwt && !x->client_key_file)
+		return fail_at(c, "client_key_file", "required for token_auth_method private_key_jwt");
+	if (x->client_key_alg && eg_alg_from_name(x->client_key_alg) == EG_ALG_NONE)
+		return fail_at(c, "client_key_alg", "unknown algorithm");
+	if (strcmp(x->token_auth_method, "none") != 0 && !pkjwt && !x->client_secret)
 		return fail_at(c, "client_secret", "required for token_auth_method %s", x->token_auth_method);
 	if (x->issuer && eg_url_https_or_loopback(x->issuer, NULL) != 0)
 		return fail_at(c, "issuer", "must be an https:// URL (http:// only on a loopback address)");
@@ -1189,6 +1198,9 @@ void config_free(struct eg_config *c)
 	free(o->email_claim);
 	free(o->user_claim);
 	free(o->ca_file);
+	free(o->client_key_file);
+	free(o->client_key_id);
+	free(o->client_key_alg);
 	free(c->cookie.name);
 	free(c->cookie.domain);
 	free(c->cookie.path);

@@ -126,7 +126,10 @@ struct eg_oidc_config {
 	char *client_secret;
 	char *redirect_url;
 	struct eg_strlist scopes; /* default openid email profile */
-	char *token_auth_method;  /* client_secret_basic (default) | client_secret_post */
+	char *token_auth_method;  /* client_secret_basic (default) | client_secret_post | private_key_jwt | none */
+	char *client_key_file;    /* private_key_jwt: PEM private key (RSA, EC, Ed25519) */
+	char *client_key_id;      /* private_key_jwt: kid of its public key at the OP */
+	char *client_key_alg;     /* private_key_jwt: default by key type (RS256, ES256 ...) */
 	bool use_userinfo;        /* default true: claims from the userinfo endpoint are merged */
 	bool trust_unverified_email; /* default false: a missing email_verified is "not verified" */
 	char *ca_file;            /* CA bundle for the OP's endpoints (CURLOPT_CAINFO); NULL = system */

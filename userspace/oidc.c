@@ -18,6 +18,7 @@
 #include "identity.h"
 #include "jose.h"
 #include "jwks.h"
+#include "jws_sign.h"
 #include "log.h"
 #include "loopback.h"
 #include "metrics.h"
@@ -47,6 +48,8 @@ struct eg_oidc {
 	eg_algset algs;
 	uint8_t state_key[EG_SEAL_KEY_LEN];
 	char *redirect_url;
+	EVP_PKEY *client_key; /* private_key_jwt */
+	enum eg_alg client_key_alg;
 };
 
 /* --- small helpers ------------------------------------------------------------------ */
@@ -104,6 +107,28 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* A private_key_jwt client assertion: iss = sub = client_id, aud = the issuer
+ * identifier (accepted by OPs for every endpoint, and not confusable with another
+ * server's endpoint), a fresh jti, valid for 60 s. */
+static char *client_assertion(struct eg_daemon *d)
+{
+	const struct eg_oidc_config *oc = &d->cfg->oidc;
+	int64_t now = now_realtime_s();
+	char *jti = rand_b64(16);
+	json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "iss", oc->client_id, "sub", oc->client_id,
+			      "aud", oc->issuer, "jti", jti, "iat", (json_int_t)now, "exp", (json_int_t)(now + 60));
+	char *payload = json_dumps(c, JSON_COMPACT);
+	char *jws = payload ? eg_jws_sign(d->oidc->client_key, d->oidc->client_key_alg, oc->client_key_id, payload)
+			    : NULL;
+
+	if (!jws)
+		log_err("oidc: cannot sign the client assertion");
+	json_decref(c);
+	free(payload);
+	free(jti);
+	return jws;
+}
+
 /* GET (form == NULL) or POST form. Returns HTTP status (0 on transport error); body
  * malloc'd. Client authentication per token_auth_method when client_auth. */
 static long http_call(struct eg_daemon *d, const char *url, const char *form, bool client_auth,
@@ -141,7 +166,14 @@ static long http_call(struct eg_daemon *d, const char *url, const char *form, bo
 		bool basic = client_auth && oc->client_secret &&
 			     strcmp(oc->token_auth_method, "client_secret_basic") == 0;
 		char *id = pct_encode(oc->client_id);
-		if (basic) {
+		char *assertion = client_auth && d->oidc->client_key ? client_assertion(d) : NULL;
+		if (assertion) {
+			/* RFC 7523 2.2: the client authenticates with a JWT signed by its key */
+			fullform = xasprintf("%s&client_id=%s&client_assertion_type=urn%%3Aietf%%3Aparams%%3Aoauth"
+					     "%%3Aclient-assertion-type%%3Ajwt-bearer&client_assertion=%s",
+					     form, id, assertion);
+			free(assertion);
+		} else if (basic) {
 			/* RFC 6749 2.3.1: both parts form-encoded before base64. */
 			char *sec = pct_encode(oc->client_secret);
 			curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
@@ -1326,6 +1358,15 @@ int eg_oidc_init(struct eg_daemon *d, char *err, size_t errlen)
 						       cfg->public_url ? cfg->public_url : "");
 	if (load_secret(cfg, o->state_key, err, errlen))
 		goto fail;
+	if (strcmp(oc->token_auth_method, "private_key_jwt") == 0) {
+		char kerr[256];
+		o->client_key_alg = oc->client_key_alg ? eg_alg_from_name(oc->client_key_alg) : EG_ALG_NONE;
+		o->client_key = eg_sign_key_load(oc->client_key_file, &o->client_key_alg, kerr, sizeof(kerr));
+		if (!o->client_key) {
+			snprintf(err, errlen, "oidc.client_key_file: %s", kerr);
+			goto fail;
+		}
+	}
 	d->oidc = o;
 	eg_sessions_set_refresher(d->sessions, refresh_cb);
 	eg_http_register("/oauth2/start", "GET", h_start);
@@ -1345,6 +1386,7 @@ fail:
 	pthread_mutex_destroy(&o->mu);
 	pthread_cond_destroy(&o->cv);
 	free(o->redirect_url);
+	EVP_PKEY_free(o->client_key);
 	free(o);
 	return -1;
 }
@@ -1371,6 +1413,7 @@ void eg_oidc_free(struct eg_daemon *d)
 	free(o->end_session_endpoint);
 	free(o->jwks_uri);
 	free(o->redirect_url);
+	EVP_PKEY_free(o->client_key);
 	OPENSSL_cleanse(o->state_key, sizeof(o->state_key));
 	pthread_mutex_destroy(&o->mu);
 	pthread_cond_destroy(&o->cv);

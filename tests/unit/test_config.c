@@ -89,6 +89,8 @@ static void test_errors_name_the_key(void **state)
 		{ "{\"listen\":\"127.0.0.1:1\",\"cookie\":{\"secure\":false},\"public_url\":\"http://127.evil.example\"}", "cookie.secure: false is only allowed" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"cookie\":{\"name\":\"__Host-x\",\"domain\":\"app.test\"}}", "cookie.name: a __Host- cookie needs" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"cookie\":{\"name\":\"__Secure-x\",\"secure\":false},\"public_url\":\"http://127.0.0.1:8\"}", "cookie.name: a __Secure- cookie needs" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"oidc\":{\"issuer\":\"https://i\",\"client_id\":\"c\",\"redirect_url\":\"r\",\"token_auth_method\":\"private_key_jwt\"}}", "oidc.client_key_file: required" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"oidc\":{\"issuer\":\"https://i\",\"client_id\":\"c\",\"redirect_url\":\"r\",\"token_auth_method\":\"private_key_jwt\",\"client_key_file\":\"/nonexistent/k.pem\"}}", "oidc.client_key_file: cannot read" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"listen\":\"127.0.0.1:2\"}", "t.json:1:" }, /* duplicate key */
 		{ "{\"listen\":\"127.0.0.1:1\"", "t.json:1:" },
 	};

@@ -21,6 +21,7 @@
 
 #include "testutil.h"
 #include "jose.h"
+#include "jws_sign.h"
 #include "jwks.h"
 #include "util.h"
 
@@ -1322,6 +1323,47 @@ static void keysource_background_refresh(void **state)
 	free(two);
 }
 
+/* Our signer (private_key_jwt assertions) against our verifier, every key type. */
+static void signer_roundtrip(void **state)
+{
+	static const struct {
+		const char *pem, *kid;
+		enum eg_alg want_default, other;
+	} cases[] = {
+		{ "rsa.key.pem", "rsa", EG_ALG_RS256, EG_ALG_PS384 },
+		{ "ec256.key.pem", "ec256", EG_ALG_ES256, EG_ALG_NONE },
+		{ "ec384.key.pem", "ec384", EG_ALG_ES384, EG_ALG_NONE },
+		{ "ec521.key.pem", "ec521", EG_ALG_ES512, EG_ALG_NONE },
+		{ "ed25519.key.pem", "ed25519", EG_ALG_EDDSA, EG_ALG_NONE },
+	};
+	struct eg_jwks *ks = all_keys();
+	char err[256];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *p = data_path(cases[i].pem);
+		for (int pass = 0; pass < 2; pass++) {
+			enum eg_alg alg = pass ? cases[i].other : EG_ALG_NONE;
+			if (pass && alg == EG_ALG_NONE)
+				continue;
+			EVP_PKEY *k = eg_sign_key_load(p, &alg, err, sizeof(err));
+			assert_non_null(k);
+			if (!pass)
+				assert_int_equal(alg, cases[i].want_default);
+			char *tok = eg_jws_sign(k, alg, cases[i].kid, PAYLOAD);
+			assert_non_null(tok);
+			expect(tok, ks, EG_JOSE_OK);
+			free(tok);
+			EVP_PKEY_free(k);
+		}
+		/* an algorithm that does not fit the key is refused at load */
+		enum eg_alg wrong = cases[i].want_default == EG_ALG_ES256 ? EG_ALG_ES384 : EG_ALG_ES256;
+		assert_null(eg_sign_key_load(p, &wrong, err, sizeof(err)));
+		free(p);
+	}
+	enum eg_alg a = EG_ALG_NONE;
+	assert_null(eg_sign_key_load("/nonexistent.pem", &a, err, sizeof(err)));
+	eg_jwks_unref(ks);
+}
+
 /* RFC 7515: a JWS may have an empty payload; a JWT (JSON payload) may not. */
 static void empty_payload(void **state)
 {
@@ -1421,6 +1463,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(node_tokens_verify),
 		cmocka_unit_test(empty_payload),
+		cmocka_unit_test(signer_roundtrip),
 		cmocka_unit_test(key_fingerprint),
 		cmocka_unit_test(access_token_type),
 		cmocka_unit_test(our_signer_roundtrip),
