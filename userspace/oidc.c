@@ -1222,6 +1222,37 @@ static void h_backchannel(struct eg_daemon *d, const struct eg_req *r, struct eg
 	eg_resp_body(resp, 200, "application/json", "{}");
 }
 
+/* --- /oauth2/frontchannel-logout ------------------------------------------------------------- */
+
+/* OpenID Connect Front-Channel Logout 1.0: the OP loads this URL in an iframe with iss
+ * and sid. Only sid-based logout is done (the browser's cookie rarely reaches a
+ * third-party iframe); the sid is the OP's secret session id, so a page that does not
+ * know it cannot end anyone's session. */
+static void h_frontchannel(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
+{
+	const struct eg_oidc_config *oc = &d->cfg->oidc;
+	int ni = 0, ns = 0;
+	const char *iss = eg_req_arg(r, "iss", &ni), *sid = eg_req_arg(r, "sid", &ns);
+
+	eg_resp_header(resp, "Cache-Control", "no-store");
+	if (ni != 1 || ns != 1 || !sid || !*sid || strlen(sid) > 256 || strcmp(iss, oc->issuer) != 0) {
+		count(d, "frontchannel", "rejected");
+		eg_resp_html_error(resp, 400, "Bad logout request", "iss and sid are required, once each.");
+		return;
+	}
+	int ended = eg_session_revoke(d, NULL, NULL, sid, "frontchannel_logout");
+	if (ended < 0) {
+		count(d, "frontchannel", "error");
+		eg_resp_html_error(resp, 500, "Logout failed", "The session could not be ended.");
+		return;
+	}
+	log_info("oidc: front-channel logout ended %d session(s)", ended);
+	count(d, "frontchannel", "ok");
+	eg_resp_body(resp, 200, "text/html; charset=utf-8",
+		     "<!doctype html><html><head><meta charset=\"utf-8\"><title>Signed out</title></head>"
+		     "<body>Signed out.</body></html>\n");
+}
+
 /* --- /oauth2/userinfo ------------------------------------------------------------------------- */
 
 static void h_userinfo(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
@@ -1373,6 +1404,7 @@ int eg_oidc_init(struct eg_daemon *d, char *err, size_t errlen)
 	eg_http_register("/oauth2/callback", "GET", h_callback);
 	eg_http_register("/oauth2/sign_out", "GET,POST", h_sign_out);
 	eg_http_register("/oauth2/backchannel-logout", "POST", h_backchannel);
+	eg_http_register("/oauth2/frontchannel-logout", "GET", h_frontchannel);
 	eg_http_register("/oauth2/userinfo", "GET", h_userinfo);
 	eg_admin_register("sessions", adm_sessions);
 	eg_admin_register("revoke", adm_revoke);

@@ -94,6 +94,24 @@ ok(/\/session\/end|\/signed-out/.test(r.headers.location || ''), 'and redirects 
 r = await request(app, { headers: { cookie: `${COOKIE}=${good}` } });
 ok(r.status === 302 || r.status === 401, `the old session cookie no longer works (${r.status})`);
 
+// --- front-channel logout: iss + the OP's sid end that OP session's sessions ----------------------
+const f = new Jar();
+r = await browserLogin(f, app, 'bob');
+is(r.status, 200, 'bob logged in');
+const sid = JSON.parse((await f.fetch(`${s.pub}/oauth2/userinfo`)).body || '{}').sid;
+ok(typeof sid === 'string' && sid.length > 8, 'the session knows the OP session id (sid)', sid);
+const fcl = (q) => request(`${s.pub}/oauth2/frontchannel-logout?${q}`);
+is((await fcl(`iss=${encodeURIComponent(s.op.issuer)}&sid=not-the-sid`)).status, 200, 'an unknown sid: 200, nothing ended');
+is((await f.fetch(app)).status, 200, 'bob still signed in');
+is((await fcl(`iss=${encodeURIComponent('http://evil.test')}&sid=${encodeURIComponent(sid)}`)).status, 400, 'another iss -> 400');
+is((await fcl(`sid=${encodeURIComponent(sid)}`)).status, 400, 'no iss -> 400');
+is((await fcl(`iss=${encodeURIComponent(s.op.issuer)}&sid=${encodeURIComponent(sid)}&sid=x`)).status, 400, 'sid twice -> 400');
+is((await f.fetch(app)).status, 200, 'bob still signed in after the refused requests');
+r = await fcl(`iss=${encodeURIComponent(s.op.issuer)}&sid=${encodeURIComponent(sid)}`);
+is(r.status, 200, 'front-channel logout with the right iss and sid -> 200');
+r = await f.fetch(app);
+ok(r.status === 302 || r.status === 401, `bob's session ended (${r.status})`);
+
 // --- back-channel logout: form Content-Type only ---------------------------------------------
 const bcl = (ct, body) => request(`${s.pub}/oauth2/backchannel-logout`, {
   method: 'POST', headers: { 'content-type': ct, 'content-length': Buffer.byteLength(body) }, body,
