@@ -18,7 +18,9 @@ try {
 }
 
 guard(120000);
-const s = await startStack();
+// The OP shaped like Okta (claims only from userinfo; docs/providers/okta.md): the
+// identity the upstream sees comes through edgegated's default userinfo fetch.
+const s = await startStack({ op: { profile: 'okta' } });
 const profile = fs.mkdtempSync(path.join(s.dir, 'chromium-'));
 const browser = await chromium.launchPersistentContext(profile, {
   executablePath: CHROMIUM,
@@ -61,7 +63,8 @@ try {
   await tab1.waitForURL(url1, { timeout: 15000 });
   is(tab1.url(), url1, 'tab 1 landed on its original URL');
   const e1 = await echoOf(tab1);
-  is(e1.headers?.['x-auth-request-email'], 'alice@example.test', 'upstream saw X-Auth-Request-Email');
+  is(e1.headers?.['x-auth-request-email'], 'alice@example.test', 'upstream saw X-Auth-Request-Email (from userinfo)');
+  is(e1.headers?.['x-auth-request-groups'], 'ops,dev', 'upstream saw X-Auth-Request-Groups (from userinfo)');
   is(e1.url, '/app/one?q=1', 'upstream got the original path and query');
 
   // 3. tab 2 finishes its own login afterwards: its state is still valid
