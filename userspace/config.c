@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +18,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "jose.h"
+#include "loopback.h"
 #include "proxy.h"
 #include "redirect.h"
 #include "util.h"
@@ -112,6 +115,17 @@ static bool get_str(struct cctx *c, json_t *obj, const char *key, char **out)
 	}
 	pop(c, n);
 	return ok;
+}
+
+/* A path that must be readable now (a CA bundle): a typo is a config error, not a
+ * TLS failure on the first fetch. */
+static bool get_readable_file(struct cctx *c, json_t *obj, const char *key, char **out)
+{
+	if (!get_str(c, obj, key, out))
+		return false;
+	if (*out && access(*out, R_OK) != 0)
+		return fail_at(c, key, "cannot read %s: %s", *out, strerror(errno));
+	return true;
 }
 
 static bool get_bool(struct cctx *c, json_t *obj, const char *key, bool *out)
@@ -474,13 +488,51 @@ static bool str_in(const char *s, const char *const *set)
 	return false;
 }
 
+static bool check_algorithms(struct cctx *c, json_t *o, const struct eg_strlist *l)
+{
+	eg_algset set;
+	size_t bad = 0;
+	if (l->n == 0 || eg_algset_parse((const char *const *)l->v, l->n, &set, &bad) == 0)
+		return true;
+	size_t n = push_key(c, "algorithms");
+	size_t m = push_idx(c, bad);
+	bool ok = fail(c, "unknown or unsupported algorithm \"%s\"", l->v[bad]);
+	pop(c, m);
+	pop(c, n);
+	return ok;
+}
+
+/* __Host- cookies: Secure, Path=/ and no Domain, so no sibling or parent domain can
+ * set or shadow them; __Secure- only needs Secure (RFC 6265bis 4.1.3). */
+static bool cookie_host_prefix_ok(const struct eg_cookie_config *x)
+{
+	return x->secure && !x->domain && (!x->path || strcmp(x->path, "/") == 0);
+}
+
+static bool check_cookie_prefix(struct cctx *c, const struct eg_cookie_config *x)
+{
+	if (!x->name)
+		return true;
+	if (strncasecmp(x->name, "__Host-", 7) == 0 && !cookie_host_prefix_ok(x)) {
+		snprintf(c->path, sizeof(c->path), "cookie.name");
+		return fail(c, "a __Host- cookie needs secure: true, no domain and path \"/\"");
+	}
+	if (strncasecmp(x->name, "__Secure-", 9) == 0 && !x->secure) {
+		snprintf(c->path, sizeof(c->path), "cookie.name");
+		return fail(c, "a __Secure- cookie needs secure: true");
+	}
+	return true;
+}
+
 static bool parse_oidc(struct cctx *c, json_t *o, struct eg_oidc_config *x)
 {
 	static const char *const keys[] = { "issuer", "client_id", "client_secret", "client_secret_file",
 		"redirect_url", "scopes", "token_auth_method", "use_userinfo", "algorithms", "leeway",
 		"post_logout_redirect_url", "groups_claim", "email_claim", "user_claim", "refresh_before",
-		"max_states", "state_ttl", "jwks_min_refetch", NULL };
+		"max_states", "state_ttl", "jwks_min_refetch", "trust_unverified_email", "ca_file", "client_key_file",
+		"client_key_id", "client_key_alg", NULL };
 	x->present = true;
+	x->use_userinfo = true;
 	x->leeway_s = 60;
 	x->refresh_before_s = 60;
 	x->max_states = 8;
@@ -498,7 +550,11 @@ static bool parse_oidc(struct cctx *c, json_t *o, struct eg_oidc_config *x)
 	    !get_str(c, o, "user_claim", &x->user_claim) ||
 	    !get_duration(c, o, "refresh_before", &x->refresh_before_s) ||
 	    !get_int(c, o, "max_states", 1, 64, &max_states) || !get_duration(c, o, "state_ttl", &x->state_ttl_s) ||
-	    !get_duration(c, o, "jwks_min_refetch", &x->jwks_min_refetch_s))
+	    !get_duration(c, o, "jwks_min_refetch", &x->jwks_min_refetch_s) ||
+	    !get_bool(c, o, "trust_unverified_email", &x->trust_unverified_email) ||
+	    !get_readable_file(c, o, "ca_file", &x->ca_file) ||
+	    !get_readable_file(c, o, "client_key_file", &x->client_key_file) ||
+	    !get_str(c, o, "client_key_id", &x->client_key_id) || !get_str(c, o, "client_key_alg", &x->client_key_alg))
 		return false;
 	x->max_states = max_states;
 	static const char *const required[] = { "issuer", "client_id", "redirect_url", NULL };
@@ -507,14 +563,24 @@ static bool parse_oidc(struct cctx *c, json_t *o, struct eg_oidc_config *x)
 			return fail_at(c, *r, "required in the oidc section");
 	}
 	if (x->token_auth_method) {
-		static const char *const m[] = { "client_secret_basic", "client_secret_post", "none", NULL };
+		static const char *const m[] = { "client_secret_basic", "client_secret_post", "private_key_jwt", "none", NULL };
 		if (!str_in(x->token_auth_method, m))
-			return fail_at(c, "token_auth_method", "must be client_secret_basic, client_secret_post or none");
+			return fail_at(c, "token_auth_method",
+				       "must be client_secret_basic, client_secret_post, private_key_jwt or none");
 	} else {
 		x->token_auth_method = xstrdup("client_secret_basic");
 	}
-	if (strcmp(x->token_auth_method, "none") != 0 && !x->client_secret)
+	bool pkjwt = strcmp(x->token_auth_method, "private_key_jwt") == 0;
+	if (pkjwt && !x->client_key_file)
+		return fail_at(c, "client_key_file", "required for token_auth_method private_key_jwt");
+	if (x->client_key_alg && eg_alg_from_name(x->client_key_alg) == EG_ALG_NONE)
+		return fail_at(c, "client_key_alg", "unknown algorithm");
+	if (strcmp(x->token_auth_method, "none") != 0 && !pkjwt && !x->client_secret)
 		return fail_at(c, "client_secret", "required for token_auth_method %s", x->token_auth_method);
+	if (x->issuer && eg_url_https_or_loopback(x->issuer, NULL) != 0)
+		return fail_at(c, "issuer", "must be an https:// URL (http:// only on a loopback address)");
+	if (!check_algorithms(c, o, &x->algorithms))
+		return false;
 	if (x->scopes.n == 0) {
 		x->scopes.v = xcalloc(4, sizeof(char *));
 		x->scopes.v[0] = xstrdup("openid");
@@ -551,11 +617,33 @@ static bool parse_cookie(struct cctx *c, json_t *o, struct eg_cookie_config *x)
 	return true;
 }
 
+/* "key": "*" (alone) means "any"; otherwise the list must not be empty. */
+static bool wildcard_or_list(struct cctx *c, json_t *o, const char *one, const char *many,
+			     struct eg_strlist *l, bool *any)
+{
+	const char *key = json_object_get(o, many) ? many : one;
+	for (size_t i = 0; i < l->n; i++) {
+		if (strcmp(l->v[i], "*") != 0)
+			continue;
+		if (l->n != 1)
+			return fail_at(c, key, "\"*\" (any) cannot be combined with other values");
+		*any = true;
+		free(l->v[0]);
+		l->n = 0;
+		return true;
+	}
+	if (l->n == 0)
+		return fail_at(c, one, "required in the jwt section (or \"*\" to accept any %s)", one);
+	return true;
+}
+
 static bool parse_jwt(struct cctx *c, json_t *o, struct eg_jwt_config *x)
 {
 	static const char *const keys[] = { "jwks_file", "jwks_url", "issuer", "issuers", "audience",
 		"audiences", "algorithms", "leeway", "require_exp", "cookie", "query_param", "jwks_refresh",
-		"jwks_min_refetch", "cache_max_ttl", "cache_entries", "required_claims", NULL };
+		"jwks_min_refetch", "cache_max_ttl", "cache_entries", "required_claims", "require_at_jwt",
+		"trust_unverified_email", "ca_file", "introspection_url", "introspection_client_id",
+		"introspection_client_secret", "introspection_client_secret_file", "introspection_cache", NULL };
 	long long entries = (long long)x->cache_entries;
 	x->present = true;
 	if (json_object_get(o, "issuer") && json_object_get(o, "issuers"))
@@ -574,13 +662,30 @@ static bool parse_jwt(struct cctx *c, json_t *o, struct eg_jwt_config *x)
 	    !get_duration(c, o, "jwks_min_refetch", &x->jwks_min_refetch_s) ||
 	    !get_duration(c, o, "cache_max_ttl", &x->cache_max_ttl_s) ||
 	    !get_int(c, o, "cache_entries", 0, 1 << 24, &entries) ||
-	    !get_strlist(c, o, "required_claims", &x->required_claims))
+	    !get_strlist(c, o, "required_claims", &x->required_claims) ||
+	    !get_bool(c, o, "require_at_jwt", &x->require_at_jwt) ||
+	    !get_bool(c, o, "trust_unverified_email", &x->trust_unverified_email) ||
+	    !get_readable_file(c, o, "ca_file", &x->ca_file) ||
+	    !get_str(c, o, "introspection_url", &x->introspection_url) ||
+	    !get_str(c, o, "introspection_client_id", &x->introspection_client_id) ||
+	    !get_secret(c, o, "introspection_client_secret", &x->introspection_client_secret) ||
+	    !get_duration(c, o, "introspection_cache", &x->introspection_cache_s))
 		return false;
 	x->cache_entries = (size_t)entries;
+	if (x->introspection_url && eg_url_https_or_loopback(x->introspection_url, NULL) != 0)
+		return fail_at(c, "introspection_url", "must be an https:// URL (http:// only on a loopback address)");
+	if (x->introspection_url && (!x->introspection_client_id || !x->introspection_client_secret))
+		return fail_at(c, x->introspection_client_id ? "introspection_client_secret" : "introspection_client_id",
+			       "required with introspection_url");
 	if (!!x->jwks_file == !!x->jwks_url)
 		return fail(c, "give exactly one of jwks_file and jwks_url");
-	if (x->jwks_url && strncmp(x->jwks_url, "https://", 8) != 0 && strncmp(x->jwks_url, "http://", 7) != 0)
+	if (x->jwks_url && eg_url_https_or_loopback(x->jwks_url, NULL) != 0)
 		return fail_at(c, "jwks_url", "must be an https:// URL (http:// only on a loopback address)");
+	/* Bearer tokens of any issuer or for any audience only when the config says so. */
+	if (!wildcard_or_list(c, o, "issuer", "issuers", &x->issuers, &x->any_issuer) ||
+	    !wildcard_or_list(c, o, "audience", "audiences", &x->audiences, &x->any_audience) ||
+	    !check_algorithms(c, o, &x->algorithms))
+		return false;
 	return true;
 }
 
@@ -889,17 +994,6 @@ static bool parse_mtls(struct cctx *c, json_t *o, struct eg_mtls_config *m)
 	       get_strlist(c, o, "crl_files", &m->crl_files) && get_strlist(c, o, "cert_files", &m->cert_files);
 }
 
-static bool loopback_url(const char *url)
-{
-	char h[256];
-	if (url && (strncasecmp(url, "http://[::1]", 12) == 0 || strncasecmp(url, "https://[::1]", 13) == 0))
-		return true;
-	if (!url || eg_url_host(url, h, sizeof(h)) != 0)
-		return false;
-	return strcmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0 || strcmp(h, "[::1]") == 0 ||
-	       strcmp(h, "::1") == 0;
-}
-
 static bool section(struct cctx *c, json_t *root, const char *key, json_t **out)
 {
 	*out = json_object_get(root, key);
@@ -914,6 +1008,7 @@ static void set_defaults(struct eg_config *cfg)
 	cfg->jwt.jwks_min_refetch_s = 10;
 	cfg->jwt.cache_max_ttl_s = 3600;
 	cfg->jwt.cache_entries = 65536;
+	cfg->jwt.introspection_cache_s = 60;
 	cfg->cookie.secure = true;
 	cfg->cookie.idle_s = 8 * 3600;
 	cfg->cookie.lifetime_s = 7 * 86400;
@@ -1007,10 +1102,12 @@ static bool parse_root(struct cctx *c, json_t *root, struct eg_config *cfg)
 		if (!ok)
 			return false;
 	}
-	if (!cfg->cookie.secure && !loopback_url(cfg->public_url)) {
+	if (!cfg->cookie.secure && !eg_url_is_loopback(cfg->public_url)) {
 		snprintf(c->path, sizeof(c->path), "cookie.secure");
 		return fail(c, "false is only allowed when public_url is a loopback address (a demo)");
 	}
+	if (!check_cookie_prefix(c, &cfg->cookie))
+		return false;
 	if (!parse_routes(c, root, cfg))
 		return false;
 	for (size_t i = 0; i < cfg->n_routes; i++) {
@@ -1034,7 +1131,9 @@ static bool parse_root(struct cctx *c, json_t *root, struct eg_config *cfg)
 static void fill_defaults_after(struct eg_config *cfg)
 {
 	if (!cfg->cookie.name)
-		cfg->cookie.name = xstrdup("_edgegate");
+		cfg->cookie.name = xstrdup(!cfg->cookie.secure		    ? "_edgegate"
+					   : cookie_host_prefix_ok(&cfg->cookie) ? "__Host-edgegate"
+										 : "__Secure-edgegate");
 	if (!cfg->cookie.path)
 		cfg->cookie.path = xstrdup("/");
 	if (!cfg->state_dir)
@@ -1142,6 +1241,10 @@ void config_free(struct eg_config *c)
 	free(o->groups_claim);
 	free(o->email_claim);
 	free(o->user_claim);
+	free(o->ca_file);
+	free(o->client_key_file);
+	free(o->client_key_id);
+	free(o->client_key_alg);
 	free(c->cookie.name);
 	free(c->cookie.domain);
 	free(c->cookie.path);
@@ -1153,6 +1256,12 @@ void config_free(struct eg_config *c)
 	strlist_free(&j->audiences);
 	strlist_free(&j->algorithms);
 	strlist_free(&j->required_claims);
+	free(j->ca_file);
+	free(j->introspection_url);
+	free(j->introspection_client_id);
+	if (j->introspection_client_secret)
+		OPENSSL_cleanse(j->introspection_client_secret, strlen(j->introspection_client_secret));
+	free(j->introspection_client_secret);
 	free(j->cookie);
 	free(j->query_param);
 	for (size_t i = 0; i < c->n_routes; i++) {

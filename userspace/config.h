@@ -100,9 +100,18 @@ struct eg_jwt_config {
 	bool present;
 	char *jwks_file;
 	char *jwks_url;
-	struct eg_strlist issuers;   /* exact match; empty = not checked */
-	struct eg_strlist audiences; /* token aud must contain one; empty = not checked */
-	struct eg_strlist algorithms; /* allow-list; empty = every supported alg */
+	struct eg_strlist issuers;   /* exact match; required unless any_issuer */
+	struct eg_strlist audiences; /* token aud must contain one; required unless any_audience */
+	bool any_issuer;             /* "issuer": "*" - the config says any issuer is accepted */
+	bool any_audience;           /* "audience": "*" */
+	bool require_at_jwt;         /* RFC 9068: header typ must be at+jwt */
+	bool trust_unverified_email; /* email rules accept a token without email_verified: true */
+	char *ca_file;               /* CA bundle for jwks_url and introspection (CURLOPT_CAINFO); NULL = system */
+	char *introspection_url;     /* RFC 7662 endpoint for opaque (non-JWS) tokens; NULL = none */
+	char *introspection_client_id;
+	char *introspection_client_secret;
+	int64_t introspection_cache_s;  /* how long an active answer is believed, default 60 (capped by exp) */
+	struct eg_strlist algorithms; /* allow-list; empty = what each key declares (alg, else its kty) */
 	int64_t leeway_s;             /* default 60 */
 	bool require_exp;             /* default true */
 	char *cookie;                 /* optional cookie carrying the token */
@@ -110,7 +119,7 @@ struct eg_jwt_config {
 	int64_t jwks_refresh_s;       /* periodic refetch, default 300 */
 	int64_t jwks_min_refetch_s;   /* throttle of unknown-kid refetch, default 10 */
 	int64_t cache_max_ttl_s;      /* cap of a cached verdict, default 3600 */
-	size_t cache_entries;         /* default 65536 */
+	size_t cache_entries;         /* default 65536; 0 = no verdict cache */
 	struct eg_strlist required_claims; /* claims that must be present */
 };
 
@@ -121,8 +130,13 @@ struct eg_oidc_config {
 	char *client_secret;
 	char *redirect_url;
 	struct eg_strlist scopes; /* default openid email profile */
-	char *token_auth_method;  /* client_secret_basic (default) | client_secret_post */
-	bool use_userinfo;
+	char *token_auth_method;  /* client_secret_basic (default) | client_secret_post | private_key_jwt | none */
+	char *client_key_file;    /* private_key_jwt: PEM private key (RSA, EC, Ed25519) */
+	char *client_key_id;      /* private_key_jwt: kid of its public key at the OP */
+	char *client_key_alg;     /* private_key_jwt: default by key type (RS256, ES256 ...) */
+	bool use_userinfo;        /* default true: claims from the userinfo endpoint are merged */
+	bool trust_unverified_email; /* default false: a missing email_verified is "not verified" */
+	char *ca_file;            /* CA bundle for the OP's endpoints (CURLOPT_CAINFO); NULL = system */
 	struct eg_strlist algorithms;
 	int64_t leeway_s;
 	char *post_logout_redirect_url;
@@ -136,7 +150,8 @@ struct eg_oidc_config {
 };
 
 struct eg_cookie_config {
-	char *name;   /* default "_edgegate" */
+	char *name;   /* default "__Host-edgegate" (secure, no domain, path /), "__Secure-edgegate"
+		       * (secure otherwise), "_edgegate" (an insecure loopback demo) */
 	char *domain; /* NULL = host-only */
 	char *path;   /* default "/" */
 	bool secure;  /* default true */

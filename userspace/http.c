@@ -233,6 +233,34 @@ const char *eg_req_cookie(const struct eg_req *r, const char *name, char *buf, s
 	return c.found ? buf : NULL;
 }
 
+struct cookie_count_ctx {
+	const char *name;
+	int n;
+};
+
+static enum MHD_Result cookie_count_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct cookie_count_ctx *c = cls;
+	size_t nl = strlen(c->name);
+	if (!key || !value || strcasecmp(key, "Cookie") != 0)
+		return MHD_YES;
+	for (const char *p = value; *p;) {
+		while (*p == ' ' || *p == '\t' || *p == ';')
+			p++;
+		if (strncmp(p, c->name, nl) == 0 && p[nl] == '=')
+			c->n++;
+		p += strcspn(p, ";");
+	}
+	return MHD_YES;
+}
+
+int eg_req_cookie_count(const struct eg_req *r, const char *name)
+{
+	struct cookie_count_ctx c = { .name = name };
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, cookie_count_value, &c);
+	return c.n;
+}
+
 /* --- responses ------------------------------------------------------------------------ */
 
 void eg_resp_header(struct eg_resp *resp, const char *name, const char *value)

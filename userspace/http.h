@@ -37,6 +37,9 @@ const char *eg_req_header_dup(const struct eg_req *r, const char *name, bool *du
 const char *eg_req_arg(const struct eg_req *r, const char *name, int *count);
 /* Cookie value from the Cookie header(s), or NULL. Copies into buf (size len). */
 const char *eg_req_cookie(const struct eg_req *r, const char *name, char *buf, size_t len);
+/* How many cookies of that name the request carries (all Cookie headers): more than
+ * one means another host (a sibling subdomain) set one too. */
+int eg_req_cookie_count(const struct eg_req *r, const char *name);
 /* The same rules on one Cookie header value (first cookie of that name wins; a value
  * that does not fit in buf yields NULL). */
 const char *eg_cookie_value(const char *header, const char *name, char *buf, size_t len);

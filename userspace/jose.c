@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -101,6 +102,7 @@ struct eg_jwk {
 	 * duplicates nor frees a context. */
 	_Atomic(EVP_PKEY_CTX *) spare[VCTX_SPARES];
 	enum eg_alg spare_alg;
+	uint8_t fp[32]; /* SHA-256 of the JWK as parsed (sorted, compact): its identity in a set */
 };
 
 struct eg_jwks {
@@ -181,7 +183,8 @@ const char *eg_jose_err_name(enum eg_jose_err e)
 		[EG_JOSE_NO_KEY] = "no_key",	[EG_JOSE_SIGNATURE] = "signature",
 		[EG_JOSE_EXPIRED] = "expired",	[EG_JOSE_NOT_YET] = "not_yet",
 		[EG_JOSE_ISSUER] = "issuer",	[EG_JOSE_AUDIENCE] = "audience",
-		[EG_JOSE_CLAIM] = "claim",
+		[EG_JOSE_CLAIM] = "claim",	[EG_JOSE_TOKEN_TYPE] = "token_type",
+		[EG_JOSE_INACTIVE] = "inactive",
 	};
 	if ((unsigned)e >= sizeof(names) / sizeof(names[0]) || !names[e])
 		return "unknown";
@@ -681,6 +684,20 @@ static void jwk_free(struct eg_jwk *k)
 }
 
 /* Fills k from one JWK object; NULL or the reason it is unusable. */
+/* Any change of the JWK (key material, kid, alg, use) gives another fingerprint, so
+ * a verdict remembered for one key never outlives that key's removal. */
+static int jwk_fingerprint(const json_t *j, uint8_t fp[32])
+{
+	char *s = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+
+	if (!s)
+		return -1;
+	eg_sha256(s, strlen(s), fp);
+	OPENSSL_cleanse(s, strlen(s)); /* an oct key's secret */
+	free(s);
+	return 0;
+}
+
 static const char *jwk_parse(const json_t *j, struct eg_jwk *k)
 {
 	const json_t *use, *ops, *kid, *alg;
@@ -728,6 +745,10 @@ static const char *jwk_parse(const json_t *j, struct eg_jwk *k)
 	if (kid) {
 		k->kid_len = json_string_length(kid);
 		k->kid = xstrdup(json_string_value(kid));
+	}
+	if (jwk_fingerprint(j, k->fp) != 0) {
+		why = "cannot serialise the key";
+		goto bad;
 	}
 	prepare_templates(k);
 	return NULL;
@@ -839,6 +860,14 @@ bool eg_jwks_has_kid(const struct eg_jwks *s, const char *kid)
 	return false;
 }
 
+bool eg_jwks_has_fingerprint(const struct eg_jwks *s, const uint8_t fp[32])
+{
+	for (size_t i = 0; s && i < s->n; i++)
+		if (memcmp(s->keys[i].fp, fp, 32) == 0)
+			return true;
+	return false;
+}
+
 const struct eg_jwk *eg_jwks_key(const struct eg_jwks *s, size_t i)
 {
 	return s && i < s->n ? &s->keys[i] : NULL;
@@ -905,7 +934,8 @@ static enum eg_jose_err check_header(const json_t *h, eg_algset allowed, enum eg
 
 static enum eg_jose_err verify_with_keys(const struct eg_jwks *keys, enum eg_alg alg,
 					 const char *kid, size_t kid_len, const uint8_t *msg,
-					 size_t msglen, const uint8_t *sig, size_t siglen)
+					 size_t msglen, const uint8_t *sig, size_t siglen,
+					 uint8_t fp_out[32])
 {
 	bool usable = false;
 	size_t i;
@@ -918,8 +948,10 @@ static enum eg_jose_err verify_with_keys(const struct eg_jwks *keys, enum eg_alg
 		if (!(k->algs & (1u << alg)))
 			continue;
 		usable = true;
-		if (eg_jws_verify_raw(k, alg, msg, msglen, sig, siglen) == EG_JOSE_OK)
+		if (eg_jws_verify_raw(k, alg, msg, msglen, sig, siglen) == EG_JOSE_OK) {
+			memcpy(fp_out, k->fp, 32);
 			return EG_JOSE_OK;
+		}
 	}
 	return usable ? EG_JOSE_SIGNATURE : EG_JOSE_NO_KEY;
 }
@@ -950,7 +982,8 @@ enum eg_jose_err eg_jws_verify(const char *token, size_t len, const struct eg_jw
 	hl = (size_t)(d1 - token);
 	pl = (size_t)(d2 - d1 - 1);
 	sl = len - (size_t)(d2 + 1 - token);
-	if (!hl || !pl || !sl || hl > JWS_HDR_B64_MAX || sl > 2732)
+	/* RFC 7515 allows an empty payload; a JWT (a JSON payload) never has one. */
+	if (!hl || (!pl && need_json_payload) || !sl || hl > JWS_HDR_B64_MAX || sl > 2732)
 		return EG_JOSE_MALFORMED;
 
 	hn = b64url_decode(token, hl, hbuf);
@@ -967,8 +1000,8 @@ enum eg_jose_err eg_jws_verify(const char *token, size_t len, const struct eg_jw
 		goto fail_hdr;
 
 	payload = xmalloc(b64url_decoded_max(pl) + 1);
-	pn = b64url_decode(d1 + 1, pl, payload);
-	if (pn <= 0) {
+	pn = pl ? b64url_decode(d1 + 1, pl, payload) : 0;
+	if (pn < 0 || (pn == 0 && pl)) {
 		free(payload);
 		rc = EG_JOSE_MALFORMED;
 		goto fail_hdr;
@@ -976,12 +1009,13 @@ enum eg_jose_err eg_jws_verify(const char *token, size_t len, const struct eg_jw
 	payload[pn] = '\0';
 
 	rc = verify_with_keys(keys, alg, kid, kid_len, (const uint8_t *)token, (size_t)(d2 - token),
-			      sbuf, (size_t)sn);
+			      sbuf, (size_t)sn, out->key_fp);
 	if (rc != EG_JOSE_OK) {
 		free(payload);
 		goto fail_hdr;
 	}
-	out->payload = json_loadb((const char *)payload, (size_t)pn, JSON_REJECT_DUPLICATES, NULL);
+	out->payload = pn ? json_loadb((const char *)payload, (size_t)pn, JSON_REJECT_DUPLICATES, NULL)
+			  : NULL;
 	if (out->payload && !json_is_object(out->payload)) {
 		json_decref(out->payload);
 		out->payload = NULL;
@@ -1160,5 +1194,48 @@ enum eg_jose_err eg_jwt_check_claims(const json_t *claims, const struct eg_jwt_e
 	}
 	if (exp_out)
 		*exp_out = exp;
+	return EG_JOSE_OK;
+}
+
+/* --- access tokens ------------------------------------------------------------------ */
+
+/* typ values compare case-insensitively and may omit "application/" (RFC 7515 4.1.9). */
+static bool typ_is(const char *typ, const char *want)
+{
+	if (strncasecmp(typ, "application/", 12) == 0)
+		typ += 12;
+	return strcasecmp(typ, want) == 0;
+}
+
+enum eg_jose_err eg_jwt_check_access_token(const json_t *header, const json_t *claims,
+					   bool require_at_jwt, const char **why)
+{
+	const json_t *t = json_object_get(header, "typ");
+	const char *typ = json_string_value(t);
+	static const char *const id_token_claims[] = { "nonce", "at_hash", "c_hash" };
+
+	if (t && !typ) {
+		*why = "typ is not a string";
+		return EG_JOSE_TOKEN_TYPE;
+	}
+	if (require_at_jwt && (!typ || !typ_is(typ, "at+jwt"))) {
+		*why = "typ is not at+jwt (RFC 9068)";
+		return EG_JOSE_TOKEN_TYPE;
+	}
+	if (typ && (typ_is(typ, "logout+jwt") || typ_is(typ, "secevent+jwt") ||
+		    typ_is(typ, "id_token+jwt"))) {
+		*why = "typ names an ID or logout token";
+		return EG_JOSE_TOKEN_TYPE;
+	}
+	if (json_object_get(claims, "events")) {
+		*why = "events claim: a logout token or security event";
+		return EG_JOSE_TOKEN_TYPE;
+	}
+	for (size_t i = 0; i < sizeof(id_token_claims) / sizeof(id_token_claims[0]); i++) {
+		if (json_object_get(claims, id_token_claims[i])) {
+			*why = "an ID token (nonce, at_hash or c_hash)";
+			return EG_JOSE_TOKEN_TYPE;
+		}
+	}
 	return EG_JOSE_OK;
 }

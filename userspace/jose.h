@@ -47,6 +47,8 @@ enum eg_jose_err {
 	EG_JOSE_ISSUER,
 	EG_JOSE_AUDIENCE,
 	EG_JOSE_CLAIM,       /* a time claim is not a number, a required claim is absent ... */
+	EG_JOSE_TOKEN_TYPE,  /* an ID token or a logout token offered as an access token */
+	EG_JOSE_INACTIVE,    /* introspection (RFC 7662) says the token is not active */
 };
 const char *eg_jose_err_name(enum eg_jose_err e); /* short reason for logs/metrics */
 
@@ -63,6 +65,8 @@ struct eg_jwks *eg_jwks_ref(struct eg_jwks *s);
 void eg_jwks_unref(struct eg_jwks *s);
 size_t eg_jwks_count(const struct eg_jwks *s);
 bool eg_jwks_has_kid(const struct eg_jwks *s, const char *kid);
+/* The set still holds the key whose fingerprint eg_jws_verify reported. */
+bool eg_jwks_has_fingerprint(const struct eg_jwks *s, const uint8_t fp[32]);
 
 /* Result of a successful verification. Owns its JSON objects. */
 struct eg_jws {
@@ -72,13 +76,15 @@ struct eg_jws {
 	uint8_t *raw_payload;
 	size_t raw_payload_len;
 	char kid[128];
+	uint8_t key_fp[32]; /* fingerprint of the key that verified (eg_jwks_has_fingerprint) */
 };
 void eg_jws_clear(struct eg_jws *j);
 
 /* Verifies a JWS compact serialisation against keys, allowing only algs in allowed.
  * Key choice: a token kid selects the key with that kid (no match => EG_JOSE_NO_KEY);
  * without a kid, every key usable for the alg is tried. On success fills out
- * (caller calls eg_jws_clear). need_json_payload: payload must be a JSON object.
+ * (caller calls eg_jws_clear). need_json_payload: payload must be a JSON object (so
+ * not empty); without it an empty payload (RFC 7515) verifies with raw_payload_len 0.
  * On failure out is cleared except out->kid, which keeps the token's kid when the
  * header parsed: an unknown kid is the cue to refetch the key set. */
 enum eg_jose_err eg_jws_verify(const char *token, size_t len, const struct eg_jwks *keys,
@@ -102,6 +108,14 @@ struct eg_jwt_expect {
  * (INT64_MAX when absent or saturated) for cache lifetimes. why gets a reason. */
 enum eg_jose_err eg_jwt_check_claims(const json_t *claims, const struct eg_jwt_expect *x,
 				     int64_t now, int64_t *exp_out, const char **why);
+
+/* An access token, not another kind of JWT signed by the same issuer (RFC 8725 3.11,
+ * RFC 9068): refuses an ID token (nonce, at_hash, c_hash, typ id_token+jwt), a logout
+ * token or other Security Event Token (events, typ logout+jwt / secevent+jwt); with
+ * require_at_jwt the header typ must be at+jwt (or application/at+jwt).
+ * EG_JOSE_TOKEN_TYPE with why on refusal. */
+enum eg_jose_err eg_jwt_check_access_token(const json_t *header, const json_t *claims,
+					   bool require_at_jwt, const char **why);
 
 /* NumericDate reading shared with other modules: 0 ok, -1 not a number, 1 absent. */
 int eg_claim_time(const json_t *claims, const char *name, int64_t *out);

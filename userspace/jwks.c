@@ -7,10 +7,10 @@
 #include "jwks.h"
 #include "jose.h"
 #include "log.h"
+#include "loopback.h"
 #include "metrics.h"
 #include "util.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -23,6 +23,8 @@
 #define JWKS_MAX_BODY (1 << 20)
 #define FILE_CHECK_NS 1000000000ull /* stat the file at most once per second */
 #define NS 1000000000ull
+#define REFETCH_BURST 2.0 /* unknown-kid refetches a burst may spend at once */
+#define NEG_KIDS 32       /* kids remembered as absent after a fetch that lacked them */
 
 struct eg_keysource {
 	char *file, *url;
@@ -40,10 +42,23 @@ struct eg_keysource {
 	uint64_t f_checked_ns;
 
 	/* URL source */
+	char *ca_file;
 	bool fetching;
 	uint64_t fetch_gen;
-	uint64_t last_fetch_ns;   /* start of the last fetch, 0 = never */
 	bool last_failed;
+	/* Unknown-kid refetches. The first one after a scheduled fetch (start-up or the
+	 * periodic refresh) always goes: that is a key rotation, possibly seconds after
+	 * start-up. Later ones spend tokens of a bucket refilled at one per
+	 * min_refetch_s, and a kid that a fresh fetch did not contain is not asked for
+	 * again for a while, so a flood of made-up kids costs few fetches. */
+	bool free_refetch;
+	double tokens;
+	uint64_t tokens_ns;
+	struct {
+		char kid[128];
+		uint64_t until_ns;
+	} neg[NEG_KIDS];
+	unsigned neg_next;
 
 	pthread_t thr;
 	bool thr_running, stop;
@@ -135,54 +150,13 @@ static void curl_init(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static bool loopback_host(const char *h)
-{
-	struct in_addr a4;
-	char buf[64];
-	size_t n = strlen(h);
-
-	if (str_ieq(h, "localhost"))
-		return true;
-	if (inet_pton(AF_INET, h, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (n >= 2 && h[0] == '[' && h[n - 1] == ']' && n - 2 < sizeof(buf)) {
-		memcpy(buf, h + 1, n - 2);
-		buf[n - 2] = '\0';
-		h = buf;
-	}
-	{
-		struct in6_addr a6;
-		return inet_pton(AF_INET6, h, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
-	}
-}
-
-/* https anywhere; plain http only to a loopback literal or localhost. 0 ok. */
+/* https anywhere; plain http only to loopback (loopback.h). 0 ok. */
 static int check_url(const char *url, bool *is_http, char *err, size_t errlen)
 {
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL;
-	int rc = -1;
-
-	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		snprintf(err, errlen, "jwks_url: not a valid URL");
-		goto out;
-	}
-	if (str_ieq(scheme, "https")) {
-		*is_http = false;
-		rc = 0;
-	} else if (str_ieq(scheme, "http") && loopback_host(host)) {
-		*is_http = true;
-		rc = 0;
-	} else {
-		snprintf(err, errlen, "jwks_url: must be https (http only to a loopback address)");
-	}
-out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_url_cleanup(u);
-	return rc;
+	if (eg_url_https_or_loopback(url, is_http) == 0)
+		return 0;
+	snprintf(err, errlen, "jwks_url: must be https (http only to a loopback address)");
+	return -1;
 }
 
 struct body {
@@ -232,6 +206,8 @@ static struct eg_jwks *url_fetch(struct eg_keysource *ks)
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)ks->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)JWKS_MAX_BODY);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "edgegate-jwks/1");
+	if (ks->ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, ks->ca_file);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
@@ -249,9 +225,51 @@ static struct eg_jwks *url_fetch(struct eg_keysource *ks)
 	return set;
 }
 
-/* Runs one fetch, or waits for the one in flight. throttle: unknown-kid path.
- * Returns a new reference to the current set. */
-static struct eg_jwks *url_fetch_coalesced(struct eg_keysource *ks, bool throttle, const char *kid)
+/* --- unknown-kid throttle (mu held) ------------------------------------------------ */
+
+static uint64_t neg_ttl_ns(const struct eg_keysource *ks)
+{
+	return (uint64_t)ks->min_refetch_s * NS;
+}
+
+static bool kid_known_absent(const struct eg_keysource *ks, const char *kid, uint64_t now)
+{
+	for (unsigned i = 0; i < NEG_KIDS; i++)
+		if (ks->neg[i].until_ns > now && strcmp(ks->neg[i].kid, kid) == 0)
+			return true;
+	return false;
+}
+
+static void kid_note_absent(struct eg_keysource *ks, const char *kid, uint64_t now)
+{
+	if (strlen(kid) >= sizeof(ks->neg[0].kid))
+		return;
+	snprintf(ks->neg[ks->neg_next].kid, sizeof(ks->neg[0].kid), "%s", kid);
+	ks->neg[ks->neg_next].until_ns = now + neg_ttl_ns(ks);
+	ks->neg_next = (ks->neg_next + 1) % NEG_KIDS;
+}
+
+static bool take_refetch(struct eg_keysource *ks, uint64_t now)
+{
+	double per_ns = 1.0 / ((double)ks->min_refetch_s * (double)NS);
+
+	ks->tokens += (double)(now - ks->tokens_ns) * per_ns;
+	if (ks->tokens > REFETCH_BURST)
+		ks->tokens = REFETCH_BURST;
+	ks->tokens_ns = now;
+	if (ks->free_refetch) {
+		ks->free_refetch = false;
+		return true;
+	}
+	if (ks->tokens < 1.0)
+		return false;
+	ks->tokens -= 1.0;
+	return true;
+}
+
+/* Runs one fetch, or waits for the one in flight. kid: the unknown-kid path (throttled);
+ * NULL: a scheduled fetch. Returns a new reference to the current set. */
+static struct eg_jwks *url_fetch_coalesced(struct eg_keysource *ks, const char *kid)
 {
 	struct eg_jwks *set, *r;
 	uint64_t now, gen;
@@ -266,13 +284,11 @@ static struct eg_jwks *url_fetch_coalesced(struct eg_keysource *ks, bool throttl
 		goto current;
 	}
 	now = now_mono_ns();
-	if (throttle && ks->last_fetch_ns &&
-	    now - ks->last_fetch_ns < (uint64_t)ks->min_refetch_s * NS) {
+	if (kid && (kid_known_absent(ks, kid, now) || !take_refetch(ks, now))) {
 		ks->st.refetch_throttled++;
 		goto current;
 	}
 	ks->fetching = true;
-	ks->last_fetch_ns = now;
 	pthread_mutex_unlock(&ks->mu);
 
 	set = url_fetch(ks);
@@ -281,6 +297,10 @@ static struct eg_jwks *url_fetch_coalesced(struct eg_keysource *ks, bool throttl
 	if (set) {
 		install(ks, set);
 		ks->st.fetch_ok++;
+		if (!kid)
+			ks->free_refetch = true;
+		else if (!eg_jwks_has_kid(set, kid))
+			kid_note_absent(ks, kid, now_mono_ns());
 	} else {
 		ks->st.fetch_fail++;
 	}
@@ -320,6 +340,9 @@ struct eg_keysource *eg_keysource_new(const struct eg_keysource_opts *o, char *e
 	ks->refresh_s = o->refresh_s > 0 ? o->refresh_s : 300;
 	ks->min_refetch_s = o->min_refetch_s > 0 ? o->min_refetch_s : 10;
 	ks->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 3000;
+	ks->ca_file = o->ca_file ? xstrdup(o->ca_file) : NULL;
+	ks->tokens = REFETCH_BURST;
+	ks->tokens_ns = now_mono_ns();
 	ks->metrics = o->metrics;
 	pthread_mutex_init(&ks->mu, NULL);
 	pthread_condattr_init(&ca);
@@ -344,7 +367,7 @@ struct eg_keysource *eg_keysource_new(const struct eg_keysource_opts *o, char *e
 		}
 	} else {
 		/* a provider that is down at start-up is not fatal: retried later */
-		eg_jwks_unref(url_fetch_coalesced(ks, false, NULL));
+		eg_jwks_unref(url_fetch_coalesced(ks, NULL));
 	}
 	return ks;
 }
@@ -367,7 +390,7 @@ static void *refresher(void *arg)
 		if (ks->stop)
 			break;
 		pthread_mutex_unlock(&ks->mu);
-		eg_jwks_unref(url_fetch_coalesced(ks, false, NULL));
+		eg_jwks_unref(url_fetch_coalesced(ks, NULL));
 		pthread_mutex_lock(&ks->mu);
 	}
 	pthread_mutex_unlock(&ks->mu);
@@ -400,6 +423,7 @@ void eg_keysource_free(struct eg_keysource *ks)
 	pthread_mutex_destroy(&ks->mu);
 	free(ks->file);
 	free(ks->url);
+	free(ks->ca_file);
 	free(ks);
 }
 
@@ -420,7 +444,7 @@ struct eg_jwks *eg_keysource_refetch(struct eg_keysource *ks, const char *kid)
 {
 	if (ks->file)
 		return eg_keysource_get(ks);
-	return url_fetch_coalesced(ks, true, kid);
+	return url_fetch_coalesced(ks, kid ? kid : "");
 }
 
 void eg_keysource_stats(struct eg_keysource *ks, struct eg_keysource_stats *out)

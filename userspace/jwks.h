@@ -2,9 +2,12 @@
  *
  * URL sources are fetched with libcurl (https; plain http only to a loopback
  * address), refreshed periodically in the background, and refetched on an unknown
- * kid: such refetches are coalesced (one in flight, others wait for it) and
- * throttled (at most one per min_refetch_s). When the endpoint is down the last
- * good set is kept. File sources are re-read when the file changes. */
+ * kid: such refetches are coalesced (one in flight, others wait for it). The first
+ * one after a scheduled fetch (start-up, periodic refresh) always goes, so a key
+ * rotation right after start-up is seen at once; the rest are throttled by a token
+ * bucket (burst 2, one per min_refetch_s), and a kid that a fresh fetch lacked is
+ * not refetched for min_refetch_s. When the endpoint is down the last good set
+ * is kept. File sources are re-read when the file changes. */
 #ifndef EG_JWKS_H
 #define EG_JWKS_H
 
@@ -21,6 +24,7 @@ struct eg_keysource_opts {
 	int64_t refresh_s;       /* periodic refresh of URL sources; default 300 */
 	int64_t min_refetch_s;   /* throttle for unknown-kid refetches; default 10 */
 	int64_t timeout_ms;      /* per fetch; default 3000 */
+	const char *ca_file;     /* CA bundle for https (CURLOPT_CAINFO); NULL = system default */
 	struct eg_metrics *metrics; /* may be NULL */
 };
 

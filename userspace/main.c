@@ -147,13 +147,15 @@ static int open_keys(struct eg_daemon *d)
 		return 0;
 	char err[256];
 	struct eg_keysource_opts o = { .file = j->jwks_file, .url = j->jwks_url, .refresh_s = j->jwks_refresh_s,
-				       .min_refetch_s = j->jwks_min_refetch_s, .metrics = d->metrics };
+				       .min_refetch_s = j->jwks_min_refetch_s, .metrics = d->metrics,
+				       .ca_file = j->ca_file };
 	d->jwt_keys = eg_keysource_new(&o, err, sizeof(err));
 	if (!d->jwt_keys) {
 		log_err("jwt: %s", err);
 		return -1;
 	}
-	d->tokcache = eg_tokcache_new(j->cache_entries ? j->cache_entries : 1);
+	/* cache_entries 0: every bearer token is verified on every request */
+	d->tokcache = j->cache_entries ? eg_tokcache_new(j->cache_entries) : NULL;
 	return 0;
 }
 

@@ -18,7 +18,9 @@
 #include "identity.h"
 #include "jose.h"
 #include "jwks.h"
+#include "jws_sign.h"
 #include "log.h"
+#include "loopback.h"
 #include "metrics.h"
 #include "oidc.h"
 #include "pages.h"
@@ -47,6 +49,8 @@ struct eg_oidc {
 	eg_algset algs;
 	uint8_t state_key[EG_SEAL_KEY_LEN];
 	char *redirect_url;
+	EVP_PKEY *client_key; /* private_key_jwt */
+	enum eg_alg client_key_alg;
 };
 
 /* --- small helpers ------------------------------------------------------------------ */
@@ -57,23 +61,13 @@ static void count(struct eg_daemon *d, const char *what, const char *result)
 		eg_metric_inc(d->metrics, "edgegate_oidc_total", "step", what, "result", result, 1);
 }
 
-static bool is_loopback_url(const char *url)
-{
-	char h[256];
-
-	if (eg_url_host(url, h, sizeof(h)))
-		return false;
-	return strcmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0 ||
-	       strncasecmp(url, "http://[::1]", 12) == 0;
-}
-
 static bool url_allowed(const struct eg_oidc *o, const char *url)
 {
-	if (!url)
+	bool plain_http = false;
+
+	if (!url || eg_url_https_or_loopback(url, &plain_http) != 0)
 		return false;
-	if (strncasecmp(url, "https://", 8) == 0)
-		return true;
-	return o->loopback_ok && strncasecmp(url, "http://", 7) == 0 && is_loopback_url(url);
+	return !plain_http || o->loopback_ok;
 }
 
 static char *rand_b64(size_t nbytes)
@@ -114,6 +108,28 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* A private_key_jwt client assertion: iss = sub = client_id, aud = the issuer
+ * identifier (accepted by OPs for every endpoint, and not confusable with another
+ * server's endpoint), a fresh jti, valid for 60 s. */
+static char *client_assertion(struct eg_daemon *d)
+{
+	const struct eg_oidc_config *oc = &d->cfg->oidc;
+	int64_t now = now_realtime_s();
+	char *jti = rand_b64(16);
+	json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "iss", oc->client_id, "sub", oc->client_id,
+			      "aud", oc->issuer, "jti", jti, "iat", (json_int_t)now, "exp", (json_int_t)(now + 60));
+	char *payload = json_dumps(c, JSON_COMPACT);
+	char *jws = payload ? eg_jws_sign(d->oidc->client_key, d->oidc->client_key_alg, oc->client_key_id, payload)
+			    : NULL;
+
+	if (!jws)
+		log_err("oidc: cannot sign the client assertion");
+	json_decref(c);
+	free(payload);
+	free(jti);
+	return jws;
+}
+
 /* GET (form == NULL) or POST form. Returns HTTP status (0 on transport error); body
  * malloc'd. Client authentication per token_auth_method when client_auth. */
 static long http_call(struct eg_daemon *d, const char *url, const char *form, bool client_auth,
@@ -140,6 +156,8 @@ static long http_call(struct eg_daemon *d, const char *url, const char *form, bo
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "edgegate");
+	if (oc->ca_file) /* an OP behind a private CA */
+		curl_easy_setopt(c, CURLOPT_CAINFO, oc->ca_file);
 	h = curl_slist_append(h, "Accept: application/json");
 	if (bearer) {
 		auth = xasprintf("Authorization: Bearer %s", bearer);
@@ -149,7 +167,14 @@ static long http_call(struct eg_daemon *d, const char *url, const char *form, bo
 		bool basic = client_auth && oc->client_secret &&
 			     strcmp(oc->token_auth_method, "client_secret_basic") == 0;
 		char *id = pct_encode(oc->client_id);
-		if (basic) {
+		char *assertion = client_auth && d->oidc->client_key ? client_assertion(d) : NULL;
+		if (assertion) {
+			/* RFC 7523 2.2: the client authenticates with a JWT signed by its key */
+			fullform = xasprintf("%s&client_id=%s&client_assertion_type=urn%%3Aietf%%3Aparams%%3Aoauth"
+					     "%%3Aclient-assertion-type%%3Ajwt-bearer&client_assertion=%s",
+					     form, id, assertion);
+			free(assertion);
+		} else if (basic) {
 			/* RFC 6749 2.3.1: both parts form-encoded before base64. */
 			char *sec = pct_encode(oc->client_secret);
 			curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
@@ -250,7 +275,8 @@ static int discover(struct eg_daemon *d, char *err, size_t errlen)
 		goto out;
 	}
 	struct eg_keysource_opts ko = { .url = ju, .metrics = d->metrics,
-					  .min_refetch_s = d->cfg->oidc.jwks_min_refetch_s };
+					  .min_refetch_s = d->cfg->oidc.jwks_min_refetch_s,
+					  .ca_file = d->cfg->oidc.ca_file };
 	char kerr[256] = "";
 	struct eg_keysource *ks = eg_keysource_new(&ko, kerr, sizeof(kerr));
 	if (!ks) {
@@ -944,26 +970,110 @@ out:
 	tokens_clear(&t);
 }
 
+/* Content-Type application/x-www-form-urlencoded, optionally with parameters
+ * (";charset=UTF-8"); exactly one such header. */
+static bool is_form_post(const struct eg_req *r)
+{
+	static const char form[] = "application/x-www-form-urlencoded";
+	bool dup = false;
+	const char *ct = eg_req_header_dup(r, "Content-Type", &dup);
+	size_t n = sizeof(form) - 1;
+
+	if (!ct || dup || strncasecmp(ct, form, n) != 0)
+		return false;
+	ct += n;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
 /* --- /oauth2/sign_out ----------------------------------------------------------------------- */
+
+/* The sign-out form's CSRF token: an HMAC of the session ticket under the state key,
+ * so it is bound to this browser's session and no other page can produce it. */
+static void sign_out_token(const struct eg_oidc *o, const char *ticket, char out[48])
+{
+	uint8_t mac[32];
+	char *msg = xasprintf("edgegate sign_out\n%s", ticket);
+
+	if (eg_hmac_sha256(o->state_key, sizeof(o->state_key), msg, strlen(msg), mac) != 0)
+		abort(); /* no HMAC: nothing safe can be done */
+	OPENSSL_cleanse(msg, strlen(msg));
+	free(msg);
+	b64url_encode(mac, sizeof(mac), out);
+	OPENSSL_cleanse(mac, sizeof(mac));
+}
+
+/* GET: a confirmation page whose form POSTs the token back (a link or an image on
+ * any page must not end a session). */
+static void sign_out_page(struct eg_daemon *d, const char *ticket, const char *rd,
+			  struct eg_resp *resp)
+{
+	char tok[48];
+
+	sign_out_token(d->oidc, ticket, tok);
+	struct eg_sign_out_view v = { .action = "sign_out", .csrf_field = "csrf", .csrf_token = tok, .rd = rd,
+				      .form_origin = d->oidc->end_session_endpoint };
+	eg_page_sign_out(resp, &v);
+	OPENSSL_cleanse(tok, sizeof(tok));
+}
+
+static bool sign_out_token_ok(struct eg_daemon *d, const struct eg_req *r, const char *ticket)
+{
+	char want[48];
+	int n = 0;
+	char *got = r->body ? form_get(r->body, r->body_len, "csrf", &n) : NULL;
+	bool ok;
+
+	sign_out_token(d->oidc, ticket, want);
+	ok = got && n == 1 && strlen(got) == strlen(want) && ct_equal(got, want, strlen(want));
+	OPENSSL_cleanse(want, sizeof(want));
+	free(got);
+	return ok;
+}
 
 static void h_sign_out(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
 {
 	struct eg_oidc *o = d->oidc;
 	const struct eg_config *cfg = d->cfg;
+	bool post = strcmp(r->method, "POST") == 0;
 	int n = 0;
-	const char *rd = eg_req_arg(r, "rd", &n);
+	char *rd_form = NULL;
+	const char *rd;
 	char ticket[EG_TICKET_MAX + 8], *id_token = NULL;
 
 	eg_resp_header(resp, "Cache-Control", "no-store");
+	if (post && !is_form_post(r)) {
+		eg_resp_html_error(resp, 415, "Bad request", "The sign-out form was not sent as a form.");
+		return;
+	}
+	if (post) {
+		rd_form = r->body ? form_get(r->body, r->body_len, "rd", &n) : NULL;
+		rd = rd_form;
+	} else {
+		rd = eg_req_arg(r, "rd", &n);
+	}
 	if (n > 1 || (rd && *rd && !eg_redirect_ok(cfg, rd))) {
 		count(d, "sign_out", "bad_redirect");
 		eg_resp_html_error(resp, 400, "Bad redirect",
 				   "The page to return to after sign-out is not allowed.");
-		return;
+		goto out;
 	}
 	if (!rd || !*rd)
 		rd = "/";
-	if (eg_req_cookie(r, cookie_name(cfg), ticket, sizeof(ticket))) {
+	bool have = eg_req_cookie(r, cookie_name(cfg), ticket, sizeof(ticket)) != NULL;
+	if (!post && have) {
+		sign_out_page(d, ticket, rd, resp);
+		goto out;
+	}
+	if (post && have && !sign_out_token_ok(d, r, ticket)) {
+		count(d, "sign_out", "csrf");
+		eg_resp_html_error(resp, 403, "Sign-out not confirmed",
+				   "The sign-out request did not come from the sign-out page. "
+				   "Open the sign-out page and confirm there.");
+		goto out;
+	}
+	if (have) {
 		struct eg_flow_tuple own;
 		bool spare = r->peer_trusted && eg_flow_from_request(r, &own) == 0;
 		struct eg_revoke_result res;
@@ -974,10 +1084,9 @@ static void h_sign_out(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 		if (strcmp(dur, "none") == 0) {
 			/* Not recorded anywhere durable: saying "signed out" would be a lie. */
 			count(d, "sign_out", "not_recorded");
-			free(id_token);
 			eg_resp_html_error(resp, 503, "Sign-out failed",
 					   "The sign-out could not be recorded. Please try again.");
-			return;
+			goto out;
 		}
 		if (res.ended)
 			eg_resp_header(resp, "Edgegate-Revocation", dur);
@@ -1010,7 +1119,10 @@ static void h_sign_out(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 	} else {
 		eg_resp_redirect(resp, rd);
 	}
+out:
+	OPENSSL_cleanse(ticket, sizeof(ticket));
 	free(id_token);
+	free(rd_form);
 }
 
 /* --- /oauth2/backchannel-logout ----------------------------------------------------------- */
@@ -1038,6 +1150,16 @@ static void h_backchannel(struct eg_daemon *d, const struct eg_req *r, struct eg
 	eg_resp_header(resp, "Cache-Control", "no-store");
 	if (!eg_oidc_ready(d)) {
 		eg_resp_json(resp, 503, "{\"error\":\"temporarily_unavailable\"}");
+		return;
+	}
+	/* Back-Channel Logout 1.0 2.5: the logout_token comes as a form POST. */
+	if (!is_form_post(r)) {
+		log_warn("oidc: back-channel logout rejected: Content-Type is not "
+			 "application/x-www-form-urlencoded");
+		count(d, "backchannel", "rejected");
+		eg_resp_json(resp, 415,
+			     "{\"error\":\"invalid_request\",\"error_description\":"
+			     "\"Content-Type must be application/x-www-form-urlencoded\"}");
 		return;
 	}
 	tok = r->body ? form_get(r->body, r->body_len, "logout_token", &n) : NULL;
@@ -1113,6 +1235,39 @@ static void h_backchannel(struct eg_daemon *d, const struct eg_req *r, struct eg
 	count(d, "backchannel", "ok");
 	eg_resp_body(resp, 200, "application/json",
 		     strcmp(dur, "local") == 0 ? "{\"durable\":\"local\"}" : "{}");
+}
+
+/* --- /oauth2/frontchannel-logout ------------------------------------------------------------- */
+
+/* OpenID Connect Front-Channel Logout 1.0: the OP loads this URL in an iframe with iss
+ * and sid. Only sid-based logout is done (the browser's cookie rarely reaches a
+ * third-party iframe); the sid is the OP's secret session id, so a page that does not
+ * know it cannot end anyone's session. */
+static void h_frontchannel(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
+{
+	const struct eg_oidc_config *oc = &d->cfg->oidc;
+	int ni = 0, ns = 0;
+	const char *iss = eg_req_arg(r, "iss", &ni), *sid = eg_req_arg(r, "sid", &ns);
+
+	eg_resp_header(resp, "Cache-Control", "no-store");
+	if (ni != 1 || ns != 1 || !sid || !*sid || strlen(sid) > 256 || strcmp(iss, oc->issuer) != 0) {
+		count(d, "frontchannel", "rejected");
+		eg_resp_html_error(resp, 400, "Bad logout request", "iss and sid are required, once each.");
+		return;
+	}
+	struct eg_revoke_result res;
+	int ended = eg_session_revoke_ex(d, NULL, NULL, sid, "frontchannel_logout", &res);
+	if (ended < 0 || strcmp(eg_revoke_result_durability(&res), "none") == 0) {
+		/* Not recorded: "signed out" would be a lie (docs/revocation.md). */
+		count(d, "frontchannel", "not_recorded");
+		eg_resp_html_error(resp, 503, "Logout failed", "The sign-out could not be recorded. Please try again.");
+		return;
+	}
+	log_info("oidc: front-channel logout ended %d session(s)", ended);
+	count(d, "frontchannel", "ok");
+	eg_resp_body(resp, 200, "text/html; charset=utf-8",
+		     "<!doctype html><html><head><meta charset=\"utf-8\"><title>Signed out</title></head>"
+		     "<body>Signed out.</body></html>\n");
 }
 
 /* --- /oauth2/userinfo ------------------------------------------------------------------------- */
@@ -1228,21 +1383,28 @@ int eg_oidc_init(struct eg_daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "oidc: issuer and client_id are required");
 		return -1;
 	}
-	if (strncasecmp(oc->issuer, "https://", 8) != 0 && !is_loopback_url(oc->issuer)) {
+	bool issuer_http = false;
+	if (eg_url_https_or_loopback(oc->issuer, &issuer_http) != 0) {
 		snprintf(err, errlen, "oidc.issuer: must be https (plain http only on loopback)");
 		return -1;
 	}
 	/* A cookie without Secure is only acceptable where nothing leaves the host. */
-	if (!cfg->cookie.secure && !(cfg->public_url && is_loopback_url(cfg->public_url))) {
+	if (!cfg->cookie.secure && !eg_url_is_loopback(cfg->public_url)) {
 		snprintf(err, errlen, "cookie.secure: false is only allowed with a loopback public_url");
 		return -1;
 	}
 	if (!d->sessions && eg_sessions_init(d, err, errlen))
 		return -1;
+	/* Bearer tokens for our own client_id are what ID tokens look like; only their
+	 * nonce/at_hash/c_hash tells them apart unless at+jwt is required. */
+	for (size_t i = 0; cfg->jwt.present && !cfg->jwt.require_at_jwt && i < cfg->jwt.audiences.n; i++)
+		if (strcmp(cfg->jwt.audiences.v[i], oc->client_id) == 0)
+			log_warn("jwt.audience includes oidc.client_id: set jwt.require_at_jwt (RFC 9068) "
+				 "so that an ID token cannot pass as an access token");
 	o = xcalloc(1, sizeof(*o));
 	pthread_mutex_init(&o->mu, NULL);
 	pthread_cond_init(&o->cv, NULL);
-	o->loopback_ok = strncasecmp(oc->issuer, "http://", 7) == 0;
+	o->loopback_ok = issuer_http;
 	o->algs = EG_ALGSET_ALL & ~((1u << EG_ALG_HS256) | (1u << EG_ALG_HS384) | (1u << EG_ALG_HS512));
 	if (oc->algorithms.n) {
 		size_t bad = 0;
@@ -1257,12 +1419,22 @@ int eg_oidc_init(struct eg_daemon *d, char *err, size_t errlen)
 						       cfg->public_url ? cfg->public_url : "");
 	if (load_secret(cfg, o->state_key, err, errlen))
 		goto fail;
+	if (strcmp(oc->token_auth_method, "private_key_jwt") == 0) {
+		char kerr[256];
+		o->client_key_alg = oc->client_key_alg ? eg_alg_from_name(oc->client_key_alg) : EG_ALG_NONE;
+		o->client_key = eg_sign_key_load(oc->client_key_file, &o->client_key_alg, kerr, sizeof(kerr));
+		if (!o->client_key) {
+			snprintf(err, errlen, "oidc.client_key_file: %s", kerr);
+			goto fail;
+		}
+	}
 	d->oidc = o;
 	eg_sessions_set_refresher(d->sessions, refresh_cb);
 	eg_http_register("/oauth2/start", "GET", h_start);
 	eg_http_register("/oauth2/callback", "GET", h_callback);
 	eg_http_register("/oauth2/sign_out", "GET,POST", h_sign_out);
 	eg_http_register("/oauth2/backchannel-logout", "POST", h_backchannel);
+	eg_http_register("/oauth2/frontchannel-logout", "GET", h_frontchannel);
 	eg_http_register("/oauth2/userinfo", "GET", h_userinfo);
 	eg_admin_register("sessions", adm_sessions);
 	eg_admin_register("revoke", adm_revoke);
@@ -1276,6 +1448,7 @@ fail:
 	pthread_mutex_destroy(&o->mu);
 	pthread_cond_destroy(&o->cv);
 	free(o->redirect_url);
+	EVP_PKEY_free(o->client_key);
 	free(o);
 	return -1;
 }
@@ -1302,6 +1475,7 @@ void eg_oidc_free(struct eg_daemon *d)
 	free(o->end_session_endpoint);
 	free(o->jwks_uri);
 	free(o->redirect_url);
+	EVP_PKEY_free(o->client_key);
 	OPENSSL_cleanse(o->state_key, sizeof(o->state_key));
 	pthread_mutex_destroy(&o->mu);
 	pthread_cond_destroy(&o->cv);

@@ -176,18 +176,27 @@ static bool claim_has(const json_t *claims, const char *name, const struct eg_st
 	return false;
 }
 
-static const char *verified_email(const struct eg_config *cfg, const json_t *claims)
+/* The email claim when it may be believed: email_verified true (boolean or "true"),
+ * or absent with trust_unverified_email set for that kind of identity (the
+ * "nOAuth" class: providers where users type their own address). */
+static const char *verified_email(const struct eg_config *cfg, const struct eg_identity *id)
 {
+	const json_t *claims = id->claims;
 	const char *claim = cfg->oidc.email_claim ? cfg->oidc.email_claim : "email";
 	const json_t *e = json_object_get(claims, claim);
 	if (!json_is_string(e))
 		return NULL;
 	const json_t *ev = json_object_get(claims, "email_verified");
-	if (ev && json_is_false(ev))
-		return NULL;
-	if (ev && json_is_string(ev) && strcmp(json_string_value(ev), "true") != 0)
-		return NULL;
-	return json_string_value(e);
+	if (json_is_true(ev) || (json_is_string(ev) && strcmp(json_string_value(ev), "true") == 0))
+		return json_string_value(e);
+	bool trust = id->kind == EG_ID_SESSION ? cfg->oidc.trust_unverified_email
+						: cfg->jwt.trust_unverified_email;
+	return !ev && trust ? json_string_value(e) : NULL;
+}
+
+const char *eg_policy_verified_email(const struct eg_config *cfg, const struct eg_identity *id)
+{
+	return id && id->claims ? verified_email(cfg, id) : NULL;
 }
 
 static bool domain_matches(const char *rule, const char *domain)
@@ -199,11 +208,15 @@ static bool domain_matches(const char *rule, const char *domain)
 	return strcmp(rule, domain) == 0;
 }
 
-static bool email_conditions(const struct eg_config *cfg, const struct eg_conditions *c, const json_t *claims)
+/* deny: a deny rule reads the email claim even unverified (the restrictive reading). */
+static bool email_conditions(const struct eg_config *cfg, const struct eg_conditions *c, const struct eg_identity *id,
+			     bool deny)
 {
+	const json_t *claims = id->claims;
 	if (!claims || (!c->emails.n && !c->domains.n))
 		return false;
-	const char *email = verified_email(cfg, claims);
+	const char *email = deny ? eg_claim_str(claims, cfg->oidc.email_claim ? cfg->oidc.email_claim : "email")
+				 : verified_email(cfg, id);
 	if (!email)
 		return false;
 	for (size_t i = 0; i < c->emails.n; i++)
@@ -249,18 +262,38 @@ static bool cert_conditions(const struct eg_conditions *c, const struct eg_cert_
 	return false;
 }
 
-static bool conditions_match(const struct eg_config *cfg, const struct eg_conditions *c, const struct eg_identity *id)
+/* OIDC Core 5.6.2 distributed claims: the provider only says where the claim is
+ * (Microsoft Entra's groups overage). Not resolved: the claim is unknown, so an allow
+ * rule on it does not match and a deny rule does (fail closed). */
+static bool claim_distributed(const json_t *claims, const char *name)
+{
+	const char *dot = strchr(name, '.');
+	char top[256];
+	snprintf(top, sizeof(top), "%.*s", dot ? (int)(dot - name) : (int)strlen(name), name);
+	return json_object_get(json_object_get(claims, "_claim_names"), name) ||
+	       json_object_get(json_object_get(claims, "_claim_names"), top);
+}
+
+static bool claim_matches(const json_t *claims, const char *name, const struct eg_strlist *want, bool deny)
+{
+	if (claim_distributed(claims, name))
+		return deny;
+	return claim_has(claims, name, want);
+}
+
+static bool conditions_match(const struct eg_config *cfg, const struct eg_conditions *c, const struct eg_identity *id,
+			     bool deny)
 {
 	const json_t *claims = id->claims;
-	if (email_conditions(cfg, c, claims))
+	if (email_conditions(cfg, c, id, deny))
 		return true;
 	if (claims && c->groups.n &&
-	    claim_has(claims, cfg->oidc.groups_claim ? cfg->oidc.groups_claim : "groups", &c->groups))
+	    claim_matches(claims, cfg->oidc.groups_claim ? cfg->oidc.groups_claim : "groups", &c->groups, deny))
 		return true;
 	if (claims && c->n_claims) {
 		bool all = true;
 		for (size_t i = 0; i < c->n_claims && all; i++)
-			all = claim_has(claims, c->claims[i].name, &c->claims[i].values);
+			all = claim_matches(claims, c->claims[i].name, &c->claims[i].values, deny);
 		if (all)
 			return true;
 	}
@@ -270,11 +303,11 @@ static bool conditions_match(const struct eg_config *cfg, const struct eg_condit
 bool eg_policy_allows(const struct eg_config *cfg, const struct eg_route *r, const struct eg_identity *id,
 		      const char **why)
 {
-	if (r->deny.present && conditions_match(cfg, &r->deny, id)) {
+	if (r->deny.present && conditions_match(cfg, &r->deny, id, true)) {
 		*why = "deny_rule";
 		return false;
 	}
-	if (!r->allow.present || conditions_match(cfg, &r->allow, id))
+	if (!r->allow.present || conditions_match(cfg, &r->allow, id, false))
 		return true;
 	*why = "not_allowed";
 	return false;

@@ -49,4 +49,8 @@ int eg_host_normalize(const char *in, char *out, size_t outlen);
  * the literal name. */
 const json_t *eg_claim_get(const json_t *claims, const char *name);
 
+/* The identity's email when it may be believed (email_verified true, or absent with
+ * oidc/jwt.trust_unverified_email for that kind of identity); else NULL. */
+const char *eg_policy_verified_email(const struct eg_config *cfg, const struct eg_identity *id);
+
 #endif

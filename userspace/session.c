@@ -1371,6 +1371,13 @@ int eg_session_identity(struct eg_daemon *d, const struct eg_req *r, struct eg_i
 		return -1;
 	if (!eg_req_cookie(r, cookie_name(d->cfg), buf, sizeof(buf)))
 		return -1;
+	/* Two session cookies: one may have been tossed in by another host of the
+	 * domain. Neither is believed (the caller answers 401 for a present cookie). */
+	if (eg_req_cookie_count(r, cookie_name(d->cfg)) > 1) {
+		log_debug("session: the session cookie appears more than once; refused");
+		OPENSSL_cleanse(buf, sizeof(buf));
+		return -1;
+	}
 	rc = eg_session_identity_ticket(d, buf, id);
 	OPENSSL_cleanse(buf, sizeof(buf));
 	return rc;

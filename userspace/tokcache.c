@@ -15,6 +15,7 @@ struct entry {
 	int64_t until; /* 0 = empty */
 	json_t *claims;
 	int err;
+	uint8_t key_fp[32]; /* the signing key of a positive verdict */
 	uint64_t used; /* for choosing a victim */
 };
 
@@ -70,7 +71,8 @@ static size_t set_of(const struct eg_verdict_cache *c, const uint8_t key[32])
 	return (size_t)(h & (c->sets - 1));
 }
 
-int eg_tokcache_get(struct eg_verdict_cache *c, const uint8_t key[32], int64_t now, json_t **claims, int *err)
+int eg_tokcache_get(struct eg_verdict_cache *c, const uint8_t key[32], int64_t now, json_t **claims, int *err,
+		    uint8_t key_fp[32])
 {
 	size_t s = set_of(c, key);
 	pthread_mutex_t *l = &c->lock[s % STRIPES];
@@ -88,6 +90,8 @@ int eg_tokcache_get(struct eg_verdict_cache *c, const uint8_t key[32], int64_t n
 		e->used = __atomic_add_fetch(&c->tick, 1, __ATOMIC_RELAXED);
 		*claims = e->claims ? json_incref(e->claims) : NULL;
 		*err = e->err;
+		if (key_fp)
+			memcpy(key_fp, e->key_fp, 32);
 		hit = 1;
 		break;
 	}
@@ -95,7 +99,8 @@ int eg_tokcache_get(struct eg_verdict_cache *c, const uint8_t key[32], int64_t n
 	return hit;
 }
 
-void eg_tokcache_put(struct eg_verdict_cache *c, const uint8_t key[32], int64_t until, json_t *claims, int err)
+void eg_tokcache_put(struct eg_verdict_cache *c, const uint8_t key[32], int64_t until, json_t *claims, int err,
+		     const uint8_t key_fp[32])
 {
 	size_t s = set_of(c, key);
 	pthread_mutex_t *l = &c->lock[s % STRIPES];
@@ -115,6 +120,25 @@ void eg_tokcache_put(struct eg_verdict_cache *c, const uint8_t key[32], int64_t 
 	victim->until = until;
 	victim->claims = claims ? json_incref(claims) : NULL;
 	victim->err = err;
+	if (key_fp)
+		memcpy(victim->key_fp, key_fp, 32);
+	else
+		memset(victim->key_fp, 0, 32);
 	victim->used = __atomic_add_fetch(&c->tick, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(l);
+}
+
+void eg_tokcache_drop(struct eg_verdict_cache *c, const uint8_t key[32])
+{
+	size_t s = set_of(c, key);
+	pthread_mutex_t *l = &c->lock[s % STRIPES];
+	pthread_mutex_lock(l);
+	for (int w = 0; w < WAYS; w++) {
+		struct entry *e = &c->e[s * WAYS + w];
+		if (e->until != 0 && memcmp(e->key, key, 32) == 0) {
+			json_decref(e->claims);
+			memset(e, 0, sizeof(*e));
+		}
+	}
 	pthread_mutex_unlock(l);
 }

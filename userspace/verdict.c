@@ -16,6 +16,7 @@
 #include "forbidden.h"
 #include "http.h"
 #include "identity.h"
+#include "introspect.h"
 #include "jose.h"
 #include "jwks.h"
 #include "log.h"
@@ -91,6 +92,8 @@ static bool read_target(const struct eg_forwarded *fw, struct target *t, const c
 /* base64url and '.': the only characters of a JWS compact token. */
 static const bool token_char[256] = {
 	['-'] = true, ['_'] = true, ['.'] = true,
+	/* RFC 6750 b64token also allows these (opaque tokens for introspection) */
+	['~'] = true, ['+'] = true, ['/'] = true, ['='] = true,
 	['0'] = true, ['1'] = true, ['2'] = true, ['3'] = true, ['4'] = true,
 	['5'] = true, ['6'] = true, ['7'] = true, ['8'] = true, ['9'] = true,
 	['A'] = true, ['B'] = true, ['C'] = true, ['D'] = true, ['E'] = true, ['F'] = true, ['G'] = true,
@@ -169,15 +172,33 @@ static void build_expect(const struct eg_config *cfg, struct eg_jwt_expect *x, e
 		.require_exp = j->require_exp,
 	};
 	size_t bad;
-	if (j->algorithms.n == 0 || eg_algset_parse((const char *const *)j->algorithms.v, j->algorithms.n, algs, &bad) != 0)
+	/* No list: each key allows only what it declares (its alg, else its kty's algs).
+	 * A list the config check let through cannot fail here; if it did, allow nothing. */
+	if (j->algorithms.n == 0)
 		*algs = EG_ALGSET_ALL;
+	else if (eg_algset_parse((const char *const *)j->algorithms.v, j->algorithms.n, algs, &bad) != 0)
+		*algs = 0;
+}
+
+/* Three segments, two dots: a JWS; anything else is opaque. */
+static bool is_compact_jws(const char *tok, size_t len)
+{
+	size_t dots = 0;
+	for (size_t i = 0; i < len; i++)
+		dots += tok[i] == '.';
+	return dots == 2;
 }
 
 static enum eg_jose_err verify_token(struct eg_daemon *d, const char *tok, size_t len, json_t **claims_out,
-				     int64_t *exp_out, const char **why)
+				     int64_t *exp_out, uint8_t key_fp[32], const char **why)
 {
 	struct eg_jwt_expect x;
 	eg_algset algs;
+	if (d->cfg->jwt.introspection_url && !is_compact_jws(tok, len)) {
+		/* an opaque token: the authorization server decides (RFC 7662); no signing key */
+		memset(key_fp, 0, 32);
+		return eg_introspect(d->cfg, tok, len, claims_out, exp_out, why);
+	}
 	build_expect(d->cfg, &x, &algs);
 	struct eg_jwks *keys = eg_keysource_get(d->jwt_keys);
 	struct eg_jws jws = { 0 };
@@ -198,16 +219,42 @@ static enum eg_jose_err verify_token(struct eg_daemon *d, const char *tok, size_
 		return e;
 	}
 	e = eg_jwt_check_claims(jws.payload, &x, now_realtime_s(), exp_out, why);
+	if (e == EG_JOSE_OK)
+		e = eg_jwt_check_access_token(jws.header, jws.payload, d->cfg->jwt.require_at_jwt, why);
 	for (size_t i = 0; e == EG_JOSE_OK && i < d->cfg->jwt.required_claims.n; i++) {
 		if (!eg_claim_get(jws.payload, d->cfg->jwt.required_claims.v[i])) {
 			e = EG_JOSE_CLAIM;
 			*why = "missing required claim";
 		}
 	}
-	if (e == EG_JOSE_OK)
+	if (e == EG_JOSE_OK) {
 		*claims_out = json_incref(jws.payload);
+		memcpy(key_fp, jws.key_fp, 32);
+	}
 	eg_jws_clear(&jws);
 	return e;
+}
+
+/* A remembered verdict; a positive one only while its signing key is still in the
+ * current key set (a key removed from the JWKS takes its verdicts with it). */
+static bool cached_verdict(struct eg_daemon *d, const uint8_t key[32], int64_t now, json_t **claims, int *err)
+{
+	uint8_t fp[32];
+	if (!d->tokcache || !eg_tokcache_get(d->tokcache, key, now, claims, err, fp))
+		return false;
+	static const uint8_t introspected[32]; /* zero: vouched for by introspection, no key */
+	if (!*claims || memcmp(fp, introspected, 32) == 0)
+		return true;
+	struct eg_jwks *keys = eg_keysource_get(d->jwt_keys);
+	bool still = eg_jwks_has_fingerprint(keys, fp);
+	eg_jwks_unref(keys);
+	if (still)
+		return true;
+	json_decref(*claims);
+	*claims = NULL;
+	*err = 0;
+	eg_tokcache_drop(d->tokcache, key);
+	return false;
 }
 
 /* Bearer identity through the verdict cache. 1 identified, 0 no token, -1 rejected. */
@@ -231,21 +278,28 @@ static int bearer_identity(struct eg_daemon *d, const struct eg_req *r, const st
 	int64_t now = now_realtime_s();
 	json_t *claims = NULL;
 	int err = 0;
-	if (eg_tokcache_get(d->tokcache, key, now, &claims, &err)) {
+	uint8_t key_fp[32];
+	if (cached_verdict(d, key, now, &claims, &err)) {
 		eg_metric_inc(d->metrics, "edgegate_token_cache_total", "result", "hit", NULL, NULL, 1);
 	} else {
-		eg_metric_inc(d->metrics, "edgegate_token_cache_total", "result", "miss", NULL, NULL, 1);
+		if (d->tokcache)
+			eg_metric_inc(d->metrics, "edgegate_token_cache_total", "result", "miss", NULL, NULL, 1);
 		int64_t exp = INT64_MAX;
 		const char *why = NULL;
-		err = verify_token(d, tok, len, &claims, &exp, &why);
-		if (err == EG_JOSE_OK) {
-			int64_t cap = now + d->cfg->jwt.cache_max_ttl_s;
+		err = verify_token(d, tok, len, &claims, &exp, key_fp, &why);
+		if (!d->tokcache) {
+			/* cache_entries 0: nothing is remembered */
+		} else if (err == EG_JOSE_OK) {
+			static const uint8_t none[32];
+			/* an introspected token may be revoked at the server: believed briefly */
+			int64_t cap = now + (memcmp(key_fp, none, 32) == 0 ? d->cfg->jwt.introspection_cache_s
+									  : d->cfg->jwt.cache_max_ttl_s);
 			/* exp is checked with leeway, so the entry may outlive exp by the leeway. */
 			int64_t until = exp > INT64_MAX - d->cfg->jwt.leeway_s ? INT64_MAX : exp + d->cfg->jwt.leeway_s;
-			eg_tokcache_put(d->tokcache, key, until < cap ? until : cap, claims, 0);
+			eg_tokcache_put(d->tokcache, key, until < cap ? until : cap, claims, 0, key_fp);
 		} else if (err != EG_JOSE_NO_KEY && err != EG_JOSE_NOT_YET) {
 			/* NO_KEY may heal after a JWKS refresh and NOT_YET with time: not cached. */
-			eg_tokcache_put(d->tokcache, key, now + NEGATIVE_TTL, NULL, err);
+			eg_tokcache_put(d->tokcache, key, now + NEGATIVE_TTL, NULL, err, NULL);
 		}
 		log_debug("bearer token rejected or accepted: %s", why ? why : "ok");
 	}
@@ -298,7 +352,9 @@ static void identity_headers(struct eg_daemon *d, const struct eg_route *route, 
 	if (c) {
 		const char *user_claim = cfg->oidc.user_claim ? cfg->oidc.user_claim : "sub";
 		claim_header(resp, "X-Auth-Request-User", eg_claim_get(c, user_claim));
-		claim_header(resp, "X-Auth-Request-Email", eg_claim_get(c, cfg->oidc.email_claim ? cfg->oidc.email_claim : "email"));
+		const char *email = eg_policy_verified_email(cfg, id); /* an unverified address is not passed on */
+		if (email)
+			eg_resp_header(resp, "X-Auth-Request-Email", email);
 		claim_header(resp, "X-Auth-Request-Groups", eg_claim_get(c, cfg->oidc.groups_claim ? cfg->oidc.groups_claim : "groups"));
 		claim_header(resp, "X-Auth-Request-Preferred-Username", eg_claim_get(c, "preferred_username"));
 	}
@@ -464,8 +520,9 @@ static int authenticate(struct eg_daemon *d, const struct eg_req *r, const struc
 		if (sr == EG_SESSION_OK)
 			return 1;
 		if (sr == EG_SESSION_STORE_ERROR) {
-			/* fail closed, and no login loop: the store is what a login needs too */
-			*o = (struct outcome){ 503, "session_store_error", "sessions are unavailable", false };
+			/* Fail closed, and no login loop (a login needs the store too). 403, not 5xx:
+			 * nginx turns anything but 200/401/403 into a 500 for every user. */
+			*o = (struct outcome){ 403, "session_store_error", "sessions are unavailable, try again shortly", false };
 			return -1;
 		}
 		char buf[EG_TICKET_MAX + 8];
@@ -664,7 +721,7 @@ answer:
 
 int eg_verdict_init(struct eg_daemon *d)
 {
-	if (d->cfg->jwt.present && !d->tokcache) {
+	if (d->cfg->jwt.present && !d->tokcache && d->cfg->jwt.cache_entries) {
 		log_err("jwt: verdict cache missing");
 		return -1;
 	}

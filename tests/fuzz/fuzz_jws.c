@@ -50,8 +50,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_t *c;
 
 	if (eg_jws_verify((const char *)data, size, keys, EG_ALGSET_ALL, false, &j) == EG_JOSE_OK) {
-		if (j.payload)
+		if (j.payload) {
+			const char *why;
 			check_claims(j.payload);
+			eg_jwt_check_access_token(j.header, j.payload, false, &why);
+			eg_jwt_check_access_token(j.header, j.payload, true, &why);
+		}
 		eg_jws_clear(&j);
 	}
 	if (eg_jws_verify((const char *)data, size, keys, EG_ALGSET_ALL, true, &j) == EG_JOSE_OK)

@@ -24,7 +24,7 @@ async function keypair(alg, kid) {
 
 async function mint(k, claims = {}, header = {}) {
   const now = Math.floor(Date.now() / 1000);
-  return new jose.SignJWT({ sub: 'user-1', email: 'alice@example.test', groups: ['ops', 'dev'], tier: 'gold', ...claims })
+  return new jose.SignJWT({ sub: 'user-1', email: 'alice@example.test', email_verified: true, groups: ['ops', 'dev'], tier: 'gold', ...claims })
     .setProtectedHeader({ alg: k.alg, kid: k.kid, typ: 'JWT', ...header })
     .setIssuer(claims.iss ?? ISS).setAudience(claims.aud ?? AUD).setIssuedAt(now).setExpirationTime(now + 600)
     .sign(k.privateKey);
@@ -133,6 +133,12 @@ r = await get('/api/orders', bearer(await mint(rsa, { email: 'mallory@example.te
 is(r.status, 403, 'deny rule on email -> 403');
 r = await get('/api/orders', bearer(await mint(rsa, { email: 'bob@evilexample.test' })));
 is(r.status, 403, 'look-alike email domain -> 403');
+r = await get('/api/orders', bearer(await mint(rsa, { email_verified: undefined, jti: 'unverified' })));
+is(r.status, 403, 'email without email_verified does not satisfy a domains rule -> 403');
+r = await get('/api/orders', bearer(await mint(rsa, { email_verified: false, jti: 'unverified2' })));
+is(r.status, 403, 'email_verified false -> 403');
+r = await get('/api/orders', bearer(await mint(rsa, { email: 'mallory@example.test', email_verified: undefined })));
+is(r.status, 403, 'a deny rule on email matches even an unverified address -> 403');
 r = await get('/api/admin/users', bearer(good));
 is(r.status, 403, 'missing group on /api/admin/ -> 403');
 r = await get('/api/admin/users', bearer(await mint(rsa, { groups: ['admins'] })));
@@ -166,6 +172,29 @@ r = await get('/api/orders', bearer(await mint(await keypair('ES256', 'ec-3'))))
 is(r.status, 401, 'JWKS endpoint down: unknown kid still rejected');
 jwks.state.down = false;
 
+// Only access tokens: an ID token or a logout token of the same issuer is refused,
+// and so is a token without the configured iss or aud (issue 10 item 6)
+const mintRaw = (k, claims, header = { typ: 'JWT' }) => new jose.SignJWT(claims)
+  .setProtectedHeader({ alg: k.alg, kid: k.kid, ...header }).sign(k.privateKey);
+const nowS = () => Math.floor(Date.now() / 1000);
+const baseClaims = () => ({ sub: 'user-1', email: 'alice@example.test', email_verified: true, groups: ['ops'], iat: nowS(), exp: nowS() + 600 });
+r = await get('/api/orders', bearer(await mintRaw(rsa, { ...baseClaims(), iss: ISS, aud: AUD })));
+is(r.status, 200, 'control: a raw-minted access token with iss and aud -> 200');
+r = await get('/api/orders', bearer(await mintRaw(rsa, { ...baseClaims(), aud: AUD })));
+is(r.status, 401, 'token without iss -> 401 (issuer configured)');
+r = await get('/api/orders', bearer(await mintRaw(rsa, { ...baseClaims(), iss: ISS })));
+is(r.status, 401, 'token without aud -> 401 (audience configured)');
+r = await get('/api/orders', bearer(await mintRaw(rsa, { ...baseClaims(), iss: ISS, aud: AUD, nonce: 'n-123', azp: AUD })));
+is(r.status, 401, 'an ID token (nonce, typ JWT, aud = the client) is not an access token -> 401');
+r = await get('/api/orders', bearer(await mintRaw(rsa, { ...baseClaims(), iss: ISS, aud: AUD, at_hash: 'x' })));
+is(r.status, 401, 'an ID token with at_hash -> 401');
+const logoutClaims = { iss: ISS, aud: AUD, iat: nowS(), jti: 'j1', sub: 'user-1', email: 'alice@example.test',
+  events: { 'http://schemas.openid.net/event/backchannel-logout': {} } };
+r = await get('/api/orders', bearer(await mintRaw(rsa, logoutClaims, { typ: 'logout+jwt' })));
+is(r.status, 401, 'a logout token (typ logout+jwt) is not an access token -> 401');
+r = await get('/api/orders', bearer(await mintRaw(rsa, { ...logoutClaims, exp: nowS() + 600 })));
+is(r.status, 401, 'a logout token with typ JWT (events claim) -> 401');
+
 // Direct requests to edgegated: trusted-proxy check and the 200/401/403 contract. A
 // direct request must carry the whole nginx profile, as tools/nginx/edgegate.conf sends it.
 const direct = `http://127.0.0.1:${tcpPort}/auth`;
@@ -195,6 +224,47 @@ is(r.status, 403, 'malformed Host -> 403');
 const strict = await startEdgegated({ trusted_proxies: ['10.0.0.0/8'], routes: [{ path: '/', auth: 'public' }] });
 r = await request(`${strict.url}/auth`, asNginx('/public/x'));
 is(r.status, 403, 'forged X-Original-URI from an untrusted peer -> 403');
+
+// A key removed from the JWKS takes its cached verdicts with it; RFC 9068 at+jwt when
+// configured; "issuer": "*" accepts any issuer only because the config says so.
+const kdir = tmpdir('bearer-keys-');
+const kfile = path.join(kdir, 'jwks.json');
+fs.writeFileSync(kfile, JSON.stringify({ keys: [rsa.jwk, ec.jwk] }));
+const second = await startEdgegated({
+  jwt: { jwks_file: kfile, issuer: '*', audience: AUD, require_at_jwt: true },
+  routes: [{ path: '/', auth: 'bearer' }],
+}, { dir: kdir });
+const auth2 = (tok) => request(`${second.url}/auth`, asNginx('/x', { Authorization: `Bearer ${tok}`, Accept: 'application/json' }));
+const atTok = await mint(ec, { iss: 'https://any-issuer.test' }, { typ: 'at+jwt' });
+r = await auth2(atTok);
+is(r.status, 200, 'issuer "*": an at+jwt token of any issuer -> 200');
+r = await auth2(await mint(ec, { jti: 'plain' }));
+is(r.status, 401, 'require_at_jwt: a typ JWT token -> 401');
+is(JSON.parse(r.body || '{}').error, 'token_type', 'the reason given is token_type');
+r = await auth2(await mint(ec, { nonce: 'n-1' }, { typ: 'at+jwt' }));
+is(r.status, 401, 'an ID token (nonce) even with typ at+jwt -> 401');
+r = await auth2(atTok);
+is(r.status, 200, 'same at+jwt token again (cached) -> 200');
+fs.writeFileSync(`${kfile}.new`, JSON.stringify({ keys: [rsa.jwk] }));
+fs.renameSync(`${kfile}.new`, kfile);
+await new Promise((res) => setTimeout(res, 1200)); // the file is looked at once per second
+r = await auth2(atTok);
+is(r.status, 401, 'its signing key removed from the JWKS: the cached verdict is gone -> 401');
+const m2 = (await request(`${second.url}/metrics`)).body;
+ok(/edgegate_token_cache_total\{result="hit"\} [1-9]/.test(m2), 'the second daemon did use its verdict cache', m2.slice(0, 1500));
+
+// jwt.cache_entries: 0 turns the verdict cache off
+const third = await startEdgegated({
+  jwt: { jwks_file: kfile, issuer: ISS, audience: AUD, cache_entries: 0 },
+  routes: [{ path: '/', auth: 'bearer' }],
+});
+const rsaTok = await mint(rsa);
+for (let i = 0; i < 3; i++) {
+  r = await request(`${third.url}/auth`, asNginx('/x', { Authorization: `Bearer ${rsaTok}` }));
+  is(r.status, 200, `cache_entries 0: request ${i + 1} -> 200`);
+}
+const m3 = (await request(`${third.url}/metrics`)).body;
+ok(!/edgegate_token_cache_total\{result="(hit|miss)"\} [1-9]/.test(m3), 'cache_entries 0: no cache hits or misses counted', m3.slice(0, 1500));
 
 // metrics
 r = await request(`http://127.0.0.1:${tcpPort}/metrics`);
@@ -232,6 +302,14 @@ is(chk2.status, 0, '--check on the running config exits 0');
 fs.writeFileSync(badCfg, JSON.stringify({ listen: '127.0.0.1:1', rutes: [] }));
 const chk3 = spawnSync(EDGEGATED, ['--config', badCfg, '--check']);
 ok(chk3.status === 1 && /rutes: unknown key/.test(String(chk3.stderr)), 'unknown keys are errors', String(chk3.stderr));
+
+// --check: a jwt section without issuer/audience names the key path
+fs.writeFileSync(badCfg, JSON.stringify({ listen: '127.0.0.1:1', jwt: { jwks_file: kfile, audience: AUD } }));
+const chk4 = spawnSync(EDGEGATED, ['--config', badCfg, '--check'], { env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0' } });
+ok(chk4.status === 1 && /jwt\.issuer: required/.test(String(chk4.stderr)), '--check: jwt without issuer -> jwt.issuer', String(chk4.stderr));
+fs.writeFileSync(badCfg, JSON.stringify({ listen: '127.0.0.1:1', jwt: { jwks_file: kfile, issuer: ISS } }));
+const chk5 = spawnSync(EDGEGATED, ['--config', badCfg, '--check'], { env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0' } });
+ok(chk5.status === 1 && /jwt\.audience: required/.test(String(chk5.stderr)), '--check: jwt without audience -> jwt.audience', String(chk5.stderr));
 
 const alive = await waitFor(async () => (await request(`http://127.0.0.1:${tcpPort}/healthz`)).status === 200, { timeout: 2000 });
 ok(alive, 'daemon still healthy after all the bad input');

@@ -18,7 +18,9 @@ try {
 }
 
 guard(120000);
-const s = await startStack();
+// The OP shaped like Okta (claims only from userinfo; docs/providers/okta.md): the
+// identity the upstream sees comes through edgegated's default userinfo fetch.
+const s = await startStack({ op: { profile: 'okta' } });
 const profile = fs.mkdtempSync(path.join(s.dir, 'chromium-'));
 const browser = await chromium.launchPersistentContext(profile, {
   executablePath: CHROMIUM,
@@ -61,7 +63,8 @@ try {
   await tab1.waitForURL(url1, { timeout: 15000 });
   is(tab1.url(), url1, 'tab 1 landed on its original URL');
   const e1 = await echoOf(tab1);
-  is(e1.headers?.['x-auth-request-email'], 'alice@example.test', 'upstream saw X-Auth-Request-Email');
+  is(e1.headers?.['x-auth-request-email'], 'alice@example.test', 'upstream saw X-Auth-Request-Email (from userinfo)');
+  is(e1.headers?.['x-auth-request-groups'], 'ops,dev', 'upstream saw X-Auth-Request-Groups (from userinfo)');
   is(e1.url, '/app/one?q=1', 'upstream got the original path and query');
 
   // 3. tab 2 finishes its own login afterwards: its state is still valid
@@ -75,6 +78,8 @@ try {
 
   // 4. sign out: our session ends, then the OP confirms and sends us back
   await tab1.goto(`${s.pub}/oauth2/sign_out?rd=${encodeURIComponent('/signed-out')}`);
+  ok((await browser.cookies(s.pub)).some((c) => c.name === '_edgegate'), 'the sign-out page alone (a GET) does not sign out');
+  await Promise.all([tab1.waitForNavigation({ waitUntil: 'load' }), tab1.click('#sign-out')]);
   ok(tab1.url().startsWith(`${s.op.issuer}/session/end`), 'sign-out goes to the OP end_session_endpoint', tab1.url());
   await Promise.all([tab1.waitForNavigation({ waitUntil: 'load' }), tab1.click('#yes')]);
   ok(!(await browser.cookies(s.pub)).some((c) => c.name === '_edgegate'), 'session cookie removed');

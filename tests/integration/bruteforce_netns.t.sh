@@ -69,7 +69,7 @@ const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve:
 const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256', use: 'sig' };
 fs.writeFileSync(`${dir}/jwks.json`, JSON.stringify({ keys: [jwk] }));
 const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-const input = `${b64({ alg: 'ES256', kid: 'k1', typ: 'JWT' })}.${b64({ sub: 'good', iss: 'bf-test', exp: Math.floor(Date.now() / 1000) + 3600 })}`;
+const input = `${b64({ alg: 'ES256', kid: 'k1', typ: 'JWT' })}.${b64({ sub: 'good', iss: 'bf-test', aud: 'bf-api', exp: Math.floor(Date.now() / 1000) + 3600 })}`;
 const sig = crypto.sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' });
 fs.writeFileSync(`${dir}/good.jwt`, `${input}.${sig.toString('base64url')}`);
 JS
@@ -111,7 +111,7 @@ write_conf() { # $1 = interfaces JSON array
   "admin_socket": "$TMP/admin.sock",
   "state_dir": "$TMP/state",
   "log_level": "info",
-  "jwt": { "jwks_file": "$TMP/jwks.json", "issuer": "bf-test", "algorithms": ["ES256"] },
+  "jwt": { "jwks_file": "$TMP/jwks.json", "issuer": "bf-test", "audience": "bf-api", "algorithms": ["ES256"] },
   "routes": [ { "path": "/", "auth": "bearer" } ],
   "gate": {
     "interfaces": $1,

@@ -32,6 +32,18 @@ ok(r.stderr.length > 0 && r.stdout === '', 'the reason is on stderr, nothing on 
 r = ctl(['jws', 'verify', '--jwks', jwksFile, '--alg', 'RS256', tok]);
 is(r.code, 1, 'jws verify --alg RS256 refuses an ES256 token');
 
+// RFC 7515: a JWS with an empty payload is valid (signed by node jose, compact form "h..s")
+const emptyJws = await new jose.CompactSign(new Uint8Array(0)).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).sign(privateKey);
+ok(/^[^.]+\.\.[^.]+$/.test(emptyJws), 'control: the empty-payload JWS has an empty middle segment', emptyJws);
+r = ctl(['jws', 'verify', '--jwks', jwksFile, emptyJws]);
+is(r.code, 0, 'jws verify: a valid JWS with an empty payload exits 0');
+is(r.stdout, '', 'and prints the (empty) payload');
+r = ctl(['jwt', 'verify', '--jwks', jwksFile, emptyJws]);
+is(r.code, 1, 'jwt verify: an empty payload is not a JWT (exits 1)');
+const emptyBad = emptyJws.slice(0, -4) + (emptyJws.endsWith('AAAA') ? 'BBBB' : 'AAAA');
+r = ctl(['jws', 'verify', '--jwks', jwksFile, emptyBad]);
+is(r.code, 1, 'jws verify: an empty payload with a bad signature exits 1');
+
 const expired = await mint({ sub: 'alice' }, now - 3600);
 r = ctl(['jws', 'verify', '--jwks', jwksFile, expired]);
 is(r.code, 0, 'jws verify checks the signature only (expired token still verifies)');

@@ -85,7 +85,10 @@ is(r.status, 302, 'the previous ticket no longer works');
 // 8. RP-initiated logout: session ends here, then the OP's end_session endpoint
 const current = jar.get('_edgegate').value;
 r = await jar.fetch(`${s.pub}/oauth2/sign_out?rd=${encodeURIComponent('/signed-out')}`);
-is(r.status, 302, 'sign_out redirects');
+is(r.status, 200, 'GET sign_out shows the confirmation page');
+const csrf = /name="csrf" value="([^"]+)"/.exec(r.body)?.[1];
+r = await jar.fetch(`${s.pub}/oauth2/sign_out`, { method: 'POST', form: { csrf, rd: '/signed-out' } });
+is(r.status, 302, 'confirmed sign_out (POST with the CSRF token) redirects');
 const es = new URL(r.headers.location);
 is(es.origin + es.pathname, `${s.op.issuer}/session/end`, 'to the OP end_session_endpoint');
 ok((es.searchParams.get('id_token_hint') || '').split('.').length === 3, 'with id_token_hint');

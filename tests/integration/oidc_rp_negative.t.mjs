@@ -6,7 +6,7 @@
 // rp-discovery-issuer-not-matching-config, plus PKCE, client auth and userinfo sub.
 import path from 'node:path';
 import fs from 'node:fs';
-import { ok, is, done, guard, request, sleep, startEdgegated, freePort, tmpdir, waitFor } from '../lib/harness.mjs';
+import { ok, is, done, guard, request, nginxHeaders, sleep, startEdgegated, freePort, tmpdir, waitFor } from '../lib/harness.mjs';
 import { Jar } from '../lib/oidc_helpers.mjs';
 import { startTestOP, newKey, sign } from '../lib/testop.mjs';
 
@@ -14,7 +14,7 @@ guard(120000);
 const clientId = 'rp-test';
 const clientSecret = 'rp-secret-0123456789abcdef0123456789';
 
-async function daemon(op, extra = {}, { ready = true } = {}) {
+async function daemon(op, extra = {}, { ready = true, routes = [{ path: '/', auth: 'session' }] } = {}) {
   const port = await freePort();
   const dir = tmpdir('eg-rp-');
   const pub = `http://127.0.0.1:${port}`;
@@ -23,7 +23,7 @@ async function daemon(op, extra = {}, { ready = true } = {}) {
     public_url: pub,
     cookie: { secure: false },
     oidc: { issuer: op.issuer, client_id: clientId, client_secret: clientSecret, redirect_url: `${pub}/oauth2/callback`, ...extra },
-    routes: [{ path: '/', auth: 'session' }],
+    routes,
   }, { dir });
   if (ready) await waitFor(async () => (await request(`${eg.url}/readyz`)).status === 200, { what: 'discovery' });
   return eg;
@@ -110,20 +110,54 @@ await expect('exp not a number', false);
 op.state.mint = async (ctx) => sign(op.state.claims(ctx), op.state.keys[0], { kid: undefined });
 await expect('rp-id_token-kid-absent-multiple-jwks', false);
 
-// a key the OP publishes later: unknown kid -> refetch (after the throttle) -> accepted
-const waitMs = 11000 - (Date.now() - t0);
-if (waitMs > 0) await sleep(waitMs); // refetch throttle (10 s) since the first JWKS fetch
+// a key the OP publishes seconds after start-up: unknown kid -> refetch at once -> accepted
+// (the first unknown-kid refetch after a scheduled fetch is never throttled)
+const since = Date.now() - t0;
 const rotated = await newKey('RS256', 'rs-2');
 op.state.keys = [rotated];
 const hits = op.state.jwksHits;
 op.state.mint = async (ctx) => sign(op.state.claims(ctx), rotated);
-await expect('rp-key-rotation-op-sign-key (unknown kid -> refetch)', true);
+await expect(`rp-key-rotation-op-sign-key right after start-up (${since} ms)`, true);
+ok(since < 10000, 'the rotation came within jwks_min_refetch (10 s) of the first fetch', { since });
 ok(op.state.jwksHits > hits, 'the JWKS was refetched');
+
+// a flood of made-up kids costs a few JWKS fetches (token bucket), not one per login
+{
+  const h0 = op.state.jwksHits;
+  for (let i = 0; i < 8; i++) {
+    const bogus = await newKey('ES256', `bogus-${i}`);
+    op.state.mint = async (ctx) => sign(op.state.claims(ctx), bogus);
+    await expect(`made-up kid ${i}`, false);
+  }
+  ok(op.state.jwksHits - h0 <= 3, 'eight made-up kids: at most 3 JWKS fetches', { fetches: op.state.jwksHits - h0 });
+}
 
 // single key, no kid: accepted
 op.state.keys = [rotated];
 op.state.mint = async (ctx) => sign(op.state.claims(ctx), { ...rotated, kid: undefined });
 await expect('rp-id_token-kid-absent-single-jwks', true);
+
+// email_verified missing (a provider where users type their own address): a domains rule refuses
+{
+  const egm = await daemon(op, {}, { routes: [{ path: '/corp/', auth: 'session', allow: { domains: ['example.test'] } },
+    { path: '/', auth: 'session' }] });
+  const corp = async (jar) => (await request(`${egm.url}/auth`, { headers: nginxHeaders('/corp/x', { cookie: `_edgegate=${jar.get('_edgegate')?.value}` }) })).status;
+  op.state.userinfo = { sub: 'alice', email: 'alice@example.test' };
+  setClaims((c) => ({ ...c, email: 'alice@example.test' }));
+  let { r: r1, jar: j1 } = await login(egm);
+  ok(r1.status === 302 && j1.get('_edgegate'), 'login without email_verified (id_token and userinfo)');
+  is(await corp(j1), 403, 'unverified email does not satisfy the domains rule -> 403');
+  setClaims((c) => ({ ...c, email: 'alice@example.test', email_verified: true }));
+  ({ r: r1, jar: j1 } = await login(egm));
+  is(await corp(j1), 200, 'email_verified true -> 200');
+  op.state.userinfo = { sub: 'alice', email: 'alice@example.test', email_verified: false };
+  setClaims((c) => ({ ...c, email: 'alice@example.test', email_verified: true }));
+  ({ r: r1, jar: j1 } = await login(egm));
+  is(await corp(j1), 403, 'userinfo says email_verified false (merged over the id_token) -> 403');
+  op.state.userinfo = null;
+  reset();
+  await egm.stop();
+}
 
 // back-channel logout_token rules (Back-Channel Logout 1.0 section 2.6)
 {

@@ -97,7 +97,7 @@ ok(reached(r) && !last.headers['x-auth-request-user'] && !last.headers['x-auth-r
   'client X-Auth-Request-* headers never reach the app', last.headers);
 
 const now = Math.floor(Date.now() / 1000);
-const tok = await new jose.SignJWT({ sub: 'user-7', email: 'u7@example.test' }).setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'JWT' })
+const tok = await new jose.SignJWT({ sub: 'user-7', email: 'u7@example.test', email_verified: true }).setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'JWT' })
   .setIssuer('https://idp.test').setAudience('api://x').setIssuedAt(now).setExpirationTime(now + 600).sign(privateKey);
 r = await rawGet(port, '/x', ['Host: admin.example', `Authorization: Bearer ${tok}`, 'X-Auth-Request-User: admin']);
 const got = seen[seen.length - 1] || { headers: {} };

@@ -64,7 +64,7 @@ for (const [name, port, pub] of [['A', egA, pubA], ['B', egB, pubB]]) {
     trusted_proxies: ['127.0.0.1/32'],
     cookie: { secure: false, secret: 'shared-cookie-secret-0123456789abcdef' },
     store: { redis: `redis://127.0.0.1:${redisPort}/0`, prefix: `egsync${redisPort}:` },
-    jwt: { jwks_file: path.join(dir, 'jwks.json'), issuer: 'sync-test', algorithms: ['ES256'] },
+    jwt: { jwks_file: path.join(dir, 'jwks.json'), issuer: 'sync-test', audience: 'sync-api', algorithms: ['ES256'] },
     oidc: { issuer: op.issuer, client_id: client.client_id, client_secret: client.client_secret, redirect_url: `${pub}/oauth2/callback` },
     routes: [{ path: '/api/', auth: 'bearer' }, { path: '/', auth: 'session' }],
     gate: {

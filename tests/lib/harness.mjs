@@ -272,3 +272,11 @@ export function ctlAsync(args, { input } = {}) {
     if (input !== undefined) child.stdin.end(input); else child.stdin.end();
   });
 }
+
+// The headers tools/nginx/edgegate.conf sends with every /auth subrequest (the nginx proxy
+// profile): a direct request to /auth must carry all of them, or it is a 403
+// missing_proxy_header whatever else it says.
+export function nginxHeaders(uri, extra = {}) {
+  return { 'X-Original-URI': uri, 'X-Original-Method': 'GET', Host: 'app.test', 'X-Forwarded-Proto': 'https',
+    'X-Real-IP': '198.18.0.10', ...extra };
+}

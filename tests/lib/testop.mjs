@@ -5,6 +5,7 @@
 //   const op = await startTestOP({ clientId, clientSecret });
 //   op.state.mint = async (ctx) => token   // ctx: { nonce, clientId, issuer, keys, claims() }
 import http from 'node:http';
+import https from 'node:https';
 import crypto from 'node:crypto';
 import * as jose from 'jose';
 import { freePort, onCleanup } from './harness.mjs';
@@ -21,9 +22,10 @@ export async function sign(claims, key, header = {}) {
   return new jose.SignJWT(claims).setProtectedHeader(h).sign(key.privateKey);
 }
 
-export async function startTestOP({ clientId, clientSecret }) {
+// tls: { key, cert } serves https (an OP behind a private CA: oidc.ca_file).
+export async function startTestOP({ clientId, clientSecret, tls }) {
   const port = await freePort();
-  const issuer = `http://127.0.0.1:${port}`;
+  const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const rs = await newKey('RS256', 'rs-1');
   const state = {
     issuer,
@@ -41,7 +43,7 @@ export async function startTestOP({ clientId, clientSecret }) {
     },
     mint: async (ctx) => sign(state.claims(ctx), state.keys[0]),
   };
-  const server = http.createServer(async (req, res) => {
+  const server = (tls ? (h) => https.createServer(tls, h) : (h) => http.createServer(h))(async (req, res) => {
     const u = new URL(req.url, issuer);
     const json = (code, obj) => { res.writeHead(code, { 'content-type': 'application/json' }); res.end(JSON.stringify(obj)); };
     try {

@@ -21,7 +21,7 @@ static void test_minimal(void **state)
 	assert_non_null(c);
 	assert_int_equal(c->n_listen, 1);
 	assert_false(c->listen[0].is_unix);
-	assert_string_equal(c->cookie.name, "_edgegate");
+	assert_string_equal(c->cookie.name, "__Host-edgegate"); /* secure, host-only, path / */
 	assert_true(c->cookie.secure);
 	assert_int_equal(c->n_trusted_proxies, 2); /* 127.0.0.1/32 and ::1/128, not all of 127/8 */
 	uint8_t a[16];
@@ -86,11 +86,11 @@ static void test_errors_name_the_key(void **state)
 		{ "{\"listen\":\"127.0.0.1:1\",\"routes\":[{\"auth\":\"magic\"}]}", "routes[0].auth: must be one of" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"routes\":[{\"auth\":\"bearer\"}]}", "routes[0].auth: \"bearer\" needs a jwt section" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"routes\":[{\"auth\":\"public\",\"alow\":{}}]}", "routes[0].alow: unknown key" },
-		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\"},\"routes\":[{\"allow\":{\"domains\":[\"@x\"]}}]}", "routes[0].allow.domains[0]:" },
-		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\"},\"routes\":[{\"allow\":{\"claims\":{\"a\":{\"b\":1}}}}]}", "routes[0].allow.claims.a:" },
-		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\"},\"routes\":[{\"methods\":[\"get\"]}]}", "routes[0].methods[0]: unknown HTTP method" },
-		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\"},\"routes\":[{\"headers\":{\"X Bad\":\"sub\"}}]}", "routes[0].headers.X Bad:" },
-		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\"},\"routes\":[{\"allow\":{\"cert_fingerprints\":[\"abc\"]}}]}", "routes[0].allow.cert_fingerprints[0]:" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\",\"issuer\":\"*\",\"audience\":\"*\"},\"routes\":[{\"allow\":{\"domains\":[\"@x\"]}}]}", "routes[0].allow.domains[0]:" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\",\"issuer\":\"*\",\"audience\":\"*\"},\"routes\":[{\"allow\":{\"claims\":{\"a\":{\"b\":1}}}}]}", "routes[0].allow.claims.a:" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\",\"issuer\":\"*\",\"audience\":\"*\"},\"routes\":[{\"methods\":[\"get\"]}]}", "routes[0].methods[0]: unknown HTTP method" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\",\"issuer\":\"*\",\"audience\":\"*\"},\"routes\":[{\"headers\":{\"X Bad\":\"sub\"}}]}", "routes[0].headers.X Bad:" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\",\"issuer\":\"*\",\"audience\":\"*\"},\"routes\":[{\"allow\":{\"cert_fingerprints\":[\"abc\"]}}]}", "routes[0].allow.cert_fingerprints[0]:" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"gate\":{\"deny\":[\"10.0.0.0/33\"]}}", "gate.deny[0]:" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"gate\":{\"xdp_mode\":\"fast\"}}", "gate.xdp_mode:" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"gate\":{\"protected_ports\":[0]}}", "gate.protected_ports[0]:" },
@@ -107,6 +107,18 @@ static void test_errors_name_the_key(void **state)
 		{ "{\"listen\":\"127.0.0.1:1\",\"gate\":{\"never_ban\":[\"198.51.100.0/33\"]}}", "gate.never_ban[0]:" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"log_level\":\"loud\"}", "log_level:" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"oidc\":{\"issuer\":\"i\",\"client_id\":\"c\",\"redirect_url\":\"r\",\"client_secret_file\":\"/nonexistent/x\"}}", "oidc.client_secret_file: cannot read" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\",\"audience\":\"api\"}}", "jwt.issuer: required in the jwt section" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\",\"issuer\":\"https://i\"}}", "jwt.audience: required in the jwt section" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\",\"issuer\":\"*\",\"audiences\":[\"a\",\"*\"]}}", "jwt.audiences: \"*\" (any) cannot be combined" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\",\"issuer\":\"*\",\"audience\":\"*\",\"algorithms\":[\"RS256\",\"none\"]}}", "jwt.algorithms[1]: unknown" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_url\":\"http://127.evil.example/jwks\",\"issuer\":\"*\",\"audience\":\"*\"}}", "jwt.jwks_url: must be an https://" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\",\"issuer\":\"*\",\"audience\":\"*\",\"ca_file\":\"/nonexistent/ca.pem\"}}", "jwt.ca_file: cannot read" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"oidc\":{\"issuer\":\"http://127.evil.example\",\"client_id\":\"c\",\"redirect_url\":\"r\",\"token_auth_method\":\"none\"}}", "oidc.issuer: must be an https://" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"cookie\":{\"secure\":false},\"public_url\":\"http://127.evil.example\"}", "cookie.secure: false is only allowed" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"cookie\":{\"name\":\"__Host-x\",\"domain\":\"app.test\"}}", "cookie.name: a __Host- cookie needs" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"cookie\":{\"name\":\"__Secure-x\",\"secure\":false},\"public_url\":\"http://127.0.0.1:8\"}", "cookie.name: a __Secure- cookie needs" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"oidc\":{\"issuer\":\"https://i\",\"client_id\":\"c\",\"redirect_url\":\"r\",\"token_auth_method\":\"private_key_jwt\"}}", "oidc.client_key_file: required" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"oidc\":{\"issuer\":\"https://i\",\"client_id\":\"c\",\"redirect_url\":\"r\",\"token_auth_method\":\"private_key_jwt\",\"client_key_file\":\"/nonexistent/k.pem\"}}", "oidc.client_key_file: cannot read" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"listen\":\"127.0.0.1:2\"}", "t.json:1:" }, /* duplicate key */
 		{ "{\"listen\":\"127.0.0.1:1\"", "t.json:1:" },
 	};
@@ -119,6 +131,46 @@ static void test_errors_name_the_key(void **state)
 		assert_null(c);
 		assert_memory_equal(err, cases[i].want, strlen(cases[i].want));
 	}
+}
+
+static void test_cookie_and_jwt_defaults(void **state)
+{
+	char err[256];
+	struct eg_config *c = parse("{\"listen\":\"127.0.0.1:1\",\"cookie\":{\"domain\":\"app.test\"}}", err, sizeof(err));
+	assert_non_null(c);
+	assert_string_equal(c->cookie.name, "__Secure-edgegate"); /* a Domain rules out __Host- */
+	config_free(c);
+	c = parse("{\"listen\":\"127.0.0.1:1\",\"cookie\":{\"secure\":false},\"public_url\":\"http://[::1]:8080\"}", err,
+		  sizeof(err));
+	assert_non_null(c);
+	assert_string_equal(c->cookie.name, "_edgegate"); /* loopback demo without Secure */
+	config_free(c);
+	c = parse("{\"listen\":\"127.0.0.1:1\",\"cookie\":{\"name\":\"mine\"}}", err, sizeof(err));
+	assert_non_null(c);
+	assert_string_equal(c->cookie.name, "mine"); /* a configured name is kept */
+	config_free(c);
+	c = parse("{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_url\":\"http://127.0.0.1:9/j\",\"issuer\":\"*\",\"audiences\":[\"*\"],"
+		  "\"cache_entries\":0,\"require_at_jwt\":true}}",
+		  err, sizeof(err));
+	if (!c)
+		print_error("%s\n", err);
+	assert_non_null(c);
+	assert_true(c->jwt.any_issuer);
+	assert_true(c->jwt.any_audience);
+	assert_int_equal(c->jwt.issuers.n, 0);
+	assert_int_equal(c->jwt.cache_entries, 0);
+	assert_true(c->jwt.require_at_jwt);
+	assert_false(c->jwt.trust_unverified_email);
+	config_free(c);
+	c = parse("{\"listen\":\"127.0.0.1:1\",\"oidc\":{\"issuer\":\"http://localhost:9\",\"client_id\":\"c\",\"redirect_url\":\"r\","
+		  "\"token_auth_method\":\"none\"}}",
+		  err, sizeof(err));
+	if (!c)
+		print_error("%s\n", err);
+	assert_non_null(c);
+	assert_true(c->oidc.use_userinfo); /* on by default */
+	assert_false(c->oidc.trust_unverified_email);
+	config_free(c);
 }
 
 static void test_duration(void **state)
@@ -216,7 +268,7 @@ int main(void)
 		cmocka_unit_test(test_durable_keys),
 		cmocka_unit_test(test_minimal),  cmocka_unit_test(test_errors_name_the_key),
 		cmocka_unit_test(test_duration), cmocka_unit_test(test_prefix),
-		cmocka_unit_test(test_full_example),
+		cmocka_unit_test(test_full_example), cmocka_unit_test(test_cookie_and_jwt_defaults),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,6 +21,7 @@
 
 #include "testutil.h"
 #include "jose.h"
+#include "jws_sign.h"
 #include "jwks.h"
 #include "util.h"
 
@@ -1196,7 +1197,8 @@ static void *refetch_thread(void *arg)
 	return NULL;
 }
 
-/* Unknown kid: concurrent refetches become one request; then the throttle holds. */
+/* Unknown kid: concurrent refetches become one request; the first one right after
+ * start-up goes at once (a rotation); then a bucket and per-kid memory throttle. */
 static void keysource_url_refetch(void **state)
 {
 	char *one = jwks_json("rsa", NULL), *two = jwks_json("rsa", "ec256"), err[256];
@@ -1218,9 +1220,8 @@ static void keysource_url_refetch(void **state)
 	assert_int_equal(eg_jwks_count(s), 1);
 	eg_jwks_unref(s);
 
-	/* rotation: the provider now has ec256; 8 callers ask at once */
+	/* rotation right after start-up: the provider now has ec256; 8 callers ask at once */
 	srv_set(two, 200, 300);
-	usleep(1100 * 1000);
 	for (i = 0; i < 8; i++) {
 		r[i] = (struct refetcher){ ks, false };
 		assert_int_equal(pthread_create(&t[i], NULL, refetch_thread, &r[i]), 0);
@@ -1231,14 +1232,27 @@ static void keysource_url_refetch(void **state)
 	}
 	assert_int_equal(atomic_load(&srv.requests), base + 2);
 
-	/* another unknown kid right away: throttled, no request */
+	/* a made-up kid: one fetch (a bucket token); asked again, it is known to be absent */
+	srv_set(two, 200, 0);
 	s = eg_keysource_refetch(ks, "nope");
-	assert_int_equal(eg_jwks_count(s), 2);
 	eg_jwks_unref(s);
-	assert_int_equal(atomic_load(&srv.requests), base + 2);
+	assert_int_equal(atomic_load(&srv.requests), base + 3);
+	for (i = 0; i < 20; i++) {
+		s = eg_keysource_refetch(ks, "nope");
+		assert_int_equal(eg_jwks_count(s), 2);
+		eg_jwks_unref(s);
+	}
+	assert_int_equal(atomic_load(&srv.requests), base + 3);
+	/* a flood of different made-up kids: the second bucket token, then nothing */
+	for (i = 0; i < 20; i++) {
+		char kid[32];
+		snprintf(kid, sizeof(kid), "flood%d", i);
+		eg_jwks_unref(eg_keysource_refetch(ks, kid));
+	}
+	assert_int_equal(atomic_load(&srv.requests), base + 4);
 	eg_keysource_stats(ks, &st);
-	assert_true(st.refetch_throttled >= 1);
-	assert_int_equal(st.fetch_ok, 2);
+	assert_true(st.refetch_throttled >= 39);
+	assert_int_equal(st.fetch_ok, 4);
 	assert_int_equal(st.keys, 2);
 
 	/* provider errors: 500, garbage, a redirect, an oversized body -> last good set kept */
@@ -1249,13 +1263,15 @@ static void keysource_url_refetch(void **state)
 		} bad[] = { { "{\"keys\":[]}", 500 }, { "<html>", 200 }, { "", 302 } };
 		size_t k;
 		for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+			char kid[32];
+			snprintf(kid, sizeof(kid), "err%zu", k);
 			srv_set(bad[k].body, bad[k].status, 0);
 			usleep(1050 * 1000);
-			s = eg_keysource_refetch(ks, "nope");
+			s = eg_keysource_refetch(ks, kid);
 			assert_int_equal(eg_jwks_count(s), 2);
 			eg_jwks_unref(s);
 		}
-		assert_int_equal(atomic_load(&srv.requests), base + 5);
+		assert_int_equal(atomic_load(&srv.requests), base + 7);
 		eg_keysource_stats(ks, &st);
 		assert_int_equal(st.fetch_fail, 3);
 	}
@@ -1267,7 +1283,7 @@ static void keysource_url_refetch(void **state)
 		srv_set(big, 200, 0);
 		free(big);
 		usleep(1050 * 1000);
-		s = eg_keysource_refetch(ks, "nope");
+		s = eg_keysource_refetch(ks, "big");
 		assert_int_equal(eg_jwks_count(s), 2);
 		eg_jwks_unref(s);
 		eg_keysource_stats(ks, &st);
@@ -1307,10 +1323,149 @@ static void keysource_background_refresh(void **state)
 	free(two);
 }
 
+/* Our signer (private_key_jwt assertions) against our verifier, every key type. */
+static void signer_roundtrip(void **state)
+{
+	static const struct {
+		const char *pem, *kid;
+		enum eg_alg want_default, other;
+	} cases[] = {
+		{ "rsa.key.pem", "rsa", EG_ALG_RS256, EG_ALG_PS384 },
+		{ "ec256.key.pem", "ec256", EG_ALG_ES256, EG_ALG_NONE },
+		{ "ec384.key.pem", "ec384", EG_ALG_ES384, EG_ALG_NONE },
+		{ "ec521.key.pem", "ec521", EG_ALG_ES512, EG_ALG_NONE },
+		{ "ed25519.key.pem", "ed25519", EG_ALG_EDDSA, EG_ALG_NONE },
+	};
+	struct eg_jwks *ks = all_keys();
+	char err[256];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *p = data_path(cases[i].pem);
+		for (int pass = 0; pass < 2; pass++) {
+			enum eg_alg alg = pass ? cases[i].other : EG_ALG_NONE;
+			if (pass && alg == EG_ALG_NONE)
+				continue;
+			EVP_PKEY *k = eg_sign_key_load(p, &alg, err, sizeof(err));
+			assert_non_null(k);
+			if (!pass)
+				assert_int_equal(alg, cases[i].want_default);
+			char *tok = eg_jws_sign(k, alg, cases[i].kid, PAYLOAD);
+			assert_non_null(tok);
+			expect(tok, ks, EG_JOSE_OK);
+			free(tok);
+			EVP_PKEY_free(k);
+		}
+		/* an algorithm that does not fit the key is refused at load */
+		enum eg_alg wrong = cases[i].want_default == EG_ALG_ES256 ? EG_ALG_ES384 : EG_ALG_ES256;
+		assert_null(eg_sign_key_load(p, &wrong, err, sizeof(err)));
+		free(p);
+	}
+	enum eg_alg a = EG_ALG_NONE;
+	assert_null(eg_sign_key_load("/nonexistent.pem", &a, err, sizeof(err)));
+	eg_jwks_unref(ks);
+}
+
+/* RFC 7515: a JWS may have an empty payload; a JWT (JSON payload) may not. */
+static void empty_payload(void **state)
+{
+	struct eg_jwks *ks = all_keys();
+	struct eg_jws j;
+	const char *algs[] = { "HS256", "ES256", "RS256", "EdDSA" };
+	const char *names[] = { "hs", "ec256", "rsa", "ed25519" };
+
+	for (size_t i = 0; i < 4; i++) {
+		char *hdr = xasprintf("{\"alg\":\"%s\",\"kid\":\"%s\"}", algs[i], names[i]);
+		char *tok = sign(algs[i], names[i], hdr, "");
+		assert_non_null(strstr(tok, ".."));
+		assert_int_equal(eg_jws_verify(tok, strlen(tok), ks, EG_ALGSET_ALL, false, &j), EG_JOSE_OK);
+		assert_int_equal(j.raw_payload_len, 0);
+		assert_null(j.payload);
+		eg_jws_clear(&j);
+		/* as a JWT: refused */
+		assert_int_equal(eg_jws_verify(tok, strlen(tok), ks, EG_ALGSET_ALL, true, &j), EG_JOSE_MALFORMED);
+		/* a forged signature over the empty payload still fails */
+		char *last = strrchr(tok, '.');
+		last[1] = last[1] == 'A' ? 'B' : 'A';
+		assert_int_not_equal(eg_jws_verify(tok, strlen(tok), ks, EG_ALGSET_ALL, false, &j), EG_JOSE_OK);
+		free(tok);
+		free(hdr);
+	}
+	eg_jwks_unref(ks);
+}
+
+/* The verifying key's fingerprint is reported and found only in sets holding that key. */
+static void key_fingerprint(void **state)
+{
+	char *both = jwks_json("ec256", "rsa"), *other = jwks_json("rsa", NULL);
+	char *changed = jwk_with("ec256", "{\"alg\":\"ES256\"}");
+	char *changed_set = xasprintf("{\"keys\":[%s]}", changed);
+	struct eg_jwks *a = jwks_from(both), *b = jwks_from(other), *c = jwks_from(changed_set);
+	char *tok = sign("ES256", "ec256", "{\"alg\":\"ES256\",\"kid\":\"ec256\"}", PAYLOAD);
+	struct eg_jws j;
+
+	assert_int_equal(eg_jws_verify(tok, strlen(tok), a, EG_ALGSET_ALL, true, &j), EG_JOSE_OK);
+	assert_true(eg_jwks_has_fingerprint(a, j.key_fp));
+	assert_false(eg_jwks_has_fingerprint(b, j.key_fp)); /* removed from the set */
+	assert_false(eg_jwks_has_fingerprint(c, j.key_fp)); /* same kid, the JWK changed */
+	eg_jws_clear(&j);
+	eg_jwks_unref(a);
+	eg_jwks_unref(b);
+	eg_jwks_unref(c);
+	free(tok);
+	free(both);
+	free(other);
+	free(changed);
+	free(changed_set);
+}
+
+static enum eg_jose_err at_check(const char *hdr, const char *claims, bool at_jwt)
+{
+	json_t *h = json_loads(hdr, 0, NULL), *c = json_loads(claims, 0, NULL);
+	const char *why = NULL;
+	enum eg_jose_err e;
+
+	assert_non_null(h);
+	assert_non_null(c);
+	e = eg_jwt_check_access_token(h, c, at_jwt, &why);
+	if (e != EG_JOSE_OK)
+		assert_non_null(why);
+	json_decref(h);
+	json_decref(c);
+	return e;
+}
+
+/* An ID token or a logout token is never an access token (RFC 8725 3.11, RFC 9068). */
+static void access_token_type(void **state)
+{
+	const char *at = "{\"sub\":\"a\",\"aud\":\"api\",\"scope\":\"read\"}";
+	assert_int_equal(at_check("{\"alg\":\"RS256\"}", at, false), EG_JOSE_OK);
+	assert_int_equal(at_check("{\"alg\":\"RS256\",\"typ\":\"JWT\"}", at, false), EG_JOSE_OK);
+	assert_int_equal(at_check("{\"alg\":\"RS256\",\"typ\":\"at+jwt\"}", at, true), EG_JOSE_OK);
+	assert_int_equal(at_check("{\"alg\":\"RS256\",\"typ\":\"application/AT+JWT\"}", at, true), EG_JOSE_OK);
+	assert_int_equal(at_check("{\"alg\":\"RS256\",\"typ\":\"JWT\"}", at, true), EG_JOSE_TOKEN_TYPE);
+	assert_int_equal(at_check("{\"alg\":\"RS256\"}", at, true), EG_JOSE_TOKEN_TYPE);
+	assert_int_equal(at_check("{\"alg\":\"RS256\",\"typ\":7}", at, false), EG_JOSE_TOKEN_TYPE);
+	assert_int_equal(at_check("{\"alg\":\"RS256\",\"typ\":\"logout+jwt\"}", at, false), EG_JOSE_TOKEN_TYPE);
+	assert_int_equal(at_check("{\"alg\":\"RS256\",\"typ\":\"secevent+jwt\"}", at, false), EG_JOSE_TOKEN_TYPE);
+	/* ID tokens: nonce, at_hash, c_hash */
+	assert_int_equal(at_check("{\"alg\":\"RS256\",\"typ\":\"JWT\"}", "{\"sub\":\"a\",\"nonce\":\"n\"}", false),
+			 EG_JOSE_TOKEN_TYPE);
+	assert_int_equal(at_check("{\"alg\":\"RS256\"}", "{\"sub\":\"a\",\"at_hash\":\"x\"}", false), EG_JOSE_TOKEN_TYPE);
+	assert_int_equal(at_check("{\"alg\":\"RS256\"}", "{\"sub\":\"a\",\"c_hash\":\"x\"}", false), EG_JOSE_TOKEN_TYPE);
+	/* logout token: events */
+	assert_int_equal(at_check("{\"alg\":\"RS256\",\"typ\":\"JWT\"}",
+				"{\"sub\":\"a\",\"events\":{\"http://schemas.openid.net/event/backchannel-logout\":{}}}", false),
+			 EG_JOSE_TOKEN_TYPE);
+	assert_string_equal(eg_jose_err_name(EG_JOSE_TOKEN_TYPE), "token_type");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(node_tokens_verify),
+		cmocka_unit_test(empty_payload),
+		cmocka_unit_test(signer_roundtrip),
+		cmocka_unit_test(key_fingerprint),
+		cmocka_unit_test(access_token_type),
 		cmocka_unit_test(our_signer_roundtrip),
 		cmocka_unit_test(alg_none),
 		cmocka_unit_test(hs256_with_rsa_public_key),

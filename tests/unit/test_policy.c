@@ -108,7 +108,8 @@ static struct eg_config *load(const char *json)
 	return c;
 }
 
-static const char *ROUTES = "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"/dev/null\"},\"routes\":["
+static const char *ROUTES = "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"/dev/null\",\"issuer\":\"*\",\"audience\":\"*\","
+	"\"trust_unverified_email\":true},\"routes\":["
 	"{\"path\":\"/public/\",\"auth\":\"public\"},"
 	"{\"host\":\"admin.x.test\",\"path\":\"/\",\"allow\":{\"groups\":[\"ops\"]}},"
 	"{\"path\":\"/api\",\"methods\":[\"GET\"],\"auth\":\"bearer\"},"
@@ -188,6 +189,64 @@ static void test_domains(void **state)
 	config_free(c);
 }
 
+/* email_verified (issue 13): by default a missing email_verified is "not verified" for
+ * allow rules; a deny rule reads the address even unverified; the trust flags are per
+ * kind of identity. */
+static bool allows_as(struct eg_config *c, enum eg_id_kind kind, const char *claims_json)
+{
+	const struct eg_route *r = eg_policy_match(c, "h", "/mail/", EG_M_GET);
+	assert_non_null(r);
+	struct eg_identity id = { .kind = kind, .claims = json_loads(claims_json, 0, NULL) };
+	assert_non_null(id.claims);
+	const char *why = NULL;
+	bool ok = eg_policy_allows(c, r, &id, &why);
+	json_decref(id.claims);
+	return ok;
+}
+
+static void test_email_verified(void **state)
+{
+	struct eg_config *c = load("{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"/dev/null\",\"issuer\":\"*\",\"audience\":\"*\"},"
+				   "\"oidc\":{\"issuer\":\"https://op.test\",\"client_id\":\"c\",\"redirect_url\":\"https://a.test/cb\","
+				   "\"token_auth_method\":\"none\",\"trust_unverified_email\":true},\"routes\":["
+				   "{\"path\":\"/mail/\",\"allow\":{\"domains\":[\"x.test\"]},\"deny\":{\"emails\":[\"bad@x.test\"]}}]}");
+	/* bearer: jwt.trust_unverified_email is false */
+	assert_false(allows_as(c, EG_ID_BEARER, "{\"email\":\"a@x.test\"}"));
+	assert_true(allows_as(c, EG_ID_BEARER, "{\"email\":\"a@x.test\",\"email_verified\":true}"));
+	assert_true(allows_as(c, EG_ID_BEARER, "{\"email\":\"a@x.test\",\"email_verified\":\"true\"}"));
+	assert_false(allows_as(c, EG_ID_BEARER, "{\"email\":\"a@x.test\",\"email_verified\":\"yes\"}"));
+	/* session: oidc.trust_unverified_email is true, but an explicit false still counts */
+	assert_true(allows_as(c, EG_ID_SESSION, "{\"email\":\"a@x.test\"}"));
+	assert_false(allows_as(c, EG_ID_SESSION, "{\"email\":\"a@x.test\",\"email_verified\":false}"));
+	/* deny rules read the address unverified: no escape by dropping email_verified */
+	assert_false(allows_as(c, EG_ID_SESSION, "{\"email\":\"bad@x.test\",\"email_verified\":false}"));
+	struct eg_identity id = { .kind = EG_ID_BEARER, .claims = json_loads("{\"email\":\"a@x.test\"}", 0, NULL) };
+	assert_null(eg_policy_verified_email(c, &id)); /* nor passed on in X-Auth-Request-Email */
+	id.kind = EG_ID_SESSION;
+	assert_string_equal(eg_policy_verified_email(c, &id), "a@x.test");
+	json_decref(id.claims);
+	config_free(c);
+}
+
+/* Distributed claims (Entra groups overage): not resolved, so fail closed. */
+static void test_distributed_claims(void **state)
+{
+	struct eg_config *c = load("{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"/dev/null\",\"issuer\":\"*\",\"audience\":\"*\"},\"routes\":["
+				   "{\"path\":\"/ops/\",\"allow\":{\"groups\":[\"ops\"]}},"
+				   "{\"path\":\"/any/\",\"deny\":{\"groups\":[\"suspended\"]}},"
+				   "{\"path\":\"/tier/\",\"allow\":{\"claims\":{\"realm_access.roles\":\"admin\"}}}]}");
+	const char *overage = "{\"sub\":\"a\",\"groups\":[\"ops\"],\"realm_access\":{\"roles\":[\"admin\"]},"
+			      "\"_claim_names\":{\"groups\":\"src1\",\"realm_access\":\"src1\"},"
+			      "\"_claim_sources\":{\"src1\":{\"endpoint\":\"https://graph.test/x\"}}}";
+	assert_true(allows(c, "/ops/", "{\"sub\":\"a\",\"groups\":[\"ops\"]}"));
+	assert_false(allows(c, "/ops/", overage));  /* allow on a distributed claim: no */
+	assert_true(allows(c, "/any/", "{\"sub\":\"a\",\"groups\":[\"dev\"]}"));
+	assert_false(allows(c, "/any/", overage));  /* deny on a distributed claim: yes */
+	assert_false(allows(c, "/tier/", overage)); /* nested claim under a distributed one */
+	assert_true(allows(c, "/tier/", "{\"realm_access\":{\"roles\":[\"admin\"]}}"));
+	config_free(c);
+}
+
 static void test_groups_claims(void **state)
 {
 	struct eg_config *c = load(ROUTES);
@@ -248,6 +307,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_path_normalize), cmocka_unit_test(test_host_normalize),
 		cmocka_unit_test(test_route_match),    cmocka_unit_test(test_domains),
+		cmocka_unit_test(test_email_verified), cmocka_unit_test(test_distributed_claims),
 		cmocka_unit_test(test_groups_claims),  cmocka_unit_test(test_cert_conditions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

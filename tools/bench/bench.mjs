@@ -128,7 +128,7 @@ function wrk(url, { seconds = SECONDS, conns = CONNS, threads = 1, file = '', he
   return new Promise((resolve, reject) => {
     const p = spawn('wrk', ['-t', String(threads), '-c', String(conns), '-d', `${seconds}s`, '--timeout', '5s',
       '-s', path.join(ROOT, 'tools/bench/wrk.lua'), url], {
-      env: { ...process.env, EGB_FILE: file, EGB_HEADER: header, EGB_COOKIE: '_edgegate', EGB_PATH: pathname, EGB_EXTRA: extra },
+      env: { ...process.env, EGB_FILE: file, EGB_HEADER: header, EGB_COOKIE: '__Host-edgegate', EGB_PATH: pathname, EGB_EXTRA: extra },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -383,7 +383,7 @@ for (const c of cases) {
   const h = {};
   if (c.file) {
     const t = tok(path.basename(c.file));
-    if (c.header === 'Cookie') h.Cookie = `_edgegate=${t}`; else h.Authorization = `Bearer ${t}`;
+    if (c.header === 'Cookie') h.Cookie = `__Host-edgegate=${t}`; else h.Authorization = `Bearer ${t}`;
   }
   const s = httpStatus(`${c.url}${c.pathname}`, h);
   if (s !== c.expect) {

@@ -25,7 +25,7 @@ async function keypair(alg, kid) {
 
 const now = Math.floor(Date.now() / 1000);
 function mint(k, extra = {}) {
-  return new jose.SignJWT({ sub: 'bench-user', email: 'alice@example.test', groups: ['ops', 'dev'],
+  return new jose.SignJWT({ sub: 'bench-user', email: 'alice@example.test', email_verified: true, groups: ['ops', 'dev'],
     preferred_username: 'alice', ...extra })
     .setProtectedHeader({ alg: k.alg, kid: k.kid, typ: 'JWT' })
     .setIssuer(iss).setAudience(aud).setIssuedAt(now).setExpirationTime(now + 3600)

@@ -33,8 +33,8 @@ int main(int argc, char **argv)
 	for (long i = 0; i < n; i++) {
 		char sub[32];
 		snprintf(sub, sizeof(sub), "bench-%ld", i);
-		json_t *claims = json_pack("{s:s,s:s,s:[s,s],s:s}", "sub", sub, "email", "alice@example.test",
-					   "groups", "ops", "dev", "preferred_username", "alice");
+		json_t *claims = json_pack("{s:s,s:s,s:b,s:[s,s],s:s}", "sub", sub, "email", "alice@example.test",
+					   "email_verified", 1, "groups", "ops", "dev", "preferred_username", "alice");
 		struct eg_session_new sn = { .claims = claims, .sub = sub };
 		if (eg_session_create(&d, &sn, ticket, sizeof(ticket), sid)) {
 			fprintf(stderr, "mksessions: eg_session_create failed at %ld\n", i);

@@ -6,6 +6,10 @@
 //   const op = await startOP({ port, clients: [{ client_id, client_secret, redirect_uris,
 //                              post_logout_redirect_uris, backchannel_logout_uri }] });
 //   op.issuer, op.stop(), op.backchannelCalls (count of logout tokens delivered)
+// Options: claimsInIdToken (default true; false = scope claims only from userinfo, as
+// Okta does for the code flow), keys (signing JWKs to use instead of fresh ones: a
+// restarted OP with other keys is a key rotation), profile (claims shaped the way a
+// major IdP shapes them, see PROFILES).
 import http from 'node:http';
 import crypto from 'node:crypto';
 import Provider from 'oidc-provider';
@@ -14,25 +18,53 @@ import Provider from 'oidc-provider';
 const USERS = {
   alice: { email: 'alice@example.test', name: 'Alice Example', groups: ['ops', 'dev'] },
   bob: { email: 'bob@example.test', name: 'Bob Example', groups: ['dev'] },
+  // a provider where users type their own address: no email_verified at all
+  mallory: { email: 'mallory@example.test', name: 'Mallory', groups: [], unverified: true },
 };
 
-function account(id) {
+// How each major IdP shapes the claims a policy uses (docs/providers/*.md).
+export const PROFILES = {
+  // Okta: for the code flow, scope claims come only from the userinfo endpoint
+  okta: { claimsInIdToken: false, shape: (c) => c },
+  // Microsoft Entra: past ~200 groups the token carries a groups overage instead
+  entra: {
+    shape: ({ groups, ...c }) => ({ ...c, _claim_names: { groups: 'src1' },
+      _claim_sources: { src1: { endpoint: 'https://graph.microsoft.com/v1.0/users/x/getMemberObjects' } } }),
+  },
+  // Keycloak: realm roles nested in realm_access.roles
+  keycloak: { shape: ({ groups, ...c }) => ({ ...c, realm_access: { roles: groups.includes('ops') ? ['admin', 'user'] : ['user'] } }) },
+  // Google: the Workspace domain in hd (absent for consumer accounts)
+  google: { shape: ({ groups, ...c }) => (c.email_verified ? { ...c, hd: 'example.test' } : c) },
+  // Auth0: custom claims must be namespaced with a URL
+  auth0: { shape: ({ groups, ...c }) => ({ ...c, 'https://example.test/roles': groups.includes('ops') ? ['admin'] : [] }) },
+};
+
+function account(id, shape = (c) => c) {
   const u = USERS[id] || { email: `${id}@example.test`, name: id, groups: [] };
   return {
     accountId: id,
     async claims() {
-      return { sub: id, email: u.email, email_verified: true, name: u.name, preferred_username: id, groups: u.groups };
+      const verified = u.unverified ? {} : { email_verified: true };
+      return shape({ sub: id, email: u.email, ...verified, name: u.name, preferred_username: id, groups: u.groups });
     },
   };
 }
 
 const page = (title, body) => `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body>${body}</body></html>`;
 
-export async function startOP({ port, host = '127.0.0.1', clients, accessTokenTTL = 3600, idTokenTTL = 3600, quiet = true } = {}) {
-  const issuer = `http://${host}:${port}`;
-  const stats = { backchannelCalls: 0, backchannelErrors: [] };
+export function newSigningKeys(suffix = '1') {
   const jwk = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
   const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+  return [{ ...rsa, kid: `rsa-${suffix}`, alg: 'RS256', use: 'sig' }, { ...jwk, kid: `ec-${suffix}`, alg: 'ES256', use: 'sig' }];
+}
+
+export async function startOP({ port, host = '127.0.0.1', clients, accessTokenTTL = 3600, idTokenTTL = 3600, quiet = true,
+  claimsInIdToken = true, keys, profile, introspection = false } = {}) {
+  const prof = profile ? PROFILES[profile] : null;
+  if (profile && !prof) throw new Error(`unknown OP profile ${profile}`);
+  if (prof && prof.claimsInIdToken === false) claimsInIdToken = false;
+  const issuer = `http://${host}:${port}`;
+  const stats = { backchannelCalls: 0, backchannelErrors: [] };
   const configuration = {
     clients: clients.map((c) => ({
       grant_types: ['authorization_code', 'refresh_token'],
@@ -41,18 +73,22 @@ export async function startOP({ port, host = '127.0.0.1', clients, accessTokenTT
       backchannel_logout_session_required: true,
       ...c,
     })),
-    jwks: { keys: [{ ...rsa, kid: 'rsa-1', alg: 'RS256', use: 'sig' }, { ...jwk, kid: 'ec-1', alg: 'ES256', use: 'sig' }] },
-    findAccount: async (_ctx, id) => account(id),
+    jwks: { keys: keys || newSigningKeys('1') },
+    findAccount: async (_ctx, id) => account(id, prof?.shape),
     claims: {
       openid: ['sub'],
       email: ['email', 'email_verified'],
       profile: ['name', 'preferred_username'],
-      groups: ['groups'],
+      groups: ['groups', 'realm_access', 'hd', 'https://example.test/roles'],
     },
     scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
-    conformIdTokenClaims: false, // claims in the id_token too (userinfo is also served)
+    conformIdTokenClaims: !claimsInIdToken, // false: claims in the id_token too (userinfo is also served)
     features: {
       devInteractions: { enabled: true },
+      // opaque access tokens for API clients, checked with RFC 7662 and revocable (RFC 7009)
+      clientCredentials: { enabled: introspection },
+      introspection: { enabled: introspection },
+      revocation: { enabled: introspection },
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,

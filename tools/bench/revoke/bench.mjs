@@ -151,7 +151,7 @@ readline.createInterface({ input: cl.stdout }).on('line', (l) => {
   if (e.ev === 'error' && e.code === 'ECONNRESET' && !resetAt.has(e.i)) resetAt.set(e.i, e.t);
   if (e.ev === 'close') closedAt.set(e.i, e.t);
 });
-cl.stdin.end(tickets.map((t) => `_edgegate=${t}`).join('\n') + '\n');
+cl.stdin.end(tickets.map((t) => `__Host-edgegate=${t}`).join('\n') + '\n');
 await until(() => opened.size === N, `${N} WebSockets open (${opened.size})`, 30000);
 await sleep(300);
 
