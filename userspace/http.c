@@ -426,24 +426,41 @@ static bool peer_trusted(const struct eg_config *cfg, const struct sockaddr *sa,
 	return false;
 }
 
-/* Answers without per-request headers and with a short body (health checks, plain
- * 401/403/404, "public" 200s) are built once and queued again and again: libmicrohttpd
- * reference-counts responses. Filled up to RESP_CACHE, then everything is built per request. */
-#define RESP_CACHE 32
-#define RESP_CACHE_BODY 64
+/* Answers are reused: the same status, headers and body get the same libmicrohttpd
+ * response object, which it reference-counts (and to which it adds Date itself when
+ * sending). A cached bearer verdict answers a token with the same identity headers every
+ * time, so the usual verdict costs a hash and a compare instead of a response with its
+ * header list (three allocations per header). Per thread: no lock on the hot path, and an
+ * entry is only ever replaced by the thread that queues it. Answers that set cookies are
+ * never kept (they carry session tickets). */
+#define RESP_CACHE 64 /* per thread, direct-mapped */
+#define RESP_KEY_MAX 2048
 
 struct cached_resp {
-	int status;
-	bool close;
-	const char *ctype; /* the caller's pointer: content types are literals */
+	uint64_t hash;
 	size_t len;
-	char body[RESP_CACHE_BODY];
+	char *key;
 	struct MHD_Response *mr;
 };
 
-static struct cached_resp resp_cache[RESP_CACHE];
-static _Atomic size_t n_resp_cache;
-static pthread_mutex_t resp_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t resp_cache_key;
+static pthread_once_t resp_cache_once = PTHREAD_ONCE_INIT;
+
+static void resp_cache_free(void *p)
+{
+	struct cached_resp *cache = p;
+	for (size_t i = 0; i < RESP_CACHE; i++) {
+		if (cache[i].mr)
+			MHD_destroy_response(cache[i].mr);
+		free(cache[i].key);
+	}
+	free(cache);
+}
+
+static void resp_cache_init(void)
+{
+	pthread_key_create(&resp_cache_key, resp_cache_free);
+}
 
 static struct MHD_Response *build_response(const struct eg_resp *resp, bool close, enum MHD_ResponseMemoryMode mode)
 {
@@ -462,48 +479,70 @@ static struct MHD_Response *build_response(const struct eg_resp *resp, bool clos
 	return mr;
 }
 
-static bool cache_match(const struct cached_resp *c, const struct eg_resp *resp, bool close)
+static bool key_put(char *key, size_t *n, const void *p, size_t len)
 {
-	return c->status == resp->status && c->close == close && c->ctype == resp->content_type &&
-	       c->len == resp->body_len && memcmp(c->body, resp->body, c->len) == 0;
+	if (len > RESP_KEY_MAX - *n)
+		return false;
+	memcpy(key + *n, p, len);
+	*n += len;
+	return true;
+}
+
+/* Everything the response is made of, in one buffer; false when it does not fit or must not be kept. */
+static bool resp_key(const struct eg_resp *resp, bool close, char *key, size_t *n)
+{
+	int head[2] = { resp->status, close };
+	const char *ct = resp->content_type ? resp->content_type : "";
+	bool ok = key_put(key, n, head, sizeof(head)) && key_put(key, n, ct, strlen(ct) + 1) &&
+		  key_put(key, n, &resp->body_len, sizeof(resp->body_len)) && key_put(key, n, resp->body, resp->body_len);
+	for (size_t i = 0; ok && i < resp->n_headers; i++) {
+		if (strcasecmp(resp->hname[i], "Set-Cookie") == 0)
+			return false;
+		ok = key_put(key, n, resp->hname[i], strlen(resp->hname[i]) + 1) &&
+		     key_put(key, n, resp->hvalue[i], strlen(resp->hvalue[i]) + 1);
+	}
+	return ok;
+}
+
+static uint64_t key_hash(const char *key, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, key + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	for (; i < n; i++)
+		h = (h ^ (uint8_t)key[i]) * 0x100000001b3ull;
+	return h ^ (h >> 29);
 }
 
 static struct MHD_Response *cached_response(const struct eg_resp *resp, bool close)
 {
-	if (resp->n_headers || resp->body_len > RESP_CACHE_BODY)
+	char key[RESP_KEY_MAX];
+	size_t n = 0;
+	if (!resp_key(resp, close, key, &n))
 		return NULL;
-	size_t n = atomic_load_explicit(&n_resp_cache, memory_order_acquire);
-	for (size_t i = 0; i < n; i++)
-		if (cache_match(&resp_cache[i], resp, close))
-			return resp_cache[i].mr;
-	if (n == RESP_CACHE)
-		return NULL;
-	struct MHD_Response *mr = NULL;
-	pthread_mutex_lock(&resp_cache_lock);
-	n = atomic_load_explicit(&n_resp_cache, memory_order_relaxed);
-	for (size_t i = 0; i < n && !mr; i++)
-		if (cache_match(&resp_cache[i], resp, close))
-			mr = resp_cache[i].mr;
-	if (!mr && n < RESP_CACHE) {
-		struct cached_resp *c = &resp_cache[n];
-		*c = (struct cached_resp){ .status = resp->status, .close = close, .ctype = resp->content_type,
-					   .len = resp->body_len };
-		memcpy(c->body, resp->body, resp->body_len);
-		struct eg_resp view = *resp;
-		view.body = c->body;
-		c->mr = mr = build_response(&view, close, MHD_RESPMEM_PERSISTENT);
-		if (mr)
-			atomic_store_explicit(&n_resp_cache, n + 1, memory_order_release);
+	pthread_once(&resp_cache_once, resp_cache_init);
+	struct cached_resp *cache = pthread_getspecific(resp_cache_key);
+	if (!cache) {
+		cache = xcalloc(RESP_CACHE, sizeof(*cache));
+		pthread_setspecific(resp_cache_key, cache);
 	}
-	pthread_mutex_unlock(&resp_cache_lock);
+	uint64_t h = key_hash(key, n);
+	struct cached_resp *e = &cache[h & (RESP_CACHE - 1)];
+	if (e->mr && e->hash == h && e->len == n && memcmp(e->key, key, n) == 0)
+		return e->mr;
+	struct MHD_Response *mr = build_response(resp, close, resp->body_len ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
+	if (!mr)
+		return NULL;
+	if (e->mr)
+		MHD_destroy_response(e->mr); /* still queued elsewhere? libmicrohttpd holds its own reference */
+	free(e->key);
+	*e = (struct cached_resp){ .hash = h, .len = n, .key = xmalloc(n), .mr = mr };
+	memcpy(e->key, key, n);
 	return mr;
-}
-
-static void free_response_cache(void)
-{
-	size_t n = atomic_exchange(&n_resp_cache, 0);
-	for (size_t i = 0; i < n; i++)
-		MHD_destroy_response(resp_cache[i].mr);
 }
 
 static enum MHD_Result queue(struct MHD_Connection *conn, const struct eg_resp *resp, bool close)
@@ -786,7 +825,6 @@ void eg_http_stop(struct eg_daemon *d)
 	for (size_t i = 0; i < d->cfg->n_listen; i++)
 		if (d->cfg->listen[i].is_unix)
 			unlink(d->cfg->listen[i].path);
-	free_response_cache();
 	eg_admission_free(admission);
 	admission = NULL;
 }
