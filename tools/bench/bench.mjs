@@ -11,7 +11,7 @@
 //      EGB_RSS_VERDICTS (1000000), EGB_RSS_MAX_S (120), EGB_SKIP_APACHE, EGB_SKIP_XDP,
 //      EGB_OUT (build/bench), EDGEGATED (build/edgegated), EGB_PERF=1 (perf record the
 //      daemon in the last round of the cold cases; or a list of case ids: EGB_PERF=c,d_rs,e_es;
-//      reports in OUT/perf-<case>.txt).
+//      reports in OUT/perf-<case>.txt), EGB_SLOW_CONNS (2000, the slowloris phase).
 // --only LIST (or EGB_ONLY=LIST): run only these case ids and/or phases, comma-separated,
 //      e.g. `--only memory` or `--only b,c,memory`; "memory" is the RSS phase, "crypto" the
 //      openssl/josebench figures. Apache starts only for ap_* cases; XDP/revoke benches are
@@ -220,6 +220,8 @@ const egCfg = {
   admin_socket: path.join(W, 'eg-admin.sock'),
   state_dir: path.join(W, 'eg-state'),
   log_level: 'warn',
+  // nginx connects from 127.0.0.1; the slowloris phase attacks from other loopback addresses
+  trusted_proxies: ['127.0.0.1/32', '::1/128'],
   oidc: { issuer: trivialBase, client_id: 'bench', client_secret: 'bench-secret', redirect_url: `http://127.0.0.1:${P.main.eg}/oauth2/callback` },
   jwt: {
     jwks_file: path.join(W, 'jwks.json'), issuer: ISS, audience: AUD, algorithms: ['RS256', 'ES256'],
@@ -446,6 +448,73 @@ for (let round = 1; round <= ROUNDS; round++) {
   }
 }
 
+// ---- slowloris: the proxy's verdict rate while others hold connections open -----------------
+// EGB_SLOW_CONNS (2000) connections from 100 loopback addresses that are not trusted_proxies,
+// straight at edgegated's TCP listener, each sending a header line every 2 s and reconnecting
+// whenever the daemon closes it (a persistent attacker). The warm RS256 case is measured over
+// the unix socket and over TCP (where nginx needs new connections on the attacked listener)
+// right before and during the attack, each time just after an nginx reload: the new worker
+// starts with an empty upstream keep-alive pool and must open new connections, which is what
+// the attack denies (already-open keep-alive connections would run on regardless).
+const SLOW_CONNS = Number(env('EGB_SLOW_CONNS', 2000));
+function slowloris(n) {
+  const st = { open: 0, opened: 0, closed: 0, stopped: false };
+  const one = (i) => {
+    if (st.stopped) return;
+    const s = net.connect({ host: '127.0.0.1', port: P.eg, localAddress: `127.0.5.${1 + (i % 100)}` });
+    let timer = null;
+    s.on('connect', () => {
+      st.open++; st.opened++;
+      s.write('GET /auth HTTP/1.1\r\nHost: slow\r\n');
+      let k = 0;
+      timer = setInterval(() => s.write(`X-Slow-${k++}: x\r\n`), 2000);
+    });
+    s.on('error', () => {});
+    s.on('close', (hadErr) => {
+      if (timer) { clearInterval(timer); st.open--; }
+      st.closed++;
+      if (!st.stopped) setTimeout(() => one(i), 200);
+    });
+    st.socks.add(s);
+    s.on('close', () => st.socks.delete(s));
+  };
+  st.socks = new Set();
+  for (let i = 0; i < n; i++) setTimeout(() => one(i), Math.floor(i / 200) * 100);
+  st.stop = () => { st.stopped = true; for (const s of st.socks) s.destroy(); };
+  return st;
+}
+let slow = null;
+if (!ONLY.length || ONLY.includes('slowloris')) {
+  const sc = cases.filter((c) => ['d_rs', 'd_rs_tcp'].includes(c.id) && !c.skip);
+  if (sc.length) {
+    const m = () => spawnSync('curl', ['-s', `http://127.0.0.1:${P.eg}/metrics`]).stdout.toString();
+    const g = (t, re) => Number((t.match(re) || [0, 0])[1]);
+    slow = { conns: SLOW_CONNS, cases: {} };
+    const reload = async () => { process.kill(main.pid, 'SIGHUP'); await sleep(1500); };
+    for (const c of sc) { await reload(); slow.cases[c.id] = { label: c.label, before: await measure(c, SECONDS) }; }
+    const m0 = m();
+    log(`slowloris: ${SLOW_CONNS} trickling connections at edgegated's TCP listener`);
+    const atk = slowloris(SLOW_CONNS);
+    await sleep(4000);
+    slow.open_at_start = atk.open;
+    for (const c of sc) { await reload(); slow.cases[c.id].during = await measure(c, SECONDS); }
+    slow.open_at_end = atk.open;
+    atk.stop();
+    const m1 = m();
+    slow.rejected = g(m1, /edgegate_http_connections_rejected_total\{reason="limit"\} (\d+)/) - g(m0, /edgegate_http_connections_rejected_total\{reason="limit"\} (\d+)/)
+      + g(m1, /edgegate_http_connections_rejected_total\{reason="per_ip"\} (\d+)/) - g(m0, /edgegate_http_connections_rejected_total\{reason="per_ip"\} (\d+)/);
+    slow.timed_out = g(m1, /edgegate_http_connections_timed_out_total\{phase="request"\} (\d+)/) - g(m0, /edgegate_http_connections_timed_out_total\{phase="request"\} (\d+)/);
+    slow.attacker_connections = atk.opened;
+    for (const c of sc) {
+      const x = slow.cases[c.id];
+      x.ratio = x.during.rps / x.before.rps;
+      const errs = (r) => r.connect_errors + r.read_errors + r.write_errors + r.timeouts;
+      log(`slowloris ${c.id}: ${x.before.rps.toFixed(0)} -> ${x.during.rps.toFixed(0)} req/s (${x.ratio.toFixed(2)}x), non-2xx ${x.during.non_2xx}, socket errors/timeouts ${errs(x.during)}`);
+    }
+    await sleep(1000);
+  }
+}
+
 // ---- raw crypto cost, same run -------------------------------------------------------------
 function opensslSpeed(alg) {
   const r = spawnSync('openssl', ['speed', '-seconds', '3', alg], { maxBuffer: 1 << 22 });
@@ -583,10 +652,20 @@ if (rss) {
 } else {
   T('RSS after 1M verdicts, 100k sessions', null, `not measured: ${sessionNote || 'not selected (--only)'}`);
 }
+if (slow) {
+  for (const [id, x] of Object.entries(slow.cases)) {
+    T(`${x.label}: under ${slow.conns} hostile connections ≥ 0.8 × its rate without`, x.ratio >= 0.8 && !x.during.non_2xx,
+      `${fx(x.before.rps)} → ${fx(x.during.rps)} req/s = ${fx(x.ratio, 2)}×${x.during.non_2xx ? `, **${x.during.non_2xx} non-2xx**` : ''}`);
+  }
+}
 lines.push('| target | result | measured |');
 lines.push('|---|---|---|');
 lines.push(...tgt);
 lines.push('');
+if (slow) {
+  lines.push(`Slowloris phase: ${slow.conns} connections from 100 untrusted loopback addresses at edgegated's TCP listener, a header line every 2 s, reconnecting when closed (${slow.attacker_connections} connections made; ${slow.open_at_start} → ${slow.open_at_end} open while measuring). edgegated refused ${slow.rejected} at accept (limit / per-IP) and closed ${slow.timed_out} at the header deadline.`);
+  lines.push('');
+}
 lines.push('## Raw crypto, same run (`openssl speed -seconds 3`)');
 lines.push('');
 lines.push(`- P-256 ECDSA verify: ${fx(speed.ecdsap256.verify_us, 1)} µs (${fx(speed.ecdsap256.verify_per_s)} /s) — \`${speed.ecdsap256.line}\``);
@@ -634,7 +713,7 @@ lines.push(`Total bench time ${((Date.now() - t0) / 1000).toFixed(0)} s. Load av
 const md = lines.join('\n');
 fs.writeFileSync(path.join(OUT, 'results.md'), `${md}\n`);
 fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify({
-  date: new Date().toISOString(), rounds: ROUNDS, seconds: SECONDS, conns: CONNS, summary, raw: results, speed, josebench, rss, xdp, revoke,
+  date: new Date().toISOString(), rounds: ROUNDS, seconds: SECONDS, conns: CONNS, summary, raw: results, speed, josebench, rss, xdp, revoke, slowloris: slow,
   sessions: { ready: sessionsReady, note: sessionNote, count: N_SESSIONS }, apache: { running: !!apache, note: apacheNote },
 }, null, 2));
 console.log(md);
