@@ -234,6 +234,7 @@ const egCfg = {
     { path: '/api/', auth: 'bearer', allow: { domains: ['example.test'] }, deny: { emails: ['mallory@example.test'] } },
   ],
 };
+if (process.env.EGB_THREADS) egCfg.threads = Number(process.env.EGB_THREADS); // MHD worker threads per listener
 fs.writeFileSync(path.join(W, 'edgegate.json'), JSON.stringify(egCfg, null, 2));
 execFileSync(EDGEGATED, ['--config', path.join(W, 'edgegate.json'), '--check'], { stdio: 'inherit' });
 
