@@ -43,7 +43,13 @@ struct eg_admission {
 	bool sweeper_started;
 	pthread_cond_t stop_cond;
 	bool stop;
+	_Atomic int64_t last_reject_log_ms; /* one warning a minute at most, per kind */
+	int64_t last_timeout_log_ms;        /* sweeper thread only */
+	uint64_t timeouts_since_log;
+	_Atomic uint64_t rejects_since_log;
 };
+
+#define LOG_EVERY_MS 60000
 
 static int64_t mono_ms(void)
 {
@@ -126,11 +132,20 @@ static void sweep(struct eg_admission *a)
 		if (expired[p])
 			eg_metric_inc(a->metrics, "edgegate_http_connections_timed_out_total", "phase", phase_name[p],
 				      NULL, NULL, expired[p]);
+	a->timeouts_since_log += expired[0] + expired[1] + expired[2];
+	if (a->timeouts_since_log && now - a->last_timeout_log_ms >= LOG_EVERY_MS) {
+		log_warn("http: %llu connections closed at their deadline (requests not complete within "
+			 "http.header_timeout, or idle past http.idle_timeout) since the last report",
+			 (unsigned long long)a->timeouts_since_log);
+		a->timeouts_since_log = 0;
+		a->last_timeout_log_ms = now;
+	}
 }
 
 static void *sweeper_main(void *arg)
 {
 	struct eg_admission *a = arg;
+	pthread_setname_np(pthread_self(), "eg-http-sweep");
 	pthread_mutex_lock(&a->lock);
 	while (!a->stop) {
 		struct timespec ts;
@@ -222,8 +237,21 @@ bool eg_admission_accept(struct eg_admission *a, bool trusted, const uint8_t add
 			refused = "per_ip";
 	}
 	pthread_mutex_unlock(&a->lock);
-	if (refused)
+	if (refused) {
 		eg_metric_inc(a->metrics, "edgegate_http_connections_rejected_total", "reason", refused, NULL, NULL, 1);
+		atomic_fetch_add(&a->rejects_since_log, 1);
+		int64_t now = mono_ms(), last = atomic_load(&a->last_reject_log_ms);
+		if ((last == 0 || now - last >= LOG_EVERY_MS) &&
+		    atomic_compare_exchange_strong(&a->last_reject_log_ms, &last, now)) {
+			char ip[64];
+			eg_addr_format(addr, ip, sizeof(ip));
+			log_warn("http: %llu connections refused since the last report (latest from %s: %s); "
+				 "the configured proxies keep their reserved slots",
+				 (unsigned long long)atomic_exchange(&a->rejects_since_log, 0), ip,
+				 strcmp(refused, "limit") == 0 ? "only the proxies' reserve is left"
+							       : "over http.max_connections_per_ip");
+		}
+	}
 	return refused == NULL;
 }
 
