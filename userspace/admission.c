@@ -125,7 +125,7 @@ static void sweep(struct eg_admission *a)
 		int p = atomic_load_explicit(&c->phase, memory_order_relaxed);
 		shutdown(c->fd, SHUT_RDWR);
 		c->closing = true;
-		expired[p >= 0 && p < 3 ? p : 0]++;
+		expired[p >= 0 && p < 3 ? p : 0]++; /* EG_CONN_BUSY never expires */
 	}
 	pthread_mutex_unlock(&a->lock);
 	for (int p = 0; p < 3; p++)
@@ -306,6 +306,6 @@ void eg_admission_close(struct eg_admission *a, struct eg_conn *c)
 void eg_admission_phase(struct eg_admission *a, struct eg_conn *c, enum eg_conn_phase p)
 {
 	int64_t span = p == EG_CONN_IDLE ? a->idle_ms : a->header_ms;
-	atomic_store_explicit(&c->deadline_ms, mono_ms() + span, memory_order_relaxed);
+	atomic_store_explicit(&c->deadline_ms, p == EG_CONN_BUSY ? INT64_MAX : mono_ms() + span, memory_order_relaxed);
 	atomic_store_explicit(&c->phase, p, memory_order_relaxed);
 }

@@ -23,6 +23,7 @@ enum eg_conn_phase {
 	EG_CONN_REQUEST, /* waiting for a complete request (headers and body) */
 	EG_CONN_ANSWER,  /* the answer is queued, being sent */
 	EG_CONN_IDLE,    /* keep-alive, between requests */
+	EG_CONN_BUSY,    /* a handler is deciding: no deadline (a token exchange has its own timeouts) */
 };
 
 /* One accepted connection (libmicrohttpd's socket context). */

@@ -629,6 +629,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 
+	/* The request is complete: from here on the handler's own timeouts apply. */
+	eg_admission_phase(admission, c, EG_CONN_BUSY);
 	struct eg_req r = { .conn = conn, .method = method, .url = url, .body = c->body, .body_len = c->body_len,
 			    .peer_trusted = c->trusted, .peer_unix = c->is_unix };
 	memcpy(r.peer_addr, c->addr, 16);

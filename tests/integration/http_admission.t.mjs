@@ -143,6 +143,21 @@ function attack(i) {
     attackers.push(a);
   });
 }
+// and one that completes its headers but trickles its body (from the proxy's own address:
+// the deadline holds for everyone; only the handler's run is exempt)
+const bodyTrickle = await new Promise((resolve) => {
+  const b = { openedAt: 0, closedAt: 0 };
+  const s = net.connect({ host: '127.0.0.1', port: tcpPort, localAddress: '127.0.0.1' });
+  s.on('connect', () => {
+    b.openedAt = Date.now();
+    s.write('POST /auth HTTP/1.1\r\nHost: slow\r\nX-Original-URI: /public/x\r\nContent-Length: 100\r\n\r\n');
+    b.timer = setInterval(() => s.write('x'), 2000);
+    resolve(b);
+  });
+  s.on('close', () => { b.closedAt = Date.now(); clearInterval(b.timer); });
+  s.on('error', () => {});
+  s.on('data', (d) => { b.answer = String(d).slice(0, 12); });
+});
 const tAttack = Date.now();
 for (let i = 0; i < ATTACKERS; i += 100) {
   await Promise.all(Array.from({ length: Math.min(100, ATTACKERS - i) }, (_, k) => attack(i + k)));
@@ -190,6 +205,9 @@ ok(held.every((a) => a.closedAt), 'every trickling connection was closed', { ope
 ok(longest <= (HEADER_TIMEOUT_S + 1.5) * 1000 && shortest >= (HEADER_TIMEOUT_S - 0.5) * 1000,
   'by the header deadline: trickled lines did not extend it (closed 10-11.5 s after accept)', { shortest, longest });
 for (const a of attackers) { clearInterval(a.timer); a.sock.destroy(); }
+const bodyLife = (bodyTrickle.closedAt || Date.now()) - bodyTrickle.openedAt;
+ok(bodyTrickle.closedAt && bodyLife >= (HEADER_TIMEOUT_S - 0.5) * 1000 && bodyLife <= (HEADER_TIMEOUT_S + 1.5) * 1000 && !bodyTrickle.answer,
+  'a body trickled a byte every 2 s is cut at the same deadline, unanswered', { bodyLife, answer: bodyTrickle.answer });
 
 const m1 = await metrics();
 const rejected = metric(m1, /^edgegate_http_connections_rejected_total\{reason="limit"\} (\d+)/m) - metric(m0, /^edgegate_http_connections_rejected_total\{reason="limit"\} (\d+)/m);
