@@ -17,6 +17,7 @@
 //      openssl/josebench figures. Apache starts only for ap_* cases; XDP/revoke benches are
 //      skipped. Without it everything runs.
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -149,7 +150,7 @@ process.on('exit', () => { if (!process.env.EGB_KEEP) fs.rmSync(W, { recursive: 
 fs.mkdirSync(OUT, { recursive: true });
 
 const P = { main: {}, trivial: await freePort(), trivialTls: await freePort(), eg: await freePort(), apache: await freePort() };
-for (const k of ['a', 'b', 'b_tcp', 'eg', 'eg_tcp', 'ap']) P.main[k] = await freePort();
+for (const k of ['a', 'b', 'b_tcp', 'eg', 'eg_tcp', 'ap', 'njs']) P.main[k] = await freePort();
 
 log(`workdir ${W}; minting keys and ${N_COLD} cold tokens per algorithm`);
 execFileSync('node', [path.join(ROOT, 'tools/bench/mint.mjs'), W, ISS, AUD, String(N_COLD)], { stdio: 'inherit' });
@@ -167,10 +168,11 @@ fs.writeFileSync(path.join(W, 'idp/openid-configuration'), JSON.stringify({
   id_token_signing_alg_values_supported: ['RS256', 'ES256'],
 }));
 
-function nginxConf(name, httpBody) {
+function nginxConf(name, httpBody, top = '') {
   const d = path.join(W, name);
   fs.mkdirSync(path.join(d, 'logs'), { recursive: true });
-  const conf = `daemon off;
+  const conf = `${top}
+daemon off;
 master_process on;
 worker_processes 1;
 worker_rlimit_nofile 8192;
@@ -338,7 +340,37 @@ const protectedServer = (port, up) => `
       try_files /ok.txt =404;
     }
   }`;
+// The in-process reference: nginx's own njs (libnginx-mod-http-js) checks an HS256 token
+// (signature, exp, iss, aud) in js_set, with no subrequest and no authorizer process.
+const NJS_MOD = '/usr/lib/nginx/modules/ngx_http_js_module.so';
+const njsOk = fs.existsSync(NJS_MOD);
+const HS_KEY = crypto.randomBytes(32).toString('base64url');
+{
+  const b64 = (x) => Buffer.from(JSON.stringify(x)).toString('base64url');
+  const h = b64({ alg: 'HS256', typ: 'JWT' });
+  const p = b64({ sub: 'bench-user', email: 'alice@example.test', iss: ISS, aud: AUD, exp: Math.floor(Date.now() / 1000) + 3600 });
+  fs.writeFileSync(path.join(W, 'warm-HS256.txt'), `${h}.${p}.${crypto.createHmac('sha256', HS_KEY).update(`${h}.${p}`).digest('base64url')}\n`);
+  fs.writeFileSync(path.join(W, 'jwt.js'), `const crypto = require('crypto');
+function verify(r) {
+  const auth = r.headersIn.Authorization || '';
+  if (auth.slice(0, 7) !== 'Bearer ') return '0';
+  const p = auth.slice(7).split('.');
+  if (p.length !== 3) return '0';
+  if (crypto.createHmac('sha256', '${HS_KEY}').update(p[0] + '.' + p[1]).digest('base64url') !== p[2]) return '0';
+  let c;
+  try { c = JSON.parse(Buffer.from(p[1], 'base64url').toString()); } catch (e) { return '0'; }
+  return c.exp > Date.now() / 1000 && c.iss === '${ISS}' && c.aud === '${AUD}' ? '1' : '0';
+}
+export default { verify };
+`);
+}
 const main = nginxConf('main', `
+  ${njsOk ? `js_import jwt from ${W}/jwt.js; js_set $jwt_ok jwt.verify;
+  server {
+    listen 127.0.0.1:${P.main.njs} backlog=4096;
+    root ${W}/www;
+    location / { if ($jwt_ok != 1) { return 401; } try_files /ok.txt =404; }
+  }` : ''}
   ${upstream('edgegate', `unix:${W}/eg.sock`)}
   ${upstream('edgegate_tcp', `127.0.0.1:${P.eg}`)}
   ${upstream('trivial', `unix:${W}/trivial.sock`)}
@@ -354,7 +386,7 @@ const main = nginxConf('main', `
   ${protectedServer(P.main.eg, 'edgegate')}
   ${protectedServer(P.main.eg_tcp, 'edgegate_tcp')}
   ${protectedServer(P.main.ap, 'apache')}
-`);
+`, njsOk ? `load_module ${NJS_MOD};` : '');
 await waitHttp(`http://127.0.0.1:${P.main.a}/`, 'nginx');
 
 // ---- the cases -------------------------------------------------------------------------------
@@ -372,6 +404,7 @@ const cases = [
   { id: 'e_es', label: '(e) edgegated, cold ES256 (verify every request)', url: u('eg'), pathname: '/api/x', file: F('cold-ES256.txt'), expect: 200, ceiling: 'b', cpuOf: () => eg, cold: true },
   { id: 'f', label: '(f) edgegated, policy deny (403)', url: u('eg'), pathname: '/api/x', file: F('deny-RS256.txt'), expect: 403, ceiling: 'b', cpuOf: () => eg },
   { id: 'ap_rs', label: 'Apache+mod_auth_openidc, RS256 (JWKS URI)', url: u('ap'), pathname: '/api/x', file: F('warm-RS256.txt'), expect: 200, ceiling: 'b_tcp', cpuOf: () => apache, needs: () => !!apache || apacheNote },
+  { id: 'njs', label: 'njs in nginx, HS256 (in-process, no authorizer)', url: u('njs'), pathname: '/api/x', file: F('warm-HS256.txt'), expect: 200, ceiling: 'b', needs: () => njsOk || `${NJS_MOD} missing (libnginx-mod-http-js)` },
   { id: 'ap_es', label: 'Apache+mod_auth_openidc, ES256 (JWKS URI)', url: u('ap'), pathname: '/api/x', file: F('warm-ES256.txt'), expect: 200, ceiling: 'b_tcp', cpuOf: () => apache, needs: () => !!apache || apacheNote },
 ];
 
@@ -409,9 +442,13 @@ async function hits() {
 async function measure(c, seconds) {
   const pr = c.cpuOf ? c.cpuOf() : null;
   const cpu0 = pr ? cpuTicks(pr.pid) : 0;
+  const box0 = cpuTicks(main.pid);
   const h0 = c.cold ? await hits() : null;
   const r = await wrk(`${c.url}`, { seconds, file: c.file || '', header: c.header || 'Authorization', pathname: c.pathname });
+  const boxTicks = cpuTicks(main.pid) - box0;
   if (pr) r.cpu_us_per_req = ((cpuTicks(pr.pid) - cpu0) * 1e6) / HZ / r.requests;
+  // nginx (master + worker) plus the authorizer: the CPU the box spends per request, wrk aside
+  r.box_cpu_us_per_req = ((boxTicks + (pr ? cpuTicks(pr.pid) - cpu0 : 0)) * 1e6) / HZ / r.requests;
   if (c.cold) {
     const h1 = await hits();
     r.cache_hits = h1.hit - h0.hit;
@@ -584,6 +621,7 @@ for (const c of cases) {
     rps: med(rs.map((r) => r.rps)), rps_rounds: rs.map((r) => Math.round(r.rps)),
     p50_us: med(rs.map((r) => r.p50_us)), p99_us: med(rs.map((r) => r.p99_us)),
     cpu_us_per_req: rs[0].cpu_us_per_req !== undefined ? med(rs.map((r) => r.cpu_us_per_req)) : undefined,
+    box_cpu_us_per_req: med(rs.map((r) => r.box_cpu_us_per_req)),
     non_2xx: rs.reduce((s, r) => s + r.non_2xx, 0), errors: rs.reduce((s, r) => s + r.connect_errors + r.read_errors + r.write_errors + r.timeouts, 0),
     requests: rs.reduce((s, r) => s + r.requests, 0),
     cache_hits: c.cold ? rs.reduce((s, r) => s + r.cache_hits, 0) : undefined,
@@ -606,18 +644,18 @@ lines.push('');
 lines.push(`Machine: ${os.cpus()[0].model}, ${os.cpus().length} CPUs, kernel ${os.release()}; ${execFileSync('nginx', ['-v'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString() || spawnSync('nginx', ['-v']).stderr.toString().trim()}; ${spawnSync('openssl', ['version']).stdout.toString().trim()}.`);
 lines.push(`Method: nginx 1 worker, wrk -t1 -c${CONNS} on loopback, ${ROUNDS} interleaved rounds x ${SECONDS} s per case (median shown; per-round req/s in results.json), 1 s warm-up per case. edgegated: ${path.relative(ROOT, EDGEGATED)} (optimised build), ${os.cpus().length} MHD threads. The protected "app" is a static file served by nginx itself, so the ceiling is the auth subrequest alone.`);
 lines.push('');
-lines.push('| case | req/s | ×(b) | p50 µs | ×(b) | p99 µs | ×(b) | authorizer CPU µs/req | notes |');
-lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---|');
+lines.push('| case | req/s | ×(b) | p50 µs | ×(b) | p99 µs | ×(b) | authorizer CPU µs/req | nginx + authorizer CPU µs/req | notes |');
+lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
 for (const c of cases) {
   const s = summary[c.id];
-  if (s.skipped) { lines.push(`| ${c.label} | not measured | | | | | | | ${s.skipped} |`); continue; }
+  if (s.skipped) { lines.push(`| ${c.label} | not measured | | | | | | | | ${s.skipped} |`); continue; }
   const notes = [];
   if (c.ceiling !== 'b') notes.push(`ratio to (b) over TCP`);
   if (s.non_2xx && c.expect === 200) notes.push(`**${s.non_2xx} non-2xx**`);
   if (c.expect === 403) notes.push(`${s.non_2xx}/${s.requests} answered 403`);
   if (s.errors) notes.push(`${s.errors} socket errors`);
   if (c.cold) notes.push(`verdict-cache hits ${s.cache_hits} of ${s.requests}`);
-  lines.push(`| ${c.label} | ${fx(s.rps)} | ${fx(s.rps_ratio, 2)} | ${fx(s.p50_us)} | ${fx(s.p50_ratio, 2)} | ${fx(s.p99_us)} | ${fx(s.p99_ratio, 2)} | ${fx(s.cpu_us_per_req, 1)} | ${notes.join('; ')} |`);
+  lines.push(`| ${c.label} | ${fx(s.rps)} | ${fx(s.rps_ratio, 2)} | ${fx(s.p50_us)} | ${fx(s.p50_ratio, 2)} | ${fx(s.p99_us)} | ${fx(s.p99_ratio, 2)} | ${fx(s.cpu_us_per_req, 1)} | ${fx(s.box_cpu_us_per_req, 1)} | ${notes.join('; ')} |`);
 }
 lines.push('');
 lines.push('## Targets (issue 7)');
@@ -652,6 +690,14 @@ if (rss) {
     `${fx(own / 1024, 1)} MiB; anon growth ${fx(((last.anon_kib - first.anon_kib) * 1024) / N_SESSIONS, 0)} bytes/session, LMDB map ${fx((last.shmem_kib * 1024) / N_SESSIONS, 0)} bytes/session`);
 } else {
   T('RSS after 1M verdicts, 100k sessions', null, `not measured: ${sessionNote || 'not selected (--only)'}`);
+}
+if (r('njs')) {
+  for (const id of ['d_rs', 'd_es']) {
+    if (!r(id)) continue;
+    const q = r(id).box_cpu_us_per_req / r('njs').box_cpu_us_per_req;
+    T(`${summary[id].label}: nginx + edgegated CPU per request ≤ 1.0 × njs's in-process HS256 check`, q <= 1.0,
+      `${fx(r(id).box_cpu_us_per_req, 1)} µs vs ${fx(r('njs').box_cpu_us_per_req, 1)} µs = ${fx(q, 2)}×`);
+  }
 }
 if (slow) {
   for (const [id, x] of Object.entries(slow.cases)) {
