@@ -791,7 +791,6 @@ int eg_http_start(struct eg_daemon *d)
 			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, threads, NULL };
 		/* The hard cap; admission.c keeps other peers below it by the proxies' reserve. */
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, eff.max_connections, NULL };
-		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL };
 		/* libmicrohttpd's own timeout restarts with every byte: a backstop only; the
 		 * deadlines that hold are admission.c's. */
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)eff.idle_timeout_s, NULL };
