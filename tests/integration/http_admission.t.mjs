@@ -235,7 +235,7 @@ ok(metric(m2, /^edgegate_http_connections_rejected_total\{reason="per_ip"\} (\d+
 
 // ---- a NUL inside a header value ----------------------------------------------------------------
 // raw: the bytes as sent, one request per connection; resolves with the status line and headers
-function raw(bytes, { port = tcpPort, localAddress, wait = 1500 } = {}) {
+function raw(bytes, { port = tcpPort, localAddress, wait = 1500, pieces = 0 } = {}) {
   return new Promise((resolve) => {
     const s = net.connect({ host: '127.0.0.1', port, localAddress });
     let out = Buffer.alloc(0);
@@ -247,7 +247,9 @@ function raw(bytes, { port = tcpPort, localAddress, wait = 1500 } = {}) {
       const statuses = [...text.matchAll(/^HTTP\/1\.[01] (\d{3})/gm)].map((m) => Number(m[1]));
       resolve({ status: statuses[0] || 0, statuses, text, closed });
     };
-    s.on('connect', () => s.write(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes, 'latin1')));
+    const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes, 'latin1');
+    const send = (i) => { if (i < buf.length) { s.write(buf.subarray(i, i + pieces)); setTimeout(() => send(i + pieces), 2); } };
+    s.on('connect', () => (pieces ? send(0) : s.write(buf)));
     s.on('data', (d) => { out = Buffer.concat([out, d]); });
     s.on('close', finish);
     s.on('error', finish);
@@ -269,6 +271,8 @@ x = await raw(auth('/public/x', 'X-Other: ab\0\r\n'));
 is(x.status, 403, 'a NUL just before the line end -> 403');
 x = await raw(auth('/public/x').replaceAll('\r\n', '\n'));
 is(x.status, 200, 'bare-LF line ends (no NUL) are still read: 200');
+x = await raw(auth('/api/orders', `Cookie: a=${'b'.repeat(30000)}\r\nX-After: 1\r\n`), { pieces: 1500 });
+ok(x.status === 401 && !/malformed/.test(x.text), 'a 30 KB Cookie arriving in 1.5 KB pieces (the read buffer grows) is read whole: 401', x.text.slice(0, 300));
 x = await raw(auth('/public/x', 'X-Folded: a\r\n b\r\n'));
 is(x.status, 403, 'an obs-fold continuation line (read differently by different parsers) -> 403');
 x = await raw(Buffer.concat([Buffer.from('GET /public/x\0/../../api/orders HTTP/1.1\r\nHost: a\r\n', 'latin1'), Buffer.from(`Authorization: x\r\n\r\n`)]), { port: portA });
