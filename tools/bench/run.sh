@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 missing=()
-for p in wrk nginx curl apache2 libapache2-mod-auth-openidc openssl linux-perf; do
+for p in wrk nginx curl apache2 libapache2-mod-auth-openidc libnginx-mod-http-js openssl linux-perf; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
