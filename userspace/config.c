@@ -796,7 +796,7 @@ static bool parse_gate(struct cctx *c, json_t *o, struct eg_gate_config *g)
 	static const char *const keys[] = { "interfaces", "xdp_mode", "pin_root", "protected_ports",
 		"syn_rate", "syn_burst", "pkt_rate", "pkt_burst", "observe", "deny", "allow", "max_sources",
 		"max_deny", "ban_threshold", "ban_window", "ban_time", "ban_max", "ipv6_group_prefix",
-		"verdict_rate", "verdict_burst", NULL };
+		"verdict_rate", "verdict_burst", "ban_scope", NULL };
 	g->present = true;
 	long long v6 = g->ipv6_group_plen;
 	if (!check_keys(c, o, keys) || !get_strlist(c, o, "interfaces", &g->interfaces) ||
@@ -812,6 +812,13 @@ static bool parse_gate(struct cctx *c, json_t *o, struct eg_gate_config *g)
 	    !get_u32(c, o, "verdict_burst", &g->verdict_burst))
 		return false;
 	g->ipv6_group_plen = (uint8_t)v6;
+	json_t *scope = json_object_get(o, "ban_scope");
+	if (scope) {
+		const char *sv = json_string_value(scope);
+		if (!sv || (strcmp(sv, "protected") && strcmp(sv, "all")))
+			return fail_at(c, "ban_scope", "must be \"protected\" or \"all\"");
+		g->ban_scope_all = !strcmp(sv, "all");
+	}
 	static const char *const modes[] = { "native", "generic", "auto", NULL };
 	if (g->xdp_mode && !str_in(g->xdp_mode, modes))
 		return fail_at(c, "xdp_mode", "must be native, generic or auto");
