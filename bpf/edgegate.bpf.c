@@ -123,6 +123,14 @@ struct {
 } eg_rflow_v1 SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_FLOWBITS_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_rflow_bits_v2 SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, EG_MAX_SESSIONS);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -209,41 +217,53 @@ static __always_inline int live_at(const struct eg_rule *r, __s64 offset)
 	return r->expires_ns == 0 || bpf_ktime_get_ns() + offset < r->expires_ns;
 }
 
-/* One rule lookup, as a global function: verified once on its own, so the loops
- * below stay small for the verifier. Returns 1 + the rule's reason when a live
- * rule of exactly this length contains the address, else 0. */
-__noinline int eg_lookup4(__u32 allow, __u32 ip, __u32 len, __s64 offset)
+/* The lookups below are written once per table (macros) so every
+ * bpf_map_lookup_elem() names one map: the verifier can then inline array lookups
+ * and call the hash lookup directly. A map pointer chosen at run time would cost
+ * an indirect call, which retpolines make expensive. */
+
+/* One rule lookup: 1 + the rule's reason when a live rule of exactly this length
+ * contains the address, else 0. */
+#define EG_LOOKUP4(name, map)                                                          \
+	static __always_inline int name(__u32 ip, __u32 len, __s64 offset)               \
+	{                                                                                \
+		struct eg_key4 k = { .plen = len };                                      \
+		struct eg_rule *r;                                                       \
+                                                                                         \
+		k.addr = bpf_htonl(len ? ip & (0xffffffffu << ((32 - len) & 31)) : 0);   \
+		r = bpf_map_lookup_elem(&map, &k);                                       \
+		return r && live_at(r, offset) ? 1 + (int)(r->reason & 0xff) : 0;        \
+	}
+EG_LOOKUP4(lookup_deny4, eg_deny4_v2)
+EG_LOOKUP4(lookup_allow4, eg_allow4_v2)
+
+static __always_inline void key6(struct eg_key6 *k, __u64 hi, __u64 lo, __u32 len)
 {
-	struct eg_key4 k = { .plen = len };
-	struct eg_rule *r;
-
-	if (len > 32)
-		return 0;
-	k.addr = bpf_htonl(len ? ip & (0xffffffffu << ((32 - len) & 31)) : 0);
-	r = bpf_map_lookup_elem(allow ? (void *)&eg_allow4_v2 : (void *)&eg_deny4_v2, &k);
-	return r && live_at(r, offset) ? 1 + (int)(r->reason & 0xff) : 0;
-}
-
-__noinline int eg_lookup6(__u32 allow, __u64 hi, __u64 lo, __u32 len, __s64 offset)
-{
-	struct eg_key6 k = { .plen = len };
-	struct eg_rule *r;
-
-	if (len > 128)
-		return 0;
 	if (len < 64) {
 		hi = len ? hi & (~0ull << ((64 - len) & 63)) : 0;
 		lo = 0;
 	} else if (len < 128) {
 		lo = len > 64 ? lo & (~0ull << ((128 - len) & 63)) : 0;
 	}
+	k->plen = len;
 	hi = bpf_cpu_to_be64(hi);
 	lo = bpf_cpu_to_be64(lo);
-	__builtin_memcpy(k.a, &hi, 8);
-	__builtin_memcpy(k.a + 8, &lo, 8);
-	r = bpf_map_lookup_elem(allow ? (void *)&eg_allow6_v2 : (void *)&eg_deny6_v2, &k);
-	return r && live_at(r, offset) ? 1 + (int)(r->reason & 0xff) : 0;
+	__builtin_memcpy(k->a, &hi, 8);
+	__builtin_memcpy(k->a + 8, &lo, 8);
 }
+
+#define EG_LOOKUP6(name, map)                                                          \
+	static __always_inline int name(__u64 hi, __u64 lo, __u32 len, __s64 offset)    \
+	{                                                                                \
+		struct eg_key6 k;                                                        \
+		struct eg_rule *r;                                                       \
+                                                                                         \
+		key6(&k, hi, lo, len);                                                   \
+		r = bpf_map_lookup_elem(&map, &k);                                       \
+		return r && live_at(r, offset) ? 1 + (int)(r->reason & 0xff) : 0;        \
+	}
+EG_LOOKUP6(lookup_deny6, eg_deny6_v2)
+EG_LOOKUP6(lookup_allow6, eg_allow6_v2)
 
 static __always_inline const struct eg_table *table(__u32 id)
 {
@@ -253,68 +273,79 @@ static __always_inline const struct eg_table *table(__u32 id)
 /* Longest live IPv4 rule containing ip (host order). One array read (the /24's
  * byte of length groups) decides which lengths can match at all; then one hash
  * lookup per candidate length, longest first (usually one). Returns 1 + reason
- * or 0. Global (verified once, on its own): the caller sees a scalar. */
-__noinline int eg_match4(__u32 allow, __u32 ip, __s64 offset)
-{
-	const struct eg_table *t = table(allow ? EG_TBL_ALLOW4 : EG_TBL_DENY4);
-	__u32 slot = ip >> 8, w = slot >> 3, i;
-	__u64 *word, groups, cand = 0;
-	int found = 0;
-
-	if (!t || !t->lens[0])
-		return 0;
-	word = bpf_map_lookup_elem(allow ? (void *)&eg_allow4_idx_v2 : (void *)&eg_deny4_idx_v2, &w);
-	if (!word)
-		return 0;
-	groups = (*word >> ((slot & 7) * 8)) & 0xff;
-	if (!groups)
-		return 0;
-#pragma unroll
-	for (i = 0; i < 8; i++) /* branch-free: one verifier path for every byte */
-		cand |= ((groups >> i) & 1) * EG_G4_LENS(i);
-	cand &= t->lens[0];
-	for (i = 0; i < 33 && cand && !found; i++) {
-		__u32 len = hibit(cand);
-
-		cand &= ~(1ull << (len & 63));
-		found = eg_lookup4(allow, ip, len, offset);
+ * or 0. Global functions (verified once, on their own): the caller sees a
+ * scalar, and the loop is checked without the rest of the program around it. */
+#define EG_MATCH4(name, tbl, idxmap, lookup)                                           \
+	__noinline int name(__u32 ip, __s64 offset)                                      \
+	{                                                                                \
+		const struct eg_table *t = table(tbl);                                   \
+		__u32 slot = ip >> 8, w = slot >> 3, i;                                  \
+		__u64 *word, groups, cand = 0;                                           \
+		int found = 0;                                                           \
+                                                                                         \
+		if (!t || !t->lens[0])                                                   \
+			return 0;                                                        \
+		word = bpf_map_lookup_elem(&idxmap, &w);                                 \
+		if (!word)                                                               \
+			return 0;                                                        \
+		groups = (*word >> ((slot & 7) * 8)) & 0xff;                             \
+		if (!groups)                                                             \
+			return 0;                                                        \
+		_Pragma("unroll") for (i = 0; i < 8; i++) /* branch-free */              \
+			cand |= ((groups >> i) & 1) * EG_G4_LENS(i);                     \
+		cand &= t->lens[0];                                                      \
+		for (i = 0; i < 33 && cand && !found; i++) {                             \
+			__u32 len = hibit(cand);                                         \
+                                                                                         \
+			cand &= ~(1ull << (len & 63));                                   \
+			found = lookup(ip, len, offset);                                 \
+		}                                                                        \
+		return found;                                                            \
 	}
-	return found;
-}
+EG_MATCH4(eg_match_deny4, EG_TBL_DENY4, eg_deny4_idx_v2, lookup_deny4)
+EG_MATCH4(eg_match_allow4, EG_TBL_ALLOW4, eg_allow4_idx_v2, lookup_allow4)
 
 /* Longest live IPv6 rule containing hi:lo (host order): one hash lookup per
  * length in use, longest first. */
-__noinline int eg_match6(__u32 allow, __u64 hi, __u64 lo, __s64 offset)
-{
-	const struct eg_table *t = table(allow ? EG_TBL_ALLOW6 : EG_TBL_DENY6);
-	int found = 0, wi;
-	__u32 i;
-
-	if (!t || !(t->lens[0] | t->lens[1] | t->lens[2]))
-		return 0;
-	for (wi = 2; wi >= 0 && !found; wi--) {
-		__u64 cand = t->lens[wi & 3];
-
-		for (i = 0; i < 64 && cand && !found; i++) {
-			__u32 b = hibit(cand) & 63;
-
-			cand &= ~(1ull << b);
-			found = eg_lookup6(allow, hi, lo, (__u32)wi * 64 + b, offset);
-		}
+#define EG_MATCH6(name, tbl, lookup)                                                   \
+	__noinline int name(__u64 hi, __u64 lo, __s64 offset)                            \
+	{                                                                                \
+		const struct eg_table *t = table(tbl);                                   \
+		int found = 0, wi;                                                       \
+		__u32 i;                                                                 \
+                                                                                         \
+		if (!t || !(t->lens[0] | t->lens[1] | t->lens[2]))                       \
+			return 0;                                                        \
+		for (wi = 2; wi >= 0 && !found; wi--) {                                  \
+			__u64 cand = t->lens[wi & 3];                                    \
+                                                                                         \
+			for (i = 0; i < 64 && cand && !found; i++) {                     \
+				__u32 b = hibit(cand) & 63;                              \
+                                                                                         \
+				cand &= ~(1ull << b);                                    \
+				found = lookup(hi, lo, (__u32)wi * 64 + b, offset);      \
+			}                                                                \
+		}                                                                        \
+		return found;                                                            \
 	}
-	return found;
-}
+EG_MATCH6(eg_match_deny6, EG_TBL_DENY6, lookup_deny6)
+EG_MATCH6(eg_match_allow6, EG_TBL_ALLOW6, lookup_allow6)
 
 /* 1 + the rule reason of the longest live rule matching the source, 0 = none. */
 static __always_inline __u32 match_src(const struct eg_pkt *p, int allow, struct eg_clock *clk)
 {
 	__u64 hi, lo;
 
-	if (!p->v6)
-		return (__u32)eg_match4(allow, bpf_ntohl(p->src4), clk->offset);
+	if (!p->v6) {
+		__u32 ip = bpf_ntohl(p->src4);
+
+		return (__u32)(allow ? eg_match_allow4(ip, clk->offset) : eg_match_deny4(ip, clk->offset));
+	}
 	__builtin_memcpy(&hi, p->src.a, 8);
 	__builtin_memcpy(&lo, p->src.a + 8, 8);
-	return (__u32)eg_match6(allow, bpf_be64_to_cpu(hi), bpf_be64_to_cpu(lo), clk->offset);
+	hi = bpf_be64_to_cpu(hi);
+	lo = bpf_be64_to_cpu(lo);
+	return (__u32)(allow ? eg_match_allow6(hi, lo, clk->offset) : eg_match_deny6(hi, lo, clk->offset));
 }
 
 static __always_inline int v4mapped(const struct eg_addr *a)
@@ -442,9 +473,13 @@ static __always_inline __u32 rate_check(const struct eg_pkt *p, const struct eg_
 
 static __always_inline int flow_revoked(const struct eg_pkt *p, struct eg_clock *clk)
 {
+	__u32 bit = eg_flow_bit(p->src.a, p->sport, p->dport), w = bit >> 6;
+	__u64 *bits = bpf_map_lookup_elem(&eg_rflow_bits_v2, &w);
 	struct eg_flow_key k = {};
 	struct eg_flow_val *v;
 
+	if (!bits || !(*bits & (1ull << (bit & 63))))
+		return 0; /* no revoked flow can have this address and these ports */
 	__builtin_memcpy(k.saddr, p->src.a, 16);
 	__builtin_memcpy(k.daddr, p->dst.a, 16);
 	k.sport = p->sport;

@@ -35,7 +35,7 @@ const char *const eg_gate_map_names[M__COUNT] = {
 	[M_TABLES] = EG_MAP_TABLES,       [M_NOTES] = EG_MAP_NOTES,
 	[M_RATE] = EG_MAP_RATE,           [M_FLOWS] = EG_MAP_FLOWS,
 	[M_SESSIONS] = EG_MAP_SESSIONS,   [M_STATS] = EG_MAP_STATS,
-	[M_FLOOD] = EG_MAP_FLOOD,
+	[M_FLOWBITS] = EG_MAP_FLOWBITS,   [M_FLOOD] = EG_MAP_FLOOD,
 };
 #define map_names eg_gate_map_names
 
@@ -260,12 +260,25 @@ int eg_gate_revoke_flow(struct eg_gate *g, const struct eg_flow *f, const uint8_
 	struct eg_flow_key k;
 	struct eg_flow_val v = { .reason = EG_RULE_MANUAL };
 
+	__u32 bit = eg_flow_bit(f->client, f->client_port, f->server_port), w = bit >> 6;
+	__u64 word = 0;
+	int rc = -1;
+
 	flow_key(f, &k);
 	if (session)
 		memcpy(v.session, session, 16);
 	if (ttl_s > 0)
 		v.expires_ns = eg_gate_now_ns(g) + (uint64_t)ttl_s * 1000000000ull;
-	return bpf_map_update_elem(g->fd[M_FLOWS], &k, &v, BPF_ANY) ? -1 : 0;
+	/* the filter bit first: XDP must never skip a flow that is in the map */
+	eg_gate_wlock(g);
+	if (bpf_map_lookup_elem(g->fd[M_FLOWBITS], &w, &word) == 0) {
+		word |= 1ull << (bit & 63);
+		if (bpf_map_update_elem(g->fd[M_FLOWBITS], &w, &word, BPF_ANY) == 0 &&
+		    bpf_map_update_elem(g->fd[M_FLOWS], &k, &v, BPF_ANY) == 0)
+			rc = 0;
+	}
+	eg_gate_wunlock(g);
+	return rc;
 }
 
 int eg_gate_unrevoke_flow(struct eg_gate *g, const struct eg_flow *f)
@@ -329,6 +342,34 @@ static long gc_expiring(struct eg_gate *g, int m, size_t ksz, size_t vsz, size_t
 	return removed;
 }
 
+/* The revoked-flow filter from the flows the map holds (unrevoked and expired
+ * flows' bits go; a bit a crashed writer never set comes). */
+static void flowbits_rebuild(struct eg_gate *g)
+{
+	__u64 *bits = calloc(EG_FLOWBITS_WORDS, sizeof(*bits));
+	struct eg_flow_key cur, prev;
+	bool have = false;
+
+	if (!bits)
+		return;
+	eg_gate_wlock(g);
+	while (bpf_map_get_next_key(g->fd[M_FLOWS], have ? &prev : NULL, &cur) == 0) {
+		__u32 bit = eg_flow_bit(cur.saddr, cur.sport, cur.dport);
+
+		bits[bit >> 6] |= 1ull << (bit & 63);
+		prev = cur;
+		have = true;
+	}
+	for (__u32 w = 0; w < EG_FLOWBITS_WORDS; w++) {
+		__u64 old;
+
+		if (bpf_map_lookup_elem(g->fd[M_FLOWBITS], &w, &old) == 0 && old != bits[w])
+			bpf_map_update_elem(g->fd[M_FLOWBITS], &w, &bits[w], BPF_ANY);
+	}
+	eg_gate_wunlock(g);
+	free(bits);
+}
+
 static long gate_gc(struct eg_gate *g, bool force)
 {
 	uint64_t now = eg_gate_now_ns(g);
@@ -339,8 +380,14 @@ static long gate_gc(struct eg_gate *g, bool force)
 	eg_gate_wunlock(g);
 	if (removed < 0)
 		return -1;
-	removed += gc_expiring(g, M_FLOWS, sizeof(struct eg_flow_key), sizeof(struct eg_flow_val),
-			       offsetof(struct eg_flow_val, expires_ns), now);
+	{
+		long fr = gc_expiring(g, M_FLOWS, sizeof(struct eg_flow_key), sizeof(struct eg_flow_val),
+				      offsetof(struct eg_flow_val, expires_ns), now);
+
+		if (fr || force)
+			flowbits_rebuild(g);
+		removed += fr;
+	}
 	removed += gc_expiring(g, M_SESSIONS, sizeof(struct eg_sess_key), sizeof(struct eg_sess_val),
 			       offsetof(struct eg_sess_val, expires_ns), now);
 	return removed;

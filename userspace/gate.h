@@ -47,6 +47,9 @@ int eg_gate_deny_add_note(struct eg_gate *g, const struct eg_prefix *p, int64_t 
 int eg_gate_allow_add_note(struct eg_gate *g, const struct eg_prefix *p, int64_t ttl_s,
 			   uint32_t reason, const char *note);
 bool eg_gate_note_valid(const char *note);
+/* Bulk load (batch map updates, one recount): n entries, not persisted. Returns n or -1. */
+long eg_gate_bulk_add(struct eg_gate *g, bool allow, const struct eg_prefix *v, size_t n,
+		      int64_t ttl_s, uint32_t reason);
 /* Whether a live allow rule covers addr (16-byte, IPv4-mapped for IPv4), matched as
  * XDP matches it. */
 bool eg_gate_allowed(struct eg_gate *g, const uint8_t addr[16]);

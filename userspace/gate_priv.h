@@ -27,6 +27,7 @@ enum {
 	M_FLOWS,
 	M_SESSIONS,
 	M_STATS,
+	M_FLOWBITS,
 	M_FLOOD,
 	M__COUNT
 };

@@ -586,6 +586,56 @@ int eg_gate_allow_del(struct eg_gate *g, const struct eg_prefix *p)
 	return entry_del(g, true, p);
 }
 
+/* Many rules at once: batch updates of the hashes, then one recount and index
+ * rebuild (eg_rules_gc) instead of a read-modify-write per rule. Not persisted
+ * (edgegatectl deny load writes the pinned maps; the file is the record). */
+long eg_gate_bulk_add(struct eg_gate *g, bool allow, const struct eg_prefix *v, size_t n,
+		      int64_t ttl_s, uint32_t reason)
+{
+	enum { CHUNK = 16384 };
+	struct eg_rule r = { .reason = reason };
+	struct eg_key4 *k4 = malloc(CHUNK * sizeof(*k4));
+	struct eg_key6 *k6 = malloc(CHUNK * sizeof(*k6));
+	struct eg_rule *rv = malloc(CHUNK * sizeof(*rv));
+	long rc = -1;
+
+	if (!k4 || !k6 || !rv || ttl_s < 0 || reason >= EG_RULE__COUNT) {
+		errno = k4 && k6 && rv ? EINVAL : ENOMEM;
+		goto out;
+	}
+	if (ttl_s > 0)
+		r.expires_ns = eg_gate_now_ns(g) + (uint64_t)ttl_s * 1000000000ull;
+	for (size_t i = 0; i < CHUNK; i++)
+		rv[i] = r;
+	eg_gate_wlock(g);
+	for (size_t i = 0; i < n;) {
+		__u32 n4 = 0, n6 = 0;
+
+		for (; i < n && n4 < CHUNK && n6 < CHUNK; i++) {
+			struct rkey k;
+
+			rkey_make(allow, v[i].addr, v[i].plen, &k);
+			if (k.v6)
+				k6[n6++] = k.k6;
+			else
+				k4[n4++] = k.k4;
+		}
+		if ((n4 && bpf_map_update_batch(g->fd[allow ? M_ALLOW4 : M_DENY4], k4, rv, &n4, NULL)) ||
+		    (n6 && bpf_map_update_batch(g->fd[allow ? M_ALLOW6 : M_DENY6], k6, rv, &n6, NULL))) {
+			eg_rules_gc(g, eg_gate_now_ns(g), true); /* count what did go in */
+			eg_gate_wunlock(g);
+			goto out;
+		}
+	}
+	rc = eg_rules_gc(g, eg_gate_now_ns(g), true) < 0 ? -1 : (long)n;
+	eg_gate_wunlock(g);
+out:
+	free(k4);
+	free(k6);
+	free(rv);
+	return rc;
+}
+
 /* Longest-match the way XDP does it, for userspace callers that must not ban an
  * allowed source (abuse.c). */
 bool eg_gate_allowed(struct eg_gate *g, const uint8_t addr[16])

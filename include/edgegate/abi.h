@@ -40,6 +40,7 @@
 #define EG_MAP_FLOWS "eg_rflow_v1"         /* HASH  eg_flow_key -> eg_flow_val (revoked flows) */
 #define EG_MAP_SESSIONS "eg_rsess_v1"      /* HASH  eg_sess_key -> eg_sess_val (revoked sessions) */
 #define EG_MAP_STATS "eg_stats_v2"         /* PERCPU_ARRAY[EG_REASON__COUNT] eg_stat */
+#define EG_MAP_FLOWBITS "eg_rflow_bits_v2" /* ARRAY[EG_FLOWBITS_WORDS] __u64: may-be-revoked filter */
 #define EG_MAP_FLOOD "eg_flood_v1"         /* PERCPU_ARRAY[1] eg_flood (new-source window) */
 
 #define EG_PORTS_WORDS 1024 /* 65536 bits */
@@ -48,6 +49,21 @@
 #define EG_MAX_ALLOW 65536
 #define EG_V6_EXT_MAX 8 /* IPv6 extension headers walked before giving up (malformed) */
 #define EG_MAX_NOTES 65536
+#define EG_FLOWBITS_LOG2 20 /* bits in the revoked-flow filter */
+#define EG_FLOWBITS_WORDS (1u << (EG_FLOWBITS_LOG2 - 6))
+
+/* The revoked-flow filter's bit for a flow (client address and ports, host order):
+ * XDP looks the flow up only when its bit is set. Set before the flow entry is
+ * written; cleared only by GC's rebuild, under the pin-root lock. */
+static inline __u32 eg_flow_bit(const __u8 saddr[16], __u16 sport, __u16 dport)
+{
+	__u32 w[4];
+	__u64 h;
+
+	__builtin_memcpy(w, saddr, 16);
+	h = (__u64)(w[0] ^ w[1] ^ w[2] ^ w[3] ^ ((__u32)sport << 16 | dport));
+	return (__u32)((h * 0x9e3779b97f4a7c15ull) >> (64 - EG_FLOWBITS_LOG2));
+}
 #define EG_NOTE_MAX 64
 
 /* eg_tables_v2 index */

@@ -50,7 +50,8 @@ static void rm_pins(void)
 	static const char *names[] = { EG_MAP_CFG, EG_MAP_PORTS, EG_MAP_DENY4, EG_MAP_ALLOW4,
 				       EG_MAP_DENY6, EG_MAP_ALLOW6, EG_MAP_DENY4_IDX,
 				       EG_MAP_ALLOW4_IDX, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
-				       EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOOD };
+				       EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOWBITS,
+				       EG_MAP_FLOOD };
 	char p[256];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
