@@ -89,6 +89,14 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_X32_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_deny4_x32_v2 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, EG_TBL__COUNT);
 	__type(key, __u32);
 	__type(value, struct eg_table);
@@ -275,7 +283,7 @@ static __always_inline const struct eg_table *table(__u32 id)
  * lookup per candidate length, longest first (usually one). Returns 1 + reason
  * or 0. Global functions (verified once, on their own): the caller sees a
  * scalar, and the loop is checked without the rest of the program around it. */
-#define EG_MATCH4(name, tbl, idxmap, lookup)                                           \
+#define EG_MATCH4(name, tbl, idxmap, lookup, x32)                                      \
 	__noinline int name(__u32 ip, __s64 offset)                                      \
 	{                                                                                \
 		const struct eg_table *t = table(tbl);                                   \
@@ -294,6 +302,13 @@ static __always_inline const struct eg_table *table(__u32 id)
 		_Pragma("unroll") for (i = 0; i < 8; i++) /* branch-free */              \
 			cand |= ((groups >> i) & 1) * EG_G4_LENS(i);                     \
 		cand &= t->lens[0];                                                      \
+		if (x32 && (cand >> 32)) {                                               \
+			__u32 xb = eg_x32_bit(ip), xw = xb >> 6;                         \
+			__u64 *x = bpf_map_lookup_elem(&eg_deny4_x32_v2, &xw);           \
+                                                                                         \
+			if (x && !(*x & (1ull << (xb & 63))))                            \
+				cand &= 0xffffffffull; /* no /32 rule for this address */\
+		}                                                                        \
 		for (i = 0; i < 33 && cand && !found; i++) {                             \
 			__u32 len = hibit(cand);                                         \
                                                                                          \
@@ -302,8 +317,8 @@ static __always_inline const struct eg_table *table(__u32 id)
 		}                                                                        \
 		return found;                                                            \
 	}
-EG_MATCH4(eg_match_deny4, EG_TBL_DENY4, eg_deny4_idx_v2, lookup_deny4)
-EG_MATCH4(eg_match_allow4, EG_TBL_ALLOW4, eg_allow4_idx_v2, lookup_allow4)
+EG_MATCH4(eg_match_deny4, EG_TBL_DENY4, eg_deny4_idx_v2, lookup_deny4, 1)
+EG_MATCH4(eg_match_allow4, EG_TBL_ALLOW4, eg_allow4_idx_v2, lookup_allow4, 0)
 
 /* Longest live IPv6 rule containing hi:lo (host order): one hash lookup per
  * length in use, longest first. */

@@ -144,19 +144,79 @@ static int idx4_set(struct eg_gate *g, bool allow, uint32_t addr_be, unsigned le
 	return 0;
 }
 
-/* Rebuilds an IPv4 index from the rules the table holds: bits of deleted or
- * expired rules go, bits a crashed writer never set come. */
-static int idx4_rebuild(struct eg_gate *g, bool allow, const struct eg_key4 *keys, size_t n)
+static int x32_set(struct eg_gate *g, uint32_t addr_be)
 {
-	int fd = g->fd[allow ? M_ALLOW4_IDX : M_DENY4_IDX];
-	uint8_t *want = calloc(IDX4_SLOTS, 1);
+	__u32 b = eg_x32_bit(ntohl(addr_be)), w = b >> 6;
+	__u64 v;
+
+	if (bpf_map_lookup_elem(g->fd[M_DENY4_X32], &w, &v))
+		return -1;
+	if (v & (1ull << (b & 63)))
+		return 0;
+	v |= 1ull << (b & 63);
+	return bpf_map_update_elem(g->fd[M_DENY4_X32], &w, &v, BPF_ANY);
+}
+
+/* Writes an array of words where it differs from what the map holds. */
+static int array_sync(int fd, const __u64 *want, __u32 nwords)
+{
 	enum { CHUNK = 65536 };
 	__u32 *ks = malloc(CHUNK * sizeof(*ks));
 	__u64 *vs = malloc(CHUNK * sizeof(*vs));
 	int rc = -1;
 
-	if (!want || !ks || !vs)
+	if (!ks || !vs)
 		goto out;
+	for (__u32 w0 = 0; w0 < nwords; w0 += CHUNK) {
+		__u32 cnt = CHUNK < nwords - w0 ? CHUNK : nwords - w0, out_b, in_b = w0 - 1;
+		__u32 asked = cnt;
+
+		/* an array's batch cursor is the last index returned */
+		if (bpf_map_lookup_batch(fd, w0 ? &in_b : NULL, &out_b, ks, vs, &cnt, NULL) &&
+		    errno != ENOENT)
+			goto out;
+		if (cnt != asked) {
+			errno = EIO;
+			goto out;
+		}
+		for (__u32 i = 0; i < cnt; i++)
+			if (want[ks[i]] != vs[i] && bpf_map_update_elem(fd, &ks[i], &want[ks[i]], BPF_ANY))
+				goto out;
+	}
+	rc = 0;
+out:
+	free(ks);
+	free(vs);
+	return rc;
+}
+
+static int x32_rebuild(struct eg_gate *g, const struct eg_key4 *keys, size_t n)
+{
+	__u64 *want = calloc(EG_X32_WORDS, sizeof(*want));
+	int rc;
+
+	if (!want)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (keys[i].plen == 32) {
+			__u32 b = eg_x32_bit(ntohl(keys[i].addr));
+
+			want[b >> 6] |= 1ull << (b & 63);
+		}
+	rc = array_sync(g->fd[M_DENY4_X32], want, EG_X32_WORDS);
+	free(want);
+	return rc;
+}
+
+/* Rebuilds an IPv4 index from the rules the table holds: bits of deleted or
+ * expired rules go, bits a crashed writer never set come. */
+static int idx4_rebuild(struct eg_gate *g, bool allow, const struct eg_key4 *keys, size_t n)
+{
+	uint8_t *want = calloc(IDX4_SLOTS, 1);
+	int rc;
+
+	if (!want)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		unsigned len = keys[i].plen, grp = eg_group4(len);
 		uint32_t s0 = ntohl(keys[i].addr) >> 8, cnt = len >= 24 ? 1 : 1u << (24 - len);
@@ -164,31 +224,11 @@ static int idx4_rebuild(struct eg_gate *g, bool allow, const struct eg_key4 *key
 		for (uint32_t j = 0; j < cnt; j++)
 			want[s0 + j] |= (uint8_t)(1u << grp);
 	}
-	for (__u32 w0 = 0; w0 < EG_IDX4_WORDS; w0 += CHUNK) {
-		__u32 cnt = CHUNK, out_b, in_b = w0 - 1;
-		int lr;
-
-		/* an array's batch cursor is the last index returned */
-		lr = bpf_map_lookup_batch(fd, w0 ? &in_b : NULL, &out_b, ks, vs, &cnt, NULL);
-		if (lr && errno != ENOENT)
-			goto out;
-		if (cnt != CHUNK) {
-			errno = EIO;
-			goto out;
-		}
-		for (__u32 i = 0; i < cnt; i++) {
-			__u64 v;
-
-			memcpy(&v, want + (size_t)ks[i] * 8, 8);
-			if (v != vs[i] && bpf_map_update_elem(fd, &ks[i], &v, BPF_ANY))
-				goto out;
-		}
-	}
-	rc = 0;
-out:
+	/* byte s of the array is slot s on a little-endian host, as XDP reads it */
+	rc = array_sync(g->fd[allow ? M_ALLOW4_IDX : M_DENY4_IDX], (const __u64 *)want, EG_IDX4_WORDS);
+	if (rc == 0 && !allow)
+		rc = x32_rebuild(g, keys, n);
 	free(want);
-	free(ks);
-	free(vs);
 	return rc;
 }
 
@@ -307,6 +347,8 @@ int eg_rules_put(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned
 	if (bpf_map_update_elem(fd, rkey_ptr(&k), r, BPF_ANY))
 		return -1;
 	if (!k.v6 && idx4_set(g, allow, k.k4.addr, k.len))
+		goto undo;
+	if (!k.v6 && !allow && k.len == 32 && x32_set(g, k.k4.addr))
 		goto undo;
 	if (tbl_read(g, k.tbl, &t))
 		goto undo;

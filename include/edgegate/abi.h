@@ -34,6 +34,7 @@
 #define EG_MAP_ALLOW6 "eg_allow6_v2"       /* HASH  eg_key6 -> eg_rule */
 #define EG_MAP_DENY4_IDX "eg_deny4_idx_v2"   /* ARRAY[EG_IDX4_WORDS] __u64: per-/24 length groups */
 #define EG_MAP_ALLOW4_IDX "eg_allow4_idx_v2" /* ARRAY[EG_IDX4_WORDS] __u64 */
+#define EG_MAP_DENY4_X32 "eg_deny4_x32_v2"   /* ARRAY[EG_X32_WORDS] __u64: /32 deny filter */
 #define EG_MAP_TABLES "eg_tables_v2"       /* ARRAY[EG_TBL__COUNT] eg_table: lengths in use */
 #define EG_MAP_NOTES "eg_notes_v2"         /* HASH  eg_note_key -> eg_note (free-text reasons; userspace only) */
 #define EG_MAP_RATE "eg_rate_v1"           /* LRU_HASH eg_addr -> eg_bucket */
@@ -74,6 +75,14 @@ enum eg_table_id { EG_TBL_DENY4 = 0, EG_TBL_ALLOW4, EG_TBL_DENY6, EG_TBL_ALLOW6,
  * covering it, or lying inside it). A set bit is a "may": deletes leave it and GC
  * rebuilds the index; a clear bit is a promise (set before the rule is visible). */
 #define EG_IDX4_WORDS (1u << 21)
+/* The /32 deny filter: one bit per hash of an address, set for every /32 deny
+ * rule (a "may", like the index). A /24 with a denied /32 in it then costs the
+ * other addresses of that /24 no hash lookup. */
+#define EG_X32_WORDS (1u << 18) /* 2^24 bits */
+static inline __u32 eg_x32_bit(__u32 ip /* host order */)
+{
+	return (ip * 0x9e3779b1u) >> 8;
+}
 /* length groups: 32 | 25-31 | 24 | 17-23 | 16 | 9-15 | 8 | 0-7 */
 #define EG_G4_LENS(g) ((g) == 0 ? 0x100000000ull : (g) == 1 ? 0xfe000000ull : \
 		       (g) == 2 ? 0x01000000ull : (g) == 3 ? 0x00fe0000ull : \

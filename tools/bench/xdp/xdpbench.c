@@ -39,7 +39,7 @@ static double now_s(void)
 
 static const char *const eg_gate_map_names_bench[] = {
 	EG_MAP_CFG, EG_MAP_PORTS, EG_MAP_DENY4, EG_MAP_ALLOW4, EG_MAP_DENY6, EG_MAP_ALLOW6,
-	EG_MAP_DENY4_IDX, EG_MAP_ALLOW4_IDX, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
+	EG_MAP_DENY4_IDX, EG_MAP_ALLOW4_IDX, EG_MAP_DENY4_X32, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
 	EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOWBITS, EG_MAP_FLOOD,
 };
 
@@ -53,29 +53,24 @@ static int empty_prog(void)
 	return bpf_prog_load(BPF_PROG_TYPE_XDP, "eg_empty", "GPL", insns, 2, NULL);
 }
 
-/* median of 5 runs of `repeat` iterations: ns per packet */
+/* best of 7 runs of `repeat` iterations, ns per packet. Best, not median: the
+ * machine is shared, and other load only ever adds time. */
 static double ns_per_pkt(int fd, const struct pk *p, unsigned repeat, int *retval)
 {
-	double d[5];
+	double best = 1e18;
 
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 7; i++) {
 		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->b, .data_size_in = (__u32)p->n,
 			    .repeat = repeat);
 		if (bpf_prog_test_run_opts(fd, &o)) {
 			perror("BPF_PROG_TEST_RUN");
 			exit(1);
 		}
-		d[i] = o.duration; /* average ns per repetition */
+		if (o.duration < best)
+			best = o.duration; /* average ns per repetition */
 		*retval = (int)o.retval;
 	}
-	for (int i = 0; i < 5; i++)
-		for (int j = i + 1; j < 5; j++)
-			if (d[j] < d[i]) {
-				double t = d[i];
-				d[i] = d[j];
-				d[j] = t;
-			}
-	return d[2];
+	return best;
 }
 
 static void tcp4(struct pk *p, const char *src, uint16_t sport, uint16_t dport, uint8_t fl)
@@ -97,10 +92,22 @@ static struct eg_prefix P(const char *s)
 }
 
 static double g_worst; /* largest "over empty" of the budgeted paths */
+static int g_efd;       /* the empty program, measured again beside every path */
+static unsigned g_repeat;
 
 static void row(const char *name, double ns, double empty, int ret, int want, int budget)
 {
-	double over = ns - empty;
+	struct pk pk;
+	int r2;
+	double e2, over;
+
+	/* the empty program again, right after: both figures from the same minute */
+	pk_eth(&pk, NULL, 0, 0x0800);
+	pk_ip4(&pk, "198.18.50.1", "198.18.0.1", 6, 0, 0, 20);
+	pk_tcp(&pk, 40000, 8080, PK_ACK);
+	e2 = ns_per_pkt(g_efd, &pk, g_repeat, &r2);
+	empty = e2 < empty ? e2 : empty; /* the faster empty run: the stricter comparison */
+	over = ns - empty;
 
 	printf("%-44s %7.1f ns  %+7.1f vs empty  %s%s%s\n", name, ns, over,
 	       ret == XDP_DROP ? "XDP_DROP" : ret == XDP_PASS ? "XDP_PASS" : "?",
@@ -239,6 +246,8 @@ static int cmd_paths(unsigned repeat)
 		perror("empty prog");
 		return 1;
 	}
+	g_efd = efd;
+	g_repeat = repeat;
 	fill(g);
 	p = P("198.18.51.1");
 	eg_gate_allow_add(g, &p, 0, EG_RULE_MANUAL);
