@@ -382,6 +382,7 @@ int eg_rules_del(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned
 	if (tbl_read(g, k.tbl, &t) == 0) {
 		if (t.count[k.len])
 			t.count[k.len]--;
+		t.stale = !k.v6;
 		tbl_lens(&t);
 		tbl_write(g, k.tbl, &t);
 	}
@@ -436,7 +437,7 @@ long eg_rules_gc(struct eg_gate *g, uint64_t now, bool force)
 		tbl_read(g, tbl, &old);
 		/* lengths only after the rules are gone; the index before any length that
 		 * a crashed writer left unset appears */
-		if (!v6 && (force || here || memcmp(old.count, t.count, sizeof(t.count))) &&
+		if (!v6 && (force || here || old.stale || memcmp(old.count, t.count, sizeof(t.count))) &&
 		    idx4_rebuild(g, allow, k4, nk4)) {
 			log_warn("gate: rebuilding the IPv4 index failed: %s", strerror(errno));
 			free(k4);

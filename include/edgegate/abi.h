@@ -165,7 +165,7 @@ struct eg_key6 {
 struct eg_table {
 	__u64 lens[3];     /* bit L (0..128) set: entries of length L exist */
 	__u32 count[129];  /* entries per length */
-	__u32 pad;
+	__u32 stale;       /* IPv4: a delete left index bits for GC to clear */
 };
 
 /* A free-text reason ("--reason TEXT") beside a rule; the rule keeps its category. */
