@@ -45,7 +45,7 @@ ip netns add "$NS"
 ip link add "$HV" type veth peer name "$CV" netns "$NS"
 ip addr add $NET.1/24 dev "$HV"
 ip link set "$HV" up
-for a in 2 3 4 5; do ip -n "$NS" addr add $NET.$a/24 dev "$CV"; done
+for a in 2 3 4 5 8; do ip -n "$NS" addr add $NET.$a/24 dev "$CV"; done
 ip -n "$NS" link set "$CV" up
 ip -n "$NS" link set lo up
 
@@ -150,18 +150,26 @@ deny1=$(stat_of deny); rl1=$(stat_of ratelimit)
 check "stats: deny counter moved by the 5 denied SYNs (got $((deny1 - deny0)))" [ $((deny1 - deny0)) = 5 ]
 check "stats: ratelimit counter = failed connects ($((rl1 - rl0)) = $bad)" [ $((rl1 - rl0)) = "$bad" ]
 
-dump=$(bpftool map dump pinned "$PIN/eg_deny_v1")
-check "bpftool map dump pinned eg_deny_v1 shows field names" \
-	bash -c 'grep -q "expires_ns" <<<"$1" && grep -q "reason" <<<"$1"' _ "$dump"
-jd=$(bpftool -j map dump pinned "$PIN/eg_stats_v1")
-check "bpftool -j dump of eg_stats_v1 has formatted per-CPU packets" \
+dump=$(bpftool map dump pinned "$PIN/eg_deny4_v2")
+check "bpftool map dump pinned eg_deny4_v2 shows field names" \
+	bash -c 'grep -q "expires_ns" <<<"$1" && grep -q "reason" <<<"$1" && grep -q "plen" <<<"$1"' _ "$dump"
+jd=$(bpftool -j map dump pinned "$PIN/eg_stats_v2")
+check "bpftool -j dump of eg_stats_v2 has formatted per-CPU packets" \
 	bash -c 'grep -q "\"formatted\"" <<<"$1" && grep -q "\"packets\"" <<<"$1"' _ "$jd"
+
+# the demo banner's command (issue 16): free text is the note, the category manual
+check "edgegatectl deny add $NET.6 --ttl 5m --reason demo" \
+	"$CTL" --config "$CONF" deny add $NET.6 --ttl 5m --reason demo
+lst=$("$CTL" --config "$CONF" deny list)
+check "deny list shows the note beside the category" grep -Eq "^${NET//./\\.}\\.6 +manual +expires [0-9]+s +demo$" <<<"$lst"
+check "--reason with a control character is refused (exit 2)" \
+	bash -c "'$CTL' --config '$CONF' deny add $NET.7 --reason \$'a\\nb'; [ \$? = 2 ]"
 
 # restart: detach on stop, maps (and entries) stay; edgegatectl reads pins meanwhile
 "$CTL" --config "$CONF" deny add $NET.3 --reason manual >/dev/null
 stop_daemon
 check "daemon stop detaches XDP" bash -c "! ip link show $HV | grep -q 'xdp'"
-check "pinned maps stay after stop" test -e "$PIN/eg_deny_v1"
+check "pinned maps stay after stop" test -e "$PIN/eg_deny4_v2"
 lst=$("$CTL" --config "$CONF" deny list 2>&1)
 check "edgegatectl deny list with the daemon down reads the pins" grep -q "^${NET//./\\.}\\.3 " <<<"$lst"
 check "edgegatectl stats with the daemon down" bash -c "'$CTL' --config '$CONF' stats | grep -q '^deny '"
@@ -177,6 +185,17 @@ read -r good bad < <(connects $NET.3 1)
 check "dynamic deny re-pushed from the store after the pins were lost" [ "$good" = 0 ]
 read -r good bad < <(connects $NET.4 1)
 check "static deny pushed from the config" [ "$good" = 0 ]
+lst=$("$CTL" --config "$CONF" deny list)
+check "the note came back from the store too" grep -Eq "^${NET//./\\.}\\.6 +manual .* demo$" <<<"$lst"
+
+# bulk load from a file (batch map updates), with the daemon running
+LIST=$(mktemp)
+{ echo "# a deny list"; echo "$NET.8"; for i in $(seq 1 2000); do echo "203.0.$((i / 250)).$((i % 250))/32"; done; } >"$LIST"
+check "edgegatectl deny load FILE" bash -c "'$CTL' --config '$CONF' deny load '$LIST' | grep -q 'loaded 2001 entries'"
+read -r good bad < <(connects $NET.8 1)
+check "a bulk-loaded source cannot connect" [ "$good" = 0 ]
+check "deny list counts the bulk entries" bash -c "[ \$('$CTL' --config '$CONF' deny list | wc -l) -ge 2003 ]"
+rm -f "$LIST"
 
 # allow bypasses the rate limit
 check "edgegatectl allow add $NET.5" "$CTL" --config "$CONF" allow add $NET.5
