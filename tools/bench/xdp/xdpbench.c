@@ -6,6 +6,9 @@
  *                                    inside NETNS, print "ready", run until stdin closes
  *   xdpbench stats PINROOT           "deny <packets>" from the pinned stats map
  *   xdpbench blast IF SRCNET N SECONDS   AF_PACKET UDP flood from N sources of SRCNET/24
+ *   xdpbench gen OBJ IF DSTMAC SRCNET SECONDS   live-frames flood (xdpgen.bpf.o): xdp_frames
+ *                                    redirected out of IF, 256 sources of SRCNET/24
+ *   CIDR "=A.B.C.0/24" for attach: the 256 addresses as exact /32 entries
  *
  * Built by tools/bench/xdp/run.sh against build/libedgegate.a. Needs root. */
 #include <arpa/inet.h>
@@ -330,9 +333,27 @@ static int cmd_attach(const char *netns, const char *ifname, const char *pin, co
 	char path[256], err[256], buf[16];
 	struct eg_config cfg = { 0 };
 	char *ifs[1] = { (char *)ifname };
-	struct eg_prefix d = P(cidr);
+	struct eg_prefix one, *d = &one;
+	size_t nd = 1;
 	struct eg_gate *g;
 	int nfd;
+
+	if (cidr[0] == '=') { /* exact entries, as xdp-filter takes them */
+		char a[32];
+		uint32_t base;
+
+		one = P(cidr + 1);
+		memcpy(&base, one.addr + 12, 4);
+		d = calloc(256, sizeof(*d));
+		for (nd = 0; nd < 256; nd++) {
+			uint32_t ip = htonl(ntohl(base) + (uint32_t)nd);
+
+			inet_ntop(AF_INET, &ip, a, sizeof(a));
+			d[nd] = P(a);
+		}
+	} else {
+		one = P(cidr);
+	}
 
 	snprintf(path, sizeof(path), "/var/run/netns/%s", netns);
 	nfd = open(path, O_RDONLY);
@@ -345,8 +366,8 @@ static int cmd_attach(const char *netns, const char *ifname, const char *pin, co
 	cfg.gate.interfaces.v = ifs;
 	cfg.gate.interfaces.n = 1;
 	cfg.gate.xdp_mode = (char *)"native";
-	cfg.gate.deny = &d;
-	cfg.gate.n_deny = 1;
+	cfg.gate.deny = d;
+	cfg.gate.n_deny = nd;
 	g = eg_gate_open(&cfg, err, sizeof(err));
 	if (!g) {
 		fprintf(stderr, "%s\n", err);
@@ -429,8 +450,57 @@ static int cmd_blast(const char *ifname, const char *srcnet, int nsrc, double se
 	return 0;
 }
 
+static int cmd_gen(const char *obj_path, const char *ifname, const char *dmac, const char *srcnet,
+		   double seconds)
+{
+	struct bpf_object *obj = bpf_object__open_file(obj_path, NULL);
+	struct bpf_program *prog;
+	struct bpf_map *ro;
+	struct pk pk;
+	unsigned mac[6];
+	uint32_t ifindex = if_nametoindex(ifname);
+	unsigned long long sent = 0;
+	double t0, t;
+	int fd;
+
+	if (!obj || !ifindex || sscanf(dmac, "%x:%x:%x:%x:%x:%x", &mac[0], &mac[1], &mac[2], &mac[3],
+				       &mac[4], &mac[5]) != 6) {
+		fprintf(stderr, "gen: bad object, interface or MAC\n");
+		return 1;
+	}
+	ro = bpf_object__find_map_by_name(obj, ".rodata");
+	if (!ro || bpf_map__set_initial_value(ro, &ifindex, sizeof(ifindex)) || bpf_object__load(obj)) {
+		fprintf(stderr, "gen: loading %s failed\n", obj_path);
+		return 1;
+	}
+	prog = bpf_object__find_program_by_name(obj, "xdpgen");
+	fd = bpf_program__fd(prog);
+	pk_eth(&pk, NULL, 0, 0x0800);
+	for (int i = 0; i < 6; i++)
+		pk.b[i] = (uint8_t)mac[i];
+	pk_ip4(&pk, srcnet, "198.18.200.1", 17, 0, 0, 8 + 18);
+	pk_udp(&pk, 4000, 9);
+	pk_zero(&pk, 18); /* 60-byte frames */
+	t0 = now_s();
+	do {
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pk.b, .data_size_in = (__u32)pk.n,
+			    .repeat = 1u << 20, .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = 64);
+		if (bpf_prog_test_run_opts(fd, &o)) {
+			perror("gen: BPF_PROG_RUN live frames");
+			return 1;
+		}
+		sent += 1u << 20;
+		t = now_s();
+	} while (t - t0 < seconds);
+	printf("sent %llu %.0f\n", sent, (double)sent / (t - t0));
+	bpf_object__close(obj);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 7 && !strcmp(argv[1], "gen"))
+		return cmd_gen(argv[2], argv[3], argv[4], argv[5], atof(argv[6]));
 	if (argc >= 2 && !strcmp(argv[1], "paths"))
 		return cmd_paths(argc > 2 ? (unsigned)atoi(argv[2]) : 1000000);
 	if (argc == 6 && !strcmp(argv[1], "attach"))
