@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/bench/xdp/run.sh - XDP edge gate benchmarks (needs root; ~40 s).
+# tools/bench/xdp/run.sh - XDP edge gate benchmarks (needs root; ~90 s).
 #   1. ns/packet per verdict path via BPF_PROG_TEST_RUN repeat, beside an empty XDP
 #      program in the same run (xdpbench paths).
 #   2. veth flood of live xdp_frames (xdpgen.bpf.o through BPF_PROG_RUN live frames,
@@ -18,7 +18,7 @@ gcc -O2 -g -D_GNU_SOURCE -Iinclude -Iuserspace -Ibuild -o $B tools/bench/xdp/xdp
 	build/libedgegate.a -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb \
 	-lhiredis -lcap -lpthread -lm
 
-echo "== BPF_PROG_TEST_RUN, repeat $REPEAT, median of 5 (kernel $(uname -r), $(nproc) CPUs)"
+echo "== BPF_PROG_TEST_RUN, repeat $REPEAT, best of 7 (kernel $(uname -r), $(nproc) CPUs)"
 $B paths "$REPEAT"
 
 S=egfl-s-$$ C=egfl-c-$$ PIN=/sys/fs/bpf/edgegate-flood-$$
