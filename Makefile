@@ -18,7 +18,7 @@ WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wformat=2 -Wvla
 CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iuserspace -I$(BUILD)
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -fno-strict-aliasing -fstack-protector-strong -D_FORTIFY_SOURCE=2
-LDLIBS   := -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm
+LDLIBS   := -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm
 
 SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ASAN_CFLAGS := -O1 -g -std=gnu11 $(WARN) -fno-strict-aliasing $(SAN)
@@ -67,7 +67,7 @@ $(BUILD)/edgegatectl: $(CTL_SRCS) $(BUILD)/libedgegate.a $(HDRS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itools/edgegatectl -o $@ $(CTL_SRCS) $(BUILD)/libedgegate.a $(LDLIBS)
 
 # only the gate embeds the BPF object (skeleton)
-$(BUILD)/obj/gate.o $(BUILD)/asan/obj/gate.o: $(SKEL)
+$(BUILD)/obj/gate.o $(BUILD)/asan/obj/gate.o $(BUILD)/obj/gate_xdp.o $(BUILD)/asan/obj/gate_xdp.o: $(SKEL)
 
 # --- sanitizer build (tests and the daemon the integration tests run) ---------
 $(BUILD)/asan/obj/%.o: userspace/%.c $(HDRS) | $(BUILD)
@@ -101,7 +101,7 @@ FUZZ_LIB_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/fuzz/obj/%.o)
 $(BUILD)/fuzz/obj/%.o: userspace/%.c $(HDRS) | $(BUILD)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
-$(BUILD)/fuzz/obj/gate.o: $(SKEL)
+$(BUILD)/fuzz/obj/gate.o $(BUILD)/fuzz/obj/gate_xdp.o: $(SKEL)
 $(BUILD)/fuzz/libedgegate.a: $(FUZZ_LIB_OBJS)
 	ar rcs $@ $^
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/fuzz/libedgegate.a

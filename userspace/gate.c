@@ -440,7 +440,7 @@ static int ensure_bpffs(const char *pin_root)
 
 /* A pinned map keeps its size; adopting it keeps its entries (bans survive a
  * config change of max_deny). */
-static void size_map(struct eg_gate *g, struct bpf_map *m, uint32_t want)
+void eg_gate_size_map(struct eg_gate *g, struct bpf_map *m, uint32_t want)
 {
 	char path[PATH_MAX + 64];
 	struct bpf_map_info info = {};
@@ -565,7 +565,7 @@ struct eg_gate *eg_gate_load(const struct eg_gate_config *gc, char *err, size_t 
 			want = gc->max_deny;
 		else if (!strcmp(n, EG_MAP_RATE))
 			want = gc->max_sources;
-		size_map(g, m, want);
+		eg_gate_size_map(g, m, want);
 	}
 	rc = edgegate_bpf__load(g->skel);
 	if (rc) {
@@ -594,6 +594,38 @@ struct eg_gate *eg_gate_load(const struct eg_gate_config *gc, char *err, size_t 
 fail:
 	eg_gate_close(g);
 	return NULL;
+}
+
+/* Through libxdp's dispatcher first (coexistence, issue 14), else the plain
+ * netlink attach below. */
+static int attach_dispatcher(struct eg_gate *g, const struct eg_gate_config *gc, const char *ifname,
+			     const char *mode)
+{
+	struct eg_gate_if *gi = &g->ifs[g->n_if];
+	int ifindex = (int)if_nametoindex(ifname);
+	bool native = !mode || !strcmp(mode, "auto") || !strcmp(mode, "native");
+	bool generic = !mode || !strcmp(mode, "auto") || !strcmp(mode, "generic");
+	char why[256] = "";
+
+	if (!gc->xdp_dispatcher || g->n_if >= EG_GATE_MAX_IF || !ifindex)
+		return -1;
+	if (native && eg_gate_xdp_attach(g, ifindex, true, gc->run_priority, &gi->xp, why,
+					 sizeof(why)) == 0)
+		gi->flags = XDP_FLAGS_DRV_MODE;
+	else if (generic && eg_gate_xdp_attach(g, ifindex, false, gc->run_priority, &gi->xp, why,
+					       sizeof(why)) == 0)
+		gi->flags = XDP_FLAGS_SKB_MODE;
+	else {
+		log_warn("gate: libxdp dispatcher unavailable on %s (%s): attaching the plain way, "
+			 "alone on the interface", ifname, why);
+		return -1;
+	}
+	snprintf(gi->name, sizeof(gi->name), "%s", ifname);
+	gi->ifindex = ifindex;
+	g->n_if++;
+	log_info("gate: attached to %s (%s, libxdp dispatcher, run priority %u)", ifname,
+		 gi->flags == XDP_FLAGS_DRV_MODE ? "native" : "generic", gc->run_priority);
+	return 0;
 }
 
 static int attach_one(struct eg_gate *g, const char *ifname, const char *mode, char *err,
@@ -663,6 +695,8 @@ struct eg_gate *eg_gate_open(const struct eg_config *cfg, char *err, size_t errl
 	if (!g)
 		return NULL;
 	for (size_t i = 0; i < gc->interfaces.n; i++) {
+		if (attach_dispatcher(g, gc, gc->interfaces.v[i], gc->xdp_mode) == 0)
+			continue;
 		if (attach_one(g, gc->interfaces.v[i], gc->xdp_mode, err, errlen)) {
 			eg_gate_close(g);
 			return NULL;
@@ -705,6 +739,11 @@ void eg_gate_close(struct eg_gate *g)
 
 		ao.old_prog_fd = bpf_program__fd(g->skel->progs.edgegate_xdp);
 		for (int i = 0; i < g->n_if; i++) {
+			if (g->ifs[i].xp) {
+				eg_gate_xdp_detach(g->ifs[i].xp, g->ifs[i].ifindex,
+						   g->ifs[i].flags == XDP_FLAGS_DRV_MODE);
+				continue;
+			}
 			/* REPLACE with the expected old fd: detaches only if it is still ours */
 			if (bpf_xdp_detach(g->ifs[i].ifindex, g->ifs[i].flags | XDP_FLAGS_REPLACE,
 					   &ao))
@@ -811,10 +850,11 @@ json_t *eg_gate_status_json(struct eg_gate *g)
 	struct eg_cfg c = {};
 
 	for (int i = 0; i < g->n_if; i++)
-		json_array_append_new(ifs, json_pack("{s:s, s:s}", "name", g->ifs[i].name, "mode",
+		json_array_append_new(ifs, json_pack("{s:s, s:s, s:b}", "name", g->ifs[i].name, "mode",
 						     g->ifs[i].flags == XDP_FLAGS_DRV_MODE
 							     ? "native"
-							     : "generic"));
+							     : "generic",
+						     "dispatcher", g->ifs[i].xp != NULL));
 	for (__u32 w = 0; w < EG_PORTS_WORDS; w++) {
 		__u64 bits = 0;
 

@@ -39,6 +39,7 @@ struct eg_gate_if {
 	char name[IF_NAMESIZE];
 	int ifindex;
 	uint32_t flags; /* XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE */
+	void *xp;       /* struct xdp_program * when attached through libxdp's dispatcher */
 };
 
 struct eg_gate {
@@ -70,6 +71,15 @@ int eg_rules_del(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned
 long eg_rules_gc(struct eg_gate *g, uint64_t now, bool force);
 /* Removes every rule of reason EG_RULE_STATIC. Caller holds the lock. */
 int eg_rules_drop_static(struct eg_gate *g);
+
+/* gate.c: a map of an object about to load takes its pinned size (want 0) or want. */
+struct bpf_map;
+void eg_gate_size_map(struct eg_gate *g, struct bpf_map *m, uint32_t want);
+/* gate_xdp.c: attach through libxdp's dispatcher at run priority prio. 0 ok,
+ * -1 with why set (the caller falls back to a plain attach). */
+int eg_gate_xdp_attach(struct eg_gate *g, int ifindex, bool native, unsigned prio, void **out,
+		       char *why, size_t whylen);
+void eg_gate_xdp_detach(void *xp, int ifindex, bool native);
 
 void eg_gate_mask_addr(uint8_t a[16], unsigned plen);
 bool eg_gate_is_v4mapped(const uint8_t a[16]);

@@ -16,7 +16,7 @@ CTL=${EG_CTL:-$ROOT/build/edgegatectl}
 . tests/lib/tap.sh
 
 [ "$(id -u)" = 0 ] || skip_all "needs root (netns, XDP)"
-for t in ip bpftool python3; do command -v $t >/dev/null || skip_all "needs $t"; done
+for t in ip bpftool python3 xdp-filter xdp-loader; do command -v $t >/dev/null || skip_all "needs $t (tools/deps.sh)"; done
 [ -x "$DAEMON" ] && [ -x "$CTL" ] || skip_all "build/edgegated and build/edgegatectl not built"
 
 ID=$$
@@ -202,7 +202,63 @@ check "edgegatectl allow add $NET.5" "$CTL" --config "$CONF" allow add $NET.5
 read -r good bad < <(connects $NET.5 15)
 check "allowed source is not rate limited ($good/15)" [ "$good" = 15 ]
 
+# coexistence (issue 14): with xdp-filter on the same interface. Where the kernel runs
+# libxdp's dispatcher (freplace links), the gate joins it first (run priority 1); where it
+# does not (this CI kernel refuses the freplace load with EPERM), the gate says so, falls
+# back to the plain attach, and never replaces the other program.
+st=$("$CTL" --config "$CONF" status --json 2>&1)
+DISPATCHER=$(python3 -c '
+import json, sys
+def walk(o):
+    if isinstance(o, dict):
+        if "dispatcher" in o and "mode" in o: return o["dispatcher"]
+        for v in o.values():
+            r = walk(v)
+            if r is not None: return r
+    if isinstance(o, list):
+        for v in o:
+            r = walk(v)
+            if r is not None: return r
+    return None
+print("yes" if walk(json.loads(sys.argv[1])) else "no")' "$st")
+echo "# libxdp dispatcher in use: $DISPATCHER"
+if [ "$DISPATCHER" = no ]; then
+	check "dispatcher unavailable: the fallback is logged" \
+		grep -q "libxdp dispatcher unavailable on $HV" "$TMP/daemon.log"
+fi
 stop_daemon
+# a stale xdp-filter lock (dead pid) would block xdp-filter
+if [ -e /run/xdp-filter.lck ] && ! kill -0 "$(cat /run/xdp-filter.lck 2>/dev/null || echo 0)" 2>/dev/null; then
+	rm -f /run/xdp-filter.lck
+fi
+check "xdp-filter loads on $HV (native)" xdp-filter load -m native "$HV"
+check "edgegated starts beside xdp-filter" start_daemon
+lst=$(xdp-loader status "$HV" 2>&1)
+if [ "$DISPATCHER" = yes ]; then
+	check "xdp-loader shows both programs in one dispatcher" \
+		bash -c 'grep -q edgegate_xdp <<<"$1" && grep -q xdpfilt <<<"$1"' _ "$lst"
+	check "the gate runs first (priority 1 before xdp-filter's)" \
+		bash -c 'awk "/edgegate_xdp/{g=NR} /xdpfilt/{f=NR} END{exit !(g && f && g < f)}" <<<"$1"' _ "$lst"
+	read -r good bad < <(connects $NET.4 1)
+	check "statically denied source still cut off beside xdp-filter" [ "$good" = 0 ]
+else
+	check "xdp-filter is left in place (the gate does not replace it)" \
+		bash -c '! grep -q edgegate_xdp <<<"$1" && grep -q xdpfilt <<<"$1"' _ "$lst"
+	check "the daemon says enforcement moved to userspace" \
+		grep -q "enforcing bans and verdict rate limits in userspace" "$TMP/daemon.log"
+fi
+read -r good bad < <(connects $NET.2 1)
+check "clean source passes" [ "$good" = 1 ]
+xdp-filter ip $NET.2 -m src >/dev/null 2>&1
+read -r good bad < <(connects $NET.2 1)
+check "xdp-filter's own rule applies" [ "$good" = 0 ]
+xdp-filter ip $NET.2 -m src -r >/dev/null 2>&1
+stop_daemon
+lst=$(xdp-loader status "$HV" 2>&1)
+check "after the daemon stops, xdp-filter is still attached and the gate is not" \
+	bash -c '! grep -q edgegate_xdp <<<"$1" && grep -q xdpfilt <<<"$1"' _ "$lst"
+xdp-filter unload "$HV" >/dev/null 2>&1 || true
+DPID=
 if [ "$fails" -gt 0 ]; then sed 's/^/# daemon: /' "$TMP/daemon.log" | tail -30; fi
 echo "1..$n"
 [ "$fails" = 0 ]

@@ -14,6 +14,6 @@ make -s build/edgegated build/libedgegate.a build/edgegate.bpf.o
 mkdir -p build/bench/revoke
 gcc -O2 -g -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuserspace -Ibuild -o build/bench/revoke/mksessions \
 	tools/bench/mksessions.c build/libedgegate.a \
-	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm
+	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm
 ulimit -n 65536 2>/dev/null || true
 exec timeout 110 node tools/bench/revoke/bench.mjs "$@"

@@ -15,7 +15,7 @@ B=build/xdpbench
 [ "$(id -u)" = 0 ] || { echo "xdp bench needs root" >&2; exit 1; }
 make -s build/libedgegate.a
 gcc -O2 -g -D_GNU_SOURCE -Iinclude -Iuserspace -Ibuild -o $B tools/bench/xdp/xdpbench.c \
-	build/libedgegate.a -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb \
+	build/libedgegate.a -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb \
 	-lhiredis -lcap -lpthread -lm
 
 echo "== BPF_PROG_TEST_RUN, repeat $REPEAT, best of 7 (kernel $(uname -r), $(nproc) CPUs)"
