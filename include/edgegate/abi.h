@@ -94,7 +94,7 @@ static inline unsigned eg_group4(unsigned len)
 	       len == 16 ? 4 : len >= 9 ? 5 : len == 8 ? 6 : 7;
 }
 
-/* Verdict reasons: the index of eg_stats_v1. Every packet is counted under exactly
+/* Verdict reasons: the index of eg_stats_v2. Every packet is counted under exactly
  * one reason, except EG_REASON_OBSERVED, which counts (in addition) packets that
  * would have been dropped but passed because observe mode is on. */
 enum eg_reason {

@@ -88,7 +88,8 @@ nft_drops() { ip netns exec "$S" nft list chain netdev egbench in | grep -o 'pac
 R+=("$(flood "nftables netdev ingress (set)" 198.19.0.0 nft_drops)")
 ip netns exec "$S" nft delete table netdev egbench
 
-# 3. xdp-filter (xdp-tools, through libxdp's dispatcher): the same 256 exact addresses.
+# 3. xdp-filter (xdp-tools; libxdp attaches it alone where the kernel refuses the dispatcher):
+#    the same 256 exact addresses.
 # libxdp wants a bpffs; ip netns exec gives each command a fresh /sys, so one shell keeps it.
 if command -v xdp-filter >/dev/null; then
 	XF_DONE=$(mktemp -u)
