@@ -191,7 +191,11 @@ static __always_inline int verdict_pass(__u32 reason, __u64 bytes)
 	return XDP_PASS;
 }
 
-/* bpf_ktime_get_ns() only when a rule with an expiry, a bucket or a flow needs it. */
+/* The clock: bpf_ktime_get_coarse_ns(), CLOCK_MONOTONIC as of the last tick (1-4 ms
+ * behind, HZ), because bpf_ktime_get_ns() costs ~35 ns per call in a KVM guest, more
+ * than the whole per-packet budget (issue 14). Expiry is then late by at most a tick;
+ * buckets keep their rate, with bursts granular to a tick (docs/gate.md). Read only
+ * when a rule with an expiry, a bucket or a flow needs it. */
 struct eg_clock {
 	__u64 now;
 	__s64 offset;
@@ -200,7 +204,7 @@ struct eg_clock {
 static __always_inline __u64 clock_now(struct eg_clock *c)
 {
 	if (!c->now)
-		c->now = bpf_ktime_get_ns() + c->offset;
+		c->now = bpf_ktime_get_coarse_ns() + c->offset;
 	return c->now;
 }
 
@@ -222,7 +226,7 @@ static __always_inline __u32 hibit(__u64 x)
 
 static __always_inline int live_at(const struct eg_rule *r, __s64 offset)
 {
-	return r->expires_ns == 0 || bpf_ktime_get_ns() + offset < r->expires_ns;
+	return r->expires_ns == 0 || bpf_ktime_get_coarse_ns() + offset < r->expires_ns;
 }
 
 /* The lookups below are written once per table (macros) so every
@@ -387,9 +391,10 @@ static __always_inline int port_protected(__u16 port)
  * word, so concurrent CPUs update it with compare-and-swap; a CAS that keeps
  * losing (EG_CAS_TRIES) means the source is hammering several CPUs at once and
  * is treated as over the limit (fail closed). */
-static __always_inline int gcra_conform(__u64 *tat, __u64 now, __u32 rate, __u32 burst)
+static __always_inline int gcra_conform(__u64 *tat, __u64 now, __u32 rate, __u32 t_ns,
+					__u32 burst)
 {
-	__u64 t = 1000000000ull / rate;
+	__u64 t = t_ns ? t_ns : 1000000000ull / rate;
 	__u64 tol = (burst ? burst - 1 : 0) * t;
 	int i;
 
@@ -479,9 +484,11 @@ static __always_inline __u32 rate_check(const struct eg_pkt *p, const struct eg_
 		if (!b)
 			return EG_REASON_SHED;
 	}
-	if (cfg->pkt_rate && !gcra_conform(&b->pkt_tat, now, cfg->pkt_rate, cfg->pkt_burst))
+	if (cfg->pkt_rate &&
+	    !gcra_conform(&b->pkt_tat, now, cfg->pkt_rate, cfg->pkt_t_ns, cfg->pkt_burst))
 		return EG_REASON_PKTLIMIT;
-	if (syn && cfg->syn_rate && !gcra_conform(&b->syn_tat, now, cfg->syn_rate, cfg->syn_burst))
+	if (syn && cfg->syn_rate &&
+	    !gcra_conform(&b->syn_tat, now, cfg->syn_rate, cfg->syn_t_ns, cfg->syn_burst))
 		return EG_REASON_RATELIMIT;
 	return EG_REASON_PASS;
 }

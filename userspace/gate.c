@@ -474,6 +474,8 @@ static void push_cfg(struct eg_gate *g, const struct eg_gate_config *gc)
 	c.syn_burst = gc->syn_burst ? gc->syn_burst : gc->syn_rate;
 	c.pkt_rate = gc->pkt_rate;
 	c.pkt_burst = gc->pkt_burst ? gc->pkt_burst : gc->pkt_rate;
+	c.syn_t_ns = c.syn_rate ? (__u32)(1000000000ull / c.syn_rate) : 0;
+	c.pkt_t_ns = c.pkt_rate ? (__u32)(1000000000ull / c.pkt_rate) : 0;
 	c.v6_plen = gc->ipv6_group_plen ? gc->ipv6_group_plen : 64;
 	/* Flood: more new sources per second than a quarter of the table means the
 	 * table would churn in a few seconds; split across CPUs (per-CPU windows). */

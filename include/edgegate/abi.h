@@ -139,9 +139,13 @@ struct eg_cfg {
 	__u64 flood_interval_ns;
 	__s64 clock_offset_ns; /* added to bpf_ktime_get_ns(); tests only, 0 in production */
 	__u32 v6_plen;         /* IPv6 sources are rate-limited per /v6_plen (mapped space = plen) */
+	/* 1e9 / syn_rate and 1e9 / pkt_rate, computed by userspace so the per-packet
+	 * path has no 64-bit division; 0 = compute it (a rate written by hand). */
+	__u32 syn_t_ns;
+	__u32 pkt_t_ns;
 	/* Formerly per-map entry counts (v1). Unused: the lengths in use live in
 	 * eg_tables_v2, written only under the pin-root lock. Kept for the layout. */
-	__u32 reserved[5];
+	__u32 reserved[3];
 };
 
 struct eg_addr {
