@@ -97,6 +97,14 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_X32_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_deny6_x48_v2 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, EG_TBL__COUNT);
 	__type(key, __u32);
 	__type(value, struct eg_table);
@@ -326,7 +334,7 @@ EG_MATCH4(eg_match_allow4, EG_TBL_ALLOW4, eg_allow4_idx_v2, lookup_allow4, 0)
 
 /* Longest live IPv6 rule containing hi:lo (host order): one hash lookup per
  * length in use, longest first. */
-#define EG_MATCH6(name, tbl, lookup)                                                   \
+#define EG_MATCH6(name, tbl, lookup, x48)                                              \
 	__noinline int name(__u64 hi, __u64 lo, __s64 offset)                            \
 	{                                                                                \
 		const struct eg_table *t = table(tbl);                                   \
@@ -335,6 +343,13 @@ EG_MATCH4(eg_match_allow4, EG_TBL_ALLOW4, eg_allow4_idx_v2, lookup_allow4, 0)
                                                                                          \
 		if (!t || !(t->lens[0] | t->lens[1] | t->lens[2]))                       \
 			return 0;                                                        \
+		if (x48 && !(t->lens[0] & EG_X48_SHORT_LENS)) {                         \
+			__u32 xb = eg_x48_bit(hi), xw = xb >> 6;                         \
+			__u64 *x = bpf_map_lookup_elem(&eg_deny6_x48_v2, &xw);           \
+                                                                                         \
+			if (x && !(*x & (1ull << (xb & 63))))                            \
+				return 0; /* no rule of /48 or longer in this /48 */     \
+		}                                                                        \
 		for (wi = 2; wi >= 0 && !found; wi--) {                                  \
 			__u64 cand = t->lens[wi & 3];                                    \
                                                                                          \
@@ -347,8 +362,8 @@ EG_MATCH4(eg_match_allow4, EG_TBL_ALLOW4, eg_allow4_idx_v2, lookup_allow4, 0)
 		}                                                                        \
 		return found;                                                            \
 	}
-EG_MATCH6(eg_match_deny6, EG_TBL_DENY6, lookup_deny6)
-EG_MATCH6(eg_match_allow6, EG_TBL_ALLOW6, lookup_allow6)
+EG_MATCH6(eg_match_deny6, EG_TBL_DENY6, lookup_deny6, 1)
+EG_MATCH6(eg_match_allow6, EG_TBL_ALLOW6, lookup_allow6, 0)
 
 /* 1 + the rule reason of the longest live rule matching the source, 0 = none. */
 static __always_inline __u32 match_src(const struct eg_pkt *p, int allow, struct eg_clock *clk)

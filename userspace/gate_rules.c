@@ -157,6 +157,28 @@ static int x32_set(struct eg_gate *g, uint32_t addr_be)
 	return bpf_map_update_elem(g->fd[M_DENY4_X32], &w, &v, BPF_ANY);
 }
 
+static uint64_t hi64(const uint8_t a[16])
+{
+	uint64_t h = 0;
+
+	for (int i = 0; i < 8; i++)
+		h = h << 8 | a[i];
+	return h;
+}
+
+static int x48_set(struct eg_gate *g, const uint8_t a[16])
+{
+	__u32 b = eg_x48_bit(hi64(a)), w = b >> 6;
+	__u64 v;
+
+	if (bpf_map_lookup_elem(g->fd[M_DENY6_X48], &w, &v))
+		return -1;
+	if (v & (1ull << (b & 63)))
+		return 0;
+	v |= 1ull << (b & 63);
+	return bpf_map_update_elem(g->fd[M_DENY6_X48], &w, &v, BPF_ANY);
+}
+
 /* Writes an array of words where it differs from what the map holds. */
 static int array_sync(int fd, const __u64 *want, __u32 nwords)
 {
@@ -204,6 +226,24 @@ static int x32_rebuild(struct eg_gate *g, const struct eg_key4 *keys, size_t n)
 			want[b >> 6] |= 1ull << (b & 63);
 		}
 	rc = array_sync(g->fd[M_DENY4_X32], want, EG_X32_WORDS);
+	free(want);
+	return rc;
+}
+
+static int x48_rebuild(struct eg_gate *g, const struct eg_key6 *keys, size_t n)
+{
+	__u64 *want = calloc(EG_X32_WORDS, sizeof(*want));
+	int rc;
+
+	if (!want)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (keys[i].plen >= 48) {
+			__u32 b = eg_x48_bit(hi64(keys[i].a));
+
+			want[b >> 6] |= 1ull << (b & 63);
+		}
+	rc = array_sync(g->fd[M_DENY6_X48], want, EG_X32_WORDS);
 	free(want);
 	return rc;
 }
@@ -350,6 +390,8 @@ int eg_rules_put(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned
 		goto undo;
 	if (!k.v6 && !allow && k.len == 32 && x32_set(g, k.k4.addr))
 		goto undo;
+	if (k.v6 && !allow && k.len >= 48 && x48_set(g, k.k6.a))
+		goto undo;
 	if (tbl_read(g, k.tbl, &t))
 		goto undo;
 	if (!exists)
@@ -382,7 +424,7 @@ int eg_rules_del(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned
 	if (tbl_read(g, k.tbl, &t) == 0) {
 		if (t.count[k.len])
 			t.count[k.len]--;
-		t.stale = !k.v6;
+		t.stale = 1;
 		tbl_lens(&t);
 		tbl_write(g, k.tbl, &t);
 	}
@@ -402,6 +444,7 @@ long eg_rules_gc(struct eg_gate *g, uint64_t now, bool force)
 		int fd = g->fd[M_DENY4 + tbl];
 		struct eg_table t, old;
 		struct eg_key4 *k4 = NULL;
+		struct eg_key6 *k6 = NULL;
 		struct rent *v;
 		long n = tbl_collect(g, tbl, &v), here = 0;
 		size_t nk4 = 0;
@@ -410,7 +453,8 @@ long eg_rules_gc(struct eg_gate *g, uint64_t now, bool force)
 		memset(&old, 0, sizeof(old));
 		if (n < 0)
 			return -1;
-		if (!v6 && !(k4 = malloc(((size_t)n + 1) * sizeof(*k4)))) {
+		if ((!v6 && !(k4 = malloc(((size_t)n + 1) * sizeof(*k4)))) ||
+		    (v6 && !(k6 = malloc(((size_t)n + 1) * sizeof(*k6))))) {
 			free(v);
 			return -1;
 		}
@@ -432,25 +476,32 @@ long eg_rules_gc(struct eg_gate *g, uint64_t now, bool force)
 			t.count[v6 ? v[i].k6.plen : v[i].k4.plen]++;
 			if (!v6)
 				k4[nk4++] = v[i].k4;
+			else
+				k6[nk4++] = v[i].k6;
 		}
 		tbl_lens(&t);
 		tbl_read(g, tbl, &old);
 		/* lengths only after the rules are gone; the index before any length that
 		 * a crashed writer left unset appears */
-		if (!v6 && (force || here || old.stale || memcmp(old.count, t.count, sizeof(t.count))) &&
-		    idx4_rebuild(g, allow, k4, nk4)) {
-			log_warn("gate: rebuilding the IPv4 index failed: %s", strerror(errno));
+		bool rebuild = force || here || old.stale || memcmp(old.count, t.count, sizeof(t.count));
+
+		if (rebuild && (v6 ? (!allow && x48_rebuild(g, k6, nk4)) : idx4_rebuild(g, allow, k4, nk4))) {
+			log_warn("gate: rebuilding the %s index failed: %s", v6 ? "IPv6" : "IPv4",
+				 strerror(errno));
 			free(k4);
+			free(k6);
 			free(v);
 			return -1;
 		}
 		if (memcmp(&old, &t, sizeof(t)) && tbl_write(g, tbl, &t)) {
 			free(k4);
+			free(k6);
 			free(v);
 			return -1;
 		}
 		removed += here;
 		free(k4);
+		free(k6);
 		free(v);
 	}
 	/* notes whose rule is gone (a writer that died between the two) */

@@ -35,6 +35,7 @@
 #define EG_MAP_DENY4_IDX "eg_deny4_idx_v2"   /* ARRAY[EG_IDX4_WORDS] __u64: per-/24 length groups */
 #define EG_MAP_ALLOW4_IDX "eg_allow4_idx_v2" /* ARRAY[EG_IDX4_WORDS] __u64 */
 #define EG_MAP_DENY4_X32 "eg_deny4_x32_v2"   /* ARRAY[EG_X32_WORDS] __u64: /32 deny filter */
+#define EG_MAP_DENY6_X48 "eg_deny6_x48_v2"   /* ARRAY[EG_X32_WORDS] __u64: IPv6 /48 deny filter */
 #define EG_MAP_TABLES "eg_tables_v2"       /* ARRAY[EG_TBL__COUNT] eg_table: lengths in use */
 #define EG_MAP_NOTES "eg_notes_v2"         /* HASH  eg_note_key -> eg_note (free-text reasons; userspace only) */
 #define EG_MAP_RATE "eg_rate_v1"           /* LRU_HASH eg_addr -> eg_bucket */
@@ -83,6 +84,15 @@ static inline __u32 eg_x32_bit(__u32 ip /* host order */)
 {
 	return (ip * 0x9e3779b1u) >> 8;
 }
+/* The IPv6 deny filter: one bit per hash of a /48, set for every IPv6 deny rule of
+ * length 48 or more. Used only while no rule shorter than /48 exists (a shorter
+ * one would cover /48s that have no bit): an IPv6 source whose /48 has no bit then
+ * costs no hash lookup. Same words as the /32 filter. */
+static inline __u32 eg_x48_bit(__u64 hi /* the address's first 8 bytes, host order */)
+{
+	return (__u32)(((hi >> 16) * 0x9e3779b97f4a7c15ull) >> 40);
+}
+#define EG_X48_SHORT_LENS 0x0000ffffffffffffull /* lens[0] bits of lengths 0..47 */
 /* length groups: 32 | 25-31 | 24 | 17-23 | 16 | 9-15 | 8 | 0-7 */
 #define EG_G4_LENS(g) ((g) == 0 ? 0x100000000ull : (g) == 1 ? 0xfe000000ull : \
 		       (g) == 2 ? 0x01000000ull : (g) == 3 ? 0x00fe0000ull : \
@@ -169,7 +179,7 @@ struct eg_key6 {
 struct eg_table {
 	__u64 lens[3];     /* bit L (0..128) set: entries of length L exist */
 	__u32 count[129];  /* entries per length */
-	__u32 stale;       /* IPv4: a delete left index bits for GC to clear */
+	__u32 stale;       /* a delete left index/filter bits for GC to clear */
 };
 
 /* A free-text reason ("--reason TEXT") beside a rule; the rule keeps its category. */

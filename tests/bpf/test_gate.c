@@ -50,7 +50,7 @@ static void rm_pins(void)
 {
 	static const char *names[] = { EG_MAP_CFG, EG_MAP_PORTS, EG_MAP_DENY4, EG_MAP_ALLOW4,
 				       EG_MAP_DENY6, EG_MAP_ALLOW6, EG_MAP_DENY4_IDX,
-				       EG_MAP_ALLOW4_IDX, EG_MAP_DENY4_X32, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
+				       EG_MAP_ALLOW4_IDX, EG_MAP_DENY4_X32, EG_MAP_DENY6_X48, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
 				       EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOWBITS,
 				       EG_MAP_FLOOD };
 	char p[256];
@@ -930,6 +930,37 @@ static void test_longest_match_v6(void **s)
 	assert_true(t.lens[0] == 0 && t.lens[1] == 0 && t.lens[2] == 0);
 }
 
+/* The IPv6 /48 filter: used while no rule is shorter than /48, set before a rule
+ * shows, cleared by GC after a delete. */
+static void test_v6_filter(void **s)
+{
+	struct eg_prefix r48 = P("2001:db8:40::/48"), r32 = P("2001:db8::/32");
+	struct pk p;
+	__u32 b, w;
+	__u64 v;
+
+	assert_int_equal(eg_gate_deny_add(G, &r48, 0, EG_RULE_MANUAL), 0);
+	b = eg_x48_bit(0x20010db800400000ull);
+	w = b >> 6;
+	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY6_X48), &w, &v), 0);
+	assert_true(v & (1ull << (b & 63)));
+	tcp6(&p, "2001:db8:40:5::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	tcp6(&p, "2001:db8:41::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	/* a /32 covers /48s without a bit: the filter steps aside */
+	assert_int_equal(eg_gate_deny_add(G, &r32, 0, EG_RULE_ABUSE), 0);
+	tcp6(&p, "2001:db8:41::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_deny_del(G, &r32), 0);
+	tcp6(&p, "2001:db8:41::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_int_equal(eg_gate_deny_del(G, &r48), 0);
+	assert_true(eg_gate_gc(G) >= 0);
+	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY6_X48), &w, &v), 0);
+	assert_false(v & (1ull << (b & 63)));
+}
+
 /* issue 17: ::ffff:a.b.c.d on the wire is neither the IPv4 source nor a real IPv6
  * one: it never matches an IPv4 allow entry, and cannot evade an IPv4 deny. */
 static void test_mapped_sources(void **s)
@@ -1175,6 +1206,7 @@ int main(void)
 		cmocka_unit_test(test_longest_match_v4),
 		cmocka_unit_test(test_prefix_expiry_nesting),
 		cmocka_unit_test(test_longest_match_v6),
+		cmocka_unit_test(test_v6_filter),
 		cmocka_unit_test(test_mapped_sources),
 		cmocka_unit_test(test_fragment_policy),
 		cmocka_unit_test(test_ban_scope),
