@@ -796,7 +796,7 @@ static bool parse_gate(struct cctx *c, json_t *o, struct eg_gate_config *g)
 	static const char *const keys[] = { "interfaces", "xdp_mode", "pin_root", "protected_ports",
 		"syn_rate", "syn_burst", "pkt_rate", "pkt_burst", "observe", "deny", "allow", "max_sources",
 		"max_deny", "ban_threshold", "ban_window", "ban_time", "ban_max", "ipv6_group_prefix",
-		"verdict_rate", "verdict_burst", "ban_scope", "xdp_dispatcher", "run_priority", NULL };
+		"verdict_rate", "verdict_burst", "ban_scope", "xdp_dispatcher", "run_priority", "flood_new_sources", NULL };
 	g->present = true;
 	g->xdp_dispatcher = true;
 	g->run_priority = 1;
@@ -813,7 +813,8 @@ static bool parse_gate(struct cctx *c, json_t *o, struct eg_gate_config *g)
 	    !get_int(c, o, "ipv6_group_prefix", 32, 128, &v6) || !get_u32(c, o, "verdict_rate", &g->verdict_rate) ||
 	    !get_u32(c, o, "verdict_burst", &g->verdict_burst) ||
 	    !get_bool(c, o, "xdp_dispatcher", &g->xdp_dispatcher) ||
-	    !get_u32(c, o, "run_priority", &g->run_priority))
+	    !get_u32(c, o, "run_priority", &g->run_priority) ||
+	    !get_u32(c, o, "flood_new_sources", &g->flood_new_sources))
 		return false;
 	g->ipv6_group_plen = (uint8_t)v6;
 	json_t *scope = json_object_get(o, "ban_scope");

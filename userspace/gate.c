@@ -480,7 +480,9 @@ static void push_cfg(struct eg_gate *g, const struct eg_gate_config *gc)
 	/* Flood: more new sources per second than a quarter of the table means the
 	 * table would churn in a few seconds; split across CPUs (per-CPU windows). */
 	c.flood_interval_ns = 1000000000ull;
-	c.flood_max_new = (gc->max_sources ? gc->max_sources : 262144) / 4 / (unsigned)g->ncpus;
+	c.flood_max_new = (gc->flood_new_sources ? gc->flood_new_sources
+						 : (gc->max_sources ? gc->max_sources : 262144) / 4) /
+			  (unsigned)g->ncpus;
 	if (!c.flood_max_new)
 		c.flood_max_new = 1;
 	cfg_write(g, &c);

@@ -1066,8 +1066,16 @@ static void test_ban_scope(void **s)
 
 		eg_gate_close(G);
 		c.ban_scope_all = true;
+		c.flood_new_sources = 1000u * (unsigned)libbpf_num_possible_cpus();
 		G = eg_gate_load(&c, err, sizeof(err));
 		assert_non_null(G);
+		{ /* gate.flood_new_sources reaches the program, split across CPUs */
+			struct eg_cfg cf;
+			__u32 z = 0;
+
+			assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_CFG), &z, &cf), 0);
+			assert_int_equal(cf.flood_max_new, 1000);
+		}
 		tcp4(&p, "198.18.35.5", 22, PK_SYN);
 		expect(&p, XDP_DROP, EG_REASON_BAN);
 		json_t *st = eg_gate_status_json(G);

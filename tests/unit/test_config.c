@@ -153,7 +153,7 @@ static void test_full_example(void **state)
 			   "\"claims\":{\"tier\":\"gold\",\"level\":3,\"admin\":true}},\"deny\":{\"emails\":[],\"groups\":[]},"
 			   "\"headers\":{\"X-User-Sub\":\"sub\"}}],"
 			   "\"gate\":{\"interfaces\":[\"eth0\"],\"protected_ports\":[80,443],\"deny\":[\"203.0.113.0/24\"],"
-			   "\"ban_scope\":\"all\"}}";
+			   "\"ban_scope\":\"all\",\"flood_new_sources\":5000}}";
 	char err[256];
 	struct eg_config *c = parse(json, err, sizeof(err));
 	if (!c)
@@ -169,6 +169,9 @@ static void test_full_example(void **state)
 	assert_int_equal(c->gate.n_protected_ports, 2);
 	assert_int_equal(c->gate.n_deny, 1);
 	assert_true(c->gate.ban_scope_all);
+	assert_int_equal(c->gate.flood_new_sources, 5000);
+	assert_true(c->gate.xdp_dispatcher);
+	assert_int_equal(c->gate.run_priority, 1);
 	config_free(c);
 }
 
