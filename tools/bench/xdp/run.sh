@@ -25,6 +25,7 @@ S=egfl-s-$$ C=egfl-c-$$ PIN=/sys/fs/bpf/edgegate-flood-$$
 cleanup() {
 	[ -n "${GATE_PID:-}" ] && kill "$GATE_PID" 2>/dev/null || true
 	[ -n "${XF_PID:-}" ] && kill "$XF_PID" 2>/dev/null || true
+	[ -n "${LSRV:-}" ] && kill "$LSRV" 2>/dev/null || true
 	ip netns del "$S" 2>/dev/null || true
 	ip netns del "$C" 2>/dev/null || true
 	rm -rf "$PIN"
@@ -49,15 +50,46 @@ clang -target bpf -O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu \
 # gate, xdp-filter or the skb path + nftables run, is softirq.
 cpu() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $8}' /proc/stat; }
 xdp_drops() { ip netns exec "$S" ethtool -S vfs | awk '/rx_queue_[0-9]+_xdp_drops/ {s += $2} END {print s + 0}'; }
-# flood NAME SRCNET COUNT_CMD: one run, prints a result line for the table
+# Legitimate TCP beside the flood: a listener on the receiving side, a client doing
+# sequential connects from a clean source for the flood's duration.
+LPORT=$((20000 + $$ % 20000))
+ip netns exec "$S" python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("198.18.200.1", int(sys.argv[1]))); s.listen(1024)
+while True:
+    c, _ = s.accept(); c.close()' "$LPORT" &
+LSRV=$!
+legit() { # prints connects that succeeded and failed in $SECS seconds
+	ip netns exec "$C" python3 -c '
+import socket, sys, time
+end, ok, bad = time.time() + float(sys.argv[2]), 0, 0
+while time.time() < end:
+    s = socket.socket(); s.settimeout(0.2)
+    try: s.connect(("198.18.200.1", int(sys.argv[1]))); ok += 1
+    except OSError: bad += 1
+    s.close()
+print(ok, bad)' "$LPORT" "$SECS"
+}
+# flood NAME SRCNET COUNT_CMD [mixed]: one run (with legitimate TCP alongside when
+# "mixed"); one result line
 flood() {
-	local name=$1 net=$2 c0 c1 b0 q0 b1 q1 sent rate
+	local name=$1 net=$2 c0 c1 b0 q0 b1 q1 sent rate lok=- lbad=- lpid=
 	c0=$($3)
 	read -r b0 q0 < <(cpu)
+	if [ "${4:-}" = mixed ]; then
+		legit >"/tmp/egbench-legit.$$" &
+		lpid=$!
+	fi
 	read -r _ sent rate < <(ip netns exec "$C" build/xdpbench gen build/xdpgen.bpf.o vfc "$MAC" "$net" "$SECS")
+	[ -n "$lpid" ] && wait "$lpid"
 	read -r b1 q1 < <(cpu)
 	c1=$($3)
-	echo "$name|$sent|$((c1 - c0))|$((b1 - b0))|$((q1 - q0))"
+	if [ -n "$lpid" ]; then
+		read -r lok lbad <"/tmp/egbench-legit.$$"
+		rm -f "/tmp/egbench-legit.$$"
+	fi
+	echo "$name|$sent|$((c1 - c0))|$((b1 - b0))|$((q1 - q0))|$lok|$lbad"
 }
 R=()
 echo "== veth flood: live xdp_frames (BPF_PROG_RUN live frames, redirected into the veth), 60-byte UDP"
@@ -73,6 +105,7 @@ gate_deny() { build/xdpbench stats "$PIN" | awk '{print $2}'; }
 R+=("$(flood "XDP gate (256 x /32 deny)" 198.19.0.0 gate_deny)")
 gate_pass() { ip -n "$S" -s -j link show vfs | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])'; }
 R+=("$(flood "XDP gate, pass path (clean sources)" 198.18.201.0 gate_pass)")
+R+=("$(flood "mixed: XDP gate + legit TCP" 198.19.0.0 gate_deny mixed)")
 exec {GATE[1]}>&-
 wait "$GATE_PID" 2>/dev/null || true
 GATE_PID=
@@ -86,6 +119,7 @@ GATE_PID=
 } | ip netns exec "$S" nft -f -
 nft_drops() { ip netns exec "$S" nft list chain netdev egbench in | grep -o 'packets [0-9]*' | awk '{print $2}'; }
 R+=("$(flood "nftables netdev ingress (set)" 198.19.0.0 nft_drops)")
+R+=("$(flood "mixed: nftables + legit TCP" 198.19.0.0 nft_drops mixed)")
 ip netns exec "$S" nft delete table netdev egbench
 
 # 3. xdp-filter (xdp-tools; libxdp attaches it alone where the kernel refuses the dispatcher):
@@ -115,13 +149,13 @@ fi
 
 hz=$(getconf CLK_TCK)
 printf '%s\n' "${R[@]}" | awk -F'|' -v s="$SECS" -v hz="$hz" '
-{ name[NR] = $1; sent[NR] = $2; dr[NR] = $3; busy[NR] = $4; sq[NR] = $5 }
+{ name[NR] = $1; sent[NR] = $2; dr[NR] = $3; busy[NR] = $4; sq[NR] = $5; lok[NR] = $6; lbad[NR] = $7 }
 END {
-	printf "%-38s %11s %11s %12s %14s %16s %18s\n", "receiver", "sent", "counted", "counted/s", "CPU ns/frame", "softirq ns/frame", "frames/softirq-s"
+	printf "%-38s %11s %11s %12s %14s %16s %18s %16s\n", "receiver", "sent", "counted", "counted/s", "CPU ns/frame", "softirq ns/frame", "frames/softirq-s", "legit TCP ok/fail"
 	for (i = 1; i <= NR; i++) {
 		fps[i] = sq[i] ? dr[i] / (sq[i] / hz) : 0
-		printf "%-38s %11d %11d %12.0f %14.0f %16.0f %18.0f\n", name[i], sent[i], dr[i], dr[i] / s,
-			busy[i] * 1e9 / hz / sent[i], sq[i] * 1e9 / hz / sent[i], fps[i]
+		printf "%-38s %11d %11d %12.0f %14.0f %16.0f %18.0f %10s/%s\n", name[i], sent[i], dr[i], dr[i] / s,
+			busy[i] * 1e9 / hz / sent[i], sq[i] * 1e9 / hz / sent[i], fps[i], lok[i], lbad[i]
 	}
 	for (i = 1; i <= NR; i++) {
 		if (name[i] ~ /^nftables/ && fps[i]) printf "gate / nftables, frames dropped per softirq CPU-second: %.2fx (target >= 5x)\n", fps[1] / fps[i]
