@@ -20,7 +20,7 @@ USP_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard userspace/*/*.c userspace/*/
 CPPFLAGS := -D_GNU_SOURCE -Iinclude $(addprefix -I,$(USP_DIRS)) -I$(BUILD)
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -fno-strict-aliasing -fstack-protector-strong -D_FORTIFY_SOURCE=2
-LDLIBS   := -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
+LDLIBS   := -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
 
 SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ASAN_CFLAGS := -O1 -g -std=gnu11 $(WARN) -fno-strict-aliasing $(SAN)
@@ -73,7 +73,7 @@ $(BUILD)/edgegatectl: $(CTL_SRCS) $(BUILD)/libedgegate.a $(HDRS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itools/edgegatectl -o $@ $(CTL_SRCS) $(BUILD)/libedgegate.a $(LDLIBS)
 
 # only the gate embeds the BPF object (skeleton)
-$(BUILD)/obj/enforce/gate.o $(BUILD)/asan/obj/enforce/gate.o: $(SKEL)
+$(BUILD)/obj/enforce/gate.o $(BUILD)/asan/obj/enforce/gate.o $(BUILD)/obj/enforce/gate_xdp.o $(BUILD)/asan/obj/enforce/gate_xdp.o: $(SKEL)
 
 # --- sanitizer build (tests and the daemon the integration tests run) ---------
 $(BUILD)/asan/obj/%.o: userspace/%.c $(HDRS) | $(BUILD)
@@ -107,7 +107,7 @@ FUZZ_LIB_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/fuzz/obj/%.o)
 $(BUILD)/fuzz/obj/%.o: userspace/%.c $(HDRS) | $(BUILD)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
-$(BUILD)/fuzz/obj/enforce/gate.o: $(SKEL)
+$(BUILD)/fuzz/obj/enforce/gate.o $(BUILD)/fuzz/obj/enforce/gate_xdp.o: $(SKEL)
 $(BUILD)/fuzz/libedgegate.a: $(FUZZ_LIB_OBJS)
 	ar rcs $@ $^
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/fuzz/libedgegate.a

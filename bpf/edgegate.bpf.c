@@ -34,41 +34,92 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } eg_ports_v1 SEC(".maps");
 
+/* Deny/allow rules, IPv4 and IPv6 apart (abi.h, docs/gate.md "Kernel maps"). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1048576);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct eg_addr);
+	__type(key, struct eg_key4);
 	__type(value, struct eg_rule);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} eg_deny_v1 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 1048576);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct eg_lpm_key);
-	__type(value, struct eg_rule);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} eg_deny_lpm_v1 SEC(".maps");
+} eg_deny4_v2 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, EG_MAX_ALLOW);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct eg_addr);
+	__type(key, struct eg_key4);
 	__type(value, struct eg_rule);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} eg_allow_v1 SEC(".maps");
+} eg_allow4_v2 SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, EG_MAX_ALLOW);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1048576);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct eg_lpm_key);
+	__type(key, struct eg_key6);
 	__type(value, struct eg_rule);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} eg_allow_lpm_v1 SEC(".maps");
+} eg_deny6_v2 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, EG_MAX_ALLOW);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct eg_key6);
+	__type(value, struct eg_rule);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_allow6_v2 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_IDX4_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_deny4_idx_v2 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_IDX4_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_allow4_idx_v2 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_X32_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_deny4_x32_v2 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_X32_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_deny6_x48_v2 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_TBL__COUNT);
+	__type(key, __u32);
+	__type(value, struct eg_table);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_tables_v2 SEC(".maps");
+
+/* Free-text reasons of rules: read and written by userspace only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, EG_MAX_NOTES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct eg_note_key);
+	__type(value, struct eg_note);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_notes_v2 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -88,6 +139,14 @@ struct {
 } eg_rflow_v1 SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_FLOWBITS_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_rflow_bits_v2 SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, EG_MAX_SESSIONS);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -102,7 +161,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct eg_stat);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} eg_stats_v1 SEC(".maps");
+} eg_stats_v2 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -116,7 +175,7 @@ struct {
 
 static __always_inline void count(__u32 reason, __u64 bytes)
 {
-	struct eg_stat *s = bpf_map_lookup_elem(&eg_stats_v1, &reason);
+	struct eg_stat *s = bpf_map_lookup_elem(&eg_stats_v2, &reason);
 
 	if (s) { /* per-CPU slot: plain adds are race-free */
 		s->packets++;
@@ -140,31 +199,197 @@ static __always_inline int verdict_pass(__u32 reason, __u64 bytes)
 	return XDP_PASS;
 }
 
-static __always_inline int live(const struct eg_rule *r, __u64 now)
+/* The clock: bpf_ktime_get_coarse_ns(), CLOCK_MONOTONIC as of the last tick (1-4 ms
+ * behind, HZ), because bpf_ktime_get_ns() costs ~35 ns per call in a KVM guest, more
+ * than the whole per-packet budget (issue 14). Expiry is then late by at most a tick;
+ * buckets keep their rate, with bursts granular to a tick (docs/gate.md). Read only
+ * when a rule with an expiry, a bucket or a flow needs it. */
+struct eg_clock {
+	__u64 now;
+	__s64 offset;
+};
+
+static __always_inline __u64 clock_now(struct eg_clock *c)
 {
-	return r && (r->expires_ns == 0 || now < r->expires_ns);
+	if (!c->now)
+		c->now = bpf_ktime_get_coarse_ns() + c->offset;
+	return c->now;
 }
 
-/* Exact hash first (one hash of the address), LPM only when the trie is non-empty. */
-static __always_inline struct eg_rule *match(void *exact, void *lpm, __u32 n_exact, __u32 n_lpm,
-					     const struct eg_addr *a, __u64 now)
+/* Index of the highest set bit of x (x != 0), without a branch: the verifier
+ * then sees one path through it, not 64. Each step: t = 1 when y = x >> s is
+ * non-zero (y < 2^s, so y + 2^s - 1 overflows into bit s exactly when y > 0). */
+static __always_inline __u32 hibit(__u64 x)
 {
-	struct eg_rule *r;
+	__u64 r = 0, t;
 
-	if (n_exact) {
-		r = bpf_map_lookup_elem(exact, a);
-		if (live(r, now))
-			return r;
-	}
-	if (n_lpm) {
-		struct eg_lpm_key k = { .plen = 128 };
+	t = ((x >> 32) + 0xffffffffull) >> 32; x >>= t * 32; r += t * 32;
+	t = ((x >> 16) + 0xffffull) >> 16;     x >>= t * 16; r += t * 16;
+	t = ((x >> 8) + 0xffull) >> 8;         x >>= t * 8;  r += t * 8;
+	t = ((x >> 4) + 0xfull) >> 4;          x >>= t * 4;  r += t * 4;
+	t = ((x >> 2) + 0x3ull) >> 2;          x >>= t * 2;  r += t * 2;
+	r += x >> 1;
+	return (__u32)r;
+}
 
-		__builtin_memcpy(k.a, a->a, 16);
-		r = bpf_map_lookup_elem(lpm, &k);
-		if (live(r, now))
-			return r;
+static __always_inline int live_at(const struct eg_rule *r, __s64 offset)
+{
+	return r->expires_ns == 0 || bpf_ktime_get_coarse_ns() + offset < r->expires_ns;
+}
+
+/* The lookups below are written once per table (macros) so every
+ * bpf_map_lookup_elem() names one map: the verifier can then inline array lookups
+ * and call the hash lookup directly. A map pointer chosen at run time would cost
+ * an indirect call, which retpolines make expensive. */
+
+/* One rule lookup: 1 + the rule's reason when a live rule of exactly this length
+ * contains the address, else 0. */
+#define EG_LOOKUP4(name, map)                                                          \
+	static __always_inline int name(__u32 ip, __u32 len, __s64 offset)               \
+	{                                                                                \
+		struct eg_key4 k = { .plen = len };                                      \
+		struct eg_rule *r;                                                       \
+                                                                                         \
+		k.addr = bpf_htonl(len ? ip & (0xffffffffu << ((32 - len) & 31)) : 0);   \
+		r = bpf_map_lookup_elem(&map, &k);                                       \
+		return r && live_at(r, offset) ? 1 + (int)(r->reason & 0xff) : 0;        \
 	}
-	return NULL;
+EG_LOOKUP4(lookup_deny4, eg_deny4_v2)
+EG_LOOKUP4(lookup_allow4, eg_allow4_v2)
+
+static __always_inline void key6(struct eg_key6 *k, __u64 hi, __u64 lo, __u32 len)
+{
+	if (len < 64) {
+		hi = len ? hi & (~0ull << ((64 - len) & 63)) : 0;
+		lo = 0;
+	} else if (len < 128) {
+		lo = len > 64 ? lo & (~0ull << ((128 - len) & 63)) : 0;
+	}
+	k->plen = len;
+	hi = bpf_cpu_to_be64(hi);
+	lo = bpf_cpu_to_be64(lo);
+	__builtin_memcpy(k->a, &hi, 8);
+	__builtin_memcpy(k->a + 8, &lo, 8);
+}
+
+#define EG_LOOKUP6(name, map)                                                          \
+	static __always_inline int name(__u64 hi, __u64 lo, __u32 len, __s64 offset)    \
+	{                                                                                \
+		struct eg_key6 k;                                                        \
+		struct eg_rule *r;                                                       \
+                                                                                         \
+		key6(&k, hi, lo, len);                                                   \
+		r = bpf_map_lookup_elem(&map, &k);                                       \
+		return r && live_at(r, offset) ? 1 + (int)(r->reason & 0xff) : 0;        \
+	}
+EG_LOOKUP6(lookup_deny6, eg_deny6_v2)
+EG_LOOKUP6(lookup_allow6, eg_allow6_v2)
+
+static __always_inline const struct eg_table *table(__u32 id)
+{
+	return bpf_map_lookup_elem(&eg_tables_v2, &id);
+}
+
+/* Longest live IPv4 rule containing ip (host order). One array read (the /24's
+ * byte of length groups) decides which lengths can match at all; then one hash
+ * lookup per candidate length, longest first (usually one). Returns 1 + reason
+ * or 0. Global functions (verified once, on their own): the caller sees a
+ * scalar, and the loop is checked without the rest of the program around it. */
+#define EG_MATCH4(name, tbl, idxmap, lookup, x32)                                      \
+	__noinline int name(__u32 ip, __s64 offset)                                      \
+	{                                                                                \
+		const struct eg_table *t = table(tbl);                                   \
+		__u32 slot = ip >> 8, w = slot >> 3, i;                                  \
+		__u64 *word, groups, cand = 0;                                           \
+		int found = 0;                                                           \
+                                                                                         \
+		if (!t || !t->lens[0])                                                   \
+			return 0;                                                        \
+		word = bpf_map_lookup_elem(&idxmap, &w);                                 \
+		if (!word)                                                               \
+			return 0;                                                        \
+		groups = (*word >> ((slot & 7) * 8)) & 0xff;                             \
+		if (!groups)                                                             \
+			return 0;                                                        \
+		_Pragma("unroll") for (i = 0; i < 8; i++) /* branch-free */              \
+			cand |= ((groups >> i) & 1) * EG_G4_LENS(i);                     \
+		cand &= t->lens[0];                                                      \
+		if (x32 && (cand >> 32)) {                                               \
+			__u32 xb = eg_x32_bit(ip), xw = xb >> 6;                         \
+			__u64 *x = bpf_map_lookup_elem(&eg_deny4_x32_v2, &xw);           \
+                                                                                         \
+			if (x && !(*x & (1ull << (xb & 63))))                            \
+				cand &= 0xffffffffull; /* no /32 rule for this address */\
+		}                                                                        \
+		for (i = 0; i < 33 && cand && !found; i++) {                             \
+			__u32 len = hibit(cand);                                         \
+                                                                                         \
+			cand &= ~(1ull << (len & 63));                                   \
+			found = lookup(ip, len, offset);                                 \
+		}                                                                        \
+		return found;                                                            \
+	}
+EG_MATCH4(eg_match_deny4, EG_TBL_DENY4, eg_deny4_idx_v2, lookup_deny4, 1)
+EG_MATCH4(eg_match_allow4, EG_TBL_ALLOW4, eg_allow4_idx_v2, lookup_allow4, 0)
+
+/* Longest live IPv6 rule containing hi:lo (host order): one hash lookup per
+ * length in use, longest first. */
+#define EG_MATCH6(name, tbl, lookup, x48)                                              \
+	__noinline int name(__u64 hi, __u64 lo, __s64 offset)                            \
+	{                                                                                \
+		const struct eg_table *t = table(tbl);                                   \
+		int found = 0, wi;                                                       \
+		__u32 i;                                                                 \
+                                                                                         \
+		if (!t || !(t->lens[0] | t->lens[1] | t->lens[2]))                       \
+			return 0;                                                        \
+		if (x48 && !(t->lens[0] & EG_X48_SHORT_LENS)) {                         \
+			__u32 xb = eg_x48_bit(hi), xw = xb >> 6;                         \
+			__u64 *x = bpf_map_lookup_elem(&eg_deny6_x48_v2, &xw);           \
+                                                                                         \
+			if (x && !(*x & (1ull << (xb & 63))))                            \
+				return 0; /* no rule of /48 or longer in this /48 */     \
+		}                                                                        \
+		for (wi = 2; wi >= 0 && !found; wi--) {                                  \
+			__u64 cand = t->lens[wi & 3];                                    \
+                                                                                         \
+			for (i = 0; i < 64 && cand && !found; i++) {                     \
+				__u32 b = hibit(cand) & 63;                              \
+                                                                                         \
+				cand &= ~(1ull << b);                                    \
+				found = lookup(hi, lo, (__u32)wi * 64 + b, offset);      \
+			}                                                                \
+		}                                                                        \
+		return found;                                                            \
+	}
+EG_MATCH6(eg_match_deny6, EG_TBL_DENY6, lookup_deny6, 1)
+EG_MATCH6(eg_match_allow6, EG_TBL_ALLOW6, lookup_allow6, 0)
+
+/* 1 + the rule reason of the longest live rule matching the source, 0 = none. */
+static __always_inline __u32 match_src(const struct eg_pkt *p, int allow, struct eg_clock *clk)
+{
+	__u64 hi, lo;
+
+	if (!p->v6) {
+		__u32 ip = bpf_ntohl(p->src4);
+
+		return (__u32)(allow ? eg_match_allow4(ip, clk->offset) : eg_match_deny4(ip, clk->offset));
+	}
+	__builtin_memcpy(&hi, p->src.a, 8);
+	__builtin_memcpy(&lo, p->src.a + 8, 8);
+	hi = bpf_be64_to_cpu(hi);
+	lo = bpf_be64_to_cpu(lo);
+	return (__u32)(allow ? eg_match_allow6(hi, lo, clk->offset) : eg_match_deny6(hi, lo, clk->offset));
+}
+
+static __always_inline int v4mapped(const struct eg_addr *a)
+{
+	__u64 w0;
+	__u32 w1;
+
+	__builtin_memcpy(&w0, a->a, 8);
+	__builtin_memcpy(&w1, a->a + 8, 4);
+	return w0 == 0 && w1 == bpf_htonl(0x0000ffff);
 }
 
 static __always_inline int port_protected(__u16 port)
@@ -181,9 +406,10 @@ static __always_inline int port_protected(__u16 port)
  * word, so concurrent CPUs update it with compare-and-swap; a CAS that keeps
  * losing (EG_CAS_TRIES) means the source is hammering several CPUs at once and
  * is treated as over the limit (fail closed). */
-static __always_inline int gcra_conform(__u64 *tat, __u64 now, __u32 rate, __u32 burst)
+static __always_inline int gcra_conform(__u64 *tat, __u64 now, __u32 rate, __u32 t_ns,
+					__u32 burst)
 {
-	__u64 t = 1000000000ull / rate;
+	__u64 t = t_ns ? t_ns : 1000000000ull / rate;
 	__u64 tol = (burst ? burst - 1 : 0) * t;
 	int i;
 
@@ -247,15 +473,19 @@ static __always_inline void rate_key(const struct eg_pkt *p, const struct eg_cfg
 
 /* Returns an EG_REASON_* for a packet over a bucket, EG_REASON_SHED when the
  * source could not be tracked, EG_REASON_PASS otherwise. */
-static __always_inline __u32 rate_check(const struct eg_pkt *p, const struct eg_cfg *cfg, __u64 now)
+static __always_inline __u32 rate_check(const struct eg_pkt *p, const struct eg_cfg *cfg,
+					 struct eg_clock *clk)
 {
 	int syn = p->l4proto == IPPROTO_TCP &&
 		  (p->tcp_flags & (EG_TCP_SYN | EG_TCP_ACK)) == EG_TCP_SYN;
 	struct eg_bucket *b;
 	struct eg_addr k;
 
+	__u64 now;
+
 	if (!(syn && cfg->syn_rate) && !cfg->pkt_rate)
 		return EG_REASON_PASS;
+	now = clock_now(clk);
 	rate_key(p, cfg, &k);
 	b = bpf_map_lookup_elem(&eg_rate_v1, &k);
 	if (!b) {
@@ -269,25 +499,31 @@ static __always_inline __u32 rate_check(const struct eg_pkt *p, const struct eg_
 		if (!b)
 			return EG_REASON_SHED;
 	}
-	if (cfg->pkt_rate && !gcra_conform(&b->pkt_tat, now, cfg->pkt_rate, cfg->pkt_burst))
+	if (cfg->pkt_rate &&
+	    !gcra_conform(&b->pkt_tat, now, cfg->pkt_rate, cfg->pkt_t_ns, cfg->pkt_burst))
 		return EG_REASON_PKTLIMIT;
-	if (syn && cfg->syn_rate && !gcra_conform(&b->syn_tat, now, cfg->syn_rate, cfg->syn_burst))
+	if (syn && cfg->syn_rate &&
+	    !gcra_conform(&b->syn_tat, now, cfg->syn_rate, cfg->syn_t_ns, cfg->syn_burst))
 		return EG_REASON_RATELIMIT;
 	return EG_REASON_PASS;
 }
 
-static __always_inline int flow_revoked(const struct eg_pkt *p, __u64 now)
+static __always_inline int flow_revoked(const struct eg_pkt *p, struct eg_clock *clk)
 {
+	__u32 bit = eg_flow_bit(p->src.a, p->sport, p->dport), w = bit >> 6;
+	__u64 *bits = bpf_map_lookup_elem(&eg_rflow_bits_v2, &w);
 	struct eg_flow_key k = {};
 	struct eg_flow_val *v;
 
+	if (!bits || !(*bits & (1ull << (bit & 63))))
+		return 0; /* no revoked flow can have this address and these ports */
 	__builtin_memcpy(k.saddr, p->src.a, 16);
 	__builtin_memcpy(k.daddr, p->dst.a, 16);
 	k.sport = p->sport;
 	k.dport = p->dport;
 	k.proto = IPPROTO_TCP;
 	v = bpf_map_lookup_elem(&eg_rflow_v1, &k);
-	return v && (v->expires_ns == 0 || now < v->expires_ns);
+	return v && (v->expires_ns == 0 || clock_now(clk) < v->expires_ns);
 }
 
 SEC("xdp")
@@ -297,11 +533,10 @@ int edgegate_xdp(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	__u64 bytes = data_end - data;
 	struct eg_pkt p = {};
+	struct eg_clock clk = {};
 	struct eg_cfg *cfg;
-	struct eg_rule *r;
-	__u32 zero = 0, why;
-	__u64 now;
-	int rc;
+	__u32 zero = 0, why, rule;
+	int rc, banned = 0;
 
 	cfg = bpf_map_lookup_elem(&eg_cfg_v1, &zero);
 	if (!cfg || !(cfg->flags & EG_CFG_ENABLED))
@@ -312,23 +547,46 @@ int edgegate_xdp(struct xdp_md *ctx)
 		return verdict_pass(EG_REASON_NONIP, bytes);
 	if (rc != EG_P_OK)
 		return verdict_drop(cfg, EG_REASON_MALFORMED, bytes);
+	/* ::ffff:a.b.c.d must never appear on the wire (RFC 4291 2.5.5.2; Linux drops it
+	 * too): it is neither an IPv4 source for the IPv4 rules nor a real IPv6 one. */
+	if (p.v6 && v4mapped(&p.src))
+		return verdict_drop(cfg, EG_REASON_MALFORMED, bytes);
 
-	now = bpf_ktime_get_ns() + cfg->clock_offset_ns;
-	if (match(&eg_allow_v1, &eg_allow_lpm_v1, cfg->n_allow, cfg->n_allow_lpm, &p.src, now))
+	clk.offset = cfg->clock_offset_ns;
+	if (match_src(&p, 1, &clk))
 		return verdict_pass(EG_REASON_ALLOW, bytes);
-	r = match(&eg_deny_v1, &eg_deny_lpm_v1, cfg->n_deny, cfg->n_deny_lpm, &p.src, now);
-	if (r)
-		return verdict_drop(cfg, r->reason == EG_RULE_BAN ? EG_REASON_BAN : EG_REASON_DENY,
-				    bytes);
+	rule = match_src(&p, 0, &clk);
+	if (rule) {
+		if (rule - 1 != EG_RULE_BAN)
+			return verdict_drop(cfg, EG_REASON_DENY, bytes);
+		if (cfg->flags & EG_CFG_BAN_ALL)
+			return verdict_drop(cfg, EG_REASON_BAN, bytes);
+		banned = 1; /* gate.ban_scope "protected": decided by the port below */
+	}
 
 	if (eg_parse_l4(data, data_end, &p) != EG_P_OK)
 		return verdict_drop(cfg, EG_REASON_MALFORMED, bytes);
+	if (p.frag == EG_FRAG_LATER) {
+		/* No port to look at: a banned source's fragments go (fail closed); others
+		 * are charged to the source's packet bucket. A datagram to a protected port
+		 * cannot be reassembled anyway: its first fragment is dropped below. */
+		if (banned)
+			return verdict_drop(cfg, EG_REASON_BAN, bytes);
+		why = rate_check(&p, cfg, &clk);
+		if (why == EG_REASON_PKTLIMIT)
+			return verdict_drop(cfg, why, bytes);
+		return verdict_pass(why, bytes);
+	}
 	if (!p.has_ports || !port_protected(p.dport))
 		return verdict_pass(EG_REASON_PASS, bytes);
+	if (banned)
+		return verdict_drop(cfg, EG_REASON_BAN, bytes);
+	if (p.frag == EG_FRAG_FIRST)
+		return verdict_drop(cfg, EG_REASON_FRAGMENT, bytes);
 
-	if (p.l4proto == IPPROTO_TCP && flow_revoked(&p, now))
+	if (p.l4proto == IPPROTO_TCP && flow_revoked(&p, &clk))
 		return verdict_drop(cfg, EG_REASON_REVOKED, bytes);
-	why = rate_check(&p, cfg, now);
+	why = rate_check(&p, cfg, &clk);
 	if (why == EG_REASON_RATELIMIT || why == EG_REASON_PKTLIMIT)
 		return verdict_drop(cfg, why, bytes);
 	return verdict_pass(why, bytes);

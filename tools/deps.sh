@@ -11,6 +11,7 @@ PKGS=(
 	liblmdb-dev libhiredis-dev libcap-dev libcmocka-dev libicu-dev
 	nginx caddy redis-server chromium iproute2 iputils-ping nftables
 	curl jq openssl procps psmisc wrk python3 ethtool nodejs npm
+	xdp-tools libxdp-dev
 )
 
 SUDO=""

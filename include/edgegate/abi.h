@@ -7,9 +7,14 @@
  * key or value layout and bump the suffix, so libbpf creates a new map instead
  * of failing to reuse the old pin.
  *
- * Addresses are 16 bytes, IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d), the same
- * form as struct eg_prefix in userspace/core/config.h; one key type serves both
- * families and prefix lengths are in the mapped space (IPv4 /24 => 120).
+ * Deny/allow rules (v2, issue 14): IPv4 and IPv6 are separate tables. IPv4 keys
+ * are the 4-byte address plus its prefix length (struct eg_key4), IPv6 keys the
+ * 16-byte address plus length (struct eg_key6); every prefix length lives in the
+ * same hash and XDP looks up, longest first, only the lengths that are in use
+ * (eg_tables_v2.lens) and, for IPv4, only the length groups a per-/24 index says
+ * may match (eg_deny4_idx_v2). No LPM trie on the hot path. See docs/gate.md.
+ * Flows, sessions and rate buckets keep 16-byte addresses, IPv4 as IPv4-mapped
+ * IPv6 (::ffff:a.b.c.d), the form of struct eg_prefix in userspace/core/config.h.
  * Time stamps are CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns) plus the
  * config's clock offset (tests only); 0 means "never expires".
  * Only fixed-size types from <linux/types.h>: this file compiles for BPF and C. */
@@ -23,14 +28,21 @@
 /* Map names (= pin file names). Keep in sync with bpf/edgegate.bpf.c. */
 #define EG_MAP_CFG "eg_cfg_v1"             /* ARRAY[1] struct eg_cfg */
 #define EG_MAP_PORTS "eg_ports_v1"         /* ARRAY[1024] __u64 bitmap of protected ports */
-#define EG_MAP_DENY "eg_deny_v1"           /* HASH  eg_addr -> eg_rule (exact /128, /32) */
-#define EG_MAP_DENY_LPM "eg_deny_lpm_v1"   /* LPM   eg_lpm_key -> eg_rule (shorter prefixes) */
-#define EG_MAP_ALLOW "eg_allow_v1"         /* HASH  eg_addr -> eg_rule */
-#define EG_MAP_ALLOW_LPM "eg_allow_lpm_v1" /* LPM   eg_lpm_key -> eg_rule */
+#define EG_MAP_DENY4 "eg_deny4_v2"         /* HASH  eg_key4 -> eg_rule (every IPv4 length) */
+#define EG_MAP_ALLOW4 "eg_allow4_v2"       /* HASH  eg_key4 -> eg_rule */
+#define EG_MAP_DENY6 "eg_deny6_v2"         /* HASH  eg_key6 -> eg_rule (every IPv6 length) */
+#define EG_MAP_ALLOW6 "eg_allow6_v2"       /* HASH  eg_key6 -> eg_rule */
+#define EG_MAP_DENY4_IDX "eg_deny4_idx_v2"   /* ARRAY[EG_IDX4_WORDS] __u64: per-/24 length groups */
+#define EG_MAP_ALLOW4_IDX "eg_allow4_idx_v2" /* ARRAY[EG_IDX4_WORDS] __u64 */
+#define EG_MAP_DENY4_X32 "eg_deny4_x32_v2"   /* ARRAY[EG_X32_WORDS] __u64: /32 deny filter */
+#define EG_MAP_DENY6_X48 "eg_deny6_x48_v2"   /* ARRAY[EG_X32_WORDS] __u64: IPv6 /48 deny filter */
+#define EG_MAP_TABLES "eg_tables_v2"       /* ARRAY[EG_TBL__COUNT] eg_table: lengths in use */
+#define EG_MAP_NOTES "eg_notes_v2"         /* HASH  eg_note_key -> eg_note (free-text reasons; userspace only) */
 #define EG_MAP_RATE "eg_rate_v1"           /* LRU_HASH eg_addr -> eg_bucket */
 #define EG_MAP_FLOWS "eg_rflow_v1"         /* HASH  eg_flow_key -> eg_flow_val (revoked flows) */
 #define EG_MAP_SESSIONS "eg_rsess_v1"      /* HASH  eg_sess_key -> eg_sess_val (revoked sessions) */
-#define EG_MAP_STATS "eg_stats_v1"         /* PERCPU_ARRAY[EG_REASON__COUNT] eg_stat */
+#define EG_MAP_STATS "eg_stats_v2"         /* PERCPU_ARRAY[EG_REASON__COUNT] eg_stat */
+#define EG_MAP_FLOWBITS "eg_rflow_bits_v2" /* ARRAY[EG_FLOWBITS_WORDS] __u64: may-be-revoked filter */
 #define EG_MAP_FLOOD "eg_flood_v1"         /* PERCPU_ARRAY[1] eg_flood (new-source window) */
 
 #define EG_PORTS_WORDS 1024 /* 65536 bits */
@@ -38,8 +50,61 @@
 #define EG_MAX_SESSIONS 65536
 #define EG_MAX_ALLOW 65536
 #define EG_V6_EXT_MAX 8 /* IPv6 extension headers walked before giving up (malformed) */
+#define EG_MAX_NOTES 65536
+#define EG_FLOWBITS_LOG2 20 /* bits in the revoked-flow filter */
+#define EG_FLOWBITS_WORDS (1u << (EG_FLOWBITS_LOG2 - 6))
 
-/* Verdict reasons: the index of eg_stats_v1. Every packet is counted under exactly
+/* The revoked-flow filter's bit for a flow (client address and ports, host order):
+ * XDP looks the flow up only when its bit is set. Set before the flow entry is
+ * written; cleared only by GC's rebuild, under the pin-root lock. */
+static inline __u32 eg_flow_bit(const __u8 saddr[16], __u16 sport, __u16 dport)
+{
+	__u32 w[4];
+	__u64 h;
+
+	__builtin_memcpy(w, saddr, 16);
+	h = (__u64)(w[0] ^ w[1] ^ w[2] ^ w[3] ^ ((__u32)sport << 16 | dport));
+	return (__u32)((h * 0x9e3779b97f4a7c15ull) >> (64 - EG_FLOWBITS_LOG2));
+}
+#define EG_NOTE_MAX 64
+
+/* eg_tables_v2 index */
+enum eg_table_id { EG_TBL_DENY4 = 0, EG_TBL_ALLOW4, EG_TBL_DENY6, EG_TBL_ALLOW6, EG_TBL__COUNT };
+
+/* The IPv4 index: one byte per /24 (2^24 bytes = 2^21 words). Bit g of the byte is
+ * set when a rule of length group g may intersect that /24 (a rule of the group
+ * covering it, or lying inside it). A set bit is a "may": deletes leave it and GC
+ * rebuilds the index; a clear bit is a promise (set before the rule is visible). */
+#define EG_IDX4_WORDS (1u << 21)
+/* The /32 deny filter: one bit per hash of an address, set for every /32 deny
+ * rule (a "may", like the index). A /24 with a denied /32 in it then costs the
+ * other addresses of that /24 no hash lookup. */
+#define EG_X32_WORDS (1u << 18) /* 2^24 bits */
+static inline __u32 eg_x32_bit(__u32 ip /* host order */)
+{
+	return (ip * 0x9e3779b1u) >> 8;
+}
+/* The IPv6 deny filter: one bit per hash of a /48, set for every IPv6 deny rule of
+ * length 48 or more. Used only while no rule shorter than /48 exists (a shorter
+ * one would cover /48s that have no bit): an IPv6 source whose /48 has no bit then
+ * costs no hash lookup. Same words as the /32 filter. */
+static inline __u32 eg_x48_bit(__u64 hi /* the address's first 8 bytes, host order */)
+{
+	return (__u32)(((hi >> 16) * 0x9e3779b97f4a7c15ull) >> 40);
+}
+#define EG_X48_SHORT_LENS 0x0000ffffffffffffull /* lens[0] bits of lengths 0..47 */
+/* length groups: 32 | 25-31 | 24 | 17-23 | 16 | 9-15 | 8 | 0-7 */
+#define EG_G4_LENS(g) ((g) == 0 ? 0x100000000ull : (g) == 1 ? 0xfe000000ull : \
+		       (g) == 2 ? 0x01000000ull : (g) == 3 ? 0x00fe0000ull : \
+		       (g) == 4 ? 0x00010000ull : (g) == 5 ? 0x0000fe00ull : \
+		       (g) == 6 ? 0x00000100ull : 0x000000ffull)
+static inline unsigned eg_group4(unsigned len)
+{
+	return len == 32 ? 0 : len >= 25 ? 1 : len == 24 ? 2 : len >= 17 ? 3 :
+	       len == 16 ? 4 : len >= 9 ? 5 : len == 8 ? 6 : 7;
+}
+
+/* Verdict reasons: the index of eg_stats_v2. Every packet is counted under exactly
  * one reason, except EG_REASON_OBSERVED, which counts (in addition) packets that
  * would have been dropped but passed because observe mode is on. */
 enum eg_reason {
@@ -54,6 +119,7 @@ enum eg_reason {
 	EG_REASON_MALFORMED,  /* truncated/invalid IP or L4 header */
 	EG_REASON_SHED,       /* flood mode: source not tracked, packet passed */
 	EG_REASON_OBSERVED,   /* would have been dropped, observe mode passed it */
+	EG_REASON_FRAGMENT,   /* first fragment to a protected port (docs/gate.md "Fragments") */
 	EG_REASON__COUNT
 };
 
@@ -71,6 +137,7 @@ enum eg_rule_reason {
 /* eg_cfg.flags */
 #define EG_CFG_OBSERVE (1u << 0)   /* count, never drop */
 #define EG_CFG_ENABLED (1u << 1)   /* pushed by userspace; without it the program passes all */
+#define EG_CFG_BAN_ALL (1u << 2)   /* gate.ban_scope "all": bans drop every port, not only protected */
 
 struct eg_cfg {
 	__u32 flags;
@@ -82,23 +149,49 @@ struct eg_cfg {
 	__u64 flood_interval_ns;
 	__s64 clock_offset_ns; /* added to bpf_ktime_get_ns(); tests only, 0 in production */
 	__u32 v6_plen;         /* IPv6 sources are rate-limited per /v6_plen (mapped space = plen) */
-	/* Non-zero when the corresponding map may hold entries; lets the program skip a
-	 * lookup (the LPM walk in particular) on empty maps. Userspace increments on add
-	 * and recounts exactly during GC, so a stale value is only ever too high. */
-	__u32 n_deny;
-	__u32 n_deny_lpm;
-	__u32 n_allow;
-	__u32 n_allow_lpm;
-	__u32 pad;
+	/* 1e9 / syn_rate and 1e9 / pkt_rate, computed by userspace so the per-packet
+	 * path has no 64-bit division; 0 = compute it (a rate written by hand). */
+	__u32 syn_t_ns;
+	__u32 pkt_t_ns;
+	/* Formerly per-map entry counts (v1). Unused: the lengths in use live in
+	 * eg_tables_v2, written only under the pin-root lock. Kept for the layout. */
+	__u32 reserved[3];
 };
 
 struct eg_addr {
 	__u8 a[16]; /* IPv4-mapped for IPv4 */
 };
 
-struct eg_lpm_key {
-	__u32 plen; /* 0..128, mapped space */
-	__u8 a[16];
+struct eg_key4 {
+	__u32 addr; /* network byte order, host bits cleared */
+	__u32 plen; /* 0..32 */
+};
+
+struct eg_key6 {
+	__u32 plen; /* 0..128 */
+	__u8 a[16]; /* host bits cleared */
+};
+
+/* Per table: which prefix lengths hold entries. XDP reads only lens; count is the
+ * writers' bookkeeping. Both are changed only under flock() on the pin root (the
+ * daemon, edgegatectl with the daemon down and GC all take it), and GC recounts
+ * from the hash, so neither can be lost to a concurrent writer. */
+struct eg_table {
+	__u64 lens[3];     /* bit L (0..128) set: entries of length L exist */
+	__u32 count[129];  /* entries per length */
+	__u32 stale;       /* a delete left index/filter bits for GC to clear */
+};
+
+/* A free-text reason ("--reason TEXT") beside a rule; the rule keeps its category. */
+struct eg_note_key {
+	__u8 a[16];  /* IPv4-mapped for IPv4, host bits cleared */
+	__u8 plen;   /* mapped space */
+	__u8 allow;  /* 1 = allow table */
+	__u8 pad[2];
+};
+
+struct eg_note {
+	char text[EG_NOTE_MAX]; /* NUL-terminated */
 };
 
 struct eg_rule {

@@ -3,9 +3,12 @@
  * memory safety it checks the contract: a datagram of the wrong size, version or op is
  * refused (the channel closes); every accepted one is answered with its own op and
  * sequence number and rc 0 or -errno; with no gate loaded no gate write ever succeeds; a
- * socket is never probed or destroyed for a flow that was not noted first. Runs without a
+ * socket is never probed or destroyed for a flow that was not noted first; a rule whose
+ * note is unterminated or not printable text is refused by the validator (eg_priv_rule_ok)
+ * whatever else it says, so nothing but operator text reaches the notes map. Runs without a
  * gate or sock_diag socket (nothing reaches the kernel). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +35,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (rc != 0 || a.version != EG_PRIV_VERSION || a.op != q.op || a.seq != q.seq || a.rc > 0)
 		abort();
+	if (q.op == EG_PRIV_RULE_PUT) {
+		const char *n = q.u.rule.note;
+		const char *end = memchr(n, 0, sizeof(q.u.rule.note));
+		bool bad = !end;
+
+		for (const char *c = n; end && c < end; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				bad = true;
+		if (bad && eg_priv_rule_ok(&q.u.rule, true) != -EPERM)
+			abort();
+	}
 	switch (q.op) {
 	case EG_PRIV_REVOKE_FLOW:
 	case EG_PRIV_REVOKE_SESSION:

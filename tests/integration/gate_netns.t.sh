@@ -16,7 +16,7 @@ CTL=${EG_CTL:-$ROOT/build/edgegatectl}
 . tests/lib/tap.sh
 
 [ "$(id -u)" = 0 ] || skip_all "needs root (netns, XDP)"
-for t in ip bpftool python3; do command -v $t >/dev/null || skip_all "needs $t"; done
+for t in ip bpftool python3 xdp-filter xdp-loader; do command -v $t >/dev/null || skip_all "needs $t (tools/deps.sh)"; done
 [ -x "$DAEMON" ] && [ -x "$CTL" ] || skip_all "build/edgegated and build/edgegatectl not built"
 
 ID=$$
@@ -45,7 +45,7 @@ ip netns add "$NS"
 ip link add "$HV" type veth peer name "$CV" netns "$NS"
 ip addr add $NET.1/24 dev "$HV"
 ip link set "$HV" up
-for a in 2 3 4 5; do ip -n "$NS" addr add $NET.$a/24 dev "$CV"; done
+for a in 2 3 4 5 8; do ip -n "$NS" addr add $NET.$a/24 dev "$CV"; done
 ip -n "$NS" link set "$CV" up
 ip -n "$NS" link set lo up
 
@@ -150,18 +150,26 @@ deny1=$(stat_of deny); rl1=$(stat_of ratelimit)
 check "stats: deny counter moved by the 5 denied SYNs (got $((deny1 - deny0)))" [ $((deny1 - deny0)) = 5 ]
 check "stats: ratelimit counter = failed connects ($((rl1 - rl0)) = $bad)" [ $((rl1 - rl0)) = "$bad" ]
 
-dump=$(bpftool map dump pinned "$PIN/eg_deny_v1")
-check "bpftool map dump pinned eg_deny_v1 shows field names" \
-	bash -c 'grep -q "expires_ns" <<<"$1" && grep -q "reason" <<<"$1"' _ "$dump"
-jd=$(bpftool -j map dump pinned "$PIN/eg_stats_v1")
-check "bpftool -j dump of eg_stats_v1 has formatted per-CPU packets" \
+dump=$(bpftool map dump pinned "$PIN/eg_deny4_v2")
+check "bpftool map dump pinned eg_deny4_v2 shows field names" \
+	bash -c 'grep -q "expires_ns" <<<"$1" && grep -q "reason" <<<"$1" && grep -q "plen" <<<"$1"' _ "$dump"
+jd=$(bpftool -j map dump pinned "$PIN/eg_stats_v2")
+check "bpftool -j dump of eg_stats_v2 has formatted per-CPU packets" \
 	bash -c 'grep -q "\"formatted\"" <<<"$1" && grep -q "\"packets\"" <<<"$1"' _ "$jd"
+
+# the demo banner's command (issue 16): free text is the note, the category manual
+check "edgegatectl deny add $NET.6 --ttl 5m --reason demo" \
+	"$CTL" --config "$CONF" deny add $NET.6 --ttl 5m --reason demo
+lst=$("$CTL" --config "$CONF" deny list)
+check "deny list shows the note beside the category" grep -Eq "^${NET//./\\.}\\.6 +manual +expires [0-9]+s +demo$" <<<"$lst"
+check "--reason with a control character is refused (exit 2)" \
+	bash -c "'$CTL' --config '$CONF' deny add $NET.7 --reason \$'a\\nb'; [ \$? = 2 ]"
 
 # restart: detach on stop, maps (and entries) stay; edgegatectl reads pins meanwhile
 "$CTL" --config "$CONF" deny add $NET.3 --reason manual >/dev/null
 stop_daemon
 check "daemon stop detaches XDP" bash -c "! ip link show $HV | grep -q 'xdp'"
-check "pinned maps stay after stop" test -e "$PIN/eg_deny_v1"
+check "pinned maps stay after stop" test -e "$PIN/eg_deny4_v2"
 lst=$("$CTL" --config "$CONF" deny list 2>&1)
 check "edgegatectl deny list with the daemon down reads the pins" grep -q "^${NET//./\\.}\\.3 " <<<"$lst"
 check "edgegatectl stats with the daemon down" bash -c "'$CTL' --config '$CONF' stats | grep -q '^deny '"
@@ -177,13 +185,87 @@ read -r good bad < <(connects $NET.3 1)
 check "dynamic deny re-pushed from the store after the pins were lost" [ "$good" = 0 ]
 read -r good bad < <(connects $NET.4 1)
 check "static deny pushed from the config" [ "$good" = 0 ]
+lst=$("$CTL" --config "$CONF" deny list)
+check "the note came back from the store too" grep -Eq "^${NET//./\\.}\\.6 +manual .* demo$" <<<"$lst"
+
+# bulk load from a file (batch map updates into the pins): refused while the daemon owns
+# the maps, done with the daemon down, enforced by the next start
+LIST=$(mktemp)
+{ echo "# a deny list"; echo "$NET.8"; for i in $(seq 1 2000); do echo "203.0.$((i / 250)).$((i % 250))/32"; done; } >"$LIST"
+out=$("$CTL" --config "$CONF" deny load "$LIST" 2>&1); rc=$?
+check "deny load with the daemon up is refused with a clear message (rc $rc)" \
+	bash -c '[ "$1" = 1 ] && grep -q "edgegated is running on .*bulk load is refused" <<<"$2"' _ "$rc" "$out"
+check "nothing was loaded by the refused load" bash -c "! '$CTL' --config '$CONF' deny list | grep -q '^203\\.0\\.0\\.1 '"
+stop_daemon
+check "edgegatectl deny load FILE (daemon down)" bash -c "'$CTL' --config '$CONF' deny load '$LIST' | grep -q 'loaded 2001 entries'"
+check "edgegated starts after the bulk load" start_daemon
+read -r good bad < <(connects $NET.8 1)
+check "a bulk-loaded source cannot connect" [ "$good" = 0 ]
+check "deny list counts the bulk entries" bash -c "[ \$('$CTL' --config '$CONF' deny list | wc -l) -ge 2003 ]"
+rm -f "$LIST"
 
 # allow bypasses the rate limit
 check "edgegatectl allow add $NET.5" "$CTL" --config "$CONF" allow add $NET.5
 read -r good bad < <(connects $NET.5 15)
 check "allowed source is not rate limited ($good/15)" [ "$good" = 15 ]
 
+# coexistence (issue 14): with xdp-filter on the same interface. Where the kernel runs
+# libxdp's dispatcher (freplace links), the gate joins it first (run priority 1); where it
+# does not (this CI kernel refuses the freplace load with EPERM), the gate says so, falls
+# back to the plain attach, and never replaces the other program.
+st=$("$CTL" --config "$CONF" status --json 2>&1)
+DISPATCHER=$(python3 -c '
+import json, sys
+def walk(o):
+    if isinstance(o, dict):
+        if "dispatcher" in o and "mode" in o: return o["dispatcher"]
+        for v in o.values():
+            r = walk(v)
+            if r is not None: return r
+    if isinstance(o, list):
+        for v in o:
+            r = walk(v)
+            if r is not None: return r
+    return None
+print("yes" if walk(json.loads(sys.argv[1])) else "no")' "$st")
+echo "# libxdp dispatcher in use: $DISPATCHER"
+if [ "$DISPATCHER" = no ]; then
+	check "dispatcher unavailable: the fallback is logged" \
+		grep -q "libxdp dispatcher unavailable on $HV" "$TMP/daemon.log"
+fi
 stop_daemon
+# a stale xdp-filter lock (dead pid) would block xdp-filter
+if [ -e /run/xdp-filter.lck ] && ! kill -0 "$(cat /run/xdp-filter.lck 2>/dev/null || echo 0)" 2>/dev/null; then
+	rm -f /run/xdp-filter.lck
+fi
+check "xdp-filter loads on $HV (native)" xdp-filter load -m native "$HV"
+check "edgegated starts beside xdp-filter" start_daemon
+lst=$(xdp-loader status "$HV" 2>&1)
+if [ "$DISPATCHER" = yes ]; then
+	check "xdp-loader shows both programs in one dispatcher" \
+		bash -c 'grep -q edgegate_xdp <<<"$1" && grep -q xdpfilt <<<"$1"' _ "$lst"
+	check "the gate runs first (priority 1 before xdp-filter's)" \
+		bash -c 'awk "/edgegate_xdp/{g=NR} /xdpfilt/{f=NR} END{exit !(g && f && g < f)}" <<<"$1"' _ "$lst"
+	read -r good bad < <(connects $NET.4 1)
+	check "statically denied source still cut off beside xdp-filter" [ "$good" = 0 ]
+else
+	check "xdp-filter is left in place (the gate does not replace it)" \
+		bash -c '! grep -q edgegate_xdp <<<"$1" && grep -q xdpfilt <<<"$1"' _ "$lst"
+	check "the daemon says enforcement moved to userspace" \
+		grep -q "enforcing bans and verdict rate limits in userspace" "$TMP/daemon.log"
+fi
+read -r good bad < <(connects $NET.2 1)
+check "clean source passes" [ "$good" = 1 ]
+xdp-filter ip $NET.2 -m src >/dev/null 2>&1
+read -r good bad < <(connects $NET.2 1)
+check "xdp-filter's own rule applies" [ "$good" = 0 ]
+xdp-filter ip $NET.2 -m src -r >/dev/null 2>&1
+stop_daemon
+lst=$(xdp-loader status "$HV" 2>&1)
+check "after the daemon stops, xdp-filter is still attached and the gate is not" \
+	bash -c '! grep -q edgegate_xdp <<<"$1" && grep -q xdpfilt <<<"$1"' _ "$lst"
+xdp-filter unload "$HV" >/dev/null 2>&1 || true
+DPID=
 if [ "$fails" -gt 0 ]; then sed 's/^/# daemon: /' "$TMP/daemon.log" | tail -30; fi
 echo "1..$n"
 [ "$fails" = 0 ]

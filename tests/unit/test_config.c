@@ -98,6 +98,8 @@ static void test_errors_name_the_key(void **state)
 		{ "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"f\",\"issuer\":\"*\",\"audience\":\"*\"},\"routes\":[{\"allow\":{\"cert_fingerprints\":[\"abc\"]}}]}", "routes[0].allow.cert_fingerprints[0]:" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"gate\":{\"deny\":[\"10.0.0.0/33\"]}}", "gate.deny[0]:" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"gate\":{\"xdp_mode\":\"fast\"}}", "gate.xdp_mode:" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"gate\":{\"ban_scope\":\"some\"}}", "gate.ban_scope: must be" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"gate\":{\"ban_scope\":1}}", "gate.ban_scope: must be" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"gate\":{\"protected_ports\":[0]}}", "gate.protected_ports[0]:" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"gate\":{\"syn_rate\":-1}}", "gate.syn_rate: must be between" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"oidc\":{\"issuer\":\"http://127.0.0.1:1\"}}", "oidc.client_id: required" },
@@ -242,7 +244,8 @@ static void test_full_example(void **state)
 			   "\"auth\":\"bearer\",\"allow\":{\"emails\":[\"a@x.test\"],\"domains\":[\"x.test\"],\"groups\":[\"ops\"],"
 			   "\"claims\":{\"tier\":\"gold\",\"level\":3,\"admin\":true}},\"deny\":{\"emails\":[],\"groups\":[]},"
 			   "\"headers\":{\"X-User-Sub\":\"sub\"}}],"
-			   "\"gate\":{\"interfaces\":[\"eth0\"],\"protected_ports\":[80,443],\"deny\":[\"203.0.113.0/24\"]}}";
+			   "\"gate\":{\"interfaces\":[\"eth0\"],\"protected_ports\":[80,443],\"deny\":[\"203.0.113.0/24\"],"
+			   "\"ban_scope\":\"all\",\"flood_new_sources\":5000}}";
 	char err[256];
 	struct eg_config *c = parse(json, err, sizeof(err));
 	if (!c)
@@ -257,6 +260,10 @@ static void test_full_example(void **state)
 	assert_int_equal(c->jwt.leeway_s, 30);
 	assert_int_equal(c->gate.n_protected_ports, 2);
 	assert_int_equal(c->gate.n_deny, 1);
+	assert_true(c->gate.ban_scope_all);
+	assert_int_equal(c->gate.flood_new_sources, 5000);
+	assert_true(c->gate.xdp_dispatcher);
+	assert_int_equal(c->gate.run_priority, 1);
 	config_free(c);
 }
 

@@ -210,10 +210,42 @@ static void test_gate_requests_without_gate(void **state)
 	uint8_t a[16] = { [10] = 0xff, [11] = 0xff, 198, 18, 0, 7 };
 
 	NEED_ROOT();
-	assert_int_equal(eg_privc_rule_put(false, a, 128, &r, 0), -1);
+	assert_int_equal(eg_privc_rule_put(false, a, 128, &r, 0, NULL), -1);
+	assert_int_equal(errno, ENODEV);
+	assert_int_equal(eg_privc_rule_put(false, a, 128, &r, 0, "abuse report 42"), -1);
 	assert_int_equal(errno, ENODEV);
 	assert_int_equal(eg_privc_revoke_session(&sk, &sv), -1);
 	assert_int_equal(errno, ENODEV);
+}
+
+/* The note travels in RULE_PUT (protocol version 2) and is checked on the privileged side:
+ * terminated, printable; the other bounds (prefix length, reason) still apply. */
+static void test_rule_note_validated(void **state)
+{
+	struct eg_priv_rule q = { .plen = 128, .r = { .reason = EG_RULE_MANUAL } };
+	char too_long[EG_NOTE_MAX + 1];
+
+	q.addr[10] = q.addr[11] = 0xff;
+	q.addr[12] = 198;
+	q.addr[13] = 18;
+	assert_int_equal(eg_priv_rule_ok(&q, true), 0); /* no note */
+	snprintf(q.note, sizeof(q.note), "%s", "operator: abuse report 42");
+	assert_int_equal(eg_priv_rule_ok(&q, true), 0);
+	q.note[3] = '\n';
+	assert_int_equal(eg_priv_rule_ok(&q, true), -EPERM);
+	q.note[3] = 0x7f;
+	assert_int_equal(eg_priv_rule_ok(&q, true), -EPERM);
+	memset(q.note, 'a', sizeof(q.note)); /* unterminated */
+	assert_int_equal(eg_priv_rule_ok(&q, true), -EPERM);
+	assert_int_equal(eg_priv_rule_ok(&q, false), 0); /* a delete ignores it */
+	memset(q.note, 0, sizeof(q.note));
+	q.plen = 96 + 4; /* a /4: the prefix bound still holds */
+	assert_int_equal(eg_priv_rule_ok(&q, true), -EPERM);
+	memset(too_long, 'b', sizeof(too_long) - 1);
+	too_long[sizeof(too_long) - 1] = 0;
+	assert_int_equal(eg_privc_rule_put(false, q.addr, 128, &q.r, 0, too_long), -1);
+	assert_int_equal(errno, EINVAL); /* refused before it is sent */
+	assert_int_equal(sizeof(struct eg_priv_req), 128);
 }
 
 static void test_rate_limited(void **state)
@@ -254,6 +286,7 @@ int main(void)
 		cmocka_unit_test(test_gone_tuple_spares_listener),
 		cmocka_unit_test(test_note_needs_a_connection),
 		cmocka_unit_test(test_gate_requests_without_gate),
+		cmocka_unit_test(test_rule_note_validated),
 		cmocka_unit_test(test_rate_limited),
 		cmocka_unit_test(test_malformed_closes_channel),
 	};

@@ -30,17 +30,17 @@ mkdir -p build/bench
 CPPFLAGS=$(make -s --no-print-directory print-cppflags) # the library's include path (userspace/<concern>/)
 gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/mksessions \
 	tools/bench/mksessions.c build/libedgegate.a \
-	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
+	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
 gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/josebench \
 	tools/bench/josebench.c build/libedgegate.a \
-	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
+	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
 gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/readingsbench \
 	tools/bench/readingsbench.c build/libedgegate.a \
-	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
+	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
 # privilege separation's round trips (docs/privsep.md); run by hand: build/bench/privbench
 gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/privbench \
 	tools/bench/privbench.c build/libedgegate.a \
-	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
+	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
 
 ulimit -n 65536 2>/dev/null || true
 exec timeout 900 node tools/bench/bench.mjs "$@"

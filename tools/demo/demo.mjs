@@ -89,7 +89,7 @@ try {
     build/edgegatectl --admin-socket ${eg.admin} deny add 127.0.0.2 --ttl 5m --reason demo
     curl --interface 127.0.0.2 ${pub}/public/       - now dropped too
     build/edgegatectl --admin-socket ${eg.admin} stats
-    bpftool map dump pinned ${pinRoot}/eg_deny_v1` : 'XDP edge gate  off (run the demo as root to attach it to lo)'}
+    bpftool map dump pinned ${pinRoot}/eg_deny4_v2` : 'XDP edge gate  off (run the demo as root to attach it to lo)'}
 
   OpenID Provider: ${op.issuer}   edgegated: ${eg.url} (/metrics, /readyz)
   Logs: ${dir}   -   Ctrl-C stops everything.

@@ -1,11 +1,20 @@
-/* ctl_gate.c - `edgegatectl deny|allow add|del|list` and `edgegatectl stats`.
+/* ctl_gate.c - `edgegatectl deny|allow add|del|list|load` and `edgegatectl stats`.
+ * --reason takes a category (static|manual|ban|abuse|scanner: what the counters
+ * use) or free text, which is kept as the rule's note (category manual).
+ * `load FILE` bulk-loads one CIDR per line straight into the pinned maps, with the
+ * daemon down only: a running daemon owns the maps and writes them through its
+ * privileged process, which has no bulk request (docs/gate.md "Bulk load").
  * Through the daemon's admin socket when it runs (the daemon then also persists
  * the entry in its store); otherwise straight into the pinned maps, so an operator
  * can still ban or unban with the daemon down (such entries are not persisted). */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "ctl.h"
@@ -47,21 +56,118 @@ static void print_entries(const json_t *entries, bool json)
 			snprintf(t, sizeof(t), "never");
 		else
 			snprintf(t, sizeof(t), "%llds", (long long)ttl);
-		printf("%-44s %-8s expires %s\n", json_string_value(json_object_get(e, "prefix")),
-		       json_string_value(json_object_get(e, "reason")), t);
+		const char *note = json_string_value(json_object_get(e, "note"));
+
+		printf("%-44s %-8s expires %-8s%s%s\n", json_string_value(json_object_get(e, "prefix")),
+		       json_string_value(json_object_get(e, "reason")), t, note ? " " : "",
+		       note ? note : "");
 	}
 }
 
 static int deny_usage(const char *what)
 {
-	fprintf(stderr, "usage: edgegatectl %s add|del|list [CIDR] [--ttl DUR] [--reason TEXT] [--json]\n",
-		what);
+	fprintf(stderr, "usage: edgegatectl %s add|del|list [CIDR] [--ttl DUR] [--reason TEXT] [--json]\n"
+			"       edgegatectl %s load FILE [--ttl DUR] [--reason CATEGORY]\n",
+		what, what);
 	return 2;
 }
 
 /* Runs one deny/allow command on the pinned maps. */
+/* The daemon's own lock on the pin root (priv.c holds it for its lifetime). Taking
+ * it refuses a bulk load beside a running daemon and keeps one from starting
+ * mid-load. Returns the fd to hold, -2 when a daemon runs, -1 without a pin root. */
+static int daemon_lock(const struct ctl_opts *o)
+{
+	const char *root = o->pin_root && *o->pin_root ? o->pin_root : EG_PIN_ROOT_DEFAULT;
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		close(fd);
+		return errno == EWOULDBLOCK ? -2 : -1;
+	}
+	return fd;
+}
+
+/* One CIDR per line; blank lines and '#' comments skipped. */
+static int deny_load(const struct ctl_opts *o, bool allow, const char *path, int64_t ttl,
+		     uint32_t reason)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+	struct eg_prefix *v = NULL;
+	size_t n = 0, cap = 0, lineno = 0;
+	char line[256];
+	struct eg_gate *g;
+	long rc;
+	int lk;
+
+	if (!f) {
+		perror(path);
+		return 1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *s = line, *e;
+
+		lineno++;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		e = s + strcspn(s, " \t\r\n#");
+		if (e == s)
+			continue;
+		*e = 0;
+		if (n == cap) {
+			struct eg_prefix *nv = realloc(v, (cap = cap ? cap * 2 : 4096) * sizeof(*v));
+
+			if (!nv) {
+				perror("realloc");
+				free(v);
+				return 1;
+			}
+			v = nv;
+		}
+		if (eg_gate_prefix_parse(s, &v[n])) {
+			fprintf(stderr, "edgegatectl: %s:%zu: invalid prefix '%s'\n", path, lineno, s);
+			free(v);
+			if (f != stdin)
+				fclose(f);
+			return 2;
+		}
+		n++;
+	}
+	if (f != stdin)
+		fclose(f);
+	lk = daemon_lock(o);
+	if (lk == -2) {
+		fprintf(stderr, "edgegatectl: edgegated is running on %s: bulk load is refused while "
+			"a daemon owns the maps (stop it first, or add entries through it with "
+			"'%s add')\n", o->pin_root, allow ? "allow" : "deny");
+		free(v);
+		return 1;
+	}
+	g = pinned(o);
+	if (!g) {
+		if (lk >= 0)
+			close(lk);
+		free(v);
+		return 1;
+	}
+	rc = eg_gate_bulk_add(g, allow, v, n, ttl, reason);
+	eg_gate_close(g);
+	if (lk >= 0)
+		close(lk);
+	free(v);
+	if (rc < 0) {
+		fprintf(stderr, "edgegatectl: loading %s failed: %s\n", path, strerror(errno));
+		return 1;
+	}
+	printf("loaded %ld entries\n", rc);
+	return 0;
+}
+
 static int deny_direct(const struct ctl_opts *o, bool allow, const char *verb,
-		       const struct eg_prefix *p, int64_t ttl, uint32_t reason, bool json)
+		       const struct eg_prefix *p, int64_t ttl, uint32_t reason, const char *note,
+		       bool json)
 {
 	struct eg_gate *g = pinned(o);
 	int rc = 0;
@@ -77,7 +183,8 @@ static int deny_direct(const struct ctl_opts *o, bool allow, const char *verb,
 			rc = 1;
 		json_decref(a);
 	} else if (!strcmp(verb, "add")) {
-		rc = (allow ? eg_gate_allow_add(g, p, ttl, reason) : eg_gate_deny_add(g, p, ttl, reason))
+		rc = (allow ? eg_gate_allow_add_note(g, p, ttl, reason, note)
+			    : eg_gate_deny_add_note(g, p, ttl, reason, note))
 			     ? 1
 			     : 0;
 	} else {
@@ -95,7 +202,7 @@ int ctl_deny(const struct ctl_opts *o, int argc, char **argv)
 					    { "reason", required_argument, NULL, 'r' },
 					    { "json", no_argument, NULL, 'j' },
 					    { NULL, 0, NULL, 0 } };
-	const char *what = argv[0], *verb, *cidr = NULL, *ttl_s = NULL, *reason_s = NULL;
+	const char *what = argv[0], *verb, *cidr = NULL, *ttl_s = NULL, *reason_s = NULL, *note = NULL;
 	bool allow = !strcmp(what, "allow"), json = o->json;
 	struct eg_prefix p = { 0 };
 	uint32_t reason = EG_RULE_MANUAL;
@@ -105,7 +212,7 @@ int ctl_deny(const struct ctl_opts *o, int argc, char **argv)
 	if (argc < 2)
 		return deny_usage(what);
 	verb = argv[1];
-	if (strcmp(verb, "add") && strcmp(verb, "del") && strcmp(verb, "list"))
+	if (strcmp(verb, "add") && strcmp(verb, "del") && strcmp(verb, "list") && strcmp(verb, "load"))
 		return deny_usage(what);
 	/* optind 0 re-initialises glibc getopt (main parsed with "+", stop-at-first
 	 * non-option); here options and the CIDR may come in any order. */
@@ -124,6 +231,17 @@ int ctl_deny(const struct ctl_opts *o, int argc, char **argv)
 		cidr = argv[optind++];
 	if (optind != argc || (strcmp(verb, "list") && !cidr) || (!strcmp(verb, "list") && cidr))
 		return deny_usage(what);
+	if (!strcmp(verb, "load") && reason_s && eg_gate_rule_parse(reason_s, &reason)) {
+		fprintf(stderr, "edgegatectl: load takes a --reason category (static, manual, ban, abuse, scanner)\n");
+		return 2;
+	}
+	if (!strcmp(verb, "load")) {
+		if (ttl_s && (eg_parse_duration(ttl_s, &ttl) || ttl < 0)) {
+			fprintf(stderr, "edgegatectl: invalid --ttl '%s' (e.g. 30s, 10m, 8h)\n", ttl_s);
+			return 2;
+		}
+		return deny_load(o, allow, cidr, ttl, reason);
+	}
 	if (cidr && eg_gate_prefix_parse(cidr, &p)) {
 		fprintf(stderr, "edgegatectl: invalid prefix '%s'\n", cidr);
 		return 2;
@@ -133,9 +251,13 @@ int ctl_deny(const struct ctl_opts *o, int argc, char **argv)
 		return 2;
 	}
 	if (reason_s && eg_gate_rule_parse(reason_s, &reason)) {
-		fprintf(stderr, "edgegatectl: unknown --reason '%s' (static, manual, ban, abuse, scanner)\n",
-			reason_s);
-		return 2;
+		/* free text: kept as the note, the counters' category stays manual */
+		if (!eg_gate_note_valid(reason_s)) {
+			fprintf(stderr, "edgegatectl: --reason text must be printable and under %d bytes\n",
+				EG_NOTE_MAX);
+			return 2;
+		}
+		note = reason_s;
 	}
 
 	if (ctl_daemon_reachable(o)) {
@@ -149,6 +271,8 @@ int ctl_deny(const struct ctl_opts *o, int argc, char **argv)
 		if (!strcmp(verb, "add")) {
 			json_object_set_new(req, "ttl", json_integer(ttl));
 			json_object_set_new(req, "reason", json_string(eg_gate_rule_name(reason)));
+			if (note)
+				json_object_set_new(req, "note", json_string(note));
 		}
 		resp = ctl_admin(o, req);
 		if (!resp)
@@ -160,7 +284,7 @@ int ctl_deny(const struct ctl_opts *o, int argc, char **argv)
 		json_decref(resp);
 		return 0;
 	}
-	return deny_direct(o, allow, verb, &p, ttl, reason, json);
+	return deny_direct(o, allow, verb, &p, ttl, reason, note, json);
 }
 
 int ctl_stats(const struct ctl_opts *o, int argc, char **argv)

@@ -903,8 +903,10 @@ static bool parse_gate(struct cctx *c, json_t *o, struct eg_gate_config *g)
 	static const char *const keys[] = { "interfaces", "xdp_mode", "pin_root", "protected_ports", "never_ban",
 		"syn_rate", "syn_burst", "pkt_rate", "pkt_burst", "observe", "deny", "allow", "max_sources",
 		"max_deny", "ban_threshold", "ban_window", "ban_time", "ban_max", "ipv6_group_prefix",
-		"verdict_rate", "verdict_burst", NULL };
+		"verdict_rate", "verdict_burst", "ban_scope", "xdp_dispatcher", "run_priority", "flood_new_sources", NULL };
 	g->present = true;
+	g->xdp_dispatcher = true;
+	g->run_priority = 1;
 	long long v6 = g->ipv6_group_plen;
 	if (!check_keys(c, o, keys) || !get_strlist(c, o, "interfaces", &g->interfaces) ||
 	    !get_str(c, o, "xdp_mode", &g->xdp_mode) || !get_str(c, o, "pin_root", &g->pin_root) ||
@@ -916,9 +918,19 @@ static bool parse_gate(struct cctx *c, json_t *o, struct eg_gate_config *g)
 	    !get_u32(c, o, "ban_threshold", &g->ban_threshold) || !get_duration(c, o, "ban_window", &g->ban_window_s) ||
 	    !get_duration(c, o, "ban_time", &g->ban_time_s) || !get_duration(c, o, "ban_max", &g->ban_max_s) ||
 	    !get_int(c, o, "ipv6_group_prefix", 32, 128, &v6) || !get_u32(c, o, "verdict_rate", &g->verdict_rate) ||
-	    !get_u32(c, o, "verdict_burst", &g->verdict_burst))
+	    !get_u32(c, o, "verdict_burst", &g->verdict_burst) ||
+	    !get_bool(c, o, "xdp_dispatcher", &g->xdp_dispatcher) ||
+	    !get_u32(c, o, "run_priority", &g->run_priority) ||
+	    !get_u32(c, o, "flood_new_sources", &g->flood_new_sources))
 		return false;
 	g->ipv6_group_plen = (uint8_t)v6;
+	json_t *scope = json_object_get(o, "ban_scope");
+	if (scope) {
+		const char *sv = json_string_value(scope);
+		if (!sv || (strcmp(sv, "protected") && strcmp(sv, "all")))
+			return fail_at(c, "ban_scope", "must be \"protected\" or \"all\"");
+		g->ban_scope_all = !strcmp(sv, "all");
+	}
 	static const char *const modes[] = { "native", "generic", "auto", NULL };
 	if (g->xdp_mode && !str_in(g->xdp_mode, modes))
 		return fail_at(c, "xdp_mode", "must be native, generic or auto");

@@ -183,6 +183,11 @@ struct eg_gate_config {
 	int64_t ban_window_s;   /* default 60 */
 	int64_t ban_time_s;     /* default 600; doubles for repeat offenders */
 	int64_t ban_max_s;      /* default 86400 */
+	bool ban_scope_all;     /* gate.ban_scope: "protected" (default) or "all" ports */
+	bool xdp_dispatcher;    /* gate.xdp_dispatcher: attach through libxdp's dispatcher (default true) */
+	uint32_t run_priority;  /* gate.run_priority: the dispatcher's order, lower first (default 1) */
+	uint32_t flood_new_sources; /* gate.flood_new_sources: new tracked sources/s before flood
+				     * mode (all CPUs); 0 = max_sources / 4 */
 	uint8_t ipv6_group_plen; /* canonicalise IPv6 sources to this prefix, default 64 */
 	uint32_t verdict_rate;  /* userspace per-source verdicts/s, 0 = off */
 	uint32_t verdict_burst;

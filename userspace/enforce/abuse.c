@@ -186,21 +186,7 @@ static bool statically_allowed(const struct eg_config *cfg, const uint8_t src[16
  * only when a source is about to be banned or limited, never per request. */
 static bool kernel_allowed(struct eg_daemon *d, const uint8_t src[16])
 {
-	struct eg_rule r;
-	struct eg_lpm_key k = { .plen = 128 };
-	int fd;
-
-	if (!d->gate)
-		return false;
-	uint64_t now = eg_gate_now_ns(d->gate);
-	fd = eg_gate_map_fd(d->gate, EG_MAP_ALLOW);
-	if (fd >= 0 && bpf_map_lookup_elem(fd, src, &r) == 0 && (!r.expires_ns || r.expires_ns > now))
-		return true;
-	memcpy(k.a, src, 16);
-	fd = eg_gate_map_fd(d->gate, EG_MAP_ALLOW_LPM);
-	if (fd >= 0 && bpf_map_lookup_elem(fd, &k, &r) == 0 && (!r.expires_ns || r.expires_ns > now))
-		return true;
-	return false;
+	return d->gate && eg_gate_allowed(d->gate, src);
 }
 
 /* --- the table ------------------------------------------------------------------------------ */

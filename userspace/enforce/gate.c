@@ -13,6 +13,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,55 +22,24 @@
 
 #include "config.h"
 #include "gate.h"
+#include "gate_priv.h"
 #include "log.h"
 #include "priv.h"
 #include "store.h"
 #include "edgegate.skel.h"
 
-enum {
-	M_CFG,
-	M_PORTS,
-	M_DENY,
-	M_DENY_LPM,
-	M_ALLOW,
-	M_ALLOW_LPM,
-	M_RATE,
-	M_FLOWS,
-	M_SESSIONS,
-	M_STATS,
-	M_FLOOD,
-	M__COUNT
+const char *const eg_gate_map_names[M__COUNT] = {
+	[M_CFG] = EG_MAP_CFG,             [M_PORTS] = EG_MAP_PORTS,
+	[M_DENY4] = EG_MAP_DENY4,         [M_ALLOW4] = EG_MAP_ALLOW4,
+	[M_DENY6] = EG_MAP_DENY6,         [M_ALLOW6] = EG_MAP_ALLOW6,
+	[M_DENY4_IDX] = EG_MAP_DENY4_IDX, [M_ALLOW4_IDX] = EG_MAP_ALLOW4_IDX,
+	[M_DENY4_X32] = EG_MAP_DENY4_X32, [M_DENY6_X48] = EG_MAP_DENY6_X48,
+	[M_TABLES] = EG_MAP_TABLES,       [M_NOTES] = EG_MAP_NOTES,
+	[M_RATE] = EG_MAP_RATE,           [M_FLOWS] = EG_MAP_FLOWS,
+	[M_SESSIONS] = EG_MAP_SESSIONS,   [M_STATS] = EG_MAP_STATS,
+	[M_FLOWBITS] = EG_MAP_FLOWBITS,   [M_FLOOD] = EG_MAP_FLOOD,
 };
-
-static const char *const map_names[M__COUNT] = {
-	[M_CFG] = EG_MAP_CFG,           [M_PORTS] = EG_MAP_PORTS,
-	[M_DENY] = EG_MAP_DENY,         [M_DENY_LPM] = EG_MAP_DENY_LPM,
-	[M_ALLOW] = EG_MAP_ALLOW,       [M_ALLOW_LPM] = EG_MAP_ALLOW_LPM,
-	[M_RATE] = EG_MAP_RATE,         [M_FLOWS] = EG_MAP_FLOWS,
-	[M_SESSIONS] = EG_MAP_SESSIONS, [M_STATS] = EG_MAP_STATS,
-	[M_FLOOD] = EG_MAP_FLOOD,
-};
-
-#define EG_GATE_MAX_IF 16
-
-struct eg_gate_if {
-	char name[IF_NAMESIZE];
-	int ifindex;
-	__u32 flags; /* XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE */
-};
-
-struct eg_gate {
-	struct edgegate_bpf *skel; /* NULL when opened from pins only */
-	int fd[M__COUNT];
-	bool own_fd;               /* fds from bpf_obj_get: close them */
-	char pin_root[PATH_MAX];
-	struct eg_gate_if ifs[EG_GATE_MAX_IF];
-	int n_if;
-	struct eg_store *store;
-	int ncpus;
-	bool remote;        /* the unprivileged process: read-only fds, writes via priv_client.c */
-	pthread_mutex_t mu; /* serialises cfg read-modify-write and store writes */
-};
+#define map_names eg_gate_map_names
 
 static const char *const reason_names[EG_REASON__COUNT] = {
 	[EG_REASON_PASS] = "pass",           [EG_REASON_NONIP] = "nonip",
@@ -77,7 +47,7 @@ static const char *const reason_names[EG_REASON__COUNT] = {
 	[EG_REASON_BAN] = "ban",             [EG_REASON_REVOKED] = "revoked",
 	[EG_REASON_RATELIMIT] = "ratelimit", [EG_REASON_PKTLIMIT] = "pktlimit",
 	[EG_REASON_MALFORMED] = "malformed", [EG_REASON_SHED] = "shed",
-	[EG_REASON_OBSERVED] = "observed",
+	[EG_REASON_OBSERVED] = "observed",   [EG_REASON_FRAGMENT] = "fragment",
 };
 
 static const char *const rule_names[EG_RULE__COUNT] = {
@@ -186,26 +156,9 @@ int eg_gate_set_observe(struct eg_gate *g, bool on)
 	return rc;
 }
 
-/* Marks a map as possibly non-empty (only ever raised here; GC recounts). */
-static void cfg_bump(struct eg_gate *g, int m)
-{
-	struct eg_cfg c;
-
-	if (cfg_read(g, &c))
-		return;
-	switch (m) {
-	case M_DENY: c.n_deny++; break;
-	case M_DENY_LPM: c.n_deny_lpm++; break;
-	case M_ALLOW: c.n_allow++; break;
-	case M_ALLOW_LPM: c.n_allow_lpm++; break;
-	default: return;
-	}
-	cfg_write(g, &c);
-}
-
 /* --- prefixes ------------------------------------------------------------------- */
 
-static void mask_addr(uint8_t a[16], unsigned plen)
+void eg_gate_mask_addr(uint8_t a[16], unsigned plen)
 {
 	for (unsigned i = 0; i < 16; i++) {
 		unsigned lo = i * 8;
@@ -217,67 +170,18 @@ static void mask_addr(uint8_t a[16], unsigned plen)
 	}
 }
 
-static bool is_v4mapped(const uint8_t a[16])
+bool eg_gate_is_v4mapped(const uint8_t a[16])
 {
 	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
 	return memcmp(a, pfx, 12) == 0;
 }
 
-/* Rule maps for a prefix: the exact hash for full-length, else the trie. */
-static int rule_map(bool allow, unsigned plen)
-{
-	if (allow)
-		return plen == 128 ? M_ALLOW : M_ALLOW_LPM;
-	return plen == 128 ? M_DENY : M_DENY_LPM;
-}
-
-static int rule_put_flags(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned plen,
-			  const struct eg_rule *r, __u64 flags)
-{
-	int m = rule_map(allow, plen), rc;
-
-	if (g->remote)
-		return eg_privc_rule_put(allow, addr, plen, r, flags);
-	if (plen == 128) {
-		rc = bpf_map_update_elem(g->fd[m], addr, r, flags);
-	} else {
-		struct eg_lpm_key k = { .plen = plen };
-
-		memcpy(k.a, addr, 16);
-		mask_addr(k.a, plen);
-		rc = bpf_map_update_elem(g->fd[m], &k, r, flags);
-	}
-	if (rc == 0)
-		cfg_bump(g, m);
-	return rc;
-}
-
-static int rule_put(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned plen,
-		    const struct eg_rule *r)
-{
-	return rule_put_flags(g, allow, addr, plen, r, BPF_ANY);
-}
-
-static int rule_del(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned plen)
-{
-	int m = rule_map(allow, plen);
-	struct eg_lpm_key k = { .plen = plen };
-
-	if (g->remote)
-		return eg_privc_rule_del(allow, addr, plen);
-	if (plen == 128)
-		return bpf_map_delete_elem(g->fd[m], addr);
-	memcpy(k.a, addr, 16);
-	mask_addr(k.a, plen);
-	return bpf_map_delete_elem(g->fd[m], &k);
-}
-
-static void prefix_text(const uint8_t addr[16], unsigned plen, char *buf, size_t len)
+void eg_gate_prefix_text(const uint8_t addr[16], unsigned plen, char *buf, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];
 
-	if (is_v4mapped(addr) && plen >= 96) {
+	if (eg_gate_is_v4mapped(addr) && plen >= 96) {
 		inet_ntop(AF_INET, addr + 12, a, sizeof(a));
 		if (plen == 128)
 			snprintf(buf, len, "%s", a);
@@ -290,232 +194,6 @@ static void prefix_text(const uint8_t addr[16], unsigned plen, char *buf, size_t
 		else
 			snprintf(buf, len, "%s/%u", a, plen);
 	}
-}
-
-/* --- persistence ---------------------------------------------------------------- */
-
-static void store_key(bool allow, const uint8_t addr[16], unsigned plen, char *buf, size_t len)
-{
-	char t[64];
-	uint8_t a[16];
-
-	memcpy(a, addr, 16);
-	mask_addr(a, plen);
-	prefix_text(a, plen, t, sizeof(t));
-	snprintf(buf, len, "%s %s", allow ? "allow" : "deny", t);
-}
-
-static void persist(struct eg_gate *g, bool allow, const struct eg_prefix *p, int64_t ttl_s,
-		    uint32_t reason)
-{
-	char key[96], val[64];
-	int64_t exp = ttl_s > 0 ? (int64_t)time(NULL) + ttl_s : 0;
-
-	if (!g->store)
-		return;
-	store_key(allow, p->addr, p->plen, key, sizeof(key));
-	snprintf(val, sizeof(val), "{\"reason\":%u}", reason);
-	if (eg_store_put(g->store, EG_NS_DENY, key, val, strlen(val), exp))
-		log_warn("gate: could not persist %s", key);
-}
-
-static void unpersist(struct eg_gate *g, bool allow, const struct eg_prefix *p)
-{
-	char key[96];
-
-	if (!g->store)
-		return;
-	store_key(allow, p->addr, p->plen, key, sizeof(key));
-	eg_store_del(g->store, EG_NS_DENY, key);
-}
-
-/* --- dynamic entries -------------------------------------------------------------- */
-
-static int entry_add(struct eg_gate *g, bool allow, const struct eg_prefix *p, int64_t ttl_s,
-		     uint32_t reason)
-{
-	struct eg_rule r = { .reason = reason };
-	int rc;
-
-	if (!p || p->plen > 128 || ttl_s < 0 || reason >= EG_RULE__COUNT) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (ttl_s > 0)
-		r.expires_ns = eg_gate_now_ns(g) + (uint64_t)ttl_s * 1000000000ull;
-	pthread_mutex_lock(&g->mu);
-	rc = rule_put(g, allow, p->addr, p->plen, &r);
-	if (rc == 0 && reason != EG_RULE_STATIC)
-		persist(g, allow, p, ttl_s, reason);
-	pthread_mutex_unlock(&g->mu);
-	return rc ? -1 : 0;
-}
-
-static int entry_del(struct eg_gate *g, bool allow, const struct eg_prefix *p)
-{
-	int rc, e;
-
-	if (!p || p->plen > 128) {
-		errno = EINVAL;
-		return -1;
-	}
-	pthread_mutex_lock(&g->mu);
-	rc = rule_del(g, allow, p->addr, p->plen);
-	e = errno;
-	unpersist(g, allow, p);
-	pthread_mutex_unlock(&g->mu);
-	errno = e;
-	return rc ? -1 : 0;
-}
-
-int eg_gate_deny_add(struct eg_gate *g, const struct eg_prefix *p, int64_t ttl_s, uint32_t reason)
-{
-	return entry_add(g, false, p, ttl_s, reason);
-}
-
-int eg_gate_deny_del(struct eg_gate *g, const struct eg_prefix *p)
-{
-	return entry_del(g, false, p);
-}
-
-int eg_gate_allow_add(struct eg_gate *g, const struct eg_prefix *p, int64_t ttl_s, uint32_t reason)
-{
-	return entry_add(g, true, p, ttl_s, reason);
-}
-
-int eg_gate_allow_del(struct eg_gate *g, const struct eg_prefix *p)
-{
-	return entry_del(g, true, p);
-}
-
-/* --- iteration ------------------------------------------------------------------------ */
-
-/* Calls fn for every entry of a rule map (live or not). Keys are collected first:
- * deleting while walking with get_next_key restarts hash iteration. */
-typedef int (*rule_fn)(struct eg_gate *g, int m, const void *key, const uint8_t addr[16],
-		       unsigned plen, const struct eg_rule *r, void *arg);
-
-static long rule_walk(struct eg_gate *g, int m, rule_fn fn, void *arg)
-{
-	bool lpm = m == M_DENY_LPM || m == M_ALLOW_LPM;
-	size_t ksz = lpm ? sizeof(struct eg_lpm_key) : sizeof(struct eg_addr);
-	size_t n = 0, cap = 1024;
-	uint8_t *keys = malloc(cap * ksz), cur[sizeof(struct eg_lpm_key)];
-	void *prev = NULL;
-	long count = 0;
-
-	if (!keys)
-		return -1;
-	while (bpf_map_get_next_key(g->fd[m], prev, cur) == 0) {
-		if (n == cap) {
-			uint8_t *nk = realloc(keys, cap * 2 * ksz);
-
-			if (!nk) {
-				free(keys);
-				return -1;
-			}
-			keys = nk;
-			cap *= 2;
-		}
-		memcpy(keys + n * ksz, cur, ksz);
-		prev = keys + n * ksz;
-		n++;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const void *k = keys + i * ksz;
-		struct eg_rule r;
-		uint8_t addr[16];
-		unsigned plen;
-
-		if (bpf_map_lookup_elem(g->fd[m], k, &r))
-			continue;
-		if (lpm) {
-			const struct eg_lpm_key *lk = k;
-
-			memcpy(addr, lk->a, 16);
-			plen = lk->plen;
-		} else {
-			memcpy(addr, k, 16);
-			plen = 128;
-		}
-		count++;
-		if (fn && fn(g, m, k, addr, plen, &r, arg))
-			break;
-	}
-	free(keys);
-	return count;
-}
-
-struct list_ctx {
-	eg_gate_list_fn fn;
-	void *arg;
-	uint64_t now;
-	long n;
-	bool stop;
-};
-
-static int list_one(struct eg_gate *g, int m, const void *key, const uint8_t addr[16],
-		    unsigned plen, const struct eg_rule *r, void *arg)
-{
-	struct list_ctx *lc = arg;
-	struct eg_gate_entry e = { .plen = plen, .reason = r->reason, .expires_ns = r->expires_ns };
-
-	if (r->expires_ns && r->expires_ns <= lc->now)
-		return 0;
-	memcpy(e.addr, addr, 16);
-	e.v4 = is_v4mapped(addr) && plen >= 96;
-	e.ttl_left_s = r->expires_ns ? (int64_t)((r->expires_ns - lc->now + 999999999ull) /
-						 1000000000ull)
-				     : -1;
-	lc->n++;
-	if (lc->fn && lc->fn(&e, lc->arg)) {
-		lc->stop = true;
-		return 1;
-	}
-	return 0;
-}
-
-static long list_rules(struct eg_gate *g, bool allow, eg_gate_list_fn fn, void *arg)
-{
-	struct list_ctx lc = { .fn = fn, .arg = arg, .now = eg_gate_now_ns(g) };
-
-	if (rule_walk(g, allow ? M_ALLOW : M_DENY, list_one, &lc) < 0)
-		return -1;
-	if (!lc.stop && rule_walk(g, allow ? M_ALLOW_LPM : M_DENY_LPM, list_one, &lc) < 0)
-		return -1;
-	return lc.n;
-}
-
-long eg_gate_deny_list(struct eg_gate *g, eg_gate_list_fn fn, void *arg)
-{
-	return list_rules(g, false, fn, arg);
-}
-
-long eg_gate_allow_list(struct eg_gate *g, eg_gate_list_fn fn, void *arg)
-{
-	return list_rules(g, true, fn, arg);
-}
-
-static int list_json_one(const struct eg_gate_entry *e, void *arg)
-{
-	char t[64];
-
-	prefix_text(e->addr, e->plen, t, sizeof(t));
-	json_array_append_new(arg, json_pack("{s:s, s:s, s:I}", "prefix", t, "reason",
-					     eg_gate_rule_name(e->reason), "ttl",
-					     (json_int_t)e->ttl_left_s));
-	return 0;
-}
-
-json_t *eg_gate_list_json(struct eg_gate *g, bool allow)
-{
-	json_t *a = json_array();
-
-	if (list_rules(g, allow, list_json_one, a) < 0) {
-		json_decref(a);
-		return NULL;
-	}
-	return a;
 }
 
 /* --- stats -------------------------------------------------------------------------------- */
@@ -591,7 +269,7 @@ int eg_gate_revoke_flow(struct eg_gate *g, const struct eg_flow *f, const uint8_
 		v.expires_ns = eg_gate_now_ns(g) + (uint64_t)ttl_s * 1000000000ull;
 	if (g->remote)
 		return eg_privc_revoke_flow(&k, &v);
-	return bpf_map_update_elem(g->fd[M_FLOWS], &k, &v, BPF_ANY) ? -1 : 0;
+	return eg_gate_flow_apply(g, &k, &v);
 }
 
 int eg_gate_unrevoke_flow(struct eg_gate *g, const struct eg_flow *f)
@@ -633,26 +311,6 @@ bool eg_gate_session_revoked(struct eg_gate *g, const uint8_t session_hash[16])
 
 /* --- GC --------------------------------------------------------------------------------- */
 
-struct gc_ctx {
-	uint64_t now;
-	long removed;
-	long live;
-};
-
-static int gc_rule(struct eg_gate *g, int m, const void *key, const uint8_t addr[16],
-		   unsigned plen, const struct eg_rule *r, void *arg)
-{
-	struct gc_ctx *gc = arg;
-
-	if (r->expires_ns && r->expires_ns <= gc->now) {
-		if (bpf_map_delete_elem(g->fd[m], key) == 0)
-			gc->removed++;
-	} else {
-		gc->live++;
-	}
-	return 0;
-}
-
 /* Generic expiry walk for maps whose value starts with... different layouts, so two
  * small walkers: flows and sessions. */
 static long gc_expiring(struct eg_gate *g, int m, size_t ksz, size_t vsz, size_t exp_off,
@@ -681,39 +339,62 @@ static long gc_expiring(struct eg_gate *g, int m, size_t ksz, size_t vsz, size_t
 	return removed;
 }
 
-long eg_gate_gc(struct eg_gate *g)
+/* The revoked-flow filter from the flows the map holds (unrevoked and expired
+ * flows' bits go; a bit a crashed writer never set comes). */
+static void flowbits_rebuild(struct eg_gate *g)
 {
-	static const int rule_maps[4] = { M_DENY, M_DENY_LPM, M_ALLOW, M_ALLOW_LPM };
-	long live[4], removed = 0;
+	__u64 *bits = calloc(EG_FLOWBITS_WORDS, sizeof(*bits));
+	struct eg_flow_key cur, prev;
+	bool have = false;
+
+	if (!bits)
+		return;
+	eg_gate_wlock(g);
+	while (bpf_map_get_next_key(g->fd[M_FLOWS], have ? &prev : NULL, &cur) == 0) {
+		__u32 bit = eg_flow_bit(cur.saddr, cur.sport, cur.dport);
+
+		bits[bit >> 6] |= 1ull << (bit & 63);
+		prev = cur;
+		have = true;
+	}
+	for (__u32 w = 0; w < EG_FLOWBITS_WORDS; w++) {
+		__u64 old;
+
+		if (bpf_map_lookup_elem(g->fd[M_FLOWBITS], &w, &old) == 0 && old != bits[w])
+			bpf_map_update_elem(g->fd[M_FLOWBITS], &w, &bits[w], BPF_ANY);
+	}
+	eg_gate_wunlock(g);
+	free(bits);
+}
+
+static long gate_gc(struct eg_gate *g, bool force)
+{
 	uint64_t now = eg_gate_now_ns(g);
-	struct eg_cfg c;
+	long removed;
 
 	if (g->remote)
 		return eg_privc_gate_gc();
-	pthread_mutex_lock(&g->mu);
-	for (int i = 0; i < 4; i++) {
-		struct gc_ctx gc = { .now = now };
+	eg_gate_wlock(g);
+	removed = eg_rules_gc(g, now, force);
+	eg_gate_wunlock(g);
+	if (removed < 0)
+		return -1;
+	{
+		long fr = gc_expiring(g, M_FLOWS, sizeof(struct eg_flow_key), sizeof(struct eg_flow_val),
+				      offsetof(struct eg_flow_val, expires_ns), now);
 
-		if (rule_walk(g, rule_maps[i], gc_rule, &gc) < 0) {
-			pthread_mutex_unlock(&g->mu);
-			return -1;
-		}
-		live[i] = gc.live;
-		removed += gc.removed;
+		if (fr || force)
+			flowbits_rebuild(g);
+		removed += fr;
 	}
-	if (cfg_read(g, &c) == 0) {
-		c.n_deny = (__u32)live[0];
-		c.n_deny_lpm = (__u32)live[1];
-		c.n_allow = (__u32)live[2];
-		c.n_allow_lpm = (__u32)live[3];
-		cfg_write(g, &c);
-	}
-	pthread_mutex_unlock(&g->mu);
-	removed += gc_expiring(g, M_FLOWS, sizeof(struct eg_flow_key), sizeof(struct eg_flow_val),
-			       offsetof(struct eg_flow_val, expires_ns), now);
 	removed += gc_expiring(g, M_SESSIONS, sizeof(struct eg_sess_key), sizeof(struct eg_sess_val),
 			       offsetof(struct eg_sess_val, expires_ns), now);
 	return removed;
+}
+
+long eg_gate_gc(struct eg_gate *g)
+{
+	return gate_gc(g, false);
 }
 
 /* --- load / open ----------------------------------------------------------------------- */
@@ -757,7 +438,7 @@ static int ensure_bpffs(const char *pin_root)
 
 /* A pinned map keeps its size; adopting it keeps its entries (bans survive a
  * config change of max_deny). */
-static void size_map(struct eg_gate *g, struct bpf_map *m, uint32_t want)
+void eg_gate_size_map(struct eg_gate *g, struct bpf_map *m, uint32_t want)
 {
 	char path[PATH_MAX + 64];
 	struct bpf_map_info info = {};
@@ -784,17 +465,22 @@ static void push_cfg(struct eg_gate *g, const struct eg_gate_config *gc)
 	struct eg_cfg c = {};
 	__u64 ports[EG_PORTS_WORDS] = {};
 
-	cfg_read(g, &c); /* keep counts and the test clock */
-	c.flags = EG_CFG_ENABLED | (gc->observe ? EG_CFG_OBSERVE : 0);
+	cfg_read(g, &c); /* keep the test clock */
+	c.flags = EG_CFG_ENABLED | (gc->observe ? EG_CFG_OBSERVE : 0) |
+		  (gc->ban_scope_all ? EG_CFG_BAN_ALL : 0);
 	c.syn_rate = gc->syn_rate;
 	c.syn_burst = gc->syn_burst ? gc->syn_burst : gc->syn_rate;
 	c.pkt_rate = gc->pkt_rate;
 	c.pkt_burst = gc->pkt_burst ? gc->pkt_burst : gc->pkt_rate;
+	c.syn_t_ns = c.syn_rate ? (__u32)(1000000000ull / c.syn_rate) : 0;
+	c.pkt_t_ns = c.pkt_rate ? (__u32)(1000000000ull / c.pkt_rate) : 0;
 	c.v6_plen = gc->ipv6_group_plen ? gc->ipv6_group_plen : 64;
 	/* Flood: more new sources per second than a quarter of the table means the
 	 * table would churn in a few seconds; split across CPUs (per-CPU windows). */
 	c.flood_interval_ns = 1000000000ull;
-	c.flood_max_new = (gc->max_sources ? gc->max_sources : 262144) / 4 / (unsigned)g->ncpus;
+	c.flood_max_new = (gc->flood_new_sources ? gc->flood_new_sources
+						 : (gc->max_sources ? gc->max_sources : 262144) / 4) /
+			  (unsigned)g->ncpus;
 	if (!c.flood_max_new)
 		c.flood_max_new = 1;
 	cfg_write(g, &c);
@@ -805,28 +491,42 @@ static void push_cfg(struct eg_gate *g, const struct eg_gate_config *gc)
 		bpf_map_update_elem(g->fd[M_PORTS], &w, &ports[w], BPF_ANY);
 }
 
-static int drop_static(struct eg_gate *g, int m, const void *key, const uint8_t addr[16],
-		       unsigned plen, const struct eg_rule *r, void *arg)
-{
-	if (r->reason == EG_RULE_STATIC)
-		bpf_map_delete_elem(g->fd[m], key);
-	return 0;
-}
-
 /* Static lists are the config's: entries of an earlier config go, these come in. */
 static int push_static(struct eg_gate *g, const struct eg_gate_config *gc)
 {
 	struct eg_rule r = { .reason = EG_RULE_STATIC };
+	int rc = 0;
 
-	for (int m = M_DENY; m <= M_ALLOW_LPM; m++)
-		rule_walk(g, m, drop_static, NULL);
-	for (size_t i = 0; i < gc->n_deny; i++)
-		if (rule_put(g, false, gc->deny[i].addr, gc->deny[i].plen, &r))
-			return -1;
-	for (size_t i = 0; i < gc->n_allow; i++)
-		if (rule_put(g, true, gc->allow[i].addr, gc->allow[i].plen, &r))
-			return -1;
-	return 0;
+	eg_gate_wlock(g);
+	if (eg_rules_drop_static(g))
+		rc = -1;
+	for (size_t i = 0; !rc && i < gc->n_deny; i++)
+		if (eg_rules_put(g, false, gc->deny[i].addr, gc->deny[i].plen, &r, BPF_ANY, NULL))
+			rc = -1;
+	for (size_t i = 0; !rc && i < gc->n_allow; i++)
+		if (eg_rules_put(g, true, gc->allow[i].addr, gc->allow[i].plen, &r, BPF_ANY, NULL))
+			rc = -1;
+	eg_gate_wunlock(g);
+	return rc;
+}
+
+/* The writers' lock is a directory of its own under the pin root, not the pin root:
+ * the privileged process holds an flock on the pin root itself for its lifetime (one
+ * daemon per pin root, priv.c), and a second open of the same directory would block
+ * on it. Opened once, before the privileged process drops to `user`; flock on an
+ * open fd needs no permission, so the drop does not matter. */
+static int open_lock(struct eg_gate *g, bool create)
+{
+	char path[PATH_MAX + 32];
+
+	snprintf(path, sizeof(path), "%s/%s", g->pin_root, EG_GATE_WLOCK_DIR);
+	if (create && mkdir(path, 0700) && errno != EEXIST)
+		return -1;
+	g->lockfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (g->lockfd < 0 && !create && errno == ENOENT && access(g->pin_root, F_OK) == 0 &&
+	    mkdir(path, 0700) == 0) /* pins of an older daemon */
+		g->lockfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return g->lockfd < 0 ? -1 : 0;
 }
 
 static struct eg_gate *gate_new(const char *pin_root)
@@ -837,6 +537,7 @@ static struct eg_gate *gate_new(const char *pin_root)
 		return NULL;
 	for (int i = 0; i < M__COUNT; i++)
 		g->fd[i] = -1;
+	g->lockfd = -1;
 	snprintf(g->pin_root, sizeof(g->pin_root), "%s",
 		 pin_root && *pin_root ? pin_root : EG_PIN_ROOT_DEFAULT);
 	g->ncpus = libbpf_num_possible_cpus();
@@ -861,6 +562,10 @@ struct eg_gate *eg_gate_load(const struct eg_gate_config *gc, char *err, size_t 
 		errf(err, errlen, "gate: cannot use %s as a bpffs pin root: %s", g->pin_root, strerror(errno));
 		goto fail;
 	}
+	if (open_lock(g, true)) {
+		errf(err, errlen, "gate: cannot open %s for its lock: %s", g->pin_root, strerror(errno));
+		goto fail;
+	}
 	oo.pin_root_path = g->pin_root;
 	g->skel = edgegate_bpf__open_opts(&oo);
 	if (!g->skel) {
@@ -871,11 +576,11 @@ struct eg_gate *eg_gate_load(const struct eg_gate_config *gc, char *err, size_t 
 		const char *n = bpf_map__name(m);
 		uint32_t want = 0;
 
-		if (!strcmp(n, EG_MAP_DENY) || !strcmp(n, EG_MAP_DENY_LPM))
+		if (!strcmp(n, EG_MAP_DENY4) || !strcmp(n, EG_MAP_DENY6))
 			want = gc->max_deny;
 		else if (!strcmp(n, EG_MAP_RATE))
 			want = gc->max_sources;
-		size_map(g, m, want);
+		eg_gate_size_map(g, m, want);
 	}
 	rc = edgegate_bpf__load(g->skel);
 	if (rc) {
@@ -896,11 +601,46 @@ struct eg_gate *eg_gate_load(const struct eg_gate_config *gc, char *err, size_t 
 		errf(err, errlen, "gate: %spushing static deny/allow: %s", "", strerror(errno));
 		goto fail;
 	}
-	eg_gate_gc(g); /* exact counts from what the pins hold */
+	if (gate_gc(g, true) < 0) { /* exact counts and index from what the pins hold */
+		errf(err, errlen, "gate: %sreading the pinned rule tables: %s", "", strerror(errno));
+		goto fail;
+	}
 	return g;
 fail:
 	eg_gate_close(g);
 	return NULL;
+}
+
+/* Through libxdp's dispatcher first (coexistence, issue 14), else the plain
+ * netlink attach below. */
+static int attach_dispatcher(struct eg_gate *g, const struct eg_gate_config *gc, const char *ifname,
+			     const char *mode)
+{
+	struct eg_gate_if *gi = &g->ifs[g->n_if];
+	int ifindex = (int)if_nametoindex(ifname);
+	bool native = !mode || !strcmp(mode, "auto") || !strcmp(mode, "native");
+	bool generic = !mode || !strcmp(mode, "auto") || !strcmp(mode, "generic");
+	char why[256] = "";
+
+	if (!gc->xdp_dispatcher || g->n_if >= EG_GATE_MAX_IF || !ifindex)
+		return -1;
+	if (native && eg_gate_xdp_attach(g, ifindex, true, gc->run_priority, &gi->xp, why,
+					 sizeof(why)) == 0)
+		gi->flags = XDP_FLAGS_DRV_MODE;
+	else if (generic && eg_gate_xdp_attach(g, ifindex, false, gc->run_priority, &gi->xp, why,
+					       sizeof(why)) == 0)
+		gi->flags = XDP_FLAGS_SKB_MODE;
+	else {
+		log_warn("gate: libxdp dispatcher unavailable on %s (%s): attaching the plain way, "
+			 "alone on the interface", ifname, why);
+		return -1;
+	}
+	snprintf(gi->name, sizeof(gi->name), "%s", ifname);
+	gi->ifindex = ifindex;
+	g->n_if++;
+	log_info("gate: attached to %s (%s, libxdp dispatcher, run priority %u)", ifname,
+		 gi->flags == XDP_FLAGS_DRV_MODE ? "native" : "generic", gc->run_priority);
+	return 0;
 }
 
 static int attach_one(struct eg_gate *g, const char *ifname, const char *mode, char *err,
@@ -970,6 +710,8 @@ struct eg_gate *eg_gate_open(const struct eg_config *cfg, char *err, size_t errl
 	if (!g)
 		return NULL;
 	for (size_t i = 0; i < gc->interfaces.n; i++) {
+		if (attach_dispatcher(g, gc, gc->interfaces.v[i], gc->xdp_mode) == 0)
+			continue;
 		if (attach_one(g, gc->interfaces.v[i], gc->xdp_mode, err, errlen)) {
 			eg_gate_close(g);
 			return NULL;
@@ -986,6 +728,11 @@ struct eg_gate *eg_gate_open_pinned(const char *pin_root, char *err, size_t errl
 	if (!g)
 		return NULL;
 	g->own_fd = true;
+	if (open_lock(g, false)) {
+		errf(err, errlen, "gate: %s: %s (is the gate loaded?)", g->pin_root, strerror(errno));
+		eg_gate_close(g);
+		return NULL;
+	}
 	for (int i = 0; i < M__COUNT; i++) {
 		snprintf(path, sizeof(path), "%s/%s", g->pin_root, map_names[i]);
 		g->fd[i] = bpf_obj_get(path);
@@ -1007,6 +754,11 @@ void eg_gate_close(struct eg_gate *g)
 
 		ao.old_prog_fd = bpf_program__fd(g->skel->progs.edgegate_xdp);
 		for (int i = 0; i < g->n_if; i++) {
+			if (g->ifs[i].xp) {
+				eg_gate_xdp_detach(g->ifs[i].xp, g->ifs[i].ifindex,
+						   g->ifs[i].flags == XDP_FLAGS_DRV_MODE);
+				continue;
+			}
 			/* REPLACE with the expected old fd: detaches only if it is still ours */
 			if (bpf_xdp_detach(g->ifs[i].ifindex, g->ifs[i].flags | XDP_FLAGS_REPLACE,
 					   &ao))
@@ -1014,6 +766,8 @@ void eg_gate_close(struct eg_gate *g)
 		}
 		edgegate_bpf__destroy(g->skel);
 	}
+	if (g->lockfd >= 0)
+		close(g->lockfd);
 	if (g->own_fd)
 		for (int i = 0; i < M__COUNT; i++)
 			if (g->fd[i] >= 0)
@@ -1051,6 +805,7 @@ static int repush_one(const char *key, const void *val, size_t len, int64_t expi
 	const char *sp = strchr(key, ' ');
 	bool allow;
 	json_t *j;
+	char note[EG_NOTE_MAX] = "";
 
 	if (!sp)
 		return 0;
@@ -1063,8 +818,12 @@ static int repush_one(const char *key, const void *val, size_t len, int64_t expi
 	if (j) {
 		json_int_t reason = json_integer_value(json_object_get(j, "reason"));
 
+		const char *n = json_string_value(json_object_get(j, "note"));
+
 		if (reason > 0 && reason < EG_RULE__COUNT)
 			r.reason = (uint32_t)reason;
+		if (n && eg_gate_note_valid(n))
+			snprintf(note, sizeof(note), "%s", n);
 		json_decref(j);
 	}
 	if (expires_unix) {
@@ -1075,7 +834,7 @@ static int repush_one(const char *key, const void *val, size_t len, int64_t expi
 		r.expires_ns = eg_gate_now_ns(rc->g) + (uint64_t)left * 1000000000ull;
 	}
 	/* NOEXIST: an entry the pinned map still holds is left as it is */
-	if (rule_put_flags(rc->g, allow, p.addr, p.plen, &r, BPF_NOEXIST) == 0)
+	if (eg_rules_put(rc->g, allow, p.addr, p.plen, &r, BPF_NOEXIST, note) == 0)
 		rc->n++;
 	return 0;
 }
@@ -1087,12 +846,12 @@ long eg_gate_use_store(struct eg_gate *g, struct eg_store *s)
 	g->store = s;
 	if (!s)
 		return 0;
-	pthread_mutex_lock(&g->mu);
+	eg_gate_wlock(g);
 	if (eg_store_foreach(s, EG_NS_DENY, repush_one, &rc)) {
-		pthread_mutex_unlock(&g->mu);
+		eg_gate_wunlock(g);
 		return -1;
 	}
-	pthread_mutex_unlock(&g->mu);
+	eg_gate_wunlock(g);
 	if (rc.n)
 		log_info("gate: re-pushed %ld stored deny/allow entries", rc.n);
 	return rc.n;
@@ -1106,10 +865,11 @@ json_t *eg_gate_status_json(struct eg_gate *g)
 	struct eg_cfg c = {};
 
 	for (int i = 0; i < g->n_if; i++)
-		json_array_append_new(ifs, json_pack("{s:s, s:s}", "name", g->ifs[i].name, "mode",
+		json_array_append_new(ifs, json_pack("{s:s, s:s, s:b}", "name", g->ifs[i].name, "mode",
 						     g->ifs[i].flags == XDP_FLAGS_DRV_MODE
 							     ? "native"
-							     : "generic"));
+							     : "generic",
+						     "dispatcher", g->ifs[i].xp != NULL));
 	for (__u32 w = 0; w < EG_PORTS_WORDS; w++) {
 		__u64 bits = 0;
 
@@ -1124,6 +884,8 @@ json_t *eg_gate_status_json(struct eg_gate *g)
 	json_object_set_new(o, "loaded", json_boolean(g->skel != NULL || g->remote));
 	json_object_set_new(o, "enabled", json_boolean(c.flags & EG_CFG_ENABLED));
 	json_object_set_new(o, "observe", json_boolean(c.flags & EG_CFG_OBSERVE));
+	json_object_set_new(o, "ban_scope",
+			    json_string(c.flags & EG_CFG_BAN_ALL ? "all" : "protected"));
 	json_object_set_new(o, "interfaces", ifs);
 	json_object_set_new(o, "protected_ports", ports);
 	json_object_set_new(o, "syn_rate", json_integer(c.syn_rate));
@@ -1168,13 +930,13 @@ int eg_gate_prefix_parse(const char *s, struct eg_prefix *out)
 	} else {
 		return -1;
 	}
-	mask_addr(out->addr, out->plen);
+	eg_gate_mask_addr(out->addr, out->plen);
 	return 0;
 }
 
 void eg_gate_prefix_format(const struct eg_prefix *p, char *buf, size_t len)
 {
-	prefix_text(p->addr, p->plen, buf, len);
+	eg_gate_prefix_text(p->addr, p->plen, buf, len);
 }
 
 /* --- privilege separation (priv.c, priv_client.c, docs/privsep.md) ---------------------------- */
@@ -1240,13 +1002,13 @@ struct eg_gate *eg_gate_remote(const char *pin_root, const int *fds, int n, cons
 }
 
 int eg_gate_rule_apply(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned plen,
-		       const struct eg_rule *r, uint64_t flags)
+		       const struct eg_rule *r, uint64_t flags, const char *note)
 {
 	int rc;
 
-	pthread_mutex_lock(&g->mu);
-	rc = rule_put_flags(g, allow, addr, plen, r, flags);
-	pthread_mutex_unlock(&g->mu);
+	eg_gate_wlock(g);
+	rc = eg_rules_put(g, allow, addr, plen, r, flags, note);
+	eg_gate_wunlock(g);
 	return rc ? -1 : 0;
 }
 
@@ -1254,15 +1016,28 @@ int eg_gate_rule_remove(struct eg_gate *g, bool allow, const uint8_t addr[16], u
 {
 	int rc;
 
-	pthread_mutex_lock(&g->mu);
-	rc = rule_del(g, allow, addr, plen);
-	pthread_mutex_unlock(&g->mu);
+	eg_gate_wlock(g);
+	rc = eg_rules_del(g, allow, addr, plen);
+	eg_gate_wunlock(g);
 	return rc ? -1 : 0;
 }
 
+/* The filter bit first: XDP must never skip a flow that is in the map. */
 int eg_gate_flow_apply(struct eg_gate *g, const struct eg_flow_key *k, const struct eg_flow_val *v)
 {
-	return bpf_map_update_elem(g->fd[M_FLOWS], k, v, BPF_ANY) ? -1 : 0;
+	__u32 bit = eg_flow_bit(k->saddr, k->sport, k->dport), w = bit >> 6;
+	__u64 word = 0;
+	int rc = -1;
+
+	eg_gate_wlock(g);
+	if (bpf_map_lookup_elem(g->fd[M_FLOWBITS], &w, &word) == 0) {
+		word |= 1ull << (bit & 63);
+		if (bpf_map_update_elem(g->fd[M_FLOWBITS], &w, &word, BPF_ANY) == 0 &&
+		    bpf_map_update_elem(g->fd[M_FLOWS], k, v, BPF_ANY) == 0)
+			rc = 0;
+	}
+	eg_gate_wunlock(g);
+	return rc;
 }
 
 int eg_gate_session_apply(struct eg_gate *g, const struct eg_sess_key *k, const struct eg_sess_val *v)

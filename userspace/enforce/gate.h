@@ -39,6 +39,20 @@ int eg_gate_deny_add(struct eg_gate *g, const struct eg_prefix *p, int64_t ttl_s
 int eg_gate_deny_del(struct eg_gate *g, const struct eg_prefix *p);
 int eg_gate_allow_add(struct eg_gate *g, const struct eg_prefix *p, int64_t ttl_s, uint32_t reason);
 int eg_gate_allow_del(struct eg_gate *g, const struct eg_prefix *p);
+/* The same with a free-text note (edgegatectl --reason TEXT; shown by list, kept
+ * in the store). reason stays the category the counters use. note: printable,
+ * shorter than EG_NOTE_MAX, NULL or "" for none; EINVAL otherwise. */
+int eg_gate_deny_add_note(struct eg_gate *g, const struct eg_prefix *p, int64_t ttl_s,
+			  uint32_t reason, const char *note);
+int eg_gate_allow_add_note(struct eg_gate *g, const struct eg_prefix *p, int64_t ttl_s,
+			   uint32_t reason, const char *note);
+bool eg_gate_note_valid(const char *note);
+/* Bulk load (batch map updates, one recount): n entries, not persisted. Returns n or -1. */
+long eg_gate_bulk_add(struct eg_gate *g, bool allow, const struct eg_prefix *v, size_t n,
+		      int64_t ttl_s, uint32_t reason);
+/* Whether a live allow rule covers addr (16-byte, IPv4-mapped for IPv4), matched as
+ * XDP matches it. */
+bool eg_gate_allowed(struct eg_gate *g, const uint8_t addr[16]);
 
 struct eg_gate_entry {
 	uint8_t addr[16]; /* mapped */
@@ -47,12 +61,13 @@ struct eg_gate_entry {
 	uint32_t reason;
 	uint64_t expires_ns; /* 0 = never */
 	int64_t ttl_left_s;  /* -1 = never */
+	char note[EG_NOTE_MAX]; /* free text, "" for none */
 };
 typedef int (*eg_gate_list_fn)(const struct eg_gate_entry *e, void *arg); /* non-zero stops */
 /* Lists live (unexpired) entries. Returns the count or -1. */
 long eg_gate_deny_list(struct eg_gate *g, eg_gate_list_fn fn, void *arg);
 long eg_gate_allow_list(struct eg_gate *g, eg_gate_list_fn fn, void *arg);
-/* The same as a JSON array of {"prefix","reason","ttl"} (ttl -1 = never). */
+/* The same as a JSON array of {"prefix","reason","ttl","note"?} (ttl -1 = never). */
 json_t *eg_gate_list_json(struct eg_gate *g, bool allow);
 
 /* Sum over CPUs of packets (and bytes, may be NULL) per enum eg_reason. 0 ok. */
@@ -78,8 +93,9 @@ int eg_gate_revoke_session(struct eg_gate *g, const uint8_t session_hash[16], ui
 			   int64_t ttl_s);
 bool eg_gate_session_revoked(struct eg_gate *g, const uint8_t session_hash[16]);
 
-/* Removes expired deny/allow/flow/session entries, recounts the per-map entry
- * counts in eg_cfg_v1. Returns the number removed or -1. */
+/* Removes expired deny/allow/flow/session entries, recounts the lengths in use
+ * (eg_tables_v2) and rebuilds the IPv4 indexes when anything changed, all under
+ * the pin-root lock. Returns the number removed or -1. */
 long eg_gate_gc(struct eg_gate *g);
 
 /* Status: pin root, attached interfaces and modes, map fill levels, config flags. */
@@ -111,7 +127,7 @@ int eg_gate_ro_fds(struct eg_gate *g, int *fds, int max);
 int eg_gate_attachments(struct eg_gate *g, char (*names)[16], uint32_t *flags, int max);
 /* Writes a validated request of the unprivileged process into the maps. 0 or -1 (errno). */
 int eg_gate_rule_apply(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned plen,
-		       const struct eg_rule *r, uint64_t flags);
+		       const struct eg_rule *r, uint64_t flags, const char *note);
 int eg_gate_rule_remove(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned plen);
 int eg_gate_flow_apply(struct eg_gate *g, const struct eg_flow_key *k, const struct eg_flow_val *v);
 int eg_gate_session_apply(struct eg_gate *g, const struct eg_sess_key *k, const struct eg_sess_val *v);

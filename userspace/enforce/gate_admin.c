@@ -1,5 +1,6 @@
 /* gate_admin.c - admin-socket commands of the edge gate:
- *   deny.add {prefix, ttl?, reason?}   ttl: seconds or "30m"; reason: static|manual|ban|abuse|scanner
+ *   deny.add {prefix, ttl?, reason?, note?}   ttl: seconds or "30m"; reason: static|manual|ban|
+ *            abuse|scanner (the counters' category) or free text, kept as the note (category manual)
  *   deny.del {prefix}   deny.list   (and the same for allow.*)
  *   stats                -> {packets:{reason:N}, bytes:{reason:N}}
  *   gate.status          -> eg_gate_status_json() */
@@ -57,6 +58,7 @@ static json_t *rule_add(struct eg_daemon *d, const json_t *req, const char **err
 {
 	struct eg_prefix p;
 	const char *rs = json_string_value(json_object_get(req, "reason"));
+	const char *note = json_string_value(json_object_get(req, "note"));
 	uint32_t reason = EG_RULE_MANUAL;
 	int64_t ttl;
 	char txt[64];
@@ -65,11 +67,18 @@ static json_t *rule_add(struct eg_daemon *d, const json_t *req, const char **err
 	if (!need_gate(d, err) || req_prefix(req, &p, err) || req_ttl(req, &ttl, err))
 		return NULL;
 	if (rs && eg_gate_rule_parse(rs, &reason)) {
-		*err = "unknown \"reason\" (static, manual, ban, abuse, scanner)";
+		if (note) {
+			*err = "unknown \"reason\" (static, manual, ban, abuse, scanner) beside a \"note\"";
+			return NULL;
+		}
+		note = rs; /* free text: the note; the category stays manual */
+	}
+	if (!eg_gate_note_valid(note)) {
+		*err = "invalid note (printable text, at most 63 bytes)";
 		return NULL;
 	}
-	rc = allow ? eg_gate_allow_add(d->gate, &p, ttl, reason)
-		   : eg_gate_deny_add(d->gate, &p, ttl, reason);
+	rc = allow ? eg_gate_allow_add_note(d->gate, &p, ttl, reason, note)
+		   : eg_gate_deny_add_note(d->gate, &p, ttl, reason, note);
 	if (rc) {
 		*err = errno == E2BIG || errno == ENOMEM ? "map full"
 		       : errno == EPERM  ? "refused by the privileged process (prefix shorter than /8 or /16, "
@@ -79,10 +88,14 @@ static json_t *rule_add(struct eg_daemon *d, const json_t *req, const char **err
 		return NULL;
 	}
 	eg_gate_prefix_format(&p, txt, sizeof(txt));
-	log_info("gate: %s add %s ttl=%llds reason=%s", allow ? "allow" : "deny", txt,
-		 (long long)ttl, eg_gate_rule_name(reason));
-	return json_pack("{s:s, s:I, s:s}", "prefix", txt, "ttl", (json_int_t)ttl, "reason",
-			 eg_gate_rule_name(reason));
+	log_info("gate: %s add %s ttl=%llds reason=%s%s%s", allow ? "allow" : "deny", txt,
+		 (long long)ttl, eg_gate_rule_name(reason), note && *note ? " note=" : "",
+		 note && *note ? note : "");
+	json_t *out = json_pack("{s:s, s:I, s:s}", "prefix", txt, "ttl", (json_int_t)ttl, "reason",
+				eg_gate_rule_name(reason));
+	if (note && *note)
+		json_object_set_new(out, "note", json_string(note));
+	return out;
 }
 
 static json_t *rule_del(struct eg_daemon *d, const json_t *req, const char **err, bool allow)

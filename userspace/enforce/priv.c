@@ -210,7 +210,7 @@ static bool expiry_ok(uint64_t expires_ns, uint64_t max_ahead_ns, bool never_ok)
 	return expires_ns <= mono_ns() + max_ahead_ns;
 }
 
-static int rule_ok(const struct eg_priv_rule *r, bool put)
+int eg_priv_rule_ok(const struct eg_priv_rule *r, bool put)
 {
 	unsigned min = is_mapped(r->addr) ? 96 + 8 : 16;
 
@@ -218,6 +218,9 @@ static int rule_ok(const struct eg_priv_rule *r, bool put)
 		return -EPERM;
 	if (put && (r->r.reason == EG_RULE_NONE || r->r.reason >= EG_RULE__COUNT || r->r.flags ||
 		    (r->flags != BPF_ANY && r->flags != BPF_NOEXIST) || !expiry_ok(r->r.expires_ns, YEAR_NS, true)))
+		return -EPERM;
+	/* the note is shown to operators (list, JSON): printable text, terminated */
+	if (put && (!memchr(r->note, 0, sizeof(r->note)) || !eg_gate_note_valid(r->note)))
 		return -EPERM;
 	return 0;
 }
@@ -288,7 +291,7 @@ static int handle(const struct eg_priv_req *q, int64_t *value)
 	case EG_PRIV_RULE_DEL: {
 		const struct eg_priv_rule *r = &q->u.rule;
 		bool put = q->op == EG_PRIV_RULE_PUT;
-		int rc = rule_ok(r, put);
+		int rc = eg_priv_rule_ok(r, put);
 
 		if (!gate)
 			return -ENODEV;
@@ -296,7 +299,7 @@ static int handle(const struct eg_priv_req *q, int64_t *value)
 			return rc;
 		errno = 0;
 		if (put)
-			return neg_errno(eg_gate_rule_apply(gate, r->allow, r->addr, r->plen, &r->r, r->flags));
+			return neg_errno(eg_gate_rule_apply(gate, r->allow, r->addr, r->plen, &r->r, r->flags, r->note));
 		return neg_errno(eg_gate_rule_remove(gate, r->allow, r->addr, r->plen));
 	}
 	case EG_PRIV_GC:

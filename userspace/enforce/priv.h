@@ -33,6 +33,10 @@ void eg_priv_run(const struct eg_config *cfg, int fd) __attribute__((noreturn));
  * gate and sock_diag (fuzzing) gate requests answer -ENODEV and socket ones -EBADF. */
 struct eg_priv_reply;
 int eg_priv_answer(const void *buf, size_t len, struct eg_priv_reply *reply);
+/* The privileged side's check of a RULE_PUT/RULE_DEL body: prefix bounds, allow, and for
+ * a put the reason, flags, expiry and note (terminated, eg_gate_note_valid). 0 or -EPERM. */
+struct eg_priv_rule;
+int eg_priv_rule_ok(const struct eg_priv_rule *r, bool put);
 
 /* --- unprivileged side (priv_client.c) ---------------------------------------------------- */
 /* Takes over the channel and reads the privileged side's hello: *gate is the read-only view
@@ -54,7 +58,7 @@ int eg_privc_kill_flow(const struct eg_sock_tuple *t);  /* 0, -ENOENT, -errno */
 int eg_privc_revoke_flow(const struct eg_flow_key *k, const struct eg_flow_val *v);
 int eg_privc_revoke_session(const struct eg_sess_key *k, const struct eg_sess_val *v);
 int eg_privc_rule_put(bool allow, const uint8_t addr[16], unsigned plen, const struct eg_rule *r,
-		      uint64_t flags);
+		      uint64_t flags, const char *note);
 int eg_privc_rule_del(bool allow, const uint8_t addr[16], unsigned plen);
 long eg_privc_gate_gc(void);
 

@@ -139,9 +139,16 @@ int eg_privc_revoke_session(const struct eg_sess_key *k, const struct eg_sess_va
 }
 
 int eg_privc_rule_put(bool allow, const uint8_t addr[16], unsigned plen, const struct eg_rule *r,
-		      uint64_t flags)
+		      uint64_t flags, const char *note)
 {
 	struct eg_priv_req q = { .op = EG_PRIV_RULE_PUT };
+
+	if (note && strlen(note) >= sizeof(q.u.rule.note)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (note)
+		memcpy(q.u.rule.note, note, strlen(note)); /* the rest stays NUL */
 
 	memcpy(q.u.rule.addr, addr, 16);
 	q.u.rule.plen = plen;

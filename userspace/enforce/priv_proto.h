@@ -18,9 +18,9 @@
 #include "edgegate/abi.h"
 #include "sockdestroy.h"
 
-#define EG_PRIV_VERSION 1
+#define EG_PRIV_VERSION 2 /* 2: RULE_PUT carries the rule's note */
 #define EG_PRIV_MAX_IF 16
-#define EG_PRIV_MAX_FDS 16
+#define EG_PRIV_MAX_FDS 24 /* the gate has 18 maps */
 
 enum eg_priv_op {
 	EG_PRIV_NOTE_FLOW = 1,  /* this flow carried an allowed request of session S */
@@ -46,6 +46,7 @@ struct eg_priv_rule {
 	uint32_t allow;   /* 0 deny, 1 allow */
 	struct eg_rule r; /* expires_ns (CLOCK_MONOTONIC, 0 = never), reason */
 	uint64_t flags;   /* BPF_ANY or BPF_NOEXIST */
+	char note[EG_NOTE_MAX]; /* operator's text (--reason), NUL-terminated, "" = none */
 };
 
 struct eg_priv_req {
@@ -63,7 +64,7 @@ struct eg_priv_req {
 			struct eg_sess_val v;   /* revoked_unix is set by the privileged side */
 		} revoke_session;
 		struct eg_priv_rule rule;       /* RULE_PUT, RULE_DEL (r and flags ignored) */
-		uint8_t raw[96];
+		uint8_t raw[112];
 	} u;
 };
 
@@ -77,7 +78,8 @@ struct eg_priv_reply {
 };
 
 /* The wire format: both sides are the same binary, but the sizes are the protocol. */
-_Static_assert(sizeof(struct eg_priv_req) == 112, "eg_priv_req is 112 bytes on the wire");
+_Static_assert(sizeof(struct eg_priv_rule) == 112, "eg_priv_rule is 112 bytes on the wire");
+_Static_assert(sizeof(struct eg_priv_req) == 128, "eg_priv_req is 128 bytes on the wire");
 _Static_assert(sizeof(struct eg_priv_reply) == 32, "eg_priv_reply is 32 bytes on the wire");
 
 struct eg_priv_hello {

@@ -6,6 +6,9 @@
  *                                    inside NETNS, print "ready", run until stdin closes
  *   xdpbench stats PINROOT           "deny <packets>" from the pinned stats map
  *   xdpbench blast IF SRCNET N SECONDS   AF_PACKET UDP flood from N sources of SRCNET/24
+ *   xdpbench gen OBJ IF DSTMAC SRCNET SECONDS   live-frames flood (xdpgen.bpf.o): xdp_frames
+ *                                    redirected out of IF, 256 sources of SRCNET/24
+ *   CIDR "=A.B.C.0/24" for attach: the 256 addresses as exact /32 entries
  *
  * Built by tools/bench/xdp/run.sh against build/libedgegate.a. Needs root. */
 #include <arpa/inet.h>
@@ -37,6 +40,12 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static const char *const eg_gate_map_names_bench[] = {
+	EG_MAP_CFG, EG_MAP_PORTS, EG_MAP_DENY4, EG_MAP_ALLOW4, EG_MAP_DENY6, EG_MAP_ALLOW6,
+	EG_MAP_DENY4_IDX, EG_MAP_ALLOW4_IDX, EG_MAP_DENY4_X32, EG_MAP_DENY6_X48, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
+	EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOWBITS, EG_MAP_FLOOD,
+};
+
 static int empty_prog(void)
 {
 	struct bpf_insn insns[] = {
@@ -47,29 +56,24 @@ static int empty_prog(void)
 	return bpf_prog_load(BPF_PROG_TYPE_XDP, "eg_empty", "GPL", insns, 2, NULL);
 }
 
-/* median of 5 runs of `repeat` iterations: ns per packet */
+/* best of 7 runs of `repeat` iterations, ns per packet. Best, not median: the
+ * machine is shared, and other load only ever adds time. */
 static double ns_per_pkt(int fd, const struct pk *p, unsigned repeat, int *retval)
 {
-	double d[5];
+	double best = 1e18;
 
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 7; i++) {
 		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->b, .data_size_in = (__u32)p->n,
 			    .repeat = repeat);
 		if (bpf_prog_test_run_opts(fd, &o)) {
 			perror("BPF_PROG_TEST_RUN");
 			exit(1);
 		}
-		d[i] = o.duration; /* average ns per repetition */
+		if (o.duration < best)
+			best = o.duration; /* average ns per repetition */
 		*retval = (int)o.retval;
 	}
-	for (int i = 0; i < 5; i++)
-		for (int j = i + 1; j < 5; j++)
-			if (d[j] < d[i]) {
-				double t = d[i];
-				d[i] = d[j];
-				d[j] = t;
-			}
-	return d[2];
+	return best;
 }
 
 static void tcp4(struct pk *p, const char *src, uint16_t sport, uint16_t dport, uint8_t fl)
@@ -90,10 +94,133 @@ static struct eg_prefix P(const char *s)
 	return p;
 }
 
-static void row(const char *name, double ns, double empty, int ret)
+static double g_worst; /* largest "over empty" of the budgeted paths */
+static int g_efd;       /* the empty program, measured again beside every path */
+static unsigned g_repeat;
+
+static void row(const char *name, double ns, double empty, int ret, int want, int budget)
 {
-	printf("%-34s %8.1f ns  (+%6.1f vs empty)  %s\n", name, ns, ns - empty,
-	       ret == XDP_DROP ? "XDP_DROP" : ret == XDP_PASS ? "XDP_PASS" : "?");
+	struct pk pk;
+	int r2;
+	double e2, over;
+
+	/* the empty program again, right after: both figures from the same minute */
+	pk_eth(&pk, NULL, 0, 0x0800);
+	pk_ip4(&pk, "198.18.50.1", "198.18.0.1", 6, 0, 0, 20);
+	pk_tcp(&pk, 40000, 8080, PK_ACK);
+	e2 = ns_per_pkt(g_efd, &pk, g_repeat, &r2);
+	empty = e2 < empty ? e2 : empty; /* the faster empty run: the stricter comparison */
+	over = ns - empty;
+
+	printf("%-44s %7.1f ns  %+7.1f vs empty  %s%s%s\n", name, ns, over,
+	       ret == XDP_DROP ? "XDP_DROP" : ret == XDP_PASS ? "XDP_PASS" : "?",
+	       ret != want ? "  WRONG VERDICT" : "", budget ? (over <= 30 ? "" : "  OVER BUDGET") : "");
+	if (budget && over > g_worst)
+		g_worst = over;
+}
+
+static uint32_t lcg(uint64_t *s)
+{
+	*s = *s * 6364136223846793005ull + 1442695040888963407ull;
+	return (uint32_t)(*s >> 32);
+}
+
+static void ip4_str(uint32_t ip, char *buf, size_t n)
+{
+	uint32_t be = htonl(ip);
+
+	inet_ntop(AF_INET, &be, buf, (socklen_t)n);
+}
+
+/* The table the issue asks for: 1,000,000 IPv4 rules (mixed lengths), 100,000
+ * IPv6 rules, 10,000 revoked flows, a few allow rules; loaded with batch updates. */
+static void fill(struct eg_gate *g)
+{
+	/* share of the 1M IPv4 rules per length: /32 70%, /28 8%, /24 15%, /20 4%,
+	 * /16 2.5%, /12 0.5% (random addresses in 1.0.0.0-223.255.255.255, none in
+	 * 198.18.0.0/15 where the measured sources live) */
+	static const struct { unsigned len, n; } mix4[] = {
+		{ 32, 700000 }, { 28, 80000 }, { 24, 150000 }, { 20, 40000 }, { 16, 25000 }, { 12, 5000 },
+	};
+	static const struct { unsigned len, n; } mix6[] = { { 128, 60000 }, { 64, 30000 }, { 48, 10000 } };
+	struct eg_prefix *v = calloc(1000000, sizeof(*v));
+	uint64_t seed = 42;
+	size_t n = 0;
+	double t0;
+
+	for (size_t m = 0; m < sizeof(mix4) / sizeof(mix4[0]); m++)
+		for (unsigned i = 0; i < mix4[m].n; i++) {
+			uint32_t ip;
+			char a[32];
+
+			do {
+				ip = lcg(&seed);
+			} while ((ip >> 24) == 0 || (ip >> 24) >= 224 || (ip >> 17) == (0xc612u >> 1) ||
+				 (mix4[m].len <= 16 && (ip >> 24) == 198));
+			ip4_str(ip, a, sizeof(a));
+			snprintf(a + strlen(a), sizeof(a) - strlen(a), "/%u", mix4[m].len);
+			v[n++] = P(a);
+		}
+	t0 = now_s();
+	if (eg_gate_bulk_add(g, false, v, n, 0, EG_RULE_MANUAL) != (long)n) {
+		perror("bulk add IPv4");
+		exit(1);
+	}
+	printf("# loaded %zu IPv4 deny rules (/32 70%%, /28 8%%, /24 15%%, /20 4%%, /16 2.5%%, /12 0.5%%) in %.2f s\n",
+	       n, now_s() - t0);
+	n = 0;
+	for (size_t m = 0; m < sizeof(mix6) / sizeof(mix6[0]); m++)
+		for (unsigned i = 0; i < mix6[m].n; i++) {
+			char a[64];
+
+			snprintf(a, sizeof(a), "2001:%x:%x:%x:%x:%x:%x:%x/%u", lcg(&seed) & 0xffff,
+				 lcg(&seed) & 0xffff, lcg(&seed) & 0xffff, lcg(&seed) & 0xffff,
+				 lcg(&seed) & 0xffff, lcg(&seed) & 0xffff, lcg(&seed) & 0xffff, mix6[m].len);
+			v[n++] = P(a);
+		}
+	t0 = now_s();
+	if (eg_gate_bulk_add(g, false, v, n, 0, EG_RULE_MANUAL) != (long)n) {
+		perror("bulk add IPv6");
+		exit(1);
+	}
+	printf("# loaded %zu IPv6 deny rules (/128 60%%, /64 30%%, /48 10%%) in %.2f s\n", n, now_s() - t0);
+	n = 0;
+	for (unsigned i = 0; i < 1000; i++) {
+		char a[32];
+
+		ip4_str(0x0a000000u | (lcg(&seed) & 0xffffff), a, sizeof(a));
+		v[n++] = P(a);
+	}
+	v[n++] = P("10.200.0.0/16");
+	if (eg_gate_bulk_add(g, true, v, n, 0, EG_RULE_STATIC) != (long)n) {
+		perror("bulk add allow");
+		exit(1);
+	}
+	printf("# loaded %zu IPv4 allow rules (10.0.0.0/8 /32s and a /16)\n", n);
+	free(v);
+	t0 = now_s();
+	for (unsigned i = 0; i < 10000; i++) {
+		struct eg_flow f = { .client_port = (uint16_t)(1024 + i), .server_port = 443 };
+		char a[32];
+		struct eg_prefix c, sv = P("198.18.0.1");
+
+		ip4_str(0x0b000000u | (lcg(&seed) & 0xffffff), a, sizeof(a));
+		c = P(a);
+		memcpy(f.client, c.addr, 16);
+		memcpy(f.server, sv.addr, 16);
+		if (eg_gate_revoke_flow(g, &f, NULL, 0)) {
+			perror("revoke flow");
+			exit(1);
+		}
+	}
+	printf("# revoked 10000 flows in %.2f s\n", now_s() - t0);
+}
+
+static void tcp6b(struct pk *p, const char *src, uint16_t sport, uint16_t dport, uint8_t fl)
+{
+	pk_eth(p, NULL, 0, 0x86dd);
+	pk_ip6(p, src, "2001:db8:ffff::1", 6, 20);
+	pk_tcp(p, sport, dport, fl);
 }
 
 static int cmd_paths(unsigned repeat)
@@ -108,7 +235,6 @@ static int cmd_paths(unsigned repeat)
 	struct pk pk;
 	int efd, fd, ret;
 	double e, ns;
-	double t0;
 
 	snprintf(pin, sizeof(pin), "/sys/fs/bpf/edgegate-bench-%d", (int)getpid());
 	gc.pin_root = pin;
@@ -123,86 +249,78 @@ static int cmd_paths(unsigned repeat)
 		perror("empty prog");
 		return 1;
 	}
-	tcp4(&pk, "198.18.50.1", 40000, 8080, PK_ACK);
-	e = ns_per_pkt(efd, &pk, repeat, &ret);
-	row("empty XDP program", e, e, ret);
-	ns = ns_per_pkt(fd, &pk, repeat, &ret);
-	row("pass (unprotected port)", ns, e, ret);
-	tcp4(&pk, "198.18.50.1", 40000, 443, PK_ACK);
-	ns = ns_per_pkt(fd, &pk, repeat, &ret);
-	row("pass (protected port, ACK)", ns, e, ret);
-
+	g_efd = efd;
+	g_repeat = repeat;
+	fill(g);
 	p = P("198.18.51.1");
 	eg_gate_allow_add(g, &p, 0, EG_RULE_MANUAL);
-	tcp4(&pk, "198.18.51.1", 40000, 443, PK_SYN);
-	ns = ns_per_pkt(fd, &pk, repeat, &ret);
-	row("allow (exact)", ns, e, ret);
-
 	p = P("198.18.52.1");
 	eg_gate_deny_add(g, &p, 0, EG_RULE_MANUAL);
+	p = P("198.18.55.0/24");
+	eg_gate_deny_add(g, &p, 0, EG_RULE_MANUAL);
+	p = P("198.18.60.0/22");
+	eg_gate_deny_add(g, &p, 0, EG_RULE_MANUAL);
+	p = P("198.18.60.7"); /* a /32 inside the /22: the /22's /24 has two groups */
+	eg_gate_deny_add(g, &p, 0, EG_RULE_MANUAL);
+	p = P("198.18.56.9"); /* a /24 with a rule, probed at another address */
+	eg_gate_deny_add(g, &p, 0, EG_RULE_MANUAL);
+	p = P("2001:db8:bad::/48");
+	eg_gate_deny_add(g, &p, 0, EG_RULE_MANUAL);
+	{
+		struct eg_flow f = { .client_port = 40000, .server_port = 443 };
+
+		p = P("198.18.53.1");
+		memcpy(f.client, p.addr, 16);
+		p = P("198.18.0.1");
+		memcpy(f.server, p.addr, 16);
+		eg_gate_revoke_flow(g, &f, NULL, 0);
+	}
+
+	tcp4(&pk, "198.18.50.1", 40000, 8080, PK_ACK);
+	e = ns_per_pkt(efd, &pk, repeat, &ret);
+	printf("%-44s %7.1f ns\n", "empty XDP program (same run)", e);
+	ns = ns_per_pkt(fd, &pk, repeat, &ret);
+	row("pass (unprotected port)", ns, e, ret, XDP_PASS, 1);
+	tcp4(&pk, "198.18.50.1", 40000, 443, PK_ACK);
+	ns = ns_per_pkt(fd, &pk, repeat, &ret);
+	row("pass (protected port, ACK: flow lookup)", ns, e, ret, XDP_PASS, 1);
+	tcp4(&pk, "198.18.56.10", 40000, 443, PK_ACK);
+	ns = ns_per_pkt(fd, &pk, repeat, &ret);
+	row("pass (its /24 holds a /32: one miss)", ns, e, ret, XDP_PASS, 1);
+	tcp4(&pk, "198.18.51.1", 40000, 443, PK_SYN);
+	ns = ns_per_pkt(fd, &pk, repeat, &ret);
+	row("allow (exact)", ns, e, ret, XDP_PASS, 1);
 	tcp4(&pk, "198.18.52.1", 40000, 443, PK_SYN);
 	ns = ns_per_pkt(fd, &pk, repeat, &ret);
-	row("deny (exact /32)", ns, e, ret);
-
-	struct eg_flow f = { .client_port = 40000, .server_port = 443 };
-	p = P("198.18.53.1");
-	memcpy(f.client, p.addr, 16);
-	p = P("198.18.0.1");
-	memcpy(f.server, p.addr, 16);
-	eg_gate_revoke_flow(g, &f, NULL, 0);
+	row("deny (exact /32)", ns, e, ret, XDP_DROP, 1);
+	tcp4(&pk, "198.18.55.77", 40000, 443, PK_SYN);
+	ns = ns_per_pkt(fd, &pk, repeat, &ret);
+	row("deny (prefix /24)", ns, e, ret, XDP_DROP, 1);
+	tcp4(&pk, "198.18.60.77", 40000, 443, PK_SYN);
+	ns = ns_per_pkt(fd, &pk, repeat, &ret);
+	row("deny (prefix /22, a /32 miss first)", ns, e, ret, XDP_DROP, 1);
 	tcp4(&pk, "198.18.53.1", 40000, 443, PK_ACK);
 	ns = ns_per_pkt(fd, &pk, repeat, &ret);
-	row("revoked flow", ns, e, ret);
-
+	row("revoked flow", ns, e, ret, XDP_DROP, 1);
 	tcp4(&pk, "198.18.54.1", 40000, 443, PK_SYN);
 	ns = ns_per_pkt(fd, &pk, repeat, &ret);
-	row("rate-limited SYN (1/s, burst 1)", ns, e, ret);
-
-	/* 1M prefixes in the trie: /28s across 16.0.0.0/4 */
-	t0 = now_s();
-	{
-		int lfd = eg_gate_map_fd(g, EG_MAP_DENY_LPM), cfd = eg_gate_map_fd(g, EG_MAP_CFG);
-		struct eg_rule r = { .reason = EG_RULE_MANUAL };
-		struct eg_lpm_key k = { .plen = 96 + 28 };
-		struct eg_cfg c;
-		__u32 z = 0;
-
-		k.a[10] = k.a[11] = 0xff;
-		for (uint32_t i = 0; i < 1000000; i++) {
-			uint32_t ip = htonl(0x10000000u | (i << 4));
-
-			memcpy(&k.a[12], &ip, 4);
-			if (bpf_map_update_elem(lfd, &k, &r, BPF_ANY)) {
-				perror("trie insert");
-				return 1;
-			}
-		}
-		bpf_map_lookup_elem(cfd, &z, &c);
-		c.n_deny_lpm = 1000000;
-		bpf_map_update_elem(cfd, &z, &c, BPF_ANY);
-	}
-	printf("# inserted 1,000,000 /28 prefixes into %s in %.1f s\n", EG_MAP_DENY_LPM, now_s() - t0);
-	tcp4(&pk, "16.7.161.33", 40000, 443, PK_SYN); /* inside 16.7.161.32/28 */
+	row("rate-limited SYN (1/s, burst 1)", ns, e, ret, XDP_DROP, 1);
+	tcp6b(&pk, "2001:db8:1::1", 40000, 8080, PK_ACK);
 	ns = ns_per_pkt(fd, &pk, repeat, &ret);
-	row("deny (prefix, 1M-entry trie)", ns, e, ret);
-	tcp4(&pk, "198.18.50.1", 40000, 8080, PK_ACK);
+	row("IPv6 pass (3 lengths in use)", ns, e, ret, XDP_PASS, 0);
+	tcp6b(&pk, "2001:db8:bad::1", 40000, 443, PK_SYN);
 	ns = ns_per_pkt(fd, &pk, repeat, &ret);
-	row("pass (1M-entry trie walked)", ns, e, ret);
-	p = P("198.18.52.1");
-	tcp4(&pk, "198.18.52.1", 40000, 443, PK_SYN);
-	ns = ns_per_pkt(fd, &pk, repeat, &ret);
-	row("deny (exact /32, 1M trie behind)", ns, e, ret);
+	row("IPv6 deny (prefix /48)", ns, e, ret, XDP_DROP, 0);
+	printf("# worst IPv4 path: %+.1f ns over the empty program (budget +30 ns): %s\n", g_worst,
+	       g_worst <= 30 ? "within" : "OVER");
 
 	close(efd);
 	eg_gate_close(g);
 	{
-		static const char *n[] = { EG_MAP_CFG, EG_MAP_PORTS, EG_MAP_DENY, EG_MAP_DENY_LPM,
-					   EG_MAP_ALLOW, EG_MAP_ALLOW_LPM, EG_MAP_RATE, EG_MAP_FLOWS,
-					   EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOOD };
-		char path[128];
+		char path[160];
 
-		for (size_t i = 0; i < sizeof(n) / sizeof(n[0]); i++) {
-			snprintf(path, sizeof(path), "%s/%s", pin, n[i]);
+		for (size_t i = 0; i < sizeof(eg_gate_map_names_bench) / sizeof(eg_gate_map_names_bench[0]); i++) {
+			snprintf(path, sizeof(path), "%s/%s", pin, eg_gate_map_names_bench[i]);
 			unlink(path);
 		}
 		rmdir(pin);
@@ -215,9 +333,27 @@ static int cmd_attach(const char *netns, const char *ifname, const char *pin, co
 	char path[256], err[256], buf[16];
 	struct eg_config cfg = { 0 };
 	char *ifs[1] = { (char *)ifname };
-	struct eg_prefix d = P(cidr);
+	struct eg_prefix one, *d = &one;
+	size_t nd = 1;
 	struct eg_gate *g;
 	int nfd;
+
+	if (cidr[0] == '=') { /* exact entries, as xdp-filter takes them */
+		char a[32];
+		uint32_t base;
+
+		one = P(cidr + 1);
+		memcpy(&base, one.addr + 12, 4);
+		d = calloc(256, sizeof(*d));
+		for (nd = 0; nd < 256; nd++) {
+			uint32_t ip = htonl(ntohl(base) + (uint32_t)nd);
+
+			inet_ntop(AF_INET, &ip, a, sizeof(a));
+			d[nd] = P(a);
+		}
+	} else {
+		one = P(cidr);
+	}
 
 	snprintf(path, sizeof(path), "/var/run/netns/%s", netns);
 	nfd = open(path, O_RDONLY);
@@ -230,8 +366,8 @@ static int cmd_attach(const char *netns, const char *ifname, const char *pin, co
 	cfg.gate.interfaces.v = ifs;
 	cfg.gate.interfaces.n = 1;
 	cfg.gate.xdp_mode = (char *)"native";
-	cfg.gate.deny = &d;
-	cfg.gate.n_deny = 1;
+	cfg.gate.deny = d;
+	cfg.gate.n_deny = nd;
 	g = eg_gate_open(&cfg, err, sizeof(err));
 	if (!g) {
 		fprintf(stderr, "%s\n", err);
@@ -314,8 +450,57 @@ static int cmd_blast(const char *ifname, const char *srcnet, int nsrc, double se
 	return 0;
 }
 
+static int cmd_gen(const char *obj_path, const char *ifname, const char *dmac, const char *srcnet,
+		   double seconds)
+{
+	struct bpf_object *obj = bpf_object__open_file(obj_path, NULL);
+	struct bpf_program *prog;
+	struct bpf_map *ro;
+	struct pk pk;
+	unsigned mac[6];
+	uint32_t ifindex = if_nametoindex(ifname);
+	unsigned long long sent = 0;
+	double t0, t;
+	int fd;
+
+	if (!obj || !ifindex || sscanf(dmac, "%x:%x:%x:%x:%x:%x", &mac[0], &mac[1], &mac[2], &mac[3],
+				       &mac[4], &mac[5]) != 6) {
+		fprintf(stderr, "gen: bad object, interface or MAC\n");
+		return 1;
+	}
+	ro = bpf_object__find_map_by_name(obj, ".rodata");
+	if (!ro || bpf_map__set_initial_value(ro, &ifindex, sizeof(ifindex)) || bpf_object__load(obj)) {
+		fprintf(stderr, "gen: loading %s failed\n", obj_path);
+		return 1;
+	}
+	prog = bpf_object__find_program_by_name(obj, "xdpgen");
+	fd = bpf_program__fd(prog);
+	pk_eth(&pk, NULL, 0, 0x0800);
+	for (int i = 0; i < 6; i++)
+		pk.b[i] = (uint8_t)mac[i];
+	pk_ip4(&pk, srcnet, "198.18.200.1", 17, 0, 0, 8 + 18);
+	pk_udp(&pk, 4000, 9);
+	pk_zero(&pk, 18); /* 60-byte frames */
+	t0 = now_s();
+	do {
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pk.b, .data_size_in = (__u32)pk.n,
+			    .repeat = 1u << 20, .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = 64);
+		if (bpf_prog_test_run_opts(fd, &o)) {
+			perror("gen: BPF_PROG_RUN live frames");
+			return 1;
+		}
+		sent += 1u << 20;
+		t = now_s();
+	} while (t - t0 < seconds);
+	printf("sent %llu %.0f\n", sent, (double)sent / (t - t0));
+	bpf_object__close(obj);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 7 && !strcmp(argv[1], "gen"))
+		return cmd_gen(argv[2], argv[3], argv[4], argv[5], atof(argv[6]));
 	if (argc >= 2 && !strcmp(argv[1], "paths"))
 		return cmd_paths(argc > 2 ? (unsigned)atoi(argv[2]) : 1000000);
 	if (argc == 6 && !strcmp(argv[1], "attach"))

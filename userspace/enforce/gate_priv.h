@@ -1,0 +1,94 @@
+/* gate_priv.h - what gate.c (load, attach, config, statistics, flows) and
+ * gate_rules.c (the deny/allow tables) share. Not part of the gate's API. */
+#ifndef EG_GATE_PRIV_H
+#define EG_GATE_PRIV_H
+
+#include <limits.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "edgegate/abi.h"
+
+/* The rule maps come in table order (enum eg_table_id): M_DENY4 + table. */
+enum {
+	M_CFG,
+	M_PORTS,
+	M_DENY4,
+	M_ALLOW4,
+	M_DENY6,
+	M_ALLOW6,
+	M_DENY4_IDX,
+	M_ALLOW4_IDX,
+	M_DENY4_X32,
+	M_DENY6_X48,
+	M_TABLES,
+	M_NOTES,
+	M_RATE,
+	M_FLOWS,
+	M_SESSIONS,
+	M_STATS,
+	M_FLOWBITS,
+	M_FLOOD,
+	M__COUNT
+};
+
+#define EG_GATE_MAX_IF 16
+/* under the pin root: the writers' lock (flock), apart from the daemon's pin-root lock */
+#define EG_GATE_WLOCK_DIR "eg_wlock" /* bpffs refuses names with a dot */
+
+struct eg_gate_if {
+	char name[IF_NAMESIZE];
+	int ifindex;
+	uint32_t flags; /* XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE */
+	void *xp;       /* struct xdp_program * when attached through libxdp's dispatcher */
+};
+
+struct eg_gate {
+	struct edgegate_bpf *skel; /* NULL when opened from pins only */
+	int fd[M__COUNT];
+	bool own_fd;               /* fds from bpf_obj_get: close them */
+	int lockfd;                /* the pin root directory: flock() serialises writers across processes */
+	char pin_root[PATH_MAX];
+	struct eg_gate_if ifs[EG_GATE_MAX_IF];
+	int n_if;
+	struct eg_store *store;
+	int ncpus;
+	bool remote;        /* the unprivileged process: read-only fds, writes via priv_client.c */
+	pthread_mutex_t mu; /* serialises cfg read-modify-write and store writes */
+};
+
+extern const char *const eg_gate_map_names[M__COUNT];
+
+/* Writers of the rule tables (this process's threads and other processes). */
+void eg_gate_wlock(struct eg_gate *g);
+void eg_gate_wunlock(struct eg_gate *g);
+
+/* gate_rules.c: rule put/delete in the mapped address space (plen 0..128); the
+ * caller holds eg_gate_wlock. put: flags BPF_ANY or BPF_NOEXIST. On a remote gate
+ * (the unprivileged process) both are requests to the privileged process, which
+ * validates them and calls these under its own eg_gate_wlock. */
+int eg_rules_put(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned plen,
+		 const struct eg_rule *r, uint64_t flags, const char *note);
+int eg_rules_del(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned plen);
+/* Removes expired rules, recounts the tables, rebuilds the IPv4 indexes when
+ * anything changed (or force). Caller holds the lock. Returns removed or -1. */
+long eg_rules_gc(struct eg_gate *g, uint64_t now, bool force);
+/* Removes every rule of reason EG_RULE_STATIC. Caller holds the lock. */
+int eg_rules_drop_static(struct eg_gate *g);
+
+/* gate.c: a map of an object about to load takes its pinned size (want 0) or want. */
+struct bpf_map;
+void eg_gate_size_map(struct eg_gate *g, struct bpf_map *m, uint32_t want);
+/* gate_xdp.c: attach through libxdp's dispatcher at run priority prio. 0 ok,
+ * -1 with why set (the caller falls back to a plain attach). */
+int eg_gate_xdp_attach(struct eg_gate *g, int ifindex, bool native, unsigned prio, void **out,
+		       char *why, size_t whylen);
+void eg_gate_xdp_detach(void *xp, int ifindex, bool native);
+
+void eg_gate_mask_addr(uint8_t a[16], unsigned plen);
+bool eg_gate_is_v4mapped(const uint8_t a[16]);
+void eg_gate_prefix_text(const uint8_t addr[16], unsigned plen, char *buf, size_t len);
+
+#endif

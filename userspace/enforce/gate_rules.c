@@ -1,0 +1,842 @@
+/* gate_rules.c - the deny/allow tables of the XDP gate (layouts: abi.h; design:
+ * docs/gate.md "Kernel maps").
+ *
+ * A rule lives in one hash per family and table (every prefix length in the same
+ * hash, the length in the key). XDP finds the longest live rule by looking up only
+ * the lengths in use (eg_tables_v2.lens) and, for IPv4, only the length groups the
+ * /24's index byte names. Writers keep three things consistent, in this order, so
+ * XDP never misses a rule: the hash entry, the index bit (IPv4), the length bit.
+ * Deletes go the other way round except for the index, whose bits are a "may"
+ * (left set; GC rebuilds it). All of it happens under eg_gate_wlock(): a pthread
+ * mutex plus flock() on the pin root, which the daemon, edgegatectl with the
+ * daemon down and GC all take, so counts and bits cannot be lost to a race. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+
+#include <bpf/bpf.h>
+
+#include "config.h"
+#include "gate.h"
+#include "gate_priv.h"
+#include "log.h"
+#include "priv.h"
+#include "store.h"
+
+#define IDX4_SLOTS (1u << 24)
+
+void eg_gate_wlock(struct eg_gate *g)
+{
+	pthread_mutex_lock(&g->mu);
+	if (g->lockfd >= 0)
+		while (flock(g->lockfd, LOCK_EX) && errno == EINTR)
+			;
+}
+
+void eg_gate_wunlock(struct eg_gate *g)
+{
+	if (g->lockfd >= 0)
+		flock(g->lockfd, LOCK_UN);
+	pthread_mutex_unlock(&g->mu);
+}
+
+/* --- keys ------------------------------------------------------------------------- */
+
+struct rkey {
+	bool v6;
+	unsigned tbl;  /* enum eg_table_id */
+	unsigned len;  /* in the family's own space: 0..32 or 0..128 */
+	union {
+		struct eg_key4 k4;
+		struct eg_key6 k6;
+	};
+};
+
+static void rkey_make(bool allow, const uint8_t addr[16], unsigned plen, struct rkey *k)
+{
+	uint8_t a[16];
+
+	memcpy(a, addr, 16);
+	eg_gate_mask_addr(a, plen);
+	memset(k, 0, sizeof(*k));
+	k->v6 = !(eg_gate_is_v4mapped(a) && plen >= 96);
+	k->tbl = (allow ? EG_TBL_ALLOW4 : EG_TBL_DENY4) + (k->v6 ? 2 : 0);
+	if (k->v6) {
+		k->len = plen;
+		k->k6.plen = plen;
+		memcpy(k->k6.a, a, 16);
+	} else {
+		k->len = plen - 96;
+		k->k4.plen = k->len;
+		memcpy(&k->k4.addr, a + 12, 4);
+	}
+}
+
+static const void *rkey_ptr(const struct rkey *k)
+{
+	return k->v6 ? (const void *)&k->k6 : (const void *)&k->k4;
+}
+
+static int rkey_fd(struct eg_gate *g, const struct rkey *k)
+{
+	return g->fd[M_DENY4 + k->tbl];
+}
+
+static void note_key(bool allow, const uint8_t addr[16], unsigned plen, struct eg_note_key *nk)
+{
+	memset(nk, 0, sizeof(*nk));
+	memcpy(nk->a, addr, 16);
+	eg_gate_mask_addr(nk->a, plen);
+	nk->plen = (uint8_t)plen;
+	nk->allow = allow;
+}
+
+/* --- tables (lengths in use) ------------------------------------------------------- */
+
+static int tbl_read(struct eg_gate *g, unsigned tbl, struct eg_table *t)
+{
+	__u32 k = tbl;
+
+	return bpf_map_lookup_elem(g->fd[M_TABLES], &k, t);
+}
+
+static int tbl_write(struct eg_gate *g, unsigned tbl, const struct eg_table *t)
+{
+	__u32 k = tbl;
+
+	return bpf_map_update_elem(g->fd[M_TABLES], &k, t, BPF_ANY);
+}
+
+static void tbl_lens(struct eg_table *t)
+{
+	memset(t->lens, 0, sizeof(t->lens));
+	for (unsigned l = 0; l <= 128; l++)
+		if (t->count[l])
+			t->lens[l / 64] |= 1ull << (l % 64);
+}
+
+/* --- the IPv4 index ------------------------------------------------------------------ */
+
+/* Sets the rule's group bit in every /24 the prefix touches. */
+static int idx4_set(struct eg_gate *g, bool allow, uint32_t addr_be, unsigned len)
+{
+	int fd = g->fd[allow ? M_ALLOW4_IDX : M_DENY4_IDX];
+	uint32_t s = ntohl(addr_be) >> 8, end = s + (len >= 24 ? 1 : 1u << (24 - len));
+	unsigned grp = eg_group4(len);
+
+	while (s < end) {
+		__u32 w = s >> 3;
+		__u64 v = 0, old;
+
+		if (bpf_map_lookup_elem(fd, &w, &v))
+			return -1;
+		old = v;
+		do {
+			v |= 1ull << ((s & 7) * 8 + grp);
+			s++;
+		} while ((s & 7) && s < end);
+		if (v != old && bpf_map_update_elem(fd, &w, &v, BPF_ANY))
+			return -1;
+	}
+	return 0;
+}
+
+static int x32_set(struct eg_gate *g, uint32_t addr_be)
+{
+	__u32 b = eg_x32_bit(ntohl(addr_be)), w = b >> 6;
+	__u64 v;
+
+	if (bpf_map_lookup_elem(g->fd[M_DENY4_X32], &w, &v))
+		return -1;
+	if (v & (1ull << (b & 63)))
+		return 0;
+	v |= 1ull << (b & 63);
+	return bpf_map_update_elem(g->fd[M_DENY4_X32], &w, &v, BPF_ANY);
+}
+
+static uint64_t hi64(const uint8_t a[16])
+{
+	uint64_t h = 0;
+
+	for (int i = 0; i < 8; i++)
+		h = h << 8 | a[i];
+	return h;
+}
+
+static int x48_set(struct eg_gate *g, const uint8_t a[16])
+{
+	__u32 b = eg_x48_bit(hi64(a)), w = b >> 6;
+	__u64 v;
+
+	if (bpf_map_lookup_elem(g->fd[M_DENY6_X48], &w, &v))
+		return -1;
+	if (v & (1ull << (b & 63)))
+		return 0;
+	v |= 1ull << (b & 63);
+	return bpf_map_update_elem(g->fd[M_DENY6_X48], &w, &v, BPF_ANY);
+}
+
+/* Writes an array of words where it differs from what the map holds. */
+static int array_sync(int fd, const __u64 *want, __u32 nwords)
+{
+	enum { CHUNK = 65536 };
+	__u32 *ks = malloc(CHUNK * sizeof(*ks));
+	__u64 *vs = malloc(CHUNK * sizeof(*vs));
+	int rc = -1;
+
+	if (!ks || !vs)
+		goto out;
+	for (__u32 w0 = 0; w0 < nwords; w0 += CHUNK) {
+		__u32 cnt = CHUNK < nwords - w0 ? CHUNK : nwords - w0, out_b, in_b = w0 - 1;
+		__u32 asked = cnt;
+
+		/* an array's batch cursor is the last index returned */
+		if (bpf_map_lookup_batch(fd, w0 ? &in_b : NULL, &out_b, ks, vs, &cnt, NULL) &&
+		    errno != ENOENT)
+			goto out;
+		if (cnt != asked) {
+			errno = EIO;
+			goto out;
+		}
+		for (__u32 i = 0; i < cnt; i++)
+			if (want[ks[i]] != vs[i] && bpf_map_update_elem(fd, &ks[i], &want[ks[i]], BPF_ANY))
+				goto out;
+	}
+	rc = 0;
+out:
+	free(ks);
+	free(vs);
+	return rc;
+}
+
+static int x32_rebuild(struct eg_gate *g, const struct eg_key4 *keys, size_t n)
+{
+	__u64 *want = calloc(EG_X32_WORDS, sizeof(*want));
+	int rc;
+
+	if (!want)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (keys[i].plen == 32) {
+			__u32 b = eg_x32_bit(ntohl(keys[i].addr));
+
+			want[b >> 6] |= 1ull << (b & 63);
+		}
+	rc = array_sync(g->fd[M_DENY4_X32], want, EG_X32_WORDS);
+	free(want);
+	return rc;
+}
+
+static int x48_rebuild(struct eg_gate *g, const struct eg_key6 *keys, size_t n)
+{
+	__u64 *want = calloc(EG_X32_WORDS, sizeof(*want));
+	int rc;
+
+	if (!want)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (keys[i].plen >= 48) {
+			__u32 b = eg_x48_bit(hi64(keys[i].a));
+
+			want[b >> 6] |= 1ull << (b & 63);
+		}
+	rc = array_sync(g->fd[M_DENY6_X48], want, EG_X32_WORDS);
+	free(want);
+	return rc;
+}
+
+/* Rebuilds an IPv4 index from the rules the table holds: bits of deleted or
+ * expired rules go, bits a crashed writer never set come. */
+static int idx4_rebuild(struct eg_gate *g, bool allow, const struct eg_key4 *keys, size_t n)
+{
+	uint8_t *want = calloc(IDX4_SLOTS, 1);
+	int rc;
+
+	if (!want)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned len = keys[i].plen, grp = eg_group4(len);
+		uint32_t s0 = ntohl(keys[i].addr) >> 8, cnt = len >= 24 ? 1 : 1u << (24 - len);
+
+		for (uint32_t j = 0; j < cnt; j++)
+			want[s0 + j] |= (uint8_t)(1u << grp);
+	}
+	/* byte s of the array is slot s on a little-endian host, as XDP reads it */
+	rc = array_sync(g->fd[allow ? M_ALLOW4_IDX : M_DENY4_IDX], (const __u64 *)want, EG_IDX4_WORDS);
+	if (rc == 0 && !allow)
+		rc = x32_rebuild(g, keys, n);
+	free(want);
+	return rc;
+}
+
+/* --- walking a table ------------------------------------------------------------------- */
+
+struct rent {
+	union {
+		struct eg_key4 k4;
+		struct eg_key6 k6;
+	};
+	struct eg_rule r;
+};
+
+/* Every entry of a table (live or not), with batch lookups. */
+static long tbl_collect(struct eg_gate *g, unsigned tbl, struct rent **out)
+{
+	bool v6 = tbl >= EG_TBL_DENY6;
+	size_t ksz = v6 ? sizeof(struct eg_key6) : sizeof(struct eg_key4);
+	int fd = g->fd[M_DENY4 + tbl];
+	__u32 chunk = 8192, in_b = 0, out_b = 0;
+	uint8_t *keys = malloc(chunk * ksz);
+	struct eg_rule *vals = malloc(chunk * sizeof(*vals));
+	struct rent *v = NULL;
+	size_t n = 0, cap = 0;
+	bool first = true;
+
+	*out = NULL;
+	if (!keys || !vals)
+		goto fail;
+	for (;;) {
+		__u32 cnt = chunk;
+		int rc = bpf_map_lookup_batch(fd, first ? NULL : &in_b, &out_b, keys, vals, &cnt, NULL);
+
+		if (rc && errno != ENOENT)
+			goto fail;
+		if (n + cnt > cap) {
+			size_t nc = cap ? cap * 2 : 4096;
+			struct rent *nv;
+
+			while (nc < n + cnt)
+				nc *= 2;
+			nv = realloc(v, nc * sizeof(*v));
+			if (!nv)
+				goto fail;
+			v = nv;
+			cap = nc;
+		}
+		for (__u32 i = 0; i < cnt; i++) {
+			memset(&v[n], 0, sizeof(v[n]));
+			memcpy(v6 ? (void *)&v[n].k6 : (void *)&v[n].k4, keys + i * ksz, ksz);
+			v[n++].r = vals[i];
+		}
+		if (rc) /* ENOENT: that was the last batch */
+			break;
+		in_b = out_b;
+		first = false;
+	}
+	free(keys);
+	free(vals);
+	*out = v;
+	return (long)n;
+fail:
+	free(keys);
+	free(vals);
+	free(v);
+	return -1;
+}
+
+static void rent_addr(const struct rent *e, bool v6, uint8_t addr[16], unsigned *plen)
+{
+	memset(addr, 0, 16);
+	if (v6) {
+		memcpy(addr, e->k6.a, 16);
+		*plen = e->k6.plen;
+	} else {
+		addr[10] = addr[11] = 0xff;
+		memcpy(addr + 12, &e->k4.addr, 4);
+		*plen = e->k4.plen + 96;
+	}
+}
+
+/* --- put / delete ------------------------------------------------------------------------ */
+
+static void note_put(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned plen,
+		     const char *note)
+{
+	struct eg_note_key nk;
+	struct eg_note nv = { { 0 } };
+
+	note_key(allow, addr, plen, &nk);
+	if (!note || !*note) {
+		bpf_map_delete_elem(g->fd[M_NOTES], &nk);
+		return;
+	}
+	snprintf(nv.text, sizeof(nv.text), "%s", note);
+	if (bpf_map_update_elem(g->fd[M_NOTES], &nk, &nv, BPF_ANY))
+		log_warn("gate: could not store the note of a rule: %s", strerror(errno));
+}
+
+int eg_rules_put(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned plen,
+		 const struct eg_rule *r, uint64_t flags, const char *note)
+{
+	struct eg_rule old;
+	struct eg_table t;
+	struct rkey k;
+	bool exists;
+	int fd;
+
+	if (g->remote)
+		return eg_privc_rule_put(allow, addr, plen, r, flags, note);
+	rkey_make(allow, addr, plen, &k);
+	fd = rkey_fd(g, &k);
+	exists = bpf_map_lookup_elem(fd, rkey_ptr(&k), &old) == 0;
+	if (exists && flags == BPF_NOEXIST) {
+		errno = EEXIST;
+		return -1;
+	}
+	if (bpf_map_update_elem(fd, rkey_ptr(&k), r, BPF_ANY))
+		return -1;
+	if (!k.v6 && idx4_set(g, allow, k.k4.addr, k.len))
+		goto undo;
+	if (!k.v6 && !allow && k.len == 32 && x32_set(g, k.k4.addr))
+		goto undo;
+	if (k.v6 && !allow && k.len >= 48 && x48_set(g, k.k6.a))
+		goto undo;
+	if (tbl_read(g, k.tbl, &t))
+		goto undo;
+	if (!exists)
+		t.count[k.len]++;
+	tbl_lens(&t);
+	if (tbl_write(g, k.tbl, &t))
+		goto undo;
+	note_put(g, allow, addr, plen, note);
+	return 0;
+undo: /* fail closed toward the caller: report the error, leave no half rule */
+	{
+		int e = errno;
+
+		if (!exists)
+			bpf_map_delete_elem(fd, rkey_ptr(&k));
+		errno = e;
+	}
+	return -1;
+}
+
+int eg_rules_del(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned plen)
+{
+	struct eg_note_key nk;
+	struct eg_table t;
+	struct rkey k;
+
+	if (g->remote)
+		return eg_privc_rule_del(allow, addr, plen);
+	rkey_make(allow, addr, plen, &k);
+	if (bpf_map_delete_elem(rkey_fd(g, &k), rkey_ptr(&k)))
+		return -1;
+	if (tbl_read(g, k.tbl, &t) == 0) {
+		if (t.count[k.len])
+			t.count[k.len]--;
+		t.stale = 1;
+		tbl_lens(&t);
+		tbl_write(g, k.tbl, &t);
+	}
+	note_key(allow, addr, plen, &nk);
+	bpf_map_delete_elem(g->fd[M_NOTES], &nk);
+	return 0;
+}
+
+/* --- GC ---------------------------------------------------------------------------------- */
+
+long eg_rules_gc(struct eg_gate *g, uint64_t now, bool force)
+{
+	long removed = 0;
+
+	for (unsigned tbl = 0; tbl < EG_TBL__COUNT; tbl++) {
+		bool v6 = tbl >= EG_TBL_DENY6, allow = tbl == EG_TBL_ALLOW4 || tbl == EG_TBL_ALLOW6;
+		int fd = g->fd[M_DENY4 + tbl];
+		struct eg_table t, old;
+		struct eg_key4 *k4 = NULL;
+		struct eg_key6 *k6 = NULL;
+		struct rent *v;
+		long n = tbl_collect(g, tbl, &v), here = 0;
+		size_t nk4 = 0;
+
+		memset(&t, 0, sizeof(t));
+		memset(&old, 0, sizeof(old));
+		if (n < 0)
+			return -1;
+		if ((!v6 && !(k4 = malloc(((size_t)n + 1) * sizeof(*k4)))) ||
+		    (v6 && !(k6 = malloc(((size_t)n + 1) * sizeof(*k6))))) {
+			free(v);
+			return -1;
+		}
+		for (long i = 0; i < n; i++) {
+			const void *key = v6 ? (const void *)&v[i].k6 : (const void *)&v[i].k4;
+
+			if (v[i].r.expires_ns && v[i].r.expires_ns <= now &&
+			    bpf_map_delete_elem(fd, key) == 0) {
+				uint8_t a[16];
+				unsigned pl;
+				struct eg_note_key nk;
+
+				rent_addr(&v[i], v6, a, &pl);
+				note_key(allow, a, pl, &nk);
+				bpf_map_delete_elem(g->fd[M_NOTES], &nk);
+				here++;
+				continue;
+			}
+			t.count[v6 ? v[i].k6.plen : v[i].k4.plen]++;
+			if (!v6)
+				k4[nk4++] = v[i].k4;
+			else
+				k6[nk4++] = v[i].k6;
+		}
+		tbl_lens(&t);
+		tbl_read(g, tbl, &old);
+		/* lengths only after the rules are gone; the index before any length that
+		 * a crashed writer left unset appears */
+		bool rebuild = force || here || old.stale || memcmp(old.count, t.count, sizeof(t.count));
+
+		if (rebuild && (v6 ? (!allow && x48_rebuild(g, k6, nk4)) : idx4_rebuild(g, allow, k4, nk4))) {
+			log_warn("gate: rebuilding the %s index failed: %s", v6 ? "IPv6" : "IPv4",
+				 strerror(errno));
+			free(k4);
+			free(k6);
+			free(v);
+			return -1;
+		}
+		if (memcmp(&old, &t, sizeof(t)) && tbl_write(g, tbl, &t)) {
+			free(k4);
+			free(k6);
+			free(v);
+			return -1;
+		}
+		removed += here;
+		free(k4);
+		free(k6);
+		free(v);
+	}
+	/* notes whose rule is gone (a writer that died between the two) */
+	{
+		struct eg_note_key cur, prev;
+		bool have = false;
+
+		while (bpf_map_get_next_key(g->fd[M_NOTES], have ? &prev : NULL, &cur) == 0) {
+			struct rkey k;
+			struct eg_rule r;
+
+			rkey_make(cur.allow, cur.a, cur.plen, &k);
+			if (bpf_map_lookup_elem(rkey_fd(g, &k), rkey_ptr(&k), &r) &&
+			    bpf_map_delete_elem(g->fd[M_NOTES], &cur) == 0)
+				continue;
+			prev = cur;
+			have = true;
+		}
+	}
+	return removed;
+}
+
+int eg_rules_drop_static(struct eg_gate *g)
+{
+	for (unsigned tbl = 0; tbl < EG_TBL__COUNT; tbl++) {
+		bool v6 = tbl >= EG_TBL_DENY6, allow = tbl == EG_TBL_ALLOW4 || tbl == EG_TBL_ALLOW6;
+		struct rent *v;
+		long n = tbl_collect(g, tbl, &v);
+
+		if (n < 0)
+			return -1;
+		for (long i = 0; i < n; i++) {
+			uint8_t a[16];
+			unsigned pl;
+
+			if (v[i].r.reason != EG_RULE_STATIC)
+				continue;
+			rent_addr(&v[i], v6, a, &pl);
+			eg_rules_del(g, allow, a, pl);
+		}
+		free(v);
+	}
+	return 0;
+}
+
+/* --- persistence ---------------------------------------------------------------- */
+
+static void store_key(bool allow, const uint8_t addr[16], unsigned plen, char *buf, size_t len)
+{
+	char t[64];
+	uint8_t a[16];
+
+	memcpy(a, addr, 16);
+	eg_gate_mask_addr(a, plen);
+	eg_gate_prefix_text(a, plen, t, sizeof(t));
+	snprintf(buf, len, "%s %s", allow ? "allow" : "deny", t);
+}
+
+static int persist(struct eg_gate *g, bool allow, const struct eg_prefix *p, int64_t ttl_s,
+		   uint32_t reason, const char *note)
+{
+	char key[96];
+	int64_t exp = ttl_s > 0 ? (int64_t)time(NULL) + ttl_s : 0;
+	json_t *j;
+	char *val;
+	int rc;
+
+	if (!g->store)
+		return 0;
+	store_key(allow, p->addr, p->plen, key, sizeof(key));
+	j = json_pack("{s:i}", "reason", (int)reason);
+	if (note && *note)
+		json_object_set_new(j, "note", json_string(note));
+	val = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!val)
+		return -1;
+	rc = eg_store_put(g->store, EG_NS_DENY, key, val, strlen(val), exp);
+	free(val);
+	if (rc)
+		log_warn("gate: could not persist %s", key);
+	return rc;
+}
+
+static void unpersist(struct eg_gate *g, bool allow, const struct eg_prefix *p)
+{
+	char key[96];
+
+	if (!g->store)
+		return;
+	store_key(allow, p->addr, p->plen, key, sizeof(key));
+	eg_store_del(g->store, EG_NS_DENY, key);
+}
+
+/* --- the API ------------------------------------------------------------------------- */
+
+bool eg_gate_note_valid(const char *note)
+{
+	size_t n = 0;
+
+	if (!note)
+		return true;
+	for (const unsigned char *c = (const unsigned char *)note; *c; c++, n++)
+		if (*c < 0x20 || *c == 0x7f)
+			return false;
+	return n < EG_NOTE_MAX;
+}
+
+static int entry_add(struct eg_gate *g, bool allow, const struct eg_prefix *p, int64_t ttl_s,
+		     uint32_t reason, const char *note)
+{
+	struct eg_rule r = { .reason = reason };
+	int rc;
+
+	if (!p || p->plen > 128 || ttl_s < 0 || reason >= EG_RULE__COUNT ||
+	    !eg_gate_note_valid(note)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (ttl_s > 0)
+		r.expires_ns = eg_gate_now_ns(g) + (uint64_t)ttl_s * 1000000000ull;
+	eg_gate_wlock(g);
+	rc = eg_rules_put(g, allow, p->addr, p->plen, &r, BPF_ANY, note);
+	if (rc == 0 && reason != EG_RULE_STATIC)
+		persist(g, allow, p, ttl_s, reason, note);
+	eg_gate_wunlock(g);
+	return rc ? -1 : 0;
+}
+
+static int entry_del(struct eg_gate *g, bool allow, const struct eg_prefix *p)
+{
+	int rc, e;
+
+	if (!p || p->plen > 128) {
+		errno = EINVAL;
+		return -1;
+	}
+	eg_gate_wlock(g);
+	rc = eg_rules_del(g, allow, p->addr, p->plen);
+	e = errno;
+	unpersist(g, allow, p);
+	eg_gate_wunlock(g);
+	errno = e;
+	return rc ? -1 : 0;
+}
+
+int eg_gate_deny_add(struct eg_gate *g, const struct eg_prefix *p, int64_t ttl_s, uint32_t reason)
+{
+	return entry_add(g, false, p, ttl_s, reason, NULL);
+}
+
+int eg_gate_deny_add_note(struct eg_gate *g, const struct eg_prefix *p, int64_t ttl_s,
+			  uint32_t reason, const char *note)
+{
+	return entry_add(g, false, p, ttl_s, reason, note);
+}
+
+int eg_gate_deny_del(struct eg_gate *g, const struct eg_prefix *p)
+{
+	return entry_del(g, false, p);
+}
+
+int eg_gate_allow_add(struct eg_gate *g, const struct eg_prefix *p, int64_t ttl_s, uint32_t reason)
+{
+	return entry_add(g, true, p, ttl_s, reason, NULL);
+}
+
+int eg_gate_allow_add_note(struct eg_gate *g, const struct eg_prefix *p, int64_t ttl_s,
+			   uint32_t reason, const char *note)
+{
+	return entry_add(g, true, p, ttl_s, reason, note);
+}
+
+int eg_gate_allow_del(struct eg_gate *g, const struct eg_prefix *p)
+{
+	return entry_del(g, true, p);
+}
+
+/* Many rules at once: batch updates of the hashes, then one recount and index
+ * rebuild (eg_rules_gc) instead of a read-modify-write per rule. Not persisted
+ * (edgegatectl deny load writes the pinned maps; the file is the record). */
+long eg_gate_bulk_add(struct eg_gate *g, bool allow, const struct eg_prefix *v, size_t n,
+		      int64_t ttl_s, uint32_t reason)
+{
+	enum { CHUNK = 16384 };
+	struct eg_rule r = { .reason = reason };
+	struct eg_key4 *k4 = malloc(CHUNK * sizeof(*k4));
+	struct eg_key6 *k6 = malloc(CHUNK * sizeof(*k6));
+	struct eg_rule *rv = malloc(CHUNK * sizeof(*rv));
+	long rc = -1;
+
+	if (g->remote) { /* no bulk request in the protocol: edgegatectl writes pins, daemon down */
+		errno = EPERM;
+		goto out;
+	}
+	if (!k4 || !k6 || !rv || ttl_s < 0 || reason >= EG_RULE__COUNT) {
+		errno = k4 && k6 && rv ? EINVAL : ENOMEM;
+		goto out;
+	}
+	if (ttl_s > 0)
+		r.expires_ns = eg_gate_now_ns(g) + (uint64_t)ttl_s * 1000000000ull;
+	for (size_t i = 0; i < CHUNK; i++)
+		rv[i] = r;
+	eg_gate_wlock(g);
+	for (size_t i = 0; i < n;) {
+		__u32 n4 = 0, n6 = 0;
+
+		for (; i < n && n4 < CHUNK && n6 < CHUNK; i++) {
+			struct rkey k;
+
+			rkey_make(allow, v[i].addr, v[i].plen, &k);
+			if (k.v6)
+				k6[n6++] = k.k6;
+			else
+				k4[n4++] = k.k4;
+		}
+		if ((n4 && bpf_map_update_batch(g->fd[allow ? M_ALLOW4 : M_DENY4], k4, rv, &n4, NULL)) ||
+		    (n6 && bpf_map_update_batch(g->fd[allow ? M_ALLOW6 : M_DENY6], k6, rv, &n6, NULL))) {
+			eg_rules_gc(g, eg_gate_now_ns(g), true); /* count what did go in */
+			eg_gate_wunlock(g);
+			goto out;
+		}
+	}
+	rc = eg_rules_gc(g, eg_gate_now_ns(g), true) < 0 ? -1 : (long)n;
+	eg_gate_wunlock(g);
+out:
+	free(k4);
+	free(k6);
+	free(rv);
+	return rc;
+}
+
+/* Longest-match the way XDP does it, for userspace callers that must not ban an
+ * allowed source (abuse.c). */
+bool eg_gate_allowed(struct eg_gate *g, const uint8_t addr[16])
+{
+	bool v4 = eg_gate_is_v4mapped(addr);
+	uint64_t now = eg_gate_now_ns(g);
+	struct eg_table t;
+
+	if (tbl_read(g, v4 ? EG_TBL_ALLOW4 : EG_TBL_ALLOW6, &t))
+		return false;
+	for (int l = v4 ? 32 : 128; l >= 0; l--) {
+		struct eg_rule r;
+		struct rkey k;
+
+		if (!(t.lens[l / 64] & (1ull << (l % 64))))
+			continue;
+		rkey_make(true, addr, (unsigned)l + (v4 ? 96 : 0), &k);
+		if (bpf_map_lookup_elem(rkey_fd(g, &k), rkey_ptr(&k), &r) == 0 &&
+		    (!r.expires_ns || r.expires_ns > now))
+			return true;
+	}
+	return false;
+}
+
+static long list_rules(struct eg_gate *g, bool allow, eg_gate_list_fn fn, void *arg)
+{
+	uint64_t now = eg_gate_now_ns(g);
+	long count = 0;
+
+	for (int fam = 0; fam < 2; fam++) {
+		unsigned tbl = (allow ? EG_TBL_ALLOW4 : EG_TBL_DENY4) + (fam ? 2 : 0);
+		struct rent *v;
+		long n = tbl_collect(g, tbl, &v);
+
+		if (n < 0)
+			return -1;
+		for (long i = 0; i < n; i++) {
+			struct eg_gate_entry e = { .reason = v[i].r.reason,
+						   .expires_ns = v[i].r.expires_ns };
+			struct eg_note_key nk;
+			struct eg_note nv;
+			unsigned pl;
+
+			if (e.expires_ns && e.expires_ns <= now)
+				continue;
+			rent_addr(&v[i], fam, e.addr, &pl);
+			e.plen = (uint8_t)pl;
+			e.v4 = !fam;
+			e.ttl_left_s = e.expires_ns
+					       ? (int64_t)((e.expires_ns - now + 999999999ull) / 1000000000ull)
+					       : -1;
+			note_key(allow, e.addr, pl, &nk);
+			if (fn && bpf_map_lookup_elem(g->fd[M_NOTES], &nk, &nv) == 0) {
+				nv.text[sizeof(nv.text) - 1] = 0;
+				snprintf(e.note, sizeof(e.note), "%s", nv.text);
+			}
+			count++;
+			if (fn && fn(&e, arg)) {
+				free(v);
+				return count;
+			}
+		}
+		free(v);
+	}
+	return count;
+}
+
+long eg_gate_deny_list(struct eg_gate *g, eg_gate_list_fn fn, void *arg)
+{
+	return list_rules(g, false, fn, arg);
+}
+
+long eg_gate_allow_list(struct eg_gate *g, eg_gate_list_fn fn, void *arg)
+{
+	return list_rules(g, true, fn, arg);
+}
+
+static int list_json_one(const struct eg_gate_entry *e, void *arg)
+{
+	char t[64];
+	json_t *o;
+
+	eg_gate_prefix_text(e->addr, e->plen, t, sizeof(t));
+	o = json_pack("{s:s, s:s, s:I}", "prefix", t, "reason", eg_gate_rule_name(e->reason), "ttl",
+		      (json_int_t)e->ttl_left_s);
+	if (e->note[0])
+		json_object_set_new(o, "note", json_string(e->note));
+	json_array_append_new(arg, o);
+	return 0;
+}
+
+json_t *eg_gate_list_json(struct eg_gate *g, bool allow)
+{
+	json_t *a = json_array();
+
+	if (list_rules(g, allow, list_json_one, a) < 0) {
+		json_decref(a);
+		return NULL;
+	}
+	return a;
+}
