@@ -114,6 +114,14 @@ EOF2
 	out=$("$CTL" --config "$TMP/c.json" deny add "$NET.9" 2>&1)
 	check "$label: deny add goes through the privileged process ($out)" bash -c \
 		"'$CTL' --config '$TMP/c.json' deny list | grep -q '$NET.9'"
+	# the note (--reason text) travels in RULE_PUT; the privileged process, already `user`,
+	# writes it under the writers' lock (flock on an fd it opened before the drop)
+	out=$("$CTL" --config "$TMP/c.json" deny add "$NET.10" --ttl 1h --reason "privsep note $uid" 2>&1)
+	check "$label: deny add --reason TEXT keeps the note through the privileged process ($out)" bash -c \
+		"'$CTL' --config '$TMP/c.json' deny list | grep -Eq '^${NET//./\\.}\\.10 +manual .*privsep note $uid\$'"
+	out=$("$CTL" --config "$TMP/c.json" deny del "$NET.10" 2>&1)
+	check "$label: deny del goes through the privileged process ($out)" bash -c \
+		"! '$CTL' --config '$TMP/c.json' deny list | grep -q '^$NET.10 '"
 	out=$("$CTL" --config "$TMP/c.json" deny add 10.0.0.0/4 2>&1)
 	check "$label: the privileged process refuses a /4 ($out)" bash -c \
 		"! '$CTL' --config '$TMP/c.json' deny list | grep -q '10.0.0.0'"
