@@ -3,7 +3,7 @@
  * use) or free text, which is kept as the rule's note (category manual).
  * `load FILE` bulk-loads one CIDR per line straight into the pinned maps, with the
  * daemon down only: a running daemon owns the maps and writes them through its
- * privileged process, which has no bulk request (docs/gate.md "Bulk load").
+ * privileged process, which has no bulk request (docs/gate.md, edgegatectl).
  * Through the daemon's admin socket when it runs (the daemon then also persists
  * the entry in its store); otherwise straight into the pinned maps, so an operator
  * can still ban or unban with the daemon down (such entries are not persisted). */
@@ -67,7 +67,7 @@ static void print_entries(const json_t *entries, bool json)
 static int deny_usage(const char *what)
 {
 	fprintf(stderr, "usage: edgegatectl %s add|del|list [CIDR] [--ttl DUR] [--reason TEXT] [--json]\n"
-			"       edgegatectl %s load FILE [--ttl DUR] [--reason CATEGORY]\n",
+			"       edgegatectl %s load FILE [--ttl DUR] [--reason CATEGORY]   (daemon stopped)\n",
 		what, what);
 	return 2;
 }
