@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/wait.h>
+#include <sys/file.h>
+#include <fcntl.h>
 #include <linux/bpf.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -59,6 +61,8 @@ static void rm_pins(void)
 		snprintf(p, sizeof(p), "%s/%s", pin_root, names[i]);
 		unlink(p);
 	}
+	snprintf(p, sizeof(p), "%s/eg_wlock", pin_root); /* the writers' lock directory */
+	rmdir(p);
 	rmdir(pin_root);
 }
 
@@ -1193,6 +1197,52 @@ static void test_concurrent_writers(void **s)
 	assert_int_equal(read_table(EG_TBL_DENY4).lens[0] & (1ull << 20), 0);
 }
 
+/* The daemon holds an flock on the pin root for its lifetime (priv.c, one daemon per pin
+ * root); the writers' lock must be another object, or the daemon's own writes and
+ * edgegatectl's would wait on it forever. A writer on the pins (another process, as
+ * edgegatectl) adds, GCs and deletes while this process holds that lifetime lock; it
+ * must finish within seconds, and a second pin-root lock is refused as before. */
+static void test_daemon_lock_apart(void **s)
+{
+	int lk = open(pin_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC), other, st = 0;
+	pid_t kid;
+
+	assert_true(lk >= 0);
+	assert_int_equal(flock(lk, LOCK_EX | LOCK_NB), 0);
+	other = open(pin_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_int_not_equal(flock(other, LOCK_EX | LOCK_NB), 0); /* a second daemon: refused */
+	close(other);
+	kid = fork();
+	assert_true(kid >= 0);
+	if (kid == 0) {
+		char err[256];
+		struct eg_prefix x = P("198.18.99.0/24");
+		struct eg_gate *g;
+		int bad;
+
+		alarm(10); /* a deadlock ends as SIGALRM, not a hung test */
+		g = eg_gate_open_pinned(pin_root, err, sizeof(err));
+		bad = !g || eg_gate_deny_add_note(g, &x, 60, EG_RULE_MANUAL, "lock test") != 0 ||
+		      eg_gate_gc(g) < 0 || eg_gate_deny_del(g, &x) != 0;
+		eg_gate_close(g);
+		_exit(bad);
+	}
+	/* and this process's own gate writes too (the privileged process's case) */
+	{
+		struct eg_prefix y = P("198.18.98.0/24");
+
+		alarm(10);
+		assert_int_equal(eg_gate_deny_add(G, &y, 0, EG_RULE_MANUAL), 0);
+		assert_true(eg_gate_gc(G) >= 0);
+		assert_int_equal(eg_gate_deny_del(G, &y), 0);
+		alarm(0);
+	}
+	assert_int_equal(waitpid(kid, &st, 0), kid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	close(lk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1220,6 +1270,7 @@ int main(void)
 		cmocka_unit_test(test_ban_scope),
 		cmocka_unit_test(test_notes),
 		cmocka_unit_test(test_concurrent_writers),
+		cmocka_unit_test(test_daemon_lock_apart),
 	};
 
 	if (geteuid() != 0) {
