@@ -52,12 +52,14 @@ struct eg_events {
 	char last[64];  /* newest id applied (or skipped) */
 	char saved[64]; /* ... as written to path */
 	char *path;
+	int fd;
+	bool warned_save;
 	int timeout_ms;
 	pthread_t th;
 	bool running;
 	volatile bool stop;
 	bool connected;
-	uint64_t saved_ms;
+	uint64_t saved_ms, checked_ms;
 	/* counters (admin "events") */
 	uint64_t applied, own, ignored, resyncs, reconnects;
 	int64_t last_event_unix;
@@ -100,25 +102,26 @@ static int id_cmp(const char *a, const char *b)
 	return as < bs ? -1 : as > bs;
 }
 
+/* One short line rewritten in place on a descriptor opened at start (the state dir may
+ * not be writable by the user the daemon runs as; the file is). Not fsync'd: a lost or
+ * torn id only means a longer catch-up or a start from the stream's end (safe: bans and
+ * deny entries are read whole at start, revocations from before a start concern no
+ * session or flow of the new process). */
 static void save_id(struct eg_events *ev, bool force)
 {
 	uint64_t now = mono_ms();
+	char line[80];
 
-	if (strcmp(ev->last, ev->saved) == 0 || (!force && now - ev->saved_ms < SAVE_MS))
+	if (ev->fd < 0 || strcmp(ev->last, ev->saved) == 0 || (!force && now - ev->saved_ms < SAVE_MS))
 		return;
-	char *tmp = xasprintf("%s.tmp", ev->path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	bool ok = fd >= 0 && dprintf(fd, "%s\n", ev->last) > 0;
-	if (fd >= 0)
-		close(fd);
-	/* not fsync'd: a lost id only means a longer catch-up (or a resync) */
-	if (ok && rename(tmp, ev->path) == 0) {
+	int n = snprintf(line, sizeof(line), "%s\n", ev->last);
+	if (pwrite(ev->fd, line, (size_t)n, 0) == n && ftruncate(ev->fd, n) == 0) {
 		snprintf(ev->saved, sizeof(ev->saved), "%s", ev->last);
 		ev->saved_ms = now;
-	} else {
-		unlink(tmp);
+	} else if (!ev->warned_save) {
+		ev->warned_save = true;
+		log_warn("events: cannot write %s: %s (a restart starts from the stream's end)", ev->path, strerror(errno));
 	}
-	free(tmp);
 }
 
 static void count(struct eg_events *ev, const char *type, const char *result)
@@ -198,6 +201,15 @@ static const redisReply *xinfo_field(const redisReply *r, const char *name)
 	return NULL;
 }
 
+/* Whether the stream ever dropped entries (entries-added > length). */
+static bool trimmed(const redisReply *r)
+{
+	const redisReply *added = xinfo_field(r, "entries-added"), *len = xinfo_field(r, "length");
+	if (!added || !len || added->type != REDIS_REPLY_INTEGER || len->type != REDIS_REPLY_INTEGER)
+		return true; /* Redis < 7.0: assume so */
+	return added->integer > len->integer;
+}
+
 /* At every (re)connection: did we miss events the stream no longer holds? -1 on a
  * connection error. */
 static int check_gap(struct eg_events *ev, redisContext *c)
@@ -205,6 +217,7 @@ static int check_gap(struct eg_events *ev, redisContext *c)
 	redisReply *r = redisCommand(c, "XINFO STREAM %s", ev->stream);
 	char why[256] = "";
 
+	ev->checked_ms = mono_ms();
 	if (!r)
 		return -1;
 	if (r->type == REDIS_REPLY_ERROR) {
@@ -220,21 +233,33 @@ static int check_gap(struct eg_events *ev, redisContext *c)
 			snprintf(why, sizeof(why), "the event stream went back from %s to %s (Redis lost data?)",
 				 ev->last, lg->str);
 			snprintf(ev->last, sizeof(ev->last), "0-0");
-		} else if (md && md->type == REDIS_REPLY_STRING) {
-			if (id_cmp(md->str, ev->last) > 0)
-				snprintf(why, sizeof(why), "events after %s were trimmed from the stream (up to %s)",
-					 ev->last, md->str);
+		} else if (md && md->type == REDIS_REPLY_STRING && id_cmp(md->str, ev->last) > 0) {
+			snprintf(why, sizeof(why), "events after %s were deleted from the stream (up to %s)", ev->last,
+				 md->str);
 		} else if (fe && fe->type == REDIS_REPLY_ARRAY && fe->elements == 2 &&
 			   fe->element[0]->type == REDIS_REPLY_STRING && id_cmp(fe->element[0]->str, ev->last) > 0 &&
-			   strcmp(ev->last, "0-0") != 0) {
-			/* Redis < 7.0: the oldest entry kept is newer than ours */
-			snprintf(why, sizeof(why), "the stream starts at %s, after %s", fe->element[0]->str, ev->last);
+			   trimmed(r)) {
+			/* Trimming (MAXLEN ~) does not move max-deleted-entry-id: the oldest entry kept is
+			 * newer than ours and entries were dropped. (If ours was the very last one
+			 * dropped, this resync was not needed; an up-to-date node holds the newest id,
+			 * which is never trimmed.) */
+			snprintf(why, sizeof(why), "events after %s were trimmed from the stream (it starts at %s)",
+				 ev->last, fe->element[0]->str);
 		}
 	}
+	const redisReply *lg = r->type == REDIS_REPLY_ARRAY ? xinfo_field(r, "last-generated-id") : NULL;
+	char upto[64] = "";
+	if (lg && lg->type == REDIS_REPLY_STRING)
+		snprintf(upto, sizeof(upto), "%s", lg->str);
 	freeReplyObject(r);
-	if (why[0])
-		resync(ev, why);
-	return 0;
+	if (!why[0])
+		return 0;
+	/* The records are read after this XINFO: they hold every event up to the newest
+	 * one it reported, so following resumes after that one. */
+	resync(ev, why);
+	if (upto[0])
+		snprintf(ev->last, sizeof(ev->last), "%s", upto);
+	return 1;
 }
 
 /* --- the thread -------------------------------------------------------------------------- */
@@ -284,7 +309,7 @@ static void *follow(void *arg)
 			/* the blocking read waits BLOCK_MS on the server, then answers */
 			struct timeval tv = { (BLOCK_MS + ev->timeout_ms) / 1000, ((BLOCK_MS + ev->timeout_ms) % 1000) * 1000 };
 			redisSetTimeout(c, tv);
-			if (check_gap(ev, c) != 0) {
+			if (check_gap(ev, c) < 0) {
 				redisFree(c);
 				c = NULL;
 				continue;
@@ -303,8 +328,21 @@ static void *follow(void *arg)
 			nap(ev, RETRY_MS);
 			continue;
 		}
-		if (r->type != REDIS_REPLY_NIL)
-			read_batch(ev, r);
+		if (r->type != REDIS_REPLY_NIL) {
+			/* Before applying: were events between our id and this batch trimmed away
+			 * (this process was frozen or slow)? One XINFO per batch: batches grow
+			 * when events come fast, so this stays a fraction of the events. */
+			int gap = check_gap(ev, c);
+			if (gap < 0) {
+				freeReplyObject(r);
+				redisFree(c);
+				c = NULL;
+				ev->connected = false;
+				continue;
+			}
+			if (gap == 0)
+				read_batch(ev, r); /* else: the resync covered it */
+		}
 		freeReplyObject(r);
 		save_id(ev, false);
 	}
@@ -365,8 +403,10 @@ int eg_events_init(struct eg_daemon *d, char *err, size_t errlen)
 	snprintf(ev->stream, sizeof(ev->stream), "%s", eg_store_redis_stream(ev->impl));
 	snprintf(ev->node, sizeof(ev->node), "%s", eg_store_node(d->store));
 	ev->path = xasprintf("%s/stream.id", state);
+	ev->fd = open(ev->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (ev->fd < 0)
+		log_warn("events: cannot open %s: %s (a restart starts from the stream's end)", ev->path, strerror(errno));
 	char *saved = read_file(ev->path, 256, &len);
-	bool had_file = saved != NULL;
 	uint64_t ms, seq;
 	if (saved) {
 		saved[strcspn(saved, "\r\n")] = 0;
@@ -380,11 +420,13 @@ int eg_events_init(struct eg_daemon *d, char *err, size_t errlen)
 		/* bans and deny entries were just read whole; revocations from before this
 		 * start concern no session or flow in this process */
 		snprintf(err, errlen, "store.redis: cannot read the event stream %s", ev->stream);
+		if (ev->fd >= 0)
+			close(ev->fd);
 		free(ev->path);
 		free(ev);
 		return -1;
 	}
-	snprintf(ev->saved, sizeof(ev->saved), "%s", had_file ? ev->last : "");
+	ev->saved[0] = 0; /* written by the first save */
 	d->events = ev;
 	eg_metric_help(d->metrics, "edgegate_events_total", "counter",
 		       "events of other nodes read from the shared store's stream, by type and result");
@@ -414,6 +456,8 @@ void eg_events_free(struct eg_daemon *d)
 	if (ev->running)
 		pthread_join(ev->th, NULL);
 	d->events = NULL;
+	if (ev->fd >= 0)
+		close(ev->fd);
 	free(ev->path);
 	free(ev);
 }
