@@ -21,8 +21,9 @@
  * (SENTINEL get-master-addr-by-name) at every dial, and a dialled server must say ROLE
  * master. A READONLY answer (the master was demoted by a failover) drops the
  * connection and the command is retried once on the new master. Events are published
- * with WAIT 1 when replicas are expected, so an acknowledged revocation is on a
- * replica before it is acknowledged and survives a failover. */
+ * with WAIT 1 when the master has replicas, so an acknowledged revocation is on a
+ * replica before it is acknowledged and survives a failover (a master left without
+ * replicas acknowledges alone, like a single Redis). */
 #include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -668,6 +669,23 @@ static long redis_gc(void *impl)
 	return 0; /* Redis expires keys itself */
 }
 
+/* Replicas the master lists (ROLE): 0 when it has none left (the replica was promoted
+ * and the old master is gone): then the master alone holds what it acknowledged, as a
+ * single Redis does, rather than nothing being acknowledged until a replica returns.
+ * -1 on error. */
+static int replicas(struct redis_store *s, struct conn *k)
+{
+	const char *argv[1] = { "ROLE" };
+	size_t lens[1] = { 4 };
+	redisReply *r = cmd_on(s, k, 1, argv, lens);
+	int n = -1;
+
+	if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3 && r->element[2]->type == REDIS_REPLY_ARRAY)
+		n = (int)r->element[2]->elements;
+	freeReplyObject(r);
+	return n;
+}
+
 /* XADD <prefix>events MAXLEN ~ N * t <type> k <key> v <val> n <node>; with sentinels,
  * then WAIT 1 (a replica has it, and every write before it on the master) so that an
  * acknowledged event survives a failover. 0 ok, -1 error. */
@@ -698,7 +716,7 @@ static int redis_publish(void *impl, const char *type, const char *key, const ch
 		const char *wargv[3] = { "WAIT", "1", to };
 		size_t wlens[3] = { 4, 1, strlen(to) };
 		redisReply *w = cmd_on(s, k, 3, wargv, wlens);
-		if (!w || w->type != REDIS_REPLY_INTEGER || w->integer < 1)
+		if (!w || w->type != REDIS_REPLY_INTEGER || (w->integer < 1 && replicas(s, k) != 0))
 			rc = -1; /* not on a replica yet: the caller keeps it and retries */
 		freeReplyObject(w);
 	}
