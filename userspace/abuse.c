@@ -853,7 +853,10 @@ int eg_abuse_remote_unban(struct eg_daemon *d, const char *key)
 		lifted = true;
 	}
 	pthread_mutex_unlock(&st->mu);
-	if (d->gate && eg_gate_deny_del(d->gate, &p) == 0)
+	char gk[80];
+	snprintf(gk, sizeof(gk), "deny %s", key);
+	/* kernel only: the deciding node already deleted the record and published this */
+	if (d->gate && eg_gate_apply_remote(d->gate, false, gk, NULL, 0) == 1)
 		lifted = true;
 	if (lifted) {
 		__atomic_add_fetch(&a->sync_removed, 1, __ATOMIC_RELAXED);

@@ -2,7 +2,7 @@
  *
  * One thread, one hiredis connection of its own (never the pool the verdict path uses):
  *   XREAD COUNT 512 BLOCK 1000 STREAMS <prefix>events <last id>
- * Entries: t (revoke | ban | unban), k (session id | prefix), v (the store record, JSON),
+ * Entries: t (revoke | ban | unban | deny | undeny), k (session id | prefix | "deny <prefix>"), v (the store record, JSON),
  * n (the publishing process). A node's own events are skipped (it applied them when it
  * made them). Applying is idempotent, so replaying a few events after a crash (the saved
  * id lags by up to SAVE_MS) costs nothing.
@@ -165,6 +165,10 @@ static void apply(struct eg_events *ev, const redisReply *kv)
 		rc = eg_abuse_remote_ban(d, k->str, v->str, v->len);
 	} else if (strcmp(t->str, "unban") == 0) {
 		rc = eg_abuse_remote_unban(d, k->str);
+	} else if (strcmp(t->str, "deny") == 0 || strcmp(t->str, "undeny") == 0) {
+		/* no gate here: nothing to apply (bans still hold in userspace) */
+		rc = d->gate ? eg_gate_apply_remote(d->gate, t->str[0] == 'd', k->str, v ? v->str : NULL, v ? v->len : 0)
+			     : 0;
 	}
 	if (rc < 0) {
 		ev->ignored++;

@@ -209,12 +209,17 @@ const cpuOf = (pid) => {
   return t / HZ;
 };
 const cmds = () => Number(/total_commands_processed:(\d+)/.exec(cli('INFO', 'stats'))[1]);
+let nextVictim = 3; // filler sessions revoked so far are never picked again (a revoked one costs nothing)
 async function window(secs, work) {
   const c0 = [A, B].map((n) => cpuOf(n.proc.pid)), k0 = cmds(), t0 = now();
   let revs = 0;
   const end = Date.now() + secs * 1000;
   while (Date.now() < end) {
-    if (work) { await admin(B.admin, { cmd: 'revoke', session: crypto.createHash('sha256').update(`filler-${revs * 7 + 3}`).digest('hex') }); revs++; }
+    if (work) {
+      const r = await admin(B.admin, { cmd: 'revoke', session: crypto.createHash('sha256').update(`filler-${nextVictim}`).digest('hex') });
+      nextVictim += 7;
+      if (r.revoked === 1) revs++;
+    }
     await sleep(work ? 20 : 200);
   }
   const dt = (now() - t0) / 1000;
