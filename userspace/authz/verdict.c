@@ -520,9 +520,11 @@ static int authenticate(struct eg_daemon *d, const struct eg_req *r, const struc
 		if (sr == EG_SESSION_OK)
 			return 1;
 		if (sr == EG_SESSION_STORE_ERROR) {
-			/* Fail closed, and no login loop (a login needs the store too). 403, not 5xx:
-			 * nginx turns anything but 200/401/403 into a 500 for every user. */
-			*o = (struct outcome){ 403, "session_store_error", "sessions are unavailable, try again shortly", false };
+			/* Fail closed, without a 5xx from nginx (auth_request turns any status but
+			 * 2xx/401/403 into a 500): a 401 sends a browser to sign in, and the callback
+			 * answers honestly that sign-in is unavailable (docs/sessions.md, outage). */
+			*o = (struct outcome){ 401, "session_store_unavailable",
+					       "the session store cannot be reached", false };
 			return -1;
 		}
 		char buf[EG_TICKET_MAX + 8];

@@ -22,6 +22,7 @@
 #include "admin.h"
 #include "config.h"
 #include "daemon.h"
+#include "events.h"
 #include "forbidden.h"
 #include "gate.h"
 #include "http.h"
@@ -262,10 +263,12 @@ static int run(struct eg_config *cfg)
 		log_err("mtls: %s", err);
 		goto out;
 	}
-	if (cfg->store.sync_ms) {
-		struct eg_revoke_opts ro = { .sync_ms = (unsigned)cfg->store.sync_ms };
-		eg_revoke_set_opts(&ro);
-		eg_abuse_sync_interval_ms((unsigned)cfg->store.sync_ms);
+	if (cfg->store.sync_ms)
+		log_warn("store.sync is deprecated and ignored: other nodes' revocations and bans arrive as events "
+			 "(docs/sessions.md, \"Several hosts\")");
+	if (eg_events_init(d, err, sizeof(err)) != 0) {
+		log_err("%s", err);
+		goto out;
 	}
 	if (eg_revoke_init(d, err, sizeof(err)) != 0) {
 		log_err("revocation: %s", err);
@@ -277,6 +280,10 @@ static int run(struct eg_config *cfg)
 	}
 	if (eg_sessions_init(d, err, sizeof(err)) != 0) {
 		log_err("sessions: %s", err);
+		goto out;
+	}
+	if (eg_events_start(d) != 0) {
+		log_err("events: cannot start the stream follower");
 		goto out;
 	}
 	if (cfg->oidc.present && eg_oidc_init(d, err, sizeof(err)) != 0) {
@@ -328,6 +335,7 @@ out:
 	eg_forbidden_free();
 	if (cfg->oidc.present)
 		eg_oidc_free(d);
+	eg_events_free(d);
 	eg_sessions_free(d);
 	eg_abuse_free(d);
 	eg_revoke_free(d);

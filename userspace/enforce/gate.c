@@ -315,8 +315,17 @@ static void persist(struct eg_gate *g, bool allow, const struct eg_prefix *p, in
 		return;
 	store_key(allow, p->addr, p->plen, key, sizeof(key));
 	snprintf(val, sizeof(val), "{\"reason\":%u}", reason);
-	if (eg_store_put(g->store, EG_NS_DENY, key, val, strlen(val), exp))
+	if (eg_store_put(g->store, EG_NS_DENY, key, val, strlen(val), exp)) {
 		log_warn("gate: could not persist %s", key);
+		return;
+	}
+	/* Other nodes apply it as it arrives (events.c); bans have events of their own. */
+	if (reason != EG_RULE_BAN) {
+		char ev[96];
+		snprintf(ev, sizeof(ev), "{\"reason\":%u,\"exp\":%lld}", reason, (long long)exp);
+		if (eg_store_publish(g->store, "deny", key, ev) != 0)
+			log_warn("gate: %s is stored but not published to the other nodes", key);
+	}
 }
 
 static void unpersist(struct eg_gate *g, bool allow, const struct eg_prefix *p)
@@ -327,6 +336,46 @@ static void unpersist(struct eg_gate *g, bool allow, const struct eg_prefix *p)
 		return;
 	store_key(allow, p->addr, p->plen, key, sizeof(key));
 	eg_store_del(g->store, EG_NS_DENY, key);
+	if (eg_store_publish(g->store, "undeny", key, NULL) != 0)
+		log_warn("gate: the removal of %s is not published to the other nodes", key);
+}
+
+int eg_gate_apply_remote(struct eg_gate *g, bool add, const char *key, const char *val, size_t len)
+{
+	struct eg_prefix p;
+	struct eg_rule r = { .reason = EG_RULE_MANUAL };
+	const char *sp = key ? strchr(key, ' ') : NULL;
+	bool allow;
+	int rc;
+
+	if (!g || !sp || eg_gate_prefix_parse(sp + 1, &p) != 0)
+		return -1;
+	allow = strncmp(key, "allow ", 6) == 0;
+	if (!allow && strncmp(key, "deny ", 5) != 0)
+		return -1;
+	pthread_mutex_lock(&g->mu);
+	if (!add) {
+		rc = rule_del(g, allow, p.addr, p.plen);
+		pthread_mutex_unlock(&g->mu);
+		return rc == 0;
+	}
+	json_t *j = json_loadb(val ? val : "", len, JSON_REJECT_DUPLICATES, NULL);
+	json_int_t reason = json_integer_value(json_object_get(j, "reason"));
+	int64_t exp = (int64_t)json_integer_value(json_object_get(j, "exp"));
+	json_decref(j);
+	if (reason > 0 && reason < EG_RULE__COUNT && reason != EG_RULE_STATIC)
+		r.reason = (uint32_t)reason;
+	if (exp) {
+		int64_t left = exp - (int64_t)time(NULL);
+		if (left <= 0) {
+			pthread_mutex_unlock(&g->mu);
+			return 0;
+		}
+		r.expires_ns = eg_gate_now_ns(g) + (uint64_t)left * 1000000000ull;
+	}
+	rc = rule_put(g, allow, p.addr, p.plen, &r);
+	pthread_mutex_unlock(&g->mu);
+	return rc == 0 ? 1 : -1;
 }
 
 /* --- dynamic entries -------------------------------------------------------------- */
