@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <pwd.h>
 #include <jansson.h>
 #include <libgen.h>
 #include <signal.h>
@@ -218,6 +219,25 @@ static int join_listen_group(const struct eg_config *cfg)
 	return 0;
 }
 
+/* state_dir belongs to the user the daemon runs as: after the drop it still appends,
+ * renames and compacts there (revocation tombstones, the stream position). 0700 keeps
+ * everyone else out. */
+static int give_state_dir(const struct eg_config *cfg)
+{
+	if (!cfg->user || geteuid() != 0)
+		return 0;
+	struct passwd *pw = getpwnam(cfg->user);
+	if (!pw) {
+		log_err("user: no such user \"%s\"", cfg->user);
+		return -1;
+	}
+	if (chown(cfg->state_dir, pw->pw_uid, pw->pw_gid) != 0 || chmod(cfg->state_dir, 0700) != 0) {
+		log_err("state_dir %s: cannot hand it to %s: %s", cfg->state_dir, cfg->user, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int run(struct eg_config *cfg)
 {
 	struct eg_daemon dd = { .cfg = cfg }, *d = &dd;
@@ -234,6 +254,8 @@ static int run(struct eg_config *cfg)
 		log_err("state_dir %s: %s", cfg->state_dir, strerror(errno));
 		goto out;
 	}
+	if (give_state_dir(cfg) != 0)
+		goto out;
 	if (lock_instance(cfg->state_dir) < 0)
 		goto out;
 	/* Before any thread or store: the privileged process is forked from here. */
