@@ -28,6 +28,7 @@
 #include "redirect.h"
 #include "revoke.h"
 #include "session.h"
+#include "smuggle.h"
 #include "tokcache.h"
 #include "util.h"
 
@@ -679,6 +680,11 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 	}
 	if (!fw_ok) {
 		o = (struct outcome){ 403, fw_why, "the proxy did not send the original request as configured", false };
+		goto answer;
+	}
+	if (eg_smuggled_identity_header(d->cfg, r)) {
+		/* underscores_in_headers on: nginx would pass it on to the upstream as is */
+		o = (struct outcome){ 403, "smuggled_header", "the request carries another spelling of an identity header", false };
 		goto answer;
 	}
 	if (!read_target(&fw, &t, &why)) {
