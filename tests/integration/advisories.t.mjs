@@ -356,6 +356,42 @@ for (const [what, route, key] of [
   }
 }
 
+// ---- 13. unauthenticated answers never carry upstream content (mod_auth_openidc GHSA-59jp) ---------
+for (const method of ['GET', 'POST', 'PUT', 'HEAD', 'OPTIONS']) {
+  const before = seen.length;
+  r = await rawGet(port, '/claims/secret', ['Host: 127.0.0.1', 'Content-Type: application/x-www-form-urlencoded',
+    ...(method === 'GET' || method === 'HEAD' ? [] : ['Content-Length: 7'])], { method });
+  ok(seen.length === before && !/"url"/.test(r.body) && [302, 401].includes(r.status),
+    `${method} /claims/secret without a session: ${r.status}, the upstream was not asked and nothing of it is shown`);
+}
+r = await rawGet(port, '/claims/secret', ['Host: 127.0.0.1', `Cookie: ${aliceCookie}`], { method: 'POST' });
+ok(reached(r), 'control: the same POST with a session reaches the upstream');
+
+// ---- 14. a request edgegated cannot parse is never allowed (Authelia CVE-2021-32637) ----------------
+{
+  const direct = (uri, extra = []) => rawGet(egPort, '/auth', ['Host: 127.0.0.1', `X-Original-URI: ${uri}`, 'X-Original-Method: GET',
+    'X-Forwarded-Proto: http', 'X-Real-IP: 198.18.0.21', 'Accept: application/json', ...extra]);
+  r = await direct('/public/x');
+  is(r.status, 200, 'control: a well-formed public target straight at /auth -> 200');
+  for (const uri of ['', '*', '%', '/claims/%zz', '/claims/%', '/claims/x%00', 'http://[::1/claims/', 'claims/x',
+    '/claims/\x01', '//', 'http://other.test/public/x', '/claims/%c0%af']) {
+    r = await direct(uri);
+    ok(r.status !== 200 && r.status < 500, `X-Original-URI ${JSON.stringify(uri)}: ${r.status}, never 200`);
+  }
+  r = await direct('/public/x', ['X-Original-Method: G ET']);
+  ok(r.status !== 200, `a malformed (repeated) X-Original-Method is not allowed (${r.status})`);
+}
+
+// ---- 15. redirect-bearing parameters are bound, not taken from the callback (Pomerium CVE-2021-29652)
+{
+  const jar = new Jar();
+  const first = await jar.follow(`${pub}/oauth2/start?rd=/claims/bound`, { stopAt: (u) => u.includes('/oauth2/callback') });
+  r = await jar.fetch(`${first.next}&rd=${encodeURIComponent('https://evil.test/')}`);
+  ok((r.status === 302 && r.headers.location?.endsWith('/claims/bound')) || r.status === 400,
+    `a callback with an added rd=https://evil.test/ goes to the rd sealed at start, or is refused (${r.status} ${r.headers.location})`);
+  ok(!/evil/.test(r.headers.location || ''), 'never to evil.test');
+}
+
 const alive = (await request(`${egd.url}/healthz`)).status === 200;
 ok(alive, 'edgegated alive at the end');
 if (!alive) diag(egd.log());
