@@ -17,10 +17,11 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as jose from 'jose';
 import {
-  ok, is, done, guard, diag, freePort, startEcho, startEdgegated, startNginx, request, tmpdir, waitFor, EDGEGATED,
+  ok, is, done, guard, diag, freePort, sleep, startEcho, startEdgegated, startNginx, request, tmpdir, waitFor, EDGEGATED,
 } from '../lib/harness.mjs';
 import { rawGet, rawRequest } from '../lib/rawhttp.mjs';
-import { Jar } from '../lib/oidc_helpers.mjs';
+import { Jar, browserLogin, startStack } from '../lib/oidc_helpers.mjs';
+import { setAccount } from '../lib/op.mjs';
 import { startTestOP } from '../lib/testop.mjs';
 
 guard(120000);
@@ -391,6 +392,23 @@ ok(reached(r), 'control: the same POST with a session reaches the upstream');
   ok((r.status === 302 && r.headers.location?.endsWith('/claims/bound')) || r.status === 400,
     `a callback with an added rd=https://evil.test/ goes to the rd sealed at start, or is refused (${r.status} ${r.headers.location})`);
   ok(!/evil/.test(r.headers.location || ''), 'never to evil.test');
+}
+
+// ---- 16. claims changed at the IdP reach the session at its next refresh (Pomerium CVE-2021-41230) --
+// The real OP (tools/op/op.mjs): access tokens live 4 s, edgegated refreshes 2 s before.
+{
+  const s2 = await startStack({ op: { accessTokenTTL: 4 }, oidc: { refresh_before: '2s' },
+    edgegate: { routes: [{ path: '/ops/', auth: 'session', allow: { groups: ['ops'] } }, { path: '/', auth: 'session' }] } });
+  setAccount('carol', { groups: ['ops'] });
+  const jar = new Jar();
+  r = await browserLogin(jar, `${s2.pub}/ops/x`, 'carol');
+  is(r.status, 200, 'control: carol (in ops) reaches /ops/');
+  setAccount('carol', { groups: ['dev'] }); // removed from ops at the IdP
+  await sleep(2600);
+  r = await jar.fetch(`${s2.pub}/ops/x`);
+  is(r.status, 403, 'after the refresh the removed group no longer lets carol in');
+  r = await jar.fetch(`${s2.pub}/app/`);
+  is(r.status, 200, 'and the session itself lives on (only its claims changed)');
 }
 
 const alive = (await request(`${egd.url}/healthz`)).status === 200;
