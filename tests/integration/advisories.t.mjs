@@ -276,7 +276,7 @@ for (const [what, route, key] of [
   const vt = victim.get(name)?.value;
   ok(vt && vt !== malTicket, 'the login issued a new ticket, it did not adopt the planted one');
   r = await rawGet(port, '/claims/x', ['Host: 127.0.0.1', `Cookie: ${name}=${malTicket}`]);
-  ok(!reached(r) || lastSeen().headers['x-auth-request-user'] === 'mallory', `the planted ticket is still mallory's (or ended), never the victim's (${r.status} ${reached(r) ? lastSeen().headers['x-auth-request-user'] : ''})`);
+  ok(!reached(r) && [302, 401].includes(r.status), `the planted ticket ended at the login, it never carries the victim's identity (${r.status})`);
   // a made-up ticket planted before login is never adopted either
   const fake = new Jar();
   fake.store(pub, [`${name}=AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB; Path=/`]);
