@@ -315,6 +315,17 @@ static int bearer_identity(struct eg_daemon *d, const struct eg_req *r, const st
 
 /* --- identity headers ----------------------------------------------------------------------- */
 
+/* An element that would read as several (a ',') or split the header (controls) once joined:
+ * a group named "ops,admins" must not hand the upstream an "admins" group. Policy still
+ * sees the claim as it is; only the header leaves such an element out. */
+static bool list_element_ok(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p == ',' || *p < ' ' || *p == 0x7f)
+			return false;
+	return true;
+}
+
 static void claim_header(struct eg_resp *resp, const char *header, const json_t *v)
 {
 	if (!v || json_is_null(v))
@@ -329,7 +340,7 @@ static void claim_header(struct eg_resp *resp, const char *header, const json_t 
 			cap += (json_is_string(e) ? strlen(json_string_value(e)) : 32) + 1;
 		char *s = xcalloc(1, cap);
 		json_array_foreach(v, i, e) {
-			if (!json_is_string(e))
+			if (!json_is_string(e) || !list_element_ok(json_string_value(e)))
 				continue;
 			if (*s)
 				strcat(s, ",");

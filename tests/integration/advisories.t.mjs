@@ -394,6 +394,21 @@ ok(reached(r), 'control: the same POST with a session reaches the upstream');
   ok(!/evil/.test(r.headers.location || ''), 'never to evil.test');
 }
 
+// ---- 17. claim values cannot forge another header or another list element -----------------------
+// (the forged-OIDC_* class from the IdP side: a user-chosen display name or group name)
+{
+  who = { sub: 'u-inj', email: 'eve@good.test', email_verified: true, preferred_username: 'eve\r\nX-Auth-Request-Groups: admins',
+    groups: ['dev', 'ops,admins', 'x\r\nX-Injected: 1'] };
+  const jar = new Jar();
+  r = await jar.follow(`${pub}/claims/inj`);
+  const h = reached(r) ? JSON.parse(r.body).headers : {};
+  ok(reached(r) && !h['x-injected'] && !/[\r\n]/.test(h['x-auth-request-preferred-username'] || ''),
+    'a CR/LF in a claim never splits the header (no X-Injected, no line break)', h);
+  const groups = String(h['x-auth-request-groups'] || '').split(',').map((g) => g.trim());
+  ok(groups.includes('dev') && !groups.includes('admins'),
+    `a group named "ops,admins" does not add "admins" to X-Auth-Request-Groups (${h['x-auth-request-groups']})`);
+}
+
 // ---- 16. claims changed at the IdP reach the session at its next refresh (Pomerium CVE-2021-41230) --
 // The real OP (tools/op/op.mjs): access tokens live 4 s, edgegated refreshes 2 s before.
 {
