@@ -171,6 +171,8 @@ for (const [what, target, cookie] of [['public route, no session', '/public/x', 
   if (bad.length) diag(JSON.stringify(bad));
 }
 is(lastSeen().headers['x-auth-request-user'], 'alice', 'protected route: the upstream sees alice, not the forged value');
+ok(!Object.keys(lastSeen().headers).some((k) => k.includes('_')),
+  'default nginx (underscores_in_headers off) dropped every underscore name: the upstream got none', Object.keys(lastSeen().headers));
 // underscores_in_headers on (an operator's choice): nginx now passes X_Auth_Request_User on, which
 // upstreams that map _ to - (CGI, PHP, Django, Rack) read as X-Auth-Request-User.
 r = await rawGet(uportAll, '/public/x', ['Host: 127.0.0.1', 'X_Custom_Probe: 1']);
