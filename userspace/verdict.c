@@ -41,6 +41,7 @@ struct target {
 	bool has_host;
 	char path[4096];
 	unsigned method;
+	unsigned alt_methods; /* methods an upstream may serve it as (method-override headers) */
 	const char *scheme;
 	const char *raw_uri;
 };
@@ -86,6 +87,46 @@ static bool read_target(const struct eg_forwarded *fw, struct target *t, const c
 	t->method = eg_method_bit(fw->method);
 	t->scheme = fw->scheme;
 	return true;
+}
+
+/* Method-override headers: Express's method-override reads X-HTTP-Method-Override by default
+ * (the value up to the first comma, upper-cased), other frameworks X-HTTP-Method or
+ * X-Method-Override. The upstream may serve the request as any method named there, so each
+ * is judged like a reading of the target: the most restrictive wins. */
+static const char *const override_headers[] = { "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override" };
+
+static unsigned override_methods(const struct eg_req *r)
+{
+	unsigned m = 0;
+	for (size_t i = 0; i < sizeof(override_headers) / sizeof(override_headers[0]); i++) {
+		bool dup = false;
+		const char *v = eg_req_header_dup(r, override_headers[i], &dup);
+		if (!v)
+			continue;
+		if (dup)
+			m |= EG_M_OTHER;
+		/* every comma element, trimmed and upper-cased */
+		for (const char *p = v; *p;) {
+			char name[16];
+			size_t n = 0;
+			while (*p == ' ' || *p == '\t' || *p == ',')
+				p++;
+			if (!*p)
+				break;
+			bool long_name = false;
+			for (; *p && *p != ','; p++) {
+				if (*p == ' ' || *p == '\t')
+					continue;
+				if (n + 1 < sizeof(name))
+					name[n++] = (char)toupper((unsigned char)*p);
+				else
+					long_name = true;
+			}
+			name[n] = '\0';
+			m |= long_name ? EG_M_OTHER : eg_method_bit(name);
+		}
+	}
+	return m;
 }
 
 /* --- bearer tokens --------------------------------------------------------------------------- */
@@ -592,22 +633,31 @@ static int route_verdict(struct eg_daemon *d, const struct eg_req *r, const stru
 	return 200;
 }
 
-/* The distinct routes the readings reach, in reading order; *uncovered when some
- * reading reaches none. */
+/* The distinct routes the readings reach (under the method and each override method), in
+ * reading order; *uncovered when some reading reaches none. At most one route per pair. */
+#define METHOD_BITS 10 /* EG_M_GET .. EG_M_OTHER */
+_Static_assert(EG_M_OTHER == 1u << (METHOD_BITS - 1), "METHOD_BITS covers every method bit");
+#define JUDGED_MAX (EG_READINGS_MAX * METHOD_BITS)
 static size_t reading_routes(const struct eg_config *cfg, const struct target *t, const struct eg_readings *rd,
 			     const struct eg_route **routes, bool *uncovered)
 {
 	size_t n = 0;
+	unsigned methods = t->method | t->alt_methods;
 	*uncovered = false;
-	for (size_t i = 0; i < rd->n; i++) {
-		const struct eg_route *rt = eg_policy_match_reading(cfg, t->has_host ? t->host : NULL, rd->v[i].path,
-								    t->method, rd->v[i].folded);
-		bool seen = rt == NULL;
-		*uncovered |= rt == NULL;
-		for (size_t k = 0; k < n && !seen; k++)
-			seen = routes[k] == rt;
-		if (!seen)
-			routes[n++] = rt;
+	for (unsigned b = 0; b < METHOD_BITS; b++) {
+		unsigned m = 1u << b;
+		if (!(methods & m))
+			continue;
+		for (size_t i = 0; i < rd->n; i++) {
+			const struct eg_route *rt = eg_policy_match_reading(cfg, t->has_host ? t->host : NULL,
+									    rd->v[i].path, m, rd->v[i].folded);
+			bool seen = rt == NULL;
+			*uncovered |= rt == NULL;
+			for (size_t k = 0; k < n && !seen; k++)
+				seen = routes[k] == rt;
+			if (!seen)
+				routes[n++] = rt;
+		}
 	}
 	return n;
 }
@@ -620,7 +670,7 @@ static size_t reading_routes(const struct eg_config *cfg, const struct target *t
 static const struct eg_route *judge(struct eg_daemon *d, const struct eg_req *r, const struct target *t,
 				    const struct eg_readings *rd, struct auth_cache *c, struct outcome *o)
 {
-	const struct eg_route *routes[EG_READINGS_MAX];
+	const struct eg_route *routes[JUDGED_MAX];
 	bool uncovered;
 	size_t n = reading_routes(d->cfg, t, rd, routes, &uncovered);
 	const struct eg_route *strict = eg_policy_match_reading(d->cfg, t->has_host ? t->host : NULL, rd->v[0].path,
@@ -702,6 +752,7 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 		o = (struct outcome){ 403, why, "the original request could not be parsed", false };
 		goto answer;
 	}
+	t.alt_methods = override_methods(r) & ~t.method;
 	if (eg_readings_compute(t.raw_uri, &rd) != 0) {
 		o = (struct outcome){ 403, "bad_path", "the original request could not be parsed", false };
 		goto answer;

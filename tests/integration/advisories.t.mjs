@@ -57,6 +57,8 @@ const routes = [
   { path: '/corp/', auth: 'session', allow: { domains: ['good.test'] } },
   { path: '/claims/', auth: 'session', headers: { 'X-User-Sub': 'sub' } },
   { path: '/api/', auth: 'bearer' },
+  { path: '/board/', methods: ['GET', 'HEAD', 'POST'], auth: 'public' },
+  { path: '/board/', auth: 'session', allow: { groups: ['moderators'] } },
   { path: '/', auth: 'session' },
 ];
 fs.mkdirSync(path.join(dir, 'eg')); fs.mkdirSync(path.join(dir, 'ngx'));
@@ -410,6 +412,22 @@ ok(reached(r), 'control: the same POST with a session reaches the upstream');
   ok(groups.includes('dev') && !groups.includes('admins'),
     `a group named "ops,admins" does not add "admins" to X-Auth-Request-Groups (${h['x-auth-request-groups']})`);
 }
+
+// ---- 18. method-override headers: the method the upstream may serve is judged too -----------------
+// Express's method-override reads X-HTTP-Method-Override on POST by default (first comma element);
+// other frameworks X-HTTP-Method or X-Method-Override. /board/ is public for GET/HEAD/POST only.
+r = await rawRequest(port, 'POST /board/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+ok(reached(r), 'control: a plain POST on the GET/HEAD/POST public route is served');
+r = await rawGet(port, '/board/x', ['Host: 127.0.0.1'], { method: 'DELETE' });
+ok(!reached(r), `control: DELETE on it needs the moderators rule (${r.status})`);
+for (const h of ['X-HTTP-Method-Override: DELETE', 'x-http-method-override: delete', 'X-HTTP-Method: DELETE',
+  'X-Method-Override: DELETE', 'X-HTTP-Method-Override: DELETE, POST', 'X-HTTP-Method-Override: PUT']) {
+  const before = seen.length;
+  r = await rawRequest(port, `POST /board/x HTTP/1.1\r\nHost: 127.0.0.1\r\n${h}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+  ok(!reached(r) && seen.length === before, `POST with ${h}: judged as that method too, not served (${r.status})`);
+}
+r = await rawRequest(port, 'POST /board/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-HTTP-Method-Override: GET\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+ok(reached(r), 'control: an override to a method the route also allows (GET) is served');
 
 // ---- 16. claims changed at the IdP reach the session at its next refresh (Pomerium CVE-2021-41230) --
 // The real OP (tools/op/op.mjs): access tokens live 4 s, edgegated refreshes 2 s before.
