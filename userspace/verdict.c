@@ -430,6 +430,31 @@ static void identity_headers(struct eg_daemon *d, const struct eg_route *route, 
 		claim_header(resp, route->headers[i].header, eg_claim_get(c, route->headers[i].claim));
 }
 
+/* The identity headers go to nginx in one proxy buffer (16 KiB in the shipped snippet; past it
+ * nginx answers 500 on every request of that user). Past this budget the request is a 403
+ * with a reason and one log line, never a 500 and never a cut-down identity: an upstream
+ * handed part of a group list could read the missing part as "not a member". */
+#define IDENTITY_HEADERS_MAX 12288
+
+static bool identity_headers_fit(struct eg_daemon *d, const struct eg_route *route, const struct eg_identity *id,
+				 struct eg_resp *resp)
+{
+	size_t first = resp->n_headers, total = 0;
+	identity_headers(d, route, id, resp);
+	for (size_t i = first; i < resp->n_headers; i++)
+		total += strlen(resp->hname[i]) + strlen(resp->hvalue[i]) + 4;
+	if (total <= IDENTITY_HEADERS_MAX)
+		return true;
+	log_warn("verdict: identity headers of %zu bytes (limit %d) for %s: denied; map fewer groups or claims "
+		 "(oidc.groups_claim, the route's headers)", total, IDENTITY_HEADERS_MAX, route ? route->where : "-");
+	for (size_t i = first; i < resp->n_headers; i++) {
+		free(resp->hname[i]);
+		free(resp->hvalue[i]);
+	}
+	resp->n_headers = first;
+	return false;
+}
+
 /* --- answers ----------------------------------------------------------------------------------- */
 
 /* The origin the user returns to after login: a configured one (public_url, the
@@ -764,8 +789,10 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 	}
 
 answer:
+	if (o.status == 200 && !identity_headers_fit(d, route, &id, resp))
+		o = (struct outcome){ 403, "identity_too_large",
+				      "the identity is too large to pass on (too many groups or claims)", false };
 	if (o.status == 200) {
-		identity_headers(d, route, &id, resp);
 		eg_resp_text(resp, 200, "");
 		struct eg_flow_tuple f;
 		if (id.kind == EG_ID_SESSION && d->revoke && eg_flow_from_request(r, &f) == 0)
@@ -774,7 +801,8 @@ answer:
 		deny(d, r, route, r->peer_trusted ? &t : NULL, &o, resp);
 		/* who was denied: the identity the denying route authenticated (still in the cache) */
 		if (o.status == 403 && r->peer_trusted)
-			note_forbidden(d, r, route, &t, route ? &cache.id[route->auth] : &id, &o, resp);
+			note_forbidden(d, r, route, &t, route && id.kind == EG_ID_NONE ? &cache.id[route->auth] : &id,
+				       &o, resp); /* id is set when an allow became identity_too_large */
 	}
 	if (d->abuse)
 		eg_abuse_note(d, src, o.status, o.reason);

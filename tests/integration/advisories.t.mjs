@@ -35,7 +35,8 @@ const op = await startTestOP({ clientId, clientSecret });
 let who = { sub: 'alice', email: 'alice@good.test', email_verified: true, preferred_username: 'alice' };
 op.state.claims = (ctx) => {
   const now = Math.floor(Date.now() / 1000);
-  return { iss: op.issuer, aud: clientId, exp: now + 300, iat: now, nonce: ctx.nonce, ...who };
+  const { groups, ...small } = who; // huge group lists come from userinfo only (id_tokens are capped at 16 KB)
+  return { iss: op.issuer, aud: clientId, exp: now + 300, iat: now, nonce: ctx.nonce, ...(who.bigGroups ? small : who) };
 };
 Object.defineProperty(op.state, 'userinfo', { get: () => ({ ...who }), set: () => {} });
 
@@ -428,6 +429,25 @@ for (const h of ['X-HTTP-Method-Override: DELETE', 'x-http-method-override: dele
 }
 r = await rawRequest(port, 'POST /board/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-HTTP-Method-Override: GET\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
 ok(reached(r), 'control: an override to a method the route also allows (GET) is served');
+
+// ---- 19. huge claims never turn into an nginx error (answer headers past proxy_buffer_size) --------
+{
+  who = { sub: 'u-big', email: 'big@good.test', email_verified: true, preferred_username: 'big',
+    bigGroups: true, groups: Array.from({ length: 2000 }, (_, i) => `group-with-a-long-name-${i}`) };
+  const jar = new Jar();
+  r = await jar.follow(`${pub}/claims/big`);
+  ok(r.status === 403 && /identity_too_large/.test(r.body), `a user with 2,000 groups (~50 KB of claims): ${r.status} identity_too_large, never an nginx 5xx`, r.body?.slice(0, 300));
+  r = await rawGet(port, '/claims/big', ['Host: 127.0.0.1', `Cookie: ${jar.header(`${pub}/claims/big`)}`, 'Accept: application/json']);
+  ok(r.status === 403 && /"identity_too_large"/.test(r.body), 'its JSON names identity_too_large', r.body);
+  r = await rawGet(port, '/public/x', ['Host: 127.0.0.1', `Cookie: ${jar.header(`${pub}/claims/big`)}`]);
+  ok(reached(r), 'control: the same user on a public route is served');
+  who = { sub: 'u-mid', email: 'mid@good.test', email_verified: true, bigGroups: true,
+    groups: Array.from({ length: 200 }, (_, i) => `group-with-a-long-name-${i}`) };
+  const mid = new Jar();
+  r = await mid.follow(`${pub}/claims/mid`);
+  ok(reached(r) && JSON.parse(r.body).headers['x-auth-request-groups'].split(',').length === 200,
+    'control: 200 groups (~5 KB) are passed on whole', r.status);
+}
 
 // ---- 16. claims changed at the IdP reach the session at its next refresh (Pomerium CVE-2021-41230) --
 // The real OP (tools/op/op.mjs): access tokens live 4 s, edgegated refreshes 2 s before.
