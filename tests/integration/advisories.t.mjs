@@ -449,6 +449,22 @@ ok(reached(r), 'control: an override to a method the route also allows (GET) is 
     'control: 200 groups (~5 KB) are passed on whole', r.status);
 }
 
+// ---- 20. the login redirect built from a hostile target never leaves the site -----------------------
+for (const t of ['//evil.test/x', '/\\evil.test/x', '/%2F%2Fevil.test/x', '/%5Cevil.test', '//evil.test@127.0.0.1/x', '/.//evil.test']) {
+  const jar = new Jar();
+  who = { sub: 'u-rd', email: 'rd@good.test', email_verified: true };
+  const hops = [];
+  let url = `${pub}${t}`;
+  let res = await rawGet(port, t, ['Host: 127.0.0.1', 'Accept: text/html']);
+  for (let i = 0; i < 6 && res.status >= 300 && res.status < 400 && res.headers.location; i++) {
+    url = new URL(res.headers.location, url).toString();
+    hops.push(url);
+    if (!url.startsWith(pub) && !url.startsWith(op.issuer)) break;
+    res = await jar.fetch(url);
+  }
+  ok(hops.every((u) => u.startsWith(pub) || u.startsWith(op.issuer)), `target ${t}: every redirect stays on the site or the OP (${res.status})`, hops);
+}
+
 // ---- 16. claims changed at the IdP reach the session at its next refresh (Pomerium CVE-2021-41230) --
 // The real OP (tools/op/op.mjs): access tokens live 4 s, edgegated refreshes 2 s before.
 {
