@@ -6,8 +6,9 @@
 #   make demo       the protected sample app with a local OpenID Provider, nginx and the gate
 #   make bench      tools/bench
 #
-# Each step is one rule. Userspace modules are userspace/*.c; every module but
-# main.c goes into a static library that the daemon, edgegatectl and the tests link.
+# Each step is one rule. Userspace modules are userspace/<concern>/*.c (core, http, authz,
+# jose, oidc, session, enforce: see README "Layout"); every module but core/main.c goes
+# into a static library that the daemon, edgegatectl and the tests link.
 
 CC       ?= gcc
 CLANG    ?= clang
@@ -15,7 +16,8 @@ BPFTOOL  ?= bpftool
 BUILD    := build
 
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wformat=2 -Wvla
-CPPFLAGS := -D_GNU_SOURCE -Iinclude -Iuserspace -I$(BUILD)
+USP_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard userspace/*/*.c userspace/*/*.h))))
+CPPFLAGS := -D_GNU_SOURCE -Iinclude $(addprefix -I,$(USP_DIRS)) -I$(BUILD)
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -fno-strict-aliasing -fstack-protector-strong -D_FORTIFY_SOURCE=2
 LDLIBS   := -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
@@ -23,13 +25,13 @@ LDLIBS   := -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb 
 SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ASAN_CFLAGS := -O1 -g -std=gnu11 $(WARN) -fno-strict-aliasing $(SAN)
 
-LIB_SRCS  := $(filter-out userspace/main.c,$(wildcard userspace/*.c))
+LIB_SRCS  := $(filter-out userspace/core/main.c,$(wildcard userspace/*/*.c))
 CTL_SRCS  := $(wildcard tools/edgegatectl/*.c)
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
-HDRS      := $(wildcard userspace/*.h include/edgegate/*.h bpf/*.h)
+HDRS      := $(wildcard userspace/*/*.h include/edgegate/*.h bpf/*.h)
 
 LIB_OBJS      := $(LIB_SRCS:userspace/%.c=$(BUILD)/obj/%.o)
 ASAN_LIB_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/asan/obj/%.o)
@@ -38,11 +40,15 @@ BPF_TESTS     := $(BPFT_SRCS:tests/bpf/%.c=$(BUILD)/asan/tests/%)
 FUZZERS       := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 SKEL          := $(BUILD)/edgegate.skel.h
 
-.PHONY: all deps test unit fuzz demo bench clean asan install
+.PHONY: all deps test unit fuzz demo bench clean asan install print-cppflags
 all: $(BUILD)/edgegated $(BUILD)/edgegatectl $(BUILD)/edgegate.bpf.o
 
 deps:
 	@tools/deps.sh
+
+# tools/bench scripts compile against the library with the same include path
+print-cppflags:
+	@echo $(CPPFLAGS)
 
 # --- BPF ---------------------------------------------------------------------
 $(BUILD)/edgegate.bpf.o: bpf/edgegate.bpf.c $(wildcard bpf/*.h) include/edgegate/abi.h | $(BUILD)
@@ -60,14 +66,14 @@ $(BUILD)/obj/%.o: userspace/%.c $(HDRS) | $(BUILD)
 $(BUILD)/libedgegate.a: $(LIB_OBJS)
 	ar rcs $@ $^
 
-$(BUILD)/edgegated: $(BUILD)/obj/main.o $(BUILD)/libedgegate.a
+$(BUILD)/edgegated: $(BUILD)/obj/core/main.o $(BUILD)/libedgegate.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/edgegatectl: $(CTL_SRCS) $(BUILD)/libedgegate.a $(HDRS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itools/edgegatectl -o $@ $(CTL_SRCS) $(BUILD)/libedgegate.a $(LDLIBS)
 
 # only the gate embeds the BPF object (skeleton)
-$(BUILD)/obj/gate.o $(BUILD)/asan/obj/gate.o: $(SKEL)
+$(BUILD)/obj/enforce/gate.o $(BUILD)/asan/obj/enforce/gate.o: $(SKEL)
 
 # --- sanitizer build (tests and the daemon the integration tests run) ---------
 $(BUILD)/asan/obj/%.o: userspace/%.c $(HDRS) | $(BUILD)
@@ -77,7 +83,7 @@ $(BUILD)/asan/obj/%.o: userspace/%.c $(HDRS) | $(BUILD)
 $(BUILD)/asan/libedgegate.a: $(ASAN_LIB_OBJS)
 	ar rcs $@ $^
 
-$(BUILD)/asan/edgegated: $(BUILD)/asan/obj/main.o $(BUILD)/asan/libedgegate.a
+$(BUILD)/asan/edgegated: $(BUILD)/asan/obj/core/main.o $(BUILD)/asan/libedgegate.a
 	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/asan/edgegatectl: $(CTL_SRCS) $(BUILD)/asan/libedgegate.a $(HDRS)
@@ -101,7 +107,7 @@ FUZZ_LIB_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/fuzz/obj/%.o)
 $(BUILD)/fuzz/obj/%.o: userspace/%.c $(HDRS) | $(BUILD)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
-$(BUILD)/fuzz/obj/gate.o: $(SKEL)
+$(BUILD)/fuzz/obj/enforce/gate.o: $(SKEL)
 $(BUILD)/fuzz/libedgegate.a: $(FUZZ_LIB_OBJS)
 	ar rcs $@ $^
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/fuzz/libedgegate.a

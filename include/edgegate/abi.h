@@ -1,5 +1,5 @@
 /* abi.h - the one contract between the XDP edge gate (bpf/edgegate.bpf.c) and
- * userspace (userspace/gate.c, edgegatectl): map names, keys, values, reasons.
+ * userspace (userspace/enforce/gate.c, edgegatectl): map names, keys, values, reasons.
  *
  * Every map is pinned by name under gate.pin_root (default /sys/fs/bpf/edgegate)
  * and BTF-typed, so `bpftool map dump pinned /sys/fs/bpf/edgegate/<name>` prints
@@ -8,7 +8,7 @@
  * of failing to reuse the old pin.
  *
  * Addresses are 16 bytes, IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d), the same
- * form as struct eg_prefix in userspace/config.h; one key type serves both
+ * form as struct eg_prefix in userspace/core/config.h; one key type serves both
  * families and prefix lengths are in the mapped space (IPv4 /24 => 120).
  * Time stamps are CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns) plus the
  * config's clock offset (tests only); 0 means "never expires".

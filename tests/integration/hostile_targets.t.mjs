@@ -28,7 +28,7 @@ const ROUTES = [
   { path: '/', auth: 'any' },
 ];
 
-// ---- the readings, written independently of userspace/readings.c -------------------------
+// ---- the readings, written independently of userspace/authz/readings.c -------------------------
 const isHex = (b) => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66);
 
 // One percent-decoding. Controls stay encoded; '/' and '\' decode only when seps.

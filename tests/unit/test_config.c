@@ -37,6 +37,11 @@ static void test_minimal(void **state)
 	assert_false(c->oidc.present);
 	assert_false(c->jwt.present);
 	assert_false(c->default_allow);
+	assert_int_equal(c->http.max_connections, 4096);
+	assert_int_equal(c->http.reserved_for_proxies, 256);
+	assert_int_equal(c->http.max_connections_per_ip, 32);
+	assert_int_equal(c->http.header_timeout_s, 10);
+	assert_int_equal(c->http.idle_timeout_s, 75);
 	config_free(c);
 
 	c = parse("{\"listen\":[\"unix:/run/eg.sock\",\"[::1]:9180\"],\"trusted_proxies\":[\"10.0.0.0/8\"]}", err,
@@ -119,6 +124,13 @@ static void test_errors_name_the_key(void **state)
 		{ "{\"listen\":\"127.0.0.1:1\",\"cookie\":{\"name\":\"__Secure-x\",\"secure\":false},\"public_url\":\"http://127.0.0.1:8\"}", "cookie.name: a __Secure- cookie needs" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"oidc\":{\"issuer\":\"https://i\",\"client_id\":\"c\",\"redirect_url\":\"r\",\"token_auth_method\":\"private_key_jwt\"}}", "oidc.client_key_file: required" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"oidc\":{\"issuer\":\"https://i\",\"client_id\":\"c\",\"redirect_url\":\"r\",\"token_auth_method\":\"private_key_jwt\",\"client_key_file\":\"/nonexistent/k.pem\"}}", "oidc.client_key_file: cannot read" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"max_conections\":10}}", "http.max_conections: unknown key" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"max_connections\":8}}", "http.max_connections: must be between" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"max_connections\":100,\"reserved_for_proxies\":100}}", "http.reserved_for_proxies: must be less" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"header_timeout\":\"0s\"}}", "http.header_timeout: must be between" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"idle_timeout\":30}}", "http.idle_timeout: expected a duration" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"max_connections_per_ip\":-1}}", "http.max_connections_per_ip: must be between" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"http\":[]}", "http: expected an object" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"listen\":\"127.0.0.1:2\"}", "t.json:1:" }, /* duplicate key */
 		{ "{\"listen\":\"127.0.0.1:1\"", "t.json:1:" },
 	};

@@ -11,12 +11,13 @@
 //      EGB_RSS_VERDICTS (1000000), EGB_RSS_MAX_S (120), EGB_SKIP_APACHE, EGB_SKIP_XDP,
 //      EGB_OUT (build/bench), EDGEGATED (build/edgegated), EGB_PERF=1 (perf record the
 //      daemon in the last round of the cold cases; or a list of case ids: EGB_PERF=c,d_rs,e_es;
-//      reports in OUT/perf-<case>.txt).
+//      reports in OUT/perf-<case>.txt), EGB_SLOW_CONNS (2000, the slowloris phase).
 // --only LIST (or EGB_ONLY=LIST): run only these case ids and/or phases, comma-separated,
 //      e.g. `--only memory` or `--only b,c,memory`; "memory" is the RSS phase, "crypto" the
 //      openssl/josebench figures. Apache starts only for ap_* cases; XDP/revoke benches are
 //      skipped. Without it everything runs.
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -149,7 +150,7 @@ process.on('exit', () => { if (!process.env.EGB_KEEP) fs.rmSync(W, { recursive: 
 fs.mkdirSync(OUT, { recursive: true });
 
 const P = { main: {}, trivial: await freePort(), trivialTls: await freePort(), eg: await freePort(), apache: await freePort() };
-for (const k of ['a', 'b', 'b_tcp', 'eg', 'eg_tcp', 'ap']) P.main[k] = await freePort();
+for (const k of ['a', 'b', 'b_tcp', 'eg', 'eg_tcp', 'ap', 'njs']) P.main[k] = await freePort();
 
 log(`workdir ${W}; minting keys and ${N_COLD} cold tokens per algorithm`);
 execFileSync('node', [path.join(ROOT, 'tools/bench/mint.mjs'), W, ISS, AUD, String(N_COLD)], { stdio: 'inherit' });
@@ -167,10 +168,11 @@ fs.writeFileSync(path.join(W, 'idp/openid-configuration'), JSON.stringify({
   id_token_signing_alg_values_supported: ['RS256', 'ES256'],
 }));
 
-function nginxConf(name, httpBody) {
+function nginxConf(name, httpBody, top = '') {
   const d = path.join(W, name);
   fs.mkdirSync(path.join(d, 'logs'), { recursive: true });
-  const conf = `daemon off;
+  const conf = `${top}
+daemon off;
 master_process on;
 worker_processes 1;
 worker_rlimit_nofile 8192;
@@ -220,6 +222,8 @@ const egCfg = {
   admin_socket: path.join(W, 'eg-admin.sock'),
   state_dir: path.join(W, 'eg-state'),
   log_level: 'warn',
+  // nginx connects from 127.0.0.1; the slowloris phase attacks from other loopback addresses
+  trusted_proxies: ['127.0.0.1/32', '::1/128'],
   oidc: { issuer: trivialBase, client_id: 'bench', client_secret: 'bench-secret', redirect_url: `http://127.0.0.1:${P.main.eg}/oauth2/callback` },
   jwt: {
     jwks_file: path.join(W, 'jwks.json'), issuer: ISS, audience: AUD, algorithms: ['RS256', 'ES256'],
@@ -232,6 +236,7 @@ const egCfg = {
     { path: '/api/', auth: 'bearer', allow: { domains: ['example.test'] }, deny: { emails: ['mallory@example.test'] } },
   ],
 };
+if (process.env.EGB_THREADS) egCfg.threads = Number(process.env.EGB_THREADS); // MHD worker threads per listener
 fs.writeFileSync(path.join(W, 'edgegate.json'), JSON.stringify(egCfg, null, 2));
 execFileSync(EDGEGATED, ['--config', path.join(W, 'edgegate.json'), '--check'], { stdio: 'inherit' });
 
@@ -338,7 +343,37 @@ const protectedServer = (port, up) => `
       try_files /ok.txt =404;
     }
   }`;
+// The in-process reference: nginx's own njs (libnginx-mod-http-js) checks an HS256 token
+// (signature, exp, iss, aud) in js_set, with no subrequest and no authorizer process.
+const NJS_MOD = '/usr/lib/nginx/modules/ngx_http_js_module.so';
+const njsOk = fs.existsSync(NJS_MOD);
+const HS_KEY = crypto.randomBytes(32).toString('base64url');
+{
+  const b64 = (x) => Buffer.from(JSON.stringify(x)).toString('base64url');
+  const h = b64({ alg: 'HS256', typ: 'JWT' });
+  const p = b64({ sub: 'bench-user', email: 'alice@example.test', iss: ISS, aud: AUD, exp: Math.floor(Date.now() / 1000) + 3600 });
+  fs.writeFileSync(path.join(W, 'warm-HS256.txt'), `${h}.${p}.${crypto.createHmac('sha256', HS_KEY).update(`${h}.${p}`).digest('base64url')}\n`);
+  fs.writeFileSync(path.join(W, 'jwt.js'), `const crypto = require('crypto');
+function verify(r) {
+  const auth = r.headersIn.Authorization || '';
+  if (auth.slice(0, 7) !== 'Bearer ') return '0';
+  const p = auth.slice(7).split('.');
+  if (p.length !== 3) return '0';
+  if (crypto.createHmac('sha256', '${HS_KEY}').update(p[0] + '.' + p[1]).digest('base64url') !== p[2]) return '0';
+  let c;
+  try { c = JSON.parse(Buffer.from(p[1], 'base64url').toString()); } catch (e) { return '0'; }
+  return c.exp > Date.now() / 1000 && c.iss === '${ISS}' && c.aud === '${AUD}' ? '1' : '0';
+}
+export default { verify };
+`);
+}
 const main = nginxConf('main', `
+  ${njsOk ? `js_import jwt from ${W}/jwt.js; js_set $jwt_ok jwt.verify;
+  server {
+    listen 127.0.0.1:${P.main.njs} backlog=4096;
+    root ${W}/www;
+    location / { if ($jwt_ok != 1) { return 401; } try_files /ok.txt =404; }
+  }` : ''}
   ${upstream('edgegate', `unix:${W}/eg.sock`)}
   ${upstream('edgegate_tcp', `127.0.0.1:${P.eg}`)}
   ${upstream('trivial', `unix:${W}/trivial.sock`)}
@@ -354,7 +389,7 @@ const main = nginxConf('main', `
   ${protectedServer(P.main.eg, 'edgegate')}
   ${protectedServer(P.main.eg_tcp, 'edgegate_tcp')}
   ${protectedServer(P.main.ap, 'apache')}
-`);
+`, njsOk ? `load_module ${NJS_MOD};` : '');
 await waitHttp(`http://127.0.0.1:${P.main.a}/`, 'nginx');
 
 // ---- the cases -------------------------------------------------------------------------------
@@ -372,6 +407,7 @@ const cases = [
   { id: 'e_es', label: '(e) edgegated, cold ES256 (verify every request)', url: u('eg'), pathname: '/api/x', file: F('cold-ES256.txt'), expect: 200, ceiling: 'b', cpuOf: () => eg, cold: true },
   { id: 'f', label: '(f) edgegated, policy deny (403)', url: u('eg'), pathname: '/api/x', file: F('deny-RS256.txt'), expect: 403, ceiling: 'b', cpuOf: () => eg },
   { id: 'ap_rs', label: 'Apache+mod_auth_openidc, RS256 (JWKS URI)', url: u('ap'), pathname: '/api/x', file: F('warm-RS256.txt'), expect: 200, ceiling: 'b_tcp', cpuOf: () => apache, needs: () => !!apache || apacheNote },
+  { id: 'njs', label: 'njs in nginx, HS256 (in-process, no authorizer)', url: u('njs'), pathname: '/api/x', file: F('warm-HS256.txt'), expect: 200, ceiling: 'b', needs: () => njsOk || `${NJS_MOD} missing (libnginx-mod-http-js)` },
   { id: 'ap_es', label: 'Apache+mod_auth_openidc, ES256 (JWKS URI)', url: u('ap'), pathname: '/api/x', file: F('warm-ES256.txt'), expect: 200, ceiling: 'b_tcp', cpuOf: () => apache, needs: () => !!apache || apacheNote },
 ];
 
@@ -409,9 +445,13 @@ async function hits() {
 async function measure(c, seconds) {
   const pr = c.cpuOf ? c.cpuOf() : null;
   const cpu0 = pr ? cpuTicks(pr.pid) : 0;
+  const box0 = cpuTicks(main.pid);
   const h0 = c.cold ? await hits() : null;
   const r = await wrk(`${c.url}`, { seconds, file: c.file || '', header: c.header || 'Authorization', pathname: c.pathname });
+  const boxTicks = cpuTicks(main.pid) - box0;
   if (pr) r.cpu_us_per_req = ((cpuTicks(pr.pid) - cpu0) * 1e6) / HZ / r.requests;
+  // nginx (master + worker) plus the authorizer: the CPU the box spends per request, wrk aside
+  r.box_cpu_us_per_req = ((boxTicks + (pr ? cpuTicks(pr.pid) - cpu0 : 0)) * 1e6) / HZ / r.requests;
   if (c.cold) {
     const h1 = await hits();
     r.cache_hits = h1.hit - h0.hit;
@@ -446,6 +486,73 @@ for (let round = 1; round <= ROUNDS; round++) {
     log(`round ${round} ${c.id}: ${r.rps.toFixed(0)} req/s p50 ${r.p50_us} us p99 ${r.p99_us} us` +
       (r.cpu_us_per_req !== undefined ? ` cpu ${r.cpu_us_per_req.toFixed(1)} us/req` : '') +
       (r.non_2xx ? ` non-2xx ${r.non_2xx}` : '') + (r.cache_hits !== undefined ? ` cache hits ${r.cache_hits}/${r.cache_hits + r.cache_misses}` : ''));
+  }
+}
+
+// ---- slowloris: the proxy's verdict rate while others hold connections open -----------------
+// EGB_SLOW_CONNS (2000) connections from 100 loopback addresses that are not trusted_proxies,
+// straight at edgegated's TCP listener, each sending a header line every 2 s and reconnecting
+// whenever the daemon closes it (a persistent attacker). The warm RS256 case is measured over
+// the unix socket and over TCP (where nginx needs new connections on the attacked listener)
+// right before and during the attack, each time just after an nginx reload: the new worker
+// starts with an empty upstream keep-alive pool and must open new connections, which is what
+// the attack denies (already-open keep-alive connections would run on regardless).
+const SLOW_CONNS = Number(env('EGB_SLOW_CONNS', 2000));
+function slowloris(n) {
+  const st = { open: 0, opened: 0, closed: 0, stopped: false };
+  const one = (i) => {
+    if (st.stopped) return;
+    const s = net.connect({ host: '127.0.0.1', port: P.eg, localAddress: `127.0.5.${1 + (i % 100)}` });
+    let timer = null;
+    s.on('connect', () => {
+      st.open++; st.opened++;
+      s.write('GET /auth HTTP/1.1\r\nHost: slow\r\n');
+      let k = 0;
+      timer = setInterval(() => s.write(`X-Slow-${k++}: x\r\n`), 2000);
+    });
+    s.on('error', () => {});
+    s.on('close', (hadErr) => {
+      if (timer) { clearInterval(timer); st.open--; }
+      st.closed++;
+      if (!st.stopped) setTimeout(() => one(i), 200);
+    });
+    st.socks.add(s);
+    s.on('close', () => st.socks.delete(s));
+  };
+  st.socks = new Set();
+  for (let i = 0; i < n; i++) setTimeout(() => one(i), Math.floor(i / 200) * 100);
+  st.stop = () => { st.stopped = true; for (const s of st.socks) s.destroy(); };
+  return st;
+}
+let slow = null;
+if (!ONLY.length || ONLY.includes('slowloris')) {
+  const sc = cases.filter((c) => ['d_rs', 'd_rs_tcp'].includes(c.id) && !c.skip);
+  if (sc.length) {
+    const m = () => spawnSync('curl', ['-s', `http://127.0.0.1:${P.eg}/metrics`]).stdout.toString();
+    const g = (t, re) => Number((t.match(re) || [0, 0])[1]);
+    slow = { conns: SLOW_CONNS, cases: {} };
+    const reload = async () => { process.kill(main.pid, 'SIGHUP'); await sleep(1500); };
+    for (const c of sc) { await reload(); slow.cases[c.id] = { label: c.label, before: await measure(c, SECONDS) }; }
+    const m0 = m();
+    log(`slowloris: ${SLOW_CONNS} trickling connections at edgegated's TCP listener`);
+    const atk = slowloris(SLOW_CONNS);
+    await sleep(4000);
+    slow.open_at_start = atk.open;
+    for (const c of sc) { await reload(); slow.cases[c.id].during = await measure(c, SECONDS); }
+    slow.open_at_end = atk.open;
+    atk.stop();
+    const m1 = m();
+    slow.rejected = g(m1, /edgegate_http_connections_rejected_total\{reason="limit"\} (\d+)/) - g(m0, /edgegate_http_connections_rejected_total\{reason="limit"\} (\d+)/)
+      + g(m1, /edgegate_http_connections_rejected_total\{reason="per_ip"\} (\d+)/) - g(m0, /edgegate_http_connections_rejected_total\{reason="per_ip"\} (\d+)/);
+    slow.timed_out = g(m1, /edgegate_http_connections_timed_out_total\{phase="request"\} (\d+)/) - g(m0, /edgegate_http_connections_timed_out_total\{phase="request"\} (\d+)/);
+    slow.attacker_connections = atk.opened;
+    for (const c of sc) {
+      const x = slow.cases[c.id];
+      x.ratio = x.during.rps / x.before.rps;
+      const errs = (r) => r.connect_errors + r.read_errors + r.write_errors + r.timeouts;
+      log(`slowloris ${c.id}: ${x.before.rps.toFixed(0)} -> ${x.during.rps.toFixed(0)} req/s (${x.ratio.toFixed(2)}x), non-2xx ${x.during.non_2xx}, socket errors/timeouts ${errs(x.during)}`);
+    }
+    await sleep(1000);
   }
 }
 
@@ -517,6 +624,7 @@ for (const c of cases) {
     rps: med(rs.map((r) => r.rps)), rps_rounds: rs.map((r) => Math.round(r.rps)),
     p50_us: med(rs.map((r) => r.p50_us)), p99_us: med(rs.map((r) => r.p99_us)),
     cpu_us_per_req: rs[0].cpu_us_per_req !== undefined ? med(rs.map((r) => r.cpu_us_per_req)) : undefined,
+    box_cpu_us_per_req: med(rs.map((r) => r.box_cpu_us_per_req)),
     non_2xx: rs.reduce((s, r) => s + r.non_2xx, 0), errors: rs.reduce((s, r) => s + r.connect_errors + r.read_errors + r.write_errors + r.timeouts, 0),
     requests: rs.reduce((s, r) => s + r.requests, 0),
     cache_hits: c.cold ? rs.reduce((s, r) => s + r.cache_hits, 0) : undefined,
@@ -539,18 +647,18 @@ lines.push('');
 lines.push(`Machine: ${os.cpus()[0].model}, ${os.cpus().length} CPUs, kernel ${os.release()}; ${execFileSync('nginx', ['-v'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString() || spawnSync('nginx', ['-v']).stderr.toString().trim()}; ${spawnSync('openssl', ['version']).stdout.toString().trim()}.`);
 lines.push(`Method: nginx 1 worker, wrk -t1 -c${CONNS} on loopback, ${ROUNDS} interleaved rounds x ${SECONDS} s per case (median shown; per-round req/s in results.json), 1 s warm-up per case. edgegated: ${path.relative(ROOT, EDGEGATED)} (optimised build), ${os.cpus().length} MHD threads. The protected "app" is a static file served by nginx itself, so the ceiling is the auth subrequest alone.`);
 lines.push('');
-lines.push('| case | req/s | ×(b) | p50 µs | ×(b) | p99 µs | ×(b) | authorizer CPU µs/req | notes |');
-lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---|');
+lines.push('| case | req/s | ×(b) | p50 µs | ×(b) | p99 µs | ×(b) | authorizer CPU µs/req | nginx + authorizer CPU µs/req | notes |');
+lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
 for (const c of cases) {
   const s = summary[c.id];
-  if (s.skipped) { lines.push(`| ${c.label} | not measured | | | | | | | ${s.skipped} |`); continue; }
+  if (s.skipped) { lines.push(`| ${c.label} | not measured | | | | | | | | ${s.skipped} |`); continue; }
   const notes = [];
   if (c.ceiling !== 'b') notes.push(`ratio to (b) over TCP`);
   if (s.non_2xx && c.expect === 200) notes.push(`**${s.non_2xx} non-2xx**`);
   if (c.expect === 403) notes.push(`${s.non_2xx}/${s.requests} answered 403`);
   if (s.errors) notes.push(`${s.errors} socket errors`);
   if (c.cold) notes.push(`verdict-cache hits ${s.cache_hits} of ${s.requests}`);
-  lines.push(`| ${c.label} | ${fx(s.rps)} | ${fx(s.rps_ratio, 2)} | ${fx(s.p50_us)} | ${fx(s.p50_ratio, 2)} | ${fx(s.p99_us)} | ${fx(s.p99_ratio, 2)} | ${fx(s.cpu_us_per_req, 1)} | ${notes.join('; ')} |`);
+  lines.push(`| ${c.label} | ${fx(s.rps)} | ${fx(s.rps_ratio, 2)} | ${fx(s.p50_us)} | ${fx(s.p50_ratio, 2)} | ${fx(s.p99_us)} | ${fx(s.p99_ratio, 2)} | ${fx(s.cpu_us_per_req, 1)} | ${fx(s.box_cpu_us_per_req, 1)} | ${notes.join('; ')} |`);
 }
 lines.push('');
 lines.push('## Targets (issue 7)');
@@ -586,10 +694,28 @@ if (rss) {
 } else {
   T('RSS after 1M verdicts, 100k sessions', null, `not measured: ${sessionNote || 'not selected (--only)'}`);
 }
+if (r('njs')) {
+  for (const id of ['d_rs', 'd_es']) {
+    if (!r(id)) continue;
+    const q = r(id).box_cpu_us_per_req / r('njs').box_cpu_us_per_req;
+    T(`${summary[id].label}: nginx + edgegated CPU per request ≤ 1.0 × njs's in-process HS256 check`, q <= 1.0,
+      `${fx(r(id).box_cpu_us_per_req, 1)} µs vs ${fx(r('njs').box_cpu_us_per_req, 1)} µs = ${fx(q, 2)}×`);
+  }
+}
+if (slow) {
+  for (const [id, x] of Object.entries(slow.cases)) {
+    T(`${x.label}: under ${slow.conns} hostile connections ≥ 0.8 × its rate without`, x.ratio >= 0.8 && !x.during.non_2xx,
+      `${fx(x.before.rps)} → ${fx(x.during.rps)} req/s = ${fx(x.ratio, 2)}×${x.during.non_2xx ? `, **${x.during.non_2xx} non-2xx**` : ''}`);
+  }
+}
 lines.push('| target | result | measured |');
 lines.push('|---|---|---|');
 lines.push(...tgt);
 lines.push('');
+if (slow) {
+  lines.push(`Slowloris phase: ${slow.conns} connections from 100 untrusted loopback addresses at edgegated's TCP listener, a header line every 2 s, reconnecting when closed (${slow.attacker_connections} connections made; ${slow.open_at_start} → ${slow.open_at_end} open while measuring). edgegated refused ${slow.rejected} at accept (limit / per-IP) and closed ${slow.timed_out} at the header deadline.`);
+  lines.push('');
+}
 lines.push('## Raw crypto, same run (`openssl speed -seconds 3`)');
 lines.push('');
 lines.push(`- P-256 ECDSA verify: ${fx(speed.ecdsap256.verify_us, 1)} µs (${fx(speed.ecdsap256.verify_per_s)} /s) — \`${speed.ecdsap256.line}\``);
@@ -637,7 +763,7 @@ lines.push(`Total bench time ${((Date.now() - t0) / 1000).toFixed(0)} s. Load av
 const md = lines.join('\n');
 fs.writeFileSync(path.join(OUT, 'results.md'), `${md}\n`);
 fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify({
-  date: new Date().toISOString(), rounds: ROUNDS, seconds: SECONDS, conns: CONNS, summary, raw: results, speed, josebench, rss, xdp, revoke,
+  date: new Date().toISOString(), rounds: ROUNDS, seconds: SECONDS, conns: CONNS, summary, raw: results, speed, josebench, rss, xdp, revoke, slowloris: slow,
   sessions: { ready: sessionsReady, note: sessionNote, count: N_SESSIONS }, apache: { running: !!apache, note: apacheNote },
 }, null, 2));
 console.log(md);

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 missing=()
-for p in wrk nginx curl apache2 libapache2-mod-auth-openidc openssl linux-perf; do
+for p in wrk nginx curl apache2 libapache2-mod-auth-openidc libnginx-mod-http-js openssl linux-perf; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -27,17 +27,18 @@ fi
 # The optimised daemon, never the sanitizer build.
 make -s build/edgegated build/libedgegate.a
 mkdir -p build/bench
-gcc -O2 -g -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuserspace -Ibuild -o build/bench/mksessions \
+CPPFLAGS=$(make -s --no-print-directory print-cppflags) # the library's include path (userspace/<concern>/)
+gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/mksessions \
 	tools/bench/mksessions.c build/libedgegate.a \
 	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
-gcc -O2 -g -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuserspace -Ibuild -o build/bench/josebench \
+gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/josebench \
 	tools/bench/josebench.c build/libedgegate.a \
 	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
-gcc -O2 -g -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuserspace -Ibuild -o build/bench/readingsbench \
+gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/readingsbench \
 	tools/bench/readingsbench.c build/libedgegate.a \
 	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
 # privilege separation's round trips (docs/privsep.md); run by hand: build/bench/privbench
-gcc -O2 -g -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuserspace -Ibuild -o build/bench/privbench \
+gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/privbench \
 	tools/bench/privbench.c build/libedgegate.a \
 	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
 

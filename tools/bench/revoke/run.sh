@@ -12,7 +12,8 @@ cd "$(dirname "$0")/../../.."
 if [ "$(id -u)" != 0 ]; then echo "revoke bench: skipped (needs root: netns, XDP, SOCK_DESTROY)"; exit 0; fi
 make -s build/edgegated build/libedgegate.a build/edgegate.bpf.o
 mkdir -p build/bench/revoke
-gcc -O2 -g -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuserspace -Ibuild -o build/bench/revoke/mksessions \
+CPPFLAGS=$(make -s --no-print-directory print-cppflags) # the library's include path (userspace/<concern>/)
+gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/revoke/mksessions \
 	tools/bench/mksessions.c build/libedgegate.a \
 	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
 ulimit -n 65536 2>/dev/null || true

@@ -12,7 +12,8 @@ REPEAT=${2:-1000000}
 B=build/xdpbench
 [ "$(id -u)" = 0 ] || { echo "xdp bench needs root" >&2; exit 1; }
 make -s build/libedgegate.a
-gcc -O2 -g -D_GNU_SOURCE -Iinclude -Iuserspace -Ibuild -o $B tools/bench/xdp/xdpbench.c \
+CPPFLAGS=$(make -s --no-print-directory print-cppflags) # the library's include path (userspace/<concern>/)
+gcc -O2 -g $CPPFLAGS -o $B tools/bench/xdp/xdpbench.c \
 	build/libedgegate.a -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb \
 	-lhiredis -lcap -lpthread -lm -licuuc
 

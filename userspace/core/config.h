@@ -197,6 +197,16 @@ struct eg_store_config {
 	int64_t map_size; /* embedded store: LMDB map size in bytes, default 1 GiB */
 };
 
+/* Connection admission on the HTTP listeners (issue 15): limits, the reserve for the
+ * configured proxies, and deadlines a trickling client cannot extend. */
+struct eg_http_config {
+	uint32_t max_connections;        /* per listener, default 4096 */
+	uint32_t max_connections_per_ip; /* other peers, per address (IPv6: per ipv6_group_prefix); 0 = no limit; default 32 */
+	uint32_t reserved_for_proxies;   /* slots other peers can never take, default 256 */
+	int64_t header_timeout_s;        /* accept (or a response) -> complete request, default 10 */
+	int64_t idle_timeout_s;          /* keep-alive: response -> next complete request, default 75 */
+};
+
 struct eg_mtls_config {
 	char *revoked_file;
 	struct eg_strlist crl_files;
@@ -227,6 +237,7 @@ struct eg_config {
 	struct eg_gate_config gate;
 	struct eg_store_config store;
 	struct eg_mtls_config mtls;
+	struct eg_http_config http;
 };
 
 /* Loads and validates. On error returns NULL and writes "<path>: <problem>" to err. */

@@ -45,15 +45,23 @@ int eg_req_cookie_count(const struct eg_req *r, const char *name);
 const char *eg_cookie_value(const char *header, const char *name, char *buf, size_t len);
 
 #define EG_RESP_MAX_HEADERS 24
+#define EG_RESP_ARENA 2048
+
+struct eg_resp_block;
 
 struct eg_resp {
 	int status;
-	char *body;
+	const char *body;
 	size_t body_len;
 	const char *content_type;
 	size_t n_headers;
-	char *hname[EG_RESP_MAX_HEADERS];
-	char *hvalue[EG_RESP_MAX_HEADERS];
+	const char *hname[EG_RESP_MAX_HEADERS];
+	const char *hvalue[EG_RESP_MAX_HEADERS];
+	/* Copies live in the arena while they fit (no allocation on the verdict path), else
+	 * in heap blocks that eg_resp_free releases. */
+	size_t arena_used;
+	struct eg_resp_block *heap;
+	char arena[EG_RESP_ARENA];
 };
 
 /* All copy their arguments. */

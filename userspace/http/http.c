@@ -8,15 +8,19 @@
 
 #include <errno.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "admission.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -133,22 +137,81 @@ __attribute__((constructor)) static void known_lengths(void)
 		known_len[i] = strlen(known_names[i]);
 }
 
-static int known_index(const char *name)
+static int known_index_n(const char *name, size_t len)
 {
-	size_t len = strlen(name);
 	for (size_t i = 0; i < N_KNOWN; i++)
-		if (known_len[i] == len && strcasecmp(known_names[i], name) == 0)
+		if (known_len[i] == len && strncasecmp(known_names[i], name, len) == 0)
 			return (int)i;
 	return -1;
 }
 
-static enum MHD_Result index_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static int known_index(const char *name)
 {
-	struct eg_hdr_index *x = cls;
-	int k = key ? known_index(key) : -1;
-	if (k >= 0 && x->count[k]++ == 0)
-		x->value[k] = value;
+	return known_index_n(name, strlen(name));
+}
+
+/* One pass over the request headers: index the ones the daemon reads, and check that
+ * what libmicrohttpd parsed is exactly what was received. libmicrohttpd 0.9.75 measures
+ * header values with strlen(), so "X-Original-URI: /api/or\0ders" reads as "/api/or"
+ * (value_size included); the bytes after a NUL are only visible in its read buffer, where
+ * each line still sits in order between the request line and the end of the header block
+ * (method + MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE). Each header must start where the
+ * previous line ended (its value, then the CR LF or LF turned into NULs); anything else
+ * (a NUL inside a value, an obs-fold continuation copied elsewhere) is a request two
+ * parsers read differently. */
+struct hdr_pass {
+	struct eg_hdr_index *x;
+	const char *begin, *end; /* the header block as received */
+	const char *line_end;    /* where the previous header's value ended */
+	bool bad;
+};
+
+static bool only_nuls(const char *p, const char *end)
+{
+	for (; p < end; p++)
+		if (*p)
+			return false;
+	return true;
+}
+
+static enum MHD_Result index_value(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+				   const char *value, size_t value_size)
+{
+	struct hdr_pass *hp = cls;
+	if (!key || !value || key < hp->begin || value + value_size >= hp->end || value < key + key_size) {
+		hp->bad = true;
+		return MHD_NO;
+	}
+	if (hp->line_end) {
+		/* the previous line's terminator: LF (one NUL) or CR LF (two) */
+		size_t gap = (size_t)(key - hp->line_end);
+		if (key <= hp->line_end || gap > 2 || !only_nuls(hp->line_end, key)) {
+			hp->bad = true;
+			return MHD_NO;
+		}
+	}
+	hp->line_end = value + value_size;
+	int k = known_index_n(key, key_size);
+	if (k >= 0 && hp->x->count[k]++ == 0)
+		hp->x->value[k] = value;
 	return MHD_YES;
+}
+
+/* Indexes the headers; false when the header block is not what libmicrohttpd reports. */
+static bool index_headers(struct MHD_Connection *conn, const char *method, struct eg_hdr_index *x)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	if (!ci || !method)
+		return false;
+	struct hdr_pass hp = { .x = x, .begin = method, .end = method + ci->header_size };
+	MHD_get_connection_values_n(conn, MHD_HEADER_KIND, index_value, &hp);
+	if (hp.bad)
+		return false;
+	if (!hp.line_end)
+		return true; /* no headers */
+	/* after the last value: its terminator and the empty line, 2 to 4 NULs in all */
+	size_t tail = (size_t)(hp.end - hp.line_end);
+	return tail >= 2 && tail <= 4 && only_nuls(hp.line_end, hp.end);
 }
 
 const char *eg_req_header_dup(const struct eg_req *r, const char *name, bool *dup)
@@ -275,6 +338,29 @@ int eg_req_cookie_count(const struct eg_req *r, const char *name)
 
 /* --- responses ------------------------------------------------------------------------ */
 
+struct eg_resp_block {
+	struct eg_resp_block *next;
+	char data[];
+};
+
+/* A copy of s (len bytes, NUL added) that lives as long as resp. */
+static char *resp_copy(struct eg_resp *resp, const char *s, size_t len)
+{
+	char *p;
+	if (len < sizeof(resp->arena) - resp->arena_used) {
+		p = resp->arena + resp->arena_used;
+		resp->arena_used += len + 1;
+	} else {
+		struct eg_resp_block *b = xmalloc(sizeof(*b) + len + 1);
+		b->next = resp->heap;
+		resp->heap = b;
+		p = b->data;
+	}
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
 void eg_resp_header(struct eg_resp *resp, const char *name, const char *value)
 {
 	if (resp->n_headers == EG_RESP_MAX_HEADERS) {
@@ -282,21 +368,20 @@ void eg_resp_header(struct eg_resp *resp, const char *name, const char *value)
 		return;
 	}
 	/* CR/LF in a value would split the header: never emit them. */
-	char *v = xstrdup(value);
+	char *v = resp_copy(resp, value, strlen(value));
 	for (char *p = v; *p; p++)
 		if (*p == '\r' || *p == '\n')
 			*p = ' ';
-	resp->hname[resp->n_headers] = xstrdup(name);
+	resp->hname[resp->n_headers] = resp_copy(resp, name, strlen(name));
 	resp->hvalue[resp->n_headers++] = v;
 }
 
 void eg_resp_body(struct eg_resp *resp, int status, const char *ctype, const char *body)
 {
-	free(resp->body);
 	resp->status = status;
 	resp->content_type = ctype;
-	resp->body = xstrdup(body ? body : "");
-	resp->body_len = strlen(resp->body);
+	resp->body_len = body ? strlen(body) : 0;
+	resp->body = resp->body_len ? resp_copy(resp, body, resp->body_len) : "";
 }
 
 void eg_resp_text(struct eg_resp *resp, int status, const char *text)
@@ -352,31 +437,34 @@ void eg_resp_html_error(struct eg_resp *resp, int status, const char *title, con
 
 void eg_resp_free(struct eg_resp *resp)
 {
-	free(resp->body);
-	for (size_t i = 0; i < resp->n_headers; i++) {
-		free(resp->hname[i]);
-		free(resp->hvalue[i]);
+	for (struct eg_resp_block *b = resp->heap, *next; b; b = next) {
+		next = b->next;
+		free(b);
 	}
-	memset(resp, 0, sizeof(*resp));
+	resp->heap = NULL;
+	resp->arena_used = 0;
+	resp->status = 0;
+	resp->body = NULL;
+	resp->body_len = 0;
+	resp->content_type = NULL;
+	resp->n_headers = 0;
 }
 
 /* --- the access handler ------------------------------------------------------------------ */
 
-struct req_ctx {
-	char *body;
-	size_t len;
-	bool too_large;
-	bool started;     /* the first handler call was seen (responses are queued on the second) */
-	char *raw_target; /* the request-target before MHD decodes it */
-};
+static struct eg_admission *admission;
 
 /* MHD hands the request-target to this callback before it percent-decodes the path: the
  * only place the target is seen as the proxy sent it (Envoy puts the original one there). */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-	struct req_ctx *rc = xcalloc(1, sizeof(*rc));
-	rc->raw_target = xstrdup(uri ? uri : "");
-	return rc;
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct eg_conn *c = ci ? ci->socket_context : NULL;
+	if (c) { /* kept on the connection, like the body: one request at a time */
+		free(c->raw_target);
+		c->raw_target = xstrdup(uri ? uri : "");
+	}
+	return NULL; /* *con_cls stays NULL: on_request's first call sees a new request */
 }
 
 static bool peer_trusted(const struct eg_config *cfg, const struct sockaddr *sa, uint8_t addr[16], bool *is_unix)
@@ -397,20 +485,186 @@ static bool peer_trusted(const struct eg_config *cfg, const struct sockaddr *sa,
 	return false;
 }
 
-static enum MHD_Result queue(struct MHD_Connection *conn, struct eg_resp *resp)
+/* Answers are reused: the same status, headers and body get the same libmicrohttpd
+ * response object, which it reference-counts (and to which it adds Date itself when
+ * sending). A cached bearer verdict answers a token with the same identity headers every
+ * time, so the usual verdict costs a hash and a compare instead of a response with its
+ * header list (three allocations per header). Per thread: no lock on the hot path, and an
+ * entry is only ever replaced by the thread that queues it. Answers that set cookies are
+ * never kept (they carry session tickets). */
+#define RESP_CACHE 64 /* per thread, direct-mapped */
+#define RESP_KEY_MAX 2048
+
+struct cached_resp {
+	uint64_t hash;
+	size_t len;
+	char *key;
+	struct MHD_Response *mr;
+};
+
+static pthread_key_t resp_cache_key;
+static pthread_once_t resp_cache_once = PTHREAD_ONCE_INIT;
+
+static void resp_cache_free(void *p)
 {
-	struct MHD_Response *mr =
-		MHD_create_response_from_buffer(resp->body_len, resp->body ? resp->body : "", MHD_RESPMEM_MUST_COPY);
+	struct cached_resp *cache = p;
+	for (size_t i = 0; i < RESP_CACHE; i++) {
+		if (cache[i].mr)
+			MHD_destroy_response(cache[i].mr);
+		free(cache[i].key);
+	}
+	free(cache);
+}
+
+static void resp_cache_init(void)
+{
+	pthread_key_create(&resp_cache_key, resp_cache_free);
+}
+
+static struct MHD_Response *build_response(const struct eg_resp *resp, bool close, enum MHD_ResponseMemoryMode mode)
+{
+	struct MHD_Response *mr = MHD_create_response_from_buffer(resp->body_len, (void *)resp->body, mode);
 	if (!mr)
-		return MHD_NO;
-	if (resp->content_type)
+		return NULL;
+	if (resp->content_type && resp->body_len)
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
 	MHD_add_response_header(mr, "Cache-Control", "no-store");
 	for (size_t i = 0; i < resp->n_headers; i++)
 		MHD_add_response_header(mr, resp->hname[i], resp->hvalue[i]);
+	/* Only the configured proxies keep connections open: a slot of anyone else is
+	 * released as soon as the answer is out. */
+	if (close)
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
+	return mr;
+}
+
+static bool key_put(char *key, size_t *n, const void *p, size_t len)
+{
+	if (len > RESP_KEY_MAX - *n)
+		return false;
+	memcpy(key + *n, p, len);
+	*n += len;
+	return true;
+}
+
+/* Everything the response is made of, in one buffer; false when it does not fit or must not be kept. */
+static bool resp_key(const struct eg_resp *resp, bool close, char *key, size_t *n)
+{
+	int head[2] = { resp->status, close };
+	const char *ct = resp->content_type ? resp->content_type : "";
+	bool ok = key_put(key, n, head, sizeof(head)) && key_put(key, n, ct, strlen(ct) + 1) &&
+		  key_put(key, n, &resp->body_len, sizeof(resp->body_len)) && key_put(key, n, resp->body, resp->body_len);
+	for (size_t i = 0; ok && i < resp->n_headers; i++) {
+		if (strcasecmp(resp->hname[i], "Set-Cookie") == 0)
+			return false;
+		ok = key_put(key, n, resp->hname[i], strlen(resp->hname[i]) + 1) &&
+		     key_put(key, n, resp->hvalue[i], strlen(resp->hvalue[i]) + 1);
+	}
+	return ok;
+}
+
+static uint64_t key_hash(const char *key, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, key + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	for (; i < n; i++)
+		h = (h ^ (uint8_t)key[i]) * 0x100000001b3ull;
+	return h ^ (h >> 29);
+}
+
+static struct MHD_Response *cached_response(const struct eg_resp *resp, bool close)
+{
+	char key[RESP_KEY_MAX];
+	size_t n = 0;
+	if (!resp_key(resp, close, key, &n))
+		return NULL;
+	pthread_once(&resp_cache_once, resp_cache_init);
+	struct cached_resp *cache = pthread_getspecific(resp_cache_key);
+	if (!cache) {
+		cache = xcalloc(RESP_CACHE, sizeof(*cache));
+		pthread_setspecific(resp_cache_key, cache);
+	}
+	uint64_t h = key_hash(key, n);
+	struct cached_resp *e = &cache[h & (RESP_CACHE - 1)];
+	if (e->mr && e->hash == h && e->len == n && memcmp(e->key, key, n) == 0)
+		return e->mr;
+	struct MHD_Response *mr = build_response(resp, close, resp->body_len ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
+	if (!mr)
+		return NULL;
+	if (e->mr)
+		MHD_destroy_response(e->mr); /* still queued elsewhere? libmicrohttpd holds its own reference */
+	free(e->key);
+	*e = (struct cached_resp){ .hash = h, .len = n, .key = xmalloc(n), .mr = mr };
+	memcpy(e->key, key, n);
+	return mr;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *conn, const struct eg_resp *resp, bool close)
+{
+	struct MHD_Response *mr = cached_response(resp, close);
+	if (mr)
+		return MHD_queue_response(conn, (unsigned)resp->status, mr);
+	mr = build_response(resp, close, resp->body_len ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
+	if (!mr)
+		return MHD_NO;
 	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, mr);
 	MHD_destroy_response(mr);
 	return ret;
+}
+
+static void resp_init(struct eg_resp *resp)
+{
+	/* not the arena: 2 KiB of zeroes per request would be a cost of its own */
+	resp->status = 0;
+	resp->body = NULL;
+	resp->body_len = 0;
+	resp->content_type = NULL;
+	resp->n_headers = 0;
+	resp->arena_used = 0;
+	resp->heap = NULL;
+}
+
+static void read_body(struct eg_conn *c, const char *data, size_t len)
+{
+	if (c->too_large)
+		return;
+	if (c->body_len + len > MAX_BODY) {
+		c->too_large = true;
+		return;
+	}
+	c->body = realloc(c->body, c->body_len + len + 1);
+	if (!c->body)
+		abort();
+	memcpy(c->body + c->body_len, data, len);
+	c->body_len += len;
+	c->body[c->body_len] = '\0';
+}
+
+static void dispatch(struct eg_daemon *d, const struct eg_req *r, bool too_large, bool headers_ok,
+		     struct eg_resp *resp, const struct endpoint **epp)
+{
+	const struct endpoint *ep = find_endpoint(r->url);
+	*epp = ep;
+	if (!headers_ok) {
+		/* e.g. a NUL inside a header value: we would judge a prefix of what the proxy sent */
+		eg_resp_text(resp, 403, "forbidden: malformed request header\n");
+	} else if (too_large) {
+		eg_resp_text(resp, 413, "request body too large\n");
+	} else if (!ep) {
+		eg_resp_text(resp, 404, "not found\n");
+	} else if (!method_allowed(ep->methods, r->method)) {
+		eg_resp_header(resp, "Allow", ep->methods);
+		eg_resp_text(resp, 405, "method not allowed\n");
+	} else {
+		ep->fn(d, r, resp);
+	}
+	if (resp->status == 0)
+		eg_resp_text(resp, 500, "internal error\n");
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -418,75 +672,94 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				  void **con_cls)
 {
 	struct eg_daemon *d = cls;
-	struct req_ctx *rc = *con_cls;
-	if (!rc)
-		*con_cls = rc = xcalloc(1, sizeof(*rc));
-	if (!rc->started) {
-		rc->started = true;
+	struct eg_conn *c = *con_cls;
+	if (!c) {
+		/* Headers complete. Answering now would make libmicrohttpd close the connection
+		 * (see the top of this file): the answer comes with the next call. */
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		if (!ci || !ci->socket_context)
+			return MHD_NO;
+		*con_cls = ci->socket_context;
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
-		if (!rc->too_large) {
-			if (rc->len + *upload_data_size > MAX_BODY) {
-				rc->too_large = true;
-			} else {
-				rc->body = realloc(rc->body, rc->len + *upload_data_size + 1);
-				if (!rc->body)
-					abort();
-				memcpy(rc->body + rc->len, upload_data, *upload_data_size);
-				rc->len += *upload_data_size;
-				rc->body[rc->len] = '\0';
-			}
-		}
+		read_body(c, upload_data, *upload_data_size);
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
 
-	struct eg_req r = { .conn = conn, .method = method, .url = url, .body = rc->body, .body_len = rc->len,
-			    .raw_target = rc->raw_target, .proxy = d->cfg->proxy };
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	r.peer_trusted = peer_trusted(d->cfg, ci ? ci->client_addr : NULL, r.peer_addr, &r.peer_unix);
+	/* The request is complete: from here on the handler's own timeouts apply. */
+	eg_admission_phase(admission, c, EG_CONN_BUSY);
+	struct eg_req r = { .conn = conn, .method = method, .url = url, .body = c->body, .body_len = c->body_len,
+			    .peer_trusted = c->trusted, .peer_unix = c->is_unix,
+			    .raw_target = c->raw_target, .proxy = d->cfg->proxy };
+	memcpy(r.peer_addr, c->addr, 16);
 	struct eg_hdr_index hidx = { 0 };
-	MHD_get_connection_values(conn, MHD_HEADER_KIND, index_value, &hidx);
+	bool headers_ok = index_headers(conn, method, &hidx);
 	r.hidx = &hidx;
 
-	struct eg_resp resp = { 0 };
-	const struct endpoint *ep = find_endpoint(url);
-	if (rc->too_large)
-		eg_resp_text(&resp, 413, "request body too large\n");
-	else if (!ep)
-		eg_resp_text(&resp, 404, "not found\n");
-	else if (!method_allowed(ep->methods, method)) {
-		eg_resp_header(&resp, "Allow", ep->methods);
-		eg_resp_text(&resp, 405, "method not allowed\n");
-	} else
-		ep->fn(d, &r, &resp);
-	if (resp.status == 0)
-		eg_resp_text(&resp, 500, "internal error\n");
+	struct eg_resp resp;
+	resp_init(&resp);
+	const struct endpoint *ep;
+	dispatch(d, &r, c->too_large, headers_ok, &resp, &ep);
 	eg_metric_inc(d->metrics, "edgegate_http_requests_total", "endpoint", ep ? ep->path : "other", NULL, NULL, 1);
-	enum MHD_Result ret = queue(conn, &resp);
+	if (!headers_ok)
+		eg_metric_inc(d->metrics, "edgegate_http_requests_rejected_total", "reason", "malformed_header", NULL,
+			      NULL, 1);
+	eg_admission_phase(admission, c, EG_CONN_ANSWER);
+	enum MHD_Result ret = queue(conn, &resp, !c->trusted);
 	eg_resp_free(&resp);
 	return ret;
 }
 
+/* The request is over (answered, or the connection failed): the next one starts clean, and
+ * a kept-alive connection may idle for idle_timeout. */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-	struct req_ctx *rc = *con_cls;
-	if (rc) {
-		free(rc->body);
-		free(rc->raw_target);
-		free(rc);
-		*con_cls = NULL;
-	}
+	struct eg_conn *c = *con_cls;
+	if (!c)
+		return;
+	free(c->body);
+	c->body = NULL;
+	c->body_len = 0;
+	c->too_large = false;
+	*con_cls = NULL;
+	eg_admission_phase(admission, c, EG_CONN_IDLE);
 }
 
-/* Counts accepted connections: with nginx keep-alive working, far fewer than requests. */
+/* Other peers are refused while only the proxies' reserve is left (admission.c). */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct eg_daemon *d = cls;
+	uint8_t a[16];
+	bool is_unix;
+	bool trusted = peer_trusted(d->cfg, addr, a, &is_unix);
+	return eg_admission_accept(admission, trusted, a) ? MHD_YES : MHD_NO;
+}
+
+/* Connection set-up and tear-down: the peer is classified once per connection, not per
+ * request. Counts accepted connections: with nginx keep-alive working, far fewer than requests. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
 {
 	struct eg_daemon *d = cls;
-	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		struct eg_conn *c = xcalloc(1, sizeof(*c));
+		const union MHD_ConnectionInfo *ai = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		const union MHD_ConnectionInfo *fi = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		c->trusted = peer_trusted(d->cfg, ai ? ai->client_addr : NULL, c->addr, &c->is_unix);
+		c->fd = fi ? fi->connect_fd : -1;
+		eg_admission_open(admission, c);
+		*socket_context = c;
 		eg_metric_inc(d->metrics, "edgegate_http_connections_total", NULL, NULL, NULL, NULL, 1);
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+		struct eg_conn *c = *socket_context;
+		eg_admission_close(admission, c);
+		free(c->body);
+		free(c->raw_target);
+		free(c);
+		*socket_context = NULL;
+	}
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -527,16 +800,49 @@ static int unix_listen(const char *path, gid_t group)
 	return fd;
 }
 
+/* Enough descriptors for every slot of every listener: running out of them makes
+ * libmicrohttpd stop accepting, the outage the limits are there to prevent. Raises the
+ * soft limit to the hard one; if that is still short, the slots are cut to fit. */
+static unsigned fit_fd_limit(unsigned want_per_listener, size_t listeners)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return want_per_listener;
+	rlim_t need = (rlim_t)want_per_listener * listeners + 256; /* + stores, BPF maps, clients */
+	if (rl.rlim_cur < need && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur >= need)
+		return want_per_listener;
+	unsigned fit = rl.rlim_cur > 256 + 16 * listeners ? (unsigned)((rl.rlim_cur - 256) / listeners) : 16;
+	log_warn("http.max_connections %u per listener needs %llu file descriptors, the limit is %llu: using %u "
+		 "(raise LimitNOFILE / ulimit -n)", want_per_listener, (unsigned long long)need,
+		 (unsigned long long)rl.rlim_cur, fit);
+	return fit;
+}
+
 int eg_http_start(struct eg_daemon *d)
 {
 	const struct eg_config *cfg = d->cfg;
+	const struct eg_http_config *hc = &cfg->http;
 	unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	if (threads < 1)
 		threads = 1;
+	unsigned max_conns = fit_fd_limit(hc->max_connections, cfg->n_listen);
+	struct eg_http_config eff = *hc;
+	if (max_conns < hc->max_connections) {
+		eff.max_connections = max_conns;
+		if (eff.reserved_for_proxies >= max_conns)
+			eff.reserved_for_proxies = max_conns / 4;
+	}
+	if (!admission)
+		admission = eg_admission_new(&eff, cfg->gate.ipv6_group_plen, d->metrics);
 	for (size_t i = 0; i < cfg->n_listen && i < sizeof(d->mhd) / sizeof(d->mhd[0]); i++) {
 		const struct eg_listen *l = &cfg->listen[i];
 		unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-		struct MHD_OptionItem opts[9];
+		struct MHD_OptionItem opts[13];
 		int n = 0;
 		int fd = -1;
 		if (l->is_unix) {
@@ -561,14 +867,18 @@ int eg_http_start(struct eg_daemon *d)
 		}
 		if (threads > 1)
 			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, threads, NULL };
-		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL };
+		/* The hard cap; admission.c keeps other peers below it by the proxies' reserve. */
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, eff.max_connections, NULL };
+		/* libmicrohttpd's own timeout restarts with every byte: a backstop only; the
+		 * deadlines that hold are admission.c's. */
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)eff.idle_timeout_s, NULL };
 		/* Room for large Cookie/Authorization headers (MHD answers 431 past this), but no
 		 * more: MHD 0.9.75 zeroes the whole pool before every keep-alive request. */
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
-		struct MHD_Daemon *md = MHD_start_daemon(flags, 0, NULL, NULL, on_request, d,
+		struct MHD_Daemon *md = MHD_start_daemon(flags, 0, on_accept, d, on_request, d,
 							 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 							 MHD_OPTION_NOTIFY_CONNECTION, on_connection, d,
 							 MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
@@ -579,7 +889,8 @@ int eg_http_start(struct eg_daemon *d)
 			return -1;
 		}
 		d->mhd[d->n_mhd++] = md;
-		log_info("listening on %s (%u threads)", l->text, threads);
+		log_info("listening on %s (%u threads, %u connections, %u of them reserved for the proxies)", l->text,
+			 threads, eff.max_connections, eff.reserved_for_proxies);
 	}
 	return 0;
 }
@@ -594,4 +905,6 @@ void eg_http_stop(struct eg_daemon *d)
 	for (size_t i = 0; i < d->cfg->n_listen && i < sizeof(unix_inode) / sizeof(unix_inode[0]); i++)
 		if (d->cfg->listen[i].is_unix)
 			eg_unix_release(d->cfg->listen[i].path, unix_inode[i]);
+	eg_admission_free(admission);
+	admission = NULL;
 }

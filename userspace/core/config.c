@@ -994,6 +994,27 @@ static bool parse_mtls(struct cctx *c, json_t *o, struct eg_mtls_config *m)
 	       get_strlist(c, o, "crl_files", &m->crl_files) && get_strlist(c, o, "cert_files", &m->cert_files);
 }
 
+static bool parse_http(struct cctx *c, json_t *o, struct eg_http_config *h)
+{
+	static const char *const keys[] = { "max_connections", "max_connections_per_ip", "reserved_for_proxies",
+		"header_timeout", "idle_timeout", NULL };
+	if (!check_keys(c, o, keys) || !get_u32(c, o, "max_connections", &h->max_connections) ||
+	    !get_u32(c, o, "max_connections_per_ip", &h->max_connections_per_ip) ||
+	    !get_u32(c, o, "reserved_for_proxies", &h->reserved_for_proxies) ||
+	    !get_duration(c, o, "header_timeout", &h->header_timeout_s) ||
+	    !get_duration(c, o, "idle_timeout", &h->idle_timeout_s))
+		return false;
+	if (h->max_connections < 16 || h->max_connections > 65536)
+		return fail_at(c, "max_connections", "must be between 16 and 65536");
+	if (h->reserved_for_proxies >= h->max_connections)
+		return fail_at(c, "reserved_for_proxies", "must be less than max_connections (%u)", h->max_connections);
+	if (h->header_timeout_s < 1 || h->header_timeout_s > 3600)
+		return fail_at(c, "header_timeout", "must be between 1s and 1h");
+	if (h->idle_timeout_s < 1 || h->idle_timeout_s > 86400)
+		return fail_at(c, "idle_timeout", "must be between 1s and 1d");
+	return true;
+}
+
 static bool section(struct cctx *c, json_t *root, const char *key, json_t **out)
 {
 	*out = json_object_get(root, key);
@@ -1021,6 +1042,11 @@ static void set_defaults(struct eg_config *cfg)
 	cfg->gate.ban_time_s = 600;
 	cfg->gate.ban_max_s = 86400;
 	cfg->gate.ipv6_group_plen = 64;
+	cfg->http.max_connections = 4096;
+	cfg->http.max_connections_per_ip = 32;
+	cfg->http.reserved_for_proxies = 256;
+	cfg->http.header_timeout_s = 10;
+	cfg->http.idle_timeout_s = 75;
 }
 
 int eg_group_id(const char *name, gid_t *out)
@@ -1055,7 +1081,7 @@ static bool parse_root(struct cctx *c, json_t *root, struct eg_config *cfg)
 {
 	static const char *const keys[] = { "listen", "admin_socket", "trusted_proxies", "state_dir", "user",
 		"log_level", "public_url", "default_allow", "threads", "redirect_domains", "oidc", "cookie",
-		"jwt", "routes", "gate", "store", "mtls", "proxy", "listen_group", NULL };
+		"jwt", "routes", "gate", "store", "mtls", "proxy", "listen_group", "http", NULL };
 	long long threads = 0;
 	json_t *s;
 	if (!check_keys(c, root, keys) || !parse_listen(c, root, cfg) ||
@@ -1093,6 +1119,7 @@ static bool parse_root(struct cctx *c, json_t *root, struct eg_config *cfg)
 	SECTION("gate", parse_gate, &cfg->gate)
 	SECTION("store", parse_store, &cfg->store)
 	SECTION("mtls", parse_mtls, &cfg->mtls)
+	SECTION("http", parse_http, &cfg->http)
 #undef SECTION
 	s = json_object_get(root, "cookie");
 	if (s) {

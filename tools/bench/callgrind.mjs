@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+// callgrind.mjs - instructions per cached bearer verdict, counted by valgrind's callgrind.
+//
+// Instruction counts do not depend on what else the machine runs, so this is the
+// before/after figure for changes to the request path (wrk figures on a shared 2-CPU VM
+// move by 20 % between runs). It starts the daemon (build/edgegated, or EDGEGATED) under
+// callgrind with one HTTP thread and a unix listener, sends the request nginx's shipped
+// auth location sends (HEAD /auth, X-Original-*, X-Real-IP ..., an RS256 bearer token),
+// N times over one keep-alive connection, then SIGTERM. It does this twice (N1 and N2
+// requests) and reports (Ir(N2) - Ir(N1)) / (N2 - N1): start-up and shutdown cancel out.
+//
+//   node tools/bench/callgrind.mjs [--keep]     (env: EGB_CG_N1=200, EGB_CG_N2=1200)
+// Prints the figure and leaves callgrind.out.* and an annotated top list in build/bench/.
+import { spawn, execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const EDGEGATED = path.resolve(process.env.EDGEGATED || path.join(ROOT, 'build/edgegated'));
+const OUT = path.resolve(process.env.EGB_OUT || path.join(ROOT, 'build/bench'));
+const N1 = Number(process.env.EGB_CG_N1 || 200);
+const N2 = Number(process.env.EGB_CG_N2 || 1200);
+const ISS = 'https://idp.example.test';
+const AUD = 'api://bench';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+fs.mkdirSync(OUT, { recursive: true });
+const W = fs.mkdtempSync(path.join(os.tmpdir(), 'eg-callgrind-'));
+process.on('exit', () => { if (!process.argv.includes('--keep')) fs.rmSync(W, { recursive: true, force: true }); });
+execFileSync('node', [path.join(ROOT, 'tools/bench/mint.mjs'), W, ISS, AUD, '1'], { stdio: 'ignore', cwd: ROOT });
+const token = fs.readFileSync(path.join(W, 'warm-RS256.txt'), 'utf8').split('\n')[0];
+
+const sock = path.join(W, 'eg.sock');
+const cfgFile = path.join(W, 'edgegate.json');
+fs.writeFileSync(cfgFile, JSON.stringify({
+  listen: [`unix:${sock}`],
+  admin_socket: path.join(W, 'admin.sock'),
+  state_dir: path.join(W, 'state'),
+  log_level: 'warn',
+  threads: 1,
+  jwt: { jwks_file: path.join(W, 'jwks.json'), issuer: ISS, audience: AUD, algorithms: ['RS256', 'ES256'] },
+  routes: [{ path: '/api/', auth: 'bearer', allow: { domains: ['example.test'] } }],
+}));
+
+// What nginx sends for `auth_request` with tools/nginx/edgegate.conf (client headers
+// are passed through: a browser-like request with a bearer token).
+const request = [
+  'HEAD /auth HTTP/1.1',
+  'Host: app.example.test',
+  'X-Original-URI: /api/orders?page=2',
+  'X-Original-Method: GET',
+  'X-Forwarded-Host: app.example.test',
+  'X-Forwarded-Proto: https',
+  'X-Real-IP: 198.18.0.10',
+  'X-Real-Port: 51234',
+  'X-Server-Addr: 198.18.0.1',
+  'X-Server-Port: 443',
+  'User-Agent: Mozilla/5.0 (X11; Linux x86_64) bench',
+  'Accept: application/json',
+  'Accept-Encoding: gzip, deflate, br',
+  'Accept-Language: en-GB,en;q=0.9',
+  `Authorization: Bearer ${token}`,
+  '', '',
+].join('\r\n');
+
+// Sends n requests one after another on one connection; resolves with the status lines seen.
+function drive(n) {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(sock);
+    let buf = '';
+    let sent = 0;
+    const statuses = {};
+    const next = () => { if (sent < n) { sent++; c.write(request); } else { c.end(); } };
+    c.on('connect', next);
+    c.on('data', (d) => {
+      buf += d.toString('latin1');
+      let i;
+      while ((i = buf.indexOf('\r\n\r\n')) >= 0) {
+        const status = buf.slice(9, 12);
+        statuses[status] = (statuses[status] || 0) + 1;
+        buf = buf.slice(i + 4); // HEAD: no body
+        next();
+      }
+    });
+    c.on('close', () => resolve(statuses));
+    c.on('error', reject);
+  });
+}
+
+async function run(n) {
+  const outFile = path.join(OUT, `callgrind.out.${n}`);
+  try { fs.unlinkSync(sock); } catch { /* none */ }
+  const vg = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${outFile}`, EDGEGATED, '--config', cfgFile],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  vg.stderr.on('data', (d) => { err += d; });
+  const end = Date.now() + 120000;
+  while (!fs.existsSync(sock)) {
+    if (Date.now() > end || vg.exitCode !== null) throw new Error(`edgegated did not start:\n${err}`);
+    await sleep(200);
+  }
+  await sleep(500);
+  const statuses = await drive(n);
+  vg.kill('SIGTERM');
+  await new Promise((r) => vg.on('exit', r));
+  if (statuses['200'] !== n) throw new Error(`expected ${n} x 200, got ${JSON.stringify(statuses)}\n${err}`);
+  const m = err.match(/Collected : (\d+)/);
+  if (!m) throw new Error(`no callgrind summary:\n${err}`);
+  return { n, ir: Number(m[1]), outFile };
+}
+
+const a = await run(N1);
+const b = await run(N2);
+const perReq = (b.ir - a.ir) / (b.n - a.n);
+const rep = spawnSync('callgrind_annotate', ['--inclusive=no', b.outFile], { maxBuffer: 1 << 26 }).stdout.toString();
+fs.writeFileSync(path.join(OUT, 'callgrind-top.txt'), rep);
+console.log(`instructions per cached RS256 bearer verdict (HEAD /auth, keep-alive, unix socket): ${Math.round(perReq)}`);
+console.log(`  Ir(${a.n}) = ${a.ir}, Ir(${b.n}) = ${b.ir}; per-function list of the ${b.n}-request run: ${path.relative(ROOT, OUT)}/callgrind-top.txt`);
