@@ -447,11 +447,7 @@ static bool identity_headers_fit(struct eg_daemon *d, const struct eg_route *rou
 		return true;
 	log_warn("verdict: identity headers of %zu bytes (limit %d) for %s: denied; map fewer groups or claims "
 		 "(oidc.groups_claim, the route's headers)", total, IDENTITY_HEADERS_MAX, route ? route->where : "-");
-	for (size_t i = first; i < resp->n_headers; i++) {
-		free(resp->hname[i]);
-		free(resp->hvalue[i]);
-	}
-	resp->n_headers = first;
+	resp->n_headers = first; /* the copies live in the answer's arena until it is freed */
 	return false;
 }
 
