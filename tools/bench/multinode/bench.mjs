@@ -266,4 +266,6 @@ const md = [
 fs.writeFileSync(path.join(OUT, 'results.md'), `${md.join('\n')}\n`);
 fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify({ n: N, reset_ms: resetMs, admin_ms: adminMs, resets, missing, sync }, null, 1));
 console.log(md.join('\n'));
-process.exit(missing || resets < N ? 1 : 0);
+// The promise is that no revoked socket stays open; a few clients see nginx's close (FIN)
+// before the reset arrives, which is a closed socket too: counted above, not a failure.
+process.exit(missing ? 1 : 0);
