@@ -9,7 +9,7 @@ PKGS=(
 	libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libssl-dev
 	libbpf-dev libelf-dev zlib1g-dev linux-libc-dev bpftool
 	liblmdb-dev libhiredis-dev libcap-dev libcmocka-dev libicu-dev
-	nginx caddy redis-server chromium iproute2 iputils-ping nftables
+	nginx caddy redis-server redis-sentinel chromium iproute2 iputils-ping nftables
 	curl jq openssl procps psmisc wrk python3 ethtool nodejs npm
 	xdp-tools libxdp-dev
 )
@@ -37,7 +37,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 # The Debian nginx package starts a system nginx on :80; tests start their own.
 if command -v systemctl >/dev/null 2>&1; then
-	$SUDO systemctl disable --now nginx redis-server >/dev/null 2>&1 || true
+	$SUDO systemctl disable --now nginx redis-server redis-sentinel >/dev/null 2>&1 || true
 fi
 
 stamp=node_modules/.edgegate-lock

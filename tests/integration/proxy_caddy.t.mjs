@@ -96,6 +96,17 @@ const last = seen[seen.length - 1] || { headers: {} };
 ok(reached(r) && !last.headers['x-auth-request-user'] && !last.headers['x-auth-request-groups'],
   'client X-Auth-Request-* headers never reach the app', last.headers);
 
+// Underscore spellings (oauth2-proxy GHSA-vjrc-mh2v-45x6): Caddy passes X_Auth_Request_User to the
+// app untouched and many frameworks read it as X-Auth-Request-User; edgegated sees it in the
+// forward_auth request and refuses it (docs/advisories.md).
+{
+  const before = seen.length;
+  r = await rawGet(port, '/public/x', ['Host: www.example', 'X_Auth_Request_User: admin', 'x_auth_request_groups: admins']);
+  ok(r.status === 403 && seen.length === before, `underscore spellings of identity headers -> 403, the app never sees them (${r.status})`);
+  r = await rawGet(port, '/public/x', ['Host: www.example', 'X_Other_Header: 1']);
+  ok(reached(r), 'control: other underscore headers pass through Caddy');
+}
+
 const now = Math.floor(Date.now() / 1000);
 const tok = await new jose.SignJWT({ sub: 'user-7', email: 'u7@example.test', email_verified: true }).setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'JWT' })
   .setIssuer('https://idp.test').setAudience('api://x').setIssuedAt(now).setExpirationTime(now + 600).sign(privateKey);

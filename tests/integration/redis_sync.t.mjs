@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // redis_sync.t.mjs - two edgegated nodes (A, B) sharing one private redis-server, each
-// behind its own nginx. Cross-node reconciliation (abuse.c / revoke.c sync passes):
-//   a. a source banned through A (bad bearer tokens) gets 403 from B within ~2 s
+// behind its own nginx. Cross-node events (the store's stream, followed by events.c):
+//   a. a source banned through A (bad bearer tokens) gets 403 from B within 500 ms
 //      (userspace enforcement: the gate is configured on an interface that does not exist);
 //   b. `edgegatectl --admin-socket B bans` lists it;
-//   c. `edgegatectl --admin-socket A bans del` lifts it on B within ~2 s;
+//   c. `edgegatectl --admin-socket A bans del` lifts it on B within 500 ms;
 //   d. (root: SOCK_DESTROY) a session logged in through B with a live keep-alive
 //      connection via B, revoked through A's admin socket, has that connection reset
-//      by B within ~2 s; A does not count B's flows, B does not count the revocation.
+//      by B within 500 ms of the call (usually before edgegatectl has even exited);
+//      A does not count B's flows, B does not count the revocation.
 // Clients connect from 127.0.0.5/.6 while trusted_proxies is 127.0.0.1/32, so nginx's
 // X-Real-IP is an untrusted, bannable source without a network namespace.
 import crypto from 'node:crypto';
@@ -132,7 +133,7 @@ is(await get(ngxA, BAD), 403, 'A: the source is banned (userspace 403)');
 let t0 = Date.now();
 await waitFor(async () => (await get(ngxB, BAD)) === 403, { what: 'B to apply the ban', timeout: 4000 }).catch((e) => diag(e.message));
 let dt = Date.now() - t0;
-ok(dt < 2500, `B answers 403 for ${BAD} ${dt} ms after the ban on A`);
+ok(dt < 500, `B answers 403 for ${BAD} ${dt} ms after the ban on A`);
 is(await get(ngxB, OTHER), 401, 'B: another source is unaffected (401)');
 
 // ---- b. B lists it --------------------------------------------------------------------------
@@ -149,7 +150,7 @@ is(del.code, 0, `edgegatectl --admin-socket A bans del ${BAD}`);
 t0 = Date.now();
 await waitFor(async () => (await get(ngxB, BAD)) === 401, { what: 'B to lift the ban', timeout: 4000 }).catch((e) => diag(e.message));
 dt = Date.now() - t0;
-ok(dt < 2500, `B serves ${BAD} again (401) ${dt} ms after bans del on A`);
+ok(dt < 500, `B serves ${BAD} again (401) ${dt} ms after bans del on A`);
 const lb2 = await ctl(B, 'bans');
 ok(!lb2.stdout.includes(BAD), 'B bans no longer lists it', lb2.stdout);
 is(await metric(B, 'edgegate_sync_total{what="bans",result="removed"}'), 1, 'B: edgegate_sync_total{what="bans",result="removed"} 1');
@@ -178,12 +179,12 @@ if (!ROOTUSER && process.env.CI !== 'true') {
   ok((flowsB.flows || []).some((f) => f.endsWith(`127.0.0.1:${ngxB}`) && f.includes(`:${sock.localPort} ->`)),
     'B tracks the keep-alive flow', flowsB.flows);
   const destroyedA0 = await metric(A, 'edgegate_revoked_flows_total{result="destroyed"}');
-  const rv = await ctl(A, 'revoke', '--session', id);
   const tRev = Date.now();
+  ok(closed === null, 'the connection is open before the revocation');
+  const rv = await ctl(A, 'revoke', '--session', id);
   ok(rv.code === 0 && /revoked 1 session/.test(rv.stdout), `edgegatectl --admin-socket A revoke --session: ${rv.stdout.trim()}`, rv.stderr);
-  ok(closed === null || closed >= tRev, 'the connection was still open when A returned');
   await waitFor(() => closed !== null, { what: 'B to reset the connection', timeout: 4000 }).catch((e) => diag(e.message));
-  ok(closed !== null && closed - tRev < 2500, `connection via B closed ${closed ? closed - tRev : '?'} ms after the revocation on A`);
+  ok(closed !== null && closed - tRev < 500, `connection via B closed ${closed ? closed - tRev : '?'} ms after edgegatectl revoke on A was started`);
   is(err?.code, 'ECONNRESET', `... with a reset (${err?.code})`);
   is(await metric(B, 'edgegate_sync_total{what="revocations",result="applied"}'), 1, 'B: edgegate_sync_total{what="revocations",result="applied"} 1');
   ok(await metric(B, 'edgegate_revoked_flows_total{result="destroyed"}') >= 1, 'B: its flow counted as destroyed');

@@ -104,7 +104,7 @@ static void test_counts(void **state)
 	assert_false(eg_abuse_counts(401, "session_ended"));
 	assert_false(eg_abuse_counts(401, "invalid_session"));
 	assert_false(eg_abuse_counts(403, "certificate_expired"));
-	assert_false(eg_abuse_counts(503, "session_store_error"));
+	assert_false(eg_abuse_counts(401, "session_store_unavailable"));
 	assert_false(eg_abuse_counts(401, NULL));
 	assert_false(eg_abuse_counts(401, "issuer"));
 	assert_false(eg_abuse_counts(401, "audience"));

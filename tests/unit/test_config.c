@@ -281,9 +281,48 @@ static void test_durable_keys(void **state)
 	config_free(c);
 }
 
+/* Several hosts (issue 12): Sentinel, timeout, outage grace, stream length; errors name the key. */
+static void test_shared_store_keys(void **state)
+{
+	char err[256];
+	struct eg_config *c = parse("{\"listen\":\"127.0.0.1:1\",\"store\":{\"sentinels\":[\"127.0.0.1:26379\","
+				    "\"[::1]:26380\"],\"master_name\":\"m\",\"timeout\":\"250ms\",\"outage_grace\":\"0s\","
+				    "\"stream_maxlen\":5000}}",
+				    err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->store.sentinels.n, 2);
+	assert_string_equal(c->store.master_name, "m");
+	assert_int_equal(c->store.timeout_ms, 250);
+	assert_int_equal(c->store.outage_grace_s, 0);
+	assert_int_equal(c->store.stream_maxlen, 5000);
+	config_free(c);
+	c = parse("{\"listen\":\"127.0.0.1:1\",\"store\":{\"redis\":\"redis://127.0.0.1:6379\",\"sync\":\"1s\"}}", err,
+		  sizeof(err));
+	assert_non_null(c); /* deprecated, still accepted */
+	assert_int_equal(c->store.timeout_ms, 300);
+	assert_int_equal(c->store.outage_grace_s, 60);
+	assert_int_equal(c->store.stream_maxlen, 100000);
+	config_free(c);
+	static const struct bad cases[] = {
+		{ "{\"listen\":\"127.0.0.1:1\",\"store\":{\"sentinels\":[\"127.0.0.1:26379\"]}}", "store.master_name: required" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"store\":{\"master_name\":\"m\"}}", "store.sentinels: required" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"store\":{\"sentinels\":[\"nohost\"],\"master_name\":\"m\"}}", "store.sentinels: expected" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"store\":{\"timeout\":\"20s\"}}", "store.timeout: expected a duration" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"store\":{\"outage_grace\":\"soon\"}}", "store.outage_grace: expected" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"store\":{\"stream_maxlen\":10}}", "store.stream_maxlen: must be between" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = 0;
+		c = parse(cases[i].json, err, sizeof(err));
+		if (c || !strstr(err, cases[i].want))
+			fail_msg("%s: got \"%s\", want \"%s\"", cases[i].json, err, cases[i].want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_shared_store_keys),
 		cmocka_unit_test(test_durable_keys),
 		cmocka_unit_test(test_minimal),  cmocka_unit_test(test_errors_name_the_key),
 		cmocka_unit_test(test_duration), cmocka_unit_test(test_prefix),

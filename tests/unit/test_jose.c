@@ -645,6 +645,9 @@ static void crit_header(void **state)
 		{ "{\"alg\":\"HS256\",\"crit\":[1]}", EG_JOSE_MALFORMED },
 		{ "{\"alg\":\"HS256\",\"b64\":false}", EG_JOSE_MALFORMED },
 		{ "{\"alg\":\"HS256\",\"b64\":true}", EG_JOSE_OK },
+		/* zip is JWE-only: never inflated, so a JWS claiming it is refused (zlib bombs) */
+		{ "{\"alg\":\"HS256\",\"zip\":\"DEF\"}", EG_JOSE_MALFORMED },
+		{ "{\"alg\":\"HS256\",\"zip\":null}", EG_JOSE_MALFORMED },
 	};
 	size_t i;
 

@@ -228,6 +228,48 @@ static void test_email_verified(void **state)
 	config_free(c);
 }
 
+/* oauth2-proxy GHSA-c5c4-8r6x-56w3: "a@evil.test@x.test" passed a domains check that split
+ * on the last '@'. Only a plain addr-spec (one '@', no quoting) is believed by allow
+ * rules and passed on; a deny domains rule matches an address parsers split differently. */
+static void test_email_addr_spec(void **state)
+{
+	struct eg_config *c = load("{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"/dev/null\",\"issuer\":\"*\",\"audience\":\"*\"},"
+				   "\"routes\":[{\"path\":\"/mail/\",\"allow\":{\"domains\":[\"x.test\"]},"
+				   "\"deny\":{\"domains\":[\"evil.test\"]}}]}");
+	static const char *const v = ",\"email_verified\":true}";
+	char buf[256];
+#define AS(email) (snprintf(buf, sizeof(buf), "{\"email\":\"%s\"%s", email, v), buf)
+	assert_true(allows_as(c, EG_ID_BEARER, AS("a@x.test")));           /* control */
+	assert_true(allows_as(c, EG_ID_BEARER, AS("first.last+tag@x.test")));
+	assert_false(allows_as(c, EG_ID_BEARER, AS("a@evil.test@x.test")));
+	assert_false(allows_as(c, EG_ID_BEARER, AS("\\\"a@evil.test\\\"@x.test")));
+	assert_false(allows_as(c, EG_ID_BEARER, AS("a@x.test@x.test")));
+	assert_false(allows_as(c, EG_ID_BEARER, AS("@x.test")));
+	assert_false(allows_as(c, EG_ID_BEARER, AS("a@")));
+	assert_false(allows_as(c, EG_ID_BEARER, AS("a b@x.test")));
+	assert_false(allows_as(c, EG_ID_BEARER, AS("a\\t@x.test")));
+	assert_false(allows_as(c, EG_ID_BEARER, AS("(evil.test)a@x.test")));
+	assert_false(allows_as(c, EG_ID_BEARER, AS("<a@evil.test>@x.test")));
+	assert_false(allows_as(c, EG_ID_BEARER, AS("a@evil.test")));       /* deny domain (control) */
+	/* not passed on as X-Auth-Request-Email either */
+	struct eg_identity id = { .kind = EG_ID_BEARER, .claims = json_loads(AS("a@evil.test@x.test"), 0, NULL) };
+	assert_non_null(id.claims);
+	assert_null(eg_policy_verified_email(c, &id));
+	json_decref(id.claims);
+	id.claims = json_loads(AS("a@x.test"), 0, NULL);
+	assert_string_equal(eg_policy_verified_email(c, &id), "a@x.test");
+	json_decref(id.claims);
+#undef AS
+	config_free(c);
+	/* a deny domains rule matches a split-ambiguous address whichever way it is split */
+	c = load("{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"/dev/null\",\"issuer\":\"*\",\"audience\":\"*\"},"
+		 "\"routes\":[{\"path\":\"/mail/\",\"allow\":{\"emails\":[\"a@evil.test@x.test\",\"ok@x.test\"]},"
+		 "\"deny\":{\"domains\":[\"evil.test\"]}}]}");
+	assert_true(allows_as(c, EG_ID_BEARER, "{\"email\":\"ok@x.test\",\"email_verified\":true}"));
+	assert_false(allows_as(c, EG_ID_BEARER, "{\"email\":\"a@evil.test@x.test\",\"email_verified\":true}"));
+	config_free(c);
+}
+
 /* Distributed claims (Entra groups overage): not resolved, so fail closed. */
 static void test_distributed_claims(void **state)
 {
@@ -308,6 +350,7 @@ int main(void)
 		cmocka_unit_test(test_path_normalize), cmocka_unit_test(test_host_normalize),
 		cmocka_unit_test(test_route_match),    cmocka_unit_test(test_domains),
 		cmocka_unit_test(test_email_verified), cmocka_unit_test(test_distributed_claims),
+		cmocka_unit_test(test_email_addr_spec),
 		cmocka_unit_test(test_groups_claims),  cmocka_unit_test(test_cert_conditions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

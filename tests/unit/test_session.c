@@ -440,7 +440,7 @@ static int f_foreach(void *impl, enum eg_store_ns ns, const char *prefix, eg_sto
 	return fail_reads ? -1 : eg_store_lmdb_ops.foreach(impl, ns, prefix, fn, arg);
 }
 static long f_gc(void *impl) { return eg_store_lmdb_ops.gc(impl); }
-static const struct eg_store_ops fault_ops = { "lmdb", f_close, f_put, f_get, f_del, f_foreach, f_gc };
+static const struct eg_store_ops fault_ops = { "lmdb", f_close, f_put, f_get, f_del, f_foreach, f_gc, NULL, NULL, NULL };
 
 static void test_store_faults(void **state)
 {

@@ -381,6 +381,65 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* Issue 12: an outage is declared by the first failing command (a server paused with
+ * SIGSTOP: a timeout), every later command fails at once, and the prober notices the
+ * end; events are published to the stream with the publishing node's id. */
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void test_redis_outage_and_events(void **state)
+{
+	if (!redis_pid) {
+		if (getenv("CI") && strcmp(getenv("CI"), "true") == 0)
+			fail_msg("redis-server not installed");
+		skip();
+	}
+	char err[256], url[64];
+	struct timespec t0;
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", redis_port);
+	struct eg_store_redis_opts o = { .url = url, .prefix = "egout:", .timeout_ms = 200, .stream_maxlen = 1000 };
+	struct eg_store *s = eg_store_wrap(&eg_store_redis_ops, eg_store_redis_open_ex(&o, err, sizeof(err)));
+	assert_non_null(s);
+	assert_int_equal(eg_store_publish(s, "revoke", "abc", "{\"reason\":\"admin\"}"), 0);
+	redisContext *c = eg_store_redis_dial(eg_store_impl(s), 1000, err, sizeof(err));
+	assert_non_null(c);
+	redisReply *r = redisCommand(c, "XRANGE %s - +", eg_store_redis_stream(eg_store_impl(s)));
+	assert_true(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
+	redisReply *f = r->element[0]->element[1];
+	assert_int_equal(f->elements, 8);
+	assert_string_equal(f->element[1]->str, "revoke");
+	assert_string_equal(f->element[3]->str, "abc");
+	assert_string_equal(f->element[7]->str, eg_store_node(s));
+	freeReplyObject(r);
+	redisFree(c);
+	assert_int_equal(eg_store_down_since_ms(s), 0);
+
+	kill(redis_pid, SIGSTOP);
+	void *v = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(eg_store_get(s, EG_NS_META, "x", &v, NULL, NULL), -1);
+	double first = ms_since(&t0);
+	assert_true(first < 1000); /* store.timeout, one reconnect at most */
+	assert_true(eg_store_down_since_ms(s) > 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(eg_store_put(s, EG_NS_META, "x", "1", 1, 0), -1);
+	assert_int_equal(eg_store_publish(s, "ban", "198.51.100.7", "{}"), -1);
+	assert_true(ms_since(&t0) < 50); /* failed at once, not 100 timeouts */
+	kill(redis_pid, SIGCONT);
+	for (int i = 0; i < 50 && eg_store_down_since_ms(s); i++)
+		usleep(50000);
+	assert_int_equal(eg_store_down_since_ms(s), 0);
+	assert_int_equal(eg_store_put(s, EG_NS_META, "x", "1", 1, 0), 0);
+	assert_int_equal(eg_store_get(s, EG_NS_META, "x", &v, NULL, NULL), 1);
+	free(v);
+	eg_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -389,6 +448,7 @@ int main(void)
 		cmocka_unit_test(test_config_open),
 		cmocka_unit_test(test_redis),
 		cmocka_unit_test(test_redis_select_after_reconnect),
+		cmocka_unit_test(test_redis_outage_and_events),
 		cmocka_unit_test(test_tombstones),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -610,6 +610,9 @@ if (!process.env.EGB_SKIP_XDP && !ONLY.length) {
 }
 const revokeScript = ['tools/bench/revoke/run.sh', 'tools/bench/revoke.sh'].map((p) => path.join(ROOT, p)).find((p) => fs.existsSync(p));
 const revoke = revokeScript && !ONLY.length ? runExternal(revokeScript, [], 120) : null;
+// several hosts (issue 12): cross-node time to revoke, cost of following the stream
+const multiScript = path.join(ROOT, 'tools/bench/multinode/run.sh');
+const multi = fs.existsSync(multiScript) && !ONLY.length && !process.env.EGB_SKIP_MULTI ? runExternal(multiScript, [], 600) : null;
 
 cleanup();
 
@@ -755,6 +758,12 @@ if (revoke) {
   lines.push('```');
 } else {
   lines.push('| time to revoke / propagation | not measured yet | no revocation bench script (tools/bench/revoke/run.sh) in the tree |');
+}
+if (multi) {
+  lines.push('');
+  lines.push(`tools/bench/multinode/run.sh (exit ${multi.rc}):`);
+  lines.push('');
+  lines.push(multi.out.split('\n').filter((l) => !/^(gcc|make)/.test(l)).slice(-30).join('\n'));
 }
 if (perfReport) lines.push(`\nperf profiles of the cold cases: ${perfReport}in ${path.relative(ROOT, OUT)}/`);
 lines.push('');

@@ -39,6 +39,11 @@ export const PROFILES = {
   auth0: { shape: ({ groups, ...c }) => ({ ...c, 'https://example.test/roles': groups.includes('ops') ? ['admin'] : [] }) },
 };
 
+// Changes an account at the IdP (tests: claims that change while a session lives).
+export function setAccount(id, fields) {
+  USERS[id] = { ...(USERS[id] || { email: `${id}@example.test`, name: id, groups: [] }), ...fields };
+}
+
 function account(id, shape = (c) => c) {
   const u = USERS[id] || { email: `${id}@example.test`, name: id, groups: [] };
   return {

@@ -176,6 +176,21 @@ static bool claim_has(const json_t *claims, const char *name, const struct eg_st
 	return false;
 }
 
+/* A plain addr-spec: one '@', a local part without quoting, comments or controls, a
+ * domain. "a@evil.test@good.test" or "\"a@evil.test\"@good.test" is read as good.test by
+ * a last-'@' split and as evil.test by others (oauth2-proxy GHSA-c5c4-8r6x-56w3): an
+ * address two parsers split differently is never believed. */
+static bool plain_address(const char *email)
+{
+	const char *at = strchr(email, '@');
+	if (!at || at == email || !at[1] || strchr(at + 1, '@'))
+		return false;
+	for (const unsigned char *p = (const unsigned char *)email; *p; p++)
+		if (*p <= ' ' || *p == 0x7f || strchr("\"\\()<>[],;:", *p))
+			return false;
+	return true;
+}
+
 /* The email claim when it may be believed: email_verified true (boolean or "true"),
  * or absent with trust_unverified_email set for that kind of identity (the
  * "nOAuth" class: providers where users type their own address). */
@@ -184,7 +199,7 @@ static const char *verified_email(const struct eg_config *cfg, const struct eg_i
 	const json_t *claims = id->claims;
 	const char *claim = cfg->oidc.email_claim ? cfg->oidc.email_claim : "email";
 	const json_t *e = json_object_get(claims, claim);
-	if (!json_is_string(e))
+	if (!json_is_string(e) || !plain_address(json_string_value(e)))
 		return NULL;
 	const json_t *ev = json_object_get(claims, "email_verified");
 	if (json_is_true(ev) || (json_is_string(ev) && strcmp(json_string_value(ev), "true") == 0))
@@ -222,6 +237,10 @@ static bool email_conditions(const struct eg_config *cfg, const struct eg_condit
 	for (size_t i = 0; i < c->emails.n; i++)
 		if (str_ieq(c->emails.v[i], email))
 			return true;
+	/* only a deny rule gets here with an address that is not plain: whichever domain a
+	 * parser would read, the restrictive answer is that a domains rule matches. */
+	if (!plain_address(email))
+		return c->domains.n > 0;
 	const char *at = strrchr(email, '@');
 	if (!at || at == email || !at[1] || strlen(at + 1) >= 256)
 		return false;

@@ -28,6 +28,7 @@
 #include "redirect.h"
 #include "revoke.h"
 #include "session.h"
+#include "smuggle.h"
 #include "tokcache.h"
 #include "util.h"
 
@@ -40,6 +41,7 @@ struct target {
 	bool has_host;
 	char path[4096];
 	unsigned method;
+	unsigned alt_methods; /* methods an upstream may serve it as (method-override headers) */
 	const char *scheme;
 	const char *raw_uri;
 };
@@ -85,6 +87,46 @@ static bool read_target(const struct eg_forwarded *fw, struct target *t, const c
 	t->method = eg_method_bit(fw->method);
 	t->scheme = fw->scheme;
 	return true;
+}
+
+/* Method-override headers: Express's method-override reads X-HTTP-Method-Override by default
+ * (the value up to the first comma, upper-cased), other frameworks X-HTTP-Method or
+ * X-Method-Override. The upstream may serve the request as any method named there, so each
+ * is judged like a reading of the target: the most restrictive wins. */
+static const char *const override_headers[] = { "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override" };
+
+static unsigned override_methods(const struct eg_req *r)
+{
+	unsigned m = 0;
+	for (size_t i = 0; i < sizeof(override_headers) / sizeof(override_headers[0]); i++) {
+		bool dup = false;
+		const char *v = eg_req_header_dup(r, override_headers[i], &dup);
+		if (!v)
+			continue;
+		if (dup)
+			m |= EG_M_OTHER;
+		/* every comma element, trimmed and upper-cased */
+		for (const char *p = v; *p;) {
+			char name[16];
+			size_t n = 0;
+			while (*p == ' ' || *p == '\t' || *p == ',')
+				p++;
+			if (!*p)
+				break;
+			bool long_name = false;
+			for (; *p && *p != ','; p++) {
+				if (*p == ' ' || *p == '\t')
+					continue;
+				if (n + 1 < sizeof(name))
+					name[n++] = (char)toupper((unsigned char)*p);
+				else
+					long_name = true;
+			}
+			name[n] = '\0';
+			m |= long_name ? EG_M_OTHER : eg_method_bit(name);
+		}
+	}
+	return m;
 }
 
 /* --- bearer tokens --------------------------------------------------------------------------- */
@@ -314,6 +356,17 @@ static int bearer_identity(struct eg_daemon *d, const struct eg_req *r, const st
 
 /* --- identity headers ----------------------------------------------------------------------- */
 
+/* An element that would read as several (a ',') or split the header (controls) once joined:
+ * a group named "ops,admins" must not hand the upstream an "admins" group. Policy still
+ * sees the claim as it is; only the header leaves such an element out. */
+static bool list_element_ok(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p == ',' || *p < ' ' || *p == 0x7f)
+			return false;
+	return true;
+}
+
 static void claim_header(struct eg_resp *resp, const char *header, const json_t *v)
 {
 	if (!v || json_is_null(v))
@@ -328,7 +381,7 @@ static void claim_header(struct eg_resp *resp, const char *header, const json_t 
 			cap += (json_is_string(e) ? strlen(json_string_value(e)) : 32) + 1;
 		char *s = xcalloc(1, cap);
 		json_array_foreach(v, i, e) {
-			if (!json_is_string(e))
+			if (!json_is_string(e) || !list_element_ok(json_string_value(e)))
 				continue;
 			if (*s)
 				strcat(s, ",");
@@ -375,6 +428,27 @@ static void identity_headers(struct eg_daemon *d, const struct eg_route *route, 
 	}
 	for (size_t i = 0; route && i < route->n_headers; i++)
 		claim_header(resp, route->headers[i].header, eg_claim_get(c, route->headers[i].claim));
+}
+
+/* The identity headers go to nginx in one proxy buffer (16 KiB in the shipped snippet; past it
+ * nginx answers 500 on every request of that user). Past this budget the request is a 403
+ * with a reason and one log line, never a 500 and never a cut-down identity: an upstream
+ * handed part of a group list could read the missing part as "not a member". */
+#define IDENTITY_HEADERS_MAX 12288
+
+static bool identity_headers_fit(struct eg_daemon *d, const struct eg_route *route, const struct eg_identity *id,
+				 struct eg_resp *resp)
+{
+	size_t first = resp->n_headers, total = 0;
+	identity_headers(d, route, id, resp);
+	for (size_t i = first; i < resp->n_headers; i++)
+		total += strlen(resp->hname[i]) + strlen(resp->hvalue[i]) + 4;
+	if (total <= IDENTITY_HEADERS_MAX)
+		return true;
+	log_warn("verdict: identity headers of %zu bytes (limit %d) for %s: denied; map fewer groups or claims "
+		 "(oidc.groups_claim, the route's headers)", total, IDENTITY_HEADERS_MAX, route ? route->where : "-");
+	resp->n_headers = first; /* the copies live in the answer's arena until it is freed */
+	return false;
 }
 
 /* --- answers ----------------------------------------------------------------------------------- */
@@ -520,9 +594,11 @@ static int authenticate(struct eg_daemon *d, const struct eg_req *r, const struc
 		if (sr == EG_SESSION_OK)
 			return 1;
 		if (sr == EG_SESSION_STORE_ERROR) {
-			/* Fail closed, and no login loop (a login needs the store too). 403, not 5xx:
-			 * nginx turns anything but 200/401/403 into a 500 for every user. */
-			*o = (struct outcome){ 403, "session_store_error", "sessions are unavailable, try again shortly", false };
+			/* Fail closed, without a 5xx from nginx (auth_request turns any status but
+			 * 2xx/401/403 into a 500): a 401 sends a browser to sign in, and the callback
+			 * answers honestly that sign-in is unavailable (docs/sessions.md, outage). */
+			*o = (struct outcome){ 401, "session_store_unavailable",
+					       "the session store cannot be reached", false };
 			return -1;
 		}
 		char buf[EG_TICKET_MAX + 8];
@@ -580,22 +656,31 @@ static int route_verdict(struct eg_daemon *d, const struct eg_req *r, const stru
 	return 200;
 }
 
-/* The distinct routes the readings reach, in reading order; *uncovered when some
- * reading reaches none. */
+/* The distinct routes the readings reach (under the method and each override method), in
+ * reading order; *uncovered when some reading reaches none. At most one route per pair. */
+#define METHOD_BITS 10 /* EG_M_GET .. EG_M_OTHER */
+_Static_assert(EG_M_OTHER == 1u << (METHOD_BITS - 1), "METHOD_BITS covers every method bit");
+#define JUDGED_MAX (EG_READINGS_MAX * METHOD_BITS)
 static size_t reading_routes(const struct eg_config *cfg, const struct target *t, const struct eg_readings *rd,
 			     const struct eg_route **routes, bool *uncovered)
 {
 	size_t n = 0;
+	unsigned methods = t->method | t->alt_methods;
 	*uncovered = false;
-	for (size_t i = 0; i < rd->n; i++) {
-		const struct eg_route *rt = eg_policy_match_reading(cfg, t->has_host ? t->host : NULL, rd->v[i].path,
-								    t->method, rd->v[i].folded);
-		bool seen = rt == NULL;
-		*uncovered |= rt == NULL;
-		for (size_t k = 0; k < n && !seen; k++)
-			seen = routes[k] == rt;
-		if (!seen)
-			routes[n++] = rt;
+	for (unsigned b = 0; b < METHOD_BITS; b++) {
+		unsigned m = 1u << b;
+		if (!(methods & m))
+			continue;
+		for (size_t i = 0; i < rd->n; i++) {
+			const struct eg_route *rt = eg_policy_match_reading(cfg, t->has_host ? t->host : NULL,
+									    rd->v[i].path, m, rd->v[i].folded);
+			bool seen = rt == NULL;
+			*uncovered |= rt == NULL;
+			for (size_t k = 0; k < n && !seen; k++)
+				seen = routes[k] == rt;
+			if (!seen)
+				routes[n++] = rt;
+		}
 	}
 	return n;
 }
@@ -608,7 +693,7 @@ static size_t reading_routes(const struct eg_config *cfg, const struct target *t
 static const struct eg_route *judge(struct eg_daemon *d, const struct eg_req *r, const struct target *t,
 				    const struct eg_readings *rd, struct auth_cache *c, struct outcome *o)
 {
-	const struct eg_route *routes[EG_READINGS_MAX];
+	const struct eg_route *routes[JUDGED_MAX];
 	bool uncovered;
 	size_t n = reading_routes(d->cfg, t, rd, routes, &uncovered);
 	const struct eg_route *strict = eg_policy_match_reading(d->cfg, t->has_host ? t->host : NULL, rd->v[0].path,
@@ -681,10 +766,16 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 		o = (struct outcome){ 403, fw_why, "the proxy did not send the original request as configured", false };
 		goto answer;
 	}
+	if (eg_smuggled_identity_header(d->cfg, r)) {
+		/* underscores_in_headers on: nginx would pass it on to the upstream as is */
+		o = (struct outcome){ 403, "smuggled_header", "the request carries another spelling of an identity header", false };
+		goto answer;
+	}
 	if (!read_target(&fw, &t, &why)) {
 		o = (struct outcome){ 403, why, "the original request could not be parsed", false };
 		goto answer;
 	}
+	t.alt_methods = override_methods(r) & ~t.method;
 	if (eg_readings_compute(t.raw_uri, &rd) != 0) {
 		o = (struct outcome){ 403, "bad_path", "the original request could not be parsed", false };
 		goto answer;
@@ -696,8 +787,10 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 	}
 
 answer:
+	if (o.status == 200 && !identity_headers_fit(d, route, &id, resp))
+		o = (struct outcome){ 403, "identity_too_large",
+				      "the identity is too large to pass on (too many groups or claims)", false };
 	if (o.status == 200) {
-		identity_headers(d, route, &id, resp);
 		eg_resp_text(resp, 200, "");
 		struct eg_flow_tuple f;
 		if (id.kind == EG_ID_SESSION && d->revoke && eg_flow_from_request(r, &f) == 0)
@@ -706,7 +799,8 @@ answer:
 		deny(d, r, route, r->peer_trusted ? &t : NULL, &o, resp);
 		/* who was denied: the identity the denying route authenticated (still in the cache) */
 		if (o.status == 403 && r->peer_trusted)
-			note_forbidden(d, r, route, &t, route ? &cache.id[route->auth] : &id, &o, resp);
+			note_forbidden(d, r, route, &t, route && id.kind == EG_ID_NONE ? &cache.id[route->auth] : &id,
+				       &o, resp); /* id is set when an allow became identity_too_large */
 	}
 	if (d->abuse)
 		eg_abuse_note(d, src, o.status, o.reason);

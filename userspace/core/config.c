@@ -970,12 +970,57 @@ static bool parse_gate(struct cctx *c, json_t *o, struct eg_gate_config *g)
 	return true;
 }
 
+/* A duration kept in milliseconds ("250ms" or "2s"); lo..hi in ms. */
+static bool get_ms(struct cctx *c, json_t *o, const char *key, long long lo, long long hi, int64_t *out)
+{
+	json_t *j = json_object_get(o, key);
+	if (!j)
+		return true;
+	const char *v = json_string_value(j);
+	char *end = NULL;
+	long long ms = v && isdigit((unsigned char)v[0]) ? strtoll(v, &end, 10) : -1;
+	if (ms >= 0 && strcmp(end, "s") == 0 && ms <= 86400)
+		ms *= 1000;
+	else if (ms >= 0 && strcmp(end, "ms") != 0)
+		ms = -1;
+	if (ms < lo || ms > hi)
+		return fail_at(c, key, "expected a duration between %lldms and %llds (ms or s)", lo, hi / 1000);
+	*out = ms;
+	return true;
+}
+
+/* Several hosts (issue 12): Sentinel, timeouts, outage grace, stream length. */
+static bool parse_store_shared(struct cctx *c, json_t *o, struct eg_store_config *s)
+{
+	long long maxlen = s->stream_maxlen ? s->stream_maxlen : 100000;
+	int64_t grace_ms = 60000; /* default outage grace */
+	if (!get_strlist(c, o, "sentinels", &s->sentinels) || !get_str(c, o, "master_name", &s->master_name) ||
+	    !get_ms(c, o, "timeout", 10, 5000, &s->timeout_ms) || !get_ms(c, o, "outage_grace", 0, 86400000, &grace_ms) ||
+	    !get_int(c, o, "stream_maxlen", 1000, 100000000, &maxlen))
+		return false;
+	s->outage_grace_s = grace_ms / 1000;
+	s->outage_grace_set = json_object_get(o, "outage_grace") != NULL;
+	s->stream_maxlen = maxlen;
+	for (size_t i = 0; i < s->sentinels.n; i++) {
+		const char *colon = strrchr(s->sentinels.v[i], ':');
+		if (!colon || colon == s->sentinels.v[i] || atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535)
+			return fail_at(c, "sentinels", "expected \"host:port\" entries");
+	}
+	if (s->sentinels.n && !s->master_name)
+		return fail_at(c, "master_name", "required with store.sentinels");
+	if (s->master_name && !s->sentinels.n)
+		return fail_at(c, "sentinels", "required with store.master_name");
+	return true;
+}
+
 static bool parse_store(struct cctx *c, json_t *o, struct eg_store_config *s)
 {
-	static const char *const keys[] = { "redis", "prefix", "sync", "map_size", NULL };
+	static const char *const keys[] = { "redis", "prefix", "sync", "map_size", "sentinels", "master_name",
+					    "timeout", "outage_grace", "stream_maxlen", NULL };
 	json_t *sync = json_object_get(o, "sync");
 	long long map = s->map_size;
-	if (!check_keys(c, o, keys) || !get_str(c, o, "redis", &s->redis) || !get_str(c, o, "prefix", &s->prefix))
+	if (!check_keys(c, o, keys) || !get_str(c, o, "redis", &s->redis) || !get_str(c, o, "prefix", &s->prefix) ||
+	    !parse_store_shared(c, o, s))
 		return false;
 	/* bytes; small maps are for tests of a full store (docs/config.md) */
 	if (!get_int(c, o, "map_size", 65536, 1LL << 40, &map))
@@ -1185,6 +1230,12 @@ static void fill_defaults_after(struct eg_config *cfg)
 		cfg->gate.xdp_mode = xstrdup("auto");
 	if (!cfg->store.prefix)
 		cfg->store.prefix = xstrdup("edgegate:");
+	if (!cfg->store.timeout_ms)
+		cfg->store.timeout_ms = 300;
+	if (!cfg->store.stream_maxlen)
+		cfg->store.stream_maxlen = 100000;
+	if (!cfg->store.outage_grace_set)
+		cfg->store.outage_grace_s = 60;
 	if (!cfg->log_level)
 		cfg->log_level = xstrdup("info");
 	if (cfg->n_trusted_proxies == 0) {
@@ -1326,6 +1377,8 @@ void config_free(struct eg_config *c)
 	free(g->never_ban);
 	free(c->store.redis);
 	free(c->store.prefix);
+	strlist_free(&c->store.sentinels);
+	free(c->store.master_name);
 	free(c->mtls.revoked_file);
 	strlist_free(&c->mtls.crl_files);
 	strlist_free(&c->mtls.cert_files);

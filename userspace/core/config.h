@@ -200,6 +200,13 @@ struct eg_store_config {
 	char *prefix; /* Redis key prefix, default "edgegate:" */
 	int64_t sync_ms; /* shared store: how often bans/revocations of other nodes are applied, default 1000 */
 	int64_t map_size; /* embedded store: LMDB map size in bytes, default 1 GiB */
+	/* issue 12: several hosts (docs/sessions.md, "Several hosts") */
+	struct eg_strlist sentinels; /* "host:port" of Redis Sentinels; store.master_name names the master */
+	char *master_name;
+	int64_t timeout_ms;     /* one Redis command, default 300 ms (well under nginx's proxy_read_timeout) */
+	int64_t outage_grace_s; /* sessions in memory served while Redis is unreachable, default 60 s */
+	bool outage_grace_set;
+	int64_t stream_maxlen;  /* events kept in the stream (XADD MAXLEN ~), default 100000 */
 };
 
 /* Connection admission on the HTTP listeners (issue 15): limits, the reserve for the

@@ -16,6 +16,7 @@ struct eg_sessions;
 struct eg_revoke;
 struct eg_abuse;
 struct eg_mtls;
+struct eg_events;
 struct MHD_Daemon;
 
 struct eg_daemon {
@@ -29,6 +30,7 @@ struct eg_daemon {
 	struct eg_sessions *sessions;
 	struct eg_revoke *revoke; /* flows of sessions (revoke.c) */
 	struct eg_abuse *abuse;   /* per-source failure counting and bans (abuse.c) */
+	struct eg_events *events; /* the shared store's event stream, followed (events.c) */
 	struct MHD_Daemon *mhd[8];
 	int n_mhd;
 	volatile bool ready;

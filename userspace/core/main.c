@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <pwd.h>
 #include <jansson.h>
 #include <libgen.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 #include "admin.h"
 #include "config.h"
 #include "daemon.h"
+#include "events.h"
 #include "forbidden.h"
 #include "gate.h"
 #include "http.h"
@@ -217,6 +219,25 @@ static int join_listen_group(const struct eg_config *cfg)
 	return 0;
 }
 
+/* state_dir belongs to the user the daemon runs as: after the drop it still appends,
+ * renames and compacts there (revocation tombstones, the stream position). 0700 keeps
+ * everyone else out. */
+static int give_state_dir(const struct eg_config *cfg)
+{
+	if (!cfg->user || geteuid() != 0)
+		return 0;
+	struct passwd *pw = getpwnam(cfg->user);
+	if (!pw) {
+		log_err("user: no such user \"%s\"", cfg->user);
+		return -1;
+	}
+	if (chown(cfg->state_dir, pw->pw_uid, pw->pw_gid) != 0 || chmod(cfg->state_dir, 0700) != 0) {
+		log_err("state_dir %s: cannot hand it to %s: %s", cfg->state_dir, cfg->user, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int run(struct eg_config *cfg)
 {
 	struct eg_daemon dd = { .cfg = cfg }, *d = &dd;
@@ -233,6 +254,8 @@ static int run(struct eg_config *cfg)
 		log_err("state_dir %s: %s", cfg->state_dir, strerror(errno));
 		goto out;
 	}
+	if (give_state_dir(cfg) != 0)
+		goto out;
 	if (lock_instance(cfg->state_dir) < 0)
 		goto out;
 	/* Before any thread or store: the privileged process is forked from here. */
@@ -262,10 +285,12 @@ static int run(struct eg_config *cfg)
 		log_err("mtls: %s", err);
 		goto out;
 	}
-	if (cfg->store.sync_ms) {
-		struct eg_revoke_opts ro = { .sync_ms = (unsigned)cfg->store.sync_ms };
-		eg_revoke_set_opts(&ro);
-		eg_abuse_sync_interval_ms((unsigned)cfg->store.sync_ms);
+	if (cfg->store.sync_ms)
+		log_warn("store.sync is deprecated and ignored: other nodes' revocations and bans arrive as events "
+			 "(docs/sessions.md, \"Several hosts\")");
+	if (eg_events_init(d, err, sizeof(err)) != 0) {
+		log_err("%s", err);
+		goto out;
 	}
 	if (eg_revoke_init(d, err, sizeof(err)) != 0) {
 		log_err("revocation: %s", err);
@@ -277,6 +302,10 @@ static int run(struct eg_config *cfg)
 	}
 	if (eg_sessions_init(d, err, sizeof(err)) != 0) {
 		log_err("sessions: %s", err);
+		goto out;
+	}
+	if (eg_events_start(d) != 0) {
+		log_err("events: cannot start the stream follower");
 		goto out;
 	}
 	if (cfg->oidc.present && eg_oidc_init(d, err, sizeof(err)) != 0) {
@@ -328,6 +357,7 @@ out:
 	eg_forbidden_free();
 	if (cfg->oidc.present)
 		eg_oidc_free(d);
+	eg_events_free(d);
 	eg_sessions_free(d);
 	eg_abuse_free(d);
 	eg_revoke_free(d);

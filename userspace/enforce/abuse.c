@@ -27,11 +27,12 @@
  * Table: 64 striped hash tables, bounded (sweeps drop idle entries; a full stripe
  * stops tracking new sources rather than evicting a ban).
  *
- * Shared store (Redis, several nodes): every sync interval the sweeper thread reads
- * EG_NS_BAN and applies the live bans other nodes decided (table + kernel), and lifts
- * local bans whose record another node deleted (ban.del). Reconciliation by polling,
- * not pub/sub: one SCAN per interval, no second connection, and a node that was away
- * catches up by itself. */
+ * Shared store (Redis, several nodes): a ban and a lifted ban are also events in the
+ * store's stream; events.c follows it and applies the bans other nodes decided (table +
+ * kernel, eg_abuse_remote_ban) and lifts those another node lifted (ban.del,
+ * eg_abuse_remote_unban). Only a node that missed events the stream no longer keeps
+ * reads EG_NS_BAN whole (eg_abuse_sync: applies live bans, lifts those whose record is
+ * gone). */
 #include "abuse.h"
 
 #include <bpf/bpf.h>
@@ -103,16 +104,13 @@ struct eg_abuse {
 	pthread_mutex_t tmu;
 	pthread_cond_t tcv;
 	/* reconciliation with a shared store */
-	bool shared, warned_large;
-	uint64_t sync_ns, next_sync_ns, next_gc_ns;
-	uint64_t sync_passes, sync_applied, sync_removed, sync_errors, sync_skipped;
+	bool shared;
+	uint64_t next_gc_ns;
+	uint64_t sync_events, sync_passes, sync_applied, sync_removed, sync_errors;
 	size_t sync_last_keys;
 	int64_t sync_last_unix;
 };
 
-#define SYNC_MAX_KEYS 10000  /* a bigger ban namespace is not scanned every interval */
-#define SYNC_BACKOFF_S 60    /* ... but retried this often */
-static unsigned sync_ms_next;
 
 static uint64_t mono(const struct eg_abuse *a)
 {
@@ -293,6 +291,9 @@ static int persist(struct eg_daemon *d, const struct eg_prefix *p, int64_t until
 		log_warn("abuse: could not persist the ban of %s", key);
 		return -1;
 	}
+	/* other nodes apply it as it arrives (a failed publish: they learn it at a resync) */
+	if (eg_store_publish(d->store, "ban", key, val) != 0)
+		log_warn("abuse: the ban of %s is stored but not published to the other nodes", key);
 	free(val);
 	return 0;
 }
@@ -476,6 +477,8 @@ int eg_abuse_unban(struct eg_daemon *d, const struct eg_prefix *in)
 	if (d->store) {
 		eg_gate_prefix_format(&p, key, sizeof(key));
 		eg_store_del(d->store, EG_NS_BAN, key);
+		if (eg_store_publish(d->store, "unban", key, NULL) != 0)
+			log_warn("abuse: the lifted ban of %s is not published to the other nodes", key);
 	}
 	eg_metric_set(d->metrics, "edgegate_bans_active", NULL, NULL, (double)eg_abuse_bans_active(d));
 	return rc;
@@ -577,8 +580,6 @@ static void *sweeper(void *arg)
 	struct eg_abuse *a = d->abuse;
 	uint64_t step = (uint64_t)SWEEP_MS * 1000000ull;
 
-	if (a->shared && a->sync_ns < step)
-		step = a->sync_ns;
 	pthread_mutex_lock(&a->tmu);
 	while (!a->stop) {
 		struct timespec ts;
@@ -591,10 +592,6 @@ static void *sweeper(void *arg)
 			break;
 		pthread_mutex_unlock(&a->tmu);
 		uint64_t now = now_mono_ns();
-		if (a->shared && now >= a->next_sync_ns) {
-			a->next_sync_ns = now + a->sync_ns;
-			sync_pass(d); /* may push next_sync_ns further (namespace too large) */
-		}
 		if (now >= a->next_gc_ns) {
 			a->next_gc_ns = now + (uint64_t)SWEEP_MS * 1000000ull;
 			eg_abuse_gc(d);
@@ -676,7 +673,6 @@ static int restore_one(const char *key, const void *val, size_t len, int64_t exp
 struct sync_pass {
 	struct eg_daemon *d;
 	size_t keys;
-	bool partial;
 };
 
 static void sync_metric(struct eg_daemon *d, const char *result, double n)
@@ -698,10 +694,7 @@ static int sync_one(const char *key, const void *val, size_t len, int64_t exp, v
 	struct ban_why w;
 	bool applied = false;
 
-	if (++sp->keys > SYNC_MAX_KEYS) {
-		sp->partial = true;
-		return 1;
-	}
+	sp->keys++;
 	if (parse_record(key, val, len, &p, &until, &off, &w) != 0)
 		return 0;
 	int64_t left = until - wall(a);
@@ -795,18 +788,6 @@ static void sync_pass(struct eg_daemon *d)
 	__atomic_add_fetch(&a->sync_passes, 1, __ATOMIC_RELAXED);
 	a->sync_last_keys = sp.keys;
 	a->sync_last_unix = wall(a);
-	if (sp.partial) {
-		/* bans seen were applied (idempotent); nothing is lifted from a partial view */
-		__atomic_add_fetch(&a->sync_skipped, 1, __ATOMIC_RELAXED);
-		sync_metric(d, "too_large", 1);
-		if (!a->warned_large) {
-			a->warned_large = true;
-			log_warn("abuse: more than %d ban records in the shared store: cross-node ban sync runs "
-				 "every %ds and does not lift bans", SYNC_MAX_KEYS, SYNC_BACKOFF_S);
-		}
-		a->next_sync_ns = mono(a) + (uint64_t)SYNC_BACKOFF_S * NS;
-		return;
-	}
 	if (rc != 0) {
 		__atomic_add_fetch(&a->sync_errors, 1, __ATOMIC_RELAXED);
 		sync_metric(d, "error", 1);
@@ -823,7 +804,53 @@ static void sync_pass(struct eg_daemon *d)
 
 void eg_abuse_sync_interval_ms(unsigned ms)
 {
-	sync_ms_next = ms;
+	(void)ms; /* deprecated: bans arrive as events (events.c) */
+}
+
+int eg_abuse_remote_ban(struct eg_daemon *d, const char *key, const char *val, size_t len)
+{
+	struct eg_abuse *a = d ? d->abuse : NULL;
+	struct sync_pass sp = { .d = d };
+
+	if (!a)
+		return -1;
+	__atomic_add_fetch(&a->sync_events, 1, __ATOMIC_RELAXED);
+	uint64_t before = a->sync_applied;
+	sync_one(key, val, len, 0, &sp);
+	return a->sync_applied != before;
+}
+
+int eg_abuse_remote_unban(struct eg_daemon *d, const char *key)
+{
+	struct eg_abuse *a = d ? d->abuse : NULL;
+	struct eg_prefix p;
+	struct stripe *st;
+	bool lifted = false;
+
+	if (!a || eg_gate_prefix_parse(key, &p) != 0)
+		return -1;
+	__atomic_add_fetch(&a->sync_events, 1, __ATOMIC_RELAXED);
+	struct src **head = slot(a, &p, &st);
+	pthread_mutex_lock(&st->mu);
+	struct src *e = find_locked(head, &p);
+	if (e && e->ban_until_ns > mono(a)) {
+		e->ban_until_ns = 0;
+		e->confirmed_ns = 0;
+		lifted = true;
+	}
+	pthread_mutex_unlock(&st->mu);
+	char gk[80];
+	snprintf(gk, sizeof(gk), "deny %s", key);
+	/* kernel only: the deciding node already deleted the record and published this */
+	if (d->gate && eg_gate_apply_remote(d->gate, false, gk, NULL, 0) == 1)
+		lifted = true;
+	if (lifted) {
+		__atomic_add_fetch(&a->sync_removed, 1, __ATOMIC_RELAXED);
+		sync_metric(d, "removed", 1);
+		log_info("abuse: ban of %s lifted (lifted on another node)", key);
+		eg_metric_set(d->metrics, "edgegate_bans_active", NULL, NULL, (double)eg_abuse_bans_active(d));
+	}
+	return lifted;
 }
 
 long eg_abuse_sync(struct eg_daemon *d)
@@ -841,11 +868,11 @@ static json_t *sync_json(struct eg_abuse *a)
 {
 	if (!a->shared)
 		return json_pack("{s:b}", "enabled", 0);
-	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "enabled", 1, "interval_ms",
-			 (json_int_t)(a->sync_ns / 1000000), "passes", (json_int_t)a->sync_passes, "applied",
+	return json_pack("{s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "enabled", 1, "mode", "events", "events",
+			 (json_int_t)a->sync_events, "resyncs", (json_int_t)a->sync_passes, "applied",
 			 (json_int_t)a->sync_applied, "lifted", (json_int_t)a->sync_removed, "errors",
-			 (json_int_t)a->sync_errors, "too_large", (json_int_t)a->sync_skipped, "last_keys",
-			 (json_int_t)a->sync_last_keys, "last_unix", (json_int_t)a->sync_last_unix);
+			 (json_int_t)a->sync_errors, "last_resync_keys", (json_int_t)a->sync_last_keys,
+			 "last_resync_unix", (json_int_t)a->sync_last_unix);
 }
 
 /* --- admin ------------------------------------------------------------------------------------ */
@@ -943,8 +970,6 @@ int eg_abuse_init(struct eg_daemon *d, char *err, size_t errlen)
 		eg_store_foreach(d->store, EG_NS_BAN, restore_one, d);
 	/* like session.c: any backend but the embedded one is shared with other nodes */
 	a->shared = d->store && strcmp(eg_store_backend(d->store), "lmdb") != 0;
-	a->sync_ns = (uint64_t)(sync_ms_next ? sync_ms_next : 1000) * 1000000ull;
-	a->next_sync_ns = now_mono_ns() + a->sync_ns;
 	if (pthread_create(&a->th, NULL, sweeper, d) == 0)
 		a->th_running = true;
 	describe_metrics(d->metrics);

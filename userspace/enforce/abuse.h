@@ -47,11 +47,16 @@ void eg_abuse_set_clock_offset(struct eg_daemon *d, int64_t offset_ns);
 long eg_abuse_gc(struct eg_daemon *d);
 
 /* --- shared store (Redis): cross-node ban reconciliation ------------------------------- */
-/* Sync interval for the next eg_abuse_init [1000 ms]; 0 keeps the default. */
+/* Deprecated (store.sync): bans arrive as events; kept for callers, does nothing. */
 void eg_abuse_sync_interval_ms(unsigned ms);
-/* One reconciliation pass now (the sweeper runs one every interval when the store is
- * shared): applies live EG_NS_BAN records this node lacks, lifts local bans whose record
- * was deleted. Returns bans applied + lifted, -1 when the store is not shared. */
+/* One full reconciliation pass now (a resync, run by events.c only when this node missed
+ * events the stream no longer keeps): applies live EG_NS_BAN records this node lacks,
+ * lifts local bans whose record was deleted. Returns bans applied + lifted, -1 when the
+ * store is not shared. */
 long eg_abuse_sync(struct eg_daemon *d);
+/* Ban events from the stream (another node): key is the canonical prefix, val the ban
+ * record. 1 applied / lifted here, 0 nothing to do, -1 bad input. */
+int eg_abuse_remote_ban(struct eg_daemon *d, const char *key, const char *val, size_t len);
+int eg_abuse_remote_unban(struct eg_daemon *d, const char *key);
 
 #endif

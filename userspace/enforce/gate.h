@@ -32,6 +32,11 @@ void eg_gate_close(struct eg_gate *g);
  * every stored entry the maps do not hold (pins lost after a reboot). s may be NULL
  * (no persistence). Returns the number of entries re-pushed or -1. */
 long eg_gate_use_store(struct eg_gate *g, struct eg_store *s);
+/* A deny/allow change another node published (events.c): key "deny <prefix>" or
+ * "allow <prefix>", val {"reason":N,"exp":UNIX} for an addition; applied to the kernel
+ * maps only (the store already holds it; nothing is published again). 1 applied, 0
+ * nothing to do, -1 bad input or a map error. */
+int eg_gate_apply_remote(struct eg_gate *g, bool add, const char *key, const char *val, size_t len);
 
 /* Dynamic entries. ttl_s 0 = never expires; reason is an enum eg_rule_reason.
  * 0 ok, -1 error (errno). del returns 0 when removed, -1 with errno ENOENT when absent. */

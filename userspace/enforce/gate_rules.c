@@ -586,9 +586,22 @@ static int persist(struct eg_gate *g, bool allow, const struct eg_prefix *p, int
 		return -1;
 	rc = eg_store_put(g->store, EG_NS_DENY, key, val, strlen(val), exp);
 	free(val);
-	if (rc)
+	if (rc) {
 		log_warn("gate: could not persist %s", key);
-	return rc;
+		return rc;
+	}
+	/* Other nodes apply it as it arrives (events.c); bans have events of their own. */
+	if (reason != EG_RULE_BAN) {
+		j = json_pack("{s:i, s:I}", "reason", (int)reason, "exp", (json_int_t)exp);
+		if (note && *note)
+			json_object_set_new(j, "note", json_string(note));
+		val = json_dumps(j, JSON_COMPACT);
+		json_decref(j);
+		if (!val || eg_store_publish(g->store, "deny", key, val) != 0)
+			log_warn("gate: %s is stored but not published to the other nodes", key);
+		free(val);
+	}
+	return 0;
 }
 
 static void unpersist(struct eg_gate *g, bool allow, const struct eg_prefix *p)
@@ -599,6 +612,55 @@ static void unpersist(struct eg_gate *g, bool allow, const struct eg_prefix *p)
 		return;
 	store_key(allow, p->addr, p->plen, key, sizeof(key));
 	eg_store_del(g->store, EG_NS_DENY, key);
+	if (eg_store_publish(g->store, "undeny", key, NULL) != 0)
+		log_warn("gate: the removal of %s is not published to the other nodes", key);
+}
+
+/* A change another node published (events.c): into the maps only, under the writers'
+ * lock (in the unprivileged process: through the privileged one, like any write). */
+int eg_gate_apply_remote(struct eg_gate *g, bool add, const char *key, const char *val, size_t len)
+{
+	struct eg_prefix p;
+	struct eg_rule r = { .reason = EG_RULE_MANUAL };
+	const char *sp = key ? strchr(key, ' ') : NULL, *n;
+	char note[EG_NOTE_MAX] = "";
+	bool allow;
+	int rc;
+	json_t *j;
+	json_int_t reason;
+	int64_t exp;
+
+	if (!g || !sp || eg_gate_prefix_parse(sp + 1, &p) != 0)
+		return -1;
+	allow = strncmp(key, "allow ", 6) == 0;
+	if (!allow && strncmp(key, "deny ", 5) != 0)
+		return -1;
+	if (!add) {
+		eg_gate_wlock(g);
+		rc = eg_rules_del(g, allow, p.addr, p.plen);
+		eg_gate_wunlock(g);
+		return rc == 0;
+	}
+	j = json_loadb(val ? val : "", len, JSON_REJECT_DUPLICATES, NULL);
+	reason = json_integer_value(json_object_get(j, "reason"));
+	exp = (int64_t)json_integer_value(json_object_get(j, "exp"));
+	n = json_string_value(json_object_get(j, "note"));
+	if (n && eg_gate_note_valid(n))
+		snprintf(note, sizeof(note), "%s", n);
+	json_decref(j);
+	if (reason > 0 && reason < EG_RULE__COUNT && reason != EG_RULE_STATIC)
+		r.reason = (uint32_t)reason;
+	if (exp) {
+		int64_t left = exp - (int64_t)time(NULL);
+
+		if (left <= 0)
+			return 0;
+		r.expires_ns = eg_gate_now_ns(g) + (uint64_t)left * 1000000000ull;
+	}
+	eg_gate_wlock(g);
+	rc = eg_rules_put(g, allow, p.addr, p.plen, &r, BPF_ANY, note);
+	eg_gate_wunlock(g);
+	return rc == 0 ? 1 : -1;
 }
 
 /* --- the API ------------------------------------------------------------------------- */

@@ -19,11 +19,13 @@
  * lookup): a live socket (a quiet WebSocket) stays tracked, a dead one is dropped.
  *
  * Shared store (Redis, several nodes): a session ended on another node only killed the
- * flows that node tracks. Every sync interval the GC thread reads EG_NS_REVOKED (written
- * by session.c's end_session under the session id, {"reason","at","sub"}) and, for the
- * records at or after its high-water mark, runs the local kill path for sessions this
- * node holds flows of (and leaves a tombstone for the others, so a verdict this node is
- * still answering from a stale session cache has its flow killed when noted). */
+ * flows that node tracks. Every revocation is also an event in the store's stream
+ * (session.c publishes it with the store record); events.c follows the stream and calls
+ * eg_revoke_remote, which runs the local kill path for sessions this node holds flows of
+ * (and leaves a tombstone for the others, so a verdict this node is still answering
+ * from a stale session cache has its flow killed when noted). Only when this node
+ * missed events the stream no longer keeps does it read EG_NS_REVOKED whole
+ * (eg_revoke_resync: the records at or after the given time). */
 #include "revoke.h"
 #include "proxy.h"
 
@@ -44,7 +46,6 @@
 #include "jose.h"
 #include "log.h"
 #include "metrics.h"
-#include "session.h"
 #include "sockdestroy.h"
 #include "store.h"
 #include "util.h"
@@ -78,6 +79,7 @@ struct eg_revoke {
 	struct eg_sockdiag *diag;
 	size_t n_flows; /* atomic */
 	bool warned_perm, warned_note;
+	eg_revoke_forget_fn forget; /* the session cache's eviction (eg_revoke_on_remote) */
 	/* time-to-revoke samples (ns), newest last, for the admin "flows" command */
 	pthread_mutex_t smu;
 	uint64_t samples[SAMPLES];
@@ -90,16 +92,14 @@ struct eg_revoke {
 	pthread_mutex_t gmu;
 	pthread_cond_t gcv;
 	/* reconciliation with a shared store */
-	bool shared, warned_large;
+	bool shared;
 	int64_t hwm; /* newest revocation time (UNIX s) seen in the store */
-	uint64_t next_sync_ns, next_gc_ns;
-	uint64_t sync_passes, sync_applied, sync_errors, sync_skipped;
+	uint64_t next_gc_ns;
+	uint64_t sync_events, sync_passes, sync_applied, sync_errors;
 	size_t sync_last_keys;
 	int64_t sync_last_unix;
 };
 
-#define SYNC_MAX_KEYS 10000 /* a bigger EG_NS_REVOKED is not scanned every interval */
-#define SYNC_BACKOFF_S 60   /* ... but retried this often */
 #define SYNC_SLACK_S 10     /* clock skew between writers; re-reads are idempotent */
 
 static struct eg_revoke_opts opts_next;
@@ -403,7 +403,8 @@ static int sync_revoke(struct eg_daemon *d, const char *session_id, uint32_t cod
 	struct sess **head = slot(r, session_id, &st);
 
 	/* This node's session cache may still hold it: the next request must see it gone. */
-	eg_session_forget(d, session_id);
+	if (r->forget)
+		r->forget(d, session_id);
 	pthread_mutex_lock(&st->mu);
 	struct sess *e = find_locked(head, session_id);
 	if (e && e->revoked_ns) {
@@ -614,7 +615,6 @@ struct sync_scan {
 	struct eg_daemon *d;
 	int64_t floor, newest;
 	size_t keys, applied;
-	bool partial;
 };
 
 static void sync_metric(struct eg_daemon *d, const char *result, double n)
@@ -626,10 +626,7 @@ static int sync_one(const char *key, const void *val, size_t len, int64_t exp, v
 {
 	struct sync_scan *sc = arg;
 
-	if (++sc->keys > SYNC_MAX_KEYS) {
-		sc->partial = true;
-		return 1;
-	}
+	sc->keys++;
 	if (!*key || strlen(key) > ID_MAX)
 		return 0;
 	json_t *j = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL);
@@ -661,18 +658,6 @@ static void sync_pass(struct eg_daemon *d)
 	r->sync_last_unix = now_realtime_s();
 	if (sc.applied)
 		sync_metric(d, "applied", (double)sc.applied);
-	if (sc.partial) {
-		/* what was seen was applied (idempotent); the mark does not move on a partial view */
-		__atomic_add_fetch(&r->sync_skipped, 1, __ATOMIC_RELAXED);
-		sync_metric(d, "too_large", 1);
-		if (!r->warned_large) {
-			r->warned_large = true;
-			log_warn("revocation: more than %d revocation records in the shared store: sessions revoked on "
-				 "other nodes are only checked every %ds here", SYNC_MAX_KEYS, SYNC_BACKOFF_S);
-		}
-		r->next_sync_ns = now_mono_ns() + (uint64_t)SYNC_BACKOFF_S * 1000000000ull;
-		return;
-	}
 	if (rc != 0) {
 		__atomic_add_fetch(&r->sync_errors, 1, __ATOMIC_RELAXED);
 		sync_metric(d, "error", 1);
@@ -693,15 +678,43 @@ long eg_revoke_sync(struct eg_daemon *d)
 	return (long)(r->sync_applied - before);
 }
 
+long eg_revoke_resync(struct eg_daemon *d, int64_t since_unix)
+{
+	struct eg_revoke *r = d ? d->revoke : NULL;
+
+	if (!r || !r->shared)
+		return -1;
+	if (since_unix < r->hwm)
+		r->hwm = since_unix;
+	return eg_revoke_sync(d);
+}
+
+int eg_revoke_remote(struct eg_daemon *d, const char *session_id, const char *reason, int64_t at)
+{
+	struct eg_revoke *r = d ? d->revoke : NULL;
+
+	if (!r || !session_id || !*session_id || strlen(session_id) > ID_MAX)
+		return -1;
+	int applied = sync_revoke(d, session_id, eg_revoke_reason_code(reason));
+	__atomic_add_fetch(&r->sync_events, 1, __ATOMIC_RELAXED);
+	if (applied) {
+		__atomic_add_fetch(&r->sync_applied, 1, __ATOMIC_RELAXED);
+		sync_metric(d, "applied", 1);
+	}
+	if (at > r->hwm)
+		r->hwm = at;
+	return applied;
+}
+
 static json_t *sync_json(struct eg_revoke *r)
 {
 	if (!r->shared)
 		return json_pack("{s:b}", "enabled", 0);
-	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "enabled", 1, "interval_ms",
-			 (json_int_t)r->o.sync_ms, "passes", (json_int_t)r->sync_passes, "sessions_applied",
-			 (json_int_t)r->sync_applied, "errors", (json_int_t)r->sync_errors, "too_large",
-			 (json_int_t)r->sync_skipped, "last_keys", (json_int_t)r->sync_last_keys, "high_water_unix",
-			 (json_int_t)r->hwm, "last_unix", (json_int_t)r->sync_last_unix);
+	return json_pack("{s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "enabled", 1, "mode", "events", "events",
+			 (json_int_t)r->sync_events, "resyncs", (json_int_t)r->sync_passes, "sessions_applied",
+			 (json_int_t)r->sync_applied, "errors", (json_int_t)r->sync_errors, "last_resync_keys",
+			 (json_int_t)r->sync_last_keys, "high_water_unix", (json_int_t)r->hwm, "last_resync_unix",
+			 (json_int_t)r->sync_last_unix);
 }
 
 static void *gc_main(void *arg)
@@ -710,8 +723,6 @@ static void *gc_main(void *arg)
 	struct eg_revoke *r = d->revoke;
 	uint64_t step = (uint64_t)r->o.gc_interval_ms * 1000000ull;
 
-	if (r->shared && (uint64_t)r->o.sync_ms * 1000000ull < step)
-		step = (uint64_t)r->o.sync_ms * 1000000ull;
 	pthread_mutex_lock(&r->gmu);
 	while (!r->stop) {
 		struct timespec ts;
@@ -724,10 +735,6 @@ static void *gc_main(void *arg)
 			break;
 		pthread_mutex_unlock(&r->gmu);
 		uint64_t now = now_mono_ns();
-		if (r->shared && now >= r->next_sync_ns) {
-			r->next_sync_ns = now + (uint64_t)r->o.sync_ms * 1000000ull;
-			sync_pass(d); /* may push next_sync_ns further (namespace too large) */
-		}
 		if (now >= r->next_gc_ns) {
 			r->next_gc_ns = now + (uint64_t)r->o.gc_interval_ms * 1000000ull;
 			eg_revoke_gc(d);
@@ -869,7 +876,6 @@ int eg_revoke_init(struct eg_daemon *d, char *err, size_t errlen)
 	r->shared = d->store && strcmp(eg_store_backend(d->store), "lmdb") != 0;
 	/* revocations from before this start have no flows here to kill */
 	r->hwm = now_realtime_s();
-	r->next_sync_ns = now_mono_ns() + (uint64_t)r->o.sync_ms * 1000000ull;
 	r->next_gc_ns = now_mono_ns() + (uint64_t)r->o.gc_interval_ms * 1000000ull;
 	if (pthread_create(&r->gc, NULL, gc_main, d) == 0)
 		r->gc_running = true;
@@ -907,4 +913,10 @@ void eg_revoke_free(struct eg_daemon *d)
 	pthread_mutex_destroy(&r->gmu);
 	pthread_cond_destroy(&r->gcv);
 	free(r);
+}
+
+void eg_revoke_on_remote(struct eg_daemon *d, eg_revoke_forget_fn forget)
+{
+	if (d->revoke)
+		d->revoke->forget = forget;
 }

@@ -65,7 +65,7 @@ struct eg_revoke_opts {
 	unsigned session_ttl_s;     /* revoked-session map entry [86400] */
 	unsigned tombstone_s;       /* a revoked id kills flows noted by in-flight verdicts [60] */
 	unsigned gc_interval_ms;    /* [10000] */
-	unsigned sync_ms;           /* shared store: reconciliation interval [1000] */
+	unsigned sync_ms;           /* deprecated (store.sync): events replaced the polling; ignored */
 };
 /* Applies before eg_revoke_init (tests). */
 void eg_revoke_set_opts(const struct eg_revoke_opts *o);
@@ -75,10 +75,22 @@ size_t eg_flows_tracked(struct eg_daemon *d);
 /* Copies up to max flows of a session; returns the count. */
 size_t eg_flows_of(struct eg_daemon *d, const char *session_id, struct eg_flow_tuple *out, size_t max);
 
-/* Shared store (Redis): one pass over EG_NS_REVOKED now (the GC thread runs one every
- * sync_ms): sessions revoked on other nodes since the last pass have their flows on this
- * node killed (no store write, not counted in edgegate_revocations_total again).
- * Returns sessions acted on, -1 when the store is not shared. */
+/* Shared store (Redis): one pass over EG_NS_REVOKED now (a resync, run by events.c only
+ * when this node missed events the stream no longer keeps): sessions revoked on other
+ * nodes at or after the high-water mark have their flows on this node killed (no store
+ * write, not counted in edgegate_revocations_total again). Returns sessions acted on,
+ * -1 when the store is not shared. */
 long eg_revoke_sync(struct eg_daemon *d);
+/* The same, from since_unix (minus a slack for clock skew) on. */
+long eg_revoke_resync(struct eg_daemon *d, int64_t since_unix);
+/* A revocation event from the stream (another node): the session leaves this node's
+ * cache and its flows here die. 1 flows acted on, 0 none, -1 bad input. */
+int eg_revoke_remote(struct eg_daemon *d, const char *session_id, const char *reason, int64_t at);
+
+/* What a revocation from another node must also do to this node's session cache. The
+ * session layer registers it (eg_sessions_init): revocation depends on no session code,
+ * sessions call down into revocation, never the other way round. */
+typedef void (*eg_revoke_forget_fn)(struct eg_daemon *d, const char *session_id);
+void eg_revoke_on_remote(struct eg_daemon *d, eg_revoke_forget_fn forget);
 
 #endif

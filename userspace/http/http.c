@@ -102,6 +102,18 @@ static enum MHD_Result count_value(void *cls, enum MHD_ValueKind kind, const cha
 	return MHD_YES;
 }
 
+/* Query arguments: a value that decodes to a NUL ("rd=/%00/evil") would be read cut
+ * short; it counts twice, so every caller that insists on exactly one refuses it. */
+static enum MHD_Result count_arg(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+				 const char *value, size_t value_size)
+{
+	struct count_ctx *c = cls;
+	count_value(cls, kind, key, value);
+	if (key && value && strcasecmp(key, c->name) == 0 && strlen(value) != value_size)
+		c->count++;
+	return MHD_YES;
+}
+
 /* The headers the verdict path reads, found with one pass over the request instead of
  * one scan per lookup (a dozen lookups per verdict). Other names fall back to MHD. */
 static const char *const known_names[] = {
@@ -228,7 +240,7 @@ const char *eg_req_header(const struct eg_req *r, const char *name)
 const char *eg_req_arg(const struct eg_req *r, const char *name, int *count)
 {
 	struct count_ctx c = { .name = name };
-	MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, count_value, &c);
+	MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, count_arg, &c);
 	if (count)
 		*count = c.count;
 	/* MHD reports "?a" (no '=') with a NULL value; treat as empty. */

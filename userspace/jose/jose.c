@@ -920,6 +920,11 @@ static enum eg_jose_err check_header(const json_t *h, eg_algset allowed, enum eg
 	/* RFC 7797 b64:false changes the signing input; without crit it is invalid */
 	if (b64 && !json_is_true(b64))
 		return EG_JOSE_MALFORMED;
+	/* "zip" is a JWE parameter (RFC 7516 4.1.3): a JWS that claims a compressed payload
+	 * is read one way by us (never inflated) and another by libraries that inflate it
+	 * (mod_auth_openidc's 10 MB zlib-bomb cap). Refused, so no decompression is ever owed. */
+	if (json_object_get(h, "zip"))
+		return EG_JOSE_MALFORMED;
 	*kid = NULL;
 	*kid_len = 0;
 	if (k) {

@@ -907,7 +907,15 @@ static void h_callback(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 	char shx[65];
 	eg_sha256(state, strlen(state), sh);
 	hex_encode(sh, 32, shx);
-	if (eg_store_add(d->store, EG_NS_STATE, shx, "1", 1, exp + 60) != 1) {
+	int added = eg_store_add(d->store, EG_NS_STATE, shx, "1", 1, exp + 60);
+	if (added < 0) {
+		/* the store is unreachable: not a replay, and a session could not be kept anyway */
+		fail_page(d, resp, "store_unavailable", 503,
+			  "Sign-in is temporarily unavailable (the session store cannot be reached). Please try again "
+			  "in a moment.");
+		goto out;
+	}
+	if (added == 0) {
 		fail_page(d, resp, "replay", 400, "This login response was already used.");
 		goto out;
 	}

@@ -677,10 +677,13 @@ static int store_revocation(struct eg_daemon *d, const char *id, const char *rea
 	int rc = -1;
 
 	json_decref(rev);
+	/* ... and the event every other node follows (events.c): the revocation counts as
+	 * recorded only once it is published too (with Sentinel: on a replica as well). */
 	if (rtext && eg_store_put(d->store, EG_NS_REVOKED, id, rtext, strlen(rtext), until) == 0 &&
 	    eg_store_del(d->store, EG_NS_SESSION, id) == 0 &&
 	    eg_store_get(d->store, EG_NS_SESSION, id, &v, NULL, NULL) == 0 &&
-	    eg_store_get(d->store, EG_NS_REVOKED, id, &v, NULL, NULL) == 1)
+	    eg_store_get(d->store, EG_NS_REVOKED, id, &v, NULL, NULL) == 1 &&
+	    eg_store_publish(d->store, "revoke", id, rtext) == 0)
 		rc = 0;
 	free(v);
 	free(rtext);
@@ -1157,6 +1160,23 @@ static int recheck_shared(struct eg_daemon *d, struct sess *e, const struct tick
 	return 0;
 }
 
+/* Outage behaviour (docs/sessions.md, "Several hosts"): while the shared store cannot be
+ * read, a session this node holds in memory, last confirmed by the store less than
+ * store.outage_grace ago, is still served. A revocation here removed it from memory and
+ * left a tombstone; one decided on another node during the outage reaches this node
+ * only when the store is back (or the grace ends): that is the bound. */
+static bool outage_grace(struct eg_daemon *d, struct sess *e, int rr, int64_t now)
+{
+	int64_t grace = d->cfg->store.outage_grace_s;
+
+	if (rr != R_STORE || grace <= 0 || __atomic_load_n(&e->dead, __ATOMIC_ACQUIRE))
+		return false;
+	if (now - __atomic_load_n(&e->checked_at, __ATOMIC_RELAXED) >= grace)
+		return false;
+	metric(d, "outage_grace");
+	return true;
+}
+
 /* The cached session of t, loading it from the store on a miss. NULL with *why set
  * (an enum eg_session_result) when there is none. */
 static struct sess *lookup(struct eg_daemon *d, struct ticket *t, int *why)
@@ -1303,7 +1323,7 @@ int eg_session_identity_ticket(struct eg_daemon *d, const char *ticket, struct e
 		goto out;
 	rc = EG_SESSION_NONE;
 	if (s->shared && now - __atomic_load_n(&e->checked_at, __ATOMIC_RELAXED) >= RECHECK_SHARED_S &&
-	    (rr = recheck_shared(d, e, &t, now)) != R_OK) {
+	    (rr = recheck_shared(d, e, &t, now)) != R_OK && !outage_grace(d, e, rr, now)) {
 		/* gone, revoked or unreadable: never served from the cache (fail closed) */
 		pthread_mutex_lock(&s->mu);
 		if (!e->dead)
@@ -1628,6 +1648,7 @@ int eg_sessions_init(struct eg_daemon *d, char *err, size_t errlen)
 
 	if (d->sessions)
 		return 0;
+	eg_revoke_on_remote(d, eg_session_forget);
 	s = xcalloc(1, sizeof(*s));
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->gc_cv, NULL);

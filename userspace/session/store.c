@@ -50,12 +50,18 @@ struct eg_store *eg_store_open(const struct eg_config *cfg, char *err, size_t er
 	char dir[4096];
 	const char *state = cfg->state_dir ? cfg->state_dir : "/var/lib/edgegate";
 
-	if (cfg->store.redis)
-		return eg_store_wrap(&eg_store_redis_ops,
-				     eg_store_redis_open(cfg->store.redis,
-							 cfg->store.prefix ? cfg->store.prefix
-									   : "edgegate:",
-							 err, errlen));
+	if (cfg->store.redis || cfg->store.sentinels.n) {
+		struct eg_store_redis_opts o = {
+			.url = cfg->store.redis,
+			.prefix = cfg->store.prefix ? cfg->store.prefix : "edgegate:",
+			.sentinels = cfg->store.sentinels.v,
+			.n_sentinels = cfg->store.sentinels.n,
+			.master_name = cfg->store.master_name,
+			.timeout_ms = (int)cfg->store.timeout_ms,
+			.stream_maxlen = cfg->store.stream_maxlen,
+		};
+		return eg_store_wrap(&eg_store_redis_ops, eg_store_redis_open_ex(&o, err, errlen));
+	}
 	if (snprintf(dir, sizeof(dir), "%s/store", state) >= (int)sizeof(dir)) {
 		snprintf(err, errlen, "state_dir: path too long");
 		return NULL;
@@ -134,4 +140,26 @@ int eg_store_foreach_prefix(struct eg_store *s, enum eg_store_ns ns, const char 
 long eg_store_gc(struct eg_store *s)
 {
 	return s->ops->gc(s->impl);
+}
+
+int eg_store_publish(struct eg_store *s, const char *type, const char *key, const char *val)
+{
+	if (!s || !s->ops->publish)
+		return 0;
+	return s->ops->publish(s->impl, type, key, val);
+}
+
+const char *eg_store_node(struct eg_store *s)
+{
+	return s && s->ops->node ? s->ops->node(s->impl) : "";
+}
+
+int64_t eg_store_down_since_ms(struct eg_store *s)
+{
+	return s && s->ops->down_since_ms ? s->ops->down_since_ms(s->impl) : 0;
+}
+
+void *eg_store_impl(struct eg_store *s)
+{
+	return s ? s->impl : NULL;
 }

@@ -53,6 +53,18 @@ long eg_store_gc(struct eg_store *s);
 
 const char *eg_store_ns_name(enum eg_store_ns ns);
 
+/* --- several hosts (issue 12): the event stream and the outage state ----------------- */
+/* Appends an event (type "revoke", "ban", "unban", "deny", "undeny") to the shared
+ * store's stream, which every node follows (events.c). 0 ok (also: a store with no
+ * stream, i.e. the embedded one: nothing to tell), -1 error. */
+int eg_store_publish(struct eg_store *s, const char *type, const char *key, const char *val);
+/* This process's id in the events it publishes ("" without a stream). */
+const char *eg_store_node(struct eg_store *s);
+/* Wall time (ms) the shared store became unreachable; 0 while it answers. */
+int64_t eg_store_down_since_ms(struct eg_store *s);
+/* The backend's own data (events.c dials the Redis backend through it). */
+void *eg_store_impl(struct eg_store *s);
+
 /* --- backend interface (store.c dispatches; store_lmdb.c / store_redis.c implement) --- */
 struct eg_store_ops {
 	const char *name;
@@ -65,6 +77,10 @@ struct eg_store_ops {
 	int (*foreach)(void *impl, enum eg_store_ns ns, const char *prefix, eg_store_iter_fn fn,
 		       void *arg);
 	long (*gc)(void *impl);
+	/* optional (shared stores) */
+	int (*publish)(void *impl, const char *type, const char *key, const char *val);
+	const char *(*node)(void *impl);
+	int64_t (*down_since_ms)(void *impl);
 };
 extern const struct eg_store_ops eg_store_lmdb_ops;
 extern const struct eg_store_ops eg_store_redis_ops;
@@ -72,5 +88,25 @@ extern const struct eg_store_ops eg_store_redis_ops;
 void *eg_store_lmdb_open(const char *dir, size_t map_size, char *err, size_t errlen);
 void *eg_store_redis_open(const char *url, const char *prefix, char *err, size_t errlen);
 struct eg_store *eg_store_wrap(const struct eg_store_ops *ops, void *impl);
+
+/* Redis specifics (store_redis.c). */
+struct eg_store_redis_opts {
+	const char *url;    /* redis://[:password@]host:port[/db]; host ignored with sentinels */
+	const char *prefix;
+	char **sentinels;   /* "host:port" */
+	size_t n_sentinels;
+	const char *master_name;
+	int timeout_ms;     /* per command [300] */
+	long long stream_maxlen; /* [100000] */
+};
+void *eg_store_redis_open_ex(const struct eg_store_redis_opts *o, char *err, size_t errlen);
+struct redisContext;
+/* A new connection of its own to the current master (events.c's follower). */
+struct redisContext *eg_store_redis_dial(void *impl, int timeout_ms, char *err, size_t errlen);
+const char *eg_store_redis_stream(void *impl); /* the stream's key */
+const char *eg_store_redis_prefix(void *impl);
+int64_t eg_store_redis_down_since_ms(void *impl);
+/* Decodes a stored value (8-byte expiry stamp + bytes); as eg_store_get. */
+int eg_store_redis_decode(const char *data, size_t n, void **val, size_t *len, int64_t *expires);
 
 #endif

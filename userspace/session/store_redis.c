@@ -2,7 +2,28 @@
  *
  * Keys are "<prefix><namespace>:<key>"; values carry the same 8-byte big-endian
  * expiry stamp as the embedded backend (so a read can report it) and Redis expires
- * them itself (PX). One connection guarded by a mutex, reconnected on error. */
+ * them itself (PX).
+ *
+ * Connections by role (issue 12): the commands of the verdict path, the sign-out and
+ * the admin socket share a small pool (POOL connections, each behind its own mutex: a
+ * thread takes a free one, so a slow SCAN or a revocation never holds up a verdict);
+ * the event follower (events.c) dials a connection of its own (eg_store_redis_dial).
+ * Every command has store.timeout (300 ms by default, far under nginx's 10 s
+ * proxy_read_timeout).
+ *
+ * Outage: the first command that fails (timeout, refused connection) declares the
+ * store unreachable, logged once; from then on every command fails at once, without
+ * waiting, and a prober thread pings Redis every PROBE_MS on a fresh connection until
+ * it answers; the end of the outage is logged with its duration. Callers fail closed
+ * (docs/sessions.md, "Several hosts").
+ *
+ * Sentinel: with store.sentinels the master's address is asked from the sentinels
+ * (SENTINEL get-master-addr-by-name) at every dial, and a dialled server must say ROLE
+ * master. A READONLY answer (the master was demoted by a failover) drops the
+ * connection and the command is retried once on the new master. Events are published
+ * with WAIT 1 when the master has replicas, so an acknowledged revocation is on a
+ * replica before it is acknowledged and survives a failover (a master left without
+ * replicas acknowledges alone, like a single Redis). */
 #include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -11,22 +32,54 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "store.h"
+#include "util.h"
 
-struct redis_store {
+#define POOL 4
+#define PROBE_MS 100
+#define MAX_SENTINELS 8
+
+struct conn {
 	pthread_mutex_t mu;
 	redisContext *c;
+};
+
+struct redis_store {
+	struct conn pool[POOL];
+	unsigned next; /* round robin start (atomic) */
+	pthread_mutex_t amu; /* the master's address (Sentinel may move it) */
 	char host[256];
 	int port;
 	int db;
 	char password[256];
 	char prefix[64];
-	int64_t down_until_ms; /* after a timeout or failed reconnect: fail fast until then */
+	char stream[96];
+	char node[17]; /* this process's id in the events it publishes */
+	int timeout_ms;
+	long long maxlen;
+	char *sentinels[MAX_SENTINELS];
+	size_t n_sentinels;
+	char master_name[128];
+	/* outage */
+	int64_t down_since_ms; /* atomic; 0 = reachable */
+	uint64_t failed_fast;  /* commands refused during the current outage (atomic) */
+	uint64_t outages;
+	pthread_t prober;
+	bool prober_running, stop;
+	pthread_mutex_t pmu;
+	pthread_cond_t pcv;
 };
 
-#define DOWN_MS 1000 /* how long a store that just failed is not waited for again */
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int parse_url(struct redis_store *s, const char *url, char *err, size_t errlen)
 {
@@ -65,118 +118,337 @@ bad:
 	return -1;
 }
 
-static redisReply *cmd(struct redis_store *s, int argc, const char **argv, const size_t *lens);
-
-static int connect_locked(struct redis_store *s, char *err, size_t errlen)
+static struct timeval tv_of(int ms)
 {
-	struct timeval tv = { 2, 0 };
+	return (struct timeval){ ms / 1000, (ms % 1000) * 1000 };
+}
 
-	if (s->c)
-		redisFree(s->c);
-	s->c = redisConnectWithTimeout(s->host, s->port, tv);
-	if (!s->c || s->c->err) {
-		snprintf(err, errlen, "store.redis: cannot connect to %s:%d: %s", s->host, s->port,
-			 s->c ? s->c->errstr : "out of memory");
-		if (s->c)
-			redisFree(s->c);
-		s->c = NULL;
-		return -1;
-	}
-	redisSetTimeout(s->c, tv);
-	if (s->password[0]) {
-		redisReply *r = redisCommand(s->c, "AUTH %s", s->password);
-		int bad = !r || r->type == REDIS_REPLY_ERROR;
-		freeReplyObject(r);
-		if (bad) {
-			snprintf(err, errlen, "store.redis: AUTH failed");
-			goto drop;
+/* Asks the sentinels, in order, where the master is. 0 ok (host/port filled). */
+static int ask_sentinels(struct redis_store *s, char *host, size_t hostlen, int *port, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "store.sentinels: no sentinel knows master \"%s\"", s->master_name);
+	for (size_t i = 0; i < s->n_sentinels; i++) {
+		char h[256];
+		const char *colon = strrchr(s->sentinels[i], ':');
+		snprintf(h, sizeof(h), "%.*s", (int)(colon - s->sentinels[i]), s->sentinels[i]);
+		redisContext *c = redisConnectWithTimeout(h, atoi(colon + 1), tv_of(s->timeout_ms));
+		if (!c || c->err) {
+			if (c)
+				redisFree(c);
+			continue;
 		}
-	}
-	if (s->db) {
-		redisReply *r = redisCommand(s->c, "SELECT %d", s->db);
-		int bad = !r || r->type == REDIS_REPLY_ERROR;
-		freeReplyObject(r);
-		if (bad) {
-			snprintf(err, errlen, "store.redis: SELECT %d failed", s->db);
-			goto drop;
+		redisSetTimeout(c, tv_of(s->timeout_ms));
+		redisReply *r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", s->master_name);
+		bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+			  r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING;
+		if (ok) {
+			snprintf(host, hostlen, "%s", r->element[0]->str);
+			*port = atoi(r->element[1]->str);
 		}
+		freeReplyObject(r);
+		redisFree(c);
+		if (ok)
+			return 0;
 	}
-	return 0;
-drop:
+	return -1;
+}
+
+static bool reply_ok(redisReply *r)
+{
+	bool ok = r && r->type != REDIS_REPLY_ERROR;
+	freeReplyObject(r);
+	return ok;
+}
+
+/* A new connection to the master, authenticated and on our database; NULL on error. */
+static redisContext *dial(struct redis_store *s, int timeout_ms, char *err, size_t errlen)
+{
+	char host[256];
+	int port;
+
+	if (s->n_sentinels) {
+		if (ask_sentinels(s, host, sizeof(host), &port, err, errlen) != 0)
+			return NULL;
+		pthread_mutex_lock(&s->amu);
+		snprintf(s->host, sizeof(s->host), "%s", host);
+		s->port = port;
+		pthread_mutex_unlock(&s->amu);
+	} else {
+		pthread_mutex_lock(&s->amu);
+		snprintf(host, sizeof(host), "%s", s->host);
+		port = s->port;
+		pthread_mutex_unlock(&s->amu);
+	}
+	redisContext *c = redisConnectWithTimeout(host, port, tv_of(timeout_ms));
+	if (!c || c->err) {
+		snprintf(err, errlen, "cannot connect to %s:%d: %s", host, port, c ? c->errstr : "out of memory");
+		if (c)
+			redisFree(c);
+		return NULL;
+	}
+	redisSetTimeout(c, tv_of(timeout_ms));
 	/* A connection that is not authenticated or not on our database is no connection:
 	 * kept, the next command would run on database 0 (issue 17). */
-	redisFree(s->c);
-	s->c = NULL;
-	return -1;
+	if (s->password[0] && !reply_ok(redisCommand(c, "AUTH %s", s->password))) {
+		snprintf(err, errlen, "AUTH failed on %s:%d", host, port);
+		goto drop;
+	}
+	if (s->db && !reply_ok(redisCommand(c, "SELECT %d", s->db))) {
+		snprintf(err, errlen, "SELECT %d failed on %s:%d", s->db, host, port);
+		goto drop;
+	}
+	if (s->n_sentinels) {
+		/* the sentinels may not have noticed a failover yet: never write to a replica */
+		redisReply *r = redisCommand(c, "ROLE");
+		bool master = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+			      r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "master") == 0;
+		freeReplyObject(r);
+		if (!master) {
+			snprintf(err, errlen, "%s:%d is not the master (yet)", host, port);
+			goto drop;
+		}
+	}
+	return c;
+drop:
+	redisFree(c);
+	return NULL;
+}
+
+redisContext *eg_store_redis_dial(void *impl, int timeout_ms, char *err, size_t errlen)
+{
+	return dial(impl, timeout_ms, err, errlen);
+}
+
+const char *eg_store_redis_stream(void *impl)
+{
+	return ((struct redis_store *)impl)->stream;
+}
+
+const char *eg_store_redis_prefix(void *impl)
+{
+	return ((struct redis_store *)impl)->prefix;
+}
+
+/* --- outage --------------------------------------------------------------------------- */
+
+static bool is_down(struct redis_store *s)
+{
+	return __atomic_load_n(&s->down_since_ms, __ATOMIC_ACQUIRE) != 0;
+}
+
+static void mark_down(struct redis_store *s, const char *why)
+{
+	int64_t zero = 0, t = now_ms();
+
+	if (!__atomic_compare_exchange_n(&s->down_since_ms, &zero, t, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return;
+	s->outages++;
+	__atomic_store_n(&s->failed_fast, 0, __ATOMIC_RELAXED);
+	log_warn("store.redis: unreachable (%s): outage begins; store commands fail at once until it answers "
+		 "again (docs/sessions.md, \"Several hosts\")", why);
+	pthread_mutex_lock(&s->pmu);
+	pthread_cond_signal(&s->pcv);
+	pthread_mutex_unlock(&s->pmu);
+}
+
+static void mark_up(struct redis_store *s)
+{
+	int64_t since = __atomic_exchange_n(&s->down_since_ms, 0, __ATOMIC_ACQ_REL);
+
+	if (since)
+		log_warn("store.redis: reachable again: outage over after %.1f s (%llu commands refused meanwhile)",
+			 (double)(now_ms() - since) / 1000.0,
+			 (unsigned long long)__atomic_load_n(&s->failed_fast, __ATOMIC_RELAXED));
+}
+
+/* While the store is down: a fresh connection and a PING every PROBE_MS. */
+static void *prober_main(void *arg)
+{
+	struct redis_store *s = arg;
+	char err[256];
+
+	pthread_mutex_lock(&s->pmu);
+	while (!s->stop) {
+		if (!is_down(s)) {
+			pthread_cond_wait(&s->pcv, &s->pmu);
+			continue;
+		}
+		pthread_mutex_unlock(&s->pmu);
+		redisContext *c = dial(s, s->timeout_ms, err, sizeof(err));
+		bool up = c && reply_ok(redisCommand(c, "PING"));
+		if (c)
+			redisFree(c);
+		if (up)
+			mark_up(s);
+		pthread_mutex_lock(&s->pmu);
+		if (!up && !s->stop) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += PROBE_MS * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&s->pcv, &s->pmu, &ts);
+		}
+	}
+	pthread_mutex_unlock(&s->pmu);
+	return NULL;
+}
+
+int64_t eg_store_redis_down_since_ms(void *impl)
+{
+	return __atomic_load_n(&((struct redis_store *)impl)->down_since_ms, __ATOMIC_ACQUIRE);
+}
+
+/* --- the pool ------------------------------------------------------------------------- */
+
+static struct conn *acquire(struct redis_store *s)
+{
+	unsigned start = __atomic_fetch_add(&s->next, 1, __ATOMIC_RELAXED);
+
+	for (unsigned i = 0; i < POOL; i++) {
+		struct conn *k = &s->pool[(start + i) % POOL];
+		if (pthread_mutex_trylock(&k->mu) == 0)
+			return k;
+	}
+	struct conn *k = &s->pool[start % POOL];
+	pthread_mutex_lock(&k->mu);
+	return k;
+}
+
+static void release(struct conn *k)
+{
+	pthread_mutex_unlock(&k->mu);
+}
+
+/* An answer that says this server no longer takes our writes (a failover demoted it,
+ * or it is loading its data): the connection is dropped and the next dial asks again. */
+static bool reply_moved(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ERROR &&
+	       (strncmp(r->str, "READONLY", 8) == 0 || strncmp(r->str, "LOADING", 7) == 0 ||
+		strncmp(r->str, "MASTERDOWN", 10) == 0);
+}
+
+/* Runs one command on a held connection; reconnects once on a connection error or a
+ * demoted master. A timeout is not retried: the store is declared down. */
+static redisReply *cmd_on(struct redis_store *s, struct conn *k, int argc, const char **argv, const size_t *lens)
+{
+	char err[256] = "error";
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!k->c && !(k->c = dial(s, s->timeout_ms, err, sizeof(err))))
+			break;
+		redisReply *r = redisCommandArgv(k->c, argc, argv, lens);
+		if (r && !reply_moved(r))
+			return r;
+		bool timeout = !r && k->c->err == REDIS_ERR_IO && strstr(k->c->errstr, "temporarily") != NULL;
+		snprintf(err, sizeof(err), "%s", r ? r->str : timeout ? "timeout" : k->c->errstr);
+		freeReplyObject(r);
+		redisFree(k->c);
+		k->c = NULL;
+		if (timeout)
+			break;
+	}
+	mark_down(s, err);
+	return NULL;
+}
+
+static redisReply *cmd(struct redis_store *s, int argc, const char **argv, const size_t *lens)
+{
+	if (is_down(s)) {
+		__atomic_add_fetch(&s->failed_fast, 1, __ATOMIC_RELAXED);
+		return NULL;
+	}
+	struct conn *k = acquire(s);
+	redisReply *r = cmd_on(s, k, argc, argv, lens);
+	release(k);
+	return r;
+}
+
+/* --- open / close ----------------------------------------------------------------------- */
+
+void *eg_store_redis_open_ex(const struct eg_store_redis_opts *o, char *err, size_t errlen)
+{
+	struct redis_store *s = xcalloc(1, sizeof(*s));
+	char e2[256];
+	uint8_t rnd[8];
+
+	for (unsigned i = 0; i < POOL; i++)
+		pthread_mutex_init(&s->pool[i].mu, NULL);
+	pthread_mutex_init(&s->amu, NULL);
+	pthread_mutex_init(&s->pmu, NULL);
+	pthread_cond_init(&s->pcv, NULL);
+	snprintf(s->prefix, sizeof(s->prefix), "%s", o->prefix ? o->prefix : "edgegate:");
+	snprintf(s->stream, sizeof(s->stream), "%sevents", s->prefix);
+	s->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 300;
+	s->maxlen = o->stream_maxlen > 0 ? o->stream_maxlen : 100000;
+	if (random_bytes(rnd, sizeof(rnd)) != 0)
+		memset(rnd, 0x5a, sizeof(rnd));
+	hex_encode(rnd, sizeof(rnd), s->node);
+	for (size_t i = 0; i < o->n_sentinels && i < MAX_SENTINELS; i++)
+		s->sentinels[s->n_sentinels++] = xstrdup(o->sentinels[i]);
+	if (o->master_name)
+		snprintf(s->master_name, sizeof(s->master_name), "%s", o->master_name);
+	if (o->url && parse_url(s, o->url, err, errlen) != 0)
+		goto fail;
+	if (!o->url && !s->n_sentinels) {
+		snprintf(err, errlen, "store.redis: no URL and no sentinels");
+		goto fail;
+	}
+	/* At start the store must answer (a daemon cannot get its ticket key otherwise). */
+	s->pool[0].c = dial(s, s->timeout_ms > 2000 ? s->timeout_ms : 2000, e2, sizeof(e2));
+	if (!s->pool[0].c || !reply_ok(redisCommand(s->pool[0].c, "PING"))) {
+		snprintf(err, errlen, "store.redis: %s", s->pool[0].c ? "PING failed" : e2);
+		goto fail;
+	}
+	redisSetTimeout(s->pool[0].c, tv_of(s->timeout_ms));
+	if (pthread_create(&s->prober, NULL, prober_main, s) == 0)
+		s->prober_running = true;
+	return s;
+fail:
+	for (unsigned i = 0; i < POOL; i++)
+		if (s->pool[i].c)
+			redisFree(s->pool[i].c);
+	for (size_t i = 0; i < s->n_sentinels; i++)
+		free(s->sentinels[i]);
+	free(s);
+	return NULL;
 }
 
 void *eg_store_redis_open(const char *url, const char *prefix, char *err, size_t errlen)
 {
-	struct redis_store *s = calloc(1, sizeof(*s));
+	struct eg_store_redis_opts o = { .url = url, .prefix = prefix };
 
-	if (!s)
-		return NULL;
-	pthread_mutex_init(&s->mu, NULL);
-	snprintf(s->prefix, sizeof(s->prefix), "%s", prefix ? prefix : "edgegate:");
-	if (parse_url(s, url, err, errlen) || connect_locked(s, err, errlen)) {
-		if (s->c)
-			redisFree(s->c);
-		free(s);
-		return NULL;
-	}
-	redisReply *r = redisCommand(s->c, "PING");
-	int bad = !r || r->type == REDIS_REPLY_ERROR;
-	freeReplyObject(r);
-	if (bad) {
-		snprintf(err, errlen, "store.redis: PING failed");
-		redisFree(s->c);
-		free(s);
-		return NULL;
-	}
-	return s;
+	return eg_store_redis_open_ex(&o, err, errlen);
 }
 
 static void redis_close(void *impl)
 {
 	struct redis_store *s = impl;
 
-	if (s->c)
-		redisFree(s->c);
-	pthread_mutex_destroy(&s->mu);
+	if (s->prober_running) {
+		pthread_mutex_lock(&s->pmu);
+		s->stop = true;
+		pthread_cond_broadcast(&s->pcv);
+		pthread_mutex_unlock(&s->pmu);
+		pthread_join(s->prober, NULL);
+	}
+	for (unsigned i = 0; i < POOL; i++) {
+		if (s->pool[i].c)
+			redisFree(s->pool[i].c);
+		pthread_mutex_destroy(&s->pool[i].mu);
+	}
+	for (size_t i = 0; i < s->n_sentinels; i++)
+		free(s->sentinels[i]);
+	pthread_mutex_destroy(&s->amu);
+	pthread_mutex_destroy(&s->pmu);
+	pthread_cond_destroy(&s->pcv);
 	free(s);
 }
 
-/* Runs one command; on a connection error reconnects once and retries. Caller holds mu. */
-static int64_t now_ms(void);
-
-/* Runs one command; on a connection error reconnects once and retries. A timeout (a
- * server paused or overloaded) is not retried, and for DOWN_MS after a failure every
- * command fails at once: callers fail closed (deny, local tombstone) without queueing
- * behind the mutex for seconds each. Caller holds mu. */
-static redisReply *cmd(struct redis_store *s, int argc, const char **argv, const size_t *lens)
-{
-	char err[256];
-
-	if (s->down_until_ms > now_ms())
-		return NULL;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		if (!s->c && connect_locked(s, err, sizeof(err))) {
-			log_warn("%s", err);
-			break;
-		}
-		redisReply *r = redisCommandArgv(s->c, argc, argv, lens);
-		if (r)
-			return r;
-		bool timeout = s->c->err == REDIS_ERR_IO && strstr(s->c->errstr, "temporarily") != NULL;
-		log_warn("store.redis: %s; %s", s->c->errstr, timeout ? "not retried" : "reconnecting");
-		redisFree(s->c);
-		s->c = NULL;
-		if (timeout)
-			break;
-	}
-	s->down_until_ms = now_ms() + DOWN_MS;
-	return NULL;
-}
+/* --- commands ------------------------------------------------------------------------- */
 
 static char *full_key(struct redis_store *s, enum eg_store_ns ns, const char *key)
 {
@@ -186,14 +458,6 @@ static char *full_key(struct redis_store *s, enum eg_store_ns ns, const char *ke
 	if (k)
 		snprintf(k, n, "%s%s:%s", s->prefix, eg_store_ns_name(ns), key);
 	return k;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int redis_del(void *impl, enum eg_store_ns ns, const char *key);
@@ -234,9 +498,7 @@ static int redis_put(void *impl, enum eg_store_ns ns, const char *key, const voi
 	}
 	if (only_if_absent)
 		argv[argc] = "NX", lens[argc++] = 2;
-	pthread_mutex_lock(&s->mu);
 	redisReply *r = cmd(s, argc, argv, lens);
-	pthread_mutex_unlock(&s->mu);
 	if (!r)
 		goto out;
 	if (r->type == REDIS_REPLY_ERROR)
@@ -252,7 +514,7 @@ out:
 	return ret;
 }
 
-static int decode_value(const char *data, size_t n, void **val, size_t *len, int64_t *expires)
+int eg_store_redis_decode(const char *data, size_t n, void **val, size_t *len, int64_t *expires)
 {
 	uint64_t e = 0;
 	uint8_t *p;
@@ -279,7 +541,7 @@ static int decode_value(const char *data, size_t n, void **val, size_t *len, int
 	return 1;
 }
 
-/* One "VERB key" command on a namespaced key, under the connection lock; NULL on error. */
+/* One "VERB key" command on a namespaced key; NULL on error. */
 static redisReply *key_cmd(struct redis_store *s, const char *verb, enum eg_store_ns ns, const char *key)
 {
 	char *k = full_key(s, ns, key);
@@ -287,9 +549,7 @@ static redisReply *key_cmd(struct redis_store *s, const char *verb, enum eg_stor
 		return NULL;
 	const char *argv[2] = { verb, k };
 	size_t lens[2] = { strlen(verb), strlen(k) };
-	pthread_mutex_lock(&s->mu);
 	redisReply *r = cmd(s, 2, argv, lens);
-	pthread_mutex_unlock(&s->mu);
 	free(k);
 	return r;
 }
@@ -304,7 +564,7 @@ static int redis_get(void *impl, enum eg_store_ns ns, const char *key, void **va
 		if (r->type == REDIS_REPLY_NIL)
 			ret = 0;
 		else if (r->type == REDIS_REPLY_STRING)
-			ret = decode_value(r->str, r->len, val, len, expires);
+			ret = eg_store_redis_decode(r->str, r->len, val, len, expires);
 		freeReplyObject(r);
 	}
 	return ret;
@@ -339,6 +599,7 @@ static char *glob_escape(const char *in)
 	return out;
 }
 
+/* SCAN + MGET per batch: two round trips per 500 keys instead of one per key. */
 static int redis_foreach(void *impl, enum eg_store_ns ns, const char *prefix, eg_store_iter_fn fn,
 			 void *arg)
 {
@@ -356,31 +617,38 @@ static int redis_foreach(void *impl, enum eg_store_ns ns, const char *prefix, eg
 		const char *argv[6] = { "SCAN", cursor, "MATCH", pat, "COUNT", "500" };
 		size_t lens[6] = { 4, strlen(cursor), 5, strlen(pat), 5, 3 };
 
-		pthread_mutex_lock(&s->mu);
 		redisReply *r = cmd(s, 6, argv, lens);
-		pthread_mutex_unlock(&s->mu);
 		if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
 			freeReplyObject(r);
 			ret = -1;
 			break;
 		}
 		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		for (size_t i = 0; !stop && i < r->element[1]->elements; i++) {
-			redisReply *kr = r->element[1]->element[i];
-			const char *gargv[2] = { "GET", kr->str };
-			size_t glens[2] = { 3, kr->len };
-
-			if (kr->len <= skip)
-				continue;
-			pthread_mutex_lock(&s->mu);
-			redisReply *v = cmd(s, 2, gargv, glens);
-			pthread_mutex_unlock(&s->mu);
-			if (v && v->type == REDIS_REPLY_STRING) {
+		size_t nk = r->element[1]->elements;
+		if (nk) {
+			const char **margv = xcalloc(nk + 1, sizeof(char *));
+			size_t *mlens = xcalloc(nk + 1, sizeof(size_t));
+			margv[0] = "MGET", mlens[0] = 4;
+			for (size_t i = 0; i < nk; i++)
+				margv[i + 1] = r->element[1]->element[i]->str, mlens[i + 1] = r->element[1]->element[i]->len;
+			redisReply *v = cmd(s, (int)nk + 1, margv, mlens);
+			free(margv);
+			free(mlens);
+			if (!v || v->type != REDIS_REPLY_ARRAY || v->elements != nk) {
+				freeReplyObject(v);
+				freeReplyObject(r);
+				ret = -1;
+				break;
+			}
+			for (size_t i = 0; !stop && i < nk; i++) {
+				redisReply *kr = r->element[1]->element[i], *vr = v->element[i];
 				void *val = NULL;
 				size_t len = 0;
 				int64_t exp = 0;
 
-				if (decode_value(v->str, v->len, &val, &len, &exp) == 1) {
+				if (kr->len <= skip || vr->type != REDIS_REPLY_STRING)
+					continue;
+				if (eg_store_redis_decode(vr->str, vr->len, &val, &len, &exp) == 1) {
 					if (fn(kr->str + skip, val, len, exp, arg))
 						stop = 1;
 					free(val);
@@ -397,7 +665,73 @@ static int redis_foreach(void *impl, enum eg_store_ns ns, const char *prefix, eg
 
 static long redis_gc(void *impl)
 {
+	(void)impl;
 	return 0; /* Redis expires keys itself */
+}
+
+/* Replicas the master lists (ROLE): 0 when it has none left (the replica was promoted
+ * and the old master is gone): then the master alone holds what it acknowledged, as a
+ * single Redis does, rather than nothing being acknowledged until a replica returns.
+ * -1 on error. */
+static int replicas(struct redis_store *s, struct conn *k)
+{
+	const char *argv[1] = { "ROLE" };
+	size_t lens[1] = { 4 };
+	redisReply *r = cmd_on(s, k, 1, argv, lens);
+	int n = -1;
+
+	if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3 && r->element[2]->type == REDIS_REPLY_ARRAY)
+		n = (int)r->element[2]->elements;
+	freeReplyObject(r);
+	return n;
+}
+
+/* XADD <prefix>events MAXLEN ~ N * t <type> k <key> v <val> n <node>; with sentinels,
+ * then WAIT 1 (a replica has it, and every write before it on the master) so that an
+ * acknowledged event survives a failover. 0 ok, -1 error. */
+static int redis_publish(void *impl, const char *type, const char *key, const char *val)
+{
+	struct redis_store *s = impl;
+	char ml[32];
+	const char *argv[14] = { "XADD", s->stream, "MAXLEN", "~", ml, "*", "t", type, "k", key, "v", val ? val : "",
+				 "n", s->node };
+	size_t lens[14];
+	int rc = -1;
+
+	snprintf(ml, sizeof(ml), "%lld", s->maxlen);
+	for (int i = 0; i < 14; i++)
+		lens[i] = strlen(argv[i]);
+	if (is_down(s)) {
+		__atomic_add_fetch(&s->failed_fast, 1, __ATOMIC_RELAXED);
+		return -1;
+	}
+	struct conn *k = acquire(s);
+	redisReply *r = cmd_on(s, k, 14, argv, lens);
+	if (r && r->type == REDIS_REPLY_STRING)
+		rc = 0;
+	freeReplyObject(r);
+	if (rc == 0 && s->n_sentinels) {
+		char to[16];
+		snprintf(to, sizeof(to), "%d", s->timeout_ms);
+		const char *wargv[3] = { "WAIT", "1", to };
+		size_t wlens[3] = { 4, 1, strlen(to) };
+		redisReply *w = cmd_on(s, k, 3, wargv, wlens);
+		if (!w || w->type != REDIS_REPLY_INTEGER || (w->integer < 1 && replicas(s, k) != 0))
+			rc = -1; /* not on a replica yet: the caller keeps it and retries */
+		freeReplyObject(w);
+	}
+	release(k);
+	return rc;
+}
+
+static const char *redis_node(void *impl)
+{
+	return ((struct redis_store *)impl)->node;
+}
+
+static int64_t redis_down_since(void *impl)
+{
+	return eg_store_redis_down_since_ms(impl);
 }
 
 const struct eg_store_ops eg_store_redis_ops = {
@@ -408,4 +742,7 @@ const struct eg_store_ops eg_store_redis_ops = {
 	.del = redis_del,
 	.foreach = redis_foreach,
 	.gc = redis_gc,
+	.publish = redis_publish,
+	.node = redis_node,
+	.down_since_ms = redis_down_since,
 };

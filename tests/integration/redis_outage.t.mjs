@@ -1,0 +1,271 @@
+#!/usr/bin/env node
+// redis_outage.t.mjs - two edgegated nodes (A, B) on one private redis-server (AOF on),
+// each behind its own nginx, started as root and dropping to an unprivileged user (when
+// run as root). The outage behaviour of docs/sessions.md ("Several hosts"):
+//   1. Redis paused (SIGSTOP) for 6 s under load through A: cookie-less (public) verdicts
+//      keep their speed, no 5xx from nginx, sessions in A's and B's memory are served
+//      (outage grace), a login fails with an honest message (not "already used"), a
+//      revocation on B during the outage is acknowledged as local, enforced on B at once,
+//      and reaches A through the stream once Redis resumes; the outage is logged once
+//      with its end and duration.
+//   2. Redis killed (SIGKILL) and restarted from its AOF: a revocation on A during the
+//      crash is enforced on A at once and on B after the restart.
+//   3. Node B stopped, a ban decided on A, B restarted: B catches up from its saved
+//      stream id (stream.id in state_dir).
+//   4. B's daemon frozen while the stream is trimmed past its last id: B resyncs (reads
+//      the ban records whole) and applies the ban it missed.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import {
+  EDGEGATECTL, ok, is, done, guard, diag, skipAll, onCleanup, freePort, tmpdir, spawnLogged, sleep,
+  startEdgegated, startEcho, startNginx, waitFor, ctlAsync, request,
+} from '../lib/harness.mjs';
+import { Jar, browserLogin } from '../lib/oidc_helpers.mjs';
+import { startOP } from '../lib/op.mjs';
+
+if (!fs.existsSync('/usr/bin/redis-server')) skipAll('redis-server not installed');
+if (!fs.existsSync(EDGEGATECTL)) skipAll(`${EDGEGATECTL} not built (make asan)`);
+guard(150000);
+const ROOTUSER = process.getuid() === 0;
+const USER = 'edgegate-test';
+if (ROOTUSER) {
+  try { execFileSync('id', [USER], { stdio: 'ignore' }); } catch {
+    execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', USER]);
+  }
+}
+const dir = tmpdir('eg-outage-');
+const PIN = `/sys/fs/bpf/edgegate-outage-${process.pid}`;
+onCleanup(() => { try { fs.rmSync(PIN, { recursive: true, force: true }); } catch { /* not ours */ } });
+fs.chmodSync(dir, 0o755);
+
+// ---- Redis (AOF, fsync always: a crash loses nothing it acknowledged) ----------------------
+const redisPort = await freePort();
+let redis;
+const startRedis = async () => {
+  redis = spawnLogged('/usr/bin/redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '',
+    '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir], { logFile: path.join(dir, 'redis.log') });
+  await waitFor(() => new Promise((res) => {
+    const c = net.connect(redisPort, '127.0.0.1', () => { c.end(); res(true); });
+    c.on('error', () => res(false));
+  }), { what: 'redis' });
+  await waitFor(() => { try { return cli('PING') === 'PONG'; } catch { return false; } }, { what: 'redis loaded' });
+};
+const cli = (...a) => execFileSync('redis-cli', ['-p', String(redisPort), ...a], { encoding: 'utf8' }).trim();
+onCleanup(() => { try { process.kill(redis.pid, 'SIGCONT'); } catch { /* gone */ } });
+await startRedis();
+
+const { publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+fs.writeFileSync(path.join(dir, 'jwks.json'), JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256', use: 'sig' }] }));
+fs.chmodSync(path.join(dir, 'jwks.json'), 0o644);
+const badToken = (i) => {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  return `${b64({ alg: 'ES256', kid: 'k1', typ: 'JWT' })}.${b64({ sub: 'mallory', iss: 'outage-test', n: i, exp: Math.floor(Date.now() / 1000) + 600 })}.${crypto.randomBytes(64).toString('base64url')}`;
+};
+
+const [opPort, ngxA, ngxB, egA, egB] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+const pubA = `http://127.0.0.1:${ngxA}`, pubB = `http://127.0.0.1:${ngxB}`;
+const client = {
+  client_id: 'edgegate-outage', client_secret: 'outage-secret-0123456789abcdef0123456789',
+  redirect_uris: [`${pubA}/oauth2/callback`, `${pubB}/oauth2/callback`], post_logout_redirect_uris: [`${pubA}/`, `${pubB}/`],
+};
+const op = await startOP({ port: opPort, clients: [client] });
+onCleanup(() => op.stop());
+const echo = await startEcho();
+const PREFIX = `egout${redisPort}:`;
+
+const nodes = {};
+const nodeConfig = (name, port, pub) => ({
+  listen: `127.0.0.1:${port}`,
+  public_url: pub,
+  log_level: 'info',
+  trusted_proxies: ['127.0.0.1/32'],
+  ...(ROOTUSER ? { user: USER } : {}),
+  cookie: { secure: false, secret: 'shared-cookie-secret-0123456789abcdef' },
+  store: { redis: `redis://127.0.0.1:${redisPort}/0`, prefix: PREFIX, outage_grace: '30s', stream_maxlen: 1000 },
+  jwt: { jwks_file: path.join(dir, 'jwks.json'), issuer: 'outage-test', audience: '*', algorithms: ['ES256'] },
+  oidc: { issuer: op.issuer, client_id: client.client_id, client_secret: client.client_secret, redirect_url: `${pub}/oauth2/callback` },
+  routes: [{ path: '/public/', auth: 'public' }, { path: '/api/', auth: 'bearer' }, { path: '/', auth: 'session' }],
+  gate: {
+    // one pin root per node, as on two hosts; an interface that does not exist: bans in userspace
+    interfaces: ['ego-none0'], pin_root: `${PIN}/${name}`, protected_ports: [ngxA, ngxB],
+    syn_rate: 1000, syn_burst: 1000, ban_threshold: 5, ban_window: '30s', ban_time: '60s', ban_max: '120s',
+  },
+});
+for (const [name, port, pub] of [['A', egA, pubA], ['B', egB, pubB]]) {
+  const d = path.join(dir, name);
+  fs.mkdirSync(d);
+  nodes[name] = await startEdgegated(nodeConfig(name, port, pub), { dir: d });
+}
+for (const n of Object.values(nodes)) await waitFor(async () => (await request(`${n.url}/readyz`)).status === 200, { what: 'discovery' });
+for (const [name, ngx, eg] of [['A', ngxA, egA], ['B', ngxB, egB]]) {
+  await startNginx(`
+  {{EDGEGATE_UPSTREAM}}
+  upstream echo { server 127.0.0.1:${echo.port}; keepalive 4; }
+  server {
+    listen 127.0.0.1:${ngx};
+    {{EDGEGATE_INCLUDE}}
+    location / { {{EDGEGATE_PROTECT}} proxy_pass http://echo; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }`, { dir: path.join(dir, `ngx${name}`), edgegate: `127.0.0.1:${eg}`, waitPort: ngx });
+}
+
+// GET through nginx; resolves { status, ms }.
+function get(port, { cookie, token, pathname = '/app/', from = '127.0.0.1' } = {}) {
+  return new Promise((resolve) => {
+    const headers = {};
+    if (cookie) headers.cookie = cookie;
+    if (token) headers.authorization = `Bearer ${token}`;
+    const t0 = performance.now();
+    const req = http.request({ host: '127.0.0.1', port, path: pathname, headers, agent: false, localAddress: from }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode, ms: performance.now() - t0 }));
+    });
+    req.on('error', (e) => resolve({ status: e.code || 'error', ms: performance.now() - t0 }));
+    req.setTimeout(15000, () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
+function admin(node, req) {
+  return new Promise((resolve) => {
+    const c = net.connect(node.admin);
+    let buf = '';
+    c.on('data', (d) => { buf += d; if (buf.includes('\n')) { c.end(); try { resolve(JSON.parse(buf)); } catch { resolve({}); } } });
+    c.on('error', () => resolve({}));
+    c.write(`${JSON.stringify(req)}\n`);
+  });
+}
+const ctl = (node, ...args) => ctlAsync(['--admin-socket', node.admin, ...args]);
+const logOf = (node) => fs.readFileSync(node.logFile, 'utf8');
+const countIn = (text, re) => (text.match(re) || []).length;
+const pct = (v, p) => { const s = [...v].sort((a, b) => a - b); return s.length ? s[Math.min(s.length - 1, Math.floor((s.length - 1) * p))] : NaN; };
+const refused = (s) => s === 401 || s === 302;
+
+async function login(user, pub) {
+  const jar = new Jar();
+  const r = await browserLogin(jar, `${pub}/app/`, user);
+  is(r.status, 200, `${user} logged in through ${pub === pubA ? 'A' : 'B'}`);
+  const id = (await admin(pub === pubA ? nodes.A : nodes.B, { cmd: 'sessions', sub: user })).sessions?.[0]?.session_id;
+  return { cookie: jar.header(`${pub}/app/`), id };
+}
+const alice = await login('alice', pubA);
+const bob = await login('bob', pubA);
+// both nodes hold both sessions in memory
+for (const [n, port] of [['A', ngxA], ['B', ngxB]]) {
+  for (const [u, s] of [['alice', alice], ['bob', bob]]) is((await get(port, { cookie: s.cookie })).status, 200, `${u} served by ${n}`);
+}
+
+// ---- 1. Redis paused ---------------------------------------------------------------------------
+const base = [];
+for (let i = 0; i < 100; i++) base.push((await get(ngxA, { pathname: '/public/x' })).ms);
+diag(`public verdicts through A before the outage: p50 ${pct(base, 0.5).toFixed(1)} ms, p99 ${pct(base, 0.99).toFixed(1)} ms`);
+const logA0 = logOf(nodes.A).length, logB0 = logOf(nodes.B).length;
+
+process.kill(redis.pid, 'SIGSTOP');
+const tStop = Date.now();
+const pub = [], sess = [], statuses = new Map();
+const note = (what, s) => statuses.set(`${what} ${s}`, (statuses.get(`${what} ${s}`) || 0) + 1);
+let loading = true;
+const loadPublic = (async () => {
+  while (loading) { const r = await get(ngxA, { pathname: '/public/x' }); pub.push(r.ms); note('public', r.status); }
+})();
+const loadSession = (async () => {
+  while (loading) {
+    for (const port of [ngxA, ngxB]) { const r = await get(port, { cookie: alice.cookie }); sess.push(r.ms); note('alice', r.status); }
+    await sleep(50);
+  }
+})();
+await sleep(1000);
+// a revocation on B during the outage
+const rv = await ctl(nodes.B, 'revoke', '--session', bob.id);
+const tRevB = Date.now();
+ok(rv.code === 0 && /revoked 1 session/.test(rv.stdout) && /state_dir|local/.test(rv.stdout + rv.stderr),
+  `revoke on B during the outage acknowledged as local: ${rv.stdout.trim()} ${rv.stderr.trim()}`);
+const bobOnB = await get(ngxB, { cookie: bob.cookie });
+ok(refused(bobOnB.status), `bob refused on B at once (${bobOnB.status}, ${(Date.now() - tRevB)} ms after)`);
+// a login during the outage
+let loginMsg = '';
+try {
+  const jar = new Jar();
+  const r = await browserLogin(jar, `${pubA}/app/`, 'carol');
+  loginMsg = `${r.status} ${r.body}`;
+} catch (e) { loginMsg = e.message; }
+ok(/temporarily unavailable/i.test(loginMsg) && !/already used/.test(loginMsg), 'a login during the outage fails honestly', loginMsg.slice(0, 200));
+await sleep(Math.max(0, 6000 - (Date.now() - tStop)));
+loading = false;
+await Promise.all([loadPublic, loadSession]);
+process.kill(redis.pid, 'SIGCONT');
+const tCont = Date.now();
+diag(`during the 6 s pause: ${pub.length} public verdicts, p50 ${pct(pub, 0.5).toFixed(1)} ms, p99 ${pct(pub, 0.99).toFixed(1)} ms, max ${Math.max(...pub).toFixed(1)} ms; statuses ${JSON.stringify([...statuses])}`);
+ok(pub.length > 300, `public verdicts kept flowing during the pause (${pub.length} in 6 s)`);
+ok(pct(pub, 0.99) < 50, `public verdict p99 during the pause ${pct(pub, 0.99).toFixed(1)} ms (< 50 ms)`);
+ok(Math.max(...pub) < 1000, `no public verdict waited 1 s (max ${Math.max(...pub).toFixed(0)} ms)`);
+ok(![...statuses.keys()].some((k) => / 5\d\d$/.test(k) || / E/.test(k)), 'no 5xx and no connection error from nginx during the pause');
+is(statuses.get('alice 200') || 0, sess.length, `alice's session (in memory) served on both nodes during the pause (${sess.length} requests)`);
+// bob, revoked on B, reaches A once Redis is back
+let bobA = null;
+await waitFor(async () => refused((bobA = await get(ngxA, { cookie: bob.cookie })).status), { what: 'bob refused on A', timeout: 5000, interval: 20 }).catch((e) => diag(e.message));
+ok(refused(bobA?.status), `bob refused on A ${Date.now() - tCont} ms after Redis resumed (${bobA?.status})`);
+await waitFor(() => /revocation now recorded in the store/.test(logOf(nodes.B).slice(logB0)), { what: 'B publishes', timeout: 5000 }).catch(() => {});
+ok(/revocation now recorded in the store/.test(logOf(nodes.B).slice(logB0)), 'B recorded the local revocation in the store after the outage');
+await waitFor(() => /outage over/.test(logOf(nodes.A).slice(logA0)), { what: 'A logs the end', timeout: 5000 }).catch(() => {});
+const la = logOf(nodes.A).slice(logA0);
+is(countIn(la, /outage begins/g), 1, 'A logged the outage once');
+ok(/outage over after \d+\.\d s/.test(la), `A logged its end and duration: ${(la.match(/outage over after [^)]*\)/) || [''])[0]}`);
+ok(countIn(la, /store\.redis/g) <= 3, `A's log has ${countIn(la, /store\.redis/g)} store.redis lines for the outage (not one per request)`);
+is((await get(ngxA, { cookie: alice.cookie })).status, 200, 'alice still served on A after the outage');
+
+// ---- 2. Redis crashed and restarted --------------------------------------------------------------
+process.kill(redis.pid, 'SIGKILL');
+await redis.exited?.catch?.(() => {});
+await sleep(300);
+is((await get(ngxA, { pathname: '/public/x' })).status, 200, 'public verdicts while Redis is down: 200');
+is((await get(ngxB, { cookie: alice.cookie })).status, 200, 'alice served on B while Redis is down (grace)');
+const rvA = await ctl(nodes.A, 'revoke', '--session', alice.id);
+ok(rvA.code === 0 && /revoked 1 session/.test(rvA.stdout), `revoke on A while Redis is down: ${rvA.stdout.trim()} ${rvA.stderr.trim()}`);
+ok(refused((await get(ngxA, { cookie: alice.cookie })).status), 'alice refused on A at once');
+is((await get(ngxB, { cookie: alice.cookie })).status, 200, 'alice still served on B until Redis returns (bounded by the grace)');
+await startRedis();
+const tUp = Date.now();
+let aliceB = null;
+await waitFor(async () => refused((aliceB = await get(ngxB, { cookie: alice.cookie })).status), { what: 'alice refused on B', timeout: 6000, interval: 20 }).catch((e) => diag(e.message));
+ok(refused(aliceB?.status), `alice refused on B ${Date.now() - tUp} ms after Redis restarted (${aliceB?.status})`);
+ok(/^\{/.test(cli('GET', `${PREFIX}revoked:${alice.id}`).slice(8)) || cli('EXISTS', `${PREFIX}revoked:${alice.id}`) === '1', 'the revocation is in the store');
+
+// ---- 3. node B stopped, catches up from its stream id -----------------------------------------------
+const B1 = nodes.B;
+await B1.stop();
+const BAD = '127.0.0.5';
+for (let i = 0; i < 5; i++) await get(ngxA, { token: badToken(i), pathname: '/api/x', from: BAD });
+is((await get(ngxA, { pathname: '/api/x', from: BAD })).status, 403, `A banned ${BAD}`);
+const tail = cli('XREVRANGE', `${PREFIX}events`, '+', '-', 'COUNT', '1').split('\n')[0];
+nodes.B = await startEdgegated(nodeConfig('B', egB, pubB), { dir: path.join(dir, 'B') });
+await waitFor(async () => (await admin(nodes.B, { cmd: 'events' })).last_id === tail, { what: 'B to catch up', timeout: 5000 }).catch((e) => diag(e.message));
+const evB = await admin(nodes.B, { cmd: 'events' });
+ok(/catching up from stream id/.test(logOf(nodes.B)), 'B restarted from its saved stream id');
+is(evB.last_id, tail, `B caught up to the stream's end (${tail})`);
+ok(evB.applied >= 1 && evB.resyncs === 0, `B applied the missed event(s) without a resync (${JSON.stringify(evB)})`);
+is((await get(ngxB, { pathname: '/api/x', from: BAD })).status, 403, `B refuses ${BAD}`);
+
+// ---- 4. B frozen while the stream is trimmed past its id: resync ----------------------------------
+const httpPid = (n) => Number(execFileSync('pgrep', ['-P', String(n.proc.pid), '-x', 'edgegated']).toString().trim() || n.proc.pid);
+let frozen = nodes.B.proc.pid;
+try { frozen = httpPid(nodes.B); } catch { /* no privilege separation child */ }
+process.kill(frozen, 'SIGSTOP');
+diag(`froze B's daemon, pid ${frozen} (started as ${nodes.B.proc.pid}); events ${JSON.stringify(evB)}`);
+const BAD2 = '127.0.0.7';
+for (let i = 0; i < 5; i++) await get(ngxA, { token: badToken(i), pathname: '/api/x', from: BAD2 });
+is((await get(ngxA, { pathname: '/api/x', from: BAD2 })).status, 403, `A banned ${BAD2} while B is frozen`);
+const script = `for i=1,1500 do redis.call('XADD', KEYS[1], 'MAXLEN', '~', '1000', '*', 't', 'noop', 'k', 'x') end return 1`;
+cli('EVAL', script, '1', `${PREFIX}events`);
+ok(Number(cli('XLEN', `${PREFIX}events`)) <= 1100, `the stream was trimmed (XLEN ${cli('XLEN', `${PREFIX}events`)})`);
+process.kill(frozen, 'SIGCONT');
+await waitFor(async () => (await admin(nodes.B, { cmd: 'events' })).resyncs >= 1, { what: 'B to resync', timeout: 6000 }).catch((e) => diag(e.message));
+const evB2 = await admin(nodes.B, { cmd: 'events' });
+diag(`B after the trim: ${JSON.stringify(evB2)}`);
+is(evB2.resyncs, 1, 'B noticed the trimmed events and resynced once');
+ok(/trimmed from the stream/.test(logOf(nodes.B)), 'B logged why');
+is((await get(ngxB, { pathname: '/api/x', from: BAD2 })).status, 403, `B refuses ${BAD2} (the ban it missed)`);
+await done();

@@ -1,0 +1,203 @@
+#!/usr/bin/env node
+// redis_sentinel.t.mjs - the store behind Redis Sentinel: a master, a replica and three
+// sentinels on loopback; two edgegated nodes (A, B, started as root dropping to a user
+// when run as root) with store.sentinels, each behind its own nginx. Under verdict load
+// through A and revocations through A, the master is killed (SIGKILL): the sentinels
+// promote the replica, both nodes follow, verdicts continue with no 5xx from nginx, and
+// every acknowledged revocation is in the new master (published with WAIT 1: on the
+// replica before it was acknowledged) and enforced on B.
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import {
+  EDGEGATECTL, ok, is, done, guard, diag, skipAll, onCleanup, freePort, tmpdir, spawnLogged, sleep,
+  startEdgegated, startEcho, startNginx, waitFor, ctlAsync, request,
+} from '../lib/harness.mjs';
+import { Jar, browserLogin } from '../lib/oidc_helpers.mjs';
+import { startOP } from '../lib/op.mjs';
+
+if (!fs.existsSync('/usr/bin/redis-server')) skipAll('redis-server not installed');
+if (!fs.existsSync('/usr/bin/redis-sentinel')) skipAll('redis-sentinel not installed (tools/deps.sh)');
+if (!fs.existsSync(EDGEGATECTL)) skipAll(`${EDGEGATECTL} not built (make asan)`);
+guard(170000);
+const ROOTUSER = process.getuid() === 0;
+const USER = 'edgegate-test';
+if (ROOTUSER) {
+  try { execFileSync('id', [USER], { stdio: 'ignore' }); } catch {
+    execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', USER]);
+  }
+}
+const dir = tmpdir('eg-sentinel-');
+fs.chmodSync(dir, 0o755);
+const PIN = `/sys/fs/bpf/edgegate-sent-${process.pid}`;
+onCleanup(() => { try { fs.rmSync(PIN, { recursive: true, force: true }); } catch { /* not ours */ } });
+const MASTER = `egm${process.pid}`;
+
+const cli = (port, ...a) => execFileSync('redis-cli', ['-p', String(port), ...a], { encoding: 'utf8', timeout: 5000 }).trim();
+const up = (port) => waitFor(() => { try { return cli(port, 'PING') === 'PONG'; } catch { return false; } }, { what: `redis on ${port}` });
+
+// ---- master, replica, three sentinels ------------------------------------------------------------
+const [mPort, rPort] = [await freePort(), await freePort()];
+const procs = {};
+for (const [name, port, extra] of [['master', mPort, []], ['replica', rPort, ['--replicaof', '127.0.0.1', String(mPort)]]]) {
+  const d = path.join(dir, name);
+  fs.mkdirSync(d);
+  procs[name] = spawnLogged('/usr/bin/redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--dir', d, ...extra], { logFile: path.join(d, 'redis.log') });
+  await up(port);
+}
+await waitFor(() => /master_link_status:up/.test(cli(rPort, 'INFO', 'replication')), { what: 'replica in sync' });
+const sPorts = [await freePort(), await freePort(), await freePort()];
+for (const [i, port] of sPorts.entries()) {
+  const conf = path.join(dir, `sentinel${i}.conf`);
+  fs.writeFileSync(conf, [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
+    `sentinel monitor ${MASTER} 127.0.0.1 ${mPort} 2`, `sentinel down-after-milliseconds ${MASTER} 1000`,
+    `sentinel failover-timeout ${MASTER} 10000`, `sentinel parallel-syncs ${MASTER} 1`, ''].join('\n'));
+  procs[`s${i}`] = spawnLogged('/usr/bin/redis-sentinel', [conf], { logFile: path.join(dir, `sentinel${i}.log`) });
+  await up(port);
+}
+await waitFor(() => sPorts.every((p) => /num-other-sentinels/.test(cli(p, 'SENTINEL', 'master', MASTER)) &&
+  Number(cli(p, 'SENTINEL', 'master', MASTER).split('\n').reduce((v, l, i, a) => (l === 'num-other-sentinels' ? a[i + 1] : v), 0)) === 2),
+{ what: 'sentinels to know each other', timeout: 15000 });
+const masterPort = () => Number(cli(sPorts[0], 'SENTINEL', 'get-master-addr-by-name', MASTER).split('\n')[1]);
+is(masterPort(), mPort, 'the sentinels name the first master');
+
+// ---- OP, echo, two nodes, two nginx --------------------------------------------------------------
+const [opPort, ngxA, ngxB, egA, egB] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+const pubA = `http://127.0.0.1:${ngxA}`, pubB = `http://127.0.0.1:${ngxB}`;
+const client = {
+  client_id: 'edgegate-sentinel', client_secret: 'sentinel-secret-0123456789abcdef0123456789',
+  redirect_uris: [`${pubA}/oauth2/callback`, `${pubB}/oauth2/callback`], post_logout_redirect_uris: [`${pubA}/`, `${pubB}/`],
+};
+const op = await startOP({ port: opPort, clients: [client] });
+onCleanup(() => op.stop());
+const echo = await startEcho();
+const PREFIX = `egsent${mPort}:`;
+const nodes = {};
+for (const [name, port, pub] of [['A', egA, pubA], ['B', egB, pubB]]) {
+  const d = path.join(dir, name);
+  fs.mkdirSync(d);
+  nodes[name] = await startEdgegated({
+    listen: `127.0.0.1:${port}`,
+    public_url: pub,
+    log_level: 'info',
+    trusted_proxies: ['127.0.0.1/32'],
+    ...(ROOTUSER ? { user: USER } : {}),
+    cookie: { secure: false, secret: 'shared-cookie-secret-0123456789abcdef' },
+    store: { sentinels: sPorts.map((p) => `127.0.0.1:${p}`), master_name: MASTER, prefix: PREFIX, outage_grace: '60s' },
+    oidc: { issuer: op.issuer, client_id: client.client_id, client_secret: client.client_secret, redirect_url: `${pub}/oauth2/callback` },
+    routes: [{ path: '/public/', auth: 'public' }, { path: '/', auth: 'session' }],
+    gate: { interfaces: ['egt-none0'], pin_root: `${PIN}/${name}`, protected_ports: [ngxA, ngxB], syn_rate: 1000, syn_burst: 1000 },
+  }, { dir: d });
+}
+for (const n of Object.values(nodes)) await waitFor(async () => (await request(`${n.url}/readyz`)).status === 200, { what: 'discovery' });
+for (const [name, ngx, eg] of [['A', ngxA, egA], ['B', ngxB, egB]]) {
+  await startNginx(`
+  {{EDGEGATE_UPSTREAM}}
+  upstream echo { server 127.0.0.1:${echo.port}; keepalive 4; }
+  server {
+    listen 127.0.0.1:${ngx};
+    {{EDGEGATE_INCLUDE}}
+    location / { {{EDGEGATE_PROTECT}} proxy_pass http://echo; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }`, { dir: path.join(dir, `ngx${name}`), edgegate: `127.0.0.1:${eg}`, waitPort: ngx });
+}
+function get(port, { cookie, pathname = '/app/' } = {}) {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const req = http.request({ host: '127.0.0.1', port, path: pathname, headers: cookie ? { cookie } : {}, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode, ms: performance.now() - t0 }));
+    });
+    req.on('error', (e) => resolve({ status: e.code || 'error', ms: performance.now() - t0 }));
+    req.setTimeout(15000, () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
+function admin(node, req) {
+  return new Promise((resolve) => {
+    const c = net.connect(node.admin);
+    let buf = '';
+    c.on('data', (d) => { buf += d; if (buf.includes('\n')) { c.end(); try { resolve(JSON.parse(buf)); } catch { resolve({}); } } });
+    c.on('error', () => resolve({}));
+    c.write(`${JSON.stringify(req)}\n`);
+  });
+}
+const refused = (s) => s === 401 || s === 302;
+
+// ---- sessions ----------------------------------------------------------------------------------------
+const N = 12;
+const sessions = [];
+for (let i = 0; i < N; i++) {
+  const jar = new Jar();
+  const user = `user${i}`;
+  const r = await browserLogin(jar, `${pubA}/app/`, user);
+  const id = (await admin(nodes.A, { cmd: 'sessions', sub: user })).sessions?.[0]?.session_id;
+  sessions.push({ user, cookie: jar.header(`${pubA}/app/`), id, ok: r.status === 200 });
+}
+ok(sessions.every((s) => s.ok && /^[0-9a-f]{64}$/.test(s.id || '')), `${N} users logged in through A`);
+for (const s of sessions) await get(ngxB, { cookie: s.cookie }); // into B's memory as well
+
+// ---- load, revocations, failover ---------------------------------------------------------------------
+const statuses = new Map();
+const note = (k) => statuses.set(k, (statuses.get(k) || 0) + 1);
+let loading = true;
+const load = (async () => {
+  let i = 0;
+  while (loading) {
+    const s = sessions[i++ % N];
+    const r = await get(ngxA, i % 2 ? { pathname: '/public/x' } : { cookie: s.cookie });
+    note(`${i % 2 ? 'public' : 'session'} ${r.status}`);
+  }
+})();
+const acked = [];
+const revokeOne = async (s) => {
+  const r = await ctlAsync(['--admin-socket', nodes.A.admin, 'revoke', '--session', s.id]);
+  if (r.code === 0 && /revoked 1 session/.test(r.stdout)) acked.push({ ...s, local: /state_dir|local/.test(r.stdout + r.stderr) });
+  else diag(`revoke ${s.user}: not acknowledged: ${r.stdout} ${r.stderr}`);
+};
+const revoking = (async () => { for (const s of sessions.slice(0, N / 2)) { await revokeOne(s); await sleep(300); } })();
+await sleep(600);
+const tKill = Date.now();
+procs.master.kill('SIGKILL');
+diag('master killed');
+await revoking;
+await waitFor(() => { try { return masterPort() === rPort; } catch { return false; } }, { what: 'failover', timeout: 20000 });
+diag(`sentinels promoted the replica ${Date.now() - tKill} ms after the kill`);
+is(masterPort(), rPort, 'the sentinels promoted the replica');
+for (const s of sessions.slice(N / 2, N - 2)) await revokeOne(s); // after the failover
+await sleep(1500);
+loading = false;
+await load;
+diag(`verdicts through A during the failover: ${JSON.stringify([...statuses])}`);
+ok(![...statuses.keys()].some((k) => / 5\d\d$/.test(k) || / E[A-Z]+$/.test(k) || / error$/.test(k)), 'no 5xx and no connection error from nginx');
+ok((statuses.get('public 200') || 0) > 50, `public verdicts continued (${statuses.get('public 200') || 0})`);
+is(acked.length, N - 2, `${N - 2} revocations acknowledged`);
+
+// every acknowledged revocation: in the new master, and enforced on both nodes
+await waitFor(async () => (await request(`${nodes.A.url}/metrics`)).body.includes('edgegate_revocations_pending 0'),
+  { what: 'no revocation pending on A', timeout: 10000 }).catch((e) => diag(e.message));
+const missing = acked.filter((s) => cli(rPort, 'EXISTS', `${PREFIX}revoked:${s.id}`) !== '1');
+is(missing.length, 0, `every acknowledged revocation is in the new master (${acked.filter((s) => s.local).length} of them first recorded locally)`);
+let servedB = [];
+await waitFor(async () => {
+  servedB = [];
+  for (const s of acked) if (!refused((await get(ngxB, { cookie: s.cookie })).status)) servedB.push(s.user);
+  return servedB.length === 0;
+}, { what: 'B to refuse every revoked session', timeout: 8000, interval: 200 }).catch(() => {});
+is(servedB.join(','), '', 'B refuses every acknowledged revocation');
+const servedA = [];
+for (const s of acked) if (!refused((await get(ngxA, { cookie: s.cookie })).status)) servedA.push(s.user);
+is(servedA.join(','), '', 'A refuses every acknowledged revocation');
+const live = sessions.slice(N - 2);
+for (const s of live) is((await get(ngxB, { cookie: s.cookie })).status, 200, `${s.user} (not revoked) still served on B`);
+// a revocation after the failover reaches the other node through the stream on the new master
+const t0 = Date.now();
+await revokeOne(live[0]);
+let st = null;
+await waitFor(async () => refused((st = await get(ngxB, { cookie: live[0].cookie })).status), { what: 'B to apply', timeout: 3000, interval: 10 }).catch(() => {});
+ok(refused(st?.status), `a revocation on A after the failover applied on B in ${Date.now() - t0} ms`);
+const evB = await admin(nodes.B, { cmd: 'events' });
+ok(evB.following === true && evB.applied >= 1, `B follows the stream on the new master (${JSON.stringify(evB)})`);
+await done();

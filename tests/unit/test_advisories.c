@@ -1,0 +1,64 @@
+/* test_advisories.c - validator-level regression tests for peers' advisories that no other
+ * unit test file owns (docs/advisories.md lists where the others live):
+ *   oauth2-proxy GHSA-vjrc-mh2v-45x6 / CVE-2025-64484: identity headers smuggled under an
+ *   underscore spelling (eg_identity_header_variant). */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "config.h"
+#include "smuggle.h"
+
+static struct eg_config *load(const char *json)
+{
+	char err[256];
+	struct eg_config *c = config_parse(json, strlen(json), "test", err, sizeof(err));
+	if (!c)
+		print_error("config: %s\n", err);
+	assert_non_null(c);
+	return c;
+}
+
+static void test_identity_header_variants(void **state)
+{
+	struct eg_config *c = load("{\"listen\":\"127.0.0.1:1\",\"routes\":[{\"path\":\"/\",\"auth\":\"public\","
+				   "\"headers\":{\"X-User-Sub\":\"sub\",\"X-Tenant\":\"tid\"}}]}");
+	static const char *const smuggled[] = {
+		"X_Auth_Request_User", "x_auth_request_user", "X_AUTH_REQUEST_USER", "X-Auth_Request-User",
+		"x_auth-request_email", "X_Auth_Request_Email", "X_Auth_Request_Groups",
+		"X_Auth_Request_Preferred_Username", "X_Auth_Request_Cert_Subject",
+		"X_Auth_Request_Cert_Fingerprint", "x_auth_request_cert_sans",
+		"X_User_Sub", "x_user_sub", "X_TENANT", /* the route's claim headers too */
+	};
+	for (size_t i = 0; i < sizeof(smuggled) / sizeof(smuggled[0]); i++) {
+		if (!eg_identity_header_variant(c, smuggled[i]))
+			fail_msg("%s should be refused", smuggled[i]);
+	}
+	static const char *const fine[] = {
+		/* the '-' spellings: the proxy replaces them (proxy_set_header) */
+		"X-Auth-Request-User", "x-auth-request-email", "X-User-Sub",
+		/* other underscore names, and near misses */
+		"X_Forwarded_For", "X_Request_Id", "X_Auth_Request_User2", "X_Auth_Request_Use",
+		"X__Auth_Request_User", "_X_Auth_Request_User", "X_Auth_Request", "X_User_Sub_", "", "_",
+	};
+	for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
+		if (eg_identity_header_variant(c, fine[i]))
+			fail_msg("%s should pass", fine[i]);
+	}
+	assert_false(eg_identity_header_variant(c, NULL));
+	/* with no config the fixed X-Auth-Request-* set still applies */
+	assert_true(eg_identity_header_variant(NULL, "X_Auth_Request_User"));
+	assert_false(eg_identity_header_variant(NULL, "X_User_Sub"));
+	assert_null(eg_smuggled_identity_header(c, NULL));
+	config_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_identity_header_variants),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

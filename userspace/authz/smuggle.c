@@ -1,0 +1,79 @@
+/* smuggle.c - refuse requests carrying an underscore spelling of an identity header.
+ *
+ * The shipped snippet overwrites every identity header edgegated emits (proxy_set_header),
+ * and nginx drops names with '_' by default. An operator who turns on
+ * `underscores_in_headers` makes nginx pass `X_Auth_Request_User: admin` to the upstream
+ * untouched (proxy_set_header only replaces the '-' spelling), and CGI, PHP, Django, Rack
+ * and others read it as X-Auth-Request-User. The auth subrequest carries the client's
+ * headers too, so edgegated sees the variant and refuses the request: no proxy setting
+ * then lets a forged identity through. The '-' spellings are left alone (the proxy
+ * replaces them). */
+#include "smuggle.h"
+
+#include <microhttpd.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+#include "http.h"
+
+static const char *const fixed_names[] = {
+	"X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Groups",
+	"X-Auth-Request-Preferred-Username", "X-Auth-Request-Cert-Subject",
+	"X-Auth-Request-Cert-Fingerprint", "X-Auth-Request-Cert-Sans",
+};
+
+/* name (with '_' read as '-') equals want, case-insensitively */
+static bool same_header(const char *name, const char *want)
+{
+	for (; *name && *want; name++, want++) {
+		char a = *name == '_' ? '-' : *name;
+		char b = *want == '_' ? '-' : *want;
+		if (a >= 'A' && a <= 'Z')
+			a = (char)(a - 'A' + 'a');
+		if (b >= 'A' && b <= 'Z')
+			b = (char)(b - 'A' + 'a');
+		if (a != b)
+			return false;
+	}
+	return !*name && !*want;
+}
+
+bool eg_identity_header_variant(const struct eg_config *cfg, const char *name)
+{
+	if (!name || !strchr(name, '_'))
+		return false;
+	for (size_t i = 0; i < sizeof(fixed_names) / sizeof(fixed_names[0]); i++)
+		if (same_header(name, fixed_names[i]))
+			return true;
+	for (size_t i = 0; cfg && i < cfg->n_routes; i++)
+		for (size_t k = 0; k < cfg->routes[i].n_headers; k++)
+			if (same_header(name, cfg->routes[i].headers[k].header))
+				return true;
+	return false;
+}
+
+struct scan {
+	const struct eg_config *cfg;
+	const char *found;
+};
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct scan *s = cls;
+	(void)kind;
+	(void)value;
+	if (eg_identity_header_variant(s->cfg, key)) {
+		s->found = key;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+const char *eg_smuggled_identity_header(const struct eg_config *cfg, const struct eg_req *r)
+{
+	struct scan s = { cfg, NULL };
+	if (r && r->conn)
+		MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_header, &s);
+	return s.found;
+}

@@ -1,0 +1,19 @@
+/* smuggle.h - identity headers a client tries to slip past the proxy under another
+ * spelling (oauth2-proxy GHSA-vjrc-mh2v-45x6 / CVE-2025-64484). */
+#ifndef EG_SMUGGLE_H
+#define EG_SMUGGLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct eg_config;
+struct eg_req;
+
+/* True when name contains '_' and, read with '_' as '-' and case folded, is a header
+ * edgegated answers with (X-Auth-Request-*, any route's `headers` mapping). */
+bool eg_identity_header_variant(const struct eg_config *cfg, const char *name);
+
+/* The first request header that is such a variant, or NULL. */
+const char *eg_smuggled_identity_header(const struct eg_config *cfg, const struct eg_req *r);
+
+#endif
