@@ -231,7 +231,9 @@ static int give_state_dir(const struct eg_config *cfg)
 		log_err("user: no such user \"%s\"", cfg->user);
 		return -1;
 	}
-	if (chown(cfg->state_dir, pw->pw_uid, pw->pw_gid) != 0 || chmod(cfg->state_dir, 0700) != 0) {
+	/* chmod first: once the directory is the user's, changing its mode needs CAP_FOWNER,
+	 * which the unit's bounding set does not give; chown needs CAP_CHOWN, which it does */
+	if (chmod(cfg->state_dir, 0700) != 0 || chown(cfg->state_dir, pw->pw_uid, pw->pw_gid) != 0) {
 		log_err("state_dir %s: cannot hand it to %s: %s", cfg->state_dir, cfg->user, strerror(errno));
 		return -1;
 	}
