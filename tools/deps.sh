@@ -37,7 +37,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 # The Debian nginx package starts a system nginx on :80; tests start their own.
 if command -v systemctl >/dev/null 2>&1; then
-	$SUDO systemctl disable --now nginx redis-server redis-sentinel >/dev/null 2>&1 || true
+	$SUDO systemctl disable --now nginx caddy redis-server redis-sentinel >/dev/null 2>&1 || true
 fi
 
 stamp=node_modules/.edgegate-lock
