@@ -37,7 +37,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 # The Debian nginx package starts a system nginx on :80; tests start their own.
 if command -v systemctl >/dev/null 2>&1; then
-	$SUDO systemctl disable --now nginx caddy redis-server redis-sentinel >/dev/null 2>&1 || true
+	for unit in nginx caddy redis-server redis-sentinel; do # one at a time: a missing unit fails the call
+		$SUDO systemctl disable --now "$unit" >/dev/null 2>&1 || true
+	done
 fi
 
 stamp=node_modules/.edgegate-lock
