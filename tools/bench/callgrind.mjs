@@ -10,6 +10,7 @@
 // requests) and reports (Ir(N2) - Ir(N1)) / (N2 - N1): start-up and shutdown cancel out.
 //
 //   node tools/bench/callgrind.mjs [--keep]     (env: EGB_CG_N1=200, EGB_CG_N2=1200)
+//   node tools/bench/callgrind.mjs --cpu        (no valgrind: CPU µs per verdict; EGB_CPU_N)
 // Prints the figure and leaves callgrind.out.* and an annotated top list in build/bench/.
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -117,6 +118,41 @@ async function run(n) {
   const files = fs.readdirSync(OUT).filter((f) => f.startsWith(`callgrind.out.${n}.`)).map((f) => path.join(OUT, f));
   const biggest = files.sort((x, y) => fs.statSync(y).size - fs.statSync(x).size)[0] || outFile;
   return { n, ir: m.reduce((s, x) => s + Number(x[1]), 0), outFile: biggest };
+}
+
+// --cpu: no valgrind; the daemon's own CPU time (utime+stime of /proc/PID/stat, all its
+// threads) per request over EGB_CPU_N requests on one connection, three times. Serial
+// requests measure each verdict's full wake-up path; read it beside the instruction count.
+if (process.argv.includes('--cpu')) {
+  const N = Number(process.env.EGB_CPU_N || 20000);
+  const tick = 1e6 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+  // the process tree: the daemon forks its privileged helper (or serves from a child)
+  const cpuUs = (pid) => {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    let us = (Number(f[11]) + Number(f[12])) * tick;
+    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+      const kids = fs.readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim();
+      for (const k of kids ? kids.split(' ') : []) us += cpuUs(k);
+    }
+    return us;
+  };
+  try { fs.unlinkSync(sock); } catch { /* none */ }
+  const eg = spawn(EDGEGATED, ['--config', cfgFile], { stdio: ['ignore', 'ignore', 'inherit'] });
+  while (!fs.existsSync(sock)) await sleep(100);
+  await sleep(300);
+  await drive(2000); // warm: the verdict cache, the response cache, the allocator
+  const per = [];
+  for (let i = 0; i < 3; i++) {
+    const c0 = cpuUs(eg.pid), t0 = process.hrtime.bigint();
+    const st = await drive(N);
+    const c1 = cpuUs(eg.pid), t1 = process.hrtime.bigint();
+    if (st['200'] !== N) throw new Error(`expected ${N} x 200, got ${JSON.stringify(st)}`);
+    per.push({ cpu: (c1 - c0) / N, wall: Number(t1 - t0) / 1e3 / N });
+  }
+  eg.kill('SIGTERM');
+  console.log(`edgegated CPU per cached RS256 verdict, serial on one connection: ${per.map((x) => x.cpu.toFixed(2)).join(' / ')} µs` +
+    ` (wall per request ${per.map((x) => x.wall.toFixed(1)).join(' / ')} µs; load ${os.loadavg()[0].toFixed(1)})`);
+  process.exit(0);
 }
 
 const a = await run(N1);
