@@ -861,8 +861,13 @@ int eg_http_start(struct eg_daemon *d)
 		 * deadlines that hold are admission.c's. */
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)eff.idle_timeout_s, NULL };
 		/* Room for large Cookie/Authorization headers (MHD answers 431 past this), but no
-		 * more: MHD 0.9.75 zeroes the whole pool before every keep-alive request. */
-		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL };
+		 * more: MHD 0.9.75 zeroes the whole pool before every keep-alive request. The
+		 * request and the answer's headers share it. The shipped auth location forwards
+		 * only the headers edgegated reads; the largest request nginx's default buffers
+		 * let through (a 7.9 KB target and three 7.9 KB lines) with a 4.6 KB groups
+		 * answer needs 44 KiB (tests/integration/bearer_nginx.t.mjs); 48 leaves room for
+		 * a client certificate header. Past it MHD closes the connection: a 500. */
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, 48 * 1024, NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };

@@ -46,23 +46,27 @@ fs.writeFileSync(cfgFile, JSON.stringify({
   routes: [{ path: '/api/', auth: 'bearer', allow: { domains: ['example.test'] } }],
 }));
 
-// What nginx sends for `auth_request` with tools/nginx/edgegate.conf (client headers
-// are passed through: a browser-like request with a bearer token).
+// What nginx sends for `auth_request` with tools/nginx/edgegate.conf: its own headers and,
+// of the client's, only Cookie, Authorization, Accept and X-Requested-With (here an API
+// client with a bearer token). EGB_CG_ALL_HEADERS=1 adds what the include forwarded
+// before it stopped passing every client header (User-Agent, Accept-Encoding ...).
 const request = [
   'HEAD /auth HTTP/1.1',
   'Host: app.example.test',
   'X-Original-URI: /api/orders?page=2',
   'X-Original-Method: GET',
-  'X-Forwarded-Host: app.example.test',
   'X-Forwarded-Proto: https',
   'X-Real-IP: 198.18.0.10',
   'X-Real-Port: 51234',
   'X-Server-Addr: 198.18.0.1',
   'X-Server-Port: 443',
-  'User-Agent: Mozilla/5.0 (X11; Linux x86_64) bench',
+  ...(process.env.EGB_CG_ALL_HEADERS === '1' ? [
+    'X-Forwarded-Host: app.example.test',
+    'User-Agent: Mozilla/5.0 (X11; Linux x86_64) bench',
+    'Accept-Encoding: gzip, deflate, br',
+    'Accept-Language: en-GB,en;q=0.9',
+  ] : []),
   'Accept: application/json',
-  'Accept-Encoding: gzip, deflate, br',
-  'Accept-Language: en-GB,en;q=0.9',
   `Authorization: Bearer ${token}`,
   '', '',
 ].join('\r\n');
