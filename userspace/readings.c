@@ -361,7 +361,7 @@ static size_t suffix_cut(const char *seg, size_t n)
  * authority, kept empty segments), and no segment that is all dots or ends in a dot (dot
  * segments, Windows trimming). Anything else takes every plan. Equal to
  * eg_readings_compute_full on every target (tests/unit/test_readings.c). */
-static bool plain_readings(const char *p, size_t n, struct eg_readings *out)
+static bool plain_path(const char *p, size_t n, size_t *last_seg)
 {
 	size_t seg = 1; /* start of the current segment */
 	for (size_t i = 1; i <= n; i++) {
@@ -378,6 +378,15 @@ static bool plain_readings(const char *p, size_t n, struct eg_readings *out)
 		if (i < n)
 			seg = i + 1;
 	}
+	*last_seg = seg;
+	return true;
+}
+
+static bool plain_readings(const char *p, size_t n, struct eg_readings *out)
+{
+	size_t seg;
+	if (!plain_path(p, n, &seg))
+		return false;
 	/* the last segment (empty after a trailing '/': no suffix reading) */
 	size_t last = n - seg, cut = last ? suffix_cut(p + seg, last) : last;
 	char *b = xmalloc(2 * n + 2);
@@ -435,9 +444,16 @@ void eg_readings_free(struct eg_readings *r)
 
 int eg_path_strict(const char *target, char *out, size_t outlen)
 {
-	size_t n;
+	size_t n, seg;
 	if (path_part(target, &n) != 0)
 		return -1;
+	if (plain_path(target, n, &seg)) { /* reading 0 of a plain path is the path */
+		if (n >= outlen)
+			return -1;
+		memcpy(out, target, n);
+		out[n] = '\0';
+		return 0;
+	}
 	struct fold_memo memo = { 0 };
 	char *r = apply(target, n, plans[0], &memo);
 	size_t rl = strlen(r);
