@@ -332,13 +332,14 @@ static int path_part(const char *target, size_t *n)
 	return *n > EG_TARGET_MAX ? -1 : 0;
 }
 
-/* A byte no plan changes in a plain path and no parser reads two ways: lower-case
+/* A byte no plan but folding changes in a plain path and no parser reads two ways: ASCII
  * letters, digits and the unreserved and sub-delim marks without the ones a plan acts on
  * ('%' decoding, ';' params, '\\' separators, '#' fragments, ':' and '$' of "::$DATA",
- * spaces and controls, upper case, non-ASCII). */
+ * spaces and controls, non-ASCII). */
 static bool plain_byte(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '/' || c == '-' || c == '_' || c == '.' ||
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '/' || c == '-' ||
+	       c == '_' || c == '.' ||
 	       c == '~' || c == '!' || c == '&' || c == '\'' || c == '(' || c == ')' || c == '*' || c == '+' ||
 	       c == ',' || c == '=' || c == '@';
 }
@@ -353,11 +354,11 @@ static size_t suffix_cut(const char *seg, size_t n)
 	return n;
 }
 
-/* The usual target, a plain path ("/api/orders/42", "/static/app.js"), has the same
- * readings under every plan but two: the path itself, strict and folded (folding
- * lower-case ASCII is the identity), and, when its last segment has an ".ext", the
- * folded path without it. Those are computed here in one allocation, without decoding,
- * folding (ICU) or resolving per plan. A plain path has only plain bytes, no "//" (an
+/* The usual target, a plain path ("/api/orders/42", "/static/App.js"), has the same
+ * readings under every plan but three: the path itself (strict), the path in lower case
+ * (folded: ICU's case and compatibility folding of ASCII is exactly that), and, when its
+ * last segment has an ".ext", the folded path without it. Those are computed here in one
+ * allocation, without decoding, folding (ICU) or resolving per plan. A plain path has only plain bytes, no "//" (an
  * authority, kept empty segments), and no segment that is all dots or ends in a dot (dot
  * segments, Windows trimming). Anything else takes every plan. Equal to
  * eg_readings_compute_full on every target (tests/unit/test_readings.c). */
@@ -389,15 +390,23 @@ static bool plain_readings(const char *p, size_t n, struct eg_readings *out)
 		return false;
 	/* the last segment (empty after a trailing '/': no suffix reading) */
 	size_t last = n - seg, cut = last ? suffix_cut(p + seg, last) : last;
-	char *b = xmalloc(2 * n + 2);
+	char *b = xmalloc(3 * n + 3), *f = b + n + 1;
 	memcpy(b, p, n);
 	b[n] = '\0';
+	bool upper = false;
+	for (size_t i = 0; i < n; i++) {
+		upper |= p[i] >= 'A' && p[i] <= 'Z';
+		f[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] - 'A' + 'a' : p[i]);
+	}
+	f[n] = '\0';
+	if (!upper)
+		f = b;
 	out->v[0] = (struct eg_reading){ b, false };
-	out->v[1] = (struct eg_reading){ b, true };
+	out->v[1] = (struct eg_reading){ f, true };
 	out->n = 2;
 	if (cut < last) {
-		char *s = b + n + 1;
-		memcpy(s, p, seg + cut);
+		char *s = b + 2 * n + 2;
+		memcpy(s, f, seg + cut);
 		s[seg + cut] = '\0';
 		out->v[out->n++] = (struct eg_reading){ s, true };
 	}

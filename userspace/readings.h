@@ -38,7 +38,8 @@ struct eg_readings {
 };
 
 /* Computes the readings of an origin-form target (path, optionally "?query"). The
- * query never takes part. -1 when the target is not a path ("", no leading '/') or its
+ * query never takes part. A plain path (ASCII letters, digits, a few marks, no "//" nor
+ * dot segments; readings.c) takes a fast path with the same result. -1 when the target is not a path ("", no leading '/') or its
  * path is longer than EG_TARGET_MAX; out is then empty. */
 int eg_readings_compute(const char *target, struct eg_readings *out);
 

@@ -20,6 +20,7 @@ int main(int argc, char **argv)
 	static const char *const targets[] = {
 		"/api/v1/orders/12345?x=1",
 		"/public/assets/app.3f2a1c.js",
+		"/api/v1/Users/AbC123/Profile.JSON",
 		"/admin/..;/public/%252e%252e/ADMIN./x",
 		"/caf%C3%A9/%EF%BC%A1dmin/a/long/path/with/many/segments/and/more/segments/file.html",
 	};
