@@ -357,11 +357,13 @@ static size_t suffix_cut(const char *seg, size_t n)
 /* The usual target, a plain path ("/api/orders/42", "/static/App.js"), has the same
  * readings under every plan but three: the path itself (strict), the path in lower case
  * (folded: ICU's case and compatibility folding of ASCII is exactly that), and, when its
- * last segment has an ".ext", the folded path without it. Those are computed here in one
- * allocation, without decoding, folding (ICU) or resolving per plan. A plain path has only plain bytes, no "//" (an
- * authority, kept empty segments), and no segment that is all dots or ends in a dot (dot
- * segments, Windows trimming). Anything else takes every plan. Equal to
- * eg_readings_compute_full on every target (tests/unit/test_readings.c). */
+ * last segment has an ".ext", the folded path without it. Those are computed in one
+ * allocation (plain_readings), without decoding, folding (ICU) or resolving per plan.
+ * A plain path has only plain bytes, no "//" (an authority, kept empty segments), and no
+ * segment that is all dots or ends in a dot (dot segments, Windows trimming); anything
+ * else takes every plan. Equal to eg_readings_compute_full on every target
+ * (tests/unit/test_readings.c, tests/fuzz/fuzz_target.c). *last_seg: where the last
+ * segment starts. */
 static bool plain_path(const char *p, size_t n, size_t *last_seg)
 {
 	size_t seg = 1; /* start of the current segment */
