@@ -2,7 +2,8 @@
  * normaliser: the first code every verdict runs on attacker-chosen bytes. Checks
  * invariants, not just crashes: readings are bounded in number and length, distinct,
  * start with '/', hold no NUL and no dot segment; reading 0 is the strict reading; a
- * normalised path has no "//" and normalising it again changes nothing. Also the
+ * normalised path has no "//" and normalising it again changes nothing; the plain-target
+ * fast path gives what every plan gives. Also the
  * Cookie header scanner. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,6 +38,16 @@ static void check_readings(const char *in, size_t size)
 			if (r.v[k].folded == r.v[i].folded && strcmp(r.v[k].path, p) == 0)
 				abort(); /* deduplicated */
 	}
+	/* the plain-target fast path reads exactly as every plan does */
+	struct eg_readings full;
+	if (eg_readings_compute_full(in, &full) != 0 || full.n != r.n)
+		abort();
+	for (size_t i = 0; i < r.n; i++)
+		if (strcmp(full.v[i].path, r.v[i].path) != 0 || full.v[i].folded != r.v[i].folded)
+			abort();
+	if ((full.ambiguous == NULL) != (r.ambiguous == NULL) || (r.ambiguous && strcmp(full.ambiguous, r.ambiguous)))
+		abort();
+	eg_readings_free(&full);
 	char *strict = malloc(size + 8);
 	if (eg_path_strict(in, strict, size + 8) != 0 || strcmp(strict, r.v[0].path) != 0)
 		abort();

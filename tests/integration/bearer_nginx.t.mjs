@@ -67,6 +67,12 @@ const ngx = await startNginx(`
       proxy_set_header X-User-Tier $eg_tier;
       proxy_pass http://app;
     }
+    # the app (Node, 16 KB header limit) does not get the client's large headers
+    location /api/lean/ {
+      {{EDGEGATE_PROTECT}}
+      proxy_pass_request_headers off;
+      proxy_pass http://app;
+    }
   }`, { edgegate: `unix:${sock}`, waitPort: port });
 
 const base = `http://127.0.0.1:${port}`;
@@ -286,6 +292,45 @@ const authAfter = await metric(/^edgegate_http_requests_total\{endpoint="\/auth"
 ok(authAfter - authBefore >= 100 && connsAfter - connsBefore <= 5,
   'nginx upstream keep-alive: 100 verdicts over at most 5 new connections',
   { connsBefore, connsAfter, authBefore, authAfter });
+
+// The auth location forwards only Cookie, Authorization, Accept and X-Requested-With of the
+// client's headers (bounded header block). Large values of those still get a verdict, and
+// no size nginx accepts makes the auth subrequest a 500.
+const pad = (n) => 'x'.repeat(n);
+r = await get(`/api/lean/orders?q=${pad(7000)}`, { Cookie: `big=${pad(7000)}; eg_jwt=${good}`, Accept: `application/json, ${pad(7000)}` });
+is(r.status, 200, '7 KB target + 7 KB Cookie (token in the cookie, after a 7 KB one) + 7 KB Accept -> 200', r.body.slice(0, 200));
+r = await get(`/api/lean/orders?q=${pad(7000)}`, { Cookie: `big=${pad(7000)}`, Authorization: `Bearer ${good}`, 'X-Requested-With': pad(7000) });
+is(r.status, 200, '7 KB target, Cookie and X-Requested-With beside the bearer token -> 200', r.body.slice(0, 200));
+for (const [what, h, target = '/api/orders'] of [
+  ['a 7.9 KB target and four 7.9 KB header lines', { Cookie: `a=${pad(7900)}`, Authorization: `Bearer ${pad(7900)}`, Accept: pad(7900), 'X-Requested-With': pad(7900) }, `/api/orders?q=${pad(7900)}`],
+  ['a 7.9 KB target and three 7.9 KB lines', { Cookie: `a=${pad(7900)}`, Accept: pad(7900), 'X-Requested-With': pad(7900) }, `/api/orders?q=${pad(7900)}`],
+  ['seven 3.9 KB Cookie lines', { Cookie: Array.from({ length: 7 }, (_, i) => `c${i}=${pad(3900)}`) }],
+]) {
+  r = await get(target, h);
+  ok(r.status !== 500 && [400, 401, 403, 414, 494].includes(r.status), `${what}: ${r.status} (a verdict or nginx's own limit, never 500)`, r.body.slice(0, 200));
+}
+// the largest allowed request nginx's default buffers let through, with the largest
+// identity answer its token can carry (groups), through the edgegated memory both share
+let groups = [];
+let wide = good;
+for (let n = 100; ; n += 20) {
+  const g = Array.from({ length: n }, (_, i) => `group-${String(i).padStart(14, '0')}`);
+  const t = await mint(rsa, { groups: g });
+  if (t.length > 7800) break;
+  groups = g;
+  wide = t;
+}
+r = await get(`/api/lean/orders?q=${pad(7800)}`, { Authorization: `Bearer ${wide}`, Cookie: `a=${pad(7800)}`, Accept: pad(7800) });
+is(r.status, 200, `7.8 KB target, Cookie, Accept and a ${wide.length}-byte token with ${groups.length} groups -> 200`, r.body.slice(0, 200));
+r = await get('/api/orders', { Authorization: `Bearer ${wide}` });
+seen = r.status === 200 ? JSON.parse(r.body).headers : {};
+is(seen['x-auth-request-groups'], groups.join(','), `the ${groups.join(',').length}-byte groups header reaches the upstream`);
+r = await get('/api/orders', { Authorization: [`Bearer ${good}`, `Bearer ${await mint(rsa, { email: 'mallory@example.test' })}`] });
+ok(r.status !== 200 && r.status !== 500, `two Authorization lines: ${r.status}, not allowed`);
+r = await get('/api/orders', { Cookie: ['a=1', `eg_jwt=${good}`] });
+is(r.status, 200, 'two Cookie lines: the token in the second one is found (nginx joins them)');
+r = await get('/api/lean/orders', { ...bearer(good), 'User-Agent': pad(7000), 'X-Anything': pad(7000) });
+is(r.status, 200, 'other large client headers are not forwarded to edgegated: 200');
 
 // keep-alive through the unix socket: nginx's error log must not show reconnect churn
 const logText = fs.readFileSync(path.join(ngx.dir, 'logs/error.log'), 'utf8');

@@ -1,6 +1,9 @@
 /* test_readings.c - the readings of a request target an upstream may take, one test
  * per class of parser disagreement, the classes no two parsers read alike, benign
  * targets, and the bounds. */
+#include <dirent.h>
+#include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,6 +221,169 @@ static void test_utf8(void **state)
 	assert_null(eg_unicode_fold("\xef\xb7\xba", 3, 8, &n)); /* over maxlen once expanded */
 }
 
+/* --- the plain-target fast path equals every plan ------------------------------------------- */
+
+static size_t n_compared, n_fast;
+
+/* eg_readings_compute (fast path where it applies) against eg_readings_compute_full:
+ * the same result, the same readings in the same order, the same ambiguity. */
+static void same_as_full(const char *target)
+{
+	struct eg_readings a, b;
+	int ra = eg_readings_compute(target, &a), rb = eg_readings_compute_full(target, &b);
+	bool okay = ra == rb && a.n == b.n && !b.one_block;
+	okay &= (a.ambiguous == NULL) == (b.ambiguous == NULL) &&
+		(!a.ambiguous || strcmp(a.ambiguous, b.ambiguous) == 0);
+	for (size_t i = 0; okay && i < a.n; i++)
+		okay = strcmp(a.v[i].path, b.v[i].path) == 0 && a.v[i].folded == b.v[i].folded;
+	/* eg_path_strict (its own fast path) is reading 0, and needs room for it and the NUL */
+	if (okay && rb == 0) {
+		size_t l = strlen(b.v[0].path);
+		char *strict = malloc(l + 1);
+		okay = eg_path_strict(target, strict, l + 1) == 0 && strcmp(strict, b.v[0].path) == 0 &&
+		       eg_path_strict(target, strict, l) == -1;
+		free(strict);
+	}
+	if (!okay) {
+		print_error("fast path differs for \"%s\" (rc %d vs %d)\n", target, ra, rb);
+		dump(target, &a);
+		dump(target, &b);
+	}
+	n_compared++;
+	n_fast += a.one_block;
+	eg_readings_free(&a);
+	eg_readings_free(&b);
+	assert_true(okay);
+}
+
+/* Each target, and its lower-case form (which often makes a hostile target plain). */
+static void same_as_full_and_lower(const char *target)
+{
+	same_as_full(target);
+	char *l = strdup(target);
+	for (char *p = l; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	same_as_full(l);
+	free(l);
+}
+
+static char *data_path(const char *rel)
+{
+	const char *root = getenv("EG_ROOT");
+	size_t n = strlen(root ? root : ".") + strlen(rel) + 2;
+	char *p = malloc(n);
+	snprintf(p, n, "%s/%s", root ? root : ".", rel);
+	return p;
+}
+
+static void test_fast_path_corpus(void **state)
+{
+	/* the hostile targets the integration test sends through nginx */
+	char *f = data_path("tests/integration/data/hostile_targets.json");
+	json_error_t err;
+	json_t *all = json_load_file(f, 0, &err);
+	if (!all)
+		print_error("%s: %s\n", f, err.text);
+	assert_non_null(all);
+	assert_true(json_array_size(all) > 50);
+	size_t i;
+	json_t *e;
+	json_array_foreach (all, i, e)
+		same_as_full_and_lower(json_string_value(json_object_get(e, "target")));
+	json_decref(all);
+	free(f);
+
+	/* the fuzzer's seeds */
+	char *dir = data_path("tests/fuzz/seeds/fuzz_target");
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	size_t seeds = 0;
+	for (struct dirent *de; (de = readdir(d));) {
+		if (de->d_name[0] == '.')
+			continue;
+		char *sp = malloc(strlen(dir) + strlen(de->d_name) + 2);
+		sprintf(sp, "%s/%s", dir, de->d_name);
+		FILE *fp = fopen(sp, "rb");
+		assert_non_null(fp);
+		char buf[8192];
+		size_t len = fread(buf, 1, sizeof(buf) - 1, fp);
+		fclose(fp);
+		buf[len] = '\0'; /* up to the first NUL, as the daemon sees a header value */
+		same_as_full_and_lower(buf);
+		seeds++;
+		free(sp);
+	}
+	closedir(d);
+	free(dir);
+	assert_true(seeds > 5);
+
+	/* plain targets and the edges of "plain" */
+	static const char *const edge[] = {
+		"/", "/api/orders", "/api/orders/", "/api/orders?page=2", "/static/app.min.js", "/x.json",
+		"/.well-known/openid-configuration", "/a/.b", "/a/..b", "/..x", "/.x.y", "/a.b/c", "/a/b.",
+		"/a./b", "/a/.", "/a/..", "/./a", "/a//b", "//a/b", "/a/b//", "/a;b", "/a%2fb", "/A/b",
+		"/a\\b", "/a#b", "/a:b", "/a$b", "/a::$data", "/a b", "/\xc3\xa9", "/a/b~c+d,e=f@g!h&i'j(k)l*",
+		"/admin.", "/admin..", "/admin.json", "/admin.json/", "/public/...", "/...", "/a.", "/.",
+		"", "x", "?", "/?", "/a?b/../c", "/a.b.c", "/a..b", "/-/_/~",
+	};
+	for (size_t k = 0; k < sizeof(edge) / sizeof(edge[0]); k++)
+		same_as_full(edge[k]);
+
+	/* random targets over the bytes the plans act on (a fixed seed: reproducible) */
+	static const char alpha[] = "/////aab..AZ;%2eF5c\\#:$ ~-?xK\xc3\xa9";
+	uint64_t x = 0x2545f4914f6cdd1dull;
+	char t[48];
+	for (int k = 0; k < 200000; k++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		size_t len = 1 + (size_t)(x % 24);
+		t[0] = '/';
+		for (size_t j = 1; j < len; j++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			t[j] = alpha[x % (sizeof(alpha) - 1)];
+		}
+		t[len] = '\0';
+		same_as_full(t);
+	}
+	print_message("compared %zu targets, %zu of them on the fast path\n", n_compared, n_fast);
+	assert_true(n_fast > 1000 && n_fast < n_compared / 2);
+
+}
+
+/* The fast path is taken for the usual targets (and not for one a plan changes). */
+static void test_fast_path_taken(void **state)
+{
+	struct eg_readings r;
+	assert_int_equal(eg_readings_compute("/api/orders/42?x=%2e%2e", &r), 0);
+	assert_true(r.one_block);
+	assert_int_equal(r.n, 2);
+	assert_string_equal(r.v[0].path, "/api/orders/42");
+	assert_false(r.v[0].folded);
+	assert_true(r.v[1].folded);
+	eg_readings_free(&r);
+	assert_int_equal(eg_readings_compute("/static/app.min.js", &r), 0);
+	assert_true(r.one_block);
+	assert_int_equal(r.n, 3);
+	assert_string_equal(r.v[2].path, "/static/app");
+	assert_true(r.v[2].folded);
+	eg_readings_free(&r);
+	assert_int_equal(eg_readings_compute("/Api/Orders.JSON", &r), 0);
+	assert_true(r.one_block);
+	assert_int_equal(r.n, 3);
+	assert_string_equal(r.v[0].path, "/Api/Orders.JSON");
+	assert_string_equal(r.v[1].path, "/api/orders.json");
+	assert_true(r.v[1].folded);
+	assert_string_equal(r.v[2].path, "/api/orders");
+	eg_readings_free(&r);
+	assert_int_equal(eg_readings_compute("/api/%41dmin", &r), 0);
+	assert_false(r.one_block);
+	eg_readings_free(&r);
+	assert_int_equal(eg_readings_compute("/api/../admin", &r), 0);
+	assert_false(r.one_block);
+	assert_string_equal(r.v[0].path, "/admin");
+	eg_readings_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -228,6 +394,7 @@ int main(void)
 		cmocka_unit_test(test_ambiguous),
 		cmocka_unit_test(test_benign),       cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_fast_path_corpus), cmocka_unit_test(test_fast_path_taken),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

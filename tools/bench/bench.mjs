@@ -219,6 +219,7 @@ await waitHttp(`${trivialBase}/auth`, 'trivial authorizer');
 // edgegated: the optimised build, the same config shape a deployment has.
 const egCfg = {
   listen: [`127.0.0.1:${P.eg}`, `unix:${W}/eg.sock`],
+  listen_group: 'nogroup', // the socket is 0660: the group of the nginx workers (nobody:nogroup)
   admin_socket: path.join(W, 'eg-admin.sock'),
   state_dir: path.join(W, 'eg-state'),
   log_level: 'warn',

@@ -10,6 +10,7 @@
 // requests) and reports (Ir(N2) - Ir(N1)) / (N2 - N1): start-up and shutdown cancel out.
 //
 //   node tools/bench/callgrind.mjs [--keep]     (env: EGB_CG_N1=200, EGB_CG_N2=1200)
+//   node tools/bench/callgrind.mjs --cpu        (no valgrind: CPU µs per verdict; EGB_CPU_N)
 // Prints the figure and leaves callgrind.out.* and an annotated top list in build/bench/.
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -45,23 +46,27 @@ fs.writeFileSync(cfgFile, JSON.stringify({
   routes: [{ path: '/api/', auth: 'bearer', allow: { domains: ['example.test'] } }],
 }));
 
-// What nginx sends for `auth_request` with tools/nginx/edgegate.conf (client headers
-// are passed through: a browser-like request with a bearer token).
+// What nginx sends for `auth_request` with tools/nginx/edgegate.conf: its own headers and,
+// of the client's, only Cookie, Authorization, Accept and X-Requested-With (here an API
+// client with a bearer token). EGB_CG_ALL_HEADERS=1 adds what the include forwarded
+// before it stopped passing every client header (User-Agent, Accept-Encoding ...).
 const request = [
   'HEAD /auth HTTP/1.1',
   'Host: app.example.test',
   'X-Original-URI: /api/orders?page=2',
   'X-Original-Method: GET',
-  'X-Forwarded-Host: app.example.test',
   'X-Forwarded-Proto: https',
   'X-Real-IP: 198.18.0.10',
   'X-Real-Port: 51234',
   'X-Server-Addr: 198.18.0.1',
   'X-Server-Port: 443',
-  'User-Agent: Mozilla/5.0 (X11; Linux x86_64) bench',
+  ...(process.env.EGB_CG_ALL_HEADERS === '1' ? [
+    'X-Forwarded-Host: app.example.test',
+    'User-Agent: Mozilla/5.0 (X11; Linux x86_64) bench',
+    'Accept-Encoding: gzip, deflate, br',
+    'Accept-Language: en-GB,en;q=0.9',
+  ] : []),
   'Accept: application/json',
-  'Accept-Encoding: gzip, deflate, br',
-  'Accept-Language: en-GB,en;q=0.9',
   `Authorization: Bearer ${token}`,
   '', '',
 ].join('\r\n');
@@ -93,7 +98,10 @@ function drive(n) {
 async function run(n) {
   const outFile = path.join(OUT, `callgrind.out.${n}`);
   try { fs.unlinkSync(sock); } catch { /* none */ }
-  const vg = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${outFile}`, EDGEGATED, '--config', cfgFile],
+  for (const f of fs.readdirSync(OUT)) if (f.startsWith(`callgrind.out.${n}.`)) fs.unlinkSync(path.join(OUT, f));
+  // One file per process (%p): the privileged helper forks off at start-up and would
+  // otherwise overwrite the HTTP process's profile with its own.
+  const vg = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${outFile}.%p`, EDGEGATED, '--config', cfgFile],
     { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   vg.stderr.on('data', (d) => { err += d; });
@@ -107,9 +115,48 @@ async function run(n) {
   vg.kill('SIGTERM');
   await new Promise((r) => vg.on('exit', r));
   if (statuses['200'] !== n) throw new Error(`expected ${n} x 200, got ${JSON.stringify(statuses)}\n${err}`);
-  const m = err.match(/Collected : (\d+)/);
-  if (!m) throw new Error(`no callgrind summary:\n${err}`);
-  return { n, ir: Number(m[1]), outFile };
+  const m = [...err.matchAll(/Collected : (\d+)/g)];
+  if (!m.length) throw new Error(`no callgrind summary:\n${err}`);
+  // Every process's count (the helper's start-up cancels out between the two runs); the
+  // per-function list is of the largest profile, the daemon's.
+  const files = fs.readdirSync(OUT).filter((f) => f.startsWith(`callgrind.out.${n}.`)).map((f) => path.join(OUT, f));
+  const biggest = files.sort((x, y) => fs.statSync(y).size - fs.statSync(x).size)[0] || outFile;
+  return { n, ir: m.reduce((s, x) => s + Number(x[1]), 0), outFile: biggest };
+}
+
+// --cpu: no valgrind; the daemon's own CPU time (utime+stime of /proc/PID/stat, all its
+// threads) per request over EGB_CPU_N requests on one connection, three times. Serial
+// requests measure each verdict's full wake-up path; read it beside the instruction count.
+if (process.argv.includes('--cpu')) {
+  const N = Number(process.env.EGB_CPU_N || 20000);
+  const tick = 1e6 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+  // the process tree: the daemon forks its privileged helper (or serves from a child)
+  const cpuUs = (pid) => {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    let us = (Number(f[11]) + Number(f[12])) * tick;
+    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+      const kids = fs.readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim();
+      for (const k of kids ? kids.split(' ') : []) us += cpuUs(k);
+    }
+    return us;
+  };
+  try { fs.unlinkSync(sock); } catch { /* none */ }
+  const eg = spawn(EDGEGATED, ['--config', cfgFile], { stdio: ['ignore', 'ignore', 'inherit'] });
+  while (!fs.existsSync(sock)) await sleep(100);
+  await sleep(300);
+  await drive(2000); // warm: the verdict cache, the response cache, the allocator
+  const per = [];
+  for (let i = 0; i < 3; i++) {
+    const c0 = cpuUs(eg.pid), t0 = process.hrtime.bigint();
+    const st = await drive(N);
+    const c1 = cpuUs(eg.pid), t1 = process.hrtime.bigint();
+    if (st['200'] !== N) throw new Error(`expected ${N} x 200, got ${JSON.stringify(st)}`);
+    per.push({ cpu: (c1 - c0) / N, wall: Number(t1 - t0) / 1e3 / N });
+  }
+  eg.kill('SIGTERM');
+  console.log(`edgegated CPU per cached RS256 verdict, serial on one connection: ${per.map((x) => x.cpu.toFixed(2)).join(' / ')} µs` +
+    ` (wall per request ${per.map((x) => x.wall.toFixed(1)).join(' / ')} µs; load ${os.loadavg()[0].toFixed(1)})`);
+  process.exit(0);
 }
 
 const a = await run(N1);

@@ -659,12 +659,13 @@ static const char *validity_problem(X509 *x)
 int eg_mtls_identity_from(struct eg_daemon *d, const char *verify, const char *cert_hdr,
 			  struct eg_cert_identity **out, const char **why)
 {
-	struct mtls_state *s = d ? state_of(d) : NULL;
+	struct mtls_state *s;
 	X509 *x;
 
 	*out = NULL;
 	if (!verify || strcmp(verify, "SUCCESS") != 0)
 		return 0; /* NONE, FAILED:..., or no header: no verified certificate */
+	s = d ? state_of(d) : NULL; /* after that test: a verdict without a certificate takes no lock */
 	if (!cert_hdr || !*cert_hdr) {
 		/* nginx says verified but did not forward it: a broken include; never allow */
 		*why = "client_cert_missing";

@@ -332,12 +332,98 @@ static int path_part(const char *target, size_t *n)
 	return *n > EG_TARGET_MAX ? -1 : 0;
 }
 
-int eg_readings_compute(const char *target, struct eg_readings *out)
+/* A byte no plan but folding changes in a plain path and no parser reads two ways: ASCII
+ * letters, digits and the unreserved and sub-delim marks without the ones a plan acts on
+ * ('%' decoding, ';' params, '\\' separators, '#' fragments, ':' and '$' of "::$DATA",
+ * spaces and controls, non-ASCII). */
+static bool plain_byte(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '/' || c == '-' ||
+	       c == '_' || c == '.' ||
+	       c == '~' || c == '!' || c == '&' || c == '\'' || c == '(' || c == ')' || c == '*' || c == '+' ||
+	       c == ',' || c == '=' || c == '@';
+}
+
+/* Where the suffix plan (T_SUFFIX) cuts the last segment seg[0..n), or n: the rule of
+ * resolve(). */
+static size_t suffix_cut(const char *seg, size_t n)
+{
+	const char *dot = n > 1 ? memchr(seg + 1, '.', n - 1) : NULL;
+	if (dot && !all_dots(seg, (size_t)(dot - seg)))
+		return (size_t)(dot - seg);
+	return n;
+}
+
+/* The usual target, a plain path ("/api/orders/42", "/static/App.js"), has the same
+ * readings under every plan but three: the path itself (strict), the path in lower case
+ * (folded: ICU's case and compatibility folding of ASCII is exactly that), and, when its
+ * last segment has an ".ext", the folded path without it. Those are computed in one
+ * allocation (plain_readings), without decoding, folding (ICU) or resolving per plan.
+ * A plain path has only plain bytes, no "//" (an authority, kept empty segments), and no
+ * segment that is all dots or ends in a dot (dot segments, Windows trimming); anything
+ * else takes every plan. Equal to eg_readings_compute_full on every target
+ * (tests/unit/test_readings.c, tests/fuzz/fuzz_target.c). *last_seg: where the last
+ * segment starts. */
+static bool plain_path(const char *p, size_t n, size_t *last_seg)
+{
+	size_t seg = 1; /* start of the current segment */
+	for (size_t i = 1; i <= n; i++) {
+		if (i < n && p[i] != '/') {
+			if (!plain_byte((unsigned char)p[i]))
+				return false;
+			continue;
+		}
+		size_t sl = i - seg;
+		if (i < n && sl == 0)
+			return false; /* "//" */
+		if (sl && (p[i - 1] == '.' || all_dots(p + seg, sl)))
+			return false;
+		if (i < n)
+			seg = i + 1;
+	}
+	*last_seg = seg;
+	return true;
+}
+
+static bool plain_readings(const char *p, size_t n, struct eg_readings *out)
+{
+	size_t seg;
+	if (!plain_path(p, n, &seg))
+		return false;
+	/* the last segment (empty after a trailing '/': no suffix reading) */
+	size_t last = n - seg, cut = last ? suffix_cut(p + seg, last) : last;
+	char *b = xmalloc(3 * n + 3), *f = b + n + 1;
+	memcpy(b, p, n);
+	b[n] = '\0';
+	bool upper = false;
+	for (size_t i = 0; i < n; i++) {
+		upper |= p[i] >= 'A' && p[i] <= 'Z';
+		f[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] - 'A' + 'a' : p[i]);
+	}
+	f[n] = '\0';
+	if (!upper)
+		f = b;
+	out->v[0] = (struct eg_reading){ b, false };
+	out->v[1] = (struct eg_reading){ f, true };
+	out->n = 2;
+	if (cut < last) {
+		char *s = b + 2 * n + 2;
+		memcpy(s, f, seg + cut);
+		s[seg + cut] = '\0';
+		out->v[out->n++] = (struct eg_reading){ s, true };
+	}
+	out->one_block = true;
+	return true;
+}
+
+static int compute(const char *target, struct eg_readings *out, bool fast)
 {
 	memset(out, 0, sizeof(*out));
 	size_t n;
 	if (path_part(target, &n) != 0)
 		return -1;
+	if (fast && plain_readings(target, n, out))
+		return 0;
 	out->ambiguous = ambiguity(target, n);
 	struct fold_memo memo = { 0 };
 	for (size_t i = 0; i < sizeof(plans) / sizeof(plans[0]); i++)
@@ -346,18 +432,39 @@ int eg_readings_compute(const char *target, struct eg_readings *out)
 	return out->n ? 0 : -1;
 }
 
+int eg_readings_compute(const char *target, struct eg_readings *out)
+{
+	return compute(target, out, true);
+}
+
+int eg_readings_compute_full(const char *target, struct eg_readings *out)
+{
+	return compute(target, out, false);
+}
+
 void eg_readings_free(struct eg_readings *r)
 {
-	for (size_t i = 0; i < r->n; i++)
-		free(r->v[i].path);
+	if (r->one_block && r->n)
+		free(r->v[0].path);
+	else
+		for (size_t i = 0; i < r->n; i++)
+			free(r->v[i].path);
 	r->n = 0;
+	r->one_block = false;
 }
 
 int eg_path_strict(const char *target, char *out, size_t outlen)
 {
-	size_t n;
+	size_t n, seg;
 	if (path_part(target, &n) != 0)
 		return -1;
+	if (plain_path(target, n, &seg)) { /* reading 0 of a plain path is the path */
+		if (n >= outlen)
+			return -1;
+		memcpy(out, target, n);
+		out[n] = '\0';
+		return 0;
+	}
 	struct fold_memo memo = { 0 };
 	char *r = apply(target, n, plans[0], &memo);
 	size_t rl = strlen(r);

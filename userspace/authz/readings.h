@@ -34,12 +34,18 @@ struct eg_readings {
 	 * "bad_escape", "control_char", "encoded_separator", "encoded_control",
 	 * "bad_utf8", "raw_backslash"): such a target may only reach public routes. */
 	const char *ambiguous;
+	bool one_block; /* the paths share one allocation, v[0].path (the plain-target fast path) */
 };
 
 /* Computes the readings of an origin-form target (path, optionally "?query"). The
- * query never takes part. -1 when the target is not a path ("", no leading '/') or its
+ * query never takes part. A plain path (ASCII letters, digits, a few marks, no "//" nor
+ * dot segments; readings.c) takes a fast path with the same result. -1 when the target is not a path ("", no leading '/') or its
  * path is longer than EG_TARGET_MAX; out is then empty. */
 int eg_readings_compute(const char *target, struct eg_readings *out);
+
+/* The same, always through every plan: the reference the plain-target fast path of
+ * eg_readings_compute is tested against (tests/unit/test_readings.c). */
+int eg_readings_compute_full(const char *target, struct eg_readings *out);
 
 void eg_readings_free(struct eg_readings *r);
 

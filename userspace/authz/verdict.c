@@ -737,7 +737,10 @@ static const struct eg_route *judge(struct eg_daemon *d, const struct eg_req *r,
 void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
 {
 	uint64_t t0 = now_mono_ns();
-	struct target t = { 0 };
+	/* No initializer (it would zero 4.4 KB per verdict): the buffers start empty. */
+	struct target t;
+	t.has_host = false, t.method = 0, t.scheme = NULL, t.raw_uri = NULL;
+	t.host[0] = t.path[0] = '\0';
 	struct eg_identity id = { 0 };
 	struct outcome o = { 200, "allowed", NULL, false };
 	const struct eg_route *route = NULL;

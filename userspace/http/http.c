@@ -873,7 +873,13 @@ int eg_http_start(struct eg_daemon *d)
 		 * deadlines that hold are admission.c's. */
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)eff.idle_timeout_s, NULL };
 		/* Room for large Cookie/Authorization headers (MHD answers 431 past this), but no
-		 * more: MHD 0.9.75 zeroes the whole pool before every keep-alive request. */
+		 * more: MHD 0.9.75 zeroes the whole pool before every keep-alive request. The
+		 * request and the answer's headers share it, and a header block that arrives in
+		 * pieces needs about twice its size while the read buffer grows: 48 KiB answered
+		 * 431 to a 30 KB Cookie sent in 1.5 KB pieces (tests/integration/http_admission),
+		 * 40 KiB closed the connection on the largest request nginx's default buffers
+		 * pass with a 4.6 KB groups answer (bearer_nginx): a 500 through auth_request.
+		 * Below 64 KiB the saving is ~0.15 µs a verdict (docs/bench.md): not worth it. */
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, NULL };
