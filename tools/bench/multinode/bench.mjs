@@ -13,65 +13,21 @@
 import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { WebSocketServer } from 'ws';
+import { admin, benchStack, freePort, now, pct, sleep, startUpstream, until, vethPair } from '../lib/stack.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const N = Number(process.env.EGM_N || 1000);
 const SIZES = (process.env.EGM_SIZES ?? '10000,100000').split(',').map(Number).filter((x) => x > 0);
 const OUT = path.join(ROOT, 'build/bench/multinode');
-const now = () => Number(process.hrtime.bigint()) / 1e6;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const ID = process.pid;
 const NS = `egmb-${ID}`, HV = `egmh${ID}`, CV = `egmc${ID}`;
 const NET = `198.18.${(ID % 90) + 100}`, H = `${NET}.1`, C = `${NET}.2`;
 const PIN = `/sys/fs/bpf/edgegate-mb-${ID}`;
-const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'eg-mbench-'));
-fs.chmodSync(TMP, 0o755);
-const procs = [];
-const ip = (...a) => execFileSync('ip', a, { stdio: 'pipe' });
-
-function cleanup() {
-  for (const p of procs) { try { process.kill(-p.pid, 'SIGTERM'); } catch { /* gone */ } }
-  try { ip('link', 'del', HV); } catch { /* gone */ }
-  try { ip('netns', 'del', NS); } catch { /* gone */ }
-  fs.rmSync(PIN, { recursive: true, force: true });
-  if (!process.env.EG_KEEP_TMP) fs.rmSync(TMP, { recursive: true, force: true });
-}
-process.on('exit', cleanup);
-for (const s of ['SIGINT', 'SIGTERM']) process.on(s, () => process.exit(1));
-
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
-function start(cmd, args, log) {
-  const fd = fs.openSync(path.join(TMP, log), 'a');
-  const p = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd] });
-  procs.push(p);
-  return p;
-}
-async function until(fn, what, timeout = 20000) {
-  const end = Date.now() + timeout;
-  while (Date.now() < end) { try { if (await fn()) return; } catch { /* retry */ } await sleep(50); }
-  throw new Error(`timed out waiting for ${what}`);
-}
-function admin(sock, req) {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(sock);
-    let buf = '';
-    c.on('data', (d) => { buf += d; if (buf.includes('\n')) { c.end(); resolve(JSON.parse(buf)); } });
-    c.on('error', reject);
-    c.write(`${JSON.stringify(req)}\n`);
-  });
-}
-const pct = (v, p) => { const s = [...v].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((s.length - 1) * p))]; };
+const { TMP, procs, start } = benchStack({ ns: NS, hostVeth: HV, pin: PIN, tmpPrefix: 'eg-mbench-' });
 
 // --- Redis, network, upstream, two daemons, nginx in front of A ------------------------------
 const redisPort = await freePort();
@@ -81,29 +37,10 @@ const cli = (...a) => execFileSync('redis-cli', ['-p', String(redisPort), ...a],
 await until(() => cli('PING') === 'PONG', 'redis');
 const PREFIX = 'egmb:';
 
-ip('netns', 'add', NS);
-ip('link', 'add', HV, 'type', 'veth', 'peer', 'name', CV, 'netns', NS);
-ip('addr', 'add', `${H}/24`, 'dev', HV);
-ip('link', 'set', HV, 'up');
-ip('-n', NS, 'addr', 'add', `${C}/24`, 'dev', CV);
-ip('-n', NS, 'link', 'set', CV, 'up');
-ip('-n', NS, 'link', 'set', 'lo', 'up');
+vethPair({ ns: NS, hostVeth: HV, clientVeth: CV, host: H, client: C });
 
 const [upPort, ngxPort, egA, egB] = [await freePort(), await freePort(), await freePort(), await freePort()];
-const iss = `http://127.0.0.1:${upPort}`;
-const up = http.createServer((req, res) => {
-  if (req.url === '/.well-known/openid-configuration') {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ issuer: iss, authorization_endpoint: `${iss}/auth`, token_endpoint: `${iss}/token`,
-      jwks_uri: `${iss}/jwks`, response_types_supported: ['code'], subject_types_supported: ['public'],
-      id_token_signing_alg_values_supported: ['RS256'] }));
-  } else if (req.url === '/jwks') {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end('{"keys":[]}');
-  } else { res.writeHead(200); res.end('ok'); }
-});
-new WebSocketServer({ server: up }).on('connection', (ws) => { ws.on('message', (m) => ws.send(m)); ws.on('error', () => {}); });
-await new Promise((r) => up.listen(upPort, '127.0.0.1', r));
+const iss = await startUpstream(upPort);
 
 const node = (name, port, gate) => {
   const dir = path.join(TMP, name);
