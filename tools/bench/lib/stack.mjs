@@ -9,7 +9,11 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 export const now = () => Number(process.hrtime.bigint()) / 1e6;
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -60,7 +64,53 @@ export function benchStack({ ns, hostVeth, clientVeth, pin, tmpPrefix }) {
     procs.push(p);
     return p;
   }
-  return { TMP, procs, start };
+  // nginx on host:ngxPort in front of edgegated on 127.0.0.1:egPort (the shipped snippets),
+  // passing WebSockets through to the upstream on upPort.
+  async function startNginx({ host, ngxPort, egPort, upPort }) {
+    fs.mkdirSync(path.join(TMP, 'ngx/logs'), { recursive: true });
+    fs.writeFileSync(path.join(TMP, 'ngx/nginx.conf'), `
+daemon off; worker_processes 1; pid ${TMP}/ngx/nginx.pid; error_log ${TMP}/ngx/logs/error.log warn;
+worker_rlimit_nofile 8192;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${TMP}/ngx/cb; proxy_temp_path ${TMP}/ngx/px; fastcgi_temp_path ${TMP}/ngx/fc;
+  uwsgi_temp_path ${TMP}/ngx/uw; scgi_temp_path ${TMP}/ngx/sc;
+  upstream edgegate { server 127.0.0.1:${egPort}; keepalive 32; }
+  map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
+  server {
+    listen ${host}:${ngxPort};
+    include ${ROOT}/tools/nginx/edgegate.conf;
+    location / {
+      include ${ROOT}/tools/nginx/edgegate-protect.conf;
+      proxy_pass http://127.0.0.1:${upPort};
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_read_timeout 120s;
+    }
+  }
+}`);
+    start('nginx', ['-p', path.join(TMP, 'ngx'), '-c', path.join(TMP, 'ngx/nginx.conf')], 'nginx.log');
+    await sleep(300);
+  }
+  // tools/bench/revoke/wsclient.mjs in namespace ns: one WebSocket to url per cookie, a
+  // message every intervalMs; its events (CLOCK_MONOTONIC ms) land in opened, resetAt, closedAt.
+  function wsClients({ ns, url, intervalMs, cookies }) {
+    const cl = spawn('ip', ['netns', 'exec', ns, process.execPath, path.join(ROOT, 'tools/bench/revoke/wsclient.mjs'),
+      url, String(intervalMs)], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+    procs.push(cl);
+    const opened = new Set(), resetAt = new Map(), closedAt = new Map();
+    readline.createInterface({ input: cl.stdout }).on('line', (l) => {
+      const e = JSON.parse(l);
+      if (e.ev === 'open') opened.add(e.i);
+      if (e.ev === 'error' && e.code === 'ECONNRESET' && !resetAt.has(e.i)) resetAt.set(e.i, e.t);
+      if (e.ev === 'close') closedAt.set(e.i, e.t);
+    });
+    cl.stdin.end(cookies.join('\n') + '\n');
+    return { opened, resetAt, closedAt };
+  }
+  return { TMP, procs, start, startNginx, wsClients };
 }
 
 // The veth pair: host end HV with address H, client end CV in NS with address C (/24).

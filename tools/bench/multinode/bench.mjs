@@ -10,12 +10,11 @@
 // Then the store is filled with filler sessions and revocation records up to each of
 // EGM_SIZES (default 10000,100000) and, per size, 10 s idle and 10 s of 50 revocations/s
 // on B are measured: CPU of each node and Redis commands per second.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { admin, benchStack, freePort, now, pct, sleep, startUpstream, until, vethPair } from '../lib/stack.mjs';
 
@@ -27,7 +26,7 @@ const ID = process.pid;
 const NS = `egmb-${ID}`, HV = `egmh${ID}`, CV = `egmc${ID}`;
 const NET = `198.18.${(ID % 90) + 100}`, H = `${NET}.1`, C = `${NET}.2`;
 const PIN = `/sys/fs/bpf/edgegate-mb-${ID}`;
-const { TMP, procs, start } = benchStack({ ns: NS, hostVeth: HV, pin: PIN, tmpPrefix: 'eg-mbench-' });
+const { TMP, start, startNginx, wsClients } = benchStack({ ns: NS, hostVeth: HV, pin: PIN, tmpPrefix: 'eg-mbench-' });
 
 // --- Redis, network, upstream, two daemons, nginx in front of A ------------------------------
 const redisPort = await freePort();
@@ -66,32 +65,7 @@ for (const n of [A, B]) {
   await until(() => fs.existsSync(n.admin) && admin(n.admin, { cmd: 'status' }).then((s) => s.ready), `edgegated ${n.name}`);
 }
 
-fs.mkdirSync(path.join(TMP, 'ngx/logs'), { recursive: true });
-fs.writeFileSync(path.join(TMP, 'ngx/nginx.conf'), `
-daemon off; worker_processes 1; pid ${TMP}/ngx/nginx.pid; error_log ${TMP}/ngx/logs/error.log warn;
-worker_rlimit_nofile 8192;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${TMP}/ngx/cb; proxy_temp_path ${TMP}/ngx/px; fastcgi_temp_path ${TMP}/ngx/fc;
-  uwsgi_temp_path ${TMP}/ngx/uw; scgi_temp_path ${TMP}/ngx/sc;
-  upstream edgegate { server 127.0.0.1:${egA}; keepalive 32; }
-  map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
-  server {
-    listen ${H}:${ngxPort};
-    include ${ROOT}/tools/nginx/edgegate.conf;
-    location / {
-      include ${ROOT}/tools/nginx/edgegate-protect.conf;
-      proxy_pass http://127.0.0.1:${upPort};
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      proxy_read_timeout 120s;
-    }
-  }
-}`);
-start('nginx', ['-p', path.join(TMP, 'ngx'), '-c', path.join(TMP, 'ngx/nginx.conf')], 'nginx.log');
-await sleep(300);
+await startNginx({ host: H, ngxPort, egPort: egA, upPort });
 
 function fill(from, to) {
   const val = 'x'.repeat(200);
@@ -113,17 +87,8 @@ if (PREFILL) { fill(0, PREFILL); filled = PREFILL; }
 const keysAtRevoke = Number(cli('DBSIZE'));
 
 // --- 1. revoke on B, reset through A ------------------------------------------------------
-const cl = spawn('ip', ['netns', 'exec', NS, process.execPath, path.join(ROOT, 'tools/bench/revoke/wsclient.mjs'),
-  `ws://${H}:${ngxPort}/ws`, '200'], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
-procs.push(cl);
-const opened = new Set(), resetAt = new Map(), closedAt = new Map();
-readline.createInterface({ input: cl.stdout }).on('line', (l) => {
-  const e = JSON.parse(l);
-  if (e.ev === 'open') opened.add(e.i);
-  if (e.ev === 'error' && e.code === 'ECONNRESET' && !resetAt.has(e.i)) resetAt.set(e.i, e.t);
-  if (e.ev === 'close') closedAt.set(e.i, e.t);
-});
-cl.stdin.end(tickets.map((t) => `_edgegate=${t}`).join('\n') + '\n');
+const { opened, resetAt, closedAt } = wsClients({ ns: NS, url: `ws://${H}:${ngxPort}/ws`, intervalMs: 200,
+  cookies: tickets.map((t) => `_edgegate=${t}`) });
 await until(() => opened.size === N, `${N} WebSockets open (${opened.size})`, 60000);
 await sleep(500);
 const list = (await admin(A.admin, { cmd: 'sessions' })).sessions;

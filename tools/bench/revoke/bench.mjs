@@ -12,11 +12,10 @@
 //   admin   - the admin "revoke" round trip (includes the store writes)
 //   reset   - revocation call -> the client process sees ECONNRESET (CLOCK_MONOTONIC
 //             in both processes)
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { admin, benchStack, freePort, now, pct, sleep, startUpstream, until, vethPair } from '../lib/stack.mjs';
 
@@ -27,7 +26,7 @@ const ID = process.pid;
 const NS = `egrb-${ID}`, HV = `egbb${ID}`, CV = `egbc${ID}`;
 const NET = `198.19.${(ID % 90) + 5}`, H = `${NET}.1`, C = `${NET}.2`;
 const PIN = `/sys/fs/bpf/edgegate-rb-${ID}`;
-const { TMP, procs, start } = benchStack({ ns: NS, hostVeth: HV, pin: PIN, tmpPrefix: 'eg-rbench-' });
+const { TMP, start, startNginx, wsClients } = benchStack({ ns: NS, hostVeth: HV, pin: PIN, tmpPrefix: 'eg-rbench-' });
 
 // --- network, upstream, daemon, nginx --------------------------------------------------------
 vethPair({ ns: NS, hostVeth: HV, clientVeth: CV, host: H, client: C });
@@ -50,45 +49,11 @@ const tickets = execFileSync(path.join(OUT, 'mksessions'), [cfgFile, String(N)])
 start(path.join(ROOT, 'build/edgegated'), ['--config', cfgFile], 'edgegated.log');
 await until(() => fs.existsSync(adminSock) && admin(adminSock, { cmd: 'status' }).then((s) => s.ready), 'edgegated');
 
-fs.mkdirSync(path.join(TMP, 'ngx/logs'), { recursive: true });
-fs.writeFileSync(path.join(TMP, 'ngx/nginx.conf'), `
-daemon off; worker_processes 1; pid ${TMP}/ngx/nginx.pid; error_log ${TMP}/ngx/logs/error.log warn;
-worker_rlimit_nofile 8192;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${TMP}/ngx/cb; proxy_temp_path ${TMP}/ngx/px; fastcgi_temp_path ${TMP}/ngx/fc;
-  uwsgi_temp_path ${TMP}/ngx/uw; scgi_temp_path ${TMP}/ngx/sc;
-  upstream edgegate { server 127.0.0.1:${egPort}; keepalive 32; }
-  map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
-  server {
-    listen ${H}:${ngxPort};
-    include ${ROOT}/tools/nginx/edgegate.conf;
-    location / {
-      include ${ROOT}/tools/nginx/edgegate-protect.conf;
-      proxy_pass http://127.0.0.1:${upPort};
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      proxy_read_timeout 120s;
-    }
-  }
-}`);
-start('nginx', ['-p', path.join(TMP, 'ngx'), '-c', path.join(TMP, 'ngx/nginx.conf')], 'nginx.log');
-await sleep(300);
+await startNginx({ host: H, ngxPort, egPort, upPort });
 
 // --- N WebSockets from the namespace ---------------------------------------------------------
-const cl = spawn('ip', ['netns', 'exec', NS, process.execPath, path.join(ROOT, 'tools/bench/revoke/wsclient.mjs'),
-  `ws://${H}:${ngxPort}/ws`, '100'], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
-procs.push(cl);
-const opened = new Set(), resetAt = new Map(), closedAt = new Map();
-readline.createInterface({ input: cl.stdout }).on('line', (l) => {
-  const e = JSON.parse(l);
-  if (e.ev === 'open') opened.add(e.i);
-  if (e.ev === 'error' && e.code === 'ECONNRESET' && !resetAt.has(e.i)) resetAt.set(e.i, e.t);
-  if (e.ev === 'close') closedAt.set(e.i, e.t);
-});
-cl.stdin.end(tickets.map((t) => `__Host-edgegate=${t}`).join('\n') + '\n');
+const { opened, resetAt, closedAt } = wsClients({ ns: NS, url: `ws://${H}:${ngxPort}/ws`, intervalMs: 100,
+  cookies: tickets.map((t) => `__Host-edgegate=${t}`) });
 await until(() => opened.size === N, `${N} WebSockets open (${opened.size})`, 30000);
 await sleep(300);
 
