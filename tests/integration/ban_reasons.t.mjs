@@ -6,9 +6,9 @@
 // distinct loopback source addresses; only nginx (127.0.0.1) is a trusted proxy.
 import crypto from 'node:crypto';
 import http from 'node:http';
-import net from 'node:net';
 import { ok, is, done, guard, sleep } from '../lib/harness.mjs';
 import { Jar, browserLogin, startStack } from '../lib/oidc_helpers.mjs';
+import { adminClient } from '../lib/daemon_checks.mjs';
 
 guard(240000);
 const THRESHOLD = 5;
@@ -33,15 +33,7 @@ function from(src, url, headers = {}) {
     req.end();
   });
 }
-function admin(obj) {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(eg.admin);
-    let buf = '';
-    c.on('data', (d) => { buf += d; if (buf.includes('\n')) { c.end(); resolve(JSON.parse(buf)); } });
-    c.on('error', reject);
-    c.write(JSON.stringify(obj) + '\n');
-  });
-}
+const admin = adminClient(() => eg);
 const forged = () => `${crypto.randomBytes(16).toString('base64url')}.${crypto.randomBytes(32).toString('base64url')}`;
 const json = { accept: 'application/json' }; // an XHR client: a 401, no login redirect
 

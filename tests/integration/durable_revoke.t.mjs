@@ -9,13 +9,13 @@
 //     killed with SIGKILL, Redis restarts from its append-only file with the session record
 //     still in it, the daemon restarts: the stolen cookie still gets 401, and the revoked
 //     marker reaches Redis.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { ok, is, done, guard, request, freePort, tmpdir, spawnLogged, startEdgegated, waitFor, skipAll, sleep } from '../lib/harness.mjs';
+import { ok, is, done, guard, request, freePort, tmpdir, startEdgegated, waitFor, skipAll, sleep } from '../lib/harness.mjs';
 import { Jar, browserLogin, startStack } from '../lib/oidc_helpers.mjs';
+import { startRedis as startRedisServer } from '../lib/redis.mjs';
+import { adminClient, metricReader, sessionId, stolenProbe, signOutAt } from '../lib/daemon_checks.mjs';
 
 if (!fs.existsSync('/usr/bin/redis-server')) {
   if (process.env.CI === 'true') throw new Error('redis-server not installed');
@@ -26,9 +26,7 @@ const rdir = tmpdir('eg-durable-redis-');
 const redisPort = await freePort();
 let redis;
 async function startRedis() {
-  redis = spawnLogged('/usr/bin/redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '',
-    '--appendonly', 'yes', '--appendfsync', 'always', '--dir', rdir], { logFile: path.join(rdir, 'redis.log') });
-  await waitFor(() => new Promise((res) => { const c = net.connect(redisPort, '127.0.0.1', () => { c.end(); res(true); }); c.on('error', () => res(false)); }), { what: 'redis' });
+  redis = await startRedisServer({ port: redisPort, dir: rdir, persistence: ['--appendonly', 'yes', '--appendfsync', 'always'] });
   await waitFor(() => cli('PING') === 'PONG', { what: 'redis PING' });
 }
 function cli(...args) {
@@ -39,23 +37,10 @@ const prefix = `egdur${redisPort}:`;
 const stack = await startStack({ edgegate: { store: { redis: `redis://127.0.0.1:${redisPort}/0`, prefix } } });
 const { pub } = stack;
 let eg = stack.eg;
-
-function admin(obj) {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(eg.admin);
-    let buf = '';
-    c.on('data', (d) => { buf += d; if (buf.includes('\n')) { c.end(); resolve(JSON.parse(buf)); } });
-    c.on('error', reject);
-    c.write(JSON.stringify(obj) + '\n');
-  });
-}
-const metric = async (name) => {
-  const m = (await request(`${eg.url}/metrics`)).body;
-  const x = m.match(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm'));
-  return x ? Number(x[1]) : null;
-};
-const sessionId = (ticket) => crypto.createHash('sha256').update(ticket.slice(0, 22)).digest('hex');
-const stolen = async (ticket) => (await request(`${pub}/app`, { headers: { cookie: `_edgegate=${ticket}`, accept: 'application/json' } })).status;
+const admin = adminClient(() => eg);
+const metric = metricReader(() => eg);
+const stolen = stolenProbe(pub);
+const signOut = signOutAt(pub);
 
 // --- sign-out while Redis is paused -------------------------------------------------------
 const jar = new Jar();
@@ -64,17 +49,6 @@ const ta = jar.get('_edgegate').value;
 is(await stolen(ta), 200, 'the cookie works (a copy of it is the "stolen" one)');
 process.kill(redis.pid, 'SIGSTOP');
 const t0 = Date.now();
-// GET signs out, or shows a confirmation page whose form POSTs (with a CSRF token)
-async function signOut(j) {
-  let r = await j.fetch(`${pub}/oauth2/sign_out`);
-  const form = r.status === 200 && /<form[^>]*method="post"[^>]*action="([^"]*)"/i.exec(r.body);
-  if (form) {
-    const fields = {};
-    for (const m of r.body.matchAll(/<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) fields[m[1]] = m[2];
-    r = await j.fetch(new URL(form[1], `${pub}/oauth2/sign_out`).toString(), { method: 'POST', form: fields });
-  }
-  return r;
-}
 const so = await signOut(jar);
 ok(so.status === 302 || so.status === 303, `sign-out with Redis paused answers ${so.status} after ${Date.now() - t0} ms`);
 is(so.headers['edgegate-revocation'], 'local', 'the answer says the revocation is recorded locally (state_dir)');

@@ -4,44 +4,21 @@
 // and signing another out are acknowledged as recorded locally (state_dir), their cookies
 // get 401 at once, after a daemon restart with the store still full, and after a restart
 // with a bigger map the pending revocations reach the store (issue 11).
-import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { ok, is, done, guard, request, startEdgegated, waitFor } from '../lib/harness.mjs';
 import { Jar, browserLogin, startStack } from '../lib/oidc_helpers.mjs';
+import { adminClient, metricReader, sessionId, stolenProbe, signOutAt } from '../lib/daemon_checks.mjs';
 
 guard(240000);
 const stack = await startStack({ edgegate: { store: { map_size: 131072 } } });
 const { pub } = stack;
 let eg = stack.eg;
 
-function admin(obj) {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(eg.admin);
-    let buf = '';
-    c.on('data', (d) => { buf += d; if (buf.includes('\n')) { c.end(); resolve(JSON.parse(buf)); } });
-    c.on('error', reject);
-    c.write(JSON.stringify(obj) + '\n');
-  });
-}
-const metric = async (name) => {
-  const m = (await request(`${eg.url}/metrics`)).body;
-  const x = m.match(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm'));
-  return x ? Number(x[1]) : null;
-};
-const sessionId = (t) => crypto.createHash('sha256').update(t.slice(0, 22)).digest('hex');
-const stolen = async (t) => (await request(`${pub}/app`, { headers: { cookie: `_edgegate=${t}`, accept: 'application/json' } })).status;
-async function signOut(j) {
-  let r = await j.fetch(`${pub}/oauth2/sign_out`);
-  const form = r.status === 200 && /<form[^>]*method="post"[^>]*action="([^"]*)"/i.exec(r.body);
-  if (form) {
-    const fields = {};
-    for (const m of r.body.matchAll(/<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) fields[m[1]] = m[2];
-    r = await j.fetch(new URL(form[1], `${pub}/oauth2/sign_out`).toString(), { method: 'POST', form: fields });
-  }
-  return r;
-}
+const admin = adminClient(() => eg);
+const metric = metricReader(() => eg);
+const stolen = stolenProbe(pub);
+const signOut = signOutAt(pub);
 
 // log in until the store is full (a login then fails)
 const users = [];

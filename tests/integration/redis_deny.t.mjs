@@ -6,12 +6,12 @@
 // admin socket, which reads the pinned map) within 500 ms, with its reason and expiry;
 // `deny del` on A removes it from B; `allow add` likewise; B's own entries are untouched.
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
-  EDGEGATECTL, ok, is, done, guard, diag, skipAll, onCleanup, freePort, tmpdir, spawnLogged, startEdgegated, waitFor, ctlAsync,
+  EDGEGATECTL, ok, is, done, guard, diag, skipAll, onCleanup, freePort, tmpdir, startEdgegated, waitFor, ctlAsync,
 } from '../lib/harness.mjs';
+import { TEST_USER, ensureTestUser, startRedis } from '../lib/redis.mjs';
 
 if (!fs.existsSync('/usr/bin/redis-server')) skipAll('redis-server not installed');
 if (!fs.existsSync(EDGEGATECTL)) skipAll(`${EDGEGATECTL} not built (make asan)`);
@@ -20,10 +20,8 @@ if (process.getuid() !== 0) {
   skipAll('needs root (BPF, a veth pair)');
 }
 guard(60000);
-const USER = 'edgegate-test';
-try { execFileSync('id', [USER], { stdio: 'ignore' }); } catch {
-  execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', USER]);
-}
+const USER = TEST_USER;
+ensureTestUser(USER);
 const dir = tmpdir('eg-deny-');
 fs.chmodSync(dir, 0o755);
 const ID = process.pid;
@@ -38,9 +36,7 @@ for (const i of Object.values(IFS)) {
   execFileSync('ip', ['link', 'set', i, 'up']);
 }
 const redisPort = await freePort();
-spawnLogged('/usr/bin/redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-  { logFile: path.join(dir, 'redis.log') });
-await waitFor(() => new Promise((res) => { const c = net.connect(redisPort, '127.0.0.1', () => { c.end(); res(true); }); c.on('error', () => res(false)); }), { what: 'redis' });
+await startRedis({ port: redisPort, dir });
 
 const nodes = {};
 for (const name of ['A', 'B']) {

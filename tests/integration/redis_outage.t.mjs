@@ -14,29 +14,25 @@
 //      stream id (stream.id in state_dir).
 //   4. B's daemon frozen while the stream is trimmed past its last id: B resyncs (reads
 //      the ban records whole) and applies the ban it missed.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
-  EDGEGATECTL, ok, is, done, guard, diag, skipAll, onCleanup, freePort, tmpdir, spawnLogged, sleep,
-  startEdgegated, startEcho, startNginx, waitFor, ctlAsync, request,
+  EDGEGATECTL, ok, is, done, guard, diag, skipAll, onCleanup, freePort, tmpdir, sleep,
+  startEdgegated, startEcho, waitFor, ctlAsync, request,
 } from '../lib/harness.mjs';
 import { Jar, browserLogin } from '../lib/oidc_helpers.mjs';
-import { startOP } from '../lib/op.mjs';
+import {
+  TEST_USER, ensureTestUser, startRedis as startRedisServer, badTokenMaker, startSharedOP, startNodes, startFronts, admin,
+} from '../lib/redis.mjs';
 
 if (!fs.existsSync('/usr/bin/redis-server')) skipAll('redis-server not installed');
 if (!fs.existsSync(EDGEGATECTL)) skipAll(`${EDGEGATECTL} not built (make asan)`);
 guard(150000);
 const ROOTUSER = process.getuid() === 0;
-const USER = 'edgegate-test';
-if (ROOTUSER) {
-  try { execFileSync('id', [USER], { stdio: 'ignore' }); } catch {
-    execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', USER]);
-  }
-}
+const USER = TEST_USER;
+if (ROOTUSER) ensureTestUser(USER);
 const dir = tmpdir('eg-outage-');
 const PIN = `/sys/fs/bpf/edgegate-outage-${process.pid}`;
 onCleanup(() => { try { fs.rmSync(PIN, { recursive: true, force: true }); } catch { /* not ours */ } });
@@ -46,38 +42,21 @@ fs.chmodSync(dir, 0o755);
 const redisPort = await freePort();
 let redis;
 const startRedis = async () => {
-  redis = spawnLogged('/usr/bin/redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '',
-    '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir], { logFile: path.join(dir, 'redis.log') });
-  await waitFor(() => new Promise((res) => {
-    const c = net.connect(redisPort, '127.0.0.1', () => { c.end(); res(true); });
-    c.on('error', () => res(false));
-  }), { what: 'redis' });
+  redis = await startRedisServer({ port: redisPort, dir, persistence: ['--appendonly', 'yes', '--appendfsync', 'always'] });
   await waitFor(() => { try { return cli('PING') === 'PONG'; } catch { return false; } }, { what: 'redis loaded' });
 };
 const cli = (...a) => execFileSync('redis-cli', ['-p', String(redisPort), ...a], { encoding: 'utf8' }).trim();
 onCleanup(() => { try { process.kill(redis.pid, 'SIGCONT'); } catch { /* gone */ } });
 await startRedis();
 
-const { publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-fs.writeFileSync(path.join(dir, 'jwks.json'), JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256', use: 'sig' }] }));
-fs.chmodSync(path.join(dir, 'jwks.json'), 0o644);
-const badToken = (i) => {
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  return `${b64({ alg: 'ES256', kid: 'k1', typ: 'JWT' })}.${b64({ sub: 'mallory', iss: 'outage-test', n: i, exp: Math.floor(Date.now() / 1000) + 600 })}.${crypto.randomBytes(64).toString('base64url')}`;
-};
+const badToken = badTokenMaker(dir, 'outage-test');
 
 const [opPort, ngxA, ngxB, egA, egB] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
 const pubA = `http://127.0.0.1:${ngxA}`, pubB = `http://127.0.0.1:${ngxB}`;
-const client = {
-  client_id: 'edgegate-outage', client_secret: 'outage-secret-0123456789abcdef0123456789',
-  redirect_uris: [`${pubA}/oauth2/callback`, `${pubB}/oauth2/callback`], post_logout_redirect_uris: [`${pubA}/`, `${pubB}/`],
-};
-const op = await startOP({ port: opPort, clients: [client] });
-onCleanup(() => op.stop());
+const { op, client } = await startSharedOP('outage', opPort, [pubA, pubB]);
 const echo = await startEcho();
 const PREFIX = `egout${redisPort}:`;
 
-const nodes = {};
 const nodeConfig = (name, port, pub) => ({
   listen: `127.0.0.1:${port}`,
   public_url: pub,
@@ -95,22 +74,8 @@ const nodeConfig = (name, port, pub) => ({
     syn_rate: 1000, syn_burst: 1000, ban_threshold: 5, ban_window: '30s', ban_time: '60s', ban_max: '120s',
   },
 });
-for (const [name, port, pub] of [['A', egA, pubA], ['B', egB, pubB]]) {
-  const d = path.join(dir, name);
-  fs.mkdirSync(d);
-  nodes[name] = await startEdgegated(nodeConfig(name, port, pub), { dir: d });
-}
-for (const n of Object.values(nodes)) await waitFor(async () => (await request(`${n.url}/readyz`)).status === 200, { what: 'discovery' });
-for (const [name, ngx, eg] of [['A', ngxA, egA], ['B', ngxB, egB]]) {
-  await startNginx(`
-  {{EDGEGATE_UPSTREAM}}
-  upstream echo { server 127.0.0.1:${echo.port}; keepalive 4; }
-  server {
-    listen 127.0.0.1:${ngx};
-    {{EDGEGATE_INCLUDE}}
-    location / { {{EDGEGATE_PROTECT}} proxy_pass http://echo; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }`, { dir: path.join(dir, `ngx${name}`), edgegate: `127.0.0.1:${eg}`, waitPort: ngx });
-}
+const nodes = await startNodes(dir, [['A', egA, pubA], ['B', egB, pubB]], nodeConfig);
+await startFronts(dir, echo.port, [['A', ngxA, egA], ['B', ngxB, egB]]);
 
 // GET through nginx; resolves { status, ms }.
 function get(port, { cookie, token, pathname = '/app/', from = '127.0.0.1' } = {}) {
@@ -126,15 +91,6 @@ function get(port, { cookie, token, pathname = '/app/', from = '127.0.0.1' } = {
     req.on('error', (e) => resolve({ status: e.code || 'error', ms: performance.now() - t0 }));
     req.setTimeout(15000, () => req.destroy(new Error('timeout')));
     req.end();
-  });
-}
-function admin(node, req) {
-  return new Promise((resolve) => {
-    const c = net.connect(node.admin);
-    let buf = '';
-    c.on('data', (d) => { buf += d; if (buf.includes('\n')) { c.end(); try { resolve(JSON.parse(buf)); } catch { resolve({}); } } });
-    c.on('error', () => resolve({}));
-    c.write(`${JSON.stringify(req)}\n`);
   });
 }
 const ctl = (node, ...args) => ctlAsync(['--admin-socket', node.admin, ...args]);

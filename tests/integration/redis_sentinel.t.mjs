@@ -8,27 +8,22 @@
 // replica before it was acknowledged) and enforced on B.
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
   EDGEGATECTL, ok, is, done, guard, diag, skipAll, onCleanup, freePort, tmpdir, spawnLogged, sleep,
-  startEdgegated, startEcho, startNginx, waitFor, ctlAsync, request,
+  startEcho, waitFor, ctlAsync, request,
 } from '../lib/harness.mjs';
 import { Jar, browserLogin } from '../lib/oidc_helpers.mjs';
-import { startOP } from '../lib/op.mjs';
+import { TEST_USER, ensureTestUser, startSharedOP, startNodes, startFronts, admin } from '../lib/redis.mjs';
 
 if (!fs.existsSync('/usr/bin/redis-server')) skipAll('redis-server not installed');
 if (!fs.existsSync('/usr/bin/redis-sentinel')) skipAll('redis-sentinel not installed (tools/deps.sh)');
 if (!fs.existsSync(EDGEGATECTL)) skipAll(`${EDGEGATECTL} not built (make asan)`);
 guard(170000);
 const ROOTUSER = process.getuid() === 0;
-const USER = 'edgegate-test';
-if (ROOTUSER) {
-  try { execFileSync('id', [USER], { stdio: 'ignore' }); } catch {
-    execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', USER]);
-  }
-}
+const USER = TEST_USER;
+if (ROOTUSER) ensureTestUser(USER);
 const dir = tmpdir('eg-sentinel-');
 fs.chmodSync(dir, 0o755);
 const PIN = `/sys/fs/bpf/edgegate-sent-${process.pid}`;
@@ -67,42 +62,22 @@ is(masterPort(), mPort, 'the sentinels name the first master');
 // ---- OP, echo, two nodes, two nginx --------------------------------------------------------------
 const [opPort, ngxA, ngxB, egA, egB] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
 const pubA = `http://127.0.0.1:${ngxA}`, pubB = `http://127.0.0.1:${ngxB}`;
-const client = {
-  client_id: 'edgegate-sentinel', client_secret: 'sentinel-secret-0123456789abcdef0123456789',
-  redirect_uris: [`${pubA}/oauth2/callback`, `${pubB}/oauth2/callback`], post_logout_redirect_uris: [`${pubA}/`, `${pubB}/`],
-};
-const op = await startOP({ port: opPort, clients: [client] });
-onCleanup(() => op.stop());
+const { op, client } = await startSharedOP('sentinel', opPort, [pubA, pubB]);
 const echo = await startEcho();
 const PREFIX = `egsent${mPort}:`;
-const nodes = {};
-for (const [name, port, pub] of [['A', egA, pubA], ['B', egB, pubB]]) {
-  const d = path.join(dir, name);
-  fs.mkdirSync(d);
-  nodes[name] = await startEdgegated({
-    listen: `127.0.0.1:${port}`,
-    public_url: pub,
-    log_level: 'info',
-    trusted_proxies: ['127.0.0.1/32'],
-    ...(ROOTUSER ? { user: USER } : {}),
-    cookie: { secure: false, secret: 'shared-cookie-secret-0123456789abcdef' },
-    store: { sentinels: sPorts.map((p) => `127.0.0.1:${p}`), master_name: MASTER, prefix: PREFIX, outage_grace: '60s' },
-    oidc: { issuer: op.issuer, client_id: client.client_id, client_secret: client.client_secret, redirect_url: `${pub}/oauth2/callback` },
-    routes: [{ path: '/public/', auth: 'public' }, { path: '/', auth: 'session' }],
-    gate: { interfaces: ['egt-none0'], pin_root: `${PIN}/${name}`, protected_ports: [ngxA, ngxB], syn_rate: 1000, syn_burst: 1000 },
-  }, { dir: d });
-}
-for (const n of Object.values(nodes)) await waitFor(async () => (await request(`${n.url}/readyz`)).status === 200, { what: 'discovery' });
-for (const [name, ngx, eg] of [['A', ngxA, egA], ['B', ngxB, egB]]) {
-  await startNginx(`
-  {{EDGEGATE_UPSTREAM}}
-  upstream echo { server 127.0.0.1:${echo.port}; keepalive 4; }
-  server {
-    listen 127.0.0.1:${ngx};
-    {{EDGEGATE_INCLUDE}}
-    location / { {{EDGEGATE_PROTECT}} proxy_pass http://echo; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }`, { dir: path.join(dir, `ngx${name}`), edgegate: `127.0.0.1:${eg}`, waitPort: ngx });
-}
+const nodes = await startNodes(dir, [['A', egA, pubA], ['B', egB, pubB]], (name, port, pub) => ({
+  listen: `127.0.0.1:${port}`,
+  public_url: pub,
+  log_level: 'info',
+  trusted_proxies: ['127.0.0.1/32'],
+  ...(ROOTUSER ? { user: USER } : {}),
+  cookie: { secure: false, secret: 'shared-cookie-secret-0123456789abcdef' },
+  store: { sentinels: sPorts.map((p) => `127.0.0.1:${p}`), master_name: MASTER, prefix: PREFIX, outage_grace: '60s' },
+  oidc: { issuer: op.issuer, client_id: client.client_id, client_secret: client.client_secret, redirect_url: `${pub}/oauth2/callback` },
+  routes: [{ path: '/public/', auth: 'public' }, { path: '/', auth: 'session' }],
+  gate: { interfaces: ['egt-none0'], pin_root: `${PIN}/${name}`, protected_ports: [ngxA, ngxB], syn_rate: 1000, syn_burst: 1000 },
+}));
+await startFronts(dir, echo.port, [['A', ngxA, egA], ['B', ngxB, egB]]);
 function get(port, { cookie, pathname = '/app/' } = {}) {
   return new Promise((resolve) => {
     const t0 = performance.now();
@@ -113,15 +88,6 @@ function get(port, { cookie, pathname = '/app/' } = {}) {
     req.on('error', (e) => resolve({ status: e.code || 'error', ms: performance.now() - t0 }));
     req.setTimeout(15000, () => req.destroy(new Error('timeout')));
     req.end();
-  });
-}
-function admin(node, req) {
-  return new Promise((resolve) => {
-    const c = net.connect(node.admin);
-    let buf = '';
-    c.on('data', (d) => { buf += d; if (buf.includes('\n')) { c.end(); try { resolve(JSON.parse(buf)); } catch { resolve({}); } } });
-    c.on('error', () => resolve({}));
-    c.write(`${JSON.stringify(req)}\n`);
   });
 }
 const refused = (s) => s === 401 || s === 302;

@@ -11,17 +11,16 @@
 //      A does not count B's flows, B does not count the revocation.
 // Clients connect from 127.0.0.5/.6 while trusted_proxies is 127.0.0.1/32, so nginx's
 // X-Real-IP is an untrusted, bannable source without a network namespace.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import {
-  EDGEGATECTL, ok, is, done, guard, diag, skipAll, onCleanup, freePort, request, tmpdir, spawnLogged,
-  startEdgegated, startEcho, startNginx, waitFor, ctlAsync,
+  EDGEGATECTL, ok, is, done, guard, diag, skipAll, onCleanup, freePort, request, tmpdir,
+  startEcho, waitFor, ctlAsync,
 } from '../lib/harness.mjs';
 import { Jar, browserLogin } from '../lib/oidc_helpers.mjs';
-import { startOP } from '../lib/op.mjs';
+import { startRedis, badTokenMaker, startSharedOP, startNodes, startFronts, admin } from '../lib/redis.mjs';
 
 if (!fs.existsSync('/usr/bin/redis-server')) skipAll('redis-server not installed');
 if (!fs.existsSync(EDGEGATECTL)) skipAll(`${EDGEGATECTL} not built (make asan)`);
@@ -32,64 +31,35 @@ const PIN = `/sys/fs/bpf/edgegate-sync-${process.pid}`;
 onCleanup(() => { try { fs.rmSync(PIN, { recursive: true, force: true }); } catch { /* not ours */ } });
 
 const redisPort = await freePort();
-spawnLogged('/usr/bin/redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-  { logFile: path.join(dir, 'redis.log') });
-await waitFor(() => new Promise((res) => { const c = net.connect(redisPort, '127.0.0.1', () => { c.end(); res(true); }); c.on('error', () => res(false)); }), { what: 'redis' });
+await startRedis({ port: redisPort, dir });
 
 // signing key for bearer tokens (only bad tokens are sent, but the JWKS must load)
-const { publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-fs.writeFileSync(path.join(dir, 'jwks.json'), JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256', use: 'sig' }] }));
-const badToken = (i) => {
-  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  return `${b64({ alg: 'ES256', kid: 'k1', typ: 'JWT' })}.${b64({ sub: 'mallory', iss: 'sync-test', n: i, exp: Math.floor(Date.now() / 1000) + 600 })}.${crypto.randomBytes(64).toString('base64url')}`;
-};
+const badToken = badTokenMaker(dir, 'sync-test');
 
 const [opPort, ngxA, ngxB, egA, egB] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
 const pubA = `http://127.0.0.1:${ngxA}`, pubB = `http://127.0.0.1:${ngxB}`;
-const client = {
-  client_id: 'edgegate-sync', client_secret: 'sync-secret-0123456789abcdef0123456789',
-  redirect_uris: [`${pubA}/oauth2/callback`, `${pubB}/oauth2/callback`], post_logout_redirect_uris: [`${pubA}/`, `${pubB}/`],
-};
-const op = await startOP({ port: opPort, clients: [client] });
-onCleanup(() => op.stop());
+const { op, client } = await startSharedOP('sync', opPort, [pubA, pubB]);
 const echo = await startEcho();
 
-const nodes = {};
-for (const [name, port, pub] of [['A', egA, pubA], ['B', egB, pubB]]) {
-  const d = path.join(dir, name);
-  fs.mkdirSync(d);
-  nodes[name] = await startEdgegated({
-    listen: `127.0.0.1:${port}`,
-    public_url: pub,
-    log_level: 'info',
-    trusted_proxies: ['127.0.0.1/32'],
-    cookie: { secure: false, secret: 'shared-cookie-secret-0123456789abcdef' },
-    store: { redis: `redis://127.0.0.1:${redisPort}/0`, prefix: `egsync${redisPort}:` },
-    jwt: { jwks_file: path.join(dir, 'jwks.json'), issuer: 'sync-test', audience: 'sync-api', algorithms: ['ES256'] },
-    oidc: { issuer: op.issuer, client_id: client.client_id, client_secret: client.client_secret, redirect_url: `${pub}/oauth2/callback` },
-    routes: [{ path: '/api/', auth: 'bearer' }, { path: '/', auth: 'session' }],
-    gate: {
-      // one pin root per node, as on two hosts (a second daemon on one pin root refuses)
-      interfaces: ['egs-none0'], pin_root: `${PIN}/${name}`, protected_ports: [ngxA, ngxB],
-      syn_rate: 1000, syn_burst: 1000,
-      ban_threshold: 5, ban_window: '30s', ban_time: '60s', ban_max: '120s',
-    },
-  }, { dir: d });
-}
+const nodes = await startNodes(dir, [['A', egA, pubA], ['B', egB, pubB]], (name, port, pub) => ({
+  listen: `127.0.0.1:${port}`,
+  public_url: pub,
+  log_level: 'info',
+  trusted_proxies: ['127.0.0.1/32'],
+  cookie: { secure: false, secret: 'shared-cookie-secret-0123456789abcdef' },
+  store: { redis: `redis://127.0.0.1:${redisPort}/0`, prefix: `egsync${redisPort}:` },
+  jwt: { jwks_file: path.join(dir, 'jwks.json'), issuer: 'sync-test', audience: 'sync-api', algorithms: ['ES256'] },
+  oidc: { issuer: op.issuer, client_id: client.client_id, client_secret: client.client_secret, redirect_url: `${pub}/oauth2/callback` },
+  routes: [{ path: '/api/', auth: 'bearer' }, { path: '/', auth: 'session' }],
+  gate: {
+    // one pin root per node, as on two hosts (a second daemon on one pin root refuses)
+    interfaces: ['egs-none0'], pin_root: `${PIN}/${name}`, protected_ports: [ngxA, ngxB],
+    syn_rate: 1000, syn_burst: 1000,
+    ban_threshold: 5, ban_window: '30s', ban_time: '60s', ban_max: '120s',
+  },
+}));
 const A = nodes.A, B = nodes.B;
-for (const n of [A, B]) await waitFor(async () => (await request(`${n.url}/readyz`)).status === 200, { what: 'discovery' });
-for (const [name, ngx, eg] of [['A', ngxA, egA], ['B', ngxB, egB]]) {
-  const d = path.join(dir, `ngx${name}`);
-  await startNginx(`
-  {{EDGEGATE_UPSTREAM}}
-  upstream echo { server 127.0.0.1:${echo.port}; keepalive 4; }
-  server {
-    listen 127.0.0.1:${ngx};
-    keepalive_timeout 60s;
-    {{EDGEGATE_INCLUDE}}
-    location / { {{EDGEGATE_PROTECT}} proxy_pass http://echo; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }`, { dir: d, edgegate: `127.0.0.1:${eg}`, waitPort: ngx });
-}
+await startFronts(dir, echo.port, [['A', ngxA, egA], ['B', ngxB, egB]], ['keepalive_timeout 60s;']);
 
 // GET through nginx from a chosen loopback source address; resolves the status.
 function get(port, from, { token, cookie, pathname = '/api/x' } = {}) {
@@ -105,15 +75,6 @@ function get(port, from, { token, cookie, pathname = '/api/x' } = {}) {
     req.on('response', (res) => res.on('error', reject));
     req.setTimeout(5000, () => req.destroy(new Error('timeout')));
     req.end();
-  });
-}
-function admin(node, req) {
-  return new Promise((resolve) => {
-    const c = net.connect(node.admin);
-    let buf = '';
-    c.on('data', (d) => { buf += d; if (buf.includes('\n')) { c.end(); try { resolve(JSON.parse(buf)); } catch { resolve({}); } } });
-    c.on('error', () => resolve({}));
-    c.write(`${JSON.stringify(req)}\n`);
   });
 }
 const ctl = (node, ...args) => ctlAsync(['--admin-socket', node.admin, ...args]);

@@ -10,68 +10,23 @@
 // Then the store is filled with filler sessions and revocation records up to each of
 // EGM_SIZES (default 10000,100000) and, per size, 10 s idle and 10 s of 50 revocations/s
 // on B are measured: CPU of each node and Redis commands per second.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { WebSocketServer } from 'ws';
+import { admin, benchStack, freePort, now, pct, sleep, startUpstream, until, vethPair } from '../lib/stack.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const N = Number(process.env.EGM_N || 1000);
 const SIZES = (process.env.EGM_SIZES ?? '10000,100000').split(',').map(Number).filter((x) => x > 0);
 const OUT = path.join(ROOT, 'build/bench/multinode');
-const now = () => Number(process.hrtime.bigint()) / 1e6;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const ID = process.pid;
 const NS = `egmb-${ID}`, HV = `egmh${ID}`, CV = `egmc${ID}`;
 const NET = `198.18.${(ID % 90) + 100}`, H = `${NET}.1`, C = `${NET}.2`;
 const PIN = `/sys/fs/bpf/edgegate-mb-${ID}`;
-const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'eg-mbench-'));
-fs.chmodSync(TMP, 0o755);
-const procs = [];
-const ip = (...a) => execFileSync('ip', a, { stdio: 'pipe' });
-
-function cleanup() {
-  for (const p of procs) { try { process.kill(-p.pid, 'SIGTERM'); } catch { /* gone */ } }
-  try { ip('link', 'del', HV); } catch { /* gone */ }
-  try { ip('netns', 'del', NS); } catch { /* gone */ }
-  fs.rmSync(PIN, { recursive: true, force: true });
-  if (!process.env.EG_KEEP_TMP) fs.rmSync(TMP, { recursive: true, force: true });
-}
-process.on('exit', cleanup);
-for (const s of ['SIGINT', 'SIGTERM']) process.on(s, () => process.exit(1));
-
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
-function start(cmd, args, log) {
-  const fd = fs.openSync(path.join(TMP, log), 'a');
-  const p = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd] });
-  procs.push(p);
-  return p;
-}
-async function until(fn, what, timeout = 20000) {
-  const end = Date.now() + timeout;
-  while (Date.now() < end) { try { if (await fn()) return; } catch { /* retry */ } await sleep(50); }
-  throw new Error(`timed out waiting for ${what}`);
-}
-function admin(sock, req) {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(sock);
-    let buf = '';
-    c.on('data', (d) => { buf += d; if (buf.includes('\n')) { c.end(); resolve(JSON.parse(buf)); } });
-    c.on('error', reject);
-    c.write(`${JSON.stringify(req)}\n`);
-  });
-}
-const pct = (v, p) => { const s = [...v].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((s.length - 1) * p))]; };
+const { TMP, start, startNginx, wsClients } = benchStack({ ns: NS, hostVeth: HV, pin: PIN, tmpPrefix: 'eg-mbench-' });
 
 // --- Redis, network, upstream, two daemons, nginx in front of A ------------------------------
 const redisPort = await freePort();
@@ -81,29 +36,10 @@ const cli = (...a) => execFileSync('redis-cli', ['-p', String(redisPort), ...a],
 await until(() => cli('PING') === 'PONG', 'redis');
 const PREFIX = 'egmb:';
 
-ip('netns', 'add', NS);
-ip('link', 'add', HV, 'type', 'veth', 'peer', 'name', CV, 'netns', NS);
-ip('addr', 'add', `${H}/24`, 'dev', HV);
-ip('link', 'set', HV, 'up');
-ip('-n', NS, 'addr', 'add', `${C}/24`, 'dev', CV);
-ip('-n', NS, 'link', 'set', CV, 'up');
-ip('-n', NS, 'link', 'set', 'lo', 'up');
+vethPair({ ns: NS, hostVeth: HV, clientVeth: CV, host: H, client: C });
 
 const [upPort, ngxPort, egA, egB] = [await freePort(), await freePort(), await freePort(), await freePort()];
-const iss = `http://127.0.0.1:${upPort}`;
-const up = http.createServer((req, res) => {
-  if (req.url === '/.well-known/openid-configuration') {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ issuer: iss, authorization_endpoint: `${iss}/auth`, token_endpoint: `${iss}/token`,
-      jwks_uri: `${iss}/jwks`, response_types_supported: ['code'], subject_types_supported: ['public'],
-      id_token_signing_alg_values_supported: ['RS256'] }));
-  } else if (req.url === '/jwks') {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end('{"keys":[]}');
-  } else { res.writeHead(200); res.end('ok'); }
-});
-new WebSocketServer({ server: up }).on('connection', (ws) => { ws.on('message', (m) => ws.send(m)); ws.on('error', () => {}); });
-await new Promise((r) => up.listen(upPort, '127.0.0.1', r));
+const iss = await startUpstream(upPort);
 
 const node = (name, port, gate) => {
   const dir = path.join(TMP, name);
@@ -129,32 +65,7 @@ for (const n of [A, B]) {
   await until(() => fs.existsSync(n.admin) && admin(n.admin, { cmd: 'status' }).then((s) => s.ready), `edgegated ${n.name}`);
 }
 
-fs.mkdirSync(path.join(TMP, 'ngx/logs'), { recursive: true });
-fs.writeFileSync(path.join(TMP, 'ngx/nginx.conf'), `
-daemon off; worker_processes 1; pid ${TMP}/ngx/nginx.pid; error_log ${TMP}/ngx/logs/error.log warn;
-worker_rlimit_nofile 8192;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${TMP}/ngx/cb; proxy_temp_path ${TMP}/ngx/px; fastcgi_temp_path ${TMP}/ngx/fc;
-  uwsgi_temp_path ${TMP}/ngx/uw; scgi_temp_path ${TMP}/ngx/sc;
-  upstream edgegate { server 127.0.0.1:${egA}; keepalive 32; }
-  map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
-  server {
-    listen ${H}:${ngxPort};
-    include ${ROOT}/tools/nginx/edgegate.conf;
-    location / {
-      include ${ROOT}/tools/nginx/edgegate-protect.conf;
-      proxy_pass http://127.0.0.1:${upPort};
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      proxy_read_timeout 120s;
-    }
-  }
-}`);
-start('nginx', ['-p', path.join(TMP, 'ngx'), '-c', path.join(TMP, 'ngx/nginx.conf')], 'nginx.log');
-await sleep(300);
+await startNginx({ host: H, ngxPort, egPort: egA, upPort });
 
 function fill(from, to) {
   const val = 'x'.repeat(200);
@@ -176,17 +87,8 @@ if (PREFILL) { fill(0, PREFILL); filled = PREFILL; }
 const keysAtRevoke = Number(cli('DBSIZE'));
 
 // --- 1. revoke on B, reset through A ------------------------------------------------------
-const cl = spawn('ip', ['netns', 'exec', NS, process.execPath, path.join(ROOT, 'tools/bench/revoke/wsclient.mjs'),
-  `ws://${H}:${ngxPort}/ws`, '200'], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
-procs.push(cl);
-const opened = new Set(), resetAt = new Map(), closedAt = new Map();
-readline.createInterface({ input: cl.stdout }).on('line', (l) => {
-  const e = JSON.parse(l);
-  if (e.ev === 'open') opened.add(e.i);
-  if (e.ev === 'error' && e.code === 'ECONNRESET' && !resetAt.has(e.i)) resetAt.set(e.i, e.t);
-  if (e.ev === 'close') closedAt.set(e.i, e.t);
-});
-cl.stdin.end(tickets.map((t) => `_edgegate=${t}`).join('\n') + '\n');
+const { opened, resetAt, closedAt } = wsClients({ ns: NS, url: `ws://${H}:${ngxPort}/ws`, intervalMs: 200,
+  cookies: tickets.map((t) => `_edgegate=${t}`) });
 await until(() => opened.size === N, `${N} WebSockets open (${opened.size})`, 60000);
 await sleep(500);
 const list = (await admin(A.admin, { cmd: 'sessions' })).sessions;
