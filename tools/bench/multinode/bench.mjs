@@ -88,7 +88,7 @@ const keysAtRevoke = Number(cli('DBSIZE'));
 
 // --- 1. revoke on B, reset through A ------------------------------------------------------
 const { opened, resetAt, closedAt } = wsClients({ ns: NS, url: `ws://${H}:${ngxPort}/ws`, intervalMs: 200,
-  cookies: tickets.map((t) => `_edgegate=${t}`) });
+  cookies: tickets.map((t) => `__Host-edgegate=${t}`) });
 await until(() => opened.size === N, `${N} WebSockets open (${opened.size})`, 60000);
 await sleep(500);
 const list = (await admin(A.admin, { cmd: 'sessions' })).sessions;
