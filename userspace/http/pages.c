@@ -113,11 +113,20 @@ static const struct text reasons[] = {
 	{ "bad_host", "The host name could not be read unambiguously, so it was refused." },
 };
 
+/* The text for code in a table, or NULL. */
+static const char *text_of(const struct text *t, size_t n, const char *code)
+{
+	for (size_t i = 0; code && i < n; i++)
+		if (strcmp(t[i].code, code) == 0)
+			return t[i].text;
+	return NULL;
+}
+
 const char *eg_reason_text(const char *reason)
 {
-	for (size_t i = 0; reason && i < sizeof(reasons) / sizeof(reasons[0]); i++)
-		if (strcmp(reasons[i].code, reason) == 0)
-			return reasons[i].text;
+	const char *t = text_of(reasons, sizeof(reasons) / sizeof(reasons[0]), reason);
+	if (t)
+		return t;
 	if (reason && strncmp(reason, "cert", 4) == 0)
 		return "Your client certificate is not accepted here.";
 	return "Access to this page is not allowed.";
@@ -138,9 +147,9 @@ static const struct text hints[] = {
 
 const char *eg_login_hint(const char *step)
 {
-	for (size_t i = 0; step && i < sizeof(hints) / sizeof(hints[0]); i++)
-		if (strcmp(hints[i].code, step) == 0)
-			return hints[i].text;
+	const char *t = text_of(hints, sizeof(hints) / sizeof(hints[0]), step);
+	if (t)
+		return t;
 	return "Try again. If it keeps happening, give the request id below to your administrator.";
 }
 
