@@ -429,6 +429,17 @@ for (const h of ['X-HTTP-Method-Override: DELETE', 'x-http-method-override: dele
 }
 r = await rawRequest(port, 'POST /board/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-HTTP-Method-Override: GET\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
 ok(reached(r), 'control: an override to a method the route also allows (GET) is served');
+// underscores_in_headers on (an operator's choice): nginx passes X_HTTP_Method_Override to the
+// upstream, and PHP (Symfony, Laravel), CGI and Rack read it as X-HTTP-Method-Override.
+r = await rawRequest(uportAll, 'POST /board/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+ok(reached(r), 'control: underscores_in_headers on, a plain POST on the public route is served');
+for (const h of ['X_HTTP_Method_Override: DELETE', 'x_http_method: DELETE', 'X_Method-Override: DELETE',
+  'X-HTTP-Method-Override: GET\r\nX_HTTP_Method_Override: DELETE']) {
+  const before = seen.length;
+  r = await rawRequest(uportAll, `POST /board/x HTTP/1.1\r\nHost: 127.0.0.1\r\n${h}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+  ok(!reached(r) && seen.length === before && r.status !== 500,
+    `underscores_in_headers on, POST with ${h.replace(/\r\n/g, ' + ')}: judged as that method too, not served (${r.status})`);
+}
 
 // ---- 19. huge claims never turn into an nginx error (answer headers past proxy_buffer_size) --------
 {

@@ -77,3 +77,30 @@ const char *eg_smuggled_identity_header(const struct eg_config *cfg, const struc
 		MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_header, &s);
 	return s.found;
 }
+
+struct spellings {
+	const char *name;
+	void (*fn)(const char *value, void *arg);
+	void *arg;
+	size_t n;
+};
+
+static enum MHD_Result spelling_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct spellings *s = cls;
+	(void)kind;
+	if (key && value && same_header(key, s->name)) {
+		s->n++;
+		s->fn(value, s->arg);
+	}
+	return MHD_YES;
+}
+
+size_t eg_req_header_spellings(const struct eg_req *r, const char *name, void (*fn)(const char *value, void *arg),
+			       void *arg)
+{
+	struct spellings s = { name, fn, arg, 0 };
+	if (r && r->conn)
+		MHD_get_connection_values(r->conn, MHD_HEADER_KIND, spelling_value, &s);
+	return s.n;
+}

@@ -16,4 +16,9 @@ bool eg_identity_header_variant(const struct eg_config *cfg, const char *name);
 /* The first request header that is such a variant, or NULL. */
 const char *eg_smuggled_identity_header(const struct eg_config *cfg, const struct eg_req *r);
 
+/* Calls fn with the value of every request header named name in any spelling ('_' read
+ * as '-', any case); returns how many there were. */
+size_t eg_req_header_spellings(const struct eg_req *r, const char *name, void (*fn)(const char *value, void *arg),
+			       void *arg);
+
 #endif

@@ -95,37 +95,39 @@ static bool read_target(const struct eg_forwarded *fw, struct target *t, const c
  * is judged like a reading of the target: the most restrictive wins. */
 static const char *const override_headers[] = { "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override" };
 
+/* every comma element of one override header's value, trimmed and upper-cased */
+static void override_value(const char *v, void *arg)
+{
+	unsigned *m = arg;
+	for (const char *p = v; *p;) {
+		char name[16];
+		size_t n = 0;
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (!*p)
+			break;
+		bool long_name = false;
+		for (; *p && *p != ','; p++) {
+			if (*p == ' ' || *p == '\t')
+				continue;
+			if (n + 1 < sizeof(name))
+				name[n++] = (char)toupper((unsigned char)*p);
+			else
+				long_name = true;
+		}
+		name[n] = '\0';
+		*m |= long_name ? EG_M_OTHER : eg_method_bit(name);
+	}
+}
+
+/* Every spelling counts: with underscores_in_headers on, nginx passes X_HTTP_Method_Override
+ * on, and PHP, CGI and Rack read it as X-HTTP-Method-Override. Each value is judged. */
 static unsigned override_methods(const struct eg_req *r)
 {
 	unsigned m = 0;
-	for (size_t i = 0; i < sizeof(override_headers) / sizeof(override_headers[0]); i++) {
-		bool dup = false;
-		const char *v = eg_req_header_dup(r, override_headers[i], &dup);
-		if (!v)
-			continue;
-		if (dup)
+	for (size_t i = 0; i < sizeof(override_headers) / sizeof(override_headers[0]); i++)
+		if (eg_req_header_spellings(r, override_headers[i], override_value, &m) > 1)
 			m |= EG_M_OTHER;
-		/* every comma element, trimmed and upper-cased */
-		for (const char *p = v; *p;) {
-			char name[16];
-			size_t n = 0;
-			while (*p == ' ' || *p == '\t' || *p == ',')
-				p++;
-			if (!*p)
-				break;
-			bool long_name = false;
-			for (; *p && *p != ','; p++) {
-				if (*p == ' ' || *p == '\t')
-					continue;
-				if (n + 1 < sizeof(name))
-					name[n++] = (char)toupper((unsigned char)*p);
-				else
-					long_name = true;
-			}
-			name[n] = '\0';
-			m |= long_name ? EG_M_OTHER : eg_method_bit(name);
-		}
-	}
 	return m;
 }
 
