@@ -429,6 +429,15 @@ for (const h of ['X-HTTP-Method-Override: DELETE', 'x-http-method-override: dele
 }
 r = await rawRequest(port, 'POST /board/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-HTTP-Method-Override: GET\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
 ok(reached(r), 'control: an override to a method the route also allows (GET) is served');
+// Symfony with the method parameter override on (Laravel turns it on) reads _method from the query
+// string too: POST /board/x?_method=DELETE is served as a DELETE.
+for (const q of ['_method=DELETE', '_method=delete', 'a=1&_method=PUT', '_method=GET&_method=DELETE', '_method=%44ELETE', '.method=DELETE', '+method=DELETE']) {
+  const before = seen.length;
+  r = await rawRequest(port, `POST /board/x?${q} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+  ok(!reached(r) && seen.length === before && r.status !== 500, `POST /board/x?${q}: judged as that method too, not served (${r.status})`);
+}
+r = await rawRequest(port, 'POST /board/x?_method=GET HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+ok(reached(r), 'control: ?_method=GET (a method the route also allows) is served');
 // underscores_in_headers on (an operator's choice): nginx passes X_HTTP_Method_Override to the
 // upstream, and PHP (Symfony, Laravel), CGI and Rack read it as X-HTTP-Method-Override.
 r = await rawRequest(uportAll, 'POST /board/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');

@@ -131,6 +131,31 @@ static unsigned override_methods(const struct eg_req *r)
 	return m;
 }
 
+/* Symfony with its method parameter override on (Laravel turns it on) serves a POST as the
+ * method named by _method in the query string too; PHP reads ".method", " method" and
+ * "[method" as "_method". Judged like the headers; more than one, or a malformed one, is
+ * EG_M_OTHER (the most restrictive). */
+static unsigned query_override_methods(const char *raw_uri)
+{
+	static const char *const names[] = { "_method", ".method", " method", "[method" };
+	const char *q = raw_uri ? strchr(raw_uri, '?') : NULL;
+	unsigned m = 0;
+	int total = 0;
+	if (!q)
+		return 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int count = 0;
+		char *v = form_get(q + 1, strcspn(q + 1, "#"), names[i], &count);
+		total += count;
+		if (v)
+			override_value(v, &m);
+		else if (count)
+			m |= EG_M_OTHER;
+		free(v);
+	}
+	return total > 1 ? m | EG_M_OTHER : m;
+}
+
 /* --- bearer tokens --------------------------------------------------------------------------- */
 
 /* base64url and '.': the only characters of a JWS compact token. */
@@ -780,7 +805,7 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 		o = (struct outcome){ 403, why, "the original request could not be parsed", false };
 		goto answer;
 	}
-	t.alt_methods = override_methods(r) & ~t.method;
+	t.alt_methods = (override_methods(r) | query_override_methods(t.raw_uri)) & ~t.method;
 	if (eg_readings_compute(t.raw_uri, &rd) != 0) {
 		o = (struct outcome){ 403, "bad_path", "the original request could not be parsed", false };
 		goto answer;
