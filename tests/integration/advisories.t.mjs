@@ -60,6 +60,7 @@ const routes = [
   { path: '/api/', auth: 'bearer' },
   { path: '/board/', methods: ['GET', 'HEAD', 'POST'], auth: 'public' },
   { path: '/board/', auth: 'session', allow: { groups: ['moderators'] } },
+  { path: '/many/', auth: 'session', headers: Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`X-Claim-${i}`, 'sub'])) },
   { path: '/', auth: 'session' },
 ];
 fs.mkdirSync(path.join(dir, 'eg')); fs.mkdirSync(path.join(dir, 'ngx'));
@@ -448,6 +449,18 @@ for (const h of ['X_HTTP_Method_Override: DELETE', 'x_http_method: DELETE', 'X_M
   r = await rawRequest(uportAll, `POST /board/x HTTP/1.1\r\nHost: 127.0.0.1\r\n${h}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
   ok(!reached(r) && seen.length === before && r.status !== 500,
     `underscores_in_headers on, POST with ${h.replace(/\r\n/g, ' + ')}: judged as that method too, not served (${r.status})`);
+}
+
+// ---- 18b. a route mapping more claims than an answer has header slots: never a cut-down identity ----
+{
+  r = await request(`${egd.url}/auth`, { method: 'HEAD', headers: { Host: '127.0.0.1', 'X-Original-URI': '/many/x',
+    'X-Original-Method': 'GET', 'X-Forwarded-Proto': 'http', 'X-Real-IP': '127.0.0.1', Cookie: aliceCookie } });
+  const mapped = Object.keys(r.headers).filter((k) => /^x-claim-\d+$/.test(k)).length;
+  ok(r.status === 403 || (r.status === 200 && mapped === 30),
+    `/auth for a route mapping 30 claim headers: all 30 or a 403, never part of them (${r.status}, ${mapped} mapped)`);
+  r = await request(`${egd.url}/auth`, { method: 'HEAD', headers: { Host: '127.0.0.1', 'X-Original-URI': '/claims/x',
+    'X-Original-Method': 'GET', 'X-Forwarded-Proto': 'http', 'X-Real-IP': '127.0.0.1', Cookie: aliceCookie } });
+  ok(r.status === 200 && r.headers['x-user-sub'], `control: /auth straight from 127.0.0.1 with alice's cookie on /claims/ (${r.status})`);
 }
 
 // ---- 19. huge claims never turn into an nginx error (answer headers past proxy_buffer_size) --------

@@ -470,7 +470,8 @@ static bool identity_headers_fit(struct eg_daemon *d, const struct eg_route *rou
 	identity_headers(d, route, id, resp);
 	for (size_t i = first; i < resp->n_headers; i++)
 		total += strlen(resp->hname[i]) + strlen(resp->hvalue[i]) + 4;
-	if (total <= IDENTITY_HEADERS_MAX)
+	/* a full header table may have dropped some (eg_resp_header): a cut-down identity too */
+	if (total <= IDENTITY_HEADERS_MAX && resp->n_headers < EG_RESP_MAX_HEADERS)
 		return true;
 	log_warn("verdict: identity headers of %zu bytes (limit %d) for %s: denied; map fewer groups or claims "
 		 "(oidc.groups_claim, the route's headers)", total, IDENTITY_HEADERS_MAX, route ? route->where : "-");
