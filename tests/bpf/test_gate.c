@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <sys/file.h>
 #include <fcntl.h>
@@ -1243,6 +1244,31 @@ static void test_daemon_lock_apart(void **s)
 	close(lk);
 }
 
+/* A deny/undeny event another node published must never lift this node's own config
+ * (static) entry: the shared store does not hold static entries, so an undeny of the same
+ * prefix, or a deny that rewrites it with an expiry, would open what the config closes. */
+static void test_remote_keeps_static(void **s)
+{
+	struct eg_prefix net = P("198.18.72.0/24");
+	char val[96];
+	struct pk p;
+
+	assert_int_equal(eg_gate_deny_add(G, &net, 0, EG_RULE_STATIC), 0);
+	assert_true(eg_gate_apply_remote(G, false, "deny 198.18.72.0/24", NULL, 0) >= 0);
+	tcp4(&p, "198.18.72.9", OPEN, PK_SYN);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	snprintf(val, sizeof(val), "{\"reason\":%d,\"exp\":%lld}", EG_RULE_MANUAL, (long long)time(NULL) + 1);
+	assert_true(eg_gate_apply_remote(G, true, "deny 198.18.72.0/24", val, strlen(val)) >= 0);
+	json_t *l = eg_gate_list_json(G, false);
+	char *txt = json_dumps(l, JSON_SORT_KEYS | JSON_COMPACT);
+	assert_non_null(strstr(txt, "\"prefix\":\"198.18.72.0/24\",\"reason\":\"static\",\"ttl\":-1"));
+	free(txt);
+	json_decref(l);
+	tcp4(&p, "198.18.72.9", OPEN, PK_SYN);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_deny_del(G, &net), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1271,6 +1297,7 @@ int main(void)
 		cmocka_unit_test(test_notes),
 		cmocka_unit_test(test_concurrent_writers),
 		cmocka_unit_test(test_daemon_lock_apart),
+		cmocka_unit_test(test_remote_keeps_static),
 	};
 
 	if (geteuid() != 0) {
