@@ -22,6 +22,8 @@
 #include "testutil.h"
 #include "config.h"
 #include "gate.h"
+#include "abuse.h"
+#include "daemon.h"
 #include "pkt.h"
 
 #define PROT 443   /* protected port */
@@ -1269,6 +1271,31 @@ static void test_remote_keeps_static(void **s)
 	assert_int_equal(eg_gate_deny_del(G, &net), 0);
 }
 
+/* Lifting a ban (edgegatectl ban del, or another node's unban event) ends the ban only:
+ * a deny entry of the same prefix that is not a ban (manual, static) stays in the kernel. */
+static void test_unban_keeps_deny(void **s)
+{
+	struct eg_prefix x = P("198.18.73.7");
+	struct eg_config c = { 0 };
+	struct eg_daemon dd = { .cfg = &c, .gate = G };
+	char err[256], dir[] = "/tmp/eg-test-gate-unban-XXXXXX";
+	struct pk p;
+
+	assert_non_null(mkdtemp(dir));
+	c.state_dir = dir;
+	assert_int_equal(eg_abuse_init(&dd, err, sizeof(err)), 0);
+	assert_int_equal(eg_gate_deny_add(G, &x, 0, EG_RULE_MANUAL), 0);
+	eg_abuse_unban(&dd, &x);
+	tcp4(&p, "198.18.73.7", OPEN, PK_SYN);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	eg_abuse_remote_unban(&dd, "198.18.73.7");
+	tcp4(&p, "198.18.73.7", OPEN, PK_SYN);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	eg_abuse_free(&dd);
+	assert_int_equal(eg_gate_deny_del(G, &x), 0);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1298,6 +1325,7 @@ int main(void)
 		cmocka_unit_test(test_concurrent_writers),
 		cmocka_unit_test(test_daemon_lock_apart),
 		cmocka_unit_test(test_remote_keeps_static),
+		cmocka_unit_test(test_unban_keeps_deny),
 	};
 
 	if (geteuid() != 0) {

@@ -626,6 +626,18 @@ static bool is_static_here(struct eg_gate *g, bool allow, const uint8_t addr[16]
 	return bpf_map_lookup_elem(rkey_fd(g, &k), rkey_ptr(&k), &old) == 0 && old.reason == EG_RULE_STATIC;
 }
 
+/* The reason of the deny entry of exactly p (-1: none). abuse.c lifts only its own bans. */
+int eg_gate_deny_reason(struct eg_gate *g, const struct eg_prefix *p)
+{
+	struct eg_rule old;
+	struct rkey k;
+
+	if (!g || !p || p->plen > 128)
+		return -1;
+	rkey_make(false, p->addr, p->plen, &k);
+	return bpf_map_lookup_elem(rkey_fd(g, &k), rkey_ptr(&k), &old) == 0 ? (int)old.reason : -1;
+}
+
 /* A change another node published (events.c): into the maps only, under the writers'
  * lock (in the unprivileged process: through the privileged one, like any write). */
 int eg_gate_apply_remote(struct eg_gate *g, bool add, const char *key, const char *val, size_t len)
