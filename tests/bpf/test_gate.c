@@ -1296,6 +1296,31 @@ static void test_unban_keeps_deny(void **s)
 	rmdir(dir);
 }
 
+/* A ban (here one from another node) never rewrites a deny entry that is not a ban: the
+ * manual deny would become an expiring ban entry, and be gone when the ban ends. */
+static void test_ban_keeps_deny(void **s)
+{
+	struct eg_prefix x = P("198.18.74.7");
+	struct eg_config c = { 0 };
+	struct eg_daemon dd = { .cfg = &c, .gate = G };
+	char err[256], dir[] = "/tmp/eg-test-gate-ban-XXXXXX", val[96];
+
+	assert_non_null(mkdtemp(dir));
+	c.state_dir = dir;
+	assert_int_equal(eg_abuse_init(&dd, err, sizeof(err)), 0);
+	assert_int_equal(eg_gate_deny_add(G, &x, 0, EG_RULE_MANUAL), 0);
+	snprintf(val, sizeof(val), "{\"until\":%lld,\"offenses\":1}", (long long)time(NULL) + 60);
+	eg_abuse_remote_ban(&dd, "198.18.74.7", val, strlen(val));
+	json_t *l = eg_gate_list_json(G, false);
+	char *txt = json_dumps(l, JSON_SORT_KEYS | JSON_COMPACT);
+	assert_non_null(strstr(txt, "\"prefix\":\"198.18.74.7\",\"reason\":\"manual\",\"ttl\":-1"));
+	free(txt);
+	json_decref(l);
+	eg_abuse_free(&dd);
+	assert_int_equal(eg_gate_deny_del(G, &x), 0);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1326,6 +1351,7 @@ int main(void)
 		cmocka_unit_test(test_daemon_lock_apart),
 		cmocka_unit_test(test_remote_keeps_static),
 		cmocka_unit_test(test_unban_keeps_deny),
+		cmocka_unit_test(test_ban_keeps_deny),
 	};
 
 	if (geteuid() != 0) {

@@ -316,6 +316,11 @@ static void kernel_ban(struct eg_daemon *d, const struct eg_prefix *p, int64_t s
 
 	if (!d->gate || secs <= 0)
 		return;
+	/* A deny entry that is not a ban (manual, static) already drops everything: rewritten
+	 * as a ban it would expire with the ban, and its stored record with it. */
+	int held = eg_gate_deny_reason(d->gate, p);
+	if (held >= 0 && held != EG_RULE_BAN)
+		return;
 	if (eg_gate_deny_add(d->gate, p, secs, EG_RULE_BAN) != 0) {
 		eg_gate_prefix_format(p, t, sizeof(t));
 		log_warn("abuse: kernel ban of %s failed: %s (enforced in userspace)", t, strerror(errno));
