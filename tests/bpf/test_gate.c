@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <sys/file.h>
 #include <fcntl.h>
@@ -21,6 +22,8 @@
 #include "testutil.h"
 #include "config.h"
 #include "gate.h"
+#include "abuse.h"
+#include "daemon.h"
 #include "pkt.h"
 
 #define PROT 443   /* protected port */
@@ -1243,6 +1246,81 @@ static void test_daemon_lock_apart(void **s)
 	close(lk);
 }
 
+/* A deny/undeny event another node published must never lift this node's own config
+ * (static) entry: the shared store does not hold static entries, so an undeny of the same
+ * prefix, or a deny that rewrites it with an expiry, would open what the config closes. */
+static void test_remote_keeps_static(void **s)
+{
+	struct eg_prefix net = P("198.18.72.0/24");
+	char val[96];
+	struct pk p;
+
+	assert_int_equal(eg_gate_deny_add(G, &net, 0, EG_RULE_STATIC), 0);
+	assert_true(eg_gate_apply_remote(G, false, "deny 198.18.72.0/24", NULL, 0) >= 0);
+	tcp4(&p, "198.18.72.9", OPEN, PK_SYN);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	snprintf(val, sizeof(val), "{\"reason\":%d,\"exp\":%lld}", EG_RULE_MANUAL, (long long)time(NULL) + 1);
+	assert_true(eg_gate_apply_remote(G, true, "deny 198.18.72.0/24", val, strlen(val)) >= 0);
+	json_t *l = eg_gate_list_json(G, false);
+	char *txt = json_dumps(l, JSON_SORT_KEYS | JSON_COMPACT);
+	assert_non_null(strstr(txt, "\"prefix\":\"198.18.72.0/24\",\"reason\":\"static\",\"ttl\":-1"));
+	free(txt);
+	json_decref(l);
+	tcp4(&p, "198.18.72.9", OPEN, PK_SYN);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_deny_del(G, &net), 0);
+}
+
+/* Lifting a ban (edgegatectl ban del, or another node's unban event) ends the ban only:
+ * a deny entry of the same prefix that is not a ban (manual, static) stays in the kernel. */
+static void test_unban_keeps_deny(void **s)
+{
+	struct eg_prefix x = P("198.18.73.7");
+	struct eg_config c = { 0 };
+	struct eg_daemon dd = { .cfg = &c, .gate = G };
+	char err[256], dir[] = "/tmp/eg-test-gate-unban-XXXXXX";
+	struct pk p;
+
+	assert_non_null(mkdtemp(dir));
+	c.state_dir = dir;
+	assert_int_equal(eg_abuse_init(&dd, err, sizeof(err)), 0);
+	assert_int_equal(eg_gate_deny_add(G, &x, 0, EG_RULE_MANUAL), 0);
+	eg_abuse_unban(&dd, &x);
+	tcp4(&p, "198.18.73.7", OPEN, PK_SYN);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	eg_abuse_remote_unban(&dd, "198.18.73.7");
+	tcp4(&p, "198.18.73.7", OPEN, PK_SYN);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	eg_abuse_free(&dd);
+	assert_int_equal(eg_gate_deny_del(G, &x), 0);
+	rmdir(dir);
+}
+
+/* A ban (here one from another node) never rewrites a deny entry that is not a ban: the
+ * manual deny would become an expiring ban entry, and be gone when the ban ends. */
+static void test_ban_keeps_deny(void **s)
+{
+	struct eg_prefix x = P("198.18.74.7");
+	struct eg_config c = { 0 };
+	struct eg_daemon dd = { .cfg = &c, .gate = G };
+	char err[256], dir[] = "/tmp/eg-test-gate-ban-XXXXXX", val[96];
+
+	assert_non_null(mkdtemp(dir));
+	c.state_dir = dir;
+	assert_int_equal(eg_abuse_init(&dd, err, sizeof(err)), 0);
+	assert_int_equal(eg_gate_deny_add(G, &x, 0, EG_RULE_MANUAL), 0);
+	snprintf(val, sizeof(val), "{\"until\":%lld,\"offenses\":1}", (long long)time(NULL) + 60);
+	eg_abuse_remote_ban(&dd, "198.18.74.7", val, strlen(val));
+	json_t *l = eg_gate_list_json(G, false);
+	char *txt = json_dumps(l, JSON_SORT_KEYS | JSON_COMPACT);
+	assert_non_null(strstr(txt, "\"prefix\":\"198.18.74.7\",\"reason\":\"manual\",\"ttl\":-1"));
+	free(txt);
+	json_decref(l);
+	eg_abuse_free(&dd);
+	assert_int_equal(eg_gate_deny_del(G, &x), 0);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1271,6 +1349,9 @@ int main(void)
 		cmocka_unit_test(test_notes),
 		cmocka_unit_test(test_concurrent_writers),
 		cmocka_unit_test(test_daemon_lock_apart),
+		cmocka_unit_test(test_remote_keeps_static),
+		cmocka_unit_test(test_unban_keeps_deny),
+		cmocka_unit_test(test_ban_keeps_deny),
 	};
 
 	if (geteuid() != 0) {

@@ -419,6 +419,39 @@ static void test_reload_race(void **state)
 	assert_int_equal(check(t, NULL), EG_SESSION_NONE);
 }
 
+/* The same window for a revocation decided on another node: it writes the revoked marker
+ * and deletes the record in the shared store, then its event reaches this node, which
+ * evicts the session from its cache (eg_session_forget, what eg_revoke_remote calls) while
+ * a load that read the record before is still on its way to caching it. */
+static void remote_revoke_in_load_window(struct eg_daemon *dd, const char *session_id, void *arg)
+{
+	int *done = arg;
+
+	if (*done)
+		return;
+	*done = 1;
+	assert_int_equal(eg_store_put(dd->store, EG_NS_REVOKED, session_id, "{\"reason\":\"admin\"}", 18,
+				      now_realtime_s() + 3600), 0);
+	assert_int_equal(eg_store_del(dd->store, EG_NS_SESSION, session_id), 0);
+	eg_session_forget(dd, session_id);
+}
+
+static void test_remote_reload_race(void **state)
+{
+	char t[EG_TICKET_MAX], id[80];
+	int fired = 0;
+
+	mk("rita", NULL, "rita@x.test", 0, NULL, t, id);
+	eg_sessions_flush_cache(&d);
+	eg_sessions_set_load_hook(d.sessions, remote_revoke_in_load_window, &fired);
+	int first = check(t, NULL);
+	eg_sessions_set_load_hook(d.sessions, NULL, NULL);
+	assert_int_equal(fired, 1);
+	assert_int_equal(first, EG_SESSION_NONE);
+	assert_int_equal(eg_sessions_cached(&d), 0);
+	assert_int_equal(check(t, NULL), EG_SESSION_NONE);
+}
+
 /* A real LMDB store with faults injected on demand (reads or writes fail). */
 static int fail_reads, fail_writes;
 static void f_close(void *impl) { eg_store_lmdb_ops.close(impl); }
@@ -577,6 +610,7 @@ int main(void)
 		cmocka_unit_test(test_forged_vs_ended),
 		cmocka_unit_test(test_metadata_sealed),
 		cmocka_unit_test(test_reload_race),
+		cmocka_unit_test(test_remote_reload_race),
 		cmocka_unit_test(test_store_faults),
 		cmocka_unit_test(test_lmdb_map_full_revoke),
 	};

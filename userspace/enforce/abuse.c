@@ -316,6 +316,11 @@ static void kernel_ban(struct eg_daemon *d, const struct eg_prefix *p, int64_t s
 
 	if (!d->gate || secs <= 0)
 		return;
+	/* A deny entry that is not a ban (manual, static) already drops everything: rewritten
+	 * as a ban it would expire with the ban, and its stored record with it. */
+	int held = eg_gate_deny_reason(d->gate, p);
+	if (held >= 0 && held != EG_RULE_BAN)
+		return;
 	if (eg_gate_deny_add(d->gate, p, secs, EG_RULE_BAN) != 0) {
 		eg_gate_prefix_format(p, t, sizeof(t));
 		log_warn("abuse: kernel ban of %s failed: %s (enforced in userspace)", t, strerror(errno));
@@ -472,7 +477,8 @@ int eg_abuse_unban(struct eg_daemon *d, const struct eg_prefix *in)
 		rc = 0;
 	}
 	pthread_mutex_unlock(&st->mu);
-	if (d->gate && eg_gate_deny_del(d->gate, &p) == 0)
+	/* the ban's own entry only: a manual or static deny of the same prefix stays */
+	if (d->gate && eg_gate_deny_reason(d->gate, &p) == EG_RULE_BAN && eg_gate_deny_del(d->gate, &p) == 0)
 		rc = 0;
 	if (d->store) {
 		eg_gate_prefix_format(&p, key, sizeof(key));
@@ -768,7 +774,7 @@ static size_t sync_lift(struct eg_daemon *d, uint64_t t0)
 	}
 	for (size_t i = 0; i < n; i++) {
 		char t[64];
-		if (d->gate)
+		if (d->gate && eg_gate_deny_reason(d->gate, &lift[i]) == EG_RULE_BAN)
 			eg_gate_deny_del(d->gate, &lift[i]);
 		eg_gate_prefix_format(&lift[i], t, sizeof(t));
 		log_info("abuse: ban of %s lifted (its record left the shared store)", t);
@@ -842,7 +848,8 @@ int eg_abuse_remote_unban(struct eg_daemon *d, const char *key)
 	char gk[80];
 	snprintf(gk, sizeof(gk), "deny %s", key);
 	/* kernel only: the deciding node already deleted the record and published this */
-	if (d->gate && eg_gate_apply_remote(d->gate, false, gk, NULL, 0) == 1)
+	if (d->gate && eg_gate_deny_reason(d->gate, &p) == EG_RULE_BAN &&
+	    eg_gate_apply_remote(d->gate, false, gk, NULL, 0) == 1)
 		lifted = true;
 	if (lifted) {
 		__atomic_add_fetch(&a->sync_removed, 1, __ATOMIC_RELAXED);

@@ -36,6 +36,7 @@ long eg_gate_use_store(struct eg_gate *g, struct eg_store *s);
  * "allow <prefix>", val {"reason":N,"exp":UNIX} for an addition; applied to the kernel
  * maps only (the store already holds it; nothing is published again). 1 applied, 0
  * nothing to do, -1 bad input or a map error. */
+int eg_gate_deny_reason(struct eg_gate *g, const struct eg_prefix *p);
 int eg_gate_apply_remote(struct eg_gate *g, bool add, const char *key, const char *val, size_t len);
 
 /* Dynamic entries. ttl_s 0 = never expires; reason is an enum eg_rule_reason.

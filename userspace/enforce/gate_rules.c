@@ -616,6 +616,28 @@ static void unpersist(struct eg_gate *g, bool allow, const struct eg_prefix *p)
 		log_warn("gate: the removal of %s is not published to the other nodes", key);
 }
 
+/* This node's config entry for the prefix (read-only fds suffice). */
+static bool is_static_here(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned plen)
+{
+	struct eg_rule old;
+	struct rkey k;
+
+	rkey_make(allow, addr, plen, &k);
+	return bpf_map_lookup_elem(rkey_fd(g, &k), rkey_ptr(&k), &old) == 0 && old.reason == EG_RULE_STATIC;
+}
+
+/* The reason of the deny entry of exactly p (-1: none). abuse.c lifts only its own bans. */
+int eg_gate_deny_reason(struct eg_gate *g, const struct eg_prefix *p)
+{
+	struct eg_rule old;
+	struct rkey k;
+
+	if (!g || !p || p->plen > 128)
+		return -1;
+	rkey_make(false, p->addr, p->plen, &k);
+	return bpf_map_lookup_elem(rkey_fd(g, &k), rkey_ptr(&k), &old) == 0 ? (int)old.reason : -1;
+}
+
 /* A change another node published (events.c): into the maps only, under the writers'
  * lock (in the unprivileged process: through the privileged one, like any write). */
 int eg_gate_apply_remote(struct eg_gate *g, bool add, const char *key, const char *val, size_t len)
@@ -635,6 +657,10 @@ int eg_gate_apply_remote(struct eg_gate *g, bool add, const char *key, const cha
 	allow = strncmp(key, "allow ", 6) == 0;
 	if (!allow && strncmp(key, "deny ", 5) != 0)
 		return -1;
+	/* Static entries come from this node's config and are not in the shared store: another
+	 * node's undeny (or a deny with an expiry) of the same prefix must not open it here. */
+	if (p.plen <= 128 && is_static_here(g, allow, p.addr, p.plen))
+		return 0;
 	if (!add) {
 		eg_gate_wlock(g);
 		rc = eg_rules_del(g, allow, p.addr, p.plen);

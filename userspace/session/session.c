@@ -1713,6 +1713,11 @@ void eg_session_forget(struct eg_daemon *d, const char *session_id)
 
 	if (!s || !session_id || strlen(session_id) != 64 || hex_decode(session_id, id, sizeof(id)) != 0)
 		return;
+	/* A tombstone (memory only; the store holds the revocation) before the eviction, as in
+	 * end_session: a load that read the record before the other node revoked it must not
+	 * put it back into the cache after this. */
+	int64_t now = now_realtime_s();
+	eg_tombs_note(s->tombs, session_id, "remote", NULL, now, now + lifetime_s(d->cfg));
 	pthread_mutex_lock(&s->mu);
 	struct sess *e = find_locked(s, id);
 	if (e)
