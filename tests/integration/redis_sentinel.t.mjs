@@ -143,7 +143,7 @@ is(acked.length, N - 2, `${N - 2} revocations acknowledged`);
 
 // every acknowledged revocation: in the new master, and enforced on both nodes
 await waitFor(async () => (await request(`${nodes.A.url}/metrics`)).body.includes('edgegate_revocations_pending 0'),
-  { what: 'no revocation pending on A', timeout: 10000 }).catch((e) => diag(e.message));
+  { what: 'no revocation pending on A', timeout: 30000 }).catch((e) => diag(e.message));
 const missing = acked.filter((s) => cli(rPort, 'EXISTS', `${PREFIX}revoked:${s.id}`) !== '1');
 is(missing.length, 0, `every acknowledged revocation is in the new master (${acked.filter((s) => s.local).length} of them first recorded locally)`);
 let servedB = [];
