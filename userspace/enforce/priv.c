@@ -507,9 +507,9 @@ void eg_priv_run(const struct eg_config *cfg, int fd)
 			log_err("gate: %s; continuing without XDP enforcement", err);
 	}
 	diag = eg_sockdiag_open();
-	if (!diag)
-		log_warn("revocation: no NETLINK_SOCK_DIAG socket (%s): revoked flows are only dropped in XDP",
-			 strerror(errno));
+	if (!diag) /* the daemon proper still notes flows, so a gate still drops revoked ones */
+		log_warn("privileged process: no NETLINK_SOCK_DIAG socket (%s): sockets of revoked sessions "
+			 "cannot be destroyed%s", strerror(errno), gate ? "; their flows are dropped in XDP" : "");
 	/* The read-only fds are opened by map id, which needs CAP_SYS_ADMIN: hello first. The
 	 * child's requests wait in the socket until serve() reads them, after the drop. */
 	if (send_hello(fd) != 0 || keep_only_net_admin(cfg->user) != 0)
