@@ -342,9 +342,12 @@ static unsigned kill_taken(struct eg_daemon *d, const char *session_id, uint32_t
 	if (d->gate && eg_gate_revoke_session(d->gate, sh, code, r->o.session_ttl_s) != 0)
 		log_warn("revocation: revoked-session map update failed: %s", strerror(errno));
 	unsigned k[3] = { 0 };
-	/* A re-login replaces the session of the same browser over the same connections:
-	 * nothing to cut. Its flows are forgotten, not killed. */
-	if (code == EG_REVOKE_RELOGIN)
+	/* A re-login here replaces the session of the same browser over the same connections:
+	 * nothing to cut, its flows are forgotten. One decided on another node (!count_revocation)
+	 * came over that node's connections: the flows this node noted for the old session are
+	 * other connections (another tab, a WebSocket, a copied cookie) and are cut as for any
+	 * other revocation. */
+	if (code == EG_REVOKE_RELOGIN && count_revocation)
 		n = 0;
 	for (unsigned i = 0; i < n; i++) {
 		if (is_spared(&flows[i].t))
