@@ -1,12 +1,15 @@
-/* test_priv_nodiag.c - a revocation under privilege separation when the privileged process
- * cannot open NETLINK_SOCK_DIAG (docs/privsep.md, docs/revocation.md "Privileges").
+/* test_priv_gate.c - the privileged process with a real gate (docs/privsep.md).
  *
- * The privileged side runs in a forked process (eg_priv_run) with a real gate (loaded and
- * pinned under a private /sys/fs/bpf/edgegate-test-nodiag-<pid>, attached nowhere) and a
- * seccomp filter that makes socket(AF_NETLINK, *, NETLINK_SOCK_DIAG) fail, as a kernel
- * without inet_diag or a sandbox denying netlink would. This process is the daemon proper:
- * revoke.c notes a session's real loopback flow there, and the revocation must still put
- * the flow into the revoked-flow map (XDP drops it) although no socket can be destroyed.
+ * The privileged side runs in a forked process (eg_priv_run) with a gate loaded and pinned
+ * under a private /sys/fs/bpf/edgegate-test-privgate-<pid> (attached nowhere, one static
+ * deny from the config) and a seccomp filter that makes socket(AF_NETLINK, *,
+ * NETLINK_SOCK_DIAG) fail, as a kernel without inet_diag or a sandbox denying netlink
+ * would. This process is the daemon proper:
+ *   - revoke.c notes a session's real loopback flow there, and the revocation must still
+ *     put the flow into the revoked-flow map (XDP drops it) although no socket can be
+ *     destroyed (docs/revocation.md "Privileges");
+ *   - the config's static deny can be neither deleted nor overwritten through the
+ *     protocol, and no request writes a static entry; other entries come and go.
  * Needs root (BPF, seccomp): skipped without it (failed under CI=true). */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -45,6 +48,8 @@ static struct eg_config cfg;
 static struct eg_daemon d;
 static char pin_root[128];
 static uint16_t ports[] = { 443 };
+/* the config's deny list: 198.18.77.0/24 */
+static struct eg_prefix static_deny[] = { { .addr = { [10] = 0xff, [11] = 0xff, 198, 18, 77, 0 }, .plen = 120, .v4 = true } };
 static int chan = -1, lfd = -1;
 static pid_t priv_pid;
 
@@ -100,7 +105,7 @@ static int setup(void **state)
 	}
 	eg_log_set_level("error");
 	signal(SIGTERM, SIG_IGN); /* a lost channel makes the client signal itself */
-	snprintf(pin_root, sizeof(pin_root), "/sys/fs/bpf/edgegate-test-nodiag-%d", (int)getpid());
+	snprintf(pin_root, sizeof(pin_root), "/sys/fs/bpf/edgegate-test-privgate-%d", (int)getpid());
 	cfg.gate = (struct eg_gate_config){
 		.present = true,
 		.pin_root = pin_root,
@@ -111,6 +116,8 @@ static int setup(void **state)
 		.max_sources = 1024,
 		.max_deny = 4096,
 		.ipv6_group_plen = 64,
+		.deny = static_deny,
+		.n_deny = 1,
 	};
 	lfd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
@@ -231,7 +238,7 @@ static void test_flows_status_is_truthful(void **state)
 	char path[108], err[256];
 
 	NEED_ROOT();
-	snprintf(path, sizeof(path), "/tmp/eg-test-nodiag-%d.sock", (int)getpid());
+	snprintf(path, sizeof(path), "/tmp/eg-test-privgate-%d.sock", (int)getpid());
 	assert_int_equal(eg_admin_start(&d, path), 0);
 	json_t *req = json_pack("{s:s}", "cmd", "flows");
 	json_t *st = eg_admin_call(path, req, err, sizeof(err));
@@ -245,11 +252,61 @@ static void test_flows_status_is_truthful(void **state)
 	json_decref(st);
 }
 
+static struct eg_prefix pfx(uint8_t third)
+{
+	struct eg_prefix p = { .addr = { [10] = 0xff, [11] = 0xff, 198, 18, third, 0 }, .plen = 120, .v4 = true };
+	return p;
+}
+
+static bool deny_entry(const struct eg_prefix *p, struct eg_rule *out)
+{
+	struct eg_key4 k = { .addr = htonl((uint32_t)p->addr[12] << 24 | (uint32_t)p->addr[13] << 16 |
+					   (uint32_t)p->addr[14] << 8 | p->addr[15]),
+			     .plen = p->plen - 96u };
+
+	return bpf_map_lookup_elem(eg_gate_map_fd(d.gate, EG_MAP_DENY4), &k, out) == 0;
+}
+
+/* A compromised daemon proper cannot open a hole in the config's deny list. */
+static void test_static_deny_guarded(void **state)
+{
+	struct eg_prefix st = pfx(77), fresh = pfx(78), manual = pfx(79);
+	struct eg_rule r, ban = { .reason = EG_RULE_BAN }, man = { .reason = EG_RULE_MANUAL },
+			  stat = { .reason = EG_RULE_STATIC };
+
+	NEED_ROOT();
+	assert_int_equal(eg_gate_deny_reason(d.gate, &st), EG_RULE_STATIC); /* pushed from the config */
+	errno = 0;
+	assert_int_equal(eg_privc_rule_del(false, st.addr, st.plen), -1);
+	assert_int_equal(errno, EPERM);
+	ban.expires_ns = eg_gate_now_ns(d.gate) + 60ull * 1000000000ull;
+	errno = 0;
+	assert_int_equal(eg_privc_rule_put(false, st.addr, st.plen, &ban, BPF_ANY, NULL), -1);
+	assert_int_equal(errno, EPERM);
+	assert_true(deny_entry(&st, &r));
+	assert_int_equal(r.reason, EG_RULE_STATIC);
+	assert_true(r.expires_ns == 0); /* still never expires */
+	/* the daemon proper writes no static entry, even a new one */
+	errno = 0;
+	assert_int_equal(eg_privc_rule_put(false, fresh.addr, fresh.plen, &stat, BPF_ANY, NULL), -1);
+	assert_int_equal(errno, EPERM);
+	assert_false(deny_entry(&fresh, &r));
+	/* the guard is about static entries only */
+	assert_int_equal(eg_privc_rule_put(false, manual.addr, manual.plen, &man, BPF_ANY, "test"), 0);
+	assert_int_equal(eg_gate_deny_reason(d.gate, &manual), EG_RULE_MANUAL);
+	assert_int_equal(eg_privc_rule_put(false, manual.addr, manual.plen, &ban, BPF_ANY, NULL), 0);
+	assert_int_equal(eg_gate_deny_reason(d.gate, &manual), EG_RULE_BAN);
+	assert_int_equal(eg_privc_rule_del(false, manual.addr, manual.plen), 0);
+	assert_int_equal(eg_gate_deny_reason(d.gate, &manual), -1);
+	assert_int_equal(eg_privc_rule_put(false, st.addr, st.plen, &man, BPF_ANY, NULL), -1); /* still */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_revoked_flow_dropped_without_sock_diag),
 		cmocka_unit_test(test_flows_status_is_truthful),
+		cmocka_unit_test(test_static_deny_guarded),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
