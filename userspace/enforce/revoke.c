@@ -243,7 +243,7 @@ static enum kill_result kill_flow(struct eg_daemon *d, const struct eg_flow_tupl
 	to_sock(f, &st);
 	rc = r->diag ? eg_sock_destroy(r->diag, &st) : -EOPNOTSUPP;
 	if (rc == 0 || rc == -ENOENT) {
-		if (xdp)
+		if (d->gate)
 			eg_gate_revoke_flow(d->gate, &gf, sh, r->o.flow_ttl_s);
 		return rc == 0 ? K_DESTROYED : K_GONE;
 	}
