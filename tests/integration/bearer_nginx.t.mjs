@@ -133,6 +133,13 @@ r = await get(`/api/orders?access_token=${good}&access_token=${good}`);
 is(r.status, 401, 'duplicated token query parameter -> 401');
 r = await get('/api/orders', { Cookie: 'eg_jwt=garbage' });
 is(r.status, 401, 'garbage token in the cookie -> 401');
+// the token cookie twice: neither is believed, like the session cookie
+r = await get('/api/orders', { Cookie: `eg_jwt=${good}; other=1; eg_jwt=garbage` });
+is(r.status, 401, 'token cookie twice (valid first, garbage second) -> 401');
+r = await get('/api/orders', { Cookie: [`eg_jwt=${good}`, `eg_jwt=${good}`] });
+is(r.status, 401, 'token cookie twice (same valid token, two Cookie headers) -> 401');
+r = await get('/api/orders', { Cookie: `xeg_jwt=1; eg_jwt=${good}; eg_jwt_old=1` });
+is(r.status, 200, 'other cookies whose names contain the token cookie\'s -> 200');
 
 // policy
 r = await get('/api/orders', bearer(await mint(rsa, { email: 'mallory@example.test' })));

@@ -7,7 +7,8 @@
 #     no BPF program fd;
 #   - the privileged process: one thread, CAP_NET_ADMIN alone (permitted = effective),
 #     nothing inheritable or ambient, the configured user, NoNewPrivs 1.
-# Then the gate still takes a deny through the privileged process, and SIGTERM ends both.
+# Then the gate still takes a deny through the privileged process, refuses to delete the
+# config's static deny, and SIGTERM ends both.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 DAEMON=${EG_DAEMON:-$PWD/build/asan/edgegated}
@@ -91,7 +92,7 @@ run_case() { # USER_JSON WANT_UID LABEL
 	cat >"$TMP/c.json" <<EOF2
 {"listen": ["127.0.0.1:$port", "unix:$TMP/auth.sock"], "admin_socket": "$TMP/admin.sock",
  "state_dir": "$TMP/state", $userjson "routes": [{"path": "/public/", "auth": "public"}],
- "gate": {"interfaces": ["$HV"], "xdp_mode": "generic", "pin_root": "$PIN", "protected_ports": [8443]}}
+ "gate": {"interfaces": ["$HV"], "xdp_mode": "generic", "pin_root": "$PIN", "protected_ports": [8443], "deny": ["$NET.77"]}}
 EOF2
 	ASAN_OPTIONS=detect_leaks=0 "$DAEMON" --config "$TMP/c.json" >"$TMP/log" 2>&1 &
 	PID=$!
@@ -125,6 +126,12 @@ EOF2
 	out=$("$CTL" --config "$TMP/c.json" deny add 10.0.0.0/4 2>&1)
 	check "$label: the privileged process refuses a /4 ($out)" bash -c \
 		"! '$CTL' --config '$TMP/c.json' deny list | grep -q '10.0.0.0'"
+	# the config's static deny: the daemon proper cannot delete it (a compromised one neither)
+	out=$("$CTL" --config "$TMP/c.json" deny del "$NET.77" 2>&1)
+	rc=$?
+	check "$label: deny del of the static $NET.77 is refused (rc $rc: $out)" bash -c "[ $rc != 0 ] && grep -q 'static entry' <<<'$out'"
+	check "$label: ... and $NET.77 is still denied as static" bash -c \
+		"'$CTL' --config '$TMP/c.json' deny list | grep -Eq '^${NET//./\\.}\\.77 +static'"
 	if [ "$uid" != 0 ]; then # one daemon per pin root: another state_dir and sockets, same gate
 		sed -e "s|$TMP/state|$TMP/state2|; s|$TMP/auth.sock|$TMP/auth2.sock|; s|$TMP/admin.sock|$TMP/admin2.sock|; s|127.0.0.1:$port|127.0.0.1:$(free_port)|" \
 			"$TMP/c.json" >"$TMP/c2.json"

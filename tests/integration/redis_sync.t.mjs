@@ -8,7 +8,10 @@
 //   d. (root: SOCK_DESTROY) a session logged in through B with a live keep-alive
 //      connection via B, revoked through A's admin socket, has that connection reset
 //      by B within 500 ms of the call (usually before edgegatectl has even exited);
-//      A does not count B's flows, B does not count the revocation.
+//      A does not count B's flows, B does not count the revocation;
+//   e. (root) a session logged in through B with a keep-alive connection via B, whose
+//      browser signs in again through A (the "relogin" revocation of the old session,
+//      decided on A): B resets that connection too, and the new session works on B.
 // Clients connect from 127.0.0.5/.6 while trusted_proxies is 127.0.0.1/32, so nginx's
 // X-Real-IP is an untrusted, bannable source without a network namespace.
 import fs from 'node:fs';
@@ -19,7 +22,7 @@ import {
   EDGEGATECTL, ok, is, done, guard, diag, skipAll, onCleanup, freePort, request, tmpdir,
   startEcho, waitFor, ctlAsync,
 } from '../lib/harness.mjs';
-import { Jar, browserLogin } from '../lib/oidc_helpers.mjs';
+import { Jar, browserLogin, opLogin } from '../lib/oidc_helpers.mjs';
 import { startRedis, badTokenMaker, startSharedOP, startNodes, startFronts, admin } from '../lib/redis.mjs';
 
 if (!fs.existsSync('/usr/bin/redis-server')) skipAll('redis-server not installed');
@@ -164,5 +167,47 @@ if (!ROOTUSER && process.env.CI !== 'true') {
     return c === 401 || c === 302; // 302: nginx sends a browser to sign in
   }, { what: 'old cookie refused on B', timeout: 8000, interval: 250 }).catch((e) => diag(e.message));
   ok((seen.has(401) || seen.has(302)) && !seen.has(200), `the old cookie on B: ${[...seen].join(', ')} (never 200), then refused`);
+}
+
+// ---- e. a re-login on A ends the old session: its connection via B is reset too ----------------
+if (!ROOTUSER && process.env.CI !== 'true') {
+  ok(true, '# SKIP relogin across nodes needs root (SOCK_DESTROY)');
+} else {
+  const jar = new Jar(); // cookies per host, not port: A and B see the same browser
+  is((await browserLogin(jar, `${pubB}/app/`, 'carol')).status, 200, 'carol logged in through B');
+  const oldCookie = jar.header(`${pubB}/app/`);
+  const oldId = (await admin(B, { cmd: 'sessions', sub: 'carol' })).sessions?.[0]?.session_id;
+  ok(/^[0-9a-f]{64}$/.test(oldId || ''), 'B knows carol\'s session id');
+  const sock = net.connect(ngxB, '127.0.0.1');
+  let got = '', closed = null, err = null;
+  sock.on('data', (d) => { got += d; });
+  sock.on('error', (e) => { err = e; });
+  sock.on('close', () => { closed = Date.now(); });
+  await new Promise((r) => sock.on('connect', r));
+  sock.write(`GET /app/ HTTP/1.1\r\nHost: 127.0.0.1:${ngxB}\r\nCookie: ${oldCookie}\r\nConnection: keep-alive\r\n\r\n`);
+  await waitFor(() => /\r\n\r\n/.test(got), { what: 'response on the keep-alive connection', timeout: 5000 }).catch(() => {});
+  ok(/^HTTP\/1\.1 200/.test(got), 'the keep-alive connection via B got 200', got.slice(0, 80));
+  const flowsB = await admin(B, { cmd: 'flows', session: oldId });
+  ok((flowsB.flows || []).some((f) => f.includes(`:${sock.localPort} ->`)), 'B tracks the keep-alive flow', flowsB.flows);
+  const destroyedB0 = await metric(B, 'edgegate_revoked_flows_total{result="destroyed"}');
+  const appliedB0 = await metric(B, 'edgegate_sync_total{what="revocations",result="applied"}');
+  // "sign in again" through A, with the old session cookie: the callback ends the old session
+  const start = await jar.follow(`${pubA}/oauth2/start?rd=%2Fapp%2F&prompt=login`);
+  ok(/name="login"/.test(start.body), 'the OP asks carol to sign in again', `${start.status} ${start.url}`);
+  const tLogin = Date.now();
+  const r1 = await opLogin(jar, start, 'carol');
+  is(r1.status, 200, 'carol signed in again through A');
+  const newCookie = jar.header(`${pubA}/app/`);
+  ok(newCookie && newCookie !== oldCookie, 'A set a new session cookie');
+  is(await metric(A, 'edgegate_revocations_total{reason="relogin"}'), 1, 'A: the old session ended as "relogin"');
+  await waitFor(() => closed !== null, { what: 'B to reset the old session\'s connection', timeout: 4000 }).catch((e) => diag(e.message));
+  ok(closed !== null, `connection via B closed ${closed ? closed - tLogin : '?'} ms after the sign-in on A began`);
+  is(err?.code, 'ECONNRESET', `... with a reset (${err?.code})`);
+  is(await metric(B, 'edgegate_revoked_flows_total{result="destroyed"}') - destroyedB0, 1, 'B: the old session\'s flow counted as destroyed');
+  is(await metric(B, 'edgegate_sync_total{what="revocations",result="applied"}') - appliedB0, 1, 'B: the relogin revocation applied once');
+  is(await metric(B, 'edgegate_revocations_total{reason="relogin"}'), 0, 'B: the revocation itself is not counted again');
+  const flowsOld = await admin(B, { cmd: 'flows', session: oldId });
+  is((flowsOld.flows || []).length, 0, 'B tracks no flow of the old session any more', flowsOld.flows);
+  is(await get(ngxB, '127.0.0.1', { cookie: newCookie, pathname: '/app/' }), 200, 'the new session works through B');
 }
 await done();

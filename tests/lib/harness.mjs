@@ -1,13 +1,13 @@
 // harness.mjs - shared helpers for integration tests: TAP output, free ports, and
 // real processes (nginx, edgegated, an echo upstream, a JWKS server) that are cleaned
 // up when the test exits, whatever the outcome.
-import { spawn, execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { launch, freePort, portOpen } from '../../tools/demo/stack.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const EDGEGATED = process.env.EDGEGATED || path.join(ROOT, 'build/asan/edgegated');
@@ -91,14 +91,7 @@ export function tmpdir(prefix = 'eg-') {
   return d;
 }
 
-export async function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
+export { freePort, portOpen };
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -112,12 +105,11 @@ export async function waitFor(fn, { timeout = 15000, interval = 50, what = 'cond
   throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
 }
 
-export function spawnLogged(cmd, args, { name, env, logFile, cwd } = {}) {
-  const out = logFile ? fs.openSync(logFile, 'a') : 'ignore';
-  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', out, out], env: { ...process.env, ...env }, cwd });
+// The demo's launcher (tools/demo/stack.mjs), plus: the process group is killed when the
+// test ends.
+export function spawnLogged(cmd, args, { env, logFile, cwd } = {}) {
+  const child = launch(cmd, args, { env, logFile, cwd });
   children.push(child);
-  child.logFile = logFile;
-  child.exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve({ code, sig })));
   return child;
 }
 
@@ -196,13 +188,6 @@ http {
   return { proc, dir, errorLog: () => tail(path.join(dir, 'logs/error.log'), 40) };
 }
 
-export function portOpen(port, host = '127.0.0.1') {
-  return new Promise((resolve) => {
-    const s = net.connect(port, host);
-    s.on('connect', () => { s.destroy(); resolve(true); });
-    s.on('error', () => resolve(false));
-  });
-}
 
 // An upstream that answers every request with a JSON echo of what it received.
 export async function startEcho() {

@@ -492,6 +492,67 @@ static void test_concurrent_reload(void **state)
 	fixture_free(f);
 }
 
+/* The state registry is read without a lock: verdicts of one daemon (the client revoked
+ * there) keep finding their own state while other daemons' states come and go in the
+ * registry; a verdict without a certificate answers 0 throughout. */
+struct churn {
+	struct eg_daemon *d;
+	char *hdr;
+	int stop;
+	int bad, checks;
+};
+
+static void *churn_reader(void *arg)
+{
+	struct churn *r = arg;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		struct eg_cert_identity *c = NULL;
+		const char *why = NULL;
+		int rc = eg_mtls_identity_from(r->d, "SUCCESS", r->hdr, &c, &why);
+		bool good = rc == -1 && why && strcmp(why, "certificate_revoked") == 0;
+
+		if (rc == 1)
+			eg_cert_identity_free(c);
+		good = good && eg_mtls_identity_from(r->d, "NONE", NULL, &c, &why) == 0 && !c;
+		if (!good)
+			__atomic_add_fetch(&r->bad, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&r->checks, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void test_registry_churn(void **state)
+{
+	struct fixture *f = fixture_new(), *other[3];
+	char err[256] = "";
+	char *cfp = slurp("client.fp");
+	struct churn r = { .d = &f->d, .hdr = escaped("client.crt") };
+	pthread_t th[2];
+
+	f->cfg.mtls.revoked_file = f->revoked_path;
+	write_text(f->revoked_path, cfp);
+	assert_int_equal(eg_mtls_init(&f->d, err, sizeof(err)), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, churn_reader, &r), 0);
+	for (int round = 0; round < 30; round++) {
+		for (int i = 0; i < 3; i++) { /* daemons without a revoked list: they would allow */
+			other[i] = fixture_new();
+			assert_int_equal(eg_mtls_init(&other[i]->d, err, sizeof(err)), 0);
+		}
+		for (int i = 0; i < 3; i++)
+			fixture_free(other[i]);
+	}
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	assert_true(r.checks > 0);
+	assert_int_equal(r.bad, 0);
+	free(r.hdr);
+	free(cfp);
+	fixture_free(f);
+}
+
 static void test_revoked_file_errors_at_start(void **state)
 {
 	struct fixture *f = fixture_new();
@@ -662,6 +723,7 @@ int main(void)
 		cmocka_unit_test(test_crl_broken),
 		cmocka_unit_test(test_token_binding),
 		cmocka_unit_test(test_expiry_metric_and_status),
+		cmocka_unit_test(test_registry_churn),
 	};
 	eg_log_set_level("warn"); /* reload chatter of the race test */
 	return cmocka_run_group_tests(tests, NULL, NULL);

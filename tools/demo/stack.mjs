@@ -1,6 +1,7 @@
 // stack.mjs - the demo's processes: an echo upstream, edgegated and nginx with the shipped
 // includes (tools/nginx/), all on 127.0.0.1. The demo's own, so that it depends on
-// nothing under tests/; demo.mjs stops what it starts.
+// nothing under tests/ (the test harness imports its launcher and port helpers from
+// here instead); demo.mjs stops what it starts.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -42,9 +43,13 @@ export async function status(url) {
   });
 }
 
-function spawnLogged(cmd, args, logFile, env = {}) {
-  const out = fs.openSync(logFile, 'a');
-  const proc = spawn(cmd, args, { detached: true, stdio: ['ignore', out, out], env: { ...process.env, ...env } });
+// The process launcher (the test harness's too): cmd in a process group of its
+// own (stop it with process.kill(-pid)), stdout and stderr appended to logFile (none:
+// discarded), proc.exited resolves to { code, sig }.
+export function launch(cmd, args, { logFile, env = {}, cwd } = {}) {
+  const out = logFile ? fs.openSync(logFile, 'a') : 'ignore';
+  const proc = spawn(cmd, args, { detached: true, stdio: ['ignore', out, out], env: { ...process.env, ...env }, cwd });
+  proc.logFile = logFile;
   proc.exited = new Promise((resolve) => proc.on('exit', (code, sig) => resolve({ code, sig })));
   return proc;
 }
@@ -68,7 +73,7 @@ export async function startEdgegated(config, dir) {
   fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
   const logFile = path.join(dir, 'edgegated.log');
   const bin = process.env.EDGEGATED || path.join(ROOT, 'build/edgegated');
-  const proc = spawnLogged(bin, ['--config', file], logFile);
+  const proc = launch(bin, ['--config', file], { logFile });
   const url = `http://${cfg.listen}`;
   const eg = { url, admin: cfg.admin_socket, proc, logFile };
   eg.stop = async () => { try { process.kill(proc.pid, 'SIGTERM'); } catch { /* gone */ } return proc.exited; };
@@ -106,7 +111,7 @@ http {
 `;
   const file = path.join(dir, 'nginx.conf');
   fs.writeFileSync(file, conf);
-  const proc = spawnLogged('nginx', ['-p', dir, '-c', file], path.join(dir, 'logs/stderr.log'));
+  const proc = launch('nginx', ['-p', dir, '-c', file], { logFile: path.join(dir, 'logs/stderr.log') });
   await waitFor(() => portOpen(port), { what: `nginx on ${port} (see ${dir}/logs)` });
   return { proc };
 }

@@ -85,7 +85,7 @@ struct crl_file {
 struct mtls_state {
 	struct eg_daemon *d;
 	pthread_mutex_t lock; /* guards everything below */
-	uint64_t recheck_ns;
+	uint64_t recheck_ns;    /* these two: also read without the lock (maybe_recheck) */
 	uint64_t last_check_ns;
 	bool checking;        /* one thread reloads; the others keep using the current lists */
 	struct filestamp revoked_stamp;
@@ -96,21 +96,29 @@ struct mtls_state {
 	uint64_t last_expiry_ns;
 };
 
-/* eg_daemon has no slot for this module, so states are found by daemon pointer. */
+/* eg_daemon has no slot for this module, so states are found by daemon pointer.
+ * Lookups take no lock (every verdict with a certificate makes one): a state is complete
+ * before its slot is published (release store, eg_mtls_init) and its slot is cleared
+ * before it is freed (eg_mtls_free, after the daemon's HTTP threads have stopped, as
+ * before: a lookup never kept a state alive). registry_lock orders the writers only. */
 #define MAX_STATES 8
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mtls_state *registry[MAX_STATES];
 
 static struct mtls_state *state_of(struct eg_daemon *d)
 {
-	struct mtls_state *s = NULL;
+	for (int i = 0; i < MAX_STATES; i++) {
+		struct mtls_state *s = __atomic_load_n(&registry[i], __ATOMIC_ACQUIRE);
 
-	pthread_mutex_lock(&registry_lock);
-	for (int i = 0; i < MAX_STATES && !s; i++)
-		if (registry[i] && registry[i]->d == d)
-			s = registry[i];
-	pthread_mutex_unlock(&registry_lock);
-	return s;
+		if (s && s->d == d)
+			return s;
+	}
+	return NULL;
+}
+
+static void registry_set(int i, struct mtls_state *s)
+{
+	__atomic_store_n(&registry[i], s, __ATOMIC_RELEASE);
 }
 
 /* --- the revoked-fingerprint list ---------------------------------------------------------------- */
@@ -386,13 +394,18 @@ static void maybe_recheck(struct mtls_state *s)
 	bool expiry = false;
 	char err[256];
 
+	/* Not due (nearly every call): no lock. The two are written under the lock, read
+	 * here without it: a stale pair only delays or brings forward one recheck. */
+	if (now - __atomic_load_n(&s->last_check_ns, __ATOMIC_RELAXED) <
+	    __atomic_load_n(&s->recheck_ns, __ATOMIC_RELAXED))
+		return;
 	pthread_mutex_lock(&s->lock);
 	if (s->checking || now - s->last_check_ns < s->recheck_ns) {
 		pthread_mutex_unlock(&s->lock);
 		return;
 	}
 	s->checking = true;
-	s->last_check_ns = now;
+	__atomic_store_n(&s->last_check_ns, now, __ATOMIC_RELAXED);
 	if (now - s->last_expiry_ns >= EXPIRY_REFRESH_NS) {
 		s->last_expiry_ns = now;
 		expiry = true;
@@ -665,7 +678,7 @@ int eg_mtls_identity_from(struct eg_daemon *d, const char *verify, const char *c
 	*out = NULL;
 	if (!verify || strcmp(verify, "SUCCESS") != 0)
 		return 0; /* NONE, FAILED:..., or no header: no verified certificate */
-	s = d ? state_of(d) : NULL; /* after that test: a verdict without a certificate takes no lock */
+	s = d ? state_of(d) : NULL; /* after that test: a verdict without a certificate does no lookup */
 	if (!cert_hdr || !*cert_hdr) {
 		/* nginx says verified but did not forward it: a broken include; never allow */
 		*why = "client_cert_missing";
@@ -751,8 +764,8 @@ void eg_mtls_set_recheck_ms(struct eg_daemon *d, unsigned ms)
 	if (!s)
 		return;
 	pthread_mutex_lock(&s->lock);
-	s->recheck_ns = (uint64_t)ms * 1000000ull;
-	s->last_check_ns = ms ? now_mono_ns() : 0;
+	__atomic_store_n(&s->recheck_ns, (uint64_t)ms * 1000000ull, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->last_check_ns, ms ? now_mono_ns() : 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -806,15 +819,18 @@ int eg_mtls_init(struct eg_daemon *d, char *err, size_t errlen)
 
 	pthread_mutex_lock(&registry_lock);
 	for (int i = 0; i < MAX_STATES; i++) {
-		if (registry[i] && registry[i]->d == d) {
-			state_free(registry[i]); /* re-init of the same daemon */
-			registry[i] = NULL;
+		struct mtls_state *old = registry[i]; /* writers hold registry_lock */
+
+		if (old && old->d == d) {
+			registry_set(i, NULL);
+			state_free(old); /* re-init of the same daemon */
+			old = NULL;
 		}
-		if (!registry[i] && slot < 0)
+		if (!old && slot < 0)
 			slot = i;
 	}
 	if (slot >= 0)
-		registry[slot] = s;
+		registry_set(slot, s);
 	pthread_mutex_unlock(&registry_lock);
 	if (slot < 0) {
 		snprintf(err, errlen, "too many daemon instances");
@@ -832,7 +848,7 @@ void eg_mtls_free(struct eg_daemon *d)
 	for (int i = 0; i < MAX_STATES; i++)
 		if (registry[i] && registry[i]->d == d) {
 			s = registry[i];
-			registry[i] = NULL;
+			registry_set(i, NULL);
 		}
 	pthread_mutex_unlock(&registry_lock);
 	state_free(s);

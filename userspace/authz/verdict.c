@@ -206,6 +206,10 @@ static int find_bearer(struct eg_daemon *d, const struct eg_req *r, const struct
 	}
 	const struct eg_jwt_config *j = &d->cfg->jwt;
 	if (j->cookie && eg_req_cookie(r, j->cookie, buf, buflen)) {
+		/* Twice: one may have been tossed in by another host of the domain, and which
+		 * one a backend reads differs; neither is believed (as the session cookie). */
+		if (eg_req_cookie_count(r, j->cookie) > 1)
+			return -1;
 		*tok = buf, *len = strlen(buf);
 		return token_chars_ok(buf, *len) ? 1 : -1;
 	}

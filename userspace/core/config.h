@@ -151,7 +151,8 @@ struct eg_oidc_config {
 
 struct eg_cookie_config {
 	char *name;   /* default "__Host-edgegate" (secure, no domain, path /), "__Secure-edgegate"
-		       * (secure otherwise), "_edgegate" (an insecure loopback demo) */
+		       * (secure otherwise), "_edgegate" (an insecure loopback demo); always set
+		       * once loaded (fill_defaults_after): the modules use it as is */
 	char *domain; /* NULL = host-only */
 	char *path;   /* default "/" */
 	bool secure;  /* default true */

@@ -82,7 +82,8 @@ static json_t *rule_add(struct eg_daemon *d, const json_t *req, const char **err
 	if (rc) {
 		*err = errno == E2BIG || errno == ENOMEM ? "map full"
 		       : errno == EPERM  ? "refused by the privileged process (prefix shorter than /8 or /16, "
-					  "or expiry more than a year ahead; docs/privsep.md)"
+					  "expiry more than a year ahead, or a static entry: those come from "
+					  "gate.deny/gate.allow only; docs/privsep.md)"
 		       : errno == EAGAIN ? "too many map updates, retry"
 					 : "map update failed";
 		return NULL;
@@ -108,7 +109,10 @@ static json_t *rule_del(struct eg_daemon *d, const json_t *req, const char **err
 		return NULL;
 	rc = allow ? eg_gate_allow_del(d->gate, &p) : eg_gate_deny_del(d->gate, &p);
 	if (rc) {
-		*err = errno == ENOENT ? "no such entry" : "map delete failed";
+		*err = errno == ENOENT ? "no such entry"
+		       : errno == EPERM ? "refused by the privileged process (a static entry: edit gate.deny and "
+					  "restart; docs/privsep.md)"
+					: "map delete failed";
 		return NULL;
 	}
 	eg_gate_prefix_format(&p, txt, sizeof(txt));

@@ -8,7 +8,8 @@
  *     first, and the revoked-flow map entry must name that same session; sockdestroy.c
  *     never destroys a listening or TIME_WAIT socket;
  *   - deny/allow prefixes are at least /8 (IPv4) or /16 (IPv6), expiries at most a year
- *     ahead, reasons known;
+ *     ahead, reasons known; the config's (static) deny entries are neither deleted nor
+ *     overwritten, and no request writes a static entry;
  *   - each kind of request has a token bucket; over it the answer is -EAGAIN;
  *   - a datagram of the wrong size, version or op closes the channel.
  * When the child exits the channel closes: the gate is detached and this process exits
@@ -216,7 +217,8 @@ int eg_priv_rule_ok(const struct eg_priv_rule *r, bool put)
 
 	if (r->allow > 1 || r->plen > 128 || r->plen < min)
 		return -EPERM;
-	if (put && (r->r.reason == EG_RULE_NONE || r->r.reason >= EG_RULE__COUNT || r->r.flags ||
+	/* static entries are the config's, written by this process alone (eg_gate_open) */
+	if (put && (r->r.reason == EG_RULE_NONE || r->r.reason == EG_RULE_STATIC || r->r.reason >= EG_RULE__COUNT || r->r.flags ||
 		    (r->flags != BPF_ANY && r->flags != BPF_NOEXIST) || !expiry_ok(r->r.expires_ns, YEAR_NS, true)))
 		return -EPERM;
 	/* the note is shown to operators (list, JSON): printable text, terminated */
@@ -237,6 +239,17 @@ static void to_sock_tuple(const struct eg_flow_key *k, struct eg_sock_tuple *t)
 	memcpy(t->remote, k->saddr, 16);
 	t->local_port = k->dport;
 	t->remote_port = k->sport;
+}
+
+/* A deny entry from the config (reason static) for exactly this prefix: the daemon proper
+ * may neither delete nor overwrite it (an overwrite could give it an expiry). Static allow
+ * entries are not guarded: removing one only makes the gate stricter. */
+static bool static_deny(const struct eg_priv_rule *r)
+{
+	struct eg_prefix p = { .plen = (uint8_t)r->plen };
+
+	memcpy(p.addr, r->addr, 16);
+	return !r->allow && eg_gate_deny_reason(gate, &p) == EG_RULE_STATIC;
 }
 
 static int neg_errno(int rc)
@@ -297,6 +310,8 @@ static int handle(const struct eg_priv_req *q, int64_t *value)
 			return -ENODEV;
 		if (rc)
 			return rc;
+		if (static_deny(r))
+			return -EPERM;
 		errno = 0;
 		if (put)
 			return neg_errno(eg_gate_rule_apply(gate, r->allow, r->addr, r->plen, &r->r, r->flags, r->note));
@@ -507,9 +522,9 @@ void eg_priv_run(const struct eg_config *cfg, int fd)
 			log_err("gate: %s; continuing without XDP enforcement", err);
 	}
 	diag = eg_sockdiag_open();
-	if (!diag)
-		log_warn("revocation: no NETLINK_SOCK_DIAG socket (%s): revoked flows are only dropped in XDP",
-			 strerror(errno));
+	if (!diag) /* the daemon proper still notes flows, so a gate still drops revoked ones */
+		log_warn("privileged process: no NETLINK_SOCK_DIAG socket (%s): sockets of revoked sessions "
+			 "cannot be destroyed%s", strerror(errno), gate ? "; their flows are dropped in XDP" : "");
 	/* The read-only fds are opened by map id, which needs CAP_SYS_ADMIN: hello first. The
 	 * child's requests wait in the socket until serve() reads them, after the drop. */
 	if (send_hello(fd) != 0 || keep_only_net_admin(cfg->user) != 0)

@@ -78,6 +78,7 @@ struct eg_revoke {
 	struct eg_revoke_opts o;
 	struct eg_sockdiag *diag;
 	size_t n_flows; /* atomic */
+	bool note_flows; /* tell the privileged process about new flows (eg_sock_note) */
 	bool warned_perm, warned_note;
 	eg_revoke_forget_fn forget; /* the session cache's eviction (eg_revoke_on_remote) */
 	/* time-to-revoke samples (ns), newest last, for the admin "flows" command */
@@ -210,27 +211,43 @@ static void to_gate(const struct eg_flow_tuple *f, struct eg_flow *g)
 
 enum kill_result { K_DESTROYED, K_GONE, K_FAILED };
 
+/* What a revoked flow still gets when its socket cannot be destroyed: logged once, and
+ * only what is true (the XDP drop needs a gate and a map write that succeeded). */
+static void warn_no_destroy(struct eg_revoke *r, int rc, bool xdp_dropped)
+{
+	if (__atomic_exchange_n(&r->warned_perm, true, __ATOMIC_RELAXED))
+		return;
+	log_warn("revocation: cannot destroy sockets (%s%s): %s (logged once)",
+		 rc == -EOPNOTSUPP && !eg_sockdiag_can_destroy(r->diag) ? "no NETLINK_SOCK_DIAG socket" : strerror(-rc),
+		 rc == -EPERM ? "; the privileged process needs CAP_NET_ADMIN" : "",
+		 xdp_dropped ? "revoked flows are only dropped in XDP"
+			     : "revoked flows are not dropped in XDP either, their connections stay open "
+			       "(every further request on them is still denied)");
+}
+
 static enum kill_result kill_flow(struct eg_daemon *d, const struct eg_flow_tuple *f, const uint8_t sh[16])
 {
 	struct eg_revoke *r = d->revoke;
 	struct eg_sock_tuple st;
 	struct eg_flow gf;
+	bool xdp = false;
 	int rc;
 
 	to_gate(f, &gf);
 	/* Kernel map first: the client's next packet is dropped even if the destroy fails. */
-	if (d->gate && eg_gate_revoke_flow(d->gate, &gf, sh, r->o.flow_ttl_unconfirmed_s) != 0)
-		log_warn("revocation: revoked-flow map update failed: %s", strerror(errno));
+	if (d->gate) {
+		xdp = eg_gate_revoke_flow(d->gate, &gf, sh, r->o.flow_ttl_unconfirmed_s) == 0;
+		if (!xdp)
+			log_warn("revocation: revoked-flow map update failed: %s", strerror(errno));
+	}
 	to_sock(f, &st);
-	rc = r->diag ? eg_sock_destroy(r->diag, &st) : -EBADF;
+	rc = r->diag ? eg_sock_destroy(r->diag, &st) : -EOPNOTSUPP;
 	if (rc == 0 || rc == -ENOENT) {
 		if (d->gate)
 			eg_gate_revoke_flow(d->gate, &gf, sh, r->o.flow_ttl_s);
 		return rc == 0 ? K_DESTROYED : K_GONE;
 	}
-	if (!__atomic_exchange_n(&r->warned_perm, true, __ATOMIC_RELAXED))
-		log_warn("revocation: cannot destroy sockets (%s): revoked flows are only dropped in XDP %s",
-			 strerror(-rc), rc == -EPERM ? "(the daemon needs CAP_NET_ADMIN)" : "");
+	warn_no_destroy(r, rc, xdp);
 	return K_FAILED;
 }
 
@@ -325,9 +342,12 @@ static unsigned kill_taken(struct eg_daemon *d, const char *session_id, uint32_t
 	if (d->gate && eg_gate_revoke_session(d->gate, sh, code, r->o.session_ttl_s) != 0)
 		log_warn("revocation: revoked-session map update failed: %s", strerror(errno));
 	unsigned k[3] = { 0 };
-	/* A re-login replaces the session of the same browser over the same connections:
-	 * nothing to cut. Its flows are forgotten, not killed. */
-	if (code == EG_REVOKE_RELOGIN)
+	/* A re-login here replaces the session of the same browser over the same connections:
+	 * nothing to cut, its flows are forgotten. One decided on another node (!count_revocation)
+	 * came over that node's connections: the flows this node noted for the old session are
+	 * other connections (another tab, a WebSocket, a copied cookie) and are cut as for any
+	 * other revocation. */
+	if (code == EG_REVOKE_RELOGIN && count_revocation)
 		n = 0;
 	for (unsigned i = 0; i < n; i++) {
 		if (is_spared(&flows[i].t))
@@ -434,21 +454,23 @@ static int sync_revoke(struct eg_daemon *d, const char *session_id, uint32_t cod
 
 /* --- the verdict path -------------------------------------------------------------------- */
 
-/* Privilege separation: the privileged process kills only flows it was told about. */
+/* Privilege separation: the privileged process kills, and writes revoked-flow entries
+ * for, only flows it was told about. With a gate they are noted even when it has no
+ * sock_diag socket: the XDP drop of a revoked flow must not depend on sock_diag. */
 static void note_new_flow(struct eg_revoke *r, const char *session_id, const struct eg_flow_tuple *t)
 {
 	uint8_t sh[16];
 	struct eg_sock_tuple st;
 	int rc;
 
-	if (!r->diag)
+	if (!r->note_flows)
 		return;
 	session_hash(session_id, sh);
 	to_sock(t, &st);
 	rc = eg_sock_note(r->diag, &st, sh);
 	if (rc && !__atomic_exchange_n(&r->warned_note, true, __ATOMIC_RELAXED))
-		log_warn("revocation: the privileged process did not record a flow (%s): such flows are only "
-			 "dropped in XDP when revoked (logged once)", strerror(-rc));
+		log_warn("revocation: the privileged process did not record a flow (%s): such a flow is neither "
+			 "destroyed nor dropped in XDP when its session is revoked (logged once)", strerror(-rc));
 }
 
 void eg_flows_note(struct eg_daemon *d, const char *session_id, const struct eg_flow_tuple *t)
@@ -588,7 +610,7 @@ long eg_revoke_gc(struct eg_daemon *d)
 		for (size_t i = 0; i < np; i++) {
 			struct eg_sock_tuple t;
 			to_sock(&pv[i].t, &t);
-			int rc = r->diag ? eg_sock_exists(r->diag, &t) : -EBADF;
+			int rc = r->diag ? eg_sock_exists(r->diag, &t) : -EOPNOTSUPP;
 			if (rc >= 0)
 				pv[i].alive = rc;
 		}
@@ -808,7 +830,8 @@ static json_t *adm_flows(struct eg_daemon *d, const json_t *req, const char **er
 				(json_int_t)eg_flows_tracked(d), "revocations", (json_int_t)r->revocations,
 				"destroyed", (json_int_t)r->destroyed, "gone", (json_int_t)r->gone, "failed",
 				(json_int_t)r->failed, "untracked_table_full", (json_int_t)r->dropped,
-				"untracked_session_full", (json_int_t)r->evicted, "sock_destroy", r->diag != NULL);
+				"untracked_session_full", (json_int_t)r->evicted, "sock_destroy",
+				eg_sockdiag_can_destroy(r->diag));
 	json_t *ttr = json_pack("{s:I}", "samples", (json_int_t)n);
 	if (json_is_true(json_object_get(req, "samples"))) {
 		json_t *arr = json_array();
@@ -868,9 +891,13 @@ int eg_revoke_init(struct eg_daemon *d, char *err, size_t errlen)
 	pthread_mutex_init(&r->gmu, NULL);
 	pthread_cond_init(&r->gcv, NULL);
 	r->diag = eg_sockdiag_open();
-	if (!r->diag)
-		log_warn("revocation: no NETLINK_SOCK_DIAG socket (%s): revoked flows are only dropped in XDP",
-			 strerror(errno));
+	r->note_flows = r->diag && (eg_sockdiag_can_destroy(r->diag) || d->gate);
+	if (!eg_sockdiag_can_destroy(r->diag))
+		log_warn("revocation: no NETLINK_SOCK_DIAG socket%s: sockets of revoked sessions are not destroyed; "
+			 "%s",
+			 r->diag ? " in the privileged process" : "",
+			 d->gate ? "their flows are dropped in XDP"
+				 : "without a gate their connections stay open (every further request on them is denied)");
 	d->revoke = r;
 	/* like session.c: any backend but the embedded one is shared with other nodes */
 	r->shared = d->store && strcmp(eg_store_backend(d->store), "lmdb") != 0;

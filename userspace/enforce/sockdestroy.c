@@ -33,7 +33,8 @@
 enum { ST_ESTABLISHED = 1, ST_TIME_WAIT = 6, ST_CLOSE = 7, ST_LISTEN = 10 };
 
 struct eg_sockdiag {
-	bool remote; /* the unprivileged process: every call is a request to priv.c */
+	bool remote;  /* the unprivileged process: every call is a request to priv.c */
+	bool destroy; /* sockets can be probed and destroyed (remote: priv.c has sock_diag) */
 	int fd;
 	uint32_t seq;
 	pthread_mutex_t mu;
@@ -46,13 +47,12 @@ struct eg_sockdiag *eg_sockdiag_open(void)
 
 	if (!s)
 		return NULL;
+	/* Under privilege separation the handle exists even when the privileged process has
+	 * no sock_diag socket: flows must still be noted there, or it refuses their
+	 * revoked-flow map entries and XDP would not drop them either. */
 	if (eg_privc_active()) {
-		if (!eg_privc_has_sockdiag()) {
-			free(s);
-			errno = EPERM;
-			return NULL;
-		}
 		s->remote = true;
+		s->destroy = eg_privc_has_sockdiag();
 		s->fd = -1;
 		return s;
 	}
@@ -64,7 +64,13 @@ struct eg_sockdiag *eg_sockdiag_open(void)
 	/* A kernel that never answers must not hang a revocation. */
 	setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	pthread_mutex_init(&s->mu, NULL);
+	s->destroy = true;
 	return s;
+}
+
+bool eg_sockdiag_can_destroy(const struct eg_sockdiag *s)
+{
+	return s && s->destroy;
 }
 
 void eg_sockdiag_close(struct eg_sockdiag *s)
@@ -177,6 +183,8 @@ int eg_sock_destroy(struct eg_sockdiag *s, const struct eg_sock_tuple *t)
 
 	if (!s)
 		return -EBADF;
+	if (!s->destroy)
+		return -EOPNOTSUPP;
 	if (s->remote)
 		return eg_privc_kill_flow(t);
 	pthread_mutex_lock(&s->mu);
@@ -196,6 +204,8 @@ int eg_sock_exists(struct eg_sockdiag *s, const struct eg_sock_tuple *t)
 
 	if (!s)
 		return -EBADF;
+	if (!s->destroy)
+		return -EOPNOTSUPP;
 	if (s->remote)
 		return eg_privc_probe_flow(t);
 	pthread_mutex_lock(&s->mu);

@@ -13,6 +13,7 @@
 #ifndef EG_SOCKDESTROY_H
 #define EG_SOCKDESTROY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct eg_sockdiag;
@@ -26,12 +27,16 @@ struct eg_sock_tuple {
 	uint16_t remote_port;
 };
 
-/* One netlink socket, serialised internally (thread-safe). NULL with errno set. */
+/* One netlink socket, serialised internally (thread-safe). NULL with errno set.
+ * Under privilege separation: a handle on the privileged process, returned even when that
+ * process has no sock_diag socket (flows are still noted: eg_sock_note). */
 struct eg_sockdiag *eg_sockdiag_open(void);
 void eg_sockdiag_close(struct eg_sockdiag *s);
+/* Whether eg_sock_destroy/eg_sock_exists can work at all (false for NULL). */
+bool eg_sockdiag_can_destroy(const struct eg_sockdiag *s);
 
 /* 0 destroyed; -ENOENT no such socket; -EPERM no CAP_NET_ADMIN; -EOPNOTSUPP kernel
- * without INET_DIAG_DESTROY; other -errno. */
+ * without INET_DIAG_DESTROY, or no sock_diag socket in the privileged process; other -errno. */
 int eg_sock_destroy(struct eg_sockdiag *s, const struct eg_sock_tuple *t);
 
 /* 1 a TCP socket with that tuple exists (any state), 0 not, -errno on error.

@@ -715,11 +715,6 @@ static size_t state_cookie_names(const struct eg_req *r, char names[][64], size_
 	return n;
 }
 
-static const char *cookie_name(const struct eg_config *c)
-{
-	return c->cookie.name ? c->cookie.name : "_edgegate";
-}
-
 /* The "Login failed" page (pages.c) with a request id that is also in this log line. */
 static void login_error(struct eg_daemon *d, struct eg_resp *resp, const char *step, int status,
 			const char *msg)
@@ -947,7 +942,7 @@ static void h_callback(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 	}
 	/* A login replaces whatever session the browser had (no fixation, no leftovers). */
 	char old[EG_TICKET_MAX + 8];
-	if (eg_req_cookie(r, cookie_name(cfg), old, sizeof(old)))
+	if (eg_req_cookie(r, cfg->cookie.name, old, sizeof(old)))
 		eg_session_end_ticket(d, old, "relogin", NULL);
 	struct eg_session_new sn = {
 		.claims = claims,
@@ -964,7 +959,7 @@ static void h_callback(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 		goto out;
 	}
 	int64_t life = cfg->cookie.lifetime_s > 0 ? cfg->cookie.lifetime_s : 7 * 86400;
-	char *sc = eg_cookie_header(cfg, cookie_name(cfg), ticket, NULL, life);
+	char *sc = eg_cookie_header(cfg, cfg->cookie.name, ticket, NULL, life);
 	OPENSSL_cleanse(ticket, sizeof(ticket));
 	eg_resp_header(resp, "Set-Cookie", sc);
 	OPENSSL_cleanse(sc, strlen(sc));
@@ -1069,7 +1064,7 @@ static void h_sign_out(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 	}
 	if (!rd || !*rd)
 		rd = "/";
-	bool have = eg_req_cookie(r, cookie_name(cfg), ticket, sizeof(ticket)) != NULL;
+	bool have = eg_req_cookie(r, cfg->cookie.name, ticket, sizeof(ticket)) != NULL;
 	if (!post && have) {
 		sign_out_page(d, ticket, rd, resp);
 		goto out;
@@ -1099,7 +1094,7 @@ static void h_sign_out(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 		if (res.ended)
 			eg_resp_header(resp, "Edgegate-Revocation", dur);
 	}
-	char *del = eg_cookie_header(cfg, cookie_name(cfg), "", NULL, 0);
+	char *del = eg_cookie_header(cfg, cfg->cookie.name, "", NULL, 0);
 	eg_resp_header(resp, "Set-Cookie", del);
 	free(del);
 	count(d, "sign_out", "ok");

@@ -142,11 +142,6 @@ static int64_t lifetime_s(const struct eg_config *c)
 	return c->cookie.lifetime_s > 0 ? c->cookie.lifetime_s : 7 * 86400;
 }
 
-static const char *cookie_name(const struct eg_config *c)
-{
-	return c->cookie.name ? c->cookie.name : "_edgegate";
-}
-
 static int64_t store_expiry(const struct eg_config *c, int64_t last, int64_t exp_abs)
 {
 	int64_t idle = last + idle_s(c);
@@ -1389,11 +1384,11 @@ int eg_session_identity(struct eg_daemon *d, const struct eg_req *r, struct eg_i
 
 	if (!d->sessions)
 		return -1;
-	if (!eg_req_cookie(r, cookie_name(d->cfg), buf, sizeof(buf)))
+	if (!eg_req_cookie(r, d->cfg->cookie.name, buf, sizeof(buf)))
 		return -1;
 	/* Two session cookies: one may have been tossed in by another host of the
 	 * domain. Neither is believed (the caller answers 401 for a present cookie). */
-	if (eg_req_cookie_count(r, cookie_name(d->cfg)) > 1) {
+	if (eg_req_cookie_count(r, d->cfg->cookie.name) > 1) {
 		log_debug("session: the session cookie appears more than once; refused");
 		OPENSSL_cleanse(buf, sizeof(buf));
 		return -1;
