@@ -762,6 +762,61 @@ static const struct eg_route *judge(struct eg_daemon *d, const struct eg_req *r,
 	return denied ? denied : id_route;
 }
 
+/* Header-borne targets: Symfony before CVE-2018-14773, Zend Framework / Laminas and IIS
+ * applications take the path from X-Original-URL or X-Rewrite-URL when the request carries
+ * one, and nginx passes the client's on to the upstream. No proxy profile sets them, so any
+ * value is the client's: each is judged like another target (most restrictive wins). */
+static const char *const target_headers[] = { "X-Original-URL", "X-Rewrite-URL" };
+#define HEADER_TARGETS_MAX 4
+
+struct header_targets {
+	const char *v[HEADER_TARGETS_MAX];
+	size_t n;
+	bool overflow;
+};
+
+static void header_target(const char *v, void *arg)
+{
+	struct header_targets *h = arg;
+	if (h->n < HEADER_TARGETS_MAX)
+		h->v[h->n++] = v;
+	else
+		h->overflow = true;
+}
+
+/* The primary target allowed: judge each header-borne one the same way. A value that is
+ * not a path of the routed host is a 403; an allow keeps the primary's route. */
+static const struct eg_route *judge_header_targets(struct eg_daemon *d, const struct eg_req *r,
+						   const struct target *t, const struct eg_route *route,
+						   struct auth_cache *c, struct outcome *o)
+{
+	struct header_targets h = { { 0 }, 0, false };
+	for (size_t i = 0; i < sizeof(target_headers) / sizeof(target_headers[0]); i++)
+		eg_req_header_spellings(r, target_headers[i], header_target, &h);
+	for (size_t i = 0; i < h.n && o->status == 200; i++) {
+		struct target alt = *t;
+		struct eg_readings rd = { 0 };
+		const char *why = "bad_path";
+		const char *uri = h.overflow ? NULL : eg_proxy_target_path(h.v[i], t->host, &why);
+		if (!uri || eg_path_strict(uri, alt.path, sizeof(alt.path)) != 0 || eg_readings_compute(uri, &rd) != 0) {
+			*o = (struct outcome){ 403, "bad_header_target",
+					       "X-Original-URL or X-Rewrite-URL names no path of this site", false };
+			eg_readings_free(&rd);
+			return route;
+		}
+		alt.raw_uri = uri;
+		alt.alt_methods |= query_override_methods(uri) & ~alt.method;
+		struct outcome ao = { 200, "allowed", NULL, false };
+		const struct eg_route *ar = judge(d, r, &alt, &rd, c, &ao);
+		eg_readings_free(&rd);
+		if (ao.status != 200) {
+			*o = ao;
+			return ar;
+		}
+	}
+	return route;
+}
+
 void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
 {
 	uint64_t t0 = now_mono_ns();
@@ -812,6 +867,8 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 		goto answer;
 	}
 	route = judge(d, r, &t, &rd, &cache, &o);
+	if (o.status == 200)
+		route = judge_header_targets(d, r, &t, route, &cache, &o);
 	if (o.status == 200 && route) {
 		id = cache.id[route->auth]; /* moved: the cache no longer owns it */
 		cache.id[route->auth] = (struct eg_identity){ 0 };

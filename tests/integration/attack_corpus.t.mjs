@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+// attack_corpus.t.mjs - attacks from public corpora and peer advisories that the other suites
+// do not send, raw through real nginx (shipped snippets) to an upstream that records what it
+// was asked for, with edgegated started as root and dropping to its user. Bearer tokens only
+// (no OP): each check is about the request, not the login. A control for each class shows the
+// same setup serves the legitimate request.
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import * as jose from 'jose';
+import {
+  ok, is, done, guard, freePort, startEdgegated, startNginx, startJwksServer, request, tmpdir, onCleanup,
+} from '../lib/harness.mjs';
+import { rawRequest } from '../lib/rawhttp.mjs';
+
+guard(120000);
+
+const ISS = 'https://idp.example.test';
+const AUD = 'api://app';
+
+// An upstream that records each request line and header block, and answers 200.
+const seen = [];
+const upstreamPort = await freePort();
+const upstream = net.createServer((sock) => {
+  let buf = Buffer.alloc(0);
+  sock.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    const end = buf.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    seen.push(buf.subarray(0, end).toString('latin1'));
+    sock.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 8\r\nConnection: close\r\n\r\nupstream');
+  });
+  sock.on('error', () => {});
+});
+await new Promise((r) => upstream.listen(upstreamPort, '127.0.0.1', r));
+onCleanup(() => new Promise((r) => upstream.close(() => r())));
+
+const key = await jose.generateKeyPair('ES256', { extractable: true });
+const jwk = { ...(await jose.exportJWK(key.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+const jwks = await startJwksServer({ keys: [jwk] });
+const mint = (groups) => {
+  const now = Math.floor(Date.now() / 1000);
+  return new jose.SignJWT({ sub: `u-${groups.join('-')}`, groups }).setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'JWT' })
+    .setIssuer(ISS).setAudience(AUD).setIssuedAt(now).setExpirationTime(now + 900).sign(key.privateKey);
+};
+
+const dir = tmpdir('attacks-');
+const [ngxPort, egPort] = [await freePort(), await freePort()];
+fs.mkdirSync(path.join(dir, 'eg'));
+const eg = await startEdgegated({
+  listen: `127.0.0.1:${egPort}`,
+  user: 'nobody', // the documented deployment: started as root, drops to its user
+  public_url: `http://app.example.test:${ngxPort}`,
+  jwt: { jwks_url: jwks.url, issuer: ISS, audience: AUD, algorithms: ['ES256'] },
+  routes: [
+    { path: '/public/', auth: 'public' },
+    { path: '/admin/', auth: 'any', allow: { groups: ['admins'] } },
+    { path: '/', auth: 'any' },
+  ],
+}, { dir: path.join(dir, 'eg') });
+fs.mkdirSync(path.join(dir, 'ngx'));
+await startNginx(`
+  {{EDGEGATE_UPSTREAM}}
+  upstream recorder { server 127.0.0.1:${upstreamPort}; }
+  server {
+    listen 127.0.0.1:${ngxPort};
+    server_name app.example.test;
+    {{EDGEGATE_INCLUDE}}
+    location / {
+      {{EDGEGATE_PROTECT}}
+      proxy_pass http://recorder;
+    }
+  }`, { dir: path.join(dir, 'ngx'), edgegate: `127.0.0.1:${egPort}`, waitPort: ngxPort });
+
+const user = `Authorization: Bearer ${await mint(['dev'])}`;
+const admin = `Authorization: Bearer ${await mint(['admins'])}`;
+
+// One raw request through nginx; returns { status, reached: [request lines the upstream got] }.
+async function send(target, lines = [], method = 'GET') {
+  const before = seen.length;
+  const text = `${method} ${target} HTTP/1.1\r\nHost: app.example.test\r\n${lines.map((l) => `${l}\r\n`).join('')}Connection: close\r\n\r\n`;
+  const res = await rawRequest(ngxPort, text, { timeout: 10000 });
+  return { status: res.status, reached: seen.slice(before).map((h) => h.split('\r\n')[0]), res };
+}
+
+// ---- header-borne targets: X-Original-URL / X-Rewrite-URL -----------------------------------
+// Symfony before CVE-2018-14773, Zend Framework / Laminas and IIS applications take the path
+// from X-Original-URL or X-Rewrite-URL when the request carries one (the PortSwigger "URL-based
+// access control can be circumvented" class). nginx passes the client's header on to the
+// upstream, so the path named there must be judged too.
+let r = await send('/public/x');
+ok(r.status === 200 && r.reached.length === 1, 'control: /public/x is served to no one');
+r = await send('/public/x', ['X-Original-URL: /public/y']);
+ok(r.status === 200 && r.reached.length === 1, 'control: X-Original-URL naming a public path is served');
+r = await send('/x', [user, 'X-Rewrite-URL: /other']);
+ok(r.status === 200 && r.reached.length === 1, 'control: a user with X-Rewrite-URL naming a path it may enter is served');
+for (const [who, cred] of [['no one', []], ['a non-admin token', [user]]]) {
+  for (const h of ['X-Original-URL: /admin/secret', 'X-Rewrite-URL: /admin/secret', 'x-original-url: /ADMIN/secret',
+    'X-Original-URL: http://app.example.test/admin/secret', 'X-Original-URL: /public/../admin/secret',
+    'X-Original-URL: /public/x\r\nX-Original-URL: /admin/secret', 'X-Original-URL: http://other.example/public/x']) {
+    r = await send(who === 'no one' ? '/public/x' : '/x', [...cred, h]);
+    ok(r.reached.length === 0 && (r.status === 302 || r.status === 401 || r.status === 403),
+      `${who}, ${JSON.stringify(h)}: the header's path is judged too, not served (${r.status})`, r.reached);
+  }
+}
+r = await send('/x', [admin, 'X-Original-URL: /admin/secret']);
+ok(r.status === 200 && r.reached.length === 1, 'control: an admin token with X-Original-URL: /admin/secret is served');
+
+const alive = await request(`${eg.url}/healthz`).then((x) => x.status === 200, () => false);
+ok(alive && eg.proc.exitCode === null, 'edgegated is alive at the end', eg.log());
+await done();
