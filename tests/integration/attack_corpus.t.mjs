@@ -53,6 +53,7 @@ const eg = await startEdgegated({
   public_url: `http://app.example.test:${ngxPort}`,
   jwt: { jwks_url: jwks.url, issuer: ISS, audience: AUD, algorithms: ['ES256'] },
   routes: [
+    { host: 'admin.example.test', path: '/', auth: 'any', allow: { groups: ['admins'] } },
     { path: '/public/', auth: 'public' },
     { path: '/admin/', auth: 'any', allow: { groups: ['admins'] } },
     { path: '/', auth: 'any' },
@@ -105,6 +106,27 @@ for (const [who, cred] of [['no one', []], ['a non-admin token', [user]]]) {
 }
 r = await send('/x', [admin, 'X-Original-URL: /admin/secret']);
 ok(r.status === 200 && r.reached.length === 1, 'control: an admin token with X-Original-URL: /admin/secret is served');
+
+// ---- client X-Forwarded-Host -----------------------------------------------------------------
+// Express ("trust proxy"), Django (USE_X_FORWARDED_HOST), Symfony and Rails take the host from
+// X-Forwarded-Host when the request comes from their proxy; nginx passes the client's on. Under
+// the nginx profile (host = $host) a client's X-Forwarded-Host naming a host-scoped route must
+// be judged under that route too.
+r = await send('/public/x', ['X-Forwarded-Host: app.example.test']);
+ok(r.status === 200 && r.reached.length === 1, 'control: X-Forwarded-Host naming the routed host is served');
+r = await send('/x', [admin, 'X-Forwarded-Host: admin.example.test']);
+ok(r.status === 200 && r.reached.length === 1, 'control: an admin token with X-Forwarded-Host: admin.example.test is served');
+r = await rawRequest(ngxPort, `GET /public/x HTTP/1.1\r\nHost: admin.example.test\r\nConnection: close\r\n\r\n`);
+is(r.status, 401, 'control: /public/x on admin.example.test itself wants an identity (401: no OIDC here)');
+for (const [who, target, cred] of [['no one', '/public/x', []], ['a non-admin token', '/x', [user]]]) {
+  for (const h of ['X-Forwarded-Host: admin.example.test', 'X-Forwarded-Host: ADMIN.Example.Test.:443',
+    'X-Forwarded-Host: app.example.test, admin.example.test', 'X-Forwarded-Host: app.example.test\r\nX-Forwarded-Host: admin.example.test',
+    'X-Forwarded-Host: admin.example.test/x']) {
+    r = await send(target, [...cred, h]);
+    ok(r.reached.length === 0 && (r.status === 302 || r.status === 401 || r.status === 403),
+      `${who}, ${JSON.stringify(h)}: judged under admin.example.test's route too, not served (${r.status})`, r.reached);
+  }
+}
 
 const alive = await request(`${eg.url}/healthz`).then((x) => x.status === 200, () => false);
 ok(alive && eg.proc.exitCode === null, 'edgegated is alive at the end', eg.log());

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "abuse.h"
 #include "config.h"
@@ -817,6 +818,75 @@ static const struct eg_route *judge_header_targets(struct eg_daemon *d, const st
 	return route;
 }
 
+/* Client-sent X-Forwarded-Host: Express ("trust proxy"), Django (USE_X_FORWARDED_HOST),
+ * Symfony and Rails take the host from it when the request comes from their proxy, and
+ * nginx passes the client's on. Under a profile whose host header is another one, each
+ * comma element is judged as another host of the same target (only host-scoped routes
+ * can tell hosts apart; without them there is nothing to judge). */
+struct header_hosts {
+	char v[HEADER_TARGETS_MAX][256];
+	size_t n;
+	bool bad;
+};
+
+static void header_host(const char *v, void *arg)
+{
+	struct header_hosts *h = arg;
+	for (const char *p = v;;) {
+		size_t len = strcspn(p, ",");
+		char raw[256];
+		while (len && (*p == ' ' || *p == '\t'))
+			p++, len--;
+		while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (h->n >= HEADER_TARGETS_MAX || len == 0 || len >= sizeof(raw))
+			h->bad = true;
+		else {
+			memcpy(raw, p, len);
+			raw[len] = '\0';
+			h->bad |= eg_host_normalize(raw, h->v[h->n++], sizeof(h->v[0])) != 0;
+		}
+		p += strcspn(p, ",");
+		if (!*p++)
+			break;
+	}
+}
+
+static bool any_host_route(const struct eg_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_routes; i++)
+		if (cfg->routes[i].host)
+			return true;
+	return false;
+}
+
+static const struct eg_route *judge_header_hosts(struct eg_daemon *d, const struct eg_req *r,
+						 const struct target *t, const struct eg_readings *rd,
+						 const struct eg_route *route, struct auth_cache *c, struct outcome *o)
+{
+	if (!any_host_route(d->cfg) || !d->cfg->proxy || strcasecmp(d->cfg->proxy->host, "X-Forwarded-Host") == 0)
+		return route;
+	struct header_hosts h = { .n = 0, .bad = false };
+	eg_req_header_spellings(r, "X-Forwarded-Host", header_host, &h);
+	if (h.bad) {
+		*o = (struct outcome){ 403, "bad_header_host", "X-Forwarded-Host names no plausible host", false };
+		return route;
+	}
+	for (size_t i = 0; i < h.n; i++) {
+		if (strcmp(h.v[i], t->host) == 0)
+			continue;
+		struct target alt = *t;
+		snprintf(alt.host, sizeof(alt.host), "%s", h.v[i]);
+		struct outcome ao = { 200, "allowed", NULL, false };
+		const struct eg_route *ar = judge(d, r, &alt, rd, c, &ao);
+		if (ao.status != 200) {
+			*o = ao;
+			return ar;
+		}
+	}
+	return route;
+}
+
 void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
 {
 	uint64_t t0 = now_mono_ns();
@@ -869,6 +939,8 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 	route = judge(d, r, &t, &rd, &cache, &o);
 	if (o.status == 200)
 		route = judge_header_targets(d, r, &t, route, &cache, &o);
+	if (o.status == 200)
+		route = judge_header_hosts(d, r, &t, &rd, route, &cache, &o);
 	if (o.status == 200 && route) {
 		id = cache.id[route->auth]; /* moved: the cache no longer owns it */
 		cache.id[route->auth] = (struct eg_identity){ 0 };
