@@ -116,12 +116,17 @@ r = await send('/public/x', ['X-Forwarded-Host: app.example.test']);
 ok(r.status === 200 && r.reached.length === 1, 'control: X-Forwarded-Host naming the routed host is served');
 r = await send('/x', [admin, 'X-Forwarded-Host: admin.example.test']);
 ok(r.status === 200 && r.reached.length === 1, 'control: an admin token with X-Forwarded-Host: admin.example.test is served');
+r = await send('/public/x', ['Forwarded: for=198.18.0.1;proto=https;host=app.example.test']);
+ok(r.status === 200 && r.reached.length === 1, 'control: Forwarded naming the routed host is served');
+r = await send('/public/x', ['Forwarded: for=198.18.0.1']);
+ok(r.status === 200 && r.reached.length === 1, 'control: Forwarded without host= is served');
 r = await rawRequest(ngxPort, `GET /public/x HTTP/1.1\r\nHost: admin.example.test\r\nConnection: close\r\n\r\n`);
 is(r.status, 401, 'control: /public/x on admin.example.test itself wants an identity (401: no OIDC here)');
 for (const [who, target, cred] of [['no one', '/public/x', []], ['a non-admin token', '/x', [user]]]) {
   for (const h of ['X-Forwarded-Host: admin.example.test', 'X-Forwarded-Host: ADMIN.Example.Test.:443',
     'X-Forwarded-Host: app.example.test, admin.example.test', 'X-Forwarded-Host: app.example.test\r\nX-Forwarded-Host: admin.example.test',
-    'X-Forwarded-Host: admin.example.test/x']) {
+    'X-Forwarded-Host: admin.example.test/x', 'Forwarded: host=admin.example.test', 'Forwarded: for=1.2.3.4;Host="admin.example.test:443"',
+    'Forwarded: host=app.example.test, for=1.2.3.4;host=admin.example.test', 'forwarded: proto=https; host=admin.example.test']) {
     r = await send(target, [...cred, h]);
     ok(r.reached.length === 0 && (r.status === 302 || r.status === 401 || r.status === 403),
       `${who}, ${JSON.stringify(h)}: judged under admin.example.test's route too, not served (${r.status})`, r.reached);

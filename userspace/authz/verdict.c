@@ -818,10 +818,11 @@ static const struct eg_route *judge_header_targets(struct eg_daemon *d, const st
 	return route;
 }
 
-/* Client-sent X-Forwarded-Host: Express ("trust proxy"), Django (USE_X_FORWARDED_HOST),
+/* Client-sent X-Forwarded-Host (and RFC 7239 Forwarded host=): Express ("trust proxy"), Django (USE_X_FORWARDED_HOST),
  * Symfony and Rails take the host from it when the request comes from their proxy, and
- * nginx passes the client's on. Under a profile whose host header is another one, each
- * comma element is judged as another host of the same target (only host-scoped routes
+ * nginx passes the client's on. Each comma element (X-Forwarded-Host only under a profile
+ * whose host header is another one: Traefik and Caddy set it themselves) is judged as
+ * another host of the same target (only host-scoped routes
  * can tell hosts apart; without them there is nothing to judge). */
 struct header_hosts {
 	char v[HEADER_TARGETS_MAX][256];
@@ -852,6 +853,37 @@ static void header_host(const char *v, void *arg)
 	}
 }
 
+/* RFC 7239 Forwarded (Spring's ForwardedHeaderFilter and others route on it): the host=
+ * parameter of every element, quotes removed; an element without one names no host. */
+static void forwarded_host(const char *v, void *arg)
+{
+	struct header_hosts *h = arg;
+	for (const char *p = v; *p;) {
+		size_t len = strcspn(p, ",;");
+		while (len && (*p == ' ' || *p == '\t'))
+			p++, len--;
+		if (len > 5 && strncasecmp(p, "host=", 5) == 0) {
+			char val[256];
+			const char *q = p + 5;
+			size_t ql = len - 5;
+			while (ql && (q[ql - 1] == ' ' || q[ql - 1] == '\t'))
+				ql--;
+			if (ql >= 2 && q[0] == '"' && q[ql - 1] == '"')
+				q++, ql -= 2;
+			if (ql >= sizeof(val) || memchr(q, '"', ql)) {
+				h->bad = true;
+			} else {
+				memcpy(val, q, ql);
+				val[ql] = '\0';
+				header_host(val, h);
+			}
+		}
+		p += len;
+		if (*p)
+			p++;
+	}
+}
+
 static bool any_host_route(const struct eg_config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_routes; i++)
@@ -864,10 +896,12 @@ static const struct eg_route *judge_header_hosts(struct eg_daemon *d, const stru
 						 const struct target *t, const struct eg_readings *rd,
 						 const struct eg_route *route, struct auth_cache *c, struct outcome *o)
 {
-	if (!any_host_route(d->cfg) || !d->cfg->proxy || strcasecmp(d->cfg->proxy->host, "X-Forwarded-Host") == 0)
+	if (!any_host_route(d->cfg))
 		return route;
 	struct header_hosts h = { .n = 0, .bad = false };
-	eg_req_header_spellings(r, "X-Forwarded-Host", header_host, &h);
+	if (!d->cfg->proxy || strcasecmp(d->cfg->proxy->host, "X-Forwarded-Host") != 0)
+		eg_req_header_spellings(r, "X-Forwarded-Host", header_host, &h);
+	eg_req_header_spellings(r, "Forwarded", forwarded_host, &h);
 	if (h.bad) {
 		*o = (struct outcome){ 403, "bad_header_host", "X-Forwarded-Host names no plausible host", false };
 		return route;
