@@ -107,6 +107,23 @@ for (const [who, cred] of [['no one', []], ['a non-admin token', [user]]]) {
 r = await send('/x', [admin, 'X-Original-URL: /admin/secret']);
 ok(r.status === 200 && r.reached.length === 1, 'control: an admin token with X-Original-URL: /admin/secret is served');
 
+// ---- encoded control characters: cut at or dropped -------------------------------------------
+// A control escape (%09, or %2500 decoded twice) keeps a target to public routes, but
+// "..%2500" is ".." to C code that decodes twice and stops at the NUL ("/public/.." = "/"),
+// and "..%09" is ".." to normalisers that drop or trim controls: both readings are judged.
+r = await send('/public/a%09b.txt');
+ok(r.status === 200 && r.reached.length === 1, 'control: /public/a%09b.txt (every reading public) is served');
+r = await send('/public/a%2500b.txt');
+ok(r.status === 200 && r.reached.length === 1, 'control: /public/a%2500b.txt is served');
+for (const [who, cred] of [['no one', []], ['a non-admin token', [user]]]) {
+  for (const target of ['/public/..%2500/admin/x', '/public/..%09/admin/x', '/public/..%2509/admin/x', '/public/.%00./admin/x',
+    '/public/%252e%252e%2500/admin/x', '/public/%2500/../admin/x', '/public/..%7f/admin/x', '/public/..%251f/admin/x']) {
+    r = await send(target, cred);
+    const deny = who === 'no one' ? r.reached.length === 0 : r.reached.every((l) => !/admin/.test(l));
+    ok(deny && (who !== 'no one' || r.status >= 300), `${who}, ${target}: not served as a public target (${r.status})`, r.reached);
+  }
+}
+
 // ---- client X-Forwarded-Host -----------------------------------------------------------------
 // Express ("trust proxy"), Django (USE_X_FORWARDED_HOST), Symfony and Rails take the host from
 // X-Forwarded-Host when the request comes from their proxy; nginx passes the client's on. Under

@@ -787,6 +787,27 @@ static void header_target(const char *v, void *arg)
 
 /* The primary target allowed: judge each header-borne one the same way. A value that is
  * not a path of the routed host is a 403; an allow keeps the primary's route. */
+/* Judges another target of the same request (same host, method, credentials): 200 with
+ * *o untouched, or the denial in *o and its route in *ar. -1 when uri is no path. */
+static int judge_alt_target(struct eg_daemon *d, const struct eg_req *r, const struct target *t, const char *uri,
+			    struct auth_cache *c, struct outcome *o, const struct eg_route **ar)
+{
+	struct target alt = *t;
+	struct eg_readings rd = { 0 };
+	if (eg_path_strict(uri, alt.path, sizeof(alt.path)) != 0 || eg_readings_compute(uri, &rd) != 0) {
+		eg_readings_free(&rd);
+		return -1;
+	}
+	alt.raw_uri = uri;
+	alt.alt_methods |= query_override_methods(uri) & ~alt.method;
+	struct outcome ao = { 200, "allowed", NULL, false };
+	*ar = judge(d, r, &alt, &rd, c, &ao);
+	eg_readings_free(&rd);
+	if (ao.status != 200)
+		*o = ao;
+	return ao.status;
+}
+
 static const struct eg_route *judge_header_targets(struct eg_daemon *d, const struct eg_req *r,
 						   const struct target *t, const struct eg_route *route,
 						   struct auth_cache *c, struct outcome *o)
@@ -794,28 +815,66 @@ static const struct eg_route *judge_header_targets(struct eg_daemon *d, const st
 	struct header_targets h = { { 0 }, 0, false };
 	for (size_t i = 0; i < sizeof(target_headers) / sizeof(target_headers[0]); i++)
 		eg_req_header_spellings(r, target_headers[i], header_target, &h);
-	for (size_t i = 0; i < h.n && o->status == 200; i++) {
-		struct target alt = *t;
-		struct eg_readings rd = { 0 };
+	for (size_t i = 0; i < h.n; i++) {
 		const char *why = "bad_path";
 		const char *uri = h.overflow ? NULL : eg_proxy_target_path(h.v[i], t->host, &why);
-		if (!uri || eg_path_strict(uri, alt.path, sizeof(alt.path)) != 0 || eg_readings_compute(uri, &rd) != 0) {
+		const struct eg_route *ar = route;
+		int st = uri ? judge_alt_target(d, r, t, uri, c, o, &ar) : -1;
+		if (st < 0)
 			*o = (struct outcome){ 403, "bad_header_target",
 					       "X-Original-URL or X-Rewrite-URL names no path of this site", false };
-			eg_readings_free(&rd);
-			return route;
-		}
-		alt.raw_uri = uri;
-		alt.alt_methods |= query_override_methods(uri) & ~alt.method;
-		struct outcome ao = { 200, "allowed", NULL, false };
-		const struct eg_route *ar = judge(d, r, &alt, &rd, c, &ao);
-		eg_readings_free(&rd);
-		if (ao.status != 200) {
-			*o = ao;
+		if (st != 200)
 			return ar;
-		}
 	}
 	return route;
+}
+
+/* An encoded control character in the path (%09, or %2500 decoded twice) keeps the target
+ * to public routes only when every reading is public, but upstreams read it two more ways:
+ * C code that decodes (twice) and stops at the NUL, and normalisers that drop controls or
+ * trim them like whitespace ("..%09" climbs). Both are judged: the path cut at the first
+ * such escape, and the path with every one removed. */
+static bool control_escape(const char *p, size_t *len)
+{
+	int v = -1;
+	if (p[0] == '%' && hex_digit((unsigned char)p[1]) >= 0 && hex_digit((unsigned char)p[2]) >= 0) {
+		v = hex_digit((unsigned char)p[1]) * 16 + hex_digit((unsigned char)p[2]);
+		*len = 3;
+		if (v == '%' && hex_digit((unsigned char)p[3]) >= 0 && hex_digit((unsigned char)p[4]) >= 0) {
+			v = hex_digit((unsigned char)p[3]) * 16 + hex_digit((unsigned char)p[4]);
+			*len = 5;
+		}
+	}
+	return v >= 0 && (v < 0x20 || v == 0x7f);
+}
+
+static const struct eg_route *judge_control_readings(struct eg_daemon *d, const struct eg_req *r,
+						     const struct target *t, const struct eg_route *route,
+						     struct auth_cache *c, struct outcome *o)
+{
+	size_t plen = strcspn(t->raw_uri, "?"), len = 0, first = plen;
+	char *stripped = xmalloc(plen + 1), *cut = NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < plen;) {
+		if (control_escape(t->raw_uri + i, &len)) {
+			first = first < i ? first : i;
+			i += len;
+			continue;
+		}
+		stripped[n++] = t->raw_uri[i++];
+	}
+	stripped[n] = '\0';
+	const struct eg_route *ar = route;
+	if (first < plen) {
+		cut = xasprintf("%.*s", (int)first, t->raw_uri);
+		if (judge_alt_target(d, r, t, cut, c, o, &ar) == 200 && judge_alt_target(d, r, t, stripped, c, o, &ar) == 200)
+			ar = route;
+		else if (o->status == 200)
+			*o = (struct outcome){ 403, "ambiguous_path", "the request path can be read more than one way", false };
+	}
+	free(cut);
+	free(stripped);
+	return ar;
 }
 
 /* Client-sent X-Forwarded-Host (and RFC 7239 Forwarded host=): Express ("trust proxy"), Django (USE_X_FORWARDED_HOST),
@@ -973,6 +1032,8 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 	route = judge(d, r, &t, &rd, &cache, &o);
 	if (o.status == 200)
 		route = judge_header_targets(d, r, &t, route, &cache, &o);
+	if (o.status == 200 && rd.ambiguous)
+		route = judge_control_readings(d, r, &t, route, &cache, &o);
 	if (o.status == 200)
 		route = judge_header_hosts(d, r, &t, &rd, route, &cache, &o);
 	if (o.status == 200 && route) {
