@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "readings.h"
 #include "util.h"
@@ -188,7 +189,22 @@ static bool plain_address(const char *email)
 	for (const unsigned char *p = (const unsigned char *)email; *p; p++)
 		if (*p <= ' ' || *p == 0x7f || strchr("\"\\()<>[],;:", *p))
 			return false;
-	return true;
+	/* "x.test." is the same mail domain as "x.test" (a fully qualified name): no empty
+	 * label, so one spelling per domain reaches the rules and the header */
+	const char *dom = at + 1;
+	return dom[0] != '.' && dom[strlen(dom) - 1] != '.' && !strstr(dom, "..");
+}
+
+/* rule equals email, case-insensitively; for a deny rule also with the address's trailing
+ * dots dropped ("mallory@x.test." is mallory@x.test's mailbox) */
+static bool same_address(const char *rule, const char *email, bool deny)
+{
+	if (str_ieq(rule, email))
+		return true;
+	size_t rl = strlen(rule), el = strlen(email);
+	while (deny && el > rl && email[el - 1] == '.')
+		el--;
+	return deny && el == rl && strncasecmp(rule, email, rl) == 0;
 }
 
 /* The email claim when it may be believed: email_verified true (boolean or "true"),
@@ -235,7 +251,7 @@ static bool email_conditions(const struct eg_config *cfg, const struct eg_condit
 	if (!email)
 		return false;
 	for (size_t i = 0; i < c->emails.n; i++)
-		if (str_ieq(c->emails.v[i], email))
+		if (same_address(c->emails.v[i], email, deny))
 			return true;
 	/* only a deny rule gets here with an address that is not plain: whichever domain a
 	 * parser would read, the restrictive answer is that a domains rule matches. */
