@@ -150,6 +150,42 @@ for (const [who, target, cred] of [['no one', '/public/x', []], ['a non-admin to
   }
 }
 
+// ---- request-line and header tricks that already hold (no other suite sends them) ------------
+// Each must neither reach the upstream under /admin/ nor make nginx answer 5xx.
+async function rawThrough(text) {
+  const before = seen.length;
+  const res = await rawRequest(ngxPort, text, { timeout: 10000 }).catch(() => ({ status: 0 }));
+  return { status: res.status, reached: seen.slice(before).map((h) => h.split('\r\n')[0]) };
+}
+const held = [
+  ['HTTP/1.0 without Host', 'GET /admin/x HTTP/1.0\r\n\r\n'],
+  ['HTTP/1.0 without Host, a non-admin token', `GET /admin/x HTTP/1.0\r\n${user}\r\n\r\n`],
+  ['OPTIONS', 'OPTIONS /admin/x HTTP/1.1\r\nHost: app.example.test\r\nOrigin: https://evil.test\r\nAccess-Control-Request-Method: GET\r\nConnection: close\r\n\r\n'],
+  ['TRACE', 'TRACE /admin/x HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n'],
+  ['CONNECT', 'CONNECT app.example.test:80 HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n'],
+  ['PROPFIND', 'PROPFIND /admin/x HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n'],
+  ['absolute-form naming admin.example.test', 'GET http://admin.example.test/public/x HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n'],
+  ['two Host headers', 'GET /public/x HTTP/1.1\r\nHost: app.example.test\r\nHost: admin.example.test\r\nConnection: close\r\n\r\n'],
+  ['Host with userinfo', 'GET /public/x HTTP/1.1\r\nHost: app.example.test@admin.example.test\r\nConnection: close\r\n\r\n'],
+  ['client X-Original-URI', `GET /admin/x HTTP/1.1\r\nHost: app.example.test\r\nX-Original-URI: /public/x\r\n${user}\r\nConnection: close\r\n\r\n`],
+  ['client x-original-uri (lower case)', `GET /admin/x HTTP/1.1\r\nHost: app.example.test\r\nx-original-uri: /public/x\r\n${user}\r\nConnection: close\r\n\r\n`],
+  ['client X-Original-Method', `GET /admin/x HTTP/1.1\r\nHost: app.example.test\r\nX-Original-Method: OPTIONS\r\n${user}\r\nConnection: close\r\n\r\n`],
+  ['obs-fold continuation of Authorization', `GET /admin/x HTTP/1.1\r\nHost: app.example.test\r\nAuthorization: Bearer\r\n ${admin.slice(22)}\r\nConnection: close\r\n\r\n`],
+  ['space before the colon', `GET /admin/x HTTP/1.1\r\nHost: app.example.test\r\nAuthorization : Bearer x\r\nConnection: close\r\n\r\n`],
+  ['user and admin Authorization lines', `GET /admin/x HTTP/1.1\r\nHost: app.example.test\r\n${user}\r\n${admin}\r\nConnection: close\r\n\r\n`],
+  ['two tokens in one Authorization', `GET /admin/x HTTP/1.1\r\nHost: app.example.test\r\n${user}, ${admin.slice(15)}\r\nConnection: close\r\n\r\n`],
+  ['Transfer-Encoding and Content-Length', 'POST /admin/x HTTP/1.1\r\nHost: app.example.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n'],
+  ['a 16 KB target', `GET /admin/${'a'.repeat(16384)} HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n`],
+];
+for (const [name, text] of held) {
+  r = await rawThrough(text);
+  ok(r.status !== 0 && r.status < 500 && r.reached.every((l) => !/admin/.test(l)), `${name}: not served under /admin/, no 5xx (${r.status})`, r.reached);
+}
+r = await rawThrough('GET /public/x HTTP/1.0\r\n\r\n');
+ok(r.status === 200 && r.reached.length === 1, 'control: HTTP/1.0 without Host reaches a public path');
+r = await rawThrough(`GET /admin/x HTTP/1.1\r\nHost: app.example.test\r\nauthorization: bearer ${admin.slice(22)}\r\nConnection: close\r\n\r\n`);
+ok(r.status === 200 && r.reached.length === 1, 'control: an admin token with a lower-case scheme (RFC 7235) is served');
+
 const alive = await request(`${eg.url}/healthz`).then((x) => x.status === 200, () => false);
 ok(alive && eg.proc.exitCode === null, 'edgegated is alive at the end', eg.log());
 await done();
