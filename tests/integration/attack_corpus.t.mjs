@@ -186,6 +186,16 @@ ok(r.status === 200 && r.reached.length === 1, 'control: HTTP/1.0 without Host r
 r = await rawThrough(`GET /admin/x HTTP/1.1\r\nHost: app.example.test\r\nauthorization: bearer ${admin.slice(22)}\r\nConnection: close\r\n\r\n`);
 ok(r.status === 200 && r.reached.length === 1, 'control: an admin token with a lower-case scheme (RFC 7235) is served');
 
+// ---- one challenge per 401 -----------------------------------------------------------------------
+// nginx's auth_request copies the subrequest's WWW-Authenticate into the 401 itself; the
+// snippet must not add it a second time (clients that read one header saw it twice).
+{
+  const res = await rawRequest(ngxPort, `GET /admin/x HTTP/1.1\r\nHost: app.example.test\r\nAuthorization: Bearer abc.def.ghi\r\nConnection: close\r\n\r\n`);
+  const lines = res.raw.split('\r\n\r\n')[0].split('\r\n').filter((l) => /^www-authenticate:/i.test(l));
+  ok(res.status === 401 && lines.length === 1 && /^WWW-Authenticate: Bearer .*error="invalid_token"/i.test(lines[0]),
+    'a bad token gets a 401 with exactly one WWW-Authenticate: Bearer ... error="invalid_token"', res.raw.slice(0, 600));
+}
+
 const alive = await request(`${eg.url}/healthz`).then((x) => x.status === 200, () => false);
 ok(alive && eg.proc.exitCode === null, 'edgegated is alive at the end', eg.log());
 await done();
