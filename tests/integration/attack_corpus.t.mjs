@@ -63,12 +63,21 @@ fs.mkdirSync(path.join(dir, 'ngx'));
 await startNginx(`
   {{EDGEGATE_UPSTREAM}}
   upstream recorder { server 127.0.0.1:${upstreamPort}; }
+  map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
   server {
     listen 127.0.0.1:${ngxPort};
     server_name app.example.test;
     {{EDGEGATE_INCLUDE}}
     location / {
       {{EDGEGATE_PROTECT}}
+      proxy_pass http://recorder;
+    }
+    # the usual WebSocket recipe: the client's Upgrade goes to the upstream
+    location /public/ws/ {
+      {{EDGEGATE_PROTECT}}
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
       proxy_pass http://recorder;
     }
   }`, { dir: path.join(dir, 'ngx'), edgegate: `127.0.0.1:${egPort}`, waitPort: ngxPort });
@@ -185,6 +194,22 @@ r = await rawThrough('GET /public/x HTTP/1.0\r\n\r\n');
 ok(r.status === 200 && r.reached.length === 1, 'control: HTTP/1.0 without Host reaches a public path');
 r = await rawThrough(`GET /admin/x HTTP/1.1\r\nHost: app.example.test\r\nauthorization: bearer ${admin.slice(22)}\r\nConnection: close\r\n\r\n`);
 ok(r.status === 200 && r.reached.length === 1, 'control: an admin token with a lower-case scheme (RFC 7235) is served');
+
+// ---- h2c smuggling ----------------------------------------------------------------------------
+// Behind the usual WebSocket recipe nginx passes any Upgrade on; an upstream that speaks h2c
+// (Go's h2c handler, Jetty, Netty ...) switches protocols and the client then sends HTTP/2
+// requests for any path through the tunnel, none of them judged (BishopFox h2csmuggler).
+// Only WebSocket upgrades are let through, on every route.
+r = await send('/public/ws/x', ['Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==']);
+ok(r.status === 200 && r.reached.length === 1 && /\r\nupgrade: websocket/i.test(seen[seen.length - 1]),
+  'control: a WebSocket upgrade on a public path is passed on', seen[seen.length - 1]);
+for (const [who, cred] of [['no one', []], ['a user token', [user]]]) {
+  for (const h of [['Upgrade: h2c', 'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA'], ['Upgrade: h2c'], ['Upgrade: H2C'],
+    ['Upgrade: websocket, h2c'], ['Upgrade: h2'], ['Upgrade: TLS/1.2'], ['Upgrade: websocket', 'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA']]) {
+    r = await send('/public/ws/x', [...cred, ...h]);
+    ok(r.reached.length === 0 && r.status === 403, `${who}, ${h.join(' + ')}: refused, nothing reaches the upstream (${r.status})`, r.reached);
+  }
+}
 
 // ---- one challenge per 401 -----------------------------------------------------------------------
 // nginx's auth_request copies the subrequest's WWW-Authenticate into the 401 itself; the

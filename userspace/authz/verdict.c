@@ -157,6 +157,36 @@ static unsigned query_override_methods(const char *raw_uri)
 	return total > 1 ? m | EG_M_OTHER : m;
 }
 
+/* Protocol upgrades: behind the usual WebSocket recipe (proxy_set_header Upgrade
+ * $http_upgrade) nginx passes any Upgrade on, and an upstream that speaks h2c switches
+ * protocols: the client then sends HTTP/2 requests for any path through the tunnel, none of
+ * them judged (h2c smuggling). Only "websocket" is a protocol whose frames are not requests;
+ * any other token, or an HTTP2-Settings header, refuses the request on every route. */
+static void upgrade_value(const char *v, void *arg)
+{
+	bool *bad = arg;
+	for (const char *p = v; *p;) {
+		p += strspn(p, " \t,");
+		size_t n = strcspn(p, ",");
+		size_t k = n;
+		while (k && (p[k - 1] == ' ' || p[k - 1] == '\t'))
+			k--;
+		if (k && !(k == 9 && strncasecmp(p, "websocket", 9) == 0))
+			*bad = true;
+		p += n;
+	}
+}
+
+static bool tunnel_upgrade(const struct eg_req *r)
+{
+	bool bad = false;
+	/* nginx never passes Upgrade to the auth request (proxy_set_header Upgrade "" is its
+	 * default): the shipped snippet sends it as X-Original-Upgrade */
+	eg_req_header_spellings(r, "Upgrade", upgrade_value, &bad);
+	eg_req_header_spellings(r, "X-Original-Upgrade", upgrade_value, &bad);
+	return bad || eg_req_header(r, "HTTP2-Settings") != NULL;
+}
+
 /* --- bearer tokens --------------------------------------------------------------------------- */
 
 /* base64url and '.': the only characters of a JWS compact token. */
@@ -1018,6 +1048,10 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 	if (eg_smuggled_identity_header(d->cfg, r)) {
 		/* underscores_in_headers on: nginx would pass it on to the upstream as is */
 		o = (struct outcome){ 403, "smuggled_header", "the request carries another spelling of an identity header", false };
+		goto answer;
+	}
+	if (tunnel_upgrade(r)) {
+		o = (struct outcome){ 403, "upgrade_refused", "only WebSocket upgrades are allowed", false };
 		goto answer;
 	}
 	if (!read_target(&fw, &t, &why)) {
