@@ -299,6 +299,25 @@ static void test_email_trailing_dot(void **state)
 	config_free(c);
 }
 
+/* A dotted claim name has two readings when the token has both a literal key of that name and
+ * the nested path: an allow rule needs both to match, a deny rule either. */
+static void test_dotted_claim_readings(void **state)
+{
+	struct eg_config *c = load("{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"/dev/null\",\"issuer\":\"*\",\"audience\":\"*\"},"
+				   "\"routes\":[{\"path\":\"/any/\",\"deny\":{\"claims\":{\"acct.state\":\"suspended\"}}},"
+				   "{\"path\":\"/adm/\",\"allow\":{\"claims\":{\"realm_access.roles\":\"admin\"}}}]}");
+	assert_true(allows(c, "/adm/", "{\"realm_access\":{\"roles\":[\"admin\"]}}"));             /* control */
+	assert_true(allows(c, "/adm/", "{\"realm_access.roles\":[\"admin\"]}"));                     /* control */
+	assert_true(allows(c, "/adm/", "{\"realm_access.roles\":[\"admin\"],\"realm_access\":{\"roles\":[\"admin\"]}}"));
+	assert_false(allows(c, "/adm/", "{\"realm_access.roles\":[\"admin\"],\"realm_access\":{\"roles\":[\"user\"]}}"));
+	assert_false(allows(c, "/adm/", "{\"realm_access.roles\":[\"user\"],\"realm_access\":{\"roles\":[\"admin\"]}}"));
+	assert_true(allows(c, "/any/", "{\"acct\":{\"state\":\"active\"}}"));                      /* control */
+	assert_false(allows(c, "/any/", "{\"acct\":{\"state\":\"suspended\"}}"));                  /* control */
+	assert_false(allows(c, "/any/", "{\"acct.state\":\"active\",\"acct\":{\"state\":\"suspended\"}}"));
+	assert_false(allows(c, "/any/", "{\"acct.state\":\"suspended\",\"acct\":{\"state\":\"active\"}}"));
+	config_free(c);
+}
+
 /* Distributed claims (Entra groups overage): not resolved, so fail closed. */
 static void test_distributed_claims(void **state)
 {
@@ -381,6 +400,7 @@ int main(void)
 		cmocka_unit_test(test_email_verified), cmocka_unit_test(test_distributed_claims),
 		cmocka_unit_test(test_email_addr_spec),
 		cmocka_unit_test(test_email_trailing_dot),
+		cmocka_unit_test(test_dotted_claim_readings),
 		cmocka_unit_test(test_groups_claims),  cmocka_unit_test(test_cert_conditions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
