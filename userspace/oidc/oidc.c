@@ -715,6 +715,53 @@ static size_t state_cookie_names(const struct eg_req *r, char names[][64], size_
 	return n;
 }
 
+/* Login binding: the state cookie is scoped to /oauth2/, so it cannot carry the __Host-
+ * prefix and a sibling subdomain can toss one into a victim's browser (Domain=), with the
+ * callback URL of the attacker's own login: the victim would be signed in as the attacker
+ * (login CSRF). Every login is bound to a __Host- cookie of the browser that started it,
+ * which no other host can set. Only with secure cookies (the prefix needs Secure). */
+#define LOGIN_BINDING_COOKIE "__Host-edgegate_login"
+#define LOGIN_BINDING_LEN 22 /* 16 random bytes, base64url */
+
+static bool login_binding_ok(const char *v)
+{
+	if (strlen(v) != LOGIN_BINDING_LEN)
+		return false;
+	for (const char *p = v; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+		      *p == '_'))
+			return false;
+	return true;
+}
+
+/* The browser's binding, a new one when it has none; the cookie is (re)set for ttl. NULL
+ * when cookies are not secure. */
+static char *login_binding(const struct eg_config *cfg, const struct eg_req *r, struct eg_resp *resp, int64_t ttl)
+{
+	char have[64];
+	if (!cfg->cookie.secure)
+		return NULL;
+	char *v = eg_req_cookie(r, LOGIN_BINDING_COOKIE, have, sizeof(have)) && login_binding_ok(have)
+			  ? xstrdup(have)
+			  : rand_b64(16);
+	char *sc = xasprintf("%s=%s; Path=/; Max-Age=%lld; HttpOnly; Secure; SameSite=Lax", LOGIN_BINDING_COOKIE, v,
+			     (long long)ttl);
+	eg_resp_header(resp, "Set-Cookie", sc);
+	free(sc);
+	return v;
+}
+
+/* The state was started by this browser: its binding cookie matches the sealed one. */
+static bool login_binding_matches(const struct eg_config *cfg, const struct eg_req *r, const json_t *st)
+{
+	if (!cfg->cookie.secure)
+		return true;
+	const char *want = json_string_value(json_object_get(st, "b"));
+	char have[64];
+	return want && strlen(want) == LOGIN_BINDING_LEN && eg_req_cookie(r, LOGIN_BINDING_COOKIE, have, sizeof(have)) &&
+	       strlen(have) == LOGIN_BINDING_LEN && ct_equal(have, want, LOGIN_BINDING_LEN);
+}
+
 static const char *cookie_name(const struct eg_config *c)
 {
 	return c->cookie.name ? c->cookie.name : "_edgegate";
@@ -771,6 +818,11 @@ static void h_start(struct eg_daemon *d, const struct eg_req *r, struct eg_resp 
 
 	json_t *st = json_pack("{s:s, s:s, s:s, s:s, s:I}", "s", state, "n", nonce, "v", verifier,
 			       "rd", rd, "exp", (json_int_t)(now_realtime_s() + ttl));
+	char *binding = login_binding(cfg, r, resp, ttl);
+	if (binding) {
+		json_object_set_new(st, "b", json_string(binding));
+		free(binding);
+	}
 	char *pt = json_dumps(st, JSON_COMPACT);
 	char *sealed = pt ? eg_seal(o->state_key, cname, pt, strlen(pt)) : NULL;
 	json_decref(st);
@@ -897,7 +949,7 @@ static void h_callback(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 	const char *rd = json_string_value(json_object_get(st, "rd"));
 	int64_t exp = (int64_t)json_integer_value(json_object_get(st, "exp"));
 	if (!s_state || !nonce || !verifier || !rd || strlen(s_state) != strlen(state) ||
-	    !ct_equal(s_state, state, strlen(state)) || exp < now_realtime_s()) {
+	    !ct_equal(s_state, state, strlen(state)) || exp < now_realtime_s() || !login_binding_matches(cfg, r, st)) {
 		fail_page(d, resp, "state", 400,
 			  "The login expired or was started in another browser. Please start again.");
 		goto out;
