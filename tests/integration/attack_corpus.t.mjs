@@ -53,7 +53,8 @@ const eg = await startEdgegated({
   public_url: `http://app.example.test:${ngxPort}`,
   jwt: { jwks_url: jwks.url, issuer: ISS, audience: AUD, algorithms: ['ES256'] },
   routes: [
-    { host: 'admin.example.test', path: '/', auth: 'any', allow: { groups: ['admins'] } },
+    { host: 'admin.example.test', path: '/vault/', auth: 'any', allow: { groups: ['admins'] } },
+    { host: 'admin.example.test', path: '/', auth: 'any', allow: { groups: ['admins', 'dev'] } },
     { path: '/public/', auth: 'public' },
     { path: '/admin/', auth: 'any', allow: { groups: ['admins'] } },
     { path: '/', auth: 'any' },
@@ -140,15 +141,24 @@ for (const [who, cred] of [['no one', []], ['a non-admin token', [user]]]) {
 // be judged under that route too.
 r = await send('/public/x', ['X-Forwarded-Host: app.example.test']);
 ok(r.status === 200 && r.reached.length === 1, 'control: X-Forwarded-Host naming the routed host is served');
-r = await send('/x', [admin, 'X-Forwarded-Host: admin.example.test']);
-ok(r.status === 200 && r.reached.length === 1, 'control: an admin token with X-Forwarded-Host: admin.example.test is served');
+r = await send('/vault/x', [admin, 'X-Forwarded-Host: admin.example.test']);
+ok(r.status === 200 && r.reached.length === 1, 'control: an admin token with X-Forwarded-Host: admin.example.test on /vault/x is served');
+r = await send('/vault/x', [user]);
+ok(r.status === 200 && r.reached.length === 1, 'control: a non-admin token on /vault/x of the routed host is served');
+// Both at once: Symfony takes the host from X-Forwarded-Host and the path from X-Original-URL.
+r = await send('/x', [user, 'X-Forwarded-Host: admin.example.test']);
+ok(r.status === 200 && r.reached.length === 1, 'control: a dev token with X-Forwarded-Host: admin.example.test on /x is served (dev may enter admin.example.test/)');
+r = await send('/x', [user, 'X-Original-URL: /vault/secret']);
+ok(r.status === 200 && r.reached.length === 1, 'control: a dev token with X-Original-URL: /vault/secret on the routed host is served');
+r = await send('/x', [user, 'X-Forwarded-Host: admin.example.test', 'X-Original-URL: /vault/secret']);
+ok(r.reached.length === 0 && r.status === 403, `a dev token with both: admin.example.test/vault/ is judged and refused (${r.status})`, r.reached);
 r = await send('/public/x', ['Forwarded: for=198.18.0.1;proto=https;host=app.example.test']);
 ok(r.status === 200 && r.reached.length === 1, 'control: Forwarded naming the routed host is served');
 r = await send('/public/x', ['Forwarded: for=198.18.0.1']);
 ok(r.status === 200 && r.reached.length === 1, 'control: Forwarded without host= is served');
 r = await rawRequest(ngxPort, `GET /public/x HTTP/1.1\r\nHost: admin.example.test\r\nConnection: close\r\n\r\n`);
 is(r.status, 401, 'control: /public/x on admin.example.test itself wants an identity (401: no OIDC here)');
-for (const [who, target, cred] of [['no one', '/public/x', []], ['a non-admin token', '/x', [user]]]) {
+for (const [who, target, cred] of [['no one', '/public/x', []], ['a non-admin token', '/vault/x', [user]]]) {
   for (const h of ['X-Forwarded-Host: admin.example.test', 'X-Forwarded-Host: ADMIN.Example.Test.:443',
     'X-Forwarded-Host: app.example.test, admin.example.test', 'X-Forwarded-Host: app.example.test\r\nX-Forwarded-Host: admin.example.test',
     'X-Forwarded-Host: admin.example.test/x', 'Forwarded: host=admin.example.test', 'Forwarded: for=1.2.3.4;Host="admin.example.test:443"',

@@ -1002,6 +1002,8 @@ static const struct eg_route *judge_header_hosts(struct eg_daemon *d, const stru
 		snprintf(alt.host, sizeof(alt.host), "%s", h.v[i]);
 		struct outcome ao = { 200, "allowed", NULL, false };
 		const struct eg_route *ar = judge(d, r, &alt, rd, c, &ao);
+		if (ao.status == 200) /* the app may take the path from X-Original-URL, the host from here */
+			ar = judge_header_targets(d, r, &alt, ar, c, &ao);
 		if (ao.status != 200) {
 			*o = ao;
 			return ar;
