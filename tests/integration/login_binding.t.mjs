@@ -57,4 +57,20 @@ ok(r.status === 200 && again.get('__Host-edgegate'), 'control: the browser that 
 r = await again.fetch(app);
 is(r.status, 200, 'control: and its session works');
 
+// Cookie bomb: a page the victim visits sends the browser through /oauth2/start with a long rd
+// many times (top-level navigations carry SameSite=Lax cookies). The state cookies must never
+// add up to more than nginx reads in one header line (large_client_header_buffers, 8 KB by
+// default), or every /oauth2/ request, the callback included, is a 400 until they expire.
+{
+  const victim = new Jar();
+  const rd = `/${'a'.repeat(1990)}`;
+  for (let i = 0; i < 12; i++) await victim.fetch(`${s.pub}/oauth2/start?rd=${encodeURIComponent(rd)}`);
+  const header = victim.header(`${s.pub}/oauth2/callback`);
+  ok(header.length < 6144, `after 12 starts with a 2 KB rd the browser sends ${header.length} bytes of cookies to /oauth2/ (< 6 KiB)`);
+  r = await victim.follow(app);
+  ok(/name="login"/.test(r.body), 'and it can still start a login', victim.trace.slice(-3));
+  r = await opLogin(victim, r, 'bob');
+  ok(r.status === 200 && victim.get('__Host-edgegate'), 'and finish it', victim.trace.slice(-3));
+}
+
 await done();

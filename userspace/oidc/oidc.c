@@ -691,7 +691,7 @@ static char *state_cookie(struct eg_daemon *d, const char *name, const char *val
 
 /* Names of the state cookies the browser sent, in header order (oldest first per
  * RFC 6265 5.4 for cookies of equal path). */
-static size_t state_cookie_names(const struct eg_req *r, char names[][64], size_t max)
+static size_t state_cookie_names(const struct eg_req *r, char names[][64], size_t sizes[], size_t max)
 {
 	const char *h = eg_req_header(r, "Cookie");
 	size_t n = 0, pl = strlen(EG_STATE_COOKIE_PREFIX);
@@ -706,6 +706,7 @@ static size_t state_cookie_names(const struct eg_req *r, char names[][64], size_
 		    (size_t)(eq - p) < 64) {
 			memcpy(names[n], p, (size_t)(eq - p));
 			names[n][eq - p] = 0;
+			sizes[n] = end ? (size_t)(end - p) : strlen(p); /* "name=value" */
 			n++;
 		}
 		if (!end)
@@ -720,6 +721,7 @@ static size_t state_cookie_names(const struct eg_req *r, char names[][64], size_
  * callback URL of the attacker's own login: the victim would be signed in as the attacker
  * (login CSRF). Every login is bound to a __Host- cookie of the browser that started it,
  * which no other host can set. Only with secure cookies (the prefix needs Secure). */
+#define STATE_COOKIES_BUDGET 4096 /* bytes of state cookies a browser is asked to keep */
 #define LOGIN_BINDING_COOKIE "__Host-edgegate_login"
 #define LOGIN_BINDING_LEN 22 /* 16 random bytes, base64url */
 
@@ -834,12 +836,19 @@ static void h_start(struct eg_daemon *d, const struct eg_req *r, struct eg_resp 
 		login_error(d, resp, "internal", 500, "Internal error.");
 		goto out;
 	}
-	/* Cap concurrent logins: drop the oldest state cookies beyond max - 1. */
-	size_t have = state_cookie_names(r, names, 72);
-	for (size_t i = 0; have >= max && i <= have - max && i < have; i++) {
+	/* Cap concurrent logins: drop the oldest state cookies beyond max - 1, and while all of
+	 * them with the new one would exceed STATE_COOKIES_BUDGET bytes: a page that sends the
+	 * browser here again and again with a long rd must not grow the Cookie header past what
+	 * nginx reads in one line (8 KB by default), or every /oauth2/ request is a 400. */
+	size_t sizes[72], total = strlen(cname) + 1 + strlen(sealed);
+	size_t have = state_cookie_names(r, names, sizes, 72);
+	for (size_t i = 0; i < have; i++)
+		total += sizes[i] + 2;
+	for (size_t i = 0; i < have && (have - i >= max || total > STATE_COOKIES_BUDGET); i++) {
 		char *del = state_cookie(d, names[i], "", 0);
 		eg_resp_header(resp, "Set-Cookie", del);
 		free(del);
+		total -= sizes[i] + 2;
 	}
 	char *sc = state_cookie(d, cname, sealed, ttl);
 	eg_resp_header(resp, "Set-Cookie", sc);
