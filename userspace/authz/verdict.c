@@ -815,8 +815,6 @@ static void header_target(const char *v, void *arg)
 		h->overflow = true;
 }
 
-/* The primary target allowed: judge each header-borne one the same way. A value that is
- * not a path of the routed host is a 403; an allow keeps the primary's route. */
 /* Judges another target of the same request (same host, method, credentials): 200 with
  * *o untouched, or the denial in *o and its route in *ar. -1 when uri is no path. */
 static int judge_alt_target(struct eg_daemon *d, const struct eg_req *r, const struct target *t, const char *uri,
@@ -838,6 +836,8 @@ static int judge_alt_target(struct eg_daemon *d, const struct eg_req *r, const s
 	return ao.status;
 }
 
+/* The primary target allowed: judge each header-borne one the same way. A value that is
+ * not a path of the routed host is a 403; an allow keeps the primary's route. */
 static const struct eg_route *judge_header_targets(struct eg_daemon *d, const struct eg_req *r,
 						   const struct target *t, const struct eg_route *route,
 						   struct auth_cache *c, struct outcome *o)
@@ -907,12 +907,12 @@ static const struct eg_route *judge_control_readings(struct eg_daemon *d, const 
 	return ar;
 }
 
-/* Client-sent X-Forwarded-Host (and RFC 7239 Forwarded host=): Express ("trust proxy"), Django (USE_X_FORWARDED_HOST),
- * Symfony and Rails take the host from it when the request comes from their proxy, and
- * nginx passes the client's on. Each comma element (X-Forwarded-Host only under a profile
- * whose host header is another one: Traefik and Caddy set it themselves) is judged as
- * another host of the same target (only host-scoped routes
- * can tell hosts apart; without them there is nothing to judge). */
+/* Client-sent X-Forwarded-Host and RFC 7239 Forwarded host=: Express ("trust proxy"),
+ * Django (USE_X_FORWARDED_HOST), Symfony, Rails and Spring take the host from them when the
+ * request comes from their proxy, and nginx passes the client's on. Each host named there
+ * (X-Forwarded-Host only under a profile whose host header is another one: Traefik and
+ * Caddy set it themselves) is judged as another host of the same target. Only host-scoped
+ * routes tell hosts apart; without them there is nothing to judge. */
 struct header_hosts {
 	char v[HEADER_TARGETS_MAX][256];
 	size_t n;
