@@ -689,6 +689,10 @@ static char *state_cookie(struct eg_daemon *d, const char *name, const char *val
 			 value, (long long)max_age, d->cfg->cookie.secure ? "; Secure" : "");
 }
 
+/* Bytes of state cookies a browser is asked to keep (h_start): well under the 8 KB line
+ * nginx reads, with room for the session cookie and the app's own. */
+#define STATE_COOKIES_BUDGET 4096
+
 /* Names of the state cookies the browser sent, in header order (oldest first per
  * RFC 6265 5.4 for cookies of equal path). */
 static size_t state_cookie_names(const struct eg_req *r, char names[][64], size_t sizes[], size_t max)
@@ -721,7 +725,6 @@ static size_t state_cookie_names(const struct eg_req *r, char names[][64], size_
  * callback URL of the attacker's own login: the victim would be signed in as the attacker
  * (login CSRF). Every login is bound to a __Host- cookie of the browser that started it,
  * which no other host can set. Only with secure cookies (the prefix needs Secure). */
-#define STATE_COOKIES_BUDGET 4096 /* bytes of state cookies a browser is asked to keep */
 #define LOGIN_BINDING_COOKIE "__Host-edgegate_login"
 #define LOGIN_BINDING_LEN 22 /* 16 random bytes, base64url */
 
