@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import * as jose from 'jose';
 import {
-  ok, is, done, guard, freePort, startEdgegated, startNginx, startJwksServer, request, tmpdir, onCleanup,
+  ROOT, ok, is, done, guard, freePort, startEdgegated, startNginx, startJwksServer, request, tmpdir, onCleanup,
 } from '../lib/harness.mjs';
 import { rawRequest } from '../lib/rawhttp.mjs';
 
@@ -113,6 +113,26 @@ for (const [who, cred] of [['no one', []], ['a non-admin token', [user]]]) {
     ok(r.reached.length === 0 && (r.status === 302 || r.status === 401 || r.status === 403),
       `${who}, ${JSON.stringify(h)}: the header's path is judged too, not served (${r.status})`, r.reached);
   }
+}
+// The whole hostile-target corpus (issue 10) once more, as X-Original-URL of a public request:
+// the header's path is read exactly like a request target, so what is refused as a target is
+// refused as a header too (no one; the controls above show the header alone can be served).
+{
+  const corpus = JSON.parse(fs.readFileSync(path.join(ROOT, 'tests/integration/data/hostile_targets.json'), 'utf8'));
+  const misses = [];
+  let compared = 0;
+  for (const c of corpus) {
+    const bytes = Buffer.from(c.target, c.encoding || 'utf8');
+    if (bytes.some((b) => b < 0x20 || b === 0x7f)) continue; // not a header value
+    const target = bytes.toString('latin1');
+    const direct = await rawRequest(ngxPort, `GET ${target} HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n`, { timeout: 10000 });
+    if (direct.status === 200 || direct.status === 400) continue; // served, or nginx refused the line itself
+    compared++;
+    const before = seen.length;
+    const via = await rawRequest(ngxPort, `GET /public/x HTTP/1.1\r\nHost: app.example.test\r\nX-Original-URL: ${target}\r\nConnection: close\r\n\r\n`, { timeout: 10000 });
+    if (via.status === 200 || seen.length !== before) misses.push(`${JSON.stringify(c.target)}: as the target ${direct.status}, as X-Original-URL ${via.status}`);
+  }
+  ok(compared >= 200 && misses.length === 0, `${compared} hostile targets refused as the request target are refused as X-Original-URL too`, misses.slice(0, 20));
 }
 r = await send('/x', [admin, 'X-Original-URL: /admin/secret']);
 ok(r.status === 200 && r.reached.length === 1, 'control: an admin token with X-Original-URL: /admin/secret is served');
