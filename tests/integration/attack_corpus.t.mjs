@@ -241,6 +241,20 @@ for (const [who, cred] of [['no one', []], ['a user token', [user]]]) {
   }
 }
 
+// ---- a header line libmicrohttpd skips ----------------------------------------------------------
+// A line starting with a NUL has no colon to libmicrohttpd (it reads it as a C string) and is
+// dropped without a word: a request two parsers read differently, refused like a NUL inside a
+// value (found by fuzz_http; seeds nul_line_*). Straight at the daemon, from a trusted peer.
+{
+  const proxyHeaders = 'Host: app.example.test\r\nX-Original-URI: /public/x\r\nX-Original-Method: GET\r\nX-Forwarded-Proto: https\r\nX-Real-IP: 198.18.0.10\r\n';
+  let d = await rawRequest(egPort, `GET /auth HTTP/1.1\r\n${proxyHeaders}Connection: close\r\n\r\n`);
+  is(d.status, 200, 'control: the proxy headers alone, straight at /auth -> 200');
+  d = await rawRequest(egPort, `GET /auth HTTP/1.1\r\n\0X-Original-URI: /admin/x\r\n${proxyHeaders}Connection: close\r\n\r\n`);
+  is(d.status, 403, 'a NUL-led header line before the proxy headers -> 403');
+  d = await rawRequest(egPort, `GET /healthz HTTP/1.1\r\n\0\0Host: a\r\nConnection: close\r\n\r\n`);
+  ok(d.status !== 200, `/healthz with a NUL-led header line is not answered 200 (${d.status})`);
+}
+
 // ---- one challenge per 401 -----------------------------------------------------------------------
 // nginx's auth_request copies the subrequest's WWW-Authenticate into the 401 itself; the
 // snippet must not add it a second time (clients that read one header saw it twice).
