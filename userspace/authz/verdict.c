@@ -177,14 +177,43 @@ static void upgrade_value(const char *v, void *arg)
 	}
 }
 
-static bool tunnel_upgrade(const struct eg_req *r)
+/* The client headers of the judged extras, collected in one pass over the request. */
+#define HEADER_TARGETS_MAX 4
+struct extras {
+	const char *target[HEADER_TARGETS_MAX]; /* X-Original-URL, X-Rewrite-URL values */
+	size_t n_target;
+	bool target_overflow;
+	bool upgrade_bad; /* an Upgrade (or nginx's X-Original-Upgrade) to another protocol */
+	bool h2_settings;
+};
+
+static void extra_header(const char *key, const char *value, void *arg)
 {
-	bool bad = false;
-	/* nginx never passes Upgrade to the auth request (proxy_set_header Upgrade "" is its
-	 * default): the shipped snippet sends it as X-Original-Upgrade */
-	eg_req_header_spellings(r, "Upgrade", upgrade_value, &bad);
-	eg_req_header_spellings(r, "X-Original-Upgrade", upgrade_value, &bad);
-	return bad || eg_req_header(r, "HTTP2-Settings") != NULL;
+	struct extras *e = arg;
+	/* by length first: most of nginx's own headers are X-... names of other lengths */
+	switch (strlen(key)) {
+	case 13: /* X-Rewrite-URL */
+	case 14: /* X-Original-URL */
+		if (eg_header_name_is(key, "X-Original-URL") || eg_header_name_is(key, "X-Rewrite-URL")) {
+			if (e->n_target < HEADER_TARGETS_MAX)
+				e->target[e->n_target++] = value;
+			else
+				e->target_overflow = true;
+		} else {
+			e->h2_settings |= eg_header_name_is(key, "HTTP2-Settings");
+		}
+		break;
+	case 18:
+		/* nginx never passes Upgrade to the auth request (proxy_set_header Upgrade "" is
+		 * its default): the shipped snippet sends it as X-Original-Upgrade */
+		if (eg_header_name_is(key, "X-Original-Upgrade"))
+			upgrade_value(value, &e->upgrade_bad);
+		break;
+	case 7:
+		if (eg_header_name_is(key, "Upgrade"))
+			upgrade_value(value, &e->upgrade_bad);
+		break;
+	}
 }
 
 /* --- bearer tokens --------------------------------------------------------------------------- */
@@ -797,23 +826,6 @@ static const struct eg_route *judge(struct eg_daemon *d, const struct eg_req *r,
  * applications take the path from X-Original-URL or X-Rewrite-URL when the request carries
  * one, and nginx passes the client's on to the upstream. No proxy profile sets them, so any
  * value is the client's: each is judged like another target (most restrictive wins). */
-static const char *const target_headers[] = { "X-Original-URL", "X-Rewrite-URL" };
-#define HEADER_TARGETS_MAX 4
-
-struct header_targets {
-	const char *v[HEADER_TARGETS_MAX];
-	size_t n;
-	bool overflow;
-};
-
-static void header_target(const char *v, void *arg)
-{
-	struct header_targets *h = arg;
-	if (h->n < HEADER_TARGETS_MAX)
-		h->v[h->n++] = v;
-	else
-		h->overflow = true;
-}
 
 /* Judges another target of the same request (same host, method, credentials): 200 with
  * *o untouched, or the denial in *o and its route in *ar. -1 when uri is no path. */
@@ -839,15 +851,12 @@ static int judge_alt_target(struct eg_daemon *d, const struct eg_req *r, const s
 /* The primary target allowed: judge each header-borne one the same way. A value that is
  * not a path of the routed host is a 403; an allow keeps the primary's route. */
 static const struct eg_route *judge_header_targets(struct eg_daemon *d, const struct eg_req *r,
-						   const struct target *t, const struct eg_route *route,
-						   struct auth_cache *c, struct outcome *o)
+						   const struct extras *x, const struct target *t,
+						   const struct eg_route *route, struct auth_cache *c, struct outcome *o)
 {
-	struct header_targets h = { { 0 }, 0, false };
-	for (size_t i = 0; i < sizeof(target_headers) / sizeof(target_headers[0]); i++)
-		eg_req_header_spellings(r, target_headers[i], header_target, &h);
-	for (size_t i = 0; i < h.n; i++) {
+	for (size_t i = 0; i < x->n_target; i++) {
 		const char *why = "bad_path";
-		const char *uri = h.overflow ? NULL : eg_proxy_target_path(h.v[i], t->host, &why);
+		const char *uri = x->target_overflow ? NULL : eg_proxy_target_path(x->target[i], t->host, &why);
 		const struct eg_route *ar = route;
 		int st = uri ? judge_alt_target(d, r, t, uri, c, o, &ar) : -1;
 		if (st < 0)
@@ -982,7 +991,7 @@ static bool any_host_route(const struct eg_config *cfg)
 }
 
 static const struct eg_route *judge_header_hosts(struct eg_daemon *d, const struct eg_req *r,
-						 const struct target *t, const struct eg_readings *rd,
+						 const struct extras *x, const struct target *t, const struct eg_readings *rd,
 						 const struct eg_route *route, struct auth_cache *c, struct outcome *o)
 {
 	if (!any_host_route(d->cfg))
@@ -1003,7 +1012,7 @@ static const struct eg_route *judge_header_hosts(struct eg_daemon *d, const stru
 		struct outcome ao = { 200, "allowed", NULL, false };
 		const struct eg_route *ar = judge(d, r, &alt, rd, c, &ao);
 		if (ao.status == 200) /* the app may take the path from X-Original-URL, the host from here */
-			ar = judge_header_targets(d, r, &alt, ar, c, &ao);
+			ar = judge_header_targets(d, r, x, &alt, ar, c, &ao);
 		if (ao.status == 200 && rd->ambiguous)
 			ar = judge_control_readings(d, r, &alt, ar, c, &ao);
 		if (ao.status != 200) {
@@ -1054,7 +1063,9 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 		o = (struct outcome){ 403, "smuggled_header", "the request carries another spelling of an identity header", false };
 		goto answer;
 	}
-	if (tunnel_upgrade(r)) {
+	struct extras extras = { .n_target = 0, .target_overflow = false, .upgrade_bad = false, .h2_settings = false };
+	eg_req_headers_each(r, extra_header, &extras);
+	if (extras.upgrade_bad || extras.h2_settings) {
 		o = (struct outcome){ 403, "upgrade_refused", "only WebSocket upgrades are allowed", false };
 		goto answer;
 	}
@@ -1069,11 +1080,11 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 	}
 	route = judge(d, r, &t, &rd, &cache, &o);
 	if (o.status == 200)
-		route = judge_header_targets(d, r, &t, route, &cache, &o);
+		route = judge_header_targets(d, r, &extras, &t, route, &cache, &o);
 	if (o.status == 200 && rd.ambiguous)
 		route = judge_control_readings(d, r, &t, route, &cache, &o);
 	if (o.status == 200)
-		route = judge_header_hosts(d, r, &t, &rd, route, &cache, &o);
+		route = judge_header_hosts(d, r, &extras, &t, &rd, route, &cache, &o);
 	if (o.status == 200 && route) {
 		id = cache.id[route->auth]; /* moved: the cache no longer owns it */
 		cache.id[route->auth] = (struct eg_identity){ 0 };
