@@ -30,12 +30,13 @@ static void h_healthz(struct eg_daemon *d, const struct eg_req *r, struct eg_res
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	static struct eg_daemon d;
-	char err[256], json[512];
+	char err[256], json[640];
 	snprintf(sock_path, sizeof(sock_path), "/tmp/eg-fuzz-http-%d.sock", (int)getpid());
 	snprintf(json, sizeof(json),
 		 "{\"listen\":\"unix:%s\",\"threads\":1,\"log_level\":\"error\","
 		 "\"http\":{\"header_timeout\":\"2s\",\"max_connections\":512,\"reserved_for_proxies\":8},"
-		 "\"routes\":[{\"path\":\"/public/\",\"auth\":\"public\"},{\"path\":\"/\",\"auth\":\"public\","
+		 "\"routes\":[{\"host\":\"admin.test\",\"path\":\"/x/\",\"auth\":\"public\",\"methods\":[\"GET\"]},"
+		 "{\"path\":\"/public/\",\"auth\":\"public\"},{\"path\":\"/\",\"auth\":\"public\","
 		 "\"methods\":[\"POST\"]}]}",
 		 sock_path);
 	d.cfg = config_parse(json, strlen(json), "fuzz", err, sizeof(err));

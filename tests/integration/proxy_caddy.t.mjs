@@ -107,6 +107,16 @@ ok(reached(r) && !last.headers['x-auth-request-user'] && !last.headers['x-auth-r
   ok(reached(r), 'control: other underscore headers pass through Caddy');
 }
 
+// h2c smuggling: Caddy's reverse_proxy passes any Upgrade on by default; an h2c upstream would
+// then serve any path through the tunnel. edgegated refuses every upgrade but WebSocket.
+{
+  const before = seen.length;
+  r = await rawGet(port, '/public/x', ['Host: www.example', 'Upgrade: h2c', 'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA', 'Connection: Upgrade, HTTP2-Settings']);
+  ok(r.status === 403 && seen.length === before, `Upgrade: h2c on a public path -> 403, the app never sees it (${r.status})`);
+  r = await rawGet(port, '/public/x', ['Host: www.example', 'Upgrade: h2c', 'Connection: Upgrade']);
+  ok(r.status === 403 && seen.length === before, `Upgrade: h2c without HTTP2-Settings -> 403 (${r.status})`);
+}
+
 const now = Math.floor(Date.now() / 1000);
 const tok = await new jose.SignJWT({ sub: 'user-7', email: 'u7@example.test', email_verified: true }).setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'JWT' })
   .setIssuer('https://idp.test').setAudience('api://x').setIssuedAt(now).setExpirationTime(now + 600).sign(privateKey);

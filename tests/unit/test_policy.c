@@ -270,6 +270,54 @@ static void test_email_addr_spec(void **state)
 	config_free(c);
 }
 
+/* An address whose domain ends in a dot (a fully qualified name: mail to it is delivered to
+ * the same domain) or has an empty label is the same mailbox to the mail system: a deny rule
+ * must still match it, and allow rules and the email header do not believe it. */
+static void test_email_trailing_dot(void **state)
+{
+	struct eg_config *c = load("{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"/dev/null\",\"issuer\":\"*\",\"audience\":\"*\"},"
+				   "\"routes\":[{\"path\":\"/any/\",\"deny\":{\"emails\":[\"mallory@x.test\"],\"domains\":[\"evil.test\"]}},"
+				   "{\"path\":\"/mail/\",\"allow\":{\"domains\":[\"x.test\"],\"emails\":[\"bob@y.test\"]}}]}");
+	char buf[256];
+#define AS(email) (snprintf(buf, sizeof(buf), "{\"email\":\"%s\",\"email_verified\":true}", email), buf)
+	assert_true(allows(c, "/mail/", AS("alice@x.test")));             /* control */
+	assert_true(allows(c, "/mail/", AS("bob@y.test")));               /* control */
+	assert_true(allows(c, "/any/", AS("alice@x.test")));              /* control */
+	assert_false(allows(c, "/any/", AS("mallory@x.test")));           /* control: deny */
+	assert_false(allows(c, "/any/", AS("mallory@x.test.")));
+	assert_false(allows(c, "/any/", AS("Mallory@X.Test..")));
+	assert_false(allows(c, "/any/", AS("a@evil.test.")));
+	assert_false(allows(c, "/mail/", AS("alice@x.test.")));
+	assert_false(allows(c, "/mail/", AS("bob@y.test.")));
+	assert_false(allows(c, "/mail/", AS("alice@.x.test")));
+	assert_false(allows(c, "/mail/", AS("alice@x..test")));
+	struct eg_identity id = { .kind = EG_ID_BEARER, .claims = json_loads(AS("alice@x.test."), 0, NULL) };
+	assert_non_null(id.claims);
+	assert_null(eg_policy_verified_email(c, &id));
+	json_decref(id.claims);
+#undef AS
+	config_free(c);
+}
+
+/* A dotted claim name has two readings when the token has both a literal key of that name and
+ * the nested path: an allow rule needs both to match, a deny rule either. */
+static void test_dotted_claim_readings(void **state)
+{
+	struct eg_config *c = load("{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"/dev/null\",\"issuer\":\"*\",\"audience\":\"*\"},"
+				   "\"routes\":[{\"path\":\"/any/\",\"deny\":{\"claims\":{\"acct.state\":\"suspended\"}}},"
+				   "{\"path\":\"/adm/\",\"allow\":{\"claims\":{\"realm_access.roles\":\"admin\"}}}]}");
+	assert_true(allows(c, "/adm/", "{\"realm_access\":{\"roles\":[\"admin\"]}}"));             /* control */
+	assert_true(allows(c, "/adm/", "{\"realm_access.roles\":[\"admin\"]}"));                     /* control */
+	assert_true(allows(c, "/adm/", "{\"realm_access.roles\":[\"admin\"],\"realm_access\":{\"roles\":[\"admin\"]}}"));
+	assert_false(allows(c, "/adm/", "{\"realm_access.roles\":[\"admin\"],\"realm_access\":{\"roles\":[\"user\"]}}"));
+	assert_false(allows(c, "/adm/", "{\"realm_access.roles\":[\"user\"],\"realm_access\":{\"roles\":[\"admin\"]}}"));
+	assert_true(allows(c, "/any/", "{\"acct\":{\"state\":\"active\"}}"));                      /* control */
+	assert_false(allows(c, "/any/", "{\"acct\":{\"state\":\"suspended\"}}"));                  /* control */
+	assert_false(allows(c, "/any/", "{\"acct.state\":\"active\",\"acct\":{\"state\":\"suspended\"}}"));
+	assert_false(allows(c, "/any/", "{\"acct.state\":\"suspended\",\"acct\":{\"state\":\"active\"}}"));
+	config_free(c);
+}
+
 /* Distributed claims (Entra groups overage): not resolved, so fail closed. */
 static void test_distributed_claims(void **state)
 {
@@ -351,6 +399,8 @@ int main(void)
 		cmocka_unit_test(test_route_match),    cmocka_unit_test(test_domains),
 		cmocka_unit_test(test_email_verified), cmocka_unit_test(test_distributed_claims),
 		cmocka_unit_test(test_email_addr_spec),
+		cmocka_unit_test(test_email_trailing_dot),
+		cmocka_unit_test(test_dotted_claim_readings),
 		cmocka_unit_test(test_groups_claims),  cmocka_unit_test(test_cert_conditions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "readings.h"
 #include "util.h"
@@ -124,13 +125,10 @@ const struct eg_route *eg_policy_match(const struct eg_config *cfg, const char *
 
 /* --- conditions --------------------------------------------------------------------------------- */
 
-const json_t *eg_claim_get(const json_t *claims, const char *name)
+/* name's dot-separated path through nested objects (never the literal key) */
+static const json_t *claim_nested(const json_t *claims, const char *name)
 {
-	if (!claims)
-		return NULL;
-	const json_t *v = json_object_get(claims, name);
-	if (v || !strchr(name, '.'))
-		return v;
+	const json_t *v;
 	char buf[256];
 	snprintf(buf, sizeof(buf), "%s", name);
 	v = claims;
@@ -140,6 +138,16 @@ const json_t *eg_claim_get(const json_t *claims, const char *name)
 		v = json_object_get(v, tok);
 	}
 	return v;
+}
+
+const json_t *eg_claim_get(const json_t *claims, const char *name)
+{
+	if (!claims)
+		return NULL;
+	const json_t *v = json_object_get(claims, name);
+	if (v || !strchr(name, '.'))
+		return v;
+	return claim_nested(claims, name);
 }
 
 static bool value_equals(const json_t *v, const char *want)
@@ -156,10 +164,9 @@ static bool value_equals(const json_t *v, const char *want)
 	return false;
 }
 
-/* A claim matches when it (or, for arrays, any element) equals any wanted value. */
-static bool claim_has(const json_t *claims, const char *name, const struct eg_strlist *want)
+/* A value matches when it (or, for arrays, any element) equals any wanted value. */
+static bool value_has(const json_t *v, const struct eg_strlist *want)
 {
-	const json_t *v = eg_claim_get(claims, name);
 	if (!v)
 		return false;
 	for (size_t i = 0; i < want->n; i++) {
@@ -176,6 +183,19 @@ static bool claim_has(const json_t *claims, const char *name, const struct eg_st
 	return false;
 }
 
+/* A dotted name reads two ways when the token has both a key of that literal name and the
+ * nested path ("realm_access.roles" and realm_access.roles): the most restrictive wins, so
+ * an allow rule needs both to match and a deny rule either. */
+static bool claim_has(const json_t *claims, const char *name, const struct eg_strlist *want, bool deny)
+{
+	const json_t *literal = json_object_get(claims, name);
+	if (!literal || !strchr(name, '.'))
+		return value_has(eg_claim_get(claims, name), want);
+	const json_t *nested = claim_nested(claims, name);
+	bool a = value_has(literal, want), b = nested ? value_has(nested, want) : a;
+	return deny ? a || b : a && b;
+}
+
 /* A plain addr-spec: one '@', a local part without quoting, comments or controls, a
  * domain. "a@evil.test@good.test" or "\"a@evil.test\"@good.test" is read as good.test by
  * a last-'@' split and as evil.test by others (oauth2-proxy GHSA-c5c4-8r6x-56w3): an
@@ -188,7 +208,22 @@ static bool plain_address(const char *email)
 	for (const unsigned char *p = (const unsigned char *)email; *p; p++)
 		if (*p <= ' ' || *p == 0x7f || strchr("\"\\()<>[],;:", *p))
 			return false;
-	return true;
+	/* "x.test." is the same mail domain as "x.test" (a fully qualified name): no empty
+	 * label, so one spelling per domain reaches the rules and the header */
+	const char *dom = at + 1;
+	return dom[0] != '.' && dom[strlen(dom) - 1] != '.' && !strstr(dom, "..");
+}
+
+/* rule equals email, case-insensitively; for a deny rule also with the address's trailing
+ * dots dropped ("mallory@x.test." is mallory@x.test's mailbox) */
+static bool same_address(const char *rule, const char *email, bool deny)
+{
+	if (str_ieq(rule, email))
+		return true;
+	size_t rl = strlen(rule), el = strlen(email);
+	while (deny && el > rl && email[el - 1] == '.')
+		el--;
+	return deny && el == rl && strncasecmp(rule, email, rl) == 0;
 }
 
 /* The email claim when it may be believed: email_verified true (boolean or "true"),
@@ -235,7 +270,7 @@ static bool email_conditions(const struct eg_config *cfg, const struct eg_condit
 	if (!email)
 		return false;
 	for (size_t i = 0; i < c->emails.n; i++)
-		if (str_ieq(c->emails.v[i], email))
+		if (same_address(c->emails.v[i], email, deny))
 			return true;
 	/* only a deny rule gets here with an address that is not plain: whichever domain a
 	 * parser would read, the restrictive answer is that a domains rule matches. */
@@ -297,7 +332,7 @@ static bool claim_matches(const json_t *claims, const char *name, const struct e
 {
 	if (claim_distributed(claims, name))
 		return deny;
-	return claim_has(claims, name, want);
+	return claim_has(claims, name, want, deny);
 }
 
 static bool conditions_match(const struct eg_config *cfg, const struct eg_conditions *c, const struct eg_identity *id,

@@ -104,3 +104,29 @@ size_t eg_req_header_spellings(const struct eg_req *r, const char *name, void (*
 		MHD_get_connection_values(r->conn, MHD_HEADER_KIND, spelling_value, &s);
 	return s.n;
 }
+
+bool eg_header_name_is(const char *name, const char *want)
+{
+	return name && same_header(name, want);
+}
+
+struct each {
+	void (*fn)(const char *key, const char *value, void *arg);
+	void *arg;
+};
+
+static enum MHD_Result each_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct each *e = cls;
+	(void)kind;
+	if (key && value)
+		e->fn(key, value, e->arg);
+	return MHD_YES;
+}
+
+void eg_req_headers_each(const struct eg_req *r, void (*fn)(const char *key, const char *value, void *arg), void *arg)
+{
+	struct each e = { fn, arg };
+	if (r && r->conn)
+		MHD_get_connection_values(r->conn, MHD_HEADER_KIND, each_value, &e);
+}

@@ -21,4 +21,10 @@ const char *eg_smuggled_identity_header(const struct eg_config *cfg, const struc
 size_t eg_req_header_spellings(const struct eg_req *r, const char *name, void (*fn)(const char *value, void *arg),
 			       void *arg);
 
+/* name, with '_' read as '-' and case folded, is want */
+bool eg_header_name_is(const char *name, const char *want);
+
+/* Calls fn for every request header, in order: one pass for several names. */
+void eg_req_headers_each(const struct eg_req *r, void (*fn)(const char *key, const char *value, void *arg), void *arg);
+
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "abuse.h"
 #include "config.h"
@@ -154,6 +155,65 @@ static unsigned query_override_methods(const char *raw_uri)
 		free(v);
 	}
 	return total > 1 ? m | EG_M_OTHER : m;
+}
+
+/* Protocol upgrades: behind the usual WebSocket recipe (proxy_set_header Upgrade
+ * $http_upgrade) nginx passes any Upgrade on, and an upstream that speaks h2c switches
+ * protocols: the client then sends HTTP/2 requests for any path through the tunnel, none of
+ * them judged (h2c smuggling). Only "websocket" is a protocol whose frames are not requests;
+ * any other token, or an HTTP2-Settings header, refuses the request on every route. */
+static void upgrade_value(const char *v, void *arg)
+{
+	bool *bad = arg;
+	for (const char *p = v; *p;) {
+		p += strspn(p, " \t,");
+		size_t n = strcspn(p, ",");
+		size_t k = n;
+		while (k && (p[k - 1] == ' ' || p[k - 1] == '\t'))
+			k--;
+		if (k && !(k == 9 && strncasecmp(p, "websocket", 9) == 0))
+			*bad = true;
+		p += n;
+	}
+}
+
+/* The client headers of the judged extras, collected in one pass over the request. */
+#define HEADER_TARGETS_MAX 4
+struct extras {
+	const char *target[HEADER_TARGETS_MAX]; /* X-Original-URL, X-Rewrite-URL values */
+	size_t n_target;
+	bool target_overflow;
+	bool upgrade_bad; /* an Upgrade (or nginx's X-Original-Upgrade) to another protocol */
+	bool h2_settings;
+};
+
+static void extra_header(const char *key, const char *value, void *arg)
+{
+	struct extras *e = arg;
+	/* by length first: most of nginx's own headers are X-... names of other lengths */
+	switch (strlen(key)) {
+	case 13: /* X-Rewrite-URL */
+	case 14: /* X-Original-URL */
+		if (eg_header_name_is(key, "X-Original-URL") || eg_header_name_is(key, "X-Rewrite-URL")) {
+			if (e->n_target < HEADER_TARGETS_MAX)
+				e->target[e->n_target++] = value;
+			else
+				e->target_overflow = true;
+		} else {
+			e->h2_settings |= eg_header_name_is(key, "HTTP2-Settings");
+		}
+		break;
+	case 18:
+		/* nginx never passes Upgrade to the auth request (proxy_set_header Upgrade "" is
+		 * its default): the shipped snippet sends it as X-Original-Upgrade */
+		if (eg_header_name_is(key, "X-Original-Upgrade"))
+			upgrade_value(value, &e->upgrade_bad);
+		break;
+	case 7:
+		if (eg_header_name_is(key, "Upgrade"))
+			upgrade_value(value, &e->upgrade_bad);
+		break;
+	}
 }
 
 /* --- bearer tokens --------------------------------------------------------------------------- */
@@ -766,6 +826,207 @@ static const struct eg_route *judge(struct eg_daemon *d, const struct eg_req *r,
 	return denied ? denied : id_route;
 }
 
+/* Header-borne targets: Symfony before CVE-2018-14773, Zend Framework / Laminas and IIS
+ * applications take the path from X-Original-URL or X-Rewrite-URL when the request carries
+ * one, and nginx passes the client's on to the upstream. No proxy profile sets them, so any
+ * value is the client's: each is judged like another target (most restrictive wins). */
+
+/* Judges another target of the same request (same host, method, credentials): 200 with
+ * *o untouched, or the denial in *o and its route in *ar. -1 when uri is no path. */
+static int judge_alt_target(struct eg_daemon *d, const struct eg_req *r, const struct target *t, const char *uri,
+			    struct auth_cache *c, struct outcome *o, const struct eg_route **ar)
+{
+	struct target alt = *t;
+	struct eg_readings rd = { 0 };
+	if (eg_path_strict(uri, alt.path, sizeof(alt.path)) != 0 || eg_readings_compute(uri, &rd) != 0) {
+		eg_readings_free(&rd);
+		return -1;
+	}
+	alt.raw_uri = uri;
+	alt.alt_methods |= query_override_methods(uri) & ~alt.method;
+	struct outcome ao = { 200, "allowed", NULL, false };
+	*ar = judge(d, r, &alt, &rd, c, &ao);
+	eg_readings_free(&rd);
+	if (ao.status != 200)
+		*o = ao;
+	return ao.status;
+}
+
+/* The primary target allowed: judge each header-borne one the same way. A value that is
+ * not a path of the routed host is a 403; an allow keeps the primary's route. */
+static const struct eg_route *judge_header_targets(struct eg_daemon *d, const struct eg_req *r,
+						   const struct extras *x, const struct target *t,
+						   const struct eg_route *route, struct auth_cache *c, struct outcome *o)
+{
+	for (size_t i = 0; i < x->n_target; i++) {
+		const char *why = "bad_path";
+		const char *uri = x->target_overflow ? NULL : eg_proxy_target_path(x->target[i], t->host, &why);
+		const struct eg_route *ar = route;
+		int st = uri ? judge_alt_target(d, r, t, uri, c, o, &ar) : -1;
+		if (st < 0)
+			*o = (struct outcome){ 403, "bad_header_target",
+					       "X-Original-URL or X-Rewrite-URL names no path of this site", false };
+		if (st != 200)
+			return ar;
+	}
+	return route;
+}
+
+/* An encoded control character in the path (%09, or %2500 decoded twice) keeps the target
+ * to public routes only when every reading is public, but upstreams read it two more ways:
+ * C code that decodes (twice) and stops at the NUL, and normalisers that drop controls or
+ * trim them like whitespace ("..%09" climbs). Both are judged: the path cut at the first
+ * such escape, and the path with every one removed. */
+static bool control_escape(const char *p, size_t *len)
+{
+	int v = -1;
+	if (p[0] == '%' && hex_digit((unsigned char)p[1]) >= 0 && hex_digit((unsigned char)p[2]) >= 0) {
+		v = hex_digit((unsigned char)p[1]) * 16 + hex_digit((unsigned char)p[2]);
+		*len = 3;
+		if (v == '%' && hex_digit((unsigned char)p[3]) >= 0 && hex_digit((unsigned char)p[4]) >= 0) {
+			v = hex_digit((unsigned char)p[3]) * 16 + hex_digit((unsigned char)p[4]);
+			*len = 5;
+		}
+	}
+	return v >= 0 && (v < 0x20 || v == 0x7f);
+}
+
+static const struct eg_route *judge_control_readings(struct eg_daemon *d, const struct eg_req *r,
+						     const struct target *t, const struct eg_route *route,
+						     struct auth_cache *c, struct outcome *o)
+{
+	size_t plen = strcspn(t->raw_uri, "?"), len = 0, first = plen;
+	char *stripped = xmalloc(plen + 1), *cut = NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < plen;) {
+		if (control_escape(t->raw_uri + i, &len)) {
+			first = first < i ? first : i;
+			i += len;
+			continue;
+		}
+		stripped[n++] = t->raw_uri[i++];
+	}
+	stripped[n] = '\0';
+	const struct eg_route *ar = route;
+	if (first < plen) {
+		cut = xasprintf("%.*s", (int)first, t->raw_uri);
+		if (judge_alt_target(d, r, t, cut, c, o, &ar) == 200 && judge_alt_target(d, r, t, stripped, c, o, &ar) == 200)
+			ar = route;
+		else if (o->status == 200)
+			*o = (struct outcome){ 403, "ambiguous_path", "the request path can be read more than one way", false };
+	}
+	free(cut);
+	free(stripped);
+	return ar;
+}
+
+/* Client-sent X-Forwarded-Host and RFC 7239 Forwarded host=: Express ("trust proxy"),
+ * Django (USE_X_FORWARDED_HOST), Symfony, Rails and Spring take the host from them when the
+ * request comes from their proxy, and nginx passes the client's on. Each host named there
+ * (X-Forwarded-Host only under a profile whose host header is another one: Traefik and
+ * Caddy set it themselves) is judged as another host of the same target. Only host-scoped
+ * routes tell hosts apart; without them there is nothing to judge. */
+struct header_hosts {
+	char v[HEADER_TARGETS_MAX][256];
+	size_t n;
+	bool bad;
+};
+
+static void header_host(const char *v, void *arg)
+{
+	struct header_hosts *h = arg;
+	for (const char *p = v;;) {
+		size_t len = strcspn(p, ",");
+		char raw[256];
+		while (len && (*p == ' ' || *p == '\t'))
+			p++, len--;
+		while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (h->n >= HEADER_TARGETS_MAX || len == 0 || len >= sizeof(raw))
+			h->bad = true;
+		else {
+			memcpy(raw, p, len);
+			raw[len] = '\0';
+			h->bad |= eg_host_normalize(raw, h->v[h->n++], sizeof(h->v[0])) != 0;
+		}
+		p += strcspn(p, ",");
+		if (!*p++)
+			break;
+	}
+}
+
+/* RFC 7239 Forwarded (Spring's ForwardedHeaderFilter and others route on it): the host=
+ * parameter of every element, quotes removed; an element without one names no host. */
+static void forwarded_host(const char *v, void *arg)
+{
+	struct header_hosts *h = arg;
+	for (const char *p = v; *p;) {
+		size_t len = strcspn(p, ",;");
+		while (len && (*p == ' ' || *p == '\t'))
+			p++, len--;
+		if (len > 5 && strncasecmp(p, "host=", 5) == 0) {
+			char val[256];
+			const char *q = p + 5;
+			size_t ql = len - 5;
+			while (ql && (q[ql - 1] == ' ' || q[ql - 1] == '\t'))
+				ql--;
+			if (ql >= 2 && q[0] == '"' && q[ql - 1] == '"')
+				q++, ql -= 2;
+			if (ql >= sizeof(val) || memchr(q, '"', ql)) {
+				h->bad = true;
+			} else {
+				memcpy(val, q, ql);
+				val[ql] = '\0';
+				header_host(val, h);
+			}
+		}
+		p += len;
+		if (*p)
+			p++;
+	}
+}
+
+static bool any_host_route(const struct eg_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_routes; i++)
+		if (cfg->routes[i].host)
+			return true;
+	return false;
+}
+
+static const struct eg_route *judge_header_hosts(struct eg_daemon *d, const struct eg_req *r,
+						 const struct extras *x, const struct target *t, const struct eg_readings *rd,
+						 const struct eg_route *route, struct auth_cache *c, struct outcome *o)
+{
+	if (!any_host_route(d->cfg))
+		return route;
+	struct header_hosts h = { .n = 0, .bad = false };
+	if (!d->cfg->proxy || strcasecmp(d->cfg->proxy->host, "X-Forwarded-Host") != 0)
+		eg_req_header_spellings(r, "X-Forwarded-Host", header_host, &h);
+	eg_req_header_spellings(r, "Forwarded", forwarded_host, &h);
+	if (h.bad) {
+		*o = (struct outcome){ 403, "bad_header_host", "X-Forwarded-Host names no plausible host", false };
+		return route;
+	}
+	for (size_t i = 0; i < h.n; i++) {
+		if (strcmp(h.v[i], t->host) == 0)
+			continue;
+		struct target alt = *t;
+		snprintf(alt.host, sizeof(alt.host), "%s", h.v[i]);
+		struct outcome ao = { 200, "allowed", NULL, false };
+		const struct eg_route *ar = judge(d, r, &alt, rd, c, &ao);
+		if (ao.status == 200) /* the app may take the path from X-Original-URL, the host from here */
+			ar = judge_header_targets(d, r, x, &alt, ar, c, &ao);
+		if (ao.status == 200 && rd->ambiguous)
+			ar = judge_control_readings(d, r, &alt, ar, c, &ao);
+		if (ao.status != 200) {
+			*o = ao;
+			return ar;
+		}
+	}
+	return route;
+}
+
 void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
 {
 	uint64_t t0 = now_mono_ns();
@@ -806,6 +1067,12 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 		o = (struct outcome){ 403, "smuggled_header", "the request carries another spelling of an identity header", false };
 		goto answer;
 	}
+	struct extras extras = { .n_target = 0, .target_overflow = false, .upgrade_bad = false, .h2_settings = false };
+	eg_req_headers_each(r, extra_header, &extras);
+	if (extras.upgrade_bad || extras.h2_settings) {
+		o = (struct outcome){ 403, "upgrade_refused", "only WebSocket upgrades are allowed", false };
+		goto answer;
+	}
 	if (!read_target(&fw, &t, &why)) {
 		o = (struct outcome){ 403, why, "the original request could not be parsed", false };
 		goto answer;
@@ -816,6 +1083,12 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 		goto answer;
 	}
 	route = judge(d, r, &t, &rd, &cache, &o);
+	if (o.status == 200)
+		route = judge_header_targets(d, r, &extras, &t, route, &cache, &o);
+	if (o.status == 200 && rd.ambiguous)
+		route = judge_control_readings(d, r, &t, route, &cache, &o);
+	if (o.status == 200)
+		route = judge_header_hosts(d, r, &extras, &t, &rd, route, &cache, &o);
 	if (o.status == 200 && route) {
 		id = cache.id[route->auth]; /* moved: the cache no longer owns it */
 		cache.id[route->auth] = (struct eg_identity){ 0 };

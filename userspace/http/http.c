@@ -174,6 +174,17 @@ static bool only_nuls(const char *p, const char *end)
 	return true;
 }
 
+/* key starts right after "HTTP/1.x" and one or two NULs (LF or CR LF) */
+static bool after_request_line(const char *begin, const char *key)
+{
+	for (size_t term = 1; term <= 2; term++) {
+		const char *v = key - term - 8;
+		if (v >= begin && only_nuls(key - term, key) && memcmp(v, "HTTP/1.", 7) == 0)
+			return true;
+	}
+	return false;
+}
+
 static enum MHD_Result index_value(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
 				   const char *value, size_t value_size)
 {
@@ -189,6 +200,11 @@ static enum MHD_Result index_value(void *cls, enum MHD_ValueKind kind, const cha
 			hp->bad = true;
 			return MHD_NO;
 		}
+	} else if (!after_request_line(hp->begin, key)) {
+		/* the first header: right after the request line's "HTTP/1.x" and its terminator
+		 * (NULs in front of it were a line libmicrohttpd read as this header) */
+		hp->bad = true;
+		return MHD_NO;
 	}
 	hp->line_end = value + value_size;
 	int k = known_index_n(key, key_size);
@@ -207,8 +223,15 @@ static bool index_headers(struct MHD_Connection *conn, const char *method, struc
 	MHD_get_connection_values_n(conn, MHD_HEADER_KIND, index_value, &hp);
 	if (hp.bad)
 		return false;
-	if (!hp.line_end)
-		return true; /* no headers */
+	if (!hp.line_end) {
+		/* no headers: the request line's "HTTP/1.x", then its terminator and the empty
+		 * line (2 to 4 NULs); anything between is a line libmicrohttpd skipped */
+		const char *p = hp.end;
+		while (p > hp.begin && !p[-1])
+			p--;
+		size_t nuls = (size_t)(hp.end - p);
+		return nuls >= 2 && nuls <= 4 && p - 8 >= hp.begin && memcmp(p - 8, "HTTP/1.", 7) == 0;
+	}
 	/* after the last value: its terminator and the empty line, 2 to 4 NULs in all */
 	size_t tail = (size_t)(hp.end - hp.line_end);
 	return tail >= 2 && tail <= 4 && only_nuls(hp.line_end, hp.end);

@@ -689,9 +689,13 @@ static char *state_cookie(struct eg_daemon *d, const char *name, const char *val
 			 value, (long long)max_age, d->cfg->cookie.secure ? "; Secure" : "");
 }
 
+/* Bytes of state cookies a browser is asked to keep (h_start): well under the 8 KB line
+ * nginx reads, with room for the session cookie and the app's own. */
+#define STATE_COOKIES_BUDGET 4096
+
 /* Names of the state cookies the browser sent, in header order (oldest first per
  * RFC 6265 5.4 for cookies of equal path). */
-static size_t state_cookie_names(const struct eg_req *r, char names[][64], size_t max)
+static size_t state_cookie_names(const struct eg_req *r, char names[][64], size_t sizes[], size_t max)
 {
 	const char *h = eg_req_header(r, "Cookie");
 	size_t n = 0, pl = strlen(EG_STATE_COOKIE_PREFIX);
@@ -706,6 +710,7 @@ static size_t state_cookie_names(const struct eg_req *r, char names[][64], size_
 		    (size_t)(eq - p) < 64) {
 			memcpy(names[n], p, (size_t)(eq - p));
 			names[n][eq - p] = 0;
+			sizes[n] = end ? (size_t)(end - p) : strlen(p); /* "name=value" */
 			n++;
 		}
 		if (!end)
@@ -713,6 +718,53 @@ static size_t state_cookie_names(const struct eg_req *r, char names[][64], size_
 		p = end + 1;
 	}
 	return n;
+}
+
+/* Login binding: the state cookie is scoped to /oauth2/, so it cannot carry the __Host-
+ * prefix and a sibling subdomain can toss one into a victim's browser (Domain=), with the
+ * callback URL of the attacker's own login: the victim would be signed in as the attacker
+ * (login CSRF). Every login is bound to a __Host- cookie of the browser that started it,
+ * which no other host can set. Only with secure cookies (the prefix needs Secure). */
+#define LOGIN_BINDING_COOKIE "__Host-edgegate_login"
+#define LOGIN_BINDING_LEN 22 /* 16 random bytes, base64url */
+
+static bool login_binding_ok(const char *v)
+{
+	if (strlen(v) != LOGIN_BINDING_LEN)
+		return false;
+	for (const char *p = v; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+		      *p == '_'))
+			return false;
+	return true;
+}
+
+/* The browser's binding, a new one when it has none; the cookie is (re)set for ttl. NULL
+ * when cookies are not secure. */
+static char *login_binding(const struct eg_config *cfg, const struct eg_req *r, struct eg_resp *resp, int64_t ttl)
+{
+	char have[64];
+	if (!cfg->cookie.secure)
+		return NULL;
+	char *v = eg_req_cookie(r, LOGIN_BINDING_COOKIE, have, sizeof(have)) && login_binding_ok(have)
+			  ? xstrdup(have)
+			  : rand_b64(16);
+	char *sc = xasprintf("%s=%s; Path=/; Max-Age=%lld; HttpOnly; Secure; SameSite=Lax", LOGIN_BINDING_COOKIE, v,
+			     (long long)ttl);
+	eg_resp_header(resp, "Set-Cookie", sc);
+	free(sc);
+	return v;
+}
+
+/* The state was started by this browser: its binding cookie matches the sealed one. */
+static bool login_binding_matches(const struct eg_config *cfg, const struct eg_req *r, const json_t *st)
+{
+	if (!cfg->cookie.secure)
+		return true;
+	const char *want = json_string_value(json_object_get(st, "b"));
+	char have[64];
+	return want && strlen(want) == LOGIN_BINDING_LEN && eg_req_cookie(r, LOGIN_BINDING_COOKIE, have, sizeof(have)) &&
+	       strlen(have) == LOGIN_BINDING_LEN && ct_equal(have, want, LOGIN_BINDING_LEN);
 }
 
 /* The "Login failed" page (pages.c) with a request id that is also in this log line. */
@@ -766,6 +818,11 @@ static void h_start(struct eg_daemon *d, const struct eg_req *r, struct eg_resp 
 
 	json_t *st = json_pack("{s:s, s:s, s:s, s:s, s:I}", "s", state, "n", nonce, "v", verifier,
 			       "rd", rd, "exp", (json_int_t)(now_realtime_s() + ttl));
+	char *binding = login_binding(cfg, r, resp, ttl);
+	if (binding) {
+		json_object_set_new(st, "b", json_string(binding));
+		free(binding);
+	}
 	char *pt = json_dumps(st, JSON_COMPACT);
 	char *sealed = pt ? eg_seal(o->state_key, cname, pt, strlen(pt)) : NULL;
 	json_decref(st);
@@ -777,12 +834,19 @@ static void h_start(struct eg_daemon *d, const struct eg_req *r, struct eg_resp 
 		login_error(d, resp, "internal", 500, "Internal error.");
 		goto out;
 	}
-	/* Cap concurrent logins: drop the oldest state cookies beyond max - 1. */
-	size_t have = state_cookie_names(r, names, 72);
-	for (size_t i = 0; have >= max && i <= have - max && i < have; i++) {
+	/* Cap concurrent logins: drop the oldest state cookies beyond max - 1, and while all of
+	 * them with the new one would exceed STATE_COOKIES_BUDGET bytes: a page that sends the
+	 * browser here again and again with a long rd must not grow the Cookie header past what
+	 * nginx reads in one line (8 KB by default), or every /oauth2/ request is a 400. */
+	size_t sizes[72], total = strlen(cname) + 1 + strlen(sealed);
+	size_t have = state_cookie_names(r, names, sizes, 72);
+	for (size_t i = 0; i < have; i++)
+		total += sizes[i] + 2;
+	for (size_t i = 0; i < have && (have - i >= max || total > STATE_COOKIES_BUDGET); i++) {
 		char *del = state_cookie(d, names[i], "", 0);
 		eg_resp_header(resp, "Set-Cookie", del);
 		free(del);
+		total -= sizes[i] + 2;
 	}
 	char *sc = state_cookie(d, cname, sealed, ttl);
 	eg_resp_header(resp, "Set-Cookie", sc);
@@ -892,7 +956,7 @@ static void h_callback(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 	const char *rd = json_string_value(json_object_get(st, "rd"));
 	int64_t exp = (int64_t)json_integer_value(json_object_get(st, "exp"));
 	if (!s_state || !nonce || !verifier || !rd || strlen(s_state) != strlen(state) ||
-	    !ct_equal(s_state, state, strlen(state)) || exp < now_realtime_s()) {
+	    !ct_equal(s_state, state, strlen(state)) || exp < now_realtime_s() || !login_binding_matches(cfg, r, st)) {
 		fail_page(d, resp, "state", 400,
 			  "The login expired or was started in another browser. Please start again.");
 		goto out;
