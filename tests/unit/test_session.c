@@ -488,6 +488,54 @@ static void f_set_on_up(void *impl, void (*fn)(void *arg), void *arg)
 static const struct eg_store_ops prober_ops = { "lmdb", f_close, f_put, f_get, f_del, f_foreach, f_gc, NULL, NULL,
 						f_down_since, f_set_on_up };
 
+/* The same faults behind a store that says it is shared (sessions re-check it every 5 s). */
+static const struct eg_store_ops shared_fault_ops = { "shared-fault", f_close, f_put, f_get, f_del, f_foreach, f_gc,
+						      NULL, NULL, NULL, NULL };
+
+static void wait_second(int64_t s)
+{
+	while (now_realtime_s() < s)
+		usleep(20000);
+}
+
+/* Outage grace (docs/sessions.md): with a shared store that cannot be read, a session in
+ * memory is served from the cache until the re-check is due (5 s), then while the store
+ * last confirmed it less than store.outage_grace ago; after that it is refused as a store
+ * error (never served stale), and served again once the store answers. */
+static void test_shared_outage_grace(void **state)
+{
+	char t[EG_TICKET_MAX], err[256], dir[300];
+	struct eg_daemon saved = d;
+	struct eg_config c2 = cfg;
+
+	snprintf(dir, sizeof(dir), "%s/shared", tmpdir);
+	c2.store.outage_grace_s = 6;
+	memset(&d, 0, sizeof(d));
+	d.cfg = &c2;
+	d.store = eg_store_wrap(&shared_fault_ops, eg_store_lmdb_open(dir, 0, err, sizeof(err)));
+	assert_non_null(d.store);
+	assert_int_equal(eg_sessions_init(&d, err, sizeof(err)), 0);
+	/* start on a fresh second so that "confirmed at t0" is exact */
+	int64_t t0 = now_realtime_s() + 1;
+	wait_second(t0);
+	mk("vera", NULL, "vera@x.test", 0, NULL, t, NULL);
+	assert_int_equal(check(t, "vera@x.test"), 0);
+	assert_int_equal(now_realtime_s(), t0);
+	fail_reads = 1;
+	assert_int_equal(check(t, "vera@x.test"), 0); /* cached, no re-check due */
+	wait_second(t0 + 5);
+	assert_int_equal(check(t, "vera@x.test"), 0); /* re-check fails: within the grace */
+	wait_second(t0 + 6);
+	assert_int_equal(check(t, NULL), EG_SESSION_STORE_ERROR); /* the grace is over */
+	assert_int_equal(eg_sessions_cached(&d), 0);
+	assert_int_equal(check(t, NULL), EG_SESSION_STORE_ERROR); /* not in memory: no grace */
+	fail_reads = 0;
+	assert_int_equal(check(t, "vera@x.test"), 0); /* the store answers: served again */
+	eg_sessions_free(&d);
+	eg_store_close(d.store);
+	d = saved;
+}
+
 static size_t pending_after_ms(int ms)
 {
 	uint64_t end = now_mono_ns() + (uint64_t)ms * 1000000ull;
@@ -669,6 +717,7 @@ int main(void)
 		cmocka_unit_test(test_remote_reload_race),
 		cmocka_unit_test(test_store_faults),
 		cmocka_unit_test(test_store_back_wakes_retry),
+		cmocka_unit_test(test_shared_outage_grace),
 		cmocka_unit_test(test_lmdb_map_full_revoke),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
