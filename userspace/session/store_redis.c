@@ -456,6 +456,7 @@ void *eg_store_redis_open_ex(const struct eg_store_redis_opts *o, char *err, siz
 		goto fail;
 	}
 	redisSetTimeout(s->pool[0].c, tv_of(s->timeout_ms));
+	s->pool[0].gen = s->gen; /* the first dial learnt the master's address: not stale */
 	if (pthread_create(&s->prober, NULL, prober_main, s) == 0)
 		s->prober_running = true;
 	return s;
