@@ -26,7 +26,8 @@
  *
  * Sentinel: with store.sentinels the master's address is asked from the sentinels
  * (SENTINEL get-master-addr-by-name) at every dial, and a dialled server must say ROLE
- * master. A READONLY answer (the master was demoted by a failover) drops the
+ * master; when it does not (that sentinel has not heard of a failover yet), the next
+ * sentinel's answer is tried, so the store follows the first sentinel that knows. A READONLY answer (the master was demoted by a failover) drops the
  * connection and the command is retried once on the new master. Events are published
  * with WAIT 1 when the master lists a replica (ROLE), so an acknowledged revocation is
  * on a replica before it is acknowledged and survives a failover; a master without
@@ -73,6 +74,7 @@ struct redis_store {
 	long long maxlen;
 	char *sentinels[MAX_SENTINELS];
 	size_t n_sentinels;
+	size_t good_sentinel; /* the one whose answer last led to the master (atomic) */
 	char master_name[128];
 	/* outage */
 	int64_t down_since_ms; /* atomic; 0 = reachable */
@@ -138,34 +140,29 @@ static struct timeval tv_of(int ms)
 	return (struct timeval){ ms / 1000, (ms % 1000) * 1000 };
 }
 
-/* Asks the sentinels, in order, where the master is. 0 ok (host/port filled). */
-static int ask_sentinels(struct redis_store *s, char *host, size_t hostlen, int *port, char *err, size_t errlen)
+/* Asks sentinel i where the master is. 0 ok (host/port filled). */
+static int ask_sentinel(struct redis_store *s, size_t i, char *host, size_t hostlen, int *port)
 {
-	snprintf(err, errlen, "store.sentinels: no sentinel knows master \"%s\"", s->master_name);
-	for (size_t i = 0; i < s->n_sentinels; i++) {
-		char h[256];
-		const char *colon = strrchr(s->sentinels[i], ':');
-		snprintf(h, sizeof(h), "%.*s", (int)(colon - s->sentinels[i]), s->sentinels[i]);
-		redisContext *c = redisConnectWithTimeout(h, atoi(colon + 1), tv_of(s->timeout_ms));
-		if (!c || c->err) {
-			if (c)
-				redisFree(c);
-			continue;
-		}
-		redisSetTimeout(c, tv_of(s->timeout_ms));
-		redisReply *r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", s->master_name);
-		bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-			  r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING;
-		if (ok) {
-			snprintf(host, hostlen, "%s", r->element[0]->str);
-			*port = atoi(r->element[1]->str);
-		}
-		freeReplyObject(r);
-		redisFree(c);
-		if (ok)
-			return 0;
+	char h[256];
+	const char *colon = strrchr(s->sentinels[i], ':');
+	snprintf(h, sizeof(h), "%.*s", (int)(colon - s->sentinels[i]), s->sentinels[i]);
+	redisContext *c = redisConnectWithTimeout(h, atoi(colon + 1), tv_of(s->timeout_ms));
+	if (!c || c->err) {
+		if (c)
+			redisFree(c);
+		return -1;
 	}
-	return -1;
+	redisSetTimeout(c, tv_of(s->timeout_ms));
+	redisReply *r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", s->master_name);
+	bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+		  r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING;
+	if (ok) {
+		snprintf(host, hostlen, "%s", r->element[0]->str);
+		*port = atoi(r->element[1]->str);
+	}
+	freeReplyObject(r);
+	redisFree(c);
+	return ok ? 0 : -1;
 }
 
 static bool reply_ok(redisReply *r)
@@ -175,30 +172,11 @@ static bool reply_ok(redisReply *r)
 	return ok;
 }
 
-/* A new connection to the master, authenticated and on our database; NULL on error. */
-static redisContext *dial(struct redis_store *s, int timeout_ms, char *err, size_t errlen)
+/* A new connection to host:port, authenticated and on our database, and (with
+ * sentinels) saying ROLE master; NULL on error. */
+static redisContext *dial_at(struct redis_store *s, const char *host, int port, int timeout_ms, char *err,
+			     size_t errlen)
 {
-	char host[256];
-	int port;
-
-	if (s->n_sentinels) {
-		if (ask_sentinels(s, host, sizeof(host), &port, err, errlen) != 0)
-			return NULL;
-		pthread_mutex_lock(&s->amu);
-		if (port != s->port || strcmp(host, s->host) != 0) {
-			/* a failover: connections to the old master are of no use any more */
-			if (s->host[0])
-				__atomic_add_fetch(&s->gen, 1, __ATOMIC_ACQ_REL);
-			snprintf(s->host, sizeof(s->host), "%s", host);
-			s->port = port;
-		}
-		pthread_mutex_unlock(&s->amu);
-	} else {
-		pthread_mutex_lock(&s->amu);
-		snprintf(host, sizeof(host), "%s", s->host);
-		port = s->port;
-		pthread_mutex_unlock(&s->amu);
-	}
 	redisContext *c = redisConnectWithTimeout(host, port, tv_of(timeout_ms));
 	if (!c || c->err) {
 		snprintf(err, errlen, "cannot connect to %s:%d: %s", host, port, c ? c->errstr : "out of memory");
@@ -232,6 +210,63 @@ static redisContext *dial(struct redis_store *s, int timeout_ms, char *err, size
 drop:
 	redisFree(c);
 	return NULL;
+}
+
+/* The master the sentinels name, as soon as any one of them names it: each is asked in
+ * turn (the last one that led to the master first), and an answer that does not lead to
+ * a server saying ROLE master (a sentinel that has not heard of the failover yet, a
+ * master that hangs) passes on to the next sentinel's. */
+static redisContext *dial_sentinels(struct redis_store *s, int timeout_ms, char *err, size_t errlen)
+{
+	char tried[MAX_SENTINELS][256 + 8];
+	size_t n_tried = 0, first = __atomic_load_n(&s->good_sentinel, __ATOMIC_RELAXED);
+
+	snprintf(err, errlen, "store.sentinels: no sentinel knows master \"%s\"", s->master_name);
+	for (size_t k = 0; k < s->n_sentinels; k++) {
+		size_t i = (first + k) % s->n_sentinels;
+		char host[256], addr[256 + 8];
+		int port;
+		bool seen = false;
+
+		if (ask_sentinel(s, i, host, sizeof(host), &port) != 0)
+			continue;
+		snprintf(addr, sizeof(addr), "%s:%d", host, port);
+		for (size_t t = 0; t < n_tried && !seen; t++)
+			seen = strcmp(tried[t], addr) == 0;
+		if (seen)
+			continue;
+		snprintf(tried[n_tried++], sizeof(tried[0]), "%s", addr);
+		redisContext *c = dial_at(s, host, port, timeout_ms, err, errlen);
+		if (!c)
+			continue;
+		__atomic_store_n(&s->good_sentinel, i, __ATOMIC_RELAXED);
+		pthread_mutex_lock(&s->amu);
+		if (port != s->port || strcmp(host, s->host) != 0) {
+			/* a failover: connections to the old master are of no use any more */
+			if (s->host[0])
+				__atomic_add_fetch(&s->gen, 1, __ATOMIC_ACQ_REL);
+			snprintf(s->host, sizeof(s->host), "%s", host);
+			s->port = port;
+		}
+		pthread_mutex_unlock(&s->amu);
+		return c;
+	}
+	return NULL;
+}
+
+/* A new connection to the master; NULL on error. */
+static redisContext *dial(struct redis_store *s, int timeout_ms, char *err, size_t errlen)
+{
+	char host[256];
+	int port;
+
+	if (s->n_sentinels)
+		return dial_sentinels(s, timeout_ms, err, errlen);
+	pthread_mutex_lock(&s->amu);
+	snprintf(host, sizeof(host), "%s", s->host);
+	port = s->port;
+	pthread_mutex_unlock(&s->amu);
+	return dial_at(s, host, port, timeout_ms, err, errlen);
 }
 
 redisContext *eg_store_redis_dial(void *impl, int timeout_ms, char *err, size_t errlen)
