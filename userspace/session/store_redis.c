@@ -27,8 +27,9 @@
  * Sentinel: with store.sentinels the master's address is asked from the sentinels
  * (SENTINEL get-master-addr-by-name) at every dial, and a dialled server must say ROLE
  * master; when it does not (that sentinel has not heard of a failover yet), the next
- * sentinel's answer is tried, so the store follows the first sentinel that knows. A READONLY answer (the master was demoted by a failover) drops the
- * connection and the command is retried once on the new master. Events are published
+ * sentinel's answer is tried, so the store follows the first sentinel that knows. A
+ * READONLY answer (the master was demoted by a failover) drops the connection and the
+ * command is retried once on the new master. Events are published
  * with WAIT 1 when the master lists a replica (ROLE), so an acknowledged revocation is
  * on a replica before it is acknowledged and survives a failover; a master without
  * replicas acknowledges alone, like a single Redis, and without waiting. WAIT's own
