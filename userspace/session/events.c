@@ -312,6 +312,12 @@ static void *follow(void *arg)
 
 	while (!ev->stop) {
 		if (!c) {
+			/* During an outage the store's prober looks for the master (every 100 ms):
+			 * dialling here too would only double the load on Redis and the sentinels. */
+			if (eg_store_redis_down_since_ms(ev->impl)) {
+				nap(ev, RETRY_MS / 2);
+				continue;
+			}
 			c = eg_store_redis_dial(ev->impl, ev->timeout_ms, err, sizeof(err));
 			if (!c) {
 				if (!warned)
