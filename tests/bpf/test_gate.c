@@ -25,6 +25,7 @@
 #include "abuse.h"
 #include "daemon.h"
 #include "pkt.h"
+#include "store.h"
 
 #define PROT 443   /* protected port */
 #define OPEN 8080  /* unprotected port */
@@ -1321,6 +1322,51 @@ static void test_ban_keeps_deny(void **s)
 	rmdir(dir);
 }
 
+/* A node that missed events resyncs its deny/allow entries with the shared store
+ * (events.c -> eg_gate_resync): an entry another node deleted is lifted, one it added is
+ * applied; an entry the store never held (a bulk load, the config's) is left alone. */
+static void test_resync_with_store(void **s)
+{
+	struct eg_prefix kept = P("198.18.75.0/24"), gone = P("198.18.76.0/24"), bulk = P("198.18.77.0/24"),
+			 added = P("198.18.78.0/24"), stat = P("198.18.79.0/24");
+	char err[256], dir[] = "/tmp/eg-test-gate-resync-XXXXXX", val[64];
+	struct pk p;
+	long lifted = -1;
+
+	assert_non_null(mkdtemp(dir));
+	struct eg_store *st = eg_store_wrap(&eg_store_lmdb_ops, eg_store_lmdb_open(dir, 0, err, sizeof(err)));
+	assert_non_null(st);
+	assert_true(eg_gate_use_store(G, st) >= 0);
+	assert_int_equal(eg_gate_deny_add(G, &kept, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_deny_add(G, &gone, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_bulk_add(G, false, &bulk, 1, 0, EG_RULE_MANUAL), 1);
+	assert_int_equal(eg_gate_deny_add(G, &stat, 0, EG_RULE_STATIC), 0);
+	/* meanwhile on another node: one deleted, one added (the events were missed) */
+	assert_int_equal(eg_store_del(st, EG_NS_DENY, "deny 198.18.76.0/24"), 0);
+	snprintf(val, sizeof(val), "{\"reason\":%d}", EG_RULE_ABUSE);
+	assert_int_equal(eg_store_put(st, EG_NS_DENY, "deny 198.18.78.0/24", val, strlen(val), 0), 0);
+	assert_int_equal(eg_gate_resync(G, &lifted), 2); /* every stored record: kept and added */
+	assert_int_equal(lifted, 1);
+	tcp4(&p, "198.18.76.9", OPEN, PK_SYN);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	const char *denied[] = { "198.18.75.9", "198.18.77.9", "198.18.78.9", "198.18.79.9" };
+	for (size_t i = 0; i < 4; i++) {
+		tcp4(&p, denied[i], OPEN, PK_SYN);
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+	}
+	/* a second resync finds nothing more to lift */
+	assert_int_equal(eg_gate_resync(G, &lifted), 2);
+	assert_int_equal(lifted, 0);
+	assert_true(eg_gate_use_store(G, NULL) >= 0);
+	eg_store_close(st);
+	const struct eg_prefix *all[] = { &kept, &bulk, &added, &stat };
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(eg_gate_deny_del(G, all[i]), 0);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1352,6 +1398,7 @@ int main(void)
 		cmocka_unit_test(test_remote_keeps_static),
 		cmocka_unit_test(test_unban_keeps_deny),
 		cmocka_unit_test(test_ban_keeps_deny),
+		cmocka_unit_test(test_resync_with_store),
 	};
 
 	if (geteuid() != 0) {

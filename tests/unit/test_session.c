@@ -473,7 +473,111 @@ static int f_foreach(void *impl, enum eg_store_ns ns, const char *prefix, eg_sto
 	return fail_reads ? -1 : eg_store_lmdb_ops.foreach(impl, ns, prefix, fn, arg);
 }
 static long f_gc(void *impl) { return eg_store_lmdb_ops.gc(impl); }
-static const struct eg_store_ops fault_ops = { "lmdb", f_close, f_put, f_get, f_del, f_foreach, f_gc, NULL, NULL, NULL };
+static const struct eg_store_ops fault_ops = { "lmdb", f_close, f_put, f_get, f_del, f_foreach, f_gc, NULL, NULL, NULL, NULL };
+
+/* The same, saying it is down while writes fail and keeping the hook the sessions set
+ * for "the store answers again" (store_redis.c calls it from its prober). */
+static void (*up_fn)(void *arg);
+static void *up_arg;
+static int64_t f_down_since(void *impl) { return fail_writes ? 1 : 0; }
+static void f_set_on_up(void *impl, void (*fn)(void *arg), void *arg)
+{
+	up_fn = fn;
+	up_arg = arg;
+}
+static const struct eg_store_ops prober_ops = { "lmdb", f_close, f_put, f_get, f_del, f_foreach, f_gc, NULL, NULL,
+						f_down_since, f_set_on_up };
+
+/* The same faults behind a store that says it is shared (sessions re-check it every 5 s). */
+static const struct eg_store_ops shared_fault_ops = { "shared-fault", f_close, f_put, f_get, f_del, f_foreach, f_gc,
+						      NULL, NULL, NULL, NULL };
+
+static void wait_second(int64_t s)
+{
+	while (now_realtime_s() < s)
+		usleep(20000);
+}
+
+/* Outage grace (docs/sessions.md): with a shared store that cannot be read, a session in
+ * memory is served from the cache until the re-check is due (5 s), then while the store
+ * last confirmed it less than store.outage_grace ago; after that it is refused as a store
+ * error (never served stale), and served again once the store answers. */
+static void test_shared_outage_grace(void **state)
+{
+	char t[EG_TICKET_MAX], err[256], dir[300];
+	struct eg_daemon saved = d;
+	struct eg_config c2 = cfg;
+
+	snprintf(dir, sizeof(dir), "%s/shared", tmpdir);
+	c2.store.outage_grace_s = 6;
+	memset(&d, 0, sizeof(d));
+	d.cfg = &c2;
+	d.store = eg_store_wrap(&shared_fault_ops, eg_store_lmdb_open(dir, 0, err, sizeof(err)));
+	assert_non_null(d.store);
+	assert_int_equal(eg_sessions_init(&d, err, sizeof(err)), 0);
+	/* start on a fresh second so that "confirmed at t0" is exact */
+	int64_t t0 = now_realtime_s() + 1;
+	wait_second(t0);
+	mk("vera", NULL, "vera@x.test", 0, NULL, t, NULL);
+	assert_int_equal(check(t, "vera@x.test"), 0);
+	assert_int_equal(now_realtime_s(), t0);
+	fail_reads = 1;
+	assert_int_equal(check(t, "vera@x.test"), 0); /* cached, no re-check due */
+	wait_second(t0 + 5);
+	assert_int_equal(check(t, "vera@x.test"), 0); /* re-check fails: within the grace */
+	wait_second(t0 + 6);
+	assert_int_equal(check(t, NULL), EG_SESSION_STORE_ERROR); /* the grace is over */
+	assert_int_equal(eg_sessions_cached(&d), 0);
+	assert_int_equal(check(t, NULL), EG_SESSION_STORE_ERROR); /* not in memory: no grace */
+	fail_reads = 0;
+	assert_int_equal(check(t, "vera@x.test"), 0); /* the store answers: served again */
+	eg_sessions_free(&d);
+	eg_store_close(d.store);
+	d = saved;
+}
+
+static size_t pending_after_ms(int ms)
+{
+	uint64_t end = now_mono_ns() + (uint64_t)ms * 1000000ull;
+
+	while (eg_sessions_tombs_pending(&d) && now_mono_ns() < end)
+		usleep(5000);
+	return eg_sessions_tombs_pending(&d);
+}
+
+/* A revocation recorded locally during an outage is published as soon as the store
+ * answers again: the hook wakes the retry, it does not wait for the periodic pass (1 s). */
+static void test_store_back_wakes_retry(void **state)
+{
+	char t[EG_TICKET_MAX], id[80], err[256], dir[300];
+	struct eg_daemon saved = d;
+	struct eg_revoke_result res;
+
+	snprintf(dir, sizeof(dir), "%s/prober", tmpdir);
+	memset(&d, 0, sizeof(d));
+	d.cfg = &cfg;
+	d.store = eg_store_wrap(&prober_ops, eg_store_lmdb_open(dir, 0, err, sizeof(err)));
+	assert_non_null(d.store);
+	assert_int_equal(eg_sessions_init(&d, err, sizeof(err)), 0);
+	assert_non_null(up_fn);
+	mk("una", NULL, "una@x.test", 0, NULL, t, id);
+	fail_writes = 1;
+	assert_int_equal(eg_session_end_ticket_ex(&d, t, "sign_out", NULL, &res), 1);
+	assert_string_equal(eg_revoke_result_durability(&res), "local");
+	/* the pass woken by the local record, then the periodic one 1 s later, both fail
+	 * (the next one is another second away) */
+	assert_int_equal(pending_after_ms(1100), 1);
+	fail_writes = 0;
+	up_fn(up_arg);
+	assert_int_equal(pending_after_ms(300), 0);
+	void *v = NULL;
+	assert_int_equal(eg_store_get(d.store, EG_NS_REVOKED, id, &v, NULL, NULL), 1);
+	free(v);
+	eg_sessions_free(&d);
+	assert_null(up_fn); /* unset before the sessions are freed */
+	eg_store_close(d.store);
+	d = saved;
+}
 
 static void test_store_faults(void **state)
 {
@@ -612,6 +716,8 @@ int main(void)
 		cmocka_unit_test(test_reload_race),
 		cmocka_unit_test(test_remote_reload_race),
 		cmocka_unit_test(test_store_faults),
+		cmocka_unit_test(test_store_back_wakes_retry),
+		cmocka_unit_test(test_shared_outage_grace),
 		cmocka_unit_test(test_lmdb_map_full_revoke),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

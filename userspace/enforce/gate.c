@@ -766,6 +766,7 @@ void eg_gate_close(struct eg_gate *g)
 		}
 		edgegate_bpf__destroy(g->skel);
 	}
+	eg_gate_shared_free(g);
 	if (g->lockfd >= 0)
 		close(g->lockfd);
 	if (g->own_fd)
@@ -814,6 +815,11 @@ static int repush_one(const char *key, const void *val, size_t len, int64_t expi
 		return 0;
 	if (eg_gate_prefix_parse(sp + 1, &p))
 		return 0;
+	if (p.plen <= 128) {
+		char ckey[96];
+		eg_gate_store_key(allow, p.addr, p.plen, ckey, sizeof(ckey));
+		eg_gate_shared_mark(rc->g, ckey, true); /* under the lock eg_gate_use_store holds */
+	}
 	j = json_loadb(val, len, JSON_REJECT_DUPLICATES, NULL);
 	if (j) {
 		json_int_t reason = json_integer_value(json_object_get(j, "reason"));

@@ -37,6 +37,12 @@ long eg_gate_use_store(struct eg_gate *g, struct eg_store *s);
  * maps only (the store already holds it; nothing is published again). 1 applied, 0
  * nothing to do, -1 bad input or a map error. */
 int eg_gate_deny_reason(struct eg_gate *g, const struct eg_prefix *p);
+/* A node that missed events the stream no longer keeps (events.c): reads the store's
+ * deny/allow records whole, applies each (an addition it missed), and removes the map
+ * entries the store held and no longer does (a deletion it missed); static entries, bans
+ * (abuse.c's) and entries the store never held are left alone. Returns the entries
+ * applied, *lifted the entries removed; -1 when the store cannot be read (nothing lifted). */
+long eg_gate_resync(struct eg_gate *g, long *lifted);
 int eg_gate_apply_remote(struct eg_gate *g, bool add, const char *key, const char *val, size_t len);
 
 /* Dynamic entries. ttl_s 0 = never expires; reason is an enum eg_rule_reason.

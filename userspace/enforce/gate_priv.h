@@ -4,6 +4,7 @@
 #define EG_GATE_PRIV_H
 
 #include <limits.h>
+#include <stddef.h>
 #include <net/if.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -57,6 +58,7 @@ struct eg_gate {
 	int ncpus;
 	bool remote;        /* the unprivileged process: read-only fds, writes via priv_client.c */
 	pthread_mutex_t mu; /* serialises cfg read-modify-write and store writes */
+	struct eg_gate_keyset *shared; /* keys known to be in the store (gate_shared.c; wlock) */
 };
 
 extern const char *const eg_gate_map_names[M__COUNT];
@@ -86,6 +88,13 @@ void eg_gate_size_map(struct eg_gate *g, struct bpf_map *m, uint32_t want);
 int eg_gate_xdp_attach(struct eg_gate *g, int ifindex, bool native, unsigned prio, void **out,
 		       char *why, size_t whylen);
 void eg_gate_xdp_detach(void *xp, int ifindex, bool native);
+
+/* gate_rules.c: an entry's key in the store's deny namespace ("deny <prefix>"). */
+void eg_gate_store_key(bool allow, const uint8_t addr[16], unsigned plen, char *buf, size_t len);
+/* gate_shared.c: the store holds key (written or applied here), or no longer does.
+ * Caller holds eg_gate_wlock. */
+void eg_gate_shared_mark(struct eg_gate *g, const char *key, bool in_store);
+void eg_gate_shared_free(struct eg_gate *g);
 
 void eg_gate_mask_addr(uint8_t a[16], unsigned plen);
 bool eg_gate_is_v4mapped(const uint8_t a[16]);

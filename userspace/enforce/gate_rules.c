@@ -554,7 +554,7 @@ int eg_rules_drop_static(struct eg_gate *g)
 
 /* --- persistence ---------------------------------------------------------------- */
 
-static void store_key(bool allow, const uint8_t addr[16], unsigned plen, char *buf, size_t len)
+void eg_gate_store_key(bool allow, const uint8_t addr[16], unsigned plen, char *buf, size_t len)
 {
 	char t[64];
 	uint8_t a[16];
@@ -576,7 +576,7 @@ static int persist(struct eg_gate *g, bool allow, const struct eg_prefix *p, int
 
 	if (!g->store)
 		return 0;
-	store_key(allow, p->addr, p->plen, key, sizeof(key));
+	eg_gate_store_key(allow, p->addr, p->plen, key, sizeof(key));
 	j = json_pack("{s:i}", "reason", (int)reason);
 	if (note && *note)
 		json_object_set_new(j, "note", json_string(note));
@@ -590,6 +590,7 @@ static int persist(struct eg_gate *g, bool allow, const struct eg_prefix *p, int
 		log_warn("gate: could not persist %s", key);
 		return rc;
 	}
+	eg_gate_shared_mark(g, key, true);
 	/* Other nodes apply it as it arrives (events.c); bans have events of their own. */
 	if (reason != EG_RULE_BAN) {
 		j = json_pack("{s:i, s:I}", "reason", (int)reason, "exp", (json_int_t)exp);
@@ -610,8 +611,9 @@ static void unpersist(struct eg_gate *g, bool allow, const struct eg_prefix *p)
 
 	if (!g->store)
 		return;
-	store_key(allow, p->addr, p->plen, key, sizeof(key));
+	eg_gate_store_key(allow, p->addr, p->plen, key, sizeof(key));
 	eg_store_del(g->store, EG_NS_DENY, key);
+	eg_gate_shared_mark(g, key, false);
 	if (eg_store_publish(g->store, "undeny", key, NULL) != 0)
 		log_warn("gate: the removal of %s is not published to the other nodes", key);
 }
@@ -657,6 +659,11 @@ int eg_gate_apply_remote(struct eg_gate *g, bool add, const char *key, const cha
 	allow = strncmp(key, "allow ", 6) == 0;
 	if (!allow && strncmp(key, "deny ", 5) != 0)
 		return -1;
+	char ckey[96]; /* the key as this node writes it (gate_shared.c compares those) */
+	if (p.plen <= 128)
+		eg_gate_store_key(allow, p.addr, p.plen, ckey, sizeof(ckey));
+	else
+		snprintf(ckey, sizeof(ckey), "%s", key);
 	/* Static entries come from this node's config and are not in the shared store: another
 	 * node's undeny (or a deny with an expiry) of the same prefix must not open it here. */
 	if (p.plen <= 128 && is_static_here(g, allow, p.addr, p.plen))
@@ -664,6 +671,7 @@ int eg_gate_apply_remote(struct eg_gate *g, bool add, const char *key, const cha
 	if (!add) {
 		eg_gate_wlock(g);
 		rc = eg_rules_del(g, allow, p.addr, p.plen);
+		eg_gate_shared_mark(g, ckey, false);
 		eg_gate_wunlock(g);
 		return rc == 0;
 	}
@@ -685,6 +693,8 @@ int eg_gate_apply_remote(struct eg_gate *g, bool add, const char *key, const cha
 	}
 	eg_gate_wlock(g);
 	rc = eg_rules_put(g, allow, p.addr, p.plen, &r, BPF_ANY, note);
+	if (rc == 0)
+		eg_gate_shared_mark(g, ckey, true);
 	eg_gate_wunlock(g);
 	return rc == 0 ? 1 : -1;
 }

@@ -1019,7 +1019,13 @@ static void h_callback(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 	};
 	char ticket[EG_TICKET_MAX], sid[EG_SESSION_ID_LEN + 1];
 	if (eg_session_create(d, &sn, ticket, sizeof(ticket), sid)) {
-		fail_page(d, resp, "session", 500, "The session could not be stored.");
+		/* the store went away since the state was checked: the same honest answer */
+		if (eg_store_down_since_ms(d->store))
+			fail_page(d, resp, "store_unavailable", 503,
+				  "Sign-in is temporarily unavailable (the session store cannot be reached). Please try "
+				  "again in a moment.");
+		else
+			fail_page(d, resp, "session", 500, "The session could not be stored.");
 		goto out;
 	}
 	int64_t life = cfg->cookie.lifetime_s > 0 ? cfg->cookie.lifetime_s : 7 * 86400;

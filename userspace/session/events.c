@@ -11,7 +11,9 @@
  * the newest id trimmed away (max-deleted-entry-id, Redis >= 7.0). If an entry after
  * our last id was trimmed, or the stream is gone or went backwards (Redis lost its
  * data), events were missed: the revocation records since our last id (minus a slack
- * for clock skew) and all ban records are read whole (SCAN), then following resumes. */
+ * for clock skew), all ban records and all deny/allow records are read whole (SCAN):
+ * what was added meanwhile is applied, and the bans and deny/allow entries the store no
+ * longer holds are lifted (eg_abuse_sync, eg_gate_resync); then following resumes. */
 #include "events.h"
 
 #include <errno.h>
@@ -190,11 +192,15 @@ static void resync(struct eg_events *ev, const char *why)
 	int64_t since = (int64_t)(ms / 1000) - RESYNC_SLACK_S;
 	long nr = eg_revoke_resync(d, since > 0 ? since : 0);
 	long nb = eg_abuse_sync(d);
+	long dl = 0, da = d->gate ? eg_gate_resync(d->gate, &dl) : 0;
 	ev->resyncs++;
 	eg_metric_inc(d->metrics, "edgegate_sync_total", "what", "stream", "result", "resync", 1);
-	log_warn("events: %s: read the revocation and ban records whole (%ld sessions, %ld bans acted on here) "
-		 "in %.1f ms",
-		 why, nr, nb, (double)(now_mono_ns() - t0) / 1e6);
+	if (d->gate)
+		eg_metric_inc(d->metrics, "edgegate_sync_total", "what", "deny", "result", "removed", (double)dl);
+	log_warn("events: %s: read the revocation, ban and deny records whole (%ld sessions, %ld bans acted on "
+		 "here; %ld deny/allow entries applied, %ld lifted%s) in %.1f ms",
+		 why, nr, nb, da > 0 ? da : 0, dl, da < 0 ? ", deny records unreadable" : "",
+		 (double)(now_mono_ns() - t0) / 1e6);
 }
 
 static const redisReply *xinfo_field(const redisReply *r, const char *name)
@@ -233,6 +239,7 @@ static int check_gap(struct eg_events *ev, redisContext *c)
 		const redisReply *lg = xinfo_field(r, "last-generated-id");
 		const redisReply *md = xinfo_field(r, "max-deleted-entry-id");
 		const redisReply *fe = xinfo_field(r, "first-entry");
+		const redisReply *ln = xinfo_field(r, "length");
 		if (lg && lg->type == REDIS_REPLY_STRING && id_cmp(ev->last, lg->str) > 0) {
 			snprintf(why, sizeof(why), "the event stream went back from %s to %s (Redis lost data?)",
 				 ev->last, lg->str);
@@ -249,6 +256,11 @@ static int check_gap(struct eg_events *ev, redisContext *c)
 			 * which is never trimmed.) */
 			snprintf(why, sizeof(why), "events after %s were trimmed from the stream (it starts at %s)",
 				 ev->last, fe->element[0]->str);
+		} else if (ln && ln->type == REDIS_REPLY_INTEGER && ln->integer == 0 && lg &&
+			   lg->type == REDIS_REPLY_STRING && id_cmp(lg->str, ev->last) > 0) {
+			/* emptied (XTRIM MAXLEN 0): every entry after ours is gone */
+			snprintf(why, sizeof(why), "events after %s were trimmed from the stream (it is empty, up to %s)",
+				 ev->last, lg->str);
 		}
 	}
 	const redisReply *lg = r->type == REDIS_REPLY_ARRAY ? xinfo_field(r, "last-generated-id") : NULL;
@@ -300,6 +312,12 @@ static void *follow(void *arg)
 
 	while (!ev->stop) {
 		if (!c) {
+			/* During an outage the store's prober looks for the master (every 100 ms):
+			 * dialling here too would only double the load on Redis and the sentinels. */
+			if (eg_store_redis_down_since_ms(ev->impl)) {
+				nap(ev, RETRY_MS / 2);
+				continue;
+			}
 			c = eg_store_redis_dial(ev->impl, ev->timeout_ms, err, sizeof(err));
 			if (!c) {
 				if (!warned)

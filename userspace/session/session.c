@@ -78,6 +78,7 @@ struct eg_sessions {
 	bool own_store;
 	pthread_t gc;
 	bool gc_running, stopping;
+	bool retry_now; /* mu: wake the GC thread to publish pending revocations now */
 	pthread_cond_t gc_cv;
 	/* Tickets: the id part is a MAC of the secret under this key, so a ticket this
 	 * deployment never issued is told apart from one whose session ended. */
@@ -705,6 +706,22 @@ static void pending_gauge(struct eg_daemon *d)
 			      (double)eg_tombs_pending_count(d->sessions->tombs));
 }
 
+/* The pending revocations are retried at once (not at the next periodic pass): the
+ * store answers again after an outage, or one was just recorded locally while it
+ * answers (a WAIT a replica did not confirm in time). */
+static void retry_soon(struct eg_sessions *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->retry_now = true;
+	pthread_cond_broadcast(&s->gc_cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void store_reachable(void *arg)
+{
+	retry_soon(arg);
+}
+
 static void durability_metric(struct eg_daemon *d, enum durability dur)
 {
 	static const char *const where[] = { "store", "local", "none" };
@@ -781,6 +798,9 @@ static int end_session(struct eg_daemon *d, const char *id, const char *reason, 
 		else
 			log_err("session %.12s…: revocation recorded neither in the store nor in state_dir", id);
 		pending_gauge(d);
+		/* the prober may have seen the store answer again before this was recorded */
+		if (!eg_store_down_since_ms(d->store))
+			retry_soon(s);
 	}
 	durability_metric(d, *dur);
 	json_decref(rec);
@@ -1519,25 +1539,30 @@ size_t eg_sessions_tombs_pending(struct eg_daemon *d)
 	return d->sessions ? eg_tombs_pending_count(d->sessions->tombs) : 0;
 }
 
+/* Every second, and at once when the store answers again (store_reachable): pending
+ * revocations to the store; old tombstones out. Once a minute: expired sessions. */
 static void *gc_main(void *arg)
 {
 	struct eg_daemon *d = arg;
 	struct eg_sessions *s = d->sessions;
-	unsigned tick = 0;
+	uint64_t last_expire = now_mono_ns();
 
 	pthread_mutex_lock(&s->mu);
 	while (!s->stopping) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 1;
-		pthread_cond_timedwait(&s->gc_cv, &s->mu, &until);
+		if (!s->retry_now) {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 1;
+			pthread_cond_timedwait(&s->gc_cv, &s->mu, &until);
+		}
 		if (s->stopping)
 			break;
+		s->retry_now = false;
 		pthread_mutex_unlock(&s->mu);
-		/* every second: pending revocations to the store, old tombstones out */
 		eg_sessions_retry_tombs(d);
 		eg_tombs_sweep(s->tombs, now_realtime_s(), TOMB_MEMORY_S);
-		if (++tick % 60 == 0) {
+		if (now_mono_ns() - last_expire >= 60ull * 1000000000ull) {
+			last_expire = now_mono_ns();
 			expire_cache(d);
 			long n = eg_store_gc(d->store);
 			if (n > 0)
@@ -1684,6 +1709,7 @@ int eg_sessions_init(struct eg_daemon *d, char *err, size_t errlen)
 	d->sessions = s;
 	describe_metrics(d);
 	pending_gauge(d);
+	eg_store_on_reachable(d->store, store_reachable, s);
 	if (pthread_create(&s->gc, NULL, gc_main, d) == 0)
 		s->gc_running = true;
 	return 0;
@@ -1751,6 +1777,7 @@ void eg_sessions_free(struct eg_daemon *d)
 
 	if (!s)
 		return;
+	eg_store_on_reachable(d->store, NULL, NULL);
 	pthread_mutex_lock(&s->mu);
 	s->stopping = true;
 	pthread_cond_broadcast(&s->gc_cv);

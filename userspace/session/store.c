@@ -159,6 +159,12 @@ int64_t eg_store_down_since_ms(struct eg_store *s)
 	return s && s->ops->down_since_ms ? s->ops->down_since_ms(s->impl) : 0;
 }
 
+void eg_store_on_reachable(struct eg_store *s, void (*fn)(void *arg), void *arg)
+{
+	if (s && s->ops->set_on_up)
+		s->ops->set_on_up(s->impl, fn, arg);
+}
+
 void *eg_store_impl(struct eg_store *s)
 {
 	return s ? s->impl : NULL;

@@ -62,6 +62,10 @@ int eg_store_publish(struct eg_store *s, const char *type, const char *key, cons
 const char *eg_store_node(struct eg_store *s);
 /* Wall time (ms) the shared store became unreachable; 0 while it answers. */
 int64_t eg_store_down_since_ms(struct eg_store *s);
+/* fn(arg) is called (from the store's prober thread) each time the shared store answers
+ * again after an outage; NULL unsets it (and waits for a call in progress). Nothing for
+ * the embedded store. */
+void eg_store_on_reachable(struct eg_store *s, void (*fn)(void *arg), void *arg);
 /* The backend's own data (events.c dials the Redis backend through it). */
 void *eg_store_impl(struct eg_store *s);
 
@@ -81,6 +85,7 @@ struct eg_store_ops {
 	int (*publish)(void *impl, const char *type, const char *key, const char *val);
 	const char *(*node)(void *impl);
 	int64_t (*down_since_ms)(void *impl);
+	void (*set_on_up)(void *impl, void (*fn)(void *arg), void *arg);
 };
 extern const struct eg_store_ops eg_store_lmdb_ops;
 extern const struct eg_store_ops eg_store_redis_ops;

@@ -17,13 +17,24 @@
  * it answers; the end of the outage is logged with its duration. Callers fail closed
  * (docs/sessions.md, "Several hosts").
  *
+ * Every outage, and every change of the master's address, starts a new connection
+ * generation: a pooled connection dialled before it is dropped when next taken, not
+ * used until it fails (against a master that vanished from the network each would wait
+ * out its own timeout and declare a new outage). When the prober sees the store answer
+ * again it calls the on_up hook (session.c: the revocations recorded locally during the
+ * outage are published at once, not at the next periodic retry).
+ *
  * Sentinel: with store.sentinels the master's address is asked from the sentinels
  * (SENTINEL get-master-addr-by-name) at every dial, and a dialled server must say ROLE
- * master. A READONLY answer (the master was demoted by a failover) drops the
- * connection and the command is retried once on the new master. Events are published
- * with WAIT 1 when the master has replicas, so an acknowledged revocation is on a
- * replica before it is acknowledged and survives a failover (a master left without
- * replicas acknowledges alone, like a single Redis). */
+ * master; when it does not (that sentinel has not heard of a failover yet), the next
+ * sentinel's answer is tried, so the store follows the first sentinel that knows. A
+ * READONLY answer (the master was demoted by a failover) drops the connection and the
+ * command is retried once on the new master. Events are published
+ * with WAIT 1 when the master lists a replica (ROLE), so an acknowledged revocation is
+ * on a replica before it is acknowledged and survives a failover; a master without
+ * replicas acknowledges alone, like a single Redis, and without waiting. WAIT's own
+ * timeout is two thirds of store.timeout: its answer must come before the socket's
+ * timeout, or a WAIT that merely timed out would be taken for a dead store. */
 #include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -45,11 +56,13 @@
 struct conn {
 	pthread_mutex_t mu;
 	redisContext *c;
+	unsigned gen; /* the generation it was dialled in */
 };
 
 struct redis_store {
 	struct conn pool[POOL];
 	unsigned next; /* round robin start (atomic) */
+	unsigned gen;  /* connection generation (atomic): bumped by an outage or a new master */
 	pthread_mutex_t amu; /* the master's address (Sentinel may move it) */
 	char host[256];
 	int port;
@@ -62,6 +75,7 @@ struct redis_store {
 	long long maxlen;
 	char *sentinels[MAX_SENTINELS];
 	size_t n_sentinels;
+	size_t good_sentinel; /* the one whose answer last led to the master (atomic) */
 	char master_name[128];
 	/* outage */
 	int64_t down_since_ms; /* atomic; 0 = reachable */
@@ -71,6 +85,10 @@ struct redis_store {
 	bool prober_running, stop;
 	pthread_mutex_t pmu;
 	pthread_cond_t pcv;
+	/* called by the prober when the store answers again (cbmu: unset waits for a call) */
+	pthread_mutex_t cbmu;
+	void (*on_up)(void *arg);
+	void *on_up_arg;
 };
 
 static int64_t now_ms(void)
@@ -123,34 +141,29 @@ static struct timeval tv_of(int ms)
 	return (struct timeval){ ms / 1000, (ms % 1000) * 1000 };
 }
 
-/* Asks the sentinels, in order, where the master is. 0 ok (host/port filled). */
-static int ask_sentinels(struct redis_store *s, char *host, size_t hostlen, int *port, char *err, size_t errlen)
+/* Asks sentinel i where the master is. 0 ok (host/port filled). */
+static int ask_sentinel(struct redis_store *s, size_t i, char *host, size_t hostlen, int *port)
 {
-	snprintf(err, errlen, "store.sentinels: no sentinel knows master \"%s\"", s->master_name);
-	for (size_t i = 0; i < s->n_sentinels; i++) {
-		char h[256];
-		const char *colon = strrchr(s->sentinels[i], ':');
-		snprintf(h, sizeof(h), "%.*s", (int)(colon - s->sentinels[i]), s->sentinels[i]);
-		redisContext *c = redisConnectWithTimeout(h, atoi(colon + 1), tv_of(s->timeout_ms));
-		if (!c || c->err) {
-			if (c)
-				redisFree(c);
-			continue;
-		}
-		redisSetTimeout(c, tv_of(s->timeout_ms));
-		redisReply *r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", s->master_name);
-		bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-			  r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING;
-		if (ok) {
-			snprintf(host, hostlen, "%s", r->element[0]->str);
-			*port = atoi(r->element[1]->str);
-		}
-		freeReplyObject(r);
-		redisFree(c);
-		if (ok)
-			return 0;
+	char h[256];
+	const char *colon = strrchr(s->sentinels[i], ':');
+	snprintf(h, sizeof(h), "%.*s", (int)(colon - s->sentinels[i]), s->sentinels[i]);
+	redisContext *c = redisConnectWithTimeout(h, atoi(colon + 1), tv_of(s->timeout_ms));
+	if (!c || c->err) {
+		if (c)
+			redisFree(c);
+		return -1;
 	}
-	return -1;
+	redisSetTimeout(c, tv_of(s->timeout_ms));
+	redisReply *r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", s->master_name);
+	bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+		  r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING;
+	if (ok) {
+		snprintf(host, hostlen, "%s", r->element[0]->str);
+		*port = atoi(r->element[1]->str);
+	}
+	freeReplyObject(r);
+	redisFree(c);
+	return ok ? 0 : -1;
 }
 
 static bool reply_ok(redisReply *r)
@@ -160,25 +173,11 @@ static bool reply_ok(redisReply *r)
 	return ok;
 }
 
-/* A new connection to the master, authenticated and on our database; NULL on error. */
-static redisContext *dial(struct redis_store *s, int timeout_ms, char *err, size_t errlen)
+/* A new connection to host:port, authenticated and on our database, and (with
+ * sentinels) saying ROLE master; NULL on error. */
+static redisContext *dial_at(struct redis_store *s, const char *host, int port, int timeout_ms, char *err,
+			     size_t errlen)
 {
-	char host[256];
-	int port;
-
-	if (s->n_sentinels) {
-		if (ask_sentinels(s, host, sizeof(host), &port, err, errlen) != 0)
-			return NULL;
-		pthread_mutex_lock(&s->amu);
-		snprintf(s->host, sizeof(s->host), "%s", host);
-		s->port = port;
-		pthread_mutex_unlock(&s->amu);
-	} else {
-		pthread_mutex_lock(&s->amu);
-		snprintf(host, sizeof(host), "%s", s->host);
-		port = s->port;
-		pthread_mutex_unlock(&s->amu);
-	}
 	redisContext *c = redisConnectWithTimeout(host, port, tv_of(timeout_ms));
 	if (!c || c->err) {
 		snprintf(err, errlen, "cannot connect to %s:%d: %s", host, port, c ? c->errstr : "out of memory");
@@ -214,6 +213,63 @@ drop:
 	return NULL;
 }
 
+/* The master the sentinels name, as soon as any one of them names it: each is asked in
+ * turn (the last one that led to the master first), and an answer that does not lead to
+ * a server saying ROLE master (a sentinel that has not heard of the failover yet, a
+ * master that hangs) passes on to the next sentinel's. */
+static redisContext *dial_sentinels(struct redis_store *s, int timeout_ms, char *err, size_t errlen)
+{
+	char tried[MAX_SENTINELS][256 + 8];
+	size_t n_tried = 0, first = __atomic_load_n(&s->good_sentinel, __ATOMIC_RELAXED);
+
+	snprintf(err, errlen, "store.sentinels: no sentinel knows master \"%s\"", s->master_name);
+	for (size_t k = 0; k < s->n_sentinels; k++) {
+		size_t i = (first + k) % s->n_sentinels;
+		char host[256], addr[256 + 8];
+		int port;
+		bool seen = false;
+
+		if (ask_sentinel(s, i, host, sizeof(host), &port) != 0)
+			continue;
+		snprintf(addr, sizeof(addr), "%s:%d", host, port);
+		for (size_t t = 0; t < n_tried && !seen; t++)
+			seen = strcmp(tried[t], addr) == 0;
+		if (seen)
+			continue;
+		snprintf(tried[n_tried++], sizeof(tried[0]), "%s", addr);
+		redisContext *c = dial_at(s, host, port, timeout_ms, err, errlen);
+		if (!c)
+			continue;
+		__atomic_store_n(&s->good_sentinel, i, __ATOMIC_RELAXED);
+		pthread_mutex_lock(&s->amu);
+		if (port != s->port || strcmp(host, s->host) != 0) {
+			/* a failover: connections to the old master are of no use any more */
+			if (s->host[0])
+				__atomic_add_fetch(&s->gen, 1, __ATOMIC_ACQ_REL);
+			snprintf(s->host, sizeof(s->host), "%s", host);
+			s->port = port;
+		}
+		pthread_mutex_unlock(&s->amu);
+		return c;
+	}
+	return NULL;
+}
+
+/* A new connection to the master; NULL on error. */
+static redisContext *dial(struct redis_store *s, int timeout_ms, char *err, size_t errlen)
+{
+	char host[256];
+	int port;
+
+	if (s->n_sentinels)
+		return dial_sentinels(s, timeout_ms, err, errlen);
+	pthread_mutex_lock(&s->amu);
+	snprintf(host, sizeof(host), "%s", s->host);
+	port = s->port;
+	pthread_mutex_unlock(&s->amu);
+	return dial_at(s, host, port, timeout_ms, err, errlen);
+}
+
 redisContext *eg_store_redis_dial(void *impl, int timeout_ms, char *err, size_t errlen)
 {
 	return dial(impl, timeout_ms, err, errlen);
@@ -244,6 +300,7 @@ static void mark_down(struct redis_store *s, const char *why)
 		return;
 	s->outages++;
 	__atomic_store_n(&s->failed_fast, 0, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&s->gen, 1, __ATOMIC_ACQ_REL);
 	log_warn("store.redis: unreachable (%s): outage begins; store commands fail at once until it answers "
 		 "again (docs/sessions.md, \"Several hosts\")", why);
 	pthread_mutex_lock(&s->pmu);
@@ -255,10 +312,25 @@ static void mark_up(struct redis_store *s)
 {
 	int64_t since = __atomic_exchange_n(&s->down_since_ms, 0, __ATOMIC_ACQ_REL);
 
-	if (since)
-		log_warn("store.redis: reachable again: outage over after %.1f s (%llu commands refused meanwhile)",
-			 (double)(now_ms() - since) / 1000.0,
-			 (unsigned long long)__atomic_load_n(&s->failed_fast, __ATOMIC_RELAXED));
+	if (!since)
+		return;
+	log_warn("store.redis: reachable again: outage over after %.1f s (%llu commands refused meanwhile)",
+		 (double)(now_ms() - since) / 1000.0,
+		 (unsigned long long)__atomic_load_n(&s->failed_fast, __ATOMIC_RELAXED));
+	pthread_mutex_lock(&s->cbmu);
+	if (s->on_up)
+		s->on_up(s->on_up_arg);
+	pthread_mutex_unlock(&s->cbmu);
+}
+
+static void redis_set_on_up(void *impl, void (*fn)(void *arg), void *arg)
+{
+	struct redis_store *s = impl;
+
+	pthread_mutex_lock(&s->cbmu);
+	s->on_up = fn;
+	s->on_up_arg = arg;
+	pthread_mutex_unlock(&s->cbmu);
 }
 
 /* While the store is down: a fresh connection and a PING every PROBE_MS. */
@@ -303,6 +375,17 @@ int64_t eg_store_redis_down_since_ms(void *impl)
 
 /* --- the pool ------------------------------------------------------------------------- */
 
+/* A connection of an older generation (dialled before an outage or a failover) is
+ * dropped here: the next command dials the current master. */
+static struct conn *fresh(struct redis_store *s, struct conn *k)
+{
+	if (k->c && k->gen != __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE)) {
+		redisFree(k->c);
+		k->c = NULL;
+	}
+	return k;
+}
+
 static struct conn *acquire(struct redis_store *s)
 {
 	unsigned start = __atomic_fetch_add(&s->next, 1, __ATOMIC_RELAXED);
@@ -310,11 +393,11 @@ static struct conn *acquire(struct redis_store *s)
 	for (unsigned i = 0; i < POOL; i++) {
 		struct conn *k = &s->pool[(start + i) % POOL];
 		if (pthread_mutex_trylock(&k->mu) == 0)
-			return k;
+			return fresh(s, k);
 	}
 	struct conn *k = &s->pool[start % POOL];
 	pthread_mutex_lock(&k->mu);
-	return k;
+	return fresh(s, k);
 }
 
 static void release(struct conn *k)
@@ -338,8 +421,12 @@ static redisReply *cmd_on(struct redis_store *s, struct conn *k, int argc, const
 	char err[256] = "error";
 
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (!k->c && !(k->c = dial(s, s->timeout_ms, err, sizeof(err))))
-			break;
+		if (!k->c) {
+			/* the generation before the dial: a failover seen meanwhile makes it stale */
+			k->gen = __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE);
+			if (!(k->c = dial(s, s->timeout_ms, err, sizeof(err))))
+				break;
+		}
 		redisReply *r = redisCommandArgv(k->c, argc, argv, lens);
 		if (r && !reply_moved(r))
 			return r;
@@ -380,6 +467,7 @@ void *eg_store_redis_open_ex(const struct eg_store_redis_opts *o, char *err, siz
 	pthread_mutex_init(&s->amu, NULL);
 	pthread_mutex_init(&s->pmu, NULL);
 	pthread_cond_init(&s->pcv, NULL);
+	pthread_mutex_init(&s->cbmu, NULL);
 	snprintf(s->prefix, sizeof(s->prefix), "%s", o->prefix ? o->prefix : "edgegate:");
 	snprintf(s->stream, sizeof(s->stream), "%sevents", s->prefix);
 	s->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 300;
@@ -404,6 +492,7 @@ void *eg_store_redis_open_ex(const struct eg_store_redis_opts *o, char *err, siz
 		goto fail;
 	}
 	redisSetTimeout(s->pool[0].c, tv_of(s->timeout_ms));
+	s->pool[0].gen = s->gen; /* the first dial learnt the master's address: not stale */
 	if (pthread_create(&s->prober, NULL, prober_main, s) == 0)
 		s->prober_running = true;
 	return s;
@@ -445,6 +534,7 @@ static void redis_close(void *impl)
 	pthread_mutex_destroy(&s->amu);
 	pthread_mutex_destroy(&s->pmu);
 	pthread_cond_destroy(&s->pcv);
+	pthread_mutex_destroy(&s->cbmu);
 	free(s);
 }
 
@@ -687,8 +777,8 @@ static int replicas(struct redis_store *s, struct conn *k)
 }
 
 /* XADD <prefix>events MAXLEN ~ N * t <type> k <key> v <val> n <node>; with sentinels,
- * then WAIT 1 (a replica has it, and every write before it on the master) so that an
- * acknowledged event survives a failover. 0 ok, -1 error. */
+ * when the master lists a replica, then WAIT 1 (a replica has it, and every write before
+ * it on the master) so that an acknowledged event survives a failover. 0 ok, -1 error. */
 static int redis_publish(void *impl, const char *type, const char *key, const char *val)
 {
 	struct redis_store *s = impl;
@@ -711,14 +801,21 @@ static int redis_publish(void *impl, const char *type, const char *key, const ch
 		rc = 0;
 	freeReplyObject(r);
 	if (rc == 0 && s->n_sentinels) {
-		char to[16];
-		snprintf(to, sizeof(to), "%d", s->timeout_ms);
-		const char *wargv[3] = { "WAIT", "1", to };
-		size_t wlens[3] = { 4, 1, strlen(to) };
-		redisReply *w = cmd_on(s, k, 3, wargv, wlens);
-		if (!w || w->type != REDIS_REPLY_INTEGER || (w->integer < 1 && replicas(s, k) != 0))
-			rc = -1; /* not on a replica yet: the caller keeps it and retries */
-		freeReplyObject(w);
+		int n = replicas(s, k);
+		if (n < 0) {
+			rc = -1;
+		} else if (n > 0) {
+			/* WAIT answers after its timeout at the latest: keep that well inside the
+			 * socket's, so a WAIT that timed out is an answer, not a dead store */
+			char to[16];
+			snprintf(to, sizeof(to), "%d", s->timeout_ms * 2 / 3 > 0 ? s->timeout_ms * 2 / 3 : 1);
+			const char *wargv[3] = { "WAIT", "1", to };
+			size_t wlens[3] = { 4, 1, strlen(to) };
+			redisReply *w = cmd_on(s, k, 3, wargv, wlens);
+			if (!w || w->type != REDIS_REPLY_INTEGER || (w->integer < 1 && replicas(s, k) != 0))
+				rc = -1; /* not on a replica yet: the caller keeps it and retries */
+			freeReplyObject(w);
+		}
 	}
 	release(k);
 	return rc;
@@ -745,4 +842,5 @@ const struct eg_store_ops eg_store_redis_ops = {
 	.publish = redis_publish,
 	.node = redis_node,
 	.down_since_ms = redis_down_since,
+	.set_on_up = redis_set_on_up,
 };
