@@ -192,8 +192,15 @@ static bool token_chars_ok(const char *s, size_t n)
 	return n > 0 && n <= MAX_TOKEN;
 }
 
+static bool token_len_ok(size_t n)
+{
+	return n > 0 && n <= MAX_TOKEN;
+}
+
 /* 1 found (*tok, *len), 0 none, -1 malformed (a present but broken credential is a
- * failure, not an anonymous request). buf holds decoded query/cookie values. */
+ * failure, not an anonymous request). buf holds decoded query/cookie values. Only the
+ * length is checked here: the characters are checked on a cache miss (bearer_identity),
+ * since only tokens that passed that check are ever cached. */
 static int find_bearer(struct eg_daemon *d, const struct eg_req *r, const struct target *t, const char **tok,
 		       size_t *len, char *buf, size_t buflen)
 {
@@ -208,7 +215,7 @@ static int find_bearer(struct eg_daemon *d, const struct eg_req *r, const struct
 		size_t n = strlen(p);
 		while (n && p[n - 1] == ' ')
 			n--;
-		if (!token_chars_ok(p, n))
+		if (!token_len_ok(n))
 			return -1;
 		*tok = p, *len = n;
 		return 1;
@@ -216,7 +223,7 @@ static int find_bearer(struct eg_daemon *d, const struct eg_req *r, const struct
 	const struct eg_jwt_config *j = &d->cfg->jwt;
 	if (j->cookie && eg_req_cookie(r, j->cookie, buf, buflen)) {
 		*tok = buf, *len = strlen(buf);
-		return token_chars_ok(buf, *len) ? 1 : -1;
+		return token_len_ok(*len) ? 1 : -1;
 	}
 	if (j->query_param) {
 		const char *q = strchr(t->raw_uri, '?');
@@ -231,7 +238,7 @@ static int find_bearer(struct eg_daemon *d, const struct eg_req *r, const struct
 				strcpy(buf, v);
 				free(v);
 				*tok = buf, *len = strlen(buf);
-				return token_chars_ok(buf, *len) ? 1 : -1;
+				return token_len_ok(*len) ? 1 : -1;
 			}
 		}
 	}
@@ -356,8 +363,13 @@ static int bearer_identity(struct eg_daemon *d, const struct eg_req *r, const st
 	int err = 0;
 	uint8_t key_fp[32];
 	if (cached_verdict(d, tok, len, now, &claims, &err)) {
+		/* the same bytes as a token that passed token_chars_ok when it was cached */
 		eg_metric_inc(d->metrics, "edgegate_token_cache_total", "result", "hit", NULL, NULL, 1);
 	} else {
+		if (!token_chars_ok(tok, len)) {
+			*o = (struct outcome){ 401, "malformed_token", "the bearer token is malformed", true };
+			return -1;
+		}
 		if (d->tokcache)
 			eg_metric_inc(d->metrics, "edgegate_token_cache_total", "result", "miss", NULL, NULL, 1);
 		int64_t exp = INT64_MAX;
