@@ -432,7 +432,7 @@ r = await rawRequest(port, 'POST /board/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-HTTP-
 ok(reached(r), 'control: an override to a method the route also allows (GET) is served');
 // Symfony with the method parameter override on (Laravel turns it on) reads _method from the query
 // string too: POST /board/x?_method=DELETE is served as a DELETE.
-for (const q of ['_method=DELETE', '_method=delete', 'a=1&_method=PUT', '_method=GET&_method=DELETE', '_method=%44ELETE', '.method=DELETE', '+method=DELETE']) {
+for (const q of ['_method=DELETE', '_method=delete', 'a=1&_method=PUT', '_method=GET&_method=DELETE', '_method=%44ELETE', '.method=DELETE', '+method=DELETE', '%5Fmethod=DELETE', 'a=1&%5fmethod=PUT']) {
   const before = seen.length;
   r = await rawRequest(port, `POST /board/x?${q} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
   ok(!reached(r) && seen.length === before && r.status !== 500, `POST /board/x?${q}: judged as that method too, not served (${r.status})`);

@@ -123,6 +123,16 @@ r = await get('/api/orders', bearer('not-a-jwt'));
 is(r.status, 401, 'garbage token -> 401');
 r = await get('/api/orders', { Authorization: `Bearer ${good}`, 'X-Extra': 'x'.repeat(10) });
 is(r.status, 200, 'same token again (verdict cache) -> 200');
+// characters outside base64url are checked on a cache miss only: a cached token's bytes
+// passed that check, and nothing else can hit its entry
+for (const bad of [`${good}!`, `${good.slice(0, -1)}$`, `${good.slice(0, 40)}*${good.slice(41)}`]) {
+  for (const round of [1, 2]) {
+    r = await get('/api/orders', bearer(bad));
+    is(r.status, 401, `the cached token with a character outside base64url (round ${round}) -> 401`);
+  }
+}
+r = await get('/api/orders', bearer(good));
+is(r.status, 200, 'and the cached token itself still -> 200');
 
 // token from a cookie or a query parameter (auth_jwt's token=$cookie_x / $arg_x)
 r = await get('/api/orders', { Cookie: `other=1; eg_jwt=${good}` });

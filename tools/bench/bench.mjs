@@ -118,6 +118,20 @@ function cpuTicks(pid) {
   }
   return sum;
 }
+// Context switches of a process tree (every thread): voluntary ones are mostly a thread going
+// to sleep in epoll_wait and being woken for the next request.
+function ctxSwitches(pid) {
+  let sum = 0;
+  for (const p of treePids(pid)) {
+    try {
+      for (const t of fs.readdirSync(`/proc/${p}/task`)) {
+        const s = fs.readFileSync(`/proc/${p}/task/${t}/status`, 'utf8');
+        sum += Number((s.match(/^voluntary_ctxt_switches:\s+(\d+)/m) || [0, 0])[1]);
+      }
+    } catch { /* exited */ }
+  }
+  return sum;
+}
 function memStatus(pid) {
   const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k) => Number((s.match(new RegExp(`^${k}:\\s+(\\d+)`, 'm')) || [0, 0])[1]);
@@ -446,11 +460,13 @@ async function hits() {
 async function measure(c, seconds) {
   const pr = c.cpuOf ? c.cpuOf() : null;
   const cpu0 = pr ? cpuTicks(pr.pid) : 0;
+  const cs0 = pr ? ctxSwitches(pr.pid) : 0;
   const box0 = cpuTicks(main.pid);
   const h0 = c.cold ? await hits() : null;
   const r = await wrk(`${c.url}`, { seconds, file: c.file || '', header: c.header || 'Authorization', pathname: c.pathname });
   const boxTicks = cpuTicks(main.pid) - box0;
   if (pr) r.cpu_us_per_req = ((cpuTicks(pr.pid) - cpu0) * 1e6) / HZ / r.requests;
+  if (pr) r.sleeps_per_req = (ctxSwitches(pr.pid) - cs0) / r.requests;
   // nginx (master + worker) plus the authorizer: the CPU the box spends per request, wrk aside
   r.box_cpu_us_per_req = ((boxTicks + (pr ? cpuTicks(pr.pid) - cpu0 : 0)) * 1e6) / HZ / r.requests;
   if (c.cold) {
@@ -485,7 +501,8 @@ for (let round = 1; round <= ROUNDS; round++) {
     }
     results[c.id].push(r);
     log(`round ${round} ${c.id}: ${r.rps.toFixed(0)} req/s p50 ${r.p50_us} us p99 ${r.p99_us} us` +
-      (r.cpu_us_per_req !== undefined ? ` cpu ${r.cpu_us_per_req.toFixed(1)} us/req` : '') +
+      (r.cpu_us_per_req !== undefined ? ` cpu ${r.cpu_us_per_req.toFixed(1)} us/req, ${r.sleeps_per_req.toFixed(2)} sleeps/req` : '') +
+      ` box ${r.box_cpu_us_per_req.toFixed(1)} us/req` +
       (r.non_2xx ? ` non-2xx ${r.non_2xx}` : '') + (r.cache_hits !== undefined ? ` cache hits ${r.cache_hits}/${r.cache_hits + r.cache_misses}` : ''));
   }
 }

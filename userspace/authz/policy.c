@@ -200,13 +200,24 @@ static bool claim_has(const json_t *claims, const char *name, const struct eg_st
  * domain. "a@evil.test@good.test" or "\"a@evil.test\"@good.test" is read as good.test by
  * a last-'@' split and as evil.test by others (oauth2-proxy GHSA-c5c4-8r6x-56w3): an
  * address two parsers split differently is never believed. */
+/* Controls, space and the specials that make an address read differently by parser. */
+static bool address_char_ok(unsigned char c)
+{
+	switch (c) {
+	case '"': case '\\': case '(': case ')': case '<': case '>': case '[': case ']': case ',': case ';': case ':':
+		return false;
+	default:
+		return c > ' ' && c != 0x7f;
+	}
+}
+
 static bool plain_address(const char *email)
 {
 	const char *at = strchr(email, '@');
 	if (!at || at == email || !at[1] || strchr(at + 1, '@'))
 		return false;
 	for (const unsigned char *p = (const unsigned char *)email; *p; p++)
-		if (*p <= ' ' || *p == 0x7f || strchr("\"\\()<>[],;:", *p))
+		if (!address_char_ok(*p))
 			return false;
 	/* "x.test." is the same mail domain as "x.test" (a fully qualified name): no empty
 	 * label, so one spelling per domain reaches the rules and the header */

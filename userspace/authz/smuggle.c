@@ -79,30 +79,37 @@ const char *eg_smuggled_identity_header(const struct eg_config *cfg, const struc
 }
 
 struct spellings {
-	const char *name;
+	const char *const *names;
+	size_t n;
+	size_t *counts;
 	void (*fn)(const char *value, void *arg);
 	void *arg;
-	size_t n;
 };
 
 static enum MHD_Result spelling_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
 	struct spellings *s = cls;
 	(void)kind;
-	if (key && value && same_header(key, s->name)) {
-		s->n++;
-		s->fn(value, s->arg);
+	if (!key || !value)
+		return MHD_YES;
+	for (size_t i = 0; i < s->n; i++) {
+		if (same_header(key, s->names[i])) {
+			s->counts[i]++;
+			s->fn(value, s->arg);
+			break;
+		}
 	}
 	return MHD_YES;
 }
 
-size_t eg_req_header_spellings(const struct eg_req *r, const char *name, void (*fn)(const char *value, void *arg),
-			       void *arg)
+void eg_req_header_spellings(const struct eg_req *r, const char *const *names, size_t n, size_t *counts,
+			     void (*fn)(const char *value, void *arg), void *arg)
 {
-	struct spellings s = { name, fn, arg, 0 };
+	struct spellings s = { names, n, counts, fn, arg };
+	for (size_t i = 0; i < n; i++)
+		counts[i] = 0;
 	if (r && r->conn)
 		MHD_get_connection_values(r->conn, MHD_HEADER_KIND, spelling_value, &s);
-	return s.n;
 }
 
 bool eg_header_name_is(const char *name, const char *want)

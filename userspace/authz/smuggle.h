@@ -16,10 +16,11 @@ bool eg_identity_header_variant(const struct eg_config *cfg, const char *name);
 /* The first request header that is such a variant, or NULL. */
 const char *eg_smuggled_identity_header(const struct eg_config *cfg, const struct eg_req *r);
 
-/* Calls fn with the value of every request header named name in any spelling ('_' read
- * as '-', any case); returns how many there were. */
-size_t eg_req_header_spellings(const struct eg_req *r, const char *name, void (*fn)(const char *value, void *arg),
-			       void *arg);
+/* Calls fn with the value of every request header named one of names[0..n) in any
+ * spelling ('_' read as '-', any case); counts[i] gets how many were names[i]. One pass
+ * over the headers for all the names. */
+void eg_req_header_spellings(const struct eg_req *r, const char *const *names, size_t n, size_t *counts,
+			     void (*fn)(const char *value, void *arg), void *arg);
 
 /* name, with '_' read as '-' and case folded, is want */
 bool eg_header_name_is(const char *name, const char *want);

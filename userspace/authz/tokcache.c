@@ -1,29 +1,51 @@
-/* tokcache.c - a set-associative cache of bearer verdicts (see tokcache.h). */
+/* tokcache.c - a set-associative cache of bearer verdicts (see tokcache.h).
+ *
+ * Why not SHA-256 of the token as the key, as before: it was the largest single cost of a
+ * cached verdict (about 1.5 µs of CPU for a 700-byte RS256 token here, 23,000 instructions
+ * in callgrind). SipHash-2-4 of the token plus a word-wise compare of the stored copy is a
+ * fraction of that and still proves the match. */
 #include "tokcache.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "jose.h"
+#include "log.h"
+#include "siphash.h"
 #include "util.h"
 
 #define WAYS 4
 #define STRIPES 64
 
 struct entry {
-	uint8_t key[32];
+	uint64_t tag;  /* keyed SipHash of the token: its set, and a filter before the proof */
+	size_t len;    /* the token's length */
 	int64_t until; /* 0 = empty */
 	json_t *claims;
 	int err;
+	char *tok;          /* positive: a copy of the token (the proof of a hit) */
+	uint8_t digest[32]; /* negative: SHA-256 of the token (the proof of a hit) */
 	uint8_t key_fp[32]; /* the signing key of a positive verdict */
-	uint64_t used; /* for choosing a victim */
+	uint64_t used;      /* for choosing a victim */
 };
 
 struct eg_verdict_cache {
 	struct entry *e;
 	size_t sets; /* power of two */
+	uint8_t sipkey[16];
 	pthread_mutex_t lock[STRIPES];
 	uint64_t tick;
+};
+
+/* The token being looked up: its tag, and its digest once a negative entry needed it. */
+struct probe {
+	const char *tok;
+	size_t len;
+	uint64_t tag;
+	bool have_digest;
+	uint8_t digest[32];
 };
 
 struct eg_verdict_cache *eg_tokcache_new(size_t entries)
@@ -34,9 +56,21 @@ struct eg_verdict_cache *eg_tokcache_new(size_t entries)
 		sets <<= 1;
 	c->sets = sets;
 	c->e = xcalloc(sets * WAYS, sizeof(struct entry));
+	if (random_bytes(c->sipkey, sizeof(c->sipkey)) != 0) {
+		/* a known key would let anyone aim tokens at one set and evict others' verdicts */
+		log_err("token cache: no random bytes for its hash key");
+		abort();
+	}
 	for (int i = 0; i < STRIPES; i++)
 		pthread_mutex_init(&c->lock[i], NULL);
 	return c;
+}
+
+static void entry_empty(struct entry *e)
+{
+	json_decref(e->claims);
+	free(e->tok);
+	memset(e, 0, sizeof(*e));
 }
 
 void eg_tokcache_clear(struct eg_verdict_cache *c)
@@ -44,11 +78,8 @@ void eg_tokcache_clear(struct eg_verdict_cache *c)
 	for (size_t s = 0; s < c->sets; s++) {
 		pthread_mutex_t *l = &c->lock[s % STRIPES];
 		pthread_mutex_lock(l);
-		for (int w = 0; w < WAYS; w++) {
-			struct entry *e = &c->e[s * WAYS + w];
-			json_decref(e->claims);
-			memset(e, 0, sizeof(*e));
-		}
+		for (int w = 0; w < WAYS; w++)
+			entry_empty(&c->e[s * WAYS + w]);
 		pthread_mutex_unlock(l);
 	}
 }
@@ -64,27 +95,57 @@ void eg_tokcache_free(struct eg_verdict_cache *c)
 	free(c);
 }
 
-static size_t set_of(const struct eg_verdict_cache *c, const uint8_t key[32])
+/* Constant-time equality of two equally long byte strings, 8 bytes a step (ct_equal
+ * goes byte by byte: a third of a microsecond for a large token). */
+static bool ct_equal_words(const char *a, const char *b, size_t len)
 {
-	uint64_t h;
-	memcpy(&h, key, sizeof(h)); /* the key is already a cryptographic hash */
-	return (size_t)(h & (c->sets - 1));
+	uint64_t d = 0, x, y;
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		d |= x ^ y;
+	}
+	for (; i < len; i++)
+		d |= (uint8_t)(a[i] ^ b[i]);
+	return d == 0;
 }
 
-int eg_tokcache_get(struct eg_verdict_cache *c, const uint8_t key[32], int64_t now, json_t **claims, int *err,
+/* Whether e is the verdict on the probed token. The tag and length only filter (both
+ * follow from the token; the tag is keyed); the bytes or the digest decide. */
+static bool entry_is(const struct entry *e, struct probe *p)
+{
+	if (e->until == 0 || e->tag != p->tag || e->len != p->len)
+		return false;
+	if (e->tok)
+		return ct_equal_words(e->tok, p->tok, p->len);
+	if (!p->have_digest) {
+		eg_sha256(p->tok, p->len, p->digest);
+		p->have_digest = true;
+	}
+	return ct_equal(e->digest, p->digest, 32);
+}
+
+static size_t probe_init(const struct eg_verdict_cache *c, struct probe *p, const char *tok, size_t len)
+{
+	*p = (struct probe){ .tok = tok, .len = len, .tag = eg_siphash24(c->sipkey, tok, len) };
+	return (size_t)(p->tag & (c->sets - 1));
+}
+
+int eg_tokcache_get(struct eg_verdict_cache *c, const char *tok, size_t len, int64_t now, json_t **claims, int *err,
 		    uint8_t key_fp[32])
 {
-	size_t s = set_of(c, key);
+	struct probe p;
+	size_t s = probe_init(c, &p, tok, len);
 	pthread_mutex_t *l = &c->lock[s % STRIPES];
 	int hit = 0;
 	pthread_mutex_lock(l);
 	for (int w = 0; w < WAYS; w++) {
 		struct entry *e = &c->e[s * WAYS + w];
-		if (e->until == 0 || memcmp(e->key, key, 32) != 0)
+		if (!entry_is(e, &p))
 			continue;
 		if (e->until <= now) { /* expired: free the way now */
-			json_decref(e->claims);
-			memset(e, 0, sizeof(*e));
+			entry_empty(e);
 			break;
 		}
 		e->used = __atomic_add_fetch(&c->tick, 1, __ATOMIC_RELAXED);
@@ -99,46 +160,57 @@ int eg_tokcache_get(struct eg_verdict_cache *c, const uint8_t key[32], int64_t n
 	return hit;
 }
 
-void eg_tokcache_put(struct eg_verdict_cache *c, const uint8_t key[32], int64_t until, json_t *claims, int err,
+void eg_tokcache_put(struct eg_verdict_cache *c, const char *tok, size_t len, int64_t until, json_t *claims, int err,
 		     const uint8_t key_fp[32])
 {
-	size_t s = set_of(c, key);
+	struct probe p;
+	size_t s = probe_init(c, &p, tok, len);
+	/* prepared outside the lock: the copy, or the digest */
+	char *copy = NULL;
+	if (claims) {
+		copy = xmalloc(len ? len : 1);
+		memcpy(copy, tok, len);
+	} else if (!p.have_digest) {
+		eg_sha256(tok, len, p.digest);
+		p.have_digest = true;
+	}
 	pthread_mutex_t *l = &c->lock[s % STRIPES];
 	pthread_mutex_lock(l);
 	struct entry *victim = NULL;
 	for (int w = 0; w < WAYS; w++) {
 		struct entry *e = &c->e[s * WAYS + w];
-		if (e->until != 0 && memcmp(e->key, key, 32) == 0) {
+		if (entry_is(e, &p)) {
 			victim = e;
 			break;
 		}
 		if (!victim || e->until == 0 || (victim->until != 0 && e->used < victim->used))
 			victim = e;
 	}
-	json_decref(victim->claims);
-	memcpy(victim->key, key, 32);
+	entry_empty(victim);
+	victim->tag = p.tag;
+	victim->len = len;
 	victim->until = until;
 	victim->claims = claims ? json_incref(claims) : NULL;
 	victim->err = err;
+	victim->tok = copy;
+	if (!copy)
+		memcpy(victim->digest, p.digest, 32);
 	if (key_fp)
 		memcpy(victim->key_fp, key_fp, 32);
-	else
-		memset(victim->key_fp, 0, 32);
 	victim->used = __atomic_add_fetch(&c->tick, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(l);
 }
 
-void eg_tokcache_drop(struct eg_verdict_cache *c, const uint8_t key[32])
+void eg_tokcache_drop(struct eg_verdict_cache *c, const char *tok, size_t len)
 {
-	size_t s = set_of(c, key);
+	struct probe p;
+	size_t s = probe_init(c, &p, tok, len);
 	pthread_mutex_t *l = &c->lock[s % STRIPES];
 	pthread_mutex_lock(l);
 	for (int w = 0; w < WAYS; w++) {
 		struct entry *e = &c->e[s * WAYS + w];
-		if (e->until != 0 && memcmp(e->key, key, 32) == 0) {
-			json_decref(e->claims);
-			memset(e, 0, sizeof(*e));
-		}
+		if (entry_is(e, &p))
+			entry_empty(e);
 	}
 	pthread_mutex_unlock(l);
 }

@@ -125,9 +125,12 @@ static void override_value(const char *v, void *arg)
  * on, and PHP, CGI and Rack read it as X-HTTP-Method-Override. Each value is judged. */
 static unsigned override_methods(const struct eg_req *r)
 {
+	enum { N = sizeof(override_headers) / sizeof(override_headers[0]) };
 	unsigned m = 0;
-	for (size_t i = 0; i < sizeof(override_headers) / sizeof(override_headers[0]); i++)
-		if (eg_req_header_spellings(r, override_headers[i], override_value, &m) > 1)
+	size_t counts[N];
+	eg_req_header_spellings(r, override_headers, N, counts, override_value, &m);
+	for (size_t i = 0; i < N; i++)
+		if (counts[i] > 1)
 			m |= EG_M_OTHER;
 	return m;
 }
@@ -144,9 +147,15 @@ static unsigned query_override_methods(const char *raw_uri)
 	int total = 0;
 	if (!q)
 		return 0;
+	/* Decoding turns '+' into a space and nothing else unless there is a '%': without one
+	 * and without "method" no name can read as one of these (four decoding passes saved
+	 * on nearly every verdict). */
+	size_t qlen = strcspn(q + 1, "#");
+	if (!memchr(q + 1, '%', qlen) && !memmem(q + 1, qlen, "method", 6))
+		return 0;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		int count = 0;
-		char *v = form_get(q + 1, strcspn(q + 1, "#"), names[i], &count);
+		char *v = form_get(q + 1, qlen, names[i], &count);
 		total += count;
 		if (v)
 			override_value(v, &m);
@@ -243,8 +252,15 @@ static bool token_chars_ok(const char *s, size_t n)
 	return n > 0 && n <= MAX_TOKEN;
 }
 
+static bool token_len_ok(size_t n)
+{
+	return n > 0 && n <= MAX_TOKEN;
+}
+
 /* 1 found (*tok, *len), 0 none, -1 malformed (a present but broken credential is a
- * failure, not an anonymous request). buf holds decoded query/cookie values. */
+ * failure, not an anonymous request). buf holds decoded query/cookie values. Only the
+ * length is checked here: the characters are checked on a cache miss (bearer_identity),
+ * since only tokens that passed that check are ever cached. */
 static int find_bearer(struct eg_daemon *d, const struct eg_req *r, const struct target *t, const char **tok,
 		       size_t *len, char *buf, size_t buflen)
 {
@@ -259,7 +275,7 @@ static int find_bearer(struct eg_daemon *d, const struct eg_req *r, const struct
 		size_t n = strlen(p);
 		while (n && p[n - 1] == ' ')
 			n--;
-		if (!token_chars_ok(p, n))
+		if (!token_len_ok(n))
 			return -1;
 		*tok = p, *len = n;
 		return 1;
@@ -271,7 +287,7 @@ static int find_bearer(struct eg_daemon *d, const struct eg_req *r, const struct
 		if (eg_req_cookie_count(r, j->cookie) > 1)
 			return -1;
 		*tok = buf, *len = strlen(buf);
-		return token_chars_ok(buf, *len) ? 1 : -1;
+		return token_len_ok(*len) ? 1 : -1;
 	}
 	if (j->query_param) {
 		const char *q = strchr(t->raw_uri, '?');
@@ -286,7 +302,7 @@ static int find_bearer(struct eg_daemon *d, const struct eg_req *r, const struct
 				strcpy(buf, v);
 				free(v);
 				*tok = buf, *len = strlen(buf);
-				return token_chars_ok(buf, *len) ? 1 : -1;
+				return token_len_ok(*len) ? 1 : -1;
 			}
 		}
 	}
@@ -370,10 +386,10 @@ static enum eg_jose_err verify_token(struct eg_daemon *d, const char *tok, size_
 
 /* A remembered verdict; a positive one only while its signing key is still in the
  * current key set (a key removed from the JWKS takes its verdicts with it). */
-static bool cached_verdict(struct eg_daemon *d, const uint8_t key[32], int64_t now, json_t **claims, int *err)
+static bool cached_verdict(struct eg_daemon *d, const char *tok, size_t len, int64_t now, json_t **claims, int *err)
 {
 	uint8_t fp[32];
-	if (!d->tokcache || !eg_tokcache_get(d->tokcache, key, now, claims, err, fp))
+	if (!d->tokcache || !eg_tokcache_get(d->tokcache, tok, len, now, claims, err, fp))
 		return false;
 	static const uint8_t introspected[32]; /* zero: vouched for by introspection, no key */
 	if (!*claims || memcmp(fp, introspected, 32) == 0)
@@ -386,7 +402,7 @@ static bool cached_verdict(struct eg_daemon *d, const uint8_t key[32], int64_t n
 	json_decref(*claims);
 	*claims = NULL;
 	*err = 0;
-	eg_tokcache_drop(d->tokcache, key);
+	eg_tokcache_drop(d->tokcache, tok, len);
 	return false;
 }
 
@@ -406,15 +422,18 @@ static int bearer_identity(struct eg_daemon *d, const struct eg_req *r, const st
 		*o = (struct outcome){ 401, "malformed_token", "the bearer token is malformed", true };
 		return -1;
 	}
-	uint8_t key[32];
-	eg_sha256(tok, len, key);
 	int64_t now = now_realtime_s();
 	json_t *claims = NULL;
 	int err = 0;
 	uint8_t key_fp[32];
-	if (cached_verdict(d, key, now, &claims, &err)) {
+	if (cached_verdict(d, tok, len, now, &claims, &err)) {
+		/* the same bytes as a token that passed token_chars_ok when it was cached */
 		eg_metric_inc(d->metrics, "edgegate_token_cache_total", "result", "hit", NULL, NULL, 1);
 	} else {
+		if (!token_chars_ok(tok, len)) {
+			*o = (struct outcome){ 401, "malformed_token", "the bearer token is malformed", true };
+			return -1;
+		}
 		if (d->tokcache)
 			eg_metric_inc(d->metrics, "edgegate_token_cache_total", "result", "miss", NULL, NULL, 1);
 		int64_t exp = INT64_MAX;
@@ -429,10 +448,10 @@ static int bearer_identity(struct eg_daemon *d, const struct eg_req *r, const st
 									  : d->cfg->jwt.cache_max_ttl_s);
 			/* exp is checked with leeway, so the entry may outlive exp by the leeway. */
 			int64_t until = exp > INT64_MAX - d->cfg->jwt.leeway_s ? INT64_MAX : exp + d->cfg->jwt.leeway_s;
-			eg_tokcache_put(d->tokcache, key, until < cap ? until : cap, claims, 0, key_fp);
+			eg_tokcache_put(d->tokcache, tok, len, until < cap ? until : cap, claims, 0, key_fp);
 		} else if (err != EG_JOSE_NO_KEY && err != EG_JOSE_NOT_YET) {
 			/* NO_KEY may heal after a JWKS refresh and NOT_YET with time: not cached. */
-			eg_tokcache_put(d->tokcache, key, now + NEGATIVE_TTL, NULL, err, NULL);
+			eg_tokcache_put(d->tokcache, tok, len, now + NEGATIVE_TTL, NULL, err, NULL);
 		}
 		log_debug("bearer token rejected or accepted: %s", why ? why : "ok");
 	}

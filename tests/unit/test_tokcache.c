@@ -1,0 +1,136 @@
+/* test_tokcache.c - the bearer verdict cache and its hash (SipHash-2-4). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "siphash.h"
+#include "testutil.h"
+#include "tokcache.h"
+
+/* The paper's vectors (SipHash-2-4, key 00..0f, message 00..len-1). */
+static void siphash_vectors(void **state)
+{
+	uint8_t key[16], msg[64];
+	for (int i = 0; i < 16; i++)
+		key[i] = (uint8_t)i;
+	for (int i = 0; i < 64; i++)
+		msg[i] = (uint8_t)i;
+	assert_true(eg_siphash24(key, msg, 0) == 0x726fdb47dd0e0e31ull);
+	assert_true(eg_siphash24(key, msg, 1) == 0x74f839c593dc67fdull);
+	assert_true(eg_siphash24(key, msg, 8) == 0x93f5f5799a932462ull);
+	assert_true(eg_siphash24(key, msg, 15) == 0xa129ca6149be45e5ull);
+	assert_true(eg_siphash24(key, msg, 63) == 0x958a324ceb064572ull);
+}
+
+static char *token(int i, size_t len)
+{
+	char *t = malloc(len + 1);
+	memset(t, 'a' + i % 26, len);
+	t[len] = '\0';
+	memcpy(t, &i, sizeof(i) < len ? sizeof(i) : len);
+	return t;
+}
+
+static void hits_are_proven(void **state)
+{
+	struct eg_verdict_cache *c = eg_tokcache_new(64);
+	json_t *claims = json_pack("{s:s}", "sub", "alice");
+	uint8_t fp[32], got_fp[32];
+	memset(fp, 7, sizeof(fp));
+	char *t1 = token(1, 700), *t2 = token(1, 700);
+	t2[699] ^= 1; /* the same but for the last byte */
+	json_t *out = NULL;
+	int err = -1;
+
+	assert_int_equal(eg_tokcache_get(c, t1, 700, 1000, &out, &err, got_fp), 0);
+	eg_tokcache_put(c, t1, 700, 2000, claims, 0, fp);
+	assert_int_equal(eg_tokcache_get(c, t1, 700, 1000, &out, &err, got_fp), 1);
+	assert_ptr_equal(out, claims);
+	assert_memory_equal(got_fp, fp, 32);
+	json_decref(out);
+	/* a token that differs in one byte, or a prefix of it, is not that token */
+	assert_int_equal(eg_tokcache_get(c, t2, 700, 1000, &out, &err, NULL), 0);
+	assert_int_equal(eg_tokcache_get(c, t1, 699, 1000, &out, &err, NULL), 0);
+	/* the entry holds a copy: changing the caller's buffer does not change it */
+	t1[10] ^= 1;
+	assert_int_equal(eg_tokcache_get(c, t1, 700, 1000, &out, &err, NULL), 0);
+	t1[10] ^= 1;
+	/* expired at until */
+	assert_int_equal(eg_tokcache_get(c, t1, 700, 2000, &out, &err, NULL), 0);
+	assert_int_equal(eg_tokcache_get(c, t1, 700, 1000, &out, &err, NULL), 0); /* and gone */
+	/* negative entries (kept as a digest) */
+	eg_tokcache_put(c, t2, 700, 2000, NULL, 42, NULL);
+	out = (json_t *)1;
+	assert_int_equal(eg_tokcache_get(c, t2, 700, 1000, &out, &err, NULL), 1);
+	assert_null(out);
+	assert_int_equal(err, 42);
+	assert_int_equal(eg_tokcache_get(c, t1, 700, 1000, &out, &err, NULL), 0);
+	/* a positive verdict replaces the negative one of the same token */
+	eg_tokcache_put(c, t2, 700, 2000, claims, 0, fp);
+	assert_int_equal(eg_tokcache_get(c, t2, 700, 1000, &out, &err, NULL), 1);
+	assert_ptr_equal(out, claims);
+	json_decref(out);
+	eg_tokcache_drop(c, t2, 700);
+	assert_int_equal(eg_tokcache_get(c, t2, 700, 1000, &out, &err, NULL), 0);
+	/* an empty token is a token like any other */
+	eg_tokcache_put(c, "", 0, 2000, NULL, 3, NULL);
+	assert_int_equal(eg_tokcache_get(c, "", 0, 1000, &out, &err, NULL), 1);
+	assert_int_equal(err, 3);
+	free(t1);
+	free(t2);
+	json_decref(claims);
+	eg_tokcache_free(c);
+}
+
+/* One set of four ways: every token shares it, the least recently used one leaves. */
+static void one_set_evicts_lru(void **state)
+{
+	struct eg_verdict_cache *c = eg_tokcache_new(4);
+	json_t *claims = json_pack("{s:s}", "sub", "bob");
+	char *t[6];
+	json_t *out;
+	int err;
+	for (int i = 0; i < 6; i++)
+		t[i] = token(i, 40 + (size_t)i % 2);
+	for (int i = 0; i < 4; i++)
+		eg_tokcache_put(c, t[i], strlen(t[i]), 2000, i % 2 ? claims : NULL, i, NULL);
+	for (int i = 0; i < 4; i++) {
+		out = NULL;
+		assert_int_equal(eg_tokcache_get(c, t[i], strlen(t[i]), 1000, &out, &err, NULL), 1);
+		assert_int_equal(out != NULL, i % 2);
+		if (out)
+			json_decref(out);
+		else
+			assert_int_equal(err, i);
+	}
+	assert_int_equal(eg_tokcache_get(c, t[1], strlen(t[1]), 1000, &out, &err, NULL), 1); /* t[0] is now the oldest */
+	json_decref(out);
+	eg_tokcache_put(c, t[4], strlen(t[4]), 2000, claims, 0, NULL);
+	assert_int_equal(eg_tokcache_get(c, t[0], strlen(t[0]), 1000, &out, &err, NULL), 0);
+	assert_int_equal(eg_tokcache_get(c, t[4], strlen(t[4]), 1000, &out, &err, NULL), 1);
+	json_decref(out);
+	eg_tokcache_clear(c);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(eg_tokcache_get(c, t[i], strlen(t[i]), 1000, &out, &err, NULL), 0);
+		free(t[i]);
+	}
+	json_decref(claims);
+	eg_tokcache_free(c);
+}
+
+/* Two caches have different hash keys: the same token, different sets (almost surely). */
+static void keys_differ(void **state)
+{
+	uint8_t a[16] = { 0 }, b[16] = { 1 };
+	assert_true(eg_siphash24(a, "token", 5) != eg_siphash24(b, "token", 5));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(siphash_vectors),
+		cmocka_unit_test(hits_are_proven),
+		cmocka_unit_test(one_set_evicts_lru),
+		cmocka_unit_test(keys_differ),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
