@@ -140,11 +140,11 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, EG_FLOWBITS_WORDS);
+	__uint(max_entries, EG_FLOWSLOTS);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct eg_flow_bucket);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} eg_rflow_bits_v2 SEC(".maps");
+} eg_rflow_slots_v1 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -293,10 +293,10 @@ static __always_inline const struct eg_table *table(__u32 id)
 /* Longest live IPv4 rule containing ip (host order). One array read (the /24's
  * byte of length groups) decides which lengths can match at all; then one hash
  * lookup per candidate length, longest first (usually one). Returns 1 + reason
- * or 0. Global functions (verified once, on their own): the caller sees a
+ * or 0. Inlined into eg_match4 (below), a global function: the caller sees a
  * scalar, and the loop is checked without the rest of the program around it. */
 #define EG_MATCH4(name, tbl, idxmap, lookup, x32)                                      \
-	__noinline int name(__u32 ip, __s64 offset)                                      \
+	static __always_inline int name(__u32 ip, __s64 offset)                         \
 	{                                                                                \
 		const struct eg_table *t = table(tbl);                                   \
 		__u32 slot = ip >> 8, w = slot >> 3, i;                                  \
@@ -335,7 +335,7 @@ EG_MATCH4(eg_match_allow4, EG_TBL_ALLOW4, eg_allow4_idx_v2, lookup_allow4, 0)
 /* Longest live IPv6 rule containing hi:lo (host order): one hash lookup per
  * length in use, longest first. */
 #define EG_MATCH6(name, tbl, lookup, x48)                                              \
-	__noinline int name(__u64 hi, __u64 lo, __s64 offset)                            \
+	static __always_inline int name(__u64 hi, __u64 lo, __s64 offset)               \
 	{                                                                                \
 		const struct eg_table *t = table(tbl);                                   \
 		int found = 0, wi;                                                       \
@@ -365,21 +365,33 @@ EG_MATCH4(eg_match_allow4, EG_TBL_ALLOW4, eg_allow4_idx_v2, lookup_allow4, 0)
 EG_MATCH6(eg_match_deny6, EG_TBL_DENY6, lookup_deny6, 1)
 EG_MATCH6(eg_match_allow6, EG_TBL_ALLOW6, lookup_allow6, 0)
 
-/* 1 + the rule reason of the longest live rule matching the source, 0 = none. */
-static __always_inline __u32 match_src(const struct eg_pkt *p, int allow, struct eg_clock *clk)
+/* The source's verdict from the rule tables: EG_SRC_ALLOW, or 1 + the reason of the
+ * longest live deny rule, or 0. One global function per family (verified once, on its
+ * own), so the allow and deny checks share one call. */
+#define EG_SRC_ALLOW 0x10000
+__noinline int eg_match4(__u32 ip, __s64 offset)
+{
+	if (eg_match_allow4(ip, offset))
+		return EG_SRC_ALLOW;
+	return eg_match_deny4(ip, offset);
+}
+
+__noinline int eg_match6(__u64 hi, __u64 lo, __s64 offset)
+{
+	if (eg_match_allow6(hi, lo, offset))
+		return EG_SRC_ALLOW;
+	return eg_match_deny6(hi, lo, offset);
+}
+
+static __always_inline __u32 match_src(const struct eg_pkt *p, struct eg_clock *clk)
 {
 	__u64 hi, lo;
 
-	if (!p->v6) {
-		__u32 ip = bpf_ntohl(p->src4);
-
-		return (__u32)(allow ? eg_match_allow4(ip, clk->offset) : eg_match_deny4(ip, clk->offset));
-	}
+	if (!p->v6)
+		return (__u32)eg_match4(bpf_ntohl(p->src4), clk->offset);
 	__builtin_memcpy(&hi, p->src.a, 8);
 	__builtin_memcpy(&lo, p->src.a + 8, 8);
-	hi = bpf_be64_to_cpu(hi);
-	lo = bpf_be64_to_cpu(lo);
-	return (__u32)(allow ? eg_match_allow6(hi, lo, clk->offset) : eg_match_deny6(hi, lo, clk->offset));
+	return (__u32)eg_match6(bpf_be64_to_cpu(hi), bpf_be64_to_cpu(lo), clk->offset);
 }
 
 static __always_inline int v4mapped(const struct eg_addr *a)
@@ -508,22 +520,46 @@ static __always_inline __u32 rate_check(const struct eg_pkt *p, const struct eg_
 	return EG_REASON_PASS;
 }
 
+static __always_inline int slot_holds(const struct eg_flow_slot *s, const __u64 w[5])
+{
+	const __u64 *sw = (const __u64 *)&s->key;
+
+	return sw[0] == w[0] && sw[1] == w[1] && sw[2] == w[2] && sw[3] == w[3] && sw[4] == w[4];
+}
+
+/* The flow's bucket first (one array read, compares); the hash only when the bucket
+ * says more flows map to it than it holds. */
 static __always_inline int flow_revoked(const struct eg_pkt *p, struct eg_clock *clk)
 {
-	__u32 bit = eg_flow_bit(p->src.a, p->sport, p->dport), w = bit >> 6;
-	__u64 *bits = bpf_map_lookup_elem(&eg_rflow_bits_v2, &w);
 	struct eg_flow_key k = {};
+	struct eg_flow_bucket *b;
 	struct eg_flow_val *v;
+	__u64 w[5], exp;
+	__u32 i;
 
-	if (!bits || !(*bits & (1ull << (bit & 63))))
-		return 0; /* no revoked flow can have this address and these ports */
 	__builtin_memcpy(k.saddr, p->src.a, 16);
 	__builtin_memcpy(k.daddr, p->dst.a, 16);
 	k.sport = p->sport;
 	k.dport = p->dport;
 	k.proto = IPPROTO_TCP;
-	v = bpf_map_lookup_elem(&eg_rflow_v1, &k);
-	return v && (v->expires_ns == 0 || clock_now(clk) < v->expires_ns);
+	__builtin_memcpy(w, &k, sizeof(w));
+	i = eg_flow_slot_of(&k);
+	b = bpf_map_lookup_elem(&eg_rflow_slots_v1, &i);
+	if (!b)
+		return 0;
+	if (slot_holds(&b->s[0], w))
+		exp = b->s[0].expires_ns;
+	else if (slot_holds(&b->s[1], w))
+		exp = b->s[1].expires_ns;
+	else if (!b->more)
+		return 0; /* no other revoked flow maps here */
+	else {
+		v = bpf_map_lookup_elem(&eg_rflow_v1, &k);
+		if (!v)
+			return 0;
+		exp = v->expires_ns;
+	}
+	return exp == 0 || clock_now(clk) < exp;
 }
 
 SEC("xdp")
@@ -553,9 +589,9 @@ int edgegate_xdp(struct xdp_md *ctx)
 		return verdict_drop(cfg, EG_REASON_MALFORMED, bytes);
 
 	clk.offset = cfg->clock_offset_ns;
-	if (match_src(&p, 1, &clk))
+	rule = match_src(&p, &clk);
+	if (rule == EG_SRC_ALLOW)
 		return verdict_pass(EG_REASON_ALLOW, bytes);
-	rule = match_src(&p, 0, &clk);
 	if (rule) {
 		if (rule - 1 != EG_RULE_BAN)
 			return verdict_drop(cfg, EG_REASON_DENY, bytes);

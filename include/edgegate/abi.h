@@ -42,7 +42,7 @@
 #define EG_MAP_FLOWS "eg_rflow_v1"         /* HASH  eg_flow_key -> eg_flow_val (revoked flows) */
 #define EG_MAP_SESSIONS "eg_rsess_v1"      /* HASH  eg_sess_key -> eg_sess_val (revoked sessions) */
 #define EG_MAP_STATS "eg_stats_v2"         /* PERCPU_ARRAY[EG_REASON__COUNT] eg_stat */
-#define EG_MAP_FLOWBITS "eg_rflow_bits_v2" /* ARRAY[EG_FLOWBITS_WORDS] __u64: may-be-revoked filter */
+#define EG_MAP_FLOWSLOTS "eg_rflow_slots_v1" /* ARRAY[EG_FLOWSLOTS] eg_flow_bucket: revoked flows, direct-mapped */
 #define EG_MAP_FLOOD "eg_flood_v1"         /* PERCPU_ARRAY[1] eg_flood (new-source window) */
 
 #define EG_PORTS_WORDS 1024 /* 65536 bits */
@@ -51,21 +51,8 @@
 #define EG_MAX_ALLOW 65536
 #define EG_V6_EXT_MAX 8 /* IPv6 extension headers walked before giving up (malformed) */
 #define EG_MAX_NOTES 65536
-#define EG_FLOWBITS_LOG2 20 /* bits in the revoked-flow filter */
-#define EG_FLOWBITS_WORDS (1u << (EG_FLOWBITS_LOG2 - 6))
-
-/* The revoked-flow filter's bit for a flow (client address and ports, host order):
- * XDP looks the flow up only when its bit is set. Set before the flow entry is
- * written; cleared only by GC's rebuild, under the pin-root lock. */
-static inline __u32 eg_flow_bit(const __u8 saddr[16], __u16 sport, __u16 dport)
-{
-	__u32 w[4];
-	__u64 h;
-
-	__builtin_memcpy(w, saddr, 16);
-	h = (__u64)(w[0] ^ w[1] ^ w[2] ^ w[3] ^ ((__u32)sport << 16 | dport));
-	return (__u32)((h * 0x9e3779b97f4a7c15ull) >> (64 - EG_FLOWBITS_LOG2));
-}
+#define EG_FLOWSLOTS_LOG2 16 /* buckets (of two flows) of the direct-mapped revoked-flow table */
+#define EG_FLOWSLOTS (1u << EG_FLOWSLOTS_LOG2)
 #define EG_NOTE_MAX 64
 
 /* eg_tables_v2 index */
@@ -225,6 +212,34 @@ struct eg_flow_val {
 	__u32 reason;
 	__u32 pad;
 };
+
+/* The revoked flows, direct-mapped (issue 14): bucket eg_flow_slot_of(key) holds up
+ * to two revoked flows whole, so XDP confirms a flow with one array read and a
+ * compare, no hash lookup. A third flow of the same bucket stays in eg_rflow_v1
+ * only and the bucket's `more` tells XDP to look there. eg_rflow_v1 stays the
+ * record (bpftool, GC); the buckets are derived from it under the writers' lock.
+ * An all-zero key is an empty slot (no packet has protocol 0 there). A slot goes
+ * key -> empty (with `more` set) -> other key, never key -> other key in one
+ * write, so a torn read sees the old flow, the new one, or a key no packet carries. */
+struct eg_flow_slot {
+	struct eg_flow_key key;
+	__u64 expires_ns; /* the flow's, as in eg_rflow_v1 */
+};
+
+struct eg_flow_bucket {
+	struct eg_flow_slot s[2];
+	__u32 more; /* other revoked flows map to this bucket: look them up in eg_rflow_v1 */
+	__u32 pad;
+};
+
+static inline __u32 eg_flow_slot_of(const struct eg_flow_key *k)
+{
+	__u64 w[5];
+
+	__builtin_memcpy(w, k, sizeof(w));
+	return (__u32)(((w[0] ^ w[1] ^ w[2] ^ w[3] ^ w[4]) * 0x9e3779b97f4a7c15ull) >>
+		       (64 - EG_FLOWSLOTS_LOG2));
+}
 
 struct eg_sess_key {
 	__u8 hash[16]; /* first 16 bytes of SHA-256(session id) */

@@ -37,7 +37,7 @@ const char *const eg_gate_map_names[M__COUNT] = {
 	[M_TABLES] = EG_MAP_TABLES,       [M_NOTES] = EG_MAP_NOTES,
 	[M_RATE] = EG_MAP_RATE,           [M_FLOWS] = EG_MAP_FLOWS,
 	[M_SESSIONS] = EG_MAP_SESSIONS,   [M_STATS] = EG_MAP_STATS,
-	[M_FLOWBITS] = EG_MAP_FLOWBITS,   [M_FLOOD] = EG_MAP_FLOOD,
+	[M_FLOWSLOTS] = EG_MAP_FLOWSLOTS, [M_FLOOD] = EG_MAP_FLOOD,
 };
 #define map_names eg_gate_map_names
 
@@ -275,13 +275,17 @@ int eg_gate_revoke_flow(struct eg_gate *g, const struct eg_flow *f, const uint8_
 int eg_gate_unrevoke_flow(struct eg_gate *g, const struct eg_flow *f)
 {
 	struct eg_flow_key k;
+	int rc;
 
 	flow_key(f, &k);
 	if (g->remote) {
 		errno = EPERM; /* not part of the protocol: nothing in the daemon un-revokes */
 		return -1;
 	}
-	return bpf_map_delete_elem(g->fd[M_FLOWS], &k) ? -1 : 0;
+	eg_gate_wlock(g);
+	rc = eg_flows_del(g, &k);
+	eg_gate_wunlock(g);
+	return rc;
 }
 
 int eg_gate_revoke_session(struct eg_gate *g, const uint8_t session_hash[16], uint32_t reason,
@@ -339,32 +343,13 @@ static long gc_expiring(struct eg_gate *g, int m, size_t ksz, size_t vsz, size_t
 	return removed;
 }
 
-/* The revoked-flow filter from the flows the map holds (unrevoked and expired
- * flows' bits go; a bit a crashed writer never set comes). */
-static void flowbits_rebuild(struct eg_gate *g)
+/* The revoked-flow slots from the flows the map holds (gate_flows.c). */
+static void flowslots_rebuild(struct eg_gate *g)
 {
-	__u64 *bits = calloc(EG_FLOWBITS_WORDS, sizeof(*bits));
-	struct eg_flow_key cur, prev;
-	bool have = false;
-
-	if (!bits)
-		return;
 	eg_gate_wlock(g);
-	while (bpf_map_get_next_key(g->fd[M_FLOWS], have ? &prev : NULL, &cur) == 0) {
-		__u32 bit = eg_flow_bit(cur.saddr, cur.sport, cur.dport);
-
-		bits[bit >> 6] |= 1ull << (bit & 63);
-		prev = cur;
-		have = true;
-	}
-	for (__u32 w = 0; w < EG_FLOWBITS_WORDS; w++) {
-		__u64 old;
-
-		if (bpf_map_lookup_elem(g->fd[M_FLOWBITS], &w, &old) == 0 && old != bits[w])
-			bpf_map_update_elem(g->fd[M_FLOWBITS], &w, &bits[w], BPF_ANY);
-	}
+	if (eg_flows_rebuild(g))
+		log_warn("gate: rebuilding the revoked-flow slots failed: %s", strerror(errno));
 	eg_gate_wunlock(g);
-	free(bits);
 }
 
 static long gate_gc(struct eg_gate *g, bool force)
@@ -384,7 +369,7 @@ static long gate_gc(struct eg_gate *g, bool force)
 				      offsetof(struct eg_flow_val, expires_ns), now);
 
 		if (fr || force)
-			flowbits_rebuild(g);
+			flowslots_rebuild(g);
 		removed += fr;
 	}
 	removed += gc_expiring(g, M_SESSIONS, sizeof(struct eg_sess_key), sizeof(struct eg_sess_val),
@@ -1022,22 +1007,14 @@ int eg_gate_rule_remove(struct eg_gate *g, bool allow, const uint8_t addr[16], u
 	return rc ? -1 : 0;
 }
 
-/* The filter bit first: XDP must never skip a flow that is in the map. */
 int eg_gate_flow_apply(struct eg_gate *g, const struct eg_flow_key *k, const struct eg_flow_val *v)
 {
-	__u32 bit = eg_flow_bit(k->saddr, k->sport, k->dport), w = bit >> 6;
-	__u64 word = 0;
-	int rc = -1;
+	int rc;
 
 	eg_gate_wlock(g);
-	if (bpf_map_lookup_elem(g->fd[M_FLOWBITS], &w, &word) == 0) {
-		word |= 1ull << (bit & 63);
-		if (bpf_map_update_elem(g->fd[M_FLOWBITS], &w, &word, BPF_ANY) == 0 &&
-		    bpf_map_update_elem(g->fd[M_FLOWS], k, v, BPF_ANY) == 0)
-			rc = 0;
-	}
+	rc = eg_flows_put(g, k, v);
 	eg_gate_wunlock(g);
-	return rc;
+	return rc ? -1 : 0;
 }
 
 int eg_gate_session_apply(struct eg_gate *g, const struct eg_sess_key *k, const struct eg_sess_val *v)

@@ -43,7 +43,7 @@ static double now_s(void)
 static const char *const eg_gate_map_names_bench[] = {
 	EG_MAP_CFG, EG_MAP_PORTS, EG_MAP_DENY4, EG_MAP_ALLOW4, EG_MAP_DENY6, EG_MAP_ALLOW6,
 	EG_MAP_DENY4_IDX, EG_MAP_ALLOW4_IDX, EG_MAP_DENY4_X32, EG_MAP_DENY6_X48, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
-	EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOWBITS, EG_MAP_FLOOD,
+	EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOWSLOTS, EG_MAP_FLOOD,
 };
 
 static int empty_prog(void)
@@ -56,13 +56,15 @@ static int empty_prog(void)
 	return bpf_prog_load(BPF_PROG_TYPE_XDP, "eg_empty", "GPL", insns, 2, NULL);
 }
 
+static unsigned g_best_of = 7; /* EG_BENCH_BEST overrides */
+
 /* best of 7 runs of `repeat` iterations, ns per packet. Best, not median: the
  * machine is shared, and other load only ever adds time. */
 static double ns_per_pkt(int fd, const struct pk *p, unsigned repeat, int *retval)
 {
 	double best = 1e18;
 
-	for (int i = 0; i < 7; i++) {
+	for (unsigned i = 0; i < g_best_of; i++) {
 		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = p->b, .data_size_in = (__u32)p->n,
 			    .repeat = repeat);
 		if (bpf_prog_test_run_opts(fd, &o)) {
@@ -251,7 +253,23 @@ static int cmd_paths(unsigned repeat)
 	}
 	g_efd = efd;
 	g_repeat = repeat;
-	fill(g);
+	if (getenv("EG_BENCH_BEST") && atoi(getenv("EG_BENCH_BEST")) > 0)
+		g_best_of = (unsigned)atoi(getenv("EG_BENCH_BEST"));
+	if (getenv("EG_BENCH_DUMP")) { /* profiling aid: the verifier's and the JIT's output */
+		struct bpf_prog_info pi = { 0 };
+		__u32 pl = sizeof(pi);
+		char cmd[512];
+
+		if (bpf_obj_get_info_by_fd(fd, &pi, &pl) == 0) {
+			snprintf(cmd, sizeof(cmd), "bpftool prog dump xlated id %u > %s.xlated; "
+				 "bpftool prog dump jited id %u file %s.jited", pi.id, getenv("EG_BENCH_DUMP"),
+				 pi.id, getenv("EG_BENCH_DUMP"));
+			if (system(cmd))
+				fprintf(stderr, "bpftool dump failed\n");
+		}
+	}
+	if (!getenv("EG_BENCH_NOFILL"))
+		fill(g);
 	p = P("198.18.51.1");
 	eg_gate_allow_add(g, &p, 0, EG_RULE_MANUAL);
 	p = P("198.18.52.1");
