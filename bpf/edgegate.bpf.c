@@ -97,11 +97,11 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, EG_X32_WORDS);
+	__uint(max_entries, EG_IDX6_WORDS);
 	__type(key, __u32);
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} eg_deny6_x48_v2 SEC(".maps");
+} eg_deny6_idx_v3 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -332,31 +332,50 @@ static __always_inline const struct eg_table *table(__u32 id)
 EG_MATCH4(eg_match_deny4, EG_TBL_DENY4, eg_deny4_idx_v2, lookup_deny4, 1)
 EG_MATCH4(eg_match_allow4, EG_TBL_ALLOW4, eg_allow4_idx_v2, lookup_allow4, 0)
 
+/* The lengths of 48 or more that the /48's index byte (eg_deny6_idx_v3) allows. */
+static __always_inline void idx6_lens(__u64 g, __u64 m[3])
+{
+	m[0] = (g >> 4 & 1) * 0xff00000000000000ull | (g >> 5 & 1) * 0x00fe000000000000ull |
+	       (g >> 6 & 1) * 0x0001000000000000ull;
+	m[1] = (g >> 1 & 1) * 0xfffffffe00000000ull | (g >> 2 & 1) * 0x00000001fffffffeull |
+	       (g >> 3 & 1);
+	m[2] = g & 1;
+}
+
 /* Longest live IPv6 rule containing hi:lo (host order): one hash lookup per
- * length in use, longest first. */
-#define EG_MATCH6(name, tbl, lookup, x48)                                              \
+ * candidate length, longest first. For the deny table the candidates are the
+ * lengths in use under 48 and those of 48 or more that the /48's index byte names. */
+#define EG_MATCH6(name, tbl, lookup, idx6)                                              \
 	static __always_inline int name(__u64 hi, __u64 lo, __s64 offset)               \
 	{                                                                                \
 		const struct eg_table *t = table(tbl);                                   \
+		__u64 cand[3];                                                           \
 		int found = 0, wi;                                                       \
 		__u32 i;                                                                 \
                                                                                          \
 		if (!t || !(t->lens[0] | t->lens[1] | t->lens[2]))                       \
 			return 0;                                                        \
-		if (x48 && !(t->lens[0] & EG_X48_SHORT_LENS)) {                         \
-			__u32 xb = eg_x48_bit(hi), xw = xb >> 6;                         \
-			__u64 *x = bpf_map_lookup_elem(&eg_deny6_x48_v2, &xw);           \
+		cand[0] = t->lens[0];                                                    \
+		cand[1] = t->lens[1];                                                    \
+		cand[2] = t->lens[2];                                                    \
+		if (idx6) {                                                              \
+			__u32 xb = eg_idx6_slot(hi), xw = xb >> 3;                       \
+			__u64 *x = bpf_map_lookup_elem(&eg_deny6_idx_v3, &xw), m[3];     \
                                                                                          \
-			if (x && !(*x & (1ull << (xb & 63))))                            \
-				return 0; /* no rule of /48 or longer in this /48 */     \
+			if (x) {                                                         \
+				idx6_lens((*x >> ((xb & 7) * 8)) & 0xff, m);             \
+				cand[0] &= m[0] | EG_LENS6_SHORT;                        \
+				cand[1] &= m[1];                                         \
+				cand[2] &= m[2];                                         \
+			}                                                                \
 		}                                                                        \
 		for (wi = 2; wi >= 0 && !found; wi--) {                                  \
-			__u64 cand = t->lens[wi & 3];                                    \
+			__u64 c = cand[wi & 3];                                          \
                                                                                          \
-			for (i = 0; i < 64 && cand && !found; i++) {                     \
-				__u32 b = hibit(cand) & 63;                              \
+			for (i = 0; i < 64 && c && !found; i++) {                        \
+				__u32 b = hibit(c) & 63;                                 \
                                                                                          \
-				cand &= ~(1ull << b);                                    \
+				c &= ~(1ull << b);                                       \
 				found = lookup(hi, lo, (__u32)wi * 64 + b, offset);      \
 			}                                                                \
 		}                                                                        \

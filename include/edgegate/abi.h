@@ -35,7 +35,7 @@
 #define EG_MAP_DENY4_IDX "eg_deny4_idx_v2"   /* ARRAY[EG_IDX4_WORDS] __u64: per-/24 length groups */
 #define EG_MAP_ALLOW4_IDX "eg_allow4_idx_v2" /* ARRAY[EG_IDX4_WORDS] __u64 */
 #define EG_MAP_DENY4_X32 "eg_deny4_x32_v2"   /* ARRAY[EG_X32_WORDS] __u64: /32 deny filter */
-#define EG_MAP_DENY6_X48 "eg_deny6_x48_v2"   /* ARRAY[EG_X32_WORDS] __u64: IPv6 /48 deny filter */
+#define EG_MAP_DENY6_X48 "eg_deny6_idx_v3"   /* ARRAY[EG_IDX6_WORDS] __u64: per-/48 length groups of IPv6 denies */
 #define EG_MAP_TABLES "eg_tables_v2"       /* ARRAY[EG_TBL__COUNT] eg_table: lengths in use */
 #define EG_MAP_NOTES "eg_notes_v2"         /* HASH  eg_note_key -> eg_note (free-text reasons; userspace only) */
 #define EG_MAP_RATE "eg_rate_v1"           /* LRU_HASH eg_addr -> eg_bucket */
@@ -71,15 +71,25 @@ static inline __u32 eg_x32_bit(__u32 ip /* host order */)
 {
 	return (ip * 0x9e3779b1u) >> 8;
 }
-/* The IPv6 deny filter: one bit per hash of a /48, set for every IPv6 deny rule of
- * length 48 or more. Used only while no rule shorter than /48 exists (a shorter
- * one would cover /48s that have no bit): an IPv6 source whose /48 has no bit then
- * costs no hash lookup. Same words as the /32 filter. */
-static inline __u32 eg_x48_bit(__u64 hi /* the address's first 8 bytes, host order */)
+/* The IPv6 deny index (v3; v2 was one bit per /48): one byte per hash of a /48, bit
+ * g set when a deny rule of length group g (128 | 97-127 | 65-96 | 64 | 56-63 |
+ * 49-55 | 48) lies in that /48. XDP looks up a length of 48 or more only when its
+ * group's bit is set in the source's byte: a source in a /48 with only a /48 rule
+ * costs one lookup, not one per length in use. Lengths under 48 cover /48s that
+ * have no byte of their own and are always looked up. A set bit is a "may" (hash
+ * collisions, deletes until GC), a clear bit a promise, as in the IPv4 index. */
+#define EG_IDX6_LOG2 21 /* bytes */
+#define EG_IDX6_WORDS (1u << (EG_IDX6_LOG2 - 3))
+static inline __u32 eg_idx6_slot(__u64 hi /* the address's first 8 bytes, host order */)
 {
-	return (__u32)(((hi >> 16) * 0x9e3779b97f4a7c15ull) >> 40);
+	return (__u32)(((hi >> 16) * 0x9e3779b97f4a7c15ull) >> (64 - EG_IDX6_LOG2));
 }
-#define EG_X48_SHORT_LENS 0x0000ffffffffffffull /* lens[0] bits of lengths 0..47 */
+static inline unsigned eg_group6(unsigned len /* 48..128 */)
+{
+	return len == 128 ? 0 : len >= 97 ? 1 : len >= 65 ? 2 : len == 64 ? 3 :
+	       len >= 56 ? 4 : len >= 49 ? 5 : 6;
+}
+#define EG_LENS6_SHORT 0x0000ffffffffffffull /* lens[0] bits of lengths 0..47 */
 /* length groups: 32 | 25-31 | 24 | 17-23 | 16 | 9-15 | 8 | 0-7 */
 #define EG_G4_LENS(g) ((g) == 0 ? 0x100000000ull : (g) == 1 ? 0xfe000000ull : \
 		       (g) == 2 ? 0x01000000ull : (g) == 3 ? 0x00fe0000ull : \

@@ -937,35 +937,66 @@ static void test_longest_match_v6(void **s)
 	assert_true(t.lens[0] == 0 && t.lens[1] == 0 && t.lens[2] == 0);
 }
 
-/* The IPv6 /48 filter: used while no rule is shorter than /48, set before a rule
- * shows, cleared by GC after a delete. */
+/* The IPv6 deny index (v3): one byte per /48 hash, a bit per length group; set
+ * before a rule shows, cleared by GC after a delete. Lengths under 48 are always
+ * looked up; a shorter rule's deletion leaves a longer one inside it intact. */
+static __u64 idx6_byte(const char *addr48)
+{
+	struct eg_prefix a = P(addr48);
+	__u64 hi = 0, v;
+	__u32 b, w;
+
+	for (int i = 0; i < 8; i++)
+		hi = hi << 8 | a.addr[i];
+	b = eg_idx6_slot(hi);
+	w = b >> 3;
+	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY6_X48), &w, &v), 0);
+	return (v >> ((b & 7) * 8)) & 0xff;
+}
+
 static void test_v6_filter(void **s)
 {
-	struct eg_prefix r48 = P("2001:db8:40::/48"), r32 = P("2001:db8::/32");
+	struct eg_prefix r48 = P("2001:db8:40::/48"), r32 = P("2001:db8::/32"),
+			 r128 = P("2001:db8:40:5::1"), r64 = P("2001:db8:40:6::/64");
 	struct pk p;
-	__u32 b, w;
-	__u64 v;
 
 	assert_int_equal(eg_gate_deny_add(G, &r48, 0, EG_RULE_MANUAL), 0);
-	b = eg_x48_bit(0x20010db800400000ull);
-	w = b >> 6;
-	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY6_X48), &w, &v), 0);
-	assert_true(v & (1ull << (b & 63)));
+	assert_int_equal(idx6_byte("2001:db8:40::"), 1u << eg_group6(48));
 	tcp6(&p, "2001:db8:40:5::1", 1, PROT, PK_ACK);
 	expect(&p, XDP_DROP, EG_REASON_DENY);
 	tcp6(&p, "2001:db8:41::1", 1, PROT, PK_ACK);
 	expect(&p, XDP_PASS, EG_REASON_PASS);
-	/* a /32 covers /48s without a bit: the filter steps aside */
+	/* a /32 covers /48s without a byte: lengths under 48 are always looked up */
 	assert_int_equal(eg_gate_deny_add(G, &r32, 0, EG_RULE_ABUSE), 0);
 	tcp6(&p, "2001:db8:41::1", 1, PROT, PK_ACK);
 	expect(&p, XDP_DROP, EG_REASON_DENY);
 	assert_int_equal(eg_gate_deny_del(G, &r32), 0);
 	tcp6(&p, "2001:db8:41::1", 1, PROT, PK_ACK);
 	expect(&p, XDP_PASS, EG_REASON_PASS);
+	/* a /128 (ban) and a /64 inside the /48: their groups join the byte */
+	assert_int_equal(eg_gate_deny_add(G, &r128, 0, EG_RULE_BAN), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r64, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(idx6_byte("2001:db8:40::"),
+			 (1u << eg_group6(48)) | (1u << eg_group6(128)) | (1u << eg_group6(64)));
+	tcp6(&p, "2001:db8:40:5::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_BAN); /* the longest rule decides */
+	/* deleting the shorter /48 leaves the /128 and the /64 inside it */
 	assert_int_equal(eg_gate_deny_del(G, &r48), 0);
+	tcp6(&p, "2001:db8:40:5::2", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	tcp6(&p, "2001:db8:40:5::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	tcp6(&p, "2001:db8:40:6::9", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	/* GC: the byte keeps exactly the groups still in use, then none */
 	assert_true(eg_gate_gc(G) >= 0);
-	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY6_X48), &w, &v), 0);
-	assert_false(v & (1ull << (b & 63)));
+	assert_int_equal(idx6_byte("2001:db8:40::"), (1u << eg_group6(128)) | (1u << eg_group6(64)));
+	assert_int_equal(eg_gate_deny_del(G, &r128), 0);
+	assert_int_equal(eg_gate_deny_del(G, &r64), 0);
+	tcp6(&p, "2001:db8:40:5::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_true(eg_gate_gc(G) >= 0);
+	assert_int_equal(idx6_byte("2001:db8:40::"), 0);
 }
 
 /* issue 17: ::ffff:a.b.c.d on the wire is neither the IPv4 source nor a real IPv6
