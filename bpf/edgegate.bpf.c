@@ -171,6 +171,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } eg_flood_v1 SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_SYNBOX_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_synbox_v1 SEC(".maps");
+
 #define EG_CAS_TRIES 4
 
 static __always_inline void count(__u32 reason, __u64 bytes)
@@ -438,7 +446,7 @@ static __always_inline int port_protected(__u16 port)
  * losing (EG_CAS_TRIES) means the source is hammering several CPUs at once and
  * is treated as over the limit (fail closed). */
 static __always_inline int gcra_conform(__u64 *tat, __u64 now, __u32 rate, __u32 t_ns,
-					__u32 burst)
+					__u32 burst, __u64 *refused_until)
 {
 	__u64 t = t_ns ? t_ns : 1000000000ull / rate;
 	__u64 tol = (burst ? burst - 1 : 0) * t;
@@ -451,8 +459,10 @@ static __always_inline int gcra_conform(__u64 *tat, __u64 now, __u32 rate, __u32
 		__u64 old = *(volatile __u64 *)tat;
 		__u64 base = old > now ? old : now;
 
-		if (base - now > tol)
+		if (base - now > tol) {
+			*refused_until = base - tol; /* the bucket stays as it is until then */
 			return 0;
+		}
 		if (__sync_val_compare_and_swap(tat, old, base + t) == old)
 			return 1;
 	}
@@ -502,6 +512,28 @@ static __always_inline void rate_key(const struct eg_pkt *p, const struct eg_cfg
 	}
 }
 
+/* The SYN of an IPv4 source whose bucket refused it until later (abi.h
+ * EG_SYNBOX_SLOTS): refused again without the bucket lookup. */
+static __always_inline int synbox_refuses(__u32 ip, __u64 now)
+{
+	__u32 i = eg_synbox_slot(ip);
+	__u64 *e = bpf_map_lookup_elem(&eg_synbox_v1, &i), v;
+
+	if (!e)
+		return 0;
+	v = *e;
+	return (__u32)(v >> 32) == ip && (__s32)((__u32)v - (__u32)(now >> 20)) > 0;
+}
+
+static __always_inline void synbox_note(__u32 ip, __u64 until)
+{
+	__u32 i = eg_synbox_slot(ip);
+	__u64 *e = bpf_map_lookup_elem(&eg_synbox_v1, &i), v = (__u64)ip << 32 | (__u32)(until >> 20);
+
+	if (e && *e != v)
+		*e = v; /* one aligned 8-byte store */
+}
+
 /* Returns an EG_REASON_* for a packet over a bucket, EG_REASON_SHED when the
  * source could not be tracked, EG_REASON_PASS otherwise. */
 static __always_inline __u32 rate_check(const struct eg_pkt *p, const struct eg_cfg *cfg,
@@ -509,14 +541,16 @@ static __always_inline __u32 rate_check(const struct eg_pkt *p, const struct eg_
 {
 	int syn = p->l4proto == IPPROTO_TCP &&
 		  (p->tcp_flags & (EG_TCP_SYN | EG_TCP_ACK)) == EG_TCP_SYN;
+	int boxed = syn && cfg->syn_rate && !cfg->pkt_rate && !p->v6;
 	struct eg_bucket *b;
 	struct eg_addr k;
-
-	__u64 now;
+	__u64 now, until = 0;
 
 	if (!(syn && cfg->syn_rate) && !cfg->pkt_rate)
 		return EG_REASON_PASS;
 	now = clock_now(clk);
+	if (boxed && synbox_refuses(bpf_ntohl(p->src4), now))
+		return EG_REASON_RATELIMIT;
 	rate_key(p, cfg, &k);
 	b = bpf_map_lookup_elem(&eg_rate_v1, &k);
 	if (!b) {
@@ -531,11 +565,14 @@ static __always_inline __u32 rate_check(const struct eg_pkt *p, const struct eg_
 			return EG_REASON_SHED;
 	}
 	if (cfg->pkt_rate &&
-	    !gcra_conform(&b->pkt_tat, now, cfg->pkt_rate, cfg->pkt_t_ns, cfg->pkt_burst))
+	    !gcra_conform(&b->pkt_tat, now, cfg->pkt_rate, cfg->pkt_t_ns, cfg->pkt_burst, &until))
 		return EG_REASON_PKTLIMIT;
 	if (syn && cfg->syn_rate &&
-	    !gcra_conform(&b->syn_tat, now, cfg->syn_rate, cfg->syn_t_ns, cfg->syn_burst))
+	    !gcra_conform(&b->syn_tat, now, cfg->syn_rate, cfg->syn_t_ns, cfg->syn_burst, &until)) {
+		if (boxed && until)
+			synbox_note(bpf_ntohl(p->src4), until);
 		return EG_REASON_RATELIMIT;
+	}
 	return EG_REASON_PASS;
 }
 

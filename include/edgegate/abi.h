@@ -43,6 +43,7 @@
 #define EG_MAP_SESSIONS "eg_rsess_v1"      /* HASH  eg_sess_key -> eg_sess_val (revoked sessions) */
 #define EG_MAP_STATS "eg_stats_v2"         /* PERCPU_ARRAY[EG_REASON__COUNT] eg_stat */
 #define EG_MAP_FLOWSLOTS "eg_rflow_slots_v1" /* ARRAY[EG_FLOWSLOTS] eg_flow_bucket: revoked flows, direct-mapped */
+#define EG_MAP_SYNBOX "eg_synbox_v1"     /* ARRAY[EG_SYNBOX_SLOTS] __u64: IPv4 sources over their SYN bucket */
 #define EG_MAP_FLOOD "eg_flood_v1"         /* PERCPU_ARRAY[1] eg_flood (new-source window) */
 
 #define EG_PORTS_WORDS 1024 /* 65536 bits */
@@ -53,6 +54,20 @@
 #define EG_MAX_NOTES 65536
 #define EG_FLOWSLOTS_LOG2 16 /* buckets (of two flows) of the direct-mapped revoked-flow table */
 #define EG_FLOWSLOTS (1u << EG_FLOWSLOTS_LOG2)
+/* IPv4 sources over their SYN bucket (issue 14): slot eg_synbox_slot(ip) holds
+ * ip << 32 | (t >> 20), t being the first time (bpf clock, ns) a SYN of that source
+ * can conform again. A GCRA bucket that refuses a packet does not change, so until
+ * t every SYN of the source is refused: XDP drops it on one array read instead of
+ * a bucket lookup. t is rounded down (2^20 ns units, wrapping; compared as a signed
+ * difference), so the slot never refuses a SYN the bucket would take. One u64:
+ * CPUs write it whole, no torn entry. Used while pkt_rate is off (a SYN must charge
+ * the packet bucket otherwise). */
+#define EG_SYNBOX_LOG2 16
+#define EG_SYNBOX_SLOTS (1u << EG_SYNBOX_LOG2)
+static inline __u32 eg_synbox_slot(__u32 ip /* host order */)
+{
+	return (ip * 0x9e3779b1u) >> (32 - EG_SYNBOX_LOG2);
+}
 #define EG_NOTE_MAX 64
 
 /* eg_tables_v2 index */

@@ -57,7 +57,7 @@ static void rm_pins(void)
 				       EG_MAP_DENY6, EG_MAP_ALLOW6, EG_MAP_DENY4_IDX,
 				       EG_MAP_ALLOW4_IDX, EG_MAP_DENY4_X32, EG_MAP_DENY6_X48, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
 				       EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOWSLOTS,
-				       EG_MAP_FLOOD };
+				       EG_MAP_FLOOD, EG_MAP_SYNBOX };
 	char p[256];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {

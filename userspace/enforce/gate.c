@@ -38,6 +38,7 @@ const char *const eg_gate_map_names[M__COUNT] = {
 	[M_RATE] = EG_MAP_RATE,           [M_FLOWS] = EG_MAP_FLOWS,
 	[M_SESSIONS] = EG_MAP_SESSIONS,   [M_STATS] = EG_MAP_STATS,
 	[M_FLOWSLOTS] = EG_MAP_FLOWSLOTS, [M_FLOOD] = EG_MAP_FLOOD,
+	[M_SYNBOX] = EG_MAP_SYNBOX,
 };
 #define map_names eg_gate_map_names
 
@@ -124,6 +125,19 @@ uint64_t eg_gate_now_ns(struct eg_gate *g)
 	if (cfg_read(g, &c))
 		return mono_ns();
 	return mono_ns() + (uint64_t)c.clock_offset_ns;
+}
+
+/* Forgets the SYN-refusal slots (abi.h EG_SYNBOX_SLOTS): their times were computed
+ * with the rates of the previous config. (A clock change needs nothing: a slot's
+ * time is the bucket's tat - tolerance, of the same clock.) */
+static void synbox_clear(struct eg_gate *g)
+{
+	for (__u32 i = 0; i < EG_SYNBOX_SLOTS; i++) {
+		__u64 v, zero = 0;
+
+		if (bpf_map_lookup_elem(g->fd[M_SYNBOX], &i, &v) == 0 && v)
+			bpf_map_update_elem(g->fd[M_SYNBOX], &i, &zero, BPF_ANY);
+	}
 }
 
 int eg_gate_set_clock_offset(struct eg_gate *g, int64_t offset_ns)
@@ -469,6 +483,7 @@ static void push_cfg(struct eg_gate *g, const struct eg_gate_config *gc)
 	if (!c.flood_max_new)
 		c.flood_max_new = 1;
 	cfg_write(g, &c);
+	synbox_clear(g);
 
 	for (size_t i = 0; i < gc->n_protected_ports; i++)
 		ports[gc->protected_ports[i] >> 6] |= 1ull << (gc->protected_ports[i] & 63);

@@ -31,6 +31,7 @@ enum {
 	M_STATS,
 	M_FLOWSLOTS,
 	M_FLOOD,
+	M_SYNBOX,
 	M__COUNT
 };
 
