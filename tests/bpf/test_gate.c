@@ -1000,6 +1000,11 @@ static void test_longest_match_v4(void **s)
 	assert_false(t.lens[0] & (1ull << 24));
 	assert_int_equal(eg_gate_deny_del(G, &p32), 0);
 	assert_int_equal(eg_gate_deny_del(G, &p16), 0);
+	/* the shorter /20 gone: the /31 inside it stays, its neighbours are free */
+	tcp4(&p, "198.18.34.3", PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	tcp4(&p, "198.18.34.1", PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
 	assert_int_equal(eg_gate_deny_del(G, &p31), 0);
 	assert_int_equal(eg_gate_deny_del(G, &p9), 0);
 	t = read_table(EG_TBL_DENY4);
