@@ -522,13 +522,15 @@ static __always_inline int synbox_refuses(__u32 ip, __u64 now)
 	if (!e)
 		return 0;
 	v = *e;
-	return (__u32)(v >> 32) == ip && (__s32)((__u32)v - (__u32)(now >> 20)) > 0;
+	return v && (__u32)(v >> 32) == ip &&
+	       (__s32)((__u32)v - (__u32)(now >> EG_SYNBOX_SHIFT)) > 0;
 }
 
 static __always_inline void synbox_note(__u32 ip, __u64 until)
 {
 	__u32 i = eg_synbox_slot(ip);
-	__u64 *e = bpf_map_lookup_elem(&eg_synbox_v1, &i), v = (__u64)ip << 32 | (__u32)(until >> 20);
+	__u64 *e = bpf_map_lookup_elem(&eg_synbox_v1, &i),
+	      v = (__u64)ip << 32 | (__u32)(until >> EG_SYNBOX_SHIFT);
 
 	if (e && *e != v)
 		*e = v; /* one aligned 8-byte store */

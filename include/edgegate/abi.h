@@ -55,13 +55,15 @@
 #define EG_FLOWSLOTS_LOG2 16 /* buckets (of two flows) of the direct-mapped revoked-flow table */
 #define EG_FLOWSLOTS (1u << EG_FLOWSLOTS_LOG2)
 /* IPv4 sources over their SYN bucket (issue 14): slot eg_synbox_slot(ip) holds
- * ip << 32 | (t >> 20), t being the first time (bpf clock, ns) a SYN of that source
- * can conform again. A GCRA bucket that refuses a packet does not change, so until
- * t every SYN of the source is refused: XDP drops it on one array read instead of
- * a bucket lookup. t is rounded down (2^20 ns units, wrapping; compared as a signed
- * difference), so the slot never refuses a SYN the bucket would take. One u64:
- * CPUs write it whole, no torn entry. Used while pkt_rate is off (a SYN must charge
- * the packet bucket otherwise). */
+ * ip << 32 | (t >> EG_SYNBOX_SHIFT), t being the first time (bpf clock, ns) a SYN of
+ * that source can conform again; 0 = empty. A GCRA bucket that refuses a packet does
+ * not change, so until t every SYN of the source is refused: XDP drops it on one
+ * array read instead of a bucket lookup. t is rounded down (16.8 ms units), so the
+ * slot never refuses a SYN the bucket would take. The 32-bit time wraps after 2^32
+ * units and is compared as a signed difference, good for 1.1 years; the daemon's GC
+ * empties slots whose time has passed long before. One u64: CPUs write it whole, no
+ * torn entry. Used while pkt_rate is off (a SYN must charge the packet bucket then). */
+#define EG_SYNBOX_SHIFT 24
 #define EG_SYNBOX_LOG2 16
 #define EG_SYNBOX_SLOTS (1u << EG_SYNBOX_LOG2)
 static inline __u32 eg_synbox_slot(__u32 ip /* host order */)

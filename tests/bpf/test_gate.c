@@ -791,8 +791,11 @@ static void test_synbox(void **s)
 	/* another source of the same slot is judged by its own bucket */
 	tcp4(&p, "198.18.22.2", PROT, PK_SYN);
 	expect(&p, XDP_PASS, EG_REASON_PASS);
-	/* +250 ms: 2 tokens at 10/s (100 ms) */
+	/* +250 ms: 2 tokens at 10/s (100 ms); GC empties the slot, its time has passed */
 	assert_int_equal(eg_gate_set_clock_offset(G, 250000000ll), 0);
+	assert_true(eg_gate_gc(G) >= 0);
+	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_SYNBOX), &i, &v), 0);
+	assert_int_equal(v, 0);
 	tcp4(&p, "198.18.22.1", PROT, PK_SYN);
 	expect(&p, XDP_PASS, EG_REASON_PASS);
 	expect(&p, XDP_PASS, EG_REASON_PASS);

@@ -127,17 +127,24 @@ uint64_t eg_gate_now_ns(struct eg_gate *g)
 	return mono_ns() + (uint64_t)c.clock_offset_ns;
 }
 
-/* Forgets the SYN-refusal slots (abi.h EG_SYNBOX_SLOTS): their times were computed
- * with the rates of the previous config. (A clock change needs nothing: a slot's
- * time is the bucket's tat - tolerance, of the same clock.) */
-static void synbox_clear(struct eg_gate *g)
+/* Empties the SYN-refusal slots (abi.h EG_SYNBOX_SLOTS) whose time has passed, or
+ * all of them (a config push: their times came from the previous rates). A clock
+ * change needs nothing: a slot's time is the bucket's tat - tolerance, same clock.
+ * A slot XDP rewrites meanwhile may be emptied: it is a cache, the bucket decides. */
+static void synbox_sweep(struct eg_gate *g, bool all, uint64_t now)
 {
-	for (__u32 i = 0; i < EG_SYNBOX_SLOTS; i++) {
-		__u64 v, zero = 0;
+	__u32 now_u = (__u32)(now >> EG_SYNBOX_SHIFT), n = EG_SYNBOX_SLOTS, out_b;
+	__u32 *ks = malloc(EG_SYNBOX_SLOTS * sizeof(*ks));
+	__u64 *vs = malloc(EG_SYNBOX_SLOTS * sizeof(*vs)), zero = 0;
 
-		if (bpf_map_lookup_elem(g->fd[M_SYNBOX], &i, &v) == 0 && v)
-			bpf_map_update_elem(g->fd[M_SYNBOX], &i, &zero, BPF_ANY);
-	}
+	/* one batch read of the whole array; an error leaves the slots as they are */
+	if (ks && vs && (bpf_map_lookup_batch(g->fd[M_SYNBOX], NULL, &out_b, ks, vs, &n, NULL) == 0 ||
+			 errno == ENOENT))
+		for (__u32 i = 0; i < n; i++)
+			if (vs[i] && (all || (int32_t)((__u32)vs[i] - now_u) <= 0))
+				bpf_map_update_elem(g->fd[M_SYNBOX], &ks[i], &zero, BPF_ANY);
+	free(ks);
+	free(vs);
 }
 
 int eg_gate_set_clock_offset(struct eg_gate *g, int64_t offset_ns)
@@ -388,6 +395,7 @@ static long gate_gc(struct eg_gate *g, bool force)
 	}
 	removed += gc_expiring(g, M_SESSIONS, sizeof(struct eg_sess_key), sizeof(struct eg_sess_val),
 			       offsetof(struct eg_sess_val, expires_ns), now);
+	synbox_sweep(g, false, now);
 	return removed;
 }
 
@@ -483,7 +491,7 @@ static void push_cfg(struct eg_gate *g, const struct eg_gate_config *gc)
 	if (!c.flood_max_new)
 		c.flood_max_new = 1;
 	cfg_write(g, &c);
-	synbox_clear(g);
+	synbox_sweep(g, true, 0);
 
 	for (size_t i = 0; i < gc->n_protected_ports; i++)
 		ports[gc->protected_ports[i] >> 6] |= 1ull << (gc->protected_ports[i] & 63);
