@@ -55,7 +55,7 @@ static void rm_pins(void)
 {
 	static const char *names[] = { EG_MAP_CFG, EG_MAP_PORTS, EG_MAP_DENY4, EG_MAP_ALLOW4,
 				       EG_MAP_DENY6, EG_MAP_ALLOW6, EG_MAP_DENY4_IDX,
-				       EG_MAP_ALLOW4_IDX, EG_MAP_DENY4_X32, EG_MAP_DENY6_X48, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
+				       EG_MAP_ALLOW4_IDX, EG_MAP_DENY4_X32, EG_MAP_DENY6_IDX, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
 				       EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOWSLOTS,
 				       EG_MAP_FLOOD, EG_MAP_SYNBOX };
 	char p[256];
@@ -1101,7 +1101,7 @@ static __u64 idx6_byte(const char *addr48)
 		hi = hi << 8 | a.addr[i];
 	b = eg_idx6_slot(hi);
 	w = b >> 3;
-	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY6_X48), &w, &v), 0);
+	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY6_IDX), &w, &v), 0);
 	return (v >> ((b & 7) * 8)) & 0xff;
 }
 

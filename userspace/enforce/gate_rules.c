@@ -173,12 +173,12 @@ static int idx6_set(struct eg_gate *g, const uint8_t a[16], unsigned len)
 	__u32 b = eg_idx6_slot(hi64(a)), w = b >> 3;
 	__u64 v, bit = 1ull << ((b & 7) * 8 + eg_group6(len));
 
-	if (bpf_map_lookup_elem(g->fd[M_DENY6_X48], &w, &v))
+	if (bpf_map_lookup_elem(g->fd[M_DENY6_IDX], &w, &v))
 		return -1;
 	if (v & bit)
 		return 0;
 	v |= bit;
-	return bpf_map_update_elem(g->fd[M_DENY6_X48], &w, &v, BPF_ANY);
+	return bpf_map_update_elem(g->fd[M_DENY6_IDX], &w, &v, BPF_ANY);
 }
 
 /* Writes an array of words where it differs from what the map holds. */
@@ -243,7 +243,7 @@ static int idx6_rebuild(struct eg_gate *g, const struct eg_key6 *keys, size_t n)
 		if (keys[i].plen >= 48)
 			want[eg_idx6_slot(hi64(keys[i].a))] |= (uint8_t)(1u << eg_group6(keys[i].plen));
 	/* byte s of the array is slot s on a little-endian host, as XDP reads it */
-	rc = array_sync(g->fd[M_DENY6_X48], (const __u64 *)want, EG_IDX6_WORDS);
+	rc = array_sync(g->fd[M_DENY6_IDX], (const __u64 *)want, EG_IDX6_WORDS);
 	free(want);
 	return rc;
 }
