@@ -97,11 +97,11 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, EG_X32_WORDS);
+	__uint(max_entries, EG_IDX6_WORDS);
 	__type(key, __u32);
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} eg_deny6_x48_v2 SEC(".maps");
+} eg_deny6_idx_v3 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -140,11 +140,11 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, EG_FLOWBITS_WORDS);
+	__uint(max_entries, EG_FLOWSLOTS);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct eg_flow_bucket);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} eg_rflow_bits_v2 SEC(".maps");
+} eg_rflow_slots_v1 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -170,6 +170,14 @@ struct {
 	__type(value, struct eg_flood);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } eg_flood_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_SYNBOX_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_synbox_v1 SEC(".maps");
 
 #define EG_CAS_TRIES 4
 
@@ -293,10 +301,10 @@ static __always_inline const struct eg_table *table(__u32 id)
 /* Longest live IPv4 rule containing ip (host order). One array read (the /24's
  * byte of length groups) decides which lengths can match at all; then one hash
  * lookup per candidate length, longest first (usually one). Returns 1 + reason
- * or 0. Global functions (verified once, on their own): the caller sees a
+ * or 0. Inlined into eg_match4 (below), a global function: the caller sees a
  * scalar, and the loop is checked without the rest of the program around it. */
 #define EG_MATCH4(name, tbl, idxmap, lookup, x32)                                      \
-	__noinline int name(__u32 ip, __s64 offset)                                      \
+	static __always_inline int name(__u32 ip, __s64 offset)                         \
 	{                                                                                \
 		const struct eg_table *t = table(tbl);                                   \
 		__u32 slot = ip >> 8, w = slot >> 3, i;                                  \
@@ -332,31 +340,50 @@ static __always_inline const struct eg_table *table(__u32 id)
 EG_MATCH4(eg_match_deny4, EG_TBL_DENY4, eg_deny4_idx_v2, lookup_deny4, 1)
 EG_MATCH4(eg_match_allow4, EG_TBL_ALLOW4, eg_allow4_idx_v2, lookup_allow4, 0)
 
+/* The lengths of 48 or more that the /48's index byte (eg_deny6_idx_v3) allows. */
+static __always_inline void idx6_lens(__u64 g, __u64 m[3])
+{
+	m[0] = (g >> 4 & 1) * 0xff00000000000000ull | (g >> 5 & 1) * 0x00fe000000000000ull |
+	       (g >> 6 & 1) * 0x0001000000000000ull;
+	m[1] = (g >> 1 & 1) * 0xfffffffe00000000ull | (g >> 2 & 1) * 0x00000001fffffffeull |
+	       (g >> 3 & 1);
+	m[2] = g & 1;
+}
+
 /* Longest live IPv6 rule containing hi:lo (host order): one hash lookup per
- * length in use, longest first. */
-#define EG_MATCH6(name, tbl, lookup, x48)                                              \
-	__noinline int name(__u64 hi, __u64 lo, __s64 offset)                            \
+ * candidate length, longest first. For the deny table the candidates are the
+ * lengths in use under 48 and those of 48 or more that the /48's index byte names. */
+#define EG_MATCH6(name, tbl, lookup, idx6)                                              \
+	static __always_inline int name(__u64 hi, __u64 lo, __s64 offset)               \
 	{                                                                                \
 		const struct eg_table *t = table(tbl);                                   \
+		__u64 cand[3];                                                           \
 		int found = 0, wi;                                                       \
 		__u32 i;                                                                 \
                                                                                          \
 		if (!t || !(t->lens[0] | t->lens[1] | t->lens[2]))                       \
 			return 0;                                                        \
-		if (x48 && !(t->lens[0] & EG_X48_SHORT_LENS)) {                         \
-			__u32 xb = eg_x48_bit(hi), xw = xb >> 6;                         \
-			__u64 *x = bpf_map_lookup_elem(&eg_deny6_x48_v2, &xw);           \
+		cand[0] = t->lens[0];                                                    \
+		cand[1] = t->lens[1];                                                    \
+		cand[2] = t->lens[2];                                                    \
+		if (idx6) {                                                              \
+			__u32 xb = eg_idx6_slot(hi), xw = xb >> 3;                       \
+			__u64 *x = bpf_map_lookup_elem(&eg_deny6_idx_v3, &xw), m[3];     \
                                                                                          \
-			if (x && !(*x & (1ull << (xb & 63))))                            \
-				return 0; /* no rule of /48 or longer in this /48 */     \
+			if (x) {                                                         \
+				idx6_lens((*x >> ((xb & 7) * 8)) & 0xff, m);             \
+				cand[0] &= m[0] | EG_LENS6_SHORT;                        \
+				cand[1] &= m[1];                                         \
+				cand[2] &= m[2];                                         \
+			}                                                                \
 		}                                                                        \
 		for (wi = 2; wi >= 0 && !found; wi--) {                                  \
-			__u64 cand = t->lens[wi & 3];                                    \
+			__u64 c = cand[wi & 3];                                          \
                                                                                          \
-			for (i = 0; i < 64 && cand && !found; i++) {                     \
-				__u32 b = hibit(cand) & 63;                              \
+			for (i = 0; i < 64 && c && !found; i++) {                        \
+				__u32 b = hibit(c) & 63;                                 \
                                                                                          \
-				cand &= ~(1ull << b);                                    \
+				c &= ~(1ull << b);                                       \
 				found = lookup(hi, lo, (__u32)wi * 64 + b, offset);      \
 			}                                                                \
 		}                                                                        \
@@ -365,21 +392,33 @@ EG_MATCH4(eg_match_allow4, EG_TBL_ALLOW4, eg_allow4_idx_v2, lookup_allow4, 0)
 EG_MATCH6(eg_match_deny6, EG_TBL_DENY6, lookup_deny6, 1)
 EG_MATCH6(eg_match_allow6, EG_TBL_ALLOW6, lookup_allow6, 0)
 
-/* 1 + the rule reason of the longest live rule matching the source, 0 = none. */
-static __always_inline __u32 match_src(const struct eg_pkt *p, int allow, struct eg_clock *clk)
+/* The source's verdict from the rule tables: EG_SRC_ALLOW, or 1 + the reason of the
+ * longest live deny rule, or 0. One global function per family (verified once, on its
+ * own), so the allow and deny checks share one call. */
+#define EG_SRC_ALLOW 0x10000
+__noinline int eg_match4(__u32 ip, __s64 offset)
+{
+	if (eg_match_allow4(ip, offset))
+		return EG_SRC_ALLOW;
+	return eg_match_deny4(ip, offset);
+}
+
+__noinline int eg_match6(__u64 hi, __u64 lo, __s64 offset)
+{
+	if (eg_match_allow6(hi, lo, offset))
+		return EG_SRC_ALLOW;
+	return eg_match_deny6(hi, lo, offset);
+}
+
+static __always_inline __u32 match_src(const struct eg_pkt *p, struct eg_clock *clk)
 {
 	__u64 hi, lo;
 
-	if (!p->v6) {
-		__u32 ip = bpf_ntohl(p->src4);
-
-		return (__u32)(allow ? eg_match_allow4(ip, clk->offset) : eg_match_deny4(ip, clk->offset));
-	}
+	if (!p->v6)
+		return (__u32)eg_match4(bpf_ntohl(p->src4), clk->offset);
 	__builtin_memcpy(&hi, p->src.a, 8);
 	__builtin_memcpy(&lo, p->src.a + 8, 8);
-	hi = bpf_be64_to_cpu(hi);
-	lo = bpf_be64_to_cpu(lo);
-	return (__u32)(allow ? eg_match_allow6(hi, lo, clk->offset) : eg_match_deny6(hi, lo, clk->offset));
+	return (__u32)eg_match6(bpf_be64_to_cpu(hi), bpf_be64_to_cpu(lo), clk->offset);
 }
 
 static __always_inline int v4mapped(const struct eg_addr *a)
@@ -407,7 +446,7 @@ static __always_inline int port_protected(__u16 port)
  * losing (EG_CAS_TRIES) means the source is hammering several CPUs at once and
  * is treated as over the limit (fail closed). */
 static __always_inline int gcra_conform(__u64 *tat, __u64 now, __u32 rate, __u32 t_ns,
-					__u32 burst)
+					__u32 burst, __u64 *refused_until)
 {
 	__u64 t = t_ns ? t_ns : 1000000000ull / rate;
 	__u64 tol = (burst ? burst - 1 : 0) * t;
@@ -420,8 +459,10 @@ static __always_inline int gcra_conform(__u64 *tat, __u64 now, __u32 rate, __u32
 		__u64 old = *(volatile __u64 *)tat;
 		__u64 base = old > now ? old : now;
 
-		if (base - now > tol)
+		if (base - now > tol) {
+			*refused_until = base - tol; /* the bucket stays as it is until then */
 			return 0;
+		}
 		if (__sync_val_compare_and_swap(tat, old, base + t) == old)
 			return 1;
 	}
@@ -471,6 +512,30 @@ static __always_inline void rate_key(const struct eg_pkt *p, const struct eg_cfg
 	}
 }
 
+/* The SYN of an IPv4 source whose bucket refused it until later (abi.h
+ * EG_SYNBOX_SLOTS): refused again without the bucket lookup. */
+static __always_inline int synbox_refuses(__u32 ip, __u64 now)
+{
+	__u32 i = eg_synbox_slot(ip);
+	__u64 *e = bpf_map_lookup_elem(&eg_synbox_v1, &i), v;
+
+	if (!e)
+		return 0;
+	v = *e;
+	return v && (__u32)(v >> 32) == ip &&
+	       (__s32)((__u32)v - (__u32)(now >> EG_SYNBOX_SHIFT)) > 0;
+}
+
+static __always_inline void synbox_note(__u32 ip, __u64 until)
+{
+	__u32 i = eg_synbox_slot(ip);
+	__u64 *e = bpf_map_lookup_elem(&eg_synbox_v1, &i),
+	      v = (__u64)ip << 32 | (__u32)(until >> EG_SYNBOX_SHIFT);
+
+	if (e && *e != v)
+		*e = v; /* one aligned 8-byte store */
+}
+
 /* Returns an EG_REASON_* for a packet over a bucket, EG_REASON_SHED when the
  * source could not be tracked, EG_REASON_PASS otherwise. */
 static __always_inline __u32 rate_check(const struct eg_pkt *p, const struct eg_cfg *cfg,
@@ -478,14 +543,16 @@ static __always_inline __u32 rate_check(const struct eg_pkt *p, const struct eg_
 {
 	int syn = p->l4proto == IPPROTO_TCP &&
 		  (p->tcp_flags & (EG_TCP_SYN | EG_TCP_ACK)) == EG_TCP_SYN;
+	int boxed = syn && cfg->syn_rate && !cfg->pkt_rate && !p->v6;
 	struct eg_bucket *b;
 	struct eg_addr k;
-
-	__u64 now;
+	__u64 now, until = 0;
 
 	if (!(syn && cfg->syn_rate) && !cfg->pkt_rate)
 		return EG_REASON_PASS;
 	now = clock_now(clk);
+	if (boxed && synbox_refuses(bpf_ntohl(p->src4), now))
+		return EG_REASON_RATELIMIT;
 	rate_key(p, cfg, &k);
 	b = bpf_map_lookup_elem(&eg_rate_v1, &k);
 	if (!b) {
@@ -500,30 +567,57 @@ static __always_inline __u32 rate_check(const struct eg_pkt *p, const struct eg_
 			return EG_REASON_SHED;
 	}
 	if (cfg->pkt_rate &&
-	    !gcra_conform(&b->pkt_tat, now, cfg->pkt_rate, cfg->pkt_t_ns, cfg->pkt_burst))
+	    !gcra_conform(&b->pkt_tat, now, cfg->pkt_rate, cfg->pkt_t_ns, cfg->pkt_burst, &until))
 		return EG_REASON_PKTLIMIT;
 	if (syn && cfg->syn_rate &&
-	    !gcra_conform(&b->syn_tat, now, cfg->syn_rate, cfg->syn_t_ns, cfg->syn_burst))
+	    !gcra_conform(&b->syn_tat, now, cfg->syn_rate, cfg->syn_t_ns, cfg->syn_burst, &until)) {
+		if (boxed && until)
+			synbox_note(bpf_ntohl(p->src4), until);
 		return EG_REASON_RATELIMIT;
+	}
 	return EG_REASON_PASS;
 }
 
+static __always_inline int slot_holds(const struct eg_flow_slot *s, const __u64 w[5])
+{
+	const __u64 *sw = (const __u64 *)&s->key;
+
+	return sw[0] == w[0] && sw[1] == w[1] && sw[2] == w[2] && sw[3] == w[3] && sw[4] == w[4];
+}
+
+/* The flow's bucket first (one array read, compares); the hash only when the bucket
+ * says more flows map to it than it holds. */
 static __always_inline int flow_revoked(const struct eg_pkt *p, struct eg_clock *clk)
 {
-	__u32 bit = eg_flow_bit(p->src.a, p->sport, p->dport), w = bit >> 6;
-	__u64 *bits = bpf_map_lookup_elem(&eg_rflow_bits_v2, &w);
 	struct eg_flow_key k = {};
+	struct eg_flow_bucket *b;
 	struct eg_flow_val *v;
+	__u64 w[5], exp;
+	__u32 i;
 
-	if (!bits || !(*bits & (1ull << (bit & 63))))
-		return 0; /* no revoked flow can have this address and these ports */
 	__builtin_memcpy(k.saddr, p->src.a, 16);
 	__builtin_memcpy(k.daddr, p->dst.a, 16);
 	k.sport = p->sport;
 	k.dport = p->dport;
 	k.proto = IPPROTO_TCP;
-	v = bpf_map_lookup_elem(&eg_rflow_v1, &k);
-	return v && (v->expires_ns == 0 || clock_now(clk) < v->expires_ns);
+	__builtin_memcpy(w, &k, sizeof(w));
+	i = eg_flow_slot_of(&k);
+	b = bpf_map_lookup_elem(&eg_rflow_slots_v1, &i);
+	if (!b)
+		return 0;
+	if (slot_holds(&b->s[0], w))
+		exp = b->s[0].expires_ns;
+	else if (slot_holds(&b->s[1], w))
+		exp = b->s[1].expires_ns;
+	else if (!b->more)
+		return 0; /* no other revoked flow maps here */
+	else {
+		v = bpf_map_lookup_elem(&eg_rflow_v1, &k);
+		if (!v)
+			return 0;
+		exp = v->expires_ns;
+	}
+	return exp == 0 || clock_now(clk) < exp;
 }
 
 SEC("xdp")
@@ -553,9 +647,9 @@ int edgegate_xdp(struct xdp_md *ctx)
 		return verdict_drop(cfg, EG_REASON_MALFORMED, bytes);
 
 	clk.offset = cfg->clock_offset_ns;
-	if (match_src(&p, 1, &clk))
+	rule = match_src(&p, &clk);
+	if (rule == EG_SRC_ALLOW)
 		return verdict_pass(EG_REASON_ALLOW, bytes);
-	rule = match_src(&p, 0, &clk);
 	if (rule) {
 		if (rule - 1 != EG_RULE_BAN)
 			return verdict_drop(cfg, EG_REASON_DENY, bytes);

@@ -35,14 +35,15 @@
 #define EG_MAP_DENY4_IDX "eg_deny4_idx_v2"   /* ARRAY[EG_IDX4_WORDS] __u64: per-/24 length groups */
 #define EG_MAP_ALLOW4_IDX "eg_allow4_idx_v2" /* ARRAY[EG_IDX4_WORDS] __u64 */
 #define EG_MAP_DENY4_X32 "eg_deny4_x32_v2"   /* ARRAY[EG_X32_WORDS] __u64: /32 deny filter */
-#define EG_MAP_DENY6_X48 "eg_deny6_x48_v2"   /* ARRAY[EG_X32_WORDS] __u64: IPv6 /48 deny filter */
+#define EG_MAP_DENY6_IDX "eg_deny6_idx_v3"   /* ARRAY[EG_IDX6_WORDS] __u64: per-/48 length groups of IPv6 denies */
 #define EG_MAP_TABLES "eg_tables_v2"       /* ARRAY[EG_TBL__COUNT] eg_table: lengths in use */
 #define EG_MAP_NOTES "eg_notes_v2"         /* HASH  eg_note_key -> eg_note (free-text reasons; userspace only) */
 #define EG_MAP_RATE "eg_rate_v1"           /* LRU_HASH eg_addr -> eg_bucket */
 #define EG_MAP_FLOWS "eg_rflow_v1"         /* HASH  eg_flow_key -> eg_flow_val (revoked flows) */
 #define EG_MAP_SESSIONS "eg_rsess_v1"      /* HASH  eg_sess_key -> eg_sess_val (revoked sessions) */
 #define EG_MAP_STATS "eg_stats_v2"         /* PERCPU_ARRAY[EG_REASON__COUNT] eg_stat */
-#define EG_MAP_FLOWBITS "eg_rflow_bits_v2" /* ARRAY[EG_FLOWBITS_WORDS] __u64: may-be-revoked filter */
+#define EG_MAP_FLOWSLOTS "eg_rflow_slots_v1" /* ARRAY[EG_FLOWSLOTS] eg_flow_bucket: revoked flows, direct-mapped */
+#define EG_MAP_SYNBOX "eg_synbox_v1"     /* ARRAY[EG_SYNBOX_SLOTS] __u64: IPv4 sources over their SYN bucket */
 #define EG_MAP_FLOOD "eg_flood_v1"         /* PERCPU_ARRAY[1] eg_flood (new-source window) */
 
 #define EG_PORTS_WORDS 1024 /* 65536 bits */
@@ -51,20 +52,23 @@
 #define EG_MAX_ALLOW 65536
 #define EG_V6_EXT_MAX 8 /* IPv6 extension headers walked before giving up (malformed) */
 #define EG_MAX_NOTES 65536
-#define EG_FLOWBITS_LOG2 20 /* bits in the revoked-flow filter */
-#define EG_FLOWBITS_WORDS (1u << (EG_FLOWBITS_LOG2 - 6))
-
-/* The revoked-flow filter's bit for a flow (client address and ports, host order):
- * XDP looks the flow up only when its bit is set. Set before the flow entry is
- * written; cleared only by GC's rebuild, under the pin-root lock. */
-static inline __u32 eg_flow_bit(const __u8 saddr[16], __u16 sport, __u16 dport)
+#define EG_FLOWSLOTS_LOG2 16 /* buckets (of two flows) of the direct-mapped revoked-flow table */
+#define EG_FLOWSLOTS (1u << EG_FLOWSLOTS_LOG2)
+/* IPv4 sources over their SYN bucket (issue 14): slot eg_synbox_slot(ip) holds
+ * ip << 32 | (t >> EG_SYNBOX_SHIFT), t being the first time (bpf clock, ns) a SYN of
+ * that source can conform again; 0 = empty. A GCRA bucket that refuses a packet does
+ * not change, so until t every SYN of the source is refused: XDP drops it on one
+ * array read instead of a bucket lookup. t is rounded down (16.8 ms units), so the
+ * slot never refuses a SYN the bucket would take. The 32-bit time wraps after 2^32
+ * units and is compared as a signed difference, good for 1.1 years; the daemon's GC
+ * empties slots whose time has passed long before. One u64: CPUs write it whole, no
+ * torn entry. Used while pkt_rate is off (a SYN must charge the packet bucket then). */
+#define EG_SYNBOX_SHIFT 24
+#define EG_SYNBOX_LOG2 16
+#define EG_SYNBOX_SLOTS (1u << EG_SYNBOX_LOG2)
+static inline __u32 eg_synbox_slot(__u32 ip /* host order */)
 {
-	__u32 w[4];
-	__u64 h;
-
-	__builtin_memcpy(w, saddr, 16);
-	h = (__u64)(w[0] ^ w[1] ^ w[2] ^ w[3] ^ ((__u32)sport << 16 | dport));
-	return (__u32)((h * 0x9e3779b97f4a7c15ull) >> (64 - EG_FLOWBITS_LOG2));
+	return (ip * 0x9e3779b1u) >> (32 - EG_SYNBOX_LOG2);
 }
 #define EG_NOTE_MAX 64
 
@@ -84,15 +88,25 @@ static inline __u32 eg_x32_bit(__u32 ip /* host order */)
 {
 	return (ip * 0x9e3779b1u) >> 8;
 }
-/* The IPv6 deny filter: one bit per hash of a /48, set for every IPv6 deny rule of
- * length 48 or more. Used only while no rule shorter than /48 exists (a shorter
- * one would cover /48s that have no bit): an IPv6 source whose /48 has no bit then
- * costs no hash lookup. Same words as the /32 filter. */
-static inline __u32 eg_x48_bit(__u64 hi /* the address's first 8 bytes, host order */)
+/* The IPv6 deny index (v3; v2 was one bit per /48): one byte per hash of a /48, bit
+ * g set when a deny rule of length group g (128 | 97-127 | 65-96 | 64 | 56-63 |
+ * 49-55 | 48) lies in that /48. XDP looks up a length of 48 or more only when its
+ * group's bit is set in the source's byte: a source in a /48 with only a /48 rule
+ * costs one lookup, not one per length in use. Lengths under 48 cover /48s that
+ * have no byte of their own and are always looked up. A set bit is a "may" (hash
+ * collisions, deletes until GC), a clear bit a promise, as in the IPv4 index. */
+#define EG_IDX6_LOG2 21 /* bytes */
+#define EG_IDX6_WORDS (1u << (EG_IDX6_LOG2 - 3))
+static inline __u32 eg_idx6_slot(__u64 hi /* the address's first 8 bytes, host order */)
 {
-	return (__u32)(((hi >> 16) * 0x9e3779b97f4a7c15ull) >> 40);
+	return (__u32)(((hi >> 16) * 0x9e3779b97f4a7c15ull) >> (64 - EG_IDX6_LOG2));
 }
-#define EG_X48_SHORT_LENS 0x0000ffffffffffffull /* lens[0] bits of lengths 0..47 */
+static inline unsigned eg_group6(unsigned len /* 48..128 */)
+{
+	return len == 128 ? 0 : len >= 97 ? 1 : len >= 65 ? 2 : len == 64 ? 3 :
+	       len >= 56 ? 4 : len >= 49 ? 5 : 6;
+}
+#define EG_LENS6_SHORT 0x0000ffffffffffffull /* lens[0] bits of lengths 0..47 */
 /* length groups: 32 | 25-31 | 24 | 17-23 | 16 | 9-15 | 8 | 0-7 */
 #define EG_G4_LENS(g) ((g) == 0 ? 0x100000000ull : (g) == 1 ? 0xfe000000ull : \
 		       (g) == 2 ? 0x01000000ull : (g) == 3 ? 0x00fe0000ull : \
@@ -225,6 +239,34 @@ struct eg_flow_val {
 	__u32 reason;
 	__u32 pad;
 };
+
+/* The revoked flows, direct-mapped (issue 14): bucket eg_flow_slot_of(key) holds up
+ * to two revoked flows whole, so XDP confirms a flow with one array read and a
+ * compare, no hash lookup. A third flow of the same bucket stays in eg_rflow_v1
+ * only and the bucket's `more` tells XDP to look there. eg_rflow_v1 stays the
+ * record (bpftool, GC); the buckets are derived from it under the writers' lock.
+ * An all-zero key is an empty slot (no packet has protocol 0 there). A slot goes
+ * key -> empty (with `more` set) -> other key, never key -> other key in one
+ * write, so a torn read sees the old flow, the new one, or a key no packet carries. */
+struct eg_flow_slot {
+	struct eg_flow_key key;
+	__u64 expires_ns; /* the flow's, as in eg_rflow_v1 */
+};
+
+struct eg_flow_bucket {
+	struct eg_flow_slot s[2];
+	__u32 more; /* other revoked flows map to this bucket: look them up in eg_rflow_v1 */
+	__u32 pad;
+};
+
+static inline __u32 eg_flow_slot_of(const struct eg_flow_key *k)
+{
+	__u64 w[5];
+
+	__builtin_memcpy(w, k, sizeof(w));
+	return (__u32)(((w[0] ^ w[1] ^ w[2] ^ w[3] ^ w[4]) * 0x9e3779b97f4a7c15ull) >>
+		       (64 - EG_FLOWSLOTS_LOG2));
+}
 
 struct eg_sess_key {
 	__u8 hash[16]; /* first 16 bytes of SHA-256(session id) */

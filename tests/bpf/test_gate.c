@@ -56,9 +56,9 @@ static void rm_pins(void)
 {
 	static const char *names[] = { EG_MAP_CFG, EG_MAP_PORTS, EG_MAP_DENY4, EG_MAP_ALLOW4,
 				       EG_MAP_DENY6, EG_MAP_ALLOW6, EG_MAP_DENY4_IDX,
-				       EG_MAP_ALLOW4_IDX, EG_MAP_DENY4_X32, EG_MAP_DENY6_X48, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
-				       EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOWBITS,
-				       EG_MAP_FLOOD };
+				       EG_MAP_ALLOW4_IDX, EG_MAP_DENY4_X32, EG_MAP_DENY6_IDX, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
+				       EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOWSLOTS,
+				       EG_MAP_FLOOD, EG_MAP_SYNBOX };
 	char p[256];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -658,6 +658,152 @@ static void test_revoked_flow(void **s)
 	assert_true(eg_gate_session_revoked(G, h));
 }
 
+/* Flows in one bucket of eg_rflow_slots_v1: two are held in its slots, a third only
+ * in eg_rflow_v1 behind `more`; unrevoke, expiry and GC keep every answer right. */
+struct flow4 {
+	char addr[32];
+	uint16_t port;
+};
+
+static struct eg_flow_key flow4_key(const struct flow4 *f)
+{
+	struct eg_flow_key k = { .sport = f->port, .dport = PROT, .proto = 6 };
+	struct eg_prefix c = P(f->addr), d = P(DST4);
+
+	memcpy(k.saddr, c.addr, 16);
+	memcpy(k.daddr, d.addr, 16);
+	return k;
+}
+
+static struct eg_flow flow4_flow(const struct flow4 *f)
+{
+	struct eg_flow e = { .client_port = f->port, .server_port = PROT };
+	struct eg_prefix c = P(f->addr), d = P(DST4);
+
+	memcpy(e.client, c.addr, 16);
+	memcpy(e.server, d.addr, 16);
+	return e;
+}
+
+static void flow4_pkt(struct pk *p, const struct flow4 *f)
+{
+	pk_eth(p, NULL, 0, 0x0800);
+	pk_ip4(p, f->addr, DST4, 6, 0, 0, 20);
+	pk_tcp(p, f->port, PROT, PK_ACK);
+}
+
+static struct eg_flow_bucket flow_bucket(__u32 i)
+{
+	struct eg_flow_bucket b;
+
+	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_FLOWSLOTS), &i, &b), 0);
+	return b;
+}
+
+static void test_flow_buckets(void **s)
+{
+	struct flow4 f[4];
+	struct eg_flow_key k;
+	struct eg_flow e;
+	struct eg_flow_bucket b;
+	struct pk p;
+	__u32 want;
+	int n = 1;
+
+	reset_clock();
+	snprintf(f[0].addr, sizeof(f[0].addr), "198.18.21.1");
+	f[0].port = 1024;
+	k = flow4_key(&f[0]);
+	want = eg_flow_slot_of(&k);
+	/* three more flows of the same bucket: other clients and ports of 198.18.21.0/24 */
+	for (unsigned a = 2; a < 256 && n < 4; a++)
+		for (unsigned port = 1024; port < 65535 && n < 4; port++) {
+			struct flow4 c = { .port = (uint16_t)port };
+
+			snprintf(c.addr, sizeof(c.addr), "198.18.21.%u", a);
+			k = flow4_key(&c);
+			if (eg_flow_slot_of(&k) == want)
+				f[n++] = c;
+		}
+	assert_int_equal(n, 4);
+	for (int i = 0; i < 3; i++) {
+		e = flow4_flow(&f[i]);
+		assert_int_equal(eg_gate_revoke_flow(G, &e, NULL, i == 2 ? 30 : 0), 0);
+	}
+	b = flow_bucket(want);
+	assert_int_equal(b.more, 1); /* the third is in the hash only */
+	for (int i = 0; i < 3; i++) {
+		flow4_pkt(&p, &f[i]);
+		expect(&p, XDP_DROP, EG_REASON_REVOKED);
+	}
+	flow4_pkt(&p, &f[3]); /* same bucket, not revoked */
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	/* unrevoking a flow held in a slot frees the slot; the others stay revoked */
+	e = flow4_flow(&f[0]);
+	assert_int_equal(eg_gate_unrevoke_flow(G, &e), 0);
+	flow4_pkt(&p, &f[0]);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	for (int i = 1; i < 3; i++) {
+		flow4_pkt(&p, &f[i]);
+		expect(&p, XDP_DROP, EG_REASON_REVOKED);
+	}
+	/* the third expires: XDP lets it through at once, GC removes it and rebuilds */
+	assert_int_equal(eg_gate_set_clock_offset(G, 31000000000ll), 0);
+	flow4_pkt(&p, &f[2]);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_int_equal(eg_gate_gc(G), 1);
+	reset_clock();
+	flow4_pkt(&p, &f[1]);
+	expect(&p, XDP_DROP, EG_REASON_REVOKED);
+	flow4_pkt(&p, &f[2]);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	b = flow_bucket(want);
+	assert_int_equal(b.more, 0);
+	k = flow4_key(&f[1]);
+	assert_true(!memcmp(&b.s[0].key, &k, sizeof(k)) || !memcmp(&b.s[1].key, &k, sizeof(k)));
+	e = flow4_flow(&f[1]);
+	assert_int_equal(eg_gate_unrevoke_flow(G, &e), 0);
+	flow4_pkt(&p, &f[1]);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+}
+
+/* The SYN-refusal slot (eg_synbox_v1): set when the bucket refuses a SYN, to the time
+ * it conforms again; refuses until then without the bucket; never past it. */
+static void test_synbox(void **s)
+{
+	uint32_t a;
+	__u32 i;
+	__u64 v;
+	struct pk p;
+
+	reset_clock();
+	inet_pton(AF_INET, "198.18.22.1", &a);
+	a = ntohl(a);
+	i = eg_synbox_slot(a);
+	tcp4(&p, "198.18.22.1", PROT, PK_SYN);
+	for (int n = 0; n < 5; n++) /* burst 5 */
+		expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_SYNBOX), &i, &v), 0);
+	assert_false((v >> 32) == a);
+	expect(&p, XDP_DROP, EG_REASON_RATELIMIT);
+	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_SYNBOX), &i, &v), 0);
+	assert_true((v >> 32) == a);
+	expect(&p, XDP_DROP, EG_REASON_RATELIMIT); /* from the slot */
+	/* another source of the same slot is judged by its own bucket */
+	tcp4(&p, "198.18.22.2", PROT, PK_SYN);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	/* +250 ms: 2 tokens at 10/s (100 ms); GC empties the slot, its time has passed */
+	assert_int_equal(eg_gate_set_clock_offset(G, 250000000ll), 0);
+	assert_true(eg_gate_gc(G) >= 0);
+	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_SYNBOX), &i, &v), 0);
+	assert_int_equal(v, 0);
+	tcp4(&p, "198.18.22.1", PROT, PK_SYN);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	expect(&p, XDP_DROP, EG_REASON_RATELIMIT);
+	reset_clock();
+}
+
 static void test_flood_shed(void **s)
 {
 	int fd = eg_gate_map_fd(G, EG_MAP_CFG);
@@ -858,6 +1004,11 @@ static void test_longest_match_v4(void **s)
 	assert_false(t.lens[0] & (1ull << 24));
 	assert_int_equal(eg_gate_deny_del(G, &p32), 0);
 	assert_int_equal(eg_gate_deny_del(G, &p16), 0);
+	/* the shorter /20 gone: the /31 inside it stays, its neighbours are free */
+	tcp4(&p, "198.18.34.3", PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	tcp4(&p, "198.18.34.1", PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
 	assert_int_equal(eg_gate_deny_del(G, &p31), 0);
 	assert_int_equal(eg_gate_deny_del(G, &p9), 0);
 	t = read_table(EG_TBL_DENY4);
@@ -938,35 +1089,66 @@ static void test_longest_match_v6(void **s)
 	assert_true(t.lens[0] == 0 && t.lens[1] == 0 && t.lens[2] == 0);
 }
 
-/* The IPv6 /48 filter: used while no rule is shorter than /48, set before a rule
- * shows, cleared by GC after a delete. */
+/* The IPv6 deny index (v3): one byte per /48 hash, a bit per length group; set
+ * before a rule shows, cleared by GC after a delete. Lengths under 48 are always
+ * looked up; a shorter rule's deletion leaves a longer one inside it intact. */
+static __u64 idx6_byte(const char *addr48)
+{
+	struct eg_prefix a = P(addr48);
+	__u64 hi = 0, v;
+	__u32 b, w;
+
+	for (int i = 0; i < 8; i++)
+		hi = hi << 8 | a.addr[i];
+	b = eg_idx6_slot(hi);
+	w = b >> 3;
+	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY6_IDX), &w, &v), 0);
+	return (v >> ((b & 7) * 8)) & 0xff;
+}
+
 static void test_v6_filter(void **s)
 {
-	struct eg_prefix r48 = P("2001:db8:40::/48"), r32 = P("2001:db8::/32");
+	struct eg_prefix r48 = P("2001:db8:40::/48"), r32 = P("2001:db8::/32"),
+			 r128 = P("2001:db8:40:5::1"), r64 = P("2001:db8:40:6::/64");
 	struct pk p;
-	__u32 b, w;
-	__u64 v;
 
 	assert_int_equal(eg_gate_deny_add(G, &r48, 0, EG_RULE_MANUAL), 0);
-	b = eg_x48_bit(0x20010db800400000ull);
-	w = b >> 6;
-	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY6_X48), &w, &v), 0);
-	assert_true(v & (1ull << (b & 63)));
+	assert_int_equal(idx6_byte("2001:db8:40::"), 1u << eg_group6(48));
 	tcp6(&p, "2001:db8:40:5::1", 1, PROT, PK_ACK);
 	expect(&p, XDP_DROP, EG_REASON_DENY);
 	tcp6(&p, "2001:db8:41::1", 1, PROT, PK_ACK);
 	expect(&p, XDP_PASS, EG_REASON_PASS);
-	/* a /32 covers /48s without a bit: the filter steps aside */
+	/* a /32 covers /48s without a byte: lengths under 48 are always looked up */
 	assert_int_equal(eg_gate_deny_add(G, &r32, 0, EG_RULE_ABUSE), 0);
 	tcp6(&p, "2001:db8:41::1", 1, PROT, PK_ACK);
 	expect(&p, XDP_DROP, EG_REASON_DENY);
 	assert_int_equal(eg_gate_deny_del(G, &r32), 0);
 	tcp6(&p, "2001:db8:41::1", 1, PROT, PK_ACK);
 	expect(&p, XDP_PASS, EG_REASON_PASS);
+	/* a /128 (ban) and a /64 inside the /48: their groups join the byte */
+	assert_int_equal(eg_gate_deny_add(G, &r128, 0, EG_RULE_BAN), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r64, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(idx6_byte("2001:db8:40::"),
+			 (1u << eg_group6(48)) | (1u << eg_group6(128)) | (1u << eg_group6(64)));
+	tcp6(&p, "2001:db8:40:5::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_BAN); /* the longest rule decides */
+	/* deleting the shorter /48 leaves the /128 and the /64 inside it */
 	assert_int_equal(eg_gate_deny_del(G, &r48), 0);
+	tcp6(&p, "2001:db8:40:5::2", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	tcp6(&p, "2001:db8:40:5::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	tcp6(&p, "2001:db8:40:6::9", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	/* GC: the byte keeps exactly the groups still in use, then none */
 	assert_true(eg_gate_gc(G) >= 0);
-	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY6_X48), &w, &v), 0);
-	assert_false(v & (1ull << (b & 63)));
+	assert_int_equal(idx6_byte("2001:db8:40::"), (1u << eg_group6(128)) | (1u << eg_group6(64)));
+	assert_int_equal(eg_gate_deny_del(G, &r128), 0);
+	assert_int_equal(eg_gate_deny_del(G, &r64), 0);
+	tcp6(&p, "2001:db8:40:5::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_true(eg_gate_gc(G) >= 0);
+	assert_int_equal(idx6_byte("2001:db8:40::"), 0);
 }
 
 /* issue 17: ::ffff:a.b.c.d on the wire is neither the IPv4 source nor a real IPv6
@@ -1383,6 +1565,8 @@ int main(void)
 		cmocka_unit_test(test_rate_limit_refill),
 		cmocka_unit_test(test_pkt_rate),
 		cmocka_unit_test(test_revoked_flow),
+		cmocka_unit_test(test_flow_buckets),
+		cmocka_unit_test(test_synbox),
 		cmocka_unit_test(test_flood_shed),
 		cmocka_unit_test(test_pin_reuse),
 		cmocka_unit_test(test_longest_match_v4),

@@ -33,11 +33,12 @@ const char *const eg_gate_map_names[M__COUNT] = {
 	[M_DENY4] = EG_MAP_DENY4,         [M_ALLOW4] = EG_MAP_ALLOW4,
 	[M_DENY6] = EG_MAP_DENY6,         [M_ALLOW6] = EG_MAP_ALLOW6,
 	[M_DENY4_IDX] = EG_MAP_DENY4_IDX, [M_ALLOW4_IDX] = EG_MAP_ALLOW4_IDX,
-	[M_DENY4_X32] = EG_MAP_DENY4_X32, [M_DENY6_X48] = EG_MAP_DENY6_X48,
+	[M_DENY4_X32] = EG_MAP_DENY4_X32, [M_DENY6_IDX] = EG_MAP_DENY6_IDX,
 	[M_TABLES] = EG_MAP_TABLES,       [M_NOTES] = EG_MAP_NOTES,
 	[M_RATE] = EG_MAP_RATE,           [M_FLOWS] = EG_MAP_FLOWS,
 	[M_SESSIONS] = EG_MAP_SESSIONS,   [M_STATS] = EG_MAP_STATS,
-	[M_FLOWBITS] = EG_MAP_FLOWBITS,   [M_FLOOD] = EG_MAP_FLOOD,
+	[M_FLOWSLOTS] = EG_MAP_FLOWSLOTS, [M_FLOOD] = EG_MAP_FLOOD,
+	[M_SYNBOX] = EG_MAP_SYNBOX,
 };
 #define map_names eg_gate_map_names
 
@@ -124,6 +125,26 @@ uint64_t eg_gate_now_ns(struct eg_gate *g)
 	if (cfg_read(g, &c))
 		return mono_ns();
 	return mono_ns() + (uint64_t)c.clock_offset_ns;
+}
+
+/* Empties the SYN-refusal slots (abi.h EG_SYNBOX_SLOTS) whose time has passed, or
+ * all of them (a config push: their times came from the previous rates). A clock
+ * change needs nothing: a slot's time is the bucket's tat - tolerance, same clock.
+ * A slot XDP rewrites meanwhile may be emptied: it is a cache, the bucket decides. */
+static void synbox_sweep(struct eg_gate *g, bool all, uint64_t now)
+{
+	__u32 now_u = (__u32)(now >> EG_SYNBOX_SHIFT), n = EG_SYNBOX_SLOTS, out_b;
+	__u32 *ks = malloc(EG_SYNBOX_SLOTS * sizeof(*ks));
+	__u64 *vs = malloc(EG_SYNBOX_SLOTS * sizeof(*vs)), zero = 0;
+
+	/* one batch read of the whole array; an error leaves the slots as they are */
+	if (ks && vs && (bpf_map_lookup_batch(g->fd[M_SYNBOX], NULL, &out_b, ks, vs, &n, NULL) == 0 ||
+			 errno == ENOENT))
+		for (__u32 i = 0; i < n; i++)
+			if (vs[i] && (all || (int32_t)((__u32)vs[i] - now_u) <= 0))
+				bpf_map_update_elem(g->fd[M_SYNBOX], &ks[i], &zero, BPF_ANY);
+	free(ks);
+	free(vs);
 }
 
 int eg_gate_set_clock_offset(struct eg_gate *g, int64_t offset_ns)
@@ -275,13 +296,17 @@ int eg_gate_revoke_flow(struct eg_gate *g, const struct eg_flow *f, const uint8_
 int eg_gate_unrevoke_flow(struct eg_gate *g, const struct eg_flow *f)
 {
 	struct eg_flow_key k;
+	int rc;
 
 	flow_key(f, &k);
 	if (g->remote) {
 		errno = EPERM; /* not part of the protocol: nothing in the daemon un-revokes */
 		return -1;
 	}
-	return bpf_map_delete_elem(g->fd[M_FLOWS], &k) ? -1 : 0;
+	eg_gate_wlock(g);
+	rc = eg_flows_del(g, &k);
+	eg_gate_wunlock(g);
+	return rc;
 }
 
 int eg_gate_revoke_session(struct eg_gate *g, const uint8_t session_hash[16], uint32_t reason,
@@ -339,32 +364,13 @@ static long gc_expiring(struct eg_gate *g, int m, size_t ksz, size_t vsz, size_t
 	return removed;
 }
 
-/* The revoked-flow filter from the flows the map holds (unrevoked and expired
- * flows' bits go; a bit a crashed writer never set comes). */
-static void flowbits_rebuild(struct eg_gate *g)
+/* The revoked-flow slots from the flows the map holds (gate_flows.c). */
+static void flowslots_rebuild(struct eg_gate *g)
 {
-	__u64 *bits = calloc(EG_FLOWBITS_WORDS, sizeof(*bits));
-	struct eg_flow_key cur, prev;
-	bool have = false;
-
-	if (!bits)
-		return;
 	eg_gate_wlock(g);
-	while (bpf_map_get_next_key(g->fd[M_FLOWS], have ? &prev : NULL, &cur) == 0) {
-		__u32 bit = eg_flow_bit(cur.saddr, cur.sport, cur.dport);
-
-		bits[bit >> 6] |= 1ull << (bit & 63);
-		prev = cur;
-		have = true;
-	}
-	for (__u32 w = 0; w < EG_FLOWBITS_WORDS; w++) {
-		__u64 old;
-
-		if (bpf_map_lookup_elem(g->fd[M_FLOWBITS], &w, &old) == 0 && old != bits[w])
-			bpf_map_update_elem(g->fd[M_FLOWBITS], &w, &bits[w], BPF_ANY);
-	}
+	if (eg_flows_rebuild(g))
+		log_warn("gate: rebuilding the revoked-flow slots failed: %s", strerror(errno));
 	eg_gate_wunlock(g);
-	free(bits);
 }
 
 static long gate_gc(struct eg_gate *g, bool force)
@@ -384,11 +390,12 @@ static long gate_gc(struct eg_gate *g, bool force)
 				      offsetof(struct eg_flow_val, expires_ns), now);
 
 		if (fr || force)
-			flowbits_rebuild(g);
+			flowslots_rebuild(g);
 		removed += fr;
 	}
 	removed += gc_expiring(g, M_SESSIONS, sizeof(struct eg_sess_key), sizeof(struct eg_sess_val),
 			       offsetof(struct eg_sess_val, expires_ns), now);
+	synbox_sweep(g, false, now);
 	return removed;
 }
 
@@ -484,6 +491,7 @@ static void push_cfg(struct eg_gate *g, const struct eg_gate_config *gc)
 	if (!c.flood_max_new)
 		c.flood_max_new = 1;
 	cfg_write(g, &c);
+	synbox_sweep(g, true, 0);
 
 	for (size_t i = 0; i < gc->n_protected_ports; i++)
 		ports[gc->protected_ports[i] >> 6] |= 1ull << (gc->protected_ports[i] & 63);
@@ -1028,22 +1036,14 @@ int eg_gate_rule_remove(struct eg_gate *g, bool allow, const uint8_t addr[16], u
 	return rc ? -1 : 0;
 }
 
-/* The filter bit first: XDP must never skip a flow that is in the map. */
 int eg_gate_flow_apply(struct eg_gate *g, const struct eg_flow_key *k, const struct eg_flow_val *v)
 {
-	__u32 bit = eg_flow_bit(k->saddr, k->sport, k->dport), w = bit >> 6;
-	__u64 word = 0;
-	int rc = -1;
+	int rc;
 
 	eg_gate_wlock(g);
-	if (bpf_map_lookup_elem(g->fd[M_FLOWBITS], &w, &word) == 0) {
-		word |= 1ull << (bit & 63);
-		if (bpf_map_update_elem(g->fd[M_FLOWBITS], &w, &word, BPF_ANY) == 0 &&
-		    bpf_map_update_elem(g->fd[M_FLOWS], k, v, BPF_ANY) == 0)
-			rc = 0;
-	}
+	rc = eg_flows_put(g, k, v);
 	eg_gate_wunlock(g);
-	return rc;
+	return rc ? -1 : 0;
 }
 
 int eg_gate_session_apply(struct eg_gate *g, const struct eg_sess_key *k, const struct eg_sess_val *v)

@@ -23,15 +23,16 @@ enum {
 	M_DENY4_IDX,
 	M_ALLOW4_IDX,
 	M_DENY4_X32,
-	M_DENY6_X48,
+	M_DENY6_IDX,
 	M_TABLES,
 	M_NOTES,
 	M_RATE,
 	M_FLOWS,
 	M_SESSIONS,
 	M_STATS,
-	M_FLOWBITS,
+	M_FLOWSLOTS,
 	M_FLOOD,
+	M_SYNBOX,
 	M__COUNT
 };
 
@@ -79,6 +80,11 @@ int eg_rules_del(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned
 long eg_rules_gc(struct eg_gate *g, uint64_t now, bool force);
 /* Removes every rule of reason EG_RULE_STATIC. Caller holds the lock. */
 int eg_rules_drop_static(struct eg_gate *g);
+
+/* gate_flows.c: the revoked-flow slots beside eg_rflow_v1; callers hold the writers' lock. */
+int eg_flows_put(struct eg_gate *g, const struct eg_flow_key *k, const struct eg_flow_val *v);
+int eg_flows_del(struct eg_gate *g, const struct eg_flow_key *k);
+int eg_flows_rebuild(struct eg_gate *g);
 
 /* gate.c: a map of an object about to load takes its pinned size (want 0) or want. */
 struct bpf_map;

@@ -167,17 +167,18 @@ static uint64_t hi64(const uint8_t a[16])
 	return h;
 }
 
-static int x48_set(struct eg_gate *g, const uint8_t a[16])
+/* Sets the rule's length group bit in its /48's byte of the IPv6 deny index. */
+static int idx6_set(struct eg_gate *g, const uint8_t a[16], unsigned len)
 {
-	__u32 b = eg_x48_bit(hi64(a)), w = b >> 6;
-	__u64 v;
+	__u32 b = eg_idx6_slot(hi64(a)), w = b >> 3;
+	__u64 v, bit = 1ull << ((b & 7) * 8 + eg_group6(len));
 
-	if (bpf_map_lookup_elem(g->fd[M_DENY6_X48], &w, &v))
+	if (bpf_map_lookup_elem(g->fd[M_DENY6_IDX], &w, &v))
 		return -1;
-	if (v & (1ull << (b & 63)))
+	if (v & bit)
 		return 0;
-	v |= 1ull << (b & 63);
-	return bpf_map_update_elem(g->fd[M_DENY6_X48], &w, &v, BPF_ANY);
+	v |= bit;
+	return bpf_map_update_elem(g->fd[M_DENY6_IDX], &w, &v, BPF_ANY);
 }
 
 /* Writes an array of words where it differs from what the map holds. */
@@ -231,20 +232,18 @@ static int x32_rebuild(struct eg_gate *g, const struct eg_key4 *keys, size_t n)
 	return rc;
 }
 
-static int x48_rebuild(struct eg_gate *g, const struct eg_key6 *keys, size_t n)
+static int idx6_rebuild(struct eg_gate *g, const struct eg_key6 *keys, size_t n)
 {
-	__u64 *want = calloc(EG_X32_WORDS, sizeof(*want));
+	uint8_t *want = calloc(EG_IDX6_WORDS, sizeof(__u64));
 	int rc;
 
 	if (!want)
 		return -1;
 	for (size_t i = 0; i < n; i++)
-		if (keys[i].plen >= 48) {
-			__u32 b = eg_x48_bit(hi64(keys[i].a));
-
-			want[b >> 6] |= 1ull << (b & 63);
-		}
-	rc = array_sync(g->fd[M_DENY6_X48], want, EG_X32_WORDS);
+		if (keys[i].plen >= 48)
+			want[eg_idx6_slot(hi64(keys[i].a))] |= (uint8_t)(1u << eg_group6(keys[i].plen));
+	/* byte s of the array is slot s on a little-endian host, as XDP reads it */
+	rc = array_sync(g->fd[M_DENY6_IDX], (const __u64 *)want, EG_IDX6_WORDS);
 	free(want);
 	return rc;
 }
@@ -393,7 +392,7 @@ int eg_rules_put(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned
 		goto undo;
 	if (!k.v6 && !allow && k.len == 32 && x32_set(g, k.k4.addr))
 		goto undo;
-	if (k.v6 && !allow && k.len >= 48 && x48_set(g, k.k6.a))
+	if (k.v6 && !allow && k.len >= 48 && idx6_set(g, k.k6.a, k.len))
 		goto undo;
 	if (tbl_read(g, k.tbl, &t))
 		goto undo;
@@ -490,7 +489,7 @@ long eg_rules_gc(struct eg_gate *g, uint64_t now, bool force)
 		 * a crashed writer left unset appears */
 		bool rebuild = force || here || old.stale || memcmp(old.count, t.count, sizeof(t.count));
 
-		if (rebuild && (v6 ? (!allow && x48_rebuild(g, k6, nk4)) : idx4_rebuild(g, allow, k4, nk4))) {
+		if (rebuild && (v6 ? (!allow && idx6_rebuild(g, k6, nk4)) : idx4_rebuild(g, allow, k4, nk4))) {
 			log_warn("gate: rebuilding the %s index failed: %s", v6 ? "IPv6" : "IPv4",
 				 strerror(errno));
 			free(k4);

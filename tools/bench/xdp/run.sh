@@ -19,7 +19,7 @@ gcc -O2 -g $CPPFLAGS -o $B tools/bench/xdp/xdpbench.c \
 	build/libedgegate.a -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb \
 	-lhiredis -lcap -lpthread -lm -licuuc
 
-echo "== BPF_PROG_TEST_RUN, repeat $REPEAT, best of 7 (kernel $(uname -r), $(nproc) CPUs)"
+echo "== BPF_PROG_TEST_RUN, repeat $REPEAT, best of 15 (kernel $(uname -r), $(nproc) CPUs)"
 $B paths "$REPEAT"
 
 S=egfl-s-$$ C=egfl-c-$$ PIN=/sys/fs/bpf/edgegate-flood-$$
