@@ -30,10 +30,11 @@ if [ ! -x $B ] || [ tools/bench/xdp/xdpbench.c -nt $B ]; then
 		build/libedgegate.a -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz \
 		-llmdb -lhiredis -lcap -lpthread -lm -licuuc
 fi
-for o in xdpgen xdpdrop; do
-	clang -target bpf -O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu \
-		-c tools/bench/xdp/$o.bpf.c -o build/$o.bpf.o
+bpfcc() { clang -target bpf -O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu "$@"; }
+for o in xdpgen xdpdrop xdpsrc; do
+	bpfcc -c tools/bench/xdp/$o.bpf.c -o build/$o.bpf.o
 done
+bpfcc -DEG_SRC_HASH -c tools/bench/xdp/xdpsrc.bpf.c -o build/xdphash.bpf.o
 
 S=egfl-s-$$ C=egfl-c-$$ PIN=/sys/fs/bpf/edgegate-flood-$$
 OUT=$(mktemp /tmp/egflood.XXXXXX)
@@ -116,6 +117,15 @@ flood() {
 	echo "$round|$key|$name|$sent|$((c1 - c0))|$((b1 - b0))|$((s1 - s0))|$((q1 - q0))|$lok|$lbad|$l50|$l99" >>"$OUT"
 }
 DENY=198.19.0.0 CLEAN=198.18.201.0
+# the 256 denied sources into xdphash.bpf.o's map (the program attached to vfs)
+fill_src_hash() {
+	local pid mid
+	pid=$(ip -n "$S" -j -d link show vfs | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["xdp"]["prog"]["id"])')
+	mid=$(bpftool -j prog show id "$pid" | python3 -c 'import json,sys; print(json.load(sys.stdin)["map_ids"][0])')
+	for i in $(seq 0 255); do echo "map update id $mid key 198 19 0 $i value 1 0 0 0"; done >"$OUT.batch"
+	bpftool batch file "$OUT.batch" >/dev/null
+	rm -f "$OUT.batch"
+}
 
 round() {
 	local r=$1
@@ -125,6 +135,14 @@ round() {
 	# 1. the drop floor: an XDP program that drops everything
 	ip -n "$S" link set dev vfs xdpdrv obj build/xdpdrop.bpf.o sec xdp
 	flood "$r" drop/floor "XDP drop-all program (floor)" $DENY xdp_drops
+	ip -n "$S" link set dev vfs xdpdrv off
+	# references: reading the source (no map), then one hash lookup of it
+	ip -n "$S" link set dev vfs xdpdrv obj build/xdpsrc.bpf.o sec xdp
+	flood "$r" drop/src "XDP reads the IPv4 source (no map)" $DENY xdp_drops
+	ip -n "$S" link set dev vfs xdpdrv off
+	ip -n "$S" link set dev vfs xdpdrv obj build/xdphash.bpf.o sec xdp
+	fill_src_hash
+	flood "$r" drop/hash "XDP one hash lookup (256 entries)" $DENY xdp_drops
 	ip -n "$S" link set dev vfs xdpdrv off
 
 	# 2. the gate: the 256 addresses as /32 deny entries

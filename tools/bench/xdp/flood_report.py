@@ -53,6 +53,9 @@ def ratios(rows):
         # below 2 ns the gate's own cost is within the tick sampling's noise
         out["%s / gate, own cost per dropped frame over the floor" % label] = \
             o / og if o is not None and og is not None and og >= 2 else None
+    oh = over(rows, "drop/hash") if "drop/hash" in rows else None
+    if oh is not None and og is not None:
+        out["the gate's own cost beyond one hash lookup, ns per dropped frame (not a ratio)"] = og - oh
     if "drop/floor" in rows and "drop/nft" in rows and rows["drop/nft"]["fps"]:
         out["ceiling of the raw gate / nftables ratio (floor / nftables)"] = \
             rows["drop/floor"]["fps"] / rows["drop/nft"]["fps"]
@@ -84,7 +87,8 @@ for r, rows in rounds.items():
             d["over"].append(o)
     for name, v in ratios(rows).items():
         all_ratios.setdefault(name, []).append(v)
-        print("%s: %s" % (name, "%.2fx" % v if v is not None else "n/a (the gate's own cost is under 2 ns: noise)"))
+        print("%s: %s" % (name, ("%+.0f" % v if "not a ratio" in name else "%.2fx" % v)
+                           if v is not None else "n/a (the gate's own cost is under 2 ns: noise)"))
 
 
 def rng(v, fmt):
@@ -105,5 +109,5 @@ if len(rounds) > 1:
                                                    rng(d["sq"], "%.0f"), rng(d["over"], "%+.0f"),
                                                    rng(d["fps"], "%.0f"), rng(d["pct"], "%.0f")))
     for name, v in all_ratios.items():
-        print("%s: %s" % (name, rng(v, "%.2fx")))
+        print("%s: %s" % (name, rng(v, "%+.0f" if "not a ratio" in name else "%.2fx")))
 print("targets (issue 14): gate / nftables >= 5x, gate / xdp-filter >= 1x, frames dropped per softirq CPU-second")
