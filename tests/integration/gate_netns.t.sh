@@ -209,6 +209,22 @@ check "edgegatectl allow add $NET.5" "$CTL" --config "$CONF" allow add $NET.5
 read -r good bad < <(connects $NET.5 15)
 check "allowed source is not rate limited ($good/15)" [ "$good" = 15 ]
 
+# a daemon killed with SIGKILL leaves its program attached (fail closed); the next start
+# swaps it for its own in one step (XDP_FLAGS_REPLACE), never detaching first
+prog_id() { ip -j link show "$HV" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0].get("xdp", {}).get("prog", {}).get("id", 0))'; }
+id0=$(prog_id)
+kids=$(ps -o pid= --ppid "$DPID" | tr -d ' ')
+kill -9 "$DPID"; wait "$DPID" 2>/dev/null; DPID=
+for k in $kids; do for _ in $(seq 20); do kill -0 "$k" 2>/dev/null || break; sleep 0.1; done; done
+read -r good bad < <(connects $NET.4 1)
+check "after kill -9 the gate stays attached and enforcing" bash -c "[ '$(prog_id)' = '$id0' ] && [ '$id0' != 0 ] && [ '$good' = 0 ]"
+check "edgegated restarts over the dead daemon's program" start_daemon
+id1=$(prog_id)
+check "the dead daemon's program was replaced (id $id0 -> $id1), in one step" \
+	bash -c "[ '$id1' != 0 ] && [ '$id1' != '$id0' ] && ! grep -q 'detaching from $HV failed' '$TMP/daemon.log'"
+read -r good bad < <(connects $NET.4 1)
+check "the statically denied source is still cut off after the restart" [ "$good" = 0 ]
+
 # coexistence (issue 14), both orders of loading, with xdp-filter on the same interface.
 # Where the kernel runs libxdp's dispatcher (freplace links), the gate joins it first (run
 # priority 1) and both programs act. Where it does not (this kernel refuses every
@@ -248,9 +264,10 @@ xf_rule_applies() {
 }
 gate_attached() { xdp-loader status "$HV" 2>/dev/null | grep -q edgegate_xdp; }
 if [ "$DISPATCHER" = no ]; then
-	# one fallback line per start (the daemon was started several times above)
-	check "dispatcher unavailable: one log line per start names the kernel's refusal" \
-		bash -c "f=\$(grep -c 'libxdp dispatcher unavailable on $HV (the kernel refuses the freplace (BPF_PROG_TYPE_EXT) program' '$TMP/daemon.log'); a=\$(grep -c 'gate: attached to $HV (native)' '$TMP/daemon.log'); [ \$f -ge 1 ] && [ \$f = \$a ]"
+	# one fallback line per start (the daemon was started several times above; after the
+	# kill -9 libxdp meets the dead daemon's plainly attached program instead)
+	check "dispatcher unavailable: one log line per start, naming the kernel's refusal" \
+		bash -c "k=\$(grep -c 'libxdp dispatcher unavailable on $HV (the kernel refuses the freplace (BPF_PROG_TYPE_EXT) program' '$TMP/daemon.log'); f=\$(grep -c 'libxdp dispatcher unavailable on $HV (' '$TMP/daemon.log'); a=\$(grep -c 'gate: attached to $HV (native)' '$TMP/daemon.log'); [ \$k -ge 1 ] && [ \$f = \$a ]"
 	check "libxdp's and libbpf's own messages stay out of the log (no ulimit hint)" \
 		bash -c "! grep -q -e 'ulimit -l' -e 'Falling back' '$TMP/daemon.log'"
 fi
