@@ -628,15 +628,19 @@ static int attach_dispatcher(struct eg_gate *g, const struct eg_gate_config *gc,
 	int ifindex = (int)if_nametoindex(ifname);
 	bool native = !mode || !strcmp(mode, "auto") || !strcmp(mode, "native");
 	bool generic = !mode || !strcmp(mode, "auto") || !strcmp(mode, "generic");
-	char why[256] = "";
+	char why[384] = "";
+	int rc = EG_XDP_FAILED;
 
 	if (!gc->xdp_dispatcher || g->n_if >= EG_GATE_MAX_IF || !ifindex)
 		return -1;
-	if (native && eg_gate_xdp_attach(g, ifindex, true, gc->run_priority, &gi->xp, why,
-					 sizeof(why)) == 0)
+	if (native)
+		rc = eg_gate_xdp_attach(g, ifindex, true, gc->run_priority, &gi->xp, why, sizeof(why));
+	if (rc == 0)
 		gi->flags = XDP_FLAGS_DRV_MODE;
-	else if (generic && eg_gate_xdp_attach(g, ifindex, false, gc->run_priority, &gi->xp, why,
-					       sizeof(why)) == 0)
+	/* a kernel that refuses the dispatcher refuses it in every mode */
+	else if (generic && rc != EG_XDP_NO_DISPATCHER &&
+		 eg_gate_xdp_attach(g, ifindex, false, gc->run_priority, &gi->xp, why,
+				    sizeof(why)) == 0)
 		gi->flags = XDP_FLAGS_SKB_MODE;
 	else {
 		log_warn("gate: libxdp dispatcher unavailable on %s (%s): attaching the plain way, "
@@ -649,6 +653,25 @@ static int attach_dispatcher(struct eg_gate *g, const struct eg_gate_config *gc,
 	log_info("gate: attached to %s (%s, libxdp dispatcher, run priority %u)", ifname,
 		 gi->flags == XDP_FLAGS_DRV_MODE ? "native" : "generic", gc->run_priority);
 	return 0;
+}
+
+/* Swaps our program attached on ifindex (ofd) for this daemon's, in the mode it
+ * is attached in (XDP_FLAGS_REPLACE: the kernel checks it is still ofd). */
+static int replace_ours(struct eg_gate *g, int ifindex, int ofd, bool native, bool generic,
+			__u32 *flags)
+{
+	LIBBPF_OPTS(bpf_xdp_attach_opts, ao, .old_prog_fd = ofd);
+	int prog = bpf_program__fd(g->skel->progs.edgegate_xdp);
+	__u32 id = 0;
+
+	if (native && bpf_xdp_query_id(ifindex, XDP_FLAGS_DRV_MODE, &id) == 0 && id) {
+		*flags = XDP_FLAGS_DRV_MODE;
+	} else if (generic && bpf_xdp_query_id(ifindex, XDP_FLAGS_SKB_MODE, &id) == 0 && id) {
+		*flags = XDP_FLAGS_SKB_MODE;
+	} else {
+		return -1;
+	}
+	return bpf_xdp_attach(ifindex, prog, *flags | XDP_FLAGS_REPLACE, &ao) ? -1 : 0;
 }
 
 static int attach_one(struct eg_gate *g, const char *ifname, const char *mode, char *err,
@@ -679,13 +702,21 @@ static int attach_one(struct eg_gate *g, const char *ifname, const char *mode, c
 		bool ours = ofd >= 0 && bpf_obj_get_info_by_fd(ofd, &info, &len) == 0 &&
 			    strncmp(info.name, "edgegate_xdp", sizeof(info.name)) == 0;
 
-		if (ofd >= 0)
-			close(ofd);
 		if (!ours) {
+			if (ofd >= 0)
+				close(ofd);
 			errf(err, errlen, "gate: %s already has another XDP program attached: %s",
 			     ifname, strerror(EBUSY));
 			return -1;
 		}
+		/* ours (a dead daemon's, or libxdp's lone copy): swapped in one step, so
+		 * the interface is never without the gate; detach + attach otherwise */
+		if (replace_ours(g, ifindex, ofd, native, generic, &flags) == 0) {
+			close(ofd);
+			goto attached;
+		}
+		if (ofd >= 0)
+			close(ofd);
 		bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, NULL);
 		bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, NULL);
 	}
@@ -701,6 +732,7 @@ static int attach_one(struct eg_gate *g, const char *ifname, const char *mode, c
 		errf(err, errlen, "gate: attaching XDP to %s: %s", ifname, strerror(-rc));
 		return -1;
 	}
+attached:
 	snprintf(gi->name, sizeof(gi->name), "%s", ifname);
 	gi->ifindex = ifindex;
 	gi->flags = flags & (XDP_FLAGS_DRV_MODE | XDP_FLAGS_SKB_MODE);

@@ -89,8 +89,12 @@ int eg_flows_rebuild(struct eg_gate *g);
 /* gate.c: a map of an object about to load takes its pinned size (want 0) or want. */
 struct bpf_map;
 void eg_gate_size_map(struct eg_gate *g, struct bpf_map *m, uint32_t want);
-/* gate_xdp.c: attach through libxdp's dispatcher at run priority prio. 0 ok,
- * -1 with why set (the caller falls back to a plain attach). */
+/* gate_xdp.c: attach through libxdp's dispatcher at run priority prio. 0 ok;
+ * EG_XDP_FAILED with why set (the caller falls back to a plain attach);
+ * EG_XDP_NO_DISPATCHER: the kernel refuses the dispatcher (no other mode will
+ * do better), libxdp's lone copy of the program is left attached for the plain
+ * attach to replace atomically. */
+enum { EG_XDP_FAILED = -1, EG_XDP_NO_DISPATCHER = -2 };
 int eg_gate_xdp_attach(struct eg_gate *g, int ifindex, bool native, unsigned prio, void **out,
 		       char *why, size_t whylen);
 void eg_gate_xdp_detach(void *xp, int ifindex, bool native);
