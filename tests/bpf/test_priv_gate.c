@@ -12,6 +12,7 @@
  *     protocol, and no request writes a static entry; other entries come and go.
  * Needs root (BPF, seccomp): skipped without it (failed under CI=true). */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <linux/audit.h>
@@ -74,21 +75,22 @@ static int deny_sock_diag(void)
 	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
 }
 
+/* every pin under the test's root, whatever maps this version of the gate has */
 static void rm_pins(void)
 {
-	static const char *names[] = { EG_MAP_CFG, EG_MAP_PORTS, EG_MAP_DENY4, EG_MAP_ALLOW4,
-				       EG_MAP_DENY6, EG_MAP_ALLOW6, EG_MAP_DENY4_IDX,
-				       EG_MAP_ALLOW4_IDX, EG_MAP_DENY4_X32, EG_MAP_DENY6_X48, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
-				       EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOWBITS,
-				       EG_MAP_FLOOD };
-	char p[256];
+	char p[512];
+	DIR *dir = opendir(pin_root);
+	struct dirent *e;
 
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(p, sizeof(p), "%s/%s", pin_root, names[i]);
-		unlink(p);
+	while (dir && (e = readdir(dir)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", pin_root, e->d_name);
+		if (unlink(p) != 0)
+			rmdir(p);
 	}
-	snprintf(p, sizeof(p), "%s/eg_wlock", pin_root);
-	rmdir(p);
+	if (dir)
+		closedir(dir);
 	rmdir(pin_root);
 }
 

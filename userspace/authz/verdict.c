@@ -1020,9 +1020,11 @@ static const struct eg_route *judge_header_hosts(struct eg_daemon *d, const stru
 	if (!any_host_route(d->cfg))
 		return route;
 	struct header_hosts h = { .n = 0, .bad = false };
+	static const char *const xfh[] = { "X-Forwarded-Host" }, *const fwd[] = { "Forwarded" };
+	size_t count;
 	if (!d->cfg->proxy || strcasecmp(d->cfg->proxy->host, "X-Forwarded-Host") != 0)
-		eg_req_header_spellings(r, "X-Forwarded-Host", header_host, &h);
-	eg_req_header_spellings(r, "Forwarded", forwarded_host, &h);
+		eg_req_header_spellings(r, xfh, 1, &count, header_host, &h);
+	eg_req_header_spellings(r, fwd, 1, &count, forwarded_host, &h);
 	if (h.bad) {
 		*o = (struct outcome){ 403, "bad_header_host", "X-Forwarded-Host names no plausible host", false };
 		return route;
