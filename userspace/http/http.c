@@ -162,6 +162,7 @@ static int known_index(const char *name)
 struct hdr_pass {
 	struct eg_hdr_index *x;
 	const char *begin, *end; /* the header block as received */
+	const char *rl_end;      /* the end of the request line's version, in that block */
 	const char *line_end;    /* where the previous header's value ended */
 	bool bad;
 };
@@ -174,15 +175,11 @@ static bool only_nuls(const char *p, const char *end)
 	return true;
 }
 
-/* key starts right after "HTTP/1.x" and one or two NULs (LF or CR LF) */
-static bool after_request_line(const char *begin, const char *key)
+/* key starts right after the request line's end and one or two NULs (LF or CR LF) */
+static bool after_request_line(const char *rl_end, const char *key)
 {
-	for (size_t term = 1; term <= 2; term++) {
-		const char *v = key - term - 8;
-		if (v >= begin && only_nuls(key - term, key) && memcmp(v, "HTTP/1.", 7) == 0)
-			return true;
-	}
-	return false;
+	size_t gap = key > rl_end ? (size_t)(key - rl_end) : 0;
+	return gap >= 1 && gap <= 2 && only_nuls(rl_end, key);
 }
 
 static enum MHD_Result index_value(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
@@ -200,7 +197,7 @@ static enum MHD_Result index_value(void *cls, enum MHD_ValueKind kind, const cha
 			hp->bad = true;
 			return MHD_NO;
 		}
-	} else if (!after_request_line(hp->begin, key)) {
+	} else if (!after_request_line(hp->rl_end, key)) {
 		/* the first header: right after the request line's "HTTP/1.x" and its terminator
 		 * (NULs in front of it were a line libmicrohttpd read as this header) */
 		hp->bad = true;
@@ -213,28 +210,29 @@ static enum MHD_Result index_value(void *cls, enum MHD_ValueKind kind, const cha
 	return MHD_YES;
 }
 
-/* Indexes the headers; false when the header block is not what libmicrohttpd reports. */
-static bool index_headers(struct MHD_Connection *conn, const char *method, struct eg_hdr_index *x)
+/* Indexes the headers; false when the header block is not what libmicrohttpd reports.
+ * The request line is located by its version string, which libmicrohttpd leaves in place
+ * in the block: a skipped line that merely ends in "HTTP/1.x" must not pass for it. */
+static bool index_headers(struct MHD_Connection *conn, const char *method, const char *version,
+			  struct eg_hdr_index *x)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-	if (!ci || !method)
+	if (!ci || !method || !version)
 		return false;
 	struct hdr_pass hp = { .x = x, .begin = method, .end = method + ci->header_size };
+	if (version <= method || version >= hp.end)
+		return false;
+	hp.rl_end = version + strnlen(version, (size_t)(hp.end - version));
+	if (hp.rl_end - version != 8 || memcmp(version, "HTTP/1.", 7) != 0)
+		return false;
 	MHD_get_connection_values_n(conn, MHD_HEADER_KIND, index_value, &hp);
 	if (hp.bad)
 		return false;
-	if (!hp.line_end) {
-		/* no headers: the request line's "HTTP/1.x", then its terminator and the empty
-		 * line (2 to 4 NULs); anything between is a line libmicrohttpd skipped */
-		const char *p = hp.end;
-		while (p > hp.begin && !p[-1])
-			p--;
-		size_t nuls = (size_t)(hp.end - p);
-		return nuls >= 2 && nuls <= 4 && p - 8 >= hp.begin && memcmp(p - 8, "HTTP/1.", 7) == 0;
-	}
-	/* after the last value: its terminator and the empty line, 2 to 4 NULs in all */
-	size_t tail = (size_t)(hp.end - hp.line_end);
-	return tail >= 2 && tail <= 4 && only_nuls(hp.line_end, hp.end);
+	/* after the request line (no headers) or the last value: its terminator and the empty
+	 * line, 2 to 4 NULs in all; anything else is a line libmicrohttpd skipped */
+	const char *last = hp.line_end ? hp.line_end : hp.rl_end;
+	size_t tail = (size_t)(hp.end - last);
+	return tail >= 2 && tail <= 4 && only_nuls(last, hp.end);
 }
 
 const char *eg_req_header_dup(const struct eg_req *r, const char *name, bool *dup)
@@ -718,7 +716,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			    .raw_target = c->raw_target, .proxy = d->cfg->proxy };
 	memcpy(r.peer_addr, c->addr, 16);
 	struct eg_hdr_index hidx = { 0 };
-	bool headers_ok = index_headers(conn, method, &hidx);
+	bool headers_ok = index_headers(conn, method, version, &hidx);
 	r.hidx = &hidx;
 
 	struct eg_resp resp;
