@@ -3,15 +3,16 @@
 // oidc-provider, tools/op/op.mjs) can produce, behind nginx: what the RP sends and accepts
 // when the OP does everything right. The cases that need a misbehaving OP (bad signatures,
 // wrong iss/aud/nonce/sub, kid-less tokens, userinfo with another sub) are in
-// oidc_rp_negative.t.mjs (an OP we control); key rotation in oidc_hardening.t.mjs.
+// oidc_rp_negative.t.mjs (an OP we control); rotation right after start-up in oidc_hardening.t.mjs.
 //   rp-response_type-code, rp-scope-userinfo-claims, rp-token_endpoint-client_secret_basic,
-//   rp-id_token-sig-rs256, rp-userinfo-bearer-header, rp-claims-aggregated,
+//   rp-id_token-sig-rs256, rp-userinfo-bearer-header, rp-key-rotation-op-sign-key, rp-claims-aggregated,
 //   rp-claims-distributed (neither is resolved: the claims they name are absent, rules on them
 //   fail closed, and no access token is ever sent to a distributed endpoint).
 import http from 'node:http';
 import crypto from 'node:crypto';
 import { ok, is, done, guard, freePort, onCleanup } from '../lib/harness.mjs';
 import { Jar, browserLogin, startStack } from '../lib/oidc_helpers.mjs';
+import { startOP, newSigningKeys } from '../lib/op.mjs';
 
 guard(150000);
 
@@ -59,8 +60,21 @@ const jwtParts = (t) => (t || '..').split('.').slice(0, 2).map((p) => { try { re
   const h = r.status === 200 ? JSON.parse(r.body).headers : {};
   is(h['x-auth-request-email'], 'alice@example.test', 'the email scope\'s claim reaches the upstream');
   is(h['x-auth-request-groups'], 'ops,dev', 'the groups scope\'s claim reaches the upstream');
-  await s.eg.stop();
+
+  // rp-key-rotation-op-sign-key: a login, the OP rotates its signing keys (new kids, the old
+  // ones gone), another login; the first session does not depend on the OP's keys
+  const aliceJar = new Jar();
+  is((await browserLogin(aliceJar, `${s.pub}/app/y`, 'alice')).status, 200, 'a login under the first keys');
+  const kid1 = jwtParts(s.op.stats.lastIdToken)[0].kid;
   await s.op.stop();
+  const op2 = await startOP({ port: Number(new URL(s.op.issuer).port), clients: [s.client], keys: newSigningKeys('2') });
+  onCleanup(() => op2.stop());
+  const r2 = await browserLogin(new Jar(), `${s.pub}/app/z`, 'bob');
+  const kid2 = jwtParts(op2.stats.lastIdToken)[0].kid;
+  ok(r2.status === 200 && kid2 && kid2 !== kid1, `rp-key-rotation-op-sign-key: signed with ${kid2} after ${kid1}, accepted`, r2.status);
+  is((await aliceJar.fetch(`${s.pub}/app/y`)).status, 200, 'the session made under the old key still works');
+  await s.eg.stop();
+  await op2.stop();
 }
 
 // --- aggregated and distributed claims (OpenID Connect Core 5.6.2) ------------------------------
