@@ -1052,6 +1052,7 @@ static const struct eg_route *judge_header_hosts(struct eg_daemon *d, const stru
 		if (ao.status == 200 && rd->ambiguous)
 			ar = judge_control_readings(d, r, &alt, ar, c, &ao);
 		if (ao.status != 200) {
+			log_debug("verdict: %s for another host reading (%s) of %s", ao.reason, h.v[i], t->host);
 			*o = ao;
 			return ar;
 		}
