@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // proxy_trust.t.mjs - the proxy boundary behind real nginx configured only with the shipped
 // snippets (proxy profile "nginx"): the host judged is the host nginx routed on (absolute-form
-// request lines, conflicting Host headers), client-supplied proxy headers of any family never
+// request lines, conflicting Host headers) and, when it differs, the client's raw Host too (what an
+// upstream behind `proxy_set_header Host $http_host` gets: it can tighten a verdict, never loosen
+// it; an older snippet without X-Original-Host keeps the old verdicts and is logged once), client-supplied proxy headers of any family never
 // change a verdict, 3/8/16 KB targets never make nginx answer 500 and the 401's Location stays
 // under 2 KiB, an untrusted local peer forging X-Real-IP or a client certificate gets 403 and
 // causes no ban, the unix socket is 0660 with listen_group, a missing profile header is a 403
@@ -19,9 +21,13 @@ guard(240000);
 
 const dir = tmpdir('proxytrust-');
 const sock = path.join(dir, 'auth.sock');
-const { publicKey } = await jose.generateKeyPair('ES256', { extractable: true });
+const { publicKey, privateKey } = await jose.generateKeyPair('ES256', { extractable: true });
 const jwksFile = path.join(dir, 'jwks.json');
 fs.writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await jose.exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }));
+
+const now = Math.floor(Date.now() / 1000);
+const bearer = `Authorization: Bearer ${await new jose.SignJWT({ sub: 'svc' }).setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'JWT' })
+  .setIssuer('https://idp.test').setAudience('api://x').setIssuedAt(now).setExpirationTime(now + 900).sign(privateKey)}`;
 
 const echo = await startEcho();
 const seenUrls = [];
@@ -52,9 +58,40 @@ const site = (name, listen, extra = '') => `
     ${extra}
     {{EDGEGATE_INCLUDE}}
     location / { {{EDGEGATE_PROTECT}} proxy_pass http://app; }
+    # the common upstream recipe that passes the client's raw Host on (not $host)
+    location /public/raw/ { {{EDGEGATE_PROTECT}} proxy_set_header Host $http_host; proxy_pass http://app; }
   }`;
 // The second listener has room for 32 KB request lines so 16 KB targets reach edgegated.
 const big = 'large_client_header_buffers 4 32k;';
+// --- before nginx: the auth request as an older snippet sends it (no X-Original-Host) --------
+const direct = (headers, localAddress) => rawGet(tcpPort, '/auth', headers, { localAddress });
+const nginxBase = ['X-Original-Method: GET', 'X-Forwarded-Proto: http', 'X-Real-IP: 198.18.0.2', 'Accept: application/json'];
+const oldSnippet = (host, uri) => direct([`Host: ${host}`, `X-Original-URI: ${uri}`, ...nginxBase]);
+let r;
+for (let i = 0; i < 3; i++) r = await oldSnippet('www.example', '/public/x');
+ok(r.status === 200, 'older snippet (no X-Original-Host): judged on Host alone, as before', r.body);
+r = await oldSnippet('admin.example', '/public/x');
+is(r.status, 401, 'older snippet: the host-scoped route of Host still applies');
+const oldLines = () => fs.readFileSync(egd.logFile, 'utf8').split('\n').filter((l) => /no X-Original-Host header/.test(l));
+is(oldLines().length, 1, 'one log line says the snippet predates X-Original-Host');
+ok(/fix: update the snippet from tools\/nginx\//.test(oldLines()[0] || ''), 'the log line names the fix', oldLines()[0]);
+// the new header as nginx sends it, straight to the daemon
+const withRaw = (host, raw, uri = '/public/x') => direct([`Host: ${host}`, `X-Original-Host: ${raw}`, `X-Original-URI: ${uri}`, ...nginxBase]);
+r = await withRaw('www.example', 'www.example');
+is(r.status, 200, 'X-Original-Host equal to Host: same verdict (control)');
+r = await withRaw('www.example', 'www.example:8080');
+is(r.status, 200, 'X-Original-Host with a port is the same host');
+r = await withRaw('www.example', 'admin.example');
+is(r.status, 401, 'X-Original-Host naming a host-scoped route: that route is judged too');
+r = await withRaw('admin.example', 'www.example');
+is(r.status, 401, 'X-Original-Host naming a public host does not loosen the routed host\'s verdict');
+for (const bad of ['www!example', 'www.example@admin.example', '[::1', 'www.example:', 'a b']) {
+  r = await withRaw('www.example', bad);
+  ok(r.status === 403 && /bad_original_host/.test(r.body), `unparsable X-Original-Host ${JSON.stringify(bad)} -> 403 bad_original_host`, r.body);
+}
+r = await direct(['Host: www.example', 'X-Original-Host: www.example', 'X-Original-Host: admin.example', 'X-Original-URI: /public/x', ...nginxBase]);
+ok(r.status === 403 && /duplicate_proxy_header/.test(r.body), 'a repeated X-Original-Host -> 403 duplicate_proxy_header', r.body);
+
 await startNginx(`
   {{EDGEGATE_UPSTREAM}}
   upstream app { server 127.0.0.1:${echo.port}; }
@@ -66,7 +103,7 @@ await waitFor(async () => (await rawGet(bigPort, '/public/x', ['Host: www.exampl
 const reached = (r) => r.status === 200 && /"url"/.test(r.body);
 
 // --- the host judged is the host nginx routed on --------------------------------------------
-let r = await rawGet(port, '/public/x', ['Host: www.example']);
+r = await rawGet(port, '/public/x', ['Host: www.example']);
 ok(reached(r), 'www.example /public/x is public (control)', r.raw.slice(0, 300));
 r = await rawGet(port, '/public/x', ['Host: admin.example']);
 is(r.status, 401, 'admin.example /public/x needs a bearer token (host-scoped route)');
@@ -74,18 +111,46 @@ r = await rawGet(port, 'http://admin.example/public/x', ['Host: www.example']);
 is(r.status, 401, 'absolute-form request line for admin.example with Host: www.example is judged as admin.example');
 r = await rawGet(port, 'http://ADMIN.Example/public/x', ['Host: www.example']);
 is(r.status, 401, 'absolute-form with a mixed-case host is judged as admin.example');
+// The client's Host cannot loosen the verdict of the host nginx routed on (above), but it is
+// another reading of the host: an upstream behind proxy_set_header Host $http_host gets it.
 r = await rawGet(port, 'http://www.example/public/x', ['Host: admin.example']);
-ok(reached(r), 'absolute-form www.example with Host: admin.example is judged (and served) as www.example');
+is(r.status, 401, 'absolute-form www.example with Host: admin.example: admin.example\'s route is judged too (tightened)');
+r = await rawGet(port, 'http://www.example/public/x', ['Host: admin.example', bearer]);
+ok(reached(r), 'the same request with a token admin.example accepts is served: both readings allow', r.raw.slice(0, 300));
+r = await rawGet(port, 'http://www.example/public/x', [`Host: www.example:${port}`]);
+ok(reached(r), 'absolute-form with the same host (and a port) in Host is served as before');
 r = await rawGet(port, '/public/x', ['Host: admin.example', 'X-Forwarded-Host: www.example']);
 is(r.status, 401, 'a client X-Forwarded-Host does not change the host judged');
 r = await rawGet(port, '/public/x', ['Host: admin.example.']);
 is(r.status, 401, 'a trailing-dot Host is the same host');
 
+// --- a location that passes the client's raw Host on (content served, not `return`) -----------
+const hostsSeen = (p) => seenUrls.filter((u) => u.endsWith(` GET ${p}`)).map((u) => u.split(' ')[0]);
+r = await rawGet(port, '/public/raw/a', ['Host: www.example']);
+ok(reached(r) && JSON.parse(r.body).headers.host === 'www.example', 'control: /public/raw/ is served with the client\'s Host', r.body);
+for (const [target, host, what] of [
+  ['http://www.example/public/raw/b', 'admin.example', 'absolute-form www.example, Host: admin.example'],
+  ['http://www.example/public/raw/c', `admin.example:${port}`, 'Host: admin.example with a port'],
+  ['http://www.example/public/raw/d', 'ADMIN.Example.', 'Host: ADMIN.Example. (case, trailing dot)'],
+  ['http://admin.example/public/raw/e', 'www.example', 'absolute-form admin.example, Host: www.example (cannot loosen)'],
+]) {
+  r = await rawGet(port, target, [`Host: ${host}`]);
+  const p = new URL(target).pathname;
+  ok(r.status === 401 && hostsSeen(p).length === 0, `${what}: 401, the upstream never gets it`, [r.status, hostsSeen(p)]);
+}
+r = await rawGet(port, 'http://www.example/public/raw/f', ['Host: admin.example', 'X-Original-Host: www.example']);
+ok(r.status === 401 && hostsSeen('/public/raw/f').length === 0, 'a client X-Original-Host cannot stand in for its Host (nginx overwrites it)', r.status);
+r = await rawGet(port, 'http://www.example/public/raw/g', ['Host: admin.example', bearer]);
+ok(reached(r) && JSON.parse(r.body).headers.host === 'admin.example',
+  'with a token admin.example accepts it is served, and the upstream got Host admin.example (what was judged)', r.body);
+r = await rawGet(port, 'http://www.example/public/raw/h', ['Host: www!example']);
+ok(r.status === 403 && hostsSeen('/public/raw/h').length === 0, 'a raw Host nginx lets through but no host parser reads alike: 403', r.status);
+
 // --- client-supplied proxy headers never change a verdict -----------------------------------
 const forged = [
   ['X-Original-URI: /public/x'], ['X-Forwarded-Uri: /public/x'], ['X-Original-URL: http://www.example/public/x'],
   ['X-Original-Method: GET'], ['X-Forwarded-Method: GET'], ['X-Forwarded-Host: www.example'],
-  ['X-Forwarded-Proto: http'], ['X-Real-IP: 198.18.3.3'], ['X-Forwarded-For: 198.18.3.3'],
+  ['X-Forwarded-Proto: http'], ['X-Original-Host: www.example'], ['X-Real-IP: 198.18.3.3'], ['X-Forwarded-For: 198.18.3.3'],
   ['X-Envoy-Original-Path: /public/x'], ['X-Envoy-External-Address: 198.18.3.3'],
 ];
 const everyFamily = forged.flat();
@@ -127,7 +192,6 @@ is(new URL(r.headers.location || 'http://x/').searchParams.get('rd'), '/private/
   'a host with no configured origin gets a relative rd (never an origin from the client)');
 
 // --- untrusted local peer: forged X-Real-IP / client certificate -> 403, no ban -------------
-const direct = (headers, localAddress) => rawGet(tcpPort, '/auth', headers, { localAddress });
 const nginxSet = (ip) => ['Host: www.example', 'X-Original-URI: /private/x', 'X-Original-Method: GET',
   'X-Forwarded-Proto: https', `X-Real-IP: ${ip}`, 'Authorization: Bearer e30.e30.bad', 'Accept: application/json'];
 // control: from the trusted proxy, 20 bad tokens from one client address get it banned
@@ -165,6 +229,8 @@ ok(r.status === 403 && /missing_proxy_header/.test(r.body), 'no X-Original-Metho
 r = await direct(['Host: admin.example', 'X-Original-URI: http://www.example/public/x', 'X-Original-Method: GET',
   'X-Forwarded-Proto: https', 'X-Real-IP: 198.18.0.1', 'Accept: application/json']);
 ok(r.status === 403 && /host_mismatch/.test(r.body), 'an absolute target naming another host than Host -> 403 host_mismatch', r.body);
+
+is(oldLines().length, 1, 'the older-snippet line was said once (requests without X-Original-Host followed it)');
 
 // --- the unix socket -------------------------------------------------------------------------------
 const st = fs.statSync(sock);

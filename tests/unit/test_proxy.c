@@ -21,16 +21,21 @@ static void test_profiles(void **state)
 	assert_string_equal(n->client_addr, "X-Real-IP");
 	assert_false(n->client_addr_list);
 	assert_non_null(n->cert);
+	/* the client's raw Host ($http_host), judged as another reading of the host */
+	assert_string_equal(n->client_host, "X-Original-Host");
 	assert_string_equal(t->target, "X-Forwarded-Uri");
 	assert_string_equal(t->host, "X-Forwarded-Host");
 	assert_true(t->client_addr_list);
 	assert_null(t->cert); /* no certificate identity through a proxy that does not state it */
 	assert_null(t->server_addr);
+	assert_null(t->client_host);
 	assert_string_equal(c->method, "X-Forwarded-Method");
 	assert_null(c->cert);
 	assert_null(e->method); /* the check request's own method and path */
 	assert_null(e->target);
 	assert_string_equal(e->host, "Host");
+	assert_null(e->client_host); /* :authority is the one host Envoy states */
+	assert_null(c->client_host);
 	assert_null(eg_proxy_find("haproxy"));
 	assert_null(eg_proxy_find(NULL));
 	assert_null(eg_proxy_find("NGINX")); /* exact names only */

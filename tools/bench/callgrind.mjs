@@ -60,6 +60,7 @@ const request = [
   'X-Real-Port: 51234',
   'X-Server-Addr: 198.18.0.1',
   'X-Server-Port: 443',
+  'X-Original-Host: app.example.test', // the client's raw Host ($http_host)
   ...(process.env.EGB_CG_ALL_HEADERS === '1' ? [
     'X-Forwarded-Host: app.example.test',
     'User-Agent: Mozilla/5.0 (X11; Linux x86_64) bench',

@@ -9,7 +9,9 @@
 // Options: claimsInIdToken (default true; false = scope claims only from userinfo, as
 // Okta does for the code flow), keys (signing JWKs to use instead of fresh ones: a
 // restarted OP with other keys is a key rotation), profile (claims shaped the way a
-// major IdP shapes them, see PROFILES).
+// major IdP shapes them, see PROFILES), shape (a claims function of the test's own, over
+// the profile's). op.stats.requests lists what the RP sent (method, url, headers),
+// op.stats.lastIdToken the last id_token the token endpoint issued.
 import http from 'node:http';
 import crypto from 'node:crypto';
 import Provider from 'oidc-provider';
@@ -64,12 +66,12 @@ export function newSigningKeys(suffix = '1') {
 }
 
 export async function startOP({ port, host = '127.0.0.1', clients, accessTokenTTL = 3600, idTokenTTL = 3600, quiet = true,
-  claimsInIdToken = true, keys, profile, introspection = false } = {}) {
+  claimsInIdToken = true, keys, profile, shape, introspection = false } = {}) {
   const prof = profile ? PROFILES[profile] : null;
   if (profile && !prof) throw new Error(`unknown OP profile ${profile}`);
   if (prof && prof.claimsInIdToken === false) claimsInIdToken = false;
   const issuer = `http://${host}:${port}`;
-  const stats = { backchannelCalls: 0, backchannelErrors: [] };
+  const stats = { backchannelCalls: 0, backchannelErrors: [], requests: [] };
   const configuration = {
     clients: clients.map((c) => ({
       grant_types: ['authorization_code', 'refresh_token'],
@@ -79,7 +81,7 @@ export async function startOP({ port, host = '127.0.0.1', clients, accessTokenTT
       ...c,
     })),
     jwks: { keys: keys || newSigningKeys('1') },
-    findAccount: async (_ctx, id) => account(id, prof?.shape),
+    findAccount: async (_ctx, id) => account(id, shape || prof?.shape),
     claims: {
       openid: ['sub'],
       email: ['email', 'email_verified'],
@@ -138,7 +140,13 @@ export async function startOP({ port, host = '127.0.0.1', clients, accessTokenTT
   const provider = new Provider(issuer, configuration);
   if (quiet) provider.on('server_error', () => {});
   provider.on('backchannel.error', (_ctx, err) => stats.backchannelErrors.push(String(err)));
-  const server = http.createServer(provider.callback());
+  provider.on('grant.success', (ctx) => { stats.lastIdToken = ctx.body?.id_token; });
+  const cb = provider.callback();
+  const server = http.createServer((req, res) => {
+    stats.requests.push({ method: req.method, url: req.url, headers: { ...req.headers } });
+    if (stats.requests.length > 500) stats.requests.shift(); // the demo runs for long
+    cb(req, res);
+  });
   await new Promise((r) => server.listen(port, host, r));
   return {
     issuer,

@@ -19,7 +19,8 @@
 static const struct eg_proxy_profile profiles[] = {
 	{
 		/* tools/nginx/edgegate.conf: proxy_set_header replaces the client's header of that
-		 * name; Host is $host, the name nginx chose the server block by. */
+		 * name; Host is $host, the name nginx chose the server block by, X-Original-Host
+		 * the client's raw Host ($http_host), empty (so not sent) when it sent none. */
 		.name = "nginx",
 		.method = "X-Original-Method",
 		.target = "X-Original-URI",
@@ -31,6 +32,7 @@ static const struct eg_proxy_profile profiles[] = {
 		.server_port = "X-Server-Port",
 		.cert = "X-SSL-Client-Cert",
 		.cert_verify = "X-SSL-Client-Verify",
+		.client_host = "X-Original-Host",
 		.fix = "include tools/nginx/edgegate.conf in the server block and protect locations with "
 		       "edgegate-protect.conf; do not set these headers elsewhere",
 	},
@@ -123,6 +125,34 @@ static const char *required(const struct eg_req *r, const struct eg_proxy_profil
 	return v;
 }
 
+/* The client's raw Host. Absent: a snippet older than the header (the host nginx routed on
+ * alone is judged, as before), or a client that sent no Host (HTTP/1.0), which nginx
+ * leaves out of an empty proxy_set_header. Said once, and not at all once the header has
+ * been seen: then the snippet is current. */
+static atomic_bool client_host_seen, client_host_warned;
+
+static int read_client_host(const struct eg_req *r, const struct eg_proxy_profile *p, struct eg_forwarded *f,
+			    const char **reason)
+{
+	bool dup = false;
+	f->client_host = eg_req_header_dup(r, p->client_host, &dup);
+	if (dup) {
+		*reason = "duplicate_proxy_header";
+		return -1;
+	}
+	if (f->client_host) {
+		if (!atomic_load_explicit(&client_host_seen, memory_order_relaxed))
+			atomic_store(&client_host_seen, true); /* one store, not one per verdict */
+	} else if (!atomic_load(&client_host_seen) && !atomic_exchange(&client_host_warned, true)) {
+		log_warn("proxy %s: the auth request has no %s header: the proxy snippet is older than it, so "
+			 "the client's own Host header (what an upstream behind proxy_set_header Host $http_host "
+			 "gets) is not judged, only the host the proxy routed on; fix: update the snippet from "
+			 "tools/%s/ (said once; a client that sends no Host, HTTP/1.0, omits it too)",
+			 p->name, p->client_host, p->name);
+	}
+	return 0;
+}
+
 int eg_proxy_last_addr(const char *list, uint8_t out[16])
 {
 	const char *comma = strrchr(list, ',');
@@ -180,7 +210,7 @@ int eg_proxy_read(const struct eg_req *r, struct eg_forwarded *f, const char **r
 		*reason = "bad_client_address";
 		return -1;
 	}
-	return 0;
+	return p->client_host ? read_client_host(r, p, f, reason) : 0;
 }
 
 /* An absolute-form target names the host itself: it must be the host the proxy routed on

@@ -25,6 +25,10 @@ struct eg_proxy_profile {
 	const char *server_port;
 	const char *cert;
 	const char *cert_verify;
+	/* The client's own Host header as the proxy received it (nginx: $http_host), which an
+	 * upstream behind `proxy_set_header Host $http_host` gets: judged as another reading of
+	 * the host. Optional (older snippets lack it); NULL when that proxy does not send it. */
+	const char *client_host;
 	const char *fix; /* what to do when one of its headers is missing */
 };
 
@@ -42,11 +46,13 @@ struct eg_forwarded {
 	const char *target;
 	const char *host;
 	const char *scheme; /* "http" or "https" */
+	const char *client_host; /* the profile's client_host header; NULL when absent */
 	uint8_t client[16]; /* IPv4-mapped when v4 */
 };
 
 /* 0 ok; -1 with *reason (missing_proxy_header, duplicate_proxy_header, bad_scheme,
- * bad_client_address). A missing header is logged once a minute with the fix. */
+ * bad_client_address). A missing header is logged once a minute with the fix; a missing
+ * client_host header once per process (an older snippet). */
 int eg_proxy_read(const struct eg_req *r, struct eg_forwarded *f, const char **reason);
 
 /* The last element of an X-Forwarded-For list (the address the proxy itself saw). 0 ok. */

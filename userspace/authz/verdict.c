@@ -40,6 +40,7 @@
 struct target {
 	char host[256];
 	bool has_host;
+	char client_host[256]; /* the client's raw Host, normalised ("" when the proxy sent none) */
 	char path[4096];
 	unsigned method;
 	unsigned alt_methods; /* methods an upstream may serve it as (method-override headers) */
@@ -77,6 +78,12 @@ static bool read_target(const struct eg_forwarded *fw, struct target *t, const c
 		return false;
 	}
 	t->has_host = true;
+	/* the client's raw Host: an upstream behind proxy_set_header Host $http_host gets it,
+	 * so it is another reading of the host (judge_header_hosts); unreadable, a 403 */
+	if (fw->client_host && eg_host_normalize(fw->client_host, t->client_host, sizeof(t->client_host)) != 0) {
+		*reason = "bad_original_host";
+		return false;
+	}
 	const char *uri = eg_proxy_target_path(fw->target, t->host, reason);
 	if (!uri)
 		return false;
@@ -943,10 +950,12 @@ static const struct eg_route *judge_control_readings(struct eg_daemon *d, const 
  * Django (USE_X_FORWARDED_HOST), Symfony, Rails and Spring take the host from them when the
  * request comes from their proxy, and nginx passes the client's on. Each host named there
  * (X-Forwarded-Host only under a profile whose host header is another one: Traefik and
- * Caddy set it themselves) is judged as another host of the same target. Only host-scoped
- * routes tell hosts apart; without them there is nothing to judge. */
+ * Caddy set it themselves) is judged as another host of the same target, and so is the
+ * client's raw Host when it is not the host the proxy routed on (an absolute-form request
+ * line names the routed one; behind proxy_set_header Host $http_host the upstream gets the
+ * raw one). Only host-scoped routes tell hosts apart; without them there is nothing to judge. */
 struct header_hosts {
-	char v[HEADER_TARGETS_MAX][256];
+	char v[HEADER_TARGETS_MAX + 1][256]; /* + the client's raw Host */
 	size_t n;
 	bool bad;
 };
@@ -1029,6 +1038,8 @@ static const struct eg_route *judge_header_hosts(struct eg_daemon *d, const stru
 		*o = (struct outcome){ 403, "bad_header_host", "X-Forwarded-Host names no plausible host", false };
 		return route;
 	}
+	if (t->client_host[0]) /* the client's raw Host (nginx: X-Original-Host), read_target */
+		snprintf(h.v[h.n++], sizeof(h.v[0]), "%s", t->client_host);
 	for (size_t i = 0; i < h.n; i++) {
 		if (strcmp(h.v[i], t->host) == 0)
 			continue;
@@ -1041,6 +1052,7 @@ static const struct eg_route *judge_header_hosts(struct eg_daemon *d, const stru
 		if (ao.status == 200 && rd->ambiguous)
 			ar = judge_control_readings(d, r, &alt, ar, c, &ao);
 		if (ao.status != 200) {
+			log_debug("verdict: %s for another host reading (%s) of %s", ao.reason, h.v[i], t->host);
 			*o = ao;
 			return ar;
 		}
@@ -1054,7 +1066,7 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 	/* No initializer (it would zero 4.4 KB per verdict): the buffers start empty. */
 	struct target t;
 	t.has_host = false, t.method = 0, t.scheme = NULL, t.raw_uri = NULL;
-	t.host[0] = t.path[0] = '\0';
+	t.host[0] = t.path[0] = t.client_host[0] = '\0';
 	struct eg_identity id = { 0 };
 	struct outcome o = { 200, "allowed", NULL, false };
 	const struct eg_route *route = NULL;

@@ -120,7 +120,7 @@ static const char *const known_names[] = {
 	"Host", "Accept", "Cookie", "X-Real-IP", "X-Real-Port", "X-Server-Addr", "X-Server-Port",
 	"Authorization", "X-Original-URI", "X-Original-URL", "X-Forwarded-Uri", "X-Forwarded-Host",
 	"X-Forwarded-Proto", "X-Original-Method", "X-Requested-With", "X-SSL-Client-Cert",
-	"X-SSL-Client-Verify",
+	"X-SSL-Client-Verify", "X-Original-Host",
 };
 #define N_KNOWN (sizeof(known_names) / sizeof(known_names[0]))
 
