@@ -164,14 +164,10 @@ int main(int argc, char **argv)
 	enum { VARIANTS = 8192 };
 	misses = xcalloc(VARIANTS, sizeof(char *));
 	for (int i = 0; i < VARIANTS; i++) {
-		char pre[64];
-		int k = snprintf(pre, sizeof(pre), "%d", i);
-		char *p = xcalloc(1, (size_t)k * 3 * 3 + 1);
-		for (int j = 0; j < k; j++) /* digits as runs of whitespace: 1..3 blanks a digit */
-			for (int r = 0; r <= (pre[j] - '0') % 3; r++)
-				strcat(p, (pre[j] - '0') < 5 ? "%20" : "%0A");
-		misses[i] = xasprintf("%s%%0A%%0A%%0A%s", p, hdr);
-		free(p);
+		char pre[13 * 3 + 1] = "";
+		for (int bit = 0; bit < 13; bit++) /* i in binary: 13 blanks, each a space or a newline */
+			strcat(pre, (i >> bit) & 1 ? "%0A" : "%20");
+		misses[i] = xasprintf("%s%%0A%s", pre, hdr);
 	}
 	long nm = n_iter < VARIANTS ? n_iter : VARIANTS;
 	t0 = now_s();
