@@ -915,6 +915,15 @@ static void test_cache_hit_miss(void **state)
 	assert_int_equal(eg_mtls_identity_from(&f->d, "SUCCESS", hdr, &a, &why), 1);
 	eg_cert_identity_free(a);
 	assert_int_equal(cache_count(&f->d, "miss"), 4);
+	assert_int_equal(eg_mtls_identity_from(&f->d, "SUCCESS", hdr, &a, &why), 1);
+	eg_cert_identity_free(a);
+	assert_int_equal(cache_count(&f->d, "hit"), 3);
+	/* a new configuration (eg_mtls_init again) starts with an empty cache */
+	assert_int_equal(eg_mtls_init(&f->d, err, sizeof(err)), 0);
+	assert_int_equal(eg_mtls_identity_from(&f->d, "SUCCESS", hdr, &a, &why), 1);
+	eg_cert_identity_free(a);
+	assert_int_equal(cache_count(&f->d, "miss"), 5);
+	assert_int_equal(cache_count(&f->d, "hit"), 3);
 	free(ws);
 	free(bad);
 	free(hdr);
