@@ -365,6 +365,69 @@ static void test_malformed_inputs(void **state)
 	free(good);
 }
 
+/* The armour as mtls.c reads it (pem_body): CRLF line ends and a missing final newline are
+ * fine; PEM headers, blank lines, spaces inside the base64 and a wrong END label are not. */
+static char *pem_variant(const char *from, const char *to, bool all)
+{
+	char *p = data_path("client.crt");
+	size_t len;
+	char *pem = read_file(p, 1 << 20, &len);
+	free(p);
+	char *out = xcalloc(1, len * 4 + 64), *o = out;
+	const char *q = pem;
+	size_t fl = strlen(from);
+	bool done = false;
+	while (*q) {
+		if (!done && strncmp(q, from, fl) == 0) {
+			o += sprintf(o, "%s", to);
+			q += fl;
+			done = !all;
+		} else {
+			*o++ = *q++;
+		}
+	}
+	char *e = pct_encode(out);
+	free(out);
+	free(pem);
+	return e;
+}
+
+static void test_pem_armour_forms(void **state)
+{
+	const char *why = NULL;
+	struct eg_cert_identity *c = NULL;
+	char *fp = slurp("client.fp"), *s;
+
+	s = pem_variant("\n", "\r\n", true);
+	assert_int_equal(eg_mtls_identity_from(NULL, "SUCCESS", s, &c, &why), 1);
+	assert_string_equal(c->fingerprint, fp);
+	eg_cert_identity_free(c);
+	free(s);
+	s = pem_variant("-----END CERTIFICATE-----\n", "-----END CERTIFICATE-----", false);
+	assert_int_equal(eg_mtls_identity_from(NULL, "SUCCESS", s, &c, &why), 1);
+	eg_cert_identity_free(c);
+	free(s);
+	s = pem_variant("-----BEGIN CERTIFICATE-----\n", "-----BEGIN CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\n\n", false);
+	expect_bad(s);
+	free(s);
+	s = pem_variant("-----BEGIN CERTIFICATE-----\n", "-----BEGIN CERTIFICATE-----\n\n", false);
+	expect_bad(s);
+	free(s);
+	s = pem_variant("-----END CERTIFICATE-----", "\n-----END CERTIFICATE-----", false);
+	expect_bad(s);
+	free(s);
+	s = pem_variant("-----BEGIN CERTIFICATE-----\nMII", "-----BEGIN CERTIFICATE-----\nMI I", false);
+	expect_bad(s);
+	free(s);
+	s = pem_variant("-----END CERTIFICATE-----", "-----END X509 CRL-----", false);
+	expect_bad(s);
+	free(s);
+	s = pem_variant("-----BEGIN CERTIFICATE-----\n", "-----BEGIN CERTIFICATE----- \n", false);
+	expect_bad(s);
+	free(s);
+	free(fp);
+}
+
 static void test_validity_window(void **state)
 {
 	const char *why = NULL;
@@ -1079,6 +1142,7 @@ int main(void)
 		cmocka_unit_test(test_verify_header_states),
 		cmocka_unit_test(test_untrusted_peer_ignored),
 		cmocka_unit_test(test_malformed_inputs),
+		cmocka_unit_test(test_pem_armour_forms),
 		cmocka_unit_test(test_validity_window),
 		cmocka_unit_test(test_revoked_list_and_reload),
 		cmocka_unit_test(test_revoked_file_errors_at_start),
