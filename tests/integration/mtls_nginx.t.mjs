@@ -214,6 +214,18 @@ is(seen(d2)['x-auth-request-cert-fingerprint'], seen(d1)['x-auth-request-cert-fi
 ok(seen(d1)['x-auth-request-cert-subject'] === 'CN=dave,O=edgegate', 'the identity is dave\'s', seen(d1));
 const hits1 = await cacheHits();
 ok(hits1 > hits0, `the second verdict was a cache hit (hits ${hits0} -> ${hits1})`);
+// SIGHUP (systemctl reload) flushes it: the next verdict for dave is decided again
+const cacheCount = async (what) => {
+  const m2 = (await request(`http://127.0.0.1:${egdPort}/metrics`)).body.match(new RegExp(`edgegate_mtls_cache_total\\{result="${what}"\\} (\\d+)`));
+  return m2 ? Number(m2[1]) : 0;
+};
+const miss0 = await cacheCount('miss');
+process.kill(egd.proc.pid, 'SIGHUP');
+await waitFor(() => /SIGHUP: caches flushed/.test(egd.log()), { what: 'SIGHUP handled' });
+r = await tls('/svc/hello', { client: dave });
+is(r.status, 200, 'dave after SIGHUP -> 200');
+const miss1 = await cacheCount('miss');
+ok(miss1 === miss0 + 1 && await cacheCount('hit') === hits1, `after SIGHUP dave's verdict was a miss (misses ${miss0} -> ${miss1})`);
 
 // dave revoked in a CRL only (not in revoked.txt): a copy of the CA revokes him, its CRL
 // replaces edgegated's crl_files copy; edgegated reloads within a second and the cached
