@@ -1133,6 +1133,68 @@ static void test_cache_crl_change(void **state)
 }
 
 
+/* Verdict threads hit, miss and store while the cache is cleared under them (SIGHUP):
+ * every answer is the uncached one (ASan watches the entries' lifetimes). */
+struct cache_race {
+	struct eg_daemon *d;
+	char *hdr[4];
+	char *fp[4]; /* NULL: refused */
+	int bad, calls;
+};
+
+static void *cache_race_reader(void *arg)
+{
+	struct cache_race *r = arg;
+	for (int i = 0; i < 400; i++) {
+		int k = i % 4;
+		struct eg_cert_identity *c = NULL;
+		const char *why = NULL;
+		int rc = eg_mtls_identity_from(r->d, "SUCCESS", r->hdr[k], &c, &why);
+		bool good = r->fp[k] ? rc == 1 && c && strcmp(c->fingerprint, r->fp[k]) == 0
+				     : rc == -1 && !c && why && strcmp(why, "bad_client_cert") == 0;
+		if (!good)
+			__atomic_add_fetch(&r->bad, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&r->calls, 1, __ATOMIC_RELAXED);
+		eg_cert_identity_free(c);
+	}
+	return NULL;
+}
+
+static void test_cache_concurrent(void **state)
+{
+	struct fixture *f = fixture_new();
+	char err[256] = "";
+	struct cache_race r = { .d = &f->d };
+	pthread_t th[4];
+
+	r.hdr[0] = escaped("client.crt");
+	r.fp[0] = slurp("client.fp");
+	r.hdr[1] = escaped("plain.crt");
+	r.fp[1] = slurp("plain.fp");
+	r.hdr[2] = xasprintf("%%0A%s", r.hdr[0]);
+	r.fp[2] = slurp("client.fp");
+	r.hdr[3] = xstrdup(r.hdr[0]);
+	char *body = strstr(r.hdr[3], "%0A") + 3;
+	body[10] = body[10] == 'A' ? 'B' : 'A';
+	assert_int_equal(eg_mtls_init(&f->d, err, sizeof(err)), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, cache_race_reader, &r), 0);
+	for (int i = 0; i < 50; i++) {
+		eg_mtls_cache_clear(&f->d);
+		usleep(2000);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(r.calls, 1600);
+	assert_int_equal(r.bad, 0);
+	assert_true(cache_count(&f->d, "hit") > 0);
+	for (int i = 0; i < 4; i++) {
+		free(r.hdr[i]);
+		free(r.fp[i]);
+	}
+	fixture_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1158,6 +1220,7 @@ int main(void)
 		cmocka_unit_test(test_cache_hit_miss),
 		cmocka_unit_test(test_cache_expiry),
 		cmocka_unit_test(test_cache_crl_change),
+		cmocka_unit_test(test_cache_concurrent),
 	};
 	eg_log_set_level("warn"); /* reload chatter of the race test */
 	return cmocka_run_group_tests(tests, NULL, NULL);
