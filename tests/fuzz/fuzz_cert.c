@@ -3,13 +3,17 @@
  *   even: the raw X-SSL-Client-Cert value ($ssl_client_escaped_cert), decoded and parsed;
  *   odd:  DER bytes, wrapped in PEM and escaped as nginx does, to reach the X.509 and
  *         SAN code quickly.
- * Either way an accepted certificate must have well-formed identity fields. */
+ * Either way an accepted certificate must have well-formed identity fields, and the
+ * outcome cache (a daemon state, the header seen twice: a miss, then a hit) must give
+ * the answer the uncached check gives. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
 
+#include "config.h"
+#include "daemon.h"
 #include "identity.h"
 #include "mtls.h"
 #include "util.h"
@@ -45,6 +49,38 @@ static void check(const struct eg_cert_identity *c)
 	json_decref(claims);
 }
 
+/* A daemon with an mTLS state and no revocation lists: its answers are the uncached ones. */
+static struct eg_daemon *cached_daemon(void)
+{
+	static struct eg_config cfg;
+	static struct eg_daemon d = { .cfg = &cfg };
+	static int ready;
+	char err[256];
+
+	if (!ready) {
+		if (eg_mtls_init(&d, err, sizeof(err)) != 0)
+			abort();
+		ready = 1;
+	}
+	return &d;
+}
+
+static void same_answer(int rc, const struct eg_cert_identity *c, const char *why, const char *hdr)
+{
+	for (int round = 0; round < 2; round++) {
+		struct eg_cert_identity *k = NULL;
+		const char *kwhy = NULL;
+		int krc = eg_mtls_identity_from(cached_daemon(), "SUCCESS", hdr, &k, &kwhy);
+		if (krc != rc || (rc == 1 && (!k || strcmp(k->fingerprint, c->fingerprint) != 0 ||
+					      strcmp(k->subject, c->subject) != 0 || k->n_sans != c->n_sans)))
+			abort();
+		/* the clock may pass notAfter between the calls; anything else must agree */
+		if (rc < 0 && strcmp(kwhy, why) != 0 && strcmp(kwhy, "certificate_expired") != 0)
+			abort();
+		eg_cert_identity_free(k);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct eg_cert_identity *c = NULL;
@@ -63,6 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((rc == 1) != (c != NULL) || (rc < 0 && !why))
 		abort();
 	check(c);
+	same_answer(rc, c, why, hdr);
 	eg_cert_identity_free(c);
 	free(hdr);
 	return 0;

@@ -6,6 +6,9 @@
 // certificate revoked while everything runs -> 403 (edgegated reloads the list, nginx
 // is not reloaded), an RFC 8705 certificate-bound token with the wrong certificate ->
 // 401, and nginx -> upstream over mTLS where the upstream verifies nginx's certificate.
+// edgegated caches the outcome of a certificate header: the same certificate twice gives
+// the same answer from the cache, and a certificate cached as allowed is refused once a
+// CRL naming it is loaded.
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -34,6 +37,7 @@ try {
   tool('--dir', pki, 'issue-client', 'alice', '--san', `URI:${SPIFFE_A}`, '--san', 'email:alice@example.test');
   tool('--dir', pki, 'issue-client', 'bob', '--san', 'URI:spiffe://example.test/ns/x/sa/y');
   tool('--dir', pki, 'issue-client', 'carol', '--san', `URI:${SPIFFE_A}`);
+  tool('--dir', pki, 'issue-client', 'dave', '--san', `URI:${SPIFFE_A}`);
   tool('--dir', pki, 'issue-client', 'nginx-proxy', '--hours', '48');
   tool('--dir', pki, 'issue-server', '127.0.0.1', '--name', 'front');
   tool('--dir', pki, 'issue-server', 'upstream.internal', '--name', 'upstream');
@@ -54,6 +58,7 @@ const ca = fs.readFileSync(path.join(pki, 'ca/ca.crt'));
 const alice = certOf(pki, 'alice');
 const bob = certOf(pki, 'bob');
 const carol = certOf(pki, 'carol');
+const dave = certOf(pki, 'dave');
 const mallory = certOf(other, 'mallory');
 const fpAlice = tool('--dir', pki, 'fingerprint', 'alice').trim();
 const x5t = (pem) => Buffer.from(
@@ -76,6 +81,9 @@ async function mint(claims = {}) {
 const echo = await startEcho();
 const egdPort = await freePort();
 const frontCert = path.join(pki, 'certs/front.crt');
+// edgegated's CRL: a copy, replaced by the test (the tool's own CRL is nginx's)
+const crlCopy = path.join(dir, 'crl-edgegated.pem');
+fs.copyFileSync(path.join(pki, 'ca/crl.pem'), crlCopy);
 let egd;
 fs.mkdirSync(path.join(dir, 'egd'));
 fs.mkdirSync(path.join(dir, 'ngx'));
@@ -83,7 +91,7 @@ try {
   egd = await startEdgegated({
     listen: `127.0.0.1:${egdPort}`,
     jwt: { jwks_file: jwksFile, issuer: ISS, audience: AUD },
-    mtls: { revoked_file: path.join(pki, 'revoked.txt'), cert_files: [frontCert] },
+    mtls: { revoked_file: path.join(pki, 'revoked.txt'), crl_files: [crlCopy], cert_files: [frontCert] },
     routes: [
       { path: '/svc/', auth: 'mtls', allow: { cert_sans: [`URI:${SPIFFE_A}`] } },
       { path: '/api/', auth: 'mtls' },
@@ -190,6 +198,62 @@ r = await tls('/svc/hello', { client: carol });
 is(r.status, 403, 'revoked fingerprint -> 403 (edgegated reloaded revoked_file, nginx untouched)');
 r = await tls('/svc/hello', { client: alice });
 is(r.status, 200, 'other certificates still pass after the revocation');
+
+// the outcome cache: nginx forwards the same escaped PEM on every request with dave's
+// certificate; the second answer comes from the cache and is the same
+const cacheHits = async () => {
+  const m2 = (await request(`http://127.0.0.1:${egdPort}/metrics`)).body.match(/edgegate_mtls_cache_total\{result="hit"\} (\d+)/);
+  return m2 ? Number(m2[1]) : 0;
+};
+const hits0 = await cacheHits();
+const d1 = await tls('/svc/hello', { client: dave });
+const d2 = await tls('/svc/hello', { client: dave });
+is(d1.status, 200, 'dave passes (first request: decided, cached)');
+is(d2.status, 200, 'dave again, a new TLS connection: the same answer');
+is(seen(d2)['x-auth-request-cert-fingerprint'], seen(d1)['x-auth-request-cert-fingerprint'], 'the same identity both times');
+ok(seen(d1)['x-auth-request-cert-subject'] === 'CN=dave,O=edgegate', 'the identity is dave\'s', seen(d1));
+const hits1 = await cacheHits();
+ok(hits1 > hits0, `the second verdict was a cache hit (hits ${hits0} -> ${hits1})`);
+// SIGHUP (systemctl reload) flushes it: the next verdict for dave is decided again
+const cacheCount = async (what) => {
+  const m2 = (await request(`http://127.0.0.1:${egdPort}/metrics`)).body.match(new RegExp(`edgegate_mtls_cache_total\\{result="${what}"\\} (\\d+)`));
+  return m2 ? Number(m2[1]) : 0;
+};
+const miss0 = await cacheCount('miss');
+process.kill(egd.proc.pid, 'SIGHUP');
+await waitFor(() => /SIGHUP: caches flushed/.test(egd.log()), { what: 'SIGHUP handled' });
+r = await tls('/svc/hello', { client: dave });
+is(r.status, 200, 'dave after SIGHUP -> 200');
+const miss1 = await cacheCount('miss');
+ok(miss1 === miss0 + 1 && await cacheCount('hit') === hits1, `after SIGHUP dave's verdict was a miss (misses ${miss0} -> ${miss1})`);
+
+// dave revoked in a CRL only (not in revoked.txt): a copy of the CA revokes him, its CRL
+// replaces edgegated's crl_files copy; edgegated reloads within a second and the cached
+// allow goes with the old CRL
+const pki2 = path.join(dir, 'pki2');
+fs.cpSync(pki, pki2, { recursive: true });
+const cnf2 = path.join(pki2, 'ca/ca.cnf');
+fs.writeFileSync(cnf2, fs.readFileSync(cnf2, 'utf8').split(pki).join(pki2));
+tool('--dir', pki2, 'revoke', 'dave');
+fs.copyFileSync(path.join(pki2, 'ca/crl.pem'), `${crlCopy}.tmp`);
+fs.renameSync(`${crlCopy}.tmp`, crlCopy);
+const fpDave = tool('--dir', pki, 'fingerprint', 'dave').trim();
+ok(!fs.readFileSync(path.join(pki, 'revoked.txt'), 'utf8').includes(fpDave.replace(/^sha256:/, '')),
+  'dave is not in edgegated\'s revoked_file (only the CRL names him)');
+await sleep(1200);
+const revokedCount = async () => {
+  const m2 = (await request(`http://127.0.0.1:${egdPort}/metrics`)).body.match(/edgegate_mtls_rejected_total\{reason="certificate_revoked"\} (\d+)/);
+  return m2 ? Number(m2[1]) : 0;
+};
+const rev0 = await revokedCount();
+r = await tls('/svc/hello', { client: dave });
+is(r.status, 403, 'dave, cached as allowed, is refused after the CRL reload');
+const rev1 = await revokedCount();
+ok(rev1 === rev0 + 1, `refused as certificate_revoked (edgegate_mtls_rejected_total ${rev0} -> ${rev1})`);
+r = await tls('/svc/hello', { client: dave });
+is(r.status, 403, 'and stays refused');
+r = await tls('/svc/hello', { client: alice });
+is(r.status, 200, 'alice still passes after the CRL reload');
 
 // RFC 8705 certificate-bound tokens
 const bound = await mint({ cnf: { 'x5t#S256': thumb('alice') } });

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "testutil.h"
 #include "config.h"
@@ -17,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 #include "identity.h"
+#include "certcache.h"
 #include "metrics.h"
 #include "mtls.h"
 #include "util.h"
@@ -28,6 +31,7 @@ struct eg_cert_identity *eg_mtls_parse_escaped(const char *hdr, size_t len, cons
 void eg_mtls_set_recheck_ms(struct eg_daemon *d, unsigned ms);
 json_t *eg_mtls_status_json(struct eg_daemon *d);
 int eg_mtls_revoked_count(struct eg_daemon *d);
+void eg_mtls_cache_clear(struct eg_daemon *d);
 
 /* --- helpers ------------------------------------------------------------------------------ */
 
@@ -359,6 +363,69 @@ static void test_malformed_inputs(void **state)
 	free(s);
 	free(der);
 	free(good);
+}
+
+/* The armour as mtls.c reads it (pem_body): CRLF line ends and a missing final newline are
+ * fine; PEM headers, blank lines, spaces inside the base64 and a wrong END label are not. */
+static char *pem_variant(const char *from, const char *to, bool all)
+{
+	char *p = data_path("client.crt");
+	size_t len;
+	char *pem = read_file(p, 1 << 20, &len);
+	free(p);
+	char *out = xcalloc(1, len * 4 + 64), *o = out;
+	const char *q = pem;
+	size_t fl = strlen(from);
+	bool done = false;
+	while (*q) {
+		if (!done && strncmp(q, from, fl) == 0) {
+			o += sprintf(o, "%s", to);
+			q += fl;
+			done = !all;
+		} else {
+			*o++ = *q++;
+		}
+	}
+	char *e = pct_encode(out);
+	free(out);
+	free(pem);
+	return e;
+}
+
+static void test_pem_armour_forms(void **state)
+{
+	const char *why = NULL;
+	struct eg_cert_identity *c = NULL;
+	char *fp = slurp("client.fp"), *s;
+
+	s = pem_variant("\n", "\r\n", true);
+	assert_int_equal(eg_mtls_identity_from(NULL, "SUCCESS", s, &c, &why), 1);
+	assert_string_equal(c->fingerprint, fp);
+	eg_cert_identity_free(c);
+	free(s);
+	s = pem_variant("-----END CERTIFICATE-----\n", "-----END CERTIFICATE-----", false);
+	assert_int_equal(eg_mtls_identity_from(NULL, "SUCCESS", s, &c, &why), 1);
+	eg_cert_identity_free(c);
+	free(s);
+	s = pem_variant("-----BEGIN CERTIFICATE-----\n", "-----BEGIN CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\n\n", false);
+	expect_bad(s);
+	free(s);
+	s = pem_variant("-----BEGIN CERTIFICATE-----\n", "-----BEGIN CERTIFICATE-----\n\n", false);
+	expect_bad(s);
+	free(s);
+	s = pem_variant("-----END CERTIFICATE-----", "\n-----END CERTIFICATE-----", false);
+	expect_bad(s);
+	free(s);
+	s = pem_variant("-----BEGIN CERTIFICATE-----\nMII", "-----BEGIN CERTIFICATE-----\nMI I", false);
+	expect_bad(s);
+	free(s);
+	s = pem_variant("-----END CERTIFICATE-----", "-----END X509 CRL-----", false);
+	expect_bad(s);
+	free(s);
+	s = pem_variant("-----BEGIN CERTIFICATE-----\n", "-----BEGIN CERTIFICATE----- \n", false);
+	expect_bad(s);
+	free(s);
+	free(fp);
 }
 
 static void test_validity_window(void **state)
@@ -705,6 +772,429 @@ static void test_expiry_metric_and_status(void **state)
 	fixture_free(f);
 }
 
+
+/* --- the outcome cache (certcache.c) ------------------------------------------------------ */
+
+/* edgegate_mtls_cache_total{result="hit"|"miss"} as rendered */
+static long cache_count(struct eg_daemon *d, const char *result)
+{
+	size_t len;
+	char *text = eg_metrics_render(d->metrics, &len);
+	char *want = xasprintf("edgegate_mtls_cache_total{result=\"%s\"} ", result);
+	char *line = strstr(text, want);
+	long n = line ? strtol(line + strlen(want), NULL, 10) : 0;
+	free(want);
+	free(text);
+	return n;
+}
+
+static struct eg_cert_identity *test_identity(const char *subject)
+{
+	struct eg_cert_identity *c = xcalloc(1, sizeof(*c));
+	c->verified = true;
+	c->subject = xstrdup(subject);
+	c->issuer = xstrdup("CN=ca");
+	c->n_sans = 2;
+	c->sans = xcalloc(2, sizeof(char *));
+	c->sans[0] = xstrdup("DNS:a.test");
+	c->sans[1] = xstrdup("URI:spiffe://x/y");
+	strcpy(c->fingerprint, "sha256:00");
+	return c;
+}
+
+/* The table itself: a hit needs the same bytes, the same generation and a time inside
+ * the window; refusals are kept apart from allows. */
+static void test_certcache_table(void **state)
+{
+	struct eg_certcache *cc = eg_certcache_new(16, 8);
+	struct eg_cert_identity *id = test_identity("CN=one"), *out = NULL;
+	const char *why = NULL;
+	const char hdr[] = "-----BEGIN%20CERTIFICATE-----%0AAAAA%0A", other[] = "-----BEGIN%20CERTIFICATE-----%0AAAAB%0A";
+	size_t n = strlen(hdr);
+
+	assert_int_equal(eg_certcache_get(cc, hdr, n, 1, 1000, &out, &why), 0);
+	eg_certcache_put(cc, hdr, n, 1, 900, 1100, id, NULL);
+	assert_int_equal(eg_certcache_get(cc, hdr, n, 1, 1000, &out, &why), 1);
+	/* a copy the caller owns, equal in every field */
+	assert_non_null(out);
+	assert_ptr_not_equal(out, id);
+	assert_ptr_not_equal(out->subject, id->subject);
+	assert_string_equal(out->subject, "CN=one");
+	assert_int_equal(out->n_sans, 2);
+	assert_string_equal(out->sans[1], "URI:spiffe://x/y");
+	assert_true(out->verified);
+	eg_cert_identity_free(out);
+	/* one byte different, same length: a miss (the bytes decide, not the hash) */
+	assert_int_equal(strlen(other), n);
+	assert_int_equal(eg_certcache_get(cc, other, n, 1, 1000, &out, &why), 0);
+	/* a prefix, or the header and more: misses */
+	assert_int_equal(eg_certcache_get(cc, hdr, n - 1, 1, 1000, &out, &why), 0);
+	/* the window: from is in, until is out (notAfter passed); before from is out */
+	assert_int_equal(eg_certcache_get(cc, hdr, n, 1, 900, &out, &why), 1);
+	eg_cert_identity_free(out);
+	assert_int_equal(eg_certcache_get(cc, hdr, n, 1, 899, &out, &why), 0);
+	assert_int_equal(eg_certcache_get(cc, hdr, n, 1, 1100, &out, &why), 0);
+	assert_null(out);
+	/* the stale entry was dropped: back in the window it is gone, not revived */
+	assert_int_equal(eg_certcache_get(cc, hdr, n, 1, 1000, &out, &why), 0);
+	/* another generation (a list changed) */
+	eg_certcache_put(cc, hdr, n, 1, 900, 1100, id, NULL);
+	assert_int_equal(eg_certcache_get(cc, hdr, n, 2, 1000, &out, &why), 0);
+	assert_int_equal(eg_certcache_get(cc, hdr, n, 1, 1000, &out, &why), 0); /* dropped */
+	/* a refusal, and the same header's allow dropped with it */
+	eg_certcache_put(cc, hdr, n, 3, 900, 1100, id, NULL);
+	eg_certcache_put(cc, hdr, n, 4, 900, 1100, NULL, "certificate_revoked");
+	why = NULL;
+	assert_int_equal(eg_certcache_get(cc, hdr, n, 4, 1000, &out, &why), -1);
+	assert_null(out);
+	assert_string_equal(why, "certificate_revoked");
+	assert_int_equal(eg_certcache_get(cc, hdr, n, 3, 1000, &out, &why), 0);
+	/* not cached: empty windows, empty or oversized headers */
+	eg_certcache_put(cc, other, n, 1, 1000, 1000, id, NULL);
+	assert_int_equal(eg_certcache_get(cc, other, n, 1, 1000, &out, &why), 0);
+	char *big = xcalloc(1, EG_CERTCACHE_MAX_HEADER + 2);
+	memset(big, 'A', EG_CERTCACHE_MAX_HEADER + 1);
+	eg_certcache_put(cc, big, EG_CERTCACHE_MAX_HEADER + 1, 1, 900, 1100, id, NULL);
+	assert_int_equal(eg_certcache_get(cc, big, EG_CERTCACHE_MAX_HEADER + 1, 1, 1000, &out, &why), 0);
+	eg_certcache_put(cc, big, EG_CERTCACHE_MAX_HEADER, 1, 900, 1100, id, NULL);
+	assert_int_equal(eg_certcache_get(cc, big, EG_CERTCACHE_MAX_HEADER, 1, 1000, &out, &why), 1);
+	eg_cert_identity_free(out);
+	/* clear */
+	eg_certcache_clear(cc);
+	assert_int_equal(eg_certcache_get(cc, big, EG_CERTCACHE_MAX_HEADER, 1, 1000, &out, &why), 0);
+	free(big);
+	eg_cert_identity_free(id);
+	eg_certcache_free(cc);
+}
+
+/* Refused headers, however many, never push out an allowed one; allowed ones are bounded
+ * (least recently used goes). */
+static void test_certcache_refusals_cannot_evict(void **state)
+{
+	struct eg_certcache *cc = eg_certcache_new(64, 16);
+	struct eg_cert_identity *id = test_identity("CN=kept"), *out = NULL;
+	const char *why = NULL;
+	char *good[64];
+
+	for (int i = 0; i < 64; i++) {
+		good[i] = xasprintf("good-%d", i);
+		eg_certcache_put(cc, good[i], strlen(good[i]), 7, 0, 5000, id, NULL);
+	}
+	for (int i = 0; i < 100000; i++) {
+		char junk[32];
+		int n = snprintf(junk, sizeof(junk), "junk-%d", i);
+		eg_certcache_put(cc, junk, (size_t)n, 7, 0, 5000, NULL, "bad_client_cert");
+	}
+	int kept = 0;
+	for (int i = 0; i < 64; i++) {
+		if (eg_certcache_get(cc, good[i], strlen(good[i]), 7, 100, &out, &why) == 1)
+			kept++;
+		eg_cert_identity_free(out);
+		out = NULL;
+	}
+	/* set-associative: a full table keeps what fits its sets; the refusals took none */
+	assert_true(kept >= 32);
+	int before = kept;
+	/* a second round of junk changes nothing */
+	for (int i = 0; i < 10000; i++) {
+		char junk[32];
+		int n = snprintf(junk, sizeof(junk), "more-junk-%d", i);
+		eg_certcache_put(cc, junk, (size_t)n, 7, 0, 5000, NULL, "bad_client_cert");
+	}
+	kept = 0;
+	for (int i = 0; i < 64; i++) {
+		if (eg_certcache_get(cc, good[i], strlen(good[i]), 7, 100, &out, &why) == 1)
+			kept++;
+		eg_cert_identity_free(out);
+		out = NULL;
+	}
+	assert_int_equal(kept, before);
+	/* the refused table holds at most its size: the earliest junk is gone */
+	int junk_hits = 0;
+	for (int i = 0; i < 1000; i++) {
+		char junk[32];
+		int n = snprintf(junk, sizeof(junk), "junk-%d", i);
+		if (eg_certcache_get(cc, junk, (size_t)n, 7, 100, &out, &why) == -1)
+			junk_hits++;
+	}
+	assert_int_equal(junk_hits, 0);
+	for (int i = 0; i < 64; i++)
+		free(good[i]);
+	eg_cert_identity_free(id);
+	eg_certcache_free(cc);
+}
+
+/* Through mtls.c: the same header twice is one parse and the same answer; a header that
+ * differs (even only in whitespace around the PEM) is its own entry; SIGHUP's clear makes
+ * the next one a miss. */
+static void test_cache_hit_miss(void **state)
+{
+	struct fixture *f = fixture_new();
+	char err[256] = "";
+	const char *why = NULL;
+	struct eg_cert_identity *a = NULL, *b = NULL;
+	char *hdr = escaped("client.crt");
+
+	assert_int_equal(eg_mtls_init(&f->d, err, sizeof(err)), 0);
+	assert_int_equal(eg_mtls_identity_from(&f->d, "SUCCESS", hdr, &a, &why), 1);
+	assert_int_equal(cache_count(&f->d, "miss"), 1);
+	assert_int_equal(cache_count(&f->d, "hit"), 0);
+	assert_int_equal(eg_mtls_identity_from(&f->d, "SUCCESS", hdr, &b, &why), 1);
+	assert_int_equal(cache_count(&f->d, "hit"), 1);
+	assert_ptr_not_equal(a, b);
+	assert_true(b->verified);
+	assert_string_equal(a->subject, b->subject);
+	assert_string_equal(a->issuer, b->issuer);
+	assert_string_equal(a->fingerprint, b->fingerprint);
+	assert_string_equal(a->spki, b->spki);
+	assert_int_equal(a->n_sans, b->n_sans);
+	for (size_t i = 0; i < a->n_sans; i++)
+		assert_string_equal(a->sans[i], b->sans[i]);
+	eg_cert_identity_free(a);
+	eg_cert_identity_free(b);
+
+	/* the same certificate behind other bytes: a miss, decided again */
+	char *ws = xasprintf("%%0A%s", hdr);
+	assert_int_equal(eg_mtls_identity_from(&f->d, "SUCCESS", ws, &a, &why), 1);
+	eg_cert_identity_free(a);
+	assert_int_equal(cache_count(&f->d, "miss"), 2);
+	/* a refusal is cached too, and answers the same */
+	char *bad = xstrdup(hdr);
+	char *body = strstr(bad, "%0A") + 3;
+	body[10] = body[10] == 'A' ? 'B' : 'A';
+	for (int i = 0; i < 2; i++) {
+		a = NULL;
+		assert_int_equal(eg_mtls_identity_from(&f->d, "SUCCESS", bad, &a, &why), -1);
+		assert_null(a);
+		assert_string_equal(why, "bad_client_cert");
+	}
+	assert_int_equal(cache_count(&f->d, "miss"), 3);
+	assert_int_equal(cache_count(&f->d, "hit"), 2);
+	/* an unverified header is never looked up */
+	assert_int_equal(eg_mtls_identity_from(&f->d, "NONE", hdr, &a, &why), 0);
+	assert_int_equal(cache_count(&f->d, "hit") + cache_count(&f->d, "miss"), 5);
+
+	eg_mtls_cache_clear(&f->d);
+	assert_int_equal(eg_mtls_identity_from(&f->d, "SUCCESS", hdr, &a, &why), 1);
+	eg_cert_identity_free(a);
+	assert_int_equal(cache_count(&f->d, "miss"), 4);
+	assert_int_equal(eg_mtls_identity_from(&f->d, "SUCCESS", hdr, &a, &why), 1);
+	eg_cert_identity_free(a);
+	assert_int_equal(cache_count(&f->d, "hit"), 3);
+	/* a new configuration (eg_mtls_init again) starts with an empty cache */
+	assert_int_equal(eg_mtls_init(&f->d, err, sizeof(err)), 0);
+	assert_int_equal(eg_mtls_identity_from(&f->d, "SUCCESS", hdr, &a, &why), 1);
+	eg_cert_identity_free(a);
+	assert_int_equal(cache_count(&f->d, "miss"), 5);
+	assert_int_equal(cache_count(&f->d, "hit"), 3);
+	free(ws);
+	free(bad);
+	free(hdr);
+	fixture_free(f);
+}
+
+/* A fresh EC key and a certificate of it valid from now-100s to now+secs, self-signed
+ * (edgegated does not check chains: nginx did). PEM, escaped as nginx does. */
+static char *short_lived_cert(long secs, EVP_PKEY **key_out, X509 **x_out)
+{
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	X509 *x = X509_new();
+	X509_NAME *n = X509_NAME_new();
+	assert_non_null(k);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 4242);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"short", -1, -1, 0);
+	X509_set_subject_name(x, n);
+	X509_set_issuer_name(x, n);
+	X509_gmtime_adj(X509_getm_notBefore(x), -100);
+	X509_gmtime_adj(X509_getm_notAfter(x), secs);
+	X509_set_pubkey(x, k);
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	BIO *b = BIO_new(BIO_s_mem());
+	PEM_write_bio_X509(b, x);
+	char *p;
+	long len = BIO_get_mem_data(b, &p);
+	char *pem = xcalloc(1, (size_t)len + 1);
+	memcpy(pem, p, (size_t)len);
+	BIO_free(b);
+	X509_NAME_free(n);
+	char *e = pct_encode(pem);
+	free(pem);
+	*key_out = k;
+	*x_out = x;
+	return e;
+}
+
+/* notAfter passing ends a cached allow. */
+static void test_cache_expiry(void **state)
+{
+	struct fixture *f = fixture_new();
+	char err[256] = "";
+	const char *why = NULL;
+	struct eg_cert_identity *c = NULL;
+	EVP_PKEY *k;
+	X509 *x;
+	char *hdr = short_lived_cert(2, &k, &x);
+
+	assert_int_equal(eg_mtls_init(&f->d, err, sizeof(err)), 0);
+	assert_int_equal(eg_mtls_identity_from(&f->d, "SUCCESS", hdr, &c, &why), 1);
+	eg_cert_identity_free(c);
+	assert_int_equal(eg_mtls_identity_from(&f->d, "SUCCESS", hdr, &c, &why), 1);
+	eg_cert_identity_free(c);
+	assert_int_equal(cache_count(&f->d, "hit"), 1);
+	/* the test's clock and the certificate's dates are whole seconds: wait out notAfter */
+	sleep(3);
+	c = NULL;
+	assert_int_equal(eg_mtls_identity_from(&f->d, "SUCCESS", hdr, &c, &why), -1);
+	assert_null(c);
+	assert_string_equal(why, "certificate_expired");
+	/* decided again, not answered from the cache */
+	assert_int_equal(cache_count(&f->d, "hit"), 1);
+	/* and the refusal is what is cached now */
+	assert_int_equal(eg_mtls_identity_from(&f->d, "SUCCESS", hdr, &c, &why), -1);
+	assert_string_equal(why, "certificate_expired");
+	assert_int_equal(cache_count(&f->d, "hit"), 2);
+	free(hdr);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	fixture_free(f);
+}
+
+/* A CRL naming (issuer, serial) of x, or none; written as PEM to path. edgegated matches
+ * CRL entries by issuer and serial. */
+static void write_crl(const char *path, X509 *x, EVP_PKEY *k, bool revoke)
+{
+	X509_CRL *crl = X509_CRL_new();
+	X509_CRL_set_version(crl, 1);
+	X509_CRL_set_issuer_name(crl, X509_get_issuer_name(x));
+	ASN1_TIME *t = ASN1_TIME_set(NULL, time(NULL));
+	X509_CRL_set1_lastUpdate(crl, t);
+	if (revoke) {
+		X509_REVOKED *r = X509_REVOKED_new();
+		X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(x));
+		X509_REVOKED_set_revocationDate(r, t);
+		X509_CRL_add0_revoked(crl, r);
+	}
+	ASN1_TIME_free(t);
+	X509_CRL_sort(crl);
+	assert_true(X509_CRL_sign(crl, k, EVP_sha256()) > 0);
+	BIO *b = BIO_new(BIO_s_mem());
+	PEM_write_bio_X509_CRL(b, crl);
+	char *p;
+	long len = BIO_get_mem_data(b, &p);
+	assert_int_equal(write_file_atomic(path, p, (size_t)len, 0600), 0);
+	BIO_free(b);
+	X509_CRL_free(crl);
+}
+
+/* A CRL reload takes cached outcomes with it: an allowed certificate, cached, is refused
+ * once a CRL naming it is loaded; un-revoked, it passes again. */
+static void test_cache_crl_change(void **state)
+{
+	struct fixture *f = fixture_new();
+	char err[256] = "";
+	const char *why = NULL;
+	struct eg_cert_identity *c = NULL;
+	EVP_PKEY *k;
+	X509 *x;
+	char *hdr = short_lived_cert(86400, &k, &x);
+
+	write_crl(f->revoked_path, x, k, false);
+	strlist1(&f->cfg.mtls.crl_files, xstrdup(f->revoked_path));
+	assert_int_equal(eg_mtls_init(&f->d, err, sizeof(err)), 0);
+	eg_mtls_set_recheck_ms(&f->d, 600000);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(eg_mtls_identity_from(&f->d, "SUCCESS", hdr, &c, &why), 1);
+		eg_cert_identity_free(c);
+	}
+	assert_int_equal(cache_count(&f->d, "hit"), 2);
+
+	write_crl(f->revoked_path, x, k, true);
+	/* not yet rechecked: the cached allow still answers, as the uncached check would */
+	assert_int_equal(eg_mtls_identity_from(&f->d, "SUCCESS", hdr, &c, &why), 1);
+	eg_cert_identity_free(c);
+	eg_mtls_set_recheck_ms(&f->d, 0);
+	c = NULL;
+	assert_int_equal(eg_mtls_identity_from(&f->d, "SUCCESS", hdr, &c, &why), -1);
+	assert_null(c);
+	assert_string_equal(why, "certificate_revoked");
+	assert_int_equal(eg_mtls_identity_from(&f->d, "SUCCESS", hdr, &c, &why), -1);
+	assert_string_equal(why, "certificate_revoked");
+
+	/* removed from the CRL: the cached refusal goes too */
+	usleep(10000); /* another mtime, should the inode be reused */
+	write_crl(f->revoked_path, x, k, false);
+	assert_int_equal(eg_mtls_identity_from(&f->d, "SUCCESS", hdr, &c, &why), 1);
+	eg_cert_identity_free(c);
+	free(hdr);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	fixture_free(f);
+}
+
+
+/* Verdict threads hit, miss and store while the cache is cleared under them (SIGHUP):
+ * every answer is the uncached one (ASan watches the entries' lifetimes). */
+struct cache_race {
+	struct eg_daemon *d;
+	char *hdr[4];
+	char *fp[4]; /* NULL: refused */
+	int bad, calls;
+};
+
+static void *cache_race_reader(void *arg)
+{
+	struct cache_race *r = arg;
+	for (int i = 0; i < 400; i++) {
+		int k = i % 4;
+		struct eg_cert_identity *c = NULL;
+		const char *why = NULL;
+		int rc = eg_mtls_identity_from(r->d, "SUCCESS", r->hdr[k], &c, &why);
+		bool good = r->fp[k] ? rc == 1 && c && strcmp(c->fingerprint, r->fp[k]) == 0
+				     : rc == -1 && !c && why && strcmp(why, "bad_client_cert") == 0;
+		if (!good)
+			__atomic_add_fetch(&r->bad, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&r->calls, 1, __ATOMIC_RELAXED);
+		eg_cert_identity_free(c);
+	}
+	return NULL;
+}
+
+static void test_cache_concurrent(void **state)
+{
+	struct fixture *f = fixture_new();
+	char err[256] = "";
+	struct cache_race r = { .d = &f->d };
+	pthread_t th[4];
+
+	r.hdr[0] = escaped("client.crt");
+	r.fp[0] = slurp("client.fp");
+	r.hdr[1] = escaped("plain.crt");
+	r.fp[1] = slurp("plain.fp");
+	r.hdr[2] = xasprintf("%%0A%s", r.hdr[0]);
+	r.fp[2] = slurp("client.fp");
+	r.hdr[3] = xstrdup(r.hdr[0]);
+	char *body = strstr(r.hdr[3], "%0A") + 3;
+	body[10] = body[10] == 'A' ? 'B' : 'A';
+	assert_int_equal(eg_mtls_init(&f->d, err, sizeof(err)), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, cache_race_reader, &r), 0);
+	for (int i = 0; i < 50; i++) {
+		eg_mtls_cache_clear(&f->d);
+		usleep(2000);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(r.calls, 1600);
+	assert_int_equal(r.bad, 0);
+	assert_true(cache_count(&f->d, "hit") > 0);
+	for (int i = 0; i < 4; i++) {
+		free(r.hdr[i]);
+		free(r.fp[i]);
+	}
+	fixture_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -714,6 +1204,7 @@ int main(void)
 		cmocka_unit_test(test_verify_header_states),
 		cmocka_unit_test(test_untrusted_peer_ignored),
 		cmocka_unit_test(test_malformed_inputs),
+		cmocka_unit_test(test_pem_armour_forms),
 		cmocka_unit_test(test_validity_window),
 		cmocka_unit_test(test_revoked_list_and_reload),
 		cmocka_unit_test(test_revoked_file_errors_at_start),
@@ -724,6 +1215,12 @@ int main(void)
 		cmocka_unit_test(test_token_binding),
 		cmocka_unit_test(test_expiry_metric_and_status),
 		cmocka_unit_test(test_registry_churn),
+		cmocka_unit_test(test_certcache_table),
+		cmocka_unit_test(test_certcache_refusals_cannot_evict),
+		cmocka_unit_test(test_cache_hit_miss),
+		cmocka_unit_test(test_cache_expiry),
+		cmocka_unit_test(test_cache_crl_change),
+		cmocka_unit_test(test_cache_concurrent),
 	};
 	eg_log_set_level("warn"); /* reload chatter of the race test */
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,6 +37,10 @@ gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/josebench \
 gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/readingsbench \
 	tools/bench/readingsbench.c build/libedgegate.a \
 	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
+# mtls.c's certificate parse and outcome cache (docs/bench.md); run by hand: EG_ROOT=$PWD build/bench/mtlsbench
+gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/mtlsbench \
+	tools/bench/mtlsbench.c build/libedgegate.a \
+	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
 # privilege separation's round trips (docs/privsep.md); run by hand: build/bench/privbench
 gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/privbench \
 	tools/bench/privbench.c build/libedgegate.a \

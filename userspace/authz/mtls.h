@@ -32,6 +32,9 @@ int eg_mtls_identity_from(struct eg_daemon *d, const char *verify, const char *c
 struct eg_cert_identity *eg_mtls_parse_escaped(const char *hdr, size_t len, const char **why);
 void eg_mtls_set_recheck_ms(struct eg_daemon *d, unsigned ms);
 void eg_mtls_periodic(struct eg_daemon *d); /* cheap; call every second */
+/* Outcomes of certificate headers are cached (certcache.h) until notAfter, a revocation
+ * list or CRL change, or this call (SIGHUP). */
+void eg_mtls_cache_clear(struct eg_daemon *d);
 json_t *eg_mtls_status_json(struct eg_daemon *d);
 int eg_mtls_revoked_count(struct eg_daemon *d);
 

@@ -346,6 +346,7 @@ static int run(struct eg_config *cfg)
 			got_hup = 0;
 			if (d->tokcache)
 				eg_tokcache_clear(d->tokcache);
+			eg_mtls_cache_clear(d);
 			log_info("SIGHUP: caches flushed");
 		}
 		periodic(d, tick);
