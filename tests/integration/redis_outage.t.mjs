@@ -23,6 +23,7 @@ import {
   startEdgegated, startEcho, waitFor, ctlAsync, request,
 } from '../lib/harness.mjs';
 import { Jar, browserLogin } from '../lib/oidc_helpers.mjs';
+import { signOutAt } from '../lib/daemon_checks.mjs';
 import {
   TEST_USER, ensureTestUser, startRedis as startRedisServer, badTokenMaker, startSharedOP, startNodes, startFronts, admin,
 } from '../lib/redis.mjs';
@@ -108,6 +109,9 @@ async function login(user, pub) {
 }
 const alice = await login('alice', pubA);
 const bob = await login('bob', pubA);
+const daveJar = new Jar();
+is((await browserLogin(daveJar, `${pubA}/app/`, 'dave')).status, 200, 'dave logged in through A');
+const dave = { cookie: daveJar.header(`${pubA}/app/`) };
 // both nodes hold both sessions in memory
 for (const [n, port] of [['A', ngxA], ['B', ngxB]]) {
   for (const [u, s] of [['alice', alice], ['bob', bob]]) is((await get(port, { cookie: s.cookie })).status, 200, `${u} served by ${n}`);
@@ -141,14 +145,29 @@ ok(rv.code === 0 && /revoked 1 session/.test(rv.stdout) && /state_dir|local/.tes
   `revoke on B during the outage acknowledged as local: ${rv.stdout.trim()} ${rv.stderr.trim()}`);
 const bobOnB = await get(ngxB, { cookie: bob.cookie });
 ok(refused(bobOnB.status), `bob refused on B at once (${bobOnB.status}, ${(Date.now() - tRevB)} ms after)`);
-// a login during the outage
-let loginMsg = '';
+// a login during the outage: /oauth2/start needs no store (its state is a sealed cookie)
+// and redirects to the OP; the callback cannot record the login and answers the "Login
+// failed" page with 409 and Retry-After (docs/sessions.md: no 5xx from nginx in an outage)
+let loginMsg = '', loginRes = null, loginJar = new Jar();
 try {
-  const jar = new Jar();
-  const r = await browserLogin(jar, `${pubA}/app/`, 'carol');
-  loginMsg = `${r.status} ${r.body}`;
+  loginRes = await browserLogin(loginJar, `${pubA}/app/`, 'carol');
+  loginMsg = `${loginRes.status} ${loginRes.body}`;
 } catch (e) { loginMsg = e.message; }
 ok(/temporarily unavailable/i.test(loginMsg) && !/already used/.test(loginMsg), 'a login during the outage fails honestly', loginMsg.slice(0, 200));
+const hops = loginJar.trace.map((t) => `${t.status} ${new URL(t.url).pathname}`);
+is(loginRes?.status, 409, `the callback answers 409 during the outage (${hops.join(', ')})`);
+is(loginRes?.headers?.['retry-after'], '5', 'with Retry-After: 5');
+ok(loginJar.trace.some((t) => /\/oauth2\/start$/.test(new URL(t.url).pathname) && t.status === 302 && /\/auth\?|authorize|\/auth$/.test(t.location || '')),
+  '/oauth2/start redirected to the OP during the outage');
+ok(loginJar.trace.length >= 4 && loginJar.trace.every((t) => t.status < 500), `no 5xx on any step of the login (${loginJar.trace.length} steps)`);
+ok(!loginJar.names().some((n) => /edgegate$/.test(n)), 'no session cookie was set');
+// sign-out during the outage: the confirmation page, then the POST recorded locally
+const soPage = await daveJar.fetch(`${pubA}/oauth2/sign_out`);
+is(soPage.status, 200, 'the sign-out page during the outage: 200');
+const so = await signOutAt(pubA)(daveJar);
+ok(so.status === 302 || so.status === 303, `sign-out during the outage: ${so.status} (Edgegate-Revocation: ${so.headers['edgegate-revocation']})`);
+is(so.headers['edgegate-revocation'], 'local', 'the sign-out is recorded locally (state_dir) and says so');
+ok(refused((await get(ngxA, { cookie: dave.cookie })).status), 'dave refused on A at once after signing out');
 await sleep(Math.max(0, 6000 - (Date.now() - tStop)));
 loading = false;
 await Promise.all([loadPublic, loadSession]);

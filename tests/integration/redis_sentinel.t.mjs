@@ -288,4 +288,22 @@ await waitFor(async () => {
 }, { what: 'B to refuse them', timeout: PUBLISH_BOUND_MS, interval: 200 }).catch(() => {});
 is(servedB2.join(','), '', 'B refuses every revocation acknowledged around the freeze');
 for (const x of more.slice(4)) is((await get(ngxB, { cookie: x.cookie })).status, 200, `${x.user} (not revoked) still served on B`);
+
+// ---- a long outage with no master to find: the prober backs off ------------------------------------------
+// The master killed while its only replica is frozen: no sentinel can promote anyone. Each
+// node's prober asked every sentinel on a fresh connection every 100 ms before (~30 sentinel
+// connections a second per node); it now backs off to one probe a second, woken early only
+// by a failover event (sentinel_watch.c). Counted on the sentinels (INFO stats).
+const sentinelConns = () => sPorts.reduce((n, p) => n + Number((/total_connections_received:(\d+)/.exec(cli(p, 'INFO', 'stats')) || [])[1] || 0), 0);
+process.kill(procs.master.pid, 'SIGKILL');
+diag('master killed, its replica frozen: no master for the sentinels to name');
+// make sure both nodes are in the outage (a store command each), then let the back-off ramp up (0.1+0.2+0.4+0.8 s)
+for (const n of [nodes.A, nodes.B]) await ctlAsync(['--admin-socket', n.admin, 'revoke', '--session', 'f'.repeat(64)]);
+await sleep(2000);
+const WINDOW_MS = 5000;
+const c0 = sentinelConns();
+await sleep(WINDOW_MS);
+const perNode = (sentinelConns() - c0 - sPorts.length) / 2 / (WINDOW_MS / 1000); // minus the INFO connections of the first count
+diag(`sentinel connections during the outage: ${perNode.toFixed(1)} per node per second (${sPorts.length} sentinels)`);
+ok(perNode <= 2 * sPorts.length, `the probers back off: ${perNode.toFixed(1)} sentinel connections per node per second (at most ${2 * sPorts.length}; ~30 without the back-off)`);
 await done();

@@ -889,6 +889,20 @@ static void fail_page(struct eg_daemon *d, struct eg_resp *resp, const char *ste
 	login_error(d, resp, step, status, msg);
 }
 
+/* A login that cannot complete because the session store is unreachable (an outage,
+ * docs/sessions.md "Several hosts"): the honest page, but not a 5xx, which nginx passes
+ * on and monitoring counts as the server failing (the outage is logged once already).
+ * 409: the request is fine, the state of the server does not allow it now, and trying
+ * again later can succeed (Retry-After); a status of its own, so an access log tells
+ * these apart from the other failed logins (400 bad state, 401 bad token). */
+static void store_unavailable_page(struct eg_daemon *d, struct eg_resp *resp)
+{
+	eg_resp_header(resp, "Retry-After", "5");
+	fail_page(d, resp, "store_unavailable", 409,
+		  "Sign-in is temporarily unavailable (the session store cannot be reached). Please try again "
+		  "in a moment.");
+}
+
 static void h_callback(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
 {
 	struct eg_oidc *o = d->oidc;
@@ -969,9 +983,7 @@ static void h_callback(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 	int added = eg_store_add(d->store, EG_NS_STATE, shx, "1", 1, exp + 60);
 	if (added < 0) {
 		/* the store is unreachable: not a replay, and a session could not be kept anyway */
-		fail_page(d, resp, "store_unavailable", 503,
-			  "Sign-in is temporarily unavailable (the session store cannot be reached). Please try again "
-			  "in a moment.");
+		store_unavailable_page(d, resp);
 		goto out;
 	}
 	if (added == 0) {
@@ -1021,9 +1033,7 @@ static void h_callback(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 	if (eg_session_create(d, &sn, ticket, sizeof(ticket), sid)) {
 		/* the store went away since the state was checked: the same honest answer */
 		if (eg_store_down_since_ms(d->store))
-			fail_page(d, resp, "store_unavailable", 503,
-				  "Sign-in is temporarily unavailable (the session store cannot be reached). Please try "
-				  "again in a moment.");
+			store_unavailable_page(d, resp);
 		else
 			fail_page(d, resp, "session", 500, "The session could not be stored.");
 		goto out;
@@ -1294,10 +1304,14 @@ static void h_backchannel(struct eg_daemon *d, const struct eg_req *r, struct eg
 	const char *dur = eg_revoke_result_durability(&res);
 	json_decref(c);
 	if (strcmp(dur, "none") == 0) {
-		/* Not acknowledged: the OP may deliver it again (the jti was not kept). */
+		/* Not acknowledged: the OP may deliver it again (the jti was not kept). During a
+		 * store outage (the sessions of a sid are listed from the store's index) the
+		 * answer is the one Back-Channel Logout 1.0 section 2.8 names for a failed logout,
+		 * 400, not a 5xx through nginx (docs/sessions.md, "Several hosts"). */
+		bool outage = eg_store_down_since_ms(d->store) != 0;
 		log_err("oidc: back-channel logout could not be recorded (store unavailable)");
 		count(d, "backchannel", "not_recorded");
-		eg_resp_json(resp, 503, "{\"error\":\"temporarily_unavailable\","
+		eg_resp_json(resp, outage ? 400 : 503, "{\"error\":\"temporarily_unavailable\","
 				      "\"error_description\":\"the logout could not be recorded\"}");
 		return;
 	}
@@ -1333,7 +1347,10 @@ static void h_frontchannel(struct eg_daemon *d, const struct eg_req *r, struct e
 	if (ended < 0 || strcmp(eg_revoke_result_durability(&res), "none") == 0) {
 		/* Not recorded: "signed out" would be a lie (docs/revocation.md). */
 		count(d, "frontchannel", "not_recorded");
-		eg_resp_html_error(resp, 503, "Logout failed", "The sign-out could not be recorded. Please try again.");
+		if (eg_store_down_since_ms(d->store))
+			eg_resp_header(resp, "Retry-After", "5"); /* a store outage: 409 as for a login */
+		eg_resp_html_error(resp, eg_store_down_since_ms(d->store) ? 409 : 503, "Logout failed",
+				   "The sign-out could not be recorded. Please try again.");
 		return;
 	}
 	log_info("oidc: front-channel logout ended %d session(s)", ended);

@@ -312,8 +312,9 @@ static void *follow(void *arg)
 
 	while (!ev->stop) {
 		if (!c) {
-			/* During an outage the store's prober looks for the master (every 100 ms):
-			 * dialling here too would only double the load on Redis and the sentinels. */
+			/* During an outage the store's prober looks for the master (every 100 ms,
+			 * backing off to 1 s with sentinels): dialling here too would only add to
+			 * the load on Redis and the sentinels. */
 			if (eg_store_redis_down_since_ms(ev->impl)) {
 				nap(ev, RETRY_MS / 2);
 				continue;
@@ -323,6 +324,9 @@ static void *follow(void *arg)
 				if (!warned)
 					log_debug("events: cannot follow the stream yet: %s", err);
 				warned = true;
+				/* an outage even if no verdict noticed it yet: the prober (which backs
+				 * off with sentinels) looks for the master from now on, not this thread */
+				eg_store_redis_report_down(ev->impl, err);
 				nap(ev, RETRY_MS);
 				continue;
 			}

@@ -111,6 +111,9 @@ struct redisContext *eg_store_redis_dial(void *impl, int timeout_ms, char *err, 
 const char *eg_store_redis_stream(void *impl); /* the stream's key */
 const char *eg_store_redis_prefix(void *impl);
 int64_t eg_store_redis_down_since_ms(void *impl);
+/* The event follower could not dial the master: the store's prober takes over (one
+ * backing-off searcher per node, not two). */
+void eg_store_redis_report_down(void *impl, const char *why);
 /* Decodes a stored value (8-byte expiry stamp + bytes); as eg_store_get. */
 int eg_store_redis_decode(const char *data, size_t n, void **val, size_t *len, int64_t *expires);
 

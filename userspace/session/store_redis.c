@@ -14,7 +14,7 @@
  * Outage: the first command that fails (timeout, refused connection) declares the
  * store unreachable, logged once; from then on every command fails at once, without
  * waiting, and a prober thread pings Redis every PROBE_MS on a fresh connection until
- * it answers; the end of the outage is logged with its duration. Callers fail closed
+ * it answers (with sentinels: backing off to PROBE_MAX_MS, woken by failover events); the end of the outage is logged with its duration. Callers fail closed
  * (docs/sessions.md, "Several hosts").
  *
  * Every outage, and every change of the master's address, starts a new connection
@@ -46,11 +46,13 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sentinel_watch.h"
 #include "store.h"
 #include "util.h"
 
 #define POOL 4
 #define PROBE_MS 100
+#define PROBE_MAX_MS 1000 /* with sentinels, the longest pause between probes */
 #define MAX_SENTINELS 8
 
 struct conn {
@@ -308,6 +310,11 @@ static void mark_down(struct redis_store *s, const char *why)
 	pthread_mutex_unlock(&s->pmu);
 }
 
+void eg_store_redis_report_down(void *impl, const char *why)
+{
+	mark_down(impl, why);
+}
+
 static void mark_up(struct redis_store *s)
 {
 	int64_t since = __atomic_exchange_n(&s->down_since_ms, 0, __ATOMIC_ACQ_REL);
@@ -333,15 +340,40 @@ static void redis_set_on_up(void *impl, void (*fn)(void *arg), void *arg)
 	pthread_mutex_unlock(&s->cbmu);
 }
 
-/* While the store is down: a fresh connection and a PING every PROBE_MS. */
+/* Waits ms on the condition variable (pmu held); a signal (an outage declared, stop)
+ * ends the wait early. */
+static void wait_pcv(struct redis_store *s, int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&s->pcv, &s->pmu, &ts);
+}
+
+/* While the store is down: a fresh connection and a PING, every PROBE_MS without
+ * sentinels. With sentinels each probe asks them in turn (a short connection to each),
+ * so the pause doubles after every failed probe up to PROBE_MAX_MS and is cut short by
+ * any failover event a sentinel publishes (sentinel_watch.c): a failover is followed as
+ * fast as before, a long outage costs a few sentinel connections a second, not ~30. */
 static void *prober_main(void *arg)
 {
 	struct redis_store *s = arg;
+	struct eg_sentinel_watch *watch = NULL;
+	int pause_ms = PROBE_MS;
 	char err[256];
 
 	pthread_mutex_lock(&s->pmu);
 	while (!s->stop) {
 		if (!is_down(s)) {
+			eg_sentinel_watch_free(watch);
+			watch = NULL;
+			pause_ms = PROBE_MS;
 			pthread_cond_wait(&s->pcv, &s->pmu);
 			continue;
 		}
@@ -352,19 +384,21 @@ static void *prober_main(void *arg)
 			redisFree(c);
 		if (up)
 			mark_up(s);
-		pthread_mutex_lock(&s->pmu);
-		if (!up && !s->stop) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += PROBE_MS * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&s->pcv, &s->pmu, &ts);
+		if (!up && s->n_sentinels) {
+			if (!watch)
+				watch = eg_sentinel_watch_new(s->sentinels, s->n_sentinels, s->timeout_ms);
+			/* an event: probe now, and quickly again while the failover completes */
+			if (eg_sentinel_watch_wait(watch, pause_ms, &s->stop))
+				pause_ms = PROBE_MS;
+			else
+				pause_ms = pause_ms * 2 < PROBE_MAX_MS ? pause_ms * 2 : PROBE_MAX_MS;
 		}
+		pthread_mutex_lock(&s->pmu);
+		if (!up && !s->n_sentinels && !s->stop)
+			wait_pcv(s, PROBE_MS);
 	}
 	pthread_mutex_unlock(&s->pmu);
+	eg_sentinel_watch_free(watch);
 	return NULL;
 }
 
@@ -519,7 +553,7 @@ static void redis_close(void *impl)
 
 	if (s->prober_running) {
 		pthread_mutex_lock(&s->pmu);
-		s->stop = true;
+		__atomic_store_n(&s->stop, true, __ATOMIC_RELEASE); /* also read by sentinel_watch.c */
 		pthread_cond_broadcast(&s->pcv);
 		pthread_mutex_unlock(&s->pmu);
 		pthread_join(s->prober, NULL);

@@ -9,8 +9,9 @@ cd "$(dirname "$0")/../../.."
 if [ "$(id -u)" != 0 ]; then echo "multi-node bench: skipped (needs root: netns, XDP, SOCK_DESTROY)"; exit 0; fi
 make -s build/edgegated build/libedgegate.a build/edgegate.bpf.o
 mkdir -p build/bench/multinode
-gcc -O2 -g -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuserspace -Ibuild -o build/bench/multinode/mksessions \
+CPPFLAGS=$(make -s --no-print-directory print-cppflags) # the library's include path (userspace/<concern>/)
+gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/multinode/mksessions \
 	tools/bench/mksessions.c build/libedgegate.a \
-	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
+	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
 ulimit -n 65536 2>/dev/null || true
 exec timeout 600 node tools/bench/multinode/bench.mjs "$@"
