@@ -1151,6 +1151,86 @@ static void test_v6_filter(void **s)
 	assert_int_equal(idx6_byte("2001:db8:40::"), 0);
 }
 
+/* A bulk load beside existing rules (issue 14): it counts only entries that are new
+ * (an entry already there, or twice in the list, once), sets the index bits of what
+ * it loads, and leaves counts a full recount (GC) agrees with. */
+static void test_bulk_incremental(void **s)
+{
+	struct eg_prefix pre[] = { P("198.18.90.0/24"), P("198.18.91.7"), P("2001:db8:90::/48") };
+	struct eg_prefix v[] = {
+		P("198.18.91.7"),      /* exists (single add) */
+		P("198.18.91.8"),      /* new /32 in the same /24 */
+		P("198.18.91.8"),      /* twice in the list */
+		P("198.18.96.0/20"),   /* new, 16 /24s */
+		P("198.18.90.0/24"),   /* exists */
+		P("2001:db8:90::/48"), /* exists */
+		P("2001:db8:91::1"),   /* new /128 */
+		P("2001:db8:92::/64"), /* new /64 */
+		P("::/0"),             /* new /0 */
+	};
+	struct eg_table b4 = read_table(EG_TBL_DENY4), b6 = read_table(EG_TBL_DENY6), a4, a6, g4, g6;
+	struct pk p;
+
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(eg_gate_deny_add(G, &pre[i], 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_bulk_add(G, false, v, sizeof(v) / sizeof(v[0]), 0, EG_RULE_ABUSE),
+			 (long)(sizeof(v) / sizeof(v[0])));
+	a4 = read_table(EG_TBL_DENY4);
+	a6 = read_table(EG_TBL_DENY6);
+	assert_int_equal(a4.count[32] - b4.count[32], 2);
+	assert_int_equal(a4.count[24] - b4.count[24], 1);
+	assert_int_equal(a4.count[20] - b4.count[20], 1);
+	assert_int_equal(a6.count[48] - b6.count[48], 1);
+	assert_int_equal(a6.count[128] - b6.count[128], 1);
+	assert_int_equal(a6.count[64] - b6.count[64], 1);
+	assert_int_equal(a6.count[0] - b6.count[0], 1);
+	assert_true(a4.lens[0] & (1ull << 20));
+	assert_true(a6.lens[0] & 1);
+	/* a full recount agrees */
+	assert_true(eg_gate_gc(G) >= 0);
+	g4 = read_table(EG_TBL_DENY4);
+	g6 = read_table(EG_TBL_DENY6);
+	assert_memory_equal(g4.count, a4.count, sizeof(a4.count));
+	assert_memory_equal(g6.count, a6.count, sizeof(a6.count));
+	assert_memory_equal(g4.lens, a4.lens, sizeof(a4.lens));
+	assert_memory_equal(g6.lens, a6.lens, sizeof(a6.lens));
+	/* index bits: the new /20 in each of its /24s, the /32s beside the existing /24 */
+	assert_int_equal(idx_byte(EG_MAP_DENY4_IDX, "198.18.96.1"), 1u << eg_group4(20));
+	assert_int_equal(idx_byte(EG_MAP_DENY4_IDX, "198.18.111.1"), 1u << eg_group4(20));
+	assert_int_equal(idx_byte(EG_MAP_DENY4_IDX, "198.18.112.1"), 0);
+	assert_int_equal(idx_byte(EG_MAP_DENY4_IDX, "198.18.91.1"), 1u << eg_group4(32));
+	assert_int_equal(idx_byte(EG_MAP_DENY4_IDX, "198.18.90.1"), 1u << eg_group4(24));
+	assert_int_equal(idx6_byte("2001:db8:91::"), 1u << eg_group6(128));
+	/* verdicts: the loaded reason replaced the existing entries' */
+	tcp4(&p, "198.18.91.8", PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	tcp4(&p, "198.18.91.9", PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	tcp4(&p, "198.18.111.200", PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_deny_reason(G, &pre[0]), EG_RULE_ABUSE);
+	tcp6(&p, "2001:db8:91::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	tcp6(&p, "2001:db8:92::77", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	tcp6(&p, "2001:db8:5::1", 1, PROT, PK_ACK); /* the ::/0 */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	/* deleting loaded entries counts down as for any other */
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		if (i != 2)
+			assert_int_equal(eg_gate_deny_del(G, &v[i]), 0);
+	tcp6(&p, "2001:db8:5::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	tcp4(&p, "198.18.111.200", PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	a4 = read_table(EG_TBL_DENY4);
+	a6 = read_table(EG_TBL_DENY6);
+	assert_memory_equal(a4.count, b4.count, sizeof(a4.count));
+	assert_memory_equal(a6.count, b6.count, sizeof(a6.count));
+	assert_true(eg_gate_gc(G) >= 0);
+	assert_int_equal(idx_byte(EG_MAP_DENY4_IDX, "198.18.96.1"), 0);
+}
+
 /* issue 17: ::ffff:a.b.c.d on the wire is neither the IPv4 source nor a real IPv6
  * one: it never matches an IPv4 allow entry, and cannot evade an IPv4 deny. */
 static void test_mapped_sources(void **s)
@@ -1573,6 +1653,7 @@ int main(void)
 		cmocka_unit_test(test_prefix_expiry_nesting),
 		cmocka_unit_test(test_longest_match_v6),
 		cmocka_unit_test(test_v6_filter),
+		cmocka_unit_test(test_bulk_incremental),
 		cmocka_unit_test(test_mapped_sources),
 		cmocka_unit_test(test_fragment_policy),
 		cmocka_unit_test(test_ban_scope),

@@ -782,57 +782,341 @@ int eg_gate_allow_del(struct eg_gate *g, const struct eg_prefix *p)
 	return entry_del(g, true, p);
 }
 
-/* Many rules at once: batch updates of the hashes, then one recount and index
- * rebuild (eg_rules_gc) instead of a read-modify-write per rule. Not persisted
- * (edgegatectl deny load writes the pinned maps; the file is the record). */
+/* --- bulk load -------------------------------------------------------------------------- */
+
+/* Bits to OR into words of an array map, gathered in memory first: a bulk load then
+ * reads and writes each touched word once, with batch updates. */
+struct orset {
+	__u64 *delta;     /* nwords: bits to add */
+	__u32 *touched;   /* words with a non-zero delta, each once */
+	size_t n, cap;
+	__u32 nwords;
+};
+
+static int orset_init(struct orset *s, __u32 nwords)
+{
+	memset(s, 0, sizeof(*s));
+	s->nwords = nwords;
+	s->delta = calloc(nwords, sizeof(*s->delta));
+	return s->delta ? 0 : -1;
+}
+
+static void orset_free(struct orset *s)
+{
+	free(s->delta);
+	free(s->touched);
+}
+
+static int orset_add(struct orset *s, __u32 w, __u64 bits)
+{
+	if (!s->delta[w]) {
+		if (s->n == s->cap) {
+			size_t nc = s->cap ? s->cap * 2 : 4096;
+			__u32 *nt = realloc(s->touched, nc * sizeof(*nt));
+
+			if (!nt)
+				return -1;
+			s->touched = nt;
+			s->cap = nc;
+		}
+		s->touched[s->n++] = w;
+	}
+	s->delta[w] |= bits;
+	return 0;
+}
+
+/* The touched words' current values: one lookup each, or the whole array in
+ * batches when most of it is touched anyway. */
+static int orset_read(const struct orset *s, int fd, __u64 *cur)
+{
+	enum { CHUNK = 65536 };
+
+	if (s->n < s->nwords / 16) {
+		for (size_t i = 0; i < s->n; i++)
+			if (bpf_map_lookup_elem(fd, &s->touched[i], &cur[i]))
+				return -1;
+		return 0;
+	}
+	__u64 *all = malloc((size_t)s->nwords * sizeof(*all));
+	__u32 *ks = malloc(CHUNK * sizeof(*ks));
+	int rc = -1;
+
+	if (!all || !ks)
+		goto out;
+	for (__u32 w0 = 0; w0 < s->nwords; w0 += CHUNK) {
+		__u32 cnt = CHUNK < s->nwords - w0 ? CHUNK : s->nwords - w0, asked = cnt;
+		__u32 in_b = w0 - 1, out_b;
+
+		if (bpf_map_lookup_batch(fd, w0 ? &in_b : NULL, &out_b, ks, all + w0, &cnt, NULL) &&
+		    errno != ENOENT)
+			goto out;
+		if (cnt != asked) {
+			errno = EIO;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < s->n; i++)
+		cur[i] = all[s->touched[i]];
+	rc = 0;
+out:
+	free(all);
+	free(ks);
+	return rc;
+}
+
+/* ORs the gathered bits into the map, writing only words that change. */
+static int orset_apply(const struct orset *s, int fd)
+{
+	__u64 *cur = malloc((s->n + 1) * sizeof(*cur));
+	__u32 *ks = malloc((s->n + 1) * sizeof(*ks));
+	__u32 nch = 0;
+	int rc = -1;
+
+	if (!cur || !ks || orset_read(s, fd, cur))
+		goto out;
+	for (size_t i = 0; i < s->n; i++) {
+		__u64 v = cur[i] | s->delta[s->touched[i]];
+
+		if (v != cur[i]) {
+			ks[nch] = s->touched[i];
+			cur[nch++] = v;
+		}
+	}
+	rc = nch ? bpf_map_update_batch(fd, ks, cur, &nch, NULL) : 0;
+out:
+	free(cur);
+	free(ks);
+	return rc;
+}
+
+/* What a bulk load adds beside the hash entries: counts per length of the entries
+ * that are new, and the index bits of every loaded entry. */
+struct bulk_acc {
+	bool allow;
+	__u32 cnt4[33], cnt6[129];
+	struct orset idx4, x32, idx6;
+};
+
+static int bulk_note4(struct bulk_acc *a, const struct eg_key4 *k, bool fresh)
+{
+	uint32_t s = ntohl(k->addr) >> 8, end = s + (k->plen >= 24 ? 1 : 1u << (24 - k->plen));
+	unsigned grp = eg_group4(k->plen);
+
+	if (fresh)
+		a->cnt4[k->plen]++;
+	while (s < end) {
+		__u32 w = s >> 3;
+		__u64 bits = 0;
+
+		do {
+			bits |= 1ull << ((s & 7) * 8 + grp);
+			s++;
+		} while ((s & 7) && s < end);
+		if (orset_add(&a->idx4, w, bits))
+			return -1;
+	}
+	if (!a->allow && k->plen == 32) {
+		__u32 b = eg_x32_bit(ntohl(k->addr));
+
+		return orset_add(&a->x32, b >> 6, 1ull << (b & 63));
+	}
+	return 0;
+}
+
+static int bulk_note6(struct bulk_acc *a, const struct eg_key6 *k, bool fresh)
+{
+	if (fresh)
+		a->cnt6[k->plen]++;
+	if (!a->allow && k->plen >= 48) {
+		__u32 b = eg_idx6_slot(hi64(k->a));
+
+		return orset_add(&a->idx6, b >> 3, 1ull << ((b & 7) * 8 + eg_group6(k->plen)));
+	}
+	return 0;
+}
+
+static int key4_cmp(const void *x, const void *y)
+{
+	return memcmp(x, y, sizeof(struct eg_key4));
+}
+
+static int key6_cmp(const void *x, const void *y)
+{
+	return memcmp(x, y, sizeof(struct eg_key6));
+}
+
+/* Sorts the keys and drops repeats; returns how many are left. */
+static size_t keys_unique(void *keys, size_t n, size_t ksz, int (*cmp)(const void *, const void *))
+{
+	uint8_t *k = keys;
+	size_t m = 0;
+
+	if (!n)
+		return 0;
+	qsort(keys, n, ksz, cmp);
+	for (size_t i = 1; i < n; i++)
+		if (cmp(k + m * ksz, k + i * ksz))
+			memcpy(k + ++m * ksz, k + i * ksz, ksz);
+	return m + 1;
+}
+
+/* Which keys the map lacks (they will count as new). A length with no entries has
+ * none to look up: counts are exact under the writers' lock, and where a crashed
+ * writer left one short, GC's recount corrects it. Batch updates cannot say
+ * (their only element flag is BPF_F_LOCK). */
+static int keys_fresh(int fd, const void *keys, size_t n, size_t ksz, const struct eg_table *t,
+		      bool v6, bool *fresh)
+{
+	struct eg_rule r;
+
+	for (size_t i = 0; i < n; i++) {
+		const void *k = (const uint8_t *)keys + i * ksz;
+		unsigned len = v6 ? ((const struct eg_key6 *)k)->plen : ((const struct eg_key4 *)k)->plen;
+
+		fresh[i] = !t->count[len] || bpf_map_lookup_elem(fd, k, &r) != 0;
+		if (!fresh[i] || errno == ENOENT)
+			continue;
+		return -1;
+	}
+	return 0;
+}
+
+/* Inserts the keys with batch updates, a chunk at a time; *done: how many went in. */
+static int bulk_insert(int fd, const void *keys, size_t ksz, const struct eg_rule *rv, size_t n,
+		       size_t chunk, size_t *done)
+{
+	for (*done = 0; *done < n;) {
+		__u32 cnt = (__u32)(n - *done < chunk ? n - *done : chunk);
+		int rc = bpf_map_update_batch(fd, (const uint8_t *)keys + *done * ksz, rv, &cnt, NULL);
+
+		*done += cnt;
+		if (rc)
+			return -1;
+	}
+	return 0;
+}
+
+/* The index bits, then the counts and lengths (the order eg_rules_put keeps). */
+static int bulk_commit(struct eg_gate *g, struct bulk_acc *a)
+{
+	unsigned t4 = a->allow ? EG_TBL_ALLOW4 : EG_TBL_DENY4, t6 = t4 + 2;
+	struct eg_table t;
+
+	if (orset_apply(&a->idx4, g->fd[a->allow ? M_ALLOW4_IDX : M_DENY4_IDX]) ||
+	    (!a->allow && orset_apply(&a->x32, g->fd[M_DENY4_X32])) ||
+	    (!a->allow && orset_apply(&a->idx6, g->fd[M_DENY6_IDX])))
+		return -1;
+	for (int fam = 0; fam < 2; fam++) {
+		const __u32 *cnt = fam ? a->cnt6 : a->cnt4;
+		unsigned maxl = fam ? 128 : 32;
+		bool any = false;
+
+		for (unsigned l = 0; l <= maxl; l++)
+			any |= cnt[l] != 0;
+		if (!any)
+			continue;
+		if (tbl_read(g, fam ? t6 : t4, &t))
+			return -1;
+		for (unsigned l = 0; l <= maxl; l++)
+			t.count[l] += cnt[l];
+		tbl_lens(&t);
+		if (tbl_write(g, fam ? t6 : t4, &t))
+			return -1;
+	}
+	return 0;
+}
+
+/* Many rules at once: batch updates of the hashes, then the index words and the
+ * counts of what was loaded only (read and written once each), so a load costs
+ * in proportion to its size, not to the tables'. Not persisted (edgegatectl deny
+ * load writes the pinned maps; the file is the record). On an error, what did go
+ * in is indexed and counted before returning -1. */
 long eg_gate_bulk_add(struct eg_gate *g, bool allow, const struct eg_prefix *v, size_t n,
 		      int64_t ttl_s, uint32_t reason)
 {
 	enum { CHUNK = 16384 };
 	struct eg_rule r = { .reason = reason };
-	struct eg_key4 *k4 = malloc(CHUNK * sizeof(*k4));
-	struct eg_key6 *k6 = malloc(CHUNK * sizeof(*k6));
+	struct eg_key4 *k4 = malloc((n + 1) * sizeof(*k4));
+	struct eg_key6 *k6 = malloc((n + 1) * sizeof(*k6));
 	struct eg_rule *rv = malloc(CHUNK * sizeof(*rv));
+	bool *fresh = malloc((n + 1) * sizeof(*fresh));
+	struct bulk_acc *a = calloc(1, sizeof(*a));
+	size_t n4 = 0, n6 = 0, done;
+	struct eg_table t;
 	long rc = -1;
+	int err = 0;
 
 	if (g->remote) { /* no bulk request in the protocol: edgegatectl writes pins, daemon down */
 		errno = EPERM;
 		goto out;
 	}
-	if (!k4 || !k6 || !rv || ttl_s < 0 || reason >= EG_RULE__COUNT) {
-		errno = k4 && k6 && rv ? EINVAL : ENOMEM;
+	if (!k4 || !k6 || !rv || !fresh || !a || ttl_s < 0 || reason >= EG_RULE__COUNT) {
+		errno = k4 && k6 && rv && fresh && a ? EINVAL : ENOMEM;
 		goto out;
 	}
+	a->allow = allow;
+	if (orset_init(&a->idx4, EG_IDX4_WORDS) || orset_init(&a->x32, EG_X32_WORDS) ||
+	    orset_init(&a->idx6, EG_IDX6_WORDS))
+		goto out;
 	if (ttl_s > 0)
 		r.expires_ns = eg_gate_now_ns(g) + (uint64_t)ttl_s * 1000000000ull;
 	for (size_t i = 0; i < CHUNK; i++)
 		rv[i] = r;
-	eg_gate_wlock(g);
-	for (size_t i = 0; i < n;) {
-		__u32 n4 = 0, n6 = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct rkey k;
 
-		for (; i < n && n4 < CHUNK && n6 < CHUNK; i++) {
-			struct rkey k;
-
-			rkey_make(allow, v[i].addr, v[i].plen, &k);
-			if (k.v6)
-				k6[n6++] = k.k6;
-			else
-				k4[n4++] = k.k4;
-		}
-		if ((n4 && bpf_map_update_batch(g->fd[allow ? M_ALLOW4 : M_DENY4], k4, rv, &n4, NULL)) ||
-		    (n6 && bpf_map_update_batch(g->fd[allow ? M_ALLOW6 : M_DENY6], k6, rv, &n6, NULL))) {
-			eg_rules_gc(g, eg_gate_now_ns(g), true); /* count what did go in */
-			eg_gate_wunlock(g);
-			goto out;
-		}
+		rkey_make(allow, v[i].addr, v[i].plen, &k);
+		if (k.v6)
+			k6[n6++] = k.k6;
+		else
+			k4[n4++] = k.k4;
 	}
-	rc = eg_rules_gc(g, eg_gate_now_ns(g), true) < 0 ? -1 : (long)n;
+	n4 = keys_unique(k4, n4, sizeof(*k4), key4_cmp);
+	n6 = keys_unique(k6, n6, sizeof(*k6), key6_cmp);
+	eg_gate_wlock(g);
+	/* IPv4: which keys are new, insert, note what went in */
+	if (tbl_read(g, allow ? EG_TBL_ALLOW4 : EG_TBL_DENY4, &t) ||
+	    keys_fresh(g->fd[allow ? M_ALLOW4 : M_DENY4], k4, n4, sizeof(*k4), &t, false, fresh)) {
+		err = errno;
+		goto unlock;
+	}
+	if (bulk_insert(g->fd[allow ? M_ALLOW4 : M_DENY4], k4, sizeof(*k4), rv, n4, CHUNK, &done))
+		err = errno;
+	for (size_t j = 0; j < done; j++)
+		if (bulk_note4(a, &k4[j], fresh[j]) && !err)
+			err = errno;
+	if (err)
+		goto commit;
+	if (tbl_read(g, allow ? EG_TBL_ALLOW6 : EG_TBL_DENY6, &t) ||
+	    keys_fresh(g->fd[allow ? M_ALLOW6 : M_DENY6], k6, n6, sizeof(*k6), &t, true, fresh)) {
+		err = errno;
+		goto commit;
+	}
+	if (bulk_insert(g->fd[allow ? M_ALLOW6 : M_DENY6], k6, sizeof(*k6), rv, n6, CHUNK, &done))
+		err = errno;
+	for (size_t j = 0; j < done; j++)
+		if (bulk_note6(a, &k6[j], fresh[j]) && !err)
+			err = errno;
+commit: /* what did go in is indexed and counted, error or not */
+	if (bulk_commit(g, a) && !err)
+		err = errno;
+unlock:
 	eg_gate_wunlock(g);
+	if (err)
+		errno = err;
+	else
+		rc = (long)n;
 out:
+	if (a) {
+		orset_free(&a->idx4);
+		orset_free(&a->x32);
+		orset_free(&a->idx6);
+	}
+	free(a);
 	free(k4);
 	free(k6);
 	free(rv);
+	free(fresh);
 	return rc;
 }
 
