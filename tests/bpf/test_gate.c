@@ -58,7 +58,7 @@ static void rm_pins(void)
 				       EG_MAP_DENY6, EG_MAP_ALLOW6, EG_MAP_DENY4_IDX,
 				       EG_MAP_ALLOW4_IDX, EG_MAP_DENY4_X32, EG_MAP_DENY6_IDX, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
 				       EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOWSLOTS,
-				       EG_MAP_FLOOD, EG_MAP_SYNBOX };
+				       EG_MAP_FLOOD, EG_MAP_SYNBOX, EG_MAP_DENY6S };
 	char p[256];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -1151,6 +1151,109 @@ static void test_v6_filter(void **s)
 	assert_int_equal(idx6_byte("2001:db8:40::"), 0);
 }
 
+/* IPv6 deny rules of /64 or shorter live in the short-key hash (eg_deny6s_v1, key:
+ * the upper 64 bits), longer ones in eg_deny6_v3: /0 /63 /64 on one side, /65 /128 on
+ * the other, the longest live rule still wins across the two, and deletes, expiry,
+ * listing and GC's recount see both. */
+static bool in_short6(const struct eg_prefix *p)
+{
+	struct eg_key6s k = { .plen = p->plen };
+	struct eg_rule r;
+
+	memcpy(k.a, p->addr, 8);
+	return bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY6S), &k, &r) == 0;
+}
+
+static bool in_long6(const struct eg_prefix *p)
+{
+	struct eg_key6 k = { .plen = p->plen };
+	struct eg_rule r;
+
+	memcpy(k.a, p->addr, 16);
+	return bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY6), &k, &r) == 0;
+}
+
+static int find_entry(const struct eg_gate_entry *e, void *arg)
+{
+	const struct eg_prefix *p = arg;
+
+	return e->plen == p->plen && !memcmp(e->addr, p->addr, 16);
+}
+
+static void test_v6_short_keys(void **s)
+{
+	struct eg_prefix r0 = P("::/0"), r63 = P("2001:db8:60::/63"), r64 = P("2001:db8:60:1::/64"),
+			 r65 = P("2001:db8:60:1:8000::/65"), r128 = P("2001:db8:60:1:8000::1"),
+			 r56 = P("2001:db8:70::/56");
+	struct eg_table t0 = read_table(EG_TBL_DENY6), t1, t2;
+	struct pk p;
+
+	reset_clock();
+	assert_int_equal(eg_gate_deny_add(G, &r128, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r65, 0, EG_RULE_BAN), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r64, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r63, 0, EG_RULE_BAN), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r0, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r56, 10, EG_RULE_BAN), 0);
+	assert_true(in_short6(&r0) && in_short6(&r63) && in_short6(&r64) && in_short6(&r56));
+	assert_false(in_long6(&r0) || in_long6(&r63) || in_long6(&r64));
+	assert_true(in_long6(&r65) && in_long6(&r128));
+	assert_false(in_short6(&r65) || in_short6(&r128));
+	assert_int_equal(eg_gate_deny_reason(G, &r64), EG_RULE_MANUAL);
+	assert_int_equal(eg_gate_deny_reason(G, &r65), EG_RULE_BAN);
+	t1 = read_table(EG_TBL_DENY6);
+	for (unsigned l = 0; l <= 128; l++)
+		assert_int_equal(t1.count[l] - t0.count[l],
+				 l == 0 || l == 56 || l == 63 || l == 64 || l == 65 || l == 128);
+	tcp6(&p, "2001:db8:60:1:8000::1", 1, PROT, PK_ACK); /* the /128 */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	tcp6(&p, "2001:db8:60:1:8000::2", 1, PROT, PK_ACK); /* the /65 (bit 64 set) */
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	tcp6(&p, "2001:db8:60:1::2", 1, PROT, PK_ACK); /* the /64 (bit 64 clear) */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	tcp6(&p, "2001:db8:60::5", 1, PROT, PK_ACK); /* the /63 */
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	tcp6(&p, "2001:db8:70:ff::5", 1, PROT, PK_ACK); /* the /56 */
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	tcp6(&p, "2001:db8:62::5", 1, PROT, PK_ACK); /* only the /0 */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_deny_list(G, find_entry, &r64) > 0, 1);
+	/* expiry of the /56 (short map): passed over before GC, removed by it */
+	assert_int_equal(eg_gate_set_clock_offset(G, 11000000000ll), 0);
+	tcp6(&p, "2001:db8:70:ff::5", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY); /* the /0 */
+	assert_int_equal(eg_gate_gc(G), 1);
+	assert_false(in_short6(&r56));
+	t2 = read_table(EG_TBL_DENY6);
+	assert_int_equal(t2.count[56], t0.count[56]);
+	reset_clock();
+	/* deletes, longest first falls back through both maps */
+	assert_int_equal(eg_gate_deny_del(G, &r64), 0);
+	assert_false(in_short6(&r64));
+	tcp6(&p, "2001:db8:60:1::2", 1, PROT, PK_ACK); /* now the /63 */
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	assert_int_equal(eg_gate_deny_del(G, &r63), 0);
+	tcp6(&p, "2001:db8:60:1::2", 1, PROT, PK_ACK); /* now the /0 */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_deny_del(G, &r0), 0);
+	tcp6(&p, "2001:db8:60:1::2", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	tcp6(&p, "2001:db8:60:1:8000::2", 1, PROT, PK_ACK); /* the /65 stays */
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	assert_int_equal(eg_gate_deny_del(G, &r65), 0);
+	tcp6(&p, "2001:db8:60:1:8000::2", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	tcp6(&p, "2001:db8:60:1:8000::1", 1, PROT, PK_ACK); /* the /128 stays */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_deny_del(G, &r128), 0);
+	tcp6(&p, "2001:db8:60:1:8000::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_true(eg_gate_gc(G) >= 0);
+	t2 = read_table(EG_TBL_DENY6);
+	assert_memory_equal(t2.count, t0.count, sizeof(t0.count));
+	assert_memory_equal(t2.lens, t0.lens, sizeof(t0.lens));
+}
+
 /* A bulk load beside existing rules (issue 14): it counts only entries that are new
  * (an entry already there, or twice in the list, once), sets the index bits of what
  * it loads, and leaves counts a full recount (GC) agrees with. */
@@ -1653,6 +1756,7 @@ int main(void)
 		cmocka_unit_test(test_prefix_expiry_nesting),
 		cmocka_unit_test(test_longest_match_v6),
 		cmocka_unit_test(test_v6_filter),
+		cmocka_unit_test(test_v6_short_keys),
 		cmocka_unit_test(test_bulk_incremental),
 		cmocka_unit_test(test_mapped_sources),
 		cmocka_unit_test(test_fragment_policy),

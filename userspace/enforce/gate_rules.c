@@ -48,11 +48,14 @@ void eg_gate_wunlock(struct eg_gate *g)
 
 struct rkey {
 	bool v6;
+	bool s6;       /* an IPv6 deny rule of /64 or shorter: the short-key hash */
 	unsigned tbl;  /* enum eg_table_id */
 	unsigned len;  /* in the family's own space: 0..32 or 0..128 */
+	uint8_t a[16]; /* the address, host bits cleared */
 	union {
 		struct eg_key4 k4;
 		struct eg_key6 k6;
+		struct eg_key6s k6s;
 	};
 };
 
@@ -65,7 +68,13 @@ static void rkey_make(bool allow, const uint8_t addr[16], unsigned plen, struct 
 	memset(k, 0, sizeof(*k));
 	k->v6 = !(eg_gate_is_v4mapped(a) && plen >= 96);
 	k->tbl = (allow ? EG_TBL_ALLOW4 : EG_TBL_DENY4) + (k->v6 ? 2 : 0);
-	if (k->v6) {
+	memcpy(k->a, a, 16);
+	if (k->v6 && !allow && plen <= EG_DENY6S_MAXLEN) {
+		k->s6 = true;
+		k->len = plen;
+		k->k6s.plen = plen;
+		memcpy(k->k6s.a, a, 8);
+	} else if (k->v6) {
 		k->len = plen;
 		k->k6.plen = plen;
 		memcpy(k->k6.a, a, 16);
@@ -78,12 +87,12 @@ static void rkey_make(bool allow, const uint8_t addr[16], unsigned plen, struct 
 
 static const void *rkey_ptr(const struct rkey *k)
 {
-	return k->v6 ? (const void *)&k->k6 : (const void *)&k->k4;
+	return k->s6 ? (const void *)&k->k6s : k->v6 ? (const void *)&k->k6 : (const void *)&k->k4;
 }
 
 static int rkey_fd(struct eg_gate *g, const struct rkey *k)
 {
-	return g->fd[M_DENY4 + k->tbl];
+	return k->s6 ? g->fd[M_DENY6S] : g->fd[M_DENY4 + k->tbl];
 }
 
 static void note_key(bool allow, const uint8_t addr[16], unsigned plen, struct eg_note_key *nk)
@@ -282,59 +291,79 @@ struct rent {
 	struct eg_rule r;
 };
 
-/* Every entry of a table (live or not), with batch lookups. */
-static long tbl_collect(struct eg_gate *g, unsigned tbl, struct rent **out)
+/* Appends every entry of one rule map (live or not) to *v, with batch lookups. A
+ * short IPv6 key (eg_key6s) is widened to an eg_key6. */
+static int map_collect(int fd, size_t ksz, bool v6, struct rent **v, size_t *n, size_t *cap)
 {
-	bool v6 = tbl >= EG_TBL_DENY6;
-	size_t ksz = v6 ? sizeof(struct eg_key6) : sizeof(struct eg_key4);
-	int fd = g->fd[M_DENY4 + tbl];
 	__u32 chunk = 8192, in_b = 0, out_b = 0;
 	uint8_t *keys = malloc(chunk * ksz);
 	struct eg_rule *vals = malloc(chunk * sizeof(*vals));
-	struct rent *v = NULL;
-	size_t n = 0, cap = 0;
 	bool first = true;
+	int ret = -1;
 
-	*out = NULL;
 	if (!keys || !vals)
-		goto fail;
+		goto out;
 	for (;;) {
 		__u32 cnt = chunk;
 		int rc = bpf_map_lookup_batch(fd, first ? NULL : &in_b, &out_b, keys, vals, &cnt, NULL);
 
 		if (rc && errno != ENOENT)
-			goto fail;
-		if (n + cnt > cap) {
-			size_t nc = cap ? cap * 2 : 4096;
+			goto out;
+		if (*n + cnt > *cap) {
+			size_t nc = *cap ? *cap * 2 : 4096;
 			struct rent *nv;
 
-			while (nc < n + cnt)
+			while (nc < *n + cnt)
 				nc *= 2;
-			nv = realloc(v, nc * sizeof(*v));
+			nv = realloc(*v, nc * sizeof(**v));
 			if (!nv)
-				goto fail;
-			v = nv;
-			cap = nc;
+				goto out;
+			*v = nv;
+			*cap = nc;
 		}
 		for (__u32 i = 0; i < cnt; i++) {
-			memset(&v[n], 0, sizeof(v[n]));
-			memcpy(v6 ? (void *)&v[n].k6 : (void *)&v[n].k4, keys + i * ksz, ksz);
-			v[n++].r = vals[i];
+			struct rent *e = &(*v)[(*n)++];
+
+			memset(e, 0, sizeof(*e));
+			if (ksz == sizeof(struct eg_key6s)) {
+				const struct eg_key6s *ks = (const void *)(keys + i * ksz);
+
+				e->k6.plen = ks->plen;
+				memcpy(e->k6.a, ks->a, 8);
+			} else {
+				memcpy(v6 ? (void *)&e->k6 : (void *)&e->k4, keys + i * ksz, ksz);
+			}
+			e->r = vals[i];
 		}
 		if (rc) /* ENOENT: that was the last batch */
 			break;
 		in_b = out_b;
 		first = false;
 	}
+	ret = 0;
+out:
 	free(keys);
 	free(vals);
+	return ret;
+}
+
+/* Every entry of a table (live or not); the IPv6 deny table is two maps. */
+static long tbl_collect(struct eg_gate *g, unsigned tbl, struct rent **out)
+{
+	bool v6 = tbl >= EG_TBL_DENY6;
+	struct rent *v = NULL;
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	if (map_collect(g->fd[M_DENY4 + tbl], v6 ? sizeof(struct eg_key6) : sizeof(struct eg_key4), v6,
+			&v, &n, &cap) ||
+	    (tbl == EG_TBL_DENY6 &&
+	     map_collect(g->fd[M_DENY6S], sizeof(struct eg_key6s), true, &v, &n, &cap))) {
+		free(v);
+		return -1;
+	}
 	*out = v;
 	return (long)n;
-fail:
-	free(keys);
-	free(vals);
-	free(v);
-	return -1;
 }
 
 static void rent_addr(const struct rent *e, bool v6, uint8_t addr[16], unsigned *plen)
@@ -392,7 +421,7 @@ int eg_rules_put(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned
 		goto undo;
 	if (!k.v6 && !allow && k.len == 32 && x32_set(g, k.k4.addr))
 		goto undo;
-	if (k.v6 && !allow && k.len >= 48 && idx6_set(g, k.k6.a, k.len))
+	if (k.v6 && !allow && k.len >= 48 && idx6_set(g, k.a, k.len))
 		goto undo;
 	if (tbl_read(g, k.tbl, &t))
 		goto undo;
@@ -445,7 +474,6 @@ long eg_rules_gc(struct eg_gate *g, uint64_t now, bool force)
 
 	for (unsigned tbl = 0; tbl < EG_TBL__COUNT; tbl++) {
 		bool v6 = tbl >= EG_TBL_DENY6, allow = tbl == EG_TBL_ALLOW4 || tbl == EG_TBL_ALLOW6;
-		int fd = g->fd[M_DENY4 + tbl];
 		struct eg_table t, old;
 		struct eg_key4 *k4 = NULL;
 		struct eg_key6 *k6 = NULL;
@@ -463,20 +491,23 @@ long eg_rules_gc(struct eg_gate *g, uint64_t now, bool force)
 			return -1;
 		}
 		for (long i = 0; i < n; i++) {
-			const void *key = v6 ? (const void *)&v[i].k6 : (const void *)&v[i].k4;
+			uint8_t a[16];
+			unsigned pl;
+			struct rkey rk;
 
-			if (v[i].r.expires_ns && v[i].r.expires_ns <= now &&
-			    bpf_map_delete_elem(fd, key) == 0) {
-				uint8_t a[16];
-				unsigned pl;
+			if (!v[i].r.expires_ns || v[i].r.expires_ns > now)
+				goto keep;
+			rent_addr(&v[i], v6, a, &pl);
+			rkey_make(allow, a, pl, &rk);
+			if (bpf_map_delete_elem(rkey_fd(g, &rk), rkey_ptr(&rk)) == 0) {
 				struct eg_note_key nk;
 
-				rent_addr(&v[i], v6, a, &pl);
 				note_key(allow, a, pl, &nk);
 				bpf_map_delete_elem(g->fd[M_NOTES], &nk);
 				here++;
 				continue;
 			}
+keep:
 			t.count[v6 ? v[i].k6.plen : v[i].k4.plen]++;
 			if (!v6)
 				k4[nk4++] = v[i].k4;
@@ -923,14 +954,32 @@ static int bulk_note4(struct bulk_acc *a, const struct eg_key4 *k, bool fresh)
 	return 0;
 }
 
-static int bulk_note6(struct bulk_acc *a, const struct eg_key6 *k, bool fresh)
-{
-	if (fresh)
-		a->cnt6[k->plen]++;
-	if (!a->allow && k->plen >= 48) {
-		__u32 b = eg_idx6_slot(hi64(k->a));
+/* The three kinds of rule key a bulk load writes. */
+enum bkind { BK4, BK6, BK6S };
 
-		return orset_add(&a->idx6, b >> 3, 1ull << ((b & 7) * 8 + eg_group6(k->plen)));
+static size_t bk_ksz(enum bkind kind)
+{
+	return kind == BK4 ? sizeof(struct eg_key4) : kind == BK6 ? sizeof(struct eg_key6)
+								  : sizeof(struct eg_key6s);
+}
+
+static unsigned bk_len(enum bkind kind, const void *k)
+{
+	return kind == BK4 ? ((const struct eg_key4 *)k)->plen : kind == BK6 ? ((const struct eg_key6 *)k)->plen
+									      : ((const struct eg_key6s *)k)->plen;
+}
+
+static int bulk_note6(struct bulk_acc *a, enum bkind kind, const void *k, bool fresh)
+{
+	unsigned len = bk_len(kind, k);
+	const uint8_t *addr = kind == BK6 ? ((const struct eg_key6 *)k)->a : ((const struct eg_key6s *)k)->a;
+
+	if (fresh)
+		a->cnt6[len]++;
+	if (!a->allow && len >= 48) {
+		__u32 b = eg_idx6_slot(hi64(addr));
+
+		return orset_add(&a->idx6, b >> 3, 1ull << ((b & 7) * 8 + eg_group6(len)));
 	}
 	return 0;
 }
@@ -943,6 +992,11 @@ static int key4_cmp(const void *x, const void *y)
 static int key6_cmp(const void *x, const void *y)
 {
 	return memcmp(x, y, sizeof(struct eg_key6));
+}
+
+static int key6s_cmp(const void *x, const void *y)
+{
+	return memcmp(x, y, sizeof(struct eg_key6s));
 }
 
 /* Sorts the keys and drops repeats; returns how many are left. */
@@ -964,16 +1018,16 @@ static size_t keys_unique(void *keys, size_t n, size_t ksz, int (*cmp)(const voi
  * none to look up: counts are exact under the writers' lock, and where a crashed
  * writer left one short, GC's recount corrects it. Batch updates cannot say
  * (their only element flag is BPF_F_LOCK). */
-static int keys_fresh(int fd, const void *keys, size_t n, size_t ksz, const struct eg_table *t,
-		      bool v6, bool *fresh)
+static int keys_fresh(int fd, const void *keys, size_t n, enum bkind kind, const struct eg_table *t,
+		      bool *fresh)
 {
+	size_t ksz = bk_ksz(kind);
 	struct eg_rule r;
 
 	for (size_t i = 0; i < n; i++) {
 		const void *k = (const uint8_t *)keys + i * ksz;
-		unsigned len = v6 ? ((const struct eg_key6 *)k)->plen : ((const struct eg_key4 *)k)->plen;
 
-		fresh[i] = !t->count[len] || bpf_map_lookup_elem(fd, k, &r) != 0;
+		fresh[i] = !t->count[bk_len(kind, k)] || bpf_map_lookup_elem(fd, k, &r) != 0;
 		if (!fresh[i] || errno == ENOENT)
 			continue;
 		return -1;
@@ -1038,10 +1092,11 @@ long eg_gate_bulk_add(struct eg_gate *g, bool allow, const struct eg_prefix *v, 
 	struct eg_rule r = { .reason = reason };
 	struct eg_key4 *k4 = malloc((n + 1) * sizeof(*k4));
 	struct eg_key6 *k6 = malloc((n + 1) * sizeof(*k6));
+	struct eg_key6s *k6s = malloc((n + 1) * sizeof(*k6s));
 	struct eg_rule *rv = malloc(CHUNK * sizeof(*rv));
 	bool *fresh = malloc((n + 1) * sizeof(*fresh));
 	struct bulk_acc *a = calloc(1, sizeof(*a));
-	size_t n4 = 0, n6 = 0, done;
+	size_t n4 = 0, n6 = 0, n6s = 0, done;
 	struct eg_table t;
 	long rc = -1;
 	int err = 0;
@@ -1050,8 +1105,8 @@ long eg_gate_bulk_add(struct eg_gate *g, bool allow, const struct eg_prefix *v, 
 		errno = EPERM;
 		goto out;
 	}
-	if (!k4 || !k6 || !rv || !fresh || !a || ttl_s < 0 || reason >= EG_RULE__COUNT) {
-		errno = k4 && k6 && rv && fresh && a ? EINVAL : ENOMEM;
+	if (!k4 || !k6 || !k6s || !rv || !fresh || !a || ttl_s < 0 || reason >= EG_RULE__COUNT) {
+		errno = k4 && k6 && k6s && rv && fresh && a ? EINVAL : ENOMEM;
 		goto out;
 	}
 	a->allow = allow;
@@ -1066,41 +1121,43 @@ long eg_gate_bulk_add(struct eg_gate *g, bool allow, const struct eg_prefix *v, 
 		struct rkey k;
 
 		rkey_make(allow, v[i].addr, v[i].plen, &k);
-		if (k.v6)
+		if (k.s6)
+			k6s[n6s++] = k.k6s;
+		else if (k.v6)
 			k6[n6++] = k.k6;
 		else
 			k4[n4++] = k.k4;
 	}
 	n4 = keys_unique(k4, n4, sizeof(*k4), key4_cmp);
 	n6 = keys_unique(k6, n6, sizeof(*k6), key6_cmp);
+	n6s = keys_unique(k6s, n6s, sizeof(*k6s), key6s_cmp);
 	eg_gate_wlock(g);
-	/* IPv4: which keys are new, insert, note what went in */
-	if (tbl_read(g, allow ? EG_TBL_ALLOW4 : EG_TBL_DENY4, &t) ||
-	    keys_fresh(g->fd[allow ? M_ALLOW4 : M_DENY4], k4, n4, sizeof(*k4), &t, false, fresh)) {
-		err = errno;
-		goto unlock;
-	}
-	if (bulk_insert(g->fd[allow ? M_ALLOW4 : M_DENY4], k4, sizeof(*k4), rv, n4, CHUNK, &done))
-		err = errno;
-	for (size_t j = 0; j < done; j++)
-		if (bulk_note4(a, &k4[j], fresh[j]) && !err)
+	for (enum bkind kind = BK4; kind <= BK6S && !err; kind++) {
+		const void *keys = kind == BK4 ? (const void *)k4 : kind == BK6 ? (const void *)k6 : (const void *)k6s;
+		size_t nk = kind == BK4 ? n4 : kind == BK6 ? n6 : n6s, ksz = bk_ksz(kind);
+		unsigned tbl = (allow ? EG_TBL_ALLOW4 : EG_TBL_DENY4) + (kind == BK4 ? 0 : 2);
+		int fd = kind == BK6S ? g->fd[M_DENY6S] : g->fd[M_DENY4 + tbl];
+
+		if (!nk)
+			continue;
+		/* which keys are new, insert, note what went in */
+		if (tbl_read(g, tbl, &t) || keys_fresh(fd, keys, nk, kind, &t, fresh)) {
 			err = errno;
-	if (err)
-		goto commit;
-	if (tbl_read(g, allow ? EG_TBL_ALLOW6 : EG_TBL_DENY6, &t) ||
-	    keys_fresh(g->fd[allow ? M_ALLOW6 : M_DENY6], k6, n6, sizeof(*k6), &t, true, fresh)) {
-		err = errno;
-		goto commit;
-	}
-	if (bulk_insert(g->fd[allow ? M_ALLOW6 : M_DENY6], k6, sizeof(*k6), rv, n6, CHUNK, &done))
-		err = errno;
-	for (size_t j = 0; j < done; j++)
-		if (bulk_note6(a, &k6[j], fresh[j]) && !err)
+			break;
+		}
+		if (bulk_insert(fd, keys, ksz, rv, nk, CHUNK, &done))
 			err = errno;
-commit: /* what did go in is indexed and counted, error or not */
+		for (size_t j = 0; j < done; j++) {
+			const void *k = (const uint8_t *)keys + j * ksz;
+
+			if ((kind == BK4 ? bulk_note4(a, k, fresh[j]) : bulk_note6(a, kind, k, fresh[j])) &&
+			    !err)
+				err = errno;
+		}
+	}
+	/* what did go in is indexed and counted, error or not */
 	if (bulk_commit(g, a) && !err)
 		err = errno;
-unlock:
 	eg_gate_wunlock(g);
 	if (err)
 		errno = err;
@@ -1115,6 +1172,7 @@ out:
 	free(a);
 	free(k4);
 	free(k6);
+	free(k6s);
 	free(rv);
 	free(fresh);
 	return rc;
