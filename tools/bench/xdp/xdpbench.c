@@ -433,6 +433,10 @@ static int cmd_attach(const char *netns, const char *ifname, const char *pin, co
 	cfg.gate.xdp_mode = (char *)"native";
 	cfg.gate.deny = d;
 	cfg.gate.n_deny = nd;
+	/* EG_BENCH_MAX_DENY: the rule hashes' size (default gate.max_deny's, 1,048,576),
+	 * to see what the size of the hash alone costs a flood (docs/gate.md) */
+	if (getenv("EG_BENCH_MAX_DENY"))
+		cfg.gate.max_deny = (uint32_t)strtoul(getenv("EG_BENCH_MAX_DENY"), NULL, 10);
 	g = eg_gate_open(&cfg, err, sizeof(err));
 	if (!g) {
 		fprintf(stderr, "%s\n", err);
