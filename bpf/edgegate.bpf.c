@@ -342,16 +342,25 @@ static __always_inline const struct eg_table *table(__u32 id)
 		groups = (*word >> ((slot & 7) * 8)) & 0xff;                             \
 		if (!groups)                                                             \
 			return 0;                                                        \
-		_Pragma("unroll") for (i = 0; i < 8; i++) /* branch-free */              \
-			cand |= ((groups >> i) & 1) * EG_G4_LENS(i);                     \
-		cand &= t->lens[0];                                                      \
-		if (x32 && (cand >> 32)) {                                               \
+		/* The /32 first, straight from the filter bit: the longest length     \
+		 * decides alone when it matches (a flood of denied sources), and the   \
+		 * other lengths are worked out only when it does not. */               \
+		if (x32 && (groups & 1)) {                                               \
 			__u32 xb = eg_x32_bit(ip), xw = xb >> 6;                         \
 			__u64 *x = bpf_map_lookup_elem(&eg_deny4_x32_v2, &xw);           \
                                                                                          \
-			if (x && !(*x & (1ull << (xb & 63))))                            \
-				cand &= 0xffffffffull; /* no /32 rule for this address */\
+			if (!x || (*x & (1ull << (xb & 63)))) {                          \
+				found = lookup(ip, 32, offset);                          \
+				if (found)                                               \
+					return found;                                    \
+			}                                                                \
+			groups &= ~1ull; /* the /32 is settled */                        \
+			if (!groups)                                                     \
+				return 0;                                                \
 		}                                                                        \
+		_Pragma("unroll") for (i = 0; i < 8; i++) /* branch-free */              \
+			cand |= ((groups >> i) & 1) * EG_G4_LENS(i);                     \
+		cand &= t->lens[0];                                                      \
 		for (i = 0; i < 33 && cand && !found; i++) {                             \
 			__u32 len = hibit(cand);                                         \
                                                                                          \
