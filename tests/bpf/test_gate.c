@@ -1017,6 +1017,59 @@ static void test_longest_match_v4(void **s)
 	expect(&p, XDP_PASS, EG_REASON_PASS);
 }
 
+/* The /32 is looked up first when the /32 filter's bit is set: a hit decides, a miss
+ * (a filter false positive, simulated by setting the bit by hand) falls through to the
+ * shorter lengths of the /24's byte, and a /24 with only /32s answers "no rule" once
+ * the /32 missed. */
+static void set_x32_bit(const char *ip)
+{
+	uint32_t a;
+	__u64 v;
+	__u32 b, w;
+	int fd = eg_gate_map_fd(G, EG_MAP_DENY4_X32);
+
+	inet_pton(AF_INET, ip, &a);
+	b = eg_x32_bit(ntohl(a));
+	w = b >> 6;
+	assert_int_equal(bpf_map_lookup_elem(fd, &w, &v), 0);
+	v |= 1ull << (b & 63);
+	assert_int_equal(bpf_map_update_elem(fd, &w, &v, BPF_ANY), 0);
+}
+
+static void test_x32_first(void **s)
+{
+	struct eg_prefix p22 = P("198.18.60.0/22"), p32 = P("198.18.60.7"), q32 = P("198.18.64.9");
+	struct pk p;
+
+	assert_int_equal(eg_gate_deny_add(G, &p22, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_deny_add(G, &p32, 0, EG_RULE_BAN), 0);
+	assert_int_equal(eg_gate_deny_add(G, &q32, 0, EG_RULE_MANUAL), 0);
+	tcp4(&p, "198.18.60.7", PROT, PK_ACK); /* the /32 hit decides */
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	tcp4(&p, "198.18.60.77", PROT, PK_ACK); /* filter bit clear: the /22 */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	set_x32_bit("198.18.60.77"); /* a false positive: the /32 misses, the /22 still matches */
+	tcp4(&p, "198.18.60.77", PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	tcp4(&p, "198.18.64.9", PROT, PK_ACK); /* a /24 with only a /32 */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	set_x32_bit("198.18.64.10");
+	tcp4(&p, "198.18.64.10", PROT, PK_ACK); /* its /32 misses: nothing else to look up */
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	tcp4(&p, "198.18.64.11", PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_int_equal(eg_gate_deny_del(G, &p32), 0);
+	tcp4(&p, "198.18.60.7", PROT, PK_ACK); /* the /32 gone, its filter bit left: the /22 */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_deny_del(G, &p22), 0);
+	assert_int_equal(eg_gate_deny_del(G, &q32), 0);
+	tcp4(&p, "198.18.60.7", PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_true(eg_gate_gc(G) >= 0); /* GC rebuilds the filter: the hand-set bits go */
+	tcp4(&p, "198.18.64.10", PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+}
+
 /* An expired prefix hides neither a longer nor a shorter live one, before GC and after. */
 static void test_prefix_expiry_nesting(void **s)
 {
@@ -1753,6 +1806,7 @@ int main(void)
 		cmocka_unit_test(test_flood_shed),
 		cmocka_unit_test(test_pin_reuse),
 		cmocka_unit_test(test_longest_match_v4),
+		cmocka_unit_test(test_x32_first),
 		cmocka_unit_test(test_prefix_expiry_nesting),
 		cmocka_unit_test(test_longest_match_v6),
 		cmocka_unit_test(test_v6_filter),
