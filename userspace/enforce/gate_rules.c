@@ -1027,10 +1027,13 @@ static int keys_fresh(int fd, const void *keys, size_t n, enum bkind kind, const
 	for (size_t i = 0; i < n; i++) {
 		const void *k = (const uint8_t *)keys + i * ksz;
 
-		fresh[i] = !t->count[bk_len(kind, k)] || bpf_map_lookup_elem(fd, k, &r) != 0;
-		if (!fresh[i] || errno == ENOENT)
+		if (!t->count[bk_len(kind, k)]) {
+			fresh[i] = true;
 			continue;
-		return -1;
+		}
+		fresh[i] = bpf_map_lookup_elem(fd, k, &r) != 0;
+		if (fresh[i] && errno != ENOENT)
+			return -1;
 	}
 	return 0;
 }
