@@ -388,6 +388,8 @@ static int cmd_paths(unsigned repeat)
 			snprintf(path, sizeof(path), "%s/%s", pin, eg_gate_map_names_bench[i]);
 			unlink(path);
 		}
+		snprintf(path, sizeof(path), "%s/eg_wlock", pin); /* the writers' lock directory */
+		rmdir(path);
 		rmdir(pin);
 	}
 	return 0;
