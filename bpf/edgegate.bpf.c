@@ -60,7 +60,17 @@ struct {
 	__type(key, struct eg_key6);
 	__type(value, struct eg_rule);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} eg_deny6_v2 SEC(".maps");
+} eg_deny6_v3 SEC(".maps");
+
+/* IPv6 deny rules of /64 or shorter, keyed on the upper 64 bits (abi.h eg_key6s). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1048576);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct eg_key6s);
+	__type(value, struct eg_rule);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_deny6s_v1 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -290,8 +300,21 @@ static __always_inline void key6(struct eg_key6 *k, __u64 hi, __u64 lo, __u32 le
 		r = bpf_map_lookup_elem(&map, &k);                                       \
 		return r && live_at(r, offset) ? 1 + (int)(r->reason & 0xff) : 0;        \
 	}
-EG_LOOKUP6(lookup_deny6, eg_deny6_v2)
+EG_LOOKUP6(lookup_deny6, eg_deny6_v3)
 EG_LOOKUP6(lookup_allow6, eg_allow6_v2)
+
+/* A deny rule of length 0..64: the short key (abi.h eg_key6s). lo is unused. */
+static __always_inline int lookup_deny6s(__u64 hi, __u64 lo, __u32 len, __s64 offset)
+{
+	struct eg_key6s k = { .plen = len };
+	struct eg_rule *r;
+
+	hi = len ? hi & (~0ull << ((64 - len) & 63)) : 0;
+	hi = bpf_cpu_to_be64(hi);
+	__builtin_memcpy(k.a, &hi, 8);
+	r = bpf_map_lookup_elem(&eg_deny6s_v1, &k);
+	return r && live_at(r, offset) ? 1 + (int)(r->reason & 0xff) : 0;
+}
 
 static __always_inline const struct eg_table *table(__u32 id)
 {
@@ -319,16 +342,25 @@ static __always_inline const struct eg_table *table(__u32 id)
 		groups = (*word >> ((slot & 7) * 8)) & 0xff;                             \
 		if (!groups)                                                             \
 			return 0;                                                        \
-		_Pragma("unroll") for (i = 0; i < 8; i++) /* branch-free */              \
-			cand |= ((groups >> i) & 1) * EG_G4_LENS(i);                     \
-		cand &= t->lens[0];                                                      \
-		if (x32 && (cand >> 32)) {                                               \
+		/* The /32 first, straight from the filter bit: the longest length     \
+		 * decides alone when it matches (a flood of denied sources), and the   \
+		 * other lengths are worked out only when it does not. */               \
+		if (x32 && (groups & 1)) {                                               \
 			__u32 xb = eg_x32_bit(ip), xw = xb >> 6;                         \
 			__u64 *x = bpf_map_lookup_elem(&eg_deny4_x32_v2, &xw);           \
                                                                                          \
-			if (x && !(*x & (1ull << (xb & 63))))                            \
-				cand &= 0xffffffffull; /* no /32 rule for this address */\
+			if (!x || (*x & (1ull << (xb & 63)))) {                          \
+				found = lookup(ip, 32, offset);                          \
+				if (found)                                               \
+					return found;                                    \
+			}                                                                \
+			groups &= ~1ull; /* the /32 is settled */                        \
+			if (!groups)                                                     \
+				return 0;                                                \
 		}                                                                        \
+		_Pragma("unroll") for (i = 0; i < 8; i++) /* branch-free */              \
+			cand |= ((groups >> i) & 1) * EG_G4_LENS(i);                     \
+		cand &= t->lens[0];                                                      \
 		for (i = 0; i < 33 && cand && !found; i++) {                             \
 			__u32 len = hibit(cand);                                         \
                                                                                          \
@@ -352,13 +384,14 @@ static __always_inline void idx6_lens(__u64 g, __u64 m[3])
 
 /* Longest live IPv6 rule containing hi:lo (host order): one hash lookup per
  * candidate length, longest first. For the deny table the candidates are the
- * lengths in use under 48 and those of 48 or more that the /48's index byte names. */
-#define EG_MATCH6(name, tbl, lookup, idx6)                                              \
+ * lengths in use under 48 and those of 48 or more that the /48's index byte names,
+ * and lengths of 64 or less go to the short-key hash (lookup_short). */
+#define EG_MATCH6(name, tbl, lookup, lookup_short, idx6)                                \
 	static __always_inline int name(__u64 hi, __u64 lo, __s64 offset)               \
 	{                                                                                \
 		const struct eg_table *t = table(tbl);                                   \
-		__u64 cand[3];                                                           \
-		int found = 0, wi;                                                       \
+		__u64 cand[3], c;                                                        \
+		int found = 0;                                                           \
 		__u32 i;                                                                 \
                                                                                          \
 		if (!t || !(t->lens[0] | t->lens[1] | t->lens[2]))                       \
@@ -377,20 +410,28 @@ static __always_inline void idx6_lens(__u64 g, __u64 m[3])
 				cand[2] &= m[2];                                         \
 			}                                                                \
 		}                                                                        \
-		for (wi = 2; wi >= 0 && !found; wi--) {                                  \
-			__u64 c = cand[wi & 3];                                          \
+		if (cand[2] & 1)                                                         \
+			found = lookup(hi, lo, 128, offset);                             \
+		c = cand[1] & ~1ull; /* 65..127 */                                       \
+		for (i = 0; i < 63 && c && !found; i++) {                                \
+			__u32 b = hibit(c) & 63;                                         \
                                                                                          \
-			for (i = 0; i < 64 && c && !found; i++) {                        \
-				__u32 b = hibit(c) & 63;                                 \
+			c &= ~(1ull << b);                                               \
+			found = lookup(hi, lo, 64 + b, offset);                          \
+		}                                                                        \
+		if (!found && (cand[1] & 1))                                             \
+			found = lookup_short(hi, lo, 64, offset);                        \
+		c = cand[0]; /* 0..63 */                                                 \
+		for (i = 0; i < 64 && c && !found; i++) {                                \
+			__u32 b = hibit(c) & 63;                                         \
                                                                                          \
-				c &= ~(1ull << b);                                       \
-				found = lookup(hi, lo, (__u32)wi * 64 + b, offset);      \
-			}                                                                \
+			c &= ~(1ull << b);                                               \
+			found = lookup_short(hi, lo, b, offset);                         \
 		}                                                                        \
 		return found;                                                            \
 	}
-EG_MATCH6(eg_match_deny6, EG_TBL_DENY6, lookup_deny6, 1)
-EG_MATCH6(eg_match_allow6, EG_TBL_ALLOW6, lookup_allow6, 0)
+EG_MATCH6(eg_match_deny6, EG_TBL_DENY6, lookup_deny6, lookup_deny6s, 1)
+EG_MATCH6(eg_match_allow6, EG_TBL_ALLOW6, lookup_allow6, lookup_allow6, 0)
 
 /* The source's verdict from the rule tables: EG_SRC_ALLOW, or 1 + the reason of the
  * longest live deny rule, or 0. One global function per family (verified once, on its

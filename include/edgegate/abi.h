@@ -9,8 +9,10 @@
  *
  * Deny/allow rules (v2, issue 14): IPv4 and IPv6 are separate tables. IPv4 keys
  * are the 4-byte address plus its prefix length (struct eg_key4), IPv6 keys the
- * 16-byte address plus length (struct eg_key6); every prefix length lives in the
- * same hash and XDP looks up, longest first, only the lengths that are in use
+ * 16-byte address plus length (struct eg_key6), except IPv6 deny rules of /64 or
+ * shorter (most real IPv6 deny lists), which live in a hash of their own keyed on
+ * the upper 64 bits (struct eg_key6s: 12 bytes, hashed as cheaply as an IPv4 key).
+ * Every other prefix length lives in the same hash and XDP looks up, longest first, only the lengths that are in use
  * (eg_tables_v2.lens) and, for IPv4, only the length groups a per-/24 index says
  * may match (eg_deny4_idx_v2). No LPM trie on the hot path. See docs/gate.md.
  * Flows, sessions and rate buckets keep 16-byte addresses, IPv4 as IPv4-mapped
@@ -30,7 +32,8 @@
 #define EG_MAP_PORTS "eg_ports_v1"         /* ARRAY[1024] __u64 bitmap of protected ports */
 #define EG_MAP_DENY4 "eg_deny4_v2"         /* HASH  eg_key4 -> eg_rule (every IPv4 length) */
 #define EG_MAP_ALLOW4 "eg_allow4_v2"       /* HASH  eg_key4 -> eg_rule */
-#define EG_MAP_DENY6 "eg_deny6_v2"         /* HASH  eg_key6 -> eg_rule (every IPv6 length) */
+#define EG_MAP_DENY6 "eg_deny6_v3"         /* HASH  eg_key6 -> eg_rule (IPv6 deny lengths 65..128; v2 held all) */
+#define EG_MAP_DENY6S "eg_deny6s_v1"       /* HASH  eg_key6s -> eg_rule (IPv6 deny lengths 0..64) */
 #define EG_MAP_ALLOW6 "eg_allow6_v2"       /* HASH  eg_key6 -> eg_rule */
 #define EG_MAP_DENY4_IDX "eg_deny4_idx_v2"   /* ARRAY[EG_IDX4_WORDS] __u64: per-/24 length groups */
 #define EG_MAP_ALLOW4_IDX "eg_allow4_idx_v2" /* ARRAY[EG_IDX4_WORDS] __u64 */
@@ -182,9 +185,18 @@ struct eg_key4 {
 };
 
 struct eg_key6 {
-	__u32 plen; /* 0..128 */
+	__u32 plen; /* 0..128 (the deny table: 65..128) */
 	__u8 a[16]; /* host bits cleared */
 };
+
+/* An IPv6 deny rule of length 0..64: the address's first 8 bytes. 12 bytes, so the
+ * kernel's hash runs one jhash2 final round on it, as on an eg_key4, not the extra
+ * mixing round of a 20-byte eg_key6 (issue 14: 17-19 ns a lookup against 10-12). */
+struct eg_key6s {
+	__u32 plen; /* 0..64 */
+	__u8 a[8];  /* the upper 64 bits, host bits cleared */
+};
+#define EG_DENY6S_MAXLEN 64
 
 /* Per table: which prefix lengths hold entries. XDP reads only lens; count is the
  * writers' bookkeeping. Both are changed only under flock() on the pin root (the

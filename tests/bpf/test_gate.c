@@ -58,7 +58,7 @@ static void rm_pins(void)
 				       EG_MAP_DENY6, EG_MAP_ALLOW6, EG_MAP_DENY4_IDX,
 				       EG_MAP_ALLOW4_IDX, EG_MAP_DENY4_X32, EG_MAP_DENY6_IDX, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
 				       EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOWSLOTS,
-				       EG_MAP_FLOOD, EG_MAP_SYNBOX };
+				       EG_MAP_FLOOD, EG_MAP_SYNBOX, EG_MAP_DENY6S };
 	char p[256];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -1017,6 +1017,59 @@ static void test_longest_match_v4(void **s)
 	expect(&p, XDP_PASS, EG_REASON_PASS);
 }
 
+/* The /32 is looked up first when the /32 filter's bit is set: a hit decides, a miss
+ * (a filter false positive, simulated by setting the bit by hand) falls through to the
+ * shorter lengths of the /24's byte, and a /24 with only /32s answers "no rule" once
+ * the /32 missed. */
+static void set_x32_bit(const char *ip)
+{
+	uint32_t a;
+	__u64 v;
+	__u32 b, w;
+	int fd = eg_gate_map_fd(G, EG_MAP_DENY4_X32);
+
+	inet_pton(AF_INET, ip, &a);
+	b = eg_x32_bit(ntohl(a));
+	w = b >> 6;
+	assert_int_equal(bpf_map_lookup_elem(fd, &w, &v), 0);
+	v |= 1ull << (b & 63);
+	assert_int_equal(bpf_map_update_elem(fd, &w, &v, BPF_ANY), 0);
+}
+
+static void test_x32_first(void **s)
+{
+	struct eg_prefix p22 = P("198.18.60.0/22"), p32 = P("198.18.60.7"), q32 = P("198.18.64.9");
+	struct pk p;
+
+	assert_int_equal(eg_gate_deny_add(G, &p22, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_deny_add(G, &p32, 0, EG_RULE_BAN), 0);
+	assert_int_equal(eg_gate_deny_add(G, &q32, 0, EG_RULE_MANUAL), 0);
+	tcp4(&p, "198.18.60.7", PROT, PK_ACK); /* the /32 hit decides */
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	tcp4(&p, "198.18.60.77", PROT, PK_ACK); /* filter bit clear: the /22 */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	set_x32_bit("198.18.60.77"); /* a false positive: the /32 misses, the /22 still matches */
+	tcp4(&p, "198.18.60.77", PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	tcp4(&p, "198.18.64.9", PROT, PK_ACK); /* a /24 with only a /32 */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	set_x32_bit("198.18.64.10");
+	tcp4(&p, "198.18.64.10", PROT, PK_ACK); /* its /32 misses: nothing else to look up */
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	tcp4(&p, "198.18.64.11", PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_int_equal(eg_gate_deny_del(G, &p32), 0);
+	tcp4(&p, "198.18.60.7", PROT, PK_ACK); /* the /32 gone, its filter bit left: the /22 */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_deny_del(G, &p22), 0);
+	assert_int_equal(eg_gate_deny_del(G, &q32), 0);
+	tcp4(&p, "198.18.60.7", PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_true(eg_gate_gc(G) >= 0); /* GC rebuilds the filter: the hand-set bits go */
+	tcp4(&p, "198.18.64.10", PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+}
+
 /* An expired prefix hides neither a longer nor a shorter live one, before GC and after. */
 static void test_prefix_expiry_nesting(void **s)
 {
@@ -1149,6 +1202,189 @@ static void test_v6_filter(void **s)
 	expect(&p, XDP_PASS, EG_REASON_PASS);
 	assert_true(eg_gate_gc(G) >= 0);
 	assert_int_equal(idx6_byte("2001:db8:40::"), 0);
+}
+
+/* IPv6 deny rules of /64 or shorter live in the short-key hash (eg_deny6s_v1, key:
+ * the upper 64 bits), longer ones in eg_deny6_v3: /0 /63 /64 on one side, /65 /128 on
+ * the other, the longest live rule still wins across the two, and deletes, expiry,
+ * listing and GC's recount see both. */
+static bool in_short6(const struct eg_prefix *p)
+{
+	struct eg_key6s k = { .plen = p->plen };
+	struct eg_rule r;
+
+	memcpy(k.a, p->addr, 8);
+	return bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY6S), &k, &r) == 0;
+}
+
+static bool in_long6(const struct eg_prefix *p)
+{
+	struct eg_key6 k = { .plen = p->plen };
+	struct eg_rule r;
+
+	memcpy(k.a, p->addr, 16);
+	return bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY6), &k, &r) == 0;
+}
+
+static int find_entry(const struct eg_gate_entry *e, void *arg)
+{
+	const struct eg_prefix *p = arg;
+
+	return e->plen == p->plen && !memcmp(e->addr, p->addr, 16);
+}
+
+static void test_v6_short_keys(void **s)
+{
+	struct eg_prefix r0 = P("::/0"), r63 = P("2001:db8:60::/63"), r64 = P("2001:db8:60:1::/64"),
+			 r65 = P("2001:db8:60:1:8000::/65"), r128 = P("2001:db8:60:1:8000::1"),
+			 r56 = P("2001:db8:70::/56");
+	struct eg_table t0 = read_table(EG_TBL_DENY6), t1, t2;
+	struct pk p;
+
+	reset_clock();
+	assert_int_equal(eg_gate_deny_add(G, &r128, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r65, 0, EG_RULE_BAN), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r64, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r63, 0, EG_RULE_BAN), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r0, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r56, 10, EG_RULE_BAN), 0);
+	assert_true(in_short6(&r0) && in_short6(&r63) && in_short6(&r64) && in_short6(&r56));
+	assert_false(in_long6(&r0) || in_long6(&r63) || in_long6(&r64));
+	assert_true(in_long6(&r65) && in_long6(&r128));
+	assert_false(in_short6(&r65) || in_short6(&r128));
+	assert_int_equal(eg_gate_deny_reason(G, &r64), EG_RULE_MANUAL);
+	assert_int_equal(eg_gate_deny_reason(G, &r65), EG_RULE_BAN);
+	t1 = read_table(EG_TBL_DENY6);
+	for (unsigned l = 0; l <= 128; l++)
+		assert_int_equal(t1.count[l] - t0.count[l],
+				 l == 0 || l == 56 || l == 63 || l == 64 || l == 65 || l == 128);
+	tcp6(&p, "2001:db8:60:1:8000::1", 1, PROT, PK_ACK); /* the /128 */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	tcp6(&p, "2001:db8:60:1:8000::2", 1, PROT, PK_ACK); /* the /65 (bit 64 set) */
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	tcp6(&p, "2001:db8:60:1::2", 1, PROT, PK_ACK); /* the /64 (bit 64 clear) */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	tcp6(&p, "2001:db8:60::5", 1, PROT, PK_ACK); /* the /63 */
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	tcp6(&p, "2001:db8:70:ff::5", 1, PROT, PK_ACK); /* the /56 */
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	tcp6(&p, "2001:db8:62::5", 1, PROT, PK_ACK); /* only the /0 */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_deny_list(G, find_entry, &r64) > 0, 1);
+	/* expiry of the /56 (short map): passed over before GC, removed by it */
+	assert_int_equal(eg_gate_set_clock_offset(G, 11000000000ll), 0);
+	tcp6(&p, "2001:db8:70:ff::5", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY); /* the /0 */
+	assert_int_equal(eg_gate_gc(G), 1);
+	assert_false(in_short6(&r56));
+	t2 = read_table(EG_TBL_DENY6);
+	assert_int_equal(t2.count[56], t0.count[56]);
+	reset_clock();
+	/* deletes, longest first falls back through both maps */
+	assert_int_equal(eg_gate_deny_del(G, &r64), 0);
+	assert_false(in_short6(&r64));
+	tcp6(&p, "2001:db8:60:1::2", 1, PROT, PK_ACK); /* now the /63 */
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	assert_int_equal(eg_gate_deny_del(G, &r63), 0);
+	tcp6(&p, "2001:db8:60:1::2", 1, PROT, PK_ACK); /* now the /0 */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_deny_del(G, &r0), 0);
+	tcp6(&p, "2001:db8:60:1::2", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	tcp6(&p, "2001:db8:60:1:8000::2", 1, PROT, PK_ACK); /* the /65 stays */
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	assert_int_equal(eg_gate_deny_del(G, &r65), 0);
+	tcp6(&p, "2001:db8:60:1:8000::2", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	tcp6(&p, "2001:db8:60:1:8000::1", 1, PROT, PK_ACK); /* the /128 stays */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_deny_del(G, &r128), 0);
+	tcp6(&p, "2001:db8:60:1:8000::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_true(eg_gate_gc(G) >= 0);
+	t2 = read_table(EG_TBL_DENY6);
+	assert_memory_equal(t2.count, t0.count, sizeof(t0.count));
+	assert_memory_equal(t2.lens, t0.lens, sizeof(t0.lens));
+}
+
+/* A bulk load beside existing rules (issue 14): it counts only entries that are new
+ * (an entry already there, or twice in the list, once), sets the index bits of what
+ * it loads, and leaves counts a full recount (GC) agrees with. */
+static void test_bulk_incremental(void **s)
+{
+	struct eg_prefix pre[] = { P("198.18.90.0/24"), P("198.18.91.7"), P("2001:db8:90::/48") };
+	struct eg_prefix v[] = {
+		P("198.18.91.7"),      /* exists (single add) */
+		P("198.18.91.8"),      /* new /32 in the same /24 */
+		P("198.18.91.8"),      /* twice in the list */
+		P("198.18.96.0/20"),   /* new, 16 /24s */
+		P("198.18.90.0/24"),   /* exists */
+		P("2001:db8:90::/48"), /* exists */
+		P("2001:db8:91::1"),   /* new /128 */
+		P("2001:db8:92::/64"), /* new /64 */
+		P("::/0"),             /* new /0 */
+	};
+	struct eg_table b4 = read_table(EG_TBL_DENY4), b6 = read_table(EG_TBL_DENY6), a4, a6, g4, g6;
+	struct pk p;
+
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(eg_gate_deny_add(G, &pre[i], 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_bulk_add(G, false, v, sizeof(v) / sizeof(v[0]), 0, EG_RULE_ABUSE),
+			 (long)(sizeof(v) / sizeof(v[0])));
+	a4 = read_table(EG_TBL_DENY4);
+	a6 = read_table(EG_TBL_DENY6);
+	assert_int_equal(a4.count[32] - b4.count[32], 2);
+	assert_int_equal(a4.count[24] - b4.count[24], 1);
+	assert_int_equal(a4.count[20] - b4.count[20], 1);
+	assert_int_equal(a6.count[48] - b6.count[48], 1);
+	assert_int_equal(a6.count[128] - b6.count[128], 1);
+	assert_int_equal(a6.count[64] - b6.count[64], 1);
+	assert_int_equal(a6.count[0] - b6.count[0], 1);
+	assert_true(a4.lens[0] & (1ull << 20));
+	assert_true(a6.lens[0] & 1);
+	/* a full recount agrees */
+	assert_true(eg_gate_gc(G) >= 0);
+	g4 = read_table(EG_TBL_DENY4);
+	g6 = read_table(EG_TBL_DENY6);
+	assert_memory_equal(g4.count, a4.count, sizeof(a4.count));
+	assert_memory_equal(g6.count, a6.count, sizeof(a6.count));
+	assert_memory_equal(g4.lens, a4.lens, sizeof(a4.lens));
+	assert_memory_equal(g6.lens, a6.lens, sizeof(a6.lens));
+	/* index bits: the new /20 in each of its /24s, the /32s beside the existing /24 */
+	assert_int_equal(idx_byte(EG_MAP_DENY4_IDX, "198.18.96.1"), 1u << eg_group4(20));
+	assert_int_equal(idx_byte(EG_MAP_DENY4_IDX, "198.18.111.1"), 1u << eg_group4(20));
+	assert_int_equal(idx_byte(EG_MAP_DENY4_IDX, "198.18.112.1"), 0);
+	assert_int_equal(idx_byte(EG_MAP_DENY4_IDX, "198.18.91.1"), 1u << eg_group4(32));
+	assert_int_equal(idx_byte(EG_MAP_DENY4_IDX, "198.18.90.1"), 1u << eg_group4(24));
+	assert_int_equal(idx6_byte("2001:db8:91::"), 1u << eg_group6(128));
+	/* verdicts: the loaded reason replaced the existing entries' */
+	tcp4(&p, "198.18.91.8", PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	tcp4(&p, "198.18.91.9", PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	tcp4(&p, "198.18.111.200", PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_deny_reason(G, &pre[0]), EG_RULE_ABUSE);
+	tcp6(&p, "2001:db8:91::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	tcp6(&p, "2001:db8:92::77", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	tcp6(&p, "2001:db8:5::1", 1, PROT, PK_ACK); /* the ::/0 */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	/* deleting loaded entries counts down as for any other */
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		if (i != 2)
+			assert_int_equal(eg_gate_deny_del(G, &v[i]), 0);
+	tcp6(&p, "2001:db8:5::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	tcp4(&p, "198.18.111.200", PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	a4 = read_table(EG_TBL_DENY4);
+	a6 = read_table(EG_TBL_DENY6);
+	assert_memory_equal(a4.count, b4.count, sizeof(a4.count));
+	assert_memory_equal(a6.count, b6.count, sizeof(a6.count));
+	assert_true(eg_gate_gc(G) >= 0);
+	assert_int_equal(idx_byte(EG_MAP_DENY4_IDX, "198.18.96.1"), 0);
 }
 
 /* issue 17: ::ffff:a.b.c.d on the wire is neither the IPv4 source nor a real IPv6
@@ -1570,9 +1806,12 @@ int main(void)
 		cmocka_unit_test(test_flood_shed),
 		cmocka_unit_test(test_pin_reuse),
 		cmocka_unit_test(test_longest_match_v4),
+		cmocka_unit_test(test_x32_first),
 		cmocka_unit_test(test_prefix_expiry_nesting),
 		cmocka_unit_test(test_longest_match_v6),
 		cmocka_unit_test(test_v6_filter),
+		cmocka_unit_test(test_v6_short_keys),
+		cmocka_unit_test(test_bulk_incremental),
 		cmocka_unit_test(test_mapped_sources),
 		cmocka_unit_test(test_fragment_policy),
 		cmocka_unit_test(test_ban_scope),

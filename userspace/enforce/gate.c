@@ -38,7 +38,7 @@ const char *const eg_gate_map_names[M__COUNT] = {
 	[M_RATE] = EG_MAP_RATE,           [M_FLOWS] = EG_MAP_FLOWS,
 	[M_SESSIONS] = EG_MAP_SESSIONS,   [M_STATS] = EG_MAP_STATS,
 	[M_FLOWSLOTS] = EG_MAP_FLOWSLOTS, [M_FLOOD] = EG_MAP_FLOOD,
-	[M_SYNBOX] = EG_MAP_SYNBOX,
+	[M_SYNBOX] = EG_MAP_SYNBOX,       [M_DENY6S] = EG_MAP_DENY6S,
 };
 #define map_names eg_gate_map_names
 
@@ -584,7 +584,7 @@ struct eg_gate *eg_gate_load(const struct eg_gate_config *gc, char *err, size_t 
 		const char *n = bpf_map__name(m);
 		uint32_t want = 0;
 
-		if (!strcmp(n, EG_MAP_DENY4) || !strcmp(n, EG_MAP_DENY6))
+		if (!strcmp(n, EG_MAP_DENY4) || !strcmp(n, EG_MAP_DENY6) || !strcmp(n, EG_MAP_DENY6S))
 			want = gc->max_deny;
 		else if (!strcmp(n, EG_MAP_RATE))
 			want = gc->max_sources;

@@ -33,6 +33,7 @@ enum {
 	M_FLOWSLOTS,
 	M_FLOOD,
 	M_SYNBOX,
+	M_DENY6S, /* IPv6 deny rules of /64 or shorter (the deny6 table's other half) */
 	M__COUNT
 };
 

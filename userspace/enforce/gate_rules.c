@@ -48,11 +48,14 @@ void eg_gate_wunlock(struct eg_gate *g)
 
 struct rkey {
 	bool v6;
+	bool s6;       /* an IPv6 deny rule of /64 or shorter: the short-key hash */
 	unsigned tbl;  /* enum eg_table_id */
 	unsigned len;  /* in the family's own space: 0..32 or 0..128 */
+	uint8_t a[16]; /* the address, host bits cleared */
 	union {
 		struct eg_key4 k4;
 		struct eg_key6 k6;
+		struct eg_key6s k6s;
 	};
 };
 
@@ -65,7 +68,13 @@ static void rkey_make(bool allow, const uint8_t addr[16], unsigned plen, struct 
 	memset(k, 0, sizeof(*k));
 	k->v6 = !(eg_gate_is_v4mapped(a) && plen >= 96);
 	k->tbl = (allow ? EG_TBL_ALLOW4 : EG_TBL_DENY4) + (k->v6 ? 2 : 0);
-	if (k->v6) {
+	memcpy(k->a, a, 16);
+	if (k->v6 && !allow && plen <= EG_DENY6S_MAXLEN) {
+		k->s6 = true;
+		k->len = plen;
+		k->k6s.plen = plen;
+		memcpy(k->k6s.a, a, 8);
+	} else if (k->v6) {
 		k->len = plen;
 		k->k6.plen = plen;
 		memcpy(k->k6.a, a, 16);
@@ -78,12 +87,12 @@ static void rkey_make(bool allow, const uint8_t addr[16], unsigned plen, struct 
 
 static const void *rkey_ptr(const struct rkey *k)
 {
-	return k->v6 ? (const void *)&k->k6 : (const void *)&k->k4;
+	return k->s6 ? (const void *)&k->k6s : k->v6 ? (const void *)&k->k6 : (const void *)&k->k4;
 }
 
 static int rkey_fd(struct eg_gate *g, const struct rkey *k)
 {
-	return g->fd[M_DENY4 + k->tbl];
+	return k->s6 ? g->fd[M_DENY6S] : g->fd[M_DENY4 + k->tbl];
 }
 
 static void note_key(bool allow, const uint8_t addr[16], unsigned plen, struct eg_note_key *nk)
@@ -282,59 +291,79 @@ struct rent {
 	struct eg_rule r;
 };
 
-/* Every entry of a table (live or not), with batch lookups. */
-static long tbl_collect(struct eg_gate *g, unsigned tbl, struct rent **out)
+/* Appends every entry of one rule map (live or not) to *v, with batch lookups. A
+ * short IPv6 key (eg_key6s) is widened to an eg_key6. */
+static int map_collect(int fd, size_t ksz, bool v6, struct rent **v, size_t *n, size_t *cap)
 {
-	bool v6 = tbl >= EG_TBL_DENY6;
-	size_t ksz = v6 ? sizeof(struct eg_key6) : sizeof(struct eg_key4);
-	int fd = g->fd[M_DENY4 + tbl];
 	__u32 chunk = 8192, in_b = 0, out_b = 0;
 	uint8_t *keys = malloc(chunk * ksz);
 	struct eg_rule *vals = malloc(chunk * sizeof(*vals));
-	struct rent *v = NULL;
-	size_t n = 0, cap = 0;
 	bool first = true;
+	int ret = -1;
 
-	*out = NULL;
 	if (!keys || !vals)
-		goto fail;
+		goto out;
 	for (;;) {
 		__u32 cnt = chunk;
 		int rc = bpf_map_lookup_batch(fd, first ? NULL : &in_b, &out_b, keys, vals, &cnt, NULL);
 
 		if (rc && errno != ENOENT)
-			goto fail;
-		if (n + cnt > cap) {
-			size_t nc = cap ? cap * 2 : 4096;
+			goto out;
+		if (*n + cnt > *cap) {
+			size_t nc = *cap ? *cap * 2 : 4096;
 			struct rent *nv;
 
-			while (nc < n + cnt)
+			while (nc < *n + cnt)
 				nc *= 2;
-			nv = realloc(v, nc * sizeof(*v));
+			nv = realloc(*v, nc * sizeof(**v));
 			if (!nv)
-				goto fail;
-			v = nv;
-			cap = nc;
+				goto out;
+			*v = nv;
+			*cap = nc;
 		}
 		for (__u32 i = 0; i < cnt; i++) {
-			memset(&v[n], 0, sizeof(v[n]));
-			memcpy(v6 ? (void *)&v[n].k6 : (void *)&v[n].k4, keys + i * ksz, ksz);
-			v[n++].r = vals[i];
+			struct rent *e = &(*v)[(*n)++];
+
+			memset(e, 0, sizeof(*e));
+			if (ksz == sizeof(struct eg_key6s)) {
+				const struct eg_key6s *ks = (const void *)(keys + i * ksz);
+
+				e->k6.plen = ks->plen;
+				memcpy(e->k6.a, ks->a, 8);
+			} else {
+				memcpy(v6 ? (void *)&e->k6 : (void *)&e->k4, keys + i * ksz, ksz);
+			}
+			e->r = vals[i];
 		}
 		if (rc) /* ENOENT: that was the last batch */
 			break;
 		in_b = out_b;
 		first = false;
 	}
+	ret = 0;
+out:
 	free(keys);
 	free(vals);
+	return ret;
+}
+
+/* Every entry of a table (live or not); the IPv6 deny table is two maps. */
+static long tbl_collect(struct eg_gate *g, unsigned tbl, struct rent **out)
+{
+	bool v6 = tbl >= EG_TBL_DENY6;
+	struct rent *v = NULL;
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	if (map_collect(g->fd[M_DENY4 + tbl], v6 ? sizeof(struct eg_key6) : sizeof(struct eg_key4), v6,
+			&v, &n, &cap) ||
+	    (tbl == EG_TBL_DENY6 &&
+	     map_collect(g->fd[M_DENY6S], sizeof(struct eg_key6s), true, &v, &n, &cap))) {
+		free(v);
+		return -1;
+	}
 	*out = v;
 	return (long)n;
-fail:
-	free(keys);
-	free(vals);
-	free(v);
-	return -1;
 }
 
 static void rent_addr(const struct rent *e, bool v6, uint8_t addr[16], unsigned *plen)
@@ -392,7 +421,7 @@ int eg_rules_put(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned
 		goto undo;
 	if (!k.v6 && !allow && k.len == 32 && x32_set(g, k.k4.addr))
 		goto undo;
-	if (k.v6 && !allow && k.len >= 48 && idx6_set(g, k.k6.a, k.len))
+	if (k.v6 && !allow && k.len >= 48 && idx6_set(g, k.a, k.len))
 		goto undo;
 	if (tbl_read(g, k.tbl, &t))
 		goto undo;
@@ -445,7 +474,6 @@ long eg_rules_gc(struct eg_gate *g, uint64_t now, bool force)
 
 	for (unsigned tbl = 0; tbl < EG_TBL__COUNT; tbl++) {
 		bool v6 = tbl >= EG_TBL_DENY6, allow = tbl == EG_TBL_ALLOW4 || tbl == EG_TBL_ALLOW6;
-		int fd = g->fd[M_DENY4 + tbl];
 		struct eg_table t, old;
 		struct eg_key4 *k4 = NULL;
 		struct eg_key6 *k6 = NULL;
@@ -463,20 +491,23 @@ long eg_rules_gc(struct eg_gate *g, uint64_t now, bool force)
 			return -1;
 		}
 		for (long i = 0; i < n; i++) {
-			const void *key = v6 ? (const void *)&v[i].k6 : (const void *)&v[i].k4;
+			uint8_t a[16];
+			unsigned pl;
+			struct rkey rk;
 
-			if (v[i].r.expires_ns && v[i].r.expires_ns <= now &&
-			    bpf_map_delete_elem(fd, key) == 0) {
-				uint8_t a[16];
-				unsigned pl;
+			if (!v[i].r.expires_ns || v[i].r.expires_ns > now)
+				goto keep;
+			rent_addr(&v[i], v6, a, &pl);
+			rkey_make(allow, a, pl, &rk);
+			if (bpf_map_delete_elem(rkey_fd(g, &rk), rkey_ptr(&rk)) == 0) {
 				struct eg_note_key nk;
 
-				rent_addr(&v[i], v6, a, &pl);
 				note_key(allow, a, pl, &nk);
 				bpf_map_delete_elem(g->fd[M_NOTES], &nk);
 				here++;
 				continue;
 			}
+keep:
 			t.count[v6 ? v[i].k6.plen : v[i].k4.plen]++;
 			if (!v6)
 				k4[nk4++] = v[i].k4;
@@ -782,57 +813,371 @@ int eg_gate_allow_del(struct eg_gate *g, const struct eg_prefix *p)
 	return entry_del(g, true, p);
 }
 
-/* Many rules at once: batch updates of the hashes, then one recount and index
- * rebuild (eg_rules_gc) instead of a read-modify-write per rule. Not persisted
- * (edgegatectl deny load writes the pinned maps; the file is the record). */
+/* --- bulk load -------------------------------------------------------------------------- */
+
+/* Bits to OR into words of an array map, gathered in memory first: a bulk load then
+ * reads and writes each touched word once, with batch updates. */
+struct orset {
+	__u64 *delta;     /* nwords: bits to add */
+	__u32 *touched;   /* words with a non-zero delta, each once */
+	size_t n, cap;
+	__u32 nwords;
+};
+
+static int orset_init(struct orset *s, __u32 nwords)
+{
+	memset(s, 0, sizeof(*s));
+	s->nwords = nwords;
+	s->delta = calloc(nwords, sizeof(*s->delta));
+	return s->delta ? 0 : -1;
+}
+
+static void orset_free(struct orset *s)
+{
+	free(s->delta);
+	free(s->touched);
+}
+
+static int orset_add(struct orset *s, __u32 w, __u64 bits)
+{
+	if (!s->delta[w]) {
+		if (s->n == s->cap) {
+			size_t nc = s->cap ? s->cap * 2 : 4096;
+			__u32 *nt = realloc(s->touched, nc * sizeof(*nt));
+
+			if (!nt)
+				return -1;
+			s->touched = nt;
+			s->cap = nc;
+		}
+		s->touched[s->n++] = w;
+	}
+	s->delta[w] |= bits;
+	return 0;
+}
+
+/* The touched words' current values: one lookup each, or the whole array in
+ * batches when most of it is touched anyway. */
+static int orset_read(const struct orset *s, int fd, __u64 *cur)
+{
+	enum { CHUNK = 65536 };
+
+	if (s->n < s->nwords / 16) {
+		for (size_t i = 0; i < s->n; i++)
+			if (bpf_map_lookup_elem(fd, &s->touched[i], &cur[i]))
+				return -1;
+		return 0;
+	}
+	__u64 *all = malloc((size_t)s->nwords * sizeof(*all));
+	__u32 *ks = malloc(CHUNK * sizeof(*ks));
+	int rc = -1;
+
+	if (!all || !ks)
+		goto out;
+	for (__u32 w0 = 0; w0 < s->nwords; w0 += CHUNK) {
+		__u32 cnt = CHUNK < s->nwords - w0 ? CHUNK : s->nwords - w0, asked = cnt;
+		__u32 in_b = w0 - 1, out_b;
+
+		if (bpf_map_lookup_batch(fd, w0 ? &in_b : NULL, &out_b, ks, all + w0, &cnt, NULL) &&
+		    errno != ENOENT)
+			goto out;
+		if (cnt != asked) {
+			errno = EIO;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < s->n; i++)
+		cur[i] = all[s->touched[i]];
+	rc = 0;
+out:
+	free(all);
+	free(ks);
+	return rc;
+}
+
+/* ORs the gathered bits into the map, writing only words that change. */
+static int orset_apply(const struct orset *s, int fd)
+{
+	__u64 *cur = malloc((s->n + 1) * sizeof(*cur));
+	__u32 *ks = malloc((s->n + 1) * sizeof(*ks));
+	__u32 nch = 0;
+	int rc = -1;
+
+	if (!cur || !ks || orset_read(s, fd, cur))
+		goto out;
+	for (size_t i = 0; i < s->n; i++) {
+		__u64 v = cur[i] | s->delta[s->touched[i]];
+
+		if (v != cur[i]) {
+			ks[nch] = s->touched[i];
+			cur[nch++] = v;
+		}
+	}
+	rc = nch ? bpf_map_update_batch(fd, ks, cur, &nch, NULL) : 0;
+out:
+	free(cur);
+	free(ks);
+	return rc;
+}
+
+/* What a bulk load adds beside the hash entries: counts per length of the entries
+ * that are new, and the index bits of every loaded entry. */
+struct bulk_acc {
+	bool allow;
+	__u32 cnt4[33], cnt6[129];
+	struct orset idx4, x32, idx6;
+};
+
+static int bulk_note4(struct bulk_acc *a, const struct eg_key4 *k, bool fresh)
+{
+	uint32_t s = ntohl(k->addr) >> 8, end = s + (k->plen >= 24 ? 1 : 1u << (24 - k->plen));
+	unsigned grp = eg_group4(k->plen);
+
+	if (fresh)
+		a->cnt4[k->plen]++;
+	while (s < end) {
+		__u32 w = s >> 3;
+		__u64 bits = 0;
+
+		do {
+			bits |= 1ull << ((s & 7) * 8 + grp);
+			s++;
+		} while ((s & 7) && s < end);
+		if (orset_add(&a->idx4, w, bits))
+			return -1;
+	}
+	if (!a->allow && k->plen == 32) {
+		__u32 b = eg_x32_bit(ntohl(k->addr));
+
+		return orset_add(&a->x32, b >> 6, 1ull << (b & 63));
+	}
+	return 0;
+}
+
+/* The three kinds of rule key a bulk load writes. */
+enum bkind { BK4, BK6, BK6S };
+
+static size_t bk_ksz(enum bkind kind)
+{
+	return kind == BK4 ? sizeof(struct eg_key4) : kind == BK6 ? sizeof(struct eg_key6)
+								  : sizeof(struct eg_key6s);
+}
+
+static unsigned bk_len(enum bkind kind, const void *k)
+{
+	return kind == BK4 ? ((const struct eg_key4 *)k)->plen : kind == BK6 ? ((const struct eg_key6 *)k)->plen
+									      : ((const struct eg_key6s *)k)->plen;
+}
+
+static int bulk_note6(struct bulk_acc *a, enum bkind kind, const void *k, bool fresh)
+{
+	unsigned len = bk_len(kind, k);
+	const uint8_t *addr = kind == BK6 ? ((const struct eg_key6 *)k)->a : ((const struct eg_key6s *)k)->a;
+
+	if (fresh)
+		a->cnt6[len]++;
+	if (!a->allow && len >= 48) {
+		__u32 b = eg_idx6_slot(hi64(addr));
+
+		return orset_add(&a->idx6, b >> 3, 1ull << ((b & 7) * 8 + eg_group6(len)));
+	}
+	return 0;
+}
+
+static int key4_cmp(const void *x, const void *y)
+{
+	return memcmp(x, y, sizeof(struct eg_key4));
+}
+
+static int key6_cmp(const void *x, const void *y)
+{
+	return memcmp(x, y, sizeof(struct eg_key6));
+}
+
+static int key6s_cmp(const void *x, const void *y)
+{
+	return memcmp(x, y, sizeof(struct eg_key6s));
+}
+
+/* Sorts the keys and drops repeats; returns how many are left. */
+static size_t keys_unique(void *keys, size_t n, size_t ksz, int (*cmp)(const void *, const void *))
+{
+	uint8_t *k = keys;
+	size_t m = 0;
+
+	if (!n)
+		return 0;
+	qsort(keys, n, ksz, cmp);
+	for (size_t i = 1; i < n; i++)
+		if (cmp(k + m * ksz, k + i * ksz))
+			memcpy(k + ++m * ksz, k + i * ksz, ksz);
+	return m + 1;
+}
+
+/* Which keys the map lacks (they will count as new). A length with no entries has
+ * none to look up: counts are exact under the writers' lock, and where a crashed
+ * writer left one short, GC's recount corrects it. Batch updates cannot say
+ * (their only element flag is BPF_F_LOCK). */
+static int keys_fresh(int fd, const void *keys, size_t n, enum bkind kind, const struct eg_table *t,
+		      bool *fresh)
+{
+	size_t ksz = bk_ksz(kind);
+	struct eg_rule r;
+
+	for (size_t i = 0; i < n; i++) {
+		const void *k = (const uint8_t *)keys + i * ksz;
+
+		if (!t->count[bk_len(kind, k)]) {
+			fresh[i] = true;
+			continue;
+		}
+		fresh[i] = bpf_map_lookup_elem(fd, k, &r) != 0;
+		if (fresh[i] && errno != ENOENT)
+			return -1;
+	}
+	return 0;
+}
+
+/* Inserts the keys with batch updates, a chunk at a time; *done: how many went in. */
+static int bulk_insert(int fd, const void *keys, size_t ksz, const struct eg_rule *rv, size_t n,
+		       size_t chunk, size_t *done)
+{
+	for (*done = 0; *done < n;) {
+		__u32 cnt = (__u32)(n - *done < chunk ? n - *done : chunk);
+		int rc = bpf_map_update_batch(fd, (const uint8_t *)keys + *done * ksz, rv, &cnt, NULL);
+
+		*done += cnt;
+		if (rc)
+			return -1;
+	}
+	return 0;
+}
+
+/* The index bits, then the counts and lengths (the order eg_rules_put keeps). */
+static int bulk_commit(struct eg_gate *g, struct bulk_acc *a)
+{
+	unsigned t4 = a->allow ? EG_TBL_ALLOW4 : EG_TBL_DENY4, t6 = t4 + 2;
+	struct eg_table t;
+
+	if (orset_apply(&a->idx4, g->fd[a->allow ? M_ALLOW4_IDX : M_DENY4_IDX]) ||
+	    (!a->allow && orset_apply(&a->x32, g->fd[M_DENY4_X32])) ||
+	    (!a->allow && orset_apply(&a->idx6, g->fd[M_DENY6_IDX])))
+		return -1;
+	for (int fam = 0; fam < 2; fam++) {
+		const __u32 *cnt = fam ? a->cnt6 : a->cnt4;
+		unsigned maxl = fam ? 128 : 32;
+		bool any = false;
+
+		for (unsigned l = 0; l <= maxl; l++)
+			any |= cnt[l] != 0;
+		if (!any)
+			continue;
+		if (tbl_read(g, fam ? t6 : t4, &t))
+			return -1;
+		for (unsigned l = 0; l <= maxl; l++)
+			t.count[l] += cnt[l];
+		tbl_lens(&t);
+		if (tbl_write(g, fam ? t6 : t4, &t))
+			return -1;
+	}
+	return 0;
+}
+
+/* Many rules at once: batch updates of the hashes, then the index words and the
+ * counts of what was loaded only (read and written once each), so a load costs
+ * in proportion to its size, not to the tables'. Not persisted (edgegatectl deny
+ * load writes the pinned maps; the file is the record). On an error, what did go
+ * in is indexed and counted before returning -1. */
 long eg_gate_bulk_add(struct eg_gate *g, bool allow, const struct eg_prefix *v, size_t n,
 		      int64_t ttl_s, uint32_t reason)
 {
 	enum { CHUNK = 16384 };
 	struct eg_rule r = { .reason = reason };
-	struct eg_key4 *k4 = malloc(CHUNK * sizeof(*k4));
-	struct eg_key6 *k6 = malloc(CHUNK * sizeof(*k6));
+	struct eg_key4 *k4 = malloc((n + 1) * sizeof(*k4));
+	struct eg_key6 *k6 = malloc((n + 1) * sizeof(*k6));
+	struct eg_key6s *k6s = malloc((n + 1) * sizeof(*k6s));
 	struct eg_rule *rv = malloc(CHUNK * sizeof(*rv));
+	bool *fresh = malloc((n + 1) * sizeof(*fresh));
+	struct bulk_acc *a = calloc(1, sizeof(*a));
+	size_t n4 = 0, n6 = 0, n6s = 0, done;
+	struct eg_table t;
 	long rc = -1;
+	int err = 0;
 
 	if (g->remote) { /* no bulk request in the protocol: edgegatectl writes pins, daemon down */
 		errno = EPERM;
 		goto out;
 	}
-	if (!k4 || !k6 || !rv || ttl_s < 0 || reason >= EG_RULE__COUNT) {
-		errno = k4 && k6 && rv ? EINVAL : ENOMEM;
+	if (!k4 || !k6 || !k6s || !rv || !fresh || !a || ttl_s < 0 || reason >= EG_RULE__COUNT) {
+		errno = k4 && k6 && k6s && rv && fresh && a ? EINVAL : ENOMEM;
 		goto out;
 	}
+	a->allow = allow;
+	if (orset_init(&a->idx4, EG_IDX4_WORDS) || orset_init(&a->x32, EG_X32_WORDS) ||
+	    orset_init(&a->idx6, EG_IDX6_WORDS))
+		goto out;
 	if (ttl_s > 0)
 		r.expires_ns = eg_gate_now_ns(g) + (uint64_t)ttl_s * 1000000000ull;
 	for (size_t i = 0; i < CHUNK; i++)
 		rv[i] = r;
+	for (size_t i = 0; i < n; i++) {
+		struct rkey k;
+
+		rkey_make(allow, v[i].addr, v[i].plen, &k);
+		if (k.s6)
+			k6s[n6s++] = k.k6s;
+		else if (k.v6)
+			k6[n6++] = k.k6;
+		else
+			k4[n4++] = k.k4;
+	}
+	n4 = keys_unique(k4, n4, sizeof(*k4), key4_cmp);
+	n6 = keys_unique(k6, n6, sizeof(*k6), key6_cmp);
+	n6s = keys_unique(k6s, n6s, sizeof(*k6s), key6s_cmp);
 	eg_gate_wlock(g);
-	for (size_t i = 0; i < n;) {
-		__u32 n4 = 0, n6 = 0;
+	for (enum bkind kind = BK4; kind <= BK6S && !err; kind++) {
+		const void *keys = kind == BK4 ? (const void *)k4 : kind == BK6 ? (const void *)k6 : (const void *)k6s;
+		size_t nk = kind == BK4 ? n4 : kind == BK6 ? n6 : n6s, ksz = bk_ksz(kind);
+		unsigned tbl = (allow ? EG_TBL_ALLOW4 : EG_TBL_DENY4) + (kind == BK4 ? 0 : 2);
+		int fd = kind == BK6S ? g->fd[M_DENY6S] : g->fd[M_DENY4 + tbl];
 
-		for (; i < n && n4 < CHUNK && n6 < CHUNK; i++) {
-			struct rkey k;
-
-			rkey_make(allow, v[i].addr, v[i].plen, &k);
-			if (k.v6)
-				k6[n6++] = k.k6;
-			else
-				k4[n4++] = k.k4;
+		if (!nk)
+			continue;
+		/* which keys are new, insert, note what went in */
+		if (tbl_read(g, tbl, &t) || keys_fresh(fd, keys, nk, kind, &t, fresh)) {
+			err = errno;
+			break;
 		}
-		if ((n4 && bpf_map_update_batch(g->fd[allow ? M_ALLOW4 : M_DENY4], k4, rv, &n4, NULL)) ||
-		    (n6 && bpf_map_update_batch(g->fd[allow ? M_ALLOW6 : M_DENY6], k6, rv, &n6, NULL))) {
-			eg_rules_gc(g, eg_gate_now_ns(g), true); /* count what did go in */
-			eg_gate_wunlock(g);
-			goto out;
+		if (bulk_insert(fd, keys, ksz, rv, nk, CHUNK, &done))
+			err = errno;
+		for (size_t j = 0; j < done; j++) {
+			const void *k = (const uint8_t *)keys + j * ksz;
+
+			if ((kind == BK4 ? bulk_note4(a, k, fresh[j]) : bulk_note6(a, kind, k, fresh[j])) &&
+			    !err)
+				err = errno;
 		}
 	}
-	rc = eg_rules_gc(g, eg_gate_now_ns(g), true) < 0 ? -1 : (long)n;
+	/* what did go in is indexed and counted, error or not */
+	if (bulk_commit(g, a) && !err)
+		err = errno;
 	eg_gate_wunlock(g);
+	if (err)
+		errno = err;
+	else
+		rc = (long)n;
 out:
+	if (a) {
+		orset_free(&a->idx4);
+		orset_free(&a->x32);
+		orset_free(&a->idx6);
+	}
+	free(a);
 	free(k4);
 	free(k6);
+	free(k6s);
 	free(rv);
+	free(fresh);
 	return rc;
 }
 

@@ -45,6 +45,7 @@ static const char *const eg_gate_map_names_bench[] = {
 	EG_MAP_CFG, EG_MAP_PORTS, EG_MAP_DENY4, EG_MAP_ALLOW4, EG_MAP_DENY6, EG_MAP_ALLOW6,
 	EG_MAP_DENY4_IDX, EG_MAP_ALLOW4_IDX, EG_MAP_DENY4_X32, EG_MAP_DENY6_IDX, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
 	EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOWSLOTS, EG_MAP_FLOOD, EG_MAP_SYNBOX,
+	EG_MAP_DENY6S,
 };
 
 static int empty_prog(void)
@@ -387,6 +388,8 @@ static int cmd_paths(unsigned repeat)
 			snprintf(path, sizeof(path), "%s/%s", pin, eg_gate_map_names_bench[i]);
 			unlink(path);
 		}
+		snprintf(path, sizeof(path), "%s/eg_wlock", pin); /* the writers' lock directory */
+		rmdir(path);
 		rmdir(pin);
 	}
 	return 0;
@@ -432,6 +435,10 @@ static int cmd_attach(const char *netns, const char *ifname, const char *pin, co
 	cfg.gate.xdp_mode = (char *)"native";
 	cfg.gate.deny = d;
 	cfg.gate.n_deny = nd;
+	/* EG_BENCH_MAX_DENY: the rule hashes' size (default gate.max_deny's, 1,048,576),
+	 * to see what the size of the hash alone costs a flood (docs/gate.md) */
+	if (getenv("EG_BENCH_MAX_DENY"))
+		cfg.gate.max_deny = (uint32_t)strtoul(getenv("EG_BENCH_MAX_DENY"), NULL, 10);
 	g = eg_gate_open(&cfg, err, sizeof(err));
 	if (!g) {
 		fprintf(stderr, "%s\n", err);
