@@ -476,13 +476,29 @@ static redisReply *cmd_on(struct redis_store *s, struct conn *k, int argc, const
 	return NULL;
 }
 
-static redisReply *cmd(struct redis_store *s, int argc, const char **argv, const size_t *lens)
+/* Takes a pooled connection, or NULL (counted) while the store is down: checked again
+ * after waiting for a busy connection, whose holder may have declared the outage
+ * meanwhile; a command must not then wait out a timeout of its own on a fresh dial. */
+static struct conn *acquire_live(struct redis_store *s)
 {
 	if (is_down(s)) {
 		__atomic_add_fetch(&s->failed_fast, 1, __ATOMIC_RELAXED);
 		return NULL;
 	}
 	struct conn *k = acquire(s);
+	if (is_down(s)) {
+		release(k);
+		__atomic_add_fetch(&s->failed_fast, 1, __ATOMIC_RELAXED);
+		return NULL;
+	}
+	return k;
+}
+
+static redisReply *cmd(struct redis_store *s, int argc, const char **argv, const size_t *lens)
+{
+	struct conn *k = acquire_live(s);
+	if (!k)
+		return NULL;
 	redisReply *r = cmd_on(s, k, argc, argv, lens);
 	release(k);
 	return r;
@@ -825,11 +841,9 @@ static int redis_publish(void *impl, const char *type, const char *key, const ch
 	snprintf(ml, sizeof(ml), "%lld", s->maxlen);
 	for (int i = 0; i < 14; i++)
 		lens[i] = strlen(argv[i]);
-	if (is_down(s)) {
-		__atomic_add_fetch(&s->failed_fast, 1, __ATOMIC_RELAXED);
+	struct conn *k = acquire_live(s);
+	if (!k)
 		return -1;
-	}
-	struct conn *k = acquire(s);
 	redisReply *r = cmd_on(s, k, 14, argv, lens);
 	if (r && r->type == REDIS_REPLY_STRING)
 		rc = 0;
