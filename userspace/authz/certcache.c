@@ -120,22 +120,6 @@ void eg_certcache_free(struct eg_certcache *c)
 	free(c);
 }
 
-/* Constant-time equality of two equally long byte strings, 8 bytes a step. */
-static bool ct_equal_words(const char *a, const char *b, size_t len)
-{
-	uint64_t d = 0, x, y;
-	size_t i = 0;
-
-	for (; i + 8 <= len; i += 8) {
-		memcpy(&x, a + i, 8);
-		memcpy(&y, b + i, 8);
-		d |= x ^ y;
-	}
-	for (; i < len; i++)
-		d |= (uint8_t)(a[i] ^ b[i]);
-	return d == 0;
-}
-
 /* The tag and the length only filter; the bytes decide. */
 static bool entry_is(const struct entry *e, uint64_t tag, const char *hdr, size_t len)
 {

@@ -95,22 +95,6 @@ void eg_tokcache_free(struct eg_verdict_cache *c)
 	free(c);
 }
 
-/* Constant-time equality of two equally long byte strings, 8 bytes a step (ct_equal
- * goes byte by byte: a third of a microsecond for a large token). */
-static bool ct_equal_words(const char *a, const char *b, size_t len)
-{
-	uint64_t d = 0, x, y;
-	size_t i = 0;
-	for (; i + 8 <= len; i += 8) {
-		memcpy(&x, a + i, 8);
-		memcpy(&y, b + i, 8);
-		d |= x ^ y;
-	}
-	for (; i < len; i++)
-		d |= (uint8_t)(a[i] ^ b[i]);
-	return d == 0;
-}
-
 /* Whether e is the verdict on the probed token. The tag and length only filter (both
  * follow from the token; the tag is keyed); the bytes or the digest decide. */
 static bool entry_is(const struct entry *e, struct probe *p)

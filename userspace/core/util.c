@@ -133,6 +133,24 @@ bool ct_equal(const void *a, const void *b, size_t len)
 	return d == 0;
 }
 
+/* ct_equal 8 bytes a step, for long strings (a large token or certificate header: byte by
+ * byte costs a third of a microsecond per token). */
+bool ct_equal_words(const void *a, const void *b, size_t len)
+{
+	const uint8_t *p = a, *q = b;
+	uint64_t d = 0, x, y;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&x, p + i, 8);
+		memcpy(&y, q + i, 8);
+		d |= x ^ y;
+	}
+	for (; i < len; i++)
+		d |= (uint8_t)(p[i] ^ q[i]);
+	return d == 0;
+}
+
 int random_bytes(void *buf, size_t len)
 {
 	uint8_t *p = buf;

@@ -19,6 +19,7 @@ size_t b64url_encode(const uint8_t *in, size_t len, char *out); /* NUL-terminate
 long b64_decode(const char *in, size_t len, uint8_t *out);
 
 bool ct_equal(const void *a, const void *b, size_t len);
+bool ct_equal_words(const void *a, const void *b, size_t len);
 int random_bytes(void *buf, size_t len); /* 0 ok */
 
 int64_t now_realtime_s(void);
