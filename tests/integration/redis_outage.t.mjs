@@ -2,6 +2,9 @@
 // redis_outage.t.mjs - two edgegated nodes (A, B) on one private redis-server (AOF on),
 // each behind its own nginx, started as root and dropping to an unprivileged user (when
 // run as root). The outage behaviour of docs/sessions.md ("Several hosts"):
+//   0. Redis paused while A (one libmicrohttpd thread) is asked for a session it does not
+//      hold (a store read that hangs for store.timeout): public verdicts on that same
+//      thread are not held up (the store read runs on a store worker), in several pauses.
 //   1. Redis paused (SIGSTOP) for 6 s under load through A: cookie-less (public) verdicts
 //      keep their speed, no 5xx from nginx, sessions in A's and B's memory are served
 //      (outage grace), a login fails with an honest message (not "already used"), a
@@ -58,8 +61,12 @@ const { op, client } = await startSharedOP('outage', opPort, [pubA, pubB]);
 const echo = await startEcho();
 const PREFIX = `egout${redisPort}:`;
 
+const STORE_TIMEOUT_MS = 300; // store.timeout's default
 const nodeConfig = (name, port, pub) => ({
   listen: `127.0.0.1:${port}`,
+  // A: one libmicrohttpd thread, so a verdict waiting for the store and the public ones
+  // certainly share it (section 0)
+  ...(name === 'A' ? { threads: 1 } : {}),
   public_url: pub,
   log_level: 'info',
   trusted_proxies: ['127.0.0.1/32'],
@@ -117,6 +124,42 @@ for (const [n, port] of [['A', ngxA], ['B', ngxB]]) {
   for (const [u, s] of [['alice', alice], ['bob', bob]]) is((await get(port, { cookie: s.cookie })).status, 200, `${u} served by ${n}`);
 }
 
+// ---- 0. store-needing verdicts during a hang do not hold up the others ------------------------
+// erin's session is in B's memory only: on A it is a store read, which hangs for
+// store.timeout at the start of each pause (then the outage is declared and commands
+// fail at once). Public verdicts sent meanwhile, on A's one thread, must not wait for it.
+const erin = await login('erin', pubB);
+const outagesOver = () => countIn(logOf(nodes.A), /outage over/g);
+const HANG_CYCLES = Number(process.env.EG_HANG_CYCLES || 3);
+const hangMax = [];
+const hangStatuses = new Map();
+for (let cycle = 0; cycle < HANG_CYCLES; cycle++) {
+  const over0 = outagesOver();
+  process.kill(redis.pid, 'SIGSTOP');
+  const needing = [0, 1, 2].map(() => get(ngxA, { cookie: erin.cookie }));
+  const pubs = [];
+  const t0 = performance.now();
+  await sleep(10);
+  while (performance.now() - t0 < 2 * STORE_TIMEOUT_MS) pubs.push(await get(ngxA, { pathname: '/public/x' }));
+  const needed = await Promise.all(needing);
+  process.kill(redis.pid, 'SIGCONT');
+  for (const r of [...pubs.map((x) => ({ ...x, what: 'public' })), ...needed.map((x) => ({ ...x, what: 'erin' }))]) {
+    hangStatuses.set(`${r.what} ${r.status}`, (hangStatuses.get(`${r.what} ${r.status}`) || 0) + 1);
+  }
+  const mx = Math.max(...pubs.map((x) => x.ms));
+  hangMax.push(mx);
+  diag(`hang ${cycle + 1}: ${pubs.length} public verdicts on A, max ${mx.toFixed(1)} ms; store-needing (erin) ${needed.map((x) => `${x.status} ${x.ms.toFixed(0)} ms`).join(', ')}`);
+  await waitFor(() => outagesOver() > over0, { what: 'A to see the store again', timeout: 5000 }).catch((e) => diag(e.message));
+}
+ok(hangMax.every((m) => m < STORE_TIMEOUT_MS / 2),
+  `public verdicts on A's one thread not held up by store reads during ${HANG_CYCLES} hangs: max ${hangMax.map((m) => m.toFixed(0)).join(', ')} ms (< store.timeout/2 = ${STORE_TIMEOUT_MS / 2} ms)`);
+ok(![...hangStatuses.keys()].some((k) => / 5\d\d$/.test(k) || / E/.test(k)), `no 5xx during the hangs: ${JSON.stringify([...hangStatuses])}`);
+ok(!hangStatuses.has('erin 200'), 'erin (not in A\'s memory) was not served by A while the store hung');
+// with the store back, erin's session is read by a store worker and served
+is((await get(ngxA, { cookie: erin.cookie })).status, 200, 'erin served by A once the store answers (read on a store worker)');
+const metricsA = (await request(`${nodes.A.url}/metrics`)).body;
+ok(/edgegate_store_workers_total\{result="queued"\} [1-9]/.test(metricsA), 'A counted the verdicts that went to a store worker');
+
 // ---- 1. Redis paused ---------------------------------------------------------------------------
 const base = [];
 for (let i = 0; i < 100; i++) base.push((await get(ngxA, { pathname: '/public/x' })).ms);
@@ -125,11 +168,11 @@ const logA0 = logOf(nodes.A).length, logB0 = logOf(nodes.B).length;
 
 process.kill(redis.pid, 'SIGSTOP');
 const tStop = Date.now();
-const pub = [], sess = [], statuses = new Map();
+const pub = [], sess = [], statuses = new Map(), slowPub = [];
 const note = (what, s) => statuses.set(`${what} ${s}`, (statuses.get(`${what} ${s}`) || 0) + 1);
 let loading = true;
 const loadPublic = (async () => {
-  while (loading) { const r = await get(ngxA, { pathname: '/public/x' }); pub.push(r.ms); note('public', r.status); }
+  while (loading) { const at = Date.now() - tStop; const r = await get(ngxA, { pathname: '/public/x' }); pub.push(r.ms); note('public', r.status); if (r.ms > 50) slowPub.push(`${r.ms.toFixed(0)} ms at +${at} ms`); }
 })();
 const loadSession = (async () => {
   while (loading) {
@@ -174,6 +217,7 @@ await Promise.all([loadPublic, loadSession]);
 process.kill(redis.pid, 'SIGCONT');
 const tCont = Date.now();
 diag(`during the 6 s pause: ${pub.length} public verdicts, p50 ${pct(pub, 0.5).toFixed(1)} ms, p99 ${pct(pub, 0.99).toFixed(1)} ms, max ${Math.max(...pub).toFixed(1)} ms; statuses ${JSON.stringify([...statuses])}`);
+if (slowPub.length) diag(`slow public verdicts during the pause: ${slowPub.join(', ')}`);
 ok(pub.length > 300, `public verdicts kept flowing during the pause (${pub.length} in 6 s)`);
 ok(pct(pub, 0.99) < 50, `public verdict p99 during the pause ${pct(pub, 0.99).toFixed(1)} ms (< 50 ms)`);
 ok(Math.max(...pub) < 1000, `no public verdict waited 1 s (max ${Math.max(...pub).toFixed(0)} ms)`);

@@ -37,6 +37,8 @@ struct endpoint {
 	const char *methods;
 	eg_handler_fn fn;
 	bool store_offload; /* tried without the store first, else on a store worker (offload.h) */
+	bool store_always;  /* every request on a store worker */
+	eg_handler_fn busy; /* store_always: the answer when no worker can take it */
 };
 
 static struct endpoint endpoints[MAX_ENDPOINTS];
@@ -53,7 +55,7 @@ void eg_http_register(const char *path, const char *methods, eg_handler_fn fn)
 	}
 	if (n_endpoints == MAX_ENDPOINTS)
 		abort(); /* a programming error, not a runtime condition */
-	endpoints[n_endpoints++] = (struct endpoint){ path, methods, fn, false };
+	endpoints[n_endpoints++] = (struct endpoint){ path, methods, fn, false, false, NULL };
 }
 
 void eg_http_store_offload(const char *path)
@@ -61,6 +63,15 @@ void eg_http_store_offload(const char *path)
 	for (size_t i = 0; i < n_endpoints; i++)
 		if (strcmp(endpoints[i].path, path) == 0)
 			endpoints[i].store_offload = true;
+}
+
+void eg_http_store_always(const char *path, eg_handler_fn busy)
+{
+	for (size_t i = 0; i < n_endpoints; i++)
+		if (strcmp(endpoints[i].path, path) == 0) {
+			endpoints[i].store_always = true;
+			endpoints[i].busy = busy;
+		}
 }
 
 static const struct endpoint *find_endpoint(const char *path)
@@ -690,6 +701,10 @@ static void dispatch(struct eg_daemon *d, struct eg_req *r, bool too_large, bool
 	} else if (!method_allowed(ep->methods, r->method)) {
 		eg_resp_header(resp, "Allow", ep->methods);
 		eg_resp_text(resp, 405, "method not allowed\n");
+	} else if (ep->store_always) {
+		*pass = (struct eg_req_pass){ .use = EG_STORE_USE_ANY, .store_needed = true };
+		r->pass = pass;
+		return; /* not tried here: the caller parks the connection or answers busy */
 	} else if (ep->store_offload) {
 		if (eg_verdict_local(d, ep->fn, r, pass, resp) == EG_OFFLOAD_NEEDS_STORE)
 			return; /* the caller parks the connection, or decides as in an outage */
@@ -814,7 +829,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		 * call. No worker free: decided now as during a store outage. */
 		if (park(d, conn, c, &r, ep))
 			return MHD_YES;
-		eg_verdict_store_down(d, ep->fn, &r, r.pass, &resp);
+		if (ep->store_always)
+			ep->busy(d, &r, &resp);
+		else
+			eg_verdict_store_down(d, ep->fn, &r, r.pass, &resp);
 		if (resp.status == 0)
 			eg_resp_text(&resp, 500, "internal error\n");
 	}

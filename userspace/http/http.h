@@ -98,6 +98,10 @@ void eg_http_register(const char *path, const char *methods, eg_handler_fn fn);
 /* The endpoint at path (registered) is tried without the store first; a request that
  * needs it is decided on a store worker while its connection is parked (offload.h). */
 void eg_http_store_offload(const char *path);
+/* Every request to path (registered) is decided on a store worker (handlers that always
+ * use the store, or wait for the OpenID Provider); busy answers at once when none can
+ * take it. */
+void eg_http_store_always(const char *path, eg_handler_fn busy);
 
 /* Starts one MHD daemon per listen entry. 0 ok. */
 int eg_http_start(struct eg_daemon *d);

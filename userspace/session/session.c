@@ -1395,6 +1395,10 @@ int eg_session_identity_ticket_ex(struct eg_daemon *d, const char *ticket, struc
 		return EG_SESSION_NONE;
 	if (parse_ticket(s, ticket, &t))
 		return EG_SESSION_FORGED; /* not even the shape of a ticket */
+	/* A store known to be down fails every command at once: decide here what it would
+	 * (no hop to a store worker for each request of an outage) */
+	if (use == EG_STORE_USE_NONE && eg_store_down_since_ms(d->store))
+		use = EG_STORE_USE_DOWN;
 	e = lookup(d, &t, &rc, use);
 	if (!e)
 		goto out;
