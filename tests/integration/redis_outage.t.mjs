@@ -17,6 +17,8 @@
 //      stream id (stream.id in state_dir).
 //   4. B's daemon frozen while the stream is trimmed past its last id: B resyncs (reads
 //      the ban records whole) and applies the ban it missed.
+//   5. SIGHUP, then SIGTERM, to A while verdicts wait on store workers for a hung Redis:
+//      every request is answered or closed (none hangs), A exits cleanly.
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -129,6 +131,7 @@ for (const [n, port] of [['A', ngxA], ['B', ngxB]]) {
 // store.timeout at the start of each pause (then the outage is declared and commands
 // fail at once). Public verdicts sent meanwhile, on A's one thread, must not wait for it.
 const erin = await login('erin', pubB);
+const gina = await login('gina', pubB); // for section 5: never used on A before
 const outagesOver = () => countIn(logOf(nodes.A), /outage over/g);
 const HANG_CYCLES = Number(process.env.EG_HANG_CYCLES || 3);
 const hangMax = [];
@@ -287,4 +290,22 @@ diag(`B after the trim: ${JSON.stringify(evB2)}`);
 is(evB2.resyncs, 1, 'B noticed the trimmed events and resynced once');
 ok(/trimmed from the stream/.test(logOf(nodes.B)), 'B logged why');
 is((await get(ngxB, { pathname: '/api/x', from: BAD2 })).status, 403, `B refuses ${BAD2} (the ban it missed)`);
+
+// ---- 5. SIGHUP and SIGTERM with verdicts parked on the store workers ------------------------------
+process.kill(redis.pid, 'SIGSTOP');
+const parked = [0, 1, 2, 3, 4, 5].map(() => get(ngxA, { cookie: gina.cookie }));
+await sleep(30);
+process.kill(nodes.A.proc.pid, 'SIGHUP');
+await sleep(20);
+const tTerm = Date.now();
+const exitA = await nodes.A.stop();
+const termMs = Date.now() - tTerm;
+const settled = await Promise.race([Promise.all(parked), sleep(5000).then(() => null)]);
+process.kill(redis.pid, 'SIGCONT');
+diag(`A stopped in ${termMs} ms (${JSON.stringify(exitA)}); parked requests: ${settled ? settled.map((r) => r.status).join(', ') : 'still waiting'}`);
+is(exitA?.code, 0, 'A exited with 0 after SIGTERM with verdicts waiting for the store');
+ok(termMs < 3000, `A stopped within 3 s (${termMs} ms)`);
+ok(settled !== null, 'no request was left hanging by the stop');
+const logEnd = logOf(nodes.A);
+ok(!/AddressSanitizer|runtime error|suspended connections/.test(logEnd), 'no sanitizer report or libmicrohttpd panic in A\'s log');
 await done();

@@ -725,6 +725,9 @@ struct eg_parked {
 	atomic_bool done;
 };
 
+/* Parked requests not yet answered (eg_http_stop lets their answers out). */
+static atomic_int parked_count;
+
 /* On the worker: the answer is complete; libmicrohttpd calls on_request again. */
 static void parked_done(struct eg_offload_job *job)
 {
@@ -757,6 +760,7 @@ static bool park(struct eg_daemon *d, struct MHD_Connection *conn, struct eg_con
 	p->ep = ep;
 	atomic_init(&p->done, false);
 	c->parked = p;
+	atomic_fetch_add(&parked_count, 1);
 	/* suspended before the worker can see it: its resume must come after */
 	MHD_suspend_connection(conn);
 	eg_offload_submit(d->offload, &p->job);
@@ -771,6 +775,7 @@ static void parked_free(struct eg_conn *c)
 	eg_resp_free(&p->job.resp);
 	free(p);
 	c->parked = NULL;
+	atomic_fetch_sub(&parked_count, 1);
 }
 
 /* Resumed: the store worker's answer, queued from this thread (a call after the first). */
@@ -1047,6 +1052,10 @@ void eg_http_stop(struct eg_daemon *d)
 	 * every queued request first; meanwhile new ones are decided as in an outage. */
 	eg_offload_free(d->offload);
 	d->offload = NULL;
+	/* every parked connection is resumed now: give the listeners a moment to send those
+	 * answers (bounded: a second at most) */
+	for (int i = 0; i < 100 && atomic_load(&parked_count) > 0; i++)
+		usleep(10000);
 	for (int i = 0; i < d->n_mhd; i++) {
 		MHD_stop_daemon(d->mhd[i]);
 		d->mhd[i] = NULL;
