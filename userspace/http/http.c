@@ -1050,8 +1050,7 @@ void eg_http_stop(struct eg_daemon *d)
 {
 	/* Parked connections must be resumed before libmicrohttpd stops: the workers answer
 	 * every queued request first; meanwhile new ones are decided as in an outage. */
-	eg_offload_free(d->offload);
-	d->offload = NULL;
+	eg_offload_stop(d->offload);
 	/* every parked connection is resumed now: give the listeners a moment to send those
 	 * answers (bounded: a second at most) */
 	for (int i = 0; i < 100 && atomic_load(&parked_count) > 0; i++)
@@ -1061,6 +1060,8 @@ void eg_http_stop(struct eg_daemon *d)
 		d->mhd[i] = NULL;
 	}
 	d->n_mhd = 0;
+	eg_offload_free(d->offload); /* no listener left to ask it */
+	d->offload = NULL;
 	for (size_t i = 0; i < d->cfg->n_listen && i < sizeof(unix_inode) / sizeof(unix_inode[0]); i++)
 		if (d->cfg->listen[i].is_unix)
 			eg_unix_release(d->cfg->listen[i].path, unix_inode[i]);

@@ -157,7 +157,7 @@ struct eg_offload *eg_offload_new(struct eg_daemon *d, unsigned workers, unsigne
 	return p;
 }
 
-void eg_offload_free(struct eg_offload *p)
+void eg_offload_stop(struct eg_offload *p)
 {
 	if (!p)
 		return;
@@ -167,6 +167,14 @@ void eg_offload_free(struct eg_offload *p)
 	pthread_mutex_unlock(&p->mu);
 	for (unsigned i = 0; i < p->n_th; i++)
 		pthread_join(p->th[i], NULL);
+	p->n_th = 0;
+}
+
+void eg_offload_free(struct eg_offload *p)
+{
+	if (!p)
+		return;
+	eg_offload_stop(p);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
 	free(p);

@@ -66,8 +66,11 @@ struct eg_offload *eg_offload_new(struct eg_daemon *d, unsigned workers, unsigne
 bool eg_offload_reserve(struct eg_offload *p);
 /* Queues a job in a reserved place. Never fails; job->done is called on a worker. */
 void eg_offload_submit(struct eg_offload *p, struct eg_offload_job *job);
-/* Stops taking jobs, runs those queued (their connections must be resumed before the
- * listeners stop), joins the workers and frees the pool. NULL is fine. */
+/* Stops taking jobs (eg_offload_reserve says false from now on), runs those queued (their
+ * connections must be resumed before the listeners stop) and joins the workers. The pool
+ * stays allocated: fronts still running may call eg_offload_reserve. NULL is fine. */
+void eg_offload_stop(struct eg_offload *p);
+/* Stops (if not yet) and frees the pool, once no front can use it any more. NULL is fine. */
 void eg_offload_free(struct eg_offload *p);
 
 #endif
