@@ -4,7 +4,9 @@
 // run as root). The outage behaviour of docs/sessions.md ("Several hosts"):
 //   0. Redis paused while A (one libmicrohttpd thread) is asked for a session it does not
 //      hold (a store read that hangs for store.timeout): public verdicts on that same
-//      thread are not held up (the store read runs on a store worker), in several pauses.
+//      thread are not held up (the store read runs on a store worker), in several pauses;
+//      a store-needing verdict that finds the workers' queue full is answered at once as
+//      in an outage.
 //   1. Redis paused (SIGSTOP) for 6 s under load through A: cookie-less (public) verdicts
 //      keep their speed, no 5xx from nginx, sessions in A's and B's memory are served
 //      (outage grace), a login fails with an honest message (not "already used"), a
@@ -67,8 +69,9 @@ const STORE_TIMEOUT_MS = 300; // store.timeout's default
 const nodeConfig = (name, port, pub) => ({
   listen: `127.0.0.1:${port}`,
   // A: one libmicrohttpd thread, so a verdict waiting for the store and the public ones
-  // certainly share it (section 0)
-  ...(name === 'A' ? { threads: 1 } : {}),
+  // certainly share it (section 0); one store worker and a queue of one: the third
+  // store-needing verdict at once finds them full
+  ...(name === 'A' ? { threads: 1, http: { store_workers: 1, store_queue: 1 } } : {}),
   public_url: pub,
   log_level: 'info',
   trusted_proxies: ['127.0.0.1/32'],
@@ -136,6 +139,7 @@ const outagesOver = () => countIn(logOf(nodes.A), /outage over/g);
 const HANG_CYCLES = Number(process.env.EG_HANG_CYCLES || 3);
 const hangMax = [];
 const hangStatuses = new Map();
+const fastest = [];
 for (let cycle = 0; cycle < HANG_CYCLES; cycle++) {
   const over0 = outagesOver();
   process.kill(redis.pid, 'SIGSTOP');
@@ -151,6 +155,7 @@ for (let cycle = 0; cycle < HANG_CYCLES; cycle++) {
   }
   const mx = Math.max(...pubs.map((x) => x.ms));
   hangMax.push(mx);
+  fastest.push(Math.min(...needed.map((x) => x.ms)));
   diag(`hang ${cycle + 1}: ${pubs.length} public verdicts on A, max ${mx.toFixed(1)} ms; store-needing (erin) ${needed.map((x) => `${x.status} ${x.ms.toFixed(0)} ms`).join(', ')}`);
   await waitFor(() => outagesOver() > over0, { what: 'A to see the store again', timeout: 5000 }).catch((e) => diag(e.message));
 }
@@ -158,10 +163,15 @@ ok(hangMax.every((m) => m < STORE_TIMEOUT_MS / 2),
   `public verdicts on A's one thread not held up by store reads during ${HANG_CYCLES} hangs: max ${hangMax.map((m) => m.toFixed(0)).join(', ')} ms (< store.timeout/2 = ${STORE_TIMEOUT_MS / 2} ms)`);
 ok(![...hangStatuses.keys()].some((k) => / 5\d\d$/.test(k) || / E/.test(k)), `no 5xx during the hangs: ${JSON.stringify([...hangStatuses])}`);
 ok(!hangStatuses.has('erin 200'), 'erin (not in A\'s memory) was not served by A while the store hung');
+// one worker, a queue of one: the third of the three went past the queue and was decided at
+// once (401 session_store_unavailable, which the snippet turns into the sign-in redirect)
+ok(fastest.every((m) => m < STORE_TIMEOUT_MS / 2),
+  `a store-needing verdict beyond the full queue answered at once: ${fastest.map((m) => m.toFixed(0)).join(', ')} ms`);
 // with the store back, erin's session is read by a store worker and served
 is((await get(ngxA, { cookie: erin.cookie })).status, 200, 'erin served by A once the store answers (read on a store worker)');
 const metricsA = (await request(`${nodes.A.url}/metrics`)).body;
 ok(/edgegate_store_workers_total\{result="queued"\} [1-9]/.test(metricsA), 'A counted the verdicts that went to a store worker');
+ok(/edgegate_store_workers_total\{result="saturated"\} [1-9]/.test(metricsA), 'and those decided at once because the queue was full');
 
 // ---- 1. Redis paused ---------------------------------------------------------------------------
 const base = [];
