@@ -6,7 +6,8 @@
 //      hold (a store read that hangs for store.timeout): public verdicts on that same
 //      thread are not held up (the store read runs on a store worker), in several pauses;
 //      a store-needing verdict that finds the workers' queue full is answered at once as
-//      in an outage.
+//      in an outage; a ban decided by a verdict during a pause (its record waits for the
+//      store) does not hold up the public verdicts either.
 //   1. Redis paused (SIGSTOP) for 6 s under load through A: cookie-less (public) verdicts
 //      keep their speed, no 5xx from nginx, sessions in A's and B's memory are served
 //      (outage grace), a login fails with an honest message (not "already used"), a
@@ -167,6 +168,29 @@ ok(!hangStatuses.has('erin 200'), 'erin (not in A\'s memory) was not served by A
 // once (401 session_store_unavailable, which the snippet turns into the sign-in redirect)
 ok(fastest.every((m) => m < STORE_TIMEOUT_MS / 2),
   `a store-needing verdict beyond the full queue answered at once: ${fastest.map((m) => m.toFixed(0)).join(', ')} ms`);
+// a source crossing the ban threshold during a pause: banned at once, its record written
+// by a store worker (it waits for the store) while public verdicts flow on A's thread
+{
+  const over0 = outagesOver();
+  const BANNED = '127.0.0.9';
+  process.kill(redis.pid, 'SIGSTOP');
+  const pubs = [];
+  let stop = false;
+  const flow = (async () => { while (!stop) pubs.push(await get(ngxA, { pathname: '/public/x' })); })();
+  const tries = [];
+  for (let i = 0; i < 5; i++) tries.push(await get(ngxA, { token: badToken(100 + i), pathname: '/api/x', from: BANNED }));
+  const after = await get(ngxA, { pathname: '/api/x', from: BANNED });
+  await sleep(2 * STORE_TIMEOUT_MS);
+  stop = true;
+  await flow;
+  process.kill(redis.pid, 'SIGCONT');
+  const mx = Math.max(...pubs.map((x) => x.ms));
+  diag(`ban during a pause: tries ${tries.map((x) => `${x.status} ${x.ms.toFixed(0)} ms`).join(', ')}; then ${after.status}; ${pubs.length} public verdicts, max ${mx.toFixed(1)} ms`);
+  is(after.status, 403, `${BANNED} banned at once during the pause`);
+  ok(mx < STORE_TIMEOUT_MS / 2, `public verdicts not held up by the ban's record (max ${mx.toFixed(0)} ms)`);
+  await waitFor(() => outagesOver() > over0, { what: 'A to see the store again', timeout: 5000 }).catch((e) => diag(e.message));
+}
+
 // with the store back, erin's session is read by a store worker and served
 is((await get(ngxA, { cookie: erin.cookie })).status, 200, 'erin served by A once the store answers (read on a store worker)');
 const metricsA = (await request(`${nodes.A.url}/metrics`)).body;

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "mtls.h"
+#include "offload.h"
 #include "policy.h"
 #include "proxy.h"
 #include "readings.h"
@@ -1066,6 +1067,11 @@ static const struct eg_route *judge_header_hosts(struct eg_daemon *d, const stru
 	return route;
 }
 
+static void commit_ban(struct eg_daemon *d, void *ban)
+{
+	eg_abuse_ban_commit(d, ban);
+}
+
 void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
 {
 	uint64_t t0 = now_mono_ns();
@@ -1154,8 +1160,15 @@ answer:
 			note_forbidden(d, r, route, &t, route && id.kind == EG_ID_NONE ? &cache.id[route->auth] : &id,
 				       &o, resp); /* id is set when an allow became identity_too_large */
 	}
-	if (d->abuse)
-		eg_abuse_note(d, src, o.status, o.reason);
+	if (d->abuse) {
+		/* a ban this verdict decides is recorded (store, kernel maps) on a store worker
+		 * when this pass must not wait for the store; it is refused here at once */
+		struct eg_abuse_ban *ban = NULL;
+		bool front = r->pass && r->pass->use != EG_STORE_USE_ANY;
+		eg_abuse_note_ex(d, src, o.status, o.reason, front ? &ban : NULL);
+		if (ban)
+			eg_offload_call(d, d->offload, commit_ban, ban);
+	}
 	eg_metric_inc(d->metrics, "edgegate_verdicts_total", "result",
 		      o.status == 200 ? "allow" : o.status == 401 ? "unauthenticated" : "forbidden", "reason", o.reason, 1);
 	eg_metric_observe(d->metrics, "edgegate_verdict_duration_seconds", NULL, NULL,

@@ -56,6 +56,10 @@ void eg_verdict_store_down(struct eg_daemon *d, eg_handler_fn fn, struct eg_req 
 
 static void run_job(struct eg_daemon *d, struct eg_offload_job *job)
 {
+	if (!job->fn) { /* eg_offload_call */
+		job->done(job);
+		return;
+	}
 	run_pass(d, job->fn, &job->req, &job->pass, EG_STORE_USE_ANY, &job->resp);
 	if (job->resp.status == 0)
 		eg_resp_text(&job->resp, 500, "internal error\n");
@@ -119,6 +123,51 @@ void eg_offload_submit(struct eg_offload *p, struct eg_offload_job *job)
 		pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	eg_metric_inc(p->d->metrics, "edgegate_store_workers_total", "result", "queued", NULL, NULL, 1);
+}
+
+struct call {
+	struct eg_offload_job job; /* first: the queue's */
+	struct eg_daemon *d;
+	eg_offload_call_fn fn;
+	void *arg;
+};
+
+static void call_run(struct eg_offload_job *job)
+{
+	struct call *c = (struct call *)job;
+	c->fn(c->d, c->arg);
+	free(c);
+}
+
+void eg_offload_call(struct eg_daemon *d, struct eg_offload *p, eg_offload_call_fn fn, void *arg)
+{
+	bool queued = false;
+
+	if (p) {
+		struct call *c = xcalloc(1, sizeof(*c));
+		c->job.done = call_run;
+		c->d = d;
+		c->fn = fn;
+		c->arg = arg;
+		pthread_mutex_lock(&p->mu);
+		if (!p->stopping) {
+			/* not bounded by queue_max: each is a rare, short piece of work that must
+			 * not be lost, and refusing it would mean doing it here */
+			if (p->tail)
+				p->tail->next = &c->job;
+			else
+				p->head = &c->job;
+			p->tail = &c->job;
+			p->queued++;
+			pthread_cond_signal(&p->cv);
+			queued = true;
+		}
+		pthread_mutex_unlock(&p->mu);
+		if (!queued)
+			free(c);
+	}
+	if (!queued)
+		fn(d, arg); /* no pool (tests), or it is stopping */
 }
 
 struct eg_offload *eg_offload_new(struct eg_daemon *d, unsigned workers, unsigned queue_max)

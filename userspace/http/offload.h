@@ -58,6 +58,13 @@ struct eg_offload_job {
 	struct eg_offload_job *next;
 };
 
+/* Runs fn(d, arg) on a store worker, soon (after the requests queued before it), or here
+ * when there is no pool or it is stopping. For work a front must not wait for that must
+ * not be lost either (recording a ban a verdict decided). Not refused when the queue is
+ * full. */
+typedef void (*eg_offload_call_fn)(struct eg_daemon *d, void *arg);
+void eg_offload_call(struct eg_daemon *d, struct eg_offload *p, eg_offload_call_fn fn, void *arg);
+
 /* Starts `workers` threads named eg-store-N (before privileges are dropped: they are
  * checked like every other thread) with room for `queue_max` waiting requests. */
 struct eg_offload *eg_offload_new(struct eg_daemon *d, unsigned workers, unsigned queue_max);
