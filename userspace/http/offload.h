@@ -12,15 +12,19 @@
  * The queue is bounded: when it is full (or the pool is stopping) the front answers at
  * once as during a store outage (eg_verdict_store_down), never blocking its thread.
  *
- * Usage by a front:
+ * Usage by a front (http.c's park() is one):
  *   struct eg_req_pass pass;
  *   if (eg_verdict_local(d, fn, &r, &pass, &resp) == EG_OFFLOAD_NEEDS_STORE) {
- *           if (eg_offload_reserve(pool)) { park the connection; copy r into a job whose
- *                   pointers stay valid; eg_offload_submit(pool, job); }
- *           else eg_verdict_store_down(d, fn, &r, &pass, &resp);
+ *           if (eg_offload_reserve(d->offload)) {
+ *                   job = calloc'd (resp empty); job->fn = fn; job->req = r with pointers
+ *                   that stay valid until done; job->pass = pass; job->done, job->arg;
+ *                   park the connection (before the submit: done may run at once);
+ *                   eg_offload_submit(d->offload, job);
+ *           } else
+ *                   eg_verdict_store_down(d, fn, &r, &pass, &resp);
  *   }
  * job->done runs on the worker once job->resp is complete; the front queues job->resp
- * from its own thread and frees the job. */
+ * from its own thread, then eg_resp_free(&job->resp) and frees the job. */
 #ifndef EG_OFFLOAD_H
 #define EG_OFFLOAD_H
 
