@@ -834,8 +834,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		 * call. No worker free: decided now as during a store outage. */
 		if (park(d, conn, c, &r, ep))
 			return MHD_YES;
-		if (ep->store_always && ep->busy)
+		if (ep->store_always && ep->busy) {
+			eg_metric_inc(d->metrics, "edgegate_store_workers_total", "result", "saturated", NULL, NULL, 1);
 			ep->busy(d, &r, &resp);
+		}
 		else if (ep->store_always)
 			ep->fn(d, &r, &resp); /* no busy answer given: as before the workers */
 		else
