@@ -11,6 +11,10 @@
 //
 //   node tools/bench/callgrind.mjs [--keep]     (env: EGB_CG_N1=200, EGB_CG_N2=1200)
 //   node tools/bench/callgrind.mjs --cpu        (no valgrind: CPU µs per verdict; EGB_CPU_N)
+//   EGB_CG_SESSION=1 node tools/bench/callgrind.mjs
+//                                               (a session cookie instead of the token: one
+//                                               session made by build/bench/mksessions, in
+//                                               memory after the first request)
 // Prints the figure and leaves callgrind.out.* and an annotated top list in build/bench/.
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -43,8 +47,17 @@ fs.writeFileSync(cfgFile, JSON.stringify({
   log_level: 'warn',
   threads: 1,
   jwt: { jwks_file: path.join(W, 'jwks.json'), issuer: ISS, audience: AUD, algorithms: ['RS256', 'ES256'] },
-  routes: [{ path: '/api/', auth: 'bearer', allow: { domains: ['example.test'] } }],
+  cookie: { name: 'egs', secret: 'callgrind-cookie-secret-0123456789abcdef' },
+  // sessions need an OP; verdicts on existing sessions never ask it (discovery may fail)
+  oidc: { issuer: 'http://127.0.0.1:9', client_id: 'cg', client_secret: 'cg-secret', redirect_url: 'http://127.0.0.1:9/oauth2/callback' },
+  routes: [{ path: '/api/', auth: 'bearer', allow: { domains: ['example.test'] } },
+    { path: '/app/', auth: 'session', allow: { domains: ['example.test'] } }],
 }));
+const SESSION = process.env.EGB_CG_SESSION === '1';
+const ticket = SESSION
+  ? execFileSync(path.resolve(process.env.EGB_MKSESSIONS || path.join(ROOT, 'build/bench/mksessions')), [cfgFile, '1'])
+    .toString().trim()
+  : null;
 
 // What nginx sends for `auth_request` with tools/nginx/edgegate.conf: its own headers and,
 // of the client's, only Cookie, Authorization, Accept and X-Requested-With (here an API
@@ -53,7 +66,7 @@ fs.writeFileSync(cfgFile, JSON.stringify({
 const request = [
   'HEAD /auth HTTP/1.1',
   'Host: app.example.test',
-  'X-Original-URI: /api/orders?page=2',
+  `X-Original-URI: ${SESSION ? '/app/orders?page=2' : '/api/orders?page=2'}`,
   'X-Original-Method: GET',
   'X-Forwarded-Proto: https',
   'X-Real-IP: 198.18.0.10',
@@ -68,7 +81,7 @@ const request = [
     'Accept-Language: en-GB,en;q=0.9',
   ] : []),
   'Accept: application/json',
-  `Authorization: Bearer ${token}`,
+  SESSION ? `Cookie: egs=${ticket}` : `Authorization: Bearer ${token}`,
   '', '',
 ].join('\r\n');
 
@@ -165,5 +178,5 @@ const b = await run(N2);
 const perReq = (b.ir - a.ir) / (b.n - a.n);
 const rep = spawnSync('callgrind_annotate', ['--inclusive=no', b.outFile], { maxBuffer: 1 << 26 }).stdout.toString();
 fs.writeFileSync(path.join(OUT, 'callgrind-top.txt'), rep);
-console.log(`instructions per cached RS256 bearer verdict (HEAD /auth, keep-alive, unix socket): ${Math.round(perReq)}`);
+console.log(`instructions per cached ${SESSION ? "session-cookie" : "RS256 bearer"} verdict (HEAD /auth, keep-alive, unix socket): ${Math.round(perReq)}`);
 console.log(`  Ir(${a.n}) = ${a.ir}, Ir(${b.n}) = ${b.ir}; per-function list of the ${b.n}-request run: ${path.relative(ROOT, OUT)}/callgrind-top.txt`);

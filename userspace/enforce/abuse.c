@@ -393,7 +393,27 @@ int eg_abuse_check(struct eg_daemon *d, const uint8_t src[16], const char **reas
 	return rc;
 }
 
+/* A ban decided, not yet recorded nor in the kernel maps (eg_abuse_ban_commit). */
+struct eg_abuse_ban {
+	struct eg_prefix p;
+	uint64_t dur;
+	uint32_t offenses, fails;
+	struct ban_why w;
+};
+
+void eg_abuse_ban_commit(struct eg_daemon *d, struct eg_abuse_ban *b)
+{
+	ban(d, &b->p, b->dur, b->offenses, b->fails, &b->w);
+	free(b);
+}
+
 void eg_abuse_note(struct eg_daemon *d, const uint8_t src[16], int status, const char *reason)
+{
+	eg_abuse_note_ex(d, src, status, reason, NULL);
+}
+
+void eg_abuse_note_ex(struct eg_daemon *d, const uint8_t src[16], int status, const char *reason,
+		      struct eg_abuse_ban **pending)
 {
 	struct eg_abuse *a = d ? d->abuse : NULL;
 	struct eg_prefix p;
@@ -453,6 +473,13 @@ void eg_abuse_note(struct eg_daemon *d, const uint8_t src[16], int status, const
 			e->offenses--;
 		}
 		pthread_mutex_unlock(&st->mu);
+		return;
+	}
+	if (pending) {
+		/* refused from now on (the table above); recorded where the store may be used */
+		struct eg_abuse_ban *b = xmalloc(sizeof(*b));
+		*b = (struct eg_abuse_ban){ .p = p, .dur = dur, .offenses = offenses, .fails = fails, .w = w };
+		*pending = b;
 		return;
 	}
 	ban(d, &p, dur, offenses, fails, &w);

@@ -25,6 +25,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "offload.h"
 #include "unixsock.h"
 #include "util.h"
 
@@ -35,6 +36,9 @@ struct endpoint {
 	const char *path;
 	const char *methods;
 	eg_handler_fn fn;
+	bool store_offload; /* tried without the store first, else on a store worker (offload.h) */
+	bool store_always;  /* every request on a store worker */
+	eg_handler_fn busy; /* store_always: the answer when no worker can take it */
 };
 
 static struct endpoint endpoints[MAX_ENDPOINTS];
@@ -51,7 +55,23 @@ void eg_http_register(const char *path, const char *methods, eg_handler_fn fn)
 	}
 	if (n_endpoints == MAX_ENDPOINTS)
 		abort(); /* a programming error, not a runtime condition */
-	endpoints[n_endpoints++] = (struct endpoint){ path, methods, fn };
+	endpoints[n_endpoints++] = (struct endpoint){ path, methods, fn, false, false, NULL };
+}
+
+void eg_http_store_offload(const char *path)
+{
+	for (size_t i = 0; i < n_endpoints; i++)
+		if (strcmp(endpoints[i].path, path) == 0)
+			endpoints[i].store_offload = true;
+}
+
+void eg_http_store_always(const char *path, eg_handler_fn busy)
+{
+	for (size_t i = 0; i < n_endpoints; i++)
+		if (strcmp(endpoints[i].path, path) == 0) {
+			endpoints[i].store_always = true;
+			endpoints[i].busy = busy;
+		}
 }
 
 static const struct endpoint *find_endpoint(const char *path)
@@ -666,11 +686,11 @@ static void read_body(struct eg_conn *c, const char *data, size_t len)
 	c->body[c->body_len] = '\0';
 }
 
-static void dispatch(struct eg_daemon *d, const struct eg_req *r, bool too_large, bool headers_ok,
-		     struct eg_resp *resp, const struct endpoint **epp)
+/* pass: where an endpoint tried without the store keeps its state; resp stays empty
+ * (status 0) with r->pass->store_needed when it needs the store. */
+static void dispatch(struct eg_daemon *d, struct eg_req *r, bool too_large, bool headers_ok,
+		     struct eg_resp *resp, const struct endpoint *ep, struct eg_req_pass *pass)
 {
-	const struct endpoint *ep = find_endpoint(r->url);
-	*epp = ep;
 	if (!headers_ok) {
 		/* e.g. a NUL inside a header value: we would judge a prefix of what the proxy sent */
 		eg_resp_text(resp, 403, "forbidden: malformed request header\n");
@@ -681,11 +701,94 @@ static void dispatch(struct eg_daemon *d, const struct eg_req *r, bool too_large
 	} else if (!method_allowed(ep->methods, r->method)) {
 		eg_resp_header(resp, "Allow", ep->methods);
 		eg_resp_text(resp, 405, "method not allowed\n");
+	} else if (ep->store_always) {
+		*pass = (struct eg_req_pass){ .use = EG_STORE_USE_ANY, .store_needed = true };
+		r->pass = pass;
+		return; /* not tried here: the caller parks the connection or answers busy */
+	} else if (ep->store_offload) {
+		if (eg_verdict_local(d, ep->fn, r, pass, resp) == EG_OFFLOAD_NEEDS_STORE)
+			return; /* the caller parks the connection, or decides as in an outage */
 	} else {
 		ep->fn(d, r, resp);
 	}
 	if (resp->status == 0)
 		eg_resp_text(resp, 500, "internal error\n");
+}
+
+/* --- requests that need the store: parked while a store worker decides (offload.h) ---- */
+
+struct eg_parked {
+	struct eg_offload_job job;
+	struct eg_hdr_index hidx; /* the job's request points here; values stay in MHD's pool */
+	struct MHD_Connection *conn;
+	const struct endpoint *ep;
+	atomic_bool done;
+};
+
+/* Parked requests not yet answered (eg_http_stop lets their answers out). */
+static atomic_int parked_count;
+
+/* On the worker: the answer is complete; libmicrohttpd calls on_request again. */
+static void parked_done(struct eg_offload_job *job)
+{
+	struct eg_parked *p = job->arg;
+	atomic_store_explicit(&p->done, true, memory_order_release);
+	MHD_resume_connection(p->conn);
+}
+
+/* Parks conn and hands r to a store worker; false when none can take it. The request
+ * stays valid while the connection is suspended: libmicrohttpd keeps its headers and
+ * URL in the connection's pool until the request is over, the body and raw target are
+ * ours (c), the header index is copied. */
+static bool park(struct eg_daemon *d, struct MHD_Connection *conn, struct eg_conn *c, const struct eg_req *r,
+		 const struct endpoint *ep)
+{
+	if (!eg_offload_reserve(d->offload))
+		return false;
+	struct eg_parked *p = xmalloc(sizeof(*p));
+	p->job.fn = ep->fn;
+	p->job.req = *r;
+	p->job.pass = *r->pass;
+	resp_init(&p->job.resp);
+	p->job.done = parked_done;
+	p->job.arg = p;
+	if (r->hidx) {
+		p->hidx = *r->hidx;
+		p->job.req.hidx = &p->hidx;
+	}
+	p->conn = conn;
+	p->ep = ep;
+	atomic_init(&p->done, false);
+	c->parked = p;
+	atomic_fetch_add(&parked_count, 1);
+	/* suspended before the worker can see it: its resume must come after */
+	MHD_suspend_connection(conn);
+	eg_offload_submit(d->offload, &p->job);
+	return true;
+}
+
+static void parked_free(struct eg_conn *c)
+{
+	struct eg_parked *p = c->parked;
+	if (!p)
+		return;
+	eg_resp_free(&p->job.resp);
+	free(p);
+	c->parked = NULL;
+	atomic_fetch_sub(&parked_count, 1);
+}
+
+/* Resumed: the store worker's answer, queued from this thread (a call after the first). */
+static enum MHD_Result answer_parked(struct eg_daemon *d, struct MHD_Connection *conn, struct eg_conn *c)
+{
+	struct eg_parked *p = c->parked;
+	if (!atomic_load_explicit(&p->done, memory_order_acquire))
+		return MHD_YES; /* not resumed by the worker: cannot happen, wait for it */
+	eg_metric_inc(d->metrics, "edgegate_http_requests_total", "endpoint", p->ep->path, NULL, NULL, 1);
+	eg_admission_phase(admission, c, EG_CONN_ANSWER);
+	enum MHD_Result ret = queue(conn, &p->job.resp, !c->trusted);
+	parked_free(c);
+	return ret;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -694,6 +797,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	struct eg_daemon *d = cls;
 	struct eg_conn *c = *con_cls;
+	if (c && c->parked)
+		return answer_parked(d, conn, c);
 	if (!c) {
 		/* Headers complete. Answering now would make libmicrohttpd close the connection
 		 * (see the top of this file): the answer comes with the next call. */
@@ -721,8 +826,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	struct eg_resp resp;
 	resp_init(&resp);
-	const struct endpoint *ep;
-	dispatch(d, &r, c->too_large, headers_ok, &resp, &ep);
+	const struct endpoint *ep = find_endpoint(url);
+	struct eg_req_pass pass;
+	dispatch(d, &r, c->too_large, headers_ok, &resp, ep, &pass);
+	if (resp.status == 0 && r.pass && r.pass->store_needed) {
+		/* Needs the store: parked for a store worker, the answer comes with a later
+		 * call. No worker free: decided now as during a store outage. */
+		if (park(d, conn, c, &r, ep))
+			return MHD_YES;
+		if (ep->store_always && ep->busy) {
+			eg_metric_inc(d->metrics, "edgegate_store_workers_total", "result", "saturated", NULL, NULL, 1);
+			ep->busy(d, &r, &resp);
+		}
+		else if (ep->store_always)
+			ep->fn(d, &r, &resp); /* no busy answer given: as before the workers */
+		else
+			eg_verdict_store_down(d, ep->fn, &r, r.pass, &resp);
+		if (resp.status == 0)
+			eg_resp_text(&resp, 500, "internal error\n");
+	}
 	eg_metric_inc(d->metrics, "edgegate_http_requests_total", "endpoint", ep ? ep->path : "other", NULL, NULL, 1);
 	if (!headers_ok)
 		eg_metric_inc(d->metrics, "edgegate_http_requests_rejected_total", "reason", "malformed_header", NULL,
@@ -740,6 +862,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct eg_conn *c = *con_cls;
 	if (!c)
 		return;
+	parked_free(c); /* answered, or the daemon stopped before it could be */
 	free(c->body);
 	c->body = NULL;
 	c->body_len = 0;
@@ -776,6 +899,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
 		struct eg_conn *c = *socket_context;
 		eg_admission_close(admission, c);
+		parked_free(c);
 		free(c->body);
 		free(c->raw_target);
 		free(c);
@@ -860,9 +984,13 @@ int eg_http_start(struct eg_daemon *d)
 	}
 	if (!admission)
 		admission = eg_admission_new(&eff, cfg->gate.ipv6_group_plen, d->metrics);
+	/* before the listeners (and before privileges are dropped: every thread is checked) */
+	if (!d->offload && !(d->offload = eg_offload_new(d, hc->store_workers, hc->store_queue)))
+		return -1;
 	for (size_t i = 0; i < cfg->n_listen && i < sizeof(d->mhd) / sizeof(d->mhd[0]); i++) {
 		const struct eg_listen *l = &cfg->listen[i];
-		unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+		unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+				 MHD_ALLOW_SUSPEND_RESUME;
 		struct MHD_OptionItem opts[13];
 		int n = 0;
 		int fd = -1;
@@ -924,11 +1052,20 @@ int eg_http_start(struct eg_daemon *d)
 
 void eg_http_stop(struct eg_daemon *d)
 {
+	/* Parked connections must be resumed before libmicrohttpd stops: the workers answer
+	 * every queued request first; meanwhile new ones are decided as in an outage. */
+	eg_offload_stop(d->offload);
+	/* every parked connection is resumed now: give the listeners a moment to send those
+	 * answers (bounded: a second at most) */
+	for (int i = 0; i < 100 && atomic_load(&parked_count) > 0; i++)
+		usleep(10000);
 	for (int i = 0; i < d->n_mhd; i++) {
 		MHD_stop_daemon(d->mhd[i]);
 		d->mhd[i] = NULL;
 	}
 	d->n_mhd = 0;
+	eg_offload_free(d->offload); /* no listener left to ask it */
+	d->offload = NULL;
 	for (size_t i = 0; i < d->cfg->n_listen && i < sizeof(unix_inode) / sizeof(unix_inode[0]); i++)
 		if (d->cfg->listen[i].is_unix)
 			eg_unix_release(d->cfg->listen[i].path, unix_inode[i]);
