@@ -741,7 +741,7 @@ lines.push('## Raw crypto, same run (`openssl speed -seconds 3`)');
 lines.push('');
 lines.push(`- P-256 ECDSA verify: ${fx(speed.ecdsap256.verify_us, 1)} µs (${fx(speed.ecdsap256.verify_per_s)} /s) — \`${speed.ecdsap256.line}\``);
 lines.push(`- RSA-2048 verify: ${fx(speed.rsa2048.verify_us, 1)} µs (${fx(speed.rsa2048.verify_per_s)} /s) — \`${speed.rsa2048.line}\``);
-lines.push(`- edgegate's whole eg_jws_verify (split, base64url, header and payload JSON, key choice, signature), one thread, distinct tokens (tools/bench/josebench.c): RS256 ${fx(josebench.RS256, 1)} µs (${fx(josebench.RS256 / speed.rsa2048.verify_us, 2)}× raw), ES256 ${fx(josebench.ES256, 1)} µs (${fx(josebench.ES256 / speed.ecdsap256.verify_us, 2)}× raw)`);
+lines.push(`- edgegate's whole eg_jws_verify (split, base64url, header and payload JSON, key choice, signature), one thread, CPU time, distinct tokens (tools/bench/josebench.c): RS256 ${fx(josebench.RS256, 1)} µs (${fx(josebench.RS256 / speed.rsa2048.verify_us, 2)}× raw), ES256 ${fx(josebench.ES256, 1)} µs (${fx(josebench.ES256 / speed.ecdsap256.verify_us, 2)}× raw)`);
 lines.push('');
 lines.push('## Memory');
 lines.push('');
