@@ -394,10 +394,11 @@ static enum eg_jose_err verify_token(struct eg_daemon *d, const char *tok, size_
 
 /* A remembered verdict; a positive one only while its signing key is still in the
  * current key set (a key removed from the JWKS takes its verdicts with it). */
-static bool cached_verdict(struct eg_daemon *d, const char *tok, size_t len, int64_t now, json_t **claims, int *err)
+static bool cached_verdict(struct eg_daemon *d, const char *tok, size_t len, uint64_t tag, int64_t now, json_t **claims,
+			   int *err)
 {
 	uint8_t fp[32];
-	if (!d->tokcache || !eg_tokcache_get(d->tokcache, tok, len, now, claims, err, fp))
+	if (!d->tokcache || !eg_tokcache_get_at(d->tokcache, tok, len, tag, now, claims, err, fp))
 		return false;
 	static const uint8_t introspected[32]; /* zero: vouched for by introspection, no key */
 	if (!*claims || memcmp(fp, introspected, 32) == 0)
@@ -434,7 +435,9 @@ static int bearer_identity(struct eg_daemon *d, const struct eg_req *r, const st
 	json_t *claims = NULL;
 	int err = 0;
 	uint8_t key_fp[32];
-	if (cached_verdict(d, tok, len, now, &claims, &err)) {
+	/* hashed once: for the lookup and for the insert after a miss */
+	uint64_t tag = d->tokcache ? eg_tokcache_tag(d->tokcache, tok, len) : 0;
+	if (cached_verdict(d, tok, len, tag, now, &claims, &err)) {
 		/* the same bytes as a token that passed token_chars_ok when it was cached */
 		eg_metric_inc(d->metrics, "edgegate_token_cache_total", "result", "hit", NULL, NULL, 1);
 	} else {
@@ -456,10 +459,10 @@ static int bearer_identity(struct eg_daemon *d, const struct eg_req *r, const st
 									  : d->cfg->jwt.cache_max_ttl_s);
 			/* exp is checked with leeway, so the entry may outlive exp by the leeway. */
 			int64_t until = exp > INT64_MAX - d->cfg->jwt.leeway_s ? INT64_MAX : exp + d->cfg->jwt.leeway_s;
-			eg_tokcache_put(d->tokcache, tok, len, until < cap ? until : cap, claims, 0, key_fp);
+			eg_tokcache_put_at(d->tokcache, tok, len, tag, until < cap ? until : cap, claims, 0, key_fp);
 		} else if (err != EG_JOSE_NO_KEY && err != EG_JOSE_NOT_YET) {
 			/* NO_KEY may heal after a JWKS refresh and NOT_YET with time: not cached. */
-			eg_tokcache_put(d->tokcache, tok, len, now + NEGATIVE_TTL, NULL, err, NULL);
+			eg_tokcache_put_at(d->tokcache, tok, len, tag, now + NEGATIVE_TTL, NULL, err, NULL);
 		}
 		log_debug("bearer token rejected or accepted: %s", why ? why : "ok");
 	}
