@@ -114,9 +114,14 @@ static inline __u64 eg_slot4_key(__u32 addr /* host order, masked */, __u32 plen
 {
 	return (__u64)addr << 32 | (__u64)(plen | EG_SLOT_USED) << 8 | (reason & 0xff);
 }
+/* The bucket: a hash of the /24 and the length, plus the last byte, so the rules of one
+ * /24 (a flood from a /24 of denied /32s) lie in consecutive buckets, a few pages, not
+ * one page each; /24s spread like any hash. */
 static inline __u32 eg_slots4_of(__u32 addr /* host order, masked */, __u32 plen)
 {
-	return (__u32)((((__u64)addr << 6 | plen) * 0x9e3779b97f4a7c15ull) >> (64 - EG_SLOTS4_LOG2));
+	__u32 h = (__u32)((((__u64)(addr >> 8) << 6 | plen) * 0x9e3779b97f4a7c15ull) >> (64 - EG_SLOTS4_LOG2));
+
+	return (h + (addr & 0xff)) & (EG_SLOTS4 - 1);
 }
 #define EG_SLOTS6_LOG2 17 /* buckets: 256k slots, 8 MiB */
 #define EG_SLOTS6 (1u << EG_SLOTS6_LOG2)
