@@ -667,6 +667,14 @@ static __always_inline void synbox_note(__u32 ip, __u64 until)
 		*e = v; /* one aligned 8-byte store */
 }
 
+/* A SYN (no ACK) of an IPv4 source whose SYN refusals go to its slot (pkt_rate off:
+ * the SYN need not charge a packet bucket). */
+static __always_inline int syn_boxed(const struct eg_pkt *p, const struct eg_cfg *cfg)
+{
+	return p->l4proto == IPPROTO_TCP && (p->tcp_flags & (EG_TCP_SYN | EG_TCP_ACK)) == EG_TCP_SYN &&
+	       cfg->syn_rate && !cfg->pkt_rate && !p->v6;
+}
+
 /* Returns an EG_REASON_* for a packet over a bucket, EG_REASON_SHED when the
  * source could not be tracked, EG_REASON_PASS otherwise. */
 static __always_inline __u32 rate_check(const struct eg_pkt *p, const struct eg_cfg *cfg,
@@ -674,7 +682,7 @@ static __always_inline __u32 rate_check(const struct eg_pkt *p, const struct eg_
 {
 	int syn = p->l4proto == IPPROTO_TCP &&
 		  (p->tcp_flags & (EG_TCP_SYN | EG_TCP_ACK)) == EG_TCP_SYN;
-	int boxed = syn && cfg->syn_rate && !cfg->pkt_rate && !p->v6;
+	int boxed = syn_boxed(p, cfg);
 	struct eg_bucket *b;
 	struct eg_addr k;
 	__u64 now, until = 0;
@@ -682,8 +690,7 @@ static __always_inline __u32 rate_check(const struct eg_pkt *p, const struct eg_
 	if (!(syn && cfg->syn_rate) && !cfg->pkt_rate)
 		return EG_REASON_PASS;
 	now = clock_now(clk);
-	if (boxed && synbox_refuses(bpf_ntohl(p->src4), now))
-		return EG_REASON_RATELIMIT;
+	/* a boxed SYN's refusal slot was read before the flow check (edgegate_xdp) */
 	rate_key(p, cfg, &k);
 	b = bpf_map_lookup_elem(&eg_rate_v1, &k);
 	if (!b) {
@@ -809,6 +816,11 @@ int edgegate_xdp(struct xdp_md *ctx)
 	if (p.frag == EG_FRAG_FIRST)
 		return verdict_drop(cfg, EG_REASON_FRAGMENT, bytes);
 
+	/* A SYN its source's slot refuses goes first: a new connection belongs to no
+	 * revoked flow yet, and a SYN flood from a limited source then costs what a deny
+	 * costs (one array read, no flow lookup). */
+	if (syn_boxed(&p, cfg) && synbox_refuses(bpf_ntohl(p.src4), clock_now(&clk)))
+		return verdict_drop(cfg, EG_REASON_RATELIMIT, bytes);
 	if (p.l4proto == IPPROTO_TCP && flow_revoked(&p, &clk))
 		return verdict_drop(cfg, EG_REASON_REVOKED, bytes);
 	why = rate_check(&p, cfg, &clk);

@@ -801,6 +801,27 @@ static void test_synbox(void **s)
 	expect(&p, XDP_PASS, EG_REASON_PASS);
 	expect(&p, XDP_PASS, EG_REASON_PASS);
 	expect(&p, XDP_DROP, EG_REASON_RATELIMIT);
+	/* the slot is read before the revoked flows: a SYN of a revoked flow (tcp4 sends
+	 * from port 40000) is "revoked" while its source's slot is empty, "ratelimit" once
+	 * the slot refuses it; its ACKs stay "revoked" */
+	{
+		struct eg_flow f = { .client_port = 40000, .server_port = PROT };
+
+		assert_int_equal(eg_addr_parse_test("198.18.22.3", f.client), 0);
+		assert_int_equal(eg_addr_parse_test(DST4, f.server), 0);
+		assert_int_equal(eg_gate_revoke_flow(G, &f, NULL, 0), 0);
+		tcp4(&p, "198.18.22.3", PROT, PK_SYN);
+		expect(&p, XDP_DROP, EG_REASON_REVOKED);
+		i = eg_synbox_slot(a + 2);
+		v = (__u64)(a + 2) << 32 | 0x7fffffffu; /* refused for a long while */
+		assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_SYNBOX), &i, &v, BPF_ANY), 0);
+		expect(&p, XDP_DROP, EG_REASON_RATELIMIT);
+		tcp4(&p, "198.18.22.3", PROT, PK_ACK);
+		expect(&p, XDP_DROP, EG_REASON_REVOKED);
+		assert_int_equal(eg_gate_unrevoke_flow(G, &f), 0);
+		v = 0;
+		assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_SYNBOX), &i, &v, BPF_ANY), 0);
+	}
 	reset_clock();
 }
 
