@@ -600,11 +600,21 @@ int eg_rules_put(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned
 		errno = EEXIST;
 		return -1;
 	}
-	if (bpf_map_update_elem(fd, rkey_ptr(&k), r, BPF_ANY))
+	/* A rule that exists changes in its slot first, then in the hash: a writer killed
+	 * between the two leaves XDP with the new rule and GC with the old one, which
+	 * expires it no later than asked before (a slot behind its hash entry would change
+	 * no count and stay until GC's next rebuild). A new rule: the hash first, so no
+	 * slot ever holds a rule the record lacks. */
+	if (exists && rkey_slotted(&k) && slot_put(g, &k, r))
 		return -1;
+	if (bpf_map_update_elem(fd, rkey_ptr(&k), r, BPF_ANY)) {
+		if (exists && rkey_slotted(&k))
+			slot_put(g, &k, &old); /* back to what the hash holds */
+		return -1;
+	}
 	if (!k.v6 && idx4_set(g, allow, k.k4.addr, k.len))
 		goto undo;
-	if (rkey_slotted(&k) && slot_put(g, &k, r))
+	if (!exists && rkey_slotted(&k) && slot_put(g, &k, r))
 		goto undo;
 	if (k.v6 && !allow && k.len >= 48 && idx6_set(g, k.a, k.len))
 		goto undo;
