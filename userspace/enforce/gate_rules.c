@@ -4,10 +4,11 @@
  * A rule lives in one hash per family and table (every prefix length in the same
  * hash, the length in the key). XDP finds the longest live rule by looking up only
  * the lengths in use (eg_tables_v2.lens) and, for IPv4, only the length groups the
- * /24's index byte names. Writers keep three things consistent, in this order, so
- * XDP never misses a rule: the hash entry, the index bit (IPv4), the length bit.
- * Deletes go the other way round except for the index, whose bits are a "may"
- * (left set; GC rebuilds it). All of it happens under eg_gate_wlock(): a pthread
+ * /24's index byte names. Writers keep four things consistent, in this order, so
+ * XDP never misses a rule: the hash entry, the index bit (IPv4), the rule's bucket slot
+ * (deny rules; a rule that exists changes there first), the length bit.
+ * Deletes: the hash entry, its slot, then the counts; index bits are a "may" (left
+ * set; GC rebuilds them). All of it happens under eg_gate_wlock(): a pthread
  * mutex plus flock() on the pin root, which the daemon, edgegatectl with the
  * daemon down and GC all take, so counts and bits cannot be lost to a race. */
 #include <arpa/inet.h>
@@ -267,7 +268,7 @@ struct rent {
 
 /* A deny rule into its bucket: in place when a slot holds it (expiry, then key), else
  * into an empty slot (expiry, then key), else the bucket is marked `more` (the rule is
- * in the hash only, which XDP then asks). The hash entry is written first. */
+ * in the hash only, which XDP then asks). eg_rules_put orders it with the hash entry. */
 static void slot4_put(struct eg_slots4 *b, __u32 addr, unsigned len, const struct eg_rule *r)
 {
 	__u64 key = eg_slot4_key(addr, len, r->reason);
