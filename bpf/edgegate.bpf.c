@@ -97,13 +97,25 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } eg_allow4_idx_v2 SEC(".maps");
 
+/* The deny rules direct-mapped (abi.h eg_slots4/eg_slots6), mapped into the writers'
+ * address space: XDP confirms a rule with an array read and compares. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, EG_X32_WORDS);
+	__uint(max_entries, EG_SLOTS4);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct eg_slots4);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} eg_deny4_x32_v2 SEC(".maps");
+} eg_deny4_slots_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_SLOTS6);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct eg_slots6);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_deny6s_slots_v1 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -234,6 +246,18 @@ static __always_inline __u64 clock_now(struct eg_clock *c)
 	return c->now;
 }
 
+/* The prefix lengths (bit L = /L) of each combination of IPv4 length groups (abi.h
+ * EG_G4_LENS): one read of constant data instead of expanding the /24's byte bit by
+ * bit on every packet. */
+#define G4(b) (((b) & 1 ? EG_G4_LENS(0) : 0) | ((b) & 2 ? EG_G4_LENS(1) : 0) |           \
+	       ((b) & 4 ? EG_G4_LENS(2) : 0) | ((b) & 8 ? EG_G4_LENS(3) : 0) |            \
+	       ((b) & 16 ? EG_G4_LENS(4) : 0) | ((b) & 32 ? EG_G4_LENS(5) : 0) |          \
+	       ((b) & 64 ? EG_G4_LENS(6) : 0) | ((b) & 128 ? EG_G4_LENS(7) : 0))
+#define G4x4(b) G4(b), G4((b) + 1), G4((b) + 2), G4((b) + 3)
+#define G4x16(b) G4x4(b), G4x4((b) + 4), G4x4((b) + 8), G4x4((b) + 12)
+#define G4x64(b) G4x16(b), G4x16((b) + 16), G4x16((b) + 32), G4x16((b) + 48)
+static const volatile __u64 g4_lens[256] = { G4x64(0), G4x64(64), G4x64(128), G4x64(192) };
+
 /* Index of the highest set bit of x (x != 0), without a branch: the verifier
  * then sees one path through it, not 64. Each step: t = 1 when y = x >> s is
  * non-zero (y < 2^s, so y + 2^s - 1 overflows into bit s exactly when y > 0). */
@@ -272,8 +296,53 @@ static __always_inline int live_at(const struct eg_rule *r, __s64 offset)
 		r = bpf_map_lookup_elem(&map, &k);                                       \
 		return r && live_at(r, offset) ? 1 + (int)(r->reason & 0xff) : 0;        \
 	}
-EG_LOOKUP4(lookup_deny4, eg_deny4_v2)
+EG_LOOKUP4(lookup_deny4_hash, eg_deny4_v2)
 EG_LOOKUP4(lookup_allow4, eg_allow4_v2)
+
+#define READ_ONCE64(x) (*(volatile __u64 *)&(x))
+#define READ_ONCE32(x) (*(volatile __u32 *)&(x))
+
+static __always_inline int slot_live(__u64 exp, __s64 offset)
+{
+	return exp == 0 || bpf_ktime_get_coarse_ns() + offset < exp;
+}
+
+/* The rule (ip, len) from its bucket of eg_deny4_slots_v1: 1 + reason when a slot
+ * holds it live, 0 when none does (or it expired), -1 when the bucket cannot tell
+ * (`more`: rules of this bucket live in the hash only). `more` is read before the
+ * slots (a writer clears it only after filling them), a key before its expiry (a
+ * writer stores the expiry first). */
+static __always_inline int slot4_find(__u32 m /* masked */, __u32 len, __s64 offset)
+{
+	__u32 i = eg_slots4_of(m, len);
+	struct eg_slots4 *b = bpf_map_lookup_elem(&eg_deny4_slots_v1, &i);
+	__u64 want = (__u64)m << 24 | len | EG_SLOT_USED, k;
+	__u32 more;
+
+	if (!b)
+		return -1;
+	more = READ_ONCE32(b->more);
+	k = READ_ONCE64(b->s[0].key);
+	if (k >> 8 == want)
+		return slot_live(READ_ONCE64(b->s[0].expires_ns), offset) ? 1 + (int)(k & 0xff) : 0;
+	k = READ_ONCE64(b->s[1].key);
+	if (k >> 8 == want)
+		return slot_live(READ_ONCE64(b->s[1].expires_ns), offset) ? 1 + (int)(k & 0xff) : 0;
+	k = READ_ONCE64(b->s[2].key);
+	if (k >> 8 == want)
+		return slot_live(READ_ONCE64(b->s[2].expires_ns), offset) ? 1 + (int)(k & 0xff) : 0;
+	return more ? -1 : 0;
+}
+
+/* A deny rule of exactly this length: its bucket, the hash only when the bucket
+ * cannot tell. */
+static __always_inline int lookup_deny4(__u32 ip, __u32 len, __s64 offset)
+{
+	__u32 m = len ? ip & (0xffffffffu << ((32 - len) & 31)) : 0;
+	int r = slot4_find(m, len, offset);
+
+	return r >= 0 ? r : lookup_deny4_hash(ip, len, offset);
+}
 
 static __always_inline void key6(struct eg_key6 *k, __u64 hi, __u64 lo, __u32 len)
 {
@@ -303,17 +372,44 @@ static __always_inline void key6(struct eg_key6 *k, __u64 hi, __u64 lo, __u32 le
 EG_LOOKUP6(lookup_deny6, eg_deny6_v3)
 EG_LOOKUP6(lookup_allow6, eg_allow6_v2)
 
-/* A deny rule of length 0..64: the short key (abi.h eg_key6s). lo is unused. */
-static __always_inline int lookup_deny6s(__u64 hi, __u64 lo, __u32 len, __s64 offset)
+/* A deny rule of length 0..64 in the short-key hash (abi.h eg_key6s). lo is unused. */
+static __always_inline int lookup_deny6s_hash(__u64 m /* masked */, __u32 len, __s64 offset)
 {
 	struct eg_key6s k = { .plen = len };
 	struct eg_rule *r;
+	__u64 be = bpf_cpu_to_be64(m);
 
-	hi = len ? hi & (~0ull << ((64 - len) & 63)) : 0;
-	hi = bpf_cpu_to_be64(hi);
-	__builtin_memcpy(k.a, &hi, 8);
+	__builtin_memcpy(k.a, &be, 8);
 	r = bpf_map_lookup_elem(&eg_deny6s_v1, &k);
 	return r && live_at(r, offset) ? 1 + (int)(r->reason & 0xff) : 0;
+}
+
+/* As slot4_find, for a short IPv6 deny rule (eg_deny6s_slots_v1); a slot's tag is
+ * read before its address (a writer stores the address first). */
+static __always_inline int slot6_find(__u64 m, __u32 len, __s64 offset)
+{
+	__u32 i = eg_slots6_of(m, len), want = len | EG_SLOT_USED, tag;
+	struct eg_slots6 *b = bpf_map_lookup_elem(&eg_deny6s_slots_v1, &i);
+	__u32 more;
+
+	if (!b)
+		return -1;
+	more = READ_ONCE32(b->more);
+	tag = READ_ONCE32(b->s[0].tag);
+	if (tag >> 8 == want && READ_ONCE64(b->s[0].hi) == m)
+		return slot_live(READ_ONCE64(b->s[0].expires_ns), offset) ? 1 + (int)(tag & 0xff) : 0;
+	tag = READ_ONCE32(b->s[1].tag);
+	if (tag >> 8 == want && READ_ONCE64(b->s[1].hi) == m)
+		return slot_live(READ_ONCE64(b->s[1].expires_ns), offset) ? 1 + (int)(tag & 0xff) : 0;
+	return more ? -1 : 0;
+}
+
+static __always_inline int lookup_deny6s(__u64 hi, __u64 lo, __u32 len, __s64 offset)
+{
+	__u64 m = len ? hi & (~0ull << ((64 - len) & 63)) : 0;
+	int r = slot6_find(m, len, offset);
+
+	return r >= 0 ? r : lookup_deny6s_hash(m, len, offset);
 }
 
 static __always_inline const struct eg_table *table(__u32 id)
@@ -326,7 +422,7 @@ static __always_inline const struct eg_table *table(__u32 id)
  * lookup per candidate length, longest first (usually one). Returns 1 + reason
  * or 0. Inlined into eg_match4 (below), a global function: the caller sees a
  * scalar, and the loop is checked without the rest of the program around it. */
-#define EG_MATCH4(name, tbl, idxmap, lookup, x32)                                      \
+#define EG_MATCH4(name, tbl, idxmap, lookup, first32)                                    \
 	static __always_inline int name(__u32 ip, __s64 offset)                         \
 	{                                                                                \
 		const struct eg_table *t = table(tbl);                                   \
@@ -342,24 +438,18 @@ static __always_inline const struct eg_table *table(__u32 id)
 		groups = (*word >> ((slot & 7) * 8)) & 0xff;                             \
 		if (!groups)                                                             \
 			return 0;                                                        \
-		/* The /32 first, straight from the filter bit: the longest length     \
-		 * decides alone when it matches (a flood of denied sources), and the   \
-		 * other lengths are worked out only when it does not. */               \
-		if (x32 && (groups & 1)) {                                               \
-			__u32 xb = eg_x32_bit(ip), xw = xb >> 6;                         \
-			__u64 *x = bpf_map_lookup_elem(&eg_deny4_x32_v2, &xw);           \
-                                                                                         \
-			if (!x || (*x & (1ull << (xb & 63)))) {                          \
-				found = lookup(ip, 32, offset);                          \
-				if (found)                                               \
-					return found;                                    \
-			}                                                                \
+		/* The /32 first: the longest length decides alone when it matches (a    \
+		 * flood of denied sources), and the other lengths are worked out only   \
+		 * when it does not. */                                                  \
+		if (first32 && (groups & 1)) {                                           \
+			found = lookup(ip, 32, offset);                                  \
+			if (found)                                                       \
+				return found;                                            \
 			groups &= ~1ull; /* the /32 is settled */                        \
 			if (!groups)                                                     \
 				return 0;                                                \
 		}                                                                        \
-		_Pragma("unroll") for (i = 0; i < 8; i++) /* branch-free */              \
-			cand |= ((groups >> i) & 1) * EG_G4_LENS(i);                     \
+		cand = g4_lens[groups & 0xff]; /* the lengths of the byte's groups */    \
 		cand &= t->lens[0];                                                      \
 		for (i = 0; i < 33 && cand && !found; i++) {                             \
 			__u32 len = hibit(cand);                                         \
@@ -577,6 +667,14 @@ static __always_inline void synbox_note(__u32 ip, __u64 until)
 		*e = v; /* one aligned 8-byte store */
 }
 
+/* A SYN (no ACK) of an IPv4 source whose SYN refusals go to its slot (pkt_rate off:
+ * the SYN need not charge a packet bucket). */
+static __always_inline int syn_boxed(const struct eg_pkt *p, const struct eg_cfg *cfg)
+{
+	return p->l4proto == IPPROTO_TCP && (p->tcp_flags & (EG_TCP_SYN | EG_TCP_ACK)) == EG_TCP_SYN &&
+	       cfg->syn_rate && !cfg->pkt_rate && !p->v6;
+}
+
 /* Returns an EG_REASON_* for a packet over a bucket, EG_REASON_SHED when the
  * source could not be tracked, EG_REASON_PASS otherwise. */
 static __always_inline __u32 rate_check(const struct eg_pkt *p, const struct eg_cfg *cfg,
@@ -584,7 +682,7 @@ static __always_inline __u32 rate_check(const struct eg_pkt *p, const struct eg_
 {
 	int syn = p->l4proto == IPPROTO_TCP &&
 		  (p->tcp_flags & (EG_TCP_SYN | EG_TCP_ACK)) == EG_TCP_SYN;
-	int boxed = syn && cfg->syn_rate && !cfg->pkt_rate && !p->v6;
+	int boxed = syn_boxed(p, cfg);
 	struct eg_bucket *b;
 	struct eg_addr k;
 	__u64 now, until = 0;
@@ -592,8 +690,7 @@ static __always_inline __u32 rate_check(const struct eg_pkt *p, const struct eg_
 	if (!(syn && cfg->syn_rate) && !cfg->pkt_rate)
 		return EG_REASON_PASS;
 	now = clock_now(clk);
-	if (boxed && synbox_refuses(bpf_ntohl(p->src4), now))
-		return EG_REASON_RATELIMIT;
+	/* a boxed SYN's refusal slot was read before the flow check (edgegate_xdp) */
 	rate_key(p, cfg, &k);
 	b = bpf_map_lookup_elem(&eg_rate_v1, &k);
 	if (!b) {
@@ -719,6 +816,11 @@ int edgegate_xdp(struct xdp_md *ctx)
 	if (p.frag == EG_FRAG_FIRST)
 		return verdict_drop(cfg, EG_REASON_FRAGMENT, bytes);
 
+	/* A SYN its source's slot refuses goes first: a new connection belongs to no
+	 * revoked flow yet, and a SYN flood from a limited source then costs what a deny
+	 * costs (one array read, no flow lookup). */
+	if (syn_boxed(&p, cfg) && synbox_refuses(bpf_ntohl(p.src4), clock_now(&clk)))
+		return verdict_drop(cfg, EG_REASON_RATELIMIT, bytes);
 	if (p.l4proto == IPPROTO_TCP && flow_revoked(&p, &clk))
 		return verdict_drop(cfg, EG_REASON_REVOKED, bytes);
 	why = rate_check(&p, cfg, &clk);

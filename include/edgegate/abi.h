@@ -37,7 +37,8 @@
 #define EG_MAP_ALLOW6 "eg_allow6_v2"       /* HASH  eg_key6 -> eg_rule */
 #define EG_MAP_DENY4_IDX "eg_deny4_idx_v2"   /* ARRAY[EG_IDX4_WORDS] __u64: per-/24 length groups */
 #define EG_MAP_ALLOW4_IDX "eg_allow4_idx_v2" /* ARRAY[EG_IDX4_WORDS] __u64 */
-#define EG_MAP_DENY4_X32 "eg_deny4_x32_v2"   /* ARRAY[EG_X32_WORDS] __u64: /32 deny filter */
+#define EG_MAP_DENY4_SLOTS "eg_deny4_slots_v1" /* ARRAY[EG_SLOTS4] eg_slots4: IPv4 deny rules, direct-mapped (v2's /32 filter eg_deny4_x32_v2 is gone) */
+#define EG_MAP_DENY6S_SLOTS "eg_deny6s_slots_v1" /* ARRAY[EG_SLOTS6] eg_slots6: IPv6 deny rules of /64 or shorter, direct-mapped */
 #define EG_MAP_DENY6_IDX "eg_deny6_idx_v3"   /* ARRAY[EG_IDX6_WORDS] __u64: per-/48 length groups of IPv6 denies */
 #define EG_MAP_TABLES "eg_tables_v2"       /* ARRAY[EG_TBL__COUNT] eg_table: lengths in use */
 #define EG_MAP_NOTES "eg_notes_v2"         /* HASH  eg_note_key -> eg_note (free-text reasons; userspace only) */
@@ -83,13 +84,66 @@ enum eg_table_id { EG_TBL_DENY4 = 0, EG_TBL_ALLOW4, EG_TBL_DENY6, EG_TBL_ALLOW6,
  * covering it, or lying inside it). A set bit is a "may": deletes leave it and GC
  * rebuilds the index; a clear bit is a promise (set before the rule is visible). */
 #define EG_IDX4_WORDS (1u << 21)
-/* The /32 deny filter: one bit per hash of an address, set for every /32 deny
- * rule (a "may", like the index). A /24 with a denied /32 in it then costs the
- * other addresses of that /24 no hash lookup. */
-#define EG_X32_WORDS (1u << 18) /* 2^24 bits */
-static inline __u32 eg_x32_bit(__u32 ip /* host order */)
+/* The deny rules, direct-mapped (issue 14): every IPv4 deny rule and every IPv6 deny
+ * rule of /64 or shorter is also held in a bucket of an array, so XDP confirms a rule
+ * of a given length with one array read and compares, no hash lookup (a BPF hash
+ * lookup costs 10-12 ns here, the whole budget a third of it). The hashes stay the
+ * record (bpftool, GC, edgegatectl list); the buckets are derived from them under the
+ * writers' lock, written through a shared mapping (BPF_F_MMAPABLE) with ordered
+ * 8-byte stores. A bucket holds up to three (IPv4) or two (IPv6) rules whole, with
+ * their reason and expiry; `more` says further rules of the bucket live in the hash
+ * only, and XDP then asks the hash when no slot matches. XDP reads `more` before the
+ * slots, and a slot's tag before its address, so a rule being written is either
+ * seen whole or not at all; a rule leaves its slot (tag cleared) only when deleted. */
+#define EG_SLOT_USED 0x80 /* in a slot's tag: plen | EG_SLOT_USED, so an empty (0) tag never matches */
+#define EG_SLOTS4_LOG2 20 /* buckets: 3M slots, 64 MiB */
+#define EG_SLOTS4 (1u << EG_SLOTS4_LOG2)
+struct eg_slot4 {
+	/* addr (host order, host bits cleared) << 32 | (plen | EG_SLOT_USED) << 8 | reason;
+	 * 0 = empty. One word, so a reader sees a key whole. */
+	__u64 key;
+	__u64 expires_ns; /* the rule's, as in eg_deny4_v2 */
+};
+struct eg_slots4 {
+	__u32 more; /* other deny rules of this bucket live in eg_deny4_v2 only */
+	__u32 pad;
+	struct eg_slot4 s[3];
+	__u64 pad2; /* one cache line */
+};
+static inline __u64 eg_slot4_key(__u32 addr /* host order, masked */, __u32 plen, __u32 reason)
 {
-	return (ip * 0x9e3779b1u) >> 8;
+	return (__u64)addr << 32 | (__u64)(plen | EG_SLOT_USED) << 8 | (reason & 0xff);
+}
+/* The bucket: a hash of the /24 and the length, plus the last byte, so the rules of one
+ * /24 (a flood from a /24 of denied /32s) lie in consecutive buckets, a few pages, not
+ * one page each; /24s spread like any hash. */
+static inline __u32 eg_slots4_of(__u32 addr /* host order, masked */, __u32 plen)
+{
+	__u32 h = (__u32)((((__u64)(addr >> 8) << 6 | plen) * 0x9e3779b97f4a7c15ull) >> (64 - EG_SLOTS4_LOG2));
+
+	return (h + (addr & 0xff)) & (EG_SLOTS4 - 1);
+}
+#define EG_SLOTS6_LOG2 17 /* buckets: 256k slots, 8 MiB */
+#define EG_SLOTS6 (1u << EG_SLOTS6_LOG2)
+struct eg_slot6 {
+	__u64 hi;   /* the upper 64 bits (host order), host bits cleared */
+	__u32 tag;  /* (plen | EG_SLOT_USED) << 8 | reason; 0 = empty. Written after hi. */
+	__u32 pad;
+	__u64 expires_ns;
+};
+struct eg_slots6 {
+	__u32 more; /* other short IPv6 deny rules of this bucket live in eg_deny6s_v1 only */
+	__u32 pad;
+	struct eg_slot6 s[2];
+	__u64 pad2;
+};
+static inline __u32 eg_slot6_tag(__u32 plen, __u32 reason)
+{
+	return (plen | EG_SLOT_USED) << 8 | (reason & 0xff);
+}
+static inline __u32 eg_slots6_of(__u64 hi /* host order, masked */, __u32 plen)
+{
+	return (__u32)(((hi ^ plen) * 0x9e3779b97f4a7c15ull) >> (64 - EG_SLOTS6_LOG2));
 }
 /* The IPv6 deny index (v3; v2 was one bit per /48): one byte per hash of a /48, bit
  * g set when a deny rule of length group g (128 | 97-127 | 65-96 | 64 | 56-63 |

@@ -56,9 +56,9 @@ static void rm_pins(void)
 {
 	static const char *names[] = { EG_MAP_CFG, EG_MAP_PORTS, EG_MAP_DENY4, EG_MAP_ALLOW4,
 				       EG_MAP_DENY6, EG_MAP_ALLOW6, EG_MAP_DENY4_IDX,
-				       EG_MAP_ALLOW4_IDX, EG_MAP_DENY4_X32, EG_MAP_DENY6_IDX, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
+				       EG_MAP_ALLOW4_IDX, EG_MAP_DENY4_SLOTS, EG_MAP_DENY6_IDX, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
 				       EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOWSLOTS,
-				       EG_MAP_FLOOD, EG_MAP_SYNBOX, EG_MAP_DENY6S };
+				       EG_MAP_FLOOD, EG_MAP_SYNBOX, EG_MAP_DENY6S, EG_MAP_DENY6S_SLOTS };
 	char p[256];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -801,6 +801,27 @@ static void test_synbox(void **s)
 	expect(&p, XDP_PASS, EG_REASON_PASS);
 	expect(&p, XDP_PASS, EG_REASON_PASS);
 	expect(&p, XDP_DROP, EG_REASON_RATELIMIT);
+	/* the slot is read before the revoked flows: a SYN of a revoked flow (tcp4 sends
+	 * from port 40000) is "revoked" while its source's slot is empty, "ratelimit" once
+	 * the slot refuses it; its ACKs stay "revoked" */
+	{
+		struct eg_flow f = { .client_port = 40000, .server_port = PROT };
+
+		assert_int_equal(eg_addr_parse_test("198.18.22.3", f.client), 0);
+		assert_int_equal(eg_addr_parse_test(DST4, f.server), 0);
+		assert_int_equal(eg_gate_revoke_flow(G, &f, NULL, 0), 0);
+		tcp4(&p, "198.18.22.3", PROT, PK_SYN);
+		expect(&p, XDP_DROP, EG_REASON_REVOKED);
+		i = eg_synbox_slot(a + 2);
+		v = (__u64)(a + 2) << 32 | 0x7fffffffu; /* refused for a long while */
+		assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_SYNBOX), &i, &v, BPF_ANY), 0);
+		expect(&p, XDP_DROP, EG_REASON_RATELIMIT);
+		tcp4(&p, "198.18.22.3", PROT, PK_ACK);
+		expect(&p, XDP_DROP, EG_REASON_REVOKED);
+		assert_int_equal(eg_gate_unrevoke_flow(G, &f), 0);
+		v = 0;
+		assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_SYNBOX), &i, &v, BPF_ANY), 0);
+	}
 	reset_clock();
 }
 
@@ -1017,57 +1038,297 @@ static void test_longest_match_v4(void **s)
 	expect(&p, XDP_PASS, EG_REASON_PASS);
 }
 
-/* The /32 is looked up first when the /32 filter's bit is set: a hit decides, a miss
- * (a filter false positive, simulated by setting the bit by hand) falls through to the
- * shorter lengths of the /24's byte, and a /24 with only /32s answers "no rule" once
- * the /32 missed. */
-static void set_x32_bit(const char *ip)
+/* The deny rules' buckets (eg_deny4_slots_v1): a /32 hit decides first, a miss falls
+ * through to the shorter lengths of the /24's byte, and a /24 with only /32s answers
+ * "no rule" once the /32 missed. A bucket whose `more` is set (here by hand, no rule
+ * behind it) sends the miss to the hash, which misses too: the /22 still matches. */
+static struct eg_slots4 bucket4(__u32 ip /* host order, masked */, unsigned len)
 {
-	uint32_t a;
-	__u64 v;
-	__u32 b, w;
-	int fd = eg_gate_map_fd(G, EG_MAP_DENY4_X32);
+	struct eg_slots4 b;
+	__u32 i = eg_slots4_of(ip, len);
 
-	inet_pton(AF_INET, ip, &a);
-	b = eg_x32_bit(ntohl(a));
-	w = b >> 6;
-	assert_int_equal(bpf_map_lookup_elem(fd, &w, &v), 0);
-	v |= 1ull << (b & 63);
-	assert_int_equal(bpf_map_update_elem(fd, &w, &v, BPF_ANY), 0);
+	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY4_SLOTS), &i, &b), 0);
+	return b;
 }
 
-static void test_x32_first(void **s)
+static __u32 ip4h(const char *ip)
+{
+	uint32_t a;
+
+	assert_int_equal(inet_pton(AF_INET, ip, &a), 1);
+	return ntohl(a);
+}
+
+/* The slot of (ip, len) in its bucket, -1 when none holds it; *reason its reason. */
+static int slot4_of(__u32 ip, unsigned len, unsigned *reason)
+{
+	struct eg_slots4 b = bucket4(ip, len);
+
+	for (int i = 0; i < 3; i++)
+		if (b.s[i].key && b.s[i].key >> 8 == eg_slot4_key(ip, len, 0) >> 8) {
+			if (reason)
+				*reason = (unsigned)(b.s[i].key & 0xff);
+			return i;
+		}
+	return -1;
+}
+
+static void set_more4(__u32 ip, unsigned len)
+{
+	struct eg_slots4 b = bucket4(ip, len);
+	__u32 i = eg_slots4_of(ip, len);
+
+	b.more = 1;
+	assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_DENY4_SLOTS), &i, &b, BPF_ANY), 0);
+}
+
+static void test_slots_first(void **s)
 {
 	struct eg_prefix p22 = P("198.18.60.0/22"), p32 = P("198.18.60.7"), q32 = P("198.18.64.9");
+	unsigned why = 0;
 	struct pk p;
 
 	assert_int_equal(eg_gate_deny_add(G, &p22, 0, EG_RULE_MANUAL), 0);
 	assert_int_equal(eg_gate_deny_add(G, &p32, 0, EG_RULE_BAN), 0);
 	assert_int_equal(eg_gate_deny_add(G, &q32, 0, EG_RULE_MANUAL), 0);
+	assert_true(slot4_of(ip4h("198.18.60.7"), 32, &why) >= 0);
+	assert_int_equal(why, EG_RULE_BAN);
+	assert_true(slot4_of(ip4h("198.18.60.0"), 22, &why) >= 0);
+	assert_int_equal(why, EG_RULE_MANUAL);
 	tcp4(&p, "198.18.60.7", PROT, PK_ACK); /* the /32 hit decides */
 	expect(&p, XDP_DROP, EG_REASON_BAN);
-	tcp4(&p, "198.18.60.77", PROT, PK_ACK); /* filter bit clear: the /22 */
+	tcp4(&p, "198.18.60.77", PROT, PK_ACK); /* no /32: the /22 */
 	expect(&p, XDP_DROP, EG_REASON_DENY);
-	set_x32_bit("198.18.60.77"); /* a false positive: the /32 misses, the /22 still matches */
+	set_more4(ip4h("198.18.60.77"), 32); /* the bucket cannot tell: the hash misses, the /22 */
 	tcp4(&p, "198.18.60.77", PROT, PK_ACK);
 	expect(&p, XDP_DROP, EG_REASON_DENY);
 	tcp4(&p, "198.18.64.9", PROT, PK_ACK); /* a /24 with only a /32 */
 	expect(&p, XDP_DROP, EG_REASON_DENY);
-	set_x32_bit("198.18.64.10");
+	set_more4(ip4h("198.18.64.10"), 32);
 	tcp4(&p, "198.18.64.10", PROT, PK_ACK); /* its /32 misses: nothing else to look up */
 	expect(&p, XDP_PASS, EG_REASON_PASS);
 	tcp4(&p, "198.18.64.11", PROT, PK_ACK);
 	expect(&p, XDP_PASS, EG_REASON_PASS);
 	assert_int_equal(eg_gate_deny_del(G, &p32), 0);
-	tcp4(&p, "198.18.60.7", PROT, PK_ACK); /* the /32 gone, its filter bit left: the /22 */
+	assert_int_equal(slot4_of(ip4h("198.18.60.7"), 32, NULL), -1); /* the slot goes with it */
+	tcp4(&p, "198.18.60.7", PROT, PK_ACK); /* the /32 gone: the /22 */
 	expect(&p, XDP_DROP, EG_REASON_DENY);
 	assert_int_equal(eg_gate_deny_del(G, &p22), 0);
 	assert_int_equal(eg_gate_deny_del(G, &q32), 0);
 	tcp4(&p, "198.18.60.7", PROT, PK_ACK);
 	expect(&p, XDP_PASS, EG_REASON_PASS);
-	assert_true(eg_gate_gc(G) >= 0); /* GC rebuilds the filter: the hand-set bits go */
+	assert_true(eg_gate_gc(G) >= 0); /* GC rebuilds the buckets: the hand-set `more` goes */
+	assert_int_equal(bucket4(ip4h("198.18.64.10"), 32).more, 0);
+	assert_int_equal(bucket4(ip4h("198.18.60.77"), 32).more, 0);
 	tcp4(&p, "198.18.64.10", PROT, PK_ACK);
 	expect(&p, XDP_PASS, EG_REASON_PASS);
+}
+
+/* Four /32s of one bucket (three slots): the fourth lives in the hash only and the
+ * bucket says `more`; each is dropped, a neighbour is not. A delete frees a slot (the
+ * fourth is still found through the hash), GC moves the fourth into it and clears
+ * `more`, an expired slot hides nothing, and bulk loads fill buckets the same way.
+ * The addresses are searched in 10.0.0.0/8 (frames to BPF_PROG_TEST_RUN only): the
+ * multiplicative hash spreads the addresses of one /15 over distinct buckets. */
+static void same_bucket4(__u32 first, __u32 *out, int n)
+{
+	__u32 want = eg_slots4_of(first, 32);
+
+	out[0] = first;
+	for (__u32 a = first + 1, k = 1; k < (__u32)n; a++) {
+		assert_true(a < 0x0b000000u); /* found in 10.0.0.0/8 */
+		if (eg_slots4_of(a, 32) == want)
+			out[k++] = a;
+	}
+}
+
+static struct eg_prefix P4h(__u32 ip, unsigned len)
+{
+	char t[40];
+	uint32_t be = htonl(ip);
+
+	inet_ntop(AF_INET, &be, t, sizeof(t));
+	snprintf(t + strlen(t), sizeof(t) - strlen(t), "/%u", len);
+	return P(t);
+}
+
+static void tcp4h(struct pk *p, __u32 ip)
+{
+	char t[INET_ADDRSTRLEN];
+	uint32_t be = htonl(ip);
+
+	inet_ntop(AF_INET, &be, t, sizeof(t));
+	tcp4(p, t, PROT, PK_ACK);
+}
+
+static void test_slot_overflow4(void **s)
+{
+	__u32 a[5];
+	struct eg_prefix r[5];
+	struct pk p;
+	int in_slot = 0;
+
+	reset_clock();
+	same_bucket4(0x0a000001u, a, 5);
+	for (int i = 0; i < 5; i++)
+		r[i] = P4h(a[i], 32);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(eg_gate_deny_add(G, &r[i], 0, EG_RULE_MANUAL), 0);
+	for (int i = 0; i < 4; i++)
+		in_slot += slot4_of(a[i], 32, NULL) >= 0;
+	assert_int_equal(in_slot, 3);
+	assert_int_equal(slot4_of(a[3], 32, NULL), -1);
+	assert_int_equal(bucket4(a[0], 32).more, 1);
+	for (int i = 0; i < 4; i++) {
+		tcp4h(&p, a[i]);
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+	}
+	tcp4h(&p, a[4]); /* same bucket, no rule: the hash says no */
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	tcp4h(&p, a[0] + 1); /* its /24 has a /32, its bucket none */
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_int_equal(eg_gate_deny_del(G, &r[0]), 0);
+	assert_int_equal(slot4_of(a[0], 32, NULL), -1);
+	tcp4h(&p, a[0]);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	tcp4h(&p, a[3]); /* still in the hash only: `more` */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_true(eg_gate_gc(G) >= 0);
+	assert_true(slot4_of(a[3], 32, NULL) >= 0);
+	assert_int_equal(bucket4(a[0], 32).more, 0);
+	tcp4h(&p, a[3]);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	/* a rule with an expiry: the slot carries it, XDP ignores it once past, GC empties it */
+	assert_int_equal(eg_gate_deny_add(G, &r[4], 10, EG_RULE_BAN), 0);
+	tcp4h(&p, a[4]); /* the bucket is full again: the hash */
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	assert_int_equal(eg_gate_deny_del(G, &r[1]), 0);
+	assert_true(eg_gate_gc(G) >= 0);
+	assert_true(slot4_of(a[4], 32, NULL) >= 0); /* GC gave it the freed slot */
+	tcp4h(&p, a[4]);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	assert_int_equal(eg_gate_set_clock_offset(G, 11000000000ll), 0);
+	tcp4h(&p, a[4]);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_true(eg_gate_gc(G) >= 1);
+	assert_int_equal(slot4_of(a[4], 32, NULL), -1);
+	reset_clock();
+	/* a reason change stays in its slot */
+	assert_int_equal(eg_gate_deny_add(G, &r[2], 0, EG_RULE_BAN), 0);
+	tcp4h(&p, a[2]);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	assert_int_equal(eg_gate_deny_del(G, &r[2]), 0);
+	assert_int_equal(eg_gate_deny_del(G, &r[3]), 0);
+	/* bulk: all five go in, three slots and `more` */
+	assert_int_equal(eg_gate_bulk_add(G, false, r, 5, 0, EG_RULE_MANUAL), 5);
+	in_slot = 0;
+	for (int i = 0; i < 5; i++)
+		in_slot += slot4_of(a[i], 32, NULL) >= 0;
+	assert_int_equal(in_slot, 3);
+	assert_int_equal(bucket4(a[0], 32).more, 1);
+	for (int i = 0; i < 5; i++) {
+		tcp4h(&p, a[i]);
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+	}
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(eg_gate_deny_del(G, &r[i]), 0);
+	assert_true(eg_gate_gc(G) >= 0);
+	assert_int_equal(bucket4(a[0], 32).more, 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(bucket4(a[0], 32).s[i].key, 0);
+	tcp4h(&p, a[3]);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+}
+
+/* The same for short IPv6 deny rules (eg_deny6s_slots_v1, two slots a bucket): three
+ * /64s of one bucket, the third through the hash; a /48 and the /64 inside it. */
+static __u64 hi6(const char *a)
+{
+	struct eg_prefix q = P(a);
+	__u64 h = 0;
+
+	for (int i = 0; i < 8; i++)
+		h = h << 8 | q.addr[i];
+	return h;
+}
+
+static int slot6_of(__u64 hi, unsigned len)
+{
+	struct eg_slots6 b;
+	__u32 i = eg_slots6_of(hi, len);
+
+	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY6S_SLOTS), &i, &b), 0);
+	for (int j = 0; j < 2; j++)
+		if (b.s[j].tag && b.s[j].tag >> 8 == eg_slot6_tag(len, 0) >> 8 && b.s[j].hi == hi)
+			return j;
+	return -1;
+}
+
+static unsigned more6(__u64 hi, unsigned len)
+{
+	struct eg_slots6 b;
+	__u32 i = eg_slots6_of(hi, len);
+
+	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY6S_SLOTS), &i, &b), 0);
+	return b.more;
+}
+
+static void test_slot_overflow6(void **s)
+{
+	__u64 h[3], base = hi6("2001:db8:7700::");
+	struct eg_prefix r[3], r48 = P("2001:db8:7800::/48");
+	char t[64];
+	struct pk p;
+	int n = 1;
+
+	reset_clock();
+	h[0] = base;
+	for (__u64 x = base + 1; n < 3; x++) { /* /64s of 2001:db8:7700::/40 */
+		assert_true(x < base + (1ull << 24));
+		if (eg_slots6_of(x, 64) == eg_slots6_of(base, 64))
+			h[n++] = x;
+	}
+	for (int i = 0; i < 3; i++) {
+		snprintf(t, sizeof(t), "%x:%x:%x:%x::/64", (unsigned)(h[i] >> 48), (unsigned)(h[i] >> 32) & 0xffff,
+			 (unsigned)(h[i] >> 16) & 0xffff, (unsigned)h[i] & 0xffff);
+		r[i] = P(t);
+		assert_int_equal(eg_gate_deny_add(G, &r[i], 0, i == 2 ? EG_RULE_BAN : EG_RULE_MANUAL), 0);
+	}
+	assert_true(slot6_of(h[0], 64) >= 0 && slot6_of(h[1], 64) >= 0);
+	assert_int_equal(slot6_of(h[2], 64), -1);
+	assert_int_equal(more6(h[0], 64), 1);
+	for (int i = 0; i < 3; i++) {
+		snprintf(t, sizeof(t), "%x:%x:%x:%x::5", (unsigned)(h[i] >> 48), (unsigned)(h[i] >> 32) & 0xffff,
+			 (unsigned)(h[i] >> 16) & 0xffff, (unsigned)h[i] & 0xffff);
+		tcp6(&p, t, 1, PROT, PK_ACK);
+		expect(&p, XDP_DROP, i == 2 ? EG_REASON_BAN : EG_REASON_DENY);
+	}
+	assert_int_equal(eg_gate_deny_del(G, &r[0]), 0);
+	assert_true(eg_gate_gc(G) >= 0);
+	assert_true(slot6_of(h[2], 64) >= 0);
+	assert_int_equal(more6(h[0], 64), 0);
+	snprintf(t, sizeof(t), "%x:%x:%x:%x::5", (unsigned)(h[2] >> 48), (unsigned)(h[2] >> 32) & 0xffff,
+		 (unsigned)(h[2] >> 16) & 0xffff, (unsigned)h[2] & 0xffff);
+	tcp6(&p, t, 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	snprintf(t, sizeof(t), "%x:%x:%x:%x::5", (unsigned)(h[0] >> 48), (unsigned)(h[0] >> 32) & 0xffff,
+		 (unsigned)(h[0] >> 16) & 0xffff, (unsigned)h[0] & 0xffff);
+	tcp6(&p, t, 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	/* a /48 in its slot; an address of it is dropped, one beside it is not */
+	assert_int_equal(eg_gate_deny_add(G, &r48, 0, EG_RULE_MANUAL), 0);
+	assert_true(slot6_of(hi6("2001:db8:7800::"), 48) >= 0);
+	tcp6(&p, "2001:db8:7800:ffff::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	tcp6(&p, "2001:db8:7801::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_int_equal(eg_gate_deny_del(G, &r48), 0);
+	assert_int_equal(slot6_of(hi6("2001:db8:7800::"), 48), -1);
+	tcp6(&p, "2001:db8:7800:ffff::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_int_equal(eg_gate_deny_del(G, &r[1]), 0);
+	assert_int_equal(eg_gate_deny_del(G, &r[2]), 0);
+	assert_true(eg_gate_gc(G) >= 0);
 }
 
 /* An expired prefix hides neither a longer nor a shorter live one, before GC and after. */
@@ -1806,7 +2067,9 @@ int main(void)
 		cmocka_unit_test(test_flood_shed),
 		cmocka_unit_test(test_pin_reuse),
 		cmocka_unit_test(test_longest_match_v4),
-		cmocka_unit_test(test_x32_first),
+		cmocka_unit_test(test_slots_first),
+		cmocka_unit_test(test_slot_overflow4),
+		cmocka_unit_test(test_slot_overflow6),
 		cmocka_unit_test(test_prefix_expiry_nesting),
 		cmocka_unit_test(test_longest_match_v6),
 		cmocka_unit_test(test_v6_filter),

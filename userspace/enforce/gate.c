@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -33,12 +34,13 @@ const char *const eg_gate_map_names[M__COUNT] = {
 	[M_DENY4] = EG_MAP_DENY4,         [M_ALLOW4] = EG_MAP_ALLOW4,
 	[M_DENY6] = EG_MAP_DENY6,         [M_ALLOW6] = EG_MAP_ALLOW6,
 	[M_DENY4_IDX] = EG_MAP_DENY4_IDX, [M_ALLOW4_IDX] = EG_MAP_ALLOW4_IDX,
-	[M_DENY4_X32] = EG_MAP_DENY4_X32, [M_DENY6_IDX] = EG_MAP_DENY6_IDX,
+	[M_DENY4_SLOTS] = EG_MAP_DENY4_SLOTS, [M_DENY6_IDX] = EG_MAP_DENY6_IDX,
 	[M_TABLES] = EG_MAP_TABLES,       [M_NOTES] = EG_MAP_NOTES,
 	[M_RATE] = EG_MAP_RATE,           [M_FLOWS] = EG_MAP_FLOWS,
 	[M_SESSIONS] = EG_MAP_SESSIONS,   [M_STATS] = EG_MAP_STATS,
 	[M_FLOWSLOTS] = EG_MAP_FLOWSLOTS, [M_FLOOD] = EG_MAP_FLOOD,
 	[M_SYNBOX] = EG_MAP_SYNBOX,       [M_DENY6S] = EG_MAP_DENY6S,
+	[M_DENY6S_SLOTS] = EG_MAP_DENY6S_SLOTS,
 };
 #define map_names eg_gate_map_names
 
@@ -537,6 +539,25 @@ static int open_lock(struct eg_gate *g, bool create)
 	return g->lockfd < 0 ? -1 : 0;
 }
 
+/* The deny rules' buckets, mapped shared: the writers update them with ordered 8-byte
+ * stores (abi.h eg_slots4), bulk loads and GC without a system call per bucket. */
+static int map_slots(struct eg_gate *g)
+{
+	g->slots4 = mmap(NULL, (size_t)EG_SLOTS4 * sizeof(struct eg_slots4), PROT_READ | PROT_WRITE,
+			 MAP_SHARED, g->fd[M_DENY4_SLOTS], 0);
+	if (g->slots4 == MAP_FAILED) {
+		g->slots4 = NULL;
+		return -1;
+	}
+	g->slots6 = mmap(NULL, (size_t)EG_SLOTS6 * sizeof(struct eg_slots6), PROT_READ | PROT_WRITE,
+			 MAP_SHARED, g->fd[M_DENY6S_SLOTS], 0);
+	if (g->slots6 == MAP_FAILED) {
+		g->slots6 = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 static struct eg_gate *gate_new(const char *pin_root)
 {
 	struct eg_gate *g = calloc(1, sizeof(*g));
@@ -603,6 +624,10 @@ struct eg_gate *eg_gate_load(const struct eg_gate_config *gc, char *err, size_t 
 			errf(err, errlen, "gate: map %s missing: %s", map_names[i], strerror(ENOENT));
 			goto fail;
 		}
+	}
+	if (map_slots(g)) {
+		errf(err, errlen, "gate: %smapping the rule buckets: %s", "", strerror(errno));
+		goto fail;
 	}
 	push_cfg(g, gc);
 	if (push_static(g, gc)) {
@@ -782,6 +807,11 @@ struct eg_gate *eg_gate_open_pinned(const char *pin_root, char *err, size_t errl
 			return NULL;
 		}
 	}
+	if (map_slots(g)) {
+		errf(err, errlen, "gate: %s: mapping the rule buckets: %s", g->pin_root, strerror(errno));
+		eg_gate_close(g);
+		return NULL;
+	}
 	return g;
 }
 
@@ -807,6 +837,10 @@ void eg_gate_close(struct eg_gate *g)
 		edgegate_bpf__destroy(g->skel);
 	}
 	eg_gate_shared_free(g);
+	if (g->slots4)
+		munmap(g->slots4, (size_t)EG_SLOTS4 * sizeof(struct eg_slots4));
+	if (g->slots6)
+		munmap(g->slots6, (size_t)EG_SLOTS6 * sizeof(struct eg_slots6));
 	if (g->lockfd >= 0)
 		close(g->lockfd);
 	if (g->own_fd)

@@ -22,7 +22,7 @@ enum {
 	M_ALLOW6,
 	M_DENY4_IDX,
 	M_ALLOW4_IDX,
-	M_DENY4_X32,
+	M_DENY4_SLOTS, /* IPv4 deny rules direct-mapped (mapped: slots4) */
 	M_DENY6_IDX,
 	M_TABLES,
 	M_NOTES,
@@ -34,6 +34,7 @@ enum {
 	M_FLOOD,
 	M_SYNBOX,
 	M_DENY6S, /* IPv6 deny rules of /64 or shorter (the deny6 table's other half) */
+	M_DENY6S_SLOTS, /* those direct-mapped (mapped: slots6) */
 	M__COUNT
 };
 
@@ -61,6 +62,10 @@ struct eg_gate {
 	bool remote;        /* the unprivileged process: read-only fds, writes via priv_client.c */
 	pthread_mutex_t mu; /* serialises cfg read-modify-write and store writes */
 	struct eg_gate_keyset *shared; /* keys known to be in the store (gate_shared.c; wlock) */
+	/* The deny rules' buckets (eg_deny4_slots_v1, eg_deny6s_slots_v1), mapped shared
+	 * where this process writes the tables (not in the unprivileged process). */
+	struct eg_slots4 *slots4;
+	struct eg_slots6 *slots6;
 };
 
 extern const char *const eg_gate_map_names[M__COUNT];

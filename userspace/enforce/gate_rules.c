@@ -4,10 +4,11 @@
  * A rule lives in one hash per family and table (every prefix length in the same
  * hash, the length in the key). XDP finds the longest live rule by looking up only
  * the lengths in use (eg_tables_v2.lens) and, for IPv4, only the length groups the
- * /24's index byte names. Writers keep three things consistent, in this order, so
- * XDP never misses a rule: the hash entry, the index bit (IPv4), the length bit.
- * Deletes go the other way round except for the index, whose bits are a "may"
- * (left set; GC rebuilds it). All of it happens under eg_gate_wlock(): a pthread
+ * /24's index byte names. Writers keep four things consistent, in this order, so
+ * XDP never misses a rule: the hash entry, the index bit (IPv4), the rule's bucket slot
+ * (deny rules; a rule that exists changes there first), the length bit.
+ * Deletes: the hash entry, its slot, then the counts; index bits are a "may" (left
+ * set; GC rebuilds them). All of it happens under eg_gate_wlock(): a pthread
  * mutex plus flock() on the pin root, which the daemon, edgegatectl with the
  * daemon down and GC all take, so counts and bits cannot be lost to a race. */
 #include <arpa/inet.h>
@@ -154,20 +155,7 @@ static int idx4_set(struct eg_gate *g, bool allow, uint32_t addr_be, unsigned le
 	return 0;
 }
 
-static int x32_set(struct eg_gate *g, uint32_t addr_be)
-{
-	__u32 b = eg_x32_bit(ntohl(addr_be)), w = b >> 6;
-	__u64 v;
-
-	if (bpf_map_lookup_elem(g->fd[M_DENY4_X32], &w, &v))
-		return -1;
-	if (v & (1ull << (b & 63)))
-		return 0;
-	v |= 1ull << (b & 63);
-	return bpf_map_update_elem(g->fd[M_DENY4_X32], &w, &v, BPF_ANY);
-}
-
-static uint64_t hi64(const uint8_t a[16])
+static uint64_t hi64(const uint8_t *a /* 8 bytes or more */)
 {
 	uint64_t h = 0;
 
@@ -223,24 +211,6 @@ out:
 	return rc;
 }
 
-static int x32_rebuild(struct eg_gate *g, const struct eg_key4 *keys, size_t n)
-{
-	__u64 *want = calloc(EG_X32_WORDS, sizeof(*want));
-	int rc;
-
-	if (!want)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (keys[i].plen == 32) {
-			__u32 b = eg_x32_bit(ntohl(keys[i].addr));
-
-			want[b >> 6] |= 1ull << (b & 63);
-		}
-	rc = array_sync(g->fd[M_DENY4_X32], want, EG_X32_WORDS);
-	free(want);
-	return rc;
-}
-
 static int idx6_rebuild(struct eg_gate *g, const struct eg_key6 *keys, size_t n)
 {
 	uint8_t *want = calloc(EG_IDX6_WORDS, sizeof(__u64));
@@ -275,8 +245,6 @@ static int idx4_rebuild(struct eg_gate *g, bool allow, const struct eg_key4 *key
 	}
 	/* byte s of the array is slot s on a little-endian host, as XDP reads it */
 	rc = array_sync(g->fd[allow ? M_ALLOW4_IDX : M_DENY4_IDX], (const __u64 *)want, EG_IDX4_WORDS);
-	if (rc == 0 && !allow)
-		rc = x32_rebuild(g, keys, n);
 	free(want);
 	return rc;
 }
@@ -290,6 +258,224 @@ struct rent {
 	};
 	struct eg_rule r;
 };
+
+/* --- the deny rules' buckets (abi.h eg_slots4, eg_slots6) ---------------------------------- */
+
+/* Stores a reader (XDP) must see in this order: release stores, on x86 plain moves
+ * that neither the compiler nor the CPU reorders. */
+#define STORE64(p, v) __atomic_store_n((p), (__u64)(v), __ATOMIC_RELEASE)
+#define STORE32(p, v) __atomic_store_n((p), (__u32)(v), __ATOMIC_RELEASE)
+
+/* A deny rule into its bucket: in place when a slot holds it (expiry, then key), else
+ * into an empty slot (expiry, then key), else the bucket is marked `more` (the rule is
+ * in the hash only, which XDP then asks). eg_rules_put orders it with the hash entry. */
+static void slot4_put(struct eg_slots4 *b, __u32 addr, unsigned len, const struct eg_rule *r)
+{
+	__u64 key = eg_slot4_key(addr, len, r->reason);
+	int empty = -1;
+
+	for (int i = 0; i < 3; i++) {
+		__u64 cur = b->s[i].key;
+
+		if (cur && cur >> 8 == key >> 8) {
+			STORE64(&b->s[i].expires_ns, r->expires_ns);
+			STORE64(&b->s[i].key, key);
+			return;
+		}
+		if (!cur && empty < 0)
+			empty = i;
+	}
+	if (empty < 0) {
+		STORE32(&b->more, 1);
+		return;
+	}
+	STORE64(&b->s[empty].expires_ns, r->expires_ns);
+	STORE64(&b->s[empty].key, key);
+}
+
+static void slot6_put(struct eg_slots6 *b, __u64 hi, unsigned len, const struct eg_rule *r)
+{
+	__u32 tag = eg_slot6_tag(len, r->reason);
+	int empty = -1;
+
+	for (int i = 0; i < 2; i++) {
+		__u32 cur = b->s[i].tag;
+
+		if (cur && cur >> 8 == tag >> 8 && b->s[i].hi == hi) {
+			STORE64(&b->s[i].expires_ns, r->expires_ns);
+			STORE32(&b->s[i].tag, tag);
+			return;
+		}
+		if (!cur && empty < 0)
+			empty = i;
+	}
+	if (empty < 0) {
+		STORE32(&b->more, 1);
+		return;
+	}
+	/* the address before the tag: XDP reads the tag first */
+	STORE64(&b->s[empty].hi, hi);
+	STORE64(&b->s[empty].expires_ns, r->expires_ns);
+	STORE32(&b->s[empty].tag, tag);
+}
+
+static bool rkey_slotted(const struct rkey *k)
+{
+	return k->tbl == EG_TBL_DENY4 || k->s6;
+}
+
+static int slot_put(struct eg_gate *g, const struct rkey *k, const struct eg_rule *r)
+{
+	if (!g->slots4 || !g->slots6) {
+		errno = ENODEV;
+		return -1;
+	}
+	if (k->tbl == EG_TBL_DENY4) {
+		__u32 a = ntohl(k->k4.addr);
+
+		slot4_put(&g->slots4[eg_slots4_of(a, k->len)], a, k->len, r);
+	} else {
+		__u64 hi = hi64(k->a);
+
+		slot6_put(&g->slots6[eg_slots6_of(hi, k->len)], hi, k->len, r);
+	}
+	return 0;
+}
+
+/* A deleted rule leaves its slot (the tag cleared; `more` stays until GC). */
+static void slot_del(struct eg_gate *g, const struct rkey *k)
+{
+	if (!g->slots4 || !g->slots6)
+		return;
+	if (k->tbl == EG_TBL_DENY4) {
+		__u32 a = ntohl(k->k4.addr);
+		struct eg_slots4 *b = &g->slots4[eg_slots4_of(a, k->len)];
+		__u64 key = eg_slot4_key(a, k->len, 0);
+
+		for (int i = 0; i < 3; i++)
+			if (b->s[i].key && b->s[i].key >> 8 == key >> 8)
+				STORE64(&b->s[i].key, 0);
+	} else {
+		__u64 hi = hi64(k->a);
+		struct eg_slots6 *b = &g->slots6[eg_slots6_of(hi, k->len)];
+		__u32 tag = eg_slot6_tag(k->len, 0);
+
+		for (int i = 0; i < 2; i++)
+			if (b->s[i].tag && b->s[i].tag >> 8 == tag >> 8 && b->s[i].hi == hi)
+				STORE32(&b->s[i].tag, 0);
+	}
+}
+
+/* The buckets from the live rules (GC): a rule already in a slot keeps it, the others
+ * fill free slots, the rest of a bucket is `more`; slots of rules that are gone are
+ * emptied. A changing bucket gets `more` first, so XDP asks the hash meanwhile, and a
+ * slot changes rule only through empty. */
+static int slots4_sync(struct eg_gate *g, const struct rent *v, const bool *keep, size_t n)
+{
+	struct eg_slots4 *want = calloc(EG_SLOTS4, sizeof(*want));
+	uint8_t *placed = calloc(n + 1, 1);
+
+	if (!want || !placed || !g->slots4) {
+		free(want);
+		free(placed);
+		errno = want && placed ? ENODEV : ENOMEM;
+		return -1;
+	}
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < n; i++) {
+			__u32 a = ntohl(v[i].k4.addr), bi = eg_slots4_of(a, v[i].k4.plen);
+			__u64 key = eg_slot4_key(a, v[i].k4.plen, v[i].r.reason);
+			struct eg_slots4 *w = &want[bi];
+
+			if (!keep[i] || placed[i])
+				continue;
+			for (int j = 0; j < 3 && !placed[i]; j++)
+				if (pass ? !w->s[j].key : g->slots4[bi].s[j].key >> 8 == key >> 8) {
+					w->s[j].key = key;
+					w->s[j].expires_ns = v[i].r.expires_ns;
+					placed[i] = 1;
+				}
+			if (pass && !placed[i])
+				w->more = 1;
+		}
+	for (__u32 bi = 0; bi < EG_SLOTS4; bi++) {
+		struct eg_slots4 *b = &g->slots4[bi], *w = &want[bi];
+
+		if (!memcmp(b, w, sizeof(*b)))
+			continue;
+		STORE32(&b->more, 1);
+		for (int j = 0; j < 3; j++) {
+			/* another rule (or none): through empty; the same rule stays */
+			if (b->s[j].key && b->s[j].key >> 8 != w->s[j].key >> 8)
+				STORE64(&b->s[j].key, 0);
+			if (b->s[j].expires_ns != w->s[j].expires_ns)
+				STORE64(&b->s[j].expires_ns, w->s[j].expires_ns);
+			if (b->s[j].key != w->s[j].key)
+				STORE64(&b->s[j].key, w->s[j].key);
+		}
+		STORE32(&b->more, w->more);
+	}
+	free(want);
+	free(placed);
+	return 0;
+}
+
+static int slots6_sync(struct eg_gate *g, const struct rent *v, const bool *keep, size_t n)
+{
+	struct eg_slots6 *want = calloc(EG_SLOTS6, sizeof(*want));
+	uint8_t *placed = calloc(n + 1, 1);
+
+	if (!want || !placed || !g->slots6) {
+		free(want);
+		free(placed);
+		errno = want && placed ? ENODEV : ENOMEM;
+		return -1;
+	}
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < n; i++) {
+			unsigned len = v[i].k6.plen;
+			__u64 hi = hi64(v[i].k6.a);
+			__u32 bi = eg_slots6_of(hi, len), tag = eg_slot6_tag(len, v[i].r.reason);
+			struct eg_slots6 *w = &want[bi], *b = &g->slots6[bi];
+
+			if (!keep[i] || placed[i] || len > EG_DENY6S_MAXLEN)
+				continue;
+			for (int j = 0; j < 2 && !placed[i]; j++)
+				if (pass ? !w->s[j].tag
+					 : b->s[j].tag && b->s[j].tag >> 8 == tag >> 8 && b->s[j].hi == hi) {
+					w->s[j].hi = hi;
+					w->s[j].tag = tag;
+					w->s[j].expires_ns = v[i].r.expires_ns;
+					placed[i] = 1;
+				}
+			if (pass && !placed[i])
+				w->more = 1;
+		}
+	for (__u32 bi = 0; bi < EG_SLOTS6; bi++) {
+		struct eg_slots6 *b = &g->slots6[bi], *w = &want[bi];
+
+		if (!memcmp(b, w, sizeof(*b)))
+			continue;
+		STORE32(&b->more, 1);
+		for (int j = 0; j < 2; j++) {
+			bool same = b->s[j].tag >> 8 == w->s[j].tag >> 8 && b->s[j].hi == w->s[j].hi;
+
+			if (!same && b->s[j].tag)
+				STORE32(&b->s[j].tag, 0);
+			if (b->s[j].hi != w->s[j].hi)
+				STORE64(&b->s[j].hi, w->s[j].hi);
+			if (b->s[j].expires_ns != w->s[j].expires_ns)
+				STORE64(&b->s[j].expires_ns, w->s[j].expires_ns);
+			if (b->s[j].tag != w->s[j].tag)
+				STORE32(&b->s[j].tag, w->s[j].tag);
+		}
+		STORE32(&b->more, w->more);
+	}
+	free(want);
+	free(placed);
+	return 0;
+}
+
 
 /* Appends every entry of one rule map (live or not) to *v, with batch lookups. A
  * short IPv6 key (eg_key6s) is widened to an eg_key6. */
@@ -415,11 +601,21 @@ int eg_rules_put(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned
 		errno = EEXIST;
 		return -1;
 	}
-	if (bpf_map_update_elem(fd, rkey_ptr(&k), r, BPF_ANY))
+	/* A rule that exists changes in its slot first, then in the hash: a writer killed
+	 * between the two leaves XDP with the new rule and GC with the old one, which
+	 * expires it no later than asked before (a slot behind its hash entry would change
+	 * no count and stay until GC's next rebuild). A new rule: the hash first, so no
+	 * slot ever holds a rule the record lacks. */
+	if (exists && rkey_slotted(&k) && slot_put(g, &k, r))
 		return -1;
+	if (bpf_map_update_elem(fd, rkey_ptr(&k), r, BPF_ANY)) {
+		if (exists && rkey_slotted(&k))
+			slot_put(g, &k, &old); /* back to what the hash holds */
+		return -1;
+	}
 	if (!k.v6 && idx4_set(g, allow, k.k4.addr, k.len))
 		goto undo;
-	if (!k.v6 && !allow && k.len == 32 && x32_set(g, k.k4.addr))
+	if (!exists && rkey_slotted(&k) && slot_put(g, &k, r))
 		goto undo;
 	if (k.v6 && !allow && k.len >= 48 && idx6_set(g, k.a, k.len))
 		goto undo;
@@ -436,8 +632,11 @@ undo: /* fail closed toward the caller: report the error, leave no half rule */
 	{
 		int e = errno;
 
-		if (!exists)
+		if (!exists) {
 			bpf_map_delete_elem(fd, rkey_ptr(&k));
+			if (rkey_slotted(&k))
+				slot_del(g, &k);
+		}
 		errno = e;
 	}
 	return -1;
@@ -454,6 +653,8 @@ int eg_rules_del(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned
 	rkey_make(allow, addr, plen, &k);
 	if (bpf_map_delete_elem(rkey_fd(g, &k), rkey_ptr(&k)))
 		return -1;
+	if (rkey_slotted(&k)) /* after the hash: until here the rule holds, as before */
+		slot_del(g, &k);
 	if (tbl_read(g, k.tbl, &t) == 0) {
 		if (t.count[k.len])
 			t.count[k.len]--;
@@ -480,13 +681,17 @@ long eg_rules_gc(struct eg_gate *g, uint64_t now, bool force)
 		struct rent *v;
 		long n = tbl_collect(g, tbl, &v), here = 0;
 		size_t nk4 = 0;
+		bool *keep;
 
 		memset(&t, 0, sizeof(t));
 		memset(&old, 0, sizeof(old));
 		if (n < 0)
 			return -1;
-		if ((!v6 && !(k4 = malloc(((size_t)n + 1) * sizeof(*k4)))) ||
+		keep = calloc((size_t)n + 1, sizeof(*keep));
+		if (!keep || (!v6 && !(k4 = malloc(((size_t)n + 1) * sizeof(*k4)))) ||
 		    (v6 && !(k6 = malloc(((size_t)n + 1) * sizeof(*k6))))) {
+			free(keep);
+			free(k4);
 			free(v);
 			return -1;
 		}
@@ -508,6 +713,7 @@ long eg_rules_gc(struct eg_gate *g, uint64_t now, bool force)
 				continue;
 			}
 keep:
+			keep[i] = true;
 			t.count[v6 ? v[i].k6.plen : v[i].k4.plen]++;
 			if (!v6)
 				k4[nk4++] = v[i].k4;
@@ -520,21 +726,26 @@ keep:
 		 * a crashed writer left unset appears */
 		bool rebuild = force || here || old.stale || memcmp(old.count, t.count, sizeof(t.count));
 
-		if (rebuild && (v6 ? (!allow && idx6_rebuild(g, k6, nk4)) : idx4_rebuild(g, allow, k4, nk4))) {
+		if (rebuild && ((v6 ? (!allow && idx6_rebuild(g, k6, nk4)) : idx4_rebuild(g, allow, k4, nk4)) ||
+				(tbl == EG_TBL_DENY4 && slots4_sync(g, v, keep, (size_t)n)) ||
+				(tbl == EG_TBL_DENY6 && slots6_sync(g, v, keep, (size_t)n)))) {
 			log_warn("gate: rebuilding the %s index failed: %s", v6 ? "IPv6" : "IPv4",
 				 strerror(errno));
+			free(keep);
 			free(k4);
 			free(k6);
 			free(v);
 			return -1;
 		}
 		if (memcmp(&old, &t, sizeof(t)) && tbl_write(g, tbl, &t)) {
+			free(keep);
 			free(k4);
 			free(k6);
 			free(v);
 			return -1;
 		}
 		removed += here;
+		free(keep);
 		free(k4);
 		free(k6);
 		free(v);
@@ -925,7 +1136,7 @@ out:
 struct bulk_acc {
 	bool allow;
 	__u32 cnt4[33], cnt6[129];
-	struct orset idx4, x32, idx6;
+	struct orset idx4, idx6;
 };
 
 static int bulk_note4(struct bulk_acc *a, const struct eg_key4 *k, bool fresh)
@@ -945,11 +1156,6 @@ static int bulk_note4(struct bulk_acc *a, const struct eg_key4 *k, bool fresh)
 		} while ((s & 7) && s < end);
 		if (orset_add(&a->idx4, w, bits))
 			return -1;
-	}
-	if (!a->allow && k->plen == 32) {
-		__u32 b = eg_x32_bit(ntohl(k->addr));
-
-		return orset_add(&a->x32, b >> 6, 1ull << (b & 63));
 	}
 	return 0;
 }
@@ -1060,7 +1266,6 @@ static int bulk_commit(struct eg_gate *g, struct bulk_acc *a)
 	struct eg_table t;
 
 	if (orset_apply(&a->idx4, g->fd[a->allow ? M_ALLOW4_IDX : M_DENY4_IDX]) ||
-	    (!a->allow && orset_apply(&a->x32, g->fd[M_DENY4_X32])) ||
 	    (!a->allow && orset_apply(&a->idx6, g->fd[M_DENY6_IDX])))
 		return -1;
 	for (int fam = 0; fam < 2; fam++) {
@@ -1113,7 +1318,7 @@ long eg_gate_bulk_add(struct eg_gate *g, bool allow, const struct eg_prefix *v, 
 		goto out;
 	}
 	a->allow = allow;
-	if (orset_init(&a->idx4, EG_IDX4_WORDS) || orset_init(&a->x32, EG_X32_WORDS) ||
+	if (orset_init(&a->idx4, EG_IDX4_WORDS) ||
 	    orset_init(&a->idx6, EG_IDX6_WORDS))
 		goto out;
 	if (ttl_s > 0)
@@ -1157,6 +1362,20 @@ long eg_gate_bulk_add(struct eg_gate *g, bool allow, const struct eg_prefix *v, 
 			    !err)
 				err = errno;
 		}
+		/* the buckets of what went in (the deny rules), straight after the hash */
+		if (!allow && kind != BK6 && (!g->slots4 || !g->slots6) && !err)
+			err = ENODEV;
+		for (size_t j = 0; j < done && !allow && kind != BK6 && g->slots4 && g->slots6; j++) {
+			if (kind == BK4) {
+				__u32 a4 = ntohl(k4[j].addr);
+
+				slot4_put(&g->slots4[eg_slots4_of(a4, k4[j].plen)], a4, k4[j].plen, &r);
+			} else {
+				__u64 hi = hi64(k6s[j].a);
+
+				slot6_put(&g->slots6[eg_slots6_of(hi, k6s[j].plen)], hi, k6s[j].plen, &r);
+			}
+		}
 	}
 	/* what did go in is indexed and counted, error or not */
 	if (bulk_commit(g, a) && !err)
@@ -1169,7 +1388,6 @@ long eg_gate_bulk_add(struct eg_gate *g, bool allow, const struct eg_prefix *v, 
 out:
 	if (a) {
 		orset_free(&a->idx4);
-		orset_free(&a->x32);
 		orset_free(&a->idx6);
 	}
 	free(a);

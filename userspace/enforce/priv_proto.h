@@ -20,7 +20,7 @@
 
 #define EG_PRIV_VERSION 2 /* 2: RULE_PUT carries the rule's note */
 #define EG_PRIV_MAX_IF 16
-#define EG_PRIV_MAX_FDS 24 /* the gate has 20 maps */
+#define EG_PRIV_MAX_FDS 24 /* the gate has 21 maps */
 
 enum eg_priv_op {
 	EG_PRIV_NOTE_FLOW = 1,  /* this flow carried an allowed request of session S */
