@@ -22,9 +22,12 @@
 
 #include "admission.h"
 #include "config.h"
+#include "lane.h"
+#include "lane_parse.h"
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "session.h"
 #include "unixsock.h"
 #include "util.h"
 
@@ -235,6 +238,35 @@ static bool index_headers(struct MHD_Connection *conn, const char *method, const
 	return tail >= 2 && tail <= 4 && only_nuls(last, hp.end);
 }
 
+struct iter_ctx {
+	bool (*fn)(void *arg, const char *key, const char *value);
+	void *arg;
+};
+
+static enum MHD_Result iter_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct iter_ctx *it = cls;
+	(void)kind;
+	return it->fn(it->arg, key, value) ? MHD_YES : MHD_NO;
+}
+
+void eg_req_headers_iter(const struct eg_req *r, bool (*fn)(void *arg, const char *key, const char *value), void *arg)
+{
+	if (r->lane) {
+		for (size_t i = 0; i < r->lane->n; i++)
+			if (!fn(arg, r->lane->name[i], r->lane->value[i]))
+				return;
+	} else if (r->conn) {
+		struct iter_ctx it = { fn, arg };
+		MHD_get_connection_values(r->conn, MHD_HEADER_KIND, iter_value, &it);
+	}
+}
+
+static bool count_value_it(void *cls, const char *key, const char *value)
+{
+	return count_value(cls, MHD_HEADER_KIND, key, value) == MHD_YES;
+}
+
 const char *eg_req_header_dup(const struct eg_req *r, const char *name, bool *dup)
 {
 	int k = r->hidx ? known_index(name) : -1;
@@ -244,7 +276,7 @@ const char *eg_req_header_dup(const struct eg_req *r, const char *name, bool *du
 		return r->hidx->value[k];
 	}
 	struct count_ctx c = { .name = name };
-	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_value, &c);
+	eg_req_headers_iter(r, count_value_it, &c);
 	if (dup)
 		*dup = c.count > 1;
 	return c.first;
@@ -255,13 +287,16 @@ const char *eg_req_header(const struct eg_req *r, const char *name)
 	int k = r->hidx ? known_index(name) : -1;
 	if (k >= 0)
 		return r->hidx->value[k];
+	if (r->lane)
+		return eg_req_header_dup(r, name, NULL);
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
 const char *eg_req_arg(const struct eg_req *r, const char *name, int *count)
 {
 	struct count_ctx c = { .name = name };
-	MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, count_arg, &c);
+	if (r->conn) /* the lane takes no query: no arguments */
+		MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, count_arg, &c);
 	if (count)
 		*count = c.count;
 	/* MHD reports "?a" (no '=') with a NULL value; treat as empty. */
@@ -314,18 +349,18 @@ const char *eg_cookie_value(const char *header, const char *name, char *buf, siz
 	return c.found ? buf : NULL;
 }
 
-static enum MHD_Result cookie_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static bool cookie_value(void *cls, const char *key, const char *value)
 {
 	struct cookie_ctx *c = cls;
 	if (key && value && strcasecmp(key, "Cookie") == 0)
 		cookie_scan(value, c);
-	return c->decided ? MHD_NO : MHD_YES;
+	return !c->decided;
 }
 
 const char *eg_req_cookie(const struct eg_req *r, const char *name, char *buf, size_t len)
 {
 	struct cookie_ctx c = { .name = name, .buf = buf, .len = len };
-	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, cookie_value, &c);
+	eg_req_headers_iter(r, cookie_value, &c);
 	return c.found ? buf : NULL;
 }
 
@@ -334,12 +369,12 @@ struct cookie_count_ctx {
 	int n;
 };
 
-static enum MHD_Result cookie_count_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static bool cookie_count_value(void *cls, const char *key, const char *value)
 {
 	struct cookie_count_ctx *c = cls;
 	size_t nl = strlen(c->name);
 	if (!key || !value || strcasecmp(key, "Cookie") != 0)
-		return MHD_YES;
+		return true;
 	for (const char *p = value; *p;) {
 		while (*p == ' ' || *p == '\t' || *p == ';')
 			p++;
@@ -347,13 +382,13 @@ static enum MHD_Result cookie_count_value(void *cls, enum MHD_ValueKind kind, co
 			c->n++;
 		p += strcspn(p, ";");
 	}
-	return MHD_YES;
+	return true;
 }
 
 int eg_req_cookie_count(const struct eg_req *r, const char *name)
 {
 	struct cookie_count_ctx c = { .name = name };
-	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, cookie_count_value, &c);
+	eg_req_headers_iter(r, cookie_count_value, &c);
 	return c.n;
 }
 
@@ -733,6 +768,38 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return ret;
 }
 
+/* The verdict lane's request (lane.c): the same endpoint table, handler and metrics as
+ * on_request, on the headers lane_parse.c read. false, with resp untouched, when the answer
+ * may need the store (a session not quiet in memory): libmicrohttpd takes it over. */
+bool eg_http_lane_answer(struct eg_daemon *d, struct eg_conn *c, const struct eg_lane_msg *m, struct eg_resp *resp)
+{
+	struct eg_req r = { .method = m->method, .url = m->target, .raw_target = m->target, .lane = m,
+			    .peer_trusted = c->trusted, .peer_unix = c->is_unix, .proxy = d->cfg->proxy };
+	memcpy(r.peer_addr, c->addr, 16);
+	struct eg_hdr_index hidx = { 0 };
+	for (size_t i = 0; i < m->n; i++) {
+		int k = known_index(m->name[i]);
+		if (k >= 0 && hidx.count[k]++ == 0)
+			hidx.value[k] = m->value[i];
+	}
+	r.hidx = &hidx;
+	if (d->sessions && d->cfg->cookie.name) {
+		char buf[EG_TICKET_MAX + 8];
+		bool ours = !eg_req_cookie(&r, d->cfg->cookie.name, buf, sizeof(buf)) ||
+			    eg_req_cookie_count(&r, d->cfg->cookie.name) > 1 || eg_session_quiet(d, buf);
+		explicit_bzero(buf, sizeof(buf));
+		if (!ours)
+			return false;
+	}
+	eg_admission_phase(admission, c, EG_CONN_BUSY);
+	resp_init(resp);
+	const struct endpoint *ep;
+	dispatch(d, &r, false, true, resp, &ep);
+	eg_metric_inc(d->metrics, "edgegate_http_requests_total", "endpoint", ep ? ep->path : "other", NULL, NULL, 1);
+	eg_admission_phase(admission, c, EG_CONN_ANSWER);
+	return true;
+}
+
 /* The request is over (answered, or the connection failed): the next one starts clean, and
  * a kept-alive connection may idle for idle_timeout. */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -795,6 +862,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* The unix sockets this process bound (by listen index), removed on stop if still ours. */
 static ino_t unix_inode[8];
+/* The verdict lanes of the unix listeners (http.lane), by listen index. */
+static struct eg_lane *lanes[8];
 
 /* 0660: only the daemon's user and listen_group (nginx's) may connect, because any peer
  * on this socket is believed as the proxy. */
@@ -863,6 +932,8 @@ int eg_http_start(struct eg_daemon *d)
 	for (size_t i = 0; i < cfg->n_listen && i < sizeof(d->mhd) / sizeof(d->mhd[0]); i++) {
 		const struct eg_listen *l = &cfg->listen[i];
 		unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+		/* The lane owns a unix listener and hands libmicrohttpd what it does not answer. */
+		bool lane = l->is_unix && hc->lane && i < sizeof(lanes) / sizeof(lanes[0]);
 		struct MHD_OptionItem opts[13];
 		int n = 0;
 		int fd = -1;
@@ -879,7 +950,10 @@ int eg_http_start(struct eg_daemon *d)
 				return -1;
 			}
 			unix_inode[i] = eg_unix_inode(l->path);
-			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
+			if (lane)
+				flags |= MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
+			else
+				opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
 		} else {
 			if (l->ss.ss_family == AF_INET6)
 				flags |= MHD_USE_IPv6;
@@ -916,14 +990,23 @@ int eg_http_start(struct eg_daemon *d)
 			return -1;
 		}
 		d->mhd[d->n_mhd++] = md;
-		log_info("listening on %s (%u threads, %u connections, %u of them reserved for the proxies)", l->text,
-			 threads, eff.max_connections, eff.reserved_for_proxies);
+		if (lane && !(lanes[i] = eg_lane_start(d, fd, md, admission, threads, eff.max_connections))) {
+			log_err("listen %s: cannot start the verdict lane", l->text);
+			return -1;
+		}
+		log_info("listening on %s (%u threads, %u connections, %u of them reserved for the proxies%s)", l->text,
+			 threads, eff.max_connections, eff.reserved_for_proxies, lane ? "; verdict lane" : "");
 	}
 	return 0;
 }
 
 void eg_http_stop(struct eg_daemon *d)
 {
+	/* the lanes first: they hand connections to libmicrohttpd */
+	for (size_t i = 0; i < sizeof(lanes) / sizeof(lanes[0]); i++) {
+		eg_lane_stop(lanes[i]);
+		lanes[i] = NULL;
+	}
 	for (int i = 0; i < d->n_mhd; i++) {
 		MHD_stop_daemon(d->mhd[i]);
 		d->mhd[i] = NULL;

@@ -1397,6 +1397,36 @@ out:
 	return rc;
 }
 
+/* Read-only: whether eg_session_identity_ticket would decide on this ticket from memory
+ * alone, with no store read or write (a cached, live session whose last-seen write-back,
+ * shared-store recheck and token refresh are not due). The verdict lane (lane.c) answers
+ * only those itself. */
+bool eg_session_quiet(struct eg_daemon *d, const char *ticket)
+{
+	struct eg_sessions *s = d->sessions;
+	const struct eg_config *c = d->cfg;
+	struct ticket t;
+	bool quiet = false;
+	int64_t now = now_realtime_s();
+	int64_t before = c->oidc.refresh_before_s > 0 ? c->oidc.refresh_before_s : 60;
+
+	if (!s || !ticket || parse_ticket(s, ticket, &t))
+		return false;
+	pthread_mutex_lock(&s->mu); /* mu before a stripe */
+	struct sess *e = find_locked(s, t.idraw);
+	if (e && !__atomic_load_n(&e->dead, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_t *mu = smu(s, e);
+		pthread_mutex_lock(mu);
+		quiet = (!s->shared || now - __atomic_load_n(&e->checked_at, __ATOMIC_RELAXED) < RECHECK_SHARED_S) &&
+			now < e->exp_abs && now < e->last_seen + idle_s(c) && now - e->last_persist < PERSIST_EVERY_S &&
+			!(s->refresh && e->has_rt && e->token_exp && e->token_exp - now <= before) && !e->refreshing;
+		pthread_mutex_unlock(mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	ticket_wipe(&t);
+	return quiet;
+}
+
 int eg_session_identity(struct eg_daemon *d, const struct eg_req *r, struct eg_identity *id)
 {
 	char buf[EG_TICKET_MAX + 8];

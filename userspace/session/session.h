@@ -69,6 +69,8 @@ enum eg_session_result {
 int eg_session_identity(struct eg_daemon *d, const struct eg_req *r, struct eg_identity *id);
 /* Same, from a ticket string (tests, non-HTTP callers). */
 int eg_session_identity_ticket(struct eg_daemon *d, const char *ticket, struct eg_identity *id);
+/* Whether that would be decided from memory alone (no store read or write): lane.c */
+bool eg_session_quiet(struct eg_daemon *d, const char *ticket);
 
 /* How revocations were recorded (docs/revocation.md, "Durable revocation"): in the
  * store (revoked marker written and read back, record deleted), or only in the local

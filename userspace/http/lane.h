@@ -1,0 +1,31 @@
+/* lane.h - the verdict lane: edgegated's own HTTP/1.1 path for nginx's auth subrequest.
+ *
+ * On a unix listener (its only peer is the proxy) the lane owns the listening socket:
+ * threads accept and read each request with MSG_PEEK. The exact simple shape nginx
+ * sends for the verdict (lane_parse.h) is answered here by the same handler as
+ * libmicrohttpd's path; anything else, and any verdict that may need the store, is handed
+ * to libmicrohttpd (MHD_add_connection) with the request still unread, and the connection
+ * stays there. Admission (admission.h) sees every connection on either side. */
+#ifndef EG_LANE_H
+#define EG_LANE_H
+
+#include <stdbool.h>
+
+struct eg_admission;
+struct eg_conn;
+struct eg_daemon;
+struct eg_lane;
+struct eg_lane_msg;
+struct eg_resp;
+struct MHD_Daemon;
+
+/* Takes listen_fd (closed by eg_lane_stop). NULL on failure (nothing started). */
+struct eg_lane *eg_lane_start(struct eg_daemon *d, int listen_fd, struct MHD_Daemon *mhd, struct eg_admission *adm,
+			      unsigned threads, unsigned max_connections);
+/* Stops the threads and closes their connections; call before MHD_stop_daemon. */
+void eg_lane_stop(struct eg_lane *l);
+
+/* http.c: the verdict for one lane request; false when libmicrohttpd must answer it. */
+bool eg_http_lane_answer(struct eg_daemon *d, struct eg_conn *c, const struct eg_lane_msg *m, struct eg_resp *resp);
+
+#endif
