@@ -1,0 +1,214 @@
+#!/usr/bin/env node
+// http_lane.t.mjs - the verdict lane (userspace/http/lane.c, issue 15) and libmicrohttpd
+// judge alike.
+//
+// Two daemons with one config, except http.lane: one answers nginx's auth-subrequest shape
+// on its own path, the other leaves everything to libmicrohttpd. A corpus of raw requests
+// (the exact shape nginx sends, and everything the lane must hand over whole: another path
+// or method, a query, a body, chunked, obs-fold, bare LF, a NUL, obs-text, HTTP/1.0, no Host,
+// a header block sent in two pieces, an oversized block, a session cookie that is not in
+// memory, pipelined requests mixing both) goes to each over its unix socket; the answers
+// (status, headers but Date and the random request id/denial key, body) must be the same,
+// in the same order. The lane's metrics must show it both answered and handed over, and a
+// keep-alive connection must serve many verdicts. Then the real front: nginx with the
+// shipped includes over the lane's socket.
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import * as jose from 'jose';
+import {
+  ok, is, done, guard, diag, startEcho, startEdgegated, startNginx, startJwksServer, request, tmpdir, sleep, freePort, waitFor,
+} from '../lib/harness.mjs';
+
+guard(180000);
+
+const ISS = 'https://idp.example.test';
+const AUD = 'api://orders';
+const { publicKey, privateKey } = await jose.generateKeyPair('RS256', { extractable: true });
+const jwk = { ...(await jose.exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+const now = Math.floor(Date.now() / 1000);
+const mint = (claims) => new jose.SignJWT({ email_verified: true, ...claims })
+  .setProtectedHeader({ alg: 'RS256', kid: 'k1', typ: 'JWT' })
+  .setIssuer(ISS).setAudience(AUD).setIssuedAt(now).setExpirationTime(now + 900).sign(privateKey);
+const alice = await mint({ sub: 'alice', email: 'alice@example.test', groups: ['ops'] });
+const mallory = await mint({ sub: 'mallory', email: 'mallory@example.test' });
+const jwks = await startJwksServer({ keys: [jwk] });
+
+async function daemon(lane) {
+  const dir = tmpdir(`lane-${lane}-`);
+  const sock = path.join(dir, 'auth.sock');
+  const port = await freePort();
+  const egd = await startEdgegated({
+    listen: [`127.0.0.1:${port}`, `unix:${sock}`],
+    trusted_proxies: ['127.0.0.1/32'],
+    listen_group: 'nogroup',
+    http: { lane },
+    jwt: { jwks_url: jwks.url, issuer: ISS, audience: AUD, algorithms: ['RS256'] },
+    routes: [
+      { path: '/public/', auth: 'public' },
+      { path: '/api/', auth: 'bearer', allow: { domains: ['example.test'] }, deny: { emails: ['mallory@example.test'] } },
+      { path: '/s/', auth: 'any', allow: { domains: ['example.test'] } },
+    ],
+  }, { dir });
+  return { egd, sock, url: `http://127.0.0.1:${port}` };
+}
+const L = await daemon(true);
+const M = await daemon(false);
+
+// ---- raw exchanges -------------------------------------------------------------------------
+// Sends the pieces (a pause between them), reads until `count` complete answers arrived.
+function exchange(sock, pieces, count, heads) {
+  return new Promise((resolve) => {
+    const s = net.connect(sock);
+    let buf = Buffer.alloc(0);
+    const answers = [];
+    const finish = (why) => { s.destroy(); resolve({ answers, why }); };
+    const timer = setTimeout(() => finish('timeout'), 8000);
+    s.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = buf.subarray(0, end).toString('latin1').split('\r\n');
+        const m = head[0].match(/^HTTP\/1\.[01] (\d{3})/);
+        const headers = head.slice(1).map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]);
+        const cl = Number((headers.find(([k]) => k === 'content-length') || [0, 0])[1]);
+        const isHead = heads[answers.length];
+        const len = isHead ? 0 : cl;
+        if (buf.length < end + 4 + len) return;
+        const body = buf.subarray(end + 4, end + 4 + len).toString('latin1');
+        buf = buf.subarray(end + 4 + len);
+        answers.push({
+          status: m ? Number(m[1]) : 0,
+          headers: headers.filter(([k]) => k !== 'date')
+            .map(([k, v]) => [k, /^x-edgegate-(request-id|denial-key)$/.test(k) ? '<random>' : v])
+            .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
+          body: body.replace(/[A-Za-z0-9_-]{22}/g, '<id>'),
+        });
+        if (answers.length === count) { clearTimeout(timer); finish('complete'); return; }
+      }
+    });
+    s.on('error', () => {});
+    s.on('close', () => { clearTimeout(timer); resolve({ answers, why: 'closed' }); });
+    s.on('connect', async () => {
+      for (let i = 0; i < pieces.length; i++) {
+        if (i) await sleep(150);
+        if (!s.destroyed) s.write(pieces[i]);
+      }
+    });
+  });
+}
+
+const NGINX = 'Host: app.test\r\nX-Original-Host: app.test\r\nX-Forwarded-Proto: https\r\nX-Real-IP: 198.18.0.10\r\nX-Real-Port: 40000\r\nX-Server-Addr: 127.0.0.1\r\nX-Server-Port: 443\r\n';
+const req = ({ method = 'HEAD', target = '/auth', version = 'HTTP/1.1', uri = '/api/orders', omethod = 'GET', extra = '', nginx = NGINX, eol = '\r\n' } = {}) =>
+  `${method} ${target} ${version}${eol}${nginx}X-Original-URI: ${uri}${eol}X-Original-Method: ${omethod}${eol}${extra}${eol}`.replaceAll('\r\n', eol);
+const bearer = (t) => `Authorization: Bearer ${t}\r\n`;
+
+const corpus = [
+  // the lane's own shape
+  { name: 'HEAD /auth, valid bearer', pieces: [req({ extra: bearer(alice) })], lane: true },
+  { name: 'GET /auth, valid bearer', pieces: [req({ method: 'GET', extra: bearer(alice) })], lane: true },
+  { name: 'no credential (401)', pieces: [req()], lane: true },
+  { name: 'GET, no credential (401 body)', pieces: [req({ method: 'GET' })], lane: true },
+  { name: 'bad signature', pieces: [req({ extra: bearer(`${alice.slice(0, -4)}AAAA`) })], lane: true },
+  { name: 'denied user (403)', pieces: [req({ method: 'GET', extra: bearer(mallory) })], lane: true },
+  { name: 'public route', pieces: [req({ uri: '/public/x' })], lane: true },
+  { name: 'unrouted path', pieces: [req({ uri: '/nowhere' })], lane: true },
+  { name: 'two Authorization headers', pieces: [req({ extra: bearer(alice) + bearer(alice) })], lane: true },
+  { name: 'smuggled identity header', pieces: [req({ extra: `${bearer(alice)}X_Auth_Request_User: root\r\n` })], lane: true },
+  { name: 'dot segments in the target', pieces: [req({ uri: '/public/../api/orders' })], lane: true },
+  { name: 'Content-Length: 0', pieces: [req({ extra: `${bearer(alice)}Content-Length: 0\r\n` })], lane: true },
+  { name: 'no X-Forwarded-Proto', pieces: [req({ nginx: 'Host: app.test\r\nX-Real-IP: 198.18.0.10\r\n' })], lane: true },
+  { name: 'method override header', pieces: [req({ extra: `${bearer(alice)}X-HTTP-Method-Override: DELETE\r\n` })], lane: true },
+  { name: 'forged session cookie, bearer route', pieces: [req({ uri: '/s/x', extra: 'Cookie: a=b\r\n' })], lane: true },
+  // handed over whole
+  { name: 'session cookie not in memory', pieces: [req({ uri: '/s/x', extra: `Cookie: __Host-edgegate=${'A'.repeat(43)}.${'B'.repeat(43)}\r\n` })] },
+  { name: 'query on /auth', pieces: [req({ target: '/auth?x=1' })] },
+  { name: 'POST /auth with a body', pieces: [`${req({ method: 'POST', extra: 'Content-Length: 4\r\n' })}abcd`] },
+  { name: 'chunked', pieces: [`${req({ method: 'GET', extra: 'Transfer-Encoding: chunked\r\n' })}0\r\n\r\n`] },
+  { name: 'GET /healthz', pieces: ['GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'] },
+  { name: 'GET /metrics-like unknown path', pieces: ['GET /nope HTTP/1.1\r\nHost: x\r\n\r\n'] },
+  { name: 'HTTP/1.0', pieces: [req({ version: 'HTTP/1.0', extra: bearer(alice) })] },
+  { name: 'no Host', pieces: [req({ nginx: 'X-Forwarded-Proto: https\r\nX-Real-IP: 198.18.0.10\r\n', extra: bearer(alice) })] },
+  { name: 'two Host headers', pieces: [req({ extra: `Host: evil.test\r\n${bearer(alice)}` })] },
+  { name: 'bare LF line ends', pieces: [req({ eol: '\n', extra: bearer(alice) })] },
+  { name: 'obs-fold', pieces: [req({ extra: `${bearer(alice)}X-Folded: a\r\n b\r\n` })] },
+  { name: 'NUL in X-Original-URI', pieces: [req({ uri: '/public/x\0/../../api/orders' })] },
+  { name: 'obs-text (UTF-8) in a value', pieces: [req({ extra: `${bearer(alice)}X-Name: caf\u00c3\u00a9\r\n` })] },
+  { name: 'trailing whitespace in a value', pieces: [req({ extra: `${bearer(alice).slice(0, -2)}  \r\n` })] },
+  { name: 'Connection: close', pieces: [req({ extra: `${bearer(alice)}Connection: close\r\n` })] },
+  { name: 'header block in two pieces', pieces: (() => { const r = req({ extra: bearer(alice) }); return [r.slice(0, 40), r.slice(40)]; })() },
+  { name: 'header block over 16 KiB', pieces: [req({ extra: `${bearer(alice)}X-Pad: ${'p'.repeat(17000)}\r\n` })] },
+  { name: 'garbage', pieces: ['\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n'] },
+  // pipelined
+  { name: 'pipelined: three verdicts', pieces: [req({ extra: bearer(alice) }) + req({ method: 'GET' }) + req({ extra: bearer(mallory) })], n: 3, lane: true },
+  { name: 'pipelined: verdict, then /healthz', pieces: [req({ extra: bearer(alice) }) + 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'], n: 2 },
+  { name: 'pipelined: verdict, then a verdict with a query', pieces: [req({ extra: bearer(alice) }) + req({ target: '/auth?a=b', extra: bearer(alice) })], n: 2 },
+];
+
+const metrics = async (url) => (await request(`${url}/metrics`)).body;
+const handovers = (t) => [...t.matchAll(/edgegate_http_lane_handovers_total\{reason="(\w+)"\} (\d+)/g)].reduce((s, m) => s + Number(m[2]), 0);
+
+for (const c of corpus) {
+  const n = c.n || 1;
+  const heads = c.pieces.join('').split(/(?=(?:GET|HEAD|POST) \/)/).map((r) => r.startsWith('HEAD'));
+  const h0 = handovers(await metrics(L.url));
+  const a = await exchange(L.sock, c.pieces, n, heads);
+  const b = await exchange(M.sock, c.pieces, n, heads);
+  const h1 = handovers(await metrics(L.url));
+  ok(JSON.stringify(a.answers) === JSON.stringify(b.answers) && a.answers.length === b.answers.length,
+    `${c.name}: the lane and libmicrohttpd answer alike (${b.answers.map((x) => x.status).join(',') || b.why})`,
+    { lane: a, mhd: b });
+  if (c.lane) is(h1 - h0, 0, `${c.name}: answered by the lane itself`);
+  else ok(h1 - h0 === 1 || a.answers.length === 0, `${c.name}: handed over to libmicrohttpd`, { handovers: h1 - h0 });
+}
+
+// ---- keep-alive: many verdicts on one connection, all on the lane --------------------------
+{
+  const h0 = handovers(await metrics(L.url));
+  const many = Array.from({ length: 50 }, (_, i) => req({ extra: bearer(i % 5 ? alice : mallory) }));
+  const r = await exchange(L.sock, [many.join('')], 50, many.map(() => true));
+  is(r.answers.length, 50, 'keep-alive: 50 pipelined verdicts answered on one connection');
+  ok(r.answers.every((x, i) => x.status === (i % 5 ? 200 : 403)), 'keep-alive: each answer matches its request, in order');
+  is(handovers(await metrics(L.url)) - h0, 0, 'keep-alive: none of them handed over');
+}
+
+// ---- the real front: nginx with the shipped includes, over the lane's socket ----------------
+const echo = await startEcho();
+const port = await freePort();
+await startNginx(`
+  {{EDGEGATE_UPSTREAM}}
+  upstream app { server 127.0.0.1:${echo.port}; }
+  server {
+    listen 127.0.0.1:${port};
+    {{EDGEGATE_INCLUDE}}
+    location / { {{EDGEGATE_PROTECT}} proxy_pass http://app; }
+  }`, { edgegate: `unix:${L.sock}`, waitPort: port });
+const site = `http://127.0.0.1:${port}`;
+const h0 = handovers(await metrics(L.url));
+const req0 = Number(((await metrics(L.url)).match(/edgegate_http_requests_total\{endpoint="\/auth"\} (\d+)/) || [0, 0])[1]);
+let allOk = true;
+for (let i = 0; i < 40; i++) {
+  const r = await request(`${site}/api/orders`, { headers: { Authorization: `Bearer ${alice}` }, agent: undefined });
+  if (r.status !== 200 || !/alice/.test(r.body)) allOk = false;
+}
+ok(allOk, 'nginx: 40 verdicts through the shipped includes, each 200 with the identity passed on');
+let r = await request(`${site}/api/orders`, { headers: { Authorization: `Bearer ${mallory}` } });
+is(r.status, 403, 'nginx: a denied user gets 403 (the page from upstream edgegate_pages)');
+ok(/deny_rule/.test(r.body), 'nginx: the 403 page (GET /forbidden) was served with the denial', r.body.slice(0, 200));
+r = await request(`${site}/api/orders`);
+is(r.status, 401, 'nginx: no credential, 401');
+const m1 = await metrics(L.url);
+const req1 = Number((m1.match(/edgegate_http_requests_total\{endpoint="\/auth"\} (\d+)/) || [0, 0])[1]);
+ok(req1 - req0 >= 42, `nginx: the verdicts reached /auth (${req1 - req0})`);
+is(handovers(m1) - h0, 1, 'nginx: only the 403 page\'s connection (upstream edgegate_pages) was handed over; the verdicts stayed on the lane');
+
+// ---- shutdown: the lane's threads and connections go with the daemon ------------------------
+const idle = net.connect(L.sock);
+await new Promise((res) => idle.on('connect', res));
+const t0 = Date.now();
+const { code, sig } = await L.egd.stop('SIGTERM');
+ok(code === 0 && Date.now() - t0 < 5000, `SIGTERM with an idle lane connection open: clean exit (code ${code}, signal ${sig})`, L.egd.log());
+ok(!/AddressSanitizer|LeakSanitizer|runtime error/.test(fs.readFileSync(L.egd.logFile, 'utf8')), 'no sanitizer report in the lane daemon\'s log');
+idle.destroy();
+await done();
