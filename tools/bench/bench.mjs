@@ -12,7 +12,8 @@
 //      EGB_OUT (build/bench), EDGEGATED (build/edgegated), EGB_PERF=1 (perf record the
 //      daemon in the last round of the cold cases; or a list of case ids: EGB_PERF=c,d_rs,e_es;
 //      reports in OUT/perf-<case>.txt), EGB_SLOW_CONNS (2000, the slowloris phase),
-//      EGB_FLOOR (build/bench/floorsrv: case (floor), the least a process can do per subrequest).
+//      EGB_FLOOR (build/bench/floorsrv: case (floor), the least a process can do per subrequest),
+//      EGB_LANE=0 (http.lane off: every request through libmicrohttpd, for a before/after).
 // --only LIST (or EGB_ONLY=LIST): run only these case ids and/or phases, comma-separated,
 //      e.g. `--only memory` or `--only b,c,memory`; "memory" is the RSS phase, "crypto" the
 //      openssl/josebench figures. Apache starts only for ap_* cases; XDP/revoke benches are
@@ -253,6 +254,7 @@ const egCfg = {
   ],
 };
 if (process.env.EGB_THREADS) egCfg.threads = Number(process.env.EGB_THREADS); // MHD worker threads per listener
+if (process.env.EGB_LANE) egCfg.http = { lane: process.env.EGB_LANE !== '0' }; // EGB_LANE=0: libmicrohttpd only (before issue 15's lane)
 fs.writeFileSync(path.join(W, 'edgegate.json'), JSON.stringify(egCfg, null, 2));
 execFileSync(EDGEGATED, ['--config', path.join(W, 'edgegate.json'), '--check'], { stdio: 'inherit' });
 
