@@ -796,8 +796,7 @@ bool eg_http_lane_answer(struct eg_daemon *d, struct eg_conn *c, const struct eg
 	const struct endpoint *ep;
 	dispatch(d, &r, false, true, resp, &ep);
 	eg_metric_inc(d->metrics, "edgegate_http_requests_total", "endpoint", ep ? ep->path : "other", NULL, NULL, 1);
-	eg_admission_phase(admission, c, EG_CONN_ANSWER);
-	return true;
+	return true; /* the lane moves the deadline on: idle once the answer is out */
 }
 
 /* The request is over (answered, or the connection failed): the next one starts clean, and

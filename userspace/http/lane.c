@@ -183,6 +183,17 @@ static void sb_header(struct sbuf *b, const char *name, const char *value)
 	sb_put(b, "\r\n", 2);
 }
 
+/* decimal digits of v, no snprintf on the hot path */
+static void sb_uint(struct sbuf *b, size_t v)
+{
+	char d[24];
+	int i = sizeof(d);
+	do
+		d[--i] = (char)('0' + v % 10);
+	while ((v /= 10) && i > 0);
+	sb_put(b, d + i, sizeof(d) - (size_t)i);
+}
+
 static const char *http_date(struct lane_thread *t)
 {
 	time_t now = time(NULL);
@@ -199,10 +210,10 @@ static const char *http_date(struct lane_thread *t)
  * headers, Cache-Control, Date and the length; a HEAD answer without its body. */
 static void build_answer(struct lane_thread *t, const struct eg_resp *resp, bool head, struct sbuf *b)
 {
-	char line[64];
 	const char *reason = MHD_get_reason_phrase_for((unsigned)resp->status);
-	snprintf(line, sizeof(line), "HTTP/1.1 %d ", resp->status);
-	sb_str(b, line);
+	sb_put(b, "HTTP/1.1 ", 9);
+	sb_uint(b, (size_t)resp->status);
+	sb_put(b, " ", 1);
 	sb_str(b, reason && *reason ? reason : "Unknown");
 	sb_put(b, "\r\n", 2);
 	if (resp->content_type && resp->body_len)
@@ -211,9 +222,9 @@ static void build_answer(struct lane_thread *t, const struct eg_resp *resp, bool
 	for (size_t i = 0; i < resp->n_headers; i++)
 		sb_header(b, resp->hname[i], resp->hvalue[i]);
 	sb_header(b, "Date", http_date(t));
-	snprintf(line, sizeof(line), "%zu", resp->body_len);
-	sb_header(b, "Content-Length", line);
-	sb_put(b, "\r\n", 2);
+	sb_put(b, "Content-Length: ", 16);
+	sb_uint(b, resp->body_len);
+	sb_put(b, "\r\n\r\n", 4);
 	if (!head && resp->body_len)
 		sb_put(b, resp->body, resp->body_len);
 }
@@ -233,6 +244,7 @@ static int send_answer(struct lane_thread *t, struct lane_conn *c, const char *p
 			memcpy(c->out, p + off, n - off);
 			c->out_len = n - off;
 			c->out_off = 0;
+			eg_admission_phase(t->l->adm, &c->ac, EG_CONN_ANSWER);
 			struct epoll_event ev = { .events = EPOLLOUT | EPOLLRDHUP, .data.ptr = c };
 			return epoll_ctl(t->ep, EPOLL_CTL_MOD, c->ac.fd, &ev) == 0 ? 0 : -1;
 		} else {

@@ -6,28 +6,55 @@
 #include <string.h>
 #include <strings.h>
 
-/* RFC 9110 tchar */
-static bool is_tchar(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       (c && strchr("!#$%&'*+-.^_`|~", c));
-}
+/* Byte classes, one table lookup per byte: RFC 9110 tchar; VCHAR, SP, HTAB (no controls, no
+ * obs-text: what other parsers read alike). */
+enum { TCHAR = 1, VALUE = 2 };
+static unsigned char cls[256];
 
-/* VCHAR, SP, HTAB: no controls, no obs-text (what other parsers read alike) */
-static bool is_vchar_ws(unsigned char c)
+__attribute__((constructor)) static void lane_classes(void)
 {
-	return (c >= 0x21 && c <= 0x7e) || c == ' ' || c == '\t';
+	for (int c = 0x21; c <= 0x7e; c++)
+		cls[c] |= VALUE;
+	cls[' '] |= VALUE;
+	cls['\t'] |= VALUE;
+	for (int c = 0; c < 256; c++)
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    (c && strchr("!#$%&'*+-.^_`|~", c)))
+			cls[c] |= TCHAR;
 }
 
 /* Headers that change how the message is framed or the connection is kept: libmicrohttpd
- * applies them. */
-static bool framing_header(const char *name, const char *value)
+ * applies them. By length first: most names are none of these. */
+static bool framing_header(const char *name, size_t len, const char *value)
 {
-	if (strcasecmp(name, "Content-Length") == 0)
-		return strcmp(value, "0") != 0;
-	return strcasecmp(name, "Transfer-Encoding") == 0 || strcasecmp(name, "Connection") == 0 ||
-	       strcasecmp(name, "Upgrade") == 0 || strcasecmp(name, "Expect") == 0 ||
-	       strcasecmp(name, "TE") == 0 || strcasecmp(name, "Trailer") == 0;
+	switch (len) {
+	case 2:
+		return strcasecmp(name, "TE") == 0;
+	case 6:
+		return strcasecmp(name, "Expect") == 0;
+	case 7:
+		return strcasecmp(name, "Upgrade") == 0 || strcasecmp(name, "Trailer") == 0;
+	case 10:
+		return strcasecmp(name, "Connection") == 0;
+	case 14:
+		return strcasecmp(name, "Content-Length") == 0 && strcmp(value, "0") != 0;
+	case 17:
+		return strcasecmp(name, "Transfer-Encoding") == 0;
+	default:
+		return false;
+	}
+}
+
+/* The empty line that ends the header block, or NULL */
+static const char *block_end(const char *buf, size_t len)
+{
+	const char *p = buf, *end = buf + len;
+	while (end - p >= 4 && (p = memchr(p, '\r', (size_t)(end - p - 3))) != NULL) {
+		if (p[1] == '\n' && p[2] == '\r' && p[3] == '\n')
+			return p + 2;
+		p++;
+	}
+	return NULL;
 }
 
 /* The request line: METHOD SP path SP HTTP/1.1 CRLF. Returns its length or -1. */
@@ -59,13 +86,7 @@ long eg_lane_parse(char *buf, size_t len, const char *path, struct eg_lane_msg *
 	if (len > EG_LANE_MAX_BLOCK)
 		len = EG_LANE_MAX_BLOCK;
 	/* the whole block first: an incomplete one is never half-judged */
-	const char *end = NULL;
-	for (size_t i = 0; i + 3 < len; i++) {
-		if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' && buf[i + 3] == '\n') {
-			end = buf + i + 2; /* the empty line */
-			break;
-		}
-	}
+	const char *end = block_end(buf, len);
 	if (!end)
 		return len >= EG_LANE_MAX_BLOCK ? EG_LANE_NOT_OURS : EG_LANE_INCOMPLETE;
 	long rl = request_line(buf, (size_t)(end - buf) + 2, path, m);
@@ -77,15 +98,16 @@ long eg_lane_parse(char *buf, size_t len, const char *path, struct eg_lane_msg *
 		if (m->n == EG_LANE_MAX_HEADERS)
 			return EG_LANE_NOT_OURS;
 		char *name = p;
-		while (p < end && is_tchar((unsigned char)*p))
+		while (p < end && (cls[(unsigned char)*p] & TCHAR))
 			p++;
 		if (p == name || p >= end || *p != ':')
 			return EG_LANE_NOT_OURS; /* also obs-fold: a line starting with SP/HTAB */
+		size_t name_len = (size_t)(p - name);
 		*p++ = '\0';
 		while (p < end && (*p == ' ' || *p == '\t'))
 			p++;
 		char *value = p;
-		while (p < end && is_vchar_ws((unsigned char)*p))
+		while (p < end && (cls[(unsigned char)*p] & VALUE))
 			p++;
 		/* CRLF right after the value (end points at a CR too) */
 		if (p >= end + 2 || p[0] != '\r' || p[1] != '\n' || p == value)
@@ -94,9 +116,9 @@ long eg_lane_parse(char *buf, size_t len, const char *path, struct eg_lane_msg *
 			return EG_LANE_NOT_OURS; /* trailing whitespace: trimmed or not, by parser */
 		*p = '\0';
 		p += 2;
-		if (framing_header(name, value))
+		if (framing_header(name, name_len, value))
 			return EG_LANE_NOT_OURS;
-		if (strcasecmp(name, "Host") == 0)
+		if (name_len == 4 && strcasecmp(name, "Host") == 0)
 			hosts++;
 		m->name[m->n] = name;
 		m->value[m->n++] = value;
