@@ -520,6 +520,14 @@ for (let round = 1; round <= ROUNDS; round++) {
   }
 }
 
+// the verdict lane (http.lane): how many connections it handed to libmicrohttpd, and why
+{
+  const t = spawnSync('curl', ['-s', `http://127.0.0.1:${P.eg}/metrics`]).stdout.toString();
+  const h = [...t.matchAll(/edgegate_http_lane_handovers_total\{reason="(\w+)"\} (\d+)/g)].map((m) => `${m[1]} ${m[2]}`);
+  const conns = (t.match(/^edgegate_http_connections_total (\d+)/m) || [0, '?'])[1];
+  if (h.length) log(`lane handovers: ${h.join(', ')} (connections accepted ${conns})`);
+}
+
 // ---- slowloris: the proxy's verdict rate while others hold connections open -----------------
 // EGB_SLOW_CONNS (2000) connections from 100 loopback addresses that are not trusted_proxies,
 // straight at edgegated's TCP listener, each sending a header line every 2 s and reconnecting
