@@ -42,7 +42,7 @@ async function daemon(lane) {
     listen: [`127.0.0.1:${port}`, `unix:${sock}`],
     trusted_proxies: ['127.0.0.1/32'],
     listen_group: 'nogroup',
-    http: { lane },
+    http: { lane, header_timeout: '1s', idle_timeout: '2s' },
     jwt: { jwks_url: jwks.url, issuer: ISS, audience: AUD, algorithms: ['RS256'] },
     routes: [
       { path: '/public/', auth: 'public' },
@@ -171,6 +171,28 @@ for (const c of corpus) {
   is(r.answers.length, 50, 'keep-alive: 50 pipelined verdicts answered on one connection');
   ok(r.answers.every((x, i) => x.status === (i % 5 ? 200 : 403)), 'keep-alive: each answer matches its request, in order');
   is(handovers(await metrics(L.url)) - h0, 0, 'keep-alive: none of them handed over');
+}
+
+// ---- deadlines: admission.c's sweeper closes the lane's connections too -------------------
+{
+  const timedOut = async (phase) => Number(((await metrics(L.url)).match(new RegExp(`edgegate_http_connections_timed_out_total\\{phase="${phase}"\\} (\\d+)`)) || [0, 0])[1]);
+  const closedWithin = (pieces, ms) => new Promise((resolve) => {
+    const s = net.connect(L.sock);
+    const t0 = Date.now();
+    const timer = setTimeout(() => { s.destroy(); resolve(null); }, ms);
+    s.on('connect', () => { for (const p of pieces) s.write(p); });
+    s.on('data', () => {});
+    s.on('error', () => {});
+    s.on('close', () => { clearTimeout(timer); resolve(Date.now() - t0); });
+  });
+  const r0 = await timedOut('request');
+  const silent = await closedWithin([], 5000);
+  ok(silent !== null && silent >= 900, `a lane connection that sends nothing is closed at header_timeout (after ${silent} ms)`);
+  ok(await timedOut('request') > r0, 'and counted in edgegate_http_connections_timed_out_total{phase="request"}');
+  const i0 = await timedOut('idle');
+  const idle = await closedWithin([req({ extra: bearer(alice) })], 6000);
+  ok(idle !== null && idle >= 1900, `a kept-alive lane connection is closed at idle_timeout after its answer (after ${idle} ms)`);
+  ok(await timedOut('idle') > i0, 'and counted in edgegate_http_connections_timed_out_total{phase="idle"}');
 }
 
 // ---- the real front: nginx with the shipped includes, over the lane's socket ----------------
