@@ -143,7 +143,8 @@ __attribute__((constructor)) static void known_lengths(void)
 static int known_index_n(const char *name, size_t len)
 {
 	for (size_t i = 0; i < N_KNOWN; i++)
-		if (known_len[i] == len && strncasecmp(known_names[i], name, len) == 0)
+		if (known_len[i] == len && (known_names[i][0] | 0x20) == (name[0] | 0x20) &&
+		    strncasecmp(known_names[i], name, len) == 0)
 			return (int)i;
 	return -1;
 }

@@ -3,6 +3,7 @@
 #include "lane_parse.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -43,6 +44,29 @@ static bool framing_header(const char *name, size_t len, const char *value)
 	default:
 		return false;
 	}
+}
+
+/* Every byte VCHAR, SP or HTAB. Eight at a time: a word with no byte below 0x20, none
+ * 0x7f and none from 0x80 up is all VCHAR/SP; any other word (a tab, or a bad byte) is
+ * checked byte by byte. A token is most of the block. */
+static bool value_ok(const char *p, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, del;
+		memcpy(&x, p + i, 8);
+		del = x ^ (0x7f * ones);
+		if (((x & highs) | ((x - 0x20 * ones) & ~x & highs) | ((del - ones) & ~del & highs)) == 0)
+			continue;
+		for (size_t k = i; k < i + 8; k++)
+			if (!(cls[(unsigned char)p[k]] & VALUE))
+				return false;
+	}
+	for (; i < n; i++)
+		if (!(cls[(unsigned char)p[i]] & VALUE))
+			return false;
+	return true;
 }
 
 /* The empty line that ends the header block, or NULL */
@@ -107,10 +131,9 @@ long eg_lane_parse(char *buf, size_t len, const char *path, struct eg_lane_msg *
 		while (p < end && (*p == ' ' || *p == '\t'))
 			p++;
 		char *value = p;
-		while (p < end && (cls[(unsigned char)*p] & VALUE))
-			p++;
-		/* CRLF right after the value (end points at a CR too) */
-		if (p >= end + 2 || p[0] != '\r' || p[1] != '\n' || p == value)
+		/* the line ends at its first CR, which the block's end guarantees; CRLF it must be */
+		p = memchr(value, '\r', (size_t)(end - value));
+		if (!p || p[1] != '\n' || p == value || !value_ok(value, (size_t)(p - value)))
 			return EG_LANE_NOT_OURS;
 		if (p[-1] == ' ' || p[-1] == '\t')
 			return EG_LANE_NOT_OURS; /* trailing whitespace: trimmed or not, by parser */
