@@ -173,6 +173,26 @@ for (const c of corpus) {
   is(handovers(await metrics(L.url)) - h0, 0, 'keep-alive: none of them handed over');
 }
 
+// ---- bans: a denial that starts one writes the store first, so that request is handed over -
+{
+  const bad = bearer(`${alice.slice(0, -4)}AAAA`);
+  const fromX = (extra) => req({ nginx: NGINX.replace('198.18.0.10', '198.18.0.99'), extra });
+  const run = async (g) => {
+    const h0 = handovers(await metrics(g.url));
+    const first = await exchange(g.sock, [Array.from({ length: 19 }, () => fromX(bad)).join('')], 19, Array(19).fill(true));
+    const h1 = handovers(await metrics(g.url));
+    const last = await exchange(g.sock, [fromX(bad)], 1, [true]);
+    const h2 = handovers(await metrics(g.url));
+    const after = await exchange(g.sock, [fromX(bearer(alice))], 1, [true]);
+    return { first: first.answers.map((x) => x.status), last: last.answers.map((x) => x.status), after: after.answers.map((x) => x.status), lane: [h1 - h0, h2 - h1] };
+  };
+  const a = await run(L);
+  const b = await run(M);
+  ok(JSON.stringify([a.first, a.last, a.after]) === JSON.stringify([b.first, b.last, b.after]) && a.after[0] === 403,
+    'ban threshold (20): the lane and libmicrohttpd answer the same 21 requests alike, the source banned after', { lane: a, mhd: b });
+  ok(a.lane[0] === 0 && a.lane[1] === 1, 'the 19 failures short of the ban were the lane\'s; the one that bans (a store write) was handed over', a.lane);
+}
+
 // ---- deadlines: admission.c's sweeper closes the lane's connections too -------------------
 {
   const timedOut = async (phase) => Number(((await metrics(L.url)).match(new RegExp(`edgegate_http_connections_timed_out_total\\{phase="${phase}"\\} (\\d+)`)) || [0, 0])[1]);

@@ -393,6 +393,28 @@ int eg_abuse_check(struct eg_daemon *d, const uint8_t src[16], const char **reas
 	return rc;
 }
 
+/* Read-only: whether one more counted failure from src leaves the store alone (it cannot
+ * start a ban, whose record is written before it is enforced). The verdict lane answers
+ * only such sources itself. */
+bool eg_abuse_quiet(struct eg_daemon *d, const uint8_t src[16])
+{
+	struct eg_abuse *a = d ? d->abuse : NULL;
+	struct eg_prefix p;
+	struct stripe *st;
+
+	if (!a || !a->threshold || statically_allowed(d->cfg, src))
+		return true;
+	eg_abuse_canonical(d->cfg, src, &p);
+	uint64_t now = mono(a);
+	struct src **head = slot(a, &p, &st);
+	pthread_mutex_lock(&st->mu);
+	struct src *e = find_locked(head, &p);
+	/* as eg_abuse_note counts: a banned source is not counted; an expired window restarts */
+	uint32_t next = !e ? 1 : e->ban_until_ns > now ? 0 : now - e->win_start_ns >= a->window_ns ? 1 : e->fails + 1;
+	pthread_mutex_unlock(&st->mu);
+	return next < a->threshold;
+}
+
 void eg_abuse_note(struct eg_daemon *d, const uint8_t src[16], int status, const char *reason)
 {
 	struct eg_abuse *a = d ? d->abuse : NULL;

@@ -7,6 +7,7 @@
 #ifndef EG_ABUSE_H
 #define EG_ABUSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,8 @@ int eg_abuse_check(struct eg_daemon *d, const uint8_t src[16], const char **reas
 
 /* After a verdict: counts failures (401/403 for credential reasons) per source. */
 void eg_abuse_note(struct eg_daemon *d, const uint8_t src[16], int status, const char *reason);
+/* Read-only: one more counted failure from src cannot start a ban (no store write). */
+bool eg_abuse_quiet(struct eg_daemon *d, const uint8_t src[16]);
 
 /* --- issue-5 extensions (docs/revocation.md) ------------------------------------------- */
 #include <stdbool.h>

@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "abuse.h"
 #include "admission.h"
 #include "config.h"
 #include "lane.h"
@@ -27,6 +28,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "proxy.h"
 #include "session.h"
 #include "unixsock.h"
 #include "util.h"
@@ -784,6 +786,15 @@ bool eg_http_lane_answer(struct eg_daemon *d, struct eg_conn *c, const struct eg
 			hidx.value[k] = m->value[i];
 	}
 	r.hidx = &hidx;
+	/* A denial may start a ban, which is written to the store before it holds: a source one
+	 * failure short of its ban goes to libmicrohttpd (verdict.c reads the source alike). */
+	if (d->abuse) {
+		struct eg_forwarded fw;
+		const char *fw_why = NULL;
+		bool fw_ok = r.peer_trusted && eg_proxy_read(&r, &fw, &fw_why) == 0;
+		if (!eg_abuse_quiet(d, fw_ok ? fw.client : r.peer_addr))
+			return false;
+	}
 	if (d->sessions && d->cfg->cookie.name) {
 		char buf[EG_TICKET_MAX + 8];
 		bool ours = !eg_req_cookie(&r, d->cfg->cookie.name, buf, sizeof(buf)) ||
