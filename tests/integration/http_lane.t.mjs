@@ -245,6 +245,16 @@ const req1 = Number((m1.match(/edgegate_http_requests_total\{endpoint="\/auth"\}
 ok(req1 - req0 >= 42, `nginx: the verdicts reached /auth (${req1 - req0})`);
 is(handovers(m1) - h0, 1, 'nginx: only the 403 page\'s connection (upstream edgegate_pages) was handed over; the verdicts stayed on the lane');
 
+// ---- SIGHUP (systemctl reload): caches flushed, the lane keeps answering -------------------
+{
+  const h0 = handovers(await metrics(L.url));
+  process.kill(L.egd.proc.pid, 'SIGHUP');
+  await waitFor(() => /SIGHUP: caches flushed/.test(L.egd.log()), { what: 'SIGHUP handled' });
+  const r = await exchange(L.sock, [req({ extra: bearer(alice) }) + req({ extra: bearer(mallory) })], 2, [true, true]);
+  is(r.answers.map((x) => x.status).join(','), '200,403', 'after SIGHUP the lane answers verdicts as before');
+  is(handovers(await metrics(L.url)) - h0, 0, 'after SIGHUP: still on the lane');
+}
+
 // ---- shutdown: the lane's threads and connections go with the daemon ------------------------
 const idle = net.connect(L.sock);
 await new Promise((res) => idle.on('connect', res));
