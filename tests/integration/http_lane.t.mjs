@@ -122,7 +122,7 @@ const corpus = [
   { name: 'method override header', pieces: [req({ extra: `${bearer(alice)}X-HTTP-Method-Override: DELETE\r\n` })], lane: true },
   { name: 'forged session cookie, bearer route', pieces: [req({ uri: '/s/x', extra: 'Cookie: a=b\r\n' })], lane: true },
   // handed over whole
-  { name: 'session cookie not in memory', pieces: [req({ uri: '/s/x', extra: `Cookie: __Host-edgegate=${'A'.repeat(43)}.${'B'.repeat(43)}\r\n` })] },
+  { name: 'session cookie not in memory', pieces: [req({ uri: '/s/x', extra: `Cookie: __Host-edgegate=${'A'.repeat(43)}.${'B'.repeat(43)}\r\n` })], store: true },
   { name: 'query on /auth', pieces: [req({ target: '/auth?x=1' })] },
   { name: 'POST /auth with a body', pieces: [`${req({ method: 'POST', extra: 'Content-Length: 4\r\n' })}abcd`] },
   { name: 'chunked', pieces: [`${req({ method: 'GET', extra: 'Transfer-Encoding: chunked\r\n' })}0\r\n\r\n`] },
@@ -156,6 +156,12 @@ for (const c of corpus) {
   const a = await exchange(L.sock, c.pieces, n, heads);
   const b = await exchange(M.sock, c.pieces, n, heads);
   const h1 = handovers(await metrics(L.url));
+  if (c.store) {
+    // handed over for the store: answered, then closed, so nginx's next connection is the lane's
+    ok(a.answers.length === 1 && a.answers[0].headers.some(([k, v]) => k === 'connection' && v === 'close'),
+      `${c.name}: libmicrohttpd closes the handed-over connection after its answer`, a.answers);
+    for (const x of a.answers) x.headers = x.headers.filter(([k]) => k !== 'connection');
+  }
   ok(JSON.stringify(a.answers) === JSON.stringify(b.answers) && a.answers.length === b.answers.length,
     `${c.name}: the lane and libmicrohttpd answer alike (${b.answers.map((x) => x.status).join(',') || b.why})`,
     { lane: a, mhd: b });

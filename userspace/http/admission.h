@@ -42,6 +42,7 @@ struct eg_conn {
 	size_t body_len;
 	bool too_large;
 	char *raw_target; /* the request-target before MHD decodes it (http.c on_uri) */
+	bool close_after; /* handed over by the verdict lane for the store: close after the answer */
 };
 
 struct eg_admission *eg_admission_new(const struct eg_http_config *h, unsigned ipv6_group_plen,

@@ -513,6 +513,23 @@ void eg_resp_free(struct eg_resp *resp)
 
 static struct eg_admission *admission;
 
+/* Descriptors the lane handed over for a verdict that needs the store (lane.c): the
+ * connection is closed after that answer. Indexed by descriptor, read once when
+ * libmicrohttpd sets the connection up (on_connection). */
+static _Atomic unsigned char *close_after_fd;
+static size_t close_after_n;
+
+void eg_http_close_after_answer(int fd, bool on)
+{
+	if (fd >= 0 && (size_t)fd < close_after_n)
+		atomic_store(&close_after_fd[fd], on);
+}
+
+static bool take_close_after(int fd)
+{
+	return fd >= 0 && (size_t)fd < close_after_n && atomic_exchange(&close_after_fd[fd], 0);
+}
+
 /* MHD hands the request-target to this callback before it percent-decodes the path: the
  * only place the target is seen as the proxy sent it (Envoy puts the original one there). */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -766,7 +783,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		eg_metric_inc(d->metrics, "edgegate_http_requests_rejected_total", "reason", "malformed_header", NULL,
 			      NULL, 1);
 	eg_admission_phase(admission, c, EG_CONN_ANSWER);
-	enum MHD_Result ret = queue(conn, &resp, !c->trusted);
+	enum MHD_Result ret = queue(conn, &resp, !c->trusted || c->close_after);
 	eg_resp_free(&resp);
 	return ret;
 }
@@ -848,6 +865,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		const union MHD_ConnectionInfo *fi = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		c->trusted = peer_trusted(d->cfg, ai ? ai->client_addr : NULL, c->addr, &c->is_unix);
 		c->fd = fi ? fi->connect_fd : -1;
+		c->close_after = take_close_after(c->fd);
 		eg_admission_open(admission, c);
 		*socket_context = c;
 		eg_metric_inc(d->metrics, "edgegate_http_connections_total", NULL, NULL, NULL, NULL, 1);
@@ -940,6 +958,11 @@ int eg_http_start(struct eg_daemon *d)
 	}
 	if (!admission)
 		admission = eg_admission_new(&eff, cfg->gate.ipv6_group_plen, d->metrics);
+	struct rlimit nofile;
+	if (!close_after_fd && getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+		close_after_n = nofile.rlim_cur < (1u << 20) ? (size_t)nofile.rlim_cur : (1u << 20);
+		close_after_fd = xcalloc(close_after_n, 1);
+	}
 	for (size_t i = 0; i < cfg->n_listen && i < sizeof(d->mhd) / sizeof(d->mhd[0]); i++) {
 		const struct eg_listen *l = &cfg->listen[i];
 		unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
@@ -1028,4 +1051,7 @@ void eg_http_stop(struct eg_daemon *d)
 			eg_unix_release(d->cfg->listen[i].path, unix_inode[i]);
 	eg_admission_free(admission);
 	admission = NULL;
+	free((void *)close_after_fd);
+	close_after_fd = NULL;
+	close_after_n = 0;
 }

@@ -100,8 +100,17 @@ static void conn_handover(struct lane_thread *t, struct lane_conn *c, const char
 {
 	eg_metric_inc(t->l->d->metrics, "edgegate_http_lane_handovers_total", "reason", why, NULL, NULL, 1);
 	conn_unlink(t, c);
-	if (MHD_add_connection(t->l->mhd, c->ac.fd, (const struct sockaddr *)&c->sa, c->salen) != MHD_YES)
+	/* A verdict that needs the store is rare on a connection (a session's first use, its
+	 * last-seen write-back, a ban): libmicrohttpd answers it and closes, so the next
+	 * connection nginx opens is the lane's again instead of this one staying slow. */
+	bool store = strcmp(why, "store") == 0;
+	if (store)
+		eg_http_close_after_answer(c->ac.fd, true);
+	if (MHD_add_connection(t->l->mhd, c->ac.fd, (const struct sockaddr *)&c->sa, c->salen) != MHD_YES) {
 		log_debug("lane: libmicrohttpd did not take a connection: %s", strerror(errno));
+		if (store)
+			eg_http_close_after_answer(c->ac.fd, false);
+	}
 	free(c->out);
 	free(c);
 }

@@ -25,6 +25,10 @@ struct eg_lane *eg_lane_start(struct eg_daemon *d, int listen_fd, struct MHD_Dae
 /* Stops the threads and closes their connections; call before MHD_stop_daemon. */
 void eg_lane_stop(struct eg_lane *l);
 
+/* http.c: libmicrohttpd answers the connection on fd once, then closes it (nginx reconnects,
+ * to the lane): set just before a handover for a verdict that needs the store. */
+void eg_http_close_after_answer(int fd, bool on);
+
 /* http.c: the verdict for one lane request; false when libmicrohttpd must answer it. */
 bool eg_http_lane_answer(struct eg_daemon *d, struct eg_conn *c, const struct eg_lane_msg *m, struct eg_resp *resp);
 
