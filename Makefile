@@ -89,11 +89,11 @@ $(BUILD)/asan/edgegated: $(BUILD)/asan/obj/core/main.o $(BUILD)/asan/libedgegate
 $(BUILD)/asan/edgegatectl: $(CTL_SRCS) $(BUILD)/asan/libedgegate.a $(HDRS)
 	$(CC) $(CPPFLAGS) $(ASAN_CFLAGS) -Itools/edgegatectl -o $@ $(CTL_SRCS) $(BUILD)/asan/libedgegate.a $(LDLIBS)
 
-$(BUILD)/asan/tests/%: tests/unit/%.c tests/unit/testutil.h $(BUILD)/asan/libedgegate.a
+$(BUILD)/asan/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/asan/libedgegate.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests/unit $(ASAN_CFLAGS) -o $@ $< $(BUILD)/asan/libedgegate.a $(LDLIBS) -lcmocka
 
-$(BUILD)/asan/tests/%: tests/bpf/%.c $(wildcard tests/bpf/*.h) $(BUILD)/asan/libedgegate.a $(BUILD)/edgegate.bpf.o
+$(BUILD)/asan/tests/%: tests/bpf/%.c $(wildcard tests/bpf/*.h tests/unit/*.h) $(BUILD)/asan/libedgegate.a $(BUILD)/edgegate.bpf.o
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests/unit -Itests/bpf $(ASAN_CFLAGS) -o $@ $< $(BUILD)/asan/libedgegate.a $(LDLIBS) -lcmocka
 

@@ -34,6 +34,7 @@
 #include <bpf/bpf.h>
 
 #include "testutil.h"
+#include "flowfix.h"
 #include "admin.h"
 #include "config.h"
 #include "daemon.h"
@@ -96,9 +97,7 @@ static void rm_pins(void)
 
 static int setup(void **state)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	char err[256];
-	int sv[2];
 
 	if (geteuid() != 0) {
 		if (getenv("CI") && strcmp(getenv("CI"), "true") == 0)
@@ -121,21 +120,9 @@ static int setup(void **state)
 		.deny = static_deny,
 		.n_deny = 1,
 	};
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(lfd, 16), 0);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	priv_pid = fork();
-	assert_true(priv_pid >= 0);
-	if (priv_pid == 0) {
-		close(sv[1]);
-		close(lfd);
-		if (deny_sock_diag() != 0)
-			_exit(3);
-		eg_priv_run(&cfg, sv[0]); /* the gate loads; sock_diag does not open */
-	}
-	close(sv[0]);
-	chan = sv[1];
+	lfd = flowfix_listener();
+	/* the gate loads; sock_diag does not open */
+	priv_pid = flowfix_priv_fork(&cfg, lfd, deny_sock_diag, &chan);
 	assert_int_equal(eg_privc_start(chan, &d.gate, err, sizeof(err)), 0);
 	assert_non_null(d.gate);
 	assert_true(eg_privc_active());
@@ -168,29 +155,15 @@ static int teardown(void **state)
 			skip();        \
 	} while (0)
 
-static void mapped(const struct sockaddr_in *a, uint8_t out[16], uint16_t *port)
-{
-	memset(out, 0, 16);
-	out[10] = out[11] = 0xff;
-	memcpy(out + 12, &a->sin_addr, 4);
-	*port = ntohs(a->sin_port);
-}
-
 /* A real loopback connection; *t as the verdict path sees it (client -> nginx). */
 static void open_conn(int *c, int *s, struct eg_flow_tuple *t)
 {
-	struct sockaddr_in la, ca;
-	socklen_t n = sizeof(la);
+	struct flowfix_conn k;
 
-	assert_int_equal(getsockname(lfd, (struct sockaddr *)&la, &n), 0);
-	*c = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(connect(*c, (struct sockaddr *)&la, sizeof(la)), 0);
-	*s = accept(lfd, NULL, NULL);
-	assert_true(*s >= 0);
-	n = sizeof(ca);
-	assert_int_equal(getsockname(*c, (struct sockaddr *)&ca, &n), 0);
-	mapped(&la, t->server, &t->server_port);
-	mapped(&ca, t->client, &t->client_port);
+	flowfix_open(lfd, &k);
+	*c = k.c;
+	*s = k.s;
+	*t = k.t;
 }
 
 static bool flow_revoked(const struct eg_flow_tuple *t, const uint8_t sh[16])

@@ -5,44 +5,20 @@
 // (no OP): each check is about the request, not the login. A control for each class shows the
 // same setup serves the legitimate request.
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import * as jose from 'jose';
 import {
-  ROOT, ok, is, done, guard, freePort, startEdgegated, startNginx, startJwksServer, request, tmpdir, onCleanup,
+  ROOT, ok, is, done, guard, freePort, startEdgegated, startNginx, request, tmpdir, onCleanup,
 } from '../lib/harness.mjs';
 import { rawRequest } from '../lib/rawhttp.mjs';
+import { startRecorder, startGroupsIssuer } from '../lib/recorder.mjs';
 
 guard(120000);
 
 const ISS = 'https://idp.example.test';
 const AUD = 'api://app';
 
-// An upstream that records each request line and header block, and answers 200.
-const seen = [];
-const upstreamPort = await freePort();
-const upstream = net.createServer((sock) => {
-  let buf = Buffer.alloc(0);
-  sock.on('data', (d) => {
-    buf = Buffer.concat([buf, d]);
-    const end = buf.indexOf('\r\n\r\n');
-    if (end < 0) return;
-    seen.push(buf.subarray(0, end).toString('latin1'));
-    sock.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 8\r\nConnection: close\r\n\r\nupstream');
-  });
-  sock.on('error', () => {});
-});
-await new Promise((r) => upstream.listen(upstreamPort, '127.0.0.1', r));
-onCleanup(() => new Promise((r) => upstream.close(() => r())));
-
-const key = await jose.generateKeyPair('ES256', { extractable: true });
-const jwk = { ...(await jose.exportJWK(key.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
-const jwks = await startJwksServer({ keys: [jwk] });
-const mint = (groups) => {
-  const now = Math.floor(Date.now() / 1000);
-  return new jose.SignJWT({ sub: `u-${groups.join('-')}`, groups }).setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'JWT' })
-    .setIssuer(ISS).setAudience(AUD).setIssuedAt(now).setExpirationTime(now + 900).sign(key.privateKey);
-};
+const { port: upstreamPort, heads: seen } = await startRecorder(); // each request's header block
+const { jwks, mint } = await startGroupsIssuer({ iss: ISS, aud: AUD });
 
 const dir = tmpdir('attacks-');
 const [ngxPort, egPort] = [await freePort(), await freePort()];

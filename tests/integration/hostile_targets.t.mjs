@@ -10,12 +10,12 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import * as jose from 'jose';
 import {
-  ROOT, ok, is, done, guard, diag, freePort, startEdgegated, startNginx, startJwksServer, request, tmpdir, onCleanup, waitFor,
+  ROOT, ok, is, done, guard, diag, freePort, startEdgegated, startNginx, request, tmpdir, onCleanup, waitFor,
 } from '../lib/harness.mjs';
 import { Jar, browserLogin } from '../lib/oidc_helpers.mjs';
 import { startOP } from '../lib/op.mjs';
+import { startRecorder, startGroupsIssuer } from '../lib/recorder.mjs';
 
 guard(300000);
 
@@ -186,35 +186,9 @@ function violation(caller, target) {
 }
 
 // ---- the stack ---------------------------------------------------------------------------
-// An upstream that records the raw request line and answers 200.
-const seen = [];
-const heads = [];
-const upstreamPort = await freePort();
-const upstream = net.createServer((sock) => {
-  let buf = Buffer.alloc(0);
-  sock.on('data', (d) => {
-    buf = Buffer.concat([buf, d]);
-    const end = buf.indexOf('\r\n\r\n');
-    if (end < 0) return;
-    const line = buf.subarray(0, buf.indexOf('\r\n'));
-    const sp1 = line.indexOf(0x20), sp2 = line.lastIndexOf(0x20);
-    seen.push(line.subarray(sp1 + 1, sp2));
-    heads.push(buf.subarray(0, end).toString('latin1'));
-    sock.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 8\r\nConnection: close\r\n\r\nupstream');
-  });
-  sock.on('error', () => {});
-});
-await new Promise((r) => upstream.listen(upstreamPort, '127.0.0.1', r));
-onCleanup(() => new Promise((r) => upstream.close(() => r())));
-
-const key = await jose.generateKeyPair('ES256', { extractable: true });
-const jwk = { ...(await jose.exportJWK(key.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
-const jwks = await startJwksServer({ keys: [jwk] });
-const mint = (groups) => {
-  const now = Math.floor(Date.now() / 1000);
-  return new jose.SignJWT({ sub: `u-${groups.join('-') || 'none'}`, groups }).setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'JWT' })
-    .setIssuer(ISS).setAudience(AUD).setIssuedAt(now).setExpirationTime(now + 900).sign(key.privateKey);
-};
+// An upstream that records the raw request-target and header block, and answers 200.
+const { port: upstreamPort, targets: seen, heads } = await startRecorder();
+const { jwks, mint } = await startGroupsIssuer({ iss: ISS, aud: AUD });
 
 const dir = tmpdir('hostile-');
 const [opPort, ngxPort, egPort] = [await freePort(), await freePort(), await freePort()];

@@ -9,9 +9,13 @@
 // a header block sent in two pieces, an oversized block, a session cookie that is not in
 // memory, pipelined requests mixing both) goes to each over its unix socket; the answers
 // (status, headers but Date and the random request id/denial key, body) must be the same,
-// in the same order. The lane's metrics must show it both answered and handed over, and a
-// keep-alive connection must serve many verdicts. Then the real front: nginx with the
-// shipped includes over the lane's socket.
+// in the same order, except that libmicrohttpd closes a connection the lane handed over after
+// its answer (Connection: close). The lane's metrics must show it both answered and handed
+// over, and a keep-alive connection must serve many verdicts. A verdict that needs the store
+// (a session not in memory) is tried by the lane without it and handed over, then parked by
+// libmicrohttpd for a store worker and answered. Then the real front: nginx with the shipped
+// includes over the lane's socket, where /oauth2/ and the 403 page share upstream edgegate.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -33,6 +37,12 @@ const mint = (claims) => new jose.SignJWT({ email_verified: true, ...claims })
 const alice = await mint({ sub: 'alice', email: 'alice@example.test', groups: ['ops'] });
 const mallory = await mint({ sub: 'mallory', email: 'mallory@example.test' });
 const jwks = await startJwksServer({ keys: [jwk] });
+// A genuine session ticket (session.c: id part = HMAC of the secret part under the key derived
+// from cookie.secret) for a session no store holds: only a store read can tell it has ended.
+const COOKIE_SECRET = crypto.randomBytes(24).toString('hex');
+const tkey = Buffer.from(crypto.hkdfSync('sha256', COOKIE_SECRET, Buffer.alloc(0), 'edgegate ticket v1', 32));
+const tsecret = crypto.randomBytes(32).toString('base64url');
+const ticket = `${crypto.createHmac('sha256', tkey).update(tsecret).digest().subarray(0, 16).toString('base64url')}.${tsecret}`;
 
 async function daemon(lane) {
   const dir = tmpdir(`lane-${lane}-`);
@@ -43,6 +53,7 @@ async function daemon(lane) {
     trusted_proxies: ['127.0.0.1/32'],
     listen_group: 'nogroup',
     http: { lane, header_timeout: '1s', idle_timeout: '2s' },
+    cookie: { secret: COOKIE_SECRET },
     jwt: { jwks_url: jwks.url, issuer: ISS, audience: AUD, algorithms: ['RS256'] },
     routes: [
       { path: '/public/', auth: 'public' },
@@ -122,7 +133,8 @@ const corpus = [
   { name: 'method override header', pieces: [req({ extra: `${bearer(alice)}X-HTTP-Method-Override: DELETE\r\n` })], lane: true },
   { name: 'forged session cookie, bearer route', pieces: [req({ uri: '/s/x', extra: 'Cookie: a=b\r\n' })], lane: true },
   // handed over whole
-  { name: 'session cookie not in memory', pieces: [req({ uri: '/s/x', extra: `Cookie: __Host-edgegate=${'A'.repeat(43)}.${'B'.repeat(43)}\r\n` })], store: true },
+  { name: 'session cookie not in memory', pieces: [req({ uri: '/s/x', extra: `Cookie: __Host-edgegate=${ticket}\r\n` })], store: true },
+  { name: 'forged session cookie', pieces: [req({ uri: '/s/x', extra: `Cookie: __Host-edgegate=${'A'.repeat(22)}.${'B'.repeat(43)}\r\n` })], lane: true },
   { name: 'query on /auth', pieces: [req({ target: '/auth?x=1' })] },
   { name: 'POST /auth with a body', pieces: [`${req({ method: 'POST', extra: 'Content-Length: 4\r\n' })}abcd`] },
   { name: 'chunked', pieces: [`${req({ method: 'GET', extra: 'Transfer-Encoding: chunked\r\n' })}0\r\n\r\n`] },
@@ -148,19 +160,30 @@ const corpus = [
 
 const metrics = async (url) => (await request(`${url}/metrics`)).body;
 const handovers = (t) => [...t.matchAll(/edgegate_http_lane_handovers_total\{reason="(\w+)"\} (\d+)/g)].reduce((s, m) => s + Number(m[2]), 0);
+const handoversFor = (t, why) => Number((t.match(new RegExp(`edgegate_http_lane_handovers_total\\{reason="${why}"\\} (\\d+)`)) || [0, 0])[1]);
+const storeQueued = (t) => Number((t.match(/edgegate_store_workers_total\{result="queued"\} (\d+)/) || [0, 0])[1]);
+const hasClose = (x) => x.headers.some(([k, v]) => k === 'connection' && v.toLowerCase() === 'close');
 
 for (const c of corpus) {
   const n = c.n || 1;
   const heads = c.pieces.join('').split(/(?=(?:GET|HEAD|POST) \/)/).map((r) => r.startsWith('HEAD'));
-  const h0 = handovers(await metrics(L.url));
+  const m0 = await metrics(L.url);
+  const h0 = handovers(m0);
   const a = await exchange(L.sock, c.pieces, n, heads);
   const b = await exchange(M.sock, c.pieces, n, heads);
-  const h1 = handovers(await metrics(L.url));
+  const m1 = await metrics(L.url);
+  const h1 = handovers(m1);
+  if (!c.lane && a.answers.length) {
+    // handed over: libmicrohttpd answers, then closes, so nginx's next connection is the lane's
+    const last = a.answers[a.answers.length - 1];
+    ok(hasClose(last) && a.why === 'complete', `${c.name}: libmicrohttpd closes the handed-over connection after its answer`, a.answers);
+    // libmicrohttpd-only keeps it open (unless the request itself asked otherwise): compare the rest
+    for (const x of [...a.answers, ...b.answers]) x.headers = x.headers.filter(([k]) => k !== 'connection');
+  }
   if (c.store) {
-    // handed over for the store: answered, then closed, so nginx's next connection is the lane's
-    ok(a.answers.length === 1 && a.answers[0].headers.some(([k, v]) => k === 'connection' && v === 'close'),
-      `${c.name}: libmicrohttpd closes the handed-over connection after its answer`, a.answers);
-    for (const x of a.answers) x.headers = x.headers.filter(([k]) => k !== 'connection');
+    is(handoversFor(m1, 'store') - handoversFor(m0, 'store'), 1, `${c.name}: the lane tried it without the store and handed it over for the store`);
+    ok(storeQueued(m1) > storeQueued(m0), `${c.name}: libmicrohttpd parked it for a store worker`, { before: storeQueued(m0), after: storeQueued(m1) });
+    is(a.answers.length === 1 && a.answers[0].status, 401, `${c.name}: answered from the store: no such session, 401`);
   }
   ok(JSON.stringify(a.answers) === JSON.stringify(b.answers) && a.answers.length === b.answers.length,
     `${c.name}: the lane and libmicrohttpd answer alike (${b.answers.map((x) => x.status).join(',') || b.why})`,
@@ -179,7 +202,8 @@ for (const c of corpus) {
   is(handovers(await metrics(L.url)) - h0, 0, 'keep-alive: none of them handed over');
 }
 
-// ---- bans: a denial that starts one writes the store first, so that request is handed over -
+// ---- bans: the lane answers the denial that starts one; the ban is recorded on a store worker
+// (offload.h, eg_offload_call) and refused at once from then on ------------------------------
 {
   const bad = bearer(`${alice.slice(0, -4)}AAAA`);
   const fromX = (extra) => req({ nginx: NGINX.replace('198.18.0.10', '198.18.0.99'), extra });
@@ -196,7 +220,9 @@ for (const c of corpus) {
   const b = await run(M);
   ok(JSON.stringify([a.first, a.last, a.after]) === JSON.stringify([b.first, b.last, b.after]) && a.after[0] === 403,
     'ban threshold (20): the lane and libmicrohttpd answer the same 21 requests alike, the source banned after', { lane: a, mhd: b });
-  ok(a.lane[0] === 0 && a.lane[1] === 1, 'the 19 failures short of the ban were the lane\'s; the one that bans (a store write) was handed over', a.lane);
+  ok(a.lane[0] === 0 && a.lane[1] === 0, 'all 20 failures, the one that bans included, were the lane\'s (the ban is written on a store worker)', a.lane);
+  await waitFor(async () => /edgegate_bans_total\{where="\w+"\} [1-9]/.test(await metrics(L.url)), { what: 'the lane daemon recorded the ban' });
+  ok(/abuse: banned 198\.18\.0\.99/.test(L.egd.log()), 'the lane daemon logged the recorded ban of 198.18.0.99', L.egd.log().slice(-2000));
 }
 
 // ---- deadlines: admission.c's sweeper closes the lane's connections too -------------------
@@ -242,14 +268,34 @@ for (let i = 0; i < 40; i++) {
 }
 ok(allOk, 'nginx: 40 verdicts through the shipped includes, each 200 with the identity passed on');
 let r = await request(`${site}/api/orders`, { headers: { Authorization: `Bearer ${mallory}` } });
-is(r.status, 403, 'nginx: a denied user gets 403 (the page from upstream edgegate_pages)');
+is(r.status, 403, 'nginx: a denied user gets 403 (the page from upstream edgegate, handed over)');
 ok(/deny_rule/.test(r.body), 'nginx: the 403 page (GET /forbidden) was served with the denial', r.body.slice(0, 200));
 r = await request(`${site}/api/orders`);
 is(r.status, 401, 'nginx: no credential, 401');
 const m1 = await metrics(L.url);
 const req1 = Number((m1.match(/edgegate_http_requests_total\{endpoint="\/auth"\} (\d+)/) || [0, 0])[1]);
 ok(req1 - req0 >= 42, `nginx: the verdicts reached /auth (${req1 - req0})`);
-is(handovers(m1) - h0, 1, 'nginx: only the 403 page\'s connection (upstream edgegate_pages) was handed over; the verdicts stayed on the lane');
+is(handovers(m1) - h0, 1, 'nginx: only the 403 page\'s request was handed over; the verdicts stayed on the lane');
+// /oauth2/ shares upstream edgegate: its request is handed over, answered and its connection
+// closed, so the verdicts after it come to the lane again
+r = await request(`${site}/oauth2/userinfo`);
+is(r.status, 404, 'nginx: /oauth2/ proxied to upstream edgegate, answered by libmicrohttpd (no OIDC here: 404)');
+allOk = true;
+for (let i = 0; i < 10; i++) {
+  const v = await request(`${site}/api/orders`, { headers: { Authorization: `Bearer ${alice}` } });
+  if (v.status !== 200) allOk = false;
+}
+ok(allOk, 'nginx: the verdicts after /oauth2/ answered 200');
+is(handovers(await metrics(L.url)) - h0, 2, 'nginx: the /oauth2/ request was handed over, the verdicts after it stayed on the lane');
+// the same on one pooled connection, seen from the socket: a verdict (the lane), then /oauth2/
+// (libmicrohttpd: answered, Connection: close, closed)
+{
+  const x = await exchange(L.sock, [req({ extra: bearer(alice) }) + 'GET /oauth2/userinfo HTTP/1.1\r\nHost: app.test\r\n\r\n'], 2, [true, false]);
+  is(x.answers.map((y) => y.status).join(','), '200,404', 'pooled connection: the verdict, then /oauth2/, both answered');
+  ok(!hasClose(x.answers[0]) && hasClose(x.answers[1]), 'pooled connection: kept alive after the verdict, Connection: close after /oauth2/', x.answers);
+  const y = await exchange(L.sock, [req({ extra: bearer(alice) }) + 'GET /oauth2/userinfo HTTP/1.1\r\nHost: app.test\r\n\r\n'], 3, [true, false, true]);
+  is(y.why, 'closed', 'pooled connection: libmicrohttpd closed it after the /oauth2/ answer');
+}
 
 // ---- SIGHUP (systemctl reload): caches flushed, the lane keeps answering -------------------
 {

@@ -2,6 +2,12 @@
 // redis_outage.t.mjs - two edgegated nodes (A, B) on one private redis-server (AOF on),
 // each behind its own nginx, started as root and dropping to an unprivileged user (when
 // run as root). The outage behaviour of docs/sessions.md ("Several hosts"):
+//   0. Redis paused while A (one libmicrohttpd thread) is asked for a session it does not
+//      hold (a store read that hangs for store.timeout): public verdicts on that same
+//      thread are not held up (the store read runs on a store worker), in several pauses;
+//      a store-needing verdict that finds the workers' queue full is answered at once as
+//      in an outage; a ban decided by a verdict during a pause (its record waits for the
+//      store) does not hold up the public verdicts either.
 //   1. Redis paused (SIGSTOP) for 6 s under load through A: cookie-less (public) verdicts
 //      keep their speed, no 5xx from nginx, sessions in A's and B's memory are served
 //      (outage grace), a login fails with an honest message (not "already used"), a
@@ -14,6 +20,8 @@
 //      stream id (stream.id in state_dir).
 //   4. B's daemon frozen while the stream is trimmed past its last id: B resyncs (reads
 //      the ban records whole) and applies the ban it missed.
+//   5. SIGHUP, then SIGTERM, to A while verdicts wait on store workers for a hung Redis:
+//      every request is answered or closed (none hangs), A exits cleanly.
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -58,8 +66,13 @@ const { op, client } = await startSharedOP('outage', opPort, [pubA, pubB]);
 const echo = await startEcho();
 const PREFIX = `egout${redisPort}:`;
 
+const STORE_TIMEOUT_MS = 300; // store.timeout's default
 const nodeConfig = (name, port, pub) => ({
   listen: `127.0.0.1:${port}`,
+  // A: one libmicrohttpd thread, so a verdict waiting for the store and the public ones
+  // certainly share it (section 0); one store worker and a queue of one: the third
+  // store-needing verdict at once finds them full
+  ...(name === 'A' ? { threads: 1, http: { store_workers: 1, store_queue: 1 } } : {}),
   public_url: pub,
   log_level: 'info',
   trusted_proxies: ['127.0.0.1/32'],
@@ -117,6 +130,77 @@ for (const [n, port] of [['A', ngxA], ['B', ngxB]]) {
   for (const [u, s] of [['alice', alice], ['bob', bob]]) is((await get(port, { cookie: s.cookie })).status, 200, `${u} served by ${n}`);
 }
 
+// ---- 0. store-needing verdicts during a hang do not hold up the others ------------------------
+// erin's session is in B's memory only: on A it is a store read, which hangs for
+// store.timeout at the start of each pause (then the outage is declared and commands
+// fail at once). Public verdicts sent meanwhile, on A's one thread, must not wait for it.
+const erin = await login('erin', pubB);
+const gina = await login('gina', pubB); // for section 5: never used on A before
+const outagesOver = () => countIn(logOf(nodes.A), /outage over/g);
+const HANG_CYCLES = Number(process.env.EG_HANG_CYCLES || 3);
+const hangMax = [];
+const hangStatuses = new Map();
+const fastest = [];
+for (let cycle = 0; cycle < HANG_CYCLES; cycle++) {
+  const over0 = outagesOver();
+  process.kill(redis.pid, 'SIGSTOP');
+  const needing = [0, 1, 2].map(() => get(ngxA, { cookie: erin.cookie }));
+  const pubs = [];
+  const t0 = performance.now();
+  await sleep(10);
+  while (performance.now() - t0 < 2 * STORE_TIMEOUT_MS) pubs.push(await get(ngxA, { pathname: '/public/x' }));
+  const needed = await Promise.all(needing);
+  process.kill(redis.pid, 'SIGCONT');
+  for (const r of [...pubs.map((x) => ({ ...x, what: 'public' })), ...needed.map((x) => ({ ...x, what: 'erin' }))]) {
+    hangStatuses.set(`${r.what} ${r.status}`, (hangStatuses.get(`${r.what} ${r.status}`) || 0) + 1);
+  }
+  const mx = Math.max(...pubs.map((x) => x.ms));
+  hangMax.push(mx);
+  fastest.push(Math.min(...needed.map((x) => x.ms)));
+  diag(`hang ${cycle + 1}: ${pubs.length} public verdicts on A, max ${mx.toFixed(1)} ms; store-needing (erin) ${needed.map((x) => `${x.status} ${x.ms.toFixed(0)} ms`).join(', ')}`);
+  await waitFor(() => outagesOver() > over0, { what: 'A to see the store again', timeout: 5000 }).catch((e) => diag(e.message));
+}
+// Judged on the median pause: a whole-process stall of this shared 2-CPU machine (seen once
+// in ~30 pauses: 400 ms, the store-needing verdicts 100 ms late too) must not decide it. Held
+// up by the store read, every pause's slowest is >= store.timeout (294-331 ms in 15 of 15).
+const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+ok(median(hangMax) < STORE_TIMEOUT_MS / 2,
+  `public verdicts on A's one thread not held up by store reads during ${HANG_CYCLES} hangs: max ${hangMax.map((m) => m.toFixed(0)).join(', ')} ms (median < store.timeout/2 = ${STORE_TIMEOUT_MS / 2} ms)`);
+ok(![...hangStatuses.keys()].some((k) => / 5\d\d$/.test(k) || / E/.test(k)), `no 5xx during the hangs: ${JSON.stringify([...hangStatuses])}`);
+ok(!hangStatuses.has('erin 200'), 'erin (not in A\'s memory) was not served by A while the store hung');
+// one worker, a queue of one: the third of the three went past the queue and was decided at
+// once (401 session_store_unavailable, which the snippet turns into the sign-in redirect)
+ok(median(fastest) < STORE_TIMEOUT_MS / 2,
+  `a store-needing verdict beyond the full queue answered at once: ${fastest.map((m) => m.toFixed(0)).join(', ')} ms`);
+// a source crossing the ban threshold during a pause: banned at once, its record written
+// by a store worker (it waits for the store) while public verdicts flow on A's thread
+{
+  const over0 = outagesOver();
+  const BANNED = '127.0.0.9';
+  process.kill(redis.pid, 'SIGSTOP');
+  const pubs = [];
+  let stop = false;
+  const flow = (async () => { while (!stop) pubs.push(await get(ngxA, { pathname: '/public/x' })); })();
+  const tries = [];
+  for (let i = 0; i < 5; i++) tries.push(await get(ngxA, { token: badToken(100 + i), pathname: '/api/x', from: BANNED }));
+  const after = await get(ngxA, { pathname: '/api/x', from: BANNED });
+  await sleep(2 * STORE_TIMEOUT_MS);
+  stop = true;
+  await flow;
+  process.kill(redis.pid, 'SIGCONT');
+  const mx = Math.max(...pubs.map((x) => x.ms));
+  diag(`ban during a pause: tries ${tries.map((x) => `${x.status} ${x.ms.toFixed(0)} ms`).join(', ')}; then ${after.status}; ${pubs.length} public verdicts, max ${mx.toFixed(1)} ms`);
+  is(after.status, 403, `${BANNED} banned at once during the pause`);
+  ok(mx < STORE_TIMEOUT_MS / 2, `public verdicts not held up by the ban's record (max ${mx.toFixed(0)} ms)`);
+  await waitFor(() => outagesOver() > over0, { what: 'A to see the store again', timeout: 5000 }).catch((e) => diag(e.message));
+}
+
+// with the store back, erin's session is read by a store worker and served
+is((await get(ngxA, { cookie: erin.cookie })).status, 200, 'erin served by A once the store answers (read on a store worker)');
+const metricsA = (await request(`${nodes.A.url}/metrics`)).body;
+ok(/edgegate_store_workers_total\{result="queued"\} [1-9]/.test(metricsA), 'A counted the verdicts that went to a store worker');
+ok(/edgegate_store_workers_total\{result="saturated"\} [1-9]/.test(metricsA), 'and those decided at once because the queue was full');
+
 // ---- 1. Redis paused ---------------------------------------------------------------------------
 const base = [];
 for (let i = 0; i < 100; i++) base.push((await get(ngxA, { pathname: '/public/x' })).ms);
@@ -125,11 +209,11 @@ const logA0 = logOf(nodes.A).length, logB0 = logOf(nodes.B).length;
 
 process.kill(redis.pid, 'SIGSTOP');
 const tStop = Date.now();
-const pub = [], sess = [], statuses = new Map();
+const pub = [], sess = [], statuses = new Map(), slowPub = [];
 const note = (what, s) => statuses.set(`${what} ${s}`, (statuses.get(`${what} ${s}`) || 0) + 1);
 let loading = true;
 const loadPublic = (async () => {
-  while (loading) { const r = await get(ngxA, { pathname: '/public/x' }); pub.push(r.ms); note('public', r.status); }
+  while (loading) { const at = Date.now() - tStop; const r = await get(ngxA, { pathname: '/public/x' }); pub.push(r.ms); note('public', r.status); if (r.ms > 50) slowPub.push(`${r.ms.toFixed(0)} ms at +${at} ms`); }
 })();
 const loadSession = (async () => {
   while (loading) {
@@ -174,6 +258,7 @@ await Promise.all([loadPublic, loadSession]);
 process.kill(redis.pid, 'SIGCONT');
 const tCont = Date.now();
 diag(`during the 6 s pause: ${pub.length} public verdicts, p50 ${pct(pub, 0.5).toFixed(1)} ms, p99 ${pct(pub, 0.99).toFixed(1)} ms, max ${Math.max(...pub).toFixed(1)} ms; statuses ${JSON.stringify([...statuses])}`);
+if (slowPub.length) diag(`slow public verdicts during the pause: ${slowPub.join(', ')}`);
 ok(pub.length > 300, `public verdicts kept flowing during the pause (${pub.length} in 6 s)`);
 ok(pct(pub, 0.99) < 50, `public verdict p99 during the pause ${pct(pub, 0.99).toFixed(1)} ms (< 50 ms)`);
 ok(Math.max(...pub) < 1000, `no public verdict waited 1 s (max ${Math.max(...pub).toFixed(0)} ms)`);
@@ -243,4 +328,22 @@ diag(`B after the trim: ${JSON.stringify(evB2)}`);
 is(evB2.resyncs, 1, 'B noticed the trimmed events and resynced once');
 ok(/trimmed from the stream/.test(logOf(nodes.B)), 'B logged why');
 is((await get(ngxB, { pathname: '/api/x', from: BAD2 })).status, 403, `B refuses ${BAD2} (the ban it missed)`);
+
+// ---- 5. SIGHUP and SIGTERM with verdicts parked on the store workers ------------------------------
+process.kill(redis.pid, 'SIGSTOP');
+const parked = [0, 1, 2, 3, 4, 5].map(() => get(ngxA, { cookie: gina.cookie }));
+await sleep(30);
+process.kill(nodes.A.proc.pid, 'SIGHUP');
+await sleep(20);
+const tTerm = Date.now();
+const exitA = await nodes.A.stop();
+const termMs = Date.now() - tTerm;
+const settled = await Promise.race([Promise.all(parked), sleep(5000).then(() => null)]);
+process.kill(redis.pid, 'SIGCONT');
+diag(`A stopped in ${termMs} ms (${JSON.stringify(exitA)}); parked requests: ${settled ? settled.map((r) => r.status).join(', ') : 'still waiting'}`);
+is(exitA?.code, 0, 'A exited with 0 after SIGTERM with verdicts waiting for the store');
+ok(termMs < 3000, `A stopped within 3 s (${termMs} ms)`);
+ok(settled !== null, 'no request was left hanging by the stop');
+const logEnd = logOf(nodes.A);
+ok(!/AddressSanitizer|runtime error|suspended connections/.test(logEnd), 'no sanitizer report or libmicrohttpd panic in A\'s log');
 await done();

@@ -42,6 +42,8 @@ static void test_minimal(void **state)
 	assert_int_equal(c->http.max_connections_per_ip, 32);
 	assert_int_equal(c->http.header_timeout_s, 10);
 	assert_int_equal(c->http.idle_timeout_s, 75);
+	assert_int_equal(c->http.store_workers, 4);
+	assert_int_equal(c->http.store_queue, 256);
 	config_free(c);
 
 	c = parse("{\"listen\":[\"unix:/run/eg.sock\",\"[::1]:9180\"],\"trusted_proxies\":[\"10.0.0.0/8\"]}", err,
@@ -133,6 +135,10 @@ static void test_errors_name_the_key(void **state)
 		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"idle_timeout\":30}}", "http.idle_timeout: expected a duration" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"max_connections_per_ip\":-1}}", "http.max_connections_per_ip: must be between" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"http\":[]}", "http: expected an object" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"store_workers\":0}}", "http.store_workers: must be between 1 and 64" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"store_workers\":65}}", "http.store_workers: must be between 1 and 64" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"store_queue\":0}}", "http.store_queue: must be between 1 and 65536" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"store_queue\":\"8\"}}", "http.store_queue: expected" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"listen\":\"127.0.0.1:2\"}", "t.json:1:" }, /* duplicate key */
 		{ "{\"listen\":\"127.0.0.1:1\"", "t.json:1:" },
 	};

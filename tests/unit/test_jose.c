@@ -679,6 +679,119 @@ static void alg_allow_list(void **state)
 	eg_jwks_unref(ks);
 }
 
+/* A protected header seen before on this thread is not parsed again (jose.c remembers it):
+ * the answer must stay the one a fresh parse gives. Each case runs several times so the
+ * later runs are answered from the remembered header. */
+static void repeated_headers(void **state)
+{
+	struct eg_jwks *ks = all_keys();
+	const char *hdr = "{\"alg\":\"RS256\",\"kid\":\"rsa\"}";
+	char *t = sign("RS256", "rsa", hdr, PAYLOAD);
+	char *forged = replace_seg(t, 2, "AAAA");
+	char *crit = sign("HS256", "hs", "{\"alg\":\"HS256\",\"crit\":[\"exp\"],\"exp\":1}", PAYLOAD);
+	char *other = sign("RS256", "rsa", "{\"alg\":\"RS256\",\"kid\":\"other\"}", PAYLOAD);
+
+	for (int round = 0; round < 3; round++) {
+		/* the allow-list is the caller's: checked again on every call */
+		assert_int_equal(vfy(t, ks, 1u << EG_ALG_RS256), EG_JOSE_OK);
+		assert_int_equal(vfy(t, ks, 1u << EG_ALG_ES256), EG_JOSE_ALG);
+		assert_int_equal(vfy(t, ks, 0), EG_JOSE_ALG);
+		assert_int_equal(vfy(t, ks, EG_ALGSET_ALL), EG_JOSE_OK);
+		/* the same header with a bad signature: refused, the kid still reported */
+		struct eg_jws j;
+		assert_int_equal(eg_jws_verify(forged, strlen(forged), ks, EG_ALGSET_ALL, true, &j),
+				 EG_JOSE_SIGNATURE);
+		assert_string_equal(j.kid, "rsa");
+		eg_jws_clear(&j);
+		/* an unknown kid: NO_KEY with the kid, the cue to refetch, every time */
+		assert_int_equal(eg_jws_verify(other, strlen(other), ks, EG_ALGSET_ALL, true, &j),
+				 EG_JOSE_NO_KEY);
+		assert_string_equal(j.kid, "other");
+		eg_jws_clear(&j);
+		/* a refused header is never remembered as good */
+		expect(crit, ks, EG_JOSE_CRIT);
+		/* the header object handed out is whole, and the next caller's too */
+		assert_int_equal(eg_jws_verify(t, strlen(t), ks, EG_ALGSET_ALL, true, &j), EG_JOSE_OK);
+		assert_int_equal(j.alg, EG_ALG_RS256);
+		assert_string_equal(j.kid, "rsa");
+		assert_string_equal(json_string_value(json_object_get(j.header, "alg")), "RS256");
+		assert_int_equal(json_object_size(j.header), 2);
+		eg_jws_clear(&j);
+	}
+	/* more distinct headers than a thread remembers, then the first again */
+	for (int k = 0; k < 12; k++) {
+		char *h = xasprintf("{\"alg\":\"RS256\",\"kid\":\"rsa\",\"n\":%d}", k);
+		char *tk = sign("RS256", "rsa", h, PAYLOAD);
+		expect(tk, ks, EG_JOSE_OK);
+		free(tk);
+		free(h);
+	}
+	expect(t, ks, EG_JOSE_OK);
+	free(t);
+	free(forged);
+	free(crit);
+	free(other);
+	eg_jwks_unref(ks);
+}
+
+/* Threads verify the same tokens while the key set is swapped under them (a JWKS refresh):
+ * each thread's remembered headers and each key's spare verify contexts must neither be
+ * shared unsafely nor outlive their set (ASan and the results tell). Threads exit and
+ * free what they remembered. */
+struct swap_shared {
+	pthread_mutex_t mu;
+	struct eg_jwks *cur;
+	char *tok[2];
+	atomic_int bad;
+};
+
+static void *verify_thread(void *arg)
+{
+	struct swap_shared *sh = arg;
+
+	for (int i = 0; i < 300; i++) {
+		pthread_mutex_lock(&sh->mu);
+		struct eg_jwks *ks = eg_jwks_ref(sh->cur);
+		pthread_mutex_unlock(&sh->mu);
+		struct eg_jws j;
+		const char *t = sh->tok[i % 2];
+		if (eg_jws_verify(t, strlen(t), ks, EG_ALGSET_ALL, true, &j) != EG_JOSE_OK ||
+		    !json_is_object(j.header) || !json_is_object(j.payload))
+			atomic_fetch_add(&sh->bad, 1);
+		eg_jws_clear(&j);
+		eg_jwks_unref(ks);
+	}
+	return NULL;
+}
+
+static void threads_and_key_swaps(void **state)
+{
+	struct swap_shared sh = { .cur = all_keys() };
+	pthread_t th[4];
+
+	pthread_mutex_init(&sh.mu, NULL);
+	sh.tok[0] = sign("RS256", "rsa", "{\"alg\":\"RS256\",\"kid\":\"rsa\"}", PAYLOAD);
+	sh.tok[1] = sign("ES256", "ec256", "{\"alg\":\"ES256\",\"kid\":\"ec256\"}", PAYLOAD);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, verify_thread, &sh), 0);
+	for (int i = 0; i < 40; i++) {
+		struct eg_jwks *fresh = all_keys(), *old;
+		pthread_mutex_lock(&sh.mu);
+		old = sh.cur;
+		sh.cur = fresh;
+		pthread_mutex_unlock(&sh.mu);
+		eg_jwks_unref(old);
+		usleep(1000);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(atomic_load(&sh.bad), 0);
+	eg_jwks_unref(sh.cur);
+	free(sh.tok[0]);
+	free(sh.tok[1]);
+	pthread_mutex_destroy(&sh.mu);
+}
+
 static void key_use_and_ops(void **state)
 {
 	char *t = sign("RS256", "rsa", "{\"alg\":\"RS256\",\"kid\":\"rsa\"}", PAYLOAD);
@@ -1481,6 +1594,8 @@ int main(void)
 		cmocka_unit_test(duplicate_keys),
 		cmocka_unit_test(crit_header),
 		cmocka_unit_test(alg_allow_list),
+		cmocka_unit_test(repeated_headers),
+		cmocka_unit_test(threads_and_key_swaps),
 		cmocka_unit_test(key_use_and_ops),
 		cmocka_unit_test(kid_absent_several_keys),
 		cmocka_unit_test(exp_forms),

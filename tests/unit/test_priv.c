@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "flowfix.h"
 #include "config.h"
 #include "gate.h"
 #include "log.h"
@@ -34,28 +35,14 @@ struct conn {
 	struct eg_sock_tuple t; /* the accepted (server) socket's view */
 };
 
-static void mapped(const struct sockaddr_in *a, uint8_t out[16], uint16_t *port)
-{
-	memset(out, 0, 16);
-	out[10] = out[11] = 0xff;
-	memcpy(out + 12, &a->sin_addr, 4);
-	*port = ntohs(a->sin_port);
-}
-
 static void open_conn(struct conn *k)
 {
-	struct sockaddr_in la, ca;
-	socklen_t n = sizeof(la);
+	struct flowfix_conn f;
 
-	assert_int_equal(getsockname(lfd, (struct sockaddr *)&la, &n), 0);
-	k->c = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(connect(k->c, (struct sockaddr *)&la, sizeof(la)), 0);
-	k->s = accept(lfd, NULL, NULL);
-	assert_true(k->s >= 0);
-	n = sizeof(ca);
-	assert_int_equal(getsockname(k->c, (struct sockaddr *)&ca, &n), 0);
-	mapped(&la, k->t.local, &k->t.local_port);
-	mapped(&ca, k->t.remote, &k->t.remote_port);
+	flowfix_open(lfd, &f);
+	k->c = f.c;
+	k->s = f.s;
+	flowfix_sock(&f.t, &k->t);
 }
 
 static bool reset_seen(int fd)
@@ -76,8 +63,6 @@ static bool listener_accepts(void)
 
 static int setup(void **state)
 {
-	int sv[2];
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	struct eg_gate *gate = (struct eg_gate *)1;
 	char err[256];
 
@@ -88,19 +73,8 @@ static int setup(void **state)
 	}
 	eg_log_set_level("warn");
 	signal(SIGTERM, SIG_IGN); /* a lost channel makes the client signal itself */
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(lfd, 16), 0);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-	priv_pid = fork();
-	assert_true(priv_pid >= 0);
-	if (priv_pid == 0) {
-		close(sv[1]);
-		close(lfd);
-		eg_priv_run(&cfg, sv[0]); /* no gate, no user */
-	}
-	close(sv[0]);
-	chan = sv[1];
+	lfd = flowfix_listener();
+	priv_pid = flowfix_priv_fork(&cfg, lfd, NULL, &chan); /* no gate, no user */
 	assert_int_equal(eg_privc_start(chan, &gate, err, sizeof(err)), 0);
 	assert_null(gate); /* no gate configured: no map fds */
 	assert_true(eg_privc_active());

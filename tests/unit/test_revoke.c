@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "flowfix.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -30,10 +31,7 @@ static struct eg_daemon d;
 static char tmpdir[256];
 static int lfd = -1;
 
-struct conn {
-	int c, s; /* client end, server (accepted) end */
-	struct eg_flow_tuple t;
-};
+#define conn flowfix_conn
 
 static bool privileged(void)
 {
@@ -44,30 +42,9 @@ static bool privileged(void)
 	return false;
 }
 
-static void mapped(const struct sockaddr_in *a, uint8_t out[16], uint16_t *port)
-{
-	memset(out, 0, 16);
-	out[10] = out[11] = 0xff;
-	memcpy(out + 12, &a->sin_addr, 4);
-	*port = ntohs(a->sin_port);
-}
-
 static void open_conn(struct conn *k)
 {
-	struct sockaddr_in la, sa, ca;
-	socklen_t n = sizeof(la);
-
-	assert_int_equal(getsockname(lfd, (struct sockaddr *)&la, &n), 0);
-	k->c = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(connect(k->c, (struct sockaddr *)&la, sizeof(la)), 0);
-	k->s = accept(lfd, NULL, NULL);
-	assert_true(k->s >= 0);
-	n = sizeof(sa);
-	getsockname(k->s, (struct sockaddr *)&sa, &n);
-	n = sizeof(ca);
-	getpeername(k->s, (struct sockaddr *)&ca, &n);
-	mapped(&sa, k->t.server, &k->t.server_port);
-	mapped(&ca, k->t.client, &k->t.client_port);
+	flowfix_open(lfd, k);
 }
 
 static void close_conn(struct conn *k)
@@ -101,13 +78,6 @@ static int client_error(struct conn *k)
 	return r < 0 ? errno : r == 0 ? EPIPE : 0;
 }
 
-static void to_sock(const struct eg_flow_tuple *f, struct eg_sock_tuple *t)
-{
-	memcpy(t->local, f->server, 16);
-	memcpy(t->remote, f->client, 16);
-	t->local_port = f->server_port;
-	t->remote_port = f->client_port;
-}
 
 static void fake_tuple(struct eg_flow_tuple *t, uint16_t cport)
 {
@@ -183,7 +153,7 @@ static void test_sock_destroy_exact(void **state)
 	open_conn(&a);
 	open_conn(&b);
 	assert_int_equal(talk(&a), 0);
-	to_sock(&a.t, &t);
+	flowfix_sock(&a.t, &t);
 	assert_int_equal(eg_sock_exists(s, &t), 1);
 	assert_int_equal(eg_sock_destroy(s, &t), 0);
 	assert_int_equal(client_error(&a), ECONNRESET);
@@ -211,7 +181,7 @@ static void test_gone_tuple_spares_listener(void **state)
 		skip();
 	struct eg_sockdiag *s = eg_sockdiag_open();
 	open_conn(&a);
-	to_sock(&a.t, &t);
+	flowfix_sock(&a.t, &t);
 	close_conn(&a); /* the flow ends before the revocation arrives */
 	usleep(20000);
 	/* The kernel's tuple lookup falls back to the listener for this tuple; we must not destroy it. */

@@ -579,6 +579,122 @@ static void test_store_back_wakes_retry(void **state)
 	d = saved;
 }
 
+/* A shared store that counts every command (and can say it is down). */
+static int store_calls, count_down;
+static int c_put(void *impl, enum eg_store_ns ns, const char *key, const void *val, size_t len, int64_t exp,
+		 int only_if_absent)
+{
+	store_calls++;
+	return eg_store_lmdb_ops.put(impl, ns, key, val, len, exp, only_if_absent);
+}
+static int c_get(void *impl, enum eg_store_ns ns, const char *key, void **val, size_t *len, int64_t *exp)
+{
+	store_calls++;
+	return count_down ? -1 : eg_store_lmdb_ops.get(impl, ns, key, val, len, exp);
+}
+static int c_del(void *impl, enum eg_store_ns ns, const char *key)
+{
+	store_calls++;
+	return eg_store_lmdb_ops.del(impl, ns, key);
+}
+static int c_foreach(void *impl, enum eg_store_ns ns, const char *prefix, eg_store_iter_fn fn, void *arg)
+{
+	store_calls++;
+	return eg_store_lmdb_ops.foreach(impl, ns, prefix, fn, arg);
+}
+static int64_t c_down_since(void *impl) { return count_down ? 1 : 0; }
+static const struct eg_store_ops counting_ops = { "shared-count", f_close, c_put, c_get, c_del, c_foreach, f_gc,
+						  NULL, NULL, c_down_since, NULL };
+
+static int check_use(const char *ticket, enum eg_store_use use)
+{
+	struct eg_identity id;
+	memset(&id, 0, sizeof(id));
+	int rc = eg_session_identity_ticket_ex(&d, ticket, &id, use);
+	json_decref(id.claims);
+	return rc;
+}
+
+/* The passes without the store (offload.h): USE_NONE answers from memory or says the
+ * store is needed, without a single store command; USE_DOWN decides as in an outage
+ * (grace for sessions in memory, fail closed otherwise), without one either. */
+static void test_store_use_modes(void **state)
+{
+	char t[EG_TICKET_MAX], old[EG_TICKET_MAX], ref[EG_TICKET_MAX], exp[EG_TICKET_MAX], err[256], dir[300];
+	struct eg_daemon saved = d;
+	struct eg_config c2 = cfg;
+
+	snprintf(dir, sizeof(dir), "%s/counting", tmpdir);
+	c2.store.outage_grace_s = 30;
+	memset(&d, 0, sizeof(d));
+	d.cfg = &c2;
+	d.store = eg_store_wrap(&counting_ops, eg_store_lmdb_open(dir, 0, err, sizeof(err)));
+	assert_non_null(d.store);
+	assert_int_equal(eg_sessions_init(&d, err, sizeof(err)), 0);
+	eg_sessions_set_refresher(d.sessions, fake_refresh);
+	mk("nora", NULL, "nora@x.test", 0, NULL, t, NULL);
+	mk("otto", NULL, "otto@x.test", 0, NULL, old, NULL);
+	c2.cookie.lifetime_s = 2;
+	mk("pia", NULL, "pia@x.test", 0, NULL, exp, NULL);
+	c2.cookie.lifetime_s = 86400;
+	refresh_calls = 0;
+	refresh_fail = 0;
+	mk("quin", NULL, "quin@x.test", now_realtime_s() + 10, "rt-q", ref, NULL);
+	store_calls = 0;
+
+	/* in memory, nothing due: answered without the store */
+	assert_int_equal(check_use(t, EG_STORE_USE_NONE), 0);
+	/* a ticket never issued: forged, without the store */
+	assert_int_equal(check_use("AAAAAAAAAAAAAAAAAAAAAA." "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", EG_STORE_USE_NONE),
+			 EG_SESSION_FORGED);
+	/* a refresh is due: only with the store (and not started); DOWN serves without it */
+	assert_int_equal(check_use(ref, EG_STORE_USE_NONE), EG_SESSION_NEEDS_STORE);
+	assert_int_equal(check_use(ref, EG_STORE_USE_DOWN), 0);
+	assert_int_equal(refresh_calls, 0);
+	assert_int_equal(store_calls, 0);
+	/* not in memory: the store is needed; DOWN fails closed */
+	eg_sessions_flush_cache(&d);
+	assert_int_equal(check_use(t, EG_STORE_USE_NONE), EG_SESSION_NEEDS_STORE);
+	assert_int_equal(check_use(t, EG_STORE_USE_DOWN), EG_SESSION_STORE_ERROR);
+	assert_int_equal(store_calls, 0);
+	assert_int_equal(eg_sessions_cached(&d), 0);
+	/* a store known to be down: decided at once, as it would answer */
+	count_down = 1;
+	assert_int_equal(check_use(t, EG_STORE_USE_NONE), EG_SESSION_STORE_ERROR);
+	assert_int_equal(store_calls, 0);
+	count_down = 0;
+	/* with the store: loaded (a store read), then in memory */
+	assert_int_equal(check_use(t, EG_STORE_USE_ANY), 0);
+	assert_true(store_calls > 0);
+	assert_int_equal(check_use(old, EG_STORE_USE_ANY), 0);
+	assert_int_equal(check_use(exp, EG_STORE_USE_ANY), 0);
+	store_calls = 0;
+	assert_int_equal(check_use(t, EG_STORE_USE_NONE), 0);
+	assert_int_equal(store_calls, 0);
+
+	/* the shared store's re-check is due (5 s): needed; DOWN serves within the grace, and
+	 * keeps the session (it was not refused by the store, only not asked) */
+	sleep(6);
+	assert_int_equal(check_use(t, EG_STORE_USE_NONE), EG_SESSION_NEEDS_STORE);
+	assert_int_equal(check_use(old, EG_STORE_USE_DOWN), 0);
+	/* expired (lifetime 2 s): needed to end it; DOWN says it ended, without the store */
+	assert_int_equal(check_use(exp, EG_STORE_USE_NONE), EG_SESSION_NEEDS_STORE);
+	assert_int_equal(check_use(exp, EG_STORE_USE_DOWN), EG_SESSION_NONE);
+	assert_int_equal(store_calls, 0);
+	size_t cached = eg_sessions_cached(&d);
+	/* the full pass: re-read (store commands), served; the expired one ends */
+	assert_int_equal(check_use(t, EG_STORE_USE_ANY), 0);
+	assert_true(store_calls > 0);
+	assert_int_equal(check_use(exp, EG_STORE_USE_ANY), EG_SESSION_NONE);
+	assert_int_equal(eg_sessions_cached(&d), cached - 1);
+	store_calls = 0;
+	assert_int_equal(check_use(t, EG_STORE_USE_NONE), 0);
+	assert_int_equal(store_calls, 0);
+	eg_sessions_free(&d);
+	eg_store_close(d.store);
+	d = saved;
+}
+
 static void test_store_faults(void **state)
 {
 	char t[EG_TICKET_MAX], id[80], err[256], dir[300], path[320];
@@ -718,6 +834,7 @@ int main(void)
 		cmocka_unit_test(test_store_faults),
 		cmocka_unit_test(test_store_back_wakes_retry),
 		cmocka_unit_test(test_shared_outage_grace),
+		cmocka_unit_test(test_store_use_modes),
 		cmocka_unit_test(test_lmdb_map_full_revoke),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -117,6 +117,36 @@ static void one_set_evicts_lru(void **state)
 	eg_tokcache_free(c);
 }
 
+/* A caller that hashes the token once (the verdict's miss path) gets the same cache as one
+ * that does not; an evicted entry's claims stay valid for whoever still holds them. */
+static void tagged_calls(void **state)
+{
+	struct eg_verdict_cache *c = eg_tokcache_new(4); /* one set: every put after four evicts */
+	json_t *claims = json_pack("{s:s}", "sub", "carol"), *out = NULL, *held = NULL;
+	char *t[6];
+	int err;
+	for (int i = 0; i < 6; i++)
+		t[i] = token(10 + i, 300);
+	uint64_t tag0 = eg_tokcache_tag(c, t[0], 300);
+	assert_true(tag0 == eg_tokcache_tag(c, t[0], 300));
+	assert_int_equal(eg_tokcache_get_at(c, t[0], 300, tag0, 1000, &out, &err, NULL), 0);
+	eg_tokcache_put_at(c, t[0], 300, tag0, 2000, claims, 0, NULL);
+	assert_int_equal(eg_tokcache_get(c, t[0], 300, 1000, &held, &err, NULL), 1); /* untagged finds it */
+	assert_ptr_equal(held, claims);
+	eg_tokcache_put(c, t[1], 300, 2000, NULL, 5, NULL);
+	assert_int_equal(eg_tokcache_get_at(c, t[1], 300, eg_tokcache_tag(c, t[1], 300), 1000, &out, &err, NULL), 1);
+	assert_int_equal(err, 5);
+	for (int i = 2; i < 6; i++) /* evicts t[0] and t[1] */
+		eg_tokcache_put_at(c, t[i], 300, eg_tokcache_tag(c, t[i], 300), 2000, claims, 0, NULL);
+	assert_int_equal(eg_tokcache_get(c, t[0], 300, 1000, &out, &err, NULL), 0);
+	assert_string_equal(json_string_value(json_object_get(held, "sub")), "carol");
+	json_decref(held);
+	for (int i = 0; i < 6; i++)
+		free(t[i]);
+	json_decref(claims);
+	eg_tokcache_free(c);
+}
+
 /* Two caches have different hash keys: the same token, different sets (almost surely). */
 static void keys_differ(void **state)
 {
@@ -130,6 +160,7 @@ int main(void)
 		cmocka_unit_test(siphash_vectors),
 		cmocka_unit_test(hits_are_proven),
 		cmocka_unit_test(one_set_evicts_lru),
+		cmocka_unit_test(tagged_calls),
 		cmocka_unit_test(keys_differ),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,13 @@
 //
 //   node tools/bench/callgrind.mjs [--keep]     (env: EGB_CG_N1=200, EGB_CG_N2=1200)
 //   node tools/bench/callgrind.mjs --cpu        (no valgrind: CPU µs per verdict; EGB_CPU_N)
+//   EGB_CG_SESSION=1 node tools/bench/callgrind.mjs
+//                                               (a session cookie instead of the token: one
+//                                               session made by build/bench/mksessions, in
+//                                               memory after the first request)
+//   EGB_CG_COLD=RS256 (or ES256): every request a distinct token, so every verdict is a
+//   cache miss (a verify, a cache insert and, with a small cache, an eviction): the
+//   uncached verdict's cost, to read beside the cached one.
 // Prints the figure and leaves callgrind.out.* and an annotated top list in build/bench/.
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -31,8 +38,12 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 fs.mkdirSync(OUT, { recursive: true });
 const W = fs.mkdtempSync(path.join(os.tmpdir(), 'eg-callgrind-'));
 process.on('exit', () => { if (!process.argv.includes('--keep')) fs.rmSync(W, { recursive: true, force: true }); });
-execFileSync('node', [path.join(ROOT, 'tools/bench/mint.mjs'), W, ISS, AUD, '1'], { stdio: 'ignore', cwd: ROOT });
-const token = fs.readFileSync(path.join(W, 'warm-RS256.txt'), 'utf8').split('\n')[0];
+const COLD = process.env.EGB_CG_COLD || '';
+if (COLD && !['RS256', 'ES256'].includes(COLD)) throw new Error('EGB_CG_COLD: RS256 or ES256');
+const N_COLD = COLD ? (process.argv.includes('--cpu') ? Number(process.env.EGB_CPU_N || 20000) : N2) + 2000 : 1;
+execFileSync('node', [path.join(ROOT, 'tools/bench/mint.mjs'), W, ISS, AUD, String(N_COLD)], { stdio: 'ignore', cwd: ROOT });
+const tokens = fs.readFileSync(path.join(W, COLD ? `cold-${COLD}.txt` : 'warm-RS256.txt'), 'utf8').split('\n').filter(Boolean);
+const KIND = COLD ? `uncached ${COLD}` : 'cached RS256';
 
 const sock = path.join(W, 'eg.sock');
 const cfgFile = path.join(W, 'edgegate.json');
@@ -42,18 +53,31 @@ fs.writeFileSync(cfgFile, JSON.stringify({
   state_dir: path.join(W, 'state'),
   log_level: 'warn',
   threads: 1,
-  jwt: { jwks_file: path.join(W, 'jwks.json'), issuer: ISS, audience: AUD, algorithms: ['RS256', 'ES256'] },
-  routes: [{ path: '/api/', auth: 'bearer', allow: { domains: ['example.test'] } }],
+  jwt: {
+    jwks_file: path.join(W, 'jwks.json'), issuer: ISS, audience: AUD, algorithms: ['RS256', 'ES256'],
+    // cold: a small cache, so inserts evict as they do under load (bench.mjs's e_* cases)
+    ...(COLD ? { cache_entries: 64 } : {}),
+  },
+  cookie: { name: 'egs', secret: 'callgrind-cookie-secret-0123456789abcdef' },
+  // sessions need an OP; verdicts on existing sessions never ask it (discovery may fail)
+  oidc: { issuer: 'http://127.0.0.1:9', client_id: 'cg', client_secret: 'cg-secret', redirect_url: 'http://127.0.0.1:9/oauth2/callback' },
+  routes: [{ path: '/api/', auth: 'bearer', allow: { domains: ['example.test'] } },
+    { path: '/app/', auth: 'session', allow: { domains: ['example.test'] } }],
 }));
+const SESSION = process.env.EGB_CG_SESSION === '1';
+const ticket = SESSION
+  ? execFileSync(path.resolve(process.env.EGB_MKSESSIONS || path.join(ROOT, 'build/bench/mksessions')), [cfgFile, '1'])
+    .toString().trim()
+  : null;
 
 // What nginx sends for `auth_request` with tools/nginx/edgegate.conf: its own headers and,
 // of the client's, only Cookie, Authorization, Accept and X-Requested-With (here an API
 // client with a bearer token). EGB_CG_ALL_HEADERS=1 adds what the include forwarded
 // before it stopped passing every client header (User-Agent, Accept-Encoding ...).
-const request = [
+const request = (token) => [
   'HEAD /auth HTTP/1.1',
   'Host: app.example.test',
-  'X-Original-URI: /api/orders?page=2',
+  `X-Original-URI: ${SESSION ? '/app/orders?page=2' : '/api/orders?page=2'}`,
   'X-Original-Method: GET',
   'X-Forwarded-Proto: https',
   'X-Real-IP: 198.18.0.10',
@@ -68,7 +92,7 @@ const request = [
     'Accept-Language: en-GB,en;q=0.9',
   ] : []),
   'Accept: application/json',
-  `Authorization: Bearer ${token}`,
+  SESSION ? `Cookie: egs=${ticket}` : `Authorization: Bearer ${token}`,
   '', '',
 ].join('\r\n');
 
@@ -79,7 +103,7 @@ function drive(n) {
     let buf = '';
     let sent = 0;
     const statuses = {};
-    const next = () => { if (sent < n) { sent++; c.write(request); } else { c.end(); } };
+    const next = () => { if (sent < n) { c.write(request(tokens[sent % tokens.length])); sent++; } else { c.end(); } };
     c.on('connect', next);
     c.on('data', (d) => {
       buf += d.toString('latin1');
@@ -146,6 +170,7 @@ if (process.argv.includes('--cpu')) {
   while (!fs.existsSync(sock)) await sleep(100);
   await sleep(300);
   await drive(2000); // warm: the verdict cache, the response cache, the allocator
+  if (COLD) tokens.splice(0, 2000); // drive() starts at the first token: use unseen ones
   const per = [];
   for (let i = 0; i < 3; i++) {
     const c0 = cpuUs(eg.pid), t0 = process.hrtime.bigint();
@@ -155,7 +180,7 @@ if (process.argv.includes('--cpu')) {
     per.push({ cpu: (c1 - c0) / N, wall: Number(t1 - t0) / 1e3 / N });
   }
   eg.kill('SIGTERM');
-  console.log(`edgegated CPU per cached RS256 verdict, serial on one connection: ${per.map((x) => x.cpu.toFixed(2)).join(' / ')} µs` +
+  console.log(`edgegated CPU per ${KIND} verdict, serial on one connection: ${per.map((x) => x.cpu.toFixed(2)).join(' / ')} µs` +
     ` (wall per request ${per.map((x) => x.wall.toFixed(1)).join(' / ')} µs; load ${os.loadavg()[0].toFixed(1)})`);
   process.exit(0);
 }
@@ -164,6 +189,7 @@ const a = await run(N1);
 const b = await run(N2);
 const perReq = (b.ir - a.ir) / (b.n - a.n);
 const rep = spawnSync('callgrind_annotate', ['--inclusive=no', b.outFile], { maxBuffer: 1 << 26 }).stdout.toString();
-fs.writeFileSync(path.join(OUT, 'callgrind-top.txt'), rep);
-console.log(`instructions per cached RS256 bearer verdict (HEAD /auth, keep-alive, unix socket): ${Math.round(perReq)}`);
-console.log(`  Ir(${a.n}) = ${a.ir}, Ir(${b.n}) = ${b.ir}; per-function list of the ${b.n}-request run: ${path.relative(ROOT, OUT)}/callgrind-top.txt`);
+const TOP = COLD ? `callgrind-top-cold-${COLD}.txt` : 'callgrind-top.txt';
+fs.writeFileSync(path.join(OUT, TOP), rep);
+console.log(`instructions per ${SESSION ? 'cached session-cookie' : `${KIND} bearer`} verdict (HEAD /auth, keep-alive, unix socket): ${Math.round(perReq)}`);
+console.log(`  Ir(${a.n}) = ${a.ir}, Ir(${b.n}) = ${b.ir}; per-function list of the ${b.n}-request run: ${path.relative(ROOT, OUT)}/${TOP}`);

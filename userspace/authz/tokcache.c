@@ -110,17 +110,28 @@ static bool entry_is(const struct entry *e, struct probe *p)
 	return ct_equal(e->digest, p->digest, 32);
 }
 
-static size_t probe_init(const struct eg_verdict_cache *c, struct probe *p, const char *tok, size_t len)
+uint64_t eg_tokcache_tag(const struct eg_verdict_cache *c, const char *tok, size_t len)
 {
-	*p = (struct probe){ .tok = tok, .len = len, .tag = eg_siphash24(c->sipkey, tok, len) };
+	return eg_siphash24(c->sipkey, tok, len);
+}
+
+static size_t probe_init(const struct eg_verdict_cache *c, struct probe *p, const char *tok, size_t len, uint64_t tag)
+{
+	*p = (struct probe){ .tok = tok, .len = len, .tag = tag };
 	return (size_t)(p->tag & (c->sets - 1));
 }
 
 int eg_tokcache_get(struct eg_verdict_cache *c, const char *tok, size_t len, int64_t now, json_t **claims, int *err,
 		    uint8_t key_fp[32])
 {
+	return eg_tokcache_get_at(c, tok, len, eg_tokcache_tag(c, tok, len), now, claims, err, key_fp);
+}
+
+int eg_tokcache_get_at(struct eg_verdict_cache *c, const char *tok, size_t len, uint64_t tag, int64_t now,
+		       json_t **claims, int *err, uint8_t key_fp[32])
+{
 	struct probe p;
-	size_t s = probe_init(c, &p, tok, len);
+	size_t s = probe_init(c, &p, tok, len, tag);
 	pthread_mutex_t *l = &c->lock[s % STRIPES];
 	int hit = 0;
 	pthread_mutex_lock(l);
@@ -147,8 +158,14 @@ int eg_tokcache_get(struct eg_verdict_cache *c, const char *tok, size_t len, int
 void eg_tokcache_put(struct eg_verdict_cache *c, const char *tok, size_t len, int64_t until, json_t *claims, int err,
 		     const uint8_t key_fp[32])
 {
+	eg_tokcache_put_at(c, tok, len, eg_tokcache_tag(c, tok, len), until, claims, err, key_fp);
+}
+
+void eg_tokcache_put_at(struct eg_verdict_cache *c, const char *tok, size_t len, uint64_t tag, int64_t until,
+			json_t *claims, int err, const uint8_t key_fp[32])
+{
 	struct probe p;
-	size_t s = probe_init(c, &p, tok, len);
+	size_t s = probe_init(c, &p, tok, len, tag);
 	/* prepared outside the lock: the copy, or the digest */
 	char *copy = NULL;
 	if (claims) {
@@ -170,7 +187,10 @@ void eg_tokcache_put(struct eg_verdict_cache *c, const char *tok, size_t len, in
 		if (!victim || e->until == 0 || (victim->until != 0 && e->used < victim->used))
 			victim = e;
 	}
-	entry_empty(victim);
+	/* the evicted verdict's claims (a few dozen allocations) are freed after the unlock */
+	json_t *old_claims = victim->claims;
+	char *old_tok = victim->tok;
+	memset(victim, 0, sizeof(*victim));
 	victim->tag = p.tag;
 	victim->len = len;
 	victim->until = until;
@@ -183,12 +203,14 @@ void eg_tokcache_put(struct eg_verdict_cache *c, const char *tok, size_t len, in
 		memcpy(victim->key_fp, key_fp, 32);
 	victim->used = __atomic_add_fetch(&c->tick, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(l);
+	json_decref(old_claims);
+	free(old_tok);
 }
 
 void eg_tokcache_drop(struct eg_verdict_cache *c, const char *tok, size_t len)
 {
 	struct probe p;
-	size_t s = probe_init(c, &p, tok, len);
+	size_t s = probe_init(c, &p, tok, len, eg_tokcache_tag(c, tok, len));
 	pthread_mutex_t *l = &c->lock[s % STRIPES];
 	pthread_mutex_lock(l);
 	for (int w = 0; w < WAYS; w++) {

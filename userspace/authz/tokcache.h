@@ -28,6 +28,13 @@ int eg_tokcache_get(struct eg_verdict_cache *c, const char *tok, size_t len, int
 /* claims NULL = negative entry with err (key_fp NULL). until: UNIX seconds. */
 void eg_tokcache_put(struct eg_verdict_cache *c, const char *tok, size_t len, int64_t until, json_t *claims, int err,
 		     const uint8_t key_fp[32]);
+/* The same with the token's tag (eg_tokcache_tag of these very bytes) computed by the caller:
+ * a miss and the insert that follows it hash the token once. */
+uint64_t eg_tokcache_tag(const struct eg_verdict_cache *c, const char *tok, size_t len);
+int eg_tokcache_get_at(struct eg_verdict_cache *c, const char *tok, size_t len, uint64_t tag, int64_t now,
+		       json_t **claims, int *err, uint8_t key_fp[32]);
+void eg_tokcache_put_at(struct eg_verdict_cache *c, const char *tok, size_t len, uint64_t tag, int64_t until,
+			json_t *claims, int err, const uint8_t key_fp[32]);
 /* Drops the token's entry (a positive verdict whose key left the set). */
 void eg_tokcache_drop(struct eg_verdict_cache *c, const char *tok, size_t len);
 void eg_tokcache_clear(struct eg_verdict_cache *c);

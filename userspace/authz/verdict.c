@@ -23,6 +23,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "mtls.h"
+#include "offload.h"
 #include "policy.h"
 #include "proxy.h"
 #include "readings.h"
@@ -393,10 +394,11 @@ static enum eg_jose_err verify_token(struct eg_daemon *d, const char *tok, size_
 
 /* A remembered verdict; a positive one only while its signing key is still in the
  * current key set (a key removed from the JWKS takes its verdicts with it). */
-static bool cached_verdict(struct eg_daemon *d, const char *tok, size_t len, int64_t now, json_t **claims, int *err)
+static bool cached_verdict(struct eg_daemon *d, const char *tok, size_t len, uint64_t tag, int64_t now, json_t **claims,
+			   int *err)
 {
 	uint8_t fp[32];
-	if (!d->tokcache || !eg_tokcache_get(d->tokcache, tok, len, now, claims, err, fp))
+	if (!d->tokcache || !eg_tokcache_get_at(d->tokcache, tok, len, tag, now, claims, err, fp))
 		return false;
 	static const uint8_t introspected[32]; /* zero: vouched for by introspection, no key */
 	if (!*claims || memcmp(fp, introspected, 32) == 0)
@@ -433,7 +435,9 @@ static int bearer_identity(struct eg_daemon *d, const struct eg_req *r, const st
 	json_t *claims = NULL;
 	int err = 0;
 	uint8_t key_fp[32];
-	if (cached_verdict(d, tok, len, now, &claims, &err)) {
+	/* hashed once: for the lookup and for the insert after a miss */
+	uint64_t tag = d->tokcache ? eg_tokcache_tag(d->tokcache, tok, len) : 0;
+	if (cached_verdict(d, tok, len, tag, now, &claims, &err)) {
 		/* the same bytes as a token that passed token_chars_ok when it was cached */
 		eg_metric_inc(d->metrics, "edgegate_token_cache_total", "result", "hit", NULL, NULL, 1);
 	} else {
@@ -455,10 +459,10 @@ static int bearer_identity(struct eg_daemon *d, const struct eg_req *r, const st
 									  : d->cfg->jwt.cache_max_ttl_s);
 			/* exp is checked with leeway, so the entry may outlive exp by the leeway. */
 			int64_t until = exp > INT64_MAX - d->cfg->jwt.leeway_s ? INT64_MAX : exp + d->cfg->jwt.leeway_s;
-			eg_tokcache_put(d->tokcache, tok, len, until < cap ? until : cap, claims, 0, key_fp);
+			eg_tokcache_put_at(d->tokcache, tok, len, tag, until < cap ? until : cap, claims, 0, key_fp);
 		} else if (err != EG_JOSE_NO_KEY && err != EG_JOSE_NOT_YET) {
 			/* NO_KEY may heal after a JWKS refresh and NOT_YET with time: not cached. */
-			eg_tokcache_put(d->tokcache, tok, len, now + NEGATIVE_TTL, NULL, err, NULL);
+			eg_tokcache_put_at(d->tokcache, tok, len, tag, now + NEGATIVE_TTL, NULL, err, NULL);
 		}
 		log_debug("bearer token rejected or accepted: %s", why ? why : "ok");
 	}
@@ -711,6 +715,12 @@ static int authenticate(struct eg_daemon *d, const struct eg_req *r, const struc
 		int sr = eg_session_identity(d, r, id);
 		if (sr == EG_SESSION_OK)
 			return 1;
+		if (sr == EG_SESSION_NEEDS_STORE) {
+			/* a pass without the store (r->pass): eg_verdict answers nothing, the
+			 * verdict is taken again where the store may be used (offload.c) */
+			*o = (struct outcome){ 401, "session_store_needed", "the session store is needed", false };
+			return -1;
+		}
 		if (sr == EG_SESSION_STORE_ERROR) {
 			/* Fail closed, without a 5xx from nginx (auth_request turns any status but
 			 * 2xx/401/403 into a 500): a 401 sends a browser to sign in, and the callback
@@ -1060,6 +1070,11 @@ static const struct eg_route *judge_header_hosts(struct eg_daemon *d, const stru
 	return route;
 }
 
+static void commit_ban(struct eg_daemon *d, void *ban)
+{
+	eg_abuse_ban_commit(d, ban);
+}
+
 void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
 {
 	uint64_t t0 = now_mono_ns();
@@ -1081,11 +1096,14 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 	bool fw_ok = r->peer_trusted && eg_proxy_read(r, &fw, &fw_why) == 0;
 	uint8_t src[16];
 	memcpy(src, fw_ok ? fw.client : r->peer_addr, 16);
-	if (d->abuse && eg_abuse_check(d, src, &why) != 0) {
+	/* once per request: a verdict taken again on a store worker is not counted twice */
+	if (d->abuse && !(r->pass && r->pass->admitted) && eg_abuse_check(d, src, &why) != 0) {
 		/* Banned or over its verdict rate: no token is even looked at. */
 		o = (struct outcome){ 403, why, "too many failed attempts from this address", false };
 		goto answer;
 	}
+	if (r->pass)
+		r->pass->admitted = true;
 	if (!r->peer_trusted) {
 		/* X-Original-* from anyone but our nginx could claim any path. */
 		o = (struct outcome){ 403, "untrusted_peer", "request did not come from a trusted proxy", false };
@@ -1128,6 +1146,8 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 	}
 
 answer:
+	if (r->pass && r->pass->store_needed)
+		goto out; /* nothing decided, nothing counted: the whole verdict is taken again */
 	if (o.status == 200 && !identity_headers_fit(d, route, &id, resp))
 		o = (struct outcome){ 403, "identity_too_large",
 				      "the identity is too large to pass on (too many groups or claims)", false };
@@ -1143,12 +1163,20 @@ answer:
 			note_forbidden(d, r, route, &t, route && id.kind == EG_ID_NONE ? &cache.id[route->auth] : &id,
 				       &o, resp); /* id is set when an allow became identity_too_large */
 	}
-	if (d->abuse)
-		eg_abuse_note(d, src, o.status, o.reason);
+	if (d->abuse) {
+		/* a ban this verdict decides is recorded (store, kernel maps) on a store worker
+		 * when this pass must not wait for the store; it is refused here at once */
+		struct eg_abuse_ban *ban = NULL;
+		bool front = r->pass && r->pass->use != EG_STORE_USE_ANY;
+		eg_abuse_note_ex(d, src, o.status, o.reason, front ? &ban : NULL);
+		if (ban)
+			eg_offload_call(d, d->offload, commit_ban, ban);
+	}
 	eg_metric_inc(d->metrics, "edgegate_verdicts_total", "result",
 		      o.status == 200 ? "allow" : o.status == 401 ? "unauthenticated" : "forbidden", "reason", o.reason, 1);
 	eg_metric_observe(d->metrics, "edgegate_verdict_duration_seconds", NULL, NULL,
 			  (double)(now_mono_ns() - t0) / 1e9);
+out:
 	auth_cache_clear(&cache);
 	eg_readings_free(&rd);
 	eg_identity_clear(&id);

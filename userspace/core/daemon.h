@@ -18,6 +18,7 @@ struct eg_abuse;
 struct eg_mtls;
 struct eg_events;
 struct MHD_Daemon;
+struct eg_offload;
 
 struct eg_daemon {
 	struct eg_config *cfg;
@@ -31,6 +32,7 @@ struct eg_daemon {
 	struct eg_revoke *revoke; /* flows of sessions (revoke.c) */
 	struct eg_abuse *abuse;   /* per-source failure counting and bans (abuse.c) */
 	struct eg_events *events; /* the shared store's event stream, followed (events.c) */
+	struct eg_offload *offload; /* the store workers (http/offload.c) */
 	struct MHD_Daemon *mhd[8];
 	int n_mhd;
 	volatile bool ready;

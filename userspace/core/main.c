@@ -317,8 +317,10 @@ static int run(struct eg_config *cfg)
 	if (eg_verdict_init(d) != 0)
 		goto out;
 	eg_http_register("/auth", "*", eg_verdict);
+	eg_http_store_offload("/auth");
 	if (cfg->proxy && !cfg->proxy->target) /* Envoy: the original path follows /auth */
 		eg_http_register(EG_PROXY_PATH_PREFIX "/*", "*", eg_verdict);
+	eg_http_store_offload(EG_PROXY_PATH_PREFIX "/*");
 	eg_http_register("/healthz", "GET,HEAD", h_healthz);
 	eg_http_register("/readyz", "GET,HEAD", h_readyz);
 	eg_http_register("/metrics", "GET", h_metrics);

@@ -36,28 +36,38 @@ __attribute__((constructor)) static void b64_tables(void)
 }
 
 /* Decodes unpadded groups; rejects a dangling single char and non-zero
- * trailing bits, so every byte string has exactly one accepted encoding. */
+ * trailing bits, so every byte string has exactly one accepted encoding.
+ * Four characters at a time: an invalid one (negative in tab) shows in the OR
+ * of the four, so a whole group costs one test (a JWS is mostly base64url). */
 static long b64_core(const char *in, size_t len, uint8_t *out, const int8_t *tab)
 {
-	size_t i, o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
+	const unsigned char *p = (const unsigned char *)in;
+	size_t i = 0, o = 0, rest;
+	uint32_t v;
 
 	if (len % 4 == 1)
 		return -1;
-	for (i = 0; i < len; i++) {
-		int v = tab[(unsigned char)in[i]];
-		if (v < 0)
+	for (; len - i >= 4; i += 4) {
+		int a = tab[p[i]], b = tab[p[i + 1]], c = tab[p[i + 2]], d = tab[p[i + 3]];
+		if ((a | b | c | d) < 0)
 			return -1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(acc >> bits);
-		}
+		v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
+		out[o++] = (uint8_t)(v >> 16);
+		out[o++] = (uint8_t)(v >> 8);
+		out[o++] = (uint8_t)v;
 	}
-	if (bits && (acc & ((1u << bits) - 1)))
-		return -1;
+	rest = len - i; /* 0, 2 (one byte and 4 spare bits) or 3 (two bytes and 2 spare bits) */
+	if (rest) {
+		int a = tab[p[i]], b = tab[p[i + 1]], c = rest == 3 ? tab[p[i + 2]] : 0;
+		if ((a | b | c) < 0)
+			return -1;
+		v = (uint32_t)a << 12 | (uint32_t)b << 6 | (uint32_t)c; /* 18 bits */
+		if (v & (rest == 3 ? 0x3u : 0x3ffu))
+			return -1;
+		out[o++] = (uint8_t)(v >> 10);
+		if (rest == 3)
+			out[o++] = (uint8_t)(v >> 2);
+	}
 	if (o > LONG_MAX)
 		return -1;
 	return (long)o;

@@ -393,29 +393,27 @@ int eg_abuse_check(struct eg_daemon *d, const uint8_t src[16], const char **reas
 	return rc;
 }
 
-/* Read-only: whether one more counted failure from src leaves the store alone (it cannot
- * start a ban, whose record is written before it is enforced). The verdict lane answers
- * only such sources itself. */
-bool eg_abuse_quiet(struct eg_daemon *d, const uint8_t src[16])
-{
-	struct eg_abuse *a = d ? d->abuse : NULL;
+/* A ban decided, not yet recorded nor in the kernel maps (eg_abuse_ban_commit). */
+struct eg_abuse_ban {
 	struct eg_prefix p;
-	struct stripe *st;
+	uint64_t dur;
+	uint32_t offenses, fails;
+	struct ban_why w;
+};
 
-	if (!a || !a->threshold || statically_allowed(d->cfg, src))
-		return true;
-	eg_abuse_canonical(d->cfg, src, &p);
-	uint64_t now = mono(a);
-	struct src **head = slot(a, &p, &st);
-	pthread_mutex_lock(&st->mu);
-	struct src *e = find_locked(head, &p);
-	/* as eg_abuse_note counts: a banned source is not counted; an expired window restarts */
-	uint32_t next = !e ? 1 : e->ban_until_ns > now ? 0 : now - e->win_start_ns >= a->window_ns ? 1 : e->fails + 1;
-	pthread_mutex_unlock(&st->mu);
-	return next < a->threshold;
+void eg_abuse_ban_commit(struct eg_daemon *d, struct eg_abuse_ban *b)
+{
+	ban(d, &b->p, b->dur, b->offenses, b->fails, &b->w);
+	free(b);
 }
 
 void eg_abuse_note(struct eg_daemon *d, const uint8_t src[16], int status, const char *reason)
+{
+	eg_abuse_note_ex(d, src, status, reason, NULL);
+}
+
+void eg_abuse_note_ex(struct eg_daemon *d, const uint8_t src[16], int status, const char *reason,
+		      struct eg_abuse_ban **pending)
 {
 	struct eg_abuse *a = d ? d->abuse : NULL;
 	struct eg_prefix p;
@@ -475,6 +473,13 @@ void eg_abuse_note(struct eg_daemon *d, const uint8_t src[16], int status, const
 			e->offenses--;
 		}
 		pthread_mutex_unlock(&st->mu);
+		return;
+	}
+	if (pending) {
+		/* refused from now on (the table above); recorded where the store may be used */
+		struct eg_abuse_ban *b = xmalloc(sizeof(*b));
+		*b = (struct eg_abuse_ban){ .p = p, .dur = dur, .offenses = offenses, .fails = fails, .w = w };
+		*pending = b;
 		return;
 	}
 	ban(d, &p, dur, offenses, fails, &w);

@@ -22,8 +22,14 @@ int eg_abuse_check(struct eg_daemon *d, const uint8_t src[16], const char **reas
 
 /* After a verdict: counts failures (401/403 for credential reasons) per source. */
 void eg_abuse_note(struct eg_daemon *d, const uint8_t src[16], int status, const char *reason);
-/* Read-only: one more counted failure from src cannot start a ban (no store write). */
-bool eg_abuse_quiet(struct eg_daemon *d, const uint8_t src[16]);
+/* The same, for a caller that must not wait for the store (a verdict on an HTTP thread,
+ * offload.h): a ban this failure decides is refused by eg_abuse_check at once, and handed
+ * back in *pending (when pending is given) instead of being recorded in the store and the
+ * kernel maps here; the caller passes it to eg_abuse_ban_commit (which frees it). */
+struct eg_abuse_ban;
+void eg_abuse_note_ex(struct eg_daemon *d, const uint8_t src[16], int status, const char *reason,
+		      struct eg_abuse_ban **pending);
+void eg_abuse_ban_commit(struct eg_daemon *d, struct eg_abuse_ban *b);
 
 /* --- issue-5 extensions (docs/revocation.md) ------------------------------------------- */
 #include <stdbool.h>

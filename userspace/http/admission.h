@@ -18,6 +18,7 @@
 struct eg_http_config;
 struct eg_metrics;
 struct eg_admission;
+struct eg_parked;
 
 enum eg_conn_phase {
 	EG_CONN_REQUEST, /* waiting for a complete request (headers and body) */
@@ -43,6 +44,7 @@ struct eg_conn {
 	bool too_large;
 	char *raw_target; /* the request-target before MHD decodes it (http.c on_uri) */
 	bool close_after; /* handed over by the verdict lane for the store: close after the answer */
+	struct eg_parked *parked; /* waiting for a store worker (http.c park) */
 };
 
 struct eg_admission *eg_admission_new(const struct eg_http_config *h, unsigned ipv6_group_plen,

@@ -28,8 +28,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
-#include "proxy.h"
-#include "session.h"
+#include "offload.h"
 #include "unixsock.h"
 #include "util.h"
 
@@ -40,6 +39,9 @@ struct endpoint {
 	const char *path;
 	const char *methods;
 	eg_handler_fn fn;
+	bool store_offload; /* tried without the store first, else on a store worker (offload.h) */
+	bool store_always;  /* every request on a store worker */
+	eg_handler_fn busy; /* store_always: the answer when no worker can take it */
 };
 
 static struct endpoint endpoints[MAX_ENDPOINTS];
@@ -56,7 +58,23 @@ void eg_http_register(const char *path, const char *methods, eg_handler_fn fn)
 	}
 	if (n_endpoints == MAX_ENDPOINTS)
 		abort(); /* a programming error, not a runtime condition */
-	endpoints[n_endpoints++] = (struct endpoint){ path, methods, fn };
+	endpoints[n_endpoints++] = (struct endpoint){ path, methods, fn, false, false, NULL };
+}
+
+void eg_http_store_offload(const char *path)
+{
+	for (size_t i = 0; i < n_endpoints; i++)
+		if (strcmp(endpoints[i].path, path) == 0)
+			endpoints[i].store_offload = true;
+}
+
+void eg_http_store_always(const char *path, eg_handler_fn busy)
+{
+	for (size_t i = 0; i < n_endpoints; i++)
+		if (strcmp(endpoints[i].path, path) == 0) {
+			endpoints[i].store_always = true;
+			endpoints[i].busy = busy;
+		}
 }
 
 static const struct endpoint *find_endpoint(const char *path)
@@ -513,9 +531,10 @@ void eg_resp_free(struct eg_resp *resp)
 
 static struct eg_admission *admission;
 
-/* Descriptors the lane handed over for a verdict that needs the store (lane.c): the
- * connection is closed after that answer. Indexed by descriptor, read once when
- * libmicrohttpd sets the connection up (on_connection). */
+/* Descriptors the lane handed over (lane.c): the connection is closed after libmicrohttpd's
+ * answer, so that nginx's next request on it comes to the lane on a fresh connection.
+ * Indexed by descriptor, read once when libmicrohttpd sets the connection up
+ * (on_connection). */
 static _Atomic unsigned char *close_after_fd;
 static size_t close_after_n;
 
@@ -721,11 +740,11 @@ static void read_body(struct eg_conn *c, const char *data, size_t len)
 	c->body[c->body_len] = '\0';
 }
 
-static void dispatch(struct eg_daemon *d, const struct eg_req *r, bool too_large, bool headers_ok,
-		     struct eg_resp *resp, const struct endpoint **epp)
+/* pass: where an endpoint tried without the store keeps its state; resp stays empty
+ * (status 0) with r->pass->store_needed when it needs the store. */
+static void dispatch(struct eg_daemon *d, struct eg_req *r, bool too_large, bool headers_ok,
+		     struct eg_resp *resp, const struct endpoint *ep, struct eg_req_pass *pass)
 {
-	const struct endpoint *ep = find_endpoint(r->url);
-	*epp = ep;
 	if (!headers_ok) {
 		/* e.g. a NUL inside a header value: we would judge a prefix of what the proxy sent */
 		eg_resp_text(resp, 403, "forbidden: malformed request header\n");
@@ -736,11 +755,94 @@ static void dispatch(struct eg_daemon *d, const struct eg_req *r, bool too_large
 	} else if (!method_allowed(ep->methods, r->method)) {
 		eg_resp_header(resp, "Allow", ep->methods);
 		eg_resp_text(resp, 405, "method not allowed\n");
+	} else if (ep->store_always) {
+		*pass = (struct eg_req_pass){ .use = EG_STORE_USE_ANY, .store_needed = true };
+		r->pass = pass;
+		return; /* not tried here: the caller parks the connection or answers busy */
+	} else if (ep->store_offload) {
+		if (eg_verdict_local(d, ep->fn, r, pass, resp) == EG_OFFLOAD_NEEDS_STORE)
+			return; /* the caller parks the connection, or decides as in an outage */
 	} else {
 		ep->fn(d, r, resp);
 	}
 	if (resp->status == 0)
 		eg_resp_text(resp, 500, "internal error\n");
+}
+
+/* --- requests that need the store: parked while a store worker decides (offload.h) ---- */
+
+struct eg_parked {
+	struct eg_offload_job job;
+	struct eg_hdr_index hidx; /* the job's request points here; values stay in MHD's pool */
+	struct MHD_Connection *conn;
+	const struct endpoint *ep;
+	atomic_bool done;
+};
+
+/* Parked requests not yet answered (eg_http_stop lets their answers out). */
+static atomic_int parked_count;
+
+/* On the worker: the answer is complete; libmicrohttpd calls on_request again. */
+static void parked_done(struct eg_offload_job *job)
+{
+	struct eg_parked *p = job->arg;
+	atomic_store_explicit(&p->done, true, memory_order_release);
+	MHD_resume_connection(p->conn);
+}
+
+/* Parks conn and hands r to a store worker; false when none can take it. The request
+ * stays valid while the connection is suspended: libmicrohttpd keeps its headers and
+ * URL in the connection's pool until the request is over, the body and raw target are
+ * ours (c), the header index is copied. */
+static bool park(struct eg_daemon *d, struct MHD_Connection *conn, struct eg_conn *c, const struct eg_req *r,
+		 const struct endpoint *ep)
+{
+	if (!eg_offload_reserve(d->offload))
+		return false;
+	struct eg_parked *p = xmalloc(sizeof(*p));
+	p->job.fn = ep->fn;
+	p->job.req = *r;
+	p->job.pass = *r->pass;
+	resp_init(&p->job.resp);
+	p->job.done = parked_done;
+	p->job.arg = p;
+	if (r->hidx) {
+		p->hidx = *r->hidx;
+		p->job.req.hidx = &p->hidx;
+	}
+	p->conn = conn;
+	p->ep = ep;
+	atomic_init(&p->done, false);
+	c->parked = p;
+	atomic_fetch_add(&parked_count, 1);
+	/* suspended before the worker can see it: its resume must come after */
+	MHD_suspend_connection(conn);
+	eg_offload_submit(d->offload, &p->job);
+	return true;
+}
+
+static void parked_free(struct eg_conn *c)
+{
+	struct eg_parked *p = c->parked;
+	if (!p)
+		return;
+	eg_resp_free(&p->job.resp);
+	free(p);
+	c->parked = NULL;
+	atomic_fetch_sub(&parked_count, 1);
+}
+
+/* Resumed: the store worker's answer, queued from this thread (a call after the first). */
+static enum MHD_Result answer_parked(struct eg_daemon *d, struct MHD_Connection *conn, struct eg_conn *c)
+{
+	struct eg_parked *p = c->parked;
+	if (!atomic_load_explicit(&p->done, memory_order_acquire))
+		return MHD_YES; /* not resumed by the worker: cannot happen, wait for it */
+	eg_metric_inc(d->metrics, "edgegate_http_requests_total", "endpoint", p->ep->path, NULL, NULL, 1);
+	eg_admission_phase(admission, c, EG_CONN_ANSWER);
+	enum MHD_Result ret = queue(conn, &p->job.resp, !c->trusted || c->close_after);
+	parked_free(c);
+	return ret;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -749,6 +851,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	struct eg_daemon *d = cls;
 	struct eg_conn *c = *con_cls;
+	if (c && c->parked)
+		return answer_parked(d, conn, c);
 	if (!c) {
 		/* Headers complete. Answering now would make libmicrohttpd close the connection
 		 * (see the top of this file): the answer comes with the next call. */
@@ -776,8 +880,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	struct eg_resp resp;
 	resp_init(&resp);
-	const struct endpoint *ep;
-	dispatch(d, &r, c->too_large, headers_ok, &resp, &ep);
+	const struct endpoint *ep = find_endpoint(url);
+	struct eg_req_pass pass;
+	dispatch(d, &r, c->too_large, headers_ok, &resp, ep, &pass);
+	if (resp.status == 0 && r.pass && r.pass->store_needed) {
+		/* Needs the store: parked for a store worker, the answer comes with a later
+		 * call. No worker free: decided now as during a store outage. */
+		if (park(d, conn, c, &r, ep))
+			return MHD_YES;
+		if (ep->store_always && ep->busy) {
+			eg_metric_inc(d->metrics, "edgegate_store_workers_total", "result", "saturated", NULL, NULL, 1);
+			ep->busy(d, &r, &resp);
+		}
+		else if (ep->store_always)
+			ep->fn(d, &r, &resp); /* no busy answer given: as before the workers */
+		else
+			eg_verdict_store_down(d, ep->fn, &r, r.pass, &resp);
+		if (resp.status == 0)
+			eg_resp_text(&resp, 500, "internal error\n");
+	}
 	eg_metric_inc(d->metrics, "edgegate_http_requests_total", "endpoint", ep ? ep->path : "other", NULL, NULL, 1);
 	if (!headers_ok)
 		eg_metric_inc(d->metrics, "edgegate_http_requests_rejected_total", "reason", "malformed_header", NULL,
@@ -789,13 +910,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 }
 
 /* The verdict lane's request (lane.c): the same endpoint table, handler and metrics as
- * on_request, on the headers lane_parse.c read. false, with resp untouched, when the answer
- * may need the store (a session not quiet in memory): libmicrohttpd takes it over. */
+ * on_request, on the headers lane_parse.c read, tried without the store exactly as
+ * libmicrohttpd's first pass (offload.h). false, with resp empty, when the answer needs the
+ * store: libmicrohttpd takes the connection over, tries again and parks it for a store worker
+ * (a lane thread never waits for the store). */
 bool eg_http_lane_answer(struct eg_daemon *d, struct eg_conn *c, const struct eg_lane_msg *m, struct eg_resp *resp)
 {
 	struct eg_req r = { .method = m->method, .url = m->target, .raw_target = m->target, .lane = m,
 			    .peer_trusted = c->trusted, .peer_unix = c->is_unix, .proxy = d->cfg->proxy };
 	memcpy(r.peer_addr, c->addr, 16);
+	const struct endpoint *ep = find_endpoint(r.url);
+	if (ep && !ep->store_offload)
+		return false; /* a handler that is not tried without the store first */
 	struct eg_hdr_index hidx = { 0 };
 	for (size_t i = 0; i < m->n; i++) {
 		int k = known_index(m->name[i]);
@@ -803,27 +929,14 @@ bool eg_http_lane_answer(struct eg_daemon *d, struct eg_conn *c, const struct eg
 			hidx.value[k] = m->value[i];
 	}
 	r.hidx = &hidx;
-	/* A denial may start a ban, which is written to the store before it holds: a source one
-	 * failure short of its ban goes to libmicrohttpd (verdict.c reads the source alike). */
-	if (d->abuse) {
-		struct eg_forwarded fw;
-		const char *fw_why = NULL;
-		bool fw_ok = r.peer_trusted && eg_proxy_read(&r, &fw, &fw_why) == 0;
-		if (!eg_abuse_quiet(d, fw_ok ? fw.client : r.peer_addr))
-			return false;
-	}
-	if (d->sessions && d->cfg->cookie.name) {
-		char buf[EG_TICKET_MAX + 8];
-		bool ours = !eg_req_cookie(&r, d->cfg->cookie.name, buf, sizeof(buf)) ||
-			    eg_req_cookie_count(&r, d->cfg->cookie.name) > 1 || eg_session_quiet(d, buf);
-		explicit_bzero(buf, sizeof(buf));
-		if (!ours)
-			return false;
-	}
 	eg_admission_phase(admission, c, EG_CONN_BUSY);
 	resp_init(resp);
-	const struct endpoint *ep;
-	dispatch(d, &r, false, true, resp, &ep);
+	struct eg_req_pass pass;
+	dispatch(d, &r, false, true, resp, ep, &pass);
+	if (resp->status == 0 && r.pass && r.pass->store_needed) {
+		eg_resp_free(resp);
+		return false;
+	}
 	eg_metric_inc(d->metrics, "edgegate_http_requests_total", "endpoint", ep ? ep->path : "other", NULL, NULL, 1);
 	return true; /* the lane moves the deadline on: idle once the answer is out */
 }
@@ -835,6 +948,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct eg_conn *c = *con_cls;
 	if (!c)
 		return;
+	parked_free(c); /* answered, or the daemon stopped before it could be */
 	free(c->body);
 	c->body = NULL;
 	c->body_len = 0;
@@ -872,6 +986,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
 		struct eg_conn *c = *socket_context;
 		eg_admission_close(admission, c);
+		parked_free(c);
 		free(c->body);
 		free(c->raw_target);
 		free(c);
@@ -963,9 +1078,14 @@ int eg_http_start(struct eg_daemon *d)
 		close_after_n = nofile.rlim_cur < (1u << 20) ? (size_t)nofile.rlim_cur : (1u << 20);
 		close_after_fd = xcalloc(close_after_n, 1);
 	}
+	/* before the listeners (and before privileges are dropped: every thread is checked) */
+	if (!d->offload && !(d->offload = eg_offload_new(d, hc->store_workers, hc->store_queue)))
+		return -1;
 	for (size_t i = 0; i < cfg->n_listen && i < sizeof(d->mhd) / sizeof(d->mhd[0]); i++) {
 		const struct eg_listen *l = &cfg->listen[i];
-		unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+		/* MHD_ALLOW_SUSPEND_RESUME on a lane's daemon too: what it is handed may be parked */
+		unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+				 MHD_ALLOW_SUSPEND_RESUME;
 		/* The lane owns a unix listener and hands libmicrohttpd what it does not answer. */
 		bool lane = l->is_unix && hc->lane && i < sizeof(lanes) / sizeof(lanes[0]);
 		struct MHD_OptionItem opts[13];
@@ -1036,16 +1156,25 @@ int eg_http_start(struct eg_daemon *d)
 
 void eg_http_stop(struct eg_daemon *d)
 {
-	/* the lanes first: they hand connections to libmicrohttpd */
+	/* the lanes first: they hand connections to libmicrohttpd, which may park them */
 	for (size_t i = 0; i < sizeof(lanes) / sizeof(lanes[0]); i++) {
 		eg_lane_stop(lanes[i]);
 		lanes[i] = NULL;
 	}
+	/* Parked connections must be resumed before libmicrohttpd stops: the workers answer
+	 * every queued request first; meanwhile new ones are decided as in an outage. */
+	eg_offload_stop(d->offload);
+	/* every parked connection is resumed now: give the listeners a moment to send those
+	 * answers (bounded: a second at most) */
+	for (int i = 0; i < 100 && atomic_load(&parked_count) > 0; i++)
+		usleep(10000);
 	for (int i = 0; i < d->n_mhd; i++) {
 		MHD_stop_daemon(d->mhd[i]);
 		d->mhd[i] = NULL;
 	}
 	d->n_mhd = 0;
+	eg_offload_free(d->offload); /* no listener left to ask it */
+	d->offload = NULL;
 	for (size_t i = 0; i < d->cfg->n_listen && i < sizeof(unix_inode) / sizeof(unix_inode[0]); i++)
 		if (d->cfg->listen[i].is_unix)
 			eg_unix_release(d->cfg->listen[i].path, unix_inode[i]);

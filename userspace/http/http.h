@@ -16,6 +16,21 @@ struct eg_hdr_index;
 struct eg_lane_msg;
 struct eg_proxy_profile;
 
+/* How a handler may use the store on this pass over a request (offload.h). The verdict
+ * is first tried on the libmicrohttpd thread without it; only what needs the store goes
+ * to the store workers, so a hung store never holds up a verdict that needs none. */
+enum eg_store_use {
+	EG_STORE_USE_ANY = 0, /* as needed (a store worker; callers outside HTTP) */
+	EG_STORE_USE_NONE,    /* stop short where the store would be used: store_needed */
+	EG_STORE_USE_DOWN,    /* the workers are saturated: decide as during a store outage */
+};
+
+struct eg_req_pass {
+	enum eg_store_use use;
+	bool store_needed; /* USE_NONE: the handler stopped short, nothing was answered */
+	bool admitted;     /* the source passed the ban/rate check on an earlier pass */
+};
+
 struct eg_req {
 	struct MHD_Connection *conn;
 	const char *method;
@@ -29,6 +44,7 @@ struct eg_req {
 	const char *raw_target; /* request-target as received (path and query, not decoded) */
 	const struct eg_proxy_profile *proxy; /* which headers carry the original request (proxy.h) */
 	const struct eg_lane_msg *lane; /* the verdict lane's request (conn is NULL then): its headers */
+	struct eg_req_pass *pass; /* NULL: the store may be used as needed */
 };
 
 /* Every request header in order, from either front; fn returns false to stop. */
@@ -83,6 +99,14 @@ typedef void (*eg_handler_fn)(struct eg_daemon *d, const struct eg_req *r, struc
 /* Registers an exact-path endpoint. methods: "GET", "POST", "GET,POST"...
  * A path ending in "/" "*" matches every path under it when no exact one does. */
 void eg_http_register(const char *path, const char *methods, eg_handler_fn fn);
+
+/* The endpoint at path (registered) is tried without the store first; a request that
+ * needs it is decided on a store worker while its connection is parked (offload.h). */
+void eg_http_store_offload(const char *path);
+/* Every request to path (registered) is decided on a store worker (handlers that always
+ * use the store, or wait for the OpenID Provider); busy answers at once when none can
+ * take it. */
+void eg_http_store_always(const char *path, eg_handler_fn busy);
 
 /* Starts one MHD daemon per listen entry. 0 ok. */
 int eg_http_start(struct eg_daemon *d);

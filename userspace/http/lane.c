@@ -95,21 +95,18 @@ static void conn_close(struct lane_thread *t, struct lane_conn *c)
 }
 
 /* libmicrohttpd takes the connection with the unread request; it closes the descriptor if
- * it cannot (its connection limit). */
+ * it cannot (its connection limit). It answers that request and closes the connection
+ * (Connection: close): what is handed over is rare on a pooled connection (a page under
+ * /oauth2/, the 403 page, a verdict that needs the store), and nginx's next request then
+ * comes to the lane on a fresh connection instead of staying on the slow path for good. */
 static void conn_handover(struct lane_thread *t, struct lane_conn *c, const char *why)
 {
 	eg_metric_inc(t->l->d->metrics, "edgegate_http_lane_handovers_total", "reason", why, NULL, NULL, 1);
 	conn_unlink(t, c);
-	/* A verdict that needs the store is rare on a connection (a session's first use, its
-	 * last-seen write-back, a ban): libmicrohttpd answers it and closes, so the next
-	 * connection nginx opens is the lane's again instead of this one staying slow. */
-	bool store = strcmp(why, "store") == 0;
-	if (store)
-		eg_http_close_after_answer(c->ac.fd, true);
+	eg_http_close_after_answer(c->ac.fd, true);
 	if (MHD_add_connection(t->l->mhd, c->ac.fd, (const struct sockaddr *)&c->sa, c->salen) != MHD_YES) {
 		log_debug("lane: libmicrohttpd did not take a connection: %s", strerror(errno));
-		if (store)
-			eg_http_close_after_answer(c->ac.fd, false);
+		eg_http_close_after_answer(c->ac.fd, false);
 	}
 	free(c->out);
 	free(c);
@@ -132,9 +129,13 @@ static void accept_all(struct lane_thread *t)
 			return;
 		}
 		if (atomic_load(&l->n_conns) >= l->max_conns) {
-			/* libmicrohttpd applies its limit (and closes what is over it) */
-			if (MHD_add_connection(l->mhd, fd, (struct sockaddr *)&sa, salen) != MHD_YES)
+			/* libmicrohttpd applies its limit (and closes what is over it); handed over
+			 * like the others: closed after its answer */
+			eg_http_close_after_answer(fd, true);
+			if (MHD_add_connection(l->mhd, fd, (struct sockaddr *)&sa, salen) != MHD_YES) {
 				log_debug("lane: libmicrohttpd did not take a connection: %s", strerror(errno));
+				eg_http_close_after_answer(fd, false);
+			}
 			continue;
 		}
 		struct lane_conn *c = xcalloc(1, sizeof(*c));
@@ -317,7 +318,7 @@ static int serve_one(struct lane_thread *t, struct lane_conn *c, char *buf, bool
 	long used = eg_lane_parse(buf, (size_t)n, VERDICT_PATH, &m);
 	struct eg_resp resp;
 	if (used <= 0 || !eg_http_lane_answer(t->l->d, &c->ac, &m, &resp)) {
-		/* not the verdict's shape, not complete in one read, or it may need the store */
+		/* not the verdict's shape, not complete in one read, or it needs the store */
 		conn_handover(t, c, used == EG_LANE_INCOMPLETE ? "incomplete" : used < 0 ? "shape" : "store");
 		return SERVE_GONE;
 	}
@@ -395,7 +396,7 @@ struct eg_lane *eg_lane_start(struct eg_daemon *d, int listen_fd, struct MHD_Dae
 	l->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	eg_metric_help(d->metrics, "edgegate_http_lane_handovers_total", "counter",
 		       "connections the verdict lane handed to libmicrohttpd, by reason (shape: not the verdict "
-		       "request's simple form; incomplete: not whole in one read; store: the verdict may need the store)");
+		       "request's simple form; incomplete: not whole in one read; store: the verdict needs the store)");
 	for (int i = 0; i < 3; i++)
 		eg_metric_inc(d->metrics, "edgegate_http_lane_handovers_total", "reason",
 			      (const char *[]){ "shape", "incomplete", "store" }[i], NULL, NULL, 0);

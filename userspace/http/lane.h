@@ -3,9 +3,11 @@
  * On a unix listener (its only peer is the proxy) the lane owns the listening socket:
  * threads accept and read each request with MSG_PEEK. The exact simple shape nginx
  * sends for the verdict (lane_parse.h) is answered here by the same handler as
- * libmicrohttpd's path; anything else, and any verdict that may need the store, is handed
- * to libmicrohttpd (MHD_add_connection) with the request still unread, and the connection
- * stays there. Admission (admission.h) sees every connection on either side. */
+ * libmicrohttpd's path, tried without the store (offload.h: eg_verdict_local); anything
+ * else, and any verdict that needs the store, is handed to libmicrohttpd
+ * (MHD_add_connection) with the request still unread. libmicrohttpd answers it (parking it
+ * for a store worker when it needs the store) and closes the connection. Admission
+ * (admission.h) sees every connection on either side. */
 #ifndef EG_LANE_H
 #define EG_LANE_H
 
@@ -26,7 +28,7 @@ struct eg_lane *eg_lane_start(struct eg_daemon *d, int listen_fd, struct MHD_Dae
 void eg_lane_stop(struct eg_lane *l);
 
 /* http.c: libmicrohttpd answers the connection on fd once, then closes it (nginx reconnects,
- * to the lane): set just before a handover for a verdict that needs the store. */
+ * to the lane): set just before every handover. */
 void eg_http_close_after_answer(int fd, bool on);
 
 /* http.c: the verdict for one lane request; false when libmicrohttpd must answer it. */

@@ -117,10 +117,16 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static EVP_MD *mds[3];
 static EVP_MAC *hmac_impl;
 static uint8_t orders[N_CURVES][66];
+static pthread_key_t seen_key; /* frees a thread's remembered headers when it exits */
+static bool seen_key_ok;
+
+static void seen_headers_free(void *p);
 
 static void jose_init(void)
 {
 	size_t i;
+
+	seen_key_ok = pthread_key_create(&seen_key, seen_headers_free) == 0;
 
 	for (i = 0; i < 3; i++)
 		mds[i] = EVP_MD_fetch(NULL, hashnames[i], NULL);
@@ -961,13 +967,123 @@ static enum eg_jose_err verify_with_keys(const struct eg_jwks *keys, enum eg_alg
 	return usable ? EG_JOSE_SIGNATURE : EG_JOSE_NO_KEY;
 }
 
+/* --- protected headers seen before ------------------------------------------------------
+ * The tokens of one issuer and key carry the same protected header, byte for byte
+ * ({"alg":"RS256","kid":"k1","typ":"at+jwt"}): only payload and signature differ. Decoding
+ * and parsing it is a fifth of what a verify costs besides the signature (jansson builds an
+ * object, strings and a hash table each time), so each thread remembers its last few header
+ * segments that passed check_header, keyed by their exact bytes, with the parsed object
+ * (immutable from then on, shared by reference), alg and kid. Only the allow-list of the call
+ * is checked again: it is the one rule of check_header that depends on the caller, and the
+ * first one it applies, so a hit answers exactly what parsing the header again would.
+ * Per thread, so nothing is locked and no entry is freed under another thread's feet. */
+#define SEEN_HEADERS 4
+#define SEEN_SEG_MAX 256 /* base64url bytes; longer headers are simply parsed every time */
+
+struct seen_header {
+	size_t len; /* 0: empty */
+	char seg[SEEN_SEG_MAX];
+	json_t *hdr;
+	enum eg_alg alg;
+	const char *kid; /* inside hdr, or NULL */
+	size_t kid_len;
+};
+
+struct seen_headers {
+	struct seen_header e[SEEN_HEADERS];
+	unsigned next;
+};
+
+static __thread struct seen_headers *seen_tls;
+
+static void seen_headers_free(void *p)
+{
+	struct seen_headers *m = p;
+
+	for (size_t i = 0; i < SEEN_HEADERS; i++)
+		json_decref(m->e[i].hdr);
+	free(m);
+	seen_tls = NULL;
+}
+
+static const struct seen_header *seen_header_find(const char *seg, size_t len)
+{
+	struct seen_headers *m = seen_tls;
+
+	if (!m || len > SEEN_SEG_MAX)
+		return NULL;
+	for (size_t i = 0; i < SEEN_HEADERS; i++)
+		if (m->e[i].len == len && memcmp(m->e[i].seg, seg, len) == 0)
+			return &m->e[i];
+	return NULL;
+}
+
+/* Remembers a header that passed check_header (hdr: a new reference is taken). */
+static void seen_header_add(const char *seg, size_t len, json_t *hdr, enum eg_alg alg, const char *kid,
+			    size_t kid_len)
+{
+	struct seen_headers *m = seen_tls;
+
+	if (len == 0 || len > SEEN_SEG_MAX || !seen_key_ok)
+		return;
+	if (!m) {
+		m = calloc(1, sizeof(*m));
+		if (!m || pthread_setspecific(seen_key, m) != 0) {
+			free(m);
+			return;
+		}
+		seen_tls = m;
+	}
+	struct seen_header *e = &m->e[m->next];
+	m->next = (m->next + 1) % SEEN_HEADERS;
+	json_decref(e->hdr);
+	memcpy(e->seg, seg, len);
+	e->len = len;
+	e->hdr = json_incref(hdr);
+	e->alg = alg;
+	e->kid = kid;
+	e->kid_len = kid_len;
+}
+
+/* The protected header of a token: remembered, or decoded, parsed and checked. On success
+ * *hdr is a new reference (shared: never modified) and kid points into it. */
+static enum eg_jose_err protected_header(const char *seg, size_t len, eg_algset allowed, json_t **hdr,
+					 enum eg_alg *alg, const char **kid, size_t *kid_len)
+{
+	uint8_t hbuf[b64url_decoded_max(JWS_HDR_B64_MAX)];
+	const struct seen_header *seen = seen_header_find(seg, len);
+	enum eg_jose_err rc;
+	long hn;
+
+	*hdr = NULL;
+	if (seen) {
+		if (!(allowed & (1u << seen->alg)))
+			return EG_JOSE_ALG;
+		*hdr = json_incref(seen->hdr);
+		*alg = seen->alg;
+		*kid = seen->kid;
+		*kid_len = seen->kid_len;
+		return EG_JOSE_OK;
+	}
+	hn = b64url_decode(seg, len, hbuf);
+	if (hn <= 0)
+		return EG_JOSE_MALFORMED;
+	*hdr = json_loadb((const char *)hbuf, (size_t)hn, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(*hdr))
+		return EG_JOSE_MALFORMED;
+	rc = check_header(*hdr, allowed, alg, kid, kid_len);
+	if (rc == EG_JOSE_OK)
+		seen_header_add(seg, len, *hdr, *alg, *kid, *kid_len);
+	return rc;
+}
+
 enum eg_jose_err eg_jws_verify(const char *token, size_t len, const struct eg_jwks *keys,
 			       eg_algset allowed, bool need_json_payload, struct eg_jws *out)
 {
-	uint8_t hbuf[b64url_decoded_max(JWS_HDR_B64_MAX)], sbuf[b64url_decoded_max(2732)];
+	uint8_t sbuf[b64url_decoded_max(2732)];
 	const char *d1, *d2, *kid = NULL;
 	size_t hl, pl, sl, kid_len = 0;
-	long hn, pn, sn;
+	long pn, sn;
 	enum eg_alg alg = EG_ALG_NONE;
 	enum eg_jose_err rc;
 	json_t *hdr;
@@ -991,16 +1107,10 @@ enum eg_jose_err eg_jws_verify(const char *token, size_t len, const struct eg_jw
 	if (!hl || (!pl && need_json_payload) || !sl || hl > JWS_HDR_B64_MAX || sl > 2732)
 		return EG_JOSE_MALFORMED;
 
-	hn = b64url_decode(token, hl, hbuf);
 	sn = b64url_decode(d2 + 1, sl, sbuf);
-	if (hn <= 0 || sn <= 0)
+	if (sn <= 0)
 		return EG_JOSE_MALFORMED;
-	hdr = json_loadb((const char *)hbuf, (size_t)hn, JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(hdr)) {
-		json_decref(hdr);
-		return EG_JOSE_MALFORMED;
-	}
-	rc = check_header(hdr, allowed, &alg, &kid, &kid_len);
+	rc = protected_header(token, hl, allowed, &hdr, &alg, &kid, &kid_len);
 	if (rc != EG_JOSE_OK)
 		goto fail_hdr;
 

@@ -68,7 +68,9 @@ bool eg_jwks_has_kid(const struct eg_jwks *s, const char *kid);
 /* The set still holds the key whose fingerprint eg_jws_verify reported. */
 bool eg_jwks_has_fingerprint(const struct eg_jwks *s, const uint8_t fp[32]);
 
-/* Result of a successful verification. Owns its JSON objects. */
+/* Result of a successful verification. Owns a reference to each of its JSON objects;
+ * header may be shared with other results (a header seen before is not parsed again):
+ * read it, never modify it. */
 struct eg_jws {
 	enum eg_alg alg;
 	json_t *header;

@@ -1362,6 +1362,25 @@ static void h_frontchannel(struct eg_daemon *d, const struct eg_req *r, struct e
 
 /* --- /oauth2/userinfo ------------------------------------------------------------------------- */
 
+/* Every store worker is busy (http.store_queue is full): nothing was done, the user may
+ * simply try again (a 409 with Retry-After, as for a store outage: no 5xx). */
+static void h_busy_page(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
+{
+	count(d, "busy", "store_workers");
+	eg_resp_header(resp, "Retry-After", "5");
+	eg_resp_html_error(resp, 409, "Temporarily unavailable",
+			   "The server is busy and did not handle this request. Please try again in a moment.");
+}
+
+/* The same for the OP's back-channel logout: 400 temporarily_unavailable, as in an outage
+ * (it was not acknowledged; the OP may deliver it again). */
+static void h_busy_backchannel(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
+{
+	count(d, "backchannel", "busy");
+	eg_resp_json(resp, 400, "{\"error\":\"temporarily_unavailable\","
+				"\"error_description\":\"the logout could not be handled now\"}");
+}
+
 static void h_userinfo(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
 {
 	struct eg_identity id;
@@ -1526,6 +1545,12 @@ int eg_oidc_init(struct eg_daemon *d, char *err, size_t errlen)
 	eg_http_register("/oauth2/backchannel-logout", "POST", h_backchannel);
 	eg_http_register("/oauth2/frontchannel-logout", "GET", h_frontchannel);
 	eg_http_register("/oauth2/userinfo", "GET", h_userinfo);
+	/* Off the threads that answer verdicts: these wait for the store or the OP. */
+	eg_http_store_always("/oauth2/callback", h_busy_page);
+	eg_http_store_always("/oauth2/sign_out", h_busy_page);
+	eg_http_store_always("/oauth2/frontchannel-logout", h_busy_page);
+	eg_http_store_always("/oauth2/backchannel-logout", h_busy_backchannel);
+	eg_http_store_offload("/oauth2/userinfo");
 	eg_admin_register("sessions", adm_sessions);
 	eg_admin_register("revoke", adm_revoke);
 	/* Discovery runs in the background so a down OP never blocks start-up. */

@@ -1194,7 +1194,7 @@ static bool outage_grace(struct eg_daemon *d, struct sess *e, int rr, int64_t no
 
 /* The cached session of t, loading it from the store on a miss. NULL with *why set
  * (an enum eg_session_result) when there is none. */
-static struct sess *lookup(struct eg_daemon *d, struct ticket *t, int *why)
+static struct sess *lookup(struct eg_daemon *d, struct ticket *t, int *why, enum eg_store_use use)
 {
 	struct eg_sessions *s = d->sessions;
 	struct sess *e, *n;
@@ -1211,6 +1211,13 @@ static struct sess *lookup(struct eg_daemon *d, struct ticket *t, int *why)
 			/* Not issued here: no store read for it, and counted as an attack. */
 			metric(d, "forged");
 			*why = EG_SESSION_FORGED;
+			return NULL;
+		}
+		if (use != EG_STORE_USE_ANY) {
+			/* not in memory: only the store knows it */
+			if (use == EG_STORE_USE_DOWN)
+				metric(d, "store_error");
+			*why = use == EG_STORE_USE_DOWN ? EG_SESSION_STORE_ERROR : EG_SESSION_NEEDS_STORE;
 			return NULL;
 		}
 		rr = rec_read(d, t, &r, NULL);
@@ -1302,20 +1309,75 @@ out:
 	return c;
 }
 
-/* Last seen now; written back to the store at most once a minute (idle deadline).
+static bool persist_due(const struct sess *e, int64_t now)
+{
+	return now - e->last_persist >= PERSIST_EVERY_S && !__atomic_load_n(&e->dead, __ATOMIC_ACQUIRE);
+}
+
+/* Last seen now; written back to the store at most once a minute (idle deadline), unless
+ * the store must not be used now (the write-back is left to the next request that may).
  * Caller holds the stripe; a dead session is not written (it was removed). */
-static void touch_locked(struct eg_daemon *d, struct sess *e, const struct ticket *t, int64_t now)
+static void touch_locked(struct eg_daemon *d, struct sess *e, const struct ticket *t, int64_t now, bool may_store)
 {
 	if (now > e->last_seen)
 		e->last_seen = now;
-	if (now - e->last_persist < PERSIST_EVERY_S || __atomic_load_n(&e->dead, __ATOMIC_ACQUIRE))
+	if (!may_store || !persist_due(e, now))
 		return;
 	if (rec_touch(d, t, now))
 		log_debug("session %.12s…: last-seen write-back failed", t->id);
 	e->last_persist = now; /* no retry per request: the next one is a minute away */
 }
 
-int eg_session_identity_ticket(struct eg_daemon *d, const char *ticket, struct eg_identity *id)
+/* What the cached session e needs before it can be served (the stripe held): the store
+ * reasons a pass that must not use the store stops short for. */
+struct needs {
+	bool expired;
+	bool refresh;  /* this request would refresh the tokens (or wait for another's refresh) */
+	bool persist;  /* the last-seen write-back is due */
+};
+
+static struct needs needs_locked(struct eg_daemon *d, const struct sess *e, int64_t now)
+{
+	const struct eg_config *c = d->cfg;
+	int64_t before = c->oidc.refresh_before_s > 0 ? c->oidc.refresh_before_s : 60;
+	struct needs n = { .expired = now >= e->exp_abs || now >= e->last_seen + idle_s(c) };
+
+	if (!n.expired && d->sessions->refresh && e->has_rt && e->token_exp && e->token_exp - now <= before)
+		n.refresh = !e->refreshing || e->token_exp <= now;
+	n.persist = persist_due(e, now);
+	return n;
+}
+
+/* A cached session when the store must not be used (docs/sessions.md, "Several hosts"):
+ * EG_STORE_USE_NONE stops short (EG_SESSION_NEEDS_STORE) whenever the full path would
+ * read or write the store; EG_STORE_USE_DOWN decides as during an outage without asking
+ * it: an expired session has ended, tokens that expired cannot be refreshed now (fail
+ * closed, the session stays), a due write-back waits for the next request. 1: serve e
+ * (touched); otherwise *rc is set and e released. */
+static int serve_without_store(struct eg_daemon *d, struct sess *e, const struct ticket *t, int64_t now,
+			       enum eg_store_use use, int *rc)
+{
+	struct eg_sessions *s = d->sessions;
+	pthread_mutex_t *mu = smu(s, e);
+
+	pthread_mutex_lock(mu);
+	struct needs n = needs_locked(d, e, now);
+	bool stop = use == EG_STORE_USE_NONE ? n.expired || n.refresh || n.persist
+					     : n.expired || (n.refresh && e->token_exp <= now);
+	if (!stop)
+		touch_locked(d, e, t, now, false);
+	pthread_mutex_unlock(mu);
+	if (!stop)
+		return 1;
+	release(d, e);
+	*rc = use == EG_STORE_USE_NONE ? EG_SESSION_NEEDS_STORE
+	      : n.expired		 ? EG_SESSION_NONE
+					 : EG_SESSION_STORE_ERROR;
+	return 0;
+}
+
+int eg_session_identity_ticket_ex(struct eg_daemon *d, const char *ticket, struct eg_identity *id,
+				  enum eg_store_use use)
 {
 	struct eg_sessions *s = d->sessions;
 	const struct eg_config *c = d->cfg;
@@ -1333,21 +1395,38 @@ int eg_session_identity_ticket(struct eg_daemon *d, const char *ticket, struct e
 		return EG_SESSION_NONE;
 	if (parse_ticket(s, ticket, &t))
 		return EG_SESSION_FORGED; /* not even the shape of a ticket */
-	e = lookup(d, &t, &rc);
+	/* A store known to be down fails every command at once: decide here what it would
+	 * (no hop to a store worker for each request of an outage) */
+	if (use == EG_STORE_USE_NONE && eg_store_down_since_ms(d->store))
+		use = EG_STORE_USE_DOWN;
+	e = lookup(d, &t, &rc, use);
 	if (!e)
 		goto out;
 	rc = EG_SESSION_NONE;
-	if (s->shared && now - __atomic_load_n(&e->checked_at, __ATOMIC_RELAXED) >= RECHECK_SHARED_S &&
-	    (rr = recheck_shared(d, e, &t, now)) != R_OK && !outage_grace(d, e, rr, now)) {
-		/* gone, revoked or unreadable: never served from the cache (fail closed) */
-		pthread_mutex_lock(&s->mu);
-		if (!e->dead)
-			unlink_locked(s, e);
-		sess_put_locked(s, e);
-		pthread_mutex_unlock(&s->mu);
-		if (rr == R_STORE)
-			rc = EG_SESSION_STORE_ERROR;
-		goto out;
+	if (s->shared && now - __atomic_load_n(&e->checked_at, __ATOMIC_RELAXED) >= RECHECK_SHARED_S) {
+		if (use == EG_STORE_USE_NONE) {
+			release(d, e);
+			rc = EG_SESSION_NEEDS_STORE;
+			goto out;
+		}
+		/* not asked (DOWN): as if it could not be read, but not evicted for that */
+		rr = use == EG_STORE_USE_DOWN ? R_STORE : recheck_shared(d, e, &t, now);
+		if (rr != R_OK && !outage_grace(d, e, rr, now)) {
+			/* gone, revoked or unreadable: never served from the cache (fail closed) */
+			pthread_mutex_lock(&s->mu);
+			if (!e->dead && use == EG_STORE_USE_ANY)
+				unlink_locked(s, e);
+			sess_put_locked(s, e);
+			pthread_mutex_unlock(&s->mu);
+			if (rr == R_STORE)
+				rc = EG_SESSION_STORE_ERROR;
+			goto out;
+		}
+	}
+	if (use != EG_STORE_USE_ANY) {
+		if (!serve_without_store(d, e, &t, now, use, &rc))
+			goto out;
+		goto serve;
 	}
 	mu = smu(s, e);
 	pthread_mutex_lock(mu);
@@ -1368,7 +1447,7 @@ int eg_session_identity_ticket(struct eg_daemon *d, const char *ticket, struct e
 		}
 	}
 	if (!expired && !mine)
-		touch_locked(d, e, &t, now);
+		touch_locked(d, e, &t, now, true);
 	pthread_mutex_unlock(mu);
 	if (expired) {
 		end_session(d, t.id, "expired", &dur);
@@ -1382,9 +1461,10 @@ int eg_session_identity_ticket(struct eg_daemon *d, const char *ticket, struct e
 			goto out;
 		}
 		pthread_mutex_lock(mu);
-		touch_locked(d, e, &t, now);
+		touch_locked(d, e, &t, now, true);
 		pthread_mutex_unlock(mu);
 	}
+serve:
 	claims = claims_ref_release(s, e); /* e is not ours after this */
 	if (!claims)
 		goto out;
@@ -1397,34 +1477,9 @@ out:
 	return rc;
 }
 
-/* Read-only: whether eg_session_identity_ticket would decide on this ticket from memory
- * alone, with no store read or write (a cached, live session whose last-seen write-back,
- * shared-store recheck and token refresh are not due). The verdict lane (lane.c) answers
- * only those itself. */
-bool eg_session_quiet(struct eg_daemon *d, const char *ticket)
+int eg_session_identity_ticket(struct eg_daemon *d, const char *ticket, struct eg_identity *id)
 {
-	struct eg_sessions *s = d->sessions;
-	const struct eg_config *c = d->cfg;
-	struct ticket t;
-	bool quiet = false;
-	int64_t now = now_realtime_s();
-	int64_t before = c->oidc.refresh_before_s > 0 ? c->oidc.refresh_before_s : 60;
-
-	if (!s || !ticket || parse_ticket(s, ticket, &t))
-		return false;
-	pthread_mutex_lock(&s->mu); /* mu before a stripe */
-	struct sess *e = find_locked(s, t.idraw);
-	if (e && !__atomic_load_n(&e->dead, __ATOMIC_ACQUIRE)) {
-		pthread_mutex_t *mu = smu(s, e);
-		pthread_mutex_lock(mu);
-		quiet = (!s->shared || now - __atomic_load_n(&e->checked_at, __ATOMIC_RELAXED) < RECHECK_SHARED_S) &&
-			now < e->exp_abs && now < e->last_seen + idle_s(c) && now - e->last_persist < PERSIST_EVERY_S &&
-			!(s->refresh && e->has_rt && e->token_exp && e->token_exp - now <= before) && !e->refreshing;
-		pthread_mutex_unlock(mu);
-	}
-	pthread_mutex_unlock(&s->mu);
-	ticket_wipe(&t);
-	return quiet;
+	return eg_session_identity_ticket_ex(d, ticket, id, EG_STORE_USE_ANY);
 }
 
 int eg_session_identity(struct eg_daemon *d, const struct eg_req *r, struct eg_identity *id)
@@ -1443,7 +1498,9 @@ int eg_session_identity(struct eg_daemon *d, const struct eg_req *r, struct eg_i
 		OPENSSL_cleanse(buf, sizeof(buf));
 		return -1;
 	}
-	rc = eg_session_identity_ticket(d, buf, id);
+	rc = eg_session_identity_ticket_ex(d, buf, id, r->pass ? r->pass->use : EG_STORE_USE_ANY);
+	if (rc == EG_SESSION_NEEDS_STORE)
+		r->pass->store_needed = true;
 	OPENSSL_cleanse(buf, sizeof(buf));
 	return rc;
 }

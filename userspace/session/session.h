@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http.h" /* enum eg_store_use */
+
 struct eg_daemon;
 struct eg_req;
 struct eg_identity;
@@ -60,6 +62,7 @@ enum eg_session_result {
 	EG_SESSION_NONE = -1,        /* no session, or one that ended normally */
 	EG_SESSION_FORGED = -2,      /* malformed cookie, a ticket this deployment never issued */
 	EG_SESSION_STORE_ERROR = -3, /* the store could not be read: deny (fail closed) */
+	EG_SESSION_NEEDS_STORE = -4, /* EG_STORE_USE_NONE: only the store can decide (nothing done) */
 };
 
 /* Reads the session cookie (cfg->cookie.name) from r; 0 = valid session: fills
@@ -69,8 +72,13 @@ enum eg_session_result {
 int eg_session_identity(struct eg_daemon *d, const struct eg_req *r, struct eg_identity *id);
 /* Same, from a ticket string (tests, non-HTTP callers). */
 int eg_session_identity_ticket(struct eg_daemon *d, const char *ticket, struct eg_identity *id);
-/* Whether that would be decided from memory alone (no store read or write): lane.c */
-bool eg_session_quiet(struct eg_daemon *d, const char *ticket);
+/* With the store used as `use` says (http.h; eg_session_identity takes it from r->pass):
+ * EG_STORE_USE_NONE answers from memory or returns EG_SESSION_NEEDS_STORE having done
+ * nothing (a miss, the shared store's recheck, expiry, a refresh or a last-seen
+ * write-back due); EG_STORE_USE_DOWN decides as during a store outage without asking it
+ * (docs/sessions.md, "Several hosts"). */
+int eg_session_identity_ticket_ex(struct eg_daemon *d, const char *ticket, struct eg_identity *id,
+				  enum eg_store_use use);
 
 /* How revocations were recorded (docs/revocation.md, "Durable revocation"): in the
  * store (revoked marker written and read back, record deleted), or only in the local
