@@ -90,7 +90,6 @@ http {
   client_body_temp_path $TMP/ngx/cb; proxy_temp_path $TMP/ngx/px; fastcgi_temp_path $TMP/ngx/fc;
   uwsgi_temp_path $TMP/ngx/uw; scgi_temp_path $TMP/ngx/sc;
   upstream edgegate { server 127.0.0.1:$EGPORT; keepalive 8; }
-  upstream edgegate_pages { server 127.0.0.1:$EGPORT; keepalive 8; }
   server { listen 127.0.0.1:$UPPORT; location / { return 200 "hello \$http_x_auth_request_user\n"; } }
   server {
     listen $H:$PORT;

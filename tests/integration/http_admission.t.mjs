@@ -81,7 +81,6 @@ const portB = await freePort();
 const ngx = await startNginx(`
   {{EDGEGATE_UPSTREAM}}
   upstream eg_tcp { server 127.0.0.1:${tcpPort}; }
-  upstream eg_tcp_pages { server 127.0.0.1:${tcpPort}; }
   upstream app { server 127.0.0.1:${echo.port}; }
   server {
     listen 127.0.0.1:${portA};

@@ -44,7 +44,6 @@ for (const n of nodes) await waitFor(async () => (await request(`${n.url}/readyz
 fs.mkdirSync(path.join(dir, 'ngx'));
 await startNginx(`
   upstream edgegate { server 127.0.0.1:${p1}; server 127.0.0.1:${p2}; keepalive 8; }
-  upstream edgegate_pages { server 127.0.0.1:${p1}; server 127.0.0.1:${p2}; keepalive 8; }
   upstream echo { server 127.0.0.1:${echo.port}; }
   server {
     listen 127.0.0.1:${ngxPort};

@@ -161,8 +161,7 @@ export async function startNginx(httpBody, { dir = tmpdir('ngx-'), edgegate, wai
     .replaceAll('{{EDGEGATE_INCLUDE}}', `include ${ROOT}/tools/nginx/edgegate.conf;`)
     .replaceAll('{{EDGEGATE_PROTECT}}', `include ${ROOT}/tools/nginx/edgegate-protect.conf;`)
     .replaceAll('{{EDGEGATE_UPSTREAM}}', edgegate
-      ? `upstream edgegate { server ${edgegate.replace(/^unix:/, 'unix:')}; keepalive 16; }
-  upstream edgegate_pages { server ${edgegate}; keepalive 4; }` : '');
+      ? `upstream edgegate { server ${edgegate.replace(/^unix:/, 'unix:')}; keepalive 16; }` : '');
   const conf = `
 daemon off;
 master_process on;

@@ -356,8 +356,7 @@ const inc = (up) => {
 const upstreamTpl = fs.readFileSync(path.join(NGX_INC, 'edgegate-upstream.conf'), 'utf8');
 const upstream = (name, server) => upstreamTpl
   .replace(/upstream edgegate\b/, `upstream ${name}`)
-  .replace(/upstream edgegate_pages\b/, `upstream ${name}_pages`)
-  .replace(/server unix:[^;]*;[^\n]*/g, `server ${server};`);
+  .replace(/server unix:[^;]*;[^\n]*/, `server ${server};`);
 const protectedServer = (port, up) => `
   server {
     listen 127.0.0.1:${port} backlog=4096;

@@ -97,7 +97,6 @@ http {
   client_body_temp_path ${dir}/cb; proxy_temp_path ${dir}/px; fastcgi_temp_path ${dir}/fc;
   uwsgi_temp_path ${dir}/uw; scgi_temp_path ${dir}/sc;
   upstream edgegate { server ${egListen}; keepalive 16; }
-  upstream edgegate_pages { server ${egListen}; keepalive 4; }
   upstream app { server 127.0.0.1:${echoPort}; }
   server {
     listen 127.0.0.1:${port};

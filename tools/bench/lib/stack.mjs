@@ -77,7 +77,6 @@ http {
   client_body_temp_path ${TMP}/ngx/cb; proxy_temp_path ${TMP}/ngx/px; fastcgi_temp_path ${TMP}/ngx/fc;
   uwsgi_temp_path ${TMP}/ngx/uw; scgi_temp_path ${TMP}/ngx/sc;
   upstream edgegate { server 127.0.0.1:${egPort}; keepalive 32; }
-  upstream edgegate_pages { server 127.0.0.1:${egPort}; keepalive 8; }
   map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
   server {
     listen ${host}:${ngxPort};
