@@ -538,15 +538,15 @@ static struct eg_admission *admission;
 static _Atomic unsigned char *close_after_fd;
 static size_t close_after_n;
 
-void eg_http_close_after_answer(int fd, bool on)
+void eg_http_handover_mark(int fd, unsigned flags)
 {
 	if (fd >= 0 && (size_t)fd < close_after_n)
-		atomic_store(&close_after_fd[fd], on);
+		atomic_store(&close_after_fd[fd], (unsigned char)flags);
 }
 
-static bool take_close_after(int fd)
+static unsigned take_handover_mark(int fd)
 {
-	return fd >= 0 && (size_t)fd < close_after_n && atomic_exchange(&close_after_fd[fd], 0);
+	return fd >= 0 && (size_t)fd < close_after_n ? atomic_exchange(&close_after_fd[fd], 0) : 0;
 }
 
 /* MHD hands the request-target to this callback before it percent-decodes the path: the
@@ -743,7 +743,7 @@ static void read_body(struct eg_conn *c, const char *data, size_t len)
 /* pass: where an endpoint tried without the store keeps its state; resp stays empty
  * (status 0) with r->pass->store_needed when it needs the store. */
 static void dispatch(struct eg_daemon *d, struct eg_req *r, bool too_large, bool headers_ok,
-		     struct eg_resp *resp, const struct endpoint *ep, struct eg_req_pass *pass)
+		     struct eg_resp *resp, const struct endpoint *ep, struct eg_req_pass *pass, bool lane_tried)
 {
 	if (!headers_ok) {
 		/* e.g. a NUL inside a header value: we would judge a prefix of what the proxy sent */
@@ -759,6 +759,12 @@ static void dispatch(struct eg_daemon *d, struct eg_req *r, bool too_large, bool
 		*pass = (struct eg_req_pass){ .use = EG_STORE_USE_ANY, .store_needed = true };
 		r->pass = pass;
 		return; /* not tried here: the caller parks the connection or answers busy */
+	} else if (ep->store_offload && lane_tried) {
+		/* the lane's pass without the store stopped short on these same bytes: straight
+		 * to a store worker (the source was checked and counted once, there) */
+		*pass = (struct eg_req_pass){ .use = EG_STORE_USE_ANY, .store_needed = true, .admitted = true };
+		r->pass = pass;
+		return;
 	} else if (ep->store_offload) {
 		if (eg_verdict_local(d, ep->fn, r, pass, resp) == EG_OFFLOAD_NEEDS_STORE)
 			return; /* the caller parks the connection, or decides as in an outage */
@@ -882,7 +888,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	resp_init(&resp);
 	const struct endpoint *ep = find_endpoint(url);
 	struct eg_req_pass pass;
-	dispatch(d, &r, c->too_large, headers_ok, &resp, ep, &pass);
+	dispatch(d, &r, c->too_large, headers_ok, &resp, ep, &pass, c->lane_tried);
+	c->lane_tried = false; /* the first request only */
 	if (resp.status == 0 && r.pass && r.pass->store_needed) {
 		/* Needs the store: parked for a store worker, the answer comes with a later
 		 * call. No worker free: decided now as during a store outage. */
@@ -911,17 +918,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 /* The verdict lane's request (lane.c): the same endpoint table, handler and metrics as
  * on_request, on the headers lane_parse.c read, tried without the store exactly as
- * libmicrohttpd's first pass (offload.h). false, with resp empty, when the answer needs the
- * store: libmicrohttpd takes the connection over, tries again and parks it for a store worker
- * (a lane thread never waits for the store). */
-bool eg_http_lane_answer(struct eg_daemon *d, struct eg_conn *c, const struct eg_lane_msg *m, struct eg_resp *resp)
+ * libmicrohttpd's first pass (offload.h). EG_LANE_NEEDS_STORE (resp empty) when the answer
+ * needs the store: libmicrohttpd takes the connection over and parks that request for a
+ * store worker (a lane thread never waits for the store). */
+enum eg_lane_verdict eg_http_lane_answer(struct eg_daemon *d, struct eg_conn *c, const struct eg_lane_msg *m,
+					 struct eg_resp *resp)
 {
 	struct eg_req r = { .method = m->method, .url = m->target, .raw_target = m->target, .lane = m,
 			    .peer_trusted = c->trusted, .peer_unix = c->is_unix, .proxy = d->cfg->proxy };
 	memcpy(r.peer_addr, c->addr, 16);
 	const struct endpoint *ep = find_endpoint(r.url);
 	if (ep && !ep->store_offload)
-		return false; /* a handler that is not tried without the store first */
+		return EG_LANE_HANDOVER; /* a handler that is not tried without the store first */
 	struct eg_hdr_index hidx = { 0 };
 	for (size_t i = 0; i < m->n; i++) {
 		int k = known_index(m->name[i]);
@@ -932,13 +940,15 @@ bool eg_http_lane_answer(struct eg_daemon *d, struct eg_conn *c, const struct eg
 	eg_admission_phase(admission, c, EG_CONN_BUSY);
 	resp_init(resp);
 	struct eg_req_pass pass;
-	dispatch(d, &r, false, true, resp, ep, &pass);
+	dispatch(d, &r, false, true, resp, ep, &pass, false);
 	if (resp->status == 0 && r.pass && r.pass->store_needed) {
 		eg_resp_free(resp);
-		return false;
+		/* a pass that stopped short has admitted the source (verdict.c): else a handover
+		 * without the mark, and libmicrohttpd tries it again */
+		return r.pass->admitted ? EG_LANE_NEEDS_STORE : EG_LANE_HANDOVER;
 	}
 	eg_metric_inc(d->metrics, "edgegate_http_requests_total", "endpoint", ep ? ep->path : "other", NULL, NULL, 1);
-	return true; /* the lane moves the deadline on: idle once the answer is out */
+	return EG_LANE_ANSWERED; /* the lane moves the deadline on: idle once the answer is out */
 }
 
 /* The request is over (answered, or the connection failed): the next one starts clean, and
@@ -979,7 +989,9 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		const union MHD_ConnectionInfo *fi = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		c->trusted = peer_trusted(d->cfg, ai ? ai->client_addr : NULL, c->addr, &c->is_unix);
 		c->fd = fi ? fi->connect_fd : -1;
-		c->close_after = take_close_after(c->fd);
+		unsigned mark = take_handover_mark(c->fd);
+		c->close_after = mark & EG_HANDOVER_CLOSE;
+		c->lane_tried = mark & EG_HANDOVER_STORE;
 		eg_admission_open(admission, c);
 		*socket_context = c;
 		eg_metric_inc(d->metrics, "edgegate_http_connections_total", NULL, NULL, NULL, NULL, 1);

@@ -99,14 +99,14 @@ static void conn_close(struct lane_thread *t, struct lane_conn *c)
  * (Connection: close): what is handed over is rare on a pooled connection (a page under
  * /oauth2/, the 403 page, a verdict that needs the store), and nginx's next request then
  * comes to the lane on a fresh connection instead of staying on the slow path for good. */
-static void conn_handover(struct lane_thread *t, struct lane_conn *c, const char *why)
+static void conn_handover(struct lane_thread *t, struct lane_conn *c, const char *why, unsigned flags)
 {
 	eg_metric_inc(t->l->d->metrics, "edgegate_http_lane_handovers_total", "reason", why, NULL, NULL, 1);
 	conn_unlink(t, c);
-	eg_http_close_after_answer(c->ac.fd, true);
+	eg_http_handover_mark(c->ac.fd, EG_HANDOVER_CLOSE | flags);
 	if (MHD_add_connection(t->l->mhd, c->ac.fd, (const struct sockaddr *)&c->sa, c->salen) != MHD_YES) {
 		log_debug("lane: libmicrohttpd did not take a connection: %s", strerror(errno));
-		eg_http_close_after_answer(c->ac.fd, false);
+		eg_http_handover_mark(c->ac.fd, 0);
 	}
 	free(c->out);
 	free(c);
@@ -131,10 +131,10 @@ static void accept_all(struct lane_thread *t)
 		if (atomic_load(&l->n_conns) >= l->max_conns) {
 			/* libmicrohttpd applies its limit (and closes what is over it); handed over
 			 * like the others: closed after its answer */
-			eg_http_close_after_answer(fd, true);
+			eg_http_handover_mark(fd, EG_HANDOVER_CLOSE);
 			if (MHD_add_connection(l->mhd, fd, (struct sockaddr *)&sa, salen) != MHD_YES) {
 				log_debug("lane: libmicrohttpd did not take a connection: %s", strerror(errno));
-				eg_http_close_after_answer(fd, false);
+				eg_http_handover_mark(fd, 0);
 			}
 			continue;
 		}
@@ -317,9 +317,16 @@ static int serve_one(struct lane_thread *t, struct lane_conn *c, char *buf, bool
 	struct eg_lane_msg m;
 	long used = eg_lane_parse(buf, (size_t)n, VERDICT_PATH, &m);
 	struct eg_resp resp;
-	if (used <= 0 || !eg_http_lane_answer(t->l->d, &c->ac, &m, &resp)) {
-		/* not the verdict's shape, not complete in one read, or it needs the store */
-		conn_handover(t, c, used == EG_LANE_INCOMPLETE ? "incomplete" : used < 0 ? "shape" : "store");
+	if (used <= 0) {
+		/* not the verdict's shape, or not complete in one read */
+		conn_handover(t, c, used == EG_LANE_INCOMPLETE ? "incomplete" : "shape", 0);
+		return SERVE_GONE;
+	}
+	enum eg_lane_verdict v = eg_http_lane_answer(t->l->d, &c->ac, &m, &resp);
+	if (v != EG_LANE_ANSWERED) {
+		/* a path not tried without the store, or a verdict that needs it */
+		bool store = v == EG_LANE_NEEDS_STORE;
+		conn_handover(t, c, store ? "store" : "shape", store ? EG_HANDOVER_STORE : 0);
 		return SERVE_GONE;
 	}
 	count_conn(t, c);

@@ -27,11 +27,21 @@ struct eg_lane *eg_lane_start(struct eg_daemon *d, int listen_fd, struct MHD_Dae
 /* Stops the threads and closes their connections; call before MHD_stop_daemon. */
 void eg_lane_stop(struct eg_lane *l);
 
-/* http.c: libmicrohttpd answers the connection on fd once, then closes it (nginx reconnects,
- * to the lane): set just before every handover. */
-void eg_http_close_after_answer(int fd, bool on);
+/* http.c: how libmicrohttpd treats the connection on fd the lane is about to hand over
+ * (0 to clear): */
+#define EG_HANDOVER_CLOSE 1u /* answer once, then close (nginx reconnects, to the lane) */
+#define EG_HANDOVER_STORE 2u /* its first request was tried here without the store (the
+			      * source admitted): parked for a store worker without a second
+			      * pass, so it is checked and counted once, as on libmicrohttpd */
+void eg_http_handover_mark(int fd, unsigned flags);
 
-/* http.c: the verdict for one lane request; false when libmicrohttpd must answer it. */
-bool eg_http_lane_answer(struct eg_daemon *d, struct eg_conn *c, const struct eg_lane_msg *m, struct eg_resp *resp);
+enum eg_lane_verdict {
+	EG_LANE_ANSWERED,    /* resp holds the answer */
+	EG_LANE_HANDOVER,    /* not tried: libmicrohttpd answers it (resp empty) */
+	EG_LANE_NEEDS_STORE, /* tried without the store: it needs the store (resp empty) */
+};
+/* http.c: the verdict for one lane request, tried without the store (offload.h). */
+enum eg_lane_verdict eg_http_lane_answer(struct eg_daemon *d, struct eg_conn *c, const struct eg_lane_msg *m,
+					 struct eg_resp *resp);
 
 #endif
