@@ -11,7 +11,9 @@
 //      EGB_RSS_VERDICTS (1000000), EGB_RSS_MAX_S (120), EGB_SKIP_APACHE, EGB_SKIP_XDP,
 //      EGB_OUT (build/bench), EDGEGATED (build/edgegated), EGB_PERF=1 (perf record the
 //      daemon in the last round of the cold cases; or a list of case ids: EGB_PERF=c,d_rs,e_es;
-//      reports in OUT/perf-<case>.txt), EGB_SLOW_CONNS (2000, the slowloris phase).
+//      reports in OUT/perf-<case>.txt), EGB_SLOW_CONNS (2000, the slowloris phase),
+//      EGB_FLOOR (build/bench/floorsrv: case (floor), the least a process can do per subrequest),
+//      EGB_LANE=0 (http.lane off: every request through libmicrohttpd, for a before/after).
 // --only LIST (or EGB_ONLY=LIST): run only these case ids and/or phases, comma-separated,
 //      e.g. `--only memory` or `--only b,c,memory`; "memory" is the RSS phase, "crypto" the
 //      openssl/josebench figures. Apache starts only for ap_* cases; XDP/revoke benches are
@@ -164,7 +166,7 @@ process.on('exit', () => { if (!process.env.EGB_KEEP) fs.rmSync(W, { recursive: 
 fs.mkdirSync(OUT, { recursive: true });
 
 const P = { main: {}, trivial: await freePort(), trivialTls: await freePort(), eg: await freePort(), apache: await freePort() };
-for (const k of ['a', 'b', 'b_tcp', 'eg', 'eg_tcp', 'ap', 'njs']) P.main[k] = await freePort();
+for (const k of ['a', 'b', 'b_tcp', 'eg', 'eg_tcp', 'ap', 'njs', 'floor']) P.main[k] = await freePort();
 
 log(`workdir ${W}; minting keys and ${N_COLD} cold tokens per algorithm`);
 execFileSync('node', [path.join(ROOT, 'tools/bench/mint.mjs'), W, ISS, AUD, String(N_COLD)], { stdio: 'inherit' });
@@ -252,6 +254,7 @@ const egCfg = {
   ],
 };
 if (process.env.EGB_THREADS) egCfg.threads = Number(process.env.EGB_THREADS); // MHD worker threads per listener
+if (process.env.EGB_LANE) egCfg.http = { lane: process.env.EGB_LANE !== '0' }; // EGB_LANE=0: libmicrohttpd only (before issue 15's lane)
 fs.writeFileSync(path.join(W, 'edgegate.json'), JSON.stringify(egCfg, null, 2));
 execFileSync(EDGEGATED, ['--config', path.join(W, 'edgegate.json'), '--check'], { stdio: 'inherit' });
 
@@ -277,6 +280,12 @@ await waitHttp(`http://127.0.0.1:${P.eg}/healthz`, 'edgegated');
 // The process that answers verdicts is the privileged process's child (docs/privsep.md):
 // CPU, RSS and perf are measured there.
 const eg = { pid: Number(execFileSync('pgrep', ['-P', String(egMain.pid), '-x', 'edgegated']).toString().trim()) };
+
+// (floor) tools/bench/floorsrv.c: one epoll thread answering a fixed 200 on a unix socket,
+// the least any authorizer process can spend per subrequest (no parsing, no verdict).
+const FLOOR = path.resolve(env('EGB_FLOOR', 'build/bench/floorsrv'));
+const floorOk = fs.existsSync(FLOOR) && wanted('floor');
+const floor = floorOk ? start('floorsrv', FLOOR, [path.join(W, 'floor.sock')]) : null;
 
 // Apache 2 + Debian's mod_auth_openidc, validating the same JWTs from the JWKS URI.
 let apache = null;
@@ -394,6 +403,7 @@ const main = nginxConf('main', `
   ${upstream('trivial', `unix:${W}/trivial.sock`)}
   ${upstream('trivial_tcp', `127.0.0.1:${P.trivial}`)}
   ${upstream('apache', `127.0.0.1:${P.apache}`)}
+  ${upstream('floor', `unix:${W}/floor.sock`)}
   server {
     listen 127.0.0.1:${P.main.a} backlog=4096;
     root ${W}/www;
@@ -404,6 +414,7 @@ const main = nginxConf('main', `
   ${protectedServer(P.main.eg, 'edgegate')}
   ${protectedServer(P.main.eg_tcp, 'edgegate_tcp')}
   ${protectedServer(P.main.ap, 'apache')}
+  ${protectedServer(P.main.floor, 'floor')}
 `, njsOk ? `load_module ${NJS_MOD};` : '');
 await waitHttp(`http://127.0.0.1:${P.main.a}/`, 'nginx');
 
@@ -414,6 +425,7 @@ const cases = [
   { id: 'a', label: '(a) no auth', url: u('a'), pathname: '/x', expect: 200, ceiling: 'b' },
   { id: 'b', label: '(b) auth_request -> trivial 204 nginx (unix)', url: u('b'), pathname: '/x', expect: 200, ceiling: 'b', cpuOf: () => trivial },
   { id: 'b_tcp', label: '(b) same, over TCP', url: u('b_tcp'), pathname: '/x', expect: 200, ceiling: 'b_tcp', cpuOf: () => trivial },
+  { id: 'floor', label: '(floor) auth_request -> fixed-200 epoll loop (unix)', url: u('floor'), pathname: '/x', expect: 200, ceiling: 'b', cpuOf: () => floor, needs: () => floorOk || `${FLOOR} missing or not selected` },
   { id: 'c', label: '(c) edgegated, session cookie', url: u('eg'), pathname: '/s/x', file: F('ticket1.txt'), header: 'Cookie', expect: 200, ceiling: 'b', cpuOf: () => eg, needs: () => sessionsReady || sessionNote },
   { id: 'd_rs', label: '(d) edgegated, bearer RS256, cache warm', url: u('eg'), pathname: '/api/x', file: F('warm-RS256.txt'), expect: 200, ceiling: 'b', cpuOf: () => eg },
   { id: 'd_es', label: '(d) edgegated, bearer ES256, cache warm', url: u('eg'), pathname: '/api/x', file: F('warm-ES256.txt'), expect: 200, ceiling: 'b', cpuOf: () => eg },
@@ -505,6 +517,14 @@ for (let round = 1; round <= ROUNDS; round++) {
       ` box ${r.box_cpu_us_per_req.toFixed(1)} us/req` +
       (r.non_2xx ? ` non-2xx ${r.non_2xx}` : '') + (r.cache_hits !== undefined ? ` cache hits ${r.cache_hits}/${r.cache_hits + r.cache_misses}` : ''));
   }
+}
+
+// the verdict lane (http.lane): how many connections it handed to libmicrohttpd, and why
+{
+  const t = spawnSync('curl', ['-s', `http://127.0.0.1:${P.eg}/metrics`]).stdout.toString();
+  const h = [...t.matchAll(/edgegate_http_lane_handovers_total\{reason="(\w+)"\} (\d+)/g)].map((m) => `${m[1]} ${m[2]}`);
+  const conns = (t.match(/^edgegate_http_connections_total (\d+)/m) || [0, '?'])[1];
+  if (h.length) log(`lane handovers: ${h.join(', ')} (connections accepted ${conns})`);
 }
 
 // ---- slowloris: the proxy's verdict rate while others hold connections open -----------------

@@ -31,6 +31,7 @@ CPPFLAGS=$(make -s --no-print-directory print-cppflags) # the library's include 
 gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/mksessions \
 	tools/bench/mksessions.c build/libedgegate.a \
 	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
+gcc -O2 -g -std=gnu11 -Wall -Wextra -Werror -o build/bench/floorsrv tools/bench/floorsrv.c
 gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/josebench \
 	tools/bench/josebench.c build/libedgegate.a \
 	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc

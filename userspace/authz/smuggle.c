@@ -58,23 +58,22 @@ struct scan {
 	const char *found;
 };
 
-static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static bool scan_header(void *cls, const char *key, const char *value)
 {
 	struct scan *s = cls;
-	(void)kind;
 	(void)value;
 	if (eg_identity_header_variant(s->cfg, key)) {
 		s->found = key;
-		return MHD_NO;
+		return false;
 	}
-	return MHD_YES;
+	return true;
 }
 
 const char *eg_smuggled_identity_header(const struct eg_config *cfg, const struct eg_req *r)
 {
 	struct scan s = { cfg, NULL };
-	if (r && r->conn)
-		MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_header, &s);
+	if (r)
+		eg_req_headers_iter(r, scan_header, &s);
 	return s.found;
 }
 
@@ -86,12 +85,11 @@ struct spellings {
 	void *arg;
 };
 
-static enum MHD_Result spelling_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static bool spelling_value(void *cls, const char *key, const char *value)
 {
 	struct spellings *s = cls;
-	(void)kind;
 	if (!key || !value)
-		return MHD_YES;
+		return true;
 	for (size_t i = 0; i < s->n; i++) {
 		if (same_header(key, s->names[i])) {
 			s->counts[i]++;
@@ -99,7 +97,7 @@ static enum MHD_Result spelling_value(void *cls, enum MHD_ValueKind kind, const 
 			break;
 		}
 	}
-	return MHD_YES;
+	return true;
 }
 
 void eg_req_header_spellings(const struct eg_req *r, const char *const *names, size_t n, size_t *counts,
@@ -108,8 +106,8 @@ void eg_req_header_spellings(const struct eg_req *r, const char *const *names, s
 	struct spellings s = { names, n, counts, fn, arg };
 	for (size_t i = 0; i < n; i++)
 		counts[i] = 0;
-	if (r && r->conn)
-		MHD_get_connection_values(r->conn, MHD_HEADER_KIND, spelling_value, &s);
+	if (r)
+		eg_req_headers_iter(r, spelling_value, &s);
 }
 
 bool eg_header_name_is(const char *name, const char *want)
@@ -122,18 +120,17 @@ struct each {
 	void *arg;
 };
 
-static enum MHD_Result each_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static bool each_value(void *cls, const char *key, const char *value)
 {
 	struct each *e = cls;
-	(void)kind;
 	if (key && value)
 		e->fn(key, value, e->arg);
-	return MHD_YES;
+	return true;
 }
 
 void eg_req_headers_each(const struct eg_req *r, void (*fn)(const char *key, const char *value, void *arg), void *arg)
 {
 	struct each e = { fn, arg };
-	if (r && r->conn)
-		MHD_get_connection_values(r->conn, MHD_HEADER_KIND, each_value, &e);
+	if (r)
+		eg_req_headers_iter(r, each_value, &e);
 }

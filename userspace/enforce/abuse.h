@@ -7,6 +7,7 @@
 #ifndef EG_ABUSE_H
 #define EG_ABUSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 

@@ -43,6 +43,8 @@ struct eg_conn {
 	size_t body_len;
 	bool too_large;
 	char *raw_target; /* the request-target before MHD decodes it (http.c on_uri) */
+	bool close_after; /* handed over by the verdict lane: close after the answer */
+	bool lane_tried;  /* its first request was tried by the lane without the store (lane.h) */
 	struct eg_parked *parked; /* waiting for a store worker (http.c park) */
 };
 

@@ -20,8 +20,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "abuse.h"
 #include "admission.h"
 #include "config.h"
+#include "lane.h"
+#include "lane_parse.h"
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
@@ -160,7 +163,8 @@ __attribute__((constructor)) static void known_lengths(void)
 static int known_index_n(const char *name, size_t len)
 {
 	for (size_t i = 0; i < N_KNOWN; i++)
-		if (known_len[i] == len && strncasecmp(known_names[i], name, len) == 0)
+		if (known_len[i] == len && (known_names[i][0] | 0x20) == (name[0] | 0x20) &&
+		    strncasecmp(known_names[i], name, len) == 0)
 			return (int)i;
 	return -1;
 }
@@ -255,6 +259,35 @@ static bool index_headers(struct MHD_Connection *conn, const char *method, const
 	return tail >= 2 && tail <= 4 && only_nuls(last, hp.end);
 }
 
+struct iter_ctx {
+	bool (*fn)(void *arg, const char *key, const char *value);
+	void *arg;
+};
+
+static enum MHD_Result iter_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct iter_ctx *it = cls;
+	(void)kind;
+	return it->fn(it->arg, key, value) ? MHD_YES : MHD_NO;
+}
+
+void eg_req_headers_iter(const struct eg_req *r, bool (*fn)(void *arg, const char *key, const char *value), void *arg)
+{
+	if (r->lane) {
+		for (size_t i = 0; i < r->lane->n; i++)
+			if (!fn(arg, r->lane->name[i], r->lane->value[i]))
+				return;
+	} else if (r->conn) {
+		struct iter_ctx it = { fn, arg };
+		MHD_get_connection_values(r->conn, MHD_HEADER_KIND, iter_value, &it);
+	}
+}
+
+static bool count_value_it(void *cls, const char *key, const char *value)
+{
+	return count_value(cls, MHD_HEADER_KIND, key, value) == MHD_YES;
+}
+
 const char *eg_req_header_dup(const struct eg_req *r, const char *name, bool *dup)
 {
 	int k = r->hidx ? known_index(name) : -1;
@@ -264,7 +297,7 @@ const char *eg_req_header_dup(const struct eg_req *r, const char *name, bool *du
 		return r->hidx->value[k];
 	}
 	struct count_ctx c = { .name = name };
-	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_value, &c);
+	eg_req_headers_iter(r, count_value_it, &c);
 	if (dup)
 		*dup = c.count > 1;
 	return c.first;
@@ -275,13 +308,16 @@ const char *eg_req_header(const struct eg_req *r, const char *name)
 	int k = r->hidx ? known_index(name) : -1;
 	if (k >= 0)
 		return r->hidx->value[k];
+	if (r->lane)
+		return eg_req_header_dup(r, name, NULL);
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
 const char *eg_req_arg(const struct eg_req *r, const char *name, int *count)
 {
 	struct count_ctx c = { .name = name };
-	MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, count_arg, &c);
+	if (r->conn) /* the lane takes no query: no arguments */
+		MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, count_arg, &c);
 	if (count)
 		*count = c.count;
 	/* MHD reports "?a" (no '=') with a NULL value; treat as empty. */
@@ -334,18 +370,18 @@ const char *eg_cookie_value(const char *header, const char *name, char *buf, siz
 	return c.found ? buf : NULL;
 }
 
-static enum MHD_Result cookie_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static bool cookie_value(void *cls, const char *key, const char *value)
 {
 	struct cookie_ctx *c = cls;
 	if (key && value && strcasecmp(key, "Cookie") == 0)
 		cookie_scan(value, c);
-	return c->decided ? MHD_NO : MHD_YES;
+	return !c->decided;
 }
 
 const char *eg_req_cookie(const struct eg_req *r, const char *name, char *buf, size_t len)
 {
 	struct cookie_ctx c = { .name = name, .buf = buf, .len = len };
-	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, cookie_value, &c);
+	eg_req_headers_iter(r, cookie_value, &c);
 	return c.found ? buf : NULL;
 }
 
@@ -354,12 +390,12 @@ struct cookie_count_ctx {
 	int n;
 };
 
-static enum MHD_Result cookie_count_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static bool cookie_count_value(void *cls, const char *key, const char *value)
 {
 	struct cookie_count_ctx *c = cls;
 	size_t nl = strlen(c->name);
 	if (!key || !value || strcasecmp(key, "Cookie") != 0)
-		return MHD_YES;
+		return true;
 	for (const char *p = value; *p;) {
 		while (*p == ' ' || *p == '\t' || *p == ';')
 			p++;
@@ -367,13 +403,13 @@ static enum MHD_Result cookie_count_value(void *cls, enum MHD_ValueKind kind, co
 			c->n++;
 		p += strcspn(p, ";");
 	}
-	return MHD_YES;
+	return true;
 }
 
 int eg_req_cookie_count(const struct eg_req *r, const char *name)
 {
 	struct cookie_count_ctx c = { .name = name };
-	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, cookie_count_value, &c);
+	eg_req_headers_iter(r, cookie_count_value, &c);
 	return c.n;
 }
 
@@ -494,6 +530,24 @@ void eg_resp_free(struct eg_resp *resp)
 /* --- the access handler ------------------------------------------------------------------ */
 
 static struct eg_admission *admission;
+
+/* Descriptors the lane handed over (lane.c): the connection is closed after libmicrohttpd's
+ * answer, so that nginx's next request on it comes to the lane on a fresh connection.
+ * Indexed by descriptor, read once when libmicrohttpd sets the connection up
+ * (on_connection). */
+static _Atomic unsigned char *close_after_fd;
+static size_t close_after_n;
+
+void eg_http_handover_mark(int fd, unsigned flags)
+{
+	if (fd >= 0 && (size_t)fd < close_after_n)
+		atomic_store(&close_after_fd[fd], (unsigned char)flags);
+}
+
+static unsigned take_handover_mark(int fd)
+{
+	return fd >= 0 && (size_t)fd < close_after_n ? atomic_exchange(&close_after_fd[fd], 0) : 0;
+}
 
 /* MHD hands the request-target to this callback before it percent-decodes the path: the
  * only place the target is seen as the proxy sent it (Envoy puts the original one there). */
@@ -689,7 +743,7 @@ static void read_body(struct eg_conn *c, const char *data, size_t len)
 /* pass: where an endpoint tried without the store keeps its state; resp stays empty
  * (status 0) with r->pass->store_needed when it needs the store. */
 static void dispatch(struct eg_daemon *d, struct eg_req *r, bool too_large, bool headers_ok,
-		     struct eg_resp *resp, const struct endpoint *ep, struct eg_req_pass *pass)
+		     struct eg_resp *resp, const struct endpoint *ep, struct eg_req_pass *pass, bool lane_tried)
 {
 	if (!headers_ok) {
 		/* e.g. a NUL inside a header value: we would judge a prefix of what the proxy sent */
@@ -705,6 +759,12 @@ static void dispatch(struct eg_daemon *d, struct eg_req *r, bool too_large, bool
 		*pass = (struct eg_req_pass){ .use = EG_STORE_USE_ANY, .store_needed = true };
 		r->pass = pass;
 		return; /* not tried here: the caller parks the connection or answers busy */
+	} else if (ep->store_offload && lane_tried) {
+		/* the lane's pass without the store stopped short on these same bytes: straight
+		 * to a store worker (the source was checked and counted once, there) */
+		*pass = (struct eg_req_pass){ .use = EG_STORE_USE_ANY, .store_needed = true, .admitted = true };
+		r->pass = pass;
+		return;
 	} else if (ep->store_offload) {
 		if (eg_verdict_local(d, ep->fn, r, pass, resp) == EG_OFFLOAD_NEEDS_STORE)
 			return; /* the caller parks the connection, or decides as in an outage */
@@ -786,7 +846,7 @@ static enum MHD_Result answer_parked(struct eg_daemon *d, struct MHD_Connection 
 		return MHD_YES; /* not resumed by the worker: cannot happen, wait for it */
 	eg_metric_inc(d->metrics, "edgegate_http_requests_total", "endpoint", p->ep->path, NULL, NULL, 1);
 	eg_admission_phase(admission, c, EG_CONN_ANSWER);
-	enum MHD_Result ret = queue(conn, &p->job.resp, !c->trusted);
+	enum MHD_Result ret = queue(conn, &p->job.resp, !c->trusted || c->close_after);
 	parked_free(c);
 	return ret;
 }
@@ -828,7 +888,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	resp_init(&resp);
 	const struct endpoint *ep = find_endpoint(url);
 	struct eg_req_pass pass;
-	dispatch(d, &r, c->too_large, headers_ok, &resp, ep, &pass);
+	dispatch(d, &r, c->too_large, headers_ok, &resp, ep, &pass, c->lane_tried);
+	c->lane_tried = false; /* the first request only */
 	if (resp.status == 0 && r.pass && r.pass->store_needed) {
 		/* Needs the store: parked for a store worker, the answer comes with a later
 		 * call. No worker free: decided now as during a store outage. */
@@ -850,9 +911,44 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		eg_metric_inc(d->metrics, "edgegate_http_requests_rejected_total", "reason", "malformed_header", NULL,
 			      NULL, 1);
 	eg_admission_phase(admission, c, EG_CONN_ANSWER);
-	enum MHD_Result ret = queue(conn, &resp, !c->trusted);
+	enum MHD_Result ret = queue(conn, &resp, !c->trusted || c->close_after);
 	eg_resp_free(&resp);
 	return ret;
+}
+
+/* The verdict lane's request (lane.c): the same endpoint table, handler and metrics as
+ * on_request, on the headers lane_parse.c read, tried without the store exactly as
+ * libmicrohttpd's first pass (offload.h). EG_LANE_NEEDS_STORE (resp empty) when the answer
+ * needs the store: libmicrohttpd takes the connection over and parks that request for a
+ * store worker (a lane thread never waits for the store). */
+enum eg_lane_verdict eg_http_lane_answer(struct eg_daemon *d, struct eg_conn *c, const struct eg_lane_msg *m,
+					 struct eg_resp *resp)
+{
+	struct eg_req r = { .method = m->method, .url = m->target, .raw_target = m->target, .lane = m,
+			    .peer_trusted = c->trusted, .peer_unix = c->is_unix, .proxy = d->cfg->proxy };
+	memcpy(r.peer_addr, c->addr, 16);
+	const struct endpoint *ep = find_endpoint(r.url);
+	if (ep && !ep->store_offload)
+		return EG_LANE_HANDOVER; /* a handler that is not tried without the store first */
+	struct eg_hdr_index hidx = { 0 };
+	for (size_t i = 0; i < m->n; i++) {
+		int k = known_index(m->name[i]);
+		if (k >= 0 && hidx.count[k]++ == 0)
+			hidx.value[k] = m->value[i];
+	}
+	r.hidx = &hidx;
+	eg_admission_phase(admission, c, EG_CONN_BUSY);
+	resp_init(resp);
+	struct eg_req_pass pass;
+	dispatch(d, &r, false, true, resp, ep, &pass, false);
+	if (resp->status == 0 && r.pass && r.pass->store_needed) {
+		eg_resp_free(resp);
+		/* a pass that stopped short has admitted the source (verdict.c): else a handover
+		 * without the mark, and libmicrohttpd tries it again */
+		return r.pass->admitted ? EG_LANE_NEEDS_STORE : EG_LANE_HANDOVER;
+	}
+	eg_metric_inc(d->metrics, "edgegate_http_requests_total", "endpoint", ep ? ep->path : "other", NULL, NULL, 1);
+	return EG_LANE_ANSWERED; /* the lane moves the deadline on: idle once the answer is out */
 }
 
 /* The request is over (answered, or the connection failed): the next one starts clean, and
@@ -893,6 +989,9 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		const union MHD_ConnectionInfo *fi = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		c->trusted = peer_trusted(d->cfg, ai ? ai->client_addr : NULL, c->addr, &c->is_unix);
 		c->fd = fi ? fi->connect_fd : -1;
+		unsigned mark = take_handover_mark(c->fd);
+		c->close_after = mark & EG_HANDOVER_CLOSE;
+		c->lane_tried = mark & EG_HANDOVER_STORE;
 		eg_admission_open(admission, c);
 		*socket_context = c;
 		eg_metric_inc(d->metrics, "edgegate_http_connections_total", NULL, NULL, NULL, NULL, 1);
@@ -919,6 +1018,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* The unix sockets this process bound (by listen index), removed on stop if still ours. */
 static ino_t unix_inode[8];
+/* The verdict lanes of the unix listeners (http.lane), by listen index. */
+static struct eg_lane *lanes[8];
 
 /* 0660: only the daemon's user and listen_group (nginx's) may connect, because any peer
  * on this socket is believed as the proxy. */
@@ -984,13 +1085,21 @@ int eg_http_start(struct eg_daemon *d)
 	}
 	if (!admission)
 		admission = eg_admission_new(&eff, cfg->gate.ipv6_group_plen, d->metrics);
+	struct rlimit nofile;
+	if (!close_after_fd && getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+		close_after_n = nofile.rlim_cur < (1u << 20) ? (size_t)nofile.rlim_cur : (1u << 20);
+		close_after_fd = xcalloc(close_after_n, 1);
+	}
 	/* before the listeners (and before privileges are dropped: every thread is checked) */
 	if (!d->offload && !(d->offload = eg_offload_new(d, hc->store_workers, hc->store_queue)))
 		return -1;
 	for (size_t i = 0; i < cfg->n_listen && i < sizeof(d->mhd) / sizeof(d->mhd[0]); i++) {
 		const struct eg_listen *l = &cfg->listen[i];
+		/* MHD_ALLOW_SUSPEND_RESUME on a lane's daemon too: what it is handed may be parked */
 		unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
 				 MHD_ALLOW_SUSPEND_RESUME;
+		/* The lane owns a unix listener and hands libmicrohttpd what it does not answer. */
+		bool lane = l->is_unix && hc->lane && i < sizeof(lanes) / sizeof(lanes[0]);
 		struct MHD_OptionItem opts[13];
 		int n = 0;
 		int fd = -1;
@@ -1007,7 +1116,10 @@ int eg_http_start(struct eg_daemon *d)
 				return -1;
 			}
 			unix_inode[i] = eg_unix_inode(l->path);
-			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
+			if (lane)
+				flags |= MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
+			else
+				opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
 		} else {
 			if (l->ss.ss_family == AF_INET6)
 				flags |= MHD_USE_IPv6;
@@ -1044,14 +1156,23 @@ int eg_http_start(struct eg_daemon *d)
 			return -1;
 		}
 		d->mhd[d->n_mhd++] = md;
-		log_info("listening on %s (%u threads, %u connections, %u of them reserved for the proxies)", l->text,
-			 threads, eff.max_connections, eff.reserved_for_proxies);
+		if (lane && !(lanes[i] = eg_lane_start(d, fd, md, admission, threads, eff.max_connections))) {
+			log_err("listen %s: cannot start the verdict lane", l->text);
+			return -1;
+		}
+		log_info("listening on %s (%u threads, %u connections, %u of them reserved for the proxies%s)", l->text,
+			 threads, eff.max_connections, eff.reserved_for_proxies, lane ? "; verdict lane" : "");
 	}
 	return 0;
 }
 
 void eg_http_stop(struct eg_daemon *d)
 {
+	/* the lanes first: they hand connections to libmicrohttpd, which may park them */
+	for (size_t i = 0; i < sizeof(lanes) / sizeof(lanes[0]); i++) {
+		eg_lane_stop(lanes[i]);
+		lanes[i] = NULL;
+	}
 	/* Parked connections must be resumed before libmicrohttpd stops: the workers answer
 	 * every queued request first; meanwhile new ones are decided as in an outage. */
 	eg_offload_stop(d->offload);
@@ -1071,4 +1192,7 @@ void eg_http_stop(struct eg_daemon *d)
 			eg_unix_release(d->cfg->listen[i].path, unix_inode[i]);
 	eg_admission_free(admission);
 	admission = NULL;
+	free((void *)close_after_fd);
+	close_after_fd = NULL;
+	close_after_n = 0;
 }

@@ -13,6 +13,7 @@
 struct MHD_Connection;
 struct eg_daemon;
 struct eg_hdr_index;
+struct eg_lane_msg;
 struct eg_proxy_profile;
 
 /* How a handler may use the store on this pass over a request (offload.h). The verdict
@@ -42,8 +43,12 @@ struct eg_req {
 	const struct eg_hdr_index *hidx; /* the headers the daemon reads, indexed in one pass */
 	const char *raw_target; /* request-target as received (path and query, not decoded) */
 	const struct eg_proxy_profile *proxy; /* which headers carry the original request (proxy.h) */
+	const struct eg_lane_msg *lane; /* the verdict lane's request (conn is NULL then): its headers */
 	struct eg_req_pass *pass; /* NULL: the store may be used as needed */
 };
+
+/* Every request header in order, from either front; fn returns false to stop. */
+void eg_req_headers_iter(const struct eg_req *r, bool (*fn)(void *arg, const char *key, const char *value), void *arg);
 
 /* Header value or NULL. If the header appears more than once, *dup (when given)
  * is set true: callers treat duplicated security headers as malformed. */

@@ -1,0 +1,152 @@
+/* lane_parse.c - see lane_parse.h. Written for one shape, so each rule is a refusal:
+ * anything this reader is unsure of is libmicrohttpd's to read (and answer 400/431 to). */
+#include "lane_parse.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+
+/* Byte classes, one table lookup per byte: RFC 9110 tchar; VCHAR, SP, HTAB (no controls, no
+ * obs-text: what other parsers read alike). */
+enum { TCHAR = 1, VALUE = 2 };
+static unsigned char cls[256];
+
+__attribute__((constructor)) static void lane_classes(void)
+{
+	for (int c = 0x21; c <= 0x7e; c++)
+		cls[c] |= VALUE;
+	cls[' '] |= VALUE;
+	cls['\t'] |= VALUE;
+	for (int c = 0; c < 256; c++)
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    (c && strchr("!#$%&'*+-.^_`|~", c)))
+			cls[c] |= TCHAR;
+}
+
+/* Headers that change how the message is framed or the connection is kept: libmicrohttpd
+ * applies them. By length first: most names are none of these. */
+static bool framing_header(const char *name, size_t len, const char *value)
+{
+	switch (len) {
+	case 2:
+		return strcasecmp(name, "TE") == 0;
+	case 6:
+		return strcasecmp(name, "Expect") == 0;
+	case 7:
+		return strcasecmp(name, "Upgrade") == 0 || strcasecmp(name, "Trailer") == 0;
+	case 10:
+		return strcasecmp(name, "Connection") == 0;
+	case 14:
+		return strcasecmp(name, "Content-Length") == 0 && strcmp(value, "0") != 0;
+	case 17:
+		return strcasecmp(name, "Transfer-Encoding") == 0;
+	default:
+		return false;
+	}
+}
+
+/* Every byte VCHAR, SP or HTAB. Eight at a time: a word with no byte below 0x20, none
+ * 0x7f and none from 0x80 up is all VCHAR/SP; any other word (a tab, or a bad byte) is
+ * checked byte by byte. A token is most of the block. */
+static bool value_ok(const char *p, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, del;
+		memcpy(&x, p + i, 8);
+		del = x ^ (0x7f * ones);
+		if (((x & highs) | ((x - 0x20 * ones) & ~x & highs) | ((del - ones) & ~del & highs)) == 0)
+			continue;
+		for (size_t k = i; k < i + 8; k++)
+			if (!(cls[(unsigned char)p[k]] & VALUE))
+				return false;
+	}
+	for (; i < n; i++)
+		if (!(cls[(unsigned char)p[i]] & VALUE))
+			return false;
+	return true;
+}
+
+/* The empty line that ends the header block, or NULL */
+static const char *block_end(const char *buf, size_t len)
+{
+	const char *p = buf, *end = buf + len;
+	while (end - p >= 4 && (p = memchr(p, '\r', (size_t)(end - p - 3))) != NULL) {
+		if (p[1] == '\n' && p[2] == '\r' && p[3] == '\n')
+			return p + 2;
+		p++;
+	}
+	return NULL;
+}
+
+/* The request line: METHOD SP path SP HTTP/1.1 CRLF. Returns its length or -1. */
+static long request_line(char *buf, size_t len, const char *path, struct eg_lane_msg *m)
+{
+	size_t pl = strlen(path), off;
+	if (len >= 4 && memcmp(buf, "GET ", 4) == 0) {
+		m->method = "GET";
+		off = 4;
+	} else if (len >= 5 && memcmp(buf, "HEAD ", 5) == 0) {
+		m->method = "HEAD";
+		off = 5;
+	} else {
+		return -1;
+	}
+	static const char ver[] = " HTTP/1.1\r\n";
+	if (len < off + pl + sizeof(ver) - 1)
+		return -1;
+	if (memcmp(buf + off, path, pl) != 0 || memcmp(buf + off + pl, ver, sizeof(ver) - 1) != 0)
+		return -1;
+	buf[off + pl] = '\0';
+	m->target = buf + off;
+	return (long)(off + pl + sizeof(ver) - 1);
+}
+
+long eg_lane_parse(char *buf, size_t len, const char *path, struct eg_lane_msg *m)
+{
+	m->n = 0;
+	if (len > EG_LANE_MAX_BLOCK)
+		len = EG_LANE_MAX_BLOCK;
+	/* the whole block first: an incomplete one is never half-judged */
+	const char *end = block_end(buf, len);
+	if (!end)
+		return len >= EG_LANE_MAX_BLOCK ? EG_LANE_NOT_OURS : EG_LANE_INCOMPLETE;
+	long rl = request_line(buf, (size_t)(end - buf) + 2, path, m);
+	if (rl < 0)
+		return EG_LANE_NOT_OURS;
+	unsigned hosts = 0;
+	char *p = buf + rl;
+	while (p < end) {
+		if (m->n == EG_LANE_MAX_HEADERS)
+			return EG_LANE_NOT_OURS;
+		char *name = p;
+		while (p < end && (cls[(unsigned char)*p] & TCHAR))
+			p++;
+		if (p == name || p >= end || *p != ':')
+			return EG_LANE_NOT_OURS; /* also obs-fold: a line starting with SP/HTAB */
+		size_t name_len = (size_t)(p - name);
+		*p++ = '\0';
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		char *value = p;
+		/* the line ends at its first CR, which the block's end guarantees; CRLF it must be */
+		p = memchr(value, '\r', (size_t)(end - value));
+		if (!p || p[1] != '\n' || p == value || !value_ok(value, (size_t)(p - value)))
+			return EG_LANE_NOT_OURS;
+		if (p[-1] == ' ' || p[-1] == '\t')
+			return EG_LANE_NOT_OURS; /* trailing whitespace: trimmed or not, by parser */
+		*p = '\0';
+		p += 2;
+		if (framing_header(name, name_len, value))
+			return EG_LANE_NOT_OURS;
+		if (name_len == 4 && strcasecmp(name, "Host") == 0)
+			hosts++;
+		m->name[m->n] = name;
+		m->value[m->n++] = value;
+	}
+	if (p != end || hosts != 1)
+		return EG_LANE_NOT_OURS;
+	return (long)(end - buf) + 2;
+}
