@@ -23,20 +23,23 @@ static const char *const fixed_names[] = {
 	"X-Auth-Request-Cert-Fingerprint", "X-Auth-Request-Cert-Sans",
 };
 
+/* Each byte as same_header reads it: ASCII letters lowercased, '_' as '-' (one table
+ * lookup per byte: a verdict compares a dozen names against a few spellings each) */
+static unsigned char fold[256];
+
+__attribute__((constructor)) static void fold_table(void)
+{
+	for (int c = 0; c < 256; c++)
+		fold[c] = (unsigned char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c == '_' ? '-' : c);
+}
+
 /* name (with '_' read as '-') equals want, case-insensitively */
 static bool same_header(const char *name, const char *want)
 {
-	for (; *name && *want; name++, want++) {
-		char a = *name == '_' ? '-' : *name;
-		char b = *want == '_' ? '-' : *want;
-		if (a >= 'A' && a <= 'Z')
-			a = (char)(a - 'A' + 'a');
-		if (b >= 'A' && b <= 'Z')
-			b = (char)(b - 'A' + 'a');
-		if (a != b)
-			return false;
-	}
-	return !*name && !*want;
+	const unsigned char *a = (const unsigned char *)name, *b = (const unsigned char *)want;
+	for (; *a && fold[*a] == fold[*b]; a++, b++)
+		;
+	return !*a && !*b;
 }
 
 bool eg_identity_header_variant(const struct eg_config *cfg, const char *name)

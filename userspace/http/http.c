@@ -152,20 +152,79 @@ struct eg_hdr_index {
 	unsigned count[N_KNOWN];
 };
 
-static size_t known_len[N_KNOWN];
+/* Per length, the known names of that length (at most KNOWN_PER_LEN), lowercased once at
+ * start-up: a lookup compares only names of the right length, from the end, where names
+ * sharing a prefix ("X-Original-URI", "X-Original-URL") differ. */
+#define KNOWN_MAX_LEN 24
+#define KNOWN_PER_LEN 4
+static char known_lower[N_KNOWN][KNOWN_MAX_LEN];
+static signed char known_by_len[KNOWN_MAX_LEN + 1][KNOWN_PER_LEN];
+static unsigned char ascii_lower[256];
 
 __attribute__((constructor)) static void known_lengths(void)
 {
-	for (size_t i = 0; i < N_KNOWN; i++)
-		known_len[i] = strlen(known_names[i]);
+	for (int c = 0; c < 256; c++)
+		ascii_lower[c] = (unsigned char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+	memset(known_by_len, -1, sizeof(known_by_len));
+	for (size_t i = 0; i < N_KNOWN; i++) {
+		size_t len = strlen(known_names[i]), slot = 0;
+		if (len > KNOWN_MAX_LEN)
+			abort(); /* a name added to the table above that does not fit: a build error */
+		for (size_t k = 0; k < len; k++)
+			known_lower[i][k] = (char)ascii_lower[(unsigned char)known_names[i][k]];
+		while (slot < KNOWN_PER_LEN && known_by_len[len][slot] >= 0)
+			slot++;
+		if (slot == KNOWN_PER_LEN)
+			abort();
+		known_by_len[len][slot] = (signed char)i;
+	}
+}
+
+/* Eight bytes lowercased at once: a byte 'A'..'Z' (high bit clear) gains 0x20, others stay */
+static uint64_t lower8(const char *p)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint64_t x, h;
+	memcpy(&x, p, 8);
+	h = x & ~highs;
+	uint64_t ge_a = h + (0x80 - 'A') * ones, gt_z = h + (0x7f - 'Z') * ones;
+	uint64_t upper = (ge_a ^ gt_z) & ~x & highs;
+	return x | (upper >> 2);
+}
+
+/* name (len bytes) equals the lowercased known name, ASCII case-insensitively */
+static bool known_eq(const char *name, const char *lower, size_t len)
+{
+	if (len < 8) {
+		for (size_t k = 0; k < len; k++)
+			if (ascii_lower[(unsigned char)name[k]] != (unsigned char)lower[k])
+				return false;
+		return true;
+	}
+	uint64_t want;
+	/* the last eight first (where same-length names differ), then the rest from the front */
+	memcpy(&want, lower + len - 8, 8);
+	if (lower8(name + len - 8) != want)
+		return false;
+	for (size_t k = 0; k + 8 < len; k += 8) {
+		memcpy(&want, lower + k, 8);
+		if (lower8(name + k) != want)
+			return false;
+	}
+	return true;
 }
 
 static int known_index_n(const char *name, size_t len)
 {
-	for (size_t i = 0; i < N_KNOWN; i++)
-		if (known_len[i] == len && (known_names[i][0] | 0x20) == (name[0] | 0x20) &&
-		    strncasecmp(known_names[i], name, len) == 0)
-			return (int)i;
+	if (len > KNOWN_MAX_LEN)
+		return -1;
+	for (size_t s = 0; s < KNOWN_PER_LEN; s++) {
+		int i = known_by_len[len][s];
+		if (i < 0)
+			return -1;
+		if (known_eq(name, known_lower[i], len))
+			return i;
+	}
 	return -1;
 }
 

@@ -6,6 +6,9 @@
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* Byte classes, one table lookup per byte: RFC 9110 tchar; VCHAR, SP, HTAB (no controls, no
  * obs-text: what other parsers read alike). */
@@ -53,6 +56,21 @@ static bool value_ok(const char *p, size_t n)
 {
 	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
 	size_t i = 0;
+#ifdef __SSE2__
+	/* sixteen at a time first (a bearer token is most of the block): as signed bytes,
+	 * VCHAR/SP is 0x20..0x7e, so a byte below 0x20 (controls, HTAB, and 0x80 up, which
+	 * read negative) or equal to 0x7f sends the block to the byte-by-byte check */
+	const __m128i low = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
+	for (; i + 16 <= n; i += 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+		__m128i bad = _mm_or_si128(_mm_cmplt_epi8(x, low), _mm_cmpeq_epi8(x, del));
+		if (_mm_movemask_epi8(bad) == 0)
+			continue;
+		for (size_t k = i; k < i + 16; k++)
+			if (!(cls[(unsigned char)p[k]] & VALUE))
+				return false;
+	}
+#endif
 	for (; i + 8 <= n; i += 8) {
 		uint64_t x, del;
 		memcpy(&x, p + i, 8);
