@@ -241,6 +241,11 @@ static void test_email_addr_spec(void **state)
 #define AS(email) (snprintf(buf, sizeof(buf), "{\"email\":\"%s\"%s", email, v), buf)
 	assert_true(allows_as(c, EG_ID_BEARER, AS("a@x.test")));           /* control */
 	assert_true(allows_as(c, EG_ID_BEARER, AS("first.last+tag@x.test")));
+	assert_true(allows_as(c, EG_ID_BEARER, AS("a..b.@x.test")));       /* dots in the local part: its own */
+	assert_false(allows_as(c, EG_ID_BEARER, AS("a@.x.test")));         /* empty labels in the domain */
+	assert_false(allows_as(c, EG_ID_BEARER, AS("a@x..test")));
+	assert_false(allows_as(c, EG_ID_BEARER, AS("a@x.test.")));
+	assert_false(allows_as(c, EG_ID_BEARER, AS("a@.")));
 	assert_false(allows_as(c, EG_ID_BEARER, AS("a@evil.test@x.test")));
 	assert_false(allows_as(c, EG_ID_BEARER, AS("\\\"a@evil.test\\\"@x.test")));
 	assert_false(allows_as(c, EG_ID_BEARER, AS("a@x.test@x.test")));

@@ -213,16 +213,23 @@ static bool address_char_ok(unsigned char c)
 
 static bool plain_address(const char *email)
 {
-	const char *at = strchr(email, '@');
-	if (!at || at == email || !at[1] || strchr(at + 1, '@'))
-		return false;
-	for (const unsigned char *p = (const unsigned char *)email; *p; p++)
-		if (!address_char_ok(*p))
+	/* one pass (it runs on every verdict that reads the address): exactly one '@', not
+	 * first, every byte allowed, and a domain with no empty label ("x.test." is the same
+	 * mail domain as "x.test", a fully qualified name: one spelling per domain reaches the
+	 * rules and the header) */
+	const unsigned char *p = (const unsigned char *)email, *at = NULL;
+	for (; *p; p++) {
+		if (*p == '@') {
+			if (at || p == (const unsigned char *)email)
+				return false;
+			at = p;
+		} else if (!address_char_ok(*p)) {
 			return false;
-	/* "x.test." is the same mail domain as "x.test" (a fully qualified name): no empty
-	 * label, so one spelling per domain reaches the rules and the header */
-	const char *dom = at + 1;
-	return dom[0] != '.' && dom[strlen(dom) - 1] != '.' && !strstr(dom, "..");
+		} else if (at && *p == '.' && (p[-1] == '.' || p[-1] == '@')) {
+			return false; /* ".." or a domain starting with '.' */
+		}
+	}
+	return at && at[1] && p[-1] != '.';
 }
 
 /* rule equals email, case-insensitively; for a deny rule also with the address's trailing

@@ -503,9 +503,11 @@ void eg_resp_header(struct eg_resp *resp, const char *name, const char *value)
 		log_warn("response header limit reached, dropping %s", name);
 		return;
 	}
-	/* CR/LF in a value would split the header: never emit them. */
-	char *v = resp_copy(resp, value, strlen(value));
-	for (char *p = v; *p; p++)
+	/* CR/LF in a value would split the header: never emit them. strcspn finds the first
+	 * (or the end, the usual case) without a second pass over the copy. */
+	size_t clean = strcspn(value, "\r\n");
+	char *v = resp_copy(resp, value, clean + strlen(value + clean));
+	for (char *p = v + clean; *p; p++)
 		if (*p == '\r' || *p == '\n')
 			*p = ' ';
 	resp->hname[resp->n_headers] = resp_copy(resp, name, strlen(name));
