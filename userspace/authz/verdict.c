@@ -130,14 +130,13 @@ static void override_value(const char *v, void *arg)
 }
 
 /* Every spelling counts: with underscores_in_headers on, nginx passes X_HTTP_Method_Override
- * on, and PHP, CGI and Rack read it as X-HTTP-Method-Override. Each value is judged. */
-static unsigned override_methods(const struct eg_req *r)
+ * on, and PHP, CGI and Rack read it as X-HTTP-Method-Override. Each value is judged; the
+ * values are collected in the one pass over the headers (extra_header). */
+#define N_OVERRIDE (sizeof(override_headers) / sizeof(override_headers[0]))
+static unsigned override_methods(const unsigned *bits, const size_t *counts)
 {
-	enum { N = sizeof(override_headers) / sizeof(override_headers[0]) };
-	unsigned m = 0;
-	size_t counts[N];
-	eg_req_header_spellings(r, override_headers, N, counts, override_value, &m);
-	for (size_t i = 0; i < N; i++)
+	unsigned m = *bits;
+	for (size_t i = 0; i < N_OVERRIDE; i++)
 		if (counts[i] > 1)
 			m |= EG_M_OTHER;
 	return m;
@@ -202,13 +201,33 @@ struct extras {
 	bool target_overflow;
 	bool upgrade_bad; /* an Upgrade (or nginx's X-Original-Upgrade) to another protocol */
 	bool h2_settings;
+	const struct eg_config *cfg;
+	bool smuggled;                 /* an underscore spelling of an identity header (smuggle.c) */
+	unsigned override_bits;        /* the methods named by the override headers */
+	size_t override_counts[N_OVERRIDE];
 };
+
+/* an override header (any spelling): its value judged, its count kept (more than one of a
+ * name is EG_M_OTHER) */
+static void override_header(struct extras *e, const char *key, const char *value)
+{
+	for (size_t i = 0; i < N_OVERRIDE; i++)
+		if (eg_header_name_is(key, override_headers[i])) {
+			e->override_counts[i]++;
+			override_value(value, &e->override_bits);
+			return;
+		}
+}
 
 static void extra_header(const char *key, const char *value, void *arg)
 {
 	struct extras *e = arg;
+	e->smuggled |= eg_identity_header_variant(e->cfg, key);
 	/* by length first: most of nginx's own headers are X-... names of other lengths */
-	switch (strlen(key)) {
+	size_t len = strlen(key);
+	if (len == 13 || len == 17 || len == 22) /* X-HTTP-Method, X-Method-Override, X-HTTP-Method-Override */
+		override_header(e, key, value);
+	switch (len) {
 	case 13: /* X-Rewrite-URL */
 	case 14: /* X-Original-URL */
 		if (eg_header_name_is(key, "X-Original-URL") || eg_header_name_is(key, "X-Rewrite-URL")) {
@@ -1113,13 +1132,16 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 		o = (struct outcome){ 403, fw_why, "the proxy did not send the original request as configured", false };
 		goto answer;
 	}
-	if (eg_smuggled_identity_header(d->cfg, r)) {
+	/* one pass over the headers for the smuggled spellings, the extra targets, upgrades
+	 * and method overrides */
+	struct extras extras = { .n_target = 0, .target_overflow = false, .upgrade_bad = false, .h2_settings = false,
+				 .cfg = d->cfg };
+	eg_req_headers_each(r, extra_header, &extras);
+	if (extras.smuggled) {
 		/* underscores_in_headers on: nginx would pass it on to the upstream as is */
 		o = (struct outcome){ 403, "smuggled_header", "the request carries another spelling of an identity header", false };
 		goto answer;
 	}
-	struct extras extras = { .n_target = 0, .target_overflow = false, .upgrade_bad = false, .h2_settings = false };
-	eg_req_headers_each(r, extra_header, &extras);
 	if (extras.upgrade_bad || extras.h2_settings) {
 		o = (struct outcome){ 403, "upgrade_refused", "only WebSocket upgrades are allowed", false };
 		goto answer;
@@ -1128,7 +1150,8 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 		o = (struct outcome){ 403, why, "the original request could not be parsed", false };
 		goto answer;
 	}
-	t.alt_methods = (override_methods(r) | query_override_methods(t.raw_uri)) & ~t.method;
+	t.alt_methods = (override_methods(&extras.override_bits, extras.override_counts) |
+			 query_override_methods(t.raw_uri)) & ~t.method;
 	if (eg_readings_compute(t.raw_uri, &rd) != 0) {
 		o = (struct outcome){ 403, "bad_path", "the original request could not be parsed", false };
 		goto answer;
