@@ -211,6 +211,14 @@ static bool address_char_ok(unsigned char c)
 	}
 }
 
+static bool address_ok[256];
+
+__attribute__((constructor)) static void address_table(void)
+{
+	for (int c = 0; c < 256; c++)
+		address_ok[c] = address_char_ok((unsigned char)c);
+}
+
 static bool plain_address(const char *email)
 {
 	/* one pass (it runs on every verdict that reads the address): exactly one '@', not
@@ -223,7 +231,7 @@ static bool plain_address(const char *email)
 			if (at || p == (const unsigned char *)email)
 				return false;
 			at = p;
-		} else if (!address_char_ok(*p)) {
+		} else if (!address_ok[*p]) {
 			return false;
 		} else if (at && *p == '.' && (p[-1] == '.' || p[-1] == '@')) {
 			return false; /* ".." or a domain starting with '.' */

@@ -209,10 +209,13 @@ struct extras {
 
 /* an override header (any spelling): its value judged, its count kept (more than one of a
  * name is EG_M_OTHER) */
-static void override_header(struct extras *e, const char *key, const char *value)
+static void override_header(struct extras *e, const char *key, size_t len, const char *value)
 {
+	static const size_t override_lens[N_OVERRIDE] = { sizeof("X-HTTP-Method-Override") - 1, sizeof("X-HTTP-Method") - 1,
+							  sizeof("X-Method-Override") - 1 }; /* override_headers' */
 	for (size_t i = 0; i < N_OVERRIDE; i++)
-		if (eg_header_name_is(key, override_headers[i])) {
+		/* same_header reads '_' as '-': a spelling has the name's length */
+		if (len == override_lens[i] && eg_header_name_is(key, override_headers[i])) {
 			e->override_counts[i]++;
 			override_value(value, &e->override_bits);
 			return;
@@ -226,17 +229,17 @@ static void extra_header(const char *key, const char *value, void *arg)
 	/* by length first: most of nginx's own headers are X-... names of other lengths */
 	size_t len = strlen(key);
 	if (len == 13 || len == 17 || len == 22) /* X-HTTP-Method, X-Method-Override, X-HTTP-Method-Override */
-		override_header(e, key, value);
+		override_header(e, key, len, value);
 	switch (len) {
 	case 13: /* X-Rewrite-URL */
-	case 14: /* X-Original-URL */
-		if (eg_header_name_is(key, "X-Original-URL") || eg_header_name_is(key, "X-Rewrite-URL")) {
+	case 14: /* X-Original-URL, HTTP2-Settings */
+		if (eg_header_name_is(key, len == 14 ? "X-Original-URL" : "X-Rewrite-URL")) {
 			if (e->n_target < HEADER_TARGETS_MAX)
 				e->target[e->n_target++] = value;
 			else
 				e->target_overflow = true;
 		} else {
-			e->h2_settings |= eg_header_name_is(key, "HTTP2-Settings");
+			e->h2_settings |= len == 14 && eg_header_name_is(key, "HTTP2-Settings");
 		}
 		break;
 	case 18:
