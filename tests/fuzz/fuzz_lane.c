@@ -27,6 +27,8 @@ static void check_msg(const char *in, size_t len, long used, const struct eg_lan
 	for (size_t i = 0; i < m->n; i++) {
 		const char *n = m->name[i], *v = m->value[i];
 		size_t nl = strlen(n), vl = strlen(v);
+		if (nl != m->name_len[i]) /* the length the header index reads */
+			abort();
 		if (!nl || nl != strspn(n, "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"))
 			abort();
 		if (!vl || v[0] == ' ' || v[0] == '\t' || v[vl - 1] == ' ' || v[vl - 1] == '\t')

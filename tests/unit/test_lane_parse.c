@@ -32,6 +32,8 @@ static void test_nginx_shape(void **state)
 	assert_string_equal(m.value[0], "app.test");
 	assert_string_equal(m.name[1], "X-Original-URI");
 	assert_string_equal(m.value[1], "/api/a?b=c");
+	for (size_t i = 0; i < m.n; i++)
+		assert_int_equal(m.name_len[i], strlen(m.name[i]));
 	assert_string_equal(m.value[3], "*/*"); /* leading HTAB skipped */
 	assert_true(parse("GET /auth HTTP/1.1\r\nhost: a\r\n\r\n", &m) > 0);
 	assert_string_equal(m.method, "GET");

@@ -993,7 +993,7 @@ enum eg_lane_verdict eg_http_lane_answer(struct eg_daemon *d, struct eg_conn *c,
 		return EG_LANE_HANDOVER; /* a handler that is not tried without the store first */
 	struct eg_hdr_index hidx = { 0 };
 	for (size_t i = 0; i < m->n; i++) {
-		int k = known_index(m->name[i]);
+		int k = known_index_n(m->name[i], m->name_len[i]);
 		if (k >= 0 && hidx.count[k]++ == 0)
 			hidx.value[k] = m->value[i];
 	}

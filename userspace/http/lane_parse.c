@@ -162,6 +162,7 @@ long eg_lane_parse(char *buf, size_t len, const char *path, struct eg_lane_msg *
 		if (name_len == 4 && strcasecmp(name, "Host") == 0)
 			hosts++;
 		m->name[m->n] = name;
+		m->name_len[m->n] = (unsigned short)name_len; /* < EG_LANE_MAX_BLOCK */
 		m->value[m->n++] = value;
 	}
 	if (p != end || hosts != 1)

@@ -20,6 +20,7 @@ struct eg_lane_msg {
 	size_t n;
 	const char *name[EG_LANE_MAX_HEADERS];  /* in order, NUL-terminated in the buffer */
 	const char *value[EG_LANE_MAX_HEADERS]; /* leading whitespace skipped, never empty */
+	unsigned short name_len[EG_LANE_MAX_HEADERS]; /* strlen(name[i]), known from the parse */
 };
 
 enum { EG_LANE_NOT_OURS = -1, EG_LANE_INCOMPLETE = 0 };
