@@ -49,42 +49,44 @@ static bool framing_header(const char *name, size_t len, const char *value)
 	}
 }
 
-/* Every byte VCHAR, SP or HTAB. Eight at a time: a word with no byte below 0x20, none
- * 0x7f and none from 0x80 up is all VCHAR/SP; any other word (a tab, or a bad byte) is
- * checked byte by byte. A token is most of the block. */
-static bool value_ok(const char *p, size_t n)
+/* The first byte from p on that is not VCHAR, SP or HTAB (or end): where a value's line
+ * ends, if that byte is its CR. One pass finds the line's end and checks every byte of the
+ * value. Sixteen (or eight) at a time: a chunk with no byte below 0x20, none 0x7f and none
+ * from 0x80 up is all VCHAR/SP; any other chunk (a tab, the CR, a bad byte) is read byte by
+ * byte. A token is most of the block. */
+static char *value_end(char *p, const char *end)
 {
 	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-	size_t i = 0;
 #ifdef __SSE2__
-	/* sixteen at a time first (a bearer token is most of the block): as signed bytes,
-	 * VCHAR/SP is 0x20..0x7e, so a byte below 0x20 (controls, HTAB, and 0x80 up, which
-	 * read negative) or equal to 0x7f sends the block to the byte-by-byte check */
+	/* as signed bytes VCHAR/SP is 0x20..0x7e: below 0x20 are controls, HTAB and 0x80 up */
 	const __m128i low = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
-	for (; i + 16 <= n; i += 16) {
-		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+	while (end - p >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
 		__m128i bad = _mm_or_si128(_mm_cmplt_epi8(x, low), _mm_cmpeq_epi8(x, del));
-		if (_mm_movemask_epi8(bad) == 0)
+		if (_mm_movemask_epi8(bad) == 0) {
+			p += 16;
 			continue;
-		for (size_t k = i; k < i + 16; k++)
-			if (!(cls[(unsigned char)p[k]] & VALUE))
-				return false;
+		}
+		for (const char *stop = p + 16; p < stop; p++)
+			if (!(cls[(unsigned char)*p] & VALUE))
+				return p;
 	}
 #endif
-	for (; i + 8 <= n; i += 8) {
-		uint64_t x, del;
-		memcpy(&x, p + i, 8);
-		del = x ^ (0x7f * ones);
-		if (((x & highs) | ((x - 0x20 * ones) & ~x & highs) | ((del - ones) & ~del & highs)) == 0)
+	while (end - p >= 8) {
+		uint64_t x, d;
+		memcpy(&x, p, 8);
+		d = x ^ (0x7f * ones);
+		if (((x & highs) | ((x - 0x20 * ones) & ~x & highs) | ((d - ones) & ~d & highs)) == 0) {
+			p += 8;
 			continue;
-		for (size_t k = i; k < i + 8; k++)
-			if (!(cls[(unsigned char)p[k]] & VALUE))
-				return false;
+		}
+		for (const char *stop = p + 8; p < stop; p++)
+			if (!(cls[(unsigned char)*p] & VALUE))
+				return p;
 	}
-	for (; i < n; i++)
-		if (!(cls[(unsigned char)p[i]] & VALUE))
-			return false;
-	return true;
+	while (p < end && (cls[(unsigned char)*p] & VALUE))
+		p++;
+	return p;
 }
 
 /* The empty line that ends the header block, or NULL */
@@ -149,9 +151,11 @@ long eg_lane_parse(char *buf, size_t len, const char *path, struct eg_lane_msg *
 		while (p < end && (*p == ' ' || *p == '\t'))
 			p++;
 		char *value = p;
-		/* the line ends at its first CR, which the block's end guarantees; CRLF it must be */
-		p = memchr(value, '\r', (size_t)(end - value));
-		if (!p || p[1] != '\n' || p == value || !value_ok(value, (size_t)(p - value)))
+		/* the line ends at its first CR, which the block's end guarantees; CRLF it must
+		 * be, and every byte before it VCHAR, SP or HTAB: the first byte that is not one
+		 * of those must be that CR */
+		p = value_end(value, end);
+		if (p >= end || *p != '\r' || p[1] != '\n' || p == value)
 			return EG_LANE_NOT_OURS;
 		if (p[-1] == ' ' || p[-1] == '\t')
 			return EG_LANE_NOT_OURS; /* trailing whitespace: trimmed or not, by parser */
