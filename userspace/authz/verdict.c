@@ -518,20 +518,26 @@ static void claim_header(struct eg_resp *resp, const char *header, const json_t 
 		eg_resp_header(resp, header, json_string_value(v));
 	} else if (json_is_array(v)) {
 		/* Arrays of strings become comma-separated lists, like X-Auth-Request-Groups. */
-		size_t cap = 1, i;
+		size_t cap = 1, i, len = 0;
 		const json_t *e;
 		json_array_foreach(v, i, e)
-			cap += (json_is_string(e) ? strlen(json_string_value(e)) : 32) + 1;
-		char *s = xcalloc(1, cap);
+			cap += (json_is_string(e) ? json_string_length(e) : 32) + 1;
+		char stack[512]; /* a few groups: no allocation on the verdict path */
+		char *s = cap <= sizeof(stack) ? stack : xmalloc(cap);
 		json_array_foreach(v, i, e) {
 			if (!json_is_string(e) || !list_element_ok(json_string_value(e)))
 				continue;
-			if (*s)
-				strcat(s, ",");
-			strcat(s, json_string_value(e));
+			/* up to a NUL, as strcat read it (list_element_ok refuses none) */
+			size_t n = strlen(json_string_value(e));
+			if (len)
+				s[len++] = ',';
+			memcpy(s + len, json_string_value(e), n);
+			len += n;
 		}
+		s[len] = '\0';
 		eg_resp_header(resp, header, s);
-		free(s);
+		if (s != stack)
+			free(s);
 	} else {
 		char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 		if (s)
