@@ -421,10 +421,11 @@ void eg_abuse_note_ex(struct eg_daemon *d, const uint8_t src[16], int status, co
 	struct ban_why w;
 	uint64_t dur = 0;
 	uint32_t offenses = 0, fails = 0;
-	int ri = counted_index(reason);
 
+	/* the status first: an allowed verdict (most of them) compares no reason strings */
 	if (!a || !a->threshold || !eg_abuse_counts(status, reason) || statically_allowed(d->cfg, src))
 		return;
+	int ri = counted_index(reason);
 	eg_abuse_canonical(d->cfg, src, &p);
 	uint64_t now = mono(a);
 	struct src **head = slot(a, &p, &st);
