@@ -36,6 +36,9 @@ static void test_nginx_shape(void **state)
 		assert_int_equal(m.name_len[i], strlen(m.name[i]));
 	assert_string_equal(m.value[3], "*/*"); /* leading HTAB skipped */
 	assert_true(parse("GET /auth HTTP/1.1\r\nhost: a\r\n\r\n", &m) > 0);
+	assert_true(parse("GET /auth HTTP/1.1\r\nhost: a\r\nX-Sixteen-Letters_a.b~c!: v\tw\r\n\r\n", &m) > 0);
+	assert_string_equal(m.name[1], "X-Sixteen-Letters_a.b~c!");
+	assert_string_equal(m.value[1], "v\tw");
 	assert_string_equal(m.method, "GET");
 }
 
@@ -57,6 +60,13 @@ static void test_refused(void **state)
 		"GET /auth HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", /* obs-fold */
 		"GET /auth HTTP/1.1\r\nHost: a\r\nX : b\r\n\r\n",      /* space before the colon */
 		"GET /auth HTTP/1.1\r\nHost: a\r\nX(y): b\r\n\r\n",
+		/* the same past the sixteen-byte chunks the name scan reads at once */
+		"GET /auth HTTP/1.1\r\nHost: a\r\nX-Sixteen-Letters(y): b\r\n\r\n",
+		"GET /auth HTTP/1.1\r\nHost: a\r\nX-Sixteen-Letters\xc3\xa9: b\r\n\r\n",
+		"GET /auth HTTP/1.1\r\nHost: a\r\nX-Sixteen-Letter@: b\r\n\r\n",
+		"GET /auth HTTP/1.1\r\nHost: a\r\nX-Sixteen-Letters : b\r\n\r\n",
+		"GET /auth HTTP/1.1\r\nHost: a\r\nX: a-value-longer-than-sixteen-bytes\x7f\r\n\r\n",
+		"GET /auth HTTP/1.1\r\nHost: a\r\nX: a-value-longer-than-sixteen-bytes\rx\r\n\r\n",
 		"GET /auth HTTP/1.1\r\nHost: a\r\nX: \r\n\r\n",        /* empty value */
 		"GET /auth HTTP/1.1\r\nHost: a\r\nX: b \r\n\r\n",      /* trailing whitespace */
 		"GET /auth HTTP/1.1\r\nHost: a\r\nX: b\x01\r\n\r\n",

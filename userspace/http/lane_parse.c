@@ -89,6 +89,32 @@ static char *value_end(char *p, const char *end)
 	return p;
 }
 
+/* The first byte from p on that is not a tchar (or end): where a header name ends. Most
+ * names are letters, digits and '-' only: sixteen of those at a time, then the table from
+ * the first other byte on (another tchar, or the ':' that ends the name). */
+static char *name_end(char *p, const char *end)
+{
+#ifdef __SSE2__
+	while (end - p >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+		/* as signed bytes, 0x80 up is negative: none of these */
+		__m128i l = _mm_or_si128(x, _mm_set1_epi8(0x20)); /* 'A'..'Z' and only they fold into 'a'..'z' */
+		__m128i letter = _mm_and_si128(_mm_cmpgt_epi8(l, _mm_set1_epi8('a' - 1)), _mm_cmplt_epi8(l, _mm_set1_epi8('z' + 1)));
+		__m128i digit = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)), _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
+		__m128i dash = _mm_cmpeq_epi8(x, _mm_set1_epi8('-'));
+		unsigned ok = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(letter, digit), dash));
+		if (ok != 0xffff) {
+			p += __builtin_ctz(~ok);
+			break;
+		}
+		p += 16;
+	}
+#endif
+	while (p < end && (cls[(unsigned char)*p] & TCHAR))
+		p++;
+	return p;
+}
+
 /* The empty line that ends the header block, or NULL */
 static const char *block_end(const char *buf, size_t len)
 {
@@ -142,8 +168,7 @@ long eg_lane_parse(char *buf, size_t len, const char *path, struct eg_lane_msg *
 		if (m->n == EG_LANE_MAX_HEADERS)
 			return EG_LANE_NOT_OURS;
 		char *name = p;
-		while (p < end && (cls[(unsigned char)*p] & TCHAR))
-			p++;
+		p = name_end(p, end);
 		if (p == name || p >= end || *p != ':')
 			return EG_LANE_NOT_OURS; /* also obs-fold: a line starting with SP/HTAB */
 		size_t name_len = (size_t)(p - name);
