@@ -49,13 +49,15 @@ int eg_host_normalize(const char *in, char *out, size_t outlen)
 		}
 		p = close + 1;
 	} else {
+		/* ASCII by hand, not <ctype.h>: the same in any locale, and no table call per byte */
 		for (; *p && *p != ':'; p++) {
 			int c = (unsigned char)*p;
-			if (!isalnum(c) && c != '-' && c != '.' && c != '_')
+			bool letter = (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+			if (!letter && !(c >= '0' && c <= '9') && c != '-' && c != '.' && c != '_')
 				return -1;
 			if (n + 1 >= outlen)
 				return -1;
-			out[n++] = (char)tolower(c);
+			out[n++] = (char)(letter ? c | 0x20 : c);
 		}
 		while (n && out[n - 1] == '.')
 			n--;
