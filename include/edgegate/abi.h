@@ -101,7 +101,7 @@ enum eg_table_id { EG_TBL_DENY4 = 0, EG_TBL_ALLOW4, EG_TBL_DENY6, EG_TBL_ALLOW6,
  * pinned array keeps its size (docs/gate.md "Memory"); writers read it from the map. */
 #define EG_SLOTS4_LOG2 20 /* IPv4 buckets at the default max_deny (1,048,576): 3M slots, 64 MiB */
 #define EG_SLOTS4 (1u << EG_SLOTS4_LOG2)
-#define EG_SLOTS_MIN_LOG2 10 /* the floor: 1,024 buckets (64 KiB IPv4, 40 KiB IPv6) */
+#define EG_SLOTS_MIN_LOG2 10 /* the floor: 1,024 buckets of 64 bytes (64 KiB) per array */
 #define EG_SLOTS4_MAX_LOG2 24 /* the ceiling: 16M buckets, 1 GiB */
 #define EG_SLOTS6_SHIFT 3 /* IPv6 short-rule buckets: an eighth of the IPv4 count */
 /* log2 of the bucket count for max_deny rules: IPv4 one bucket (three slots) per
