@@ -98,7 +98,12 @@ struct {
 } eg_allow4_idx_v2 SEC(".maps");
 
 /* The deny rules direct-mapped (abi.h eg_slots4/eg_slots6), mapped into the writers'
- * address space: XDP confirms a rule with an array read and compares. */
+ * address space: XDP confirms a rule with an array read and compares. Userspace sizes
+ * both from gate.max_deny (or the pinned array) and sets the log2s below to match
+ * before load; .rodata is frozen then, so the verifier sees them as constants. */
+const volatile __u32 eg_slots4_log2 = EG_SLOTS4_LOG2;
+const volatile __u32 eg_slots6_log2 = EG_SLOTS6_LOG2;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, EG_SLOTS4);
@@ -314,7 +319,7 @@ static __always_inline int slot_live(__u64 exp, __s64 offset)
  * writer stores the expiry first). */
 static __always_inline int slot4_find(__u32 m /* masked */, __u32 len, __s64 offset)
 {
-	__u32 i = eg_slots4_of(m, len);
+	__u32 i = eg_slots4_of(m, len, eg_slots4_log2);
 	struct eg_slots4 *b = bpf_map_lookup_elem(&eg_deny4_slots_v1, &i);
 	__u64 want = (__u64)m << 24 | len | EG_SLOT_USED, k;
 	__u32 more;
@@ -388,7 +393,7 @@ static __always_inline int lookup_deny6s_hash(__u64 m /* masked */, __u32 len, _
  * read before its address (a writer stores the address first). */
 static __always_inline int slot6_find(__u64 m, __u32 len, __s64 offset)
 {
-	__u32 i = eg_slots6_of(m, len), want = len | EG_SLOT_USED, tag;
+	__u32 i = eg_slots6_of(m, len, eg_slots6_log2), want = len | EG_SLOT_USED, tag;
 	struct eg_slots6 *b = bpf_map_lookup_elem(&eg_deny6s_slots_v1, &i);
 	__u32 more;
 
@@ -720,7 +725,10 @@ static __always_inline int slot_holds(const struct eg_flow_slot *s, const __u64 
 {
 	const __u64 *sw = (const __u64 *)&s->key;
 
-	return sw[0] == w[0] && sw[1] == w[1] && sw[2] == w[2] && sw[3] == w[3] && sw[4] == w[4];
+	/* The words that differ most first: w[1] holds an IPv4 source (w[0] is 0 for
+	 * every IPv4 flow and for an empty slot), w[4] the ports; a miss, the common
+	 * case, then usually ends on the first compare. */
+	return sw[1] == w[1] && sw[4] == w[4] && sw[0] == w[0] && sw[2] == w[2] && sw[3] == w[3];
 }
 
 /* The flow's bucket first (one array read, compares); the hash only when the bucket

@@ -96,8 +96,26 @@ enum eg_table_id { EG_TBL_DENY4 = 0, EG_TBL_ALLOW4, EG_TBL_DENY6, EG_TBL_ALLOW6,
  * slots, and a slot's tag before its address, so a rule being written is either
  * seen whole or not at all; a rule leaves its slot (tag cleared) only when deleted. */
 #define EG_SLOT_USED 0x80 /* in a slot's tag: plen | EG_SLOT_USED, so an empty (0) tag never matches */
-#define EG_SLOTS4_LOG2 20 /* buckets: 3M slots, 64 MiB */
+/* Bucket counts are powers of two sized from gate.max_deny at load (eg_slots_log2()):
+ * the array's max_entries, and its log2 handed to XDP in .rodata before load. A
+ * pinned array keeps its size (docs/gate.md "Memory"); writers read it from the map. */
+#define EG_SLOTS4_LOG2 20 /* IPv4 buckets at the default max_deny (1,048,576): 3M slots, 64 MiB */
 #define EG_SLOTS4 (1u << EG_SLOTS4_LOG2)
+#define EG_SLOTS_MIN_LOG2 10 /* the floor: 1,024 buckets of 64 bytes (64 KiB) per array */
+#define EG_SLOTS4_MAX_LOG2 24 /* the ceiling: 16M buckets, 1 GiB */
+#define EG_SLOTS6_SHIFT 3 /* IPv6 short-rule buckets: an eighth of the IPv4 count */
+/* log2 of the bucket count for max_deny rules: IPv4 one bucket (three slots) per
+ * rule, rounded up to a power of two; IPv6 (family 6) an eighth of that. */
+static inline __u32 eg_slots_log2(__u32 max_deny, int family)
+{
+	__u32 l = 0;
+
+	while (l < EG_SLOTS4_MAX_LOG2 && (1ull << l) < max_deny)
+		l++;
+	if (family == 6)
+		l = l > EG_SLOTS6_SHIFT ? l - EG_SLOTS6_SHIFT : 0;
+	return l < EG_SLOTS_MIN_LOG2 ? EG_SLOTS_MIN_LOG2 : l;
+}
 struct eg_slot4 {
 	/* addr (host order, host bits cleared) << 32 | (plen | EG_SLOT_USED) << 8 | reason;
 	 * 0 = empty. One word, so a reader sees a key whole. */
@@ -117,13 +135,14 @@ static inline __u64 eg_slot4_key(__u32 addr /* host order, masked */, __u32 plen
 /* The bucket: a hash of the /24 and the length, plus the last byte, so the rules of one
  * /24 (a flood from a /24 of denied /32s) lie in consecutive buckets, a few pages, not
  * one page each; /24s spread like any hash. */
-static inline __u32 eg_slots4_of(__u32 addr /* host order, masked */, __u32 plen)
+static inline __u32 eg_slots4_of(__u32 addr /* host order, masked */, __u32 plen,
+				 __u32 log2 /* the array's, EG_SLOTS_MIN_LOG2..EG_SLOTS4_MAX_LOG2 */)
 {
-	__u32 h = (__u32)((((__u64)(addr >> 8) << 6 | plen) * 0x9e3779b97f4a7c15ull) >> (64 - EG_SLOTS4_LOG2));
+	__u32 h = (__u32)((((__u64)(addr >> 8) << 6 | plen) * 0x9e3779b97f4a7c15ull) >> ((64 - log2) & 63));
 
-	return (h + (addr & 0xff)) & (EG_SLOTS4 - 1);
+	return (h + (addr & 0xff)) & ((1u << (log2 & 31)) - 1);
 }
-#define EG_SLOTS6_LOG2 17 /* buckets: 256k slots, 8 MiB */
+#define EG_SLOTS6_LOG2 17 /* IPv6 buckets at the default max_deny: 256k slots, 8 MiB */
 #define EG_SLOTS6 (1u << EG_SLOTS6_LOG2)
 struct eg_slot6 {
 	__u64 hi;   /* the upper 64 bits (host order), host bits cleared */
@@ -141,9 +160,10 @@ static inline __u32 eg_slot6_tag(__u32 plen, __u32 reason)
 {
 	return (plen | EG_SLOT_USED) << 8 | (reason & 0xff);
 }
-static inline __u32 eg_slots6_of(__u64 hi /* host order, masked */, __u32 plen)
+static inline __u32 eg_slots6_of(__u64 hi /* host order, masked */, __u32 plen, __u32 log2)
 {
-	return (__u32)(((hi ^ plen) * 0x9e3779b97f4a7c15ull) >> (64 - EG_SLOTS6_LOG2));
+	return (__u32)(((hi ^ plen) * 0x9e3779b97f4a7c15ull) >> ((64 - log2) & 63)) &
+	       ((1u << (log2 & 31)) - 1);
 }
 /* The IPv6 deny index (v3; v2 was one bit per /48): one byte per hash of a /48, bit
  * g set when a deny rule of length group g (128 | 97-127 | 65-96 | 64 | 56-63 |

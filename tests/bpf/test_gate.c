@@ -1042,10 +1042,33 @@ static void test_longest_match_v4(void **s)
  * through to the shorter lengths of the /24's byte, and a /24 with only /32s answers
  * "no rule" once the /32 missed. A bucket whose `more` is set (here by hand, no rule
  * behind it) sends the miss to the hash, which misses too: the /22 still matches. */
+/* A deny bucket array's size (sized from gate.max_deny, or as pinned). */
+static __u32 slots_entries(const char *name)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	assert_int_equal(bpf_obj_get_info_by_fd(eg_gate_map_fd(G, name), &info, &len), 0);
+	return info.max_entries;
+}
+
+static __u32 slots_log2(const char *name)
+{
+	__u32 n = slots_entries(name), l = 0;
+
+	while ((1u << l) < n)
+		l++;
+	assert_int_equal(1u << l, n);
+	return l;
+}
+
+#define SLOTS4_OF(ip, len) eg_slots4_of((ip), (len), slots_log2(EG_MAP_DENY4_SLOTS))
+#define SLOTS6_OF(hi, len) eg_slots6_of((hi), (len), slots_log2(EG_MAP_DENY6S_SLOTS))
+
 static struct eg_slots4 bucket4(__u32 ip /* host order, masked */, unsigned len)
 {
 	struct eg_slots4 b;
-	__u32 i = eg_slots4_of(ip, len);
+	__u32 i = SLOTS4_OF(ip, len);
 
 	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY4_SLOTS), &i, &b), 0);
 	return b;
@@ -1076,10 +1099,54 @@ static int slot4_of(__u32 ip, unsigned len, unsigned *reason)
 static void set_more4(__u32 ip, unsigned len)
 {
 	struct eg_slots4 b = bucket4(ip, len);
-	__u32 i = eg_slots4_of(ip, len);
+	__u32 i = SLOTS4_OF(ip, len);
 
 	b.more = 1;
 	assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_DENY4_SLOTS), &i, &b, BPF_ANY), 0);
+}
+
+/* The deny buckets are sized from gate.max_deny (4096 here: 4096 IPv4 buckets, the
+ * floor of 1024 for IPv6), not the 72 MiB of the default; a reload asking another
+ * size keeps the pinned arrays (and their rules), and XDP indexes them as pinned. */
+static void test_slots_sized(void **s)
+{
+	struct eg_prefix d = P("198.18.61.5");
+	struct eg_gate_config c = gcfg();
+	char err[256];
+	struct pk p;
+
+	assert_int_equal(slots_entries(EG_MAP_DENY4_SLOTS), 4096);
+	assert_int_equal(slots_entries(EG_MAP_DENY6S_SLOTS), 1u << EG_SLOTS_MIN_LOG2);
+	assert_int_equal(eg_slots_log2(1048576, 4), EG_SLOTS4_LOG2);
+	assert_int_equal(eg_slots_log2(1048576, 6), EG_SLOTS6_LOG2);
+	assert_int_equal(eg_slots_log2(5000, 4), 13);
+	assert_int_equal(eg_slots_log2(1, 6), EG_SLOTS_MIN_LOG2);
+	assert_int_equal(eg_gate_deny_add(G, &d, 0, EG_RULE_MANUAL), 0);
+	eg_gate_close(G);
+	c.max_deny = 1u << 16;
+	G = eg_gate_load(&c, err, sizeof(err));
+	assert_non_null(G);
+	assert_int_equal(slots_entries(EG_MAP_DENY4_SLOTS), 4096); /* as pinned */
+	assert_true(slot4_of(ip4h("198.18.61.5"), 32, NULL) >= 0);
+	tcp4(&p, "198.18.61.5", PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	/* XDP finds a slot where the writers put it: a rule in a bucket only (written
+	 * by hand, no hash entry; the /24 already names /32s) drops only if XDP indexes
+	 * the 4096 buckets as the writers do (a wrong size misses it and passes). */
+	{
+		__u32 ip = ip4h("198.18.61.6"), i = SLOTS4_OF(ip, 32);
+		struct eg_slots4 b = bucket4(ip, 32), z;
+
+		z = b;
+		assert_int_equal(b.s[2].key, 0);
+		b.s[2].key = eg_slot4_key(ip, 32, EG_RULE_MANUAL);
+		assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_DENY4_SLOTS), &i, &b, BPF_ANY), 0);
+		tcp4(&p, "198.18.61.6", PROT, PK_ACK);
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+		assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_DENY4_SLOTS), &i, &z, BPF_ANY), 0);
+		expect(&p, XDP_PASS, EG_REASON_PASS);
+	}
+	assert_int_equal(eg_gate_deny_del(G, &d), 0);
 }
 
 static void test_slots_first(void **s)
@@ -1132,12 +1199,12 @@ static void test_slots_first(void **s)
  * multiplicative hash spreads the addresses of one /15 over distinct buckets. */
 static void same_bucket4(__u32 first, __u32 *out, int n)
 {
-	__u32 want = eg_slots4_of(first, 32);
+	__u32 l = slots_log2(EG_MAP_DENY4_SLOTS), want = eg_slots4_of(first, 32, l);
 
 	out[0] = first;
 	for (__u32 a = first + 1, k = 1; k < (__u32)n; a++) {
 		assert_true(a < 0x0b000000u); /* found in 10.0.0.0/8 */
-		if (eg_slots4_of(a, 32) == want)
+		if (eg_slots4_of(a, 32, l) == want)
 			out[k++] = a;
 	}
 }
@@ -1255,7 +1322,7 @@ static __u64 hi6(const char *a)
 static int slot6_of(__u64 hi, unsigned len)
 {
 	struct eg_slots6 b;
-	__u32 i = eg_slots6_of(hi, len);
+	__u32 i = SLOTS6_OF(hi, len);
 
 	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY6S_SLOTS), &i, &b), 0);
 	for (int j = 0; j < 2; j++)
@@ -1267,7 +1334,7 @@ static int slot6_of(__u64 hi, unsigned len)
 static unsigned more6(__u64 hi, unsigned len)
 {
 	struct eg_slots6 b;
-	__u32 i = eg_slots6_of(hi, len);
+	__u32 i = SLOTS6_OF(hi, len);
 
 	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY6S_SLOTS), &i, &b), 0);
 	return b.more;
@@ -1285,7 +1352,7 @@ static void test_slot_overflow6(void **s)
 	h[0] = base;
 	for (__u64 x = base + 1; n < 3; x++) { /* /64s of 2001:db8:7700::/40 */
 		assert_true(x < base + (1ull << 24));
-		if (eg_slots6_of(x, 64) == eg_slots6_of(base, 64))
+		if (SLOTS6_OF(x, 64) == SLOTS6_OF(base, 64))
 			h[n++] = x;
 	}
 	for (int i = 0; i < 3; i++) {
@@ -2067,6 +2134,7 @@ int main(void)
 		cmocka_unit_test(test_flood_shed),
 		cmocka_unit_test(test_pin_reuse),
 		cmocka_unit_test(test_longest_match_v4),
+		cmocka_unit_test(test_slots_sized),
 		cmocka_unit_test(test_slots_first),
 		cmocka_unit_test(test_slot_overflow4),
 		cmocka_unit_test(test_slot_overflow6),

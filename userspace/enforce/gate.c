@@ -445,8 +445,15 @@ static int ensure_bpffs(const char *pin_root)
 	return 0;
 }
 
+/* The config key that sizes map `name` (for the warning below). */
+static const char *size_key(const char *name)
+{
+	return !strcmp(name, EG_MAP_RATE) ? "gate.max_sources" : "gate.max_deny";
+}
+
 /* A pinned map keeps its size; adopting it keeps its entries (bans survive a
- * config change of max_deny). */
+ * config change of max_deny). The deny buckets too: XDP and every writer take their
+ * size from the array itself, so a pinned array of another size stays consistent. */
 void eg_gate_size_map(struct eg_gate *g, struct bpf_map *m, uint32_t want)
 {
 	char path[PATH_MAX + 64];
@@ -459,14 +466,80 @@ void eg_gate_size_map(struct eg_gate *g, struct bpf_map *m, uint32_t want)
 	if (fd >= 0) {
 		if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
 			if (want && info.max_entries != want)
-				log_warn("gate: %s keeps its pinned size %u (config asks %u); "
-					 "remove the pin to resize", path, info.max_entries, want);
+				log_warn("gate: %s keeps its pinned size %u (%s asks %u); "
+					 "remove the pin to resize", path, info.max_entries,
+					 size_key(bpf_map__name(m)), want);
 			want = info.max_entries;
 		}
 		close(fd);
 	}
 	if (want)
 		bpf_map__set_max_entries(m, want);
+}
+
+/* log2 of a deny bucket array's size, or -1 when it is not a power of two in range. */
+static int slots_log2_of(__u32 entries)
+{
+	for (int l = EG_SLOTS_MIN_LOG2; l <= EG_SLOTS4_MAX_LOG2; l++)
+		if (entries == 1u << l)
+			return l;
+	return -1;
+}
+
+static struct bpf_map *rodata_map(struct bpf_object *obj)
+{
+	struct bpf_map *m;
+
+	bpf_object__for_each_map(m, obj) {
+		const char *n = bpf_map__name(m);
+		size_t len = strlen(n);
+
+		if (bpf_map__is_internal(m) && len >= 7 && !strcmp(n + len - 7, ".rodata"))
+			return m;
+	}
+	return NULL;
+}
+
+int eg_gate_set_slots_rodata(struct bpf_object *obj, char *err, size_t errlen)
+{
+	struct bpf_map *m4 = bpf_object__find_map_by_name(obj, EG_MAP_DENY4_SLOTS),
+		       *m6 = bpf_object__find_map_by_name(obj, EG_MAP_DENY6S_SLOTS), *ro = rodata_map(obj);
+	struct edgegate_bpf__rodata *v;
+	const void *init = NULL;
+	size_t sz = 0;
+	int l4, l6, rc;
+
+	if (ro)
+		init = bpf_map__initial_value(ro, &sz);
+	if (!m4 || !m6 || !init || sz < sizeof(*v)) {
+		errf(err, errlen, "gate: %sthe BPF object has no deny bucket arrays or .rodata: %s", "",
+		     strerror(ENOENT));
+		return -1;
+	}
+	l4 = slots_log2_of(bpf_map__max_entries(m4));
+	l6 = slots_log2_of(bpf_map__max_entries(m6));
+	if (l4 < 0 || l6 < 0) {
+		errf(err, errlen, "gate: the pinned %s (%u) or %s (%u) is not a power of two of 2^%d..2^%d "
+		     "buckets; remove both pins (they are rebuilt from the rule hashes, sized by "
+		     "gate.max_deny)", EG_MAP_DENY4_SLOTS, bpf_map__max_entries(m4), EG_MAP_DENY6S_SLOTS,
+		     bpf_map__max_entries(m6), EG_SLOTS_MIN_LOG2, EG_SLOTS4_MAX_LOG2);
+		return -1;
+	}
+	v = malloc(sz);
+	if (!v) {
+		errf(err, errlen, "gate: %s%s", "", strerror(ENOMEM));
+		return -1;
+	}
+	memcpy(v, init, sz);
+	v->eg_slots4_log2 = (__u32)l4;
+	v->eg_slots6_log2 = (__u32)l6;
+	rc = bpf_map__set_initial_value(ro, v, sz);
+	free(v);
+	if (rc) {
+		errf(err, errlen, "gate: %ssetting the deny buckets' sizes: %s", "", strerror(-rc));
+		return -1;
+	}
+	return 0;
 }
 
 static void push_cfg(struct eg_gate *g, const struct eg_gate_config *gc)
@@ -543,13 +616,28 @@ static int open_lock(struct eg_gate *g, bool create)
  * stores (abi.h eg_slots4), bulk loads and GC without a system call per bucket. */
 static int map_slots(struct eg_gate *g)
 {
-	g->slots4 = mmap(NULL, (size_t)EG_SLOTS4 * sizeof(struct eg_slots4), PROT_READ | PROT_WRITE,
+	struct bpf_map_info i4 = {}, i6 = {};
+	__u32 len4 = sizeof(i4), len6 = sizeof(i6);
+	int l4, l6;
+
+	if (bpf_obj_get_info_by_fd(g->fd[M_DENY4_SLOTS], &i4, &len4) ||
+	    bpf_obj_get_info_by_fd(g->fd[M_DENY6S_SLOTS], &i6, &len6))
+		return -1;
+	l4 = slots_log2_of(i4.max_entries);
+	l6 = slots_log2_of(i6.max_entries);
+	if (l4 < 0 || l6 < 0) { /* not one this program can index */
+		errno = EINVAL;
+		return -1;
+	}
+	g->slots4_log2 = (__u32)l4;
+	g->slots6_log2 = (__u32)l6;
+	g->slots4 = mmap(NULL, ((size_t)1 << l4) * sizeof(struct eg_slots4), PROT_READ | PROT_WRITE,
 			 MAP_SHARED, g->fd[M_DENY4_SLOTS], 0);
 	if (g->slots4 == MAP_FAILED) {
 		g->slots4 = NULL;
 		return -1;
 	}
-	g->slots6 = mmap(NULL, (size_t)EG_SLOTS6 * sizeof(struct eg_slots6), PROT_READ | PROT_WRITE,
+	g->slots6 = mmap(NULL, ((size_t)1 << l6) * sizeof(struct eg_slots6), PROT_READ | PROT_WRITE,
 			 MAP_SHARED, g->fd[M_DENY6S_SLOTS], 0);
 	if (g->slots6 == MAP_FAILED) {
 		g->slots6 = NULL;
@@ -607,10 +695,16 @@ struct eg_gate *eg_gate_load(const struct eg_gate_config *gc, char *err, size_t 
 
 		if (!strcmp(n, EG_MAP_DENY4) || !strcmp(n, EG_MAP_DENY6) || !strcmp(n, EG_MAP_DENY6S))
 			want = gc->max_deny;
+		else if (!strcmp(n, EG_MAP_DENY4_SLOTS)) /* 0: the default's, 1,048,576 */
+			want = 1u << eg_slots_log2(gc->max_deny ? gc->max_deny : 1048576, 4);
+		else if (!strcmp(n, EG_MAP_DENY6S_SLOTS))
+			want = 1u << eg_slots_log2(gc->max_deny ? gc->max_deny : 1048576, 6);
 		else if (!strcmp(n, EG_MAP_RATE))
 			want = gc->max_sources;
 		eg_gate_size_map(g, m, want);
 	}
+	if (eg_gate_set_slots_rodata(g->skel->obj, err, errlen))
+		goto fail;
 	rc = edgegate_bpf__load(g->skel);
 	if (rc) {
 		errf(err, errlen, "gate: loading the XDP program%s failed: %s (a pinned map with "
@@ -838,9 +932,9 @@ void eg_gate_close(struct eg_gate *g)
 	}
 	eg_gate_shared_free(g);
 	if (g->slots4)
-		munmap(g->slots4, (size_t)EG_SLOTS4 * sizeof(struct eg_slots4));
+		munmap(g->slots4, ((size_t)1 << g->slots4_log2) * sizeof(struct eg_slots4));
 	if (g->slots6)
-		munmap(g->slots6, (size_t)EG_SLOTS6 * sizeof(struct eg_slots6));
+		munmap(g->slots6, ((size_t)1 << g->slots6_log2) * sizeof(struct eg_slots6));
 	if (g->lockfd >= 0)
 		close(g->lockfd);
 	if (g->own_fd)

@@ -66,6 +66,8 @@ struct eg_gate {
 	 * where this process writes the tables (not in the unprivileged process). */
 	struct eg_slots4 *slots4;
 	struct eg_slots6 *slots6;
+	/* log2 of their bucket counts: the arrays' max_entries (abi.h eg_slots_log2) */
+	__u32 slots4_log2, slots6_log2;
 };
 
 extern const char *const eg_gate_map_names[M__COUNT];
@@ -94,7 +96,11 @@ int eg_flows_rebuild(struct eg_gate *g);
 
 /* gate.c: a map of an object about to load takes its pinned size (want 0) or want. */
 struct bpf_map;
+struct bpf_object;
 void eg_gate_size_map(struct eg_gate *g, struct bpf_map *m, uint32_t want);
+/* The deny buckets' sizes into an object before load (sizes already set on its maps;
+ * eg_gate_size_map): the arrays' log2s into .rodata, where XDP reads them. */
+int eg_gate_set_slots_rodata(struct bpf_object *obj, char *err, size_t errlen);
 /* gate_xdp.c: attach through libxdp's dispatcher at run priority prio. 0 ok;
  * EG_XDP_FAILED with why set (the caller falls back to a plain attach);
  * EG_XDP_NO_DISPATCHER: the kernel refuses the dispatcher (no other mode will

@@ -333,11 +333,11 @@ static int slot_put(struct eg_gate *g, const struct rkey *k, const struct eg_rul
 	if (k->tbl == EG_TBL_DENY4) {
 		__u32 a = ntohl(k->k4.addr);
 
-		slot4_put(&g->slots4[eg_slots4_of(a, k->len)], a, k->len, r);
+		slot4_put(&g->slots4[eg_slots4_of(a, k->len, g->slots4_log2)], a, k->len, r);
 	} else {
 		__u64 hi = hi64(k->a);
 
-		slot6_put(&g->slots6[eg_slots6_of(hi, k->len)], hi, k->len, r);
+		slot6_put(&g->slots6[eg_slots6_of(hi, k->len, g->slots6_log2)], hi, k->len, r);
 	}
 	return 0;
 }
@@ -349,7 +349,7 @@ static void slot_del(struct eg_gate *g, const struct rkey *k)
 		return;
 	if (k->tbl == EG_TBL_DENY4) {
 		__u32 a = ntohl(k->k4.addr);
-		struct eg_slots4 *b = &g->slots4[eg_slots4_of(a, k->len)];
+		struct eg_slots4 *b = &g->slots4[eg_slots4_of(a, k->len, g->slots4_log2)];
 		__u64 key = eg_slot4_key(a, k->len, 0);
 
 		for (int i = 0; i < 3; i++)
@@ -357,7 +357,7 @@ static void slot_del(struct eg_gate *g, const struct rkey *k)
 				STORE64(&b->s[i].key, 0);
 	} else {
 		__u64 hi = hi64(k->a);
-		struct eg_slots6 *b = &g->slots6[eg_slots6_of(hi, k->len)];
+		struct eg_slots6 *b = &g->slots6[eg_slots6_of(hi, k->len, g->slots6_log2)];
 		__u32 tag = eg_slot6_tag(k->len, 0);
 
 		for (int i = 0; i < 2; i++)
@@ -372,7 +372,7 @@ static void slot_del(struct eg_gate *g, const struct rkey *k)
  * slot changes rule only through empty. */
 static int slots4_sync(struct eg_gate *g, const struct rent *v, const bool *keep, size_t n)
 {
-	struct eg_slots4 *want = calloc(EG_SLOTS4, sizeof(*want));
+	struct eg_slots4 *want = calloc((size_t)1 << g->slots4_log2, sizeof(*want));
 	uint8_t *placed = calloc(n + 1, 1);
 
 	if (!want || !placed || !g->slots4) {
@@ -383,7 +383,7 @@ static int slots4_sync(struct eg_gate *g, const struct rent *v, const bool *keep
 	}
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < n; i++) {
-			__u32 a = ntohl(v[i].k4.addr), bi = eg_slots4_of(a, v[i].k4.plen);
+			__u32 a = ntohl(v[i].k4.addr), bi = eg_slots4_of(a, v[i].k4.plen, g->slots4_log2);
 			__u64 key = eg_slot4_key(a, v[i].k4.plen, v[i].r.reason);
 			struct eg_slots4 *w = &want[bi];
 
@@ -398,7 +398,7 @@ static int slots4_sync(struct eg_gate *g, const struct rent *v, const bool *keep
 			if (pass && !placed[i])
 				w->more = 1;
 		}
-	for (__u32 bi = 0; bi < EG_SLOTS4; bi++) {
+	for (__u32 bi = 0; bi < 1u << g->slots4_log2; bi++) {
 		struct eg_slots4 *b = &g->slots4[bi], *w = &want[bi];
 
 		if (!memcmp(b, w, sizeof(*b)))
@@ -422,7 +422,7 @@ static int slots4_sync(struct eg_gate *g, const struct rent *v, const bool *keep
 
 static int slots6_sync(struct eg_gate *g, const struct rent *v, const bool *keep, size_t n)
 {
-	struct eg_slots6 *want = calloc(EG_SLOTS6, sizeof(*want));
+	struct eg_slots6 *want = calloc((size_t)1 << g->slots6_log2, sizeof(*want));
 	uint8_t *placed = calloc(n + 1, 1);
 
 	if (!want || !placed || !g->slots6) {
@@ -435,7 +435,7 @@ static int slots6_sync(struct eg_gate *g, const struct rent *v, const bool *keep
 		for (size_t i = 0; i < n; i++) {
 			unsigned len = v[i].k6.plen;
 			__u64 hi = hi64(v[i].k6.a);
-			__u32 bi = eg_slots6_of(hi, len), tag = eg_slot6_tag(len, v[i].r.reason);
+			__u32 bi = eg_slots6_of(hi, len, g->slots6_log2), tag = eg_slot6_tag(len, v[i].r.reason);
 			struct eg_slots6 *w = &want[bi], *b = &g->slots6[bi];
 
 			if (!keep[i] || placed[i] || len > EG_DENY6S_MAXLEN)
@@ -451,7 +451,7 @@ static int slots6_sync(struct eg_gate *g, const struct rent *v, const bool *keep
 			if (pass && !placed[i])
 				w->more = 1;
 		}
-	for (__u32 bi = 0; bi < EG_SLOTS6; bi++) {
+	for (__u32 bi = 0; bi < 1u << g->slots6_log2; bi++) {
 		struct eg_slots6 *b = &g->slots6[bi], *w = &want[bi];
 
 		if (!memcmp(b, w, sizeof(*b)))
@@ -1369,11 +1369,11 @@ long eg_gate_bulk_add(struct eg_gate *g, bool allow, const struct eg_prefix *v, 
 			if (kind == BK4) {
 				__u32 a4 = ntohl(k4[j].addr);
 
-				slot4_put(&g->slots4[eg_slots4_of(a4, k4[j].plen)], a4, k4[j].plen, &r);
+				slot4_put(&g->slots4[eg_slots4_of(a4, k4[j].plen, g->slots4_log2)], a4, k4[j].plen, &r);
 			} else {
 				__u64 hi = hi64(k6s[j].a);
 
-				slot6_put(&g->slots6[eg_slots6_of(hi, k6s[j].plen)], hi, k6s[j].plen, &r);
+				slot6_put(&g->slots6[eg_slots6_of(hi, k6s[j].plen, g->slots6_log2)], hi, k6s[j].plen, &r);
 			}
 		}
 	}

@@ -145,6 +145,10 @@ int eg_gate_xdp_attach(struct eg_gate *g, int ifindex, bool native, unsigned pri
 	}
 	bpf_object__for_each_map(m, obj)
 		eg_gate_size_map(g, m, 0); /* the pinned sizes, or libbpf refuses to reuse */
+	if (eg_gate_set_slots_rodata(obj, why, whylen)) { /* the buckets' sizes, as pinned */
+		bpf_object__close(obj);
+		return EG_XDP_FAILED;
+	}
 	xp = xdp_program__from_bpf_obj(obj, "xdp");
 	rc = libxdp_get_error(xp);
 	if (rc) {
