@@ -31,7 +31,6 @@ PIN=/sys/fs/bpf/edgegate-bf-$ID
 TMP=$(mktemp -d /tmp/eg-bf-it.XXXXXX)
 chmod 755 "$TMP"
 PORT=8080
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UPPORT=$(free_port)
 EGPORT=$(free_port)
 # A /24 of 198.18.0.0/15 of our own, so tests running side by side do not share routes.
@@ -168,15 +167,26 @@ codes=""
 for i in 1 2 3 4; do codes="$codes $(get $A "$(bad_token "$i")")"; done
 check "attacker: 4 bad tokens below the threshold -> 401s ($codes)" [ "$codes" = " 401 401 401 401" ]
 check "attacker still connects before the threshold" [ "$(get $A "$(bad_token 5a)")" = 401 ]
-# that was the 5th failure: banned now
-lst=$("$CTL" --config "$CONF" deny list)
+# that was the 5th failure: banned now (refused at once; the kernel map is written by a store
+# worker right after the answer)
+for _ in $(seq 30); do
+	lst=$("$CTL" --config "$CONF" deny list)
+	grep -Eq "^${A//./\\.} +ban " <<<"$lst" && break
+	sleep 0.1
+done
 check "kernel deny map holds $A with reason ban" grep -Eq "^${A//./\\.} +ban " <<<"$lst"
 code=$(get $A "$GOOD")
 check "banned attacker's next TCP connect fails at XDP (got '$code')" [ "$code" = 000 ]
 ban1=$(stat_of ban)
 check "stats: ban counter moved ($ban0 -> $ban1)" [ "$ban1" -gt "$ban0" ]
 check "a different client is unaffected (200)" [ "$(get $G "$GOOD")" = 200 ]
-bans=$(admin '{"cmd":"bans"}')
+# The ban is refused from memory at once and recorded (store, kernel map) on a store worker
+# (docs/sessions.md, "Store workers"): give the record a moment.
+for _ in $(seq 30); do
+	bans=$(admin '{"cmd":"bans"}')
+	grep -q "xdp+userspace" <<<"$bans" && break
+	sleep 0.1
+done
 check "admin 'bans' lists it (enforcement xdp+userspace)" \
 	bash -c 'grep -q "$2" <<<"$1" && grep -q "xdp+userspace" <<<"$1"' _ "$bans" "$A"
 m=$(curl -s "http://127.0.0.1:$EGPORT/metrics")

@@ -61,7 +61,7 @@ SPID=$!
 
 cat >"$CONF" <<EOF
 {
-  "listen": "127.0.0.1:$((20000 + ID % 20000))",
+  "listen": "127.0.0.1:$(free_port)",
   "admin_socket": "$TMP/admin.sock",
   "state_dir": "$TMP/state",
   "log_level": "info",

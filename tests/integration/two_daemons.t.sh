@@ -9,7 +9,6 @@ cd "$(dirname "$0")/../.."
 DAEMON=${EG_DAEMON:-$PWD/build/asan/edgegated}
 CTL=${EG_CTL:-$PWD/build/asan/edgegatectl}
 . tests/lib/tap.sh
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 [ -x "$DAEMON" ] && [ -x "$CTL" ] || skip_all "$DAEMON / $CTL not built"
 TMP=$(mktemp -d /tmp/eg-two.XXXXXX)
 PORT=$(free_port)

@@ -10,3 +10,6 @@ skip_all() {
 	if [ "${CI:-}" = true ]; then echo "1..1"; echo "not ok 1 - $1 (CI=true)"; exit 1; fi
 	echo "1..0 # SKIP $1"; exit 0
 }
+
+# A TCP port on 127.0.0.1 nothing listens on now (the kernel's pick, not one derived from a pid).
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
