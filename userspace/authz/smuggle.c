@@ -10,7 +10,6 @@
  * replaces them). */
 #include "smuggle.h"
 
-#include <microhttpd.h>
 #include <string.h>
 #include <strings.h>
 
@@ -54,30 +53,6 @@ bool eg_identity_header_variant(const struct eg_config *cfg, const char *name)
 			if (same_header(name, cfg->routes[i].headers[k].header))
 				return true;
 	return false;
-}
-
-struct scan {
-	const struct eg_config *cfg;
-	const char *found;
-};
-
-static bool scan_header(void *cls, const char *key, const char *value)
-{
-	struct scan *s = cls;
-	(void)value;
-	if (eg_identity_header_variant(s->cfg, key)) {
-		s->found = key;
-		return false;
-	}
-	return true;
-}
-
-const char *eg_smuggled_identity_header(const struct eg_config *cfg, const struct eg_req *r)
-{
-	struct scan s = { cfg, NULL };
-	if (r)
-		eg_req_headers_iter(r, scan_header, &s);
-	return s.found;
 }
 
 struct spellings {

@@ -13,9 +13,6 @@ struct eg_req;
  * edgegated answers with (X-Auth-Request-*, any route's `headers` mapping). */
 bool eg_identity_header_variant(const struct eg_config *cfg, const char *name);
 
-/* The first request header that is such a variant, or NULL. */
-const char *eg_smuggled_identity_header(const struct eg_config *cfg, const struct eg_req *r);
-
 /* Calls fn with the value of every request header named one of names[0..n) in any
  * spelling ('_' read as '-', any case); counts[i] gets how many were names[i]. One pass
  * over the headers for all the names. */

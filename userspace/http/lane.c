@@ -99,15 +99,21 @@ static void conn_close(struct lane_thread *t, struct lane_conn *c)
  * (Connection: close): what is handed over is rare on a pooled connection (a page under
  * /oauth2/, the 403 page, a verdict that needs the store), and nginx's next request then
  * comes to the lane on a fresh connection instead of staying on the slow path for good. */
+static void give_to_mhd(struct eg_lane *l, int fd, const struct sockaddr_storage *sa, socklen_t salen,
+			unsigned flags)
+{
+	eg_http_handover_mark(fd, EG_HANDOVER_CLOSE | flags);
+	if (MHD_add_connection(l->mhd, fd, (const struct sockaddr *)sa, salen) != MHD_YES) {
+		log_debug("lane: libmicrohttpd did not take a connection: %s", strerror(errno));
+		eg_http_handover_mark(fd, 0);
+	}
+}
+
 static void conn_handover(struct lane_thread *t, struct lane_conn *c, const char *why, unsigned flags)
 {
 	eg_metric_inc(t->l->d->metrics, "edgegate_http_lane_handovers_total", "reason", why, NULL, NULL, 1);
 	conn_unlink(t, c);
-	eg_http_handover_mark(c->ac.fd, EG_HANDOVER_CLOSE | flags);
-	if (MHD_add_connection(t->l->mhd, c->ac.fd, (const struct sockaddr *)&c->sa, c->salen) != MHD_YES) {
-		log_debug("lane: libmicrohttpd did not take a connection: %s", strerror(errno));
-		eg_http_handover_mark(c->ac.fd, 0);
-	}
+	give_to_mhd(t->l, c->ac.fd, &c->sa, c->salen, flags);
 	free(c->out);
 	free(c);
 }
@@ -131,11 +137,7 @@ static void accept_all(struct lane_thread *t)
 		if (atomic_load(&l->n_conns) >= l->max_conns) {
 			/* libmicrohttpd applies its limit (and closes what is over it); handed over
 			 * like the others: closed after its answer */
-			eg_http_handover_mark(fd, EG_HANDOVER_CLOSE);
-			if (MHD_add_connection(l->mhd, fd, (struct sockaddr *)&sa, salen) != MHD_YES) {
-				log_debug("lane: libmicrohttpd did not take a connection: %s", strerror(errno));
-				eg_http_handover_mark(fd, 0);
-			}
+			give_to_mhd(l, fd, &sa, salen, 0);
 			continue;
 		}
 		struct lane_conn *c = xcalloc(1, sizeof(*c));
