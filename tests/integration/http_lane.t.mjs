@@ -290,7 +290,11 @@ is(handovers(await metrics(L.url)) - h0, 2, 'nginx: the /oauth2/ request was han
 // the same on one pooled connection, seen from the socket: a verdict (the lane), then /oauth2/
 // (libmicrohttpd: answered, Connection: close, closed)
 {
+  const conns = async () => Number(((await metrics(L.url)).match(/^edgegate_http_connections_total (\d+)/m) || [0, -1])[1]);
+  const c1 = await conns();
   const x = await exchange(L.sock, [req({ extra: bearer(alice) }) + 'GET /oauth2/userinfo HTTP/1.1\r\nHost: app.test\r\n\r\n'], 2, [true, false]);
+  // the scrape's own connection and the pooled one, which the lane answered before handing it over
+  is(await conns() - c1, 2, 'pooled connection: counted once in edgegate_http_connections_total, not by both fronts');
   is(x.answers.map((y) => y.status).join(','), '200,404', 'pooled connection: the verdict, then /oauth2/, both answered');
   ok(!hasClose(x.answers[0]) && hasClose(x.answers[1]), 'pooled connection: kept alive after the verdict, Connection: close after /oauth2/', x.answers);
   const y = await exchange(L.sock, [req({ extra: bearer(alice) }) + 'GET /oauth2/userinfo HTTP/1.1\r\nHost: app.test\r\n\r\n'], 3, [true, false, true]);

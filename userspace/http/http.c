@@ -1060,7 +1060,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		c->lane_tried = mark & EG_HANDOVER_STORE;
 		eg_admission_open(admission, c);
 		*socket_context = c;
-		eg_metric_inc(d->metrics, "edgegate_http_connections_total", NULL, NULL, NULL, NULL, 1);
+		if (!(mark & EG_HANDOVER_COUNTED)) /* once per connection, whichever front answered first */
+			eg_metric_inc(d->metrics, "edgegate_http_connections_total", NULL, NULL, NULL, NULL, 1);
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
 		struct eg_conn *c = *socket_context;
 		eg_admission_close(admission, c);

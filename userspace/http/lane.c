@@ -113,7 +113,7 @@ static void conn_handover(struct lane_thread *t, struct lane_conn *c, const char
 {
 	eg_metric_inc(t->l->d->metrics, "edgegate_http_lane_handovers_total", "reason", why, NULL, NULL, 1);
 	conn_unlink(t, c);
-	give_to_mhd(t->l, c->ac.fd, &c->sa, c->salen, flags);
+	give_to_mhd(t->l, c->ac.fd, &c->sa, c->salen, flags | (c->counted ? EG_HANDOVER_COUNTED : 0));
 	free(c->out);
 	free(c);
 }

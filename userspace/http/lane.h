@@ -33,6 +33,7 @@ void eg_lane_stop(struct eg_lane *l);
 #define EG_HANDOVER_STORE 2u /* its first request was tried here without the store (the
 			      * source admitted): parked for a store worker without a second
 			      * pass, so it is checked and counted once, as on libmicrohttpd */
+#define EG_HANDOVER_COUNTED 4u /* the lane counted it in edgegate_http_connections_total */
 void eg_http_handover_mark(int fd, unsigned flags);
 
 enum eg_lane_verdict {
