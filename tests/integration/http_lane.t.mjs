@@ -7,7 +7,10 @@
 // (the exact shape nginx sends, and everything the lane must hand over whole: another path
 // or method, a query, a body, chunked, obs-fold, bare LF, a NUL, obs-text, HTTP/1.0, no Host,
 // a header block sent in two pieces, an oversized block, a session cookie that is not in
-// memory, pipelined requests mixing both) goes to each over its unix socket; the answers
+// memory, pipelined requests mixing both) goes to each over its unix socket, over TCP from
+// the configured proxy (127.0.0.1) and over TCP/IPv6 from a peer that is not one (::1: the
+// lane admits TCP peers as libmicrohttpd's accept does, and answers them with Connection:
+// close, judged as themselves); the answers
 // (status, headers but Date and the random request id/denial key, body) must be the same,
 // in the same order, except that libmicrohttpd closes a connection the lane handed over after
 // its answer (Connection: close). The lane's metrics must show it both answered and handed
@@ -48,8 +51,9 @@ async function daemon(lane) {
   const dir = tmpdir(`lane-${lane}-`);
   const sock = path.join(dir, 'auth.sock');
   const port = await freePort();
+  const port6 = await freePort();
   const egd = await startEdgegated({
-    listen: [`127.0.0.1:${port}`, `unix:${sock}`],
+    listen: [`127.0.0.1:${port}`, `unix:${sock}`, `[::1]:${port6}`],
     trusted_proxies: ['127.0.0.1/32'],
     listen_group: 'nogroup',
     http: { lane, header_timeout: '1s', idle_timeout: '2s' },
@@ -61,13 +65,16 @@ async function daemon(lane) {
       { path: '/s/', auth: 'any', allow: { domains: ['example.test'] } },
     ],
   }, { dir });
-  return { egd, sock, url: `http://127.0.0.1:${port}` };
+  return {
+    egd, sock, url: `http://127.0.0.1:${port}`, tcp: { host: '127.0.0.1', port }, tcp6: { host: '::1', port: port6 },
+  };
 }
 const L = await daemon(true);
 const M = await daemon(false);
 
 // ---- raw exchanges -------------------------------------------------------------------------
 // Sends the pieces (a pause between them), reads until `count` complete answers arrived.
+// sock: a unix socket path or { host, port }.
 function exchange(sock, pieces, count, heads) {
   return new Promise((resolve) => {
     const s = net.connect(sock);
@@ -154,42 +161,65 @@ const corpus = [
   { name: 'garbage', pieces: ['\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n'] },
   // pipelined
   { name: 'pipelined: three verdicts', pieces: [req({ extra: bearer(alice) }) + req({ method: 'GET' }) + req({ extra: bearer(mallory) })], n: 3, lane: true },
-  { name: 'pipelined: verdict, then /healthz', pieces: [req({ extra: bearer(alice) }) + 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'], n: 2 },
-  { name: 'pipelined: verdict, then a verdict with a query', pieces: [req({ extra: bearer(alice) }) + req({ target: '/auth?a=b', extra: bearer(alice) })], n: 2 },
+  { name: 'pipelined: verdict, then /healthz', pieces: [req({ extra: bearer(alice) }) + 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'], n: 2, leadsLane: true },
+  { name: 'pipelined: verdict, then a verdict with a query', pieces: [req({ extra: bearer(alice) }) + req({ target: '/auth?a=b', extra: bearer(alice) })], n: 2, leadsLane: true },
 ];
 
-const metrics = async (url) => (await request(`${url}/metrics`)).body;
-const handovers = (t) => [...t.matchAll(/edgegate_http_lane_handovers_total\{reason="(\w+)"\} (\d+)/g)].reduce((s, m) => s + Number(m[2]), 0);
+// Every listener of L is the lane's, so each scrape of L's metrics is itself handed over
+// (reason "shape", counted before the page is made): handovers() leaves those out.
+let scrapes = 0;
+const metrics = async (url) => {
+  const body = (await request(`${url}/metrics`)).body;
+  return url === L.url ? `${body}\n# test scrapes ${++scrapes}\n` : body;
+};
+const scrapesIn = (t) => Number((t.match(/^# test scrapes (\d+)$/m) || [0, 0])[1]);
+const handovers = (t) => [...t.matchAll(/edgegate_http_lane_handovers_total\{reason="(\w+)"\} (\d+)/g)].reduce((s, m) => s + Number(m[2]), 0) - scrapesIn(t);
 const handoversFor = (t, why) => Number((t.match(new RegExp(`edgegate_http_lane_handovers_total\\{reason="${why}"\\} (\\d+)`)) || [0, 0])[1]);
 const storeQueued = (t) => Number((t.match(/edgegate_store_workers_total\{result="queued"\} (\d+)/) || [0, 0])[1]);
 const hasClose = (x) => x.headers.some(([k, v]) => k === 'connection' && v.toLowerCase() === 'close');
 
-for (const c of corpus) {
-  const n = c.n || 1;
-  const heads = c.pieces.join('').split(/(?=(?:GET|HEAD|POST) \/)/).map((r) => r.startsWith('HEAD'));
-  const m0 = await metrics(L.url);
-  const h0 = handovers(m0);
-  const a = await exchange(L.sock, c.pieces, n, heads);
-  const b = await exchange(M.sock, c.pieces, n, heads);
-  const m1 = await metrics(L.url);
-  const h1 = handovers(m1);
-  if (!c.lane && a.answers.length) {
-    // handed over: libmicrohttpd answers, then closes, so nginx's next connection is the lane's
-    const last = a.answers[a.answers.length - 1];
-    ok(hasClose(last) && a.why === 'complete', `${c.name}: libmicrohttpd closes the handed-over connection after its answer`, a.answers);
-    // libmicrohttpd-only keeps it open (unless the request itself asked otherwise): compare the rest
-    for (const x of [...a.answers, ...b.answers]) x.headers = x.headers.filter(([k]) => k !== 'connection');
+const transports = [
+  { name: 'unix', key: 'sock', trusted: true },
+  { name: 'TCP', key: 'tcp', trusted: true },
+  { name: 'TCP/IPv6, not a proxy', key: 'tcp6', trusted: false },
+];
+for (const via of transports) {
+  for (const c0 of corpus) {
+    const c = { ...c0, name: `${via.name}: ${c0.name}` };
+    const n = c.n || 1;
+    const heads = c.pieces.join('').split(/(?=(?:GET|HEAD|POST) \/)/).map((r) => r.startsWith('HEAD'));
+    const m0 = await metrics(L.url);
+    const h0 = handovers(m0);
+    const a = await exchange(L[via.key], c.pieces, n, heads);
+    const b = await exchange(M[via.key], c.pieces, n, heads);
+    const m1 = await metrics(L.url);
+    const h1 = handovers(m1);
+    if (!via.trusted) {
+      // no keep-alive for it on either front: Connection: close, then closed
+      ok([...a.answers, ...b.answers].every(hasClose) && a.why !== 'timeout' && b.why !== 'timeout',
+        `${c.name}: Connection: close from both fronts`, { lane: a, mhd: b });
+    } else if (!c.lane && a.answers.length) {
+      // handed over: libmicrohttpd answers, then closes, so nginx's next connection is the lane's
+      const last = a.answers[a.answers.length - 1];
+      ok(hasClose(last) && a.why === 'complete', `${c.name}: libmicrohttpd closes the handed-over connection after its answer`, a.answers);
+      // libmicrohttpd-only keeps it open (unless the request itself asked otherwise): compare the rest
+      for (const x of [...a.answers, ...b.answers]) x.headers = x.headers.filter(([k]) => k !== 'connection');
+    }
+    if (c.store && via.trusted) {
+      is(handoversFor(m1, 'store') - handoversFor(m0, 'store'), 1, `${c.name}: the lane tried it without the store and handed it over for the store`);
+      ok(storeQueued(m1) > storeQueued(m0), `${c.name}: libmicrohttpd parked it for a store worker`, { before: storeQueued(m0), after: storeQueued(m1) });
+      is(a.answers.length === 1 && a.answers[0].status, 401, `${c.name}: answered from the store: no such session, 401`);
+    }
+    if (!via.trusted && (c.lane || c.store))
+      ok(a.answers.length === 1 && a.answers[0].status === 403, `${c.name}: 403 to a peer that is not a proxy`, a.answers);
+    ok(JSON.stringify(a.answers) === JSON.stringify(b.answers) && a.answers.length === b.answers.length,
+      `${c.name}: the lane and libmicrohttpd answer alike (${b.answers.map((x) => x.status).join(',') || b.why})`,
+      { lane: a, mhd: b });
+    // a peer that is not a proxy gets one answer per connection: a pipelined case that starts
+    // with a verdict ends on the lane
+    if (c.lane || (!via.trusted && (c.store || c.leadsLane))) is(h1 - h0, 0, `${c.name}: answered by the lane itself`);
+    else ok(h1 - h0 === 1 || a.answers.length === 0, `${c.name}: handed over to libmicrohttpd`, { handovers: h1 - h0 });
   }
-  if (c.store) {
-    is(handoversFor(m1, 'store') - handoversFor(m0, 'store'), 1, `${c.name}: the lane tried it without the store and handed it over for the store`);
-    ok(storeQueued(m1) > storeQueued(m0), `${c.name}: libmicrohttpd parked it for a store worker`, { before: storeQueued(m0), after: storeQueued(m1) });
-    is(a.answers.length === 1 && a.answers[0].status, 401, `${c.name}: answered from the store: no such session, 401`);
-  }
-  ok(JSON.stringify(a.answers) === JSON.stringify(b.answers) && a.answers.length === b.answers.length,
-    `${c.name}: the lane and libmicrohttpd answer alike (${b.answers.map((x) => x.status).join(',') || b.why})`,
-    { lane: a, mhd: b });
-  if (c.lane) is(h1 - h0, 0, `${c.name}: answered by the lane itself`);
-  else ok(h1 - h0 === 1 || a.answers.length === 0, `${c.name}: handed over to libmicrohttpd`, { handovers: h1 - h0 });
 }
 
 // ---- keep-alive: many verdicts on one connection, all on the lane --------------------------
