@@ -77,7 +77,7 @@ const M = await daemon(false);
 // sock: a unix socket path or { host, port }.
 function exchange(sock, pieces, count, heads) {
   return new Promise((resolve) => {
-    const s = net.connect(sock);
+    const s = net.connect(typeof sock === 'string' ? { path: sock } : sock);
     let buf = Buffer.alloc(0);
     const answers = [];
     const finish = (why) => { s.destroy(); resolve({ answers, why }); };
@@ -220,6 +220,53 @@ for (const via of transports) {
     if (c.lane || (!via.trusted && (c.store || c.leadsLane))) is(h1 - h0, 0, `${c.name}: answered by the lane itself`);
     else ok(h1 - h0 === 1 || a.answers.length === 0, `${c.name}: handed over to libmicrohttpd`, { handovers: h1 - h0 });
   }
+}
+
+// ---- the peer address on TCP: what both fronts key on ------------------------------------
+// A third daemon with a verdict rate of 4 per source and one connection per address. From ::1
+// (not a proxy: judged as itself) verdicts the lane answers (GET /auth) and verdicts it hands
+// over (a query) alternate: the fifth and sixth are refused as rate_limited whichever front
+// answers, so both counted the same source, ::1. The handed-over connections are answered at
+// all although ::1 may hold one connection: the lane admitted each once. 127.0.0.2 is not a
+// proxy either and its X-Real-IP is not believed; 127.0.0.1 is, and its X-Real-IP is.
+{
+  const port4 = await freePort();
+  const port6 = await freePort();
+  const P = await startEdgegated({
+    listen: [`127.0.0.1:${port4}`, `[::1]:${port6}`],
+    trusted_proxies: ['127.0.0.1/32'],
+    http: { lane: true, max_connections_per_ip: 1 },
+    gate: { verdict_rate: 1, verdict_burst: 4 },
+    jwt: { jwks_url: jwks.url, issuer: ISS, audience: AUD, algorithms: ['RS256'] },
+    routes: [{ path: '/api/', auth: 'bearer' }],
+  }, { dir: tmpdir('lane-peer-') });
+  const pm = async () => (await request(`http://127.0.0.1:${port4}/metrics`)).body;
+  const errOf = (x) => { try { return JSON.parse(x.body).error; } catch { return `status ${x.status}`; } };
+  const json = 'Accept: application/json\r\n';
+  const ask = async (to, target, nginx, localAddress) => {
+    const r = await exchange({ ...to, localAddress }, [req({ method: 'GET', target, nginx, extra: json })], 1, [false]);
+    return r.answers[0] ? errOf(r.answers[0]) : r.why;
+  };
+  const v6 = { host: '::1', port: port6 };
+  const v4 = { host: '127.0.0.1', port: port4 };
+  const fromX = (ip) => NGINX.replace('198.18.0.10', ip);
+  const hv = (t) => [...t.matchAll(/edgegate_http_lane_handovers_total\{reason="(\w+)"\} (\d+)/g)].reduce((s, m) => s + Number(m[2]), 0);
+  const h0 = hv(await pm());
+  const seen = [];
+  for (const target of ['/auth', '/auth?v=1', '/auth', '/auth?v=2', '/auth?v=3', '/auth']) seen.push(await ask(v6, target, fromX('198.18.0.60')));
+  const h1 = hv(await pm());
+  is(seen.join(','), 'untrusted_peer,untrusted_peer,untrusted_peer,untrusted_peer,rate_limited,rate_limited',
+    'peer ::1 over TCP/IPv6: four verdicts (two on the lane, two handed over), then rate_limited on both fronts: one source');
+  is(h1 - h0, 3 + 1, 'peer ::1: the three verdicts with a query were handed over (and the scrape)');
+  const other = [];
+  for (let i = 0; i < 6; i++) other.push(await ask(v4, i % 2 ? '/auth?x' : '/auth', fromX(`198.18.0.${70 + i}`), '127.0.0.2'));
+  is(other.slice(0, 4).join(','), 'untrusted_peer,untrusted_peer,untrusted_peer,untrusted_peer', 'peer 127.0.0.2 (not a proxy): a source of its own');
+  ok(other.slice(4).every((e) => e === 'rate_limited'), 'peer 127.0.0.2: limited as itself although each request named another X-Real-IP', other);
+  const proxied = [];
+  for (let i = 0; i < 3; i++) proxied.push(await ask(v4, i % 2 ? '/auth?y' : '/auth', fromX('198.18.0.60')));
+  is(proxied.join(','), 'no_identity,no_identity,no_identity', 'the proxy 127.0.0.1: judged by its X-Real-IP, which ::1 used in vain');
+  await P.stop('SIGTERM');
+  ok(!/AddressSanitizer|LeakSanitizer|runtime error/.test(fs.readFileSync(P.logFile, 'utf8')), 'peer daemon: no sanitizer report at exit');
 }
 
 // ---- keep-alive: many verdicts on one connection, all on the lane --------------------------
