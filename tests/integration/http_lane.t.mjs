@@ -322,6 +322,28 @@ for (const via of transports) {
   const idle = await closedWithin([req({ extra: bearer(alice) })], 6000);
   ok(idle !== null && idle >= 1900, `a kept-alive lane connection is closed at idle_timeout after its answer (after ${idle} ms)`);
   ok(await timedOut('idle') > i0, 'and counted in edgegate_http_connections_timed_out_total{phase="idle"}');
+  // the deadline runs from the accept, not from the handover: 800 ms of silence on the lane,
+  // then a header block trickled to libmicrohttpd (handed over as incomplete) is cut at
+  // header_timeout (1 s) after the accept, not 1 s after the handover
+  for (const [who, to] of [['TCP', L.tcp], ['TCP/IPv6, not a proxy', L.tcp6], ['unix', { path: L.sock }]]) {
+    const life = await new Promise((resolve) => {
+      const s = net.connect(to);
+      let t0 = 0;
+      let tick = null;
+      s.on('connect', () => {
+        t0 = Date.now();
+        setTimeout(() => {
+          s.write('HEAD /auth HTTP/1.1\r\nHost: slow\r\n');
+          tick = setInterval(() => s.write('X-Slow: x\r\n'), 100);
+        }, 800);
+      });
+      const timer = setTimeout(() => { s.destroy(); resolve(null); }, 5000);
+      s.on('data', () => {});
+      s.on('error', () => {});
+      s.on('close', () => { clearTimeout(timer); clearInterval(tick); resolve(Date.now() - t0); });
+    });
+    ok(life !== null && life >= 900 && life < 1500, `${who}: a block trickled after 800 ms is cut at header_timeout after the accept, across the handover (${life} ms)`);
+  }
 }
 
 // ---- the real front: nginx with the shipped includes, over the lane's socket ----------------
