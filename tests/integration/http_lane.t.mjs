@@ -269,6 +269,47 @@ for (const via of transports) {
   ok(!/AddressSanitizer|LeakSanitizer|runtime error/.test(fs.readFileSync(P.logFile, 'utf8')), 'peer daemon: no sanitizer report at exit');
 }
 
+// ---- one budget per listener, shared by the lane and libmicrohttpd -----------------------
+// max_connections 16 on a unix listener: 8 connections wait on the lane, 8 were handed over
+// (an incomplete block). A 17th is not served until one of them ends (it waits in the
+// backlog, as at libmicrohttpd's own limit), then answered; the TCP listener has its own 16.
+{
+  const qdir = tmpdir('lane-budget-');
+  const qsock = path.join(qdir, 'auth.sock');
+  const qport = await freePort();
+  const Q = await startEdgegated({
+    listen: [`127.0.0.1:${qport}`, `unix:${qsock}`],
+    trusted_proxies: ['127.0.0.1/32'],
+    http: { lane: true, max_connections: 16, reserved_for_proxies: 4 },
+    jwt: { jwks_url: jwks.url, issuer: ISS, audience: AUD, algorithms: ['RS256'] },
+    routes: [{ path: '/api/', auth: 'bearer' }],
+  }, { dir: qdir });
+  const open = (write) => new Promise((resolve) => {
+    const s = net.connect({ path: qsock });
+    s.on('connect', () => { if (write) s.write(write); resolve(s); });
+    s.on('error', () => resolve(s));
+  });
+  const held = [];
+  for (let i = 0; i < 8; i++) held.push(await open(null));
+  for (let i = 0; i < 8; i++) held.push(await open('HEAD /auth HTTP/1.1\r\nHost: x\r\n'));
+  await sleep(300);
+  const qm = (await request(`http://127.0.0.1:${qport}/metrics`)).body;
+  is(Number((qm.match(/edgegate_http_connections_open\{peer="proxy"\} (\d+)/) || [0, -1])[1]), 17,
+    'budget: 16 unix connections open (8 on the lane, 8 handed over) and the scrape over TCP: its own budget');
+  is(handoversFor(qm, 'incomplete'), 8, 'budget: 8 of them were handed over');
+  const t0 = Date.now();
+  const late = exchange(qsock, [req({ extra: bearer(alice) })], 1, [true]);
+  await sleep(800);
+  held[12].destroy(); // a handed-over one ends: its slot is the lane's again
+  const got = await late;
+  const waited = Date.now() - t0;
+  ok(got.answers.length === 1 && got.answers[0].status === 200 && waited >= 750 && waited < 2500,
+    `budget: a 17th connection waits until one of the 16 ends (libmicrohttpd's too), then is served (${waited} ms)`, got);
+  for (const s of held) s.destroy();
+  await Q.stop('SIGTERM');
+  ok(!/AddressSanitizer|LeakSanitizer|runtime error/.test(fs.readFileSync(Q.logFile, 'utf8')), 'budget daemon: no sanitizer report at exit');
+}
+
 // ---- keep-alive: many verdicts on one connection, all on the lane --------------------------
 {
   const h0 = handovers(await metrics(L.url));
