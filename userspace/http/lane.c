@@ -4,7 +4,11 @@
  * (it zeroes its 64 KiB connection pool before each one; docs/bench.md). The lane reads
  * with MSG_PEEK and consumes only the bytes of a request it answers, so handing a
  * connection over never loses or reorders a byte: earlier answers are fully written
- * before it is handed over, and libmicrohttpd then reads the rest from the socket. */
+ * before it is handed over, and libmicrohttpd then reads the rest from the socket.
+ * On TCP too: nginx reaching the daemon over 127.0.0.1 or another host pays the same
+ * libmicrohttpd cost per verdict. There the lane accepts peers that are not proxies, so it
+ * admits as libmicrohttpd's accept does (admit below) and answers them once, with
+ * Connection: close. */
 #include "lane.h"
 
 #include <errno.h>
