@@ -16,8 +16,12 @@
 // its answer (Connection: close). The lane's metrics must show it both answered and handed
 // over, and a keep-alive connection must serve many verdicts. A verdict that needs the store
 // (a session not in memory) is tried by the lane without it and handed over, then parked by
-// libmicrohttpd for a store worker and answered. Then the real front: nginx with the shipped
-// includes over the lane's socket, where /oauth2/ and the 403 page share upstream edgegate.
+// libmicrohttpd for a store worker and answered. On TCP, a third daemon shows that both
+// fronts key bans and rate limits on the real peer address (and believe X-Real-IP only from
+// the proxy), a fourth that a listener's max_connections is one budget for the lane and
+// libmicrohttpd together; the header deadline runs from the accept across a handover. Then
+// the real front: nginx with the shipped includes over the lane's socket, where /oauth2/ and
+// the 403 page share upstream edgegate.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
