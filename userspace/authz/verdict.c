@@ -1071,9 +1071,16 @@ static const struct eg_route *judge_header_hosts(struct eg_daemon *d, const stru
 	size_t count;
 	if (!d->cfg->proxy || strcasecmp(d->cfg->proxy->host, "X-Forwarded-Host") != 0)
 		eg_req_header_spellings(r, xfh, 1, &count, header_host, &h);
+	/* Other host overrides apps route on: X-Forwarded-Server (Ktor's XForwardedHeaders),
+	 * X-Host and X-HTTP-Host-Override (the host-override headers attack corpora send).
+	 * Traefik sets X-Forwarded-Server to its own hostname, so not under that profile. */
+	static const char *const ovr[] = { "X-Host", "X-HTTP-Host-Override", "X-Forwarded-Server" };
+	size_t ovr_counts[3];
+	bool traefik = d->cfg->proxy && strcmp(d->cfg->proxy->name, "traefik") == 0;
+	eg_req_header_spellings(r, ovr, traefik ? 2 : 3, ovr_counts, header_host, &h);
 	eg_req_header_spellings(r, fwd, 1, &count, forwarded_host, &h);
 	if (h.bad) {
-		*o = (struct outcome){ 403, "bad_header_host", "X-Forwarded-Host names no plausible host", false };
+		*o = (struct outcome){ 403, "bad_header_host", "a host override header (X-Forwarded-Host, Forwarded, X-Host ...) names no plausible host", false };
 		return route;
 	}
 	if (t->client_host[0]) /* the client's raw Host (nginx: X-Original-Host), read_target */
