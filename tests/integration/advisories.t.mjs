@@ -141,6 +141,9 @@ const badRd = [
   '\\/evil.test', 'http://x.corp.test%E3%80%82evil.test', 'https://%EF%BD%85vil.test', 'https://evil.test%EF%BC%8Fx.corp.test/',
   'https://evil.test%E2%88%95x.corp.test/', 'https://x.corp.test%09.evil.test', 'https://0x7f.1/', 'https://2130706433/',
   '%2F%2F%65vil.test', '/%25%32%66/evil.test', './/evil.test', 'https://x.corp.test%5C.evil.test',
+  // overlong and look-alike slashes a normalising reader turns into '//', a right-to-left override
+  '/%C0%AF/evil.test', '%C0%AF%C0%AFevil.test', '/%EF%BC%8Fevil.test', '%EF%BC%8F%EF%BC%8Fevil.test', '/%E2%81%84evil.test',
+  '%E2%80%AE/evil.test',
 ];
 for (const ep of ['/oauth2/start', '/oauth2/sign_out']) {
   for (const rd of goodRd) {
