@@ -8,7 +8,7 @@
 // Redis are alive, and the honest session still works: `sid=*` ended no one.
 import fs from 'node:fs';
 import net from 'node:net';
-import { ok, is, done, guard, diag, freePort, request, skipAll } from '../lib/harness.mjs';
+import { ok, is, done, guard, diag, freePort, request, skipAll, tmpdir } from '../lib/harness.mjs';
 import { rawGet } from '../lib/rawhttp.mjs';
 import { Jar, browserLogin, startStack } from '../lib/oidc_helpers.mjs';
 import { TEST_USER, ensureTestUser, startRedis } from '../lib/redis.mjs';
@@ -20,7 +20,7 @@ ensureTestUser(TEST_USER);
 
 const redisPort = await freePort();
 const prefix = `eghk${redisPort}:`;
-const rdir = fs.mkdtempSync('/tmp/eg-rhk-');
+const rdir = tmpdir('eg-rhk-');
 await startRedis({ port: redisPort, dir: rdir });
 
 // One RESP command to Redis; returns the raw reply text.
