@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@ struct eg_oidc {
 	char *authorization_endpoint, *token_endpoint, *userinfo_endpoint, *end_session_endpoint;
 	char *jwks_uri;
 	struct eg_keysource *keys;
+	bool iss_param_required; /* the OP sends iss in authorization responses (RFC 9207) */
 	eg_algset algs;
 	uint8_t state_key[EG_SEAL_KEY_LEN];
 	char *redirect_url;
@@ -290,6 +292,9 @@ static int discover(struct eg_daemon *d, char *err, size_t errlen)
 	o->jwks_uri = xstrdup(ju);
 	o->userinfo_endpoint = ue ? xstrdup(ue) : NULL;
 	o->end_session_endpoint = ee ? xstrdup(ee) : NULL;
+	/* RFC 9207 2.4: an OP that says it sends iss must be held to it, or a mix-up attacker
+	 * simply leaves the parameter out. */
+	o->iss_param_required = json_is_true(json_object_get(doc, "authorization_response_iss_parameter_supported"));
 	o->keys = ks;
 	__atomic_store_n(&o->ready, true, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&o->mu);
@@ -470,10 +475,43 @@ int eg_oidc_check_id_token(const char *token, const struct eg_jwks *keys, uint32
 	return 0;
 }
 
-/* Full id_token check with the live key source (refetch on unknown kid). */
+/* OIDC Core 3.1.3.6/3.3.2.11: at_hash and c_hash are the base64url left half of the hash
+ * of the value, with the hash of the id_token's alg (SHA-512 for EdDSA on Ed25519). A code
+ * flow need not carry them; when the OP put one in, it must match (a token swapped in from
+ * another response fails). 0 when absent or matching. */
+static int check_half_hash(const json_t *claims, const char *name, enum eg_alg alg, const char *value,
+			   char *why, size_t whylen)
+{
+	const json_t *h = json_object_get(claims, name);
+	const char *an = eg_alg_name(alg), *mdname;
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char want[b64url_encoded_len(EVP_MAX_MD_SIZE / 2) + 1];
+
+	if (!h || !value)
+		return 0;
+	mdname = alg == EG_ALG_EDDSA ? "SHA512" : strstr(an, "384") ? "SHA384" : strstr(an, "512") ? "SHA512" : "SHA256";
+	if (!json_is_string(h)) {
+		snprintf(why, whylen, "%s is not a string", name);
+		return -1;
+	}
+	if (EVP_Digest(value, strlen(value), md, &mdlen, EVP_get_digestbyname(mdname), NULL) != 1) {
+		snprintf(why, whylen, "%s cannot be computed", name);
+		return -1;
+	}
+	b64url_encode(md, mdlen / 2, want);
+	if (json_string_length(h) != strlen(want) || !ct_equal(json_string_value(h), want, strlen(want))) {
+		snprintf(why, whylen, "%s does not match", name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Full id_token check with the live key source (refetch on unknown kid); at_hash and c_hash
+ * checked against access_token and code when the token has them. */
 static int check_id_token(struct eg_daemon *d, const char *token, const char *nonce,
-			  const char *want_sub, json_t **claims, int64_t *exp, char *why,
-			  size_t whylen)
+			  const char *want_sub, const char *access_token, const char *code,
+			  json_t **claims, int64_t *exp, char *why, size_t whylen)
 {
 	const struct eg_oidc_config *oc = &d->cfg->oidc;
 	struct eg_jws jws;
@@ -483,9 +521,12 @@ static int check_id_token(struct eg_daemon *d, const char *token, const char *no
 	if (verify_sig(d->oidc, token, &jws, why, whylen))
 		return -1;
 	json_t *c = json_incref(jws.payload);
+	enum eg_alg alg = jws.alg;
 	eg_jws_clear(&jws);
 	if (check_id_claims(c, oc->issuer, oc->client_id, oc->leeway_s, nonce, want_sub,
-			    now_realtime_s(), exp, why, whylen)) {
+			    now_realtime_s(), exp, why, whylen) ||
+	    check_half_hash(c, "at_hash", alg, access_token, why, whylen) ||
+	    check_half_hash(c, "c_hash", alg, code, why, whylen)) {
 		json_decref(c);
 		return -1;
 	}
@@ -658,7 +699,8 @@ static int refresh_cb(struct eg_daemon *d, const char *refresh_token, const char
 	free(form);
 	if (rc == 0 && t.id_token) {
 		/* OIDC Core 12.2: same iss/sub/aud, no nonce requirement. */
-		rc = check_id_token(d, t.id_token, NULL, sub, &claims, &id_exp, why, sizeof(why));
+		rc = check_id_token(d, t.id_token, NULL, sub, t.access_token, NULL, &claims, &id_exp, why,
+				    sizeof(why));
 		if (rc == 0)
 			rc = merge_userinfo(d, t.access_token, claims, why, sizeof(why));
 	}
@@ -934,6 +976,12 @@ static void h_callback(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 		eg_resp_header(resp, "Set-Cookie", del);
 		free(del);
 	}
+	/* RFC 9207 2.4: iss must name our issuer, in error responses too, and is required when
+	 * the OP advertises it (mix-up defence). */
+	if ((iss && strcmp(iss, cfg->oidc.issuer) != 0) || (!iss && eg_oidc_ready(d) && o->iss_param_required)) {
+		fail_page(d, resp, "iss", 400, "The login response came from another issuer.");
+		return;
+	}
 	if (error) {
 		const char *desc = eg_req_arg(r, "error_description", NULL);
 		char *msg = xasprintf("The identity provider answered: %.100s%s%.300s", error,
@@ -944,11 +992,6 @@ static void h_callback(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 	}
 	if (!state || !code || strlen(state) != 32) {
 		fail_page(d, resp, "malformed", 400, "The login response is incomplete.");
-		return;
-	}
-	/* RFC 9207: an iss parameter must name our issuer (mix-up defence). */
-	if (iss && strcmp(iss, cfg->oidc.issuer) != 0) {
-		fail_page(d, resp, "iss", 400, "The login response came from another issuer.");
 		return;
 	}
 	if (!eg_oidc_ready(d)) {
@@ -1006,7 +1049,8 @@ static void h_callback(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 		fail_page(d, resp, "token", 502, "The identity provider did not issue tokens.");
 		goto out;
 	}
-	if (check_id_token(d, t.id_token, nonce, NULL, &claims, &id_exp, why, sizeof(why))) {
+	if (check_id_token(d, t.id_token, nonce, NULL, t.access_token, code, &claims, &id_exp, why,
+			   sizeof(why))) {
 		log_warn("oidc: id_token rejected: %s", why);
 		fail_page(d, resp, "id_token", 401, "The identity token was not valid.");
 		goto out;
@@ -1258,8 +1302,14 @@ static void h_backchannel(struct eg_daemon *d, const struct eg_req *r, struct eg
 		return;
 	}
 	free(tok);
-	const char *typ = json_string_value(json_object_get(jws.header, "typ"));
-	if (typ && strcasecmp(typ, "logout+jwt") != 0 && strcasecmp(typ, "JWT") != 0) {
+	/* typ logout+jwt (Back-Channel Logout 1.0 2.4), or JWT from OPs older than it; RFC 7515
+	 * 4.1.9: case-insensitive, "application/" may be left out. Anything else is another
+	 * kind of token (at+jwt, secevent+jwt ...). A typ that is not a string is refused. */
+	const json_t *typ_j = json_object_get(jws.header, "typ");
+	const char *typ = json_string_value(typ_j);
+	if (typ && strncasecmp(typ, "application/", 12) == 0)
+		typ += 12;
+	if ((typ_j && !typ) || (typ && strcasecmp(typ, "logout+jwt") != 0 && strcasecmp(typ, "JWT") != 0)) {
 		eg_jws_clear(&jws);
 		bcl_error(d, resp, "unexpected typ");
 		return;
