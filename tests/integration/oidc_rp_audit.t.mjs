@@ -1,0 +1,161 @@
+#!/usr/bin/env node
+// oidc_rp_audit.t.mjs - the conformance audit's relying-party cases (docs/conformance.md):
+//   RFC 9207 iss in the authorization response: against the real OP (npm oidc-provider sends
+//   it and advertises authorization_response_iss_parameter_supported) and against the test OP
+//   (iss absent / wrong / required when advertised, also on error responses);
+//   at_hash and c_hash checked when the id_token carries them (OIDC Core 3.1.3.6, 3.3.2.11);
+//   logout_token typ spellings (Back-Channel Logout 1.0 2.4, RFC 7515 4.1.9), events member
+//   exactly, sid and/or sub, a JWE-shaped (5 part) logout_token.
+import crypto from 'node:crypto';
+import { ok, is, done, guard, request, startEdgegated, freePort, tmpdir, waitFor } from '../lib/harness.mjs';
+import { Jar, opLogin, startStack } from '../lib/oidc_helpers.mjs';
+import { startTestOP, newKey, sign } from '../lib/testop.mjs';
+
+guard(150000);
+
+// --- RFC 9207 against the real OP, behind nginx ---------------------------------------------------
+{
+  const s = await startStack();
+  const toCallback = async () => {
+    const jar = new Jar();
+    const r = await jar.follow(`${s.pub}/app/x`);
+    const cb = await opLogin(jar, r, 'alice', { stopAt: (u) => u.includes('/oauth2/callback') });
+    return { jar, cb: new URL(cb.next || 'http://x/') };
+  };
+  let { jar, cb } = await toCallback();
+  is(cb.searchParams.get('iss'), s.op.issuer, 'the real OP sends iss in the authorization response (RFC 9207)');
+  let r = await jar.follow(cb.toString());
+  is(r.status, 200, 'and that callback logs in');
+
+  ({ jar, cb } = await toCallback());
+  cb.searchParams.set('iss', `${s.op.issuer}/`);
+  r = await jar.fetch(cb.toString());
+  ok(r.status === 400 && /another issuer/.test(r.body) && !jar.get('_edgegate'), 'iss with a trailing slash: refused (exact match)', { status: r.status });
+
+  ({ jar, cb } = await toCallback());
+  cb.searchParams.delete('iss');
+  r = await jar.fetch(cb.toString());
+  ok(r.status === 400 && /another issuer/.test(r.body) && !jar.get('_edgegate'),
+    'iss left out although the OP advertises it: refused (a mix-up attacker strips it)', { status: r.status });
+  await s.eg.stop();
+  await s.op.stop();
+}
+
+// --- the test OP ------------------------------------------------------------------------------------
+const clientId = 'rp-audit';
+const clientSecret = 'rp-audit-secret-0123456789abcdef0123';
+const op = await startTestOP({ clientId, clientSecret });
+
+async function daemon() {
+  const port = await freePort();
+  const pub = `http://127.0.0.1:${port}`;
+  const eg = await startEdgegated({
+    listen: `127.0.0.1:${port}`,
+    public_url: pub,
+    cookie: { secure: false },
+    oidc: { issuer: op.issuer, client_id: clientId, client_secret: clientSecret, redirect_url: `${pub}/oauth2/callback` },
+    routes: [{ path: '/', auth: 'session' }],
+  }, { dir: tmpdir('eg-rpa-') });
+  await waitFor(async () => (await request(`${eg.url}/readyz`)).status === 200, { what: 'discovery' });
+  return eg;
+}
+
+async function login(eg) {
+  const jar = new Jar();
+  const r = await jar.follow(`${eg.url}/oauth2/start?rd=/done`, { stopAt: (u) => u.endsWith('/done') });
+  return { r, jar };
+}
+async function expect(eg, name, accepted, { page } = {}) {
+  const { r, jar } = await login(eg);
+  if (accepted) ok(r.status === 302 && r.next?.endsWith('/done') && jar.get('_edgegate'), `${name}: accepted`, { status: r.status, body: r.body?.slice(0, 300) });
+  else ok(r.status >= 400 && !jar.get('_edgegate') && (!page || page.test(r.body)), `${name}: rejected`, { status: r.status, body: r.body?.slice(0, 300) });
+}
+const base = op.state.claims;
+const withClaims = (fn) => { op.state.mint = async (ctx) => sign(fn(base(ctx), ctx), op.state.keys[0]); };
+const reset = () => { op.state.mint = async (ctx) => sign(base(ctx), op.state.keys[0]); op.state.authzIss = undefined; op.state.authzError = undefined; };
+const half = (alg, v) => { const h = crypto.createHash(alg).update(v).digest(); return h.subarray(0, h.length / 2).toString('base64url'); };
+
+// RFC 9207 with an OP that does not advertise the parameter
+const eg = await daemon();
+await expect(eg, 'no iss, OP does not advertise it', true);
+op.state.authzIss = op.issuer;
+await expect(eg, 'iss = our issuer', true);
+op.state.authzIss = 'http://127.0.0.1:1';
+await expect(eg, 'iss of another issuer (mix-up)', false, { page: /another issuer/ });
+op.state.authzError = 'access_denied';
+await expect(eg, 'an error response with another issuer\'s iss: refused as a mix-up, not shown as that OP\'s error', false, { page: /another issuer/ });
+op.state.authzIss = undefined;
+await expect(eg, 'an error response without iss (OP does not advertise it): the OP\'s error page', false, { page: /access_denied/ });
+reset();
+
+// at_hash / c_hash: checked when present (RS256 -> SHA-256 left half)
+withClaims((c, ctx) => ({ ...c, at_hash: half('sha256', ctx.accessToken) }));
+await expect(eg, 'at_hash of the access token', true);
+withClaims((c, ctx) => ({ ...c, at_hash: half('sha256', `${ctx.accessToken}x`) }));
+await expect(eg, 'at_hash of another access token', false);
+withClaims((c, ctx) => ({ ...c, at_hash: half('sha384', ctx.accessToken) }));
+await expect(eg, 'at_hash with the wrong hash for RS256', false);
+withClaims((c) => ({ ...c, at_hash: 7 }));
+await expect(eg, 'at_hash not a string', false);
+withClaims((c, ctx) => ({ ...c, c_hash: half('sha256', ctx.code) }));
+await expect(eg, 'c_hash of the code', true);
+withClaims((c, ctx) => ({ ...c, c_hash: half('sha256', `${ctx.code}0`) }));
+await expect(eg, 'c_hash of another code', false);
+{
+  const es = await newKey('ES384', 'es384-1');
+  op.state.keys.push(es);
+  op.state.mint = async (ctx) => sign({ ...base(ctx), at_hash: half('sha384', ctx.accessToken) }, es);
+  await expect(eg, 'ES384 id_token with a SHA-384 at_hash (new kid: refetched)', true);
+  op.state.mint = async (ctx) => sign({ ...base(ctx), at_hash: half('sha256', ctx.accessToken) }, es);
+  await expect(eg, 'ES384 id_token with a SHA-256 at_hash', false);
+  op.state.keys.pop();
+}
+reset();
+
+// back-channel logout_token: typ spellings, events, sid/sub, shape
+{
+  const now = Math.floor(Date.now() / 1000);
+  const EV = 'http://schemas.openid.net/event/backchannel-logout';
+  const good = (extra = {}) => ({ iss: op.issuer, aud: clientId, iat: now, exp: now + 120, jti: crypto.randomUUID(), sub: 'alice', events: { [EV]: {} }, ...extra });
+  const post = (tok) => request(`${eg.url}/oauth2/backchannel-logout`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `logout_token=${tok}`,
+  });
+  const key = op.state.keys[0];
+  for (const [typ, want] of [['logout+jwt', 200], ['application/logout+jwt', 200], ['LOGOUT+JWT', 200], ['JWT', 200],
+    [undefined, 200], ['secevent+jwt', 400], ['id_token+jwt', 400], ['at+jwt', 400], [7, 400], ['application/jwt+logout', 400]]) {
+    is((await post(await sign(good(), key, { typ }))).status, want, `logout_token typ ${JSON.stringify(typ)} -> ${want}`);
+  }
+  const cases = [
+    ['events member value not an object', good({ events: { [EV]: 'yes' } }), 400],
+    ['events an array', good({ events: [EV] }), 400],
+    ['event URI with a trailing slash', good({ events: { [`${EV}/`]: {} } }), 400],
+    ['events with another member besides the logout event', good({ events: { [EV]: {}, 'urn:x:other': {} } }), 200],
+    ['sid only', { ...good({ sid: 'op-sid-1' }), sub: undefined }, 200],
+    ['sid and sub', good({ sid: 'op-sid-2' }), 200],
+    ['sub not a string', good({ sub: 5 }), 400],
+    ['aud as an array holding us', good({ aud: [clientId] }), 200],
+    ['iat in the future', good({ iat: now + 3600 }), 400],
+    ['iat not a number', good({ iat: String(now) }), 400],
+    ['exp fractional, in the future', good({ exp: now + 60.5 }), 200],
+    ['exp not a number', good({ exp: 'soon' }), 400],
+  ];
+  for (const [name, claims, want] of cases) is((await post(await sign(claims, key, { typ: 'logout+jwt' }))).status, want, `logout_token ${name} -> ${want}`);
+  const five = `${(await sign(good(), key)).split('.').slice(0, 2).join('.')}.AAAA.AAAA.AAAA`;
+  is((await post(five)).status, 400, 'a five-part (JWE-shaped) logout_token -> 400');
+  const t = await sign(good(), key, { typ: 'logout+jwt' });
+  is((await post(t)).status, 200, 'a logout_token ...');
+  is((await post(t)).status, 400, '... and its replay (same jti) -> 400');
+}
+await eg.stop();
+
+// RFC 9207 with an OP that advertises the parameter: then it is required
+op.state.discovery = { authorization_response_iss_parameter_supported: true };
+const eg2 = await daemon();
+await expect(eg2, 'OP advertises iss, response without it', false, { page: /another issuer/ });
+op.state.authzIss = op.issuer;
+await expect(eg2, 'OP advertises iss, response with it', true);
+op.state.authzIss = `${op.issuer}/`;
+await expect(eg2, 'OP advertises iss, iss with a trailing slash', false, { page: /another issuer/ });
+reset();
+await eg2.stop();
+await done();
