@@ -7,7 +7,10 @@
 //   logout_token typ spellings (Back-Channel Logout 1.0 2.4, RFC 7515 4.1.9), events member
 //   exactly, sid and/or sub, a JWE-shaped (5 part) logout_token.
 import crypto from 'node:crypto';
-import { ok, is, done, guard, request, startEdgegated, freePort, tmpdir, waitFor } from '../lib/harness.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { ok, is, done, guard, request, startEdgegated, freePort, tmpdir, waitFor, EDGEGATED } from '../lib/harness.mjs';
 import { Jar, opLogin, startStack } from '../lib/oidc_helpers.mjs';
 import { startTestOP, newKey, sign } from '../lib/testop.mjs';
 
@@ -46,14 +49,14 @@ const clientId = 'rp-audit';
 const clientSecret = 'rp-audit-secret-0123456789abcdef0123';
 const op = await startTestOP({ clientId, clientSecret });
 
-async function daemon() {
+async function daemon(oidcExtra = {}) {
   const port = await freePort();
   const pub = `http://127.0.0.1:${port}`;
   const eg = await startEdgegated({
     listen: `127.0.0.1:${port}`,
     public_url: pub,
     cookie: { secure: false },
-    oidc: { issuer: op.issuer, client_id: clientId, client_secret: clientSecret, redirect_url: `${pub}/oauth2/callback` },
+    oidc: { issuer: op.issuer, client_id: clientId, client_secret: clientSecret, redirect_url: `${pub}/oauth2/callback`, ...oidcExtra },
     routes: [{ path: '/', auth: 'session' }],
   }, { dir: tmpdir('eg-rpa-') });
   await waitFor(async () => (await request(`${eg.url}/readyz`)).status === 200, { what: 'discovery' });
@@ -147,6 +150,46 @@ reset();
   is((await post(t)).status, 400, '... and its replay (same jti) -> 400');
 }
 await eg.stop();
+
+// rp-id_token-sig-hs256: only with oidc.algorithms naming HS256, keyed with the client_secret's
+// octets (OIDC Core 10.1); never with an oct key the OP publishes in its (public) JWKS
+{
+  const { SignJWT } = await import('jose');
+  const hs = (secret, kid) => async (ctx) => new SignJWT(base(ctx)).setProtectedHeader({ alg: 'HS256', typ: 'JWT', ...(kid ? { kid } : {}) })
+    .sign(new TextEncoder().encode(secret));
+  const egh = await daemon({ algorithms: ['RS256', 'HS256'] });
+  op.state.mint = hs(clientSecret);
+  await expect(egh, 'rp-id_token-sig-hs256: HS256 with the client_secret, no kid', true);
+  op.state.mint = hs(clientSecret, 'any-kid');
+  await expect(egh, 'HS256 with the client_secret and a kid', true);
+  op.state.mint = hs(`${clientSecret}x`);
+  await expect(egh, 'rp-id_token-bad-sig-hs256: HS256 with another secret', false);
+  const pubSecret = 'a-secret-the-op-published-in-its-jwks-0123';
+  op.state.keys.push({ kid: 'oct-1', jwk: { kty: 'oct', kid: 'oct-1', alg: 'HS256', k: Buffer.from(pubSecret).toString('base64url') } });
+  op.state.mint = hs(pubSecret, 'oct-1');
+  await expect(egh, 'HS256 keyed with an oct key from the OP\'s JWKS', false);
+  op.state.keys.pop();
+  op.state.mint = async (ctx) => sign({ ...base(ctx), at_hash: half('sha256', ctx.accessToken) }, op.state.keys[0]);
+  await expect(egh, 'RS256 still accepted next to HS256', true);
+  reset();
+  await egh.stop();
+  op.state.mint = hs(clientSecret);
+  const egr = await daemon();
+  await expect(egr, 'HS256 with the client_secret when oidc.algorithms does not name it', false);
+  reset();
+  await egr.stop();
+  // a client_secret too short for the HS algorithm named: a configuration error naming the key
+  const dir = tmpdir('eg-rpa-');
+  const file = path.join(dir, 'short.json');
+  fs.writeFileSync(file, JSON.stringify({
+    listen: '127.0.0.1:1', public_url: 'http://127.0.0.1:1', cookie: { secure: false }, state_dir: dir,
+    oidc: { issuer: op.issuer, client_id: clientId, client_secret: 'short-secret', redirect_url: 'http://127.0.0.1:1/oauth2/callback', algorithms: ['RS256', 'HS384'] },
+    routes: [{ path: '/', auth: 'session' }],
+  }));
+  const chk = spawnSync(EDGEGATED, ['--check', '--config', file], { encoding: 'utf8', env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0' } });
+  ok(chk.status !== 0 && /oidc\.algorithms\[1\].*HS384 needs a client_secret of at least 48 bytes/.test(chk.stderr + chk.stdout),
+    'a 12-byte client_secret with HS384: --check fails, naming oidc.algorithms[1]', { status: chk.status, out: (chk.stderr + chk.stdout).slice(0, 400) });
+}
 
 // RFC 9207 with an OP that advertises the parameter: then it is required
 op.state.discovery = { authorization_response_iss_parameter_supported: true };

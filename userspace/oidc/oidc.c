@@ -338,8 +338,9 @@ bool eg_oidc_ready(struct eg_daemon *d)
 
 /* --- token validation ------------------------------------------------------------------- */
 
-/* kid of a compact JWS header, for the unknown-kid refetch; NULL if none. */
-static char *token_kid(const char *token)
+/* kid of a compact JWS header, for the unknown-kid refetch; NULL if none. *hmac: the
+ * header names an HS* algorithm. */
+static char *token_kid(const char *token, bool *hmac)
 {
 	const char *dot = strchr(token, '.');
 	size_t n = dot ? (size_t)(dot - token) : 0;
@@ -354,33 +355,80 @@ static char *token_kid(const char *token)
 	if (m > 0) {
 		json_t *h = json_loadb((const char *)raw, (size_t)m, JSON_REJECT_DUPLICATES, NULL);
 		const char *k = json_string_value(json_object_get(h, "kid"));
+		const char *a = json_string_value(json_object_get(h, "alg"));
 		if (k)
 			kid = xstrdup(k);
+		*hmac = a && strncmp(a, "HS", 2) == 0;
 		json_decref(h);
 	}
 	free(raw);
 	return kid;
 }
 
+#define HS_ALGS ((1u << EG_ALG_HS256) | (1u << EG_ALG_HS384) | (1u << EG_ALG_HS512))
+
+/* HS* (only when oidc.algorithms names it): the key is the client_secret's octets (OIDC
+ * Core 10.1), whatever kid the header names; never a key from the OP's public JWKS. */
+static enum eg_jose_err verify_hmac_secret(const struct eg_daemon *d, const char *token, const char *kid,
+					   struct eg_jws *jws)
+{
+	const char *sec = d->cfg->oidc.client_secret;
+	eg_algset algs = d->oidc->algs & HS_ALGS;
+	enum eg_jose_err e = EG_JOSE_ALG;
+
+	if (!algs || !sec)
+		return e;
+	char *k = xmalloc(b64url_encoded_len(strlen(sec)) + 1);
+	b64url_encode((const uint8_t *)sec, strlen(sec), k);
+	json_t *jwk = json_pack("{s:s, s:s}", "kty", "oct", "k", k);
+	if (kid)
+		json_object_set_new(jwk, "kid", json_string(kid));
+	char *set = json_dumps(jwk, JSON_COMPACT);
+	struct eg_jwks *ks = set ? eg_jwks_parse(set, strlen(set), NULL, 0, NULL, 0) : NULL;
+	if (ks)
+		e = eg_jws_verify(token, strlen(token), ks, algs, true, jws);
+	eg_jwks_unref(ks);
+	if (set) {
+		OPENSSL_cleanse(set, strlen(set));
+		free(set);
+	}
+	json_decref(jwk);
+	OPENSSL_cleanse(k, strlen(k));
+	free(k);
+	return e;
+}
+
 /* Signature with the OP's keys: unknown kid -> one (throttled) refetch. A token
  * without kid is accepted only when the set holds a single key (OIDC Core 10.1). */
-static int verify_sig(struct eg_oidc *o, const char *token, struct eg_jws *jws, char *why,
+static int verify_sig(struct eg_daemon *d, const char *token, struct eg_jws *jws, char *why,
 		      size_t whylen)
 {
-	struct eg_jwks *keys = eg_keysource_get(o->keys);
-	char *kid = token_kid(token);
+	struct eg_oidc *o = d->oidc;
+	bool hmac = false;
+	char *kid = token_kid(token, &hmac);
 	enum eg_jose_err e;
 
+	if (hmac) {
+		e = verify_hmac_secret(d, token, kid, jws);
+		free(kid);
+		if (e != EG_JOSE_OK) {
+			snprintf(why, whylen, "signature: %s", eg_jose_err_name(e));
+			return -1;
+		}
+		return 0;
+	}
+	struct eg_jwks *keys = eg_keysource_get(o->keys);
 	if (!kid && eg_jwks_count(keys) > 1) {
 		snprintf(why, whylen, "token has no kid and the provider has several keys");
 		eg_jwks_unref(keys);
 		return -1;
 	}
-	e = eg_jws_verify(token, strlen(token), keys, o->algs, true, jws);
+	/* a JWKS is public: an oct key published there is no secret, so never an HS* key */
+	e = eg_jws_verify(token, strlen(token), keys, o->algs & ~HS_ALGS, true, jws);
 	if (e == EG_JOSE_NO_KEY && kid) {
 		eg_jwks_unref(keys);
 		keys = eg_keysource_refetch(o->keys, kid);
-		e = eg_jws_verify(token, strlen(token), keys, o->algs, true, jws);
+		e = eg_jws_verify(token, strlen(token), keys, o->algs & ~HS_ALGS, true, jws);
 	}
 	eg_jwks_unref(keys);
 	free(kid);
@@ -518,7 +566,7 @@ static int check_id_token(struct eg_daemon *d, const char *token, const char *no
 
 	*claims = NULL;
 	memset(&jws, 0, sizeof(jws));
-	if (verify_sig(d->oidc, token, &jws, why, whylen))
+	if (verify_sig(d, token, &jws, why, whylen))
 		return -1;
 	json_t *c = json_incref(jws.payload);
 	enum eg_alg alg = jws.alg;
@@ -1296,7 +1344,7 @@ static void h_backchannel(struct eg_daemon *d, const struct eg_req *r, struct eg
 		return;
 	}
 	memset(&jws, 0, sizeof(jws));
-	if (verify_sig(d->oidc, tok, &jws, why, sizeof(why))) {
+	if (verify_sig(d, tok, &jws, why, sizeof(why))) {
 		free(tok);
 		bcl_error(d, resp, why);
 		return;
