@@ -244,6 +244,51 @@ static void nested_and_whitespace(void **state)
 	free(kb), free(set), free(inner), free(outer), free(sp);
 }
 
+/* JSON that parsers read differently is refused, never read one way: invalid UTF-8, an
+ * escaped NUL, a lone surrogate, a number past double range, a byte-order mark, trailing
+ * bytes after the object (RFC 8259; RFC 7515 5.2 step 8). */
+static void json_edge_cases(void **state)
+{
+	uint8_t key[32];
+	memset(key, 0x42, 32);
+	char *kb = b64us(key, 32), *set = xasprintf("{\"keys\":[{\"kty\":\"oct\",\"k\":\"%s\"}]}", kb);
+	char err[128], warn[256];
+	struct eg_jwks *ks = eg_jwks_parse(set, strlen(set), err, sizeof(err), warn, sizeof(warn));
+	static const char *const bad_payloads[] = {
+		"{\"sub\":\"a\xff\"}", "{\"sub\":\"a\xc0\xaf\"}", "{\"sub\":\"adm\\u0000in\"}",
+		"{\"sub\":\"\\ud800\"}", "{\"sub\":\"a\",\"exp\":1e400}", "\xef\xbb\xbf{\"sub\":\"a\"}",
+		"{\"sub\":\"a\"} x", "{\"sub\":\"a\"}{}", "{\"sub\":'a'}", "{\"sub\":\"a\",}",
+	};
+	static const char *const bad_headers[] = {
+		"\xef\xbb\xbf{\"alg\":\"HS256\"}", "{\"alg\":\"HS256\"} x", "{\"alg\":\"HS256\\u0000\"}",
+		"{\"alg\":\"HS256 \"}", "{\"alg\":[\"HS256\"]}",
+	};
+	char *t;
+
+	assert_non_null(ks);
+	t = hs256(key, 32, "{\"alg\":\"HS256\"}", "{\"sub\":\"caf\xc3\xa9\",\"n\":\"\\u00e9\"}");
+	assert_int_equal(vfy(t, ks, EG_ALGSET_ALL, true, NULL), EG_JOSE_OK); /* control: valid UTF-8 */
+	free(t);
+	/* control: JSON whitespace (RFC 8259) around members and after the object is JSON */
+	t = hs256(key, 32, "{ \"alg\" : \"HS256\" }\r\n", "{\r\n \"sub\": \"a\"\t} ");
+	assert_int_equal(vfy(t, ks, EG_ALGSET_ALL, true, NULL), EG_JOSE_OK);
+	free(t);
+	for (size_t i = 0; i < sizeof(bad_payloads) / sizeof(bad_payloads[0]); i++) {
+		t = hs256(key, 32, "{\"alg\":\"HS256\"}", bad_payloads[i]);
+		if (vfy(t, ks, EG_ALGSET_ALL, true, NULL) != EG_JOSE_MALFORMED)
+			fail_msg("payload %zu accepted: %s", i, bad_payloads[i]);
+		free(t);
+	}
+	for (size_t i = 0; i < sizeof(bad_headers) / sizeof(bad_headers[0]); i++) {
+		t = hs256(key, 32, bad_headers[i], "{\"sub\":\"a\"}");
+		if (vfy(t, ks, EG_ALGSET_ALL, true, NULL) == EG_JOSE_OK)
+			fail_msg("header %zu accepted: %s", i, bad_headers[i]);
+		free(t);
+	}
+	eg_jwks_unref(ks);
+	free(kb), free(set);
+}
+
 /* --- OIDC claim rules ------------------------------------------------------------------------ */
 
 #define ISS "https://op.example.test"
@@ -372,6 +417,7 @@ int main(void)
 		cmocka_unit_test(ecdsa_der_signature),
 		cmocka_unit_test(duplicate_kids),
 		cmocka_unit_test(nested_and_whitespace),
+		cmocka_unit_test(json_edge_cases),
 		cmocka_unit_test(id_token_rules),
 		cmocka_unit_test(logout_token_rules),
 	};
