@@ -191,6 +191,48 @@ await eg.stop();
     'a 12-byte client_secret with HS384: --check fails, naming oidc.algorithms[1]', { status: chk.status, out: (chk.stderr + chk.stdout).slice(0, 400) });
 }
 
+// kid absent (OIDC Core 10.1): the OpenID RP tests publish one signing key of each type, none with a
+// kid or an alg (oidcc-client-test-kid-absent-single-jwks), beside encryption keys and keys the RP
+// cannot parse (oidcc-client-test-ignores-unparseable-key-in-jwks): the one key that fits the token's
+// alg verifies it. Several keys that fit and no kid: refused (kid-absent-multiple-jwks allows either).
+{
+  const saved = op.state.keys;
+  const noKidNoAlg = async (alg) => { const k = await newKey(alg); delete k.jwk.alg; delete k.jwk.use; return k; };
+  const rsa = await noKidNoAlg('RS256');
+  const p256 = await noKidNoAlg('ES256');
+  const ed = await noKidNoAlg('EdDSA');
+  const k1 = crypto.generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey.export({ format: 'jwk' });
+  const encRsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
+  const extra = [
+    { jwk: k1 },
+    { jwk: { ...encRsa, use: 'enc', alg: 'RSA-OAEP-256' } },
+    { jwk: { kty: 'AKP', alg: 'ML-DSA-99', kid: 'pq-1', pub: 'AAAA' } },
+    { jwk: { kty: 'made-up', kid: 'x-1', v: 1 } },
+  ];
+  op.state.keys = [rsa, p256, ed, ...extra];
+  const egk = await daemon();
+  op.state.mint = async (ctx) => sign(base(ctx), rsa);
+  await expect(egk, 'kid-absent-single-jwks: RS256 without kid, one RSA key beside EC, OKP, secp256k1, enc and unparseable keys', true);
+  op.state.mint = async (ctx) => sign(base(ctx), p256);
+  await expect(egk, 'ES256 without kid: the one P-256 key', true);
+  op.state.mint = async (ctx) => sign(base(ctx), ed);
+  await expect(egk, 'EdDSA without kid: the one Ed25519 key', true);
+  const stranger = await noKidNoAlg('RS256');
+  op.state.mint = async (ctx) => sign(base(ctx), stranger);
+  await expect(egk, 'RS256 without kid by a key the OP does not publish', false);
+  await egk.stop();
+  const rsa2 = await noKidNoAlg('RS256');
+  op.state.keys = [rsa, rsa2, p256];
+  const egm = await daemon();
+  op.state.mint = async (ctx) => sign(base(ctx), rsa);
+  await expect(egm, 'kid-absent-multiple-jwks: RS256 without kid, two RSA keys: refused', false);
+  op.state.mint = async (ctx) => sign(base(ctx), p256);
+  await expect(egm, 'ES256 without kid beside the two RSA keys: the one P-256 key', true);
+  await egm.stop();
+  op.state.keys = saved;
+  reset();
+}
+
 // RFC 9207 with an OP that advertises the parameter: then it is required
 op.state.discovery = { authorization_response_iss_parameter_supported: true };
 const eg2 = await daemon();
