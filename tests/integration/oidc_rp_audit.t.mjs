@@ -78,8 +78,35 @@ const withClaims = (fn) => { op.state.mint = async (ctx) => sign(fn(base(ctx), c
 const reset = () => { op.state.mint = async (ctx) => sign(base(ctx), op.state.keys[0]); op.state.authzIss = undefined; op.state.authzError = undefined; };
 const half = (alg, v) => { const h = crypto.createHash(alg).update(v).digest(); return h.subarray(0, h.length / 2).toString('base64url'); };
 
-// RFC 9207 with an OP that does not advertise the parameter
-const eg = await daemon();
+const bcl = (egd, tok) => request(`${egd.url}/oauth2/backchannel-logout`, {
+  method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `logout_token=${tok}`,
+});
+const EV = 'http://schemas.openid.net/event/backchannel-logout';
+const logoutClaims = (extra = {}) => {
+  const now = Math.floor(Date.now() / 1000);
+  return { iss: op.issuer, aud: clientId, iat: now, exp: now + 120, jti: crypto.randomUUID(), sub: 'alice', events: { [EV]: {} }, ...extra };
+};
+
+// The default oidc.algorithms is RS256, the registration default (OIDC Core 3.1.3.7 step 7), for
+// ID and logout tokens alike: another algorithm, even by a key the OP publishes, is refused
+// (oidcc-client-test-rp-backchannel-rpinitlogout-wrong-alg signs with ES256 by its published EC key)
+{
+  const es = await newKey('ES256', 'es-default');
+  op.state.keys.push(es);
+  const egd = await daemon();
+  op.state.mint = async (ctx) => sign(base(ctx), es);
+  await expect(egd, 'default algorithms: an ES256 id_token by a published key', false);
+  ok(/alg ES256 is not in oidc\.algorithms \(default RS256\)/.test(fs.readFileSync(egd.logFile, 'utf8')), 'logged: alg ES256 is not in oidc.algorithms (default RS256)');
+  reset();
+  await expect(egd, 'default algorithms: an RS256 id_token', true);
+  is((await bcl(egd, await sign(logoutClaims(), es, { typ: 'logout+jwt' }))).status, 400, 'wrong-alg: an ES256 logout_token by a published key -> 400');
+  is((await bcl(egd, await sign(logoutClaims(), op.state.keys[0], { typ: 'logout+jwt' }))).status, 200, 'the same logout_token in RS256 -> 200');
+  op.state.keys.pop();
+  await egd.stop();
+}
+
+// RFC 9207 with an OP that does not advertise the parameter (ES384 allowed too: at_hash below)
+const eg = await daemon({ algorithms: ['RS256', 'ES384'] });
 await expect(eg, 'no iss, OP does not advertise it', true);
 op.state.authzIss = op.issuer;
 await expect(eg, 'iss = our issuer', true);
@@ -210,7 +237,7 @@ await eg.stop();
     { jwk: { kty: 'made-up', kid: 'x-1', v: 1 } },
   ];
   op.state.keys = [rsa, p256, ed, ...extra];
-  const egk = await daemon();
+  const egk = await daemon({ algorithms: ['RS256', 'ES256', 'EdDSA'] });
   op.state.mint = async (ctx) => sign(base(ctx), rsa);
   await expect(egk, 'kid-absent-single-jwks: RS256 without kid, one RSA key beside EC, OKP, secp256k1, enc and unparseable keys', true);
   op.state.mint = async (ctx) => sign(base(ctx), p256);
@@ -223,7 +250,7 @@ await eg.stop();
   await egk.stop();
   const rsa2 = await noKidNoAlg('RS256');
   op.state.keys = [rsa, rsa2, p256];
-  const egm = await daemon();
+  const egm = await daemon({ algorithms: ['RS256', 'ES256'] });
   op.state.mint = async (ctx) => sign(base(ctx), rsa);
   await expect(egm, 'kid-absent-multiple-jwks: RS256 without kid, two RSA keys: refused', false);
   op.state.mint = async (ctx) => sign(base(ctx), p256);

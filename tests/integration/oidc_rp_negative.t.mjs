@@ -41,7 +41,9 @@ const es = await newKey('ES256', 'es-1');
 // the daemon sees three keys from the start: rs-1, es-1 and a second RSA key, rs-b (two keys
 // fit an RS256 token, so one without kid is refused: kid-absent-multiple-jwks)
 op.state.keys.push(es, await newKey('RS256', 'rs-b'));
-const eg = await daemon(op);
+// ES256 as well as the default RS256: the cases below sign with both (oidc.algorithms, the
+// algorithms "registered" for this client)
+const eg = await daemon(op, { algorithms: ['RS256', 'ES256'] });
 const t0 = Date.now();
 const base = op.state.claims;
 const setClaims = (fn) => { op.state.claims = (ctx) => fn(base(ctx), ctx); };

@@ -445,6 +445,11 @@ static int verify_sig(struct eg_daemon *d, const char *token, struct eg_jws *jws
 	}
 	eg_jwks_unref(keys);
 	free(kid);
+	if (e == EG_JOSE_ALG && alg != EG_ALG_NONE) {
+		/* the one refusal an operator fixes in the configuration: say how */
+		snprintf(why, whylen, "signature: alg %s is not in oidc.algorithms (default RS256)", eg_alg_name(alg));
+		return -1;
+	}
 	if (e != EG_JOSE_OK) {
 		snprintf(why, whylen, "signature: %s", eg_jose_err_name(e));
 		return -1;
@@ -1625,7 +1630,10 @@ int eg_oidc_init(struct eg_daemon *d, char *err, size_t errlen)
 	pthread_mutex_init(&o->mu, NULL);
 	pthread_cond_init(&o->cv, NULL);
 	o->loopback_ok = issuer_http;
-	o->algs = EG_ALGSET_ALL & ~((1u << EG_ALG_HS256) | (1u << EG_ALG_HS384) | (1u << EG_ALG_HS512));
+	/* RS256 unless configured: the registration default (OIDC Core 3.1.3.7 step 7, Registration
+	 * id_token_signed_response_alg), for ID and logout tokens alike (Back-Channel Logout 2.6):
+	 * a token in another algorithm, even by one of the OP's keys, is not what was registered. */
+	o->algs = 1u << EG_ALG_RS256;
 	if (oc->algorithms.n) {
 		size_t bad = 0;
 		if (eg_algset_parse((const char *const *)oc->algorithms.v, oc->algorithms.n,
