@@ -235,6 +235,10 @@ await eg.stop();
     { jwk: { ...encRsa, use: 'enc', alg: 'RSA-OAEP-256' } },
     { jwk: { kty: 'AKP', alg: 'ML-DSA-99', kid: 'pq-1', pub: 'AAAA' } },
     { jwk: { kty: 'made-up', kid: 'x-1', v: 1 } },
+    // parseable keys whose alg or curve does not exist (the suite's AddUnusableKeysToServerPublicJwks)
+    { jwk: { ...crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }), alg: 'RS9999', kid: 'u-rsa', use: 'sig' } },
+    { jwk: { ...crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), alg: 'ES9999', kid: 'u-ec', use: 'sig' } },
+    { jwk: { ...crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), crv: 'P-9999', kid: 'u-crv', use: 'sig' } },
   ];
   op.state.keys = [rsa, p256, ed, ...extra];
   const egk = await daemon({ algorithms: ['RS256', 'ES256', 'EdDSA'] });
