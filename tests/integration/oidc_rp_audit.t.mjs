@@ -118,6 +118,27 @@ op.state.authzIss = undefined;
 await expect(eg, 'an error response without iss (OP does not advertise it): the OP\'s error page', false, { page: /access_denied/ });
 reset();
 
+// OpenID Connect Core 4, login initiated by the OP or a third party (oidcc-client-test-3rd-party-init-login):
+// /oauth2/start is the initiate_login_uri; iss must be our OP, target_link_uri is checked like rd
+{
+  const jar = new Jar();
+  const start = `${eg.url}/oauth2/start?iss=${encodeURIComponent(op.issuer)}&target_link_uri=${encodeURIComponent('/done')}&login_hint=${encodeURIComponent('alice@example.test')}`;
+  const r1 = await jar.follow(start, { stopAt: (u) => u.startsWith(`${op.issuer}/authorize`) });
+  const az = new URL(r1.next || 'http://x/');
+  ok(az.searchParams.get('login_hint') === 'alice@example.test' && az.searchParams.get('code_challenge_method') === 'S256',
+    '3rd-party initiated login: on to the OP with login_hint and PKCE', r1.next);
+  const r2 = await jar.follow(r1.next, { stopAt: (u) => u.endsWith('/done') });
+  ok(r2.status === 302 && r2.next?.endsWith('/done') && jar.get('_edgegate'), '... and back on target_link_uri, signed in', { status: r2.status, next: r2.next });
+  for (const [what, q] of [
+    ['iss of another OP', `iss=${encodeURIComponent('http://127.0.0.1:1')}`],
+    ['iss twice', `iss=${encodeURIComponent(op.issuer)}&iss=${encodeURIComponent(op.issuer)}`],
+    ['target_link_uri off-site', `iss=${encodeURIComponent(op.issuer)}&target_link_uri=${encodeURIComponent('https://evil.test/')}`],
+  ]) {
+    const r = await request(`${eg.url}/oauth2/start?${q}`);
+    ok(r.status === 400 && !r.headers.location, `3rd-party initiated login with ${what}: 400, no redirect`, { status: r.status, location: r.headers.location });
+  }
+}
+
 // at_hash / c_hash: checked when present (RS256 -> SHA-256 left half)
 withClaims((c, ctx) => ({ ...c, at_hash: half('sha256', ctx.accessToken) }));
 await expect(eg, 'at_hash of the access token', true);

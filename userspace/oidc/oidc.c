@@ -900,11 +900,25 @@ static void h_start(struct eg_daemon *d, const struct eg_req *r, struct eg_resp 
 	int64_t ttl = cfg->oidc.state_ttl_s > 0 ? cfg->oidc.state_ttl_s : 600;
 	size_t max = cfg->oidc.max_states > 0 ? (size_t)cfg->oidc.max_states : 8;
 
+	/* OpenID Connect Core 4, a login initiated by the OP or a third party: /oauth2/start is
+	 * the initiate_login_uri. iss must name our OP; target_link_uri is where to go (checked
+	 * like rd); login_hint goes on to the OP. */
+	int ni = 0, nt = 0, nh = 0;
+	const char *iss = eg_req_arg(r, "iss", &ni), *target = eg_req_arg(r, "target_link_uri", &nt);
+	const char *hint = eg_req_arg(r, "login_hint", &nh);
+
 	eg_resp_header(resp, "Cache-Control", "no-store");
-	if (n > 1) {
-		login_error(d, resp, "duplicate", 400, "The rd parameter appears more than once.");
+	if (n > 1 || ni > 1 || nt > 1 || nh > 1) {
+		login_error(d, resp, "duplicate", 400, "A login parameter appears more than once.");
 		return;
 	}
+	if (iss && strcmp(iss, cfg->oidc.issuer) != 0) {
+		count(d, "start", "iss");
+		login_error(d, resp, "iss", 400, "The login was started for another identity provider.");
+		return;
+	}
+	if ((!rd || !*rd) && target && *target)
+		rd = target;
 	if (!rd || !*rd)
 		rd = "/";
 	/* The sealed state cookie carries rd and must stay under the 4 KiB cookie limit. */
@@ -967,20 +981,23 @@ static void h_start(struct eg_daemon *d, const struct eg_req *r, struct eg_resp 
 		snprintf(scopes + strlen(scopes), sizeof(scopes) - strlen(scopes), "%s%s",
 			 i ? " " : "", cfg->oidc.scopes.v[i]);
 	char *e_sc = pct_encode(scopes);
+	char *e_hint = hint && *hint && strlen(hint) <= 256 ? pct_encode(hint) : NULL;
 	/* prompt=login: "sign in as another user" from the 403 page makes the OP ask again. */
 	const char *prompt = eg_req_arg(r, "prompt", NULL);
 	bool relogin = prompt && strcmp(prompt, "login") == 0;
 	char *loc = xasprintf("%s%sresponse_type=code&client_id=%s&redirect_uri=%s&scope=%s"
-			      "&state=%s&nonce=%s&code_challenge=%s&code_challenge_method=S256%s",
+			      "&state=%s&nonce=%s&code_challenge=%s&code_challenge_method=S256%s%s%s",
 			      o->authorization_endpoint,
 			      strchr(o->authorization_endpoint, '?') ? "&" : "?", e_cid, e_ru, e_sc,
-			      state, nonce, challenge, relogin ? "&prompt=login" : "");
+			      state, nonce, challenge, relogin ? "&prompt=login" : "", e_hint ? "&login_hint=" : "",
+			      e_hint ? e_hint : "");
 	eg_resp_redirect(resp, loc);
 	count(d, "start", "ok");
 	free(loc);
 	free(e_cid);
 	free(e_ru);
 	free(e_sc);
+	free(e_hint);
 out:
 	free(state);
 	free(nonce);
