@@ -15,6 +15,11 @@
 //                                               (a session cookie instead of the token: one
 //                                               session made by build/bench/mksessions, in
 //                                               memory after the first request)
+//   EGB_CG_FLOWS=N (with EGB_CG_SESSION=1): the client port cycles over N values, as when N
+//                                               client connections to nginx share one session
+//                                               (bench case c: 32 wrk connections, one cookie);
+//                                               a session keeps 16 flows, so with N > 16 every
+//                                               verdict replaces one and notes a "new" flow
 //   EGB_CG_COLD=RS256 (or ES256): every request a distinct token, so every verdict is a
 //   cache miss (a verify, a cache insert and, with a small cache, an eviction): the
 //   uncached verdict's cost, to read beside the cached one.
@@ -46,7 +51,7 @@ if (COLD && !['RS256', 'ES256'].includes(COLD)) throw new Error('EGB_CG_COLD: RS
 const N_COLD = COLD ? (process.argv.includes('--cpu') ? Number(process.env.EGB_CPU_N || 20000) : N2) + 2000 : 1;
 execFileSync('node', [path.join(ROOT, 'tools/bench/mint.mjs'), W, ISS, AUD, String(N_COLD)], { stdio: 'ignore', cwd: ROOT });
 const tokens = fs.readFileSync(path.join(W, COLD ? `cold-${COLD}.txt` : 'warm-RS256.txt'), 'utf8').split('\n').filter(Boolean);
-const KIND = COLD ? `uncached ${COLD}` : 'cached RS256';
+const KIND = COLD ? `uncached ${COLD}` : process.env.EGB_CG_SESSION === '1' ? 'cached session-cookie' : 'cached RS256';
 
 const sock = path.join(W, 'eg.sock');
 const TCP = process.env.EGB_CG_TCP === '1';
@@ -83,14 +88,15 @@ const ticket = SESSION
 // of the client's, only Cookie, Authorization, Accept and X-Requested-With (here an API
 // client with a bearer token). EGB_CG_ALL_HEADERS=1 adds what the include forwarded
 // before it stopped passing every client header (User-Agent, Accept-Encoding ...).
-const request = (token) => [
+const FLOWS = Math.max(1, Number(process.env.EGB_CG_FLOWS || 1));
+const request = (token, i = 0) => [
   'HEAD /auth HTTP/1.1',
   'Host: app.example.test',
   `X-Original-URI: ${SESSION ? '/app/orders?page=2' : '/api/orders?page=2'}`,
   'X-Original-Method: GET',
   'X-Forwarded-Proto: https',
   'X-Real-IP: 198.18.0.10',
-  'X-Real-Port: 51234',
+  `X-Real-Port: ${51234 + (i % FLOWS)}`,
   'X-Server-Addr: 198.18.0.1',
   'X-Server-Port: 443',
   'X-Original-Host: app.example.test', // the client's raw Host ($http_host)
@@ -106,26 +112,37 @@ const request = (token) => [
 ].join('\r\n');
 
 // Sends n requests one after another on one connection; resolves with the status lines seen.
+// A connection closed after an answer (libmicrohttpd closes those the lane hands over, e.g.
+// a session's first verdict, which needs the store) is replaced, as nginx would.
 function drive(n) {
   return new Promise((resolve, reject) => {
-    const c = TCP ? net.connect(tcpPort, '127.0.0.1') : net.connect(sock);
-    let buf = '';
-    let sent = 0;
+    let sent = 0, answered = 0;
     const statuses = {};
-    const next = () => { if (sent < n) { c.write(request(tokens[sent % tokens.length])); sent++; } else { c.end(); } };
-    c.on('connect', next);
-    c.on('data', (d) => {
-      buf += d.toString('latin1');
-      let i;
-      while ((i = buf.indexOf('\r\n\r\n')) >= 0) {
-        const status = buf.slice(9, 12);
-        statuses[status] = (statuses[status] || 0) + 1;
-        buf = buf.slice(i + 4); // HEAD: no body
-        next();
-      }
-    });
-    c.on('close', () => resolve(statuses));
-    c.on('error', reject);
+    const open = () => {
+      const c = TCP ? net.connect(tcpPort, '127.0.0.1') : net.connect(sock);
+      let buf = '';
+      let closing = false;
+      const next = () => { if (sent < n && !closing) { c.write(request(tokens[sent % tokens.length], sent)); sent++; } else { c.end(); } };
+      c.on('connect', next);
+      c.on('data', (d) => {
+        buf += d.toString('latin1');
+        let i;
+        while ((i = buf.indexOf('\r\n\r\n')) >= 0) {
+          const status = buf.slice(9, 12);
+          statuses[status] = (statuses[status] || 0) + 1;
+          answered++;
+          closing = /\r\nconnection: close\r\n/i.test(buf.slice(0, i + 2));
+          buf = buf.slice(i + 4); // HEAD: no body
+          next();
+        }
+      });
+      c.on('close', () => {
+        if (answered < n && sent === answered) open();
+        else resolve(statuses);
+      });
+      c.on('error', (e) => { if (e.code !== 'ECONNRESET' && e.code !== 'EPIPE') reject(e); });
+    };
+    open();
   });
 }
 
