@@ -224,6 +224,9 @@ r = await tls('/api/x', { client: bob, headers: { ...allForged, ...verifyHdrs } 
 h = seen(r);
 ok(r.status === 200 && h['x-auth-request-cert-subject'] === 'CN=bob,O=edgegate' && h['x-auth-request-cert-fingerprint'] === fpBob,
   "... and where bob may pass, the upstream is told bob's subject and fingerprint, not alice's", { status: r.status, h });
+const leaked = ['x-ssl-client-cert', 'x-ssl-client-verify', 'x-client-cert', 'ssl-client-cert', 'x-forwarded-client-cert']
+  .filter((k) => k in h);
+ok(r.status === 200 && leaked.length === 0, `... and none of the client's certificate headers reach the upstream (protect snippet)`, leaked);
 
 // Failed verification never yields an identity. `optional` (the shipped snippet): nginx
 // refuses the handshake's result itself; `optional_no_ca`: nginx passes FAILED:... on.
