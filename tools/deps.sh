@@ -10,7 +10,7 @@ PKGS=(
 	libbpf-dev libelf-dev zlib1g-dev linux-libc-dev bpftool
 	liblmdb-dev libhiredis-dev libcap-dev libcmocka-dev libicu-dev
 	nginx caddy redis-server redis-sentinel chromium iproute2 iputils-ping nftables
-	curl jq openssl procps psmisc wrk python3 ethtool nodejs npm
+	curl jq openssl procps psmisc wrk python3 python3-cryptography ethtool nodejs npm
 	xdp-tools libxdp-dev
 )
 
