@@ -231,8 +231,9 @@ ok(r.status === 200 && leaked.length === 0, `... and none of the client's certif
 // Failed verification never yields an identity. `optional` (the shipped snippet): nginx
 // refuses the handshake's result itself; `optional_no_ca`: nginx passes FAILED:... on.
 // a self-signed look-alike of alice: same subject and SANs, its own key
+// Debian's python3 with python3-cryptography (tools/deps.sh), not whatever python3 is first on PATH.
 const mkcert = (name, spec) => {
-  execFileSync('python3', ['-c', `
+  execFileSync('/usr/bin/python3', ['-c', `
 import json, sys, datetime
 from cryptography import x509
 from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
