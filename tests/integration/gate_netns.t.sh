@@ -103,7 +103,9 @@ PY
 start_daemon() {
 	"$DAEMON" --config "$CONF" >>"$TMP/daemon.log" 2>&1 &
 	DPID=$!
-	for _ in $(seq 50); do
+	# up to 30 s: the first start creates the gate's maps (72 MiB of deny slots at the default
+	# gate.max_deny), which took over 5 s on a loaded 2-vCPU machine
+	for _ in $(seq 300); do
 		[ -S "$TMP/admin.sock" ] && "$CTL" --config "$CONF" status >/dev/null 2>&1 && return 0
 		kill -0 "$DPID" 2>/dev/null || return 1
 		sleep 0.1
