@@ -22,14 +22,15 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -fno-strict-aliasing -fstack-protector-strong -D_FORTIFY_SOURCE=2
 LDLIBS   := -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc \
 	    -lsimdjson -lstdc++
-# C++ only where a library is C++ (userspace/jose/json_fast.cc: simdjson behind a C API)
+# C++ only where a library is C++ (userspace/jose/json_fast.cc: simdjson behind a C API);
+# its sanitizer builds skip -fsanitize=vptr (that check needs the C++ UBSan runtime at link)
 CLANGXX  ?= clang++
 CXXFLAGS ?= -O2 -g
 CXXFLAGS += -std=gnu++17 $(WARN) -fno-strict-aliasing -fstack-protector-strong -D_FORTIFY_SOURCE=2
 
 SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ASAN_CFLAGS := -O1 -g -std=gnu11 $(WARN) -fno-strict-aliasing $(SAN)
-ASAN_CXXFLAGS := -O1 -g -std=gnu++17 $(WARN) -fno-strict-aliasing $(SAN)
+ASAN_CXXFLAGS := -O1 -g -std=gnu++17 $(WARN) -fno-strict-aliasing $(SAN) -fno-sanitize=vptr
 
 LIB_SRCS  := $(filter-out userspace/core/main.c,$(wildcard userspace/*/*.c))
 LIB_CXX_SRCS := $(wildcard userspace/*/*.cc)
@@ -118,7 +119,7 @@ asan: $(BUILD)/asan/edgegated $(BUILD)/asan/edgegatectl $(UNIT_TESTS) $(BPF_TEST
 # The library is compiled once with coverage instrumentation; each target links it.
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -O1 -g -std=gnu11 $(FUZZ_SAN) $(CPPFLAGS) -Wall -Wno-unused-parameter
-FUZZ_CXXFLAGS := -O1 -g -std=gnu++17 $(FUZZ_SAN) $(CPPFLAGS) -Wall -Wno-unused-parameter
+FUZZ_CXXFLAGS := -O1 -g -std=gnu++17 $(FUZZ_SAN) -fno-sanitize=vptr $(CPPFLAGS) -Wall -Wno-unused-parameter
 FUZZ_LIB_OBJS := $(LIB_SRCS:userspace/%.c=$(BUILD)/fuzz/obj/%.o) $(LIB_CXX_SRCS:userspace/%.cc=$(BUILD)/fuzz/obj/%.o)
 $(BUILD)/fuzz/obj/%.o: userspace/%.c $(HDRS) | $(BUILD)
 	@mkdir -p $(@D)

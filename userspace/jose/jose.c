@@ -1051,7 +1051,7 @@ static void seen_header_add(const char *seg, size_t len, json_t *hdr, enum eg_al
 static enum eg_jose_err protected_header(const char *seg, size_t len, eg_algset allowed, json_t **hdr,
 					 enum eg_alg *alg, const char **kid, size_t *kid_len)
 {
-	uint8_t hbuf[b64url_decoded_max(JWS_HDR_B64_MAX)];
+	uint8_t hbuf[b64url_decoded_max(JWS_HDR_B64_MAX) + EG_JSON_PADDING];
 	const struct seen_header *seen = seen_header_find(seg, len);
 	enum eg_jose_err rc;
 	long hn;
@@ -1069,8 +1069,10 @@ static enum eg_jose_err protected_header(const char *seg, size_t len, eg_algset 
 	hn = b64url_decode(seg, len, hbuf);
 	if (hn <= 0)
 		return EG_JOSE_MALFORMED;
-	*hdr = json_loadb((const char *)hbuf, (size_t)hn, JSON_REJECT_DUPLICATES, NULL);
-	if (!json_is_object(*hdr))
+	/* the same reader as the payload's: one reading of a token's JSON */
+	memset(hbuf + hn, 0, EG_JSON_PADDING);
+	*hdr = eg_json_object_parse((const char *)hbuf, (size_t)hn);
+	if (!*hdr)
 		return EG_JOSE_MALFORMED;
 	rc = check_header(*hdr, allowed, alg, kid, kid_len);
 	if (rc == EG_JOSE_OK)
