@@ -35,20 +35,24 @@ json_t *value(simdjson::dom::element e);
 json_t *object(simdjson::dom::object in)
 {
 	json_t *o = json_object();
+	size_t members = 0;
 	if (!o)
 		return nullptr;
 	for (simdjson::dom::key_value_pair kv : in) {
-		/* jansson: "NUL byte in object key not supported"; JSON_REJECT_DUPLICATES */
-		if (has_nul(kv.key) || json_object_getn(o, kv.key.data(), kv.key.size())) {
-			json_decref(o);
-			return nullptr;
-		}
-		json_t *v = value(kv.value);
+		/* jansson: "NUL byte in object key not supported" */
+		json_t *v = has_nul(kv.key) ? nullptr : value(kv.value);
 		/* json_object_setn_new checks the name's UTF-8 and releases v on failure */
 		if (!v || json_object_setn_new(o, kv.key.data(), kv.key.size(), v) != 0) {
 			json_decref(o);
 			return nullptr;
 		}
+		members++;
+	}
+	/* JSON_REJECT_DUPLICATES: a name seen twice replaced its first value, so the object
+	 * holds fewer members than the document named (one hash per member, not two) */
+	if (json_object_size(o) != members) {
+		json_decref(o);
+		return nullptr;
 	}
 	return o;
 }
