@@ -1,7 +1,8 @@
 /* fuzz_priv.c - the privileged process's request parser and validator (priv.c,
  * priv_proto.h) on arbitrary datagrams, as a compromised daemon could send them. Besides
  * memory safety it checks the contract: a datagram of the wrong size, version or op is
- * refused (the channel closes); every accepted one is answered with its own op and
+ * refused (the channel closes), and a NOTE_FLOWS datagram must be exactly its request and
+ * `count` (1..EG_PRIV_NOTE_BATCH) flows; every accepted one is answered with its own op and
  * sequence number and rc 0 or -errno; with no gate loaded no gate write ever succeeds; a
  * socket is never probed or destroyed for a flow that was not noted first; a rule whose
  * note is unterminated or not printable text is refused by the validator (eg_priv_rule_ok)
@@ -22,13 +23,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct eg_priv_reply a;
 	int rc = eg_priv_answer(data, size, &a);
 
-	if (size != sizeof(q)) {
+	if (size < sizeof(q)) {
 		if (rc != -1)
 			abort();
 		return 0;
 	}
 	memcpy(&q, data, sizeof(q));
-	if (q.version != EG_PRIV_VERSION || q.op == 0 || q.op >= EG_PRIV__OP_COUNT) {
+	if (q.version != EG_PRIV_VERSION || q.op == 0 || q.op >= EG_PRIV__OP_COUNT || size != eg_priv_req_size(&q)) {
 		if (rc != -1)
 			abort();
 		return 0;
@@ -47,6 +48,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	switch (q.op) {
+	case EG_PRIV_NOTE_FLOWS:
+		/* each flow recorded or refused on its own (not a connection, or over the rate) */
+		if (a.value < 0 || a.value > (int64_t)q.u.notes.count || (a.rc != 0) != (a.value < (int64_t)q.u.notes.count) ||
+		    (a.rc && a.rc != -EPERM && a.rc != -EAGAIN))
+			abort();
+		break;
 	case EG_PRIV_REVOKE_FLOW:
 	case EG_PRIV_REVOKE_SESSION:
 	case EG_PRIV_RULE_PUT:

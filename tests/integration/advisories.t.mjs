@@ -129,6 +129,21 @@ const badRd = [
   'https://corp.test.evil.test/', 'https://evilcorp.test/', 'https://x.corp.testevil.test/', 'https://corp.test./',
   'https://127.0.0.1.evil.test/', 'https://x.corp.test%252eevil.test/', 'https://x.corp.test%252fevil.test', 'https://x.corp.test%2eevil.test/',
   'https://xn--corp-test.evil.test/', 'https://corp.tes/',
+  // added by the proxy-boundary audit: WHATWG readings of special schemes (extra slashes,
+  // backslashes, case), leading controls, CRLF into the Location, '?'/'#'/'/' before the
+  // allowed suffix, NUL and ideographic/fullwidth dots and slashes, numeric hosts
+  'https:///evil.test', 'HTTPS://EVIL.TEST/', 'https:\\\\evil.test', 'HtTp:\\\\evil.test', 'http:evil.test', 'http:/evil.test',
+  'https://evil.test\\@corp.test/', 'https://corp.test\\@evil.test/', '%09https://evil.test', '%0Ahttps://evil.test',
+  '%0D%0A//evil.test', '/x%0D%0ALocation:%20https://evil.test', 'https://x.corp.test%0D%0ASet-Cookie:%20a=b',
+  'https://evil.test?.corp.test', 'https://evil.test#.corp.test', 'https://evil.test/.corp.test', 'https://evil.test%3F.corp.test/',
+  'https://evil.test%23.corp.test/', 'https://evil.test%2F.corp.test/', 'https://x.corp.test:@evil.test', 'https://[::1]@evil.test',
+  'https://evil.test%00.corp.test', 'https://x.corp.test%00@evil.test', 'vbscript:msgbox(1)', '/%5C/evil.test', '//%5Cevil.test',
+  '\\/evil.test', 'http://x.corp.test%E3%80%82evil.test', 'https://%EF%BD%85vil.test', 'https://evil.test%EF%BC%8Fx.corp.test/',
+  'https://evil.test%E2%88%95x.corp.test/', 'https://x.corp.test%09.evil.test', 'https://0x7f.1/', 'https://2130706433/',
+  '%2F%2F%65vil.test', '/%25%32%66/evil.test', './/evil.test', 'https://x.corp.test%5C.evil.test',
+  // overlong and look-alike slashes a normalising reader turns into '//', a right-to-left override
+  '/%C0%AF/evil.test', '%C0%AF%C0%AFevil.test', '/%EF%BC%8Fevil.test', '%EF%BC%8F%EF%BC%8Fevil.test', '/%E2%81%84evil.test',
+  '%E2%80%AE/evil.test',
 ];
 for (const ep of ['/oauth2/start', '/oauth2/sign_out']) {
   for (const rd of goodRd) {
@@ -343,6 +358,49 @@ for (const [what, route, key] of [
   }
   r = await rawGet(egPort, '/auth', hdrs(aliceCookie));
   is(r.status, 200, 'control: alice\'s cookie straight at /auth -> 200');
+}
+
+// ---- 11b. cookie tossing: a sibling subdomain plants its own session cookie next to the victim's ----
+// A cookie set with Domain=<parent> by another host (or a nameless one, which browsers send as
+// "name=value") arrives next to the victim's own under the same name. Whichever one an app or a
+// second parser takes, the request must not be served as anyone: refused or a login.
+{
+  const { jar: mal } = await login('mallory');
+  const name = cookieName(mal);
+  const malTicket = mal.get(name)?.value;
+  const { jar: vic } = await login('alice');
+  const aliceTicket = vic.get(name)?.value;
+  r = await rawGet(port, '/claims/x', ['Host: 127.0.0.1', `Cookie: ${name}=${aliceTicket}`]);
+  ok(reached(r) && lastSeen().headers['x-auth-request-user'] === 'alice', 'control: alice\'s own session cookie alone is served as alice');
+  for (const [what, lines] of [
+    ['tossed first', [`Cookie: ${name}=${malTicket}; ${name}=${aliceTicket}`]],
+    ['tossed last', [`Cookie: ${name}=${aliceTicket}; ${name}=${malTicket}`]],
+    ['two Cookie lines', [`Cookie: ${name}=${aliceTicket}`, `Cookie: ${name}=${malTicket}`]],
+    ['comma-joined', [`Cookie: ${name}=${aliceTicket}, ${name}=${malTicket}`]],
+    ['a forged ticket tossed', [`Cookie: ${name}=${aliceTicket}; ${name}=AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB`]],
+  ]) {
+    const before = seen.length;
+    r = await rawGet(port, '/claims/x', ['Host: 127.0.0.1', ...lines]);
+    ok(seen.length === before && [302, 400, 401].includes(r.status), `cookie tossing, ${what}: neither alice nor mallory is served (${r.status})`,
+      seen.slice(before).map((x) => x.headers['x-auth-request-user']));
+  }
+  // Only the cookie named exactly so is a session: a raw nameless "=name=value" (browsers send a
+  // nameless cookie as its bare value, the duplicate above) or a name with spaces is another
+  // cookie, so alice stays alice and mallory's ticket never counts.
+  for (const [what, ck] of [['nameless, raw "=name=value"', `${name}=${aliceTicket}; =${name}=${malTicket}`],
+    ['with a space before "="', `${name}=${aliceTicket};  ${name} =${malTicket}`], ['nameless first', `=${name}=${malTicket}; ${name}=${aliceTicket}`]]) {
+    const before = seen.length;
+    r = await rawGet(port, '/claims/x', ['Host: 127.0.0.1', `Cookie: ${ck}`]);
+    const users = seen.slice(before).map((x) => x.headers['x-auth-request-user']);
+    ok(users.every((u) => u === 'alice') && (users.length === 1 || [302, 400, 401].includes(r.status)),
+      `cookie tossing, ${what}: served as alice or refused, never as mallory (${r.status})`, users);
+  }
+  // mallory's ticket under another spelling of the name is not the session cookie
+  for (const spelled of [name.toUpperCase(), `${name} `, `%${name.charCodeAt(0).toString(16)}${name.slice(1)}`]) {
+    const before = seen.length;
+    r = await rawGet(port, '/claims/x', ['Host: 127.0.0.1', `Cookie: ${spelled}=${malTicket}`]);
+    ok(seen.length === before && [302, 401].includes(r.status), `mallory's ticket as cookie ${JSON.stringify(spelled)}: not a session (${r.status})`);
+  }
 }
 
 // ---- 12. ban bypass by address notation (Authelia GHSA-hjj4-hfjm-fmrj) ------------------------------

@@ -165,6 +165,51 @@ for (const [who, target, cred] of [['no one', '/public/x', []], ['a non-admin to
   }
 }
 
+// ---- other host-override headers ---------------------------------------------------------------
+// Ktor's XForwardedHeaders takes the host from X-Forwarded-Server as well as X-Forwarded-Host;
+// X-Host and X-HTTP-Host-Override are the other host overrides that attack corpora (PortSwigger's
+// Host-header attacks, Param Miner's list) send. nginx passes each on to the upstream, so each is
+// judged like X-Forwarded-Host (found in the proxy-boundary audit: all three were served).
+r = await send('/public/x', ['X-Host: app.example.test', 'X-Forwarded-Server: app.example.test', 'X-HTTP-Host-Override: app.example.test']);
+ok(r.status === 200 && r.reached.length === 1, 'control: X-Host, X-Forwarded-Server, X-HTTP-Host-Override naming the routed host are served');
+r = await send('/vault/x', [admin, 'X-Host: admin.example.test', 'X-Forwarded-Server: admin.example.test']);
+ok(r.status === 200 && r.reached.length === 1, 'control: an admin token with X-Host/X-Forwarded-Server: admin.example.test on /vault/x is served');
+for (const [who, target, cred] of [['no one', '/public/x', []], ['a non-admin token', '/vault/x', [user]]]) {
+  for (const h of ['X-Host: admin.example.test', 'X-Forwarded-Server: admin.example.test', 'X-HTTP-Host-Override: admin.example.test',
+    'x-host: ADMIN.Example.Test.:443', 'X-Forwarded-Server: app.example.test, admin.example.test',
+    'X-Host: app.example.test\r\nX-Host: admin.example.test', 'X-HTTP-HOST-OVERRIDE: admin.example.test:80']) {
+    r = await send(target, [...cred, h]);
+    ok(r.reached.length === 0 && (r.status === 302 || r.status === 401 || r.status === 403),
+      `${who}, ${JSON.stringify(h)}: judged under admin.example.test's route too, not served (${r.status})`, r.reached);
+  }
+  r = await send(target, [...cred, 'X-Host: app.example.test@admin.example.test']);
+  ok(r.reached.length === 0 && r.status === 403, `${who}, X-Host with userinfo: 403, not served (${r.status})`, r.reached);
+}
+
+// ---- the routed host vs the request line vs Host (raw, as a client may send them) --------------
+// A public path on app.example.test, asked for in ways that name admin.example.test somewhere:
+// whatever nginx routes on or an upstream reads, the admin host's route must allow it too.
+r = await rawThrough('GET http://app.example.test/public/x HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n');
+ok(r.status === 200 && r.reached.length === 1, 'control: absolute-form naming the routed host, same Host, is served');
+for (const [name, text] of [
+  ['absolute-form app, Host: admin', 'GET http://app.example.test/public/x HTTP/1.1\r\nHost: admin.example.test\r\nConnection: close\r\n\r\n'],
+  ['absolute-form https://admin over http', 'GET https://admin.example.test/public/x HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n'],
+  ['absolute-form ADMIN.EXAMPLE.TEST. (case, trailing dot)', 'GET http://ADMIN.EXAMPLE.TEST./public/x HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n'],
+  ['absolute-form admin with a port', 'GET http://admin.example.test:80/public/x HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n'],
+  ['absolute-form app@admin (userinfo)', 'GET http://app.example.test@admin.example.test/public/x HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n'],
+  ['HTTP/1.0 absolute-form admin, no Host', 'GET http://admin.example.test/public/x HTTP/1.0\r\n\r\n'],
+  ['Host: admin with a port', 'GET /public/x HTTP/1.1\r\nHost: admin.example.test:8080\r\nConnection: close\r\n\r\n'],
+  ['Host: admin, trailing dot', 'GET /public/x HTTP/1.1\r\nHost: admin.example.test.\r\nConnection: close\r\n\r\n'],
+  ['Host: ADMIN.example.TEST', 'GET /public/x HTTP/1.1\r\nHost: ADMIN.example.TEST\r\nConnection: close\r\n\r\n'],
+  ['Host: admin, trailing space', 'GET /public/x HTTP/1.1\r\nHost: admin.example.test \r\nConnection: close\r\n\r\n'],
+  ['Host: app\\admin', 'GET /public/x HTTP/1.1\r\nHost: app.example.test\\admin.example.test\r\nConnection: close\r\n\r\n'],
+  ['Host: admin, tab', 'GET /public/x HTTP/1.1\r\nHost:\tadmin.example.test\r\nConnection: close\r\n\r\n'],
+  ['Host: admin%2eexample.test', 'GET /public/x HTTP/1.1\r\nHost: admin%2eexample.test\r\nConnection: close\r\n\r\n'],
+]) {
+  r = await rawThrough(text);
+  ok(r.reached.length === 0 && r.status !== 0 && r.status < 500, `${name}: not served to no one (${r.status})`, r.reached);
+}
+
 // ---- request-line and header tricks that already hold (no other suite sends them) ------------
 // Each must neither reach the upstream under /admin/ nor make nginx answer 5xx.
 async function rawThrough(text) {
@@ -191,6 +236,19 @@ const held = [
   ['two tokens in one Authorization', `GET /admin/x HTTP/1.1\r\nHost: app.example.test\r\n${user}, ${admin.slice(15)}\r\nConnection: close\r\n\r\n`],
   ['Transfer-Encoding and Content-Length', 'POST /admin/x HTTP/1.1\r\nHost: app.example.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n'],
   ['a 16 KB target', `GET /admin/${'a'.repeat(16384)} HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n`],
+  // added by the proxy-boundary audit
+  ['CL.TE with /admin/x smuggled in the body', 'POST /public/x HTTP/1.1\r\nHost: app.example.test\r\nContent-Length: 50\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin/x HTTP/1.1\r\nHost: app.example.test\r\n\r\n'],
+  ['TE.TE (chunked, identity)', 'POST /public/x HTTP/1.1\r\nHost: app.example.test\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\nConnection: close\r\n\r\n0\r\n\r\nGET /admin/x HTTP/1.1\r\nHost: app.example.test\r\n\r\n'],
+  ['two Content-Length', 'POST /public/x HTTP/1.1\r\nHost: app.example.test\r\nContent-Length: 5\r\nContent-Length: 40\r\nConnection: close\r\n\r\nabcdeGET /admin/x HTTP/1.1\r\nHost: a\r\n\r\n'],
+  ['HTTP/0.9 request line', 'GET /admin/x HTTP/0.9\r\n\r\n'],
+  ['HTTP/2 preface on the HTTP/1 port', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'],
+  ['lower-case method', 'get /admin/x HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n'],
+  ['two targets in the request line', 'GET /public/x /admin/x HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n'],
+  ['two spaces before the target', 'GET  /admin/x HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n'],
+  ['bare LF line ends', 'GET /admin/x HTTP/1.1\nHost: app.example.test\nConnection: close\n\n'],
+  ['hop-by-hop: Connection names Authorization, X-Original-URI', `GET /admin/x HTTP/1.1\r\nHost: app.example.test\r\n${user}\r\nX-Original-URI: /public/x\r\nConnection: close, Authorization, X-Original-URI, X-Real-IP\r\n\r\n`],
+  ['a WebSocket upgrade on /admin/, no identity', 'GET /admin/x HTTP/1.1\r\nHost: app.example.test\r\nUpgrade: websocket\r\nConnection: close, Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'],
+  ['a WebSocket upgrade on /admin/, a non-admin token', `GET /admin/x HTTP/1.1\r\nHost: app.example.test\r\n${user}\r\nUpgrade: websocket\r\nConnection: close, Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`],
 ];
 for (const [name, text] of held) {
   r = await rawThrough(text);
@@ -200,6 +258,27 @@ r = await rawThrough('GET /public/x HTTP/1.0\r\n\r\n');
 ok(r.status === 200 && r.reached.length === 1, 'control: HTTP/1.0 without Host reaches a public path');
 r = await rawThrough(`GET /admin/x HTTP/1.1\r\nHost: app.example.test\r\nauthorization: bearer ${admin.slice(22)}\r\nConnection: close\r\n\r\n`);
 ok(r.status === 200 && r.reached.length === 1, 'control: an admin token with a lower-case scheme (RFC 7235) is served');
+
+// Pipelined: a public request and an /admin/ one on the same connection; each is judged.
+{
+  const before = seen.length;
+  const res = await rawRequest(ngxPort, 'GET /public/x HTTP/1.1\r\nHost: app.example.test\r\n\r\nGET /admin/x HTTP/1.1\r\nHost: app.example.test\r\nConnection: close\r\n\r\n', { timeout: 10000 });
+  const statuses = [...res.raw.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+  const reachedNow = seen.slice(before).map((h) => h.split('\r\n')[0]);
+  ok(statuses.length === 2 && statuses[0] === 200 && statuses[1] === 401 && reachedNow.length === 1 && !/admin/.test(reachedNow[0]),
+    `pipelined /public/x then /admin/x: 200 then 401, only the public one reached the upstream (${statuses})`, reachedNow);
+}
+// An unknown Transfer-Encoding is nginx's own 501: the request never reaches a parser behind it.
+r = await rawThrough('POST /admin/x HTTP/1.1\r\nHost: app.example.test\r\nTransfer-Encoding: xchunked\r\nConnection: close\r\n\r\n0\r\n\r\n');
+ok(r.reached.length === 0 && r.status === 501, `Transfer-Encoding: xchunked: nginx's 501, nothing reached (${r.status})`, r.reached);
+// Hop-by-hop: a client's Connection header naming the identity header does not make nginx drop
+// the snippet's value, and the client's own value never reaches the upstream.
+r = await send('/public/ws/x', ['X-Auth-Request-User: admin', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Connection: Upgrade, X-Auth-Request-User']);
+{
+  const head = r.reached.length ? seen[seen.length - 1] : '';
+  ok(r.reached.length === 1 && !/\r\nx-auth-request-user: *admin/i.test(head),
+    'Connection: Upgrade, X-Auth-Request-User with a forged X-Auth-Request-User: the forged value never reaches the upstream', head);
+}
 
 // ---- h2c smuggling ----------------------------------------------------------------------------
 // Behind the usual WebSocket recipe nginx passes any Upgrade on; an upstream that speaks h2c

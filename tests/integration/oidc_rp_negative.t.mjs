@@ -38,8 +38,12 @@ async function login(eg) {
 
 const op = await startTestOP({ clientId, clientSecret });
 const es = await newKey('ES256', 'es-1');
-op.state.keys.push(es); // the daemon sees two keys from the start: rs-1, es-1
-const eg = await daemon(op);
+// the daemon sees three keys from the start: rs-1, es-1 and a second RSA key, rs-b (two keys
+// fit an RS256 token, so one without kid is refused: kid-absent-multiple-jwks)
+op.state.keys.push(es, await newKey('RS256', 'rs-b'));
+// ES256 as well as the default RS256: the cases below sign with both (oidc.algorithms, the
+// algorithms "registered" for this client)
+const eg = await daemon(op, { algorithms: ['RS256', 'ES256'] });
 const t0 = Date.now();
 const base = op.state.claims;
 const setClaims = (fn) => { op.state.claims = (ctx) => fn(base(ctx), ctx); };
@@ -106,7 +110,7 @@ await expect('expired id_token', false);
 setClaims((c) => ({ ...c, exp: '9999999999' }));
 await expect('exp not a number', false);
 
-// kid handling: several keys (rs-1, es-1) and no kid -> refuse
+// kid handling: two keys fit RS256 (rs-1, rs-b) and no kid -> refuse
 op.state.mint = async (ctx) => sign(op.state.claims(ctx), op.state.keys[0], { kid: undefined });
 await expect('rp-id_token-kid-absent-multiple-jwks', false);
 

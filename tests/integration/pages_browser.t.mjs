@@ -145,8 +145,10 @@ try {
   is(echo.headers?.['x-auth-request-email'], 'alice@example.test', 'signed in as alice: /admin/ is served');
   is(echo.url, '/admin/reports?x=1', 'back on the page that was refused, query kept');
 
-  // 5. login errors: a tampered state, and the IdP refusing (with markup in its text)
-  const tampered = await page.goto(`${s.pub}/oauth2/callback?state=${'A'.repeat(32)}&code=abc`);
+  // 5. login errors: a tampered state, and the IdP refusing (with markup in its text). Both carry
+  // the OP's iss, as the real OP's responses do (it advertises RFC 9207, so one without is refused)
+  const issQ = `&iss=${encodeURIComponent(s.op.issuer)}`;
+  const tampered = await page.goto(`${s.pub}/oauth2/callback?state=${'A'.repeat(32)}&code=abc${issQ}`);
   is(tampered.status(), 400, 'tampered state: 400');
   const t1 = await page.innerText('body');
   const rid1 = ridOf(t1);
@@ -156,7 +158,7 @@ try {
   ok(await page.$('a[href$="/oauth2/start"]'), 'login error: a link to sign in again');
   await checkPage(page, tampered, 'login-error-state');
 
-  const refused = await page.goto(`${s.pub}/oauth2/callback?error=access_denied&error_description=${encodeURIComponent('<b id="x">no</b>')}&state=${'B'.repeat(32)}`);
+  const refused = await page.goto(`${s.pub}/oauth2/callback?error=access_denied&error_description=${encodeURIComponent('<b id="x">no</b>')}&state=${'B'.repeat(32)}${issQ}`);
   const t2 = await page.innerText('body');
   const rid2 = ridOf(t2);
   ok(/access_denied/.test(t2) && t2.includes('<b id="x">no</b>') && !(await page.$('#x')),

@@ -72,6 +72,12 @@ for (const [name, p] of Object.entries(profiles)) {
   is(r.status, 401, `${name}: a client sending every other profile's headers gets its own profile's verdict`);
   r = await send({ method: 'GET', target: '/private/x', host: 'www.example', extra: ['Host: www.example'] });
   ok(r.status === 401 || r.status === 403, `${name}: an extra Host header never allows (${r.status})`);
+  // Traefik sets X-Forwarded-Server to its own hostname: under that profile it is not a host
+  // reading; a client's X-Host naming another host still is (docs/trust-model.md)
+  r = await send({ method: 'GET', target: '/public/x', host: 'www.example', extra: ['X-Forwarded-Server: admin.example'] });
+  is(r.status, name === 'traefik' ? 200 : 401, `${name}: X-Forwarded-Server: admin.example ${name === 'traefik' ? 'is Traefik\'s own name, not judged' : 'is judged as another host'} (${r.status})`);
+  r = await send({ method: 'GET', target: '/public/x', host: 'www.example', extra: ['X-Host: admin.example'] });
+  is(r.status, 401, `${name}: a client's X-Host: admin.example is judged as another host`);
   // X-Forwarded-For: only the last element (the proxy's own peer) is the client. 20 bad
   // tokens ban that one; the client-written element before it is not touched.
   const bad = ['Authorization: Bearer e30.e30.bad'];

@@ -3,7 +3,10 @@
 // whose issuer can lie. Authorization auto-approves and redirects straight back.
 //
 //   const op = await startTestOP({ clientId, clientSecret });
-//   op.state.mint = async (ctx) => token   // ctx: { nonce, clientId, issuer, keys, claims() }
+//   op.state.mint = async (ctx) => token   // ctx: { nonce, clientId, issuer, code, accessToken }
+//   op.state.discovery = { ... }            // extra members of the discovery document
+//   op.state.authzIss = 'https://...'      // an iss parameter in the authorization response (RFC 9207)
+//   op.state.authzError = 'access_denied'  // answer the authorization request with this error
 import http from 'node:http';
 import https from 'node:https';
 import crypto from 'node:crypto';
@@ -36,6 +39,9 @@ export async function startTestOP({ clientId, clientSecret, tls }) {
     tokenCalls: 0,
     lastTokenRequest: null,
     jwksHits: 0,
+    discovery: {},
+    authzIss: undefined,
+    authzError: undefined,
     // default: a valid id_token for "alice"
     claims: (ctx) => {
       const now = Math.floor(Date.now() / 1000);
@@ -57,6 +63,7 @@ export async function startTestOP({ clientId, clientSecret, tls }) {
           response_types_supported: ['code'],
           subject_types_supported: ['public'],
           id_token_signing_alg_values_supported: ['RS256', 'ES256'],
+          ...state.discovery,
         });
       }
       if (u.pathname === '/jwks') {
@@ -68,8 +75,10 @@ export async function startTestOP({ clientId, clientSecret, tls }) {
         const code = crypto.randomBytes(16).toString('hex');
         state.codes.set(code, p);
         const back = new URL(p.redirect_uri);
-        back.searchParams.set('code', code);
+        if (state.authzError) back.searchParams.set('error', state.authzError);
+        else back.searchParams.set('code', code);
         back.searchParams.set('state', p.state);
+        if (state.authzIss !== undefined) back.searchParams.set('iss', state.authzIss);
         res.writeHead(302, { location: back.toString() });
         return res.end();
       }
@@ -88,7 +97,7 @@ export async function startTestOP({ clientId, clientSecret, tls }) {
         if (!a || p.grant_type !== 'authorization_code' || p.redirect_uri !== a.redirect_uri) return json(400, { error: 'invalid_grant' });
         const chal = crypto.createHash('sha256').update(p.code_verifier || '').digest('base64url');
         if (a.code_challenge_method !== 'S256' || chal !== a.code_challenge) return json(400, { error: 'invalid_grant', error_description: 'PKCE' });
-        const idToken = await state.mint({ nonce: a.nonce, clientId, issuer });
+        const idToken = await state.mint({ nonce: a.nonce, clientId, issuer, code: p.code, accessToken: `at-${p.code}` });
         return json(200, { access_token: `at-${p.code}`, token_type: 'Bearer', expires_in: 3600, id_token: idToken });
       }
       if (u.pathname === '/userinfo') {

@@ -127,6 +127,8 @@ static void test_errors_name_the_key(void **state)
 		{ "{\"listen\":\"127.0.0.1:1\",\"cookie\":{\"name\":\"__Host-x\",\"domain\":\"app.test\"}}", "cookie.name: a __Host- cookie needs" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"cookie\":{\"name\":\"__Secure-x\",\"secure\":false},\"public_url\":\"http://127.0.0.1:8\"}", "cookie.name: a __Secure- cookie needs" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"oidc\":{\"issuer\":\"https://i\",\"client_id\":\"c\",\"redirect_url\":\"r\",\"token_auth_method\":\"private_key_jwt\"}}", "oidc.client_key_file: required" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"oidc\":{\"issuer\":\"https://i\",\"client_id\":\"c\",\"redirect_url\":\"r\",\"client_secret\":\"0123456789abcdef0123456789abcde\",\"algorithms\":[\"RS256\",\"HS256\"]}}", "oidc.algorithms[1]: HS256 needs a client_secret of at least 32 bytes" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"oidc\":{\"issuer\":\"https://i\",\"client_id\":\"c\",\"redirect_url\":\"r\",\"client_secret\":\"0123456789abcdef0123456789abcdef\",\"algorithms\":[\"HS512\"]}}", "oidc.algorithms[0]: HS512 needs a client_secret of at least 64 bytes" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"oidc\":{\"issuer\":\"https://i\",\"client_id\":\"c\",\"redirect_url\":\"r\",\"token_auth_method\":\"private_key_jwt\",\"client_key_file\":\"/nonexistent/k.pem\"}}", "oidc.client_key_file: cannot read" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"max_conections\":10}}", "http.max_conections: unknown key" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"max_connections\":8}}", "http.max_connections: must be between" },
@@ -164,6 +166,13 @@ static void test_cookie_and_jwt_defaults(void **state)
 		  sizeof(err));
 	assert_non_null(c);
 	assert_string_equal(c->cookie.name, "_edgegate"); /* loopback demo without Secure */
+	config_free(c);
+	/* control: a 32-byte client_secret keys HS256 */
+	c = parse("{\"listen\":\"127.0.0.1:1\",\"oidc\":{\"issuer\":\"https://i\",\"client_id\":\"c\",\"redirect_url\":\"r\","
+		  "\"client_secret\":\"0123456789abcdef0123456789abcdef\",\"algorithms\":[\"RS256\",\"HS256\"]}}", err, sizeof(err));
+	if (!c)
+		print_error("%s\n", err);
+	assert_non_null(c);
 	config_free(c);
 	c = parse("{\"listen\":\"127.0.0.1:1\",\"cookie\":{\"name\":\"mine\"}}", err, sizeof(err));
 	assert_non_null(c);

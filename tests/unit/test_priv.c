@@ -3,13 +3,17 @@
  * that was never noted is neither probed nor destroyed; a noted one is (the peer sees a
  * reset, the listener lives on); a note must name a connection (ports, one address family);
  * gate requests without a gate are refused; rate limits
- * answer EAGAIN; a malformed datagram closes the channel for good.
+ * answer EAGAIN; a malformed datagram closes the channel for good. Queued notes (the verdict
+ * path's, sent in NOTE_FLOWS batches) reach the privileged side before any later request:
+ * a kill right after a queued note finds the flow; more notes than a batch holds are all
+ * recorded; a batch's size must match its count and a refused flow in it spares the others.
  * The privileged side runs in a forked process (eg_priv_run) with CAP_NET_ADMIN only;
  * needs root: skipped without it (failed under CI=true). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +180,120 @@ static void test_note_needs_a_connection(void **state)
 	close(k.s);
 }
 
+/* The verdict path's note is queued, not sent: the kill that follows must still find it (the
+ * queue goes out first, on the same channel). */
+static void test_queued_note_precedes_kill(void **state)
+{
+	static const uint8_t sess[16] = { 7, 7 };
+	struct conn k;
+
+	NEED_ROOT();
+	open_conn(&k);
+	assert_int_equal(eg_privc_note_flow_queued(&k.t, sess), 0);
+	assert_int_equal(eg_privc_kill_flow(&k.t), 0);
+	usleep(10000);
+	assert_true(reset_seen(k.c));
+	close(k.c);
+	close(k.s);
+}
+
+/* More notes than one batch: the full queue is sent, the rest waits for the next request;
+ * every flow is then known (probed alive), and one that was never noted still is not. */
+static void test_queued_notes_overflow_batch(void **state)
+{
+	static const uint8_t sess[16] = { 8 };
+	enum { N = EG_PRIV_NOTE_BATCH * 2 + 5 };
+	struct conn *k = calloc(N + 1, sizeof(*k));
+
+	NEED_ROOT();
+	assert_non_null(k);
+	for (int i = 0; i <= N; i++)
+		open_conn(&k[i]);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(eg_privc_note_flow_queued(&k[i].t, sess), 0);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(eg_privc_probe_flow(&k[i].t), 1);
+	assert_int_equal(eg_privc_probe_flow(&k[N].t), -EPERM);
+	assert_int_equal(eg_privc_note_flow_queued(&k[N].t, sess), 0);
+	assert_int_equal(eg_privc_flush_notes(), 0);
+	assert_int_equal(eg_privc_probe_flow(&k[N].t), 1);
+	for (int i = 0; i <= N; i++) {
+		close(k[i].c);
+		close(k[i].s);
+	}
+	free(k);
+}
+
+/* A queued note that is not a connection is refused at once, as the privileged side would. */
+static void test_queued_note_checked(void **state)
+{
+	static const uint8_t sess[16] = { 4 };
+	struct conn k;
+	struct eg_sock_tuple t;
+
+	NEED_ROOT();
+	open_conn(&k);
+	t = k.t;
+	t.local_port = 0;
+	assert_int_equal(eg_privc_note_flow_queued(&t, sess), -1);
+	assert_int_equal(errno, EPERM);
+	assert_int_equal(eg_privc_probe_flow(&t), -EPERM);
+	close(k.c);
+	close(k.s);
+}
+
+/* NOTE_FLOWS on the privileged side's parser (this process's own table): the datagram's size
+ * must be the request and exactly `count` flows, 1..EG_PRIV_NOTE_BATCH; a refused flow in a
+ * batch does not stop the others, and the reply says how many were recorded. */
+static void test_note_flows_datagram(void **state)
+{
+	struct {
+		struct eg_priv_req q;
+		struct eg_priv_flow f[EG_PRIV_NOTE_BATCH + 1];
+	} d; /* no padding: the flows are 2-byte aligned and follow 128 bytes */
+	struct eg_priv_reply a;
+	struct conn k;
+
+	_Static_assert(offsetof(__typeof__(d), f) == sizeof(struct eg_priv_req), "flows follow the request");
+
+	NEED_ROOT();
+	open_conn(&k);
+	memset(&d, 0, sizeof(d));
+	d.q.version = EG_PRIV_VERSION;
+	d.q.op = EG_PRIV_NOTE_FLOWS;
+	d.q.seq = 42;
+	for (int i = 0; i < 3; i++) {
+		d.f[i].t = k.t;
+		d.f[i].t.remote_port = (uint16_t)(k.t.remote_port + i);
+		d.f[i].session[0] = 0x5a;
+	}
+	d.f[1].t.remote_port = 0; /* not a connection */
+	d.q.u.notes.count = 3;
+	assert_int_equal(eg_priv_req_size(&d.q), sizeof(d.q) + 3 * sizeof(d.f[0]));
+	assert_int_equal(eg_priv_answer(&d, sizeof(d.q) + 3 * sizeof(d.f[0]), &a), 0);
+	assert_int_equal(a.seq, 42);
+	assert_int_equal(a.op, EG_PRIV_NOTE_FLOWS);
+	assert_int_equal(a.rc, -EPERM);
+	assert_int_equal(a.value, 2);
+	/* the size must match the count */
+	assert_int_equal(eg_priv_answer(&d, sizeof(d.q) + 2 * sizeof(d.f[0]), &a), -1);
+	assert_int_equal(eg_priv_answer(&d, sizeof(d.q) + 4 * sizeof(d.f[0]), &a), -1);
+	assert_int_equal(eg_priv_answer(&d, sizeof(d.q), &a), -1);
+	d.q.u.notes.count = 0;
+	assert_int_equal(eg_priv_req_size(&d.q), 0);
+	assert_int_equal(eg_priv_answer(&d, sizeof(d.q), &a), -1);
+	d.q.u.notes.count = EG_PRIV_NOTE_BATCH + 1;
+	assert_int_equal(eg_priv_req_size(&d.q), 0);
+	assert_int_equal(eg_priv_answer(&d, sizeof(d), &a), -1);
+	d.q.u.notes.count = 1;
+	d.f[0].t = k.t;
+	assert_int_equal(eg_priv_answer(&d, sizeof(d.q) + sizeof(d.f[0]), &a), 0);
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(a.value, 1);
+	close(k.c);
+	close(k.s);
+}
+
 static void test_gate_requests_without_gate(void **state)
 {
 	struct eg_rule r = { .reason = EG_RULE_MANUAL };
@@ -259,6 +377,10 @@ int main(void)
 		cmocka_unit_test(test_noted_flow_is_destroyed),
 		cmocka_unit_test(test_gone_tuple_spares_listener),
 		cmocka_unit_test(test_note_needs_a_connection),
+		cmocka_unit_test(test_queued_note_precedes_kill),
+		cmocka_unit_test(test_queued_notes_overflow_batch),
+		cmocka_unit_test(test_queued_note_checked),
+		cmocka_unit_test(test_note_flows_datagram),
 		cmocka_unit_test(test_gate_requests_without_gate),
 		cmocka_unit_test(test_rule_note_validated),
 		cmocka_unit_test(test_rate_limited),

@@ -15,9 +15,17 @@
 //                                               (a session cookie instead of the token: one
 //                                               session made by build/bench/mksessions, in
 //                                               memory after the first request)
+//   EGB_CG_FLOWS=N (with EGB_CG_SESSION=1): the client port cycles over N values, as when N
+//                                               client connections to nginx share one session
+//                                               (bench case c: 32 wrk connections, one cookie);
+//                                               a session keeps 16 flows, so with N > 16 every
+//                                               verdict replaces one and notes a "new" flow
 //   EGB_CG_COLD=RS256 (or ES256): every request a distinct token, so every verdict is a
 //   cache miss (a verify, a cache insert and, with a small cache, an eviction): the
 //   uncached verdict's cost, to read beside the cached one.
+//   EGB_CG_TCP=1: the requests over TCP (127.0.0.1, a trusted proxy address) instead of the
+//   unix socket (which stays as the readiness signal); EGB_CG_LANE=0: http.lane off (every
+//   request through libmicrohttpd), for the before/after of the verdict lane.
 // Prints the figure and leaves callgrind.out.* and an annotated top list in build/bench/.
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -43,12 +51,18 @@ if (COLD && !['RS256', 'ES256'].includes(COLD)) throw new Error('EGB_CG_COLD: RS
 const N_COLD = COLD ? (process.argv.includes('--cpu') ? Number(process.env.EGB_CPU_N || 20000) : N2) + 2000 : 1;
 execFileSync('node', [path.join(ROOT, 'tools/bench/mint.mjs'), W, ISS, AUD, String(N_COLD)], { stdio: 'ignore', cwd: ROOT });
 const tokens = fs.readFileSync(path.join(W, COLD ? `cold-${COLD}.txt` : 'warm-RS256.txt'), 'utf8').split('\n').filter(Boolean);
-const KIND = COLD ? `uncached ${COLD}` : 'cached RS256';
+const KIND = COLD ? `uncached ${COLD}` : process.env.EGB_CG_SESSION === '1' ? 'cached session-cookie' : 'cached RS256';
 
 const sock = path.join(W, 'eg.sock');
+const TCP = process.env.EGB_CG_TCP === '1';
+const tcpPort = TCP ? await new Promise((resolve) => {
+  const srv = net.createServer().listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+}) : 0;
+const VIA = TCP ? 'TCP 127.0.0.1' : 'unix socket';
 const cfgFile = path.join(W, 'edgegate.json');
 fs.writeFileSync(cfgFile, JSON.stringify({
-  listen: [`unix:${sock}`],
+  listen: TCP ? [`127.0.0.1:${tcpPort}`, `unix:${sock}`] : [`unix:${sock}`],
+  ...(process.env.EGB_CG_LANE === '0' ? { http: { lane: false } } : {}),
   admin_socket: path.join(W, 'admin.sock'),
   state_dir: path.join(W, 'state'),
   log_level: 'warn',
@@ -74,14 +88,15 @@ const ticket = SESSION
 // of the client's, only Cookie, Authorization, Accept and X-Requested-With (here an API
 // client with a bearer token). EGB_CG_ALL_HEADERS=1 adds what the include forwarded
 // before it stopped passing every client header (User-Agent, Accept-Encoding ...).
-const request = (token) => [
+const FLOWS = Math.max(1, Number(process.env.EGB_CG_FLOWS || 1));
+const request = (token, i = 0) => [
   'HEAD /auth HTTP/1.1',
   'Host: app.example.test',
   `X-Original-URI: ${SESSION ? '/app/orders?page=2' : '/api/orders?page=2'}`,
   'X-Original-Method: GET',
   'X-Forwarded-Proto: https',
   'X-Real-IP: 198.18.0.10',
-  'X-Real-Port: 51234',
+  `X-Real-Port: ${51234 + (i % FLOWS)}`,
   'X-Server-Addr: 198.18.0.1',
   'X-Server-Port: 443',
   'X-Original-Host: app.example.test', // the client's raw Host ($http_host)
@@ -97,26 +112,37 @@ const request = (token) => [
 ].join('\r\n');
 
 // Sends n requests one after another on one connection; resolves with the status lines seen.
+// A connection closed after an answer (libmicrohttpd closes those the lane hands over, e.g.
+// a session's first verdict, which needs the store) is replaced, as nginx would.
 function drive(n) {
   return new Promise((resolve, reject) => {
-    const c = net.connect(sock);
-    let buf = '';
-    let sent = 0;
+    let sent = 0, answered = 0;
     const statuses = {};
-    const next = () => { if (sent < n) { c.write(request(tokens[sent % tokens.length])); sent++; } else { c.end(); } };
-    c.on('connect', next);
-    c.on('data', (d) => {
-      buf += d.toString('latin1');
-      let i;
-      while ((i = buf.indexOf('\r\n\r\n')) >= 0) {
-        const status = buf.slice(9, 12);
-        statuses[status] = (statuses[status] || 0) + 1;
-        buf = buf.slice(i + 4); // HEAD: no body
-        next();
-      }
-    });
-    c.on('close', () => resolve(statuses));
-    c.on('error', reject);
+    const open = () => {
+      const c = TCP ? net.connect(tcpPort, '127.0.0.1') : net.connect(sock);
+      let buf = '';
+      let closing = false;
+      const next = () => { if (sent < n && !closing) { c.write(request(tokens[sent % tokens.length], sent)); sent++; } else { c.end(); } };
+      c.on('connect', next);
+      c.on('data', (d) => {
+        buf += d.toString('latin1');
+        let i;
+        while ((i = buf.indexOf('\r\n\r\n')) >= 0) {
+          const status = buf.slice(9, 12);
+          statuses[status] = (statuses[status] || 0) + 1;
+          answered++;
+          closing = /\r\nconnection: close\r\n/i.test(buf.slice(0, i + 2));
+          buf = buf.slice(i + 4); // HEAD: no body
+          next();
+        }
+      });
+      c.on('close', () => {
+        if (answered < n && sent === answered) open();
+        else resolve(statuses);
+      });
+      c.on('error', (e) => { if (e.code !== 'ECONNRESET' && e.code !== 'EPIPE') reject(e); });
+    };
+    open();
   });
 }
 
@@ -180,7 +206,7 @@ if (process.argv.includes('--cpu')) {
     per.push({ cpu: (c1 - c0) / N, wall: Number(t1 - t0) / 1e3 / N });
   }
   eg.kill('SIGTERM');
-  console.log(`edgegated CPU per ${KIND} verdict, serial on one connection: ${per.map((x) => x.cpu.toFixed(2)).join(' / ')} µs` +
+  console.log(`edgegated CPU per ${KIND} verdict, serial on one connection (${VIA}${process.env.EGB_CG_LANE === '0' ? ', lane off' : ''}): ${per.map((x) => x.cpu.toFixed(2)).join(' / ')} µs` +
     ` (wall per request ${per.map((x) => x.wall.toFixed(1)).join(' / ')} µs; load ${os.loadavg()[0].toFixed(1)})`);
   process.exit(0);
 }
@@ -191,5 +217,5 @@ const perReq = (b.ir - a.ir) / (b.n - a.n);
 const rep = spawnSync('callgrind_annotate', ['--inclusive=no', b.outFile], { maxBuffer: 1 << 26 }).stdout.toString();
 const TOP = COLD ? `callgrind-top-cold-${COLD}.txt` : 'callgrind-top.txt';
 fs.writeFileSync(path.join(OUT, TOP), rep);
-console.log(`instructions per ${SESSION ? 'cached session-cookie' : `${KIND} bearer`} verdict (HEAD /auth, keep-alive, unix socket): ${Math.round(perReq)}`);
+console.log(`instructions per ${SESSION ? 'cached session-cookie' : `${KIND} bearer`} verdict (HEAD /auth, keep-alive, ${VIA}${process.env.EGB_CG_LANE === '0' ? ', lane off' : ''}): ${Math.round(perReq)}`);
 console.log(`  Ir(${a.n}) = ${a.ir}, Ir(${b.n}) = ${b.ir}; per-function list of the ${b.n}-request run: ${path.relative(ROOT, OUT)}/${TOP}`);

@@ -1067,13 +1067,22 @@ static const struct eg_route *judge_header_hosts(struct eg_daemon *d, const stru
 	if (!any_host_route(d->cfg))
 		return route;
 	struct header_hosts h = { .n = 0, .bad = false };
-	static const char *const xfh[] = { "X-Forwarded-Host" }, *const fwd[] = { "Forwarded" };
-	size_t count;
+	static const char *const fwd[] = { "Forwarded" };
+	/* Besides X-Forwarded-Host, the other host overrides apps route on: X-Forwarded-Server
+	 * (Ktor's XForwardedHeaders), X-Host and X-HTTP-Host-Override (the host-override headers
+	 * attack corpora send). Traefik sets X-Forwarded-Server to its own hostname. */
+	const char *hosts[4];
+	size_t n = 0, count, counts[4];
 	if (!d->cfg->proxy || strcasecmp(d->cfg->proxy->host, "X-Forwarded-Host") != 0)
-		eg_req_header_spellings(r, xfh, 1, &count, header_host, &h);
+		hosts[n++] = "X-Forwarded-Host";
+	hosts[n++] = "X-Host";
+	hosts[n++] = "X-HTTP-Host-Override";
+	if (!d->cfg->proxy || strcmp(d->cfg->proxy->name, "traefik") != 0)
+		hosts[n++] = "X-Forwarded-Server";
+	eg_req_header_spellings(r, hosts, n, counts, header_host, &h);
 	eg_req_header_spellings(r, fwd, 1, &count, forwarded_host, &h);
 	if (h.bad) {
-		*o = (struct outcome){ 403, "bad_header_host", "X-Forwarded-Host names no plausible host", false };
+		*o = (struct outcome){ 403, "bad_header_host", "a host override header (X-Forwarded-Host, Forwarded, X-Host ...) names no plausible host", false };
 		return route;
 	}
 	if (t->client_host[0]) /* the client's raw Host (nginx: X-Original-Host), read_target */

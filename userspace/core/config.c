@@ -581,6 +581,20 @@ static bool parse_oidc(struct cctx *c, json_t *o, struct eg_oidc_config *x)
 		return fail_at(c, "issuer", "must be an https:// URL (http:// only on a loopback address)");
 	if (!check_algorithms(c, o, &x->algorithms))
 		return false;
+	/* HS* id_tokens are keyed with the client_secret's octets (OIDC Core 10.1), which must be
+	 * at least as long as the hash (RFC 7518 3.2). */
+	for (size_t i = 0; i < x->algorithms.n; i++) {
+		enum eg_alg a = eg_alg_from_name(x->algorithms.v[i]);
+		size_t need = a == EG_ALG_HS256 ? 32 : a == EG_ALG_HS384 ? 48 : a == EG_ALG_HS512 ? 64 : 0;
+		if (need && (!x->client_secret || strlen(x->client_secret) < need)) {
+			size_t n = push_key(c, "algorithms"), m = push_idx(c, i);
+			bool ok = fail(c, "%s needs a client_secret of at least %zu bytes (its key, RFC 7518 3.2)",
+				       x->algorithms.v[i], need);
+			pop(c, m);
+			pop(c, n);
+			return ok;
+		}
+	}
 	if (x->scopes.n == 0) {
 		x->scopes.v = xcalloc(4, sizeof(char *));
 		x->scopes.v[0] = xstrdup("openid");

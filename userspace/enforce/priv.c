@@ -181,6 +181,8 @@ static struct bucket limits[EG_PRIV__OP_COUNT] = {
 	[EG_PRIV_RULE_PUT] = { .rate = 2000, .burst = 100000 },
 	[EG_PRIV_RULE_DEL] = { .rate = 2000, .burst = 100000 },
 	[EG_PRIV_GC] = { .rate = 2, .burst = 10 },
+	/* a batch of notes: each flow in it also takes a NOTE_FLOW token */
+	[EG_PRIV_NOTE_FLOWS] = { .rate = 50000, .burst = 100000 },
 };
 
 static void limits_start(void)
@@ -228,7 +230,7 @@ int eg_priv_rule_ok(const struct eg_priv_rule *r, bool put)
 }
 
 /* A TCP connection's two ends: both ports set, both addresses of one family. */
-static bool flow_ok(const struct eg_sock_tuple *t)
+bool eg_priv_flow_ok(const struct eg_sock_tuple *t)
 {
 	return t->local_port && t->remote_port && is_mapped(t->local) == is_mapped(t->remote);
 }
@@ -257,19 +259,48 @@ static int neg_errno(int rc)
 	return rc ? -(errno ? errno : EIO) : 0;
 }
 
-static int handle(const struct eg_priv_req *q, int64_t *value)
+/* One note, alone or in a batch: the same checks and the same bucket either way. */
+static int note_one(const struct eg_priv_flow *f)
+{
+	if (!take(&limits[EG_PRIV_NOTE_FLOW]))
+		return -EAGAIN;
+	if (!eg_priv_flow_ok(&f->t))
+		return -EPERM;
+	noted_put(&f->t, f->session);
+	return 0;
+}
+
+/* Each flow on its own: a refused one does not stop the others. *value: flows recorded. */
+static int note_batch(const uint8_t *fl, uint32_t n, int64_t *value)
+{
+	int first = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct eg_priv_flow f;
+		int rc;
+
+		memcpy(&f, fl + (size_t)i * sizeof(f), sizeof(f));
+		rc = note_one(&f);
+		if (rc == 0)
+			(*value)++;
+		else if (!first)
+			first = rc;
+	}
+	return first;
+}
+
+static int handle(const struct eg_priv_req *q, const uint8_t *extra, int64_t *value)
 {
 	const struct noted *e;
 	struct eg_sock_tuple t;
 
-	if (!take(&limits[q->op]))
+	if (q->op != EG_PRIV_NOTE_FLOW && !take(&limits[q->op]))
 		return -EAGAIN;
 	switch (q->op) {
 	case EG_PRIV_NOTE_FLOW:
-		if (!flow_ok(&q->u.flow.t))
-			return -EPERM;
-		noted_put(&q->u.flow.t, q->u.flow.session);
-		return 0;
+		return note_one(&q->u.flow);
+	case EG_PRIV_NOTE_FLOWS:
+		return note_batch(extra, q->u.notes.count, value);
 	case EG_PRIV_PROBE_FLOW:
 		if (!noted_find(&q->u.flow.t))
 			return -EPERM;
@@ -455,14 +486,24 @@ static int send_hello(int fd)
 	return w == (ssize_t)sizeof(h) ? 0 : -1;
 }
 
+/* The datagram's size a request of this op and count must have (0: none is valid). */
+size_t eg_priv_req_size(const struct eg_priv_req *q)
+{
+	if (q->op != EG_PRIV_NOTE_FLOWS)
+		return sizeof(*q);
+	if (q->u.notes.count < 1 || q->u.notes.count > EG_PRIV_NOTE_BATCH)
+		return 0;
+	return sizeof(*q) + q->u.notes.count * sizeof(struct eg_priv_flow);
+}
+
 int eg_priv_answer(const void *buf, size_t len, struct eg_priv_reply *a)
 {
 	struct eg_priv_req q;
 
-	if (len != sizeof(q))
+	if (len < sizeof(q))
 		return -1;
 	memcpy(&q, buf, sizeof(q));
-	if (q.version != EG_PRIV_VERSION || q.op == 0 || q.op >= EG_PRIV__OP_COUNT)
+	if (q.version != EG_PRIV_VERSION || q.op == 0 || q.op >= EG_PRIV__OP_COUNT || len != eg_priv_req_size(&q))
 		return -1;
 	if (!pool && !(pool = calloc(MAX_NOTED, sizeof(*pool))))
 		return -1;
@@ -470,7 +511,7 @@ int eg_priv_answer(const void *buf, size_t len, struct eg_priv_reply *a)
 	a->version = EG_PRIV_VERSION;
 	a->op = q.op;
 	a->seq = q.seq;
-	a->rc = handle(&q, &a->value);
+	a->rc = handle(&q, (const uint8_t *)buf + sizeof(q), &a->value);
 	return 0;
 }
 
@@ -478,7 +519,7 @@ static void serve(int fd)
 {
 	union {
 		struct eg_priv_req q;
-		uint8_t b[sizeof(struct eg_priv_req) + 1]; /* a longer datagram is seen as longer */
+		uint8_t b[EG_PRIV_MAX_DGRAM + 1]; /* a longer datagram is seen as longer */
 	} in;
 	struct eg_priv_reply a;
 

@@ -33,10 +33,16 @@ void eg_priv_run(const struct eg_config *cfg, int fd) __attribute__((noreturn));
  * gate and sock_diag (fuzzing) gate requests answer -ENODEV and socket ones -EBADF. */
 struct eg_priv_reply;
 int eg_priv_answer(const void *buf, size_t len, struct eg_priv_reply *reply);
+/* The size a datagram carrying request q must have: sizeof(*q), or more for NOTE_FLOWS
+ * (its flows follow); 0 when its count is out of bounds. */
+struct eg_priv_req;
+size_t eg_priv_req_size(const struct eg_priv_req *q);
 /* The privileged side's check of a RULE_PUT/RULE_DEL body: prefix bounds, allow, and for
  * a put the reason, flags, expiry and note (terminated, eg_gate_note_valid). 0 or -EPERM. */
 struct eg_priv_rule;
 int eg_priv_rule_ok(const struct eg_priv_rule *r, bool put);
+/* The privileged side's check of a noted flow: both ports, one address family. */
+bool eg_priv_flow_ok(const struct eg_sock_tuple *t);
 
 /* --- unprivileged side (priv_client.c) ---------------------------------------------------- */
 /* Takes over the channel and reads the privileged side's hello: *gate is the read-only view
@@ -53,6 +59,14 @@ int eg_privc_drop_all(const char *user);
 int eg_privc_trim_caps(bool will_setuid);
 
 int eg_privc_note_flow(const struct eg_sock_tuple *t, const uint8_t session[16]);
+/* The verdict path's note: checked here as the privileged side would (-1, EPERM), then
+ * queued; the queue goes out in one NOTE_FLOWS datagram when it is full and, always,
+ * before any other request is sent (so a probe, kill or revoked-flow write never
+ * overtakes a note queued before it). A flow the privileged side then refuses (its rate)
+ * is logged once. */
+int eg_privc_note_flow_queued(const struct eg_sock_tuple *t, const uint8_t session[16]);
+/* Sends the queued notes now (the next request would). 0, or -1 with errno. */
+int eg_privc_flush_notes(void);
 int eg_privc_probe_flow(const struct eg_sock_tuple *t); /* 1 alive, 0 gone, -errno */
 int eg_privc_kill_flow(const struct eg_sock_tuple *t);  /* 0, -ENOENT, -errno */
 int eg_privc_revoke_flow(const struct eg_flow_key *k, const struct eg_flow_val *v);

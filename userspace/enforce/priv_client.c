@@ -49,38 +49,131 @@ static void channel_lost(const char *why)
 	}
 }
 
-/* One round trip. Returns the reply's rc (0 / -errno) and *value. */
-static int call(struct eg_priv_req *q, int64_t *value)
+/* One round trip, ch.mu held: one datagram of q and tail (NOTE_FLOWS: its flows). Returns
+ * the reply's rc (0 / -errno) and *value. */
+static int roundtrip_locked(struct eg_priv_req *q, const void *tail, size_t tail_len, int64_t *value)
 {
 	struct eg_priv_reply a;
+	struct iovec iov[2] = { { .iov_base = q, .iov_len = sizeof(*q) },
+				{ .iov_base = (void *)tail, .iov_len = tail_len } };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = tail_len ? 2 : 1 };
 	ssize_t n;
-	int rc;
 
-	if (!ch.active || __atomic_load_n(&ch.dead, __ATOMIC_RELAXED))
-		return -EPIPE;
-	q->version = EG_PRIV_VERSION;
-	pthread_mutex_lock(&ch.mu);
 	q->seq = ++ch.seq;
 	do
-		n = send(ch.fd, q, sizeof(*q), MSG_NOSIGNAL);
+		n = sendmsg(ch.fd, &m, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(*q)) {
-		pthread_mutex_unlock(&ch.mu);
+	if (n != (ssize_t)(sizeof(*q) + tail_len)) {
 		channel_lost(n < 0 ? strerror(errno) : "short write");
 		return -EPIPE;
 	}
 	do
 		n = recv(ch.fd, &a, sizeof(a), 0);
 	while (n < 0 && errno == EINTR);
-	pthread_mutex_unlock(&ch.mu);
 	if (n != (ssize_t)sizeof(a) || a.version != EG_PRIV_VERSION || a.seq != q->seq || a.op != q->op) {
 		channel_lost(n == 0 ? "channel closed" : "bad reply");
 		return -EPIPE;
 	}
-	rc = a.rc;
 	if (value)
 		*value = a.value;
+	return a.rc;
+}
+
+/* --- the verdict path's notes, queued ---------------------------------------------------------- */
+
+static struct {
+	pthread_mutex_t mu; /* taken after ch.mu, never before it */
+	uint32_t n;
+	struct eg_priv_flow f[EG_PRIV_NOTE_BATCH];
+	bool warned;
+} nq = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* Sends what is queued, ch.mu held: every later request is sent after it, so the privileged
+ * side has recorded these flows before it reads a probe, kill or revoked-flow write. */
+static int flush_locked(void)
+{
+	struct eg_priv_flow f[EG_PRIV_NOTE_BATCH];
+	struct eg_priv_req q = { .version = EG_PRIV_VERSION, .op = EG_PRIV_NOTE_FLOWS };
+	int64_t recorded = 0;
+	int rc;
+
+	pthread_mutex_lock(&nq.mu);
+	q.u.notes.count = nq.n;
+	memcpy(f, nq.f, nq.n * sizeof(f[0]));
+	nq.n = 0;
+	pthread_mutex_unlock(&nq.mu);
+	if (!q.u.notes.count)
+		return 0;
+	rc = roundtrip_locked(&q, f, q.u.notes.count * sizeof(f[0]), &recorded);
+	if (rc == -EPIPE)
+		return rc;
+	if (rc && !__atomic_exchange_n(&nq.warned, true, __ATOMIC_RELAXED))
+		log_warn("revocation: the privileged process recorded %lld of %u flows (%s): the others are neither "
+			 "destroyed nor dropped in XDP when their session is revoked (logged once)",
+			 (long long)recorded, q.u.notes.count, strerror(-rc));
+	return 0;
+}
+
+/* One request, after the queued notes. Returns the reply's rc (0 / -errno) and *value. */
+static int call(struct eg_priv_req *q, int64_t *value)
+{
+	int rc;
+
+	if (!ch.active || __atomic_load_n(&ch.dead, __ATOMIC_RELAXED))
+		return -EPIPE;
+	q->version = EG_PRIV_VERSION;
+	pthread_mutex_lock(&ch.mu);
+	rc = flush_locked();
+	if (rc == 0)
+		rc = roundtrip_locked(q, NULL, 0, value);
+	pthread_mutex_unlock(&ch.mu);
 	return rc;
+}
+
+int eg_privc_flush_notes(void)
+{
+	int rc;
+
+	if (!ch.active || __atomic_load_n(&ch.dead, __ATOMIC_RELAXED)) {
+		errno = EPIPE;
+		return -1;
+	}
+	pthread_mutex_lock(&ch.mu);
+	rc = flush_locked();
+	pthread_mutex_unlock(&ch.mu);
+	if (rc) {
+		errno = -rc;
+		return -1;
+	}
+	return 0;
+}
+
+int eg_privc_note_flow_queued(const struct eg_sock_tuple *t, const uint8_t session[16])
+{
+	bool full;
+
+	if (!ch.active || __atomic_load_n(&ch.dead, __ATOMIC_RELAXED)) {
+		errno = EPIPE;
+		return -1;
+	}
+	if (!eg_priv_flow_ok(t)) {
+		errno = EPERM; /* what the privileged side would answer */
+		return -1;
+	}
+	for (;;) {
+		pthread_mutex_lock(&nq.mu);
+		full = nq.n == EG_PRIV_NOTE_BATCH;
+		if (!full) {
+			nq.f[nq.n].t = *t;
+			memcpy(nq.f[nq.n].session, session, 16);
+			nq.n++;
+		}
+		pthread_mutex_unlock(&nq.mu);
+		if (!full)
+			return 0;
+		if (eg_privc_flush_notes() != 0)
+			return -1;
+	}
 }
 
 static int errno_of(int rc)

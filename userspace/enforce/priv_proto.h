@@ -18,7 +18,7 @@
 #include "edgegate/abi.h"
 #include "sockdestroy.h"
 
-#define EG_PRIV_VERSION 2 /* 2: RULE_PUT carries the rule's note */
+#define EG_PRIV_VERSION 3 /* 2: RULE_PUT carries the rule's note; 3: NOTE_FLOWS */
 #define EG_PRIV_MAX_IF 16
 #define EG_PRIV_MAX_FDS 24 /* the gate has 21 maps */
 
@@ -31,6 +31,7 @@ enum eg_priv_op {
 	EG_PRIV_RULE_PUT,       /* deny/allow prefix P until T (reason) */
 	EG_PRIV_RULE_DEL,       /* remove a deny/allow prefix */
 	EG_PRIV_GC,             /* expire the gate's maps now */
+	EG_PRIV_NOTE_FLOWS,     /* NOTE_FLOW for each of u.notes.count flows that follow the request */
 	EG_PRIV__OP_COUNT
 };
 
@@ -64,23 +65,36 @@ struct eg_priv_req {
 			struct eg_sess_val v;   /* revoked_unix is set by the privileged side */
 		} revoke_session;
 		struct eg_priv_rule rule;       /* RULE_PUT, RULE_DEL (r and flags ignored) */
+		struct {
+			uint32_t count; /* 1..EG_PRIV_NOTE_BATCH struct eg_priv_flow after the request */
+		} notes;
 		uint8_t raw[112];
 	} u;
 };
+
+/* NOTE_FLOWS is the one request longer than struct eg_priv_req: the request, then exactly
+ * u.notes.count flows (the datagram's size must say so). The unprivileged side queues the
+ * verdict path's notes and sends them in one datagram before any other request (and when
+ * the queue is full), so the privileged side knows every noted flow before it is asked to
+ * probe, kill or revoke one, and wakes once per batch instead of once per new flow. */
+#define EG_PRIV_NOTE_BATCH 64
 
 struct eg_priv_reply {
 	uint32_t version;
 	uint32_t op;
 	uint64_t seq;
-	int32_t rc;    /* 0, or -errno (-EPERM: refused by validation, -EAGAIN: over the rate) */
+	int32_t rc;    /* 0, or -errno (-EPERM: refused by validation, -EAGAIN: over the rate);
+			* NOTE_FLOWS: the first flow's error when any was not recorded */
 	uint32_t pad;
-	int64_t value; /* PROBE: 1 alive / 0 gone; GC: entries removed */
+	int64_t value; /* PROBE: 1 alive / 0 gone; GC: entries removed; NOTE_FLOWS: flows recorded */
 };
 
 /* The wire format: both sides are the same binary, but the sizes are the protocol. */
 _Static_assert(sizeof(struct eg_priv_rule) == 112, "eg_priv_rule is 112 bytes on the wire");
 _Static_assert(sizeof(struct eg_priv_req) == 128, "eg_priv_req is 128 bytes on the wire");
 _Static_assert(sizeof(struct eg_priv_reply) == 32, "eg_priv_reply is 32 bytes on the wire");
+_Static_assert(sizeof(struct eg_priv_flow) == 52, "eg_priv_flow is 52 bytes on the wire");
+#define EG_PRIV_MAX_DGRAM (sizeof(struct eg_priv_req) + EG_PRIV_NOTE_BATCH * sizeof(struct eg_priv_flow))
 
 struct eg_priv_hello {
 	uint32_t version;

@@ -63,6 +63,7 @@ struct flow {
 struct sess {
 	struct sess *next;
 	char id[ID_MAX + 1];
+	uint8_t sh[16]; /* session_hash(id), for the notes of its flows (set with flows) */
 	uint64_t revoked_ns; /* non-zero: tombstone, flows is NULL */
 	unsigned n;
 	struct flow *flows;
@@ -457,15 +458,13 @@ static int sync_revoke(struct eg_daemon *d, const char *session_id, uint32_t cod
 /* Privilege separation: the privileged process kills, and writes revoked-flow entries
  * for, only flows it was told about. With a gate they are noted even when it has no
  * sock_diag socket: the XDP drop of a revoked flow must not depend on sock_diag. */
-static void note_new_flow(struct eg_revoke *r, const char *session_id, const struct eg_flow_tuple *t)
+static void note_new_flow(struct eg_revoke *r, const uint8_t sh[16], const struct eg_flow_tuple *t)
 {
-	uint8_t sh[16];
 	struct eg_sock_tuple st;
 	int rc;
 
 	if (!r->note_flows)
 		return;
-	session_hash(session_id, sh);
 	to_sock(t, &st);
 	rc = eg_sock_note(r->diag, &st, sh);
 	if (rc && !__atomic_exchange_n(&r->warned_note, true, __ATOMIC_RELAXED))
@@ -499,6 +498,7 @@ void eg_flows_note(struct eg_daemon *d, const char *session_id, const struct eg_
 			if (!e) {
 				e = xcalloc(1, sizeof(*e));
 				snprintf(e->id, sizeof(e->id), "%s", session_id);
+				session_hash(session_id, e->sh); /* once per session, not per flow */
 				e->flows = xcalloc(r->o.per_session, sizeof(*e->flows));
 				e->next = *head;
 				*head = e;
@@ -514,7 +514,7 @@ void eg_flows_note(struct eg_daemon *d, const char *session_id, const struct eg_
 				evicted = true;
 			}
 			f->t = *t;
-			note_new_flow(r, session_id, t); /* under the lock: a revocation cannot overtake it */
+			note_new_flow(r, e->sh, t); /* under the lock: a revocation cannot overtake it */
 		}
 		if (f)
 			f->seen_ns = now;
@@ -523,7 +523,7 @@ void eg_flows_note(struct eg_daemon *d, const char *session_id, const struct eg_
 	if (late) {
 		uint8_t sh[16];
 		session_hash(session_id, sh);
-		note_new_flow(r, session_id, t);
+		note_new_flow(r, sh, t);
 		count_result(d, kill_flow(d, t, sh));
 	} else if (dropped) {
 		__atomic_add_fetch(&r->dropped, 1, __ATOMIC_RELAXED);

@@ -218,5 +218,5 @@ int eg_sock_note(struct eg_sockdiag *s, const struct eg_sock_tuple *t, const uin
 {
 	if (!s || !s->remote)
 		return 0; /* in one process there is nobody to tell */
-	return eg_privc_note_flow(t, owner) ? -errno : 0;
+	return eg_privc_note_flow_queued(t, owner) ? -errno : 0;
 }

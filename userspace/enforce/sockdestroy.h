@@ -45,7 +45,9 @@ int eg_sock_exists(struct eg_sockdiag *s, const struct eg_sock_tuple *t);
 
 /* Registers t as a flow of the session whose hash is owner (first 16 bytes of SHA-256 of
  * the id). Under privilege separation (docs/privsep.md) the privileged process destroys
- * and probes only flows registered this way; in one process it is a no-op. 0 or -errno. */
+ * and probes only flows registered this way; in one process it is a no-op. The note is
+ * queued (eg_privc_note_flow_queued): it reaches the privileged process before any later
+ * probe, destroy or revoked-flow write does. 0 or -errno. */
 int eg_sock_note(struct eg_sockdiag *s, const struct eg_sock_tuple *t, const uint8_t owner[16]);
 
 #endif

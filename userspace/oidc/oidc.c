@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@ struct eg_oidc {
 	char *authorization_endpoint, *token_endpoint, *userinfo_endpoint, *end_session_endpoint;
 	char *jwks_uri;
 	struct eg_keysource *keys;
+	bool iss_param_required; /* the OP sends iss in authorization responses (RFC 9207) */
 	eg_algset algs;
 	uint8_t state_key[EG_SEAL_KEY_LEN];
 	char *redirect_url;
@@ -290,6 +292,9 @@ static int discover(struct eg_daemon *d, char *err, size_t errlen)
 	o->jwks_uri = xstrdup(ju);
 	o->userinfo_endpoint = ue ? xstrdup(ue) : NULL;
 	o->end_session_endpoint = ee ? xstrdup(ee) : NULL;
+	/* RFC 9207 2.4: an OP that says it sends iss must be held to it, or a mix-up attacker
+	 * simply leaves the parameter out. */
+	o->iss_param_required = json_is_true(json_object_get(doc, "authorization_response_iss_parameter_supported"));
 	o->keys = ks;
 	__atomic_store_n(&o->ready, true, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&o->mu);
@@ -333,8 +338,9 @@ bool eg_oidc_ready(struct eg_daemon *d)
 
 /* --- token validation ------------------------------------------------------------------- */
 
-/* kid of a compact JWS header, for the unknown-kid refetch; NULL if none. */
-static char *token_kid(const char *token)
+/* kid of a compact JWS header, for the unknown-kid refetch; NULL if none. *alg: the
+ * algorithm the header names (EG_ALG_NONE when none or unknown). */
+static char *token_kid(const char *token, enum eg_alg *alg)
 {
 	const char *dot = strchr(token, '.');
 	size_t n = dot ? (size_t)(dot - token) : 0;
@@ -349,36 +355,101 @@ static char *token_kid(const char *token)
 	if (m > 0) {
 		json_t *h = json_loadb((const char *)raw, (size_t)m, JSON_REJECT_DUPLICATES, NULL);
 		const char *k = json_string_value(json_object_get(h, "kid"));
+		const char *a = json_string_value(json_object_get(h, "alg"));
 		if (k)
 			kid = xstrdup(k);
+		*alg = eg_alg_from_name(a);
 		json_decref(h);
 	}
 	free(raw);
 	return kid;
 }
 
+#define HS_ALGS ((1u << EG_ALG_HS256) | (1u << EG_ALG_HS384) | (1u << EG_ALG_HS512))
+
+/* HS* (only when oidc.algorithms names it): the key is the client_secret's octets (OIDC
+ * Core 10.1), whatever kid the header names; never a key from the OP's public JWKS. */
+static enum eg_jose_err verify_hmac_secret(const struct eg_daemon *d, const char *token, const char *kid,
+					   struct eg_jws *jws)
+{
+	const char *sec = d->cfg->oidc.client_secret;
+	eg_algset algs = d->oidc->algs & HS_ALGS;
+	enum eg_jose_err e = EG_JOSE_ALG;
+
+	if (!algs || !sec)
+		return e;
+	char *k = xmalloc(b64url_encoded_len(strlen(sec)) + 1);
+	b64url_encode((const uint8_t *)sec, strlen(sec), k);
+	json_t *jwk = json_pack("{s:s, s:s}", "kty", "oct", "k", k);
+	if (kid)
+		json_object_set_new(jwk, "kid", json_string(kid));
+	char *set = json_dumps(jwk, JSON_COMPACT);
+	struct eg_jwks *ks = set ? eg_jwks_parse(set, strlen(set), NULL, 0, NULL, 0) : NULL;
+	if (ks)
+		e = eg_jws_verify(token, strlen(token), ks, algs, true, jws);
+	eg_jwks_unref(ks);
+	if (set) {
+		OPENSSL_cleanse(set, strlen(set));
+		free(set);
+	}
+	json_decref(jwk);
+	OPENSSL_cleanse(k, strlen(k));
+	free(k);
+	return e;
+}
+
+/* Keys of the set that may verify alg: an OP publishes one key per type (RSA, EC, OKP ...)
+ * and signs with one of them, so only these compete for a token without kid. */
+static size_t keys_for_alg(const struct eg_jwks *ks, enum eg_alg alg)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < eg_jwks_count(ks); i++)
+		if (eg_jwk_algs(eg_jwks_key(ks, i)) & (1u << alg))
+			n++;
+	return n;
+}
+
 /* Signature with the OP's keys: unknown kid -> one (throttled) refetch. A token
- * without kid is accepted only when the set holds a single key (OIDC Core 10.1). */
-static int verify_sig(struct eg_oidc *o, const char *token, struct eg_jws *jws, char *why,
+ * without kid is accepted only when a single key of the set fits its alg (OIDC Core
+ * 10.1; the OpenID RP test kid-absent-single-jwks publishes one key of each type). */
+static int verify_sig(struct eg_daemon *d, const char *token, struct eg_jws *jws, char *why,
 		      size_t whylen)
 {
-	struct eg_jwks *keys = eg_keysource_get(o->keys);
-	char *kid = token_kid(token);
+	struct eg_oidc *o = d->oidc;
+	enum eg_alg alg = EG_ALG_NONE;
+	char *kid = token_kid(token, &alg);
 	enum eg_jose_err e;
 
-	if (!kid && eg_jwks_count(keys) > 1) {
-		snprintf(why, whylen, "token has no kid and the provider has several keys");
+	if ((1u << alg) & HS_ALGS) {
+		e = verify_hmac_secret(d, token, kid, jws);
+		free(kid);
+		if (e != EG_JOSE_OK) {
+			snprintf(why, whylen, "signature: %s", eg_jose_err_name(e));
+			return -1;
+		}
+		return 0;
+	}
+	struct eg_jwks *keys = eg_keysource_get(o->keys);
+	if (!kid && keys_for_alg(keys, alg) > 1) {
+		snprintf(why, whylen, "token has no kid and several of the provider's keys fit its alg");
 		eg_jwks_unref(keys);
 		return -1;
 	}
-	e = eg_jws_verify(token, strlen(token), keys, o->algs, true, jws);
+	/* a JWKS is public: an oct key published there is no secret, so never an HS* key */
+	e = eg_jws_verify(token, strlen(token), keys, o->algs & ~HS_ALGS, true, jws);
 	if (e == EG_JOSE_NO_KEY && kid) {
 		eg_jwks_unref(keys);
 		keys = eg_keysource_refetch(o->keys, kid);
-		e = eg_jws_verify(token, strlen(token), keys, o->algs, true, jws);
+		e = eg_jws_verify(token, strlen(token), keys, o->algs & ~HS_ALGS, true, jws);
 	}
 	eg_jwks_unref(keys);
 	free(kid);
+	if (e == EG_JOSE_ALG && alg != EG_ALG_NONE) {
+		/* the one refusal an operator fixes in the configuration: say how */
+		snprintf(why, whylen, "signature: alg %s is not in oidc.algorithms (default RS256)", eg_alg_name(alg));
+		return -1;
+	}
 	if (e != EG_JOSE_OK) {
 		snprintf(why, whylen, "signature: %s", eg_jose_err_name(e));
 		return -1;
@@ -470,22 +541,58 @@ int eg_oidc_check_id_token(const char *token, const struct eg_jwks *keys, uint32
 	return 0;
 }
 
-/* Full id_token check with the live key source (refetch on unknown kid). */
+/* OIDC Core 3.1.3.6/3.3.2.11: at_hash and c_hash are the base64url left half of the hash
+ * of the value, with the hash of the id_token's alg (SHA-512 for EdDSA on Ed25519). A code
+ * flow need not carry them; when the OP put one in, it must match (a token swapped in from
+ * another response fails). 0 when absent or matching. */
+static int check_half_hash(const json_t *claims, const char *name, enum eg_alg alg, const char *value,
+			   char *why, size_t whylen)
+{
+	const json_t *h = json_object_get(claims, name);
+	const char *an = eg_alg_name(alg), *mdname;
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char want[b64url_encoded_len(EVP_MAX_MD_SIZE / 2) + 1];
+
+	if (!h || !value)
+		return 0;
+	mdname = alg == EG_ALG_EDDSA ? "SHA512" : strstr(an, "384") ? "SHA384" : strstr(an, "512") ? "SHA512" : "SHA256";
+	if (!json_is_string(h)) {
+		snprintf(why, whylen, "%s is not a string", name);
+		return -1;
+	}
+	if (EVP_Digest(value, strlen(value), md, &mdlen, EVP_get_digestbyname(mdname), NULL) != 1) {
+		snprintf(why, whylen, "%s cannot be computed", name);
+		return -1;
+	}
+	b64url_encode(md, mdlen / 2, want);
+	if (json_string_length(h) != strlen(want) || !ct_equal(json_string_value(h), want, strlen(want))) {
+		snprintf(why, whylen, "%s does not match", name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Full id_token check with the live key source (refetch on unknown kid); at_hash and c_hash
+ * checked against access_token and code when the token has them. */
 static int check_id_token(struct eg_daemon *d, const char *token, const char *nonce,
-			  const char *want_sub, json_t **claims, int64_t *exp, char *why,
-			  size_t whylen)
+			  const char *want_sub, const char *access_token, const char *code,
+			  json_t **claims, int64_t *exp, char *why, size_t whylen)
 {
 	const struct eg_oidc_config *oc = &d->cfg->oidc;
 	struct eg_jws jws;
 
 	*claims = NULL;
 	memset(&jws, 0, sizeof(jws));
-	if (verify_sig(d->oidc, token, &jws, why, whylen))
+	if (verify_sig(d, token, &jws, why, whylen))
 		return -1;
 	json_t *c = json_incref(jws.payload);
+	enum eg_alg alg = jws.alg;
 	eg_jws_clear(&jws);
 	if (check_id_claims(c, oc->issuer, oc->client_id, oc->leeway_s, nonce, want_sub,
-			    now_realtime_s(), exp, why, whylen)) {
+			    now_realtime_s(), exp, why, whylen) ||
+	    check_half_hash(c, "at_hash", alg, access_token, why, whylen) ||
+	    check_half_hash(c, "c_hash", alg, code, why, whylen)) {
 		json_decref(c);
 		return -1;
 	}
@@ -658,7 +765,8 @@ static int refresh_cb(struct eg_daemon *d, const char *refresh_token, const char
 	free(form);
 	if (rc == 0 && t.id_token) {
 		/* OIDC Core 12.2: same iss/sub/aud, no nonce requirement. */
-		rc = check_id_token(d, t.id_token, NULL, sub, &claims, &id_exp, why, sizeof(why));
+		rc = check_id_token(d, t.id_token, NULL, sub, t.access_token, NULL, &claims, &id_exp, why,
+				    sizeof(why));
 		if (rc == 0)
 			rc = merge_userinfo(d, t.access_token, claims, why, sizeof(why));
 	}
@@ -792,11 +900,25 @@ static void h_start(struct eg_daemon *d, const struct eg_req *r, struct eg_resp 
 	int64_t ttl = cfg->oidc.state_ttl_s > 0 ? cfg->oidc.state_ttl_s : 600;
 	size_t max = cfg->oidc.max_states > 0 ? (size_t)cfg->oidc.max_states : 8;
 
+	/* OpenID Connect Core 4, a login initiated by the OP or a third party: /oauth2/start is
+	 * the initiate_login_uri. iss must name our OP; target_link_uri is where to go (checked
+	 * like rd); login_hint goes on to the OP. */
+	int ni = 0, nt = 0, nh = 0;
+	const char *iss = eg_req_arg(r, "iss", &ni), *target = eg_req_arg(r, "target_link_uri", &nt);
+	const char *hint = eg_req_arg(r, "login_hint", &nh);
+
 	eg_resp_header(resp, "Cache-Control", "no-store");
-	if (n > 1) {
-		login_error(d, resp, "duplicate", 400, "The rd parameter appears more than once.");
+	if (n > 1 || ni > 1 || nt > 1 || nh > 1) {
+		login_error(d, resp, "duplicate", 400, "A login parameter appears more than once.");
 		return;
 	}
+	if (iss && strcmp(iss, cfg->oidc.issuer) != 0) {
+		count(d, "start", "iss");
+		login_error(d, resp, "iss", 400, "The login was started for another identity provider.");
+		return;
+	}
+	if ((!rd || !*rd) && target && *target)
+		rd = target;
 	if (!rd || !*rd)
 		rd = "/";
 	/* The sealed state cookie carries rd and must stay under the 4 KiB cookie limit. */
@@ -859,20 +981,23 @@ static void h_start(struct eg_daemon *d, const struct eg_req *r, struct eg_resp 
 		snprintf(scopes + strlen(scopes), sizeof(scopes) - strlen(scopes), "%s%s",
 			 i ? " " : "", cfg->oidc.scopes.v[i]);
 	char *e_sc = pct_encode(scopes);
+	char *e_hint = hint && *hint && strlen(hint) <= 256 ? pct_encode(hint) : NULL;
 	/* prompt=login: "sign in as another user" from the 403 page makes the OP ask again. */
 	const char *prompt = eg_req_arg(r, "prompt", NULL);
 	bool relogin = prompt && strcmp(prompt, "login") == 0;
 	char *loc = xasprintf("%s%sresponse_type=code&client_id=%s&redirect_uri=%s&scope=%s"
-			      "&state=%s&nonce=%s&code_challenge=%s&code_challenge_method=S256%s",
+			      "&state=%s&nonce=%s&code_challenge=%s&code_challenge_method=S256%s%s%s",
 			      o->authorization_endpoint,
 			      strchr(o->authorization_endpoint, '?') ? "&" : "?", e_cid, e_ru, e_sc,
-			      state, nonce, challenge, relogin ? "&prompt=login" : "");
+			      state, nonce, challenge, relogin ? "&prompt=login" : "", e_hint ? "&login_hint=" : "",
+			      e_hint ? e_hint : "");
 	eg_resp_redirect(resp, loc);
 	count(d, "start", "ok");
 	free(loc);
 	free(e_cid);
 	free(e_ru);
 	free(e_sc);
+	free(e_hint);
 out:
 	free(state);
 	free(nonce);
@@ -934,6 +1059,12 @@ static void h_callback(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 		eg_resp_header(resp, "Set-Cookie", del);
 		free(del);
 	}
+	/* RFC 9207 2.4: iss must name our issuer, in error responses too, and is required when
+	 * the OP advertises it (mix-up defence). */
+	if ((iss && strcmp(iss, cfg->oidc.issuer) != 0) || (!iss && eg_oidc_ready(d) && o->iss_param_required)) {
+		fail_page(d, resp, "iss", 400, "The login response came from another issuer.");
+		return;
+	}
 	if (error) {
 		const char *desc = eg_req_arg(r, "error_description", NULL);
 		char *msg = xasprintf("The identity provider answered: %.100s%s%.300s", error,
@@ -944,11 +1075,6 @@ static void h_callback(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 	}
 	if (!state || !code || strlen(state) != 32) {
 		fail_page(d, resp, "malformed", 400, "The login response is incomplete.");
-		return;
-	}
-	/* RFC 9207: an iss parameter must name our issuer (mix-up defence). */
-	if (iss && strcmp(iss, cfg->oidc.issuer) != 0) {
-		fail_page(d, resp, "iss", 400, "The login response came from another issuer.");
 		return;
 	}
 	if (!eg_oidc_ready(d)) {
@@ -1006,7 +1132,8 @@ static void h_callback(struct eg_daemon *d, const struct eg_req *r, struct eg_re
 		fail_page(d, resp, "token", 502, "The identity provider did not issue tokens.");
 		goto out;
 	}
-	if (check_id_token(d, t.id_token, nonce, NULL, &claims, &id_exp, why, sizeof(why))) {
+	if (check_id_token(d, t.id_token, nonce, NULL, t.access_token, code, &claims, &id_exp, why,
+			   sizeof(why))) {
 		log_warn("oidc: id_token rejected: %s", why);
 		fail_page(d, resp, "id_token", 401, "The identity token was not valid.");
 		goto out;
@@ -1252,14 +1379,20 @@ static void h_backchannel(struct eg_daemon *d, const struct eg_req *r, struct eg
 		return;
 	}
 	memset(&jws, 0, sizeof(jws));
-	if (verify_sig(d->oidc, tok, &jws, why, sizeof(why))) {
+	if (verify_sig(d, tok, &jws, why, sizeof(why))) {
 		free(tok);
 		bcl_error(d, resp, why);
 		return;
 	}
 	free(tok);
-	const char *typ = json_string_value(json_object_get(jws.header, "typ"));
-	if (typ && strcasecmp(typ, "logout+jwt") != 0 && strcasecmp(typ, "JWT") != 0) {
+	/* typ logout+jwt (Back-Channel Logout 1.0 2.4), or JWT from OPs older than it; RFC 7515
+	 * 4.1.9: case-insensitive, "application/" may be left out. Anything else is another
+	 * kind of token (at+jwt, secevent+jwt ...). A typ that is not a string is refused. */
+	const json_t *typ_j = json_object_get(jws.header, "typ");
+	const char *typ = json_string_value(typ_j);
+	if (typ && strncasecmp(typ, "application/", 12) == 0)
+		typ += 12;
+	if ((typ_j && !typ) || (typ && strcasecmp(typ, "logout+jwt") != 0 && strcasecmp(typ, "JWT") != 0)) {
 		eg_jws_clear(&jws);
 		bcl_error(d, resp, "unexpected typ");
 		return;
@@ -1514,7 +1647,10 @@ int eg_oidc_init(struct eg_daemon *d, char *err, size_t errlen)
 	pthread_mutex_init(&o->mu, NULL);
 	pthread_cond_init(&o->cv, NULL);
 	o->loopback_ok = issuer_http;
-	o->algs = EG_ALGSET_ALL & ~((1u << EG_ALG_HS256) | (1u << EG_ALG_HS384) | (1u << EG_ALG_HS512));
+	/* RS256 unless configured: the registration default (OIDC Core 3.1.3.7 step 7, Registration
+	 * id_token_signed_response_alg), for ID and logout tokens alike (Back-Channel Logout 2.6):
+	 * a token in another algorithm, even by one of the OP's keys, is not what was registered. */
+	o->algs = 1u << EG_ALG_RS256;
 	if (oc->algorithms.n) {
 		size_t bad = 0;
 		if (eg_algset_parse((const char *const *)oc->algorithms.v, oc->algorithms.n,
