@@ -126,7 +126,7 @@ EOF
 start_daemon() {
 	"$DAEMON" --config "$CONF" >>"$TMP/daemon.log" 2>&1 &
 	DPID=$!
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do
 		[ -S "$TMP/admin.sock" ] && "$CTL" --config "$CONF" status >/dev/null 2>&1 && return 0
 		kill -0 "$DPID" 2>/dev/null || return 1
 		sleep 0.1

@@ -95,7 +95,7 @@ run_case() { # USER_JSON WANT_UID LABEL
 EOF2
 	ASAN_OPTIONS=detect_leaks=0 "$DAEMON" --config "$TMP/c.json" >"$TMP/log" 2>&1 &
 	PID=$!
-	for _ in $(seq 100); do grep -q ' ready (' "$TMP/log" && break; sleep 0.1; done
+	for _ in $(seq 300); do grep -q ' ready (' "$TMP/log" && break; sleep 0.1; done
 	cp "$TMP/log" "$TMP/log-start-${uid}"
 	code=$(curl -s -o /dev/null -w '%{http_code}' "${NGX[@]}" "http://127.0.0.1:$port/auth")
 	check "$label: answers on TCP" [ "$code" = 200 ]
@@ -163,7 +163,7 @@ dies_with() { # WHICH(priv|child) LABEL [USER_JSON]
 EOF2
 	ASAN_OPTIONS=detect_leaks=0 "$DAEMON" --config "$TMP/c.json" >"$TMP/log" 2>&1 &
 	PID=$!
-	for _ in $(seq 100); do grep -q ' ready (' "$TMP/log" && break; sleep 0.1; done
+	for _ in $(seq 300); do grep -q ' ready (' "$TMP/log" && break; sleep 0.1; done
 	http=$(pgrep -P "$PID" -x edgegated)
 	if [ "$1" = child ]; then
 		kill -9 "$http"

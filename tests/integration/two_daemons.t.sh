@@ -36,7 +36,7 @@ start() { # CONF LOG -> PID in $!
 }
 conf "$TMP/a.json" "$TMP/state" "$PORT"
 start "$TMP/a.json" "$TMP/a.log"; P1=$!
-for _ in $(seq 100); do grep -q ' ready (' "$TMP/a.log" && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q ' ready (' "$TMP/a.log" && break; sleep 0.1; done
 HTTP1=$(pgrep -P "$P1" -x edgegated)
 check "the first daemon serves" answers "$HTTP1"
 
@@ -57,7 +57,7 @@ kill -9 "$P1" "$HTTP1"; wait "$P1" 2>/dev/null; P1=
 for _ in $(seq 50); do kill -0 "$HTTP1" 2>/dev/null || break; sleep 0.1; done
 check "after kill -9 the stale sockets are still there" [ -S "$TMP/auth.sock" -a -S "$TMP/admin.sock" ]
 start "$TMP/a.json" "$TMP/d.log"; P2=$!
-for _ in $(seq 100); do grep -q ' ready (' "$TMP/d.log" && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q ' ready (' "$TMP/d.log" && break; sleep 0.1; done
 HTTP2=$(pgrep -P "$P2" -x edgegated)
 check "a restart replaces the stale sockets and serves" answers "$HTTP2"
 kill "$P2"; wait "$P2"; rc=$?; P2=
