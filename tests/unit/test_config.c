@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 
 #include "testutil.h"
 
@@ -334,12 +335,51 @@ static void test_shared_store_keys(void **state)
 	}
 }
 
+/* eg_addr_parse reads IPv4 by hand first: it accepts exactly what inet_pton does, with the
+ * same bytes (IPv4-mapped), on listed edge cases and on random strings of digits and dots. */
+static void test_addr_parse_like_inet_pton(void **state)
+{
+	static const char *const cases[] = { "0.0.0.0", "255.255.255.255", "198.18.0.10", "256.0.0.1", "01.2.3.4",
+					     "1.2.3.04", "00.1.2.3", "0.0.0.00", "1.2.3", "1.2.3.4.", "1.2.3.4 ",
+					     " 1.2.3.4", "1..2.3", "1.2.3.4x", "1234.1.1.1", "", "1.2.3.25a",
+					     "1.2.3.999", "10.0.0.1\n", "+1.2.3.4", "1.2.3.-4", "::1", "::ffff:1.2.3.4" };
+	srand(7);
+	for (size_t n = 0; n < sizeof(cases) / sizeof(cases[0]) + 200000; n++) {
+		char buf[20];
+		const char *s = buf;
+		if (n < sizeof(cases) / sizeof(cases[0])) {
+			s = cases[n];
+		} else {
+			size_t len = (size_t)(rand() % 16);
+			for (size_t i = 0; i < len; i++)
+				buf[i] = "0123456789...12"[rand() % 15];
+			buf[len] = '\0';
+		}
+		uint8_t got[16], want[16] = { 0 };
+		struct in_addr a4;
+		struct in6_addr a6;
+		int rc = -1;
+		if (inet_pton(AF_INET, s, &a4) == 1) {
+			want[10] = want[11] = 0xff;
+			memcpy(want + 12, &a4, 4);
+			rc = 0;
+		} else if (inet_pton(AF_INET6, s, &a6) == 1) {
+			memcpy(want, &a6, 16);
+			rc = 0;
+		}
+		assert_int_equal(eg_addr_parse(s, got), rc);
+		if (rc == 0)
+			assert_memory_equal(got, want, 16);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shared_store_keys),
 		cmocka_unit_test(test_durable_keys),
 		cmocka_unit_test(test_minimal),  cmocka_unit_test(test_errors_name_the_key),
+		cmocka_unit_test(test_addr_parse_like_inet_pton),
 		cmocka_unit_test(test_duration), cmocka_unit_test(test_prefix),
 		cmocka_unit_test(test_full_example), cmocka_unit_test(test_cookie_and_jwt_defaults),
 	};

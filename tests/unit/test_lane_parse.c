@@ -120,12 +120,37 @@ static void test_bounds(void **state)
 	free(big);
 }
 
+/* Every byte of a long value is checked wherever it falls in the 16-byte steps: a tab or
+ * a space inside is kept, a control byte, DEL or obs-text anywhere refuses the request. */
+static void test_value_bytes(void **state)
+{
+	const char ok[] = { '\t', ' ' }, bad[] = { '\x01', '\x7f', '\x80', '\xff', '\n' };
+	for (size_t pos = 1; pos < 47; pos++) {
+		char value[49], req[256];
+		struct eg_lane_msg m;
+		for (size_t k = 0; k < sizeof(ok) + sizeof(bad); k++) {
+			memset(value, 'v', 48);
+			value[48] = '\0';
+			value[pos] = k < sizeof(ok) ? ok[k] : bad[k - sizeof(ok)];
+			snprintf(req, sizeof(req), "GET /auth HTTP/1.1\r\nHost: a\r\nX-Long: %s\r\n\r\n", value);
+			long r = parse(req, &m);
+			if (k < sizeof(ok)) {
+				assert_true(r > 0);
+				assert_string_equal(m.value[1], value);
+			} else {
+				assert_int_equal(r, EG_LANE_NOT_OURS);
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_nginx_shape),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_value_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -88,6 +88,29 @@ static void test_front_cache(void **state)
 	eg_metric_help(NULL, "eg_fc", "counter", "x");
 }
 
+/* The _lit calls count into the same series as the others (by content), whichever comes
+ * first, and a second metrics instance is not confused with the first. */
+static void test_literal_calls(void **state)
+{
+	char name[] = "eg_lit_total", v[] = "allow"; /* other pointers, same content */
+	for (int round = 0; round < 2; round++) {
+		struct eg_metrics *m = eg_metrics_new();
+		eg_metric_inc_lit(m, "eg_lit_total", "result", "allow", NULL, NULL, 1);
+		eg_metric_inc(m, name, "result", v, NULL, NULL, 2);
+		eg_metric_inc_lit(m, "eg_lit_total", "result", "allow", NULL, NULL, 4);
+		eg_metric_inc_lit(m, "eg_lit_total", "result", "deny", NULL, NULL, 8);
+		eg_metric_observe_lit(m, "eg_lit_seconds", NULL, NULL, 0.0003);
+		eg_metric_observe(m, "eg_lit_seconds", NULL, NULL, 2.0);
+		char *t = render(m);
+		assert_non_null(strstr(t, "eg_lit_total{result=\"allow\"} 7\n"));
+		assert_non_null(strstr(t, "eg_lit_total{result=\"deny\"} 8\n"));
+		assert_non_null(strstr(t, "eg_lit_seconds_bucket{le=\"0.0005\"} 1\n"));
+		assert_non_null(strstr(t, "eg_lit_seconds_count 2\n"));
+		free(t);
+		eg_metrics_free(m);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -95,6 +118,7 @@ int main(void)
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_histogram_gauge),
 		cmocka_unit_test(test_front_cache),
+		cmocka_unit_test(test_literal_calls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

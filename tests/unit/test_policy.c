@@ -228,6 +228,41 @@ static void test_email_verified(void **state)
 	config_free(c);
 }
 
+/* The memo a verdict keeps: the policy's answer is given again for the same claims and kind,
+ * and worked out afresh for another kind or other claims; the decision is the memo-less one. */
+static void test_email_memo(void **state)
+{
+	struct eg_config *c = load("{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"/dev/null\",\"issuer\":\"*\",\"audience\":\"*\"},"
+				   "\"oidc\":{\"issuer\":\"https://op.test\",\"client_id\":\"c\",\"redirect_url\":\"https://a.test/cb\","
+				   "\"token_auth_method\":\"none\",\"trust_unverified_email\":true},\"routes\":["
+				   "{\"path\":\"/mail/\",\"allow\":{\"domains\":[\"x.test\"]}}]}");
+	const struct eg_route *r = eg_policy_match(c, "h", "/mail/", EG_M_GET);
+	assert_non_null(r);
+	struct eg_email_memo memo = { 0 };
+	const char *why = NULL;
+	/* unverified: a bearer identity may not use it, a session identity may */
+	struct eg_identity id = { .kind = EG_ID_BEARER, .claims = json_loads("{\"email\":\"a@x.test\"}", 0, NULL) };
+	assert_false(eg_policy_allows_memo(c, r, &id, &why, &memo));
+	assert_ptr_equal(memo.claims, id.claims);
+	assert_null(eg_policy_verified_email_memo(c, &id, &memo));
+	id.kind = EG_ID_SESSION; /* another kind: not the memo's answer */
+	assert_true(eg_policy_allows_memo(c, r, &id, &why, &memo));
+	assert_string_equal(eg_policy_verified_email_memo(c, &id, &memo), "a@x.test");
+	/* other claims while the first are still held: their own answer */
+	struct eg_identity other = { .kind = EG_ID_SESSION,
+				     .claims = json_loads("{\"email\":\"b@x.test\",\"email_verified\":false}", 0, NULL) };
+	assert_null(eg_policy_verified_email_memo(c, &other, &memo));
+	assert_false(eg_policy_allows_memo(c, r, &other, &why, &memo));
+	assert_string_equal(eg_policy_verified_email_memo(c, &id, &memo), "a@x.test");
+	/* a memo of the same claims and kind answers without reading them: the one it holds */
+	memo = (struct eg_email_memo){ id.claims, id.kind, "memo@x.test" };
+	assert_string_equal(eg_policy_verified_email_memo(c, &id, &memo), "memo@x.test");
+	assert_string_equal(eg_policy_verified_email(c, &id), "a@x.test"); /* no memo: read */
+	json_decref(id.claims);
+	json_decref(other.claims);
+	config_free(c);
+}
+
 /* oauth2-proxy GHSA-c5c4-8r6x-56w3: "a@evil.test@x.test" passed a domains check that split
  * on the last '@'. Only a plain addr-spec (one '@', no quoting) is believed by allow
  * rules and passed on; a deny domains rule matches an address parsers split differently. */
@@ -402,7 +437,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_path_normalize), cmocka_unit_test(test_host_normalize),
 		cmocka_unit_test(test_route_match),    cmocka_unit_test(test_domains),
-		cmocka_unit_test(test_email_verified), cmocka_unit_test(test_distributed_claims),
+		cmocka_unit_test(test_email_verified), cmocka_unit_test(test_email_memo), cmocka_unit_test(test_distributed_claims),
 		cmocka_unit_test(test_email_addr_spec),
 		cmocka_unit_test(test_email_trailing_dot),
 		cmocka_unit_test(test_dotted_claim_readings),

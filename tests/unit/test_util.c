@@ -88,6 +88,29 @@ static void constant_time_equal(void **state)
 	assert_true(ct_equal("", "x", 0));
 }
 
+/* ct_equal_words: every length from 0 to 80 (the 16- and 8-byte steps and the tail), a
+ * difference in each position and in each bit of a byte is seen. */
+static void constant_time_equal_words(void **state)
+{
+	uint8_t a[80], b[80];
+	for (size_t i = 0; i < sizeof(a); i++)
+		a[i] = b[i] = (uint8_t)(i * 7 + 1);
+	for (size_t len = 0; len <= sizeof(a); len++) {
+		assert_true(ct_equal_words(a, b, len));
+		for (size_t pos = 0; pos < len; pos++)
+			for (int bit = 0; bit < 8; bit++) {
+				b[pos] ^= (uint8_t)(1u << bit);
+				assert_false(ct_equal_words(a, b, len));
+				b[pos] ^= (uint8_t)(1u << bit);
+			}
+		if (len < sizeof(a)) { /* a byte past len is not compared */
+			b[len] ^= 1;
+			assert_true(ct_equal_words(a, b, len));
+			b[len] ^= 1;
+		}
+	}
+}
+
 static void hex(void **state)
 {
 	uint8_t b[4] = { 0x00, 0xab, 0x7f, 0xff }, o[4];
@@ -242,7 +265,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(b64url_roundtrip), cmocka_unit_test(b64url_strict),
-		cmocka_unit_test(b64_standard),	    cmocka_unit_test(constant_time_equal),
+		cmocka_unit_test(b64_standard),	    cmocka_unit_test(constant_time_equal), cmocka_unit_test(constant_time_equal_words),
 		cmocka_unit_test(hex),		    cmocka_unit_test(percent),
 		cmocka_unit_test(form),		    cmocka_unit_test(files),
 		cmocka_unit_test(strings_and_misc),

@@ -257,7 +257,7 @@ static bool same_address(const char *rule, const char *email, bool deny)
 /* The email claim when it may be believed: email_verified true (boolean or "true"),
  * or absent with trust_unverified_email set for that kind of identity (the
  * "nOAuth" class: providers where users type their own address). */
-static const char *verified_email(const struct eg_config *cfg, const struct eg_identity *id)
+static const char *verified_email_of(const struct eg_config *cfg, const struct eg_identity *id)
 {
 	const json_t *claims = id->claims;
 	const char *claim = cfg->oidc.email_claim ? cfg->oidc.email_claim : "email";
@@ -272,9 +272,28 @@ static const char *verified_email(const struct eg_config *cfg, const struct eg_i
 	return !ev && trust ? json_string_value(e) : NULL;
 }
 
+/* The answer depends on the claims, the kind of identity and the config only (fixed for the
+ * process): a memo keyed by the first two may give it again. */
+static const char *verified_email(const struct eg_config *cfg, const struct eg_identity *id,
+				  struct eg_email_memo *memo)
+{
+	if (memo && memo->claims && memo->claims == id->claims && memo->kind == id->kind)
+		return memo->email;
+	const char *email = verified_email_of(cfg, id);
+	if (memo)
+		*memo = (struct eg_email_memo){ id->claims, id->kind, email };
+	return email;
+}
+
+const char *eg_policy_verified_email_memo(const struct eg_config *cfg, const struct eg_identity *id,
+					  struct eg_email_memo *memo)
+{
+	return id && id->claims ? verified_email(cfg, id, memo) : NULL;
+}
+
 const char *eg_policy_verified_email(const struct eg_config *cfg, const struct eg_identity *id)
 {
-	return id && id->claims ? verified_email(cfg, id) : NULL;
+	return eg_policy_verified_email_memo(cfg, id, NULL);
 }
 
 static bool domain_matches(const char *rule, const char *domain)
@@ -288,13 +307,13 @@ static bool domain_matches(const char *rule, const char *domain)
 
 /* deny: a deny rule reads the email claim even unverified (the restrictive reading). */
 static bool email_conditions(const struct eg_config *cfg, const struct eg_conditions *c, const struct eg_identity *id,
-			     bool deny)
+			     bool deny, struct eg_email_memo *memo)
 {
 	const json_t *claims = id->claims;
 	if (!claims || (!c->emails.n && !c->domains.n))
 		return false;
 	const char *email = deny ? eg_claim_str(claims, cfg->oidc.email_claim ? cfg->oidc.email_claim : "email")
-				 : verified_email(cfg, id);
+				 : verified_email(cfg, id, memo);
 	if (!email)
 		return false;
 	for (size_t i = 0; i < c->emails.n; i++)
@@ -364,10 +383,10 @@ static bool claim_matches(const json_t *claims, const char *name, const struct e
 }
 
 static bool conditions_match(const struct eg_config *cfg, const struct eg_conditions *c, const struct eg_identity *id,
-			     bool deny)
+			     bool deny, struct eg_email_memo *memo)
 {
 	const json_t *claims = id->claims;
-	if (email_conditions(cfg, c, id, deny))
+	if (email_conditions(cfg, c, id, deny, memo))
 		return true;
 	if (claims && c->groups.n &&
 	    claim_matches(claims, cfg->oidc.groups_claim ? cfg->oidc.groups_claim : "groups", &c->groups, deny))
@@ -382,15 +401,21 @@ static bool conditions_match(const struct eg_config *cfg, const struct eg_condit
 	return cert_conditions(c, id->cert);
 }
 
-bool eg_policy_allows(const struct eg_config *cfg, const struct eg_route *r, const struct eg_identity *id,
-		      const char **why)
+bool eg_policy_allows_memo(const struct eg_config *cfg, const struct eg_route *r, const struct eg_identity *id,
+			   const char **why, struct eg_email_memo *memo)
 {
-	if (r->deny.present && conditions_match(cfg, &r->deny, id, true)) {
+	if (r->deny.present && conditions_match(cfg, &r->deny, id, true, memo)) {
 		*why = "deny_rule";
 		return false;
 	}
-	if (!r->allow.present || conditions_match(cfg, &r->allow, id, false))
+	if (!r->allow.present || conditions_match(cfg, &r->allow, id, false, memo))
 		return true;
 	*why = "not_allowed";
 	return false;
+}
+
+bool eg_policy_allows(const struct eg_config *cfg, const struct eg_route *r, const struct eg_identity *id,
+		      const char **why)
+{
+	return eg_policy_allows_memo(cfg, r, id, why, NULL);
 }

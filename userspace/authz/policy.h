@@ -33,6 +33,20 @@ const struct eg_route *eg_policy_match_reading(const struct eg_config *cfg, cons
 bool eg_policy_allows(const struct eg_config *cfg, const struct eg_route *r, const struct eg_identity *id,
 		      const char **why);
 
+/* eg_policy_verified_email's answer for one claims object and kind of identity, kept by a
+ * caller that needs it twice (a verdict: the policy, then X-Auth-Request-Email). Keyed by
+ * the claims pointer: valid only while that object lives, so a verdict keeps one for its
+ * own duration (its identities hold their claims until it ends) and starts it zeroed. */
+struct eg_email_memo {
+	const json_t *claims;
+	enum eg_id_kind kind;
+	const char *email;
+};
+
+/* eg_policy_allows, reading and filling memo (NULL: none). */
+bool eg_policy_allows_memo(const struct eg_config *cfg, const struct eg_route *r, const struct eg_identity *id,
+			   const char **why, struct eg_email_memo *memo);
+
 /* The strict reading of a request target (readings.h), for callers that need one
  * path: query cut, an absolute URI's scheme and authority stripped, percent-decoded
  * (encoded '/' and '\\' kept as text), ;params kept as text, "//" merged, dot segments
@@ -52,5 +66,8 @@ const json_t *eg_claim_get(const json_t *claims, const char *name);
 /* The identity's email when it may be believed (email_verified true, or absent with
  * oidc/jwt.trust_unverified_email for that kind of identity); else NULL. */
 const char *eg_policy_verified_email(const struct eg_config *cfg, const struct eg_identity *id);
+/* The same through memo (NULL: none). */
+const char *eg_policy_verified_email_memo(const struct eg_config *cfg, const struct eg_identity *id,
+					  struct eg_email_memo *memo);
 
 #endif

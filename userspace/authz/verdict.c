@@ -461,7 +461,7 @@ static int bearer_identity(struct eg_daemon *d, const struct eg_req *r, const st
 	uint64_t tag = d->tokcache ? eg_tokcache_tag(d->tokcache, tok, len) : 0;
 	if (cached_verdict(d, tok, len, tag, now, &claims, &err)) {
 		/* the same bytes as a token that passed token_chars_ok when it was cached */
-		eg_metric_inc(d->metrics, "edgegate_token_cache_total", "result", "hit", NULL, NULL, 1);
+		eg_metric_inc_lit(d->metrics, "edgegate_token_cache_total", "result", "hit", NULL, NULL, 1);
 	} else {
 		if (!token_chars_ok(tok, len)) {
 			*o = (struct outcome){ 401, "malformed_token", "the bearer token is malformed", true };
@@ -547,14 +547,15 @@ static void claim_header(struct eg_resp *resp, const char *header, const json_t 
 }
 
 static void identity_headers(struct eg_daemon *d, const struct eg_route *route, const struct eg_identity *id,
-			     struct eg_resp *resp)
+			     struct eg_email_memo *memo, struct eg_resp *resp)
 {
 	const struct eg_config *cfg = d->cfg;
 	const json_t *c = id->claims;
 	if (c) {
 		const char *user_claim = cfg->oidc.user_claim ? cfg->oidc.user_claim : "sub";
 		claim_header(resp, "X-Auth-Request-User", eg_claim_get(c, user_claim));
-		const char *email = eg_policy_verified_email(cfg, id); /* an unverified address is not passed on */
+		/* an unverified address is not passed on; memo: the policy may have read it */
+		const char *email = eg_policy_verified_email_memo(cfg, id, memo);
 		if (email)
 			eg_resp_header(resp, "X-Auth-Request-Email", email);
 		claim_header(resp, "X-Auth-Request-Groups", eg_claim_get(c, cfg->oidc.groups_claim ? cfg->oidc.groups_claim : "groups"));
@@ -586,10 +587,10 @@ static void identity_headers(struct eg_daemon *d, const struct eg_route *route, 
 #define IDENTITY_HEADERS_MAX 12288
 
 static bool identity_headers_fit(struct eg_daemon *d, const struct eg_route *route, const struct eg_identity *id,
-				 struct eg_resp *resp)
+				 struct eg_email_memo *memo, struct eg_resp *resp)
 {
 	size_t first = resp->n_headers, total = 0;
-	identity_headers(d, route, id, resp);
+	identity_headers(d, route, id, memo, resp);
 	for (size_t i = first; i < resp->n_headers; i++)
 		total += strlen(resp->hname[i]) + strlen(resp->hvalue[i]) + 4;
 	/* a full header table may have dropped some (eg_resp_header): a cut-down identity too */
@@ -779,6 +780,9 @@ struct auth_cache {
 	int result[EG_AUTH_MTLS + 1];
 	struct eg_identity id[EG_AUTH_MTLS + 1];
 	struct outcome o[EG_AUTH_MTLS + 1];
+	/* the verified address the policy read, for the identity headers: valid for this
+	 * verdict, whose identities keep their claims alive until it ends */
+	struct eg_email_memo email;
 };
 
 static void auth_cache_clear(struct auth_cache *c)
@@ -805,7 +809,7 @@ static int route_verdict(struct eg_daemon *d, const struct eg_req *r, const stru
 		return 401;
 	}
 	const char *why = NULL;
-	if (!eg_policy_allows(d->cfg, route, &c->id[m], &why)) {
+	if (!eg_policy_allows_memo(d->cfg, route, &c->id[m], &why, &c->email)) {
 		*o = (struct outcome){ 403, why, "access to this resource is not allowed", false };
 		return 403;
 	}
@@ -1189,7 +1193,7 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 answer:
 	if (r->pass && r->pass->store_needed)
 		goto out; /* nothing decided, nothing counted: the whole verdict is taken again */
-	if (o.status == 200 && !identity_headers_fit(d, route, &id, resp))
+	if (o.status == 200 && !identity_headers_fit(d, route, &id, &cache.email, resp))
 		o = (struct outcome){ 403, "identity_too_large",
 				      "the identity is too large to pass on (too many groups or claims)", false };
 	if (o.status == 200) {
@@ -1213,10 +1217,13 @@ answer:
 		if (ban)
 			eg_offload_call(d, d->offload, commit_ban, ban);
 	}
-	eg_metric_inc(d->metrics, "edgegate_verdicts_total", "result",
-		      o.status == 200 ? "allow" : o.status == 401 ? "unauthenticated" : "forbidden", "reason", o.reason, 1);
-	eg_metric_observe(d->metrics, "edgegate_verdict_duration_seconds", NULL, NULL,
-			  (double)(now_mono_ns() - t0) / 1e9);
+	if (o.status == 200) /* an allow's reasons are literals of this file */
+		eg_metric_inc_lit(d->metrics, "edgegate_verdicts_total", "result", "allow", "reason", o.reason, 1);
+	else /* a deny's reason may come from elsewhere (policy, JOSE) */
+		eg_metric_inc(d->metrics, "edgegate_verdicts_total", "result",
+			      o.status == 401 ? "unauthenticated" : "forbidden", "reason", o.reason, 1);
+	eg_metric_observe_lit(d->metrics, "edgegate_verdict_duration_seconds", NULL, NULL,
+			      (double)(now_mono_ns() - t0) / 1e9);
 out:
 	auth_cache_clear(&cache);
 	eg_readings_free(&rd);

@@ -286,10 +286,40 @@ bool eg_addr_is_v4mapped(const uint8_t a[16])
 	return memcmp(a, pfx, 12) == 0;
 }
 
+/* Dotted-quad IPv4 as inet_pton reads it (four decimal octets up to 255, no leading zero,
+ * nothing else), by hand: it is read on every verdict (X-Real-IP). Anything else, or -1
+ * here, goes to inet_pton, so what is accepted stays exactly inet_pton's. */
+static int ipv4_quad(const char *s, uint8_t out[4])
+{
+	for (int i = 0; i < 4; i++) {
+		if (i && *s++ != '.')
+			return -1;
+		if (*s < '0' || *s > '9')
+			return -1;
+		unsigned v = (unsigned)(*s++ - '0');
+		for (int k = 0; k < 2 && *s >= '0' && *s <= '9'; k++) {
+			if (v == 0)
+				return -1; /* a leading zero */
+			v = v * 10 + (unsigned)(*s++ - '0');
+		}
+		if (v > 255 || (*s >= '0' && *s <= '9'))
+			return -1;
+		out[i] = (uint8_t)v;
+	}
+	return *s ? -1 : 0;
+}
+
 int eg_addr_parse(const char *s, uint8_t out16[16])
 {
 	struct in_addr a4;
 	struct in6_addr a6;
+	uint8_t q[4];
+	if (ipv4_quad(s, q) == 0) {
+		memset(out16, 0, 10);
+		out16[10] = out16[11] = 0xff;
+		memcpy(out16 + 12, q, 4);
+		return 0;
+	}
 	if (inet_pton(AF_INET, s, &a4) == 1) {
 		memset(out16, 0, 10);
 		out16[10] = out16[11] = 0xff;

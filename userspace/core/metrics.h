@@ -16,12 +16,20 @@ void eg_metrics_free(struct eg_metrics *m);
  * Series are created on first use (bounded: label values must come from a fixed set). */
 void eg_metric_inc(struct eg_metrics *m, const char *name, const char *l1, const char *v1,
 		   const char *l2, const char *v2, uint64_t by);
+/* The same, for hot paths whose every string argument is immutable for the life of the
+ * process (string literals, constant tables; never a buffer, never config that a reload
+ * frees): a repeated call with the same pointers finds its series without reading them. */
+void eg_metric_inc_lit(struct eg_metrics *m, const char *name, const char *l1, const char *v1,
+		       const char *l2, const char *v2, uint64_t by);
 /* Gauge: set an absolute value. */
 void eg_metric_set(struct eg_metrics *m, const char *name, const char *l1, const char *v1,
 		   double value);
 /* Histogram observation in seconds (fixed buckets 50us .. 10s). */
 void eg_metric_observe(struct eg_metrics *m, const char *name, const char *l1, const char *v1,
 		       double seconds);
+/* The same with immutable strings only (see eg_metric_inc_lit). */
+void eg_metric_observe_lit(struct eg_metrics *m, const char *name, const char *l1, const char *v1,
+			   double seconds);
 /* Declares help text (optional) and type for a family. */
 void eg_metric_help(struct eg_metrics *m, const char *name, const char *type, const char *help);
 

@@ -1,4 +1,4 @@
-/* siphash.c - SipHash-2-4, written from the paper's description (see siphash.h). */
+/* siphash.c - SipHash-2-4 and SipHash-1-3, written from the paper's description (see siphash.h). */
 #include "siphash.h"
 
 #include <string.h>
@@ -26,7 +26,10 @@ static inline uint64_t load_le64(const uint8_t *p)
 		v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32);                      \
 	} while (0)
 
-uint64_t eg_siphash24(const uint8_t key[16], const void *data, size_t len)
+/* c compression rounds per word, d finalization rounds: constants at each call below, so
+ * the compiler unrolls them. */
+static inline __attribute__((always_inline)) uint64_t siphash(const uint8_t key[16], const void *data, size_t len,
+							      int c, int d)
 {
 	const uint8_t *p = data;
 	uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);
@@ -36,8 +39,8 @@ uint64_t eg_siphash24(const uint8_t key[16], const void *data, size_t len)
 	for (size_t i = 0; i < words; i++, p += 8) {
 		uint64_t m = load_le64(p);
 		v3 ^= m;
-		SIPROUND(v0, v1, v2, v3);
-		SIPROUND(v0, v1, v2, v3);
+		for (int r = 0; r < c; r++)
+			SIPROUND(v0, v1, v2, v3);
 		v0 ^= m;
 	}
 	/* the last 0-7 bytes, little-endian, with the length's low byte on top */
@@ -45,11 +48,21 @@ uint64_t eg_siphash24(const uint8_t key[16], const void *data, size_t len)
 	for (size_t i = 0; i < (len & 7); i++)
 		b |= (uint64_t)p[i] << (8 * i);
 	v3 ^= b;
-	SIPROUND(v0, v1, v2, v3);
-	SIPROUND(v0, v1, v2, v3);
+	for (int r = 0; r < c; r++)
+		SIPROUND(v0, v1, v2, v3);
 	v0 ^= b;
 	v2 ^= 0xff;
-	for (int i = 0; i < 4; i++)
+	for (int r = 0; r < d; r++)
 		SIPROUND(v0, v1, v2, v3);
 	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+uint64_t eg_siphash24(const uint8_t key[16], const void *data, size_t len)
+{
+	return siphash(key, data, len, 2, 4);
+}
+
+uint64_t eg_siphash13(const uint8_t key[16], const void *data, size_t len)
+{
+	return siphash(key, data, len, 1, 3);
 }

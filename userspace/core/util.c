@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -151,6 +154,14 @@ bool ct_equal_words(const void *a, const void *b, size_t len)
 	uint64_t d = 0, x, y;
 	size_t i = 0;
 
+#ifdef __SSE2__
+	/* sixteen bytes a step: the differences OR-ed together, one test at the end */
+	__m128i acc = _mm_setzero_si128();
+	for (; i + 16 <= len; i += 16)
+		acc = _mm_or_si128(acc, _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(p + i)),
+						      _mm_loadu_si128((const __m128i *)(const void *)(q + i))));
+	d = (uint64_t)_mm_cvtsi128_si64(acc) | (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(acc, acc));
+#endif
 	for (; i + 8 <= len; i += 8) {
 		memcpy(&x, p + i, 8);
 		memcpy(&y, q + i, 8);

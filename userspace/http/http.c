@@ -1055,7 +1055,9 @@ enum eg_lane_verdict eg_http_lane_answer(struct eg_daemon *d, struct eg_conn *c,
 		 * without the mark, and libmicrohttpd tries it again */
 		return r.pass->admitted ? EG_LANE_NEEDS_STORE : EG_LANE_HANDOVER;
 	}
-	eg_metric_inc(d->metrics, "edgegate_http_requests_total", "endpoint", ep ? ep->path : "other", NULL, NULL, 1);
+	/* endpoint paths are literals (eg_http_register) */
+	eg_metric_inc_lit(d->metrics, "edgegate_http_requests_total", "endpoint", ep ? ep->path : "other", NULL, NULL,
+			  1);
 	return EG_LANE_ANSWERED; /* the lane moves the deadline on: idle once the answer is out */
 }
 

@@ -97,7 +97,8 @@ void eg_resp_free(struct eg_resp *resp);
 typedef void (*eg_handler_fn)(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp);
 
 /* Registers an exact-path endpoint. methods: "GET", "POST", "GET,POST"...
- * A path ending in "/" "*" matches every path under it when no exact one does. */
+ * A path ending in "/" "*" matches every path under it when no exact one does.
+ * path must be a literal: it labels a metric series by pointer (eg_metric_inc_lit). */
 void eg_http_register(const char *path, const char *methods, eg_handler_fn fn);
 
 /* The endpoint at path (registered) is tried without the store first; a request that

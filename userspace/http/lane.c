@@ -54,7 +54,8 @@ struct lane_thread {
 	bool paused; /* the listener is out of ep: the budget is spent */
 	struct lane_conn *conns;
 	time_t date_at;
-	char date[40];
+	char date[48];
+	size_t date_len;
 };
 
 struct eg_lane {
@@ -226,12 +227,27 @@ static void sb_str(struct sbuf *b, const char *s)
 	sb_put(b, s, strlen(s));
 }
 
+/* "name: value\r\n": room made once, two copies */
 static void sb_header(struct sbuf *b, const char *name, const char *value)
 {
-	sb_str(b, name);
-	sb_put(b, ": ", 2);
-	sb_str(b, value);
-	sb_put(b, "\r\n", 2);
+	size_t nl = strlen(name), vl = strlen(value);
+	if (b->len + nl + vl + 4 > b->cap) {
+		sb_str(b, name);
+		sb_put(b, ": ", 2);
+		sb_put(b, value, vl);
+		sb_put(b, "\r\n", 2);
+		return;
+	}
+	char *p = b->p + b->len;
+	memcpy(p, name, nl);
+	p += nl;
+	*p++ = ':';
+	*p++ = ' ';
+	memcpy(p, value, vl);
+	p += vl;
+	*p++ = '\r';
+	*p++ = '\n';
+	b->len = (size_t)(p - b->p);
 }
 
 /* decimal digits of v, no snprintf on the hot path */
@@ -245,15 +261,17 @@ static void sb_uint(struct sbuf *b, size_t v)
 	sb_put(b, d + i, sizeof(d) - (size_t)i);
 }
 
-static const char *http_date(struct lane_thread *t)
+/* "Date: ...\r\n", made again when the second changes */
+static const char *date_line(struct lane_thread *t, size_t *len)
 {
 	time_t now = time(NULL);
 	if (now != t->date_at) {
 		struct tm tm;
 		gmtime_r(&now, &tm);
-		strftime(t->date, sizeof(t->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		t->date_len = strftime(t->date, sizeof(t->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
 		t->date_at = now;
 	}
+	*len = t->date_len;
 	return t->date;
 }
 
@@ -262,20 +280,34 @@ static const char *http_date(struct lane_thread *t)
  * close to a peer that is not a proxy, which gets no keep-alive (http.c queue). */
 static void build_answer(struct lane_thread *t, const struct eg_resp *resp, bool head, bool close, struct sbuf *b)
 {
-	const char *reason = MHD_get_reason_phrase_for((unsigned)resp->status);
-	sb_put(b, "HTTP/1.1 ", 9);
-	sb_uint(b, (size_t)resp->status);
-	sb_put(b, " ", 1);
-	sb_str(b, reason && *reason ? reason : "Unknown");
-	sb_put(b, "\r\n", 2);
+	/* the verdict's statuses as one copy each; others as libmicrohttpd words them */
+	static const char s200[] = "HTTP/1.1 200 OK\r\n", s401[] = "HTTP/1.1 401 Unauthorized\r\n",
+			  s403[] = "HTTP/1.1 403 Forbidden\r\n";
+	if (resp->status == 200) {
+		sb_put(b, s200, sizeof(s200) - 1);
+	} else if (resp->status == 401) {
+		sb_put(b, s401, sizeof(s401) - 1);
+	} else if (resp->status == 403) {
+		sb_put(b, s403, sizeof(s403) - 1);
+	} else {
+		const char *reason = MHD_get_reason_phrase_for((unsigned)resp->status);
+		sb_put(b, "HTTP/1.1 ", 9);
+		sb_uint(b, (size_t)resp->status);
+		sb_put(b, " ", 1);
+		sb_str(b, reason && *reason ? reason : "Unknown");
+		sb_put(b, "\r\n", 2);
+	}
 	if (resp->content_type && resp->body_len)
 		sb_header(b, "Content-Type", resp->content_type);
-	sb_header(b, "Cache-Control", "no-store");
+	static const char cc[] = "Cache-Control: no-store\r\n";
+	sb_put(b, cc, sizeof(cc) - 1);
 	for (size_t i = 0; i < resp->n_headers; i++)
 		sb_header(b, resp->hname[i], resp->hvalue[i]);
 	if (close)
 		sb_header(b, "Connection", "close");
-	sb_header(b, "Date", http_date(t));
+	size_t dl;
+	const char *date = date_line(t, &dl);
+	sb_put(b, date, dl);
 	sb_put(b, "Content-Length: ", 16);
 	sb_uint(b, resp->body_len);
 	sb_put(b, "\r\n\r\n", 4);

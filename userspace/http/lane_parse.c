@@ -63,13 +63,17 @@ static char *value_end(char *p, const char *end)
 	while (end - p >= 16) {
 		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
 		__m128i bad = _mm_or_si128(_mm_cmplt_epi8(x, low), _mm_cmpeq_epi8(x, del));
-		if (_mm_movemask_epi8(bad) == 0) {
+		unsigned mask = (unsigned)_mm_movemask_epi8(bad);
+		if (mask == 0) {
 			p += 16;
 			continue;
 		}
-		for (const char *stop = p + 16; p < stop; p++)
-			if (!(cls[(unsigned char)*p] & VALUE))
-				return p;
+		/* straight to the first byte outside 0x20..0x7e: a tab is a value byte (go on
+		 * after it), anything else ends the value */
+		p += __builtin_ctz(mask);
+		if (*p != '\t')
+			return p;
+		p++;
 	}
 #endif
 	while (end - p >= 8) {
