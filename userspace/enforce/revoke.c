@@ -54,6 +54,9 @@
 #define BUCKETS 256
 #define ID_MAX 128
 #define SAMPLES 4096
+#define PROBE_FULL_NS 1000000000ull          /* a session at its cap is probed at most once a second */
+#define REFUSED_LOG_NS (600ull * 1000000000ull) /* a refused session is logged again after 10 min */
+#define URGENT_GC_NS (10ull * 1000000000ull)    /* a full table probes every flow at most this often */
 
 struct flow {
 	struct eg_flow_tuple t;
@@ -65,8 +68,11 @@ struct sess {
 	char id[ID_MAX + 1];
 	uint8_t sh[16]; /* session_hash(id), for the notes of its flows (set with flows) */
 	uint64_t revoked_ns; /* non-zero: tombstone, flows is NULL */
-	unsigned n;
+	unsigned n, cap; /* flows in use, allocated (grows up to per_session) */
 	struct flow *flows;
+	uint64_t probed_ns;  /* last probe pass at the cap (reclaim_gone) */
+	uint64_t refused_ns; /* last refusal logged */
+	bool refused;
 };
 
 struct stripe {
@@ -81,6 +87,9 @@ struct eg_revoke {
 	size_t n_flows; /* atomic */
 	bool note_flows; /* tell the privileged process about new flows (eg_sock_note) */
 	bool warned_perm, warned_note;
+	uint64_t table_warned_ns; /* atomic: last "table full" log */
+	bool gc_urgent;           /* the table is full: probe every flow, not only idle ones */
+	uint64_t last_urgent_ns;
 	eg_revoke_forget_fn forget; /* the session cache's eviction (eg_revoke_on_remote) */
 	/* time-to-revoke samples (ns), newest last, for the admin "flows" command */
 	pthread_mutex_t smu;
@@ -137,7 +146,7 @@ void eg_revoke_set_opts(const struct eg_revoke_opts *o)
 static void defaults(struct eg_revoke_opts *o)
 {
 #define DEF(f, v) if (!o->f) o->f = (v)
-	DEF(per_session, 16);
+	DEF(per_session, EG_FLOWS_PER_SESSION);
 	DEF(max_flows, EG_MAX_FLOWS);
 	DEF(idle_s, 300);
 	DEF(unprobed_max_s, 3600);
@@ -399,7 +408,7 @@ int eg_revoke_session_flows(struct eg_daemon *d, const char *session_id, const c
 	flows = e->flows; /* taken over: killed below, outside the lock */
 	n = e->n;
 	e->flows = NULL;
-	e->n = 0;
+	e->n = e->cap = 0;
 	e->revoked_ns = t0;
 	__atomic_sub_fetch(&r->n_flows, n, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&st->mu);
@@ -442,7 +451,7 @@ static int sync_revoke(struct eg_daemon *d, const char *session_id, uint32_t cod
 		flows = e->flows;
 		n = e->n;
 		e->flows = NULL;
-		e->n = 0;
+		e->n = e->cap = 0;
 		__atomic_sub_fetch(&r->n_flows, n, __ATOMIC_RELAXED);
 	}
 	e->revoked_ns = t0;
@@ -454,6 +463,9 @@ static int sync_revoke(struct eg_daemon *d, const char *session_id, uint32_t cod
 }
 
 /* --- the verdict path -------------------------------------------------------------------- */
+
+static void drop_flow_locked(struct eg_revoke *r, struct sess **head, const char *id, const struct eg_flow_tuple *t,
+			     bool refresh, uint64_t now);
 
 /* Privilege separation: the privileged process kills, and writes revoked-flow entries
  * for, only flows it was told about. With a gate they are noted even when it has no
@@ -472,66 +484,192 @@ static void note_new_flow(struct eg_revoke *r, const uint8_t sh[16], const struc
 			 "destroyed nor dropped in XDP when its session is revoked (logged once)", strerror(-rc));
 }
 
-void eg_flows_note(struct eg_daemon *d, const char *session_id, const struct eg_flow_tuple *t)
+/* Room for one more flow in e (locked): grows the array up to per_session. */
+static struct flow *flow_slot_locked(struct eg_revoke *r, struct sess *e)
+{
+	if (e->n == e->cap) {
+		if (e->cap >= r->o.per_session)
+			return NULL;
+		unsigned cap = e->cap ? e->cap * 2 : 8;
+		if (cap > r->o.per_session)
+			cap = r->o.per_session;
+		struct flow *fl = realloc(e->flows, cap * sizeof(*fl));
+		if (!fl)
+			abort(); /* as xcalloc */
+		e->flows = fl;
+		e->cap = cap;
+	}
+	return &e->flows[e->n++];
+}
+
+static struct sess *sess_new_locked(struct sess **head, const char *session_id)
+{
+	struct sess *e = xcalloc(1, sizeof(*e));
+
+	snprintf(e->id, sizeof(e->id), "%s", session_id);
+	session_hash(session_id, e->sh); /* once per session, not per flow */
+	e->next = *head;
+	*head = e;
+	return e;
+}
+
+/* A session at its cap: which of its flows are gone? Probed outside the lock (a round trip
+ * to the privileged process each), at most once per PROBE_FULL_NS per session, so that a
+ * client opening connection after connection over the cap does not buy a probe pass each.
+ * Gone flows leave the table; a live flow is never dropped to make room. Returns flows
+ * dropped, 0 when nothing could be probed. */
+static unsigned reclaim_gone(struct eg_daemon *d, struct stripe *st, struct sess **head, const char *id,
+			     struct eg_flow_tuple *tv, unsigned n)
+{
+	struct eg_revoke *r = d->revoke;
+	unsigned dropped = 0;
+	int *alive = xcalloc(n, sizeof(*alive));
+
+	for (unsigned i = 0; i < n; i++) {
+		struct eg_sock_tuple t;
+		to_sock(&tv[i], &t);
+		alive[i] = eg_sock_exists(r->diag, &t);
+	}
+	pthread_mutex_lock(&st->mu);
+	for (unsigned i = 0; i < n; i++) {
+		if (alive[i] != 0)
+			continue; /* alive, or cannot tell: kept */
+		drop_flow_locked(r, head, id, &tv[i], false, 0);
+		dropped++;
+	}
+	/* only a pass that found nothing gone makes the next one wait */
+	struct sess *e = dropped ? find_locked(head, id) : NULL;
+	if (e)
+		e->probed_ns = 0;
+	pthread_mutex_unlock(&st->mu);
+	free(alive);
+	if (dropped)
+		eg_metric_inc(d->metrics, "edgegate_flows_reclaimed_total", NULL, NULL, NULL, NULL, dropped);
+	return dropped;
+}
+
+/* Refused flows are logged once per session per REFUSED_LOG_NS (the table: once per period),
+ * never once per request. */
+static void log_refused(struct eg_revoke *r, enum eg_flow_note why, const char *session_id, bool first)
+{
+	if (why == EG_FLOW_SESSION_FULL) {
+		if (first)
+			log_warn("revocation: session %.12s… holds %u live connections (revocation.flows_per_session): "
+				 "requests on further connections are refused (403 too_many_connections) until some close",
+				 session_id, r->o.per_session);
+		return;
+	}
+	uint64_t now = now_mono_ns(), last = __atomic_load_n(&r->table_warned_ns, __ATOMIC_RELAXED);
+	if (last && now - last < REFUSED_LOG_NS)
+		return;
+	if (__atomic_compare_exchange_n(&r->table_warned_ns, &last, now, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		log_warn("revocation: the flow table is full (%u flows of live sessions): requests on new connections "
+			 "are refused (403 too_many_connections) until flows close (logged once a minute)",
+			 r->o.max_flows);
+}
+
+enum eg_flow_note eg_flows_note(struct eg_daemon *d, const char *session_id, const struct eg_flow_tuple *t)
 {
 	struct eg_revoke *r = d ? d->revoke : NULL;
 	struct stripe *st;
-	bool late = false, dropped = false, evicted = false;
+	enum eg_flow_note why = EG_FLOW_NOTED;
+	bool late = false, first_refusal = false;
 
 	if (!r || !session_id || !*session_id || strlen(session_id) > ID_MAX || !t)
-		return;
+		return EG_FLOW_NOTED;
 	uint64_t now = now_mono_ns();
 	struct sess **head = slot(r, session_id, &st);
 
-	pthread_mutex_lock(&st->mu);
-	struct sess *e = find_locked(head, session_id);
-	if (e && e->revoked_ns) {
-		late = true; /* the session ended while this verdict was being answered */
-	} else {
+	for (int pass = 0;; pass++) {
+		struct eg_flow_tuple *probe = NULL;
+		unsigned np = 0;
+
+		pthread_mutex_lock(&st->mu);
+		struct sess *e = find_locked(head, session_id);
+		if (e && e->revoked_ns) {
+			late = true; /* the session ended while this verdict was being answered */
+			pthread_mutex_unlock(&st->mu);
+			break;
+		}
 		struct flow *f = NULL;
 		for (unsigned i = 0; e && i < e->n; i++)
-			if (same_tuple(&e->flows[i].t, t))
+			if (same_tuple(&e->flows[i].t, t)) {
 				f = &e->flows[i];
-		if (!f && __atomic_load_n(&r->n_flows, __ATOMIC_RELAXED) >= r->o.max_flows) {
-			dropped = true;
-		} else if (!f) {
-			if (!e) {
-				e = xcalloc(1, sizeof(*e));
-				snprintf(e->id, sizeof(e->id), "%s", session_id);
-				session_hash(session_id, e->sh); /* once per session, not per flow */
-				e->flows = xcalloc(r->o.per_session, sizeof(*e->flows));
-				e->next = *head;
-				*head = e;
+				break;
 			}
-			if (e->n < r->o.per_session) {
-				f = &e->flows[e->n++];
-				__atomic_add_fetch(&r->n_flows, 1, __ATOMIC_RELAXED);
-			} else {
-				f = &e->flows[0];
-				for (unsigned i = 1; i < e->n; i++)
-					if (e->flows[i].seen_ns < f->seen_ns)
-						f = &e->flows[i];
-				evicted = true;
-			}
-			f->t = *t;
-			note_new_flow(r, e->sh, t); /* under the lock: a revocation cannot overtake it */
-		}
-		if (f)
+		if (f) { /* the common case: a known flow */
 			f->seen_ns = now;
+			pthread_mutex_unlock(&st->mu);
+			return EG_FLOW_NOTED;
+		}
+		if (__atomic_load_n(&r->n_flows, __ATOMIC_RELAXED) >= r->o.max_flows) {
+			why = EG_FLOW_TABLE_FULL;
+		} else {
+			if (!e)
+				e = sess_new_locked(head, session_id);
+			f = flow_slot_locked(r, e);
+			if (f) {
+				__atomic_add_fetch(&r->n_flows, 1, __ATOMIC_RELAXED);
+				f->t = *t;
+				f->seen_ns = now;
+				e->refused = false;
+				note_new_flow(r, e->sh, t); /* under the lock: a revocation cannot overtake it */
+				pthread_mutex_unlock(&st->mu);
+				return EG_FLOW_NOTED;
+			}
+			why = EG_FLOW_SESSION_FULL;
+			if (pass == 0 && eg_sockdiag_can_destroy(r->diag) &&
+			    (!e->probed_ns || now - e->probed_ns >= PROBE_FULL_NS)) {
+				e->probed_ns = now;
+				np = e->n;
+				probe = xcalloc(np, sizeof(*probe));
+				for (unsigned i = 0; i < np; i++)
+					probe[i] = e->flows[i].t;
+			} else {
+				first_refusal = !e->refused || now - e->refused_ns >= REFUSED_LOG_NS;
+				if (first_refusal) {
+					e->refused = true;
+					e->refused_ns = now;
+				}
+			}
+		}
+		pthread_mutex_unlock(&st->mu);
+		if (!probe)
+			break;
+		reclaim_gone(d, st, head, session_id, probe, np);
+		free(probe); /* the next pass inserts, or refuses without probing again */
 	}
-	pthread_mutex_unlock(&st->mu);
 	if (late) {
 		uint8_t sh[16];
 		session_hash(session_id, sh);
 		note_new_flow(r, sh, t);
 		count_result(d, kill_flow(d, t, sh));
-	} else if (dropped) {
+		return EG_FLOW_NOTED;
+	}
+	if (why == EG_FLOW_TABLE_FULL) {
 		__atomic_add_fetch(&r->dropped, 1, __ATOMIC_RELAXED);
 		eg_metric_inc(d->metrics, "edgegate_flows_untracked_total", "why", "table_full", NULL, NULL, 1);
-	} else if (evicted) {
+		/* closed connections may be holding the room: a probe pass over every flow runs now
+		 * (on the GC thread, at most every URGENT_GC_NS), not in gc_interval */
+		pthread_mutex_lock(&r->gmu);
+		if (!r->gc_urgent && now - r->last_urgent_ns >= URGENT_GC_NS) {
+			r->last_urgent_ns = now;
+			r->gc_urgent = true;
+			r->next_gc_ns = 0;
+			pthread_cond_signal(&r->gcv);
+		}
+		pthread_mutex_unlock(&r->gmu);
+	} else {
 		__atomic_add_fetch(&r->evicted, 1, __ATOMIC_RELAXED);
 		eg_metric_inc(d->metrics, "edgegate_flows_untracked_total", "why", "session_full", NULL, NULL, 1);
 	}
+	/* Without a way to kill flows (no sock_diag in the privileged process and no gate) tracking
+	 * could not have undone the allow either: served as before, the documented limit. */
+	if (!r->note_flows)
+		return EG_FLOW_NOTED;
+	if (why == EG_FLOW_TABLE_FULL || first_refusal)
+		log_refused(r, why, session_id, first_refusal);
+	return why;
 }
 
 /* --- expiry ------------------------------------------------------------------------------- */
@@ -572,6 +710,9 @@ long eg_revoke_gc(struct eg_daemon *d)
 		return 0;
 	uint64_t now = now_mono_ns();
 	uint64_t idle = (uint64_t)r->o.idle_s * 1000000000ull;
+	/* a full table: every flow is probed, so that room held by closed connections comes back */
+	if (__atomic_exchange_n(&r->gc_urgent, false, __ATOMIC_RELAXED))
+		idle = 0;
 	uint64_t tomb = (uint64_t)r->o.tombstone_s * 1000000000ull;
 	uint64_t hard = (uint64_t)r->o.unprobed_max_s * 1000000000ull;
 	for (unsigned s = 0; s < STRIPES; s++) {
@@ -884,6 +1025,8 @@ int eg_revoke_init(struct eg_daemon *d, char *err, size_t errlen)
 	struct eg_revoke *r = xcalloc(1, sizeof(*r));
 
 	r->o = opts_next;
+	if (!r->o.per_session && d->cfg)
+		r->o.per_session = d->cfg->revocation.flows_per_session; /* 0: the default */
 	defaults(&r->o);
 	for (unsigned i = 0; i < STRIPES; i++)
 		pthread_mutex_init(&r->st[i].mu, NULL);
