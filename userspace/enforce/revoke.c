@@ -14,9 +14,13 @@
  * The time from 1 to the last destroy is edgegate_revoke_duration_seconds.
  *
  * Table: 64 stripes, each a mutex over a chained hash of sessions; a session holds
- * at most per_session flows (least recently seen replaced), all sessions together
- * at most max_flows. A GC thread probes flows unseen for idle_s (exact sock_diag
- * lookup): a live socket (a quiet WebSocket) stays tracked, a dead one is dropped.
+ * at most per_session flows, all sessions together at most max_flows. A live flow is
+ * never dropped to make room (a WebSocket gets one verdict, at its upgrade, and is then
+ * the least recently seen flow of its session): at the cap the session's flows are probed
+ * and closed ones dropped; a new flow that still does not fit is not tracked and its
+ * verdict is refused (eg_flows_note's answer), since a revocation could not undo its allow.
+ * A GC thread probes flows unseen for idle_s (exact sock_diag lookup): a live socket (a
+ * quiet WebSocket) stays tracked, a dead one is dropped.
  *
  * Shared store (Redis, several nodes): a session ended on another node only killed the
  * flows that node tracks. Every revocation is also an event in the store's stream
@@ -1017,7 +1021,10 @@ static void describe_metrics(struct eg_metrics *m)
 	eg_metric_help(m, "edgegate_revoked_flows_total", "counter",
 		       "flows of revoked sessions: destroyed, already gone, or failed (XDP drop only)");
 	eg_metric_help(m, "edgegate_flows_tracked", "gauge", "TCP flows of live sessions being tracked");
-	eg_metric_help(m, "edgegate_flows_untracked_total", "counter", "flows not tracked: table or session full");
+	eg_metric_help(m, "edgegate_flows_untracked_total", "counter",
+		       "new flows not tracked, their request refused (403 too_many_connections): table or session full");
+	eg_metric_help(m, "edgegate_flows_reclaimed_total", "counter",
+		       "flows of a session at its cap found closed by a probe and dropped to make room");
 }
 
 int eg_revoke_init(struct eg_daemon *d, char *err, size_t errlen)
