@@ -67,7 +67,6 @@ const char *eg_revoke_reason_name(uint32_t code);
 /* revocation.flows_per_session: browsers open ~6 connections per host, to several hosts,
  * plus WebSockets; behind a load balancer a session's requests spread over its pool. */
 #define EG_FLOWS_PER_SESSION 128
-#define EG_FLOWS_PER_SESSION_MAX 4096
 
 /* Tunables (defaults in brackets); tests shorten them. Zero fields keep the default. */
 struct eg_revoke_opts {
