@@ -7,22 +7,24 @@
 // privileged process does the probing and the SOCK_DESTROYs), nginx with the shipped includes
 // over the unix socket, the real OP. revocation.flows_per_session is CAP (32) to keep the test
 // small; the old fixed cap was 16.
-//   1. a long-lived keep-alive connection (one allowed verdict, like a WebSocket's upgrade),
+//   1. a WebSocket (its upgrade is its one verdict) and a long-lived keep-alive connection,
 //      then 3*CAP short connections (open, one request, close) and 20 more long-lived ones:
 //      all allowed (closed flows are probed and reclaimed at the cap); revoking the session
-//      resets every open connection, the first one included.
+//      resets every open connection, the WebSocket and the first one included.
 //   2. past the cap with every flow live: the next connection's request gets 403
 //      too_many_connections (JSON and metric), is logged once, and the session's allowed
 //      connections are untouched; once one closes, the refused connection is served (after
 //      the one-second probe pause) and is killed by the revocation like the others.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import {
   ok, is, done, guard, diag, skipAll, freePort, request, startEdgegated, startNginx, startEcho, tmpdir, waitFor, sleep,
   onCleanup,
 } from '../lib/harness.mjs';
+import { WebSocketServer } from 'ws';
 import { Jar, browserLogin } from '../lib/oidc_helpers.mjs';
 import { startOP } from '../lib/op.mjs';
 import { adminClient, metricReader } from '../lib/daemon_checks.mjs';
@@ -78,10 +80,19 @@ const st = fs.readFileSync(`/proc/${httpPid}/status`, 'utf8');
 ok(new RegExp(`^Uid:\\s+${uid}\\s+${uid}`, 'm').test(st) && /^CapEff:\s+0+$/m.test(st),
   `the daemon proper runs as ${USER} (uid ${uid}) with no capability; the privileged process is ${eg.proc.pid}`);
 
+// A WebSocket upstream (npm ws) that echoes.
+const wsPort = await freePort();
+const wsUp = http.createServer((req, res) => res.end('{}'));
+const wss = new WebSocketServer({ server: wsUp });
+wss.on('connection', (ws) => { ws.on('message', (m) => ws.send(m)); ws.on('error', () => {}); });
+await new Promise((r) => wsUp.listen(wsPort, '127.0.0.1', r));
+onCleanup(() => new Promise((r) => { for (const c of wss.clients) c.terminate(); wsUp.close(() => r()); }));
+
 // nginx reaches edgegated over the unix socket (the verdict lane).
 const ngxBody = (port) => `
   {{EDGEGATE_UPSTREAM}}
   upstream echo { server 127.0.0.1:${echo.port}; }
+  map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
   server {
     listen 127.0.0.1:${port};
     server_name 127.0.0.1;
@@ -90,6 +101,14 @@ const ngxBody = (port) => `
     location / {
       {{EDGEGATE_PROTECT}}
       proxy_pass http://echo;
+    }
+    location /ws/ {
+      {{EDGEGATE_PROTECT}}
+      proxy_pass http://127.0.0.1:${wsPort};
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_read_timeout 60s;
     }
   }`;
 await startNginx(ngxBody(ngxPort), { dir: path.join(dir, 'ngx'), edgegate: `unix:${sock}`, waitPort: ngxPort });
@@ -133,6 +152,28 @@ async function login(user) {
 }
 
 
+// A WebSocket through nginx on a raw socket: the upgrade (one verdict), then masked text
+// frames echoed back.
+async function openWs(cookie) {
+  const c = await openConn(ngxPort);
+  c.s.write(`GET /ws/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nCookie: ${cookie}\r\n\r\n`);
+  while (!/\r\n\r\n/.test(c.buf) && !c.ended) await new Promise((r) => c.waiters.push(r));
+  c.status = Number(/^HTTP\/1\.1 (\d+)/.exec(c.buf)?.[1]);
+  c.buf = '';
+  return c;
+}
+async function wsEcho(c, text) {
+  const p = Buffer.from(text);
+  const mask = Buffer.from([1, 2, 3, 4]);
+  c.buf = '';
+  c.s.write(Buffer.concat([Buffer.from([0x81, 0x80 | p.length]), mask, Buffer.from(p.map((b, i) => b ^ mask[i % 4]))]));
+  const t = Date.now();
+  while (!c.buf.includes(text) && !c.ended && Date.now() - t < 2000)
+    await new Promise((r) => { c.waiters.push(r); setTimeout(r, 20); });
+  return c.buf.includes(text);
+}
+
 // opens n keep-alive connections and sends each one request
 async function openAllowed(n, cookie) {
   const cs = [];
@@ -147,8 +188,11 @@ async function getBody(c, cookie) {
 
 // --- 1. the first connection survives any number of later ones, and dies with the session ---
 const u = await login('carol');
+const ws = await openWs(u.cookie);
+is(ws.status, 101, 'carol: a WebSocket through nginx (its upgrade is its one verdict)');
+ok(await wsEcho(ws, 'hello-1'), 'the WebSocket echoes');
 const first = await openConn(ngxPort);
-is(await get(first, u.cookie), 200, 'carol: a long-lived connection, one allowed verdict (like a WebSocket upgrade)');
+is(await get(first, u.cookie), 200, 'carol: a long-lived keep-alive connection, one allowed verdict');
 let shortOk = 0;
 for (let i = 0; i < 3 * CAP; i++) {
   const c = await openConn(ngxPort);
@@ -161,18 +205,20 @@ const reclaimed = (await metric('edgegate_flows_reclaimed_total')) || 0;
 ok(reclaimed >= 2 * CAP, `closed flows were probed and reclaimed at the cap (edgegate_flows_reclaimed_total ${reclaimed})`);
 const long = await openAllowed(20, u.cookie);
 is(long.st.filter((x) => x === 200).length, 20, '20 more long-lived connections: all allowed');
-is(await get(first, u.cookie), 200, 'the first connection is still open and served');
+is(await get(first, u.cookie), 200, 'the first keep-alive connection is still open and served');
+ok(await wsEcho(ws, 'hello-2'), 'the WebSocket still echoes');
 let fl = await admin({ cmd: 'flows', session: u.id });
-ok(fl.flows?.length >= 21 && fl.flows.length <= CAP, `the session's tracked flows: ${fl.flows?.length} (21 open, at most ${CAP})`);
+ok(fl.flows?.length >= 22 && fl.flows.length <= CAP, `the session's tracked flows: ${fl.flows?.length} (22 open, at most ${CAP})`);
 is(((await metric('edgegate_flows_untracked_total{why="session_full"}')) || 0), 0, 'no flow went untracked');
 const failed0 = (await metric('edgegate_revoked_flows_total{result="failed"}')) || 0;
 let rv = await admin({ cmd: 'revoke', session: u.id });
 ok(rv.ok === true, 'carol revoked', rv);
-let ends = await Promise.all([first, ...long.cs].map((c) => endedWithin(c, 500)));
-is(ends[0], 'ECONNRESET', 'the first (long-lived) connection was reset by the revocation');
-is(ends.filter((e) => e === 'ECONNRESET').length, 21, `every open connection that got an allow was reset (${JSON.stringify(ends.filter((e) => e !== 'ECONNRESET'))} not)`);
+let ends = await Promise.all([ws, first, ...long.cs].map((c) => endedWithin(c, 500)));
+is(ends[0], 'ECONNRESET', 'the WebSocket was reset by the revocation');
+is(ends[1], 'ECONNRESET', 'the first keep-alive connection was reset by the revocation');
+is(ends.filter((e) => e === 'ECONNRESET').length, 22, `every open connection that got an allow was reset (${JSON.stringify(ends.filter((e) => e !== 'ECONNRESET'))} not)`);
 is(((await metric('edgegate_revoked_flows_total{result="failed"}')) || 0) - failed0, 0, 'no kill failed');
-for (const c of [first, ...long.cs]) c.s.destroy();
+for (const c of [ws, first, ...long.cs]) c.s.destroy();
 
 // --- 2. past the cap with every flow live: refused, with its reason, logged once ---------
 const v = await login('dave');
