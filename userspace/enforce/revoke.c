@@ -917,7 +917,8 @@ static void *gc_main(void *arg)
 		uint64_t ns = (uint64_t)ts.tv_nsec + step;
 		ts.tv_sec += (time_t)(ns / 1000000000ull);
 		ts.tv_nsec = (long)(ns % 1000000000ull);
-		pthread_cond_timedwait(&r->gcv, &r->gmu, &ts);
+		if (!r->gc_urgent) /* set under gmu: a full table's wake-up is never lost */
+			pthread_cond_timedwait(&r->gcv, &r->gmu, &ts);
 		if (r->stop)
 			break;
 		pthread_mutex_unlock(&r->gmu);
