@@ -247,6 +247,8 @@ const lines = logTxt.split('\n').filter((l) => l.includes(`session ${v.id.slice(
 is(lines.length, 1, 'the refusal is logged once for the session, not once per request');
 fl = await admin({ cmd: 'flows', session: v.id });
 is(fl.flows?.length, CAP, `dave's tracked flows: ${CAP}`);
+ok(fl.flows_per_session === CAP && fl.untracked_session_full >= 3 && fl.reclaimed >= 2 * CAP,
+  `admin "flows" shows the cap (${fl.flows_per_session}), the refusals (${fl.untracked_session_full}) and the reclaimed flows (${fl.reclaimed})`);
 // one closes: after the probe pause, the refused connection gets room
 full.cs[CAP - 1].s.end();
 await endedWithin(full.cs[CAP - 1], 1000);

@@ -100,7 +100,7 @@ struct eg_revoke {
 	pthread_mutex_t smu;
 	uint64_t samples[SAMPLES];
 	size_t n_samples, next_sample;
-	uint64_t revocations, destroyed, gone, failed, dropped, evicted;
+	uint64_t revocations, destroyed, gone, failed, dropped, evicted, reclaimed;
 	/* GC thread */
 	pthread_t gc;
 	bool gc_running;
@@ -566,8 +566,10 @@ static unsigned reclaim_gone(struct eg_daemon *d, struct stripe *st, struct sess
 		e->probed_ns = 0;
 	pthread_mutex_unlock(&st->mu);
 	free(alive);
-	if (dropped)
+	if (dropped) {
+		__atomic_add_fetch(&r->reclaimed, dropped, __ATOMIC_RELAXED);
 		eg_metric_inc(d->metrics, "edgegate_flows_reclaimed_total", NULL, NULL, NULL, NULL, dropped);
+	}
 	return dropped;
 }
 
@@ -998,6 +1000,9 @@ static json_t *adm_flows(struct eg_daemon *d, const json_t *req, const char **er
 				(json_int_t)r->failed, "untracked_table_full", (json_int_t)r->dropped,
 				"untracked_session_full", (json_int_t)r->evicted, "sock_destroy",
 				eg_sockdiag_can_destroy(r->diag));
+	json_object_set_new(out, "flows_per_session", json_integer((json_int_t)r->o.per_session));
+	json_object_set_new(out, "max_flows", json_integer((json_int_t)r->o.max_flows));
+	json_object_set_new(out, "reclaimed", json_integer((json_int_t)r->reclaimed));
 	json_t *ttr = json_pack("{s:I}", "samples", (json_int_t)n);
 	if (json_is_true(json_object_get(req, "samples"))) {
 		json_t *arr = json_array();
