@@ -794,6 +794,14 @@ int edgegate_xdp(struct xdp_md *ctx)
 
 	clk.offset = cfg->clock_offset_ns;
 	rule = match_src(&p, &clk);
+	if (!rule && p.has_embed4) {
+		/* 6to4, NAT64, Teredo, IPv4-compatible: the IPv4 deny rules apply too (an
+		 * IPv4 allow rule does not lift anything here) */
+		__u32 r4 = (__u32)eg_match4(bpf_ntohl(p.embed4), clk.offset);
+
+		if (r4 != EG_SRC_ALLOW)
+			rule = r4;
+	}
 	if (rule == EG_SRC_ALLOW)
 		return verdict_pass(EG_REASON_ALLOW, bytes);
 	if (rule) {

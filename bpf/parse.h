@@ -48,6 +48,8 @@ struct eg_pkt {
 	__u16 sport;    /* host order, TCP/UDP only */
 	__u16 dport;
 	__u8 has_ports;
+	__u8 has_embed4; /* IPv6 source that carries an IPv4 address (eg_embedded_v4) */
+	__be32 embed4;
 };
 
 #define EG_TCP_FIN 0x01
@@ -78,6 +80,31 @@ static __always_inline void eg_map_v4(struct eg_addr *a, __be32 ip)
 	a->a[10] = 0xff;
 	a->a[11] = 0xff;
 	__builtin_memcpy(&a->a[12], &ip, 4);
+}
+
+/* The IPv4 address an IPv6 source stands for, when its form says so: IPv4-compatible
+ * ::a.b.c.d (deprecated, RFC 4291 2.5.5.1; :: and ::1, 0.0.0.0/8, are not), 6to4
+ * 2002:AABB:CCDD::/48 (RFC 3056), NAT64/SIIT well-known prefix 64:ff9b::/96 (RFC 6052)
+ * and Teredo 2001:0::/32 (RFC 4380: the client's address, inverted, in the last 32
+ * bits). The gate applies the IPv4 deny rules to it too (docs/gate.md): the most
+ * restrictive reading of who sent the packet wins. */
+static __always_inline void eg_embedded_v4(const __u8 *a, struct eg_pkt *p)
+{
+	__u32 w[4];
+
+	__builtin_memcpy(w, a, 16);
+	if (w[0] == 0 && w[1] == 0 && w[2] == 0 && a[12] != 0) {
+		__builtin_memcpy(&p->embed4, a + 12, 4);
+	} else if (a[0] == 0x20 && a[1] == 0x02) {
+		__builtin_memcpy(&p->embed4, a + 2, 4);
+	} else if (w[0] == bpf_htonl(0x0064ff9b) && w[1] == 0 && w[2] == 0) {
+		__builtin_memcpy(&p->embed4, a + 12, 4);
+	} else if (w[0] == bpf_htonl(0x20010000)) {
+		p->embed4 = ~w[3];
+	} else {
+		return;
+	}
+	p->has_embed4 = 1;
 }
 
 static __always_inline int eg_parse_v4(void *data, void *data_end, __u32 off, struct eg_pkt *p)
@@ -121,6 +148,7 @@ static __always_inline int eg_parse_v6(void *data, void *data_end, __u32 off, st
 		return EG_P_MALFORMED;
 	__builtin_memcpy(p->src.a, &ip6->saddr, 16);
 	__builtin_memcpy(p->dst.a, &ip6->daddr, 16);
+	eg_embedded_v4(p->src.a, p);
 	p->v6 = 1;
 	nh = ip6->nexthdr;
 	off += sizeof(*ip6);

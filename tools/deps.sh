@@ -6,11 +6,11 @@ cd "$(dirname "$0")/.."
 
 PKGS=(
 	build-essential pkg-config clang llvm lld libclang-rt-14-dev
-	libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libssl-dev
+	libmicrohttpd-dev libjansson-dev libsimdjson-dev libcurl4-openssl-dev libssl-dev
 	libbpf-dev libelf-dev zlib1g-dev linux-libc-dev bpftool
 	liblmdb-dev libhiredis-dev libcap-dev libcmocka-dev libicu-dev
 	nginx caddy redis-server redis-sentinel chromium iproute2 iputils-ping nftables
-	curl jq openssl procps psmisc wrk python3 ethtool nodejs npm
+	curl jq openssl procps psmisc wrk python3 python3-cryptography ethtool nodejs npm
 	xdp-tools libxdp-dev
 )
 

@@ -202,6 +202,11 @@ for (const [what, target, cookie] of [['public route', '/public/x', null], ['pro
   const got = seen.length > before ? forgedInUpstream(lastSeen().headers) : [];
   ok(got.length === 0 && r.status === 403, `underscores_in_headers on, ${what}: refused (${r.status}), no forged identity reaches the upstream`, got);
 }
+{
+  const before = seen.length;
+  r = await rawGet(uportAll, '/public/x', ['Host: 127.0.0.1', 'X_SSL_Client_Verify: SUCCESS', 'X_SSL_Client_Cert: -----BEGIN%20CERTIFICATE-----']);
+  ok(r.status === 403 && seen.length === before, `underscores_in_headers on: X_SSL_Client_Cert / X_SSL_Client_Verify refused (${r.status}), nothing reached the upstream`);
+}
 r = await rawGet(uportAll, '/public/x', ['Host: 127.0.0.1', 'X_Forwarded_For: 1.2.3.4', 'X_Request_Id: 7']);
 ok(reached(r), 'underscores_in_headers on: other underscore headers still pass (only identity names are refused)', r.raw.slice(0, 200));
 // a forged client certificate on plain HTTP: the snippet sends $ssl_client_* (empty), never the client's

@@ -3,7 +3,8 @@
 // a NUL inside a header value (issue 10).
 //
 // ~1,300 slowloris connections (a header line every 2 s) from 65 untrusted loopback
-// addresses straight at edgegated's TCP listener, while nginx (the shipped includes) asks
+// addresses straight at edgegated's TCP listener (the verdict lane's, http.lane: it admits,
+// and hands the incomplete blocks to libmicrohttpd with their deadlines), while nginx (the shipped includes) asks
 // for verdicts over the same TCP listener on a new connection each time, and over the
 // unix socket with keep-alive. The proxies must keep being answered, /healthz too, the
 // trickling connections must be closed by the header deadline (10 s, which trickling does
@@ -61,7 +62,7 @@ const egd = await startEdgegated({
   listen: [`127.0.0.1:${tcpPort}`, `unix:${sock}`],
   trusted_proxies: ['127.0.0.1/32'],
   listen_group: 'nogroup', // this test's nginx workers run as nobody:nogroup
-  http: { max_connections: MAX_CONNS, reserved_for_proxies: RESERVED, max_connections_per_ip: 32 },
+  http: { lane: true, max_connections: MAX_CONNS, reserved_for_proxies: RESERVED, max_connections_per_ip: 32 },
   jwt: { jwks_url: jwks.url, issuer: ISS, audience: AUD, algorithms: ['RS256'] },
   routes: [
     { path: '/public/', auth: 'public' },
@@ -215,6 +216,10 @@ const rejected = metric(m1, /^edgegate_http_connections_rejected_total\{reason="
 const timedOut = metric(m1, /^edgegate_http_connections_timed_out_total\{phase="request"\} (\d+)/m) - metric(m0, /^edgegate_http_connections_timed_out_total\{phase="request"\} (\d+)/m);
 ok(rejected >= refused.length, 'edgegate_http_connections_rejected_total{reason="limit"} counts the refused connections', { rejected, refused: refused.length });
 ok(timedOut >= held.length, 'edgegate_http_connections_timed_out_total{phase="request"} counts the deadline closes', { timedOut, held: held.length });
+// the lane (http.lane, on TCP too) admitted them and handed each incomplete block to
+// libmicrohttpd with its deadline: the limits, the reserve and the deadline above are the lane's
+const incomplete = metric(m1, /^edgegate_http_lane_handovers_total\{reason="incomplete"\} (\d+)/m) - metric(m0, /^edgegate_http_lane_handovers_total\{reason="incomplete"\} (\d+)/m);
+ok(incomplete >= held.length, 'the TCP listener is the lane\'s: it handed the held connections over as incomplete', { incomplete, held: held.length });
 
 // per-IP limit: one untrusted address gets 32 connections, no more. First the attack's
 // connections must be gone from the daemon too, or the shared limit (not the per-IP one)

@@ -7,14 +7,21 @@
 // (the exact shape nginx sends, and everything the lane must hand over whole: another path
 // or method, a query, a body, chunked, obs-fold, bare LF, a NUL, obs-text, HTTP/1.0, no Host,
 // a header block sent in two pieces, an oversized block, a session cookie that is not in
-// memory, pipelined requests mixing both) goes to each over its unix socket; the answers
+// memory, pipelined requests mixing both) goes to each over its unix socket, over TCP from
+// the configured proxy (127.0.0.1) and over TCP/IPv6 from a peer that is not one (::1: the
+// lane admits TCP peers as libmicrohttpd's accept does, and answers them with Connection:
+// close, judged as themselves); the answers
 // (status, headers but Date and the random request id/denial key, body) must be the same,
 // in the same order, except that libmicrohttpd closes a connection the lane handed over after
 // its answer (Connection: close). The lane's metrics must show it both answered and handed
 // over, and a keep-alive connection must serve many verdicts. A verdict that needs the store
 // (a session not in memory) is tried by the lane without it and handed over, then parked by
-// libmicrohttpd for a store worker and answered. Then the real front: nginx with the shipped
-// includes over the lane's socket, where /oauth2/ and the 403 page share upstream edgegate.
+// libmicrohttpd for a store worker and answered. On TCP, a third daemon shows that both
+// fronts key bans and rate limits on the real peer address (and believe X-Real-IP only from
+// the proxy), a fourth that a listener's max_connections is one budget for the lane and
+// libmicrohttpd together; the header deadline runs from the accept across a handover. Then
+// the real front: nginx with the shipped includes over the lane's socket, where /oauth2/ and
+// the 403 page share upstream edgegate.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -48,8 +55,9 @@ async function daemon(lane) {
   const dir = tmpdir(`lane-${lane}-`);
   const sock = path.join(dir, 'auth.sock');
   const port = await freePort();
+  const port6 = await freePort();
   const egd = await startEdgegated({
-    listen: [`127.0.0.1:${port}`, `unix:${sock}`],
+    listen: [`127.0.0.1:${port}`, `unix:${sock}`, `[::1]:${port6}`],
     trusted_proxies: ['127.0.0.1/32'],
     listen_group: 'nogroup',
     http: { lane, header_timeout: '1s', idle_timeout: '2s' },
@@ -61,16 +69,19 @@ async function daemon(lane) {
       { path: '/s/', auth: 'any', allow: { domains: ['example.test'] } },
     ],
   }, { dir });
-  return { egd, sock, url: `http://127.0.0.1:${port}` };
+  return {
+    egd, sock, url: `http://127.0.0.1:${port}`, tcp: { host: '127.0.0.1', port }, tcp6: { host: '::1', port: port6 },
+  };
 }
 const L = await daemon(true);
 const M = await daemon(false);
 
 // ---- raw exchanges -------------------------------------------------------------------------
 // Sends the pieces (a pause between them), reads until `count` complete answers arrived.
+// sock: a unix socket path or { host, port }.
 function exchange(sock, pieces, count, heads) {
   return new Promise((resolve) => {
-    const s = net.connect(sock);
+    const s = net.connect(typeof sock === 'string' ? { path: sock } : sock);
     let buf = Buffer.alloc(0);
     const answers = [];
     const finish = (why) => { s.destroy(); resolve({ answers, why }); };
@@ -154,42 +165,172 @@ const corpus = [
   { name: 'garbage', pieces: ['\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n'] },
   // pipelined
   { name: 'pipelined: three verdicts', pieces: [req({ extra: bearer(alice) }) + req({ method: 'GET' }) + req({ extra: bearer(mallory) })], n: 3, lane: true },
-  { name: 'pipelined: verdict, then /healthz', pieces: [req({ extra: bearer(alice) }) + 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'], n: 2 },
-  { name: 'pipelined: verdict, then a verdict with a query', pieces: [req({ extra: bearer(alice) }) + req({ target: '/auth?a=b', extra: bearer(alice) })], n: 2 },
+  { name: 'pipelined: verdict, then /healthz', pieces: [req({ extra: bearer(alice) }) + 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'], n: 2, leadsLane: true },
+  { name: 'pipelined: verdict, then a verdict with a query', pieces: [req({ extra: bearer(alice) }) + req({ target: '/auth?a=b', extra: bearer(alice) })], n: 2, leadsLane: true },
 ];
 
-const metrics = async (url) => (await request(`${url}/metrics`)).body;
-const handovers = (t) => [...t.matchAll(/edgegate_http_lane_handovers_total\{reason="(\w+)"\} (\d+)/g)].reduce((s, m) => s + Number(m[2]), 0);
+// Every listener of L is the lane's, so each scrape of L's metrics is itself handed over
+// (reason "shape", counted before the page is made): handovers() leaves those out.
+let scrapes = 0;
+const metrics = async (url) => {
+  const body = (await request(`${url}/metrics`)).body;
+  return url === L.url ? `${body}\n# test scrapes ${++scrapes}\n` : body;
+};
+const scrapesIn = (t) => Number((t.match(/^# test scrapes (\d+)$/m) || [0, 0])[1]);
+const handovers = (t) => [...t.matchAll(/edgegate_http_lane_handovers_total\{reason="(\w+)"\} (\d+)/g)].reduce((s, m) => s + Number(m[2]), 0) - scrapesIn(t);
 const handoversFor = (t, why) => Number((t.match(new RegExp(`edgegate_http_lane_handovers_total\\{reason="${why}"\\} (\\d+)`)) || [0, 0])[1]);
 const storeQueued = (t) => Number((t.match(/edgegate_store_workers_total\{result="queued"\} (\d+)/) || [0, 0])[1]);
 const hasClose = (x) => x.headers.some(([k, v]) => k === 'connection' && v.toLowerCase() === 'close');
 
-for (const c of corpus) {
-  const n = c.n || 1;
-  const heads = c.pieces.join('').split(/(?=(?:GET|HEAD|POST) \/)/).map((r) => r.startsWith('HEAD'));
-  const m0 = await metrics(L.url);
-  const h0 = handovers(m0);
-  const a = await exchange(L.sock, c.pieces, n, heads);
-  const b = await exchange(M.sock, c.pieces, n, heads);
-  const m1 = await metrics(L.url);
-  const h1 = handovers(m1);
-  if (!c.lane && a.answers.length) {
-    // handed over: libmicrohttpd answers, then closes, so nginx's next connection is the lane's
-    const last = a.answers[a.answers.length - 1];
-    ok(hasClose(last) && a.why === 'complete', `${c.name}: libmicrohttpd closes the handed-over connection after its answer`, a.answers);
-    // libmicrohttpd-only keeps it open (unless the request itself asked otherwise): compare the rest
-    for (const x of [...a.answers, ...b.answers]) x.headers = x.headers.filter(([k]) => k !== 'connection');
+const transports = [
+  { name: 'unix', key: 'sock', trusted: true },
+  { name: 'TCP', key: 'tcp', trusted: true },
+  { name: 'TCP/IPv6, not a proxy', key: 'tcp6', trusted: false },
+];
+for (const via of transports) {
+  for (const c0 of corpus) {
+    const c = { ...c0, name: `${via.name}: ${c0.name}` };
+    const n = c.n || 1;
+    const heads = c.pieces.join('').split(/(?=(?:GET|HEAD|POST) \/)/).map((r) => r.startsWith('HEAD'));
+    const m0 = await metrics(L.url);
+    const h0 = handovers(m0);
+    const a = await exchange(L[via.key], c.pieces, n, heads);
+    const b = await exchange(M[via.key], c.pieces, n, heads);
+    const m1 = await metrics(L.url);
+    const h1 = handovers(m1);
+    if (!via.trusted) {
+      // no keep-alive for it on either front: Connection: close, then closed
+      ok([...a.answers, ...b.answers].every(hasClose) && a.why !== 'timeout' && b.why !== 'timeout',
+        `${c.name}: Connection: close from both fronts`, { lane: a, mhd: b });
+    } else if (!c.lane && a.answers.length) {
+      // handed over: libmicrohttpd answers, then closes, so nginx's next connection is the lane's
+      const last = a.answers[a.answers.length - 1];
+      ok(hasClose(last) && a.why === 'complete', `${c.name}: libmicrohttpd closes the handed-over connection after its answer`, a.answers);
+      // libmicrohttpd-only keeps it open (unless the request itself asked otherwise): compare the rest
+      for (const x of [...a.answers, ...b.answers]) x.headers = x.headers.filter(([k]) => k !== 'connection');
+    }
+    if (c.store && via.trusted) {
+      is(handoversFor(m1, 'store') - handoversFor(m0, 'store'), 1, `${c.name}: the lane tried it without the store and handed it over for the store`);
+      ok(storeQueued(m1) > storeQueued(m0), `${c.name}: libmicrohttpd parked it for a store worker`, { before: storeQueued(m0), after: storeQueued(m1) });
+      is(a.answers.length === 1 && a.answers[0].status, 401, `${c.name}: answered from the store: no such session, 401`);
+    }
+    if (!via.trusted && (c.lane || c.store))
+      ok(a.answers.length === 1 && a.answers[0].status === 403, `${c.name}: 403 to a peer that is not a proxy`, a.answers);
+    ok(JSON.stringify(a.answers) === JSON.stringify(b.answers) && a.answers.length === b.answers.length,
+      `${c.name}: the lane and libmicrohttpd answer alike (${b.answers.map((x) => x.status).join(',') || b.why})`,
+      { lane: a, mhd: b });
+    // a peer that is not a proxy gets one answer per connection: a pipelined case that starts
+    // with a verdict ends on the lane
+    if (c.lane || (!via.trusted && (c.store || c.leadsLane))) is(h1 - h0, 0, `${c.name}: answered by the lane itself`);
+    else ok(h1 - h0 === 1 || a.answers.length === 0, `${c.name}: handed over to libmicrohttpd`, { handovers: h1 - h0 });
   }
-  if (c.store) {
-    is(handoversFor(m1, 'store') - handoversFor(m0, 'store'), 1, `${c.name}: the lane tried it without the store and handed it over for the store`);
-    ok(storeQueued(m1) > storeQueued(m0), `${c.name}: libmicrohttpd parked it for a store worker`, { before: storeQueued(m0), after: storeQueued(m1) });
-    is(a.answers.length === 1 && a.answers[0].status, 401, `${c.name}: answered from the store: no such session, 401`);
-  }
-  ok(JSON.stringify(a.answers) === JSON.stringify(b.answers) && a.answers.length === b.answers.length,
-    `${c.name}: the lane and libmicrohttpd answer alike (${b.answers.map((x) => x.status).join(',') || b.why})`,
-    { lane: a, mhd: b });
-  if (c.lane) is(h1 - h0, 0, `${c.name}: answered by the lane itself`);
-  else ok(h1 - h0 === 1 || a.answers.length === 0, `${c.name}: handed over to libmicrohttpd`, { handovers: h1 - h0 });
+}
+
+// ---- the peer address on TCP: what both fronts key on ------------------------------------
+// A third daemon with a verdict rate of 1/s, burst 4, per source. From ::1 (not a proxy:
+// judged as itself) verdicts the lane hands over (a query) and verdicts it answers (GET /auth)
+// alternate, each on its own connection, all six opened first (so that the requests come
+// faster than the rate refills): the fifth and sixth are refused as rate_limited whichever
+// front answers, so both counted one source, ::1. The first is handed over while ::1 holds
+// six connections, its max_connections_per_ip: answered all the same, because the lane
+// admitted it once and libmicrohttpd does not admit it again. 127.0.0.2 is not a proxy either
+// and its X-Real-IP is not believed; 127.0.0.1 is, and its X-Real-IP is.
+{
+  const port4 = await freePort();
+  const port6 = await freePort();
+  const P = await startEdgegated({
+    listen: [`127.0.0.1:${port4}`, `[::1]:${port6}`],
+    trusted_proxies: ['127.0.0.1/32'],
+    http: { lane: true, max_connections_per_ip: 6 },
+    gate: { verdict_rate: 1, verdict_burst: 4 },
+    jwt: { jwks_url: jwks.url, issuer: ISS, audience: AUD, algorithms: ['RS256'] },
+    routes: [{ path: '/api/', auth: 'bearer' }],
+  }, { dir: tmpdir('lane-peer-') });
+  const pm = async () => (await request(`http://127.0.0.1:${port4}/metrics`)).body;
+  const json = 'Accept: application/json\r\n';
+  const connectTo = (to) => new Promise((resolve) => {
+    const s = net.connect(to);
+    s.chunks = [];
+    s.on('data', (d) => s.chunks.push(d));
+    s.ended = new Promise((res) => s.on('close', res));
+    s.on('error', () => {});
+    s.on('connect', () => resolve(s));
+  });
+  // one request on an open connection; the answer's JSON error (its peers get Connection: close)
+  const askOn = async (s, target, nginx) => {
+    s.write(req({ method: 'GET', target, nginx, extra: json }));
+    const t = setTimeout(() => s.destroy(), 5000);
+    await s.ended;
+    clearTimeout(t);
+    const text = Buffer.concat(s.chunks).toString('latin1');
+    try { return JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)).error; } catch { return `no answer: ${text.slice(0, 40)}`; }
+  };
+  const askAll = async (to, targets, nginxOf) => {
+    const socks = [];
+    for (let i = 0; i < targets.length; i++) socks.push(await connectTo(to));
+    await sleep(100);
+    const out = [];
+    for (let i = 0; i < targets.length; i++) out.push(await askOn(socks[i], targets[i], nginxOf(i)));
+    return out;
+  };
+  const fromX = (ip) => NGINX.replace('198.18.0.10', ip);
+  const hv = (t) => [...t.matchAll(/edgegate_http_lane_handovers_total\{reason="(\w+)"\} (\d+)/g)].reduce((s, m) => s + Number(m[2]), 0);
+  const h0 = hv(await pm());
+  const t0 = Date.now();
+  const seen = await askAll({ host: '::1', port: port6 }, ['/auth?v=1', '/auth', '/auth?v=2', '/auth', '/auth?v=3', '/auth'], () => fromX('198.18.0.60'));
+  const h1 = hv(await pm());
+  is(seen.join(','), 'untrusted_peer,untrusted_peer,untrusted_peer,untrusted_peer,rate_limited,rate_limited',
+    `peer ::1 over TCP/IPv6: four verdicts (two handed over, two on the lane), then rate_limited on both fronts: one source (${Date.now() - t0} ms)`);
+  is(h1 - h0, 3 + 1, 'peer ::1: the three verdicts with a query were handed over (and the scrape)');
+  const other = await askAll({ host: '127.0.0.1', port: port4, localAddress: '127.0.0.2' }, ['/auth', '/auth?x', '/auth', '/auth?x', '/auth', '/auth?x'],
+    (i) => fromX(`198.18.0.${70 + i}`));
+  is(other.slice(0, 4).join(','), 'untrusted_peer,untrusted_peer,untrusted_peer,untrusted_peer', 'peer 127.0.0.2 (not a proxy): a source of its own');
+  ok(other.slice(4).every((e) => e === 'rate_limited'), 'peer 127.0.0.2: limited as itself although each request named another X-Real-IP', other);
+  const proxied = await askAll({ host: '127.0.0.1', port: port4 }, ['/auth', '/auth?y', '/auth'], () => fromX('198.18.0.60'));
+  is(proxied.join(','), 'no_identity,no_identity,no_identity', 'the proxy 127.0.0.1: judged by its X-Real-IP, which ::1 used in vain');
+  await P.stop('SIGTERM');
+  ok(!/AddressSanitizer|LeakSanitizer|runtime error/.test(fs.readFileSync(P.logFile, 'utf8')), 'peer daemon: no sanitizer report at exit');
+}
+
+// ---- one budget per listener, shared by the lane and libmicrohttpd -----------------------
+// max_connections 16 on a unix listener: 8 connections wait on the lane, 8 were handed over
+// (an incomplete block). A 17th is not served until one of them ends (it waits in the
+// backlog, as at libmicrohttpd's own limit), then answered; the TCP listener has its own 16.
+{
+  const qdir = tmpdir('lane-budget-');
+  const qsock = path.join(qdir, 'auth.sock');
+  const qport = await freePort();
+  const Q = await startEdgegated({
+    listen: [`127.0.0.1:${qport}`, `unix:${qsock}`],
+    trusted_proxies: ['127.0.0.1/32'],
+    http: { lane: true, max_connections: 16, reserved_for_proxies: 4 },
+    jwt: { jwks_url: jwks.url, issuer: ISS, audience: AUD, algorithms: ['RS256'] },
+    routes: [{ path: '/api/', auth: 'bearer' }],
+  }, { dir: qdir });
+  const open = (write) => new Promise((resolve) => {
+    const s = net.connect({ path: qsock });
+    s.on('connect', () => { if (write) s.write(write); resolve(s); });
+    s.on('error', () => resolve(s));
+  });
+  const held = [];
+  for (let i = 0; i < 8; i++) held.push(await open(null));
+  for (let i = 0; i < 8; i++) held.push(await open('HEAD /auth HTTP/1.1\r\nHost: x\r\n'));
+  await sleep(300);
+  const qm = (await request(`http://127.0.0.1:${qport}/metrics`)).body;
+  is(Number((qm.match(/edgegate_http_connections_open\{peer="proxy"\} (\d+)/) || [0, -1])[1]), 17,
+    'budget: 16 unix connections open (8 on the lane, 8 handed over) and the scrape over TCP: its own budget');
+  is(handoversFor(qm, 'incomplete'), 8, 'budget: 8 of them were handed over');
+  const t0 = Date.now();
+  const late = exchange(qsock, [req({ extra: bearer(alice) })], 1, [true]);
+  await sleep(800);
+  held[12].destroy(); // a handed-over one ends: its slot is the lane's again
+  const got = await late;
+  const waited = Date.now() - t0;
+  ok(got.answers.length === 1 && got.answers[0].status === 200 && waited >= 750 && waited < 2500,
+    `budget: a 17th connection waits until one of the 16 ends (libmicrohttpd's too), then is served (${waited} ms)`, got);
+  for (const s of held) s.destroy();
+  await Q.stop('SIGTERM');
+  ok(!/AddressSanitizer|LeakSanitizer|runtime error/.test(fs.readFileSync(Q.logFile, 'utf8')), 'budget daemon: no sanitizer report at exit');
 }
 
 // ---- keep-alive: many verdicts on one connection, all on the lane --------------------------
@@ -245,6 +386,28 @@ for (const c of corpus) {
   const idle = await closedWithin([req({ extra: bearer(alice) })], 6000);
   ok(idle !== null && idle >= 1900, `a kept-alive lane connection is closed at idle_timeout after its answer (after ${idle} ms)`);
   ok(await timedOut('idle') > i0, 'and counted in edgegate_http_connections_timed_out_total{phase="idle"}');
+  // the deadline runs from the accept, not from the handover: 800 ms of silence on the lane,
+  // then a header block trickled to libmicrohttpd (handed over as incomplete) is cut at
+  // header_timeout (1 s) after the accept, not 1 s after the handover
+  for (const [who, to] of [['TCP', L.tcp], ['TCP/IPv6, not a proxy', L.tcp6], ['unix', { path: L.sock }]]) {
+    const life = await new Promise((resolve) => {
+      const s = net.connect(to);
+      let t0 = 0;
+      let tick = null;
+      s.on('connect', () => {
+        t0 = Date.now();
+        setTimeout(() => {
+          s.write('HEAD /auth HTTP/1.1\r\nHost: slow\r\n');
+          tick = setInterval(() => s.write('X-Slow: x\r\n'), 100);
+        }, 800);
+      });
+      const timer = setTimeout(() => { s.destroy(); resolve(null); }, 5000);
+      s.on('data', () => {});
+      s.on('error', () => {});
+      s.on('close', () => { clearTimeout(timer); clearInterval(tick); resolve(Date.now() - t0); });
+    });
+    ok(life !== null && life >= 900 && life < 1750, `${who}: a block trickled after 800 ms is cut at header_timeout after the accept, across the handover (${life} ms)`);
+  }
 }
 
 // ---- the real front: nginx with the shipped includes, over the lane's socket ----------------

@@ -95,6 +95,7 @@ try {
     routes: [
       { path: '/svc/', auth: 'mtls', allow: { cert_sans: [`URI:${SPIFFE_A}`] } },
       { path: '/api/', auth: 'mtls' },
+      { path: '/subj/', auth: 'mtls', allow: { cert_subjects: ['CN=alice,O=edgegate'] } },
       { path: '/up/', auth: 'mtls' },
     ],
   }, { dir: path.join(dir, 'egd') });
@@ -105,6 +106,7 @@ try {
 
 const port = await freePort();
 const upPort = await freePort();
+const portNoCa = await freePort();
 const snip = (n) => `include ${path.join(pki, 'nginx', n)};`;
 let ngx;
 try {
@@ -120,6 +122,22 @@ try {
       proxy_pass https://127.0.0.1:${upPort};
       ${snip('mtls-proxy.conf')}
     }
+    location / {
+      {{EDGEGATE_PROTECT}}
+      proxy_pass http://app;
+    }
+  }
+  # optional_no_ca: nginx lets a failed verification through as $ssl_client_verify
+  # FAILED:... (expired, other CA, self-signed), with the certificate in
+  # $ssl_client_escaped_cert; edgegated must take no identity from it
+  server {
+    listen 127.0.0.1:${portNoCa} ssl;
+    ssl_certificate ${path.join(pki, 'certs/front.chain.crt')};
+    ssl_certificate_key ${path.join(pki, 'certs/front.key')};
+    ssl_client_certificate ${path.join(pki, 'ca/ca.crt')};
+    ssl_verify_client optional_no_ca;
+    ssl_verify_depth 2;
+    {{EDGEGATE_INCLUDE}}
     location / {
       {{EDGEGATE_PROTECT}}
       proxy_pass http://app;
@@ -187,6 +205,123 @@ ok(/^nginx 400|^TLS error/.test(refused), `certificate from another CA is refuse
 // forged certificate headers from the client never count: nginx overwrites them
 r = await tls('/svc/hello', { headers: { 'X-SSL-Client-Verify': 'SUCCESS', 'X-SSL-Client-Cert': 'x' } });
 is(r.status, 401, 'client-sent X-SSL-Client-* headers are ignored (overwritten by nginx)');
+// --- adversarial audit (docs/advisories.md "Edge gate, mTLS and revocation audit") -------------
+// Client-supplied certificate headers under every spelling: never an identity.
+const forged = encodeURIComponent(alice.cert.toString());
+const fpBob = tool('--dir', pki, 'fingerprint', 'bob').trim();
+const spellings = ['X-SSL-Client-Cert', 'x-ssl-client-cert', 'X-SSL-CLIENT-CERT', 'X-Client-Cert', 'SSL-Client-Cert',
+  'ssl-client-cert', 'X-Forwarded-Client-Cert', 'X-ARR-ClientCert', 'X-SSL-Cert', 'X_SSL_Client_Cert', 'ssl_client_cert'];
+const verifyHdrs = { 'X-SSL-Client-Verify': 'SUCCESS', 'X-Client-Verify': 'SUCCESS', 'SSL-Client-Verify': 'SUCCESS',
+  X_SSL_Client_Verify: 'SUCCESS' };
+for (const name of spellings) {
+  r = await tls('/svc/hello', { headers: { [name]: forged, ...verifyHdrs } });
+  is(r.status, 401, `no client certificate, alice's certificate in ${name} (+ verify headers saying SUCCESS) -> 401`);
+}
+const allForged = Object.fromEntries(spellings.map((n) => [n, forged]));
+r = await tls('/svc/hello', { client: bob, headers: { ...allForged, ...verifyHdrs } });
+is(r.status, 403, "bob's certificate with alice's in every header spelling: bob's identity, refused on alice's route");
+r = await tls('/api/x', { client: bob, headers: { ...allForged, ...verifyHdrs } });
+h = seen(r);
+ok(r.status === 200 && h['x-auth-request-cert-subject'] === 'CN=bob,O=edgegate' && h['x-auth-request-cert-fingerprint'] === fpBob,
+  "... and where bob may pass, the upstream is told bob's subject and fingerprint, not alice's", { status: r.status, h });
+const leaked = ['x-ssl-client-cert', 'x-ssl-client-verify', 'x-client-cert', 'ssl-client-cert', 'x-forwarded-client-cert']
+  .filter((k) => k in h);
+ok(r.status === 200 && leaked.length === 0, `... and none of the client's certificate headers reach the upstream (protect snippet)`, leaked);
+
+// Failed verification never yields an identity. `optional` (the shipped snippet): nginx
+// refuses the handshake's result itself; `optional_no_ca`: nginx passes FAILED:... on.
+// a self-signed look-alike of alice: same subject and SANs, its own key
+// Debian's python3 with python3-cryptography (tools/deps.sh), not whatever python3 is first on PATH.
+const mkcert = (name, spec) => {
+  execFileSync('/usr/bin/python3', ['-c', `
+import json, sys, datetime
+from cryptography import x509
+from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+out, cacrt, cakey, spec = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+key = ec.generate_private_key(ec.SECP256R1())
+name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, spec["o"]),
+                  x509.NameAttribute(NameOID.COMMON_NAME, spec["cn"])])
+if spec.get("self"):
+    issuer, signer = name, key
+else:
+    ca = x509.load_pem_x509_certificate(open(cacrt, "rb").read())
+    issuer, signer = ca.subject, serialization.load_pem_private_key(open(cakey, "rb").read(), None)
+now = datetime.datetime.now(datetime.timezone.utc)
+kinds = {"URI": x509.UniformResourceIdentifier, "DNS": x509.DNSName, "email": x509.RFC822Name}
+b = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer).public_key(key.public_key())
+     .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+     .not_valid_after(now + datetime.timedelta(minutes=-1 if spec.get("expired") else 60))
+     .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+     .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False))
+if spec["sans"]:
+    b = b.add_extension(x509.SubjectAlternativeName([kinds[t](v) for t, v in spec["sans"]]), critical=False)
+cert = b.sign(signer, hashes.SHA256())
+open(out + ".crt", "wb").write(cert.public_bytes(serialization.Encoding.PEM))
+open(out + ".key", "wb").write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                   serialization.NoEncryption()))
+`, path.join(dir, name), path.join(pki, 'ca/ca.crt'), path.join(pki, 'ca/ca.key'), JSON.stringify(spec)]);
+  return { cert: fs.readFileSync(path.join(dir, `${name}.crt`)), key: fs.readFileSync(path.join(dir, `${name}.key`)) };
+};
+// alice's look-alike from our CA, expired a minute ago
+const oldCert = mkcert('old', { o: 'edgegate', cn: 'alice', sans: [['URI', SPIFFE_A]], expired: true });
+ok(new Date(new crypto.X509Certificate(oldCert.cert).validTo) < new Date(), 'the look-alike is expired', new crypto.X509Certificate(oldCert.cert).validTo);
+const selfAlice = mkcert('self-alice', { self: true, o: 'edgegate', cn: 'alice', sans: [['URI', SPIFFE_A]] });
+const refusedBy = async (p, opts) => {
+  try {
+    const x = await tls(p, opts);
+    return x.status;
+  } catch (e) {
+    return `TLS error ${e.code || e.message}`;
+  }
+};
+// optional_no_ca lets only the issuer errors through (unknown CA, self-signed): nginx
+// itself answers 400 to an expired certificate of a CA it knows
+for (const [label, c, noCa] of [['expired', oldCert, 400], ['self-signed look-alike', selfAlice, 401], ['other CA', mallory, 401]]) {
+  const st = await refusedBy('/svc/hello', { client: c });
+  ok(st === 400 || /^TLS error/.test(String(st)), `verify optional: ${label} certificate refused by nginx (${st})`);
+  const st2 = await refusedBy('/svc/hello', { client: c, port: portNoCa });
+  is(st2, noCa, `verify optional_no_ca: ${label} certificate gives no identity -> ${noCa}${noCa === 401 ? ' (FAILED:... reaches edgegated)' : ' (nginx)'}`);
+  const st3 = await refusedBy('/api/x', { client: c, port: portNoCa, headers: { 'X-SSL-Client-Verify': 'SUCCESS', 'X-SSL-Client-Cert': forged } });
+  is(st3, noCa, `verify optional_no_ca: ${label} certificate with client-sent X-SSL-Client-Verify: SUCCESS and alice's X-SSL-Client-Cert -> ${noCa}`);
+}
+r = await tls('/svc/hello', { client: alice, port: portNoCa });
+ok(r.status === 200 && seen(r)['x-auth-request-cert-subject'] === 'CN=alice,O=edgegate',
+  'control: verify optional_no_ca with a valid certificate -> 200, alice', r.status);
+
+// The certificate -> identity mapping is exact (issued by our CA, so nginx verifies them).
+const sanCase = [
+  ['suffix', [['URI', `${SPIFFE_A}/x`]]],
+  ['prefix', [['URI', SPIFFE_A.slice(0, -1)]]],
+  ['upper case', [['URI', SPIFFE_A.toUpperCase()]]],
+  ['embedded NUL', [['URI', `${SPIFFE_A}\u0000.evil`]]],
+  ['as a DNS name', [['DNS', 'example.test'], ['email', `alice@example.test`]]],
+];
+for (const [label, sans] of sanCase) {
+  const c = mkcert(`san-${label.replace(/ /g, '-')}`, { o: 'edgegate', cn: 'alice', sans });
+  r = await tls('/svc/hello', { client: c });
+  is(r.status, 403, `SAN ${label} (${sans.map((x) => x.join(':')).join(', ').replace(/\0/g, '\\0')}) does not match URI:${SPIFFE_A} -> 403`);
+}
+const multi = mkcert('san-multi', { o: 'edgegate', cn: 'multi', sans: [['DNS', 'a.example.test'], ['email', 'm@example.test'],
+  ['URI', `${SPIFFE_A}x`], ['URI', SPIFFE_A]] });
+r = await tls('/svc/hello', { client: multi });
+h = seen(r);
+ok(r.status === 200 && h['x-auth-request-cert-sans'] === `DNS:a.example.test,email:m@example.test,URI:${SPIFFE_A}x,URI:${SPIFFE_A}`,
+  'several SANs: one equal to the route\'s passes, the upstream sees all of them in order', { status: r.status, sans: h['x-auth-request-cert-sans'] });
+r = await tls('/subj/x', { client: alice });
+is(r.status, 200, 'control: alice matches cert_subjects CN=alice,O=edgegate');
+const comma = mkcert('cn-comma', { o: 'evil', cn: 'alice,O=edgegate', sans: [] });
+r = await tls('/subj/x', { client: comma });
+is(r.status, 403, 'CN "alice,O=edgegate" under O=evil does not pass as CN=alice,O=edgegate');
+r = await tls('/api/x', { client: comma });
+is(seen(r)['x-auth-request-cert-subject'], 'CN=alice\\,O=edgegate,O=evil', '... its subject reaches the upstream escaped (RFC 4514)');
+const nulcn = mkcert('cn-nul', { o: 'edgegate', cn: 'alice\u0000', sans: [] });
+r = await tls('/subj/x', { client: nulcn });
+is(r.status, 403, 'CN "alice\\0" does not pass as CN=alice,O=edgegate');
+r = await tls('/api/x', { client: nulcn });
+ok(r.status !== 200 || !/^CN=alice,/.test(seen(r)['x-auth-request-cert-subject'] || ''),
+  `... and is never rendered as alice (${r.status} ${seen(r)['x-auth-request-cert-subject']})`);
 
 // revocation while running: the tool updates revoked.txt (and the CRL, which this
 // nginx has not reloaded); edgegated notices within a second

@@ -37,7 +37,7 @@ for (const t of ['ip', 'nginx', 'bpftool', 'ss']) {
   try { execFileSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore' }); } catch { skipAll(`needs ${t}`); }
 }
 if (!fs.existsSync(EDGEGATECTL)) skipAll(`${EDGEGATECTL} not built (make asan)`);
-guard(110000);
+guard(170000);
 
 const AS_UNIT = process.env.EG_AS_UNIT === '1';
 const UNIT_USER = 'edgegate-test';
@@ -162,6 +162,7 @@ const nginx = await startNginx(`
   server {
     listen ${H}:${ngxPort};
     listen 127.0.0.1:${ngxPort};
+    listen [::1]:${ngxPort};
     {{EDGEGATE_INCLUDE}}
     location / {
       {{EDGEGATE_PROTECT}}
@@ -178,7 +179,9 @@ function admin(req) {
   return new Promise((resolve, reject) => {
     const c = net.connect(eg.admin);
     let buf = '';
-    c.on('data', (d) => { buf += d; if (buf.includes('\n')) { c.end(); resolve(JSON.parse(buf)); } });
+    // destroy, not end: the admin socket serves one client at a time (5 s idle limit),
+    // and an end()'s FIN waits for the event loop, which execFileSync blocks
+    c.on('data', (d) => { buf += d; if (buf.includes('\n')) { c.destroy(); resolve(JSON.parse(buf)); } });
     c.on('error', reject);
     c.write(`${JSON.stringify(req)}\n`);
   });
@@ -190,9 +193,11 @@ function metric(body, line) {
 }
 
 // WebSocket clients in the namespace: one process per scenario, one socket per cookie.
-function wsClients(cookies) {
-  const p = spawn('ip', ['netns', 'exec', NS, process.execPath, path.join(ROOT, 'tools/bench/revoke/wsclient.mjs'),
-    `ws://${H}:${ngxPort}/app/ws`, '20', '--log-msgs'], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+// (host: true: from the host itself, to url)
+function wsClients(cookies, { host = false, url = `ws://${H}:${ngxPort}/app/ws` } = {}) {
+  const args = [process.execPath, path.join(ROOT, 'tools/bench/revoke/wsclient.mjs'), url, '20', '--log-msgs'];
+  const p = host ? spawn(args[0], args.slice(1), { stdio: ['pipe', 'pipe', 'inherit'], detached: true })
+    : spawn('ip', ['netns', 'exec', NS, ...args], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
   onCleanup(() => { try { process.kill(-p.pid, 'SIGKILL'); } catch { /* gone */ } });
   const ev = [];
   readline.createInterface({ input: p.stdout }).on('line', (l) => { try { ev.push(JSON.parse(l)); } catch { /* noise */ } });
@@ -291,5 +296,94 @@ const t3 = now();
 is(op.stats.backchannelCalls - calls, 1, `the OP delivered the logout_token (sign-out took ${(t3 - t2).toFixed(1)} ms)`, op.stats.backchannelErrors);
 await afterRevocation('back-channel logout', c2, 0, t3, bob.cookie, [{ cl: c1, i: 1 }]);
 ok(c1.of(1, 'close').length === 0, "carol's WebSocket survived both revocations");
+
+// ---- 3. an IPv6 loopback client: nginx listens on [::1] too -------------------------------------
+// No XDP on loopback: the kill is the socket destroy alone, on an IPv6 4-tuple.
+const dave = await login('dave');
+const c3 = wsClients([dave.cookie, carol.cookie], { host: true, url: `ws://[::1]:${ngxPort}/app/ws` });
+await waitFor(() => c3.of(0, 'msg').length >= 10 && c3.of(1, 'msg').length >= 10, { what: '[::1] echoes', timeout: 8000 }).catch(() => {});
+ok(c3.of(0, 'msg').length >= 10, "dave's WebSocket to [::1] through nginx exchanges messages");
+const fl3 = await admin({ cmd: 'flows', session: dave.id });
+ok((fl3.flows || []).some((f) => f.includes('::1') && f.endsWith(`:${ngxPort}`)),
+  `edgegated tracks dave's IPv6 loopback flow (${JSON.stringify(fl3.flows)})`, fl3);
+const t4 = now();
+execFileSync(EDGEGATECTL, ['--admin-socket', eg.admin, 'revoke', '--session', dave.id],
+  { env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0' } });
+const t5 = now();
+await waitFor(() => c3.of(0, 'close').length > 0, { what: '[::1] close', timeout: 5000 }).catch(() => {});
+const close6 = c3.of(0, 'close')[0];
+ok(close6, '[::1]: the WebSocket closed');
+is(c3.of(0, 'error')[0]?.code, 'ECONNRESET', '[::1]: ... with a reset');
+ok(t5 - t4 < 1000, `[::1]: the revocation call returned in ${(t5 - t4).toFixed(1)} ms`);
+ok(close6 && close6.t - t5 < 10, `[::1]: within 10 ms of the revocation returning (${close6 ? (close6.t - t5).toFixed(1) : '?'} ms)`);
+is(c3.msgsAfter(0, t5), 0, '[::1]: no message reached the client after the revocation returned');
+is(await verdict(dave.cookie), 401, '[::1]: the old cookie gets 401');
+const est6 = execFileSync('ss', ['-tnH', 'state', 'established', 'src', `[::1]:${ngxPort}`]).toString().trim().split('\n').filter(Boolean);
+is(est6.length, 1, `[::1]: nginx holds only carol's IPv6 socket (${est6.length})`);
+{
+  const before = c3.of(1, 'msg').length;
+  await sleep(300);
+  ok(c3.of(1, 'msg').length > before + 5, "[::1]: carol's IPv6 WebSocket keeps exchanging messages");
+}
+
+// ---- 4. headless Chromium: a page's WebSocket dies with the session ---------------------------
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+let chromium = null;
+try { ({ chromium } = await import('playwright-core')); } catch { /* below */ }
+if (!chromium || !fs.existsSync(CHROMIUM)) {
+  ok(process.env.CI !== 'true', `# SKIP Chromium part: no playwright-core or no ${CHROMIUM}`);
+} else {
+  const erin = await login('erin');
+  const profile = fs.mkdtempSync(path.join(dir, 'chromium-'));
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  onCleanup(() => browser.close().catch(() => {}));
+  await browser.route('**/*', (route) => (new URL(route.request().url()).hostname === '127.0.0.1' ? route.continue() : route.abort()));
+  await browser.addCookies(erin.cookie.split(/;\s*/).filter(Boolean).map((kv) => {
+    const i = kv.indexOf('=');
+    return { name: kv.slice(0, i), value: kv.slice(i + 1), url: pub };
+  }));
+  const page = browser.pages()[0] || await browser.newPage();
+  const res = await page.goto(`${pub}/app/`);
+  let seenUser = null;
+  try { seenUser = JSON.parse(await page.textContent('body')).user; } catch { /* below */ }
+  ok(res.status() === 200 && seenUser, `Chromium with erin's session: the page loads through nginx (${res.status()}, upstream user ${seenUser})`);
+  // Epoch milliseconds on both sides (performance.timeOrigin + now()): the page's events
+  // and this process's revocation time are on the same clock.
+  const wall = () => performance.timeOrigin + performance.now();
+  await page.evaluate((url) => {
+    const t = () => performance.timeOrigin + performance.now();
+    window.ev = [];
+    const ws = new WebSocket(url);
+    let seq = 0;
+    ws.onopen = () => { window.ev.push({ ev: 'open', t: t() }); setInterval(() => { if (ws.readyState === 1) ws.send(JSON.stringify({ seq: seq++ })); }, 20); };
+    ws.onmessage = () => window.ev.push({ ev: 'msg', t: t() });
+    ws.onerror = () => window.ev.push({ ev: 'error', t: t() });
+    ws.onclose = (e) => window.ev.push({ ev: 'close', code: e.code, clean: e.wasClean, t: t() });
+  }, `ws://127.0.0.1:${ngxPort}/app/ws`);
+  const evs = () => page.evaluate(() => window.ev);
+  await waitFor(async () => (await evs()).filter((e) => e.ev === 'msg').length >= 10, { what: 'Chromium echoes', timeout: 8000 }).catch(() => {});
+  ok((await evs()).filter((e) => e.ev === 'msg').length >= 10, "erin's WebSocket in Chromium exchanges messages");
+  const tc = now();
+  execFileSync(EDGEGATECTL, ['--admin-socket', eg.admin, 'revoke', '--session', erin.id],
+    { env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0' } });
+  const tw = wall();
+  ok(now() - tc < 1000, `Chromium: the revocation call returned in ${(now() - tc).toFixed(1)} ms`);
+  await waitFor(async () => (await evs()).some((e) => e.ev === 'close'), { what: 'Chromium close', timeout: 5000 }).catch(() => {});
+  const ev = await evs();
+  const cl = ev.find((e) => e.ev === 'close');
+  ok(cl && !cl.clean && cl.code === 1006, `Chromium: the WebSocket closed abnormally (code ${cl?.code}, clean ${cl?.clean})`);
+  ok(cl && cl.t - tw < 10, `Chromium: the page saw it within 10 ms of the revocation returning (${cl ? (cl.t - tw).toFixed(1) : '?'} ms)`);
+  is(ev.filter((e) => e.ev === 'msg' && e.t > tw).length, 0, 'Chromium: no message reached the page after the revocation returned');
+  // (the browser also holds the OP's session cookie: a page load now signs in again
+  // through the OP, with a new session; the revoked one stays refused)
+  is(await verdict(erin.cookie), 401, "Chromium: erin's revoked session cookie gets 401");
+  const s2 = await admin({ cmd: 'sessions', sub: 'erin' });
+  ok(!(s2.sessions || []).some((x) => x.session_id === erin.id), 'Chromium: the revoked session is not among erin\'s live sessions', s2);
+  await browser.close();
+}
 
 await done();

@@ -31,6 +31,7 @@ static void test_identity_header_variants(void **state)
 		"X_Auth_Request_Preferred_Username", "X_Auth_Request_Cert_Subject",
 		"X_Auth_Request_Cert_Fingerprint", "x_auth_request_cert_sans",
 		"X_User_Sub", "x_user_sub", "X_TENANT", /* the route's claim headers too */
+		"X_SSL_Client_Cert", "x_ssl_client_verify", "X-SSL_Client-Cert", /* nginx's certificate */
 	};
 	for (size_t i = 0; i < sizeof(smuggled) / sizeof(smuggled[0]); i++) {
 		if (!eg_identity_header_variant(c, smuggled[i]))
@@ -38,7 +39,7 @@ static void test_identity_header_variants(void **state)
 	}
 	static const char *const fine[] = {
 		/* the '-' spellings: the proxy replaces them (proxy_set_header) */
-		"X-Auth-Request-User", "x-auth-request-email", "X-User-Sub",
+		"X-Auth-Request-User", "x-auth-request-email", "X-User-Sub", "X-SSL-Client-Cert",
 		/* other underscore names, and near misses */
 		"X_Forwarded_For", "X_Request_Id", "X_Auth_Request_User2", "X_Auth_Request_Use",
 		"X__Auth_Request_User", "_X_Auth_Request_User", "X_Auth_Request", "X_User_Sub_", "", "_",

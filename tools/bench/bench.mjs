@@ -718,12 +718,24 @@ if (r('e_es') && speed.ecdsap256.verify_us) {
   T('(e) cold ES256: edgegated CPU per verdict ≤ 1.2 × raw P-256 verify', q <= 1.2,
     `${fx(r('e_es').cpu_us_per_req, 1)} µs vs ${fx(speed.ecdsap256.verify_us, 1)} µs raw = ${fx(q, 2)}×`);
 }
-// issue 15: an uncached verdict may cost 1.2 × the raw verify plus what a cached one may (5 µs)
+// issue 15: an uncached verdict may cost 1.2 × the raw verify plus what a cached one costs.
+// Two readings. The literal one adds the cached verdict's *target* (5 µs), which no separate
+// process reaches here (case floor: a do-nothing epoll server is 5.1–5.3 µs), so it charges the
+// verify path for the HTTP front's cost. The fair one adds the cached verdict's cost measured in
+// the same run (d_rs; a cache hit does the same work whatever the alg): what the uncached path
+// adds to a cached one must stay within 1.2 × the bare signature check. Both print; the second
+// is the verify path's own target. Caveat for both: openssl speed runs alone, in its own phase,
+// while (e) shares the 2 vCPUs with nginx and wrk (see docs/bench.md, issue 15).
 for (const [id, alg, raw] of [['e_rs', 'RS256', speed.rsa2048], ['e_es', 'ES256', speed.ecdsap256]]) {
   if (!r(id) || !raw.verify_us) continue;
   const bound = 1.2 * raw.verify_us + 5;
-  T(`(e) cold ${alg}: edgegated CPU per verdict ≤ 1.2 × raw verify + 5 µs (issue 15)`, r(id).cpu_us_per_req <= bound,
+  T(`(e) cold ${alg}: edgegated CPU per verdict ≤ 1.2 × raw verify + 5 µs (issue 15, literal)`, r(id).cpu_us_per_req <= bound,
     `${fx(r(id).cpu_us_per_req, 1)} µs vs ${fx(bound, 1)} µs (raw ${fx(raw.verify_us, 1)} µs; josebench ${fx(josebench[alg], 1)} µs)`);
+  const warm = r('d_rs') && r('d_rs').cpu_us_per_req;
+  if (!warm) { T(`(e) cold ${alg}: CPU per verdict ≤ 1.2 × raw verify + cached verdict (d_rs, same run)`, null, 'd_rs not measured (add it to --only)'); continue; }
+  const fair = 1.2 * raw.verify_us + warm;
+  T(`(e) cold ${alg}: CPU per verdict ≤ 1.2 × raw verify + cached verdict (d_rs, same run)`, r(id).cpu_us_per_req <= fair,
+    `${fx(r(id).cpu_us_per_req, 1)} µs vs ${fx(fair, 1)} µs (cached ${fx(warm, 1)} µs; uncached − cached = ${fx(r(id).cpu_us_per_req - warm, 1)} µs = ${fx((r(id).cpu_us_per_req - warm) / raw.verify_us, 2)} × raw)`);
 }
 for (const [d, a] of [['d_rs', 'ap_rs'], ['d_es', 'ap_es']]) {
   if (r(d) && r(a)) T(`${summary[d].label} ≥ 3 × Apache (same alg)`, r(d).rps / r(a).rps >= 3, `${fx(r(d).rps / r(a).rps, 2)}× (Apache at ${fx(r(a).rps_ratio, 2)} of its ceiling)`);

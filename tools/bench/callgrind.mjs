@@ -25,6 +25,9 @@
 //   EGB_CG_COLD=RS256 (or ES256): every request a distinct token, so every verdict is a
 //   cache miss (a verify, a cache insert and, with a small cache, an eviction): the
 //   uncached verdict's cost, to read beside the cached one.
+//   EGB_CG_TCP=1: the requests over TCP (127.0.0.1, a trusted proxy address) instead of the
+//   unix socket (which stays as the readiness signal); EGB_CG_LANE=0: http.lane off (every
+//   request through libmicrohttpd), for the before/after of the verdict lane.
 // Prints the figure and leaves callgrind.out.* and an annotated top list in build/bench/.
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -53,9 +56,15 @@ const tokens = fs.readFileSync(path.join(W, COLD ? `cold-${COLD}.txt` : 'warm-RS
 const KIND = COLD ? `uncached ${COLD}` : process.env.EGB_CG_SESSION === '1' ? 'cached session-cookie' : 'cached RS256';
 
 const sock = path.join(W, 'eg.sock');
+const TCP = process.env.EGB_CG_TCP === '1';
+const tcpPort = TCP ? await new Promise((resolve) => {
+  const srv = net.createServer().listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+}) : 0;
+const VIA = TCP ? 'TCP 127.0.0.1' : 'unix socket';
 const cfgFile = path.join(W, 'edgegate.json');
 fs.writeFileSync(cfgFile, JSON.stringify({
-  listen: [`unix:${sock}`],
+  listen: TCP ? [`127.0.0.1:${tcpPort}`, `unix:${sock}`] : [`unix:${sock}`],
+  ...(process.env.EGB_CG_LANE === '0' ? { http: { lane: false } } : {}),
   admin_socket: path.join(W, 'admin.sock'),
   state_dir: path.join(W, 'state'),
   log_level: 'warn',
@@ -112,7 +121,7 @@ function drive(n) {
     let sent = 0, answered = 0;
     const statuses = {};
     const open = () => {
-      const c = net.connect(sock);
+      const c = TCP ? net.connect(tcpPort, '127.0.0.1') : net.connect(sock);
       let buf = '';
       let closing = false;
       const next = () => { if (sent < n && !closing) { c.write(request(tokens[sent % tokens.length], sent)); sent++; } else { c.end(); } };
@@ -199,7 +208,7 @@ if (process.argv.includes('--cpu')) {
     per.push({ cpu: (c1 - c0) / N, wall: Number(t1 - t0) / 1e3 / N });
   }
   eg.kill('SIGTERM');
-  console.log(`edgegated CPU per ${KIND} verdict, serial on one connection: ${per.map((x) => x.cpu.toFixed(2)).join(' / ')} µs` +
+  console.log(`edgegated CPU per ${KIND} verdict, serial on one connection (${VIA}${process.env.EGB_CG_LANE === '0' ? ', lane off' : ''}): ${per.map((x) => x.cpu.toFixed(2)).join(' / ')} µs` +
     ` (wall per request ${per.map((x) => x.wall.toFixed(1)).join(' / ')} µs; load ${os.loadavg()[0].toFixed(1)})`);
   process.exit(0);
 }
@@ -210,5 +219,5 @@ const perReq = (b.ir - a.ir) / (b.n - a.n);
 const rep = spawnSync('callgrind_annotate', ['--inclusive=no', b.outFile], { maxBuffer: 1 << 26 }).stdout.toString();
 const TOP = COLD ? `callgrind-top-cold-${COLD}.txt` : 'callgrind-top.txt';
 fs.writeFileSync(path.join(OUT, TOP), rep);
-console.log(`instructions per ${SESSION ? 'cached session-cookie' : `${KIND} bearer`} verdict (HEAD /auth, keep-alive, unix socket): ${Math.round(perReq)}`);
+console.log(`instructions per ${SESSION ? 'cached session-cookie' : `${KIND} bearer`} verdict (HEAD /auth, keep-alive, ${VIA}${process.env.EGB_CG_LANE === '0' ? ', lane off' : ''}): ${Math.round(perReq)}`);
 console.log(`  Ir(${a.n}) = ${a.ir}, Ir(${b.n}) = ${b.ir}; per-function list of the ${b.n}-request run: ${path.relative(ROOT, OUT)}/${TOP}`);

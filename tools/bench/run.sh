@@ -30,26 +30,26 @@ mkdir -p build/bench
 CPPFLAGS=$(make -s --no-print-directory print-cppflags) # the library's include path (userspace/<concern>/)
 gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/mksessions \
 	tools/bench/mksessions.c build/libedgegate.a \
-	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
+	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc -lsimdjson -lstdc++
 gcc -O2 -g -std=gnu11 -Wall -Wextra -Werror -o build/bench/floorsrv tools/bench/floorsrv.c
 gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/josebench \
 	tools/bench/josebench.c build/libedgegate.a \
-	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
+	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc -lsimdjson -lstdc++
 gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/readingsbench \
 	tools/bench/readingsbench.c build/libedgegate.a \
-	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
+	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc -lsimdjson -lstdc++
 # mtls.c's certificate parse and outcome cache (docs/bench.md); run by hand: EG_ROOT=$PWD build/bench/mtlsbench
 gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/mtlsbench \
 	tools/bench/mtlsbench.c build/libedgegate.a \
-	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
+	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc -lsimdjson -lstdc++
 # the verdict path's flow note (revoke.c; docs/bench.md); run by hand as root: build/bench/flowsbench
 gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/flowsbench \
 	tools/bench/flowsbench.c build/libedgegate.a \
-	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
+	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc -lsimdjson -lstdc++
 # privilege separation's round trips (docs/privsep.md); run by hand: build/bench/privbench
 gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/privbench \
 	tools/bench/privbench.c build/libedgegate.a \
-	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
+	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc -lsimdjson -lstdc++
 
 ulimit -n 65536 2>/dev/null || true
 exec timeout 900 node tools/bench/bench.mjs "$@"

@@ -20,6 +20,9 @@ static const char *const fixed_names[] = {
 	"X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Groups",
 	"X-Auth-Request-Preferred-Username", "X-Auth-Request-Cert-Subject",
 	"X-Auth-Request-Cert-Fingerprint", "X-Auth-Request-Cert-Sans",
+	/* set by the snippet on the auth request; upstreams that take a certificate from a
+	 * header (CGI-style: X_SSL_Client_Cert reads as X-SSL-Client-Cert) use these names */
+	"X-SSL-Client-Cert", "X-SSL-Client-Verify",
 };
 
 /* Each byte as same_header reads it: ASCII letters lowercased, '_' as '-' (one table

@@ -4,8 +4,10 @@
  * anyone else, and at its total limit it stops accepting altogether (the listening socket
  * leaves its epoll set): that is how a slowloris took every verdict down. So its total
  * limit stays the hard cap and the policy lives here: other peers are refused (in its
- * accept-policy callback) while the proxies' reserve is the only room left. Its idle
- * timeout is reset by every byte received; the deadlines here are not. */
+ * accept-policy callback, or in the verdict lane's accept: lane.c) while the proxies'
+ * reserve is the only room left. Its idle timeout is reset by every byte received; the
+ * deadlines here are not. A listener the lane owns has one budget of max_connections for
+ * both fronts (eg_conn.slots), and its connection keeps its entry here when handed over. */
 #include "admission.h"
 
 #include <pthread.h>

@@ -45,6 +45,8 @@ struct eg_conn {
 	char *raw_target; /* the request-target before MHD decodes it (http.c on_uri) */
 	bool close_after; /* handed over by the verdict lane: close after the answer */
 	bool lane_tried;  /* its first request was tried by the lane without the store (lane.h) */
+	bool counted;     /* in edgegate_http_connections_total (by whichever front answered first) */
+	_Atomic unsigned *slots; /* its lane listener's budget (lane.h), released at its end; or NULL */
 	struct eg_parked *parked; /* waiting for a store worker (http.c park) */
 };
 

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -597,22 +598,58 @@ void eg_resp_free(struct eg_resp *resp)
 
 static struct eg_admission *admission;
 
-/* Descriptors the lane handed over (lane.c): the connection is closed after libmicrohttpd's
- * answer, so that nginx's next request on it comes to the lane on a fresh connection.
- * Indexed by descriptor, read once when libmicrohttpd sets the connection up
- * (on_connection). */
-static _Atomic unsigned char *close_after_fd;
-static size_t close_after_n;
+/* Connections the lane handed over (lane.c), by descriptor: libmicrohttpd's connection
+ * takes over the lane's eg_conn (on_connection), which stays admitted throughout, so the
+ * connection keeps its slot, its peer and its deadline: trickling bytes to the lane and then
+ * to libmicrohttpd does not start a second header deadline, and the listener's budget
+ * (eg_conn.slots) is not freed and taken again in between. */
+static _Atomic(struct eg_conn *) *handed;
+static size_t handed_n;
+/* Set while a lane thread is inside MHD_add_connection, which asks on_accept (the same
+ * thread) again: the lane has already admitted the connection, and asking twice would
+ * count it against its own peer's limit. */
+static _Thread_local bool handing_over;
 
-void eg_http_handover_mark(int fd, unsigned flags)
+/* The end of a connection, on either front: its admission entry, its slot, its memory. */
+void eg_http_conn_release(struct eg_conn *c)
 {
-	if (fd >= 0 && (size_t)fd < close_after_n)
-		atomic_store(&close_after_fd[fd], (unsigned char)flags);
+	eg_admission_close(admission, c);
+	if (c->slots)
+		atomic_fetch_sub(c->slots, 1);
+	free(c->body);
+	free(c->raw_target);
+	free(c);
 }
 
-static unsigned take_handover_mark(int fd)
+static struct eg_conn *take_handed(int fd)
 {
-	return fd >= 0 && (size_t)fd < close_after_n ? atomic_exchange(&close_after_fd[fd], 0) : 0;
+	return fd >= 0 && (size_t)fd < handed_n ? atomic_exchange(&handed[fd], NULL) : NULL;
+}
+
+bool eg_http_hand_over(struct MHD_Daemon *mhd, struct eg_conn *c, const struct sockaddr *sa, socklen_t salen)
+{
+	int fd = c->fd;
+	if (fd < 0 || (size_t)fd >= handed_n) {
+		eg_http_conn_release(c);
+		close(fd);
+		return false;
+	}
+	/* a connection libmicrohttpd dropped without telling (it had no memory for it) left its
+	 * entry here; its descriptor is closed, since this one has the same number */
+	struct eg_conn *stale = atomic_exchange(&handed[fd], c);
+	if (stale)
+		eg_http_conn_release(stale);
+	handing_over = true;
+	enum MHD_Result ok = MHD_add_connection(mhd, fd, sa, salen);
+	handing_over = false;
+	if (ok == MHD_YES)
+		return true;
+	/* libmicrohttpd closed the descriptor; the entry is still ours unless it was taken */
+	log_debug("lane: libmicrohttpd did not take a connection: %s", strerror(errno));
+	struct eg_conn *mine = c;
+	if (atomic_compare_exchange_strong(&handed[fd], &mine, NULL))
+		eg_http_conn_release(c);
+	return false;
 }
 
 /* MHD hands the request-target to this callback before it percent-decodes the path: the
@@ -644,6 +681,11 @@ static bool peer_trusted(const struct eg_config *cfg, const struct sockaddr *sa,
 		if (eg_prefix_contains(&cfg->trusted_proxies[i], addr))
 			return true;
 	return false;
+}
+
+bool eg_http_peer(const struct eg_daemon *d, const struct sockaddr *sa, uint8_t addr[16], bool *is_unix)
+{
+	return peer_trusted(d->cfg, sa, addr, is_unix);
 }
 
 /* Answers are reused: the same status, headers and body get the same libmicrohttpd
@@ -1037,6 +1079,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
 	struct eg_daemon *d = cls;
+	if (handing_over)
+		return MHD_YES; /* the lane admitted it (eg_http_hand_over) */
 	uint8_t a[16];
 	bool is_unix;
 	bool trusted = peer_trusted(d->cfg, addr, a, &is_unix);
@@ -1050,25 +1094,25 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 {
 	struct eg_daemon *d = cls;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		struct eg_conn *c = xcalloc(1, sizeof(*c));
-		const union MHD_ConnectionInfo *ai = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		const union MHD_ConnectionInfo *fi = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-		c->trusted = peer_trusted(d->cfg, ai ? ai->client_addr : NULL, c->addr, &c->is_unix);
-		c->fd = fi ? fi->connect_fd : -1;
-		unsigned mark = take_handover_mark(c->fd);
-		c->close_after = mark & EG_HANDOVER_CLOSE;
-		c->lane_tried = mark & EG_HANDOVER_STORE;
-		eg_admission_open(admission, c);
+		int fd = fi ? fi->connect_fd : -1;
+		struct eg_conn *c = take_handed(fd);
+		if (!c) { /* accepted by libmicrohttpd itself */
+			c = xcalloc(1, sizeof(*c));
+			const union MHD_ConnectionInfo *ai =
+				MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+			c->trusted = peer_trusted(d->cfg, ai ? ai->client_addr : NULL, c->addr, &c->is_unix);
+			c->fd = fd;
+			eg_admission_open(admission, c);
+		}
 		*socket_context = c;
-		if (!(mark & EG_HANDOVER_COUNTED)) /* once per connection, whichever front answered first */
+		if (!c->counted) /* once per connection, whichever front answered first */
 			eg_metric_inc(d->metrics, "edgegate_http_connections_total", NULL, NULL, NULL, NULL, 1);
+		c->counted = true;
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
 		struct eg_conn *c = *socket_context;
-		eg_admission_close(admission, c);
 		parked_free(c);
-		free(c->body);
-		free(c->raw_target);
-		free(c);
+		eg_http_conn_release(c);
 		*socket_context = NULL;
 	}
 }
@@ -1085,8 +1129,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* The unix sockets this process bound (by listen index), removed on stop if still ours. */
 static ino_t unix_inode[8];
-/* The verdict lanes of the unix listeners (http.lane), by listen index. */
+/* The verdict lanes (http.lane), by listen index. */
 static struct eg_lane *lanes[8];
+/* Each lane listener's open connections, on either front: one budget of max_connections
+ * (eg_conn.slots). Outside the lane, which stops before libmicrohttpd releases its last
+ * connections. */
+static _Atomic unsigned lane_slots[8];
 
 /* 0660: only the daemon's user and listen_group (nginx's) may connect, because any peer
  * on this socket is believed as the proxy. */
@@ -1105,6 +1153,28 @@ static int unix_listen(const char *path, gid_t group)
 	}
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || chmod(path, 0660) != 0 ||
 	    (group != (gid_t)-1 && chown(path, (uid_t)-1, group) != 0) || listen(fd, 1024) != 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* The lane accepts on a TCP listener itself: bound as libmicrohttpd binds one with
+ * MHD_OPTION_LISTENING_ADDRESS_REUSE and without dual stack (SO_REUSEADDR and SO_REUSEPORT;
+ * an IPv6 address takes IPv6 only; its default backlog). */
+static int tcp_listen(const struct sockaddr_storage *ss)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int one = 1;
+	socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+	    (ss->ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+	    bind(fd, (const struct sockaddr *)ss, len) != 0 || listen(fd, SOMAXCONN) != 0) {
 		int e = errno;
 		close(fd);
 		errno = e;
@@ -1153,9 +1223,9 @@ int eg_http_start(struct eg_daemon *d)
 	if (!admission)
 		admission = eg_admission_new(&eff, cfg->gate.ipv6_group_plen, d->metrics);
 	struct rlimit nofile;
-	if (!close_after_fd && getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
-		close_after_n = nofile.rlim_cur < (1u << 20) ? (size_t)nofile.rlim_cur : (1u << 20);
-		close_after_fd = xcalloc(close_after_n, 1);
+	if (!handed && getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+		handed_n = nofile.rlim_cur < (1u << 20) ? (size_t)nofile.rlim_cur : (1u << 20);
+		handed = xcalloc(handed_n, sizeof(*handed));
 	}
 	/* before the listeners (and before privileges are dropped: every thread is checked) */
 	if (!d->offload && !(d->offload = eg_offload_new(d, hc->store_workers, hc->store_queue)))
@@ -1165,8 +1235,8 @@ int eg_http_start(struct eg_daemon *d)
 		/* MHD_ALLOW_SUSPEND_RESUME on a lane's daemon too: what it is handed may be parked */
 		unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
 				 MHD_ALLOW_SUSPEND_RESUME;
-		/* The lane owns a unix listener and hands libmicrohttpd what it does not answer. */
-		bool lane = l->is_unix && hc->lane && i < sizeof(lanes) / sizeof(lanes[0]);
+		/* The lane owns the listener and hands libmicrohttpd what it does not answer. */
+		bool lane = hc->lane && i < sizeof(lanes) / sizeof(lanes[0]);
 		struct MHD_OptionItem opts[13];
 		int n = 0;
 		int fd = -1;
@@ -1183,20 +1253,30 @@ int eg_http_start(struct eg_daemon *d)
 				return -1;
 			}
 			unix_inode[i] = eg_unix_inode(l->path);
-			if (lane)
-				flags |= MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
-			else
-				opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
+		} else if (lane) {
+			fd = tcp_listen(&l->ss);
+			if (fd < 0) {
+				log_err("listen %s: %s", l->text, strerror(errno));
+				return -1;
+			}
 		} else {
 			if (l->ss.ss_family == AF_INET6)
 				flags |= MHD_USE_IPv6;
 			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, (void *)&l->ss };
 			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL };
 		}
+		if (lane)
+			flags |= MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
+		else if (l->is_unix)
+			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
 		if (threads > 1)
 			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, threads, NULL };
-		/* The hard cap; admission.c keeps other peers below it by the proxies' reserve. */
-		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, eff.max_connections, NULL };
+		/* The hard cap; admission.c keeps other peers below it by the proxies' reserve. With
+		 * the lane the cap is the lane's (one budget for both fronts, lane.c): libmicrohttpd
+		 * splits its limit over its threads and picks one by descriptor, so each may need
+		 * room for all of them. */
+		unsigned mhd_limit = lane ? eff.max_connections * threads : eff.max_connections;
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, mhd_limit, NULL };
 		/* libmicrohttpd's own timeout restarts with every byte: a backstop only; the
 		 * deadlines that hold are admission.c's. */
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)eff.idle_timeout_s, NULL };
@@ -1223,7 +1303,8 @@ int eg_http_start(struct eg_daemon *d)
 			return -1;
 		}
 		d->mhd[d->n_mhd++] = md;
-		if (lane && !(lanes[i] = eg_lane_start(d, fd, md, admission, threads, eff.max_connections))) {
+		atomic_store(&lane_slots[i], 0);
+		if (lane && !(lanes[i] = eg_lane_start(d, fd, md, admission, threads, &lane_slots[i], eff.max_connections))) {
 			log_err("listen %s: cannot start the verdict lane", l->text);
 			return -1;
 		}
@@ -1257,9 +1338,15 @@ void eg_http_stop(struct eg_daemon *d)
 	for (size_t i = 0; i < d->cfg->n_listen && i < sizeof(unix_inode) / sizeof(unix_inode[0]); i++)
 		if (d->cfg->listen[i].is_unix)
 			eg_unix_release(d->cfg->listen[i].path, unix_inode[i]);
+	/* handed over but never set up (libmicrohttpd stopped first): still admitted */
+	for (size_t fd = 0; fd < handed_n; fd++) {
+		struct eg_conn *c = take_handed((int)fd);
+		if (c)
+			eg_http_conn_release(c);
+	}
 	eg_admission_free(admission);
 	admission = NULL;
-	free((void *)close_after_fd);
-	close_after_fd = NULL;
-	close_after_n = 0;
+	free((void *)handed);
+	handed = NULL;
+	handed_n = 0;
 }

@@ -4,7 +4,11 @@
  * (it zeroes its 64 KiB connection pool before each one; docs/bench.md). The lane reads
  * with MSG_PEEK and consumes only the bytes of a request it answers, so handing a
  * connection over never loses or reorders a byte: earlier answers are fully written
- * before it is handed over, and libmicrohttpd then reads the rest from the socket. */
+ * before it is handed over, and libmicrohttpd then reads the rest from the socket.
+ * On TCP too: nginx reaching the daemon over 127.0.0.1 or another host pays the same
+ * libmicrohttpd cost per verdict. There the lane accepts peers that are not proxies, so it
+ * admits as libmicrohttpd's accept does (admit below) and answers them once, with
+ * Connection: close. */
 #include "lane.h"
 
 #include <errno.h>
@@ -17,6 +21,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,13 +38,12 @@
 #define VERDICT_PATH "/auth"
 
 struct lane_conn {
-	struct eg_conn ac; /* admission's view (first: admission.c links these) */
+	struct eg_conn *ac; /* admission's view; libmicrohttpd takes it over with the connection */
 	struct lane_conn *prev, *next; /* the owning thread's list */
-	struct sockaddr_storage sa;
+	struct sockaddr_storage sa; /* the peer, as accepted: handed over with the connection */
 	socklen_t salen;
 	char *out; /* the rest of an answer the socket did not take */
 	size_t out_len, out_off;
-	bool counted; /* in edgegate_http_connections_total (libmicrohttpd counts those it gets) */
 };
 
 struct lane_thread {
@@ -46,6 +51,7 @@ struct lane_thread {
 	pthread_t tid;
 	bool started;
 	int ep;
+	bool paused; /* the listener is out of ep: the budget is spent */
 	struct lane_conn *conns;
 	time_t date_at;
 	char date[40];
@@ -57,7 +63,7 @@ struct eg_lane {
 	struct eg_admission *adm;
 	int lfd, stopfd;
 	unsigned n_threads, max_conns;
-	_Atomic unsigned n_conns;
+	_Atomic unsigned *slots; /* the listener's open connections, on both fronts */
 	struct lane_thread *t;
 };
 
@@ -72,60 +78,113 @@ static void conn_unlink(struct lane_thread *t, struct lane_conn *c)
 		t->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	epoll_ctl(t->ep, EPOLL_CTL_DEL, c->ac.fd, NULL);
-	/* admission first: its sweeper may shut the descriptor down until then */
-	eg_admission_close(t->l->adm, &c->ac);
-	atomic_fetch_sub(&t->l->n_conns, 1);
+	epoll_ctl(t->ep, EPOLL_CTL_DEL, c->ac->fd, NULL);
 }
 
 static void count_conn(struct lane_thread *t, struct lane_conn *c)
 {
-	if (!c->counted)
+	if (!c->ac->counted)
 		eg_metric_inc(t->l->d->metrics, "edgegate_http_connections_total", NULL, NULL, NULL, NULL, 1);
-	c->counted = true;
+	c->ac->counted = true;
 }
 
 static void conn_close(struct lane_thread *t, struct lane_conn *c)
 {
 	count_conn(t, c);
 	conn_unlink(t, c);
-	close(c->ac.fd);
+	int fd = c->ac->fd;
+	/* admission first: its sweeper may shut the descriptor down until then */
+	eg_http_conn_release(c->ac);
+	close(fd);
 	free(c->out);
 	free(c);
 }
 
-/* libmicrohttpd takes the connection with the unread request; it closes the descriptor if
- * it cannot (its connection limit). It answers that request and closes the connection
+/* libmicrohttpd takes the connection with the unread request, and its admission entry: the
+ * same peer address, deadline and slot. It answers that request and closes the connection
  * (Connection: close): what is handed over is rare on a pooled connection (a page under
  * /oauth2/, the 403 page, a verdict that needs the store), and nginx's next request then
  * comes to the lane on a fresh connection instead of staying on the slow path for good. */
-static void give_to_mhd(struct eg_lane *l, int fd, const struct sockaddr_storage *sa, socklen_t salen,
-			unsigned flags)
-{
-	eg_http_handover_mark(fd, EG_HANDOVER_CLOSE | flags);
-	if (MHD_add_connection(l->mhd, fd, (const struct sockaddr *)sa, salen) != MHD_YES) {
-		log_debug("lane: libmicrohttpd did not take a connection: %s", strerror(errno));
-		eg_http_handover_mark(fd, 0);
-	}
-}
-
-static void conn_handover(struct lane_thread *t, struct lane_conn *c, const char *why, unsigned flags)
+static void conn_handover(struct lane_thread *t, struct lane_conn *c, const char *why, bool store)
 {
 	eg_metric_inc(t->l->d->metrics, "edgegate_http_lane_handovers_total", "reason", why, NULL, NULL, 1);
 	conn_unlink(t, c);
-	give_to_mhd(t->l, c->ac.fd, &c->sa, c->salen, flags | (c->counted ? EG_HANDOVER_COUNTED : 0));
+	c->ac->close_after = true;
+	/* tried here without the store (the source admitted): parked for a store worker
+	 * without a second pass, so it is checked and counted once, as on libmicrohttpd */
+	c->ac->lane_tried = store;
+	eg_http_hand_over(t->l->mhd, c->ac, (const struct sockaddr *)&c->sa, c->salen);
 	free(c->out);
 	free(c);
+}
+
+/* The budget is spent: this thread stops watching the listener (new connections wait in
+ * the backlog, as at libmicrohttpd's limit) until a slot is free again (lane_main). */
+static void pause_listener(struct lane_thread *t)
+{
+	if (!t->paused && epoll_ctl(t->ep, EPOLL_CTL_DEL, t->l->lfd, NULL) == 0)
+		t->paused = true;
+}
+
+static void resume_listener(struct lane_thread *t)
+{
+	struct epoll_event le = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &tag_listen };
+	if (atomic_load(t->l->slots) < t->l->max_conns && epoll_ctl(t->ep, EPOLL_CTL_ADD, t->l->lfd, &le) == 0)
+		t->paused = false;
+}
+
+/* One accepted connection, admitted as libmicrohttpd's accept-policy callback admits one
+ * (http.c on_accept): other peers are refused at once while only the proxies' reserve is
+ * left or past their per-address limit, counted in admission's metrics. */
+static void admit(struct lane_thread *t, int fd, const struct sockaddr_storage *sa, socklen_t salen)
+{
+	struct eg_lane *l = t->l;
+	uint8_t addr[16];
+	bool is_unix;
+	bool trusted = eg_http_peer(l->d, (const struct sockaddr *)sa, addr, &is_unix);
+	if (!eg_admission_accept(l->adm, trusted, addr)) {
+		close(fd);
+		atomic_fetch_sub(l->slots, 1);
+		return;
+	}
+	if (!is_unix) { /* an answer is one write: never held back for the previous one's ACK */
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	struct lane_conn *c = xcalloc(1, sizeof(*c));
+	c->ac = xcalloc(1, sizeof(*c->ac));
+	c->ac->fd = fd;
+	c->ac->trusted = trusted;
+	c->ac->is_unix = is_unix;
+	memcpy(c->ac->addr, addr, 16);
+	c->ac->slots = l->slots;
+	c->sa = *sa;
+	c->salen = salen;
+	eg_admission_open(l->adm, c->ac);
+	c->next = t->conns;
+	if (t->conns)
+		t->conns->prev = c;
+	t->conns = c;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
+	if (epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
+		conn_close(t, c);
 }
 
 static void accept_all(struct lane_thread *t)
 {
 	struct eg_lane *l = t->l;
 	for (;;) {
+		/* a slot first: the budget holds however many threads accept at once */
+		if (atomic_fetch_add(l->slots, 1) >= l->max_conns) {
+			atomic_fetch_sub(l->slots, 1);
+			pause_listener(t);
+			return;
+		}
 		struct sockaddr_storage sa;
 		socklen_t salen = sizeof(sa);
 		int fd = accept4(l->lfd, (struct sockaddr *)&sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
+			atomic_fetch_sub(l->slots, 1);
 			if (errno == EMFILE || errno == ENFILE) {
 				/* level-triggered: back off instead of spinning on the backlog */
 				log_warn("lane: accept: %s", strerror(errno));
@@ -134,27 +193,7 @@ static void accept_all(struct lane_thread *t)
 			}
 			return;
 		}
-		if (atomic_load(&l->n_conns) >= l->max_conns) {
-			/* libmicrohttpd applies its limit (and closes what is over it); handed over
-			 * like the others: closed after its answer */
-			give_to_mhd(l, fd, &sa, salen, 0);
-			continue;
-		}
-		struct lane_conn *c = xcalloc(1, sizeof(*c));
-		c->ac.fd = fd;
-		c->ac.trusted = true; /* a unix socket: only the proxy can reach it (0660) */
-		c->ac.is_unix = true;
-		c->sa = sa;
-		c->salen = salen;
-		atomic_fetch_add(&l->n_conns, 1);
-		eg_admission_open(l->adm, &c->ac);
-		c->next = t->conns;
-		if (t->conns)
-			t->conns->prev = c;
-		t->conns = c;
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
-		if (epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
-			conn_close(t, c);
+		admit(t, fd, &sa, salen);
 	}
 }
 
@@ -219,8 +258,9 @@ static const char *http_date(struct lane_thread *t)
 }
 
 /* What libmicrohttpd sends for the same eg_resp (http.c build_response): the handler's
- * headers, Cache-Control, Date and the length; a HEAD answer without its body. */
-static void build_answer(struct lane_thread *t, const struct eg_resp *resp, bool head, struct sbuf *b)
+ * headers, Cache-Control, Date and the length; a HEAD answer without its body; Connection:
+ * close to a peer that is not a proxy, which gets no keep-alive (http.c queue). */
+static void build_answer(struct lane_thread *t, const struct eg_resp *resp, bool head, bool close, struct sbuf *b)
 {
 	const char *reason = MHD_get_reason_phrase_for((unsigned)resp->status);
 	sb_put(b, "HTTP/1.1 ", 9);
@@ -233,6 +273,8 @@ static void build_answer(struct lane_thread *t, const struct eg_resp *resp, bool
 	sb_header(b, "Cache-Control", "no-store");
 	for (size_t i = 0; i < resp->n_headers; i++)
 		sb_header(b, resp->hname[i], resp->hvalue[i]);
+	if (close)
+		sb_header(b, "Connection", "close");
 	sb_header(b, "Date", http_date(t));
 	sb_put(b, "Content-Length: ", 16);
 	sb_uint(b, resp->body_len);
@@ -246,7 +288,7 @@ static int send_answer(struct lane_thread *t, struct lane_conn *c, const char *p
 {
 	size_t off = 0;
 	while (off < n) {
-		ssize_t w = send(c->ac.fd, p + off, n - off, MSG_NOSIGNAL);
+		ssize_t w = send(c->ac->fd, p + off, n - off, MSG_NOSIGNAL);
 		if (w > 0) {
 			off += (size_t)w;
 		} else if (w < 0 && errno == EINTR) {
@@ -256,9 +298,9 @@ static int send_answer(struct lane_thread *t, struct lane_conn *c, const char *p
 			memcpy(c->out, p + off, n - off);
 			c->out_len = n - off;
 			c->out_off = 0;
-			eg_admission_phase(t->l->adm, &c->ac, EG_CONN_ANSWER);
+			eg_admission_phase(t->l->adm, c->ac, EG_CONN_ANSWER);
 			struct epoll_event ev = { .events = EPOLLOUT | EPOLLRDHUP, .data.ptr = c };
-			return epoll_ctl(t->ep, EPOLL_CTL_MOD, c->ac.fd, &ev) == 0 ? 0 : -1;
+			return epoll_ctl(t->ep, EPOLL_CTL_MOD, c->ac->fd, &ev) == 0 ? 0 : -1;
 		} else {
 			return -1;
 		}
@@ -266,11 +308,11 @@ static int send_answer(struct lane_thread *t, struct lane_conn *c, const char *p
 	return 1;
 }
 
-/* 1 flushed (reading again), 0 still pending, -1 failed */
+/* 1 flushed (reading again), 0 still pending, -1 failed or done (close it) */
 static int flush_out(struct lane_thread *t, struct lane_conn *c)
 {
 	while (c->out_off < c->out_len) {
-		ssize_t w = send(c->ac.fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+		ssize_t w = send(c->ac->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
 		if (w > 0)
 			c->out_off += (size_t)w;
 		else if (w < 0 && errno == EINTR)
@@ -281,9 +323,11 @@ static int flush_out(struct lane_thread *t, struct lane_conn *c)
 	free(c->out);
 	c->out = NULL;
 	c->out_len = c->out_off = 0;
-	eg_admission_phase(t->l->adm, &c->ac, EG_CONN_IDLE);
+	if (!c->ac->trusted)
+		return -1; /* its answer is out: closed, as after Connection: close */
+	eg_admission_phase(t->l->adm, c->ac, EG_CONN_IDLE);
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = c };
-	return epoll_ctl(t->ep, EPOLL_CTL_MOD, c->ac.fd, &ev) == 0 ? 1 : -1;
+	return epoll_ctl(t->ep, EPOLL_CTL_MOD, c->ac->fd, &ev) == 0 ? 1 : -1;
 }
 
 /* Removes exactly n bytes (already peeked) from the socket. */
@@ -309,7 +353,7 @@ enum { SERVE_OPEN, SERVE_GONE };
 static int serve_one(struct lane_thread *t, struct lane_conn *c, char *buf, bool *more)
 {
 	*more = false;
-	ssize_t n = recv(c->ac.fd, buf, EG_LANE_MAX_BLOCK, MSG_PEEK);
+	ssize_t n = recv(c->ac->fd, buf, EG_LANE_MAX_BLOCK, MSG_PEEK);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return SERVE_OPEN;
 	if (n <= 0) {
@@ -321,30 +365,31 @@ static int serve_one(struct lane_thread *t, struct lane_conn *c, char *buf, bool
 	struct eg_resp resp;
 	if (used <= 0) {
 		/* not the verdict's shape, or not complete in one read */
-		conn_handover(t, c, used == EG_LANE_INCOMPLETE ? "incomplete" : "shape", 0);
+		conn_handover(t, c, used == EG_LANE_INCOMPLETE ? "incomplete" : "shape", false);
 		return SERVE_GONE;
 	}
-	enum eg_lane_verdict v = eg_http_lane_answer(t->l->d, &c->ac, &m, &resp);
+	enum eg_lane_verdict v = eg_http_lane_answer(t->l->d, c->ac, &m, &resp);
 	if (v != EG_LANE_ANSWERED) {
 		/* a path not tried without the store, or a verdict that needs it */
 		bool store = v == EG_LANE_NEEDS_STORE;
-		conn_handover(t, c, store ? "store" : "shape", store ? EG_HANDOVER_STORE : 0);
+		conn_handover(t, c, store ? "store" : "shape", store);
 		return SERVE_GONE;
 	}
 	count_conn(t, c);
 	char stack[4096];
 	struct sbuf b = { .p = stack, .cap = sizeof(stack) };
-	build_answer(t, &resp, strcmp(m.method, "HEAD") == 0, &b);
+	bool close_after = !c->ac->trusted;
+	build_answer(t, &resp, strcmp(m.method, "HEAD") == 0, close_after, &b);
 	eg_resp_free(&resp);
-	int sent = consume(c->ac.fd, buf, (size_t)used) ? send_answer(t, c, b.p, b.len) : -1;
+	int sent = consume(c->ac->fd, buf, (size_t)used) ? send_answer(t, c, b.p, b.len) : -1;
 	if (b.heap)
 		free(b.p);
-	if (sent < 0) {
+	if (sent < 0 || (sent == 1 && close_after)) {
 		conn_close(t, c);
 		return SERVE_GONE;
 	}
 	if (sent == 1)
-		eg_admission_phase(t->l->adm, &c->ac, EG_CONN_IDLE);
+		eg_admission_phase(t->l->adm, c->ac, EG_CONN_IDLE);
 	/* a pipelined request already waits behind this one: read it now */
 	*more = sent == 1 && (size_t)used < (size_t)n;
 	return SERVE_OPEN;
@@ -373,7 +418,11 @@ static void *lane_main(void *arg)
 	char *buf = xmalloc(EG_LANE_MAX_BLOCK);
 	for (;;) {
 		struct epoll_event ev[64];
-		int n = epoll_wait(t->ep, ev, 64, -1);
+		/* paused: look at the budget again every 50 ms (libmicrohttpd's threads free slots
+		 * too, and do not wake this one) */
+		int n = epoll_wait(t->ep, ev, 64, t->paused ? 50 : -1);
+		if (t->paused)
+			resume_listener(t);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -397,11 +446,11 @@ out:
 }
 
 struct eg_lane *eg_lane_start(struct eg_daemon *d, int listen_fd, struct MHD_Daemon *mhd, struct eg_admission *adm,
-			      unsigned threads, unsigned max_connections)
+			      unsigned threads, _Atomic unsigned *slots, unsigned max_connections)
 {
 	struct eg_lane *l = xcalloc(1, sizeof(*l));
 	*l = (struct eg_lane){ .d = d, .mhd = mhd, .adm = adm, .lfd = listen_fd, .n_threads = threads ? threads : 1,
-			       .max_conns = max_connections };
+			       .max_conns = max_connections, .slots = slots };
 	l->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	eg_metric_help(d->metrics, "edgegate_http_lane_handovers_total", "counter",
 		       "connections the verdict lane handed to libmicrohttpd, by reason (shape: not the verdict "

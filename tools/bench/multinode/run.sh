@@ -12,6 +12,6 @@ mkdir -p build/bench/multinode
 CPPFLAGS=$(make -s --no-print-directory print-cppflags) # the library's include path (userspace/<concern>/)
 gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/multinode/mksessions \
 	tools/bench/mksessions.c build/libedgegate.a \
-	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc
+	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc -lsimdjson -lstdc++
 ulimit -n 65536 2>/dev/null || true
 exec timeout 600 node tools/bench/multinode/bench.mjs "$@"

@@ -28,7 +28,7 @@ if [ ! -x $B ] || [ tools/bench/xdp/xdpbench.c -nt $B ]; then
 	make -s build/libedgegate.a
 	gcc -O2 -g $(make -s --no-print-directory print-cppflags) -o $B tools/bench/xdp/xdpbench.c \
 		build/libedgegate.a -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz \
-		-llmdb -lhiredis -lcap -lpthread -lm -licuuc
+		-llmdb -lhiredis -lcap -lpthread -lm -licuuc -lsimdjson -lstdc++
 fi
 bpfcc() { clang -target bpf -O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu "$@"; }
 for o in xdpgen xdpdrop xdpsrc; do

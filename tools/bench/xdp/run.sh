@@ -21,7 +21,7 @@ make -s build/libedgegate.a
 CPPFLAGS=$(make -s --no-print-directory print-cppflags) # the library's include path (userspace/<concern>/)
 gcc -O2 -g $CPPFLAGS -o $B tools/bench/xdp/xdpbench.c \
 	build/libedgegate.a -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb \
-	-lhiredis -lcap -lpthread -lm -licuuc
+	-lhiredis -lcap -lpthread -lm -licuuc -lsimdjson -lstdc++
 
 echo "== BPF_PROG_TEST_RUN, repeat $REPEAT, best of 15 (kernel $(uname -r), $(nproc) CPUs)"
 $B paths "$REPEAT"
