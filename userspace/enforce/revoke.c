@@ -92,6 +92,7 @@ struct eg_revoke {
 	size_t n_flows; /* atomic */
 	bool note_flows; /* tell the privileged process about new flows (eg_sock_note) */
 	bool warned_perm, warned_note;
+	bool cannot_kill; /* atomic: a destroy was refused (EPERM) and no gate drops flows either */
 	uint64_t table_warned_ns; /* atomic: last "table full" log */
 	bool gc_urgent;           /* the table is full: probe every flow, not only idle ones */
 	uint64_t last_urgent_ns;
@@ -271,6 +272,8 @@ static enum kill_result kill_flow(struct eg_daemon *d, const struct eg_flow_tupl
 			eg_gate_revoke_flow(d->gate, &gf, sh, r->o.flow_ttl_s);
 		return rc == 0 ? K_DESTROYED : K_GONE;
 	}
+	if (rc == -EPERM && !d->gate) /* the privileged process lacks CAP_NET_ADMIN: no flow can be killed */
+		__atomic_store_n(&r->cannot_kill, true, __ATOMIC_RELAXED);
 	warn_no_destroy(r, rc, xdp);
 	return K_FAILED;
 }
@@ -688,9 +691,10 @@ enum eg_flow_note eg_flows_note(struct eg_daemon *d, const char *session_id, con
 		__atomic_add_fetch(&r->evicted, 1, __ATOMIC_RELAXED);
 		eg_metric_inc(d->metrics, "edgegate_flows_untracked_total", "why", "session_full", NULL, NULL, 1);
 	}
-	/* Without a way to kill flows (no sock_diag in the privileged process and no gate) tracking
-	 * could not have undone the allow either: served as before, the documented limit. */
-	if (!r->note_flows)
+	/* Without a way to kill flows (no sock_diag in the privileged process, or no CAP_NET_ADMIN
+	 * there as the first refused destroy showed, and no gate) tracking could not have undone
+	 * the allow either: served as before, the documented limit. */
+	if (!r->note_flows || __atomic_load_n(&r->cannot_kill, __ATOMIC_RELAXED))
 		return EG_FLOW_NOTED;
 	if (why == EG_FLOW_TABLE_FULL || first_refusal)
 		log_refused(r, why, session_id, first_refusal);
