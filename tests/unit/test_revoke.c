@@ -1,7 +1,9 @@
 /* test_revoke.c - flows of sessions and what a revocation does to them, on real
  * loopback TCP connections: SOCK_DESTROY kills exactly the named socket (the peer
  * sees a reset, other connections and the listening socket live on, a tuple that
- * is already gone never takes the listener with it); per-session and global bounds;
+ * is already gone never takes the listener with it); the probe's view of half-closed sockets;
+ * per-session and global bounds: a live flow is never evicted (a WebSocket outlives any number
+ * of later connections), closed ones are reclaimed, a new flow past the cap is refused;
  * revocation through the session module's end paths; in-flight verdicts after a
  * revocation; idle flows probed (live ones kept, dead ones dropped).
  * Socket tests need CAP_NET_ADMIN: skipped without it (failed under CI=true). */
