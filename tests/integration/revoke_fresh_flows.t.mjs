@@ -133,7 +133,7 @@ is(await get(bobConn, bob.cookie), 200, "bob's connection: allowed");
 
 const failed0 = (await metric('edgegate_revoked_flows_total{result="failed"}')) || 0;
 const ROUNDS = 4;
-const PER = 10; // fresh flows per round: under a batch (64), and under flows per session (16)
+const PER = 10; // fresh flows per round: under a batch (64), and under flows per session (128)
 for (let round = 1; round <= ROUNDS; round++) {
   const port = round % 2 ? ngxPort : tcpPort; // the lane, then libmicrohttpd
   const via = port === ngxPort ? 'unix socket (lane)' : 'TCP (libmicrohttpd)';

@@ -45,6 +45,12 @@ static void test_minimal(void **state)
 	assert_int_equal(c->http.idle_timeout_s, 75);
 	assert_int_equal(c->http.store_workers, 4);
 	assert_int_equal(c->http.store_queue, 256);
+	assert_int_equal(c->revocation.flows_per_session, 0); /* revoke.c's default (128) */
+	config_free(c);
+
+	c = parse("{\"listen\":\"127.0.0.1:1\",\"revocation\":{\"flows_per_session\":512}}", err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->revocation.flows_per_session, 512);
 	config_free(c);
 
 	c = parse("{\"listen\":[\"unix:/run/eg.sock\",\"[::1]:9180\"],\"trusted_proxies\":[\"10.0.0.0/8\"]}", err,
@@ -142,6 +148,9 @@ static void test_errors_name_the_key(void **state)
 		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"store_workers\":65}}", "http.store_workers: must be between 1 and 64" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"store_queue\":0}}", "http.store_queue: must be between 1 and 65536" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"store_queue\":\"8\"}}", "http.store_queue: expected" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"revocation\":{\"flows_per_session\":0}}", "revocation.flows_per_session: must be between 1 and 4096" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"revocation\":{\"flows_per_session\":4097}}", "revocation.flows_per_session: must be between 1 and 4096" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"revocation\":{\"per_session\":8}}", "revocation.per_session" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"listen\":\"127.0.0.1:2\"}", "t.json:1:" }, /* duplicate key */
 		{ "{\"listen\":\"127.0.0.1:1\"", "t.json:1:" },
 	};

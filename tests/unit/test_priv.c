@@ -7,6 +7,7 @@
  * path's, sent in NOTE_FLOWS batches) reach the privileged side before any later request:
  * a kill right after a queued note finds the flow; more notes than a batch holds are all
  * recorded; a batch's size must match its count and a refused flow in it spares the others.
+ * A full noted-flow table forgets a closed flow, never an open one it can probe.
  * The privileged side runs in a forked process (eg_priv_run) with CAP_NET_ADMIN only;
  * needs root: skipped without it (failed under CI=true). */
 #include <arpa/inet.h>
@@ -340,6 +341,44 @@ static void test_rule_note_validated(void **state)
 	assert_int_equal(sizeof(struct eg_priv_req), 128);
 }
 
+/* The noted-flow table is a pool of 131,072: once full, the least recently noted flow is
+ * forgotten only if it is closed. An open one (a WebSocket noted long ago) is probed, moved to
+ * the front and still killed on revocation; a closed one noted before it is forgotten. */
+static void test_open_noted_flow_outlives_pool(void **state)
+{
+	static const uint8_t sess[16] = { 9, 9 };
+	struct conn k;
+	struct eg_sock_tuple fake = { .local_port = 443 }, first;
+	int fail = 0;
+
+	NEED_ROOT();
+	fake.local[10] = fake.local[11] = fake.remote[10] = fake.remote[11] = 0xff;
+	fake.local[12] = 198, fake.local[13] = 18, fake.local[15] = 1;
+	fake.remote[12] = 198, fake.remote[13] = 19;
+	first = fake;
+	first.remote_port = 1;
+	first.remote[14] = 0xff; /* not among the fakes below */
+	assert_int_equal(eg_privc_note_flow(&first, sess), 0); /* closed, the oldest */
+	open_conn(&k);
+	assert_int_equal(eg_privc_note_flow(&k.t, sess), 0); /* open, next oldest */
+	for (uint32_t i = 0; i < (1u << 17) + 64; i++) {
+		fake.remote[14] = (uint8_t)(i >> 16);
+		fake.remote[15] = (uint8_t)(i >> 8);
+		fake.remote_port = (uint16_t)(1000 + (i & 0xff));
+		fail += eg_privc_note_flow_queued(&fake, sess) != 0;
+		if (i >= 80000 && (i & 63) == 63)
+			usleep(1500); /* under NOTE_FLOW's 50,000/s once the burst is spent */
+	}
+	assert_int_equal(eg_privc_flush_notes(), 0);
+	assert_int_equal(fail, 0);
+	assert_int_equal(eg_privc_probe_flow(&first), -EPERM); /* forgotten: it was closed */
+	assert_int_equal(eg_privc_kill_flow(&k.t), 0);         /* still known: it was open */
+	usleep(10000);
+	assert_true(reset_seen(k.c));
+	close(k.c);
+	close(k.s);
+}
+
 static void test_rate_limited(void **state)
 {
 	int again = 0;
@@ -383,6 +422,7 @@ int main(void)
 		cmocka_unit_test(test_note_flows_datagram),
 		cmocka_unit_test(test_gate_requests_without_gate),
 		cmocka_unit_test(test_rule_note_validated),
+		cmocka_unit_test(test_open_noted_flow_outlives_pool),
 		cmocka_unit_test(test_rate_limited),
 		cmocka_unit_test(test_malformed_closes_channel),
 	};

@@ -1,7 +1,9 @@
 /* test_revoke.c - flows of sessions and what a revocation does to them, on real
  * loopback TCP connections: SOCK_DESTROY kills exactly the named socket (the peer
  * sees a reset, other connections and the listening socket live on, a tuple that
- * is already gone never takes the listener with it); per-session and global bounds;
+ * is already gone never takes the listener with it); the probe's view of half-closed sockets;
+ * per-session and global bounds: a live flow is never evicted (a WebSocket outlives any number
+ * of later connections), closed ones are reclaimed, a new flow past the cap is refused;
  * revocation through the session module's end paths; in-flight verdicts after a
  * revocation; idle flows probed (live ones kept, dead ones dropped).
  * Socket tests need CAP_NET_ADMIN: skipped without it (failed under CI=true). */
@@ -78,6 +80,12 @@ static int client_error(struct conn *k)
 	return r < 0 ? errno : r == 0 ? EPIPE : 0;
 }
 
+
+static bool same_flow(const struct eg_flow_tuple *a, const struct eg_flow_tuple *b)
+{
+	return a->client_port == b->client_port && a->server_port == b->server_port &&
+	       memcmp(a->client, b->client, 16) == 0 && memcmp(a->server, b->server, 16) == 0;
+}
 
 static void fake_tuple(struct eg_flow_tuple *t, uint16_t cport)
 {
@@ -172,6 +180,34 @@ static void test_sock_destroy_exact(void **state)
 	eg_sockdiag_close(s);
 }
 
+/* A probe counts a connection nginx has closed as gone once all it sent is acknowledged
+ * (FIN_WAIT2: the client has not closed its end yet), and one the client half-closed
+ * (CLOSE_WAIT: nginx may still be answering) as alive. */
+static void test_probe_states(void **state)
+{
+	struct conn a, b;
+	struct eg_sock_tuple ta, tb;
+
+	if (!privileged())
+		skip();
+	struct eg_sockdiag *s = eg_sockdiag_open();
+	assert_non_null(s);
+	open_conn(&a);
+	open_conn(&b);
+	flowfix_sock(&a.t, &ta);
+	flowfix_sock(&b.t, &tb);
+	assert_int_equal(eg_sock_exists(s, &ta), 1);
+	shutdown(a.s, SHUT_WR); /* nginx's side sends its FIN, the client ACKs it: FIN_WAIT2 */
+	shutdown(b.c, SHUT_WR); /* the client half-closes: nginx's socket in CLOSE_WAIT */
+	usleep(20000);
+	assert_int_equal(eg_sock_exists(s, &ta), 0);
+	assert_int_equal(eg_sock_exists(s, &tb), 1);
+	assert_int_equal(send(b.s, "x", 1, MSG_NOSIGNAL), 1); /* and can still answer */
+	close_conn(&a);
+	close_conn(&b);
+	eg_sockdiag_close(s);
+}
+
 static void test_gone_tuple_spares_listener(void **state)
 {
 	struct conn a, c;
@@ -198,49 +234,138 @@ static void test_table_bounds(void **state)
 	struct eg_flow_tuple t, out[8];
 	char err[128];
 
+	if (!privileged())
+		skip(); /* the bounds refuse only where revocation can kill flows */
 	eg_revoke_free(&d);
 	eg_revoke_set_opts(&o);
 	assert_int_equal(eg_revoke_init(&d, err, sizeof(err)), 0);
-	for (int i = 0; i < 3; i++) {
-		fake_tuple(&t, 40000 + i);
-		eg_flows_note(&d, "sessA", &t);
-		eg_flows_note(&d, "sessA", &t); /* keep-alive: the same flow again */
-	}
-	assert_int_equal(eg_flows_tracked(&d), 3);
-	assert_int_equal(eg_flows_of(&d, "sessA", out, 8), 3);
-	/* per-session bound: the least recently seen flow is replaced */
-	fake_tuple(&t, 40000);
-	eg_flows_note(&d, "sessA", &t); /* 40000 is now the most recent */
-	fake_tuple(&t, 40003);
-	eg_flows_note(&d, "sessA", &t);
-	fake_tuple(&t, 40004);
-	eg_flows_note(&d, "sessA", &t);
-	assert_int_equal(eg_flows_of(&d, "sessA", out, 8), 4);
-	bool has40000 = false, has40001 = false;
 	for (int i = 0; i < 4; i++) {
-		has40000 |= out[i].client_port == 40000;
-		has40001 |= out[i].client_port == 40001;
+		fake_tuple(&t, 40000 + i);
+		assert_int_equal(eg_flows_note(&d, "sessA", &t), EG_FLOW_NOTED);
+		assert_int_equal(eg_flows_note(&d, "sessA", &t), EG_FLOW_NOTED); /* keep-alive: the same flow */
 	}
-	assert_true(has40000);
-	assert_false(has40001);
-	/* global bound */
-	for (int i = 0; i < 5; i++) {
+	assert_int_equal(eg_flows_tracked(&d), 4);
+	assert_int_equal(eg_flows_of(&d, "sessA", out, 8), 4);
+	/* at the cap: the session's flows are probed; nothing is behind these fake tuples, so
+	 * they are gone and make room (reclaimed, not evicted) */
+	fake_tuple(&t, 40004);
+	assert_int_equal(eg_flows_note(&d, "sessA", &t), EG_FLOW_NOTED);
+	assert_int_equal(eg_flows_of(&d, "sessA", out, 8), 1);
+	assert_int_equal(out[0].client_port, 40004);
+	/* revocation takes a session's flows out (no real sockets: nothing to destroy) */
+	for (int i = 0; i < 4; i++) {
 		fake_tuple(&t, 50000 + i);
-		eg_flows_note(&d, "sessB", &t);
+		assert_int_equal(eg_flows_note(&d, "sessB", &t), EG_FLOW_NOTED);
 	}
-	assert_int_equal(eg_flows_tracked(&d), 6);
-	assert_int_equal(eg_flows_of(&d, "sessB", out, 8), 2);
-	/* revocation takes them out (no real sockets: nothing to destroy) */
-	assert_int_equal(eg_revoke_session_flows(&d, "sessA", "admin"), 4);
-	assert_int_equal(eg_flows_tracked(&d), 2);
-	assert_int_equal(eg_flows_of(&d, "sessA", out, 8), 0);
-	assert_int_equal(eg_revoke_session_flows(&d, "sessA", "admin"), 0);
+	assert_int_equal(eg_flows_tracked(&d), 5);
+	assert_int_equal(eg_revoke_session_flows(&d, "sessB", "admin"), 4);
+	assert_int_equal(eg_flows_tracked(&d), 1);
+	assert_int_equal(eg_flows_of(&d, "sessB", out, 8), 0);
+	assert_int_equal(eg_revoke_session_flows(&d, "sessB", "admin"), 0);
 	assert_int_equal(eg_revoke_session_flows(&d, "nosuch", "admin"), 0);
 	/* no flows are noted for a revoked id (it is a tombstone now) */
 	fake_tuple(&t, 40010);
-	eg_flows_note(&d, "sessA", &t);
-	assert_int_equal(eg_flows_of(&d, "sessA", out, 8), 0);
-	assert_int_equal(eg_flows_tracked(&d), 2);
+	assert_int_equal(eg_flows_note(&d, "sessB", &t), EG_FLOW_NOTED);
+	assert_int_equal(eg_flows_of(&d, "sessB", out, 8), 0);
+	assert_int_equal(eg_flows_tracked(&d), 1);
+	/* global bound: the sixth flow fits, the seventh is refused (not tracked) */
+	for (int i = 0; i < 5; i++) {
+		fake_tuple(&t, 51000 + i);
+		assert_int_equal(eg_flows_note(&d, i < 3 ? "sessC" : "sessD", &t), EG_FLOW_NOTED);
+	}
+	assert_int_equal(eg_flows_tracked(&d), 6);
+	fake_tuple(&t, 51009);
+	assert_int_equal(eg_flows_note(&d, "sessD", &t), EG_FLOW_TABLE_FULL);
+	/* not tracked (the urgent probe pass below may already be dropping the others) */
+	size_t nd = eg_flows_of(&d, "sessD", out, 8);
+	assert_true(nd <= 2);
+	for (size_t i = 0; i < nd; i++)
+		assert_int_not_equal(out[i].client_port, 51009);
+	size_t len;
+	char *m = eg_metrics_render(d.metrics, &len);
+	assert_non_null(strstr(m, "edgegate_flows_untracked_total{why=\"table_full\"} 1"));
+	assert_non_null(strstr(m, "edgegate_flows_reclaimed_total 4"));
+	assert_null(strstr(m, "why=\"session_full\""));
+	free(m);
+	/* a full table wakes the GC for a probe pass over every flow, idle or not: these are
+	 * closed (nothing behind them), so room comes back without waiting for idle_s */
+	for (int i = 0; i < 300 && eg_flows_tracked(&d) == 6; i++)
+		usleep(10000);
+	assert_true(eg_flows_tracked(&d) < 6);
+	assert_int_equal(eg_flows_note(&d, "sessD", &t), EG_FLOW_NOTED);
+}
+
+/* The hole this closes: a WebSocket gets one verdict and is then the least recently seen
+ * flow of its session; more short connections than the cap used to push it out of the
+ * table, and a revocation left it open. Now a live flow is never dropped: past the cap the
+ * new flow is refused, closed ones make room, and the revocation kills every flow that got
+ * an allow. */
+static void test_full_session_keeps_live_flows(void **state)
+{
+	struct eg_revoke_opts o = { .per_session = 4 };
+	struct conn ws, k[3], extra, other;
+	struct eg_flow_tuple out[8];
+	char err[128];
+
+	if (!privileged())
+		skip();
+	eg_revoke_free(&d);
+	eg_revoke_set_opts(&o);
+	assert_int_equal(eg_revoke_init(&d, err, sizeof(err)), 0);
+	open_conn(&ws);
+	assert_int_equal(eg_flows_note(&d, "S", &ws.t), EG_FLOW_NOTED); /* the upgrade: its only verdict */
+	for (int i = 0; i < 3; i++) {
+		usleep(1000); /* the WebSocket is the least recently seen */
+		open_conn(&k[i]);
+		assert_int_equal(eg_flows_note(&d, "S", &k[i].t), EG_FLOW_NOTED);
+		assert_int_equal(eg_flows_note(&d, "S", &k[i].t), EG_FLOW_NOTED);
+	}
+	/* over the cap with every flow live: refused, nothing evicted; refused again at once
+	 * without another probe pass (a pass that found nothing gone waits a second) */
+	open_conn(&extra);
+	assert_int_equal(eg_flows_note(&d, "S", &extra.t), EG_FLOW_SESSION_FULL);
+	assert_int_equal(eg_flows_note(&d, "S", &extra.t), EG_FLOW_SESSION_FULL);
+	assert_int_equal(eg_flows_of(&d, "S", out, 8), 4);
+	close_conn(&k[2]);
+	struct conn c;
+	open_conn(&c);
+	assert_int_equal(eg_flows_note(&d, "S", &c.t), EG_FLOW_SESSION_FULL);
+	usleep(1100000);
+	assert_int_equal(eg_flows_note(&d, "S", &c.t), EG_FLOW_NOTED); /* k[2] was closed: reclaimed */
+	/* 20 short connections, each opened, allowed and closed: the one before is found closed
+	 * each time (a pass that reclaimed something may run again at once); the WebSocket, the
+	 * least recently seen flow, stays */
+	for (int i = 0; i < 20; i++) {
+		close_conn(&c);
+		open_conn(&c);
+		assert_int_equal(eg_flows_note(&d, "S", &c.t), EG_FLOW_NOTED);
+	}
+	assert_int_equal(eg_flows_of(&d, "S", out, 8), 4);
+	bool has_ws = false;
+	for (int i = 0; i < 4; i++)
+		has_ws |= same_flow(&out[i], &ws.t);
+	assert_true(has_ws);
+	/* another session is not affected */
+	open_conn(&other);
+	assert_int_equal(eg_flows_note(&d, "T", &other.t), EG_FLOW_NOTED);
+	size_t len;
+	char *m = eg_metrics_render(d.metrics, &len);
+	assert_non_null(strstr(m, "edgegate_flows_untracked_total{why=\"session_full\"} 3"));
+	free(m);
+	/* revocation: every flow that got an allow dies, the WebSocket first of all */
+	assert_int_equal(eg_revoke_session_flows(&d, "S", "admin"), 4);
+	assert_int_equal(client_error(&ws), ECONNRESET);
+	assert_int_equal(client_error(&k[0]), ECONNRESET);
+	assert_int_equal(client_error(&k[1]), ECONNRESET);
+	assert_int_equal(client_error(&c), ECONNRESET);
+	assert_int_equal(talk(&other), 0);
+	assert_int_equal(talk(&extra), 0); /* it never got an allow: nothing to kill */
+	close_conn(&ws);
+	close_conn(&k[0]);
+	close_conn(&k[1]);
+	close_conn(&c);
+	close_conn(&extra);
+	close_conn(&other);
 }
 
 static void test_revoke_kills_sessions_flows(void **state)
@@ -340,7 +465,9 @@ int main(void)
 		cmocka_unit_test(test_reason_codes),
 		cmocka_unit_test_setup_teardown(test_sock_destroy_exact, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_gone_tuple_spares_listener, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_probe_states, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_table_bounds, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_full_session_keeps_live_flows, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_revoke_kills_sessions_flows, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_session_end_paths_revoke, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_gc_probes_idle_flows, setup_each, teardown_each),

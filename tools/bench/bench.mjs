@@ -253,6 +253,9 @@ const egCfg = {
     { path: '/api/', auth: 'bearer', allow: { domains: ['example.test'] }, deny: { emails: ['mallory@example.test'] } },
   ],
 };
+// case (c) shares one session cookie over all CONNS wrk connections: past the session's cap of
+// live connections (revocation.flows_per_session, 128) the rest would get 403
+if (CONNS > 128) egCfg.revocation = { flows_per_session: Math.min(CONNS, 4096) };
 if (process.env.EGB_THREADS) egCfg.threads = Number(process.env.EGB_THREADS); // MHD worker threads per listener
 if (process.env.EGB_LANE) egCfg.http = { lane: process.env.EGB_LANE !== '0' }; // EGB_LANE=0: libmicrohttpd only (before issue 15's lane)
 fs.writeFileSync(path.join(W, 'edgegate.json'), JSON.stringify(egCfg, null, 2));

@@ -18,8 +18,10 @@
 //   EGB_CG_FLOWS=N (with EGB_CG_SESSION=1): the client port cycles over N values, as when N
 //                                               client connections to nginx share one session
 //                                               (bench case c: 32 wrk connections, one cookie);
-//                                               a session keeps 16 flows, so with N > 16 every
-//                                               verdict replaces one and notes a "new" flow
+//                                               (before: a session kept 16 flows, so with N > 16
+//                                               every verdict replaced one and noted a "new" flow;
+//                                               now up to revocation.flows_per_session, 128, and
+//                                               past it closed ones are probed and reclaimed)
 //   EGB_CG_COLD=RS256 (or ES256): every request a distinct token, so every verdict is a
 //   cache miss (a verify, a cache insert and, with a small cache, an eviction): the
 //   uncached verdict's cost, to read beside the cached one.

@@ -42,6 +42,10 @@ gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/readingsbench \
 gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/mtlsbench \
 	tools/bench/mtlsbench.c build/libedgegate.a \
 	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc -lsimdjson -lstdc++
+# the verdict path's flow note (revoke.c; docs/bench.md); run by hand as root: build/bench/flowsbench
+gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/flowsbench \
+	tools/bench/flowsbench.c build/libedgegate.a \
+	-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc -lsimdjson -lstdc++
 # privilege separation's round trips (docs/privsep.md); run by hand: build/bench/privbench
 gcc -O2 -g -std=gnu11 $CPPFLAGS -o build/bench/privbench \
 	tools/bench/privbench.c build/libedgegate.a \

@@ -1196,11 +1196,17 @@ answer:
 	if (o.status == 200 && !identity_headers_fit(d, route, &id, &cache.email, resp))
 		o = (struct outcome){ 403, "identity_too_large",
 				      "the identity is too large to pass on (too many groups or claims)", false };
+	struct eg_flow_tuple f;
+	/* An allow on a flow revocation could not find again is one it could not undo:
+	 * refused (403: nginx passes only 401/403 of an auth answer; a 401 would send a signed-in
+	 * browser to log in again). docs/revocation.md, "Bounds". */
+	if (o.status == 200 && id.kind == EG_ID_SESSION && d->revoke && eg_flow_from_request(r, &f) == 0 &&
+	    eg_flows_note(d, id.session_id, &f) != EG_FLOW_NOTED)
+		o = (struct outcome){ 403, "too_many_connections",
+				      "this session holds too many open connections: close some (tabs, WebSockets) "
+				      "and try again", false };
 	if (o.status == 200) {
 		eg_resp_text(resp, 200, "");
-		struct eg_flow_tuple f;
-		if (id.kind == EG_ID_SESSION && d->revoke && eg_flow_from_request(r, &f) == 0)
-			eg_flows_note(d, id.session_id, &f);
 	} else {
 		deny(d, r, route, r->peer_trusted ? &t : NULL, &o, resp);
 		/* who was denied: the identity the denying route authenticated (still in the cache) */

@@ -1121,6 +1121,16 @@ static bool parse_http(struct cctx *c, json_t *o, struct eg_http_config *h)
 	return true;
 }
 
+static bool parse_revocation(struct cctx *c, json_t *o, struct eg_revocation_config *v)
+{
+	static const char *const keys[] = { "flows_per_session", NULL };
+	long long n = 0;
+	if (!check_keys(c, o, keys) || !get_int(c, o, "flows_per_session", 1, 4096, &n))
+		return false;
+	v->flows_per_session = (uint32_t)n;
+	return true;
+}
+
 static bool section(struct cctx *c, json_t *root, const char *key, json_t **out)
 {
 	*out = json_object_get(root, key);
@@ -1190,7 +1200,7 @@ static bool parse_root(struct cctx *c, json_t *root, struct eg_config *cfg)
 {
 	static const char *const keys[] = { "listen", "admin_socket", "trusted_proxies", "state_dir", "user",
 		"log_level", "public_url", "default_allow", "threads", "redirect_domains", "oidc", "cookie",
-		"jwt", "routes", "gate", "store", "mtls", "proxy", "listen_group", "http", NULL };
+		"jwt", "routes", "gate", "store", "mtls", "proxy", "listen_group", "http", "revocation", NULL };
 	long long threads = 0;
 	json_t *s;
 	if (!check_keys(c, root, keys) || !parse_listen(c, root, cfg) ||
@@ -1229,6 +1239,7 @@ static bool parse_root(struct cctx *c, json_t *root, struct eg_config *cfg)
 	SECTION("store", parse_store, &cfg->store)
 	SECTION("mtls", parse_mtls, &cfg->mtls)
 	SECTION("http", parse_http, &cfg->http)
+	SECTION("revocation", parse_revocation, &cfg->revocation)
 #undef SECTION
 	s = json_object_get(root, "cookie");
 	if (s) {

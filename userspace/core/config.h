@@ -229,6 +229,10 @@ struct eg_mtls_config {
 	struct eg_strlist cert_files; /* certificates whose expiry is reported */
 };
 
+struct eg_revocation_config {
+	uint32_t flows_per_session; /* live flows tracked per session; past it, 403. 0 = the default (128) */
+};
+
 struct eg_config {
 	char *path; /* file it came from */
 	struct eg_listen listen[EG_MAX_LISTEN];
@@ -254,6 +258,7 @@ struct eg_config {
 	struct eg_store_config store;
 	struct eg_mtls_config mtls;
 	struct eg_http_config http;
+	struct eg_revocation_config revocation;
 };
 
 /* Loads and validates. On error returns NULL and writes "<path>: <problem>" to err. */

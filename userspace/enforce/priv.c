@@ -114,6 +114,42 @@ static void hash_unlink(uint32_t i)
 		*p = pool[i - 1].hnext;
 }
 
+static struct eg_sockdiag *diag;
+
+#define VICTIM_PROBES 32
+
+/* The pool is full: the least recently noted flow makes room, unless its socket is still
+ * open (a WebSocket noted long ago): a live flow goes back to the head, so that it can still
+ * be killed when its session is revoked. The daemon tracks at most half the pool's live
+ * flows, so a closed one is near; past VICTIM_PROBES live ones (or without sock_diag) the
+ * tail goes, and that is logged. */
+static uint32_t noted_victim(void)
+{
+	static bool warned;
+
+	for (int k = 0; diag && k < VICTIM_PROBES; k++) {
+		uint32_t i = lru_tail;
+		if (eg_sock_exists(diag, &pool[i - 1].t) != 1)
+			return i;
+		lru_unlink(i);
+		lru_push(i);
+	}
+	if (diag && !warned) {
+		warned = true;
+		log_warn("privileged process: %u noted flows, the oldest %d still open: one is forgotten and will "
+			 "not be killed on revocation (logged once)", MAX_NOTED, VICTIM_PROBES);
+	}
+	return lru_tail;
+}
+
+static void noted_touch(const struct noted *e)
+{
+	uint32_t i = (uint32_t)(e - pool) + 1;
+
+	lru_unlink(i);
+	lru_push(i);
+}
+
 static void noted_put(const struct eg_sock_tuple *t, const uint8_t session[16])
 {
 	struct noted *e = noted_find(t);
@@ -125,8 +161,8 @@ static void noted_put(const struct eg_sock_tuple *t, const uint8_t session[16])
 	} else {
 		if (n_noted < MAX_NOTED) {
 			i = ++n_noted;
-		} else { /* the least recently noted flow is forgotten */
-			i = lru_tail;
+		} else {
+			i = noted_victim();
 			lru_unlink(i);
 			hash_unlink(i);
 		}
@@ -196,7 +232,6 @@ static void limits_start(void)
 /* --- validation and handling --------------------------------------------------------------- */
 
 static struct eg_gate *gate;
-static struct eg_sockdiag *diag;
 static bool net_admin; /* kept after start-up */
 
 static bool is_mapped(const uint8_t a[16])
@@ -302,9 +337,11 @@ static int handle(const struct eg_priv_req *q, const uint8_t *extra, int64_t *va
 	case EG_PRIV_NOTE_FLOWS:
 		return note_batch(extra, q->u.notes.count, value);
 	case EG_PRIV_PROBE_FLOW:
-		if (!noted_find(&q->u.flow.t))
+		if (!(e = noted_find(&q->u.flow.t)))
 			return -EPERM;
 		*value = eg_sock_exists(diag, &q->u.flow.t);
+		if (*value == 1)
+			noted_touch(e); /* alive: the last to be forgotten */
 		return *value < 0 ? (int)*value : 0;
 	case EG_PRIV_KILL_FLOW:
 		if (!noted_find(&q->u.flow.t))

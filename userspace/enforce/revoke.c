@@ -14,9 +14,13 @@
  * The time from 1 to the last destroy is edgegate_revoke_duration_seconds.
  *
  * Table: 64 stripes, each a mutex over a chained hash of sessions; a session holds
- * at most per_session flows (least recently seen replaced), all sessions together
- * at most max_flows. A GC thread probes flows unseen for idle_s (exact sock_diag
- * lookup): a live socket (a quiet WebSocket) stays tracked, a dead one is dropped.
+ * at most per_session flows, all sessions together at most max_flows. A live flow is
+ * never dropped to make room (a WebSocket gets one verdict, at its upgrade, and is then
+ * the least recently seen flow of its session): at the cap the session's flows are probed
+ * and closed ones dropped; a new flow that still does not fit is not tracked and its
+ * verdict is refused (eg_flows_note's answer), since a revocation could not undo its allow.
+ * A GC thread probes flows unseen for idle_s (exact sock_diag lookup): a live socket (a
+ * quiet WebSocket) stays tracked, a dead one is dropped.
  *
  * Shared store (Redis, several nodes): a session ended on another node only killed the
  * flows that node tracks. Every revocation is also an event in the store's stream
@@ -54,6 +58,9 @@
 #define BUCKETS 256
 #define ID_MAX 128
 #define SAMPLES 4096
+#define PROBE_FULL_NS 1000000000ull          /* a session at its cap is probed at most once a second */
+#define REFUSED_LOG_NS (600ull * 1000000000ull) /* a refused session is logged again after 10 min */
+#define URGENT_GC_NS (10ull * 1000000000ull)    /* a full table probes every flow at most this often */
 
 struct flow {
 	struct eg_flow_tuple t;
@@ -65,8 +72,12 @@ struct sess {
 	char id[ID_MAX + 1];
 	uint8_t sh[16]; /* session_hash(id), for the notes of its flows (set with flows) */
 	uint64_t revoked_ns; /* non-zero: tombstone, flows is NULL */
-	unsigned n;
+	unsigned n, cap; /* flows in use, allocated (grows up to per_session) */
 	struct flow *flows;
+	uint32_t *keys; /* flow_key() of each flow: the known-flow scan reads 4 bytes a flow, not 48 */
+	uint64_t probed_ns;  /* last probe pass at the cap (reclaim_gone) */
+	uint64_t refused_ns; /* last refusal logged */
+	bool refused;
 };
 
 struct stripe {
@@ -81,12 +92,16 @@ struct eg_revoke {
 	size_t n_flows; /* atomic */
 	bool note_flows; /* tell the privileged process about new flows (eg_sock_note) */
 	bool warned_perm, warned_note;
+	bool cannot_kill; /* atomic: a destroy was refused (EPERM) and no gate drops flows either */
+	uint64_t table_warned_ns; /* atomic: last "table full" log */
+	bool gc_urgent;           /* the table is full: probe every flow, not only idle ones */
+	uint64_t last_urgent_ns;
 	eg_revoke_forget_fn forget; /* the session cache's eviction (eg_revoke_on_remote) */
 	/* time-to-revoke samples (ns), newest last, for the admin "flows" command */
 	pthread_mutex_t smu;
 	uint64_t samples[SAMPLES];
 	size_t n_samples, next_sample;
-	uint64_t revocations, destroyed, gone, failed, dropped, evicted;
+	uint64_t revocations, destroyed, gone, failed, dropped, evicted, reclaimed;
 	/* GC thread */
 	pthread_t gc;
 	bool gc_running;
@@ -137,7 +152,7 @@ void eg_revoke_set_opts(const struct eg_revoke_opts *o)
 static void defaults(struct eg_revoke_opts *o)
 {
 #define DEF(f, v) if (!o->f) o->f = (v)
-	DEF(per_session, 16);
+	DEF(per_session, EG_FLOWS_PER_SESSION);
 	DEF(max_flows, EG_MAX_FLOWS);
 	DEF(idle_s, 300);
 	DEF(unprobed_max_s, 3600);
@@ -183,7 +198,16 @@ static void unlink_free_locked(struct sess **head, struct sess *e)
 			break;
 		}
 	free(e->flows);
+	free(e->keys);
 	free(e);
+}
+
+static uint32_t flow_key(const struct eg_flow_tuple *t)
+{
+	uint32_t a;
+
+	memcpy(&a, t->client + 12, 4);
+	return a ^ ((uint32_t)t->client_port << 16 | t->server_port);
 }
 
 static bool same_tuple(const struct eg_flow_tuple *a, const struct eg_flow_tuple *b)
@@ -248,6 +272,8 @@ static enum kill_result kill_flow(struct eg_daemon *d, const struct eg_flow_tupl
 			eg_gate_revoke_flow(d->gate, &gf, sh, r->o.flow_ttl_s);
 		return rc == 0 ? K_DESTROYED : K_GONE;
 	}
+	if (rc == -EPERM && !d->gate) /* the privileged process lacks CAP_NET_ADMIN: no flow can be killed */
+		__atomic_store_n(&r->cannot_kill, true, __ATOMIC_RELAXED);
 	warn_no_destroy(r, rc, xdp);
 	return K_FAILED;
 }
@@ -399,7 +425,9 @@ int eg_revoke_session_flows(struct eg_daemon *d, const char *session_id, const c
 	flows = e->flows; /* taken over: killed below, outside the lock */
 	n = e->n;
 	e->flows = NULL;
-	e->n = 0;
+	free(e->keys);
+	e->keys = NULL;
+	e->n = e->cap = 0;
 	e->revoked_ns = t0;
 	__atomic_sub_fetch(&r->n_flows, n, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&st->mu);
@@ -442,7 +470,9 @@ static int sync_revoke(struct eg_daemon *d, const char *session_id, uint32_t cod
 		flows = e->flows;
 		n = e->n;
 		e->flows = NULL;
-		e->n = 0;
+		free(e->keys);
+		e->keys = NULL;
+		e->n = e->cap = 0;
 		__atomic_sub_fetch(&r->n_flows, n, __ATOMIC_RELAXED);
 	}
 	e->revoked_ns = t0;
@@ -454,6 +484,9 @@ static int sync_revoke(struct eg_daemon *d, const char *session_id, uint32_t cod
 }
 
 /* --- the verdict path -------------------------------------------------------------------- */
+
+static void drop_flow_locked(struct eg_revoke *r, struct sess **head, const char *id, const struct eg_flow_tuple *t,
+			     bool refresh, uint64_t now);
 
 /* Privilege separation: the privileged process kills, and writes revoked-flow entries
  * for, only flows it was told about. With a gate they are noted even when it has no
@@ -472,66 +505,200 @@ static void note_new_flow(struct eg_revoke *r, const uint8_t sh[16], const struc
 			 "destroyed nor dropped in XDP when its session is revoked (logged once)", strerror(-rc));
 }
 
-void eg_flows_note(struct eg_daemon *d, const char *session_id, const struct eg_flow_tuple *t)
+/* Room for flow t in e (locked): grows the arrays up to per_session. NULL when full. */
+static struct flow *flow_slot_locked(struct eg_revoke *r, struct sess *e, const struct eg_flow_tuple *t)
+{
+	if (e->n == e->cap) {
+		if (e->cap >= r->o.per_session)
+			return NULL;
+		unsigned cap = e->cap ? e->cap * 2 : 8;
+		if (cap > r->o.per_session)
+			cap = r->o.per_session;
+		struct flow *fl = realloc(e->flows, cap * sizeof(*fl));
+		if (fl)
+			e->flows = fl;
+		uint32_t *keys = fl ? realloc(e->keys, cap * sizeof(*keys)) : NULL;
+		if (!keys)
+			abort(); /* as xcalloc */
+		e->keys = keys;
+		e->cap = cap;
+	}
+	e->keys[e->n] = flow_key(t);
+	e->flows[e->n].t = *t;
+	return &e->flows[e->n++];
+}
+
+static struct sess *sess_new_locked(struct sess **head, const char *session_id)
+{
+	struct sess *e = xcalloc(1, sizeof(*e));
+
+	snprintf(e->id, sizeof(e->id), "%s", session_id);
+	session_hash(session_id, e->sh); /* once per session, not per flow */
+	e->next = *head;
+	*head = e;
+	return e;
+}
+
+/* A session at its cap: which of its flows are gone? Probed outside the lock (a round trip
+ * to the privileged process each), at most once per PROBE_FULL_NS per session, so that a
+ * client opening connection after connection over the cap does not buy a probe pass each.
+ * Gone flows leave the table; a live flow is never dropped to make room. Returns flows
+ * dropped, 0 when nothing could be probed. */
+static unsigned reclaim_gone(struct eg_daemon *d, struct stripe *st, struct sess **head, const char *id,
+			     struct eg_flow_tuple *tv, unsigned n)
+{
+	struct eg_revoke *r = d->revoke;
+	unsigned dropped = 0;
+	int *alive = xcalloc(n, sizeof(*alive));
+
+	for (unsigned i = 0; i < n; i++) {
+		struct eg_sock_tuple t;
+		to_sock(&tv[i], &t);
+		alive[i] = eg_sock_exists(r->diag, &t);
+	}
+	pthread_mutex_lock(&st->mu);
+	for (unsigned i = 0; i < n; i++) {
+		if (alive[i] != 0)
+			continue; /* alive, or cannot tell: kept */
+		drop_flow_locked(r, head, id, &tv[i], false, 0);
+		dropped++;
+	}
+	/* only a pass that found nothing gone makes the next one wait */
+	struct sess *e = dropped ? find_locked(head, id) : NULL;
+	if (e)
+		e->probed_ns = 0;
+	pthread_mutex_unlock(&st->mu);
+	free(alive);
+	if (dropped) {
+		__atomic_add_fetch(&r->reclaimed, dropped, __ATOMIC_RELAXED);
+		eg_metric_inc(d->metrics, "edgegate_flows_reclaimed_total", NULL, NULL, NULL, NULL, dropped);
+	}
+	return dropped;
+}
+
+/* Refused flows are logged once per session per REFUSED_LOG_NS (the table: once per period),
+ * never once per request. */
+static void log_refused(struct eg_revoke *r, enum eg_flow_note why, const char *session_id, bool first)
+{
+	if (why == EG_FLOW_SESSION_FULL) {
+		if (first)
+			log_warn("revocation: session %.12s… holds %u live connections (revocation.flows_per_session): "
+				 "requests on further connections are refused (403 too_many_connections) until some close",
+				 session_id, r->o.per_session);
+		return;
+	}
+	uint64_t now = now_mono_ns(), last = __atomic_load_n(&r->table_warned_ns, __ATOMIC_RELAXED);
+	if (last && now - last < REFUSED_LOG_NS)
+		return;
+	if (__atomic_compare_exchange_n(&r->table_warned_ns, &last, now, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		log_warn("revocation: the flow table is full (%u flows of live sessions): requests on new connections "
+			 "are refused (403 too_many_connections) until flows close (logged once a minute)",
+			 r->o.max_flows);
+}
+
+enum eg_flow_note eg_flows_note(struct eg_daemon *d, const char *session_id, const struct eg_flow_tuple *t)
 {
 	struct eg_revoke *r = d ? d->revoke : NULL;
 	struct stripe *st;
-	bool late = false, dropped = false, evicted = false;
+	enum eg_flow_note why = EG_FLOW_NOTED;
+	bool late = false, first_refusal = false;
 
 	if (!r || !session_id || !*session_id || strlen(session_id) > ID_MAX || !t)
-		return;
+		return EG_FLOW_NOTED;
 	uint64_t now = now_mono_ns();
 	struct sess **head = slot(r, session_id, &st);
 
-	pthread_mutex_lock(&st->mu);
-	struct sess *e = find_locked(head, session_id);
-	if (e && e->revoked_ns) {
-		late = true; /* the session ended while this verdict was being answered */
-	} else {
-		struct flow *f = NULL;
-		for (unsigned i = 0; e && i < e->n; i++)
-			if (same_tuple(&e->flows[i].t, t))
-				f = &e->flows[i];
-		if (!f && __atomic_load_n(&r->n_flows, __ATOMIC_RELAXED) >= r->o.max_flows) {
-			dropped = true;
-		} else if (!f) {
-			if (!e) {
-				e = xcalloc(1, sizeof(*e));
-				snprintf(e->id, sizeof(e->id), "%s", session_id);
-				session_hash(session_id, e->sh); /* once per session, not per flow */
-				e->flows = xcalloc(r->o.per_session, sizeof(*e->flows));
-				e->next = *head;
-				*head = e;
-			}
-			if (e->n < r->o.per_session) {
-				f = &e->flows[e->n++];
-				__atomic_add_fetch(&r->n_flows, 1, __ATOMIC_RELAXED);
-			} else {
-				f = &e->flows[0];
-				for (unsigned i = 1; i < e->n; i++)
-					if (e->flows[i].seen_ns < f->seen_ns)
-						f = &e->flows[i];
-				evicted = true;
-			}
-			f->t = *t;
-			note_new_flow(r, e->sh, t); /* under the lock: a revocation cannot overtake it */
+	for (int pass = 0;; pass++) {
+		struct eg_flow_tuple *probe = NULL;
+		unsigned np = 0;
+
+		pthread_mutex_lock(&st->mu);
+		struct sess *e = find_locked(head, session_id);
+		if (e && e->revoked_ns) {
+			late = true; /* the session ended while this verdict was being answered */
+			pthread_mutex_unlock(&st->mu);
+			break;
 		}
-		if (f)
+		struct flow *f = NULL;
+		uint32_t key = flow_key(t);
+		for (unsigned i = 0; e && i < e->n; i++)
+			if (e->keys[i] == key && same_tuple(&e->flows[i].t, t)) {
+				f = &e->flows[i];
+				break;
+			}
+		if (f) { /* the common case: a known flow */
 			f->seen_ns = now;
+			pthread_mutex_unlock(&st->mu);
+			return EG_FLOW_NOTED;
+		}
+		if (__atomic_load_n(&r->n_flows, __ATOMIC_RELAXED) >= r->o.max_flows) {
+			why = EG_FLOW_TABLE_FULL;
+		} else {
+			if (!e)
+				e = sess_new_locked(head, session_id);
+			f = flow_slot_locked(r, e, t);
+			if (f) {
+				__atomic_add_fetch(&r->n_flows, 1, __ATOMIC_RELAXED);
+				f->seen_ns = now;
+				e->refused = false;
+				note_new_flow(r, e->sh, t); /* under the lock: a revocation cannot overtake it */
+				pthread_mutex_unlock(&st->mu);
+				return EG_FLOW_NOTED;
+			}
+			why = EG_FLOW_SESSION_FULL;
+			if (pass == 0 && eg_sockdiag_can_destroy(r->diag) &&
+			    (!e->probed_ns || now - e->probed_ns >= PROBE_FULL_NS)) {
+				e->probed_ns = now;
+				np = e->n;
+				probe = xcalloc(np, sizeof(*probe));
+				for (unsigned i = 0; i < np; i++)
+					probe[i] = e->flows[i].t;
+			} else {
+				first_refusal = !e->refused || now - e->refused_ns >= REFUSED_LOG_NS;
+				if (first_refusal) {
+					e->refused = true;
+					e->refused_ns = now;
+				}
+			}
+		}
+		pthread_mutex_unlock(&st->mu);
+		if (!probe)
+			break;
+		reclaim_gone(d, st, head, session_id, probe, np);
+		free(probe); /* the next pass inserts, or refuses without probing again */
 	}
-	pthread_mutex_unlock(&st->mu);
 	if (late) {
 		uint8_t sh[16];
 		session_hash(session_id, sh);
 		note_new_flow(r, sh, t);
 		count_result(d, kill_flow(d, t, sh));
-	} else if (dropped) {
+		return EG_FLOW_NOTED;
+	}
+	if (why == EG_FLOW_TABLE_FULL) {
 		__atomic_add_fetch(&r->dropped, 1, __ATOMIC_RELAXED);
 		eg_metric_inc(d->metrics, "edgegate_flows_untracked_total", "why", "table_full", NULL, NULL, 1);
-	} else if (evicted) {
+		/* closed connections may be holding the room: a probe pass over every flow runs now
+		 * (on the GC thread, at most every URGENT_GC_NS), not in gc_interval */
+		pthread_mutex_lock(&r->gmu);
+		if (!r->gc_urgent && now - r->last_urgent_ns >= URGENT_GC_NS) {
+			r->last_urgent_ns = now;
+			r->gc_urgent = true;
+			r->next_gc_ns = 0;
+			pthread_cond_signal(&r->gcv);
+		}
+		pthread_mutex_unlock(&r->gmu);
+	} else {
 		__atomic_add_fetch(&r->evicted, 1, __ATOMIC_RELAXED);
 		eg_metric_inc(d->metrics, "edgegate_flows_untracked_total", "why", "session_full", NULL, NULL, 1);
 	}
+	/* Without a way to kill flows (no sock_diag in the privileged process, or no CAP_NET_ADMIN
+	 * there as the first refused destroy showed, and no gate) tracking could not have undone
+	 * the allow either: served as before, the documented limit. */
+	if (!r->note_flows || __atomic_load_n(&r->cannot_kill, __ATOMIC_RELAXED))
+		return EG_FLOW_NOTED;
+	if (why == EG_FLOW_TABLE_FULL || first_refusal)
+		log_refused(r, why, session_id, first_refusal);
+	return why;
 }
 
 /* --- expiry ------------------------------------------------------------------------------- */
@@ -555,6 +722,7 @@ static void drop_flow_locked(struct eg_revoke *r, struct sess **head, const char
 			e->flows[i].seen_ns = now;
 		} else {
 			e->flows[i] = e->flows[--e->n];
+			e->keys[i] = e->keys[e->n];
 			__atomic_sub_fetch(&r->n_flows, 1, __ATOMIC_RELAXED);
 			if (e->n == 0)
 				unlink_free_locked(head, e);
@@ -572,6 +740,9 @@ long eg_revoke_gc(struct eg_daemon *d)
 		return 0;
 	uint64_t now = now_mono_ns();
 	uint64_t idle = (uint64_t)r->o.idle_s * 1000000000ull;
+	/* a full table: every flow is probed, so that room held by closed connections comes back */
+	if (__atomic_exchange_n(&r->gc_urgent, false, __ATOMIC_RELAXED))
+		idle = 0;
 	uint64_t tomb = (uint64_t)r->o.tombstone_s * 1000000000ull;
 	uint64_t hard = (uint64_t)r->o.unprobed_max_s * 1000000000ull;
 	for (unsigned s = 0; s < STRIPES; s++) {
@@ -752,7 +923,8 @@ static void *gc_main(void *arg)
 		uint64_t ns = (uint64_t)ts.tv_nsec + step;
 		ts.tv_sec += (time_t)(ns / 1000000000ull);
 		ts.tv_nsec = (long)(ns % 1000000000ull);
-		pthread_cond_timedwait(&r->gcv, &r->gmu, &ts);
+		if (!r->gc_urgent) /* set under gmu: a full table's wake-up is never lost */
+			pthread_cond_timedwait(&r->gcv, &r->gmu, &ts);
 		if (r->stop)
 			break;
 		pthread_mutex_unlock(&r->gmu);
@@ -832,6 +1004,9 @@ static json_t *adm_flows(struct eg_daemon *d, const json_t *req, const char **er
 				(json_int_t)r->failed, "untracked_table_full", (json_int_t)r->dropped,
 				"untracked_session_full", (json_int_t)r->evicted, "sock_destroy",
 				eg_sockdiag_can_destroy(r->diag));
+	json_object_set_new(out, "flows_per_session", json_integer((json_int_t)r->o.per_session));
+	json_object_set_new(out, "max_flows", json_integer((json_int_t)r->o.max_flows));
+	json_object_set_new(out, "reclaimed", json_integer((json_int_t)r->reclaimed));
 	json_t *ttr = json_pack("{s:I}", "samples", (json_int_t)n);
 	if (json_is_true(json_object_get(req, "samples"))) {
 		json_t *arr = json_array();
@@ -876,7 +1051,10 @@ static void describe_metrics(struct eg_metrics *m)
 	eg_metric_help(m, "edgegate_revoked_flows_total", "counter",
 		       "flows of revoked sessions: destroyed, already gone, or failed (XDP drop only)");
 	eg_metric_help(m, "edgegate_flows_tracked", "gauge", "TCP flows of live sessions being tracked");
-	eg_metric_help(m, "edgegate_flows_untracked_total", "counter", "flows not tracked: table or session full");
+	eg_metric_help(m, "edgegate_flows_untracked_total", "counter",
+		       "new flows not tracked, their request refused (403 too_many_connections): table or session full");
+	eg_metric_help(m, "edgegate_flows_reclaimed_total", "counter",
+		       "flows of a session at its cap found closed by a probe and dropped to make room");
 }
 
 int eg_revoke_init(struct eg_daemon *d, char *err, size_t errlen)
@@ -884,6 +1062,8 @@ int eg_revoke_init(struct eg_daemon *d, char *err, size_t errlen)
 	struct eg_revoke *r = xcalloc(1, sizeof(*r));
 
 	r->o = opts_next;
+	if (!r->o.per_session && d->cfg)
+		r->o.per_session = d->cfg->revocation.flows_per_session; /* 0: the default */
 	defaults(&r->o);
 	for (unsigned i = 0; i < STRIPES; i++)
 		pthread_mutex_init(&r->st[i].mu, NULL);
@@ -931,6 +1111,7 @@ void eg_revoke_free(struct eg_daemon *d)
 			for (struct sess *e = r->st[s].b[b], *next; e; e = next) {
 				next = e->next;
 				free(e->flows);
+				free(e->keys);
 				free(e);
 			}
 		pthread_mutex_destroy(&r->st[s].mu);

@@ -21,9 +21,19 @@ struct eg_flow_tuple {
 int eg_revoke_init(struct eg_daemon *d, char *err, size_t errlen);
 void eg_revoke_free(struct eg_daemon *d);
 
+/* What eg_flows_note did with a flow. */
+enum eg_flow_note {
+	EG_FLOW_NOTED = 0,    /* tracked (or nothing could kill it anyway: served as before) */
+	EG_FLOW_SESSION_FULL, /* the session holds flows_per_session live flows: not tracked */
+	EG_FLOW_TABLE_FULL,   /* all sessions together hold max_flows: not tracked */
+};
+
 /* Verdict path, for every allowed session request: remembers the flow (bounded,
- * expiring). Must be cheap: a hash insert under a striped lock. */
-void eg_flows_note(struct eg_daemon *d, const char *session_id, const struct eg_flow_tuple *t);
+ * expiring). Must be cheap: a known flow is one lookup under a striped lock. A new flow
+ * past the bounds is not tracked, and a revocation could not undo an allow on it: the
+ * verdict must then refuse the request (403 too_many_connections). Closed flows of a
+ * session at its cap are probed and dropped first; a live one is never dropped. */
+enum eg_flow_note eg_flows_note(struct eg_daemon *d, const char *session_id, const struct eg_flow_tuple *t);
 
 /* A session ended (sign-out, back-channel logout, admin revoke, refresh failure):
  * its flows go into the kernel maps and their server sockets are destroyed.
@@ -54,9 +64,13 @@ enum eg_revoke_reason {
 uint32_t eg_revoke_reason_code(const char *reason);
 const char *eg_revoke_reason_name(uint32_t code);
 
+/* revocation.flows_per_session: browsers open ~6 connections per host, to several hosts,
+ * plus WebSockets; behind a load balancer a session's requests spread over its pool. */
+#define EG_FLOWS_PER_SESSION 128
+
 /* Tunables (defaults in brackets); tests shorten them. Zero fields keep the default. */
 struct eg_revoke_opts {
-	unsigned per_session;       /* flows remembered per session [16]; the least recently seen is replaced */
+	unsigned per_session;       /* live flows per session [EG_FLOWS_PER_SESSION]; past it, refused */
 	unsigned max_flows;         /* all sessions together [EG_MAX_FLOWS] */
 	unsigned idle_s;            /* a flow unseen this long is probed; dead ones are dropped [300] */
 	unsigned unprobed_max_s;    /* without sock_diag, dropped after this [3600] */

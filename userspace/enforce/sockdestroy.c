@@ -30,7 +30,7 @@
 #endif
 
 /* TCP states as inet_diag reports them (include/net/tcp_states.h). */
-enum { ST_ESTABLISHED = 1, ST_TIME_WAIT = 6, ST_CLOSE = 7, ST_LISTEN = 10 };
+enum { ST_ESTABLISHED = 1, ST_FIN_WAIT2 = 5, ST_TIME_WAIT = 6, ST_CLOSE = 7, ST_LAST_ACK = 9, ST_LISTEN = 10 };
 
 struct eg_sockdiag {
 	bool remote;  /* the unprivileged process: every call is a request to priv.c */
@@ -211,6 +211,10 @@ int eg_sock_exists(struct eg_sockdiag *s, const struct eg_sock_tuple *t)
 	pthread_mutex_lock(&s->mu);
 	rc = lookup(s, t, &m);
 	pthread_mutex_unlock(&s->mu);
+	/* nginx has closed it and every byte it sent is acknowledged (FIN_WAIT2, LAST_ACK): no
+	 * request or answer can pass on it any more, however long the peer takes to finish */
+	if (rc == 0 && (m.idiag_state == ST_FIN_WAIT2 || m.idiag_state == ST_LAST_ACK))
+		return 0;
 	return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
 }
 

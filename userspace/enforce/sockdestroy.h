@@ -39,7 +39,8 @@ bool eg_sockdiag_can_destroy(const struct eg_sockdiag *s);
  * without INET_DIAG_DESTROY, or no sock_diag socket in the privileged process; other -errno. */
 int eg_sock_destroy(struct eg_sockdiag *s, const struct eg_sock_tuple *t);
 
-/* 1 a TCP socket with that tuple exists (any state), 0 not, -errno on error.
+/* 1 a TCP socket with that tuple exists and can still carry data, 0 not (none, or one nginx
+ * closed whose data is all acknowledged: FIN_WAIT2, LAST_ACK), -errno on error.
  * Used to keep tracking flows that are idle but alive (long WebSockets). */
 int eg_sock_exists(struct eg_sockdiag *s, const struct eg_sock_tuple *t);
 
