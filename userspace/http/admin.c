@@ -342,10 +342,13 @@ json_t *eg_admin_call(const char *path, const json_t *req, char *err, size_t err
 	}
 	size_t sl = strlen(s);
 	s[sl] = '\n';
-	ssize_t w = write(fd, s, sl + 1);
+	/* No SIGPIPE, and a failed write is not the end: a daemon at its client bound
+	 * answers "busy" and closes without reading, and that answer is what to show. */
+	ssize_t w = send(fd, s, sl + 1, MSG_NOSIGNAL);
+	int werr = errno;
 	free(s);
-	if (w < 0) {
-		snprintf(err, errlen, "write to %s: %s", path, strerror(errno));
+	if (w < 0 && werr != EPIPE && werr != ECONNRESET) {
+		snprintf(err, errlen, "write to %s: %s", path, strerror(werr));
 		close(fd);
 		return NULL;
 	}
