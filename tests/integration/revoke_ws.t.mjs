@@ -304,7 +304,7 @@ const c3 = wsClients([dave.cookie, carol.cookie], { host: true, url: `ws://[::1]
 await waitFor(() => c3.of(0, 'msg').length >= 10 && c3.of(1, 'msg').length >= 10, { what: '[::1] echoes', timeout: 8000 }).catch(() => {});
 ok(c3.of(0, 'msg').length >= 10, "dave's WebSocket to [::1] through nginx exchanges messages");
 const fl3 = await admin({ cmd: 'flows', session: dave.id });
-ok((fl3.flows || []).some((f) => f.includes('::1') && f.endsWith(`:${ngxPort}`)),
+ok((fl3.flows || []).some((f) => /^\[::1\]:\d+ -> \[::1\]:/.test(f) && f.endsWith(`]:${ngxPort}`)),
   `edgegated tracks dave's IPv6 loopback flow (${JSON.stringify(fl3.flows)})`, fl3);
 const t4 = now();
 execFileSync(EDGEGATECTL, ['--admin-socket', eg.admin, 'revoke', '--session', dave.id],

@@ -19,6 +19,7 @@
 
 #include "testutil.h"
 #include "flowfix.h"
+#include "admin.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -134,6 +135,39 @@ static int teardown_each(void **state)
 	eg_revoke_set_opts(NULL);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* `edgegatectl flows --session`: an IPv6 endpoint is written [addr]:port, an IPv4 one
+ * (IPv4-mapped inside) addr:port, through the admin socket as the tool reads it. */
+static void test_flows_text_brackets_ipv6(void **state)
+{
+	struct eg_flow_tuple t6 = { .client_port = 48928, .server_port = 36811 }, t4;
+	char path[300], err[256] = "";
+
+	t6.client[15] = t6.server[15] = 1; /* ::1 */
+	fake_tuple(&t4, 40000);
+	eg_flows_note(&d, "sessV6", &t6);
+	eg_flows_note(&d, "sessV6", &t4);
+	snprintf(path, sizeof(path), "%s/admin.sock", tmpdir);
+	assert_int_equal(eg_admin_start(&d, path), 0);
+	json_t *req = json_pack("{s:s, s:s}", "cmd", "flows", "session", "sessV6");
+	json_t *resp = eg_admin_call(path, req, err, sizeof(err));
+	json_decref(req);
+	eg_admin_stop();
+	if (!resp)
+		fail_msg("flows: %s", err);
+	json_t *flows = json_object_get(resp, "flows");
+	assert_int_equal(json_array_size(flows), 2);
+	bool v6 = false, v4 = false;
+	for (size_t i = 0; i < 2; i++) {
+		const char *f = json_string_value(json_array_get(flows, i));
+		v6 |= strcmp(f, "[::1]:48928 -> [::1]:36811") == 0;
+		v4 |= strcmp(f, "198.18.0.2:40000 -> 198.18.0.1:443") == 0;
+	}
+	if (!v6 || !v4)
+		fail_msg("flows: %s / %s", json_string_value(json_array_get(flows, 0)),
+			 json_string_value(json_array_get(flows, 1)));
+	json_decref(resp);
 }
 
 static void test_reason_codes(void **state)
@@ -468,6 +502,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_probe_states, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_table_bounds, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_full_session_keeps_live_flows, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_flows_text_brackets_ipv6, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_revoke_kills_sessions_flows, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_session_end_paths_revoke, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_gc_probes_idle_flows, setup_each, teardown_each),

@@ -978,7 +978,10 @@ static void flow_text(const struct eg_flow_tuple *f, char *buf, size_t len)
 	memcpy(ps.addr, f->server, 16);
 	eg_gate_prefix_format(&pc, c, sizeof(c));
 	eg_gate_prefix_format(&ps, s, sizeof(s));
-	snprintf(buf, len, "%s:%u -> %s:%u", c, f->client_port, s, f->server_port);
+	/* an IPv6 address takes brackets before ":port" (RFC 3986 authority form) */
+	bool c6 = strchr(c, ':') != NULL, s6 = strchr(s, ':') != NULL;
+	snprintf(buf, len, "%s%s%s:%u -> %s%s%s:%u", c6 ? "[" : "", c, c6 ? "]" : "", f->client_port, s6 ? "[" : "",
+		 s, s6 ? "]" : "", f->server_port);
 }
 
 /* admin "flows" [session: ID] [samples: true]: counters, time-to-revoke percentiles

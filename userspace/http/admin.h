@@ -10,6 +10,12 @@
 
 struct eg_daemon;
 
+/* Clients served at once; one more is told "busy" and closed, never queued. */
+#define EG_ADMIN_MAX_CLIENTS 16
+/* A client is dropped when a request line is not complete this long after it connected
+ * or after its previous answer. */
+#define EG_ADMIN_IDLE_MS 5000
+
 /* A command handler: returns a new JSON object (the response; "ok" is added when
  * absent) or NULL with *err set to a static or malloc'd-free message. */
 typedef json_t *(*eg_admin_fn)(struct eg_daemon *d, const json_t *req, const char **err);
