@@ -103,6 +103,7 @@ struct {
  * before load; .rodata is frozen then, so the verifier sees them as constants. */
 const volatile __u32 eg_slots4_log2 = EG_SLOTS4_LOG2;
 const volatile __u32 eg_slots6_log2 = EG_SLOTS6_LOG2;
+const volatile __u32 eg_slots6l_log2 = EG_SLOTS6_LOG2;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -121,6 +122,15 @@ struct {
 	__type(value, struct eg_slots6);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } eg_deny6s_slots_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_SLOTS6);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct eg_slots6l);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_deny6_slots_v1 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -374,8 +384,39 @@ static __always_inline void key6(struct eg_key6 *k, __u64 hi, __u64 lo, __u32 le
 		r = bpf_map_lookup_elem(&map, &k);                                       \
 		return r && live_at(r, offset) ? 1 + (int)(r->reason & 0xff) : 0;        \
 	}
-EG_LOOKUP6(lookup_deny6, eg_deny6_v3)
+EG_LOOKUP6(lookup_deny6_hash, eg_deny6_v3)
 EG_LOOKUP6(lookup_allow6, eg_allow6_v2)
+
+/* A long IPv6 deny rule (65..128) from its bucket of eg_deny6_slots_v1, as slot4_find:
+ * `more` and both tags in one load (abi.h eg_slots6l), then the addresses of a slot
+ * whose tag names this length. */
+static __always_inline int slot6l_find(__u64 hi, __u64 lo /* masked */, __u32 len, __s64 offset)
+{
+	__u32 i = eg_slots6l_of(hi, lo, len, eg_slots6l_log2);
+	struct eg_slots6l *b = bpf_map_lookup_elem(&eg_deny6_slots_v1, &i);
+	__u64 head;
+	__u32 tag;
+
+	if (!b)
+		return -1;
+	head = READ_ONCE64(*(__u64 *)b); /* more | tag[0] << 32 | tag[1] << 48 */
+	tag = (__u32)(head >> 32) & 0xffff;
+	if (tag >> 8 == len && READ_ONCE64(b->s[0].hi) == hi && READ_ONCE64(b->s[0].lo) == lo)
+		return slot_live(READ_ONCE64(b->s[0].expires_ns), offset) ? 1 + (int)(tag & 0xff) : 0;
+	tag = (__u32)(head >> 48);
+	if (tag >> 8 == len && READ_ONCE64(b->s[1].hi) == hi && READ_ONCE64(b->s[1].lo) == lo)
+		return slot_live(READ_ONCE64(b->s[1].expires_ns), offset) ? 1 + (int)(tag & 0xff) : 0;
+	return (__u32)head ? -1 : 0;
+}
+
+/* A deny rule of length 65..128: its bucket, the hash only when the bucket cannot tell. */
+static __always_inline int lookup_deny6(__u64 hi, __u64 lo, __u32 len, __s64 offset)
+{
+	__u64 mlo = len >= 128 ? lo : lo & (~0ull << ((128 - len) & 63));
+	int r = slot6l_find(hi, mlo, len, offset);
+
+	return r >= 0 ? r : lookup_deny6_hash(hi, lo, len, offset);
+}
 
 /* A deny rule of length 0..64 in the short-key hash (abi.h eg_key6s). lo is unused. */
 static __always_inline int lookup_deny6s_hash(__u64 m /* masked */, __u32 len, __s64 offset)

@@ -39,6 +39,7 @@
 #define EG_MAP_ALLOW4_IDX "eg_allow4_idx_v2" /* ARRAY[EG_IDX4_WORDS] __u64 */
 #define EG_MAP_DENY4_SLOTS "eg_deny4_slots_v1" /* ARRAY[EG_SLOTS4] eg_slots4: IPv4 deny rules, direct-mapped (v2's /32 filter eg_deny4_x32_v2 is gone) */
 #define EG_MAP_DENY6S_SLOTS "eg_deny6s_slots_v1" /* ARRAY[EG_SLOTS6] eg_slots6: IPv6 deny rules of /64 or shorter, direct-mapped */
+#define EG_MAP_DENY6_SLOTS "eg_deny6_slots_v1" /* ARRAY[EG_SLOTS6] eg_slots6l: IPv6 deny rules of /65../128, direct-mapped */
 #define EG_MAP_DENY6_IDX "eg_deny6_idx_v3"   /* ARRAY[EG_IDX6_WORDS] __u64: per-/48 length groups of IPv6 denies */
 #define EG_MAP_TABLES "eg_tables_v2"       /* ARRAY[EG_TBL__COUNT] eg_table: lengths in use */
 #define EG_MAP_NOTES "eg_notes_v2"         /* HASH  eg_note_key -> eg_note (free-text reasons; userspace only) */
@@ -164,6 +165,33 @@ static inline __u32 eg_slots6_of(__u64 hi /* host order, masked */, __u32 plen, 
 {
 	return (__u32)(((hi ^ plen) * 0x9e3779b97f4a7c15ull) >> ((64 - log2) & 63)) &
 	       ((1u << (log2 & 31)) - 1);
+}
+/* IPv6 deny rules of /65 to /128 (the eg_deny6_v3 hash), direct-mapped like the short
+ * ones: two whole 128-bit rules per 64-byte bucket, the tags of both in the bucket's
+ * first word beside `more`, so XDP reads `more` and both tags with one load, then the
+ * addresses of a slot whose tag matches. A tag is plen << 8 | reason (plen 65..128, so
+ * 0 = empty); writers store hi, lo and the expiry before the tag, and clear the tag
+ * first when a slot changes rule. Sized like eg_deny6s_slots_v1 (an eighth of the
+ * IPv4 count) with its own log2 in .rodata. */
+struct eg_slot6l {
+	__u64 hi; /* host order, host bits cleared */
+	__u64 lo;
+	__u64 expires_ns;
+};
+struct eg_slots6l {
+	__u32 more; /* other long IPv6 deny rules of this bucket live in eg_deny6_v3 only */
+	__u16 tag[2]; /* of s[0], s[1]: plen << 8 | reason; 0 = empty */
+	struct eg_slot6l s[2];
+	__u64 pad;
+};
+static inline __u16 eg_slot6l_tag(__u32 plen /* 65..128 */, __u32 reason)
+{
+	return (__u16)((plen & 0xff) << 8 | (reason & 0xff));
+}
+static inline __u32 eg_slots6l_of(__u64 hi, __u64 lo /* host order, masked */, __u32 plen, __u32 log2)
+{
+	return (__u32)((((hi ^ (lo * 0xff51afd7ed558ccdull)) ^ plen) * 0x9e3779b97f4a7c15ull) >>
+		       ((64 - log2) & 63)) & ((1u << (log2 & 31)) - 1);
 }
 /* The IPv6 deny index (v3; v2 was one bit per /48): one byte per hash of a /48, bit
  * g set when a deny rule of length group g (128 | 97-127 | 65-96 | 64 | 56-63 |

@@ -58,7 +58,8 @@ static void rm_pins(void)
 				       EG_MAP_DENY6, EG_MAP_ALLOW6, EG_MAP_DENY4_IDX,
 				       EG_MAP_ALLOW4_IDX, EG_MAP_DENY4_SLOTS, EG_MAP_DENY6_IDX, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
 				       EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOWSLOTS,
-				       EG_MAP_FLOOD, EG_MAP_SYNBOX, EG_MAP_DENY6S, EG_MAP_DENY6S_SLOTS };
+				       EG_MAP_FLOOD, EG_MAP_SYNBOX, EG_MAP_DENY6S, EG_MAP_DENY6S_SLOTS,
+				       EG_MAP_DENY6_SLOTS };
 	char p[256];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -1398,6 +1399,207 @@ static void test_slot_overflow6(void **s)
 	assert_true(eg_gate_gc(G) >= 0);
 }
 
+/* Long IPv6 deny rules (/65../128, eg_deny6_slots_v1, two whole 128-bit rules a
+ * bucket): three /128s of one bucket, the third through the hash (`more`); a rule in a
+ * bucket only (no hash entry) is seen, so XDP reads the slot and indexes the array as
+ * the writers do; delete + GC moves the third into the freed slot with its reason. */
+#define SLOTS6L_OF(hi, lo, len) eg_slots6l_of((hi), (lo), (len), slots_log2(EG_MAP_DENY6_SLOTS))
+
+static struct eg_slots6l bucket6l(__u64 hi, __u64 lo, unsigned len)
+{
+	struct eg_slots6l b;
+	__u32 i = SLOTS6L_OF(hi, lo, len);
+
+	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY6_SLOTS), &i, &b), 0);
+	return b;
+}
+
+static int slot6l_of(__u64 hi, __u64 lo, unsigned len, unsigned *reason)
+{
+	struct eg_slots6l b = bucket6l(hi, lo, len);
+
+	for (int j = 0; j < 2; j++)
+		if (b.tag[j] && b.tag[j] >> 8 == (len & 0xff) && b.s[j].hi == hi && b.s[j].lo == lo) {
+			if (reason)
+				*reason = b.tag[j] & 0xff;
+			return j;
+		}
+	return -1;
+}
+
+static void addr6_text(__u64 hi, __u64 lo, char *t, size_t n)
+{
+	snprintf(t, n, "%x:%x:%x:%x:%x:%x:%x:%x", (unsigned)(hi >> 48), (unsigned)(hi >> 32) & 0xffff,
+		 (unsigned)(hi >> 16) & 0xffff, (unsigned)hi & 0xffff, (unsigned)(lo >> 48),
+		 (unsigned)(lo >> 32) & 0xffff, (unsigned)(lo >> 16) & 0xffff, (unsigned)lo & 0xffff);
+}
+
+static void test_slot_overflow6l(void **s)
+{
+	__u64 hi = hi6("2001:db8:7a00:1::"), lo[3] = { 1 };
+	struct eg_prefix r[3];
+	unsigned why = 0;
+	char t[80];
+	struct pk p;
+	int n = 1;
+
+	reset_clock();
+	for (__u64 x = 2; n < 3; x++) { /* hosts of one /64 that share lo[0]'s bucket */
+		assert_true(x < (1u << 24));
+		if (SLOTS6L_OF(hi, x, 128) == SLOTS6L_OF(hi, 1, 128))
+			lo[n++] = x;
+	}
+	for (int i = 0; i < 3; i++) {
+		addr6_text(hi, lo[i], t, sizeof(t));
+		r[i] = P(t);
+		assert_int_equal(eg_gate_deny_add(G, &r[i], 0, i == 2 ? EG_RULE_BAN : EG_RULE_MANUAL), 0);
+	}
+	assert_true(slot6l_of(hi, lo[0], 128, &why) >= 0);
+	assert_int_equal(why, EG_RULE_MANUAL);
+	assert_true(slot6l_of(hi, lo[1], 128, NULL) >= 0);
+	assert_int_equal(slot6l_of(hi, lo[2], 128, NULL), -1);
+	assert_int_equal(bucket6l(hi, lo[0], 128).more, 1);
+	for (int i = 0; i < 3; i++) { /* two from the slots, the third from the hash */
+		addr6_text(hi, lo[i], t, sizeof(t));
+		tcp6(&p, t, 1, PROT, PK_ACK);
+		expect(&p, XDP_DROP, i == 2 ? EG_REASON_BAN : EG_REASON_DENY);
+	}
+	addr6_text(hi, lo[2] + 1, t, sizeof(t)); /* beside them: no rule */
+	tcp6(&p, t, 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	/* a delete leaves the slot at once; GC moves the third into it */
+	assert_int_equal(eg_gate_deny_del(G, &r[0]), 0);
+	assert_int_equal(slot6l_of(hi, lo[0], 128, NULL), -1);
+	addr6_text(hi, lo[0], t, sizeof(t));
+	tcp6(&p, t, 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_true(eg_gate_gc(G) >= 0);
+	assert_true(slot6l_of(hi, lo[2], 128, &why) >= 0);
+	assert_int_equal(why, EG_RULE_BAN);
+	assert_int_equal(bucket6l(hi, lo[0], 128).more, 0);
+	addr6_text(hi, lo[2], t, sizeof(t));
+	tcp6(&p, t, 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	/* a rule in its bucket only: dropped, so XDP reads this slot (and no other) */
+	{
+		__u64 l = lo[2] + 7;
+		__u32 i;
+		struct eg_slots6l b, z, after;
+		int j;
+
+		while (SLOTS6L_OF(hi, l, 128) == SLOTS6L_OF(hi, lo[0], 128))
+			l++;
+		i = SLOTS6L_OF(hi, l, 128);
+		b = z = bucket6l(hi, l, 128);
+		j = b.tag[0] ? 1 : 0;
+
+		assert_int_equal(b.tag[j], 0);
+		b.s[j].hi = hi;
+		b.s[j].lo = l;
+		b.tag[j] = eg_slot6l_tag(128, EG_RULE_ABUSE);
+		assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_DENY6_SLOTS), &i, &b, BPF_ANY), 0);
+		addr6_text(hi, l, t, sizeof(t));
+		tcp6(&p, t, 1, PROT, PK_ACK);
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+		assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_DENY6_SLOTS), &i, &z, BPF_ANY), 0);
+		after = bucket6l(hi, l, 128);
+		assert_int_equal(memcmp(&z, &after, sizeof(z)), 0);
+		expect(&p, XDP_PASS, EG_REASON_PASS);
+	}
+	assert_int_equal(eg_gate_deny_del(G, &r[1]), 0);
+	assert_int_equal(eg_gate_deny_del(G, &r[2]), 0);
+	assert_true(eg_gate_gc(G) >= 0);
+}
+
+/* IPv6 lengths around the short/long split and the ends: /0, /64, /65, /127, /128
+ * nested in one /64, each the longest match somewhere; an expired /65 hides neither
+ * the live /127 inside it nor the /64 around it (before GC and after), and an expired
+ * /127 inside a live /65 falls back to the /65. Bulk load takes the same path. */
+static void test_v6_long_edges(void **s)
+{
+	struct eg_prefix r0 = P("::/0"), r64 = P("2001:db8:7b00:1::/64"),
+			 r65 = P("2001:db8:7b00:1::/65"), r127 = P("2001:db8:7b00:1::4/127"),
+			 r128 = P("2001:db8:7b00:1::5"), r65b = P("2001:db8:7b00:1:8000::/65"),
+			 r127b = P("2001:db8:7b00:1:8000::2/127");
+	unsigned why = 0;
+	struct pk p;
+
+	reset_clock();
+	assert_int_equal(eg_gate_deny_add(G, &r0, 0, EG_RULE_ABUSE), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r64, 0, EG_RULE_SCANNER), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r65, 10, EG_RULE_MANUAL), 0); /* expires */
+	assert_int_equal(eg_gate_deny_add(G, &r127, 0, EG_RULE_BAN), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r128, 0, EG_RULE_MANUAL), 0);
+	assert_true(slot6l_of(hi6("2001:db8:7b00:1::"), 0, 65, &why) >= 0);
+	assert_int_equal(why, EG_RULE_MANUAL);
+	assert_true(slot6l_of(hi6("2001:db8:7b00:1::"), 4, 127, &why) >= 0);
+	assert_int_equal(why, EG_RULE_BAN);
+	assert_true(slot6l_of(hi6("2001:db8:7b00:1::"), 5, 128, NULL) >= 0);
+	assert_true(slot6_of(hi6("2001:db8:7b00:1::"), 64) >= 0);
+	tcp6(&p, "2001:db8:7b00:1::5", 1, PROT, PK_ACK); /* /128 (manual) */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	tcp6(&p, "2001:db8:7b00:1::4", 1, PROT, PK_ACK); /* /127 (ban), the /128's pair */
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	tcp6(&p, "2001:db8:7b00:1::6", 1, PROT, PK_SYN); /* /65 (manual, live) */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_deny_del(G, &r0), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r0, 0, EG_RULE_BAN), 0); /* ::/0 bans; protected port only */
+	assert_int_equal(eg_gate_set_clock_offset(G, 11000000000ll), 0);
+	for (int round = 0; round < 2; round++) { /* before GC, then after */
+		tcp6(&p, "2001:db8:7b00:1::4", 1, PROT, PK_ACK); /* /127 inside the expired /65 */
+		expect(&p, XDP_DROP, EG_REASON_BAN);
+		tcp6(&p, "2001:db8:7b00:1::6", 1, PROT, PK_ACK); /* expired /65: the /64 */
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+		tcp6(&p, "2001:db8:7b00:2::6", 1, OPEN, PK_ACK); /* only ::/0 (a ban): open port */
+		expect(&p, XDP_PASS, EG_REASON_PASS);
+		if (round == 0) {
+			assert_int_equal(eg_gate_gc(G), 1);
+			assert_int_equal(slot6l_of(hi6("2001:db8:7b00:1::"), 0, 65, NULL), -1);
+		}
+	}
+	/* the other half of the /64: a live /65 with an expiring /127 inside */
+	assert_int_equal(eg_gate_deny_add(G, &r65b, 0, EG_RULE_SCANNER), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r127b, 10, EG_RULE_BAN), 0);
+	tcp6(&p, "2001:db8:7b00:1:8000::3", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	assert_int_equal(eg_gate_set_clock_offset(G, 22000000000ll), 0);
+	expect(&p, XDP_DROP, EG_REASON_DENY); /* the /65 now */
+	assert_int_equal(eg_gate_gc(G), 1);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(read_table(EG_TBL_DENY6).count[127], 1);
+	assert_int_equal(read_table(EG_TBL_DENY6).count[65], 1);
+	/* deletes leave their slots; the /64 and ::/0 remain */
+	assert_int_equal(eg_gate_deny_del(G, &r128), 0);
+	assert_int_equal(eg_gate_deny_del(G, &r127), 0);
+	assert_int_equal(eg_gate_deny_del(G, &r65b), 0);
+	assert_int_equal(slot6l_of(hi6("2001:db8:7b00:1::"), 5, 128, NULL), -1);
+	tcp6(&p, "2001:db8:7b00:1::5", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_deny_del(G, &r64), 0);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	assert_int_equal(eg_gate_deny_del(G, &r0), 0);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	/* bulk: long rules go into their slots straight after the hash */
+	{
+		struct eg_prefix v[2] = { P("2001:db8:7b00:3::9"), P("2001:db8:7b00:3::/100") };
+
+		assert_int_equal(eg_gate_bulk_add(G, false, v, 2, 0, EG_RULE_SCANNER), 2);
+		assert_true(slot6l_of(hi6("2001:db8:7b00:3::"), 9, 128, &why) >= 0);
+		assert_int_equal(why, EG_RULE_SCANNER);
+		assert_true(slot6l_of(hi6("2001:db8:7b00:3::"), 0, 100, NULL) >= 0);
+		tcp6(&p, "2001:db8:7b00:3::9", 1, PROT, PK_ACK);
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+		tcp6(&p, "2001:db8:7b00:3::fff:1", 1, PROT, PK_ACK);
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+		tcp6(&p, "2001:db8:7b00:3::1:0:0", 1, PROT, PK_ACK); /* past the /100 */
+		expect(&p, XDP_PASS, EG_REASON_PASS);
+		assert_int_equal(eg_gate_deny_del(G, &v[0]), 0);
+		assert_int_equal(eg_gate_deny_del(G, &v[1]), 0);
+	}
+	assert_true(eg_gate_gc(G) >= 0);
+	reset_clock();
+}
+
 /* An expired prefix hides neither a longer nor a shorter live one, before GC and after. */
 static void test_prefix_expiry_nesting(void **s)
 {
@@ -2138,6 +2340,8 @@ int main(void)
 		cmocka_unit_test(test_slots_first),
 		cmocka_unit_test(test_slot_overflow4),
 		cmocka_unit_test(test_slot_overflow6),
+		cmocka_unit_test(test_slot_overflow6l),
+		cmocka_unit_test(test_v6_long_edges),
 		cmocka_unit_test(test_prefix_expiry_nesting),
 		cmocka_unit_test(test_longest_match_v6),
 		cmocka_unit_test(test_v6_filter),

@@ -265,6 +265,7 @@ struct rent {
  * that neither the compiler nor the CPU reorders. */
 #define STORE64(p, v) __atomic_store_n((p), (__u64)(v), __ATOMIC_RELEASE)
 #define STORE32(p, v) __atomic_store_n((p), (__u32)(v), __ATOMIC_RELEASE)
+#define STORE16(p, v) __atomic_store_n((p), (__u16)(v), __ATOMIC_RELEASE)
 
 /* A deny rule into its bucket: in place when a slot holds it (expiry, then key), else
  * into an empty slot (expiry, then key), else the bucket is marked `more` (the rule is
@@ -319,14 +320,51 @@ static void slot6_put(struct eg_slots6 *b, __u64 hi, unsigned len, const struct 
 	STORE32(&b->s[empty].tag, tag);
 }
 
+static uint64_t lo64(const uint8_t *a /* 16 bytes */)
+{
+	return hi64(a + 8);
+}
+
+/* As slot6_put, for a long IPv6 rule (abi.h eg_slots6l): the tag last. */
+static void slot6l_put(struct eg_slots6l *b, __u64 hi, __u64 lo, unsigned len, const struct eg_rule *r)
+{
+	__u16 tag = eg_slot6l_tag(len, r->reason);
+	int empty = -1;
+
+	for (int i = 0; i < 2; i++) {
+		__u16 cur = b->tag[i];
+
+		if (cur && cur >> 8 == tag >> 8 && b->s[i].hi == hi && b->s[i].lo == lo) {
+			STORE64(&b->s[i].expires_ns, r->expires_ns);
+			STORE16(&b->tag[i], tag);
+			return;
+		}
+		if (!cur && empty < 0)
+			empty = i;
+	}
+	if (empty < 0) {
+		STORE32(&b->more, 1);
+		return;
+	}
+	STORE64(&b->s[empty].hi, hi);
+	STORE64(&b->s[empty].lo, lo);
+	STORE64(&b->s[empty].expires_ns, r->expires_ns);
+	STORE16(&b->tag[empty], tag);
+}
+
 static bool rkey_slotted(const struct rkey *k)
 {
-	return k->tbl == EG_TBL_DENY4 || k->s6;
+	return k->tbl == EG_TBL_DENY4 || k->tbl == EG_TBL_DENY6;
+}
+
+static bool slots_mapped(const struct eg_gate *g)
+{
+	return g->slots4 && g->slots6 && g->slots6l;
 }
 
 static int slot_put(struct eg_gate *g, const struct rkey *k, const struct eg_rule *r)
 {
-	if (!g->slots4 || !g->slots6) {
+	if (!slots_mapped(g)) {
 		errno = ENODEV;
 		return -1;
 	}
@@ -334,6 +372,10 @@ static int slot_put(struct eg_gate *g, const struct rkey *k, const struct eg_rul
 		__u32 a = ntohl(k->k4.addr);
 
 		slot4_put(&g->slots4[eg_slots4_of(a, k->len, g->slots4_log2)], a, k->len, r);
+	} else if (!k->s6) {
+		__u64 hi = hi64(k->a), lo = lo64(k->a);
+
+		slot6l_put(&g->slots6l[eg_slots6l_of(hi, lo, k->len, g->slots6l_log2)], hi, lo, k->len, r);
 	} else {
 		__u64 hi = hi64(k->a);
 
@@ -345,9 +387,16 @@ static int slot_put(struct eg_gate *g, const struct rkey *k, const struct eg_rul
 /* A deleted rule leaves its slot (the tag cleared; `more` stays until GC). */
 static void slot_del(struct eg_gate *g, const struct rkey *k)
 {
-	if (!g->slots4 || !g->slots6)
+	if (!slots_mapped(g))
 		return;
-	if (k->tbl == EG_TBL_DENY4) {
+	if (k->tbl == EG_TBL_DENY6 && !k->s6) {
+		__u64 hi = hi64(k->a), lo = lo64(k->a);
+		struct eg_slots6l *b = &g->slots6l[eg_slots6l_of(hi, lo, k->len, g->slots6l_log2)];
+
+		for (int i = 0; i < 2; i++)
+			if (b->tag[i] >> 8 == (k->len & 0xff) && b->tag[i] && b->s[i].hi == hi && b->s[i].lo == lo)
+				STORE16(&b->tag[i], 0);
+	} else if (k->tbl == EG_TBL_DENY4) {
 		__u32 a = ntohl(k->k4.addr);
 		struct eg_slots4 *b = &g->slots4[eg_slots4_of(a, k->len, g->slots4_log2)];
 		__u64 key = eg_slot4_key(a, k->len, 0);
@@ -476,6 +525,68 @@ static int slots6_sync(struct eg_gate *g, const struct rent *v, const bool *keep
 	return 0;
 }
 
+/* As slots6_sync, for the long rules (65..128): eg_deny6_slots_v1. */
+static int slots6l_sync(struct eg_gate *g, const struct rent *v, const bool *keep, size_t n)
+{
+	struct eg_slots6l *want = calloc((size_t)1 << g->slots6l_log2, sizeof(*want));
+	uint8_t *placed = calloc(n + 1, 1);
+
+	if (!want || !placed || !g->slots6l) {
+		free(want);
+		free(placed);
+		errno = want && placed ? ENODEV : ENOMEM;
+		return -1;
+	}
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < n; i++) {
+			unsigned len = v[i].k6.plen;
+			__u64 hi = hi64(v[i].k6.a), lo = lo64(v[i].k6.a);
+			__u32 bi = eg_slots6l_of(hi, lo, len, g->slots6l_log2);
+			__u16 tag = eg_slot6l_tag(len, v[i].r.reason);
+			struct eg_slots6l *w = &want[bi], *b = &g->slots6l[bi];
+
+			if (!keep[i] || placed[i] || len <= EG_DENY6S_MAXLEN)
+				continue;
+			for (int j = 0; j < 2 && !placed[i]; j++)
+				if (pass ? !w->tag[j]
+					 : b->tag[j] && b->tag[j] >> 8 == tag >> 8 && b->s[j].hi == hi &&
+						   b->s[j].lo == lo) {
+					w->s[j].hi = hi;
+					w->s[j].lo = lo;
+					w->s[j].expires_ns = v[i].r.expires_ns;
+					w->tag[j] = tag;
+					placed[i] = 1;
+				}
+			if (pass && !placed[i])
+				w->more = 1;
+		}
+	for (__u32 bi = 0; bi < 1u << g->slots6l_log2; bi++) {
+		struct eg_slots6l *b = &g->slots6l[bi], *w = &want[bi];
+
+		if (!memcmp(b, w, sizeof(*b)))
+			continue;
+		STORE32(&b->more, 1);
+		for (int j = 0; j < 2; j++) {
+			bool same = b->tag[j] >> 8 == w->tag[j] >> 8 && b->s[j].hi == w->s[j].hi &&
+				    b->s[j].lo == w->s[j].lo;
+
+			if (!same && b->tag[j])
+				STORE16(&b->tag[j], 0);
+			if (b->s[j].hi != w->s[j].hi)
+				STORE64(&b->s[j].hi, w->s[j].hi);
+			if (b->s[j].lo != w->s[j].lo)
+				STORE64(&b->s[j].lo, w->s[j].lo);
+			if (b->s[j].expires_ns != w->s[j].expires_ns)
+				STORE64(&b->s[j].expires_ns, w->s[j].expires_ns);
+			if (b->tag[j] != w->tag[j])
+				STORE16(&b->tag[j], w->tag[j]);
+		}
+		STORE32(&b->more, w->more);
+	}
+	free(want);
+	free(placed);
+	return 0;
+}
 
 /* Appends every entry of one rule map (live or not) to *v, with batch lookups. A
  * short IPv6 key (eg_key6s) is widened to an eg_key6. */
@@ -728,7 +839,8 @@ keep:
 
 		if (rebuild && ((v6 ? (!allow && idx6_rebuild(g, k6, nk4)) : idx4_rebuild(g, allow, k4, nk4)) ||
 				(tbl == EG_TBL_DENY4 && slots4_sync(g, v, keep, (size_t)n)) ||
-				(tbl == EG_TBL_DENY6 && slots6_sync(g, v, keep, (size_t)n)))) {
+				(tbl == EG_TBL_DENY6 && (slots6_sync(g, v, keep, (size_t)n) ||
+							 slots6l_sync(g, v, keep, (size_t)n))))) {
 			log_warn("gate: rebuilding the %s index failed: %s", v6 ? "IPv6" : "IPv4",
 				 strerror(errno));
 			free(keep);
@@ -1363,13 +1475,18 @@ long eg_gate_bulk_add(struct eg_gate *g, bool allow, const struct eg_prefix *v, 
 				err = errno;
 		}
 		/* the buckets of what went in (the deny rules), straight after the hash */
-		if (!allow && kind != BK6 && (!g->slots4 || !g->slots6) && !err)
+		if (!allow && !slots_mapped(g) && !err)
 			err = ENODEV;
-		for (size_t j = 0; j < done && !allow && kind != BK6 && g->slots4 && g->slots6; j++) {
+		for (size_t j = 0; j < done && !allow && slots_mapped(g); j++) {
 			if (kind == BK4) {
 				__u32 a4 = ntohl(k4[j].addr);
 
 				slot4_put(&g->slots4[eg_slots4_of(a4, k4[j].plen, g->slots4_log2)], a4, k4[j].plen, &r);
+			} else if (kind == BK6) {
+				__u64 hi = hi64(k6[j].a), lo = lo64(k6[j].a);
+
+				slot6l_put(&g->slots6l[eg_slots6l_of(hi, lo, k6[j].plen, g->slots6l_log2)], hi, lo,
+					   k6[j].plen, &r);
 			} else {
 				__u64 hi = hi64(k6s[j].a);
 
