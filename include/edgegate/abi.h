@@ -373,13 +373,18 @@ struct eg_flow_bucket {
 	__u32 pad;
 };
 
+/* The bucket of a flow key given as its five 8-byte words (host memory order). */
+static inline __u32 eg_flow_slot_of_words(__u64 w0, __u64 w1, __u64 w2, __u64 w3, __u64 w4)
+{
+	return (__u32)(((w0 ^ w1 ^ w2 ^ w3 ^ w4) * 0x9e3779b97f4a7c15ull) >> (64 - EG_FLOWSLOTS_LOG2));
+}
+
 static inline __u32 eg_flow_slot_of(const struct eg_flow_key *k)
 {
 	__u64 w[5];
 
 	__builtin_memcpy(w, k, sizeof(w));
-	return (__u32)(((w[0] ^ w[1] ^ w[2] ^ w[3] ^ w[4]) * 0x9e3779b97f4a7c15ull) >>
-		       (64 - EG_FLOWSLOTS_LOG2));
+	return eg_flow_slot_of_words(w[0], w[1], w[2], w[3], w[4]);
 }
 
 struct eg_sess_key {
