@@ -114,6 +114,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } eg_deny4_slots_v1 SEC(".maps");
 
+/* The IPv4 allow rules direct-mapped the same way, at a fixed size (EG_MAX_ALLOW rules). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_ALLOW4_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct eg_slots4);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_allow4_slots_v1 SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, EG_SLOTS6);
@@ -312,7 +322,7 @@ static __always_inline int live_at(const struct eg_rule *r, __s64 offset)
 		return r && live_at(r, offset) ? 1 + (int)(r->reason & 0xff) : 0;        \
 	}
 EG_LOOKUP4(lookup_deny4_hash, eg_deny4_v2)
-EG_LOOKUP4(lookup_allow4, eg_allow4_v2)
+EG_LOOKUP4(lookup_allow4_hash, eg_allow4_v2)
 
 #define READ_ONCE64(x) (*(volatile __u64 *)&(x))
 #define READ_ONCE32(x) (*(volatile __u32 *)&(x))
@@ -322,41 +332,56 @@ static __always_inline int slot_live(__u64 exp, __s64 offset)
 	return exp == 0 || bpf_ktime_get_coarse_ns() + offset < exp;
 }
 
-/* The rule (ip, len) from its bucket of eg_deny4_slots_v1: 1 + reason when a slot
- * holds it live, 0 when none does (or it expired), -1 when the bucket cannot tell
- * (`more`: rules of this bucket live in the hash only). `more` is read before the
- * slots (a writer clears it only after filling them), a key before its expiry (a
- * writer stores the expiry first). */
-static __always_inline int slot4_find(__u32 m /* masked */, __u32 len, __s64 offset)
-{
-	__u32 i = eg_slots4_of(m, len, eg_slots4_log2);
-	struct eg_slots4 *b = bpf_map_lookup_elem(&eg_deny4_slots_v1, &i);
-	__u64 want = (__u64)m << 24 | len | EG_SLOT_USED, k;
-	__u32 more;
+/* The rule (ip, len) from its bucket of an IPv4 slot array (eg_deny4_slots_v1,
+ * eg_allow4_slots_v1): 1 + reason when a slot holds it live, 0 when none does (or it
+ * expired), -1 when the bucket cannot tell (`more`: rules of this bucket live in the
+ * hash only). `more` is read before the slots (a writer clears it only after filling
+ * them), a key before its expiry (a writer stores the expiry first). Written once per
+ * array (a macro) so each lookup names its map. */
+#define EG_SLOT4_FIND(name, map, log2)                                                   \
+	static __always_inline int name(__u32 m /* masked */, __u32 len, __s64 offset)   \
+	{                                                                                \
+		__u32 i = eg_slots4_of(m, len, log2);                                    \
+		struct eg_slots4 *b = bpf_map_lookup_elem(&map, &i);                     \
+		__u64 want = (__u64)m << 24 | len | EG_SLOT_USED, k;                     \
+		__u32 more;                                                              \
+                                                                                         \
+		if (!b)                                                                  \
+			return -1;                                                       \
+		more = READ_ONCE32(b->more);                                             \
+		k = READ_ONCE64(b->s[0].key);                                            \
+		if (k >> 8 == want)                                                      \
+			return slot_live(READ_ONCE64(b->s[0].expires_ns), offset) ?      \
+				       1 + (int)(k & 0xff) : 0;                          \
+		k = READ_ONCE64(b->s[1].key);                                            \
+		if (k >> 8 == want)                                                      \
+			return slot_live(READ_ONCE64(b->s[1].expires_ns), offset) ?      \
+				       1 + (int)(k & 0xff) : 0;                          \
+		k = READ_ONCE64(b->s[2].key);                                            \
+		if (k >> 8 == want)                                                      \
+			return slot_live(READ_ONCE64(b->s[2].expires_ns), offset) ?      \
+				       1 + (int)(k & 0xff) : 0;                          \
+		return more ? -1 : 0;                                                    \
+	}
+EG_SLOT4_FIND(slot4_find, eg_deny4_slots_v1, eg_slots4_log2)
+EG_SLOT4_FIND(slot4_find_allow, eg_allow4_slots_v1, EG_ALLOW4_SLOTS_LOG2)
 
-	if (!b)
-		return -1;
-	more = READ_ONCE32(b->more);
-	k = READ_ONCE64(b->s[0].key);
-	if (k >> 8 == want)
-		return slot_live(READ_ONCE64(b->s[0].expires_ns), offset) ? 1 + (int)(k & 0xff) : 0;
-	k = READ_ONCE64(b->s[1].key);
-	if (k >> 8 == want)
-		return slot_live(READ_ONCE64(b->s[1].expires_ns), offset) ? 1 + (int)(k & 0xff) : 0;
-	k = READ_ONCE64(b->s[2].key);
-	if (k >> 8 == want)
-		return slot_live(READ_ONCE64(b->s[2].expires_ns), offset) ? 1 + (int)(k & 0xff) : 0;
-	return more ? -1 : 0;
-}
-
-/* A deny rule of exactly this length: its bucket, the hash only when the bucket
- * cannot tell. */
+/* A rule of exactly this length: its bucket, the hash only when the bucket cannot
+ * tell. */
 static __always_inline int lookup_deny4(__u32 ip, __u32 len, __s64 offset)
 {
 	__u32 m = len ? ip & (0xffffffffu << ((32 - len) & 31)) : 0;
 	int r = slot4_find(m, len, offset);
 
 	return r >= 0 ? r : lookup_deny4_hash(ip, len, offset);
+}
+
+static __always_inline int lookup_allow4(__u32 ip, __u32 len, __s64 offset)
+{
+	__u32 m = len ? ip & (0xffffffffu << ((32 - len) & 31)) : 0;
+	int r = slot4_find_allow(m, len, offset);
+
+	return r >= 0 ? r : lookup_allow4_hash(ip, len, offset);
 }
 
 static __always_inline void key6(struct eg_key6 *k, __u64 hi, __u64 lo, __u32 len)

@@ -38,6 +38,7 @@
 #define EG_MAP_DENY4_IDX "eg_deny4_idx_v2"   /* ARRAY[EG_IDX4_WORDS] __u64: per-/24 length groups */
 #define EG_MAP_ALLOW4_IDX "eg_allow4_idx_v2" /* ARRAY[EG_IDX4_WORDS] __u64 */
 #define EG_MAP_DENY4_SLOTS "eg_deny4_slots_v1" /* ARRAY[EG_SLOTS4] eg_slots4: IPv4 deny rules, direct-mapped (v2's /32 filter eg_deny4_x32_v2 is gone) */
+#define EG_MAP_ALLOW4_SLOTS "eg_allow4_slots_v1" /* ARRAY[EG_ALLOW4_SLOTS] eg_slots4: IPv4 allow rules, direct-mapped */
 #define EG_MAP_DENY6S_SLOTS "eg_deny6s_slots_v1" /* ARRAY[EG_SLOTS6] eg_slots6: IPv6 deny rules of /64 or shorter, direct-mapped */
 #define EG_MAP_DENY6_SLOTS "eg_deny6_slots_v1" /* ARRAY[EG_SLOTS6] eg_slots6l: IPv6 deny rules of /65../128, direct-mapped */
 #define EG_MAP_DENY6_IDX "eg_deny6_idx_v3"   /* ARRAY[EG_IDX6_WORDS] __u64: per-/48 length groups of IPv6 denies */
@@ -104,6 +105,10 @@ enum eg_table_id { EG_TBL_DENY4 = 0, EG_TBL_ALLOW4, EG_TBL_DENY6, EG_TBL_ALLOW6,
 #define EG_SLOTS4 (1u << EG_SLOTS4_LOG2)
 #define EG_SLOTS_MIN_LOG2 10 /* the floor: 1,024 buckets of 64 bytes (64 KiB) per array */
 #define EG_SLOTS4_MAX_LOG2 24 /* the ceiling: 16M buckets, 1 GiB */
+/* The IPv4 allow rules' buckets (eg_allow4_slots_v1, same layout and bucket function as
+ * the deny ones): a fixed 2^16, one per rule at EG_MAX_ALLOW, 4 MiB. */
+#define EG_ALLOW4_SLOTS_LOG2 16
+#define EG_ALLOW4_SLOTS (1u << EG_ALLOW4_SLOTS_LOG2)
 #define EG_SLOTS6_SHIFT 3 /* IPv6 short-rule buckets: an eighth of the IPv4 count */
 /* log2 of the bucket count for max_deny rules: IPv4 one bucket (three slots) per
  * rule, rounded up to a power of two; IPv6 (family 6) an eighth of that. */

@@ -59,7 +59,7 @@ static void rm_pins(void)
 				       EG_MAP_ALLOW4_IDX, EG_MAP_DENY4_SLOTS, EG_MAP_DENY6_IDX, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
 				       EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOWSLOTS,
 				       EG_MAP_FLOOD, EG_MAP_SYNBOX, EG_MAP_DENY6S, EG_MAP_DENY6S_SLOTS,
-				       EG_MAP_DENY6_SLOTS };
+				       EG_MAP_DENY6_SLOTS, EG_MAP_ALLOW4_SLOTS };
 	char p[256];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -1308,6 +1308,134 @@ static void test_slot_overflow4(void **s)
 	expect(&p, XDP_PASS, EG_REASON_PASS);
 }
 
+/* The IPv4 allow rules direct-mapped (eg_allow4_slots_v1, fixed 2^16 buckets): an allow
+ * /32 and a /16 in their slots beat a deny around them; a fourth /32 of a full bucket is
+ * found through the hash and moves into a freed slot at GC; a rule in an allow bucket only
+ * is honoured (XDP reads that array); an expired allow /32 lets the deny decide, before GC
+ * and after; a bulk allow load fills the slots. */
+static struct eg_slots4 abucket4(__u32 ip, unsigned len)
+{
+	struct eg_slots4 b;
+	__u32 i = eg_slots4_of(ip, len, EG_ALLOW4_SLOTS_LOG2);
+
+	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_ALLOW4_SLOTS), &i, &b), 0);
+	return b;
+}
+
+static int aslot4_of(__u32 ip, unsigned len)
+{
+	struct eg_slots4 b = abucket4(ip, len);
+
+	for (int i = 0; i < 3; i++)
+		if (b.s[i].key && b.s[i].key >> 8 == eg_slot4_key(ip, len, 0) >> 8)
+			return i;
+	return -1;
+}
+
+static void test_allow_slots(void **s)
+{
+	__u32 a[4], want = eg_slots4_of(0x0a000001u, 32, EG_ALLOW4_SLOTS_LOG2);
+	struct eg_prefix r[4], d = P("10.0.0.0/8"), a16 = P("198.17.0.0/16"), d8 = P("198.0.0.0/8");
+	struct pk p;
+	int in_slot = 0, n = 1;
+
+	reset_clock();
+	a[0] = 0x0a000001u;
+	for (__u32 x = a[0] + 1; n < 4; x++) { /* /32s of 10.0.0.0/8 sharing a[0]'s bucket */
+		assert_true(x < 0x0b000000u);
+		if (eg_slots4_of(x, 32, EG_ALLOW4_SLOTS_LOG2) == want)
+			a[n++] = x;
+	}
+	assert_int_equal(eg_gate_deny_add(G, &d, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_deny_add(G, &d8, 0, EG_RULE_MANUAL), 0);
+	for (int i = 0; i < 4; i++) {
+		r[i] = P4h(a[i], 32);
+		assert_int_equal(eg_gate_allow_add(G, &r[i], 0, EG_RULE_MANUAL), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		in_slot += aslot4_of(a[i], 32) >= 0;
+	assert_int_equal(in_slot, 3);
+	assert_int_equal(aslot4_of(a[3], 32), -1);
+	assert_int_equal(abucket4(a[0], 32).more, 1);
+	assert_int_equal(slot4_of(a[0], 32, NULL), -1); /* not in the deny array */
+	for (int i = 0; i < 4; i++) { /* three from their slots, the fourth from the hash */
+		tcp4h(&p, a[i]);
+		expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	}
+	tcp4h(&p, a[0] + 0x100); /* another /24 of the /8: denied */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	/* a /16 allow beats the /8 deny around it */
+	assert_int_equal(eg_gate_allow_add(G, &a16, 0, EG_RULE_STATIC), 0);
+	assert_true(aslot4_of(ip4h("198.17.0.0"), 16) >= 0);
+	tcp4(&p, "198.17.200.9", PROT, PK_SYN);
+	expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	assert_int_equal(eg_gate_allow_del(G, &a16), 0);
+	assert_int_equal(aslot4_of(ip4h("198.17.0.0"), 16), -1);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	/* delete one in a slot: at once out of it; GC moves the fourth in */
+	assert_int_equal(eg_gate_allow_del(G, &r[0]), 0);
+	assert_int_equal(aslot4_of(a[0], 32), -1);
+	tcp4h(&p, a[0]);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_true(eg_gate_gc(G) >= 0);
+	assert_true(aslot4_of(a[3], 32) >= 0);
+	assert_int_equal(abucket4(a[0], 32).more, 0);
+	tcp4h(&p, a[3]);
+	expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	/* a rule in its allow bucket only (no hash entry; its /24 already names /32s) */
+	{
+		__u32 x = a[1] + 1, i;
+		struct eg_slots4 b, z;
+		int j = -1;
+
+		while (eg_slots4_of(x, 32, EG_ALLOW4_SLOTS_LOG2) == want)
+			x++;
+		assert_int_equal(x >> 8, a[1] >> 8);
+		i = eg_slots4_of(x, 32, EG_ALLOW4_SLOTS_LOG2);
+		b = z = abucket4(x, 32);
+		for (int k = 2; k >= 0; k--)
+			if (!b.s[k].key)
+				j = k;
+		assert_true(j >= 0);
+		b.s[j].key = eg_slot4_key(x, 32, EG_RULE_MANUAL);
+		assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_ALLOW4_SLOTS), &i, &b, BPF_ANY), 0);
+		tcp4h(&p, x);
+		expect(&p, XDP_PASS, EG_REASON_ALLOW);
+		assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_ALLOW4_SLOTS), &i, &z, BPF_ANY), 0);
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+	}
+	/* an allow that expires: the deny decides, before GC and after */
+	assert_int_equal(eg_gate_allow_del(G, &r[1]), 0);
+	assert_int_equal(eg_gate_allow_add(G, &r[1], 10, EG_RULE_MANUAL), 0);
+	tcp4h(&p, a[1]);
+	expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	assert_int_equal(eg_gate_set_clock_offset(G, 11000000000ll), 0);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_true(eg_gate_gc(G) >= 1);
+	assert_int_equal(aslot4_of(a[1], 32), -1);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	/* bulk */
+	{
+		struct eg_prefix v[2] = { P("10.250.91.7"), P("10.250.92.0/25") };
+
+		assert_int_equal(eg_gate_bulk_add(G, true, v, 2, 0, EG_RULE_STATIC), 2);
+		assert_true(aslot4_of(ip4h("10.250.91.7"), 32) >= 0);
+		assert_true(aslot4_of(ip4h("10.250.92.0"), 25) >= 0);
+		tcp4(&p, "10.250.92.100", PROT, PK_ACK);
+		expect(&p, XDP_PASS, EG_REASON_ALLOW);
+		tcp4(&p, "10.250.92.200", PROT, PK_ACK);
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+		assert_int_equal(eg_gate_allow_del(G, &v[0]), 0);
+		assert_int_equal(eg_gate_allow_del(G, &v[1]), 0);
+	}
+	for (int i = 2; i < 4; i++)
+		assert_int_equal(eg_gate_allow_del(G, &r[i]), 0);
+	assert_int_equal(eg_gate_deny_del(G, &d), 0);
+	assert_int_equal(eg_gate_deny_del(G, &d8), 0);
+	assert_true(eg_gate_gc(G) >= 0);
+	reset_clock();
+}
+
 /* The same for short IPv6 deny rules (eg_deny6s_slots_v1, two slots a bucket): three
  * /64s of one bucket, the third through the hash; a /48 and the /64 inside it. */
 static __u64 hi6(const char *a)
@@ -1552,8 +1680,8 @@ static void test_v6_long_edges(void **s)
 		expect(&p, XDP_DROP, EG_REASON_DENY);
 		tcp6(&p, "2001:db8:7b00:2::6", 1, OPEN, PK_ACK); /* only ::/0 (a ban): open port */
 		expect(&p, XDP_PASS, EG_REASON_PASS);
-		if (round == 0) {
-			assert_int_equal(eg_gate_gc(G), 1);
+		if (round == 0) { /* >= 1: an earlier test's rule may expire with it */
+			assert_true(eg_gate_gc(G) >= 1);
 			assert_int_equal(slot6l_of(hi6("2001:db8:7b00:1::"), 0, 65, NULL), -1);
 		}
 	}
@@ -1564,7 +1692,8 @@ static void test_v6_long_edges(void **s)
 	expect(&p, XDP_DROP, EG_REASON_BAN);
 	assert_int_equal(eg_gate_set_clock_offset(G, 22000000000ll), 0);
 	expect(&p, XDP_DROP, EG_REASON_DENY); /* the /65 now */
-	assert_int_equal(eg_gate_gc(G), 1);
+	assert_true(eg_gate_gc(G) >= 1);
+	assert_int_equal(slot6l_of(hi6("2001:db8:7b00:1::"), 0x80000000000002ull, 127, NULL), -1);
 	expect(&p, XDP_DROP, EG_REASON_DENY);
 	assert_int_equal(read_table(EG_TBL_DENY6).count[127], 1);
 	assert_int_equal(read_table(EG_TBL_DENY6).count[65], 1);
@@ -2340,6 +2469,7 @@ int main(void)
 		cmocka_unit_test(test_slots_first),
 		cmocka_unit_test(test_slot_overflow4),
 		cmocka_unit_test(test_slot_overflow6),
+		cmocka_unit_test(test_allow_slots),
 		cmocka_unit_test(test_slot_overflow6l),
 		cmocka_unit_test(test_v6_long_edges),
 		cmocka_unit_test(test_prefix_expiry_nesting),

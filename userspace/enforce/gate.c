@@ -41,6 +41,7 @@ const char *const eg_gate_map_names[M__COUNT] = {
 	[M_FLOWSLOTS] = EG_MAP_FLOWSLOTS, [M_FLOOD] = EG_MAP_FLOOD,
 	[M_SYNBOX] = EG_MAP_SYNBOX,       [M_DENY6S] = EG_MAP_DENY6S,
 	[M_DENY6S_SLOTS] = EG_MAP_DENY6S_SLOTS, [M_DENY6_SLOTS] = EG_MAP_DENY6_SLOTS,
+	[M_ALLOW4_SLOTS] = EG_MAP_ALLOW4_SLOTS,
 };
 #define map_names eg_gate_map_names
 
@@ -656,6 +657,12 @@ static int map_slots(struct eg_gate *g)
 		g->slots6l = NULL;
 		return -1;
 	}
+	g->aslots4 = mmap(NULL, (size_t)EG_ALLOW4_SLOTS * sizeof(struct eg_slots4), PROT_READ | PROT_WRITE,
+			  MAP_SHARED, g->fd[M_ALLOW4_SLOTS], 0);
+	if (g->aslots4 == MAP_FAILED) {
+		g->aslots4 = NULL;
+		return -1;
+	}
 	return 0;
 }
 
@@ -950,6 +957,8 @@ void eg_gate_close(struct eg_gate *g)
 		munmap(g->slots6, ((size_t)1 << g->slots6_log2) * sizeof(struct eg_slots6));
 	if (g->slots6l)
 		munmap(g->slots6l, ((size_t)1 << g->slots6l_log2) * sizeof(struct eg_slots6l));
+	if (g->aslots4)
+		munmap(g->aslots4, (size_t)EG_ALLOW4_SLOTS * sizeof(struct eg_slots4));
 	if (g->lockfd >= 0)
 		close(g->lockfd);
 	if (g->own_fd)

@@ -354,12 +354,19 @@ static void slot6l_put(struct eg_slots6l *b, __u64 hi, __u64 lo, unsigned len, c
 
 static bool rkey_slotted(const struct rkey *k)
 {
-	return k->tbl == EG_TBL_DENY4 || k->tbl == EG_TBL_DENY6;
+	return k->tbl == EG_TBL_DENY4 || k->tbl == EG_TBL_DENY6 || k->tbl == EG_TBL_ALLOW4;
 }
 
 static bool slots_mapped(const struct eg_gate *g)
 {
-	return g->slots4 && g->slots6 && g->slots6l;
+	return g->slots4 && g->slots6 && g->slots6l && g->aslots4;
+}
+
+/* The IPv4 bucket of (addr, len) in the deny or the allow array. */
+static struct eg_slots4 *bucket4_of(struct eg_gate *g, bool allow, __u32 addr, unsigned len)
+{
+	return allow ? &g->aslots4[eg_slots4_of(addr, len, EG_ALLOW4_SLOTS_LOG2)]
+		     : &g->slots4[eg_slots4_of(addr, len, g->slots4_log2)];
 }
 
 static int slot_put(struct eg_gate *g, const struct rkey *k, const struct eg_rule *r)
@@ -368,10 +375,10 @@ static int slot_put(struct eg_gate *g, const struct rkey *k, const struct eg_rul
 		errno = ENODEV;
 		return -1;
 	}
-	if (k->tbl == EG_TBL_DENY4) {
+	if (!k->v6) {
 		__u32 a = ntohl(k->k4.addr);
 
-		slot4_put(&g->slots4[eg_slots4_of(a, k->len, g->slots4_log2)], a, k->len, r);
+		slot4_put(bucket4_of(g, k->tbl == EG_TBL_ALLOW4, a, k->len), a, k->len, r);
 	} else if (!k->s6) {
 		__u64 hi = hi64(k->a), lo = lo64(k->a);
 
@@ -396,9 +403,9 @@ static void slot_del(struct eg_gate *g, const struct rkey *k)
 		for (int i = 0; i < 2; i++)
 			if (b->tag[i] >> 8 == (k->len & 0xff) && b->tag[i] && b->s[i].hi == hi && b->s[i].lo == lo)
 				STORE16(&b->tag[i], 0);
-	} else if (k->tbl == EG_TBL_DENY4) {
+	} else if (!k->v6) {
 		__u32 a = ntohl(k->k4.addr);
-		struct eg_slots4 *b = &g->slots4[eg_slots4_of(a, k->len, g->slots4_log2)];
+		struct eg_slots4 *b = bucket4_of(g, k->tbl == EG_TBL_ALLOW4, a, k->len);
 		__u64 key = eg_slot4_key(a, k->len, 0);
 
 		for (int i = 0; i < 3; i++)
@@ -419,12 +426,14 @@ static void slot_del(struct eg_gate *g, const struct rkey *k)
  * fill free slots, the rest of a bucket is `more`; slots of rules that are gone are
  * emptied. A changing bucket gets `more` first, so XDP asks the hash meanwhile, and a
  * slot changes rule only through empty. */
-static int slots4_sync(struct eg_gate *g, const struct rent *v, const bool *keep, size_t n)
+static int slots4_sync(struct eg_gate *g, bool allow, const struct rent *v, const bool *keep, size_t n)
 {
-	struct eg_slots4 *want = calloc((size_t)1 << g->slots4_log2, sizeof(*want));
+	struct eg_slots4 *arr = allow ? g->aslots4 : g->slots4;
+	__u32 log2 = allow ? EG_ALLOW4_SLOTS_LOG2 : g->slots4_log2;
+	struct eg_slots4 *want = calloc((size_t)1 << log2, sizeof(*want));
 	uint8_t *placed = calloc(n + 1, 1);
 
-	if (!want || !placed || !g->slots4) {
+	if (!want || !placed || !arr) {
 		free(want);
 		free(placed);
 		errno = want && placed ? ENODEV : ENOMEM;
@@ -432,14 +441,14 @@ static int slots4_sync(struct eg_gate *g, const struct rent *v, const bool *keep
 	}
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < n; i++) {
-			__u32 a = ntohl(v[i].k4.addr), bi = eg_slots4_of(a, v[i].k4.plen, g->slots4_log2);
+			__u32 a = ntohl(v[i].k4.addr), bi = eg_slots4_of(a, v[i].k4.plen, log2);
 			__u64 key = eg_slot4_key(a, v[i].k4.plen, v[i].r.reason);
 			struct eg_slots4 *w = &want[bi];
 
 			if (!keep[i] || placed[i])
 				continue;
 			for (int j = 0; j < 3 && !placed[i]; j++)
-				if (pass ? !w->s[j].key : g->slots4[bi].s[j].key >> 8 == key >> 8) {
+				if (pass ? !w->s[j].key : arr[bi].s[j].key >> 8 == key >> 8) {
 					w->s[j].key = key;
 					w->s[j].expires_ns = v[i].r.expires_ns;
 					placed[i] = 1;
@@ -447,8 +456,8 @@ static int slots4_sync(struct eg_gate *g, const struct rent *v, const bool *keep
 			if (pass && !placed[i])
 				w->more = 1;
 		}
-	for (__u32 bi = 0; bi < 1u << g->slots4_log2; bi++) {
-		struct eg_slots4 *b = &g->slots4[bi], *w = &want[bi];
+	for (__u32 bi = 0; bi < 1u << log2; bi++) {
+		struct eg_slots4 *b = &arr[bi], *w = &want[bi];
 
 		if (!memcmp(b, w, sizeof(*b)))
 			continue;
@@ -838,7 +847,7 @@ keep:
 		bool rebuild = force || here || old.stale || memcmp(old.count, t.count, sizeof(t.count));
 
 		if (rebuild && ((v6 ? (!allow && idx6_rebuild(g, k6, nk4)) : idx4_rebuild(g, allow, k4, nk4)) ||
-				(tbl == EG_TBL_DENY4 && slots4_sync(g, v, keep, (size_t)n)) ||
+				(!v6 && slots4_sync(g, allow, v, keep, (size_t)n)) ||
 				(tbl == EG_TBL_DENY6 && (slots6_sync(g, v, keep, (size_t)n) ||
 							 slots6l_sync(g, v, keep, (size_t)n))))) {
 			log_warn("gate: rebuilding the %s index failed: %s", v6 ? "IPv6" : "IPv4",
@@ -1475,13 +1484,13 @@ long eg_gate_bulk_add(struct eg_gate *g, bool allow, const struct eg_prefix *v, 
 				err = errno;
 		}
 		/* the buckets of what went in (the deny rules), straight after the hash */
-		if (!allow && !slots_mapped(g) && !err)
+		if ((!allow || kind == BK4) && !slots_mapped(g) && !err)
 			err = ENODEV;
-		for (size_t j = 0; j < done && !allow && slots_mapped(g); j++) {
+		for (size_t j = 0; j < done && (!allow || kind == BK4) && slots_mapped(g); j++) {
 			if (kind == BK4) {
 				__u32 a4 = ntohl(k4[j].addr);
 
-				slot4_put(&g->slots4[eg_slots4_of(a4, k4[j].plen, g->slots4_log2)], a4, k4[j].plen, &r);
+				slot4_put(bucket4_of(g, allow, a4, k4[j].plen), a4, k4[j].plen, &r);
 			} else if (kind == BK6) {
 				__u64 hi = hi64(k6[j].a), lo = lo64(k6[j].a);
 

@@ -49,6 +49,9 @@ static const char *const eg_gate_map_names_bench[] = {
 #ifdef EG_MAP_DENY6_SLOTS /* absent from older trees (A/B runs build this file against them) */
 	EG_MAP_DENY6_SLOTS,
 #endif
+#ifdef EG_MAP_ALLOW4_SLOTS
+	EG_MAP_ALLOW4_SLOTS,
+#endif
 };
 
 static int empty_prog(void)
