@@ -771,10 +771,29 @@ int eg_rules_del(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned
 	if (g->remote)
 		return eg_privc_rule_del(allow, addr, plen);
 	rkey_make(allow, addr, plen, &k);
-	if (bpf_map_delete_elem(rkey_fd(g, &k), rkey_ptr(&k)))
-		return -1;
-	if (rkey_slotted(&k)) /* after the hash: until here the rule holds, as before */
+	/* An allow rule leaves its slot before the record: a writer killed in between leaves
+	 * a record XDP no longer honours (fail closed, until GC next rebuilds the slots: a
+	 * delete, an expiry, a start), never a slot that lets a deleted allow through. A
+	 * deny rule the other way round. */
+	if (allow && rkey_slotted(&k)) {
+		struct eg_rule old;
+		bool had = bpf_map_lookup_elem(rkey_fd(g, &k), rkey_ptr(&k), &old) == 0;
+
 		slot_del(g, &k);
+		if (bpf_map_delete_elem(rkey_fd(g, &k), rkey_ptr(&k))) {
+			int e = errno;
+
+			if (had)
+				slot_put(g, &k, &old);
+			errno = e;
+			return -1;
+		}
+	} else {
+		if (bpf_map_delete_elem(rkey_fd(g, &k), rkey_ptr(&k)))
+			return -1;
+		if (rkey_slotted(&k)) /* after the hash: until here the rule holds, as before */
+			slot_del(g, &k);
+	}
 	if (tbl_read(g, k.tbl, &t) == 0) {
 		if (t.count[k.len])
 			t.count[k.len]--;
