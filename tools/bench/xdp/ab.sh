@@ -56,9 +56,13 @@ for s in 'AB':
                 worst = float(m.group(1))
         if worst is not None and worst <= 30:
             within[s] += 1
-rng = lambda v: f'{min(v):+.0f}..{max(v):+.0f}' if v else '-'
-print(f'{"path (ns over the empty program, min..max)":46} {"A":>12} {"B":>12}')
+def rng(v):
+    if not v:
+        return '-'
+    m = sorted(v)[(len(v) - 1) // 2]
+    return f'{min(v):+.0f}..{max(v):+.0f} ({m:+.0f})'
+print(f'{"path (ns over the empty program, min..max (median))":46} {"A":>18} {"B":>18}')
 for name, v in rows.items():
-    print(f'{name:46} {rng(v["A"]):>12} {rng(v["B"]):>12}')
+    print(f'{name:46} {rng(v["A"]):>18} {rng(v["B"]):>18}')
 print(f'runs with every budgeted path within +30: A {within["A"]}/{rounds}, B {within["B"]}/{rounds}')
 EOF
