@@ -150,6 +150,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } eg_deny6_idx_v3 SEC(".maps");
 
+/* The same index for the IPv6 allow rules, so an allow lookup is bounded like a deny. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_IDX6_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_allow6_idx_v1 SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, EG_TBL__COUNT);
@@ -544,10 +553,10 @@ static __always_inline void idx6_lens(__u64 g, __u64 m[3])
 }
 
 /* Longest live IPv6 rule containing hi:lo (host order): one hash lookup per
- * candidate length, longest first. For the deny table the candidates are the
- * lengths in use under 48 and those of 48 or more that the /48's index byte names,
- * and lengths of 64 or less go to the short-key hash (lookup_short). */
-#define EG_MATCH6(name, tbl, lookup, lookup_short, idx6)                                \
+ * candidate length, longest first. The candidates are the lengths in use under 48
+ * and those of 48 or more that the /48's index byte (deny or allow index) names; the
+ * deny table's lengths of 64 or less go to the short-key slots (lookup_short). */
+#define EG_MATCH6(name, tbl, lookup, lookup_short, idxmap)                              \
 	static __always_inline int name(__u64 hi, __u64 lo, __s64 offset)               \
 	{                                                                                \
 		const struct eg_table *t = table(tbl);                                   \
@@ -560,9 +569,9 @@ static __always_inline void idx6_lens(__u64 g, __u64 m[3])
 		cand[0] = t->lens[0];                                                    \
 		cand[1] = t->lens[1];                                                    \
 		cand[2] = t->lens[2];                                                    \
-		if (idx6) {                                                              \
+		{                                                                        \
 			__u32 xb = eg_idx6_slot(hi), xw = xb >> 3;                       \
-			__u64 *x = bpf_map_lookup_elem(&eg_deny6_idx_v3, &xw), m[3];     \
+			__u64 *x = bpf_map_lookup_elem(&idxmap, &xw), m[3];              \
                                                                                          \
 			if (x) {                                                         \
 				idx6_lens((*x >> ((xb & 7) * 8)) & 0xff, m);             \
@@ -591,8 +600,8 @@ static __always_inline void idx6_lens(__u64 g, __u64 m[3])
 		}                                                                        \
 		return found;                                                            \
 	}
-EG_MATCH6(eg_match_deny6, EG_TBL_DENY6, lookup_deny6, lookup_deny6s, 1)
-EG_MATCH6(eg_match_allow6, EG_TBL_ALLOW6, lookup_allow6, lookup_allow6, 0)
+EG_MATCH6(eg_match_deny6, EG_TBL_DENY6, lookup_deny6, lookup_deny6s, eg_deny6_idx_v3)
+EG_MATCH6(eg_match_allow6, EG_TBL_ALLOW6, lookup_allow6, lookup_allow6, eg_allow6_idx_v1)
 
 /* The source's verdict from the rule tables: EG_SRC_ALLOW, or 1 + the reason of the
  * longest live deny rule, or 0. One global function per family (verified once, on its

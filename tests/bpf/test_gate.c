@@ -59,7 +59,8 @@ static void rm_pins(void)
 				       EG_MAP_ALLOW4_IDX, EG_MAP_DENY4_SLOTS, EG_MAP_DENY6_IDX, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
 				       EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOWSLOTS,
 				       EG_MAP_FLOOD, EG_MAP_SYNBOX, EG_MAP_DENY6S, EG_MAP_DENY6S_SLOTS,
-				       EG_MAP_DENY6_SLOTS, EG_MAP_ALLOW4_SLOTS };
+				       EG_MAP_DENY6_SLOTS, EG_MAP_ALLOW4_SLOTS,
+				       EG_MAP_ALLOW6_IDX };
 	char p[256];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -1818,6 +1819,97 @@ static __u64 idx6_byte(const char *addr48)
 	return (v >> ((b & 7) * 8)) & 0xff;
 }
 
+/* The IPv6 allow index (eg_allow6_idx_v1, as the deny one): an allow /48 and a /128 in
+ * another /48 set their group bits; a source is allowed only through its /48's byte (a
+ * byte cleared by hand makes XDP skip the /48's lengths: the deny decides), lengths
+ * under /48 are always looked up, and bulk allows set the bits too. */
+static __u64 aidx6_word(const char *addr48, __u32 *w, unsigned *shift)
+{
+	struct eg_prefix a = P(addr48);
+	__u64 hi = 0, v;
+	__u32 b;
+
+	for (int i = 0; i < 8; i++)
+		hi = hi << 8 | a.addr[i];
+	b = eg_idx6_slot(hi);
+	*w = b >> 3;
+	*shift = (b & 7) * 8;
+	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_ALLOW6_IDX), w, &v), 0);
+	return v;
+}
+
+static unsigned aidx6_byte(const char *addr48)
+{
+	__u32 w;
+	unsigned sh;
+	__u64 v = aidx6_word(addr48, &w, &sh);
+
+	return (unsigned)(v >> sh) & 0xff;
+}
+
+static void test_allow6_index(void **s)
+{
+	struct eg_prefix deny = P("2001:db8:5000::/36"), a48 = P("2001:db8:5050::/48"),
+			 a128 = P("2001:db8:5051::9"), a40 = P("2001:db8:5100::/40");
+	__u32 w;
+	unsigned sh;
+	__u64 v;
+	struct pk p;
+
+	reset_clock();
+	assert_int_equal(eg_gate_deny_add(G, &deny, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_allow_add(G, &a48, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_allow_add(G, &a128, 0, EG_RULE_MANUAL), 0);
+	assert_true(aidx6_byte("2001:db8:5050::") & (1u << eg_group6(48)));
+	assert_true(aidx6_byte("2001:db8:5051::") & (1u << eg_group6(128)));
+	tcp6(&p, "2001:db8:5050::77", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	tcp6(&p, "2001:db8:5051::9", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	tcp6(&p, "2001:db8:5051::8", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	/* the byte is a promise: cleared, the /48's allow is not looked up */
+	{
+		__u64 z;
+
+		v = aidx6_word("2001:db8:5050::", &w, &sh);
+		z = v & ~(0xffull << sh);
+		assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_ALLOW6_IDX), &w, &z, BPF_ANY), 0);
+		tcp6(&p, "2001:db8:5050::77", 1, PROT, PK_ACK);
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+		assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_ALLOW6_IDX), &w, &v, BPF_ANY), 0);
+		expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	}
+	/* under /48: no byte of its own, always looked up */
+	assert_int_equal(eg_gate_allow_add(G, &a40, 0, EG_RULE_MANUAL), 0);
+	tcp6(&p, "2001:db8:51ff::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	/* GC clears the bits of a deleted allow */
+	assert_int_equal(eg_gate_allow_del(G, &a128), 0);
+	assert_true(eg_gate_gc(G) >= 0);
+	assert_false(aidx6_byte("2001:db8:5051::") & (1u << eg_group6(128)));
+	tcp6(&p, "2001:db8:5051::9", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	/* bulk allows set their bits */
+	{
+		struct eg_prefix b[2] = { P("2001:db8:5060::5"), P("2001:db8:5061::/64") };
+
+		assert_int_equal(eg_gate_bulk_add(G, true, b, 2, 0, EG_RULE_STATIC), 2);
+		assert_true(aidx6_byte("2001:db8:5060::") & (1u << eg_group6(128)));
+		assert_true(aidx6_byte("2001:db8:5061::") & (1u << eg_group6(64)));
+		tcp6(&p, "2001:db8:5060::5", 1, PROT, PK_ACK);
+		expect(&p, XDP_PASS, EG_REASON_ALLOW);
+		tcp6(&p, "2001:db8:5061:0:1::1", 1, PROT, PK_ACK);
+		expect(&p, XDP_PASS, EG_REASON_ALLOW);
+		assert_int_equal(eg_gate_allow_del(G, &b[0]), 0);
+		assert_int_equal(eg_gate_allow_del(G, &b[1]), 0);
+	}
+	assert_int_equal(eg_gate_allow_del(G, &a48), 0);
+	assert_int_equal(eg_gate_allow_del(G, &a40), 0);
+	assert_int_equal(eg_gate_deny_del(G, &deny), 0);
+	assert_true(eg_gate_gc(G) >= 0);
+}
+
 static void test_v6_filter(void **s)
 {
 	struct eg_prefix r48 = P("2001:db8:40::/48"), r32 = P("2001:db8::/32"),
@@ -2475,6 +2567,7 @@ int main(void)
 		cmocka_unit_test(test_prefix_expiry_nesting),
 		cmocka_unit_test(test_longest_match_v6),
 		cmocka_unit_test(test_v6_filter),
+		cmocka_unit_test(test_allow6_index),
 		cmocka_unit_test(test_v6_short_keys),
 		cmocka_unit_test(test_bulk_incremental),
 		cmocka_unit_test(test_mapped_sources),

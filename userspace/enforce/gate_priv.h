@@ -37,6 +37,7 @@ enum {
 	M_DENY6S_SLOTS, /* those direct-mapped (mapped: slots6) */
 	M_DENY6_SLOTS, /* IPv6 deny rules of /65../128 direct-mapped (mapped: slots6l) */
 	M_ALLOW4_SLOTS, /* IPv4 allow rules direct-mapped (mapped: aslots4) */
+	M_ALLOW6_IDX, /* per-/48 length groups of the IPv6 allow rules */
 	M__COUNT
 };
 

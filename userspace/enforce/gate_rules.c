@@ -164,18 +164,19 @@ static uint64_t hi64(const uint8_t *a /* 8 bytes or more */)
 	return h;
 }
 
-/* Sets the rule's length group bit in its /48's byte of the IPv6 deny index. */
-static int idx6_set(struct eg_gate *g, const uint8_t a[16], unsigned len)
+/* Sets the rule's length group bit in its /48's byte of the IPv6 deny or allow index. */
+static int idx6_set(struct eg_gate *g, bool allow, const uint8_t a[16], unsigned len)
 {
+	int fd = g->fd[allow ? M_ALLOW6_IDX : M_DENY6_IDX];
 	__u32 b = eg_idx6_slot(hi64(a)), w = b >> 3;
 	__u64 v, bit = 1ull << ((b & 7) * 8 + eg_group6(len));
 
-	if (bpf_map_lookup_elem(g->fd[M_DENY6_IDX], &w, &v))
+	if (bpf_map_lookup_elem(fd, &w, &v))
 		return -1;
 	if (v & bit)
 		return 0;
 	v |= bit;
-	return bpf_map_update_elem(g->fd[M_DENY6_IDX], &w, &v, BPF_ANY);
+	return bpf_map_update_elem(fd, &w, &v, BPF_ANY);
 }
 
 /* Writes an array of words where it differs from what the map holds. */
@@ -211,7 +212,7 @@ out:
 	return rc;
 }
 
-static int idx6_rebuild(struct eg_gate *g, const struct eg_key6 *keys, size_t n)
+static int idx6_rebuild(struct eg_gate *g, bool allow, const struct eg_key6 *keys, size_t n)
 {
 	uint8_t *want = calloc(EG_IDX6_WORDS, sizeof(__u64));
 	int rc;
@@ -222,7 +223,7 @@ static int idx6_rebuild(struct eg_gate *g, const struct eg_key6 *keys, size_t n)
 		if (keys[i].plen >= 48)
 			want[eg_idx6_slot(hi64(keys[i].a))] |= (uint8_t)(1u << eg_group6(keys[i].plen));
 	/* byte s of the array is slot s on a little-endian host, as XDP reads it */
-	rc = array_sync(g->fd[M_DENY6_IDX], (const __u64 *)want, EG_IDX6_WORDS);
+	rc = array_sync(g->fd[allow ? M_ALLOW6_IDX : M_DENY6_IDX], (const __u64 *)want, EG_IDX6_WORDS);
 	free(want);
 	return rc;
 }
@@ -737,7 +738,7 @@ int eg_rules_put(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned
 		goto undo;
 	if (!exists && rkey_slotted(&k) && slot_put(g, &k, r))
 		goto undo;
-	if (k.v6 && !allow && k.len >= 48 && idx6_set(g, k.a, k.len))
+	if (k.v6 && k.len >= 48 && idx6_set(g, allow, k.a, k.len))
 		goto undo;
 	if (tbl_read(g, k.tbl, &t))
 		goto undo;
@@ -865,7 +866,7 @@ keep:
 		 * a crashed writer left unset appears */
 		bool rebuild = force || here || old.stale || memcmp(old.count, t.count, sizeof(t.count));
 
-		if (rebuild && ((v6 ? (!allow && idx6_rebuild(g, k6, nk4)) : idx4_rebuild(g, allow, k4, nk4)) ||
+		if (rebuild && ((v6 ? idx6_rebuild(g, allow, k6, nk4) : idx4_rebuild(g, allow, k4, nk4)) ||
 				(!v6 && slots4_sync(g, allow, v, keep, (size_t)n)) ||
 				(tbl == EG_TBL_DENY6 && (slots6_sync(g, v, keep, (size_t)n) ||
 							 slots6l_sync(g, v, keep, (size_t)n))))) {
@@ -1322,7 +1323,7 @@ static int bulk_note6(struct bulk_acc *a, enum bkind kind, const void *k, bool f
 
 	if (fresh)
 		a->cnt6[len]++;
-	if (!a->allow && len >= 48) {
+	if (len >= 48) {
 		__u32 b = eg_idx6_slot(hi64(addr));
 
 		return orset_add(&a->idx6, b >> 3, 1ull << ((b & 7) * 8 + eg_group6(len)));
@@ -1406,7 +1407,7 @@ static int bulk_commit(struct eg_gate *g, struct bulk_acc *a)
 	struct eg_table t;
 
 	if (orset_apply(&a->idx4, g->fd[a->allow ? M_ALLOW4_IDX : M_DENY4_IDX]) ||
-	    (!a->allow && orset_apply(&a->idx6, g->fd[M_DENY6_IDX])))
+	    orset_apply(&a->idx6, g->fd[a->allow ? M_ALLOW6_IDX : M_DENY6_IDX]))
 		return -1;
 	for (int fam = 0; fam < 2; fam++) {
 		const __u32 *cnt = fam ? a->cnt6 : a->cnt4;

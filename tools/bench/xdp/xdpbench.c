@@ -52,6 +52,9 @@ static const char *const eg_gate_map_names_bench[] = {
 #ifdef EG_MAP_ALLOW4_SLOTS
 	EG_MAP_ALLOW4_SLOTS,
 #endif
+#ifdef EG_MAP_ALLOW6_IDX
+	EG_MAP_ALLOW6_IDX,
+#endif
 };
 
 static int empty_prog(void)
