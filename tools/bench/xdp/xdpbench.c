@@ -366,6 +366,8 @@ static int cmd_paths(unsigned repeat)
 	eg_gate_deny_add(g, &p, 0, EG_RULE_MANUAL);
 	p = P("2001:db8:c1::1");
 	eg_gate_deny_add(g, &p, 0, EG_RULE_MANUAL);
+	p = P("2001:db8:a11::/48"); /* an IPv6 allow, in a /48 of its own */
+	eg_gate_allow_add(g, &p, 0, EG_RULE_MANUAL);
 
 	g_fd = fd;
 	tcp4(&pk, "198.18.50.1", 40000, 8080, PK_ACK);
@@ -393,6 +395,8 @@ static int cmd_paths(unsigned repeat)
 		row("revoked flow, third of its bucket (hash)", &pk, XDP_DROP, 0);
 	tcp4(&pk, "198.18.54.1", 40000, 443, PK_SYN);
 	row("rate-limited SYN (1/s, burst 1)", &pk, XDP_DROP, 1);
+	tcp6b(&pk, "2001:db8:a11::5", 40000, 443, PK_SYN);
+	row("IPv6 allow (prefix /48)", &pk, XDP_PASS, 1);
 	tcp6b(&pk, "2001:db8:1::1", 40000, 8080, PK_ACK);
 	row("IPv6 pass (lengths 48 64 96 128 in use)", &pk, XDP_PASS, 1);
 	tcp6b(&pk, "2001:db8:bad::1", 40000, 443, PK_SYN);
