@@ -13,8 +13,11 @@
  * shorter (most real IPv6 deny lists), which live in a hash of their own keyed on
  * the upper 64 bits (struct eg_key6s: 12 bytes, hashed as cheaply as an IPv4 key).
  * Every other prefix length lives in the same hash and XDP looks up, longest first, only the lengths that are in use
- * (eg_tables_v2.lens) and, for IPv4, only the length groups a per-/24 index says
- * may match (eg_deny4_idx_v2). No LPM trie on the hot path. See docs/gate.md.
+ * (eg_tables_v2.lens) and only the length groups a per-/24 (IPv4) or per-/48 (IPv6)
+ * index says may match; deny rules and IPv4 allow rules are also held whole in
+ * direct-mapped bucket arrays (eg_slots4, eg_slots6, eg_slots6l), so a candidate
+ * length costs an array read, the hash only behind a full bucket. No LPM trie on the
+ * hot path. See docs/gate.md.
  * Flows, sessions and rate buckets keep 16-byte addresses, IPv4 as IPv4-mapped
  * IPv6 (::ffff:a.b.c.d), the form of struct eg_prefix in userspace/core/config.h.
  * Time stamps are CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns) plus the

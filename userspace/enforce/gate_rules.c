@@ -4,10 +4,11 @@
  * A rule lives in one hash per family and table (every prefix length in the same
  * hash, the length in the key). XDP finds the longest live rule by looking up only
  * the lengths in use (eg_tables_v2.lens) and, for IPv4, only the length groups the
- * /24's index byte names. Writers keep four things consistent, in this order, so
- * XDP never misses a rule: the hash entry, the index bit (IPv4), the rule's bucket slot
- * (deny rules; a rule that exists changes there first), the length bit.
- * Deletes: the hash entry, its slot, then the counts; index bits are a "may" (left
+ * /24's (IPv6: the /48's) index byte names. Writers keep four things consistent, in
+ * this order, so XDP never misses a rule: the hash entry, the index bit, the rule's
+ * bucket slot (deny rules and IPv4 allow rules; a rule that exists changes there first),
+ * the length bit. Deletes: the hash entry, then its slot (an allow rule: the slot first,
+ * so a crash fails closed), then the counts; index bits are a "may" (left
  * set; GC rebuilds them). All of it happens under eg_gate_wlock(): a pthread
  * mutex plus flock() on the pin root, which the daemon, edgegatectl with the
  * daemon down and GC all take, so counts and bits cannot be lost to a race. */
