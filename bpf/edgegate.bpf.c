@@ -103,6 +103,7 @@ struct {
  * before load; .rodata is frozen then, so the verifier sees them as constants. */
 const volatile __u32 eg_slots4_log2 = EG_SLOTS4_LOG2;
 const volatile __u32 eg_slots6_log2 = EG_SLOTS6_LOG2;
+const volatile __u32 eg_slots6l_log2 = EG_SLOTS6_LOG2;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -112,6 +113,16 @@ struct {
 	__type(value, struct eg_slots4);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } eg_deny4_slots_v1 SEC(".maps");
+
+/* The IPv4 allow rules direct-mapped the same way, at a fixed size (EG_MAX_ALLOW rules). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_ALLOW4_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct eg_slots4);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_allow4_slots_v1 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -124,11 +135,29 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_SLOTS6);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct eg_slots6l);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_deny6_slots_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, EG_IDX6_WORDS);
 	__type(key, __u32);
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } eg_deny6_idx_v3 SEC(".maps");
+
+/* The same index for the IPv6 allow rules, so an allow lookup is bounded like a deny. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_IDX6_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_allow6_idx_v1 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -302,7 +331,7 @@ static __always_inline int live_at(const struct eg_rule *r, __s64 offset)
 		return r && live_at(r, offset) ? 1 + (int)(r->reason & 0xff) : 0;        \
 	}
 EG_LOOKUP4(lookup_deny4_hash, eg_deny4_v2)
-EG_LOOKUP4(lookup_allow4, eg_allow4_v2)
+EG_LOOKUP4(lookup_allow4_hash, eg_allow4_v2)
 
 #define READ_ONCE64(x) (*(volatile __u64 *)&(x))
 #define READ_ONCE32(x) (*(volatile __u32 *)&(x))
@@ -312,41 +341,56 @@ static __always_inline int slot_live(__u64 exp, __s64 offset)
 	return exp == 0 || bpf_ktime_get_coarse_ns() + offset < exp;
 }
 
-/* The rule (ip, len) from its bucket of eg_deny4_slots_v1: 1 + reason when a slot
- * holds it live, 0 when none does (or it expired), -1 when the bucket cannot tell
- * (`more`: rules of this bucket live in the hash only). `more` is read before the
- * slots (a writer clears it only after filling them), a key before its expiry (a
- * writer stores the expiry first). */
-static __always_inline int slot4_find(__u32 m /* masked */, __u32 len, __s64 offset)
-{
-	__u32 i = eg_slots4_of(m, len, eg_slots4_log2);
-	struct eg_slots4 *b = bpf_map_lookup_elem(&eg_deny4_slots_v1, &i);
-	__u64 want = (__u64)m << 24 | len | EG_SLOT_USED, k;
-	__u32 more;
+/* The rule (ip, len) from its bucket of an IPv4 slot array (eg_deny4_slots_v1,
+ * eg_allow4_slots_v1): 1 + reason when a slot holds it live, 0 when none does (or it
+ * expired), -1 when the bucket cannot tell (`more`: rules of this bucket live in the
+ * hash only). `more` is read before the slots (a writer clears it only after filling
+ * them), a key before its expiry (a writer stores the expiry first). Written once per
+ * array (a macro) so each lookup names its map. */
+#define EG_SLOT4_FIND(name, map, log2)                                                   \
+	static __always_inline int name(__u32 m /* masked */, __u32 len, __s64 offset)   \
+	{                                                                                \
+		__u32 i = eg_slots4_of(m, len, log2);                                    \
+		struct eg_slots4 *b = bpf_map_lookup_elem(&map, &i);                     \
+		__u64 want = (__u64)m << 24 | len | EG_SLOT_USED, k;                     \
+		__u32 more;                                                              \
+                                                                                         \
+		if (!b)                                                                  \
+			return -1;                                                       \
+		more = READ_ONCE32(b->more);                                             \
+		k = READ_ONCE64(b->s[0].key);                                            \
+		if (k >> 8 == want)                                                      \
+			return slot_live(READ_ONCE64(b->s[0].expires_ns), offset) ?      \
+				       1 + (int)(k & 0xff) : 0;                          \
+		k = READ_ONCE64(b->s[1].key);                                            \
+		if (k >> 8 == want)                                                      \
+			return slot_live(READ_ONCE64(b->s[1].expires_ns), offset) ?      \
+				       1 + (int)(k & 0xff) : 0;                          \
+		k = READ_ONCE64(b->s[2].key);                                            \
+		if (k >> 8 == want)                                                      \
+			return slot_live(READ_ONCE64(b->s[2].expires_ns), offset) ?      \
+				       1 + (int)(k & 0xff) : 0;                          \
+		return more ? -1 : 0;                                                    \
+	}
+EG_SLOT4_FIND(slot4_find, eg_deny4_slots_v1, eg_slots4_log2)
+EG_SLOT4_FIND(slot4_find_allow, eg_allow4_slots_v1, EG_ALLOW4_SLOTS_LOG2)
 
-	if (!b)
-		return -1;
-	more = READ_ONCE32(b->more);
-	k = READ_ONCE64(b->s[0].key);
-	if (k >> 8 == want)
-		return slot_live(READ_ONCE64(b->s[0].expires_ns), offset) ? 1 + (int)(k & 0xff) : 0;
-	k = READ_ONCE64(b->s[1].key);
-	if (k >> 8 == want)
-		return slot_live(READ_ONCE64(b->s[1].expires_ns), offset) ? 1 + (int)(k & 0xff) : 0;
-	k = READ_ONCE64(b->s[2].key);
-	if (k >> 8 == want)
-		return slot_live(READ_ONCE64(b->s[2].expires_ns), offset) ? 1 + (int)(k & 0xff) : 0;
-	return more ? -1 : 0;
-}
-
-/* A deny rule of exactly this length: its bucket, the hash only when the bucket
- * cannot tell. */
+/* A rule of exactly this length: its bucket, the hash only when the bucket cannot
+ * tell. */
 static __always_inline int lookup_deny4(__u32 ip, __u32 len, __s64 offset)
 {
 	__u32 m = len ? ip & (0xffffffffu << ((32 - len) & 31)) : 0;
 	int r = slot4_find(m, len, offset);
 
 	return r >= 0 ? r : lookup_deny4_hash(ip, len, offset);
+}
+
+static __always_inline int lookup_allow4(__u32 ip, __u32 len, __s64 offset)
+{
+	__u32 m = len ? ip & (0xffffffffu << ((32 - len) & 31)) : 0;
+	int r = slot4_find_allow(m, len, offset);
+
+	return r >= 0 ? r : lookup_allow4_hash(ip, len, offset);
 }
 
 static __always_inline void key6(struct eg_key6 *k, __u64 hi, __u64 lo, __u32 len)
@@ -374,8 +418,39 @@ static __always_inline void key6(struct eg_key6 *k, __u64 hi, __u64 lo, __u32 le
 		r = bpf_map_lookup_elem(&map, &k);                                       \
 		return r && live_at(r, offset) ? 1 + (int)(r->reason & 0xff) : 0;        \
 	}
-EG_LOOKUP6(lookup_deny6, eg_deny6_v3)
+EG_LOOKUP6(lookup_deny6_hash, eg_deny6_v3)
 EG_LOOKUP6(lookup_allow6, eg_allow6_v2)
+
+/* A long IPv6 deny rule (65..128) from its bucket of eg_deny6_slots_v1, as slot4_find:
+ * `more` and both tags in one load (abi.h eg_slots6l), then the addresses of a slot
+ * whose tag names this length. */
+static __always_inline int slot6l_find(__u64 hi, __u64 lo /* masked */, __u32 len, __s64 offset)
+{
+	__u32 i = eg_slots6l_of(hi, lo, len, eg_slots6l_log2);
+	struct eg_slots6l *b = bpf_map_lookup_elem(&eg_deny6_slots_v1, &i);
+	__u64 head;
+	__u32 tag;
+
+	if (!b)
+		return -1;
+	head = READ_ONCE64(*(__u64 *)b); /* more | tag[0] << 32 | tag[1] << 48 */
+	tag = (__u32)(head >> 32) & 0xffff;
+	if (tag >> 8 == len && READ_ONCE64(b->s[0].hi) == hi && READ_ONCE64(b->s[0].lo) == lo)
+		return slot_live(READ_ONCE64(b->s[0].expires_ns), offset) ? 1 + (int)(tag & 0xff) : 0;
+	tag = (__u32)(head >> 48);
+	if (tag >> 8 == len && READ_ONCE64(b->s[1].hi) == hi && READ_ONCE64(b->s[1].lo) == lo)
+		return slot_live(READ_ONCE64(b->s[1].expires_ns), offset) ? 1 + (int)(tag & 0xff) : 0;
+	return (__u32)head ? -1 : 0;
+}
+
+/* A deny rule of length 65..128: its bucket, the hash only when the bucket cannot tell. */
+static __always_inline int lookup_deny6(__u64 hi, __u64 lo, __u32 len, __s64 offset)
+{
+	__u64 mlo = len >= 128 ? lo : lo & (~0ull << ((128 - len) & 63));
+	int r = slot6l_find(hi, mlo, len, offset);
+
+	return r >= 0 ? r : lookup_deny6_hash(hi, lo, len, offset);
+}
 
 /* A deny rule of length 0..64 in the short-key hash (abi.h eg_key6s). lo is unused. */
 static __always_inline int lookup_deny6s_hash(__u64 m /* masked */, __u32 len, __s64 offset)
@@ -478,10 +553,10 @@ static __always_inline void idx6_lens(__u64 g, __u64 m[3])
 }
 
 /* Longest live IPv6 rule containing hi:lo (host order): one hash lookup per
- * candidate length, longest first. For the deny table the candidates are the
- * lengths in use under 48 and those of 48 or more that the /48's index byte names,
- * and lengths of 64 or less go to the short-key hash (lookup_short). */
-#define EG_MATCH6(name, tbl, lookup, lookup_short, idx6)                                \
+ * candidate length, longest first. The candidates are the lengths in use under 48
+ * and those of 48 or more that the /48's index byte (deny or allow index) names; the
+ * deny table's lengths of 64 or less go to the short-key slots (lookup_short). */
+#define EG_MATCH6(name, tbl, lookup, lookup_short, idxmap)                              \
 	static __always_inline int name(__u64 hi, __u64 lo, __s64 offset)               \
 	{                                                                                \
 		const struct eg_table *t = table(tbl);                                   \
@@ -494,9 +569,9 @@ static __always_inline void idx6_lens(__u64 g, __u64 m[3])
 		cand[0] = t->lens[0];                                                    \
 		cand[1] = t->lens[1];                                                    \
 		cand[2] = t->lens[2];                                                    \
-		if (idx6) {                                                              \
+		{                                                                        \
 			__u32 xb = eg_idx6_slot(hi), xw = xb >> 3;                       \
-			__u64 *x = bpf_map_lookup_elem(&eg_deny6_idx_v3, &xw), m[3];     \
+			__u64 *x = bpf_map_lookup_elem(&idxmap, &xw), m[3];              \
                                                                                          \
 			if (x) {                                                         \
 				idx6_lens((*x >> ((xb & 7) * 8)) & 0xff, m);             \
@@ -525,8 +600,8 @@ static __always_inline void idx6_lens(__u64 g, __u64 m[3])
 		}                                                                        \
 		return found;                                                            \
 	}
-EG_MATCH6(eg_match_deny6, EG_TBL_DENY6, lookup_deny6, lookup_deny6s, 1)
-EG_MATCH6(eg_match_allow6, EG_TBL_ALLOW6, lookup_allow6, lookup_allow6, 0)
+EG_MATCH6(eg_match_deny6, EG_TBL_DENY6, lookup_deny6, lookup_deny6s, eg_deny6_idx_v3)
+EG_MATCH6(eg_match_allow6, EG_TBL_ALLOW6, lookup_allow6, lookup_allow6, eg_allow6_idx_v1)
 
 /* The source's verdict from the rule tables: EG_SRC_ALLOW, or 1 + the reason of the
  * longest live deny rule, or 0. One global function per family (verified once, on its
@@ -731,23 +806,40 @@ static __always_inline int slot_holds(const struct eg_flow_slot *s, const __u64 
 	return sw[1] == w[1] && sw[4] == w[4] && sw[0] == w[0] && sw[2] == w[2] && sw[3] == w[3];
 }
 
+/* The words of the packet's eg_flow_key (abi.h), built in registers: an IPv4 flow's
+ * from src4/dst4 (::ffff:a.b.c.d is 0, 0xffff0000 | addr << 32 on a little-endian
+ * host), the ports and the protocol as one word. Assembling the key on the stack and
+ * reading it back as words stalled each read on the narrower stores before it (store
+ * forwarding fails): a third of the protected-port pass path. */
+static __always_inline void flow_words(const struct eg_pkt *p, __u64 w[5])
+{
+	if (p->v6) {
+		__builtin_memcpy(&w[0], p->src.a, 8);
+		__builtin_memcpy(&w[1], p->src.a + 8, 8);
+		__builtin_memcpy(&w[2], p->dst.a, 8);
+		__builtin_memcpy(&w[3], p->dst.a + 8, 8);
+	} else {
+		w[0] = 0;
+		w[1] = 0xffff0000ull | (__u64)p->src4 << 32;
+		w[2] = 0;
+		w[3] = 0xffff0000ull | (__u64)p->dst4 << 32;
+	}
+	w[4] = (__u64)p->sport | (__u64)p->dport << 16 | (__u64)IPPROTO_TCP << 32;
+}
+
+_Static_assert(sizeof(struct eg_flow_key) == 40, "flow_words builds five words");
+
 /* The flow's bucket first (one array read, compares); the hash only when the bucket
  * says more flows map to it than it holds. */
 static __always_inline int flow_revoked(const struct eg_pkt *p, struct eg_clock *clk)
 {
-	struct eg_flow_key k = {};
 	struct eg_flow_bucket *b;
 	struct eg_flow_val *v;
 	__u64 w[5], exp;
 	__u32 i;
 
-	__builtin_memcpy(k.saddr, p->src.a, 16);
-	__builtin_memcpy(k.daddr, p->dst.a, 16);
-	k.sport = p->sport;
-	k.dport = p->dport;
-	k.proto = IPPROTO_TCP;
-	__builtin_memcpy(w, &k, sizeof(w));
-	i = eg_flow_slot_of(&k);
+	flow_words(p, w);
+	i = eg_flow_slot_of_words(w[0], w[1], w[2], w[3], w[4]);
 	b = bpf_map_lookup_elem(&eg_rflow_slots_v1, &i);
 	if (!b)
 		return 0;
@@ -758,6 +850,9 @@ static __always_inline int flow_revoked(const struct eg_pkt *p, struct eg_clock 
 	else if (!b->more)
 		return 0; /* no other revoked flow maps here */
 	else {
+		struct eg_flow_key k;
+
+		__builtin_memcpy(&k, w, sizeof(k)); /* whole words: the layout is five */
 		v = bpf_map_lookup_elem(&eg_rflow_v1, &k);
 		if (!v)
 			return 0;

@@ -38,6 +38,7 @@ enum eg_frag { EG_FRAG_NONE = 0, EG_FRAG_FIRST, EG_FRAG_LATER };
 
 struct eg_pkt {
 	__be32 src4;    /* IPv4 source (network order); src holds it IPv4-mapped too */
+	__be32 dst4;    /* IPv4 destination (network order), as src4 */
 	struct eg_addr src;
 	struct eg_addr dst;
 	__u32 l4off;    /* offset of the L4 header from data */
@@ -122,6 +123,7 @@ static __always_inline int eg_parse_v4(void *data, void *data_end, __u32 off, st
 	if (bpf_ntohs(ip->tot_len) < hlen)
 		return EG_P_MALFORMED;
 	p->src4 = ip->saddr;
+	p->dst4 = ip->daddr;
 	eg_map_v4(&p->src, ip->saddr);
 	eg_map_v4(&p->dst, ip->daddr);
 	p->l4proto = ip->protocol;

@@ -13,8 +13,11 @@
  * shorter (most real IPv6 deny lists), which live in a hash of their own keyed on
  * the upper 64 bits (struct eg_key6s: 12 bytes, hashed as cheaply as an IPv4 key).
  * Every other prefix length lives in the same hash and XDP looks up, longest first, only the lengths that are in use
- * (eg_tables_v2.lens) and, for IPv4, only the length groups a per-/24 index says
- * may match (eg_deny4_idx_v2). No LPM trie on the hot path. See docs/gate.md.
+ * (eg_tables_v2.lens) and only the length groups a per-/24 (IPv4) or per-/48 (IPv6)
+ * index says may match; deny rules and IPv4 allow rules are also held whole in
+ * direct-mapped bucket arrays (eg_slots4, eg_slots6, eg_slots6l), so a candidate
+ * length costs an array read, the hash only behind a full bucket. No LPM trie on the
+ * hot path. See docs/gate.md.
  * Flows, sessions and rate buckets keep 16-byte addresses, IPv4 as IPv4-mapped
  * IPv6 (::ffff:a.b.c.d), the form of struct eg_prefix in userspace/core/config.h.
  * Time stamps are CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns) plus the
@@ -38,7 +41,10 @@
 #define EG_MAP_DENY4_IDX "eg_deny4_idx_v2"   /* ARRAY[EG_IDX4_WORDS] __u64: per-/24 length groups */
 #define EG_MAP_ALLOW4_IDX "eg_allow4_idx_v2" /* ARRAY[EG_IDX4_WORDS] __u64 */
 #define EG_MAP_DENY4_SLOTS "eg_deny4_slots_v1" /* ARRAY[EG_SLOTS4] eg_slots4: IPv4 deny rules, direct-mapped (v2's /32 filter eg_deny4_x32_v2 is gone) */
+#define EG_MAP_ALLOW4_SLOTS "eg_allow4_slots_v1" /* ARRAY[EG_ALLOW4_SLOTS] eg_slots4: IPv4 allow rules, direct-mapped */
 #define EG_MAP_DENY6S_SLOTS "eg_deny6s_slots_v1" /* ARRAY[EG_SLOTS6] eg_slots6: IPv6 deny rules of /64 or shorter, direct-mapped */
+#define EG_MAP_DENY6_SLOTS "eg_deny6_slots_v1" /* ARRAY[EG_SLOTS6] eg_slots6l: IPv6 deny rules of /65../128, direct-mapped */
+#define EG_MAP_ALLOW6_IDX "eg_allow6_idx_v1" /* ARRAY[EG_IDX6_WORDS] __u64: per-/48 length groups of IPv6 allows */
 #define EG_MAP_DENY6_IDX "eg_deny6_idx_v3"   /* ARRAY[EG_IDX6_WORDS] __u64: per-/48 length groups of IPv6 denies */
 #define EG_MAP_TABLES "eg_tables_v2"       /* ARRAY[EG_TBL__COUNT] eg_table: lengths in use */
 #define EG_MAP_NOTES "eg_notes_v2"         /* HASH  eg_note_key -> eg_note (free-text reasons; userspace only) */
@@ -103,6 +109,10 @@ enum eg_table_id { EG_TBL_DENY4 = 0, EG_TBL_ALLOW4, EG_TBL_DENY6, EG_TBL_ALLOW6,
 #define EG_SLOTS4 (1u << EG_SLOTS4_LOG2)
 #define EG_SLOTS_MIN_LOG2 10 /* the floor: 1,024 buckets of 64 bytes (64 KiB) per array */
 #define EG_SLOTS4_MAX_LOG2 24 /* the ceiling: 16M buckets, 1 GiB */
+/* The IPv4 allow rules' buckets (eg_allow4_slots_v1, same layout and bucket function as
+ * the deny ones): a fixed 2^16, one per rule at EG_MAX_ALLOW, 4 MiB. */
+#define EG_ALLOW4_SLOTS_LOG2 16
+#define EG_ALLOW4_SLOTS (1u << EG_ALLOW4_SLOTS_LOG2)
 #define EG_SLOTS6_SHIFT 3 /* IPv6 short-rule buckets: an eighth of the IPv4 count */
 /* log2 of the bucket count for max_deny rules: IPv4 one bucket (three slots) per
  * rule, rounded up to a power of two; IPv6 (family 6) an eighth of that. */
@@ -164,6 +174,33 @@ static inline __u32 eg_slots6_of(__u64 hi /* host order, masked */, __u32 plen, 
 {
 	return (__u32)(((hi ^ plen) * 0x9e3779b97f4a7c15ull) >> ((64 - log2) & 63)) &
 	       ((1u << (log2 & 31)) - 1);
+}
+/* IPv6 deny rules of /65 to /128 (the eg_deny6_v3 hash), direct-mapped like the short
+ * ones: two whole 128-bit rules per 64-byte bucket, the tags of both in the bucket's
+ * first word beside `more`, so XDP reads `more` and both tags with one load, then the
+ * addresses of a slot whose tag matches. A tag is plen << 8 | reason (plen 65..128, so
+ * 0 = empty); writers store hi, lo and the expiry before the tag, and clear the tag
+ * first when a slot changes rule. Sized like eg_deny6s_slots_v1 (an eighth of the
+ * IPv4 count) with its own log2 in .rodata. */
+struct eg_slot6l {
+	__u64 hi; /* host order, host bits cleared */
+	__u64 lo;
+	__u64 expires_ns;
+};
+struct eg_slots6l {
+	__u32 more; /* other long IPv6 deny rules of this bucket live in eg_deny6_v3 only */
+	__u16 tag[2]; /* of s[0], s[1]: plen << 8 | reason; 0 = empty */
+	struct eg_slot6l s[2];
+	__u64 pad;
+};
+static inline __u16 eg_slot6l_tag(__u32 plen /* 65..128 */, __u32 reason)
+{
+	return (__u16)((plen & 0xff) << 8 | (reason & 0xff));
+}
+static inline __u32 eg_slots6l_of(__u64 hi, __u64 lo /* host order, masked */, __u32 plen, __u32 log2)
+{
+	return (__u32)((((hi ^ (lo * 0xff51afd7ed558ccdull)) ^ plen) * 0x9e3779b97f4a7c15ull) >>
+		       ((64 - log2) & 63)) & ((1u << (log2 & 31)) - 1);
 }
 /* The IPv6 deny index (v3; v2 was one bit per /48): one byte per hash of a /48, bit
  * g set when a deny rule of length group g (128 | 97-127 | 65-96 | 64 | 56-63 |
@@ -345,13 +382,18 @@ struct eg_flow_bucket {
 	__u32 pad;
 };
 
+/* The bucket of a flow key given as its five 8-byte words (host memory order). */
+static inline __u32 eg_flow_slot_of_words(__u64 w0, __u64 w1, __u64 w2, __u64 w3, __u64 w4)
+{
+	return (__u32)(((w0 ^ w1 ^ w2 ^ w3 ^ w4) * 0x9e3779b97f4a7c15ull) >> (64 - EG_FLOWSLOTS_LOG2));
+}
+
 static inline __u32 eg_flow_slot_of(const struct eg_flow_key *k)
 {
 	__u64 w[5];
 
 	__builtin_memcpy(w, k, sizeof(w));
-	return (__u32)(((w[0] ^ w[1] ^ w[2] ^ w[3] ^ w[4]) * 0x9e3779b97f4a7c15ull) >>
-		       (64 - EG_FLOWSLOTS_LOG2));
+	return eg_flow_slot_of_words(w[0], w[1], w[2], w[3], w[4]);
 }
 
 struct eg_sess_key {

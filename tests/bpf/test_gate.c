@@ -58,7 +58,9 @@ static void rm_pins(void)
 				       EG_MAP_DENY6, EG_MAP_ALLOW6, EG_MAP_DENY4_IDX,
 				       EG_MAP_ALLOW4_IDX, EG_MAP_DENY4_SLOTS, EG_MAP_DENY6_IDX, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
 				       EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOWSLOTS,
-				       EG_MAP_FLOOD, EG_MAP_SYNBOX, EG_MAP_DENY6S, EG_MAP_DENY6S_SLOTS };
+				       EG_MAP_FLOOD, EG_MAP_SYNBOX, EG_MAP_DENY6S, EG_MAP_DENY6S_SLOTS,
+				       EG_MAP_DENY6_SLOTS, EG_MAP_ALLOW4_SLOTS,
+				       EG_MAP_ALLOW6_IDX };
 	char p[256];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -1307,6 +1309,134 @@ static void test_slot_overflow4(void **s)
 	expect(&p, XDP_PASS, EG_REASON_PASS);
 }
 
+/* The IPv4 allow rules direct-mapped (eg_allow4_slots_v1, fixed 2^16 buckets): an allow
+ * /32 and a /16 in their slots beat a deny around them; a fourth /32 of a full bucket is
+ * found through the hash and moves into a freed slot at GC; a rule in an allow bucket only
+ * is honoured (XDP reads that array); an expired allow /32 lets the deny decide, before GC
+ * and after; a bulk allow load fills the slots. */
+static struct eg_slots4 abucket4(__u32 ip, unsigned len)
+{
+	struct eg_slots4 b;
+	__u32 i = eg_slots4_of(ip, len, EG_ALLOW4_SLOTS_LOG2);
+
+	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_ALLOW4_SLOTS), &i, &b), 0);
+	return b;
+}
+
+static int aslot4_of(__u32 ip, unsigned len)
+{
+	struct eg_slots4 b = abucket4(ip, len);
+
+	for (int i = 0; i < 3; i++)
+		if (b.s[i].key && b.s[i].key >> 8 == eg_slot4_key(ip, len, 0) >> 8)
+			return i;
+	return -1;
+}
+
+static void test_allow_slots(void **s)
+{
+	__u32 a[4], want = eg_slots4_of(0x0a000001u, 32, EG_ALLOW4_SLOTS_LOG2);
+	struct eg_prefix r[4], d = P("10.0.0.0/8"), a16 = P("198.17.0.0/16"), d8 = P("198.0.0.0/8");
+	struct pk p;
+	int in_slot = 0, n = 1;
+
+	reset_clock();
+	a[0] = 0x0a000001u;
+	for (__u32 x = a[0] + 1; n < 4; x++) { /* /32s of 10.0.0.0/8 sharing a[0]'s bucket */
+		assert_true(x < 0x0b000000u);
+		if (eg_slots4_of(x, 32, EG_ALLOW4_SLOTS_LOG2) == want)
+			a[n++] = x;
+	}
+	assert_int_equal(eg_gate_deny_add(G, &d, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_deny_add(G, &d8, 0, EG_RULE_MANUAL), 0);
+	for (int i = 0; i < 4; i++) {
+		r[i] = P4h(a[i], 32);
+		assert_int_equal(eg_gate_allow_add(G, &r[i], 0, EG_RULE_MANUAL), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		in_slot += aslot4_of(a[i], 32) >= 0;
+	assert_int_equal(in_slot, 3);
+	assert_int_equal(aslot4_of(a[3], 32), -1);
+	assert_int_equal(abucket4(a[0], 32).more, 1);
+	assert_int_equal(slot4_of(a[0], 32, NULL), -1); /* not in the deny array */
+	for (int i = 0; i < 4; i++) { /* three from their slots, the fourth from the hash */
+		tcp4h(&p, a[i]);
+		expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	}
+	tcp4h(&p, a[0] + 0x100); /* another /24 of the /8: denied */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	/* a /16 allow beats the /8 deny around it */
+	assert_int_equal(eg_gate_allow_add(G, &a16, 0, EG_RULE_STATIC), 0);
+	assert_true(aslot4_of(ip4h("198.17.0.0"), 16) >= 0);
+	tcp4(&p, "198.17.200.9", PROT, PK_SYN);
+	expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	assert_int_equal(eg_gate_allow_del(G, &a16), 0);
+	assert_int_equal(aslot4_of(ip4h("198.17.0.0"), 16), -1);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	/* delete one in a slot: at once out of it; GC moves the fourth in */
+	assert_int_equal(eg_gate_allow_del(G, &r[0]), 0);
+	assert_int_equal(aslot4_of(a[0], 32), -1);
+	tcp4h(&p, a[0]);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_true(eg_gate_gc(G) >= 0);
+	assert_true(aslot4_of(a[3], 32) >= 0);
+	assert_int_equal(abucket4(a[0], 32).more, 0);
+	tcp4h(&p, a[3]);
+	expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	/* a rule in its allow bucket only (no hash entry; its /24 already names /32s) */
+	{
+		__u32 x = a[1] + 1, i;
+		struct eg_slots4 b, z;
+		int j = -1;
+
+		while (eg_slots4_of(x, 32, EG_ALLOW4_SLOTS_LOG2) == want)
+			x++;
+		assert_int_equal(x >> 8, a[1] >> 8);
+		i = eg_slots4_of(x, 32, EG_ALLOW4_SLOTS_LOG2);
+		b = z = abucket4(x, 32);
+		for (int k = 2; k >= 0; k--)
+			if (!b.s[k].key)
+				j = k;
+		assert_true(j >= 0);
+		b.s[j].key = eg_slot4_key(x, 32, EG_RULE_MANUAL);
+		assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_ALLOW4_SLOTS), &i, &b, BPF_ANY), 0);
+		tcp4h(&p, x);
+		expect(&p, XDP_PASS, EG_REASON_ALLOW);
+		assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_ALLOW4_SLOTS), &i, &z, BPF_ANY), 0);
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+	}
+	/* an allow that expires: the deny decides, before GC and after */
+	assert_int_equal(eg_gate_allow_del(G, &r[1]), 0);
+	assert_int_equal(eg_gate_allow_add(G, &r[1], 10, EG_RULE_MANUAL), 0);
+	tcp4h(&p, a[1]);
+	expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	assert_int_equal(eg_gate_set_clock_offset(G, 11000000000ll), 0);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_true(eg_gate_gc(G) >= 1);
+	assert_int_equal(aslot4_of(a[1], 32), -1);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	/* bulk */
+	{
+		struct eg_prefix v[2] = { P("10.250.91.7"), P("10.250.92.0/25") };
+
+		assert_int_equal(eg_gate_bulk_add(G, true, v, 2, 0, EG_RULE_STATIC), 2);
+		assert_true(aslot4_of(ip4h("10.250.91.7"), 32) >= 0);
+		assert_true(aslot4_of(ip4h("10.250.92.0"), 25) >= 0);
+		tcp4(&p, "10.250.92.100", PROT, PK_ACK);
+		expect(&p, XDP_PASS, EG_REASON_ALLOW);
+		tcp4(&p, "10.250.92.200", PROT, PK_ACK);
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+		assert_int_equal(eg_gate_allow_del(G, &v[0]), 0);
+		assert_int_equal(eg_gate_allow_del(G, &v[1]), 0);
+	}
+	for (int i = 2; i < 4; i++)
+		assert_int_equal(eg_gate_allow_del(G, &r[i]), 0);
+	assert_int_equal(eg_gate_deny_del(G, &d), 0);
+	assert_int_equal(eg_gate_deny_del(G, &d8), 0);
+	assert_true(eg_gate_gc(G) >= 0);
+	reset_clock();
+}
+
 /* The same for short IPv6 deny rules (eg_deny6s_slots_v1, two slots a bucket): three
  * /64s of one bucket, the third through the hash; a /48 and the /64 inside it. */
 static __u64 hi6(const char *a)
@@ -1398,6 +1528,208 @@ static void test_slot_overflow6(void **s)
 	assert_true(eg_gate_gc(G) >= 0);
 }
 
+/* Long IPv6 deny rules (/65../128, eg_deny6_slots_v1, two whole 128-bit rules a
+ * bucket): three /128s of one bucket, the third through the hash (`more`); a rule in a
+ * bucket only (no hash entry) is seen, so XDP reads the slot and indexes the array as
+ * the writers do; delete + GC moves the third into the freed slot with its reason. */
+#define SLOTS6L_OF(hi, lo, len) eg_slots6l_of((hi), (lo), (len), slots_log2(EG_MAP_DENY6_SLOTS))
+
+static struct eg_slots6l bucket6l(__u64 hi, __u64 lo, unsigned len)
+{
+	struct eg_slots6l b;
+	__u32 i = SLOTS6L_OF(hi, lo, len);
+
+	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY6_SLOTS), &i, &b), 0);
+	return b;
+}
+
+static int slot6l_of(__u64 hi, __u64 lo, unsigned len, unsigned *reason)
+{
+	struct eg_slots6l b = bucket6l(hi, lo, len);
+
+	for (int j = 0; j < 2; j++)
+		if (b.tag[j] && b.tag[j] >> 8 == (len & 0xff) && b.s[j].hi == hi && b.s[j].lo == lo) {
+			if (reason)
+				*reason = b.tag[j] & 0xff;
+			return j;
+		}
+	return -1;
+}
+
+static void addr6_text(__u64 hi, __u64 lo, char *t, size_t n)
+{
+	snprintf(t, n, "%x:%x:%x:%x:%x:%x:%x:%x", (unsigned)(hi >> 48), (unsigned)(hi >> 32) & 0xffff,
+		 (unsigned)(hi >> 16) & 0xffff, (unsigned)hi & 0xffff, (unsigned)(lo >> 48),
+		 (unsigned)(lo >> 32) & 0xffff, (unsigned)(lo >> 16) & 0xffff, (unsigned)lo & 0xffff);
+}
+
+static void test_slot_overflow6l(void **s)
+{
+	__u64 hi = hi6("2001:db8:7a00:1::"), lo[3] = { 1 };
+	struct eg_prefix r[3];
+	unsigned why = 0;
+	char t[80];
+	struct pk p;
+	int n = 1;
+
+	reset_clock();
+	for (__u64 x = 2; n < 3; x++) { /* hosts of one /64 that share lo[0]'s bucket */
+		assert_true(x < (1u << 24));
+		if (SLOTS6L_OF(hi, x, 128) == SLOTS6L_OF(hi, 1, 128))
+			lo[n++] = x;
+	}
+	for (int i = 0; i < 3; i++) {
+		addr6_text(hi, lo[i], t, sizeof(t));
+		r[i] = P(t);
+		assert_int_equal(eg_gate_deny_add(G, &r[i], 0, i == 2 ? EG_RULE_BAN : EG_RULE_MANUAL), 0);
+	}
+	assert_true(slot6l_of(hi, lo[0], 128, &why) >= 0);
+	assert_int_equal(why, EG_RULE_MANUAL);
+	assert_true(slot6l_of(hi, lo[1], 128, NULL) >= 0);
+	assert_int_equal(slot6l_of(hi, lo[2], 128, NULL), -1);
+	assert_int_equal(bucket6l(hi, lo[0], 128).more, 1);
+	for (int i = 0; i < 3; i++) { /* two from the slots, the third from the hash */
+		addr6_text(hi, lo[i], t, sizeof(t));
+		tcp6(&p, t, 1, PROT, PK_ACK);
+		expect(&p, XDP_DROP, i == 2 ? EG_REASON_BAN : EG_REASON_DENY);
+	}
+	addr6_text(hi, lo[2] + 1, t, sizeof(t)); /* beside them: no rule */
+	tcp6(&p, t, 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	/* a delete leaves the slot at once; GC moves the third into it */
+	assert_int_equal(eg_gate_deny_del(G, &r[0]), 0);
+	assert_int_equal(slot6l_of(hi, lo[0], 128, NULL), -1);
+	addr6_text(hi, lo[0], t, sizeof(t));
+	tcp6(&p, t, 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_true(eg_gate_gc(G) >= 0);
+	assert_true(slot6l_of(hi, lo[2], 128, &why) >= 0);
+	assert_int_equal(why, EG_RULE_BAN);
+	assert_int_equal(bucket6l(hi, lo[0], 128).more, 0);
+	addr6_text(hi, lo[2], t, sizeof(t));
+	tcp6(&p, t, 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	/* a rule in its bucket only: dropped, so XDP reads this slot (and no other) */
+	{
+		__u64 l = lo[2] + 7;
+		__u32 i;
+		struct eg_slots6l b, z, after;
+		int j;
+
+		while (SLOTS6L_OF(hi, l, 128) == SLOTS6L_OF(hi, lo[0], 128))
+			l++;
+		i = SLOTS6L_OF(hi, l, 128);
+		b = z = bucket6l(hi, l, 128);
+		j = b.tag[0] ? 1 : 0;
+
+		assert_int_equal(b.tag[j], 0);
+		b.s[j].hi = hi;
+		b.s[j].lo = l;
+		b.tag[j] = eg_slot6l_tag(128, EG_RULE_ABUSE);
+		assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_DENY6_SLOTS), &i, &b, BPF_ANY), 0);
+		addr6_text(hi, l, t, sizeof(t));
+		tcp6(&p, t, 1, PROT, PK_ACK);
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+		assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_DENY6_SLOTS), &i, &z, BPF_ANY), 0);
+		after = bucket6l(hi, l, 128);
+		assert_int_equal(memcmp(&z, &after, sizeof(z)), 0);
+		expect(&p, XDP_PASS, EG_REASON_PASS);
+	}
+	assert_int_equal(eg_gate_deny_del(G, &r[1]), 0);
+	assert_int_equal(eg_gate_deny_del(G, &r[2]), 0);
+	assert_true(eg_gate_gc(G) >= 0);
+}
+
+/* IPv6 lengths around the short/long split and the ends: /0, /64, /65, /127, /128
+ * nested in one /64, each the longest match somewhere; an expired /65 hides neither
+ * the live /127 inside it nor the /64 around it (before GC and after), and an expired
+ * /127 inside a live /65 falls back to the /65. Bulk load takes the same path. */
+static void test_v6_long_edges(void **s)
+{
+	struct eg_prefix r0 = P("::/0"), r64 = P("2001:db8:7b00:1::/64"),
+			 r65 = P("2001:db8:7b00:1::/65"), r127 = P("2001:db8:7b00:1::4/127"),
+			 r128 = P("2001:db8:7b00:1::5"), r65b = P("2001:db8:7b00:1:8000::/65"),
+			 r127b = P("2001:db8:7b00:1:8000::2/127");
+	unsigned why = 0;
+	struct pk p;
+
+	reset_clock();
+	assert_int_equal(eg_gate_deny_add(G, &r0, 0, EG_RULE_ABUSE), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r64, 0, EG_RULE_SCANNER), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r65, 10, EG_RULE_MANUAL), 0); /* expires */
+	assert_int_equal(eg_gate_deny_add(G, &r127, 0, EG_RULE_BAN), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r128, 0, EG_RULE_MANUAL), 0);
+	assert_true(slot6l_of(hi6("2001:db8:7b00:1::"), 0, 65, &why) >= 0);
+	assert_int_equal(why, EG_RULE_MANUAL);
+	assert_true(slot6l_of(hi6("2001:db8:7b00:1::"), 4, 127, &why) >= 0);
+	assert_int_equal(why, EG_RULE_BAN);
+	assert_true(slot6l_of(hi6("2001:db8:7b00:1::"), 5, 128, NULL) >= 0);
+	assert_true(slot6_of(hi6("2001:db8:7b00:1::"), 64) >= 0);
+	tcp6(&p, "2001:db8:7b00:1::5", 1, PROT, PK_ACK); /* /128 (manual) */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	tcp6(&p, "2001:db8:7b00:1::4", 1, PROT, PK_ACK); /* /127 (ban), the /128's pair */
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	tcp6(&p, "2001:db8:7b00:1::6", 1, PROT, PK_SYN); /* /65 (manual, live) */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_deny_del(G, &r0), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r0, 0, EG_RULE_BAN), 0); /* ::/0 bans; protected port only */
+	assert_int_equal(eg_gate_set_clock_offset(G, 11000000000ll), 0);
+	for (int round = 0; round < 2; round++) { /* before GC, then after */
+		tcp6(&p, "2001:db8:7b00:1::4", 1, PROT, PK_ACK); /* /127 inside the expired /65 */
+		expect(&p, XDP_DROP, EG_REASON_BAN);
+		tcp6(&p, "2001:db8:7b00:1::6", 1, PROT, PK_ACK); /* expired /65: the /64 */
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+		tcp6(&p, "2001:db8:7b00:2::6", 1, OPEN, PK_ACK); /* only ::/0 (a ban): open port */
+		expect(&p, XDP_PASS, EG_REASON_PASS);
+		if (round == 0) { /* >= 1: an earlier test's rule may expire with it */
+			assert_true(eg_gate_gc(G) >= 1);
+			assert_int_equal(slot6l_of(hi6("2001:db8:7b00:1::"), 0, 65, NULL), -1);
+		}
+	}
+	/* the other half of the /64: a live /65 with an expiring /127 inside */
+	assert_int_equal(eg_gate_deny_add(G, &r65b, 0, EG_RULE_SCANNER), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r127b, 10, EG_RULE_BAN), 0);
+	tcp6(&p, "2001:db8:7b00:1:8000::3", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	assert_int_equal(eg_gate_set_clock_offset(G, 22000000000ll), 0);
+	expect(&p, XDP_DROP, EG_REASON_DENY); /* the /65 now */
+	assert_true(eg_gate_gc(G) >= 1);
+	assert_int_equal(slot6l_of(hi6("2001:db8:7b00:1::"), 0x80000000000002ull, 127, NULL), -1);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(read_table(EG_TBL_DENY6).count[127], 1);
+	assert_int_equal(read_table(EG_TBL_DENY6).count[65], 1);
+	/* deletes leave their slots; the /64 and ::/0 remain */
+	assert_int_equal(eg_gate_deny_del(G, &r128), 0);
+	assert_int_equal(eg_gate_deny_del(G, &r127), 0);
+	assert_int_equal(eg_gate_deny_del(G, &r65b), 0);
+	assert_int_equal(slot6l_of(hi6("2001:db8:7b00:1::"), 5, 128, NULL), -1);
+	tcp6(&p, "2001:db8:7b00:1::5", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_deny_del(G, &r64), 0);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	assert_int_equal(eg_gate_deny_del(G, &r0), 0);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	/* bulk: long rules go into their slots straight after the hash */
+	{
+		struct eg_prefix v[2] = { P("2001:db8:7b00:3::9"), P("2001:db8:7b00:3::/100") };
+
+		assert_int_equal(eg_gate_bulk_add(G, false, v, 2, 0, EG_RULE_SCANNER), 2);
+		assert_true(slot6l_of(hi6("2001:db8:7b00:3::"), 9, 128, &why) >= 0);
+		assert_int_equal(why, EG_RULE_SCANNER);
+		assert_true(slot6l_of(hi6("2001:db8:7b00:3::"), 0, 100, NULL) >= 0);
+		tcp6(&p, "2001:db8:7b00:3::9", 1, PROT, PK_ACK);
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+		tcp6(&p, "2001:db8:7b00:3::fff:1", 1, PROT, PK_ACK);
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+		tcp6(&p, "2001:db8:7b00:3::1:0:0", 1, PROT, PK_ACK); /* past the /100 */
+		expect(&p, XDP_PASS, EG_REASON_PASS);
+		assert_int_equal(eg_gate_deny_del(G, &v[0]), 0);
+		assert_int_equal(eg_gate_deny_del(G, &v[1]), 0);
+	}
+	assert_true(eg_gate_gc(G) >= 0);
+	reset_clock();
+}
+
 /* An expired prefix hides neither a longer nor a shorter live one, before GC and after. */
 static void test_prefix_expiry_nesting(void **s)
 {
@@ -1485,6 +1817,97 @@ static __u64 idx6_byte(const char *addr48)
 	w = b >> 3;
 	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_DENY6_IDX), &w, &v), 0);
 	return (v >> ((b & 7) * 8)) & 0xff;
+}
+
+/* The IPv6 allow index (eg_allow6_idx_v1, as the deny one): an allow /48 and a /128 in
+ * another /48 set their group bits; a source is allowed only through its /48's byte (a
+ * byte cleared by hand makes XDP skip the /48's lengths: the deny decides), lengths
+ * under /48 are always looked up, and bulk allows set the bits too. */
+static __u64 aidx6_word(const char *addr48, __u32 *w, unsigned *shift)
+{
+	struct eg_prefix a = P(addr48);
+	__u64 hi = 0, v;
+	__u32 b;
+
+	for (int i = 0; i < 8; i++)
+		hi = hi << 8 | a.addr[i];
+	b = eg_idx6_slot(hi);
+	*w = b >> 3;
+	*shift = (b & 7) * 8;
+	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_ALLOW6_IDX), w, &v), 0);
+	return v;
+}
+
+static unsigned aidx6_byte(const char *addr48)
+{
+	__u32 w;
+	unsigned sh;
+	__u64 v = aidx6_word(addr48, &w, &sh);
+
+	return (unsigned)(v >> sh) & 0xff;
+}
+
+static void test_allow6_index(void **s)
+{
+	struct eg_prefix deny = P("2001:db8:5000::/36"), a48 = P("2001:db8:5050::/48"),
+			 a128 = P("2001:db8:5051::9"), a40 = P("2001:db8:5100::/40");
+	__u32 w;
+	unsigned sh;
+	__u64 v;
+	struct pk p;
+
+	reset_clock();
+	assert_int_equal(eg_gate_deny_add(G, &deny, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_allow_add(G, &a48, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_allow_add(G, &a128, 0, EG_RULE_MANUAL), 0);
+	assert_true(aidx6_byte("2001:db8:5050::") & (1u << eg_group6(48)));
+	assert_true(aidx6_byte("2001:db8:5051::") & (1u << eg_group6(128)));
+	tcp6(&p, "2001:db8:5050::77", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	tcp6(&p, "2001:db8:5051::9", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	tcp6(&p, "2001:db8:5051::8", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	/* the byte is a promise: cleared, the /48's allow is not looked up */
+	{
+		__u64 z;
+
+		v = aidx6_word("2001:db8:5050::", &w, &sh);
+		z = v & ~(0xffull << sh);
+		assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_ALLOW6_IDX), &w, &z, BPF_ANY), 0);
+		tcp6(&p, "2001:db8:5050::77", 1, PROT, PK_ACK);
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+		assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_ALLOW6_IDX), &w, &v, BPF_ANY), 0);
+		expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	}
+	/* under /48: no byte of its own, always looked up */
+	assert_int_equal(eg_gate_allow_add(G, &a40, 0, EG_RULE_MANUAL), 0);
+	tcp6(&p, "2001:db8:51ff::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	/* GC clears the bits of a deleted allow */
+	assert_int_equal(eg_gate_allow_del(G, &a128), 0);
+	assert_true(eg_gate_gc(G) >= 0);
+	assert_false(aidx6_byte("2001:db8:5051::") & (1u << eg_group6(128)));
+	tcp6(&p, "2001:db8:5051::9", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	/* bulk allows set their bits */
+	{
+		struct eg_prefix b[2] = { P("2001:db8:5060::5"), P("2001:db8:5061::/64") };
+
+		assert_int_equal(eg_gate_bulk_add(G, true, b, 2, 0, EG_RULE_STATIC), 2);
+		assert_true(aidx6_byte("2001:db8:5060::") & (1u << eg_group6(128)));
+		assert_true(aidx6_byte("2001:db8:5061::") & (1u << eg_group6(64)));
+		tcp6(&p, "2001:db8:5060::5", 1, PROT, PK_ACK);
+		expect(&p, XDP_PASS, EG_REASON_ALLOW);
+		tcp6(&p, "2001:db8:5061:0:1::1", 1, PROT, PK_ACK);
+		expect(&p, XDP_PASS, EG_REASON_ALLOW);
+		assert_int_equal(eg_gate_allow_del(G, &b[0]), 0);
+		assert_int_equal(eg_gate_allow_del(G, &b[1]), 0);
+	}
+	assert_int_equal(eg_gate_allow_del(G, &a48), 0);
+	assert_int_equal(eg_gate_allow_del(G, &a40), 0);
+	assert_int_equal(eg_gate_deny_del(G, &deny), 0);
+	assert_true(eg_gate_gc(G) >= 0);
 }
 
 static void test_v6_filter(void **s)
@@ -2363,9 +2786,13 @@ int main(void)
 		cmocka_unit_test(test_slots_first),
 		cmocka_unit_test(test_slot_overflow4),
 		cmocka_unit_test(test_slot_overflow6),
+		cmocka_unit_test(test_allow_slots),
+		cmocka_unit_test(test_slot_overflow6l),
+		cmocka_unit_test(test_v6_long_edges),
 		cmocka_unit_test(test_prefix_expiry_nesting),
 		cmocka_unit_test(test_longest_match_v6),
 		cmocka_unit_test(test_v6_filter),
+		cmocka_unit_test(test_allow6_index),
 		cmocka_unit_test(test_v6_short_keys),
 		cmocka_unit_test(test_bulk_incremental),
 		cmocka_unit_test(test_mapped_sources),

@@ -40,7 +40,8 @@ const char *const eg_gate_map_names[M__COUNT] = {
 	[M_SESSIONS] = EG_MAP_SESSIONS,   [M_STATS] = EG_MAP_STATS,
 	[M_FLOWSLOTS] = EG_MAP_FLOWSLOTS, [M_FLOOD] = EG_MAP_FLOOD,
 	[M_SYNBOX] = EG_MAP_SYNBOX,       [M_DENY6S] = EG_MAP_DENY6S,
-	[M_DENY6S_SLOTS] = EG_MAP_DENY6S_SLOTS,
+	[M_DENY6S_SLOTS] = EG_MAP_DENY6S_SLOTS, [M_DENY6_SLOTS] = EG_MAP_DENY6_SLOTS,
+	[M_ALLOW4_SLOTS] = EG_MAP_ALLOW4_SLOTS, [M_ALLOW6_IDX] = EG_MAP_ALLOW6_IDX,
 };
 #define map_names eg_gate_map_names
 
@@ -503,26 +504,29 @@ static struct bpf_map *rodata_map(struct bpf_object *obj)
 int eg_gate_set_slots_rodata(struct bpf_object *obj, char *err, size_t errlen)
 {
 	struct bpf_map *m4 = bpf_object__find_map_by_name(obj, EG_MAP_DENY4_SLOTS),
-		       *m6 = bpf_object__find_map_by_name(obj, EG_MAP_DENY6S_SLOTS), *ro = rodata_map(obj);
+		       *m6 = bpf_object__find_map_by_name(obj, EG_MAP_DENY6S_SLOTS),
+		       *m6l = bpf_object__find_map_by_name(obj, EG_MAP_DENY6_SLOTS), *ro = rodata_map(obj);
 	struct edgegate_bpf__rodata *v;
 	const void *init = NULL;
 	size_t sz = 0;
-	int l4, l6, rc;
+	int l4, l6, l6l, rc;
 
 	if (ro)
 		init = bpf_map__initial_value(ro, &sz);
-	if (!m4 || !m6 || !init || sz < sizeof(*v)) {
+	if (!m4 || !m6 || !m6l || !init || sz < sizeof(*v)) {
 		errf(err, errlen, "gate: %sthe BPF object has no deny bucket arrays or .rodata: %s", "",
 		     strerror(ENOENT));
 		return -1;
 	}
 	l4 = slots_log2_of(bpf_map__max_entries(m4));
 	l6 = slots_log2_of(bpf_map__max_entries(m6));
-	if (l4 < 0 || l6 < 0) {
-		errf(err, errlen, "gate: the pinned %s (%u) or %s (%u) is not a power of two of 2^%d..2^%d "
-		     "buckets; remove both pins (they are rebuilt from the rule hashes, sized by "
-		     "gate.max_deny)", EG_MAP_DENY4_SLOTS, bpf_map__max_entries(m4), EG_MAP_DENY6S_SLOTS,
-		     bpf_map__max_entries(m6), EG_SLOTS_MIN_LOG2, EG_SLOTS4_MAX_LOG2);
+	l6l = slots_log2_of(bpf_map__max_entries(m6l));
+	if (l4 < 0 || l6 < 0 || l6l < 0) {
+		errf(err, errlen, "gate: the pinned %s (%u), %s (%u) or %s (%u) is not a power of two of "
+		     "2^%d..2^%d buckets; remove those pins (they are rebuilt from the rule hashes, "
+		     "sized by gate.max_deny)", EG_MAP_DENY4_SLOTS, bpf_map__max_entries(m4),
+		     EG_MAP_DENY6S_SLOTS, bpf_map__max_entries(m6), EG_MAP_DENY6_SLOTS,
+		     bpf_map__max_entries(m6l), EG_SLOTS_MIN_LOG2, EG_SLOTS4_MAX_LOG2);
 		return -1;
 	}
 	v = malloc(sz);
@@ -533,6 +537,7 @@ int eg_gate_set_slots_rodata(struct bpf_object *obj, char *err, size_t errlen)
 	memcpy(v, init, sz);
 	v->eg_slots4_log2 = (__u32)l4;
 	v->eg_slots6_log2 = (__u32)l6;
+	v->eg_slots6l_log2 = (__u32)l6l;
 	rc = bpf_map__set_initial_value(ro, v, sz);
 	free(v);
 	if (rc) {
@@ -616,21 +621,24 @@ static int open_lock(struct eg_gate *g, bool create)
  * stores (abi.h eg_slots4), bulk loads and GC without a system call per bucket. */
 static int map_slots(struct eg_gate *g)
 {
-	struct bpf_map_info i4 = {}, i6 = {};
-	__u32 len4 = sizeof(i4), len6 = sizeof(i6);
-	int l4, l6;
+	struct bpf_map_info i4 = {}, i6 = {}, i6l = {};
+	__u32 len4 = sizeof(i4), len6 = sizeof(i6), len6l = sizeof(i6l);
+	int l4, l6, l6l;
 
 	if (bpf_obj_get_info_by_fd(g->fd[M_DENY4_SLOTS], &i4, &len4) ||
-	    bpf_obj_get_info_by_fd(g->fd[M_DENY6S_SLOTS], &i6, &len6))
+	    bpf_obj_get_info_by_fd(g->fd[M_DENY6S_SLOTS], &i6, &len6) ||
+	    bpf_obj_get_info_by_fd(g->fd[M_DENY6_SLOTS], &i6l, &len6l))
 		return -1;
 	l4 = slots_log2_of(i4.max_entries);
 	l6 = slots_log2_of(i6.max_entries);
-	if (l4 < 0 || l6 < 0) { /* not one this program can index */
+	l6l = slots_log2_of(i6l.max_entries);
+	if (l4 < 0 || l6 < 0 || l6l < 0) { /* not one this program can index */
 		errno = EINVAL;
 		return -1;
 	}
 	g->slots4_log2 = (__u32)l4;
 	g->slots6_log2 = (__u32)l6;
+	g->slots6l_log2 = (__u32)l6l;
 	g->slots4 = mmap(NULL, ((size_t)1 << l4) * sizeof(struct eg_slots4), PROT_READ | PROT_WRITE,
 			 MAP_SHARED, g->fd[M_DENY4_SLOTS], 0);
 	if (g->slots4 == MAP_FAILED) {
@@ -641,6 +649,18 @@ static int map_slots(struct eg_gate *g)
 			 MAP_SHARED, g->fd[M_DENY6S_SLOTS], 0);
 	if (g->slots6 == MAP_FAILED) {
 		g->slots6 = NULL;
+		return -1;
+	}
+	g->slots6l = mmap(NULL, ((size_t)1 << l6l) * sizeof(struct eg_slots6l), PROT_READ | PROT_WRITE,
+			  MAP_SHARED, g->fd[M_DENY6_SLOTS], 0);
+	if (g->slots6l == MAP_FAILED) {
+		g->slots6l = NULL;
+		return -1;
+	}
+	g->aslots4 = mmap(NULL, (size_t)EG_ALLOW4_SLOTS * sizeof(struct eg_slots4), PROT_READ | PROT_WRITE,
+			  MAP_SHARED, g->fd[M_ALLOW4_SLOTS], 0);
+	if (g->aslots4 == MAP_FAILED) {
+		g->aslots4 = NULL;
 		return -1;
 	}
 	return 0;
@@ -697,7 +717,7 @@ struct eg_gate *eg_gate_load(const struct eg_gate_config *gc, char *err, size_t 
 			want = gc->max_deny;
 		else if (!strcmp(n, EG_MAP_DENY4_SLOTS)) /* 0: the default's, 1,048,576 */
 			want = 1u << eg_slots_log2(gc->max_deny ? gc->max_deny : 1048576, 4);
-		else if (!strcmp(n, EG_MAP_DENY6S_SLOTS))
+		else if (!strcmp(n, EG_MAP_DENY6S_SLOTS) || !strcmp(n, EG_MAP_DENY6_SLOTS))
 			want = 1u << eg_slots_log2(gc->max_deny ? gc->max_deny : 1048576, 6);
 		else if (!strcmp(n, EG_MAP_RATE))
 			want = gc->max_sources;
@@ -935,6 +955,10 @@ void eg_gate_close(struct eg_gate *g)
 		munmap(g->slots4, ((size_t)1 << g->slots4_log2) * sizeof(struct eg_slots4));
 	if (g->slots6)
 		munmap(g->slots6, ((size_t)1 << g->slots6_log2) * sizeof(struct eg_slots6));
+	if (g->slots6l)
+		munmap(g->slots6l, ((size_t)1 << g->slots6l_log2) * sizeof(struct eg_slots6l));
+	if (g->aslots4)
+		munmap(g->aslots4, (size_t)EG_ALLOW4_SLOTS * sizeof(struct eg_slots4));
 	if (g->lockfd >= 0)
 		close(g->lockfd);
 	if (g->own_fd)

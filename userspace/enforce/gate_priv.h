@@ -35,6 +35,9 @@ enum {
 	M_SYNBOX,
 	M_DENY6S, /* IPv6 deny rules of /64 or shorter (the deny6 table's other half) */
 	M_DENY6S_SLOTS, /* those direct-mapped (mapped: slots6) */
+	M_DENY6_SLOTS, /* IPv6 deny rules of /65../128 direct-mapped (mapped: slots6l) */
+	M_ALLOW4_SLOTS, /* IPv4 allow rules direct-mapped (mapped: aslots4) */
+	M_ALLOW6_IDX, /* per-/48 length groups of the IPv6 allow rules */
 	M__COUNT
 };
 
@@ -66,8 +69,10 @@ struct eg_gate {
 	 * where this process writes the tables (not in the unprivileged process). */
 	struct eg_slots4 *slots4;
 	struct eg_slots6 *slots6;
+	struct eg_slots6l *slots6l; /* eg_deny6_slots_v1 */
+	struct eg_slots4 *aslots4;  /* eg_allow4_slots_v1 (EG_ALLOW4_SLOTS_LOG2) */
 	/* log2 of their bucket counts: the arrays' max_entries (abi.h eg_slots_log2) */
-	__u32 slots4_log2, slots6_log2;
+	__u32 slots4_log2, slots6_log2, slots6l_log2;
 };
 
 extern const char *const eg_gate_map_names[M__COUNT];

@@ -4,10 +4,11 @@
  * A rule lives in one hash per family and table (every prefix length in the same
  * hash, the length in the key). XDP finds the longest live rule by looking up only
  * the lengths in use (eg_tables_v2.lens) and, for IPv4, only the length groups the
- * /24's index byte names. Writers keep four things consistent, in this order, so
- * XDP never misses a rule: the hash entry, the index bit (IPv4), the rule's bucket slot
- * (deny rules; a rule that exists changes there first), the length bit.
- * Deletes: the hash entry, its slot, then the counts; index bits are a "may" (left
+ * /24's (IPv6: the /48's) index byte names. Writers keep four things consistent, in
+ * this order, so XDP never misses a rule: the hash entry, the index bit, the rule's
+ * bucket slot (deny rules and IPv4 allow rules; a rule that exists changes there first),
+ * the length bit. Deletes: the hash entry, then its slot (an allow rule: the slot first,
+ * so a crash fails closed), then the counts; index bits are a "may" (left
  * set; GC rebuilds them). All of it happens under eg_gate_wlock(): a pthread
  * mutex plus flock() on the pin root, which the daemon, edgegatectl with the
  * daemon down and GC all take, so counts and bits cannot be lost to a race. */
@@ -164,18 +165,19 @@ static uint64_t hi64(const uint8_t *a /* 8 bytes or more */)
 	return h;
 }
 
-/* Sets the rule's length group bit in its /48's byte of the IPv6 deny index. */
-static int idx6_set(struct eg_gate *g, const uint8_t a[16], unsigned len)
+/* Sets the rule's length group bit in its /48's byte of the IPv6 deny or allow index. */
+static int idx6_set(struct eg_gate *g, bool allow, const uint8_t a[16], unsigned len)
 {
+	int fd = g->fd[allow ? M_ALLOW6_IDX : M_DENY6_IDX];
 	__u32 b = eg_idx6_slot(hi64(a)), w = b >> 3;
 	__u64 v, bit = 1ull << ((b & 7) * 8 + eg_group6(len));
 
-	if (bpf_map_lookup_elem(g->fd[M_DENY6_IDX], &w, &v))
+	if (bpf_map_lookup_elem(fd, &w, &v))
 		return -1;
 	if (v & bit)
 		return 0;
 	v |= bit;
-	return bpf_map_update_elem(g->fd[M_DENY6_IDX], &w, &v, BPF_ANY);
+	return bpf_map_update_elem(fd, &w, &v, BPF_ANY);
 }
 
 /* Writes an array of words where it differs from what the map holds. */
@@ -211,7 +213,7 @@ out:
 	return rc;
 }
 
-static int idx6_rebuild(struct eg_gate *g, const struct eg_key6 *keys, size_t n)
+static int idx6_rebuild(struct eg_gate *g, bool allow, const struct eg_key6 *keys, size_t n)
 {
 	uint8_t *want = calloc(EG_IDX6_WORDS, sizeof(__u64));
 	int rc;
@@ -222,7 +224,7 @@ static int idx6_rebuild(struct eg_gate *g, const struct eg_key6 *keys, size_t n)
 		if (keys[i].plen >= 48)
 			want[eg_idx6_slot(hi64(keys[i].a))] |= (uint8_t)(1u << eg_group6(keys[i].plen));
 	/* byte s of the array is slot s on a little-endian host, as XDP reads it */
-	rc = array_sync(g->fd[M_DENY6_IDX], (const __u64 *)want, EG_IDX6_WORDS);
+	rc = array_sync(g->fd[allow ? M_ALLOW6_IDX : M_DENY6_IDX], (const __u64 *)want, EG_IDX6_WORDS);
 	free(want);
 	return rc;
 }
@@ -265,6 +267,7 @@ struct rent {
  * that neither the compiler nor the CPU reorders. */
 #define STORE64(p, v) __atomic_store_n((p), (__u64)(v), __ATOMIC_RELEASE)
 #define STORE32(p, v) __atomic_store_n((p), (__u32)(v), __ATOMIC_RELEASE)
+#define STORE16(p, v) __atomic_store_n((p), (__u16)(v), __ATOMIC_RELEASE)
 
 /* A deny rule into its bucket: in place when a slot holds it (expiry, then key), else
  * into an empty slot (expiry, then key), else the bucket is marked `more` (the rule is
@@ -319,21 +322,69 @@ static void slot6_put(struct eg_slots6 *b, __u64 hi, unsigned len, const struct 
 	STORE32(&b->s[empty].tag, tag);
 }
 
+static uint64_t lo64(const uint8_t *a /* 16 bytes */)
+{
+	return hi64(a + 8);
+}
+
+/* As slot6_put, for a long IPv6 rule (abi.h eg_slots6l): the tag last. */
+static void slot6l_put(struct eg_slots6l *b, __u64 hi, __u64 lo, unsigned len, const struct eg_rule *r)
+{
+	__u16 tag = eg_slot6l_tag(len, r->reason);
+	int empty = -1;
+
+	for (int i = 0; i < 2; i++) {
+		__u16 cur = b->tag[i];
+
+		if (cur && cur >> 8 == tag >> 8 && b->s[i].hi == hi && b->s[i].lo == lo) {
+			STORE64(&b->s[i].expires_ns, r->expires_ns);
+			STORE16(&b->tag[i], tag);
+			return;
+		}
+		if (!cur && empty < 0)
+			empty = i;
+	}
+	if (empty < 0) {
+		STORE32(&b->more, 1);
+		return;
+	}
+	STORE64(&b->s[empty].hi, hi);
+	STORE64(&b->s[empty].lo, lo);
+	STORE64(&b->s[empty].expires_ns, r->expires_ns);
+	STORE16(&b->tag[empty], tag);
+}
+
 static bool rkey_slotted(const struct rkey *k)
 {
-	return k->tbl == EG_TBL_DENY4 || k->s6;
+	return k->tbl == EG_TBL_DENY4 || k->tbl == EG_TBL_DENY6 || k->tbl == EG_TBL_ALLOW4;
+}
+
+static bool slots_mapped(const struct eg_gate *g)
+{
+	return g->slots4 && g->slots6 && g->slots6l && g->aslots4;
+}
+
+/* The IPv4 bucket of (addr, len) in the deny or the allow array. */
+static struct eg_slots4 *bucket4_of(struct eg_gate *g, bool allow, __u32 addr, unsigned len)
+{
+	return allow ? &g->aslots4[eg_slots4_of(addr, len, EG_ALLOW4_SLOTS_LOG2)]
+		     : &g->slots4[eg_slots4_of(addr, len, g->slots4_log2)];
 }
 
 static int slot_put(struct eg_gate *g, const struct rkey *k, const struct eg_rule *r)
 {
-	if (!g->slots4 || !g->slots6) {
+	if (!slots_mapped(g)) {
 		errno = ENODEV;
 		return -1;
 	}
-	if (k->tbl == EG_TBL_DENY4) {
+	if (!k->v6) {
 		__u32 a = ntohl(k->k4.addr);
 
-		slot4_put(&g->slots4[eg_slots4_of(a, k->len, g->slots4_log2)], a, k->len, r);
+		slot4_put(bucket4_of(g, k->tbl == EG_TBL_ALLOW4, a, k->len), a, k->len, r);
+	} else if (!k->s6) {
+		__u64 hi = hi64(k->a), lo = lo64(k->a);
+
+		slot6l_put(&g->slots6l[eg_slots6l_of(hi, lo, k->len, g->slots6l_log2)], hi, lo, k->len, r);
 	} else {
 		__u64 hi = hi64(k->a);
 
@@ -345,11 +396,18 @@ static int slot_put(struct eg_gate *g, const struct rkey *k, const struct eg_rul
 /* A deleted rule leaves its slot (the tag cleared; `more` stays until GC). */
 static void slot_del(struct eg_gate *g, const struct rkey *k)
 {
-	if (!g->slots4 || !g->slots6)
+	if (!slots_mapped(g))
 		return;
-	if (k->tbl == EG_TBL_DENY4) {
+	if (k->tbl == EG_TBL_DENY6 && !k->s6) {
+		__u64 hi = hi64(k->a), lo = lo64(k->a);
+		struct eg_slots6l *b = &g->slots6l[eg_slots6l_of(hi, lo, k->len, g->slots6l_log2)];
+
+		for (int i = 0; i < 2; i++)
+			if (b->tag[i] >> 8 == (k->len & 0xff) && b->tag[i] && b->s[i].hi == hi && b->s[i].lo == lo)
+				STORE16(&b->tag[i], 0);
+	} else if (!k->v6) {
 		__u32 a = ntohl(k->k4.addr);
-		struct eg_slots4 *b = &g->slots4[eg_slots4_of(a, k->len, g->slots4_log2)];
+		struct eg_slots4 *b = bucket4_of(g, k->tbl == EG_TBL_ALLOW4, a, k->len);
 		__u64 key = eg_slot4_key(a, k->len, 0);
 
 		for (int i = 0; i < 3; i++)
@@ -370,12 +428,14 @@ static void slot_del(struct eg_gate *g, const struct rkey *k)
  * fill free slots, the rest of a bucket is `more`; slots of rules that are gone are
  * emptied. A changing bucket gets `more` first, so XDP asks the hash meanwhile, and a
  * slot changes rule only through empty. */
-static int slots4_sync(struct eg_gate *g, const struct rent *v, const bool *keep, size_t n)
+static int slots4_sync(struct eg_gate *g, bool allow, const struct rent *v, const bool *keep, size_t n)
 {
-	struct eg_slots4 *want = calloc((size_t)1 << g->slots4_log2, sizeof(*want));
+	struct eg_slots4 *arr = allow ? g->aslots4 : g->slots4;
+	__u32 log2 = allow ? EG_ALLOW4_SLOTS_LOG2 : g->slots4_log2;
+	struct eg_slots4 *want = calloc((size_t)1 << log2, sizeof(*want));
 	uint8_t *placed = calloc(n + 1, 1);
 
-	if (!want || !placed || !g->slots4) {
+	if (!want || !placed || !arr) {
 		free(want);
 		free(placed);
 		errno = want && placed ? ENODEV : ENOMEM;
@@ -383,14 +443,14 @@ static int slots4_sync(struct eg_gate *g, const struct rent *v, const bool *keep
 	}
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < n; i++) {
-			__u32 a = ntohl(v[i].k4.addr), bi = eg_slots4_of(a, v[i].k4.plen, g->slots4_log2);
+			__u32 a = ntohl(v[i].k4.addr), bi = eg_slots4_of(a, v[i].k4.plen, log2);
 			__u64 key = eg_slot4_key(a, v[i].k4.plen, v[i].r.reason);
 			struct eg_slots4 *w = &want[bi];
 
 			if (!keep[i] || placed[i])
 				continue;
 			for (int j = 0; j < 3 && !placed[i]; j++)
-				if (pass ? !w->s[j].key : g->slots4[bi].s[j].key >> 8 == key >> 8) {
+				if (pass ? !w->s[j].key : arr[bi].s[j].key >> 8 == key >> 8) {
 					w->s[j].key = key;
 					w->s[j].expires_ns = v[i].r.expires_ns;
 					placed[i] = 1;
@@ -398,8 +458,8 @@ static int slots4_sync(struct eg_gate *g, const struct rent *v, const bool *keep
 			if (pass && !placed[i])
 				w->more = 1;
 		}
-	for (__u32 bi = 0; bi < 1u << g->slots4_log2; bi++) {
-		struct eg_slots4 *b = &g->slots4[bi], *w = &want[bi];
+	for (__u32 bi = 0; bi < 1u << log2; bi++) {
+		struct eg_slots4 *b = &arr[bi], *w = &want[bi];
 
 		if (!memcmp(b, w, sizeof(*b)))
 			continue;
@@ -476,6 +536,68 @@ static int slots6_sync(struct eg_gate *g, const struct rent *v, const bool *keep
 	return 0;
 }
 
+/* As slots6_sync, for the long rules (65..128): eg_deny6_slots_v1. */
+static int slots6l_sync(struct eg_gate *g, const struct rent *v, const bool *keep, size_t n)
+{
+	struct eg_slots6l *want = calloc((size_t)1 << g->slots6l_log2, sizeof(*want));
+	uint8_t *placed = calloc(n + 1, 1);
+
+	if (!want || !placed || !g->slots6l) {
+		free(want);
+		free(placed);
+		errno = want && placed ? ENODEV : ENOMEM;
+		return -1;
+	}
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < n; i++) {
+			unsigned len = v[i].k6.plen;
+			__u64 hi = hi64(v[i].k6.a), lo = lo64(v[i].k6.a);
+			__u32 bi = eg_slots6l_of(hi, lo, len, g->slots6l_log2);
+			__u16 tag = eg_slot6l_tag(len, v[i].r.reason);
+			struct eg_slots6l *w = &want[bi], *b = &g->slots6l[bi];
+
+			if (!keep[i] || placed[i] || len <= EG_DENY6S_MAXLEN)
+				continue;
+			for (int j = 0; j < 2 && !placed[i]; j++)
+				if (pass ? !w->tag[j]
+					 : b->tag[j] && b->tag[j] >> 8 == tag >> 8 && b->s[j].hi == hi &&
+						   b->s[j].lo == lo) {
+					w->s[j].hi = hi;
+					w->s[j].lo = lo;
+					w->s[j].expires_ns = v[i].r.expires_ns;
+					w->tag[j] = tag;
+					placed[i] = 1;
+				}
+			if (pass && !placed[i])
+				w->more = 1;
+		}
+	for (__u32 bi = 0; bi < 1u << g->slots6l_log2; bi++) {
+		struct eg_slots6l *b = &g->slots6l[bi], *w = &want[bi];
+
+		if (!memcmp(b, w, sizeof(*b)))
+			continue;
+		STORE32(&b->more, 1);
+		for (int j = 0; j < 2; j++) {
+			bool same = b->tag[j] >> 8 == w->tag[j] >> 8 && b->s[j].hi == w->s[j].hi &&
+				    b->s[j].lo == w->s[j].lo;
+
+			if (!same && b->tag[j])
+				STORE16(&b->tag[j], 0);
+			if (b->s[j].hi != w->s[j].hi)
+				STORE64(&b->s[j].hi, w->s[j].hi);
+			if (b->s[j].lo != w->s[j].lo)
+				STORE64(&b->s[j].lo, w->s[j].lo);
+			if (b->s[j].expires_ns != w->s[j].expires_ns)
+				STORE64(&b->s[j].expires_ns, w->s[j].expires_ns);
+			if (b->tag[j] != w->tag[j])
+				STORE16(&b->tag[j], w->tag[j]);
+		}
+		STORE32(&b->more, w->more);
+	}
+	free(want);
+	free(placed);
+	return 0;
+}
 
 /* Appends every entry of one rule map (live or not) to *v, with batch lookups. A
  * short IPv6 key (eg_key6s) is widened to an eg_key6. */
@@ -617,7 +739,7 @@ int eg_rules_put(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned
 		goto undo;
 	if (!exists && rkey_slotted(&k) && slot_put(g, &k, r))
 		goto undo;
-	if (k.v6 && !allow && k.len >= 48 && idx6_set(g, k.a, k.len))
+	if (k.v6 && k.len >= 48 && idx6_set(g, allow, k.a, k.len))
 		goto undo;
 	if (tbl_read(g, k.tbl, &t))
 		goto undo;
@@ -651,10 +773,29 @@ int eg_rules_del(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned
 	if (g->remote)
 		return eg_privc_rule_del(allow, addr, plen);
 	rkey_make(allow, addr, plen, &k);
-	if (bpf_map_delete_elem(rkey_fd(g, &k), rkey_ptr(&k)))
-		return -1;
-	if (rkey_slotted(&k)) /* after the hash: until here the rule holds, as before */
+	/* An allow rule leaves its slot before the record: a writer killed in between leaves
+	 * a record XDP no longer honours (fail closed, until GC next rebuilds the slots: a
+	 * delete, an expiry, a start), never a slot that lets a deleted allow through. A
+	 * deny rule the other way round. */
+	if (allow && rkey_slotted(&k)) {
+		struct eg_rule old;
+		bool had = bpf_map_lookup_elem(rkey_fd(g, &k), rkey_ptr(&k), &old) == 0;
+
 		slot_del(g, &k);
+		if (bpf_map_delete_elem(rkey_fd(g, &k), rkey_ptr(&k))) {
+			int e = errno;
+
+			if (had)
+				slot_put(g, &k, &old);
+			errno = e;
+			return -1;
+		}
+	} else {
+		if (bpf_map_delete_elem(rkey_fd(g, &k), rkey_ptr(&k)))
+			return -1;
+		if (rkey_slotted(&k)) /* after the hash: until here the rule holds, as before */
+			slot_del(g, &k);
+	}
 	if (tbl_read(g, k.tbl, &t) == 0) {
 		if (t.count[k.len])
 			t.count[k.len]--;
@@ -726,9 +867,10 @@ keep:
 		 * a crashed writer left unset appears */
 		bool rebuild = force || here || old.stale || memcmp(old.count, t.count, sizeof(t.count));
 
-		if (rebuild && ((v6 ? (!allow && idx6_rebuild(g, k6, nk4)) : idx4_rebuild(g, allow, k4, nk4)) ||
-				(tbl == EG_TBL_DENY4 && slots4_sync(g, v, keep, (size_t)n)) ||
-				(tbl == EG_TBL_DENY6 && slots6_sync(g, v, keep, (size_t)n)))) {
+		if (rebuild && ((v6 ? idx6_rebuild(g, allow, k6, nk4) : idx4_rebuild(g, allow, k4, nk4)) ||
+				(!v6 && slots4_sync(g, allow, v, keep, (size_t)n)) ||
+				(tbl == EG_TBL_DENY6 && (slots6_sync(g, v, keep, (size_t)n) ||
+							 slots6l_sync(g, v, keep, (size_t)n))))) {
 			log_warn("gate: rebuilding the %s index failed: %s", v6 ? "IPv6" : "IPv4",
 				 strerror(errno));
 			free(keep);
@@ -1182,7 +1324,7 @@ static int bulk_note6(struct bulk_acc *a, enum bkind kind, const void *k, bool f
 
 	if (fresh)
 		a->cnt6[len]++;
-	if (!a->allow && len >= 48) {
+	if (len >= 48) {
 		__u32 b = eg_idx6_slot(hi64(addr));
 
 		return orset_add(&a->idx6, b >> 3, 1ull << ((b & 7) * 8 + eg_group6(len)));
@@ -1266,7 +1408,7 @@ static int bulk_commit(struct eg_gate *g, struct bulk_acc *a)
 	struct eg_table t;
 
 	if (orset_apply(&a->idx4, g->fd[a->allow ? M_ALLOW4_IDX : M_DENY4_IDX]) ||
-	    (!a->allow && orset_apply(&a->idx6, g->fd[M_DENY6_IDX])))
+	    orset_apply(&a->idx6, g->fd[a->allow ? M_ALLOW6_IDX : M_DENY6_IDX]))
 		return -1;
 	for (int fam = 0; fam < 2; fam++) {
 		const __u32 *cnt = fam ? a->cnt6 : a->cnt4;
@@ -1363,13 +1505,18 @@ long eg_gate_bulk_add(struct eg_gate *g, bool allow, const struct eg_prefix *v, 
 				err = errno;
 		}
 		/* the buckets of what went in (the deny rules), straight after the hash */
-		if (!allow && kind != BK6 && (!g->slots4 || !g->slots6) && !err)
+		if ((!allow || kind == BK4) && !slots_mapped(g) && !err)
 			err = ENODEV;
-		for (size_t j = 0; j < done && !allow && kind != BK6 && g->slots4 && g->slots6; j++) {
+		for (size_t j = 0; j < done && (!allow || kind == BK4) && slots_mapped(g); j++) {
 			if (kind == BK4) {
 				__u32 a4 = ntohl(k4[j].addr);
 
-				slot4_put(&g->slots4[eg_slots4_of(a4, k4[j].plen, g->slots4_log2)], a4, k4[j].plen, &r);
+				slot4_put(bucket4_of(g, allow, a4, k4[j].plen), a4, k4[j].plen, &r);
+			} else if (kind == BK6) {
+				__u64 hi = hi64(k6[j].a), lo = lo64(k6[j].a);
+
+				slot6l_put(&g->slots6l[eg_slots6l_of(hi, lo, k6[j].plen, g->slots6l_log2)], hi, lo,
+					   k6[j].plen, &r);
 			} else {
 				__u64 hi = hi64(k6s[j].a);
 

@@ -10,6 +10,10 @@
 #      filter's own cost over the floor, and the ratios.
 # Usage: tools/bench/xdp/run.sh [SECONDS_PER_FLOOD (default 5)] [REPEAT (default 1000000)]
 #                               [FLOOD_ROUNDS (default 1)]
+#   env EG_BENCH_BEST=N: best of N per row (default 15; gate and empty program runs
+#   alternate, so both figures of a row come from the same seconds), EG_BENCH_NOFILL=1:
+#   no 1M-rule fill, EG_BENCH_DUMP=PATH: the verifier's output beside PATH.
+#   A change is judged with tools/bench/xdp/ab.sh REF (both builds alternately, ranges).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 SECS=${1:-5}
@@ -23,7 +27,7 @@ gcc -O2 -g $CPPFLAGS -o $B tools/bench/xdp/xdpbench.c \
 	build/libedgegate.a -lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb \
 	-lhiredis -lcap -lpthread -lm -licuuc -lsimdjson -lstdc++
 
-echo "== BPF_PROG_TEST_RUN, repeat $REPEAT, best of 15 (kernel $(uname -r), $(nproc) CPUs)"
+echo "== BPF_PROG_TEST_RUN, repeat $REPEAT, best of ${EG_BENCH_BEST:-15}, gate and empty program alternating (kernel $(uname -r), $(nproc) CPUs)"
 $B paths "$REPEAT"
 
 # 2. the veth flood: floors, drop / pass / mixed rows per filter, raw and marginal
