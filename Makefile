@@ -163,9 +163,14 @@ install: all
 	install -D -m 0644 tools/caddy/Caddyfile $(DESTDIR)/etc/edgegate/caddy/Caddyfile
 	install -D -m 0644 tools/traefik/edgegate.yml $(DESTDIR)/etc/edgegate/traefik/edgegate.yml
 	install -D -m 0644 tools/envoy/edgegate.yaml $(DESTDIR)/etc/edgegate/envoy/edgegate.yaml
-	install -D -m 0644 tools/systemd/edgegated.service $(DESTDIR)/etc/systemd/system/edgegated.service
+	# the unit names the binaries and docs under PREFIX (it is written for /usr/local)
+	install -d -m 0755 $(DESTDIR)/etc/systemd/system
+	sed 's|/usr/local/|$(PREFIX)/|g' tools/systemd/edgegated.service > $(DESTDIR)/etc/systemd/system/edgegated.service
+	chmod 0644 $(DESTDIR)/etc/systemd/system/edgegated.service
 	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/doc/edgegate
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/edgegate/
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/doc/edgegate/providers
+	install -m 0644 docs/providers/*.md $(DESTDIR)$(PREFIX)/share/doc/edgegate/providers/
 
 $(BUILD):
 	mkdir -p $(BUILD)
