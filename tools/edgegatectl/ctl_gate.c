@@ -35,7 +35,8 @@ static struct eg_gate *pinned(const struct ctl_opts *o)
 	struct eg_gate *g = eg_gate_open_pinned(o->pin_root, err, sizeof(err));
 
 	if (!g)
-		fprintf(stderr, "edgegatectl: daemon unreachable and %s\n", err);
+		fprintf(stderr, "edgegatectl: %s and %s\n",
+			ctl_daemon_reachable(o) ? "the daemon has no gate" : "daemon unreachable", err);
 	return g;
 }
 

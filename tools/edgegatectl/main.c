@@ -43,17 +43,29 @@ json_t *ctl_admin(const struct ctl_opts *o, json_t *req)
 {
 	char err[512];
 	json_t *resp = eg_admin_call(o->admin_socket, req, err, sizeof(err));
-	json_decref(req);
 	if (!resp) {
 		fprintf(stderr, "edgegatectl: %s\n", err);
+		json_decref(req);
 		return NULL;
 	}
 	if (!json_is_true(json_object_get(resp, "ok"))) {
 		const char *e = json_string_value(json_object_get(resp, "error"));
-		fprintf(stderr, "edgegatectl: %s\n", e ? e : "the daemon refused the command");
+		const char *cmd = json_string_value(json_object_get(req, "cmd"));
+		/* The daemon registers a command only with the part that serves it: say which. */
+		if (e && cmd && strcmp(e, "unknown command") == 0)
+			fprintf(stderr, "edgegatectl: this daemon does not serve \"%s\" (%s)\n", cmd,
+				!strncmp(cmd, "deny", 4) || !strncmp(cmd, "allow", 5) || !strcmp(cmd, "stats")
+					? "the XDP gate is not loaded: no gate.interfaces, or see status"
+					: !strcmp(cmd, "sessions") || !strcmp(cmd, "revoke")
+						  ? "no oidc section in its config: no login sessions"
+						  : "another version of edgegated?");
+		else
+			fprintf(stderr, "edgegatectl: %s\n", e ? e : "the daemon refused the command");
 		json_decref(resp);
+		json_decref(req);
 		return NULL;
 	}
+	json_decref(req);
 	return resp;
 }
 
