@@ -28,6 +28,7 @@ static void usage(FILE *f)
 		"  stats [--json]                         XDP verdict counters per reason\n"
 		"  deny add|del|list [CIDR] [--ttl DUR] [--reason TEXT]\n"
 		"  allow add|del|list [CIDR] [--ttl DUR] [--reason TEXT]\n"
+		"  deny|allow load FILE [--ttl DUR] [--reason CATEGORY]   bulk load (daemon stopped)\n"
 		"  sessions [--sub SUB] [--json]          active login sessions\n"
 		"  revoke --session ID | --sub SUB | --sid SID\n"
 		"  bans [list] | bans del PREFIX          sources banned for failed verdicts\n"
