@@ -30,7 +30,7 @@ static void usage(FILE *f)
 		"  allow add|del|list [CIDR] [--ttl DUR] [--reason TEXT]\n"
 		"  deny|allow load FILE [--ttl DUR] [--reason CATEGORY]   bulk load (daemon stopped)\n"
 		"  sessions [--sub SUB] [--json]          active login sessions\n"
-		"  revoke --session ID | --sub SUB | --sid SID\n"
+		"  revoke --session ID | --sub SUB | --sid SID [--reason TEXT]   exit 1 when none matched\n"
 		"  bans [list] | bans del PREFIX          sources banned for failed verdicts\n"
 		"  flows [--session ID]                   tracked session flows, time-to-revoke\n"
 		"  jws verify --jwks FILE [--alg ALG] [TOKEN|-]\n"
