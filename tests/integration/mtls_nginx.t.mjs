@@ -419,9 +419,11 @@ ok(m && Number(m[1]) > 6.9 && Number(m[1]) <= 7.01, 'edgegate_cert_expiry_days r
 ok(/edgegate_verdicts_total\{result="forbidden",reason="certificate_revoked"\} [1-9]/.test(r.body), 'revoked verdicts are counted');
 
 // renew: nothing is due yet; with --within 2 the 24h client certificates are re-issued
+const fpCarol = tool('--dir', pki, 'fingerprint', 'carol').trim();
 const out = tool('--dir', pki, 'renew', '--within', '2');
 ok(/renewed [1-9]/.test(out), `renew re-issues certificates expiring within 2 days (${out.trim().split('\n').pop()})`);
 ok(tool('--dir', pki, 'fingerprint', 'alice').trim() !== fpAlice, 'the renewed certificate is a new certificate');
+ok(tool('--dir', pki, 'fingerprint', 'carol').trim() === fpCarol, 'renew leaves revoked carol without a fresh certificate');
 
 const healthy = (await request(`http://127.0.0.1:${egdPort}/healthz`)).status === 200;
 ok(healthy, 'edgegated healthy at the end');
