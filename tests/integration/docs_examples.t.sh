@@ -103,5 +103,21 @@ out=$("$DAEMON" --config "$TMP/typo.json" --check 2>&1)
 [ $? -ne 0 ] && grep -q 'revocation.flows_per_sesion' <<<"$out" && ok "a misspelt key fails --check, naming its path" \
 	|| nok "a misspelt key fails --check, naming its path" "$out"
 
+# Every key config.c accepts is named in docs/config.md (as `key`, `section.key` or "key"):
+# an operator must be able to find what a key does.
+missing=$(python3 - userspace/core/config.c docs/config.md <<'PY2'
+import re, sys
+src, doc = open(sys.argv[1]).read(), open(sys.argv[2]).read()
+lists = re.findall(r'static const char \*const keys\[\] = \{(.*?)NULL \}', src, re.S)
+keys = sorted({k for l in lists for k in re.findall(r'"([a-z_0-9]+)"', l)})
+for k in keys:
+	if not re.search(r'`(?:[a-z_]+\.)?' + k + r'`|"' + k + r'"', doc):
+		print(k)
+PY2
+)
+keys_found=$(python3 -c 'import re,sys; s=open(sys.argv[1]).read(); print(len(re.findall(r"static const char \*const keys\[\]", s)))' userspace/core/config.c)
+if [ "$keys_found" -ge 10 ] && [ -z "$missing" ]; then ok "docs/config.md names every key of the $keys_found key lists in config.c"
+else nok "docs/config.md names every key of the $keys_found key lists in config.c" "missing: $(echo $missing)"; fi
+
 echo "1..$n"
 [ "$fails" -eq 0 ]
