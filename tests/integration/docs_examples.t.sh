@@ -119,5 +119,25 @@ keys_found=$(python3 -c 'import re,sys; s=open(sys.argv[1]).read(); print(len(re
 if [ "$keys_found" -ge 10 ] && [ -z "$missing" ]; then ok "docs/config.md names every key of the $keys_found key lists in config.c"
 else nok "docs/config.md names every key of the $keys_found key lists in config.c" "missing: $(echo $missing)"; fi
 
+# Metric names: every series the code exports is named in README.md or docs/, and every
+# documented counter, histogram or gauge of days exists in the code.
+metrics=$(python3 - <<'PY2'
+import glob, re
+code = set()
+for f in glob.glob('userspace/**/*.c', recursive=True):
+	code |= set(re.findall(r'eg_metric_[a-z_]+\([^,]+,\s*"(edgegate_[a-z_0-9]+)"', open(f).read()))
+docs = set()
+for f in ['README.md'] + glob.glob('docs/**/*.md', recursive=True):
+	docs |= set(re.findall(r'\b(edgegate_[a-z_0-9]+)', open(f).read()))
+print(len(code))
+for m in sorted(code - docs): print('undocumented:', m)
+for m in sorted(d for d in docs - code if re.search(r'_(total|seconds|days)$', d)): print('not exported:', m)
+PY2
+)
+n_metrics=$(head -1 <<<"$metrics")
+problems=$(tail -n +2 <<<"$metrics")
+if [ "$n_metrics" -ge 20 ] && [ -z "$problems" ]; then ok "the $n_metrics metric names in the code and the docs agree"
+else nok "the $n_metrics metric names in the code and the docs agree" "$(echo $problems)"; fi
+
 echo "1..$n"
 [ "$fails" -eq 0 ]
