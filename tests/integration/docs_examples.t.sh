@@ -139,5 +139,25 @@ problems=$(tail -n +2 <<<"$metrics")
 if [ "$n_metrics" -ge 20 ] && [ -z "$problems" ]; then ok "the $n_metrics metric names in the code and the docs agree"
 else nok "the $n_metrics metric names in the code and the docs agree" "$(echo $problems)"; fi
 
+# The README's nginx example, written exactly as shown (the shipped snippets where it includes
+# them from /etc/edgegate/nginx/, a throwaway certificate), passes `nginx -t`.
+if command -v nginx >/dev/null; then
+	python3 - "$TMP" "$ROOT" > "$TMP/nginx.conf" <<'PY2'
+import re, sys
+tmp, root = sys.argv[1], sys.argv[2]
+m = re.search(r'```nginx\n(http \{.*?)```', open('README.md').read(), re.S)
+conf = m.group(1) if m else ''
+conf = conf.replace('/etc/edgegate/nginx/', root + '/tools/nginx/')
+conf = re.sub(r'ssl_certificate\s+\S+;', f'ssl_certificate {tmp}/cert.pem;', conf)
+conf = re.sub(r'ssl_certificate_key\s+\S+;', f'ssl_certificate_key {tmp}/key.pem;', conf)
+print(f'error_log {tmp}/nginx.err;\npid {tmp}/nginx.pid;\nevents {{}}\n' + conf)
+PY2
+	if grep -q 'edgegate-protect.conf' "$TMP/nginx.conf" && out=$(nginx -t -q -p "$TMP" -c "$TMP/nginx.conf" 2>&1); then
+		ok "the README's nginx example passes nginx -t"
+	else nok "the README's nginx example passes nginx -t" "$out"; fi
+else
+	nok "the README's nginx example passes nginx -t" "nginx is not installed (tools/deps.sh)"
+fi
+
 echo "1..$n"
 [ "$fails" -eq 0 ]
