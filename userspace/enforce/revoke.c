@@ -244,15 +244,13 @@ static struct subj **subj_slot(struct eg_revoke *r, const uint8_t key[16], struc
 	return &(*st)->b[(h / STRIPES) % BUCKETS];
 }
 
-enum subj_take { SUBJ_TAKEN, SUBJ_FULL, SUBJ_FULL_LOG };
-
-/* One more live flow for the subject, unless it holds per_subject: SUBJ_FULL_LOG the
- * first refusal of a REFUSED_LOG_NS period. Called under a session stripe lock. */
-static enum subj_take subj_take(struct eg_revoke *r, const uint8_t key[16], uint64_t now)
+/* One more live flow for the subject, unless it holds per_subject (false). Called under a
+ * session stripe lock. */
+static bool subj_take(struct eg_revoke *r, const uint8_t key[16])
 {
 	struct subj_stripe *st;
 	struct subj **head = subj_slot(r, key, &st);
-	enum subj_take res = SUBJ_TAKEN;
+	bool taken = false;
 	struct subj *e;
 
 	pthread_mutex_lock(&st->mu);
@@ -264,17 +262,36 @@ static enum subj_take subj_take(struct eg_revoke *r, const uint8_t key[16], uint
 		e->next = *head;
 		*head = e;
 	}
-	if (e->n >= r->o.per_subject) {
-		res = SUBJ_FULL;
-		if (!e->refused_ns || now - e->refused_ns >= REFUSED_LOG_NS) {
-			e->refused_ns = now;
-			res = SUBJ_FULL_LOG;
-		}
-	} else {
+	if (e->n < r->o.per_subject) {
 		e->n++;
+		taken = true;
 	}
 	pthread_mutex_unlock(&st->mu);
-	return res;
+	return taken;
+}
+
+/* A flow of the subject was refused in the end: log it? Once per REFUSED_LOG_NS. */
+static bool subj_first_refusal(struct eg_revoke *r, const char *subject, uint64_t now)
+{
+	uint8_t key[16];
+	struct subj_stripe *st;
+	bool first = true;
+
+	if (!subject || !*subject) /* a session given its subject earlier, not this time */
+		return true;
+	subject_key(subject, key);
+	struct subj **head = subj_slot(r, key, &st);
+	pthread_mutex_lock(&st->mu);
+	for (struct subj *e = *head; e; e = e->next) {
+		if (memcmp(e->key, key, 16) != 0)
+			continue;
+		first = !e->refused_ns || now - e->refused_ns >= REFUSED_LOG_NS;
+		if (first)
+			e->refused_ns = now;
+		break;
+	}
+	pthread_mutex_unlock(&st->mu);
+	return first; /* its flows all closed meanwhile: nothing to remember it by */
 }
 
 /* k flows of session e left the table (under its stripe lock). */
@@ -723,16 +740,10 @@ enum eg_flow_note eg_flows_note(struct eg_daemon *d, const char *session_id, con
 /* A flow the table has room for in e, s->n under per_session: the subject's count is taken
  * first, so that a refusal leaves nothing behind. */
 static enum eg_flow_note insert_locked(struct eg_revoke *r, struct sess *e, const struct eg_flow_tuple *t,
-				       uint64_t now, bool *log_subject)
+				       uint64_t now)
 {
-	if (e->has_subj) {
-		enum subj_take k = subj_take(r, e->subj, now);
-		if (k != SUBJ_TAKEN) {
-			if (k == SUBJ_FULL_LOG) /* kept over a second pass, which is not the first refusal */
-				*log_subject = true;
-			return EG_FLOW_SUBJECT_FULL;
-		}
-	}
+	if (e->has_subj && !subj_take(r, e->subj))
+		return EG_FLOW_SUBJECT_FULL;
 	struct flow *f = flow_slot_locked(r, e, t); /* cannot fail: e->n < per_session */
 	__atomic_add_fetch(&r->n_flows, 1, __ATOMIC_RELAXED);
 	f->seen_ns = now;
@@ -797,7 +808,7 @@ enum eg_flow_note eg_flows_note_subject(struct eg_daemon *d, const char *session
 			bool created = !e;
 			if (!e)
 				e = sess_new_locked(head, session_id, subject);
-			why = e->n < r->o.per_session ? insert_locked(r, e, t, now, &first_refusal) : EG_FLOW_SESSION_FULL;
+			why = e->n < r->o.per_session ? insert_locked(r, e, t, now) : EG_FLOW_SESSION_FULL;
 			if (why == EG_FLOW_NOTED) {
 				pthread_mutex_unlock(&st->mu);
 				return EG_FLOW_NOTED;
@@ -841,6 +852,7 @@ enum eg_flow_note eg_flows_note_subject(struct eg_daemon *d, const char *session
 		eg_metric_inc(d->metrics, "edgegate_flows_untracked_total", "why", "table_full", NULL, NULL, 1);
 		urge_gc(r, now);
 	} else if (why == EG_FLOW_SUBJECT_FULL) {
+		first_refusal = subj_first_refusal(r, subject, now);
 		__atomic_add_fetch(&r->subject_refused, 1, __ATOMIC_RELAXED);
 		eg_metric_inc(d->metrics, "edgegate_flows_untracked_total", "why", "subject_full", NULL, NULL, 1);
 		urge_gc(r, now); /* closed connections of the subject's other sessions may hold its room */
