@@ -737,7 +737,7 @@ enum eg_flow_note eg_flows_note(struct eg_daemon *d, const char *session_id, con
 	return eg_flows_note_subject(d, session_id, NULL, t);
 }
 
-/* A flow the table has room for in e, s->n under per_session: the subject's count is taken
+/* A flow the table has room for in e, e->n under per_session: the subject's count is taken
  * first, so that a refusal leaves nothing behind. */
 static enum eg_flow_note insert_locked(struct eg_revoke *r, struct sess *e, const struct eg_flow_tuple *t,
 				       uint64_t now)
