@@ -15,6 +15,11 @@
 //      too_many_connections (JSON and metric), is logged once, and the session's allowed
 //      connections are untouched; once one closes, the refused connection is served (after
 //      the one-second probe pause) and is killed by the revocation like the others.
+//   3. one user, several sessions (revocation.flows_per_subject is SUBJ, 48): erin signs in three
+//      times (three browsers); two sessions holding CAP + CAP/2 live connections reach the bound,
+//      and the next connection of either, or of the third session, gets 403 too_many_connections
+//      (metric why="subject_full", logged once for the subject) while bob and a new user are
+//      served; when one of erin's sessions is revoked its room comes back to the others.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -35,6 +40,7 @@ if (process.getuid() !== 0) {
 }
 guard(180000);
 const CAP = 32;
+const SUBJ = CAP + CAP / 2;
 
 
 const USER = 'edgegate-test';
@@ -68,7 +74,7 @@ const eg = await startEdgegated({
     redirect_url: `${pub}/oauth2/callback`, scopes: ['openid', 'email', 'profile'],
   },
   routes: [{ path: '/', auth: 'session' }],
-  revocation: { flows_per_session: CAP },
+  revocation: { flows_per_session: CAP, flows_per_subject: SUBJ },
 }, { dir: path.join(dir, 'eg') });
 await waitFor(async () => (await request(`${eg.url}/readyz`)).status === 200, { what: 'OIDC discovery' });
 const admin = adminClient(() => eg);
@@ -263,6 +269,101 @@ const e2 = await endedWithin(over2, 300);
 ok(e2 !== 'ECONNRESET', `connection ${CAP + 2}, never allowed, was not tracked (${e2 || 'open'})`);
 is(await get(bobConn, bob.cookie), 200, "bob's connection lived through dave's revocation");
 is(((await metric('edgegate_revoked_flows_total{result="failed"}')) || 0) - failed0, 0, 'no kill failed');
-for (const c of [...live, over2, bobConn]) c.s.destroy();
+for (const c of [...live, over2]) c.s.destroy();
+
+// --- 3. one subject, several sessions: the subject's bound, other users served ------------
+async function loginNew(user) {
+  const before = new Set(((await admin({ cmd: 'sessions', sub: user })).sessions || []).map((x) => x.session_id));
+  const { cookie } = await login(user);
+  const after = ((await admin({ cmd: 'sessions', sub: user })).sessions || []).map((x) => x.session_id);
+  const id = after.find((x) => !before.has(x));
+  ok(/^[0-9a-f]{64}$/.test(id || ''), `${user}: a new session (${after.length} in all)`);
+  return { cookie, id };
+}
+const erin1 = await loginNew('erin');
+const erin2 = await loginNew('erin');
+const erin3 = await loginNew('erin');
+const sub0 = (await metric('edgegate_flows_untracked_total{why="subject_full"}')) || 0;
+const s1 = await openAllowed(CAP, erin1.cookie);
+is(s1.st.filter((x) => x === 200).length, CAP, `erin's first session: ${CAP} long-lived connections, all allowed`);
+// erin's second session, one connection at a time until refused. The sign-in requests of her
+// sessions ran on connections closed since (Connection: close) that are still counted until
+// probed: erin2's own at its refusal, erin3's by the probe pass over every flow that a refusal
+// at the subject's bound starts (on the GC thread).
+const s2 = { cs: [] };
+let o2 = null;
+let r2 = null;
+for (let i = 0; i <= SUBJ - CAP && !o2; i++) {
+  const c = await openConn(ngxPort);
+  const r = await getBody(c, erin2.cookie);
+  if (r.status === 200) s2.cs.push(c);
+  else [o2, r2] = [c, r];
+}
+ok(o2 && s2.cs.length <= SUBJ - CAP && s2.cs.length >= SUBJ - CAP - 3,
+  `erin's second session: ${s2.cs.length} connections allowed (${SUBJ - CAP} less her closed sign-in connections), then refused`);
+is(r2?.status, 403, `the refused connection: 403 (${CAP + s2.cs.length} live connections of erin's)`);
+ok(/"too_many_connections"/.test(r2?.body || ''), 'its JSON names too_many_connections', (r2?.body || '').slice(0, 300));
+let served = false;
+for (let t = Date.now(); Date.now() - t < 15000 && !served;) {
+  served = (await get(o2, erin2.cookie)) === 200;
+  if (!served) await sleep(200);
+}
+ok(served, "erin's closed sign-in connections were probed and dropped: the refused connection is served now");
+s2.cs.push(o2);
+o2 = null;
+while (!o2 && s2.cs.length <= SUBJ - CAP) {
+  const c = await openConn(ngxPort);
+  const r = await getBody(c, erin2.cookie);
+  if (r.status === 200) s2.cs.push(c);
+  else [o2, r2] = [c, r];
+}
+is(CAP + s2.cs.length, SUBJ, `erin holds exactly ${SUBJ} live connections over two sessions when refused again`);
+is(r2?.status, 403, `the next one: 403 too_many_connections (${s2.cs.length} of its session's ${CAP})`);
+const tracked = [];
+for (const e of [erin1, erin2, erin3]) tracked.push((await admin({ cmd: 'flows', session: e.id })).flows?.length);
+is(JSON.stringify(tracked), JSON.stringify([CAP, SUBJ - CAP, 0]), `erin's sessions' tracked flows: ${tracked}`);
+const sub1 = (await metric('edgegate_flows_untracked_total{why="subject_full"}')) || 0;
+const tmc1 = (await metric('edgegate_verdicts_total{result="forbidden",reason="too_many_connections"}')) || 0;
+ok(sub1 - sub0 >= 2, `edgegate_flows_untracked_total{why="subject_full"} counted the refusals (${sub1 - sub0})`);
+const o3 = await openConn(ngxPort);
+is(await get(o3, erin3.cookie), 403, "erin's third session: its first connection is refused too");
+is(await get(o2, erin2.cookie), 403, 'the refused connection again (keep-alive): still 403');
+is(((await metric('edgegate_flows_untracked_total{why="subject_full"}')) || 0) - sub1, 2,
+  'edgegate_flows_untracked_total{why="subject_full"} counts these 2 refusals');
+is(((await metric('edgegate_verdicts_total{result="forbidden",reason="too_many_connections"}')) || 0) - tmc1, 2,
+  'edgegate_verdicts_total{reason="too_many_connections"} counts them');
+is(await get(s1.cs[0], erin1.cookie), 200, "erin's allowed connections are still served (nothing evicted)");
+is(await get(s2.cs[0], erin2.cookie), 200, "... in both sessions");
+is((await admin({ cmd: 'flows', session: erin3.id })).flows?.length, 0, "erin's third session tracks no flow (refused whole)");
+const bob2 = await openConn(ngxPort);
+is(await get(bob2, bob.cookie), 200, "bob's new connection is served while erin is at her bound");
+is(await get(bobConn, bob.cookie), 200, "bob's old connection too");
+const fr = await loginNew('frank');
+const frConn = await openConn(ngxPort);
+is(await get(frConn, fr.cookie), 200, 'a user signing in now is served');
+const subjLines = fs.readFileSync(eg.logFile, 'utf8').split('\n')
+  .filter((l) => l.includes('subject "erin"') && /flows_per_subject/.test(l));
+is(subjLines.length, 1, 'the refusal is logged once for the subject, not once per request or session');
+ok(!fs.readFileSync(eg.logFile, 'utf8').split('\n').some((l) => /live connections \(revocation\.flows_per_session/.test(l) &&
+  [erin1, erin2, erin3].some((e) => l.includes(e.id.slice(0, 12)))), "no session of erin's was at its own bound");
+fl = await admin({ cmd: 'flows' });
+ok(fl.flows_per_subject === SUBJ && fl.untracked_subject_full >= 3,
+  `admin "flows" shows the subject bound (${fl.flows_per_subject}) and its refusals (${fl.untracked_subject_full})`);
+// a session of erin's ends: its connections die and its room is erin's again
+rv = await admin({ cmd: 'revoke', session: erin1.id });
+ok(rv.ok === true, "erin's first session revoked", rv);
+ends = await Promise.all(s1.cs.map((c) => endedWithin(c, 500)));
+is(ends.filter((e) => e === 'ECONNRESET').length, CAP, `its ${CAP} connections were reset`);
+is(await get(o3, erin3.cookie), 200, "erin's third session is served now on the connection refused before");
+is(await get(o2, erin2.cookie), 200, "and the second session's refused connection too");
+rv = await admin({ cmd: 'revoke', session: erin2.id });
+ends = await Promise.all([...s2.cs, o2].map((c) => endedWithin(c, 500)));
+is(ends.filter((e) => e === 'ECONNRESET').length, SUBJ - CAP + 1,
+  'revoking the second session resets every connection that got an allow, the once-refused one included');
+rv = await admin({ cmd: 'revoke', session: erin3.id });
+is(await endedWithin(o3, 500), 'ECONNRESET', "the third session's connection is reset with it");
+is(await get(bob2, bob.cookie), 200, "bob's connection lived through erin's revocations");
+is(((await metric('edgegate_revoked_flows_total{result="failed"}')) || 0) - failed0, 0, 'no kill failed');
+for (const c of [...s1.cs, ...s2.cs, o2, o3, bob2, bobConn, frConn]) c.s.destroy();
 await sleep(10);
 await done();

@@ -51,6 +51,12 @@ static void test_minimal(void **state)
 	c = parse("{\"listen\":\"127.0.0.1:1\",\"revocation\":{\"flows_per_session\":512}}", err, sizeof(err));
 	assert_non_null(c);
 	assert_int_equal(c->revocation.flows_per_session, 512);
+	assert_int_equal(c->revocation.flows_per_subject, 0); /* revoke.c's default (max_flows / 16, >= 512) */
+	config_free(c);
+
+	c = parse("{\"listen\":\"127.0.0.1:1\",\"revocation\":{\"flows_per_subject\":128}}", err, sizeof(err));
+	assert_non_null(c); /* equal to the default flows_per_session: allowed */
+	assert_int_equal(c->revocation.flows_per_subject, 128);
 	config_free(c);
 
 	c = parse("{\"listen\":[\"unix:/run/eg.sock\",\"[::1]:9180\"],\"trusted_proxies\":[\"10.0.0.0/8\"]}", err,
@@ -151,6 +157,11 @@ static void test_errors_name_the_key(void **state)
 		{ "{\"listen\":\"127.0.0.1:1\",\"revocation\":{\"flows_per_session\":0}}", "revocation.flows_per_session: must be between 1 and 4096" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"revocation\":{\"flows_per_session\":4097}}", "revocation.flows_per_session: must be between 1 and 4096" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"revocation\":{\"per_session\":8}}", "revocation.per_session" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"revocation\":{\"flows_per_subject\":0}}", "revocation.flows_per_subject: must be between 1 and 65536" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"revocation\":{\"flows_per_subject\":65537}}", "revocation.flows_per_subject: must be between 1 and 65536" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"revocation\":{\"flows_per_subject\":\"9\"}}", "revocation.flows_per_subject: expected an integer" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"revocation\":{\"flows_per_subject\":127}}", "revocation.flows_per_subject: must be at least flows_per_session (128)" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"revocation\":{\"flows_per_session\":64,\"flows_per_subject\":63}}", "revocation.flows_per_subject: must be at least flows_per_session (64)" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"listen\":\"127.0.0.1:2\"}", "t.json:1:" }, /* duplicate key */
 		{ "{\"listen\":\"127.0.0.1:1\"", "t.json:1:" },
 	};

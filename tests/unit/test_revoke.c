@@ -2,7 +2,7 @@
  * loopback TCP connections: SOCK_DESTROY kills exactly the named socket (the peer
  * sees a reset, other connections and the listening socket live on, a tuple that
  * is already gone never takes the listener with it); the probe's view of half-closed sockets;
- * per-session and global bounds: a live flow is never evicted (a WebSocket outlives any number
+ * per-session, per-subject and global bounds: a live flow is never evicted (a WebSocket outlives any number
  * of later connections), closed ones are reclaimed, a new flow past the cap is refused;
  * revocation through the session module's end paths; in-flight verdicts after a
  * revocation; idle flows probed (live ones kept, dead ones dropped).
@@ -329,6 +329,80 @@ static void test_table_bounds(void **state)
 	assert_int_equal(eg_flows_note(&d, "sessD", &t), EG_FLOW_NOTED);
 }
 
+/* One user, many sessions: all of a subject's sessions together hold at most per_subject
+ * live flows, so that one subject signing in again and again cannot fill the table that
+ * every user shares. Refused like a full session (not tracked, nothing evicted); another
+ * subject is served; room comes back when the subject's flows close or its sessions end. */
+static void test_subject_bound(void **state)
+{
+	struct eg_revoke_opts o = { .per_session = 4, .per_subject = 6 };
+	struct conn a1[4], a2[3], a3, b;
+	struct eg_flow_tuple out[8];
+	char err[128];
+
+	if (!privileged())
+		skip();
+	eg_revoke_free(&d);
+	eg_revoke_set_opts(&o);
+	assert_int_equal(eg_revoke_init(&d, err, sizeof(err)), 0);
+	for (int i = 0; i < 4; i++) {
+		open_conn(&a1[i]);
+		assert_int_equal(eg_flows_note_subject(&d, "alice-1", "alice", &a1[i].t), EG_FLOW_NOTED);
+	}
+	for (int i = 0; i < 3; i++)
+		open_conn(&a2[i]);
+	assert_int_equal(eg_flows_note_subject(&d, "alice-2", "alice", &a2[0].t), EG_FLOW_NOTED);
+	assert_int_equal(eg_flows_note_subject(&d, "alice-2", "alice", &a2[1].t), EG_FLOW_NOTED);
+	/* the seventh live flow of alice: refused, though alice-2 holds 2 of its 4 */
+	assert_int_equal(eg_flows_note_subject(&d, "alice-2", "alice", &a2[2].t), EG_FLOW_SUBJECT_FULL);
+	assert_int_equal(eg_flows_note_subject(&d, "alice-2", "alice", &a2[2].t), EG_FLOW_SUBJECT_FULL);
+	/* a known flow is still served at the bound (keep-alive) */
+	assert_int_equal(eg_flows_note_subject(&d, "alice-2", "alice", &a2[0].t), EG_FLOW_NOTED);
+	assert_int_equal(eg_flows_note_subject(&d, "alice-1", "alice", &a1[3].t), EG_FLOW_NOTED);
+	/* a third session of alice: refused from its first flow, and leaves no session behind */
+	open_conn(&a3);
+	assert_int_equal(eg_flows_note_subject(&d, "alice-3", "alice", &a3.t), EG_FLOW_SUBJECT_FULL);
+	assert_int_equal(eg_flows_of(&d, "alice-3", out, 8), 0);
+	assert_int_equal(eg_flows_of(&d, "alice-2", out, 8), 2);
+	assert_int_equal(eg_flows_tracked(&d), 6);
+	/* bob is served; a session noted without a subject is not bound by alice's */
+	open_conn(&b);
+	assert_int_equal(eg_flows_note_subject(&d, "bob-1", "bob", &b.t), EG_FLOW_NOTED);
+	size_t len;
+	char *m = eg_metrics_render(d.metrics, &len);
+	assert_non_null(strstr(m, "edgegate_flows_untracked_total{why=\"subject_full\"} 3"));
+	assert_null(strstr(m, "why=\"session_full\""));
+	assert_null(strstr(m, "why=\"table_full\""));
+	free(m);
+	/* one of alice-2's connections closes: after the probe pause its own flows are probed,
+	 * the closed one leaves the table and gives its room back to the subject */
+	close_conn(&a2[1]);
+	usleep(1100000);
+	assert_int_equal(eg_flows_note_subject(&d, "alice-2", "alice", &a2[2].t), EG_FLOW_NOTED);
+	assert_int_equal(eg_flows_note_subject(&d, "alice-3", "alice", &a3.t), EG_FLOW_SUBJECT_FULL);
+	/* alice-1 ends: its 4 flows die and their room is the subject's again */
+	assert_int_equal(eg_revoke_session_flows(&d, "alice-1", "admin"), 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(client_error(&a1[i]), ECONNRESET);
+	assert_int_equal(eg_flows_note_subject(&d, "alice-3", "alice", &a3.t), EG_FLOW_NOTED);
+	assert_int_equal(eg_flows_tracked(&d), 4); /* alice-2: 2, alice-3: 1, bob-1: 1 */
+	/* and every flow that got an allow still dies with its session */
+	assert_int_equal(eg_revoke_session_flows(&d, "alice-3", "sign_out"), 1);
+	assert_int_equal(client_error(&a3), ECONNRESET);
+	assert_int_equal(eg_revoke_session_flows(&d, "alice-2", "sign_out"), 2);
+	assert_int_equal(client_error(&a2[0]), ECONNRESET);
+	assert_int_equal(client_error(&a2[2]), ECONNRESET);
+	assert_int_equal(talk(&b), 0);
+	for (int i = 0; i < 4; i++)
+		close_conn(&a1[i]);
+	close_conn(&a2[0]);
+	close_conn(&a2[2]);
+	close_conn(&a3);
+	close_conn(&b);
+	o = (struct eg_revoke_opts){ .per_session = 4 }; /* as the tests before left it */
+	eg_revoke_set_opts(&o);
+}
+
 /* The hole this closes: a WebSocket gets one verdict and is then the least recently seen
  * flow of its session; more short connections than the cap used to push it out of the
  * table, and a revocation left it open. Now a live flow is never dropped: past the cap the
@@ -502,6 +576,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_probe_states, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_table_bounds, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_full_session_keeps_live_flows, setup_each, teardown_each),
+		cmocka_unit_test_setup_teardown(test_subject_bound, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_flows_text_brackets_ipv6, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_revoke_kills_sessions_flows, setup_each, teardown_each),
 		cmocka_unit_test_setup_teardown(test_session_end_paths_revoke, setup_each, teardown_each),

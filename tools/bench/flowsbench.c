@@ -5,7 +5,9 @@
  *   full:    a new flow for a session at its cap whose flows are all live and were probed less
  *            than a second ago: refused without a probe;
  *   reclaim: a new flow for a session at its cap (128) whose flows are all closed: one probe
- *            pass (128 exact sock_diag lookups) and the insert.
+ *            pass (128 exact sock_diag lookups) and the insert;
+ *   new:     50,000 new flows, 100 per session, without a subject and with one (50 subjects):
+ *            the cost of the per-subject count on an insert (a known flow never takes it).
  * Run by hand: build/bench/flowsbench (tools/bench/run.sh builds it). docs/bench.md. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +88,25 @@ int main(void)
 		}
 		printf("new flow at the cap (128 closed flows): %.1f us per note (one probe pass; includes 127 inserts)\n",
 		       (double)(now_ns() - t0) / n / 1e3);
+	}
+	/* new flows: without a subject, then with one (the subject's count under its own lock) */
+	for (int with = 0; with < 2; with++) {
+		struct eg_flow_tuple t;
+		const uint32_t n = 50000;
+		eg_revoke_free(&d);
+		if (eg_revoke_init(&d, err, sizeof(err)) != 0)
+			return 1;
+		uint64_t t0 = now_ns();
+		for (uint32_t i = 0; i < n; i++) {
+			char id[32], sub[32];
+			snprintf(id, sizeof(id), "new-%u", i / 100);
+			snprintf(sub, sizeof(sub), "user-%u", i / 1000);
+			tuple(&t, 400000 + i);
+			if (eg_flows_note_subject(&d, id, with ? sub : NULL, &t) != EG_FLOW_NOTED)
+				printf("new: note %u refused\n", i);
+		}
+		printf("new flow, %s: %6.1f ns per note (incl. two snprintf)\n", with ? "with a subject   " : "without a subject",
+		       (double)(now_ns() - t0) / n);
 	}
 	eg_revoke_free(&d);
 	eg_metrics_free(d.metrics);

@@ -1201,10 +1201,10 @@ answer:
 	 * refused (403: nginx passes only 401/403 of an auth answer; a 401 would send a signed-in
 	 * browser to log in again). docs/revocation.md, "Bounds". */
 	if (o.status == 200 && id.kind == EG_ID_SESSION && d->revoke && eg_flow_from_request(r, &f) == 0 &&
-	    eg_flows_note(d, id.session_id, &f) != EG_FLOW_NOTED)
+	    eg_flows_note_subject(d, id.session_id, eg_claim_str(id.claims, "sub"), &f) != EG_FLOW_NOTED)
 		o = (struct outcome){ 403, "too_many_connections",
-				      "this session holds too many open connections: close some (tabs, WebSockets) "
-				      "and try again", false };
+				      "this session, or its user over all sessions, holds too many open connections: "
+				      "close some (tabs, WebSockets) and try again", false };
 	if (o.status == 200) {
 		eg_resp_text(resp, 200, "");
 	} else {

@@ -22,6 +22,8 @@
 #include "loopback.h"
 #include "proxy.h"
 #include "redirect.h"
+#include "edgegate/abi.h"
+#include "revoke.h"
 #include "util.h"
 
 struct cctx {
@@ -1123,11 +1125,18 @@ static bool parse_http(struct cctx *c, json_t *o, struct eg_http_config *h)
 
 static bool parse_revocation(struct cctx *c, json_t *o, struct eg_revocation_config *v)
 {
-	static const char *const keys[] = { "flows_per_session", NULL };
-	long long n = 0;
-	if (!check_keys(c, o, keys) || !get_int(c, o, "flows_per_session", 1, 4096, &n))
+	static const char *const keys[] = { "flows_per_session", "flows_per_subject", NULL };
+	long long n = 0, ns = 0;
+	if (!check_keys(c, o, keys) || !get_int(c, o, "flows_per_session", 1, 4096, &n) ||
+	    !get_int(c, o, "flows_per_subject", 1, EG_MAX_FLOWS, &ns))
 		return false;
 	v->flows_per_session = (uint32_t)n;
+	/* below one session's bound, every session of the subject would be bound by it instead:
+	 * a subject bound that silently overrides flows_per_session is a mistake, not a setting */
+	long long per_session = n ? n : EG_FLOWS_PER_SESSION;
+	if (ns && ns < per_session)
+		return fail_at(c, "flows_per_subject", "must be at least flows_per_session (%lld)", per_session);
+	v->flows_per_subject = (uint32_t)ns;
 	return true;
 }
 

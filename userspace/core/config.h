@@ -231,6 +231,8 @@ struct eg_mtls_config {
 
 struct eg_revocation_config {
 	uint32_t flows_per_session; /* live flows tracked per session; past it, 403. 0 = the default (128) */
+	uint32_t flows_per_subject; /* ... over all sessions of one subject (sub); past it, 403. 0 = the default
+				     * (max_flows / 16, at least flows_per_session: revoke.c) */
 };
 
 struct eg_config {

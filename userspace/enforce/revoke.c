@@ -14,7 +14,10 @@
  * The time from 1 to the last destroy is edgegate_revoke_duration_seconds.
  *
  * Table: 64 stripes, each a mutex over a chained hash of sessions; a session holds
- * at most per_session flows, all sessions together at most max_flows. A live flow is
+ * at most per_session flows, all sessions of one subject (the user's `sub`) at most
+ * per_subject (a count per subject in its own striped hash, taken only for a new flow,
+ * under the session's stripe lock: lock order session stripe, then subject stripe), all
+ * sessions together at most max_flows. A live flow is
  * never dropped to make room (a WebSocket gets one verdict, at its upgrade, and is then
  * the least recently seen flow of its session): at the cap the session's flows are probed
  * and closed ones dropped; a new flow that still does not fit is not tracked and its
@@ -75,6 +78,8 @@ struct sess {
 	unsigned n, cap; /* flows in use, allocated (grows up to per_session) */
 	struct flow *flows;
 	uint32_t *keys; /* flow_key() of each flow: the known-flow scan reads 4 bytes a flow, not 48 */
+	uint8_t subj[16]; /* subject_key() of its subject, when has_subj: its flows count there */
+	bool has_subj;
 	uint64_t probed_ns;  /* last probe pass at the cap (reclaim_gone) */
 	uint64_t refused_ns; /* last refusal logged */
 	bool refused;
@@ -85,8 +90,22 @@ struct stripe {
 	struct sess *b[BUCKETS];
 };
 
+/* Live flows of all sessions of one subject; freed when the count drops to 0. */
+struct subj {
+	struct subj *next;
+	uint8_t key[16];
+	unsigned n;
+	uint64_t refused_ns; /* last refusal logged, 0 never */
+};
+
+struct subj_stripe {
+	pthread_mutex_t mu;
+	struct subj *b[BUCKETS];
+};
+
 struct eg_revoke {
 	struct stripe st[STRIPES];
+	struct subj_stripe sst[STRIPES];
 	struct eg_revoke_opts o;
 	struct eg_sockdiag *diag;
 	size_t n_flows; /* atomic */
@@ -101,7 +120,7 @@ struct eg_revoke {
 	pthread_mutex_t smu;
 	uint64_t samples[SAMPLES];
 	size_t n_samples, next_sample;
-	uint64_t revocations, destroyed, gone, failed, dropped, evicted, reclaimed;
+	uint64_t revocations, destroyed, gone, failed, dropped, evicted, reclaimed, subject_refused;
 	/* GC thread */
 	pthread_t gc;
 	bool gc_running;
@@ -162,6 +181,9 @@ static void defaults(struct eg_revoke_opts *o)
 	DEF(tombstone_s, 60);
 	DEF(gc_interval_ms, 10000);
 	DEF(sync_ms, 1000);
+	/* one subject may fill a sixteenth of the table (32 full sessions at the defaults), and
+	 * always at least one full session */
+	DEF(per_subject, o->max_flows / 16 > o->per_session ? o->max_flows / 16 : o->per_session);
 #undef DEF
 }
 
@@ -200,6 +222,99 @@ static void unlink_free_locked(struct sess **head, struct sess *e)
 	free(e->flows);
 	free(e->keys);
 	free(e);
+}
+
+/* --- subjects: live flows per user ------------------------------------------------------ */
+
+/* A fixed-size key: a subject is whatever string the OP chose (up to the claim's size). */
+static void subject_key(const char *subject, uint8_t out[16])
+{
+	uint8_t h[32];
+
+	eg_sha256(subject, strlen(subject), h);
+	memcpy(out, h, 16);
+}
+
+static struct subj **subj_slot(struct eg_revoke *r, const uint8_t key[16], struct subj_stripe **st)
+{
+	uint64_t h;
+
+	memcpy(&h, key, sizeof(h)); /* a hash already */
+	*st = &r->sst[h % STRIPES];
+	return &(*st)->b[(h / STRIPES) % BUCKETS];
+}
+
+/* One more live flow for the subject, unless it holds per_subject (false). Called under a
+ * session stripe lock. */
+static bool subj_take(struct eg_revoke *r, const uint8_t key[16])
+{
+	struct subj_stripe *st;
+	struct subj **head = subj_slot(r, key, &st);
+	bool taken = false;
+	struct subj *e;
+
+	pthread_mutex_lock(&st->mu);
+	for (e = *head; e && memcmp(e->key, key, 16) != 0; e = e->next)
+		;
+	if (!e) {
+		e = xcalloc(1, sizeof(*e));
+		memcpy(e->key, key, 16);
+		e->next = *head;
+		*head = e;
+	}
+	if (e->n < r->o.per_subject) {
+		e->n++;
+		taken = true;
+	}
+	pthread_mutex_unlock(&st->mu);
+	return taken;
+}
+
+/* A flow of the subject was refused in the end: log it? Once per REFUSED_LOG_NS. */
+static bool subj_first_refusal(struct eg_revoke *r, const char *subject, uint64_t now)
+{
+	uint8_t key[16];
+	struct subj_stripe *st;
+	bool first = true;
+
+	if (!subject || !*subject) /* a session given its subject earlier, not this time */
+		return true;
+	subject_key(subject, key);
+	struct subj **head = subj_slot(r, key, &st);
+	pthread_mutex_lock(&st->mu);
+	for (struct subj *e = *head; e; e = e->next) {
+		if (memcmp(e->key, key, 16) != 0)
+			continue;
+		first = !e->refused_ns || now - e->refused_ns >= REFUSED_LOG_NS;
+		if (first)
+			e->refused_ns = now;
+		break;
+	}
+	pthread_mutex_unlock(&st->mu);
+	return first; /* its flows all closed meanwhile: nothing to remember it by */
+}
+
+/* k flows of session e left the table (under its stripe lock). */
+static void subj_release(struct eg_revoke *r, const struct sess *e, unsigned k)
+{
+	struct subj_stripe *st;
+
+	if (!e->has_subj || !k)
+		return;
+	struct subj **head = subj_slot(r, e->subj, &st);
+	pthread_mutex_lock(&st->mu);
+	for (struct subj **p = head; *p; p = &(*p)->next) {
+		struct subj *s = *p;
+		if (memcmp(s->key, e->subj, 16) != 0)
+			continue;
+		s->n = s->n > k ? s->n - k : 0;
+		if (s->n == 0) {
+			*p = s->next;
+			free(s);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&st->mu);
 }
 
 static uint32_t flow_key(const struct eg_flow_tuple *t)
@@ -424,6 +539,7 @@ int eg_revoke_session_flows(struct eg_daemon *d, const char *session_id, const c
 	}
 	flows = e->flows; /* taken over: killed below, outside the lock */
 	n = e->n;
+	subj_release(r, e, n);
 	e->flows = NULL;
 	free(e->keys);
 	e->keys = NULL;
@@ -469,6 +585,7 @@ static int sync_revoke(struct eg_daemon *d, const char *session_id, uint32_t cod
 		had = true;
 		flows = e->flows;
 		n = e->n;
+		subj_release(r, e, n);
 		e->flows = NULL;
 		free(e->keys);
 		e->keys = NULL;
@@ -528,12 +645,16 @@ static struct flow *flow_slot_locked(struct eg_revoke *r, struct sess *e, const 
 	return &e->flows[e->n++];
 }
 
-static struct sess *sess_new_locked(struct sess **head, const char *session_id)
+static struct sess *sess_new_locked(struct sess **head, const char *session_id, const char *subject)
 {
 	struct sess *e = xcalloc(1, sizeof(*e));
 
 	snprintf(e->id, sizeof(e->id), "%s", session_id);
 	session_hash(session_id, e->sh); /* once per session, not per flow */
+	if (subject && *subject) {
+		subject_key(subject, e->subj);
+		e->has_subj = true;
+	}
 	e->next = *head;
 	*head = e;
 	return e;
@@ -578,8 +699,23 @@ static unsigned reclaim_gone(struct eg_daemon *d, struct stripe *st, struct sess
 
 /* Refused flows are logged once per session per REFUSED_LOG_NS (the table: once per period),
  * never once per request. */
-static void log_refused(struct eg_revoke *r, enum eg_flow_note why, const char *session_id, bool first)
+static void log_refused(struct eg_revoke *r, enum eg_flow_note why, const char *session_id, const char *subject,
+			bool first)
 {
+	if (why == EG_FLOW_SUBJECT_FULL) {
+		/* the subject as the OP wrote it, printable ASCII only (it reaches the log verbatim) */
+		char who[65];
+		size_t i = 0;
+		for (; subject && subject[i] && i < sizeof(who) - 1; i++)
+			who[i] = subject[i] >= 0x20 && subject[i] < 0x7f ? subject[i] : '?';
+		who[i] = 0;
+		if (first)
+			log_warn("revocation: subject \"%s\"%s holds %u live connections over its sessions "
+				 "(revocation.flows_per_subject): requests on further connections of any of its sessions "
+				 "are refused (403 too_many_connections) until some close (session %.12s… refused first)",
+				 who, subject && subject[i] ? "…" : "", r->o.per_subject, session_id);
+		return;
+	}
 	if (why == EG_FLOW_SESSION_FULL) {
 		if (first)
 			log_warn("revocation: session %.12s… holds %u live connections (revocation.flows_per_session): "
@@ -597,6 +733,41 @@ static void log_refused(struct eg_revoke *r, enum eg_flow_note why, const char *
 }
 
 enum eg_flow_note eg_flows_note(struct eg_daemon *d, const char *session_id, const struct eg_flow_tuple *t)
+{
+	return eg_flows_note_subject(d, session_id, NULL, t);
+}
+
+/* A flow the table has room for in e, e->n under per_session: the subject's count is taken
+ * first, so that a refusal leaves nothing behind. */
+static enum eg_flow_note insert_locked(struct eg_revoke *r, struct sess *e, const struct eg_flow_tuple *t,
+				       uint64_t now)
+{
+	if (e->has_subj && !subj_take(r, e->subj))
+		return EG_FLOW_SUBJECT_FULL;
+	struct flow *f = flow_slot_locked(r, e, t); /* cannot fail: e->n < per_session */
+	__atomic_add_fetch(&r->n_flows, 1, __ATOMIC_RELAXED);
+	f->seen_ns = now;
+	e->refused = false;
+	note_new_flow(r, e->sh, t); /* under the lock: a revocation cannot overtake it */
+	return EG_FLOW_NOTED;
+}
+
+/* The flow table's room is held by closed connections, maybe: a probe pass over every flow
+ * runs now (on the GC thread, at most every URGENT_GC_NS), not in gc_interval. */
+static void urge_gc(struct eg_revoke *r, uint64_t now)
+{
+	pthread_mutex_lock(&r->gmu);
+	if (!r->gc_urgent && now - r->last_urgent_ns >= URGENT_GC_NS) {
+		r->last_urgent_ns = now;
+		r->gc_urgent = true;
+		r->next_gc_ns = 0;
+		pthread_cond_signal(&r->gcv);
+	}
+	pthread_mutex_unlock(&r->gmu);
+}
+
+enum eg_flow_note eg_flows_note_subject(struct eg_daemon *d, const char *session_id, const char *subject,
+					const struct eg_flow_tuple *t)
 {
 	struct eg_revoke *r = d ? d->revoke : NULL;
 	struct stripe *st;
@@ -634,26 +805,28 @@ enum eg_flow_note eg_flows_note(struct eg_daemon *d, const char *session_id, con
 		if (__atomic_load_n(&r->n_flows, __ATOMIC_RELAXED) >= r->o.max_flows) {
 			why = EG_FLOW_TABLE_FULL;
 		} else {
+			bool created = !e;
 			if (!e)
-				e = sess_new_locked(head, session_id);
-			f = flow_slot_locked(r, e, t);
-			if (f) {
-				__atomic_add_fetch(&r->n_flows, 1, __ATOMIC_RELAXED);
-				f->seen_ns = now;
-				e->refused = false;
-				note_new_flow(r, e->sh, t); /* under the lock: a revocation cannot overtake it */
+				e = sess_new_locked(head, session_id, subject);
+			why = e->n < r->o.per_session ? insert_locked(r, e, t, now) : EG_FLOW_SESSION_FULL;
+			if (why == EG_FLOW_NOTED) {
 				pthread_mutex_unlock(&st->mu);
 				return EG_FLOW_NOTED;
 			}
-			why = EG_FLOW_SESSION_FULL;
-			if (pass == 0 && eg_sockdiag_can_destroy(r->diag) &&
+			if (created) { /* refused by its subject: no empty session is left behind */
+				unlink_free_locked(head, e);
+				e = NULL;
+			}
+			/* at a bound, this session's own closed flows are probed and dropped (its
+			 * subject's other sessions are the GC's: urge_gc below) */
+			if (e && e->n && pass == 0 && eg_sockdiag_can_destroy(r->diag) &&
 			    (!e->probed_ns || now - e->probed_ns >= PROBE_FULL_NS)) {
 				e->probed_ns = now;
 				np = e->n;
 				probe = xcalloc(np, sizeof(*probe));
 				for (unsigned i = 0; i < np; i++)
 					probe[i] = e->flows[i].t;
-			} else {
+			} else if (e && why == EG_FLOW_SESSION_FULL) {
 				first_refusal = !e->refused || now - e->refused_ns >= REFUSED_LOG_NS;
 				if (first_refusal) {
 					e->refused = true;
@@ -677,16 +850,12 @@ enum eg_flow_note eg_flows_note(struct eg_daemon *d, const char *session_id, con
 	if (why == EG_FLOW_TABLE_FULL) {
 		__atomic_add_fetch(&r->dropped, 1, __ATOMIC_RELAXED);
 		eg_metric_inc(d->metrics, "edgegate_flows_untracked_total", "why", "table_full", NULL, NULL, 1);
-		/* closed connections may be holding the room: a probe pass over every flow runs now
-		 * (on the GC thread, at most every URGENT_GC_NS), not in gc_interval */
-		pthread_mutex_lock(&r->gmu);
-		if (!r->gc_urgent && now - r->last_urgent_ns >= URGENT_GC_NS) {
-			r->last_urgent_ns = now;
-			r->gc_urgent = true;
-			r->next_gc_ns = 0;
-			pthread_cond_signal(&r->gcv);
-		}
-		pthread_mutex_unlock(&r->gmu);
+		urge_gc(r, now);
+	} else if (why == EG_FLOW_SUBJECT_FULL) {
+		first_refusal = subj_first_refusal(r, subject, now);
+		__atomic_add_fetch(&r->subject_refused, 1, __ATOMIC_RELAXED);
+		eg_metric_inc(d->metrics, "edgegate_flows_untracked_total", "why", "subject_full", NULL, NULL, 1);
+		urge_gc(r, now); /* closed connections of the subject's other sessions may hold its room */
 	} else {
 		__atomic_add_fetch(&r->evicted, 1, __ATOMIC_RELAXED);
 		eg_metric_inc(d->metrics, "edgegate_flows_untracked_total", "why", "session_full", NULL, NULL, 1);
@@ -697,7 +866,7 @@ enum eg_flow_note eg_flows_note(struct eg_daemon *d, const char *session_id, con
 	if (!r->note_flows || __atomic_load_n(&r->cannot_kill, __ATOMIC_RELAXED))
 		return EG_FLOW_NOTED;
 	if (why == EG_FLOW_TABLE_FULL || first_refusal)
-		log_refused(r, why, session_id, first_refusal);
+		log_refused(r, why, session_id, subject, first_refusal);
 	return why;
 }
 
@@ -724,6 +893,7 @@ static void drop_flow_locked(struct eg_revoke *r, struct sess **head, const char
 			e->flows[i] = e->flows[--e->n];
 			e->keys[i] = e->keys[e->n];
 			__atomic_sub_fetch(&r->n_flows, 1, __ATOMIC_RELAXED);
+			subj_release(r, e, 1);
 			if (e->n == 0)
 				unlink_free_locked(head, e);
 		}
@@ -1009,6 +1179,9 @@ static json_t *adm_flows(struct eg_daemon *d, const json_t *req, const char **er
 				eg_sockdiag_can_destroy(r->diag));
 	json_object_set_new(out, "flows_per_session", json_integer((json_int_t)r->o.per_session));
 	json_object_set_new(out, "max_flows", json_integer((json_int_t)r->o.max_flows));
+	json_object_set_new(out, "flows_per_subject", json_integer((json_int_t)r->o.per_subject));
+	json_object_set_new(out, "untracked_subject_full",
+			    json_integer((json_int_t)__atomic_load_n(&r->subject_refused, __ATOMIC_RELAXED)));
 	json_object_set_new(out, "reclaimed", json_integer((json_int_t)r->reclaimed));
 	json_t *ttr = json_pack("{s:I}", "samples", (json_int_t)n);
 	if (json_is_true(json_object_get(req, "samples"))) {
@@ -1055,7 +1228,7 @@ static void describe_metrics(struct eg_metrics *m)
 		       "flows of revoked sessions: destroyed, already gone, or failed (XDP drop only)");
 	eg_metric_help(m, "edgegate_flows_tracked", "gauge", "TCP flows of live sessions being tracked");
 	eg_metric_help(m, "edgegate_flows_untracked_total", "counter",
-		       "new flows not tracked, their request refused (403 too_many_connections): table or session full");
+		       "new flows not tracked, their request refused (403 too_many_connections): table, session or subject full");
 	eg_metric_help(m, "edgegate_flows_reclaimed_total", "counter",
 		       "flows of a session at its cap found closed by a probe and dropped to make room");
 }
@@ -1067,9 +1240,13 @@ int eg_revoke_init(struct eg_daemon *d, char *err, size_t errlen)
 	r->o = opts_next;
 	if (!r->o.per_session && d->cfg)
 		r->o.per_session = d->cfg->revocation.flows_per_session; /* 0: the default */
+	if (!r->o.per_subject && d->cfg)
+		r->o.per_subject = d->cfg->revocation.flows_per_subject; /* 0: the default */
 	defaults(&r->o);
-	for (unsigned i = 0; i < STRIPES; i++)
+	for (unsigned i = 0; i < STRIPES; i++) {
 		pthread_mutex_init(&r->st[i].mu, NULL);
+		pthread_mutex_init(&r->sst[i].mu, NULL);
+	}
 	pthread_mutex_init(&r->smu, NULL);
 	pthread_mutex_init(&r->gmu, NULL);
 	pthread_cond_init(&r->gcv, NULL);
@@ -1118,6 +1295,12 @@ void eg_revoke_free(struct eg_daemon *d)
 				free(e);
 			}
 		pthread_mutex_destroy(&r->st[s].mu);
+		for (unsigned b = 0; b < BUCKETS; b++)
+			for (struct subj *e = r->sst[s].b[b], *next; e; e = next) {
+				next = e->next;
+				free(e);
+			}
+		pthread_mutex_destroy(&r->sst[s].mu);
 	}
 	eg_sockdiag_close(r->diag);
 	pthread_mutex_destroy(&r->smu);

@@ -26,6 +26,7 @@ enum eg_flow_note {
 	EG_FLOW_NOTED = 0,    /* tracked (or nothing could kill it anyway: served as before) */
 	EG_FLOW_SESSION_FULL, /* the session holds flows_per_session live flows: not tracked */
 	EG_FLOW_TABLE_FULL,   /* all sessions together hold max_flows: not tracked */
+	EG_FLOW_SUBJECT_FULL, /* all sessions of the subject hold flows_per_subject: not tracked */
 };
 
 /* Verdict path, for every allowed session request: remembers the flow (bounded,
@@ -34,6 +35,12 @@ enum eg_flow_note {
  * verdict must then refuse the request (403 too_many_connections). Closed flows of a
  * session at its cap are probed and dropped first; a live one is never dropped. */
 enum eg_flow_note eg_flows_note(struct eg_daemon *d, const char *session_id, const struct eg_flow_tuple *t);
+/* The same, also bounding the live flows of all sessions of one subject (the session's
+ * `sub`) to flows_per_subject, so that one user signing in many times cannot fill the
+ * table for everyone. subject NULL or "": no subject bound (eg_flows_note). A session's
+ * subject is the one given with its first flow. */
+enum eg_flow_note eg_flows_note_subject(struct eg_daemon *d, const char *session_id, const char *subject,
+					const struct eg_flow_tuple *t);
 
 /* A session ended (sign-out, back-channel logout, admin revoke, refresh failure):
  * its flows go into the kernel maps and their server sockets are destroyed.
@@ -72,6 +79,7 @@ const char *eg_revoke_reason_name(uint32_t code);
 struct eg_revoke_opts {
 	unsigned per_session;       /* live flows per session [EG_FLOWS_PER_SESSION]; past it, refused */
 	unsigned max_flows;         /* all sessions together [EG_MAX_FLOWS] */
+	unsigned per_subject;       /* all sessions of one subject [max_flows / 16, at least per_session] */
 	unsigned idle_s;            /* a flow unseen this long is probed; dead ones are dropped [300] */
 	unsigned unprobed_max_s;    /* without sock_diag, dropped after this [3600] */
 	unsigned flow_ttl_s;        /* revoked-flow map entry when the socket was destroyed [30] */

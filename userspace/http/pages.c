@@ -111,7 +111,7 @@ static const struct text reasons[] = {
 	{ "rate_limited", "Too many requests came from your network address. Wait a little and try again." },
 	{ "bad_path", "The address could not be read unambiguously, so it was refused." },
 	{ "bad_host", "The host name could not be read unambiguously, so it was refused." },
-	{ "too_many_connections", "Your session has too many connections open (tabs, live pages). Close some and try again." },
+	{ "too_many_connections", "You have too many connections open (tabs, live pages, other sign-ins). Close some and try again." },
 };
 
 /* The text for code in a table, or NULL. */

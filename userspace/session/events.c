@@ -65,7 +65,32 @@ struct eg_events {
 	/* counters (admin "events") */
 	uint64_t applied, own, ignored, resyncs, reconnects;
 	int64_t last_event_unix;
+	/* The thread writes last, connected and the counters; the admin thread reads them
+	 * (adm_events): every write and that read take mu. The thread's own reads need none. */
+	pthread_mutex_t mu;
 };
+
+/* ++*counter, or `last = id`, under ev->mu (see struct eg_events) */
+static void bump(struct eg_events *ev, uint64_t *counter)
+{
+	pthread_mutex_lock(&ev->mu);
+	(*counter)++;
+	pthread_mutex_unlock(&ev->mu);
+}
+
+static void set_last(struct eg_events *ev, const char *id)
+{
+	pthread_mutex_lock(&ev->mu);
+	snprintf(ev->last, sizeof(ev->last), "%s", id);
+	pthread_mutex_unlock(&ev->mu);
+}
+
+static void set_connected(struct eg_events *ev, bool on)
+{
+	pthread_mutex_lock(&ev->mu);
+	ev->connected = on;
+	pthread_mutex_unlock(&ev->mu);
+}
 
 static uint64_t mono_ms(void)
 {
@@ -148,15 +173,17 @@ static void apply(struct eg_events *ev, const redisReply *kv)
 	const redisReply *t = field(kv, "t"), *k = field(kv, "k"), *v = field(kv, "v"), *n = field(kv, "n");
 
 	if (!t || !k || strlen(k->str) != k->len) {
-		ev->ignored++;
+		bump(ev, &ev->ignored);
 		count(ev, "malformed", "ignored");
 		return;
 	}
 	if (n && strcmp(n->str, ev->node) == 0) {
-		ev->own++;
+		bump(ev, &ev->own);
 		return;
 	}
+	pthread_mutex_lock(&ev->mu);
 	ev->last_event_unix = now_realtime_s();
+	pthread_mutex_unlock(&ev->mu);
 	int rc = -1;
 	if (strcmp(t->str, "revoke") == 0) {
 		json_t *j = v ? json_loadb(v->str, v->len, JSON_REJECT_DUPLICATES, NULL) : NULL;
@@ -173,11 +200,11 @@ static void apply(struct eg_events *ev, const redisReply *kv)
 			     : 0;
 	}
 	if (rc < 0) {
-		ev->ignored++;
+		bump(ev, &ev->ignored);
 		count(ev, t->str, "ignored");
 		return;
 	}
-	ev->applied++;
+	bump(ev, &ev->applied);
 	count(ev, t->str, rc ? "applied" : "nothing_here");
 }
 
@@ -193,7 +220,7 @@ static void resync(struct eg_events *ev, const char *why)
 	long nr = eg_revoke_resync(d, since > 0 ? since : 0);
 	long nb = eg_abuse_sync(d);
 	long dl = 0, da = d->gate ? eg_gate_resync(d->gate, &dl) : 0;
-	ev->resyncs++;
+	bump(ev, &ev->resyncs);
 	eg_metric_inc(d->metrics, "edgegate_sync_total", "what", "stream", "result", "resync", 1);
 	if (d->gate)
 		eg_metric_inc(d->metrics, "edgegate_sync_total", "what", "deny", "result", "removed", (double)dl);
@@ -234,7 +261,7 @@ static int check_gap(struct eg_events *ev, redisContext *c)
 		/* no stream at all: nothing was ever published, or Redis lost its data */
 		if (strcmp(ev->last, "0-0") != 0)
 			snprintf(why, sizeof(why), "the event stream is gone (Redis restarted without its data?)");
-		snprintf(ev->last, sizeof(ev->last), "0-0");
+		set_last(ev, "0-0");
 	} else {
 		const redisReply *lg = xinfo_field(r, "last-generated-id");
 		const redisReply *md = xinfo_field(r, "max-deleted-entry-id");
@@ -243,7 +270,7 @@ static int check_gap(struct eg_events *ev, redisContext *c)
 		if (lg && lg->type == REDIS_REPLY_STRING && id_cmp(ev->last, lg->str) > 0) {
 			snprintf(why, sizeof(why), "the event stream went back from %s to %s (Redis lost data?)",
 				 ev->last, lg->str);
-			snprintf(ev->last, sizeof(ev->last), "0-0");
+			set_last(ev, "0-0");
 		} else if (md && md->type == REDIS_REPLY_STRING && id_cmp(md->str, ev->last) > 0) {
 			snprintf(why, sizeof(why), "events after %s were deleted from the stream (up to %s)", ev->last,
 				 md->str);
@@ -274,7 +301,7 @@ static int check_gap(struct eg_events *ev, redisContext *c)
 	 * one it reported, so following resumes after that one. */
 	resync(ev, why);
 	if (upto[0])
-		snprintf(ev->last, sizeof(ev->last), "%s", upto);
+		set_last(ev, upto);
 	return 1;
 }
 
@@ -299,7 +326,7 @@ static void read_batch(struct eg_events *ev, redisReply *r)
 			continue;
 		if (e->element[1]->type == REDIS_REPLY_ARRAY)
 			apply(ev, e->element[1]);
-		snprintf(ev->last, sizeof(ev->last), "%s", e->element[0]->str);
+		set_last(ev, e->element[0]->str);
 	}
 }
 
@@ -331,7 +358,7 @@ static void *follow(void *arg)
 				continue;
 			}
 			warned = false;
-			ev->reconnects++;
+			bump(ev, &ev->reconnects);
 			/* the blocking read waits BLOCK_MS on the server, then answers */
 			struct timeval tv = { (BLOCK_MS + ev->timeout_ms) / 1000, ((BLOCK_MS + ev->timeout_ms) % 1000) * 1000 };
 			redisSetTimeout(c, tv);
@@ -340,7 +367,7 @@ static void *follow(void *arg)
 				c = NULL;
 				continue;
 			}
-			ev->connected = true;
+			set_connected(ev, true);
 		}
 		redisReply *r = redisCommand(c, "XREAD COUNT %d BLOCK %d STREAMS %s %s", BATCH, BLOCK_MS, ev->stream,
 					     ev->last);
@@ -350,7 +377,7 @@ static void *follow(void *arg)
 			freeReplyObject(r);
 			redisFree(c);
 			c = NULL;
-			ev->connected = false;
+			set_connected(ev, false);
 			nap(ev, RETRY_MS);
 			continue;
 		}
@@ -363,7 +390,7 @@ static void *follow(void *arg)
 				freeReplyObject(r);
 				redisFree(c);
 				c = NULL;
-				ev->connected = false;
+				set_connected(ev, false);
 				continue;
 			}
 			if (gap == 0)
@@ -387,11 +414,15 @@ static json_t *adm_events(struct eg_daemon *d, const json_t *req, const char **e
 	(void)req;
 	if (!ev)
 		return json_pack("{s:b}", "enabled", 0);
-	return json_pack("{s:b, s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "enabled", 1, "following",
-			 ev->connected, "stream", ev->stream, "last_id", ev->last, "applied", (json_int_t)ev->applied,
-			 "own", (json_int_t)ev->own, "ignored", (json_int_t)ev->ignored, "resyncs",
-			 (json_int_t)ev->resyncs, "connections", (json_int_t)ev->reconnects, "last_event_unix",
-			 (json_int_t)ev->last_event_unix);
+	/* a consistent copy: the events thread writes these while this runs */
+	pthread_mutex_lock(&ev->mu);
+	json_t *out = json_pack("{s:b, s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "enabled", 1, "following",
+				ev->connected, "stream", ev->stream, "last_id", ev->last, "applied",
+				(json_int_t)ev->applied, "own", (json_int_t)ev->own, "ignored", (json_int_t)ev->ignored,
+				"resyncs", (json_int_t)ev->resyncs, "connections", (json_int_t)ev->reconnects,
+				"last_event_unix", (json_int_t)ev->last_event_unix);
+	pthread_mutex_unlock(&ev->mu);
+	return out;
 }
 
 /* The stream's newest id now ("0-0" when empty or absent); -1 on error. */
@@ -424,6 +455,7 @@ int eg_events_init(struct eg_daemon *d, char *err, size_t errlen)
 	size_t len = 0;
 
 	ev->d = d;
+	pthread_mutex_init(&ev->mu, NULL);
 	ev->impl = eg_store_impl(d->store);
 	ev->timeout_ms = d->cfg->store.timeout_ms > 0 ? (int)d->cfg->store.timeout_ms : 300;
 	snprintf(ev->stream, sizeof(ev->stream), "%s", eg_store_redis_stream(ev->impl));
@@ -485,5 +517,6 @@ void eg_events_free(struct eg_daemon *d)
 	if (ev->fd >= 0)
 		close(ev->fd);
 	free(ev->path);
+	pthread_mutex_destroy(&ev->mu);
 	free(ev);
 }
