@@ -142,6 +142,25 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } eg_deny6_slots_v1 SEC(".maps");
 
+/* The IPv6 allow rules direct-mapped the same way, at a fixed size (EG_MAX_ALLOW rules). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_ALLOW6_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct eg_slots6);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_allow6s_slots_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EG_ALLOW6_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct eg_slots6l);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} eg_allow6_slots_v1 SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, EG_IDX6_WORDS);
@@ -421,27 +440,35 @@ static __always_inline void key6(struct eg_key6 *k, __u64 hi, __u64 lo, __u32 le
 EG_LOOKUP6(lookup_deny6_hash, eg_deny6_v3)
 EG_LOOKUP6(lookup_allow6, eg_allow6_v2)
 
-/* A long IPv6 deny rule (65..128) from its bucket of eg_deny6_slots_v1, as slot4_find:
- * `more` and both tags in one load (abi.h eg_slots6l), then the addresses of a slot
- * whose tag names this length. */
-static __always_inline int slot6l_find(__u64 hi, __u64 lo /* masked */, __u32 len, __s64 offset)
-{
-	__u32 i = eg_slots6l_of(hi, lo, len, eg_slots6l_log2);
-	struct eg_slots6l *b = bpf_map_lookup_elem(&eg_deny6_slots_v1, &i);
-	__u64 head;
-	__u32 tag;
-
-	if (!b)
-		return -1;
-	head = READ_ONCE64(*(__u64 *)b); /* more | tag[0] << 32 | tag[1] << 48 */
-	tag = (__u32)(head >> 32) & 0xffff;
-	if (tag >> 8 == len && READ_ONCE64(b->s[0].hi) == hi && READ_ONCE64(b->s[0].lo) == lo)
-		return slot_live(READ_ONCE64(b->s[0].expires_ns), offset) ? 1 + (int)(tag & 0xff) : 0;
-	tag = (__u32)(head >> 48);
-	if (tag >> 8 == len && READ_ONCE64(b->s[1].hi) == hi && READ_ONCE64(b->s[1].lo) == lo)
-		return slot_live(READ_ONCE64(b->s[1].expires_ns), offset) ? 1 + (int)(tag & 0xff) : 0;
-	return (__u32)head ? -1 : 0;
-}
+/* A long IPv6 rule (65..128) from its bucket of eg_deny6_slots_v1 (or the allow one),
+ * as slot4_find: `more` and both tags in one load (abi.h eg_slots6l), then the
+ * addresses of a slot whose tag names this length. */
+#define EG_SLOT6L_FIND(name, map, log2)                                                  \
+	static __always_inline int name(__u64 hi, __u64 lo /* masked */, __u32 len,      \
+					__s64 offset)                                    \
+	{                                                                                \
+		__u32 i = eg_slots6l_of(hi, lo, len, log2);                              \
+		struct eg_slots6l *b = bpf_map_lookup_elem(&map, &i);                    \
+		__u64 head;                                                              \
+		__u32 tag;                                                               \
+                                                                                         \
+		if (!b)                                                                  \
+			return -1;                                                       \
+		head = READ_ONCE64(*(__u64 *)b); /* more | tag[0] << 32 | tag[1] << 48 */ \
+		tag = (__u32)(head >> 32) & 0xffff;                                      \
+		if (tag >> 8 == len && READ_ONCE64(b->s[0].hi) == hi &&                  \
+		    READ_ONCE64(b->s[0].lo) == lo)                                       \
+			return slot_live(READ_ONCE64(b->s[0].expires_ns), offset) ?      \
+				       1 + (int)(tag & 0xff) : 0;                        \
+		tag = (__u32)(head >> 48);                                               \
+		if (tag >> 8 == len && READ_ONCE64(b->s[1].hi) == hi &&                  \
+		    READ_ONCE64(b->s[1].lo) == lo)                                       \
+			return slot_live(READ_ONCE64(b->s[1].expires_ns), offset) ?      \
+				       1 + (int)(tag & 0xff) : 0;                        \
+		return (__u32)head ? -1 : 0;                                             \
+	}
+EG_SLOT6L_FIND(slot6l_find, eg_deny6_slots_v1, eg_slots6l_log2)
+EG_SLOT6L_FIND(slot6l_find_allow, eg_allow6_slots_v1, EG_ALLOW6_SLOTS_LOG2)
 
 /* A deny rule of length 65..128: its bucket, the hash only when the bucket cannot tell. */
 static __always_inline int lookup_deny6(__u64 hi, __u64 lo, __u32 len, __s64 offset)
@@ -464,25 +491,30 @@ static __always_inline int lookup_deny6s_hash(__u64 m /* masked */, __u32 len, _
 	return r && live_at(r, offset) ? 1 + (int)(r->reason & 0xff) : 0;
 }
 
-/* As slot4_find, for a short IPv6 deny rule (eg_deny6s_slots_v1); a slot's tag is
- * read before its address (a writer stores the address first). */
-static __always_inline int slot6_find(__u64 m, __u32 len, __s64 offset)
-{
-	__u32 i = eg_slots6_of(m, len, eg_slots6_log2), want = len | EG_SLOT_USED, tag;
-	struct eg_slots6 *b = bpf_map_lookup_elem(&eg_deny6s_slots_v1, &i);
-	__u32 more;
-
-	if (!b)
-		return -1;
-	more = READ_ONCE32(b->more);
-	tag = READ_ONCE32(b->s[0].tag);
-	if (tag >> 8 == want && READ_ONCE64(b->s[0].hi) == m)
-		return slot_live(READ_ONCE64(b->s[0].expires_ns), offset) ? 1 + (int)(tag & 0xff) : 0;
-	tag = READ_ONCE32(b->s[1].tag);
-	if (tag >> 8 == want && READ_ONCE64(b->s[1].hi) == m)
-		return slot_live(READ_ONCE64(b->s[1].expires_ns), offset) ? 1 + (int)(tag & 0xff) : 0;
-	return more ? -1 : 0;
-}
+/* As slot4_find, for a short IPv6 rule (eg_deny6s_slots_v1 or the allow one); a
+ * slot's tag is read before its address (a writer stores the address first). */
+#define EG_SLOT6_FIND(name, map, log2)                                                   \
+	static __always_inline int name(__u64 m, __u32 len, __s64 offset)                \
+	{                                                                                \
+		__u32 i = eg_slots6_of(m, len, log2), want = len | EG_SLOT_USED, tag;    \
+		struct eg_slots6 *b = bpf_map_lookup_elem(&map, &i);                     \
+		__u32 more;                                                              \
+                                                                                         \
+		if (!b)                                                                  \
+			return -1;                                                       \
+		more = READ_ONCE32(b->more);                                             \
+		tag = READ_ONCE32(b->s[0].tag);                                          \
+		if (tag >> 8 == want && READ_ONCE64(b->s[0].hi) == m)                    \
+			return slot_live(READ_ONCE64(b->s[0].expires_ns), offset) ?      \
+				       1 + (int)(tag & 0xff) : 0;                        \
+		tag = READ_ONCE32(b->s[1].tag);                                          \
+		if (tag >> 8 == want && READ_ONCE64(b->s[1].hi) == m)                    \
+			return slot_live(READ_ONCE64(b->s[1].expires_ns), offset) ?      \
+				       1 + (int)(tag & 0xff) : 0;                        \
+		return more ? -1 : 0;                                                    \
+	}
+EG_SLOT6_FIND(slot6_find, eg_deny6s_slots_v1, eg_slots6_log2)
+EG_SLOT6_FIND(slot6_find_allow, eg_allow6s_slots_v1, EG_ALLOW6_SLOTS_LOG2)
 
 static __always_inline int lookup_deny6s(__u64 hi, __u64 lo, __u32 len, __s64 offset)
 {
@@ -490,6 +522,35 @@ static __always_inline int lookup_deny6s(__u64 hi, __u64 lo, __u32 len, __s64 of
 	int r = slot6_find(m, len, offset);
 
 	return r >= 0 ? r : lookup_deny6s_hash(m, len, offset);
+}
+
+/* An IPv6 allow rule of length 65..128, or of 0..64: its bucket, the hash (every
+ * length) only when the bucket cannot tell. */
+static __always_inline int lookup_allow6l(__u64 hi, __u64 lo, __u32 len, __s64 offset)
+{
+	__u64 mlo = len >= 128 ? lo : lo & (~0ull << ((128 - len) & 63));
+	int r = slot6l_find_allow(hi, mlo, len, offset);
+
+	return r >= 0 ? r : lookup_allow6(hi, lo, len, offset);
+}
+
+static __always_inline int lookup_allow6s(__u64 hi, __u64 lo, __u32 len, __s64 offset)
+{
+	__u64 m = len ? hi & (~0ull << ((64 - len) & 63)) : 0;
+	int r = slot6_find_allow(m, len, offset);
+
+	return r >= 0 ? r : lookup_allow6(hi, lo, len, offset);
+}
+
+/* One IPv6 allow length: a global function, verified once for any length. Inlined
+ * into the candidate loop beside the deny one, the slot reads make more states than
+ * the verifier walks (E2BIG); a call costs a few ns, and an allow list has few lengths. */
+__noinline int eg_allow6_at(__u64 hi, __u64 lo, __u32 len, __s64 offset)
+{
+	if (len > 128)
+		return 0;
+	return len > EG_DENY6S_MAXLEN ? lookup_allow6l(hi, lo, len, offset)
+				      : lookup_allow6s(hi, lo, len, offset);
 }
 
 static __always_inline const struct eg_table *table(__u32 id)
@@ -601,7 +662,7 @@ static __always_inline void idx6_lens(__u64 g, __u64 m[3])
 		return found;                                                            \
 	}
 EG_MATCH6(eg_match_deny6, EG_TBL_DENY6, lookup_deny6, lookup_deny6s, eg_deny6_idx_v3)
-EG_MATCH6(eg_match_allow6, EG_TBL_ALLOW6, lookup_allow6, lookup_allow6, eg_allow6_idx_v1)
+EG_MATCH6(eg_match_allow6, EG_TBL_ALLOW6, eg_allow6_at, eg_allow6_at, eg_allow6_idx_v1)
 
 /* The source's verdict from the rule tables: EG_SRC_ALLOW, or 1 + the reason of the
  * longest live deny rule, or 0. One global function per family (verified once, on its

@@ -44,6 +44,8 @@
 #define EG_MAP_ALLOW4_SLOTS "eg_allow4_slots_v1" /* ARRAY[EG_ALLOW4_SLOTS] eg_slots4: IPv4 allow rules, direct-mapped */
 #define EG_MAP_DENY6S_SLOTS "eg_deny6s_slots_v1" /* ARRAY[EG_SLOTS6] eg_slots6: IPv6 deny rules of /64 or shorter, direct-mapped */
 #define EG_MAP_DENY6_SLOTS "eg_deny6_slots_v1" /* ARRAY[EG_SLOTS6] eg_slots6l: IPv6 deny rules of /65../128, direct-mapped */
+#define EG_MAP_ALLOW6S_SLOTS "eg_allow6s_slots_v1" /* ARRAY[EG_ALLOW6_SLOTS] eg_slots6: IPv6 allow rules of /64 or shorter, direct-mapped */
+#define EG_MAP_ALLOW6_SLOTS "eg_allow6_slots_v1" /* ARRAY[EG_ALLOW6_SLOTS] eg_slots6l: IPv6 allow rules of /65../128, direct-mapped */
 #define EG_MAP_ALLOW6_IDX "eg_allow6_idx_v1" /* ARRAY[EG_IDX6_WORDS] __u64: per-/48 length groups of IPv6 allows */
 #define EG_MAP_DENY6_IDX "eg_deny6_idx_v3"   /* ARRAY[EG_IDX6_WORDS] __u64: per-/48 length groups of IPv6 denies */
 #define EG_MAP_TABLES "eg_tables_v2"       /* ARRAY[EG_TBL__COUNT] eg_table: lengths in use */
@@ -113,6 +115,12 @@ enum eg_table_id { EG_TBL_DENY4 = 0, EG_TBL_ALLOW4, EG_TBL_DENY6, EG_TBL_ALLOW6,
  * the deny ones): a fixed 2^16, one per rule at EG_MAX_ALLOW, 4 MiB. */
 #define EG_ALLOW4_SLOTS_LOG2 16
 #define EG_ALLOW4_SLOTS (1u << EG_ALLOW4_SLOTS_LOG2)
+/* The IPv6 allow rules' buckets (eg_allow6s_slots_v1 for /0../64, eg_allow6_slots_v1 for
+ * /65../128; the deny ones' layouts and bucket functions): a fixed 2^15 each, two slots
+ * a bucket, one slot per rule at EG_MAX_ALLOW, 2 MiB each. The record stays the one
+ * hash eg_allow6_v2 (every length); `more` sends XDP there. */
+#define EG_ALLOW6_SLOTS_LOG2 15
+#define EG_ALLOW6_SLOTS (1u << EG_ALLOW6_SLOTS_LOG2)
 #define EG_SLOTS6_SHIFT 3 /* IPv6 short-rule buckets: an eighth of the IPv4 count */
 /* log2 of the bucket count for max_deny rules: IPv4 one bucket (three slots) per
  * rule, rounded up to a power of two; IPv6 (family 6) an eighth of that. */

@@ -60,7 +60,7 @@ static void rm_pins(void)
 				       EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOWSLOTS,
 				       EG_MAP_FLOOD, EG_MAP_SYNBOX, EG_MAP_DENY6S, EG_MAP_DENY6S_SLOTS,
 				       EG_MAP_DENY6_SLOTS, EG_MAP_ALLOW4_SLOTS,
-				       EG_MAP_ALLOW6_IDX };
+				       EG_MAP_ALLOW6_IDX, EG_MAP_ALLOW6S_SLOTS, EG_MAP_ALLOW6_SLOTS };
 	char p[256];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {

@@ -42,6 +42,7 @@ const char *const eg_gate_map_names[M__COUNT] = {
 	[M_SYNBOX] = EG_MAP_SYNBOX,       [M_DENY6S] = EG_MAP_DENY6S,
 	[M_DENY6S_SLOTS] = EG_MAP_DENY6S_SLOTS, [M_DENY6_SLOTS] = EG_MAP_DENY6_SLOTS,
 	[M_ALLOW4_SLOTS] = EG_MAP_ALLOW4_SLOTS, [M_ALLOW6_IDX] = EG_MAP_ALLOW6_IDX,
+	[M_ALLOW6S_SLOTS] = EG_MAP_ALLOW6S_SLOTS, [M_ALLOW6_SLOTS] = EG_MAP_ALLOW6_SLOTS,
 };
 #define map_names eg_gate_map_names
 
@@ -663,6 +664,18 @@ static int map_slots(struct eg_gate *g)
 		g->aslots4 = NULL;
 		return -1;
 	}
+	g->aslots6 = mmap(NULL, (size_t)EG_ALLOW6_SLOTS * sizeof(struct eg_slots6), PROT_READ | PROT_WRITE,
+			  MAP_SHARED, g->fd[M_ALLOW6S_SLOTS], 0);
+	if (g->aslots6 == MAP_FAILED) {
+		g->aslots6 = NULL;
+		return -1;
+	}
+	g->aslots6l = mmap(NULL, (size_t)EG_ALLOW6_SLOTS * sizeof(struct eg_slots6l), PROT_READ | PROT_WRITE,
+			   MAP_SHARED, g->fd[M_ALLOW6_SLOTS], 0);
+	if (g->aslots6l == MAP_FAILED) {
+		g->aslots6l = NULL;
+		return -1;
+	}
 	return 0;
 }
 
@@ -959,6 +972,10 @@ void eg_gate_close(struct eg_gate *g)
 		munmap(g->slots6l, ((size_t)1 << g->slots6l_log2) * sizeof(struct eg_slots6l));
 	if (g->aslots4)
 		munmap(g->aslots4, (size_t)EG_ALLOW4_SLOTS * sizeof(struct eg_slots4));
+	if (g->aslots6)
+		munmap(g->aslots6, (size_t)EG_ALLOW6_SLOTS * sizeof(struct eg_slots6));
+	if (g->aslots6l)
+		munmap(g->aslots6l, (size_t)EG_ALLOW6_SLOTS * sizeof(struct eg_slots6l));
 	if (g->lockfd >= 0)
 		close(g->lockfd);
 	if (g->own_fd)

@@ -38,6 +38,8 @@ enum {
 	M_DENY6_SLOTS, /* IPv6 deny rules of /65../128 direct-mapped (mapped: slots6l) */
 	M_ALLOW4_SLOTS, /* IPv4 allow rules direct-mapped (mapped: aslots4) */
 	M_ALLOW6_IDX, /* per-/48 length groups of the IPv6 allow rules */
+	M_ALLOW6S_SLOTS, /* IPv6 allow rules of /64 or shorter direct-mapped (mapped: aslots6) */
+	M_ALLOW6_SLOTS, /* IPv6 allow rules of /65../128 direct-mapped (mapped: aslots6l) */
 	M__COUNT
 };
 
@@ -71,6 +73,8 @@ struct eg_gate {
 	struct eg_slots6 *slots6;
 	struct eg_slots6l *slots6l; /* eg_deny6_slots_v1 */
 	struct eg_slots4 *aslots4;  /* eg_allow4_slots_v1 (EG_ALLOW4_SLOTS_LOG2) */
+	struct eg_slots6 *aslots6;  /* eg_allow6s_slots_v1 (EG_ALLOW6_SLOTS_LOG2) */
+	struct eg_slots6l *aslots6l; /* eg_allow6_slots_v1 (EG_ALLOW6_SLOTS_LOG2) */
 	/* log2 of their bucket counts: the arrays' max_entries (abi.h eg_slots_log2) */
 	__u32 slots4_log2, slots6_log2, slots6l_log2;
 };

@@ -356,12 +356,25 @@ static void slot6l_put(struct eg_slots6l *b, __u64 hi, __u64 lo, unsigned len, c
 
 static bool rkey_slotted(const struct rkey *k)
 {
-	return k->tbl == EG_TBL_DENY4 || k->tbl == EG_TBL_DENY6 || k->tbl == EG_TBL_ALLOW4;
+	return k->tbl <= EG_TBL_ALLOW6; /* every table is direct-mapped */
 }
 
 static bool slots_mapped(const struct eg_gate *g)
 {
-	return g->slots4 && g->slots6 && g->slots6l && g->aslots4;
+	return g->slots4 && g->slots6 && g->slots6l && g->aslots4 && g->aslots6 && g->aslots6l;
+}
+
+/* The IPv6 buckets of a rule in the deny or the allow arrays: short (0..64), long (65..128). */
+static struct eg_slots6 *bucket6_of(struct eg_gate *g, bool allow, __u64 hi, unsigned len)
+{
+	return allow ? &g->aslots6[eg_slots6_of(hi, len, EG_ALLOW6_SLOTS_LOG2)]
+		     : &g->slots6[eg_slots6_of(hi, len, g->slots6_log2)];
+}
+
+static struct eg_slots6l *bucket6l_of(struct eg_gate *g, bool allow, __u64 hi, __u64 lo, unsigned len)
+{
+	return allow ? &g->aslots6l[eg_slots6l_of(hi, lo, len, EG_ALLOW6_SLOTS_LOG2)]
+		     : &g->slots6l[eg_slots6l_of(hi, lo, len, g->slots6l_log2)];
 }
 
 /* The IPv4 bucket of (addr, len) in the deny or the allow array. */
@@ -381,14 +394,14 @@ static int slot_put(struct eg_gate *g, const struct rkey *k, const struct eg_rul
 		__u32 a = ntohl(k->k4.addr);
 
 		slot4_put(bucket4_of(g, k->tbl == EG_TBL_ALLOW4, a, k->len), a, k->len, r);
-	} else if (!k->s6) {
+	} else if (k->len > EG_DENY6S_MAXLEN) {
 		__u64 hi = hi64(k->a), lo = lo64(k->a);
 
-		slot6l_put(&g->slots6l[eg_slots6l_of(hi, lo, k->len, g->slots6l_log2)], hi, lo, k->len, r);
+		slot6l_put(bucket6l_of(g, k->tbl == EG_TBL_ALLOW6, hi, lo, k->len), hi, lo, k->len, r);
 	} else {
 		__u64 hi = hi64(k->a);
 
-		slot6_put(&g->slots6[eg_slots6_of(hi, k->len, g->slots6_log2)], hi, k->len, r);
+		slot6_put(bucket6_of(g, k->tbl == EG_TBL_ALLOW6, hi, k->len), hi, k->len, r);
 	}
 	return 0;
 }
@@ -398,9 +411,9 @@ static void slot_del(struct eg_gate *g, const struct rkey *k)
 {
 	if (!slots_mapped(g))
 		return;
-	if (k->tbl == EG_TBL_DENY6 && !k->s6) {
+	if (k->v6 && k->len > EG_DENY6S_MAXLEN) {
 		__u64 hi = hi64(k->a), lo = lo64(k->a);
-		struct eg_slots6l *b = &g->slots6l[eg_slots6l_of(hi, lo, k->len, g->slots6l_log2)];
+		struct eg_slots6l *b = bucket6l_of(g, k->tbl == EG_TBL_ALLOW6, hi, lo, k->len);
 
 		for (int i = 0; i < 2; i++)
 			if (b->tag[i] >> 8 == (k->len & 0xff) && b->tag[i] && b->s[i].hi == hi && b->s[i].lo == lo)
@@ -415,7 +428,7 @@ static void slot_del(struct eg_gate *g, const struct rkey *k)
 				STORE64(&b->s[i].key, 0);
 	} else {
 		__u64 hi = hi64(k->a);
-		struct eg_slots6 *b = &g->slots6[eg_slots6_of(hi, k->len, g->slots6_log2)];
+		struct eg_slots6 *b = bucket6_of(g, k->tbl == EG_TBL_ALLOW6, hi, k->len);
 		__u32 tag = eg_slot6_tag(k->len, 0);
 
 		for (int i = 0; i < 2; i++)
@@ -480,12 +493,14 @@ static int slots4_sync(struct eg_gate *g, bool allow, const struct rent *v, cons
 	return 0;
 }
 
-static int slots6_sync(struct eg_gate *g, const struct rent *v, const bool *keep, size_t n)
+static int slots6_sync(struct eg_gate *g, bool allow, const struct rent *v, const bool *keep, size_t n)
 {
-	struct eg_slots6 *want = calloc((size_t)1 << g->slots6_log2, sizeof(*want));
+	struct eg_slots6 *arr = allow ? g->aslots6 : g->slots6;
+	__u32 log2 = allow ? EG_ALLOW6_SLOTS_LOG2 : g->slots6_log2;
+	struct eg_slots6 *want = calloc((size_t)1 << log2, sizeof(*want));
 	uint8_t *placed = calloc(n + 1, 1);
 
-	if (!want || !placed || !g->slots6) {
+	if (!want || !placed || !arr) {
 		free(want);
 		free(placed);
 		errno = want && placed ? ENODEV : ENOMEM;
@@ -495,8 +510,8 @@ static int slots6_sync(struct eg_gate *g, const struct rent *v, const bool *keep
 		for (size_t i = 0; i < n; i++) {
 			unsigned len = v[i].k6.plen;
 			__u64 hi = hi64(v[i].k6.a);
-			__u32 bi = eg_slots6_of(hi, len, g->slots6_log2), tag = eg_slot6_tag(len, v[i].r.reason);
-			struct eg_slots6 *w = &want[bi], *b = &g->slots6[bi];
+			__u32 bi = eg_slots6_of(hi, len, log2), tag = eg_slot6_tag(len, v[i].r.reason);
+			struct eg_slots6 *w = &want[bi], *b = &arr[bi];
 
 			if (!keep[i] || placed[i] || len > EG_DENY6S_MAXLEN)
 				continue;
@@ -511,8 +526,8 @@ static int slots6_sync(struct eg_gate *g, const struct rent *v, const bool *keep
 			if (pass && !placed[i])
 				w->more = 1;
 		}
-	for (__u32 bi = 0; bi < 1u << g->slots6_log2; bi++) {
-		struct eg_slots6 *b = &g->slots6[bi], *w = &want[bi];
+	for (__u32 bi = 0; bi < 1u << log2; bi++) {
+		struct eg_slots6 *b = &arr[bi], *w = &want[bi];
 
 		if (!memcmp(b, w, sizeof(*b)))
 			continue;
@@ -536,13 +551,15 @@ static int slots6_sync(struct eg_gate *g, const struct rent *v, const bool *keep
 	return 0;
 }
 
-/* As slots6_sync, for the long rules (65..128): eg_deny6_slots_v1. */
-static int slots6l_sync(struct eg_gate *g, const struct rent *v, const bool *keep, size_t n)
+/* As slots6_sync, for the long rules (65..128): eg_deny6_slots_v1 or eg_allow6_slots_v1. */
+static int slots6l_sync(struct eg_gate *g, bool allow, const struct rent *v, const bool *keep, size_t n)
 {
-	struct eg_slots6l *want = calloc((size_t)1 << g->slots6l_log2, sizeof(*want));
+	struct eg_slots6l *arr = allow ? g->aslots6l : g->slots6l;
+	__u32 log2 = allow ? EG_ALLOW6_SLOTS_LOG2 : g->slots6l_log2;
+	struct eg_slots6l *want = calloc((size_t)1 << log2, sizeof(*want));
 	uint8_t *placed = calloc(n + 1, 1);
 
-	if (!want || !placed || !g->slots6l) {
+	if (!want || !placed || !arr) {
 		free(want);
 		free(placed);
 		errno = want && placed ? ENODEV : ENOMEM;
@@ -552,9 +569,9 @@ static int slots6l_sync(struct eg_gate *g, const struct rent *v, const bool *kee
 		for (size_t i = 0; i < n; i++) {
 			unsigned len = v[i].k6.plen;
 			__u64 hi = hi64(v[i].k6.a), lo = lo64(v[i].k6.a);
-			__u32 bi = eg_slots6l_of(hi, lo, len, g->slots6l_log2);
+			__u32 bi = eg_slots6l_of(hi, lo, len, log2);
 			__u16 tag = eg_slot6l_tag(len, v[i].r.reason);
-			struct eg_slots6l *w = &want[bi], *b = &g->slots6l[bi];
+			struct eg_slots6l *w = &want[bi], *b = &arr[bi];
 
 			if (!keep[i] || placed[i] || len <= EG_DENY6S_MAXLEN)
 				continue;
@@ -571,8 +588,8 @@ static int slots6l_sync(struct eg_gate *g, const struct rent *v, const bool *kee
 			if (pass && !placed[i])
 				w->more = 1;
 		}
-	for (__u32 bi = 0; bi < 1u << g->slots6l_log2; bi++) {
-		struct eg_slots6l *b = &g->slots6l[bi], *w = &want[bi];
+	for (__u32 bi = 0; bi < 1u << log2; bi++) {
+		struct eg_slots6l *b = &arr[bi], *w = &want[bi];
 
 		if (!memcmp(b, w, sizeof(*b)))
 			continue;
@@ -869,8 +886,8 @@ keep:
 
 		if (rebuild && ((v6 ? idx6_rebuild(g, allow, k6, nk4) : idx4_rebuild(g, allow, k4, nk4)) ||
 				(!v6 && slots4_sync(g, allow, v, keep, (size_t)n)) ||
-				(tbl == EG_TBL_DENY6 && (slots6_sync(g, v, keep, (size_t)n) ||
-							 slots6l_sync(g, v, keep, (size_t)n))))) {
+				(v6 && (slots6_sync(g, allow, v, keep, (size_t)n) ||
+					slots6l_sync(g, allow, v, keep, (size_t)n))))) {
 			log_warn("gate: rebuilding the %s index failed: %s", v6 ? "IPv6" : "IPv4",
 				 strerror(errno));
 			free(keep);
@@ -1504,10 +1521,10 @@ long eg_gate_bulk_add(struct eg_gate *g, bool allow, const struct eg_prefix *v, 
 			    !err)
 				err = errno;
 		}
-		/* the buckets of what went in (the deny rules), straight after the hash */
-		if ((!allow || kind == BK4) && !slots_mapped(g) && !err)
+		/* the buckets of what went in, straight after the hash */
+		if (!slots_mapped(g) && !err)
 			err = ENODEV;
-		for (size_t j = 0; j < done && (!allow || kind == BK4) && slots_mapped(g); j++) {
+		for (size_t j = 0; j < done && slots_mapped(g); j++) {
 			if (kind == BK4) {
 				__u32 a4 = ntohl(k4[j].addr);
 
@@ -1515,12 +1532,15 @@ long eg_gate_bulk_add(struct eg_gate *g, bool allow, const struct eg_prefix *v, 
 			} else if (kind == BK6) {
 				__u64 hi = hi64(k6[j].a), lo = lo64(k6[j].a);
 
-				slot6l_put(&g->slots6l[eg_slots6l_of(hi, lo, k6[j].plen, g->slots6l_log2)], hi, lo,
-					   k6[j].plen, &r);
+				/* an allow of /64 or shorter is a BK6 key too (one hash) */
+				if (k6[j].plen > EG_DENY6S_MAXLEN)
+					slot6l_put(bucket6l_of(g, allow, hi, lo, k6[j].plen), hi, lo, k6[j].plen, &r);
+				else
+					slot6_put(bucket6_of(g, allow, hi, k6[j].plen), hi, k6[j].plen, &r);
 			} else {
 				__u64 hi = hi64(k6s[j].a);
 
-				slot6_put(&g->slots6[eg_slots6_of(hi, k6s[j].plen, g->slots6_log2)], hi, k6s[j].plen, &r);
+				slot6_put(bucket6_of(g, false, hi, k6s[j].plen), hi, k6s[j].plen, &r);
 			}
 		}
 	}

@@ -55,6 +55,9 @@ static const char *const eg_gate_map_names_bench[] = {
 #ifdef EG_MAP_ALLOW6_IDX
 	EG_MAP_ALLOW6_IDX,
 #endif
+#ifdef EG_MAP_ALLOW6_SLOTS
+	EG_MAP_ALLOW6S_SLOTS, EG_MAP_ALLOW6_SLOTS,
+#endif
 };
 
 static int empty_prog(void)
