@@ -1528,6 +1528,211 @@ static void test_slot_overflow6(void **s)
 	assert_true(eg_gate_gc(G) >= 0);
 }
 
+/* The IPv6 allow rules direct-mapped (eg_allow6s_slots_v1 for /0../64, eg_allow6_slots_v1
+ * for /65../128, fixed 2^15 buckets each): allows in their slots beat the deny around
+ * them and a deny inside them; the third /64 of a full bucket is found through the hash
+ * (`more`) and moves into a freed slot at GC; a rule whose slot is gone while its hash
+ * entry stays (a writer killed inside a delete) is not honoured until GC rebuilds it
+ * (fails closed); expiry, bulk load, and the lengths /0 /48 /64 /65 /128. */
+static int aslot6_of(__u64 hi, unsigned len, unsigned *more)
+{
+	struct eg_slots6 b;
+	__u32 i = eg_slots6_of(hi, len, EG_ALLOW6_SLOTS_LOG2);
+
+	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_ALLOW6S_SLOTS), &i, &b), 0);
+	if (more)
+		*more = b.more;
+	for (int j = 0; j < 2; j++)
+		if (b.s[j].tag && b.s[j].tag >> 8 == eg_slot6_tag(len, 0) >> 8 && b.s[j].hi == hi)
+			return j;
+	return -1;
+}
+
+static int aslot6l_of(__u64 hi, __u64 lo, unsigned len)
+{
+	struct eg_slots6l b;
+	__u32 i = eg_slots6l_of(hi, lo, len, EG_ALLOW6_SLOTS_LOG2);
+
+	assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_ALLOW6_SLOTS), &i, &b), 0);
+	for (int j = 0; j < 2; j++)
+		if (b.tag[j] && b.tag[j] >> 8 == (len & 0xff) && b.s[j].hi == hi && b.s[j].lo == lo)
+			return j;
+	return -1;
+}
+
+static __u64 lo6(const char *a)
+{
+	struct eg_prefix q = P(a);
+	__u64 l = 0;
+
+	for (int i = 8; i < 16; i++)
+		l = l << 8 | q.addr[i];
+	return l;
+}
+
+static void src6(struct pk *p, __u64 hi, unsigned low)
+{
+	char t[64];
+
+	snprintf(t, sizeof(t), "%x:%x:%x:%x::%x", (unsigned)(hi >> 48), (unsigned)(hi >> 32) & 0xffff,
+		 (unsigned)(hi >> 16) & 0xffff, (unsigned)hi & 0xffff, low);
+	tcp6(p, t, 1, PROT, PK_ACK);
+}
+
+static void test_allow6_slots(void **s)
+{
+	__u64 h[3], base = hi6("2001:db8:a100::");
+	struct eg_prefix d = P("2001:db8:a000::/36"), r[3], a48 = P("2001:db8:a200::/48"),
+			 d128 = P("2001:db8:a200:1::9"), a65 = P("2001:db8:a300:1:8000::/65"),
+			 a128 = P("2001:db8:a400::77"), a0 = P("::/0");
+	__u32 want = eg_slots6_of(base, 64, EG_ALLOW6_SLOTS_LOG2);
+	unsigned more = 9;
+	char t[64];
+	struct pk p;
+	int n = 1, in_slot = 0;
+
+	reset_clock();
+	h[0] = base;
+	for (__u64 x = base + 1; n < 3; x++) { /* /64s of 2001:db8:a100::/40 sharing a bucket */
+		assert_true(x < base + (1ull << 24));
+		if (eg_slots6_of(x, 64, EG_ALLOW6_SLOTS_LOG2) == want)
+			h[n++] = x;
+	}
+	assert_int_equal(eg_gate_deny_add(G, &d, 0, EG_RULE_MANUAL), 0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(t, sizeof(t), "%x:%x:%x:%x::/64", (unsigned)(h[i] >> 48), (unsigned)(h[i] >> 32) & 0xffff,
+			 (unsigned)(h[i] >> 16) & 0xffff, (unsigned)h[i] & 0xffff);
+		r[i] = P(t);
+		assert_int_equal(eg_gate_allow_add(G, &r[i], 0, EG_RULE_MANUAL), 0);
+	}
+	for (int i = 0; i < 3; i++)
+		in_slot += aslot6_of(h[i], 64, NULL) >= 0;
+	assert_int_equal(in_slot, 2);
+	assert_int_equal(aslot6_of(h[2], 64, &more), -1);
+	assert_int_equal(more, 1);
+	assert_int_equal(slot6_of(h[0], 64), -1); /* not in the deny array */
+	for (int i = 0; i < 3; i++) { /* two from their slots, the third from the hash */
+		src6(&p, h[i], 5);
+		expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	}
+	src6(&p, base + (1ull << 25), 5); /* another /64 of the /36: denied */
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	/* delete one in a slot: at once out of it; GC moves the third in */
+	assert_int_equal(eg_gate_allow_del(G, &r[0]), 0);
+	assert_int_equal(aslot6_of(h[0], 64, NULL), -1);
+	src6(&p, h[0], 5);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_true(eg_gate_gc(G) >= 0);
+	assert_true(aslot6_of(h[2], 64, &more) >= 0);
+	assert_int_equal(more, 0);
+	src6(&p, h[2], 5);
+	expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	/* a writer killed inside a delete (slot out, hash entry still there): closed until GC */
+	{
+		__u32 i = eg_slots6_of(h[1], 64, EG_ALLOW6_SLOTS_LOG2);
+		struct eg_slots6 b, z;
+		int j = aslot6_of(h[1], 64, NULL);
+
+		assert_true(j >= 0);
+		assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_ALLOW6S_SLOTS), &i, &b), 0);
+		z = b;
+		z.s[j].tag = 0;
+		assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_ALLOW6S_SLOTS), &i, &z, BPF_ANY), 0);
+		src6(&p, h[1], 5);
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+		/* the next rebuild (here an expiry) puts the record back in its slot */
+		{
+			struct eg_prefix e = P("2001:db8:a100:ffff::1");
+
+			assert_int_equal(eg_gate_allow_add(G, &e, 1, EG_RULE_MANUAL), 0);
+			assert_int_equal(eg_gate_set_clock_offset(G, 2000000000ll), 0);
+			assert_true(eg_gate_gc(G) >= 1);
+			reset_clock();
+		}
+		assert_true(aslot6_of(h[1], 64, NULL) >= 0);
+		expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	}
+	/* /48 with a deny /128 inside it: the allow wins; beside it the /36 deny */
+	assert_int_equal(eg_gate_allow_add(G, &a48, 0, EG_RULE_STATIC), 0);
+	assert_int_equal(eg_gate_deny_add(G, &d128, 0, EG_RULE_BAN), 0);
+	assert_true(aslot6_of(hi6("2001:db8:a200::"), 48, NULL) >= 0);
+	tcp6(&p, "2001:db8:a200:1::9", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	tcp6(&p, "2001:db8:a200:ffff:ffff::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	tcp6(&p, "2001:db8:a201::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_allow_del(G, &a48), 0);
+	assert_int_equal(aslot6_of(hi6("2001:db8:a200::"), 48, NULL), -1);
+	tcp6(&p, "2001:db8:a200:1::9", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	assert_int_equal(eg_gate_deny_del(G, &d128), 0);
+	/* /65: bit 64 decides */
+	assert_int_equal(eg_gate_allow_add(G, &a65, 0, EG_RULE_MANUAL), 0);
+	assert_true(aslot6l_of(hi6("2001:db8:a300:1::"), 1ull << 63, 65) >= 0);
+	tcp6(&p, "2001:db8:a300:1:8000::5", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	tcp6(&p, "2001:db8:a300:1:ffff:ffff:ffff:ffff", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	tcp6(&p, "2001:db8:a300:1:7fff:ffff:ffff:ffff", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_allow_del(G, &a65), 0);
+	assert_int_equal(aslot6l_of(hi6("2001:db8:a300:1::"), 1ull << 63, 65), -1);
+	tcp6(&p, "2001:db8:a300:1:8000::5", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	/* /128 that expires: the deny decides, before GC and after */
+	assert_int_equal(eg_gate_allow_add(G, &a128, 10, EG_RULE_MANUAL), 0);
+	assert_true(aslot6l_of(hi6("2001:db8:a400::"), lo6("2001:db8:a400::77"), 128) >= 0);
+	tcp6(&p, "2001:db8:a400::77", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	tcp6(&p, "2001:db8:a400::78", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_set_clock_offset(G, 11000000000ll), 0);
+	tcp6(&p, "2001:db8:a400::77", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_true(eg_gate_gc(G) >= 1);
+	assert_int_equal(aslot6l_of(hi6("2001:db8:a400::"), lo6("2001:db8:a400::77"), 128), -1);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	reset_clock();
+	/* /0: everything, from its slot */
+	assert_int_equal(eg_gate_allow_add(G, &a0, 0, EG_RULE_MANUAL), 0);
+	assert_true(aslot6_of(0, 0, NULL) >= 0);
+	tcp6(&p, "2001:db8:a400::77", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	assert_int_equal(eg_gate_allow_del(G, &a0), 0);
+	assert_int_equal(aslot6_of(0, 0, NULL), -1);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	/* bulk: a /56, a /100, a /128 */
+	{
+		struct eg_prefix v[3] = { P("2001:db8:a500::/56"), P("2001:db8:a600::1:0:0/100"),
+					  P("2001:db8:a700::9") };
+
+		assert_int_equal(eg_gate_bulk_add(G, true, v, 3, 0, EG_RULE_STATIC), 3);
+		assert_true(aslot6_of(hi6("2001:db8:a500::"), 56, NULL) >= 0);
+		assert_true(aslot6l_of(hi6("2001:db8:a600::"), lo6("2001:db8:a600::1:0:0"), 100) >= 0);
+		assert_true(aslot6l_of(hi6("2001:db8:a700::"), lo6("2001:db8:a700::9"), 128) >= 0);
+		tcp6(&p, "2001:db8:a500:ff::1", 1, PROT, PK_ACK);
+		expect(&p, XDP_PASS, EG_REASON_ALLOW);
+		tcp6(&p, "2001:db8:a500:100::1", 1, PROT, PK_ACK);
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+		tcp6(&p, "2001:db8:a600::1:fff:1", 1, PROT, PK_ACK);
+		expect(&p, XDP_PASS, EG_REASON_ALLOW);
+		tcp6(&p, "2001:db8:a600::2:0:1", 1, PROT, PK_ACK);
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+		tcp6(&p, "2001:db8:a700::9", 1, PROT, PK_ACK);
+		expect(&p, XDP_PASS, EG_REASON_ALLOW);
+		for (int i = 0; i < 3; i++)
+			assert_int_equal(eg_gate_allow_del(G, &v[i]), 0);
+		assert_int_equal(aslot6_of(hi6("2001:db8:a500::"), 56, NULL), -1);
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+	}
+	assert_int_equal(eg_gate_allow_del(G, &r[1]), 0);
+	assert_int_equal(eg_gate_allow_del(G, &r[2]), 0);
+	assert_int_equal(eg_gate_deny_del(G, &d), 0);
+	assert_true(eg_gate_gc(G) >= 0);
+	reset_clock();
+}
+
 /* Long IPv6 deny rules (/65../128, eg_deny6_slots_v1, two whole 128-bit rules a
  * bucket): three /128s of one bucket, the third through the hash (`more`); a rule in a
  * bucket only (no hash entry) is seen, so XDP reads the slot and indexes the array as
@@ -2787,6 +2992,7 @@ int main(void)
 		cmocka_unit_test(test_slot_overflow4),
 		cmocka_unit_test(test_slot_overflow6),
 		cmocka_unit_test(test_allow_slots),
+		cmocka_unit_test(test_allow6_slots),
 		cmocka_unit_test(test_slot_overflow6l),
 		cmocka_unit_test(test_v6_long_edges),
 		cmocka_unit_test(test_prefix_expiry_nesting),
