@@ -914,6 +914,62 @@ static void test_pin_reuse(void **s)
 	eg_gate_close(pinned);
 }
 
+/* Pins of an older tree without the IPv6 allow slot arrays: the arrays are created at
+ * load and the forced GC pass fills them from the hash (the record), so the allows hold
+ * from their slots at once. */
+static __u64 hi64_of(const char *a)
+{
+	struct eg_prefix q = P(a);
+	__u64 h = 0;
+
+	for (int i = 0; i < 8; i++)
+		h = h << 8 | q.addr[i];
+	return h;
+}
+
+static void test_allow6_slots_at_load(void **s)
+{
+	struct eg_prefix d = P("2001:db8:b000::/36"), a = P("2001:db8:b100:7::/64"), l = P("2001:db8:b200::5");
+	struct eg_gate_config c = gcfg();
+	char err[256], path[512];
+	struct pk p;
+
+	assert_int_equal(eg_gate_deny_add(G, &d, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_allow_add(G, &a, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_allow_add(G, &l, 0, EG_RULE_MANUAL), 0);
+	eg_gate_close(G);
+	snprintf(path, sizeof(path), "%s/%s", pin_root, EG_MAP_ALLOW6S_SLOTS);
+	assert_int_equal(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/%s", pin_root, EG_MAP_ALLOW6_SLOTS);
+	assert_int_equal(unlink(path), 0);
+	G = eg_gate_load(&c, err, sizeof(err));
+	assert_non_null(G);
+	{
+		struct eg_slots6 b;
+		struct eg_slots6l bl;
+		__u64 hi = hi64_of("2001:db8:b100:7::"), lhi = hi64_of("2001:db8:b200::");
+		__u32 i = eg_slots6_of(hi, 64, EG_ALLOW6_SLOTS_LOG2), il = eg_slots6l_of(lhi, 5, 128, EG_ALLOW6_SLOTS_LOG2);
+		int found = 0;
+
+		assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_ALLOW6S_SLOTS), &i, &b), 0);
+		for (int j = 0; j < 2; j++)
+			found += b.s[j].tag >> 8 == (64 | EG_SLOT_USED) && b.s[j].hi == hi;
+		assert_int_equal(bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_ALLOW6_SLOTS), &il, &bl), 0);
+		for (int j = 0; j < 2; j++)
+			found += bl.tag[j] >> 8 == 128 && bl.s[j].hi == lhi && bl.s[j].lo == 5;
+		assert_int_equal(found, 2);
+	}
+	tcp6(&p, "2001:db8:b100:7::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	tcp6(&p, "2001:db8:b200::5", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_ALLOW);
+	tcp6(&p, "2001:db8:b100:8::1", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_allow_del(G, &a), 0);
+	assert_int_equal(eg_gate_allow_del(G, &l), 0);
+	assert_int_equal(eg_gate_deny_del(G, &d), 0);
+}
+
 /* --- issue 14: the rule tables ------------------------------------------------------------ */
 
 static void set_pkt_rate(uint32_t rate, uint32_t burst)
@@ -2986,6 +3042,7 @@ int main(void)
 		cmocka_unit_test(test_synbox),
 		cmocka_unit_test(test_flood_shed),
 		cmocka_unit_test(test_pin_reuse),
+		cmocka_unit_test(test_allow6_slots_at_load),
 		cmocka_unit_test(test_longest_match_v4),
 		cmocka_unit_test(test_slots_sized),
 		cmocka_unit_test(test_slots_first),
