@@ -20,7 +20,7 @@
 
 #define EG_PRIV_VERSION 3 /* 2: RULE_PUT carries the rule's note; 3: NOTE_FLOWS */
 #define EG_PRIV_MAX_IF 16
-#define EG_PRIV_MAX_FDS 24 /* the gate has 21 maps */
+#define EG_PRIV_MAX_FDS 32 /* the gate has 25 maps */
 
 enum eg_priv_op {
 	EG_PRIV_NOTE_FLOW = 1,  /* this flow carried an allowed request of session S */
