@@ -3,7 +3,9 @@
 // client_credentials) behind nginx: edgegated asks the OP's introspection endpoint
 // (RFC 7662), caches an active answer briefly (introspection_cache), and a token
 // revoked at the OP (RFC 7009) stops working once that short cache expires.
-import { ok, is, done, guard, freePort, request, startEcho, startEdgegated, startNginx, sleep } from '../lib/harness.mjs';
+import {
+  ok, is, done, guard, freePort, request, startEcho, startEdgegated, sleep, startProtectedSite,
+} from '../lib/harness.mjs';
 import { startOP } from '../lib/op.mjs';
 
 guard(90000);
@@ -41,18 +43,7 @@ const eg = await startEdgegated({
   },
   routes: [{ path: '/api/', auth: 'bearer', allow: { claims: { client_id: 'api-client' } } }],
 });
-const port = await freePort();
-await startNginx(`
-  {{EDGEGATE_UPSTREAM}}
-  upstream app { server 127.0.0.1:${echo.port}; }
-  server {
-    listen 127.0.0.1:${port};
-    {{EDGEGATE_INCLUDE}}
-    location / {
-      {{EDGEGATE_PROTECT}}
-      proxy_pass http://app;
-    }
-  }`, { edgegate: `127.0.0.1:${egPort}`, waitPort: port });
+const { port } = await startProtectedSite({ appPort: echo.port, edgegate: `127.0.0.1:${egPort}` });
 const get = (tok) => request(`http://127.0.0.1:${port}/api/orders`, { headers: { authorization: `Bearer ${tok}` } });
 
 const tok = await accessToken();

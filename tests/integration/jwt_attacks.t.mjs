@@ -8,7 +8,9 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ok, is, done, guard, freePort, startEcho, startEdgegated, startNginx, request, tmpdir } from '../lib/harness.mjs';
+import {
+  ok, is, done, guard, freePort, startEcho, startEdgegated, request, tmpdir, startProtectedSite,
+} from '../lib/harness.mjs';
 
 guard(120000);
 const ISS = 'https://idp.example.test';
@@ -44,18 +46,7 @@ await startEdgegated({
   jwt: { jwks_file: kfile, issuer: ISS, audience: AUD },
   routes: [{ path: '/api/', auth: 'bearer' }],
 }, { dir });
-const port = await freePort();
-await startNginx(`
-  {{EDGEGATE_UPSTREAM}}
-  upstream app { server 127.0.0.1:${echo.port}; }
-  server {
-    listen 127.0.0.1:${port};
-    {{EDGEGATE_INCLUDE}}
-    location / {
-      {{EDGEGATE_PROTECT}}
-      proxy_pass http://app;
-    }
-  }`, { edgegate: `127.0.0.1:${egPort}`, waitPort: port });
+const { port } = await startProtectedSite({ appPort: echo.port, edgegate: `127.0.0.1:${egPort}` });
 const get = (t) => request(`http://127.0.0.1:${port}/api/x`, { headers: { Authorization: `Bearer ${t}` } });
 
 // controls

@@ -27,7 +27,7 @@ import net from 'node:net';
 import path from 'node:path';
 import {
   ok, is, done, guard, diag, skipAll, freePort, request, startEdgegated, startNginx, startEcho, tmpdir, waitFor, sleep,
-  onCleanup,
+  onCleanup, TEST_USER, ensureTestUser,
 } from '../lib/harness.mjs';
 import { WebSocketServer } from 'ws';
 import { Jar, browserLogin } from '../lib/oidc_helpers.mjs';
@@ -43,10 +43,8 @@ const CAP = 32;
 const SUBJ = CAP + CAP / 2;
 
 
-const USER = 'edgegate-test';
-try { execFileSync('id', [USER], { stdio: 'ignore' }); } catch {
-  execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', USER]);
-}
+const USER = TEST_USER;
+ensureTestUser();
 
 const dir = tmpdir('eg-rfc-');
 fs.chmodSync(dir, 0o755);

@@ -18,7 +18,7 @@ import net from 'node:net';
 import path from 'node:path';
 import {
   ok, is, done, guard, diag, skipAll, freePort, request, startEdgegated, startNginx, startEcho, tmpdir, waitFor, sleep,
-  onCleanup,
+  onCleanup, TEST_USER, ensureTestUser,
 } from '../lib/harness.mjs';
 import { Jar, browserLogin } from '../lib/oidc_helpers.mjs';
 import { startOP } from '../lib/op.mjs';
@@ -30,10 +30,8 @@ if (process.getuid() !== 0) {
 }
 guard(180000);
 
-const USER = 'edgegate-test';
-try { execFileSync('id', [USER], { stdio: 'ignore' }); } catch {
-  execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', USER]);
-}
+const USER = TEST_USER;
+ensureTestUser();
 
 const dir = tmpdir('eg-rff-');
 fs.chmodSync(dir, 0o755);

@@ -189,6 +189,32 @@ http {
 }
 
 
+// The common protected site: nginx on a free port with the shipped includes, every location
+// protected and proxied to the app on appPort. Returns { port, ...startNginx's result }.
+export async function startProtectedSite({ appPort, edgegate, dir } = {}) {
+  const port = await freePort();
+  const ngx = await startNginx(`
+  {{EDGEGATE_UPSTREAM}}
+  upstream app { server 127.0.0.1:${appPort}; }
+  server {
+    listen 127.0.0.1:${port};
+    {{EDGEGATE_INCLUDE}}
+    location / {
+      {{EDGEGATE_PROTECT}}
+      proxy_pass http://app;
+    }
+  }`, { dir, edgegate, waitPort: port });
+  return { port, ...ngx };
+}
+
+// The system user the daemon drops to when a test runs it as root (its `user` key).
+export const TEST_USER = 'edgegate-test';
+export function ensureTestUser(user = TEST_USER) {
+  try { execFileSync('id', [user], { stdio: 'ignore' }); } catch {
+    execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', user]);
+  }
+}
+
 // An upstream that answers every request with a JSON echo of what it received.
 export async function startEcho() {
   const port = await freePort();

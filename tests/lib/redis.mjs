@@ -9,14 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { onCleanup, request, spawnLogged, startEdgegated, startNginx, waitFor } from './harness.mjs';
 import { startOP } from './op.mjs';
 
-export const TEST_USER = 'edgegate-test';
-
-// The system user the daemons drop to when the test runs as root.
-export function ensureTestUser(user = TEST_USER) {
-  try { execFileSync('id', [user], { stdio: 'ignore' }); } catch {
-    execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', user]);
-  }
-}
+export { TEST_USER, ensureTestUser } from './harness.mjs'; // the redis tests import them from here
 
 // redis-server on 127.0.0.1:port with its data in dir, no RDB snapshots; persistence
 // gives the AOF options. Resolves once it accepts connections; returns the process.
