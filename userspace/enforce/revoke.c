@@ -120,7 +120,8 @@ struct eg_revoke {
 	pthread_mutex_t smu;
 	uint64_t samples[SAMPLES];
 	size_t n_samples, next_sample;
-	uint64_t revocations, destroyed, gone, failed, dropped, evicted, reclaimed, subject_refused;
+	/* *_refused: new flows not tracked at a bound, their requests answered 403 */
+	uint64_t revocations, destroyed, gone, failed, table_refused, session_refused, reclaimed, subject_refused;
 	/* GC thread */
 	pthread_t gc;
 	bool gc_running;
@@ -848,7 +849,7 @@ enum eg_flow_note eg_flows_note_subject(struct eg_daemon *d, const char *session
 		return EG_FLOW_NOTED;
 	}
 	if (why == EG_FLOW_TABLE_FULL) {
-		__atomic_add_fetch(&r->dropped, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&r->table_refused, 1, __ATOMIC_RELAXED);
 		eg_metric_inc(d->metrics, "edgegate_flows_untracked_total", "why", "table_full", NULL, NULL, 1);
 		urge_gc(r, now);
 	} else if (why == EG_FLOW_SUBJECT_FULL) {
@@ -857,7 +858,7 @@ enum eg_flow_note eg_flows_note_subject(struct eg_daemon *d, const char *session
 		eg_metric_inc(d->metrics, "edgegate_flows_untracked_total", "why", "subject_full", NULL, NULL, 1);
 		urge_gc(r, now); /* closed connections of the subject's other sessions may hold its room */
 	} else {
-		__atomic_add_fetch(&r->evicted, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&r->session_refused, 1, __ATOMIC_RELAXED);
 		eg_metric_inc(d->metrics, "edgegate_flows_untracked_total", "why", "session_full", NULL, NULL, 1);
 	}
 	/* Without a way to kill flows (no sock_diag in the privileged process, or no CAP_NET_ADMIN
@@ -1174,8 +1175,8 @@ static json_t *adm_flows(struct eg_daemon *d, const json_t *req, const char **er
 	json_t *out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "tracked",
 				(json_int_t)eg_flows_tracked(d), "revocations", (json_int_t)r->revocations,
 				"destroyed", (json_int_t)r->destroyed, "gone", (json_int_t)r->gone, "failed",
-				(json_int_t)r->failed, "untracked_table_full", (json_int_t)r->dropped,
-				"untracked_session_full", (json_int_t)r->evicted, "sock_destroy",
+				(json_int_t)r->failed, "untracked_table_full", (json_int_t)r->table_refused,
+				"untracked_session_full", (json_int_t)r->session_refused, "sock_destroy",
 				eg_sockdiag_can_destroy(r->diag));
 	json_object_set_new(out, "flows_per_session", json_integer((json_int_t)r->o.per_session));
 	json_object_set_new(out, "max_flows", json_integer((json_int_t)r->o.max_flows));
