@@ -102,7 +102,12 @@ static bool read_target(const struct eg_forwarded *fw, struct target *t, const c
  * (the value up to the first comma, upper-cased), other frameworks X-HTTP-Method or
  * X-Method-Override. The upstream may serve the request as any method named there, so each
  * is judged like a reading of the target: the most restrictive wins. */
-static const char *const override_headers[] = { "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override" };
+#define NAME_LEN(s) { s, sizeof(s) - 1 }
+static const struct {
+	const char *name;
+	size_t len; /* a spelling has the name's length: same_header reads '_' as '-' */
+} override_headers[] = { NAME_LEN("X-HTTP-Method-Override"), NAME_LEN("X-HTTP-Method"), NAME_LEN("X-Method-Override") };
+#undef NAME_LEN
 
 /* every comma element of one override header's value, trimmed and upper-cased */
 static void override_value(const char *v, void *arg)
@@ -211,11 +216,8 @@ struct extras {
  * name is EG_M_OTHER) */
 static void override_header(struct extras *e, const char *key, size_t len, const char *value)
 {
-	static const size_t override_lens[N_OVERRIDE] = { sizeof("X-HTTP-Method-Override") - 1, sizeof("X-HTTP-Method") - 1,
-							  sizeof("X-Method-Override") - 1 }; /* override_headers' */
 	for (size_t i = 0; i < N_OVERRIDE; i++)
-		/* same_header reads '_' as '-': a spelling has the name's length */
-		if (len == override_lens[i] && eg_header_name_is(key, override_headers[i])) {
+		if (len == override_headers[i].len && eg_header_name_is(key, override_headers[i].name)) {
 			e->override_counts[i]++;
 			override_value(value, &e->override_bits);
 			return;
@@ -228,8 +230,7 @@ static void extra_header(const char *key, const char *value, void *arg)
 	e->smuggled |= eg_identity_header_variant(e->cfg, key);
 	/* by length first: most of nginx's own headers are X-... names of other lengths */
 	size_t len = strlen(key);
-	if (len == 13 || len == 17 || len == 22) /* X-HTTP-Method, X-Method-Override, X-HTTP-Method-Override */
-		override_header(e, key, len, value);
+	override_header(e, key, len, value);
 	switch (len) {
 	case 13: /* X-Rewrite-URL */
 	case 14: /* X-Original-URL, HTTP2-Settings */
