@@ -618,8 +618,15 @@ static int open_lock(struct eg_gate *g, bool create)
 	return g->lockfd < 0 ? -1 : 0;
 }
 
-/* The deny rules' buckets, mapped shared: the writers update them with ordered 8-byte
- * stores (abi.h eg_slots4), bulk loads and GC without a system call per bucket. */
+/* One BPF array mapped shared, read and write; NULL (errno set) when it cannot be. */
+static void *map_shared(int fd, size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* The rules' buckets (deny and allow), mapped shared: the writers update them with ordered
+ * 8-byte stores (abi.h eg_slots4), bulk loads and GC without a system call per bucket. */
 static int map_slots(struct eg_gate *g)
 {
 	struct bpf_map_info i4 = {}, i6 = {}, i6l = {};
@@ -640,42 +647,18 @@ static int map_slots(struct eg_gate *g)
 	g->slots4_log2 = (__u32)l4;
 	g->slots6_log2 = (__u32)l6;
 	g->slots6l_log2 = (__u32)l6l;
-	g->slots4 = mmap(NULL, ((size_t)1 << l4) * sizeof(struct eg_slots4), PROT_READ | PROT_WRITE,
-			 MAP_SHARED, g->fd[M_DENY4_SLOTS], 0);
-	if (g->slots4 == MAP_FAILED) {
-		g->slots4 = NULL;
+	if (!(g->slots4 = map_shared(g->fd[M_DENY4_SLOTS], ((size_t)1 << l4) * sizeof(struct eg_slots4))))
 		return -1;
-	}
-	g->slots6 = mmap(NULL, ((size_t)1 << l6) * sizeof(struct eg_slots6), PROT_READ | PROT_WRITE,
-			 MAP_SHARED, g->fd[M_DENY6S_SLOTS], 0);
-	if (g->slots6 == MAP_FAILED) {
-		g->slots6 = NULL;
+	if (!(g->slots6 = map_shared(g->fd[M_DENY6S_SLOTS], ((size_t)1 << l6) * sizeof(struct eg_slots6))))
 		return -1;
-	}
-	g->slots6l = mmap(NULL, ((size_t)1 << l6l) * sizeof(struct eg_slots6l), PROT_READ | PROT_WRITE,
-			  MAP_SHARED, g->fd[M_DENY6_SLOTS], 0);
-	if (g->slots6l == MAP_FAILED) {
-		g->slots6l = NULL;
+	if (!(g->slots6l = map_shared(g->fd[M_DENY6_SLOTS], ((size_t)1 << l6l) * sizeof(struct eg_slots6l))))
 		return -1;
-	}
-	g->aslots4 = mmap(NULL, (size_t)EG_ALLOW4_SLOTS * sizeof(struct eg_slots4), PROT_READ | PROT_WRITE,
-			  MAP_SHARED, g->fd[M_ALLOW4_SLOTS], 0);
-	if (g->aslots4 == MAP_FAILED) {
-		g->aslots4 = NULL;
+	if (!(g->aslots4 = map_shared(g->fd[M_ALLOW4_SLOTS], (size_t)EG_ALLOW4_SLOTS * sizeof(struct eg_slots4))))
 		return -1;
-	}
-	g->aslots6 = mmap(NULL, (size_t)EG_ALLOW6_SLOTS * sizeof(struct eg_slots6), PROT_READ | PROT_WRITE,
-			  MAP_SHARED, g->fd[M_ALLOW6S_SLOTS], 0);
-	if (g->aslots6 == MAP_FAILED) {
-		g->aslots6 = NULL;
+	if (!(g->aslots6 = map_shared(g->fd[M_ALLOW6S_SLOTS], (size_t)EG_ALLOW6_SLOTS * sizeof(struct eg_slots6))))
 		return -1;
-	}
-	g->aslots6l = mmap(NULL, (size_t)EG_ALLOW6_SLOTS * sizeof(struct eg_slots6l), PROT_READ | PROT_WRITE,
-			   MAP_SHARED, g->fd[M_ALLOW6_SLOTS], 0);
-	if (g->aslots6l == MAP_FAILED) {
-		g->aslots6l = NULL;
+	if (!(g->aslots6l = map_shared(g->fd[M_ALLOW6_SLOTS], (size_t)EG_ALLOW6_SLOTS * sizeof(struct eg_slots6l))))
 		return -1;
-	}
 	return 0;
 }
 
