@@ -204,6 +204,8 @@ struct extras {
 	const char *target[HEADER_TARGETS_MAX]; /* X-Original-URL, X-Rewrite-URL values */
 	size_t n_target;
 	bool target_overflow;
+	const char *prefix;  /* X-Forwarded-Prefix (a client's, or a proxy's that passed it on) */
+	unsigned n_prefix;
 	bool upgrade_bad; /* an Upgrade (or nginx's X-Original-Upgrade) to another protocol */
 	bool h2_settings;
 	const struct eg_config *cfg;
@@ -246,8 +248,12 @@ static void extra_header(const char *key, const char *value, void *arg)
 	case 18:
 		/* nginx never passes Upgrade to the auth request (proxy_set_header Upgrade "" is
 		 * its default): the shipped snippet sends it as X-Original-Upgrade */
-		if (eg_header_name_is(key, "X-Original-Upgrade"))
+		if (eg_header_name_is(key, "X-Original-Upgrade")) {
 			upgrade_value(value, &e->upgrade_bad);
+		} else if (eg_header_name_is(key, "X-Forwarded-Prefix")) {
+			e->prefix = value;
+			e->n_prefix++;
+		}
 		break;
 	case 7:
 		if (eg_header_name_is(key, "Upgrade"))
@@ -941,6 +947,61 @@ static const struct eg_route *judge_header_targets(struct eg_daemon *d, const st
 	return route;
 }
 
+/* X-Forwarded-Prefix: Spring's ForwardedHeaderFilter serves prefix + path as the request
+ * URI, ASP.NET (PathBase), Flask (ProxyFix x_prefix, SCRIPT_NAME) and others build links and
+ * redirects from it. The shipped nginx snippet strips it on the way to the upstream; a proxy
+ * that passes it on (Caddy, Traefik, an older snippet) makes prefix + path another reading
+ * of the request. Only a plain absolute path is a prefix: no "//" (a redirect built from
+ * it leaves the site), no dot segment, escape, comma (Spring joins list elements, others
+ * keep the comma), backslash or control character. */
+static bool plain_prefix(const char *p, size_t *len)
+{
+	size_t n = strlen(p);
+	while (n > 1 && p[n - 1] == '/')
+		n--; /* a trailing "/" is dropped (Spring, ASP.NET) */
+	if (n == 0 || p[0] != '/' || n > 1024)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		if (ch <= 0x20 || ch >= 0x7f || strchr("%,\\?#\"<>`{}|^[]", ch))
+			return false;
+		if (ch == '/' && (p[i + 1] == '/' || (p[i + 1] == '.' && (i + 2 >= n || p[i + 2] == '/' ||
+			(p[i + 2] == '.' && (i + 3 >= n || p[i + 3] == '/'))))))
+			return false; /* "//", "/.", "/.." */
+	}
+	*len = n == 1 ? 0 : n; /* "/" adds nothing */
+	return true;
+}
+
+/* The primary target allowed: prefix + path judged too (most restrictive wins). Two
+ * prefixes (Spring joins them, others take one) or an implausible one is a 403. */
+static const struct eg_route *judge_header_prefix(struct eg_daemon *d, const struct eg_req *r,
+						  const struct extras *x, const struct target *t,
+						  const struct eg_route *route, struct auth_cache *c, struct outcome *o)
+{
+	if (!x->n_prefix)
+		return route;
+	size_t plen = 0;
+	const char *path = t->raw_uri;
+	if (path && path[0] != '/') { /* absolute form (checked against the host already) */
+		const char *auth = strstr(path, "://");
+		path = auth ? strchr(auth + 3, '/') : NULL;
+	}
+	if (x->n_prefix != 1 || !plain_prefix(x->prefix, &plen) || !path) {
+		*o = (struct outcome){ 403, "bad_header_target", "X-Forwarded-Prefix is not a plain path prefix", false };
+		return route;
+	}
+	if (!plen)
+		return route;
+	char *uri = xasprintf("%.*s%s", (int)plen, x->prefix, path);
+	const struct eg_route *ar = route;
+	int st = judge_alt_target(d, r, t, uri, c, o, &ar);
+	free(uri);
+	if (st < 0)
+		*o = (struct outcome){ 403, "bad_header_target", "X-Forwarded-Prefix and the path make no path", false };
+	return st == 200 ? route : ar;
+}
+
 /* An encoded control character in the path (%09, or %2500 decoded twice) keeps the target
  * to public routes only when every reading is public, but upstreams read it two more ways:
  * C code that decodes (twice) and stops at the NUL, and normalisers that drop controls or
@@ -1182,6 +1243,8 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 	route = judge(d, r, &t, &rd, &cache, &o);
 	if (o.status == 200)
 		route = judge_header_targets(d, r, &extras, &t, route, &cache, &o);
+	if (o.status == 200)
+		route = judge_header_prefix(d, r, &extras, &t, route, &cache, &o);
 	if (o.status == 200 && rd.ambiguous)
 		route = judge_control_readings(d, r, &t, route, &cache, &o);
 	if (o.status == 200)
