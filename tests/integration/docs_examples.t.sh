@@ -21,6 +21,14 @@ command -v python3 >/dev/null || skip_all "needs python3"
 command -v openssl >/dev/null || skip_all "needs openssl"
 [ -x "$DAEMON" ] || skip_all "build/edgegated not built"
 
+# --check looks up `user`: the examples name the account the README has the operator
+# create first (`useradd --system edgegate`), so this test does that step too.
+if ! id edgegate >/dev/null 2>&1; then
+	[ "$(id -u)" -eq 0 ] || skip_all "needs the edgegate user (useradd --system edgegate) or root"
+	useradd --system --no-create-home --shell /usr/sbin/nologin edgegate 2>/dev/null || id edgegate >/dev/null 2>&1 ||
+		skip_all "cannot create the edgegate user"
+fi
+
 TMP=$(mktemp -d /tmp/eg-docs-it.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=docs \

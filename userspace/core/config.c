@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <limits.h>
@@ -1140,6 +1141,12 @@ static bool parse_revocation(struct cctx *c, json_t *o, struct eg_revocation_con
 	return true;
 }
 
+static bool parse_metrics(struct cctx *c, json_t *o, struct eg_metrics_config *m)
+{
+	static const char *const keys[] = { "allow", NULL };
+	return check_keys(c, o, keys) && parse_prefixes(c, o, "allow", &m->allow, &m->n_allow);
+}
+
 static bool section(struct cctx *c, json_t *root, const char *key, json_t **out)
 {
 	*out = json_object_get(root, key);
@@ -1193,6 +1200,13 @@ int eg_group_id(const char *name, gid_t *out)
 	return 0;
 }
 
+bool eg_user_known(const char *name)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	return getpwnam_r(name, &pw, buf, sizeof(buf), &res) == 0 && res;
+}
+
 static bool parse_proxy(struct cctx *c, json_t *root, struct eg_config *cfg)
 {
 	char *name = NULL;
@@ -1209,7 +1223,8 @@ static bool parse_root(struct cctx *c, json_t *root, struct eg_config *cfg)
 {
 	static const char *const keys[] = { "listen", "admin_socket", "trusted_proxies", "state_dir", "user",
 		"log_level", "public_url", "default_allow", "threads", "redirect_domains", "oidc", "cookie",
-		"jwt", "routes", "gate", "store", "mtls", "proxy", "listen_group", "http", "revocation", NULL };
+		"jwt", "routes", "gate", "store", "mtls", "proxy", "listen_group", "http", "revocation", "metrics",
+		NULL };
 	long long threads = 0;
 	json_t *s;
 	if (!check_keys(c, root, keys) || !parse_listen(c, root, cfg) ||
@@ -1226,6 +1241,10 @@ static bool parse_root(struct cctx *c, json_t *root, struct eg_config *cfg)
 	if (cfg->listen_group && eg_group_id(cfg->listen_group, &gid) != 0)
 		return fail_at(c, "listen_group", "no group \"%s\" on this system (nginx's group, e.g. www-data)",
 			       cfg->listen_group);
+	/* the account it drops to: a typo found by --check, not at the first start as root */
+	if (cfg->user && !eg_user_known(cfg->user))
+		return fail_at(c, "user", "no user \"%s\" on this system (the account edgegated drops to)",
+			       cfg->user);
 	cfg->threads = (int)threads;
 	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
 	if (cfg->log_level && !str_in(cfg->log_level, levels))
@@ -1249,6 +1268,7 @@ static bool parse_root(struct cctx *c, json_t *root, struct eg_config *cfg)
 	SECTION("mtls", parse_mtls, &cfg->mtls)
 	SECTION("http", parse_http, &cfg->http)
 	SECTION("revocation", parse_revocation, &cfg->revocation)
+	SECTION("metrics", parse_metrics, &cfg->metrics)
 #undef SECTION
 	s = json_object_get(root, "cookie");
 	if (s) {
@@ -1386,6 +1406,7 @@ void config_free(struct eg_config *c)
 	free(c->listen_group);
 	free(c->admin_socket);
 	free(c->trusted_proxies);
+	free(c->metrics.allow);
 	free(c->state_dir);
 	free(c->user);
 	free(c->log_level);

@@ -235,6 +235,12 @@ struct eg_revocation_config {
 				     * (max_flows / 16, at least flows_per_session: revoke.c) */
 };
 
+/* GET /metrics: who may read it besides the trusted proxies and the unix socket. */
+struct eg_metrics_config {
+	struct eg_prefix *allow; /* e.g. the Prometheus server; empty = trusted peers only */
+	size_t n_allow;
+};
+
 struct eg_config {
 	char *path; /* file it came from */
 	struct eg_listen listen[EG_MAX_LISTEN];
@@ -261,6 +267,7 @@ struct eg_config {
 	struct eg_mtls_config mtls;
 	struct eg_http_config http;
 	struct eg_revocation_config revocation;
+	struct eg_metrics_config metrics;
 };
 
 /* Loads and validates. On error returns NULL and writes "<path>: <problem>" to err. */
@@ -280,5 +287,6 @@ bool eg_addr_is_v4mapped(const uint8_t a[16]);
 void eg_addr_format(const uint8_t a[16], char *buf, size_t len);
 /* A group name or a decimal gid; 0 on success. */
 int eg_group_id(const char *name, gid_t *out);
+bool eg_user_known(const char *name); /* an account of that name exists (getpwnam) */
 
 #endif

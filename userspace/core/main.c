@@ -78,8 +78,25 @@ static void h_readyz(struct eg_daemon *d, const struct eg_req *r, struct eg_resp
 		eg_resp_text(resp, 503, oidc_ok ? "starting\n" : "waiting for OpenID Provider discovery\n");
 }
 
+/* The counters tell who is refused, banned, revoked and how often logins happen: read by
+ * the proxies this daemon trusts (and the unix socket) and the addresses in metrics.allow,
+ * not by whoever else reaches the listener. /healthz and /readyz stay open to all. */
+static bool metrics_reader(const struct eg_config *cfg, const struct eg_req *r)
+{
+	if (r->peer_trusted)
+		return true;
+	for (size_t i = 0; i < cfg->metrics.n_allow; i++)
+		if (eg_prefix_contains(&cfg->metrics.allow[i], r->peer_addr))
+			return true;
+	return false;
+}
+
 static void h_metrics(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *resp)
 {
+	if (!metrics_reader(d->cfg, r)) {
+		eg_resp_text(resp, 403, "metrics: not for this address (trusted_proxies, metrics.allow)\n");
+		return;
+	}
 	if (d->jwt_keys) {
 		struct eg_keysource_stats st;
 		eg_keysource_stats(d->jwt_keys, &st);

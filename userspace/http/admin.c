@@ -1,9 +1,13 @@
 /* admin.c - the admin socket: one JSON request per line, one JSON response per line.
  *
- * Unix stream socket, mode 0600 (only the daemon's user and root can manage it). A
- * single thread multiplexes up to EG_ADMIN_MAX_CLIENTS clients with poll(): a held-open
- * or slow client cannot delay another's revocation, and commands still run one at a
- * time (a command that mutates maps runs alone, as the handlers expect). */
+ * Unix stream socket, mode 0600 (only the daemon's user and root can manage it). One
+ * thread multiplexes up to EG_ADMIN_MAX_CLIENTS clients with poll(): a held-open or slow
+ * client cannot delay another's revocation. Commands run on EG_ADMIN_WORKERS worker
+ * threads, so a slow command (a listing over a large store) does not hold up another
+ * client's revoke either. The handlers take the locks their modules already take for the
+ * HTTP threads (a back-channel logout revokes, a verdict bans, side by side). A client has
+ * at most one command running: its lines are answered in order, each once it completed
+ * (a revocation is recorded before it is acknowledged). */
 #include "admin.h"
 
 #include <errno.h>
@@ -107,9 +111,34 @@ struct client {
 	char *out;	 /* answers not yet written (the socket was full) */
 	size_t out_len, out_off;
 	int64_t deadline; /* CLOCK_MONOTONIC ms: each request line must be whole by then */
+	bool busy;	  /* a command of this client is on a worker */
+	uint64_t gen;	  /* tells a worker's answer for this connection from one for a slot reused */
 };
 
 static struct client clients[EG_ADMIN_MAX_CLIENTS];
+static uint64_t next_gen;
+
+/* A command line on its way to a worker and its answer on the way back. */
+struct job {
+	struct job *next;
+	size_t slot;
+	uint64_t gen;
+	char *line;
+	size_t len;
+	char *out; /* the answer line; NULL: unencodable, drop the client */
+	size_t out_len;
+};
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct job *todo, **todo_tail, *done;
+	bool stop;
+	int wake[2]; /* a worker's answer is ready (non-blocking pipe) */
+	pthread_t threads[EG_ADMIN_WORKERS];
+	size_t n_threads;
+	struct eg_daemon *d;
+} pool = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .wake = { -1, -1 } };
 
 static int64_t mono_ms(void)
 {
@@ -144,30 +173,105 @@ static int client_flush(struct client *c)
 	return 0;
 }
 
-/* Answers the complete lines buffered, in order. It stops while an answer is still
- * unsent, so a client that does not read its answers only stalls itself. */
+/* Hands the next complete line to a worker. Nothing while a command of this client runs
+ * or an answer is still unsent, so a client that does not read its answers only stalls
+ * itself, and its lines are answered in order. */
 static int client_answer(struct eg_daemon *d, struct client *c)
 {
 	char *nl;
-	while (!c->out && (nl = memchr(c->in, '\n', c->in_len))) {
-		size_t ll = (size_t)(nl - c->in);
-		/* the command runs to completion (a revocation is recorded) before it is answered */
-		json_t *resp = dispatch(d, c->in, ll);
+	if (c->out || c->busy || !(nl = memchr(c->in, '\n', c->in_len)))
+		return 0;
+	size_t ll = (size_t)(nl - c->in);
+	struct job *j = xcalloc(1, sizeof(*j));
+	j->slot = (size_t)(c - clients);
+	j->gen = c->gen;
+	j->line = xmalloc(ll + 1);
+	memcpy(j->line, c->in, ll);
+	j->len = ll;
+	memmove(c->in, nl + 1, c->in_len - ll - 1);
+	c->in_len -= ll + 1;
+	c->busy = true;
+	pthread_mutex_lock(&pool.mu);
+	*pool.todo_tail = j;
+	pool.todo_tail = &j->next;
+	pthread_cond_signal(&pool.cv);
+	pthread_mutex_unlock(&pool.mu);
+	return 0;
+}
+
+/* A worker: runs each command to completion (a revocation is recorded) before its answer
+ * goes back to the poll thread. */
+static void *admin_worker(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&pool.mu);
+	for (;;) {
+		while (!pool.todo && !pool.stop)
+			pthread_cond_wait(&pool.cv, &pool.mu);
+		if (pool.stop)
+			break; /* lines not started are not answered: nothing was acknowledged */
+		struct job *j = pool.todo;
+		pool.todo = j->next;
+		if (!pool.todo)
+			pool.todo_tail = &pool.todo;
+		pthread_mutex_unlock(&pool.mu);
+
+		json_t *resp = dispatch(pool.d, j->line, j->len);
 		char *out = json_dumps(resp, JSON_COMPACT);
 		json_decref(resp);
-		if (!out) /* out of memory or an unencodable answer: drop the client */
-			return -1;
-		size_t ol = strlen(out);
-		out[ol] = '\n'; /* json_dumps' NUL becomes the line end */
-		c->out = out;
-		c->out_len = ol + 1;
-		memmove(c->in, nl + 1, c->in_len - ll - 1);
-		c->in_len -= ll + 1;
-		c->deadline = mono_ms() + EG_ADMIN_IDLE_MS;
-		if (client_flush(c) != 0)
-			return -1;
+		if (out) {
+			j->out_len = strlen(out) + 1;
+			out[j->out_len - 1] = '\n'; /* json_dumps' NUL becomes the line end */
+			j->out = out;
+		}
+		pthread_mutex_lock(&pool.mu);
+		j->next = pool.done;
+		pool.done = j;
+		pthread_mutex_unlock(&pool.mu);
+		ssize_t w = write(pool.wake[1], "x", 1); /* full pipe: a wake-up is pending anyway */
+		(void)w;
 	}
-	return 0;
+	pthread_mutex_unlock(&pool.mu);
+	return NULL;
+}
+
+static void job_free(struct job *j)
+{
+	free(j->line);
+	free(j->out);
+	free(j);
+}
+
+/* On the poll thread: the workers' answers go to their clients (a client gone meanwhile
+ * loses it; the command has completed all the same), and each client's next line starts. */
+static void take_answers(struct eg_daemon *d)
+{
+	char buf[64];
+	while (read(pool.wake[0], buf, sizeof(buf)) > 0)
+		;
+	pthread_mutex_lock(&pool.mu);
+	struct job *j = pool.done;
+	pool.done = NULL;
+	pthread_mutex_unlock(&pool.mu);
+	while (j) {
+		struct job *next = j->next;
+		struct client *c = &clients[j->slot];
+		if (c->fd >= 0 && c->gen == j->gen) {
+			c->busy = false;
+			c->deadline = mono_ms() + EG_ADMIN_IDLE_MS;
+			if (!j->out) { /* out of memory or an unencodable answer: drop the client */
+				client_close(c);
+			} else {
+				c->out = j->out;
+				c->out_len = j->out_len;
+				j->out = NULL;
+				if (client_flush(c) != 0 || client_answer(d, c) != 0)
+					client_close(c);
+			}
+		}
+		job_free(j);
+		j = next;
+	}
 }
 
 /* Reads what is there; -1 when the client is done (closed, error, line too long). */
@@ -202,7 +306,8 @@ static void accept_client(void)
 		return;
 	for (size_t i = 0; i < EG_ADMIN_MAX_CLIENTS; i++)
 		if (clients[i].fd < 0) {
-			clients[i] = (struct client){ .fd = fd, .deadline = mono_ms() + EG_ADMIN_IDLE_MS };
+			clients[i] = (struct client){ .fd = fd, .deadline = mono_ms() + EG_ADMIN_IDLE_MS,
+						      .gen = ++next_gen };
 			return;
 		}
 	static const char busy[] = "{\"ok\":false,\"error\":\"admin socket busy: too many clients connected "
@@ -213,31 +318,30 @@ static void accept_client(void)
 	close(fd);
 }
 
-/* One thread serves every client through poll(): commands still run one at a time
- * (handlers keep the serialisation they were written for), but a client that is idle,
- * slow to send or slow to read no longer delays the others. */
+/* One thread serves every client through poll() and hands complete lines to the
+ * workers: a client that is idle, slow to send or slow to read, or whose command is slow,
+ * does not delay the others. */
 static void *admin_thread(void *arg)
 {
 	struct eg_daemon *d = arg;
-	struct pollfd p[2 + EG_ADMIN_MAX_CLIENTS];
-	struct client *owner[2 + EG_ADMIN_MAX_CLIENTS];
+	struct pollfd p[3 + EG_ADMIN_MAX_CLIENTS];
+	struct client *owner[3 + EG_ADMIN_MAX_CLIENTS];
 
-	for (size_t i = 0; i < EG_ADMIN_MAX_CLIENTS; i++)
-		clients[i] = (struct client){ .fd = -1 };
 	for (;;) {
 		int64_t now = mono_ms(), next = -1;
-		nfds_t n = 2;
+		nfds_t n = 3;
 		p[0] = (struct pollfd){ .fd = listen_fd, .events = POLLIN };
 		p[1] = (struct pollfd){ .fd = stop_pipe[0], .events = POLLIN };
+		p[2] = (struct pollfd){ .fd = pool.wake[0], .events = POLLIN };
 		for (size_t i = 0; i < EG_ADMIN_MAX_CLIENTS; i++) {
 			struct client *c = &clients[i];
 			if (c->fd < 0)
 				continue;
-			if (now >= c->deadline) {
+			if (now >= c->deadline && !c->busy) { /* a running command is not idleness */
 				client_close(c);
 				continue;
 			}
-			if (next < 0 || c->deadline < next)
+			if (!c->busy && (next < 0 || c->deadline < next))
 				next = c->deadline;
 			owner[n] = c;
 			p[n++] = (struct pollfd){ .fd = c->fd, .events = c->out ? POLLOUT : POLLIN };
@@ -250,7 +354,9 @@ static void *admin_thread(void *arg)
 		}
 		if (p[1].revents)
 			break;
-		for (nfds_t i = 2; i < n; i++) {
+		if (p[2].revents)
+			take_answers(d);
+		for (nfds_t i = 3; i < n; i++) {
 			struct client *c = owner[i];
 			int rc = 0;
 			if (!p[i].revents)
@@ -272,6 +378,33 @@ static void *admin_thread(void *arg)
 		if (clients[i].fd >= 0)
 			client_close(&clients[i]);
 	return NULL;
+}
+
+/* Lets the running commands complete; lines not started are dropped unanswered. */
+static void workers_stop(void)
+{
+	pthread_mutex_lock(&pool.mu);
+	pool.stop = true;
+	pthread_cond_broadcast(&pool.cv);
+	pthread_mutex_unlock(&pool.mu);
+	for (size_t i = 0; i < pool.n_threads; i++)
+		pthread_join(pool.threads[i], NULL);
+	pool.n_threads = 0;
+	for (struct job *j = pool.todo, *next; j; j = next) {
+		next = j->next;
+		job_free(j);
+	}
+	for (struct job *j = pool.done, *next; j; j = next) {
+		next = j->next;
+		job_free(j);
+	}
+	pool.todo = pool.done = NULL;
+	pool.todo_tail = &pool.todo;
+	for (int i = 0; i < 2; i++)
+		if (pool.wake[i] >= 0) {
+			close(pool.wake[i]);
+			pool.wake[i] = -1;
+		}
 }
 
 int eg_admin_start(struct eg_daemon *d, const char *path)
@@ -301,8 +434,24 @@ int eg_admin_start(struct eg_daemon *d, const char *path)
 		return -1;
 	}
 	sock_inode = eg_unix_inode(path);
-	if (pthread_create(&thread, NULL, admin_thread, d) != 0) {
-		log_err("admin_socket: cannot start thread");
+	for (size_t i = 0; i < EG_ADMIN_MAX_CLIENTS; i++)
+		clients[i] = (struct client){ .fd = -1 };
+	pool.d = d;
+	pool.stop = false;
+	pool.todo = NULL;
+	pool.todo_tail = &pool.todo;
+	pool.done = NULL;
+	if (pipe2(pool.wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+		log_err("admin_socket: %s", strerror(errno));
+		return -1;
+	}
+	/* started before the privilege drop, like every thread: eg_privc_drop_all checks each */
+	for (pool.n_threads = 0; pool.n_threads < EG_ADMIN_WORKERS; pool.n_threads++)
+		if (pthread_create(&pool.threads[pool.n_threads], NULL, admin_worker, NULL) != 0)
+			break;
+	if (pool.n_threads == 0 || pthread_create(&thread, NULL, admin_thread, d) != 0) {
+		log_err("admin_socket: cannot start its threads");
+		workers_stop();
 		return -1;
 	}
 	running = true;
@@ -316,6 +465,7 @@ void eg_admin_stop(void)
 	ssize_t w = write(stop_pipe[1], "x", 1);
 	(void)w;
 	pthread_join(thread, NULL);
+	workers_stop();
 	close(listen_fd);
 	close(stop_pipe[0]);
 	close(stop_pipe[1]);

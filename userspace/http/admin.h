@@ -15,6 +15,10 @@ struct eg_daemon;
 /* A client is dropped when a request line is not complete this long after it connected
  * or after its previous answer. */
 #define EG_ADMIN_IDLE_MS 5000
+/* Commands run at once (of different clients): a slow one (a listing over a large store, a
+ * revocation ending many flows) does not hold up another client's revoke; a client's own
+ * lines still run one after another, each answered once it completed. */
+#define EG_ADMIN_WORKERS 4
 
 /* A command handler: returns a new JSON object (the response; "ok" is added when
  * absent) or NULL with *err set to a static or malloc'd-free message. */
