@@ -1,7 +1,8 @@
 /* fuzz_proxy.c - what edgegated reads from a proxy's headers: the last X-Forwarded-For
  * element and the path of a stated target for the routed host. Invariants: a path handed
  * on starts with '/' and lies inside the input; an absolute target passes only when its
- * host normalises to the routed host; an accepted address is the parse of the last element. */
+ * host normalises to the routed host; an accepted address is the parse of the last element;
+ * an accepted X-Forwarded-Prefix is a plain path (no "//", comma, escape, dot segment). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	} else if (!why) {
 		abort(); /* every refusal names its reason */
+	}
+	/* X-Forwarded-Prefix: an accepted prefix is a plain path inside the input */
+	size_t pl = 0;
+	if (eg_proxy_prefix(in, &pl)) {
+		if (in[0] != '/' || pl > strlen(in) || pl > 1024 || (pl && in[pl - 1] == '/'))
+			abort();
+		for (size_t i = 0; i < pl; i++)
+			if (in[i] == ',' || in[i] == '%' || in[i] == '\\' || (unsigned char)in[i] <= 0x20 ||
+			    (in[i] == '/' && i + 1 < pl && in[i + 1] == '/'))
+				abort();
+		if (strstr(in, "/../") || strstr(in, "/./"))
+			abort();
 	}
 	free(in);
 	return 0;

@@ -249,3 +249,29 @@ const char *eg_proxy_optional(const struct eg_req *r, const char *header, bool *
 	*dup = false;
 	return header ? eg_req_header_dup(r, header, dup) : NULL;
 }
+
+/* Comma: Spring joins list elements, Flask and ASP.NET keep it. "//": a link or redirect
+ * built from it leaves the site. Escapes and dot segments: decoded or resolved by some. */
+bool eg_proxy_prefix(const char *p, size_t *len)
+{
+	size_t n = strlen(p);
+	while (n > 1 && p[n - 1] == '/')
+		n--;
+	if (n == 0 || p[0] != '/' || n > 1024)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		if (ch <= 0x20 || ch >= 0x7f || strchr("%,\\?#\"<>`{}|^[]", ch))
+			return false;
+		if (ch != '/')
+			continue;
+		const char *seg = p + i + 1;
+		size_t sl = strcspn(seg, "/");
+		if (i + 1 + sl > n)
+			sl = n - i - 1;
+		if ((sl == 0 && i + 1 < n) || (sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.'))
+			return false; /* "//", "/.", "/.." */
+	}
+	*len = n == 1 ? 0 : n;
+	return true;
+}

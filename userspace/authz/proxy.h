@@ -8,6 +8,7 @@
 #define EG_PROXY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct eg_req;
@@ -62,6 +63,12 @@ int eg_proxy_last_addr(const char *list, uint8_t out[16]);
  * eg_host_normalize gives it). Origin form is itself; an absolute http(s) target must name
  * that host, else *reason = host_mismatch (bad_host, bad_path). NULL on failure. */
 const char *eg_proxy_target_path(const char *target, const char *routed_host, const char **reason);
+
+/* An X-Forwarded-Prefix value an app reads one way only: a plain absolute path (no "//",
+ * dot segment, escape, comma, backslash, control or other delimiter), at most 1024 bytes.
+ * *len: the bytes to prepend to the path (trailing '/' dropped, as Spring and ASP.NET do;
+ * 0 for "/"). */
+bool eg_proxy_prefix(const char *value, size_t *len);
 
 /* One optional header of the profile (port, server address, certificate): NULL when the
  * profile has none or the request lacks it; *dup set when it is repeated. */

@@ -951,27 +951,7 @@ static const struct eg_route *judge_header_targets(struct eg_daemon *d, const st
  * URI, ASP.NET (PathBase), Flask (ProxyFix x_prefix, SCRIPT_NAME) and others build links and
  * redirects from it. The shipped nginx snippet strips it on the way to the upstream; a proxy
  * that passes it on (Caddy, Traefik, an older snippet) makes prefix + path another reading
- * of the request. Only a plain absolute path is a prefix: no "//" (a redirect built from
- * it leaves the site), no dot segment, escape, comma (Spring joins list elements, others
- * keep the comma), backslash or control character. */
-static bool plain_prefix(const char *p, size_t *len)
-{
-	size_t n = strlen(p);
-	while (n > 1 && p[n - 1] == '/')
-		n--; /* a trailing "/" is dropped (Spring, ASP.NET) */
-	if (n == 0 || p[0] != '/' || n > 1024)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)p[i];
-		if (ch <= 0x20 || ch >= 0x7f || strchr("%,\\?#\"<>`{}|^[]", ch))
-			return false;
-		if (ch == '/' && (p[i + 1] == '/' || (p[i + 1] == '.' && (i + 2 >= n || p[i + 2] == '/' ||
-			(p[i + 2] == '.' && (i + 3 >= n || p[i + 3] == '/'))))))
-			return false; /* "//", "/.", "/.." */
-	}
-	*len = n == 1 ? 0 : n; /* "/" adds nothing */
-	return true;
-}
+ * of the request (eg_proxy_prefix says which prefixes are plain). */
 
 /* The primary target allowed: prefix + path judged too (most restrictive wins). Two
  * prefixes (Spring joins them, others take one) or an implausible one is a 403. */
@@ -987,7 +967,7 @@ static const struct eg_route *judge_header_prefix(struct eg_daemon *d, const str
 		const char *auth = strstr(path, "://");
 		path = auth ? strchr(auth + 3, '/') : NULL;
 	}
-	if (x->n_prefix != 1 || !plain_prefix(x->prefix, &plen) || !path) {
+	if (x->n_prefix != 1 || !eg_proxy_prefix(x->prefix, &plen) || !path) {
 		*o = (struct outcome){ 403, "bad_header_target", "X-Forwarded-Prefix is not a plain path prefix", false };
 		return route;
 	}
