@@ -5,7 +5,7 @@
 // runs for seconds. A `revoke` sent by another client while it runs answers in about the
 // time it takes alone, and is still acknowledged only once recorded: the revoked cookie is
 // refused right after the answer. `status` is not held up either. One client's commands are
-// still answered in order.
+// still answered in order, and a client that half-closes still gets its answer.
 import net from 'node:net';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -74,4 +74,15 @@ const inOrder = await new Promise((resolve, reject) => {
 });
 ok(Array.isArray(inOrder[0].sessions) && Array.isArray(inOrder[1].commands) && inOrder[2].ok === false,
   'one client\'s three lines: three answers in the order sent', inOrder.map((x) => Object.keys(x)));
+// a client that half-closes after its line (`nc -N`, shutdown(SHUT_WR)) still gets the answer
+// of a command that outlasts its end of the connection
+const halfClosed = await new Promise((resolve, reject) => {
+  const s = net.connect(eg.admin, () => { s.write('{"cmd":"sessions"}\n'); s.end(); });
+  let buf = '';
+  s.on('data', (d) => { buf += d; });
+  s.on('close', () => resolve(buf));
+  s.on('error', reject);
+});
+ok(/"sessions":\[/.test(halfClosed) && /bob/.test(halfClosed),
+  'a half-closed client gets the answer of its slow command', halfClosed.slice(0, 200));
 await done();

@@ -112,6 +112,7 @@ struct client {
 	size_t out_len, out_off;
 	int64_t deadline; /* CLOCK_MONOTONIC ms: each request line must be whole by then */
 	bool busy;	  /* a command of this client is on a worker */
+	bool eof;	  /* it sent all it will send (half-closed): answered, then closed */
 	uint64_t gen;	  /* tells a worker's answer for this connection from one for a slot reused */
 };
 
@@ -171,6 +172,12 @@ static int client_flush(struct client *c)
 	c->out = NULL;
 	c->out_len = c->out_off = 0;
 	return 0;
+}
+
+/* Half-closed, every line answered and sent: nothing more to do for this client. */
+static bool client_finished(const struct client *c)
+{
+	return c->eof && !c->busy && !c->out;
 }
 
 /* Hands the next complete line to a worker. Nothing while a command of this client runs
@@ -265,7 +272,7 @@ static void take_answers(struct eg_daemon *d)
 				c->out = j->out;
 				c->out_len = j->out_len;
 				j->out = NULL;
-				if (client_flush(c) != 0 || client_answer(d, c) != 0)
+				if (client_flush(c) != 0 || client_answer(d, c) != 0 || client_finished(c))
 					client_close(c);
 			}
 		}
@@ -291,8 +298,13 @@ static int client_read(struct eg_daemon *d, struct client *c)
 	ssize_t n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return 0;
-	if (n <= 0)
+	if (n < 0)
 		return -1;
+	if (n == 0) {
+		/* `nc -N`, shutdown(SHUT_WR): the lines it sent are still answered */
+		c->eof = true;
+		return client_answer(d, c) == 0 && !client_finished(c) ? 0 : -1;
+	}
 	c->in_len += (size_t)n;
 	return client_answer(d, c);
 }
@@ -343,6 +355,8 @@ static void *admin_thread(void *arg)
 			}
 			if (!c->busy && (next < 0 || c->deadline < next))
 				next = c->deadline;
+			if (c->eof && !c->out)
+				continue; /* nothing to read any more; its answer is on a worker */
 			owner[n] = c;
 			p[n++] = (struct pollfd){ .fd = c->fd, .events = c->out ? POLLOUT : POLLIN };
 		}
@@ -365,6 +379,8 @@ static void *admin_thread(void *arg)
 				rc = client_flush(c);
 				if (rc == 0 && !c->out)
 					rc = client_answer(d, c); /* lines that waited for the answer to drain */
+				if (rc == 0 && client_finished(c))
+					rc = -1;
 			} else {
 				rc = client_read(d, c);
 			}
