@@ -32,6 +32,7 @@ const eg = await startEdgegated({
   public_url: `http://app.example.test:${ngxPort}`,
   jwt: { jwks_url: jwks.url, issuer: ISS, audience: AUD, algorithms: ['ES256'] },
   routes: [
+    { host: 'admin.example.test', path: '/vault/', auth: 'any' },
     { path: '/public/', auth: 'public' },
     { path: '/admin/', auth: 'any' },
     { path: '/', auth: 'public' },
@@ -135,6 +136,13 @@ is((await auth('/public/x', { 'X-Forwarded-Prefix': '/admin/' })).status, 401,
 for (const bad of ['//evil.test', 'https://evil.test', '/a,/admin', '\\evil', 'admin', '/a/../admin', '/a%2fb'])
   is((await auth('/public/x', { 'X-Forwarded-Prefix': bad })).status, 403,
     `X-Forwarded-Prefix ${JSON.stringify(bad)}: no two apps read it alike, 403`);
+// with a host override as well: the app may take both (prefix + path on that host)
+is((await auth('/public/x', { 'X-Forwarded-Host': 'admin.example.test' })).status, 200,
+  'control: X-Forwarded-Host admin.example.test on /public/x: public there too');
+is((await auth('/public/x', { 'X-Forwarded-Prefix': '/vault' })).status, 200,
+  'control: X-Forwarded-Prefix /vault on /public/x: /vault/public/x is public on this host');
+is((await auth('/public/x', { 'X-Forwarded-Host': 'admin.example.test', 'X-Forwarded-Prefix': '/vault' })).status, 401,
+  'both: /vault/public/x on admin.example.test needs a login');
 r = await auth('/public/x', { 'X-Forwarded-Prefix': '//evil.test', Accept: 'application/json' });
 ok(r.status === 403 && /bad_header_target/.test(r.body), 'the refusal names bad_header_target', r);
 r = await send('/public/x', ['X-Forwarded-Prefix: /admin']);

@@ -1142,6 +1142,8 @@ static const struct eg_route *judge_header_hosts(struct eg_daemon *d, const stru
 		const struct eg_route *ar = judge(d, r, &alt, rd, c, &ao);
 		if (ao.status == 200) /* the app may take the path from X-Original-URL, the host from here */
 			ar = judge_header_targets(d, r, x, &alt, ar, c, &ao);
+		if (ao.status == 200)
+			ar = judge_header_prefix(d, r, x, &alt, ar, c, &ao);
 		if (ao.status == 200 && rd->ambiguous)
 			ar = judge_control_readings(d, r, &alt, ar, c, &ao);
 		if (ao.status != 200) {
