@@ -1,6 +1,8 @@
 /* test_admin.c - the admin socket serves clients side by side: a client that holds
  * the socket open, drips a partial line or never reads its answers does not delay
- * another's command; the client bound refuses the excess at once with a clear error. */
+ * another's command, nor does another client's slow command; one client's lines are
+ * answered in order, also after it half-closed; the client bound refuses the excess at once
+ * with a clear error. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -24,6 +26,16 @@ static json_t *cmd_record(struct eg_daemon *d, const json_t *req, const char **e
 {
 	atomic_fetch_add(&recorded, 1);
 	return json_pack("{s:i}", "recorded", atomic_load(&recorded));
+}
+
+static atomic_int slow_started;
+
+/* A command that takes a while (a listing over a large store, a revocation ending many flows). */
+static json_t *cmd_slow(struct eg_daemon *d, const json_t *req, const char **err)
+{
+	atomic_fetch_add(&slow_started, 1);
+	usleep(800 * 1000);
+	return json_pack("{s:s}", "slow", "done");
 }
 
 static int64_t now_ms(void)
@@ -197,10 +209,81 @@ static void an_idle_client_is_dropped_after_the_limit(void **state)
 	close(fd);
 }
 
+/* Reads one answer line from fd (waits up to ms); returns it parsed or NULL. */
+static json_t *read_answer(int fd, int ms)
+{
+	char buf[4096];
+	size_t len = 0;
+	while (len < sizeof(buf) - 1) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, ms) != 1)
+			return NULL;
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0)
+			return NULL;
+		len += (size_t)n;
+		char *nl = memchr(buf, '\n', len);
+		if (nl)
+			return json_loadb(buf, (size_t)(nl - buf), 0, NULL);
+	}
+	return NULL;
+}
+
+static void wait_slow_started(int n)
+{
+	for (int i = 0; i < 200 && atomic_load(&slow_started) < n; i++)
+		usleep(5000);
+	assert_true(atomic_load(&slow_started) >= n);
+}
+
+static void a_slow_command_does_not_delay_another_client(void **state)
+{
+	int fd = dial();
+	int base = atomic_load(&slow_started);
+	static const char slow[] = "{\"cmd\":\"slow\"}\n{\"cmd\":\"record\"}\n";
+	assert_int_equal(write(fd, slow, sizeof(slow) - 1), (ssize_t)(sizeof(slow) - 1));
+	wait_slow_started(base + 1);
+	int64_t t0 = now_ms();
+	json_t *r;
+	int64_t dt = call_timed("record", &r); /* another client, while "slow" runs */
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	assert_true(dt < 300);
+	/* the slow client's own lines: in order, the second only after the first completed */
+	r = read_answer(fd, 3000);
+	assert_non_null(r);
+	assert_string_equal(json_string_value(json_object_get(r, "slow")), "done");
+	json_decref(r);
+	assert_true(now_ms() - t0 >= 600);
+	r = read_answer(fd, 3000);
+	assert_non_null(r);
+	assert_non_null(json_object_get(r, "recorded"));
+	json_decref(r);
+	close(fd);
+}
+
+static void a_half_closed_client_gets_its_answer(void **state)
+{
+	int fd = dial();
+	static const char slow[] = "{\"cmd\":\"slow\"}\n";
+	assert_int_equal(write(fd, slow, sizeof(slow) - 1), (ssize_t)(sizeof(slow) - 1));
+	assert_int_equal(shutdown(fd, SHUT_WR), 0); /* nc -N */
+	json_t *r = read_answer(fd, 3000);
+	assert_non_null(r);
+	assert_string_equal(json_string_value(json_object_get(r, "slow")), "done");
+	json_decref(r);
+	char c;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 2000), 1);
+	assert_int_equal(read(fd, &c, 1), 0); /* then closed by the server */
+	close(fd);
+}
+
 static int setup(void **state)
 {
 	snprintf(path, sizeof(path), "/tmp/eg-admin-test-%d.sock", (int)getpid());
 	eg_admin_register("record", cmd_record);
+	eg_admin_register("slow", cmd_slow);
 	return eg_admin_start(NULL, path);
 }
 
@@ -218,6 +301,8 @@ int main(void)
 		cmocka_unit_test(pipelined_requests_are_answered_in_order),
 		cmocka_unit_test(the_client_bound_refuses_the_excess_at_once),
 		cmocka_unit_test(an_idle_client_is_dropped_after_the_limit),
+		cmocka_unit_test(a_slow_command_does_not_delay_another_client),
+		cmocka_unit_test(a_half_closed_client_gets_its_answer),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
