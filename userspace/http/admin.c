@@ -373,8 +373,8 @@ static void *admin_thread(void *arg)
 		for (nfds_t i = 3; i < n; i++) {
 			struct client *c = owner[i];
 			int rc = 0;
-			if (!p[i].revents)
-				continue;
+			if (!p[i].revents || c->fd != p[i].fd)
+				continue; /* nothing, or closed by take_answers above */
 			if (c->out) {
 				rc = client_flush(c);
 				if (rc == 0 && !c->out)
