@@ -951,10 +951,9 @@ static const struct eg_route *judge_header_targets(struct eg_daemon *d, const st
  * URI, ASP.NET (PathBase), Flask (ProxyFix x_prefix, SCRIPT_NAME) and others build links and
  * redirects from it. The shipped nginx snippet strips it on the way to the upstream; a proxy
  * that passes it on (Caddy, Traefik, an older snippet) makes prefix + path another reading
- * of the request (eg_proxy_prefix says which prefixes are plain). */
-
-/* The primary target allowed: prefix + path judged too (most restrictive wins). Two
- * prefixes (Spring joins them, others take one) or an implausible one is a 403. */
+ * of the request. The target allowed, prefix + path is judged too (most restrictive wins);
+ * two prefixes (Spring joins them, others take one) or one that is not plain
+ * (eg_proxy_prefix) is a 403. */
 static const struct eg_route *judge_header_prefix(struct eg_daemon *d, const struct eg_req *r,
 						  const struct extras *x, const struct target *t,
 						  const struct eg_route *route, struct auth_cache *c, struct outcome *o)
