@@ -890,14 +890,15 @@ static __always_inline void flow_words(const struct eg_pkt *p, __u64 w[5])
 
 _Static_assert(sizeof(struct eg_flow_key) == 40, "flow_words builds five words");
 
-/* The flow's bucket first (one array read, compares); the hash only when the bucket
- * says more flows map to it than it holds. */
+/* The flow's bucket first (one array read, compares); then, when the bucket says
+ * more flows map to it than it holds, its neighbour's slots (EG_FLOW_MORE_NEXT) and
+ * the hash (EG_FLOW_MORE_HASH) only if it says some are there. */
 static __always_inline int flow_revoked(const struct eg_pkt *p, struct eg_clock *clk)
 {
 	struct eg_flow_bucket *b;
 	struct eg_flow_val *v;
 	__u64 w[5], exp;
-	__u32 i;
+	__u32 i, more;
 
 	flow_words(p, w);
 	i = eg_flow_slot_of_words(w[0], w[1], w[2], w[3], w[4]);
@@ -908,17 +909,33 @@ static __always_inline int flow_revoked(const struct eg_pkt *p, struct eg_clock 
 		exp = b->s[0].expires_ns;
 	else if (slot_holds(&b->s[1], w))
 		exp = b->s[1].expires_ns;
-	else if (!b->more)
+	else if (__builtin_expect(!(more = b->more), 1))
 		return 0; /* no other revoked flow maps here */
 	else {
+		struct eg_flow_bucket *n = NULL;
 		struct eg_flow_key k;
 
+		if (more & EG_FLOW_MORE_NEXT) {
+			i = eg_flow_spill_of(i);
+			n = bpf_map_lookup_elem(&eg_rflow_slots_v1, &i);
+		}
+		if (n && slot_holds(&n->s[0], w)) {
+			exp = n->s[0].expires_ns;
+			goto found;
+		}
+		if (n && slot_holds(&n->s[1], w)) {
+			exp = n->s[1].expires_ns;
+			goto found;
+		}
+		if (!(more & EG_FLOW_MORE_HASH))
+			return 0;
 		__builtin_memcpy(&k, w, sizeof(k)); /* whole words: the layout is five */
 		v = bpf_map_lookup_elem(&eg_rflow_v1, &k);
 		if (!v)
 			return 0;
 		exp = v->expires_ns;
 	}
+found:
 	return exp == 0 || clock_now(clk) < exp;
 }
 

@@ -660,8 +660,9 @@ static void test_revoked_flow(void **s)
 	assert_true(eg_gate_session_revoked(G, h));
 }
 
-/* Flows in one bucket of eg_rflow_slots_v1: two are held in its slots, a third only
- * in eg_rflow_v1 behind `more`; unrevoke, expiry and GC keep every answer right. */
+/* Flows in one bucket of eg_rflow_slots_v1: two are held in its slots, a third and
+ * fourth in the neighbour's (EG_FLOW_MORE_NEXT), a fifth only in eg_rflow_v1
+ * (EG_FLOW_MORE_HASH); unrevoke, expiry and GC keep every answer right. */
 struct flow4 {
 	char addr[32];
 	uint16_t port;
@@ -702,71 +703,154 @@ static struct eg_flow_bucket flow_bucket(__u32 i)
 	return b;
 }
 
+/* n flows of client 198.18.<net>.x whose key falls in bucket `bucket`. */
+static void flows_of_bucket(unsigned net, __u32 bucket, struct flow4 *f, int n)
+{
+	int got = 0;
+
+	for (unsigned a = 1; a < 256 && got < n; a++)
+		for (unsigned port = 1024; port < 65535 && got < n; port++) {
+			struct flow4 c = { .port = (uint16_t)port };
+			struct eg_flow_key k;
+
+			snprintf(c.addr, sizeof(c.addr), "198.18.%u.%u", net, a);
+			k = flow4_key(&c);
+			if (eg_flow_slot_of(&k) == bucket)
+				f[got++] = c;
+		}
+	assert_int_equal(got, n);
+}
+
+static bool bucket_holds(__u32 i, const struct flow4 *f)
+{
+	struct eg_flow_bucket b = flow_bucket(i);
+	struct eg_flow_key k = flow4_key(f);
+
+	return !memcmp(&b.s[0].key, &k, sizeof(k)) || !memcmp(&b.s[1].key, &k, sizeof(k));
+}
+
+static void flow_expect(const struct flow4 *f, int action)
+{
+	struct pk p;
+
+	flow4_pkt(&p, f);
+	expect(&p, action, action == XDP_DROP ? EG_REASON_REVOKED : EG_REASON_PASS);
+}
+
+static void flow_revoke(const struct flow4 *f, unsigned ttl)
+{
+	struct eg_flow e = flow4_flow(f);
+
+	assert_int_equal(eg_gate_revoke_flow(G, &e, NULL, ttl), 0);
+}
+
+static void flow_unrevoke(const struct flow4 *f)
+{
+	struct eg_flow e = flow4_flow(f);
+
+	assert_int_equal(eg_gate_unrevoke_flow(G, &e), 0);
+}
+
 static void test_flow_buckets(void **s)
 {
-	struct flow4 f[4];
+	struct flow4 f[6], g[2];
 	struct eg_flow_key k;
-	struct eg_flow e;
-	struct eg_flow_bucket b;
-	struct pk p;
-	__u32 want;
-	int n = 1;
+	__u32 home, next;
 
 	reset_clock();
 	snprintf(f[0].addr, sizeof(f[0].addr), "198.18.21.1");
 	f[0].port = 1024;
 	k = flow4_key(&f[0]);
-	want = eg_flow_slot_of(&k);
-	/* three more flows of the same bucket: other clients and ports of 198.18.21.0/24 */
-	for (unsigned a = 2; a < 256 && n < 4; a++)
-		for (unsigned port = 1024; port < 65535 && n < 4; port++) {
-			struct flow4 c = { .port = (uint16_t)port };
-
-			snprintf(c.addr, sizeof(c.addr), "198.18.21.%u", a);
-			k = flow4_key(&c);
-			if (eg_flow_slot_of(&k) == want)
-				f[n++] = c;
-		}
-	assert_int_equal(n, 4);
-	for (int i = 0; i < 3; i++) {
-		e = flow4_flow(&f[i]);
-		assert_int_equal(eg_gate_revoke_flow(G, &e, NULL, i == 2 ? 30 : 0), 0);
-	}
-	b = flow_bucket(want);
-	assert_int_equal(b.more, 1); /* the third is in the hash only */
-	for (int i = 0; i < 3; i++) {
-		flow4_pkt(&p, &f[i]);
-		expect(&p, XDP_DROP, EG_REASON_REVOKED);
-	}
-	flow4_pkt(&p, &f[3]); /* same bucket, not revoked */
-	expect(&p, XDP_PASS, EG_REASON_PASS);
-	/* unrevoking a flow held in a slot frees the slot; the others stay revoked */
-	e = flow4_flow(&f[0]);
-	assert_int_equal(eg_gate_unrevoke_flow(G, &e), 0);
-	flow4_pkt(&p, &f[0]);
-	expect(&p, XDP_PASS, EG_REASON_PASS);
-	for (int i = 1; i < 3; i++) {
-		flow4_pkt(&p, &f[i]);
-		expect(&p, XDP_DROP, EG_REASON_REVOKED);
-	}
-	/* the third expires: XDP lets it through at once, GC removes it and rebuilds */
+	home = eg_flow_slot_of(&k);
+	next = eg_flow_spill_of(home);
+	flows_of_bucket(21, home, f, 6); /* f[0] is the first found again */
+	flows_of_bucket(23, next, g, 2);
+	assert_int_equal(flow_bucket(home).more, 0);
+	assert_int_equal(flow_bucket(next).more, 0);
+	for (int i = 0; i < 3; i++)
+		flow_revoke(&f[i], i == 2 ? 30 : 0);
+	/* the third spills to the neighbour's slot */
+	assert_int_equal(flow_bucket(home).more, EG_FLOW_MORE_NEXT);
+	assert_true(bucket_holds(home, &f[0]) && bucket_holds(home, &f[1]));
+	assert_true(bucket_holds(next, &f[2]));
+	assert_int_equal(flow_bucket(next).more, 0); /* its own flows are all held: none */
+	for (int i = 0; i < 3; i++)
+		flow_expect(&f[i], XDP_DROP);
+	flow_expect(&f[5], XDP_PASS); /* same bucket, not revoked: neighbour read, no hash */
+	/* the fourth takes the neighbour's other slot, the fifth only the hash */
+	flow_revoke(&f[3], 0);
+	assert_true(bucket_holds(next, &f[3]));
+	assert_int_equal(flow_bucket(home).more, EG_FLOW_MORE_NEXT);
+	flow_revoke(&f[4], 0);
+	assert_false(bucket_holds(home, &f[4]) || bucket_holds(next, &f[4]));
+	assert_int_equal(flow_bucket(home).more, EG_FLOW_MORE_NEXT | EG_FLOW_MORE_HASH);
+	/* a flow of the neighbour's own finds its slots taken: the hash */
+	flow_revoke(&g[0], 0);
+	assert_int_equal(flow_bucket(next).more, EG_FLOW_MORE_HASH);
+	for (int i = 0; i < 5; i++)
+		flow_expect(&f[i], XDP_DROP);
+	flow_expect(&g[0], XDP_DROP);
+	flow_expect(&g[1], XDP_PASS);
+	flow_expect(&f[5], XDP_PASS);
+	/* a revoked flow revoked again keeps its one slot (the neighbour's), new expiry */
+	flow_revoke(&f[3], 0);
+	assert_false(bucket_holds(home, &f[3]));
+	assert_true(bucket_holds(next, &f[3]));
+	/* unrevoking a spilled flow frees the neighbour's slot; the others stay revoked */
+	flow_unrevoke(&f[3]);
+	assert_false(bucket_holds(next, &f[3]));
+	flow_expect(&f[3], XDP_PASS);
+	/* unrevoking one held at home frees that slot */
+	flow_unrevoke(&f[0]);
+	assert_false(bucket_holds(home, &f[0]));
+	flow_expect(&f[0], XDP_PASS);
+	for (int i = 1; i < 5; i++)
+		if (i != 3)
+			flow_expect(&f[i], XDP_DROP);
+	flow_expect(&g[0], XDP_DROP);
+	/* f[2] (in the neighbour) expires: XDP lets it through at once; GC removes it and
+	 * rebuilds: each bucket's own flows first (f[4] home, g[0] in the neighbour),
+	 * nothing left in the hash only, no spill */
 	assert_int_equal(eg_gate_set_clock_offset(G, 31000000000ll), 0);
-	flow4_pkt(&p, &f[2]);
-	expect(&p, XDP_PASS, EG_REASON_PASS);
+	flow_expect(&f[2], XDP_PASS);
 	assert_int_equal(eg_gate_gc(G), 1);
 	reset_clock();
-	flow4_pkt(&p, &f[1]);
-	expect(&p, XDP_DROP, EG_REASON_REVOKED);
-	flow4_pkt(&p, &f[2]);
-	expect(&p, XDP_PASS, EG_REASON_PASS);
-	b = flow_bucket(want);
-	assert_int_equal(b.more, 0);
-	k = flow4_key(&f[1]);
-	assert_true(!memcmp(&b.s[0].key, &k, sizeof(k)) || !memcmp(&b.s[1].key, &k, sizeof(k)));
-	e = flow4_flow(&f[1]);
-	assert_int_equal(eg_gate_unrevoke_flow(G, &e), 0);
-	flow4_pkt(&p, &f[1]);
-	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_true(bucket_holds(home, &f[1]) && bucket_holds(home, &f[4]));
+	assert_true(bucket_holds(next, &g[0]));
+	assert_false(bucket_holds(next, &f[2]));
+	assert_int_equal(flow_bucket(home).more, 0);
+	assert_int_equal(flow_bucket(next).more, 0);
+	flow_expect(&f[1], XDP_DROP);
+	flow_expect(&f[4], XDP_DROP);
+	flow_expect(&g[0], XDP_DROP);
+	flow_expect(&f[2], XDP_PASS);
+	flow_expect(&f[0], XDP_PASS);
+	/* home full again: f[0] spills beside g[0], then g[1] (the neighbour's own) finds
+	 * the neighbour full and goes to the hash; after a GC a spilled flow keeps its slot
+	 * even when a home slot is free (no slot changes flow needlessly) */
+	flow_revoke(&f[0], 0);
+	flow_revoke(&g[1], 30);
+	assert_true(bucket_holds(next, &f[0]) && bucket_holds(next, &g[0]));
+	assert_int_equal(flow_bucket(next).more, EG_FLOW_MORE_HASH);
+	flow_expect(&g[1], XDP_DROP);
+	flow_unrevoke(&f[4]); /* a home slot free, f[0] still in the neighbour */
+	flow_expect(&f[0], XDP_DROP);
+	assert_int_equal(eg_gate_set_clock_offset(G, 31000000000ll), 0);
+	assert_int_equal(eg_gate_gc(G), 1); /* g[1] expired */
+	reset_clock();
+	assert_true(bucket_holds(next, &f[0])); /* a flow in a slot keeps it */
+	assert_int_equal(flow_bucket(home).more, EG_FLOW_MORE_NEXT);
+	assert_int_equal(flow_bucket(next).more, 0);
+	flow_expect(&f[0], XDP_DROP);
+	flow_expect(&f[1], XDP_DROP);
+	flow_expect(&g[0], XDP_DROP);
+	flow_expect(&g[1], XDP_PASS);
+	flow_unrevoke(&f[0]);
+	flow_unrevoke(&f[1]);
+	flow_unrevoke(&g[0]);
+	for (int i = 0; i < 6; i++)
+		flow_expect(&f[i], XDP_PASS);
+	flow_expect(&g[0], XDP_PASS);
 }
 
 /* The SYN-refusal slot (eg_synbox_v1): set when the bucket refuses a SYN, to the time
