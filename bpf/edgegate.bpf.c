@@ -764,24 +764,36 @@ static __always_inline int flood_allows_insert(const struct eg_cfg *cfg, __u64 n
 	return 1;
 }
 
+/* The bucket's key: the source as 16 bytes (IPv4-mapped for IPv4, built here: the
+ * parser no longer maps IPv4 addresses, which only this needs), an IPv6 source cut to
+ * cfg->v6_plen bits. Two 8-byte words, stored whole. */
 static __always_inline void rate_key(const struct eg_pkt *p, const struct eg_cfg *cfg,
 				     struct eg_addr *k)
 {
 	__u32 plen = cfg->v6_plen;
-	int i;
+	__u64 w0, w1;
 
-	*k = p->src;
-	if (!p->v6 || plen >= 128 || plen == 0)
-		return;
-#pragma unroll
-	for (i = 0; i < 16; i++) {
-		__u32 lo = i * 8;
+	if (!p->v6) {
+		w0 = 0;
+		w1 = 0xffff0000ull | (__u64)p->src4 << 32; /* ::ffff:a.b.c.d, little-endian */
+	} else {
+		__builtin_memcpy(&w0, p->src.a, 8);
+		__builtin_memcpy(&w1, p->src.a + 8, 8);
+		if (plen && plen < 128) {
+			__u64 hi = bpf_be64_to_cpu(w0), lo = bpf_be64_to_cpu(w1);
 
-		if (lo >= plen)
-			k->a[i] = 0;
-		else if (lo + 8 > plen)
-			k->a[i] &= (__u8)(0xff << (8 - (plen - lo)));
+			if (plen < 64) {
+				hi &= ~0ull << ((64 - plen) & 63);
+				lo = 0;
+			} else {
+				lo = plen == 64 ? 0 : lo & (~0ull << ((128 - plen) & 63));
+			}
+			w0 = bpf_cpu_to_be64(hi);
+			w1 = bpf_cpu_to_be64(lo);
+		}
 	}
+	__builtin_memcpy(k->a, &w0, 8);
+	__builtin_memcpy(k->a + 8, &w1, 8);
 }
 
 /* The SYN of an IPv4 source whose bucket refused it until later (abi.h

@@ -601,6 +601,48 @@ static void test_rate_limit_refill(void **s)
 	reset_clock();
 }
 
+/* The rate bucket's key (eg_rate_v1, read by operators with bpftool): an IPv4 source
+ * IPv4-mapped, an IPv6 source cut to gate.ipv6_group_prefix (v6_plen) bits, at a
+ * length under 64, of 64, and over 64. */
+static bool rate_bucket_of(const char *addr)
+{
+	struct eg_prefix a = P(addr);
+	struct eg_bucket b;
+
+	return bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_RATE), a.addr, &b) == 0;
+}
+
+static void test_rate_key(void **s)
+{
+	static const struct { __u32 plen; const char *src, *key, *not_key; } v6[] = {
+		{ 56, "2001:db8:16:ab:1:2:3:4", "2001:db8:16::", "2001:db8:16:ab::" },
+		{ 64, "2001:db8:17:ab:1:2:3:4", "2001:db8:17:ab::", "2001:db8:17::" },
+		{ 100, "2001:db8:18:0:1:2:3456:789a", "2001:db8:18:0:1:2:3000:0", "2001:db8:18:0:1:2::" },
+		{ 128, "2001:db8:19::5", "2001:db8:19::5", "2001:db8:19::" },
+	};
+	int fd = eg_gate_map_fd(G, EG_MAP_CFG);
+	struct eg_cfg c, old;
+	__u32 z = 0;
+	struct pk p;
+
+	reset_clock();
+	tcp4(&p, "198.18.16.77", PROT, PK_SYN);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_true(rate_bucket_of("::ffff:198.18.16.77"));
+	assert_false(rate_bucket_of("198.18.16.78"));
+	assert_int_equal(bpf_map_lookup_elem(fd, &z, &old), 0);
+	for (size_t i = 0; i < sizeof(v6) / sizeof(v6[0]); i++) {
+		c = old;
+		c.v6_plen = v6[i].plen;
+		assert_int_equal(bpf_map_update_elem(fd, &z, &c, BPF_ANY), 0);
+		tcp6(&p, v6[i].src, 1, PROT, PK_SYN);
+		expect(&p, XDP_PASS, EG_REASON_PASS);
+		if (!rate_bucket_of(v6[i].key) || rate_bucket_of(v6[i].not_key))
+			fail_msg("/%u: %s not keyed %s", v6[i].plen, v6[i].src, v6[i].key);
+	}
+	assert_int_equal(bpf_map_update_elem(fd, &z, &old, BPF_ANY), 0);
+}
+
 static void test_pkt_rate(void **s)
 {
 	int fd = eg_gate_map_fd(G, EG_MAP_CFG);
@@ -3121,6 +3163,7 @@ int main(void)
 		cmocka_unit_test(test_expiry_and_gc),
 		cmocka_unit_test(test_rate_limit_refill),
 		cmocka_unit_test(test_pkt_rate),
+		cmocka_unit_test(test_rate_key),
 		cmocka_unit_test(test_revoked_flow),
 		cmocka_unit_test(test_flow_buckets),
 		cmocka_unit_test(test_synbox),
