@@ -311,20 +311,32 @@ static __always_inline __u64 clock_now(struct eg_clock *c)
 #define G4x64(b) G4x16(b), G4x16((b) + 16), G4x16((b) + 32), G4x16((b) + 48)
 static const volatile __u64 g4_lens[256] = { G4x64(0), G4x64(64), G4x64(128), G4x64(192) };
 
-/* Index of the highest set bit of x (x != 0), without a branch: the verifier
- * then sees one path through it, not 64. Each step: t = 1 when y = x >> s is
- * non-zero (y < 2^s, so y + 2^s - 1 overflows into bit s exactly when y > 0). */
+/* Index of the highest set bit of x (x != 0): the bit isolated, then a de Bruijn
+ * multiply and a table read. A candidate set of one length (the usual case: one length
+ * of a group in use) is that bit already; others are smeared down first (x | x >> 1 ...
+ * then x ^ x >> 1). 4 dependent operations and a load for one bit, 16 for more, where
+ * the binary search it replaces took about 27 on every call. Both ways end in the same
+ * read with the same bounds, so the verifier's states join again after it. */
+#define EG_DEBRUIJN64 0x03f79d71b4cb0a89ull
+static const volatile __u8 debruijn64[64] = {
+	0,  1,  48, 2,  57, 49, 28, 3,  61, 58, 50, 42, 38, 29, 17, 4,
+	62, 55, 59, 36, 53, 51, 43, 22, 45, 39, 33, 30, 24, 18, 12, 5,
+	63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52, 21, 44, 32, 23, 11,
+	46, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19, 9,  13, 8,  7,  6,
+};
+
 static __always_inline __u32 hibit(__u64 x)
 {
-	__u64 r = 0, t;
-
-	t = ((x >> 32) + 0xffffffffull) >> 32; x >>= t * 32; r += t * 32;
-	t = ((x >> 16) + 0xffffull) >> 16;     x >>= t * 16; r += t * 16;
-	t = ((x >> 8) + 0xffull) >> 8;         x >>= t * 8;  r += t * 8;
-	t = ((x >> 4) + 0xfull) >> 4;          x >>= t * 4;  r += t * 4;
-	t = ((x >> 2) + 0x3ull) >> 2;          x >>= t * 2;  r += t * 2;
-	r += x >> 1;
-	return (__u32)r;
+	if (x & (x - 1)) {
+		x |= x >> 1;
+		x |= x >> 2;
+		x |= x >> 4;
+		x |= x >> 8;
+		x |= x >> 16;
+		x |= x >> 32;
+		x ^= x >> 1;
+	}
+	return debruijn64[(x * EG_DEBRUIJN64) >> 58] & 63;
 }
 
 static __always_inline int live_at(const struct eg_rule *r, __s64 offset)
