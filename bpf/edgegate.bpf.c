@@ -647,7 +647,12 @@ static __always_inline void idx6_lens(__u64 g, __u64 m[3])
 			__u64 *x = bpf_map_lookup_elem(&idxmap, &xw), m[3];              \
                                                                                          \
 			if (x) {                                                         \
-				idx6_lens((*x >> ((xb & 7) * 8)) & 0xff, m);             \
+				__u64 g = (*x >> ((xb & 7) * 8)) & 0xff;                 \
+                                                                                         \
+				/* no rule of 48 or more in this /48, none shorter: done */ \
+				if (!g && !(cand[0] & EG_LENS6_SHORT))                   \
+					return 0;                                        \
+				idx6_lens(g, m);                                         \
 				cand[0] &= m[0] | EG_LENS6_SHORT;                        \
 				cand[1] &= m[1];                                         \
 				cand[2] &= m[2];                                         \

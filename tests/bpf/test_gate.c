@@ -2309,7 +2309,9 @@ static void test_v6_filter(void **s)
 	expect(&p, XDP_DROP, EG_REASON_DENY);
 	tcp6(&p, "2001:db8:41::1", 1, PROT, PK_ACK);
 	expect(&p, XDP_PASS, EG_REASON_PASS);
-	/* a /32 covers /48s without a byte: lengths under 48 are always looked up */
+	/* a /32 covers /48s without a byte: lengths under 48 are always looked up (the
+	 * /48's byte is empty: without lengths under 48 the match ends at that byte) */
+	assert_int_equal(idx6_byte("2001:db8:41::"), 0);
 	assert_int_equal(eg_gate_deny_add(G, &r32, 0, EG_RULE_ABUSE), 0);
 	tcp6(&p, "2001:db8:41::1", 1, PROT, PK_ACK);
 	expect(&p, XDP_DROP, EG_REASON_DENY);
