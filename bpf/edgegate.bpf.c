@@ -653,7 +653,7 @@ static const volatile __u64 g6_lens[256][3] = { G6x64(0), G6x64(64), G6x64(128),
 			if (x) {                                                         \
 				__u64 g = (*x >> ((xb & 7) * 8)) & 0xff;                 \
                                                                                          \
-				/* no rule of 48 or more in this /48, none shorter */     \
+				/* no rule of 48 or more in this /48, none shorter */    \
 				if (!g && !(cand[0] & EG_LENS6_SHORT))                   \
 					return 0;                                        \
 				cand[0] &= g6_lens[g][0] | EG_LENS6_SHORT;               \
