@@ -55,11 +55,11 @@ static void slot_set(struct eg_flow_bucket *b, int j, const struct eg_flow_key *
 	b->s[j].expires_ns = expires_ns;
 }
 
-/* The record first, then the buckets: a slot of the home bucket holding k or empty;
- * else one of the neighbour (eg_flow_spill_of), written before the home's
- * EG_FLOW_MORE_NEXT; else EG_FLOW_MORE_HASH. Once all is written XDP finds the flow
- * every way; an error is returned, never swallowed. A flow is in one slot at most
- * (its home's first, then its neighbour's), so no stale expiry hides behind it. */
+/* The record first, then the buckets: the slot already holding k (home, then the
+ * neighbour, eg_flow_spill_of), else an empty one of the home bucket, else of the
+ * neighbour (written before the home's EG_FLOW_MORE_NEXT), else EG_FLOW_MORE_HASH.
+ * Once all is written XDP finds the flow every way; an error is returned, never
+ * swallowed. A flow is in one slot at most, so no stale expiry hides behind it. */
 int eg_flows_put(struct eg_gate *g, const struct eg_flow_key *k, const struct eg_flow_val *v)
 {
 	__u32 i = eg_flow_slot_of(k), n = eg_flow_spill_of(i);
@@ -73,21 +73,17 @@ int eg_flows_put(struct eg_gate *g, const struct eg_flow_key *k, const struct eg
 		slot_set(&b, j, k, v->expires_ns);
 		return bucket_write(g, i, &b);
 	}
-	if ((b.more & EG_FLOW_MORE_NEXT) && (j = slot_holding(&nb, k)) >= 0) {
-		slot_set(&nb, j, k, v->expires_ns);
-		return bucket_write(g, n, &nb);
-	}
-	if ((j = slot_empty(&b)) >= 0) {
-		slot_set(&b, j, k, v->expires_ns);
-		return bucket_write(g, i, &b);
-	}
-	if ((j = slot_empty(&nb)) >= 0) {
+	if ((j = slot_holding(&nb, k)) >= 0 || (slot_empty(&b) < 0 && (j = slot_empty(&nb)) >= 0)) {
 		slot_set(&nb, j, k, v->expires_ns);
 		if (bucket_write(g, n, &nb))
 			return -1;
 		if (b.more & EG_FLOW_MORE_NEXT)
 			return 0;
 		b.more |= EG_FLOW_MORE_NEXT;
+		return bucket_write(g, i, &b);
+	}
+	if ((j = slot_empty(&b)) >= 0) {
+		slot_set(&b, j, k, v->expires_ns);
 		return bucket_write(g, i, &b);
 	}
 	if (b.more & EG_FLOW_MORE_HASH)
