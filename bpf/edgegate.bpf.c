@@ -269,7 +269,7 @@ static __always_inline void count(__u32 reason, __u64 bytes)
 static __always_inline int verdict_drop(const struct eg_cfg *cfg, __u32 reason, __u64 bytes)
 {
 	count(reason, bytes);
-	if (eg_unlikely(cfg->flags & EG_CFG_OBSERVE)) {
+	if (cfg->flags & EG_CFG_OBSERVE) {
 		count(EG_REASON_OBSERVED, bytes);
 		return XDP_PASS;
 	}
@@ -984,22 +984,22 @@ int edgegate_xdp(struct xdp_md *ctx)
 	int rc, banned = 0;
 
 	cfg = bpf_map_lookup_elem(&eg_cfg_v1, &zero);
-	if (eg_unlikely(!cfg || !(cfg->flags & EG_CFG_ENABLED)))
+	if (!cfg || !(cfg->flags & EG_CFG_ENABLED))
 		return XDP_PASS;
 
 	rc = eg_parse_l3(data, data_end, &p);
-	if (eg_unlikely(rc == EG_P_NONIP))
+	if (rc == EG_P_NONIP)
 		return verdict_pass(EG_REASON_NONIP, bytes);
-	if (eg_unlikely(rc != EG_P_OK))
+	if (rc != EG_P_OK)
 		return verdict_drop(cfg, EG_REASON_MALFORMED, bytes);
 	/* ::ffff:a.b.c.d must never appear on the wire (RFC 4291 2.5.5.2; Linux drops it
 	 * too): it is neither an IPv4 source for the IPv4 rules nor a real IPv6 one. */
-	if (p.v6 && eg_unlikely(v4mapped(&p.src)))
+	if (p.v6 && v4mapped(&p.src))
 		return verdict_drop(cfg, EG_REASON_MALFORMED, bytes);
 
 	clk.offset = cfg->clock_offset_ns;
 	rule = match_src(&p, &clk);
-	if (!rule && eg_unlikely(p.has_embed4)) {
+	if (!rule && p.has_embed4) {
 		/* 6to4, NAT64, Teredo, IPv4-compatible: the IPv4 deny rules apply too (an
 		 * IPv4 allow rule does not lift anything here) */
 		__u32 r4 = (__u32)eg_match4(bpf_ntohl(p.embed4), clk.offset);

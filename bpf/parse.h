@@ -28,11 +28,6 @@
 #define ETH_P_8021AD 0x88A8
 #endif
 
-/* Branch layout: the common path (an untagged, well-formed IP packet) falls through;
- * what rarely happens (a tag, a malformed header) is laid out of line. */
-#define eg_likely(x) __builtin_expect(!!(x), 1)
-#define eg_unlikely(x) __builtin_expect(!!(x), 0)
-
 enum eg_parse_rc {
 	EG_P_OK = 0,
 	EG_P_NONIP,     /* not an IP packet: the gate has no opinion */
@@ -110,14 +105,14 @@ static __always_inline int eg_parse_v4(void *data, void *data_end, __u32 off, st
 	struct iphdr *ip = data + off;
 	__u32 hlen;
 
-	if (eg_unlikely((void *)(ip + 1) > data_end))
+	if ((void *)(ip + 1) > data_end)
 		return EG_P_MALFORMED;
-	if (eg_unlikely(ip->version != 4 || ip->ihl < 5))
+	if (ip->version != 4 || ip->ihl < 5)
 		return EG_P_MALFORMED;
 	hlen = ip->ihl * 4;
-	if (eg_unlikely(data + off + hlen > data_end)) /* options must be present in full */
+	if (data + off + hlen > data_end) /* options must be present in full */
 		return EG_P_MALFORMED;
-	if (eg_unlikely(bpf_ntohs(ip->tot_len) < hlen))
+	if (bpf_ntohs(ip->tot_len) < hlen)
 		return EG_P_MALFORMED;
 	/* src and dst stay zero: the IPv4-mapped forms are built where needed (flow_words,
 	 * rate_key), not stored byte by byte on every packet */
@@ -141,9 +136,9 @@ static __always_inline int eg_parse_v6(void *data, void *data_end, __u32 off, st
 	__u8 nh;
 	int i;
 
-	if (eg_unlikely((void *)(ip6 + 1) > data_end))
+	if ((void *)(ip6 + 1) > data_end)
 		return EG_P_MALFORMED;
-	if (eg_unlikely(ip6->version != 6))
+	if (ip6->version != 6)
 		return EG_P_MALFORMED;
 	__builtin_memcpy(p->src.a, &ip6->saddr, 16);
 	__builtin_memcpy(p->dst.a, &ip6->daddr, 16);
@@ -215,7 +210,7 @@ static __always_inline int eg_parse_l3(void *data, void *data_end, struct eg_pkt
 	__u16 proto;
 	int i;
 
-	if (eg_unlikely((void *)(eth + 1) > data_end))
+	if ((void *)(eth + 1) > data_end)
 		return EG_P_MALFORMED;
 	proto = eth->h_proto;
 
@@ -223,16 +218,16 @@ static __always_inline int eg_parse_l3(void *data, void *data_end, struct eg_pkt
 	for (i = 0; i < 2; i++) {
 		struct eg_vlan_hdr *v;
 
-		if (eg_likely(proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD)))
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
 			break;
 		v = data + off;
-		if (eg_unlikely((void *)(v + 1) > data_end))
+		if ((void *)(v + 1) > data_end)
 			return EG_P_MALFORMED;
 		proto = v->proto;
 		off += sizeof(*v);
 	}
 	/* A third tag is not something we can see through: refuse rather than pass. */
-	if (eg_unlikely(proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)))
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD))
 		return EG_P_MALFORMED;
 	if (proto == bpf_htons(ETH_P_IP))
 		return eg_parse_v4(data, data_end, off, p);
