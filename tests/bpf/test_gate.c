@@ -2297,6 +2297,70 @@ static void test_allow6_index(void **s)
 	assert_true(eg_gate_gc(G) >= 0);
 }
 
+/* Several candidate lengths in one length group (IPv4 17-23, IPv6 97-127): the longest
+ * is found by smearing the candidate word (hibit's path for more than one bit), one
+ * alone by its bit; ban and deny alternate with the length, so a wrong order shows in
+ * the counter. */
+static void test_hibit_candidates(void **s)
+{
+	static const struct { const char *rule; unsigned reason; } rules[] = {
+		{ "198.18.96.0/20", EG_RULE_MANUAL }, { "198.18.100.0/22", EG_RULE_BAN },
+		{ "198.18.102.0/23", EG_RULE_MANUAL }, { "2001:db8:96::/100", EG_RULE_MANUAL },
+		{ "2001:db8:96::/112", EG_RULE_BAN }, { "2001:db8:96::/120", EG_RULE_MANUAL },
+	};
+	static const struct { const char *src; unsigned want; } v4[] = {
+		{ "198.18.102.5", EG_REASON_DENY }, /* /23 */
+		{ "198.18.100.5", EG_REASON_BAN },  /* /22 */
+		{ "198.18.97.5", EG_REASON_DENY },  /* /20 */
+		{ "198.18.112.5", EG_REASON_PASS },
+	}, v6[] = {
+		{ "2001:db8:96::5", EG_REASON_DENY },   /* /120 */
+		{ "2001:db8:96::1ff", EG_REASON_BAN },  /* /112 */
+		{ "2001:db8:96::1:5", EG_REASON_DENY }, /* /100 */
+		{ "2001:db8:96::1000:5", EG_REASON_PASS },
+	};
+	struct eg_prefix r;
+	struct pk p;
+
+	reset_clock();
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		r = P(rules[i].rule);
+		assert_int_equal(eg_gate_deny_add(G, &r, 0, rules[i].reason), 0);
+	}
+	for (size_t i = 0; i < sizeof(v4) / sizeof(v4[0]); i++) {
+		tcp4(&p, v4[i].src, PROT, PK_ACK);
+		expect(&p, v4[i].want == EG_REASON_PASS ? XDP_PASS : XDP_DROP, v4[i].want);
+		tcp6(&p, v6[i].src, 1, PROT, PK_ACK);
+		expect(&p, v6[i].want == EG_REASON_PASS ? XDP_PASS : XDP_DROP, v6[i].want);
+	}
+	/* the longest gone, the next decides; one length left: its bit alone */
+	r = P(rules[2].rule);
+	assert_int_equal(eg_gate_deny_del(G, &r), 0);
+	r = P(rules[5].rule);
+	assert_int_equal(eg_gate_deny_del(G, &r), 0);
+	tcp4(&p, "198.18.102.5", PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	tcp6(&p, "2001:db8:96::5", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	r = P(rules[1].rule);
+	assert_int_equal(eg_gate_deny_del(G, &r), 0);
+	r = P(rules[4].rule);
+	assert_int_equal(eg_gate_deny_del(G, &r), 0);
+	tcp4(&p, "198.18.102.5", PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	tcp6(&p, "2001:db8:96::5", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	r = P(rules[0].rule);
+	assert_int_equal(eg_gate_deny_del(G, &r), 0);
+	r = P(rules[3].rule);
+	assert_int_equal(eg_gate_deny_del(G, &r), 0);
+	tcp4(&p, "198.18.102.5", PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	tcp6(&p, "2001:db8:96::5", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_true(eg_gate_gc(G) >= 0);
+}
+
 static void test_v6_filter(void **s)
 {
 	struct eg_prefix r48 = P("2001:db8:40::/48"), r32 = P("2001:db8::/32"),
@@ -3166,6 +3230,7 @@ int main(void)
 		cmocka_unit_test(test_rate_limit_refill),
 		cmocka_unit_test(test_pkt_rate),
 		cmocka_unit_test(test_rate_key),
+		cmocka_unit_test(test_hibit_candidates),
 		cmocka_unit_test(test_revoked_flow),
 		cmocka_unit_test(test_flow_buckets),
 		cmocka_unit_test(test_synbox),
