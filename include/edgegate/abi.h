@@ -380,7 +380,7 @@ struct eg_flow_val {
  * the hash (any `more` -> eg_rflow_v1) still answers right. eg_rflow_v1 stays the
  * record (bpftool, GC); the buckets are derived from it under the writers' lock.
  * An all-zero key is an empty slot (no packet has protocol 0 there). A slot goes
- * key -> empty (with `more` set) -> other key, never key -> other key in one
+ * key -> empty (EG_FLOW_MORE_HASH set) -> other key, never key -> other key in one
  * write, so a torn read sees the old flow, the new one, or a key no packet carries. */
 struct eg_flow_slot {
 	struct eg_flow_key key;
