@@ -895,6 +895,62 @@ static void test_flow_buckets(void **s)
 	flow_expect(&g[0], XDP_PASS);
 }
 
+/* Six flows of each bucket of a pair, revoked, unrevoked and expired in a fixed
+ * pseudo-random order with GC between: after every step each flow is dropped exactly
+ * when revoked and live (counter asserted), and no flow sits in two slots. */
+static void test_flow_buckets_churn(void **s)
+{
+	struct flow4 f[12], first = { .addr = "198.18.24.1", .port = 1024 };
+	struct eg_flow_key k = flow4_key(&first);
+	__u32 home = eg_flow_slot_of(&k), pair[2] = { home, eg_flow_spill_of(home) };
+	int state[12] = { 0 }; /* 0 not revoked, 1 revoked, 2 revoked for 30 s */
+	uint64_t seed = 14;
+
+	reset_clock();
+	flows_of_bucket(24, pair[0], f, 6);
+	flows_of_bucket(25, pair[1], f + 6, 6);
+	for (int step = 0; step < 80; step++) {
+		int i, copies;
+
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		i = (int)((seed >> 33) % 12);
+		switch ((seed >> 40) % 5) {
+		case 0:
+		case 1:
+			flow_revoke(&f[i], 0);
+			state[i] = 1;
+			break;
+		case 2:
+			flow_revoke(&f[i], 30);
+			state[i] = 2;
+			break;
+		case 3:
+			if (state[i])
+				flow_unrevoke(&f[i]);
+			state[i] = 0;
+			break;
+		default: /* 31 s on: the 30-s flows expire; GC removes them and rebuilds */
+			assert_int_equal(eg_gate_set_clock_offset(G, 31000000000ll), 0);
+			assert_true(eg_gate_gc(G) >= 0);
+			reset_clock();
+			for (int j = 0; j < 12; j++)
+				if (state[j] == 2)
+					state[j] = 0;
+		}
+		for (int j = 0; j < 12; j++) {
+			copies = bucket_holds(pair[0], &f[j]) + bucket_holds(pair[1], &f[j]);
+			if (copies > 1 || (copies && !state[j]))
+				fail_msg("step %d: flow %d in %d slots, state %d", step, j, copies, state[j]);
+			flow_expect(&f[j], state[j] ? XDP_DROP : XDP_PASS);
+		}
+	}
+	for (int j = 0; j < 12; j++)
+		if (state[j])
+			flow_unrevoke(&f[j]);
+	for (int j = 0; j < 12; j++)
+		flow_expect(&f[j], XDP_PASS);
+}
+
 /* The SYN-refusal slot (eg_synbox_v1): set when the bucket refuses a SYN, to the time
  * it conforms again; refuses until then without the bucket; never past it. */
 static void test_synbox(void **s)
@@ -3233,6 +3289,7 @@ int main(void)
 		cmocka_unit_test(test_hibit_candidates),
 		cmocka_unit_test(test_revoked_flow),
 		cmocka_unit_test(test_flow_buckets),
+		cmocka_unit_test(test_flow_buckets_churn),
 		cmocka_unit_test(test_synbox),
 		cmocka_unit_test(test_flood_shed),
 		cmocka_unit_test(test_pin_reuse),
