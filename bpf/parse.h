@@ -37,9 +37,9 @@ enum eg_parse_rc {
 enum eg_frag { EG_FRAG_NONE = 0, EG_FRAG_FIRST, EG_FRAG_LATER };
 
 struct eg_pkt {
-	__be32 src4;    /* IPv4 source (network order); src holds it IPv4-mapped too */
-	__be32 dst4;    /* IPv4 destination (network order), as src4 */
-	struct eg_addr src;
+	__be32 src4;    /* IPv4 source (network order) */
+	__be32 dst4;    /* IPv4 destination (network order) */
+	struct eg_addr src; /* IPv6 only (zero for IPv4: flow_words, rate_key map src4) */
 	struct eg_addr dst;
 	__u32 l4off;    /* offset of the L4 header from data */
 	__u8 l4proto;   /* IPPROTO_* after the extension chain */
@@ -74,14 +74,6 @@ struct eg_v6_frag {
 	__be16 frag_off; /* offset<<3 | res | M */
 	__be32 id;
 };
-
-static __always_inline void eg_map_v4(struct eg_addr *a, __be32 ip)
-{
-	__builtin_memset(a->a, 0, 10);
-	a->a[10] = 0xff;
-	a->a[11] = 0xff;
-	__builtin_memcpy(&a->a[12], &ip, 4);
-}
 
 /* The IPv4 address an IPv6 source stands for, when its form says so: IPv4-compatible
  * ::a.b.c.d (deprecated, RFC 4291 2.5.5.1; :: and ::1, 0.0.0.0/8, are not), 6to4
@@ -122,10 +114,10 @@ static __always_inline int eg_parse_v4(void *data, void *data_end, __u32 off, st
 		return EG_P_MALFORMED;
 	if (bpf_ntohs(ip->tot_len) < hlen)
 		return EG_P_MALFORMED;
+	/* src and dst stay zero: the IPv4-mapped forms are built where needed (flow_words,
+	 * rate_key), not stored byte by byte on every packet */
 	p->src4 = ip->saddr;
 	p->dst4 = ip->daddr;
-	eg_map_v4(&p->src, ip->saddr);
-	eg_map_v4(&p->dst, ip->daddr);
 	p->l4proto = ip->protocol;
 	if (ip->frag_off & bpf_htons(0x1fff))
 		p->frag = EG_FRAG_LATER;

@@ -373,11 +373,14 @@ struct eg_flow_val {
 
 /* The revoked flows, direct-mapped (issue 14): bucket eg_flow_slot_of(key) holds up
  * to two revoked flows whole, so XDP confirms a flow with one array read and a
- * compare, no hash lookup. A third flow of the same bucket stays in eg_rflow_v1
- * only and the bucket's `more` tells XDP to look there. eg_rflow_v1 stays the
+ * compare, no hash lookup. A third flow of the same bucket goes to a free slot of
+ * the neighbour bucket (eg_flow_spill_of: the other half of the same pair) and the
+ * home bucket's `more` gets EG_FLOW_MORE_NEXT; one that finds both full stays in
+ * eg_rflow_v1 only, and `more` gets EG_FLOW_MORE_HASH. A program that knows only
+ * the hash (any `more` -> eg_rflow_v1) still answers right. eg_rflow_v1 stays the
  * record (bpftool, GC); the buckets are derived from it under the writers' lock.
  * An all-zero key is an empty slot (no packet has protocol 0 there). A slot goes
- * key -> empty (with `more` set) -> other key, never key -> other key in one
+ * key -> empty (EG_FLOW_MORE_HASH set) -> other key, never key -> other key in one
  * write, so a torn read sees the old flow, the new one, or a key no packet carries. */
 struct eg_flow_slot {
 	struct eg_flow_key key;
@@ -386,9 +389,18 @@ struct eg_flow_slot {
 
 struct eg_flow_bucket {
 	struct eg_flow_slot s[2];
-	__u32 more; /* other revoked flows map to this bucket: look them up in eg_rflow_v1 */
+	__u32 more; /* EG_FLOW_MORE_*: where the other revoked flows of this bucket are */
 	__u32 pad;
 };
+
+#define EG_FLOW_MORE_HASH 1u /* in eg_rflow_v1 only */
+#define EG_FLOW_MORE_NEXT 2u /* in a slot of bucket eg_flow_spill_of(this one) */
+
+/* The bucket a full bucket's flows spill to: its pair's other half, 104 bytes on. */
+static inline __u32 eg_flow_spill_of(__u32 i)
+{
+	return i ^ 1;
+}
 
 /* The bucket of a flow key given as its five 8-byte words (host memory order). */
 static inline __u32 eg_flow_slot_of_words(__u64 w0, __u64 w1, __u64 w2, __u64 w3, __u64 w4)

@@ -601,6 +601,48 @@ static void test_rate_limit_refill(void **s)
 	reset_clock();
 }
 
+/* The rate bucket's key (eg_rate_v1, read by operators with bpftool): an IPv4 source
+ * IPv4-mapped, an IPv6 source cut to gate.ipv6_group_prefix (v6_plen) bits, at a
+ * length under 64, of 64, and over 64. */
+static bool rate_bucket_of(const char *addr)
+{
+	struct eg_prefix a = P(addr);
+	struct eg_bucket b;
+
+	return bpf_map_lookup_elem(eg_gate_map_fd(G, EG_MAP_RATE), a.addr, &b) == 0;
+}
+
+static void test_rate_key(void **s)
+{
+	static const struct { __u32 plen; const char *src, *key, *not_key; } v6[] = {
+		{ 56, "2001:db8:16:ab:1:2:3:4", "2001:db8:16::", "2001:db8:16:ab::" },
+		{ 64, "2001:db8:17:ab:1:2:3:4", "2001:db8:17:ab::", "2001:db8:17::" },
+		{ 100, "2001:db8:18:0:1:2:3456:789a", "2001:db8:18:0:1:2:3000:0", "2001:db8:18:0:1:2::" },
+		{ 128, "2001:db8:19::5", "2001:db8:19::5", "2001:db8:19::" },
+	};
+	int fd = eg_gate_map_fd(G, EG_MAP_CFG);
+	struct eg_cfg c, old;
+	__u32 z = 0;
+	struct pk p;
+
+	reset_clock();
+	tcp4(&p, "198.18.16.77", PROT, PK_SYN);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_true(rate_bucket_of("::ffff:198.18.16.77"));
+	assert_false(rate_bucket_of("198.18.16.78"));
+	assert_int_equal(bpf_map_lookup_elem(fd, &z, &old), 0);
+	for (size_t i = 0; i < sizeof(v6) / sizeof(v6[0]); i++) {
+		c = old;
+		c.v6_plen = v6[i].plen;
+		assert_int_equal(bpf_map_update_elem(fd, &z, &c, BPF_ANY), 0);
+		tcp6(&p, v6[i].src, 1, PROT, PK_SYN);
+		expect(&p, XDP_PASS, EG_REASON_PASS);
+		if (!rate_bucket_of(v6[i].key) || rate_bucket_of(v6[i].not_key))
+			fail_msg("/%u: %s not keyed %s", v6[i].plen, v6[i].src, v6[i].key);
+	}
+	assert_int_equal(bpf_map_update_elem(fd, &z, &old, BPF_ANY), 0);
+}
+
 static void test_pkt_rate(void **s)
 {
 	int fd = eg_gate_map_fd(G, EG_MAP_CFG);
@@ -660,8 +702,9 @@ static void test_revoked_flow(void **s)
 	assert_true(eg_gate_session_revoked(G, h));
 }
 
-/* Flows in one bucket of eg_rflow_slots_v1: two are held in its slots, a third only
- * in eg_rflow_v1 behind `more`; unrevoke, expiry and GC keep every answer right. */
+/* Flows in one bucket of eg_rflow_slots_v1: two are held in its slots, a third and
+ * fourth in the neighbour's (EG_FLOW_MORE_NEXT), a fifth only in eg_rflow_v1
+ * (EG_FLOW_MORE_HASH); unrevoke, expiry and GC keep every answer right. */
 struct flow4 {
 	char addr[32];
 	uint16_t port;
@@ -702,71 +745,210 @@ static struct eg_flow_bucket flow_bucket(__u32 i)
 	return b;
 }
 
+/* n flows of client 198.18.<net>.x whose key falls in bucket `bucket`. */
+static void flows_of_bucket(unsigned net, __u32 bucket, struct flow4 *f, int n)
+{
+	int got = 0;
+
+	for (unsigned a = 1; a < 256 && got < n; a++)
+		for (unsigned port = 1024; port < 65535 && got < n; port++) {
+			struct flow4 c = { .port = (uint16_t)port };
+			struct eg_flow_key k;
+
+			snprintf(c.addr, sizeof(c.addr), "198.18.%u.%u", net, a);
+			k = flow4_key(&c);
+			if (eg_flow_slot_of(&k) == bucket)
+				f[got++] = c;
+		}
+	assert_int_equal(got, n);
+}
+
+static bool bucket_holds(__u32 i, const struct flow4 *f)
+{
+	struct eg_flow_bucket b = flow_bucket(i);
+	struct eg_flow_key k = flow4_key(f);
+
+	return !memcmp(&b.s[0].key, &k, sizeof(k)) || !memcmp(&b.s[1].key, &k, sizeof(k));
+}
+
+static void flow_expect(const struct flow4 *f, int action)
+{
+	struct pk p;
+
+	flow4_pkt(&p, f);
+	expect(&p, action, action == XDP_DROP ? EG_REASON_REVOKED : EG_REASON_PASS);
+}
+
+static void flow_revoke(const struct flow4 *f, unsigned ttl)
+{
+	struct eg_flow e = flow4_flow(f);
+
+	assert_int_equal(eg_gate_revoke_flow(G, &e, NULL, ttl), 0);
+}
+
+static void flow_unrevoke(const struct flow4 *f)
+{
+	struct eg_flow e = flow4_flow(f);
+
+	assert_int_equal(eg_gate_unrevoke_flow(G, &e), 0);
+}
+
 static void test_flow_buckets(void **s)
 {
-	struct flow4 f[4];
+	struct flow4 f[6], g[2];
 	struct eg_flow_key k;
-	struct eg_flow e;
-	struct eg_flow_bucket b;
-	struct pk p;
-	__u32 want;
-	int n = 1;
+	__u32 home, next;
 
 	reset_clock();
 	snprintf(f[0].addr, sizeof(f[0].addr), "198.18.21.1");
 	f[0].port = 1024;
 	k = flow4_key(&f[0]);
-	want = eg_flow_slot_of(&k);
-	/* three more flows of the same bucket: other clients and ports of 198.18.21.0/24 */
-	for (unsigned a = 2; a < 256 && n < 4; a++)
-		for (unsigned port = 1024; port < 65535 && n < 4; port++) {
-			struct flow4 c = { .port = (uint16_t)port };
-
-			snprintf(c.addr, sizeof(c.addr), "198.18.21.%u", a);
-			k = flow4_key(&c);
-			if (eg_flow_slot_of(&k) == want)
-				f[n++] = c;
-		}
-	assert_int_equal(n, 4);
-	for (int i = 0; i < 3; i++) {
-		e = flow4_flow(&f[i]);
-		assert_int_equal(eg_gate_revoke_flow(G, &e, NULL, i == 2 ? 30 : 0), 0);
-	}
-	b = flow_bucket(want);
-	assert_int_equal(b.more, 1); /* the third is in the hash only */
-	for (int i = 0; i < 3; i++) {
-		flow4_pkt(&p, &f[i]);
-		expect(&p, XDP_DROP, EG_REASON_REVOKED);
-	}
-	flow4_pkt(&p, &f[3]); /* same bucket, not revoked */
-	expect(&p, XDP_PASS, EG_REASON_PASS);
-	/* unrevoking a flow held in a slot frees the slot; the others stay revoked */
-	e = flow4_flow(&f[0]);
-	assert_int_equal(eg_gate_unrevoke_flow(G, &e), 0);
-	flow4_pkt(&p, &f[0]);
-	expect(&p, XDP_PASS, EG_REASON_PASS);
-	for (int i = 1; i < 3; i++) {
-		flow4_pkt(&p, &f[i]);
-		expect(&p, XDP_DROP, EG_REASON_REVOKED);
-	}
-	/* the third expires: XDP lets it through at once, GC removes it and rebuilds */
+	home = eg_flow_slot_of(&k);
+	next = eg_flow_spill_of(home);
+	flows_of_bucket(21, home, f, 6); /* f[0] is the first found again */
+	flows_of_bucket(23, next, g, 2);
+	assert_int_equal(flow_bucket(home).more, 0);
+	assert_int_equal(flow_bucket(next).more, 0);
+	for (int i = 0; i < 3; i++)
+		flow_revoke(&f[i], i == 2 ? 30 : 0);
+	/* the third spills to the neighbour's slot */
+	assert_int_equal(flow_bucket(home).more, EG_FLOW_MORE_NEXT);
+	assert_true(bucket_holds(home, &f[0]) && bucket_holds(home, &f[1]));
+	assert_true(bucket_holds(next, &f[2]));
+	assert_int_equal(flow_bucket(next).more, 0); /* its own flows are all held: none */
+	for (int i = 0; i < 3; i++)
+		flow_expect(&f[i], XDP_DROP);
+	flow_expect(&f[5], XDP_PASS); /* same bucket, not revoked: neighbour read, no hash */
+	/* the fourth takes the neighbour's other slot, the fifth only the hash */
+	flow_revoke(&f[3], 0);
+	assert_true(bucket_holds(next, &f[3]));
+	assert_int_equal(flow_bucket(home).more, EG_FLOW_MORE_NEXT);
+	flow_revoke(&f[4], 0);
+	assert_false(bucket_holds(home, &f[4]) || bucket_holds(next, &f[4]));
+	assert_int_equal(flow_bucket(home).more, EG_FLOW_MORE_NEXT | EG_FLOW_MORE_HASH);
+	/* a flow of the neighbour's own finds its slots taken: the hash */
+	flow_revoke(&g[0], 0);
+	assert_int_equal(flow_bucket(next).more, EG_FLOW_MORE_HASH);
+	for (int i = 0; i < 5; i++)
+		flow_expect(&f[i], XDP_DROP);
+	flow_expect(&g[0], XDP_DROP);
+	flow_expect(&g[1], XDP_PASS);
+	flow_expect(&f[5], XDP_PASS);
+	/* a revoked flow revoked again keeps its one slot (the neighbour's), new expiry */
+	flow_revoke(&f[3], 0);
+	assert_false(bucket_holds(home, &f[3]));
+	assert_true(bucket_holds(next, &f[3]));
+	/* unrevoking a spilled flow frees the neighbour's slot; the others stay revoked */
+	flow_unrevoke(&f[3]);
+	assert_false(bucket_holds(next, &f[3]));
+	flow_expect(&f[3], XDP_PASS);
+	/* unrevoking one held at home frees that slot */
+	flow_unrevoke(&f[0]);
+	assert_false(bucket_holds(home, &f[0]));
+	flow_expect(&f[0], XDP_PASS);
+	for (int i = 1; i < 5; i++)
+		if (i != 3)
+			flow_expect(&f[i], XDP_DROP);
+	flow_expect(&g[0], XDP_DROP);
+	/* f[2] (in the neighbour) expires: XDP lets it through at once; GC removes it and
+	 * rebuilds: each bucket's own flows first (f[4] home, g[0] in the neighbour),
+	 * nothing left in the hash only, no spill */
 	assert_int_equal(eg_gate_set_clock_offset(G, 31000000000ll), 0);
-	flow4_pkt(&p, &f[2]);
-	expect(&p, XDP_PASS, EG_REASON_PASS);
+	flow_expect(&f[2], XDP_PASS);
 	assert_int_equal(eg_gate_gc(G), 1);
 	reset_clock();
-	flow4_pkt(&p, &f[1]);
-	expect(&p, XDP_DROP, EG_REASON_REVOKED);
-	flow4_pkt(&p, &f[2]);
-	expect(&p, XDP_PASS, EG_REASON_PASS);
-	b = flow_bucket(want);
-	assert_int_equal(b.more, 0);
-	k = flow4_key(&f[1]);
-	assert_true(!memcmp(&b.s[0].key, &k, sizeof(k)) || !memcmp(&b.s[1].key, &k, sizeof(k)));
-	e = flow4_flow(&f[1]);
-	assert_int_equal(eg_gate_unrevoke_flow(G, &e), 0);
-	flow4_pkt(&p, &f[1]);
-	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_true(bucket_holds(home, &f[1]) && bucket_holds(home, &f[4]));
+	assert_true(bucket_holds(next, &g[0]));
+	assert_false(bucket_holds(next, &f[2]));
+	assert_int_equal(flow_bucket(home).more, 0);
+	assert_int_equal(flow_bucket(next).more, 0);
+	flow_expect(&f[1], XDP_DROP);
+	flow_expect(&f[4], XDP_DROP);
+	flow_expect(&g[0], XDP_DROP);
+	flow_expect(&f[2], XDP_PASS);
+	flow_expect(&f[0], XDP_PASS);
+	/* home full again: f[0] spills beside g[0], then g[1] (the neighbour's own) finds
+	 * the neighbour full and goes to the hash; after a GC a spilled flow keeps its slot
+	 * even when a home slot is free (no slot changes flow needlessly) */
+	flow_revoke(&f[0], 0);
+	flow_revoke(&g[1], 30);
+	assert_true(bucket_holds(next, &f[0]) && bucket_holds(next, &g[0]));
+	assert_int_equal(flow_bucket(next).more, EG_FLOW_MORE_HASH);
+	flow_expect(&g[1], XDP_DROP);
+	flow_unrevoke(&f[4]); /* a home slot free, f[0] still in the neighbour */
+	flow_expect(&f[0], XDP_DROP);
+	assert_int_equal(eg_gate_set_clock_offset(G, 31000000000ll), 0);
+	assert_int_equal(eg_gate_gc(G), 1); /* g[1] expired */
+	reset_clock();
+	assert_true(bucket_holds(next, &f[0])); /* a flow in a slot keeps it */
+	assert_int_equal(flow_bucket(home).more, EG_FLOW_MORE_NEXT);
+	assert_int_equal(flow_bucket(next).more, 0);
+	flow_expect(&f[0], XDP_DROP);
+	flow_expect(&f[1], XDP_DROP);
+	flow_expect(&g[0], XDP_DROP);
+	flow_expect(&g[1], XDP_PASS);
+	flow_unrevoke(&f[0]);
+	flow_unrevoke(&f[1]);
+	flow_unrevoke(&g[0]);
+	for (int i = 0; i < 6; i++)
+		flow_expect(&f[i], XDP_PASS);
+	flow_expect(&g[0], XDP_PASS);
+}
+
+/* Six flows of each bucket of a pair, revoked, unrevoked and expired in a fixed
+ * pseudo-random order with GC between: after every step each flow is dropped exactly
+ * when revoked and live (counter asserted), and no flow sits in two slots. */
+static void test_flow_buckets_churn(void **s)
+{
+	struct flow4 f[12], first = { .addr = "198.18.24.1", .port = 1024 };
+	struct eg_flow_key k = flow4_key(&first);
+	__u32 home = eg_flow_slot_of(&k), pair[2] = { home, eg_flow_spill_of(home) };
+	int state[12] = { 0 }; /* 0 not revoked, 1 revoked, 2 revoked for 30 s */
+	uint64_t seed = 14;
+
+	reset_clock();
+	flows_of_bucket(24, pair[0], f, 6);
+	flows_of_bucket(25, pair[1], f + 6, 6);
+	for (int step = 0; step < 80; step++) {
+		int i, copies;
+
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		i = (int)((seed >> 33) % 12);
+		switch ((seed >> 40) % 5) {
+		case 0:
+		case 1:
+			flow_revoke(&f[i], 0);
+			state[i] = 1;
+			break;
+		case 2:
+			flow_revoke(&f[i], 30);
+			state[i] = 2;
+			break;
+		case 3:
+			if (state[i])
+				flow_unrevoke(&f[i]);
+			state[i] = 0;
+			break;
+		default: /* 31 s on: the 30-s flows expire; GC removes them and rebuilds */
+			assert_int_equal(eg_gate_set_clock_offset(G, 31000000000ll), 0);
+			assert_true(eg_gate_gc(G) >= 0);
+			reset_clock();
+			for (int j = 0; j < 12; j++)
+				if (state[j] == 2)
+					state[j] = 0;
+		}
+		for (int j = 0; j < 12; j++) {
+			copies = bucket_holds(pair[0], &f[j]) + bucket_holds(pair[1], &f[j]);
+			if (copies > 1 || (copies && !state[j]))
+				fail_msg("step %d: flow %d in %d slots, state %d", step, j, copies, state[j]);
+			flow_expect(&f[j], state[j] ? XDP_DROP : XDP_PASS);
+		}
+	}
+	for (int j = 0; j < 12; j++)
+		if (state[j])
+			flow_unrevoke(&f[j]);
+	for (int j = 0; j < 12; j++)
+		flow_expect(&f[j], XDP_PASS);
 }
 
 /* The SYN-refusal slot (eg_synbox_v1): set when the bucket refuses a SYN, to the time
@@ -2171,6 +2353,70 @@ static void test_allow6_index(void **s)
 	assert_true(eg_gate_gc(G) >= 0);
 }
 
+/* Several candidate lengths in one length group (IPv4 17-23, IPv6 97-127): the longest
+ * is found by smearing the candidate word (hibit's path for more than one bit), one
+ * alone by its bit; ban and deny alternate with the length, so a wrong order shows in
+ * the counter. */
+static void test_hibit_candidates(void **s)
+{
+	static const struct { const char *rule; unsigned reason; } rules[] = {
+		{ "198.18.96.0/20", EG_RULE_MANUAL }, { "198.18.100.0/22", EG_RULE_BAN },
+		{ "198.18.102.0/23", EG_RULE_MANUAL }, { "2001:db8:96::/100", EG_RULE_MANUAL },
+		{ "2001:db8:96::/112", EG_RULE_BAN }, { "2001:db8:96::/120", EG_RULE_MANUAL },
+	};
+	static const struct { const char *src; unsigned want; } v4[] = {
+		{ "198.18.102.5", EG_REASON_DENY }, /* /23 */
+		{ "198.18.100.5", EG_REASON_BAN },  /* /22 */
+		{ "198.18.97.5", EG_REASON_DENY },  /* /20 */
+		{ "198.18.112.5", EG_REASON_PASS },
+	}, v6[] = {
+		{ "2001:db8:96::5", EG_REASON_DENY },   /* /120 */
+		{ "2001:db8:96::1ff", EG_REASON_BAN },  /* /112 */
+		{ "2001:db8:96::1:5", EG_REASON_DENY }, /* /100 */
+		{ "2001:db8:96::1000:5", EG_REASON_PASS },
+	};
+	struct eg_prefix r;
+	struct pk p;
+
+	reset_clock();
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		r = P(rules[i].rule);
+		assert_int_equal(eg_gate_deny_add(G, &r, 0, rules[i].reason), 0);
+	}
+	for (size_t i = 0; i < sizeof(v4) / sizeof(v4[0]); i++) {
+		tcp4(&p, v4[i].src, PROT, PK_ACK);
+		expect(&p, v4[i].want == EG_REASON_PASS ? XDP_PASS : XDP_DROP, v4[i].want);
+		tcp6(&p, v6[i].src, 1, PROT, PK_ACK);
+		expect(&p, v6[i].want == EG_REASON_PASS ? XDP_PASS : XDP_DROP, v6[i].want);
+	}
+	/* the longest gone, the next decides; one length left: its bit alone */
+	r = P(rules[2].rule);
+	assert_int_equal(eg_gate_deny_del(G, &r), 0);
+	r = P(rules[5].rule);
+	assert_int_equal(eg_gate_deny_del(G, &r), 0);
+	tcp4(&p, "198.18.102.5", PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	tcp6(&p, "2001:db8:96::5", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	r = P(rules[1].rule);
+	assert_int_equal(eg_gate_deny_del(G, &r), 0);
+	r = P(rules[4].rule);
+	assert_int_equal(eg_gate_deny_del(G, &r), 0);
+	tcp4(&p, "198.18.102.5", PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	tcp6(&p, "2001:db8:96::5", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	r = P(rules[0].rule);
+	assert_int_equal(eg_gate_deny_del(G, &r), 0);
+	r = P(rules[3].rule);
+	assert_int_equal(eg_gate_deny_del(G, &r), 0);
+	tcp4(&p, "198.18.102.5", PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	tcp6(&p, "2001:db8:96::5", 1, PROT, PK_ACK);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_true(eg_gate_gc(G) >= 0);
+}
+
 static void test_v6_filter(void **s)
 {
 	struct eg_prefix r48 = P("2001:db8:40::/48"), r32 = P("2001:db8::/32"),
@@ -2183,7 +2429,9 @@ static void test_v6_filter(void **s)
 	expect(&p, XDP_DROP, EG_REASON_DENY);
 	tcp6(&p, "2001:db8:41::1", 1, PROT, PK_ACK);
 	expect(&p, XDP_PASS, EG_REASON_PASS);
-	/* a /32 covers /48s without a byte: lengths under 48 are always looked up */
+	/* a /32 covers /48s without a byte: lengths under 48 are always looked up (the
+	 * /48's byte is empty: without lengths under 48 the match ends at that byte) */
+	assert_int_equal(idx6_byte("2001:db8:41::"), 0);
 	assert_int_equal(eg_gate_deny_add(G, &r32, 0, EG_RULE_ABUSE), 0);
 	tcp6(&p, "2001:db8:41::1", 1, PROT, PK_ACK);
 	expect(&p, XDP_DROP, EG_REASON_DENY);
@@ -3037,8 +3285,11 @@ int main(void)
 		cmocka_unit_test(test_expiry_and_gc),
 		cmocka_unit_test(test_rate_limit_refill),
 		cmocka_unit_test(test_pkt_rate),
+		cmocka_unit_test(test_rate_key),
+		cmocka_unit_test(test_hibit_candidates),
 		cmocka_unit_test(test_revoked_flow),
 		cmocka_unit_test(test_flow_buckets),
+		cmocka_unit_test(test_flow_buckets_churn),
 		cmocka_unit_test(test_synbox),
 		cmocka_unit_test(test_flood_shed),
 		cmocka_unit_test(test_pin_reuse),

@@ -243,7 +243,8 @@ static void fill(struct eg_gate *g)
 }
 
 /* Three revoked flows of one bucket of eg_rflow_slots_v1 (clients in 198.18.57.0/24):
- * the third is found through the hash. pk gets the third's ACK. */
+ * the third is found in the neighbour bucket's slot (EG_FLOW_MORE_NEXT; trees before
+ * it: through the hash). pk gets the third's ACK. */
 static int overflow_flow(struct eg_gate *g, struct pk *pk)
 {
 	struct eg_prefix sv = P("198.18.0.1");
@@ -394,8 +395,8 @@ static int cmd_paths(unsigned repeat)
 	row("deny (prefix /22, a /32 miss first)", &pk, XDP_DROP, 1);
 	tcp4(&pk, "198.18.53.1", 40000, 443, PK_ACK);
 	row("revoked flow", &pk, XDP_DROP, 1);
-	if (overflow_flow(g, &pk) == 0) /* informational: the hash behind a full bucket */
-		row("revoked flow, third of its bucket (hash)", &pk, XDP_DROP, 0);
+	if (overflow_flow(g, &pk) == 0) /* the neighbour's slot (before: the hash) */
+		row("revoked flow, third of its bucket", &pk, XDP_DROP, 1);
 	tcp4(&pk, "198.18.54.1", 40000, 443, PK_SYN);
 	row("rate-limited SYN (1/s, burst 1)", &pk, XDP_DROP, 1);
 	tcp6b(&pk, "2001:db8:a11::5", 40000, 443, PK_SYN);
