@@ -224,12 +224,11 @@ static void override_header(struct extras *e, const char *key, size_t len, const
 		}
 }
 
-static void extra_header(const char *key, const char *value, void *arg)
+static void extra_header(const char *key, size_t len, const char *value, void *arg)
 {
 	struct extras *e = arg;
-	e->smuggled |= eg_identity_header_variant(e->cfg, key);
+	e->smuggled |= eg_identity_header_variant_n(e->cfg, key, len);
 	/* by length first: most of nginx's own headers are X-... names of other lengths */
-	size_t len = strlen(key);
 	override_header(e, key, len, value);
 	switch (len) {
 	case 13: /* X-Rewrite-URL */

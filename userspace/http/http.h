@@ -49,6 +49,9 @@ struct eg_req {
 
 /* Every request header in order, from either front; fn returns false to stop. */
 void eg_req_headers_iter(const struct eg_req *r, bool (*fn)(void *arg, const char *key, const char *value), void *arg);
+/* The same, with each name's length (the lane's reader has it; libmicrohttpd's are measured) */
+void eg_req_headers_iter_n(const struct eg_req *r, bool (*fn)(void *arg, const char *key, size_t key_len, const char *value),
+			   void *arg);
 
 /* Header value or NULL. If the header appears more than once, *dup (when given)
  * is set true: callers treat duplicated security headers as malformed. */

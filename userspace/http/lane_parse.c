@@ -31,6 +31,13 @@ __attribute__((constructor)) static void lane_classes(void)
  * applies them. By length first: most names are none of these. */
 static bool framing_header(const char *name, size_t len, const char *value)
 {
+	/* first letters of the names below: nginx's own X-... names stop here */
+	switch (name[0] | 0x20) {
+	case 't': case 'e': case 'u': case 'c':
+		break;
+	default:
+		return false;
+	}
 	switch (len) {
 	case 2:
 		return strcasecmp(name, "TE") == 0;
@@ -193,7 +200,7 @@ long eg_lane_parse(char *buf, size_t len, const char *path, struct eg_lane_msg *
 		p += 2;
 		if (framing_header(name, name_len, value))
 			return EG_LANE_NOT_OURS;
-		if (name_len == 4 && strcasecmp(name, "Host") == 0)
+		if (name_len == 4 && (name[0] | 0x20) == 'h' && strcasecmp(name, "Host") == 0)
 			hosts++;
 		m->name[m->n] = name;
 		m->name_len[m->n] = (unsigned short)name_len; /* < EG_LANE_MAX_BLOCK */
