@@ -592,7 +592,7 @@ static bool identity_headers_fit(struct eg_daemon *d, const struct eg_route *rou
 	size_t first = resp->n_headers, total = 0;
 	identity_headers(d, route, id, memo, resp);
 	for (size_t i = first; i < resp->n_headers; i++)
-		total += strlen(resp->hname[i]) + strlen(resp->hvalue[i]) + 4;
+		total += resp->hname_len[i] + resp->hvalue_len[i] + 4;
 	/* a full header table may have dropped some (eg_resp_header): a cut-down identity too */
 	if (total <= IDENTITY_HEADERS_MAX && resp->n_headers < EG_RESP_MAX_HEADERS)
 		return true;

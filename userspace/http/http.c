@@ -542,12 +542,14 @@ void eg_resp_header(struct eg_resp *resp, const char *name, const char *value)
 	}
 	/* CR/LF in a value would split the header: never emit them. strcspn finds the first
 	 * (or the end, the usual case) without a second pass over the copy. */
-	size_t clean = strcspn(value, "\r\n");
-	char *v = resp_copy(resp, value, clean + strlen(value + clean));
+	size_t clean = strcspn(value, "\r\n"), vlen = clean + strlen(value + clean), nlen = strlen(name);
+	char *v = resp_copy(resp, value, vlen);
 	for (char *p = v + clean; *p; p++)
 		if (*p == '\r' || *p == '\n')
 			*p = ' ';
-	resp->hname[resp->n_headers] = resp_copy(resp, name, strlen(name));
+	resp->hname[resp->n_headers] = resp_copy(resp, name, nlen);
+	resp->hname_len[resp->n_headers] = nlen;
+	resp->hvalue_len[resp->n_headers] = vlen;
 	resp->hvalue[resp->n_headers++] = v;
 }
 

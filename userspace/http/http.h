@@ -81,6 +81,7 @@ struct eg_resp {
 	size_t n_headers;
 	const char *hname[EG_RESP_MAX_HEADERS];
 	const char *hvalue[EG_RESP_MAX_HEADERS];
+	size_t hname_len[EG_RESP_MAX_HEADERS], hvalue_len[EG_RESP_MAX_HEADERS]; /* their strlen */
 	/* Copies live in the arena while they fit (no allocation on the verdict path), else
 	 * in heap blocks that eg_resp_free releases. */
 	size_t arena_used;

@@ -228,11 +228,10 @@ static void sb_str(struct sbuf *b, const char *s)
 }
 
 /* "name: value\r\n": room made once, two copies */
-static void sb_header(struct sbuf *b, const char *name, const char *value)
+static void sb_header_n(struct sbuf *b, const char *name, size_t nl, const char *value, size_t vl)
 {
-	size_t nl = strlen(name), vl = strlen(value);
 	if (b->len + nl + vl + 4 > b->cap) {
-		sb_str(b, name);
+		sb_put(b, name, nl);
 		sb_put(b, ": ", 2);
 		sb_put(b, value, vl);
 		sb_put(b, "\r\n", 2);
@@ -248,6 +247,11 @@ static void sb_header(struct sbuf *b, const char *name, const char *value)
 	*p++ = '\r';
 	*p++ = '\n';
 	b->len = (size_t)(p - b->p);
+}
+
+static void sb_header(struct sbuf *b, const char *name, const char *value)
+{
+	sb_header_n(b, name, strlen(name), value, strlen(value));
 }
 
 /* decimal digits of v, no snprintf on the hot path */
@@ -302,7 +306,7 @@ static void build_answer(struct lane_thread *t, const struct eg_resp *resp, bool
 	static const char cc[] = "Cache-Control: no-store\r\n";
 	sb_put(b, cc, sizeof(cc) - 1);
 	for (size_t i = 0; i < resp->n_headers; i++)
-		sb_header(b, resp->hname[i], resp->hvalue[i]);
+		sb_header_n(b, resp->hname[i], resp->hname_len[i], resp->hvalue[i], resp->hvalue_len[i]);
 	if (close)
 		sb_header(b, "Connection", "close");
 	size_t dl;
