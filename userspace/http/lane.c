@@ -280,7 +280,8 @@ static const char *date_line(struct lane_thread *t, size_t *len)
 }
 
 /* What libmicrohttpd sends for the same eg_resp (http.c build_response): the handler's
- * headers, Cache-Control, Date and the length; a HEAD answer without its body; Connection:
+ * headers, Cache-Control, Date and the length; a HEAD answer without its body and its
+ * length (below); Connection:
  * close to a peer that is not a proxy, which gets no keep-alive (http.c queue). */
 static void build_answer(struct lane_thread *t, const struct eg_resp *resp, bool head, bool close, struct sbuf *b)
 {
@@ -312,9 +313,17 @@ static void build_answer(struct lane_thread *t, const struct eg_resp *resp, bool
 	size_t dl;
 	const char *date = date_line(t, &dl);
 	sb_put(b, date, dl);
-	sb_put(b, "Content-Length: ", 16);
-	sb_uint(b, resp->body_len);
-	sb_put(b, "\r\n\r\n", 4);
+	/* An answer to HEAD ends at its empty line whatever it says (RFC 9112 6.3) and may leave
+	 * Content-Length out (RFC 9110 9.3.2, 8.6): nginx's auth subrequest is a HEAD (the
+	 * shipped snippet's proxy_method), and one header fewer is one less for nginx to parse
+	 * and for each of its auth_request_set lines to compare (about 1,000 of nginx's
+	 * instructions per verdict, callgrind). */
+	if (!head) {
+		sb_put(b, "Content-Length: ", 16);
+		sb_uint(b, resp->body_len);
+		sb_put(b, "\r\n", 2);
+	}
+	sb_put(b, "\r\n", 2);
 	if (!head && resp->body_len)
 		sb_put(b, resp->body, resp->body_len);
 }
