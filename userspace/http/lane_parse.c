@@ -154,11 +154,12 @@ long eg_lane_parse(char *buf, size_t len, const char *path, struct eg_lane_msg *
 	m->n = 0;
 	if (len > EG_LANE_MAX_BLOCK)
 		len = EG_LANE_MAX_BLOCK;
-	/* One pass, line by line, up to the first empty line; a refusal or an accept is only
-	 * given once the block has ended, so an incomplete one is never half-judged: running
-	 * out of bytes before the empty line is "incomplete" (or not ours past the bound),
-	 * whatever was read so far. (There was a pass that found the block's end first: a
-	 * memchr per line, about 450 instructions a verdict.) */
+	/* One pass, line by line, up to the first empty line. A request is accepted only once
+	 * that line is read, so an incomplete block is never judged: running out of bytes
+	 * first is "incomplete" (or not ours past the bound). A line that breaks the shape is
+	 * refused at once, complete block or not: either way the connection goes to
+	 * libmicrohttpd unread. (There was a pass that found the block's end first: a memchr
+	 * per line, about 450 instructions a verdict.) */
 	const long short_of = len >= EG_LANE_MAX_BLOCK ? EG_LANE_NOT_OURS : EG_LANE_INCOMPLETE;
 	char *const end = buf + len;
 	char *nl = memchr(buf, '\n', len);
