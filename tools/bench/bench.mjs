@@ -168,7 +168,7 @@ fs.chmodSync(W, 0o755); // nginx workers and Apache (www-data) read files and re
 process.on('exit', () => { if (!process.env.EGB_KEEP) fs.rmSync(W, { recursive: true, force: true }); });
 fs.mkdirSync(OUT, { recursive: true });
 
-const P = { main: {}, trivial: await freePort(), trivialTls: await freePort(), eg: await freePort(), apache: await freePort() };
+const P = { main: {}, trivial: await freePort(), trivialTls: await freePort(), eg: await freePort(), egB: await freePort(), apache: await freePort() };
 for (const k of ['a', 'b', 'b_tcp', 'eg', 'eg_tcp', 'ap', 'njs', 'floor', 'eg_b']) P.main[k] = await freePort();
 
 log(`workdir ${W}; minting keys and ${N_COLD} cold tokens per algorithm`);
@@ -292,7 +292,7 @@ const EDGEGATED_B = process.env.EGB_EDGEGATED_B ? path.resolve(process.env.EGB_E
 let egB = null;
 if (EDGEGATED_B && wanted('d_rs_b')) {
   // a TCP listener too, as the first daemon has (its lane threads serve both)
-  const cfgB = { ...egCfg, listen: [`127.0.0.1:${await freePort()}`, `unix:${W}/egb.sock`], admin_socket: path.join(W, 'egb-admin.sock'), state_dir: path.join(W, 'egb-state') };
+  const cfgB = { ...egCfg, listen: [`127.0.0.1:${P.egB}`, `unix:${W}/egb.sock`], admin_socket: path.join(W, 'egb-admin.sock'), state_dir: path.join(W, 'egb-state') };
   fs.writeFileSync(path.join(W, 'edgegate-b.json'), JSON.stringify(cfgB, null, 2));
   const egBMain = start('edgegated-b', EDGEGATED_B, ['--config', path.join(W, 'edgegate-b.json')]);
   for (let i = 0; i < 100 && !fs.existsSync(path.join(W, 'egb.sock')); i++) await sleep(100);
