@@ -102,7 +102,9 @@ function exchange(sock, pieces, count, heads) {
         buf = buf.subarray(end + 4 + len);
         answers.push({
           status: m ? Number(m[1]) : 0,
-          headers: headers.filter(([k]) => k !== 'date')
+          // an answer to HEAD: the lane leaves Content-Length out (RFC 9110 9.3.2; lane.c
+          // build_answer), libmicrohttpd sends it; framing is the same (no body either way)
+          headers: headers.filter(([k]) => k !== 'date' && !(isHead && k === 'content-length'))
             .map(([k, v]) => [k, /^x-edgegate-(request-id|denial-key)$/.test(k) ? '<random>' : v])
             .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
           body: body.replace(/[A-Za-z0-9_-]{22}/g, '<id>'),

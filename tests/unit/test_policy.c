@@ -96,6 +96,20 @@ static void test_host_normalize(void **state)
 	assert_int_equal(eg_host_normalize("h:", out, sizeof(out)), -1);
 	assert_int_equal(eg_host_normalize("h:80x", out, sizeof(out)), -1);
 	assert_int_equal(eg_host_normalize("[::1", out, sizeof(out)), -1);
+	/* every byte in a name: kept (letters lowercased) exactly when it is an ASCII letter,
+	 * a digit, '-', '.' or '_' (the rule before the lookup table) */
+	for (int c = 1; c < 256; c++) {
+		if (c == ':' || c == '[' || c == '.')
+			continue; /* a port, an IPv6 literal; a trailing dot is dropped */
+		char in[4] = { 'a', (char)c, 'b', '\0' };
+		bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+		bool keep = letter || (c >= '0' && c <= '9') || c == '-' || c == '_';
+		int rc = eg_host_normalize(in, out, sizeof(out));
+		if (rc != (keep ? 0 : -1))
+			fail_msg("byte 0x%02x: %d", c, rc);
+		if (keep && (out[0] != 'a' || out[1] != (letter ? (char)(c | 0x20) : (char)c) || out[2] != 'b' || out[3]))
+			fail_msg("byte 0x%02x read as %s", c, out);
+	}
 }
 
 static struct eg_config *load(const char *json)

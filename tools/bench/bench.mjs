@@ -13,7 +13,10 @@
 //      daemon in the last round of the cold cases; or a list of case ids: EGB_PERF=c,d_rs,e_es;
 //      reports in OUT/perf-<case>.txt), EGB_SLOW_CONNS (2000, the slowloris phase),
 //      EGB_FLOOR (build/bench/floorsrv: case (floor), the least a process can do per subrequest),
-//      EGB_LANE=0 (http.lane off: every request through libmicrohttpd, for a before/after).
+//      EGB_LANE=0 (http.lane off: every request through libmicrohttpd, for a before/after),
+//      EGB_EDGEGATED_B (a second daemon binary, also named edgegated, e.g. main's build: case
+//      d_rs_b is d_rs against it, in the same interleaved rounds, so a before/after shares
+//      every round's load; it listens on its own unix socket with the same configuration).
 // --only LIST (or EGB_ONLY=LIST): run only these case ids and/or phases, comma-separated,
 //      e.g. `--only memory` or `--only b,c,memory`; "memory" is the RSS phase, "crypto" the
 //      openssl/josebench figures. Apache starts only for ap_* cases; XDP/revoke benches are
@@ -165,8 +168,8 @@ fs.chmodSync(W, 0o755); // nginx workers and Apache (www-data) read files and re
 process.on('exit', () => { if (!process.env.EGB_KEEP) fs.rmSync(W, { recursive: true, force: true }); });
 fs.mkdirSync(OUT, { recursive: true });
 
-const P = { main: {}, trivial: await freePort(), trivialTls: await freePort(), eg: await freePort(), apache: await freePort() };
-for (const k of ['a', 'b', 'b_tcp', 'eg', 'eg_tcp', 'ap', 'njs', 'floor']) P.main[k] = await freePort();
+const P = { main: {}, trivial: await freePort(), trivialTls: await freePort(), eg: await freePort(), egB: await freePort(), apache: await freePort() };
+for (const k of ['a', 'b', 'b_tcp', 'eg', 'eg_tcp', 'ap', 'njs', 'floor', 'eg_b']) P.main[k] = await freePort();
 
 log(`workdir ${W}; minting keys and ${N_COLD} cold tokens per algorithm`);
 execFileSync('node', [path.join(ROOT, 'tools/bench/mint.mjs'), W, ISS, AUD, String(N_COLD)], { stdio: 'inherit' });
@@ -283,6 +286,19 @@ await waitHttp(`http://127.0.0.1:${P.eg}/healthz`, 'edgegated');
 // The process that answers verdicts is the privileged process's child (docs/privsep.md):
 // CPU, RSS and perf are measured there.
 const eg = { pid: Number(execFileSync('pgrep', ['-P', String(egMain.pid), '-x', 'edgegated']).toString().trim()) };
+
+// EGB_EDGEGATED_B: a second daemon (another build) for case d_rs_b, its own socket and state
+const EDGEGATED_B = process.env.EGB_EDGEGATED_B ? path.resolve(process.env.EGB_EDGEGATED_B) : '';
+let egB = null;
+if (EDGEGATED_B && wanted('d_rs_b')) {
+  // a TCP listener too, as the first daemon has (its lane threads serve both)
+  const cfgB = { ...egCfg, listen: [`127.0.0.1:${P.egB}`, `unix:${W}/egb.sock`], admin_socket: path.join(W, 'egb-admin.sock'), state_dir: path.join(W, 'egb-state') };
+  fs.writeFileSync(path.join(W, 'edgegate-b.json'), JSON.stringify(cfgB, null, 2));
+  const egBMain = start('edgegated-b', EDGEGATED_B, ['--config', path.join(W, 'edgegate-b.json')]);
+  for (let i = 0; i < 100 && !fs.existsSync(path.join(W, 'egb.sock')); i++) await sleep(100);
+  await sleep(300);
+  egB = { pid: Number(execFileSync('pgrep', ['-P', String(egBMain.pid), '-x', 'edgegated']).toString().trim()) };
+}
 
 // (floor) tools/bench/floorsrv.c: one epoll thread answering a fixed 200 on a unix socket,
 // the least any authorizer process can spend per subrequest (no parsing, no verdict).
@@ -407,6 +423,7 @@ const main = nginxConf('main', `
   ${upstream('trivial_tcp', `127.0.0.1:${P.trivial}`)}
   ${upstream('apache', `127.0.0.1:${P.apache}`)}
   ${upstream('floor', `unix:${W}/floor.sock`)}
+  ${egB ? upstream('edgegate_b', `unix:${W}/egb.sock`) : ''}
   server {
     listen 127.0.0.1:${P.main.a} backlog=4096;
     root ${W}/www;
@@ -418,6 +435,7 @@ const main = nginxConf('main', `
   ${protectedServer(P.main.eg_tcp, 'edgegate_tcp')}
   ${protectedServer(P.main.ap, 'apache')}
   ${protectedServer(P.main.floor, 'floor')}
+  ${egB ? protectedServer(P.main.eg_b, 'edgegate_b') : ''}
 `, njsOk ? `load_module ${NJS_MOD};` : '');
 await waitHttp(`http://127.0.0.1:${P.main.a}/`, 'nginx');
 
@@ -428,9 +446,12 @@ const cases = [
   { id: 'a', label: '(a) no auth', url: u('a'), pathname: '/x', expect: 200, ceiling: 'b' },
   { id: 'b', label: '(b) auth_request -> trivial 204 nginx (unix)', url: u('b'), pathname: '/x', expect: 200, ceiling: 'b', cpuOf: () => trivial },
   { id: 'b_tcp', label: '(b) same, over TCP', url: u('b_tcp'), pathname: '/x', expect: 200, ceiling: 'b_tcp', cpuOf: () => trivial },
-  { id: 'floor', label: '(floor) auth_request -> fixed-200 epoll loop (unix)', url: u('floor'), pathname: '/x', expect: 200, ceiling: 'b', cpuOf: () => floor, needs: () => floorOk || `${FLOOR} missing or not selected` },
+  // the same request as (d_rs), token included: nginx parses it and forwards it in the subrequest
+  // (about 7,700 of its instructions per request, callgrind), whatever answers
+  { id: 'floor', label: '(floor) auth_request -> fixed-200 epoll loop (unix)', url: u('floor'), pathname: '/api/x', file: F('warm-RS256.txt'), expect: 200, ceiling: 'b', cpuOf: () => floor, needs: () => floorOk || `${FLOOR} missing or not selected` },
   { id: 'c', label: '(c) edgegated, session cookie', url: u('eg'), pathname: '/s/x', file: F('ticket1.txt'), header: 'Cookie', expect: 200, ceiling: 'b', cpuOf: () => eg, needs: () => sessionsReady || sessionNote },
   { id: 'd_rs', label: '(d) edgegated, bearer RS256, cache warm', url: u('eg'), pathname: '/api/x', file: F('warm-RS256.txt'), expect: 200, ceiling: 'b', cpuOf: () => eg },
+  { id: 'd_rs_b', label: '(d) RS256 warm, the second daemon (EGB_EDGEGATED_B)', url: u('eg_b'), pathname: '/api/x', file: F('warm-RS256.txt'), expect: 200, ceiling: 'b', cpuOf: () => egB, needs: () => !!egB || 'EGB_EDGEGATED_B not set' },
   { id: 'd_es', label: '(d) edgegated, bearer ES256, cache warm', url: u('eg'), pathname: '/api/x', file: F('warm-ES256.txt'), expect: 200, ceiling: 'b', cpuOf: () => eg },
   { id: 'd_rs_tcp', label: '(d) RS256 warm, nginx->edgegated over TCP', url: u('eg_tcp'), pathname: '/api/x', file: F('warm-RS256.txt'), expect: 200, ceiling: 'b_tcp', cpuOf: () => eg },
   { id: 'e_rs', label: '(e) edgegated, cold RS256 (verify every request)', url: u('eg'), pathname: '/api/x', file: F('cold-RS256.txt'), expect: 200, ceiling: 'b', cpuOf: () => eg, cold: true },

@@ -32,6 +32,18 @@ int eg_path_normalize(const char *in, char *out, size_t outlen)
 	return ambiguous ? -1 : eg_path_strict(p, out, outlen);
 }
 
+/* A host name's bytes as eg_host_normalize keeps them: ASCII letters lowercased, digits,
+ * '-', '.', '_' as they are, anything else 0 (refused). One lookup per byte. */
+static char host_byte[256];
+
+__attribute__((constructor)) static void host_bytes(void)
+{
+	for (int c = 0; c < 256; c++) {
+		bool letter = (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+		host_byte[c] = letter ? (char)(c | 0x20) : (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ? (char)c : 0;
+	}
+}
+
 int eg_host_normalize(const char *in, char *out, size_t outlen)
 {
 	if (!in || !*in)
@@ -49,15 +61,12 @@ int eg_host_normalize(const char *in, char *out, size_t outlen)
 		}
 		p = close + 1;
 	} else {
-		/* ASCII by hand, not <ctype.h>: the same in any locale, and no table call per byte */
+		/* ASCII by our table, not <ctype.h>: the same in any locale */
 		for (; *p && *p != ':'; p++) {
-			int c = (unsigned char)*p;
-			bool letter = (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
-			if (!letter && !(c >= '0' && c <= '9') && c != '-' && c != '.' && c != '_')
+			char c = host_byte[(unsigned char)*p];
+			if (!c || n + 1 >= outlen)
 				return -1;
-			if (n + 1 >= outlen)
-				return -1;
-			out[n++] = (char)(letter ? c | 0x20 : c);
+			out[n++] = c;
 		}
 		while (n && out[n - 1] == '.')
 			n--;

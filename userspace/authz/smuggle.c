@@ -46,7 +46,12 @@ static bool same_header(const char *name, const char *want)
 
 bool eg_identity_header_variant(const struct eg_config *cfg, const char *name)
 {
-	if (!name || !strchr(name, '_'))
+	return name && eg_identity_header_variant_n(cfg, name, strlen(name));
+}
+
+bool eg_identity_header_variant_n(const struct eg_config *cfg, const char *name, size_t len)
+{
+	if (!name || !memchr(name, '_', len))
 		return false;
 	for (size_t i = 0; i < sizeof(fixed_names) / sizeof(fixed_names[0]); i++)
 		if (same_header(name, fixed_names[i]))
@@ -97,21 +102,22 @@ bool eg_header_name_is(const char *name, const char *want)
 }
 
 struct each {
-	void (*fn)(const char *key, const char *value, void *arg);
+	void (*fn)(const char *key, size_t key_len, const char *value, void *arg);
 	void *arg;
 };
 
-static bool each_value(void *cls, const char *key, const char *value)
+static bool each_value(void *cls, const char *key, size_t key_len, const char *value)
 {
 	struct each *e = cls;
 	if (key && value)
-		e->fn(key, value, e->arg);
+		e->fn(key, key_len, value, e->arg);
 	return true;
 }
 
-void eg_req_headers_each(const struct eg_req *r, void (*fn)(const char *key, const char *value, void *arg), void *arg)
+void eg_req_headers_each(const struct eg_req *r, void (*fn)(const char *key, size_t key_len, const char *value, void *arg),
+			 void *arg)
 {
 	struct each e = { fn, arg };
 	if (r)
-		eg_req_headers_iter(r, each_value, &e);
+		eg_req_headers_iter_n(r, each_value, &e);
 }

@@ -226,12 +226,11 @@ static void override_header(struct extras *e, const char *key, size_t len, const
 		}
 }
 
-static void extra_header(const char *key, const char *value, void *arg)
+static void extra_header(const char *key, size_t len, const char *value, void *arg)
 {
 	struct extras *e = arg;
-	e->smuggled |= eg_identity_header_variant(e->cfg, key);
+	e->smuggled |= eg_identity_header_variant_n(e->cfg, key, len);
 	/* by length first: most of nginx's own headers are X-... names of other lengths */
-	size_t len = strlen(key);
 	override_header(e, key, len, value);
 	switch (len) {
 	case 13: /* X-Rewrite-URL */
@@ -599,7 +598,7 @@ static bool identity_headers_fit(struct eg_daemon *d, const struct eg_route *rou
 	size_t first = resp->n_headers, total = 0;
 	identity_headers(d, route, id, memo, resp);
 	for (size_t i = first; i < resp->n_headers; i++)
-		total += strlen(resp->hname[i]) + strlen(resp->hvalue[i]) + 4;
+		total += resp->hname_len[i] + resp->hvalue_len[i] + 4;
 	/* a full header table may have dropped some (eg_resp_header): a cut-down identity too */
 	if (total <= IDENTITY_HEADERS_MAX && resp->n_headers < EG_RESP_MAX_HEADERS)
 		return true;

@@ -91,6 +91,10 @@ static const struct endpoint *find_endpoint(const char *path)
 	return NULL;
 }
 
+/* The verdict's endpoint, found once when the daemon starts (every endpoint is registered
+ * by then): the lane asks for it on every request (a strcmp per endpoint before it). */
+static const struct endpoint *auth_endpoint;
+
 static bool method_allowed(const char *list, const char *m)
 {
 	if (strcmp(list, "*") == 0)
@@ -140,11 +144,13 @@ static enum MHD_Result count_arg(void *cls, enum MHD_ValueKind kind, const char 
 
 /* The headers the verdict path reads, found with one pass over the request instead of
  * one scan per lookup (a dozen lookups per verdict). Other names fall back to MHD. */
+/* In the order a verdict asks for them (the nginx profile's, the bearer token, mTLS):
+ * known_index tries the pointers in this order. */
 static const char *const known_names[] = {
-	"Host", "Accept", "Cookie", "X-Real-IP", "X-Real-Port", "X-Server-Addr", "X-Server-Port",
-	"Authorization", "X-Original-URI", "X-Original-URL", "X-Forwarded-Uri", "X-Forwarded-Host",
-	"X-Forwarded-Proto", "X-Original-Method", "X-Requested-With", "X-SSL-Client-Cert",
-	"X-SSL-Client-Verify", "X-Original-Host",
+	"X-Original-Method", "X-Original-URI", "Host", "X-Forwarded-Proto", "X-Real-IP", "X-Original-Host",
+	"Authorization", "X-SSL-Client-Cert", "X-SSL-Client-Verify", "Accept", "Cookie", "X-Real-Port",
+	"X-Server-Addr", "X-Server-Port", "X-Original-URL", "X-Forwarded-Uri", "X-Forwarded-Host",
+	"X-Requested-With",
 };
 #define N_KNOWN (sizeof(known_names) / sizeof(known_names[0]))
 
@@ -348,6 +354,33 @@ void eg_req_headers_iter(const struct eg_req *r, bool (*fn)(void *arg, const cha
 	}
 }
 
+struct iter_n_ctx {
+	bool (*fn)(void *arg, const char *key, size_t key_len, const char *value);
+	void *arg;
+};
+
+/* measured with strlen, as the callers read the name (a C string), whatever
+ * libmicrohttpd's own key_size says */
+static enum MHD_Result iter_n_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct iter_n_ctx *it = cls;
+	(void)kind;
+	return it->fn(it->arg, key, key ? strlen(key) : 0, value) ? MHD_YES : MHD_NO;
+}
+
+void eg_req_headers_iter_n(const struct eg_req *r, bool (*fn)(void *arg, const char *key, size_t key_len, const char *value),
+			   void *arg)
+{
+	if (r->lane) {
+		for (size_t i = 0; i < r->lane->n; i++)
+			if (!fn(arg, r->lane->name[i], r->lane->name_len[i], r->lane->value[i]))
+				return;
+	} else if (r->conn) {
+		struct iter_n_ctx it = { fn, arg };
+		MHD_get_connection_values(r->conn, MHD_HEADER_KIND, iter_n_value, &it);
+	}
+}
+
 static bool count_value_it(void *cls, const char *key, const char *value)
 {
 	return count_value(cls, MHD_HEADER_KIND, key, value) == MHD_YES;
@@ -511,12 +544,14 @@ void eg_resp_header(struct eg_resp *resp, const char *name, const char *value)
 	}
 	/* CR/LF in a value would split the header: never emit them. strcspn finds the first
 	 * (or the end, the usual case) without a second pass over the copy. */
-	size_t clean = strcspn(value, "\r\n");
-	char *v = resp_copy(resp, value, clean + strlen(value + clean));
+	size_t clean = strcspn(value, "\r\n"), vlen = clean + strlen(value + clean), nlen = strlen(name);
+	char *v = resp_copy(resp, value, vlen);
 	for (char *p = v + clean; *p; p++)
 		if (*p == '\r' || *p == '\n')
 			*p = ' ';
-	resp->hname[resp->n_headers] = resp_copy(resp, name, strlen(name));
+	resp->hname[resp->n_headers] = resp_copy(resp, name, nlen);
+	resp->hname_len[resp->n_headers] = nlen;
+	resp->hvalue_len[resp->n_headers] = vlen;
 	resp->hvalue[resp->n_headers++] = v;
 }
 
@@ -1035,7 +1070,7 @@ enum eg_lane_verdict eg_http_lane_answer(struct eg_daemon *d, struct eg_conn *c,
 	struct eg_req r = { .method = m->method, .url = m->target, .raw_target = m->target, .lane = m,
 			    .peer_trusted = c->trusted, .peer_unix = c->is_unix, .proxy = d->cfg->proxy };
 	memcpy(r.peer_addr, c->addr, 16);
-	const struct endpoint *ep = find_endpoint(r.url);
+	const struct endpoint *ep = auth_endpoint && strcmp(r.url, "/auth") == 0 ? auth_endpoint : find_endpoint(r.url);
 	if (ep && !ep->store_offload)
 		return EG_LANE_HANDOVER; /* a handler that is not tried without the store first */
 	struct eg_hdr_index hidx = { 0 };
@@ -1210,6 +1245,7 @@ static unsigned fit_fd_limit(unsigned want_per_listener, size_t listeners)
 
 int eg_http_start(struct eg_daemon *d)
 {
+	auth_endpoint = find_endpoint("/auth");
 	const struct eg_config *cfg = d->cfg;
 	const struct eg_http_config *hc = &cfg->http;
 	unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);

@@ -49,6 +49,9 @@ struct eg_req {
 
 /* Every request header in order, from either front; fn returns false to stop. */
 void eg_req_headers_iter(const struct eg_req *r, bool (*fn)(void *arg, const char *key, const char *value), void *arg);
+/* The same, with each name's length (the lane's reader has it; libmicrohttpd's are measured) */
+void eg_req_headers_iter_n(const struct eg_req *r, bool (*fn)(void *arg, const char *key, size_t key_len, const char *value),
+			   void *arg);
 
 /* Header value or NULL. If the header appears more than once, *dup (when given)
  * is set true: callers treat duplicated security headers as malformed. */
@@ -78,6 +81,7 @@ struct eg_resp {
 	size_t n_headers;
 	const char *hname[EG_RESP_MAX_HEADERS];
 	const char *hvalue[EG_RESP_MAX_HEADERS];
+	size_t hname_len[EG_RESP_MAX_HEADERS], hvalue_len[EG_RESP_MAX_HEADERS]; /* their strlen */
 	/* Copies live in the arena while they fit (no allocation on the verdict path), else
 	 * in heap blocks that eg_resp_free releases. */
 	size_t arena_used;

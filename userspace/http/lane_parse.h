@@ -27,7 +27,8 @@ enum { EG_LANE_NOT_OURS = -1, EG_LANE_INCOMPLETE = 0 };
 
 /* Parses the request at the start of buf (len bytes; NULs are written into it). Returns
  * the bytes the request takes (> 0), EG_LANE_INCOMPLETE when the header block has not
- * ended within len bytes (and len < EG_LANE_MAX_BLOCK), or EG_LANE_NOT_OURS. path is the
+ * ended within len bytes (and len < EG_LANE_MAX_BLOCK) and nothing before that breaks the
+ * shape, or EG_LANE_NOT_OURS. path is the
  * one target accepted ("/auth"). */
 long eg_lane_parse(char *buf, size_t len, const char *path, struct eg_lane_msg *m);
 
