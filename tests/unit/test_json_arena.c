@@ -126,6 +126,7 @@ static void large_values_and_dumps(void **state)
 struct half {
 	json_t **t;
 	unsigned from, to;
+	bool parse; /* the other only frees: its pending count is taken off when it exits */
 	json_t *own[50];
 };
 
@@ -135,7 +136,7 @@ static void *free_half(void *arg)
 	for (unsigned i = h->from; i < h->to; i++)
 		json_decref(h->t[i]);
 	/* and trees of its own, which outlive the thread's block and the thread */
-	for (unsigned i = 0; i < 50; i++)
+	for (unsigned i = 0; h->parse && i < 50; i++)
 		h->own[i] = claims(5000 + i);
 	return NULL;
 }
@@ -146,7 +147,7 @@ static void other_threads_free(void **state)
 	enum { N = 400 };
 	json_t *t[N];
 	pthread_t th[2];
-	struct half h[2] = { { t, 0, N / 2, { 0 } }, { t, N / 2, N, { 0 } } };
+	struct half h[2] = { { t, 0, N / 2, true, { 0 } }, { t, N / 2, N, false, { 0 } } };
 
 	for (unsigned i = 0; i < N; i++)
 		t[i] = claims(i);
@@ -154,15 +155,12 @@ static void other_threads_free(void **state)
 		assert_int_equal(pthread_create(&th[i], NULL, free_half, &h[i]), 0);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(pthread_join(th[i], NULL), 0);
-	/* the threads' trees are still readable after their threads ended */
-	for (int i = 0; i < 2; i++)
-		for (unsigned k = 0; k < 50; k++)
-			assert_int_equal(json_integer_value(json_object_get(h[i].own[k], "exp")),
-					 1800005000 + k);
-	for (int i = 0; i < 2; i++)
-		for (unsigned k = 0; k < 50; k++)
-			json_decref(h[i].own[k]);
-	/* their open blocks were closed when they exited */
+	/* the first thread's trees are still readable after it ended */
+	for (unsigned k = 0; k < 50; k++)
+		assert_int_equal(json_integer_value(json_object_get(h[0].own[k], "exp")), 1800005000 + k);
+	for (unsigned k = 0; k < 50; k++)
+		json_decref(h[0].own[k]);
+	/* their open blocks were closed and their pending frees counted when they exited */
 	assert_int_equal(in_use(), 1);
 }
 
