@@ -2,7 +2,8 @@
  * comes back only when everything in it is freed (a child that outlives its root keeps it),
  * frees from other threads and thread exits return blocks, large values and what jansson
  * hands its callers stay plain malloc (ASan would call a free() of arena memory a bad free),
- * and steady parse-and-free does not grow the number of blocks in use. */
+ * steady parse-and-free does not grow the number of blocks in use, and blocks whose pages
+ * were returned to the kernel are used again. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -185,14 +186,44 @@ static void steady_state_is_bounded(void **state)
 	assert_int_equal(in_use(), 1);
 }
 
+/* More free blocks than the arena keeps committed: the rest have their pages returned
+ * (madvise) and come back as zero pages when taken again. */
+static void blocks_past_the_kept_ones(void **state)
+{
+	(void)state;
+	enum { N = 4000 };
+	json_t **t = calloc(N, sizeof(*t));
+	assert_non_null(t);
+	for (int round = 0; round < 2; round++) {
+		for (unsigned i = 0; i < N; i++)
+			t[i] = claims(round * N + i);
+		assert_true(in_use() > 1024);
+		for (unsigned i = 0; i < N; i++) {
+			char sub[32];
+			snprintf(sub, sizeof(sub), "user-%u", round * N + i);
+			assert_string_equal(json_string_value(json_object_get(t[i], "sub")), sub);
+		}
+		for (unsigned i = 0; i < N; i++)
+			json_decref(t[i]);
+		assert_int_equal(in_use(), 1);
+	}
+	free(t);
+}
+
 int main(void)
 {
+	const char *off = getenv("EG_JSON_ARENA");
+	if (off && strcmp(off, "0") == 0) {
+		printf("1..0 # SKIP EG_JSON_ARENA=0: the arena is off\n");
+		return 0;
+	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(trees_share_blocks),
 		cmocka_unit_test(child_outlives_root),
 		cmocka_unit_test(large_values_and_dumps),
 		cmocka_unit_test(other_threads_free),
 		cmocka_unit_test(steady_state_is_bounded),
+		cmocka_unit_test(blocks_past_the_kept_ones),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
