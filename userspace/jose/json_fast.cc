@@ -99,14 +99,14 @@ json_t *value(simdjson::dom::element e)
 	return nullptr;
 }
 
-} // namespace
-
 /* The tree is built in this thread's arena block (json_arena.h): contiguous, cheap to
  * build and to free when the verdict cache drops it cold. */
 struct arena_scope {
 	arena_scope() { eg_json_arena_begin(); }
 	~arena_scope() { eg_json_arena_end(); }
 };
+
+} // namespace
 
 extern "C" json_t *eg_json_object_parse(const char *buf, size_t len)
 {
