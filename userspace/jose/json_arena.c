@@ -24,7 +24,15 @@
 #include <sys/mman.h>
 
 #include <sanitizer/asan_interface.h>
-#ifdef __SANITIZE_ADDRESS__
+/* gcc says __SANITIZE_ADDRESS__, clang (the fuzz build) __has_feature */
+#if defined(__SANITIZE_ADDRESS__)
+#define EG_ARENA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EG_ARENA_ASAN 1
+#endif
+#endif
+#ifdef EG_ARENA_ASAN
 #include <sanitizer/lsan_interface.h>
 #endif
 
@@ -79,7 +87,7 @@ static void region_reserve(void)
 	thread_key_ok = pthread_key_create(&thread_key, thread_exit) == 0;
 	/* LeakSanitizer does not scan mappings of its own accord: large values a tree holds
 	 * are malloc'd and referenced only from here */
-#ifdef __SANITIZE_ADDRESS__
+#ifdef EG_ARENA_ASAN
 	__lsan_register_root_region(p, REGION_BYTES);
 #endif
 	atomic_store_explicit(&region, (char *)p, memory_order_release);
