@@ -118,6 +118,11 @@ static void large_values_and_dumps(void **state)
 	/* jansson's caller frees this with free(): it must never be arena memory */
 	char *s = json_dumps(j, JSON_COMPACT);
 	assert_non_null(s);
+	/* a hint: nothing for memory outside the region, and never past a block's end */
+	eg_json_arena_prefetch(NULL);
+	eg_json_arena_prefetch(s);
+	eg_json_arena_prefetch(j);
+	eg_json_arena_prefetch(json_object_get(j, "k"));
 	assert_int_equal(strlen(s), n + 16);
 	free(s);
 	json_decref(j);
