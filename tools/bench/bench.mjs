@@ -11,7 +11,8 @@
 //      EGB_RSS_VERDICTS (1000000), EGB_RSS_MAX_S (120), EGB_SKIP_APACHE, EGB_SKIP_XDP,
 //      EGB_OUT (build/bench), EDGEGATED (build/edgegated), EGB_PERF=1 (perf record the
 //      daemon in the last round of the cold cases; or a list of case ids: EGB_PERF=c,d_rs,e_es;
-//      reports in OUT/perf-<case>.txt), EGB_SLOW_CONNS (2000, the slowloris phase),
+//      reports in OUT/perf-<case>.txt; EGB_PERF_CALLGRAPH=dwarf for callers through libc and
+//      OpenSSL, which have no frame pointers), EGB_SLOW_CONNS (2000, the slowloris phase),
 //      EGB_FLOOR (build/bench/floorsrv: case (floor), the least a process can do per subrequest),
 //      EGB_LANE=0 (http.lane off: every request through libmicrohttpd, for a before/after),
 //      EGB_EDGEGATED_B (a second daemon binary, also named edgegated, e.g. main's build: case
@@ -524,7 +525,7 @@ for (let round = 1; round <= ROUNDS; round++) {
     let perfProc = null;
     const perfIds = (process.env.EGB_PERF || '').split(',');
     if (round === ROUNDS && c.cpuOf && c.cpuOf() === eg && (perfIds.includes(c.id) || (perfIds.includes('1') && c.cold))) {
-      perfProc = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '999', '-g', '-p', String(eg.pid), '-o', path.join(OUT, `perf-${c.id}.data`)], { stdio: 'ignore' });
+      perfProc = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '999', ...(process.env.EGB_PERF_CALLGRAPH ? ['--call-graph', process.env.EGB_PERF_CALLGRAPH] : ['-g']), '-p', String(eg.pid), '-o', path.join(OUT, `perf-${c.id}.data`)], { stdio: 'ignore' });
       await sleep(300);
     }
     const r = await measure(c, SECONDS);
@@ -630,10 +631,11 @@ function opensslSpeed(alg) {
 const doCrypto = wanted('crypto') || wanted('e_rs') || wanted('e_es');
 if (doCrypto) log('openssl speed -seconds 3 ecdsap256 / rsa2048');
 const speed = doCrypto ? { ecdsap256: opensslSpeed('ecdsap256'), rsa2048: opensslSpeed('rsa2048') } : { ecdsap256: {}, rsa2048: {} };
-// eg_jws_verify alone (tools/bench/josebench.c), one thread, the same distinct cold tokens
+// eg_jws_verify alone (tools/bench/josebench.c), one thread, the same distinct cold tokens, the
+// claims kept in a ring as large as the daemon's verdict cache and the oldest freed, as it does
 const josebench = {};
 for (const alg of doCrypto ? ['RS256', 'ES256'] : []) {
-  const jb = spawnSync(path.resolve(env('EGB_JOSEBENCH', 'build/bench/josebench')), [F('jwks.json'), F(`cold-${alg}.txt`), '3']);
+  const jb = spawnSync(path.resolve(env('EGB_JOSEBENCH', 'build/bench/josebench')), [F('jwks.json'), F(`cold-${alg}.txt`), '3', String(egCfg.jwt.cache_entries)]);
   const m = jb.stdout.toString().match(/([\d.]+) us per eg_jws_verify/);
   josebench[alg] = m ? Number(m[1]) : null;
 }

@@ -474,7 +474,7 @@ static int bearer_identity(struct eg_daemon *d, const struct eg_req *r, const st
 			return -1;
 		}
 		if (d->tokcache)
-			eg_metric_inc(d->metrics, "edgegate_token_cache_total", "result", "miss", NULL, NULL, 1);
+			eg_metric_inc_lit(d->metrics, "edgegate_token_cache_total", "result", "miss", NULL, NULL, 1);
 		int64_t exp = INT64_MAX;
 		const char *why = NULL;
 		err = verify_token(d, tok, len, &claims, &exp, key_fp, &why);

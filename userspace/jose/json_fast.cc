@@ -8,6 +8,7 @@
  * (simdjson types it uint64). Strings and names are copied with jansson's checking
  * constructors, so its UTF-8 rules apply as well. */
 #include "json_fast.h"
+#include "json_arena.h"
 
 #include <cstring>
 #include <new>
@@ -98,6 +99,13 @@ json_t *value(simdjson::dom::element e)
 	return nullptr;
 }
 
+/* The tree is built in this thread's arena block (json_arena.h): contiguous, cheap to
+ * build and to free when the verdict cache drops it cold. */
+struct arena_scope {
+	arena_scope() { eg_json_arena_begin(); }
+	~arena_scope() { eg_json_arena_end(); }
+};
+
 } // namespace
 
 extern "C" json_t *eg_json_object_parse(const char *buf, size_t len)
@@ -110,6 +118,7 @@ extern "C" json_t *eg_json_object_parse(const char *buf, size_t len)
 		if (parser.parse(reinterpret_cast<const uint8_t *>(buf), len, false).get(root) != simdjson::SUCCESS ||
 		    root.type() != simdjson::dom::element_type::OBJECT)
 			return nullptr;
+		arena_scope arena;
 		return object(root.get_object().value_unsafe());
 	} catch (...) { /* std::bad_alloc while growing the parser: refused, like any failure */
 		return nullptr;
