@@ -2390,30 +2390,20 @@ static void test_hibit_candidates(void **s)
 		expect(&p, v6[i].want == EG_REASON_PASS ? XDP_PASS : XDP_DROP, v6[i].want);
 	}
 	/* the longest gone, the next decides; one length left: its bit alone */
-	r = P(rules[2].rule);
-	assert_int_equal(eg_gate_deny_del(G, &r), 0);
-	r = P(rules[5].rule);
-	assert_int_equal(eg_gate_deny_del(G, &r), 0);
-	tcp4(&p, "198.18.102.5", PROT, PK_ACK);
-	expect(&p, XDP_DROP, EG_REASON_BAN);
-	tcp6(&p, "2001:db8:96::5", 1, PROT, PK_ACK);
-	expect(&p, XDP_DROP, EG_REASON_BAN);
-	r = P(rules[1].rule);
-	assert_int_equal(eg_gate_deny_del(G, &r), 0);
-	r = P(rules[4].rule);
-	assert_int_equal(eg_gate_deny_del(G, &r), 0);
-	tcp4(&p, "198.18.102.5", PROT, PK_ACK);
-	expect(&p, XDP_DROP, EG_REASON_DENY);
-	tcp6(&p, "2001:db8:96::5", 1, PROT, PK_ACK);
-	expect(&p, XDP_DROP, EG_REASON_DENY);
-	r = P(rules[0].rule);
-	assert_int_equal(eg_gate_deny_del(G, &r), 0);
-	r = P(rules[3].rule);
-	assert_int_equal(eg_gate_deny_del(G, &r), 0);
-	tcp4(&p, "198.18.102.5", PROT, PK_ACK);
-	expect(&p, XDP_PASS, EG_REASON_PASS);
-	tcp6(&p, "2001:db8:96::5", 1, PROT, PK_ACK);
-	expect(&p, XDP_PASS, EG_REASON_PASS);
+	static const struct { size_t del4, del6; unsigned want; } steps[] = {
+		{ 2, 5, EG_REASON_BAN }, { 1, 4, EG_REASON_DENY }, { 0, 3, EG_REASON_PASS },
+	};
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		r = P(rules[steps[i].del4].rule);
+		assert_int_equal(eg_gate_deny_del(G, &r), 0);
+		r = P(rules[steps[i].del6].rule);
+		assert_int_equal(eg_gate_deny_del(G, &r), 0);
+		int act = steps[i].want == EG_REASON_PASS ? XDP_PASS : XDP_DROP;
+		tcp4(&p, "198.18.102.5", PROT, PK_ACK);
+		expect(&p, act, steps[i].want);
+		tcp6(&p, "2001:db8:96::5", 1, PROT, PK_ACK);
+		expect(&p, act, steps[i].want);
+	}
 	assert_true(eg_gate_gc(G) >= 0);
 }
 
