@@ -7,7 +7,7 @@
 # The list comes from the sources, not from what happens to be built or executable: a
 # test whose binary is missing or whose script lost its run bit is an error, never a
 # silent skip. Tests needing root or BPF print "skip" with a reason outside CI; under
-# CI=true they fail instead.
+# CI=true they fail instead. EG_TEST_TIMEOUT (seconds, default 600) bounds each test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export CMOCKA_MESSAGE_OUTPUT=TAP
@@ -43,4 +43,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	exit 1
 fi
 [ "${#tests[@]}" -gt 0 ] || { echo "no tests found for '$what'"; exit 1; }
-exec prove --exec '' --timer "${tests[@]}"
+# Each test runs under timeout(1) (its whole process group): a hung test fails alone
+# instead of eating the CI budget. The slowest (fuzz smoke) takes about 4 minutes.
+exec prove --exec "timeout -k 10 ${EG_TEST_TIMEOUT:-600}" --timer "${tests[@]}"

@@ -25,7 +25,7 @@ NET=198.19.$((60 + ID % 150))
 PIN=/sys/fs/bpf/edgegate-pd-$ID
 PID=
 cleanup() {
-	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+	[ -n "$PID" ] && kill "$PID" 2>/dev/null && reap "$PID"
 	ip link del "$HV" 2>/dev/null
 	ip netns del "$NS" 2>/dev/null
 	[ "$fails" = 0 ] || cat "$TMP"/log* >&2
@@ -84,6 +84,17 @@ check_bpf_fds() {
 	else nok "$label" "maps=$maps$bad"; fi
 }
 
+# Both processes log " ready ("; the daemon proper's line comes last. 30 s: each start
+# creates or opens the gate's maps, slow on a cold two-core machine.
+wait_ready() { for _ in $(seq 300); do grep -qE 'edgegated [^ ]+ ready \(' "$TMP/log" && return; sleep 0.1; done; }
+# Waits up to 10 s for PID to end, then kills it: a test never hangs on a wait.
+# The exit status lands in REAPED (137 when it had to be killed).
+reap() {
+	for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	kill -0 "$1" 2>/dev/null && { echo "# $1 still running after 10 s: SIGKILL"; kill -9 "$1"; }
+	wait "$1" 2>/dev/null; REAPED=$?
+}
+
 run_case() { # USER_JSON WANT_UID LABEL
 	local userjson=$1 uid=$2 label=$3 port
 	port=$(free_port)
@@ -95,7 +106,7 @@ run_case() { # USER_JSON WANT_UID LABEL
 EOF2
 	ASAN_OPTIONS=detect_leaks=0 "$DAEMON" --config "$TMP/c.json" >"$TMP/log" 2>&1 &
 	PID=$!
-	for _ in $(seq 300); do grep -q ' ready (' "$TMP/log" && break; sleep 0.1; done
+	wait_ready
 	cp "$TMP/log" "$TMP/log-start-${uid}"
 	code=$(curl -s -o /dev/null -w '%{http_code}' "${NGX[@]}" "http://127.0.0.1:$port/auth")
 	check "$label: answers on TCP" [ "$code" = 200 ]
@@ -145,7 +156,7 @@ EOF2
 	kill -HUP "$PID" # systemctl reload signals the MainPID: the privileged process
 	for _ in $(seq 30); do grep -q "SIGHUP: caches flushed" "$TMP/log" && break; sleep 0.1; done
 	check "$label: SIGHUP to the privileged process reaches the daemon" grep -q "SIGHUP: caches flushed" "$TMP/log"
-	kill "$PID"; wait "$PID"; rc=$?; PID=
+	kill "$PID"; reap "$PID"; rc=$REAPED; PID=
 	check "$label: exits 0 on SIGTERM (rc $rc)" [ "$rc" = 0 ]
 	check "$label: the child is gone too" bash -c "! kill -0 $HTTP 2>/dev/null"
 	check "$label: the gate was detached" bash -c "! ip -d link show '$HV' | grep -q xdp"
@@ -163,16 +174,20 @@ dies_with() { # WHICH(priv|child) LABEL [USER_JSON]
 EOF2
 	ASAN_OPTIONS=detect_leaks=0 "$DAEMON" --config "$TMP/c.json" >"$TMP/log" 2>&1 &
 	PID=$!
-	for _ in $(seq 300); do grep -q ' ready (' "$TMP/log" && break; sleep 0.1; done
+	wait_ready
 	http=$(pgrep -P "$PID" -x edgegated)
+	if [ -z "$http" ]; then # never kill '' and wait on a process that will not end
+		nok "$2: the daemon process started (no child of $PID)" "$(tail -5 "$TMP/log" | tr '\n' ' ')"
+		reap "$PID"; PID=
+		return
+	fi
 	if [ "$1" = child ]; then
 		kill -9 "$http"
-		for _ in $(seq 30); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-		wait "$PID"; rc=$?
+		reap "$PID"; rc=$REAPED
 		check "$2: the privileged process exits non-zero (rc $rc)" [ "$rc" != 0 ]
 		check "$2: ... and detaches the gate" bash -c "! ip -d link show '$HV' | grep -q 'prog/xdp'"
 	else
-		kill -9 "$PID"; wait "$PID" 2>/dev/null
+		kill -9 "$PID"; reap "$PID"
 		for _ in $(seq 30); do kill -0 "$http" 2>/dev/null || break; sleep 0.1; done
 		check "$2: the daemon process exits within 3 s" bash -c "! kill -0 $http 2>/dev/null"
 		ip link set dev "$HV" xdp off 2>/dev/null; ip link set dev "$HV" xdpgeneric off 2>/dev/null
