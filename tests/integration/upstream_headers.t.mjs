@@ -145,6 +145,23 @@ is((await auth('/public/x', { 'X-Forwarded-Host': 'admin.example.test', 'X-Forwa
   'both: /vault/public/x on admin.example.test needs a login');
 r = await auth('/public/x', { 'X-Forwarded-Prefix': '//evil.test', Accept: 'application/json' });
 ok(r.status === 403 && /bad_header_target/.test(r.body), 'the refusal names bad_header_target', r);
+// the kin: each is another mount-path header some stack reads (Flask/WSGI X-Script-Name,
+// ASP.NET X-Forwarded-PathBase, Kong X-Forwarded-Path, the whole original path there)
+for (const h of PREFIXES.slice(1)) {
+  is((await auth('/public/x', { [h]: '/public' })).status, 200, `${h} /public on /public/x: public, allowed`);
+  is((await auth('/public/x', { [h]: '/admin' })).status, 401, `${h} /admin on /public/x: judged as /admin/public/x, 401`);
+  r = await auth('/public/x', { [h]: '//evil.test', Accept: 'application/json' });
+  ok(r.status === 403 && /bad_header_target/.test(r.body), `${h} //evil.test: 403 bad_header_target`, r);
+  is((await auth('/public/x', { [h]: ['/public', '/public'] })).status, 403, `${h} sent twice: 403`);
+}
+is((await auth('/public/x', { 'X-Forwarded-Prefix': '/public', 'X-Script-Name': '/admin' })).status, 401,
+  'X-Forwarded-Prefix /public and X-Script-Name /admin: each is judged, the login one wins (401)');
+is((await auth('/public/x', { 'X-Forwarded-Path': '/admin/' })).status, 401,
+  'X-Forwarded-Path /admin/ on /public/x: judged as a target too (Kong: the original path), 401');
+is((await auth('/public/x', { 'X-Forwarded-Path': '/public/x' })).status, 200,
+  'control: X-Forwarded-Path equal to the public path: allowed');
+is((await auth('/public/x', { 'X-Forwarded-Host': 'admin.example.test', 'X-Script-Name': '/vault' })).status, 401,
+  'X-Forwarded-Host admin.example.test and X-Script-Name /vault: /vault/public/x there needs a login');
 r = await send('/public/x', ['X-Forwarded-Prefix: /admin']);
 ok((r.status === 401 || r.status === 302) && r.heads.length === 0,
   'through nginx: /public/x with X-Forwarded-Prefix /admin needs a login, the app is not asked', r);

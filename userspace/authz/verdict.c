@@ -200,12 +200,28 @@ static void upgrade_value(const char *v, void *arg)
 
 /* The client headers of the judged extras, collected in one pass over the request. */
 #define HEADER_TARGETS_MAX 4
+/* Headers that tell an app the path it is mounted at: Spring and Traefik X-Forwarded-Prefix,
+ * Flask/WSGI recipes X-Script-Name, ASP.NET recipes X-Forwarded-PathBase, Kong
+ * X-Forwarded-Path (there the whole original path, so it is also judged as a target). */
+static const struct {
+	const char *name;
+	size_t len;
+} prefix_headers[] = {
+	{ "X-Forwarded-Prefix", 18 },
+	{ "X-Script-Name", 13 },
+	{ "X-Forwarded-PathBase", 20 },
+	{ "X-Forwarded-Path", 16 },
+};
+#define N_PREFIX_HEADERS (sizeof(prefix_headers) / sizeof(prefix_headers[0]))
+#define PREFIX_FORWARDED_PATH 3
 struct extras {
 	const char *target[HEADER_TARGETS_MAX]; /* X-Original-URL, X-Rewrite-URL values */
 	size_t n_target;
 	bool target_overflow;
-	const char *prefix;  /* X-Forwarded-Prefix (a client's, or a proxy's that passed it on) */
-	unsigned n_prefix;
+	/* X-Forwarded-Prefix and its kin (a client's, or a proxy's that passed it on): the last
+	 * value of each name and how often the name came */
+	const char *prefix[N_PREFIX_HEADERS];
+	unsigned n_prefix[N_PREFIX_HEADERS];
 	bool upgrade_bad; /* an Upgrade (or nginx's X-Original-Upgrade) to another protocol */
 	bool h2_settings;
 	const struct eg_config *cfg;
@@ -226,6 +242,24 @@ static void override_header(struct extras *e, const char *key, size_t len, const
 		}
 }
 
+/* a prefix header (X-Forwarded-Prefix and kin): its last value and its count kept */
+static void prefix_header(struct extras *e, const char *key, size_t len, const char *value)
+{
+	for (size_t i = 0; i < N_PREFIX_HEADERS; i++) {
+		if (len != prefix_headers[i].len || !eg_header_name_is(key, prefix_headers[i].name))
+			continue;
+		e->prefix[i] = value;
+		e->n_prefix[i]++;
+		if (i == PREFIX_FORWARDED_PATH) { /* Kong: the whole original path */
+			if (e->n_target < HEADER_TARGETS_MAX)
+				e->target[e->n_target++] = value;
+			else
+				e->target_overflow = true;
+		}
+		return;
+	}
+}
+
 static void extra_header(const char *key, size_t len, const char *value, void *arg)
 {
 	struct extras *e = arg;
@@ -233,7 +267,7 @@ static void extra_header(const char *key, size_t len, const char *value, void *a
 	/* by length first: most of nginx's own headers are X-... names of other lengths */
 	override_header(e, key, len, value);
 	switch (len) {
-	case 13: /* X-Rewrite-URL */
+	case 13: /* X-Rewrite-URL, X-Script-Name */
 	case 14: /* X-Original-URL, HTTP2-Settings */
 		if (eg_header_name_is(key, len == 14 ? "X-Original-URL" : "X-Rewrite-URL")) {
 			if (e->n_target < HEADER_TARGETS_MAX)
@@ -242,17 +276,20 @@ static void extra_header(const char *key, size_t len, const char *value, void *a
 				e->target_overflow = true;
 		} else {
 			e->h2_settings |= len == 14 && eg_header_name_is(key, "HTTP2-Settings");
+			prefix_header(e, key, len, value);
 		}
 		break;
 	case 18:
 		/* nginx never passes Upgrade to the auth request (proxy_set_header Upgrade "" is
 		 * its default): the shipped snippet sends it as X-Original-Upgrade */
-		if (eg_header_name_is(key, "X-Original-Upgrade")) {
+		if (eg_header_name_is(key, "X-Original-Upgrade"))
 			upgrade_value(value, &e->upgrade_bad);
-		} else if (eg_header_name_is(key, "X-Forwarded-Prefix")) {
-			e->prefix = value;
-			e->n_prefix++;
-		}
+		else
+			prefix_header(e, key, len, value);
+		break;
+	case 16: /* X-Forwarded-Path */
+	case 20: /* X-Forwarded-PathBase */
+		prefix_header(e, key, len, value);
 		break;
 	case 7:
 		if (eg_header_name_is(key, "Upgrade"))
@@ -948,36 +985,51 @@ static const struct eg_route *judge_header_targets(struct eg_daemon *d, const st
 
 /* X-Forwarded-Prefix: Spring's ForwardedHeaderFilter serves prefix + path as the request
  * URI, ASP.NET (PathBase), Flask (ProxyFix x_prefix, SCRIPT_NAME) and others build links and
- * redirects from it. The shipped nginx snippet strips it on the way to the upstream; a proxy
- * that passes it on (Caddy, Traefik, an older snippet) makes prefix + path another reading
- * of the request. The target allowed, prefix + path is judged too (most restrictive wins);
- * two prefixes (Spring joins them, others take one) or one that is not plain
- * (eg_proxy_prefix) is a 403. */
+ * redirects from it; X-Script-Name, X-Forwarded-PathBase and X-Forwarded-Path do the same in
+ * other stacks. The shipped nginx snippet strips them on the way to the upstream; a proxy
+ * that passes one on (Caddy, Traefik, an older snippet) makes prefix + path another reading
+ * of the request. The target allowed, prefix + path is judged for each of them (most
+ * restrictive wins); a name sent twice (Spring joins them, others take one) or a value that
+ * is not plain (eg_proxy_prefix) is a 403. */
+static const struct eg_route *judge_one_prefix(struct eg_daemon *d, const struct eg_req *r, const struct target *t,
+					       const char *prefix, const char *path, const struct eg_route *route,
+					       struct auth_cache *c, struct outcome *o)
+{
+	size_t plen = 0;
+	if (!eg_proxy_prefix(prefix, &plen) || !path) {
+		*o = (struct outcome){ 403, "bad_header_target", "a path-prefix header is not a plain path prefix", false };
+		return route;
+	}
+	if (!plen)
+		return route;
+	char *uri = xasprintf("%.*s%s", (int)plen, prefix, path);
+	const struct eg_route *ar = route;
+	int st = judge_alt_target(d, r, t, uri, c, o, &ar);
+	free(uri);
+	if (st < 0)
+		*o = (struct outcome){ 403, "bad_header_target", "a path-prefix header and the path make no path", false };
+	return st == 200 ? route : ar;
+}
+
 static const struct eg_route *judge_header_prefix(struct eg_daemon *d, const struct eg_req *r,
 						  const struct extras *x, const struct target *t,
 						  const struct eg_route *route, struct auth_cache *c, struct outcome *o)
 {
-	if (!x->n_prefix)
-		return route;
-	size_t plen = 0;
 	const char *path = t->raw_uri;
 	if (path && path[0] != '/') { /* absolute form (checked against the host already) */
 		const char *auth = strstr(path, "://");
 		path = auth ? strchr(auth + 3, '/') : NULL;
 	}
-	if (x->n_prefix != 1 || !eg_proxy_prefix(x->prefix, &plen) || !path) {
-		*o = (struct outcome){ 403, "bad_header_target", "X-Forwarded-Prefix is not a plain path prefix", false };
-		return route;
+	for (size_t i = 0; i < N_PREFIX_HEADERS && o->status == 200; i++) {
+		if (!x->n_prefix[i])
+			continue;
+		if (x->n_prefix[i] != 1) {
+			*o = (struct outcome){ 403, "bad_header_target", "a path-prefix header came more than once", false };
+			return route;
+		}
+		route = judge_one_prefix(d, r, t, x->prefix[i], path, route, c, o);
 	}
-	if (!plen)
-		return route;
-	char *uri = xasprintf("%.*s%s", (int)plen, x->prefix, path);
-	const struct eg_route *ar = route;
-	int st = judge_alt_target(d, r, t, uri, c, o, &ar);
-	free(uri);
-	if (st < 0)
-		*o = (struct outcome){ 403, "bad_header_target", "X-Forwarded-Prefix and the path make no path", false };
-	return st == 200 ? route : ar;
+	return route;
 }
 
 /* An encoded control character in the path (%09, or %2500 decoded twice) keeps the target
