@@ -549,11 +549,17 @@ async function syscallsStart(c) {
     spawn('perf', ['stat', '-x', ',', '-o', f('threads'), '--per-thread', '-e', 'context-switches,cpu-migrations,task-clock,raw_syscalls:sys_enter', '-p', pid], { stdio: 'ignore' }),
     spawn('perf', ['stat', '-x', ',', '-o', f('calls'), '-e', 'syscalls:sys_enter_*', '-p', pid], { stdio: 'ignore' }),
   ];
+  for (const p of procs) p.on('error', (e) => log(`perf stat: ${e.message}`));
   await sleep(500);
   return { procs, f };
 }
 async function syscallsReport(c, sys, r) {
-  for (const p of sys.procs) { p.kill('SIGINT'); await new Promise((res) => p.on('exit', res)); }
+  for (const p of sys.procs) {
+    if (p.exitCode !== null || p.pid === undefined) continue;
+    p.kill('SIGINT');
+    await new Promise((res) => p.on('exit', res));
+  }
+  if (!fs.existsSync(sys.f('calls')) || !fs.existsSync(sys.f('threads'))) { log(`syscalls ${c.id}: perf stat wrote nothing`); return; }
   const rows = (k) => fs.readFileSync(sys.f(k), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'))
     .map((l) => l.split(','));
   const per = (v) => (Number(v) / r.requests).toFixed(3);
