@@ -163,8 +163,8 @@ static void tagged_calls(void **state)
 	eg_tokcache_free(c);
 }
 
-/* The tag hashes only the token's tail: tokens that differ before it share a set and a
- * tag, and are still told apart on every byte, positive or negative. */
+/* A JWS's tag hashes only its signature's tail: tokens that differ before it share a set
+ * and a tag, and are still told apart on every byte, positive or negative. */
 static void shared_tail_is_proven(void **state)
 {
 	struct eg_verdict_cache *c = eg_tokcache_new(64);
@@ -173,7 +173,8 @@ static void shared_tail_is_proven(void **state)
 	char *t[5];
 	for (int i = 0; i < 5; i++) {
 		t[i] = token(0, 700);
-		t[i][i * 100] = (char)('A' + i); /* the last 600 bytes are the same in all */
+		t[i][36] = t[i][450] = '.'; /* header.payload.signature */
+		t[i][i * 100 + 50] = (char)('A' + i); /* the last 200 bytes are the same in all */
 	}
 	for (int i = 0; i < 5; i++)
 		assert_true(eg_tokcache_tag(c, t[i], 700) == eg_tokcache_tag(c, t[0], 700));
@@ -204,6 +205,25 @@ static void shared_tail_is_proven(void **state)
 	eg_tokcache_free(c);
 }
 
+/* Only a signature's tail stands for the token: a token without a '.' (opaque, for
+ * introspection) or whose last segment is shorter than the tail (a JWE's tag) is hashed
+ * whole, so a fixed suffix does not put all of them in one set. */
+static void other_tokens_hashed_whole(void **state)
+{
+	struct eg_verdict_cache *c = eg_tokcache_new(64);
+	char *a = token(0, 300), *b = token(0, 300);
+	b[0] = 'Z'; /* opaque: differ only in the first byte */
+	assert_true(eg_tokcache_tag(c, a, 300) != eg_tokcache_tag(c, b, 300));
+	a[100] = b[100] = '.';
+	a[290] = b[290] = '.'; /* a last segment of 9 bytes */
+	assert_true(eg_tokcache_tag(c, a, 300) != eg_tokcache_tag(c, b, 300));
+	a[290] = b[290] = 'x'; /* now a 199-byte last segment: its tail stands for both */
+	assert_true(eg_tokcache_tag(c, a, 300) == eg_tokcache_tag(c, b, 300));
+	free(a);
+	free(b);
+	eg_tokcache_free(c);
+}
+
 /* Two caches have different hash keys: the same token, different sets (almost surely). */
 static void keys_differ(void **state)
 {
@@ -225,6 +245,7 @@ int main(void)
 		cmocka_unit_test(one_set_evicts_lru),
 		cmocka_unit_test(tagged_calls),
 		cmocka_unit_test(shared_tail_is_proven),
+		cmocka_unit_test(other_tokens_hashed_whole),
 		cmocka_unit_test(keys_differ),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
