@@ -163,6 +163,67 @@ static void tagged_calls(void **state)
 	eg_tokcache_free(c);
 }
 
+/* A JWS's tag hashes only its signature's tail: tokens that differ before it share a set
+ * and a tag, and are still told apart on every byte, positive or negative. */
+static void shared_tail_is_proven(void **state)
+{
+	struct eg_verdict_cache *c = eg_tokcache_new(64);
+	json_t *claims = json_pack("{s:s}", "sub", "dave"), *out = NULL;
+	int err = -1;
+	char *t[5];
+	for (int i = 0; i < 5; i++) {
+		t[i] = token(0, 700);
+		t[i][36] = t[i][450] = '.'; /* header.payload.signature */
+		t[i][i * 100 + 50] = (char)('A' + i); /* the last 200 bytes are the same in all */
+	}
+	for (int i = 0; i < 5; i++)
+		assert_true(eg_tokcache_tag(c, t[i], 700) == eg_tokcache_tag(c, t[0], 700));
+	eg_tokcache_put(c, t[0], 700, 2000, claims, 0, NULL);
+	eg_tokcache_put(c, t[1], 700, 2000, NULL, 9, NULL);
+	for (int i = 2; i < 5; i++) /* same tag, other bytes: no hit on either entry */
+		assert_int_equal(eg_tokcache_get(c, t[i], 700, 1000, &out, &err, NULL), 0);
+	assert_int_equal(eg_tokcache_get(c, t[0], 700, 1000, &out, &err, NULL), 1);
+	assert_ptr_equal(out, claims);
+	json_decref(out);
+	assert_int_equal(eg_tokcache_get(c, t[1], 700, 1000, &out, &err, NULL), 1);
+	assert_null(out);
+	assert_int_equal(err, 9);
+	/* a fifth token with that tail evicts within its set (four ways) and nowhere else */
+	for (int i = 2; i < 5; i++)
+		eg_tokcache_put(c, t[i], 700, 2000, claims, 0, NULL);
+	int held = 0;
+	for (int i = 0; i < 5; i++) {
+		if (eg_tokcache_get(c, t[i], 700, 1000, &out, &err, NULL)) {
+			held++;
+			json_decref(out);
+		}
+	}
+	assert_int_equal(held, 4);
+	for (int i = 0; i < 5; i++)
+		free(t[i]);
+	json_decref(claims);
+	eg_tokcache_free(c);
+}
+
+/* Only a signature's tail stands for the token: a token without a '.' (opaque, for
+ * introspection) or whose last segment is shorter than the tail (a JWE's tag) is hashed
+ * whole, so a fixed suffix does not put all of them in one set. */
+static void other_tokens_hashed_whole(void **state)
+{
+	struct eg_verdict_cache *c = eg_tokcache_new(64);
+	char *a = token(0, 300), *b = token(0, 300);
+	b[0] = 'Z'; /* opaque: differ only in the first byte */
+	assert_true(eg_tokcache_tag(c, a, 300) != eg_tokcache_tag(c, b, 300));
+	a[100] = b[100] = '.';
+	a[290] = b[290] = '.'; /* a last segment of 9 bytes */
+	assert_true(eg_tokcache_tag(c, a, 300) != eg_tokcache_tag(c, b, 300));
+	a[290] = b[290] = 'x'; /* now a 199-byte last segment: its tail stands for both */
+	assert_true(eg_tokcache_tag(c, a, 300) == eg_tokcache_tag(c, b, 300));
+	free(a);
+	free(b);
+	eg_tokcache_free(c);
+}
+
 /* Two caches have different hash keys: the same token, different sets (almost surely). */
 static void keys_differ(void **state)
 {
@@ -183,6 +244,8 @@ int main(void)
 		cmocka_unit_test(hits_are_proven),
 		cmocka_unit_test(one_set_evicts_lru),
 		cmocka_unit_test(tagged_calls),
+		cmocka_unit_test(shared_tail_is_proven),
+		cmocka_unit_test(other_tokens_hashed_whole),
 		cmocka_unit_test(keys_differ),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

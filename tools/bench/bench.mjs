@@ -17,7 +17,10 @@
 //      EGB_LANE=0 (http.lane off: every request through libmicrohttpd, for a before/after),
 //      EGB_EDGEGATED_B (a second daemon binary, also named edgegated, e.g. main's build: case
 //      d_rs_b is d_rs against it, in the same interleaved rounds, so a before/after shares
-//      every round's load; it listens on its own unix socket with the same configuration).
+//      every round's load; it listens on its own unix socket with the same configuration;
+//      EGB_THREADS_B sets its `threads`), EGB_SYSCALLS=floor,d_rs (perf stat: system calls by
+//      type, context switches and CPU per thread, per request, in the last round of these cases;
+//      reports in OUT/syscalls-<case>.txt).
 // --only LIST (or EGB_ONLY=LIST): run only these case ids and/or phases, comma-separated,
 //      e.g. `--only memory` or `--only b,c,memory`; "memory" is the RSS phase, "crypto" the
 //      openssl/josebench figures. Apache starts only for ap_* cases; XDP/revoke benches are
@@ -112,6 +115,19 @@ function treePids(pid) {
     } catch { /* exited */ }
   }
   return out;
+}
+// [utime, stime] ticks of a process tree
+function cpuSplit(pid) {
+  const sum = [0, 0];
+  for (const p of treePids(pid)) {
+    try {
+      const s = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      sum[0] += Number(f[11]);
+      sum[1] += Number(f[12]);
+    } catch { /* exited */ }
+  }
+  return sum;
 }
 function cpuTicks(pid) {
   let sum = 0;
@@ -294,6 +310,7 @@ let egB = null;
 if (EDGEGATED_B && wanted('d_rs_b')) {
   // a TCP listener too, as the first daemon has (its lane threads serve both)
   const cfgB = { ...egCfg, listen: [`127.0.0.1:${P.egB}`, `unix:${W}/egb.sock`], admin_socket: path.join(W, 'egb-admin.sock'), state_dir: path.join(W, 'egb-state') };
+  if (process.env.EGB_THREADS_B) cfgB.threads = Number(process.env.EGB_THREADS_B); // the same build, another thread count
   fs.writeFileSync(path.join(W, 'edgegate-b.json'), JSON.stringify(cfgB, null, 2));
   const egBMain = start('edgegated-b', EDGEGATED_B, ['--config', path.join(W, 'edgegate-b.json')]);
   for (let i = 0; i < 100 && !fs.existsSync(path.join(W, 'egb.sock')); i++) await sleep(100);
@@ -497,6 +514,7 @@ async function hits() {
 async function measure(c, seconds) {
   const pr = c.cpuOf ? c.cpuOf() : null;
   const cpu0 = pr ? cpuTicks(pr.pid) : 0;
+  const split0 = pr ? cpuSplit(pr.pid) : null;
   const cs0 = pr ? ctxSwitches(pr.pid) : 0;
   const box0 = cpuTicks(main.pid);
   const h0 = c.cold ? await hits() : null;
@@ -504,6 +522,11 @@ async function measure(c, seconds) {
   const boxTicks = cpuTicks(main.pid) - box0;
   if (pr) r.cpu_us_per_req = ((cpuTicks(pr.pid) - cpu0) * 1e6) / HZ / r.requests;
   if (pr) r.sleeps_per_req = (ctxSwitches(pr.pid) - cs0) / r.requests;
+  if (pr) {
+    const split1 = cpuSplit(pr.pid);
+    r.user_us_per_req = ((split1[0] - split0[0]) * 1e6) / HZ / r.requests;
+    r.sys_us_per_req = ((split1[1] - split0[1]) * 1e6) / HZ / r.requests;
+  }
   // nginx (master + worker) plus the authorizer: the CPU the box spends per request, wrk aside
   r.box_cpu_us_per_req = ((boxTicks + (pr ? cpuTicks(pr.pid) - cpu0 : 0)) * 1e6) / HZ / r.requests;
   if (c.cold) {
@@ -515,6 +538,46 @@ async function measure(c, seconds) {
   return r;
 }
 
+// EGB_SYSCALLS=floor,d_rs: count the authorizer's system calls (by type), context switches and
+// CPU time per thread with perf stat (tracepoints and software events: no PMU needed) during the
+// last round of these cases, and divide by the requests wrk counted. Counts do not depend on the
+// machine's load the way times do. Reports in OUT/syscalls-<case>.txt.
+async function syscallsStart(c) {
+  const pid = String(c.cpuOf().pid);
+  const f = (k) => path.join(OUT, `syscalls-${c.id}.${k}.csv`);
+  const procs = [
+    spawn('perf', ['stat', '-x', ',', '-o', f('threads'), '--per-thread', '-e', 'context-switches,cpu-migrations,task-clock,raw_syscalls:sys_enter', '-p', pid], { stdio: 'ignore' }),
+    spawn('perf', ['stat', '-x', ',', '-o', f('calls'), '-e', 'syscalls:sys_enter_*', '-p', pid], { stdio: 'ignore' }),
+  ];
+  for (const p of procs) p.on('error', (e) => log(`perf stat: ${e.message}`));
+  await sleep(500);
+  return { procs, f };
+}
+async function syscallsReport(c, sys, r) {
+  for (const p of sys.procs) {
+    if (p.exitCode !== null || p.pid === undefined) continue;
+    p.kill('SIGINT');
+    await new Promise((res) => p.on('exit', res));
+  }
+  if (!fs.existsSync(sys.f('calls')) || !fs.existsSync(sys.f('threads'))) { log(`syscalls ${c.id}: perf stat wrote nothing`); return; }
+  const rows = (k) => fs.readFileSync(sys.f(k), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'))
+    .map((l) => l.split(','));
+  const per = (v) => (Number(v) / r.requests).toFixed(3);
+  const out = [`${c.label}: ${r.requests} requests in the measured window (perf attached 0.5 s before it)`, '', 'system calls per request:'];
+  for (const x of rows('calls').filter((x) => Number(x[0]) > 0).sort((a, b) => Number(b[0]) - Number(a[0])))
+    out.push(`  ${per(x[0]).padStart(8)}  ${x[2].replace('syscalls:sys_enter_', '')}`);
+  out.push('', 'per thread, per request (task-clock in µs; perf\'s tracepoints add to it):');
+  const th = {};
+  for (const x of rows('threads')) {
+    if (!Number(x[1])) continue;
+    (th[x[0]] ||= {})[x[3]] = Number(x[1]);
+  }
+  for (const [t, v] of Object.entries(th).sort((a, b) => (b[1]['task-clock'] || 0) - (a[1]['task-clock'] || 0)))
+    out.push(`  ${t.padEnd(24)} cs ${per(v['context-switches'] || 0)}  migr ${per(v['cpu-migrations'] || 0)}  syscalls ${per(v['raw_syscalls:sys_enter'] || 0)}  cpu ${((v['task-clock'] || 0) * 1000 / r.requests).toFixed(2)} µs`);
+  fs.writeFileSync(path.join(OUT, `syscalls-${c.id}.txt`), `${out.join('\n')}\n`);
+  log(`syscalls ${c.id}: ${path.relative(ROOT, path.join(OUT, `syscalls-${c.id}.txt`))}`);
+}
+
 const live = cases.filter((c) => !c.skip);
 log(`warm-up: 1 s per case; then ${ROUNDS} interleaved rounds x ${live.length} cases x ${SECONDS} s`);
 for (const c of live) await measure(c, 1);
@@ -524,11 +587,14 @@ for (let round = 1; round <= ROUNDS; round++) {
   for (const c of live) {
     let perfProc = null;
     const perfIds = (process.env.EGB_PERF || '').split(',');
-    if (round === ROUNDS && c.cpuOf && c.cpuOf() === eg && (perfIds.includes(c.id) || (perfIds.includes('1') && c.cold))) {
-      perfProc = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '999', ...(process.env.EGB_PERF_CALLGRAPH ? ['--call-graph', process.env.EGB_PERF_CALLGRAPH] : ['-g']), '-p', String(eg.pid), '-o', path.join(OUT, `perf-${c.id}.data`)], { stdio: 'ignore' });
+    if (round === ROUNDS && c.cpuOf && c.cpuOf() && (perfIds.includes(c.id) || (perfIds.includes('1') && c.cold))) {
+      perfProc = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '999', ...(process.env.EGB_PERF_CALLGRAPH ? ['--call-graph', process.env.EGB_PERF_CALLGRAPH] : ['-g']), '-p', String(c.cpuOf().pid), '-o', path.join(OUT, `perf-${c.id}.data`)], { stdio: 'ignore' });
       await sleep(300);
     }
+    const sysIds = (process.env.EGB_SYSCALLS || '').split(',');
+    const sys = round === ROUNDS && c.cpuOf && sysIds.includes(c.id) ? await syscallsStart(c) : null;
     const r = await measure(c, SECONDS);
+    if (sys) await syscallsReport(c, sys, r);
     if (perfProc) {
       perfProc.kill('SIGINT');
       await new Promise((res) => perfProc.on('exit', res));
@@ -538,7 +604,7 @@ for (let round = 1; round <= ROUNDS; round++) {
     }
     results[c.id].push(r);
     log(`round ${round} ${c.id}: ${r.rps.toFixed(0)} req/s p50 ${r.p50_us} us p99 ${r.p99_us} us` +
-      (r.cpu_us_per_req !== undefined ? ` cpu ${r.cpu_us_per_req.toFixed(1)} us/req, ${r.sleeps_per_req.toFixed(2)} sleeps/req` : '') +
+      (r.cpu_us_per_req !== undefined ? ` cpu ${r.cpu_us_per_req.toFixed(1)} us/req (user ${r.user_us_per_req.toFixed(1)} sys ${r.sys_us_per_req.toFixed(1)}), ${r.sleeps_per_req.toFixed(2)} sleeps/req` : '') +
       ` box ${r.box_cpu_us_per_req.toFixed(1)} us/req` +
       (r.non_2xx ? ` non-2xx ${r.non_2xx}` : '') + (r.cache_hits !== undefined ? ` cache hits ${r.cache_hits}/${r.cache_hits + r.cache_misses}` : ''));
   }

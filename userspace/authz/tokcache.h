@@ -1,8 +1,8 @@
 /* tokcache.h - bearer-token verdict cache: a repeated token costs a hash and a lookup,
- * not a signature check. Looked up by a keyed SipHash of the token (a random key per
- * cache, so no one can aim tokens at one set); a hit is proven, not presumed: a positive
- * entry keeps the token's bytes and a hit compares all of them in constant time, a
- * negative one keeps the token's SHA-256 (junk must not cost the cache more than a
+ * not a signature check. Looked up by a keyed SipHash of the token (of a JWS, of its
+ * signature's last 32 bytes; a random key per cache, so no one can aim tokens at one set); a hit is
+ * proven, not presumed: a positive entry keeps the token's bytes and a hit compares all
+ * of them in constant time, a negative one keeps the token's SHA-256 (junk must not cost the cache more than a
  * digest) and a hit compares digests. Positive entries live until the token's exp
  * (capped), negative ones briefly, so a client retrying a bad token does not cost a
  * verify each time. Thread-safe (striped locks). A positive entry keeps the fingerprint
