@@ -84,9 +84,9 @@ check_bpf_fds() {
 	else nok "$label" "maps=$maps$bad"; fi
 }
 
-# Both processes log " ready ("; the daemon proper's line comes last. 30 s: each start
+# Both processes log " ready ("; the daemon proper's line comes last. 60 s: each start
 # creates or opens the gate's maps, slow on a cold two-core machine.
-wait_ready() { for _ in $(seq 300); do grep -qE 'edgegated [^ ]+ ready \(' "$TMP/log" && return; sleep 0.1; done; }
+wait_ready() { for _ in $(seq 600); do grep -qE 'edgegated [^ ]+ ready \(' "$TMP/log" && return; sleep 0.1; done; }
 # Waits up to 10 s for PID to end, then kills it: a test never hangs on a wait.
 # The exit status lands in REAPED (137 when it had to be killed).
 reap() {
