@@ -1971,11 +1971,11 @@ static void test_allow6_slots(void **s)
 	reset_clock();
 }
 
-/* Long IPv6 deny rules (/65../128, eg_deny6_slots_v1, two whole 128-bit rules a
+/* Long IPv6 deny rules (/65../128, eg_deny6_slots_v2, two whole 128-bit rules a
  * bucket): three /128s of one bucket, the third through the hash (`more`); a rule in a
  * bucket only (no hash entry) is seen, so XDP reads the slot and indexes the array as
  * the writers do; delete + GC moves the third into the freed slot with its reason. */
-#define SLOTS6L_OF(hi, lo, len) eg_slots6l_of((hi), (lo), (len), slots_log2(EG_MAP_DENY6_SLOTS))
+#define SLOTS6L_OF(hi, lo, len) eg_deny6l_of((hi), (lo), (len), slots_log2(EG_MAP_DENY6_SLOTS))
 
 static struct eg_slots6l bucket6l(__u64 hi, __u64 lo, unsigned len)
 {
@@ -2054,7 +2054,7 @@ static void test_slot_overflow6l(void **s)
 	expect(&p, XDP_DROP, EG_REASON_BAN);
 	/* a rule in its bucket only: dropped, so XDP reads this slot (and no other) */
 	{
-		__u64 l = lo[2] + 7;
+		__u64 l = lo[2] + 7 + (1ull << 32); /* another /96: its own bucket (eg_deny6l_of) */
 		__u32 i;
 		struct eg_slots6l b, z, after;
 		int j;
