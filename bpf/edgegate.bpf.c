@@ -515,10 +515,10 @@ static __always_inline int deny6_at96(__u64 hi, __u64 lo, __s64 offset)
 	t0 = (__u32)(head >> 32) & 0xffff;
 	t1 = (__u32)(head >> 48);
 	r0 = slot6l_holds96(&b->s[0], t0, hi, lo, offset);
+	if (r0 && (t0 >> 8) >= (t1 >> 8))
+		return r0; /* the other slot's rule, if it contains the address, is not longer */
 	r1 = slot6l_holds96(&b->s[1], t1, hi, lo, offset);
-	if (r0 && r1) /* both contain it (a /96 and a /128 in it): the longer */
-		return (t0 >> 8) >= (t1 >> 8) ? r0 : r1;
-	return r0 ? r0 : r1;
+	return r1 ? r1 : r0; /* both contain it (a /96 and a /128 in it): the longer */
 }
 
 /* The allow table keeps one bucket per length: never answers for a group. */

@@ -2198,6 +2198,40 @@ static void test_v6_group96(void **s)
 	reset_clock();
 }
 
+/* Upgrade to eg_deny6_slots_v2: a gate started on pins without it (a v1 daemon's) creates
+ * it and fills it from eg_deny6_v3 before the program runs, a /96 and a /128 inside it in
+ * the /96's bucket with `more` clear, so both drop at once. */
+static void test_deny6_group96_at_load(void **s)
+{
+	struct eg_prefix r96 = P("2001:db8:7e00:1:0:3::/96"), r128 = P("2001:db8:7e00:1:0:3:0:8");
+	struct eg_gate_config c = gcfg();
+	__u64 hi = hi6("2001:db8:7e00:1::"), g = 0x0000000300000000ull;
+	char err[256], path[512];
+	unsigned why = 0;
+	struct pk p;
+
+	reset_clock();
+	assert_int_equal(eg_gate_deny_add(G, &r96, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r128, 0, EG_RULE_BAN), 0);
+	eg_gate_close(G);
+	snprintf(path, sizeof(path), "%s/%s", pin_root, EG_MAP_DENY6_SLOTS);
+	assert_int_equal(unlink(path), 0);
+	G = eg_gate_load(&c, err, sizeof(err));
+	assert_non_null(G);
+	assert_true(slot6l_of(hi, g, 96, &why) >= 0);
+	assert_int_equal(why, EG_RULE_MANUAL);
+	assert_true(slot6l_of(hi, g | 8, 128, &why) >= 0);
+	assert_int_equal(why, EG_RULE_BAN);
+	assert_int_equal(bucket6l(hi, g, 96).more, 0);
+	tcp6(&p, "2001:db8:7e00:1:0:3:0:8", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	tcp6(&p, "2001:db8:7e00:1:0:3:0:9", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_deny_del(G, &r128), 0);
+	assert_int_equal(eg_gate_deny_del(G, &r96), 0);
+	assert_true(eg_gate_gc(G) >= 0);
+}
+
 /* IPv6 lengths around the short/long split and the ends: /0, /64, /65, /127, /128
  * nested in one /64, each the longest match somewhere; an expired /65 hides neither
  * the live /127 inside it nor the /64 around it (before GC and after), and an expired
@@ -3409,6 +3443,7 @@ int main(void)
 		cmocka_unit_test(test_slot_overflow6l),
 		cmocka_unit_test(test_v6_long_edges),
 		cmocka_unit_test(test_v6_group96),
+		cmocka_unit_test(test_deny6_group96_at_load),
 		cmocka_unit_test(test_prefix_expiry_nesting),
 		cmocka_unit_test(test_longest_match_v6),
 		cmocka_unit_test(test_v6_filter),
