@@ -677,7 +677,9 @@ static const volatile __u64 g6_lens[256][3] = { G6x64(0), G6x64(64), G6x64(128),
 /* Longest live IPv6 rule containing hi:lo (host order): one hash lookup per
  * candidate length, longest first. The candidates are the lengths in use under 48
  * and those of 48 or more that the /48's index byte (deny or allow index) names; the
- * deny table's lengths of 64 or less go to the short-key slots (lookup_short). */
+ * deny table's lengths of 64 or less go to the short-key slots (lookup_short). at96
+ * settles every length of 96..128 at once when it can (the deny table's /96 group:
+ * deny6_at96), or returns -1 and the lengths are looked up one at a time. */
 #define EG_MATCH6(name, tbl, lookup, lookup_short, idxmap, at96)                        \
 	static __always_inline int name(__u64 hi, __u64 lo, __s64 offset)               \
 	{                                                                                \
