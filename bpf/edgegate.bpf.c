@@ -140,7 +140,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct eg_slots6l);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} eg_deny6_slots_v1 SEC(".maps");
+} eg_deny6_slots_v2 SEC(".maps");
 
 /* The IPv6 allow rules direct-mapped the same way, at a fixed size (EG_MAX_ALLOW rules). */
 struct {
@@ -452,14 +452,14 @@ static __always_inline void key6(struct eg_key6 *k, __u64 hi, __u64 lo, __u32 le
 EG_LOOKUP6(lookup_deny6_hash, eg_deny6_v3)
 EG_LOOKUP6(lookup_allow6, eg_allow6_v2)
 
-/* A long IPv6 rule (65..128) from its bucket of eg_deny6_slots_v1 (or the allow one),
+/* A long IPv6 rule (65..128) from its bucket of eg_deny6_slots_v2 (or the allow one),
  * as slot4_find: `more` and both tags in one load (abi.h eg_slots6l), then the
  * addresses of a slot whose tag names this length. */
-#define EG_SLOT6L_FIND(name, map, log2)                                                  \
+#define EG_SLOT6L_FIND(name, map, bucket_of, log2)                                       \
 	static __always_inline int name(__u64 hi, __u64 lo /* masked */, __u32 len,      \
 					__s64 offset)                                    \
 	{                                                                                \
-		__u32 i = eg_slots6l_of(hi, lo, len, log2);                              \
+		__u32 i = bucket_of(hi, lo, len, log2);                                  \
 		struct eg_slots6l *b = bpf_map_lookup_elem(&map, &i);                    \
 		__u64 head;                                                              \
 		__u32 tag;                                                               \
@@ -479,8 +479,53 @@ EG_LOOKUP6(lookup_allow6, eg_allow6_v2)
 				       1 + (int)(tag & 0xff) : 0;                        \
 		return (__u32)head ? -1 : 0;                                             \
 	}
-EG_SLOT6L_FIND(slot6l_find, eg_deny6_slots_v1, eg_slots6l_log2)
-EG_SLOT6L_FIND(slot6l_find_allow, eg_allow6_slots_v1, EG_ALLOW6_SLOTS_LOG2)
+EG_SLOT6L_FIND(slot6l_find, eg_deny6_slots_v2, eg_deny6l_of, eg_slots6l_log2)
+EG_SLOT6L_FIND(slot6l_find_allow, eg_allow6_slots_v1, eg_slots6l_of, EG_ALLOW6_SLOTS_LOG2)
+
+/* One slot of a /96's bucket (eg_deny6_slots_v2): 1 + reason when it holds a live rule
+ * of 96..128 that contains hi:lo, else 0. tag is the slot's, from the bucket's head. */
+static __always_inline int slot6l_holds96(const struct eg_slot6l *sl, __u32 tag, __u64 hi, __u64 lo,
+					  __s64 offset)
+{
+	__u32 len = tag >> 8;
+
+	if (len < 96 || READ_ONCE64(sl->hi) != hi ||
+	    READ_ONCE64(sl->lo) != (lo & (~0ull << ((128 - len) & 63))))
+		return 0;
+	return slot_live(READ_ONCE64(sl->expires_ns), offset) ? 1 + (int)(tag & 0xff) : 0;
+}
+
+/* Every deny length of 96..128 at once (abi.h eg_deny6l_of): the address's /96 has one
+ * bucket, which holds all such rules around it unless `more` says some live in the
+ * hash only. 1 + reason of the longer live slot that contains the address, 0 when
+ * none does, -1 when the bucket cannot tell (`more`: then one length at a time). */
+static __always_inline int deny6_at96(__u64 hi, __u64 lo, __s64 offset)
+{
+	__u32 i = eg_deny6l_of(hi, lo, 96, eg_slots6l_log2);
+	struct eg_slots6l *b = bpf_map_lookup_elem(&eg_deny6_slots_v2, &i);
+	__u64 head;
+	__u32 t0, t1;
+	int r0, r1;
+
+	if (!b)
+		return -1;
+	head = READ_ONCE64(*(__u64 *)b); /* more | tag[0] << 32 | tag[1] << 48 */
+	if ((__u32)head)
+		return -1;
+	t0 = (__u32)(head >> 32) & 0xffff;
+	t1 = (__u32)(head >> 48);
+	r0 = slot6l_holds96(&b->s[0], t0, hi, lo, offset);
+	if (r0 && (t0 >> 8) >= (t1 >> 8))
+		return r0; /* the other slot's rule, if it contains the address, is not longer */
+	r1 = slot6l_holds96(&b->s[1], t1, hi, lo, offset);
+	return r1 ? r1 : r0; /* both contain it (a /96 and a /128 in it): the longer */
+}
+
+/* The allow table keeps one bucket per length: never answers for a group. */
+static __always_inline int allow6_at96(__u64 hi, __u64 lo, __s64 offset)
+{
+	return -1;
+}
 
 /* A deny rule of length 65..128: its bucket, the hash only when the bucket cannot tell. */
 static __always_inline int lookup_deny6(__u64 hi, __u64 lo, __u32 len, __s64 offset)
@@ -632,8 +677,10 @@ static const volatile __u64 g6_lens[256][3] = { G6x64(0), G6x64(64), G6x64(128),
 /* Longest live IPv6 rule containing hi:lo (host order): one hash lookup per
  * candidate length, longest first. The candidates are the lengths in use under 48
  * and those of 48 or more that the /48's index byte (deny or allow index) names; the
- * deny table's lengths of 64 or less go to the short-key slots (lookup_short). */
-#define EG_MATCH6(name, tbl, lookup, lookup_short, idxmap)                              \
+ * deny table's lengths of 64 or less go to the short-key slots (lookup_short). at96
+ * settles every length of 96..128 at once when it can (the deny table's /96 group:
+ * deny6_at96), or returns -1 and the lengths are looked up one at a time. */
+#define EG_MATCH6(name, tbl, lookup, lookup_short, idxmap, at96)                        \
 	static __always_inline int name(__u64 hi, __u64 lo, __s64 offset)               \
 	{                                                                                \
 		const struct eg_table *t = table(tbl);                                   \
@@ -661,6 +708,16 @@ static const volatile __u64 g6_lens[256][3] = { G6x64(0), G6x64(64), G6x64(128),
 				cand[2] &= g6_lens[g][2];                                \
 			}                                                                \
 		}                                                                        \
+		/* 96..128 from one bucket when it can tell: those lengths are settled */ \
+		if ((cand[2] & 1) || (cand[1] >> 32)) {                                  \
+			int r96 = at96(hi, lo, offset);                                  \
+                                                                                         \
+			if (r96 >= 0) {                                                  \
+				found = r96;                                             \
+				cand[2] = 0;                                             \
+				cand[1] &= 0xffffffffull;                                \
+			}                                                                \
+		}                                                                        \
 		if (cand[2] & 1)                                                         \
 			found = lookup(hi, lo, 128, offset);                             \
 		c = cand[1] & ~1ull; /* 65..127 */                                       \
@@ -681,8 +738,8 @@ static const volatile __u64 g6_lens[256][3] = { G6x64(0), G6x64(64), G6x64(128),
 		}                                                                        \
 		return found;                                                            \
 	}
-EG_MATCH6(eg_match_deny6, EG_TBL_DENY6, lookup_deny6, lookup_deny6s, eg_deny6_idx_v3)
-EG_MATCH6(eg_match_allow6, EG_TBL_ALLOW6, eg_allow6_at, eg_allow6_at, eg_allow6_idx_v1)
+EG_MATCH6(eg_match_deny6, EG_TBL_DENY6, lookup_deny6, lookup_deny6s, eg_deny6_idx_v3, deny6_at96)
+EG_MATCH6(eg_match_allow6, EG_TBL_ALLOW6, eg_allow6_at, eg_allow6_at, eg_allow6_idx_v1, allow6_at96)
 
 /* The source's verdict from the rule tables: EG_SRC_ALLOW, or 1 + the reason of the
  * longest live deny rule, or 0. One global function per family (verified once, on its

@@ -43,7 +43,7 @@
 #define EG_MAP_DENY4_SLOTS "eg_deny4_slots_v1" /* ARRAY[EG_SLOTS4] eg_slots4: IPv4 deny rules, direct-mapped (v2's /32 filter eg_deny4_x32_v2 is gone) */
 #define EG_MAP_ALLOW4_SLOTS "eg_allow4_slots_v1" /* ARRAY[EG_ALLOW4_SLOTS] eg_slots4: IPv4 allow rules, direct-mapped */
 #define EG_MAP_DENY6S_SLOTS "eg_deny6s_slots_v1" /* ARRAY[EG_SLOTS6] eg_slots6: IPv6 deny rules of /64 or shorter, direct-mapped */
-#define EG_MAP_DENY6_SLOTS "eg_deny6_slots_v1" /* ARRAY[EG_SLOTS6] eg_slots6l: IPv6 deny rules of /65../128, direct-mapped */
+#define EG_MAP_DENY6_SLOTS "eg_deny6_slots_v2" /* ARRAY[EG_SLOTS6] eg_slots6l: IPv6 deny rules of /65../128, direct-mapped (v2: the bucket of /96../128 is their /96's, eg_deny6l_of) */
 #define EG_MAP_ALLOW6S_SLOTS "eg_allow6s_slots_v1" /* ARRAY[EG_ALLOW6_SLOTS] eg_slots6: IPv6 allow rules of /64 or shorter, direct-mapped */
 #define EG_MAP_ALLOW6_SLOTS "eg_allow6_slots_v1" /* ARRAY[EG_ALLOW6_SLOTS] eg_slots6l: IPv6 allow rules of /65../128, direct-mapped */
 #define EG_MAP_ALLOW6_IDX "eg_allow6_idx_v1" /* ARRAY[EG_IDX6_WORDS] __u64: per-/48 length groups of IPv6 allows */
@@ -209,6 +209,19 @@ static inline __u32 eg_slots6l_of(__u64 hi, __u64 lo /* host order, masked */, _
 {
 	return (__u32)((((hi ^ (lo * 0xff51afd7ed558ccdull)) ^ plen) * 0x9e3779b97f4a7c15ull) >>
 		       ((64 - log2) & 63)) & ((1u << (log2 & 31)) - 1);
+}
+/* The bucket of a long IPv6 deny rule in eg_deny6_slots_v2 (v1 placed every length by
+ * eg_slots6l_of): a rule of /96 or longer goes to the bucket of the /96 that holds it,
+ * so every deny rule of 96..128 that can contain a given address lies in one bucket:
+ * while that bucket's `more` is clear, its two slots are all the rules of those lengths
+ * around the address, and XDP answers the lengths 96..128 with one bucket read (v1 read
+ * one bucket per candidate length: a /96 behind a /128 that missed paid two). /65../95
+ * keep eg_slots6l_of. The /96 itself lands where v1 put it. */
+static inline __u32 eg_deny6l_of(__u64 hi, __u64 lo /* host order, masked */, __u32 plen, __u32 log2)
+{
+	if (plen >= 96)
+		return eg_slots6l_of(hi, lo & 0xffffffff00000000ull, 96, log2);
+	return eg_slots6l_of(hi, lo, plen, log2);
 }
 /* The IPv6 deny index (v3; v2 was one bit per /48): one byte per hash of a /48, bit
  * g set when a deny rule of length group g (128 | 97-127 | 65-96 | 64 | 56-63 |

@@ -1971,11 +1971,11 @@ static void test_allow6_slots(void **s)
 	reset_clock();
 }
 
-/* Long IPv6 deny rules (/65../128, eg_deny6_slots_v1, two whole 128-bit rules a
+/* Long IPv6 deny rules (/65../128, eg_deny6_slots_v2, two whole 128-bit rules a
  * bucket): three /128s of one bucket, the third through the hash (`more`); a rule in a
  * bucket only (no hash entry) is seen, so XDP reads the slot and indexes the array as
  * the writers do; delete + GC moves the third into the freed slot with its reason. */
-#define SLOTS6L_OF(hi, lo, len) eg_slots6l_of((hi), (lo), (len), slots_log2(EG_MAP_DENY6_SLOTS))
+#define SLOTS6L_OF(hi, lo, len) eg_deny6l_of((hi), (lo), (len), slots_log2(EG_MAP_DENY6_SLOTS))
 
 static struct eg_slots6l bucket6l(__u64 hi, __u64 lo, unsigned len)
 {
@@ -2054,7 +2054,7 @@ static void test_slot_overflow6l(void **s)
 	expect(&p, XDP_DROP, EG_REASON_BAN);
 	/* a rule in its bucket only: dropped, so XDP reads this slot (and no other) */
 	{
-		__u64 l = lo[2] + 7;
+		__u64 l = lo[2] + 7 + (1ull << 32); /* another /96: its own bucket (eg_deny6l_of) */
 		__u32 i;
 		struct eg_slots6l b, z, after;
 		int j;
@@ -2080,6 +2080,188 @@ static void test_slot_overflow6l(void **s)
 	}
 	assert_int_equal(eg_gate_deny_del(G, &r[1]), 0);
 	assert_int_equal(eg_gate_deny_del(G, &r[2]), 0);
+	assert_true(eg_gate_gc(G) >= 0);
+}
+
+/* The /96 group (eg_deny6_slots_v2, abi.h eg_deny6l_of): every deny rule of /96 to
+ * /128 lies in the bucket of its /96, so XDP answers those lengths from one bucket while
+ * its `more` is clear, and one length at a time (slot, then the hash) when it is set.
+ * ::/0, /64, /96, /127, /128 nested in one /96 with ban and deny alternating, so each
+ * verdict names the longest match: two rules of the group in the slots (one read), a
+ * third in the hash only (the hash's /128 must beat the slot's /127), a delete and GC
+ * moving it into the freed slot and clearing `more`, an expiring /128 before GC and
+ * after (the bucket left with the /96 alone), and a bulk load into another /96. */
+static void test_v6_group96(void **s)
+{
+	__u64 hi = hi6("2001:db8:7d00:1::"), g = 0x0000000a00000000ull; /* the /96 ...:0:a::/96 */
+	struct eg_prefix r0 = P("::/0"), r64 = P("2001:db8:7d00:1::/64"), r96 = P("2001:db8:7d00:1:0:a::/96"),
+			 r127 = P("2001:db8:7d00:1:0:a:0:4/127"), r128 = P("2001:db8:7d00:1:0:a:0:5"),
+			 r128e = P("2001:db8:7d00:1:0:a:0:7");
+	struct eg_slots6l b;
+	unsigned why = 0;
+	struct pk p;
+
+	reset_clock();
+	assert_int_equal(SLOTS6L_OF(hi, g, 96), SLOTS6L_OF(hi, g | 5, 128));
+	assert_int_equal(SLOTS6L_OF(hi, g, 96), SLOTS6L_OF(hi, g | 4, 127));
+	assert_int_equal(eg_gate_deny_add(G, &r0, 0, EG_RULE_BAN), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r64, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r96, 0, EG_RULE_BAN), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r127, 0, EG_RULE_SCANNER), 0);
+	/* two of the group: both in the slots, `more` clear (the one-read path) */
+	b = bucket6l(hi, g, 96);
+	assert_int_equal(b.more, 0);
+	assert_true(slot6l_of(hi, g, 96, &why) >= 0);
+	assert_int_equal(why, EG_RULE_BAN);
+	assert_true(slot6l_of(hi, g | 4, 127, &why) >= 0);
+	assert_int_equal(why, EG_RULE_SCANNER);
+	for (int round = 0; round < 2; round++) { /* the one-read path, then one length at a time */
+		tcp6(&p, "2001:db8:7d00:1:0:a:0:5", 1, PROT, PK_ACK); /* /127 */
+		expect(&p, XDP_DROP, round ? EG_REASON_BAN : EG_REASON_DENY);
+		tcp6(&p, "2001:db8:7d00:1:0:a:0:4", 1, PROT, PK_ACK); /* /127 */
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+		tcp6(&p, "2001:db8:7d00:1:0:a:ffff:9", 1, PROT, PK_ACK); /* /96 only */
+		expect(&p, XDP_DROP, EG_REASON_BAN);
+		tcp6(&p, "2001:db8:7d00:1:0:a:ffff:9", 1, OPEN, PK_ACK); /* a ban: open port passes */
+		expect(&p, XDP_PASS, EG_REASON_PASS);
+		tcp6(&p, "2001:db8:7d00:1:0:b::9", 1, PROT, PK_ACK); /* the next /96: the /64 */
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+		tcp6(&p, "2001:db8:7d00:2::9", 1, PROT, PK_ACK); /* another /64: ::/0 */
+		expect(&p, XDP_DROP, EG_REASON_BAN);
+		if (round == 0) { /* a third rule of the group: the hash only, `more` */
+			assert_int_equal(eg_gate_deny_add(G, &r128, 0, EG_RULE_BAN), 0);
+			assert_int_equal(slot6l_of(hi, g | 5, 128, NULL), -1);
+			assert_int_equal(bucket6l(hi, g, 96).more, 1);
+		}
+	}
+	/* the /127 deleted: its slot at once, `more` until GC, which moves the /128 in */
+	assert_int_equal(eg_gate_deny_del(G, &r127), 0);
+	assert_int_equal(slot6l_of(hi, g | 4, 127, NULL), -1);
+	tcp6(&p, "2001:db8:7d00:1:0:a:0:4", 1, PROT, PK_ACK); /* the /96 now */
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	assert_true(eg_gate_gc(G) >= 0);
+	assert_true(slot6l_of(hi, g | 5, 128, &why) >= 0);
+	assert_int_equal(why, EG_RULE_BAN);
+	assert_int_equal(bucket6l(hi, g, 96).more, 0);
+	tcp6(&p, "2001:db8:7d00:1:0:a:0:5", 1, OPEN, PK_ACK); /* a ban (the /128): open port */
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	/* the /128 replaced by an expiring deny /128 beside it: its slot, then the /96 */
+	assert_int_equal(eg_gate_deny_del(G, &r128), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r128e, 10, EG_RULE_MANUAL), 0);
+	assert_true(slot6l_of(hi, g | 7, 128, NULL) >= 0);
+	assert_int_equal(bucket6l(hi, g, 96).more, 0);
+	tcp6(&p, "2001:db8:7d00:1:0:a:0:7", 1, OPEN, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_set_clock_offset(G, 11000000000ll), 0);
+	for (int round = 0; round < 2; round++) { /* expired, before GC and after */
+		tcp6(&p, "2001:db8:7d00:1:0:a:0:7", 1, OPEN, PK_ACK); /* the /96's ban */
+		expect(&p, XDP_PASS, EG_REASON_PASS);
+		tcp6(&p, "2001:db8:7d00:1:0:a:0:7", 1, PROT, PK_ACK);
+		expect(&p, XDP_DROP, EG_REASON_BAN);
+		if (round == 0)
+			assert_true(eg_gate_gc(G) >= 1);
+	}
+	/* the last /128 of the /96 gone: the bucket holds the /96 alone */
+	assert_int_equal(bucket6l(hi, g, 96).more, 0);
+	assert_int_equal(slot6l_of(hi, g | 7, 128, NULL), -1);
+	assert_int_equal(slot6l_of(hi, g | 5, 128, NULL), -1);
+	assert_true(slot6l_of(hi, g, 96, NULL) >= 0);
+	/* the /96 deleted: the /64 decides its addresses, ::/0 the rest */
+	assert_int_equal(eg_gate_deny_del(G, &r96), 0);
+	tcp6(&p, "2001:db8:7d00:1:0:a:0:7", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_deny_del(G, &r64), 0);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	assert_int_equal(eg_gate_deny_del(G, &r0), 0);
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_true(eg_gate_gc(G) >= 0);
+	assert_int_equal(slot6l_of(hi, g, 96, NULL), -1);
+	/* bulk: a /100 and a /128 inside it, in their /96's bucket */
+	{
+		struct eg_prefix v[2] = { P("2001:db8:7d00:1:0:c:0:9"), P("2001:db8:7d00:1:0:c::/100") };
+
+		assert_int_equal(eg_gate_bulk_add(G, false, v, 1, 0, EG_RULE_BAN), 1);
+		assert_int_equal(eg_gate_bulk_add(G, false, v + 1, 1, 0, EG_RULE_SCANNER), 1);
+		assert_true(slot6l_of(hi, 0x0000000c00000009ull, 128, NULL) >= 0);
+		assert_true(slot6l_of(hi, 0x0000000c00000000ull, 100, NULL) >= 0);
+		assert_int_equal(bucket6l(hi, 0x0000000c00000000ull, 96).more, 0);
+		tcp6(&p, "2001:db8:7d00:1:0:c:0:9", 1, PROT, PK_ACK);
+		expect(&p, XDP_DROP, EG_REASON_BAN);
+		tcp6(&p, "2001:db8:7d00:1:0:c:fff:9", 1, PROT, PK_ACK);
+		expect(&p, XDP_DROP, EG_REASON_DENY);
+		tcp6(&p, "2001:db8:7d00:1:0:c:1000:9", 1, PROT, PK_ACK); /* past the /100 */
+		expect(&p, XDP_PASS, EG_REASON_PASS);
+		assert_int_equal(eg_gate_deny_del(G, &v[0]), 0);
+		assert_int_equal(eg_gate_deny_del(G, &v[1]), 0);
+	}
+	assert_true(eg_gate_gc(G) >= 0);
+	reset_clock();
+}
+
+/* Upgrade to eg_deny6_slots_v2: a gate started on pins without it (a v1 daemon's) creates
+ * it and fills it from eg_deny6_v3 before the program runs, a /96 and a /128 inside it in
+ * the /96's bucket with `more` clear, so both drop at once. */
+static void test_deny6_group96_at_load(void **s)
+{
+	struct eg_prefix r96 = P("2001:db8:7e00:1:0:3::/96"), r128 = P("2001:db8:7e00:1:0:3:0:8");
+	struct eg_gate_config c = gcfg();
+	__u64 hi = hi6("2001:db8:7e00:1::"), g = 0x0000000300000000ull;
+	char err[256], path[512];
+	unsigned why = 0;
+	struct pk p;
+
+	reset_clock();
+	assert_int_equal(eg_gate_deny_add(G, &r96, 0, EG_RULE_MANUAL), 0);
+	assert_int_equal(eg_gate_deny_add(G, &r128, 0, EG_RULE_BAN), 0);
+	eg_gate_close(G);
+	snprintf(path, sizeof(path), "%s/%s", pin_root, EG_MAP_DENY6_SLOTS);
+	assert_int_equal(unlink(path), 0);
+	G = eg_gate_load(&c, err, sizeof(err));
+	assert_non_null(G);
+	assert_true(slot6l_of(hi, g, 96, &why) >= 0);
+	assert_int_equal(why, EG_RULE_MANUAL);
+	assert_true(slot6l_of(hi, g | 8, 128, &why) >= 0);
+	assert_int_equal(why, EG_RULE_BAN);
+	assert_int_equal(bucket6l(hi, g, 96).more, 0);
+	tcp6(&p, "2001:db8:7e00:1:0:3:0:8", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	tcp6(&p, "2001:db8:7e00:1:0:3:0:9", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	assert_int_equal(eg_gate_deny_del(G, &r128), 0);
+	assert_int_equal(eg_gate_deny_del(G, &r96), 0);
+	assert_true(eg_gate_gc(G) >= 0);
+}
+
+/* A writer killed between the record and the bucket: a /128 deny in eg_deny6_v3 only (no
+ * slot, no index bit, no count), inside a /96 ban whose bucket says `more` clear. XDP's one
+ * read finds the /96 (the source is still dropped on protected ports, under the ban), the
+ * /128 waits for GC, as any rule a crashed writer left out of its bucket did before v2; GC's
+ * recount differs, rebuilds the index and the bucket, and the /128 decides on every port. */
+static void test_deny6_group96_crashed_writer(void **s)
+{
+	struct eg_prefix r96 = P("2001:db8:7f00:1:0:4::/96"), r128 = P("2001:db8:7f00:1:0:4:0:6");
+	__u64 hi = hi6("2001:db8:7f00:1::"), g = 0x0000000400000000ull;
+	struct eg_key6 k = { .plen = 128 };
+	struct eg_rule rule = { .reason = EG_RULE_MANUAL };
+	struct pk p;
+
+	reset_clock();
+	assert_int_equal(eg_gate_deny_add(G, &r96, 0, EG_RULE_BAN), 0);
+	memcpy(k.a, r128.addr, 16);
+	assert_int_equal(bpf_map_update_elem(eg_gate_map_fd(G, EG_MAP_DENY6), &k, &rule, BPF_NOEXIST), 0);
+	assert_int_equal(bucket6l(hi, g, 96).more, 0);
+	assert_int_equal(slot6l_of(hi, g | 6, 128, NULL), -1);
+	tcp6(&p, "2001:db8:7f00:1:0:4:0:6", 1, PROT, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_BAN);
+	assert_true(eg_gate_gc(G) >= 0);
+	assert_true(slot6l_of(hi, g | 6, 128, NULL) >= 0);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	tcp6(&p, "2001:db8:7f00:1:0:4:0:6", 1, OPEN, PK_ACK);
+	expect(&p, XDP_DROP, EG_REASON_DENY);
+	tcp6(&p, "2001:db8:7f00:1:0:4:0:7", 1, OPEN, PK_ACK); /* the /96's ban: open port */
+	expect(&p, XDP_PASS, EG_REASON_PASS);
+	assert_int_equal(eg_gate_deny_del(G, &r128), 0);
+	assert_int_equal(eg_gate_deny_del(G, &r96), 0);
 	assert_true(eg_gate_gc(G) >= 0);
 }
 
@@ -3293,6 +3475,9 @@ int main(void)
 		cmocka_unit_test(test_allow6_slots),
 		cmocka_unit_test(test_slot_overflow6l),
 		cmocka_unit_test(test_v6_long_edges),
+		cmocka_unit_test(test_v6_group96),
+		cmocka_unit_test(test_deny6_group96_at_load),
+		cmocka_unit_test(test_deny6_group96_crashed_writer),
 		cmocka_unit_test(test_prefix_expiry_nesting),
 		cmocka_unit_test(test_longest_match_v6),
 		cmocka_unit_test(test_v6_filter),

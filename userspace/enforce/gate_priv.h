@@ -71,7 +71,7 @@ struct eg_gate {
 	 * where this process writes the tables (not in the unprivileged process). */
 	struct eg_slots4 *slots4;
 	struct eg_slots6 *slots6;
-	struct eg_slots6l *slots6l; /* eg_deny6_slots_v1 */
+	struct eg_slots6l *slots6l; /* eg_deny6_slots_v2 */
 	struct eg_slots4 *aslots4;  /* eg_allow4_slots_v1 (EG_ALLOW4_SLOTS_LOG2) */
 	struct eg_slots6 *aslots6;  /* eg_allow6s_slots_v1 (EG_ALLOW6_SLOTS_LOG2) */
 	struct eg_slots6l *aslots6l; /* eg_allow6_slots_v1 (EG_ALLOW6_SLOTS_LOG2) */

@@ -374,7 +374,7 @@ static struct eg_slots6 *bucket6_of(struct eg_gate *g, bool allow, __u64 hi, uns
 static struct eg_slots6l *bucket6l_of(struct eg_gate *g, bool allow, __u64 hi, __u64 lo, unsigned len)
 {
 	return allow ? &g->aslots6l[eg_slots6l_of(hi, lo, len, EG_ALLOW6_SLOTS_LOG2)]
-		     : &g->slots6l[eg_slots6l_of(hi, lo, len, g->slots6l_log2)];
+		     : &g->slots6l[eg_deny6l_of(hi, lo, len, g->slots6l_log2)];
 }
 
 /* The IPv4 bucket of (addr, len) in the deny or the allow array. */
@@ -551,7 +551,8 @@ static int slots6_sync(struct eg_gate *g, bool allow, const struct rent *v, cons
 	return 0;
 }
 
-/* As slots6_sync, for the long rules (65..128): eg_deny6_slots_v1 or eg_allow6_slots_v1. */
+/* As slots6_sync, for the long rules (65..128): eg_deny6_slots_v2 (a /96's rules of
+ * 96..128 share its bucket, abi.h eg_deny6l_of) or eg_allow6_slots_v1. */
 static int slots6l_sync(struct eg_gate *g, bool allow, const struct rent *v, const bool *keep, size_t n)
 {
 	struct eg_slots6l *arr = allow ? g->aslots6l : g->slots6l;
@@ -569,7 +570,7 @@ static int slots6l_sync(struct eg_gate *g, bool allow, const struct rent *v, con
 		for (size_t i = 0; i < n; i++) {
 			unsigned len = v[i].k6.plen;
 			__u64 hi = hi64(v[i].k6.a), lo = lo64(v[i].k6.a);
-			__u32 bi = eg_slots6l_of(hi, lo, len, log2);
+			__u32 bi = allow ? eg_slots6l_of(hi, lo, len, log2) : eg_deny6l_of(hi, lo, len, log2);
 			__u16 tag = eg_slot6l_tag(len, v[i].r.reason);
 			struct eg_slots6l *w = &want[bi], *b = &arr[bi];
 

@@ -17,7 +17,15 @@
 # drops everything unconditionally (xdpdrop.bpf.o; for the pass path: no filter at
 # all). "over floor" is a filter's own cost per frame above it.
 #
+# The rounds run each receiver once, minutes apart, so a ratio of two rows also holds
+# whatever the machine's load did in between. The interleaved phase after them (section 5)
+# keeps the floor, the gate, xdp-filter and nftables set up at once and switches between
+# them by attaching a program that is already loaded (nftables: no XDP program): SLICES
+# slices of SLICE_SECS, each receiver once per slice in an order rotated per slice, and
+# prints every slice's ratios (with the slice's ceiling, floor / nftables) and their medians.
+#
 # Usage: tools/bench/xdp/flood.sh [SECONDS_PER_RUN (default 5)] [ROUNDS (default 1)]
+#   env EG_FLOOD_SLICES (default 8; 0: no interleaved phase), EG_FLOOD_SLICE_SECS (default 3)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 SECS=${1:-5}
@@ -45,7 +53,8 @@ cleanup() {
 	[ -n "${LSRV:-}" ] && kill "$LSRV" 2>/dev/null || true
 	ip netns del "$S" 2>/dev/null || true
 	ip netns del "$C" 2>/dev/null || true
-	rm -rf "$PIN" "$OUT" "/tmp/egbench-legit.$$" "/tmp/egbench-xf.$$"
+	rm -f /sys/fs/bpf/egfl-*-$$
+	rm -rf "$PIN" "$PIN-il" "$OUT" "$OUT.il" "/tmp/egbench-legit.$$" "/tmp/egbench-xf.$$"
 }
 trap cleanup EXIT
 ip netns add "$S"
@@ -202,6 +211,82 @@ round() {
 	rm -f "$xf_done"
 }
 
+# 5. the drop rows interleaved. Every receiver is loaded once and stays loaded: the floor
+#    and the gate's program and xdp-filter's are pinned (bpffs of this mount namespace) and
+#    attached by id in turn (nsenter --net: `ip netns exec` would remount /sys); the nftables
+#    set stays in place and sees the flood only while no XDP program is attached.
+SLICES=${EG_FLOOD_SLICES:-8}
+SLICE_SECS=${EG_FLOOD_SLICE_SECS:-3}
+xdp_id() { ip -n "$S" -j -d link show vfs | python3 -c 'import json,sys; x = json.load(sys.stdin)[0].get("xdp"); print(x["prog"]["id"] if x else "")'; }
+xdp_detach() { ip -n "$S" link set dev vfs xdpdrv off; }
+xdp_attach_id() { nsenter --net=/var/run/netns/"$S" bpftool net attach xdpdrv id "$1" dev vfs; }
+interleaved() {
+	local gate_id xf_id floor_id xf_done k i recv id order
+	declare -A ids names
+	{
+		echo "table netdev egbench {"
+		echo "  set bad { type ipv4_addr; elements = { $(for i in $(seq 0 255); do printf '198.19.0.%d,' "$i"; done | sed 's/,$//') } }"
+		echo "  chain in { type filter hook ingress device vfs priority -500; policy accept; ip saddr @bad counter drop; }"
+		echo "}"
+	} | ip netns exec "$S" nft -f -
+	bpftool prog load build/xdpdrop.bpf.o /sys/fs/bpf/egfl-floor-$$ type xdp
+	floor_id=$(bpftool -j prog show pinned /sys/fs/bpf/egfl-floor-$$ | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+	coproc GATE { exec $B attach "$S" vfs "$PIN-il" =198.19.0.0/24; }
+	GATE_PID=$GATE_PID
+	read -r ready <&"${GATE[0]}"
+	[ "$ready" = ready ] || { echo "gate did not attach" >&2; exit 1; }
+	gate_id=$(xdp_id)
+	bpftool prog pin id "$gate_id" /sys/fs/bpf/egfl-gate-$$
+	xdp_detach
+	ids=([floor]=$floor_id [gate]=$gate_id [nft]=)
+	names=([floor]="XDP drop-all program (floor)" [gate]="XDP gate (256 x /32 deny)"
+	       [nft]="nftables netdev ingress (set)" [xf]="xdp-filter (native, 256 exact)")
+	order="floor gate nft"
+	if command -v xdp-filter >/dev/null; then
+		xf_done=$(mktemp -u)
+		if [ -e /run/xdp-filter.lck ] && ! kill -0 "$(cat /run/xdp-filter.lck 2>/dev/null || echo 0)" 2>/dev/null; then
+			rm -f /run/xdp-filter.lck
+		fi
+		ip netns exec "$S" bash -c 'mount -t bpf bpf /sys/fs/bpf && xdp-filter load -m native vfs &&
+			for i in $(seq 0 255); do xdp-filter ip 198.19.0.$i -m src || exit 1; done &&
+			echo loaded; while [ ! -e "$1" ]; do sleep 0.2; done' _ "$xf_done" >/tmp/egbench-xf.$$ 2>&1 &
+		XF_PID=$!
+		for _ in $(seq 1 100); do grep -q loaded /tmp/egbench-xf.$$ 2>/dev/null && break; sleep 0.1; done
+		if grep -q loaded /tmp/egbench-xf.$$; then
+			xf_id=$(xdp_id)
+			bpftool prog pin id "$xf_id" /sys/fs/bpf/egfl-xf-$$
+			ids[xf]=$xf_id
+			order="floor gate xf nft"
+		fi
+		xdp_detach
+	fi
+	read -r -a order <<<"$order"
+	for k in $(seq 1 "$SLICES"); do
+		for i in $(seq 0 $((${#order[@]} - 1))); do
+			recv=${order[$(((i + k) % ${#order[@]}))]}
+			id=${ids[$recv]}
+			xdp_detach
+			if [ -n "$id" ]; then
+				xdp_attach_id "$id"
+				SECS=$SLICE_SECS OUT=$OUT.il flood "$k" "drop/$recv" "${names[$recv]}" $DENY xdp_drops
+			else
+				SECS=$SLICE_SECS OUT=$OUT.il flood "$k" "drop/$recv" "${names[$recv]}" $DENY nft_drops
+			fi
+		done
+	done
+	xdp_attach_id "$gate_id" # the gate's own detach (XDP_FLAGS_REPLACE) expects it
+	exec {GATE[1]}>&-
+	wait "$GATE_PID" 2>/dev/null || true
+	GATE_PID=
+	xdp_detach 2>/dev/null || true
+	if [ -n "${XF_PID:-}" ]; then
+		touch "$xf_done"; wait "$XF_PID" 2>/dev/null || true; XF_PID=
+		rm -f "$xf_done"
+	fi
+	ip netns exec "$S" nft delete table netdev egbench
+	rm -f /sys/fs/bpf/egfl-*-$$
+}
+
 echo "== veth flood: live xdp_frames (BPF_PROG_RUN live frames, redirected into the veth), 60-byte UDP"
 echo "   from 256 sources, the same 256 exact entries everywhere, ${SECS}s per run, $ROUNDS round(s);"
 echo "   generator pinned to CPU $GCPU, CPU time of that CPU (kernel $(uname -r), $(nproc) CPUs; /proc/stat, tick-sampled)"
@@ -209,6 +294,11 @@ for r in $(seq 1 "$ROUNDS"); do
 	round "$r"
 done
 python3 tools/bench/xdp/flood_report.py "$(getconf CLK_TCK)" "$SECS" <"$OUT"
+if [ "$SLICES" -gt 0 ]; then
+	echo "== interleaved: the drop rows in $SLICES slices of ${SLICE_SECS}s, one run of each receiver per slice, order rotated"
+	interleaved
+	python3 tools/bench/xdp/flood_report.py "$(getconf CLK_TCK)" "$SLICE_SECS" --slices <"$OUT.il"
+fi
 
 # Operators' bulk load (issue 14 item 4): 100,000 /32s from a file into the gate's pins
 # left by the runs above (daemon down), through edgegatectl's batch updates.

@@ -8,11 +8,14 @@ Per frame: "gen" = system time / frames sent (the generator: BPF_PROG_RUN + redi
 "softirq" = softirq time / frames counted (the receiver: veth NAPI, the filter, the skb
 for nftables); "over floor" = softirq minus the floor's softirq in the same round (drop
 rows: the XDP drop-all program; pass rows: no filter). Ratios are per round; with
-several rounds the summary gives their range."""
+several rounds the summary gives their range. With --slices (argv[3]) the input is the
+interleaved phase (the "round" field is the slice): per-slice ratios, the slice's ceiling
+and the medians."""
 import sys
 from collections import OrderedDict
 
 hz, secs = float(sys.argv[1]), float(sys.argv[2])
+slices = "--slices" in sys.argv[3:]
 rounds = OrderedDict()
 for line in sys.stdin:
     f = line.rstrip("\n").split("|")
@@ -61,6 +64,53 @@ def ratios(rows):
             rows["drop/floor"]["fps"] / rows["drop/nft"]["fps"]
     return out
 
+
+def median(v):
+    v = sorted(x for x in v if x is not None)
+    if not v:
+        return None
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+if slices:
+    # flood.sh's interleaved phase: one run of each drop receiver per slice. Per slice,
+    # softirq ns per dropped frame of each, the ratios of frames per softirq CPU-second
+    # and the slice's ceiling (floor / nftables: what a program costing nothing would
+    # reach against nftables in that slice); then medians and how many slices met.
+    keys = [("drop/floor", "floor"), ("drop/gate", "gate"), ("drop/xf", "xdp-filter"), ("drop/nft", "nftables")]
+    keys = [(k, l) for k, l in keys if any(k in rows for rows in rounds.values())]
+    print("%-6s %s %14s %16s %18s" % ("slice", " ".join("%11s" % l for _, l in keys),
+                                       "gate/nftables", "gate/xdp-filter", "ceiling floor/nft"))
+    print("%-6s %s" % ("", " ".join("%11s" % "ns/frame" for _ in keys)))
+    per = {"gn": [], "gx": [], "ceil": [], "over": {k: [] for k, _ in keys}}
+    met5 = metx = n = 0
+    for r, rows in rounds.items():
+        fps = {k: rows[k]["fps"] if k in rows and rows[k]["counted"] else None for k, _ in keys}
+        gn = fps["drop/gate"] / fps["drop/nft"] if fps.get("drop/gate") and fps.get("drop/nft") else None
+        gx = fps["drop/gate"] / fps["drop/xf"] if fps.get("drop/gate") and fps.get("drop/xf") else None
+        ceil = fps["drop/floor"] / fps["drop/nft"] if fps.get("drop/floor") and fps.get("drop/nft") else None
+        per["gn"].append(gn)
+        per["gx"].append(gx)
+        per["ceil"].append(ceil)
+        for k, _ in keys:
+            o = over(rows, k) if k in rows and k != "drop/floor" else None
+            per["over"][k].append(o)
+        n += 1
+        met5 += gn is not None and gn >= 5
+        metx += gx is not None and gx >= 1
+        f = lambda v: "%.2fx" % v if v is not None else "-"
+        print("%-6d %s %14s %16s %18s" % (r, " ".join("%11s" % ("%.0f" % rows[k]["sq"] if k in rows else "-")
+                                                      for k, _ in keys), f(gn), f(gx), f(ceil)))
+    f = lambda v: "%.2fx" % v if v is not None else "n/a"
+    print("median over %d slices: gate / nftables %s (ceiling %s), gate / xdp-filter %s" % (
+        n, f(median(per["gn"])), f(median(per["ceil"])), f(median(per["gx"]))))
+    print("own cost over the floor, median ns per dropped frame: %s" % ", ".join(
+        "%s %+.0f" % (l, median(per["over"][k])) for k, l in keys
+        if k != "drop/floor" and median(per["over"][k]) is not None))
+    print("slices meeting the targets: gate / nftables >= 5x in %d of %d, gate / xdp-filter >= 1x in %d of %d" % (
+        met5, n, metx, n if "drop/xf" in dict(keys) else 0))
+    sys.exit(0)
 
 hdr = "%-40s %10s %10s %6s %6s %8s %8s %12s %8s %-24s" % (
     "receiver", "sent", "counted/s", "gen", "softirq", "over", "CPU", "frames per", "softirq", "legit TCP connects")

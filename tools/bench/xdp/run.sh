@@ -7,11 +7,14 @@
 #      xdp_frames, no skb): the gate, an nftables netdev-ingress set, and xdp-filter, same
 #      256 exact entries, same run, beside the floor every receiver pays (an XDP program
 #      that drops everything; no filter for the pass path); drops, CPU per frame, each
-#      filter's own cost over the floor, and the ratios.
+#      filter's own cost over the floor, and the ratios; then the drop rows again,
+#      interleaved (8 slices of 3 s, every receiver once per slice: per-slice ratios with
+#      the slice's ceiling, and their medians; EG_FLOOD_SLICES=0 skips it).
 # Usage: tools/bench/xdp/run.sh [SECONDS_PER_FLOOD (default 5)] [REPEAT (default 1000000)]
 #                               [FLOOD_ROUNDS (default 1)]
 #   env EG_BENCH_BEST=N: best of N per row (default 15; gate and empty program runs
-#   alternate, so both figures of a row come from the same seconds), EG_BENCH_NOFILL=1:
+#   alternate, so both figures of a row come from the same seconds; rows are measured in
+#   sweeps, every row once per sweep; EG_BENCH_SWEEP=0: each row's runs back to back), EG_BENCH_NOFILL=1:
 #   no 1M-rule fill, EG_BENCH_DUMP=PATH: the verifier's output beside PATH.
 #   A change is judged with tools/bench/xdp/ab.sh REF (both builds alternately, ranges).
 set -euo pipefail
