@@ -784,6 +784,7 @@ static int attach_dispatcher(struct eg_gate *g, const struct eg_gate_config *gc,
 	}
 	snprintf(gi->name, sizeof(gi->name), "%s", ifname);
 	gi->ifindex = ifindex;
+	gi->dispatcher = true;
 	g->n_if++;
 	log_info("gate: attached to %s (%s, libxdp dispatcher, run priority %u)", ifname,
 		 gi->flags == XDP_FLAGS_DRV_MODE ? "native" : "generic", gc->run_priority);
@@ -1067,7 +1068,7 @@ json_t *eg_gate_status_json(struct eg_gate *g)
 						     g->ifs[i].flags == XDP_FLAGS_DRV_MODE
 							     ? "native"
 							     : "generic",
-						     "dispatcher", g->ifs[i].xp != NULL));
+						     "dispatcher", g->ifs[i].dispatcher));
 	for (__u32 w = 0; w < EG_PORTS_WORDS; w++) {
 		__u64 bits = 0;
 
@@ -1170,7 +1171,7 @@ int eg_gate_attachments(struct eg_gate *g, char (*names)[16], uint32_t *flags, i
 
 	for (int i = 0; i < g->n_if && n < max; i++, n++) {
 		snprintf(names[n], 16, "%s", g->ifs[i].name);
-		flags[n] = g->ifs[i].flags;
+		flags[n] = g->ifs[i].flags | (g->ifs[i].dispatcher ? EG_GATE_IF_DISPATCHER : 0);
 	}
 	return n;
 }
@@ -1194,7 +1195,8 @@ struct eg_gate *eg_gate_remote(const char *pin_root, const int *fds, int n, cons
 	for (int i = 0; i < n_if && i < EG_GATE_MAX_IF; i++, g->n_if++) {
 		snprintf(g->ifs[i].name, sizeof(g->ifs[i].name), "%s", names[i]);
 		g->ifs[i].ifindex = (int)if_nametoindex(names[i]);
-		g->ifs[i].flags = flags[i];
+		g->ifs[i].flags = flags[i] & ~EG_GATE_IF_DISPATCHER;
+		g->ifs[i].dispatcher = (flags[i] & EG_GATE_IF_DISPATCHER) != 0;
 	}
 	return g;
 }

@@ -52,6 +52,7 @@ struct eg_gate_if {
 	int ifindex;
 	uint32_t flags; /* XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE */
 	void *xp;       /* struct xdp_program * when attached through libxdp's dispatcher */
+	bool dispatcher; /* attached through the dispatcher (also known where xp is not) */
 };
 
 struct eg_gate {
