@@ -344,8 +344,10 @@ xf_unlock
 if [ "$DISPATCHER" = yes ]; then
 	check "xdp-filter loads beside the running gate" xdp-filter load -m native "$HV"
 	lst=$(xdp-loader status "$HV" 2>&1)
-	check "gate first: both programs in one dispatcher, the gate before xdp-filter" \
-		bash -c 'awk "/edgegate_xdp/{g=NR} /xdpfilt/{f=NR} END{exit !(g && f && g < f)}" <<<"$1"' _ "$lst"
+	grep -e "$HV" -e '=>' <<<"$lst" | sed 's/^/# xdp-loader status: /'
+	check "gate first: both programs in one dispatcher, the gate first at run priority 1" \
+		bash -c 'grep -q "^$2 .*xdp_dispatcher" <<<"$1" && grep -Eq "^ *=> +1 +edgegate_xdp " <<<"$1" &&
+			awk "/edgegate_xdp/{g=NR} /xdpfilt/{f=NR} END{exit !(g && f && g < f)}" <<<"$1"' _ "$lst" "$HV"
 	check "gate first: xdp-filter's own rule applies" xf_rule_applies
 else
 	out=$(xdp-filter load -m native "$HV" 2>&1)
@@ -358,6 +360,13 @@ check "gate first: the statically denied source is still cut off" [ "$good" = 0 
 read -r good bad < <(connects $NET.2 1)
 check "gate first: a clean source passes" [ "$good" = 1 ]
 stop_daemon
+if [ "$DISPATCHER" = yes ]; then
+	lst=$(xdp-loader status "$HV" 2>&1)
+	check "gate first: after the daemon stops, xdp-filter stays in the dispatcher and the gate is gone" \
+		bash -c '! grep -q edgegate_xdp <<<"$1" && grep -q xdpfilt <<<"$1"' _ "$lst"
+	xf_rule_applies_after=$(xf_rule_applies && echo yes)
+	check "gate first: after the daemon stops, xdp-filter's rule still applies" [ "$xf_rule_applies_after" = yes ]
+fi
 xdp-filter unload "$HV" >/dev/null 2>&1 || true
 check "gate first: after the daemon stops, nothing is left on $HV" \
 	bash -c '! xdp-loader status "$1" 2>/dev/null | grep -q -e edgegate_xdp -e xdpfilt -e xdp_dispatcher' _ "$HV"
@@ -368,8 +377,10 @@ check "xdp-filter loads on $HV (native)" xdp-filter load -m native "$HV"
 check "edgegated starts beside xdp-filter" start_daemon
 lst=$(xdp-loader status "$HV" 2>&1)
 if [ "$DISPATCHER" = yes ]; then
-	check "xdp-filter first: both programs in one dispatcher, the gate before xdp-filter" \
-		bash -c 'awk "/edgegate_xdp/{g=NR} /xdpfilt/{f=NR} END{exit !(g && f && g < f)}" <<<"$1"' _ "$lst"
+	grep -e "$HV" -e '=>' <<<"$lst" | sed 's/^/# xdp-loader status: /'
+	check "xdp-filter first: both programs in one dispatcher, the gate first at run priority 1" \
+		bash -c 'grep -q "^$2 .*xdp_dispatcher" <<<"$1" && grep -Eq "^ *=> +1 +edgegate_xdp " <<<"$1" &&
+			awk "/edgegate_xdp/{g=NR} /xdpfilt/{f=NR} END{exit !(g && f && g < f)}" <<<"$1"' _ "$lst" "$HV"
 	read -r good bad < <(connects $NET.4 1)
 	check "xdp-filter first: statically denied source cut off by the gate" [ "$good" = 0 ]
 else

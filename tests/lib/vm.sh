@@ -146,8 +146,10 @@ vm_run() {
 	VM_QEMU_RC=$?
 	VM_SECONDS=$(python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$start" "$(date +%s.%N)")
 	line=$(grep -a '^EG-VM-EXIT ' "$VM_OUT" | tail -1)
+	line=${line%$'\r'} # the serial port's line ends
 	[ -n "$line" ] && VM_STATUS=${line#EG-VM-EXIT }
 	line=$(grep -a '^EG-VM-BOOTED ' "$VM_OUT" | head -1)
+	line=${line%$'\r'}
 	[ -n "$line" ] && VM_BOOT_SECONDS=${line#EG-VM-BOOTED }
 	return 0
 }

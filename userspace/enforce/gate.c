@@ -671,6 +671,7 @@ static struct eg_gate *gate_new(const char *pin_root)
 	for (int i = 0; i < M__COUNT; i++)
 		g->fd[i] = -1;
 	g->lockfd = -1;
+	g->detacher_fd = -1;
 	snprintf(g->pin_root, sizeof(g->pin_root), "%s",
 		 pin_root && *pin_root ? pin_root : EG_PIN_ROOT_DEFAULT);
 	g->ncpus = libbpf_num_possible_cpus();
@@ -933,13 +934,17 @@ void eg_gate_close(struct eg_gate *g)
 	if (g->skel) {
 		struct bpf_xdp_attach_opts ao = { .sz = sizeof(ao) };
 
+		bool helped = eg_gate_detacher_finish(g); /* dispatcher: the root helper did it */
+
 		ao.old_prog_fd = bpf_program__fd(g->skel->progs.edgegate_xdp);
 		for (int i = 0; i < g->n_if; i++) {
-			if (g->ifs[i].xp) {
+			if (g->ifs[i].xp && helped)
+				eg_gate_xdp_forget(g->ifs[i].xp);
+			else if (g->ifs[i].xp)
 				eg_gate_xdp_detach(g->ifs[i].xp, g->ifs[i].ifindex,
 						   g->ifs[i].flags == XDP_FLAGS_DRV_MODE);
+			if (g->ifs[i].xp)
 				continue;
-			}
 			/* REPLACE with the expected old fd: detaches only if it is still ours */
 			if (bpf_xdp_detach(g->ifs[i].ifindex, g->ifs[i].flags | XDP_FLAGS_REPLACE,
 					   &ao))
