@@ -34,7 +34,7 @@ check "stock kernel and initramfs ready in build/vm/" vm_prepare
 [ "$fails" = 0 ] || { echo "1..$n"; exit 1; }
 
 vm_run "${EG_VM_TIMEOUT:-300}" "$ROOT" "$ROOT/tests/integration/gate_netns.t.sh" \
-	EG_ROOT="$ROOT" EG_DAEMON="$DAEMON" EG_CTL="$CTL" EG_GATE_ONLY=coexistence EG_GATE_DISPATCHER=yes \
+	EG_ROOT="$ROOT" EG_DAEMON="$DAEMON" EG_CTL="$CTL" EG_GATE_ONLY=coexistence EG_GATE_DISPATCHER=yes EG_GATE_USER=nobody \
 	CI="${CI:-}"
 trap 'rm -f "$VM_OUT" "$VM_CONSOLE" "$VM_CONSOLE.qemu"' EXIT
 echo "# vm: $VM_ACCEL, booted in ${VM_BOOT_SECONDS:-?} s (guest uptime when the test started), whole run ${VM_SECONDS} s"

@@ -29,6 +29,8 @@ PIN=/sys/fs/bpf/edgegate-it-$ID
 TMP=$(mktemp -d /tmp/eg-gate-it.XXXXXX)
 PORT=8443
 CONF=$TMP/edgegate.json
+# EG_GATE_USER: the daemon drops to this user after start-up, as deployed (gate_dispatcher_vm.t.sh)
+USER_JSON=${EG_GATE_USER:+ \"user\": \"$EG_GATE_USER\",}
 DPID= SPID=
 
 cleanup() {
@@ -64,7 +66,7 @@ cat >"$CONF" <<EOF
   "listen": "127.0.0.1:$(free_port)",
   "admin_socket": "$TMP/admin.sock",
   "state_dir": "$TMP/state",
-  "log_level": "info",
+  "log_level": "info",$USER_JSON
   "gate": {
     "interfaces": ["$HV"],
     "xdp_mode": "native",
@@ -122,6 +124,11 @@ stat_of() { # reason -> packets, from edgegatectl stats --json
 
 check "edgegated starts with the gate" start_daemon
 [ -n "$DPID" ] || { sed 's/^/# /' "$TMP/daemon.log"; echo "1..$n"; exit 1; }
+if [ -n "${EG_GATE_USER:-}" ]; then
+	check "both processes dropped to $EG_GATE_USER (the privileged one keeps CAP_NET_ADMIN alone)" bash -c \
+		"grep -q 'privileged process [0-9]* ready (uid $(id -u "$EG_GATE_USER"), CAP_NET_ADMIN only; gate attached' '$TMP/daemon.log' &&
+		 grep -q 'running as $EG_GATE_USER with no capabilities in any thread' '$TMP/daemon.log'"
+fi
 check "XDP program attached to $HV (native)" \
 	bash -c "ip link show $HV | grep -q 'xdp\b\|xdpdrv\|prog/xdp'"
 st=$("$CTL" --config "$CONF" status --json 2>&1)
