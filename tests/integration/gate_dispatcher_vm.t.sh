@@ -66,6 +66,7 @@ done <"$VM_OUT"
 check "the inner test ran to its end (plan 1..${inner_plan:-none}, $inner_n checks)" \
 	[ -n "$inner_plan" ] && [ "$inner_plan" = "$inner_n" ] && [ "$inner_n" -gt 0 ]
 check "the inner test exited 0 inside the VM (status ${VM_STATUS:-none}, $inner_fail failed)" [ "${VM_STATUS:-x}" = 0 ]
-check "the whole test took $(( $(date +%s) - t0 )) s (the VM's hard limit: ${EG_VM_TIMEOUT:-300} s)" [ "$VM_QEMU_RC" = 0 ]
+check "the VM powered itself off (qemu status $VM_QEMU_RC; the whole test took $(( $(date +%s) - t0 )) s, the VM's limit ${EG_VM_TIMEOUT:-300} s)" \
+	[ "$VM_QEMU_RC" = 0 ]
 echo "1..$n"
 [ "$fails" = 0 ]
