@@ -404,6 +404,8 @@ lst=$(xdp-loader status "$HV" 2>&1)
 check "after the daemon stops, xdp-filter is still attached and the gate is not" \
 	bash -c '! grep -q edgegate_xdp <<<"$1" && grep -q xdpfilt <<<"$1"' _ "$lst"
 xdp-filter unload "$HV" >/dev/null 2>&1 || true
+[ "$DISPATCHER" = yes ] && check "dispatcher: libxdp's and libbpf's own messages stay out of the log" \
+	bash -c "! grep -q -e '^libbpf: ' -e '^libxdp: ' '$TMP/daemon.log'"
 DPID=
 if [ "$fails" -gt 0 ]; then sed 's/^/# daemon: /' "$TMP/daemon.log" | tail -30; fi
 echo "1..$n"

@@ -81,20 +81,34 @@ static void xdp_err(long rc, char *buf, size_t len)
 
 int eg_gate_xdp_detach_named(int ifindex)
 {
-	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
+	struct xdp_multiprog *mp;
 	struct xdp_program *p;
+	char e[128];
+	long rc = 0;
 	int n = 0;
 
-	if (!mp || libxdp_get_error(mp))
-		return 0;
-	if (!xdp_multiprog__is_legacy(mp))
-		for (p = xdp_multiprog__next_prog(NULL, mp); p; p = xdp_multiprog__next_prog(p, mp))
-			if (!strcmp(xdp_program__name(p), "edgegate_xdp")) {
-				/* the detach rebuilt the dispatcher: mp describes the old one */
-				n = xdp_program__detach(p, ifindex, xdp_multiprog__attach_mode(mp), 0) ? -1 : 1;
-				break;
-			}
-	xdp_multiprog__close(mp);
+	/* libbpf warns about the dispatcher object's sections on every load: not the log's */
+	memset(&said, 0, sizeof(said));
+	said.prev = libxdp_set_print(xdp_said);
+	said.prev_bpf = libbpf_set_print(bpf_said);
+	mp = xdp_multiprog__get_from_ifindex(ifindex);
+	if (mp && !libxdp_get_error(mp)) {
+		if (!xdp_multiprog__is_legacy(mp))
+			for (p = xdp_multiprog__next_prog(NULL, mp); p; p = xdp_multiprog__next_prog(p, mp))
+				if (!strcmp(xdp_program__name(p), "edgegate_xdp")) {
+					/* the detach rebuilt the dispatcher: mp describes the old one */
+					rc = xdp_program__detach(p, ifindex, xdp_multiprog__attach_mode(mp), 0);
+					n = rc ? -1 : 1;
+					break;
+				}
+		xdp_multiprog__close(mp);
+	}
+	libbpf_set_print(said.prev_bpf);
+	libxdp_set_print(said.prev);
+	if (rc) {
+		xdp_err(rc, e, sizeof(e));
+		log_warn("gate: libxdp: detaching edgegate_xdp from the dispatcher on ifindex %d: %s", ifindex, e);
+	}
 	return n;
 }
 
