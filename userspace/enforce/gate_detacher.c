@@ -46,6 +46,7 @@ static _Noreturn void helper(const struct eg_gate *g, int s)
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	prctl(PR_SET_PDEATHSIG, 0);
+	prctl(PR_SET_NAME, "edgegated-xdp"); /* ps tells it from the daemon's processes */
 	close_all_but(s);
 	do
 		n = read(s, &c, 1);
