@@ -6,12 +6,14 @@
  * alone (docs/privsep.md), enough for a plain detach but not for this. So before it drops
  * the rest it forks this helper, which keeps root: it closes every fd but its socket,
  * ignores the stop signals (a service manager signals the whole group; the detach is the
- * privileged process's to ask) and sleeps in read(). It parses nothing: one byte makes it
+ * privileged process's to ask), keeps only the four capabilities the detach needs and
+ * sleeps in read(). It parses nothing: one byte makes it
  * detach the gate on each dispatcher interface, answer and exit. EOF (the privileged
  * process died, SIGKILL included) makes it exit and leave the gate enforcing, as a plain
  * attach stays (fail closed). */
 #include <errno.h>
 #include <signal.h>
+#include <sys/capability.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -37,6 +39,30 @@ static void close_all_but(int keep)
 	close_range((unsigned)keep + 1, ~0u, 0);
 }
 
+/* What the detach needs (prog fds by id, a new dispatcher loaded, the netlink swap) and
+ * nothing else: no CAP_SETUID, CAP_DAC_OVERRIDE, CAP_SYS_PTRACE..., none inheritable, and
+ * no way back to more through exec. */
+static int keep_only_detach_caps(void)
+{
+	const cap_value_t want[] = { CAP_SYS_ADMIN, CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN };
+	cap_value_t keep[4];
+	int n = 0, rc = -1;
+	cap_t now = cap_get_proc(), caps = cap_init();
+
+	for (int i = 0; now && i < 4; i++) { /* a bounding set may lack one: keep what is there */
+		cap_flag_value_t have = CAP_CLEAR;
+		if (cap_get_flag(now, want[i], CAP_PERMITTED, &have) == 0 && have == CAP_SET)
+			keep[n++] = want[i];
+	}
+	if (now && caps && (n == 0 || (cap_set_flag(caps, CAP_PERMITTED, n, keep, CAP_SET) == 0 &&
+				       cap_set_flag(caps, CAP_EFFECTIVE, n, keep, CAP_SET) == 0)) &&
+	    cap_set_proc(caps) == 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0)
+		rc = 0;
+	cap_free(now);
+	cap_free(caps);
+	return rc;
+}
+
 static _Noreturn void helper(const struct eg_gate *g, int s)
 {
 	char c = 0, ok = '0';
@@ -48,6 +74,11 @@ static _Noreturn void helper(const struct eg_gate *g, int s)
 	prctl(PR_SET_PDEATHSIG, 0);
 	prctl(PR_SET_NAME, "edgegated-xdp"); /* ps tells it from the daemon's processes */
 	close_all_but(s);
+	if (keep_only_detach_caps() != 0) {
+		log_warn("gate: the dispatcher detach helper cannot drop its other capabilities: %s; "
+			 "the gate will stay in the dispatcher at stop", strerror(errno));
+		_exit(0);
+	}
 	do
 		n = read(s, &c, 1);
 	while (n < 0 && errno == EINTR);
