@@ -12,6 +12,7 @@ PKGS=(
 	nginx caddy redis-server redis-sentinel chromium iproute2 iputils-ping nftables
 	curl jq openssl procps psmisc wrk python3 python3-cryptography ethtool nodejs npm
 	xdp-tools libxdp-dev
+	qemu-system-x86 busybox-static cpio
 )
 
 SUDO=""

@@ -671,6 +671,7 @@ static struct eg_gate *gate_new(const char *pin_root)
 	for (int i = 0; i < M__COUNT; i++)
 		g->fd[i] = -1;
 	g->lockfd = -1;
+	g->detacher_fd = -1;
 	snprintf(g->pin_root, sizeof(g->pin_root), "%s",
 		 pin_root && *pin_root ? pin_root : EG_PIN_ROOT_DEFAULT);
 	g->ncpus = libbpf_num_possible_cpus();
@@ -784,6 +785,7 @@ static int attach_dispatcher(struct eg_gate *g, const struct eg_gate_config *gc,
 	}
 	snprintf(gi->name, sizeof(gi->name), "%s", ifname);
 	gi->ifindex = ifindex;
+	gi->dispatcher = true;
 	g->n_if++;
 	log_info("gate: attached to %s (%s, libxdp dispatcher, run priority %u)", ifname,
 		 gi->flags == XDP_FLAGS_DRV_MODE ? "native" : "generic", gc->run_priority);
@@ -932,13 +934,17 @@ void eg_gate_close(struct eg_gate *g)
 	if (g->skel) {
 		struct bpf_xdp_attach_opts ao = { .sz = sizeof(ao) };
 
+		bool helped = eg_gate_detacher_finish(g); /* dispatcher: the root helper did it */
+
 		ao.old_prog_fd = bpf_program__fd(g->skel->progs.edgegate_xdp);
 		for (int i = 0; i < g->n_if; i++) {
-			if (g->ifs[i].xp) {
+			if (g->ifs[i].xp && helped)
+				eg_gate_xdp_forget(g->ifs[i].xp);
+			else if (g->ifs[i].xp)
 				eg_gate_xdp_detach(g->ifs[i].xp, g->ifs[i].ifindex,
 						   g->ifs[i].flags == XDP_FLAGS_DRV_MODE);
+			if (g->ifs[i].xp)
 				continue;
-			}
 			/* REPLACE with the expected old fd: detaches only if it is still ours */
 			if (bpf_xdp_detach(g->ifs[i].ifindex, g->ifs[i].flags | XDP_FLAGS_REPLACE,
 					   &ao))
@@ -1067,7 +1073,7 @@ json_t *eg_gate_status_json(struct eg_gate *g)
 						     g->ifs[i].flags == XDP_FLAGS_DRV_MODE
 							     ? "native"
 							     : "generic",
-						     "dispatcher", g->ifs[i].xp != NULL));
+						     "dispatcher", g->ifs[i].dispatcher));
 	for (__u32 w = 0; w < EG_PORTS_WORDS; w++) {
 		__u64 bits = 0;
 
@@ -1170,7 +1176,7 @@ int eg_gate_attachments(struct eg_gate *g, char (*names)[16], uint32_t *flags, i
 
 	for (int i = 0; i < g->n_if && n < max; i++, n++) {
 		snprintf(names[n], 16, "%s", g->ifs[i].name);
-		flags[n] = g->ifs[i].flags;
+		flags[n] = g->ifs[i].flags | (g->ifs[i].dispatcher ? EG_GATE_IF_DISPATCHER : 0);
 	}
 	return n;
 }
@@ -1194,7 +1200,8 @@ struct eg_gate *eg_gate_remote(const char *pin_root, const int *fds, int n, cons
 	for (int i = 0; i < n_if && i < EG_GATE_MAX_IF; i++, g->n_if++) {
 		snprintf(g->ifs[i].name, sizeof(g->ifs[i].name), "%s", names[i]);
 		g->ifs[i].ifindex = (int)if_nametoindex(names[i]);
-		g->ifs[i].flags = flags[i];
+		g->ifs[i].flags = flags[i] & ~EG_GATE_IF_DISPATCHER;
+		g->ifs[i].dispatcher = (flags[i] & EG_GATE_IF_DISPATCHER) != 0;
 	}
 	return g;
 }

@@ -135,7 +135,13 @@ struct eg_gate *eg_gate_load(const struct eg_gate_config *gc, char *err, size_t 
 /* Privileged side: read-only (BPF_F_RDONLY) duplicates of every map fd, in the order
  * eg_gate_remote() takes them; returns the count or -1. Needs CAP_SYS_ADMIN (by-id open). */
 int eg_gate_ro_fds(struct eg_gate *g, int *fds, int max);
-/* The interfaces it is attached to (name, XDP mode flags); returns the count. */
+/* Where the gate sits in libxdp's dispatcher, forks the helper that takes it out at
+ * eg_gate_close(), before the caller drops the capabilities that needs (gate_detacher.c).
+ * 0 (also when there is nothing to do), or -1 (errno) when it could not be started. */
+int eg_gate_detacher_start(struct eg_gate *g);
+/* The interfaces it is attached to (name, XDP mode flags, plus EG_GATE_IF_DISPATCHER when
+ * through libxdp's dispatcher); returns the count. */
+#define EG_GATE_IF_DISPATCHER (1u << 31) /* no XDP_FLAGS_* bit: travels in the privsep hello */
 int eg_gate_attachments(struct eg_gate *g, char (*names)[16], uint32_t *flags, int max);
 /* Writes a validated request of the unprivileged process into the maps. 0 or -1 (errno). */
 int eg_gate_rule_apply(struct eg_gate *g, bool allow, const uint8_t addr[16], unsigned plen,

@@ -52,6 +52,7 @@ struct eg_gate_if {
 	int ifindex;
 	uint32_t flags; /* XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE */
 	void *xp;       /* struct xdp_program * when attached through libxdp's dispatcher */
+	bool dispatcher; /* attached through the dispatcher (also known where xp is not) */
 };
 
 struct eg_gate {
@@ -59,6 +60,8 @@ struct eg_gate {
 	int fd[M__COUNT];
 	bool own_fd;               /* fds from bpf_obj_get: close them */
 	int lockfd;                /* the pin root directory: flock() serialises writers across processes */
+	int detacher_fd;           /* gate_detacher.c helper's socket; -1 none */
+	int detacher_pid;
 	char pin_root[PATH_MAX];
 	struct eg_gate_if ifs[EG_GATE_MAX_IF];
 	int n_if;
@@ -119,6 +122,13 @@ enum { EG_XDP_FAILED = -1, EG_XDP_NO_DISPATCHER = -2 };
 int eg_gate_xdp_attach(struct eg_gate *g, int ifindex, bool native, unsigned prio, void **out,
 		       char *why, size_t whylen);
 void eg_gate_xdp_detach(void *xp, int ifindex, bool native);
+/* Takes the edgegate_xdp out of the dispatcher on ifindex, found by name (needs root's
+ * capabilities: libxdp rebuilds the dispatcher). 1 done, 0 none there, -1 failed. */
+int eg_gate_xdp_detach_named(int ifindex);
+/* Frees the daemon's handle of a program something else detached. */
+void eg_gate_xdp_forget(void *xp);
+/* gate_detacher.c: asks the helper (eg_gate_detacher_start) to detach; true when it did. */
+bool eg_gate_detacher_finish(struct eg_gate *g);
 
 /* gate_rules.c: an entry's key in the store's deny namespace ("deny <prefix>"). */
 void eg_gate_store_key(bool allow, const uint8_t addr[16], unsigned plen, char *buf, size_t len);

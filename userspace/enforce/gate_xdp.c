@@ -79,21 +79,45 @@ static void xdp_err(long rc, char *buf, size_t len)
 		snprintf(buf, len, "%s", strerror(rc < 0 ? (int)-rc : (int)rc));
 }
 
+int eg_gate_xdp_detach_named(int ifindex)
+{
+	struct xdp_multiprog *mp;
+	struct xdp_program *p;
+	char e[128];
+	long rc = 0;
+	int n = 0;
+
+	/* libbpf warns about the dispatcher object's sections on every load: not the log's */
+	memset(&said, 0, sizeof(said));
+	said.prev = libxdp_set_print(xdp_said);
+	said.prev_bpf = libbpf_set_print(bpf_said);
+	mp = xdp_multiprog__get_from_ifindex(ifindex);
+	if (mp && !libxdp_get_error(mp)) {
+		if (!xdp_multiprog__is_legacy(mp))
+			for (p = xdp_multiprog__next_prog(NULL, mp); p; p = xdp_multiprog__next_prog(p, mp))
+				if (!strcmp(xdp_program__name(p), "edgegate_xdp")) {
+					/* the detach rebuilt the dispatcher: mp describes the old one */
+					rc = xdp_program__detach(p, ifindex, xdp_multiprog__attach_mode(mp), 0);
+					n = rc ? -1 : 1;
+					break;
+				}
+		xdp_multiprog__close(mp);
+	}
+	libbpf_set_print(said.prev_bpf);
+	libxdp_set_print(said.prev);
+	if (rc) {
+		xdp_err(rc, e, sizeof(e));
+		log_warn("gate: libxdp: detaching edgegate_xdp from the dispatcher on ifindex %d: %s", ifindex, e);
+	}
+	return n;
+}
+
 /* An edgegate_xdp left in the dispatcher by a daemon that died: replaced, never
  * another program. */
 static void drop_stale(int ifindex)
 {
-	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
-	struct xdp_program *p;
-
-	if (!mp || libxdp_get_error(mp))
-		return;
-	if (!xdp_multiprog__is_legacy(mp))
-		for (p = xdp_multiprog__next_prog(NULL, mp); p; p = xdp_multiprog__next_prog(p, mp))
-			if (!strcmp(xdp_program__name(p), "edgegate_xdp") &&
-			    xdp_program__detach(p, ifindex, xdp_multiprog__attach_mode(mp), 0) == 0)
-				log_info("gate: replaced a stale edgegate_xdp in the dispatcher");
-	xdp_multiprog__close(mp);
+	if (eg_gate_xdp_detach_named(ifindex) > 0)
+		log_info("gate: replaced a stale edgegate_xdp in the dispatcher");
 }
 
 static bool in_dispatcher(int ifindex)
@@ -191,5 +215,10 @@ void eg_gate_xdp_detach(void *xp, int ifindex, bool native)
 		return;
 	if (xdp_program__detach(xp, ifindex, native ? XDP_MODE_NATIVE : XDP_MODE_SKB, 0))
 		log_warn("gate: detaching from the dispatcher failed");
+	xdp_program__close(xp);
+}
+
+void eg_gate_xdp_forget(void *xp)
+{
 	xdp_program__close(xp);
 }

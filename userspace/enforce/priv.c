@@ -598,6 +598,10 @@ void eg_priv_run(const struct eg_config *cfg, int fd)
 		gate = eg_gate_open(cfg, err, sizeof(err));
 		if (!gate) /* fail open on the kernel side only: the verdict path still enforces */
 			log_err("gate: %s; continuing without XDP enforcement", err);
+		else if (eg_gate_detacher_start(gate) != 0) /* before the drop: it needs root */
+			log_warn("gate: cannot start the helper that takes the gate out of the dispatcher "
+				 "at stop (%s): it will stay attached, enforcing, until the next start replaces it",
+				 strerror(errno));
 	}
 	diag = eg_sockdiag_open();
 	if (!diag) /* the daemon proper still notes flows, so a gate still drops revoked ones */
