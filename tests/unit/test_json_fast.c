@@ -82,6 +82,9 @@ static void refusals(void **state)
 		"{\"a\":01}", "{\"a\":1.}", "{\"a\":.5}", "{\"a\":+1}", "{\"a\":0x10}", "{\"a\":NaN}",
 		"{\"a\":Infinity}", "{\"a\":1e}", "{\"a\":-}",
 		"{\"a\":\"\\ud800\"}", "{\"a\":\"\\udc00\"}", "{\"a\":\"\\ud800\\u0041\"}",
+		/* lone surrogates where json_fast.cc skips jansson's UTF-8 check unless it sees an 0xED */
+		"{\"\\ud800\":1}", "{\"\\udc00\":1}", "{\"x\\udbff\\u0041\":1}", "{\"a\":[\"ok\",\"\\udfff\"]}",
+		"{\"a\":{\"b\":\"z\\ud83d\"}}", "{\"a\":\"\\ude00\\ud83d\"}",
 		"{\"a\":\"\xc0\xaf\"}", "{\"a\":\"\xed\xa0\x80\"}", "{\"a\":\"\xf4\x90\x80\x80\"}", "{\"a\":\"\xff\"}",
 		"{\"a\":\"\x01\"}", "{\"a\":\"\t\"}",     /* bare control characters */
 		"{\"a\":\"\\x41\"}", "{\"a\":\"\\u00g1\"}",

@@ -60,6 +60,57 @@ static void b64url_strict(void **state)
 	assert_int_equal(b64url_decode("Zm\0v", 4, out), -1);
 }
 
+/* Every single-byte change of a valid token, at every position of a long one (the
+ * sixteen-byte steps) and of the short tail, against the decoder's own verdict: a byte
+ * outside the alphabet fails whether it falls in a whole quad or in the remainder. */
+static void b64url_bad_byte_anywhere(void **state)
+{
+	uint8_t in[80], out[b64url_decoded_max(120)], ref[80];
+	char enc[b64url_encoded_len(80) + 1];
+
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 91 + 7);
+	for (size_t n = 1; n <= sizeof(in); n += 13) {
+		size_t el = b64url_encode(in, n, enc);
+		assert_int_equal(b64url_decode(enc, el, ref), (long)n);
+		assert_memory_equal(ref, in, n);
+		for (size_t pos = 0; pos < el; pos++) {
+			char keep = enc[pos];
+			for (int c = 0; c < 256; c++) {
+				bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+					     c == '-' || c == '_';
+				if (alpha)
+					continue;
+				enc[pos] = (char)c;
+				if (b64url_decode(enc, el, out) != -1)
+					fail_msg("length %zu: byte 0x%02x at %zu accepted", el, c, pos);
+			}
+			enc[pos] = keep;
+		}
+	}
+}
+
+/* The sixteen-byte classifier against the definition, for every byte at every offset of a
+ * block and of the tail. */
+static void b64token_alphabet(void **state)
+{
+	char s[48];
+
+	for (int c = 0; c < 256; c++) {
+		bool want = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			    (c && strchr("-_.~+/=", c));
+		for (size_t len = 1; len <= sizeof(s); len += 5)
+			for (size_t pos = 0; pos < len; pos++) {
+				memset(s, 'A', sizeof(s));
+				s[pos] = (char)c;
+				if (b64token_chars_ok(s, len) != want)
+					fail_msg("byte 0x%02x at %zu of %zu: %d", c, pos, len, !want);
+			}
+	}
+	assert_true(b64token_chars_ok("", 0));
+	assert_true(b64token_chars_ok("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln-_~+/=", 47));
+}
+
 static void b64_standard(void **state)
 {
 	uint8_t out[32];
@@ -265,7 +316,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(b64url_roundtrip), cmocka_unit_test(b64url_strict),
-		cmocka_unit_test(b64_standard),	    cmocka_unit_test(constant_time_equal), cmocka_unit_test(constant_time_equal_words),
+		cmocka_unit_test(b64_standard), cmocka_unit_test(b64url_bad_byte_anywhere), cmocka_unit_test(b64token_alphabet),	    cmocka_unit_test(constant_time_equal), cmocka_unit_test(constant_time_equal_words),
 		cmocka_unit_test(hex),		    cmocka_unit_test(percent),
 		cmocka_unit_test(form),		    cmocka_unit_test(files),
 		cmocka_unit_test(strings_and_misc),

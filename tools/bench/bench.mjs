@@ -699,11 +699,14 @@ if (doCrypto) log('openssl speed -seconds 3 ecdsap256 / rsa2048');
 const speed = doCrypto ? { ecdsap256: opensslSpeed('ecdsap256'), rsa2048: opensslSpeed('rsa2048') } : { ecdsap256: {}, rsa2048: {} };
 // eg_jws_verify alone (tools/bench/josebench.c), one thread, the same distinct cold tokens, the
 // claims kept in a ring as large as the daemon's verdict cache and the oldest freed, as it does
+// (with the public key: also the bare EVP_PKEY_verify on the same signatures, alternating with it)
 const josebench = {};
 for (const alg of doCrypto ? ['RS256', 'ES256'] : []) {
-  const jb = spawnSync(path.resolve(env('EGB_JOSEBENCH', 'build/bench/josebench')), [F('jwks.json'), F(`cold-${alg}.txt`), '3', String(egCfg.jwt.cache_entries)]);
+  const jb = spawnSync(path.resolve(env('EGB_JOSEBENCH', 'build/bench/josebench')), [F('jwks.json'), F(`cold-${alg}.txt`), '3', String(egCfg.jwt.cache_entries), F(alg === 'RS256' ? 'rsa.pem' : 'ec.pem')]);
   const m = jb.stdout.toString().match(/([\d.]+) us per eg_jws_verify/);
+  const p = jb.stdout.toString().match(/([\d.]+) us per raw EVP_PKEY_verify.*= ([\d.]+) x raw/);
   josebench[alg] = m ? Number(m[1]) : null;
+  josebench[`${alg}_paired`] = p ? { raw_us: Number(p[1]), ratio: Number(p[2]) } : null;
 }
 
 // ---- memory: RSS after RSS_VERDICTS verdicts over N_SESSIONS distinct sessions ------------
@@ -873,6 +876,8 @@ lines.push('');
 lines.push(`- P-256 ECDSA verify: ${fx(speed.ecdsap256.verify_us, 1)} µs (${fx(speed.ecdsap256.verify_per_s)} /s) — \`${speed.ecdsap256.line}\``);
 lines.push(`- RSA-2048 verify: ${fx(speed.rsa2048.verify_us, 1)} µs (${fx(speed.rsa2048.verify_per_s)} /s) — \`${speed.rsa2048.line}\``);
 lines.push(`- edgegate's whole eg_jws_verify (split, base64url, header and payload JSON, key choice, signature), one thread, CPU time, distinct tokens (tools/bench/josebench.c): RS256 ${fx(josebench.RS256, 1)} µs (${fx(josebench.RS256 / speed.rsa2048.verify_us, 2)}× raw), ES256 ${fx(josebench.ES256, 1)} µs (${fx(josebench.ES256 / speed.ecdsap256.verify_us, 2)}× raw)`);
+const pj = (a) => josebench[`${a}_paired`];
+if (pj('RS256') || pj('ES256')) lines.push(`- the same, paired with the bare EVP_PKEY_verify on the same signatures in alternating blocks (josebench PEM): RS256 ${fx(pj('RS256')?.ratio, 3)}× (raw ${fx(pj('RS256')?.raw_us, 1)} µs), ES256 ${fx(pj('ES256')?.ratio, 3)}× (raw ${fx(pj('ES256')?.raw_us, 1)} µs)`);
 lines.push('');
 lines.push('## Memory');
 lines.push('');

@@ -300,29 +300,11 @@ static void extra_header(const char *key, size_t len, const char *value, void *a
 
 /* --- bearer tokens --------------------------------------------------------------------------- */
 
-/* base64url and '.': the only characters of a JWS compact token. */
-static const bool token_char[256] = {
-	['-'] = true, ['_'] = true, ['.'] = true,
-	/* RFC 6750 b64token also allows these (opaque tokens for introspection) */
-	['~'] = true, ['+'] = true, ['/'] = true, ['='] = true,
-	['0'] = true, ['1'] = true, ['2'] = true, ['3'] = true, ['4'] = true,
-	['5'] = true, ['6'] = true, ['7'] = true, ['8'] = true, ['9'] = true,
-	['A'] = true, ['B'] = true, ['C'] = true, ['D'] = true, ['E'] = true, ['F'] = true, ['G'] = true,
-	['H'] = true, ['I'] = true, ['J'] = true, ['K'] = true, ['L'] = true, ['M'] = true, ['N'] = true,
-	['O'] = true, ['P'] = true, ['Q'] = true, ['R'] = true, ['S'] = true, ['T'] = true, ['U'] = true,
-	['V'] = true, ['W'] = true, ['X'] = true, ['Y'] = true, ['Z'] = true,
-	['a'] = true, ['b'] = true, ['c'] = true, ['d'] = true, ['e'] = true, ['f'] = true, ['g'] = true,
-	['h'] = true, ['i'] = true, ['j'] = true, ['k'] = true, ['l'] = true, ['m'] = true, ['n'] = true,
-	['o'] = true, ['p'] = true, ['q'] = true, ['r'] = true, ['s'] = true, ['t'] = true, ['u'] = true,
-	['v'] = true, ['w'] = true, ['x'] = true, ['y'] = true, ['z'] = true,
-};
-
+/* base64url and '.' (a JWS compact token), and RFC 6750 b64token's ~ + / = (opaque tokens
+ * for introspection): b64token_chars_ok (util.c), sixteen bytes a step. */
 static bool token_chars_ok(const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (!token_char[(unsigned char)s[i]])
-			return false;
-	return n > 0 && n <= MAX_TOKEN;
+	return n > 0 && n <= MAX_TOKEN && b64token_chars_ok(s, n);
 }
 
 static bool token_len_ok(size_t n)

@@ -18,6 +18,10 @@ size_t b64url_encode(const uint8_t *in, size_t len, char *out); /* NUL-terminate
 /* Standard base64 (with padding), strict. -1 on error. */
 long b64_decode(const char *in, size_t len, uint8_t *out);
 
+/* Every byte is base64url, '.', or one of RFC 6750's other b64token characters ~ + / =
+ * (a bearer token's alphabet); true for len 0. */
+bool b64token_chars_ok(const char *s, size_t len);
+
 bool ct_equal(const void *a, const void *b, size_t len);
 bool ct_equal_words(const void *a, const void *b, size_t len);
 int random_bytes(void *buf, size_t len); /* 0 ok */

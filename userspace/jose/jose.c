@@ -10,8 +10,9 @@
  * was initialised once (padding, salt length, MGF1 and signature digest set) when
  * the set was parsed. A verify hashes the signing input with a prefetched digest,
  * duplicates that template (cheap, no fetch; a context is never shared between
- * threads) and calls EVP_PKEY_verify on the digest: the same checks DigestVerify
- * makes, without the set-up. */
+ * threads) and calls EVP_PKEY_verify on the digest (RS*: on DigestInfo || digest,
+ * compared whole, see digest_info): the same checks DigestVerify makes, without the
+ * set-up. */
 #include "jose.h"
 #include "json_fast.h"
 #include "util.h"
@@ -343,8 +344,20 @@ static bool rsa_params(EVP_PKEY_CTX *pc, const struct alginfo *ai, const EVP_MD 
 	return true;
 }
 
+/* RFC 8017 §9.2 note 1: the DER DigestInfo of SHA-256/384/512 before the hash value. A
+ * PKCS#1 v1.5 context without a signature digest compares the whole decrypted block after
+ * the padding with what it is given, byte for byte and length for length: given this prefix
+ * and the hash, that is the encoding comparison RSA_verify makes (and as strict: the variant
+ * without the NULL parameter fails both), minus its two allocations and the re-encoding. */
+static const uint8_t digest_info[3][19] = {
+	{ 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20 },
+	{ 0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30 },
+	{ 0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40 },
+};
+
 /* A verify context for (key, alg), initialised once; NULL when OpenSSL refuses (the
- * verify then takes the one-shot path, so behaviour does not depend on this). */
+ * verify then takes the one-shot path, so behaviour does not depend on this). RS* get no
+ * signature digest: verify_prepared hands them DigestInfo || hash (digest_info above). */
 static EVP_PKEY_CTX *verify_template(EVP_PKEY *pkey, enum eg_alg alg)
 {
 	const struct alginfo *ai = &algtab[alg];
@@ -352,7 +365,7 @@ static EVP_PKEY_CTX *verify_template(EVP_PKEY *pkey, enum eg_alg alg)
 	EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
 
 	if (!pc || EVP_PKEY_verify_init(pc) != 1 || !rsa_params(pc, ai, md) ||
-	    EVP_PKEY_CTX_set_signature_md(pc, md) != 1) {
+	    (ai->fam != FAM_RS && EVP_PKEY_CTX_set_signature_md(pc, md) != 1)) {
 		EVP_PKEY_CTX_free(pc);
 		ERR_clear_error();
 		return NULL;
@@ -410,11 +423,15 @@ static bool verify_prepared(struct eg_jwk *k, enum eg_alg alg, const uint8_t *ms
 			    const uint8_t *sig, size_t siglen)
 {
 	const struct alginfo *ai = &algtab[alg];
-	uint8_t dgst[EVP_MAX_MD_SIZE];
+	uint8_t tbs[sizeof(digest_info[0]) + EVP_MAX_MD_SIZE];
+	/* RS*: the DigestInfo, then the hash (verify_template); others: the hash alone */
+	size_t pre = ai->fam == FAM_RS ? sizeof(digest_info[0]) : 0;
+	uint8_t *dgst = tbs + pre;
 	unsigned int dlen = 0;
 	EVP_PKEY_CTX *pc;
 	bool ok;
 
+	memcpy(tbs, digest_info[ai->hash], pre);
 	if (ai->hash == 0) { /* SHA-256: this thread's reused context (eg_sha256) */
 		eg_sha256(msg, msglen, dgst);
 		dlen = 32;
@@ -424,7 +441,7 @@ static bool verify_prepared(struct eg_jwk *k, enum eg_alg alg, const uint8_t *ms
 	pc = ctx_take(k, alg);
 	if (!pc)
 		return false;
-	ok = EVP_PKEY_verify(pc, sig, siglen, dgst, dlen) == 1;
+	ok = EVP_PKEY_verify(pc, sig, siglen, tbs, pre + dlen) == 1;
 	ctx_give(k, alg, pc);
 	return ok;
 }

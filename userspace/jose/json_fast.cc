@@ -5,8 +5,8 @@
  * and surrogate pairs, and numbers (an integer beyond 64 bits is an error, a real that
  * overflows is an error). What it accepts and jansson does not is refused here while the
  * values are copied: a member name twice, NUL in a string or name, an integer above INT64_MAX
- * (simdjson types it uint64). Strings and names are copied with jansson's checking
- * constructors, so its UTF-8 rules apply as well. */
+ * (simdjson types it uint64). Strings and names that could hold an escaped surrogate are
+ * copied with jansson's checking constructors, so its UTF-8 rules apply as well (string_value). */
 #include "json_fast.h"
 #include "json_arena.h"
 
@@ -31,6 +31,28 @@ bool has_nul(std::string_view s)
 	return memchr(s.data(), '\0', s.size()) != nullptr;
 }
 
+/* jansson's constructors check UTF-8 again, a tenth of the whole build. simdjson has already
+ * validated every byte of the document as UTF-8; the only bytes it makes itself are those of
+ * \u escapes, and the only invalid UTF-8 an escape can become is a surrogate (U+D800..DFFF,
+ * encoded ED A0..BF xx). So a string without an 0xED byte is valid UTF-8 by construction and
+ * skips the second check; one with it takes jansson's checking constructor, which refuses a
+ * lone surrogate exactly as json_loadb does. */
+bool may_hold_surrogate(std::string_view s)
+{
+	return memchr(s.data(), 0xed, s.size()) != nullptr;
+}
+
+json_t *string_value(std::string_view s)
+{
+	return may_hold_surrogate(s) ? json_stringn(s.data(), s.size()) : json_stringn_nocheck(s.data(), s.size());
+}
+
+int set_member(json_t *o, std::string_view key, json_t *v)
+{
+	return may_hold_surrogate(key) ? json_object_setn_new(o, key.data(), key.size(), v)
+				       : json_object_setn_new_nocheck(o, key.data(), key.size(), v);
+}
+
 json_t *value(simdjson::dom::element e);
 
 json_t *object(simdjson::dom::object in)
@@ -42,8 +64,8 @@ json_t *object(simdjson::dom::object in)
 	for (simdjson::dom::key_value_pair kv : in) {
 		/* jansson: "NUL byte in object key not supported" */
 		json_t *v = has_nul(kv.key) ? nullptr : value(kv.value);
-		/* json_object_setn_new checks the name's UTF-8 and releases v on failure */
-		if (!v || json_object_setn_new(o, kv.key.data(), kv.key.size(), v) != 0) {
+		/* set_member (json_object_setn_new*) releases v on failure */
+		if (!v || set_member(o, kv.key, v) != 0) {
 			json_decref(o);
 			return nullptr;
 		}
@@ -83,7 +105,7 @@ json_t *value(simdjson::dom::element e)
 	case simdjson::dom::element_type::STRING: {
 		std::string_view s = e.get_string().value_unsafe();
 		/* \u0000: jansson refuses it without JSON_ALLOW_NUL */
-		return has_nul(s) ? nullptr : json_stringn(s.data(), s.size());
+		return has_nul(s) ? nullptr : string_value(s);
 	}
 	case simdjson::dom::element_type::INT64:
 		return json_integer(e.get_int64().value_unsafe());
