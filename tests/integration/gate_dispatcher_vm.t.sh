@@ -27,9 +27,14 @@ for t in qemu-system-x86_64 busybox cpio apt-get dpkg python3 ip bpftool xdp-fil
 	command -v $t >/dev/null || skip_all "needs $t (tools/deps.sh)"
 done
 [ -x "$DAEMON" ] && [ -x "$CTL" ] || skip_all "build/edgegated and build/edgegatectl not built"
-# the VM sees this machine's / except what it mounts afresh
+# the VM sees this machine's / except what it mounts afresh (/tmp, /var/tmp, /run): a
+# checkout there (CI clones anywhere) is shared on its own, and the binaries must be in it
+case "$ROOT" in /tmp/* | /run/* | /var/tmp/*) export VM_SHARE=$ROOT ;; esac
 for f in "$ROOT" "$DAEMON" "$CTL"; do
-	case "$f" in /tmp/* | /run/* | /var/tmp/* | /dev/* | /proc/* | /sys/*) skip_all "$f is on a filesystem the VM does not share" ;; esac
+	case "$f" in
+	"$ROOT" | "$ROOT"/*) ;;
+	/tmp/* | /run/* | /var/tmp/* | /dev/* | /proc/* | /sys/*) skip_all "$f is on a filesystem the VM does not share" ;;
+	esac
 done
 
 t0=$(date +%s)

@@ -127,6 +127,13 @@ vm_run() {
 	local limit=$1 cwd=$2 cmd=$3 accel cpu env="" start line
 	shift 3
 	for a in "$@"; do env="$env eg.env=$a"; done
+	# VM_SHARE: a directory on a filesystem the VM mounts afresh (a clone under /tmp),
+	# exported read-only as a second 9p share and mounted at the same path inside
+	local share=()
+	if [ -n "${VM_SHARE:-}" ]; then
+		share=(-virtfs "local,path=$VM_SHARE,mount_tag=share,security_model=none,readonly=on,multidevs=remap")
+		env="$env eg.share=$VM_SHARE"
+	fi
 	accel=$(vm_accel)
 	cpu=max; [ "$accel" = kvm ] && cpu=host
 	VM_OUT=$(mktemp /tmp/eg-vm-out.XXXXXX)
@@ -140,6 +147,7 @@ vm_run() {
 		-nodefaults -display none -no-reboot -monitor none \
 		-serial "file:$VM_CONSOLE" -serial "file:$VM_OUT" \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+		"${share[@]}" \
 		-kernel "$VM_DIR/vmlinux" -initrd "$VM_DIR/initramfs.cpio.gz" \
 		-append "console=ttyS0 quiet panic=-1 eg.cwd=$cwd eg.run=$cmd$env" \
 		>"$VM_CONSOLE.qemu" 2>&1
