@@ -739,7 +739,8 @@ function runExternal(script, args, secs) {
 let xdp = null;
 if (!process.env.EGB_SKIP_XDP && !ONLY.length) {
   log('tools/bench/xdp/run.sh 3');
-  xdp = runExternal(path.join(ROOT, 'tools/bench/xdp/run.sh'), ['3'], 120);
+  // the path table with 1M rules, one flood round and the interleaved slices: ~4 min here
+  xdp = runExternal(path.join(ROOT, 'tools/bench/xdp/run.sh'), ['3'], 480);
 }
 const revokeScript = ['tools/bench/revoke/run.sh', 'tools/bench/revoke.sh'].map((p) => path.join(ROOT, p)).find((p) => fs.existsSync(p));
 const revoke = revokeScript && !ONLY.length ? runExternal(revokeScript, [], 120) : null;
