@@ -248,6 +248,10 @@ static void h_forbidden(struct eg_daemon *d, const struct eg_req *r, struct eg_r
 		return;
 	}
 	bool show_id = found && (e->kind == EG_ID_SESSION ? same_session(d, r, e) : e->kind != EG_ID_NONE);
+	if (r->pass && r->pass->store_needed) { /* the session needs the store: answered on a store worker */
+		free(e);
+		return;
+	}
 	render_page(d, found ? e : NULL, show_id, resp);
 	free(e);
 }
@@ -257,6 +261,9 @@ int eg_forbidden_init(struct eg_daemon *d)
 	if (!ring)
 		ring = eg_denials_new(RING_SIZE, NOTE_TTL_S);
 	eg_http_register("/forbidden", "GET,HEAD", h_forbidden);
+	/* nginx asks for this page after every 403: on the verdict lane, and on libmicrohttpd
+	 * first without the store, so a flood of denials costs what the denials cost */
+	eg_http_store_offload("/forbidden");
 	return 0;
 }
 

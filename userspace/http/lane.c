@@ -36,6 +36,7 @@
 #include "util.h"
 
 #define VERDICT_PATH "/auth"
+#define FORBIDDEN_PATH "/forbidden"
 
 struct lane_conn {
 	struct eg_conn *ac; /* admission's view; libmicrohttpd takes it over with the connection */
@@ -104,7 +105,7 @@ static void conn_close(struct lane_thread *t, struct lane_conn *c)
 /* libmicrohttpd takes the connection with the unread request, and its admission entry: the
  * same peer address, deadline and slot. It answers that request and closes the connection
  * (Connection: close): what is handed over is rare on a pooled connection (a page under
- * /oauth2/, the 403 page, a verdict that needs the store), and nginx's next request then
+ * /oauth2/, a verdict or a 403 page that needs the store), and nginx's next request then
  * comes to the lane on a fresh connection instead of staying on the slow path for good. */
 static void conn_handover(struct lane_thread *t, struct lane_conn *c, const char *why, bool store)
 {
@@ -407,6 +408,8 @@ static int serve_one(struct lane_thread *t, struct lane_conn *c, char *buf, bool
 	}
 	struct eg_lane_msg m;
 	long used = eg_lane_parse(buf, (size_t)n, VERDICT_PATH, &m);
+	if (used == EG_LANE_NOT_OURS) /* nginx's next request after a 403 (edgegate.conf) */
+		used = eg_lane_parse(buf, (size_t)n, FORBIDDEN_PATH, &m);
 	struct eg_resp resp;
 	if (used <= 0) {
 		/* not the verdict's shape, or not complete in one read */
