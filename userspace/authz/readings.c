@@ -43,6 +43,13 @@ static const unsigned plans[] = {
 	T_LOOSE | T_AUTHORITY,
 	T_SEPS | T_REPARSE,
 	T_LOOSE | T_REPARSE,
+	/* Found by tests/integration/boundary_property.t.mjs: loose readings in which an
+	 * encoded '/' or '\' stays one segment's text ("/public%5Cx/..;/ADMIN" is "/admin"
+	 * to a folding, ;param-stripping parser), the same with a decoded '?' ending the path
+	 * ("/public%2Fx//../adm%c1%a9n%3f"), and a leading "//x" read after a reparse. */
+	T_FOLD | T_PARAMS | T_WINDOWS | T_SUFFIX,
+	T_FOLD | T_PARAMS | T_WINDOWS | T_SUFFIX | T_REPARSE,
+	T_LOOSE | T_AUTHORITY | T_REPARSE,
 };
 _Static_assert(sizeof(plans) / sizeof(plans[0]) <= EG_READINGS_MAX, "too many reading plans");
 

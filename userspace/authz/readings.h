@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define EG_READINGS_MAX 16
+#define EG_READINGS_MAX 18
 #define EG_TARGET_MAX 4096 /* longest path (before '?') whose readings are computed */
 
 struct eg_reading {
