@@ -22,6 +22,8 @@ enum {
 	T_SUFFIX = 1u << 8,     /* the last segment's ".ext" dropped (Spring suffix pattern match) */
 	T_REPARSE = 1u << 9,    /* decoded, then parsed again: a decoded '?' or '#' ends the path */
 	T_RAW = 1u << 10,       /* not decoded at all: "%2e%2e" is no dot segment (Express's req.path) */
+	T_SLASH = 1u << 11,     /* %2F is a separator, %5C a plain '\' (POSIX), unless T_SEPS */
+	T_BSLASH = 1u << 12,    /* a raw '\' is a separator, %5C is not (WHATWG URL: Node's new URL()) */
 };
 
 #define T_LOOSE (T_DECODE2 | T_FOLD | T_SEPS | T_PARAMS | T_WINDOWS | T_SUFFIX)
@@ -74,10 +76,14 @@ static bool is_control(int c)
 	return c < 0x20 || c == 0x7f;
 }
 
+/* How a decoding pass treats %2F and %5C. */
+enum { SEPS_KEEP, SEPS_BOTH, SEPS_SLASH };
+
 /* One percent-decoding pass into out (room for n+1). Broken escapes stay as text;
  * encoded control bytes stay encoded (no reading ever holds a NUL); encoded '/' and
- * '\' become separators when seps, else stay encoded text (upper-case hex). */
-static size_t decode_pass(const char *in, size_t n, char *out, bool seps)
+ * '\' become separators when seps (SEPS_BOTH), else stay encoded text (upper-case hex),
+ * but for SEPS_SLASH: %2F a separator, %5C kept (one segment's text). */
+static size_t decode_pass(const char *in, size_t n, char *out, int seps)
 {
 	size_t o = 0;
 	for (size_t i = 0; i < n;) {
@@ -86,7 +92,7 @@ static size_t decode_pass(const char *in, size_t n, char *out, bool seps)
 			out[o++] = in[i++];
 			continue;
 		}
-		if (is_control(v) || ((v == '/' || v == '\\') && !seps)) {
+		if (is_control(v) || ((v == '/' || v == '\\') && seps == SEPS_KEEP) || (v == '\\' && seps == SEPS_SLASH)) {
 			static const char hex[] = "0123456789ABCDEF";
 			out[o++] = '%';
 			out[o++] = hex[v >> 4];
@@ -123,15 +129,18 @@ static const char *ambiguity(const char *p, size_t n)
 	}
 	/* Decoded once and twice, the bytes must still be UTF-8 without controls. */
 	char *once = xmalloc(n + 1), *twice = xmalloc(n + 1);
-	size_t n1 = decode_pass(p, n, once, true);
-	size_t n2 = decode_pass(once, n1, twice, true);
+	size_t n1 = decode_pass(p, n, once, SEPS_BOTH);
+	size_t n2 = decode_pass(once, n1, twice, SEPS_BOTH);
 	const char *why = NULL;
 	if (!eg_utf8_valid(once, n1) || !eg_utf8_valid(twice, n2))
 		why = "bad_utf8";
+	/* "also after one more decoding" (docs/config.md): %2500 and %252F alike */
 	for (size_t i = 0; !why && i + 2 < n1; i++) {
 		int v = pct_value(once + i, n1 - i);
 		if (v >= 0 && is_control(v))
 			why = "encoded_control";
+		else if (v == '/' || v == '\\' || v == ';')
+			why = "encoded_separator";
 	}
 	free(once);
 	free(twice);
@@ -294,11 +303,14 @@ static char *prepare(const char *path, size_t n, unsigned plan, struct fold_memo
 		memcpy(a, path, n);
 		a[n] = '\0';
 		an = n;
-	} else
-		an = decode_pass(path, n, a, plan & T_SEPS);
+	}
+	int seps = plan & T_SEPS ? SEPS_BOTH : plan & T_SLASH ? SEPS_SLASH : SEPS_KEEP;
+	if (!(plan & T_RAW))
+		an = decode_pass(path, n, a, seps);
 	if ((plan & T_DECODE2) && !(plan & T_RAW)) {
 		char *b = xmalloc(an + 1);
-		an = decode_pass(a, an, b, true);
+		/* SEPS_SLASH: "%255C" stays text as "%5C" does; otherwise as before */
+		an = decode_pass(a, an, b, seps == SEPS_SLASH ? SEPS_SLASH : SEPS_BOTH);
 		free(a);
 		a = b;
 	}
@@ -322,7 +334,7 @@ static char *prepare(const char *path, size_t n, unsigned plan, struct fold_memo
 		a = f, an = fn;
 		an = strnlen(a, an); /* NFKC never yields NUL from non-NUL; be sure anyway */
 	}
-	if (plan & T_SEPS)
+	if (plan & (T_SEPS | T_BSLASH))
 		for (size_t i = 0; i < an; i++)
 			if (a[i] == '\\')
 				a[i] = '/';
@@ -365,9 +377,9 @@ static bool add(struct eg_readings *out, char *path, bool folded)
  * gaps tests/integration/boundary_property.t.mjs found: "/public%5Cx/..;/ADMIN%0d" and
  * the like). Each distinct prepared byte string is resolved 32 ways. -1 when the readings
  * do not fit: then the target is refused. */
-#define PRE_BITS (T_FRAGMENT | T_DECODE2 | T_FOLD | T_SEPS | T_REPARSE | T_RAW)
+#define PRE_BITS (T_FRAGMENT | T_DECODE2 | T_FOLD | T_SEPS | T_REPARSE | T_RAW | T_SLASH | T_BSLASH)
 #define RESOLVE_BITS (T_AUTHORITY | T_PARAMS | T_WINDOWS | T_KEEP_EMPTY | T_SUFFIX)
-#define PREPARED_MAX 64
+#define PREPARED_MAX 128
 static int every_reading(const char *target, size_t n, struct eg_readings *out, struct fold_memo *memo)
 {
 	char *seen[PREPARED_MAX];
@@ -375,7 +387,8 @@ static int every_reading(const char *target, size_t n, struct eg_readings *out, 
 	size_t nseen = 0;
 	int rc = 0;
 	for (unsigned pre = 0; pre <= PRE_BITS && rc == 0; pre++) {
-		if ((pre & ~PRE_BITS) || ((pre & T_RAW) && (pre & (T_DECODE2 | T_REPARSE))))
+		if ((pre & ~PRE_BITS) || ((pre & T_RAW) && (pre & (T_DECODE2 | T_REPARSE | T_SLASH))) ||
+		    ((pre & T_SEPS) && (pre & (T_SLASH | T_BSLASH))))
 			continue;
 		size_t pn = 0;
 		char *p = prepare(target, n, pre, memo, &pn);

@@ -845,7 +845,7 @@ static int route_verdict(struct eg_daemon *d, const struct eg_req *r, const stru
  * reading order; *uncovered when some reading reaches none. At most one route per pair. */
 #define METHOD_BITS 10 /* EG_M_GET .. EG_M_OTHER */
 _Static_assert(EG_M_OTHER == 1u << (METHOD_BITS - 1), "METHOD_BITS covers every method bit");
-#define JUDGED_MAX (EG_READINGS_MAX * METHOD_BITS)
+#define JUDGED_MAX (2 * EG_READINGS_MAX * METHOD_BITS) /* each reading as is and case-insensitively */
 static size_t reading_routes(const struct eg_config *cfg, const struct target *t, const struct eg_readings *rd,
 			     const struct eg_route **routes, bool *uncovered)
 {
@@ -856,9 +856,15 @@ static size_t reading_routes(const struct eg_config *cfg, const struct target *t
 		unsigned m = 1u << b;
 		if (!(methods & m))
 			continue;
-		for (size_t i = 0; i < rd->n; i++) {
+		/* Each reading also case-insensitively: a router that ignores ASCII case but does
+		 * no compatibility folding reads "/ADMIN/x%EF%BC%8F.." under /admin/, while the
+		 * folded reading (NFKC: the fullwidth '/' splits, ".." climbs) leaves it. */
+		for (size_t i = 0; i < 2 * rd->n; i++) {
+			const struct eg_reading *rg = &rd->v[i / 2];
+			if ((i & 1) && rg->folded)
+				continue;
 			const struct eg_route *rt = eg_policy_match_reading(cfg, t->has_host ? t->host : NULL,
-									    rd->v[i].path, m, rd->v[i].folded);
+									    rg->path, m, rg->folded || (i & 1));
 			bool seen = rt == NULL;
 			*uncovered |= rt == NULL;
 			for (size_t k = 0; k < n && !seen; k++)
