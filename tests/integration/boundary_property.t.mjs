@@ -180,11 +180,17 @@ function fold(s) {
   const f = u.toUpperCase().normalize('NFKC').toLowerCase().normalize('NFKC');
   return Buffer.from(f, 'utf8').toString('latin1');
 }
+// Windows: "::$DATA" and trailing spaces go; a segment of dots only then climbs ("...", ".. ");
+// otherwise trailing dots and spaces go too.
 function trimWindows(seg) {
-  if (seg === '.' || seg === '..') return seg;
-  let s = seg.replace(/::\$data$/i, '');
-  s = s.replace(/[. ]+$/, '');
-  return s === '' && seg !== '' ? '.' : s; // "..." reads as a dot segment on Windows
+  let s = seg;
+  for (;;) {
+    if (/::\$data$/i.test(s)) s = s.slice(0, -7);
+    else if (s.endsWith(' ')) s = s.slice(0, -1);
+    else break;
+  }
+  if (/^\.+$/.test(s)) return s.length === 1 ? '.' : '..';
+  return s.replace(/[. ]+$/, '');
 }
 // RFC 3986 remove_dot_segments over "/"-split segments, with the per-upstream options.
 function resolve(s, o) {
