@@ -106,6 +106,31 @@ static size_t decode_pass(const char *in, size_t n, char *out, int seps)
 	return o;
 }
 
+/* URL syntax a compatibility character may fold into. */
+static size_t syntax_bytes(const char *s, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += s[i] && strchr("/\\.;%?#:", s[i]) != NULL;
+	return k;
+}
+
+/* Non-ASCII that NFKC folds into URL syntax ("／" U+FF0F is '/', "‥" U+2025 is ".."): a
+ * folding upstream splits or climbs where the others read one name. */
+static bool compat_syntax(const char *s, size_t n)
+{
+	bool ascii = true;
+	for (size_t i = 0; i < n && ascii; i++)
+		ascii = (unsigned char)s[i] < 0x80;
+	if (ascii)
+		return false;
+	size_t fn = 0;
+	char *f = eg_unicode_fold(s, n, READING_MAX, &fn);
+	bool more = !f || syntax_bytes(f, fn) != syntax_bytes(s, n);
+	free(f);
+	return more;
+}
+
 /* Why the raw path no two parsers read alike, or NULL. */
 static const char *ambiguity(const char *p, size_t n)
 {
@@ -134,6 +159,8 @@ static const char *ambiguity(const char *p, size_t n)
 	const char *why = NULL;
 	if (!eg_utf8_valid(once, n1) || !eg_utf8_valid(twice, n2))
 		why = "bad_utf8";
+	else if (compat_syntax(once, n1) || compat_syntax(twice, n2))
+		why = "compat_syntax"; /* found by boundary_property.t.mjs: "/public／x/%2E%2E/admin." */
 	/* "also after one more decoding" (docs/config.md): %2500 and %252F alike */
 	for (size_t i = 0; !why && i + 2 < n1; i++) {
 		int v = pct_value(once + i, n1 - i);

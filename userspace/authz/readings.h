@@ -32,7 +32,7 @@ struct eg_readings {
 	struct eg_reading v[EG_READINGS_MAX];
 	/* NULL, or why no two parsers read this target alike ("raw_fragment",
 	 * "bad_escape", "control_char", "encoded_separator", "encoded_control",
-	 * "bad_utf8", "raw_backslash"): such a target may only reach public routes. */
+	 * "bad_utf8", "compat_syntax", "raw_backslash"): such a target may only reach public routes. */
 	const char *ambiguous;
 	bool one_block; /* the paths share one allocation, v[0].path (the plain-target fast path) */
 };
