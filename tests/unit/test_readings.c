@@ -87,6 +87,8 @@ static void test_property_regressions(void **state)
 	expect("/public\xef\xbc\x8fx/%2E%2E/admin.", "compat_syntax", "/admin.", W("/admin"));
 	expect("//public\xef\xbc\x8fX/;x=1/api", "compat_syntax", "/public\xef\xbc\x8fX/;x=1/api", W("/api"));
 	expect("/a/\xe2\x80\xa5/admin", "compat_syntax", "/a/\xe2\x80\xa5/admin", W("/admin"));
+	/* decoded twice, %2F kept as text both times: "%252e%252e" climbs out of "public%2Fa\\b" */
+	expect("/public%2fa\\b/%252e%252e/admin", "encoded_separator", "/public%2Fa\\b/%2e%2e/admin", W("/admin"));
 }
 
 static void test_params(void **state)

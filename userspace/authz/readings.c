@@ -336,8 +336,9 @@ static char *prepare(const char *path, size_t n, unsigned plan, struct fold_memo
 		an = decode_pass(path, n, a, seps);
 	if ((plan & T_DECODE2) && !(plan & T_RAW)) {
 		char *b = xmalloc(an + 1);
-		/* SEPS_SLASH: "%255C" stays text as "%5C" does; otherwise as before */
-		an = decode_pass(a, an, b, seps == SEPS_SLASH ? SEPS_SLASH : SEPS_BOTH);
+		/* the second pass reads separators as the first did: "%252F" stays text where
+		 * "%2F" does (the fixed plans decode twice with T_SEPS only) */
+		an = decode_pass(a, an, b, seps);
 		free(a);
 		a = b;
 	}
