@@ -19,6 +19,15 @@
 //
 // EG_PROP_SEED (default 20261204) and EG_PROP_COUNT (default 3000) change the run; the seed
 // is printed so that a failure can be replayed.
+//
+// What the oracle models, and why it is no stricter than the upstream can be: nginx with
+// proxy_pass without a URI sends the client's target bytes unchanged (an absolute-form line
+// loses its scheme and host), so the recorded request line is what an app parses; the readings
+// are the full product of the transforms docs/config.md lists, plus ASCII-only case folding
+// (routers that ignore case without NFKC) and the Windows trim. The host is what the app gets
+// behind `proxy_set_header Host $http_host` plus every host-override header that reached it.
+// Underscore spellings (X_HTTP_Method_Override) are judged only if they reach the recorder
+// (nginx drops them by default).
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
