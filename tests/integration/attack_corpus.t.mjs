@@ -130,6 +130,27 @@ for (const [who, cred] of [['no one', []], ['a non-admin token', [user]]]) {
   }
 }
 
+// ---- found by boundary_property.t.mjs (generative) ---------------------------------------------
+// Readings the fixed plans missed. A router that matches the undecoded path (Express's req.path)
+// keeps "%2e%2e" as a name: /admin/%2e%2e/x is under /admin/ there, /x to every decoder. One
+// that ignores ASCII case without compatibility folding reads /ADMIN/x／..／..／public under
+// /admin/, while NFKC splits at the fullwidth '/' and climbs to /public. And an X-Original-URL
+// no two parsers read alike (IIS reads %u002f as '/') is refused outright.
+r = await send('/x/%2e%2e/y', [user]);
+ok(r.status === 200 && r.reached.length === 1, 'control: a dev token on /x/%2e%2e/y (every reading under /) is served');
+for (const target of ['/admin/%2e%2e/x', '/admin/%2E%2E/x', '/admin/.%2e/public/x',
+  '/ADMIN/x%ef%bc%8f..%ef%bc%8f..%ef%bc%8fpublic/x', '/Admin/x%EF%BC%8F..%EF%BC%8F..%EF%BC%8Fx']) {
+  r = await send(target, [user]);
+  ok(r.reached.length === 0 && r.status === 403, `a dev token, ${target}: judged under /admin/ too, not served (${r.status})`, r.reached);
+}
+r = await send('/public/x', ['X-Original-URL: /public/y%2e']);
+ok(r.status === 200 && r.reached.length === 1, 'control: X-Original-URL /public/y%2e (plain) is served');
+for (const h of ['X-Original-URL: /public/x%u002f..%u002fadmin/', 'X-Rewrite-URL: /public/.%00./admin%5csecret',
+  'X-Original-URL: /public/%252e%252e%252fadmin/']) {
+  r = await send('/public/x', [h]);
+  ok(r.reached.length === 0 && r.status === 403, `no one, ${JSON.stringify(h)}: a header target no two parsers read alike is refused (${r.status})`, r.reached);
+}
+
 // ---- client X-Forwarded-Host -----------------------------------------------------------------
 // Express ("trust proxy"), Django (USE_X_FORWARDED_HOST), Symfony and Rails take the host from
 // X-Forwarded-Host when the request comes from their proxy; nginx passes the client's on. Under

@@ -60,11 +60,35 @@ static void test_double_encoding(void **state)
 {
 	expect("/public/%252e%252e/admin/", NULL, "/public/%2e%2e/admin/", W("/admin/"));
 	expect("/%2561dmin/", NULL, "/%61dmin/", W("/admin/"));
-	expect("/public/..%252fadmin/", NULL, "/public/..%2fadmin/", W("/admin/"));
+	/* an encoded separator after one decoding: no two parsers read it alike (docs/config.md) */
+	expect("/public/..%252fadmin/", "encoded_separator", "/public/..%2fadmin/", W("/admin/"));
+	expect("/api%252fx", "encoded_separator", "/api%2fx", W("/api/x"));
 	/* decoded, then parsed again: the decoded '?' ends the path */
 	expect("/admin%3F/../public/x", NULL, "/public/x", W("/admin"));
 	expect("/admin%253F/../public/x", NULL, "/public/x", W("/admin"));
 	expect("/admin%2523/../public/x", NULL, "/public/x", W("/admin"));
+}
+
+/* Found by tests/integration/boundary_property.t.mjs: mixes the fixed plans missed. */
+static void test_property_regressions(void **state)
+{
+	/* undecoded: routers that match the raw path keep "%2e%2e" as a name */
+	expect("/board/%2E%2E/v1", NULL, "/v1", W("/board/%2E%2E/v1"));
+	/* ambiguous targets are read every way: %5C as one segment's text, ;params, folding */
+	expect("/public%5cx/..;/a%ef%bd%84min%0d%0a", "encoded_separator", "/public%5Cx/..;/a\xef\xbd\x84min%0D%0A",
+	       W("/admin%0d%0a"));
+	/* a raw '\\' as '/' while %5C stays text (WHATWG URL), then an authority */
+	expect("/\\public/a%5Cb/.%2e/api", "raw_backslash", "/\\public/api", W("/api"));
+	/* %255C a plain '\\' (POSIX) while %252F is a '/' */
+	expect("/public%255cx/%e0%80%ae%e0%80%ae/;/admin%252fa.txt", "bad_utf8",
+	       "/public%5cx/\xe0\x80\xae\xe0\x80\xae/;/admin%2fa.txt", W("/admin/a.txt"));
+	/* compatibility characters that fold into syntax: read every way (no NFKC, yet Windows trim
+	 * or ;params and an authority) */
+	expect("/public\xef\xbc\x8fx/%2E%2E/admin.", "compat_syntax", "/admin.", W("/admin"));
+	expect("//public\xef\xbc\x8fX/;x=1/api", "compat_syntax", "/public\xef\xbc\x8fX/;x=1/api", W("/api"));
+	expect("/a/\xe2\x80\xa5/admin", "compat_syntax", "/a/\xe2\x80\xa5/admin", W("/admin"));
+	/* decoded twice, %2F kept as text both times: "%252e%252e" climbs out of "public%2Fa\\b" */
+	expect("/public%2fa\\b/%252e%252e/admin", "encoded_separator", "/public%2Fa\\b/%2e%2e/admin", W("/admin"));
 }
 
 static void test_params(void **state)
@@ -100,8 +124,9 @@ static void test_case_and_compat(void **state)
 	expect("/%E2%84%AAey/", NULL, "/\xe2\x84\xaa" "ey/", W("/key/"));      /* Kelvin sign */
 	expect("/%C5%BFecret/", NULL, "/\xc5\xbf" "ecret/", W("/secret/"));    /* long s */
 	expect("/%EF%BC%A1DMIN/", NULL, "/\xef\xbc\xa1" "DMIN/", W("/admin/")); /* fullwidth A */
-	expect("/%EF%BC%8F%EF%BD%81dmin/", NULL, "/\xef\xbc\x8f\xef\xbd\x81" "dmin/", W("/admin/"));
-	expect("/public/%EF%BC%8E%EF%BC%8E/admin/", NULL, "/public/\xef\xbc\x8e\xef\xbc\x8e/admin/", W("/admin/"));
+	/* a fullwidth '/' folds into syntax: no two parsers read it alike */
+	expect("/%EF%BC%8F%EF%BD%81dmin/", "compat_syntax", "/\xef\xbc\x8f\xef\xbd\x81" "dmin/", W("/admin/"));
+	expect("/public/%EF%BC%8E%EF%BC%8E/admin/", "compat_syntax", "/public/\xef\xbc\x8e\xef\xbc\x8e/admin/", W("/admin/"));
 	expect("/%EF%AC%81les/", NULL, "/\xef\xac\x81les/", W("/files/"));     /* fi ligature */
 	expect("/ad%C2%ADmin/", NULL, "/ad\xc2\xadmin/", W("/admin/"));        /* soft hyphen ignored */
 }
@@ -387,7 +412,7 @@ static void test_fast_path_taken(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_dot_segments), cmocka_unit_test(test_double_encoding),
+		cmocka_unit_test(test_dot_segments), cmocka_unit_test(test_double_encoding), cmocka_unit_test(test_property_regressions),
 		cmocka_unit_test(test_params),       cmocka_unit_test(test_slashes),
 		cmocka_unit_test(test_separators),   cmocka_unit_test(test_case_and_compat),
 		cmocka_unit_test(test_windows),      cmocka_unit_test(test_suffix),

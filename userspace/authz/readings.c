@@ -21,6 +21,9 @@ enum {
 	T_KEEP_EMPTY = 1u << 7, /* "//" not merged (RFC 3986 proper) */
 	T_SUFFIX = 1u << 8,     /* the last segment's ".ext" dropped (Spring suffix pattern match) */
 	T_REPARSE = 1u << 9,    /* decoded, then parsed again: a decoded '?' or '#' ends the path */
+	T_RAW = 1u << 10,       /* not decoded at all: "%2e%2e" is no dot segment (Express's req.path) */
+	T_SLASH = 1u << 11,     /* %2F is a separator, %5C a plain '\' (POSIX), unless T_SEPS */
+	T_BSLASH = 1u << 12,    /* a raw '\' is a separator, %5C is not (WHATWG URL: Node's new URL()) */
 };
 
 #define T_LOOSE (T_DECODE2 | T_FOLD | T_SEPS | T_PARAMS | T_WINDOWS | T_SUFFIX)
@@ -43,6 +46,17 @@ static const unsigned plans[] = {
 	T_LOOSE | T_AUTHORITY,
 	T_SEPS | T_REPARSE,
 	T_LOOSE | T_REPARSE,
+	/* Found by tests/integration/boundary_property.t.mjs: loose readings in which an
+	 * encoded '/' or '\' stays one segment's text ("/public%5Cx/..;/ADMIN" is "/admin"
+	 * to a folding, ;param-stripping parser), the same with a decoded '?' ending the path
+	 * ("/public%2Fx//../adm%c1%a9n%3f"), and a leading "//x" read after a reparse. */
+	T_FOLD | T_PARAMS | T_WINDOWS | T_SUFFIX,
+	T_FOLD | T_PARAMS | T_WINDOWS | T_SUFFIX | T_REPARSE,
+	T_LOOSE | T_AUTHORITY | T_REPARSE,
+	/* Routers that match the undecoded path: "/board/%2e%2e/x" is under /board/ there
+	 * while every decoding reads "/x" (boundary_property.t.mjs). */
+	T_RAW,
+	T_RAW | T_SEPS | T_FOLD | T_PARAMS | T_WINDOWS | T_SUFFIX,
 };
 _Static_assert(sizeof(plans) / sizeof(plans[0]) <= EG_READINGS_MAX, "too many reading plans");
 
@@ -62,10 +76,14 @@ static bool is_control(int c)
 	return c < 0x20 || c == 0x7f;
 }
 
+/* How a decoding pass treats %2F and %5C. */
+enum { SEPS_KEEP, SEPS_BOTH, SEPS_SLASH };
+
 /* One percent-decoding pass into out (room for n+1). Broken escapes stay as text;
  * encoded control bytes stay encoded (no reading ever holds a NUL); encoded '/' and
- * '\' become separators when seps, else stay encoded text (upper-case hex). */
-static size_t decode_pass(const char *in, size_t n, char *out, bool seps)
+ * '\' become separators when seps (SEPS_BOTH), else stay encoded text (upper-case hex),
+ * but for SEPS_SLASH: %2F a separator, %5C kept (one segment's text). */
+static size_t decode_pass(const char *in, size_t n, char *out, int seps)
 {
 	size_t o = 0;
 	for (size_t i = 0; i < n;) {
@@ -74,7 +92,7 @@ static size_t decode_pass(const char *in, size_t n, char *out, bool seps)
 			out[o++] = in[i++];
 			continue;
 		}
-		if (is_control(v) || ((v == '/' || v == '\\') && !seps)) {
+		if (is_control(v) || ((v == '/' || v == '\\') && seps == SEPS_KEEP) || (v == '\\' && seps == SEPS_SLASH)) {
 			static const char hex[] = "0123456789ABCDEF";
 			out[o++] = '%';
 			out[o++] = hex[v >> 4];
@@ -86,6 +104,31 @@ static size_t decode_pass(const char *in, size_t n, char *out, bool seps)
 	}
 	out[o] = '\0';
 	return o;
+}
+
+/* URL syntax a compatibility character may fold into. */
+static size_t syntax_bytes(const char *s, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += s[i] && strchr("/\\.;%?#:", s[i]) != NULL;
+	return k;
+}
+
+/* Non-ASCII that NFKC folds into URL syntax ("／" U+FF0F is '/', "‥" U+2025 is ".."): a
+ * folding upstream splits or climbs where the others read one name. */
+static bool compat_syntax(const char *s, size_t n)
+{
+	bool ascii = true;
+	for (size_t i = 0; i < n && ascii; i++)
+		ascii = (unsigned char)s[i] < 0x80;
+	if (ascii)
+		return false;
+	size_t fn = 0;
+	char *f = eg_unicode_fold(s, n, READING_MAX, &fn);
+	bool more = !f || syntax_bytes(f, fn) != syntax_bytes(s, n);
+	free(f);
+	return more;
 }
 
 /* Why the raw path no two parsers read alike, or NULL. */
@@ -111,15 +154,20 @@ static const char *ambiguity(const char *p, size_t n)
 	}
 	/* Decoded once and twice, the bytes must still be UTF-8 without controls. */
 	char *once = xmalloc(n + 1), *twice = xmalloc(n + 1);
-	size_t n1 = decode_pass(p, n, once, true);
-	size_t n2 = decode_pass(once, n1, twice, true);
+	size_t n1 = decode_pass(p, n, once, SEPS_BOTH);
+	size_t n2 = decode_pass(once, n1, twice, SEPS_BOTH);
 	const char *why = NULL;
 	if (!eg_utf8_valid(once, n1) || !eg_utf8_valid(twice, n2))
 		why = "bad_utf8";
+	else if (compat_syntax(once, n1) || compat_syntax(twice, n2))
+		why = "compat_syntax"; /* found by boundary_property.t.mjs: "/public／x/%2E%2E/admin." */
+	/* "also after one more decoding" (docs/config.md): %2500 and %252F alike */
 	for (size_t i = 0; !why && i + 2 < n1; i++) {
 		int v = pct_value(once + i, n1 - i);
 		if (v >= 0 && is_control(v))
 			why = "encoded_control";
+		else if (v == '/' || v == '\\' || v == ';')
+			why = "encoded_separator";
 	}
 	free(once);
 	free(twice);
@@ -234,7 +282,7 @@ struct fold_memo {
 	struct {
 		char *in, *out;
 		size_t inn, outn;
-	} e[4];
+	} e[16];
 };
 
 static char *fold_once(struct fold_memo *m, const char *s, size_t n, size_t *outn)
@@ -266,7 +314,9 @@ static void fold_memo_free(struct fold_memo *m)
 	}
 }
 
-static char *apply(const char *path, size_t n, unsigned plan, struct fold_memo *memo)
+/* The bytes a plan resolves: the target decoded, cut, folded as the plan says (its
+ * per-segment transforms are resolve's). NULL when the plan does not apply. */
+static char *prepare(const char *path, size_t n, unsigned plan, struct fold_memo *memo, size_t *outn)
 {
 	if (plan & T_FRAGMENT) {
 		const char *h = memchr(path, '#', n);
@@ -275,10 +325,20 @@ static char *apply(const char *path, size_t n, unsigned plan, struct fold_memo *
 		n = (size_t)(h - path);
 	}
 	char *a = xmalloc(n + 1);
-	size_t an = decode_pass(path, n, a, plan & T_SEPS);
-	if (plan & T_DECODE2) {
+	size_t an;
+	if (plan & T_RAW) {
+		memcpy(a, path, n);
+		a[n] = '\0';
+		an = n;
+	}
+	int seps = plan & T_SEPS ? SEPS_BOTH : plan & T_SLASH ? SEPS_SLASH : SEPS_KEEP;
+	if (!(plan & T_RAW))
+		an = decode_pass(path, n, a, seps);
+	if ((plan & T_DECODE2) && !(plan & T_RAW)) {
 		char *b = xmalloc(an + 1);
-		an = decode_pass(a, an, b, true);
+		/* the second pass reads separators as the first did: "%252F" stays text where
+		 * "%2F" does (the fixed plans decode twice with T_SEPS only) */
+		an = decode_pass(a, an, b, seps);
 		free(a);
 		a = b;
 	}
@@ -302,26 +362,84 @@ static char *apply(const char *path, size_t n, unsigned plan, struct fold_memo *
 		a = f, an = fn;
 		an = strnlen(a, an); /* NFKC never yields NUL from non-NUL; be sure anyway */
 	}
-	if (plan & T_SEPS)
+	if (plan & (T_SEPS | T_BSLASH))
 		for (size_t i = 0; i < an; i++)
 			if (a[i] == '\\')
 				a[i] = '/';
+	*outn = an;
+	return a;
+}
+
+static char *apply(const char *path, size_t n, unsigned plan, struct fold_memo *memo)
+{
+	size_t an = 0;
+	char *a = prepare(path, n, plan, memo, &an);
+	if (!a)
+		return NULL;
 	char *r = resolve(a, an, plan);
 	free(a);
 	return r;
 }
 
-static void add(struct eg_readings *out, char *path, bool folded)
+/* false when out is full (path is freed either way, or kept). */
+static bool add(struct eg_readings *out, char *path, bool folded)
 {
 	if (!path)
-		return;
+		return true;
 	for (size_t i = 0; i < out->n; i++) {
 		if (out->v[i].folded == folded && strcmp(out->v[i].path, path) == 0) {
 			free(path);
-			return;
+			return true;
 		}
 	}
+	if (out->n == EG_READINGS_MAX) {
+		free(path);
+		return false;
+	}
 	out->v[out->n++] = (struct eg_reading){ path, folded };
+	return true;
+}
+
+/* A target no two parsers read alike may reach public routes only, however it is read,
+ * so it is read under every composition of the transforms, not only the plans above (whose
+ * gaps tests/integration/boundary_property.t.mjs found: "/public%5Cx/..;/ADMIN%0d" and
+ * the like). Each distinct prepared byte string is resolved 32 ways. -1 when the readings
+ * do not fit: then the target is refused. */
+#define PRE_BITS (T_FRAGMENT | T_DECODE2 | T_FOLD | T_SEPS | T_REPARSE | T_RAW | T_SLASH | T_BSLASH)
+#define RESOLVE_BITS (T_AUTHORITY | T_PARAMS | T_WINDOWS | T_KEEP_EMPTY | T_SUFFIX)
+#define PREPARED_MAX 128
+static int every_reading(const char *target, size_t n, struct eg_readings *out, struct fold_memo *memo)
+{
+	char *seen[PREPARED_MAX];
+	bool seen_folded[PREPARED_MAX];
+	size_t nseen = 0;
+	int rc = 0;
+	for (unsigned pre = 0; pre <= PRE_BITS && rc == 0; pre++) {
+		if ((pre & ~PRE_BITS) || ((pre & T_RAW) && (pre & (T_DECODE2 | T_REPARSE | T_SLASH))) ||
+		    ((pre & T_SEPS) && (pre & (T_SLASH | T_BSLASH))))
+			continue;
+		size_t pn = 0;
+		char *p = prepare(target, n, pre, memo, &pn);
+		if (!p)
+			continue;
+		bool folded = pre & T_FOLD, dup = false;
+		for (size_t i = 0; i < nseen && !dup; i++)
+			dup = seen_folded[i] == folded && strcmp(seen[i], p) == 0;
+		if (dup) {
+			free(p);
+			continue;
+		}
+		for (unsigned rb = 0; rb <= RESOLVE_BITS && rc == 0; rb++)
+			if (!(rb & ~RESOLVE_BITS) && !add(out, resolve(p, pn, rb), folded))
+				rc = -1;
+		if (nseen < PREPARED_MAX)
+			seen[nseen] = p, seen_folded[nseen++] = folded;
+		else
+			free(p);
+	}
+	for (size_t i = 0; i < nseen; i++)
+		free(seen[i]);
+	return rc;
 }
 
 static int path_part(const char *target, size_t *n)
@@ -418,7 +536,8 @@ static bool plain_readings(const char *p, size_t n, struct eg_readings *out)
 
 static int compute(const char *target, struct eg_readings *out, bool fast)
 {
-	memset(out, 0, sizeof(*out));
+	/* not memset: v[] is 1 KB and only v[0..n) is ever read */
+	out->n = 0, out->ambiguous = NULL, out->one_block = false;
 	size_t n;
 	if (path_part(target, &n) != 0)
 		return -1;
@@ -428,8 +547,11 @@ static int compute(const char *target, struct eg_readings *out, bool fast)
 	struct fold_memo memo = { 0 };
 	for (size_t i = 0; i < sizeof(plans) / sizeof(plans[0]); i++)
 		add(out, apply(target, n, plans[i], &memo), plans[i] & T_FOLD);
+	int rc = out->ambiguous ? every_reading(target, n, out, &memo) : 0;
 	fold_memo_free(&memo);
-	return out->n ? 0 : -1;
+	if (rc != 0)
+		eg_readings_free(out);
+	return rc == 0 && out->n ? 0 : -1;
 }
 
 int eg_readings_compute(const char *target, struct eg_readings *out)

@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define EG_READINGS_MAX 16
+#define EG_READINGS_MAX 64 /* an ambiguous target is read every way (readings.c) */
 #define EG_TARGET_MAX 4096 /* longest path (before '?') whose readings are computed */
 
 struct eg_reading {
@@ -32,15 +32,17 @@ struct eg_readings {
 	struct eg_reading v[EG_READINGS_MAX];
 	/* NULL, or why no two parsers read this target alike ("raw_fragment",
 	 * "bad_escape", "control_char", "encoded_separator", "encoded_control",
-	 * "bad_utf8", "raw_backslash"): such a target may only reach public routes. */
+	 * "bad_utf8", "compat_syntax", "raw_backslash"): such a target may only reach public routes. */
 	const char *ambiguous;
 	bool one_block; /* the paths share one allocation, v[0].path (the plain-target fast path) */
 };
 
 /* Computes the readings of an origin-form target (path, optionally "?query"). The
  * query never takes part. A plain path (ASCII letters, digits, a few marks, no "//" nor
- * dot segments; readings.c) takes a fast path with the same result. -1 when the target is not a path ("", no leading '/') or its
- * path is longer than EG_TARGET_MAX; out is then empty. */
+ * dot segments; readings.c) takes a fast path with the same result. A target no two parsers read
+ * alike (ambiguous) is read under every composition of the transforms. -1 when the target is not a path ("", no leading '/') or its
+ * path is longer than EG_TARGET_MAX, or an ambiguous one has more than EG_READINGS_MAX readings;
+ * out is then empty. */
 int eg_readings_compute(const char *target, struct eg_readings *out);
 
 /* The same, always through every plan: the reference the plain-target fast path of

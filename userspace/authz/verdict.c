@@ -845,7 +845,7 @@ static int route_verdict(struct eg_daemon *d, const struct eg_req *r, const stru
  * reading order; *uncovered when some reading reaches none. At most one route per pair. */
 #define METHOD_BITS 10 /* EG_M_GET .. EG_M_OTHER */
 _Static_assert(EG_M_OTHER == 1u << (METHOD_BITS - 1), "METHOD_BITS covers every method bit");
-#define JUDGED_MAX (EG_READINGS_MAX * METHOD_BITS)
+#define JUDGED_MAX (2 * EG_READINGS_MAX * METHOD_BITS) /* each reading as is and case-insensitively */
 static size_t reading_routes(const struct eg_config *cfg, const struct target *t, const struct eg_readings *rd,
 			     const struct eg_route **routes, bool *uncovered)
 {
@@ -856,9 +856,15 @@ static size_t reading_routes(const struct eg_config *cfg, const struct target *t
 		unsigned m = 1u << b;
 		if (!(methods & m))
 			continue;
-		for (size_t i = 0; i < rd->n; i++) {
+		/* Each reading also case-insensitively: a router that ignores ASCII case but does
+		 * no compatibility folding reads "/ADMIN/x%EF%BC%8F.." under /admin/, while the
+		 * folded reading (NFKC: the fullwidth '/' splits, ".." climbs) leaves it. */
+		for (size_t i = 0; i < 2 * rd->n; i++) {
+			const struct eg_reading *rg = &rd->v[i / 2];
+			if ((i & 1) && rg->folded)
+				continue;
 			const struct eg_route *rt = eg_policy_match_reading(cfg, t->has_host ? t->host : NULL,
-									    rd->v[i].path, m, rd->v[i].folded);
+									    rg->path, m, rg->folded || (i & 1));
 			bool seen = rt == NULL;
 			*uncovered |= rt == NULL;
 			for (size_t k = 0; k < n && !seen; k++)
@@ -924,10 +930,18 @@ static const struct eg_route *judge(struct eg_daemon *d, const struct eg_req *r,
  * one, and nginx passes the client's on to the upstream. No proxy profile sets them, so any
  * value is the client's: each is judged like another target (most restrictive wins). */
 
+static const struct eg_route *judge_control_readings(struct eg_daemon *d, const struct eg_req *r,
+						     const struct target *t, const struct eg_route *route,
+						     struct auth_cache *c, struct outcome *o, const char *ambiguous);
+
 /* Judges another target of the same request (same host, method, credentials): 200 with
- * *o untouched, or the denial in *o and its route in *ar. -1 when uri is no path. */
-static int judge_alt_target(struct eg_daemon *d, const struct eg_req *r, const struct target *t, const char *uri,
-			    struct auth_cache *c, struct outcome *o, const struct eg_route **ar)
+ * *o untouched, or the denial in *o and its route in *ar. -1 when uri is no path.
+ * ambiguous: the target it is a reading of is one no two parsers read alike (then so is
+ * this one: its readings may only reach public routes), or NULL. An ambiguous alt target
+ * (an X-Original-URL with %00 in it) gets its control readings too, like the request's. */
+static int judge_alt_target_as(struct eg_daemon *d, const struct eg_req *r, const struct target *t, const char *uri,
+			       const char *ambiguous, struct auth_cache *c, struct outcome *o,
+			       const struct eg_route **ar)
 {
 	struct target alt = *t;
 	struct eg_readings rd = { 0 };
@@ -935,14 +949,24 @@ static int judge_alt_target(struct eg_daemon *d, const struct eg_req *r, const s
 		eg_readings_free(&rd);
 		return -1;
 	}
+	if (!rd.ambiguous)
+		rd.ambiguous = ambiguous;
 	alt.raw_uri = uri;
 	alt.alt_methods |= query_override_methods(uri) & ~alt.method;
 	struct outcome ao = { 200, "allowed", NULL, false };
 	*ar = judge(d, r, &alt, &rd, c, &ao);
+	if (ao.status == 200 && rd.ambiguous)
+		*ar = judge_control_readings(d, r, &alt, *ar, c, &ao, rd.ambiguous);
 	eg_readings_free(&rd);
 	if (ao.status != 200)
 		*o = ao;
 	return ao.status;
+}
+
+static int judge_alt_target(struct eg_daemon *d, const struct eg_req *r, const struct target *t, const char *uri,
+			    struct auth_cache *c, struct outcome *o, const struct eg_route **ar)
+{
+	return judge_alt_target_as(d, r, t, uri, NULL, c, o, ar);
 }
 
 /* The primary target allowed: judge each header-borne one the same way. A value that is
@@ -955,7 +979,13 @@ static const struct eg_route *judge_header_targets(struct eg_daemon *d, const st
 		const char *why = "bad_path";
 		const char *uri = x->target_overflow ? NULL : eg_proxy_target_path(x->target[i], t->host, &why);
 		const struct eg_route *ar = route;
-		int st = uri ? judge_alt_target(d, r, t, uri, c, o, &ar) : -1;
+		/* A request target no two parsers read alike may still be served on public
+		 * routes; a header-borne one never: nothing legitimate needs one, and its
+		 * readers (IIS %u escapes, ...) go beyond the request's. */
+		struct eg_readings hr = { 0 };
+		bool ambiguous = uri && eg_readings_compute(uri, &hr) == 0 && hr.ambiguous;
+		eg_readings_free(&hr);
+		int st = uri && !ambiguous ? judge_alt_target(d, r, t, uri, c, o, &ar) : -1;
 		if (st < 0)
 			*o = (struct outcome){ 403, "bad_header_target",
 					       "X-Original-URL or X-Rewrite-URL names no path of this site", false };
@@ -1035,7 +1065,7 @@ static bool control_escape(const char *p, size_t *len)
 
 static const struct eg_route *judge_control_readings(struct eg_daemon *d, const struct eg_req *r,
 						     const struct target *t, const struct eg_route *route,
-						     struct auth_cache *c, struct outcome *o)
+						     struct auth_cache *c, struct outcome *o, const char *ambiguous)
 {
 	size_t plen = strcspn(t->raw_uri, "?"), len = 0, first = plen;
 	char *stripped = xmalloc(plen + 1), *cut = NULL;
@@ -1052,7 +1082,10 @@ static const struct eg_route *judge_control_readings(struct eg_daemon *d, const 
 	const struct eg_route *ar = route;
 	if (first < plen) {
 		cut = xasprintf("%.*s", (int)first, t->raw_uri);
-		if (judge_alt_target(d, r, t, cut, c, o, &ar) == 200 && judge_alt_target(d, r, t, stripped, c, o, &ar) == 200)
+		/* Readings of an ambiguous target: public routes only, like its own readings
+		 * ("/API%0a" is "/API" to a trimming normaliser: never served under /api/). */
+		if (judge_alt_target_as(d, r, t, cut, ambiguous, c, o, &ar) == 200 &&
+		    judge_alt_target_as(d, r, t, stripped, ambiguous, c, o, &ar) == 200)
 			ar = route;
 		else if (o->status == 200)
 			*o = (struct outcome){ 403, "ambiguous_path", "the request path can be read more than one way", false };
@@ -1177,7 +1210,7 @@ static const struct eg_route *judge_header_hosts(struct eg_daemon *d, const stru
 		if (ao.status == 200)
 			ar = judge_header_prefix(d, r, x, &alt, ar, c, &ao);
 		if (ao.status == 200 && rd->ambiguous)
-			ar = judge_control_readings(d, r, &alt, ar, c, &ao);
+			ar = judge_control_readings(d, r, &alt, ar, c, &ao, rd->ambiguous);
 		if (ao.status != 200) {
 			log_debug("verdict: %s for another host reading (%s) of %s", ao.reason, h.v[i], t->host);
 			*o = ao;
@@ -1260,7 +1293,7 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 	if (o.status == 200)
 		route = judge_header_prefix(d, r, &extras, &t, route, &cache, &o);
 	if (o.status == 200 && rd.ambiguous)
-		route = judge_control_readings(d, r, &t, route, &cache, &o);
+		route = judge_control_readings(d, r, &t, route, &cache, &o, rd.ambiguous);
 	if (o.status == 200)
 		route = judge_header_hosts(d, r, &extras, &t, &rd, route, &cache, &o);
 	if (o.status == 200 && route) {
