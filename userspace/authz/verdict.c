@@ -242,6 +242,16 @@ static void override_header(struct extras *e, const char *key, size_t len, const
 		}
 }
 
+/* a header-borne target (X-Original-URL, X-Rewrite-URL, Kong's X-Forwarded-Path), judged
+ * like the request's; more than HEADER_TARGETS_MAX of them is a refusal */
+static void target_header(struct extras *e, const char *value)
+{
+	if (e->n_target < HEADER_TARGETS_MAX)
+		e->target[e->n_target++] = value;
+	else
+		e->target_overflow = true;
+}
+
 /* a prefix header (X-Forwarded-Prefix and kin): its last value and its count kept */
 static void prefix_header(struct extras *e, const char *key, size_t len, const char *value)
 {
@@ -250,12 +260,8 @@ static void prefix_header(struct extras *e, const char *key, size_t len, const c
 			continue;
 		e->prefix[i] = value;
 		e->n_prefix[i]++;
-		if (i == PREFIX_FORWARDED_PATH) { /* Kong: the whole original path */
-			if (e->n_target < HEADER_TARGETS_MAX)
-				e->target[e->n_target++] = value;
-			else
-				e->target_overflow = true;
-		}
+		if (i == PREFIX_FORWARDED_PATH) /* Kong: the whole original path */
+			target_header(e, value);
 		return;
 	}
 }
@@ -270,10 +276,7 @@ static void extra_header(const char *key, size_t len, const char *value, void *a
 	case 13: /* X-Rewrite-URL, X-Script-Name */
 	case 14: /* X-Original-URL, HTTP2-Settings */
 		if (eg_header_name_is(key, len == 14 ? "X-Original-URL" : "X-Rewrite-URL")) {
-			if (e->n_target < HEADER_TARGETS_MAX)
-				e->target[e->n_target++] = value;
-			else
-				e->target_overflow = true;
+			target_header(e, value);
 		} else {
 			e->h2_settings |= len == 14 && eg_header_name_is(key, "HTTP2-Settings");
 			prefix_header(e, key, len, value);
@@ -938,14 +941,16 @@ static const struct eg_route *judge_control_readings(struct eg_daemon *d, const 
  * *o untouched, or the denial in *o and its route in *ar. -1 when uri is no path.
  * ambiguous: the target it is a reading of is one no two parsers read alike (then so is
  * this one: its readings may only reach public routes), or NULL. An ambiguous alt target
- * (an X-Original-URL with %00 in it) gets its control readings too, like the request's. */
+ * (an X-Original-URL with %00 in it) gets its control readings too, like the request's.
+ * refuse_ambiguous: an uri no two parsers read alike is -1 itself (header-borne targets). */
 static int judge_alt_target_as(struct eg_daemon *d, const struct eg_req *r, const struct target *t, const char *uri,
-			       const char *ambiguous, struct auth_cache *c, struct outcome *o,
-			       const struct eg_route **ar)
+			       const char *ambiguous, bool refuse_ambiguous, struct auth_cache *c,
+			       struct outcome *o, const struct eg_route **ar)
 {
 	struct target alt = *t;
 	struct eg_readings rd = { 0 };
-	if (eg_path_strict(uri, alt.path, sizeof(alt.path)) != 0 || eg_readings_compute(uri, &rd) != 0) {
+	if (eg_path_strict(uri, alt.path, sizeof(alt.path)) != 0 || eg_readings_compute(uri, &rd) != 0 ||
+	    (refuse_ambiguous && rd.ambiguous)) {
 		eg_readings_free(&rd);
 		return -1;
 	}
@@ -966,7 +971,7 @@ static int judge_alt_target_as(struct eg_daemon *d, const struct eg_req *r, cons
 static int judge_alt_target(struct eg_daemon *d, const struct eg_req *r, const struct target *t, const char *uri,
 			    struct auth_cache *c, struct outcome *o, const struct eg_route **ar)
 {
-	return judge_alt_target_as(d, r, t, uri, NULL, c, o, ar);
+	return judge_alt_target_as(d, r, t, uri, NULL, false, c, o, ar);
 }
 
 /* The primary target allowed: judge each header-borne one the same way. A value that is
@@ -982,10 +987,7 @@ static const struct eg_route *judge_header_targets(struct eg_daemon *d, const st
 		/* A request target no two parsers read alike may still be served on public
 		 * routes; a header-borne one never: nothing legitimate needs one, and its
 		 * readers (IIS %u escapes, ...) go beyond the request's. */
-		struct eg_readings hr = { 0 };
-		bool ambiguous = uri && eg_readings_compute(uri, &hr) == 0 && hr.ambiguous;
-		eg_readings_free(&hr);
-		int st = uri && !ambiguous ? judge_alt_target(d, r, t, uri, c, o, &ar) : -1;
+		int st = uri ? judge_alt_target_as(d, r, t, uri, NULL, true, c, o, &ar) : -1;
 		if (st < 0)
 			*o = (struct outcome){ 403, "bad_header_target",
 					       "X-Original-URL or X-Rewrite-URL names no path of this site", false };
@@ -1084,8 +1086,8 @@ static const struct eg_route *judge_control_readings(struct eg_daemon *d, const 
 		cut = xasprintf("%.*s", (int)first, t->raw_uri);
 		/* Readings of an ambiguous target: public routes only, like its own readings
 		 * ("/API%0a" is "/API" to a trimming normaliser: never served under /api/). */
-		if (judge_alt_target_as(d, r, t, cut, ambiguous, c, o, &ar) == 200 &&
-		    judge_alt_target_as(d, r, t, stripped, ambiguous, c, o, &ar) == 200)
+		if (judge_alt_target_as(d, r, t, cut, ambiguous, false, c, o, &ar) == 200 &&
+		    judge_alt_target_as(d, r, t, stripped, ambiguous, false, c, o, &ar) == 200)
 			ar = route;
 		else if (o->status == 200)
 			*o = (struct outcome){ 403, "ambiguous_path", "the request path can be read more than one way", false };
