@@ -35,6 +35,7 @@ import {
   ok, is, done, guard, diag, freePort, startEdgegated, startNginx, request, tmpdir, ensureTestUser, TEST_USER,
 } from '../lib/harness.mjs';
 import { startRecorder, startGroupsIssuer } from '../lib/recorder.mjs';
+import { windowsTrim } from '../lib/paths.mjs';
 
 guard(240000);
 ensureTestUser();
@@ -189,18 +190,6 @@ function fold(s) {
   const f = u.toUpperCase().normalize('NFKC').toLowerCase().normalize('NFKC');
   return Buffer.from(f, 'utf8').toString('latin1');
 }
-// Windows: "::$DATA" and trailing spaces go; a segment of dots only then climbs ("...", ".. ");
-// otherwise trailing dots and spaces go too.
-function trimWindows(seg) {
-  let s = seg;
-  for (;;) {
-    if (/::\$data$/i.test(s)) s = s.slice(0, -7);
-    else if (s.endsWith(' ')) s = s.slice(0, -1);
-    else break;
-  }
-  if (/^\.+$/.test(s)) return s.length === 1 ? '.' : '..';
-  return s.replace(/[. ]+$/, '');
-}
 // RFC 3986 remove_dot_segments over "/"-split segments, with the per-upstream options.
 function resolve(s, o) {
   if (!s.startsWith('/')) s = `/${s}`;
@@ -216,7 +205,7 @@ function resolve(s, o) {
   segs.forEach((raw, i) => {
     let seg = raw;
     if (o.params) seg = seg.split(';')[0];
-    if (o.windows) seg = trimWindows(seg);
+    if (o.windows) seg = windowsTrim(seg);
     const last = i === segs.length - 1;
     if (seg === '.' || seg === '..') { if (seg === '..') out.pop(); slash = true; } else if (seg === '') {
       if (last) slash = true; else if (!o.merge) { out.push(''); slash = false; }

@@ -16,6 +16,7 @@ import {
 import { Jar, browserLogin } from '../lib/oidc_helpers.mjs';
 import { startOP } from '../lib/op.mjs';
 import { startRecorder, startGroupsIssuer } from '../lib/recorder.mjs';
+import { windowsTrim } from '../lib/paths.mjs';
 
 guard(300000);
 
@@ -65,17 +66,6 @@ function fold(buf) {
   const s = new TextDecoder('utf-8').decode(overlong(buf)); // ill-formed -> U+FFFD
   const f = s.toUpperCase().normalize('NFKC').toLowerCase().normalize('NFKC').replace(IGNORABLE, '');
   return Buffer.from(f, 'utf8');
-}
-
-function windowsTrim(seg) {
-  let s = seg;
-  for (;;) {
-    if (/::\$data$/i.test(s)) s = s.slice(0, -7);
-    else if (s.endsWith(' ')) s = s.slice(0, -1);
-    else break;
-  }
-  if (/^\.+$/.test(s)) return s.length === 1 ? '.' : '..';
-  return s.replace(/[. ]+$/, '');
 }
 
 function resolve(str, { params, windows, merge, authority, suffix }) {
