@@ -326,14 +326,14 @@ static char *prepare(const char *path, size_t n, unsigned plan, struct fold_memo
 	}
 	char *a = xmalloc(n + 1);
 	size_t an;
+	int seps = plan & T_SEPS ? SEPS_BOTH : plan & T_SLASH ? SEPS_SLASH : SEPS_KEEP;
 	if (plan & T_RAW) {
 		memcpy(a, path, n);
 		a[n] = '\0';
 		an = n;
-	}
-	int seps = plan & T_SEPS ? SEPS_BOTH : plan & T_SLASH ? SEPS_SLASH : SEPS_KEEP;
-	if (!(plan & T_RAW))
+	} else {
 		an = decode_pass(path, n, a, seps);
+	}
 	if ((plan & T_DECODE2) && !(plan & T_RAW)) {
 		char *b = xmalloc(an + 1);
 		/* the second pass reads separators as the first did: "%252F" stays text where
