@@ -26,10 +26,12 @@ export async function freePort() {
   });
 }
 
+// what: a string, or a function giving it when the wait times out (a count it reports is
+// then the count at the end, not the one when the wait began).
 export async function until(fn, what, timeout = 20000) {
   const end = Date.now() + timeout;
   while (Date.now() < end) { try { if (await fn()) return; } catch { /* retry */ } await sleep(50); }
-  throw new Error(`timed out waiting for ${what}`);
+  throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
 }
 
 export function admin(sock, req) {
@@ -96,19 +98,26 @@ http {
   }
   // tools/bench/revoke/wsclient.mjs in namespace ns: one WebSocket to url per cookie, a
   // message every intervalMs; its events (CLOCK_MONOTONIC ms) land in opened, resetAt, closedAt.
+  // openAt: when each opened; status() says how the others ended: refused by status, errors
+  // by code (the message of a wait that timed out).
   function wsClients({ ns, url, intervalMs, cookies }) {
     const cl = spawn('ip', ['netns', 'exec', ns, process.execPath, path.join(ROOT, 'tools/bench/revoke/wsclient.mjs'),
       url, String(intervalMs)], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
     procs.push(cl);
-    const opened = new Set(), resetAt = new Map(), closedAt = new Map();
+    const opened = new Set(), openAt = new Map(), resetAt = new Map(), closedAt = new Map(), refused = new Map(), errors = new Map();
+    const bump = (m, k) => m.set(k, (m.get(k) || 0) + 1);
     readline.createInterface({ input: cl.stdout }).on('line', (l) => {
       const e = JSON.parse(l);
-      if (e.ev === 'open') opened.add(e.i);
+      if (e.ev === 'open') { opened.add(e.i); openAt.set(e.i, e.t); }
+      if (e.ev === 'refused') bump(refused, e.status);
+      if (e.ev === 'error' && !opened.has(e.i)) bump(errors, e.code);
       if (e.ev === 'error' && e.code === 'ECONNRESET' && !resetAt.has(e.i)) resetAt.set(e.i, e.t);
       if (e.ev === 'close') closedAt.set(e.i, e.t);
     });
     cl.stdin.end(cookies.join('\n') + '\n');
-    return { opened, resetAt, closedAt };
+    const status = () => `${opened.size} open; refused ${JSON.stringify(Object.fromEntries(refused))}; ` +
+      `errors before open ${JSON.stringify(Object.fromEntries(errors))}`;
+    return { opened, openAt, resetAt, closedAt, status };
   }
   return { TMP, procs, start, startNginx, wsClients };
 }

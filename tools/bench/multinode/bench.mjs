@@ -87,9 +87,17 @@ if (PREFILL) { fill(0, PREFILL); filled = PREFILL; }
 const keysAtRevoke = Number(cli('DBSIZE'));
 
 // --- 1. revoke on B, reset through A ------------------------------------------------------
-const { opened, resetAt, closedAt } = wsClients({ ns: NS, url: `ws://${H}:${ngxPort}/ws`, intervalMs: 200,
+// All at once, as clients reconnecting after a deploy: every session is read from the store
+// by A's store workers. On a timeout A's metrics are kept in TMP (EG_KEEP_TMP) to say why.
+const tOpen = now();
+const { opened, openAt, resetAt, closedAt, status: wsStatus } = wsClients({ ns: NS, url: `ws://${H}:${ngxPort}/ws`, intervalMs: 200,
   cookies: tickets.map((t) => `__Host-edgegate=${t}`) });
-await until(() => opened.size === N, `${N} WebSockets open (${opened.size})`, 60000);
+try {
+  await until(() => opened.size === N, () => `${N} WebSockets open (${wsStatus()})`, 60000);
+} finally {
+  try { fs.writeFileSync(path.join(TMP, 'metrics-A.txt'), execFileSync('curl', ['-s', `http://127.0.0.1:${egA}/metrics`])); } catch { /* gone */ }
+}
+const openMs = [...openAt.values()].map((t) => t - tOpen);
 await sleep(500);
 const list = (await admin(A.admin, { cmd: 'sessions' })).sessions;
 const idOf = new Map(list.map((s) => [s.sub, s.session_id]));
@@ -156,6 +164,7 @@ const md = [
   '|---|---|---|---|---|',
   `| revoke call on B -> client through A sees the reset | ${resetMs.length} | ${f(pct(resetMs, 0.5))} | ${f(pct(resetMs, 0.99))} | ${f(Math.max(...resetMs))} |`,
   `| admin revoke round trip on B (store writes + XADD) | ${adminMs.length} | ${f(pct(adminMs, 0.5))} | ${f(pct(adminMs, 0.99))} | ${f(Math.max(...adminMs))} |`,
+  `| ${N} WebSockets opened at once through A (sessions read from the store): start -> open | ${openMs.length} | ${f(pct(openMs, 0.5))} | ${f(pct(openMs, 0.99))} | ${f(Math.max(...openMs))} |`,
   '',
   `client sockets reset: ${resets}/${N}; not closed within 3 s: ${missing}; A's follower: ${JSON.stringify({ applied: evA.applied, resyncs: evA.resyncs })}`,
   '',
@@ -166,7 +175,7 @@ const md = [
   ...sync.map((s) => `| ${s.size} | ${s.keys} | ${s.redis_mb.toFixed(0)} | ${s.idle.cpuA.toFixed(4)} | ${s.idle.cpuB.toFixed(4)} | ${s.idle.ops.toFixed(1)} | ${s.busy.cpuA.toFixed(4)} | ${s.busy.cpuB.toFixed(4)} | ${s.busy.ops.toFixed(1)} (${(s.busy.revs / s.busy.secs).toFixed(0)} rev/s) |`),
 ];
 fs.writeFileSync(path.join(OUT, 'results.md'), `${md.join('\n')}\n`);
-fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify({ n: N, reset_ms: resetMs, admin_ms: adminMs, resets, missing, sync }, null, 1));
+fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify({ n: N, open_ms: openMs, reset_ms: resetMs, admin_ms: adminMs, resets, missing, sync }, null, 1));
 console.log(md.join('\n'));
 // The promise is that no revoked socket stays open; a few clients see nginx's close (FIN)
 // before the reset arrives, which is a closed socket too: counted above, not a failure.

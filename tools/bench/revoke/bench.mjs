@@ -52,9 +52,9 @@ await until(() => fs.existsSync(adminSock) && admin(adminSock, { cmd: 'status' }
 await startNginx({ host: H, ngxPort, egPort, upPort });
 
 // --- N WebSockets from the namespace ---------------------------------------------------------
-const { opened, resetAt, closedAt } = wsClients({ ns: NS, url: `ws://${H}:${ngxPort}/ws`, intervalMs: 100,
+const { opened, resetAt, closedAt, status: wsStatus } = wsClients({ ns: NS, url: `ws://${H}:${ngxPort}/ws`, intervalMs: 100,
   cookies: tickets.map((t) => `__Host-edgegate=${t}`) });
-await until(() => opened.size === N, `${N} WebSockets open (${opened.size})`, 30000);
+await until(() => opened.size === N, () => `${N} WebSockets open (${wsStatus()})`, 30000);
 await sleep(300);
 
 const list = (await admin(adminSock, { cmd: 'sessions' })).sessions;
