@@ -44,7 +44,8 @@ static void test_minimal(void **state)
 	assert_int_equal(c->http.header_timeout_s, 10);
 	assert_int_equal(c->http.idle_timeout_s, 75);
 	assert_int_equal(c->http.store_workers, 4);
-	assert_int_equal(c->http.store_queue, 256);
+	assert_int_equal(c->http.store_queue, 4096);
+	assert_int_equal(c->http.store_queue_wait_ms, 5000);
 	assert_int_equal(c->revocation.flows_per_session, 0); /* revoke.c's default (128) */
 	config_free(c);
 
@@ -158,6 +159,8 @@ static void test_errors_name_the_key(void **state)
 		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"store_workers\":65}}", "http.store_workers: must be between 1 and 64" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"store_queue\":0}}", "http.store_queue: must be between 1 and 65536" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"store_queue\":\"8\"}}", "http.store_queue: expected" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"store_queue_wait\":\"10s\"}}",
+		  "http.store_queue_wait: expected a duration between 10ms and 9s" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"revocation\":{\"flows_per_session\":0}}", "revocation.flows_per_session: must be between 1 and 4096" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"revocation\":{\"flows_per_session\":4097}}", "revocation.flows_per_session: must be between 1 and 4096" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"revocation\":{\"per_session\":8}}", "revocation.per_session" },

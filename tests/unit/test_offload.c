@@ -154,6 +154,45 @@ static void test_queue_bound_and_drain(void **state)
 	free(last);
 }
 
+/* A verdict that no worker started within its wait (http.store_queue_wait) is decided as
+ * in an outage, without the store; one started in time, and one without a limit (the
+ * callback, the logouts), with it. */
+static void test_wait_bound(void **state)
+{
+	struct eg_offload *p = eg_offload_new(&d, 1, 8);
+	struct eg_offload_job *j[3];
+
+	assert_non_null(p);
+	done_count = calls_any = calls_down = 0;
+	open_gate(false); /* the store is slow: the worker holds the first job */
+	for (int i = 0; i < 3; i++)
+		j[i] = job_new();
+	j[0]->start_by_ns = now_mono_ns() + 60 * 1000000000ull;
+	j[1]->start_by_ns = now_mono_ns() + 20 * 1000000ull; /* 20 ms */
+	j[2]->start_by_ns = 0;
+	assert_true(eg_offload_reserve(p));
+	eg_offload_submit(p, j[0]);
+	while (__atomic_load_n(&calls_any, __ATOMIC_SEQ_CST) == 0)
+		usleep(1000);
+	for (int i = 1; i < 3; i++) {
+		assert_true(eg_offload_reserve(p));
+		eg_offload_submit(p, j[i]);
+	}
+	usleep(50 * 1000); /* past j[1]'s limit while it waits behind j[0] */
+	open_gate(true);
+	wait_done(3);
+	assert_int_equal(j[0]->resp.status, 200);
+	assert_int_equal(j[1]->resp.status, 401); /* as in an outage: the store never asked */
+	assert_int_equal(j[2]->resp.status, 200);
+	assert_int_equal(calls_any, 2);
+	assert_int_equal(calls_down, 1);
+	eg_offload_free(p);
+	for (int i = 0; i < 3; i++) {
+		eg_resp_free(&j[i]->resp);
+		free(j[i]);
+	}
+}
+
 static pthread_t call_thread;
 static int call_count;
 static void record_call(struct eg_daemon *dd, void *arg)
@@ -203,6 +242,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_local_pass),
 		cmocka_unit_test(test_queue_bound_and_drain),
+		cmocka_unit_test(test_wait_bound),
 		cmocka_unit_test(test_call),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

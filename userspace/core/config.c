@@ -1101,13 +1101,14 @@ static bool parse_mtls(struct cctx *c, json_t *o, struct eg_mtls_config *m)
 static bool parse_http(struct cctx *c, json_t *o, struct eg_http_config *h)
 {
 	static const char *const keys[] = { "max_connections", "max_connections_per_ip", "reserved_for_proxies",
-		"header_timeout", "idle_timeout", "lane", "store_workers", "store_queue", NULL };
+		"header_timeout", "idle_timeout", "lane", "store_workers", "store_queue", "store_queue_wait", NULL };
 	if (!check_keys(c, o, keys) || !get_u32(c, o, "max_connections", &h->max_connections) ||
 	    !get_u32(c, o, "max_connections_per_ip", &h->max_connections_per_ip) ||
 	    !get_u32(c, o, "reserved_for_proxies", &h->reserved_for_proxies) ||
 	    !get_duration(c, o, "header_timeout", &h->header_timeout_s) ||
 	    !get_duration(c, o, "idle_timeout", &h->idle_timeout_s) || !get_bool(c, o, "lane", &h->lane) ||
-	    !get_u32(c, o, "store_workers", &h->store_workers) || !get_u32(c, o, "store_queue", &h->store_queue))
+	    !get_u32(c, o, "store_workers", &h->store_workers) || !get_u32(c, o, "store_queue", &h->store_queue) ||
+	    !get_ms(c, o, "store_queue_wait", 10, 9000, &h->store_queue_wait_ms))
 		return false;
 	if (h->max_connections < 16 || h->max_connections > 65536)
 		return fail_at(c, "max_connections", "must be between 16 and 65536");
@@ -1181,7 +1182,8 @@ static void set_defaults(struct eg_config *cfg)
 	cfg->http.idle_timeout_s = 75;
 	cfg->http.lane = true;
 	cfg->http.store_workers = 4;
-	cfg->http.store_queue = 256;
+	cfg->http.store_queue = 4096;
+	cfg->http.store_queue_wait_ms = 5000;
 }
 
 int eg_group_id(const char *name, gid_t *out)

@@ -955,6 +955,10 @@ static bool park(struct eg_daemon *d, struct MHD_Connection *conn, struct eg_con
 	resp_init(&p->job.resp);
 	p->job.done = parked_done;
 	p->job.arg = p;
+	/* a verdict waits for a worker at most http.store_queue_wait, then is decided as in an
+	 * outage; the login callback and the logouts (store_always) have no such pass (their
+	 * busy answer is ep->busy, given only at the front): they run however long they waited */
+	p->job.start_by_ns = ep->store_always ? 0 : now_mono_ns() + (uint64_t)d->cfg->http.store_queue_wait_ms * 1000000u;
 	if (r->hidx) {
 		p->hidx = *r->hidx;
 		p->job.req.hidx = &p->hidx;

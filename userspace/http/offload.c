@@ -60,7 +60,12 @@ static void run_job(struct eg_daemon *d, struct eg_offload_job *job)
 		job->done(job);
 		return;
 	}
-	run_pass(d, job->fn, &job->req, &job->pass, EG_STORE_USE_ANY, &job->resp);
+	if (job->start_by_ns && now_mono_ns() > job->start_by_ns) {
+		/* waited too long for a worker: the answer a full queue gives, now */
+		eg_metric_inc(d->metrics, "edgegate_store_workers_total", "result", "waited_too_long", NULL, NULL, 1);
+		run_pass(d, job->fn, &job->req, &job->pass, EG_STORE_USE_DOWN, &job->resp);
+	} else
+		run_pass(d, job->fn, &job->req, &job->pass, EG_STORE_USE_ANY, &job->resp);
 	if (job->resp.status == 0)
 		eg_resp_text(&job->resp, 500, "internal error\n");
 	job->done(job);
@@ -201,8 +206,9 @@ struct eg_offload *eg_offload_new(struct eg_daemon *d, unsigned workers, unsigne
 		return NULL;
 	}
 	eg_metric_help(d->metrics, "edgegate_store_workers_total", "counter",
-		       "requests that needed the store: queued for a store worker, or answered at once as in an "
-		       "outage because every worker was busy (saturated)");
+		       "requests that needed the store: queued for a store worker, or decided as in an outage "
+		       "because the queue was full (saturated) or no worker started them within "
+		       "http.store_queue_wait (waited_too_long)");
 	return p;
 }
 

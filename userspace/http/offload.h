@@ -10,7 +10,11 @@
  * extra hop.
  *
  * The queue is bounded: when it is full (or the pool is stopping) the front answers at
- * once as during a store outage (eg_verdict_store_down), never blocking its thread.
+ * once as during a store outage (eg_verdict_store_down), never blocking its thread. The
+ * bound is large (http.store_queue): a burst of verdicts that each need the store (clients
+ * reconnecting after a deploy) is a wait of milliseconds, and answering one as in an outage
+ * signs a valid session out. The wait is bounded in time instead (job->start_by_ns,
+ * http.store_queue_wait).
  *
  * Usage by a front (http.c's park() is one):
  *   struct eg_req_pass pass;
@@ -29,6 +33,7 @@
 #define EG_OFFLOAD_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "http.h"
 
@@ -59,6 +64,10 @@ struct eg_offload_job {
 	struct eg_resp resp;     /* the answer, filled on the worker (starts empty) */
 	eg_offload_done_fn done; /* on the worker, once resp is complete */
 	void *arg;               /* the front's */
+	/* CLOCK_MONOTONIC ns (now_mono_ns): a job no worker has started by then is decided as
+	 * in an outage, without the store (eg_verdict_store_down's answer), so a store too slow
+	 * for the load costs a bounded wait, not an unbounded one. 0: no limit. */
+	uint64_t start_by_ns;
 	struct eg_offload_job *next;
 };
 
