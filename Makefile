@@ -113,7 +113,12 @@ $(BUILD)/asan/tests/%: tests/bpf/%.c $(wildcard tests/bpf/*.h tests/unit/*.h) $(
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests/unit -Itests/bpf $(ASAN_CFLAGS) -o $@ $< $(BUILD)/asan/libedgegate.a $(LDLIBS) -lcmocka
 
-asan: $(BUILD)/asan/edgegated $(BUILD)/asan/edgegatectl $(UNIT_TESTS) $(BPF_TESTS)
+# sessions made by the daemon's own session module, for tests that need hundreds
+# (tests/integration/reconnect_storm.t.mjs) and for the multinode bench (its own -O2 build)
+$(BUILD)/asan/mksessions: tools/bench/mksessions.c $(BUILD)/asan/libedgegate.a $(HDRS)
+	$(CC) $(CPPFLAGS) $(ASAN_CFLAGS) -o $@ $< $(BUILD)/asan/libedgegate.a $(LDLIBS)
+
+asan: $(BUILD)/asan/edgegated $(BUILD)/asan/edgegatectl $(BUILD)/asan/mksessions $(UNIT_TESTS) $(BPF_TESTS)
 
 # --- fuzzing (libFuzzer via clang) --------------------------------------------
 # The library is compiled once with coverage instrumentation; each target links it.

@@ -155,7 +155,9 @@ export async function startEdgegated(config, { dir = tmpdir('egd-'), wait = '/he
 // nginx with the given http{} body (server blocks etc.). The shipped includes are
 // available as {{EDGEGATE_INCLUDE}} / {{EDGEGATE_PROTECT}}; {{EDGEGATE_UPSTREAM}} is a
 // server line for the given edgegated listen address.
-export async function startNginx(httpBody, { dir = tmpdir('ngx-'), edgegate, waitPort } = {}) {
+// workerConnections: nginx's worker_connections (a burst of N requests through an auth
+// subrequest and a proxied upstream holds about 3N); past 1024 the descriptor limit follows.
+export async function startNginx(httpBody, { dir = tmpdir('ngx-'), edgegate, waitPort, workerConnections = 1024 } = {}) {
   fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
   const body = httpBody
     .replaceAll('{{EDGEGATE_INCLUDE}}', `include ${ROOT}/tools/nginx/edgegate.conf;`)
@@ -168,7 +170,8 @@ master_process on;
 worker_processes 1;
 pid ${dir}/nginx.pid;
 error_log ${dir}/logs/error.log info;
-events { worker_connections 1024; }
+${workerConnections > 1024 ? `worker_rlimit_nofile ${2 * workerConnections};` : ''}
+events { worker_connections ${workerConnections}; }
 http {
   access_log ${dir}/logs/access.log;
   client_body_temp_path ${dir}/cb; proxy_temp_path ${dir}/px; fastcgi_temp_path ${dir}/fc;
