@@ -81,7 +81,9 @@ http {
   upstream edgegate { server 127.0.0.1:${egPort}; keepalive 32; }
   map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
   server {
-    listen ${host}:${ngxPort};
+    # a backlog for every client connecting at once (nginx's default is 511: the rest
+    # would wait for a SYN retransmit, a second, and be counted as the daemon's)
+    listen ${host}:${ngxPort} backlog=4096;
     include ${ROOT}/tools/nginx/edgegate.conf;
     location / {
       include ${ROOT}/tools/nginx/edgegate-protect.conf;
@@ -98,7 +100,7 @@ http {
   }
   // tools/bench/revoke/wsclient.mjs in namespace ns: one WebSocket to url per cookie, a
   // message every intervalMs; its events (CLOCK_MONOTONIC ms) land in opened, resetAt, closedAt.
-  // openAt: when each opened; status() says how the others ended: refused by status, errors
+  // openAt: when each opened (openAt.start: when the client began connecting); status() says how the others ended: refused by status, errors
   // by code (the message of a wait that timed out).
   function wsClients({ ns, url, intervalMs, cookies }) {
     const cl = spawn('ip', ['netns', 'exec', ns, process.execPath, path.join(ROOT, 'tools/bench/revoke/wsclient.mjs'),
@@ -108,6 +110,7 @@ http {
     const bump = (m, k) => m.set(k, (m.get(k) || 0) + 1);
     readline.createInterface({ input: cl.stdout }).on('line', (l) => {
       const e = JSON.parse(l);
+      if (e.ev === 'start') openAt.start = e.t;
       if (e.ev === 'open') { opened.add(e.i); openAt.set(e.i, e.t); }
       if (e.ev === 'refused') bump(refused, e.status);
       if (e.ev === 'error' && !opened.has(e.i)) bump(errors, e.code);
@@ -149,6 +152,8 @@ export async function startUpstream(port) {
     } else { res.writeHead(200); res.end('ok'); }
   });
   new WebSocketServer({ server: up }).on('connection', (ws) => { ws.on('message', (m) => ws.send(m)); ws.on('error', () => {}); });
-  await new Promise((r) => up.listen(port, '127.0.0.1', r));
+  // nginx opens one upstream connection per WebSocket, all at once: Node's default backlog
+  // (511) would leave the rest to a SYN retransmit a second later
+  await new Promise((r) => up.listen({ port, host: '127.0.0.1', backlog: 4096 }, r));
   return iss;
 }

@@ -6,6 +6,7 @@
 //
 // Opens one WebSocket per stdin line (a Cookie header value; "-" = none), sends
 // {"seq":N} on each every INTERVAL_MS, and prints one JSON line per event on stdout:
+//   {"ev":"start","n":N,"t":...} once, then
 //   {"i":0,"ev":"open","t":...}  {"i":0,"ev":"msg","seq":N,"t":...} (with --log-msgs)
 //   {"i":0,"ev":"error","code":"ECONNRESET","t":...}  {"i":0,"ev":"close","code":1006,"last":T,"n":K,"t":...}
 // t and last are CLOCK_MONOTONIC milliseconds (process.hrtime), the clock of every
@@ -23,6 +24,7 @@ const out = (o) => process.stdout.write(`${JSON.stringify({ ...o, t: now() })}\n
 const cookies = [];
 for await (const line of readline.createInterface({ input: process.stdin })) if (line.trim()) cookies.push(line.trim());
 let open = cookies.length;
+out({ ev: 'start', n: open }); // when the first connect begins (node's own start-up is not counted)
 cookies.forEach((cookie, i) => {
   const headers = cookie === '-' ? {} : { cookie };
   const ws = new WebSocket(url, { headers, handshakeTimeout: 5000 });
