@@ -12,7 +12,7 @@
  * The queue is bounded: when it is full (or the pool is stopping) the front answers at
  * once as during a store outage (eg_verdict_store_down), never blocking its thread. The
  * bound is large (http.store_queue): a burst of verdicts that each need the store (clients
- * reconnecting after a deploy) is a wait of milliseconds, and answering one as in an outage
+ * reconnecting after a deploy) is a wait of a second or less, and answering one as in an outage
  * signs a valid session out. The wait is bounded in time instead (job->start_by_ns,
  * http.store_queue_wait).
  *
