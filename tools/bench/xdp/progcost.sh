@@ -123,8 +123,10 @@ for n in names:
     print("%-10s %6.1f %+6.1f (%s) | %6.1f %+6.1f (%s)" % (n, st.median(v), st.median(d), " ".join("%+.0f" % x for x in d),
           st.median(w), st.median(e), " ".join("%+.0f" % x for x in e)))
 EOF
-# the gate's own detach (XDP_FLAGS_REPLACE) expects its program attached
-for n in gate gatex; do
+# the gate's own detach (XDP_FLAGS_REPLACE) expects its program attached; the second
+# gate last started first: it holds the first one's stdin too (inherited), so the
+# first sees its end of input only once the second has gone
+for n in gatex gate; do
 	[ -n "${PIDS[$n]:-}" ] || continue
 	xdp_attach_id "${ids[$n]}"
 	eval "exec {FD_$n}>&-"

@@ -8,7 +8,9 @@
  *   xdpbench blast IF SRCNET N SECONDS   AF_PACKET UDP flood from N sources of SRCNET/24
  *   xdpbench gen OBJ IF DSTMAC SRCNET SECONDS [RATE]   live-frames flood (xdpgen.bpf.o):
  *                                    xdp_frames redirected out of IF, 256 sources of
- *                                    SRCNET/24; RATE frames/s (paced) or as fast as it can
+ *                                    SRCNET/24; RATE frames/s (paced) or as fast as it can;
+ *                                    env EG_GEN_SRCMASK: the varying bits of the last
+ *                                    source byte (default 0xff; 0: one source)
  *   xdpbench progstat SECONDS ID...  the kernel's own run time per run of each XDP
  *                                    program ID over SECONDS (BPF_ENABLE_STATS, on only
  *                                    while this runs): "ID runs ns_per_run"
@@ -674,8 +676,12 @@ static int cmd_gen(const char *obj_path, const char *ifname, const char *dmac, c
 		fprintf(stderr, "gen: bad object, interface or MAC\n");
 		return 1;
 	}
+	struct { uint32_t ifindex, src_mask; } gcfg = { ifindex, 0xff }; /* xdpgen.bpf.c gen_cfg */
+
+	if (getenv("EG_GEN_SRCMASK"))
+		gcfg.src_mask = (uint32_t)strtoul(getenv("EG_GEN_SRCMASK"), NULL, 0);
 	ro = bpf_object__find_map_by_name(obj, ".rodata");
-	if (!ro || bpf_map__set_initial_value(ro, &ifindex, sizeof(ifindex)) || bpf_object__load(obj)) {
+	if (!ro || bpf_map__set_initial_value(ro, &gcfg, sizeof(gcfg)) || bpf_object__load(obj)) {
 		fprintf(stderr, "gen: loading %s failed\n", obj_path);
 		return 1;
 	}
