@@ -89,7 +89,8 @@ static void on_signal(int sig)
 
 /* Pin roots /sys/fs/bpf/edgegate-bench-PID whose PID no longer runs (runs killed with
  * SIGKILL, or before this cleanup existed). A live PID's, and anything not named so,
- * stays. */
+ * stays. Assumes the runs sharing this bpffs share a PID namespace (they do here: one
+ * VM); a run in another namespace would look gone. */
 static void rm_stale_pins(void)
 {
 	DIR *d = opendir("/sys/fs/bpf");
