@@ -623,13 +623,21 @@ static __always_inline const struct eg_table *table(__u32 id)
 #define EG_MATCH4(name, tbl, idxmap, lookup, first32)                                    \
 	static __always_inline int name(__u32 ip, __s64 offset)                         \
 	{                                                                                \
-		const struct eg_table *t = table(tbl);                                   \
+		const struct eg_table *t = NULL;                                         \
 		__u32 slot = ip >> 8, w = slot >> 3, i;                                  \
 		__u64 *word, groups, cand = 0;                                           \
 		int found = 0;                                                           \
                                                                                          \
-		if (!t || !t->lens[0])                                                   \
-			return 0;                                                        \
+		/* The allow table is usually empty: its lengths (a line every packet    \
+		 * reads anyway) say so before its index is read. The deny table is      \
+		 * usually not: its index byte first, which is a promise when clear, and  \
+		 * the lengths only when a group other than the /32 is named (a flood of  \
+		 * denied /32s then reads one line fewer). */                            \
+		if (!first32) {                                                          \
+			t = table(tbl);                                                  \
+			if (!t || !t->lens[0])                                           \
+				return 0;                                                \
+		}                                                                        \
 		word = bpf_map_lookup_elem(&idxmap, &w);                                 \
 		if (!word)                                                               \
 			return 0;                                                        \
@@ -647,6 +655,10 @@ static __always_inline const struct eg_table *table(__u32 id)
 			if (!groups)                                                     \
 				return 0;                                                \
 		}                                                                        \
+		if (!t)                                                                  \
+			t = table(tbl);                                                  \
+		if (!t)                                                                  \
+			return 0;                                                        \
 		cand = g4_lens[groups & 0xff]; /* the lengths of the byte's groups */    \
 		cand &= t->lens[0];                                                      \
 		for (i = 0; i < 33 && cand && !found; i++) {                             \

@@ -213,6 +213,9 @@ static __always_inline int eg_parse_l3(void *data, void *data_end, struct eg_pkt
 	if ((void *)(eth + 1) > data_end)
 		return EG_P_MALFORMED;
 	proto = eth->h_proto;
+	/* untagged IPv4 (a flood's frames, most traffic) before the tag checks */
+	if (proto == bpf_htons(ETH_P_IP))
+		return eg_parse_v4(data, data_end, off, p);
 
 #pragma unroll
 	for (i = 0; i < 2; i++) {

@@ -20,7 +20,7 @@ TMP=$(mktemp -d /tmp/eg-ab.XXXXXX)
 OUT=${EG_AB_KEEP:-$TMP/out}
 mkdir -p "$OUT"
 trap 'rm -rf "$TMP"' EXIT
-LIBS="-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc"
+LIBS="-lmicrohttpd -ljansson -lcurl -lssl -lcrypto -lxdp -lbpf -lelf -lz -llmdb -lhiredis -lcap -lpthread -lm -licuuc -lsimdjson -lstdc++"
 
 bench_for() { # TREE BIN: this tree's xdpbench.c against TREE's library and headers
 	make -s -C "$1" build/libedgegate.a >/dev/null

@@ -8,13 +8,21 @@
  *   xdpbench blast IF SRCNET N SECONDS   AF_PACKET UDP flood from N sources of SRCNET/24
  *   xdpbench gen OBJ IF DSTMAC SRCNET SECONDS [RATE]   live-frames flood (xdpgen.bpf.o):
  *                                    xdp_frames redirected out of IF, 256 sources of
- *                                    SRCNET/24; RATE frames/s (paced) or as fast as it can
+ *                                    SRCNET/24; RATE frames/s (paced) or as fast as it can;
+ *                                    env EG_GEN_SRCMASK: the varying bits of the last
+ *                                    source byte (default 0xff; 0: one source)
+ *   xdpbench progstat SECONDS ID...  the kernel's own run time per run of each XDP
+ *                                    program ID over SECONDS (BPF_ENABLE_STATS, on only
+ *                                    while this runs): "ID runs ns_per_run"
  *   CIDR "=A.B.C.0/24" for attach: the 256 addresses as exact /32 entries
  *
  * Built by tools/bench/xdp/run.sh against build/libedgegate.a. Needs root. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <linux/if_ether.h>
 #include <linux/if_link.h>
 #include <linux/if_packet.h>
@@ -41,24 +49,71 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static const char *const eg_gate_map_names_bench[] = {
-	EG_MAP_CFG, EG_MAP_PORTS, EG_MAP_DENY4, EG_MAP_ALLOW4, EG_MAP_DENY6, EG_MAP_ALLOW6,
-	EG_MAP_DENY4_IDX, EG_MAP_ALLOW4_IDX, EG_MAP_DENY4_SLOTS, EG_MAP_DENY6_IDX, EG_MAP_TABLES, EG_MAP_NOTES, EG_MAP_RATE,
-	EG_MAP_FLOWS, EG_MAP_SESSIONS, EG_MAP_STATS, EG_MAP_FLOWSLOTS, EG_MAP_FLOOD, EG_MAP_SYNBOX,
-	EG_MAP_DENY6S, EG_MAP_DENY6S_SLOTS,
-#ifdef EG_MAP_DENY6_SLOTS /* absent from older trees (A/B runs build this file against them) */
-	EG_MAP_DENY6_SLOTS,
-#endif
-#ifdef EG_MAP_ALLOW4_SLOTS
-	EG_MAP_ALLOW4_SLOTS,
-#endif
-#ifdef EG_MAP_ALLOW6_IDX
-	EG_MAP_ALLOW6_IDX,
-#endif
-#ifdef EG_MAP_ALLOW6_SLOTS
-	EG_MAP_ALLOW6S_SLOTS, EG_MAP_ALLOW6_SLOTS,
-#endif
-};
+/* Removes a pin directory and what it holds (pinned maps, the writers' lock directory
+ * eg_wlock) with system calls only, no allocation: it also runs in the signal handler.
+ * One level of subdirectories is enough for a gate's pin root. */
+static void rm_pin_dir(const char *dir)
+{
+	char buf[4096];
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	long n;
+
+	if (fd < 0)
+		return;
+	while ((n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0)
+		for (long off = 0; off < n;) {
+			struct dirent64 *d = (struct dirent64 *)(buf + off);
+
+			off += d->d_reclen;
+			if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+				continue;
+			/* a directory (eg_wlock): EISDIR, EPERM on some file systems */
+			if (unlinkat(fd, d->d_name, 0) && (errno == EISDIR || errno == EPERM))
+				unlinkat(fd, d->d_name, AT_REMOVEDIR);
+		}
+	close(fd);
+	rmdir(dir);
+}
+
+/* The pin root of `paths` (/sys/fs/bpf/edgegate-bench-PID): removed on exit, on SIGINT
+ * and SIGTERM; a run killed harder (SIGKILL) leaves it, and the next run removes it. */
+static char g_pin[64];
+
+static void on_signal(int sig)
+{
+	if (g_pin[0])
+		rm_pin_dir(g_pin);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Pin roots /sys/fs/bpf/edgegate-bench-PID whose PID no longer runs (runs killed with
+ * SIGKILL, or before this cleanup existed). A live PID's, and anything not named so,
+ * stays. Assumes the runs sharing this bpffs share a PID namespace (they do here: one
+ * VM); a run in another namespace would look gone. */
+static void rm_stale_pins(void)
+{
+	DIR *d = opendir("/sys/fs/bpf");
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		const char *p = e->d_name + strlen("edgegate-bench-");
+		char path[300], *end;
+		long pid;
+
+		if (strncmp(e->d_name, "edgegate-bench-", strlen("edgegate-bench-")) || !*p)
+			continue;
+		pid = strtol(p, &end, 10);
+		if (*end || pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), "/sys/fs/bpf/%s", e->d_name);
+		rm_pin_dir(path);
+		fprintf(stderr, "# removed %s (its xdpbench, pid %ld, is gone)\n", path, pid);
+	}
+	closedir(d);
+}
 
 static int empty_prog(void)
 {
@@ -348,7 +403,11 @@ static int cmd_paths(unsigned repeat)
 	int efd, fd, ret;
 	double e, ns;
 
+	rm_stale_pins();
 	snprintf(pin, sizeof(pin), "/sys/fs/bpf/edgegate-bench-%d", (int)getpid());
+	memcpy(g_pin, pin, sizeof(g_pin));
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
 	gc.pin_root = pin;
 	g = eg_gate_load(&gc, err, sizeof(err));
 	if (!g) {
@@ -464,17 +523,7 @@ static int cmd_paths(unsigned repeat)
 
 	close(efd);
 	eg_gate_close(g);
-	{
-		char path[160];
-
-		for (size_t i = 0; i < sizeof(eg_gate_map_names_bench) / sizeof(eg_gate_map_names_bench[0]); i++) {
-			snprintf(path, sizeof(path), "%s/%s", pin, eg_gate_map_names_bench[i]);
-			unlink(path);
-		}
-		snprintf(path, sizeof(path), "%s/eg_wlock", pin); /* the writers' lock directory */
-		rmdir(path);
-		rmdir(pin);
-	}
+	rm_pin_dir(pin);
 	return 0;
 }
 
@@ -628,8 +677,12 @@ static int cmd_gen(const char *obj_path, const char *ifname, const char *dmac, c
 		fprintf(stderr, "gen: bad object, interface or MAC\n");
 		return 1;
 	}
+	struct { uint32_t ifindex, src_mask; } gcfg = { ifindex, 0xff }; /* xdpgen.bpf.c gen_cfg */
+
+	if (getenv("EG_GEN_SRCMASK"))
+		gcfg.src_mask = (uint32_t)strtoul(getenv("EG_GEN_SRCMASK"), NULL, 0);
 	ro = bpf_object__find_map_by_name(obj, ".rodata");
-	if (!ro || bpf_map__set_initial_value(ro, &ifindex, sizeof(ifindex)) || bpf_object__load(obj)) {
+	if (!ro || bpf_map__set_initial_value(ro, &gcfg, sizeof(gcfg)) || bpf_object__load(obj)) {
 		fprintf(stderr, "gen: loading %s failed\n", obj_path);
 		return 1;
 	}
@@ -665,8 +718,53 @@ static int cmd_gen(const char *obj_path, const char *ifname, const char *dmac, c
 	return 0;
 }
 
+/* BPF_ENABLE_STATS: the kernel times every run of every program (sched_clock before
+ * and after) while the returned fd is open, so the figure is the program's own cost
+ * in the flood, with none of the veth's, plus one clock read that a drop-all
+ * program run beside it shows. The fd closes with this process: stats never stay on
+ * for the other users of the machine. */
+static int cmd_progstat(double seconds, int n, char **ids)
+{
+	struct bpf_prog_info a[16], b;
+	int fds[16], sfd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	struct timespec ts = { .tv_sec = (time_t)seconds,
+			       .tv_nsec = (long)((seconds - (double)(time_t)seconds) * 1e9) };
+
+	if (sfd < 0 || n > 16) {
+		perror("BPF_ENABLE_STATS");
+		return 1;
+	}
+	for (int i = 0; i < n; i++) {
+		__u32 l = sizeof(a[i]);
+
+		memset(&a[i], 0, sizeof(a[i]));
+		fds[i] = bpf_prog_get_fd_by_id((__u32)atoi(ids[i]));
+		if (fds[i] < 0 || bpf_obj_get_info_by_fd(fds[i], &a[i], &l)) {
+			perror(ids[i]);
+			return 1;
+		}
+	}
+	nanosleep(&ts, NULL);
+	for (int i = 0; i < n; i++) {
+		__u32 l = sizeof(b);
+		unsigned long long runs;
+
+		memset(&b, 0, sizeof(b));
+		if (bpf_obj_get_info_by_fd(fds[i], &b, &l))
+			return 1;
+		runs = b.run_cnt - a[i].run_cnt;
+		printf("%s %llu %.1f\n", ids[i], runs,
+		       runs ? (double)(b.run_time_ns - a[i].run_time_ns) / (double)runs : 0.0);
+		close(fds[i]);
+	}
+	close(sfd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 4 && !strcmp(argv[1], "progstat"))
+		return cmd_progstat(atof(argv[2]), argc - 3, argv + 3);
 	if ((argc == 7 || argc == 8) && !strcmp(argv[1], "gen"))
 		return cmd_gen(argv[2], argv[3], argv[4], argv[5], atof(argv[6]),
 			       argc == 8 ? atof(argv[7]) : 0);
