@@ -17,6 +17,7 @@
 #include "forbidden.h"
 #include "http.h"
 #include "identity.h"
+#include "idmemo.h"
 #include "introspect.h"
 #include "jose.h"
 #include "jwks.h"
@@ -527,68 +528,28 @@ static int bearer_identity(struct eg_daemon *d, const struct eg_req *r, const st
 
 /* --- identity headers ----------------------------------------------------------------------- */
 
-/* An element that would read as several (a ',') or split the header (controls) once joined:
- * a group named "ops,admins" must not hand the upstream an "admins" group. Policy still
- * sees the claim as it is; only the header leaves such an element out. */
-static bool list_element_ok(const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p == ',' || *p < ' ' || *p == 0x7f)
-			return false;
-	return true;
-}
-
 static void claim_header(struct eg_resp *resp, const char *header, const json_t *v)
 {
-	if (!v || json_is_null(v))
-		return;
-	if (json_is_string(v)) {
+	if (json_is_string(v)) { /* the usual case: no copy of its own */
 		eg_resp_header(resp, header, json_string_value(v));
-	} else if (json_is_array(v)) {
-		/* Arrays of strings become comma-separated lists, like X-Auth-Request-Groups. */
-		size_t cap = 1, i, len = 0;
-		const json_t *e;
-		json_array_foreach(v, i, e)
-			cap += (json_is_string(e) ? json_string_length(e) : 32) + 1;
-		char stack[512]; /* a few groups: no allocation on the verdict path */
-		char *s = cap <= sizeof(stack) ? stack : xmalloc(cap);
-		json_array_foreach(v, i, e) {
-			if (!json_is_string(e) || !list_element_ok(json_string_value(e)))
-				continue;
-			/* up to a NUL, as strcat read it (list_element_ok refuses none) */
-			size_t n = strlen(json_string_value(e));
-			if (len)
-				s[len++] = ',';
-			memcpy(s + len, json_string_value(e), n);
-			len += n;
-		}
-		s[len] = '\0';
-		eg_resp_header(resp, header, s);
-		if (s != stack)
-			free(s);
-	} else {
-		char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-		if (s)
-			eg_resp_header(resp, header, s);
-		free(s);
+		return;
 	}
+	char *s = eg_claim_header_value(v);
+	if (s)
+		eg_resp_header(resp, header, s);
+	free(s);
 }
 
 static void identity_headers(struct eg_daemon *d, const struct eg_route *route, const struct eg_identity *id,
-			     struct eg_email_memo *memo, struct eg_resp *resp)
+			     struct eg_resp *resp)
 {
 	const struct eg_config *cfg = d->cfg;
 	const json_t *c = id->claims;
-	if (c) {
-		const char *user_claim = cfg->oidc.user_claim ? cfg->oidc.user_claim : "sub";
-		claim_header(resp, "X-Auth-Request-User", eg_claim_get(c, user_claim));
-		/* an unverified address is not passed on; memo: the policy may have read it */
-		const char *email = eg_policy_verified_email_memo(cfg, id, memo);
-		if (email)
-			eg_resp_header(resp, "X-Auth-Request-Email", email);
-		claim_header(resp, "X-Auth-Request-Groups", eg_claim_get(c, cfg->oidc.groups_claim ? cfg->oidc.groups_claim : "groups"));
-		claim_header(resp, "X-Auth-Request-Preferred-Username", eg_claim_get(c, "preferred_username"));
-	}
+	/* the headers of the claims, worked out once per claims set (idmemo.h); an unverified
+	 * address is not passed on */
+	const struct eg_idmemo *m = eg_idmemo_get(cfg, id);
+	for (size_t i = 0; m && i < m->n_headers; i++)
+		eg_resp_header_n(resp, m->hname[i], m->hname_len[i], m->hvalue[i], m->hvalue_len[i]);
 	if (id->cert) {
 		if (!c && id->cert->subject)
 			eg_resp_header(resp, "X-Auth-Request-User", id->cert->subject);
@@ -615,10 +576,10 @@ static void identity_headers(struct eg_daemon *d, const struct eg_route *route, 
 #define IDENTITY_HEADERS_MAX 12288
 
 static bool identity_headers_fit(struct eg_daemon *d, const struct eg_route *route, const struct eg_identity *id,
-				 struct eg_email_memo *memo, struct eg_resp *resp)
+				 struct eg_resp *resp)
 {
 	size_t first = resp->n_headers, total = 0;
-	identity_headers(d, route, id, memo, resp);
+	identity_headers(d, route, id, resp);
 	for (size_t i = first; i < resp->n_headers; i++)
 		total += resp->hname_len[i] + resp->hvalue_len[i] + 4;
 	/* a full header table may have dropped some (eg_resp_header): a cut-down identity too */
@@ -808,8 +769,8 @@ struct auth_cache {
 	int result[EG_AUTH_MTLS + 1];
 	struct eg_identity id[EG_AUTH_MTLS + 1];
 	struct outcome o[EG_AUTH_MTLS + 1];
-	/* the verified address the policy read, for the identity headers: valid for this
-	 * verdict, whose identities keep their claims alive until it ends */
+	/* the verified address the policy reads, from the claims' memo (idmemo.h): valid for
+	 * this verdict, whose identities keep their claims alive until it ends */
 	struct eg_email_memo email;
 };
 
@@ -837,6 +798,9 @@ static int route_verdict(struct eg_daemon *d, const struct eg_req *r, const stru
 		return 401;
 	}
 	const char *why = NULL;
+	const struct eg_idmemo *im = eg_idmemo_get(d->cfg, &c->id[m]);
+	if (im)
+		c->email = (struct eg_email_memo){ c->id[m].claims, c->id[m].kind, im->email };
 	if (!eg_policy_allows_memo(d->cfg, route, &c->id[m], &why, &c->email)) {
 		*o = (struct outcome){ 403, why, "access to this resource is not allowed", false };
 		return 403;
@@ -1306,7 +1270,7 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 answer:
 	if (r->pass && r->pass->store_needed)
 		goto out; /* nothing decided, nothing counted: the whole verdict is taken again */
-	if (o.status == 200 && !identity_headers_fit(d, route, &id, &cache.email, resp))
+	if (o.status == 200 && !identity_headers_fit(d, route, &id, resp))
 		o = (struct outcome){ 403, "identity_too_large",
 				      "the identity is too large to pass on (too many groups or claims)", false };
 	struct eg_flow_tuple f;

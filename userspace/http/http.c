@@ -555,6 +555,18 @@ void eg_resp_header(struct eg_resp *resp, const char *name, const char *value)
 	resp->hvalue[resp->n_headers++] = v;
 }
 
+void eg_resp_header_n(struct eg_resp *resp, const char *name, size_t name_len, const char *value, size_t value_len)
+{
+	if (resp->n_headers == EG_RESP_MAX_HEADERS) {
+		log_warn("response header limit reached, dropping %s", name);
+		return;
+	}
+	resp->hvalue[resp->n_headers] = resp_copy(resp, value, value_len);
+	resp->hname[resp->n_headers] = resp_copy(resp, name, name_len);
+	resp->hname_len[resp->n_headers] = name_len;
+	resp->hvalue_len[resp->n_headers++] = value_len;
+}
+
 void eg_resp_body(struct eg_resp *resp, int status, const char *ctype, const char *body)
 {
 	resp->status = status;
