@@ -236,7 +236,7 @@ struct extras {
 static void override_header(struct extras *e, const char *key, size_t len, const char *value)
 {
 	for (size_t i = 0; i < N_OVERRIDE; i++)
-		if (len == override_headers[i].len && eg_header_name_is(key, override_headers[i].name)) {
+		if (len == override_headers[i].len && eg_header_name_is_n(key, len, override_headers[i].name, len)) {
 			e->override_counts[i]++;
 			override_value(value, &e->override_bits);
 			return;
@@ -257,7 +257,7 @@ static void target_header(struct extras *e, const char *value)
 static void prefix_header(struct extras *e, const char *key, size_t len, const char *value)
 {
 	for (size_t i = 0; i < N_PREFIX_HEADERS; i++) {
-		if (len != prefix_headers[i].len || !eg_header_name_is(key, prefix_headers[i].name))
+		if (len != prefix_headers[i].len || !eg_header_name_is_n(key, len, prefix_headers[i].name, len))
 			continue;
 		e->prefix[i] = value;
 		e->n_prefix[i]++;
@@ -276,17 +276,17 @@ static void extra_header(const char *key, size_t len, const char *value, void *a
 	switch (len) {
 	case 13: /* X-Rewrite-URL, X-Script-Name */
 	case 14: /* X-Original-URL, HTTP2-Settings */
-		if (eg_header_name_is(key, len == 14 ? "X-Original-URL" : "X-Rewrite-URL")) {
+		if (len == 14 ? eg_header_name_is_n(key, len, "X-Original-URL", 14) : eg_header_name_is_n(key, len, "X-Rewrite-URL", 13)) {
 			target_header(e, value);
 		} else {
-			e->h2_settings |= len == 14 && eg_header_name_is(key, "HTTP2-Settings");
+			e->h2_settings |= len == 14 && eg_header_name_is_n(key, len, "HTTP2-Settings", 14);
 			prefix_header(e, key, len, value);
 		}
 		break;
 	case 18:
 		/* nginx never passes Upgrade to the auth request (proxy_set_header Upgrade "" is
 		 * its default): the shipped snippet sends it as X-Original-Upgrade */
-		if (eg_header_name_is(key, "X-Original-Upgrade"))
+		if (eg_header_name_is_n(key, len, "X-Original-Upgrade", 18))
 			upgrade_value(value, &e->upgrade_bad);
 		else
 			prefix_header(e, key, len, value);
@@ -296,7 +296,7 @@ static void extra_header(const char *key, size_t len, const char *value, void *a
 		prefix_header(e, key, len, value);
 		break;
 	case 7:
-		if (eg_header_name_is(key, "Upgrade"))
+		if (eg_header_name_is_n(key, len, "Upgrade", 7))
 			upgrade_value(value, &e->upgrade_bad);
 		break;
 	}
