@@ -476,10 +476,27 @@ static bool cookie_value(void *cls, const char *key, const char *value)
 	return !c->decided;
 }
 
+/* The lane's request, whose Cookie headers are indexed (hidx): how many there are, and the
+ * first. The lane's reader took names of tchars only, measured exactly, so its index holds
+ * every header strcasecmp would read as "Cookie". -1: walk the headers. */
+static int lane_cookies(const struct eg_req *r, const char **first)
+{
+	if (!r->lane || !r->hidx)
+		return -1;
+	int k = known_index("Cookie");
+	*first = r->hidx->value[k];
+	return r->hidx->count[k] > 1 ? -1 : (int)r->hidx->count[k];
+}
+
 const char *eg_req_cookie(const struct eg_req *r, const char *name, char *buf, size_t len)
 {
 	struct cookie_ctx c = { .name = name, .buf = buf, .len = len };
-	eg_req_headers_iter(r, cookie_value, &c);
+	const char *one;
+	int n = lane_cookies(r, &one);
+	if (n == 1)
+		cookie_scan(one, &c);
+	else if (n < 0)
+		eg_req_headers_iter(r, cookie_value, &c);
 	return c.found ? buf : NULL;
 }
 
@@ -507,7 +524,12 @@ static bool cookie_count_value(void *cls, const char *key, const char *value)
 int eg_req_cookie_count(const struct eg_req *r, const char *name)
 {
 	struct cookie_count_ctx c = { .name = name };
-	eg_req_headers_iter(r, cookie_count_value, &c);
+	const char *one;
+	int n = lane_cookies(r, &one);
+	if (n == 1)
+		cookie_count_value(&c, "Cookie", one);
+	else if (n < 0)
+		eg_req_headers_iter(r, cookie_count_value, &c);
 	return c.n;
 }
 
