@@ -333,6 +333,31 @@ static void ticket_idpart(const struct eg_sessions *s, const char *secret, char 
 	OPENSSL_cleanse(mac, sizeof(mac));
 }
 
+/* A ticket's store id, SHA-256 of its id part: a pure function of the id part, which a
+ * browser sends on every request, so a thread remembers the last few (no secret among
+ * them: the id part is the ticket's public half, the id is what the store and logs name). */
+#define ID_MEMO 8
+static __thread struct id_memo {
+	bool used;
+	char idpart[ID_B64];
+	uint8_t idraw[32];
+	char id[EG_SESSION_ID_LEN + 1];
+} id_memo[ID_MEMO];
+
+static void ticket_id(struct ticket *out)
+{
+	struct id_memo *m = &id_memo[((unsigned char)out->idpart[0] ^ (unsigned char)out->idpart[1]) % ID_MEMO];
+	if (!m->used || !ct_equal(m->idpart, out->idpart, ID_B64)) {
+		memcpy(m->idpart, out->idpart, ID_B64);
+		eg_sha256(out->idpart, ID_B64, m->idraw);
+		hex_encode(m->idraw, 32, m->id);
+		m->id[EG_SESSION_ID_LEN] = '\0';
+		m->used = true;
+	}
+	memcpy(out->idraw, m->idraw, 32);
+	memcpy(out->id, m->id, sizeof(out->id));
+}
+
 static int parse_ticket(const struct eg_sessions *s, const char *t, struct ticket *out)
 {
 	(void)s;
@@ -343,8 +368,7 @@ static int parse_ticket(const struct eg_sessions *s, const char *t, struct ticke
 	out->idpart[ID_B64] = 0;
 	memcpy(out->secret, t + ID_B64 + 1, SECRET_B64);
 	out->secret[SECRET_B64] = 0;
-	eg_sha256(out->idpart, ID_B64, out->idraw);
-	hex_encode(out->idraw, 32, out->id);
+	ticket_id(out);
 	eg_sha256(out->secret, SECRET_B64, out->secret_hash);
 	out->genuine = -1;
 	return 0;
@@ -1470,7 +1494,8 @@ serve:
 		goto out;
 	id->kind = EG_ID_SESSION;
 	id->claims = claims;
-	snprintf(id->session_id, sizeof(id->session_id), "%s", t.id);
+	_Static_assert(sizeof(id->session_id) >= sizeof(t.id), "a session id fits the identity");
+	memcpy(id->session_id, t.id, sizeof(t.id));
 	rc = 0;
 out:
 	ticket_wipe(&t);
