@@ -267,10 +267,32 @@ static void prefix_header(struct extras *e, const char *key, size_t len, const c
 	}
 }
 
+/* The lengths of the names extra_header looks for (a '_' spelling has its name's length),
+ * one bit each: most of nginx's own headers have none of them and are passed over at once. */
+static uint32_t extra_lengths;
+
+__attribute__((constructor)) static void extra_lengths_init(void)
+{
+	static const size_t fixed[] = { 7, 13, 14, 18 }; /* Upgrade, X-Rewrite-URL, X-Original-URL and
+							     HTTP2-Settings, X-Original-Upgrade */
+	for (size_t i = 0; i < N_OVERRIDE + N_PREFIX_HEADERS; i++)
+		if ((i < N_OVERRIDE ? override_headers[i].len : prefix_headers[i - N_OVERRIDE].len) >= 32)
+			abort(); /* a name added that the mask cannot hold: a build error */
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		extra_lengths |= 1u << fixed[i];
+	for (size_t i = 0; i < N_OVERRIDE; i++)
+		extra_lengths |= 1u << override_headers[i].len;
+	for (size_t i = 0; i < N_PREFIX_HEADERS; i++)
+		extra_lengths |= 1u << prefix_headers[i].len;
+}
+
 static void extra_header(const char *key, size_t len, const char *value, void *arg)
 {
 	struct extras *e = arg;
-	e->smuggled |= eg_identity_header_variant_n(e->cfg, key, len);
+	if (memchr(key, '_', len)) /* the only names eg_identity_header_variant_n can refuse */
+		e->smuggled |= eg_identity_header_variant_n(e->cfg, key, len);
+	if (len >= 32 || !(extra_lengths >> len & 1))
+		return;
 	/* by length first: most of nginx's own headers are X-... names of other lengths */
 	override_header(e, key, len, value);
 	switch (len) {
