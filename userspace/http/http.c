@@ -1283,6 +1283,13 @@ int eg_http_start(struct eg_daemon *d)
 	const struct eg_config *cfg = d->cfg;
 	const struct eg_http_config *hc = &cfg->http;
 	unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	/* One lane thread takes every verdict its connections bring per wake-up: with fewer
+	 * threads each epoll_wait returns more of them, and a thread serves 100,000+ cached
+	 * verdicts a second, several nginx workers' worth (docs/bench.md, lane threads). */
+	unsigned lane_threads = cfg->http.lane_threads ? cfg->http.lane_threads
+						       : (unsigned)(sysconf(_SC_NPROCESSORS_ONLN) / 4);
+	if (lane_threads < 1)
+		lane_threads = 1;
 	if (threads < 1)
 		threads = 1;
 	unsigned max_conns = fit_fd_limit(hc->max_connections, cfg->n_listen);
@@ -1376,7 +1383,7 @@ int eg_http_start(struct eg_daemon *d)
 		}
 		d->mhd[d->n_mhd++] = md;
 		atomic_store(&lane_slots[i], 0);
-		if (lane && !(lanes[i] = eg_lane_start(d, fd, md, admission, threads, &lane_slots[i], eff.max_connections))) {
+		if (lane && !(lanes[i] = eg_lane_start(d, fd, md, admission, lane_threads, &lane_slots[i], eff.max_connections))) {
 			log_err("listen %s: cannot start the verdict lane", l->text);
 			return -1;
 		}
