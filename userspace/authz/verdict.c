@@ -82,7 +82,10 @@ static bool read_target(const struct eg_forwarded *fw, struct target *t, const c
 	t->has_host = true;
 	/* the client's raw Host: an upstream behind proxy_set_header Host $http_host gets it,
 	 * so it is another reading of the host (judge_header_hosts); unreadable, a 403 */
-	if (fw->client_host && eg_host_normalize(fw->client_host, t->client_host, sizeof(t->client_host)) != 0) {
+	if (fw->client_host && strcmp(fw->client_host, fw->host) == 0) {
+		/* the same bytes as Host (nginx: $http_host is $host, the usual case): the same reading */
+		memcpy(t->client_host, t->host, strlen(t->host) + 1);
+	} else if (fw->client_host && eg_host_normalize(fw->client_host, t->client_host, sizeof(t->client_host)) != 0) {
 		*reason = "bad_original_host";
 		return false;
 	}
