@@ -515,7 +515,8 @@ static int bearer_identity(struct eg_daemon *d, const struct eg_req *r, const st
 	uint64_t tag = d->tokcache ? eg_tokcache_tag(d->tokcache, tok, len) : 0;
 	if (cached_verdict(d, tok, len, tag, now, &claims, &err)) {
 		/* the same bytes as a token that passed token_chars_ok when it was cached */
-		eg_metric_inc_lit(d->metrics, "edgegate_token_cache_total", "result", "hit", NULL, NULL, 1);
+		static __thread struct eg_metric_site hit;
+		eg_metric_inc_site(&hit, d->metrics, "edgegate_token_cache_total", "result", "hit", NULL, NULL, 1);
 	} else {
 		if (!token_chars_ok(tok, len)) {
 			*o = (struct outcome){ 401, "malformed_token", "the bearer token is malformed", true };
@@ -1326,13 +1327,14 @@ answer:
 		if (ban)
 			eg_offload_call(d, d->offload, commit_ban, ban);
 	}
+	static __thread struct eg_metric_site allowed, duration;
 	if (o.status == 200) /* an allow's reasons are literals of this file */
-		eg_metric_inc_lit(d->metrics, "edgegate_verdicts_total", "result", "allow", "reason", o.reason, 1);
+		eg_metric_inc_site(&allowed, d->metrics, "edgegate_verdicts_total", "result", "allow", "reason", o.reason, 1);
 	else /* a deny's reason may come from elsewhere (policy, JOSE) */
 		eg_metric_inc(d->metrics, "edgegate_verdicts_total", "result",
 			      o.status == 401 ? "unauthenticated" : "forbidden", "reason", o.reason, 1);
-	eg_metric_observe_lit(d->metrics, "edgegate_verdict_duration_seconds", NULL, NULL,
-			      (double)(now_mono_ns() - t0) / 1e9);
+	eg_metric_observe_site(&duration, d->metrics, "edgegate_verdict_duration_seconds", NULL, NULL,
+			       (double)(now_mono_ns() - t0) / 1e9);
 out:
 	auth_cache_clear(&cache);
 	eg_readings_free(&rd);

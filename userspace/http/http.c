@@ -1125,8 +1125,9 @@ enum eg_lane_verdict eg_http_lane_answer(struct eg_daemon *d, struct eg_conn *c,
 		return r.pass->admitted ? EG_LANE_NEEDS_STORE : EG_LANE_HANDOVER;
 	}
 	/* endpoint paths are literals (eg_http_register) */
-	eg_metric_inc_lit(d->metrics, "edgegate_http_requests_total", "endpoint", ep ? ep->path : "other", NULL, NULL,
-			  1);
+	static __thread struct eg_metric_site requests;
+	eg_metric_inc_site(&requests, d->metrics, "edgegate_http_requests_total", "endpoint", ep ? ep->path : "other",
+			   NULL, NULL, 1);
 	return EG_LANE_ANSWERED; /* the lane moves the deadline on: idle once the answer is out */
 }
 
