@@ -144,8 +144,7 @@ static enum MHD_Result count_arg(void *cls, enum MHD_ValueKind kind, const char 
 
 /* The headers the verdict path reads, found with one pass over the request instead of
  * one scan per lookup (a dozen lookups per verdict). Other names fall back to MHD. */
-/* In the order a verdict asks for them (the nginx profile's, the bearer token, mTLS):
- * known_index tries the pointers in this order. */
+/* (known_index finds a literal of this table by its address: the order no longer matters) */
 static const char *const known_names[] = {
 	"X-Original-Method", "X-Original-URI", "Host", "X-Forwarded-Proto", "X-Real-IP", "X-Original-Host",
 	"Authorization", "X-SSL-Client-Cert", "X-SSL-Client-Verify", "Accept", "Cookie", "X-Real-Port",
@@ -235,13 +234,38 @@ static int known_index_n(const char *name, size_t len)
 	return -1;
 }
 
+/* The table's names by address, for known_index: open addressing, under a quarter full. */
+#define KNOWN_BY_PTR 128
+static struct {
+	const char *name;
+	int i;
+} known_by_ptr[KNOWN_BY_PTR];
+
+static size_t ptr_slot(const char *p)
+{
+	return (size_t)(((uintptr_t)p * 0x9e3779b97f4a7c15ull) >> 57); /* the top 7 bits: 0..127 */
+}
+
+__attribute__((constructor)) static void known_pointers(void)
+{
+	_Static_assert(KNOWN_BY_PTR == 128 && N_KNOWN < KNOWN_BY_PTR / 4, "ptr_slot takes 7 bits; room to probe");
+	for (size_t i = 0; i < N_KNOWN; i++) {
+		size_t s = ptr_slot(known_names[i]);
+		while (known_by_ptr[s].name)
+			s = (s + 1) % KNOWN_BY_PTR;
+		known_by_ptr[s].name = known_names[i];
+		known_by_ptr[s].i = (int)i;
+	}
+}
+
 static int known_index(const char *name)
 {
 	/* callers pass literals (the proxy profiles' header names), which the linker merges
-	 * with this table's: the same pointer is that name; else it is found by content */
-	for (size_t i = 0; i < N_KNOWN; i++)
-		if (name == known_names[i])
-			return (int)i;
+	 * with this table's: the same pointer is that name (found by its address, not by a
+	 * walk of the table); else it is found by content */
+	for (size_t s = ptr_slot(name); known_by_ptr[s].name; s = (s + 1) % KNOWN_BY_PTR)
+		if (known_by_ptr[s].name == name)
+			return known_by_ptr[s].i;
 	return known_index_n(name, strlen(name));
 }
 
