@@ -139,6 +139,8 @@ const corpus = [
   { name: 'public route', pieces: [req({ uri: '/public/x' })], lane: true },
   { name: 'unrouted path', pieces: [req({ uri: '/nowhere' })], lane: true },
   { name: 'two Authorization headers', pieces: [req({ extra: bearer(alice) + bearer(alice) })], lane: true },
+  // the header index matches names in any case (http.c known_eq, word by word)
+  { name: 'header names lower- and upper-case', pieces: [req({ nginx: NGINX.toLowerCase(), extra: `AUTHORIZATION: Bearer ${alice}\r\nx-fORWARDED-pROTO-nOT: x\r\n` })], lane: true },
   { name: 'smuggled identity header', pieces: [req({ extra: `${bearer(alice)}X_Auth_Request_User: root\r\n` })], lane: true },
   { name: 'dot segments in the target', pieces: [req({ uri: '/public/../api/orders' })], lane: true },
   { name: 'Content-Length: 0', pieces: [req({ extra: `${bearer(alice)}Content-Length: 0\r\n` })], lane: true },

@@ -167,6 +167,14 @@ static char known_lower[N_KNOWN][KNOWN_MAX_LEN];
 static signed char known_by_len[KNOWN_MAX_LEN + 1][KNOWN_PER_LEN];
 static unsigned char ascii_lower[256];
 
+/* A known name of 8 bytes or more as up to three lowercased words (bytes 0-7, 8-15 and
+ * the last eight, which overlap when it is shorter than 24): a compare is three loads and
+ * no loop (KNOWN_MAX_LEN is 24). */
+static struct {
+	uint64_t first, mid, last;
+} known_words[N_KNOWN];
+_Static_assert(KNOWN_MAX_LEN <= 24, "three words cover a known name");
+
 __attribute__((constructor)) static void known_lengths(void)
 {
 	for (int c = 0; c < 256; c++)
@@ -183,6 +191,11 @@ __attribute__((constructor)) static void known_lengths(void)
 		if (slot == KNOWN_PER_LEN)
 			abort();
 		known_by_len[len][slot] = (signed char)i;
+		if (len >= 8) { /* known_eq's words (KNOWN_MAX_LEN is at most 24) */
+			memcpy(&known_words[i].first, known_lower[i], 8);
+			memcpy(&known_words[i].mid, known_lower[i] + (len > 16 ? 8 : 0), 8);
+			memcpy(&known_words[i].last, known_lower[i] + len - 8, 8);
+		}
 	}
 }
 
@@ -198,26 +211,18 @@ static uint64_t lower8(const char *p)
 	return x | (upper >> 2);
 }
 
-/* name (len bytes) equals the lowercased known name, ASCII case-insensitively */
-static bool known_eq(const char *name, const char *lower, size_t len)
+/* name (len bytes) equals known name i (of that length), ASCII case-insensitively */
+static bool known_eq(const char *name, size_t i, size_t len)
 {
 	if (len < 8) {
 		for (size_t k = 0; k < len; k++)
-			if (ascii_lower[(unsigned char)name[k]] != (unsigned char)lower[k])
+			if (ascii_lower[(unsigned char)name[k]] != (unsigned char)known_lower[i][k])
 				return false;
 		return true;
 	}
-	uint64_t want;
-	/* the last eight first (where same-length names differ), then the rest from the front */
-	memcpy(&want, lower + len - 8, 8);
-	if (lower8(name + len - 8) != want)
-		return false;
-	for (size_t k = 0; k + 8 < len; k += 8) {
-		memcpy(&want, lower + k, 8);
-		if (lower8(name + k) != want)
-			return false;
-	}
-	return true;
+	/* the last eight first (where same-length names differ) */
+	return lower8(name + len - 8) == known_words[i].last && lower8(name) == known_words[i].first &&
+	       (len <= 16 || lower8(name + 8) == known_words[i].mid);
 }
 
 static int known_index_n(const char *name, size_t len)
@@ -228,7 +233,7 @@ static int known_index_n(const char *name, size_t len)
 		int i = known_by_len[len][s];
 		if (i < 0)
 			return -1;
-		if (known_eq(name, known_lower[i], len))
+		if (known_eq(name, (size_t)i, len))
 			return i;
 	}
 	return -1;
