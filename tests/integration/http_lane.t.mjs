@@ -139,6 +139,8 @@ const corpus = [
   { name: 'public route', pieces: [req({ uri: '/public/x' })], lane: true },
   { name: 'unrouted path', pieces: [req({ uri: '/nowhere' })], lane: true },
   { name: 'two Authorization headers', pieces: [req({ extra: bearer(alice) + bearer(alice) })], lane: true },
+  // the header index matches names in any case (http.c known_eq, word by word)
+  { name: 'header names lower- and upper-case', pieces: [req({ nginx: NGINX.toLowerCase(), extra: `AUTHORIZATION: Bearer ${alice}\r\nx-fORWARDED-pROTO-nOT: x\r\n` })], lane: true },
   { name: 'smuggled identity header', pieces: [req({ extra: `${bearer(alice)}X_Auth_Request_User: root\r\n` })], lane: true },
   { name: 'dot segments in the target', pieces: [req({ uri: '/public/../api/orders' })], lane: true },
   { name: 'Content-Length: 0', pieces: [req({ extra: `${bearer(alice)}Content-Length: 0\r\n` })], lane: true },
@@ -148,6 +150,9 @@ const corpus = [
   // handed over whole
   { name: 'session cookie not in memory', pieces: [req({ uri: '/s/x', extra: `Cookie: __Host-edgegate=${ticket}\r\n` })], store: true },
   { name: 'forged session cookie', pieces: [req({ uri: '/s/x', extra: `Cookie: __Host-edgegate=${'A'.repeat(22)}.${'B'.repeat(43)}\r\n` })], lane: true },
+  // the lane reads a lone Cookie line from its header index, more than one by walking them
+  { name: 'session cookie twice in one Cookie line', pieces: [req({ uri: '/s/x', extra: `Cookie: __Host-edgegate=${'A'.repeat(22)}.${'B'.repeat(43)}; __Host-edgegate=${ticket}\r\n` })], lane: true },
+  { name: 'two Cookie lines, the session cookie in the second', pieces: [req({ uri: '/s/x', extra: `Cookie: a=b\r\ncookie: __Host-edgegate=${'A'.repeat(22)}.${'B'.repeat(43)}\r\n` })], lane: true },
   { name: 'query on /auth', pieces: [req({ target: '/auth?x=1' })] },
   { name: 'POST /auth with a body', pieces: [`${req({ method: 'POST', extra: 'Content-Length: 4\r\n' })}abcd`] },
   { name: 'chunked', pieces: [`${req({ method: 'GET', extra: 'Transfer-Encoding: chunked\r\n' })}0\r\n\r\n`] },

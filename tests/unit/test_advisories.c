@@ -55,10 +55,34 @@ static void test_identity_header_variants(void **state)
 	config_free(c);
 }
 
+/* eg_header_name_is_n (the extras' names, verdict.c): the same answer as eg_header_name_is,
+ * '_' read as '-', any case; a name of another length, or differing anywhere, is not it */
+static void test_header_name_is_n(void **state)
+{
+	static const struct {
+		const char *name, *want;
+		bool is;
+	} cases[] = {
+		{ "X-Original-URL", "X-Original-URL", true },  { "x_original_url", "X-Original-URL", true },
+		{ "X-ORIGINAL-URL", "X-Original-URL", true },  { "X-Original-URI", "X-Original-URL", false },
+		{ "Y-Original-URL", "X-Original-URL", false }, { "X-Original-UrL", "X-Original-URL", true },
+		{ "X-Original-URLs", "X-Original-URL", false }, { "X-Original-UR", "X-Original-URL", false },
+		{ "X-Server-Port", "X-Script-Name", false },   { "UPGRADE", "Upgrade", true },
+		{ "Upgrad_", "Upgrade", false },               { "", "", false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool got = eg_header_name_is_n(cases[i].name, strlen(cases[i].name), cases[i].want, strlen(cases[i].want));
+		if (got != cases[i].is || (*cases[i].name && got != eg_header_name_is(cases[i].name, cases[i].want)))
+			fail_msg("%s vs %s: %d", cases[i].name, cases[i].want, got);
+	}
+	assert_false(eg_header_name_is_n(NULL, 0, "X", 1));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_identity_header_variants),
+		cmocka_unit_test(test_header_name_is_n),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,6 +46,7 @@ static void test_minimal(void **state)
 	assert_int_equal(c->http.store_workers, 4);
 	assert_int_equal(c->http.store_queue, 4096);
 	assert_int_equal(c->http.store_queue_wait_ms, 5000);
+	assert_int_equal(c->http.lane_threads, 0); /* unset: http.c takes max(1, CPUs / 4) */
 	assert_int_equal(c->revocation.flows_per_session, 0); /* revoke.c's default (128) */
 	config_free(c);
 
@@ -156,6 +157,9 @@ static void test_errors_name_the_key(void **state)
 		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"max_connections_per_ip\":-1}}", "http.max_connections_per_ip: must be between" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"http\":[]}", "http: expected an object" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"store_workers\":0}}", "http.store_workers: must be between 1 and 64" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"lane_threads\":0}}", "http.lane_threads: must be between 1 and 256" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"lane_threads\":257}}", "http.lane_threads: must be between 1 and 256" },
+		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"lane_threads\":\"2\"}}", "http.lane_threads" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"store_workers\":65}}", "http.store_workers: must be between 1 and 64" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"store_queue\":0}}", "http.store_queue: must be between 1 and 65536" },
 		{ "{\"listen\":\"127.0.0.1:1\",\"http\":{\"store_queue\":\"8\"}}", "http.store_queue: expected" },

@@ -111,6 +111,30 @@ static void test_literal_calls(void **state)
 	}
 }
 
+/* A call site's series: kept while the values and the instance are the ones it saw, looked up
+ * again when a value changes (another series) or the instance is another (a new daemon). */
+static void test_sites(void **state)
+{
+	struct eg_metric_site site = { 0 }, obs = { 0 };
+	for (int round = 0; round < 2; round++) {
+		struct eg_metrics *m = eg_metrics_new();
+		for (int i = 0; i < 3; i++) /* one site, its value alternating */
+			eg_metric_inc_site(&site, m, "eg_site_total", "result", "allow", "reason", i == 1 ? "public" : "allowed",
+					   1);
+		eg_metric_inc_lit(m, "eg_site_total", "result", "allow", "reason", "allowed", 10);
+		eg_metric_observe_site(&obs, m, "eg_site_seconds", NULL, NULL, 0.0003);
+		eg_metric_observe_site(&obs, m, "eg_site_seconds", NULL, NULL, 2.0);
+		eg_metric_inc_site(&site, NULL, "eg_site_total", "result", "allow", NULL, NULL, 1); /* no metrics: nothing */
+		char *t = render(m);
+		assert_non_null(strstr(t, "eg_site_total{result=\"allow\",reason=\"allowed\"} 12\n"));
+		assert_non_null(strstr(t, "eg_site_total{result=\"allow\",reason=\"public\"} 1\n"));
+		assert_non_null(strstr(t, "eg_site_seconds_bucket{le=\"0.0005\"} 1\n"));
+		assert_non_null(strstr(t, "eg_site_seconds_count 2\n"));
+		free(t);
+		eg_metrics_free(m); /* the next round's instance: the sites look up its own series */
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -119,6 +143,7 @@ int main(void)
 		cmocka_unit_test(test_histogram_gauge),
 		cmocka_unit_test(test_front_cache),
 		cmocka_unit_test(test_literal_calls),
+		cmocka_unit_test(test_sites),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

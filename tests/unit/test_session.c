@@ -143,6 +143,31 @@ static void test_create_and_lookup(void **state)
 	assert_int_equal(check(NULL, NULL), -1);
 }
 
+/* A ticket's store id is remembered per thread (session.c, ticket_id): forty tickets, each
+ * more than once and interleaved (so that ids share and replace the memo's slots), each
+ * still names its own session. */
+static void test_many_tickets_own_ids(void **state)
+{
+	enum { N = 40 };
+	static char t[N][EG_TICKET_MAX], sid[N][EG_SESSION_ID_LEN + 1];
+	char email[32];
+
+	for (int i = 0; i < N; i++) {
+		snprintf(email, sizeof(email), "u%d@x.test", i);
+		mk("alice", "sid-a", email, 0, NULL, t[i], sid[i]);
+	}
+	for (int round = 0; round < 3; round++)
+		for (int k = 0; k < N; k++) {
+			int i = (k * 7 + round) % N;
+			struct eg_identity id = { 0 };
+			assert_int_equal(eg_session_identity_ticket(&d, t[i], &id), 0);
+			assert_string_equal(id.session_id, sid[i]);
+			snprintf(email, sizeof(email), "u%d@x.test", i);
+			assert_string_equal(json_string_value(json_object_get(id.claims, "email")), email);
+			json_decref(id.claims);
+		}
+}
+
 static void test_store_dump_is_useless(void **state)
 {
 	char t[EG_TICKET_MAX], id[80];
@@ -818,6 +843,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_and_lookup),
+		cmocka_unit_test(test_many_tickets_own_ids),
 		cmocka_unit_test(test_store_dump_is_useless),
 		cmocka_unit_test(test_restart_keeps_sessions),
 		cmocka_unit_test(test_revoke),

@@ -18,7 +18,8 @@
 //      EGB_EDGEGATED_B (a second daemon binary, also named edgegated, e.g. main's build: case
 //      d_rs_b is d_rs against it, in the same interleaved rounds, so a before/after shares
 //      every round's load; it listens on its own unix socket with the same configuration;
-//      EGB_THREADS_B sets its `threads`), EGB_SYSCALLS=floor,d_rs (perf stat: system calls by
+//      EGB_THREADS_B sets its `threads`, EGB_LANE_THREADS_B its `http.lane_threads`, as EGB_THREADS and
+//      EGB_LANE_THREADS do the first's), EGB_NGINX_WORKERS (1: nginx's worker_processes), EGB_SYSCALLS=floor,d_rs (perf stat: system calls by
 //      type, context switches and CPU per thread, per request, in the last round of these cases;
 //      reports in OUT/syscalls-<case>.txt).
 // --only LIST (or EGB_ONLY=LIST): run only these case ids and/or phases, comma-separated,
@@ -42,6 +43,7 @@ const wanted = (id) => !ONLY.length || ONLY.includes(id);
 const ROUNDS = Number(env('EGB_ROUNDS', 3));
 const SECONDS = Number(env('EGB_SECONDS', 5));
 const CONNS = Number(env('EGB_CONNS', 32));
+const NGINX_WORKERS = Number(env('EGB_NGINX_WORKERS', 1)); // nginx worker_processes (every nginx of the run)
 const N_SESSIONS = Number(env('EGB_SESSIONS', 100000));
 const RSS_VERDICTS = Number(env('EGB_RSS_VERDICTS', 1000000));
 const RSS_MAX_S = Number(env('EGB_RSS_MAX_S', 120));
@@ -210,7 +212,7 @@ function nginxConf(name, httpBody, top = '') {
   const conf = `${top}
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes ${NGINX_WORKERS};
 worker_rlimit_nofile 8192;
 pid ${d}/nginx.pid;
 error_log ${d}/logs/error.log warn;
@@ -278,6 +280,7 @@ const egCfg = {
 if (CONNS > 128) egCfg.revocation = { flows_per_session: Math.min(CONNS, 4096) };
 if (process.env.EGB_THREADS) egCfg.threads = Number(process.env.EGB_THREADS); // MHD worker threads per listener
 if (process.env.EGB_LANE) egCfg.http = { lane: process.env.EGB_LANE !== '0' }; // EGB_LANE=0: libmicrohttpd only (before issue 15's lane)
+if (process.env.EGB_LANE_THREADS) egCfg.http = { ...egCfg.http, lane_threads: Number(process.env.EGB_LANE_THREADS) }; // verdict-lane threads per listener
 fs.writeFileSync(path.join(W, 'edgegate.json'), JSON.stringify(egCfg, null, 2));
 execFileSync(EDGEGATED, ['--config', path.join(W, 'edgegate.json'), '--check'], { stdio: 'inherit' });
 
@@ -311,6 +314,7 @@ if (EDGEGATED_B && wanted('d_rs_b')) {
   // a TCP listener too, as the first daemon has (its lane threads serve both)
   const cfgB = { ...egCfg, listen: [`127.0.0.1:${P.egB}`, `unix:${W}/egb.sock`], admin_socket: path.join(W, 'egb-admin.sock'), state_dir: path.join(W, 'egb-state') };
   if (process.env.EGB_THREADS_B) cfgB.threads = Number(process.env.EGB_THREADS_B); // the same build, another thread count
+  if (process.env.EGB_LANE_THREADS_B) cfgB.http = { ...cfgB.http, lane_threads: Number(process.env.EGB_LANE_THREADS_B) };
   fs.writeFileSync(path.join(W, 'edgegate-b.json'), JSON.stringify(cfgB, null, 2));
   const egBMain = start('edgegated-b', EDGEGATED_B, ['--config', path.join(W, 'edgegate-b.json')]);
   for (let i = 0; i < 100 && !fs.existsSync(path.join(W, 'egb.sock')); i++) await sleep(100);
@@ -782,7 +786,7 @@ const lines = [];
 lines.push(`# edgegate benchmark — ${new Date().toISOString()}`);
 lines.push('');
 lines.push(`Machine: ${os.cpus()[0].model}, ${os.cpus().length} CPUs, kernel ${os.release()}; ${execFileSync('nginx', ['-v'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString() || spawnSync('nginx', ['-v']).stderr.toString().trim()}; ${spawnSync('openssl', ['version']).stdout.toString().trim()}.`);
-lines.push(`Method: nginx 1 worker, wrk -t1 -c${CONNS} on loopback, ${ROUNDS} interleaved rounds x ${SECONDS} s per case (median shown; per-round req/s in results.json), 1 s warm-up per case. edgegated: ${path.relative(ROOT, EDGEGATED)} (optimised build), ${os.cpus().length} MHD threads. The protected "app" is a static file served by nginx itself, so the ceiling is the auth subrequest alone.`);
+lines.push(`Method: nginx ${NGINX_WORKERS} worker${NGINX_WORKERS === 1 ? '' : 's'}, wrk -t1 -c${CONNS} on loopback, ${ROUNDS} interleaved rounds x ${SECONDS} s per case (median shown; per-round req/s in results.json), 1 s warm-up per case. edgegated: ${path.relative(ROOT, EDGEGATED)} (optimised build), ${egCfg.threads || os.cpus().length} MHD threads, ${egCfg.http?.lane_threads || `max(1, ${os.cpus().length} / 4)`} lane threads per listener. The protected "app" is a static file served by nginx itself, so the ceiling is the auth subrequest alone.`);
 lines.push('');
 lines.push('| case | req/s | ×(b) | p50 µs | ×(b) | p99 µs | ×(b) | authorizer CPU µs/req | nginx + authorizer CPU µs/req | notes |');
 lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');

@@ -328,9 +328,10 @@ static bool email_conditions(const struct eg_config *cfg, const struct eg_condit
 	for (size_t i = 0; i < c->emails.n; i++)
 		if (same_address(c->emails.v[i], email, deny))
 			return true;
-	/* only a deny rule gets here with an address that is not plain: whichever domain a
-	 * parser would read, the restrictive answer is that a domains rule matches. */
-	if (!plain_address(email))
+	/* only a deny rule gets here with an address that is not plain (a verified one passed
+	 * plain_address): whichever domain a parser would read, the restrictive answer is that
+	 * a domains rule matches. */
+	if (deny && !plain_address(email))
 		return c->domains.n > 0;
 	const char *at = strrchr(email, '@');
 	if (!at || at == email || !at[1] || strlen(at + 1) >= 256)

@@ -101,6 +101,14 @@ bool eg_header_name_is(const char *name, const char *want)
 	return name && same_header(name, want);
 }
 
+bool eg_header_name_is_n(const char *name, size_t len, const char *want, size_t want_len)
+{
+	/* the last byte first: names of one length mostly differ there (X-Original-URI and
+	 * X-Original-URL, X-Server-Port and X-Script-Name), so most calls stop at once */
+	return name && len == want_len && len && fold[(unsigned char)name[len - 1]] == fold[(unsigned char)want[len - 1]] &&
+	       same_header(name, want);
+}
+
 struct each {
 	void (*fn)(const char *key, size_t key_len, const char *value, void *arg);
 	void *arg;

@@ -23,6 +23,8 @@ void eg_req_header_spellings(const struct eg_req *r, const char *const *names, s
 
 /* name, with '_' read as '-' and case folded, is want */
 bool eg_header_name_is(const char *name, const char *want);
+/* The same for a name of len bytes (its strlen) and a want of want_len. */
+bool eg_header_name_is_n(const char *name, size_t len, const char *want, size_t want_len);
 
 /* Calls fn for every request header, in order, with the name's length: one pass for
  * several names. */

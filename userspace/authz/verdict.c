@@ -17,6 +17,7 @@
 #include "forbidden.h"
 #include "http.h"
 #include "identity.h"
+#include "idmemo.h"
 #include "introspect.h"
 #include "jose.h"
 #include "jwks.h"
@@ -81,7 +82,10 @@ static bool read_target(const struct eg_forwarded *fw, struct target *t, const c
 	t->has_host = true;
 	/* the client's raw Host: an upstream behind proxy_set_header Host $http_host gets it,
 	 * so it is another reading of the host (judge_header_hosts); unreadable, a 403 */
-	if (fw->client_host && eg_host_normalize(fw->client_host, t->client_host, sizeof(t->client_host)) != 0) {
+	if (fw->client_host && strcmp(fw->client_host, fw->host) == 0) {
+		/* the same bytes as Host (nginx: $http_host is $host, the usual case): the same reading */
+		memcpy(t->client_host, t->host, strlen(t->host) + 1);
+	} else if (fw->client_host && eg_host_normalize(fw->client_host, t->client_host, sizeof(t->client_host)) != 0) {
 		*reason = "bad_original_host";
 		return false;
 	}
@@ -235,7 +239,7 @@ struct extras {
 static void override_header(struct extras *e, const char *key, size_t len, const char *value)
 {
 	for (size_t i = 0; i < N_OVERRIDE; i++)
-		if (len == override_headers[i].len && eg_header_name_is(key, override_headers[i].name)) {
+		if (len == override_headers[i].len && eg_header_name_is_n(key, len, override_headers[i].name, len)) {
 			e->override_counts[i]++;
 			override_value(value, &e->override_bits);
 			return;
@@ -256,7 +260,7 @@ static void target_header(struct extras *e, const char *value)
 static void prefix_header(struct extras *e, const char *key, size_t len, const char *value)
 {
 	for (size_t i = 0; i < N_PREFIX_HEADERS; i++) {
-		if (len != prefix_headers[i].len || !eg_header_name_is(key, prefix_headers[i].name))
+		if (len != prefix_headers[i].len || !eg_header_name_is_n(key, len, prefix_headers[i].name, len))
 			continue;
 		e->prefix[i] = value;
 		e->n_prefix[i]++;
@@ -266,26 +270,48 @@ static void prefix_header(struct extras *e, const char *key, size_t len, const c
 	}
 }
 
+/* The lengths of the names extra_header looks for (a '_' spelling has its name's length),
+ * one bit each: most of nginx's own headers have none of them and are passed over at once. */
+static uint32_t extra_lengths;
+
+__attribute__((constructor)) static void extra_lengths_init(void)
+{
+	static const size_t fixed[] = { 7, 13, 14, 18 }; /* Upgrade, X-Rewrite-URL, X-Original-URL and
+							     HTTP2-Settings, X-Original-Upgrade */
+	for (size_t i = 0; i < N_OVERRIDE + N_PREFIX_HEADERS; i++)
+		if ((i < N_OVERRIDE ? override_headers[i].len : prefix_headers[i - N_OVERRIDE].len) >= 32)
+			abort(); /* a name added that the mask cannot hold: a build error */
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		extra_lengths |= 1u << fixed[i];
+	for (size_t i = 0; i < N_OVERRIDE; i++)
+		extra_lengths |= 1u << override_headers[i].len;
+	for (size_t i = 0; i < N_PREFIX_HEADERS; i++)
+		extra_lengths |= 1u << prefix_headers[i].len;
+}
+
 static void extra_header(const char *key, size_t len, const char *value, void *arg)
 {
 	struct extras *e = arg;
-	e->smuggled |= eg_identity_header_variant_n(e->cfg, key, len);
+	if (memchr(key, '_', len)) /* the only names eg_identity_header_variant_n can refuse */
+		e->smuggled |= eg_identity_header_variant_n(e->cfg, key, len);
+	if (len >= 32 || !(extra_lengths >> len & 1))
+		return;
 	/* by length first: most of nginx's own headers are X-... names of other lengths */
 	override_header(e, key, len, value);
 	switch (len) {
 	case 13: /* X-Rewrite-URL, X-Script-Name */
 	case 14: /* X-Original-URL, HTTP2-Settings */
-		if (eg_header_name_is(key, len == 14 ? "X-Original-URL" : "X-Rewrite-URL")) {
+		if (len == 14 ? eg_header_name_is_n(key, len, "X-Original-URL", 14) : eg_header_name_is_n(key, len, "X-Rewrite-URL", 13)) {
 			target_header(e, value);
 		} else {
-			e->h2_settings |= len == 14 && eg_header_name_is(key, "HTTP2-Settings");
+			e->h2_settings |= len == 14 && eg_header_name_is_n(key, len, "HTTP2-Settings", 14);
 			prefix_header(e, key, len, value);
 		}
 		break;
 	case 18:
 		/* nginx never passes Upgrade to the auth request (proxy_set_header Upgrade "" is
 		 * its default): the shipped snippet sends it as X-Original-Upgrade */
-		if (eg_header_name_is(key, "X-Original-Upgrade"))
+		if (eg_header_name_is_n(key, len, "X-Original-Upgrade", 18))
 			upgrade_value(value, &e->upgrade_bad);
 		else
 			prefix_header(e, key, len, value);
@@ -295,7 +321,7 @@ static void extra_header(const char *key, size_t len, const char *value, void *a
 		prefix_header(e, key, len, value);
 		break;
 	case 7:
-		if (eg_header_name_is(key, "Upgrade"))
+		if (eg_header_name_is_n(key, len, "Upgrade", 7))
 			upgrade_value(value, &e->upgrade_bad);
 		break;
 	}
@@ -489,7 +515,8 @@ static int bearer_identity(struct eg_daemon *d, const struct eg_req *r, const st
 	uint64_t tag = d->tokcache ? eg_tokcache_tag(d->tokcache, tok, len) : 0;
 	if (cached_verdict(d, tok, len, tag, now, &claims, &err)) {
 		/* the same bytes as a token that passed token_chars_ok when it was cached */
-		eg_metric_inc_lit(d->metrics, "edgegate_token_cache_total", "result", "hit", NULL, NULL, 1);
+		static __thread struct eg_metric_site hit;
+		eg_metric_inc_site(&hit, d->metrics, "edgegate_token_cache_total", "result", "hit", NULL, NULL, 1);
 	} else {
 		if (!token_chars_ok(tok, len)) {
 			*o = (struct outcome){ 401, "malformed_token", "the bearer token is malformed", true };
@@ -527,68 +554,28 @@ static int bearer_identity(struct eg_daemon *d, const struct eg_req *r, const st
 
 /* --- identity headers ----------------------------------------------------------------------- */
 
-/* An element that would read as several (a ',') or split the header (controls) once joined:
- * a group named "ops,admins" must not hand the upstream an "admins" group. Policy still
- * sees the claim as it is; only the header leaves such an element out. */
-static bool list_element_ok(const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p == ',' || *p < ' ' || *p == 0x7f)
-			return false;
-	return true;
-}
-
 static void claim_header(struct eg_resp *resp, const char *header, const json_t *v)
 {
-	if (!v || json_is_null(v))
-		return;
-	if (json_is_string(v)) {
+	if (json_is_string(v)) { /* the usual case: no copy of its own */
 		eg_resp_header(resp, header, json_string_value(v));
-	} else if (json_is_array(v)) {
-		/* Arrays of strings become comma-separated lists, like X-Auth-Request-Groups. */
-		size_t cap = 1, i, len = 0;
-		const json_t *e;
-		json_array_foreach(v, i, e)
-			cap += (json_is_string(e) ? json_string_length(e) : 32) + 1;
-		char stack[512]; /* a few groups: no allocation on the verdict path */
-		char *s = cap <= sizeof(stack) ? stack : xmalloc(cap);
-		json_array_foreach(v, i, e) {
-			if (!json_is_string(e) || !list_element_ok(json_string_value(e)))
-				continue;
-			/* up to a NUL, as strcat read it (list_element_ok refuses none) */
-			size_t n = strlen(json_string_value(e));
-			if (len)
-				s[len++] = ',';
-			memcpy(s + len, json_string_value(e), n);
-			len += n;
-		}
-		s[len] = '\0';
-		eg_resp_header(resp, header, s);
-		if (s != stack)
-			free(s);
-	} else {
-		char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-		if (s)
-			eg_resp_header(resp, header, s);
-		free(s);
+		return;
 	}
+	char *s = eg_claim_header_value(v);
+	if (s)
+		eg_resp_header(resp, header, s);
+	free(s);
 }
 
 static void identity_headers(struct eg_daemon *d, const struct eg_route *route, const struct eg_identity *id,
-			     struct eg_email_memo *memo, struct eg_resp *resp)
+			     struct eg_resp *resp)
 {
 	const struct eg_config *cfg = d->cfg;
 	const json_t *c = id->claims;
-	if (c) {
-		const char *user_claim = cfg->oidc.user_claim ? cfg->oidc.user_claim : "sub";
-		claim_header(resp, "X-Auth-Request-User", eg_claim_get(c, user_claim));
-		/* an unverified address is not passed on; memo: the policy may have read it */
-		const char *email = eg_policy_verified_email_memo(cfg, id, memo);
-		if (email)
-			eg_resp_header(resp, "X-Auth-Request-Email", email);
-		claim_header(resp, "X-Auth-Request-Groups", eg_claim_get(c, cfg->oidc.groups_claim ? cfg->oidc.groups_claim : "groups"));
-		claim_header(resp, "X-Auth-Request-Preferred-Username", eg_claim_get(c, "preferred_username"));
-	}
+	/* the headers of the claims, worked out once per claims set (idmemo.h); an unverified
+	 * address is not passed on */
+	const struct eg_idmemo *m = eg_idmemo_get(cfg, id);
+	for (size_t i = 0; m && i < m->n_headers; i++)
+		eg_resp_header_n(resp, m->hname[i], m->hname_len[i], m->hvalue[i], m->hvalue_len[i]);
 	if (id->cert) {
 		if (!c && id->cert->subject)
 			eg_resp_header(resp, "X-Auth-Request-User", id->cert->subject);
@@ -615,10 +602,10 @@ static void identity_headers(struct eg_daemon *d, const struct eg_route *route, 
 #define IDENTITY_HEADERS_MAX 12288
 
 static bool identity_headers_fit(struct eg_daemon *d, const struct eg_route *route, const struct eg_identity *id,
-				 struct eg_email_memo *memo, struct eg_resp *resp)
+				 struct eg_resp *resp)
 {
 	size_t first = resp->n_headers, total = 0;
-	identity_headers(d, route, id, memo, resp);
+	identity_headers(d, route, id, resp);
 	for (size_t i = first; i < resp->n_headers; i++)
 		total += resp->hname_len[i] + resp->hvalue_len[i] + 4;
 	/* a full header table may have dropped some (eg_resp_header): a cut-down identity too */
@@ -808,8 +795,8 @@ struct auth_cache {
 	int result[EG_AUTH_MTLS + 1];
 	struct eg_identity id[EG_AUTH_MTLS + 1];
 	struct outcome o[EG_AUTH_MTLS + 1];
-	/* the verified address the policy read, for the identity headers: valid for this
-	 * verdict, whose identities keep their claims alive until it ends */
+	/* the verified address the policy reads, from the claims' memo (idmemo.h): valid for
+	 * this verdict, whose identities keep their claims alive until it ends */
 	struct eg_email_memo email;
 };
 
@@ -837,6 +824,9 @@ static int route_verdict(struct eg_daemon *d, const struct eg_req *r, const stru
 		return 401;
 	}
 	const char *why = NULL;
+	const struct eg_idmemo *im = eg_idmemo_get(d->cfg, &c->id[m]);
+	if (im)
+		c->email = (struct eg_email_memo){ c->id[m].claims, c->id[m].kind, im->email };
 	if (!eg_policy_allows_memo(d->cfg, route, &c->id[m], &why, &c->email)) {
 		*o = (struct outcome){ 403, why, "access to this resource is not allowed", false };
 		return 403;
@@ -1238,7 +1228,8 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 	struct outcome o = { 200, "allowed", NULL, false };
 	const struct eg_route *route = NULL;
 	const char *why = NULL;
-	struct eg_readings rd = { 0 };
+	struct eg_readings rd; /* empty, not zeroed: its 1 KB of readings are written before read */
+	rd.n = 0, rd.ambiguous = NULL, rd.one_block = false;
 	struct auth_cache cache = { 0 };
 
 	/* The client address is the proxy's word only when the peer is a trusted proxy:
@@ -1306,7 +1297,7 @@ void eg_verdict(struct eg_daemon *d, const struct eg_req *r, struct eg_resp *res
 answer:
 	if (r->pass && r->pass->store_needed)
 		goto out; /* nothing decided, nothing counted: the whole verdict is taken again */
-	if (o.status == 200 && !identity_headers_fit(d, route, &id, &cache.email, resp))
+	if (o.status == 200 && !identity_headers_fit(d, route, &id, resp))
 		o = (struct outcome){ 403, "identity_too_large",
 				      "the identity is too large to pass on (too many groups or claims)", false };
 	struct eg_flow_tuple f;
@@ -1336,13 +1327,14 @@ answer:
 		if (ban)
 			eg_offload_call(d, d->offload, commit_ban, ban);
 	}
+	static __thread struct eg_metric_site allowed, duration;
 	if (o.status == 200) /* an allow's reasons are literals of this file */
-		eg_metric_inc_lit(d->metrics, "edgegate_verdicts_total", "result", "allow", "reason", o.reason, 1);
+		eg_metric_inc_site(&allowed, d->metrics, "edgegate_verdicts_total", "result", "allow", "reason", o.reason, 1);
 	else /* a deny's reason may come from elsewhere (policy, JOSE) */
 		eg_metric_inc(d->metrics, "edgegate_verdicts_total", "result",
 			      o.status == 401 ? "unauthenticated" : "forbidden", "reason", o.reason, 1);
-	eg_metric_observe_lit(d->metrics, "edgegate_verdict_duration_seconds", NULL, NULL,
-			      (double)(now_mono_ns() - t0) / 1e9);
+	eg_metric_observe_site(&duration, d->metrics, "edgegate_verdict_duration_seconds", NULL, NULL,
+			       (double)(now_mono_ns() - t0) / 1e9);
 out:
 	auth_cache_clear(&cache);
 	eg_readings_free(&rd);

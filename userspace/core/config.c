@@ -1101,14 +1101,16 @@ static bool parse_mtls(struct cctx *c, json_t *o, struct eg_mtls_config *m)
 static bool parse_http(struct cctx *c, json_t *o, struct eg_http_config *h)
 {
 	static const char *const keys[] = { "max_connections", "max_connections_per_ip", "reserved_for_proxies",
-		"header_timeout", "idle_timeout", "lane", "store_workers", "store_queue", "store_queue_wait", NULL };
+		"header_timeout", "idle_timeout", "lane", "lane_threads", "store_workers", "store_queue",
+		"store_queue_wait", NULL };
 	if (!check_keys(c, o, keys) || !get_u32(c, o, "max_connections", &h->max_connections) ||
 	    !get_u32(c, o, "max_connections_per_ip", &h->max_connections_per_ip) ||
 	    !get_u32(c, o, "reserved_for_proxies", &h->reserved_for_proxies) ||
 	    !get_duration(c, o, "header_timeout", &h->header_timeout_s) ||
 	    !get_duration(c, o, "idle_timeout", &h->idle_timeout_s) || !get_bool(c, o, "lane", &h->lane) ||
 	    !get_u32(c, o, "store_workers", &h->store_workers) || !get_u32(c, o, "store_queue", &h->store_queue) ||
-	    !get_ms(c, o, "store_queue_wait", 10, 9000, &h->store_queue_wait_ms))
+	    !get_ms(c, o, "store_queue_wait", 10, 9000, &h->store_queue_wait_ms) ||
+	    !get_u32(c, o, "lane_threads", &h->lane_threads))
 		return false;
 	if (h->max_connections < 16 || h->max_connections > 65536)
 		return fail_at(c, "max_connections", "must be between 16 and 65536");
@@ -1122,6 +1124,8 @@ static bool parse_http(struct cctx *c, json_t *o, struct eg_http_config *h)
 		return fail_at(c, "store_workers", "must be between 1 and 64");
 	if (h->store_queue < 1 || h->store_queue > 65536)
 		return fail_at(c, "store_queue", "must be between 1 and 65536");
+	if (json_object_get(o, "lane_threads") && (h->lane_threads < 1 || h->lane_threads > 256))
+		return fail_at(c, "lane_threads", "must be between 1 and 256");
 	return true;
 }
 

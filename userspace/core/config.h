@@ -219,6 +219,7 @@ struct eg_http_config {
 	int64_t header_timeout_s;        /* accept (or a response) -> complete request, default 10 */
 	int64_t idle_timeout_s;          /* keep-alive: response -> next complete request, default 75 */
 	bool lane;                       /* unix listeners: verdicts answered by lane.c, the rest by MHD; default on */
+	uint32_t lane_threads;           /* verdict-lane threads per listener; 0 (unset): max(1, CPUs / 4) */
 	uint32_t store_workers;          /* threads deciding requests that need the store, default 4 */
 	uint32_t store_queue;            /* requests waiting for them; past it: as in an outage, default 4096 */
 	int64_t store_queue_wait_ms;     /* a verdict not started by a worker this long after it was queued: as in an outage, default 5000 */

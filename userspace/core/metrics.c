@@ -220,13 +220,19 @@ void eg_metric_set(struct eg_metrics *m, const char *name, const char *l1, const
 		atomic_store_explicit(&s->gauge_bits, bits, memory_order_relaxed);
 }
 
+static void observe_series(struct series *s, double seconds);
+
 static void observe(struct eg_metrics *m, const char *name, const char *l1, const char *v1, double seconds, bool lit)
 {
 	if (!m)
 		return;
 	struct series *s = lookup_fast(m, K_HIST, name, l1, v1, NULL, NULL, lit);
-	if (!s)
-		return;
+	if (s)
+		observe_series(s, seconds);
+}
+
+static void observe_series(struct series *s, double seconds)
+{
 	for (int i = 0; i < NBUCKETS; i++)
 		if (seconds <= bucket_le[i]) {
 			atomic_fetch_add_explicit(&s->bucket[i], 1, memory_order_relaxed);
@@ -244,6 +250,34 @@ void eg_metric_observe(struct eg_metrics *m, const char *name, const char *l1, c
 void eg_metric_observe_lit(struct eg_metrics *m, const char *name, const char *l1, const char *v1, double seconds)
 {
 	observe(m, name, l1, v1, seconds, true);
+}
+
+/* the site's series when it was found for these values in this instance, else looked up */
+static struct series *site_series(struct eg_metric_site *site, struct eg_metrics *m, enum kind kind, const char *name,
+				  const char *l1, const char *v1, const char *l2, const char *v2)
+{
+	if (site->gen == m->gen && site->v1 == v1 && site->v2 == v2)
+		return site->series;
+	struct series *s = lookup_fast(m, kind, name, l1, v1, l2, v2, true);
+	if (s)
+		*site = (struct eg_metric_site){ m->gen, v1, v2, s };
+	return s;
+}
+
+void eg_metric_inc_site(struct eg_metric_site *site, struct eg_metrics *m, const char *name, const char *l1,
+			const char *v1, const char *l2, const char *v2, uint64_t by)
+{
+	struct series *s = m ? site_series(site, m, K_COUNTER, name, l1, v1, l2, v2) : NULL;
+	if (s)
+		atomic_fetch_add_explicit(&s->count, by, memory_order_relaxed);
+}
+
+void eg_metric_observe_site(struct eg_metric_site *site, struct eg_metrics *m, const char *name, const char *l1,
+			    const char *v1, double seconds)
+{
+	struct series *s = m ? site_series(site, m, K_HIST, name, l1, v1, NULL, NULL) : NULL;
+	if (s)
+		observe_series(s, seconds);
 }
 
 void eg_metric_help(struct eg_metrics *m, const char *name, const char *type, const char *help)

@@ -30,6 +30,19 @@ void eg_metric_observe(struct eg_metrics *m, const char *name, const char *l1, c
 /* The same with immutable strings only (see eg_metric_inc_lit). */
 void eg_metric_observe_lit(struct eg_metrics *m, const char *name, const char *l1, const char *v1,
 			   double seconds);
+/* One call site's series, for the verdict's few metrics: the caller keeps one per thread
+ * (static __thread) at a site whose name and label names never change and whose values are
+ * immutable (as for eg_metric_inc_lit). A call with the values the site saw last is two
+ * pointer compares and the add, without the front cache's hashing. Zero-initialised. */
+struct eg_metric_site {
+	uint64_t gen; /* the metrics instance the series is of; 0: none yet */
+	const char *v1, *v2;
+	void *series;
+};
+void eg_metric_inc_site(struct eg_metric_site *site, struct eg_metrics *m, const char *name, const char *l1,
+			const char *v1, const char *l2, const char *v2, uint64_t by);
+void eg_metric_observe_site(struct eg_metric_site *site, struct eg_metrics *m, const char *name, const char *l1,
+			    const char *v1, double seconds);
 /* Declares help text (optional) and type for a family. */
 void eg_metric_help(struct eg_metrics *m, const char *name, const char *type, const char *help);
 

@@ -144,8 +144,7 @@ static enum MHD_Result count_arg(void *cls, enum MHD_ValueKind kind, const char 
 
 /* The headers the verdict path reads, found with one pass over the request instead of
  * one scan per lookup (a dozen lookups per verdict). Other names fall back to MHD. */
-/* In the order a verdict asks for them (the nginx profile's, the bearer token, mTLS):
- * known_index tries the pointers in this order. */
+/* (known_index finds a literal of this table by its address: the order no longer matters) */
 static const char *const known_names[] = {
 	"X-Original-Method", "X-Original-URI", "Host", "X-Forwarded-Proto", "X-Real-IP", "X-Original-Host",
 	"Authorization", "X-SSL-Client-Cert", "X-SSL-Client-Verify", "Accept", "Cookie", "X-Real-Port",
@@ -168,6 +167,14 @@ static char known_lower[N_KNOWN][KNOWN_MAX_LEN];
 static signed char known_by_len[KNOWN_MAX_LEN + 1][KNOWN_PER_LEN];
 static unsigned char ascii_lower[256];
 
+/* A known name of 8 bytes or more as up to three lowercased words (bytes 0-7, 8-15 and
+ * the last eight, which overlap when it is shorter than 24): a compare is three loads and
+ * no loop (KNOWN_MAX_LEN is 24). */
+static struct {
+	uint64_t first, mid, last;
+} known_words[N_KNOWN];
+_Static_assert(KNOWN_MAX_LEN <= 24, "three words cover a known name");
+
 __attribute__((constructor)) static void known_lengths(void)
 {
 	for (int c = 0; c < 256; c++)
@@ -184,6 +191,11 @@ __attribute__((constructor)) static void known_lengths(void)
 		if (slot == KNOWN_PER_LEN)
 			abort();
 		known_by_len[len][slot] = (signed char)i;
+		if (len >= 8) { /* known_eq's words (KNOWN_MAX_LEN is at most 24) */
+			memcpy(&known_words[i].first, known_lower[i], 8);
+			memcpy(&known_words[i].mid, known_lower[i] + (len > 16 ? 8 : 0), 8);
+			memcpy(&known_words[i].last, known_lower[i] + len - 8, 8);
+		}
 	}
 }
 
@@ -199,26 +211,18 @@ static uint64_t lower8(const char *p)
 	return x | (upper >> 2);
 }
 
-/* name (len bytes) equals the lowercased known name, ASCII case-insensitively */
-static bool known_eq(const char *name, const char *lower, size_t len)
+/* name (len bytes) equals known name i (of that length), ASCII case-insensitively */
+static bool known_eq(const char *name, size_t i, size_t len)
 {
 	if (len < 8) {
 		for (size_t k = 0; k < len; k++)
-			if (ascii_lower[(unsigned char)name[k]] != (unsigned char)lower[k])
+			if (ascii_lower[(unsigned char)name[k]] != (unsigned char)known_lower[i][k])
 				return false;
 		return true;
 	}
-	uint64_t want;
-	/* the last eight first (where same-length names differ), then the rest from the front */
-	memcpy(&want, lower + len - 8, 8);
-	if (lower8(name + len - 8) != want)
-		return false;
-	for (size_t k = 0; k + 8 < len; k += 8) {
-		memcpy(&want, lower + k, 8);
-		if (lower8(name + k) != want)
-			return false;
-	}
-	return true;
+	/* the last eight first (where same-length names differ) */
+	return lower8(name + len - 8) == known_words[i].last && lower8(name) == known_words[i].first &&
+	       (len <= 16 || lower8(name + 8) == known_words[i].mid);
 }
 
 static int known_index_n(const char *name, size_t len)
@@ -229,19 +233,44 @@ static int known_index_n(const char *name, size_t len)
 		int i = known_by_len[len][s];
 		if (i < 0)
 			return -1;
-		if (known_eq(name, known_lower[i], len))
+		if (known_eq(name, (size_t)i, len))
 			return i;
 	}
 	return -1;
 }
 
+/* The table's names by address, for known_index: open addressing, under a quarter full. */
+#define KNOWN_BY_PTR 128
+static struct {
+	const char *name;
+	int i;
+} known_by_ptr[KNOWN_BY_PTR];
+
+static size_t ptr_slot(const char *p)
+{
+	return (size_t)(((uintptr_t)p * 0x9e3779b97f4a7c15ull) >> 57); /* the top 7 bits: 0..127 */
+}
+
+__attribute__((constructor)) static void known_pointers(void)
+{
+	_Static_assert(KNOWN_BY_PTR == 128 && N_KNOWN < KNOWN_BY_PTR / 4, "ptr_slot takes 7 bits; room to probe");
+	for (size_t i = 0; i < N_KNOWN; i++) {
+		size_t s = ptr_slot(known_names[i]);
+		while (known_by_ptr[s].name)
+			s = (s + 1) % KNOWN_BY_PTR;
+		known_by_ptr[s].name = known_names[i];
+		known_by_ptr[s].i = (int)i;
+	}
+}
+
 static int known_index(const char *name)
 {
 	/* callers pass literals (the proxy profiles' header names), which the linker merges
-	 * with this table's: the same pointer is that name; else it is found by content */
-	for (size_t i = 0; i < N_KNOWN; i++)
-		if (name == known_names[i])
-			return (int)i;
+	 * with this table's: the same pointer is that name (found by its address, not by a
+	 * walk of the table); else it is found by content */
+	for (size_t s = ptr_slot(name); known_by_ptr[s].name; s = (s + 1) % KNOWN_BY_PTR)
+		if (known_by_ptr[s].name == name)
+			return known_by_ptr[s].i;
 	return known_index_n(name, strlen(name));
 }
 
@@ -476,10 +505,27 @@ static bool cookie_value(void *cls, const char *key, const char *value)
 	return !c->decided;
 }
 
+/* The lane's request, whose Cookie headers are indexed (hidx): how many there are, and the
+ * first. The lane's reader took names of tchars only, measured exactly, so its index holds
+ * every header strcasecmp would read as "Cookie". -1: walk the headers. */
+static int lane_cookies(const struct eg_req *r, const char **first)
+{
+	if (!r->lane || !r->hidx)
+		return -1;
+	int k = known_index("Cookie");
+	*first = r->hidx->value[k];
+	return r->hidx->count[k] > 1 ? -1 : (int)r->hidx->count[k];
+}
+
 const char *eg_req_cookie(const struct eg_req *r, const char *name, char *buf, size_t len)
 {
 	struct cookie_ctx c = { .name = name, .buf = buf, .len = len };
-	eg_req_headers_iter(r, cookie_value, &c);
+	const char *one;
+	int n = lane_cookies(r, &one);
+	if (n == 1)
+		cookie_scan(one, &c);
+	else if (n < 0)
+		eg_req_headers_iter(r, cookie_value, &c);
 	return c.found ? buf : NULL;
 }
 
@@ -507,7 +553,12 @@ static bool cookie_count_value(void *cls, const char *key, const char *value)
 int eg_req_cookie_count(const struct eg_req *r, const char *name)
 {
 	struct cookie_count_ctx c = { .name = name };
-	eg_req_headers_iter(r, cookie_count_value, &c);
+	const char *one;
+	int n = lane_cookies(r, &one);
+	if (n == 1)
+		cookie_count_value(&c, "Cookie", one);
+	else if (n < 0)
+		eg_req_headers_iter(r, cookie_count_value, &c);
 	return c.n;
 }
 
@@ -553,6 +604,18 @@ void eg_resp_header(struct eg_resp *resp, const char *name, const char *value)
 	resp->hname_len[resp->n_headers] = nlen;
 	resp->hvalue_len[resp->n_headers] = vlen;
 	resp->hvalue[resp->n_headers++] = v;
+}
+
+void eg_resp_header_n(struct eg_resp *resp, const char *name, size_t name_len, const char *value, size_t value_len)
+{
+	if (resp->n_headers == EG_RESP_MAX_HEADERS) {
+		log_warn("response header limit reached, dropping %s", name);
+		return;
+	}
+	resp->hvalue[resp->n_headers] = resp_copy(resp, value, value_len);
+	resp->hname[resp->n_headers] = resp_copy(resp, name, name_len);
+	resp->hname_len[resp->n_headers] = name_len;
+	resp->hvalue_len[resp->n_headers++] = value_len;
 }
 
 void eg_resp_body(struct eg_resp *resp, int status, const char *ctype, const char *body)
@@ -1095,8 +1158,9 @@ enum eg_lane_verdict eg_http_lane_answer(struct eg_daemon *d, struct eg_conn *c,
 		return r.pass->admitted ? EG_LANE_NEEDS_STORE : EG_LANE_HANDOVER;
 	}
 	/* endpoint paths are literals (eg_http_register) */
-	eg_metric_inc_lit(d->metrics, "edgegate_http_requests_total", "endpoint", ep ? ep->path : "other", NULL, NULL,
-			  1);
+	static __thread struct eg_metric_site requests;
+	eg_metric_inc_site(&requests, d->metrics, "edgegate_http_requests_total", "endpoint", ep ? ep->path : "other",
+			   NULL, NULL, 1);
 	return EG_LANE_ANSWERED; /* the lane moves the deadline on: idle once the answer is out */
 }
 
@@ -1253,6 +1317,13 @@ int eg_http_start(struct eg_daemon *d)
 	const struct eg_config *cfg = d->cfg;
 	const struct eg_http_config *hc = &cfg->http;
 	unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	/* One lane thread takes every verdict its connections bring per wake-up: with fewer
+	 * threads each epoll_wait returns more of them, and a thread serves 100,000+ cached
+	 * verdicts a second, several nginx workers' worth (docs/bench.md, lane threads). */
+	unsigned lane_threads = cfg->http.lane_threads ? cfg->http.lane_threads
+						       : (unsigned)(sysconf(_SC_NPROCESSORS_ONLN) / 4);
+	if (lane_threads < 1)
+		lane_threads = 1;
 	if (threads < 1)
 		threads = 1;
 	unsigned max_conns = fit_fd_limit(hc->max_connections, cfg->n_listen);
@@ -1346,7 +1417,7 @@ int eg_http_start(struct eg_daemon *d)
 		}
 		d->mhd[d->n_mhd++] = md;
 		atomic_store(&lane_slots[i], 0);
-		if (lane && !(lanes[i] = eg_lane_start(d, fd, md, admission, threads, &lane_slots[i], eff.max_connections))) {
+		if (lane && !(lanes[i] = eg_lane_start(d, fd, md, admission, lane_threads, &lane_slots[i], eff.max_connections))) {
 			log_err("listen %s: cannot start the verdict lane", l->text);
 			return -1;
 		}

@@ -91,6 +91,9 @@ struct eg_resp {
 
 /* All copy their arguments. */
 void eg_resp_header(struct eg_resp *resp, const char *name, const char *value);
+/* The same for a value already as eg_resp_header would copy it (no CR, LF or NUL in its
+ * value_len bytes), both lengths measured by the caller. */
+void eg_resp_header_n(struct eg_resp *resp, const char *name, size_t name_len, const char *value, size_t value_len);
 void eg_resp_body(struct eg_resp *resp, int status, const char *ctype, const char *body);
 void eg_resp_text(struct eg_resp *resp, int status, const char *text);
 void eg_resp_json(struct eg_resp *resp, int status, const char *json);

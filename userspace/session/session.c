@@ -302,15 +302,22 @@ static struct sess *insert_locked(struct eg_sessions *s, struct sess *e, json_t 
 
 /* --- ticket and keys ------------------------------------------------------ */
 
+/* base64url's alphabet, one lookup a byte (a ticket's 65 are read on every request) */
+static bool b64url_byte[256];
+
+__attribute__((constructor)) static void b64url_table(void)
+{
+	for (int c = 0; c < 256; c++)
+		b64url_byte[c] = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+				 c == '_';
+}
+
 static bool b64url_chars(const char *p, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		char c = p[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_'))
-			return false;
-	}
-	return true;
+	bool ok = true;
+	for (size_t i = 0; i < n; i++)
+		ok &= b64url_byte[(unsigned char)p[i]];
+	return ok;
 }
 
 struct ticket {
@@ -333,6 +340,31 @@ static void ticket_idpart(const struct eg_sessions *s, const char *secret, char 
 	OPENSSL_cleanse(mac, sizeof(mac));
 }
 
+/* A ticket's store id, SHA-256 of its id part: a pure function of the id part, which a
+ * browser sends on every request, so a thread remembers the last few (no secret among
+ * them: the id part is the ticket's public half, the id is what the store and logs name). */
+#define ID_MEMO 8
+static __thread struct id_memo {
+	bool used;
+	char idpart[ID_B64];
+	uint8_t idraw[32];
+	char id[EG_SESSION_ID_LEN + 1];
+} id_memo[ID_MEMO];
+
+static void ticket_id(struct ticket *out)
+{
+	struct id_memo *m = &id_memo[((unsigned char)out->idpart[0] ^ (unsigned char)out->idpart[1]) % ID_MEMO];
+	if (!m->used || !ct_equal_words(m->idpart, out->idpart, ID_B64)) {
+		memcpy(m->idpart, out->idpart, ID_B64);
+		eg_sha256(out->idpart, ID_B64, m->idraw);
+		hex_encode(m->idraw, 32, m->id);
+		m->id[EG_SESSION_ID_LEN] = '\0';
+		m->used = true;
+	}
+	memcpy(out->idraw, m->idraw, 32);
+	memcpy(out->id, m->id, sizeof(out->id));
+}
+
 static int parse_ticket(const struct eg_sessions *s, const char *t, struct ticket *out)
 {
 	(void)s;
@@ -343,8 +375,7 @@ static int parse_ticket(const struct eg_sessions *s, const char *t, struct ticke
 	out->idpart[ID_B64] = 0;
 	memcpy(out->secret, t + ID_B64 + 1, SECRET_B64);
 	out->secret[SECRET_B64] = 0;
-	eg_sha256(out->idpart, ID_B64, out->idraw);
-	hex_encode(out->idraw, 32, out->id);
+	ticket_id(out);
 	eg_sha256(out->secret, SECRET_B64, out->secret_hash);
 	out->genuine = -1;
 	return 0;
@@ -943,7 +974,7 @@ int eg_session_end_ticket_ex(struct eg_daemon *d, const char *ticket, const char
 	/* Only the holder of the secret may end (and learn the id_token of) a session. */
 	pthread_mutex_lock(&s->mu);
 	e = find_locked(s, t.idraw);
-	if (e && ct_equal(e->secret_hash, t.secret_hash, 32))
+	if (e && ct_equal_words(e->secret_hash, t.secret_hash, 32))
 		found = 1;
 	pthread_mutex_unlock(&s->mu);
 	/* The id_token is only in the sealed record: the ticket opens it. */
@@ -1252,7 +1283,7 @@ static struct sess *lookup(struct eg_daemon *d, struct ticket *t, int *why, enum
 		rec_clear(&r);
 	}
 	/* Constant time: the ticket secret must match the cached hash. */
-	if (!ct_equal(e->secret_hash, t->secret_hash, 32)) {
+	if (!ct_equal_words(e->secret_hash, t->secret_hash, 32)) {
 		pthread_mutex_lock(&s->mu);
 		sess_put_locked(s, e);
 		pthread_mutex_unlock(&s->mu);
@@ -1470,7 +1501,8 @@ serve:
 		goto out;
 	id->kind = EG_ID_SESSION;
 	id->claims = claims;
-	snprintf(id->session_id, sizeof(id->session_id), "%s", t.id);
+	_Static_assert(sizeof(id->session_id) >= sizeof(t.id), "a session id fits the identity");
+	memcpy(id->session_id, t.id, sizeof(t.id));
 	rc = 0;
 out:
 	ticket_wipe(&t);
