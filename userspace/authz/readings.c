@@ -209,20 +209,50 @@ struct seg {
 	size_t n;
 };
 
+/* Reused buffers of one computation: resolving an ambiguous target hundreds of ways
+ * allocates nothing per plan, only each distinct reading once (add). */
+struct scratch {
+	struct seg *st;
+	char *out;
+	size_t cap; /* st has cap + 1 entries, out cap + 2 bytes */
+};
+
+static void scratch_reserve(struct scratch *sc, size_t n)
+{
+	if (n <= sc->cap && sc->out)
+		return;
+	free(sc->st);
+	free(sc->out);
+	sc->cap = n;
+	sc->st = xmalloc(sizeof(*sc->st) * (n + 1));
+	sc->out = xmalloc(n + 2);
+}
+
+static void scratch_free(struct scratch *sc)
+{
+	free(sc->st);
+	free(sc->out);
+}
+
 /* Dot-segment removal over the segments of s (which starts with '/'), with the
- * per-segment transforms of the plan. NULL when the plan does not apply. */
-static char *resolve(const char *s, size_t n, unsigned plan)
+ * per-segment transforms of the plan, into sc->out (valid until the next call). NULL
+ * when the plan does not apply. */
+static const char *resolve(struct scratch *sc, const char *s, size_t n, unsigned plan, size_t *outn)
 {
 	const char *p = s + 1, *end = s + n;
+	scratch_reserve(sc, n);
 	if (plan & T_AUTHORITY) {
 		if (n < 2 || s[1] != '/')
 			return NULL;
 		const char *slash = memchr(s + 2, '/', n - 2);
-		if (!slash)
-			return xstrdup("/");
+		if (!slash) {
+			memcpy(sc->out, "/", 2);
+			*outn = 1;
+			return sc->out;
+		}
 		p = slash + 1;
 	}
-	struct seg *st = xmalloc(sizeof(*st) * (n + 1));
+	struct seg *st = sc->st;
 	size_t depth = 0;
 	bool trailing = false;
 	for (;;) {
@@ -232,9 +262,9 @@ static char *resolve(const char *s, size_t n, unsigned plan)
 			q = end;
 		size_t sl = (size_t)(q - p);
 		if (plan & T_PARAMS) {
-			const char *sc = memchr(p, ';', sl);
-			if (sc)
-				sl = (size_t)(sc - p);
+			const char *semi = memchr(p, ';', sl);
+			if (semi)
+				sl = (size_t)(semi - p);
 		}
 		bool dot = sl == 1 && p[0] == '.', dotdot = sl == 2 && p[0] == '.' && p[1] == '.';
 		if ((plan & T_WINDOWS) && !dot && !dotdot)
@@ -262,7 +292,7 @@ static char *resolve(const char *s, size_t n, unsigned plan)
 		if (dot && !all_dots(st[depth - 1].p, (size_t)(dot - st[depth - 1].p)))
 			st[depth - 1].n = (size_t)(dot - st[depth - 1].p);
 	}
-	char *out = xmalloc(n + 2), *o = out;
+	char *out = sc->out, *o = out;
 	for (size_t i = 0; i < depth; i++) {
 		*o++ = '/';
 		memcpy(o, st[i].p, st[i].n);
@@ -271,7 +301,7 @@ static char *resolve(const char *s, size_t n, unsigned plan)
 	if (depth == 0 || trailing)
 		*o++ = '/';
 	*o = '\0';
-	free(st);
+	*outn = (size_t)(o - out);
 	return out;
 }
 
@@ -370,73 +400,124 @@ static char *prepare(const char *path, size_t n, unsigned plan, struct fold_memo
 	return a;
 }
 
-static char *apply(const char *path, size_t n, unsigned plan, struct fold_memo *memo)
-{
-	size_t an = 0;
-	char *a = prepare(path, n, plan, memo, &an);
-	if (!a)
-		return NULL;
-	char *r = resolve(a, an, plan);
-	free(a);
-	return r;
-}
+/* One computation: where the readings go, and the buffers reused for every plan. */
+struct gen {
+	struct eg_readings *out;
+	size_t len[EG_READINGS_MAX]; /* strlen of out->v[i].path */
+	struct scratch sc;
+	struct fold_memo memo;
+	size_t resolved; /* plans resolved (readingsbench, tests) */
+};
 
-/* false when out is full (path is freed either way, or kept). */
-static bool add(struct eg_readings *out, char *path, bool folded)
+/* Adds a copy of path[0..n) unless it is there already. false when out is full and it
+ * is new. */
+static bool add(struct gen *g, const char *path, size_t n, bool folded)
 {
+	struct eg_readings *out = g->out;
 	if (!path)
 		return true;
-	for (size_t i = 0; i < out->n; i++) {
-		if (out->v[i].folded == folded && strcmp(out->v[i].path, path) == 0) {
-			free(path);
+	g->resolved++;
+	for (size_t i = 0; i < out->n; i++)
+		if (g->len[i] == n && out->v[i].folded == folded && memcmp(out->v[i].path, path, n) == 0)
 			return true;
-		}
-	}
-	if (out->n == EG_READINGS_MAX) {
-		free(path);
+	if (out->n == EG_READINGS_MAX)
 		return false;
-	}
-	out->v[out->n++] = (struct eg_reading){ path, folded };
+	char *copy = xmalloc(n + 1);
+	memcpy(copy, path, n);
+	copy[n] = '\0';
+	g->len[out->n] = n;
+	out->v[out->n++] = (struct eg_reading){ copy, folded };
 	return true;
+}
+
+/* The plan's reading of path into g (nothing when the plan does not apply). */
+static bool apply(struct gen *g, const char *path, size_t n, unsigned plan)
+{
+	size_t an = 0, rn = 0;
+	char *a = prepare(path, n, plan, &g->memo, &an);
+	if (!a)
+		return true;
+	const char *r = resolve(&g->sc, a, an, plan, &rn);
+	bool ok = add(g, r, rn, plan & T_FOLD);
+	free(a);
+	return ok;
+}
+
+/* The resolve transforms that cannot change the reading of s (their trigger is absent),
+ * or that do not apply to it (T_AUTHORITY without a leading "//"): every composition
+ * with one of them reads s as the same composition without it, already added. */
+static unsigned inert_resolve_bits(const char *s, size_t n)
+{
+	bool semi = memchr(s, ';', n) != NULL, dot = memchr(s, '.', n) != NULL;
+	bool space = memchr(s, ' ', n) != NULL, colon = memchr(s, ':', n) != NULL;
+	bool empty = memmem(s, n, "//", 2) != NULL;
+	unsigned inert = 0;
+	if (n < 2 || s[1] != '/')
+		inert |= T_AUTHORITY;
+	if (!semi)
+		inert |= T_PARAMS;
+	/* windows_trim acts on trailing dots and spaces, "::$DATA" and all-dot segments */
+	if (!dot && !space && !colon)
+		inert |= T_WINDOWS;
+	/* an empty segment: "//", a ";params"-only segment, one trimmed to nothing (spaces,
+	 * "::$DATA", dots after a space) */
+	if (!empty && !semi && !space && !colon)
+		inert |= T_KEEP_EMPTY;
+	if (!dot)
+		inert |= T_SUFFIX;
+	return inert;
 }
 
 /* A target no two parsers read alike may reach public routes only, however it is read,
  * so it is read under every composition of the transforms, not only the plans above (whose
  * gaps tests/integration/boundary_property.t.mjs found: "/public%5Cx/..;/ADMIN%0d" and
- * the like). Each distinct prepared byte string is resolved 32 ways. -1 when the readings
- * do not fit: then the target is refused. */
+ * the like). Each distinct prepared byte string is resolved under every composition of
+ * the resolve transforms that can change it (at most 32 ways). -1 when the readings do
+ * not fit: then the target is refused. Subsets are enumerated in increasing order, so
+ * the readings come in the order of the full enumeration. */
 #define PRE_BITS (T_FRAGMENT | T_DECODE2 | T_FOLD | T_SEPS | T_REPARSE | T_RAW | T_SLASH | T_BSLASH)
 #define RESOLVE_BITS (T_AUTHORITY | T_PARAMS | T_WINDOWS | T_KEEP_EMPTY | T_SUFFIX)
 #define PREPARED_MAX 128
-static int every_reading(const char *target, size_t n, struct eg_readings *out, struct fold_memo *memo)
+static int every_reading(struct gen *g, const char *target, size_t n)
 {
 	char *seen[PREPARED_MAX];
+	size_t seen_n[PREPARED_MAX];
 	bool seen_folded[PREPARED_MAX];
 	size_t nseen = 0;
 	int rc = 0;
-	for (unsigned pre = 0; pre <= PRE_BITS && rc == 0; pre++) {
-		if ((pre & ~PRE_BITS) || ((pre & T_RAW) && (pre & (T_DECODE2 | T_REPARSE | T_SLASH))) ||
+	/* without a raw '#' the fragment cut does not apply (prepare) */
+	unsigned pre_mask = PRE_BITS & ~(memchr(target, '#', n) ? 0u : (unsigned)T_FRAGMENT);
+	unsigned pre = 0;
+	do {
+		if (((pre & T_RAW) && (pre & (T_DECODE2 | T_REPARSE | T_SLASH))) ||
 		    ((pre & T_SEPS) && (pre & (T_SLASH | T_BSLASH))))
-			continue;
+			goto next_pre;
 		size_t pn = 0;
-		char *p = prepare(target, n, pre, memo, &pn);
+		char *p = prepare(target, n, pre, &g->memo, &pn);
 		if (!p)
-			continue;
+			goto next_pre;
 		bool folded = pre & T_FOLD, dup = false;
 		for (size_t i = 0; i < nseen && !dup; i++)
-			dup = seen_folded[i] == folded && strcmp(seen[i], p) == 0;
+			dup = seen_n[i] == pn && seen_folded[i] == folded && memcmp(seen[i], p, pn) == 0;
 		if (dup) {
 			free(p);
-			continue;
+			goto next_pre;
 		}
-		for (unsigned rb = 0; rb <= RESOLVE_BITS && rc == 0; rb++)
-			if (!(rb & ~RESOLVE_BITS) && !add(out, resolve(p, pn, rb), folded))
+		unsigned rb_mask = RESOLVE_BITS & ~inert_resolve_bits(p, pn), rb = 0;
+		do {
+			size_t rn = 0;
+			const char *r = resolve(&g->sc, p, pn, rb, &rn);
+			if (!add(g, r, rn, folded))
 				rc = -1;
+			rb = (rb - rb_mask) & rb_mask; /* the next subset of rb_mask */
+		} while (rb && rc == 0);
 		if (nseen < PREPARED_MAX)
-			seen[nseen] = p, seen_folded[nseen++] = folded;
+			seen[nseen] = p, seen_n[nseen] = pn, seen_folded[nseen++] = folded;
 		else
 			free(p);
-	}
+next_pre:
+		pre = (pre - pre_mask) & pre_mask;
+	} while (pre && rc == 0);
 	for (size_t i = 0; i < nseen; i++)
 		free(seen[i]);
 	return rc;
@@ -544,11 +625,12 @@ static int compute(const char *target, struct eg_readings *out, bool fast)
 	if (fast && plain_readings(target, n, out))
 		return 0;
 	out->ambiguous = ambiguity(target, n);
-	struct fold_memo memo = { 0 };
+	struct gen g = { .out = out };
 	for (size_t i = 0; i < sizeof(plans) / sizeof(plans[0]); i++)
-		add(out, apply(target, n, plans[i], &memo), plans[i] & T_FOLD);
-	int rc = out->ambiguous ? every_reading(target, n, out, &memo) : 0;
-	fold_memo_free(&memo);
+		apply(&g, target, n, plans[i]);
+	int rc = out->ambiguous ? every_reading(&g, target, n) : 0;
+	fold_memo_free(&g.memo);
+	scratch_free(&g.sc);
 	if (rc != 0)
 		eg_readings_free(out);
 	return rc == 0 && out->n ? 0 : -1;
@@ -587,12 +669,15 @@ int eg_path_strict(const char *target, char *out, size_t outlen)
 		out[n] = '\0';
 		return 0;
 	}
-	struct fold_memo memo = { 0 };
-	char *r = apply(target, n, plans[0], &memo);
-	size_t rl = strlen(r);
-	int rc = rl < outlen ? 0 : -1;
+	struct eg_readings one;
+	one.n = 0, one.one_block = false;
+	struct gen g = { .out = &one };
+	apply(&g, target, n, plans[0]);
+	fold_memo_free(&g.memo);
+	scratch_free(&g.sc);
+	int rc = one.n && g.len[0] < outlen ? 0 : -1;
 	if (rc == 0)
-		memcpy(out, r, rl + 1);
-	free(r);
+		memcpy(out, one.v[0].path, g.len[0] + 1);
+	eg_readings_free(&one);
 	return rc;
 }
