@@ -344,34 +344,58 @@ static void fold_memo_free(struct fold_memo *m)
 	}
 }
 
+/* The target decoded once or twice, whole or cut at a raw '#', per separator mode: an
+ * ambiguous target is prepared a hundred ways from these few decodings. */
+struct decode_memo {
+	char *s[2][3][2]; /* [cut at '#'][SEPS_*][decoded twice] */
+	size_t n[2][3][2];
+};
+
+static const char *decoded(struct decode_memo *m, const char *path, size_t n, bool cut, int seps, bool twice,
+			   size_t *outn)
+{
+	char **s = &m->s[cut][seps][twice];
+	if (!*s) {
+		size_t in_n = n;
+		const char *in = twice ? decoded(m, path, n, cut, seps, false, &in_n) : path;
+		*s = xmalloc(in_n + 1);
+		/* the second pass reads separators as the first did: "%252F" stays text where
+		 * "%2F" does (the fixed plans decode twice with T_SEPS only) */
+		m->n[cut][seps][twice] = decode_pass(in, in_n, *s, seps);
+	}
+	*outn = m->n[cut][seps][twice];
+	return *s;
+}
+
+struct memo {
+	struct fold_memo fold;
+	struct decode_memo dec;
+};
+
+static void memo_free(struct memo *m)
+{
+	fold_memo_free(&m->fold);
+	for (size_t i = 0; i < sizeof(m->dec.s) / sizeof(m->dec.s[0][0][0]); i++)
+		free((&m->dec.s[0][0][0])[i]);
+}
+
 /* The bytes a plan resolves: the target decoded, cut, folded as the plan says (its
  * per-segment transforms are resolve's). NULL when the plan does not apply. */
-static char *prepare(const char *path, size_t n, unsigned plan, struct fold_memo *memo, size_t *outn)
+static char *prepare(const char *path, size_t n, unsigned plan, struct memo *memo, size_t *outn)
 {
-	if (plan & T_FRAGMENT) {
+	bool cut = plan & T_FRAGMENT;
+	if (cut) {
 		const char *h = memchr(path, '#', n);
 		if (!h)
 			return NULL; /* same as the plan without it */
 		n = (size_t)(h - path);
 	}
-	char *a = xmalloc(n + 1);
-	size_t an;
+	size_t an = n;
 	int seps = plan & T_SEPS ? SEPS_BOTH : plan & T_SLASH ? SEPS_SLASH : SEPS_KEEP;
-	if (plan & T_RAW) {
-		memcpy(a, path, n);
-		a[n] = '\0';
-		an = n;
-	} else {
-		an = decode_pass(path, n, a, seps);
-	}
-	if ((plan & T_DECODE2) && !(plan & T_RAW)) {
-		char *b = xmalloc(an + 1);
-		/* the second pass reads separators as the first did: "%252F" stays text where
-		 * "%2F" does (the fixed plans decode twice with T_SEPS only) */
-		an = decode_pass(a, an, b, seps);
-		free(a);
-		a = b;
-	}
+	const char *d = plan & T_RAW ? path : decoded(&memo->dec, path, n, cut, seps, plan & T_DECODE2, &an);
+	char *a = xmalloc(an + 1);
+	memcpy(a, d, an);
+	a[an] = '\0';
 	if (plan & T_REPARSE) {
 		size_t cut = strcspn(a, "?#");
 		if (cut == an) {
@@ -383,7 +407,7 @@ static char *prepare(const char *path, size_t n, unsigned plan, struct fold_memo
 	}
 	if (plan & T_FOLD) {
 		size_t fn = 0;
-		char *f = fold_once(memo, a, an, &fn);
+		char *f = fold_once(&memo->fold, a, an, &fn);
 		free(a);
 		if (!f || fn == 0 || f[0] != '/') {
 			free(f);
@@ -405,7 +429,7 @@ struct gen {
 	struct eg_readings *out;
 	size_t len[EG_READINGS_MAX]; /* strlen of out->v[i].path */
 	struct scratch sc;
-	struct fold_memo memo;
+	struct memo memo;
 	size_t resolved; /* plans resolved (readingsbench, tests) */
 };
 
@@ -443,29 +467,55 @@ static bool apply(struct gen *g, const char *path, size_t n, unsigned plan)
 	return ok;
 }
 
-/* The resolve transforms that cannot change the reading of s (their trigger is absent),
- * or that do not apply to it (T_AUTHORITY without a leading "//"): every composition
- * with one of them reads s as the same composition without it, already added. */
-static unsigned inert_resolve_bits(const char *s, size_t n)
+/* What in a prepared string can make a resolve transform change its reading. */
+struct triggers {
+	bool authority;   /* a leading "//" (T_AUTHORITY applies) */
+	bool semi;        /* a ';' (T_PARAMS) */
+	bool trim;        /* a ':' ("::$DATA"), or a segment or ";params"-cut piece, not "." or
+			   * "..", ending in '.' or ' ' (T_WINDOWS: windows_trim) */
+	bool suffix;      /* a '.' after a byte other than '/' and '.' (T_SUFFIX: resolve) */
+	bool empty;       /* "//": an empty segment (T_KEEP_EMPTY) */
+	bool semi_empty;  /* "/;": a segment ";params" strips to nothing */
+	bool trim_empty;  /* ' ' or ':': a segment windows_trim may trim to nothing */
+};
+
+static struct triggers triggers_of(const char *s, size_t n)
 {
-	bool semi = memchr(s, ';', n) != NULL, dot = memchr(s, '.', n) != NULL;
-	bool space = memchr(s, ' ', n) != NULL, colon = memchr(s, ':', n) != NULL;
-	bool empty = memmem(s, n, "//", 2) != NULL;
-	unsigned inert = 0;
-	if (n < 2 || s[1] != '/')
-		inert |= T_AUTHORITY;
-	if (!semi)
-		inert |= T_PARAMS;
-	/* windows_trim acts on trailing dots and spaces, "::$DATA" and all-dot segments */
-	if (!dot && !space && !colon)
-		inert |= T_WINDOWS;
-	/* an empty segment: "//", a ";params"-only segment, one trimmed to nothing (spaces,
-	 * "::$DATA", dots after a space) */
-	if (!empty && !semi && !space && !colon)
-		inert |= T_KEEP_EMPTY;
-	if (!dot)
-		inert |= T_SUFFIX;
-	return inert;
+	struct triggers t = { .authority = n >= 2 && s[1] == '/' };
+	size_t seg = 0; /* where the current segment starts (after its '/') */
+	for (size_t i = 0; i <= n; i++) {
+		char c = i < n ? s[i] : '/';
+		if (c == ':' || c == ' ')
+			t.trim_empty = true, t.trim |= c == ':';
+		if (c == '.' && i && s[i - 1] != '/' && s[i - 1] != '.')
+			t.suffix = true;
+		if (c == '/' || c == ';') {
+			size_t pl = i - seg; /* the piece before this boundary */
+			bool dots = (pl == 1 && s[seg] == '.') || (pl == 2 && s[seg] == '.' && s[seg + 1] == '.');
+			if (pl && !dots && (s[i - 1] == '.' || s[i - 1] == ' '))
+				t.trim = true;
+		}
+		if (c == ';')
+			t.semi = true, t.semi_empty |= i && s[i - 1] == '/';
+		if (c == '/' && i < n) {
+			t.empty |= i && s[i - 1] == '/';
+			seg = i + 1;
+		}
+	}
+	return t;
+}
+
+/* true when the composition rb reads s as a smaller composition does (one of its
+ * transforms has nothing to act on) or not at all: enumerated in increasing order, such
+ * a composition adds nothing. */
+static bool adds_nothing(unsigned rb, const struct triggers *t)
+{
+	if ((rb & T_AUTHORITY) && !t->authority)
+		return true;
+	if (((rb & T_PARAMS) && !t->semi) || ((rb & T_WINDOWS) && !t->trim) || ((rb & T_SUFFIX) && !t->suffix))
+		return true;
+	return (rb & T_KEEP_EMPTY) && !t->empty && !((rb & T_PARAMS) && t->semi_empty) &&
+	       !((rb & T_WINDOWS) && t->trim_empty);
 }
 
 /* A target no two parsers read alike may reach public routes only, however it is read,
@@ -503,14 +553,16 @@ static int every_reading(struct gen *g, const char *target, size_t n)
 			free(p);
 			goto next_pre;
 		}
-		unsigned rb_mask = RESOLVE_BITS & ~inert_resolve_bits(p, pn), rb = 0;
+		struct triggers trig = triggers_of(p, pn);
+		unsigned rb = 0;
 		do {
+			if (adds_nothing(rb, &trig))
+				continue;
 			size_t rn = 0;
 			const char *r = resolve(&g->sc, p, pn, rb, &rn);
 			if (!add(g, r, rn, folded))
 				rc = -1;
-			rb = (rb - rb_mask) & rb_mask; /* the next subset of rb_mask */
-		} while (rb && rc == 0);
+		} while ((rb = (rb - RESOLVE_BITS) & RESOLVE_BITS) && rc == 0); /* the next subset */
 		if (nseen < PREPARED_MAX)
 			seen[nseen] = p, seen_n[nseen] = pn, seen_folded[nseen++] = folded;
 		else
@@ -629,7 +681,7 @@ static int compute(const char *target, struct eg_readings *out, bool fast)
 	for (size_t i = 0; i < sizeof(plans) / sizeof(plans[0]); i++)
 		apply(&g, target, n, plans[i]);
 	int rc = out->ambiguous ? every_reading(&g, target, n) : 0;
-	fold_memo_free(&g.memo);
+	memo_free(&g.memo);
 	scratch_free(&g.sc);
 	if (rc != 0)
 		eg_readings_free(out);
@@ -673,7 +725,7 @@ int eg_path_strict(const char *target, char *out, size_t outlen)
 	one.n = 0, one.one_block = false;
 	struct gen g = { .out = &one };
 	apply(&g, target, n, plans[0]);
-	fold_memo_free(&g.memo);
+	memo_free(&g.memo);
 	scratch_free(&g.sc);
 	int rc = one.n && g.len[0] < outlen ? 0 : -1;
 	if (rc == 0)
