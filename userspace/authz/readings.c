@@ -115,9 +115,14 @@ static size_t syntax_bytes(const char *s, size_t n)
 	return k;
 }
 
+struct memo;
+static const char *fold_once(struct memo *m, const char *s, size_t n, size_t *outn);
+static const char *decoded(struct memo *m, const char *path, size_t n, bool cut, int seps, bool twice,
+			   size_t *outn);
+
 /* Non-ASCII that NFKC folds into URL syntax ("／" U+FF0F is '/', "‥" U+2025 is ".."): a
  * folding upstream splits or climbs where the others read one name. */
-static bool compat_syntax(const char *s, size_t n)
+static bool compat_syntax(struct memo *m, const char *s, size_t n)
 {
 	bool ascii = true;
 	for (size_t i = 0; i < n && ascii; i++)
@@ -125,14 +130,12 @@ static bool compat_syntax(const char *s, size_t n)
 	if (ascii)
 		return false;
 	size_t fn = 0;
-	char *f = eg_unicode_fold(s, n, READING_MAX, &fn);
-	bool more = !f || syntax_bytes(f, fn) != syntax_bytes(s, n);
-	free(f);
-	return more;
+	const char *f = fold_once(m, s, n, &fn);
+	return !f || syntax_bytes(f, fn) != syntax_bytes(s, n);
 }
 
 /* Why the raw path no two parsers read alike, or NULL. */
-static const char *ambiguity(const char *p, size_t n)
+static const char *ambiguity(struct memo *m, const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		int c = (unsigned char)p[i];
@@ -152,14 +155,15 @@ static const char *ambiguity(const char *p, size_t n)
 		if (v == '/' || v == '\\' || v == ';')
 			return "encoded_separator";
 	}
-	/* Decoded once and twice, the bytes must still be UTF-8 without controls. */
-	char *once = xmalloc(n + 1), *twice = xmalloc(n + 1);
-	size_t n1 = decode_pass(p, n, once, SEPS_BOTH);
-	size_t n2 = decode_pass(once, n1, twice, SEPS_BOTH);
+	/* Decoded once and twice, the bytes must still be UTF-8 without controls (the
+	 * decodings and folds are those the plans use: remembered in m). */
+	size_t n1 = 0, n2 = 0;
+	const char *once = decoded(m, p, n, false, SEPS_BOTH, false, &n1);
+	const char *twice = decoded(m, p, n, false, SEPS_BOTH, true, &n2);
 	const char *why = NULL;
 	if (!eg_utf8_valid(once, n1) || !eg_utf8_valid(twice, n2))
 		why = "bad_utf8";
-	else if (compat_syntax(once, n1) || compat_syntax(twice, n2))
+	else if (compat_syntax(m, once, n1) || compat_syntax(m, twice, n2))
 		why = "compat_syntax"; /* found by boundary_property.t.mjs: "/public／x/%2E%2E/admin." */
 	/* "also after one more decoding" (docs/config.md): %2500 and %252F alike */
 	for (size_t i = 0; !why && i + 2 < n1; i++) {
@@ -169,8 +173,6 @@ static const char *ambiguity(const char *p, size_t n)
 		else if (v == '/' || v == '\\' || v == ';')
 			why = "encoded_separator";
 	}
-	free(once);
-	free(twice);
 	return why;
 }
 
@@ -305,83 +307,114 @@ static const char *resolve(struct scratch *sc, const char *s, size_t n, unsigned
 	return out;
 }
 
+/* One bump allocator per computation: the decodings, prepared strings and folds of an
+ * ambiguous target (a hundred or so) go into a few blocks, freed at once. */
+#define ARENA_BLOCK 16384
+struct arena_block {
+	struct arena_block *next;
+	size_t used, cap;
+	char data[];
+};
+
+static char *arena_copy(struct arena_block **a, const char *s, size_t n)
+{
+	struct arena_block *b = *a;
+	if (!b || b->cap - b->used < n + 1) {
+		size_t cap = n + 1 > ARENA_BLOCK ? n + 1 : ARENA_BLOCK;
+		b = xmalloc(sizeof(*b) + cap);
+		b->next = *a, b->used = 0, b->cap = cap;
+		*a = b;
+	}
+	char *p = b->data + b->used;
+	b->used += n + 1;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+static void arena_free(struct arena_block *a)
+{
+	while (a) {
+		struct arena_block *next = a->next;
+		free(a);
+		a = next;
+	}
+}
+
 /* Folding is the costly step and several plans fold the same decoded bytes: the folds
- * of one target are remembered for its other plans. */
+ * of one target are remembered for its other plans (and for ambiguity()). */
 struct fold_memo {
 	size_t n;
 	struct {
-		char *in, *out;
+		const char *in, *out;
 		size_t inn, outn;
-	} e[16];
+	} e[32];
 };
-
-static char *fold_once(struct fold_memo *m, const char *s, size_t n, size_t *outn)
-{
-	for (size_t i = 0; i < m->n; i++) {
-		if (m->e[i].inn == n && memcmp(m->e[i].in, s, n) == 0) {
-			if (!m->e[i].out)
-				return NULL;
-			*outn = m->e[i].outn;
-			return xstrdup(m->e[i].out);
-		}
-	}
-	char *f = eg_unicode_fold(s, n, READING_MAX, outn);
-	if (m->n < sizeof(m->e) / sizeof(m->e[0])) {
-		char *in = xmalloc(n + 1);
-		memcpy(in, s, n);
-		m->e[m->n].in = in, m->e[m->n].inn = n;
-		m->e[m->n].out = f ? xstrdup(f) : NULL, m->e[m->n].outn = f ? *outn : 0;
-		m->n++;
-	}
-	return f;
-}
-
-static void fold_memo_free(struct fold_memo *m)
-{
-	for (size_t i = 0; i < m->n; i++) {
-		free(m->e[i].in);
-		free(m->e[i].out);
-	}
-}
 
 /* The target decoded once or twice, whole or cut at a raw '#', per separator mode: an
  * ambiguous target is prepared a hundred ways from these few decodings. */
 struct decode_memo {
-	char *s[2][3][2]; /* [cut at '#'][SEPS_*][decoded twice] */
+	const char *s[2][3][2]; /* [cut at '#'][SEPS_*][decoded twice] */
 	size_t n[2][3][2];
 };
-
-static const char *decoded(struct decode_memo *m, const char *path, size_t n, bool cut, int seps, bool twice,
-			   size_t *outn)
-{
-	char **s = &m->s[cut][seps][twice];
-	if (!*s) {
-		size_t in_n = n;
-		const char *in = twice ? decoded(m, path, n, cut, seps, false, &in_n) : path;
-		*s = xmalloc(in_n + 1);
-		/* the second pass reads separators as the first did: "%252F" stays text where
-		 * "%2F" does (the fixed plans decode twice with T_SEPS only) */
-		m->n[cut][seps][twice] = decode_pass(in, in_n, *s, seps);
-	}
-	*outn = m->n[cut][seps][twice];
-	return *s;
-}
 
 struct memo {
 	struct fold_memo fold;
 	struct decode_memo dec;
+	struct arena_block *arena; /* everything the memo and prepare() hand out */
 };
+
+/* eg_unicode_fold of s[0..n), remembered; NULL as there. Valid until the memo is freed. */
+static const char *fold_once(struct memo *m, const char *s, size_t n, size_t *outn)
+{
+	struct fold_memo *f = &m->fold;
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->e[i].inn == n && memcmp(f->e[i].in, s, n) == 0) {
+			*outn = f->e[i].outn;
+			return f->e[i].out;
+		}
+	}
+	size_t fn = 0;
+	char *r = eg_unicode_fold(s, n, READING_MAX, &fn);
+	const char *out = r ? arena_copy(&m->arena, r, fn) : NULL;
+	free(r);
+	if (f->n < sizeof(f->e) / sizeof(f->e[0])) {
+		f->e[f->n].in = arena_copy(&m->arena, s, n), f->e[f->n].inn = n;
+		f->e[f->n].out = out, f->e[f->n].outn = fn;
+		f->n++;
+	}
+	*outn = fn;
+	return out;
+}
+
+static const char *decoded(struct memo *m, const char *path, size_t n, bool cut, int seps, bool twice,
+			   size_t *outn)
+{
+	const char **s = &m->dec.s[cut][seps][twice];
+	if (!*s) {
+		size_t in_n = n;
+		const char *in = twice ? decoded(m, path, n, cut, seps, false, &in_n) : path;
+		char *d = xmalloc(in_n + 1);
+		/* the second pass reads separators as the first did: "%252F" stays text where
+		 * "%2F" does (the fixed plans decode twice with T_SEPS only) */
+		size_t dn = decode_pass(in, in_n, d, seps);
+		*s = arena_copy(&m->arena, d, dn);
+		m->dec.n[cut][seps][twice] = dn;
+		free(d);
+	}
+	*outn = m->dec.n[cut][seps][twice];
+	return *s;
+}
 
 static void memo_free(struct memo *m)
 {
-	fold_memo_free(&m->fold);
-	for (size_t i = 0; i < sizeof(m->dec.s) / sizeof(m->dec.s[0][0][0]); i++)
-		free((&m->dec.s[0][0][0])[i]);
+	arena_free(m->arena);
 }
 
 /* The bytes a plan resolves: the target decoded, cut, folded as the plan says (its
- * per-segment transforms are resolve's). NULL when the plan does not apply. */
-static char *prepare(const char *path, size_t n, unsigned plan, struct memo *memo, size_t *outn)
+ * per-segment transforms are resolve's), n bytes at *outn (not NUL-terminated). NULL
+ * when the plan does not apply. Valid until the memo is freed. */
+static const char *prepare(const char *path, size_t n, unsigned plan, struct memo *memo, size_t *outn)
 {
 	bool cut = plan & T_FRAGMENT;
 	if (cut) {
@@ -392,34 +425,29 @@ static char *prepare(const char *path, size_t n, unsigned plan, struct memo *mem
 	}
 	size_t an = n;
 	int seps = plan & T_SEPS ? SEPS_BOTH : plan & T_SLASH ? SEPS_SLASH : SEPS_KEEP;
-	const char *d = plan & T_RAW ? path : decoded(&memo->dec, path, n, cut, seps, plan & T_DECODE2, &an);
-	char *a = xmalloc(an + 1);
-	memcpy(a, d, an);
-	a[an] = '\0';
+	const char *a = plan & T_RAW ? path : decoded(memo, path, n, cut, seps, plan & T_DECODE2, &an);
 	if (plan & T_REPARSE) {
-		size_t cut = strcspn(a, "?#");
-		if (cut == an) {
-			free(a);
+		size_t end = 0;
+		while (end < an && a[end] != '?' && a[end] != '#')
+			end++;
+		if (end == an)
 			return NULL; /* same as the plan without it */
-		}
-		a[cut] = '\0';
-		an = cut;
+		an = end;
 	}
 	if (plan & T_FOLD) {
 		size_t fn = 0;
-		char *f = fold_once(&memo->fold, a, an, &fn);
-		free(a);
-		if (!f || fn == 0 || f[0] != '/') {
-			free(f);
+		a = fold_once(memo, a, an, &fn);
+		if (!a || fn == 0 || a[0] != '/')
 			return NULL;
-		}
-		a = f, an = fn;
-		an = strnlen(a, an); /* NFKC never yields NUL from non-NUL; be sure anyway */
+		an = strnlen(a, fn); /* NFKC never yields NUL from non-NUL; be sure anyway */
 	}
-	if (plan & (T_SEPS | T_BSLASH))
+	if ((plan & (T_SEPS | T_BSLASH)) && memchr(a, '\\', an)) {
+		char *w = arena_copy(&memo->arena, a, an);
 		for (size_t i = 0; i < an; i++)
-			if (a[i] == '\\')
-				a[i] = '/';
+			if (w[i] == '\\')
+				w[i] = '/';
+		a = w;
+	}
 	*outn = an;
 	return a;
 }
@@ -458,13 +486,11 @@ static bool add(struct gen *g, const char *path, size_t n, bool folded)
 static bool apply(struct gen *g, const char *path, size_t n, unsigned plan)
 {
 	size_t an = 0, rn = 0;
-	char *a = prepare(path, n, plan, &g->memo, &an);
+	const char *a = prepare(path, n, plan, &g->memo, &an);
 	if (!a)
 		return true;
 	const char *r = resolve(&g->sc, a, an, plan, &rn);
-	bool ok = add(g, r, rn, plan & T_FOLD);
-	free(a);
-	return ok;
+	return add(g, r, rn, plan & T_FOLD);
 }
 
 /* What in a prepared string can make a resolve transform change its reading. */
@@ -530,7 +556,7 @@ static bool adds_nothing(unsigned rb, const struct triggers *t)
 #define PREPARED_MAX 128
 static int every_reading(struct gen *g, const char *target, size_t n)
 {
-	char *seen[PREPARED_MAX];
+	const char *seen[PREPARED_MAX];
 	size_t seen_n[PREPARED_MAX];
 	bool seen_folded[PREPARED_MAX];
 	size_t nseen = 0;
@@ -543,16 +569,14 @@ static int every_reading(struct gen *g, const char *target, size_t n)
 		    ((pre & T_SEPS) && (pre & (T_SLASH | T_BSLASH))))
 			goto next_pre;
 		size_t pn = 0;
-		char *p = prepare(target, n, pre, &g->memo, &pn);
+		const char *p = prepare(target, n, pre, &g->memo, &pn);
 		if (!p)
 			goto next_pre;
 		bool folded = pre & T_FOLD, dup = false;
 		for (size_t i = 0; i < nseen && !dup; i++)
 			dup = seen_n[i] == pn && seen_folded[i] == folded && memcmp(seen[i], p, pn) == 0;
-		if (dup) {
-			free(p);
+		if (dup)
 			goto next_pre;
-		}
 		struct triggers trig = triggers_of(p, pn);
 		unsigned rb = 0;
 		do {
@@ -565,13 +589,9 @@ static int every_reading(struct gen *g, const char *target, size_t n)
 		} while ((rb = (rb - RESOLVE_BITS) & RESOLVE_BITS) && rc == 0); /* the next subset */
 		if (nseen < PREPARED_MAX)
 			seen[nseen] = p, seen_n[nseen] = pn, seen_folded[nseen++] = folded;
-		else
-			free(p);
 next_pre:
 		pre = (pre - pre_mask) & pre_mask;
 	} while (pre && rc == 0);
-	for (size_t i = 0; i < nseen; i++)
-		free(seen[i]);
 	return rc;
 }
 
@@ -676,8 +696,8 @@ static int compute(const char *target, struct eg_readings *out, bool fast)
 		return -1;
 	if (fast && plain_readings(target, n, out))
 		return 0;
-	out->ambiguous = ambiguity(target, n);
 	struct gen g = { .out = out };
+	out->ambiguous = ambiguity(&g.memo, target, n);
 	for (size_t i = 0; i < sizeof(plans) / sizeof(plans[0]); i++)
 		apply(&g, target, n, plans[i]);
 	int rc = out->ambiguous ? every_reading(&g, target, n) : 0;
