@@ -189,7 +189,7 @@ static bool all_dots(const char *s, size_t n)
 static size_t windows_trim(const char *s, size_t n, bool *dots, bool *dotdot)
 {
 	for (;;) {
-		if (n >= 7 && strncasecmp(s + n - 7, "::$DATA", 7) == 0)
+		if (n >= 7 && s[n - 7] == ':' && strncasecmp(s + n - 7, "::$DATA", 7) == 0)
 			n -= 7;
 		else if (n > 0 && s[n - 1] == ' ')
 			n--;
@@ -211,12 +211,30 @@ struct seg {
 	size_t n;
 };
 
+/* One segment of a prepared string as each composition of T_PARAMS and T_WINDOWS reads
+ * it: its length and whether it is a dot segment. Computed once per prepared string, then
+ * read by every composition of the resolve transforms. */
+struct piece {
+	size_t n;
+	bool dot, dotdot;
+};
+
+struct split_seg {
+	const char *p;
+	struct piece v[4]; /* [T_PARAMS ? 1 : 0 | T_WINDOWS ? 2 : 0] */
+};
+
 /* Reused buffers of one computation: resolving an ambiguous target hundreds of ways
  * allocates nothing per plan, only each distinct reading once (add). */
 struct scratch {
 	struct seg *st;
+	struct split_seg *segs;
+	size_t nsegs;
+	const char *split_s; /* what segs are the segments of (split_n bytes) */
+	size_t split_n;
+	bool split_windows; /* segs have their T_WINDOWS readings (v[2], v[3]) */
 	char *out;
-	size_t cap; /* st has cap + 1 entries, out cap + 2 bytes */
+	size_t cap; /* st and segs have cap + 1 entries, out cap + 2 bytes */
 };
 
 static void scratch_reserve(struct scratch *sc, size_t n)
@@ -224,69 +242,97 @@ static void scratch_reserve(struct scratch *sc, size_t n)
 	if (n <= sc->cap && sc->out)
 		return;
 	free(sc->st);
+	free(sc->segs);
 	free(sc->out);
 	sc->cap = n;
 	sc->st = xmalloc(sizeof(*sc->st) * (n + 1));
+	sc->segs = xmalloc(sizeof(*sc->segs) * (n + 1));
 	sc->out = xmalloc(n + 2);
 }
 
 static void scratch_free(struct scratch *sc)
 {
 	free(sc->st);
+	free(sc->segs);
 	free(sc->out);
 }
 
-/* Dot-segment removal over the segments of s (which starts with '/'), with the
- * per-segment transforms of the plan, into sc->out (valid until the next call). NULL
- * when the plan does not apply. */
-static const char *resolve(struct scratch *sc, const char *s, size_t n, unsigned plan, size_t *outn)
+static struct piece piece_of(const char *p, size_t sl, bool windows)
 {
-	const char *p = s + 1, *end = s + n;
+	struct piece pc = { sl, sl == 1 && p[0] == '.', sl == 2 && p[0] == '.' && p[1] == '.' };
+	if (windows && !pc.dot && !pc.dotdot)
+		pc.n = windows_trim(p, sl, &pc.dot, &pc.dotdot);
+	return pc;
+}
+
+/* The segments of s (which starts with '/') into sc->segs, unless they are there: the
+ * plans resolve the same few prepared strings (memo) several ways. */
+static void split(struct scratch *sc, const char *s, size_t n, bool windows)
+{
+	if (sc->split_s == s && sc->split_n == n && (sc->split_windows || !windows))
+		return;
 	scratch_reserve(sc, n);
+	sc->split_s = s, sc->split_n = n, sc->split_windows = windows;
+	const char *p = s + 1, *end = s + n;
+	size_t k = 0;
+	for (;;) {
+		const char *q = memchr(p, '/', (size_t)(end - p));
+		size_t sl = (size_t)((q ? q : end) - p), pl = sl;
+		const char *semi = memchr(p, ';', sl);
+		if (semi)
+			pl = (size_t)(semi - p);
+		struct split_seg *g = &sc->segs[k++];
+		g->p = p;
+		g->v[0] = piece_of(p, sl, false);
+		g->v[1] = semi ? piece_of(p, pl, false) : g->v[0];
+		if (windows) {
+			g->v[2] = piece_of(p, sl, true);
+			g->v[3] = semi ? piece_of(p, pl, true) : g->v[2];
+		}
+		if (!q)
+			break;
+		p = q + 1;
+	}
+	sc->nsegs = k;
+}
+
+/* Dot-segment removal over the segments split() found, with the per-segment transforms
+ * of the plan, into sc->out (valid until the next call). NULL when the plan does not
+ * apply. */
+static const char *resolve_split(struct scratch *sc, const char *s, size_t n, unsigned plan, size_t *outn)
+{
+	size_t first = 0;
 	if (plan & T_AUTHORITY) {
+		/* "//host/rest": segment 0 is the empty one before "host", 1 is "host" */
 		if (n < 2 || s[1] != '/')
 			return NULL;
-		const char *slash = memchr(s + 2, '/', n - 2);
-		if (!slash) {
+		if (sc->nsegs <= 2) {
 			memcpy(sc->out, "/", 2);
 			*outn = 1;
 			return sc->out;
 		}
-		p = slash + 1;
+		first = 2;
 	}
+	unsigned variant = (plan & T_PARAMS ? 1u : 0u) | (plan & T_WINDOWS ? 2u : 0u);
 	struct seg *st = sc->st;
 	size_t depth = 0;
 	bool trailing = false;
-	for (;;) {
-		const char *q = memchr(p, '/', (size_t)(end - p));
-		bool last = q == NULL;
-		if (last)
-			q = end;
-		size_t sl = (size_t)(q - p);
-		if (plan & T_PARAMS) {
-			const char *semi = memchr(p, ';', sl);
-			if (semi)
-				sl = (size_t)(semi - p);
-		}
-		bool dot = sl == 1 && p[0] == '.', dotdot = sl == 2 && p[0] == '.' && p[1] == '.';
-		if ((plan & T_WINDOWS) && !dot && !dotdot)
-			sl = windows_trim(p, sl, &dot, &dotdot);
-		if (dot || dotdot) {
-			if (dotdot && depth)
+	for (size_t i = first; i < sc->nsegs; i++) {
+		const struct piece *pc = &sc->segs[i].v[variant];
+		bool last = i + 1 == sc->nsegs;
+		if (pc->dot || pc->dotdot) {
+			if (pc->dotdot && depth)
 				depth--;
 			trailing = true;
-		} else if (sl == 0) {
+		} else if (pc->n == 0) {
 			if (last)
 				trailing = true;
 			else if (plan & T_KEEP_EMPTY)
-				st[depth++] = (struct seg){ p, 0 }, trailing = false;
+				st[depth++] = (struct seg){ sc->segs[i].p, 0 }, trailing = false;
 		} else {
-			st[depth++] = (struct seg){ p, sl };
+			st[depth++] = (struct seg){ sc->segs[i].p, pc->n };
 			trailing = false;
 		}
-		if (last)
-			break;
-		p = q + 1;
 	}
 	if ((plan & T_SUFFIX) && depth && !trailing) {
 		const char *dot = st[depth - 1].n > 1 ? memchr(st[depth - 1].p + 1, '.', st[depth - 1].n - 1) : NULL;
@@ -305,6 +351,13 @@ static const char *resolve(struct scratch *sc, const char *s, size_t n, unsigned
 	*o = '\0';
 	*outn = (size_t)(o - out);
 	return out;
+}
+
+/* One plan's dot-segment removal of s (see resolve_split). */
+static const char *resolve(struct scratch *sc, const char *s, size_t n, unsigned plan, size_t *outn)
+{
+	split(sc, s, n, plan & T_WINDOWS);
+	return resolve_split(sc, s, n, plan, outn);
 }
 
 /* One bump allocator per computation: the decodings, prepared strings and folds of an
@@ -578,12 +631,13 @@ static int every_reading(struct gen *g, const char *target, size_t n)
 		if (dup)
 			goto next_pre;
 		struct triggers trig = triggers_of(p, pn);
+		split(&g->sc, p, pn, trig.trim); /* without it no composition reads T_WINDOWS */
 		unsigned rb = 0;
 		do {
 			if (adds_nothing(rb, &trig))
 				continue;
 			size_t rn = 0;
-			const char *r = resolve(&g->sc, p, pn, rb, &rn);
+			const char *r = resolve_split(&g->sc, p, pn, rb, &rn);
 			if (!add(g, r, rn, folded))
 				rc = -1;
 		} while ((rb = (rb - RESOLVE_BITS) & RESOLVE_BITS) && rc == 0); /* the next subset */
