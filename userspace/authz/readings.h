@@ -21,6 +21,10 @@
 
 #define EG_READINGS_MAX 64 /* an ambiguous target is read every way (readings.c) */
 #define EG_TARGET_MAX 4096 /* longest path (before '?') whose readings are computed */
+/* An ambiguous target is refused when reading it every way would take more than this many
+ * bytes of prepared and resolved paths: the cost of judging one is bounded whatever its
+ * length (a 4 KB one with every trigger would take 200 times a short one's). */
+#define EG_READINGS_WORK (32 * 1024)
 
 struct eg_reading {
 	char *path;  /* starts with '/'; owned */
