@@ -511,8 +511,8 @@ struct gen {
 	size_t len[EG_READINGS_MAX]; /* strlen of out->v[i].path */
 	struct scratch sc;
 	struct memo memo;
-	size_t resolved; /* plans resolved (readingsbench, tests) */
 	size_t work;     /* bytes an ambiguous target's compositions prepared and resolved */
+	bool exhaustive; /* every composition, none skipped, no work bound (the tests' reference) */
 };
 
 /* Adds a copy of path[0..n) unless it is there already. false when out is full and it
@@ -522,7 +522,7 @@ static bool add(struct gen *g, const char *path, size_t n, bool folded)
 	struct eg_readings *out = g->out;
 	if (!path)
 		return true;
-	g->resolved++;
+	out->resolved++;
 	for (size_t i = 0; i < out->n; i++)
 		if (g->len[i] == n && out->v[i].folded == folded && memcmp(out->v[i].path, path, n) == 0)
 			return true;
@@ -616,7 +616,7 @@ static int every_reading(struct gen *g, const char *target, size_t n)
 	size_t nseen = 0;
 	int rc = 0;
 	/* without a raw '#' the fragment cut does not apply (prepare) */
-	unsigned pre_mask = PRE_BITS & ~(memchr(target, '#', n) ? 0u : (unsigned)T_FRAGMENT);
+	unsigned pre_mask = PRE_BITS & ~(memchr(target, '#', n) || g->exhaustive ? 0u : (unsigned)T_FRAGMENT);
 	unsigned pre = 0;
 	do {
 		if (((pre & T_RAW) && (pre & (T_DECODE2 | T_REPARSE | T_SLASH))) ||
@@ -625,7 +625,7 @@ static int every_reading(struct gen *g, const char *target, size_t n)
 		/* what a target costs to read every way is bounded: EG_READINGS_WORK counts the
 		 * target once per composition prepared (decoded, folded), each prepared string once
 		 * per composition resolved */
-		if ((g->work += n) > EG_READINGS_WORK) {
+		if ((g->work += n) > EG_READINGS_WORK && !g->exhaustive) {
 			rc = -1;
 			break;
 		}
@@ -634,19 +634,19 @@ static int every_reading(struct gen *g, const char *target, size_t n)
 		if (!p)
 			goto next_pre;
 		bool folded = pre & T_FOLD, dup = false;
-		for (size_t i = 0; i < nseen && !dup; i++)
+		for (size_t i = 0; i < nseen && !dup && !g->exhaustive; i++)
 			dup = seen_n[i] == pn && seen_folded[i] == folded && memcmp(seen[i], p, pn) == 0;
 		if (dup)
 			goto next_pre;
 		struct triggers trig = triggers_of(p, pn);
-		split(&g->sc, p, pn, trig.trim); /* without it no composition reads T_WINDOWS */
+		split(&g->sc, p, pn, trig.trim || g->exhaustive); /* without it no composition reads T_WINDOWS */
 		unsigned rb = 0;
 		do {
-			if (adds_nothing(rb, &trig))
+			if (adds_nothing(rb, &trig) && !g->exhaustive)
 				continue;
 			size_t rn = 0;
 			const char *r = resolve_split(&g->sc, p, pn, rb, &rn);
-			if (!add(g, r, rn, folded) || (g->work += pn) > EG_READINGS_WORK)
+			if (!add(g, r, rn, folded) || ((g->work += pn) > EG_READINGS_WORK && !g->exhaustive))
 				rc = -1;
 		} while ((rb = (rb - RESOLVE_BITS) & RESOLVE_BITS) && rc == 0); /* the next subset */
 		if (nseen < PREPARED_MAX)
@@ -749,16 +749,16 @@ static bool plain_readings(const char *p, size_t n, struct eg_readings *out)
 	return true;
 }
 
-static int compute(const char *target, struct eg_readings *out, bool fast)
+static int compute(const char *target, struct eg_readings *out, bool fast, bool exhaustive)
 {
 	/* not memset: v[] is 1 KB and only v[0..n) is ever read */
-	out->n = 0, out->ambiguous = NULL, out->one_block = false;
+	out->n = 0, out->resolved = 0, out->ambiguous = NULL, out->one_block = false;
 	size_t n;
 	if (path_part(target, &n) != 0)
 		return -1;
 	if (fast && plain_readings(target, n, out))
 		return 0;
-	struct gen g = { .out = out };
+	struct gen g = { .out = out, .exhaustive = exhaustive };
 	out->ambiguous = ambiguity(&g.memo, target, n);
 	/* Every plan is one of the compositions every_reading() enumerates, and the first
 	 * composition is plan 0 (the strict reading, v[0]): an ambiguous target's readings are
@@ -779,12 +779,17 @@ static int compute(const char *target, struct eg_readings *out, bool fast)
 
 int eg_readings_compute(const char *target, struct eg_readings *out)
 {
-	return compute(target, out, true);
+	return compute(target, out, true, false);
 }
 
 int eg_readings_compute_full(const char *target, struct eg_readings *out)
 {
-	return compute(target, out, false);
+	return compute(target, out, false, false);
+}
+
+int eg_readings_compute_exhaustive(const char *target, struct eg_readings *out)
+{
+	return compute(target, out, false, true);
 }
 
 void eg_readings_free(struct eg_readings *r)
@@ -811,7 +816,7 @@ int eg_path_strict(const char *target, char *out, size_t outlen)
 		return 0;
 	}
 	struct eg_readings one;
-	one.n = 0, one.one_block = false;
+	one.n = 0, one.resolved = 0, one.one_block = false;
 	struct gen g = { .out = &one };
 	apply(&g, target, n, plans[0]);
 	memo_free(&g.memo);

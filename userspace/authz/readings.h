@@ -39,6 +39,7 @@ struct eg_readings {
 	 * "bad_utf8", "compat_syntax", "raw_backslash"): such a target may only reach public routes. */
 	const char *ambiguous;
 	bool one_block; /* the paths share one allocation, v[0].path (the plain-target fast path) */
+	size_t resolved; /* plans and compositions that gave a reading, duplicates included */
 };
 
 /* Computes the readings of an origin-form target (path, optionally "?query"). The
@@ -52,6 +53,12 @@ int eg_readings_compute(const char *target, struct eg_readings *out);
 /* The same, always through every plan: the reference the plain-target fast path of
  * eg_readings_compute is tested against (tests/unit/test_readings.c). */
 int eg_readings_compute_full(const char *target, struct eg_readings *out);
+
+/* An ambiguous target read under every composition with none skipped (no transform left
+ * out for want of its trigger, no prepared string deduplicated, no EG_READINGS_WORK
+ * bound): the reference the pruning of eg_readings_compute_full is tested against (the
+ * same set of readings, the same v[0]). Other targets as eg_readings_compute_full. */
+int eg_readings_compute_exhaustive(const char *target, struct eg_readings *out);
 
 void eg_readings_free(struct eg_readings *r);
 

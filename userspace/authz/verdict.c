@@ -845,7 +845,9 @@ static int route_verdict(struct eg_daemon *d, const struct eg_req *r, const stru
 }
 
 /* The distinct routes the readings reach (under the method and each override method), in
- * reading order; *uncovered when some reading reaches none. At most one route per pair. */
+ * reading order; *uncovered when some reading reaches none. At most one route per pair.
+ * An ambiguous target stops at the first reading outside public routes: that alone
+ * denies it (judge), whatever the other readings reach. */
 #define METHOD_BITS 10 /* EG_M_GET .. EG_M_OTHER */
 _Static_assert(EG_M_OTHER == 1u << (METHOD_BITS - 1), "METHOD_BITS covers every method bit");
 #define JUDGED_MAX (2 * EG_READINGS_MAX * METHOD_BITS) /* each reading as is and case-insensitively */
@@ -874,6 +876,8 @@ static size_t reading_routes(const struct eg_config *cfg, const struct target *t
 				seen = routes[k] == rt;
 			if (!seen)
 				routes[n++] = rt;
+			if (rd->ambiguous && (!rt || rt->auth != EG_AUTH_PUBLIC))
+				return n;
 		}
 	}
 	return n;
