@@ -506,14 +506,36 @@ static const char *prepare(const char *path, size_t n, unsigned plan, struct mem
 }
 
 /* One computation: where the readings go, and the buffers reused for every plan. */
+#define READINGS_SLOTS (2 * EG_READINGS_MAX) /* add()'s open-addressing table, half full at most */
+_Static_assert((READINGS_SLOTS & (READINGS_SLOTS - 1)) == 0 && EG_READINGS_MAX < 255, "READINGS_SLOTS");
 struct gen {
 	struct eg_readings *out;
 	size_t len[EG_READINGS_MAX]; /* strlen of out->v[i].path */
+	uint8_t slot[READINGS_SLOTS]; /* 1 + the index in out->v of a reading, by hash; 0: free */
 	struct scratch sc;
 	struct memo memo;
 	size_t work;     /* bytes an ambiguous target's compositions prepared and resolved */
 	bool exhaustive; /* every composition, none skipped, no work bound (the tests' reference) */
 };
+
+/* A hash of a reading for add()'s table: 8 bytes at a time (a reading is resolved
+ * hundreds of times for an ambiguous target; most are duplicates). No key: the table
+ * holds EG_READINGS_MAX readings, so colliding ones cost at most the scan it replaces. */
+static uint64_t reading_hash(const char *p, size_t n, bool folded)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n ^ (folded ? 0x5555u : 0);
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	uint64_t w = 0;
+	memcpy(&w, p + i, n - i);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 29);
+}
 
 /* Adds a copy of path[0..n) unless it is there already. false when out is full and it
  * is new. */
@@ -523,15 +545,19 @@ static bool add(struct gen *g, const char *path, size_t n, bool folded)
 	if (!path)
 		return true;
 	out->resolved++;
-	for (size_t i = 0; i < out->n; i++)
+	size_t slot = (size_t)reading_hash(path, n, folded) & (READINGS_SLOTS - 1);
+	for (; g->slot[slot]; slot = (slot + 1) & (READINGS_SLOTS - 1)) {
+		size_t i = g->slot[slot] - 1u;
 		if (g->len[i] == n && out->v[i].folded == folded && memcmp(out->v[i].path, path, n) == 0)
 			return true;
+	}
 	if (out->n == EG_READINGS_MAX)
 		return false;
 	char *copy = xmalloc(n + 1);
 	memcpy(copy, path, n);
 	copy[n] = '\0';
 	g->len[out->n] = n;
+	g->slot[slot] = (uint8_t)(out->n + 1);
 	out->v[out->n++] = (struct eg_reading){ copy, folded };
 	return true;
 }
