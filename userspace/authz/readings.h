@@ -45,9 +45,11 @@ struct eg_readings {
 /* Computes the readings of an origin-form target (path, optionally "?query"). The
  * query never takes part. A plain path (ASCII letters, digits, a few marks, no "//" nor
  * dot segments; readings.c) takes a fast path with the same result. A target no two parsers read
- * alike (ambiguous) is read under every composition of the transforms. -1 when the target is not a path ("", no leading '/') or its
- * path is longer than EG_TARGET_MAX, or an ambiguous one has more than EG_READINGS_MAX readings;
- * out is then empty. */
+ * alike (ambiguous) is read under every composition of the transforms (those a transform
+ * cannot change skipped: the same set; v[0] is the strict reading, the order of the others
+ * is not the plans'). -1 when the target is not a path ("", no leading '/') or its
+ * path is longer than EG_TARGET_MAX, or an ambiguous one has more than EG_READINGS_MAX readings
+ * or takes more than EG_READINGS_WORK; out is then empty. */
 int eg_readings_compute(const char *target, struct eg_readings *out);
 
 /* The same, always through every plan: the reference the plain-target fast path of
