@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "testutil.h"
 
@@ -409,6 +410,151 @@ static void test_fast_path_taken(void **state)
 	eg_readings_free(&r);
 }
 
+/* --- the pruning of an ambiguous target's compositions ----------------------------------------- */
+
+static size_t n_work_refused;
+
+/* eg_readings_compute_full prunes, deduplicates and bounds what eg_readings_compute_exhaustive
+ * tries every way: the same readings (a set: past v[0] their order may differ), the same
+ * strict reading, the same refusal past EG_READINGS_MAX; refused besides only past
+ * EG_READINGS_WORK, with fewer compositions evaluated. */
+static void same_set_as_exhaustive(const char *target)
+{
+	struct eg_readings a, b;
+	int ra = eg_readings_compute_full(target, &a), rb = eg_readings_compute_exhaustive(target, &b);
+	bool okay = ra == 0 ? rb == 0 && a.n == b.n : rb == -1 || b.ambiguous;
+	if (ra != 0 && rb == 0)
+		n_work_refused++;
+	if (okay && ra == 0) {
+		okay = strcmp(a.v[0].path, b.v[0].path) == 0 && a.v[0].folded == b.v[0].folded &&
+		       a.resolved <= b.resolved;
+		for (size_t i = 0; okay && i < a.n; i++) {
+			bool found = false;
+			for (size_t k = 0; k < b.n && !found; k++)
+				found = a.v[i].folded == b.v[k].folded && strcmp(a.v[i].path, b.v[k].path) == 0;
+			for (size_t k = 0; k < i && okay; k++) /* each reading once */
+				okay = a.v[i].folded != a.v[k].folded || strcmp(a.v[i].path, a.v[k].path) != 0;
+			okay &= found;
+		}
+	}
+	if (!okay) {
+		print_error("pruned readings differ for \"%s\" (rc %d vs %d)\n", target, ra, rb);
+		if (ra == 0)
+			dump(target, &a);
+		if (rb == 0)
+			dump(target, &b);
+	}
+	if (ra == 0)
+		eg_readings_free(&a);
+	if (rb == 0)
+		eg_readings_free(&b);
+	assert_true(okay);
+}
+
+static void test_pruning_corpus(void **state)
+{
+	char *f = data_path("tests/integration/data/hostile_targets.json");
+	json_error_t err;
+	json_t *all = json_load_file(f, 0, &err);
+	assert_non_null(all);
+	size_t i;
+	json_t *e;
+	json_array_foreach (all, i, e)
+		same_set_as_exhaustive(json_string_value(json_object_get(e, "target")));
+	json_decref(all);
+	free(f);
+	/* random ambiguous targets over the pieces each transform acts on (a fixed seed) */
+	static const char *const pieces[] = {
+		"/", "/", "..", ".", "%2e", "%2f", "%5c", "\\", ";", ";x=1", "%3b", "#", "%3f", "%253f", " ", "%20",
+		"::$DATA", ":", "%252f", "%255c", "%c0%ae", "%EF%BC%8F", "\xef\xbc\x8f", "%EF%BD%81", "%C4%B1", "A",
+		"admin", "x.json", "%00", "%2500", "%", "%zz", "//", "%EF%B7%BA",
+	};
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	char t[256];
+	for (int k = 0; k < 6000; k++) {
+		size_t len = 1;
+		t[0] = '/';
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		for (size_t j = 0, m = 1 + x % 9; j < m; j++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			const char *pc = pieces[x % (sizeof(pieces) / sizeof(pieces[0]))];
+			size_t pl = strlen(pc);
+			memcpy(t + len, pc, pl);
+			len += pl;
+		}
+		t[len] = '\0';
+		same_set_as_exhaustive(t);
+	}
+	print_message("%zu targets refused past EG_READINGS_WORK only\n", n_work_refused);
+	assert_true(n_work_refused < 60); /* 1 % of the random ones at most */
+}
+
+/* the distinct readings equal to path in either case (folded ones are lower-case; a
+ * reading and its folded twin count once) */
+static size_t count_path(const struct eg_readings *r, const char *path)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		bool again = false;
+		for (size_t j = 0; j < i && !again; j++)
+			again = strcasecmp(r->v[j].path, r->v[i].path) == 0;
+		k += !again && strcasecmp(r->v[i].path, path) == 0;
+	}
+	return k;
+}
+
+/* An ambiguous target whose readings are all under /public/ but one: the one that reaches
+ * /admin (folding, then Windows trimming: "%c0%ae.. " is "..." is "..") is kept however
+ * many compositions read the target the same way, each reading once, from far fewer
+ * compositions than every one. verdict.c judges it under /admin/: ambiguous_path. */
+static void test_lone_reading(void **state)
+{
+	static const struct {
+		const char *target;
+		size_t n;
+	} cases[] = {
+		{ "/public/%c0%ae..%20/admin", 6 },
+		{ "/public/::$DATA/%2f%252f..;/admin", 62 },
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct eg_readings r, all;
+		assert_int_equal(eg_readings_compute(cases[c].target, &r), 0);
+		assert_int_equal(eg_readings_compute_exhaustive(cases[c].target, &all), 0);
+		assert_non_null(r.ambiguous);
+		assert_int_equal(count_path(&r, "/admin"), 1);
+		for (size_t i = 0; i < r.n; i++)
+			assert_true(strcasecmp(r.v[i].path, "/admin") == 0 || strncmp(r.v[i].path, "/public/", 8) == 0);
+		assert_int_equal(r.n, cases[c].n);
+		assert_int_equal(all.n, cases[c].n);
+		print_message("%s: %zu readings from %zu compositions (every one: %zu)\n", cases[c].target, r.n,
+			      r.resolved, all.resolved);
+		assert_true(r.resolved * 3 < all.resolved);
+		same_set_as_exhaustive(cases[c].target);
+		eg_readings_free(&r);
+		eg_readings_free(&all);
+	}
+}
+
+/* However long, an ambiguous target costs a bounded amount of work: one whose every
+ * composition would read 4 KB many times over is refused (bad_path), as past EG_READINGS_MAX. */
+static void test_work_bound(void **state)
+{
+	char *t = malloc(EG_TARGET_MAX + 1);
+	strcpy(t, "/pub%5Clic%2F;a/..;/%252e%252e/ADM%C4%B1N.json::$DATA/");
+	for (size_t l = strlen(t); l + 9 <= EG_TARGET_MAX; l += 9)
+		memcpy(t + l, "abcdefgh/", 10);
+	struct eg_readings r;
+	assert_int_equal(eg_readings_compute(t, &r), -1);
+	assert_int_equal(r.n, 0);
+	assert_int_equal(eg_readings_compute_exhaustive(t, &r), 0); /* readable, at 30 times the cost */
+	eg_readings_free(&r);
+	/* the same target, short, is read */
+	assert_int_equal(eg_readings_compute("/pub%5Clic%2F;a/..;/%252e%252e/ADM%C4%B1N.json::$DATA/abcdefgh/", &r), 0);
+	assert_non_null(r.ambiguous);
+	eg_readings_free(&r);
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -420,6 +566,8 @@ int main(void)
 		cmocka_unit_test(test_benign),       cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_fast_path_corpus), cmocka_unit_test(test_fast_path_taken),
+		cmocka_unit_test(test_pruning_corpus), cmocka_unit_test(test_lone_reading),
+		cmocka_unit_test(test_work_bound),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,6 +28,10 @@
 //   EGB_CG_TCP=1: the requests over TCP (127.0.0.1, a trusted proxy address) instead of the
 //   unix socket (which stays as the readiness signal); EGB_CG_LANE=0: http.lane off (every
 //   request through libmicrohttpd), for the before/after of the verdict lane.
+//   EGB_CG_TARGET=<raw request target>: that target instead of /api/orders?page=2, with a
+//   public route "/" after the others, so that an ambiguous target (docs/config.md "Cost of an
+//   ambiguous target") whose readings are all public is allowed: the cost of judging it,
+//   e.g. EGB_CG_TARGET='/public%5cx/..;/a%ef%bd%84min%0d%0a'.
 // Prints the figure and leaves callgrind.out.* and an annotated top list in build/bench/.
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -53,7 +57,9 @@ if (COLD && !['RS256', 'ES256'].includes(COLD)) throw new Error('EGB_CG_COLD: RS
 const N_COLD = COLD ? (process.argv.includes('--cpu') ? Number(process.env.EGB_CPU_N || 20000) : N2) + 2000 : 1;
 execFileSync('node', [path.join(ROOT, 'tools/bench/mint.mjs'), W, ISS, AUD, String(N_COLD)], { stdio: 'ignore', cwd: ROOT });
 const tokens = fs.readFileSync(path.join(W, COLD ? `cold-${COLD}.txt` : 'warm-RS256.txt'), 'utf8').split('\n').filter(Boolean);
-const KIND = COLD ? `uncached ${COLD}` : process.env.EGB_CG_SESSION === '1' ? 'cached session-cookie' : 'cached RS256';
+const TARGET = process.env.EGB_CG_TARGET || '';
+const KIND = (COLD ? `uncached ${COLD}` : process.env.EGB_CG_SESSION === '1' ? 'cached session-cookie' : 'cached RS256') +
+  (TARGET ? ` (target ${TARGET})` : '');
 
 const sock = path.join(W, 'eg.sock');
 const TCP = process.env.EGB_CG_TCP === '1';
@@ -78,7 +84,8 @@ fs.writeFileSync(cfgFile, JSON.stringify({
   // sessions need an OP; verdicts on existing sessions never ask it (discovery may fail)
   oidc: { issuer: 'http://127.0.0.1:9', client_id: 'cg', client_secret: 'cg-secret', redirect_url: 'http://127.0.0.1:9/oauth2/callback' },
   routes: [{ path: '/api/', auth: 'bearer', allow: { domains: ['example.test'] } },
-    { path: '/app/', auth: 'session', allow: { domains: ['example.test'] } }],
+    { path: '/app/', auth: 'session', allow: { domains: ['example.test'] } },
+    ...(TARGET ? [{ path: '/', auth: 'public' }] : [])],
 }));
 const SESSION = process.env.EGB_CG_SESSION === '1';
 const ticket = SESSION
@@ -94,7 +101,7 @@ const FLOWS = Math.max(1, Number(process.env.EGB_CG_FLOWS || 1));
 const request = (token, i = 0) => [
   'HEAD /auth HTTP/1.1',
   'Host: app.example.test',
-  `X-Original-URI: ${SESSION ? '/app/orders?page=2' : '/api/orders?page=2'}`,
+  `X-Original-URI: ${TARGET || (SESSION ? '/app/orders?page=2' : '/api/orders?page=2')}`,
   'X-Original-Method: GET',
   'X-Forwarded-Proto: https',
   'X-Real-IP: 198.18.0.10',

@@ -77,26 +77,32 @@ static int32_t step_nfkc_cf(UChar *dst, int32_t cap, const UChar *src, int32_t n
 	return unorm2_normalize(nf, src, n, dst, cap, e);
 }
 
+/* A guess at the room a step needs, tried first: ICU's preflight (a call with no buffer)
+ * doubled the cost of every fold, and an ambiguous target folds several strings. */
+static int32_t room_guess(int32_t n, int32_t max16)
+{
+	int32_t guess = n * 2 + 16;
+	return guess < max16 ? guess : max16;
+}
+
 static UChar *run_step(u16_step f, UChar *in, int32_t n, int32_t max16, int32_t *outn)
 {
 	UErrorCode e = U_ZERO_ERROR;
-	int32_t need = f(NULL, 0, in, n, &e);
-	if (e != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(e)) {
-		free(in);
-		return NULL;
+	int32_t cap = room_guess(n, max16);
+	UChar *out = xmalloc(((size_t)cap + 1) * sizeof(UChar));
+	int32_t len = f(out, cap + 1, in, n, &e);
+	if (e == U_BUFFER_OVERFLOW_ERROR && len >= 0 && len <= max16) {
+		free(out);
+		out = xmalloc(((size_t)len + 1) * sizeof(UChar));
+		e = U_ZERO_ERROR;
+		len = f(out, len + 1, in, n, &e);
 	}
-	if (need < 0 || need > max16) {
-		free(in);
-		return NULL;
-	}
-	UChar *out = xmalloc(((size_t)need + 1) * sizeof(UChar));
-	e = U_ZERO_ERROR;
-	*outn = f(out, need + 1, in, n, &e);
 	free(in);
-	if (U_FAILURE(e)) {
+	if (U_FAILURE(e) || len < 0 || len > max16) {
 		free(out);
 		return NULL;
 	}
+	*outn = len;
 	return out;
 }
 
@@ -133,18 +139,13 @@ char *eg_unicode_fold(const char *s, size_t n, size_t maxlen, size_t *outn)
 		u = run_step(step_nfkc_cf, u, n16, (int32_t)maxlen, &n16);
 	if (!u)
 		return NULL;
+	/* at most 3 UTF-8 bytes per UTF-16 unit: no preflight */
 	e = U_ZERO_ERROR;
 	int32_t n8 = 0;
-	u_strToUTF8(NULL, 0, &n8, u, n16, &e);
-	if ((e != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(e)) || (size_t)n8 > maxlen) {
-		free(u);
-		return NULL;
-	}
-	char *out = xmalloc((size_t)n8 + 1);
-	e = U_ZERO_ERROR;
-	u_strToUTF8(out, n8 + 1, &n8, u, n16, &e);
+	char *out = xmalloc((size_t)n16 * 3 + 1);
+	u_strToUTF8(out, n16 * 3 + 1, &n8, u, n16, &e);
 	free(u);
-	if (U_FAILURE(e)) {
+	if (U_FAILURE(e) || n8 < 0 || (size_t)n8 > maxlen) {
 		free(out);
 		return NULL;
 	}

@@ -798,12 +798,44 @@ struct auth_cache {
 	/* the verified address the policy reads, from the claims' memo (idmemo.h): valid for
 	 * this verdict, whose identities keep their claims alive until it ends */
 	struct eg_email_memo email;
+	/* the readings of the other targets judged (judge_alt_target_as), each computed once:
+	 * an ambiguous target's control readings come back for every host reading */
+	struct alt_readings *alt;
 };
+
+struct alt_readings {
+	struct alt_readings *next;
+	char *uri;
+	int rc; /* eg_readings_compute's */
+	struct eg_readings rd;
+};
+
+/* uri's readings, computed on the first call of this verdict; valid until it ends. */
+static const struct alt_readings *alt_readings(struct auth_cache *c, const char *uri)
+{
+	for (struct alt_readings *a = c->alt; a; a = a->next)
+		if (strcmp(a->uri, uri) == 0)
+			return a;
+	struct alt_readings *a = xmalloc(sizeof(*a));
+	a->uri = xstrdup(uri);
+	a->rc = eg_readings_compute(uri, &a->rd);
+	a->next = c->alt;
+	c->alt = a;
+	return a;
+}
 
 static void auth_cache_clear(struct auth_cache *c)
 {
 	for (size_t m = 0; m <= EG_AUTH_MTLS; m++)
 		eg_identity_clear(&c->id[m]);
+	while (c->alt) {
+		struct alt_readings *next = c->alt->next;
+		if (c->alt->rc == 0)
+			eg_readings_free(&c->alt->rd);
+		free(c->alt->uri);
+		free(c->alt);
+		c->alt = next;
+	}
 }
 
 /* One non-public route's verdict: 200, or 401/403 with *o set. */
@@ -835,7 +867,9 @@ static int route_verdict(struct eg_daemon *d, const struct eg_req *r, const stru
 }
 
 /* The distinct routes the readings reach (under the method and each override method), in
- * reading order; *uncovered when some reading reaches none. At most one route per pair. */
+ * reading order; *uncovered when some reading reaches none. At most one route per pair.
+ * An ambiguous target stops at the first reading outside public routes: that alone
+ * denies it (judge), whatever the other readings reach. */
 #define METHOD_BITS 10 /* EG_M_GET .. EG_M_OTHER */
 _Static_assert(EG_M_OTHER == 1u << (METHOD_BITS - 1), "METHOD_BITS covers every method bit");
 #define JUDGED_MAX (2 * EG_READINGS_MAX * METHOD_BITS) /* each reading as is and case-insensitively */
@@ -864,6 +898,8 @@ static size_t reading_routes(const struct eg_config *cfg, const struct target *t
 				seen = routes[k] == rt;
 			if (!seen)
 				routes[n++] = rt;
+			if (rd->ambiguous && (!rt || rt->auth != EG_AUTH_PUBLIC))
+				return n;
 		}
 	}
 	return n;
@@ -938,12 +974,12 @@ static int judge_alt_target_as(struct eg_daemon *d, const struct eg_req *r, cons
 			       struct outcome *o, const struct eg_route **ar)
 {
 	struct target alt = *t;
-	struct eg_readings rd = { 0 };
-	if (eg_path_strict(uri, alt.path, sizeof(alt.path)) != 0 || eg_readings_compute(uri, &rd) != 0 ||
-	    (refuse_ambiguous && rd.ambiguous)) {
-		eg_readings_free(&rd);
+	const struct alt_readings *a = NULL;
+	if (eg_path_strict(uri, alt.path, sizeof(alt.path)) != 0 || (a = alt_readings(c, uri))->rc != 0 ||
+	    (refuse_ambiguous && a->rd.ambiguous))
 		return -1;
-	}
+	/* a shallow copy (the paths stay the cache's) that may inherit the ambiguity */
+	struct eg_readings rd = a->rd;
 	if (!rd.ambiguous)
 		rd.ambiguous = ambiguous;
 	alt.raw_uri = uri;
@@ -952,7 +988,6 @@ static int judge_alt_target_as(struct eg_daemon *d, const struct eg_req *r, cons
 	*ar = judge(d, r, &alt, &rd, c, &ao);
 	if (ao.status == 200 && rd.ambiguous)
 		*ar = judge_control_readings(d, r, &alt, *ar, c, &ao, rd.ambiguous);
-	eg_readings_free(&rd);
 	if (ao.status != 200)
 		*o = ao;
 	return ao.status;
@@ -1076,8 +1111,10 @@ static const struct eg_route *judge_control_readings(struct eg_daemon *d, const 
 		cut = xasprintf("%.*s", (int)first, t->raw_uri);
 		/* Readings of an ambiguous target: public routes only, like its own readings
 		 * ("/API%0a" is "/API" to a trimming normaliser: never served under /api/). */
+		/* the two are one target when the escapes end the path ("/x%0d%0a"): judged once */
 		if (judge_alt_target_as(d, r, t, cut, ambiguous, false, c, o, &ar) == 200 &&
-		    judge_alt_target_as(d, r, t, stripped, ambiguous, false, c, o, &ar) == 200)
+		    (strcmp(cut, stripped) == 0 ||
+		     judge_alt_target_as(d, r, t, stripped, ambiguous, false, c, o, &ar) == 200))
 			ar = route;
 		else if (o->status == 200)
 			*o = (struct outcome){ 403, "ambiguous_path", "the request path can be read more than one way", false };
