@@ -8,18 +8,8 @@
 #include <string.h>
 
 #include "testutil.h"
-#include "config.h"
+#include "testcfg.h"
 #include "smuggle.h"
-
-static struct eg_config *load(const char *json)
-{
-	char err[256];
-	struct eg_config *c = config_parse(json, strlen(json), "test", err, sizeof(err));
-	if (!c)
-		print_error("config: %s\n", err);
-	assert_non_null(c);
-	return c;
-}
 
 static void test_identity_header_variants(void **state)
 {

@@ -7,20 +7,10 @@
 
 #include "testutil.h"
 
-#include "config.h"
+#include "testcfg.h"
 #include "identity.h"
 #include "idmemo.h"
 #include "policy.h"
-
-static struct eg_config *load(const char *json)
-{
-	char err[256];
-	struct eg_config *c = config_parse(json, strlen(json), "test", err, sizeof(err));
-	if (!c)
-		print_error("config: %s\n", err);
-	assert_non_null(c);
-	return c;
-}
 
 #define CFG(extra)                                                                                                   \
 	"{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"/dev/null\",\"issuer\":\"*\",\"audience\":\"*\"},"  \

@@ -6,7 +6,7 @@
 
 #include "testutil.h"
 
-#include "config.h"
+#include "testcfg.h"
 #include "identity.h"
 #include "policy.h"
 
@@ -110,16 +110,6 @@ static void test_host_normalize(void **state)
 		if (keep && (out[0] != 'a' || out[1] != (letter ? (char)(c | 0x20) : (char)c) || out[2] != 'b' || out[3]))
 			fail_msg("byte 0x%02x read as %s", c, out);
 	}
-}
-
-static struct eg_config *load(const char *json)
-{
-	char err[256];
-	struct eg_config *c = config_parse(json, strlen(json), "test", err, sizeof(err));
-	if (!c)
-		print_error("config: %s\n", err);
-	assert_non_null(c);
-	return c;
 }
 
 static const char *ROUTES = "{\"listen\":\"127.0.0.1:1\",\"jwt\":{\"jwks_file\":\"/dev/null\",\"issuer\":\"*\",\"audience\":\"*\","
