@@ -12,7 +12,8 @@
 //      EGB_OUT (build/bench), EDGEGATED (build/edgegated), EGB_PERF=1 (perf record the
 //      daemon in the last round of the cold cases; or a list of case ids: EGB_PERF=c,d_rs,e_es;
 //      reports in OUT/perf-<case>.txt; EGB_PERF_CALLGRAPH=dwarf for callers through libc and
-//      OpenSSL, which have no frame pointers), EGB_SLOW_CONNS (2000, the slowloris phase),
+//      OpenSSL, which have no frame pointers), EGB_SLOW_CONNS (2000, the slowloris phase;
+//      EGB_SLOW_ROUNDS (5) paired rounds, EGB_SLOW_IDLE_S (12) s of the attack alone),
 //      EGB_FLOOR (build/bench/floorsrv: case (floor), the least a process can do per subrequest),
 //      EGB_LANE=0 (http.lane off: every request through libmicrohttpd, for a before/after),
 //      EGB_EDGEGATED_B (a second daemon binary, also named edgegated, e.g. main's build: case
@@ -767,7 +768,9 @@ if (!ONLY.length || ONLY.includes('slowloris')) {
           }
           w = { t: threadTicks(eg.pid), a: selfCpuMs(), ts: Date.now(), open0: atk.open, c0 };
         }
-        for (const c of sc) {
+        // the case order turns each round too: the attacker's connections close and reconnect
+        // in step every ~10 s, and a fixed order would put that wave in the same case's window
+        for (const c of round % 2 ? sc : [...sc].reverse()) {
           await reload();
           rr.load1.push(load1());
           const r = await measure(c, SECONDS);
@@ -794,9 +797,13 @@ if (!ONLY.length || ONLY.includes('slowloris')) {
         x.ratio = x.during / x.before;
         slow.cases[c.id].ratios.push(x.ratio);
       }
+      // the attacked TCP listener against the unix socket's, which no attacker reaches but which
+      // shares the daemon and the box: what the box's load does to both, this ratio mostly cancels
+      if (rr.d_rs && rr.d_rs_tcp) rr.tcp_vs_unix = rr.d_rs_tcp.ratio / rr.d_rs.ratio;
       slow.rounds.push(rr);
       log(`slowloris round ${round} (${rr.order}, load ${rr.load1.map((x) => x.toFixed(1)).join('/')}): ` +
         sc.map((c) => `${c.id} ${rr[c.id].before.toFixed(0)} -> ${rr[c.id].during.toFixed(0)} req/s (${rr[c.id].ratio.toFixed(2)}x)`).join(', ') +
+        (rr.tcp_vs_unix ? `, tcp/unix ${rr.tcp_vs_unix.toFixed(2)}` : '') +
         `; attack ${rr.attack.open.join('->')} open, daemon ${rr.attack.daemon_cpu_pct.toFixed(0)}% attacker ${rr.attack.attacker_cpu_pct.toFixed(0)}% of a CPU, refused ${rr.attack.rejected}, closed at deadline ${rr.attack.timed_out}`);
     }
     for (const c of sc) {
@@ -805,6 +812,10 @@ if (!ONLY.length || ONLY.includes('slowloris')) {
       x.non_2xx = x.during.reduce((s, r) => s + (r.non_2xx || 0), 0);
       x.errors = x.during.reduce((s, r) => s + r.connect_errors + r.read_errors + r.write_errors + r.timeouts, 0);
       log(`slowloris ${c.id}: median ratio ${x.ratio.toFixed(2)}x of ${x.ratios.map((q) => q.toFixed(2)).join(', ')}; non-2xx ${x.non_2xx}, socket errors/timeouts ${x.errors}`);
+    }
+    if (slow.rounds.every((r) => r.tcp_vs_unix)) {
+      slow.tcp_vs_unix = median(slow.rounds.map((r) => r.tcp_vs_unix));
+      log(`slowloris: the TCP case's ratio over the unix case's, median ${slow.tcp_vs_unix.toFixed(2)} of ${slow.rounds.map((r) => r.tcp_vs_unix.toFixed(2)).join(', ')}`);
     }
     slow.daemon_cpu_pct = median(slow.rounds.map((r) => r.attack.daemon_cpu_pct));
     slow.attacker_cpu_pct = median(slow.rounds.map((r) => r.attack.attacker_cpu_pct));
@@ -1005,6 +1016,7 @@ if (slow) {
   for (const r of slow.rounds)
     lines.push(`| ${r.round} | ${r.order} | ${r.load1.map((x) => fx(x, 1)).join('/')} | ` + Object.keys(slow.cases).map((id) => `${fx(r[id].before)} → ${fx(r[id].during)} (${fx(r[id].ratio, 2)}×)`).join(' | ') + ` | ${fx(r.attack.daemon_cpu_pct)} % / ${fx(r.attack.attacker_cpu_pct)} % |`);
   lines.push('');
+  if (slow.tcp_vs_unix) lines.push(`The attacked TCP listener's ratio over the unix socket's (same round; no attacker reaches the socket, but both share the daemon and the box): median ${fx(slow.tcp_vs_unix, 2)} (${slow.rounds.map((r) => fx(r.tcp_vs_unix, 2)).join(', ')}).`);
   if (a) lines.push(`The attack alone (${fx(a.seconds, 1)} s, ${a.open} open, load ${fx(a.load1, 1)}): ${a.events.connections} attacker connections, ${a.events.lines} header lines, ${a.events.timed_out} closed at the deadline, ${a.events.rejected} refused; the daemon used ${fx(a.daemon_cpu_pct, 1)} % of a CPU (${Object.entries(a.daemon_cpu_ms_by_thread).map(([k, v]) => `${k} ${fx(v)} ms`).join(', ')}) = ${fx(a.daemon_us_per_connection, 1)} µs per attacker connection, ${fx(a.daemon_us_per_event, 1)} µs per event (accept, line, close, refusal); the attacker ${fx(a.attacker_cpu_pct, 1)} %.`);
   lines.push(`A trusted proxy's fresh connections (${PROBES} from 127.0.0.1, one every 25 ms, one verdict each, connect to status line, p50 / p99 / max): without the attack ${pr(slow.probe_before)}; under it ${pr(slow.probe_during)}.`);
   lines.push('');
