@@ -684,36 +684,16 @@ function threadTicks(pid) {
 }
 const selfCpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 // k fresh connections from 127.0.0.1, one after another, each one warm RS256 verdict in nginx's
-// shape (the lane answers it): connect to status line, in ms
-async function proxyProbe(k, token, gapMs = 0) {
-  const req = `HEAD /auth HTTP/1.1\r\nHost: bench.example.test\r\nX-Original-URI: /api/x\r\nX-Original-Method: GET\r\n` +
-    `X-Forwarded-Proto: http\r\nX-Real-IP: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n\r\n`;
-  const ms = [];
-  const at = [];
-  const t00 = Date.now();
-  const statuses = {};
-  for (let i = 0; i < k; i++) {
-    const t = process.hrtime.bigint();
-    const st = await new Promise((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port: P.eg });
-      let buf = '';
-      const done = (v) => { clearTimeout(to); s.destroy(); resolve(v); };
-      const to = setTimeout(() => done('timeout'), 5000);
-      s.on('connect', () => s.write(req));
-      s.on('data', (d) => { buf += d; const m = buf.match(/^HTTP\/1\.1 (\d+)/); if (m) done(m[1]); });
-      s.on('error', () => done('error'));
-      s.on('close', () => done(buf ? 'short' : 'closed'));
-    });
-    statuses[st] = (statuses[st] || 0) + 1;
-    ms.push(Number(process.hrtime.bigint() - t) / 1e6);
-    at.push(Date.now());
-    if (gapMs) await sleep(gapMs);
-  }
-  // the slowest, with when they ended (ms since the epoch) to set beside the attacker's waves
-  const slowest = ms.map((v, i) => ({ ms: v, at: at[i] })).sort((a, b) => b.ms - a.ms).slice(0, 5);
-  ms.sort((a, b) => a - b);
-  const q = (p) => ms[Math.min(ms.length - 1, Math.floor(p * ms.length))];
-  return { n: k, statuses, p50_ms: q(0.5), p99_ms: q(0.99), max_ms: ms[ms.length - 1], slowest, t0: t00 };
+// shape (the lane answers it): connect to status line, in ms. In its own process
+// (tools/bench/proxyprobe.mjs): this one runs the attacker, whose event loop stalls while its
+// connections close and reconnect in a wave.
+function proxyProbe(k, gapMs) {
+  return new Promise((resolve, reject) => {
+    const p = spawn('node', [path.join(ROOT, 'tools/bench/proxyprobe.mjs'), '127.0.0.1', String(P.eg), F('warm-RS256.txt'), String(k), String(gapMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`proxyprobe exited ${code}`))));
+  });
 }
 const PROBES = 480; // 12 s or more at one every 25 ms
 const median = (a) => { const s = [...a].sort((x, y) => x - y); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
@@ -730,11 +710,10 @@ if (!ONLY.length || ONLY.includes('slowloris')) {
       accepted: g(t, /^edgegate_http_connections_total (\d+)/m),
     });
     const delta = (a, b) => Object.fromEntries(Object.keys(a).map((k) => [k, b[k] - a[k]]));
-    const warmToken = tok('warm-RS256.txt');
     slow = { conns: SLOW_CONNS, rounds: [], cases: {}, attack: [], totals: { rejected: 0, timed_out: 0, attacker_connections: 0 } };
     for (const c of sc) slow.cases[c.id] = { label: c.label, ratios: [], before: [], during: [] };
     const reload = async () => { process.kill(main.pid, 'SIGHUP'); await sleep(1500); };
-    slow.probe_before = await proxyProbe(PROBES, warmToken, 25);
+    slow.probe_before = await proxyProbe(PROBES, 25);
     log(`slowloris: ${SLOW_ROUNDS} paired rounds, ${SLOW_CONNS} trickling connections at edgegated's TCP listener; proxy probe without attack: ${JSON.stringify(slow.probe_before)}`);
     for (let round = 1; round <= SLOW_ROUNDS; round++) {
       const order = round % 2 ? ['before', 'during'] : ['during', 'before'];
@@ -761,7 +740,7 @@ if (!ONLY.length || ONLY.includes('slowloris')) {
               daemon_us_per_event: (dms * 1000) / Math.max(1, ev.connections + ev.lines + ev.timed_out + ev.rejected),
               load1: load1(),
             };
-            slow.probe_during = await proxyProbe(PROBES, warmToken, 25);
+            slow.probe_during = await proxyProbe(PROBES, 25);
             // each slow probe beside the attacker's connections closed in the 300 ms before it ended
             for (const x of slow.probe_during.slowest) x.attacker_closes_300ms_before = atk.closeAt.filter((t) => t <= x.at && t > x.at - 300).length;
             log(`slowloris alone ${secs.toFixed(1)} s: ${JSON.stringify(slow.attack_alone)}; proxy probe during attack: ${JSON.stringify(slow.probe_during)}`);
