@@ -135,6 +135,13 @@ static void test_per_ip_table(void **state)
 	eg_metrics_free(m);
 }
 
+static int64_t mono_ms_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int readable_eof(int fd)
 {
 	char b;
@@ -218,7 +225,7 @@ static void test_sweep_wave(void **state)
 	assert_non_null(strstr(text, "edgegate_http_connections_open{peer=\"other\"} 200"));
 	assert_non_null(strstr(text, "edgegate_http_connections_open{peer=\"proxy\"} 1"));
 	free(text);
-	struct timespec ts = { 1, 600000000L }; /* the deadline (1 s) and two sweeps */
+	struct timespec ts = { 1, 300000000L }; /* the deadline (1 s) and a sweep */
 	nanosleep(&ts, NULL);
 	/* while the wave is swept or just after: a proxy's connection comes and goes */
 	struct eg_conn *p2 = conn_from(addr, true);
@@ -226,8 +233,14 @@ static void test_sweep_wave(void **state)
 	eg_admission_open(a, p2);
 	eg_admission_close(a, p2);
 	free(p2);
-	for (int i = 0; i < WAVE; i++)
-		assert_true(readable_eof(sp[i][1]));
+	/* a loaded machine may delay the sweeper: up to 1 s more, still inside the proxy's 3 s */
+	int64_t until = mono_ms_now() + 1000;
+	for (int i = 0; i < WAVE; i++) {
+		bool eof = readable_eof(sp[i][1]);
+		while (!eof && mono_ms_now() < until)
+			eof = readable_eof(sp[i][1]);
+		assert_true(eof);
+	}
 	assert_false(readable_eof(px[1]));
 	text = eg_metrics_render(m, &len);
 	assert_non_null(strstr(text, "edgegate_http_connections_timed_out_total{phase=\"request\"} 200"));
