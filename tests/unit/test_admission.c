@@ -1,5 +1,6 @@
 /* test_admission.c - connection admission: the proxies' reserve, the per-address limit
- * (its table under many opens and closes), and deadlines enforced by the sweeper. */
+ * (its table under many opens and closes), deadlines enforced by the sweeper, and a wave
+ * of expiring connections swept in batches. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,13 @@ static void test_per_ip_table(void **state)
 	eg_metrics_free(m);
 }
 
+static int64_t mono_ms_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int readable_eof(int fd)
 {
 	char b;
@@ -183,12 +191,85 @@ static void test_deadlines(void **state)
 	eg_metrics_free(m);
 }
 
+/* A wave: many more connections than one sweep batch expire at once (a slowloris whose
+ * connections all reached the header deadline together). Every one is shut down in the
+ * same sweep, counted once; a proxy's connection opened and closed meanwhile is not held
+ * up, keeps its own deadline and its own gauge. */
+static void test_sweep_wave(void **state)
+{
+	enum { WAVE = 200 };
+	struct eg_metrics *m = eg_metrics_new();
+	struct eg_http_config h = { .max_connections = 1024, .reserved_for_proxies = 16, .max_connections_per_ip = 0,
+				    .header_timeout_s = 1, .idle_timeout_s = 3 };
+	struct eg_admission *a = eg_admission_new(&h, 64, m);
+	static int sp[WAVE][2];
+	static struct eg_conn *c[WAVE];
+	uint8_t addr[16];
+	for (int i = 0; i < WAVE; i++) {
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp[i]), 0);
+		v4(addr, 100 + (unsigned)i % 7);
+		assert_true(eg_admission_accept(a, false, addr));
+		c[i] = conn_from(addr, false);
+		c[i]->fd = sp[i][0];
+		eg_admission_open(a, c[i]);
+	}
+	int px[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, px), 0);
+	v4(addr, 1);
+	struct eg_conn *proxy = conn_from(addr, true);
+	proxy->fd = px[0];
+	eg_admission_open(a, proxy);
+	eg_admission_phase(a, proxy, EG_CONN_IDLE); /* 3 s */
+	size_t len;
+	char *text = eg_metrics_render(m, &len);
+	assert_non_null(strstr(text, "edgegate_http_connections_open{peer=\"other\"} 200"));
+	assert_non_null(strstr(text, "edgegate_http_connections_open{peer=\"proxy\"} 1"));
+	free(text);
+	struct timespec ts = { 1, 300000000L }; /* the deadline (1 s) and a sweep */
+	nanosleep(&ts, NULL);
+	/* while the wave is swept or just after: a proxy's connection comes and goes */
+	struct eg_conn *p2 = conn_from(addr, true);
+	p2->fd = -1;
+	eg_admission_open(a, p2);
+	eg_admission_close(a, p2);
+	free(p2);
+	/* a loaded machine may delay the sweeper: up to 1 s more, still inside the proxy's 3 s */
+	int64_t until = mono_ms_now() + 1000;
+	for (int i = 0; i < WAVE; i++) {
+		bool eof = readable_eof(sp[i][1]);
+		while (!eof && mono_ms_now() < until)
+			eof = readable_eof(sp[i][1]);
+		assert_true(eof);
+	}
+	assert_false(readable_eof(px[1]));
+	text = eg_metrics_render(m, &len);
+	assert_non_null(strstr(text, "edgegate_http_connections_timed_out_total{phase=\"request\"} 200"));
+	assert_non_null(strstr(text, "edgegate_http_connections_timed_out_total{phase=\"idle\"} 0"));
+	assert_non_null(strstr(text, "edgegate_http_connections_open{peer=\"proxy\"} 1"));
+	free(text);
+	for (int i = 0; i < WAVE; i++) {
+		eg_admission_close(a, c[i]);
+		free(c[i]);
+		close(sp[i][0]), close(sp[i][1]);
+	}
+	eg_admission_close(a, proxy);
+	free(proxy);
+	close(px[0]), close(px[1]);
+	text = eg_metrics_render(m, &len);
+	assert_non_null(strstr(text, "edgegate_http_connections_open{peer=\"other\"} 0"));
+	assert_non_null(strstr(text, "edgegate_http_connections_open{peer=\"proxy\"} 0"));
+	free(text);
+	eg_admission_free(a);
+	eg_metrics_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reserve_and_per_ip),
 		cmocka_unit_test(test_per_ip_table),
 		cmocka_unit_test(test_deadlines),
+		cmocka_unit_test(test_sweep_wave),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

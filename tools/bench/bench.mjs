@@ -12,7 +12,8 @@
 //      EGB_OUT (build/bench), EDGEGATED (build/edgegated), EGB_PERF=1 (perf record the
 //      daemon in the last round of the cold cases; or a list of case ids: EGB_PERF=c,d_rs,e_es;
 //      reports in OUT/perf-<case>.txt; EGB_PERF_CALLGRAPH=dwarf for callers through libc and
-//      OpenSSL, which have no frame pointers), EGB_SLOW_CONNS (2000, the slowloris phase),
+//      OpenSSL, which have no frame pointers), EGB_SLOW_CONNS (2000, the slowloris phase;
+//      EGB_SLOW_ROUNDS (5) paired rounds, EGB_SLOW_IDLE_S (12) s of the attack alone),
 //      EGB_FLOOR (build/bench/floorsrv: case (floor), the least a process can do per subrequest),
 //      EGB_LANE=0 (http.lane off: every request through libmicrohttpd, for a before/after),
 //      EGB_EDGEGATED_B (a second daemon binary, also named edgegated, e.g. main's build: case
@@ -627,12 +628,23 @@ for (let round = 1; round <= ROUNDS; round++) {
 // straight at edgegated's TCP listener, each sending a header line every 2 s and reconnecting
 // whenever the daemon closes it (a persistent attacker). The warm RS256 case is measured over
 // the unix socket and over TCP (where nginx needs new connections on the attacked listener)
-// right before and during the attack, each time just after an nginx reload: the new worker
+// without and during the attack, each time just after an nginx reload: the new worker
 // starts with an empty upstream keep-alive pool and must open new connections, which is what
 // the attack denies (already-open keep-alive connections would run on regardless).
+// One 5 s sample on a shared 2-CPU box moves by ±30 % (docs/bench.md): EGB_SLOW_ROUNDS (5)
+// paired rounds, the attack started and stopped in each, the order alternated (before then
+// during, during then before); the target is judged on the median of the per-round ratios.
+// In the first round the attack also runs alone for EGB_SLOW_IDLE_S (12) s, a whole cycle of
+// the attacker's connections (the 10 s header deadline closes them, they reconnect): the daemon's CPU
+// per attacker event, by thread, and the attacker's own CPU (it runs in this process, on the
+// same two CPUs as nginx, wrk and the daemon). The proxy's admission is probed directly too:
+// fresh connections from 127.0.0.1 (a trusted proxy), one verdict each, one every 25 ms, timed
+// without the attack and for as long again under it (through a reconnect wave).
 const SLOW_CONNS = Number(env('EGB_SLOW_CONNS', 2000));
+const SLOW_ROUNDS = Number(env('EGB_SLOW_ROUNDS', 5));
+const SLOW_IDLE_S = Number(env('EGB_SLOW_IDLE_S', 12)); // > header_timeout (10 s): one close-and-reconnect wave
 function slowloris(n) {
-  const st = { open: 0, opened: 0, closed: 0, stopped: false };
+  const st = { open: 0, opened: 0, closed: 0, lines: 0, stopped: false, socks: new Set(), t0: Date.now(), closeAt: [] };
   const one = (i) => {
     if (st.stopped) return;
     const s = net.connect({ host: '127.0.0.1', port: P.eg, localAddress: `127.0.5.${1 + (i % 100)}` });
@@ -640,51 +652,156 @@ function slowloris(n) {
     s.on('connect', () => {
       st.open++; st.opened++;
       s.write('GET /auth HTTP/1.1\r\nHost: slow\r\n');
+      st.lines++;
       let k = 0;
-      timer = setInterval(() => s.write(`X-Slow-${k++}: x\r\n`), 2000);
+      timer = setInterval(() => { s.write(`X-Slow-${k++}: x\r\n`); st.lines++; }, 2000);
     });
     s.on('error', () => {});
-    s.on('close', (hadErr) => {
+    s.on('close', () => {
       if (timer) { clearInterval(timer); st.open--; }
       st.closed++;
+      if (!st.stopped) st.closeAt.push(Date.now());
+      st.socks.delete(s);
       if (!st.stopped) setTimeout(() => one(i), 200);
     });
     st.socks.add(s);
-    s.on('close', () => st.socks.delete(s));
   };
-  st.socks = new Set();
   for (let i = 0; i < n; i++) setTimeout(() => one(i), Math.floor(i / 200) * 100);
   st.stop = () => { st.stopped = true; for (const s of st.socks) s.destroy(); };
   return st;
 }
+// CPU ticks of each thread of one process, summed by thread name (eg-lane, eg-http-sweep,
+// libmicrohttpd's workers ...)
+function threadTicks(pid) {
+  const by = {};
+  try {
+    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const s = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+        const name = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'));
+        const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+        by[name] = (by[name] || 0) + Number(f[11]) + Number(f[12]);
+      } catch { /* exited */ }
+    }
+  } catch { /* exited */ }
+  return by;
+}
+const selfCpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+// k fresh connections from 127.0.0.1, one after another, each one warm RS256 verdict in nginx's
+// shape (the lane answers it): connect to status line, in ms. In its own process
+// (tools/bench/proxyprobe.mjs): this one runs the attacker, whose event loop stalls while its
+// connections close and reconnect in a wave.
+function proxyProbe(k, gapMs) {
+  return new Promise((resolve, reject) => {
+    const p = spawn('node', [path.join(ROOT, 'tools/bench/proxyprobe.mjs'), '127.0.0.1', String(P.eg), F('warm-RS256.txt'), String(k), String(gapMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`proxyprobe exited ${code}`))));
+  });
+}
+const PROBES = 480; // 12 s or more at one every 25 ms
+const median = (a) => { const s = [...a].sort((x, y) => x - y); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const load1 = () => os.loadavg()[0];
 let slow = null;
 if (!ONLY.length || ONLY.includes('slowloris')) {
   const sc = cases.filter((c) => ['d_rs', 'd_rs_tcp'].includes(c.id) && !c.skip);
   if (sc.length) {
     const m = () => spawnSync('curl', ['-s', `http://127.0.0.1:${P.eg}/metrics`]).stdout.toString();
     const g = (t, re) => Number((t.match(re) || [0, 0])[1]);
-    slow = { conns: SLOW_CONNS, cases: {} };
+    const counters = (t) => ({
+      rejected: g(t, /edgegate_http_connections_rejected_total\{reason="limit"\} (\d+)/) + g(t, /edgegate_http_connections_rejected_total\{reason="per_ip"\} (\d+)/),
+      timed_out: g(t, /edgegate_http_connections_timed_out_total\{phase="request"\} (\d+)/),
+      accepted: g(t, /^edgegate_http_connections_total (\d+)/m),
+    });
+    const delta = (a, b) => Object.fromEntries(Object.keys(a).map((k) => [k, b[k] - a[k]]));
+    slow = { conns: SLOW_CONNS, rounds: [], cases: {}, attack: [], totals: { rejected: 0, timed_out: 0, attacker_connections: 0 } };
+    for (const c of sc) slow.cases[c.id] = { label: c.label, ratios: [], before: [], during: [] };
     const reload = async () => { process.kill(main.pid, 'SIGHUP'); await sleep(1500); };
-    for (const c of sc) { await reload(); slow.cases[c.id] = { label: c.label, before: await measure(c, SECONDS) }; }
-    const m0 = m();
-    log(`slowloris: ${SLOW_CONNS} trickling connections at edgegated's TCP listener`);
-    const atk = slowloris(SLOW_CONNS);
-    await sleep(4000);
-    slow.open_at_start = atk.open;
-    for (const c of sc) { await reload(); slow.cases[c.id].during = await measure(c, SECONDS); }
-    slow.open_at_end = atk.open;
-    atk.stop();
-    const m1 = m();
-    slow.rejected = g(m1, /edgegate_http_connections_rejected_total\{reason="limit"\} (\d+)/) - g(m0, /edgegate_http_connections_rejected_total\{reason="limit"\} (\d+)/)
-      + g(m1, /edgegate_http_connections_rejected_total\{reason="per_ip"\} (\d+)/) - g(m0, /edgegate_http_connections_rejected_total\{reason="per_ip"\} (\d+)/);
-    slow.timed_out = g(m1, /edgegate_http_connections_timed_out_total\{phase="request"\} (\d+)/) - g(m0, /edgegate_http_connections_timed_out_total\{phase="request"\} (\d+)/);
-    slow.attacker_connections = atk.opened;
+    slow.probe_before = await proxyProbe(PROBES, 25);
+    log(`slowloris: ${SLOW_ROUNDS} paired rounds, ${SLOW_CONNS} trickling connections at edgegated's TCP listener; proxy probe without attack: ${JSON.stringify(slow.probe_before)}`);
+    for (let round = 1; round <= SLOW_ROUNDS; round++) {
+      const order = round % 2 ? ['before', 'during'] : ['during', 'before'];
+      const rr = { round, order: order.join('-'), load1: [] };
+      for (const phase of order) {
+        let atk = null;
+        let w = null;
+        if (phase === 'during') {
+          const c0 = counters(m());
+          atk = slowloris(SLOW_CONNS);
+          await sleep(4000);
+          if (round === 1 && SLOW_IDLE_S > 0) {
+            // the attack alone: what each attacker event costs the daemon
+            const t0i = threadTicks(eg.pid), a0 = selfCpuMs(), k0 = counters(m()), l0 = atk.lines, o0 = atk.opened, ts = Date.now();
+            await sleep(SLOW_IDLE_S * 1000);
+            const t1i = threadTicks(eg.pid), a1 = selfCpuMs(), k1 = counters(m()), secs = (Date.now() - ts) / 1000;
+            const thr = Object.fromEntries(Object.keys(t1i).map((k) => [k, ((t1i[k] - (t0i[k] || 0)) * 1000) / HZ]).filter((x) => x[1] > 0));
+            const dms = Object.values(thr).reduce((s, x) => s + x, 0);
+            const ev = { connections: atk.opened - o0, lines: atk.lines - l0, ...delta(k0, k1) };
+            slow.attack_alone = {
+              seconds: secs, open: atk.open, events: ev, daemon_cpu_ms_by_thread: thr,
+              daemon_cpu_pct: (100 * dms) / 1000 / secs, attacker_cpu_pct: (100 * (a1 - a0)) / 1000 / secs,
+              daemon_us_per_connection: (dms * 1000) / Math.max(1, ev.connections),
+              daemon_us_per_event: (dms * 1000) / Math.max(1, ev.connections + ev.lines + ev.timed_out + ev.rejected),
+              load1: load1(),
+            };
+            slow.probe_during = await proxyProbe(PROBES, 25);
+            // each slow probe beside the attacker's connections closed in the 300 ms before it ended
+            for (const x of slow.probe_during.slowest) x.attacker_closes_300ms_before = atk.closeAt.filter((t) => t <= x.at && t > x.at - 300).length;
+            log(`slowloris alone ${secs.toFixed(1)} s: ${JSON.stringify(slow.attack_alone)}; proxy probe during attack: ${JSON.stringify(slow.probe_during)}`);
+          }
+          w = { t: threadTicks(eg.pid), a: selfCpuMs(), ts: Date.now(), open0: atk.open, c0 };
+        }
+        // the case order turns each round too: the attacker's connections close and reconnect
+        // in step every ~10 s, and a fixed order would put that wave in the same case's window
+        for (const c of round % 2 ? sc : [...sc].reverse()) {
+          await reload();
+          rr.load1.push(load1());
+          const r = await measure(c, SECONDS);
+          slow.cases[c.id][phase].push(r);
+          (rr[c.id] ||= {})[phase] = r.rps;
+        }
+        if (atk) {
+          const t1 = threadTicks(eg.pid), secs = (Date.now() - w.ts) / 1000;
+          const dms = Object.keys(t1).reduce((s, k) => s + t1[k] - (w.t[k] || 0), 0) * 1000 / HZ;
+          rr.attack = { open: [w.open0, atk.open], daemon_cpu_pct: (100 * dms) / 1000 / secs, attacker_cpu_pct: (100 * (selfCpuMs() - w.a)) / 1000 / secs };
+          atk.stop();
+          await sleep(1500); // the daemon sees every attacker connection end before the next phase
+          const d = delta(w.c0, counters(m()));
+          slow.totals.rejected += d.rejected;
+          slow.totals.timed_out += d.timed_out;
+          slow.totals.attacker_connections += atk.opened;
+          rr.attack.rejected = d.rejected;
+          rr.attack.timed_out = d.timed_out;
+          rr.attack.connections = atk.opened;
+        }
+      }
+      for (const c of sc) {
+        const x = rr[c.id];
+        x.ratio = x.during / x.before;
+        slow.cases[c.id].ratios.push(x.ratio);
+      }
+      // the attacked TCP listener against the unix socket's, which no attacker reaches but which
+      // shares the daemon and the box: what the box's load does to both, this ratio mostly cancels
+      if (rr.d_rs && rr.d_rs_tcp) rr.tcp_vs_unix = rr.d_rs_tcp.ratio / rr.d_rs.ratio;
+      slow.rounds.push(rr);
+      log(`slowloris round ${round} (${rr.order}, load ${rr.load1.map((x) => x.toFixed(1)).join('/')}): ` +
+        sc.map((c) => `${c.id} ${rr[c.id].before.toFixed(0)} -> ${rr[c.id].during.toFixed(0)} req/s (${rr[c.id].ratio.toFixed(2)}x)`).join(', ') +
+        (rr.tcp_vs_unix ? `, tcp/unix ${rr.tcp_vs_unix.toFixed(2)}` : '') +
+        `; attack ${rr.attack.open.join('->')} open, daemon ${rr.attack.daemon_cpu_pct.toFixed(0)}% attacker ${rr.attack.attacker_cpu_pct.toFixed(0)}% of a CPU, refused ${rr.attack.rejected}, closed at deadline ${rr.attack.timed_out}`);
+    }
     for (const c of sc) {
       const x = slow.cases[c.id];
-      x.ratio = x.during.rps / x.before.rps;
-      const errs = (r) => r.connect_errors + r.read_errors + r.write_errors + r.timeouts;
-      log(`slowloris ${c.id}: ${x.before.rps.toFixed(0)} -> ${x.during.rps.toFixed(0)} req/s (${x.ratio.toFixed(2)}x), non-2xx ${x.during.non_2xx}, socket errors/timeouts ${errs(x.during)}`);
+      x.ratio = median(x.ratios);
+      x.non_2xx = x.during.reduce((s, r) => s + (r.non_2xx || 0), 0);
+      x.errors = x.during.reduce((s, r) => s + r.connect_errors + r.read_errors + r.write_errors + r.timeouts, 0);
+      log(`slowloris ${c.id}: median ratio ${x.ratio.toFixed(2)}x of ${x.ratios.map((q) => q.toFixed(2)).join(', ')}; non-2xx ${x.non_2xx}, socket errors/timeouts ${x.errors}`);
     }
+    if (slow.rounds.every((r) => r.tcp_vs_unix)) {
+      slow.tcp_vs_unix = median(slow.rounds.map((r) => r.tcp_vs_unix));
+      log(`slowloris: the TCP case's ratio over the unix case's, median ${slow.tcp_vs_unix.toFixed(2)} of ${slow.rounds.map((r) => r.tcp_vs_unix.toFixed(2)).join(', ')}`);
+    }
+    slow.daemon_cpu_pct = median(slow.rounds.map((r) => r.attack.daemon_cpu_pct));
+    slow.attacker_cpu_pct = median(slow.rounds.map((r) => r.attack.attacker_cpu_pct));
     await sleep(1000);
   }
 }
@@ -864,8 +981,8 @@ if (r('njs')) {
 }
 if (slow) {
   for (const [id, x] of Object.entries(slow.cases)) {
-    T(`${x.label}: under ${slow.conns} hostile connections ≥ 0.8 × its rate without`, x.ratio >= 0.8 && !x.during.non_2xx,
-      `${fx(x.before.rps)} → ${fx(x.during.rps)} req/s = ${fx(x.ratio, 2)}×${x.during.non_2xx ? `, **${x.during.non_2xx} non-2xx**` : ''}`);
+    T(`${x.label}: under ${slow.conns} hostile connections ≥ 0.8 × its rate without (median of ${x.ratios.length} paired rounds)`, x.ratio >= 0.8 && !x.non_2xx,
+      `${fx(x.ratio, 2)}× (rounds: ${x.ratios.map((q) => fx(q, 2)).join(', ')})${x.non_2xx ? `, **${x.non_2xx} non-2xx**` : ''}`);
   }
 }
 lines.push('| target | result | measured |');
@@ -873,7 +990,18 @@ lines.push('|---|---|---|');
 lines.push(...tgt);
 lines.push('');
 if (slow) {
-  lines.push(`Slowloris phase: ${slow.conns} connections from 100 untrusted loopback addresses at edgegated's TCP listener, a header line every 2 s, reconnecting when closed (${slow.attacker_connections} connections made; ${slow.open_at_start} → ${slow.open_at_end} open while measuring). edgegated refused ${slow.rejected} at accept (limit / per-IP) and closed ${slow.timed_out} at the header deadline.`);
+  const a = slow.attack_alone;
+  const pr = (p) => (p ? `${fx(p.p50_ms, 2)} / ${fx(p.p99_ms, 2)} / ${fx(p.max_ms, 1)} ms (${Object.entries(p.statuses).map(([k, v]) => `${v}× ${k}`).join(', ')})` : 'not measured');
+  lines.push(`Slowloris phase: ${slow.conns} connections from 100 untrusted loopback addresses at edgegated's TCP listener, a header line every 2 s, reconnecting when closed; ${slow.rounds.length} paired rounds (attack started and stopped in each, order alternated), each after an nginx reload. Over all rounds the attacker made ${slow.totals.attacker_connections} connections; edgegated refused ${slow.totals.rejected} at accept (limit / per-IP) and closed ${slow.totals.timed_out} at the header deadline. During the measured windows (median) the daemon used ${fx(slow.daemon_cpu_pct)} % of one CPU (the verdicts included) and the attacker (node, this process) ${fx(slow.attacker_cpu_pct)} %; the attack alone, below.`);
+  lines.push('');
+  lines.push('| round | order | load (1 min) | ' + Object.keys(slow.cases).map((id) => `${id} before → during req/s (ratio)`).join(' | ') + ' | daemon / attacker CPU |');
+  lines.push('|---|---|---|' + Object.keys(slow.cases).map(() => '---|').join('') + '---|');
+  for (const r of slow.rounds)
+    lines.push(`| ${r.round} | ${r.order} | ${r.load1.map((x) => fx(x, 1)).join('/')} | ` + Object.keys(slow.cases).map((id) => `${fx(r[id].before)} → ${fx(r[id].during)} (${fx(r[id].ratio, 2)}×)`).join(' | ') + ` | ${fx(r.attack.daemon_cpu_pct)} % / ${fx(r.attack.attacker_cpu_pct)} % |`);
+  lines.push('');
+  if (slow.tcp_vs_unix) lines.push(`The attacked TCP listener's ratio over the unix socket's (same round; no attacker reaches the socket, but both share the daemon and the box): median ${fx(slow.tcp_vs_unix, 2)} (${slow.rounds.map((r) => fx(r.tcp_vs_unix, 2)).join(', ')}).`);
+  if (a) lines.push(`The attack alone (${fx(a.seconds, 1)} s, ${a.open} open, load ${fx(a.load1, 1)}): ${a.events.connections} attacker connections, ${a.events.lines} header lines, ${a.events.timed_out} closed at the deadline, ${a.events.rejected} refused; the daemon used ${fx(a.daemon_cpu_pct, 1)} % of a CPU (${Object.entries(a.daemon_cpu_ms_by_thread).map(([k, v]) => `${k} ${fx(v)} ms`).join(', ')}) = ${fx(a.daemon_us_per_connection, 1)} µs per attacker connection, ${fx(a.daemon_us_per_event, 1)} µs per event (accept, line, close, refusal); the attacker ${fx(a.attacker_cpu_pct, 1)} %.`);
+  lines.push(`A trusted proxy's fresh connections (${PROBES} from 127.0.0.1, one every 25 ms, one verdict each, connect to status line, p50 / p99 / max): without the attack ${pr(slow.probe_before)}; under it ${pr(slow.probe_during)}.`);
   lines.push('');
 }
 lines.push('## Raw crypto, same run (`openssl speed -seconds 3`)');

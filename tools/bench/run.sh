@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tools/bench/run.sh - what `make bench` runs: installs what the benchmark needs (idempotent),
 # builds its helper, runs tools/bench/bench.mjs, and leaves the table in
-# build/bench/results.md and build/bench/results.json. Bounded: about 5 minutes on 2 cores.
+# build/bench/results.md and build/bench/results.json. Bounded: about 8 minutes on 2 cores.
 # Options via environment: see the header of tools/bench/bench.mjs (EGB_ROUNDS, EGB_SECONDS ...).
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -22,6 +22,10 @@
 #include "util.h"
 
 #define SWEEP_MS 250
+/* Connections shut down per hold of a pool's lock: a wave of thousands expiring at once (a
+ * slowloris reconnecting in step) never holds the lock for all of them (each shutdown() of
+ * a TCP socket sends its FIN from here). */
+#define SWEEP_BATCH 32
 
 /* Open connections of non-proxy peers per address group: open addressing, linear
  * probing, deletion by backward shift. n == 0 marks a free slot. */
@@ -30,10 +34,20 @@ struct ip_slot {
 	uint32_t n;
 };
 
-struct eg_admission {
+/* The open connections of one kind. The proxies' have their own lock: opening or closing
+ * one never waits for others' (thousands of attacker connections accepted, closed and swept
+ * at once), so the configured proxy's new connections are admitted whatever the others do. */
+struct pool {
 	pthread_mutex_t lock;
-	struct eg_conn *head; /* every open connection */
-	uint32_t n_trusted, n_other;
+	struct eg_conn *head;
+	_Atomic uint32_t n;
+};
+
+enum { POOL_OTHER, POOL_PROXY };
+
+struct eg_admission {
+	struct pool pool[2]; /* POOL_OTHER's lock also guards ips */
+	pthread_mutex_t stop_lock;
 	uint32_t other_max; /* max_connections - reserved_for_proxies */
 	uint32_t per_ip;
 	int64_t header_ms, idle_ms;
@@ -109,27 +123,53 @@ static void group_of(const struct eg_admission *a, const uint8_t addr[16], uint8
 		out[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
 }
 
+static const char *const pool_peer[2] = { "other", "proxy" };
+
+/* Under the pool's lock: each gauge is written in the order its count changed. */
+static void set_open_gauge(struct eg_admission *a, int pool)
+{
+	eg_metric_set(a->metrics, "edgegate_http_connections_open", "peer", pool_peer[pool],
+		      atomic_load_explicit(&a->pool[pool].n, memory_order_relaxed));
+}
+
 /* --- the sweeper ---------------------------------------------------------------------------- */
 
 static const char *const phase_name[] = { "request", "answer", "idle" };
 
 /* shutdown(), not close(): the descriptor stays libmicrohttpd's, which sees the end of the
- * stream and closes the connection itself. Under the lock, so the descriptor cannot be
- * closed (and reused) meanwhile: the close notification takes the same lock first. */
+ * stream and closes the connection itself. Under the pool's lock, so the descriptor cannot be
+ * closed (and reused) meanwhile: the close notification takes the same lock first. At most
+ * SWEEP_BATCH per hold; the next hold starts again from the head (those already shut down
+ * are skipped). */
+static void sweep_pool(struct pool *pl, int64_t now, unsigned expired[3])
+{
+	for (bool more = true; more;) {
+		unsigned done = 0;
+		more = false;
+		pthread_mutex_lock(&pl->lock);
+		for (struct eg_conn *c = pl->head; c; c = c->next) {
+			if (c->closing || atomic_load_explicit(&c->deadline_ms, memory_order_relaxed) > now)
+				continue;
+			if (done == SWEEP_BATCH) {
+				more = true;
+				break;
+			}
+			int p = atomic_load_explicit(&c->phase, memory_order_relaxed);
+			shutdown(c->fd, SHUT_RDWR);
+			c->closing = true;
+			expired[p >= 0 && p < 3 ? p : 0]++; /* EG_CONN_BUSY never expires */
+			done++;
+		}
+		pthread_mutex_unlock(&pl->lock);
+	}
+}
+
 static void sweep(struct eg_admission *a)
 {
 	unsigned expired[3] = { 0 };
 	int64_t now = mono_ms();
-	pthread_mutex_lock(&a->lock);
-	for (struct eg_conn *c = a->head; c; c = c->next) {
-		if (c->closing || atomic_load_explicit(&c->deadline_ms, memory_order_relaxed) > now)
-			continue;
-		int p = atomic_load_explicit(&c->phase, memory_order_relaxed);
-		shutdown(c->fd, SHUT_RDWR);
-		c->closing = true;
-		expired[p >= 0 && p < 3 ? p : 0]++; /* EG_CONN_BUSY never expires */
-	}
-	pthread_mutex_unlock(&a->lock);
+	sweep_pool(&a->pool[POOL_PROXY], now, expired);
+	sweep_pool(&a->pool[POOL_OTHER], now, expired);
 	for (int p = 0; p < 3; p++)
 		if (expired[p])
 			eg_metric_inc(a->metrics, "edgegate_http_connections_timed_out_total", "phase", phase_name[p],
@@ -148,21 +188,21 @@ static void *sweeper_main(void *arg)
 {
 	struct eg_admission *a = arg;
 	pthread_setname_np(pthread_self(), "eg-http-sweep");
-	pthread_mutex_lock(&a->lock);
+	pthread_mutex_lock(&a->stop_lock);
 	while (!a->stop) {
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += SWEEP_MS * 1000000L;
 		if (ts.tv_nsec >= 1000000000L)
 			ts.tv_sec++, ts.tv_nsec -= 1000000000L;
-		pthread_cond_timedwait(&a->stop_cond, &a->lock, &ts);
+		pthread_cond_timedwait(&a->stop_cond, &a->stop_lock, &ts);
 		if (a->stop)
 			break;
-		pthread_mutex_unlock(&a->lock);
+		pthread_mutex_unlock(&a->stop_lock);
 		sweep(a);
-		pthread_mutex_lock(&a->lock);
+		pthread_mutex_lock(&a->stop_lock);
 	}
-	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_unlock(&a->stop_lock);
 	return NULL;
 }
 
@@ -183,7 +223,9 @@ struct eg_admission *eg_admission_new(const struct eg_http_config *h, unsigned i
 		cap *= 2;
 	a->ips = xcalloc(cap, sizeof(*a->ips));
 	a->ip_mask = cap - 1;
-	pthread_mutex_init(&a->lock, NULL);
+	for (int i = 0; i < 2; i++)
+		pthread_mutex_init(&a->pool[i].lock, NULL);
+	pthread_mutex_init(&a->stop_lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -198,8 +240,8 @@ struct eg_admission *eg_admission_new(const struct eg_http_config *h, unsigned i
 	eg_metric_inc(metrics, "edgegate_http_connections_rejected_total", "reason", "per_ip", NULL, NULL, 0);
 	for (int p = 0; p < 3; p++)
 		eg_metric_inc(metrics, "edgegate_http_connections_timed_out_total", "phase", phase_name[p], NULL, NULL, 0);
-	eg_metric_set(metrics, "edgegate_http_connections_open", "peer", "proxy", 0);
-	eg_metric_set(metrics, "edgegate_http_connections_open", "peer", "other", 0);
+	set_open_gauge(a, POOL_PROXY);
+	set_open_gauge(a, POOL_OTHER);
 	if (pthread_create(&a->sweeper, NULL, sweeper_main, a) == 0)
 		a->sweeper_started = true;
 	else
@@ -211,14 +253,16 @@ void eg_admission_free(struct eg_admission *a)
 {
 	if (!a)
 		return;
-	pthread_mutex_lock(&a->lock);
+	pthread_mutex_lock(&a->stop_lock);
 	a->stop = true;
 	pthread_cond_signal(&a->stop_cond);
-	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_unlock(&a->stop_lock);
 	if (a->sweeper_started)
 		pthread_join(a->sweeper, NULL);
 	pthread_cond_destroy(&a->stop_cond);
-	pthread_mutex_destroy(&a->lock);
+	pthread_mutex_destroy(&a->stop_lock);
+	for (int i = 0; i < 2; i++)
+		pthread_mutex_destroy(&a->pool[i].lock);
 	free(a->ips);
 	free(a);
 }
@@ -230,15 +274,16 @@ bool eg_admission_accept(struct eg_admission *a, bool trusted, const uint8_t add
 	const char *refused = NULL;
 	uint8_t g[16];
 	group_of(a, addr, g);
-	pthread_mutex_lock(&a->lock);
-	if (a->n_other >= a->other_max) {
+	struct pool *pl = &a->pool[POOL_OTHER];
+	pthread_mutex_lock(&pl->lock);
+	if (atomic_load_explicit(&pl->n, memory_order_relaxed) >= a->other_max) {
 		refused = "limit";
 	} else if (a->per_ip) {
 		struct ip_slot *s = ip_find(a, g, false);
 		if (s && s->n >= a->per_ip)
 			refused = "per_ip";
 	}
-	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_unlock(&pl->lock);
 	if (refused) {
 		eg_metric_inc(a->metrics, "edgegate_http_connections_rejected_total", "reason", refused, NULL, NULL, 1);
 		atomic_fetch_add(&a->rejects_since_log, 1);
@@ -257,52 +302,45 @@ bool eg_admission_accept(struct eg_admission *a, bool trusted, const uint8_t add
 	return refused == NULL;
 }
 
-static void set_open_gauges(struct eg_admission *a, uint32_t trusted, uint32_t other)
-{
-	eg_metric_set(a->metrics, "edgegate_http_connections_open", "peer", "proxy", trusted);
-	eg_metric_set(a->metrics, "edgegate_http_connections_open", "peer", "other", other);
-}
-
 void eg_admission_open(struct eg_admission *a, struct eg_conn *c)
 {
 	group_of(a, c->addr, c->group);
 	atomic_store(&c->phase, EG_CONN_REQUEST);
 	atomic_store(&c->deadline_ms, mono_ms() + a->header_ms);
-	pthread_mutex_lock(&a->lock);
+	int k = c->trusted ? POOL_PROXY : POOL_OTHER;
+	struct pool *pl = &a->pool[k];
+	pthread_mutex_lock(&pl->lock);
 	c->prev = NULL;
-	c->next = a->head;
-	if (a->head)
-		a->head->prev = c;
-	a->head = c;
-	if (c->trusted) {
-		a->n_trusted++;
-	} else {
-		a->n_other++;
+	c->next = pl->head;
+	if (pl->head)
+		pl->head->prev = c;
+	pl->head = c;
+	atomic_fetch_add_explicit(&pl->n, 1, memory_order_relaxed);
+	if (!c->trusted)
 		ip_find(a, c->group, true)->n++;
-	}
-	set_open_gauges(a, a->n_trusted, a->n_other);
-	pthread_mutex_unlock(&a->lock);
+	set_open_gauge(a, k);
+	pthread_mutex_unlock(&pl->lock);
 }
 
 void eg_admission_close(struct eg_admission *a, struct eg_conn *c)
 {
-	pthread_mutex_lock(&a->lock);
+	int k = c->trusted ? POOL_PROXY : POOL_OTHER;
+	struct pool *pl = &a->pool[k];
+	pthread_mutex_lock(&pl->lock);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		a->head = c->next;
+		pl->head = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	if (c->trusted) {
-		a->n_trusted--;
-	} else {
-		a->n_other--;
+	atomic_fetch_sub_explicit(&pl->n, 1, memory_order_relaxed);
+	if (!c->trusted) {
 		struct ip_slot *s = ip_find(a, c->group, false);
 		if (s && --s->n == 0)
 			ip_delete(a, s);
 	}
-	set_open_gauges(a, a->n_trusted, a->n_other);
-	pthread_mutex_unlock(&a->lock);
+	set_open_gauge(a, k);
+	pthread_mutex_unlock(&pl->lock);
 }
 
 void eg_admission_phase(struct eg_admission *a, struct eg_conn *c, enum eg_conn_phase p)

@@ -29,7 +29,7 @@ enum eg_conn_phase {
 
 /* One accepted connection (libmicrohttpd's socket context). */
 struct eg_conn {
-	struct eg_conn *prev, *next; /* the sweeper's list, under the admission lock */
+	struct eg_conn *prev, *next; /* the sweeper's list of its kind (proxies, others), under that list's lock */
 	int fd;
 	bool trusted; /* a configured proxy: trusted_proxies or the unix socket */
 	bool is_unix;

@@ -172,10 +172,16 @@ static void admit(struct lane_thread *t, int fd, const struct sockaddr_storage *
 		conn_close(t, c);
 }
 
-static void accept_all(struct lane_thread *t)
+/* At most this many connections per wake-up: the listener is level-triggered, so the rest
+ * come at the next epoll_wait, after the events of the connections this thread already
+ * serves. Without the bound a burst of thousands (a slowloris reconnecting in step) was
+ * accepted and admitted in one go while the proxy's requests on this thread waited. */
+#define ACCEPT_BATCH 16
+
+static void accept_some(struct lane_thread *t)
 {
 	struct eg_lane *l = t->l;
-	for (;;) {
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		/* a slot first: the budget holds however many threads accept at once */
 		if (atomic_fetch_add(l->slots, 1) >= l->max_conns) {
 			atomic_fetch_sub(l->slots, 1);
@@ -481,7 +487,7 @@ static void *lane_main(void *arg)
 			if (ev[i].data.ptr == &tag_stop)
 				goto out;
 			if (ev[i].data.ptr == &tag_listen)
-				accept_all(t);
+				accept_some(t);
 			else
 				conn_event(t, ev[i].data.ptr, ev[i].events, buf);
 		}
